@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what squint needs on a fresh Debian 12 machine, idempotently:
+# Debian packages (only those missing) and the Python virtual environment in .venv.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+  build-essential cmake ninja-build clang libclang-rt-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev
+  libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev
+  python3-venv python3-torch python3-numpy libopenblas0-pthread
+  dataset-fashion-mnist libonnx-testdata
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv sees Debian's site packages (python3-torch for training test models);
+# onnx, onnxruntime and numpy come pinned from PyPI (tools/requirements.txt).
+venv="$root/.venv"
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$root/tools/requirements.txt" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: preparing Python environment in .venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/tools/requirements.txt"
+  echo "$want" > "$stamp"
+fi
