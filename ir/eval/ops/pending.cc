@@ -1,0 +1,80 @@
+// TEMPORARY during the foundation work: ops whose definitions are being written.
+// Each line is removed when its op gets a real definition in another file of this folder;
+// this file is deleted when it is empty. Inference here fails with "not implemented".
+#include "ir/eval/op_def.h"
+
+namespace squint::ir::eval {
+namespace {
+Result<std::vector<OutputType>> PendingInfer(const InferContext& ctx) {
+  return Unsupported("{}: evaluation of this op is not implemented yet", ctx.node.Label());
+}
+Status PendingKernel(const Node& node, std::span<const Tensor* const>, std::span<Tensor>) {
+  return Unsupported("{}: evaluation of this op is not implemented yet", node.Label());
+}
+}  // namespace
+
+#define SQ_PENDING(name) extern const OpDef kDef##name{PendingInfer, PendingKernel};
+SQ_PENDING(Abs)
+SQ_PENDING(Add)
+SQ_PENDING(AveragePool)
+SQ_PENDING(BatchNormalization)
+SQ_PENDING(Cast)
+SQ_PENDING(Clip)
+SQ_PENDING(Concat)
+SQ_PENDING(Constant)
+SQ_PENDING(ConstantOfShape)
+SQ_PENDING(Conv)
+SQ_PENDING(ConvTranspose)
+SQ_PENDING(Div)
+SQ_PENDING(Dropout)
+SQ_PENDING(Equal)
+SQ_PENDING(Erf)
+SQ_PENDING(Exp)
+SQ_PENDING(Expand)
+SQ_PENDING(Flatten)
+SQ_PENDING(Gather)
+SQ_PENDING(Gelu)
+SQ_PENDING(Gemm)
+SQ_PENDING(GlobalAveragePool)
+SQ_PENDING(Greater)
+SQ_PENDING(HardSigmoid)
+SQ_PENDING(HardSwish)
+SQ_PENDING(Identity)
+SQ_PENDING(LayerNormalization)
+SQ_PENDING(LeakyRelu)
+SQ_PENDING(Less)
+SQ_PENDING(Log)
+SQ_PENDING(LogSoftmax)
+SQ_PENDING(MatMul)
+SQ_PENDING(MaxPool)
+SQ_PENDING(Mul)
+SQ_PENDING(Neg)
+SQ_PENDING(Not)
+SQ_PENDING(Pad)
+SQ_PENDING(Pow)
+SQ_PENDING(PRelu)
+SQ_PENDING(Range)
+SQ_PENDING(Reciprocal)
+SQ_PENDING(ReduceMax)
+SQ_PENDING(ReduceMean)
+SQ_PENDING(ReduceSum)
+SQ_PENDING(Relu)
+SQ_PENDING(Reshape)
+SQ_PENDING(Resize)
+SQ_PENDING(Shape)
+SQ_PENDING(Sigmoid)
+SQ_PENDING(Slice)
+SQ_PENDING(Softmax)
+SQ_PENDING(Split)
+SQ_PENDING(Sqrt)
+SQ_PENDING(Squeeze)
+SQ_PENDING(Sub)
+SQ_PENDING(Tanh)
+SQ_PENDING(Tile)
+SQ_PENDING(Transpose)
+SQ_PENDING(Unsqueeze)
+SQ_PENDING(Where)
+SQ_PENDING(Linear)
+#undef SQ_PENDING
+
+}  // namespace squint::ir::eval
