@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "ir/attributes.h"
 #include "ir/op_type.h"
+#include "ir/quant_params.h"
 #include "ir/tensor.h"
 
 namespace squint::ir {
@@ -24,6 +25,7 @@ struct Value {
   DType dtype = DType::kUndefined;
   std::optional<Shape> shape;     // nullopt: rank unknown
   std::optional<Tensor> constant; // initializers and folded constants
+  std::optional<QuantParams> quant;  // set on the integer graph by lowering (quant/)
 };
 
 struct Node {
