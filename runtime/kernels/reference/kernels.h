@@ -1,0 +1,327 @@
+// Reference integer kernels: the specification of every OpCode in runtime/schema/squint.fbs.
+//
+// Contract (TFLM style: "prepare validates, invoke runs blind"):
+// - Every kernel is a free function taking raw pointers, int32 dims, zero points and the plain
+//   parameter structs below (never FlatBuffers types). It returns void and never allocates,
+//   logs or fails: the runtime's prepare step checks every precondition documented here.
+// - Layouts are row-major; images are NCHW; Conv weights are [C_out, C_in/groups, kH, kW].
+// - A code q of a tensor (scale s, zero point z) stands for s·(q − z). Weights are symmetric
+//   (zero point 0), per output channel or per tensor.
+// - Requantization: y = clamp(MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]) + zp,
+//   act_min, act_max) (fixed_point.h); an int64 accumulator (int16 activations) uses the exact
+//   single-rounding MultiplyByQuantizedMultiplier64 instead.
+// - Element counts and every flat index fit in int32 (the loader bounds tensors to 2^31 − 1
+//   elements). Inputs and outputs never alias (the planner never runs a kernel in place).
+// - Templates are instantiated (kernels_*.cc) only for the types listed at each declaration;
+//   "T8" means int8_t, "T16" int16_t, "U8" uint8_t, "I32" int32_t.
+//
+// Fixed choices (the quantizer's param builders in runtime/quant_math follow them):
+// - SOFTMAX output: scale 1/256 with zero point −128 (int8 output) or 0 (uint8 output).
+// - AVERAGE_POOL_2D: the window sum is divided by its count with kAvgPoolFractionBits extra
+//   fraction bits, so its requant multiplier is s_in / (s_out · 2^kAvgPoolFractionBits).
+// - RESIZE linear: weights have kResizeWeightBits fraction bits per axis, so the requant
+//   multiplier is s_in / (s_out · 2^(2·kResizeWeightBits)); nearest uses s_in / s_out.
+#pragma once
+
+#include <cstdint>
+
+namespace squint::rt::ref {
+
+constexpr int kMaxKernelRank = 6;
+constexpr int kAvgPoolFractionBits = 8;
+constexpr int kResizeWeightBits = 10;
+
+// One requantization (schema table Requantization plus the output zero point).
+// multiplier/shift point to `count` values: 1 (per tensor) or one per output channel.
+// Preconditions: multiplier[i] in [2^30, 2^31) or 0; shift[i] in [−31, 30];
+// type_min <= act_min <= act_max <= type_max of the output type; zero_point within the type.
+struct RequantParams {
+  const int32_t* multiplier = nullptr;
+  const int32_t* shift = nullptr;
+  int32_t count = 1;
+  int32_t zero_point = 0;
+  int32_t act_min = -128;
+  int32_t act_max = 127;
+};
+
+// Change of (scale, zero point, type) of single codes: y = clamp(MBQM(x − in_zp, M) + out_zp).
+// M == 1 exactly (multiplier 2^30, shift 1) with equal zero points is the identity.
+struct RescaleParams {
+  int32_t input_zero_point = 0;
+  int32_t multiplier = 1 << 30;
+  int32_t shift = 1;
+  int32_t output_zero_point = 0;
+  int32_t act_min = -128;
+  int32_t act_max = 127;
+};
+
+// ---- Linear algebra ---------------------------------------------------------------------
+
+// CONV_2D. x [batch, in_channels, in_h, in_w], w [out_channels, in_channels/groups, kernel_h,
+// kernel_w] (int8, symmetric), bias [out_channels] int32 or null, y [batch, out_channels, out_h,
+// out_w]. Padded positions contribute 0 (they hold the input zero point).
+//   acc[c] = bias[c] + Σ (x − input_zero_point)·w      over the receptive field of group(c)
+// Preconditions: groups >= 1 divides in_channels and out_channels; strides, dilations >= 1;
+// pads >= 0; out_h/out_w are the ONNX output sizes (any value >= 0 is memory-safe);
+// requant.count is 1 or out_channels.
+// int8: the int32 accumulator must not overflow: prepare checks Int8DotFitsInt32(K, ...) with
+// K = (in_channels/groups)·kernel_h·kernel_w. int16: int64 accumulator, K <= 2^24.
+// Instantiated for T = T8, T16 (x and y of the same type).
+struct Conv2DParams {
+  int32_t batch = 1, in_channels = 0, in_h = 0, in_w = 0;
+  int32_t out_channels = 0, out_h = 0, out_w = 0;
+  int32_t kernel_h = 1, kernel_w = 1;
+  int32_t stride_h = 1, stride_w = 1;
+  int32_t dilation_h = 1, dilation_w = 1;
+  int32_t pad_top = 0, pad_left = 0;  // bottom/right are implied by out_h/out_w
+  int32_t groups = 1;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+};
+template <typename T>
+void Conv2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y);
+
+// FULLY_CONNECTED. x [rows, depth], w [units, depth] (int8, symmetric), bias [units] or null,
+// y [rows, units]. acc[r][n] = bias[n] + Σ_k (x[r][k] − input_zero_point)·w[n][k].
+// Preconditions: requant.count is 1 or units; int8: Int8DotFitsInt32(depth, ...); int16:
+// depth <= 2^24. Instantiated for T = T8, T16.
+struct FullyConnectedParams {
+  int32_t rows = 0, depth = 0, units = 0;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+};
+template <typename T>
+void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, const int32_t* bias,
+                    T* y);
+
+// BATCH_MATMUL. a [batch..., m, k], b [batch..., k, n] (both activations), y [batch..., m, n].
+// Leading dims broadcast (NumPy): batch_rank output dims with, per input, the stride in whole
+// matrices for each batch axis (0 where the input's dim is 1 or absent).
+//   acc = Σ_k (a − a_zp)(b − b_zp);   per-tensor requant (requant.count == 1).
+// Preconditions: batch_rank <= 4; int8: k·255·255 < 2^31 (k <= 32768, see Int8MatMulFitsInt32);
+// int16: int64 accumulator, k <= 2^28. Instantiated for T = T8, T16.
+struct BatchMatMulParams {
+  int32_t batch_rank = 0;
+  int32_t batch_dims[4] = {};
+  int32_t a_batch_strides[4] = {};  // in matrices of m·k elements
+  int32_t b_batch_strides[4] = {};  // in matrices of k·n elements
+  int32_t m = 0, k = 0, n = 0;
+  int32_t a_zero_point = 0, b_zero_point = 0;
+  RequantParams requant;
+};
+template <typename T>
+void BatchMatMul(const BatchMatMulParams& p, const T* a, const T* b, T* y);
+
+// True when Σ_{k<depth} (x − zx)·w + bias fits int32 for every int8 x and int8 w (|w| <= 128):
+// depth·max|x − zx|·128 + max_abs_bias <= 2^31 − 1. Prepare calls this for CONV_2D (depth =
+// C_in/groups·kH·kW) and FULLY_CONNECTED. With zx anywhere in [−128, 127] and |bias| <= 2^30,
+// depth <= 32768 always fits.
+bool Int8DotFitsInt32(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias);
+// Same for BATCH_MATMUL: k·max|a − za|·max|b − zb| <= 2^31 − 1.
+bool Int8MatMulFitsInt32(int64_t k, int32_t a_zero_point, int32_t b_zero_point);
+
+// ---- Elementwise ------------------------------------------------------------------------
+
+// NumPy broadcasting, precomputed by prepare (ComputeBroadcast): the output has `rank` dims;
+// a_strides/b_strides are the element strides of each input per output axis, 0 where the
+// input is broadcast along it. rank 0 is a scalar.
+struct BroadcastShape {
+  int32_t rank = 0;
+  int32_t out_dims[kMaxKernelRank] = {};
+  int32_t a_strides[kMaxKernelRank] = {};
+  int32_t b_strides[kMaxKernelRank] = {};
+};
+// Fills `out` for inputs of dims a_dims/b_dims (right-aligned). Returns false when the shapes
+// do not broadcast or a rank exceeds kMaxKernelRank. Host/prepare helper, not an invoke kernel.
+bool ComputeBroadcast(const int32_t* a_dims, int32_t a_rank, const int32_t* b_dims, int32_t b_rank,
+                      BroadcastShape* out);
+
+// ADD / SUB (schema ElementwiseOptions):
+//   a' = MBQM((a − a_zp)·2^left_shift, a_mult, a_shift),  b' likewise,
+//   y  = clamp(MBQM(a' ± b', output) + output.zero_point)
+// MUL: acc = (a − a_zp)(b − b_zp), y = clamp(MBQM(acc, output) + output.zero_point)
+// (left_shift and the input multipliers are unused). int16 MUL uses an int64 accumulator.
+// Preconditions: output.count == 1; ADD/SUB: max|a − a_zp|·2^left_shift < 2^31 (int8: left_shift
+// <= 22, int16: <= 15), same for b. Instantiated for T = T8, T16 (a, b, y of the same type).
+struct ElementwiseParams {
+  int32_t a_zero_point = 0, b_zero_point = 0;
+  int32_t left_shift = 20;
+  int32_t a_multiplier = 0, a_shift = 0;
+  int32_t b_multiplier = 0, b_shift = 0;
+  RequantParams output;
+};
+template <typename T>
+void Add(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const T* b, T* y);
+template <typename T>
+void Sub(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const T* b, T* y);
+template <typename T>
+void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const T* b, T* y);
+
+// ---- Attention non-linearities ----------------------------------------------------------
+
+// SOFTMAX over the last axis of x viewed as [rows, depth].
+// Per row: m = max of the unmasked x; for each unmasked i, d = m − x_i (>= 0) and
+//   e_i = d < exp_table_size ? exp_table[d] : 0      (exp_table[d] ≈ exp(−s_in·d)·2^exp_bits)
+//   S = Σ e_i (int64);  t_i = ⌊clip_scale_q16·e_i·256 / S⌉;
+//   u_i = clamp(⌊(t_i + clip_offset_q16) / 2^16⌉, 0, 255);   y_i = u_i + output_zero_point.
+// Masked positions, and every position of a row with no unmasked position, get u = 0: the code
+// of probability exactly 0. Plain softmax: clip_scale_q16 = 2^16, clip_offset_q16 = 0; clipped
+// softmax clip((ζ−γ)p + γ, 0, 1): clip_scale_q16 = ⌊(ζ−γ)·2^16⌉, clip_offset_q16 = ⌊γ·2^24⌉
+// (SoftmaxClipParams). Output scale is 1/256: output_zero_point −128 (int8) or 0 (uint8).
+// Mask: null, or bytes (nonzero = keep) broadcast to x's shape: x has `rank` dims `dims`
+// (last = depth) and mask_strides[i] is the mask's element stride along x's axis i (0 where
+// broadcast).
+// Preconditions: exp_table_size >= 1 with exp_table[0] = 2^exp_bits, table non-increasing and
+// >= 0; exp_bits in [0, 30]; int8 input: exp_table_size <= 256 suffices (d <= 255); 0 <=
+// clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; rows·depth fits int32; rank >= 1 when a
+// mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
+struct SoftmaxParams {
+  int32_t rows = 0, depth = 0;
+  const int32_t* exp_table = nullptr;
+  int32_t exp_table_size = 0;
+  int32_t exp_bits = 0;
+  int32_t clip_scale_q16 = 1 << 16;
+  int32_t clip_offset_q16 = 0;
+  int32_t output_zero_point = -128;
+  const uint8_t* mask = nullptr;
+  int32_t rank = 0;
+  int32_t dims[kMaxKernelRank] = {};
+  int32_t mask_strides[kMaxKernelRank] = {};
+};
+template <typename TIn, typename TOut>
+void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y);
+
+// (ζ, γ) of a clipped softmax → the kernel's integer clip constants (prepare-time helper).
+void SoftmaxClipParams(float zeta, float gamma, int32_t* clip_scale_q16, int32_t* clip_offset_q16);
+
+// LAYER_NORM over the last axis of x viewed as [rows, channels] (input zero point cancels).
+// Per row, all integer (C = channels):
+//   Σx, Σx² (int64);  N = C·Σx² − (Σx)²  (= C²·var, exact);  D = N + C²·epsilon_q;
+//   k = largest with D·4^k < 2^62;  r = IntegerSqrt(D·4^k)  (≈ C·sqrt(var + eps)·2^k);
+//   n_i = ⌊(C·x_i − Σx)·2^(norm_bits + k) / r⌉   (D == 0: n_i = 0)  — n ≈ normalized·2^norm_bits
+//   acc_i = n_i·gamma_q[c] + beta_q[c] (int64), y = requant(acc_i) per channel c or per tensor.
+// Preconditions: 1 <= channels <= 32768; norm_bits in [0, 20]; 0 <= epsilon_q <= 2^30;
+// requant.count is 1 or channels; |acc| < 2^62 (|n_i| <= sqrt(C)·2^norm_bits).
+// Instantiated for T = T8, T16 (x and y of the same type).
+struct LayerNormParams {
+  int32_t rows = 0, channels = 0;
+  int32_t norm_bits = 12;
+  int64_t epsilon_q = 0;
+  const int32_t* gamma_q = nullptr;
+  const int32_t* beta_q = nullptr;
+  RequantParams requant;
+};
+template <typename T>
+void LayerNorm(const LayerNormParams& p, const T* x, T* y);
+
+// floor(sqrt(n)) for every n in [0, 2^64), exact (bitwise digit-by-digit method).
+uint64_t IntegerSqrt(uint64_t n);
+
+// LUT: y = table[clamp(x − min_code, 0, table_size − 1)], saturated to TOut.
+// Preconditions: table_size >= 1 (prepare should require the table to cover every code of TIn).
+// Instantiated for (TIn, TOut) in {T8, T16} × {T8, T16}.
+template <typename TIn, typename TOut>
+void Lut(int32_t count, const TIn* x, const int16_t* table, int32_t table_size, int32_t min_code,
+         TOut* y);
+
+// ---- Pooling ----------------------------------------------------------------------------
+
+// MAX_POOL_2D / AVERAGE_POOL_2D, x [batch, channels, in_h, in_w], y [batch, channels, out_h,
+// out_w]. Window of output (oh, ow): rows oh·stride_h − pad_top + i·dilation_h, i < kernel_h
+// (columns alike). Only positions inside the image are read.
+// Max: y = clamp(max code, act_min, act_max) (same scale/zero point in and out: prepare
+// checks); a window with no position inside the image yields act_min.
+// Average: acc = Σ (x − input_zero_point) over the inside positions; count = number of inside
+// positions, or with count_include_pad the positions inside the padded image [−pad_top,
+// in_h + pad_bottom) × [−pad_left, in_w + pad_right);
+//   avg = ⌊acc·2^kAvgPoolFractionBits / count⌉ (int64),  y = requant(avg)  (count == 0 → acc 0)
+// with requant multiplier s_in / (s_out·2^kAvgPoolFractionBits) (BuildAvgPoolRequant).
+// Global average pool: kernel = in size, stride 1, no pads.
+// Preconditions: kernel, stride, dilation >= 1; pads >= 0; requant.count == 1; kernel_h·kernel_w
+// <= 2^22 (int16: 2^16). Instantiated for T = T8, T16.
+struct Pool2DParams {
+  int32_t batch = 1, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int32_t kernel_h = 1, kernel_w = 1;
+  int32_t stride_h = 1, stride_w = 1;
+  int32_t dilation_h = 1, dilation_w = 1;
+  int32_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  bool count_include_pad = false;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+};
+template <typename T>
+void MaxPool2D(const Pool2DParams& p, const T* x, T* y);
+template <typename T>
+void AveragePool2D(const Pool2DParams& p, const T* x, T* y);
+
+// ---- Data movement (exact; instantiated for T = T8, U8, T16, I32) -------------------------
+// RESHAPE has no kernel: the output aliases the input or is a byte copy.
+
+// TRANSPOSE: y[i_0..i_{r-1}] with y's axis j = x's axis perm[j]; in_dims are x's dims.
+// Preconditions: 0 <= rank <= kMaxKernelRank; perm a permutation of 0..rank−1.
+template <typename T>
+void Transpose(int32_t rank, const int32_t* in_dims, const int32_t* perm, const T* x, T* y);
+
+// CONCAT along an axis, x_i viewed as [outer, axis_sizes[i]·inner]: y [outer, Σ axis_sizes ·
+// inner]. rescale: null (all inputs share the output's scale/zero point: plain copy) or one
+// RescaleParams per input (identity ones are allowed). Preconditions: num_inputs >= 1.
+template <typename T>
+void Concat(int32_t num_inputs, const T* const* inputs, const int32_t* axis_sizes, int32_t outer,
+            int32_t inner, const RescaleParams* rescale, T* y);
+
+// SLICE: y[j] = x[starts + j·steps] per axis; out_dims are y's dims.
+// Preconditions: for every axis with out_dims > 0, starts and starts + (out_dims − 1)·steps lie
+// in [0, in_dims); steps != 0 (negative allowed).
+template <typename T>
+void Slice(int32_t rank, const int32_t* in_dims, const int32_t* starts, const int32_t* steps,
+           const int32_t* out_dims, const T* x, T* y);
+
+// GATHER: x viewed as [outer, axis_dim, inner], indices (num_indices int32, any shape), y
+// [outer, num_indices, inner]. A negative index counts from the end (ONNX); an index still
+// outside [0, axis_dim) is clamped into it (memory safety for activation indices; the result is
+// then unspecified by ONNX). Preconditions: axis_dim >= 1 when outer·num_indices·inner > 0.
+template <typename T>
+void Gather(int32_t outer, int32_t axis_dim, int32_t inner, const int32_t* indices,
+            int32_t num_indices, const T* x, T* y);
+
+// SPLIT: x [outer, Σ sizes, inner] into outputs[i] [outer, sizes[i], inner].
+template <typename T>
+void Split(int32_t outer, int32_t inner, int32_t num_outputs, const int32_t* sizes, const T* x,
+           T* const* outputs);
+
+// PAD: pads = [begin_0..begin_{r−1}, end_0..end_{r−1}], all >= 0; out dim = in + begin + end.
+// mode 0 constant (pad_value, the zero point code), 1 reflect (mirror excluding the edge, ONNX
+// 'reflect': needs begin, end <= in dim − 1 on every axis), 2 edge (repeat the border: needs
+// in dim >= 1 on padded axes). Preconditions: as stated; rank <= kMaxKernelRank.
+template <typename T>
+void Pad(int32_t rank, const int32_t* in_dims, const int32_t* pads, int32_t mode, int32_t pad_value,
+         const T* x, T* y);
+
+// RESIZE over H and W of x [batch, channels, in_h, in_w] → y [batch, channels, out_h, out_w],
+// using the exact rational scale in/out per axis (schema ResizeOptions values):
+//   coordinate_mode 0 half_pixel: xi = (xo + ½)·in/out − ½;  1 asymmetric: xo·in/out;
+//   2 align_corners: xo·(in − 1)/(out − 1) (0 if out == 1); 3 pytorch_half_pixel: half_pixel if
+//   out > 1 else 0.
+// Nearest (mode 0): index by nearest_mode (0 round_prefer_floor, 1 round_prefer_ceil, 2 floor,
+//   3 ceil) on the exact rational coordinate, clamped to [0, in − 1]; y = rescale(x) by requant
+//   (multiplier s_in/s_out; the identity for equal parameters).
+// Linear (mode 1): coordinate clamped to [0, in − 1], weights ⌊frac·2^kResizeWeightBits⌉ per
+//   axis, acc = Σ w_h·w_w·(x − input_zero_point) (int64), y = requant(acc) with multiplier
+//   s_in/(s_out·2^(2·kResizeWeightBits)).
+// Preconditions: in, out sizes >= 1 where out > 0; requant.count == 1.
+// Instantiated for T = T8, T16 (linear and nearest), U8 (nearest and linear).
+struct ResizeParams {
+  int32_t batch = 1, channels = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int32_t mode = 0, coordinate_mode = 0, nearest_mode = 0;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+};
+template <typename T>
+void Resize(const ResizeParams& p, const T* x, T* y);
+
+// REQUANTIZE: y = clamp(MBQM(x − in_zp, M) + out_zp, act_min, act_max).
+// Instantiated for (TIn, TOut) in {T8, U8, T16} × {T8, U8, T16}.
+template <typename TIn, typename TOut>
+void Requantize(const RescaleParams& p, int32_t count, const TIn* x, TOut* y);
+
+}  // namespace squint::rt::ref
