@@ -1,0 +1,301 @@
+#include "runtime/model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "runtime/planner.h"
+
+namespace squint::rt {
+namespace {
+
+Status Invalid(const char* format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+Status Invalid(const char* format, ...) {
+  char message[Status::kMaxMessage];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(message, sizeof(message), format, args);
+  va_end(args);
+  return Status::Error(StatusCode::kInvalidModel, "%s", message);
+}
+
+bool ZeroPointInRange(fb::ElementType type, int32_t z) {
+  switch (type) {
+    case fb::ElementType::INT8: return z >= -128 && z <= 127;
+    case fb::ElementType::UINT8: return z >= 0 && z <= 255;
+    case fb::ElementType::INT16: return z >= -32768 && z <= 32767;
+    case fb::ElementType::INT32: return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int32_t ElementSize(fb::ElementType type) {
+  switch (type) {
+    case fb::ElementType::INT8: return 1;
+    case fb::ElementType::UINT8: return 1;
+    case fb::ElementType::INT16: return 2;
+    case fb::ElementType::INT32: return 4;
+  }
+  return 0;
+}
+
+const char* ElementTypeName(fb::ElementType type) {
+  switch (type) {
+    case fb::ElementType::INT8: return "int8";
+    case fb::ElementType::UINT8: return "uint8";
+    case fb::ElementType::INT16: return "int16";
+    case fb::ElementType::INT32: return "int32";
+  }
+  return "unknown";
+}
+
+const char* OpCodeName(fb::OpCode code) {
+  if (code > fb::OpCode::MAX) return "UNKNOWN";
+  return fb::EnumNameOpCode(code);
+}
+
+const char* Model::op_name(int32_t i) const {
+  const flatbuffers::String* name = op(i)->name();
+  return name ? name->c_str() : "";
+}
+
+Status Model::Load(const uint8_t* data, size_t size) {
+  if (fb_ != nullptr) return Status::Error(StatusCode::kFailedPrecondition, "model already loaded");
+  if (data == nullptr) return Status::Error(StatusCode::kInvalidArgument, "model buffer is null");
+  if (reinterpret_cast<uintptr_t>(data) % kModelAlignment != 0)
+    return Status::Error(StatusCode::kInvalidArgument,
+                         "model buffer address is not %zu-byte aligned (64 recommended)", kModelAlignment);
+  if (size < 8) return Invalid("file is %zu bytes, too short for a .sqnt header (8 bytes)", size);
+  if (size >= FLATBUFFERS_MAX_BUFFER_SIZE)
+    return Invalid("file is %zu bytes, larger than the FlatBuffers limit of 2 GiB", size);
+  if (!fb::ModelBufferHasIdentifier(data)) {
+    char id[5];
+    for (int i = 0; i < 4; ++i) {
+      const char c = static_cast<char>(data[4 + i]);
+      id[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+    id[4] = '\0';
+    return Invalid("file identifier is '%s', expected '%s' (not a .sqnt file)", id, fb::ModelIdentifier());
+  }
+  flatbuffers::Verifier verifier(data, size, /*max_depth=*/64, /*max_tables=*/1u << 22);
+  if (!fb::VerifyModelBuffer(verifier))
+    return Invalid("FlatBuffers verification failed (truncated or corrupted file)");
+  const fb::Model* m = fb::GetModel(data);
+
+  const uint16_t major = m->schema_version_major(), minor = m->schema_version_minor();
+  if (major != kSchemaVersionMajor || minor > kSchemaVersionMinor)
+    return Status::Error(StatusCode::kUnsupportedVersion,
+                         "model schema version %u.%u is %s this runtime's %u.%u", major, minor,
+                         (major > kSchemaVersionMajor || (major == kSchemaVersionMajor && minor > kSchemaVersionMinor))
+                             ? "newer than"
+                             : "incompatible with",
+                         kSchemaVersionMajor, kSchemaVersionMinor);
+
+  if (m->tensors() == nullptr) return Invalid("model has no tensors vector");
+  if (m->inputs() == nullptr || m->inputs()->size() == 0) return Invalid("model has no inputs");
+  if (m->outputs() == nullptr || m->outputs()->size() == 0) return Invalid("model has no outputs");
+  if (m->tensors()->size() > kMaxTensors)
+    return Invalid("model has %u tensors, more than the limit %u", m->tensors()->size(), kMaxTensors);
+  const uint32_t num_ops = m->operators() ? m->operators()->size() : 0;
+  if (num_ops > kMaxOperators) return Invalid("model has %u operators, more than the limit %u", num_ops, kMaxOperators);
+  if (m->buffers() != nullptr && m->buffers()->size() > 0) {
+    const fb::Buffer* b0 = m->buffers()->Get(0);
+    if (b0 != nullptr && b0->data() != nullptr && b0->data()->size() != 0)
+      return Invalid("buffer 0 holds %u bytes; buffer 0 must be the empty buffer", b0->data()->size());
+  }
+
+  data_ = data;
+  fb_ = m;  // needed by the helpers below; reset on failure
+  num_operators_ = num_ops;
+  tensors_.assign(m->tensors()->size(), TensorDesc());
+  Status status;
+  for (uint32_t i = 0; i < m->tensors()->size() && status.ok(); ++i)
+    status = CheckTensor(static_cast<int32_t>(i), &tensors_[i]);
+  if (status.ok()) status = CheckGraphAndPlan();
+  if (!status.ok()) {
+    fb_ = nullptr;
+    data_ = nullptr;
+    tensors_.clear();
+    inputs_.clear();
+    outputs_.clear();
+    num_operators_ = 0;
+  }
+  return status;
+}
+
+Status Model::CheckTensor(int32_t index, TensorDesc* d) {
+  const fb::Tensor* t = fb_->tensors()->Get(index);
+  if (t == nullptr) return Invalid("tensor %d is null", index);
+  d->name = t->name() ? t->name()->c_str() : "";
+  d->type = t->type();
+  const int32_t element_size = ElementSize(d->type);
+  if (element_size == 0)
+    return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32", index, d->name,
+                   static_cast<int>(d->type));
+  if (t->shape() == nullptr) return Invalid("tensor %d '%s': has no shape", index, d->name);
+  const uint32_t rank = t->shape()->size();
+  if (rank > static_cast<uint32_t>(kMaxRank))
+    return Invalid("tensor %d '%s': rank %u exceeds the runtime's limit of %d", index, d->name, rank, kMaxRank);
+  d->rank = static_cast<int32_t>(rank);
+  int64_t count = 1;
+  for (uint32_t k = 0; k < rank; ++k) {
+    const int32_t dim = t->shape()->Get(k);
+    if (dim < 0) return Invalid("tensor %d '%s': dim %u is %d, dims must be >= 0", index, d->name, k, dim);
+    d->dims[k] = dim;
+    if (dim != 0 && count > kMaxElements / dim)
+      return Invalid("tensor %d '%s': element count overflows the limit %lld at dim %u", index, d->name,
+                     static_cast<long long>(kMaxElements), k);
+    count *= dim;
+  }
+  d->num_elements = count;
+  d->bytes = count * element_size;
+
+  // Constant data.
+  const uint32_t buffer = t->buffer();
+  if (buffer != 0) {
+    const uint32_t num_buffers = fb_->buffers() ? fb_->buffers()->size() : 0;
+    if (buffer >= num_buffers)
+      return Invalid("tensor %d '%s': buffer index %u out of range [0, %u)", index, d->name, buffer, num_buffers);
+    const fb::Buffer* b = fb_->buffers()->Get(buffer);
+    const uint32_t size = (b != nullptr && b->data() != nullptr) ? b->data()->size() : 0;
+    if (static_cast<int64_t>(size) != d->bytes)
+      return Invalid("tensor %d '%s': buffer %u holds %u bytes, expected %lld (%lld %s elements)", index, d->name,
+                     buffer, size, static_cast<long long>(d->bytes), static_cast<long long>(count),
+                     ElementTypeName(d->type));
+    d->is_constant = true;
+    d->data = size ? b->data()->data() : nullptr;
+    if (d->data != nullptr && reinterpret_cast<uintptr_t>(d->data) % static_cast<uintptr_t>(element_size) != 0)
+      return Invalid("tensor %d '%s': buffer %u is not %d-byte aligned", index, d->name, buffer, element_size);
+    if (t->arena_offset() != -1)
+      return Invalid("tensor %d '%s': constant with arena_offset %lld, expected -1", index, d->name,
+                     static_cast<long long>(t->arena_offset()));
+  }
+
+  // Quantization.
+  switch (t->quantization_type()) {
+    case fb::Quantization::NONE: break;
+    case fb::Quantization::AffineQuantization: {
+      const fb::AffineQuantization* q = t->quantization_as_AffineQuantization();
+      if (q == nullptr) return Invalid("tensor %d '%s': quantization table missing", index, d->name);
+      const uint32_t n = q->scale() ? q->scale()->size() : 0;
+      if (n == 0) return Invalid("tensor %d '%s': quantization has no scale", index, d->name);
+      const int32_t axis = q->axis();
+      if (axis == -1) {
+        if (n != 1) return Invalid("tensor %d '%s': per-tensor quantization with %u scales, expected 1", index, d->name, n);
+      } else {
+        if (axis < 0 || axis >= d->rank)
+          return Invalid("tensor %d '%s': quantization axis %d out of range for rank %d", index, d->name, axis, d->rank);
+        if (static_cast<int64_t>(n) != d->dims[axis])
+          return Invalid("tensor %d '%s': %u per-channel scales, expected dim %d along axis %d = %d", index, d->name,
+                         n, axis, axis, d->dims[axis]);
+        d->per_channel = true;
+        d->quant_axis = axis;
+      }
+      if (q->zero_point() != nullptr && q->zero_point()->size() != n)
+        return Invalid("tensor %d '%s': %u zero points for %u scales", index, d->name, q->zero_point()->size(), n);
+      for (uint32_t k = 0; k < n; ++k) {
+        const float s = q->scale()->Get(k);
+        if (!(std::isfinite(s) && s > 0.0f))
+          return Invalid("tensor %d '%s': scale[%u] = %g, scales must be positive and finite", index, d->name, k,
+                         static_cast<double>(s));
+        const int32_t z = q->zero_point() ? q->zero_point()->Get(k) : 0;
+        if (!ZeroPointInRange(d->type, z))
+          return Invalid("tensor %d '%s': zero_point[%u] = %d outside the %s range", index, d->name, k, z,
+                         ElementTypeName(d->type));
+      }
+      d->quant = q;
+      d->scale = q->scale()->Get(0);
+      d->zero_point = q->zero_point() ? q->zero_point()->Get(0) : 0;
+      break;
+    }
+    default:
+      return Invalid("tensor %d '%s': unsupported quantization kind %d", index, d->name,
+                     static_cast<int>(t->quantization_type()));
+  }
+  return Status::Ok();
+}
+
+Status Model::CheckGraphAndPlan() {
+  const int32_t num_tensors = static_cast<int32_t>(tensors_.size());
+  PlanProblem problem;
+  problem.tensor_bytes.resize(tensors_.size());
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    problem.tensor_bytes[i] = tensors_[i].is_constant ? -1 : tensors_[i].bytes;
+  problem.op_inputs.resize(num_operators_);
+  problem.op_outputs.resize(num_operators_);
+  problem.op_may_alias.resize(num_operators_, false);
+  for (uint32_t i = 0; i < num_operators_; ++i) {
+    const fb::Operator* op = fb_->operators()->Get(i);
+    if (op == nullptr) return Invalid("op %u is null", i);
+    const char* name = op->name() ? op->name()->c_str() : "";
+    if (op->opcode() > fb::OpCode::MAX)
+      return Status::Error(StatusCode::kUnsupported, "op %u '%s': unknown opcode %d", i, name,
+                           static_cast<int>(op->opcode()));
+    const char* opname = OpCodeName(op->opcode());
+    if (op->inputs() == nullptr || op->outputs() == nullptr || op->outputs()->size() == 0)
+      return Invalid("op %u '%s' (%s): missing inputs or outputs", i, name, opname);
+    if (op->inputs()->size() > kMaxOpArity || op->outputs()->size() > kMaxOpArity)
+      return Invalid("op %u '%s' (%s): more than %u inputs or outputs", i, name, opname, kMaxOpArity);
+    for (uint32_t k = 0; k < op->inputs()->size(); ++k) {
+      const int32_t t = op->inputs()->Get(k);
+      if (t != -1 && (t < 0 || t >= num_tensors))
+        return Invalid("op %u '%s' (%s): input %u is tensor index %d, out of range [0, %d)", i, name, opname, k, t,
+                       num_tensors);
+      problem.op_inputs[i].push_back(t);
+    }
+    for (uint32_t k = 0; k < op->outputs()->size(); ++k) {
+      const int32_t t = op->outputs()->Get(k);
+      if (t < 0 || t >= num_tensors)
+        return Invalid("op %u '%s' (%s): output %u is tensor index %d, out of range [0, %d)", i, name, opname, k, t,
+                       num_tensors);
+      problem.op_outputs[i].push_back(t);
+    }
+    problem.op_may_alias[i] = op->opcode() == fb::OpCode::RESHAPE;
+  }
+  for (uint32_t k = 0; k < fb_->inputs()->size(); ++k) inputs_.push_back(fb_->inputs()->Get(k));
+  for (uint32_t k = 0; k < fb_->outputs()->size(); ++k) outputs_.push_back(fb_->outputs()->Get(k));
+  problem.model_inputs = inputs_;
+  problem.model_outputs = outputs_;
+
+  std::vector<Lifetime> lifetimes;
+  SQUINT_RT_RETURN_IF_ERROR(ComputeLifetimes(problem, &lifetimes));
+
+  const fb::MemoryPlan* plan = fb_->plan();
+  if (plan != nullptr) {
+    has_stored_plan_ = true;
+    arena_size_ = plan->arena_size();
+    lower_bound_ = plan->lower_bound();
+    if (arena_size_ > (uint64_t{1} << 40))
+      return Invalid("memory plan: arena_size %llu is implausibly large (limit 2^40)",
+                     static_cast<unsigned long long>(arena_size_));
+    std::vector<int64_t> offsets(tensors_.size(), -1);
+    std::vector<int32_t> alignments(tensors_.size(), 1);
+    for (size_t t = 0; t < tensors_.size(); ++t) {
+      offsets[t] = fb_->tensors()->Get(static_cast<uint32_t>(t))->arena_offset();
+      alignments[t] = ElementSize(tensors_[t].type);
+    }
+    Status s = CheckMemoryPlan(problem, offsets, alignments, arena_size_);
+    if (!s.ok()) return s;
+    for (size_t t = 0; t < tensors_.size(); ++t)
+      if (!tensors_[t].is_constant && lifetimes[t].live()) tensors_[t].arena_offset = offsets[t];
+  } else {
+    MemoryPlanResult result;
+    SQUINT_RT_RETURN_IF_ERROR(PlanMemory(problem, /*allow_alias=*/true, &result));
+    arena_size_ = result.arena_size;
+    lower_bound_ = result.lower_bound;
+    for (size_t t = 0; t < tensors_.size(); ++t)
+      if (!tensors_[t].is_constant && lifetimes[t].live()) tensors_[t].arena_offset = result.offsets[t];
+  }
+  // Zero-sized live tensors get offset 0 so views are never out of the arena.
+  for (TensorDesc& d : tensors_)
+    if (!d.is_constant && d.bytes == 0 && d.arena_offset < 0) d.arena_offset = 0;
+  return Status::Ok();
+}
+
+}  // namespace squint::rt

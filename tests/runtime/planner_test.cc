@@ -1,0 +1,171 @@
+// Memory planner: random lifetimes never overlap, the arena is at least the lower bound, and
+// simple chains reach the bound.
+#include "runtime/planner.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace squint::rt {
+namespace {
+
+// A chain x -> op0 -> t1 -> op1 -> t2 ... with the given tensor sizes.
+PlanProblem Chain(const std::vector<int64_t>& sizes) {
+  PlanProblem p;
+  p.tensor_bytes = sizes;
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    p.op_inputs.push_back({static_cast<int32_t>(i)});
+    p.op_outputs.push_back({static_cast<int32_t>(i + 1)});
+  }
+  p.model_inputs = {0};
+  p.model_outputs = {static_cast<int32_t>(sizes.size() - 1)};
+  return p;
+}
+
+void ExpectValid(const PlanProblem& p, const MemoryPlanResult& r) {
+  std::vector<int32_t> align(p.tensor_bytes.size(), 64);
+  Status s = CheckMemoryPlan(p, r.offsets, align, r.arena_size);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_GE(r.arena_size, r.lower_bound);
+  for (int64_t off : r.offsets) {
+    if (off >= 0) {
+      EXPECT_EQ(off % 64, 0);
+    }
+  }
+}
+
+TEST(Planner, ChainOfEqualSizesReachesLowerBound) {
+  PlanProblem p = Chain({256, 256, 256, 256, 256});
+  MemoryPlanResult r;
+  ASSERT_TRUE(PlanMemory(p, false, &r).ok());
+  ExpectValid(p, r);
+  EXPECT_EQ(r.lower_bound, 512u);
+  EXPECT_EQ(r.arena_size, r.lower_bound);
+}
+
+TEST(Planner, ChainOfMonotoneSizesReachesLowerBound) {
+  for (bool increasing : {false, true}) {
+    std::vector<int64_t> sizes = {1024, 640, 512, 200, 64, 10};
+    if (increasing) std::reverse(sizes.begin(), sizes.end());
+    PlanProblem p = Chain(sizes);
+    MemoryPlanResult r;
+    ASSERT_TRUE(PlanMemory(p, false, &r).ok());
+    ExpectValid(p, r);
+    EXPECT_EQ(r.arena_size, r.lower_bound) << increasing;
+  }
+}
+
+TEST(Planner, LowerBoundUsesAlignedSizes) {
+  PlanProblem p = Chain({10, 10});
+  MemoryPlanResult r;
+  ASSERT_TRUE(PlanMemory(p, false, &r).ok());
+  EXPECT_EQ(r.lower_bound, 128u);
+  EXPECT_EQ(r.arena_size, 128u);
+}
+
+TEST(Planner, ReshapeAliasSharesTheOffset) {
+  PlanProblem p = Chain({256, 256, 256});
+  p.op_may_alias = {true, false};
+  MemoryPlanResult r;
+  ASSERT_TRUE(PlanMemory(p, true, &r).ok());
+  EXPECT_EQ(r.offsets[0], r.offsets[1]);
+  EXPECT_EQ(r.arena_size, 512u);
+  ExpectValid(p, r);
+  // Without aliasing the same problem needs a distinct offset for the reshape output.
+  ASSERT_TRUE(PlanMemory(p, false, &r).ok());
+  EXPECT_NE(r.offsets[0], r.offsets[1]);
+}
+
+TEST(Planner, ConstantsAndUnusedTensorsAreNotPlanned) {
+  PlanProblem p;
+  p.tensor_bytes = {64, -1, 64, 64};  // 1: constant, 3: unused
+  p.op_inputs = {{0, 1, -1}};
+  p.op_outputs = {{2}};
+  p.model_inputs = {0};
+  p.model_outputs = {2};
+  MemoryPlanResult r;
+  ASSERT_TRUE(PlanMemory(p, false, &r).ok());
+  EXPECT_EQ(r.offsets[1], -1);
+  EXPECT_EQ(r.offsets[3], -1);
+  EXPECT_EQ(r.arena_size, 128u);
+}
+
+TEST(Planner, RejectsBadDataflow) {
+  PlanProblem p = Chain({64, 64});
+  p.op_inputs[0] = {5};
+  MemoryPlanResult r;
+  EXPECT_FALSE(PlanMemory(p, false, &r).ok());
+  p = Chain({64, 64});
+  p.model_outputs = {7};
+  EXPECT_FALSE(PlanMemory(p, false, &r).ok());
+}
+
+TEST(Planner, CheckerFindsOverlapAndOutOfArena) {
+  PlanProblem p = Chain({64, 64, 64});
+  std::vector<int64_t> offsets = {0, 0, 64};  // 0 and 1 live at step 0 at the same address
+  EXPECT_FALSE(CheckMemoryPlan(p, offsets, {}, 128).ok());
+  offsets = {0, 64, 0};  // valid: 0 and 2 never live together
+  EXPECT_TRUE(CheckMemoryPlan(p, offsets, {}, 128).ok());
+  EXPECT_FALSE(CheckMemoryPlan(p, offsets, {}, 127).ok());
+  offsets = {0, 62, 0};
+  EXPECT_FALSE(CheckMemoryPlan(p, offsets, {4, 4, 4}, 256).ok());  // misaligned
+}
+
+// Random DAGs: each op reads 1-3 earlier tensors and writes 1-2 new ones.
+TEST(Planner, RandomGraphsNeverOverlapAndRespectTheBound) {
+  std::mt19937 rng(1234);
+  for (int trial = 0; trial < 300; ++trial) {
+    PlanProblem p;
+    const int num_inputs = 1 + rng() % 3;
+    for (int i = 0; i < num_inputs; ++i) {
+      p.tensor_bytes.push_back(1 + rng() % 5000);
+      p.model_inputs.push_back(i);
+    }
+    const int num_ops = 1 + rng() % 25;
+    for (int op = 0; op < num_ops; ++op) {
+      std::vector<int32_t> ins, outs;
+      const int n_in = 1 + rng() % 3;
+      for (int k = 0; k < n_in; ++k) ins.push_back(rng() % p.tensor_bytes.size());
+      if (rng() % 4 == 0) {  // a constant input
+        p.tensor_bytes.push_back(-1);
+        ins.push_back(static_cast<int32_t>(p.tensor_bytes.size() - 1));
+      }
+      const int n_out = 1 + rng() % 2;
+      for (int k = 0; k < n_out; ++k) {
+        const int64_t size = (rng() % 8 == 0) ? p.tensor_bytes[ins[0]] : static_cast<int64_t>(rng() % 5000);
+        p.tensor_bytes.push_back(size < 0 ? 64 : size);
+        outs.push_back(static_cast<int32_t>(p.tensor_bytes.size() - 1));
+      }
+      p.op_inputs.push_back(ins);
+      p.op_outputs.push_back(outs);
+      p.op_may_alias.push_back(rng() % 3 == 0 && n_out == 1);
+    }
+    const int num_outputs = 1 + rng() % 2;
+    for (int k = 0; k < num_outputs; ++k) {
+      int32_t t;
+      do t = rng() % p.tensor_bytes.size(); while (p.tensor_bytes[t] < 0);
+      p.model_outputs.push_back(t);
+    }
+    for (bool alias : {false, true}) {
+      MemoryPlanResult r;
+      Status s = PlanMemory(p, alias, &r);
+      ASSERT_TRUE(s.ok()) << s.message();
+      ExpectValid(p, r);
+      // Independent overlap check, pairwise, without alias groups when aliasing is off.
+      if (!alias) {
+        std::vector<Lifetime> life;
+        ASSERT_TRUE(ComputeLifetimes(p, &life).ok());
+        for (size_t a = 0; a < p.tensor_bytes.size(); ++a)
+          for (size_t b = a + 1; b < p.tensor_bytes.size(); ++b) {
+            if (p.tensor_bytes[a] <= 0 || p.tensor_bytes[b] <= 0 || !life[a].Intersects(life[b])) continue;
+            const bool disjoint = r.offsets[a] + p.tensor_bytes[a] <= r.offsets[b] ||
+                                  r.offsets[b] + p.tensor_bytes[b] <= r.offsets[a];
+            EXPECT_TRUE(disjoint) << "trial " << trial << " tensors " << a << " " << b;
+          }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace squint::rt
