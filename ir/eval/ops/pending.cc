@@ -15,19 +15,12 @@ Status PendingKernel(const Node& node, std::span<const Tensor* const>, std::span
 
 #define SQ_PENDING(name) extern const OpDef kDef##name{PendingInfer, PendingKernel};
 SQ_PENDING(AveragePool)
-SQ_PENDING(Cast)
 SQ_PENDING(Conv)
 SQ_PENDING(ConvTranspose)
-SQ_PENDING(Equal)
 SQ_PENDING(Gemm)
 SQ_PENDING(GlobalAveragePool)
-SQ_PENDING(Greater)
-SQ_PENDING(Less)
 SQ_PENDING(MatMul)
 SQ_PENDING(MaxPool)
-SQ_PENDING(Not)
-SQ_PENDING(Resize)
-SQ_PENDING(Where)
 SQ_PENDING(Linear)
 #undef SQ_PENDING
 

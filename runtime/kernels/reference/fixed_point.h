@@ -49,4 +49,39 @@ inline int32_t MultiplyByQuantizedMultiplier(int32_t x, QuantizedMultiplier m) {
   return right > 31 ? 0 : RoundingDivideByPOT(high, right);
 }
 
+// x · M for a 64-bit x (int16 activations accumulate in int64), M = multiplier·2^(shift − 31):
+// the exact product rounded once to nearest, ties away from zero, saturated to int32.
+// Preconditions: |x| < 2^62, multiplier in [0, 2^31), shift in [−31, 30].
+// (The int32 MultiplyByQuantizedMultiplier rounds twice, so the two can differ by one on ties.)
+inline int32_t MultiplyByQuantizedMultiplier64(int64_t x, QuantizedMultiplier m) {
+  if (x == 0 || m.multiplier <= 0) return 0;
+  const bool negative = x < 0;
+  const uint64_t a = negative ? uint64_t{0} - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+  const uint64_t mult = static_cast<uint64_t>(m.multiplier);
+  const uint64_t low_mask = 0xffffffffu;
+  // a·mult = hi·2^32 + lo exactly: (a_hi·2^32 + a_lo)·mult with a_hi < 2^30, mult < 2^31.
+  const uint64_t p_lo = (a & low_mask) * mult;  // < 2^63
+  uint64_t hi = (a >> 32) * mult + (p_lo >> 32);  // < 2^62
+  uint64_t lo = p_lo & low_mask;
+  const int r = 31 - m.shift;  // divide by 2^r, r in [1, 62], after adding 2^(r − 1)
+  uint64_t q = 0;
+  bool overflow = false;
+  if (r <= 32) {
+    lo += uint64_t{1} << (r - 1);
+    hi += lo >> 32;
+    lo &= low_mask;
+    if (hi >= (uint64_t{1} << (r - 1))) {
+      overflow = true;  // q = hi·2^(32−r) + lo/2^r >= 2^31
+    } else {
+      q = (hi << (32 - r)) + (lo >> r);
+    }
+  } else {
+    hi += uint64_t{1} << (r - 33);
+    q = hi >> (r - 32);
+  }
+  const uint64_t limit = negative ? (uint64_t{1} << 31) : (uint64_t{1} << 31) - 1;
+  if (overflow || q > limit) q = limit;
+  return negative ? static_cast<int32_t>(-static_cast<int64_t>(q)) : static_cast<int32_t>(q);
+}
+
 }  // namespace squint::rt

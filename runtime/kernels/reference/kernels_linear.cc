@@ -1,0 +1,133 @@
+// Reference CONV_2D, FULLY_CONNECTED, BATCH_MATMUL (kernels.h states the contract).
+#include <cstdint>
+
+#include "runtime/kernels/reference/kernel_util.h"
+#include "runtime/kernels/reference/kernels.h"
+
+namespace squint::rt::ref {
+
+using detail::Accumulator;
+using detail::Requant;
+
+namespace {
+int64_t MaxAbsDiff(int32_t zero_point) {  // max |q − z| over int8 codes q
+  const int64_t a = 127 - int64_t{zero_point};
+  const int64_t b = int64_t{zero_point} + 128;
+  return a > b ? a : b;
+}
+constexpr int64_t kInt32Max = 0x7fffffff;
+}  // namespace
+
+bool Int8DotFitsInt32(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias) {
+  if (depth < 0 || max_abs_bias < 0) return false;
+  return depth * MaxAbsDiff(input_zero_point) * 128 + max_abs_bias <= kInt32Max;
+}
+
+bool Int8MatMulFitsInt32(int64_t k, int32_t a_zero_point, int32_t b_zero_point) {
+  if (k < 0) return false;
+  return k * MaxAbsDiff(a_zero_point) * MaxAbsDiff(b_zero_point) <= kInt32Max;
+}
+
+template <typename T>
+void Conv2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y) {
+  using Acc = typename Accumulator<T>::type;
+  const int32_t cin_g = p.in_channels / p.groups;
+  const int32_t cout_g = p.out_channels / p.groups;
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w;
+  for (int32_t n = 0; n < p.batch; ++n) {
+    for (int32_t oc = 0; oc < p.out_channels; ++oc) {
+      const int32_t g = oc / cout_g;
+      const int8_t* w_oc = w + int64_t{oc} * cin_g * p.kernel_h * p.kernel_w;
+      for (int32_t oh = 0; oh < p.out_h; ++oh) {
+        for (int32_t ow = 0; ow < p.out_w; ++ow) {
+          Acc acc = bias != nullptr ? bias[oc] : 0;
+          for (int32_t ic = 0; ic < cin_g; ++ic) {
+            const T* x_c = x + (int64_t{n} * p.in_channels + int64_t{g} * cin_g + ic) * in_plane;
+            const int8_t* w_c = w_oc + int64_t{ic} * p.kernel_h * p.kernel_w;
+            for (int32_t kh = 0; kh < p.kernel_h; ++kh) {
+              const int64_t ih = int64_t{oh} * p.stride_h - p.pad_top + int64_t{kh} * p.dilation_h;
+              if (ih < 0 || ih >= p.in_h) continue;  // padding: x − zp == 0
+              for (int32_t kw = 0; kw < p.kernel_w; ++kw) {
+                const int64_t iw =
+                    int64_t{ow} * p.stride_w - p.pad_left + int64_t{kw} * p.dilation_w;
+                if (iw < 0 || iw >= p.in_w) continue;
+                const Acc xv = static_cast<Acc>(x_c[ih * p.in_w + iw]) - p.input_zero_point;
+                acc += xv * w_c[kh * p.kernel_w + kw];
+              }
+            }
+          }
+          const int64_t out_index =
+              ((int64_t{n} * p.out_channels + oc) * p.out_h + oh) * p.out_w + ow;
+          y[out_index] = static_cast<T>(Requant(p.requant, oc, acc));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, const int32_t* bias,
+                    T* y) {
+  using Acc = typename Accumulator<T>::type;
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const T* x_r = x + int64_t{r} * p.depth;
+    for (int32_t u = 0; u < p.units; ++u) {
+      const int8_t* w_u = w + int64_t{u} * p.depth;
+      Acc acc = bias != nullptr ? bias[u] : 0;
+      for (int32_t k = 0; k < p.depth; ++k) {
+        acc += (static_cast<Acc>(x_r[k]) - p.input_zero_point) * w_u[k];
+      }
+      y[int64_t{r} * p.units + u] = static_cast<T>(Requant(p.requant, u, acc));
+    }
+  }
+}
+
+template <typename T>
+void BatchMatMul(const BatchMatMulParams& p, const T* a, const T* b, T* y) {
+  using Acc = typename Accumulator<T>::type;
+  int64_t num_batches = 1;
+  for (int32_t i = 0; i < p.batch_rank; ++i) num_batches *= p.batch_dims[i];
+  const int64_t a_matrix = int64_t{p.m} * p.k;
+  const int64_t b_matrix = int64_t{p.k} * p.n;
+  const int64_t y_matrix = int64_t{p.m} * p.n;
+  int32_t index[4] = {0, 0, 0, 0};
+  for (int64_t batch = 0; batch < num_batches; ++batch) {
+    int64_t a_offset = 0, b_offset = 0;
+    for (int32_t i = 0; i < p.batch_rank; ++i) {
+      a_offset += int64_t{index[i]} * p.a_batch_strides[i];
+      b_offset += int64_t{index[i]} * p.b_batch_strides[i];
+    }
+    const T* a_b = a + a_offset * a_matrix;
+    const T* b_b = b + b_offset * b_matrix;
+    T* y_b = y + batch * y_matrix;
+    for (int32_t i = 0; i < p.m; ++i) {
+      for (int32_t j = 0; j < p.n; ++j) {
+        Acc acc = 0;
+        for (int32_t k = 0; k < p.k; ++k) {
+          const Acc av = static_cast<Acc>(a_b[int64_t{i} * p.k + k]) - p.a_zero_point;
+          const Acc bv = static_cast<Acc>(b_b[int64_t{k} * p.n + j]) - p.b_zero_point;
+          acc += av * bv;
+        }
+        y_b[int64_t{i} * p.n + j] = static_cast<T>(Requant(p.requant, 0, acc));
+      }
+    }
+    for (int32_t i = p.batch_rank - 1; i >= 0; --i) {  // next batch index, row-major
+      if (++index[i] < p.batch_dims[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+
+template void Conv2D<int8_t>(const Conv2DParams&, const int8_t*, const int8_t*, const int32_t*,
+                             int8_t*);
+template void Conv2D<int16_t>(const Conv2DParams&, const int16_t*, const int8_t*, const int32_t*,
+                              int16_t*);
+template void FullyConnected<int8_t>(const FullyConnectedParams&, const int8_t*, const int8_t*,
+                                     const int32_t*, int8_t*);
+template void FullyConnected<int16_t>(const FullyConnectedParams&, const int16_t*, const int8_t*,
+                                      const int32_t*, int16_t*);
+template void BatchMatMul<int8_t>(const BatchMatMulParams&, const int8_t*, const int8_t*, int8_t*);
+template void BatchMatMul<int16_t>(const BatchMatMulParams&, const int16_t*, const int16_t*,
+                                   int16_t*);
+
+}  // namespace squint::rt::ref
