@@ -94,8 +94,8 @@ void LayerNorm(const LayerNormParams& p, const T* x, T* y) {
       sum += xr[c];
       sum_sq += int64_t{xr[c]} * xr[c];
     }
-    // D = C²·(var + eps) in code² units, exact; var = (C·Σx² − (Σx)²)/C².
-    const int64_t d = c_count * sum_sq - sum * sum + c_count * c_count * p.epsilon_q;
+    // D = C²·(var + eps) in code² units; var = (C·Σx² − (Σx)²)/C² exactly, epsilon_q = C²·eps.
+    const int64_t d = c_count * sum_sq - sum * sum + p.epsilon_q;
     // Scale D by 4^k into [2^60, 2^62) so its square root keeps 30+ significant bits.
     uint64_t scaled = static_cast<uint64_t>(d);
     int32_t k = 0;
