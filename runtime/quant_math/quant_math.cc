@@ -1,0 +1,163 @@
+#include "runtime/quant_math/quant_math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace squint::quant_math {
+
+namespace {
+constexpr double kInt32Max = 2147483647.0;
+
+int32_t ClampToInt32(double v) {
+  if (v >= kInt32Max) return std::numeric_limits<int32_t>::max();
+  if (v <= -kInt32Max - 1.0) return std::numeric_limits<int32_t>::min();
+  return static_cast<int32_t>(v);
+}
+}  // namespace
+
+CodeRange CodeRangeOf(int bits, bool is_signed) {
+  CodeRange r;
+  if (is_signed) {
+    r.min = -(int32_t{1} << (bits - 1));
+    r.max = (int32_t{1} << (bits - 1)) - 1;
+  } else {
+    r.min = 0;
+    r.max = (int32_t{1} << bits) - 1;
+  }
+  return r;
+}
+
+QuantizedMultiplier RequantFromReal(double m) {
+  QuantizedMultiplier q = rt::QuantizeMultiplier(m);
+  if (q.shift > 30) {  // M >= 2^30: no kernel can use it; saturate to the largest
+    q.multiplier = std::numeric_limits<int32_t>::max();
+    q.shift = 30;
+  }
+  return q;
+}
+
+std::vector<QuantizedMultiplier> BuildChannelRequant(double s_x, const std::vector<float>& s_w,
+                                                     double s_y) {
+  std::vector<QuantizedMultiplier> out;
+  out.reserve(s_w.size());
+  for (float sw : s_w) out.push_back(RequantFromReal(s_x * sw / s_y));
+  return out;
+}
+
+std::vector<int32_t> QuantizeBias(const std::vector<float>& bias, double s_x,
+                                  const std::vector<float>& s_w) {
+  std::vector<int32_t> out(bias.size());
+  for (size_t c = 0; c < bias.size(); ++c) {
+    const double sb = s_x * (s_w.size() == 1 ? s_w[0] : s_w[c]);
+    out[c] = sb > 0 ? ClampToInt32(std::round(bias[c] / sb)) : 0;
+  }
+  return out;
+}
+
+CodeRange BuildActivationRange(CodeRange type, double s, int32_t z, double lo, double hi) {
+  CodeRange r = type;
+  if (std::isfinite(lo)) r.min = std::max<double>(type.min, z + std::ceil(lo / s - 1e-9));
+  if (std::isfinite(hi)) r.max = std::min<double>(type.max, z + std::floor(hi / s + 1e-9));
+  if (r.min > r.max) r.max = r.min;
+  return r;
+}
+
+AddParams BuildAddParams(double s_a, double s_b, double s_out, int input_bits) {
+  AddParams p;
+  p.left_shift = input_bits > 8 ? 15 : 20;
+  const double twice_max = 2.0 * std::max(s_a, s_b);
+  p.a = RequantFromReal(s_a / twice_max);
+  p.b = RequantFromReal(s_b / twice_max);
+  p.out = RequantFromReal(twice_max / (std::ldexp(1.0, p.left_shift) * s_out));
+  return p;
+}
+
+QuantizedMultiplier BuildMulRequant(double s_a, double s_b, double s_out) {
+  return RequantFromReal(s_a * s_b / s_out);
+}
+
+std::vector<int32_t> BuildSoftmaxExpTable(float input_scale, int exp_bits, int input_bits) {
+  const double one = std::ldexp(1.0, exp_bits);
+  std::vector<int32_t> table;
+  const int32_t max_len = input_bits > 8 ? 65536 : 256;
+  for (int32_t d = 0; d < max_len; ++d) {
+    const auto v = static_cast<int32_t>(std::lround(std::exp(-double{input_scale} * d) * one));
+    if (input_bits > 8 && v == 0) break;
+    table.push_back(v);
+  }
+  return table;
+}
+
+Lut BuildLut(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+             const std::function<float(float)>& f, int in_bits, int out_bits) {
+  const CodeRange in = CodeRangeOf(in_bits, true);
+  const CodeRange out = CodeRangeOf(out_bits, true);
+  Lut lut;
+  lut.min_code = in.min;
+  lut.table.reserve(static_cast<size_t>(in.max - in.min + 1));
+  for (int32_t q = in.min; q <= in.max; ++q) {
+    const double x = double{in_scale} * (q - in_zp);
+    const double y = std::round(double{f(static_cast<float>(x))} / out_scale) + out_zp;
+    const double c = std::isnan(y) ? out_zp : std::min<double>(out.max, std::max<double>(out.min, y));
+    lut.table.push_back(static_cast<int16_t>(c));
+  }
+  return lut;
+}
+
+LayerNormParamsQ BuildLayerNormParams(float s_in, float s_out, const std::vector<float>& gamma,
+                                      const std::vector<float>& beta, float epsilon,
+                                      int norm_bits) {
+  LayerNormParamsQ p;
+  p.norm_bits = norm_bits;
+  const double c = static_cast<double>(gamma.size());
+  p.epsilon_q = static_cast<int64_t>(
+      std::min(std::ceil(c * c * epsilon / (double{s_in} * s_in)), std::ldexp(1.0, 60)));
+  double max_gamma = 0, max_beta = 0;
+  for (float g : gamma) max_gamma = std::max(max_gamma, std::fabs(double{g}));
+  for (float b : beta) max_beta = std::max(max_beta, std::fabs(double{b}));
+  int g_bits = max_gamma > 0 ? 22 - static_cast<int>(std::ceil(std::log2(max_gamma))) : 22;
+  if (g_bits > 22) g_bits = 22;
+  for (;; --g_bits) {
+    const double beta_max_q = max_beta * std::ldexp(1.0, norm_bits + g_bits);
+    const double m = std::ldexp(1.0, -(norm_bits + g_bits)) / s_out;
+    if (beta_max_q <= kInt32Max && m >= std::ldexp(1.0, -31)) break;
+    if (g_bits < -60) break;  // degenerate inputs: give up precision rather than loop
+  }
+  p.gamma_q.resize(gamma.size());
+  p.beta_q.resize(beta.size());
+  for (size_t i = 0; i < gamma.size(); ++i)
+    p.gamma_q[i] = ClampToInt32(std::round(std::ldexp(double{gamma[i]}, g_bits)));
+  for (size_t i = 0; i < beta.size(); ++i)
+    p.beta_q[i] = ClampToInt32(std::round(std::ldexp(double{beta[i]}, norm_bits + g_bits)));
+  p.requant = RequantFromReal(std::ldexp(1.0, -(norm_bits + g_bits)) / s_out);
+  return p;
+}
+
+QuantizedMultiplier BuildAvgPoolRequant(double s_in, double s_out) {
+  return RequantFromReal(s_in / (s_out * std::ldexp(1.0, rt::ref::kAvgPoolFractionBits)));
+}
+
+QuantizedMultiplier BuildResizeRequant(double s_in, double s_out, bool linear) {
+  const int bits = linear ? 2 * rt::ref::kResizeWeightBits : 0;
+  return RequantFromReal(s_in / (s_out * std::ldexp(1.0, bits)));
+}
+
+rt::ref::RescaleParams BuildRescale(double s_in, int32_t z_in, double s_out, int32_t z_out,
+                                    CodeRange out_type) {
+  rt::ref::RescaleParams r;
+  const QuantizedMultiplier m = RequantFromReal(s_in / s_out);
+  r.input_zero_point = z_in;
+  r.multiplier = m.multiplier;
+  r.shift = m.shift;
+  r.output_zero_point = z_out;
+  r.act_min = out_type.min;
+  r.act_max = out_type.max;
+  return r;
+}
+
+void BuildSoftmaxClip(float zeta, float gamma, int32_t* clip_scale_q16, int32_t* clip_offset_q16) {
+  rt::ref::SoftmaxClipParams(zeta, gamma, clip_scale_q16, clip_offset_q16);
+}
+
+}  // namespace squint::quant_math
