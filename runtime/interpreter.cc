@@ -1,0 +1,115 @@
+#include "runtime/interpreter.h"
+
+#include <algorithm>
+
+#include "runtime/planner.h"
+
+namespace squint::rt {
+
+// Kernels read FlatBuffers int32/int16 vectors in place (zero copy).
+static_assert(FLATBUFFERS_LITTLEENDIAN, "the runtime reads FlatBuffers vectors in place: little-endian only");
+
+// Every RunFn may read in[0..2] (an absent optional bias is a null pointer), so each op gets at
+// least this many input slots.
+constexpr size_t kMinInputSlots = 3;
+
+Status Interpreter::Prepare(const Model* model) {
+  if (model_ != nullptr) return Status::Error(StatusCode::kFailedPrecondition, "interpreter already prepared");
+  if (model == nullptr || !model->loaded())
+    return Status::Error(StatusCode::kInvalidArgument, "model is null or not loaded");
+  const int32_t n = model->num_operators();
+  ops_.assign(static_cast<size_t>(n), PreparedOp());
+  in_at_.assign(static_cast<size_t>(n), 0);
+  out_at_.assign(static_cast<size_t>(n), 0);
+  view_at_.assign(static_cast<size_t>(n), 0);
+  pools_ = PreparePools();
+  in_ptrs_.clear();
+  out_ptrs_.clear();
+  views_.clear();
+  for (int32_t i = 0; i < n; ++i) {
+    Status s = PrepareOp(*model, i, &pools_, &ops_[i]);
+    if (!s.ok()) {
+      ops_.clear();
+      return s;
+    }
+    const fb::Operator* op = model->op(i);
+    in_at_[i] = in_ptrs_.size();
+    in_ptrs_.resize(in_ptrs_.size() + std::max<size_t>(op->inputs()->size(), kMinInputSlots), nullptr);
+    out_at_[i] = out_ptrs_.size();
+    out_ptrs_.resize(out_ptrs_.size() + op->outputs()->size(), nullptr);
+    view_at_[i] = views_.size();
+    for (uint32_t k = 0; k < op->outputs()->size(); ++k) {
+      TensorView v;
+      v.index = op->outputs()->Get(k);
+      v.desc = &model->tensor(v.index);
+      views_.push_back(v);
+    }
+  }
+  // The pools are final: point the per-op states at their arrays.
+  for (PreparedOp& op : ops_) {
+    if (auto* c = std::get_if<ConcatState>(&op.params)) {
+      c->axis_sizes = pools_.ints.data() + c->sizes_at;
+      c->rescale = c->has_rescale ? pools_.rescales.data() + c->rescale_at : nullptr;
+    } else if (auto* sp = std::get_if<SplitState>(&op.params)) {
+      sp->sizes = pools_.ints.data() + sp->sizes_at;
+    }
+  }
+  model_ = model;
+  arena_ = nullptr;
+  return Status::Ok();
+}
+
+Status Interpreter::SetArena(void* arena, size_t size) {
+  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "SetArena before Prepare");
+  if (arena == nullptr && model_->arena_size() > 0)
+    return Status::Error(StatusCode::kInvalidArgument, "arena is null");
+  if (reinterpret_cast<uintptr_t>(arena) % kArenaAlignment != 0)
+    return Status::Error(StatusCode::kInvalidArgument, "arena address is not %lld-byte aligned",
+                         static_cast<long long>(kArenaAlignment));
+  if (static_cast<uint64_t>(size) < model_->arena_size())
+    return Status::Error(StatusCode::kInvalidArgument, "arena of %zu bytes is smaller than the model's %llu", size,
+                         static_cast<unsigned long long>(model_->arena_size()));
+  arena_ = static_cast<uint8_t*>(arena);
+  for (int32_t i = 0; i < model_->num_operators(); ++i) {
+    const fb::Operator* op = model_->op(i);
+    for (uint32_t k = 0; k < op->inputs()->size(); ++k) {
+      const int32_t t = op->inputs()->Get(k);
+      in_ptrs_[in_at_[i] + k] = t < 0 ? nullptr : tensor_data(t);
+    }
+    for (uint32_t k = 0; k < op->outputs()->size(); ++k) {
+      out_ptrs_[out_at_[i] + k] = mutable_tensor_data(op->outputs()->Get(k));
+      views_[view_at_[i] + k].data = out_ptrs_[out_at_[i] + k];
+    }
+  }
+  return Status::Ok();
+}
+
+const void* Interpreter::tensor_data(int32_t t) const {
+  if (model_ == nullptr || t < 0 || t >= model_->num_tensors()) return nullptr;
+  const TensorDesc& d = model_->tensor(t);
+  if (d.is_constant) return d.data;
+  if (arena_ == nullptr || d.arena_offset < 0) return nullptr;
+  return arena_ + d.arena_offset;
+}
+
+void* Interpreter::mutable_tensor_data(int32_t t) const {
+  if (model_ == nullptr || t < 0 || t >= model_->num_tensors() || model_->tensor(t).is_constant) return nullptr;
+  return const_cast<void*>(tensor_data(t));
+}
+
+Status Interpreter::Invoke() {
+  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "Invoke before Prepare");
+  if (arena_ == nullptr && model_->arena_size() > 0)
+    return Status::Error(StatusCode::kFailedPrecondition, "Invoke before SetArena");
+  const size_t n = ops_.size();
+  for (size_t i = 0; i < n; ++i) {
+    const PreparedOp& op = ops_[i];
+    op.run(op, in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+    if (observer_ != nullptr)
+      observer_(observer_user_, static_cast<int32_t>(i), views_.data() + view_at_[i],
+                static_cast<int32_t>(model_->op(static_cast<int32_t>(i))->outputs()->size()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace squint::rt

@@ -1,0 +1,74 @@
+// The interpreter: prepare once, invoke many times.
+//
+//   Model model;            SQUINT_RT_RETURN_IF_ERROR(model.Load(data, size));
+//   Interpreter interp;     SQUINT_RT_RETURN_IF_ERROR(interp.Prepare(&model));
+//   std::vector<uint8_t> ... arena of interp.arena_size() bytes, 64-byte aligned, caller-owned
+//   interp.SetArena(arena, size);
+//   write inputs at interp.tensor_data(model.inputs()[i]); interp.Invoke(); read outputs.
+//
+// Prepare validates every op against its kernel's preconditions and converts the options into
+// kernel parameter structs (allocation happens here, once). Invoke runs the ops in order on the
+// arena: no allocation, no logging, no validation ("prepare validates; invoke runs blind").
+// The observer, if set, is called after each op with views of its outputs; unset, it costs one
+// predictable branch per op.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/model.h"
+#include "runtime/prepared_op.h"
+#include "runtime/status.h"
+
+namespace squint::rt {
+
+struct TensorView {
+  int32_t index = -1;                // tensor index in the model
+  const TensorDesc* desc = nullptr;  // name, type, shape, quantization
+  const void* data = nullptr;        // the op's output codes (in the arena)
+};
+
+using OpObserver = void (*)(void* user, int32_t op_index, const TensorView* outputs, int32_t num_outputs);
+
+class Interpreter {
+ public:
+  Interpreter() = default;
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+
+  // `model` must be loaded and outlive the interpreter.
+  Status Prepare(const Model* model);
+  bool prepared() const { return model_ != nullptr; }
+  const Model& model() const { return *model_; }
+
+  // Bytes of arena the model needs (64-byte aligned base required).
+  uint64_t arena_size() const { return model_ ? model_->arena_size() : 0; }
+  // Caller-owned arena; must stay alive while the interpreter runs. Aligned to kArenaAlignment.
+  Status SetArena(void* arena, size_t size);
+
+  // Data of tensor t: constants point into the model buffer, activations into the arena
+  // (null before SetArena). Only model inputs should be written by the caller.
+  const void* tensor_data(int32_t t) const;
+  void* mutable_tensor_data(int32_t t) const;
+
+  Status Invoke();
+  void SetObserver(OpObserver observer, void* user) {
+    observer_ = observer;
+    observer_user_ = user;
+  }
+
+ private:
+  const Model* model_ = nullptr;
+  std::vector<PreparedOp> ops_;
+  PreparePools pools_;
+  std::vector<size_t> in_at_, out_at_, view_at_;  // per op: start in the pointer/view pools
+  std::vector<const void*> in_ptrs_;
+  std::vector<void*> out_ptrs_;
+  std::vector<TensorView> views_;
+  uint8_t* arena_ = nullptr;
+  OpObserver observer_ = nullptr;
+  void* observer_user_ = nullptr;
+};
+
+}  // namespace squint::rt

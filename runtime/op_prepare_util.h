@@ -1,0 +1,183 @@
+// Internal to the runtime: helpers shared by the per-op prepare files (op_prepare*.cc).
+#pragma once
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include "runtime/prepared_op.h"
+
+namespace squint::rt::prep {
+
+using fb::ElementType;
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+struct Ctx {
+  const Model& m;
+  int32_t index;
+  const fb::Operator* op;
+  const char* name;
+  const char* opname;
+  int32_t num_in;
+  int32_t num_out;
+
+  Status Fail(const char* format, ...) const
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+  {
+    char message[Status::kMaxMessage];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(message, sizeof(message), format, args);
+    va_end(args);
+    return Status::Error(StatusCode::kInvalidModel, "op %d '%s' (%s): %s", index, name, opname, message);
+  }
+  // Input k, or null when absent (-1) or beyond the op's inputs.
+  const TensorDesc* In(int32_t k) const {
+    if (k >= num_in) return nullptr;
+    const int32_t t = op->inputs()->Get(k);
+    return t < 0 ? nullptr : &m.tensor(t);
+  }
+  const TensorDesc& Out(int32_t k) const { return m.tensor(op->outputs()->Get(k)); }
+};
+
+#define OP_CHECK(cond, ...)                     \
+  do {                                          \
+    if (!(cond)) return ctx.Fail(__VA_ARGS__);  \
+  } while (0)
+
+inline bool Is8or16(ElementType t) { return t == ElementType::INT8 || t == ElementType::INT16; }
+inline bool IsSmall(ElementType t) { return t == ElementType::INT8 || t == ElementType::UINT8 || t == ElementType::INT16; }
+inline int32_t TypeMin(ElementType t) {
+  switch (t) {
+    case ElementType::INT8: return -128;
+    case ElementType::UINT8: return 0;
+    case ElementType::INT16: return -32768;
+    default: return std::numeric_limits<int32_t>::min();
+  }
+}
+inline int32_t TypeMax(ElementType t) {
+  switch (t) {
+    case ElementType::INT8: return 127;
+    case ElementType::UINT8: return 255;
+    case ElementType::INT16: return 32767;
+    default: return std::numeric_limits<int32_t>::max();
+  }
+}
+inline bool SameDims(const TensorDesc& a, const TensorDesc& b) {
+  if (a.rank != b.rank) return false;
+  for (int i = 0; i < a.rank; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+inline bool SameQuant(const TensorDesc& a, const TensorDesc& b) {
+  return a.scale == b.scale && a.zero_point == b.zero_point && a.type == b.type;
+}
+
+inline Status Arity(const Ctx& ctx, int32_t min_in, int32_t max_in, int32_t min_out, int32_t max_out) {
+  OP_CHECK(ctx.num_in >= min_in && ctx.num_in <= max_in, "has %d inputs, expected %d to %d", ctx.num_in, min_in,
+           max_in);
+  OP_CHECK(ctx.num_out >= min_out && ctx.num_out <= max_out, "has %d outputs, expected %d to %d", ctx.num_out,
+           min_out, max_out);
+  for (int32_t k = 0; k < min_in; ++k) OP_CHECK(ctx.In(k) != nullptr, "required input %d is absent", k);
+  return Status::Ok();
+}
+
+// An activation read with a zero point must be quantized per tensor.
+inline Status PerTensor(const Ctx& ctx, const TensorDesc& t, const char* role) {
+  OP_CHECK(!t.per_channel, "%s '%s' is quantized per channel; activations must be per tensor", role, t.name);
+  return Status::Ok();
+}
+
+inline Status Options(const Ctx& ctx, fb::OpOptions expected, bool required = true) {
+  const fb::OpOptions got = ctx.op->options_type();
+  if (got == fb::OpOptions::NONE && !required) return Status::Ok();
+  OP_CHECK(got == expected && ctx.op->options() != nullptr, "options are %s, expected %s",
+           got <= fb::OpOptions::MAX ? fb::EnumNameOpOptions(got) : "UNKNOWN", fb::EnumNameOpOptions(expected));
+  return Status::Ok();
+}
+
+inline Status Requant(const Ctx& ctx, const fb::Requantization* r, int32_t channels, const TensorDesc& out,
+               const char* what, ref::RequantParams* p) {
+  OP_CHECK(r != nullptr, "%s requantization is missing", what);
+  OP_CHECK(r->multiplier() != nullptr && r->shift() != nullptr, "%s requantization lacks multiplier or shift", what);
+  const uint32_t n = r->multiplier()->size();
+  OP_CHECK(n == r->shift()->size(), "%s requantization has %u multipliers but %u shifts", what, n, r->shift()->size());
+  OP_CHECK(n == 1 || static_cast<int64_t>(n) == channels, "%s requantization has %u multipliers, expected 1 or %d",
+           what, n, channels);
+  for (uint32_t i = 0; i < n; ++i) {
+    const int32_t mult = r->multiplier()->Get(i), shift = r->shift()->Get(i);
+    OP_CHECK(mult == 0 || mult >= (1 << 30), "%s multiplier[%u] = %d, expected 0 or in [2^30, 2^31)", what, i, mult);
+    OP_CHECK(shift >= -31 && shift <= 30, "%s shift[%u] = %d, expected in [-31, 30]", what, i, shift);
+  }
+  OP_CHECK(r->activation_min() <= r->activation_max() && r->activation_min() >= TypeMin(out.type) &&
+               r->activation_max() <= TypeMax(out.type),
+           "%s activation range [%d, %d] is not within the %s range", what, r->activation_min(), r->activation_max(),
+           ElementTypeName(out.type));
+  OP_CHECK(out.zero_point >= TypeMin(out.type) && out.zero_point <= TypeMax(out.type),
+           "output zero point %d outside its type", out.zero_point);
+  p->multiplier = r->multiplier()->data();
+  p->shift = r->shift()->data();
+  p->count = static_cast<int32_t>(n);
+  p->zero_point = out.zero_point;
+  p->act_min = r->activation_min();
+  p->act_max = r->activation_max();
+  return Status::Ok();
+}
+
+inline Status Rescale(const Ctx& ctx, const fb::Requantization* r, const TensorDesc& in, const TensorDesc& out,
+               const char* what, ref::RescaleParams* p) {
+  ref::RequantParams q;
+  SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, r, 1, out, what, &q));
+  p->input_zero_point = in.zero_point;
+  p->multiplier = q.multiplier[0];
+  p->shift = q.shift[0];
+  p->output_zero_point = out.zero_point;
+  p->act_min = q.act_min;
+  p->act_max = q.act_max;
+  return Status::Ok();
+}
+
+// Reads an optional int vector option of exactly `n` values (absent: `fallback` for each).
+inline Status IntVector(const Ctx& ctx, const flatbuffers::Vector<int32_t>* v, uint32_t n, int32_t fallback,
+                 int32_t min_value, const char* what, int32_t* out) {
+  if (v == nullptr) {
+    for (uint32_t i = 0; i < n; ++i) out[i] = fallback;
+    return Status::Ok();
+  }
+  OP_CHECK(v->size() == n, "%s has %u values, expected %u", what, v->size(), n);
+  for (uint32_t i = 0; i < n; ++i) {
+    out[i] = v->Get(i);
+    OP_CHECK(out[i] >= min_value, "%s[%u] = %d, expected >= %d", what, i, out[i], min_value);
+  }
+  return Status::Ok();
+}
+
+inline int32_t NormalizeAxis(int32_t axis, int32_t rank) { return axis < 0 ? axis + rank : axis; }
+
+// out = floor((in + pad_begin + pad_end − dilation·(kernel − 1) − 1) / stride) + 1 (ONNX); may be <= 0.
+inline int64_t WindowOutput(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride, int64_t dilation) {
+  const int64_t span = in + pad_begin + pad_end - dilation * (kernel - 1) - 1;
+  if (span < 0) return 0;
+  return span / stride + 1;
+}
+
+template <typename P>
+const P& Get(const PreparedOp& op) {
+  return *std::get_if<P>(&op.params);
+}
+
+// Compute ops (op_prepare.cc).
+Status PrepareConv(const Ctx& ctx, PreparedOp* out);
+Status PrepareFc(const Ctx& ctx, PreparedOp* out);
+Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out);
+Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out);
+Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out);
+Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
+Status PrepareLut(const Ctx& ctx, PreparedOp* out);
+Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
+
+}  // namespace squint::rt::prep

@@ -1,0 +1,90 @@
+// Internal to the runtime: an operator after prepare. Its FlatBuffers options have been
+// checked and converted into the reference kernels' plain parameter structs, and the kernel
+// (a function for the op's element types) has been chosen once. Invoke only calls `run`.
+#pragma once
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "runtime/kernels/reference/kernels.h"
+#include "runtime/model.h"
+#include "runtime/status.h"
+
+namespace squint::rt {
+
+struct PreparedOp;
+// in[k] / out[k]: data of the op's k-th input (null if absent) / output.
+using RunFn = void (*)(const PreparedOp& op, const void* const* in, void* const* out);
+
+struct ElementwiseState {
+  ref::ElementwiseParams p;
+  ref::BroadcastShape shape;
+};
+struct LutState {
+  int32_t count = 0;
+  const int16_t* table = nullptr;
+  int32_t table_size = 0;
+  int32_t min_code = 0;
+};
+struct CopyState {
+  int64_t bytes = 0;
+};
+struct TransposeState {
+  int32_t rank = 0;
+  int32_t in_dims[kMaxRank] = {};
+  int32_t perm[kMaxRank] = {};
+};
+struct ConcatState {
+  int32_t num_inputs = 0, outer = 0, inner = 0;
+  size_t sizes_at = 0, rescale_at = 0;  // into the interpreter's pools; pointers fixed after prepare
+  bool has_rescale = false;
+  const int32_t* axis_sizes = nullptr;
+  const ref::RescaleParams* rescale = nullptr;
+};
+struct SliceState {
+  int32_t rank = 0;
+  int32_t in_dims[kMaxRank] = {}, starts[kMaxRank] = {}, steps[kMaxRank] = {}, out_dims[kMaxRank] = {};
+};
+struct GatherState {
+  int32_t outer = 0, axis_dim = 0, inner = 0, num_indices = 0;
+};
+struct SplitState {
+  int32_t outer = 0, inner = 0, num_outputs = 0;
+  size_t sizes_at = 0;
+  const int32_t* sizes = nullptr;
+};
+struct PadState {
+  int32_t rank = 0;
+  int32_t in_dims[kMaxRank] = {};
+  int32_t pads[2 * kMaxRank] = {};
+  int32_t mode = 0, value = 0;
+};
+struct RequantizeState {
+  ref::RescaleParams p;
+  int32_t count = 0;
+};
+
+using OpParams =
+    std::variant<std::monostate, ref::Conv2DParams, ref::FullyConnectedParams, ref::BatchMatMulParams,
+                 ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
+                 CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
+                 ref::ResizeParams, RequantizeState>;
+
+struct PreparedOp {
+  RunFn run = nullptr;
+  OpParams params;
+};
+
+// Side storage for per-op arrays whose length is an op's arity (concat sizes, rescales, split
+// sizes); filled during prepare, never resized afterwards.
+struct PreparePools {
+  std::vector<int32_t> ints;
+  std::vector<ref::RescaleParams> rescales;
+};
+
+// Checks op `index` of `model` against every precondition of its reference kernel and fills
+// `out`. Errors name the op: "op 3 'conv_1' (CONV_2D): ...".
+Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, PreparedOp* out);
+
+}  // namespace squint::rt

@@ -1,0 +1,318 @@
+// Interpreter end to end on small models built in the test, and prepare-time rejection of ops
+// that break their kernel's preconditions.
+#include "runtime/interpreter.h"
+
+#include <cstring>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "runtime/kernels/reference/fixed_point.h"
+#include "tests/runtime/sqnt_builder.h"
+
+namespace squint::rt {
+namespace {
+
+using testing::AlignedBytes;
+using testing::BuildFcModel;
+using testing::SqntBuilder;
+
+struct Runner {
+  AlignedBytes bytes;
+  Model model;
+  Interpreter interp;
+  AlignedBytes arena;
+  Status Init(const AlignedBytes& b) {
+    bytes = b;
+    SQUINT_RT_RETURN_IF_ERROR(model.Load(bytes.data(), bytes.size()));
+    SQUINT_RT_RETURN_IF_ERROR(interp.Prepare(&model));
+    if (interp.arena_size() > (1u << 20)) return Status::Error(StatusCode::kOutOfMemory, "test arena limit");
+    std::vector<uint8_t> zeros(interp.arena_size());
+    arena.Assign(zeros.data(), zeros.size());
+    return interp.SetArena(arena.data(), arena.size());
+  }
+};
+
+int8_t ExpectedFc(const int8_t* x, int n) {
+  static const int8_t w[12] = {1, 2, 3, 4, -1, -2, -3, -4, 0, 1, 0, -1};
+  static const int32_t bias[3] = {8, -8, 0};
+  int32_t acc = bias[n];
+  for (int k = 0; k < 4; ++k) acc += (x[k] - 1) * w[n * 4 + k];
+  int32_t y = MultiplyByQuantizedMultiplier(acc, QuantizedMultiplier{1 << 30, -2}) - 2;
+  return static_cast<int8_t>(std::min(127, std::max(-128, y)));
+}
+
+TEST(Interpreter, FullyConnectedEndToEnd) {
+  Runner r;
+  Status s = r.Init(BuildFcModel());
+  ASSERT_TRUE(s.ok()) << s.message();
+  const int8_t x[4] = {10, -20, 30, 127};
+  std::memcpy(r.interp.mutable_tensor_data(r.model.inputs()[0]), x, 4);
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  const int8_t* y = static_cast<const int8_t*>(r.interp.tensor_data(r.model.outputs()[0]));
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], ExpectedFc(x, n)) << n;
+}
+
+// FC → LUT (y = −x) → RESHAPE, planned by the runtime, observed op by op.
+AlignedBytes BuildChain() {
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, {1, 4}, 0.5f, 1);
+  const std::vector<int8_t> w = {1, 2, 3, 4, -1, -2, -3, -4, 0, 1, 0, -1};
+  const int wt = b.Constant<int8_t>("w", fb::ElementType::INT8, {3, 4}, w, {0.25f}, {0});
+  const int bt = b.Constant<int32_t>("b", fb::ElementType::INT32, {3}, std::vector<int32_t>{8, -8, 0}, {0.125f}, {0});
+  const int h = b.Activation("h", fb::ElementType::INT8, {1, 3}, 1.0f, -2);
+  const int g = b.Activation("g", fb::ElementType::INT8, {1, 3}, 1.0f, 0);
+  const int y = b.Activation("y", fb::ElementType::INT8, {3}, 1.0f, 0);
+  auto requant = b.Requant({1 << 30}, {-2});
+  b.Op(fb::OpCode::FULLY_CONNECTED, "fc", {x, wt, bt}, {h}, fb::OpOptions::FullyConnectedOptions,
+       fb::CreateFullyConnectedOptions(b.fbb(), requant).Union());
+  std::vector<int16_t> table(256);
+  for (int i = 0; i < 256; ++i) table[i] = static_cast<int16_t>(std::min(127, -(i - 128)));
+  b.Op(fb::OpCode::LUT, "neg", {h}, {g}, fb::OpOptions::LutOptions,
+       fb::CreateLutOptionsDirect(b.fbb(), -128, &table).Union());
+  b.Op(fb::OpCode::RESHAPE, "flat", {g}, {y});
+  b.Inputs({x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+TEST(Interpreter, ThreeOpChainWithObserver) {
+  Runner r;
+  Status s = r.Init(BuildChain());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_LE(r.model.arena_size(), 128u);  // x, h | g, y alias g
+  struct Seen {
+    int calls = 0;
+    int last_op = -1;
+    std::string names;
+  } seen;
+  r.interp.SetObserver(
+      [](void* user, int32_t op, const TensorView* outs, int32_t n) {
+        auto* s = static_cast<Seen*>(user);
+        ++s->calls;
+        s->last_op = op;
+        for (int i = 0; i < n; ++i) s->names += std::string(outs[i].desc->name) + ";";
+      },
+      &seen);
+  const int8_t x[4] = {5, 6, -7, 8};
+  std::memcpy(r.interp.mutable_tensor_data(0), x, 4);
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  EXPECT_EQ(seen.calls, 3);
+  EXPECT_EQ(seen.last_op, 2);
+  EXPECT_EQ(seen.names, "h;g;y;");
+  const int8_t* y = static_cast<const int8_t*>(r.interp.tensor_data(r.model.outputs()[0]));
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], std::min(127, -ExpectedFc(x, n))) << n;
+  // Invoke again, without observer: same result. The plan may reuse the input's memory once it
+  // is dead, so inputs are written before every invoke.
+  r.interp.SetObserver(nullptr, nullptr);
+  std::memcpy(r.interp.mutable_tensor_data(0), x, 4);
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], std::min(127, -ExpectedFc(x, n))) << n;
+}
+
+TEST(Interpreter, ArenaRules) {
+  AlignedBytes bytes = BuildFcModel();
+  Model model;
+  ASSERT_TRUE(model.Load(bytes.data(), bytes.size()).ok());
+  Interpreter interp;
+  EXPECT_EQ(interp.Invoke().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(interp.Prepare(&model).ok());
+  EXPECT_EQ(interp.Invoke().code(), StatusCode::kFailedPrecondition);
+  AlignedBytes arena;
+  std::vector<uint8_t> zeros(256);
+  arena.Assign(zeros.data(), zeros.size());
+  EXPECT_EQ(interp.SetArena(arena.data(), 64).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(interp.SetArena(arena.data() + 1, 200).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(interp.SetArena(arena.data(), 128).ok());
+  EXPECT_TRUE(interp.Invoke().ok());
+}
+
+Status PrepareOf(const AlignedBytes& bytes) {
+  Model model;
+  SQUINT_RT_RETURN_IF_ERROR(model.Load(bytes.data(), bytes.size()));
+  Interpreter interp;
+  return interp.Prepare(&model);
+}
+
+void ExpectPrepareError(const AlignedBytes& bytes, const std::string& needle) {
+  Status s = PrepareOf(bytes);
+  ASSERT_FALSE(s.ok()) << "expected: " << needle;
+  EXPECT_NE(std::string(s.message()).find(needle), std::string::npos) << s.message();
+}
+
+// One-op model x → op → y with the given shapes/types and options.
+template <typename MakeOptions>
+AlignedBytes OneOp(fb::OpCode code, fb::ElementType tx, std::vector<int32_t> sx, fb::ElementType ty,
+                   std::vector<int32_t> sy, fb::OpOptions type, MakeOptions make, float y_scale = 1.0f,
+                   int32_t y_zp = 0) {
+  SqntBuilder b;
+  const int x = b.Activation("x", tx, sx);
+  const int y = b.Activation("y", ty, sy, y_scale, y_zp);
+  auto options = make(b);
+  b.Op(code, "op", {x}, {y}, type, options);
+  b.Inputs({x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+TEST(InterpreterPrepare, FcRules) {
+  testing::FcModelOptions o;
+  o.x_shape = {1, 5};
+  ExpectPrepareError(BuildFcModel(o), "op 0 'fc' (FULLY_CONNECTED): input K = 5 but weight K = 4");
+  o = {};
+  o.w_shape = {2, 6};
+  ExpectPrepareError(BuildFcModel(o), "input K = 4 but weight K = 6");
+  o = {};
+  o.w_shape = {1, 3, 4};  // 12 elements, rank 3
+  ExpectPrepareError(BuildFcModel(o), "weight must be a constant int8 [N, K] tensor");
+}
+
+TEST(InterpreterPrepare, RequantRules) {
+  auto lut_table = [](int n) { return std::vector<int16_t>(n, 0); };
+  (void)lut_table;
+  auto make = [](int32_t mult, int32_t shift, int32_t lo, int32_t hi) {
+    return OneOp(fb::OpCode::REQUANTIZE, fb::ElementType::INT8, {4}, fb::ElementType::INT8, {4},
+                 fb::OpOptions::RequantizeOptions, [&](SqntBuilder& b) {
+                   return fb::CreateRequantizeOptions(b.fbb(), b.Requant({mult}, {shift}, lo, hi)).Union();
+                 });
+  };
+  EXPECT_TRUE(PrepareOf(make(1 << 30, 1, -128, 127)).ok());
+  ExpectPrepareError(make(12345, 0, -128, 127), "multiplier[0] = 12345, expected 0 or in [2^30, 2^31)");
+  ExpectPrepareError(make(1 << 30, 31, -128, 127), "shift[0] = 31");
+  ExpectPrepareError(make(1 << 30, 0, -200, 127), "activation range [-200, 127] is not within the int8 range");
+  ExpectPrepareError(make(1 << 30, 0, 10, 5), "activation range [10, 5]");
+}
+
+TEST(InterpreterPrepare, LutTableMustCoverInputRange) {
+  auto make = [](int32_t min_code, int n, fb::ElementType tx) {
+    return OneOp(fb::OpCode::LUT, tx, {4}, fb::ElementType::INT8, {4}, fb::OpOptions::LutOptions,
+                 [&](SqntBuilder& b) {
+                   std::vector<int16_t> table(n, 1);
+                   return fb::CreateLutOptionsDirect(b.fbb(), min_code, &table).Union();
+                 });
+  };
+  EXPECT_TRUE(PrepareOf(make(-128, 256, fb::ElementType::INT8)).ok());
+  ExpectPrepareError(make(-128, 255, fb::ElementType::INT8), "table covers codes [-128, 126]");
+  ExpectPrepareError(make(-127, 256, fb::ElementType::INT8), "must cover the int8 input range");
+  ExpectPrepareError(make(-128, 256, fb::ElementType::INT16), "must cover the int16 input range");
+}
+
+TEST(InterpreterPrepare, SoftmaxRules) {
+  auto make = [](int n, int32_t first, int32_t y_zp) {
+    return OneOp(fb::OpCode::SOFTMAX, fb::ElementType::INT8, {2, 8}, fb::ElementType::INT8, {2, 8},
+                 fb::OpOptions::SoftmaxOptions,
+                 [&](SqntBuilder& b) {
+                   std::vector<int32_t> table(n, 0);
+                   if (n > 0) table[0] = first;
+                   return fb::CreateSoftmaxOptionsDirect(b.fbb(), &table, 16).Union();
+                 },
+                 1.0f / 256, y_zp);
+  };
+  EXPECT_TRUE(PrepareOf(make(256, 1 << 16, -128)).ok());
+  ExpectPrepareError(make(255, 1 << 16, -128), "exp_table has 255 entries, expected 256");
+  ExpectPrepareError(make(256, 7, -128), "exp_table[0] = 7, expected 2^exp_bits");
+  ExpectPrepareError(make(256, 1 << 16, 0), "output zero point 0, expected -128");
+}
+
+TEST(InterpreterPrepare, TransposePermMustBeAPermutation) {
+  auto make = [](std::vector<int32_t> perm, std::vector<int32_t> sy) {
+    return OneOp(fb::OpCode::TRANSPOSE, fb::ElementType::INT8, {2, 3, 4}, fb::ElementType::INT8, sy,
+                 fb::OpOptions::TransposeOptions,
+                 [&](SqntBuilder& b) { return fb::CreateTransposeOptionsDirect(b.fbb(), &perm).Union(); });
+  };
+  EXPECT_TRUE(PrepareOf(make({2, 0, 1}, {4, 2, 3})).ok());
+  ExpectPrepareError(make({0, 0, 1}, {2, 2, 3}), "perm is not a permutation");
+  ExpectPrepareError(make({0, 1, 3}, {2, 3, 4}), "perm is not a permutation");
+  ExpectPrepareError(make({0, 1}, {2, 3, 4}), "perm has 2 values");
+  ExpectPrepareError(make({2, 0, 1}, {4, 3, 2}), "output dim 1 is 3, expected input dim 0 = 2");
+}
+
+TEST(InterpreterPrepare, SliceAndPadRanges) {
+  auto slice = [](std::vector<int32_t> starts, std::vector<int32_t> ends, std::vector<int32_t> sy) {
+    return OneOp(fb::OpCode::SLICE, fb::ElementType::INT8, {4, 6}, fb::ElementType::INT8, sy,
+                 fb::OpOptions::SliceOptions, [&](SqntBuilder& b) {
+                   return fb::CreateSliceOptionsDirect(b.fbb(), &starts, &ends, nullptr).Union();
+                 });
+  };
+  EXPECT_TRUE(PrepareOf(slice({1, 0}, {3, 6}, {2, 6})).ok());
+  ExpectPrepareError(slice({1, 0}, {3, 6}, {2, 5}), "output dim 1 is 5, expected 6");
+  ExpectPrepareError(slice({-1, 0}, {3, 6}, {4, 6}), "starts must be normalized");
+  auto pad = [](std::vector<int32_t> pads, int8_t mode, std::vector<int32_t> sy) {
+    return OneOp(fb::OpCode::PAD, fb::ElementType::INT8, {2, 3}, fb::ElementType::INT8, sy,
+                 fb::OpOptions::PadOptions,
+                 [&](SqntBuilder& b) { return fb::CreatePadOptionsDirect(b.fbb(), &pads, mode).Union(); });
+  };
+  EXPECT_TRUE(PrepareOf(pad({0, 1, 0, 1}, 0, {2, 5})).ok());
+  ExpectPrepareError(pad({0, 3, 0, 0}, 1, {2, 6}), "reflect pad on axis 1 exceeds");
+  ExpectPrepareError(pad({0, -1, 0, 1}, 0, {2, 3}), "pads[1] = -1");
+  ExpectPrepareError(pad({0, 1, 0, 1}, 5, {2, 5}), "mode 5");
+}
+
+TEST(InterpreterPrepare, GatherIndicesInRange) {
+  auto make = [](std::vector<int32_t> indices) {
+    SqntBuilder b;
+    const int x = b.Activation("x", fb::ElementType::INT8, {5, 3});
+    const int idx = b.Constant<int32_t>("i", fb::ElementType::INT32, {static_cast<int32_t>(indices.size())}, indices);
+    const int y = b.Activation("y", fb::ElementType::INT8, {static_cast<int32_t>(indices.size()), 3});
+    b.Op(fb::OpCode::GATHER, "g", {x, idx}, {y}, fb::OpOptions::GatherOptions,
+         fb::CreateGatherOptions(b.fbb(), 0).Union());
+    b.Inputs({x});
+    b.Outputs({y});
+    return b.Finish();
+  };
+  EXPECT_TRUE(PrepareOf(make({0, 4, -5})).ok());
+  ExpectPrepareError(make({0, 5}), "index[1] = 5 outside [-5, 5)");
+  ExpectPrepareError(make({-6}), "index[0] = -6");
+}
+
+TEST(InterpreterPrepare, ConvShapeRules) {
+  auto make = [](std::vector<int32_t> wshape, std::vector<int32_t> yshape, std::vector<int32_t> stride) {
+    SqntBuilder b;
+    const int x = b.Activation("x", fb::ElementType::INT8, {1, 2, 5, 5});
+    int64_t n = 1;
+    for (int32_t d : wshape) n *= d;
+    const int w = b.Constant<int8_t>("w", fb::ElementType::INT8, wshape, std::vector<int8_t>(n, 1));
+    const int y = b.Activation("y", fb::ElementType::INT8, yshape);
+    auto requant = b.Requant({1 << 30}, {0});
+    b.Op(fb::OpCode::CONV_2D, "conv", {x, w}, {y}, fb::OpOptions::Conv2DOptions,
+         fb::CreateConv2DOptionsDirect(b.fbb(), &stride, nullptr, nullptr, 1, requant).Union());
+    b.Inputs({x});
+    b.Outputs({y});
+    return b.Finish();
+  };
+  EXPECT_TRUE(PrepareOf(make({4, 2, 3, 3}, {1, 4, 3, 3}, {1, 1})).ok());
+  EXPECT_TRUE(PrepareOf(make({4, 2, 3, 3}, {1, 4, 2, 2}, {2, 2})).ok());
+  ExpectPrepareError(make({4, 2, 3}, {1, 4, 3, 3}, {1, 1}), "weight has 3 dims, expected 4");
+  ExpectPrepareError(make({4, 3, 3, 3}, {1, 4, 3, 3}, {1, 1}), "weight has 3 input channels per group");
+  ExpectPrepareError(make({4, 2, 3, 3}, {1, 4, 3, 3}, {2, 2}), "expected [1, 4, 2, 2]");
+  ExpectPrepareError(make({4, 2, 3, 3}, {1, 4, 3, 3}, {0, 1}), "stride[0] = 0");
+}
+
+TEST(InterpreterPrepare, MissingOrWrongOptions) {
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, {4});
+  const int y = b.Activation("y", fb::ElementType::INT8, {4});
+  b.Op(fb::OpCode::LUT, "lut", {x}, {y});
+  b.Inputs({x});
+  b.Outputs({y});
+  ExpectPrepareError(b.Finish(), "op 0 'lut' (LUT): options are NONE, expected LutOptions");
+}
+
+// Bytes flipped anywhere: load + prepare + invoke must never crash (run under ASan/UBSan).
+TEST(Interpreter, FlippedBytesLoadPrepareInvokeNeverCrash) {
+  for (const AlignedBytes& base : {BuildFcModel(), BuildChain()}) {
+    for (size_t i = 0; i < base.size(); ++i) {
+      for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x10}, uint8_t{0xff}}) {
+        AlignedBytes copy = base;
+        copy.data()[i] ^= mask;
+        Runner r;
+        if (r.Init(copy).ok()) {
+          EXPECT_TRUE(r.interp.Invoke().ok());
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace squint::rt
