@@ -1,0 +1,134 @@
+// C API: create from buffer and file, I/O info, raw and float I/O, caller arena, observer, errors.
+#include "runtime/squint_rt.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/runtime/sqnt_builder.h"
+
+namespace squint::rt {
+namespace {
+
+using testing::AlignedBytes;
+using testing::BuildFcModel;
+
+TEST(SquintRtC, CreateInfoInvokeRawAndFloat) {
+  AlignedBytes bytes = BuildFcModel();
+  squint_rt_model* m = nullptr;
+  ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), SQUINT_RT_ALLOCATE_ARENA, &m), SQUINT_RT_OK)
+      << squint_rt_last_error();
+  EXPECT_EQ(squint_rt_num_inputs(m), 1);
+  EXPECT_EQ(squint_rt_num_outputs(m), 1);
+  squint_rt_tensor_info info;
+  ASSERT_EQ(squint_rt_input_info(m, 0, &info), SQUINT_RT_OK);
+  EXPECT_STREQ(info.name, "x");
+  EXPECT_EQ(info.type, SQUINT_RT_INT8);
+  EXPECT_EQ(info.rank, 2);
+  EXPECT_EQ(info.dims[1], 4);
+  EXPECT_FLOAT_EQ(info.scale, 0.5f);
+  EXPECT_EQ(info.zero_point, 1);
+  EXPECT_EQ(squint_rt_input_info(m, 1, &info), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_EQ(squint_rt_arena_size(m), 128u);
+
+  // Float input: x / 0.5 rounded half to even, + 1, clamped.
+  const float xf[4] = {0.25f, 0.75f, -1000.0f, 1000.0f};  // 0.5 -> 0, 1.5 -> 2, clamp, clamp
+  ASSERT_EQ(squint_rt_set_input_float(m, 0, xf, 4), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  int8_t y_codes[3];
+  ASSERT_EQ(squint_rt_get_output(m, 0, y_codes, 3), SQUINT_RT_OK);
+  float yf[3];
+  ASSERT_EQ(squint_rt_get_output_float(m, 0, yf, 3), SQUINT_RT_OK);
+  for (int n = 0; n < 3; ++n) EXPECT_FLOAT_EQ(yf[n], 1.0f * (y_codes[n] + 2));
+
+  // The same through raw codes 1, 3, -128, 127 gives the same output.
+  const int8_t x_codes[4] = {1, 3, -128, 127};
+  ASSERT_EQ(squint_rt_set_input(m, 0, x_codes, 4), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  int8_t y2[3];
+  ASSERT_EQ(squint_rt_get_output(m, 0, y2, 3), SQUINT_RT_OK);
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y2[n], y_codes[n]);
+
+  EXPECT_EQ(squint_rt_set_input(m, 0, x_codes, 3), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(squint_rt_last_error()).find("input 'x' takes 4 bytes, got 3"), std::string::npos);
+  squint_rt_destroy(m);
+}
+
+TEST(SquintRtC, CallerArenaAndObserver) {
+  AlignedBytes bytes = BuildFcModel();
+  squint_rt_model* m = nullptr;
+  ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), 0, &m), SQUINT_RT_OK);
+  const int8_t x[4] = {0, 0, 0, 0};
+  EXPECT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_FAILED_PRECONDITION);
+  EXPECT_EQ(squint_rt_invoke(m), SQUINT_RT_FAILED_PRECONDITION);
+  void* arena = std::aligned_alloc(64, 128);
+  ASSERT_EQ(squint_rt_set_arena(m, arena, 128), SQUINT_RT_OK);
+  struct Seen {
+    int calls = 0;
+    std::string name;
+    int32_t n = 0;
+  } seen;
+  squint_rt_set_observer(
+      m,
+      [](void* user, const squint_rt_model* model, int32_t op, const char* name, int32_t n) {
+        auto* s = static_cast<Seen*>(user);
+        ++s->calls;
+        s->name = name;
+        squint_rt_tensor_info info;
+        const void* data = nullptr;
+        if (squint_rt_observed_output(model, 0, &info, &data) == SQUINT_RT_OK && data != nullptr) s->n = info.rank;
+      },
+      &seen);
+  ASSERT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.name, "fc");
+  EXPECT_EQ(seen.n, 2);
+  squint_rt_tensor_info info;
+  const void* data;
+  EXPECT_EQ(squint_rt_observed_output(m, 0, &info, &data), SQUINT_RT_FAILED_PRECONDITION);
+  squint_rt_destroy(m);
+  std::free(arena);
+}
+
+TEST(SquintRtC, FromFileAndErrors) {
+  AlignedBytes bytes = BuildFcModel();
+  const std::string path = ::testing::TempDir() + "/squint_rt_test_fc.sqnt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  squint_rt_model* m = nullptr;
+  ASSERT_EQ(squint_rt_create_from_file(path.c_str(), SQUINT_RT_ALLOCATE_ARENA, &m), SQUINT_RT_OK)
+      << squint_rt_last_error();
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  squint_rt_destroy(m);
+
+  EXPECT_EQ(squint_rt_create_from_file("/nonexistent/x.sqnt", 0, &m), SQUINT_RT_IO_ERROR);
+  EXPECT_EQ(m, nullptr);
+  testing::FcModelOptions o;
+  o.minor = 9;
+  AlignedBytes newer = BuildFcModel(o);
+  EXPECT_EQ(squint_rt_create_from_buffer(newer.data(), newer.size(), 0, &m), SQUINT_RT_UNSUPPORTED_VERSION);
+  EXPECT_STREQ(squint_rt_last_error(), "model schema version 1.9 is newer than this runtime's 1.0");
+  EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), 10, 0, &m), SQUINT_RT_INVALID_MODEL);
+  EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), 0, nullptr), SQUINT_RT_INVALID_ARGUMENT);
+}
+
+// Writes the fuzzer's seed corpus when SQUINT_WRITE_FUZZ_SEEDS names a directory.
+TEST(SquintRtC, WriteFuzzSeeds) {
+  const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  AlignedBytes bytes = BuildFcModel();
+  const std::string path = std::string(dir) + "/fc.sqnt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+}
+
+}  // namespace
+}  // namespace squint::rt
