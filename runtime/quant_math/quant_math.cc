@@ -112,7 +112,9 @@ LayerNormParamsQ BuildLayerNormParams(float s_in, float s_out, const std::vector
   p.norm_bits = norm_bits;
   const double c = static_cast<double>(gamma.size());
   p.epsilon_q = static_cast<int64_t>(
-      std::min(std::ceil(c * c * epsilon / (double{s_in} * s_in)), std::ldexp(1.0, 60)));
+      std::min(std::round(std::ldexp(c * c * epsilon, rt::ref::kLayerNormEpsilonBits) /
+                          (double{s_in} * s_in)),
+               std::ldexp(1.0, 60)));
   double max_gamma = 0, max_beta = 0;
   for (float g : gamma) max_gamma = std::max(max_gamma, std::fabs(double{g}));
   for (float b : beta) max_beta = std::max(max_beta, std::fabs(double{b}));

@@ -70,9 +70,11 @@ Lut BuildLut(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
 
 // LAYER_NORM (kernel: n ≈ normalized·2^norm_bits, acc = n·gamma_q[c] + beta_q[c]):
 //   gamma_q[c] = round(γ_c·2^g), beta_q[c] = round(β_c·2^(norm_bits + g)),
-//   M = 1 / (2^(norm_bits + g)·s_out),   epsilon_q = ceil(C²·eps / s_in²)
+//   M = 1 / (2^(norm_bits + g)·s_out),   epsilon_q = round(C²·eps·2^16 / s_in²)
+//   (16 = rt::ref::kLayerNormEpsilonBits)
 // with g the largest <= 22 − ceil(log2 max|γ|) for which every beta_q fits int32 and M is
 // representable. (s_in only enters through epsilon_q: the kernel's n is scale-free.)
+// norm_bits: 12 is enough for 8-bit outputs (±1 code); use 16 for 16-bit outputs.
 struct LayerNormParamsQ {
   int32_t norm_bits = 12;
   int64_t epsilon_q = 0;

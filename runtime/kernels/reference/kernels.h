@@ -196,10 +196,12 @@ void SoftmaxClipParams(float zeta, float gamma, int32_t* clip_scale_q16, int32_t
 
 // LAYER_NORM over the last axis of x viewed as [rows, channels] (input zero point cancels).
 // Per row, all integer (C = channels):
-//   Σx, Σx² (int64);  N = C·Σx² − (Σx)²  (= C²·var, exact);  D = N + epsilon_q;
-//   (epsilon_q = ⌈C²·eps/s_in²⌉: eps in units of (s_in/C)², so rounding it costs nothing);
-//   k = largest with D·4^k < 2^62;  r = IntegerSqrt(D·4^k)  (≈ C·sqrt(var + eps)·2^k);
-//   n_i = ⌊(C·x_i − Σx)·2^(norm_bits + k) / r⌉   (D == 0: n_i = 0)  — n ≈ normalized·2^norm_bits
+//   Σx, Σx² (int64);  N = C·Σx² − (Σx)²  (= C²·var, exact);
+//   epsilon_q = ⌊C²·eps·2^16 / s_in²⌉ (eps in units of (s_in/C)²·2^−16: fine even when eps ~ s_in²
+//   and C is small);  with F = 16 if N < 2^45, else F = 0 (large N: int16 input only):
+//   D = N·2^F + ⌊epsilon_q / 2^(16 − F)⌋  (= C²·(var + eps)·2^F in code² units);
+//   k = largest with D·4^k < 2^62;  r = IntegerSqrt(D·4^k)  (≈ C·sqrt(var + eps)·2^(k + F/2));
+//   n_i = ⌊(C·x_i − Σx)·2^(norm_bits + k + F/2) / r⌉  (D == 0: n_i = 0) — n ≈ normalized·2^norm_bits
 //   acc_i = n_i·gamma_q[c] + beta_q[c] (int64), y = requant(acc_i) per channel c or per tensor.
 // Preconditions: 1 <= channels <= 32768; norm_bits in [0, 20]; 0 <= epsilon_q <= 2^60;
 // requant.count is 1 or channels; |acc| < 2^62 (|n_i| <= sqrt(C)·2^norm_bits).
@@ -214,6 +216,8 @@ struct LayerNormParams {
 };
 template <typename T>
 void LayerNorm(const LayerNormParams& p, const T* x, T* y);
+// Fraction bits of LayerNormParams::epsilon_q (in units of (s_in/C)²).
+constexpr int kLayerNormEpsilonBits = 16;
 
 // floor(sqrt(n)) for every n in [0, 2^64), exact (bitwise digit-by-digit method).
 uint64_t IntegerSqrt(uint64_t n);

@@ -94,8 +94,13 @@ void LayerNorm(const LayerNormParams& p, const T* x, T* y) {
       sum += xr[c];
       sum_sq += int64_t{xr[c]} * xr[c];
     }
-    // D = C²·(var + eps) in code² units; var = (C·Σx² − (Σx)²)/C² exactly, epsilon_q = C²·eps.
-    const int64_t d = c_count * sum_sq - sum * sum + p.epsilon_q;
+    // D = C²·(var + eps)·2^F in code² units; var = (C·Σx² − (Σx)²)/C² exactly. F = 16 keeps
+    // eps's fraction bits; only a huge N (int16 input), where they are negligible, drops them.
+    const int64_t n_var = c_count * sum_sq - sum * sum;
+    const bool small = n_var < (int64_t{1} << 45);
+    const int32_t eps_bits = small ? kLayerNormEpsilonBits : 0;
+    const int64_t d = small ? n_var * (int64_t{1} << kLayerNormEpsilonBits) + p.epsilon_q
+                            : n_var + p.epsilon_q / (int64_t{1} << kLayerNormEpsilonBits);
     // Scale D by 4^k into [2^60, 2^62) so its square root keeps 30+ significant bits.
     uint64_t scaled = static_cast<uint64_t>(d);
     int32_t k = 0;
@@ -103,10 +108,10 @@ void LayerNorm(const LayerNormParams& p, const T* x, T* y) {
       scaled *= 4;
       ++k;
     }
-    const int64_t root = static_cast<int64_t>(IntegerSqrt(scaled));  // ≈ C·std·2^k
-    const int64_t up = int64_t{1} << (p.norm_bits + k);
+    const int64_t root = static_cast<int64_t>(IntegerSqrt(scaled));  // ≈ C·std·2^(k + F/2)
+    const int64_t up = int64_t{1} << (p.norm_bits + k + eps_bits / 2);
     for (int32_t c = 0; c < p.channels; ++c) {
-      // n ≈ (x − μ)/std · 2^norm_bits = (C·x − Σx)·2^(norm_bits + k) / root
+      // n ≈ (x − μ)/std · 2^norm_bits = (C·x − Σx)·2^(norm_bits + k + F/2) / root
       const int64_t n = root == 0 ? 0 : RoundDiv((c_count * xr[c] - sum) * up, root);
       const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
       yr[c] = static_cast<T>(detail::Requant(p.requant, c, acc));
