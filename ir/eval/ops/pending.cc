@@ -14,14 +14,6 @@ Status PendingKernel(const Node& node, std::span<const Tensor* const>, std::span
 }  // namespace
 
 #define SQ_PENDING(name) extern const OpDef kDef##name{PendingInfer, PendingKernel};
-SQ_PENDING(AveragePool)
-SQ_PENDING(Conv)
-SQ_PENDING(ConvTranspose)
-SQ_PENDING(Gemm)
-SQ_PENDING(GlobalAveragePool)
-SQ_PENDING(MatMul)
-SQ_PENDING(MaxPool)
-SQ_PENDING(Linear)
 #undef SQ_PENDING
 
 }  // namespace squint::ir::eval
