@@ -350,7 +350,7 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out) {
   p.norm_bits = o->norm_bits();
   OP_CHECK(p.norm_bits >= 0 && p.norm_bits <= 20, "norm_bits = %d, expected in [0, 20]", p.norm_bits);
   p.epsilon_q = o->epsilon_q();
-  OP_CHECK(p.epsilon_q >= 0 && p.epsilon_q <= (int64_t{1} << 30), "epsilon_q = %lld, expected in [0, 2^30]",
+  OP_CHECK(p.epsilon_q >= 0 && p.epsilon_q <= (int64_t{1} << 60), "epsilon_q = %lld, expected in [0, 2^60]",
            static_cast<long long>(p.epsilon_q));
   OP_CHECK(o->gamma_q() != nullptr && static_cast<int64_t>(o->gamma_q()->size()) == p.channels,
            "gamma_q has %u values, expected %d", o->gamma_q() ? o->gamma_q()->size() : 0, p.channels);
