@@ -141,7 +141,7 @@ QuantizedMultiplier BuildAvgPoolRequant(double s_in, double s_out) {
 }
 
 QuantizedMultiplier BuildResizeRequant(double s_in, double s_out, bool linear) {
-  const int bits = linear ? 2 * rt::ref::kResizeWeightBits : 0;
+  const int bits = linear ? rt::ref::kResizeFractionBits : 0;
   return RequantFromReal(s_in / (s_out * std::ldexp(1.0, bits)));
 }
 

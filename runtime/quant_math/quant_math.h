@@ -88,7 +88,7 @@ LayerNormParamsQ BuildLayerNormParams(float s_in, float s_out, const std::vector
 // AVERAGE_POOL_2D: M = s_in / (s_out·2^kAvgPoolFractionBits).
 QuantizedMultiplier BuildAvgPoolRequant(double s_in, double s_out);
 
-// RESIZE: nearest M = s_in/s_out; linear M = s_in / (s_out·2^(2·kResizeWeightBits)).
+// RESIZE: nearest M = s_in/s_out; linear M = s_in / (s_out·2^kResizeFractionBits).
 QuantizedMultiplier BuildResizeRequant(double s_in, double s_out, bool linear);
 
 // REQUANTIZE / CONCAT inputs: M = s_in/s_out, clamped to the output type range.

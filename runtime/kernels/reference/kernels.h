@@ -19,8 +19,9 @@
 // - SOFTMAX output: scale 1/256 with zero point −128 (int8 output) or 0 (uint8 output).
 // - AVERAGE_POOL_2D: the window sum is divided by its count with kAvgPoolFractionBits extra
 //   fraction bits, so its requant multiplier is s_in / (s_out · 2^kAvgPoolFractionBits).
-// - RESIZE linear: weights have kResizeWeightBits fraction bits per axis, so the requant
-//   multiplier is s_in / (s_out · 2^(2·kResizeWeightBits)); nearest uses s_in / s_out.
+// - RESIZE linear: weights have kResizeWeightBits fraction bits per axis and the interpolated
+//   value is rounded to kResizeFractionBits fraction bits, so the requant multiplier is
+//   s_in / (s_out · 2^kResizeFractionBits); nearest uses s_in / s_out.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,8 @@ namespace squint::rt::ref {
 
 constexpr int kMaxKernelRank = 6;
 constexpr int kAvgPoolFractionBits = 8;
-constexpr int kResizeWeightBits = 10;
+constexpr int kResizeWeightBits = 20;
+constexpr int kResizeFractionBits = 8;
 
 // One requantization (schema table Requantization plus the output zero point).
 // multiplier/shift point to `count` values: 1 (per tensor) or one per output channel.
@@ -310,9 +312,10 @@ void Pad(int32_t rank, const int32_t* in_dims, const int32_t* pads, int32_t mode
 // Nearest (mode 0): index by nearest_mode (0 round_prefer_floor, 1 round_prefer_ceil, 2 floor,
 //   3 ceil) on the exact rational coordinate, clamped to [0, in − 1]; y = rescale(x) by requant
 //   (multiplier s_in/s_out; the identity for equal parameters).
-// Linear (mode 1): coordinate clamped to [0, in − 1], weights ⌊frac·2^kResizeWeightBits⌉ per
-//   axis, acc = Σ w_h·w_w·(x − input_zero_point) (int64), y = requant(acc) with multiplier
-//   s_in/(s_out·2^(2·kResizeWeightBits)).
+// Linear (mode 1): coordinate clamped to [0, in − 1], weights w = ⌊frac·2^W⌉ per axis (W =
+//   kResizeWeightBits), acc = Σ w_h·w_w·(x − input_zero_point) (int64),
+//   v = ⌊acc / 2^(2W − kResizeFractionBits)⌉, y = requant(v) with multiplier
+//   s_in/(s_out·2^kResizeFractionBits). (10-bit weights were 32 codes off for int16.)
 // Preconditions: in, out sizes >= 1 where out > 0; requant.count == 1.
 // Instantiated for T = T8, T16 (linear and nearest), U8 (nearest and linear).
 struct ResizeParams {

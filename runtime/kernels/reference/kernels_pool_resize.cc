@@ -127,13 +127,13 @@ int32_t NearestIndex(int32_t nearest_mode, int64_t num, int64_t den, int32_t in)
 
 // Linear interpolation taps on one axis: index i0, i1 = min(i0 + 1, in − 1), weight of i1 in
 // Q kResizeWeightBits (the weight of i0 is 2^kResizeWeightBits − w1).
-void LinearTaps(int64_t num, int64_t den, int32_t in, int32_t* i0, int32_t* i1, int32_t* w1) {
+void LinearTaps(int64_t num, int64_t den, int32_t in, int32_t* i0, int32_t* i1, int64_t* w1) {
   if (num < 0) num = 0;  // clamp the coordinate to [0, in − 1]
   if (num > (int64_t{in} - 1) * den) num = (int64_t{in} - 1) * den;
   const int64_t f = FloorDiv(num, den);
   *i0 = static_cast<int32_t>(f);
   *i1 = f + 1 < in ? static_cast<int32_t>(f + 1) : static_cast<int32_t>(f);
-  *w1 = static_cast<int32_t>(RoundDiv((num - f * den) * (int64_t{1} << kResizeWeightBits), den));
+  *w1 = RoundDiv((num - f * den) * (int64_t{1} << kResizeWeightBits), den);
 }
 
 }  // namespace
@@ -141,7 +141,7 @@ void LinearTaps(int64_t num, int64_t den, int32_t in, int32_t* i0, int32_t* i1, 
 template <typename T>
 void Resize(const ResizeParams& p, const T* x, T* y) {
   const int64_t planes = int64_t{p.batch} * p.channels;
-  const int32_t one = 1 << kResizeWeightBits;
+  const int64_t one = int64_t{1} << kResizeWeightBits;
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = x + plane * p.in_h * p.in_w;
     T* yp = y + plane * p.out_h * p.out_w;
@@ -158,15 +158,18 @@ void Resize(const ResizeParams& p, const T* x, T* y) {
           const int32_t v = xp[int64_t{ih} * p.in_w + iw] - p.input_zero_point;
           code = Requant(p.requant, 0, v);
         } else {
-          int32_t h0, h1, wh, w0, w1, ww;
+          int32_t h0, h1, w0, w1;
+          int64_t wh, ww;
           LinearTaps(hn, hd, p.in_h, &h0, &h1, &wh);
           LinearTaps(wn, wd, p.in_w, &w0, &w1, &ww);
           auto at = [&](int32_t h, int32_t w) -> int64_t {
             return int64_t{xp[int64_t{h} * p.in_w + w]} - p.input_zero_point;
           };
-          const int64_t acc = int64_t{one - wh} * ((one - ww) * at(h0, w0) + ww * at(h0, w1)) +
-                              int64_t{wh} * ((one - ww) * at(h1, w0) + ww * at(h1, w1));
-          code = Requant(p.requant, 0, acc);
+          // |acc| <= 2^(2W)·65535 < 2^57
+          const int64_t acc = (one - wh) * ((one - ww) * at(h0, w0) + ww * at(h0, w1)) +
+                              wh * ((one - ww) * at(h1, w0) + ww * at(h1, w1));
+          const int64_t v = RoundDiv(acc, int64_t{1} << (2 * kResizeWeightBits - kResizeFractionBits));
+          code = Requant(p.requant, 0, static_cast<int32_t>(v));  // |v| < 2^24
         }
         yp[int64_t{oh} * p.out_w + ow] = static_cast<T>(code);
       }
