@@ -172,6 +172,11 @@ def main():
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--init-from", help="initialize from tools/models/out/<NAME>.pt (strict=False: "
+                    "a variant's extra gate parameters keep their own init)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from tools/models/out/<model>.pt with a new warmup+cosine schedule "
+                         "(the stage is appended to the recorded training history)")
     args = ap.parse_args()
     for k, v in DEFAULTS[args.model].items():
         if getattr(args, k) is None:
@@ -190,6 +195,18 @@ def main():
         logf.flush()
 
     model = nets.build(args.model)
+    previous = None
+    if args.resume:
+        state = torch.load(ckpt)
+        model.load_state_dict(state["model"])
+        previous = state["train_info"]
+    init_info = None
+    if args.init_from:
+        state = torch.load(os.path.join(C.CKPT_DIR, args.init_from + ".pt"))
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+        assert not unexpected, unexpected
+        init_info = {"checkpoint": f"tools/models/out/{args.init_from}.pt",
+                     "not_in_checkpoint": missing, "checkpoint_training": state["train_info"]}
     if args.export_only:
         state = torch.load(ckpt)
         model.load_state_dict(state["model"])
@@ -211,6 +228,17 @@ def main():
             "optimizer": "AdamW, linear warmup then cosine decay to 0",
             "threads": args.threads, "torch": torch.__version__,
         }
+        if init_info is not None:
+            train_info["init_from"] = init_info
+        if previous is not None:
+            stages = previous.get("stages", [previous])
+            stages.append(train_info)
+            train_info = dict(stages=stages, command=" && ".join(t["command"] for t in stages),
+                              seed=stages[0]["seed"], steps=sum(t["steps"] for t in stages),
+                              seconds=round(sum(t["seconds"] for t in stages), 1),
+                              hyperparameters=stages[0]["hyperparameters"],
+                              optimizer=stages[0]["optimizer"], threads=args.threads,
+                              torch=torch.__version__)
         torch.save({"model": model.state_dict(), "train_info": train_info}, ckpt)
         log(f"trained in {seconds:.0f}s")
     model.eval()

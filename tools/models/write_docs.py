@@ -131,11 +131,18 @@ def main():
     L.append("")
     L.append("```")
     L.append(".venv/bin/python tools/models/make_splits.py")
+    L.append("# vit_tiny, stage 1: 1.5 epochs from scratch; its checkpoint also initializes the variants")
+    L.append(".venv/bin/python tools/models/train.py vit_tiny --eval-every 500")
+    L.append("cp tools/models/out/vit_tiny.pt tools/models/out/vit_tiny_stage1.pt")
+    L.append("# vit_tiny, stage 2: 0.75 more epochs (new warmup + cosine), then export")
+    L.append(".venv/bin/python tools/models/train.py vit_tiny --resume --epochs 0.75 --lr 1e-3 --warmup 50 --eval-every 100000")
     for n, m in metas.items():
-        if m:
+        if m and n != "vit_tiny":
             L.append(m["training"]["command"])
     L.append(".venv/bin/python tools/models/write_docs.py")
     L.append("```")
+    L.append("")
+    L.append("`--export-only` re-exports a model from its checkpoint without training.")
     L.append("")
     L.append("Single process, one torch thread (on this shared machine a second intra-op thread made "
              "each step ~3x slower while other jobs compiled). Torch is Debian's 1.13 (OpenBLAS "
