@@ -50,8 +50,9 @@ void Histogram::Add(std::span<const float> values) {
   counts_ = std::move(bins);
   exponent_ = e;
   first_ = new_first;
+  const double inv_width = std::ldexp(1.0, -e);  // a power of two: x·inv_width is exact
   for (float x : values) {
-    const auto j = static_cast<int64_t>(ScaledFloor(x, e));
+    const auto j = static_cast<int64_t>(std::floor(static_cast<double>(x) * inv_width));
     ++counts_[static_cast<size_t>(j - first_)];
   }
   total_ += static_cast<int64_t>(values.size());

@@ -39,21 +39,25 @@ double PointError(double u, double qmin, double qmax) {
   return d * d;
 }
 
-// Minimizes f over (0, limit] (limit > 0): 2048 even steps, then 64 finer ones around the best.
+// Minimizes f over (0, limit] (limit > 0): 256 even steps, then twice 32 finer steps on each
+// side of the best so far (resolution limit / 2^18).
 double Search1D(double limit, const std::function<double(double)>& f) {
-  constexpr int kCoarse = 2048, kFine = 64;
+  constexpr int kCoarse = 256, kFine = 32;
   double best_x = limit, best = f(limit);
-  const double step = limit / kCoarse;
+  double step = limit / kCoarse;
   for (int k = 1; k < kCoarse; ++k) {
     const double x = step * k, v = f(x);
     if (v < best) best = v, best_x = x;
   }
-  const double center = best_x;
-  for (int k = -kFine; k <= kFine; ++k) {
-    const double x = center + step * k / kFine;
-    if (x <= 0.0 || x > limit) continue;
-    const double v = f(x);
-    if (v < best) best = v, best_x = x;
+  for (int level = 0; level < 2; ++level) {
+    const double center = best_x;
+    for (int k = -kFine; k <= kFine; ++k) {
+      const double x = center + step * k / kFine;
+      if (k == 0 || x <= 0.0 || x > limit) continue;
+      const double v = f(x);
+      if (v < best) best = v, best_x = x;
+    }
+    step /= kFine;
   }
   return best_x;
 }

@@ -7,8 +7,9 @@
 // histogram bin (bins clipped to the observed [min, max]). In code space u = x/s + z the
 // error density is s²·(u − clamp(round(u), qmin, qmax))², integrated in closed form per bin.
 //
-//   symmetric grid:  histogram of |x|; search T over 2048 evenly spaced values in (0, max|x|],
-//                    then 64 finer steps around the best; range [−T, T] clamped to [min, max]
+//   symmetric grid:  histogram of |x|; search T over 256 evenly spaced values in (0, max|x|],
+//                    then twice 32 finer steps each side of the best (resolution max|x|/2^18);
+//                    range [−T, T] clamped to [min, max]
 //   asymmetric grid: histogram of x; coordinate descent from the full range: best max for the
 //                    current min, best min for the current max (same 1-D search), until stable
 #pragma once
