@@ -38,6 +38,9 @@ Result<PipelineReport> RunPasses(ir::Graph& g, std::span<const std::unique_ptr<P
       report.converged = true;
       break;
     }
+    // Folding may have made shapes static (a Reshape target became constant): refresh
+    // them so the next round's matchers see them.
+    (void)ir::eval::InferShapes(g);
   }
   SQ_RETURN_IF_ERROR(ir::eval::InferShapes(g).WithContext("after canonicalization"));
   for (size_t p = 0; p < passes.size(); ++p)

@@ -34,8 +34,9 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses();
 
 // Runs `passes` in order, round after round, until a round changes nothing (or kMaxRounds).
 // Verifies the graph before and after every pass (a pass that breaks it is an internal
-// error naming the pass). Shapes are inferred first (best effort: matchers only use what
-// is known) and again at the end, where failures are errors.
+// error naming the pass). Shapes are inferred first and after every round that changed
+// the graph (best effort: matchers only use what is known), and again at the end, where
+// failures are errors.
 Result<PipelineReport> RunPasses(ir::Graph& g, std::span<const std::unique_ptr<Pass>> passes);
 
 // RunPasses with CanonicalPasses().

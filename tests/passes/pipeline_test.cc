@@ -85,6 +85,31 @@ TEST(Pipeline, FoldsConvBatchNormAfterConstantFolding) {
   ExpectEquivalent(before, g);
 }
 
+// The LayerNorm's normalized dim is only known once the Reshape target (a Concat of
+// Constant nodes) is folded: the pipeline re-infers shapes between rounds.
+TEST(Pipeline, FusesWhatFoldingMakesStatic) {
+  GraphBuilder b;
+  ValueId x = b.Input("x", {6, 8});
+  auto ints = [&](std::vector<int64_t> v) {
+    const auto n = static_cast<int64_t>(v.size());
+    return b.Op(OpType::kConstant, {}, Attrs({{"value", Tensor::FromVector<int64_t>({n}, v)}}));
+  };
+  ValueId target = b.Op(OpType::kConcat, {ints({2}), ints({3, 8})}, Attrs({{"axis", int64_t{0}}}));
+  ValueId r = b.Op(OpType::kReshape, {x, target});
+  auto mean = [&](ValueId v) { return b.Op(OpType::kReduceMean, {v}, Attrs({{"axes", std::vector<int64_t>{-1}}})); };
+  ValueId dev = b.Op(OpType::kSub, {r, mean(r)});
+  ValueId var = mean(b.Op(OpType::kPow, {dev, b.Scalar(2)}));
+  b.Output(b.Op(OpType::kDiv, {dev, b.Op(OpType::kSqrt, {b.Op(OpType::kAdd, {var, b.Scalar(1e-5f)})})}));
+  Graph g = b.Finish();
+  ASSERT_FALSE(g.value(r).shape && ir::DimsFromShape(*g.value(r).shape));  // not static yet
+  Graph before = g;
+  auto report = Canonicalize(g);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(Fired(*report, "fuse_layer_norm"), 1);
+  EXPECT_EQ(CountOps(g, OpType::kLayerNormalization), 1);
+  ExpectEquivalent(before, g);
+}
+
 TEST(Pipeline, ReportsAnInvalidGraph) {
   Graph g;
   ir::Value x;
