@@ -69,7 +69,8 @@ void Flatten(const Graph& g, const GraphIndex& index, ValueId v, bool owned, Pro
     p.nodes.push_back(ni);
     p.nodes.insert(p.nodes.end(), base.nodes.begin(), base.nodes.end());
     p.coef *= std::pow(base.coef, *c);
-    for (int k = 0; k < static_cast<int>(*c); ++k) p.leaves.insert(p.leaves.end(), base.leaves.begin(), base.leaves.end());
+    for (int k = 0; k < static_cast<int>(*c); ++k)
+      p.leaves.insert(p.leaves.end(), base.leaves.begin(), base.leaves.end());
     return;
   }
   p.leaves.push_back(v);

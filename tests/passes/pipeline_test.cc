@@ -70,7 +70,8 @@ TEST(Pipeline, CanonicalizesAnMlpBlock) {
 TEST(Pipeline, FoldsConvBatchNormAfterConstantFolding) {
   GraphBuilder b;
   ValueId x = b.Input("x", {1, 2, 4, 4});
-  ValueId z = b.Op(OpType::kConv, {x, b.Random("w", {3, 2, 3, 3})}, Attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+  ValueId z = b.Op(OpType::kConv, {x, b.Random("w", {3, 2, 3, 3})},
+                   Attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
   // γ arrives as Mul of two constants (folded first), then BN folds.
   ValueId gamma = b.Op(OpType::kMul, {b.Random("g0", {3}, 0.5f, 1.0f), b.Scalar(2.0f)});
   ValueId y = b.Op(OpType::kBatchNormalization,
