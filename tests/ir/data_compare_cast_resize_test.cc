@@ -73,17 +73,22 @@ TEST(Where, ThreeWayBroadcastAnyType) {
 
 Attributes To(DType d) { return Attrs({{"to", int64_t{DTypeToOnnx(d)}}}); }
 
-TEST(Cast, FloatToIntTruncatesAndSaturates) {
-  auto r = RunOp(OpType::kCast, {T_({6}, {1.9f, -1.9f, 0.5f, 300.0f, -300.0f, NAN})}, To(DType::kInt8));
+TEST(Cast, FloatToIntTruncatesAndWrapsAsNumpy) {
+  // Through int32 then wrap (numpy / ONNX Runtime on x86): 300 -> 44, -300 -> -44.
+  auto r = RunOp(OpType::kCast, {T_({7}, {1.9f, -1.9f, 0.5f, 300.0f, -300.0f, NAN, 1e10f})}, To(DType::kInt8));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ((*r)[0].dtype(), DType::kInt8);
-  ExpectTensor((*r)[0], {6}, {1, -1, 0, 127, -128, 0});
-  r = RunOp(OpType::kCast, {T_({2}, {1e30f, -2.5f})}, To(DType::kInt64));
+  ExpectTensor((*r)[0], {7}, {1, -1, 0, 44, -44, 0, 0});
+  r = RunOp(OpType::kCast, {T_({3}, {1e30f, -2.5f, NAN})}, To(DType::kInt64));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)[0].ToInt64Vector(), (std::vector<int64_t>{std::numeric_limits<int64_t>::max(), -2}));
-  r = RunOp(OpType::kCast, {T_({2}, {-1.0f, 255.7f})}, To(DType::kUInt8));
+  const int64_t kMin64 = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ((*r)[0].ToInt64Vector(), (std::vector<int64_t>{kMin64, -2, kMin64}));
+  r = RunOp(OpType::kCast, {T_({3}, {-1.0f, 255.7f, -62.5f})}, To(DType::kUInt8));
   ASSERT_TRUE(r.ok());
-  ExpectTensor((*r)[0], {2}, {0, 255});
+  ExpectTensor((*r)[0], {3}, {255, 255, 194});
+  r = RunOp(OpType::kCast, {T_({2}, {3e9f, -7.9f})}, To(DType::kInt32));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].ToInt64Vector(), (std::vector<int64_t>{std::numeric_limits<int32_t>::min(), -7}));
 }
 
 TEST(Cast, IntegerWrapBoolAndFloat) {

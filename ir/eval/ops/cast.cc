@@ -1,7 +1,9 @@
 // Cast between every pair of ir dtypes, following ONNX / numpy:
 //   to bool: x != 0 (NaN is true); from bool: 0 or 1;
-//   float -> integer: truncation toward zero; NaN gives 0 and values outside the target
-//     range saturate (ONNX leaves both undefined; saturation is squint's choice);
+//   float -> integer: truncation toward zero. Out of range values and NaN are undefined in
+//     ONNX; squint does what numpy and ONNX Runtime do on x86: targets up to 32 bits convert
+//     through int32 (then wrap, e.g. -62.5 -> uint8 194), NaN and values outside int32 give
+//     INT32_MIN before the wrap (0 for 8/16-bit targets); int64 targets give INT64_MIN;
 //   integer -> narrower integer: two's-complement wrap-around, as numpy;
 //   anything -> float: nearest representable value.
 #include <cmath>
@@ -35,13 +37,15 @@ To Convert(From v) {
   if constexpr (std::is_same_v<To, bool>) {
     return v != From(0);
   } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
-    if (std::isnan(v)) return To(0);
     const double t = std::trunc(static_cast<double>(v));
-    constexpr double lo = static_cast<double>(std::numeric_limits<To>::min());
-    constexpr double hi = static_cast<double>(std::numeric_limits<To>::max());
-    if (t <= lo) return std::numeric_limits<To>::min();
-    if (t >= hi) return std::numeric_limits<To>::max();
-    return static_cast<To>(t);
+    if constexpr (sizeof(To) == 8) {
+      // [-2^63, 2^63) converts exactly; NaN and the rest give the x86 "indefinite" INT64_MIN.
+      if (!(t >= -0x1p63 && t < 0x1p63)) return static_cast<To>(std::numeric_limits<int64_t>::min());
+      return static_cast<To>(static_cast<int64_t>(t));
+    } else {
+      if (!(t >= -0x1p31 && t < 0x1p31)) return static_cast<To>(std::numeric_limits<int32_t>::min());
+      return static_cast<To>(static_cast<int32_t>(t));
+    }
   } else {
     return static_cast<To>(v);
   }
