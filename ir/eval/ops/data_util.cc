@@ -83,10 +83,10 @@ void CopyTyped(T* dst, const T* src, const CopyPlan& p) {
           const int64_t j1 = std::min(nj, j0 + kTile);
           for (int64_t l0 = 0; l0 < nl; l0 += kTile) {
             const int64_t l1 = std::min(nl, l0 + kTile);
-            for (int64_t l = l0; l < l1; ++l) {
-              T* d = dst + doff + l;
-              const T* s = src + soff + l * ssl;
-              for (int64_t jj = j0; jj < j1; ++jj) d[jj * dsj] = s[jj];
+            for (int64_t jj = j0; jj < j1; ++jj) {
+              T* d = dst + doff + jj * dsj;
+              const T* s = src + soff + jj;
+              for (int64_t l = l0; l < l1; ++l) d[l] = s[l * ssl];
             }
           }
         }
