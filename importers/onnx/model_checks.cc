@@ -135,7 +135,13 @@ Result<int64_t> CheckOpset(const onnx::ModelProto& model) {
                           o.version());
     opset = o.version();
   }
-  if (!opset) return InvalidInput("the model has no opset_import for the default ONNX domain");
+  if (!opset) {
+    if (model.opset_import_size() == 0) return InvalidInput("the model has no opset_import");
+    std::string domains;
+    for (const auto& o : model.opset_import())
+      domains += fmt::format("{}{} {}", domains.empty() ? "" : ", ", o.domain(), o.version());
+    return Unsupported("the model imports no default-domain ONNX opset, only {}", domains);
+  }
   if (*opset < kMinOpset || *opset > kMaxOpset)
     return Unsupported("model opset {} is not supported (squint reads opsets {} to {})", *opset, kMinOpset,
                        kMaxOpset);
@@ -147,6 +153,7 @@ Status CheckSupportedOps(const onnx::GraphProto& graph, int64_t opset) {
   bool subgraph_ops = false;
   for (int i = 0; i < graph.node_size(); ++i) {
     const auto& n = graph.node(i);
+    if (n.op_type().empty()) return InvalidInput("node {} ('{}') has no op_type", i, n.name());
     std::string key;
     if (n.domain() == "squint") {
       key = fmt::format("squint.{} (squint's fused ops never come from a file)", n.op_type());

@@ -73,12 +73,12 @@ Result<std::string> ReadSmallFile(const std::string& path, const char* kind) {
 
 std::string TypeKind(const onnx::TypeProto& t) {
   switch (t.value_case()) {
-    case onnx::TypeProto::kTensorType: return "tensor";
-    case onnx::TypeProto::kSequenceType: return "sequence";
-    case onnx::TypeProto::kMapType: return "map";
-    case onnx::TypeProto::kOptionalType: return "optional";
-    case onnx::TypeProto::kSparseTensorType: return "sparse tensor";
-    default: return "value of unknown kind";
+    case onnx::TypeProto::kTensorType: return "a tensor";
+    case onnx::TypeProto::kSequenceType: return "a sequence";
+    case onnx::TypeProto::kMapType: return "a map";
+    case onnx::TypeProto::kOptionalType: return "an optional";
+    case onnx::TypeProto::kSparseTensorType: return "a sparse tensor";
+    default: return "a value of unknown kind";
   }
 }
 
@@ -86,7 +86,7 @@ std::string TypeKind(const onnx::TypeProto& t) {
 Status ApplyType(const onnx::TypeProto& type, const std::string& what, ir::Value& v) {
   if (type.value_case() == onnx::TypeProto::VALUE_NOT_SET) return Status::Ok();
   if (type.value_case() != onnx::TypeProto::kTensorType)
-    return Unsupported("{} is a {}; only tensors are supported", what, TypeKind(type));
+    return Unsupported("{} is {}; only tensors are supported", what, TypeKind(type));
   const auto& tt = type.tensor_type();
   if (tt.elem_type() != 0) {
     const ir::DType d = ir::DTypeFromOnnx(tt.elem_type());
@@ -167,7 +167,10 @@ class Converter {
     for (int i = 0; i < graph.node_size(); ++i) {
       const auto& np = graph.node(i);
       ir::Node& n = g_.nodes[static_cast<size_t>(i)];
-      n.op = *ir::OpFromName("", np.op_type());  // checked by CheckSupportedOps
+      const std::optional<ir::OpType> op = ir::OpFromName(np.domain(), np.op_type());
+      if (!op || !ir::OpDomain(*op).empty())  // CheckSupportedOps reported these already
+        return Internal("node {}: op {}.{} passed the op check", i, np.domain(), np.op_type());
+      n.op = *op;
       n.name = np.name().empty() ? UnnamedNodeName(np.op_type(), i) : np.name();
       for (const std::string& out : np.output()) {
         if (out.empty()) {

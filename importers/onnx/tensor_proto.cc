@@ -187,6 +187,24 @@ Status CopyField(const Field& f, const char* field_name, const std::string& what
   return Status::Ok();
 }
 
+// The typed field that holds values of dtype, and its length.
+const char* TypedFieldName(ir::DType d) {
+  switch (d) {
+    case ir::DType::kFloat32: return "float_data";
+    case ir::DType::kInt64: return "int64_data";
+    case ir::DType::kFloat64: return "double_data";
+    default: return "int32_data";
+  }
+}
+int64_t TypedFieldSize(const onnx::TensorProto& p, ir::DType d) {
+  switch (d) {
+    case ir::DType::kFloat32: return p.float_data_size();
+    case ir::DType::kInt64: return p.int64_data_size();
+    case ir::DType::kFloat64: return p.double_data_size();
+    default: return p.int32_data_size();
+  }
+}
+
 int CountTypedFields(const onnx::TensorProto& p) {
   return (p.float_data_size() > 0) + (p.int32_data_size() > 0) + (p.string_data_size() > 0) +
          (p.int64_data_size() > 0) + (p.double_data_size() > 0) + (p.uint64_data_size() > 0);
@@ -244,6 +262,13 @@ Result<ir::Tensor> ConvertTensor(onnx::TensorProto& p, const std::string& what, 
     return InvalidInput("{}: has dims {} but no data", what, ir::DimsToString(dims));
   if (typed > 0 && p.string_data_size() > 0)
     return InvalidInput("{}: string_data given for a {} tensor", what, ir::DTypeName(dtype));
+  if (typed > 0) {
+    const char* field = TypedFieldName(dtype);
+    const int64_t count = TypedFieldSize(p, dtype);
+    if (count != ir::ElementCount(dims))
+      return InvalidInput("{}: {} has {} values but dims {} need {}", what, field, count, ir::DimsToString(dims),
+                          ir::ElementCount(dims));
+  }
 
   SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::Tensor::Create(dtype, dims));
   if (external) {

@@ -111,6 +111,14 @@ TEST(OnnxBadInput, InputNobodyProduces) {
   ExpectError(ImportOnnxBytes(b.Bytes(), kNoInfer), StatusCode::kInvalidInput, {"ghost"});
 }
 
+TEST(OnnxBadInput, NodeWithoutOpType) {  // found by the fuzzer
+  ModelBuilder b(18);
+  b.Input("x", {2});
+  b.Node("", {"x"}, {"y"}, "");
+  b.Output("y");
+  ExpectError(ImportOnnxBytes(b.Bytes()), StatusCode::kInvalidInput, {"node 0 ('') has no op_type"});
+}
+
 TEST(OnnxBadInput, GraphOutputNobodyProduces) {
   ModelBuilder b = ReluModel();
   b.Output("nothing");
@@ -264,6 +272,18 @@ TEST(OnnxBadInput, TensorFileErrors) {
   WriteBytes(dir.file("half.pb"), t.SerializeAsString());
   ExpectError(LoadTensorProtoFile(dir.file("half.pb")), StatusCode::kUnsupported,
               {"half.pb", "tensor 'half'", "float16 is not supported"});
+}
+
+// Inputs the fuzzer once crashed on (fuzz/regressions) import to a value or a clean error.
+TEST(OnnxBadInput, FuzzRegressions) {
+  const std::filesystem::path dir = std::filesystem::path(SQUINT_SOURCE_DIR) / "fuzz" / "regressions";
+  ASSERT_TRUE(std::filesystem::is_directory(dir));
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream f(e.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto r = ImportOnnxBytes(bytes);
+    if (!r.ok()) EXPECT_NE(r.status().code(), StatusCode::kInternal) << e.path() << ": " << r.status().message();
+  }
 }
 
 TEST(OnnxBadInput, TensorFileRoundTrip) {

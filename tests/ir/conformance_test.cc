@@ -1,0 +1,323 @@
+// Conformance against ONNX's own backend node tests (libonnx-testdata): each test folder holds
+// model.onnx and test_data_set_*/{input,output}_*.pb. For each test: import (kUnsupported ->
+// skipped, with the reason), run ir::eval::Evaluator on every data set, compare with ONNX's
+// backend-test tolerances (rtol 1e-3, atol 1e-7; integers and bools exact; NaN equals NaN).
+// Every test that imports must pass.
+//
+// Each test runs in a forked child with a time limit, so a crashing or hanging kernel is
+// reported as that test's failure instead of ending the run.
+//
+// Environment:
+//   SQUINT_WRITE_CONFORMANCE_DOC=1   write docs/conformance.md (counts per op, skips by reason)
+//   SQUINT_CONFORMANCE_FILTER=text   only tests whose folder name contains text
+//   SQUINT_CONFORMANCE_NO_FORK=1     run in-process (for debugging a single test)
+//   SQUINT_ONNX_NODE_TESTS=dir       another test folder (default /usr/share/libonnx-testdata/data/node)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "importers/onnx/onnx_importer.h"
+#include "ir/eval/evaluator.h"
+
+namespace squint {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kRtol = 1e-3;
+constexpr double kAtol = 1e-7;
+constexpr unsigned kTimeoutSeconds = 120;
+
+enum class Kind : char { kPass = 'P', kFail = 'F', kSkip = 'S' };
+
+struct Outcome {
+  Kind kind = Kind::kFail;
+  std::string detail;            // first error (fail) or reason (skip)
+  std::vector<std::string> ops;  // op types of the imported graph
+};
+
+Outcome Fail(std::string d) { return {Kind::kFail, std::move(d), {}}; }
+Outcome Skip(std::string d) { return {Kind::kSkip, std::move(d), {}}; }
+
+const char* Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+// The numbered files prefix_0.pb, prefix_1.pb, ... of a data set, in order.
+std::vector<fs::path> NumberedFiles(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> files;
+  for (int i = 0;; ++i) {
+    fs::path p = dir / fmt::format("{}_{}.pb", prefix, i);
+    if (!fs::exists(p)) break;
+    files.push_back(p);
+  }
+  return files;
+}
+
+double ValueAt(const ir::Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case ir::DType::kFloat32: return t.data<float>()[i];
+    case ir::DType::kFloat64: return t.data<double>()[i];
+    case ir::DType::kUInt8: return t.data<uint8_t>()[i];
+    case ir::DType::kInt8: return t.data<int8_t>()[i];
+    case ir::DType::kInt16: return t.data<int16_t>()[i];
+    case ir::DType::kInt32: return t.data<int32_t>()[i];
+    case ir::DType::kInt64: return static_cast<double>(t.data<int64_t>()[i]);
+    case ir::DType::kBool: return t.data<bool>()[i] ? 1 : 0;
+    case ir::DType::kUndefined: break;
+  }
+  return 0;
+}
+
+// Empty when equal within tolerance; otherwise the first difference.
+std::string Compare(const ir::Tensor& got, const ir::Tensor& want, const std::string& what) {
+  if (got.dtype() != want.dtype())
+    return fmt::format("{}: dtype {}, expected {}", what, ir::DTypeName(got.dtype()), ir::DTypeName(want.dtype()));
+  if (got.dims() != want.dims())
+    return fmt::format("{}: shape {}, expected {}", what, ir::DimsToString(got.dims()), ir::DimsToString(want.dims()));
+  const bool exact = got.dtype() != ir::DType::kFloat32 && got.dtype() != ir::DType::kFloat64;
+  if (got.dtype() == ir::DType::kInt64) {  // exact beyond 2^53
+    for (int64_t i = 0; i < got.size(); ++i)
+      if (got.data<int64_t>()[i] != want.data<int64_t>()[i])
+        return fmt::format("{}[{}]: {}, expected {}", what, i, got.data<int64_t>()[i], want.data<int64_t>()[i]);
+    return {};
+  }
+  for (int64_t i = 0; i < got.size(); ++i) {
+    const double a = ValueAt(got, i), b = ValueAt(want, i);
+    if (std::isnan(a) && std::isnan(b)) continue;
+    if (a == b) continue;  // also equal infinities
+    const bool ok = !exact && std::isfinite(a) && std::isfinite(b) && std::fabs(a - b) <= kAtol + kRtol * std::fabs(b);
+    if (!ok)
+      return fmt::format("{}[{}]: {}, expected {} ({}; {} values)", what, i, a, b,
+                         exact ? "exact" : "rtol 1e-3, atol 1e-7", got.size());
+  }
+  return {};
+}
+
+Outcome RunOne(const fs::path& dir) {
+  auto g = importers::ImportOnnxFile((dir / "model.onnx").string());
+  if (!g.ok()) {
+    if (g.status().code() == StatusCode::kUnsupported) return Skip(g.status().message());
+    return Fail("import: " + g.status().message());
+  }
+  Outcome out;
+  std::set<std::string> ops;
+  for (const ir::Node& n : g->nodes) ops.insert(std::string(ir::OpName(n.op)));
+  out.ops.assign(ops.begin(), ops.end());
+
+  std::vector<fs::path> sets;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty()) return Fail("no test_data_set_* folder");
+
+  ir::eval::Evaluator ev(*g);
+  for (const fs::path& set : sets) {
+    const std::string sname = set.filename().string();
+    std::vector<ir::Tensor> inputs, expected;
+    for (const fs::path& p : NumberedFiles(set, "input")) {
+      auto t = importers::LoadTensorProtoFile(p.string());
+      if (!t.ok())
+        return t.status().code() == StatusCode::kUnsupported ? Skip(t.status().message())
+                                                              : Fail(sname + ": " + t.status().message());
+      inputs.push_back(std::move(t).value());
+    }
+    for (const fs::path& p : NumberedFiles(set, "output")) {
+      auto t = importers::LoadTensorProtoFile(p.string());
+      if (!t.ok())
+        return t.status().code() == StatusCode::kUnsupported ? Skip(t.status().message())
+                                                              : Fail(sname + ": " + t.status().message());
+      expected.push_back(std::move(t).value());
+    }
+    if (inputs.size() != g->inputs.size())
+      return Fail(fmt::format("{}: {} input files for {} graph inputs", sname, inputs.size(), g->inputs.size()));
+    if (expected.size() != g->outputs.size())
+      return Fail(fmt::format("{}: {} output files for {} graph outputs", sname, expected.size(), g->outputs.size()));
+    auto got = ev.Run(inputs);
+    if (!got.ok()) {
+      if (got.status().code() == StatusCode::kUnsupported) return Skip(got.status().message());
+      return Fail(fmt::format("{}: run: {}", sname, got.status().message()));
+    }
+    for (size_t o = 0; o < expected.size(); ++o) {
+      std::string diff = Compare((*got)[o], expected[o],
+                                 fmt::format("{}: output {} '{}'", sname, o, g->value(g->outputs[o]).name));
+      if (!diff.empty()) return Fail(diff);
+    }
+  }
+  out.kind = Kind::kPass;
+  return out;
+}
+
+// Runs RunOne in a child process with a time limit; crashes and hangs become failures.
+Outcome RunIsolated(const fs::path& dir) {
+  int fds[2];
+  if (::pipe(fds) != 0) return Fail("pipe() failed");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Fail("fork() failed");
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::alarm(kTimeoutSeconds);
+    Outcome o = RunOne(dir);
+    std::string msg = fmt::format("{}{}\n{}", static_cast<char>(o.kind), fmt::join(o.ops, ","), o.detail);
+    size_t done = 0;
+    while (done < msg.size()) {
+      ssize_t n = ::write(fds[1], msg.data() + done, msg.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    if (sig == SIGALRM) return Fail(fmt::format("timed out after {} s", kTimeoutSeconds));
+    return Fail(fmt::format("crashed with signal {} ({})", sig, strsignal(sig)));
+  }
+  if (msg.empty()) return Fail(fmt::format("child exited with status {} and no result", WEXITSTATUS(status)));
+  Outcome o;
+  o.kind = static_cast<Kind>(msg[0]);
+  const size_t nl = msg.find('\n');
+  std::string ops = msg.substr(1, nl == std::string::npos ? std::string::npos : nl - 1);
+  o.detail = nl == std::string::npos ? "" : msg.substr(nl + 1);
+  for (size_t start = 0; start < ops.size();) {
+    size_t end = ops.find(',', start);
+    if (end == std::string::npos) end = ops.size();
+    o.ops.push_back(ops.substr(start, end - start));
+    start = end + 1;
+  }
+  return o;
+}
+
+// A skip message without node, tensor and file names, so that tests group by reason:
+// "'/x/model.onnx': unsupported ops (opset 17): TopK ('topk')" -> "unsupported ops: TopK".
+std::string Reason(std::string m) {
+  static const std::regex kFile(R"(^'[^']*model\.onnx': )");
+  static const std::regex kNameList(R"( \('[^)]*\))");
+  static const std::regex kOpset(R"( \(opset \d+\))");
+  static const std::regex kQuoted(R"( ?'[^']*')");
+  m = std::regex_replace(m, kFile, "");
+  if (m.rfind("unsupported ops", 0) == 0) {
+    m = std::regex_replace(m, kNameList, "");
+    return std::regex_replace(m, kOpset, "");
+  }
+  return std::regex_replace(m, kQuoted, "");
+}
+
+struct Summary {
+  std::vector<std::pair<std::string, std::string>> failed;     // test, first error
+  std::map<std::string, std::vector<std::string>> skipped;      // reason -> tests
+  std::map<std::string, int> passing_per_op;
+  int passed = 0, skipped_count = 0, total = 0;
+};
+
+void WriteDoc(const Summary& s, const fs::path& data_dir) {
+  const fs::path path = fs::path(SQUINT_SOURCE_DIR) / "docs" / "conformance.md";
+  fs::create_directories(path.parent_path());
+  std::ofstream f(path);
+  ASSERT_TRUE(f) << "cannot write " << path;
+  f << "# ONNX conformance\n\n"
+    << "Generated by `SQUINT_WRITE_CONFORMANCE_DOC=1 <build>/tests/ir/ir_conformance_test` (tests/ir/conformance_test.cc)\n"
+    << "from ONNX's backend node tests in `" << data_dir.string() << "` (Debian libonnx-testdata 1.12).\n"
+    << "Do not edit by hand. Each test imports `model.onnx` and runs squint's float evaluator on every\n"
+    << "`test_data_set_*`, compared with ONNX's tolerances (rtol 1e-3, atol 1e-7; integers and bools exact).\n"
+    << "A test is skipped when the importer or the evaluator reports it unsupported (kUnsupported).\n\n"
+    << fmt::format("**{} tests: {} passed, {} failed, {} skipped-unsupported.**\n\n", s.total, s.passed,
+                   s.failed.size(), s.skipped_count)
+    << "## Passing tests per supported op\n\n| op | passing tests |\n|---|---|\n";
+  for (ir::OpType op : ir::kAllOpTypes) {
+    if (!ir::OpDomain(op).empty()) continue;  // squint's fused ops have no ONNX tests
+    auto it = s.passing_per_op.find(std::string(ir::OpName(op)));
+    f << "| " << ir::OpName(op) << " | " << (it == s.passing_per_op.end() ? 0 : it->second) << " |\n";
+  }
+  if (!s.failed.empty()) {
+    f << "\n## Failing tests\n\n";
+    for (const auto& [name, err] : s.failed) f << "- `" << name << "`: " << err << "\n";
+  }
+  f << "\n## Skipped tests, by reason\n";
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups(s.skipped.begin(), s.skipped.end());
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  for (const auto& [reason, tests] : groups) {
+    f << "\n### " << reason << " (" << tests.size() << ")\n\n";
+    for (size_t i = 0; i < tests.size(); ++i) f << (i ? ", " : "") << "`" << tests[i] << "`";
+    f << "\n";
+  }
+  f.close();
+  ASSERT_TRUE(f) << "cannot write " << path;
+  std::printf("wrote %s\n", path.c_str());
+}
+
+TEST(OnnxConformance, NodeTests) {
+  const fs::path data_dir = Env("SQUINT_ONNX_NODE_TESTS") ? Env("SQUINT_ONNX_NODE_TESTS")
+                                                           : "/usr/share/libonnx-testdata/data/node";
+  if (!fs::is_directory(data_dir)) GTEST_SKIP() << data_dir << " not found (Debian package libonnx-testdata)";
+  const char* filter = Env("SQUINT_CONFORMANCE_FILTER");
+  const bool no_fork = Env("SQUINT_CONFORMANCE_NO_FORK") != nullptr;
+  std::vector<fs::path> tests;
+  for (const auto& e : fs::directory_iterator(data_dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || !fs::exists(e.path() / "model.onnx")) continue;
+    if (filter && name.find(filter) == std::string::npos) continue;
+    tests.push_back(e.path());
+  }
+  std::sort(tests.begin(), tests.end());
+  ASSERT_FALSE(tests.empty()) << "no tests in " << data_dir;
+
+  Summary s;
+  for (const fs::path& t : tests) {
+    const std::string name = t.filename().string();
+    Outcome o = no_fork ? RunOne(t) : RunIsolated(t);
+    ++s.total;
+    switch (o.kind) {
+      case Kind::kPass:
+        ++s.passed;
+        for (const auto& op : o.ops) ++s.passing_per_op[op];
+        break;
+      case Kind::kSkip:
+        ++s.skipped_count;
+        s.skipped[Reason(o.detail)].push_back(name);
+        break;
+      default: s.failed.emplace_back(name, o.detail); break;
+    }
+  }
+  std::printf("ONNX node tests: %d total, %d passed, %zu failed, %d skipped-unsupported\n", s.total, s.passed,
+              s.failed.size(), s.skipped_count);
+  if (Env("SQUINT_WRITE_CONFORMANCE_DOC")) WriteDoc(s, data_dir);
+  if (!s.failed.empty()) {
+    std::string list;
+    for (const auto& [name, err] : s.failed) list += fmt::format("\n  {}: {}", name, err);
+    ADD_FAILURE() << s.failed.size() << " conformance tests fail:" << list;
+  }
+}
+
+}  // namespace
+}  // namespace squint
