@@ -138,8 +138,8 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
   if (element_size == 0)
     return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32", index, d->name,
                    static_cast<int>(d->type));
-  if (t->shape() == nullptr) return Invalid("tensor %d '%s': has no shape", index, d->name);
-  const uint32_t rank = t->shape()->size();
+  // An absent shape is a scalar (writers omit empty vectors).
+  const uint32_t rank = t->shape() ? t->shape()->size() : 0;
   if (rank > static_cast<uint32_t>(kMaxRank))
     return Invalid("tensor %d '%s': rank %u exceeds the runtime's limit of %d", index, d->name, rank, kMaxRank);
   d->rank = static_cast<int32_t>(rank);

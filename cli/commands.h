@@ -1,0 +1,19 @@
+// Each subcommand registers its options on the CLI11 app and the action to run when it
+// is chosen. Actions return a Status; main turns it into the message and exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "base/status.h"
+
+namespace squint::cli {
+
+using Action = std::function<Status()>;
+
+void AddInspect(CLI::App& app, Action& action);
+void AddRun(CLI::App& app, Action& action);
+void AddQuantize(CLI::App& app, Action& action);
+
+}  // namespace squint::cli

@@ -1,0 +1,67 @@
+#include "cli/input_data.h"
+
+#include <map>
+
+#include "ir/npy.h"
+
+namespace squint::cli {
+
+Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector<std::string>& specs) {
+  std::map<std::string, ir::Tensor> by_name;
+  auto add = [&](const std::string& name, ir::Tensor t, const std::string& spec) -> Status {
+    if (!by_name.emplace(name, std::move(t)).second)
+      return InvalidInput("--input {}: input '{}' is given more than once", spec, name);
+    return Status::Ok();
+  };
+  for (const std::string& spec : specs) {
+    const auto eq = spec.find('=');
+    if (eq != std::string::npos) {
+      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(spec.substr(eq + 1)));
+      SQ_RETURN_IF_ERROR(add(spec.substr(0, eq), std::move(t), spec));
+    } else if (spec.ends_with(".npz")) {
+      SQ_ASSIGN_OR_RETURN(auto arrays, ir::ReadNpz(spec));
+      for (auto& [name, t] : arrays) SQ_RETURN_IF_ERROR(add(name, std::move(t), spec));
+    } else {
+      if (g.inputs.size() != 1)
+        return InvalidInput("--input {}: the model has {} inputs; name each as NAME=FILE.npy or give a .npz", spec,
+                            g.inputs.size());
+      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(spec));
+      SQ_RETURN_IF_ERROR(add(g.value(g.inputs[0]).name, std::move(t), spec));
+    }
+  }
+  std::vector<ir::Tensor> out;
+  std::string missing;
+  for (ir::ValueId id : g.inputs) {
+    const ir::Value& v = g.value(id);
+    auto it = by_name.find(v.name);
+    if (it == by_name.end()) {
+      missing += (missing.empty() ? "'" : ", '") + v.name + "' (" + std::string(ir::DTypeName(v.dtype)) + " " +
+                 (v.shape ? ir::ShapeToString(*v.shape) : "?") + ")";
+      continue;
+    }
+    if (it->second.dtype() != v.dtype)
+      return InvalidInput("input '{}': the model expects {}, the file holds {} (convert with numpy's astype)", v.name,
+                          ir::DTypeName(v.dtype), ir::DTypeName(it->second.dtype()));
+    out.push_back(std::move(it->second));
+    by_name.erase(it);
+  }
+  if (!missing.empty()) return InvalidInput("missing model inputs: {}", missing);
+  if (!by_name.empty()) {
+    std::string names;
+    for (const auto& [name, t] : by_name) names += (names.empty() ? "'" : ", '") + name + "'";
+    std::string known;
+    for (ir::ValueId id : g.inputs) known += (known.empty() ? "'" : ", '") + g.value(id).name + "'";
+    return InvalidInput("the model has no input named {}; its inputs are {}", names, known);
+  }
+  return out;
+}
+
+std::string SafeFileName(const std::string& tensor_name) {
+  std::string out = tensor_name.empty() ? "output" : tensor_name;
+  for (char& c : out)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
+  if (out == "." || out == "..") out = "output";
+  return out;
+}
+
+}  // namespace squint::cli

@@ -1,0 +1,20 @@
+// Reading model inputs given on the command line as NAME=FILE.npy, FILE.npz or FILE.npy.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+
+namespace squint::cli {
+
+// Returns one tensor per graph input, in g.inputs order. Specs: "NAME=FILE.npy" for one
+// input; "FILE.npz" supplies every input named in the archive; a bare "FILE.npy" is
+// accepted for a single-input model. Errors name the spec, the input and what is missing.
+Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector<std::string>& specs);
+
+// A file name for a tensor name: characters outside [A-Za-z0-9._-] become '_'.
+std::string SafeFileName(const std::string& tensor_name);
+
+}  // namespace squint::cli

@@ -1,0 +1,39 @@
+// squint inspect MODEL.onnx [--json] [--input-shape NAME=DIMS]...
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/load_model.h"
+#include "report/model_summary.h"
+
+namespace squint::cli {
+
+void AddInspect(CLI::App& app, Action& action) {
+  struct Options {
+    std::string model;
+    bool json = false;
+    std::vector<std::string> input_shapes;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "inspect",
+      "Show a model's opset, inputs and outputs with shapes, op histogram, parameter count and bytes,\n"
+      "MACs per op type, and which canonicalization passes fired (fusions squint applies before quantizing).");
+  cmd->add_option("model", opts->model, "the model: an .onnx file")->required();
+  cmd->add_flag("--json", opts->json, "print machine-readable JSON instead of text");
+  cmd->add_option("--input-shape", opts->input_shapes,
+                  "bind an input's symbolic dims, e.g. input=1x1x28x28 (repeatable); makes shapes and MACs exact");
+  cmd->callback([&action, opts] {
+    action = [opts]() -> Status {
+      SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(opts->model, opts->input_shapes));
+      report::ModelSummary s = report::Summarize(m.graph);
+      s.passes_fired = m.passes_fired;
+      if (opts->json)
+        fmt::print("{}\n", report::ToJson(s).dump(2));
+      else
+        fmt::print("{}", report::FormatText(s));
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace squint::cli

@@ -1,0 +1,24 @@
+// The front of every subcommand that takes a float model: import, bind input shapes,
+// canonicalize.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+
+namespace squint::cli {
+
+struct LoadedModel {
+  ir::Graph graph;
+  std::vector<std::pair<std::string, int>> passes_fired;
+};
+
+// `input_shapes` are "name=1x3x224x224" specs from --input-shape. With `batch_one`, every
+// input not named there gets its leading unknown dim bound to 1 (one sample per run); any
+// other unknown dim is then an error asking for --input-shape.
+Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std::string>& input_shapes,
+                                  bool batch_one = false);
+
+}  // namespace squint::cli

@@ -1,0 +1,139 @@
+// squint quantize MODEL.onnx -o MODEL.sqnt --calib DATA [--val DATA] [--labels FILE] ...
+#include <cstdio>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/sha256.h"
+#include "cli/commands.h"
+#include "cli/load_model.h"
+#include "export/sqnt_writer.h"
+#include "ir/npy.h"
+#include "quant/calib_data.h"
+#include "quant/calibrate.h"
+#include "quant/lower.h"
+#include "report/accuracy.h"
+
+namespace squint::cli {
+namespace {
+
+struct Options {
+  std::string model, output, calib, val, labels, observer = "minmax";
+  std::vector<std::string> input_shapes;
+  int64_t calib_samples = 0;
+  int64_t val_samples = 0;
+  bool per_tensor = false;
+  int worst = 5;
+};
+
+std::vector<quant::InputSpec> Specs(const ir::Graph& g) {
+  std::vector<quant::InputSpec> specs;
+  for (ir::ValueId id : g.inputs) {
+    const ir::Value& v = g.value(id);
+    ir::Dims dims = *ir::DimsFromShape(*v.shape);
+    dims.erase(dims.begin());  // the sample axis
+    specs.push_back({v.name, v.dtype, dims});
+  }
+  return specs;
+}
+
+Status Run(const Options& o) {
+  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  const ir::Graph& g = m.graph;
+  const std::vector<quant::InputSpec> specs = Specs(g);
+  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs));
+
+  // Without --val, the last fifth of the calibration data is held out for the check.
+  int64_t calib_count = calib.num_samples;
+  std::optional<quant::CalibData> val;
+  if (!o.val.empty()) {
+    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs));
+  } else if (calib.num_samples >= 5) {
+    calib_count = calib.num_samples - calib.num_samples / 5;
+  }
+  if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
+
+  quant::CalibrationOptions co;
+  co.observer = o.observer;
+  co.max_samples = calib_count;
+  const bool tty = isatty(fileno(stderr));
+  fmt::print(stderr, "calibrating on {} samples with the '{}' observer\n", calib_count, o.observer);
+  SQ_ASSIGN_OR_RETURN(quant::Calibration cal,
+                      quant::Calibrate(g, calib, co, [&](int64_t done, int64_t total) {
+                        if (tty && (done % 16 == 0 || done == total))
+                          fmt::print(stderr, "\r  {}/{} samples", done, total);
+                        if (tty && done == total) fmt::print(stderr, "\n");
+                      }));
+  quant::LowerOptions lo;
+  lo.per_channel = !o.per_tensor;
+  SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
+
+  auto prov = std::make_unique<fb::ProvenanceT>();
+  SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
+  prov->squint_version = SQUINT_VERSION;
+  prov->options = fmt::format("observer={} weights={} calib_samples={}", o.observer,
+                              o.per_tensor ? "per-tensor" : "per-channel", calib_count);
+  prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
+  lowered.model->provenance = std::move(prov);
+  const std::string bytes = exporter::SerializeSqnt(*lowered.model);
+
+  // Check before writing: nothing is written when the runtime cannot run the result.
+  const quant::CalibData& check = val ? *val : calib;
+  const int64_t begin = val ? 0 : calib_count;
+  int64_t count = check.num_samples - begin;
+  if (o.val_samples > 0) count = std::min(count, o.val_samples);
+  std::optional<ir::Tensor> labels;
+  if (!o.labels.empty()) {
+    SQ_ASSIGN_OR_RETURN(labels, ir::ReadNpy(o.labels));
+    if (labels->rank() < 1 || labels->dim(0) != check.num_samples)
+      return InvalidInput("--labels '{}': {} labels for {} samples", o.labels, labels->rank() ? labels->dim(0) : 0,
+                          check.num_samples);
+  }
+  std::optional<report::AccuracyReport> rep;
+  if (count > 0) {
+    SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
+                                                            begin, count));
+  }
+  SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, bytes));
+  fmt::print("wrote {} ({} bytes, arena {} bytes, lower bound {} bytes)\n", o.output, bytes.size(),
+             lowered.model->plan->arena_size, lowered.model->plan->lower_bound);
+  if (rep)
+    fmt::print("{}", report::FormatSummary(*rep, o.worst));
+  else
+    fmt::print("no validation data left for the accuracy check (give --val)\n");
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddQuantize(CLI::App& app, Action& action) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "Quantize a float ONNX model to an integer .sqnt model: calibrate activation ranges on DATA,\n"
+      "lower every op to the integer runtime (int8 weights per channel, int8 activations, integer\n"
+      "softmax, LayerNorm and lookup-table activations), then run float and integer side by side on\n"
+      "validation data and print the accuracy check and the layers that lose most.");
+  cmd->add_option("model", o->model, "the float model (.onnx)")->required();
+  cmd->add_option("-o,--output", o->output, "the .sqnt file to write (written only if everything succeeds)")
+      ->required();
+  cmd->add_option("--calib", o->calib,
+                  "calibration data: .npz (one array per input, by name, samples first), .npy (single-input\n"
+                  "model) or a folder of such files")
+      ->required();
+  cmd->add_option("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
+  cmd->add_option("--labels", o->labels, ".npy of integer labels for the validation data: report accuracy");
+  cmd->add_option("--observer", o->observer, "activation range method: minmax, ema, percentile, entropy, mse")
+      ->capture_default_str();
+  cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
+  cmd->add_option("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
+  cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
+  cmd->add_option("--input-shape", o->input_shapes,
+                  "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
+  cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
+  cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
+}
+
+}  // namespace squint::cli

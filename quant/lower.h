@@ -1,0 +1,38 @@
+// Lowering: the canonical float graph plus calibrated ranges become the integer model the
+// runtime executes (the FlatBuffers object model of runtime/schema/squint.fbs), with every
+// tensor typed and quantized and every kernel parameter precomputed by runtime/quant_math.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+#include "quant/calibrate.h"
+#include "runtime/schema/squint_generated.h"
+
+namespace squint::quant {
+
+struct LowerOptions {
+  bool per_channel = true;  // weights: one scale per output channel (else per tensor)
+};
+
+// What lowering did to a float node, for reports: which runtime op computes it, or which
+// op it was folded into (a ReLU into its producer's clamp).
+struct LoweredNode {
+  std::string node;     // float node name
+  std::string op;       // float op name
+  std::string lowered;  // runtime op code name, or "folded into <node>"
+};
+
+struct LoweredModel {
+  std::unique_ptr<fb::ModelT> model;
+  std::vector<LoweredNode> nodes;
+};
+
+// The graph must be canonical (passes::Canonicalize) with concrete shapes; every op must
+// have an integer lowering (error lists the nodes that have none).
+Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options);
+
+}  // namespace squint::quant
