@@ -90,6 +90,7 @@ class Lowerer {
   Result<LoweredModel> Run() {
     SQ_RETURN_IF_ERROR(CheckSupported());
     FindFoldedActivations();
+    FindSoftmaxMasks();
     for (ValueId id : g_.inputs) SQ_RETURN_IF_ERROR(AddGraphInput(id));
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
@@ -209,6 +210,35 @@ class Lowerer {
         clamp_[static_cast<size_t>(p)] = {lo, hi};
       }
     next:;
+    }
+  }
+
+  // Add(scores, M) → Softmax with a constant M of zeros and large negatives (causal attention):
+  // the Softmax reads the scores and M as a mask, so masked positions get probability exactly
+  // 0 and never enter the max or the sum. The Add is folded into the Softmax.
+  static constexpr float kMaskedBelow = -1e4f;
+  void FindSoftmaxMasks() {
+    const auto producers = g_.Producers();
+    const auto uses = g_.UseCounts();
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& sm = g_.nodes[i];
+      if (sm.op != OpType::kSoftmax) continue;
+      const ValueId in = sm.input(0);
+      const int32_t p = producers[static_cast<size_t>(in)];
+      if (p < 0 || uses[static_cast<size_t>(in)] != 1) continue;
+      const Node& add = g_.nodes[static_cast<size_t>(p)];
+      if (add.op != OpType::kAdd || CountActivationInputs(add) != 1) continue;
+      const int k = IsActivation(add.input(0)) ? 1 : 0;
+      const ir::Tensor* m = Const(add.input(static_cast<size_t>(k)));
+      if (!m || m->dtype() != DType::kFloat32) continue;
+      bool any_masked = false, all_binary = true;
+      for (float v : m->span<float>()) {
+        if (v <= kMaskedBelow) any_masked = true;
+        else if (v != 0.0f) all_binary = false;
+      }
+      if (!any_masked || !all_binary) continue;
+      folded_into_[static_cast<size_t>(p)] = i;
+      softmax_mask_[i] = {add.input(static_cast<size_t>(1 - k)), add.input(static_cast<size_t>(k))};
     }
   }
 
@@ -758,9 +788,18 @@ class Lowerer {
     if (axis < 0) axis += static_cast<int64_t>(in.size());
     if (axis != static_cast<int64_t>(in.size()) - 1)
       return Unsupported("softmax over axis {} of rank {} (the last axis is supported)", axis, in.size());
-    SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
-    SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
     fb::SoftmaxOptionsT o;
+    ValueId scores = n.input(0);
+    if (auto it = softmax_mask_.find(i); it != softmax_mask_.end()) {
+      scores = it->second.first;
+      const ir::Tensor& m = *Const(it->second.second);
+      std::vector<uint8_t> keep(static_cast<size_t>(m.size()));
+      for (size_t k = 0; k < keep.size(); ++k) keep[k] = m.data<float>()[k] > kMaskedBelow;
+      o.mask = AddConstTensor(g_.value(it->second.second).name, fb::ElementType::UINT8, m.dims(), keep.data(),
+                              keep.size(), {});
+    }
+    SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(scores));
+    SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(scores)));
     o.exp_bits = kSoftmaxExpBits;
     o.exp_table = quant_math::BuildSoftmaxExpTable(pin.scale, kSoftmaxExpBits, 8);
     o.zeta = n.attrs.GetFloat("zeta", 1.0f);
@@ -937,6 +976,7 @@ class Lowerer {
   std::vector<ValueId> redirect_;                   // producer output → folded ReLU output
   std::map<size_t, size_t> folded_into_;            // ReLU node → producer node
   std::map<size_t, std::pair<double, double>> clamp_;  // producer node → real clamp interval
+  std::map<size_t, std::pair<ValueId, ValueId>> softmax_mask_;  // Softmax node → (scores, mask constant)
   std::vector<LoweredNode> report_;
 };
 
