@@ -340,7 +340,7 @@ TEST(OnnxConformance, CompareFollowsOnnxTolerances) {
 TEST(OnnxConformance, NodeTests) {
   const fs::path data_dir = Env("SQUINT_ONNX_NODE_TESTS") ? Env("SQUINT_ONNX_NODE_TESTS")
                                                            : "/usr/share/libonnx-testdata/data/node";
-  if (!fs::is_directory(data_dir)) GTEST_SKIP() << data_dir << " not found (Debian package libonnx-testdata)";
+  ASSERT_TRUE(fs::is_directory(data_dir)) << data_dir << " not found: install libonnx-testdata (scripts/setup.sh does)";
   const char* filter = Env("SQUINT_CONFORMANCE_FILTER");
   const bool no_fork = Env("SQUINT_CONFORMANCE_NO_FORK") != nullptr;
   std::vector<fs::path> tests;
