@@ -286,11 +286,10 @@ Result<TransposeGeometry> ConvTransposeSizes(const Node& node, const Window& w, 
     else if (w.auto_pad == AutoPad::kSameUpper || w.auto_pad == AutoPad::kSameLower)
       target = in[i] * w.strides[i];
     if (target >= 0) {
+      // A negative total pads the output beyond the full transposed size (ONNX allows it;
+      // those positions get only the bias). Floor division, as ONNX's definition.
       const int64_t total = full - target;
-      if (total < 0)
-        return InvalidInput("{}: output size {} of spatial dim {} exceeds the full transposed size {}",
-                            node.Label(), target, i, full);
-      const int64_t small = total / 2;
+      const int64_t small = total >= 0 ? total / 2 : -((-total + 1) / 2);
       t.pads[i] = w.auto_pad == AutoPad::kSameUpper ? small : total - small;
       t.pads[rank + i] = total - t.pads[i];
       t.out[i] = target;
