@@ -217,7 +217,20 @@ models.<model>.configs.<config>   {{ status: "ok" | "error", metric, size_bytes,
 <config> in {", ".join(CONFIGS)}
 ```
 """)
-    L.append("## Results\n")
+    L.append("## Summary: validation metric per config\n")
+    names = list(data["models"])
+    L.append("| config | " + " | ".join(
+        f"{n} ({'acc %' if data['models'][n]['metric'] == 'accuracy_pct' else 'bits/char'})"
+        for n in names) + " |")
+    L.append("|---|" + "---:|" * len(names))
+    for cfg in CONFIGS:
+        cells = []
+        for n in names:
+            e = data["models"][n]["configs"].get(cfg)
+            cells.append("—" if e is None else fmt_metric(e, data["models"][n]["metric"]))
+        L.append(f"| {cfg} | " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("## Results per model\n")
     for name, m in data["models"].items():
         unit = "accuracy %" if m["metric"] == "accuracy_pct" else "bits/char (lower is better)"
         L.append(f"### {name} — {unit}\n")
