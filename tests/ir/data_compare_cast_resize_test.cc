@@ -18,7 +18,7 @@ std::string InferredShape(const Result<std::vector<eval::OutputType>>& r, size_t
   if (!(*r)[i].shape) return "unknown rank";
   return ShapeToString(*(*r)[i].shape);
 }
-Tensor EmptyF() { return T_({0}, {}); }
+Tensor EmptyF() { return Tensor(DType::kFloat32, {0}); }
 
 // ---- Comparisons, Not, Where ---------------------------------------------------------
 
@@ -148,7 +148,7 @@ TEST(Resize, NearestModesHalfPixel) {
 }
 
 TEST(Resize, NearestIsTypeAgnostic) {
-  auto r = RunOp(OpType::kResize, {T_<uint8_t>({1, 1, 1, 2}, {3, 200}), T_({0}, {}), T_({4}, {1, 1, 2, 2})},
+  auto r = RunOp(OpType::kResize, {T_<uint8_t>({1, 1, 1, 2}, {3, 200}), Tensor(DType::kFloat32, {0}), T_({4}, {1, 1, 2, 2})},
                  ResizeAttrs("nearest", "asymmetric"));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ((*r)[0].dtype(), DType::kUInt8);

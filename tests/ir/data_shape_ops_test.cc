@@ -34,7 +34,7 @@ TEST(Reshape, ZeroCopiesAndMinusOneInfers) {
 }
 
 TEST(Reshape, AllowZeroMakesEmptyDims) {
-  auto r = RunOp(OpType::kReshape, {T_({0, 3}, {}), I64({3}, {3, 0, 5})}, Attrs({{"allowzero", int64_t{1}}}));
+  auto r = RunOp(OpType::kReshape, {Tensor(DType::kFloat32, {0, 3}), I64({3}, {3, 0, 5})}, Attrs({{"allowzero", int64_t{1}}}));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ((*r)[0].dims(), (Dims{3, 0, 5}));
 }

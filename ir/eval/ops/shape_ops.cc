@@ -266,12 +266,15 @@ Result<Tensor> ConstantValue(const Node& node) {
   if (const Tensor* t = a.GetTensor("value")) return *t;
   if (a.has("value_float")) return Tensor::Scalar<float>(a.GetFloat("value_float", 0.0f));
   if (a.has("value_int")) return Tensor::Scalar<int64_t>(a.GetInt("value_int", 0));
+  // (Empty lists build the tensor directly: FromVector would memcpy from a null pointer.)
   if (a.has("value_floats")) {
     std::vector<float> v = a.GetFloats("value_floats");
+    if (v.empty()) return Tensor(DType::kFloat32, {0});
     return Tensor::FromVector<float>({static_cast<int64_t>(v.size())}, v);
   }
   if (a.has("value_ints")) {
     std::vector<int64_t> v = a.GetInts("value_ints");
+    if (v.empty()) return Tensor(DType::kInt64, {0});
     return Tensor::FromVector<int64_t>({static_cast<int64_t>(v.size())}, v);
   }
   for (const char* name : {"value_string", "value_strings", "sparse_value"})
