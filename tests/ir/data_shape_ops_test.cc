@@ -117,6 +117,9 @@ TEST(Squeeze, AxesAndDefault) {
   r = RunOp(OpType::kSqueeze, {T_({1, 3, 1, 2}, IotaF(6))});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)[0].dims(), (Dims{3, 2}));
+  r = RunOp(OpType::kSqueeze, {T_({1, 3, 1, 2}, IotaF(6)), Tensor(DType::kInt64, {0})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].dims(), (Dims{3, 2}));
   r = RunOp(OpType::kSqueeze, {T_({1, 3, 1, 2}, IotaF(6)), I64({1}, {1})});
   ExpectError(r, StatusCode::kInvalidInput, {"Squeeze 'n'", "axis 1", "3, not 1"});
   r = RunOp(OpType::kSqueeze, {T_({1, 3}, IotaF(3)), I64({1}, {2})});

@@ -199,7 +199,8 @@ Result<std::vector<OutputType>> SqueezeInfer(const InferContext& ctx) {
   const DType dtype = ctx.in(0).dtype;
   const Shape* in = ctx.in(0).shape;
   SQ_ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes, AxesOf(ctx));
-  const bool has_axes = ctx.in(1).present || ctx.node.attrs.has("axes");
+  // An empty axes list squeezes every 1, like an absent one (as ONNX Runtime).
+  const bool has_axes = (ctx.in(1).present || ctx.node.attrs.has("axes")) && !(axes && axes->empty());
   if (!in) return One(dtype, std::nullopt);
   const int64_t rank = static_cast<int64_t>(in->size());
   if (has_axes && !axes) {
