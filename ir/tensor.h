@@ -59,7 +59,7 @@ class Tensor {
       for (size_t i = 0; i < values.size() && i < static_cast<size_t>(t.size()); ++i)
         t.data<bool>()[i] = values[i];
     } else {
-      std::memcpy(t.raw(), values.data(), std::min(values.size() * sizeof(T), t.bytes()));
+      if (!values.empty()) std::memcpy(t.raw(), values.data(), std::min(values.size() * sizeof(T), t.bytes()));
     }
     return t;
   }
