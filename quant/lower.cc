@@ -82,7 +82,7 @@ class Lowerer {
  public:
   Lowerer(const ir::Graph& g, const Calibration& cal, const LowerOptions& opts)
       : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()),
-        redirect_(g.values.size(), kNoValue) {
+        redirect_(g.values.size(), kNoValue), producers_(g.Producers()), uses_(g.UseCounts()) {
     model_ = std::make_unique<fb::ModelT>();
     model_->buffers.push_back(std::make_unique<fb::BufferT>());  // buffer 0: empty
   }
@@ -180,36 +180,31 @@ class Lowerer {
   // Add/Sub output: the producer clamps directly to the activation's range, and writes the
   // activation's output value.
   void FindFoldedActivations() {
-    const auto producers = g_.Producers();
-    const auto uses = g_.UseCounts();
+    const std::vector<int32_t>& producers = producers_;
+    const std::vector<int32_t>& uses = uses_;
     std::set<ValueId> graph_outputs(g_.outputs.begin(), g_.outputs.end());
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       if (n.op != OpType::kRelu && n.op != OpType::kClip) continue;
       const ValueId in = n.input(0);
       if (!IsActivation(in) || uses[static_cast<size_t>(in)] != 1 || graph_outputs.count(in)) continue;
-      if (n.op == OpType::kClip)
-        for (size_t k = 1; k < n.inputs.size(); ++k)
-          if (n.input(k) != kNoValue && IsActivation(n.input(k))) goto next;
-      {
-        const int32_t p = producers[static_cast<size_t>(in)];
-        if (p < 0) continue;
-        const OpType pop = g_.nodes[static_cast<size_t>(p)].op;
-        const bool foldable = pop == OpType::kConv || pop == OpType::kLinear || pop == OpType::kGemm ||
-                              ((pop == OpType::kAdd || pop == OpType::kSub) &&
-                               !IsLutCandidate(g_.nodes[static_cast<size_t>(p)]));
-        if (!foldable) continue;
-        folded_into_[i] = static_cast<size_t>(p);
-        redirect_[static_cast<size_t>(in)] = n.outputs[0];
-        double lo = 0, hi = INFINITY;
-        if (n.op == OpType::kClip) {
-          lo = -INFINITY;
-          if (const ir::Tensor* t = Const(n.input(1))) lo = t->ToFloatVector()[0];
-          if (const ir::Tensor* t = Const(n.input(2))) hi = t->ToFloatVector()[0];
-        }
-        clamp_[static_cast<size_t>(p)] = {lo, hi};
+      if (CountActivationInputs(n) != 1) continue;  // Clip bounds computed at run time
+      const int32_t p = producers[static_cast<size_t>(in)];
+      if (p < 0) continue;
+      const OpType pop = g_.nodes[static_cast<size_t>(p)].op;
+      const bool foldable = pop == OpType::kConv || pop == OpType::kLinear || pop == OpType::kGemm ||
+                            ((pop == OpType::kAdd || pop == OpType::kSub) &&
+                             !IsLutCandidate(g_.nodes[static_cast<size_t>(p)]));
+      if (!foldable) continue;
+      folded_into_[i] = static_cast<size_t>(p);
+      redirect_[static_cast<size_t>(in)] = n.outputs[0];
+      double lo = 0, hi = INFINITY;
+      if (n.op == OpType::kClip) {
+        lo = -INFINITY;
+        if (const ir::Tensor* t = Const(n.input(1))) lo = t->ToFloatVector()[0];
+        if (const ir::Tensor* t = Const(n.input(2))) hi = t->ToFloatVector()[0];
       }
-    next:;
+      clamp_[static_cast<size_t>(p)] = {lo, hi};
     }
   }
 
@@ -218,8 +213,8 @@ class Lowerer {
   // 0 and never enter the max or the sum. The Add is folded into the Softmax.
   static constexpr float kMaskedBelow = -1e4f;
   void FindSoftmaxMasks() {
-    const auto producers = g_.Producers();
-    const auto uses = g_.UseCounts();
+    const std::vector<int32_t>& producers = producers_;
+    const std::vector<int32_t>& uses = uses_;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& sm = g_.nodes[i];
       if (sm.op != OpType::kSoftmax) continue;
@@ -464,32 +459,24 @@ class Lowerer {
     // Every code of the int8 input, dequantized.
     ir::Tensor codes(DType::kFloat32, {256});
     for (int q = -128; q <= 127; ++q) codes.data<float>()[q + 128] = pin.Dequantize(q);
+    // The other inputs are single-element constants: viewed as scalars they broadcast over the codes.
+    std::vector<ir::Tensor> args(n.inputs.size());
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (k == act_pos) args[k] = codes;
+      else if (const ir::Tensor* c = Const(n.input(k))) args[k] = c->Reshaped({});
+    }
     std::vector<const ir::Tensor*> ins(n.inputs.size(), nullptr);
     std::vector<ir::Shape> shapes(n.inputs.size());
     std::vector<ir::eval::InputInfo> infos(n.inputs.size());
     for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const ir::Tensor* t = k == act_pos ? &codes : Const(n.input(k));
-      if (!t) continue;
-      ins[k] = t;
-      shapes[k] = ir::ShapeFromDims(k == act_pos ? ir::Dims{256} : ir::Dims{});
-      if (k != act_pos) {
-        // Single-element constants broadcast as scalars.
-        shapes[k] = ir::Shape{};
-      }
-      infos[k] = {true, t->dtype(), &shapes[k], t};
+      if (args[k].empty_type()) continue;
+      ins[k] = &args[k];
+      shapes[k] = ir::ShapeFromDims(args[k].dims());
+      infos[k] = {true, args[k].dtype(), &shapes[k], &args[k]};
     }
-    // Scalars must really be rank 0 for broadcasting with [256]: reshape views.
-    std::vector<ir::Tensor> scalar_views;
-    scalar_views.reserve(n.inputs.size());
-    for (size_t k = 0; k < n.inputs.size(); ++k)
-      if (ins[k] && k != act_pos) {
-        scalar_views.push_back(ins[k]->Reshaped({}));
-        ins[k] = &scalar_views.back();
-        infos[k].value = ins[k];
-      }
     const ir::eval::OpDef& def = ir::eval::GetOpDef(n.op);
     ir::eval::InferContext ctx{n, infos, g_.opset};
-    SQ_ASSIGN_OR_RETURN(auto types, def.infer(ctx));
+    SQ_RETURN_IF_ERROR(def.infer(ctx).status());  // validates attributes before the kernel runs
     std::vector<ir::Tensor> outs;
     outs.emplace_back(DType::kFloat32, ir::Dims{256});
     SQ_RETURN_IF_ERROR(def.kernel(n, ins, outs));
@@ -553,7 +540,6 @@ class Lowerer {
           return Unsupported("pad mode '{}' (constant, reflect and edge are supported)", mode);
         if (const ir::Tensor* v = Const(n.input(2)); v && v->size() == 1 && v->ToFloatVector()[0] != 0.0f)
           return Unsupported("constant pad value {} (only 0 is supported)", v->ToFloatVector()[0]);
-        const ir::Dims out_dims = DimsOf(n.outputs[0]);
         const ir::Tensor* pads = Const(n.input(1));
         if (!pads) return Unsupported("pads must be constant");
         const std::vector<int64_t> pv = pads->ToInt64Vector();
@@ -568,7 +554,6 @@ class Lowerer {
           o.pads[static_cast<size_t>(ax)] = static_cast<int32_t>(pv[k]);
           o.pads[rank + static_cast<size_t>(ax)] = static_cast<int32_t>(pv[k + axes.size()]);
         }
-        (void)out_dims;
         AddOp(fb::OpCode::PAD, n, {x}, {NewActivation(n.outputs[0], p)}, Options(std::move(o)));
         return Status::Ok();
       }
@@ -637,8 +622,6 @@ class Lowerer {
       o.pads = pads;
       o.count_include_pad = n.attrs.GetInt("count_include_pad", 0) != 0;
     }
-    const double m = max ? pin.scale / pout.scale : 0.0;
-    (void)m;
     o.requant = MakeRequantPtr({max ? quant_math::RequantFromReal(1.0) : quant_math::BuildAvgPoolRequant(pin.scale, pout.scale)},
                                act);
     AddOp(max ? fb::OpCode::MAX_POOL_2D : fb::OpCode::AVERAGE_POOL_2D, n, {x},
@@ -974,6 +957,8 @@ class Lowerer {
   std::vector<int32_t> tensor_of_;                  // per value: tensor index, −1 none
   std::vector<std::optional<AffineParams>> grid_;   // per value: its int8 grid
   std::vector<ValueId> redirect_;                   // producer output → folded ReLU output
+  const std::vector<int32_t> producers_;            // per value: producing node, −1 none
+  const std::vector<int32_t> uses_;                 // per value: readers (graph outputs included)
   std::map<size_t, size_t> folded_into_;            // ReLU node → producer node
   std::map<size_t, std::pair<double, double>> clamp_;  // producer node → real clamp interval
   std::map<size_t, std::pair<ValueId, ValueId>> softmax_mask_;  // Softmax node → (scores, mask constant)

@@ -175,6 +175,15 @@ void DepthwiseChannel(const T* x, const T* w, const Geometry3& g, T* y) {
 
 std::vector<int64_t> SpatialDims(const Dims& d) { return std::vector<int64_t>(d.begin() + 2, d.end()); }
 
+// y[i, j, :] += b[j] for an [n, m, lout] output, when a bias is given.
+template <typename T>
+void AddChannelBias(const Tensor* b, int64_t n, int64_t m, int64_t lout, T* py) {
+  if (!b) return;
+  const T* pb = b->data<T>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) ArrayMap<T>(py + (i * m + j) * lout, lout) += pb[j];
+}
+
 template <typename T>
 Status ConvTyped(const Node& node, const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
                  const Geometry3& g, int64_t group) {
@@ -213,11 +222,7 @@ Status ConvTyped(const Node& node, const Tensor& x, const Tensor& w, const Tenso
           ym.noalias() = ConstMatrixMap<T>(wg, mg, cg * k) * ConstMatrixMap<T>(src, cg * k, lout);
       }
     }
-  if (b) {
-    const T* pb = b->data<T>();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < m; ++j) ArrayMap<T>(py + (i * m + j) * lout, lout) += pb[j];
-  }
+  AddChannelBias<T>(b, n, m, lout, py);
   return Status::Ok();
 }
 
@@ -388,11 +393,7 @@ Status ConvTransposeTyped(const Tensor& x, const Tensor& w, const Tensor* b, Ten
         cm.noalias() = ConstMatrixMap<T>(wg, cg, mg * k).transpose() * ConstMatrixMap<T>(xg, cg, lin);
       Col2Im<T>(col.data(), mg, g, py + (i * m + grp * mg) * lout);
     }
-  if (b) {
-    const T* pb = b->data<T>();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < m; ++j) ArrayMap<T>(py + (i * m + j) * lout, lout) += pb[j];
-  }
+  AddChannelBias<T>(b, n, m, lout, py);
   return Status::Ok();
 }
 
