@@ -21,6 +21,11 @@ MODELS = os.path.join(REPO, "tests", "data", "models")
 FMNIST = os.path.join(MODELS, "fashion_mnist")
 SQUINT = os.environ.get("SQUINT_BIN", os.path.join(REPO, "build", "cli", "squint"))
 PY = sys.executable
+# Under AddressSanitizer (CTest sets SQUINT_SANITIZED=1) the whole-split accuracy runs would take
+# ten times longer; there the same commands run on subsets (memory safety is what that build
+# checks) and the accuracy targets are asserted by the release build's run of these tests.
+SANITIZED = os.environ.get("SQUINT_SANITIZED") == "1"
+SUBSET = ("--calib-samples", "64", "--val-samples", "100")
 
 IMAGE_MODELS = ["vit_tiny/vit_tiny_op13", "vit_tiny/vit_tiny_op17", "vit_tiny_clipped/vit_tiny_clipped_op17",
                 "vit_tiny_gated/vit_tiny_gated_op17", "cnn_small/cnn_small_op13", "cnn_small/cnn_small_op17",
@@ -71,8 +76,13 @@ def quantize(model, out, calib, val, labels, extra=()):
 @pytest.mark.parametrize("model,max_drop", [("cnn_small/cnn_small_op17", 0.5), ("vit_tiny/vit_tiny_op17", 1.0)])
 def test_quantized_accuracy_targets(tmp_path, model, max_drop):
     acc, ref, out = quantize(model, tmp_path / "m.sqnt", os.path.join(FMNIST, "calib_x.npy"),
-                             os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"))
-    assert acc >= ref - max_drop, out
+                             os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"),
+                             SUBSET if SANITIZED else ())
+    if SANITIZED:
+        agree = re.search(r"top-1 agreement with float ([\d.]+)%", out)
+        assert agree and float(agree.group(1)) >= 90.0, out
+    else:
+        assert acc >= ref - max_drop, out
     size = os.path.getsize(tmp_path / "m.sqnt")
     assert size < os.path.getsize(model_path(model)), "the .sqnt is not smaller than the float model"
 
@@ -80,8 +90,10 @@ def test_quantized_accuracy_targets(tmp_path, model, max_drop):
 def test_gpt_quantized_next_char_accuracy(tmp_path):
     g = os.path.join(MODELS, "gpt_tiny")
     acc, ref, out = quantize("gpt_tiny/gpt_tiny_op17", tmp_path / "g.sqnt", os.path.join(g, "calib_x.npy"),
-                             os.path.join(g, "val_x.npy"), os.path.join(g, "val_y.npy"), ("--val-samples", "64"))
-    assert acc >= ref - 1.0, out
+                             os.path.join(g, "val_x.npy"), os.path.join(g, "val_y.npy"),
+                             ("--calib-samples", "64", "--val-samples", "16") if SANITIZED else ("--val-samples", "64"))
+    if not SANITIZED:
+        assert acc >= ref - 1.0, out
 
 
 def test_quantize_is_deterministic(tmp_path):
