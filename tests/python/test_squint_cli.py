@@ -136,3 +136,45 @@ def test_bad_inputs(tmp_path):
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")
+
+
+def test_run_sqnt_on_the_integer_runtime(tmp_path):
+    # `squint run` on a .sqnt: float inputs are quantized, outputs dequantized (close to the
+    # float model's), --codes writes the raw int8 codes the float output is an affine map of.
+    model = model_path("cnn_small/cnn_small_op17")
+    quantize("cnn_small/cnn_small_op17", tmp_path / "c.sqnt", os.path.join(FMNIST, "calib_x.npy"),
+             os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"),
+             ("--val-samples", "8", "--calib-samples", "64"))
+    x = np.load(os.path.join(FMNIST, "val_x.npy"))[:1]
+    np.save(tmp_path / "x.npy", x)
+    squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"), "--codes")
+    squint("run", model, "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    codes = np.load(tmp_path / "q" / "logits.codes.npy")
+    assert q.dtype == np.float32 and q.shape == f.shape and codes.dtype == np.int8 and codes.shape == f.shape
+    assert np.abs(q - f).max() <= 0.05 * (f.max() - f.min()), (q, f)
+    a, b = np.polyfit(codes.ravel().astype(np.float64), q.ravel().astype(np.float64), 1)
+    assert a > 0 and np.abs(a * codes + b - q).max() <= 1e-5 * np.abs(q).max()
+    # Integer inputs (gpt_tiny's token ids) are taken as codes.
+    g = os.path.join(MODELS, "gpt_tiny")
+    squint("quantize", model_path("gpt_tiny/gpt_tiny_op17"), "-o", str(tmp_path / "g.sqnt"), "--calib",
+           os.path.join(g, "calib_x.npy"), "--calib-samples", "16", "--val-samples", "2")
+    np.save(tmp_path / "t.npy", np.load(os.path.join(g, "val_x.npy"))[:1])
+    squint("run", str(tmp_path / "g.sqnt"), "--input", f"input={tmp_path / 't.npy'}", "-o", str(tmp_path / "gq"))
+    assert np.load(tmp_path / "gq" / "logits.npy").shape == (1, 64, 256)
+    # Bad input: corrupt file, wrong shape, tokens out of the runtime type's range, float into
+    # an integer input, --codes on an .onnx; nothing is written.
+    (tmp_path / "junk.sqnt").write_bytes(b"junk")
+    out = tmp_path / "none"
+    expect_bad(["run", str(tmp_path / "junk.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(out)], r"junk.sqnt")
+    expect_bad(["run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "t.npy"), "-o", str(out)],
+               r"expects shape 1x1x28x28")
+    np.save(tmp_path / "big.npy", np.full((1, 64), 2**40, np.int64))
+    expect_bad(["run", str(tmp_path / "g.sqnt"), "--input", str(tmp_path / "big.npy"), "-o", str(out)], r"outside")
+    np.save(tmp_path / "tf.npy", np.zeros((1, 64), np.float32))
+    expect_bad(["run", str(tmp_path / "g.sqnt"), "--input", str(tmp_path / "tf.npy"), "-o", str(out)],
+               r"integer values")
+    np.save(tmp_path / "nan.npy", np.full((1, 1, 28, 28), np.nan, np.float32))
+    expect_bad(["run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "nan.npy"), "-o", str(out)], r"not finite")
+    expect_bad(["run", model, "--codes", "--input", str(tmp_path / "x.npy"), "-o", str(out)], r"--codes")
+    assert not out.exists()
