@@ -178,3 +178,30 @@ def test_run_sqnt_on_the_integer_runtime(tmp_path):
     expect_bad(["run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "nan.npy"), "-o", str(out)], r"not finite")
     expect_bad(["run", model, "--codes", "--input", str(tmp_path / "x.npy"), "-o", str(out)], r"--codes")
     assert not out.exists()
+
+
+def test_inspect_sqnt(tmp_path):
+    g = os.path.join(MODELS, "gpt_tiny")
+    model = model_path("gpt_tiny/gpt_tiny_op17")
+    squint("quantize", model, "-o", str(tmp_path / "g.sqnt"), "--calib", os.path.join(g, "calib_x.npy"),
+           "--calib-samples", "16", "--val-samples", "2")
+    info = json.loads(squint("inspect", str(tmp_path / "g.sqnt"), "--json").stdout)
+    import hashlib
+    assert info["provenance"]["source_sha256"] == hashlib.sha256(open(model, "rb").read()).hexdigest()
+    assert info["file_bytes"] == os.path.getsize(tmp_path / "g.sqnt")
+    b = info["bytes"]
+    assert b["weights"] > 0 and b["biases"] > 0 and b["tables"] > 0 and b["metadata"] > 0
+    assert sum(b.values()) == info["file_bytes"]
+    assert info["arena"]["size"] >= info["arena"]["lower_bound"] > 0
+    roles = {t["name"]: t["role"] for t in info["tensors"]}
+    assert roles["input"] == "input" and roles["logits"] == "output"
+    assert {o["op"] for o in info["ops"]} >= {"GATHER", "SOFTMAX", "LAYER_NORM", "BATCH_MATMUL", "FULLY_CONNECTED"}
+    for t in info["tensors"]:
+        if t["role"] == "activation" or t["role"] == "output":
+            assert 0 <= t["arena_offset"] and t["arena_offset"] + t["bytes"] <= info["arena"]["size"], t
+    text = squint("inspect", str(tmp_path / "g.sqnt")).stdout
+    assert "arena:" in text and "SOFTMAX" in text and info["provenance"]["source_sha256"] in text
+    data = (tmp_path / "g.sqnt").read_bytes()
+    (tmp_path / "trunc.sqnt").write_bytes(data[:len(data) // 2])
+    expect_bad(["inspect", str(tmp_path / "trunc.sqnt")], r"trunc.sqnt.*(truncated|corrupt)")
+    expect_bad(["inspect", str(tmp_path / "missing.sqnt")], r"no such file")
