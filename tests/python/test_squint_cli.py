@@ -82,6 +82,11 @@ def test_gpt_quantized_next_char_accuracy(tmp_path):
     acc, ref, out = quantize("gpt_tiny/gpt_tiny_op17", tmp_path / "g.sqnt", os.path.join(g, "calib_x.npy"),
                              os.path.join(g, "val_x.npy"), os.path.join(g, "val_y.npy"), ("--val-samples", "64"))
     assert acc >= ref - 1.0, out
+    # Issue 4 target: integer bits/char (mean next-char cross-entropy) within 2% of fp32.
+    m = re.search(r"bits/char ([\d.]+) \(float ([\d.]+)", out)
+    assert m, out
+    bits, float_bits = float(m.group(1)), float(m.group(2))
+    assert 0 < float_bits < 8 and bits <= 1.02 * float_bits, out
 
 
 def test_quantize_is_deterministic(tmp_path):
