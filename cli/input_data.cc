@@ -7,6 +7,17 @@
 namespace squint::cli {
 
 Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector<std::string>& specs) {
+  std::vector<ExpectedInput> expected;
+  for (ir::ValueId id : g.inputs) {
+    const ir::Value& v = g.value(id);
+    expected.push_back({v.name, std::string(ir::DTypeName(v.dtype)) + " " + (v.shape ? ir::ShapeToString(*v.shape) : "?"),
+                        v.dtype});
+  }
+  return ReadInputs(expected, specs);
+}
+
+Result<std::vector<ir::Tensor>> ReadInputs(const std::vector<ExpectedInput>& expected,
+                                           const std::vector<std::string>& specs) {
   std::map<std::string, ir::Tensor> by_name;
   auto add = [&](const std::string& name, ir::Tensor t, const std::string& spec) -> Status {
     if (!by_name.emplace(name, std::move(t)).second)
@@ -22,26 +33,24 @@ Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector
       SQ_ASSIGN_OR_RETURN(auto arrays, ir::ReadNpz(spec));
       for (auto& [name, t] : arrays) SQ_RETURN_IF_ERROR(add(name, std::move(t), spec));
     } else {
-      if (g.inputs.size() != 1)
+      if (expected.size() != 1)
         return InvalidInput("--input {}: the model has {} inputs; name each as NAME=FILE.npy or give a .npz", spec,
-                            g.inputs.size());
+                            expected.size());
       SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(spec));
-      SQ_RETURN_IF_ERROR(add(g.value(g.inputs[0]).name, std::move(t), spec));
+      SQ_RETURN_IF_ERROR(add(expected[0].name, std::move(t), spec));
     }
   }
   std::vector<ir::Tensor> out;
   std::string missing;
-  for (ir::ValueId id : g.inputs) {
-    const ir::Value& v = g.value(id);
+  for (const ExpectedInput& v : expected) {
     auto it = by_name.find(v.name);
     if (it == by_name.end()) {
-      missing += (missing.empty() ? "'" : ", '") + v.name + "' (" + std::string(ir::DTypeName(v.dtype)) + " " +
-                 (v.shape ? ir::ShapeToString(*v.shape) : "?") + ")";
+      missing += (missing.empty() ? "'" : ", '") + v.name + "' (" + v.description + ")";
       continue;
     }
-    if (it->second.dtype() != v.dtype)
+    if (v.dtype && it->second.dtype() != *v.dtype)
       return InvalidInput("input '{}': the model expects {}, the file holds {} (convert with numpy's astype)", v.name,
-                          ir::DTypeName(v.dtype), ir::DTypeName(it->second.dtype()));
+                          ir::DTypeName(*v.dtype), ir::DTypeName(it->second.dtype()));
     out.push_back(std::move(it->second));
     by_name.erase(it);
   }
@@ -50,7 +59,7 @@ Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector
     std::string names;
     for (const auto& [name, t] : by_name) names += (names.empty() ? "'" : ", '") + name + "'";
     std::string known;
-    for (ir::ValueId id : g.inputs) known += (known.empty() ? "'" : ", '") + g.value(id).name + "'";
+    for (const ExpectedInput& v : expected) known += (known.empty() ? "'" : ", '") + v.name + "'";
     return InvalidInput("the model has no input named {}; its inputs are {}", names, known);
   }
   return out;

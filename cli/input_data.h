@@ -1,6 +1,7 @@
 // Reading model inputs given on the command line as NAME=FILE.npy, FILE.npz or FILE.npy.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,18 @@
 #include "ir/graph.h"
 
 namespace squint::cli {
+
+// An input a model expects: its name, "dtype shape" for messages, and the dtype the file
+// must hold (unset: any dtype; the caller converts).
+struct ExpectedInput {
+  std::string name;
+  std::string description;
+  std::optional<ir::DType> dtype;
+};
+
+// Returns one tensor per expected input, in that order. Same spec forms as below.
+Result<std::vector<ir::Tensor>> ReadInputs(const std::vector<ExpectedInput>& expected,
+                                           const std::vector<std::string>& specs);
 
 // Returns one tensor per graph input, in g.inputs order. Specs: "NAME=FILE.npy" for one
 // input; "FILE.npz" supplies every input named in the archive; a bare "FILE.npy" is

@@ -1,9 +1,13 @@
-// squint inspect MODEL.onnx [--json] [--input-shape NAME=DIMS]...
+// squint inspect MODEL.onnx|MODEL.sqnt [--json] [--input-shape NAME=DIMS]...
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/load_model.h"
+#include "base/file.h"
 #include "report/model_summary.h"
+#include "report/sqnt_summary.h"
 
 namespace squint::cli {
 
@@ -17,13 +21,22 @@ void AddInspect(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "inspect",
       "Show a model's opset, inputs and outputs with shapes, op histogram, parameter count and bytes,\n"
-      "MACs per op type, and which canonicalization passes fired (fusions squint applies before quantizing).");
-  cmd->add_option("model", opts->model, "the model: an .onnx file")->required();
+      "MACs per op type, and which canonicalization passes fired (fusions squint applies before quantizing).\n"
+      "For a .sqnt model: tensors with type, shape and quantization parameters, the op list, bytes by kind\n"
+      "(weights, biases, tables, metadata), the arena plan (size and lower bound) and the provenance.");
+  cmd->add_option("model", opts->model, "the model: an .onnx or .sqnt file")->required();
   cmd->add_flag("--json", opts->json, "print machine-readable JSON instead of text");
   cmd->add_option("--input-shape", opts->input_shapes,
                   "bind an input's symbolic dims, e.g. input=1x1x28x28 (repeatable); makes shapes and MACs exact");
   cmd->callback([&action, opts] {
     action = [opts]() -> Status {
+      if (std::filesystem::path(opts->model).extension() == ".sqnt") {
+        if (!opts->input_shapes.empty()) return InvalidInput("--input-shape applies to .onnx models only");
+        SQ_ASSIGN_OR_RETURN(std::string bytes, ReadFile(opts->model));
+        SQ_ASSIGN_OR_RETURN(report::SqntSummary s, report::SummarizeSqnt(opts->model, bytes));
+        fmt::print("{}", opts->json ? report::ToJson(s).dump(2) + "\n" : report::FormatText(s));
+        return Status::Ok();
+      }
       SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(opts->model, opts->input_shapes));
       report::ModelSummary s = report::Summarize(m.graph);
       s.passes_fired = m.passes_fired;

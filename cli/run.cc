@@ -1,5 +1,7 @@
-// squint run MODEL.onnx --input NAME=FILE.npy ... --output-dir DIR
+// squint run MODEL.onnx|MODEL.sqnt --input NAME=FILE.npy ... --output-dir DIR [--codes]
+#include <cmath>
 #include <filesystem>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -8,44 +10,170 @@
 #include "cli/load_model.h"
 #include "ir/eval/evaluator.h"
 #include "ir/npy.h"
+#include "runtime/squint_rt.h"
 
 namespace squint::cli {
+namespace {
+
+struct Output {
+  std::string name;
+  ir::Tensor tensor;
+};
+
+Status WriteOutputs(const std::string& dir, const std::vector<Output>& outputs) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return InvalidInput("cannot create output folder '{}': {}", dir, ec.message());
+  for (const Output& o : outputs) {
+    const std::string path = (std::filesystem::path(dir) / (SafeFileName(o.name) + ".npy")).string();
+    SQ_RETURN_IF_ERROR(ir::WriteNpy(path, o.tensor));
+    fmt::print("{}: {} {} -> {}\n", o.name, ir::DTypeName(o.tensor.dtype()), ir::DimsToString(o.tensor.dims()), path);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Output>> RunOnnx(const std::string& model, const std::vector<std::string>& specs) {
+  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(model, {}));
+  SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, ReadInputs(m.graph, specs));
+  ir::eval::Evaluator evaluator(m.graph);
+  SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, evaluator.Run(inputs));
+  std::vector<Output> out;
+  for (size_t i = 0; i < outputs.size(); ++i) out.push_back({m.graph.value(m.graph.outputs[i]).name, std::move(outputs[i])});
+  return out;
+}
+
+ir::DType CodeDType(squint_rt_type t) {
+  switch (t) {
+    case SQUINT_RT_INT8: return ir::DType::kInt8;
+    case SQUINT_RT_UINT8: return ir::DType::kUInt8;
+    case SQUINT_RT_INT16: return ir::DType::kInt16;
+    case SQUINT_RT_INT32: return ir::DType::kInt32;
+  }
+  return ir::DType::kInt32;
+}
+
+ir::Dims InfoDims(const squint_rt_tensor_info& info) { return ir::Dims(info.dims, info.dims + info.rank); }
+
+std::string Describe(const squint_rt_tensor_info& info) {
+  std::string s = fmt::format("{} {}", ir::DTypeName(CodeDType(info.type)), ir::DimsToString(InfoDims(info)));
+  if (info.has_quantization) s += fmt::format(", scale {:g} zero point {}", info.scale, info.zero_point);
+  return s;
+}
+
+// Integer values of `t` as codes of the runtime type, each checked against the type's range.
+Result<ir::Tensor> ToCodes(const ir::Tensor& t, const squint_rt_tensor_info& info) {
+  const ir::DType dtype = CodeDType(info.type);
+  const int64_t lo = dtype == ir::DType::kInt8 ? -128 : dtype == ir::DType::kUInt8 ? 0 : dtype == ir::DType::kInt16 ? -32768 : INT32_MIN;
+  const int64_t hi = dtype == ir::DType::kInt8 ? 127 : dtype == ir::DType::kUInt8 ? 255 : dtype == ir::DType::kInt16 ? 32767 : INT32_MAX;
+  const std::vector<int64_t> values = t.ToInt64Vector();
+  ir::Tensor codes(dtype, t.dims());
+  for (size_t k = 0; k < values.size(); ++k) {
+    if (values[k] < lo || values[k] > hi)
+      return InvalidInput("input '{}': value {} at flat index {} is outside the range [{}, {}] of {}", info.name, values[k],
+                          k, lo, hi, ir::DTypeName(dtype));
+    switch (dtype) {
+      case ir::DType::kInt8: codes.data<int8_t>()[k] = static_cast<int8_t>(values[k]); break;
+      case ir::DType::kUInt8: codes.data<uint8_t>()[k] = static_cast<uint8_t>(values[k]); break;
+      case ir::DType::kInt16: codes.data<int16_t>()[k] = static_cast<int16_t>(values[k]); break;
+      default: codes.data<int32_t>()[k] = static_cast<int32_t>(values[k]); break;
+    }
+  }
+  return codes;
+}
+
+struct RtDeleter {
+  void operator()(squint_rt_model* m) const { squint_rt_destroy(m); }
+};
+
+// The integer runtime: float inputs are quantized with the input tensor's parameters, integer
+// inputs are taken as codes; outputs are dequantized (and, with `codes`, also written raw).
+Result<std::vector<Output>> RunSqnt(const std::string& path, const std::vector<std::string>& specs, bool codes) {
+  squint_rt_model* raw = nullptr;
+  if (squint_rt_create_from_file(path.c_str(), SQUINT_RT_ALLOCATE_ARENA, &raw) != SQUINT_RT_OK)
+    return InvalidInput("{}: {}", path, squint_rt_last_error());
+  std::unique_ptr<squint_rt_model, RtDeleter> m(raw);
+  std::vector<squint_rt_tensor_info> in_info(static_cast<size_t>(squint_rt_num_inputs(m.get())));
+  std::vector<ExpectedInput> expected;
+  for (size_t i = 0; i < in_info.size(); ++i) {
+    squint_rt_input_info(m.get(), static_cast<int32_t>(i), &in_info[i]);
+    expected.push_back({in_info[i].name, Describe(in_info[i]), std::nullopt});
+  }
+  SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, ReadInputs(expected, specs));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const squint_rt_tensor_info& info = in_info[i];
+    const ir::Tensor& t = inputs[i];
+    if (t.dims() != InfoDims(info))
+      return InvalidInput("input '{}': the model expects shape {}, the file holds {}", info.name,
+                          ir::DimsToString(InfoDims(info)), ir::DimsToString(t.dims()));
+    squint_rt_status st;
+    if (t.dtype() == ir::DType::kFloat32 || t.dtype() == ir::DType::kFloat64) {
+      if (!info.has_quantization)
+        return InvalidInput("input '{}' takes integer values ({}), the file holds {}", info.name, Describe(info),
+                            ir::DTypeName(t.dtype()));
+      const std::vector<float> values = t.ToFloatVector();
+      for (size_t k = 0; k < values.size(); ++k)
+        if (!std::isfinite(values[k]))
+          return InvalidInput("input '{}': value {} at flat index {} is not finite", info.name, values[k], k);
+      st = squint_rt_set_input_float(m.get(), static_cast<int32_t>(i), values.data(), values.size());
+    } else if (t.dtype() == ir::DType::kBool) {
+      return InvalidInput("input '{}': the model expects {}, the file holds bool", info.name, Describe(info));
+    } else {
+      SQ_ASSIGN_OR_RETURN(ir::Tensor c, ToCodes(t, info));
+      st = squint_rt_set_input(m.get(), static_cast<int32_t>(i), c.raw(), c.bytes());
+    }
+    if (st != SQUINT_RT_OK) return InvalidInput("input '{}': {}", info.name, squint_rt_last_error());
+  }
+  if (squint_rt_invoke(m.get()) != SQUINT_RT_OK) return Internal("{}: invoke failed: {}", path, squint_rt_last_error());
+  std::vector<Output> out;
+  for (int32_t i = 0; i < squint_rt_num_outputs(m.get()); ++i) {
+    squint_rt_tensor_info info;
+    squint_rt_output_info(m.get(), i, &info);
+    ir::Tensor c(CodeDType(info.type), InfoDims(info));
+    squint_rt_get_output(m.get(), i, c.raw(), c.bytes());
+    if (info.has_quantization) {
+      ir::Tensor f(ir::DType::kFloat32, InfoDims(info));
+      squint_rt_get_output_float(m.get(), i, f.data<float>(), static_cast<size_t>(f.size()));
+      out.push_back({info.name, std::move(f)});
+      if (codes) out.push_back({std::string(info.name) + ".codes", std::move(c)});
+    } else {
+      out.push_back({info.name, std::move(c)});
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 void AddRun(CLI::App& app, Action& action) {
   struct Options {
     std::string model;
     std::vector<std::string> inputs;
     std::string output_dir = ".";
+    bool codes = false;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "run",
       "Run a model on inputs from .npy/.npz files and write each output as <output name>.npy.\n"
-      "An .onnx model runs on squint's float reference evaluator.");
-  cmd->add_option("model", opts->model, "the model: an .onnx file")->required();
+      "An .onnx model runs on squint's float reference evaluator; a .sqnt model on the integer\n"
+      "runtime: float inputs are quantized with the input tensor's parameters (integer inputs are\n"
+      "taken as codes) and outputs are dequantized to float32.");
+  cmd->add_option("model", opts->model, "the model: an .onnx or .sqnt file")->required();
   cmd->add_option("--input,-i", opts->inputs,
                   "NAME=FILE.npy for one input (repeatable), FILE.npz for all inputs by name,\n"
                   "or FILE.npy alone for a single-input model. Shapes and dtypes must match the model.")
       ->required();
   cmd->add_option("--output-dir,-o", opts->output_dir, "folder for the output .npy files (created if missing)")
       ->capture_default_str();
+  cmd->add_flag("--codes", opts->codes,
+                ".sqnt only: also write each quantized output's raw integer codes as <output name>.codes.npy");
   cmd->callback([&action, opts] {
     action = [opts]() -> Status {
-      SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(opts->model, {}));
-      SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, ReadInputs(m.graph, opts->inputs));
-      ir::eval::Evaluator evaluator(m.graph);
-      SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> outputs, evaluator.Run(inputs));
-      std::error_code ec;
-      std::filesystem::create_directories(opts->output_dir, ec);
-      if (ec) return InvalidInput("cannot create output folder '{}': {}", opts->output_dir, ec.message());
-      for (size_t i = 0; i < outputs.size(); ++i) {
-        const std::string& name = m.graph.value(m.graph.outputs[i]).name;
-        const std::string path = (std::filesystem::path(opts->output_dir) / (SafeFileName(name) + ".npy")).string();
-        SQ_RETURN_IF_ERROR(ir::WriteNpy(path, outputs[i]));
-        fmt::print("{}: {} {} -> {}\n", name, ir::DTypeName(outputs[i].dtype()), ir::DimsToString(outputs[i].dims()),
-                   path);
-      }
-      return Status::Ok();
+      const bool sqnt = std::filesystem::path(opts->model).extension() == ".sqnt";
+      if (opts->codes && !sqnt) return InvalidInput("--codes applies to .sqnt models only, not '{}'", opts->model);
+      SQ_ASSIGN_OR_RETURN(std::vector<Output> outputs,
+                          sqnt ? RunSqnt(opts->model, opts->inputs, opts->codes) : RunOnnx(opts->model, opts->inputs));
+      return WriteOutputs(opts->output_dir, outputs);
     };
   });
 }

@@ -36,6 +36,15 @@ struct Accumulator {
   }
 };
 
+// Cross-entropy in bits of `label` under softmax(row[0..width)).
+double BitsOfLabel(const float* row, int64_t width, int64_t label) {
+  double mx = row[0];
+  for (int64_t k = 1; k < width; ++k) mx = std::max(mx, static_cast<double>(row[k]));
+  double sum = 0;
+  for (int64_t k = 0; k < width; ++k) sum += std::exp(static_cast<double>(row[k]) - mx);
+  return (std::log(sum) + mx - static_cast<double>(row[label])) / std::log(2.0);
+}
+
 struct ModelDeleter {
   void operator()(squint_rt_model* m) const { squint_rt_destroy(m); }
 };
@@ -113,7 +122,9 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   AccuracyReport rep;
   std::map<std::string, Accumulator> acc;  // by tensor name
   std::vector<Accumulator> out_acc(g.outputs.size());
-  int64_t agree = 0, rows_total = 0, correct_f = 0, correct_i = 0;
+  int64_t agree = 0, rows_total = 0, correct_f = 0, correct_i = 0, bits_rows = 0;
+  double bits_f = 0, bits_i = 0;
+  const bool sequence = labels && labels->rank() == 2 && g.outputs.size() >= 1;
   const std::vector<int64_t> label_values = labels ? labels->ToInt64Vector() : std::vector<int64_t>{};
   for (int64_t s = begin; s < begin + count; ++s) {
     std::vector<ir::Tensor> inputs;
@@ -161,6 +172,13 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
             if (li < label_values.size()) {
               correct_f += rf[r] == label_values[li];
               correct_i += ri[r] == label_values[li];
+              const int64_t lab = label_values[li];
+              if (sequence && ref[0].rank() == 3 && labels->dim(1) == per && lab >= 0 && lab < width) {
+                const size_t at = r * static_cast<size_t>(width);
+                bits_f += BitsOfLabel(ref[0].data<float>() + at, width, lab);
+                bits_i += BitsOfLabel(q.data() + at, width, lab);
+                ++bits_rows;
+              }
             }
           }
         }
@@ -172,6 +190,10 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   if (labels && rows_total) {
     rep.float_accuracy = 100.0 * static_cast<double>(correct_f) / static_cast<double>(rows_total);
     rep.int_accuracy = 100.0 * static_cast<double>(correct_i) / static_cast<double>(rows_total);
+  }
+  if (bits_rows) {
+    rep.float_bits_per_char = bits_f / static_cast<double>(bits_rows);
+    rep.int_bits_per_char = bits_i / static_cast<double>(bits_rows);
   }
   for (size_t o = 0; o < g.outputs.size(); ++o) {
     TensorError t;
@@ -197,6 +219,9 @@ std::string FormatSummary(const AccuracyReport& r, int worst) {
   if (r.int_accuracy)
     s += fmt::format(", accuracy {:.2f}% (float {:.2f}%, {:+.2f} pt)", *r.int_accuracy, *r.float_accuracy,
                      *r.int_accuracy - *r.float_accuracy);
+  if (r.int_bits_per_char)
+    s += fmt::format(", bits/char {:.4f} (float {:.4f}, {:+.2f}%)", *r.int_bits_per_char, *r.float_bits_per_char,
+                     100.0 * (*r.int_bits_per_char / *r.float_bits_per_char - 1.0));
   s += "\n";
   for (const TensorError& t : r.outputs)
     s += fmt::format("output '{}': SQNR {:.1f} dB, cosine {:.5f}, max |error| {:.4g}\n", t.name, t.sqnr_db, t.cosine,
@@ -240,6 +265,10 @@ nlohmann::json ToJson(const AccuracyReport& r) {
   if (r.int_accuracy) {
     j["accuracy"] = *r.int_accuracy;
     j["float_accuracy"] = *r.float_accuracy;
+  }
+  if (r.int_bits_per_char) {
+    j["bits_per_char"] = *r.int_bits_per_char;
+    j["float_bits_per_char"] = *r.float_bits_per_char;
   }
   j["outputs"] = nlohmann::json::array();
   for (const auto& t : r.outputs) j["outputs"].push_back(err(t));

@@ -31,6 +31,9 @@ struct AccuracyReport {
   std::vector<TensorError> layers;   // every op output, in execution order
   double top1_agreement = 0;         // % of samples whose arg-max of output 0 agrees
   std::optional<double> float_accuracy, int_accuracy;  // % with labels
+  // Sequence models (output 0 [1, T, V] logits, labels [N, T]): mean cross-entropy of the
+  // next-char labels under softmax(logits), in bits.
+  std::optional<double> float_bits_per_char, int_bits_per_char;
 };
 
 // Runs `samples` of `data` (per model input: [N, ...] tensors) through the float graph (batch

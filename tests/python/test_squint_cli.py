@@ -92,8 +92,13 @@ def test_gpt_quantized_next_char_accuracy(tmp_path):
     acc, ref, out = quantize("gpt_tiny/gpt_tiny_op17", tmp_path / "g.sqnt", os.path.join(g, "calib_x.npy"),
                              os.path.join(g, "val_x.npy"), os.path.join(g, "val_y.npy"),
                              ("--calib-samples", "64", "--val-samples", "16") if SANITIZED else ("--val-samples", "64"))
+    m = re.search(r"bits/char ([\d.]+) \(float ([\d.]+)", out)
+    assert m, out
     if not SANITIZED:
         assert acc >= ref - 1.0, out
+        # Issue 4 target: integer bits/char (mean next-char cross-entropy) within 2% of fp32.
+        bits, float_bits = float(m.group(1)), float(m.group(2))
+        assert 0 < float_bits < 8 and bits <= 1.02 * float_bits, out
 
 
 def test_quantize_is_deterministic(tmp_path):
@@ -148,3 +153,72 @@ def test_bad_inputs(tmp_path):
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")
+
+
+def test_run_sqnt_on_the_integer_runtime(tmp_path):
+    # `squint run` on a .sqnt: float inputs are quantized, outputs dequantized (close to the
+    # float model's), --codes writes the raw int8 codes the float output is an affine map of.
+    model = model_path("cnn_small/cnn_small_op17")
+    quantize("cnn_small/cnn_small_op17", tmp_path / "c.sqnt", os.path.join(FMNIST, "calib_x.npy"),
+             os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"),
+             ("--val-samples", "8", "--calib-samples", "64"))
+    x = np.load(os.path.join(FMNIST, "val_x.npy"))[:1]
+    np.save(tmp_path / "x.npy", x)
+    squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"), "--codes")
+    squint("run", model, "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    codes = np.load(tmp_path / "q" / "logits.codes.npy")
+    assert q.dtype == np.float32 and q.shape == f.shape and codes.dtype == np.int8 and codes.shape == f.shape
+    assert np.abs(q - f).max() <= 0.05 * (f.max() - f.min()), (q, f)
+    a, b = np.polyfit(codes.ravel().astype(np.float64), q.ravel().astype(np.float64), 1)
+    assert a > 0 and np.abs(a * codes + b - q).max() <= 1e-5 * np.abs(q).max()
+    # Integer inputs (gpt_tiny's token ids) are taken as codes.
+    g = os.path.join(MODELS, "gpt_tiny")
+    squint("quantize", model_path("gpt_tiny/gpt_tiny_op17"), "-o", str(tmp_path / "g.sqnt"), "--calib",
+           os.path.join(g, "calib_x.npy"), "--calib-samples", "16", "--val-samples", "2")
+    np.save(tmp_path / "t.npy", np.load(os.path.join(g, "val_x.npy"))[:1])
+    squint("run", str(tmp_path / "g.sqnt"), "--input", f"input={tmp_path / 't.npy'}", "-o", str(tmp_path / "gq"))
+    assert np.load(tmp_path / "gq" / "logits.npy").shape == (1, 64, 256)
+    # Bad input: corrupt file, wrong shape, tokens out of the runtime type's range, float into
+    # an integer input, --codes on an .onnx; nothing is written.
+    (tmp_path / "junk.sqnt").write_bytes(b"junk")
+    out = tmp_path / "none"
+    expect_bad(["run", str(tmp_path / "junk.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(out)], r"junk.sqnt")
+    expect_bad(["run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "t.npy"), "-o", str(out)],
+               r"expects shape 1x1x28x28")
+    np.save(tmp_path / "big.npy", np.full((1, 64), 2**40, np.int64))
+    expect_bad(["run", str(tmp_path / "g.sqnt"), "--input", str(tmp_path / "big.npy"), "-o", str(out)], r"outside")
+    np.save(tmp_path / "tf.npy", np.zeros((1, 64), np.float32))
+    expect_bad(["run", str(tmp_path / "g.sqnt"), "--input", str(tmp_path / "tf.npy"), "-o", str(out)],
+               r"integer values")
+    np.save(tmp_path / "nan.npy", np.full((1, 1, 28, 28), np.nan, np.float32))
+    expect_bad(["run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "nan.npy"), "-o", str(out)], r"not finite")
+    expect_bad(["run", model, "--codes", "--input", str(tmp_path / "x.npy"), "-o", str(out)], r"--codes")
+    assert not out.exists()
+
+
+def test_inspect_sqnt(tmp_path):
+    g = os.path.join(MODELS, "gpt_tiny")
+    model = model_path("gpt_tiny/gpt_tiny_op17")
+    squint("quantize", model, "-o", str(tmp_path / "g.sqnt"), "--calib", os.path.join(g, "calib_x.npy"),
+           "--calib-samples", "16", "--val-samples", "2")
+    info = json.loads(squint("inspect", str(tmp_path / "g.sqnt"), "--json").stdout)
+    import hashlib
+    assert info["provenance"]["source_sha256"] == hashlib.sha256(open(model, "rb").read()).hexdigest()
+    assert info["file_bytes"] == os.path.getsize(tmp_path / "g.sqnt")
+    b = info["bytes"]
+    assert b["weights"] > 0 and b["biases"] > 0 and b["tables"] > 0 and b["metadata"] > 0
+    assert sum(b.values()) == info["file_bytes"]
+    assert info["arena"]["size"] >= info["arena"]["lower_bound"] > 0
+    roles = {t["name"]: t["role"] for t in info["tensors"]}
+    assert roles["input"] == "input" and roles["logits"] == "output"
+    assert {o["op"] for o in info["ops"]} >= {"GATHER", "SOFTMAX", "LAYER_NORM", "BATCH_MATMUL", "FULLY_CONNECTED"}
+    for t in info["tensors"]:
+        if t["role"] == "activation" or t["role"] == "output":
+            assert 0 <= t["arena_offset"] and t["arena_offset"] + t["bytes"] <= info["arena"]["size"], t
+    text = squint("inspect", str(tmp_path / "g.sqnt")).stdout
+    assert "arena:" in text and "SOFTMAX" in text and info["provenance"]["source_sha256"] in text
+    data = (tmp_path / "g.sqnt").read_bytes()
+    (tmp_path / "trunc.sqnt").write_bytes(data[:len(data) // 2])
+    expect_bad(["inspect", str(tmp_path / "trunc.sqnt")], r"trunc.sqnt.*(truncated|corrupt)")
+    expect_bad(["inspect", str(tmp_path / "missing.sqnt")], r"no such file")
