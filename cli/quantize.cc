@@ -21,7 +21,7 @@ namespace {
 
 struct Options {
   std::string model, output, calib, val, labels, observer = "minmax";
-  std::vector<std::string> input_shapes;
+  std::vector<std::string> input_shapes, a16;
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
   bool per_tensor = false;
@@ -43,6 +43,7 @@ Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
   const ir::Graph& g = m.graph;
   const std::vector<quant::InputSpec> specs = Specs(g);
+  SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
   SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
@@ -68,13 +69,15 @@ Status Run(const Options& o) {
                       }));
   quant::LowerOptions lo;
   lo.per_channel = !o.per_tensor;
+  lo.a16 = o.a16;
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} calib_samples={}", o.observer,
-                              o.per_tensor ? "per-tensor" : "per-channel", calib_count);
+  prov->options = fmt::format("observer={} weights={} calib_samples={}{}", o.observer,
+                              o.per_tensor ? "per-tensor" : "per-channel", calib_count,
+                              o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -129,6 +132,10 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
   cmd->add_option("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
+  cmd->add_option("--a16", o->a16,
+                  "int16 activations (symmetric) for the inputs and outputs of the nodes with this name or\n"
+                  "op type (e.g. Softmax, LayerNormalization, Gelu); repeatable. REQUANTIZE ops convert\n"
+                  "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");

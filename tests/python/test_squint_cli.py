@@ -136,3 +136,40 @@ def test_bad_inputs(tmp_path):
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")
+
+
+def logits_sqnr(stdout):
+    m = re.search(r"output '\w+': SQNR ([\d.-]+) dB", stdout)
+    assert m, stdout
+    return float(m.group(1))
+
+
+def test_int16_activations_for_layer_norm(tmp_path):
+    # --a16 LayerNormalization makes the residual stream that feeds each LayerNorm and its
+    # output int16 (REQUANTIZE ops convert at the int8 borders): the logits must get closer to
+    # float than with int8 everywhere, and the file must differ (int16 tensors, more ops).
+    args = ("vit_tiny/vit_tiny_op17", os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"),
+            os.path.join(FMNIST, "val_y.npy"))
+    common = ("--val-samples", "200", "--calib-samples", "256")
+    _, _, out8 = quantize(*args[:1], tmp_path / "a8.sqnt", *args[1:], common)
+    acc16, ref, out16 = quantize(*args[:1], tmp_path / "a16.sqnt", *args[1:], common + ("--a16", "LayerNormalization"))
+    assert logits_sqnr(out16) > logits_sqnr(out8) + 1.0, out8 + out16
+    assert acc16 >= ref - 1.0, out16
+    assert (tmp_path / "a8.sqnt").read_bytes() != (tmp_path / "a16.sqnt").read_bytes()
+
+
+def test_int16_activations_on_every_op_type_of_the_cnn(tmp_path):
+    # int16 on every op type of the CNN (Conv with folded ReLU, Add, pooling, Flatten, Linear)
+    # gives a model the runtime accepts and that agrees with float; an unknown name or op type
+    # is bad input, reported before calibration.
+    model = model_path("cnn_small/cnn_small_op17")
+    common = ("--calib", os.path.join(FMNIST, "calib_x.npy"), "--calib-samples", "64", "--val-samples", "64")
+    extra = []
+    for op in ("Add", "Conv", "Flatten", "GlobalAveragePool", "Linear", "Relu"):
+        extra += ["--a16", op]
+    proc = squint("quantize", model, "-o", str(tmp_path / "c.sqnt"), *common, *extra)
+    m = re.search(r"top-1 agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    out = tmp_path / "x.sqnt"
+    expect_bad(["quantize", model, "-o", str(out), *common, "--a16", "Softmaxx"],
+               r"--a16 'Softmaxx': no node has this name or op type .*Conv", out)
