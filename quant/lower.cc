@@ -299,7 +299,7 @@ class Lowerer {
                                            int32_t axis) {
     fb::AffineQuantizationT q;
     q.scale = scale;
-    q.zero_point = zp;
+    if (std::any_of(zp.begin(), zp.end(), [](int32_t z) { return z != 0; })) q.zero_point = zp;  // absent: all 0
     q.axis = axis;
     fb::QuantizationUnion u;
     u.Set(std::move(q));
@@ -435,12 +435,11 @@ class Lowerer {
     return std::make_pair(t, scales);
   }
 
+  // An int32 bias on the accumulator's grid s_x·s_w[c], zero point 0. The file stores no
+  // quantization for it: the runtime derives nothing from it, and a reader can from x and w.
   int32_t Bias(const std::string& name, const std::vector<float>& b, double s_x, const std::vector<float>& s_w) {
     std::vector<int32_t> q = quant_math::QuantizeBias(b, s_x, s_w);
-    std::vector<float> scales;
-    for (float s : s_w) scales.push_back(static_cast<float>(s_x * s));
-    return AddConstTensor(name, fb::ElementType::INT32, {static_cast<int64_t>(b.size())}, q.data(), q.size() * 4,
-                          AffineUnion(scales, std::vector<int32_t>(scales.size(), 0), scales.size() > 1 ? 0 : -1));
+    return AddConstTensor(name, fb::ElementType::INT32, {static_cast<int64_t>(b.size())}, q.data(), q.size() * 4, {});
   }
 
   // The output grid and clamp range of node i writing value `out` (after ReLU folding).
