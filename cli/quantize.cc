@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "base/sha256.h"
 #include "cli/commands.h"
+#include "cli/input_data.h"
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "ir/npy.h"
@@ -20,7 +21,8 @@ namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, output, calib, val, labels, observer = "minmax";
+  std::string model, output, calib, val, labels, observer = "minmax", size;
+  std::vector<float> mean = {0.0f}, std = {1.0f};
   std::vector<std::string> input_shapes, a16;
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
@@ -44,13 +46,14 @@ Status Run(const Options& o) {
   const ir::Graph& g = m.graph;
   const std::vector<quant::InputSpec> specs = Specs(g);
   SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
-  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs));
+  SQ_ASSIGN_OR_RETURN(quant::ImageOptions images, ParseImageOptions(o.mean, o.std, o.size));
+  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs, images));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
   int64_t calib_count = calib.num_samples;
   std::optional<quant::CalibData> val;
   if (!o.val.empty()) {
-    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs));
+    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs, images));
   } else if (calib.num_samples >= 5) {
     calib_count = calib.num_samples - calib.num_samples / 5;
   }
@@ -87,7 +90,7 @@ Status Run(const Options& o) {
   const int64_t begin = val ? 0 : calib_count;
   int64_t count = check.num_samples - begin;
   if (o.val_samples > 0) count = std::min(count, o.val_samples);
-  std::optional<ir::Tensor> labels;
+  std::optional<ir::Tensor> labels = check.labels;  // class sub-folders of an image folder
   if (!o.labels.empty()) {
     SQ_ASSIGN_OR_RETURN(labels, ir::ReadNpy(o.labels));
     if (labels->rank() < 1 || labels->dim(0) != check.num_samples)
@@ -124,10 +127,17 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->required();
   cmd->add_option("--calib", o->calib,
                   "calibration data: .npz (one array per input, by name, samples first), .npy (single-input\n"
-                  "model) or a folder of such files")
+                  "model), a folder of such files, or a folder of PNG images (flat or one sub-folder per class)")
       ->required();
   cmd->add_option("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
-  cmd->add_option("--labels", o->labels, ".npy of integer labels for the validation data: report accuracy");
+  cmd->add_option("--labels", o->labels,
+                  ".npy of integer labels for the validation data: report accuracy (default for an image folder\n"
+                  "with one sub-folder per class: the class index, classes in sorted name order)");
+  cmd->add_option("--mean", o->mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--std", o->std, "image folders: see --mean")->delimiter(',')->capture_default_str();
+  cmd->add_option("--size", o->size, "image folders: resize images to HxW (default: the model input's size)");
   cmd->add_option("--observer", o->observer, "activation range method: minmax, ema, percentile, entropy, mse")
       ->capture_default_str();
   cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
