@@ -127,7 +127,7 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->required();
   cmd->add_option("--calib", o->calib,
                   "calibration data: .npz (one array per input, by name, samples first), .npy (single-input\n"
-                  "model), a folder of such files, or a folder of PNG images (flat or one sub-folder per class)")
+                  "model), a folder of such files, or a folder of PNG or JPEG images (flat or one sub-folder per class)")
       ->required();
   cmd->add_option("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
   cmd->add_option("--labels", o->labels,

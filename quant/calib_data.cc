@@ -121,7 +121,7 @@ Result<std::vector<std::string>> ListFiles(const std::string& path) {
       if (e.is_regular_file() && (ext == ".npy" || ext == ".npz")) files.push_back(e.path().string());
     }
     if (ec) return InvalidInput("calibration data '{}': cannot list the folder: {}", path, ec.message());
-    if (files.empty()) return InvalidInput("calibration data folder '{}' holds no .npy, .npz or .png files", path);
+    if (files.empty()) return InvalidInput("calibration data folder '{}' holds no .npy, .npz or image files", path);
     std::sort(files.begin(), files.end());
     return files;
   }

@@ -3,10 +3,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
 #include <png.h>
+// jpeglib.h needs FILE and size_t declared first.
+#include <jpeglib.h>
 
 namespace squint::quant {
 namespace fs = std::filesystem;
@@ -39,6 +44,79 @@ Result<Image> ReadPng(const std::string& file) {
   return out;
 }
 
+// libjpeg reports errors through a callback that must not return: it jumps back to the
+// setjmp in DecodeJpeg. Warnings (corrupt or truncated data, which libjpeg would otherwise
+// fill with gray) are errors too.
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+[[noreturn]] void OnJpegError(j_common_ptr c) {
+  auto* e = reinterpret_cast<JpegError*>(c->err);
+  (*c->err->format_message)(c, e->message);
+  std::longjmp(e->jump, 1);
+}
+void OnJpegMessage(j_common_ptr c, int level) {
+  if (level < 0) OnJpegError(c);
+}
+
+// Decodes into *out (resized here: no object with a destructor lives in this frame, so the
+// longjmp skips none). Returns false with `message` set on error.
+bool DecodeJpeg(std::FILE* f, Image* out, JpegError* err) {
+  jpeg_decompress_struct info;
+  info.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = OnJpegError;
+  err->mgr.emit_message = OnJpegMessage;
+  if (setjmp(err->jump)) {
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_stdio_src(&info, f);
+  jpeg_read_header(&info, TRUE);
+  if (info.num_components != 1 && info.num_components != 3) {
+    std::snprintf(err->message, sizeof err->message, "%d color components (CMYK?); expected gray or RGB",
+                  info.num_components);
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  info.out_color_space = info.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&info);
+  out->height = info.output_height;
+  out->width = info.output_width;
+  out->channels = info.output_components;
+  out->pixels.resize(static_cast<size_t>(out->height * out->width * out->channels));
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = out->pixels.data() + static_cast<size_t>(info.output_scanline) * info.output_width * out->channels;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return true;
+}
+
+Result<Image> ReadJpeg(const std::string& file) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (f == nullptr) return InvalidInput("image '{}': cannot open it: {}", file, std::strerror(errno));
+  Image out;
+  JpegError err;
+  const bool ok = DecodeJpeg(f, &out, &err);
+  std::fclose(f);
+  if (!ok) return InvalidInput("image '{}': corrupt, truncated or unsupported JPEG ({})", file, err.message);
+  return out;
+}
+
+std::string LowerExtension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return ext;
+}
+
+Result<Image> ReadImage(const std::string& file) {
+  return LowerExtension(file) == ".png" ? ReadPng(file) : ReadJpeg(file);
+}
+
 // Bilinear sample of channel c at real coordinates (half-pixel centres, edges clamped).
 float Bilinear(const Image& im, int64_t c, double y, double x) {
   y = std::clamp(y, 0.0, static_cast<double>(im.height - 1));
@@ -62,9 +140,8 @@ std::vector<fs::path> SortedImages(const fs::path& dir, std::error_code& ec) {
 }  // namespace
 
 bool IsImageFile(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return ext == ".png";
+  const std::string ext = LowerExtension(p);
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
 bool IsImageFolder(const std::string& dir) {
@@ -125,14 +202,14 @@ Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<Inpu
     }
   }
   if (ec) return InvalidInput("image folder '{}': cannot list it: {}", dir, ec.message());
-  if (files.empty()) return InvalidInput("image folder '{}' holds no .png images", dir);
+  if (files.empty()) return InvalidInput("image folder '{}' holds no .png or .jpg images", dir);
 
   const auto n = static_cast<int64_t>(files.size());
   ir::Tensor x(ir::DType::kFloat32, {n, channels, height, width});
   float* out = x.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     const std::string file = files[static_cast<size_t>(i)].first.string();
-    SQ_ASSIGN_OR_RETURN(Image im, ReadPng(file));
+    SQ_ASSIGN_OR_RETURN(Image im, ReadImage(file));
     if (im.channels > channels)
       return InvalidInput("image '{}': RGB, but the model input '{}' takes {} channel(s)", file, spec.name, channels);
     const bool same_size = im.height == height && im.width == width;

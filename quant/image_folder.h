@@ -1,6 +1,7 @@
 // Image folders as calibration / validation data (`--calib DIR --mean M --std S --size HxW`).
 //
-// DIR holds PNG images (8-bit gray, RGB or palette; 16-bit ones are reduced to 8 bits), either
+// DIR holds PNG (8-bit gray, RGB or palette; 16-bit ones are reduced to 8 bits) or JPEG
+// (.jpg/.jpeg, gray or color; libjpeg's warnings about corrupt data are errors) images, either
 // directly or in one sub-folder per class (then the labels are the class indices, classes in
 // sorted name order). Files are read in sorted path order. Each image becomes one sample of
 // the model's single float input [C, H, W] (NCHW without the batch axis), C = 1 or 3:
@@ -20,7 +21,7 @@
 
 namespace squint::quant {
 
-// True for the extensions this loader reads (.png, case-insensitive).
+// True for the extensions this loader reads (.png, .jpg, .jpeg, case-insensitive).
 bool IsImageFile(const std::filesystem::path& p);
 
 // True when `dir` holds image files, directly or one sub-folder deep.

@@ -231,7 +231,7 @@ def test_png_folder_gives_the_same_result_as_the_npy(tmp_path):
         a.stdout + b.stdout
 
 
-def test_png_folder_resize_and_channels(tmp_path):
+def test_image_folder_resize_channels_and_bad_files(tmp_path):
     # Gray 56x56 images are resized to the model's 28x28; --size
     # that disagrees with the model is bad input; RGB for a gray model, alpha, a truncated
     # file and a folder without images are errors naming the file.
@@ -259,6 +259,20 @@ def test_png_folder_resize_and_channels(tmp_path):
     data = (d / "0.png").read_bytes()
     (d / "0.png").write_bytes(data[:len(data) // 2])
     expect_bad(["quantize", model, "-o", str(out), "--calib", str(d)], r"0\.png.*(corrupt|truncated|PNG)")
+    # JPEG (lossy, so no equality with the .npy): gray and color files of a class folder load;
+    # a truncated file and a CMYK file are errors naming the file.
+    from PIL import Image
+    (tmp_path / "jpg" / "a").mkdir(parents=True)
+    Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "jpg" / "a" / "0.jpg")
+    Image.fromarray(np.full((30, 30), 10, np.uint8)).save(tmp_path / "jpg" / "a" / "1.JPEG")
+    squint("quantize", model, "-o", str(tmp_path / "j.sqnt"), "--calib", str(tmp_path / "jpg"))
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(tmp_path / "jpg" / "a" / "2.jpg")
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*RGB")
+    Image.new("CMYK", (28, 28)).save(tmp_path / "jpg" / "a" / "2.jpg")
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*CMYK")
+    data = (tmp_path / "jpg" / "a" / "0.jpg").read_bytes()
+    (tmp_path / "jpg" / "a" / "2.jpg").write_bytes(data[:len(data) * 2 // 3])
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*(corrupt|truncated)")
     (tmp_path / "noimg" / "cls").mkdir(parents=True)
     (tmp_path / "noimg" / "cls" / "readme.txt").write_text("no images here")
     expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "noimg")], r"noimg")
