@@ -1,5 +1,6 @@
 #include "cli/input_data.h"
 
+#include <cstdio>
 #include <map>
 
 #include "ir/npy.h"
@@ -71,6 +72,22 @@ std::string SafeFileName(const std::string& tensor_name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
   if (out == "." || out == "..") out = "output";
   return out;
+}
+
+Result<quant::ImageOptions> ParseImageOptions(const std::vector<float>& mean, const std::vector<float>& std,
+                                              const std::string& size) {
+  quant::ImageOptions o;
+  o.mean = mean;
+  o.std = std;
+  if (size.empty()) return o;
+  long long h = 0, w = 0;
+  char x = 0, rest = 0;
+  if (std::sscanf(size.c_str(), "%lld%c%lld%c", &h, &x, &w, &rest) != 3 || x != 'x' || h <= 0 || w <= 0 ||
+      h > 65536 || w > 65536)
+    return InvalidInput("--size '{}': expected HxW with positive sizes, e.g. 224x224", size);
+  o.height = h;
+  o.width = w;
+  return o;
 }
 
 }  // namespace squint::cli

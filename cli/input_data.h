@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
+#include "quant/calib_data.h"
 
 namespace squint::cli {
 
@@ -26,6 +27,10 @@ Result<std::vector<ir::Tensor>> ReadInputs(const std::vector<ExpectedInput>& exp
 // input; "FILE.npz" supplies every input named in the archive; a bare "FILE.npy" is
 // accepted for a single-input model. Errors name the spec, the input and what is missing.
 Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector<std::string>& specs);
+
+// --mean, --std and --size HxW (empty: the model's size) of commands that read image folders.
+Result<quant::ImageOptions> ParseImageOptions(const std::vector<float>& mean, const std::vector<float>& std,
+                                              const std::string& size);
 
 // A file name for a tensor name: characters outside [A-Za-z0-9._-] become '_'.
 std::string SafeFileName(const std::string& tensor_name);

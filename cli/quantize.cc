@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "base/sha256.h"
 #include "cli/commands.h"
+#include "cli/input_data.h"
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "ir/npy.h"
@@ -20,8 +21,9 @@ namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, output, calib, val, labels, observer = "minmax";
-  std::vector<std::string> input_shapes;
+  std::string model, output, calib, val, labels, observer = "minmax", size;
+  std::vector<float> mean = {0.0f}, std = {1.0f};
+  std::vector<std::string> input_shapes, a16;
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
   bool per_tensor = false;
@@ -43,13 +45,15 @@ Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
   const ir::Graph& g = m.graph;
   const std::vector<quant::InputSpec> specs = Specs(g);
-  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs));
+  SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
+  SQ_ASSIGN_OR_RETURN(quant::ImageOptions images, ParseImageOptions(o.mean, o.std, o.size));
+  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs, images));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
   int64_t calib_count = calib.num_samples;
   std::optional<quant::CalibData> val;
   if (!o.val.empty()) {
-    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs));
+    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs, images));
   } else if (calib.num_samples >= 5) {
     calib_count = calib.num_samples - calib.num_samples / 5;
   }
@@ -68,13 +72,15 @@ Status Run(const Options& o) {
                       }));
   quant::LowerOptions lo;
   lo.per_channel = !o.per_tensor;
+  lo.a16 = o.a16;
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} calib_samples={}", o.observer,
-                              o.per_tensor ? "per-tensor" : "per-channel", calib_count);
+  prov->options = fmt::format("observer={} weights={} calib_samples={}{}", o.observer,
+                              o.per_tensor ? "per-tensor" : "per-channel", calib_count,
+                              o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -84,7 +90,7 @@ Status Run(const Options& o) {
   const int64_t begin = val ? 0 : calib_count;
   int64_t count = check.num_samples - begin;
   if (o.val_samples > 0) count = std::min(count, o.val_samples);
-  std::optional<ir::Tensor> labels;
+  std::optional<ir::Tensor> labels = check.labels;  // class sub-folders of an image folder
   if (!o.labels.empty()) {
     SQ_ASSIGN_OR_RETURN(labels, ir::ReadNpy(o.labels));
     if (labels->rank() < 1 || labels->dim(0) != check.num_samples)
@@ -121,14 +127,25 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->required();
   cmd->add_option("--calib", o->calib,
                   "calibration data: .npz (one array per input, by name, samples first), .npy (single-input\n"
-                  "model) or a folder of such files")
+                  "model), a folder of such files, or a folder of PNG or JPEG images (flat or one sub-folder per class)")
       ->required();
   cmd->add_option("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
-  cmd->add_option("--labels", o->labels, ".npy of integer labels for the validation data: report accuracy");
+  cmd->add_option("--labels", o->labels,
+                  ".npy of integer labels for the validation data: report accuracy (default for an image folder\n"
+                  "with one sub-folder per class: the class index, classes in sorted name order)");
+  cmd->add_option("--mean", o->mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--std", o->std, "image folders: see --mean")->delimiter(',')->capture_default_str();
+  cmd->add_option("--size", o->size, "image folders: resize images to HxW (default: the model input's size)");
   cmd->add_option("--observer", o->observer, "activation range method: minmax, ema, percentile, entropy, mse")
       ->capture_default_str();
   cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
   cmd->add_option("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
+  cmd->add_option("--a16", o->a16,
+                  "int16 activations (symmetric) for the inputs and outputs of the nodes with this name or\n"
+                  "op type (e.g. Softmax, LayerNormalization, Gelu); repeatable. REQUANTIZE ops convert\n"
+                  "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");

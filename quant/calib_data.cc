@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include "ir/npy.h"
+#include "quant/image_folder.h"
 
 namespace squint::quant {
 namespace fs = std::filesystem;
@@ -120,7 +121,7 @@ Result<std::vector<std::string>> ListFiles(const std::string& path) {
       if (e.is_regular_file() && (ext == ".npy" || ext == ".npz")) files.push_back(e.path().string());
     }
     if (ec) return InvalidInput("calibration data '{}': cannot list the folder: {}", path, ec.message());
-    if (files.empty()) return InvalidInput("calibration data folder '{}' holds no .npy or .npz files", path);
+    if (files.empty()) return InvalidInput("calibration data folder '{}' holds no .npy, .npz or image files", path);
     std::sort(files.begin(), files.end());
     return files;
   }
@@ -132,8 +133,10 @@ Result<std::vector<std::string>> ListFiles(const std::string& path) {
 
 }  // namespace
 
-Result<CalibData> LoadCalibData(const std::string& path, const std::vector<InputSpec>& inputs) {
+Result<CalibData> LoadCalibData(const std::string& path, const std::vector<InputSpec>& inputs,
+                                const ImageOptions& images) {
   if (inputs.empty()) return InvalidInput("calibration data '{}': the model has no inputs", path);
+  if (IsImageFolder(path)) return LoadImageFolder(path, inputs, images);
   SQ_ASSIGN_OR_RETURN(std::vector<std::string> files, ListFiles(path));
 
   std::vector<std::vector<ir::Tensor>> parts;  // per file, per input

@@ -23,6 +23,7 @@ using ir::ValueId;
 using ir::kNoValue;
 
 constexpr IntType kInt8{8, true};
+constexpr IntType kInt16{16, true};
 constexpr int kSoftmaxExpBits = 20;
 
 // Ops whose output codes are their input codes rearranged: the output keeps the input grid.
@@ -78,10 +79,19 @@ std::unique_ptr<fb::RequantizationT> MakeRequantPtr(const std::vector<rt::Quanti
   return std::make_unique<fb::RequantizationT>(MakeRequant(ms, act));
 }
 
+// The element type of an activation grid: int16 grids use codes beyond int8's.
+fb::ElementType GridType(const AffineParams& p) {
+  return p.qmax > 127 || p.qmin < -128 ? fb::ElementType::INT16 : fb::ElementType::INT8;
+}
+quant_math::CodeRange TypeRange(fb::ElementType t) {
+  return t == fb::ElementType::INT16 ? quant_math::CodeRange{-32768, 32767} : quant_math::CodeRange{-128, 127};
+}
+int TypeBits(fb::ElementType t) { return t == fb::ElementType::INT16 ? 16 : 8; }
+
 class Lowerer {
  public:
   Lowerer(const ir::Graph& g, const Calibration& cal, const LowerOptions& opts)
-      : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()),
+      : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()), wide_(g.values.size(), false),
         redirect_(g.values.size(), kNoValue), producers_(g.Producers()), uses_(g.UseCounts()) {
     model_ = std::make_unique<fb::ModelT>();
     model_->buffers.push_back(std::make_unique<fb::BufferT>());  // buffer 0: empty
@@ -91,6 +101,7 @@ class Lowerer {
     SQ_RETURN_IF_ERROR(CheckSupported());
     FindFoldedActivations();
     FindSoftmaxMasks();
+    SQ_RETURN_IF_ERROR(SelectInt16());
     for (ValueId id : g_.inputs) SQ_RETURN_IF_ERROR(AddGraphInput(id));
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
@@ -100,7 +111,9 @@ class Lowerer {
         continue;
       }
       const size_t before = model_->operators.size();
+      if (!IsLutCandidate(n) && n.op != OpType::kSoftmax) type_ = NodeType(i);
       SQ_RETURN_IF_ERROR(LowerNode(i).WithContext(n.Label()));
+      type_.reset();
       std::string lowered = before == model_->operators.size()
                                 ? "constant"
                                 : fb::EnumNameOpCode(model_->operators.back()->opcode);
@@ -237,6 +250,35 @@ class Lowerer {
     }
   }
 
+  // --a16: every node named by node name or op type reads and writes int16 activations
+  // (symmetric, zero point 0): its activation inputs and its outputs are marked wide, and the
+  // producers of wide values compute in int16.
+  Status SelectInt16() {
+    SQ_RETURN_IF_ERROR(CheckInt16Selection(g_, opts_.a16));
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& n = g_.nodes[i];
+      if (!std::count(opts_.a16.begin(), opts_.a16.end(), n.name) &&
+          !std::count(opts_.a16.begin(), opts_.a16.end(), ir::OpName(n.op)))
+        continue;
+      std::vector<ValueId> values(n.inputs.begin(), n.inputs.end());
+      if (auto it = softmax_mask_.find(i); it != softmax_mask_.end()) values.push_back(it->second.first);
+      values.insert(values.end(), n.outputs.begin(), n.outputs.end());
+      for (ValueId v : values)
+        if (IsActivation(v) && g_.value(v).dtype == DType::kFloat32) wide_[static_cast<size_t>(Resolve(v))] = true;
+    }
+    return Status::Ok();
+  }
+
+  // The type node i computes in: int16 when it writes a wide value, and its runtime kernel has
+  // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are).
+  fb::ElementType NodeType(size_t i) const {
+    const Node& n = g_.nodes[i];
+    if (n.op == OpType::kSoftmax) return fb::ElementType::INT8;
+    for (ValueId o : n.outputs)
+      if (o != kNoValue && wide_[static_cast<size_t>(Resolve(o))]) return fb::ElementType::INT16;
+    return fb::ElementType::INT8;
+  }
+
   // The value whose tensor holds `id`'s codes (a folded ReLU's output for its producer's).
   ValueId Resolve(ValueId id) const {
     const ValueId r = redirect_[static_cast<size_t>(id)];
@@ -257,39 +299,70 @@ class Lowerer {
                                            int32_t axis) {
     fb::AffineQuantizationT q;
     q.scale = scale;
-    q.zero_point = zp;
+    if (std::any_of(zp.begin(), zp.end(), [](int32_t z) { return z != 0; })) q.zero_point = zp;  // absent: all 0
     q.axis = axis;
     fb::QuantizationUnion u;
     u.Set(std::move(q));
     return u;
   }
 
-  // Creates the activation tensor of value `id` with grid `p` (int8).
+  // Creates the activation tensor of value `id` with grid `p` (int8 or int16).
   int32_t NewActivation(ValueId id, const AffineParams& p) {
     auto t = std::make_unique<fb::TensorT>();
     t->name = g_.value(id).name;
-    t->type = fb::ElementType::INT8;
+    t->type = GridType(p);
     t->shape = Shape32(DimsOf(id));
     t->quantization = AffineUnion({p.scale}, {p.zero_point}, -1);
     grid_[static_cast<size_t>(id)] = p;
     return tensor_of_[static_cast<size_t>(id)] = AddTensor(std::move(t));
   }
 
-  Result<int32_t> Activation(ValueId id) const {
-    const int32_t t = tensor_of_[static_cast<size_t>(id)];
+  // The tensor and grid through which the node being lowered reads value `id`: when the node
+  // computes in another type than the producer wrote (int8 vs int16), a REQUANTIZE op converts
+  // the codes to the calibrated grid of that type, once per value and type. LUT and SOFTMAX
+  // read either type as it is; index tensors are never converted.
+  Result<std::pair<int32_t, AffineParams>> Read(ValueId id) {
+    const ValueId r = Resolve(id);
+    const int32_t t = tensor_of_[static_cast<size_t>(r)];
     if (t < 0) return Internal("value '{}' has no tensor yet", g_.value(id).name);
-    return t;
+    const auto& p = grid_[static_cast<size_t>(r)];
+    if (!p) return std::make_pair(t, AffineParams{});  // indices
+    if (!type_ || GridType(*p) == *type_) return std::make_pair(t, *p);
+    const auto key = std::make_pair(r, static_cast<int>(*type_));
+    if (auto it = converted_.find(key); it != converted_.end()) return it->second;
+    SQ_ASSIGN_OR_RETURN(AffineParams q, CalibratedGrid(r, *type_));
+    const rt::ref::RescaleParams rs =
+        quant_math::BuildRescale(p->scale, p->zero_point, q.scale, q.zero_point, TypeRange(*type_));
+    fb::RequantizeOptionsT o;
+    o.requant = MakeRequantPtr({{rs.multiplier, rs.shift}}, {rs.act_min, rs.act_max});
+    auto y = std::make_unique<fb::TensorT>(*model_->tensors[static_cast<size_t>(t)]);
+    y->name = fmt::format("{}.{}", y->name, fb::EnumNameElementType(*type_));
+    y->type = *type_;
+    y->quantization = AffineUnion({q.scale}, {q.zero_point}, -1);
+    const int32_t yt = AddTensor(std::move(y));
+    auto op = std::make_unique<fb::OperatorT>();
+    op->opcode = fb::OpCode::REQUANTIZE;
+    op->name = model_->tensors[static_cast<size_t>(yt)]->name;
+    op->inputs = {t};
+    op->outputs = {yt};
+    op->options = Options(std::move(o));
+    model_->operators.push_back(std::move(op));
+    return converted_[key] = std::make_pair(yt, q);
   }
-  Result<AffineParams> Grid(ValueId id) const {
-    const auto& p = grid_[static_cast<size_t>(Resolve(id))];
-    if (!p) return Internal("value '{}' has no grid yet", g_.value(id).name);
-    return *p;
+  Result<int32_t> Activation(ValueId id) {
+    SQ_ASSIGN_OR_RETURN(auto r, Read(id));
+    return r.first;
+  }
+  Result<AffineParams> Grid(ValueId id) {
+    SQ_ASSIGN_OR_RETURN(auto r, Read(id));
+    return r.second;
   }
 
-  // The grid calibration chose for value `id` (asymmetric int8).
-  Result<AffineParams> CalibratedGrid(ValueId id) const {
+  // The grid calibration chose for value `id`: asymmetric int8, or symmetric int16.
+  Result<AffineParams> CalibratedGrid(ValueId id, fb::ElementType type = fb::ElementType::INT8) const {
     const auto& r = cal_.ranges[static_cast<size_t>(id)];
     if (!r) return Internal("value '{}' was not calibrated", g_.value(id).name);
+    if (type == fb::ElementType::INT16) return ComputeAffineParams(*r, kInt16, /*symmetric=*/true);
     return ComputeAffineParams(*r, kInt8, /*symmetric=*/false);
   }
 
@@ -312,16 +385,20 @@ class Lowerer {
     return AddTensor(std::move(t));
   }
 
-  // A float constant quantized to int8 on grid `p` (per tensor).
+  // A float constant quantized on grid `p` (per tensor, int8 or int16).
   int32_t QuantizedConst(const std::string& name, const ir::Tensor& c, const AffineParams& p) {
-    std::vector<int8_t> q(static_cast<size_t>(c.size()));
+    const fb::ElementType type = GridType(p);
     const std::vector<float> f = c.ToFloatVector();
-    for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(p.Quantize(f[i]));
-    return AddConstTensor(name, fb::ElementType::INT8, c.dims(), q.data(), q.size(),
-                          AffineUnion({p.scale}, {p.zero_point}, -1));
+    std::vector<int16_t> q16(f.size());
+    std::vector<int8_t> q8(f.size());
+    for (size_t i = 0; i < f.size(); ++i) q8[i] = static_cast<int8_t>(q16[i] = static_cast<int16_t>(p.Quantize(f[i])));
+    const bool wide = type == fb::ElementType::INT16;
+    return AddConstTensor(name, type, c.dims(), wide ? static_cast<const void*>(q16.data()) : q8.data(),
+                          f.size() * (wide ? 2 : 1), AffineUnion({p.scale}, {p.zero_point}, -1));
   }
 
-  // A float constant on its own asymmetric int8 grid spanning its values (and 0).
+  // A float constant on its own grid spanning its values (and 0), in the type of the node
+  // being lowered: asymmetric int8 or symmetric int16.
   Result<std::pair<int32_t, AffineParams>> OwnGridConst(const std::string& name, const ir::Tensor& c) {
     const std::vector<float> f = c.ToFloatVector();
     Range r{0, 0};
@@ -329,7 +406,8 @@ class Lowerer {
       auto [lo, hi] = std::minmax_element(f.begin(), f.end());
       r = {*lo, *hi};
     }
-    SQ_ASSIGN_OR_RETURN(AffineParams p, ComputeAffineParams(r, kInt8, false));
+    const bool wide = type_ == fb::ElementType::INT16;
+    SQ_ASSIGN_OR_RETURN(AffineParams p, ComputeAffineParams(r, wide ? kInt16 : kInt8, /*symmetric=*/wide));
     return std::make_pair(QuantizedConst(name, c, p), p);
   }
 
@@ -357,12 +435,11 @@ class Lowerer {
     return std::make_pair(t, scales);
   }
 
+  // An int32 bias on the accumulator's grid s_x·s_w[c], zero point 0. The file stores no
+  // quantization for it: the runtime derives nothing from it, and a reader can from x and w.
   int32_t Bias(const std::string& name, const std::vector<float>& b, double s_x, const std::vector<float>& s_w) {
     std::vector<int32_t> q = quant_math::QuantizeBias(b, s_x, s_w);
-    std::vector<float> scales;
-    for (float s : s_w) scales.push_back(static_cast<float>(s_x * s));
-    return AddConstTensor(name, fb::ElementType::INT32, {static_cast<int64_t>(b.size())}, q.data(), q.size() * 4,
-                          AffineUnion(scales, std::vector<int32_t>(scales.size(), 0), scales.size() > 1 ? 0 : -1));
+    return AddConstTensor(name, fb::ElementType::INT32, {static_cast<int64_t>(b.size())}, q.data(), q.size() * 4, {});
   }
 
   // The output grid and clamp range of node i writing value `out` (after ReLU folding).
@@ -374,7 +451,7 @@ class Lowerer {
   Result<OutGrid> Output(size_t node_index) {
     const Node& n = g_.nodes[node_index];
     const ValueId out = Resolve(n.outputs[0]);
-    SQ_ASSIGN_OR_RETURN(AffineParams p, CalibratedGrid(out));
+    SQ_ASSIGN_OR_RETURN(AffineParams p, CalibratedGrid(out, NodeType(node_index)));
     quant_math::CodeRange act{p.qmin, p.qmax};
     if (auto it = clamp_.find(node_index); it != clamp_.end())
       act = quant_math::BuildActivationRange(act, p.scale, p.zero_point, it->second.first, it->second.second);
@@ -456,9 +533,12 @@ class Lowerer {
     const ValueId in = n.input(act_pos);
     SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(in));
     SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
-    // Every code of the int8 input, dequantized.
-    ir::Tensor codes(DType::kFloat32, {256});
-    for (int q = -128; q <= 127; ++q) codes.data<float>()[q + 128] = pin.Dequantize(q);
+    // Every code of the input type (int8 or int16), dequantized.
+    const quant_math::CodeRange in_codes = TypeRange(GridType(pin));
+    const int64_t num_codes = int64_t{in_codes.max} - in_codes.min + 1;
+    ir::Tensor codes(DType::kFloat32, {num_codes});
+    for (int64_t k = 0; k < num_codes; ++k)
+      codes.data<float>()[k] = pin.Dequantize(static_cast<int32_t>(in_codes.min + k));
     // The other inputs are single-element constants: viewed as scalars they broadcast over the codes.
     std::vector<ir::Tensor> args(n.inputs.size());
     for (size_t k = 0; k < n.inputs.size(); ++k) {
@@ -478,11 +558,11 @@ class Lowerer {
     ir::eval::InferContext ctx{n, infos, g_.opset};
     SQ_RETURN_IF_ERROR(def.infer(ctx).status());  // validates attributes before the kernel runs
     std::vector<ir::Tensor> outs;
-    outs.emplace_back(DType::kFloat32, ir::Dims{256});
+    outs.emplace_back(DType::kFloat32, ir::Dims{num_codes});
     SQ_RETURN_IF_ERROR(def.kernel(n, ins, outs));
     fb::LutOptionsT lut;
-    lut.min_code = -128;
-    for (int k = 0; k < 256; ++k) {
+    lut.min_code = in_codes.min;
+    for (int64_t k = 0; k < num_codes; ++k) {
       const float y = outs[0].data<float>()[k];
       int32_t q = std::isfinite(y) ? out.grid.Quantize(y) : (y > 0 ? out.act.max : out.act.min);
       lut.table.push_back(static_cast<int16_t>(std::clamp(q, out.act.min, out.act.max)));
@@ -750,14 +830,15 @@ class Lowerer {
     fb::OpCode code = fb::OpCode::MUL;
     if (n.op == OpType::kAdd || n.op == OpType::kSub) {
       code = n.op == OpType::kAdd ? fb::OpCode::ADD : fb::OpCode::SUB;
-      const quant_math::AddParams ap = quant_math::BuildAddParams(p[0].scale, p[1].scale, out.grid.scale, 8);
+      const quant_math::AddParams ap =
+          quant_math::BuildAddParams(p[0].scale, p[1].scale, out.grid.scale, TypeBits(GridType(out.grid)));
       o.left_shift = ap.left_shift;
-      o.input1 = MakeRequantPtr({ap.a}, {-128, 127});
-      o.input2 = MakeRequantPtr({ap.b}, {-128, 127});
+      o.input1 = MakeRequantPtr({ap.a}, TypeRange(GridType(out.grid)));
+      o.input2 = MakeRequantPtr({ap.b}, TypeRange(GridType(out.grid)));
       o.output = MakeRequantPtr({ap.out}, out.act);
     } else {
-      o.input1 = MakeRequantPtr({}, {-128, 127});
-      o.input2 = MakeRequantPtr({}, {-128, 127});
+      o.input1 = MakeRequantPtr({}, TypeRange(GridType(out.grid)));
+      o.input2 = MakeRequantPtr({}, TypeRange(GridType(out.grid)));
       o.output = MakeRequantPtr({quant_math::BuildMulRequant(p[0].scale, p[1].scale, out.grid.scale)}, out.act);
     }
     AddOp(code, n, {t[0], t[1]}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
@@ -784,7 +865,7 @@ class Lowerer {
     SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(scores));
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(scores)));
     o.exp_bits = kSoftmaxExpBits;
-    o.exp_table = quant_math::BuildSoftmaxExpTable(pin.scale, kSoftmaxExpBits, 8);
+    o.exp_table = quant_math::BuildSoftmaxExpTable(pin.scale, kSoftmaxExpBits, TypeBits(GridType(pin)));
     o.zeta = n.attrs.GetFloat("zeta", 1.0f);
     o.gamma = n.attrs.GetFloat("gamma", 0.0f);
     // Fixed output grid: probabilities in [0, 1] with step 1/256 (int8, zero point −128).
@@ -955,7 +1036,10 @@ class Lowerer {
   const LowerOptions& opts_;
   std::unique_ptr<fb::ModelT> model_;
   std::vector<int32_t> tensor_of_;                  // per value: tensor index, −1 none
-  std::vector<std::optional<AffineParams>> grid_;   // per value: its int8 grid
+  std::vector<std::optional<AffineParams>> grid_;   // per value: its grid (int8 or int16)
+  std::vector<bool> wide_;                          // per value: int16 wanted (--a16)
+  std::optional<fb::ElementType> type_;             // the type the node being lowered reads
+  std::map<std::pair<ValueId, int>, std::pair<int32_t, AffineParams>> converted_;  // REQUANTIZE outputs
   std::vector<ValueId> redirect_;                   // producer output → folded ReLU output
   const std::vector<int32_t> producers_;            // per value: producing node, −1 none
   const std::vector<int32_t> uses_;                 // per value: readers (graph outputs included)
@@ -966,6 +1050,19 @@ class Lowerer {
 };
 
 }  // namespace
+
+Status CheckInt16Selection(const ir::Graph& g, const std::vector<std::string>& a16) {
+  std::set<std::string> names, op_types;
+  for (const Node& n : g.nodes) {
+    names.insert(n.name);
+    op_types.insert(std::string(ir::OpName(n.op)));
+  }
+  for (const std::string& want : a16)
+    if (!names.count(want) && !op_types.count(want))
+      return InvalidInput("--a16 '{}': no node has this name or op type (op types in the model: {})", want,
+                          fmt::join(op_types, ", "));
+  return Status::Ok();
+}
 
 Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options) {
   if (calibration.ranges.size() != g.values.size())

@@ -16,6 +16,10 @@ namespace squint::quant {
 
 struct LowerOptions {
   bool per_channel = true;  // weights: one scale per output channel (else per tensor)
+  // Node names or op types (as ir::OpName, e.g. "Softmax", "LayerNormalization", "Gelu")
+  // whose activation inputs and outputs are int16 (symmetric, zero point 0); REQUANTIZE ops
+  // convert between int8 and int16 where a node reads a value of the other type.
+  std::vector<std::string> a16;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which
@@ -33,6 +37,9 @@ struct LoweredModel {
 
 // The graph must be canonical (passes::Canonicalize) with concrete shapes; every op must
 // have an integer lowering (error lists the nodes that have none).
+// Error unless every --a16 entry names a node or an op type of the (canonical) graph g.
+Status CheckInt16Selection(const ir::Graph& g, const std::vector<std::string>& a16);
+
 Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options);
 
 }  // namespace squint::quant

@@ -222,3 +222,143 @@ def test_inspect_sqnt(tmp_path):
     (tmp_path / "trunc.sqnt").write_bytes(data[:len(data) // 2])
     expect_bad(["inspect", str(tmp_path / "trunc.sqnt")], r"trunc.sqnt.*(truncated|corrupt)")
     expect_bad(["inspect", str(tmp_path / "missing.sqnt")], r"no such file")
+
+
+def logits_sqnr(stdout):
+    m = re.search(r"output '\w+': SQNR ([\d.-]+) dB", stdout)
+    assert m, stdout
+    return float(m.group(1))
+
+
+def test_int16_activations_for_layer_norm(tmp_path):
+    # --a16 LayerNormalization makes the residual stream that feeds each LayerNorm and its
+    # output int16 (REQUANTIZE ops convert at the int8 borders): the logits must get closer to
+    # float than with int8 everywhere, and the file must differ (int16 tensors, more ops).
+    args = ("vit_tiny/vit_tiny_op17", os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"),
+            os.path.join(FMNIST, "val_y.npy"))
+    common = ("--val-samples", "200", "--calib-samples", "256")
+    _, _, out8 = quantize(*args[:1], tmp_path / "a8.sqnt", *args[1:], common)
+    acc16, ref, out16 = quantize(*args[:1], tmp_path / "a16.sqnt", *args[1:], common + ("--a16", "LayerNormalization"))
+    assert logits_sqnr(out16) > logits_sqnr(out8) + 1.0, out8 + out16
+    assert acc16 >= ref - 1.0, out16
+    assert (tmp_path / "a8.sqnt").read_bytes() != (tmp_path / "a16.sqnt").read_bytes()
+
+
+def test_int16_activations_on_every_op_type_of_the_cnn(tmp_path):
+    # int16 on every op type of the CNN (Conv with folded ReLU, Add, pooling, Flatten, Linear)
+    # gives a model the runtime accepts and that agrees with float; an unknown name or op type
+    # is bad input, reported before calibration.
+    model = model_path("cnn_small/cnn_small_op17")
+    common = ("--calib", os.path.join(FMNIST, "calib_x.npy"), "--calib-samples", "64", "--val-samples", "64")
+    extra = []
+    for op in ("Add", "Conv", "Flatten", "GlobalAveragePool", "Linear", "Relu"):
+        extra += ["--a16", op]
+    proc = squint("quantize", model, "-o", str(tmp_path / "c.sqnt"), *common, *extra)
+    m = re.search(r"top-1 agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    out = tmp_path / "x.sqnt"
+    expect_bad(["quantize", model, "-o", str(out), *common, "--a16", "Softmaxx"],
+               r"--a16 'Softmaxx': no node has this name or op type .*Conv", out)
+
+
+def write_png(path, pixels):
+    """Minimal PNG writer (8-bit gray [H, W] or RGB/RGBA [H, W, C] uint8), no dependencies."""
+    import struct
+    import zlib
+    pixels = np.asarray(pixels, np.uint8)
+    h, w = pixels.shape[:2]
+    c = 1 if pixels.ndim == 2 else pixels.shape[2]
+    color_type = {1: 0, 3: 2, 4: 6}[c]
+    raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(h))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+FMNIST_MEAN, FMNIST_STD = 0.286, 0.353  # tests/data/models/fashion_mnist/split.json
+
+
+def to_pixels(x):
+    """Inverse of the Fashion-MNIST normalization, checked to give back x exactly (float32)."""
+    u8 = np.rint((x.astype(np.float64) * FMNIST_STD + FMNIST_MEAN) * 255).astype(np.uint8)
+    again = (u8.astype(np.float32) / np.float32(255) - np.float32(FMNIST_MEAN)) / np.float32(FMNIST_STD)
+    assert np.array_equal(again, x), "the .npy is not the normalization of 8-bit pixels"
+    return u8
+
+
+def test_png_folder_gives_the_same_result_as_the_npy(tmp_path):
+    calib_x = np.load(os.path.join(FMNIST, "calib_x.npy"))[:128]
+    val_x = np.load(os.path.join(FMNIST, "val_x.npy"))[:200]
+    val_y = np.load(os.path.join(FMNIST, "val_y.npy"))[:200]
+    np.save(tmp_path / "calib.npy", calib_x)
+    (tmp_path / "calib").mkdir()
+    for i, img in enumerate(to_pixels(calib_x)):
+        write_png(tmp_path / "calib" / f"{i:04d}.png", img[0])
+    # Validation: one sub-folder per class; labels come from the folder names. Validation
+    # samples in class order, so that the .npy run sees the same order.
+    order = np.argsort(val_y, kind="stable")
+    np.save(tmp_path / "val.npy", val_x[order])
+    np.save(tmp_path / "val_y.npy", val_y[order])
+    for i, (img, y) in enumerate(zip(to_pixels(val_x), val_y)):
+        (tmp_path / "val" / f"class{y}").mkdir(parents=True, exist_ok=True)
+        write_png(tmp_path / "val" / f"class{y}" / f"{i:04d}.png", img[0])
+    model = model_path("cnn_small/cnn_small_op17")
+    norm = ("--mean", str(FMNIST_MEAN), "--std", str(FMNIST_STD))
+    a = squint("quantize", model, "-o", str(tmp_path / "npy.sqnt"), "--calib", str(tmp_path / "calib.npy"),
+               "--val", str(tmp_path / "val.npy"), "--labels", str(tmp_path / "val_y.npy"))
+    b = squint("quantize", model, "-o", str(tmp_path / "png.sqnt"), "--calib", str(tmp_path / "calib"),
+               "--val", str(tmp_path / "val"), *norm)
+    assert (tmp_path / "npy.sqnt").read_bytes() == (tmp_path / "png.sqnt").read_bytes()
+    assert "accuracy" in b.stdout and a.stdout.replace("npy.sqnt", "X") == b.stdout.replace("png.sqnt", "X"), \
+        a.stdout + b.stdout
+
+
+def test_image_folder_resize_channels_and_bad_files(tmp_path):
+    # Gray 56x56 images are resized to the model's 28x28; --size
+    # that disagrees with the model is bad input; RGB for a gray model, alpha, a truncated
+    # file and a folder without images are errors naming the file.
+    model = model_path("cnn_small/cnn_small_op17")
+    out = tmp_path / "m.sqnt"
+    (tmp_path / "big").mkdir()
+    for i in range(4):
+        write_png(tmp_path / "big" / f"{i}.png", np.full((56, 56), 40 * i, np.uint8))
+    squint("quantize", model, "-o", str(out), "--calib", str(tmp_path / "big"))
+    expect_bad(["quantize", model, "-o", str(tmp_path / "s.sqnt"), "--calib", str(tmp_path / "big"),
+                "--size", "32x32"], r"--size 32x32.*28x28", tmp_path / "s.sqnt")
+    expect_bad(["quantize", model, "-o", str(tmp_path / "s.sqnt"), "--calib", str(tmp_path / "big"),
+                "--size", "axb"], r"--size 'axb'", tmp_path / "s.sqnt")
+    expect_bad(["quantize", model, "-o", str(tmp_path / "s.sqnt"), "--calib", str(tmp_path / "big"),
+                "--mean", "0.1,0.2"], r"--mean has 2 values", tmp_path / "s.sqnt")
+    for name, pixels in (("rgb", np.zeros((28, 28, 3), np.uint8)), ("alpha", np.zeros((28, 28, 4), np.uint8))):
+        d = tmp_path / name
+        d.mkdir()
+        write_png(d / "0.png", np.zeros((28, 28), np.uint8))
+        write_png(d / "1.png", pixels)
+        expect_bad(["quantize", model, "-o", str(out), "--calib", str(d)], r"1\.png.*(RGB|alpha)")
+    d = tmp_path / "trunc"
+    d.mkdir()
+    write_png(d / "0.png", np.arange(28 * 28).reshape(28, 28).astype(np.uint8))
+    data = (d / "0.png").read_bytes()
+    (d / "0.png").write_bytes(data[:len(data) // 2])
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(d)], r"0\.png.*(corrupt|truncated|PNG)")
+    # JPEG (lossy, so no equality with the .npy): gray and color files of a class folder load;
+    # a truncated file and a CMYK file are errors naming the file.
+    from PIL import Image
+    (tmp_path / "jpg" / "a").mkdir(parents=True)
+    Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "jpg" / "a" / "0.jpg")
+    Image.fromarray(np.full((30, 30), 10, np.uint8)).save(tmp_path / "jpg" / "a" / "1.JPEG")
+    squint("quantize", model, "-o", str(tmp_path / "j.sqnt"), "--calib", str(tmp_path / "jpg"))
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(tmp_path / "jpg" / "a" / "2.jpg")
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*RGB")
+    Image.new("CMYK", (28, 28)).save(tmp_path / "jpg" / "a" / "2.jpg")
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*CMYK")
+    data = (tmp_path / "jpg" / "a" / "0.jpg").read_bytes()
+    (tmp_path / "jpg" / "a" / "2.jpg").write_bytes(data[:len(data) * 2 // 3])
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "jpg")], r"2\.jpg.*(corrupt|truncated)")
+    (tmp_path / "noimg" / "cls").mkdir(parents=True)
+    (tmp_path / "noimg" / "cls" / "readme.txt").write_text("no images here")
+    expect_bad(["quantize", model, "-o", str(out), "--calib", str(tmp_path / "noimg")], r"noimg")

@@ -211,9 +211,9 @@ TEST(LoadCalibData, NanAndInfNameFileInputAndFirstBadIndex) {
 
 TEST(LoadCalibData, FolderErrors) {
   const std::string empty = TempDir("empty");
-  EXPECT_HAS(ErrorOf(empty, kTwoInputs), "holds no .npy or .npz files");
+  EXPECT_HAS(ErrorOf(empty, kTwoInputs), "holds no .npy, .npz or image files");
   ASSERT_TRUE(WriteFileAtomic(empty + "/notes.txt", "x").ok());
-  EXPECT_HAS(ErrorOf(empty, kTwoInputs), "holds no .npy or .npz files");
+  EXPECT_HAS(ErrorOf(empty, kTwoInputs), "holds no .npy, .npz or image files");
 
   // A bad file in a folder is named.
   const std::string dir = TempDir("badfile");

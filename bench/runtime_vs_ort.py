@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Integer runtime latency vs ONNX Runtime fp32 and int8 (QDQ), batch 1, single thread.
+
+For each MODEL.onnx: quantizes it with `squint quantize` (all of CALIB.npy) and with ORT
+`quantize_static` (QDQ, MinMax, per-channel int8 weights, uint8 activations: the
+qdq_minmax_per_channel configuration of tools/baselines/run_baselines.py), then times the three
+in interleaved rounds (squint runtime, ORT fp32, ORT int8, repeated --rounds times, each for
+--seconds) on the first sample of DATA.npy and reports the median of the round medians and the
+ratios. Interleaving keeps the ratios fair on a machine whose load changes over the run.
+  bench/runtime_vs_ort.py --squint build/cli/squint --bench build/bench/squint_runtime_bench \\
+      --calib CALIB.npy --data DATA.npy MODEL.onnx ...
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_static)
+
+
+class Reader(CalibrationDataReader):
+    def __init__(self, name, x, batch=64):
+        self.name, self.batches, self.i = name, [x[i:i + batch] for i in range(0, len(x), batch)], 0
+
+    def get_next(self):
+        if self.i >= len(self.batches):
+            return None
+        self.i += 1
+        return {self.name: self.batches[self.i - 1]}
+
+    def rewind(self):
+        self.i = 0
+
+
+def ort_quantize(src, dst, x):
+    name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    quantize_static(src, dst, Reader(name, x), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+
+
+def ort_session(path):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def ort_round_us(sess, x, seconds):
+    name = sess.get_inputs()[0].name
+    for _ in range(5):
+        sess.run(None, {name: x})
+    times, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 20:
+        t0 = time.perf_counter()
+        sess.run(None, {name: x})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def squint_round_us(bench, sqnt, data, seconds):
+    out = subprocess.run([bench, "--model", sqnt, "--data", data, "--seconds", str(seconds)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)["median_us"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--squint", required=True)
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--calib", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("models", nargs="+")
+    a = ap.parse_args()
+    calib = np.load(a.calib)
+    x = np.load(a.data)[:1]
+    print("| model | squint integer runtime (µs) | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in a.models:
+            base = os.path.splitext(os.path.basename(model))[0]
+            sqnt = os.path.join(tmp, base + ".sqnt")
+            qdq = os.path.join(tmp, base + "_qdq.onnx")
+            subprocess.run([a.squint, "quantize", model, "-o", sqnt, "--calib", a.calib, "--val", a.data,
+                            "--val-samples", "1"], check=True, capture_output=True)
+            ort_quantize(model, qdq, calib)
+            fp32, int8 = ort_session(model), ort_session(qdq)
+            s, f, q = [], [], []
+            for _ in range(a.rounds):
+                s.append(squint_round_us(a.bench, sqnt, a.data, a.seconds))
+                f.append(ort_round_us(fp32, x, a.seconds))
+                q.append(ort_round_us(int8, x, a.seconds))
+            s, f, q = statistics.median(s), statistics.median(f), statistics.median(q)
+            print(f"| {base} | {s:.0f} | {f:.0f} | {q:.0f} | {s / f:.1f}x | {s / q:.1f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
