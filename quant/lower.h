@@ -16,6 +16,11 @@ namespace squint::quant {
 
 struct LowerOptions {
   bool per_channel = true;  // weights: one scale per output channel (else per tensor)
+  // Code widths, 8, 6 or 4 (else Lower fails with InvalidInput). Narrower grids are stored
+  // one code per int8 (no packing yet), so the int8 kernels compute them exactly: weights use
+  // the symmetric [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1].
+  int weight_bits = 8;
+  int act_bits = 8;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which
