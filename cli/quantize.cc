@@ -27,6 +27,7 @@ struct Options {
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
   bool per_tensor = false;
+  int weight_bits = 8, act_bits = 8;
   int worst = 5;
 };
 
@@ -73,13 +74,15 @@ Status Run(const Options& o) {
   quant::LowerOptions lo;
   lo.per_channel = !o.per_tensor;
   lo.a16 = o.a16;
+  lo.weight_bits = o.weight_bits;
+  lo.act_bits = o.act_bits;
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} calib_samples={}{}", o.observer,
-                              o.per_tensor ? "per-tensor" : "per-channel", calib_count,
+  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} calib_samples={}{}", o.observer,
+                              o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
@@ -147,6 +150,12 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "op type (e.g. Softmax, LayerNormalization, Gelu); repeatable. REQUANTIZE ops convert\n"
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
+  cmd->add_option("--weight-bits", o->weight_bits,
+                  "weight code width: 8, 6 or 4 (narrower codes are stored one per int8, not packed yet)")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", o->act_bits,
+                  "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")
+      ->capture_default_str();
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();

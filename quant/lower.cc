@@ -358,12 +358,13 @@ class Lowerer {
     return r.second;
   }
 
-  // The grid calibration chose for value `id`: asymmetric int8, or symmetric int16.
+  // The grid calibration chose for value `id`: asymmetric and act_bits wide in int8, or
+  // symmetric int16.
   Result<AffineParams> CalibratedGrid(ValueId id, fb::ElementType type = fb::ElementType::INT8) const {
     const auto& r = cal_.ranges[static_cast<size_t>(id)];
     if (!r) return Internal("value '{}' was not calibrated", g_.value(id).name);
     if (type == fb::ElementType::INT16) return ComputeAffineParams(*r, kInt16, /*symmetric=*/true);
-    return ComputeAffineParams(*r, kInt8, /*symmetric=*/false);
+    return ComputeAffineParams(*r, IntType{opts_.act_bits, true}, /*symmetric=*/false);
   }
 
   uint32_t AddBuffer(const void* data, size_t bytes) {
@@ -411,7 +412,8 @@ class Lowerer {
     return std::make_pair(QuantizedConst(name, c, p), p);
   }
 
-  // Weights [units, depth] (row per output channel) to symmetric int8, per channel or per tensor.
+  // Weights [units, depth] (row per output channel) to a symmetric weight_bits grid
+  // ([−7, 7] for 4 bits) stored one code per int8, per channel or per tensor.
   Result<std::pair<int32_t, std::vector<float>>> Weights(const std::string& name, const std::vector<float>& w,
                                                          const ir::Dims& dims) {
     const int64_t units = dims[0];
@@ -423,7 +425,8 @@ class Lowerer {
     for (int64_t gi = 0; gi < groups; ++gi) {
       float m = 0;
       for (int64_t i = gi * per; i < (gi + 1) * per; ++i) m = std::max(m, std::fabs(w[static_cast<size_t>(i)]));
-      SQ_ASSIGN_OR_RETURN(AffineParams p, ComputeAffineParams({-m, m}, kInt8, /*symmetric=*/true));
+      SQ_ASSIGN_OR_RETURN(AffineParams p,
+                          ComputeAffineParams({-m, m}, IntType{opts_.weight_bits, true}, /*symmetric=*/true));
       scales.push_back(p.scale);
       for (int64_t i = gi * per; i < (gi + 1) * per; ++i)
         q[static_cast<size_t>(i)] = static_cast<int8_t>(p.Quantize(w[static_cast<size_t>(i)]));
@@ -1068,6 +1071,9 @@ Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, c
   if (calibration.ranges.size() != g.values.size())
     return Internal("calibration is for another graph ({} values, graph has {})", calibration.ranges.size(),
                     g.values.size());
+  for (auto [what, bits] : {std::pair{"weight", options.weight_bits}, std::pair{"activation", options.act_bits}})
+    if (bits != 8 && bits != 6 && bits != 4)
+      return InvalidInput("{} bits {} is not supported (8, 6 or 4)", what, bits);
   Lowerer lowerer(g, calibration, options);
   return lowerer.Run();
 }

@@ -20,6 +20,11 @@ struct LowerOptions {
   // whose activation inputs and outputs are int16 (symmetric, zero point 0); REQUANTIZE ops
   // convert between int8 and int16 where a node reads a value of the other type.
   std::vector<std::string> a16;
+  // Code widths, 8, 6 or 4 (else Lower fails with InvalidInput). Narrower grids are stored
+  // one code per int8 (no packing yet), so the int8 kernels compute them exactly: weights use
+  // the symmetric [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1].
+  int weight_bits = 8;
+  int act_bits = 8;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which

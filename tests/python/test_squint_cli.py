@@ -150,6 +150,9 @@ def test_bad_inputs(tmp_path):
     expect_bad(["quantize", model, "-o", str(tmp_path / "no" / "such" / "dir.sqnt"), "--calib", calib,
                 "--calib-samples", "8", "--val-samples", "4"], r"does not exist")
     expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--observer", "kl"], r"kl", out)
+    for flag, bits in (("--weight-bits", "5"), ("--act-bits", "16")):
+        expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--calib-samples", "8", flag, bits],
+                   rf"bits {bits} is not supported \(8, 6 or 4\)", out)
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")
