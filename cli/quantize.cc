@@ -26,6 +26,7 @@ struct Options {
   int64_t val_samples = 0;
   bool per_tensor = false;
   int worst = 5;
+  int softmax_bits = 8;
 };
 
 std::vector<quant::InputSpec> Specs(const ir::Graph& g) {
@@ -68,13 +69,14 @@ Status Run(const Options& o) {
                       }));
   quant::LowerOptions lo;
   lo.per_channel = !o.per_tensor;
+  lo.softmax_bits = o.softmax_bits;
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} calib_samples={}", o.observer,
-                              o.per_tensor ? "per-tensor" : "per-channel", calib_count);
+  prov->options = fmt::format("observer={} weights={} calib_samples={} softmax_bits={}", o.observer,
+                              o.per_tensor ? "per-tensor" : "per-channel", calib_count, o.softmax_bits);
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -132,6 +134,10 @@ void AddQuantize(CLI::App& app, Action& action) {
   cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
+  cmd->add_option("--softmax-bits", o->softmax_bits,
+                  "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
+      ->check(CLI::Range(2, 8))
+      ->capture_default_str();
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }

@@ -16,6 +16,7 @@ namespace squint::quant {
 
 struct LowerOptions {
   bool per_channel = true;  // weights: one scale per output channel (else per tensor)
+  int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which
