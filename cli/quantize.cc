@@ -29,6 +29,7 @@ struct Options {
   bool per_tensor = false;
   int weight_bits = 8, act_bits = 8;
   int worst = 5;
+  int softmax_bits = 8;
 };
 
 std::vector<quant::InputSpec> Specs(const ir::Graph& g) {
@@ -76,13 +77,15 @@ Status Run(const Options& o) {
   lo.a16 = o.a16;
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
+  lo.softmax_bits = o.softmax_bits;
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} calib_samples={}{}", o.observer,
-                              o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits, calib_count,
+  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} softmax_bits={} calib_samples={}{}",
+                              o.observer, o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits,
+                              o.softmax_bits, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
@@ -158,6 +161,10 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
+  cmd->add_option("--softmax-bits", o->softmax_bits,
+                  "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
+      ->check(CLI::Range(2, 8))
+      ->capture_default_str();
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }

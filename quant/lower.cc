@@ -871,12 +871,13 @@ class Lowerer {
     o.exp_table = quant_math::BuildSoftmaxExpTable(pin.scale, kSoftmaxExpBits, TypeBits(GridType(pin)));
     o.zeta = n.attrs.GetFloat("zeta", 1.0f);
     o.gamma = n.attrs.GetFloat("gamma", 0.0f);
-    // Fixed output grid: probabilities in [0, 1] with step 1/256 (int8, zero point −128).
+    // Uniform output grid: probabilities in [0, 1) with step 1/2^b (int8, zero point −128,
+    // codes −128 .. −128 + 2^b − 1; the kernel derives b from the scale).
     AffineParams pout;
-    pout.scale = 1.0f / 256.0f;
+    pout.scale = std::ldexp(1.0f, -opts_.softmax_bits);
     pout.zero_point = -128;
     pout.qmin = -128;
-    pout.qmax = 127;
+    pout.qmax = -128 + (1 << opts_.softmax_bits) - 1;
     AddOp(fb::OpCode::SOFTMAX, n, {x}, {NewActivation(n.outputs[0], pout)}, Options(std::move(o)));
     return Status::Ok();
   }
@@ -1074,6 +1075,9 @@ Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, c
   for (auto [what, bits] : {std::pair{"weight", options.weight_bits}, std::pair{"activation", options.act_bits}})
     if (bits != 8 && bits != 6 && bits != 4)
       return InvalidInput("{} bits {} is not supported (8, 6 or 4)", what, bits);
+  if (options.softmax_bits < 2 || options.softmax_bits > 8)
+    return InvalidInput("softmax output bits {} unsupported (the softmax output takes 2 to 8 bits)",
+                        options.softmax_bits);
   Lowerer lowerer(g, calibration, options);
   return lowerer.Run();
 }

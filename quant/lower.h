@@ -25,6 +25,7 @@ struct LowerOptions {
   // the symmetric [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1].
   int weight_bits = 8;
   int act_bits = 8;
+  int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which

@@ -278,10 +278,19 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
   OP_CHECK(x.rank >= 1 && SameDims(x, y), "output shape must equal the input's (rank >= 1)");
   const int32_t expected_zp = y.type == ElementType::INT8 ? -128 : 0;
-  OP_CHECK(y.zero_point == expected_zp, "output zero point %d, expected %d (scale 1/256)", y.zero_point, expected_zp);
-  OP_CHECK(y.quant == nullptr || std::fabs(y.scale * 256.0f - 1.0f) < 1e-6f, "output scale %g, expected 1/256",
-           static_cast<double>(y.scale));
+  OP_CHECK(y.zero_point == expected_zp, "output zero point %d, expected %d (scale 1/2^bits)", y.zero_point,
+           expected_zp);
+  // The output grid is uniform with step 1/2^b, b in [2, 8] (the softmax output bits); no
+  // quantization: b = 8.
+  int32_t bits = 8;
+  if (y.quant != nullptr) {
+    bits = 0;
+    for (int32_t b = 2; b <= 8; ++b)
+      if (std::fabs(std::ldexp(y.scale, b) - 1.0f) < 1e-6f) bits = b;
+    OP_CHECK(bits != 0, "output scale %g, expected 1/2^b with b in [2, 8]", static_cast<double>(y.scale));
+  }
   ref::SoftmaxParams p;
+  p.output_bits = bits;
   p.depth = x.dims[x.rank - 1];
   p.rows = p.depth == 0 ? 0 : static_cast<int32_t>(x.num_elements / p.depth);
   const auto* table = o->exp_table();

@@ -109,6 +109,22 @@ def test_quantize_is_deterministic(tmp_path):
     assert (tmp_path / "a.sqnt").read_bytes() == (tmp_path / "b.sqnt").read_bytes()
 
 
+def test_softmax_bits(tmp_path):
+    # --softmax-bits 8 is the default grid (byte-identical file); fewer bits change the file, and
+    # the integer model still passes the runtime's checks and the accuracy run. 3 bits on 200
+    # validation samples: the drop is bounded but visible (see docs/benchmarks.md).
+    fm = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"))
+    few = ("--calib-samples", "128", "--val-samples", "200")
+    acc8, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *fm, few)
+    quantize("vit_tiny/vit_tiny_op17", tmp_path / "b.sqnt", *fm, few + ("--softmax-bits", "8"))
+    acc3, ref3, out3 = quantize("vit_tiny/vit_tiny_op17", tmp_path / "c.sqnt", *fm, few + ("--softmax-bits", "3"))
+    a, b, c = ((tmp_path / f).read_bytes() for f in ("a.sqnt", "b.sqnt", "c.sqnt"))
+    assert a == b
+    assert a != c
+    assert ref3 == ref
+    assert acc3 >= ref - 25.0, out3
+
+
 def test_quantized_model_runs_with_squint_run_on_the_float_model_inputs(tmp_path):
     # The integer model's output from the accuracy check equals what `squint run` on the
     # float model gives within quantization error: checked via top-1 agreement above; here
@@ -153,6 +169,9 @@ def test_bad_inputs(tmp_path):
     for flag, bits in (("--weight-bits", "5"), ("--act-bits", "16")):
         expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--calib-samples", "8", flag, bits],
                    rf"bits {bits} is not supported \(8, 6 or 4\)", out)
+    for bits in ("1", "9", "x"):
+        expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--softmax-bits", bits],
+                   rf"softmax-bits.*{bits}|{bits}.*(range|not)", out)
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")

@@ -198,7 +198,7 @@ TEST(InterpreterPrepare, LutTableMustCoverInputRange) {
 }
 
 TEST(InterpreterPrepare, SoftmaxRules) {
-  auto make = [](int n, int32_t first, int32_t y_zp) {
+  auto make = [](int n, int32_t first, int32_t y_zp, float y_scale = 1.0f / 256) {
     return OneOp(fb::OpCode::SOFTMAX, fb::ElementType::INT8, {2, 8}, fb::ElementType::INT8, {2, 8},
                  fb::OpOptions::SoftmaxOptions,
                  [&](SqntBuilder& b) {
@@ -206,9 +206,13 @@ TEST(InterpreterPrepare, SoftmaxRules) {
                    if (n > 0) table[0] = first;
                    return fb::CreateSoftmaxOptionsDirect(b.fbb(), &table, 16).Union();
                  },
-                 1.0f / 256, y_zp);
+                 y_scale, y_zp);
   };
   EXPECT_TRUE(PrepareOf(make(256, 1 << 16, -128)).ok());
+  EXPECT_TRUE(PrepareOf(make(256, 1 << 16, -128, 1.0f / 4)).ok());  // 2-bit output grid
+  ExpectPrepareError(make(256, 1 << 16, -128, 1.0f / 512), "output scale 0.00195312, expected 1/2^b with b in [2, 8]");
+  ExpectPrepareError(make(256, 1 << 16, -128, 1.0f / 2), "output scale 0.5, expected 1/2^b");
+  ExpectPrepareError(make(256, 1 << 16, -128, 0.01f), "output scale 0.01, expected 1/2^b");
   ExpectPrepareError(make(255, 1 << 16, -128), "exp_table has 255 entries, expected 256");
   ExpectPrepareError(make(256, 7, -128), "exp_table[0] = 7, expected 2^exp_bits");
   ExpectPrepareError(make(256, 1 << 16, 0), "output zero point 0, expected -128");

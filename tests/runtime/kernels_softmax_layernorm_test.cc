@@ -13,9 +13,9 @@ using namespace testing;  // NOLINT
 namespace qm = squint::quant_math;
 
 // Float softmax (optionally clipped) over the kept positions of one row, as output codes
-// (scale 1/256, zero point zp, codes up to zp + 255).
+// (scale 1/2^bits, zero point zp, codes up to zp + 2^bits − 1).
 std::vector<int32_t> FloatSoftmaxCodes(const std::vector<double>& v, const std::vector<bool>& keep,
-                                       double zeta, double gamma, int32_t zp) {
+                                       double zeta, double gamma, int32_t zp, int bits) {
   double m = -INFINITY, sum = 0;
   for (size_t i = 0; i < v.size(); ++i)
     if (keep[i]) m = std::max(m, v[i]);
@@ -25,13 +25,14 @@ std::vector<int32_t> FloatSoftmaxCodes(const std::vector<double>& v, const std::
   for (size_t i = 0; i < v.size(); ++i) {
     if (!keep[i]) continue;
     const double p = std::clamp((zeta - gamma) * std::exp(v[i] - m) / sum + gamma, 0.0, 1.0);
-    out[i] = zp + static_cast<int32_t>(std::min(255.0, std::round(p * 256)));
+    const double levels = std::ldexp(1.0, bits);
+    out[i] = zp + static_cast<int32_t>(std::min(levels - 1, std::round(p * levels)));
   }
   return out;
 }
 
 template <typename TIn, typename TOut>
-void CheckSoftmax(uint32_t seed, bool clipped, bool masked) {
+void CheckSoftmax(uint32_t seed, bool clipped, bool masked, bool low_bits = false) {
   std::mt19937 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int32_t zp = std::is_same<TOut, int8_t>::value ? -128 : 0;
@@ -44,7 +45,9 @@ void CheckSoftmax(uint32_t seed, bool clipped, bool masked) {
     const auto table = qm::BuildSoftmaxExpTable(static_cast<float>(s_in), exp_bits, sizeof(TIn) * 8);
     const double zeta = clipped ? 1.0 + 0.01 * uni(0, 5) : 1.0;
     const double gamma = clipped ? -0.005 * uni(1, 10) : 0.0;
+    const int bits = low_bits ? 2 + iter % 7 : 8;  // low_bits: every output width 2..8
     SoftmaxParams p;
+    p.output_bits = bits;
     p.rows = rows;
     p.depth = depth;
     p.exp_table = table.data();
@@ -79,7 +82,7 @@ void CheckSoftmax(uint32_t seed, bool clipped, bool masked) {
         v[i] = s_in * x[size_t(r) * depth + i];
         if (masked) keep[i] = mask[size_t(r % t) * t + i] != 0;
       }
-      const auto want = FloatSoftmaxCodes(v, keep, zeta, gamma, zp);
+      const auto want = FloatSoftmaxCodes(v, keep, zeta, gamma, zp, bits);
       for (int32_t i = 0; i < depth; ++i) {
         const int32_t got = y[size_t(r) * depth + i];
         if (!keep[i]) {
@@ -98,6 +101,8 @@ TEST(Softmax, Int16InputWithinOneCode) { CheckSoftmax<int16_t, int8_t>(3, false,
 TEST(Softmax, ClippedWithinOneCode) { CheckSoftmax<int8_t, int8_t>(4, true, false); }
 TEST(Softmax, CausalMaskAndFullyMaskedRows) { CheckSoftmax<int8_t, int8_t>(5, false, true); }
 TEST(Softmax, ClippedMaskedInt16ToUint8) { CheckSoftmax<int16_t, uint8_t>(6, true, true); }
+TEST(Softmax, OutputBits2To8WithinOneCode) { CheckSoftmax<int8_t, int8_t>(7, false, false, true); }
+TEST(Softmax, OutputBits2To8ClippedMaskedUint8) { CheckSoftmax<int16_t, uint8_t>(8, true, true, true); }
 
 TEST(Softmax, AllMaskedRowIsAllZeroProbability) {
   const auto table = qm::BuildSoftmaxExpTable(0.1f, 16);

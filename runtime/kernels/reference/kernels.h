@@ -165,18 +165,19 @@ void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const 
 // Per row: m = max of the unmasked x; for each unmasked i, d = m − x_i (>= 0) and
 //   e_i = d < exp_table_size ? exp_table[d] : 0      (exp_table[d] ≈ exp(−s_in·d)·2^exp_bits)
 //   S = Σ e_i (int64);  t_i = ⌊clip_scale_q16·e_i·256 / S⌉;
-//   u_i = clamp(⌊(t_i + clip_offset_q16) / 2^16⌉, 0, 255);   y_i = u_i + output_zero_point.
+//   u_i = clamp(⌊(t_i + clip_offset_q16) / 2^(24−b)⌉, 0, 2^b − 1);   y_i = u_i + output_zero_point,
+// where b = output_bits in [2, 8] (the uniform softmax grid of step 1/2^b; b = 8: step 1/256).
 // Masked positions, and every position of a row with no unmasked position, get u = 0: the code
 // of probability exactly 0. Plain softmax: clip_scale_q16 = 2^16, clip_offset_q16 = 0; clipped
 // softmax clip((ζ−γ)p + γ, 0, 1): clip_scale_q16 = ⌊(ζ−γ)·2^16⌉, clip_offset_q16 = ⌊γ·2^24⌉
-// (SoftmaxClipParams). Output scale is 1/256: output_zero_point −128 (int8) or 0 (uint8).
+// (SoftmaxClipParams). Output scale is 1/2^b: output_zero_point −128 (int8) or 0 (uint8).
 // Mask: null, or bytes (nonzero = keep) broadcast to x's shape: x has `rank` dims `dims`
 // (last = depth) and mask_strides[i] is the mask's element stride along x's axis i (0 where
 // broadcast).
 // Preconditions: exp_table_size >= 1 with exp_table[0] = 2^exp_bits, table non-increasing and
 // >= 0; exp_bits in [0, 30]; int8 input: exp_table_size <= 256 suffices (d <= 255); 0 <=
-// clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; rows·depth fits int32; rank >= 1 when a
-// mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
+// clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; 2 <= output_bits <= 8; rows·depth fits
+// int32; rank >= 1 when a mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
 struct SoftmaxParams {
   int32_t rows = 0, depth = 0;
   const int32_t* exp_table = nullptr;
@@ -185,6 +186,7 @@ struct SoftmaxParams {
   int32_t clip_scale_q16 = 1 << 16;
   int32_t clip_offset_q16 = 0;
   int32_t output_zero_point = -128;
+  int32_t output_bits = 8;
   const uint8_t* mask = nullptr;
   int32_t rank = 0;
   int32_t dims[kMaxKernelRank] = {};

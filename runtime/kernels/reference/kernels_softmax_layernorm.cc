@@ -55,10 +55,11 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
     for (int32_t i = 0; i < p.depth; ++i) {
       int32_t u = 0;
       if (any && kept(i)) {
-        // t ≈ (ζ − γ)·p·2^24,  u = ⌊(t + γ·2^24) / 2^16⌉ ≈ 256·((ζ − γ)p + γ), clipped to [0, 1).
+        // t ≈ (ζ − γ)·p·2^24,  u = ⌊(t + γ·2^24) / 2^(24−b)⌉ ≈ 2^b·((ζ − γ)p + γ), clipped to [0, 1).
         const int64_t t = RoundDiv(int64_t{p.clip_scale_q16} * exp_of(i) * 256, sum);
-        const int64_t v = FloorDiv(t + p.clip_offset_q16 + (int64_t{1} << 15), int64_t{1} << 16);
-        u = Clamp(v, 0, 255);
+        const int32_t drop = 24 - p.output_bits;
+        const int64_t v = FloorDiv(t + p.clip_offset_q16 + (int64_t{1} << (drop - 1)), int64_t{1} << drop);
+        u = Clamp(v, 0, (1 << p.output_bits) - 1);
       }
       yr[i] = static_cast<TOut>(u + zero_code);
     }
