@@ -15,5 +15,6 @@ using Action = std::function<Status()>;
 void AddInspect(CLI::App& app, Action& action);
 void AddRun(CLI::App& app, Action& action);
 void AddQuantize(CLI::App& app, Action& action);
+void AddReport(CLI::App& app, Action& action);
 
 }  // namespace squint::cli

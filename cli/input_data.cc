@@ -1,6 +1,8 @@
 #include "cli/input_data.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "ir/npy.h"
@@ -74,20 +76,56 @@ std::string SafeFileName(const std::string& tensor_name) {
   return out;
 }
 
-Result<quant::ImageOptions> ParseImageOptions(const std::vector<float>& mean, const std::vector<float>& std,
-                                              const std::string& size) {
+void AddImageFlags(CLI::App* cmd, ImageFlags* f) {
+  f->given = {
+      cmd->add_option("--mean", f->mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
+          ->delimiter(',')
+          ->capture_default_str(),
+      cmd->add_option("--std", f->std, "image folders: see --mean")->delimiter(',')->capture_default_str(),
+      cmd->add_option("--size", f->size, "image folders: resize images to HxW (default: the model input's size)")};
+}
+
+Result<quant::CalibData> LoadData(const std::string& flag, const std::string& path, const ir::Graph& g,
+                                  const ImageFlags& f) {
   quant::ImageOptions o;
-  o.mean = mean;
-  o.std = std;
-  if (size.empty()) return o;
-  long long h = 0, w = 0;
-  char x = 0, rest = 0;
-  if (std::sscanf(size.c_str(), "%lld%c%lld%c", &h, &x, &w, &rest) != 3 || x != 'x' || h <= 0 || w <= 0 ||
-      h > 65536 || w > 65536)
-    return InvalidInput("--size '{}': expected HxW with positive sizes, e.g. 224x224", size);
-  o.height = h;
-  o.width = w;
-  return o;
+  o.mean = f.mean;
+  o.std = f.std;
+  if (!f.size.empty()) {
+    long long h = 0, w = 0;
+    char x = 0, rest = 0;
+    if (std::sscanf(f.size.c_str(), "%lld%c%lld%c", &h, &x, &w, &rest) != 3 || x != 'x' || h <= 0 || w <= 0 ||
+        h > 65536 || w > 65536)
+      return InvalidInput("--size '{}': expected HxW with positive sizes, e.g. 224x224", f.size);
+    o.height = h;
+    o.width = w;
+  }
+  std::vector<quant::InputSpec> specs;
+  for (ir::ValueId id : g.inputs) {
+    const ir::Value& v = g.value(id);
+    ir::Dims dims = *ir::DimsFromShape(*v.shape);
+    dims.erase(dims.begin());  // the sample axis
+    specs.push_back({v.name, v.dtype, dims});
+  }
+  SQ_ASSIGN_OR_RETURN(quant::CalibData data, quant::LoadCalibData(path, specs, o));
+  const bool images = std::any_of(data.files.begin(), data.files.end(), [](const std::string& file) {
+    const std::string ext = std::filesystem::path(file).extension().string();
+    return ext != ".npy" && ext != ".npz";
+  });
+  for (const CLI::Option* opt : f.given)
+    if (opt != nullptr && opt->count() > 0 && !images)
+      return InvalidInput("{} '{}' holds arrays, not images: {} applies to image folders only (arrays are used as they are)",
+                          flag, path, opt->get_name());
+  return data;
+}
+
+Result<std::optional<ir::Tensor>> LoadLabels(const std::string& labels_path, const quant::CalibData& data,
+                                             const std::string& data_path) {
+  if (labels_path.empty()) return data.labels;
+  SQ_ASSIGN_OR_RETURN(ir::Tensor labels, ir::ReadNpy(labels_path));
+  if (labels.rank() < 1 || labels.dim(0) != data.num_samples)
+    return InvalidInput("--labels '{}': {} labels for the {} samples of '{}'", labels_path,
+                        labels.rank() ? labels.dim(0) : 0, data.num_samples, data_path);
+  return std::optional<ir::Tensor>(std::move(labels));
 }
 
 }  // namespace squint::cli

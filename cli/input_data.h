@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "base/status.h"
 #include "ir/graph.h"
 #include "quant/calib_data.h"
@@ -28,9 +30,24 @@ Result<std::vector<ir::Tensor>> ReadInputs(const std::vector<ExpectedInput>& exp
 // accepted for a single-input model. Errors name the spec, the input and what is missing.
 Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector<std::string>& specs);
 
-// --mean, --std and --size HxW (empty: the model's size) of commands that read image folders.
-Result<quant::ImageOptions> ParseImageOptions(const std::vector<float>& mean, const std::vector<float>& std,
-                                              const std::string& size);
+// --mean, --std and --size of commands that read data (DATA may be an image folder).
+struct ImageFlags {
+  std::vector<float> mean = {0.0f}, std = {1.0f};
+  std::string size;
+  std::vector<CLI::Option*> given;  // to tell whether the user set any of them
+};
+void AddImageFlags(CLI::App* cmd, ImageFlags* flags);
+
+// Reads DATA (`flag` names the option in errors) in any form quant::LoadCalibData takes, for
+// g's inputs (one sample each: the first dim is the sample axis). Image flags given for data
+// that holds no images are an error, not silently ignored.
+Result<quant::CalibData> LoadData(const std::string& flag, const std::string& path, const ir::Graph& g,
+                                  const ImageFlags& images);
+
+// Labels of `data`: the .npy `labels_path` if given (one row per sample), else the class
+// sub-folder indices of an image folder, else none.
+Result<std::optional<ir::Tensor>> LoadLabels(const std::string& labels_path, const quant::CalibData& data,
+                                             const std::string& data_path);
 
 // A file name for a tensor name: characters outside [A-Za-z0-9._-] become '_'.
 std::string SafeFileName(const std::string& tensor_name);

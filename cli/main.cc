@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   squint::cli::AddQuantize(app, action);
   squint::cli::AddInspect(app, action);
   squint::cli::AddRun(app, action);
+  squint::cli::AddReport(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

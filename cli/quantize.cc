@@ -11,7 +11,6 @@
 #include "cli/input_data.h"
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
-#include "ir/npy.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
@@ -21,8 +20,8 @@ namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, output, calib, val, labels, observer = "minmax", size;
-  std::vector<float> mean = {0.0f}, std = {1.0f};
+  std::string model, output, calib, val, labels, observer = "minmax";
+  ImageFlags images;
   std::vector<std::string> input_shapes, a16;
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
@@ -32,33 +31,22 @@ struct Options {
   int softmax_bits = 8;
 };
 
-std::vector<quant::InputSpec> Specs(const ir::Graph& g) {
-  std::vector<quant::InputSpec> specs;
-  for (ir::ValueId id : g.inputs) {
-    const ir::Value& v = g.value(id);
-    ir::Dims dims = *ir::DimsFromShape(*v.shape);
-    dims.erase(dims.begin());  // the sample axis
-    specs.push_back({v.name, v.dtype, dims});
-  }
-  return specs;
-}
-
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
   const ir::Graph& g = m.graph;
-  const std::vector<quant::InputSpec> specs = Specs(g);
   SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
-  SQ_ASSIGN_OR_RETURN(quant::ImageOptions images, ParseImageOptions(o.mean, o.std, o.size));
-  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, quant::LoadCalibData(o.calib, specs, images));
+  SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
   int64_t calib_count = calib.num_samples;
   std::optional<quant::CalibData> val;
   if (!o.val.empty()) {
-    SQ_ASSIGN_OR_RETURN(val, quant::LoadCalibData(o.val, specs, images));
+    SQ_ASSIGN_OR_RETURN(val, LoadData("--val", o.val, g, o.images));
   } else if (calib.num_samples >= 5) {
     calib_count = calib.num_samples - calib.num_samples / 5;
   }
+  const quant::CalibData& check = val ? *val : calib;
+  SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, check, val ? o.val : o.calib));
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
 
   quant::CalibrationOptions co;
@@ -92,17 +80,9 @@ Status Run(const Options& o) {
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
 
   // Check before writing: nothing is written when the runtime cannot run the result.
-  const quant::CalibData& check = val ? *val : calib;
   const int64_t begin = val ? 0 : calib_count;
   int64_t count = check.num_samples - begin;
   if (o.val_samples > 0) count = std::min(count, o.val_samples);
-  std::optional<ir::Tensor> labels = check.labels;  // class sub-folders of an image folder
-  if (!o.labels.empty()) {
-    SQ_ASSIGN_OR_RETURN(labels, ir::ReadNpy(o.labels));
-    if (labels->rank() < 1 || labels->dim(0) != check.num_samples)
-      return InvalidInput("--labels '{}': {} labels for {} samples", o.labels, labels->rank() ? labels->dim(0) : 0,
-                          check.num_samples);
-  }
   std::optional<report::AccuracyReport> rep;
   if (count > 0) {
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
@@ -139,11 +119,7 @@ void AddQuantize(CLI::App& app, Action& action) {
   cmd->add_option("--labels", o->labels,
                   ".npy of integer labels for the validation data: report accuracy (default for an image folder\n"
                   "with one sub-folder per class: the class index, classes in sorted name order)");
-  cmd->add_option("--mean", o->mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--std", o->std, "image folders: see --mean")->delimiter(',')->capture_default_str();
-  cmd->add_option("--size", o->size, "image folders: resize images to HxW (default: the model input's size)");
+  AddImageFlags(cmd, &o->images);
   cmd->add_option("--observer", o->observer, "activation range method: minmax, ema, percentile, entropy, mse")
       ->capture_default_str();
   cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");

@@ -4,21 +4,24 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "ir/eval/evaluator.h"
-#include "runtime/squint_rt.h"
+#include "runtime/interpreter.h"
+#include "runtime/model.h"
+#include "runtime/tensor_codes.h"
 
 namespace squint::report {
 namespace {
 
 struct Accumulator {
   double ref2 = 0, err2 = 0, dot = 0, q2 = 0, max_abs = 0;
+  bool used = false;
   void Add(const float* ref, const float* q, int64_t n) {
+    used = true;
     for (int64_t i = 0; i < n; ++i) {
       const double r = ref[i], v = q[i], e = r - v;
       ref2 += r * r;
@@ -28,11 +31,13 @@ struct Accumulator {
       max_abs = std::max(max_abs, std::fabs(e));
     }
   }
-  void Fill(TensorError* t) const {
-    t->sqnr_db = err2 == 0 ? INFINITY : 10.0 * std::log10(std::max(ref2, 1e-30) / err2);
-    t->cosine = (ref2 == 0 || q2 == 0) ? (ref2 == q2 ? 1.0 : 0.0) : dot / std::sqrt(ref2 * q2);
-    t->max_abs = max_abs;
-    t->rel_l2 = ref2 == 0 ? (err2 == 0 ? 0.0 : INFINITY) : std::sqrt(err2 / ref2);
+  ErrorStats Stats() const {
+    ErrorStats t;
+    t.sqnr_db = err2 == 0 ? INFINITY : 10.0 * std::log10(std::max(ref2, 1e-30) / err2);
+    t.cosine = (ref2 == 0 || q2 == 0) ? (ref2 == q2 ? 1.0 : 0.0) : dot / std::sqrt(ref2 * q2);
+    t.max_abs = max_abs;
+    t.rel_l2 = ref2 == 0 ? (err2 == 0 ? 0.0 : INFINITY) : std::sqrt(err2 / ref2);
+    return t;
   }
 };
 
@@ -45,88 +50,124 @@ double BitsOfLabel(const float* row, int64_t width, int64_t label) {
   return (std::log(sum) + mx - static_cast<double>(row[label])) / std::log(2.0);
 }
 
-struct ModelDeleter {
-  void operator()(squint_rt_model* m) const { squint_rt_destroy(m); }
-};
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// What the runtime observer captures during one invoke: each op's first output, dequantized.
-struct Capture {
-  std::vector<std::vector<float>> outputs;  // per op
-  std::vector<std::string> names;           // per op: output tensor name
-  std::vector<std::string> ops;             // per op: op name
-};
-
-void Observe(void* user, const squint_rt_model* model, int32_t op_index, const char* op_name, int32_t num_outputs) {
-  auto* cap = static_cast<Capture*>(user);
-  if (num_outputs < 1) return;
-  squint_rt_tensor_info info;
-  const void* data = nullptr;
-  if (squint_rt_observed_output(model, 0, &info, &data) != SQUINT_RT_OK) return;
-  const size_t i = static_cast<size_t>(op_index);
-  if (cap->outputs.size() <= i) {
-    cap->outputs.resize(i + 1);
-    cap->names.resize(i + 1);
-    cap->ops.resize(i + 1);
-  }
-  cap->names[i] = info.name ? info.name : "";
-  cap->ops[i] = op_name ? op_name : "";
-  auto& out = cap->outputs[i];
-  out.resize(static_cast<size_t>(info.num_elements));
-  for (int64_t k = 0; k < info.num_elements; ++k) {
-    int32_t q = 0;
-    switch (info.type) {
-      case SQUINT_RT_INT8: q = static_cast<const int8_t*>(data)[k]; break;
-      case SQUINT_RT_UINT8: q = static_cast<const uint8_t*>(data)[k]; break;
-      case SQUINT_RT_INT16: q = static_cast<const int16_t*>(data)[k]; break;
-      case SQUINT_RT_INT32: q = static_cast<const int32_t*>(data)[k]; break;
-    }
-    out[static_cast<size_t>(k)] = info.has_quantization ? info.scale * static_cast<float>(q - info.zero_point)
-                                                        : static_cast<float>(q);
-  }
-}
-
 // Arg-max over the last axis for every row.
 std::vector<int64_t> ArgMaxRows(const float* v, int64_t n, int64_t width) {
   std::vector<int64_t> out;
-  for (int64_t r = 0; r + width <= n; r += width)
-    out.push_back(std::max_element(v + r, v + r + width) - (v + r));
+  for (int64_t r = 0; r + width <= n; r += width) out.push_back(std::max_element(v + r, v + r + width) - (v + r));
   return out;
 }
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+
+AlignedBuffer AllocateAligned(size_t bytes) {
+  const size_t size = std::max<size_t>((bytes + 63) / 64 * 64, 64);
+  AlignedBuffer b(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
+  if (b) std::memset(b.get(), 0, size);
+  return b;
+}
+
+// The .sqnt model on the runtime: an aligned copy of the bytes, the model, its interpreter and
+// arena, and per tensor the dequantized values the observer saw during the last invoke.
+struct IntegerModel {
+  AlignedBuffer bytes, arena;
+  rt::Model model;
+  rt::Interpreter interp;
+  std::vector<int32_t> producer;          // per tensor: producing op, -1 for inputs and constants
+  std::vector<std::vector<float>> seen;   // per tensor: values observed during Invoke
+
+  Status Init(const std::string& sqnt) {
+    bytes = AllocateAligned(sqnt.size());
+    if (!bytes) return Internal("out of memory for a {}-byte model", sqnt.size());
+    std::memcpy(bytes.get(), sqnt.data(), sqnt.size());
+    if (rt::Status s = model.Load(bytes.get(), sqnt.size()); !s.ok())
+      return InvalidInput("the integer runtime rejects the model: {}", s.message());
+    if (rt::Status s = interp.Prepare(&model); !s.ok())
+      return InvalidInput("the integer runtime cannot prepare the model: {}", s.message());
+    arena = AllocateAligned(static_cast<size_t>(interp.arena_size()));
+    if (!arena) return Internal("out of memory for a {}-byte arena", interp.arena_size());
+    if (rt::Status s = interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())); !s.ok())
+      return Internal("arena: {}", s.message());
+    producer.assign(static_cast<size_t>(model.num_tensors()), -1);
+    for (int32_t i = 0; i < model.num_operators(); ++i)
+      for (int32_t t : *model.op(i)->outputs()) producer[static_cast<size_t>(t)] = i;
+    seen.assign(static_cast<size_t>(model.num_tensors()), {});
+    interp.SetObserver(&Observe, this);
+    return Status::Ok();
+  }
+
+  static void Observe(void* user, int32_t, const rt::TensorView* outs, int32_t n) {
+    auto* self = static_cast<IntegerModel*>(user);
+    for (int32_t k = 0; k < n; ++k) Dequantize(outs[k].index, outs[k].data, &self->seen[static_cast<size_t>(outs[k].index)], self->model);
+  }
+
+  static void Dequantize(int32_t t, const void* data, std::vector<float>* out, const rt::Model& model) {
+    const rt::TensorDesc& d = model.tensor(t);
+    out->resize(static_cast<size_t>(d.num_elements));
+    for (int64_t e = 0; e < d.num_elements; ++e) (*out)[static_cast<size_t>(e)] = rt::DequantizeCode(d, rt::LoadCode(data, d.type, e));
+  }
+
+  // Writes `value` (float: quantized to t's grid; integer: as is) into activation t. False if
+  // the value does not fit the tensor (element count, or float data for an unquantized tensor).
+  bool Write(int32_t t, const ir::Tensor& value) {
+    const rt::TensorDesc& d = model.tensor(t);
+    void* dst = interp.mutable_tensor_data(t);
+    if (dst == nullptr || value.size() != d.num_elements) return false;
+    if (value.dtype() == ir::DType::kFloat32) {
+      if (d.quant == nullptr) return false;
+      const float* v = value.data<float>();
+      for (int64_t e = 0; e < d.num_elements; ++e) rt::StoreCode(dst, d.type, e, rt::QuantizeValue(d, v[e]));
+      return true;
+    }
+    if (d.quant != nullptr || d.type != fb::ElementType::INT32) return false;
+    const std::vector<int64_t> v = value.ToInt64Vector();
+    for (int64_t e = 0; e < d.num_elements; ++e)
+      rt::StoreCode(dst, d.type, e, static_cast<int32_t>(std::clamp<int64_t>(v[static_cast<size_t>(e)], INT32_MIN, INT32_MAX)));
+    return true;
+  }
+};
 
 }  // namespace
 
 Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::string& sqnt,
                                               const std::vector<ir::Tensor>& data, const ir::Tensor* labels,
-                                              int64_t begin, int64_t count) {
-  // The runtime wants its buffer aligned; keep an aligned copy alive for the model's life.
-  const size_t alloc = (sqnt.size() + 63) / 64 * 64;
-  std::unique_ptr<void, FreeDeleter> buffer(std::aligned_alloc(64, std::max<size_t>(alloc, 64)));
-  std::memcpy(buffer.get(), sqnt.data(), sqnt.size());
-  squint_rt_model* raw = nullptr;
-  if (squint_rt_create_from_buffer(buffer.get(), sqnt.size(), SQUINT_RT_ALLOCATE_ARENA, &raw) != SQUINT_RT_OK)
-    return Internal("the runtime rejects the model just written: {}", squint_rt_last_error());
-  std::unique_ptr<squint_rt_model, ModelDeleter> model(raw);
-  Capture cap;
-  squint_rt_set_observer(model.get(), &Observe, &cap);
+                                              int64_t begin, int64_t count, const CompareOptions& options) {
+  IntegerModel im;
+  SQ_RETURN_IF_ERROR(im.Init(sqnt));
+  const rt::Model& model = im.model;
+  if (model.inputs().size() != data.size() || model.outputs().size() != g.outputs.size())
+    return InvalidInput("the .sqnt model has {} inputs and {} outputs, the float model {} and {}",
+                        model.inputs().size(), model.outputs().size(), data.size(), g.outputs.size());
 
   ir::eval::Evaluator evaluator(g);
-  std::unordered_map<std::string, ir::Tensor> float_values;
+  std::unordered_map<std::string, ir::Tensor> float_values;  // this sample's float values by name
   auto hook = [&](const ir::Node& node, std::span<const ir::Tensor> outs) {
     for (size_t i = 0; i < node.outputs.size(); ++i)
       if (node.outputs[i] != ir::kNoValue) float_values[g.value(node.outputs[i]).name] = outs[i];
   };
+  // The float value a runtime tensor stands for: the value of the same name, or for a
+  // REQUANTIZE output, its input's.
+  std::function<const ir::Tensor*(int32_t)> float_ref = [&](int32_t t) -> const ir::Tensor* {
+    if (auto it = float_values.find(model.tensor(t).name); it != float_values.end()) return &it->second;
+    const int32_t p = im.producer[static_cast<size_t>(t)];
+    if (p >= 0 && model.op(p)->opcode() == fb::OpCode::REQUANTIZE) return float_ref(model.op(p)->inputs()->Get(0));
+    return nullptr;
+  };
+  auto comparable = [](const ir::Tensor* ref, size_t n) {
+    return ref != nullptr && ref->dtype() == ir::DType::kFloat32 && static_cast<size_t>(ref->size()) == n;
+  };
 
-  AccuracyReport rep;
-  std::map<std::string, Accumulator> acc;  // by tensor name
+  std::vector<Accumulator> acc(static_cast<size_t>(model.num_tensors())), iso(acc.size());
   std::vector<Accumulator> out_acc(g.outputs.size());
   int64_t agree = 0, rows_total = 0, correct_f = 0, correct_i = 0, bits_rows = 0;
   double bits_f = 0, bits_i = 0;
   const bool sequence = labels && labels->rank() == 2 && g.outputs.size() >= 1;
   const std::vector<int64_t> label_values = labels ? labels->ToInt64Vector() : std::vector<int64_t>{};
+  std::vector<float> q;
   for (int64_t s = begin; s < begin + count; ++s) {
+    float_values.clear();
     std::vector<ir::Tensor> inputs;
     for (size_t k = 0; k < data.size(); ++k) {
       const ir::Tensor& all = data[k];
@@ -134,57 +175,77 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
       dims[0] = 1;
       ir::Tensor one(all.dtype(), dims);
       std::memcpy(one.raw(), static_cast<const char*>(all.raw()) + static_cast<size_t>(s) * one.bytes(), one.bytes());
-      inputs.push_back(one);
-      if (one.dtype() == ir::DType::kFloat32) {
-        if (squint_rt_set_input_float(model.get(), static_cast<int32_t>(k), one.data<float>(),
-                                      static_cast<size_t>(one.size())) != SQUINT_RT_OK)
-          return InvalidInput("input {}: {}", k, squint_rt_last_error());
-      } else {
-        std::vector<int64_t> v = one.ToInt64Vector();
-        std::vector<int32_t> v32(v.begin(), v.end());
-        if (squint_rt_set_input(model.get(), static_cast<int32_t>(k), v32.data(), v32.size() * 4) != SQUINT_RT_OK)
-          return InvalidInput("input {}: {}", k, squint_rt_last_error());
-      }
+      const int32_t t = model.inputs()[k];
+      if (!im.Write(t, one))
+        return InvalidInput("input '{}' ({} {}) does not fit the .sqnt input '{}' ({} elements, {})",
+                            g.value(g.inputs[k]).name, ir::DTypeName(one.dtype()), ir::DimsToString(one.dims()),
+                            model.tensor(t).name, model.tensor(t).num_elements, rt::ElementTypeName(model.tensor(t).type));
+      float_values[g.value(g.inputs[k]).name] = one;
+      inputs.push_back(std::move(one));
     }
-    float_values.clear();
     SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> ref, evaluator.Run(inputs, hook));
-    if (squint_rt_invoke(model.get()) != SQUINT_RT_OK) return Internal("invoke: {}", squint_rt_last_error());
-    for (size_t op = 0; op < cap.outputs.size(); ++op) {
-      auto it = float_values.find(cap.names[op]);
-      if (it == float_values.end() || it->second.dtype() != ir::DType::kFloat32) continue;
-      if (it->second.size() != static_cast<int64_t>(cap.outputs[op].size())) continue;
-      acc[cap.names[op]].Add(it->second.data<float>(), cap.outputs[op].data(), it->second.size());
-    }
+    if (rt::Status st = im.interp.Invoke(); !st.ok()) return Internal("invoke: {}", st.message());
+
     for (size_t o = 0; o < g.outputs.size(); ++o) {
-      std::vector<float> q(static_cast<size_t>(ref[o].size()));
-      squint_rt_get_output_float(model.get(), static_cast<int32_t>(o), q.data(), q.size());
+      const int32_t t = model.outputs()[o];
+      IntegerModel::Dequantize(t, im.interp.tensor_data(t), &q, model);
+      if (ref[o].dtype() != ir::DType::kFloat32 || static_cast<size_t>(ref[o].size()) != q.size())
+        return InvalidInput("output '{}': the float model gives {} {}, the .sqnt model {} values",
+                            g.value(g.outputs[o]).name, ir::DTypeName(ref[o].dtype()),
+                            ir::DimsToString(ref[o].dims()), q.size());
       out_acc[o].Add(ref[o].data<float>(), q.data(), ref[o].size());
-      if (o == 0 && ref[0].rank() >= 1) {
-        const int64_t width = ref[0].dims().back();
-        auto rf = ArgMaxRows(ref[0].data<float>(), ref[0].size(), width);
-        auto ri = ArgMaxRows(q.data(), ref[0].size(), width);
-        for (size_t r = 0; r < rf.size(); ++r) {
-          agree += rf[r] == ri[r];
-          ++rows_total;
-          if (labels) {
-            const int64_t per = static_cast<int64_t>(rf.size());
-            const size_t li = static_cast<size_t>(s * per + static_cast<int64_t>(r));
-            if (li < label_values.size()) {
-              correct_f += rf[r] == label_values[li];
-              correct_i += ri[r] == label_values[li];
-              const int64_t lab = label_values[li];
-              if (sequence && ref[0].rank() == 3 && labels->dim(1) == per && lab >= 0 && lab < width) {
-                const size_t at = r * static_cast<size_t>(width);
-                bits_f += BitsOfLabel(ref[0].data<float>() + at, width, lab);
-                bits_i += BitsOfLabel(q.data() + at, width, lab);
-                ++bits_rows;
-              }
-            }
-          }
+      if (o != 0 || ref[0].rank() < 1) continue;
+      const int64_t width = ref[0].dims().back();
+      auto rf = ArgMaxRows(ref[0].data<float>(), ref[0].size(), width);
+      auto ri = ArgMaxRows(q.data(), ref[0].size(), width);
+      for (size_t r = 0; r < rf.size(); ++r) {
+        agree += rf[r] == ri[r];
+        ++rows_total;
+        if (!labels) continue;
+        const int64_t per = static_cast<int64_t>(rf.size());
+        const size_t li = static_cast<size_t>(s * per + static_cast<int64_t>(r));
+        if (li >= label_values.size()) continue;
+        const int64_t lab = label_values[li];
+        correct_f += rf[r] == lab;
+        correct_i += ri[r] == lab;
+        if (sequence && ref[0].rank() == 3 && labels->dim(1) == per && lab >= 0 && lab < width) {
+          const size_t at = r * static_cast<size_t>(width);
+          bits_f += BitsOfLabel(ref[0].data<float>() + at, width, lab);
+          bits_i += BitsOfLabel(q.data() + at, width, lab);
+          ++bits_rows;
         }
       }
     }
+
+    for (int32_t i = 0; i < model.num_operators(); ++i)
+      for (int32_t t : *model.op(i)->outputs()) {
+        const auto& v = im.seen[static_cast<size_t>(t)];
+        const ir::Tensor* r = float_ref(t);
+        if (comparable(r, v.size())) acc[static_cast<size_t>(t)].Add(r->data<float>(), v.data(), r->size());
+      }
+
+    // Isolated: every op on its float inputs, quantized to its input grids. This overwrites the
+    // arena, so it comes after everything read from the end-to-end run.
+    for (int32_t i = 0; options.isolated && i < model.num_operators(); ++i) {
+      const fb::Operator* op = model.op(i);
+      bool fed = true;
+      for (int32_t t : *op->inputs()) {
+        if (t < 0 || model.tensor(t).is_constant) continue;
+        const ir::Tensor* r = float_ref(t);
+        fed = fed && r != nullptr && im.Write(t, *r);
+      }
+      if (!fed) continue;
+      if (rt::Status st = im.interp.InvokeOp(i); !st.ok()) return Internal("invoke op {}: {}", i, st.message());
+      for (int32_t t : *op->outputs()) {
+        IntegerModel::Dequantize(t, im.interp.tensor_data(t), &q, model);
+        const ir::Tensor* r = float_ref(t);
+        if (comparable(r, q.size())) iso[static_cast<size_t>(t)].Add(r->data<float>(), q.data(), r->size());
+      }
+    }
+    if (options.progress) options.progress(s - begin + 1, count);
   }
+
+  AccuracyReport rep;
   rep.samples = count;
   rep.top1_agreement = rows_total ? 100.0 * static_cast<double>(agree) / static_cast<double>(rows_total) : 0;
   if (labels && rows_total) {
@@ -198,21 +259,47 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   for (size_t o = 0; o < g.outputs.size(); ++o) {
     TensorError t;
     t.name = g.value(g.outputs[o]).name;
-    out_acc[o].Fill(&t);
+    t.accumulated = out_acc[o].Stats();
     rep.outputs.push_back(t);
   }
-  for (size_t op = 0; op < cap.names.size(); ++op) {
-    auto it = acc.find(cap.names[op]);
-    if (it == acc.end()) continue;
-    TensorError t;
-    t.name = cap.names[op];
-    t.node = cap.ops[op];
-    t.index = static_cast<int32_t>(op);
-    it->second.Fill(&t);
-    rep.layers.push_back(t);
-  }
+  for (int32_t i = 0; i < model.num_operators(); ++i)
+    for (int32_t t : *model.op(i)->outputs()) {
+      const size_t k = static_cast<size_t>(t);
+      if (!acc[k].used) continue;
+      TensorError e;
+      e.name = model.tensor(t).name;
+      e.op = rt::OpCodeName(model.op(i)->opcode());
+      e.node = model.op_name(i);
+      e.index = i;
+      e.accumulated = acc[k].Stats();
+      if (iso[k].used) e.isolated = iso[k].Stats();
+      rep.layers.push_back(std::move(e));
+    }
   return rep;
 }
+
+namespace {
+
+// Layers in the requested order; by loss: lowest SQNR first, layers without the metric last.
+std::vector<TensorError> Ordered(const AccuracyReport& r, LayerOrder order) {
+  std::vector<TensorError> rows = r.layers;
+  if (order == LayerOrder::kGraph) return rows;
+  auto key = [order](const TensorError& t) {
+    if (order == LayerOrder::kAccumulated) return t.accumulated.sqnr_db;
+    return t.isolated ? t.isolated->sqnr_db : INFINITY;
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const TensorError& a, const TensorError& b) {
+    if (order == LayerOrder::kIsolated && a.isolated.has_value() != b.isolated.has_value()) return a.isolated.has_value();
+    return key(a) < key(b);
+  });
+  return rows;
+}
+
+std::string Shorten(const std::string& s, size_t width) {
+  return s.size() > width ? s.substr(0, width - 3) + "..." : s;
+}
+
+}  // namespace
 
 std::string FormatSummary(const AccuracyReport& r, int worst) {
   std::string s = fmt::format("validation: {} samples, top-1 agreement with float {:.2f}%", r.samples, r.top1_agreement);
@@ -224,40 +311,46 @@ std::string FormatSummary(const AccuracyReport& r, int worst) {
                      100.0 * (*r.int_bits_per_char / *r.float_bits_per_char - 1.0));
   s += "\n";
   for (const TensorError& t : r.outputs)
-    s += fmt::format("output '{}': SQNR {:.1f} dB, cosine {:.5f}, max |error| {:.4g}\n", t.name, t.sqnr_db, t.cosine,
-                     t.max_abs);
-  std::vector<TensorError> sorted = r.layers;
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const TensorError& a, const TensorError& b) { return a.sqnr_db < b.sqnr_db; });
-  if (!sorted.empty() && worst > 0) {
-    s += fmt::format("the {} layers that lose most (accumulated error, lowest SQNR first):\n",
-                     std::min<size_t>(sorted.size(), static_cast<size_t>(worst)));
-    for (size_t i = 0; i < sorted.size() && i < static_cast<size_t>(worst); ++i)
-      s += fmt::format("  {:>6.1f} dB  cos {:.4f}  {} ({})\n", sorted[i].sqnr_db, sorted[i].cosine, sorted[i].node,
-                       sorted[i].name);
+    s += fmt::format("output '{}': SQNR {:.1f} dB, cosine {:.5f}, max |error| {:.4g}\n", t.name, t.accumulated.sqnr_db,
+                     t.accumulated.cosine, t.accumulated.max_abs);
+  const bool isolated = std::any_of(r.layers.begin(), r.layers.end(), [](const TensorError& t) { return t.isolated; });
+  const std::vector<TensorError> sorted = Ordered(r, isolated ? LayerOrder::kIsolated : LayerOrder::kAccumulated);
+  if (sorted.empty() || worst <= 0) return s;
+  const size_t n = std::min<size_t>(sorted.size(), static_cast<size_t>(worst));
+  s += isolated ? fmt::format("the {} layers that lose most (each alone on quantized float inputs; end to end beside):\n", n)
+                : fmt::format("the {} layers that lose most (accumulated error, lowest SQNR first):\n", n);
+  for (size_t i = 0; i < n; ++i) {
+    const TensorError& t = sorted[i];
+    if (isolated && t.isolated)
+      s += fmt::format("  {:>6.1f} dB alone  {:>6.1f} dB end to end  {} ({})\n", t.isolated->sqnr_db,
+                       t.accumulated.sqnr_db, t.node, t.op);
+    else
+      s += fmt::format("  {:>6.1f} dB end to end  cos {:.4f}  {} ({})\n", t.accumulated.sqnr_db, t.accumulated.cosine,
+                       t.node, t.op);
   }
   return s;
 }
 
-std::string FormatLayerTable(const AccuracyReport& r, bool sort_by_loss) {
-  std::vector<TensorError> rows = r.layers;
-  if (sort_by_loss)
-    std::stable_sort(rows.begin(), rows.end(),
-                     [](const TensorError& a, const TensorError& b) { return a.sqnr_db < b.sqnr_db; });
-  std::string s = fmt::format("{:>4}  {:<36} {:>9} {:>8} {:>10} {:>8}\n", "#", "layer (output)", "SQNR dB", "cosine",
-                              "max|err|", "rel L2");
-  for (const TensorError& t : rows)
-    s += fmt::format("{:>4}  {:<36} {:>9.2f} {:>8.5f} {:>10.4g} {:>8.4f}\n", t.index,
-                     t.node.size() > 36 ? t.node.substr(0, 35) + "…" : t.node, t.sqnr_db, t.cosine, t.max_abs,
-                     t.rel_l2);
+std::string FormatLayerTable(const AccuracyReport& r, LayerOrder order) {
+  auto cells = [](const std::optional<ErrorStats>& e) {
+    if (!e) return fmt::format("{:>8} {:>8} {:>9} {:>8}", "-", "-", "-", "-");
+    return fmt::format("{:>8.2f} {:>8.5f} {:>9.3g} {:>8.4f}", e->sqnr_db, e->cosine, e->max_abs, e->rel_l2);
+  };
+  std::string s = fmt::format("{:>4}  {:<16} {:<34} | {:^35} | {:^35}\n", "", "", "", "end to end (accumulated)",
+                              "layer alone (isolated)");
+  s += fmt::format("{:>4}  {:<16} {:<34} | {:>8} {:>8} {:>9} {:>8} | {:>8} {:>8} {:>9} {:>8}\n", "#", "op", "layer",
+                   "SQNR dB", "cosine", "max|err|", "rel L2", "SQNR dB", "cosine", "max|err|", "rel L2");
+  for (const TensorError& t : Ordered(r, order))
+    s += fmt::format("{:>4}  {:<16} {:<34} | {} | {}\n", t.index, Shorten(t.op, 16), Shorten(t.node, 34),
+                     cells(t.accumulated), cells(t.isolated));
   return s;
 }
 
-nlohmann::json ToJson(const AccuracyReport& r) {
-  auto err = [](const TensorError& t) {
-    return nlohmann::json{{"name", t.name},       {"node", t.node},     {"index", t.index},
-                          {"sqnr_db", std::isfinite(t.sqnr_db) ? nlohmann::json(t.sqnr_db) : nlohmann::json("inf")},
-                          {"cosine", t.cosine}, {"max_abs", t.max_abs}, {"rel_l2", t.rel_l2}};
+nlohmann::json ToJson(const AccuracyReport& r, LayerOrder order) {
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(v > 0 ? "inf" : "-inf"); };
+  auto stats = [&](const ErrorStats& e) {
+    return nlohmann::json{{"sqnr_db", number(e.sqnr_db)}, {"cosine", e.cosine}, {"max_abs", e.max_abs},
+                          {"rel_l2", number(e.rel_l2)}};
   };
   nlohmann::json j;
   j["samples"] = r.samples;
@@ -271,9 +364,15 @@ nlohmann::json ToJson(const AccuracyReport& r) {
     j["float_bits_per_char"] = *r.float_bits_per_char;
   }
   j["outputs"] = nlohmann::json::array();
-  for (const auto& t : r.outputs) j["outputs"].push_back(err(t));
+  for (const auto& t : r.outputs) j["outputs"].push_back({{"name", t.name}, {"accumulated", stats(t.accumulated)}});
   j["layers"] = nlohmann::json::array();
-  for (const auto& t : r.layers) j["layers"].push_back(err(t));
+  for (const auto& t : Ordered(r, order))
+    j["layers"].push_back({{"index", t.index},
+                           {"op", t.op},
+                           {"node", t.node},
+                           {"tensor", t.name},
+                           {"accumulated", stats(t.accumulated)},
+                           {"isolated", t.isolated ? stats(*t.isolated) : nlohmann::json(nullptr)}});
   return j;
 }
 

@@ -112,4 +112,15 @@ Status Interpreter::Invoke() {
   return Status::Ok();
 }
 
+Status Interpreter::InvokeOp(int32_t op_index) {
+  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "InvokeOp before Prepare");
+  if (arena_ == nullptr && model_->arena_size() > 0)
+    return Status::Error(StatusCode::kFailedPrecondition, "InvokeOp before SetArena");
+  if (op_index < 0 || static_cast<size_t>(op_index) >= ops_.size())
+    return Status::Error(StatusCode::kInvalidArgument, "op index %d out of range [0, %zu)", op_index, ops_.size());
+  const size_t i = static_cast<size_t>(op_index);
+  ops_[i].run(ops_[i], in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+  return Status::Ok();
+}
+
 }  // namespace squint::rt

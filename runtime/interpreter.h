@@ -53,6 +53,9 @@ class Interpreter {
   void* mutable_tensor_data(int32_t t) const;
 
   Status Invoke();
+  // Runs op `op_index` alone on the arena as it is (no observer call): for hosts that write an
+  // op's inputs themselves, e.g. to measure one layer's own error. Invoke is the normal path.
+  Status InvokeOp(int32_t op_index);
   void SetObserver(OpObserver observer, void* user) {
     observer_ = observer;
     observer_user_ = user;

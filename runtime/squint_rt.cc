@@ -9,13 +9,18 @@
 #include "runtime/interpreter.h"
 #include "runtime/model.h"
 #include "runtime/planner.h"
+#include "runtime/tensor_codes.h"
 
 namespace {
 
+using squint::rt::DequantizeCode;
 using squint::rt::Interpreter;
+using squint::rt::LoadCode;
 using squint::rt::Model;
+using squint::rt::QuantizeValue;
 using squint::rt::Status;
 using squint::rt::StatusCode;
+using squint::rt::StoreCode;
 using squint::rt::TensorDesc;
 using squint::rt::TensorView;
 
@@ -109,39 +114,6 @@ void Observe(void* user, int32_t op, const TensorView* outputs, int32_t n) {
   m->observer(m->observer_user, m, op, m->model.op_name(op), n);
   m->observed = nullptr;
   m->num_observed = 0;
-}
-
-int32_t CodeMin(squint::fb::ElementType t) {
-  switch (t) {
-    case squint::fb::ElementType::INT8: return -128;
-    case squint::fb::ElementType::UINT8: return 0;
-    case squint::fb::ElementType::INT16: return -32768;
-    default: return INT32_MIN;
-  }
-}
-int32_t CodeMax(squint::fb::ElementType t) {
-  switch (t) {
-    case squint::fb::ElementType::INT8: return 127;
-    case squint::fb::ElementType::UINT8: return 255;
-    case squint::fb::ElementType::INT16: return 32767;
-    default: return INT32_MAX;
-  }
-}
-int32_t LoadCode(const void* data, squint::fb::ElementType t, int64_t i) {
-  switch (t) {
-    case squint::fb::ElementType::INT8: return static_cast<const int8_t*>(data)[i];
-    case squint::fb::ElementType::UINT8: return static_cast<const uint8_t*>(data)[i];
-    case squint::fb::ElementType::INT16: return static_cast<const int16_t*>(data)[i];
-    default: return static_cast<const int32_t*>(data)[i];
-  }
-}
-void StoreCode(void* data, squint::fb::ElementType t, int64_t i, int32_t v) {
-  switch (t) {
-    case squint::fb::ElementType::INT8: static_cast<int8_t*>(data)[i] = static_cast<int8_t>(v); break;
-    case squint::fb::ElementType::UINT8: static_cast<uint8_t*>(data)[i] = static_cast<uint8_t>(v); break;
-    case squint::fb::ElementType::INT16: static_cast<int16_t*>(data)[i] = static_cast<int16_t>(v); break;
-    default: static_cast<int32_t*>(data)[i] = v; break;
-  }
 }
 
 squint_rt_status CheckIo(const squint_rt_model* m, int32_t t, bool need_arena, bool need_quant) {
@@ -266,15 +238,7 @@ squint_rt_status squint_rt_set_input_float(squint_rt_model* m, int32_t i, const 
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
   void* data = m->interp.mutable_tensor_data(t);
-  const double lo = CodeMin(d.type), hi = CodeMax(d.type);
-  for (size_t k = 0; k < count; ++k) {
-    double q = d.zero_point;
-    if (!std::isnan(values[k])) {
-      q = std::nearbyint(static_cast<double>(values[k]) / static_cast<double>(d.scale)) + d.zero_point;  // ties to even
-      q = q < lo ? lo : (q > hi ? hi : q);
-    }
-    StoreCode(data, d.type, static_cast<int64_t>(k), static_cast<int32_t>(q));
-  }
+  for (size_t k = 0; k < count; ++k) StoreCode(data, d.type, static_cast<int64_t>(k), QuantizeValue(d, values[k]));
   return SQUINT_RT_OK;
 }
 
@@ -309,7 +273,7 @@ squint_rt_status squint_rt_get_output_float(const squint_rt_model* m, int32_t i,
   }
   const void* data = m->interp.tensor_data(t);
   for (size_t k = 0; k < count; ++k)
-    values[k] = d.scale * static_cast<float>(LoadCode(data, d.type, static_cast<int64_t>(k)) - d.zero_point);
+    values[k] = DequantizeCode(d, LoadCode(data, d.type, static_cast<int64_t>(k)));
   return SQUINT_RT_OK;
 }
 

@@ -110,6 +110,24 @@ TEST(Interpreter, ThreeOpChainWithObserver) {
   for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], std::min(127, -ExpectedFc(x, n))) << n;
 }
 
+// InvokeOp runs one op on whatever its inputs hold: here the LUT (y = −x) on codes written by
+// the test, not by the FC before it.
+TEST(Interpreter, InvokeOpRunsOneOpOnGivenInputs) {
+  Runner r;
+  Status s = r.Init(BuildChain());
+  ASSERT_TRUE(s.ok()) << s.message();
+  const int32_t h = r.model.op(1)->inputs()->Get(0), g = r.model.op(1)->outputs()->Get(0);
+  const int8_t codes[3] = {-128, 3, 100};
+  std::memcpy(r.interp.mutable_tensor_data(h), codes, 3);
+  ASSERT_TRUE(r.interp.InvokeOp(1).ok());
+  const int8_t* out = static_cast<const int8_t*>(r.interp.tensor_data(g));
+  EXPECT_EQ(out[0], 127);  // −(−128) saturates
+  EXPECT_EQ(out[1], -3);
+  EXPECT_EQ(out[2], -100);
+  EXPECT_EQ(r.interp.InvokeOp(3).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.interp.InvokeOp(-1).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(Interpreter, ArenaRules) {
   AlignedBytes bytes = BuildFcModel();
   Model model;

@@ -1,0 +1,114 @@
+// squint report MODEL.onnx MODEL.sqnt --data DATA [--labels FILE] [--json FILE] [--sort ORDER] ...
+#include <cstdio>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "base/sha256.h"
+#include "cli/commands.h"
+#include "cli/input_data.h"
+#include "cli/load_model.h"
+#include "quant/calib_data.h"
+#include "report/accuracy.h"
+#include "report/sqnt_summary.h"
+
+namespace squint::cli {
+namespace {
+
+struct Options {
+  std::string model, sqnt, data, labels, json;
+  ImageFlags images;
+  std::vector<std::string> input_shapes;
+  int64_t samples = 0;
+  std::string order = "graph";
+  bool accumulated_only = false;
+  bool ignore_source = false;
+  int worst = 5;
+};
+
+Status Run(const Options& o) {
+  SQ_ASSIGN_OR_RETURN(std::string sqnt, ReadFile(o.sqnt));
+  SQ_ASSIGN_OR_RETURN(report::SqntSummary summary, report::SummarizeSqnt(o.sqnt, sqnt));  // verifies the file
+  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
+  if (!summary.source_sha256.empty() && summary.source_sha256 != sha) {
+    if (!o.ignore_source)
+      return InvalidInput(
+          "{} was quantized from another file than {} (source SHA-256 {}..., this file {}...): give the model it was "
+          "quantized from, or --ignore-source to match layers by tensor name anyway",
+          o.sqnt, o.model, summary.source_sha256.substr(0, 12), sha.substr(0, 12));
+    fmt::print(stderr, "squint: warning: {} was quantized from another file than {}; layers are matched by tensor name\n",
+               o.sqnt, o.model);
+  }
+
+  const ir::Graph& g = m.graph;
+  SQ_ASSIGN_OR_RETURN(quant::CalibData data, LoadData("--data", o.data, g, o.images));
+  SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, data, o.data));
+  const int64_t count = o.samples > 0 ? std::min(o.samples, data.num_samples) : data.num_samples;
+
+  const report::LayerOrder order = o.order == "accumulated" ? report::LayerOrder::kAccumulated
+                                   : o.order == "isolated"  ? report::LayerOrder::kIsolated
+                                                            : report::LayerOrder::kGraph;
+  report::CompareOptions co;
+  co.isolated = !o.accumulated_only;
+  const bool tty = isatty(fileno(stderr));
+  fmt::print(stderr, "comparing float and integer on {} samples{}\n", count,
+             co.isolated ? ", every layer end to end and alone" : "");
+  co.progress = [tty](int64_t done, int64_t total) {
+    if (tty && (done % 16 == 0 || done == total)) fmt::print(stderr, "\r  {}/{} samples", done, total);
+    if (tty && done == total) fmt::print(stderr, "\n");
+  };
+  SQ_ASSIGN_OR_RETURN(report::AccuracyReport rep,
+                      report::CompareFloatAndInteger(g, sqnt, data.tensors, labels ? &*labels : nullptr, 0, count, co));
+  if (rep.layers.empty())
+    return InvalidInput("no layer of {} matches a tensor of {} by name: is it quantized from this model?", o.sqnt,
+                        o.model);
+  if (!o.json.empty()) {
+    nlohmann::json j = report::ToJson(rep, order);
+    j["model"] = o.model;
+    j["sqnt"] = o.sqnt;
+    j["data"] = o.data;
+    j["quantize_options"] = summary.options;
+    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.json, j.dump(2) + "\n"));
+  }
+  fmt::print("{}\n{}", report::FormatSummary(rep, o.worst), report::FormatLayerTable(rep, order));
+  if (!o.json.empty()) fmt::print("wrote {}\n", o.json);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddReport(CLI::App& app, Action& action) {
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "report",
+      "Per-layer error of an integer .sqnt model against its float ONNX model on DATA, computed on the\n"
+      "runtime's own kernels. For every layer: SQNR (dB), cosine similarity, max abs error and relative L2\n"
+      "error of its output, both end to end (accumulated: the integer model run whole, so errors of earlier\n"
+      "layers add up) and alone (isolated: the layer fed the float model's inputs quantized to its input\n"
+      "grids, so its own loss shows). Layers are matched to float values by tensor name.");
+  cmd->add_option("model", o->model, "the float model (.onnx) the .sqnt was quantized from")->required();
+  cmd->add_option("sqnt", o->sqnt, "the integer model (.sqnt)")->required();
+  cmd->add_option("--data", o->data,
+                  "data: .npz (one array per input, by name, samples first), .npy (single-input model),\n"
+                  "a folder of such files, or a folder of PNG or JPEG images")
+      ->required();
+  cmd->add_option("--labels", o->labels, ".npy of integer labels for the data: report accuracy");
+  AddImageFlags(cmd, &o->images);
+  cmd->add_option("--samples", o->samples, "use at most the first N samples (0: all)")->capture_default_str();
+  cmd->add_option("--sort", o->order, "layer order: graph (execution order), accumulated or isolated (lowest SQNR first)")
+      ->check(CLI::IsMember({"graph", "accumulated", "isolated"}))
+      ->capture_default_str();
+  cmd->add_flag("--accumulated-only", o->accumulated_only, "skip the isolated measurement (half the work)");
+  cmd->add_flag("--ignore-source", o->ignore_source,
+               "compare even if the .sqnt records another source model (SHA-256) than MODEL.onnx");
+  cmd->add_option("--json", o->json, "also write the report as JSON to this file");
+  cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists")->capture_default_str();
+  cmd->add_option("--input-shape", o->input_shapes,
+                  "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
+  cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
+}
+
+}  // namespace squint::cli
