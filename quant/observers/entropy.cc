@@ -40,10 +40,23 @@ double EntropyCandidateDivergence(std::span<const int64_t> bins, int64_t i, int6
   return kl;
 }
 
+void EntropyObserver::ObserveUsable(std::span<const float> values) {
+  nonzero_.clear();
+  for (float v : values) {
+    if (v != 0.0f)
+      nonzero_.push_back(v);
+    else
+      saw_zero_ = true;
+  }
+  if (!nonzero_.empty()) hist_.Add(nonzero_);
+}
+
 Range EntropyObserver::ComputeUsableRange() const {
   const Histogram& h = hist_.hist();  // of |x|: bins start at 0
   const double amax = h.max();
-  const bool magnitudes_only = !options_.type.is_signed && hist_.min() >= 0.0f;
+  // A non-negative tensor (e.g. after ReLU) gets all 2^bits codes on [0, T] from an unsigned or
+  // an asymmetric grid; only a symmetric signed grid spends half of them on negatives.
+  const bool magnitudes_only = hist_.min() >= 0.0f && (!options_.type.is_signed || !options_.symmetric);
   const int64_t levels = int64_t{1} << (magnitudes_only ? options_.type.bits : options_.type.bits - 1);
   const int64_t n = h.num_bins();
 
@@ -62,8 +75,10 @@ Range EntropyObserver::ComputeUsableRange() const {
     }
     threshold = std::min(static_cast<double>(best_i) * h.width(), amax);
   }
-  return {static_cast<float>(std::max(-threshold, static_cast<double>(hist_.min()))),
-          static_cast<float>(std::min(threshold, static_cast<double>(hist_.max())))};
+  float lo = static_cast<float>(std::max(-threshold, static_cast<double>(hist_.min())));
+  float hi = static_cast<float>(std::min(threshold, static_cast<double>(hist_.max())));
+  if (saw_zero_) lo = std::min(lo, 0.0f), hi = std::max(hi, 0.0f);
+  return {lo, hi};
 }
 
 }  // namespace squint::quant

@@ -347,6 +347,33 @@ TEST(EntropyObserver, HighBitWidthsKeepTheFullRange) {
   EXPECT_EQ(std::max(-r.min, r.max), amax);
 }
 
+// A ReLU-like tensor: exact zeros and an exponential tail. (1) Exact zeros are exact on every
+// grid: they must not move the threshold (kept, their spike in bin 0 dominated the divergence).
+// (2) On [0, T] an asymmetric int8 grid has all 256 levels, like uint8; only a symmetric int8
+// grid has 128 there, and another optimum.
+TEST(EntropyObserver, ReluOutputsUseEveryLevelAndIgnoreZeros) {
+  std::mt19937 rng(7);
+  std::exponential_distribution<float> e(1.0f);
+  std::vector<float> tail(100000), relu;
+  for (float& x : tail) x = e(rng) + 1e-3f;
+  for (float x : tail) {
+    relu.push_back(x);
+    relu.push_back(0.0f);
+    relu.push_back(0.0f);
+  }
+  ObserverOptions asym;
+  asym.type = kInt8;
+  ObserverOptions u8 = asym;
+  u8.type = {8, false};
+  ObserverOptions sym = asym;
+  sym.symmetric = true;
+  const Range with_zeros = RangeOf("entropy", relu, asym);
+  EXPECT_EQ(with_zeros.min, 0.0f);
+  EXPECT_EQ(with_zeros.max, RangeOf("entropy", tail, asym).max);
+  EXPECT_EQ(with_zeros.max, RangeOf("entropy", relu, u8).max);
+  EXPECT_NE(RangeOf("entropy", relu, sym).max, with_zeros.max);
+}
+
 TEST(EntropyCandidateDivergence, ZeroWithoutClippingOrMerging) {
   // With as many levels as bins and nothing clipped, Q == P.
   std::vector<int64_t> bins = {5, 0, 3, 8, 1, 0, 2, 9};
