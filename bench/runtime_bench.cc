@@ -4,27 +4,98 @@
 // ONNX Runtime's session.run is timed with its input already in memory).
 //   build/bench/squint_runtime_bench --model M.sqnt --data X.npy [--seconds 1]
 // bench/runtime_vs_ort.py runs this interleaved with ONNX Runtime fp32 and int8 and reports ratios.
+//
+// With --per-op, every op is timed alone (Interpreter::InvokeOp, op after op on the arena of a
+// real inference) and a JSON list of {index, op, name, median_us} is printed instead: for the
+// cost of one kind of layer (e.g. the attention blocks, bench/softmax_ablation.py).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "ir/npy.h"
+#include "runtime/interpreter.h"
 #include "runtime/squint_rt.h"
+#include "runtime/tensor_codes.h"
+
+namespace {
+
+double MedianOf(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Per-op medians over runs of the whole model op by op, for at least `seconds`.
+int PerOp(const std::string& path, const squint::ir::Tensor& x, double seconds) {
+  using namespace squint::rt;
+  auto bytes = squint::ReadFile(path);
+  if (!bytes.ok()) {
+    std::fprintf(stderr, "%s\n", bytes.status().message().c_str());
+    return 2;
+  }
+  std::vector<uint64_t> buffer((bytes->size() + 7) / 8);  // 8-byte aligned copy
+  std::memcpy(buffer.data(), bytes->data(), bytes->size());
+  Model model;
+  Interpreter interp;
+  Status s = model.Load(reinterpret_cast<const uint8_t*>(buffer.data()), bytes->size());
+  if (s.ok()) s = interp.Prepare(&model);
+  const size_t arena_bytes = (interp.arena_size() + 63) / 64 * 64 + 64;
+  void* arena = std::aligned_alloc(64, arena_bytes);
+  if (s.ok()) s = interp.SetArena(arena, arena_bytes);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), s.message());
+    std::free(arena);
+    return 2;
+  }
+  const int32_t n = model.num_operators();
+  std::vector<std::vector<double>> us(static_cast<size_t>(n));
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (int run = 0;; ++run) {
+    const TensorDesc& in = model.tensor(model.inputs()[0]);
+    void* dst = interp.mutable_tensor_data(model.inputs()[0]);
+    for (int64_t k = 0; k < in.num_elements; ++k) StoreCode(dst, in.type, k, QuantizeValue(in, x.data<float>()[k]));
+    for (int32_t i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      (void)interp.InvokeOp(i);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (run >= 5) us[static_cast<size_t>(i)].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    if (run >= 25 && std::chrono::steady_clock::now() > end) break;
+  }
+  std::printf("[\n");
+  for (int32_t i = 0; i < n; ++i)
+    std::printf("  {\"index\": %d, \"op\": \"%s\", \"name\": \"%s\", \"median_us\": %.3f}%s\n", i,
+                OpCodeName(model.op(i)->opcode()), model.op_name(i), MedianOf(us[static_cast<size_t>(i)]),
+                i + 1 < n ? "," : "");
+  std::printf("]\n");
+  std::free(arena);
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string model, data;
   double seconds = 1.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool per_op = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--model") model = argv[i + 1];
-    else if (a == "--data") data = argv[i + 1];
-    else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--per-op") {
+      per_op = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    ++i;
+    if (a == "--model") model = argv[i];
+    else if (a == "--data") data = argv[i];
+    else if (a == "--seconds") seconds = std::atof(argv[i]);
   }
   if (model.empty() || data.empty() || !(seconds > 0)) {
-    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S]\n");
+    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S] [--per-op]\n");
     return 2;
   }
   auto x = squint::ir::ReadNpy(data);
@@ -32,6 +103,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: expected a float32 .npy with samples on axis 0\n", data.c_str());
     return 2;
   }
+  if (per_op) return PerOp(model, *x, seconds);
   squint_rt_model* m = nullptr;
   if (squint_rt_create_from_file(model.c_str(), SQUINT_RT_ALLOCATE_ARENA, &m) != SQUINT_RT_OK) {
     std::fprintf(stderr, "%s: %s\n", model.c_str(), squint_rt_last_error());

@@ -11,6 +11,7 @@
 #include "cli/input_data.h"
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
+#include "passes/clip_softmax.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
@@ -29,10 +30,15 @@ struct Options {
   int weight_bits = 8, act_bits = 8;
   int worst = 5;
   int softmax_bits = 8;
+  std::optional<double> clip_softmax;  // ALPHA
 };
 
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  if (o.clip_softmax) {
+    SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.clip_softmax));
+    fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
+  }
   const ir::Graph& g = m.graph;
   SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
   SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
@@ -75,6 +81,7 @@ Status Run(const Options& o) {
                               o.observer, o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits,
                               o.softmax_bits, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
+  if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -141,6 +148,11 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
       ->check(CLI::Range(2, 8))
       ->capture_default_str();
+  cmd->add_option("--clip-softmax", o->clip_softmax,
+                  "apply clipped softmax to a model trained without it: every Softmax becomes\n"
+                  "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"
+                  "probabilities <= ALPHA/(T + ALPHA) become exact zeros; changes the float model too (the check\n"
+                  "compares against the clipped float model)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }

@@ -125,6 +125,20 @@ def test_softmax_bits(tmp_path):
     assert acc3 >= ref - 25.0, out3
 
 
+def test_clip_softmax(tmp_path):
+    # --clip-softmax turns every Softmax of a model trained without it into clipped softmax: the
+    # float model changes too (the check compares against the clipped float model), the integer
+    # runtime computes it (exact zeros below ALPHA/(T + ALPHA)), and the option is recorded.
+    fm = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"))
+    few = ("--calib-samples", "64", "--val-samples", "100")
+    _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *fm, few)
+    acc, ref_clipped, out = quantize("vit_tiny/vit_tiny_op17", tmp_path / "b.sqnt", *fm, few + ("--clip-softmax", "2"))
+    assert acc >= ref_clipped - 3.0, out
+    proc = squint("inspect", str(tmp_path / "b.sqnt"), "--json")
+    assert "clip_softmax=2" in json.loads(proc.stdout)["provenance"]["options"]
+    assert (tmp_path / "a.sqnt").read_bytes() != (tmp_path / "b.sqnt").read_bytes()
+
+
 def test_quantized_model_runs_with_squint_run_on_the_float_model_inputs(tmp_path):
     # The integer model's output from the accuracy check equals what `squint run` on the
     # float model gives within quantization error: checked via top-1 agreement above; here
@@ -172,6 +186,11 @@ def test_bad_inputs(tmp_path):
     for bits in ("1", "9", "x"):
         expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--softmax-bits", bits],
                    rf"softmax-bits.*{bits}|{bits}.*(range|not)", out)
+    expect_bad(["quantize", model, "-o", str(out), "--calib", calib, "--clip-softmax", "1"], r"no Softmax", out)
+    vit = model_path("vit_tiny/vit_tiny_op17")
+    expect_bad(["quantize", vit, "-o", str(out), "--calib", calib, "--clip-softmax", "-0.5"], r"ALPHA.*>= 0", out)
+    expect_bad(["quantize", model_path("vit_tiny_clipped/vit_tiny_clipped_op17"), "-o", str(out), "--calib", calib,
+                "--clip-softmax", "1"], r"already a clipped softmax", out)
     expect_bad(["run", model, "--input", f"input={tmp_path / 'wrong.npy'}", "--output-dir", str(tmp_path)],
                r"expected shape")
     expect_bad(["quantize", model], r"required")
