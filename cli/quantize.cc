@@ -1,4 +1,5 @@
 // squint quantize MODEL.onnx -o MODEL.sqnt --calib DATA [--val DATA] [--labels FILE] ...
+#include <cmath>
 #include <cstdio>
 
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
+#include "quant/softmax_bias.h"
 #include "report/accuracy.h"
 
 namespace squint::cli {
@@ -31,6 +33,7 @@ struct Options {
   int worst = 5;
   int softmax_bits = 8;
   std::optional<double> clip_softmax;  // ALPHA
+  bool softmax_bias_correction = false;
 };
 
 Status Run(const Options& o) {
@@ -72,6 +75,27 @@ Status Run(const Options& o) {
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
   lo.softmax_bits = o.softmax_bits;
+  if (o.softmax_bias_correction) {
+    SQ_ASSIGN_OR_RETURN(std::vector<quant::SoftmaxBias> biases,
+                        quant::EstimateSoftmaxBias(g, calib, calib_count, o.softmax_bits));
+    if (biases.empty())
+      return InvalidInput("--softmax-bias-correction: {} has no Softmax whose output is multiplied by an activation "
+                          "(attention P·V)",
+                          o.model);
+    int corrected = 0;
+    double largest = 0;
+    for (const quant::SoftmaxBias& b : biases) {
+      if (b.projection.empty()) {
+        fmt::print(stderr, "softmax bias correction: {} not corrected: {}\n", b.softmax, b.why_not);
+        continue;
+      }
+      lo.linear_input_offset[b.projection] = b.offset;
+      for (float v : b.offset) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+      ++corrected;
+    }
+    fmt::print(stderr, "softmax bias correction: {} of {} attention blocks, largest |offset| {:.4g}\n", corrected,
+               biases.size(), largest);
+  }
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
 
   auto prov = std::make_unique<fb::ProvenanceT>();
@@ -82,6 +106,7 @@ Status Run(const Options& o) {
                               o.softmax_bits, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
+  if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -148,6 +173,10 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
       ->check(CLI::Range(2, 8))
       ->capture_default_str();
+  cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
+               "correct the bias that rounding the softmax output adds to attention: the mean error of\n"
+               "each head's P·V output, per channel, measured on the calibration data, is folded into the\n"
+               "bias of the output projection (no cost at inference); see quant/softmax_bias.h");
   cmd->add_option("--clip-softmax", o->clip_softmax,
                   "apply clipped softmax to a model trained without it: every Softmax becomes\n"
                   "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"

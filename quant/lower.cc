@@ -791,16 +791,28 @@ class Lowerer {
                                                                 : wf[static_cast<size_t>(k * N + r)]);
     SQ_ASSIGN_OR_RETURN(auto wq, Weights(n.name + ".weight", w, {N, K}));
     std::vector<int32_t> inputs = {a, wq.first};
+    std::vector<float> bias;
     if (const ir::Tensor* b = Const(n.input(2))) {
-      std::vector<float> bias = b->ToFloatVector();
+      bias = b->ToFloatVector();
       const float beta = n.op == OpType::kGemm ? n.attrs.GetFloat("beta", 1.0f) : 1.0f;
       if (bias.size() == 1) bias.assign(static_cast<size_t>(N), bias[0]);
       if (static_cast<int64_t>(bias.size()) != N) return Unsupported("bias of {} elements for {} outputs", bias.size(), N);
       for (float& v : bias) v *= beta;
-      inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, wq.second));
     } else if (n.input(2) != kNoValue) {
       return Unsupported("a bias computed at run time");
     }
+    if (auto it = opts_.linear_input_offset.find(n.name); it != opts_.linear_input_offset.end()) {
+      const std::vector<float>& delta = it->second;  // x + δ: b + W·δ
+      if (static_cast<int64_t>(delta.size()) != K)
+        return Internal("input offset of {} values for {} input channels", delta.size(), K);
+      bias.resize(static_cast<size_t>(N), 0.0f);
+      for (int64_t r = 0; r < N; ++r) {
+        double sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += double{w[static_cast<size_t>(r * K + k)]} * delta[static_cast<size_t>(k)];
+        bias[static_cast<size_t>(r)] += static_cast<float>(sum);
+      }
+    }
+    if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, wq.second));
     fb::FullyConnectedOptionsT o;
     o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pa.scale, wq.second, out.grid.scale), out.act);
     AddOp(fb::OpCode::FULLY_CONNECTED, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));

@@ -3,6 +3,7 @@
 // tensor typed and quantized and every kernel parameter precomputed by runtime/quant_math.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct LowerOptions {
   int weight_bits = 8;
   int act_bits = 8;
   int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
+  // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
+  // (softmax bias correction, quant/softmax_bias.h).
+  std::map<std::string, std::vector<float>> linear_input_offset;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which

@@ -139,6 +139,24 @@ def test_clip_softmax(tmp_path):
     assert (tmp_path / "a.sqnt").read_bytes() != (tmp_path / "b.sqnt").read_bytes()
 
 
+def test_softmax_bias_correction(tmp_path):
+    # The mean P·V error of every head is folded into the output projection's bias: the file
+    # changes, every plain attention block is corrected, and blocks of another shape (the gated
+    # model's gate sits between P·V and the projection) are named as not corrected.
+    calib = os.path.join(FMNIST, "calib_x.npy")
+    few = ("--calib-samples", "32", "--val-samples", "8", "--softmax-bits", "6")
+    a = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "a.sqnt"), "--calib", calib, *few)
+    b = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "b.sqnt"), "--calib", calib, *few,
+               "--softmax-bias-correction")
+    assert "4 of 4 attention blocks" in b.stderr, b.stderr
+    assert (tmp_path / "a.sqnt").read_bytes() != (tmp_path / "b.sqnt").read_bytes()
+    g = squint("quantize", model_path("vit_tiny_gated/vit_tiny_gated_op17"), "-o", str(tmp_path / "g.sqnt"), "--calib",
+               calib, *few, "--softmax-bias-correction")
+    assert "not corrected" in g.stderr and "0 of 4" in g.stderr, g.stderr
+    expect_bad(["quantize", model_path("cnn_small/cnn_small_op17"), "-o", str(tmp_path / "c.sqnt"), "--calib", calib,
+                "--softmax-bias-correction"], r"no Softmax", tmp_path / "c.sqnt")
+
+
 def test_quantized_model_runs_with_squint_run_on_the_float_model_inputs(tmp_path):
     # The integer model's output from the accuracy check equals what `squint run` on the
     # float model gives within quantization error: checked via top-1 agreement above; here
