@@ -1,4 +1,5 @@
 // squint quantize MODEL.onnx -o MODEL.sqnt --calib DATA [--val DATA] [--labels FILE] ...
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -43,7 +44,16 @@ Status Run(const Options& o) {
     fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
   }
   const ir::Graph& g = m.graph;
-  SQ_RETURN_IF_ERROR(quant::CheckInt16Selection(g, o.a16));
+  quant::LowerOptions lo;
+  lo.per_channel = !o.per_tensor;
+  lo.a16 = o.a16;
+  lo.weight_bits = o.weight_bits;
+  lo.act_bits = o.act_bits;
+  lo.softmax_bits = o.softmax_bits;
+  SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
+  if (o.softmax_bias_correction &&
+      std::none_of(g.nodes.begin(), g.nodes.end(), [](const ir::Node& n) { return n.op == ir::OpType::kSoftmax; }))
+    return InvalidInput("--softmax-bias-correction: {} has no Softmax node", o.model);
   SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
@@ -69,12 +79,6 @@ Status Run(const Options& o) {
                           fmt::print(stderr, "\r  {}/{} samples", done, total);
                         if (tty && done == total) fmt::print(stderr, "\n");
                       }));
-  quant::LowerOptions lo;
-  lo.per_channel = !o.per_tensor;
-  lo.a16 = o.a16;
-  lo.weight_bits = o.weight_bits;
-  lo.act_bits = o.act_bits;
-  lo.softmax_bits = o.softmax_bits;
   if (o.softmax_bias_correction) {
     SQ_ASSIGN_OR_RETURN(std::vector<quant::SoftmaxBias> biases,
                         quant::EstimateSoftmaxBias(g, calib, calib_count, o.softmax_bits));
@@ -171,7 +175,6 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
   cmd->add_option("--softmax-bits", o->softmax_bits,
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
-      ->check(CLI::Range(2, 8))
       ->capture_default_str();
   cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"

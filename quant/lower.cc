@@ -254,7 +254,6 @@ class Lowerer {
   // (symmetric, zero point 0): its activation inputs and its outputs are marked wide, and the
   // producers of wide values compute in int16.
   Status SelectInt16() {
-    SQ_RETURN_IF_ERROR(CheckInt16Selection(g_, opts_.a16));
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       if (!std::count(opts_.a16.begin(), opts_.a16.end(), n.name) &&
@@ -1067,13 +1066,19 @@ class Lowerer {
 
 }  // namespace
 
-Status CheckInt16Selection(const ir::Graph& g, const std::vector<std::string>& a16) {
+Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {
+  for (auto [flag, bits] : {std::pair{"--weight-bits", options.weight_bits}, std::pair{"--act-bits", options.act_bits}})
+    if (bits != 8 && bits != 6 && bits != 4)
+      return InvalidInput("{}: bits {} is not supported (8, 6 or 4)", flag, bits);
+  if (options.softmax_bits < 2 || options.softmax_bits > 8)
+    return InvalidInput("--softmax-bits {} is not supported (the softmax output takes 2 to 8 bits)",
+                        options.softmax_bits);
   std::set<std::string> names, op_types;
   for (const Node& n : g.nodes) {
     names.insert(n.name);
     op_types.insert(std::string(ir::OpName(n.op)));
   }
-  for (const std::string& want : a16)
+  for (const std::string& want : options.a16)
     if (!names.count(want) && !op_types.count(want))
       return InvalidInput("--a16 '{}': no node has this name or op type (op types in the model: {})", want,
                           fmt::join(op_types, ", "));
@@ -1084,12 +1089,7 @@ Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, c
   if (calibration.ranges.size() != g.values.size())
     return Internal("calibration is for another graph ({} values, graph has {})", calibration.ranges.size(),
                     g.values.size());
-  for (auto [what, bits] : {std::pair{"weight", options.weight_bits}, std::pair{"activation", options.act_bits}})
-    if (bits != 8 && bits != 6 && bits != 4)
-      return InvalidInput("{} bits {} is not supported (8, 6 or 4)", what, bits);
-  if (options.softmax_bits < 2 || options.softmax_bits > 8)
-    return InvalidInput("softmax output bits {} unsupported (the softmax output takes 2 to 8 bits)",
-                        options.softmax_bits);
+  SQ_RETURN_IF_ERROR(CheckLowerOptions(g, options));
   Lowerer lowerer(g, calibration, options);
   return lowerer.Run();
 }

@@ -47,8 +47,10 @@ struct LoweredModel {
 
 // The graph must be canonical (passes::Canonicalize) with concrete shapes; every op must
 // have an integer lowering (error lists the nodes that have none).
-// Error unless every --a16 entry names a node or an op type of the (canonical) graph g.
-Status CheckInt16Selection(const ir::Graph& g, const std::vector<std::string>& a16);
+// InvalidInput unless the options are valid for g: bit widths supported, every a16 entry a
+// node name or an op type of the (canonical) graph. Lower checks it too; callers check it
+// before calibrating so that a bad option fails fast.
+Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options);
 
 Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options);
 
