@@ -33,6 +33,7 @@ struct Options {
   int weight_bits = 8, act_bits = 8;
   int worst = 5;
   int softmax_bits = 8;
+  std::string softmax_quant = "uniform";  // uniform | log2
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
 };
@@ -50,6 +51,8 @@ Status Run(const Options& o) {
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
   lo.softmax_bits = o.softmax_bits;
+  lo.softmax_quant = o.softmax_quant == "log2" ? quant::LowerOptions::SoftmaxQuant::kLog2
+                                               : quant::LowerOptions::SoftmaxQuant::kUniform;
   SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
   if (o.softmax_bias_correction &&
       std::none_of(g.nodes.begin(), g.nodes.end(), [](const ir::Node& n) { return n.op == ir::OpType::kSoftmax; }))
@@ -105,9 +108,10 @@ Status Run(const Options& o) {
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
   prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} softmax_bits={} calib_samples={}{}",
+  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} softmax_bits={} softmax_quant={} "
+                              "calib_samples={}{}",
                               o.observer, o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits,
-                              o.softmax_bits, calib_count,
+                              o.softmax_bits, o.softmax_quant, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
@@ -175,6 +179,12 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
   cmd->add_option("--softmax-bits", o->softmax_bits,
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
+      ->capture_default_str();
+  cmd->add_option("--softmax-quant", o->softmax_quant,
+                  "softmax output grid: uniform (step 1/2^N) or log2 (FQ-ViT: codes k for 2^-k, k up to\n"
+                  "min(2^N - 1, 15), smaller probabilities 0; the attention P·V is computed by shifts; every\n"
+                  "softmax must feed only the left operand of a MatMul)")
+      ->check(CLI::IsMember({"uniform", "log2"}))
       ->capture_default_str();
   cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"

@@ -27,6 +27,11 @@ struct LowerOptions {
   int weight_bits = 8;
   int act_bits = 8;
   int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
+  // Softmax output grid: uniform (step 1/2^bits) or log2 (FQ-ViT: codes k for 2^−k, k <=
+  // min(2^bits − 1, 15), smaller probabilities 0; only where every reader is a MatMul of two
+  // activations taking the probabilities as its left operand, computed by shifts).
+  enum class SoftmaxQuant { kUniform, kLog2 };
+  SoftmaxQuant softmax_quant = SoftmaxQuant::kUniform;
   // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
   // (softmax bias correction, quant/softmax_bias.h).
   std::map<std::string, std::vector<float>> linear_input_offset;

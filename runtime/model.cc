@@ -214,9 +214,54 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       d->zero_point = q->zero_point() ? q->zero_point()->Get(0) : 0;
       break;
     }
+    case fb::Quantization::Log2Quantization: {
+      const fb::Log2Quantization* q = t->quantization_as_Log2Quantization();
+      if (q == nullptr) return Invalid("tensor %d '%s': quantization table missing", index, d->name);
+      if (q->bits() < 2 || q->bits() > 8)
+        return Invalid("tensor %d '%s': log2 quantization bits %d outside [2, 8]", index, d->name, q->bits());
+      if (d->type != fb::ElementType::INT8 && d->type != fb::ElementType::UINT8)
+        return Invalid("tensor %d '%s': log2 quantization on a %s tensor, expected int8 or uint8", index,
+                       d->name, ElementTypeName(d->type));
+      if (d->is_constant)
+        return Invalid("tensor %d '%s': log2 quantization on a constant (only SOFTMAX outputs)", index, d->name);
+      d->log2_bits = q->bits();
+      break;
+    }
     default:
       return Invalid("tensor %d '%s': unsupported quantization kind %d", index, d->name,
                      static_cast<int>(t->quantization_type()));
+  }
+  return Status::Ok();
+}
+
+// A log2 tensor is the output of a SOFTMAX and read only as the left operand (P) of BATCH_MATMUL:
+// no other kernel knows its codes. Checked after the op lists are read, before planning.
+Status Model::CheckLog2Uses(const PlanProblem& problem) const {
+  for (size_t t = 0; t < tensors_.size(); ++t) {
+    if (tensors_[t].log2_bits == 0) continue;
+    const int32_t ti = static_cast<int32_t>(t);
+    int32_t producers = 0;
+    for (uint32_t i = 0; i < num_operators_; ++i) {
+      const fb::OpCode code = fb_->operators()->Get(i)->opcode();
+      for (int32_t out : problem.op_outputs[i])
+        if (out == ti) {
+          ++producers;
+          if (code != fb::OpCode::SOFTMAX)
+            return Invalid("tensor %d '%s': log2 quantization on an output of %s, only SOFTMAX may produce it", ti,
+                           tensors_[t].name, OpCodeName(code));
+        }
+      for (size_t k = 0; k < problem.op_inputs[i].size(); ++k)
+        if (problem.op_inputs[i][k] == ti && (code != fb::OpCode::BATCH_MATMUL || k != 0))
+          return Invalid("tensor %d '%s': log2-quantized tensor is input %zu of %s; it may only be the left "
+                         "operand (input 0) of BATCH_MATMUL",
+                         ti, tensors_[t].name, k, OpCodeName(code));
+    }
+    if (producers == 0)
+      return Invalid("tensor %d '%s': log2 quantization on a tensor no SOFTMAX produces", ti, tensors_[t].name);
+    for (int32_t o : outputs_)
+      if (o == ti)
+        return Invalid("tensor %d '%s': log2-quantized tensor is a model output; it may only feed BATCH_MATMUL",
+                       ti, tensors_[t].name);
   }
   return Status::Ok();
 }
@@ -260,6 +305,7 @@ Status Model::CheckGraphAndPlan() {
   }
   for (uint32_t k = 0; k < fb_->inputs()->size(); ++k) inputs_.push_back(fb_->inputs()->Get(k));
   for (uint32_t k = 0; k < fb_->outputs()->size(); ++k) outputs_.push_back(fb_->outputs()->Get(k));
+  SQUINT_RT_RETURN_IF_ERROR(CheckLog2Uses(problem));
   problem.model_inputs = inputs_;
   problem.model_outputs = outputs_;
 

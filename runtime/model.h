@@ -35,6 +35,8 @@ int32_t ElementSize(fb::ElementType type);
 const char* ElementTypeName(fb::ElementType type);
 const char* OpCodeName(fb::OpCode code);
 
+struct PlanProblem;  // planner.h
+
 struct TensorDesc {
   const char* name = "";  // never null
   fb::ElementType type = fb::ElementType::INT8;
@@ -51,6 +53,9 @@ struct TensorDesc {
   int32_t quant_axis = -1;
   float scale = 0.0f;      // per-tensor scale (first scale for per-channel)
   int32_t zero_point = 0;  // per-tensor zero point (first for per-channel)
+  // Log2 quantization (schema Log2Quantization): its bits in [2, 8]; 0 for any other tensor.
+  // Such a tensor has no affine quant (quant null, scale 0); codes are read as unsigned bytes.
+  int32_t log2_bits = 0;
 };
 
 class Model {
@@ -79,6 +84,7 @@ class Model {
  private:
   Status CheckTensor(int32_t index, TensorDesc* desc);
   Status CheckGraphAndPlan();
+  Status CheckLog2Uses(const PlanProblem& problem) const;
 
   const uint8_t* data_ = nullptr;
   const fb::Model* fb_ = nullptr;

@@ -55,7 +55,12 @@ inline int32_t QuantizeValue(const TensorDesc& d, float v) {
 }
 
 // The real value of code q (per-tensor grid; a tensor without quantization holds plain integers).
+// Log2 tensors: the code's low byte k stands for 2^−k, 0xFF (the masked zero) for 0.
 inline float DequantizeCode(const TensorDesc& d, int32_t q) {
+  if (d.log2_bits != 0) {
+    const int32_t k = q & 0xFF;
+    return k == 0xFF ? 0.0f : std::ldexp(1.0f, -k);
+  }
   return d.quant == nullptr ? static_cast<float>(q) : d.scale * static_cast<float>(q - d.zero_point);
 }
 

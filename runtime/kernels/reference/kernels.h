@@ -102,6 +102,11 @@ void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, 
 //   acc = Σ_k (a − a_zp)(b − b_zp);   per-tensor requant (requant.count == 1).
 // Preconditions: batch_rank <= 4; int8: k·255·255 < 2^31 (k <= 32768, see Int8MatMulFitsInt32);
 // int16: int64 accumulator, k <= 2^28. Instantiated for T = T8, T16.
+// log2 left operand (a_log2_max_code = C > 0, a = SOFTMAX log2 codes, see SoftmaxParams): a's
+// byte is a code c in [0, C] or kLog2MaskedCode, a_zero_point is unused, and
+//   acc = Σ_k (b − b_zp) << (C − c)   (masked: 0; shift, no multiply)   = Σ 2^−c (b − b_zp) · 2^C,
+// so the accumulator's real scale is s_b·2^−C. Extra precondition: |b − b_zp|·2^C·k < 2^31
+// (int8), checked at prepare.
 struct BatchMatMulParams {
   int32_t batch_rank = 0;
   int32_t batch_dims[4] = {};
@@ -109,6 +114,7 @@ struct BatchMatMulParams {
   int32_t b_batch_strides[4] = {};  // in matrices of k·n elements
   int32_t m = 0, k = 0, n = 0;
   int32_t a_zero_point = 0, b_zero_point = 0;
+  int32_t a_log2_max_code = 0;  // > 0: a holds log2 codes (see above)
   RequantParams requant;
 };
 template <typename T>
@@ -178,6 +184,18 @@ void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const 
 // >= 0; exp_bits in [0, 30]; int8 input: exp_table_size <= 256 suffices (d <= 255); 0 <=
 // clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; 2 <= output_bits <= 8; rows·depth fits
 // int32; rank >= 1 when a mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
+//
+// log2 output grid (FQ-ViT Log-Int-Softmax, log2_max_code > 0): from the same e_i and S,
+//   v_i = ⌊S / e_i⌉ (≈ 1/p_i);  k = ⌊log2 v_i⌋, plus 1 if bit k−1 of v_i is set (round to nearest
+//   in the log domain);  y_i = k if k <= log2_max_code, else the masked code kLog2MaskedCode.
+// e_i == 0, masked positions and rows with no unmasked position also get kLog2MaskedCode. The
+// stored byte is the code itself (no zero point); dequantized value 2^−k, masked → exactly 0.
+// log2_max_code = min(2^b − 1, kLog2MaxCode); clip_scale/offset must be plain (no clipping).
+inline constexpr int32_t kLog2MaxCode = 15;      // keeps the P·V shift (max_code − k) in int32
+inline constexpr int32_t kLog2MaskedCode = 0xFF;  // stored byte of probability 0 (int8: −1)
+int32_t Log2MaxCode(int32_t bits);                // min(2^bits − 1, kLog2MaxCode)
+// k of step above for one element (e >= 1, sum >= e); exposed for the runtime's own checks.
+int32_t Log2RoundCode(int64_t sum, int64_t e);
 struct SoftmaxParams {
   int32_t rows = 0, depth = 0;
   const int32_t* exp_table = nullptr;
@@ -187,6 +205,7 @@ struct SoftmaxParams {
   int32_t clip_offset_q16 = 0;
   int32_t output_zero_point = -128;
   int32_t output_bits = 8;
+  int32_t log2_max_code = 0;  // > 0: log2 output grid (see above); 0: uniform grid
   const uint8_t* mask = nullptr;
   int32_t rank = 0;
   int32_t dims[kMaxKernelRank] = {};

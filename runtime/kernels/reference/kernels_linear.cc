@@ -1,5 +1,6 @@
 // Reference CONV_2D, FULLY_CONNECTED, BATCH_MATMUL (kernels.h states the contract).
 #include <cstdint>
+#include <type_traits>
 
 #include "runtime/kernels/reference/kernel_util.h"
 #include "runtime/kernels/reference/kernels.h"
@@ -103,6 +104,18 @@ void BatchMatMul(const BatchMatMulParams& p, const T* a, const T* b, T* y) {
     for (int32_t i = 0; i < p.m; ++i) {
       for (int32_t j = 0; j < p.n; ++j) {
         Acc acc = 0;
+        if (p.a_log2_max_code > 0) {
+          using UAcc = std::make_unsigned_t<Acc>;
+          for (int32_t k = 0; k < p.k; ++k) {
+            const int32_t code = static_cast<uint8_t>(a_b[int64_t{i} * p.k + k]);
+            if (code == kLog2MaskedCode) continue;
+            const Acc bv = static_cast<Acc>(b_b[int64_t{k} * p.n + j]) - p.b_zero_point;
+            // Two's-complement shift (a left shift of a negative signed value is UB in C++17).
+            acc += static_cast<Acc>(static_cast<UAcc>(bv) << (p.a_log2_max_code - code));
+          }
+          y_b[int64_t{i} * p.n + j] = static_cast<T>(Requant(p.requant, 0, acc));
+          continue;
+        }
         for (int32_t k = 0; k < p.k; ++k) {
           const Acc av = static_cast<Acc>(a_b[int64_t{i} * p.k + k]) - p.a_zero_point;
           const Acc bv = static_cast<Acc>(b_b[int64_t{k} * p.n + j]) - p.b_zero_point;

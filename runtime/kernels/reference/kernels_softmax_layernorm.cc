@@ -17,6 +17,19 @@ void SoftmaxClipParams(float zeta, float gamma, int32_t* clip_scale_q16, int32_t
   *clip_offset_q16 = static_cast<int32_t>(std::lround(static_cast<double>(gamma) * 16777216.0));
 }
 
+int32_t Log2MaxCode(int32_t bits) {
+  const int32_t full = (int32_t{1} << bits) - 1;
+  return full < kLog2MaxCode ? full : kLog2MaxCode;
+}
+
+int32_t Log2RoundCode(int64_t sum, int64_t e) {
+  const int64_t v = RoundDiv(sum, e);  // >= 1 since sum >= e
+  int32_t k = 0;
+  while ((v >> (k + 1)) != 0) ++k;  // k = index of the most significant bit
+  if (k > 0 && ((v >> (k - 1)) & 1) != 0) ++k;
+  return k;
+}
+
 template <typename TIn, typename TOut>
 void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
   const int32_t zero_code = p.output_zero_point;  // probability exactly 0
@@ -51,6 +64,18 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
     int64_t sum = 0;
     for (int32_t i = 0; i < p.depth; ++i) {
       if (kept(i)) sum += exp_of(i);
+    }
+    if (p.log2_max_code > 0) {
+      for (int32_t i = 0; i < p.depth; ++i) {
+        int32_t code = kLog2MaskedCode;
+        const int64_t e = (any && kept(i)) ? exp_of(i) : 0;
+        if (e > 0) {
+          const int32_t k = Log2RoundCode(sum, e);
+          if (k <= p.log2_max_code) code = k;
+        }
+        yr[i] = static_cast<TOut>(static_cast<uint8_t>(code));
+      }
+      continue;
     }
     for (int32_t i = 0; i < p.depth; ++i) {
       int32_t u = 0;
