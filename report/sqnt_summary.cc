@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "runtime/kernels/reference/kernels.h"
 #include "runtime/model.h"
 
 namespace squint::report {
@@ -25,6 +26,8 @@ std::string Shape(const rt::TensorDesc& d) {
 }
 
 std::string Quant(const rt::TensorDesc& d) {
+  if (d.log2_bits != 0)
+    return fmt::format("log2 {} bits: 2^-k, k 0..{}, 0xFF = 0", d.log2_bits, rt::ref::Log2MaxCode(d.log2_bits));
   if (d.quant == nullptr || d.quant->scale() == nullptr || d.quant->scale()->size() == 0) return "none";
   if (!d.per_channel) return fmt::format("scale {:.6g} zp {}", d.scale, d.zero_point);
   float lo = d.quant->scale()->Get(0), hi = lo;

@@ -135,7 +135,8 @@ def test_softmax_quant_log2(tmp_path):
     acc4, ref4, out4 = quantize("vit_tiny/vit_tiny_op17", tmp_path / "l.sqnt", *fm,
                                 few + ("--softmax-quant", "log2", "--softmax-bits", "4"))
     assert ref4 == ref
-    assert "softmax_quant=log2" in squint("inspect", str(tmp_path / "l.sqnt")).stdout
+    inspected = squint("inspect", str(tmp_path / "l.sqnt")).stdout
+    assert "softmax_quant=log2" in inspected and "log2 4 bits" in inspected, inspected
     if SANITIZED:
         agree = re.search(r"top-1 agreement with float ([\d.]+)%", out4)
         assert agree and float(agree.group(1)) >= 90.0, out4
