@@ -54,6 +54,10 @@ Status Run(const Options& o) {
   lo.softmax_quant = o.softmax_quant == "log2" ? quant::LowerOptions::SoftmaxQuant::kLog2
                                                : quant::LowerOptions::SoftmaxQuant::kUniform;
   SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
+  if (o.softmax_bias_correction && o.softmax_quant != "uniform")
+    return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
+                        "--softmax-quant {}",
+                        o.softmax_quant);
   if (o.softmax_bias_correction &&
       std::none_of(g.nodes.begin(), g.nodes.end(), [](const ir::Node& n) { return n.op == ir::OpType::kSoftmax; }))
     return InvalidInput("--softmax-bias-correction: {} has no Softmax node", o.model);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "runtime/kernels/reference/kernels.h"
 #include "runtime/model.h"
 
 namespace squint::rt {
@@ -46,8 +47,16 @@ inline void StoreCode(void* data, fb::ElementType t, int64_t i, int32_t v) {
 }
 
 // The code of real value v on the tensor's per-tensor grid: round half to even, clamped to the
-// type's range; NaN becomes the zero point.
+// type's range; NaN becomes the zero point. Log2 tensors: the SOFTMAX kernel's rounding of
+// 1/v (ref::Log2RoundCode on v in 2^-30 units), 0xFF (masked zero) for v <= 0, NaN and codes
+// beyond the tensor's largest.
 inline int32_t QuantizeValue(const TensorDesc& d, float v) {
+  if (d.log2_bits != 0) {
+    const double units = std::nearbyint(std::fmin(static_cast<double>(v), 1.0) * 1073741824.0);
+    if (!(units >= 1.0)) return 0xFF;
+    const int32_t k = ref::Log2RoundCode(int64_t{1} << 30, static_cast<int64_t>(units));
+    return k > ref::Log2MaxCode(d.log2_bits) ? 0xFF : k;
+  }
   if (std::isnan(v)) return d.zero_point;
   const double q = std::nearbyint(static_cast<double>(v) / static_cast<double>(d.scale)) + d.zero_point;
   const double lo = CodeMin(d.type), hi = CodeMax(d.type);

@@ -176,6 +176,8 @@ def test_softmax_bias_correction(tmp_path):
     assert "not corrected" in g.stderr and "0 of 4" in g.stderr, g.stderr
     expect_bad(["quantize", model_path("cnn_small/cnn_small_op17"), "-o", str(tmp_path / "c.sqnt"), "--calib", calib,
                 "--softmax-bias-correction"], r"no Softmax", tmp_path / "c.sqnt")
+    expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "c.sqnt"), "--calib", calib,
+                "--softmax-bias-correction", "--softmax-quant", "log2"], r"uniform grid", tmp_path / "c.sqnt")
 
 
 def test_quantized_model_runs_with_squint_run_on_the_float_model_inputs(tmp_path):

@@ -148,3 +148,20 @@ def test_report_bad_input(cnn, tmp_path):
     # JSON into a missing folder: exit 2, nothing written.
     p = squint("report", CNN, d / "c.sqnt", "--data", x, "--samples", 2, "--json", tmp_path / "no" / "r.json", code=2)
     assert not (tmp_path / "no").exists()
+
+
+def test_report_log2_softmax(tmp_path):
+    # Log2 probabilities (codes k for 2^-k, 0xFF for 0) are dequantized as such, and the P·V that
+    # reads them is measured alone too: the float probabilities are coded by the kernel's rounding.
+    x = os.path.join(FMNIST, "val_x.npy")
+    squint("quantize", VIT, "-o", tmp_path / "l.sqnt", "--calib", os.path.join(FMNIST, "calib_x.npy"),
+           "--calib-samples", 32, "--val-samples", 1, "--softmax-quant", "log2", "--softmax-bits", 4)
+    squint("report", VIT, tmp_path / "l.sqnt", "--data", x, "--samples", 4, "--json", tmp_path / "r.json")
+    layers = sorted(json.loads((tmp_path / "r.json").read_text())["layers"], key=lambda l: l["index"])
+    softmax = [k for k, l in enumerate(layers) if l["op"] == "SOFTMAX"]
+    assert len(softmax) == 4
+    for k in softmax:
+        assert sqnr(layers[k]["accumulated"]["sqnr_db"]) > 8.0, layers[k]
+        assert layers[k]["isolated"] is not None and sqnr(layers[k]["isolated"]["sqnr_db"]) > 8.0, layers[k]
+        pv = next(l for l in layers[k + 1:] if l["op"] == "BATCH_MATMUL")
+        assert pv["isolated"] is not None and sqnr(pv["isolated"]["sqnr_db"]) > 8.0, pv
