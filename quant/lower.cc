@@ -901,8 +901,9 @@ class Lowerer {
   // LowerMatMul's requantization s_P·s_V/s_out is the one the kernel needs.
   Status LowerLogGridSoftmax(const Node& n, int32_t x, const LogGridTables& grid, fb::SoftmaxOptionsT o) {
     const char* kind = fb::EnumNameSoftmaxGrid(grid.kind);
-    if (o.zeta != 1.0f || o.gamma != 0.0f)
-      return Unsupported("--softmax-quant {} with a clipped softmax (zeta {}, gamma {})", kind, o.zeta, o.gamma);
+    if (o.zeta - o.gamma > 2.0f)
+      return Unsupported("--softmax-quant {} with a clipped softmax of zeta - gamma = {} (at most 2)", kind,
+                         o.zeta - o.gamma);
     const ValueId pv = n.outputs[0];
     int32_t matmul_reads = 0;
     for (size_t j = 0; j < g_.nodes.size(); ++j) {

@@ -31,7 +31,7 @@ struct LowerOptions {
   // Softmax output grids other than the uniform one, by Softmax node name (log2, log√2, SULQ:
   // quant/softmax_grid.h builds and calibrates them). Such a softmax must have every reader a
   // MatMul of two activations taking the probabilities as its left operand (P·V, computed by
-  // shifts), and no clipping.
+  // shifts); clipped softmax with zeta − gamma <= 2.
   std::map<std::string, LogGridTables> softmax_grids;
   // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
   // (softmax bias correction, quant/softmax_bias.h).

@@ -84,7 +84,7 @@ double GridValue(const LogGridTables& t, int32_t q) {
 }
 
 int32_t GridCode(const LogGridTables& t, double p) {
-  const double units = p > 0.0 ? std::floor(std::min(p, 1.0) * static_cast<double>(ref::kLogGridOne)) : 0.0;
+  const double units = p > 0.0 ? std::round(std::min(p, 1.0) * static_cast<double>(ref::kLogGridOne)) : 0.0;
   return ref::LogGridCode(GridView(t), static_cast<uint32_t>(units));
 }
 

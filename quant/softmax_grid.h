@@ -55,7 +55,7 @@ LogGridTables BuildSulqGrid(int bits, float eta, float lo, float hi);
 rt::ref::LogGrid GridView(const LogGridTables& t);
 // The value of code q (q < n), as the P·V kernel computes it; 0 for the zero code and beyond.
 double GridValue(const LogGridTables& t, int32_t q);
-// The code of probability p, as the SOFTMAX kernel codes p = e/S (on ⌊p·2^30⌋).
+// The code of probability p, as the SOFTMAX kernel codes p = e/S (on ⌊p·2^30⌉).
 int32_t GridCode(const LogGridTables& t, double p);
 
 // Distribution of the non-zero probabilities of one softmax over the calibration samples, in

@@ -322,9 +322,9 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
            "clip parameters zeta = %g, gamma = %g out of range (need gamma <= zeta <= gamma + 16, |gamma| <= 32)",
            static_cast<double>(zeta), static_cast<double>(gamma));
   ref::SoftmaxClipParams(zeta, gamma, &p.clip_scale_q16, &p.clip_offset_q16);
-  OP_CHECK(y.log_grid == nullptr || (zeta == 1.0f && gamma == 0.0f),
-           "log-grid output with clipped softmax (zeta = %g, gamma = %g) is not supported", static_cast<double>(zeta),
-           static_cast<double>(gamma));
+  OP_CHECK(y.log_grid == nullptr || p.clip_scale_q16 <= (1 << 17),
+           "log-grid output with clipped softmax zeta - gamma = %g, at most 2 supported",
+           static_cast<double>(zeta) - gamma);
   if (y.log_grid != nullptr) p.grid = &y.grid;
   OP_CHECK(p.clip_scale_q16 >= 0 && p.clip_scale_q16 <= (1 << 20) && std::llabs(p.clip_offset_q16) <= (1 << 30),
            "clip constants out of range");

@@ -48,11 +48,11 @@ inline void StoreCode(void* data, fb::ElementType t, int64_t i, int32_t v) {
 
 // The code of real value v on the tensor's per-tensor grid: round half to even, clamped to the
 // type's range; NaN becomes the zero point. Log-grid tensors: the SOFTMAX kernel's coding of the
-// probability v (ref::LogGridCode on ⌊v·2^30⌋, v clamped to [0, 1]; NaN → the zero code).
+// probability v (ref::LogGridCode on ⌊v·2^30⌉, v clamped to [0, 1]; NaN → the zero code).
 inline int32_t QuantizeValue(const TensorDesc& d, float v) {
   if (d.log_grid != nullptr) {
     if (!(v > 0.0f)) return ref::LogGridCode(d.grid, 0);
-    const double units = std::floor(std::fmin(static_cast<double>(v), 1.0) * ref::kLogGridOne);
+    const double units = std::round(std::fmin(static_cast<double>(v), 1.0) * ref::kLogGridOne);
     return ref::LogGridCode(d.grid, static_cast<uint32_t>(units));
   }
   if (std::isnan(v)) return d.zero_point;

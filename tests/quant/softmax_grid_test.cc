@@ -118,7 +118,7 @@ TEST(SoftmaxGrid, QuantileCountsZerosAndIsMonotone) {
 }
 
 // The quantizer's prediction is the runtime: the SOFTMAX kernel's codes for integer exp values
-// equal GridCode(e/S) (S < 2^22 keeps ⌊e/S·2^30⌋ exact in double), and the P·V kernel multiplies
+// equal GridCode(e/S) (S < 2^22 keeps ⌊e/S·2^30⌉ exact in double), and the P·V kernel multiplies
 // each code by GridValue (one key, b̃ = 100: output = round(100·value) within one code).
 TEST(SoftmaxGrid, KernelsComputeWhatTheQuantizerPredicts) {
   std::mt19937 rng(5);

@@ -67,10 +67,10 @@ TEST(LogGridEtaQ, IsEtaOverDeltaInUnitsOfTwoToMinusShiftPlus15) {
   EXPECT_EQ(LogGridEtaQ(1.0f, 0.01f, 10), 335544);  // ⌊0.01·2^25⌉ = ⌊335544.32⌉
 }
 
-TEST(SoftmaxLogGrid, RandomRowsWithCausalMaskMatchThresholdCounting) {
+TEST(SoftmaxLogGrid, RandomRowsClippedAndCausallyMaskedMatchThresholdCounting) {
   std::mt19937 rng(11);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  int zero_seen = 0, first_seen = 0, nonzero_last_seen = 0;
+  int zero_seen = 0, first_seen = 0, nonzero_last_seen = 0, clipped_to_zero = 0;
   for (int iter = 0; iter < 300; ++iter) {
     const bool with_zero = iter % 2 == 0;
     RandomGrid rg(rng, uni(2, 255), with_zero, iter % 3 == 0, 1.0f, 0.0f);
@@ -82,6 +82,8 @@ TEST(SoftmaxLogGrid, RandomRowsWithCausalMaskMatchThresholdCounting) {
     std::vector<uint8_t> mask(x.size(), 1);
     SoftmaxParams p = SoftmaxOver(rows, depth, table, 20);
     p.grid = &rg.grid;
+    const bool clipped = iter % 5 == 2;  // clip((ζ − γ)p + γ, 0, 1) with ζ − γ up to 2
+    if (clipped) qm::BuildSoftmaxClip(1.0f + 0.01f * uni(0, 10), -0.02f * uni(1, 40), &p.clip_scale_q16, &p.clip_offset_q16);
     if (iter % 4 == 1) {  // causal mask; row 0 fully masked
       for (int r = 0; r < rows; ++r)
         for (int i = 0; i < depth; ++i) mask[r * depth + i] = i <= r - 1 ? 1 : 0;
@@ -102,11 +104,15 @@ TEST(SoftmaxLogGrid, RandomRowsWithCausalMaskMatchThresholdCounting) {
       for (int i = 0; i < depth; ++i) {
         int32_t want = kLogGridZeroCode;
         if (mask[r * depth + i]) {
-          const int64_t P = table[static_cast<size_t>(m - xr[i])] * (int64_t{1} << 30) / sum;
+          // ⌊clip_scale·e·2^14 / S⌉ + offset·2^6 (round half up: e, S > 0), clamped to [0, 2^30].
+          const int64_t num = int64_t{p.clip_scale_q16} * table[static_cast<size_t>(m - xr[i])] * 16384;
+          const int64_t P = std::clamp<int64_t>((2 * num + sum) / (2 * sum) + int64_t{p.clip_offset_q16} * 64, 0,
+                                                kLogGridOne);
           const auto above = std::count_if(rg.thresholds.begin(), rg.thresholds.end(),
                                            [&](uint32_t t) { return P < static_cast<int64_t>(t); });
           want = above == rg.grid.n ? kLogGridZeroCode : static_cast<int32_t>(above);
           nonzero_last_seen += !with_zero && want == rg.grid.n - 1;
+          clipped_to_zero += clipped && P == 0;
         }
         const int32_t got = static_cast<uint8_t>(y[r * depth + i]);
         ASSERT_EQ(got, want) << "iter " << iter << " row " << r << " col " << i;
@@ -119,6 +125,7 @@ TEST(SoftmaxLogGrid, RandomRowsWithCausalMaskMatchThresholdCounting) {
   EXPECT_GT(zero_seen, 0);
   EXPECT_GT(first_seen, 0);
   EXPECT_GT(nonzero_last_seen, 0);  // grids without a zero code keep tiny probabilities
+  EXPECT_GT(clipped_to_zero, 0);    // clipping produced exact zeros
 }
 
 TEST(BatchMatMulLogGrid, ShiftAccumulatorsMatchPerElementIntegerValues) {

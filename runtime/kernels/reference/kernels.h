@@ -222,10 +222,12 @@ void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const 
 // int32; rank >= 1 when a mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
 //
 // Log-grid output (grid set: log2, log√2 or SULQ, schema LogGridQuantization): from the same e_i
-// and S, P_i = ⌊e_i·2^30 / S⌋ and y_i = LogGridCode(grid, P_i) (the number of thresholds above
-// P_i; n → kLogGridZeroCode). Masked positions and rows with no unmasked position get
-// kLogGridZeroCode. The stored byte is the code itself (no zero point); clip_scale/offset must be
-// plain (no clipping).
+// and S, the (clipped) probability in Q30
+//   P_i = clamp(⌊clip_scale_q16·e_i·2^14 / S⌉ + clip_offset_q16·2^6, 0, 2^30)
+// (plain softmax: ⌊e_i·2^30 / S⌉) and y_i = LogGridCode(*grid, P_i) (the number of thresholds
+// above P_i; n → kLogGridZeroCode). Masked positions and rows with no unmasked position get
+// kLogGridZeroCode. The stored byte is the code itself (no zero point). Extra precondition:
+// clip_scale_q16 <= 2^17 (ζ − γ <= 2).
 struct SoftmaxParams {
   int32_t rows = 0, depth = 0;
   const int32_t* exp_table = nullptr;

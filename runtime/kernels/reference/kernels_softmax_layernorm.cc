@@ -66,9 +66,11 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
       for (int32_t i = 0; i < p.depth; ++i) {
         int32_t code = kLogGridZeroCode;
         if (any && kept(i)) {
-          // sum >= e (e ≤ 2^30): P ≤ 2^30, e·2^30 < 2^61.
-          const int64_t e = exp_of(i);
-          code = LogGridCode(*p.grid, static_cast<uint32_t>((e << 30) / sum));
+          // P ≈ ((ζ − γ)·p + γ)·2^30 clipped to [0, 2^30]; clip_scale_q16 <= 2^17 and e <= 2^30
+          // keep the product below 2^61.
+          const int64_t t = RoundDiv(int64_t{p.clip_scale_q16} * exp_of(i) * (int64_t{1} << 14), sum) +
+                            int64_t{p.clip_offset_q16} * 64;
+          code = LogGridCode(*p.grid, static_cast<uint32_t>(t < 0 ? 0 : (t > kLogGridOne ? kLogGridOne : t)));
         }
         yr[i] = static_cast<TOut>(static_cast<uint8_t>(code));
       }
