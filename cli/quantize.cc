@@ -202,8 +202,10 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "  uniform   step 1/2^N\n"
                   "  log2      FQ-ViT: 2^-k, k < min(2^N, 21), smaller probabilities 0\n"
                   "  logsqrt2  RepQ-ViT: delta·sqrt2^-k, k < min(2^N, 41), delta searched on the calibration data\n"
-                  "  sulq      I&S-ViT shift-uniform-log2: 2^N levels of log2(p + eta) rounded to powers of two,\n"
-                  "            minus eta; eta searched on the calibration data")
+                  "  sulq      I&S-ViT shift-uniform-log2: 2^N levels (255 at 8 bits) of log2(p + eta) rounded to\n"
+                  "            powers of two, minus eta; eta searched on the calibration data\n"
+                  "Default uniform: at 8 bits it matches float on the bundled models and its P·V is the fastest;\n"
+                  "at 4 bits and below the log grids keep the accuracy uniform loses (docs/benchmarks.md)")
       ->check(CLI::IsMember({"uniform", "log2", "logsqrt2", "sulq"}))
       ->capture_default_str();
   cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
