@@ -926,8 +926,8 @@ class Lowerer {
     AffineParams pacc;
     pacc.scale = std::ldexp(grid.delta, -max_shift);
     pacc.zero_point = 0;
-    pacc.qmin = 0;
-    pacc.qmax = static_cast<int32_t>(grid.shifts.size()) - 1;
+    pacc.qmin = -128;  // int8 bytes; the codes themselves are unsigned (up to 254)
+    pacc.qmax = 127;
     const int32_t y = NewActivation(pv, pacc);
     fb::LogGridQuantizationT q;
     q.bits = grid.bits;
