@@ -10,6 +10,7 @@
 // cost of one kind of layer (e.g. the attention blocks, bench/softmax_ablation.py).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,7 +31,8 @@ double MedianOf(std::vector<double> v) {
 }
 
 // Per-op medians over runs of the whole model op by op, for at least `seconds`.
-int PerOp(const std::string& path, const squint::ir::Tensor& x, double seconds) {
+// x: the first sample's values (token ids of an integer input are stored as they are).
+int PerOp(const std::string& path, const std::vector<float>& x, double seconds) {
   using namespace squint::rt;
   auto bytes = squint::ReadFile(path);
   if (!bytes.ok()) {
@@ -57,7 +59,10 @@ int PerOp(const std::string& path, const squint::ir::Tensor& x, double seconds) 
   for (int run = 0;; ++run) {
     const TensorDesc& in = model.tensor(model.inputs()[0]);
     void* dst = interp.mutable_tensor_data(model.inputs()[0]);
-    for (int64_t k = 0; k < in.num_elements; ++k) StoreCode(dst, in.type, k, QuantizeValue(in, x.data<float>()[k]));
+    for (int64_t k = 0; k < in.num_elements; ++k) {
+      const float v = x[static_cast<size_t>(k) % x.size()];
+      StoreCode(dst, in.type, k, in.quant == nullptr ? static_cast<int32_t>(std::lround(v)) : QuantizeValue(in, v));
+    }
     for (int32_t i = 0; i < n; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       (void)interp.InvokeOp(i);
@@ -95,15 +100,21 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::atof(argv[i]);
   }
   if (model.empty() || data.empty() || !(seconds > 0)) {
-    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S] [--per-op]\n");
+    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S] [--per-op]\n"
+                         "  --per-op: JSON of per-op medians (X.npy may hold integers, e.g. token ids)\n");
     return 2;
   }
   auto x = squint::ir::ReadNpy(data);
+  if (per_op && x.ok() && x->rank() >= 1 && x->dim(0) >= 1) {  // any numeric dtype (token ids too)
+    std::vector<float> values = x->ToFloatVector();
+    values.resize(static_cast<size_t>(x->size() / x->dim(0)));
+    return PerOp(model, values, seconds);
+  }
   if (!x.ok() || x->dtype() != squint::ir::DType::kFloat32 || x->rank() < 1 || x->dim(0) < 1) {
-    std::fprintf(stderr, "%s: expected a float32 .npy with samples on axis 0\n", data.c_str());
+    std::fprintf(stderr, "%s: expected a float32 .npy with samples on axis 0 (--per-op: any numeric .npy)\n",
+                 data.c_str());
     return 2;
   }
-  if (per_op) return PerOp(model, *x, seconds);
   squint_rt_model* m = nullptr;
   if (squint_rt_create_from_file(model.c_str(), SQUINT_RT_ALLOCATE_ARENA, &m) != SQUINT_RT_OK) {
     std::fprintf(stderr, "%s: %s\n", model.c_str(), squint_rt_last_error());
