@@ -16,7 +16,7 @@ refuses (e.g. bias correction where no attention block has the plain shape) is a
 so, with squint's message. Usage (from the repository root, after scripts/build.sh):
   .venv/bin/python bench/softmax_ablation.py --squint build/cli/squint \
       --bench build/bench/squint_runtime_bench [--models vit_tiny,gpt_tiny] [--bits 8,6,4,3] \
-      [--val-samples 500] [--calib-samples 0] [--report-samples 200]
+      [--quantizers uniform,log2] [--val-samples 500] [--calib-samples 0] [--report-samples 200]
 """
 import argparse
 import json
@@ -114,11 +114,17 @@ def main():
     ap.add_argument("--bench", required=True)
     ap.add_argument("--models", default="vit_tiny,vit_tiny_clipped,vit_tiny_gated,gpt_tiny")
     ap.add_argument("--bits", default="8,6,4,3")
+    ap.add_argument("--quantizers", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--val-samples", type=int, default=0, help="validation samples for the task metric (0: all)")
     ap.add_argument("--calib-samples", type=int, default=0, help="calibration samples (0: all)")
     ap.add_argument("--report-samples", type=int, default=200, help="samples for the per-layer SQNR")
     a = ap.parse_args()
     quants = quantizers(a.squint)
+    if a.quantizers:
+        unknown = set(a.quantizers.split(",")) - set(quants)
+        if unknown:
+            sys.exit(f"unknown quantizers {sorted(unknown)}; known: {', '.join(quants)}")
+        quants = [q for q in quants if q in a.quantizers.split(",")]
     print(f"quantizers: {', '.join(quants)}; validation samples: {a.val_samples or 'all'}; "
           f"P.V SQNR on {a.report_samples} samples", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
