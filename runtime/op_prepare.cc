@@ -163,13 +163,13 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   } else {
     // The loader checked that group_size divides K and that there are N·K/group_size scales.
     const int64_t groups = p.depth / p.group_size;
-    const flatbuffers::Vector<int32_t>* m = o->group_multiplier();
+    const flatbuffers::Vector<uint16_t>* m = o->group_multiplier();
     OP_CHECK(m != nullptr && static_cast<int64_t>(m->size()) == int64_t{p.units} * groups,
              "weight '%s' has group_size %d: group_multiplier needs %lld values (%d units x %lld groups), has %u",
              w.name, p.group_size, static_cast<long long>(int64_t{p.units} * groups), p.units,
              static_cast<long long>(groups), m ? m->size() : 0u);
     for (uint32_t i = 0; i < m->size(); ++i)
-      OP_CHECK(m->Get(i) >= 0 && m->Get(i) <= (1 << ref::kGroupScaleBits),
+      OP_CHECK(m->Get(i) <= (1 << ref::kGroupScaleBits),
                "group_multiplier[%u] = %d, expected in [0, 2^%d]", i, m->Get(i), ref::kGroupScaleBits);
     OP_CHECK(ref::Int8DotFitsInt32(p.group_size, p.input_zero_point, 0),
              "int32 group sum may overflow: group_size %d, input zero point %d", p.group_size, p.input_zero_point);
@@ -200,7 +200,7 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(!low_bit || x.type == ElementType::INT8,
            "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
            w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
-  const flatbuffers::Vector<int32_t>* group_multiplier = o->group_multiplier();
+  const flatbuffers::Vector<uint16_t>* group_multiplier = o->group_multiplier();
   OP_CHECK(w.group_size > 0 || group_multiplier == nullptr || group_multiplier->size() == 0,
            "group_multiplier has %u values but weight '%s' has no group scales", group_multiplier->size(), w.name);
   OP_CHECK(x.rank >= 1 && y.rank == x.rank, "input has %d dims and output %d, expected equal and >= 1", x.rank,

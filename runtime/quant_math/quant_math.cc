@@ -184,7 +184,7 @@ GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w
     out.common_scale.push_back(common);
     for (size_t g = 0; g < groups; ++g) {
       const double ratio = static_cast<double>(s_w[u * groups + g]) / common;  // in [0, 1]
-      out.group_multiplier.push_back(static_cast<int32_t>(std::min(one, std::round(ratio * one))));
+      out.group_multiplier.push_back(static_cast<uint16_t>(std::min(one, std::round(ratio * one))));
     }
     out.requant.push_back(RequantFromReal(s_x * common / s_y));
   }

@@ -110,7 +110,7 @@ std::vector<uint8_t> PackInt4(const std::vector<int8_t>& codes);
 //   (QuantizeBias(bias, s_x, common_scale)).
 struct GroupScaleParams {
   std::vector<float> common_scale;        // s_c, one per unit
-  std::vector<int32_t> group_multiplier;  // [units, G]
+  std::vector<uint16_t> group_multiplier;  // [units, G]
   std::vector<QuantizedMultiplier> requant;  // one per unit
 };
 GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w, int64_t units, double s_y);

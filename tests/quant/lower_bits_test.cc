@@ -160,13 +160,14 @@ TEST(LowerGroups, GroupScalesComeWithTheKernelMultipliers) {
     EXPECT_EQ(q->group_size, 32);
     EXPECT_EQ(q->axis, 0);
     ASSERT_EQ(q->scale.size(), 16u);
-    const std::vector<int32_t>& gm = fcs[0]->options.AsFullyConnectedOptions()->group_multiplier;
+    const std::vector<uint16_t>& gm = fcs[0]->options.AsFullyConnectedOptions()->group_multiplier;
     ASSERT_EQ(gm.size(), 16u);
-    for (size_t u = 0; u < 8; ++u) {  // the larger group of each unit is the common scale: 2^16
+    for (size_t u = 0; u < 8; ++u) {  // the larger group of each unit is the common scale: 2^B
       const size_t big = q->scale[2 * u] >= q->scale[2 * u + 1] ? 2 * u : 2 * u + 1;
       EXPECT_EQ(gm[big], 1 << rt::ref::kGroupScaleBits) << u;
       const size_t other = big ^ 1;  // the unit's other group
-      EXPECT_NEAR(gm[other] / 65536.0, q->scale[other] / q->scale[big], 1.0 / 65536) << u;
+      const double one = 1 << rt::ref::kGroupScaleBits;
+      EXPECT_NEAR(gm[other] / one, q->scale[other] / q->scale[big], 0.5 / one) << u;
     }
     // Second layer: depth 8 is not a multiple of 32: per-channel scales, named in a warning.
     const fb::TensorT& w2 = *m.tensors[static_cast<size_t>(fcs[1]->inputs[1])];

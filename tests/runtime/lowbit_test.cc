@@ -61,7 +61,7 @@ TEST(Int4Packing, RoundTripEveryCodeAndOddCounts) {
 // The contract's formula written out directly from unpacked codes, accumulating in int64.
 std::vector<int8_t> ScalarFc(const ref::FullyConnectedLowBitParams& p, const std::vector<int8_t>& x,
                              const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
-                             const std::vector<int32_t>& group_multiplier) {
+                             const std::vector<uint16_t>& group_multiplier) {
   std::vector<int8_t> y(static_cast<size_t>(p.rows) * p.units);
   const int32_t n = p.group_size > 0 ? p.group_size : p.depth;
   for (int r = 0; r < p.rows; ++r) {
@@ -95,7 +95,8 @@ struct RandomFc {
   std::vector<int8_t> x, w;
   std::vector<uint8_t> w_bytes;  // packed (int4) or the codes (int8)
   std::vector<float> s_w;        // [units, groups] (groups = 1 for group_size 0)
-  std::vector<int32_t> bias, group_multiplier;
+  std::vector<int32_t> bias;
+  std::vector<uint16_t> group_multiplier;
   std::unique_ptr<RequantOwner> requant;
   double s_x = 0, s_y = 0;
   std::vector<float> bias_f;
@@ -206,7 +207,7 @@ TEST(FullyConnectedLowBit, GroupScaledOutputMatchesFloatWithinOneCode) {
 
 TEST(FullyConnectedLowBit, WorstCaseAccumulatorsAreExact) {
   // Every product at its extreme: x − zx = −255, w = −8, depth 65536 in groups of 128, and
-  // the largest multiplier; the int64 sum is 2^16·65536·2040 < 2^62.
+  // the largest multiplier; the int64 sum is 2^15·65536·2040 < 2^62.
   ref::FullyConnectedLowBitParams p;
   p.rows = 1;
   p.depth = 65536;
@@ -216,7 +217,7 @@ TEST(FullyConnectedLowBit, WorstCaseAccumulatorsAreExact) {
   p.group_size = 128;
   std::vector<int8_t> x(static_cast<size_t>(p.depth), -128), w(static_cast<size_t>(p.depth), -8);
   const std::vector<uint8_t> packed = qm::PackInt4(w);
-  std::vector<int32_t> m(static_cast<size_t>(p.depth / p.group_size), 1 << ref::kGroupScaleBits);
+  std::vector<uint16_t> m(static_cast<size_t>(p.depth / p.group_size), 1 << ref::kGroupScaleBits);
   const std::vector<int32_t> bias = {-(1 << 30)};
   EXPECT_TRUE(ref::GroupedDotFitsInt64(p.depth, p.input_zero_point, 1 << 30, 8));
   RequantOwner rq({qm::RequantFromReal(1.0 / (1 << 28))}, 0, -128, 127);  // acc/2^28
@@ -225,7 +226,7 @@ TEST(FullyConnectedLowBit, WorstCaseAccumulatorsAreExact) {
   int8_t y = 0;
   ref::FullyConnectedLowBit(p, x.data(), packed.data(), bias.data(), &y);
   EXPECT_EQ(y, ScalarFc(p, x, w, bias, m)[0]);
-  // t = 2^16·65536·2040 exactly (2^16 per group), acc = t/2^16 − 2^30 = −940048384, y = acc/2^28 ≈ −3.502.
+  // t = 2^15·65536·2040 exactly (2^15 per group), acc = t/2^15 − 2^30 = −940048384, y = acc/2^28 ≈ −3.502.
   const int64_t acc = int64_t{65536} * 2040 - (int64_t{1} << 30);
   EXPECT_EQ(acc, -940048384);
   EXPECT_EQ(y, -4);
@@ -281,7 +282,7 @@ TEST(GroupScaleParams, CommonScaleIsTheLargestAndMultipliersAreRatios) {
   const std::vector<float> s_w = {0.5f, 0.25f, 1.0f, /*unit 1:*/ 0.1f, 0.1f, 1e-9f};
   const qm::GroupScaleParams gp = qm::BuildGroupScaleParams(0.02, s_w, 2, 0.1);
   ASSERT_EQ(gp.common_scale, (std::vector<float>{1.0f, 0.1f}));
-  EXPECT_EQ(gp.group_multiplier, (std::vector<int32_t>{32768, 16384, 65536, 65536, 65536, 0}));
+  EXPECT_EQ(gp.group_multiplier, (std::vector<uint16_t>{16384, 8192, 32768, 32768, 32768, 0}));
   ASSERT_EQ(gp.requant.size(), 2u);
   // M = s_x·s_c / s_y = 0.02·1/0.1 for unit 0 (the per-channel multiplier of scale s_c).
   const double m0 = gp.requant[0].multiplier * std::ldexp(1.0, gp.requant[0].shift - 31);
@@ -306,7 +307,8 @@ struct LowBitModel {
 struct Built {
   AlignedBytes bytes;
   std::vector<int8_t> w;
-  std::vector<int32_t> bias, multipliers;
+  std::vector<int32_t> bias;
+  std::vector<uint16_t> multipliers;
   QuantizedMultiplier requant[3];
 };
 
@@ -336,7 +338,7 @@ Built BuildLowBitModel(const LowBitModel& o) {
     ms = qm::BuildChannelRequant(0.05, s_w, 0.5);
   }
   if (o.num_multipliers >= 0) out.multipliers.resize(static_cast<size_t>(o.num_multipliers), 1000);
-  if (o.multiplier_value >= 0) out.multipliers[0] = o.multiplier_value;
+  if (o.multiplier_value >= 0) out.multipliers[0] = static_cast<uint16_t>(o.multiplier_value);
   ms.resize(units, ms.empty() ? QuantizedMultiplier{1 << 30, -5} : ms.back());
   for (int u = 0; u < units; ++u) out.requant[u] = ms[static_cast<size_t>(u)];
   common.resize(units, 0.01f);
@@ -429,8 +431,8 @@ TEST(LowBitLoad, GroupMultipliersAreChecked) {
   o.num_multipliers = 5;
   ExpectInvalid(o, "group_multiplier needs 6 values (3 units x 2 groups), has 5");
   o = LowBitModel{};
-  o.multiplier_value = (1 << 16) + 1;
-  ExpectInvalid(o, "group_multiplier[0] = 65537, expected in [0, 2^16]");
+  o.multiplier_value = (1 << 15) + 1;
+  ExpectInvalid(o, "group_multiplier[0] = 32769, expected in [0, 2^15]");
   o = LowBitModel{};
   o.group_size = 0;
   o.num_multipliers = 2;  // multipliers without group scales

@@ -368,7 +368,7 @@ inline int64_t Int4Bytes(int64_t count) { return (count + 1) / 2; }
 void UnpackInt4(const uint8_t* packed, int64_t count, int8_t* codes);
 
 // Fraction bits of the per-group multipliers of group-scaled weights (below).
-constexpr int kGroupScaleBits = 16;
+constexpr int kGroupScaleBits = 15;  // multipliers in [0, 2^15] fit uint16
 
 // FULLY_CONNECTED with low-bit or group-scaled weights. x [rows, depth] int8, w [units, depth]
 // either int8 (one code per byte, weight_int4 false) or packed int4 (weight_int4 true, flat
@@ -400,7 +400,7 @@ struct FullyConnectedLowBitParams {
   int32_t input_zero_point = 0;
   bool weight_int4 = false;
   int32_t group_size = 0;
-  const int32_t* group_multiplier = nullptr;  // [units, depth/group_size] when group_size > 0
+  const uint16_t* group_multiplier = nullptr;  // [units, depth/group_size] when group_size > 0
   RequantParams requant;
 };
 void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const int8_t* x, const uint8_t* w,
@@ -412,7 +412,7 @@ void Conv2DInt4(const Conv2DParams& p, const int8_t* x, const uint8_t* w, const 
 
 // True when 2^B·depth·max|x − zx|·max_abs_weight + max_abs_bias < 2^62 for int8 x (bounds |t|
 // and |acc| of the group-scaled path above; max_abs_weight 8 for int4, 128 for int8). With
-// B = 16 this holds for every depth <= 2^31 and |bias| <= 2^31; prepare checks it regardless.
+// B = 15 this holds for every depth <= 2^31 and |bias| <= 2^31; prepare checks it regardless.
 bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias,
                          int32_t max_abs_weight);
 

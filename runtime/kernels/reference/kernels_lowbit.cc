@@ -43,7 +43,7 @@ void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const int8_t* x, 
         out = Requant(p.requant, u, acc);
       } else {
         const int32_t groups = p.depth / p.group_size;
-        const int32_t* m_u = p.group_multiplier + int64_t{u} * groups;
+        const uint16_t* m_u = p.group_multiplier + int64_t{u} * groups;
         int64_t t = 0;
         for (int32_t g = 0; g < groups; ++g) {
           int32_t a = 0;
