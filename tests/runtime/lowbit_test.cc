@@ -2,6 +2,8 @@
 // against a plain scalar formula and against float, the quantizer's group constants, the
 // loader's and prepare's rejections, and a model end to end through the interpreter.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -497,6 +499,22 @@ TEST(LowBitInterpreter, GroupScaledInt4FcRunsTheKernel) {
     p.requant = rq.params;
     const std::vector<int8_t> want = ScalarFc(p, x, built.w, built.bias, built.multipliers);
     EXPECT_EQ(std::vector<int8_t>(y, y + 6), want) << "group " << group;
+  }
+}
+
+// Writes int4 seeds for fuzz/sqnt_loader_fuzz when SQUINT_WRITE_FUZZ_SEEDS names a directory.
+TEST(LowBitSeeds, WriteFuzzSeeds) {
+  const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  for (int group : {0, 32}) {
+    LowBitModel o;
+    o.group_size = group;
+    const AlignedBytes bytes = BuildLowBitModel(o).bytes;
+    const std::string path = std::string(dir) + (group ? "/fc_int4_group32.sqnt" : "/fc_int4.sqnt");
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr) << path;
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
   }
 }
 
