@@ -181,6 +181,26 @@ TEST(LowerGroups, GroupScalesComeWithTheKernelMultipliers) {
   }
 }
 
+TEST(LowerGroups, Int16ActivationLayersKeepInt8PerChannelWeights) {
+  Fixture f = MakeCalibratedMlp(64);
+  LowerOptions o;
+  o.weight_bits = 4;
+  o.group_size = 32;
+  for (const ir::Node& n : f.g.nodes)  // every weighted node reads int16
+    if (n.op == ir::OpType::kLinear || n.op == ir::OpType::kMatMul || n.op == ir::OpType::kGemm) o.a16.push_back(n.name);
+  ASSERT_EQ(o.a16.size(), 2u);
+  auto lowered = Lower(f.g, f.cal, o);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+  for (const auto& op : lowered->model->operators) {
+    if (op->opcode != fb::OpCode::FULLY_CONNECTED) continue;
+    const fb::TensorT& w = *lowered->model->tensors[static_cast<size_t>(op->inputs[1])];
+    EXPECT_EQ(w.type, fb::ElementType::INT8) << op->name;
+    EXPECT_EQ(w.quantization.AsAffineQuantization()->group_size, 0) << op->name;
+  }
+  ASSERT_EQ(lowered->warnings.size(), 2u);
+  EXPECT_NE(lowered->warnings[0].find("int16 activations (--a16)"), std::string::npos) << lowered->warnings[0];
+}
+
 TEST(LowerGroups, UnsupportedGroupSizesAreInvalidInput) {
   for (int group : {16, 48, 256, -32}) {
     auto lowered = LowerMlp(4, 8, group, 64);
