@@ -11,10 +11,12 @@ everything else W8A8, on the integer runtime. One Markdown table per model on st
                  sum of per-op medians from `squint_runtime_bench --per-op`, batch 1, one thread
 
 Quantizers: whatever `squint quantize --help` lists for --softmax-quant (uniform only if the
-option is absent). Usage (from the repository root, after scripts/build.sh):
+option is absent), plus "uniform+bc": uniform with --softmax-bias-correction. A combination squint
+refuses (e.g. bias correction where no attention block has the plain shape) is a table row saying
+so, with squint's message. Usage (from the repository root, after scripts/build.sh):
   .venv/bin/python bench/softmax_ablation.py --squint build/cli/squint \
       --bench build/bench/squint_runtime_bench [--models vit_tiny,gpt_tiny] [--bits 8,6,4,3] \
-      [--val-samples 500] [--report-samples 200]
+      [--val-samples 500] [--calib-samples 0] [--report-samples 200]
 """
 import argparse
 import json
@@ -35,8 +37,14 @@ DATA = {
 }
 
 
+class Refused(Exception):
+    pass
+
+
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode == 2:  # squint's "invalid input / unsupported": a fact about the combination
+        raise Refused((p.stderr.strip().splitlines() or ["exit 2"])[-1])
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
     return p.stdout
@@ -44,7 +52,8 @@ def run(cmd):
 
 def quantizers(squint):
     m = re.search(r"--softmax-quant\s+\S*?\{([^}]*)\}", run([squint, "quantize", "--help"]))
-    return [q.strip() for q in m.group(1).split(",")] if m else ["uniform"]
+    found = [q.strip() for q in m.group(1).split(",")] if m else ["uniform"]
+    return found[:1] + ["uniform+bc"] + found[1:]
 
 
 def attention(layers_in_order):
@@ -73,12 +82,17 @@ def one(a, model, quant, bits, tmp):
     onnx, d = DATA[model]
     onnx = os.path.join(M, onnx)
     sqnt = os.path.join(tmp, f"{model}_{quant}_{bits}.sqnt")
-    extra = ["--softmax-bits", str(bits)] + (["--softmax-quant", quant] if quant != "uniform" else [])
+    if quant == "uniform+bc":
+        extra = ["--softmax-bits", str(bits), "--softmax-bias-correction"]
+    else:
+        extra = ["--softmax-bits", str(bits)] + (["--softmax-quant", quant] if quant != "uniform" else [])
     val = ["--val", os.path.join(d, "val_x.npy"), "--labels", os.path.join(d, "val_y.npy")]
     if a.val_samples:
         val += ["--val-samples", str(a.val_samples)]
-    out = run([a.squint, "quantize", onnx, "-o", sqnt, "--calib", os.path.join(d, "calib_x.npy"), "--worst", "0"]
-              + val + extra)
+    calib = ["--calib", os.path.join(d, "calib_x.npy")]
+    if a.calib_samples:
+        calib += ["--calib-samples", str(a.calib_samples)]
+    out = run([a.squint, "quantize", onnx, "-o", sqnt, "--worst", "0"] + calib + val + extra)
     m = re.search(r"bits/char ([\d.]+) \(float ([\d.]+)", out) or re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", out)
     metric, ref = float(m.group(1)), float(m.group(2))
     rj = os.path.join(tmp, "r.json")
@@ -101,6 +115,7 @@ def main():
     ap.add_argument("--models", default="vit_tiny,vit_tiny_clipped,vit_tiny_gated,gpt_tiny")
     ap.add_argument("--bits", default="8,6,4,3")
     ap.add_argument("--val-samples", type=int, default=0, help="validation samples for the task metric (0: all)")
+    ap.add_argument("--calib-samples", type=int, default=0, help="calibration samples (0: all)")
     ap.add_argument("--report-samples", type=int, default=200, help="samples for the per-layer SQNR")
     a = ap.parse_args()
     quants = quantizers(a.squint)
@@ -114,7 +129,11 @@ def main():
             print("|---|---:|---:|---:|---:|---:|")
             for quant in quants:
                 for bits in [int(b) for b in a.bits.split(",")]:
-                    metric, ref, iso, acc, us = one(a, model, quant, bits, tmp)
+                    try:
+                        metric, ref, iso, acc, us = one(a, model, quant, bits, tmp)
+                    except Refused as e:
+                        print(f"| {quant} | {bits} | refused: {e} | | | |", flush=True)
+                        continue
                     fmt = (lambda v: f"{min(v):.1f} / {sum(v) / len(v):.1f}" if v else "-")
                     print(f"| {quant} | {bits} | {metric:.4g} ({ref:.4g}) | {fmt(iso)} | {fmt(acc)} | {us:.0f} |",
                           flush=True)

@@ -18,6 +18,7 @@
 #include "quant/calibrate.h"
 #include "quant/lower.h"
 #include "quant/softmax_bias.h"
+#include "quant/softmax_grid.h"
 #include "report/accuracy.h"
 
 namespace squint::cli {
@@ -34,7 +35,7 @@ struct Options {
   int group_size = 0;
   int worst = 5;
   int softmax_bits = 8;
-  std::string softmax_quant = "uniform";  // uniform | log2
+  std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
 };
@@ -53,8 +54,6 @@ Status Run(const Options& o) {
   lo.act_bits = o.act_bits;
   lo.group_size = o.group_size;
   lo.softmax_bits = o.softmax_bits;
-  lo.softmax_quant = o.softmax_quant == "log2" ? quant::LowerOptions::SoftmaxQuant::kLog2
-                                               : quant::LowerOptions::SoftmaxQuant::kUniform;
   SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
   if (o.softmax_bias_correction && o.softmax_quant != "uniform")
     return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
@@ -108,6 +107,19 @@ Status Run(const Options& o) {
     }
     fmt::print(stderr, "softmax bias correction: {} of {} attention blocks, largest |offset| {:.4g}\n", corrected,
                biases.size(), largest);
+  }
+  if (o.softmax_quant != "uniform") {
+    const auto kind = o.softmax_quant == "log2"       ? quant::SoftmaxGridKind::kLog2
+                      : o.softmax_quant == "logsqrt2" ? quant::SoftmaxGridKind::kLogSqrt2
+                                                      : quant::SoftmaxGridKind::kSulq;
+    SQ_ASSIGN_OR_RETURN(lo.softmax_grids, quant::CalibrateSoftmaxGrids(g, calib, calib_count, kind, o.softmax_bits));
+    if (lo.softmax_grids.empty()) return InvalidInput("--softmax-quant {}: {} has no Softmax node", o.softmax_quant, o.model);
+    for (const auto& [name, t] : lo.softmax_grids) {
+      const int32_t n = static_cast<int32_t>(t.shifts.size());
+      fmt::print(stderr, "softmax grid {} ({} {} bits): {} codes, values {:.4g} .. {:.4g}{}\n", name, o.softmax_quant,
+                 t.bits, n, quant::GridValue(t, 0), quant::GridValue(t, n - 1),
+                 t.kind == fb::SoftmaxGrid::SULQ ? fmt::format(", eta {}", t.eta) : "");
+    }
   }
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
   for (const std::string& w : lowered.warnings) fmt::print(stderr, "warning: {}\n", w);
@@ -196,10 +208,16 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
       ->capture_default_str();
   cmd->add_option("--softmax-quant", o->softmax_quant,
-                  "softmax output grid: uniform (step 1/2^N) or log2 (FQ-ViT: codes k for 2^-k, k up to\n"
-                  "min(2^N - 1, 15), smaller probabilities 0; the attention P·V is computed by shifts; every\n"
-                  "softmax must feed only the left operand of a MatMul)")
-      ->check(CLI::IsMember({"uniform", "log2"}))
+                  "softmax output grid (the attention P·V of a log grid is computed by shifts; every such\n"
+                  "softmax must feed only the left operand of a MatMul):\n"
+                  "  uniform   step 1/2^N\n"
+                  "  log2      FQ-ViT: 2^-k, k < min(2^N, 21), smaller probabilities 0\n"
+                  "  logsqrt2  RepQ-ViT: delta·sqrt2^-k, k < min(2^N, 41), delta searched on the calibration data\n"
+                  "  sulq      I&S-ViT shift-uniform-log2: 2^N levels (255 at 8 bits) of log2(p + eta) rounded to\n"
+                  "            powers of two, minus eta; eta searched on the calibration data\n"
+                  "Default uniform: at 8 bits it matches float on the bundled models and its P·V is the fastest;\n"
+                  "at 4 bits and below the log grids keep the accuracy uniform loses (docs/benchmarks.md)")
+      ->check(CLI::IsMember({"uniform", "log2", "logsqrt2", "sulq"}))
       ->capture_default_str();
   cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"

@@ -921,7 +921,8 @@ class Lowerer {
     o.exp_table = quant_math::BuildSoftmaxExpTable(pin.scale, kSoftmaxExpBits, TypeBits(GridType(pin)));
     o.zeta = n.attrs.GetFloat("zeta", 1.0f);
     o.gamma = n.attrs.GetFloat("gamma", 0.0f);
-    if (opts_.softmax_quant == LowerOptions::SoftmaxQuant::kLog2) return LowerLog2Softmax(n, x, std::move(o));
+    if (auto grid = opts_.softmax_grids.find(n.name); grid != opts_.softmax_grids.end())
+      return LowerLogGridSoftmax(n, x, grid->second, std::move(o));
     // Uniform output grid: probabilities in [0, 1) with step 1/2^b (int8, zero point −128,
     // codes −128 .. −128 + 2^b − 1; the kernel derives b from the scale).
     AffineParams pout;
@@ -933,13 +934,15 @@ class Lowerer {
     return Status::Ok();
   }
 
-  // Log2 output grid (Log2Quantization): every reader must be the left operand of a MatMul of
+  // Log-grid output (LogGridQuantization): every reader must be the left operand of a MatMul of
   // two activations (lowered to BATCH_MATMUL's shift path). The grid recorded for the readers is
-  // the P·V accumulator's: scale 2^−C (C = max code), zero point 0, so LowerMatMul's
-  // requantization s_P·s_V/s_out is s_V·2^−C/s_out as the kernel needs.
-  Status LowerLog2Softmax(const Node& n, int32_t x, fb::SoftmaxOptionsT o) {
-    if (o.zeta != 1.0f || o.gamma != 0.0f)
-      return Unsupported("--softmax-quant log2 with a clipped softmax (zeta {}, gamma {})", o.zeta, o.gamma);
+  // the P·V accumulator's: scale delta·2^−R (R = the largest shift), zero point 0, so
+  // LowerMatMul's requantization s_P·s_V/s_out is the one the kernel needs.
+  Status LowerLogGridSoftmax(const Node& n, int32_t x, const LogGridTables& grid, fb::SoftmaxOptionsT o) {
+    const char* kind = fb::EnumNameSoftmaxGrid(grid.kind);
+    if (o.zeta - o.gamma > 2.0f)
+      return Unsupported("--softmax-quant {} with a clipped softmax of zeta - gamma = {} (at most 2)", kind,
+                         o.zeta - o.gamma);
     const ValueId pv = n.outputs[0];
     int32_t matmul_reads = 0;
     for (size_t j = 0; j < g_.nodes.size(); ++j) {
@@ -947,26 +950,32 @@ class Lowerer {
       for (size_t k = 0; k < c.inputs.size(); ++k) {
         if (c.inputs[k] != pv) continue;
         if (c.op != OpType::kMatMul || k != 0 || !IsActivation(c.input(1)) || c.input(1) == pv)
-          return Unsupported("--softmax-quant log2: softmax output '{}' is read by {} '{}' (input {}); only the "
-                             "left operand of a MatMul of two activations can read log2 codes",
-                             g_.value(pv).name, ir::OpName(c.op), c.name, k);
+          return Unsupported("--softmax-quant {}: softmax output '{}' is read by {} '{}' (input {}); only the "
+                             "left operand of a MatMul of two activations can read log-grid codes",
+                             kind, g_.value(pv).name, ir::OpName(c.op), c.name, k);
         if (NodeType(j) != fb::ElementType::INT8)
-          return Unsupported("--softmax-quant log2: MatMul '{}' computes in int16 (--a16); log2 needs int8",
+          return Unsupported("--softmax-quant {}: MatMul '{}' computes in int16 (--a16); log grids need int8", kind,
                              c.name);
         ++matmul_reads;
       }
     }
     if (matmul_reads != uses_[static_cast<size_t>(pv)])
-      return Unsupported("--softmax-quant log2: softmax output '{}' is a graph output", g_.value(pv).name);
-    const int32_t max_code = rt::ref::Log2MaxCode(opts_.softmax_bits);
+      return Unsupported("--softmax-quant {}: softmax output '{}' is a graph output", kind, g_.value(pv).name);
+    const int32_t max_shift = *std::max_element(grid.shifts.begin(), grid.shifts.end());
     AffineParams pacc;
-    pacc.scale = std::ldexp(1.0f, -max_code);
+    pacc.scale = std::ldexp(grid.delta, -max_shift);
     pacc.zero_point = 0;
     pacc.qmin = 0;
-    pacc.qmax = max_code;
+    pacc.qmax = static_cast<int32_t>(grid.shifts.size()) - 1;
     const int32_t y = NewActivation(pv, pacc);
-    fb::Log2QuantizationT q;
-    q.bits = opts_.softmax_bits;
+    fb::LogGridQuantizationT q;
+    q.bits = grid.bits;
+    q.kind = grid.kind;
+    q.delta = grid.delta;
+    q.eta = grid.eta;
+    q.thresholds = grid.thresholds;
+    q.shifts = grid.shifts;
+    q.sqrt2 = grid.sqrt2;
     model_->tensors[static_cast<size_t>(y)]->quantization.Set(std::move(q));
     AddOp(fb::OpCode::SOFTMAX, n, {x}, {y}, Options(std::move(o)));
     return Status::Ok();

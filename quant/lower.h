@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "ir/graph.h"
 #include "quant/calibrate.h"
+#include "quant/softmax_grid.h"
 #include "runtime/schema/squint_generated.h"
 
 namespace squint::quant {
@@ -35,11 +36,11 @@ struct LowerOptions {
   // int16 activations and every Conv keep per-channel scales; each case adds a warning.
   int group_size = 0;
   int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
-  // Softmax output grid: uniform (step 1/2^bits) or log2 (FQ-ViT: codes k for 2^−k, k <=
-  // min(2^bits − 1, 15), smaller probabilities 0; only where every reader is a MatMul of two
-  // activations taking the probabilities as its left operand, computed by shifts).
-  enum class SoftmaxQuant { kUniform, kLog2 };
-  SoftmaxQuant softmax_quant = SoftmaxQuant::kUniform;
+  // Softmax output grids other than the uniform one, by Softmax node name (log2, log√2, SULQ:
+  // quant/softmax_grid.h builds and calibrates them). Such a softmax must have every reader a
+  // MatMul of two activations taking the probabilities as its left operand (P·V, computed by
+  // shifts); clipped softmax with zeta − gamma <= 2.
+  std::map<std::string, LogGridTables> softmax_grids;
   // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
   // (softmax bias correction, quant/softmax_bias.h).
   std::map<std::string, std::vector<float>> linear_input_offset;

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "ir/eval/evaluator.h"
+#include "quant/value_tap.h"
 
 namespace squint::quant {
 namespace {
@@ -118,34 +118,22 @@ Result<std::vector<SoftmaxBias>> EstimateSoftmaxBias(const ir::Graph& g, const C
   }
   if (sites.empty()) return out;
 
-  std::map<ValueId, ir::Tensor> seen;  // this sample's y and V
-  std::map<ValueId, bool> wanted;
-  for (const Site& s : sites) wanted[s.y] = wanted[s.v] = true;
-  ir::eval::Evaluator evaluator(g);
-  auto hook = [&](const Node& node, std::span<const ir::Tensor> outs) {
-    for (size_t k = 0; k < node.outputs.size(); ++k)
-      if (wanted.count(node.outputs[k])) seen[node.outputs[k]] = outs[k];
-  };
-  const int64_t n = max_samples > 0 ? std::min(max_samples, data.num_samples) : data.num_samples;
-  for (int64_t s = 0; s < n; ++s) {
-    seen.clear();
-    SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, data.Samples(s, 1));
-    SQ_RETURN_IF_ERROR(evaluator.Run(inputs, hook).status());
+  std::vector<ValueId> wanted;
+  for (const Site& s : sites) wanted.insert(wanted.end(), {s.y, s.v});
+  SQ_RETURN_IF_ERROR(TapValues(g, data, max_samples, wanted, [&](const std::map<ValueId, ir::Tensor>& seen) {
     for (Site& site : sites) {
-      auto y = seen.find(site.y), v = seen.find(site.v);
-      if (y == seen.end() || v == seen.end() || y->second.dtype() != ir::DType::kFloat32 ||
-          v->second.dtype() != ir::DType::kFloat32)
-        return Internal("softmax bias: the float values of P·V for '{}' were not seen", out[site.result].softmax);
+      const ir::Tensor &y = seen.at(site.y), &v = seen.at(site.v);
       for (int64_t b = 0; b < site.batch; ++b)
         for (int64_t h = 0; h < site.heads; ++h) {
           const int64_t bh = b * site.heads + h;
-          AccumulateAttentionError(y->second.data<float>() + bh * site.rows * site.keys,
-                                   v->second.data<float>() + bh * site.keys * site.d, site.rows, site.keys, site.d,
-                                   bits, site.delta.data() + h * site.d);
+          AccumulateAttentionError(y.data<float>() + bh * site.rows * site.keys,
+                                   v.data<float>() + bh * site.keys * site.d, site.rows, site.keys, site.d, bits,
+                                   site.delta.data() + h * site.d);
         }
       site.count += site.batch * site.rows;
     }
-  }
+    return Status::Ok();
+  }));
   for (const Site& site : sites) {
     std::vector<float>& off = out[site.result].offset;
     off.resize(site.delta.size());

@@ -109,7 +109,7 @@ struct IntegerModel {
     for (int64_t e = 0; e < d.num_elements; ++e) (*out)[static_cast<size_t>(e)] = rt::DequantizeCode(d, rt::LoadCode(data, d.type, e));
   }
 
-  // Writes `value` (float: quantized to t's grid, affine or log2; integer: as is) into activation
+  // Writes `value` (float: quantized to t's grid, affine or log grid; integer: as is) into activation
   // t. False if the value does not fit the tensor (element count, or float data for a tensor
   // without a grid).
   bool Write(int32_t t, const ir::Tensor& value) {
@@ -117,7 +117,7 @@ struct IntegerModel {
     void* dst = interp.mutable_tensor_data(t);
     if (dst == nullptr || value.size() != d.num_elements) return false;
     if (value.dtype() == ir::DType::kFloat32) {
-      if (d.quant == nullptr && d.log2_bits == 0) return false;
+      if (d.quant == nullptr && d.log_grid == nullptr) return false;
       const float* v = value.data<float>();
       for (int64_t e = 0; e < d.num_elements; ++e) rt::StoreCode(dst, d.type, e, rt::QuantizeValue(d, v[e]));
       return true;

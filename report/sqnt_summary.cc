@@ -10,6 +10,7 @@
 
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/model.h"
+#include "runtime/tensor_codes.h"
 
 namespace squint::report {
 namespace {
@@ -26,8 +27,15 @@ std::string Shape(const rt::TensorDesc& d) {
 }
 
 std::string Quant(const rt::TensorDesc& d) {
-  if (d.log2_bits != 0)
-    return fmt::format("log2 {} bits: 2^-k, k 0..{}, 0xFF = 0", d.log2_bits, rt::ref::Log2MaxCode(d.log2_bits));
+  if (d.log_grid != nullptr) {
+    const fb::SoftmaxGrid k = d.log_grid->kind();
+    const char* kind = k == fb::SoftmaxGrid::LOG2        ? "log2"
+                       : k == fb::SoftmaxGrid::LOG_SQRT2 ? "logsqrt2"
+                       : k == fb::SoftmaxGrid::SULQ      ? "sulq"
+                                                         : "log grid";
+    return fmt::format("{} {} bits: {} codes, values {:.4g} .. {:.4g}, 0xFF = 0", kind,
+                       d.log_grid->bits(), d.grid.n, rt::DequantizeCode(d, 0), rt::DequantizeCode(d, d.grid.n - 1));
+  }
   if (d.quant == nullptr || d.quant->scale() == nullptr || d.quant->scale()->size() == 0) return "none";
   if (!d.per_channel) return fmt::format("scale {:.6g} zp {}", d.scale, d.zero_point);
   float lo = d.quant->scale()->Get(0), hi = lo;

@@ -100,14 +100,22 @@ void* Interpreter::mutable_tensor_data(int32_t t) const {
   return const_cast<void*>(tensor_data(t));
 }
 
-Status Interpreter::Invoke() {
-  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "Invoke before Prepare");
+Status Interpreter::CheckReady(const char* what) const {
+  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "%s before Prepare", what);
   if (arena_ == nullptr && model_->arena_size() > 0)
-    return Status::Error(StatusCode::kFailedPrecondition, "Invoke before SetArena");
-  const size_t n = ops_.size();
-  for (size_t i = 0; i < n; ++i) {
-    const PreparedOp& op = ops_[i];
-    op.run(op, in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+    return Status::Error(StatusCode::kFailedPrecondition, "%s before SetArena", what);
+  return Status::Ok();
+}
+
+void Interpreter::RunOp(size_t i) const {
+  const PreparedOp& op = ops_[i];
+  op.run(op, in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+}
+
+Status Interpreter::Invoke() {
+  SQUINT_RT_RETURN_IF_ERROR(CheckReady("Invoke"));
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    RunOp(i);
     if (observer_ != nullptr)
       observer_(observer_user_, static_cast<int32_t>(i), views_.data() + view_at_[i],
                 static_cast<int32_t>(model_->op(static_cast<int32_t>(i))->outputs()->size()));
@@ -116,13 +124,10 @@ Status Interpreter::Invoke() {
 }
 
 Status Interpreter::InvokeOp(int32_t op_index) {
-  if (model_ == nullptr) return Status::Error(StatusCode::kFailedPrecondition, "InvokeOp before Prepare");
-  if (arena_ == nullptr && model_->arena_size() > 0)
-    return Status::Error(StatusCode::kFailedPrecondition, "InvokeOp before SetArena");
+  SQUINT_RT_RETURN_IF_ERROR(CheckReady("InvokeOp"));
   if (op_index < 0 || static_cast<size_t>(op_index) >= ops_.size())
     return Status::Error(StatusCode::kInvalidArgument, "op index %d out of range [0, %zu)", op_index, ops_.size());
-  const size_t i = static_cast<size_t>(op_index);
-  ops_[i].run(ops_[i], in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+  RunOp(static_cast<size_t>(op_index));
   return Status::Ok();
 }
 

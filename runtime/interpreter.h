@@ -62,6 +62,8 @@ class Interpreter {
   }
 
  private:
+  Status CheckReady(const char* what) const;  // Prepare and SetArena done
+  void RunOp(size_t i) const;                 // runs op i on the arena
   const Model* model_ = nullptr;
   std::vector<PreparedOp> ops_;
   PreparePools pools_;

@@ -1,5 +1,6 @@
 #include "runtime/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -32,6 +33,50 @@ bool ZeroPointInRange(fb::ElementType type, int32_t z) {
     case fb::ElementType::INT4: return z >= -8 && z <= 7;
   }
   return false;
+}
+
+// The rules of schema LogGridQuantization; fills the kernels' view of the tables.
+Status CheckLogGrid(int32_t index, const TensorDesc& d, const fb::LogGridQuantization& q, ref::LogGrid* grid) {
+  if (q.bits() < 2 || q.bits() > 8)
+    return Invalid("tensor %d '%s': log-grid quantization bits %d outside [2, 8]", index, d.name, q.bits());
+  if (d.type != fb::ElementType::INT8 && d.type != fb::ElementType::UINT8)
+    return Invalid("tensor %d '%s': log-grid quantization on a %s tensor, expected int8 or uint8", index, d.name,
+                   ElementTypeName(d.type));
+  if (d.is_constant)
+    return Invalid("tensor %d '%s': log-grid quantization on a constant (only SOFTMAX outputs)", index, d.name);
+  const float delta = q.delta(), eta = q.eta();
+  if (!(delta >= 0x1p-20f && delta <= 2.0f) || !(eta >= 0.0f && eta <= 1.0f))
+    return Invalid("tensor %d '%s': log-grid delta %g / eta %g, expected 2^-20 <= delta <= 2 and 0 <= eta <= 1", index,
+                   d.name, static_cast<double>(delta), static_cast<double>(eta));
+  const auto* th = q.thresholds();
+  const auto *sh = q.shifts(), *r2 = q.sqrt2();
+  const uint32_t n = sh == nullptr ? 0 : sh->size();
+  const uint32_t max_n = std::min<uint32_t>(uint32_t{1} << q.bits(), ref::kLogGridMaxCodes);
+  if (n < 2 || n > max_n)
+    return Invalid("tensor %d '%s': log grid of %u codes, expected 2 to %u for %d bits", index, d.name, n, max_n,
+                   q.bits());
+  if (th == nullptr || th->size() != n || (r2 != nullptr && r2->size() != n))
+    return Invalid("tensor %d '%s': log grid needs %u thresholds (has %u) and 0 or %u sqrt2 flags (has %u)", index,
+                   d.name, n, th ? th->size() : 0, n, r2 ? r2->size() : 0);
+  int32_t max_shift = 0;
+  for (uint32_t j = 0; j < n; ++j) {
+    if (th->Get(j) > ref::kLogGridOne + 1 || (j > 0 && th->Get(j) > th->Get(j - 1)))
+      return Invalid("tensor %d '%s': log-grid threshold[%u] = %u: thresholds must be non-increasing and <= 2^30 + 1",
+                     index, d.name, j, th->Get(j));
+    if (sh->Get(j) > ref::kLogGridMaxShift)
+      return Invalid("tensor %d '%s': log-grid shift[%u] = %u exceeds %d", index, d.name, j, sh->Get(j),
+                     ref::kLogGridMaxShift);
+    if (r2 != nullptr && r2->Get(j) > 1)
+      return Invalid("tensor %d '%s': log-grid sqrt2[%u] = %u, expected 0 or 1", index, d.name, j, r2->Get(j));
+    max_shift = std::max<int32_t>(max_shift, sh->Get(j));
+  }
+  grid->n = static_cast<int32_t>(n);
+  grid->thresholds = th->data();
+  grid->shifts = sh->data();
+  grid->sqrt2 = r2 == nullptr ? nullptr : r2->data();
+  grid->max_shift = max_shift;
+  grid->eta_q = ref::LogGridEtaQ(delta, eta, max_shift);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -250,17 +295,11 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       d->zero_point = q->zero_point() ? q->zero_point()->Get(0) : 0;
       break;
     }
-    case fb::Quantization::Log2Quantization: {
-      const fb::Log2Quantization* q = t->quantization_as_Log2Quantization();
+    case fb::Quantization::LogGridQuantization: {
+      const fb::LogGridQuantization* q = t->quantization_as_LogGridQuantization();
       if (q == nullptr) return Invalid("tensor %d '%s': quantization table missing", index, d->name);
-      if (q->bits() < 2 || q->bits() > 8)
-        return Invalid("tensor %d '%s': log2 quantization bits %d outside [2, 8]", index, d->name, q->bits());
-      if (d->type != fb::ElementType::INT8 && d->type != fb::ElementType::UINT8)
-        return Invalid("tensor %d '%s': log2 quantization on a %s tensor, expected int8 or uint8", index,
-                       d->name, ElementTypeName(d->type));
-      if (d->is_constant)
-        return Invalid("tensor %d '%s': log2 quantization on a constant (only SOFTMAX outputs)", index, d->name);
-      d->log2_bits = q->bits();
+      SQUINT_RT_RETURN_IF_ERROR(CheckLogGrid(index, *d, *q, &d->grid));
+      d->log_grid = q;
       break;
     }
     default:
@@ -270,11 +309,11 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
   return Status::Ok();
 }
 
-// A log2 tensor is the output of a SOFTMAX and read only as the left operand (P) of BATCH_MATMUL:
+// A log-grid tensor is the output of a SOFTMAX and read only as the left operand (P) of BATCH_MATMUL:
 // no other kernel knows its codes. Checked after the op lists are read, before planning.
-Status Model::CheckLog2Uses(const PlanProblem& problem) const {
+Status Model::CheckLogGridUses(const PlanProblem& problem) const {
   for (size_t t = 0; t < tensors_.size(); ++t) {
-    if (tensors_[t].log2_bits == 0) continue;
+    if (tensors_[t].log_grid == nullptr) continue;
     const int32_t ti = static_cast<int32_t>(t);
     int32_t producers = 0;
     for (uint32_t i = 0; i < num_operators_; ++i) {
@@ -283,20 +322,20 @@ Status Model::CheckLog2Uses(const PlanProblem& problem) const {
         if (out == ti) {
           ++producers;
           if (code != fb::OpCode::SOFTMAX)
-            return Invalid("tensor %d '%s': log2 quantization on an output of %s, only SOFTMAX may produce it", ti,
+            return Invalid("tensor %d '%s': log-grid quantization on an output of %s, only SOFTMAX may produce it", ti,
                            tensors_[t].name, OpCodeName(code));
         }
       for (size_t k = 0; k < problem.op_inputs[i].size(); ++k)
         if (problem.op_inputs[i][k] == ti && (code != fb::OpCode::BATCH_MATMUL || k != 0))
-          return Invalid("tensor %d '%s': log2-quantized tensor is input %zu of %s; it may only be the left "
+          return Invalid("tensor %d '%s': log-grid tensor is input %zu of %s; it may only be the left "
                          "operand (input 0) of BATCH_MATMUL",
                          ti, tensors_[t].name, k, OpCodeName(code));
     }
     if (producers == 0)
-      return Invalid("tensor %d '%s': log2 quantization on a tensor no SOFTMAX produces", ti, tensors_[t].name);
+      return Invalid("tensor %d '%s': log-grid quantization on a tensor no SOFTMAX produces", ti, tensors_[t].name);
     for (int32_t o : outputs_)
       if (o == ti)
-        return Invalid("tensor %d '%s': log2-quantized tensor is a model output; it may only feed BATCH_MATMUL",
+        return Invalid("tensor %d '%s': log-grid tensor is a model output; it may only feed BATCH_MATMUL",
                        ti, tensors_[t].name);
   }
   return Status::Ok();
@@ -367,7 +406,7 @@ Status Model::CheckGraphAndPlan() {
   }
   for (uint32_t k = 0; k < fb_->inputs()->size(); ++k) inputs_.push_back(fb_->inputs()->Get(k));
   for (uint32_t k = 0; k < fb_->outputs()->size(); ++k) outputs_.push_back(fb_->outputs()->Get(k));
-  SQUINT_RT_RETURN_IF_ERROR(CheckLog2Uses(problem));
+  SQUINT_RT_RETURN_IF_ERROR(CheckLogGridUses(problem));
   SQUINT_RT_RETURN_IF_ERROR(CheckLowBitUses(problem));
   problem.model_inputs = inputs_;
   problem.model_outputs = outputs_;

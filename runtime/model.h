@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/kernels/reference/kernels.h"
 #include "runtime/schema/squint_generated.h"
 #include "runtime/status.h"
 
@@ -59,9 +60,11 @@ struct TensorDesc {
   int32_t group_size = 0;
   float scale = 0.0f;      // per-tensor scale (first scale for per-channel)
   int32_t zero_point = 0;  // per-tensor zero point (first for per-channel)
-  // Log2 quantization (schema Log2Quantization): its bits in [2, 8]; 0 for any other tensor.
-  // Such a tensor has no affine quant (quant null, scale 0); codes are read as unsigned bytes.
-  int32_t log2_bits = 0;
+  // Log-grid quantization (schema LogGridQuantization), null for any other tensor. Such a tensor
+  // has no affine quant (quant null, scale 0); codes are read as unsigned bytes; `grid` holds
+  // the checked tables the kernels read.
+  const fb::LogGridQuantization* log_grid = nullptr;
+  ref::LogGrid grid;
 };
 
 class Model {
@@ -90,7 +93,7 @@ class Model {
  private:
   Status CheckTensor(int32_t index, TensorDesc* desc);
   Status CheckGraphAndPlan();
-  Status CheckLog2Uses(const PlanProblem& problem) const;
+  Status CheckLogGridUses(const PlanProblem& problem) const;
   Status CheckLowBitUses(const PlanProblem& problem) const;
 
   const uint8_t* data_ = nullptr;

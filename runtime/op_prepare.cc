@@ -276,13 +276,14 @@ Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out) {
   }
   p.a_zero_point = a.zero_point;
   p.b_zero_point = b.zero_point;
-  if (a.log2_bits != 0) {
-    // Shift form: |b − z_b| <= 255, times 2^C, times K must stay below 2^31.
-    p.a_log2_max_code = ref::Log2MaxCode(a.log2_bits);
-    OP_CHECK(a.type == ElementType::INT8, "log2 left operand must be int8");
-    OP_CHECK(int64_t{255} * (int64_t{1} << p.a_log2_max_code) * p.k < (int64_t{1} << 31),
-             "log2 P·V: K = %d with max code %d may overflow the int32 accumulator (need 255·2^%d·K < 2^31)",
-             p.k, p.a_log2_max_code, p.a_log2_max_code);
+  if (a.log_grid != nullptr) {
+    // Log-grid form (kernels.h): k·max|b̃|·(2^(R + 15)·(1 + √2) + eta_q) must stay below 2^62.
+    p.a_grid = &a.grid;
+    OP_CHECK(a.type == ElementType::INT8 && b.type == ElementType::INT8, "log-grid P·V needs int8 operands");
+    const double bound = static_cast<double>(p.k) * 255.0 *
+                         (std::ldexp(2.5, a.grid.max_shift + 15) + static_cast<double>(a.grid.eta_q));
+    OP_CHECK(bound < 0x1p62, "log-grid P·V: K = %d with max shift %d and eta_q %lld may overflow int64", p.k,
+             a.grid.max_shift, static_cast<long long>(a.grid.eta_q));
   } else if (a.type == ElementType::INT8)
     OP_CHECK(ref::Int8MatMulFitsInt32(p.k, a.zero_point, b.zero_point),
              "int32 accumulator may overflow: K = %d with zero points %d, %d", p.k, a.zero_point, b.zero_point);
@@ -347,12 +348,12 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
   OP_CHECK(x.rank >= 1 && SameDims(x, y), "output shape must equal the input's (rank >= 1)");
   const int32_t expected_zp = y.type == ElementType::INT8 ? -128 : 0;
-  OP_CHECK(y.log2_bits != 0 || y.zero_point == expected_zp, "output zero point %d, expected %d (scale 1/2^bits)",
+  OP_CHECK(y.log_grid != nullptr || y.zero_point == expected_zp, "output zero point %d, expected %d (scale 1/2^bits)",
            y.zero_point, expected_zp);
   // The output grid is uniform with step 1/2^b, b in [2, 8] (the softmax output bits); no
-  // quantization: b = 8. Or log2 codes (Log2Quantization, its own bits).
-  int32_t bits = y.log2_bits != 0 ? y.log2_bits : 8;
-  if (y.log2_bits == 0 && y.quant != nullptr) {
+  // quantization: b = 8. Or log-grid codes (LogGridQuantization, its own tables).
+  int32_t bits = 8;
+  if (y.log_grid == nullptr && y.quant != nullptr) {
     bits = 0;
     for (int32_t b = 2; b <= 8; ++b)
       if (std::fabs(std::ldexp(y.scale, b) - 1.0f) < 1e-6f) bits = b;
@@ -383,10 +384,10 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
            "clip parameters zeta = %g, gamma = %g out of range (need gamma <= zeta <= gamma + 16, |gamma| <= 32)",
            static_cast<double>(zeta), static_cast<double>(gamma));
   ref::SoftmaxClipParams(zeta, gamma, &p.clip_scale_q16, &p.clip_offset_q16);
-  OP_CHECK(y.log2_bits == 0 || (zeta == 1.0f && gamma == 0.0f),
-           "log2 output with clipped softmax (zeta = %g, gamma = %g) is not supported", static_cast<double>(zeta),
-           static_cast<double>(gamma));
-  if (y.log2_bits != 0) p.log2_max_code = ref::Log2MaxCode(y.log2_bits);
+  OP_CHECK(y.log_grid == nullptr || p.clip_scale_q16 <= (1 << 17),
+           "log-grid output with clipped softmax zeta - gamma = %g, at most 2 supported",
+           static_cast<double>(zeta) - gamma);
+  if (y.log_grid != nullptr) p.grid = &y.grid;
   OP_CHECK(p.clip_scale_q16 >= 0 && p.clip_scale_q16 <= (1 << 20) && std::llabs(p.clip_offset_q16) <= (1 << 30),
            "clip constants out of range");
   p.output_zero_point = y.zero_point;

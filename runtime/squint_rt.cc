@@ -75,7 +75,7 @@ void FillInfo(const TensorDesc& d, squint_rt_tensor_info* info) {
   info->has_quantization = d.quant != nullptr;
   info->scale = d.scale;
   info->zero_point = d.zero_point;
-  info->log2_bits = d.log2_bits;
+  info->log_grid_bits = d.log_grid != nullptr ? d.log_grid->bits() : 0;
 }
 
 squint_rt_status Create(const void* data, size_t size, uint32_t flags, squint_rt_model* m, squint_rt_model** out) {

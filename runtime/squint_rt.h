@@ -58,10 +58,11 @@ typedef struct squint_rt_tensor_info {
   int32_t has_quantization; /* 0: none; then scale = 0 */
   float scale;              /* per-tensor scale (first scale if per channel) */
   int32_t zero_point;
-  /* > 0: log2 quantization with these bits (then has_quantization = 0, scale = 0, zero_point = 0):
-   * each code byte k (read unsigned) stands for 2^-k, and 0xFF for exactly 0 (masked);
-   * squint_rt_get_output_float applies this. 0: affine (or none) as above. */
-  int32_t log2_bits;
+  /* > 0: log-grid quantization (softmax outputs on a log2, log-sqrt2 or SULQ grid) with these
+   * bits (then has_quantization = 0, scale = 0, zero_point = 0): each code byte stands for a
+   * value from the model's tables, 0xFF for exactly 0; squint_rt_get_output_float applies
+   * this. 0: affine (or none) as above. */
+  int32_t log_grid_bits;
 } squint_rt_tensor_info;
 
 /* flags: 0 or SQUINT_RT_ALLOCATE_ARENA. */

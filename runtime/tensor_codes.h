@@ -47,15 +47,13 @@ inline void StoreCode(void* data, fb::ElementType t, int64_t i, int32_t v) {
 }
 
 // The code of real value v on the tensor's per-tensor grid: round half to even, clamped to the
-// type's range; NaN becomes the zero point. Log2 tensors: the SOFTMAX kernel's rounding of
-// 1/v (ref::Log2RoundCode on v in 2^-30 units), 0xFF (masked zero) for v <= 0, NaN and codes
-// beyond the tensor's largest.
+// type's range; NaN becomes the zero point. Log-grid tensors: the SOFTMAX kernel's coding of the
+// probability v (ref::LogGridCode on ⌊v·2^30⌉, v clamped to [0, 1]; NaN → the zero code).
 inline int32_t QuantizeValue(const TensorDesc& d, float v) {
-  if (d.log2_bits != 0) {
-    const double units = std::nearbyint(std::fmin(static_cast<double>(v), 1.0) * 1073741824.0);
-    if (!(units >= 1.0)) return 0xFF;
-    const int32_t k = ref::Log2RoundCode(int64_t{1} << 30, static_cast<int64_t>(units));
-    return k > ref::Log2MaxCode(d.log2_bits) ? 0xFF : k;
+  if (d.log_grid != nullptr) {
+    if (!(v > 0.0f)) return ref::LogGridCode(d.grid, 0);
+    const double units = std::round(std::fmin(static_cast<double>(v), 1.0) * ref::kLogGridOne);
+    return ref::LogGridCode(d.grid, static_cast<uint32_t>(units));
   }
   if (std::isnan(v)) return d.zero_point;
   const double q = std::nearbyint(static_cast<double>(v) / static_cast<double>(d.scale)) + d.zero_point;
@@ -64,11 +62,14 @@ inline int32_t QuantizeValue(const TensorDesc& d, float v) {
 }
 
 // The real value of code q (per-tensor grid; a tensor without quantization holds plain integers).
-// Log2 tensors: the code's low byte k stands for 2^−k, 0xFF (the masked zero) for 0.
+// Log-grid tensors: the code's low byte as the P·V kernel reads it (codes >= n, including the
+// zero code 0xFF, are 0).
 inline float DequantizeCode(const TensorDesc& d, int32_t q) {
-  if (d.log2_bits != 0) {
+  if (d.log_grid != nullptr) {
     const int32_t k = q & 0xFF;
-    return k == 0xFF ? 0.0f : std::ldexp(1.0f, -k);
+    if (k >= d.grid.n) return 0.0f;
+    return static_cast<float>(ref::LogGridValue(d.log_grid->delta(), d.log_grid->eta(), d.grid.shifts[k],
+                                                d.grid.sqrt2 != nullptr && d.grid.sqrt2[k] != 0));
   }
   return d.quant == nullptr ? static_cast<float>(q) : d.scale * static_cast<float>(q - d.zero_point);
 }

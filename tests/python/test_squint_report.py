@@ -150,12 +150,14 @@ def test_report_bad_input(cnn, tmp_path):
     assert not (tmp_path / "no").exists()
 
 
-def test_report_log2_softmax(tmp_path):
-    # Log2 probabilities (codes k for 2^-k, 0xFF for 0) are dequantized as such, and the P·V that
-    # reads them is measured alone too: the float probabilities are coded by the kernel's rounding.
+@pytest.mark.parametrize("grid", ["log2", "sulq"])
+def test_report_log_grid_softmax(tmp_path, grid):
+    # Log-grid probabilities (log2: 2^-k and 0xFF for 0; sulq: 2^e - eta) are dequantized as such,
+    # and the P·V that reads them is measured alone too: the float probabilities are coded by the
+    # kernel's rounding.
     x = os.path.join(FMNIST, "val_x.npy")
     squint("quantize", VIT, "-o", tmp_path / "l.sqnt", "--calib", os.path.join(FMNIST, "calib_x.npy"),
-           "--calib-samples", 32, "--val-samples", 1, "--softmax-quant", "log2", "--softmax-bits", 4)
+           "--calib-samples", 32, "--val-samples", 1, "--softmax-quant", grid, "--softmax-bits", 4)
     squint("report", VIT, tmp_path / "l.sqnt", "--data", x, "--samples", 4, "--json", tmp_path / "r.json")
     layers = sorted(json.loads((tmp_path / "r.json").read_text())["layers"], key=lambda l: l["index"])
     softmax = [k for k, l in enumerate(layers) if l["op"] == "SOFTMAX"]

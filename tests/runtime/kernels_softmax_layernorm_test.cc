@@ -46,29 +46,15 @@ void CheckSoftmax(uint32_t seed, bool clipped, bool masked, bool low_bits = fals
     const double zeta = clipped ? 1.0 + 0.01 * uni(0, 5) : 1.0;
     const double gamma = clipped ? -0.005 * uni(1, 10) : 0.0;
     const int bits = low_bits ? 2 + iter % 7 : 8;  // low_bits: every output width 2..8
-    SoftmaxParams p;
+    SoftmaxParams p = SoftmaxOver(rows, depth, table, exp_bits);
     p.output_bits = bits;
-    p.rows = rows;
-    p.depth = depth;
-    p.exp_table = table.data();
-    p.exp_table_size = static_cast<int32_t>(table.size());
-    p.exp_bits = exp_bits;
     qm::BuildSoftmaxClip(float(zeta), float(gamma), &p.clip_scale_q16, &p.clip_offset_q16);
     p.output_zero_point = zp;
     // Causal mask [t, t] broadcast over heads; every 5th iteration masks one row entirely.
     std::vector<uint8_t> mask(size_t(t) * t);
     for (int i = 0; i < t; ++i)
       for (int j = 0; j < t; ++j) mask[size_t(i) * t + j] = j <= i && !(iter % 5 == 0 && i == t / 2);
-    if (masked) {
-      p.mask = mask.data();
-      p.rank = 3;
-      p.dims[0] = heads;
-      p.dims[1] = t;
-      p.dims[2] = t;
-      p.mask_strides[0] = 0;
-      p.mask_strides[1] = t;
-      p.mask_strides[2] = 1;
-    }
+    if (masked) SetSoftmaxMask(&p, mask.data(), {heads, t, t}, {0, t, 1});
     auto x = RandomCodes<TIn>(rng, size_t(rows) * depth);
     if (iter % 4 == 1)  // extremes: one huge logit and the rest at the bottom
       for (size_t i = 0; i < x.size(); ++i)

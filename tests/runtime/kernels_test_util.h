@@ -14,6 +14,29 @@
 
 namespace squint::rt::ref::testing {
 
+// SOFTMAX params over [rows, depth] reading `table` (exp_bits fraction bits; kept alive by the
+// caller), plain (unclipped, unmasked) uniform 8-bit output.
+inline SoftmaxParams SoftmaxOver(int32_t rows, int32_t depth, const std::vector<int32_t>& table, int32_t exp_bits) {
+  SoftmaxParams p;
+  p.rows = rows;
+  p.depth = depth;
+  p.exp_table = table.data();
+  p.exp_table_size = static_cast<int32_t>(table.size());
+  p.exp_bits = exp_bits;
+  return p;
+}
+
+// Sets p's mask: bytes with element strides `strides` along x's dims `dims` (0: broadcast).
+inline void SetSoftmaxMask(SoftmaxParams* p, const uint8_t* mask, const std::vector<int32_t>& dims,
+                           const std::vector<int32_t>& strides) {
+  p->mask = mask;
+  p->rank = static_cast<int32_t>(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    p->dims[i] = dims[i];
+    p->mask_strides[i] = strides[i];
+  }
+}
+
 template <typename T>
 int32_t QMin() {
   return std::numeric_limits<T>::lowest();

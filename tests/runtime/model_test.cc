@@ -233,6 +233,80 @@ TEST(ModelLoad, QuantizationParameters) {
   EXPECT_TRUE(Load(one({1.0f}, {123456}, -1, fb::ElementType::INT32)).ok());
 }
 
+// x → SOFTMAX → p (log grid) → BATCH_MATMUL(p, v) → y, with the grid's tables as given.
+struct LogGridCase {
+  int32_t bits = 4;
+  std::vector<uint32_t> thresholds = {1u << 29, 1u << 28, 1u << 27, 0};
+  std::vector<uint8_t> shifts = {0, 1, 2, 3};
+  std::vector<uint8_t> sqrt2;
+  float delta = 1.0f, eta = 0.0f;
+  fb::ElementType type = fb::ElementType::INT8;
+  bool p_is_output = false, p_read_by_add = false;
+};
+AlignedBytes BuildLogGridModel(const LogGridCase& c) {
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, {1, 4});
+  const int v = b.Activation("v", fb::ElementType::INT8, {4, 2});
+  const int p = b.LogGridActivation("p", c.type, {1, 4}, c.bits, c.thresholds, c.shifts, c.sqrt2, c.delta, c.eta);
+  const int y = b.Activation("y", fb::ElementType::INT8, {1, 2});
+  std::vector<int32_t> table(256, 0);
+  table[0] = 1 << 16;
+  b.Op(fb::OpCode::SOFTMAX, "softmax", {x}, {p}, fb::OpOptions::SoftmaxOptions,
+       fb::CreateSoftmaxOptionsDirect(b.fbb(), &table, 16).Union());
+  if (c.p_read_by_add)
+    b.Op(fb::OpCode::ADD, "add", {p, p}, {y});
+  else
+    b.Op(fb::OpCode::BATCH_MATMUL, "pv", {p, v}, {y}, fb::OpOptions::BatchMatMulOptions,
+         fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1 << 30}, {0})).Union());
+  b.Inputs({x, v});
+  b.Outputs(c.p_is_output ? std::vector<int32_t>{y, p} : std::vector<int32_t>{y});
+  return b.Finish();
+}
+
+TEST(ModelLoad, LogGridQuantizationRules) {
+  auto load = [](auto edit) {
+    LogGridCase c;
+    edit(c);
+    return BuildLogGridModel(c);
+  };
+  {
+    Model model;
+    AlignedBytes ok = load([](LogGridCase&) {});
+    ASSERT_TRUE(model.Load(ok.data(), ok.size()).ok());
+    const TensorDesc& p = model.tensor(2);
+    ASSERT_NE(p.log_grid, nullptr);
+    EXPECT_EQ(p.grid.n, 4);
+    EXPECT_EQ(p.grid.max_shift, 3);
+    EXPECT_EQ(p.grid.sqrt2, nullptr);
+  }
+  EXPECT_TRUE(Load(load([](LogGridCase& c) { c.sqrt2 = {0, 1, 0, 1}; c.eta = 0.01f; })).ok());
+  ExpectError(load([](LogGridCase& c) { c.bits = 9; }), StatusCode::kInvalidModel, "bits 9 outside [2, 8]");
+  ExpectError(load([](LogGridCase& c) { c.bits = 1; }), StatusCode::kInvalidModel, "bits 1 outside [2, 8]");
+  ExpectError(load([](LogGridCase& c) { c.bits = 2; c.shifts.push_back(4); c.thresholds.push_back(0); }),
+              StatusCode::kInvalidModel, "5 codes, expected 2 to 4 for 2 bits");
+  ExpectError(load([](LogGridCase& c) { c.bits = 8; c.shifts.assign(256, 1); c.thresholds.assign(256, 0); }),
+              StatusCode::kInvalidModel, "256 codes, expected 2 to 255");
+  ExpectError(load([](LogGridCase& c) { c.thresholds.pop_back(); }), StatusCode::kInvalidModel,
+              "needs 4 thresholds (has 3)");
+  ExpectError(load([](LogGridCase& c) { c.sqrt2 = {0, 1}; }), StatusCode::kInvalidModel, "sqrt2 flags (has 2)");
+  ExpectError(load([](LogGridCase& c) { c.sqrt2 = {0, 2, 0, 0}; }), StatusCode::kInvalidModel, "sqrt2[1] = 2");
+  ExpectError(load([](LogGridCase& c) { c.thresholds = {1u << 28, 1u << 29, 0, 0}; }), StatusCode::kInvalidModel,
+              "threshold[1] = 536870912: thresholds must be non-increasing");
+  ExpectError(load([](LogGridCase& c) { c.thresholds[0] = (1u << 30) + 2; }), StatusCode::kInvalidModel,
+              "threshold[0] = 1073741826");
+  ExpectError(load([](LogGridCase& c) { c.shifts[3] = 21; }), StatusCode::kInvalidModel, "shift[3] = 21 exceeds 20");
+  ExpectError(load([](LogGridCase& c) { c.delta = 0.0f; }), StatusCode::kInvalidModel, "delta 0");
+  ExpectError(load([](LogGridCase& c) { c.delta = std::numeric_limits<float>::quiet_NaN(); }),
+              StatusCode::kInvalidModel, "log-grid delta nan");
+  ExpectError(load([](LogGridCase& c) { c.eta = -0.5f; }), StatusCode::kInvalidModel, "eta -0.5");
+  ExpectError(load([](LogGridCase& c) { c.type = fb::ElementType::INT16; }), StatusCode::kInvalidModel,
+              "log-grid quantization on a int16 tensor");
+  ExpectError(load([](LogGridCase& c) { c.p_is_output = true; }), StatusCode::kInvalidModel,
+              "log-grid tensor is a model output");
+  ExpectError(load([](LogGridCase& c) { c.p_read_by_add = true; }), StatusCode::kInvalidModel,
+              "log-grid tensor is input 0 of ADD");
+}
+
 TEST(ModelLoad, ArenaOffsetBeyondArena) {
   FcModelOptions o;
   o.y_offset = 128;  // y is 3 bytes: [128, 131) > arena 128

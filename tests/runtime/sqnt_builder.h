@@ -94,6 +94,17 @@ class SqntBuilder {
     return static_cast<int>(tensors_.size() - 1);
   }
 
+  // An activation on a softmax log grid (schema LogGridQuantization); empty sqrt2: absent.
+  int LogGridActivation(const std::string& name, fb::ElementType type, const std::vector<int32_t>& shape, int32_t bits,
+                        const std::vector<uint32_t>& thresholds, const std::vector<uint8_t>& shifts,
+                        const std::vector<uint8_t>& sqrt2 = {}, float delta = 1.0f, float eta = 0.0f) {
+    auto q = fb::CreateLogGridQuantizationDirect(fbb_, bits, fb::SoftmaxGrid::LOG2, delta, eta, &thresholds, &shifts,
+                                                 sqrt2.empty() ? nullptr : &sqrt2);
+    tensors_.push_back(fb::CreateTensorDirect(fbb_, name.c_str(), type, &shape, fb::Quantization::LogGridQuantization,
+                                              q.Union(), 0, -1));
+    return static_cast<int>(tensors_.size() - 1);
+  }
+
   flatbuffers::Offset<fb::Requantization> Requant(const std::vector<int32_t>& multiplier,
                                                   const std::vector<int32_t>& shift, int32_t act_min = -128,
                                                   int32_t act_max = 127) {

@@ -96,17 +96,53 @@ template <typename T>
 void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, const int32_t* bias,
                     T* y);
 
+// A power-of-two softmax-output grid (schema LogGridQuantization, which states the value of each
+// code): n codes ordered by decreasing value, code q standing for
+//   delta·2^−shifts[q]·(sqrt2[q] ? kSqrt2Q15/2^15 : 1) − eta;
+// the byte kLogGridZeroCode is probability 0. thresholds[j] (Q30, non-increasing) separates code
+// j from j + 1 (thresholds[n − 1]: the last code from 0). max_shift = max shifts[q]; eta_q =
+// LogGridEtaQ(delta, eta, max_shift). Arrays point into the model (or the caller's storage).
+inline constexpr int32_t kLogGridZeroCode = 0xFF;  // stored byte of probability 0 (int8: −1)
+inline constexpr int32_t kLogGridMaxCodes = 255;   // 0xFF is never a code
+inline constexpr int32_t kLogGridMaxShift = 20;    // keeps P·V's int64 terms far from overflow
+inline constexpr int32_t kSqrt2Q15 = 46341;        // ⌊√2·2^15⌉
+inline constexpr uint32_t kLogGridOne = uint32_t{1} << 30;  // probability 1 in Q30
+struct LogGrid {
+  int32_t n = 0;
+  const uint32_t* thresholds = nullptr;
+  const uint8_t* shifts = nullptr;
+  const uint8_t* sqrt2 = nullptr;  // null: all 0
+  int32_t max_shift = 0;
+  int64_t eta_q = 0;
+};
+// The real value of a code with this shift and sqrt2 flag (kSqrt2Q15/2^15 stands for √2, as in
+// P·V); host-side helper for dequantization and the quantizer's grid search.
+inline double LogGridValue(double delta, double eta, int32_t shift, bool sqrt2) {
+  const double root2 = sqrt2 ? kSqrt2Q15 / 32768.0 : 1.0;
+  return delta * root2 / static_cast<double>(int64_t{1} << shift) - eta;
+}
+// #{ j < n : p_q30 < thresholds[j] }, or kLogGridZeroCode when that count is n.
+int32_t LogGridCode(const LogGrid& g, uint32_t p_q30);
+// ⌊eta/delta·2^(max_shift + 15)⌉ (prepare-time helper; eta, delta finite, delta > 0).
+int64_t LogGridEtaQ(float delta, float eta, int32_t max_shift);
+
 // BATCH_MATMUL. a [batch..., m, k], b [batch..., k, n] (both activations), y [batch..., m, n].
 // Leading dims broadcast (NumPy): batch_rank output dims with, per input, the stride in whole
 // matrices for each batch axis (0 where the input's dim is 1 or absent).
 //   acc = Σ_k (a − a_zp)(b − b_zp);   per-tensor requant (requant.count == 1).
 // Preconditions: batch_rank <= 4; int8: k·255·255 < 2^31 (k <= 32768, see Int8MatMulFitsInt32);
 // int16: int64 accumulator, k <= 2^28. Instantiated for T = T8, T16.
-// log2 left operand (a_log2_max_code = C > 0, a = SOFTMAX log2 codes, see SoftmaxParams): a's
-// byte is a code c in [0, C] or kLog2MaskedCode, a_zero_point is unused, and
-//   acc = Σ_k (b − b_zp) << (C − c)   (masked: 0; shift, no multiply)   = Σ 2^−c (b − b_zp) · 2^C,
-// so the accumulator's real scale is s_b·2^−C. Extra precondition: |b − b_zp|·2^C·k < 2^31
-// (int8), checked at prepare.
+// Log-grid left operand (a_grid set, a = SOFTMAX codes on a LogGrid, see below): a's byte is a
+// code q < n or kLogGridZeroCode (probability 0), a_zero_point is unused, and with R =
+// a_grid->max_shift, b̃ = b − b_zp, the sums over the k with a code below n
+//   acc0 = Σ_{sqrt2[q] = 0} b̃ << (R − shifts[q]),   acc1 = Σ_{sqrt2[q] = 1} b̃ << (R − shifts[q]),
+//   col = Σ b̃                                                  (int64; shifts and adds only)
+//   acc = ⌊(acc0·2^15 + acc1·kSqrt2Q15 − col·eta_q + 2^14) / 2^15⌋      (int64, then requant)
+// ≈ Σ value(q)·b̃ in units of delta·2^−R (eta_q = ⌊eta/delta·2^(R + 15)⌉, the rank-1 term of
+// SULQ; 15 fraction bits kept until the one rounding), so the accumulator's real scale is
+// s_b·delta·2^−R (R <= 20 keeps the requant multiplier representable). Codes at or above n
+// count as 0 like the zero code. Extra preconditions (checked at prepare): a int8;
+// k·max|b̃|·(2^(R + 15)·(1 + √2) + eta_q) < 2^62.
 struct BatchMatMulParams {
   int32_t batch_rank = 0;
   int32_t batch_dims[4] = {};
@@ -114,7 +150,7 @@ struct BatchMatMulParams {
   int32_t b_batch_strides[4] = {};  // in matrices of k·n elements
   int32_t m = 0, k = 0, n = 0;
   int32_t a_zero_point = 0, b_zero_point = 0;
-  int32_t a_log2_max_code = 0;  // > 0: a holds log2 codes (see above)
+  const LogGrid* a_grid = nullptr;  // set: a holds log-grid codes (see above)
   RequantParams requant;
 };
 template <typename T>
@@ -185,17 +221,13 @@ void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const 
 // clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; 2 <= output_bits <= 8; rows·depth fits
 // int32; rank >= 1 when a mask is given. Instantiated for TIn = T8, T16 and TOut = T8, U8.
 //
-// log2 output grid (FQ-ViT Log-Int-Softmax, log2_max_code > 0): from the same e_i and S,
-//   v_i = ⌊S / e_i⌉ (≈ 1/p_i);  k = ⌊log2 v_i⌋, plus 1 if bit k−1 of v_i is set (round to nearest
-//   in the log domain);  y_i = k if k <= log2_max_code, else the masked code kLog2MaskedCode.
-// e_i == 0, masked positions and rows with no unmasked position also get kLog2MaskedCode. The
-// stored byte is the code itself (no zero point); dequantized value 2^−k, masked → exactly 0.
-// log2_max_code = min(2^b − 1, kLog2MaxCode); clip_scale/offset must be plain (no clipping).
-inline constexpr int32_t kLog2MaxCode = 15;      // keeps the P·V shift (max_code − k) in int32
-inline constexpr int32_t kLog2MaskedCode = 0xFF;  // stored byte of probability 0 (int8: −1)
-int32_t Log2MaxCode(int32_t bits);                // min(2^bits − 1, kLog2MaxCode)
-// k of step above for one element (e >= 1, sum >= e); exposed for the runtime's own checks.
-int32_t Log2RoundCode(int64_t sum, int64_t e);
+// Log-grid output (grid set: log2, log√2 or SULQ, schema LogGridQuantization): from the same e_i
+// and S, the (clipped) probability in Q30
+//   P_i = clamp(⌊clip_scale_q16·e_i·2^14 / S⌉ + clip_offset_q16·2^6, 0, 2^30)
+// (plain softmax: ⌊e_i·2^30 / S⌉) and y_i = LogGridCode(*grid, P_i) (the number of thresholds
+// above P_i; n → kLogGridZeroCode). Masked positions and rows with no unmasked position get
+// kLogGridZeroCode. The stored byte is the code itself (no zero point). Extra precondition:
+// clip_scale_q16 <= 2^17 (ζ − γ <= 2).
 struct SoftmaxParams {
   int32_t rows = 0, depth = 0;
   const int32_t* exp_table = nullptr;
@@ -205,7 +237,7 @@ struct SoftmaxParams {
   int32_t clip_offset_q16 = 0;
   int32_t output_zero_point = -128;
   int32_t output_bits = 8;
-  int32_t log2_max_code = 0;  // > 0: log2 output grid (see above); 0: uniform grid
+  const LogGrid* grid = nullptr;  // set: log-grid output (see above); null: uniform grid
   const uint8_t* mask = nullptr;
   int32_t rank = 0;
   int32_t dims[kMaxKernelRank] = {};

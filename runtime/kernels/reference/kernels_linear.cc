@@ -1,6 +1,5 @@
 // Reference CONV_2D, FULLY_CONNECTED, BATCH_MATMUL (kernels.h states the contract).
 #include <cstdint>
-#include <type_traits>
 
 #include "runtime/kernels/reference/kernel_util.h"
 #include "runtime/kernels/reference/kernels.h"
@@ -51,6 +50,26 @@ void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, 
   }
 }
 
+// Σ_k value(a_k)·(b[k, j] − b_zp) in units of delta·2^−R (kernels.h, log-grid operand).
+template <typename T>
+int64_t LogGridDot(const LogGrid& g, const BatchMatMulParams& p, const T* a_row, const T* b, int32_t j) {
+  int64_t acc0 = 0, acc1 = 0, col = 0;
+  for (int32_t k = 0; k < p.k; ++k) {
+    const int32_t code = static_cast<uint8_t>(a_row[k]);
+    if (code >= g.n) continue;  // the zero code
+    const int64_t bv = int64_t{b[int64_t{k} * p.n + j]} - p.b_zero_point;
+    // Two's-complement shift (a left shift of a negative signed value is UB in C++17).
+    const int64_t shifted = static_cast<int64_t>(static_cast<uint64_t>(bv) << (g.max_shift - g.shifts[code]));
+    if (g.sqrt2 != nullptr && g.sqrt2[code] != 0)
+      acc1 += shifted;
+    else
+      acc0 += shifted;
+    col += bv;
+  }
+  return detail::FloorDiv(acc0 * (int64_t{1} << 15) + acc1 * kSqrt2Q15 - col * g.eta_q + (int64_t{1} << 14),
+                          int64_t{1} << 15);
+}
+
 template <typename T>
 void BatchMatMul(const BatchMatMulParams& p, const T* a, const T* b, T* y) {
   using Acc = typename Accumulator<T>::type;
@@ -72,16 +91,8 @@ void BatchMatMul(const BatchMatMulParams& p, const T* a, const T* b, T* y) {
     for (int32_t i = 0; i < p.m; ++i) {
       for (int32_t j = 0; j < p.n; ++j) {
         Acc acc = 0;
-        if (p.a_log2_max_code > 0) {
-          using UAcc = std::make_unsigned_t<Acc>;
-          for (int32_t k = 0; k < p.k; ++k) {
-            const int32_t code = static_cast<uint8_t>(a_b[int64_t{i} * p.k + k]);
-            if (code == kLog2MaskedCode) continue;
-            const Acc bv = static_cast<Acc>(b_b[int64_t{k} * p.n + j]) - p.b_zero_point;
-            // Two's-complement shift (a left shift of a negative signed value is UB in C++17).
-            acc += static_cast<Acc>(static_cast<UAcc>(bv) << (p.a_log2_max_code - code));
-          }
-          y_b[int64_t{i} * p.n + j] = static_cast<T>(Requant(p.requant, 0, acc));
+        if (p.a_grid != nullptr) {
+          y_b[int64_t{i} * p.n + j] = static_cast<T>(Requant(p.requant, 0, LogGridDot(*p.a_grid, p, a_b + int64_t{i} * p.k, b_b, j)));
           continue;
         }
         for (int32_t k = 0; k < p.k; ++k) {

@@ -17,17 +17,14 @@ void SoftmaxClipParams(float zeta, float gamma, int32_t* clip_scale_q16, int32_t
   *clip_offset_q16 = static_cast<int32_t>(std::lround(static_cast<double>(gamma) * 16777216.0));
 }
 
-int32_t Log2MaxCode(int32_t bits) {
-  const int32_t full = (int32_t{1} << bits) - 1;
-  return full < kLog2MaxCode ? full : kLog2MaxCode;
+int32_t LogGridCode(const LogGrid& g, uint32_t p_q30) {
+  int32_t q = 0;
+  while (q < g.n && p_q30 < g.thresholds[q]) ++q;
+  return q == g.n ? kLogGridZeroCode : q;
 }
 
-int32_t Log2RoundCode(int64_t sum, int64_t e) {
-  const int64_t v = RoundDiv(sum, e);  // >= 1 since sum >= e
-  int32_t k = 0;
-  while ((v >> (k + 1)) != 0) ++k;  // k = index of the most significant bit
-  if (k > 0 && ((v >> (k - 1)) & 1) != 0) ++k;
-  return k;
+int64_t LogGridEtaQ(float delta, float eta, int32_t max_shift) {
+  return std::llround(std::ldexp(static_cast<double>(eta) / static_cast<double>(delta), max_shift + 15));
 }
 
 template <typename TIn, typename TOut>
@@ -65,13 +62,15 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
     for (int32_t i = 0; i < p.depth; ++i) {
       if (kept(i)) sum += exp_of(i);
     }
-    if (p.log2_max_code > 0) {
+    if (p.grid != nullptr) {
       for (int32_t i = 0; i < p.depth; ++i) {
-        int32_t code = kLog2MaskedCode;
-        const int64_t e = (any && kept(i)) ? exp_of(i) : 0;
-        if (e > 0) {
-          const int32_t k = Log2RoundCode(sum, e);
-          if (k <= p.log2_max_code) code = k;
+        int32_t code = kLogGridZeroCode;
+        if (any && kept(i)) {
+          // P ≈ ((ζ − γ)·p + γ)·2^30 clipped to [0, 2^30]; clip_scale_q16 <= 2^17 and e <= 2^30
+          // keep the product below 2^61.
+          const int64_t t = RoundDiv(int64_t{p.clip_scale_q16} * exp_of(i) * (int64_t{1} << 14), sum) +
+                            int64_t{p.clip_offset_q16} * 64;
+          code = LogGridCode(*p.grid, static_cast<uint32_t>(t < 0 ? 0 : (t > kLogGridOne ? kLogGridOne : t)));
         }
         yr[i] = static_cast<TOut>(static_cast<uint8_t>(code));
       }
