@@ -32,6 +32,7 @@ struct Options {
   int64_t val_samples = 0;
   bool per_tensor = false;
   int weight_bits = 8, act_bits = 8;
+  int group_size = 0;
   int worst = 5;
   int softmax_bits = 8;
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
@@ -51,6 +52,7 @@ Status Run(const Options& o) {
   lo.a16 = o.a16;
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
+  lo.group_size = o.group_size;
   lo.softmax_bits = o.softmax_bits;
   SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
   if (o.softmax_bias_correction && o.softmax_quant != "uniform")
@@ -120,6 +122,7 @@ Status Run(const Options& o) {
     }
   }
   SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
+  for (const std::string& w : lowered.warnings) fmt::print(stderr, "warning: {}\n", w);
 
   auto prov = std::make_unique<fb::ProvenanceT>();
   SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
@@ -131,6 +134,7 @@ Status Run(const Options& o) {
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
+  if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -186,7 +190,14 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--weight-bits", o->weight_bits,
-                  "weight code width: 8, 6 or 4 (narrower codes are stored one per int8, not packed yet)")
+                  "weight code width: 8, 6 or 4 (4-bit weights of fully connected and convolution layers\n"
+                  "with int8 activations are packed two per byte; 6-bit codes are stored one per int8)")
+      ->capture_default_str();
+  cmd->add_option("--group-size", o->group_size,
+                  "fully connected weights [units, depth]: one scale per unit and group of N consecutive depth\n"
+                  "elements, N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits;\n"
+                  "layers whose depth N does not divide, int16-activation layers and convolutions keep\n"
+                  "per-channel scales (a warning names them)")
       ->capture_default_str();
   cmd->add_option("--act-bits", o->act_bits,
                   "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")

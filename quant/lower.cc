@@ -9,6 +9,7 @@
 
 #include "ir/eval/op_def.h"
 #include "quant/affine.h"
+#include "quant/weights.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/planner.h"
 #include "runtime/quant_math/quant_math.h"
@@ -124,7 +125,11 @@ class Lowerer {
       model_->outputs.push_back(t);
     }
     SQ_RETURN_IF_ERROR(PlanArena());
-    return LoweredModel{std::move(model_), std::move(report_)};
+    if (!per_channel_convs_.empty())
+      warnings_.push_back(fmt::format("--group-size {} applies to FULLY_CONNECTED weights; {} Conv layer(s) keep "
+                                      "per-channel scales: {}",
+                                      opts_.group_size, per_channel_convs_.size(), fmt::join(per_channel_convs_, ", ")));
+    return LoweredModel{std::move(model_), std::move(report_), std::move(warnings_)};
   }
 
  private:
@@ -412,29 +417,44 @@ class Lowerer {
   }
 
   // Weights [units, depth] (row per output channel) to a symmetric weight_bits grid
-  // ([−7, 7] for 4 bits) stored one code per int8, per channel or per tensor.
-  Result<std::pair<int32_t, std::vector<float>>> Weights(const std::string& name, const std::vector<float>& w,
-                                                         const ir::Dims& dims) {
+  // ([−7, 7] for 4 bits), per channel or per tensor, stored one code per int8 — or, for a
+  // kernel reading int8 activations, packed two per byte (INT4) when weight_bits is 4 and
+  // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
+  // elements when set and group_ok (FULLY_CONNECTED; a depth that group_size does not divide
+  // falls back to per-channel scales, with a warning).
+  // Returns the tensor, its scales and the group size used (0: per channel / per tensor).
+  struct WeightTensor {
+    int32_t tensor = -1;
+    std::vector<float> scales;
+    int32_t group_size = 0;
+  };
+  Result<WeightTensor> Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
+                               bool pack_ok, bool group_ok) {
     const int64_t units = dims[0];
     const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
-    const int64_t groups = opts_.per_channel ? units : 1;
-    const int64_t per = units * depth / std::max<int64_t>(groups, 1);
-    std::vector<float> scales;
-    std::vector<int8_t> q(w.size());
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      float m = 0;
-      for (int64_t i = gi * per; i < (gi + 1) * per; ++i) m = std::max(m, std::fabs(w[static_cast<size_t>(i)]));
-      SQ_ASSIGN_OR_RETURN(AffineParams p,
-                          ComputeAffineParams({-m, m}, IntType{opts_.weight_bits, true}, /*symmetric=*/true));
-      scales.push_back(p.scale);
-      for (int64_t i = gi * per; i < (gi + 1) * per; ++i)
-        q[static_cast<size_t>(i)] = static_cast<int8_t>(p.Quantize(w[static_cast<size_t>(i)]));
+    WeightTensor out;
+    if (group_ok && opts_.group_size > 0) {
+      if (depth % opts_.group_size == 0 && depth > 0) {
+        out.group_size = opts_.group_size;
+      } else {
+        warnings_.push_back(fmt::format("'{}': depth {} is not a multiple of --group-size {}; this layer keeps "
+                                        "per-channel scales",
+                                        name, depth, opts_.group_size));
+      }
     }
-    if (groups == 0) scales.push_back(1.0f);
-    const std::vector<int32_t> zps(scales.size(), 0);
-    const int32_t t = AddConstTensor(name, fb::ElementType::INT8, dims, q.data(), q.size(),
-                                     AffineUnion(scales, zps, opts_.per_channel ? 0 : -1));
-    return std::make_pair(t, scales);
+    const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
+    SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, opts_.weight_bits));
+    out.scales = q.scales;
+    fb::QuantizationUnion quant =
+        AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
+    quant.AsAffineQuantization()->group_size = out.group_size;
+    if (pack_ok && opts_.weight_bits == 4) {
+      const std::vector<uint8_t> packed = quant_math::PackInt4(q.codes);
+      out.tensor = AddConstTensor(name, fb::ElementType::INT4, dims, packed.data(), packed.size(), std::move(quant));
+    } else {
+      out.tensor = AddConstTensor(name, fb::ElementType::INT8, dims, q.codes.data(), q.codes.size(), std::move(quant));
+    }
+    return out;
   }
 
   // An int32 bias on the accumulator's grid s_x·s_w[c], zero point 0. The file stores no
@@ -741,11 +761,17 @@ class Lowerer {
     if (in.size() != 4) return Unsupported("Conv over rank {} (2-D convolution on NCHW is supported)", in.size());
     SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
     SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
-    SQ_ASSIGN_OR_RETURN(auto wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims()));
+    const bool int8_input = type_ != fb::ElementType::INT16;  // int4 weights need int8 activations
+    if (!int8_input && opts_.weight_bits == 4)
+      warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its 4-bit weights stay one code per byte",
+                                      n.name));
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), int8_input,
+                                                 /*group_ok=*/false));
+    if (opts_.group_size > 0) per_channel_convs_.push_back(n.name);
     std::vector<int32_t> inputs;
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
-    inputs = {x, wq.first};
-    if (const ir::Tensor* b = Const(n.input(2))) inputs.push_back(Bias(n.name + ".bias", b->ToFloatVector(), pin.scale, wq.second));
+    inputs = {x, wq.tensor};
+    if (const ir::Tensor* b = Const(n.input(2))) inputs.push_back(Bias(n.name + ".bias", b->ToFloatVector(), pin.scale, wq.scales));
     fb::Conv2DOptionsT o;
     const std::vector<int64_t> k(w->dims().begin() + 2, w->dims().end());
     const std::vector<int64_t> s = n.attrs.GetInts("strides", {1, 1});
@@ -754,7 +780,7 @@ class Lowerer {
     o.stride.assign(s.begin(), s.end());
     o.dilation.assign(d.begin(), d.end());
     o.groups = static_cast<int32_t>(n.attrs.GetInt("group", 1));
-    o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pin.scale, wq.second, out.grid.scale), out.act);
+    o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pin.scale, wq.scales, out.grid.scale), out.act);
     AddOp(fb::OpCode::CONV_2D, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
@@ -788,8 +814,14 @@ class Lowerer {
       for (int64_t k = 0; k < K; ++k)
         w[static_cast<size_t>(r * K + k)] = alpha * (already_nk ? wf[static_cast<size_t>(r * K + k)]
                                                                 : wf[static_cast<size_t>(k * N + r)]);
-    SQ_ASSIGN_OR_RETURN(auto wq, Weights(n.name + ".weight", w, {N, K}));
-    std::vector<int32_t> inputs = {a, wq.first};
+    // Packed int4 and group scales need the W4A8 kernel: int8 activations.
+    const bool low_bit_ok = type_ != fb::ElementType::INT16;
+    if (!low_bit_ok && (opts_.weight_bits == 4 || opts_.group_size > 0))
+      warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
+                                      "per-channel scales",
+                                      n.name));
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok));
+    std::vector<int32_t> inputs = {a, wq.tensor};
     std::vector<float> bias;
     if (const ir::Tensor* b = Const(n.input(2))) {
       bias = b->ToFloatVector();
@@ -811,9 +843,16 @@ class Lowerer {
         bias[static_cast<size_t>(r)] += static_cast<float>(sum);
       }
     }
-    if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, wq.second));
     fb::FullyConnectedOptionsT o;
-    o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pa.scale, wq.second, out.grid.scale), out.act);
+    if (wq.group_size > 0) {  // the bias and requant are on each unit's common scale s_c
+      quant_math::GroupScaleParams gp = quant_math::BuildGroupScaleParams(pa.scale, wq.scales, N, out.grid.scale);
+      if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, gp.common_scale));
+      o.requant = MakeRequantPtr(gp.requant, out.act);
+      o.group_multiplier = std::move(gp.group_multiplier);
+    } else {
+      if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, wq.scales));
+      o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pa.scale, wq.scales, out.grid.scale), out.act);
+    }
     AddOp(fb::OpCode::FULLY_CONNECTED, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
@@ -1111,6 +1150,8 @@ class Lowerer {
   std::map<size_t, std::pair<double, double>> clamp_;  // producer node → real clamp interval
   std::map<size_t, std::pair<ValueId, ValueId>> softmax_mask_;  // Softmax node → (scores, mask constant)
   std::vector<LoweredNode> report_;
+  std::vector<std::string> warnings_;           // for the user (LoweredModel::warnings)
+  std::vector<std::string> per_channel_convs_;  // Conv names kept per channel under --group-size
 };
 
 }  // namespace
@@ -1119,6 +1160,13 @@ Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {
   for (auto [flag, bits] : {std::pair{"--weight-bits", options.weight_bits}, std::pair{"--act-bits", options.act_bits}})
     if (bits != 8 && bits != 6 && bits != 4)
       return InvalidInput("{}: bits {} is not supported (8, 6 or 4)", flag, bits);
+  if (options.group_size != 0 && options.group_size != 32 && options.group_size != 64 && options.group_size != 128)
+    return InvalidInput("--group-size {} is not supported (0 = one scale per output channel, 32, 64 or 128)",
+                        options.group_size);
+  if (options.group_size != 0 && !options.per_channel)
+    return InvalidInput("--group-size {} with --per-tensor: group scales refine per-channel scales; give one or "
+                        "the other",
+                        options.group_size);
   if (options.softmax_bits < 2 || options.softmax_bits > 8)
     return InvalidInput("--softmax-bits {} is not supported (the softmax output takes 2 to 8 bits)",
                         options.softmax_bits);

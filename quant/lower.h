@@ -23,10 +23,18 @@ struct LowerOptions {
   // convert between int8 and int16 where a node reads a value of the other type.
   std::vector<std::string> a16;
   // Code widths, 8, 6 or 4 (else Lower fails with InvalidInput). Narrower grids are stored
-  // one code per int8 (no packing yet), so the int8 kernels compute them exactly: weights use
-  // the symmetric [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1].
+  // one code per int8, so the int8 kernels compute them exactly: weights use the symmetric
+  // [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1] — except 4-bit
+  // weights of FULLY_CONNECTED and CONV_2D layers with int8 activations, packed two per byte
+  // (INT4); int16-activation layers keep one code per byte (with a warning).
   int weight_bits = 8;
   int act_bits = 8;
+  // Group scales for FULLY_CONNECTED weights [units, depth]: one scale per unit and group of
+  // group_size consecutive depth elements (0: per channel). 32, 64 or 128 (else InvalidInput);
+  // not with per_channel = false. Legal with every weight_bits (8-bit groups use the grouped
+  // kernel on int8 codes). Layers whose depth group_size does not divide, FULLY_CONNECTED with
+  // int16 activations and every Conv keep per-channel scales; each case adds a warning.
+  int group_size = 0;
   int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
   // Softmax output grids other than the uniform one, by Softmax node name (log2, log√2, SULQ:
   // quant/softmax_grid.h builds and calibrates them). Such a softmax must have every reader a
@@ -49,6 +57,7 @@ struct LoweredNode {
 struct LoweredModel {
   std::unique_ptr<fb::ModelT> model;
   std::vector<LoweredNode> nodes;
+  std::vector<std::string> warnings;  // options that did not apply to some layers, for the user
 };
 
 // The graph must be canonical (passes::Canonicalize) with concrete shapes; every op must

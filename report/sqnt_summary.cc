@@ -40,6 +40,9 @@ std::string Quant(const rt::TensorDesc& d) {
   if (!d.per_channel) return fmt::format("scale {:.6g} zp {}", d.scale, d.zero_point);
   float lo = d.quant->scale()->Get(0), hi = lo;
   for (float v : *d.quant->scale()) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (d.group_size > 0)
+    return fmt::format("per-group axis {} size {}: {} scales in [{:.6g}, {:.6g}]", d.quant_axis, d.group_size,
+                       d.quant->scale()->size(), lo, hi);
   return fmt::format("per-channel axis {}: {} scales in [{:.6g}, {:.6g}]", d.quant_axis, d.quant->scale()->size(), lo,
                      hi);
 }

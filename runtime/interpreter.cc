@@ -28,6 +28,9 @@ Status Interpreter::Prepare(const Model* model) {
   views_.clear();
   for (int32_t i = 0; i < n; ++i) {
     Status s = PrepareOp(*model, i, &pools_, &ops_[i]);
+    if (s.ok() && ops_[i].run == nullptr)
+      s = Status::Error(StatusCode::kInvalidModel, "op %d '%s' (%s): no kernel for its element types", i,
+                        model->op_name(i), OpCodeName(model->op(i)->opcode()));
     if (!s.ok()) {
       ops_.clear();
       return s;

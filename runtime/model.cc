@@ -30,6 +30,7 @@ bool ZeroPointInRange(fb::ElementType type, int32_t z) {
     case fb::ElementType::UINT8: return z >= 0 && z <= 255;
     case fb::ElementType::INT16: return z >= -32768 && z <= 32767;
     case fb::ElementType::INT32: return true;
+    case fb::ElementType::INT4: return z >= -8 && z <= 7;
   }
   return false;
 }
@@ -86,6 +87,7 @@ int32_t ElementSize(fb::ElementType type) {
     case fb::ElementType::UINT8: return 1;
     case fb::ElementType::INT16: return 2;
     case fb::ElementType::INT32: return 4;
+    case fb::ElementType::INT4: return 1;  // the byte holding two elements (TensorBytes)
   }
   return 0;
 }
@@ -96,8 +98,14 @@ const char* ElementTypeName(fb::ElementType type) {
     case fb::ElementType::UINT8: return "uint8";
     case fb::ElementType::INT16: return "int16";
     case fb::ElementType::INT32: return "int32";
+    case fb::ElementType::INT4: return "int4";
   }
   return "unknown";
+}
+
+int64_t TensorBytes(fb::ElementType type, int64_t count) {
+  if (type == fb::ElementType::INT4) return (count + 1) / 2;
+  return count * ElementSize(type);
 }
 
 const char* OpCodeName(fb::OpCode code) {
@@ -181,7 +189,7 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
   d->type = t->type();
   const int32_t element_size = ElementSize(d->type);
   if (element_size == 0)
-    return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32", index, d->name,
+    return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32, int4", index, d->name,
                    static_cast<int>(d->type));
   // An absent shape is a scalar (writers omit empty vectors).
   const uint32_t rank = t->shape() ? t->shape()->size() : 0;
@@ -199,7 +207,7 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
     count *= dim;
   }
   d->num_elements = count;
-  d->bytes = count * element_size;
+  d->bytes = TensorBytes(d->type, count);
 
   // Constant data.
   const uint32_t buffer = t->buffer();
@@ -210,9 +218,12 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
     const fb::Buffer* b = fb_->buffers()->Get(buffer);
     const uint32_t size = (b != nullptr && b->data() != nullptr) ? b->data()->size() : 0;
     if (static_cast<int64_t>(size) != d->bytes)
-      return Invalid("tensor %d '%s': buffer %u holds %u bytes, expected %lld (%lld %s elements)", index, d->name,
+      return Invalid("tensor %d '%s': buffer %u holds %u bytes, expected %lld (%lld %s elements%s)", index, d->name,
                      buffer, size, static_cast<long long>(d->bytes), static_cast<long long>(count),
-                     ElementTypeName(d->type));
+                     ElementTypeName(d->type), d->type == fb::ElementType::INT4 ? ", two per byte" : "");
+    if (d->type == fb::ElementType::INT4 && count % 2 == 1 && (b->data()->Get(size - 1) >> 4) != 0)
+      return Invalid("tensor %d '%s': int4 tensor of odd count %lld has a nonzero padding nibble in its last byte",
+                     index, d->name, static_cast<long long>(count));
     d->is_constant = true;
     d->data = size ? b->data()->data() : nullptr;
     if (d->data != nullptr && reinterpret_cast<uintptr_t>(d->data) % static_cast<uintptr_t>(element_size) != 0)
@@ -221,6 +232,10 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       return Invalid("tensor %d '%s': constant with arena_offset %lld, expected -1", index, d->name,
                      static_cast<long long>(t->arena_offset()));
   }
+
+  if (d->type == fb::ElementType::INT4 && !d->is_constant)
+    return Invalid("tensor %d '%s': int4 activation; int4 is only for constant weights (packed in a buffer)", index,
+                   d->name);
 
   // Quantization.
   switch (t->quantization_type()) {
@@ -231,7 +246,28 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       const uint32_t n = q->scale() ? q->scale()->size() : 0;
       if (n == 0) return Invalid("tensor %d '%s': quantization has no scale", index, d->name);
       const int32_t axis = q->axis();
-      if (axis == -1) {
+      const int32_t group_size = q->group_size();
+      if (group_size < 0)
+        return Invalid("tensor %d '%s': quantization group_size %d, expected 0 (none) or > 0", index, d->name,
+                       group_size);
+      if (group_size > 0) {
+        if (!d->is_constant || axis != 0 || d->rank < 2 || d->dims[0] == 0)
+          return Invalid("tensor %d '%s': group_size %d needs a constant tensor of rank >= 2 with channels along "
+                         "axis 0 (has axis %d, rank %d%s)",
+                         index, d->name, group_size, axis, d->rank, d->is_constant ? "" : ", not constant");
+        const int64_t row = count / d->dims[0];
+        if (row % group_size != 0)
+          return Invalid("tensor %d '%s': group_size %d does not divide the %lld elements per channel", index,
+                         d->name, group_size, static_cast<long long>(row));
+        const int64_t expected = int64_t{d->dims[0]} * (row / group_size);
+        if (static_cast<int64_t>(n) != expected)
+          return Invalid("tensor %d '%s': %u group scales, expected %lld (%d channels x %lld groups of %d)", index,
+                         d->name, n, static_cast<long long>(expected), d->dims[0],
+                         static_cast<long long>(row / group_size), group_size);
+        d->per_channel = true;
+        d->quant_axis = 0;
+        d->group_size = group_size;
+      } else if (axis == -1) {
         if (n != 1) return Invalid("tensor %d '%s': per-tensor quantization with %u scales, expected 1", index, d->name, n);
       } else {
         if (axis < 0 || axis >= d->rank)
@@ -305,6 +341,32 @@ Status Model::CheckLogGridUses(const PlanProblem& problem) const {
   return Status::Ok();
 }
 
+// Packed int4 tensors are weights only FULLY_CONNECTED and CONV_2D read (input 1); group-scaled
+// ones only FULLY_CONNECTED (kernels.h FullyConnectedLowBit). Every other kernel would misread them.
+Status Model::CheckLowBitUses(const PlanProblem& problem) const {
+  for (uint32_t i = 0; i < num_operators_; ++i) {
+    const fb::OpCode code = fb_->operators()->Get(i)->opcode();
+    for (size_t k = 0; k < problem.op_inputs[i].size(); ++k) {
+      const int32_t t = problem.op_inputs[i][k];
+      if (t < 0) continue;
+      const TensorDesc& d = tensors_[static_cast<size_t>(t)];
+      if (d.type != fb::ElementType::INT4 && d.group_size == 0) continue;
+      const bool int4_ok = d.group_size == 0 && code == fb::OpCode::CONV_2D;
+      if ((code != fb::OpCode::FULLY_CONNECTED && !int4_ok) || k != 1)
+        return Invalid("tensor %d '%s': %s weight is input %zu of %s; it may only be the weight (input 1) of %s",
+                       t, d.name, d.group_size != 0 ? "group-scaled" : "int4", k, OpCodeName(code),
+                       d.group_size != 0 ? "FULLY_CONNECTED" : "FULLY_CONNECTED or CONV_2D");
+    }
+  }
+  for (int32_t o : outputs_)
+    if (o >= 0 && o < static_cast<int32_t>(tensors_.size()) &&
+        (tensors_[static_cast<size_t>(o)].type == fb::ElementType::INT4 ||
+         tensors_[static_cast<size_t>(o)].group_size != 0))
+      return Invalid("tensor %d '%s': an int4 or group-scaled weight is a model output", o,
+                     tensors_[static_cast<size_t>(o)].name);
+  return Status::Ok();
+}
+
 Status Model::CheckGraphAndPlan() {
   const int32_t num_tensors = static_cast<int32_t>(tensors_.size());
   PlanProblem problem;
@@ -345,6 +407,7 @@ Status Model::CheckGraphAndPlan() {
   for (uint32_t k = 0; k < fb_->inputs()->size(); ++k) inputs_.push_back(fb_->inputs()->Get(k));
   for (uint32_t k = 0; k < fb_->outputs()->size(); ++k) outputs_.push_back(fb_->outputs()->Get(k));
   SQUINT_RT_RETURN_IF_ERROR(CheckLogGridUses(problem));
+  SQUINT_RT_RETURN_IF_ERROR(CheckLowBitUses(problem));
   problem.model_inputs = inputs_;
   problem.model_outputs = outputs_;
 

@@ -31,8 +31,11 @@ constexpr uint32_t kMaxOperators = 1u << 20;
 constexpr uint32_t kMaxOpArity = 1024;
 constexpr int64_t kMaxElements = 0x7fffffff;
 
-// Size in bytes of one element; 0 for a value outside the enum.
+// Size in bytes of one element; 0 for a value outside the enum. INT4: 1, the byte that holds
+// two elements (its alignment); use TensorBytes for sizes.
 int32_t ElementSize(fb::ElementType type);
+// Bytes of `count` elements: count·ElementSize, or (count + 1)/2 for packed INT4.
+int64_t TensorBytes(fb::ElementType type, int64_t count);
 const char* ElementTypeName(fb::ElementType type);
 const char* OpCodeName(fb::OpCode code);
 
@@ -52,6 +55,9 @@ struct TensorDesc {
   const fb::AffineQuantization* quant = nullptr;
   bool per_channel = false;
   int32_t quant_axis = -1;
+  // Group scales (AffineQuantization.group_size > 0, constants only): per_channel is true,
+  // quant_axis 0, and quant->scale() holds dims[0]·(row/group_size) values.
+  int32_t group_size = 0;
   float scale = 0.0f;      // per-tensor scale (first scale for per-channel)
   int32_t zero_point = 0;  // per-tensor zero point (first for per-channel)
   // Log-grid quantization (schema LogGridQuantization), null for any other tensor. Such a tensor
@@ -88,6 +94,7 @@ class Model {
   Status CheckTensor(int32_t index, TensorDesc* desc);
   Status CheckGraphAndPlan();
   Status CheckLogGridUses(const PlanProblem& problem) const;
+  Status CheckLowBitUses(const PlanProblem& problem) const;
 
   const uint8_t* data_ = nullptr;
   const fb::Model* fb_ = nullptr;

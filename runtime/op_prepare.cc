@@ -21,6 +21,15 @@ void RunFc(const PreparedOp& op, const void* const* in, void* const* out) {
                          static_cast<const int8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
                          static_cast<T*>(out[0]));
 }
+void RunConvInt4(const PreparedOp& op, const void* const* in, void* const* out) {
+  ref::Conv2DInt4(Get<ref::Conv2DParams>(op), static_cast<const int8_t*>(in[0]), static_cast<const uint8_t*>(in[1]),
+                  static_cast<const int32_t*>(in[2]), static_cast<int8_t*>(out[0]));
+}
+void RunFcLowBit(const PreparedOp& op, const void* const* in, void* const* out) {
+  ref::FullyConnectedLowBit(Get<ref::FullyConnectedLowBitParams>(op), static_cast<const int8_t*>(in[0]),
+                            static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
+                            static_cast<int8_t*>(out[0]));
+}
 template <typename T>
 void RunBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::BatchMatMul<T>(Get<ref::BatchMatMulParams>(op), static_cast<const T*>(in[0]),
@@ -72,7 +81,10 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
   OP_CHECK(x.rank == 4 && y.rank == 4, "input has %d dims and output %d, expected 4 (NCHW)", x.rank, y.rank);
   OP_CHECK(w.rank == 4, "weight has %d dims, expected 4", w.rank);
-  OP_CHECK(w.is_constant && w.type == ElementType::INT8, "weight must be a constant int8 tensor");
+  OP_CHECK(w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
+           "weight must be a constant int8 or int4 tensor (is %s)", ElementTypeName(w.type));
+  OP_CHECK(w.type != ElementType::INT4 || x.type == ElementType::INT8,
+           "int4 weight '%s' needs int8 activations, input is %s", w.name, ElementTypeName(x.type));
   ref::Conv2DParams p;
   p.groups = o->groups();
   OP_CHECK(p.groups >= 1, "groups = %d, expected >= 1", p.groups);
@@ -127,7 +139,48 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
     OP_CHECK(depth <= (int64_t{1} << 24), "reduction depth %lld exceeds 2^24 for int16", static_cast<long long>(depth));
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
-  out->run = PICK_8_16(RunConv, x.type);
+  out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
+  return Status::Ok();
+}
+
+// FULLY_CONNECTED with an int4 or group-scaled weight (int8 activations, checked by PrepareFc,
+// which also filled p's shapes and input zero point).
+static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& fc, int64_t max_abs_bias, PreparedOp* out) {
+  const auto* o = ctx.op->options_as_FullyConnectedOptions();
+  const TensorDesc &w = *ctx.In(1), &y = ctx.Out(0);
+  ref::FullyConnectedLowBitParams p;
+  p.rows = fc.rows;
+  p.depth = fc.depth;
+  p.units = fc.units;
+  p.input_zero_point = fc.input_zero_point;
+  p.weight_int4 = w.type == ElementType::INT4;
+  p.group_size = w.group_size;
+  const int32_t max_abs_weight = p.weight_int4 ? 8 : 128;
+  if (p.group_size == 0) {
+    OP_CHECK(ref::Int8DotFitsInt32(p.depth, p.input_zero_point, max_abs_bias),
+             "int32 accumulator may overflow: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
+             p.input_zero_point, static_cast<long long>(max_abs_bias));
+  } else {
+    // The loader checked that group_size divides K and that there are N·K/group_size scales.
+    const int64_t groups = p.depth / p.group_size;
+    const flatbuffers::Vector<uint16_t>* m = o->group_multiplier();
+    OP_CHECK(m != nullptr && static_cast<int64_t>(m->size()) == int64_t{p.units} * groups,
+             "weight '%s' has group_size %d: group_multiplier needs %lld values (%d units x %lld groups), has %u",
+             w.name, p.group_size, static_cast<long long>(int64_t{p.units} * groups), p.units,
+             static_cast<long long>(groups), m ? m->size() : 0u);
+    for (uint32_t i = 0; i < m->size(); ++i)
+      OP_CHECK(m->Get(i) <= (1 << ref::kGroupScaleBits),
+               "group_multiplier[%u] = %d, expected in [0, 2^%d]", i, m->Get(i), ref::kGroupScaleBits);
+    OP_CHECK(ref::Int8DotFitsInt32(p.group_size, p.input_zero_point, 0),
+             "int32 group sum may overflow: group_size %d, input zero point %d", p.group_size, p.input_zero_point);
+    OP_CHECK(ref::GroupedDotFitsInt64(p.depth, p.input_zero_point, max_abs_bias, max_abs_weight),
+             "int64 accumulator may exceed 2^62: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
+             p.input_zero_point, static_cast<long long>(max_abs_bias));
+    p.group_multiplier = m->data();
+  }
+  SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
+  out->params = p;
+  out->run = &RunFcLowBit;
   return Status::Ok();
 }
 
@@ -140,8 +193,16 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(Is8or16(x.type) && y.type == x.type, "input %s / output %s, expected int8 or int16, equal",
            ElementTypeName(x.type), ElementTypeName(y.type));
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
-  OP_CHECK(w.rank == 2 && w.is_constant && w.type == ElementType::INT8,
-           "weight must be a constant int8 [N, K] tensor (has %d dims)", w.rank);
+  const bool low_bit = w.type == ElementType::INT4 || w.group_size > 0;
+  OP_CHECK(w.rank == 2 && w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
+           "weight must be a constant int8 or int4 [N, K] tensor (has %d dims, type %s)", w.rank,
+           ElementTypeName(w.type));
+  OP_CHECK(!low_bit || x.type == ElementType::INT8,
+           "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
+           w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
+  const flatbuffers::Vector<uint16_t>* group_multiplier = o->group_multiplier();
+  OP_CHECK(w.group_size > 0 || group_multiplier == nullptr || group_multiplier->size() == 0,
+           "group_multiplier has %u values but weight '%s' has no group scales", group_multiplier->size(), w.name);
   OP_CHECK(x.rank >= 1 && y.rank == x.rank, "input has %d dims and output %d, expected equal and >= 1", x.rank,
            y.rank);
   ref::FullyConnectedParams p;
@@ -167,6 +228,7 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
       OP_CHECK(w.quant->zero_point()->Get(i) == 0, "weight zero point %d, weights must be symmetric",
                w.quant->zero_point()->Get(i));
   p.input_zero_point = x.zero_point;
+  if (low_bit) return PrepareFcLowBit(ctx, p, max_abs_bias, out);
   if (x.type == ElementType::INT8)
     OP_CHECK(ref::Int8DotFitsInt32(p.depth, x.zero_point, max_abs_bias),
              "int32 accumulator may overflow: depth K = %d, input zero point %d, max |bias| %lld", p.depth,

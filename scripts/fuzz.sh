@@ -36,7 +36,7 @@ fi
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds"
 
 # The .sqnt loader fuzzer (runtime: load → prepare → invoke); seeds in fuzz/corpus/sqnt_loader
-# (rewrite them with SQUINT_WRITE_FUZZ_SEEDS=fuzz/corpus/sqnt_loader runtime_c_api_test).
+# (rewrite them with SQUINT_WRITE_FUZZ_SEEDS=fuzz/corpus/sqnt_loader runtime_c_api_test and runtime_lowbit_test).
 ninja -C "$build" -j"${JOBS:-2}" sqnt_loader_fuzz
 mkdir -p "$build/fuzz-corpus/sqnt_loader"
 "$build/fuzz/sqnt_loader_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \

@@ -162,4 +162,33 @@ void BuildSoftmaxClip(float zeta, float gamma, int32_t* clip_scale_q16, int32_t*
   rt::ref::SoftmaxClipParams(zeta, gamma, clip_scale_q16, clip_offset_q16);
 }
 
+std::vector<uint8_t> PackInt4(const std::vector<int8_t>& codes) {
+  std::vector<uint8_t> packed((codes.size() + 1) / 2, 0);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const int32_t code = std::clamp<int32_t>(codes[i], -8, 7);
+    const uint8_t nibble = static_cast<uint8_t>(code & 0x0F);
+    packed[i / 2] |= (i % 2 == 0) ? nibble : static_cast<uint8_t>(nibble << 4);
+  }
+  return packed;
+}
+
+GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w, int64_t units, double s_y) {
+  GroupScaleParams out;
+  if (units <= 0) return out;
+  const size_t groups = s_w.size() / static_cast<size_t>(units);
+  const double one = static_cast<double>(int64_t{1} << rt::ref::kGroupScaleBits);
+  for (size_t u = 0; u < static_cast<size_t>(units); ++u) {
+    float common = 0.0f;
+    for (size_t g = 0; g < groups; ++g) common = std::max(common, s_w[u * groups + g]);
+    if (!(common > 0.0f)) common = 1.0f;  // no group scale: any positive common scale
+    out.common_scale.push_back(common);
+    for (size_t g = 0; g < groups; ++g) {
+      const double ratio = static_cast<double>(s_w[u * groups + g]) / common;  // in [0, 1]
+      out.group_multiplier.push_back(static_cast<uint16_t>(std::min(one, std::round(ratio * one))));
+    }
+    out.requant.push_back(RequantFromReal(s_x * common / s_y));
+  }
+  return out;
+}
+
 }  // namespace squint::quant_math

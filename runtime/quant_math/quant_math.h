@@ -98,4 +98,21 @@ rt::ref::RescaleParams BuildRescale(double s_in, int32_t z_in, double s_out, int
 // Clipped softmax constants (same rule as the kernel's prepare helper SoftmaxClipParams).
 void BuildSoftmaxClip(float zeta, float gamma, int32_t* clip_scale_q16, int32_t* clip_offset_q16);
 
+// Packed int4 (schema ElementType INT4, kernels.h Int4At): codes in [−8, 7], element i in the
+// low nibble of byte i/2 for even i, the high nibble for odd i; (count + 1)/2 bytes, an odd
+// count leaves the last high nibble 0. Codes outside [−8, 7] are a caller bug (clamped).
+std::vector<uint8_t> PackInt4(const std::vector<int8_t>& codes);
+
+// Group-scaled FULLY_CONNECTED weights (kernels.h FullyConnectedLowBit, B = kGroupScaleBits):
+// s_w holds units·G group scales laid out [units, G]. Per unit u:
+//   s_c[u] = max_g s_w[u][g],  group_multiplier[u·G + g] = round(s_w[u][g]/s_c[u]·2^B) in [0, 2^B],
+//   requant M[u] = s_x·s_c[u] / s_y;  the bias goes on the grid s_x·s_c[u]
+//   (QuantizeBias(bias, s_x, common_scale)).
+struct GroupScaleParams {
+  std::vector<float> common_scale;        // s_c, one per unit
+  std::vector<uint16_t> group_multiplier;  // [units, G]
+  std::vector<QuantizedMultiplier> requant;  // one per unit
+};
+GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w, int64_t units, double s_y);
+
 }  // namespace squint::quant_math

@@ -1,5 +1,6 @@
-// --weight-bits / --act-bits in lowering: narrower codes stay inside their grids (stored one
-// per int8), and unsupported widths are rejected.
+// --weight-bits / --act-bits / --group-size in lowering: narrower codes stay inside their grids
+// (stored one per int8, or packed two per byte for 4-bit FULLY_CONNECTED weights), group scales
+// come with the kernel's group multipliers, and unsupported values are rejected.
 #include <algorithm>
 #include <random>
 
@@ -8,6 +9,7 @@
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
+#include "runtime/kernels/reference/kernels.h"
 #include "tests/passes/pass_test_util.h"
 
 namespace squint::quant {
@@ -20,19 +22,19 @@ struct Fixture {
   Calibration cal;
 };
 
-// x[1, 16] → MatMul(w[16, 8]) + b → Relu → MatMul(w2[8, 4]), calibrated on 32 random samples.
-Fixture MakeCalibratedMlp() {
+// x[1, in] → MatMul(w[in, 8]) + b → Relu → MatMul(w2[8, 4]), calibrated on 32 random samples.
+Fixture MakeCalibratedMlp(int64_t in = 16) {
   GraphBuilder b;
-  ir::ValueId x = b.Input("x", {1, 16});
-  ir::ValueId h = b.Op(ir::OpType::kAdd, {b.Op(ir::OpType::kMatMul, {x, b.Random("w", {16, 8})}),
+  ir::ValueId x = b.Input("x", {1, in});
+  ir::ValueId h = b.Op(ir::OpType::kAdd, {b.Op(ir::OpType::kMatMul, {x, b.Random("w", {in, 8})}),
                                           b.Random("b", {8})});
   b.Output(b.Op(ir::OpType::kMatMul, {b.Op(ir::OpType::kRelu, {h}), b.Random("w2", {8, 4})}));
   Fixture f{b.Finish(), {}};
   EXPECT_TRUE(passes::Canonicalize(f.g).ok());
   CalibData data;
-  data.inputs.push_back({"x", ir::DType::kFloat32, {16}});  // per sample, batch axis dropped
+  data.inputs.push_back({"x", ir::DType::kFloat32, {in}});  // per sample, batch axis dropped
   std::mt19937 rng(7);
-  data.tensors.push_back(passes::testing::RandomTensor({32, 16}, rng));
+  data.tensors.push_back(passes::testing::RandomTensor({32, in}, rng));
   data.num_samples = 32;
   auto cal = Calibrate(f.g, data, CalibrationOptions{});
   EXPECT_TRUE(cal.ok()) << cal.status().message();
@@ -40,28 +42,42 @@ Fixture MakeCalibratedMlp() {
   return f;
 }
 
-// [min, max] of the int8 codes of every INT8 constant tensor.
+// [min, max] of the codes of every INT8 and (unpacked) INT4 constant tensor.
 struct Codes {
   int lo = 127, hi = -128;
 };
+int64_t NumElements(const fb::TensorT& t) {
+  int64_t n = 1;
+  for (int32_t d : t.shape) n *= d;
+  return n;
+}
+std::vector<int8_t> ConstCodes(const fb::ModelT& m, const fb::TensorT& t) {
+  const std::vector<uint8_t>& bytes = m.buffers[t.buffer]->data;
+  if (t.type == fb::ElementType::INT8) return std::vector<int8_t>(bytes.begin(), bytes.end());
+  std::vector<int8_t> codes(static_cast<size_t>(NumElements(t)));
+  rt::ref::UnpackInt4(bytes.data(), NumElements(t), codes.data());
+  return codes;
+}
 Codes WeightCodes(const fb::ModelT& m) {
   Codes c;
   for (const auto& t : m.tensors) {
-    if (t->type != fb::ElementType::INT8 || t->buffer == 0) continue;
-    for (uint8_t byte : m.buffers[t->buffer]->data) {
-      const int v = static_cast<int8_t>(byte);
-      c.lo = std::min(c.lo, v);
-      c.hi = std::max(c.hi, v);
+    if ((t->type != fb::ElementType::INT8 && t->type != fb::ElementType::INT4) || t->buffer == 0) continue;
+    for (int8_t v : ConstCodes(m, *t)) {
+      c.lo = std::min<int>(c.lo, v);
+      c.hi = std::max<int>(c.hi, v);
     }
   }
   return c;
 }
 
-Result<LoweredModel> LowerMlp(int weight_bits, int act_bits) {
-  Fixture f = MakeCalibratedMlp();
+Result<LoweredModel> LowerMlp(int weight_bits, int act_bits, int group_size = 0, int64_t in = 16,
+                              bool per_channel = true) {
+  Fixture f = MakeCalibratedMlp(in);
   LowerOptions o;
   o.weight_bits = weight_bits;
   o.act_bits = act_bits;
+  o.group_size = group_size;
+  o.per_channel = per_channel;
   return Lower(f.g, f.cal, o);
 }
 
@@ -107,6 +123,96 @@ TEST(LowerBitsErrors, UnsupportedWidthsAreInvalidInput) {
     EXPECT_NE(lowered.status().message().find(std::to_string(w == 8 ? a : w)), std::string::npos)
         << lowered.status().message();
   }
+}
+
+TEST(LowerInt4, FullyConnectedWeightsArePackedTwoPerByte) {
+  for (int bits : {8, 6, 4}) {
+    auto lowered = LowerMlp(bits, 8);
+    ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+    const fb::ModelT& m = *lowered->model;
+    int fc = 0;
+    for (const auto& op : m.operators) {
+      if (op->opcode != fb::OpCode::FULLY_CONNECTED) continue;
+      ++fc;
+      const fb::TensorT& w = *m.tensors[static_cast<size_t>(op->inputs[1])];
+      EXPECT_EQ(w.type, bits == 4 ? fb::ElementType::INT4 : fb::ElementType::INT8) << op->name;
+      const int64_t n = NumElements(w);
+      EXPECT_EQ(static_cast<int64_t>(m.buffers[w.buffer]->data.size()), bits == 4 ? (n + 1) / 2 : n) << op->name;
+      EXPECT_EQ(w.quantization.AsAffineQuantization()->group_size, 0);
+      EXPECT_TRUE(op->options.AsFullyConnectedOptions()->group_multiplier.empty());
+    }
+    EXPECT_EQ(fc, 2);
+  }
+}
+
+TEST(LowerGroups, GroupScalesComeWithTheKernelMultipliers) {
+  for (int bits : {4, 8}) {
+    auto lowered = LowerMlp(bits, 8, /*group_size=*/32, /*in=*/64);
+    ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+    const fb::ModelT& m = *lowered->model;
+    std::vector<const fb::OperatorT*> fcs;
+    for (const auto& op : m.operators)
+      if (op->opcode == fb::OpCode::FULLY_CONNECTED) fcs.push_back(op.get());
+    ASSERT_EQ(fcs.size(), 2u);
+    // First layer: [8 units, 64 depth] in 2 groups of 32 per unit.
+    const fb::TensorT& w = *m.tensors[static_cast<size_t>(fcs[0]->inputs[1])];
+    const auto* q = w.quantization.AsAffineQuantization();
+    EXPECT_EQ(q->group_size, 32);
+    EXPECT_EQ(q->axis, 0);
+    ASSERT_EQ(q->scale.size(), 16u);
+    const std::vector<uint16_t>& gm = fcs[0]->options.AsFullyConnectedOptions()->group_multiplier;
+    ASSERT_EQ(gm.size(), 16u);
+    for (size_t u = 0; u < 8; ++u) {  // the larger group of each unit is the common scale: 2^B
+      const size_t big = q->scale[2 * u] >= q->scale[2 * u + 1] ? 2 * u : 2 * u + 1;
+      EXPECT_EQ(gm[big], 1 << rt::ref::kGroupScaleBits) << u;
+      const size_t other = big ^ 1;  // the unit's other group
+      const double one = 1 << rt::ref::kGroupScaleBits;
+      EXPECT_NEAR(gm[other] / one, q->scale[other] / q->scale[big], 0.5 / one) << u;
+    }
+    // Second layer: depth 8 is not a multiple of 32: per-channel scales, named in a warning.
+    const fb::TensorT& w2 = *m.tensors[static_cast<size_t>(fcs[1]->inputs[1])];
+    EXPECT_EQ(w2.quantization.AsAffineQuantization()->group_size, 0);
+    EXPECT_EQ(w2.quantization.AsAffineQuantization()->scale.size(), 4u);
+    EXPECT_TRUE(fcs[1]->options.AsFullyConnectedOptions()->group_multiplier.empty());
+    ASSERT_EQ(lowered->warnings.size(), 1u);
+    EXPECT_NE(lowered->warnings[0].find("depth 8 is not a multiple of --group-size 32"), std::string::npos)
+        << lowered->warnings[0];
+    EXPECT_NE(lowered->warnings[0].find(w2.name), std::string::npos) << lowered->warnings[0];
+  }
+}
+
+TEST(LowerGroups, Int16ActivationLayersKeepInt8PerChannelWeights) {
+  Fixture f = MakeCalibratedMlp(64);
+  LowerOptions o;
+  o.weight_bits = 4;
+  o.group_size = 32;
+  for (const ir::Node& n : f.g.nodes)  // every weighted node reads int16
+    if (n.op == ir::OpType::kLinear || n.op == ir::OpType::kMatMul || n.op == ir::OpType::kGemm) o.a16.push_back(n.name);
+  ASSERT_EQ(o.a16.size(), 2u);
+  auto lowered = Lower(f.g, f.cal, o);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+  for (const auto& op : lowered->model->operators) {
+    if (op->opcode != fb::OpCode::FULLY_CONNECTED) continue;
+    const fb::TensorT& w = *lowered->model->tensors[static_cast<size_t>(op->inputs[1])];
+    EXPECT_EQ(w.type, fb::ElementType::INT8) << op->name;
+    EXPECT_EQ(w.quantization.AsAffineQuantization()->group_size, 0) << op->name;
+  }
+  ASSERT_EQ(lowered->warnings.size(), 2u);
+  EXPECT_NE(lowered->warnings[0].find("int16 activations (--a16)"), std::string::npos) << lowered->warnings[0];
+}
+
+TEST(LowerGroups, UnsupportedGroupSizesAreInvalidInput) {
+  for (int group : {16, 48, 256, -32}) {
+    auto lowered = LowerMlp(4, 8, group, 64);
+    ASSERT_FALSE(lowered.ok()) << group;
+    EXPECT_EQ(lowered.status().code(), StatusCode::kInvalidInput);
+    EXPECT_NE(lowered.status().message().find("--group-size " + std::to_string(group) + " is not supported"),
+              std::string::npos)
+        << lowered.status().message();
+  }
+  auto lowered = LowerMlp(4, 8, 32, 64, /*per_channel=*/false);
+  ASSERT_FALSE(lowered.ok());
+  EXPECT_NE(lowered.status().message().find("--per-tensor"), std::string::npos) << lowered.status().message();
 }
 
 }  // namespace

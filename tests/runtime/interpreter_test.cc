@@ -182,7 +182,7 @@ TEST(InterpreterPrepare, FcRules) {
   ExpectPrepareError(BuildFcModel(o), "input K = 4 but weight K = 6");
   o = {};
   o.w_shape = {1, 3, 4};  // 12 elements, rank 3
-  ExpectPrepareError(BuildFcModel(o), "weight must be a constant int8 [N, K] tensor");
+  ExpectPrepareError(BuildFcModel(o), "weight must be a constant int8 or int4 [N, K] tensor");
 }
 
 TEST(InterpreterPrepare, RequantRules) {

@@ -85,9 +85,9 @@ class SqntBuilder {
   // Raw tensor (any scales, axis, buffer index, offset): for corruption tests.
   int AddTensor(const std::string& name, fb::ElementType type, const std::vector<int32_t>& shape,
                 const std::vector<float>& scales, const std::vector<int32_t>& zero_points, int32_t axis,
-                uint32_t buffer, int64_t arena_offset, bool with_quant = true) {
+                uint32_t buffer, int64_t arena_offset, bool with_quant = true, int32_t group_size = 0) {
     flatbuffers::Offset<void> q;
-    if (with_quant) q = fb::CreateAffineQuantizationDirect(fbb_, &scales, &zero_points, axis).Union();
+    if (with_quant) q = fb::CreateAffineQuantizationDirect(fbb_, &scales, &zero_points, axis, group_size).Union();
     tensors_.push_back(fb::CreateTensorDirect(
         fbb_, name.c_str(), type, &shape,
         with_quant ? fb::Quantization::AffineQuantization : fb::Quantization::NONE, q, buffer, arena_offset));

@@ -385,4 +385,67 @@ void Resize(const ResizeParams& p, const T* x, T* y);
 template <typename TIn, typename TOut>
 void Requantize(const RescaleParams& p, int32_t count, const TIn* x, TOut* y);
 
+// ---- Low-bit and group-scaled weights (W4A8) ---------------------------------------------
+
+// Packed int4 (schema ElementType INT4): 4-bit two's-complement codes in [−8, 7], element i of
+// the flat array in byte i/2, the low nibble for even i and the high nibble for odd i; a buffer
+// of `count` elements has (count + 1)/2 bytes and an odd count leaves the last high nibble 0.
+inline int32_t Int4At(const uint8_t* packed, int64_t i) {
+  const int32_t byte = packed[i >> 1];
+  const int32_t nibble = (i & 1) != 0 ? (byte >> 4) : (byte & 0x0F);
+  return nibble >= 8 ? nibble - 16 : nibble;
+}
+inline int64_t Int4Bytes(int64_t count) { return (count + 1) / 2; }
+// Unpacks `count` codes (host and test helper; the kernel reads packed weights in place).
+void UnpackInt4(const uint8_t* packed, int64_t count, int8_t* codes);
+
+// Fraction bits of the per-group multipliers of group-scaled weights (below).
+constexpr int kGroupScaleBits = 15;  // multipliers in [0, 2^15] fit uint16
+
+// FULLY_CONNECTED with low-bit or group-scaled weights. x [rows, depth] int8, w [units, depth]
+// either int8 (one code per byte, weight_int4 false) or packed int4 (weight_int4 true, flat
+// index u·depth + k as above), bias [units] int32 or null, y [rows, units] int8.
+// group_size == 0 (weights per channel or per tensor):
+//   acc[r][u] = bias[u] + Σ_k (x[r][k] − input_zero_point)·w[u][k]   (int32),  y = requant(acc)
+// — the same as FullyConnected on the unpacked weights, bit for bit.
+// group_size = N > 0 (G = depth/N groups per unit, weight scale s_w[u][g] per group):
+//   a[g]   = Σ_{k = gN}^{gN+N−1} (x[r][k] − input_zero_point)·w[u][k]          (int32)
+//   t      = Σ_g group_multiplier[u·G + g]·a[g]                                (int64)
+//   acc    = bias[u] + RoundDiv(t, 2^B)    (B = kGroupScaleBits; ties away from zero; int64)
+//   y      = clamp(MultiplyByQuantizedMultiplier64(acc, M[u]) + zero_point, act_min, act_max)
+// Derivation: the real output is Σ_g s_x·s_w[u][g]·a[g] + b[u]. With the unit's common scale
+// s_c[u] = max_g s_w[u][g] and m[u][g] = round(s_w[u][g]/s_c[u]·2^B) (s_w[u][g] ≈ s_c[u]·m·2^−B,
+// m in [0, 2^B]) it is s_x·s_c[u]·(t·2^−B) + b[u]: t/2^B is the accumulator on the per-channel
+// grid s_x·s_c[u], so the bias is quantized on that grid (bias[u] = round(b[u]/(s_x·s_c[u])))
+// and M[u] = s_x·s_c[u]/s_y, exactly as for per-channel weights of scale s_c[u] (dividing t by
+// 2^B in the kernel, not in M, keeps M in the range every requant handles).
+// runtime/quant_math BuildGroupScaleParams computes m, s_c and M. Approximations beyond the
+// per-channel path's: m's rounding (relative error <= 2^−(B+1)/ratio on a group whose scale is
+// `ratio` times the unit's largest) and t's rounding (half a unit of s_x·s_c[u]).
+// Preconditions: group_size == 0, or group_size >= 1 dividing depth with group_multiplier[i] in
+// [0, 2^B] for units·G entries; per group the int32 sum fits: Int8DotFitsInt32(group_size, zx, 0)
+// (and Int8DotFitsInt32(depth, zx, max|bias|) when group_size == 0); GroupedDotFitsInt64 (the
+// int64 sum stays below 2^62, MultiplyByQuantizedMultiplier64's bound); requant.count is 1 or
+// units. Int4 codes need no range check (every nibble is a code); int8 weights are symmetric.
+struct FullyConnectedLowBitParams {
+  int32_t rows = 0, depth = 0, units = 0;
+  int32_t input_zero_point = 0;
+  bool weight_int4 = false;
+  int32_t group_size = 0;
+  const uint16_t* group_multiplier = nullptr;  // [units, depth/group_size] when group_size > 0
+  RequantParams requant;
+};
+void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const int8_t* x, const uint8_t* w,
+                          const int32_t* bias, int8_t* y);
+// CONV_2D with packed int4 weights (per output channel or per tensor; no group scales): the
+// Conv2D contract above with w read by Int4At from the flat [C_out, C_in/groups, kH, kW] array,
+// int8 x and y only. Same preconditions as Conv2D<int8_t> (Int8DotFitsInt32 bounds |w| by 128).
+void Conv2DInt4(const Conv2DParams& p, const int8_t* x, const uint8_t* w, const int32_t* bias, int8_t* y);
+
+// True when 2^B·depth·max|x − zx|·max_abs_weight + max_abs_bias < 2^62 for int8 x (bounds |t|
+// and |acc| of the group-scaled path above; max_abs_weight 8 for int4, 128 for int8). With
+// B = 15 this holds for every depth <= 2^31 and |bias| <= 2^31; prepare checks it regardless.
+bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias,
+                         int32_t max_abs_weight);
+
 }  // namespace squint::rt::ref

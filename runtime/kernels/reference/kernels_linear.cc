@@ -30,39 +30,7 @@ bool Int8MatMulFitsInt32(int64_t k, int32_t a_zero_point, int32_t b_zero_point) 
 
 template <typename T>
 void Conv2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y) {
-  using Acc = typename Accumulator<T>::type;
-  const int32_t cin_g = p.in_channels / p.groups;
-  const int32_t cout_g = p.out_channels / p.groups;
-  const int64_t in_plane = int64_t{p.in_h} * p.in_w;
-  for (int32_t n = 0; n < p.batch; ++n) {
-    for (int32_t oc = 0; oc < p.out_channels; ++oc) {
-      const int32_t g = oc / cout_g;
-      const int8_t* w_oc = w + int64_t{oc} * cin_g * p.kernel_h * p.kernel_w;
-      for (int32_t oh = 0; oh < p.out_h; ++oh) {
-        for (int32_t ow = 0; ow < p.out_w; ++ow) {
-          Acc acc = bias != nullptr ? bias[oc] : 0;
-          for (int32_t ic = 0; ic < cin_g; ++ic) {
-            const T* x_c = x + (int64_t{n} * p.in_channels + int64_t{g} * cin_g + ic) * in_plane;
-            const int8_t* w_c = w_oc + int64_t{ic} * p.kernel_h * p.kernel_w;
-            for (int32_t kh = 0; kh < p.kernel_h; ++kh) {
-              const int64_t ih = int64_t{oh} * p.stride_h - p.pad_top + int64_t{kh} * p.dilation_h;
-              if (ih < 0 || ih >= p.in_h) continue;  // padding: x − zp == 0
-              for (int32_t kw = 0; kw < p.kernel_w; ++kw) {
-                const int64_t iw =
-                    int64_t{ow} * p.stride_w - p.pad_left + int64_t{kw} * p.dilation_w;
-                if (iw < 0 || iw >= p.in_w) continue;
-                const Acc xv = static_cast<Acc>(x_c[ih * p.in_w + iw]) - p.input_zero_point;
-                acc += xv * w_c[kh * p.kernel_w + kw];
-              }
-            }
-          }
-          const int64_t out_index =
-              ((int64_t{n} * p.out_channels + oc) * p.out_h + oh) * p.out_w + ow;
-          y[out_index] = static_cast<T>(Requant(p.requant, oc, acc));
-        }
-      }
-    }
-  }
+  detail::Conv2DLoop(p, x, [w](int64_t i) { return int32_t{w[i]}; }, bias, y);
 }
 
 template <typename T>
