@@ -72,7 +72,9 @@ TEST(SoftmaxGrid, SulqLevelsAreUniformInLog2OfPPlusEtaAndCoverEveryProbability) 
     EXPECT_NEAR(GridValue(t, q), want, 1e-9) << q;
     // A probability at level l's centre codes to q.
     const double p = std::exp2(lo + l * step) - eta;
-    if (p > 0) EXPECT_EQ(GridCode(t, p), q) << q;
+    if (p > 0) {
+      EXPECT_EQ(GridCode(t, p), q) << q;
+    }
   }
   EXPECT_EQ(GridCode(t, 0.0), 15);  // no zero code: tiny probabilities take the lowest level
   EXPECT_EQ(GridCode(t, 1.0), 0);
