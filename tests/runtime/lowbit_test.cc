@@ -232,7 +232,7 @@ TEST(FullyConnectedLowBit, WorstCaseAccumulatorsAreExact) {
   const int64_t acc = int64_t{65536} * 2040 - (int64_t{1} << 30);
   EXPECT_EQ(acc, -940048384);
   EXPECT_EQ(y, -4);
-  // With B = 16 every int32 depth fits, even int8 weights and the largest bias; the check
+  // With B = 15 every int32 depth fits, even int8 weights and the largest bias; the check
   // refuses what no model can have.
   EXPECT_TRUE(ref::GroupedDotFitsInt64(int64_t{1} << 31, 127, int64_t{1} << 31, 128));
   EXPECT_FALSE(ref::GroupedDotFitsInt64((int64_t{1} << 31) + 1, 127, 0, 128));
