@@ -10,6 +10,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-fuzz"
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
   -DSQUINT_FUZZ=ON -DSQUINT_BUILD_TESTS=OFF -DSQUINT_BUILD_BENCH=OFF >/dev/null
 ninja -C "$build" -j"${JOBS:-2}" onnx_importer_fuzz
 

@@ -101,7 +101,7 @@ Status GeluKernel(const Node& node, std::span<const Tensor* const> inputs, std::
   const Tensor& x = *inputs[0];
   const bool tanh_form = node.attrs.GetString("approximate", "none") == "tanh";
   // Blocks of 4096 keep the temporaries of the expression in cache.
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int64_t kBlock = 4096;
     for (int64_t i = 0; i < x.size(); i += kBlock)
@@ -139,7 +139,7 @@ Status PReluKernel(const Node& node, std::span<const Tensor* const> inputs, std:
   const Tensor& x = *inputs[0];
   const Tensor& s = *inputs[1];
   Tensor& y = outputs[0];
-  const bool ok = VisitType(x.dtype(), kFloatTypes | kWideIntTypes, [&](auto tag) {
+  const bool ok = VisitType<(kFloatTypes | kWideIntTypes)>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = x.data<T>();
     const T* ps = s.data<T>();
@@ -193,7 +193,7 @@ Status ClipKernel(const Node& node, std::span<const Tensor* const> inputs, std::
   const Tensor* hi_t = inputs.size() > 2 ? inputs[2] : nullptr;
   if ((lo_t && lo_t->size() != 1) || (hi_t && hi_t->size() != 1))
     return InvalidInput("{}: min and max must be scalars", node.Label());
-  const bool ok = VisitType(x.dtype(), kNumericTypes, [&](auto tag) {
+  const bool ok = VisitType<kNumericTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Absent bounds (and the opset < 11 attributes) default to the type's range.
     T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();

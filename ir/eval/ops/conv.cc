@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/eval/ops/gemm.h"
 #include "ir/eval/ops/window.h"
 
 namespace squint::ir::eval {
@@ -215,11 +216,7 @@ Status ConvTyped(const Node& node, const Tensor& x, const Tensor& w, const Tenso
           Im2Col<T>(xg, cg, g, col.data());
           src = col.data();
         }
-        MatrixMap<T> ym(yg, mg, lout);
-        if (cg * k == 0)
-          ym.setZero();
-        else
-          ym.noalias() = ConstMatrixMap<T>(wg, mg, cg * k) * ConstMatrixMap<T>(src, cg * k, lout);
+        GemmRowMajor<T>(wg, false, src, false, yg, mg, cg * k, lout, T(1), /*accumulate=*/false);
       }
     }
   AddChannelBias<T>(b, n, m, lout, py);
@@ -242,7 +239,7 @@ Status ConvKernel(const Node& node, std::span<const Tensor* const> inputs, std::
   if (out != SpatialDims(outputs[0].dims())) return Internal("{}: output size mismatch", node.Label());
   const Geometry3 g = ToGeometry3(win, in, out);
   Status status = KernelDTypeError(node, x.dtype());
-  VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     status = ConvTyped<T>(node, x, w, b, outputs[0], g, group);
   });
@@ -386,11 +383,7 @@ Status ConvTransposeTyped(const Tensor& x, const Tensor& w, const Tensor* b, Ten
     for (int64_t grp = 0; grp < group; ++grp) {
       const T* xg = x.data<T>() + (i * c + grp * cg) * lin;
       const T* wg = w.data<T>() + grp * cg * mg * k;
-      MatrixMap<T> cm(col.data(), mg * k, lin);
-      if (cg == 0)
-        cm.setZero();
-      else
-        cm.noalias() = ConstMatrixMap<T>(wg, cg, mg * k).transpose() * ConstMatrixMap<T>(xg, cg, lin);
+      GemmRowMajor<T>(wg, true, xg, false, col.data(), mg * k, cg, lin, T(1), /*accumulate=*/false);
       Col2Im<T>(col.data(), mg, g, py + (i * m + grp * mg) * lout);
     }
   AddChannelBias<T>(b, n, m, lout, py);
@@ -410,7 +403,7 @@ Status ConvTransposeKernel(const Node& node, std::span<const Tensor* const> inpu
   win.pads = t.pads;
   const Geometry3 g = ToGeometry3(win, in, t.out);
   Status status = KernelDTypeError(node, x.dtype());
-  VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     status = ConvTransposeTyped<T>(x, w, b, outputs[0], g, group);
   });

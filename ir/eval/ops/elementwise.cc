@@ -90,7 +90,7 @@ template <typename Op>
 Status BinaryKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& a = *inputs[0];
   Status status;
-  const bool ok = VisitType(a.dtype(), kNumericTypes, [&](auto tag) {
+  const bool ok = VisitType<kNumericTypes>(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     status = BinaryLoop<T, Op>(node, a, *inputs[1], outputs[0]);
   });
@@ -160,9 +160,9 @@ Status PowKernel(const Node& node, std::span<const Tensor* const> inputs, std::s
   const Tensor& a = *inputs[0];
   const Tensor& b = *inputs[1];
   bool inner_ok = true;
-  const bool ok = VisitType(a.dtype(), kFloatTypes | kWideIntTypes, [&](auto ta) {
+  const bool ok = VisitType<(kFloatTypes | kWideIntTypes)>(a.dtype(), [&](auto ta) {
     using T = typename decltype(ta)::type;
-    inner_ok = VisitType(b.dtype(), kNumericTypes, [&](auto tb) {
+    inner_ok = VisitType<kNumericTypes>(b.dtype(), [&](auto tb) {
       using E = typename decltype(tb)::type;
       PowLoop<T, E>(a, b, outputs[0]);
     });

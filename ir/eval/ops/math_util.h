@@ -43,18 +43,30 @@ inline bool InTypeSet(DType d, unsigned set) {
 }
 
 // Calls fn(TypeTag<T>{}) for the C++ type of d; returns false (and does nothing) when d
-// is not in `set`.
-template <typename Fn>
-bool VisitType(DType d, unsigned set, Fn&& fn) {
-  if (!InTypeSet(d, set)) return false;
+// is not in kSet.
+template <unsigned kSet, typename Fn>
+bool VisitType(DType d, Fn&& fn) {
+  // Only the types of kSet instantiate fn: an op's kernel is compiled for the types it accepts.
+  auto visit = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    constexpr unsigned kGroup = std::is_floating_point_v<T> ? kFloatTypes
+                                : sizeof(T) >= 4           ? kWideIntTypes
+                                                           : kNarrowIntTypes;
+    if constexpr ((kSet & kGroup) != 0) {
+      fn(tag);
+      return true;
+    } else {
+      return false;
+    }
+  };
   switch (d) {
-    case DType::kFloat32: fn(TypeTag<float>{}); return true;
-    case DType::kFloat64: fn(TypeTag<double>{}); return true;
-    case DType::kInt32: fn(TypeTag<int32_t>{}); return true;
-    case DType::kInt64: fn(TypeTag<int64_t>{}); return true;
-    case DType::kInt8: fn(TypeTag<int8_t>{}); return true;
-    case DType::kUInt8: fn(TypeTag<uint8_t>{}); return true;
-    case DType::kInt16: fn(TypeTag<int16_t>{}); return true;
+    case DType::kFloat32: return visit(TypeTag<float>{});
+    case DType::kFloat64: return visit(TypeTag<double>{});
+    case DType::kInt32: return visit(TypeTag<int32_t>{});
+    case DType::kInt64: return visit(TypeTag<int64_t>{});
+    case DType::kInt8: return visit(TypeTag<int8_t>{});
+    case DType::kUInt8: return visit(TypeTag<uint8_t>{});
+    case DType::kInt16: return visit(TypeTag<int16_t>{});
     default: return false;
   }
 }
@@ -197,7 +209,7 @@ Status UnaryKernel(const Node& node, std::span<const Tensor* const> inputs, std:
   const Tensor& x = *inputs[0];
   Tensor& y = outputs[0];
   const Op op(node);
-  const bool ok = VisitType(x.dtype(), kSet, [&](auto tag) {
+  const bool ok = VisitType<kSet>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_floating_point_v<T>) {
       ArrayMap<T>(y.data<T>(), y.size()) = op.Float(ConstArrayMap<T>(x.data<T>(), x.size()));

@@ -4,8 +4,9 @@
 //                  1-D B is [K, 1], the added dim removed from the result.
 //   Gemm(A, B, C): Y = alpha·A'·B' + beta·C, A' = transA ? Aᵀ : A (2-D), C broadcast to [M, N].
 //   Linear(X, W, B) (domain squint): Y = X·W + B, X [..., K], W [K, N], B [N] optional.
-// Floating types run through Eigen's matrix product on row-major maps; integer MatMul uses a
-// plain loop with wrapping arithmetic.
+// Floating types run through GemmRowMajor (gemm.h); integer MatMul uses a plain loop with
+// wrapping arithmetic.
+#include "ir/eval/ops/gemm.h"
 #include "ir/eval/ops/math_util.h"
 
 namespace squint::ir::eval {
@@ -45,12 +46,7 @@ Result<std::vector<OutputType>> InferMatMul(const InferContext& ctx) {
 template <typename T>
 void Gemm2D(const T* a, const T* b, T* c, int64_t m, int64_t k, int64_t n) {
   if constexpr (std::is_floating_point_v<T>) {
-    MatrixMap<T> cm(c, m, n);
-    if (k == 0) {
-      cm.setZero();
-      return;
-    }
-    cm.noalias() = ConstMatrixMap<T>(a, m, k) * ConstMatrixMap<T>(b, k, n);
+    GemmRowMajor<T>(a, false, b, false, c, m, k, n, T(1), /*accumulate=*/false);
   } else {
     for (int64_t i = 0; i < m * n; ++i) c[i] = 0;
     for (int64_t i = 0; i < m; ++i)
@@ -87,7 +83,7 @@ void MatMulTyped(const Tensor& a, const Tensor& b, Tensor& y) {
 
 Status MatMulKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& a = *inputs[0];
-  const bool ok = VisitType(a.dtype(), kFloatTypes | kWideIntTypes, [&](auto tag) {
+  const bool ok = VisitType<(kFloatTypes | kWideIntTypes)>(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     MatMulTyped<T>(a, *inputs[1], outputs[0]);
   });
@@ -145,7 +141,6 @@ void GemmTyped(const Node& node, const Tensor& a, const Tensor& b, const Tensor*
   const T beta = static_cast<T>(node.attrs.GetFloat("beta", 1.0f));
   const int64_t m = y.dim(0), n = y.dim(1);
   const int64_t k = ta ? a.dim(0) : a.dim(1);
-  MatrixMap<T> ym(y.data<T>(), m, n);
   if (y.size() == 0) return;
   if (c && beta != T(0)) {
     const T* pc = c->data<T>();
@@ -158,25 +153,15 @@ void GemmTyped(const Node& node, const Tensor& a, const Tensor& b, const Tensor*
         ArrayMap<T>(py + o, len).setConstant(beta * pc[ic]);
     });
   } else {
-    ym.setZero();
+    ArrayMap<T>(y.data<T>(), y.size()).setZero();
   }
-  if (k == 0) return;
-  ConstMatrixMap<T> am(a.data<T>(), a.dim(0), a.dim(1));
-  ConstMatrixMap<T> bm(b.data<T>(), b.dim(0), b.dim(1));
-  if (!ta && !tb)
-    ym.noalias() += alpha * am * bm;
-  else if (ta && !tb)
-    ym.noalias() += alpha * am.transpose() * bm;
-  else if (!ta && tb)
-    ym.noalias() += alpha * am * bm.transpose();
-  else
-    ym.noalias() += alpha * am.transpose() * bm.transpose();
+  GemmRowMajor<T>(a.data<T>(), ta, b.data<T>(), tb, y.data<T>(), m, k, n, alpha, /*accumulate=*/true);
 }
 
 Status GemmKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& a = *inputs[0];
   const Tensor* c = inputs.size() > 2 ? inputs[2] : nullptr;
-  const bool ok = VisitType(a.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     GemmTyped<T>(node, a, *inputs[1], c, outputs[0]);
   });
@@ -220,19 +205,20 @@ void LinearTyped(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
   const int64_t k = w.dim(0), n = w.dim(1);
   const int64_t rows = n ? y.size() / n : 0;
   if (y.size() == 0) return;
-  MatrixMap<T> ym(y.data<T>(), rows, n);
-  if (b)
-    ym.rowwise() = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(b->data<T>(), n);
-  else
-    ym.setZero();
-  if (k == 0) return;
-  ym.noalias() += ConstMatrixMap<T>(x.data<T>(), rows, k) * ConstMatrixMap<T>(w.data<T>(), k, n);
+  T* py = y.data<T>();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (b)
+      std::copy_n(b->data<T>(), n, py + r * n);
+    else
+      std::fill_n(py + r * n, n, T(0));
+  }
+  GemmRowMajor<T>(x.data<T>(), false, w.data<T>(), false, py, rows, k, n, T(1), /*accumulate=*/true);
 }
 
 Status LinearKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& x = *inputs[0];
   const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     LinearTyped<T>(x, *inputs[1], b, outputs[0]);
   });

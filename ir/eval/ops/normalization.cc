@@ -111,7 +111,7 @@ void LayerNormRows(const Node& node, std::span<const Tensor* const> inputs, std:
 Status LayerNormKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& x = *inputs[0];
   SQ_ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(node, node.attrs.GetInt("axis", -1), x.rank()));
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     LayerNormRows<T>(node, inputs, outputs, axis);
   });
@@ -178,7 +178,7 @@ Status BatchNormKernel(const Node& node, std::span<const Tensor* const> inputs, 
   for (size_t i = 1; i < 5; ++i)
     if (inputs[i]->size() != x.dim(1))
       return InvalidInput("{}: input {} has {} values, expected {}", node.Label(), i, inputs[i]->size(), x.dim(1));
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     BatchNormPlanes<T>(node, inputs, outputs[0]);
   });

@@ -161,7 +161,7 @@ Status PoolKernel(const Node& node, std::span<const Tensor* const> inputs, std::
   Tensor* indices = kMax && outputs.size() > 1 && !outputs[1].empty_type() ? &outputs[1] : nullptr;
   const bool col_major = node.attrs.GetInt("storage_order", 0) == 1;
   const bool count_pad = node.attrs.GetInt("count_include_pad", 0) != 0;
-  const bool ok = VisitType(x.dtype(), kMax ? kNumericTypes : kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<(kMax ? kNumericTypes : kFloatTypes)>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     for (int64_t p = 0; p < planes; ++p) {
       if constexpr (kMax) {
@@ -194,7 +194,7 @@ Status GlobalAveragePoolKernel(const Node& node, std::span<const Tensor* const> 
   const Tensor& x = *inputs[0];
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t len = planes ? x.size() / planes : 0;
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* py = outputs[0].data<T>();
     for (int64_t p = 0; p < planes; ++p)

@@ -180,7 +180,7 @@ Status ReduceKernel(const Node& node, std::span<const Tensor* const> inputs, std
   const Tensor& x = *inputs[0];
   const Tensor* axes = inputs.size() > 1 ? inputs[1] : nullptr;
   SQ_ASSIGN_OR_RETURN(std::vector<bool> reduced, ReducedDims(node, x.rank(), AxesOf(node, axes)));
-  const bool ok = VisitType(x.dtype(), kNumericTypes, [&](auto tag) {
+  const bool ok = VisitType<kNumericTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ReduceTensor<T>(x, reduced, kKind, outputs[0]);
   });

@@ -92,7 +92,7 @@ Status SoftmaxKernel(const Node& node, std::span<const Tensor* const> inputs, st
   for (int64_t i = axis + 1; i < x.rank(); ++i) inner *= x.dim(i);
   const int64_t n = x.dim(axis);
   const bool clipped = !kLog && (node.attrs.has("zeta") || node.attrs.has("gamma"));
-  const bool ok = VisitType(x.dtype(), kFloatTypes, [&](auto tag) {
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (outer * inner == 0) return;
     SoftmaxBlock<T, kLog>(x.data<T>(), y.data<T>(), outer, n, inner);
