@@ -1,0 +1,102 @@
+// Smoothing: matching (FindSmoothSites) and rewriting (ApplySmoothing); smooth.h has the formula.
+#include "passes/smooth.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "passes/graph_edit.h"
+
+namespace squint::passes {
+
+using ir::Graph;
+using ir::Node;
+using ir::OpType;
+using ir::Tensor;
+using ir::ValueId;
+
+namespace {
+
+// The reason a LayerNormalization cannot be smoothed, or "" when it can (site filled in).
+std::string MatchSite(const Graph& g, const GraphIndex& index, int32_t i, SmoothSite& site) {
+  const Node& n = g.nodes[static_cast<size_t>(i)];
+  const ValueId x = n.outputs.empty() ? ir::kNoValue : n.outputs[0];
+  const auto& shape = g.value(x).shape;
+  if (!shape || shape->empty() || !shape->back().known()) return "its output's last dim is unknown";
+  const int64_t c = shape->back().value;
+  const int64_t axis = n.attrs.GetInt("axis", -1);
+  if (axis != -1 && axis != static_cast<int64_t>(shape->size()) - 1) return fmt::format("axis {} is not the last", axis);
+  for (size_t k = 1; k < n.inputs.size(); ++k) {
+    if (n.input(k) == ir::kNoValue) continue;
+    const Tensor* p = g.constant(n.input(k));
+    if (!p || p->dtype() != ir::DType::kFloat32 || p->size() != c)
+      return fmt::format("its {} is not a float32 constant of {} elements", k == 1 ? "scale" : "bias", c);
+  }
+  if (n.input(1) == ir::kNoValue) return "it has no scale";
+  for (size_t k = 1; k < n.outputs.size(); ++k)
+    if (n.outputs[k] != ir::kNoValue && index.Uses(n.outputs[k]) > 0) return "its mean/inv-std outputs are used";
+  if (index.IsGraphOutput(x)) return "its output is a graph output";
+  if (index.Readers(x).empty()) return "its output is not read";
+  site = SmoothSite{i, x, {}, c};
+  for (int32_t r : index.Readers(x)) {
+    const Node& l = g.nodes[static_cast<size_t>(r)];
+    if (l.op != OpType::kLinear || l.input(0) != x || l.input(1) == x)
+      return fmt::format("{} reads its output, not only Linear X inputs", l.Label());
+    const Tensor* w = g.constant(l.input(1));
+    if (!w || w->dtype() != ir::DType::kFloat32 || w->rank() != 2 || w->dim(0) != c)
+      return fmt::format("{} has no constant float32 weight [{}, N]", l.Label(), c);
+    site.linears.push_back(r);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<SmoothSite> FindSmoothSites(const Graph& g, std::vector<std::string>* skipped) {
+  const GraphIndex index(g);
+  std::vector<SmoothSite> sites;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].op != OpType::kLayerNormalization) continue;
+    SmoothSite site;
+    const std::string why = MatchSite(g, index, static_cast<int32_t>(i), site);
+    if (why.empty())
+      sites.push_back(std::move(site));
+    else if (skipped)
+      skipped->push_back(fmt::format("{}: {}", g.nodes[i].Label(), why));
+  }
+  return sites;
+}
+
+Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s) {
+  const Node& norm = g.nodes[static_cast<size_t>(site.norm)];
+  if (static_cast<int64_t>(s.size()) != site.channels)
+    return InvalidInput("smoothing {}: {} scales for {} channels", norm.Label(), s.size(), site.channels);
+  for (size_t j = 0; j < s.size(); ++j)
+    if (!(std::isfinite(s[j]) && s[j] > 0))
+      return InvalidInput("smoothing {}: scale {} of channel {} is not finite and > 0", norm.Label(), s[j], j);
+  // γ/s and β/s.
+  for (size_t k = 1; k < 3; ++k) {
+    const ValueId v = g.nodes[static_cast<size_t>(site.norm)].input(k);
+    if (v == ir::kNoValue) continue;
+    Tensor t(ir::DType::kFloat32, g.constant(v)->dims());
+    const float* src = g.constant(v)->data<float>();
+    for (int64_t j = 0; j < site.channels; ++j) t.data<float>()[j] = src[j] / s[static_cast<size_t>(j)];
+    const ValueId nv = AddConstant(g, g.value(v).name + "_smoothed", std::move(t));
+    g.nodes[static_cast<size_t>(site.norm)].inputs[k] = nv;
+  }
+  // diag(s)·W: row j of W [channels, N] times s_j.
+  for (int32_t li : site.linears) {
+    const ValueId v = g.nodes[static_cast<size_t>(li)].input(1);
+    const Tensor& w = *g.constant(v);
+    const int64_t cols = w.dim(1);
+    Tensor t(ir::DType::kFloat32, w.dims());
+    for (int64_t j = 0; j < site.channels; ++j)
+      for (int64_t c = 0; c < cols; ++c)
+        t.data<float>()[j * cols + c] = w.data<float>()[j * cols + c] * s[static_cast<size_t>(j)];
+    const ValueId nv = AddConstant(g, g.value(v).name + "_smoothed", std::move(t));
+    g.nodes[static_cast<size_t>(li)].inputs[1] = nv;
+  }
+  return Status::Ok();
+}
+
+}  // namespace squint::passes
