@@ -18,6 +18,7 @@
 #include "quant/calibrate.h"
 #include "quant/lower.h"
 #include "quant/softmax_bias.h"
+#include "quant/smooth.h"
 #include "quant/softmax_grid.h"
 #include "report/accuracy.h"
 
@@ -38,7 +39,51 @@ struct Options {
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
+  std::vector<std::string> transforms;  // none | smooth, applied in this order
+  bool transform_optional = false;
 };
+
+bool Wants(const Options& o, const std::string& t) {
+  return std::find(o.transforms.begin(), o.transforms.end(), t) != o.transforms.end();
+}
+
+// A transform that found nothing to do: an error (exit code 2), or with --transform-optional a
+// warning.
+Status NothingToTransform(const Options& o, const std::string& transform, const std::string& why) {
+  if (!o.transform_optional)
+    return InvalidInput("--transform {}: {} ({}); pass --transform-optional to quantize without it", transform, why,
+                        o.model);
+  fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
+  return Status::Ok();
+}
+
+// --transform smooth: SmoothQuant scales searched per LayerNorm -> Linear site (quant/smooth.h).
+Status Smooth(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
+  quant::SmoothOptions so;
+  so.weight_bits = o.weight_bits;
+  so.act_bits = o.act_bits;
+  so.max_samples = calib_count;
+  SQ_ASSIGN_OR_RETURN(quant::SmoothReport rep, quant::SmoothGraph(g, calib, so));
+  for (const std::string& why : rep.skipped) fmt::print(stderr, "smooth: not eligible: {}\n", why);
+  if (rep.sites.empty())
+    return NothingToTransform(o, "smooth", "no LayerNormalization is read only by Linear layers with constant weights");
+  int applied = 0;
+  for (const quant::SmoothedSite& s : rep.sites) {
+    if (!s.applied) {
+      fmt::print(stderr, "smooth: {} ({} channels, {} linears): kept, no alpha lowers the error {:.4g}\n", s.norm,
+                 s.channels, s.linears, s.error_before);
+      continue;
+    }
+    ++applied;
+    fmt::print(stderr,
+               "smooth: {} ({} channels, {} linears): alpha {}, largest/median channel max {:.1f} -> {:.1f}, "
+               "error {:.4g} -> {:.4g}\n",
+               s.norm, s.channels, s.linears, s.alpha, s.max_ratio_before, s.max_ratio_after, s.error_before,
+               s.error_after);
+  }
+  fmt::print(stderr, "smooth: {} of {} sites smoothed\n", applied, rep.sites.size());
+  return Status::Ok();
+}
 
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
@@ -75,6 +120,9 @@ Status Run(const Options& o) {
   const quant::CalibData& check = val ? *val : calib;
   SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, check, val ? o.val : o.calib));
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
+  if (Wants(o, "none") && o.transforms.size() > 1)
+    return InvalidInput("--transform none cannot be combined with other transforms (got {})", fmt::join(o.transforms, ","));
+  if (Wants(o, "smooth")) SQ_RETURN_IF_ERROR(Smooth(o, m.graph, calib, calib_count));
 
   quant::CalibrationOptions co;
   co.observer = o.observer;
@@ -135,6 +183,8 @@ Status Run(const Options& o) {
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
+  if (!o.transforms.empty() && o.transforms != std::vector<std::string>{"none"})
+    prov->options += fmt::format(" transform={}", fmt::join(o.transforms, ","));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -228,6 +278,18 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"
                   "probabilities <= ALPHA/(T + ALPHA) become exact zeros; changes the float model too (the check\n"
                   "compares against the clipped float model)");
+  cmd->add_option("--transform", o->transforms,
+                  "float-equivalent transforms against activation outliers, applied before calibration\n"
+                  "(comma-separated or repeated):\n"
+                  "  none     nothing (default)\n"
+                  "  smooth   SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
+                  "           Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
+                  "           data for --weight-bits/--act-bits (quant/smooth.h)\n"
+                  "A transform that finds no eligible layer is an error unless --transform-optional")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"none", "smooth"}));
+  cmd->add_flag("--transform-optional", o->transform_optional,
+                "quantize without a requested transform that finds no eligible layer (a warning)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }

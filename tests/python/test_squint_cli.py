@@ -167,6 +167,31 @@ def test_softmax_quant_bad_name(tmp_path):
                 FMNIST_SPLITS[0], "--softmax-quant", "log3"], r"--softmax-quant.*log3", tmp_path / "x.sqnt")
 
 
+def test_transform_smooth(tmp_path):
+    # --transform smooth moves per-channel scales from every LayerNorm into the Linear weights that
+    # read it (float-equivalent: the float accuracy is unchanged), says what it did per LayerNorm,
+    # and is recorded. A model without such a LayerNorm is an error (exit 2, no file) unless
+    # --transform-optional.
+    few = SUBSET + ("--weight-bits", "4")
+    _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, few)
+    proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "b.sqnt"), "--calib",
+                  FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few,
+                  "--transform", "smooth")
+    m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(2)) == ref, proc.stdout
+    assert re.search(r"smooth: \d+ of 9 sites smoothed", proc.stderr), proc.stderr
+    assert "transform=smooth" in squint("inspect", str(tmp_path / "b.sqnt")).stdout
+    def cnn(out, transform):
+        return ["quantize", model_path("cnn_small/cnn_small_op17"), "-o", str(tmp_path / out), "--calib",
+                FMNIST_SPLITS[0], "--calib-samples", "16", "--val-samples", "8", "--transform", transform]
+    expect_bad(cnn("c.sqnt", "smooth"), r"--transform smooth: no LayerNormalization.*--transform-optional",
+               tmp_path / "c.sqnt")
+    proc = squint(*cnn("c.sqnt", "smooth"), "--transform-optional")
+    assert "quantizing without it" in proc.stderr and os.path.exists(tmp_path / "c.sqnt")
+    expect_bad(cnn("d.sqnt", "none,smooth"), r"cannot be combined", tmp_path / "d.sqnt")
+    expect_bad(cnn("d.sqnt", "spin"), r"--transform.*spin", tmp_path / "d.sqnt")
+
+
 def test_clip_softmax(tmp_path):
     # --clip-softmax turns every Softmax of a model trained without it into clipped softmax: the
     # float model changes too (the check compares against the clipped float model), the integer
