@@ -18,6 +18,7 @@
 #include "quant/calibrate.h"
 #include "quant/lower.h"
 #include "quant/softmax_bias.h"
+#include "quant/activation_stats.h"
 #include "quant/smooth.h"
 #include "quant/softmax_grid.h"
 #include "report/accuracy.h"
@@ -54,6 +55,23 @@ Status NothingToTransform(const Options& o, const std::string& transform, const 
     return InvalidInput("--transform {}: {} ({}); pass --transform-optional to quantize without it", transform, why,
                         o.model);
   fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
+  return Status::Ok();
+}
+
+// One line on the activations entering the Linear layers: how strong their outliers are.
+Status PrintLinearInputs(const ir::Graph& g, const quant::CalibData& calib, int64_t calib_count, const char* when) {
+  SQ_ASSIGN_OR_RETURN(std::vector<quant::LinearInputStats> stats, quant::MeasureLinearInputs(g, calib, calib_count));
+  if (stats.empty()) return Status::Ok();
+  std::vector<double> k;
+  double max_abs = 0, max_ratio = 0;
+  for (const quant::LinearInputStats& s : stats) {
+    k.push_back(s.kurtosis);
+    max_abs = std::max(max_abs, s.max_abs);
+    if (s.rms > 0) max_ratio = std::max(max_ratio, s.max_abs / s.rms);
+  }
+  std::sort(k.begin(), k.end());
+  fmt::print(stderr, "linear inputs {}: {} inputs, kurtosis median {:.2f} max {:.2f}, max|x| {:.3g}, max|x|/rms {:.1f}\n",
+             when, stats.size(), k[k.size() / 2], k.back(), max_abs, max_ratio);
   return Status::Ok();
 }
 
@@ -122,7 +140,10 @@ Status Run(const Options& o) {
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
   if (Wants(o, "none") && o.transforms.size() > 1)
     return InvalidInput("--transform none cannot be combined with other transforms (got {})", fmt::join(o.transforms, ","));
+  const bool transform = !o.transforms.empty() && !Wants(o, "none");
+  if (transform) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) SQ_RETURN_IF_ERROR(Smooth(o, m.graph, calib, calib_count));
+  if (transform) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
 
   quant::CalibrationOptions co;
   co.observer = o.observer;
@@ -183,8 +204,7 @@ Status Run(const Options& o) {
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
-  if (!o.transforms.empty() && o.transforms != std::vector<std::string>{"none"})
-    prov->options += fmt::format(" transform={}", fmt::join(o.transforms, ","));
+  if (transform) prov->options += fmt::format(" transform={}", fmt::join(o.transforms, ","));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);

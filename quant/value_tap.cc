@@ -20,6 +20,8 @@ Status TapValues(const ir::Graph& g, const CalibData& data, int64_t max_samples,
   for (int64_t s = 0; s < n; ++s) {
     seen.clear();
     SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, data.Samples(s, 1));
+    for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
+      if (want.count(g.inputs[i])) seen[g.inputs[i]] = inputs[i];
     SQ_RETURN_IF_ERROR(evaluator.Run(inputs, hook).status());
     for (ir::ValueId v : want) {
       auto it = seen.find(v);

@@ -19,7 +19,8 @@ namespace squint::quant {
 using SampleValuesFn = std::function<Status(const std::map<ir::ValueId, ir::Tensor>& values)>;
 
 // Evaluates g on samples 0 .. n−1 of `data` (n = max_samples, or all when 0 or more than there
-// are), one at a time, and calls fn with the float tensors of `wanted`. Internal error if a wanted
+// are), one at a time, and calls fn with the float tensors of `wanted` (node outputs or graph
+// inputs). Internal error if a wanted
 // value was not produced or is not float32; fn's error stops the loop.
 Status TapValues(const ir::Graph& g, const CalibData& data, int64_t max_samples, const std::vector<ir::ValueId>& wanted,
                  const SampleValuesFn& fn);
