@@ -141,7 +141,7 @@ Status Run(const Options& o) {
   if (Wants(o, "none") && o.transforms.size() > 1)
     return InvalidInput("--transform none cannot be combined with other transforms (got {})", fmt::join(o.transforms, ","));
   const bool transform = !o.transforms.empty() && !Wants(o, "none");
-  if (transform) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
+  if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) SQ_RETURN_IF_ERROR(Smooth(o, m.graph, calib, calib_count));
   if (transform) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
 
@@ -305,7 +305,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "  smooth   SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
                   "           Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
                   "           data for --weight-bits/--act-bits (quant/smooth.h)\n"
-                  "A transform that finds no eligible layer is an error unless --transform-optional")
+                  "A transform that finds no eligible layer is an error unless --transform-optional. With any\n"
+                  "--transform (none included) the kurtosis and max|x| of the activations entering the Linear\n"
+                  "layers are printed, before and after the transforms")
       ->delimiter(',')
       ->check(CLI::IsMember({"none", "smooth"}));
   cmd->add_flag("--transform-optional", o->transform_optional,

@@ -84,6 +84,9 @@ Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s
     const ValueId nv = AddConstant(g, g.value(v).name + "_smoothed", std::move(t));
     g.nodes[static_cast<size_t>(site.norm)].inputs[k] = nv;
   }
+  // x/s is another tensor than x: a new name, so that nothing matches it to the untransformed
+  // model's x by name (squint report compares the .sqnt with the original float model).
+  g.value(site.x).name = g.UniqueValueName(g.value(site.x).name + "_smoothed");
   // diag(s)·W: row j of W [channels, N] times s_j.
   for (int32_t li : site.linears) {
     const ValueId v = g.nodes[static_cast<size_t>(li)].input(1);

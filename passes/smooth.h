@@ -34,7 +34,8 @@ std::vector<SmoothSite> FindSmoothSites(const ir::Graph& g, std::vector<std::str
 
 // Applies scales s (site.channels entries, each finite and > 0) to a site found on this graph:
 // new constants for γ/s, β/s and every diag(s)·W_i (constants may be shared, so none is changed
-// in place). Node indices and value ids stay valid. Invalid argument for a bad s.
+// in place); x is renamed "<name>_smoothed" (it holds x/s now). Node indices and value ids stay
+// valid. Invalid argument for a bad s.
 Status ApplySmoothing(ir::Graph& g, const SmoothSite& site, std::span<const float> s);
 
 }  // namespace squint::passes

@@ -49,6 +49,7 @@ TEST(Smooth, ScalesMoveIntoTheWeightsWithoutChangingTheFunction) {
     const float* g1 = m.g.constant(norm.input(1))->data<float>();
     for (size_t j = 0; j < s.size(); ++j) EXPECT_FLOAT_EQ(g1[j], g0[j] / s[j]) << j;
     ExpectEquivalent(before, m.g, 1e-4);
+    EXPECT_EQ(m.g.value(m.n).name, before.value(m.n).name + "_smoothed");
     // The old constants are untouched (they may be shared).
     EXPECT_EQ(before.constant(before.nodes[0].input(1))->data<float>()[0], g0[0]);
   }
