@@ -22,36 +22,14 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-M = os.path.join(REPO, "tests", "data", "models")
-FM = os.path.join(M, "fashion_mnist")
-DATA = {
-    "vit_tiny": ("vit_tiny/vit_tiny_op17.onnx", FM),
-    "vit_tiny_clipped": ("vit_tiny_clipped/vit_tiny_clipped_op17.onnx", FM),
-    "vit_tiny_gated": ("vit_tiny_gated/vit_tiny_gated_op17.onnx", FM),
-    "gpt_tiny": ("gpt_tiny/gpt_tiny_op17.onnx", os.path.join(M, "gpt_tiny")),
-}
-
-
-class Refused(Exception):
-    pass
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode == 2:  # squint's "invalid input / unsupported": a fact about the combination
-        raise Refused((p.stderr.strip().splitlines() or ["exit 2"])[-1])
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return p.stdout
+from ablation_util import DATA, M, Refused, db, run
 
 
 def quantizers(squint):
-    m = re.search(r"--softmax-quant\s+\S*?\{([^}]*)\}", run([squint, "quantize", "--help"]))
+    m = re.search(r"--softmax-quant\s+\S*?\{([^}]*)\}", run([squint, "quantize", "--help"]).stdout)
     found = [q.strip() for q in m.group(1).split(",")] if m else ["uniform"]
     return found[:1] + ["uniform+bc"] + found[1:]
 
@@ -74,9 +52,6 @@ def attention(layers_in_order):
     return pv, att
 
 
-def db(v):
-    return float("inf") if v == "inf" else float(v)
-
 
 def one(a, model, quant, bits, tmp):
     onnx, d = DATA[model]
@@ -92,7 +67,7 @@ def one(a, model, quant, bits, tmp):
     calib = ["--calib", os.path.join(d, "calib_x.npy")]
     if a.calib_samples:
         calib += ["--calib-samples", str(a.calib_samples)]
-    out = run([a.squint, "quantize", onnx, "-o", sqnt, "--worst", "0"] + calib + val + extra)
+    out = run([a.squint, "quantize", onnx, "-o", sqnt, "--worst", "0"] + calib + val + extra).stdout
     m = re.search(r"bits/char ([\d.]+) \(float ([\d.]+)", out) or re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", out)
     metric, ref = float(m.group(1)), float(m.group(2))
     rj = os.path.join(tmp, "r.json")
@@ -103,7 +78,7 @@ def one(a, model, quant, bits, tmp):
     iso = [db(l["isolated"]["sqnr_db"]) for l in pv if l["isolated"]]
     acc = [db(l["accumulated"]["sqnr_db"]) for l in pv]
     per_op = json.loads(run([a.bench, "--model", sqnt, "--data", os.path.join(d, "val_x.npy"), "--per-op",
-                             "--seconds", "1"]))
+                             "--seconds", "1"]).stdout)
     us = sum(o["median_us"] for o in per_op if o["index"] in att)
     return metric, ref, iso, acc, us
 

@@ -20,39 +20,18 @@ Transforms: whatever `squint quantize --help` lists for --transform (the combina
 a row saying so, with squint's message. Usage (from the repository root, after scripts/build.sh):
   .venv/bin/python bench/transform_ablation.py --squint build/cli/squint \\
       --bench build/bench/squint_runtime_bench [--models vit_tiny,gpt_tiny] [--configs W8A8,W4A8] \\
-      [--transforms none,smooth] [--val-samples 500] [--calib-samples 0] [--report-samples 100]
+      [--transforms "none;smooth"] [--val-samples 500] [--calib-samples 0] [--report-samples 100]
 """
 import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-M = os.path.join(REPO, "tests", "data", "models")
-FM = os.path.join(M, "fashion_mnist")
-DATA = {
-    "vit_tiny": ("vit_tiny/vit_tiny_op17.onnx", FM),
-    "vit_tiny_clipped": ("vit_tiny_clipped/vit_tiny_clipped_op17.onnx", FM),
-    "gpt_tiny": ("gpt_tiny/gpt_tiny_op17.onnx", os.path.join(M, "gpt_tiny")),
-    "cnn_small": ("cnn_small/cnn_small_op17.onnx", FM),
-}
+from ablation_util import DATA, M, Refused, db, run
+
 CONFIGS = {"W8A8": (8, 8), "W6A6": (6, 6), "W4A8": (4, 8), "W4A4": (4, 4)}
-
-
-class Refused(Exception):
-    pass
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode == 2:  # squint's "invalid input / unsupported": a fact about the combination
-        raise Refused((p.stderr.strip().splitlines() or ["exit 2"])[-1])
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return p
 
 
 def transforms(squint):
@@ -61,9 +40,6 @@ def transforms(squint):
     real = [t for t in found if t != "none"]
     return ["none"] + real + ([",".join(real)] if len(real) > 1 else [])
 
-
-def db(v):
-    return float("inf") if v == "inf" else float(v)
 
 
 def one(a, model, config, transform, tmp):
@@ -105,7 +81,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--squint", required=True)
     ap.add_argument("--bench", required=True)
-    ap.add_argument("--models", default=",".join(DATA))
+    ap.add_argument("--models", default="vit_tiny,vit_tiny_clipped,gpt_tiny,cnn_small")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--transforms", default="", help="semicolon-separated subset, e.g. 'none;smooth' (default: all)")
     ap.add_argument("--val-samples", type=int, default=0, help="validation samples for the task metric (0: all)")
