@@ -22,6 +22,7 @@
 #include "quant/smooth.h"
 #include "quant/softmax_grid.h"
 #include "report/accuracy.h"
+#include "runtime/model.h"
 
 namespace squint::cli {
 namespace {
@@ -43,6 +44,13 @@ struct Options {
   std::vector<std::string> transforms;  // none | smooth, applied in this order
   bool transform_optional = false;
 };
+
+// uniform, then the runtime's log grids by name.
+std::vector<std::string> SoftmaxQuantNames() {
+  std::vector<std::string> names = {"uniform"};
+  for (fb::SoftmaxGrid k : fb::EnumValuesSoftmaxGrid()) names.push_back(rt::SoftmaxGridName(k));
+  return names;
+}
 
 bool Wants(const Options& o, const std::string& t) {
   return std::find(o.transforms.begin(), o.transforms.end(), t) != o.transforms.end();
@@ -178,9 +186,9 @@ Status Run(const Options& o) {
                biases.size(), largest);
   }
   if (o.softmax_quant != "uniform") {
-    const auto kind = o.softmax_quant == "log2"       ? quant::SoftmaxGridKind::kLog2
-                      : o.softmax_quant == "logsqrt2" ? quant::SoftmaxGridKind::kLogSqrt2
-                                                      : quant::SoftmaxGridKind::kSulq;
+    fb::SoftmaxGrid kind = fb::SoftmaxGrid::LOG2;
+    for (fb::SoftmaxGrid k : fb::EnumValuesSoftmaxGrid())
+      if (o.softmax_quant == rt::SoftmaxGridName(k)) kind = k;
     SQ_ASSIGN_OR_RETURN(lo.softmax_grids, quant::CalibrateSoftmaxGrids(g, calib, calib_count, kind, o.softmax_bits));
     if (lo.softmax_grids.empty()) return InvalidInput("--softmax-quant {}: {} has no Softmax node", o.softmax_quant, o.model);
     for (const auto& [name, t] : lo.softmax_grids) {
@@ -287,7 +295,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            powers of two, minus eta; eta searched on the calibration data\n"
                   "Default uniform: at 8 bits it matches float on the bundled models and its P·V is the fastest;\n"
                   "at 4 bits and below the log grids keep the accuracy uniform loses (docs/benchmarks.md)")
-      ->check(CLI::IsMember({"uniform", "log2", "logsqrt2", "sulq"}))
+      ->check(CLI::IsMember(SoftmaxQuantNames()))
       ->capture_default_str();
   cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"

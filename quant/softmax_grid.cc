@@ -83,10 +83,12 @@ double GridValue(const LogGridTables& t, int32_t q) {
   return ref::LogGridValue(t.delta, t.eta, t.shifts[i], !t.sqrt2.empty() && t.sqrt2[i] != 0);
 }
 
-int32_t GridCode(const LogGridTables& t, double p) {
+int32_t GridCode(const ref::LogGrid& view, double p) {
   const double units = p > 0.0 ? std::round(std::min(p, 1.0) * static_cast<double>(ref::kLogGridOne)) : 0.0;
-  return ref::LogGridCode(GridView(t), static_cast<uint32_t>(units));
+  return ref::LogGridCode(view, static_cast<uint32_t>(units));
 }
+
+int32_t GridCode(const LogGridTables& t, double p) { return GridCode(GridView(t), p); }
 
 void ProbabilityHistogram::Add(const float* p, int64_t count) {
   const int bins = static_cast<int>(count_.size());
@@ -108,10 +110,11 @@ void ProbabilityHistogram::Add(const float* p, int64_t count) {
 
 double ProbabilityHistogram::MeanSquaredError(const LogGridTables& t) const {
   double err = 0.0;
+  const ref::LogGrid view = GridView(t);
   for (size_t b = 0; b < count_.size(); ++b) {
     if (count_[b] == 0) continue;
     const double n = static_cast<double>(count_[b]);
-    const double v = GridValue(t, GridCode(t, sum_[b] / n));
+    const double v = GridValue(t, GridCode(view, sum_[b] / n));
     err += sum_sq_[b] - 2.0 * v * sum_[b] + n * v * v;  // Σ (p − v)² over the bin
   }
   const int64_t total = zeros_ + nonzero_;
@@ -130,10 +133,10 @@ double ProbabilityHistogram::Quantile(double q) const {
   return max_;
 }
 
-LogGridTables FitGrid(SoftmaxGridKind kind, int bits, const ProbabilityHistogram& h) {
-  if (kind == SoftmaxGridKind::kLog2) return BuildLog2Grid(bits);
+LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h) {
+  if (kind == fb::SoftmaxGrid::LOG2) return BuildLog2Grid(bits);
   std::vector<LogGridTables> candidates;
-  if (kind == SoftmaxGridKind::kLogSqrt2) {
+  if (kind == fb::SoftmaxGrid::LOG_SQRT2) {
     for (double q : {0.999, 0.9999, 0.99999})
       if (h.Quantile(q) > 0.0) candidates.push_back(BuildLogSqrt2Grid(bits, static_cast<float>(h.Quantile(q))));
     if (h.nonzero() > 0) candidates.push_back(BuildLogSqrt2Grid(bits, static_cast<float>(h.max())));
@@ -156,7 +159,7 @@ LogGridTables FitGrid(SoftmaxGridKind kind, int bits, const ProbabilityHistogram
 }
 
 Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
-                                                                   int64_t max_samples, SoftmaxGridKind kind,
+                                                                   int64_t max_samples, fb::SoftmaxGrid kind,
                                                                    int bits) {
   std::vector<const ir::Node*> softmaxes;
   std::vector<ir::ValueId> wanted;
@@ -166,7 +169,7 @@ Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Gra
       wanted.push_back(n.outputs.at(0));
     }
   std::vector<ProbabilityHistogram> hist(softmaxes.size());
-  if (kind != SoftmaxGridKind::kLog2 && !softmaxes.empty()) {
+  if (kind != fb::SoftmaxGrid::LOG2 && !softmaxes.empty()) {
     SQ_RETURN_IF_ERROR(TapValues(g, data, max_samples, wanted, [&](const std::map<ir::ValueId, ir::Tensor>& seen) {
       for (size_t i = 0; i < softmaxes.size(); ++i) {
         const ir::Tensor& y = seen.at(wanted[i]);

@@ -32,8 +32,6 @@
 
 namespace squint::quant {
 
-enum class SoftmaxGridKind { kLog2, kLogSqrt2, kSulq };
-
 struct LogGridTables {
   fb::SoftmaxGrid kind = fb::SoftmaxGrid::LOG2;
   int bits = 4;
@@ -55,8 +53,10 @@ LogGridTables BuildSulqGrid(int bits, float eta, float lo, float hi);
 rt::ref::LogGrid GridView(const LogGridTables& t);
 // The value of code q (q < n), as the P·V kernel computes it; 0 for the zero code and beyond.
 double GridValue(const LogGridTables& t, int32_t q);
-// The code of probability p, as the SOFTMAX kernel codes p = e/S (on ⌊p·2^30⌉).
+// The code of probability p, as the SOFTMAX kernel codes p = e/S (on ⌊p·2^30⌉); the second form
+// on a view built once (GridView), for loops over many probabilities.
 int32_t GridCode(const LogGridTables& t, double p);
+int32_t GridCode(const rt::ref::LogGrid& view, double p);
 
 // Distribution of the non-zero probabilities of one softmax over the calibration samples, in
 // 64 bins per octave of −log2 p (exact zeros, e.g. causal masks, are counted apart: every grid
@@ -86,12 +86,12 @@ class ProbabilityHistogram {
 // searches Δ over the 0.999, 0.9999, 0.99999 quantiles (RepQ-ViT), the largest probability and
 // 1; SULQ searches η over {0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5, 1} with
 // m, M the log2(p + η) range of the non-zero probabilities (I&S-ViT).
-LogGridTables FitGrid(SoftmaxGridKind kind, int bits, const ProbabilityHistogram& h);
+LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h);
 
 // For every Softmax of g: its grid fitted on up to `max_samples` samples of `data` (0: all; log2
 // reads no data). Keyed by Softmax node name.
 Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
-                                                                   int64_t max_samples, SoftmaxGridKind kind,
+                                                                   int64_t max_samples, fb::SoftmaxGrid kind,
                                                                    int bits);
 
 }  // namespace squint::quant

@@ -28,12 +28,7 @@ std::string Shape(const rt::TensorDesc& d) {
 
 std::string Quant(const rt::TensorDesc& d) {
   if (d.log_grid != nullptr) {
-    const fb::SoftmaxGrid k = d.log_grid->kind();
-    const char* kind = k == fb::SoftmaxGrid::LOG2        ? "log2"
-                       : k == fb::SoftmaxGrid::LOG_SQRT2 ? "logsqrt2"
-                       : k == fb::SoftmaxGrid::SULQ      ? "sulq"
-                                                         : "log grid";
-    return fmt::format("{} {} bits: {} codes, values {:.4g} .. {:.4g}, 0xFF = 0", kind,
+    return fmt::format("{} {} bits: {} codes, values {:.4g} .. {:.4g}, 0xFF = 0", rt::SoftmaxGridName(d.log_grid->kind()),
                        d.log_grid->bits(), d.grid.n, rt::DequantizeCode(d, 0), rt::DequantizeCode(d, d.grid.n - 1));
   }
   if (d.quant == nullptr || d.quant->scale() == nullptr || d.quant->scale()->size() == 0) return "none";

@@ -103,6 +103,15 @@ const char* ElementTypeName(fb::ElementType type) {
   return "unknown";
 }
 
+const char* SoftmaxGridName(fb::SoftmaxGrid kind) {
+  switch (kind) {
+    case fb::SoftmaxGrid::LOG2: return "log2";
+    case fb::SoftmaxGrid::LOG_SQRT2: return "logsqrt2";
+    case fb::SoftmaxGrid::SULQ: return "sulq";
+  }
+  return "unknown";
+}
+
 int64_t TensorBytes(fb::ElementType type, int64_t count) {
   if (type == fb::ElementType::INT4) return (count + 1) / 2;
   return count * ElementSize(type);

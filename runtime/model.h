@@ -38,6 +38,8 @@ int32_t ElementSize(fb::ElementType type);
 int64_t TensorBytes(fb::ElementType type, int64_t count);
 const char* ElementTypeName(fb::ElementType type);
 const char* OpCodeName(fb::OpCode code);
+// The name squint quantize --softmax-quant takes for a log grid: log2, logsqrt2, sulq.
+const char* SoftmaxGridName(fb::SoftmaxGrid kind);
 
 struct PlanProblem;  // planner.h
 

@@ -86,7 +86,7 @@ TEST(SoftmaxGrid, HistogramErrorMatchesTheExactErrorAndFitPicksTheSmallest) {
   const std::vector<float> p = AttentionRows(rng, 400, 65);
   ProbabilityHistogram h;
   h.Add(p.data(), static_cast<int64_t>(p.size()));
-  for (SoftmaxGridKind kind : {SoftmaxGridKind::kLog2, SoftmaxGridKind::kLogSqrt2, SoftmaxGridKind::kSulq})
+  for (fb::SoftmaxGrid kind : {fb::SoftmaxGrid::LOG2, fb::SoftmaxGrid::LOG_SQRT2, fb::SoftmaxGrid::SULQ})
     for (int bits : {3, 4, 6}) {
       const LogGridTables t = FitGrid(kind, bits, h);
       double exact = 0.0;
@@ -98,15 +98,15 @@ TEST(SoftmaxGrid, HistogramErrorMatchesTheExactErrorAndFitPicksTheSmallest) {
       EXPECT_NEAR(h.MeanSquaredError(t), exact, exact * 0.05) << static_cast<int>(kind) << " " << bits;
     }
   // SULQ's η search: the fitted grid is no worse than any candidate η.
-  const LogGridTables best = FitGrid(SoftmaxGridKind::kSulq, 4, h);
+  const LogGridTables best = FitGrid(fb::SoftmaxGrid::SULQ, 4, h);
   for (double eta : {0.001, 0.01, 0.1, 1.0}) {
     const LogGridTables c = BuildSulqGrid(4, static_cast<float>(eta), static_cast<float>(std::log2(h.min() + eta)),
                                           static_cast<float>(std::log2(h.max() + eta)));
     EXPECT_LE(h.MeanSquaredError(best), h.MeanSquaredError(c) + 1e-15) << eta;
   }
   // At 3 bits a calibrated grid beats plain log2 (which spends its 8 codes on 1 .. 2^-7).
-  EXPECT_LT(h.MeanSquaredError(FitGrid(SoftmaxGridKind::kLogSqrt2, 3, h)),
-            h.MeanSquaredError(FitGrid(SoftmaxGridKind::kLog2, 3, h)));
+  EXPECT_LT(h.MeanSquaredError(FitGrid(fb::SoftmaxGrid::LOG_SQRT2, 3, h)),
+            h.MeanSquaredError(FitGrid(fb::SoftmaxGrid::LOG2, 3, h)));
 }
 
 TEST(SoftmaxGrid, QuantileCountsZerosAndIsMonotone) {
@@ -126,7 +126,7 @@ TEST(SoftmaxGrid, KernelsComputeWhatTheQuantizerPredicts) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> code(-128, 127);
   int checked = 0;
-  for (SoftmaxGridKind kind : {SoftmaxGridKind::kLog2, SoftmaxGridKind::kLogSqrt2, SoftmaxGridKind::kSulq})
+  for (fb::SoftmaxGrid kind : {fb::SoftmaxGrid::LOG2, fb::SoftmaxGrid::LOG_SQRT2, fb::SoftmaxGrid::SULQ})
     for (int bits = 2; bits <= 8; ++bits) {
       const std::vector<float> p = AttentionRows(rng, 50, 30);
       ProbabilityHistogram h;
