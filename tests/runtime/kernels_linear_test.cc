@@ -21,28 +21,10 @@ TYPED_TEST(LinearKernelTest, Conv2DMatchesFloatWithinOneCode) {
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   int cases = 0;
   for (int iter = 0; iter < 300; ++iter) {
-    Conv2DParams p;
-    const int mode = uni(0, 2);  // 0 plain, 1 depthwise, 2 grouped
-    p.groups = mode == 0 ? 1 : (mode == 1 ? uni(1, 4) : uni(2, 3));
-    const int cin_g = mode == 1 ? 1 : uni(1, 4);
-    const int cout_g = mode == 1 ? uni(1, 2) : uni(1, 4);
-    p.batch = uni(1, 2);
-    p.in_channels = cin_g * p.groups;
-    p.out_channels = cout_g * p.groups;
-    p.in_h = uni(1, 7);
-    p.in_w = uni(1, 7);
-    p.kernel_h = uni(1, 3);
-    p.kernel_w = uni(1, 3);
-    p.stride_h = uni(1, 3);  // stride may exceed the kernel
-    p.stride_w = uni(1, 3);
-    p.dilation_h = uni(1, 2);
-    p.dilation_w = uni(1, 2);
-    p.pad_top = uni(0, 4);  // pads may exceed the kernel: all-padding windows give bias only
-    p.pad_left = uni(0, 4);
-    const int pad_bottom = uni(0, 4), pad_right = uni(0, 4);
-    p.out_h = (p.in_h + p.pad_top + pad_bottom - p.dilation_h * (p.kernel_h - 1) - 1) / p.stride_h + 1;
-    p.out_w = (p.in_w + p.pad_left + pad_right - p.dilation_w * (p.kernel_w - 1) - 1) / p.stride_w + 1;
-    if (p.out_h <= 0 || p.out_w <= 0) continue;
+    const std::optional<Conv2DParams> geometry = RandomConvGeometry(rng);
+    if (!geometry) continue;
+    Conv2DParams p = *geometry;
+    const int cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
     ++cases;
     const double s_x = RandomScale(rng, 1e-3, 1.0);
     p.input_zero_point = RandomZeroPoint<T>(rng);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -59,6 +60,36 @@ std::vector<T> RandomCodes(std::mt19937& rng, size_t n) {
   std::vector<T> v(n);
   for (auto& x : v) x = static_cast<T>(d(rng));
   return v;
+}
+
+// A random Conv2D geometry: plain, depthwise or grouped; strides and pads may exceed the kernel
+// (all-padding windows give bias only); dilation 1 or 2. The input channels per group are
+// in_channels / groups. nullopt when the draw has no output pixel.
+inline std::optional<Conv2DParams> RandomConvGeometry(std::mt19937& rng) {
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  Conv2DParams p;
+  const int mode = uni(0, 2);  // 0 plain, 1 depthwise, 2 grouped
+  p.groups = mode == 0 ? 1 : (mode == 1 ? uni(1, 4) : uni(2, 3));
+  const int cin_g = mode == 1 ? 1 : uni(1, 4);
+  const int cout_g = mode == 1 ? uni(1, 2) : uni(1, 4);
+  p.batch = uni(1, 2);
+  p.in_channels = cin_g * p.groups;
+  p.out_channels = cout_g * p.groups;
+  p.in_h = uni(1, 7);
+  p.in_w = uni(1, 7);
+  p.kernel_h = uni(1, 3);
+  p.kernel_w = uni(1, 3);
+  p.stride_h = uni(1, 3);
+  p.stride_w = uni(1, 3);
+  p.dilation_h = uni(1, 2);
+  p.dilation_w = uni(1, 2);
+  p.pad_top = uni(0, 4);
+  p.pad_left = uni(0, 4);
+  const int pad_bottom = uni(0, 4), pad_right = uni(0, 4);
+  p.out_h = (p.in_h + p.pad_top + pad_bottom - p.dilation_h * (p.kernel_h - 1) - 1) / p.stride_h + 1;
+  p.out_w = (p.in_w + p.pad_left + pad_right - p.dilation_w * (p.kernel_w - 1) - 1) / p.stride_w + 1;
+  if (p.out_h <= 0 || p.out_w <= 0) return std::nullopt;
+  return p;
 }
 
 inline double RandomScale(std::mt19937& rng, double lo, double hi) {  // log-uniform

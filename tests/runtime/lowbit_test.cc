@@ -21,6 +21,7 @@ namespace {
 
 namespace qm = squint::quant_math;
 using ref::testing::RandomCodes;
+using ref::testing::RandomConvGeometry;
 using ref::testing::RandomScale;
 using ref::testing::RequantOwner;
 using testing::AlignedBytes;
@@ -244,23 +245,10 @@ TEST(Conv2DInt4, IsTheInt8ConvOnTheUnpackedWeightsBitForBit) {
   std::mt19937 rng(17);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   for (int iter = 0; iter < 200; ++iter) {
-    ref::Conv2DParams p;
-    p.groups = uni(1, 3);
-    const int cin_g = uni(1, 3), cout_g = uni(1, 3);
-    p.in_channels = cin_g * p.groups;
-    p.out_channels = cout_g * p.groups;
-    p.batch = uni(1, 2);
-    p.in_h = uni(1, 6);
-    p.in_w = uni(1, 6);
-    p.kernel_h = uni(1, 3);
-    p.kernel_w = uni(1, 3);
-    p.stride_h = uni(1, 2);
-    p.stride_w = uni(1, 2);
-    p.pad_top = uni(0, 2);
-    p.pad_left = uni(0, 2);
-    p.out_h = (p.in_h + 2 * p.pad_top - p.kernel_h) / p.stride_h + 1;
-    p.out_w = (p.in_w + 2 * p.pad_left - p.kernel_w) / p.stride_w + 1;
-    if (p.out_h <= 0 || p.out_w <= 0) continue;
+    const std::optional<ref::Conv2DParams> geometry = RandomConvGeometry(rng);
+    if (!geometry) continue;
+    ref::Conv2DParams p = *geometry;
+    const int cin_g = p.in_channels / p.groups;
     p.input_zero_point = uni(-128, 127);
     std::vector<float> s_w(static_cast<size_t>(p.out_channels));
     for (auto& s : s_w) s = static_cast<float>(RandomScale(rng, 1e-3, 0.1));
