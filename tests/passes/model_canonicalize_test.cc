@@ -9,6 +9,7 @@
 
 #include "importers/onnx/onnx_importer.h"
 #include "ir/npy.h"
+#include "passes/online_hadamard.h"
 #include "passes/pipeline.h"
 #include "tests/passes/pass_test_util.h"
 
@@ -42,6 +43,19 @@ Result<Tensor> ValidationBatch(const std::string& data) {
   return out;
 }
 
+// `after` computes what `before` computes on the first validation samples (1e-4 relative).
+void ExpectSameOutputs(const Graph& before, const Graph& after, const std::string& data) {
+  auto x = ValidationBatch(data);
+  ASSERT_TRUE(x.ok()) << x.status().message();
+  std::vector<Tensor> in = {*x};
+  auto want = ir::eval::Evaluator(before).Run(in);
+  ASSERT_TRUE(want.ok()) << want.status().message();
+  auto got = ir::eval::Evaluator(after).Run(in);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_EQ(got->size(), want->size());
+  for (size_t o = 0; o < want->size(); ++o) ExpectClose((*got)[o], (*want)[o], 1e-4, fmt::format("output {}", o));
+}
+
 class ModelCanonicalize : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(ModelCanonicalize, FusesAndKeepsOutputs) {
@@ -59,6 +73,7 @@ TEST_P(ModelCanonicalize, FusesAndKeepsOutputs) {
   auto report = Canonicalize(g);
   ASSERT_TRUE(report.ok()) << report.status().message();
   EXPECT_TRUE(report->converged);
+  ExpectSameOutputs(before, g, c.data);
   std::string fired;
   for (const auto& [name, count] : report->fired) fired += fmt::format(" {}={}", name, count);
   SCOPED_TRACE("fired:" + fired);
@@ -92,16 +107,30 @@ TEST_P(ModelCanonicalize, FusesAndKeepsOutputs) {
     EXPECT_EQ(ops[OpType::kConv], 6);
     EXPECT_EQ(ops[OpType::kLinear], 1);
   }
+}
 
-  auto x = ValidationBatch(c.data);
-  ASSERT_TRUE(x.ok()) << x.status().message();
-  std::vector<Tensor> in = {*x};
-  auto want = ir::eval::Evaluator(before).Run(in);
-  ASSERT_TRUE(want.ok()) << want.status().message();
-  auto got = ir::eval::Evaluator(g).Run(in);
-  ASSERT_TRUE(got.ok()) << got.status().message();
-  ASSERT_EQ(got->size(), want->size());
-  for (size_t o = 0; o < want->size(); ++o) ExpectClose((*got)[o], (*want)[o], 1e-4, fmt::format("output {}", o));
+// The online Hadamard rotation (passes/online_hadamard.h) on the canonical model: every
+// Linear of these models has a block >= 8, outputs unchanged within 1e-4 relative.
+TEST_P(ModelCanonicalize, OnlineHadamardKeepsOutputs) {
+  const ModelCase& c = GetParam();
+  auto imported = importers::ImportOnnxFile(kModels + c.family + "/" + c.file);
+  ASSERT_TRUE(imported.ok()) << imported.status().message();
+  Graph g = std::move(imported).value();
+  ASSERT_TRUE(Canonicalize(g).ok());
+  const Graph before = g;
+  for (bool signs : {false, true}) {
+    g = before;
+    OnlineHadamardOptions opts;
+    opts.random_signs = signs;
+    auto report = OnlineHadamard(g, opts);
+    ASSERT_TRUE(report.ok()) << report.status().message();
+    ASSERT_TRUE(ir::Verify(g).ok()) << ir::Verify(g).message();
+    std::string skipped;
+    for (const auto& s : report->skipped) skipped += fmt::format(" {}: {};", s.linear, s.reason);
+    EXPECT_EQ(report->linears(), CountOps(g, OpType::kLinear)) << "skipped:" << skipped;
+    EXPECT_EQ(CountOps(g, OpType::kHadamard), static_cast<int>(report->transformed.size()));
+    ExpectSameOutputs(before, g, c.data);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
