@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
+#include "passes/online_hadamard.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
@@ -37,8 +41,50 @@ struct Options {
   int softmax_bits = 8;
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
+  std::vector<std::string> transforms;  // none | hadamard, in the order given
+  bool transform_optional = false;
   bool softmax_bias_correction = false;
 };
+
+// `--transform hadamard`: passes/online_hadamard.h, one stderr line. Returns whether it changed
+// the graph; no eligible Linear is an error unless --transform-optional (then a warning).
+Result<bool> ApplyHadamard(const Options& o, ir::Graph& g) {
+  SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g));
+  if (r.transformed.empty()) {
+    std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
+    if (!r.skipped.empty()) {
+      why = "no Linear is eligible:";
+      for (const auto& s : r.skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
+    }
+    if (!o.transform_optional)
+      return InvalidInput("--transform hadamard: {}: {} (give --transform-optional to quantize without it)", o.model,
+                          why);
+    fmt::print(stderr, "warning: --transform hadamard skipped: {}\n", why);
+    return false;
+  }
+  std::map<std::string, int> blocks;  // "block (k)" -> Hadamard ops
+  for (const auto& site : r.transformed) ++blocks[fmt::format("{} (k {})", site.block, site.k)];
+  std::string list;
+  for (const auto& [b, n] : blocks) list += fmt::format("{}{}x block {}", list.empty() ? "" : ", ", n, b);
+  fmt::print(stderr, "transform hadamard: {} Linear layers behind {} Hadamard ops ({}); {} Linear layers skipped\n",
+             r.linears(), r.transformed.size(), list, r.skipped.size());
+  return true;
+}
+
+// Applies the --transform list in order; returns the names of those that changed the graph.
+Result<std::vector<std::string>> ApplyTransforms(const Options& o, ir::Graph& g) {
+  std::vector<std::string> applied;
+  for (size_t i = 0; i < o.transforms.size(); ++i) {
+    const std::string& t = o.transforms[i];
+    if (std::find(o.transforms.begin(), o.transforms.begin() + static_cast<std::ptrdiff_t>(i), t) !=
+        o.transforms.begin() + static_cast<std::ptrdiff_t>(i))
+      return InvalidInput("--transform {} is given twice (each transform applies once)", t);
+    if (t == "none") continue;
+    SQ_ASSIGN_OR_RETURN(bool changed, ApplyHadamard(o, g));  // "hadamard": IsMember admits nothing else
+    if (changed) applied.push_back(t);
+  }
+  return applied;
+}
 
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
@@ -46,6 +92,7 @@ Status Run(const Options& o) {
     SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.clip_softmax));
     fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
   }
+  SQ_ASSIGN_OR_RETURN(std::vector<std::string> transforms, ApplyTransforms(o, m.graph));
   const ir::Graph& g = m.graph;
   quant::LowerOptions lo;
   lo.per_channel = !o.per_tensor;
@@ -133,6 +180,7 @@ Status Run(const Options& o) {
                               o.softmax_bits, o.softmax_quant, calib_count,
                               o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
+  if (!transforms.empty()) prov->options += fmt::format(" transform={}", fmt::join(transforms, ","));
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
@@ -228,6 +276,20 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"
                   "probabilities <= ALPHA/(T + ALPHA) become exact zeros; changes the float model too (the check\n"
                   "compares against the clipped float model)");
+  cmd->add_option("--transform", o->transforms,
+                  "float-equivalent transforms applied before calibration (comma separated or repeated):\n"
+                  "  none      nothing (default)\n"
+                  "  hadamard  online Hadamard rotation: before every Linear with constant weights, the input x\n"
+                  "            becomes H·x (orthonormal Hadamard blocks of k·2^m channels) and the weights H·W,\n"
+                  "            so the float model is unchanged while outlier channels of x spread over the block\n"
+                  "            (QuaRot; passes/online_hadamard.h). One Hadamard op per input shared by its Linears;\n"
+                  "            layers without a block of at least 8 channels are left as they are\n"
+                  "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"none", "hadamard"}));
+  cmd->add_flag("--transform-optional", o->transform_optional,
+                "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
+                "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }
