@@ -49,7 +49,11 @@ struct Options {
 // `--transform hadamard`: passes/online_hadamard.h, one stderr line. Returns whether it changed
 // the graph; no eligible Linear is an error unless --transform-optional (then a warning).
 Result<bool> ApplyHadamard(const Options& o, ir::Graph& g) {
-  SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g));
+  // Random signs: without them H's all-ones row gathers the mean of a non-negative input
+  // (after ReLU) into one channel, a new outlier (tests/passes/model_canonicalize_test.cc).
+  passes::OnlineHadamardOptions opts;
+  opts.random_signs = true;
+  SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
   if (r.transformed.empty()) {
     std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
     if (!r.skipped.empty()) {
@@ -280,8 +284,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "float-equivalent transforms applied before calibration (comma separated or repeated):\n"
                   "  none      nothing (default)\n"
                   "  hadamard  online Hadamard rotation: before every Linear with constant weights, the input x\n"
-                  "            becomes H·x (orthonormal Hadamard blocks of k·2^m channels) and the weights H·W,\n"
-                  "            so the float model is unchanged while outlier channels of x spread over the block\n"
+                  "            becomes H·x (orthonormal Hadamard blocks of k·2^m channels, random ±1 signs from a\n"
+                  "            fixed seed) and the weights H·W, so the float model is unchanged while outlier\n"
+                  "            channels of x spread over the block\n"
                   "            (QuaRot; passes/online_hadamard.h). One Hadamard op per input shared by its Linears;\n"
                   "            layers without a block of at least 8 channels are left as they are\n"
                   "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional")
