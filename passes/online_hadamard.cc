@@ -38,6 +38,7 @@ Tensor RotateWeight(const Tensor& w, int64_t block, const std::vector<int64_t>& 
 
 // Why a Linear cannot take the rotation, empty when it can; sets *block when it can.
 std::string Ineligible(const Graph& g, const Node& n, int64_t min_block, int64_t* block) {
+  if (n.input(0) == ir::kNoValue) return "X is absent";
   const Tensor* w = g.constant(n.input(1));
   if (w == nullptr) return "W is not a constant";
   if (w->dtype() != ir::DType::kFloat32) return fmt::format("W is {}, not float32", ir::DTypeName(w->dtype()));

@@ -100,6 +100,9 @@ TEST(Hadamard, InferenceErrors) {
               StatusCode::kInvalidInput, {"signs[2] is 0"});
   ExpectError(InferOp(OpType::kHadamard, {Known({4}, DType::kInt32)}, Attrs({{"block", int64_t{4}}})),
               StatusCode::kInvalidInput, {"Hadamard 'n'"});
+  // Evaluation checks against the concrete shape before the kernel runs.
+  ExpectError(RunOp(OpType::kHadamard, {T_({2, 12}, Random(24, 1))}, Attrs({{"block", int64_t{8}}})),
+              StatusCode::kInvalidInput, {"Hadamard 'n'", "block 8 does not divide the last dim 12"});
 }
 
 }  // namespace
