@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
+#include "passes/online_hadamard.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
@@ -41,7 +45,7 @@ struct Options {
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
-  std::vector<std::string> transforms;  // none | smooth, applied in this order
+  std::vector<std::string> transforms;  // none | smooth | hadamard (applied smooth first, then hadamard)
   bool transform_optional = false;
 };
 
@@ -57,13 +61,13 @@ bool Wants(const Options& o, const std::string& t) {
 }
 
 // A transform that found nothing to do: an error (exit code 2), or with --transform-optional a
-// warning.
-Status NothingToTransform(const Options& o, const std::string& transform, const std::string& why) {
+// warning (then the transform reports false: not applied).
+Result<bool> NothingToTransform(const Options& o, const std::string& transform, const std::string& why) {
   if (!o.transform_optional)
     return InvalidInput("--transform {}: {} ({}); pass --transform-optional to quantize without it", transform, why,
                         o.model);
   fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
-  return Status::Ok();
+  return false;
 }
 
 // One line on the activations entering the Linear layers: how strong their outliers are.
@@ -84,7 +88,8 @@ Status PrintLinearInputs(const ir::Graph& g, const quant::CalibData& calib, int6
 }
 
 // --transform smooth: SmoothQuant scales searched per LayerNorm -> Linear site (quant/smooth.h).
-Status Smooth(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
+// Returns whether the graph changed.
+Result<bool> Smooth(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
   quant::SmoothOptions so;
   so.weight_bits = o.weight_bits;
   so.act_bits = o.act_bits;
@@ -108,7 +113,31 @@ Status Smooth(const Options& o, ir::Graph& g, const quant::CalibData& calib, int
                s.error_after);
   }
   fmt::print(stderr, "smooth: {} of {} sites smoothed\n", applied, rep.sites.size());
-  return Status::Ok();
+  return applied > 0;
+}
+
+// --transform hadamard: passes/online_hadamard.h, one stderr line. Returns whether the graph changed.
+Result<bool> Hadamard(const Options& o, ir::Graph& g) {
+  // Random signs: without them H's all-ones row gathers the mean of a non-negative input
+  // (after ReLU) into one channel, a new outlier (tests/passes/model_canonicalize_test.cc).
+  passes::OnlineHadamardOptions opts;
+  opts.random_signs = true;
+  SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
+  if (r.transformed.empty()) {
+    std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
+    if (!r.skipped.empty()) {
+      why = "no Linear is eligible:";
+      for (const auto& s : r.skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
+    }
+    return NothingToTransform(o, "hadamard", why);
+  }
+  std::map<std::string, int> blocks;  // "block (k)" -> Hadamard ops
+  for (const auto& site : r.transformed) ++blocks[fmt::format("{} (k {})", site.block, site.k)];
+  std::string list;
+  for (const auto& [b, n] : blocks) list += fmt::format("{}{}x block {}", list.empty() ? "" : ", ", n, b);
+  fmt::print(stderr, "transform hadamard: {} Linear layers behind {} Hadamard ops ({}); {} Linear layers skipped\n",
+             r.linears(), r.transformed.size(), list, r.skipped.size());
+  return true;
 }
 
 Status Run(const Options& o) {
@@ -148,10 +177,21 @@ Status Run(const Options& o) {
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
   if (Wants(o, "none") && o.transforms.size() > 1)
     return InvalidInput("--transform none cannot be combined with other transforms (got {})", fmt::join(o.transforms, ","));
-  const bool transform = !o.transforms.empty() && !Wants(o, "none");
+  for (size_t i = 0; i < o.transforms.size(); ++i)
+    if (std::count(o.transforms.begin(), o.transforms.end(), o.transforms[i]) > 1)
+      return InvalidInput("--transform {} is given twice (each transform applies once)", o.transforms[i]);
+  std::vector<std::string> applied;  // the transforms that changed the graph, in order
   if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
-  if (Wants(o, "smooth")) SQ_RETURN_IF_ERROR(Smooth(o, m.graph, calib, calib_count));
-  if (transform) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
+  if (Wants(o, "smooth")) {
+    SQ_ASSIGN_OR_RETURN(bool changed, Smooth(o, m.graph, calib, calib_count));
+    if (changed) applied.push_back("smooth");
+  }
+  if (Wants(o, "hadamard")) {
+    SQ_ASSIGN_OR_RETURN(bool changed, Hadamard(o, m.graph));
+    if (changed) applied.push_back("hadamard");
+  }
+  if (!o.transforms.empty() && !Wants(o, "none"))
+    SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
 
   quant::CalibrationOptions co;
   co.observer = o.observer;
@@ -212,7 +252,7 @@ Status Run(const Options& o) {
   if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
-  if (transform) prov->options += fmt::format(" transform={}", fmt::join(o.transforms, ","));
+  if (!applied.empty()) prov->options += fmt::format(" transform={}", fmt::join(applied, ","));
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -308,18 +348,25 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "compares against the clipped float model)");
   cmd->add_option("--transform", o->transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
-                  "(comma-separated or repeated):\n"
-                  "  none     nothing (default)\n"
-                  "  smooth   SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
-                  "           Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
-                  "           data for --weight-bits/--act-bits (quant/smooth.h)\n"
-                  "A transform that finds no eligible layer is an error unless --transform-optional. With any\n"
-                  "--transform (none included) the kurtosis and max|x| of the activations entering the Linear\n"
-                  "layers are printed, before and after the transforms")
+                  "(comma-separated or repeated; smooth runs before hadamard):\n"
+                  "  none      nothing (default)\n"
+                  "  smooth    SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
+                  "            Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
+                  "            data for --weight-bits/--act-bits (quant/smooth.h)\n"
+                  "  hadamard  online Hadamard rotation: before every Linear with constant weights, the input x\n"
+                  "            becomes H·x (orthonormal Hadamard blocks of k·2^m channels, random ±1 signs from a\n"
+                  "            fixed seed) and the weights H·W, so the float model is unchanged while outlier\n"
+                  "            channels of x spread over the block (QuaRot; passes/online_hadamard.h). One\n"
+                  "            HADAMARD op per input, shared by its Linears, reading the input at int16;\n"
+                  "            layers without a block of at least 8 channels are left as they are\n"
+                  "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional.\n"
+                  "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
+                  "the Linear layers are printed, before and after the transforms")
       ->delimiter(',')
-      ->check(CLI::IsMember({"none", "smooth"}));
+      ->check(CLI::IsMember({"none", "smooth", "hadamard"}));
   cmd->add_flag("--transform-optional", o->transform_optional,
-                "quantize without a requested transform that finds no eligible layer (a warning)");
+                "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
+                "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }

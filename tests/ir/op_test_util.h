@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,15 @@ void ExpectError(const R& r, StatusCode code, std::initializer_list<std::string>
   for (const std::string& f : fragments)
     EXPECT_NE(r.status().message().find(f), std::string::npos)
         << "'" << f << "' not in: " << r.status().message();
+}
+
+// n values uniform in [-1, 1) from a fixed seed (deterministic test data).
+inline std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(gen);
+  return v;
 }
 
 inline Attributes Attrs(std::initializer_list<std::pair<const std::string, AttrValue>> kv) {

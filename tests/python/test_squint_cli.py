@@ -206,6 +206,34 @@ def test_clip_softmax(tmp_path):
     assert (tmp_path / "a.sqnt").read_bytes() != (tmp_path / "b.sqnt").read_bytes()
 
 
+def conv_only_model(path):
+    """A float ONNX model with no Linear: input [1, 1, 8, 8] -> Conv 3x3 (4 channels) -> Relu."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 1, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
+        "conv_only", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_transform_needs_an_eligible_layer(tmp_path):
+    # --transform hadamard on a model without Linear: exit 2 with the reason, unless
+    # --transform-optional (then a warning, and the model is quantized without it).
+    conv_only_model(tmp_path / "conv.onnx")
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).standard_normal((10, 1, 8, 8)).astype(np.float32))
+    args = ["quantize", str(tmp_path / "conv.onnx"), "-o", str(tmp_path / "m.sqnt"), "--calib", str(tmp_path / "x.npy")]
+    expect_bad(args + ["--transform", "hadamard"], r"--transform hadamard: .*has no Linear.*--transform-optional",
+               tmp_path / "m.sqnt")
+    expect_bad(args + ["--transform", "rotate"], r"--transform.*rotate", tmp_path / "m.sqnt")
+    proc = squint(*args, "--transform", "hadamard", "--transform-optional")
+    assert re.search(r"warning: --transform hadamard: the model has no Linear.*quantizing without it", proc.stderr), proc.stderr
+    assert "transform=" not in json.loads(squint("inspect", str(tmp_path / "m.sqnt"), "--json").stdout)["provenance"][
+        "options"]
+
+
 def test_softmax_bias_correction(tmp_path):
     # The mean P·V error of every head is folded into the output projection's bias: the file
     # changes, every plain attention block is corrected, and blocks of another shape (the gated

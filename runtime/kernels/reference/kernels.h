@@ -448,4 +448,30 @@ void Conv2DInt4(const Conv2DParams& p, const int8_t* x, const uint8_t* w, const 
 bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias,
                          int32_t max_abs_weight);
 
+// ---- Online transforms ------------------------------------------------------------------
+
+// HADAMARD over the last axis of x viewed as [rows, channels], block by block (channels =
+// blocks·block, block = k·2^m): for each row and block b, with the block's channels i,
+//   v_i = sign_i·(x_i − input_zero_point)                    (int32; signs null: all +1)
+//   u   = (H_k ⊗ H_{2^m})·v   — first m butterfly stages (a, b) → (a + b, a − b) within each
+//         contiguous segment of 2^m channels (Sylvester H_{2^m}), then the k×k ±1 matrix h_k
+//         across the k segments (element j of segment a: u[a·2^m + j] = Σ_c h_k[a·k + c]·w[c·2^m + j])
+//   y_i = requant(u_i)   (per tensor; the quantizer folds the orthonormal 1/√block into the
+//                         multiplier: M = s_x / (√block · s_y))
+// n·log2(2^m) additions and n·k multiply-adds per block; no multiplies when k == 1.
+// Preconditions: block >= 1 divides channels; block = k·2^m; k == 1 (h_k ignored) or h_k holds
+// k·k entries ±1 with h_k·h_kᵀ = k·I (prepare checks); signs null or ±1 per channel;
+// block·255 < 2^31; requant.count == 1. Instantiated for T = T8.
+struct HadamardParams {
+  int32_t rows = 0, channels = 0;
+  int32_t block = 1, k = 1;
+  const int8_t* h_k = nullptr;
+  const int8_t* signs = nullptr;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+  int32_t* scratch = nullptr;  // 2·block int32 entries owned by the caller (the kernel never allocates)
+};
+template <typename T>
+void Hadamard(const HadamardParams& p, const T* x, T* y);
+
 }  // namespace squint::rt::ref
