@@ -55,6 +55,8 @@ Status Interpreter::Prepare(const Model* model) {
       c->rescale = c->has_rescale ? pools_.rescales.data() + c->rescale_at : nullptr;
     } else if (auto* sp = std::get_if<SplitState>(&op.params)) {
       sp->sizes = pools_.ints.data() + sp->sizes_at;
+    } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
+      h->p.scratch = pools_.scratch.data() + h->scratch_at;
     }
   }
   model_ = model;

@@ -64,6 +64,10 @@ void RunPool(const PreparedOp& op, const void* const* in, void* const* out) {
   if (kMax) ref::MaxPool2D<T>(Get<ref::Pool2DParams>(op), static_cast<const T*>(in[0]), static_cast<T*>(out[0]));
   else ref::AveragePool2D<T>(Get<ref::Pool2DParams>(op), static_cast<const T*>(in[0]), static_cast<T*>(out[0]));
 }
+template <typename TIn>
+void RunHadamard(const PreparedOp& op, const void* const* in, void* const* out) {
+  ref::Hadamard<TIn>(Get<HadamardState>(op).p, static_cast<const TIn*>(in[0]), static_cast<int8_t*>(out[0]));
+}
 // Picks Fn<int8_t> / Fn<int16_t> (and uint8/int32 where listed) by element type.
 #define PICK_8_16(Fn, type) ((type) == ElementType::INT8 ? &Fn<int8_t> : &Fn<int16_t>)
 }  // namespace
@@ -534,6 +538,74 @@ Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
   out->params = p;
   if (is_max) out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, true> : &RunPool<int16_t, true>;
   else out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, false> : &RunPool<int16_t, false>;
+  return Status::Ok();
+}
+
+// Checks every HADAMARD precondition of kernels.h, h_k's orthogonality exactly in integers, and
+// reserves the kernel's 2·block int32 scratch in the pools.
+Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
+  SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
+  SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::HadamardOptions));
+  const auto* o = ctx.op->options_as_HadamardOptions();
+  const TensorDesc &x = *ctx.In(0), &y = ctx.Out(0);
+  OP_CHECK(Is8or16(x.type) && y.type == ElementType::INT8, "input %s / output %s, expected int8 or int16 to int8",
+           ElementTypeName(x.type), ElementTypeName(y.type));
+  SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
+  SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, y, "output"));
+  OP_CHECK(SameDims(x, y), "output '%s' and input '%s' shapes differ, expected equal", y.name, x.name);
+  OP_CHECK(x.rank >= 1 && x.dims[x.rank - 1] >= 1, "input '%s' has no channel axis (rank %d)", x.name, x.rank);
+  ref::HadamardParams p;
+  p.channels = x.dims[x.rank - 1];
+  OP_CHECK(x.num_elements / p.channels <= kInt32Max, "input '%s' has %lld rows, more than 2^31 - 1", x.name,
+           static_cast<long long>(x.num_elements / p.channels));
+  p.rows = static_cast<int32_t>(x.num_elements / p.channels);
+  p.block = o->block();
+  p.k = o->k();
+  OP_CHECK(p.block >= 1 && p.channels % p.block == 0, "block %d, expected >= 1 and dividing the %d channels",
+           p.block, p.channels);
+  OP_CHECK(p.k >= 1 && p.block % p.k == 0 && ((p.block / p.k) & (p.block / p.k - 1)) == 0,
+           "block %d is not k·2^m with k = %d", p.block, p.k);
+  const uint32_t hk_size = o->h_k() ? o->h_k()->size() : 0;
+  if (p.k == 1) {
+    OP_CHECK(hk_size == 0, "h_k has %u entries, expected none when k = 1", hk_size);
+  } else {
+    OP_CHECK(static_cast<int64_t>(hk_size) == int64_t{p.k} * p.k, "h_k has %u entries, expected k·k = %lld", hk_size,
+             static_cast<long long>(int64_t{p.k} * p.k));
+    const int8_t* h = o->h_k()->data();
+    for (uint32_t i = 0; i < hk_size; ++i)
+      OP_CHECK(h[i] == 1 || h[i] == -1, "h_k[%u] = %d, expected +1 or -1", i, h[i]);
+    for (int32_t i = 0; i < p.k; ++i)
+      for (int32_t j = i; j < p.k; ++j) {
+        int32_t dot = 0;  // |dot| <= k <= block
+        for (int32_t c = 0; c < p.k; ++c) dot += h[i * p.k + c] * h[j * p.k + c];
+        OP_CHECK(dot == (i == j ? p.k : 0), "h_k rows %d and %d have dot product %d, expected %d (h_k·h_kᵀ = k·I)", i,
+                 j, dot, i == j ? p.k : 0);
+      }
+    p.h_k = h;
+  }
+  if (o->signs() != nullptr) {
+    OP_CHECK(static_cast<int64_t>(o->signs()->size()) == p.channels, "signs has %u entries, expected %d (channels)",
+             o->signs()->size(), p.channels);
+    const int8_t* sg = o->signs()->data();
+    for (int32_t c = 0; c < p.channels; ++c)
+      OP_CHECK(sg[c] == 1 || sg[c] == -1, "signs[%d] = %d, expected +1 or -1", c, sg[c]);
+    p.signs = sg;
+  }
+  p.input_zero_point = x.zero_point;
+  const int64_t max_dev = std::max<int64_t>(TypeMax(x.type) - int64_t{x.zero_point}, x.zero_point - int64_t{TypeMin(x.type)});
+  OP_CHECK(int64_t{p.block} * max_dev <= kInt32Max,
+           "block %d · max|x - zero point| %lld overflows the int32 accumulator (block·max|x - z| < 2^31)", p.block,
+           static_cast<long long>(max_dev));
+  const fb::Requantization* rq = o->requant();
+  OP_CHECK(rq == nullptr || rq->multiplier() == nullptr || rq->multiplier()->size() == 1,
+           "output requantization has %u multipliers, expected 1 (per tensor)", rq ? rq->multiplier()->size() : 0);
+  SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, rq, 1, y, "output", &p.requant));
+  HadamardState s;
+  s.p = p;
+  s.scratch_at = pools->scratch.size();
+  pools->scratch.resize(pools->scratch.size() + 2 * static_cast<size_t>(p.block));
+  out->params = s;
+  out->run = PICK_8_16(RunHadamard, x.type);
   return Status::Ok();
 }
 

@@ -179,5 +179,6 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out);
 Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparedOp* out);
 Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
+Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

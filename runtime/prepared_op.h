@@ -65,11 +65,16 @@ struct RequantizeState {
   int32_t count = 0;
 };
 
+struct HadamardState {
+  ref::HadamardParams p;  // p.scratch points into PreparePools::scratch once the pools are final
+  size_t scratch_at = 0;
+};
+
 using OpParams =
     std::variant<std::monostate, ref::Conv2DParams, ref::FullyConnectedParams, ref::BatchMatMulParams,
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
-                 ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams>;
+                 ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState>;
 
 struct PreparedOp {
   RunFn run = nullptr;
@@ -77,10 +82,12 @@ struct PreparedOp {
 };
 
 // Side storage for per-op arrays whose length is an op's arity (concat sizes, rescales, split
-// sizes); filled during prepare, never resized afterwards.
+// sizes) and for kernel scratch; sized during prepare, never resized afterwards (invoke never
+// allocates).
 struct PreparePools {
   std::vector<int32_t> ints;
   std::vector<ref::RescaleParams> rescales;
+  std::vector<int32_t> scratch;  // kernels' working memory (HADAMARD: 2·block), written by invoke
 };
 
 // Checks op `index` of `model` against every precondition of its reference kernel and fills

@@ -4,10 +4,12 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "runtime/kernels/reference/fixed_point.h"
+#include "runtime/kernels/reference/kernels.h"
 #include "tests/runtime/sqnt_builder.h"
 
 namespace squint::rt {
@@ -183,6 +185,116 @@ TEST(InterpreterPrepare, FcRules) {
   o = {};
   o.w_shape = {1, 3, 4};  // 12 elements, rank 3
   ExpectPrepareError(BuildFcModel(o), "weight must be a constant int8 or int4 [N, K] tensor");
+}
+
+// HADAMARD fields as the quantizer writes them (schema HadamardOptions); defaults form a valid op
+// on x [3, 8]: block 8 = 2·2^2, h_k = H_2, signs alternating.
+struct HadamardFields {
+  fb::ElementType tx = fb::ElementType::INT16, ty = fb::ElementType::INT8;
+  std::vector<int32_t> sx = {3, 8}, sy = {3, 8};
+  int32_t block = 8, k = 2;
+  std::vector<int8_t> h_k = {1, 1, 1, -1};
+  std::vector<int8_t> signs = {1, -1, 1, -1, 1, -1, 1, -1};
+  bool with_signs = true;
+  std::vector<int32_t> multiplier = {1 << 30}, shift = {-6};
+};
+
+AlignedBytes HadamardModel(const HadamardFields& f) {
+  return OneOp(fb::OpCode::HADAMARD, f.tx, f.sx, f.ty, f.sy, fb::OpOptions::HadamardOptions, [&](SqntBuilder& b) {
+    return fb::CreateHadamardOptionsDirect(b.fbb(), f.block, f.k, f.h_k.empty() ? nullptr : &f.h_k,
+                                           f.with_signs ? &f.signs : nullptr, b.Requant(f.multiplier, f.shift))
+        .Union();
+  });
+}
+
+// The op through the interpreter equals the reference kernel called directly.
+template <typename TIn>
+void ExpectHadamardMatchesKernel(const HadamardFields& f) {
+  Runner r;
+  Status s = r.Init(HadamardModel(f));
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<TIn> x(24);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<TIn>((static_cast<int32_t>(i) * 37 % 53 - 26) * (sizeof(TIn) == 2 ? 300 : 4));
+  std::memcpy(r.interp.mutable_tensor_data(r.model.inputs()[0]), x.data(), x.size() * sizeof(TIn));
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  const int8_t* y = static_cast<const int8_t*>(r.interp.tensor_data(r.model.outputs()[0]));
+  ref::HadamardParams p;
+  p.rows = 3;
+  p.channels = 8;
+  p.block = f.block;
+  p.k = f.k;
+  p.h_k = f.k > 1 ? f.h_k.data() : nullptr;
+  p.signs = f.with_signs ? f.signs.data() : nullptr;
+  const int32_t mult = f.multiplier[0], shift = f.shift[0];
+  p.requant.multiplier = &mult;
+  p.requant.shift = &shift;
+  p.requant.count = 1;
+  p.requant.act_min = -128;
+  p.requant.act_max = 127;
+  std::vector<int32_t> scratch(2 * static_cast<size_t>(f.block));
+  p.scratch = scratch.data();
+  std::vector<int8_t> expected(x.size());
+  ref::Hadamard<TIn>(p, x.data(), expected.data());
+  int distinct = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(y[i], expected[i]) << i;
+    distinct += i > 0 && expected[i] != expected[i - 1];
+  }
+  EXPECT_GT(distinct, 8);  // not a saturated or constant output
+}
+
+TEST(Interpreter, HadamardMatchesTheReferenceKernel) {
+  HadamardFields f;
+  ExpectHadamardMatchesKernel<int16_t>(f);
+  f.tx = fb::ElementType::INT8;
+  f.shift = {-2};
+  ExpectHadamardMatchesKernel<int8_t>(f);
+  f.k = 1;  // Sylvester only, blocks of 4, no signs
+  f.block = 4;
+  f.h_k.clear();
+  f.with_signs = false;
+  ExpectHadamardMatchesKernel<int8_t>(f);
+}
+
+TEST(InterpreterPrepare, HadamardRules) {
+  auto bad = [](void (*edit)(HadamardFields&), const std::string& needle) {
+    HadamardFields f;
+    edit(f);
+    ExpectPrepareError(HadamardModel(f), needle);
+  };
+  EXPECT_TRUE(PrepareOf(HadamardModel(HadamardFields())).ok());
+  bad([](HadamardFields& f) { f.ty = fb::ElementType::INT16; },
+      "op 0 'op' (HADAMARD): input int16 / output int16, expected int8 or int16 to int8");
+  bad([](HadamardFields& f) { f.tx = fb::ElementType::UINT8; }, "input uint8 / output int8");
+  bad([](HadamardFields& f) { f.sy = {3, 4}; }, "output 'y' and input 'x' shapes differ");
+  bad([](HadamardFields& f) { f.block = 0; }, "block 0, expected >= 1 and dividing the 8 channels");
+  bad([](HadamardFields& f) { f.block = 3; }, "block 3, expected >= 1 and dividing the 8 channels");
+  bad([](HadamardFields& f) { f.k = 3; }, "block 8 is not k·2^m with k = 3");
+  bad([](HadamardFields& f) { f.sx = f.sy = {3, 12}; f.block = 12; f.signs.resize(12, 1); },
+      "block 12 is not k·2^m with k = 2");
+  bad([](HadamardFields& f) { f.k = 1; }, "h_k has 4 entries, expected none when k = 1");
+  bad([](HadamardFields& f) { f.h_k.pop_back(); }, "h_k has 3 entries, expected k·k = 4");
+  bad([](HadamardFields& f) { f.h_k[1] = 2; }, "h_k[1] = 2, expected +1 or -1");
+  bad([](HadamardFields& f) { f.h_k = {1, 1, 1, 1}; }, "h_k rows 0 and 1 have dot product 2, expected 0");
+  bad([](HadamardFields& f) { f.signs.pop_back(); }, "signs has 7 entries, expected 8 (channels)");
+  bad([](HadamardFields& f) { f.signs[5] = 0; }, "signs[5] = 0, expected +1 or -1");
+  bad([](HadamardFields& f) { f.multiplier = {1 << 30, 1 << 30}; f.shift = {0, 0}; },
+      "output requantization has 2 multipliers, expected 1 (per tensor)");
+  bad([](HadamardFields& f) { f.multiplier = {5}; }, "output multiplier[0] = 5");
+  // int16, zero point 0: max|x| = 32768, so block 2^16 overflows int32 and 2^15 does not.
+  bad([](HadamardFields& f) { f.sx = f.sy = {1, 1 << 16}; f.block = 1 << 16; f.k = 1; f.h_k.clear(); f.with_signs = false; },
+      "block 65536 · max|x - zero point| 32768 overflows the int32 accumulator");
+  HadamardFields big;
+  big.sx = big.sy = {1, 1 << 15};
+  big.block = 1 << 15;
+  big.k = 1;
+  big.h_k.clear();
+  big.with_signs = false;
+  EXPECT_TRUE(PrepareOf(HadamardModel(big)).ok());
+  big.tx = fb::ElementType::INT8;
+  big.sx = big.sy = {1, 1 << 16};
+  big.block = 1 << 16;
+  EXPECT_TRUE(PrepareOf(HadamardModel(big)).ok());  // int8: 2^16·255 < 2^31
 }
 
 TEST(InterpreterPrepare, RequantRules) {

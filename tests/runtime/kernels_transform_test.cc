@@ -64,8 +64,10 @@ std::vector<int32_t> DenseHadamard(int32_t n, int32_t k, const std::vector<int8_
   return h;
 }
 
-TEST(Hadamard, ButterfliesAndKroneckerFactorMatchTheDenseProduct) {
-  std::mt19937 rng(21);
+// Input int8 or int16, output int8: random blocks k·2^m, signs on every other size.
+template <typename TIn>
+void CheckAgainstDenseProduct(uint32_t seed) {
+  std::mt19937 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int32_t ks[] = {1, 12, 20, 28, 36, 60};
   int iter = 0;
@@ -86,16 +88,18 @@ TEST(Hadamard, ButterfliesAndKroneckerFactorMatchTheDenseProduct) {
       p.k = k;
       p.h_k = h_k.empty() ? nullptr : h_k.data();
       p.signs = with_signs ? signs.data() : nullptr;
-      p.input_zero_point = RandomZeroPoint<int8_t>(rng);
+      p.input_zero_point = RandomZeroPoint<TIn>(rng);
       const double s_x = RandomScale(rng, 0.01, 1.0), s_y = RandomScale(rng, 0.01, 1.0);
-      RequantOwner rq({qm::RequantFromReal(s_x / std::sqrt(static_cast<double>(block)) / s_y)},
+      // int16 codes span 256× the int8 range: scale the output grid so results do not all saturate.
+      const double to_int8 = sizeof(TIn) == 2 ? 1.0 / 256 : 1.0;
+      RequantOwner rq({qm::RequantFromReal(s_x / std::sqrt(static_cast<double>(block)) / s_y * to_int8)},
                       RandomZeroPoint<int8_t>(rng), -128, 127);
       p.requant = rq.params;
       std::vector<int32_t> scratch(2 * static_cast<size_t>(block));
       p.scratch = scratch.data();
-      const auto x = RandomCodes<int8_t>(rng, static_cast<size_t>(rows) * channels);
+      const auto x = RandomCodes<TIn>(rng, static_cast<size_t>(rows) * channels);
       std::vector<int8_t> y(x.size());
-      Hadamard<int8_t>(p, x.data(), y.data());
+      Hadamard<TIn>(p, x.data(), y.data());
       for (int32_t r = 0; r < rows; ++r)
         for (int32_t b = 0; b < blocks; ++b)
           for (int32_t i = 0; i < block; ++i) {
@@ -112,6 +116,9 @@ TEST(Hadamard, ButterfliesAndKroneckerFactorMatchTheDenseProduct) {
           }
     }
 }
+
+TEST(Hadamard, Int8InputMatchesTheDenseProduct) { CheckAgainstDenseProduct<int8_t>(21); }
+TEST(Hadamard, Int16InputMatchesTheDenseProduct) { CheckAgainstDenseProduct<int16_t>(23); }
 
 TEST(Hadamard, OrthonormalTransformKeepsTheVectorNorm) {
   // With M = s_x/(√n·s_y) and s_y = s_x the output codes are H·v/√n: ‖y − z‖ ≈ ‖x − z‖.

@@ -461,7 +461,12 @@ bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_ab
 // n·log2(2^m) additions and n·k multiply-adds per block; no multiplies when k == 1.
 // Preconditions: block >= 1 divides channels; block = k·2^m; k == 1 (h_k ignored) or h_k holds
 // k·k entries ±1 with h_k·h_kᵀ = k·I (prepare checks); signs null or ±1 per channel;
-// block·255 < 2^31; requant.count == 1. Instantiated for T = T8.
+// requant.count == 1. Input int8 or int16, output int8 (the quantizer feeds the higher-precision
+// pre-transform activation and emits int8 for the following linear layer).
+// int32 accumulator: |v_i| <= D = max|x − input_zero_point| (255 for int8, 65535 for int16),
+// every butterfly stage doubles the bound and h_k (±1 entries) multiplies it by k, so
+// |u_i| <= block·D (so does every partial sum); prepare requires block·D < 2^31 (int16 with
+// zero point 0: D = 32768, so block < 2^16; int8: block < 2^31/255).
 struct HadamardParams {
   int32_t rows = 0, channels = 0;
   int32_t block = 1, k = 1;
@@ -471,7 +476,7 @@ struct HadamardParams {
   RequantParams requant;
   int32_t* scratch = nullptr;  // 2·block int32 entries owned by the caller (the kernel never allocates)
 };
-template <typename T>
-void Hadamard(const HadamardParams& p, const T* x, T* y);
+template <typename TIn>
+void Hadamard(const HadamardParams& p, const TIn* x, int8_t* y);
 
 }  // namespace squint::rt::ref

@@ -6,8 +6,8 @@
 
 namespace squint::rt::ref {
 
-template <typename T>
-void Hadamard(const HadamardParams& p, const T* x, T* y) {
+template <typename TIn>
+void Hadamard(const HadamardParams& p, const TIn* x, int8_t* y) {
   const int32_t seg = p.k > 0 ? p.block / p.k : p.block;  // 2^m
   int32_t* v = p.scratch;  // no allocation in invoke: 2·block entries from the caller
   int32_t* w = p.scratch + p.block;
@@ -38,11 +38,12 @@ void Hadamard(const HadamardParams& p, const T* x, T* y) {
         u = w;
       }
       for (int32_t i = 0; i < p.block; ++i)
-        y[base + i] = static_cast<T>(detail::Requant(p.requant, 0, u[i]));
+        y[base + i] = static_cast<int8_t>(detail::Requant(p.requant, 0, u[i]));
     }
   }
 }
 
 template void Hadamard<int8_t>(const HadamardParams&, const int8_t*, int8_t*);
+template void Hadamard<int16_t>(const HadamardParams&, const int16_t*, int8_t*);
 
 }  // namespace squint::rt::ref

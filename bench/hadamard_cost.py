@@ -1,0 +1,36 @@
+"""Online Hadamard cost against the linear layer it precedes, from ONE run of squint_kernels_bench.
+
+Prints, for K in {192, 768, 3072} (rows 197), time(HADAMARD)/time(FULLY_CONNECTED [K] x [K, N]) for
+int8 and int16 Hadamard inputs and N = K, 4K, and flags ratios above the issue's 10% target.
+  .venv/bin/python bench/hadamard_cost.py --bench build/bench/squint_kernels_bench [--min-time 1]
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", default="build/bench/squint_kernels_bench")
+    ap.add_argument("--min-time", default="1", help="Google Benchmark min time per benchmark, seconds")
+    args = ap.parse_args()
+    out = subprocess.run([args.bench, "--benchmark_format=json", f"--benchmark_min_time={args.min_time}"],
+                         check=True, capture_output=True, text=True).stdout
+    times = {b["name"]: b["real_time"] for b in json.loads(out)["benchmarks"]}  # microseconds
+    print("| K | Hadamard int8 (us) | Hadamard int16 (us) | FC N=K (us) | FC N=4K (us) "
+          "| int8/FC(K) | int16/FC(K) | int8/FC(4K) | int16/FC(4K) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    over = []
+    for k in (192, 768, 3072):
+        h8, h16 = times[f"BM_Hadamard<int8_t>/{k}"], times[f"BM_Hadamard<int16_t>/{k}"]
+        fc1, fc4 = times[f"BM_FullyConnected/{k}/{k}"], times[f"BM_FullyConnected/{k}/{4 * k}"]
+        ratios = [h8 / fc1, h16 / fc1, h8 / fc4, h16 / fc4]
+        over += [(k, r) for r in ratios if r > 0.10]
+        print(f"| {k} | {h8:.1f} | {h16:.1f} | {fc1:.1f} | {fc4:.1f} | " + " | ".join(f"{100 * r:.2f}%" for r in ratios) + " |")
+    print("target <= 10%: " + ("met for every size" if not over else f"EXCEEDED for {over}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
