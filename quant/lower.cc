@@ -112,7 +112,7 @@ class Lowerer {
         continue;
       }
       const size_t before = model_->operators.size();
-      if (!IsLutCandidate(n) && n.op != OpType::kSoftmax) type_ = NodeType(i);
+      if (!IsLutCandidate(n) && n.op != OpType::kSoftmax && n.op != OpType::kHadamard) type_ = NodeType(i);
       SQ_RETURN_IF_ERROR(LowerNode(i).WithContext(n.Label()));
       type_.reset();
       std::string lowered = before == model_->operators.size()
@@ -182,6 +182,7 @@ class Lowerer {
       case OpType::kConcat:
       case OpType::kGather:
       case OpType::kResize:
+      case OpType::kHadamard:
         return true;
       case OpType::kAdd:
       case OpType::kSub:
@@ -270,14 +271,19 @@ class Lowerer {
       for (ValueId v : values)
         if (IsActivation(v) && g_.value(v).dtype == DType::kFloat32) wide_[static_cast<size_t>(Resolve(v))] = true;
     }
+    // An online Hadamard reads its input at int16: the rotation spreads the input's outliers over
+    // the block, which helps only if the outliers were not already rounded to an 8-bit grid.
+    for (const Node& n : g_.nodes)
+      if (n.op == OpType::kHadamard && IsActivation(n.input(0))) wide_[static_cast<size_t>(Resolve(n.input(0)))] = true;
     return Status::Ok();
   }
 
   // The type node i computes in: int16 when it writes a wide value, and its runtime kernel has
-  // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are).
+  // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are;
+  // HADAMARD writes int8 for the linear layers it feeds, and reads either type as it is).
   fb::ElementType NodeType(size_t i) const {
     const Node& n = g_.nodes[i];
-    if (n.op == OpType::kSoftmax) return fb::ElementType::INT8;
+    if (n.op == OpType::kSoftmax || n.op == OpType::kHadamard) return fb::ElementType::INT8;
     for (ValueId o : n.outputs)
       if (o != kNoValue && wide_[static_cast<size_t>(Resolve(o))]) return fb::ElementType::INT16;
     return fb::ElementType::INT8;
@@ -542,8 +548,38 @@ class Lowerer {
       case OpType::kConcat: return LowerConcat(i);
       case OpType::kGather: return LowerGather(i);
       case OpType::kResize: return LowerResize(i);
+      case OpType::kHadamard: return LowerHadamard(i);
       default: return Internal("no lowering");
     }
+  }
+
+  // squint.Hadamard → HADAMARD: the same rotation on codes (the ±1 butterflies and h_k in int32),
+  // the orthonormal 1/√block folded into the multiplier M = s_x / (√block·s_y). The input is read
+  // in the type its producer wrote (int16 when it has an int16 kernel, see SelectInt16).
+  Status LowerHadamard(size_t i) {
+    const Node& n = g_.nodes[i];
+    const ValueId in = n.input(0);
+    SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(in));
+    SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
+    const int64_t block = n.attrs.GetInt("block", 0);
+    const int32_t k = quant_math::HadamardK(static_cast<int32_t>(block));
+    if (block < 1 || block > (int64_t{1} << 16) || k < 1)
+      return Unsupported("Hadamard block {}: the runtime takes k·2^m blocks up to 2^16", block);
+    fb::HadamardOptionsT o;
+    o.block = static_cast<int32_t>(block);
+    o.k = k;
+    if (k > 1) {
+      const std::vector<int8_t> h = quant_math::BuildHadamardMatrix(k);
+      o.h_k.assign(h.begin(), h.end());
+    }
+    for (int64_t s : n.attrs.GetInts("signs")) o.signs.push_back(static_cast<int8_t>(s));
+    o.requant = MakeRequantPtr(
+        {quant_math::RequantFromReal(static_cast<double>(pin.scale) / (std::sqrt(static_cast<double>(block)) *
+                                                                       static_cast<double>(out.grid.scale)))},
+        out.act);
+    SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(in)));
+    AddOp(fb::OpCode::HADAMARD, n, {x}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
+    return Status::Ok();
   }
 
   // y = f(x) elementwise, f evaluated by the float evaluator's own kernel on every input code.

@@ -192,6 +192,29 @@ def test_transform_smooth(tmp_path):
     expect_bad(cnn("d.sqnt", "spin"), r"--transform.*spin", tmp_path / "d.sqnt")
 
 
+def test_transform_hadamard(tmp_path):
+    # --transform hadamard on vit_tiny W4A8: one HADAMARD op per Linear input (int16 in, int8 out),
+    # float accuracy unchanged (float-equivalent), the outliers of the linear inputs spread (the
+    # largest kurtosis drops), and the .sqnt runs on `squint run` close to the float model.
+    few = SUBSET + ("--weight-bits", "4")
+    proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "h.sqnt"), "--calib",
+                  FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few,
+                  "--transform", "hadamard")
+    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert "17 Linear layers behind 17 Hadamard ops" in proc.stderr, proc.stderr
+    kurt = [float(k) for k in re.findall(r"linear inputs \w+ transforms: .* max ([\d.]+), max\|x\|", proc.stderr)]
+    assert len(kurt) == 2 and kurt[1] < kurt[0] / 4, proc.stderr
+    inspected = squint("inspect", str(tmp_path / "h.sqnt")).stdout
+    assert "HADAMARD" in inspected and "transform=hadamard" in inspected, inspected
+    x = np.load(FMNIST_SPLITS[1])[:1]
+    np.save(tmp_path / "x.npy", x)
+    squint("run", str(tmp_path / "h.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
+    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+
+
 def test_clip_softmax(tmp_path):
     # --clip-softmax turns every Softmax of a model trained without it into clipped softmax: the
     # float model changes too (the check compares against the clipped float model), the integer
