@@ -56,15 +56,17 @@ double MaxOverMedian(std::vector<float> a) {
 class SiteSearch {
  public:
   SiteSearch(const ir::Graph& g, const passes::SmoothSite& site, const SiteStats& stats, const SmoothOptions& o)
-      : g_(g), site_(site), stats_(stats), opts_(o), c_(site.channels),
+      : stats_(stats), opts_(o), c_(site.channels),
         rows_(static_cast<int64_t>(stats.rows.size()) / std::max<int64_t>(site.channels, 1)) {
     wmax_.assign(static_cast<size_t>(c_), 0.0f);
     for (int32_t li : site.linears) {
       const ir::Tensor& w = *g.constant(g.nodes[static_cast<size_t>(li)].input(1));
-      const int64_t n = w.dim(1);
+      Linear l{w.data<float>(), w.dim(1), std::vector<float>(static_cast<size_t>(rows_ * w.dim(1)))};
       for (int64_t j = 0; j < c_; ++j)
-        for (int64_t col = 0; col < n; ++col)
-          wmax_[j] = std::max(wmax_[j], std::fabs(w.data<float>()[j * n + col]));
+        for (int64_t col = 0; col < l.n; ++col) wmax_[j] = std::max(wmax_[j], std::fabs(l.w[j * l.n + col]));
+      // x·W on the kept rows: the target of every E(s), computed once.
+      ir::eval::GemmRowMajor<float>(stats_.rows.data(), false, l.w, false, l.ref.data(), rows_, c_, l.n, 1.0f, false);
+      linears_.push_back(std::move(l));
     }
   }
 
@@ -85,19 +87,15 @@ class SiteSearch {
       for (int64_t j = 0; j < c_; ++j) x[r * c_ + j] /= s[j];
     FakeQuantActivations(x, opts_.act_bits);
     double err = 0;
-    for (int32_t li : site_.linears) {
-      const ir::Tensor& wt = *g_.constant(g_.nodes[static_cast<size_t>(li)].input(1));
-      const int64_t n = wt.dim(1);
-      const float* w0 = wt.data<float>();
-      std::vector<float> w(w0, w0 + c_ * n);
+    for (const Linear& l : linears_) {
+      std::vector<float> w(l.w, l.w + c_ * l.n);
       for (int64_t j = 0; j < c_; ++j)
-        for (int64_t col = 0; col < n; ++col) w[j * n + col] *= s[j];
-      FakeQuantWeights(w, c_, n, opts_.weight_bits);
-      std::vector<float> y(static_cast<size_t>(rows_ * n)), ref(static_cast<size_t>(rows_ * n));
-      ir::eval::GemmRowMajor<float>(x.data(), false, w.data(), false, y.data(), rows_, c_, n, 1.0f, false);
-      ir::eval::GemmRowMajor<float>(stats_.rows.data(), false, w0, false, ref.data(), rows_, c_, n, 1.0f, false);
+        for (int64_t col = 0; col < l.n; ++col) w[j * l.n + col] *= s[j];
+      FakeQuantWeights(w, c_, l.n, opts_.weight_bits);
+      std::vector<float> y(l.ref.size());
+      ir::eval::GemmRowMajor<float>(x.data(), false, w.data(), false, y.data(), rows_, c_, l.n, 1.0f, false);
       for (size_t i = 0; i < y.size(); ++i) {
-        const double d = static_cast<double>(y[i]) - ref[i];
+        const double d = static_cast<double>(y[i]) - l.ref[i];
         err += d * d;
       }
     }
@@ -105,12 +103,16 @@ class SiteSearch {
   }
 
  private:
-  const ir::Graph& g_;
-  const passes::SmoothSite& site_;
+  struct Linear {
+    const float* w;          // W [c_, n], the graph's constant
+    int64_t n;
+    std::vector<float> ref;  // x·W [rows_, n] in float
+  };
   const SiteStats& stats_;
   const SmoothOptions& opts_;
   int64_t c_, rows_;
   std::vector<float> wmax_;
+  std::vector<Linear> linears_;
 };
 
 }  // namespace
