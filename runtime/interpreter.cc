@@ -56,7 +56,7 @@ Status Interpreter::Prepare(const Model* model) {
     } else if (auto* sp = std::get_if<SplitState>(&op.params)) {
       sp->sizes = pools_.ints.data() + sp->sizes_at;
     } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
-      h->p.scratch = pools_.scratch.data() + h->scratch_at;
+      h->p.scratch = pools_.scratch.data();
     }
   }
   model_ = model;

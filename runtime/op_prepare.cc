@@ -542,7 +542,7 @@ Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
 }
 
 // Checks every HADAMARD precondition of kernels.h, h_k's orthogonality exactly in integers, and
-// reserves the kernel's 2·block int32 scratch in the pools.
+// grows the pools' shared scratch to the kernel's 2·block int32 entries.
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::HadamardOptions));
@@ -602,8 +602,7 @@ Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, rq, 1, y, "output", &p.requant));
   HadamardState s;
   s.p = p;
-  s.scratch_at = pools->scratch.size();
-  pools->scratch.resize(pools->scratch.size() + 2 * static_cast<size_t>(p.block));
+  pools->scratch.resize(std::max(pools->scratch.size(), 2 * static_cast<size_t>(p.block)));
   out->params = s;
   out->run = PICK_8_16(RunHadamard, x.type);
   return Status::Ok();

@@ -66,8 +66,7 @@ struct RequantizeState {
 };
 
 struct HadamardState {
-  ref::HadamardParams p;  // p.scratch points into PreparePools::scratch once the pools are final
-  size_t scratch_at = 0;
+  ref::HadamardParams p;  // p.scratch points at PreparePools::scratch once the pools are final
 };
 
 using OpParams =
@@ -87,7 +86,8 @@ struct PreparedOp {
 struct PreparePools {
   std::vector<int32_t> ints;
   std::vector<ref::RescaleParams> rescales;
-  std::vector<int32_t> scratch;  // kernels' working memory (HADAMARD: 2·block), written by invoke
+  std::vector<int32_t> scratch;  // kernels' working memory, shared: ops run one at a time, so it holds the
+                                 // largest need (HADAMARD: 2·block), written by invoke
 };
 
 // Checks op `index` of `model` against every precondition of its reference kernel and fills
