@@ -189,6 +189,30 @@ TEST(LayerNorm, InferErrorsAndSymbolic) {
               StatusCode::kInvalidInput, {"axis 2"});
 }
 
+// ---- squint.RMSNorm ----
+
+TEST(RMSNorm, LastAxisNoMeanSubtraction) {
+  // Rows [1,2,2] (mean square 3) and [0,0,3] (mean square 3) with epsilon 1: divide by 2.
+  auto r = RunOp(OpType::kRMSNorm, {T_({2, 3}, {1, 2, 2, 0, 0, 3})}, Attrs({{"epsilon", 1.0f}}));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ExpectTensor((*r)[0], {2, 3}, {0.5, 1, 1, 0, 0, 1.5}, 1e-6);
+}
+
+TEST(RMSNorm, EqualsLayerNormOnZeroMeanRows) {
+  const Tensor x = T_({2, 4}, {1, -3, 2, 0, 0.5, 0.5, -2, 1});
+  auto rms = RunOp(OpType::kRMSNorm, {x});
+  auto ln = RunOp(OpType::kLayerNormalization, {x, T_({4}, {1, 1, 1, 1})});
+  ASSERT_TRUE(rms.ok() && ln.ok());
+  const std::vector<float> a = (*rms)[0].ToFloatVector(), b = (*ln)[0].ToFloatVector();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6) << i;
+}
+
+TEST(RMSNorm, InferErrors) {
+  ExpectError(InferOp(OpType::kRMSNorm, {Known({2, 4})}, Attrs({{"epsilon", -1.0f}})), StatusCode::kInvalidInput,
+              {"RMSNorm", "epsilon is -1", ">= 0"});
+  ExpectError(InferOp(OpType::kRMSNorm, {Known({})}), StatusCode::kInvalidInput, {"scalar"});
+}
+
 // ---- BatchNormalization ----
 
 TEST(BatchNorm, PerChannel) {

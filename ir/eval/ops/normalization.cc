@@ -5,6 +5,8 @@
 // Scale and the optional B broadcast to X[axis:]. Optional outputs Mean and InvStdDev have
 // shape X[:axis] followed by ones; statistics are computed in the input's precision.
 //
+// squint.RMSNorm (ir/ops.inc): over the last axis, Y = X / sqrt(mean(X²) + epsilon), no affine.
+//
 // BatchNormalization, inference mode: per channel c (dim 1 of X),
 //   Y = (x - mean_c) / sqrt(var_c + epsilon) · scale_c + B_c
 // training_mode=1 and the running-statistics outputs are not supported.
@@ -118,6 +120,39 @@ Status LayerNormKernel(const Node& node, std::span<const Tensor* const> inputs, 
   return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
 }
 
+// ---- squint.RMSNorm --------------------------------------------------------------------
+
+Result<std::vector<OutputType>> InferRMSNorm(const InferContext& ctx) {
+  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, 1));
+  SQ_RETURN_IF_ERROR(RequireDType(ctx, 0, "X", kFloatTypes));
+  const float eps = ctx.node.attrs.GetFloat("epsilon", 1e-5f);
+  if (!(eps >= 0.0f)) return InvalidInput("{}: epsilon is {}, expected >= 0", ctx.node.Label(), eps);
+  const InputInfo& x = ctx.in(0);
+  if (x.shape && x.shape->empty())
+    return InvalidInput("{}: X is a scalar, expected at least 1 dim (normalized over the last)", ctx.node.Label());
+  return std::vector<OutputType>{SameAsInput(ctx, 0)};
+}
+
+template <typename T>
+void RMSNormRows(const T* px, T* py, int64_t rows, int64_t n, T eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    ConstArrayMap<T> in(px + r * n, n);
+    const T mean_sq = in.square().sum() / static_cast<T>(n);
+    ArrayMap<T>(py + r * n, n) = in * (T(1) / std::sqrt(mean_sq + eps));
+  }
+}
+
+Status RMSNormKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
+  const Tensor& x = *inputs[0];
+  const int64_t n = x.dim(x.rank() - 1);
+  const int64_t rows = n ? x.size() / n : 0;
+  const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    RMSNormRows<T>(x.data<T>(), outputs[0].data<T>(), rows, n, static_cast<T>(node.attrs.GetFloat("epsilon", 1e-5f)));
+  });
+  return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
+}
+
 // ---- BatchNormalization ----------------------------------------------------------------
 
 Result<std::vector<OutputType>> InferBatchNorm(const InferContext& ctx) {
@@ -188,6 +223,7 @@ Status BatchNormKernel(const Node& node, std::span<const Tensor* const> inputs, 
 }  // namespace
 
 extern const OpDef kDefLayerNormalization{InferLayerNorm, LayerNormKernel};
+extern const OpDef kDefRMSNorm{InferRMSNorm, RMSNormKernel};
 extern const OpDef kDefBatchNormalization{InferBatchNorm, BatchNormKernel};
 
 }  // namespace squint::ir::eval
