@@ -177,6 +177,7 @@ class Lowerer {
       case OpType::kMatMul:
       case OpType::kSoftmax:
       case OpType::kLayerNormalization:
+      case OpType::kRMSNorm:
       case OpType::kAveragePool:
       case OpType::kGlobalAveragePool:
       case OpType::kConcat:
@@ -543,6 +544,7 @@ class Lowerer {
       case OpType::kDiv: return LowerBinary(i);
       case OpType::kSoftmax: return LowerSoftmax(i);
       case OpType::kLayerNormalization: return LowerLayerNorm(i);
+      case OpType::kRMSNorm: return LowerRMSNorm(i);
       case OpType::kAveragePool:
       case OpType::kGlobalAveragePool: return LowerAveragePool(i);
       case OpType::kConcat: return LowerConcat(i);
@@ -1038,17 +1040,29 @@ class Lowerer {
     if (bv.size() == 1) bv.assign(static_cast<size_t>(c), bv[0]);
     if (static_cast<int64_t>(gv.size()) != c || static_cast<int64_t>(bv.size()) != c)
       return Unsupported("scale/bias not of the normalized size {}", c);
+    return EmitLayerNorm(i, gv, bv, /*rms=*/false);
+  }
+
+  // squint.RMSNorm: LAYER_NORM in RMS mode with γ = 1, β = 0.
+  Status LowerRMSNorm(size_t i) {
+    const size_t c = static_cast<size_t>(DimsOf(g_.nodes[i].input(0)).back());
+    return EmitLayerNorm(i, std::vector<float>(c, 1.0f), std::vector<float>(c, 0.0f), /*rms=*/true);
+  }
+
+  Status EmitLayerNorm(size_t i, const std::vector<float>& gamma, const std::vector<float>& beta, bool rms) {
+    const Node& n = g_.nodes[i];
     SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
     SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
     const quant_math::LayerNormParamsQ lp = quant_math::BuildLayerNormParams(
-        pin.scale, out.grid.scale, gv, bv, n.attrs.GetFloat("epsilon", 1e-5f));
+        pin.scale, out.grid.scale, gamma, beta, n.attrs.GetFloat("epsilon", 1e-5f));
     fb::LayerNormOptionsT o;
     o.norm_bits = lp.norm_bits;
     o.epsilon_q = lp.epsilon_q;
     o.gamma_q = lp.gamma_q;
     o.beta_q = lp.beta_q;
     o.requant = MakeRequantPtr({lp.requant}, out.act);
+    o.rms = rms;
     AddOp(fb::OpCode::LAYER_NORM, n, {x}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }

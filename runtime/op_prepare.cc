@@ -434,6 +434,8 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out) {
   p.channels = x.dims[x.rank - 1];
   OP_CHECK(p.channels >= 1 && p.channels <= 32768, "channels = %d, expected in [1, 32768]", p.channels);
   p.rows = static_cast<int32_t>(x.num_elements / p.channels);
+  p.rms = o->rms();
+  p.input_zero_point = x.zero_point;
   p.norm_bits = o->norm_bits();
   OP_CHECK(p.norm_bits >= 0 && p.norm_bits <= 20, "norm_bits = %d, expected in [0, 20]", p.norm_bits);
   p.epsilon_q = o->epsilon_q();

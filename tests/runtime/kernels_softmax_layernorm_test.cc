@@ -144,8 +144,10 @@ TEST(IntegerSqrt, FloorOfSqrtExhaustiveSmallAndEdgesUpTo2To64) {
   }
 }
 
+// LayerNorm, or with rms RMSNorm (no mean subtraction; the input zero point enters), against
+// the float formula on the input grid: within one output code.
 template <typename T>
-void CheckLayerNorm(uint32_t seed) {
+void CheckLayerNorm(uint32_t seed, bool rms = false) {
   std::mt19937 rng(seed);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   int32_t worst = 0;
@@ -171,7 +173,7 @@ void CheckLayerNorm(uint32_t seed) {
     for (int32_t r = 0; r < rows; ++r) {
       double mean = 0, var = 0;
       for (int32_t i = 0; i < c; ++i) mean += s_in * (x[size_t(r) * c + i] - z_in);
-      mean /= c;
+      mean = rms ? 0.0 : mean / c;
       for (int32_t i = 0; i < c; ++i) var += std::pow(s_in * (x[size_t(r) * c + i] - z_in) - mean, 2);
       var /= c;
       for (int32_t i = 0; i < c; ++i)
@@ -187,6 +189,8 @@ void CheckLayerNorm(uint32_t seed) {
     LayerNormParams p;
     p.rows = rows;
     p.channels = c;
+    p.rms = rms;
+    p.input_zero_point = z_in;
     p.norm_bits = lp.norm_bits;
     p.epsilon_q = lp.epsilon_q;
     p.gamma_q = lp.gamma_q.data();
@@ -202,11 +206,13 @@ void CheckLayerNorm(uint32_t seed) {
     worst = std::max(worst, MaxAbsDiff(y, want));
     ASSERT_LE(MaxAbsDiff(y, want), tolerance) << "iter " << iter << " C " << c;
   }
-  std::printf("LayerNorm int%d: max |error| = %d codes\n", int(8 * sizeof(T)), worst);
+  std::printf("%s int%d: max |error| = %d codes\n", rms ? "RMSNorm" : "LayerNorm", int(8 * sizeof(T)), worst);
 }
 
 TEST(LayerNorm, Int8WithinOneCodeIncludingConstantAndTinyVarianceRows) { CheckLayerNorm<int8_t>(1); }
 TEST(LayerNorm, Int16) { CheckLayerNorm<int16_t>(2); }
+TEST(LayerNorm, RmsModeInt8WithZeroPoint) { CheckLayerNorm<int8_t>(3, /*rms=*/true); }
+TEST(LayerNorm, RmsModeInt16WithZeroPoint) { CheckLayerNorm<int16_t>(4, /*rms=*/true); }
 
 TEST(LayerNorm, ConstantRowWithZeroEpsilonGivesBeta) {
   int32_t gamma_q[3] = {1000, -1000, 5}, beta_q[3] = {0, 4096 * 7, -4096 * 3};

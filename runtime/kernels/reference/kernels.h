@@ -258,11 +258,16 @@ void SoftmaxClipParams(float zeta, float gamma, int32_t* clip_scale_q16, int32_t
 //   k = largest with D·4^k < 2^62;  r = IntegerSqrt(D·4^k)  (≈ C·sqrt(var + eps)·2^(k + F/2));
 //   n_i = ⌊(C·x_i − Σx)·2^(norm_bits + k + F/2) / r⌉  (D == 0: n_i = 0) — n ≈ normalized·2^norm_bits
 //   acc_i = n_i·gamma_q[c] + beta_q[c] (int64), y = requant(acc_i) per channel c or per tensor.
+// RMS mode (rms = true, squint.RMSNorm): the same with x_i replaced by x_i − input_zero_point and
+//   Σx by 0, i.e. N = C·Σ(x − z)² and n_i = ⌊C·(x_i − z)·2^(norm_bits + k + F/2) / r⌉ (n ≈ (x − z)/rms·2^nb).
+//   N <= 2^15·2^15·2^32 = 2^62 for int16 codes with any zero point, so the LayerNorm bounds hold.
 // Preconditions: 1 <= channels <= 32768; norm_bits in [0, 20]; 0 <= epsilon_q <= 2^60;
 // requant.count is 1 or channels; |acc| < 2^62 (|n_i| <= sqrt(C)·2^norm_bits).
 // Instantiated for T = T8, T16 (x and y of the same type).
 struct LayerNormParams {
   int32_t rows = 0, channels = 0;
+  bool rms = false;
+  int32_t input_zero_point = 0;  // RMS mode only
   int32_t norm_bits = 12;
   int64_t epsilon_q = 0;
   const int32_t* gamma_q = nullptr;

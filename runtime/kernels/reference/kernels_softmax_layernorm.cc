@@ -114,11 +114,15 @@ void LayerNorm(const LayerNormParams& p, const T* x, T* y) {
   for (int32_t r = 0; r < p.rows; ++r) {
     const T* xr = x + int64_t{r} * p.channels;
     T* yr = y + int64_t{r} * p.channels;
+    // LayerNorm: codes as they are (the mean cancels the zero point); RMS: x − z, no mean.
+    const int32_t z = p.rms ? p.input_zero_point : 0;
     int64_t sum = 0, sum_sq = 0;
     for (int32_t c = 0; c < p.channels; ++c) {
-      sum += xr[c];
-      sum_sq += int64_t{xr[c]} * xr[c];
+      const int64_t v = int64_t{xr[c]} - z;
+      sum += v;
+      sum_sq += v * v;
     }
+    if (p.rms) sum = 0;
     // D = C²·(var + eps)·2^F in code² units; var = (C·Σx² − (Σx)²)/C² exactly. F = 16 keeps
     // eps's fraction bits; only a huge N (int16 input), where they are negligible, drops them.
     const int64_t n_var = c_count * sum_sq - sum * sum;
@@ -137,7 +141,7 @@ void LayerNorm(const LayerNormParams& p, const T* x, T* y) {
     const int64_t up = int64_t{1} << (p.norm_bits + k + eps_bits / 2);
     for (int32_t c = 0; c < p.channels; ++c) {
       // n ≈ (x − μ)/std · 2^norm_bits = (C·x − Σx)·2^(norm_bits + k + F/2) / root
-      const int64_t n = root == 0 ? 0 : RoundDiv((c_count * xr[c] - sum) * up, root);
+      const int64_t n = root == 0 ? 0 : RoundDiv((c_count * (xr[c] - z) - sum) * up, root);
       const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
       yr[c] = static_cast<T>(detail::Requant(p.requant, c, acc));
     }
