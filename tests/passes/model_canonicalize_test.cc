@@ -12,6 +12,7 @@
 #include "ir/npy.h"
 #include "passes/online_hadamard.h"
 #include "passes/pipeline.h"
+#include "passes/rotate_residual.h"
 #include "tests/passes/pass_test_util.h"
 
 namespace squint::passes::testing {
@@ -138,6 +139,31 @@ TEST_P(ModelCanonicalize, OnlineHadamardKeepsOutputs) {
     EXPECT_EQ(CountOps(g, OpType::kHadamard), static_cast<int>(report->transformed.size()));
     ExpectSameOutputs(before, g, c.data);
   }
+}
+
+// The residual-stream rotation (passes/rotate_residual.h): every transformer's stream is found
+// whole (all its LayerNorms become RMSNorms) and the outputs stay within 1e-4 relative; the CNN
+// has no LayerNorm and is left alone.
+TEST_P(ModelCanonicalize, RotateResidualKeepsOutputs) {
+  const ModelCase& c = GetParam();
+  auto canonical = CanonicalModel(c);
+  ASSERT_TRUE(canonical.ok()) << canonical.status().message();
+  Graph g = std::move(canonical).value();
+  const Graph before = g;
+  const int norms = CountOps(g, OpType::kLayerNormalization);
+  auto report = RotateResidual(g);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  ASSERT_TRUE(ir::Verify(g).ok()) << ir::Verify(g).message();
+  std::string rejected;
+  for (const std::string& r : report->rejected) rejected += " " + r;
+  if (norms == 0) {
+    EXPECT_TRUE(report->rotated.empty());
+  } else {
+    ASSERT_EQ(report->rotated.size(), 1u) << "rejected:" << rejected;
+    EXPECT_EQ(report->rotated[0].norms, norms);
+    EXPECT_EQ(CountOps(g, OpType::kRMSNorm), norms);
+  }
+  ExpectSameOutputs(before, g, c.data);
 }
 
 // The purpose of the rotation: the activations entering the Linears lose their outliers. Over
