@@ -18,6 +18,7 @@
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
 #include "passes/online_hadamard.h"
+#include "passes/rotate_residual.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
@@ -45,7 +46,7 @@ struct Options {
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
-  std::vector<std::string> transforms;  // none | smooth | hadamard (applied smooth first, then hadamard)
+  std::vector<std::string> transforms;  // none | smooth | rotate | hadamard (applied in that order)
   bool transform_optional = false;
 };
 
@@ -116,6 +117,24 @@ Result<bool> Smooth(const Options& o, ir::Graph& g, const quant::CalibData& cali
   return applied > 0;
 }
 
+// --transform rotate: passes/rotate_residual.h, one stderr line per stream. Returns whether the
+// graph changed.
+Result<bool> Rotate(const Options& o, ir::Graph& g) {
+  SQ_ASSIGN_OR_RETURN(passes::RotateResidualReport r, passes::RotateResidual(g));
+  for (const std::string& why : r.rejected) fmt::print(stderr, "rotate: not rotated: {}\n", why);
+  if (r.rotated.empty()) {
+    std::string why = "the model has no LayerNormalization";
+    if (!r.rejected.empty()) why = "no residual stream qualifies: " + fmt::format("{}", fmt::join(r.rejected, "; "));
+    return NothingToTransform(o, "rotate", why);
+  }
+  for (const auto& s : r.rotated)
+    fmt::print(stderr,
+               "transform rotate: residual stream of {} channels ({} Q; from {}): {} LayerNorms -> RMSNorm, {} "
+               "writers and {} added constants centered and rotated, {} Linear readers take gamma, beta and Q^T\n",
+               s.channels, s.rotation, s.first, s.norms, s.writers, s.constants, s.readers);
+  return true;
+}
+
 // --transform hadamard: passes/online_hadamard.h, one stderr line. Returns whether the graph changed.
 Result<bool> Hadamard(const Options& o, ir::Graph& g) {
   // Random signs: without them H's all-ones row gathers the mean of a non-negative input
@@ -180,11 +199,18 @@ Status Run(const Options& o) {
   for (size_t i = 0; i < o.transforms.size(); ++i)
     if (std::count(o.transforms.begin(), o.transforms.end(), o.transforms[i]) > 1)
       return InvalidInput("--transform {} is given twice (each transform applies once)", o.transforms[i]);
+  if (Wants(o, "smooth") && Wants(o, "rotate"))
+    return InvalidInput("--transform smooth,rotate: rotate folds every LayerNorm's scale into the Linear weights, "
+                        "which undoes smoothing's scales; use one of them");
   std::vector<std::string> applied;  // the transforms that changed the graph, in order
   if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) {
     SQ_ASSIGN_OR_RETURN(bool changed, Smooth(o, m.graph, calib, calib_count));
     if (changed) applied.push_back("smooth");
+  }
+  if (Wants(o, "rotate")) {
+    SQ_ASSIGN_OR_RETURN(bool changed, Rotate(o, m.graph));
+    if (changed) applied.push_back("rotate");
   }
   if (Wants(o, "hadamard")) {
     SQ_ASSIGN_OR_RETURN(bool changed, Hadamard(o, m.graph));
@@ -348,11 +374,18 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "compares against the clipped float model)");
   cmd->add_option("--transform", o->transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
-                  "(comma-separated or repeated; smooth runs before hadamard):\n"
+                  "(comma-separated or repeated; applied in the order smooth, rotate, hadamard):\n"
                   "  none      nothing (default)\n"
                   "  smooth    SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
                   "            Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
-                  "            data for --weight-bits/--act-bits (quant/smooth.h)\n"
+                  "            data for --weight-bits/--act-bits (quant/smooth.h). Not with rotate\n"
+                  "  rotate    residual-stream rotation (QuaRot): in a pre-LayerNorm transformer, the mean is\n"
+                  "            baked into everything written to the residual stream, every LayerNorm becomes\n"
+                  "            an RMSNorm (LAYER_NORM in rms mode) whose scale and bias move into the Linears\n"
+                  "            reading it, and the stream is rotated by one orthogonal matrix (randomized\n"
+                  "            Hadamard) fused into those weights: outlier channels of the stream spread over\n"
+                  "            all channels at no runtime cost (passes/rotate_residual.h). Streams that read\n"
+                  "            or write through other ops are left alone, with the reason\n"
                   "  hadamard  online Hadamard rotation: before every Linear with constant weights, the input x\n"
                   "            becomes H·x (orthonormal Hadamard blocks of k·2^m channels, random ±1 signs from a\n"
                   "            fixed seed) and the weights H·W, so the float model is unchanged while outlier\n"
@@ -363,7 +396,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
                   "the Linear layers are printed, before and after the transforms")
       ->delimiter(',')
-      ->check(CLI::IsMember({"none", "smooth", "hadamard"}));
+      ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard"}));
   cmd->add_flag("--transform-optional", o->transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");

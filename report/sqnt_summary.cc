@@ -83,6 +83,8 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
       s.table_bytes += static_cast<int64_t>(lut->table()->size() * sizeof(int16_t));
     if (const fb::SoftmaxOptions* sm = op->options_as_SoftmaxOptions(); sm && sm->exp_table())
       s.table_bytes += static_cast<int64_t>(sm->exp_table()->size() * sizeof(int32_t));
+    if (const fb::LayerNormOptions* ln = op->options_as_LayerNormOptions(); ln != nullptr && ln->rms())
+      o.opcode += " rms";
     if (const fb::HadamardOptions* h = op->options_as_HadamardOptions(); h != nullptr)
       s.table_bytes += static_cast<int64_t>((h->h_k() ? h->h_k()->size() : 0) + (h->signs() ? h->signs()->size() : 0));
     s.ops.push_back(std::move(o));

@@ -22,7 +22,7 @@ struct SqntTensor {
 };
 
 struct SqntOp {
-  std::string opcode, name;
+  std::string opcode, name;  // opcode: the schema name, "LAYER_NORM rms" for an RMSNorm
   std::vector<std::string> inputs, outputs;  // tensor names
 };
 

@@ -215,6 +215,31 @@ def test_transform_hadamard(tmp_path):
     assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
 
 
+def test_transform_rotate(tmp_path):
+    # --transform rotate on vit_tiny: the whole residual stream is found (9 LayerNorms become
+    # RMSNorms, LAYER_NORM in rms mode), the float model is unchanged, and the .sqnt runs close to
+    # float; rotate,hadamard is QuaRot's pair; smooth,rotate is refused (rotate undoes smoothing).
+    proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "r.sqnt"), "--calib",
+                  FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *SUBSET,
+                  "--transform", "rotate,hadamard")
+    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert re.search(r"transform rotate: residual stream of 64 channels .*: 9 LayerNorms -> RMSNorm, 9 writers and "
+                     r"1 added constants", proc.stderr), proc.stderr
+    assert "Hadamard ops" in proc.stderr, proc.stderr
+    inspected = squint("inspect", str(tmp_path / "r.sqnt")).stdout
+    assert "transform=rotate,hadamard" in inspected, inspected
+    assert inspected.count("LAYER_NORM rms") == 9 and not re.search(r"LAYER_NORM(?! rms)", inspected), inspected
+    x = np.load(FMNIST_SPLITS[1])[:1]
+    np.save(tmp_path / "x.npy", x)
+    squint("run", str(tmp_path / "r.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
+    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+    expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "s.sqnt"), "--calib",
+                FMNIST_SPLITS[0], "--transform", "smooth,rotate"], r"undoes smoothing", tmp_path / "s.sqnt")
+
+
 def test_clip_softmax(tmp_path):
     # --clip-softmax turns every Softmax of a model trained without it into clipped softmax: the
     # float model changes too (the check compares against the clipped float model), the integer
@@ -250,7 +275,8 @@ def test_transform_needs_an_eligible_layer(tmp_path):
     args = ["quantize", str(tmp_path / "conv.onnx"), "-o", str(tmp_path / "m.sqnt"), "--calib", str(tmp_path / "x.npy")]
     expect_bad(args + ["--transform", "hadamard"], r"--transform hadamard: .*has no Linear.*--transform-optional",
                tmp_path / "m.sqnt")
-    expect_bad(args + ["--transform", "rotate"], r"--transform.*rotate", tmp_path / "m.sqnt")
+    expect_bad(args + ["--transform", "rotate"], r"--transform rotate: the model has no LayerNormalization",
+               tmp_path / "m.sqnt")
     proc = squint(*args, "--transform", "hadamard", "--transform-optional")
     assert re.search(r"warning: --transform hadamard: the model has no Linear.*quantizing without it", proc.stderr), proc.stderr
     assert "transform=" not in json.loads(squint("inspect", str(tmp_path / "m.sqnt"), "--json").stdout)["provenance"][
