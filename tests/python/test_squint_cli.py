@@ -192,6 +192,16 @@ def test_transform_smooth(tmp_path):
     expect_bad(cnn("d.sqnt", "spin"), r"--transform.*spin", tmp_path / "d.sqnt")
 
 
+def expect_vit_runs_close_to_float(tmp_path, sqnt):
+    # `squint run` of a quantized vit_tiny on one validation image: logits within 10% of the float
+    # model's logit range.
+    np.save(tmp_path / "x.npy", np.load(FMNIST_SPLITS[1])[:1])
+    squint("run", str(sqnt), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
+    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+
+
 def test_transform_hadamard(tmp_path):
     # --transform hadamard on vit_tiny W4A8: one HADAMARD op per Linear input (int16 in, int8 out),
     # float accuracy unchanged (float-equivalent), the outliers of the linear inputs spread (the
@@ -207,12 +217,7 @@ def test_transform_hadamard(tmp_path):
     assert len(kurt) == 2 and kurt[1] < kurt[0] / 4, proc.stderr
     inspected = squint("inspect", str(tmp_path / "h.sqnt")).stdout
     assert "HADAMARD" in inspected and "transform=hadamard" in inspected, inspected
-    x = np.load(FMNIST_SPLITS[1])[:1]
-    np.save(tmp_path / "x.npy", x)
-    squint("run", str(tmp_path / "h.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
-    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
-    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
-    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+    expect_vit_runs_close_to_float(tmp_path, tmp_path / "h.sqnt")
 
 
 def test_transform_rotate(tmp_path):
@@ -230,12 +235,7 @@ def test_transform_rotate(tmp_path):
     inspected = squint("inspect", str(tmp_path / "r.sqnt")).stdout
     assert "transform=rotate,hadamard" in inspected, inspected
     assert inspected.count("LAYER_NORM rms") == 9 and not re.search(r"LAYER_NORM(?! rms)", inspected), inspected
-    x = np.load(FMNIST_SPLITS[1])[:1]
-    np.save(tmp_path / "x.npy", x)
-    squint("run", str(tmp_path / "r.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
-    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
-    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
-    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+    expect_vit_runs_close_to_float(tmp_path, tmp_path / "r.sqnt")
     expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "s.sqnt"), "--calib",
                 FMNIST_SPLITS[0], "--transform", "smooth,rotate"], r"undoes smoothing", tmp_path / "s.sqnt")
 
