@@ -48,6 +48,7 @@ struct Options {
   bool softmax_bias_correction = false;
   std::vector<std::string> transforms;  // none | smooth | rotate | hadamard (applied in that order)
   bool transform_optional = false;
+  uint32_t transform_seed = passes::RotateResidualOptions{}.seed;  // random signs of rotate and hadamard
 };
 
 // uniform, then the runtime's log grids by name.
@@ -120,7 +121,9 @@ Result<bool> Smooth(const Options& o, ir::Graph& g, const quant::CalibData& cali
 // --transform rotate: passes/rotate_residual.h, one stderr line per stream. Returns whether the
 // graph changed.
 Result<bool> Rotate(const Options& o, ir::Graph& g) {
-  SQ_ASSIGN_OR_RETURN(passes::RotateResidualReport r, passes::RotateResidual(g));
+  passes::RotateResidualOptions opts;
+  opts.seed = o.transform_seed;
+  SQ_ASSIGN_OR_RETURN(passes::RotateResidualReport r, passes::RotateResidual(g, opts));
   for (const std::string& why : r.rejected) fmt::print(stderr, "rotate: not rotated: {}\n", why);
   if (r.rotated.empty()) {
     std::string why = "the model has no LayerNormalization";
@@ -141,6 +144,7 @@ Result<bool> Hadamard(const Options& o, ir::Graph& g) {
   // (after ReLU) into one channel, a new outlier (tests/passes/model_canonicalize_test.cc).
   passes::OnlineHadamardOptions opts;
   opts.random_signs = true;
+  opts.seed = o.transform_seed;
   SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
   if (r.transformed.empty()) {
     std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
@@ -279,6 +283,8 @@ Status Run(const Options& o) {
   if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
   if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
   if (!applied.empty()) prov->options += fmt::format(" transform={}", fmt::join(applied, ","));
+  if (!applied.empty() && o.transform_seed != Options{}.transform_seed)
+    prov->options += fmt::format(" transform_seed={}", o.transform_seed);
   prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
   lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
@@ -397,6 +403,10 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "the Linear layers are printed, before and after the transforms")
       ->delimiter(',')
       ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard"}));
+  cmd->add_option("--transform-seed", o->transform_seed,
+                  "seed of the random ±1 signs of the rotate and hadamard transforms (another seed, another\n"
+                  "rotation: equally float-equivalent, with a different quantization error)")
+      ->capture_default_str();
   cmd->add_flag("--transform-optional", o->transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");

@@ -236,6 +236,13 @@ def test_transform_rotate(tmp_path):
     assert "transform=rotate,hadamard" in inspected, inspected
     assert inspected.count("LAYER_NORM rms") == 9 and not re.search(r"LAYER_NORM(?! rms)", inspected), inspected
     expect_vit_runs_close_to_float(tmp_path, tmp_path / "r.sqnt")
+    # The rotation's signs come from --transform-seed: same seed, same bytes; another, another file.
+    def rotated(out, *seed):
+        squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / out), "--calib",
+               FMNIST_SPLITS[0], "--calib-samples", "16", "--val-samples", "4", "--transform", "rotate", *seed)
+        return (tmp_path / out).read_bytes()
+    assert rotated("s1.sqnt") == rotated("s2.sqnt") != rotated("s3.sqnt", "--transform-seed", "7")
+    assert "transform_seed=7" in squint("inspect", str(tmp_path / "s3.sqnt")).stdout
     expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "s.sqnt"), "--calib",
                 FMNIST_SPLITS[0], "--transform", "smooth,rotate"], r"undoes smoothing", tmp_path / "s.sqnt")
 
