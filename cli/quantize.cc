@@ -72,20 +72,27 @@ Result<bool> NothingToTransform(const Options& o, const std::string& transform, 
   return false;
 }
 
-// One line on the activations entering the Linear layers: how strong their outliers are.
-Status PrintLinearInputs(const ir::Graph& g, const quant::CalibData& calib, int64_t calib_count, const char* when) {
-  SQ_ASSIGN_OR_RETURN(std::vector<quant::LinearInputStats> stats, quant::MeasureLinearInputs(g, calib, calib_count));
-  if (stats.empty()) return Status::Ok();
-  std::vector<double> k;
-  double max_abs = 0, max_ratio = 0;
-  for (const quant::LinearInputStats& s : stats) {
-    k.push_back(s.kurtosis);
-    max_abs = std::max(max_abs, s.max_abs);
-    if (s.rms > 0) max_ratio = std::max(max_ratio, s.max_abs / s.rms);
+// How strong the outliers are, one line per kind: the activations entering the Linear layers,
+// and those entering the LayerNorms/RMSNorms (the residual stream of a transformer).
+Status PrintInputStats(const ir::Graph& g, const quant::CalibData& calib, int64_t calib_count, const char* when) {
+  using ir::OpType;
+  static constexpr OpType kOps[] = {OpType::kLinear, OpType::kLayerNormalization, OpType::kRMSNorm};
+  SQ_ASSIGN_OR_RETURN(std::vector<quant::InputStats> stats, quant::MeasureInputs(g, calib, calib_count, kOps));
+  for (const bool norms : {false, true}) {
+    std::vector<double> k;
+    double max_abs = 0, max_ratio = 0;
+    for (const quant::InputStats& s : stats) {
+      if ((s.op != OpType::kLinear) != norms) continue;
+      k.push_back(s.kurtosis);
+      max_abs = std::max(max_abs, s.max_abs);
+      if (s.rms > 0) max_ratio = std::max(max_ratio, s.max_abs / s.rms);
+    }
+    if (k.empty()) continue;
+    std::sort(k.begin(), k.end());
+    fmt::print(stderr, "{} inputs {}: {} inputs, kurtosis median {:.2f} max {:.2f}, max|x| {:.3g}, max|x|/rms {:.1f}\n",
+               norms ? "norm (residual stream)" : "linear", when, k.size(), k[k.size() / 2], k.back(), max_abs,
+               max_ratio);
   }
-  std::sort(k.begin(), k.end());
-  fmt::print(stderr, "linear inputs {}: {} inputs, kurtosis median {:.2f} max {:.2f}, max|x| {:.3g}, max|x|/rms {:.1f}\n",
-             when, stats.size(), k[k.size() / 2], k.back(), max_abs, max_ratio);
   return Status::Ok();
 }
 
@@ -207,7 +214,7 @@ Status Run(const Options& o) {
     return InvalidInput("--transform smooth,rotate: rotate folds every LayerNorm's scale into the Linear weights, "
                         "which undoes smoothing's scales; use one of them");
   std::vector<std::string> applied;  // the transforms that changed the graph, in order
-  if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
+  if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) {
     SQ_ASSIGN_OR_RETURN(bool changed, Smooth(o, m.graph, calib, calib_count));
     if (changed) applied.push_back("smooth");
@@ -221,7 +228,7 @@ Status Run(const Options& o) {
     if (changed) applied.push_back("hadamard");
   }
   if (!o.transforms.empty() && !Wants(o, "none"))
-    SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
+    SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "after transforms"));
 
   quant::CalibrationOptions co;
   co.observer = o.observer;
@@ -400,7 +407,8 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            layers without a block of at least 8 channels are left as they are\n"
                   "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional.\n"
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
-                  "the Linear layers are printed, before and after the transforms")
+                  "the Linear layers, and of those entering the norms (a transformer's residual stream), are\n"
+                  "printed before and after the transforms")
       ->delimiter(',')
       ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard"}));
   cmd->add_option("--transform-seed", o->transform_seed,

@@ -1,4 +1,4 @@
-// MeasureLinearInputs (activation_stats.h): moments accumulated in double over TapValues.
+// MeasureInputs (activation_stats.h): moments accumulated in double over TapValues.
 #include "quant/activation_stats.h"
 
 #include <algorithm>
@@ -10,15 +10,16 @@
 
 namespace squint::quant {
 
-Result<std::vector<LinearInputStats>> MeasureLinearInputs(const ir::Graph& g, const CalibData& data,
-                                                          int64_t max_samples) {
+Result<std::vector<InputStats>> MeasureInputs(const ir::Graph& g, const CalibData& data, int64_t max_samples,
+                                              std::span<const ir::OpType> ops) {
   std::vector<ir::ValueId> wanted;
-  std::vector<LinearInputStats> stats;
+  std::vector<InputStats> stats;
   for (const ir::Node& n : g.nodes) {
-    if (n.op != ir::OpType::kLinear || n.input(0) == ir::kNoValue || g.constant(n.input(0))) continue;
+    if (std::find(ops.begin(), ops.end(), n.op) == ops.end() || n.input(0) == ir::kNoValue || g.constant(n.input(0)))
+      continue;
     if (std::find(wanted.begin(), wanted.end(), n.input(0)) != wanted.end()) continue;
     wanted.push_back(n.input(0));
-    stats.push_back({n.Label()});
+    stats.push_back({n.Label(), n.op});
   }
   if (wanted.empty()) return stats;
   // Raw moments Σx, Σx², Σx³, Σx⁴ per input; the central fourth moment follows from them.

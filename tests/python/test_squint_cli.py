@@ -232,6 +232,7 @@ def test_transform_rotate(tmp_path):
     assert re.search(r"transform rotate: residual stream of 64 channels .*: 9 LayerNorms -> RMSNorm, 9 writers and "
                      r"1 added constants", proc.stderr), proc.stderr
     assert "Hadamard ops" in proc.stderr, proc.stderr
+    assert "norm (residual stream) inputs after transforms: 9 inputs" in proc.stderr, proc.stderr
     inspected = squint("inspect", str(tmp_path / "r.sqnt")).stdout
     assert "transform=rotate,hadamard" in inspected, inspected
     assert inspected.count("LAYER_NORM rms") == 9 and not re.search(r"LAYER_NORM(?! rms)", inspected), inspected
