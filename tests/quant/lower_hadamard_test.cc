@@ -4,19 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include "export/sqnt_writer.h"
 #include "passes/online_hadamard.h"
-#include "quant/calibrate.h"
-#include "quant/lower.h"
-#include "report/accuracy.h"
 #include "runtime/quant_math/quant_math.h"
-#include "tests/passes/pass_test_util.h"
+#include "tests/quant/lower_test_util.h"
 
 namespace squint::quant {
 namespace {
 
 using passes::testing::Attrs;
 using passes::testing::GraphBuilder;
+using testing::QuantizeAndCompare;
+using testing::Quantized;
 
 // x[1, 16, 24] → LayerNormalization(γ, β) → Linear(W[24, 20], b): γ has two outlier channels
 // (×30), so the normalized activation's 8-bit grid is 30 times too coarse for the others.
@@ -32,33 +30,8 @@ ir::Graph OutlierLinear() {
   return b.Finish();
 }
 
-struct Quantized {
-  std::string bytes;
-  std::unique_ptr<fb::ModelT> model;
-  double output_sqnr = 0;
-};
-
-Quantized QuantizeAndCompare(const ir::Graph& g, const CalibData& data) {
-  Quantized q;
-  auto cal = Calibrate(g, data, CalibrationOptions{});
-  EXPECT_TRUE(cal.ok()) << cal.status().message();
-  auto lowered = Lower(g, *cal, LowerOptions{});
-  EXPECT_TRUE(lowered.ok()) << lowered.status().message();
-  if (!lowered.ok()) return q;
-  q.bytes = exporter::SerializeSqnt(*lowered->model);
-  q.model = std::move(lowered->model);
-  auto rep = report::CompareFloatAndInteger(g, q.bytes, data.tensors, nullptr, 0, data.num_samples);
-  EXPECT_TRUE(rep.ok()) << rep.status().message();
-  if (rep.ok()) q.output_sqnr = rep->outputs[0].accumulated.sqnr_db;
-  return q;
-}
-
 TEST(LowerHadamard, RuntimeRotatesAnInt16InputAndBeatsThePlainModel) {
-  CalibData data;
-  data.inputs.push_back({"x", ir::DType::kFloat32, {16, 24}});
-  std::mt19937 rng(3);
-  data.tensors.push_back(passes::testing::RandomTensor({32, 16, 24}, rng));
-  data.num_samples = 32;
+  const CalibData data = testing::RandomCalib({16, 24}, 32, 3);
 
   const ir::Graph plain = OutlierLinear();
   ir::Graph rotated = plain;
