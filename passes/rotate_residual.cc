@@ -207,6 +207,17 @@ class Stream {
   }
   std::string Name(ValueId v) const { return "'" + g_.value(v).name + "'"; }
 
+  // n writes d channels: its weight (input 1) is a float32 constant with d on `axis` (Linear:
+  // [K, d], axis 1; Conv: [d, ..], axis 0), and its bias (input 2) absent or a float32 constant of
+  // d values.
+  bool Weights(const Node& n, int64_t axis) const {
+    const Tensor* w = g_.constant(n.input(1));
+    if (!IsFloatConstant(g_, n.input(1)) || (n.op == OpType::kLinear && w->rank() != 2) || w->rank() <= axis ||
+        w->dim(axis) != d_)
+      return false;
+    return n.input(2) == ir::kNoValue || (IsFloatConstant(g_, n.input(2)) && g_.constant(n.input(2))->size() == d_);
+  }
+
   void Visit(ValueId v, int64_t a) {
     const ir::Shape* s = ShapeOf(g_, v);
     if (s == nullptr || a < 0 || a >= static_cast<int64_t>(s->size()) || !(*s)[static_cast<size_t>(a)].known() ||
@@ -247,26 +258,23 @@ class Stream {
       case OpType::kAdd:
         for (size_t i = 0; i < 2; ++i) AddOperand(p, i, a, last + 1);
         return;
-      case OpType::kLinear: {
-        const Tensor* w = g_.constant(n.input(1));
-        if (a != last || !IsFloatConstant(g_, n.input(1)) || w->rank() != 2 ||
-            (n.input(2) != ir::kNoValue && !IsFloatConstant(g_, n.input(2))))
-          return Fail(fmt::format("{} writes {} without a float32 constant W (and b)", n.Label(), Name(v)));
+      case OpType::kLinear:
+        if (a != last || !Weights(n, 1))
+          return Fail(fmt::format("{} writes {} without a float32 constant W [K, {}] (and b [{}])", n.Label(), Name(v),
+                                  d_, d_));
         writers.insert(p);
         return;
-      }
-      case OpType::kConv: {
-        if (a != 1 || !IsFloatConstant(g_, n.input(1)) ||
-            (n.input(2) != ir::kNoValue && !IsFloatConstant(g_, n.input(2))))
-          return Fail(fmt::format("{} writes {} without float32 constant weights on channel axis 1", n.Label(),
-                                  Name(v)));
+      case OpType::kConv:
+        if (a != 1 || !Weights(n, 0))
+          return Fail(fmt::format("{} writes {} without float32 constant weights [{}, ..] (and bias [{}])", n.Label(),
+                                  Name(v), d_, d_));
         writers.insert(p);
         return;
-      }
       case OpType::kGather:
         if (g_.constant(n.input(0)) != nullptr) {
           const Tensor* t = g_.constant(n.input(0));
-          if (!IsFloatConstant(g_, n.input(0)) || t->rank() != 2 || n.attrs.GetInt("axis", 0) != 0 || a != last)
+          if (!IsFloatConstant(g_, n.input(0)) || t->rank() != 2 || t->dim(1) != d_ || n.attrs.GetInt("axis", 0) != 0 ||
+              a != last)
             return Fail(fmt::format("{} looks up {} in a table that is not float32 [V, {}] on axis 0", n.Label(),
                                     Name(v), d_));
           writers.insert(p);
@@ -338,7 +346,9 @@ class Stream {
       if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
         const Tensor* w = g_.constant(n.input(1));
         if (!IsFloatConstant(g_, n.input(1)) || w->rank() != 2 || w->dim(0) != d_ ||
-            (n.input(2) != ir::kNoValue && !IsFloatConstant(g_, n.input(2))))
+            (n.input(2) != ir::kNoValue &&
+             (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
+                                                   g_.constant(n.input(2))->size() != 1))))
           return Fail(fmt::format("{} reads {} without a float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
         readers[r] = norm;
         continue;
@@ -450,6 +460,11 @@ Result<RotateResidualReport> RotateResidual(Graph& g, const RotateResidualOption
       continue;
     }
     const int64_t d = shape->back().value;
+    if (d < 2) {  // one channel: LayerNorm's output is 0 (or β), nothing to rotate
+      report.rejected.push_back(fmt::format("{}: its input has {} channel(s)", label, d));
+      seen.insert(static_cast<int32_t>(i));
+      continue;
+    }
     Stream s(g, index, d);
     const bool ok = s.Explore(ln.input(0));
     seen.insert(static_cast<int32_t>(i));
