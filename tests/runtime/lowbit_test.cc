@@ -775,11 +775,12 @@ TEST(LowBitInterpreter, GroupScaledConvRunsTheKernel) {
 TEST(LowBitSeeds, WriteFuzzSeeds) {
   const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
   if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
-  for (int group : {0, 32}) {
+  for (int group : {0, 32, -1}) {  // -1: the group-scaled int4 CONV_2D
     LowBitModel o;
     o.group_size = group;
-    const AlignedBytes bytes = BuildLowBitModel(o).bytes;
-    const std::string path = std::string(dir) + (group ? "/fc_int4_group32.sqnt" : "/fc_int4.sqnt");
+    const AlignedBytes bytes = group < 0 ? BuildGroupConvModel({}).bytes : BuildLowBitModel(o).bytes;
+    const std::string path =
+        std::string(dir) + (group < 0 ? "/conv_int4_group6.sqnt" : group ? "/fc_int4_group32.sqnt" : "/fc_int4.sqnt");
     std::FILE* f = std::fopen(path.c_str(), "wb");
     ASSERT_NE(f, nullptr) << path;
     std::fwrite(bytes.data(), 1, bytes.size(), f);
