@@ -351,10 +351,11 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "with int8 activations are packed two per byte; 6-bit codes are stored one per int8)")
       ->capture_default_str();
   cmd->add_option("--group-size", o->group_size,
-                  "fully connected weights [units, depth]: one scale per unit and group of N consecutive depth\n"
-                  "elements, N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits;\n"
-                  "layers whose depth N does not divide, int16-activation layers and convolutions keep\n"
-                  "per-channel scales (a warning names them)")
+                  "fully connected and convolution weights: one scale per output channel and group of N\n"
+                  "consecutive depth elements (a conv's depth is C_in/groups x kH x kW in (c, ky, kx) order),\n"
+                  "N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits; layers\n"
+                  "whose depth N does not divide and int16-activation layers keep per-channel scales (a warning\n"
+                  "names them)")
       ->capture_default_str();
   cmd->add_option("--act-bits", o->act_bits,
                   "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")

@@ -125,10 +125,6 @@ class Lowerer {
       model_->outputs.push_back(t);
     }
     SQ_RETURN_IF_ERROR(PlanArena());
-    if (!per_channel_convs_.empty())
-      warnings_.push_back(fmt::format("--group-size {} applies to FULLY_CONNECTED weights; {} Conv layer(s) keep "
-                                      "per-channel scales: {}",
-                                      opts_.group_size, per_channel_convs_.size(), fmt::join(per_channel_convs_, ", ")));
     return LoweredModel{std::move(model_), std::move(report_), std::move(warnings_)};
   }
 
@@ -427,8 +423,8 @@ class Lowerer {
   // ([−7, 7] for 4 bits), per channel or per tensor, stored one code per int8 — or, for a
   // kernel reading int8 activations, packed two per byte (INT4) when weight_bits is 4 and
   // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
-  // elements when set and group_ok (FULLY_CONNECTED; a depth that group_size does not divide
-  // falls back to per-channel scales, with a warning).
+  // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
+  // group_size does not divide falls back to per-channel scales, with a warning).
   // Returns the tensor, its scales and the group size used (0: per channel / per tensor).
   struct WeightTensor {
     int32_t tensor = -1;
@@ -477,6 +473,24 @@ class Lowerer {
     AffineParams grid;
     quant_math::CodeRange act;
   };
+  // The bias (appended to `inputs` when `bias` is not empty) and the requant of a layer whose
+  // weights wq have `units` output channels, input grid s_x: on each unit's common scale s_c for
+  // group-scaled weights (kernels.h FullyConnectedLowBit; the group multipliers go to
+  // *group_multiplier), else on the per-channel grid s_x·s_w.
+  std::unique_ptr<fb::RequantizationT> BiasAndRequant(const std::string& name, const std::vector<float>& bias,
+                                                      double s_x, const WeightTensor& wq, int64_t units,
+                                                      const OutGrid& out, std::vector<int32_t>* inputs,
+                                                      std::vector<uint16_t>* group_multiplier) {
+    if (wq.group_size > 0) {
+      quant_math::GroupScaleParams gp = quant_math::BuildGroupScaleParams(s_x, wq.scales, units, out.grid.scale);
+      if (!bias.empty()) inputs->push_back(Bias(name, bias, s_x, gp.common_scale));
+      *group_multiplier = std::move(gp.group_multiplier);
+      return MakeRequantPtr(gp.requant, out.act);
+    }
+    if (!bias.empty()) inputs->push_back(Bias(name, bias, s_x, wq.scales));
+    return MakeRequantPtr(quant_math::BuildChannelRequant(s_x, wq.scales, out.grid.scale), out.act);
+  }
+
   Result<OutGrid> Output(size_t node_index) {
     const Node& n = g_.nodes[node_index];
     const ValueId out = Resolve(n.outputs[0]);
@@ -799,18 +813,20 @@ class Lowerer {
     if (in.size() != 4) return Unsupported("Conv over rank {} (2-D convolution on NCHW is supported)", in.size());
     SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
     SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
-    const bool int8_input = type_ != fb::ElementType::INT16;  // int4 weights need int8 activations
-    if (!int8_input && opts_.weight_bits == 4)
-      warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its 4-bit weights stay one code per byte",
+    // Packed int4 and group scales need the W4A8 kernels: int8 activations.
+    const bool low_bit_ok = type_ != fb::ElementType::INT16;
+    if (!low_bit_ok && (opts_.weight_bits == 4 || opts_.group_size > 0))
+      warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
+                                      "per-channel scales",
                                       n.name));
-    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), int8_input,
-                                                 /*group_ok=*/false));
-    if (opts_.group_size > 0) per_channel_convs_.push_back(n.name);
-    std::vector<int32_t> inputs;
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok,
+                                                 low_bit_ok));
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
-    inputs = {x, wq.tensor};
-    if (const ir::Tensor* b = Const(n.input(2))) inputs.push_back(Bias(n.name + ".bias", b->ToFloatVector(), pin.scale, wq.scales));
+    std::vector<int32_t> inputs = {x, wq.tensor};
+    const ir::Tensor* b = Const(n.input(2));
     fb::Conv2DOptionsT o;
+    o.requant = BiasAndRequant(n.name + ".bias", b ? b->ToFloatVector() : std::vector<float>{}, pin.scale, wq,
+                               w->dim(0), out, &inputs, &o.group_multiplier);
     const std::vector<int64_t> k(w->dims().begin() + 2, w->dims().end());
     const std::vector<int64_t> s = n.attrs.GetInts("strides", {1, 1});
     const std::vector<int64_t> d = n.attrs.GetInts("dilations", {1, 1});
@@ -818,7 +834,6 @@ class Lowerer {
     o.stride.assign(s.begin(), s.end());
     o.dilation.assign(d.begin(), d.end());
     o.groups = static_cast<int32_t>(n.attrs.GetInt("group", 1));
-    o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pin.scale, wq.scales, out.grid.scale), out.act);
     AddOp(fb::OpCode::CONV_2D, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
@@ -882,15 +897,7 @@ class Lowerer {
       }
     }
     fb::FullyConnectedOptionsT o;
-    if (wq.group_size > 0) {  // the bias and requant are on each unit's common scale s_c
-      quant_math::GroupScaleParams gp = quant_math::BuildGroupScaleParams(pa.scale, wq.scales, N, out.grid.scale);
-      if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, gp.common_scale));
-      o.requant = MakeRequantPtr(gp.requant, out.act);
-      o.group_multiplier = std::move(gp.group_multiplier);
-    } else {
-      if (!bias.empty()) inputs.push_back(Bias(n.name + ".bias", bias, pa.scale, wq.scales));
-      o.requant = MakeRequantPtr(quant_math::BuildChannelRequant(pa.scale, wq.scales, out.grid.scale), out.act);
-    }
+    o.requant = BiasAndRequant(n.name + ".bias", bias, pa.scale, wq, N, out, &inputs, &o.group_multiplier);
     AddOp(fb::OpCode::FULLY_CONNECTED, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
@@ -1201,7 +1208,6 @@ class Lowerer {
   std::map<size_t, std::pair<ValueId, ValueId>> softmax_mask_;  // Softmax node → (scores, mask constant)
   std::vector<LoweredNode> report_;
   std::vector<std::string> warnings_;           // for the user (LoweredModel::warnings)
-  std::vector<std::string> per_channel_convs_;  // Conv names kept per channel under --group-size
 };
 
 }  // namespace

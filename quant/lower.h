@@ -29,11 +29,12 @@ struct LowerOptions {
   // (INT4); int16-activation layers keep one code per byte (with a warning).
   int weight_bits = 8;
   int act_bits = 8;
-  // Group scales for FULLY_CONNECTED weights [units, depth]: one scale per unit and group of
-  // group_size consecutive depth elements (0: per channel). 32, 64 or 128 (else InvalidInput);
-  // not with per_channel = false. Legal with every weight_bits (8-bit groups use the grouped
-  // kernel on int8 codes). Layers whose depth group_size does not divide, FULLY_CONNECTED with
-  // int16 activations and every Conv keep per-channel scales; each case adds a warning.
+  // Group scales for FULLY_CONNECTED weights [units, depth] and CONV_2D weights [C_out, C_in/groups,
+  // kH, kW] (depth (C_in/groups)·kH·kW): one scale per unit and group of group_size consecutive
+  // depth elements (0: per channel). 32, 64 or 128 (else InvalidInput); not with per_channel =
+  // false. Legal with every weight_bits (8-bit groups use the grouped kernels on int8 codes).
+  // Layers whose depth group_size does not divide and layers with int16 activations keep
+  // per-channel scales; each case adds a warning.
   int group_size = 0;
   int softmax_bits = 8;      // softmax output: uniform grid of step 1/2^bits, bits in [2, 8]
   // Softmax output grids other than the uniform one, by Softmax node name (log2, log√2, SULQ:

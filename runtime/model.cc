@@ -350,8 +350,8 @@ Status Model::CheckLogGridUses(const PlanProblem& problem) const {
   return Status::Ok();
 }
 
-// Packed int4 tensors are weights only FULLY_CONNECTED and CONV_2D read (input 1); group-scaled
-// ones only FULLY_CONNECTED (kernels.h FullyConnectedLowBit). Every other kernel would misread them.
+// Packed int4 and group-scaled tensors are weights only FULLY_CONNECTED and CONV_2D read (input 1;
+// kernels.h FullyConnectedLowBit, Conv2DInt4, Conv2DGroupScaled). Every other kernel would misread them.
 Status Model::CheckLowBitUses(const PlanProblem& problem) const {
   for (uint32_t i = 0; i < num_operators_; ++i) {
     const fb::OpCode code = fb_->operators()->Get(i)->opcode();
@@ -360,11 +360,10 @@ Status Model::CheckLowBitUses(const PlanProblem& problem) const {
       if (t < 0) continue;
       const TensorDesc& d = tensors_[static_cast<size_t>(t)];
       if (d.type != fb::ElementType::INT4 && d.group_size == 0) continue;
-      const bool int4_ok = d.group_size == 0 && code == fb::OpCode::CONV_2D;
-      if ((code != fb::OpCode::FULLY_CONNECTED && !int4_ok) || k != 1)
-        return Invalid("tensor %d '%s': %s weight is input %zu of %s; it may only be the weight (input 1) of %s",
-                       t, d.name, d.group_size != 0 ? "group-scaled" : "int4", k, OpCodeName(code),
-                       d.group_size != 0 ? "FULLY_CONNECTED" : "FULLY_CONNECTED or CONV_2D");
+      if ((code != fb::OpCode::FULLY_CONNECTED && code != fb::OpCode::CONV_2D) || k != 1)
+        return Invalid("tensor %d '%s': %s weight is input %zu of %s; it may only be the weight (input 1) of "
+                       "FULLY_CONNECTED or CONV_2D",
+                       t, d.name, d.group_size != 0 ? "group-scaled" : "int4", k, OpCodeName(code));
     }
   }
   for (int32_t o : outputs_)

@@ -25,6 +25,11 @@ void RunConvInt4(const PreparedOp& op, const void* const* in, void* const* out) 
   ref::Conv2DInt4(Get<ref::Conv2DParams>(op), static_cast<const int8_t*>(in[0]), static_cast<const uint8_t*>(in[1]),
                   static_cast<const int32_t*>(in[2]), static_cast<int8_t*>(out[0]));
 }
+void RunConvGroupScaled(const PreparedOp& op, const void* const* in, void* const* out) {
+  ref::Conv2DGroupScaled(Get<ref::Conv2DGroupScaledParams>(op), static_cast<const int8_t*>(in[0]),
+                         static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
+                         static_cast<int8_t*>(out[0]));
+}
 void RunFcLowBit(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::FullyConnectedLowBit(Get<ref::FullyConnectedLowBitParams>(op), static_cast<const int8_t*>(in[0]),
                             static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
@@ -74,6 +79,34 @@ void RunHadamard(const PreparedOp& op, const void* const* in, void* const* out) 
 
 // ---- Per-op checks and parameter conversion ----------------------------------------------
 
+// The group path of a group-scaled weight w (FULLY_CONNECTED or CONV_2D, int8 activations):
+// `units`·G multipliers in [0, 2^B] and the kernels.h accumulator bounds. The loader checked
+// that w.group_size divides `depth` and the scale count; `m` is the op's group_multiplier.
+static Status CheckGroupScaled(const Ctx& ctx, const TensorDesc& w, const flatbuffers::Vector<uint16_t>* m,
+                               int64_t units, int64_t depth, int32_t input_zero_point, int64_t max_abs_bias) {
+  const int64_t groups = depth / w.group_size;
+  OP_CHECK(m != nullptr && static_cast<int64_t>(m->size()) == units * groups,
+           "weight '%s' has group_size %d: group_multiplier needs %lld values (%lld units x %lld groups), has %u",
+           w.name, w.group_size, static_cast<long long>(units * groups), static_cast<long long>(units),
+           static_cast<long long>(groups), m ? m->size() : 0u);
+  for (uint32_t i = 0; i < m->size(); ++i)
+    OP_CHECK(m->Get(i) <= (1 << ref::kGroupScaleBits), "group_multiplier[%u] = %d, expected in [0, 2^%d]", i,
+             m->Get(i), ref::kGroupScaleBits);
+  OP_CHECK(ref::Int8DotFitsInt32(w.group_size, input_zero_point, 0),
+           "int32 group sum may overflow: group_size %d, input zero point %d", w.group_size, input_zero_point);
+  OP_CHECK(ref::GroupedDotFitsInt64(depth, input_zero_point, max_abs_bias, w.type == ElementType::INT4 ? 8 : 128),
+           "int64 accumulator may exceed 2^62: depth %lld, input zero point %d, max |bias| %lld",
+           static_cast<long long>(depth), input_zero_point, static_cast<long long>(max_abs_bias));
+  return Status::Ok();
+}
+
+// A group_multiplier vector on an op whose weight has no group scales is a malformed file.
+static Status NoStrayMultipliers(const Ctx& ctx, const TensorDesc& w, const flatbuffers::Vector<uint16_t>* m) {
+  OP_CHECK(w.group_size > 0 || m == nullptr || m->size() == 0,
+           "group_multiplier has %u values but weight '%s' has no group scales", m ? m->size() : 0u, w.name);
+  return Status::Ok();
+}
+
 Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 3, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::Conv2DOptions));
@@ -87,8 +120,10 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(w.rank == 4, "weight has %d dims, expected 4", w.rank);
   OP_CHECK(w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
            "weight must be a constant int8 or int4 tensor (is %s)", ElementTypeName(w.type));
-  OP_CHECK(w.type != ElementType::INT4 || x.type == ElementType::INT8,
-           "int4 weight '%s' needs int8 activations, input is %s", w.name, ElementTypeName(x.type));
+  OP_CHECK((w.type != ElementType::INT4 && w.group_size == 0) || x.type == ElementType::INT8,
+           "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
+           w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
+  SQUINT_RT_RETURN_IF_ERROR(NoStrayMultipliers(ctx, w, o->group_multiplier()));
   ref::Conv2DParams p;
   p.groups = o->groups();
   OP_CHECK(p.groups >= 1, "groups = %d, expected >= 1", p.groups);
@@ -135,6 +170,19 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
                w.quant->zero_point()->Get(i));
   p.input_zero_point = x.zero_point;
   const int64_t depth = static_cast<int64_t>(w.dims[1]) * p.kernel_h * p.kernel_w;
+  if (w.group_size > 0) {
+    SQUINT_RT_RETURN_IF_ERROR(
+        CheckGroupScaled(ctx, w, o->group_multiplier(), p.out_channels, depth, x.zero_point, max_abs_bias));
+    ref::Conv2DGroupScaledParams gp;
+    SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
+    gp.conv = p;
+    gp.weight_int4 = w.type == ElementType::INT4;
+    gp.group_size = w.group_size;
+    gp.group_multiplier = o->group_multiplier()->data();
+    out->params = gp;
+    out->run = &RunConvGroupScaled;
+    return Status::Ok();
+  }
   if (x.type == ElementType::INT8)
     OP_CHECK(ref::Int8DotFitsInt32(depth, x.zero_point, max_abs_bias),
              "int32 accumulator may overflow: reduction depth %lld, input zero point %d, max |bias| %lld",
@@ -159,28 +207,14 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   p.input_zero_point = fc.input_zero_point;
   p.weight_int4 = w.type == ElementType::INT4;
   p.group_size = w.group_size;
-  const int32_t max_abs_weight = p.weight_int4 ? 8 : 128;
   if (p.group_size == 0) {
     OP_CHECK(ref::Int8DotFitsInt32(p.depth, p.input_zero_point, max_abs_bias),
              "int32 accumulator may overflow: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
              p.input_zero_point, static_cast<long long>(max_abs_bias));
   } else {
-    // The loader checked that group_size divides K and that there are N·K/group_size scales.
-    const int64_t groups = p.depth / p.group_size;
-    const flatbuffers::Vector<uint16_t>* m = o->group_multiplier();
-    OP_CHECK(m != nullptr && static_cast<int64_t>(m->size()) == int64_t{p.units} * groups,
-             "weight '%s' has group_size %d: group_multiplier needs %lld values (%d units x %lld groups), has %u",
-             w.name, p.group_size, static_cast<long long>(int64_t{p.units} * groups), p.units,
-             static_cast<long long>(groups), m ? m->size() : 0u);
-    for (uint32_t i = 0; i < m->size(); ++i)
-      OP_CHECK(m->Get(i) <= (1 << ref::kGroupScaleBits),
-               "group_multiplier[%u] = %d, expected in [0, 2^%d]", i, m->Get(i), ref::kGroupScaleBits);
-    OP_CHECK(ref::Int8DotFitsInt32(p.group_size, p.input_zero_point, 0),
-             "int32 group sum may overflow: group_size %d, input zero point %d", p.group_size, p.input_zero_point);
-    OP_CHECK(ref::GroupedDotFitsInt64(p.depth, p.input_zero_point, max_abs_bias, max_abs_weight),
-             "int64 accumulator may exceed 2^62: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
-             p.input_zero_point, static_cast<long long>(max_abs_bias));
-    p.group_multiplier = m->data();
+    SQUINT_RT_RETURN_IF_ERROR(
+        CheckGroupScaled(ctx, w, o->group_multiplier(), p.units, p.depth, p.input_zero_point, max_abs_bias));
+    p.group_multiplier = o->group_multiplier()->data();
   }
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
@@ -204,9 +238,7 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(!low_bit || x.type == ElementType::INT8,
            "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
            w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
-  const flatbuffers::Vector<uint16_t>* group_multiplier = o->group_multiplier();
-  OP_CHECK(w.group_size > 0 || group_multiplier == nullptr || group_multiplier->size() == 0,
-           "group_multiplier has %u values but weight '%s' has no group scales", group_multiplier->size(), w.name);
+  SQUINT_RT_RETURN_IF_ERROR(NoStrayMultipliers(ctx, w, o->group_multiplier()));
   OP_CHECK(x.rank >= 1 && y.rank == x.rank, "input has %d dims and output %d, expected equal and >= 1", x.rank,
            y.rank);
   ref::FullyConnectedParams p;

@@ -73,7 +73,8 @@ using OpParams =
     std::variant<std::monostate, ref::Conv2DParams, ref::FullyConnectedParams, ref::BatchMatMulParams,
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
-                 ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState>;
+                 ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
+                 ref::Conv2DGroupScaledParams>;
 
 struct PreparedOp {
   RunFn run = nullptr;

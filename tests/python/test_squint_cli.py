@@ -313,8 +313,9 @@ def test_softmax_bias_correction(tmp_path):
 
 @pytest.mark.parametrize("model", ["cnn_small/cnn_small_op17", "vit_tiny/vit_tiny_op17"])
 def test_int4_weights_with_group_scales(tmp_path, model):
-    # --weight-bits 4 packs FC and Conv weights two per byte; --group-size 32 gives FC weights one
-    # scale per 32 depth elements (Convs keep per-channel scales, with a warning). The file is
+    # --weight-bits 4 packs FC and Conv weights two per byte; --group-size 32 gives FC and Conv
+    # weights one scale per 32 depth elements (layers whose depth 32 does not divide keep
+    # per-channel scales, with a warning). The file is
     # smaller than the 8-bit one, runs on the integer runtime (accuracy reported), is
     # deterministic, and inspect shows the packed tensors and the group scales.
     fm = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy"))
@@ -332,7 +333,11 @@ def test_int4_weights_with_group_scales(tmp_path, model):
     if model.startswith("cnn"):
         proc = squint("quantize", model_path(model), "-o", str(tmp_path / "again.sqnt"), "--calib", fm[0], "--val",
                       fm[1], "--labels", fm[2], *few, "--weight-bits", "4", "--group-size", "32")
-        assert "6 Conv layer(s) keep per-channel scales" in proc.stderr, proc.stderr
+        # cnn_small's Convs: depth 9 (first and depthwise) and 16x3x3 = 144 keep per-channel scales;
+        # 32x3x3 = 288 (two) and the 1x1 pointwise (32) take groups of 32.
+        assert len(re.findall(r"depth (?:9|144) is not a multiple of --group-size 32", proc.stderr)) == 3, proc.stderr
+        assert len(re.findall(r"constant\s+int4\s+32x32x3x3\s+per-group axis 0 size 32: 288 scales", info)) == 2, info
+        assert re.search(r"constant\s+int4\s+64x32x1x1\s+per-group axis 0 size 32: 64 scales", info), info
         assert (tmp_path / "again.sqnt").read_bytes() == (tmp_path / "w4.sqnt").read_bytes()
         # 8-bit weights with group scales are legal (the grouped kernel on int8 codes).
         acc8g, _, out8g = quantize(model, tmp_path / "w8g.sqnt", *fm, few + ("--group-size", "64"))
@@ -343,6 +348,55 @@ def test_int4_weights_with_group_scales(tmp_path, model):
                    rf"--group-size {group} is not supported \(0 = one scale per output channel, 32, 64 or 128\)", out)
     expect_bad(["quantize", model_path(model), "-o", str(out), "--calib", fm[0], "--group-size", "32", "--per-tensor"],
                r"--group-size 32 with --per-tensor", out)
+
+
+def conv_with_outlier_input_channel(path, seed=0):
+    """x [1, 32, 8, 8] -> Conv 3x3 pad 1 (w [16, 32, 3, 3], bias) -> y [1, 16, 8, 8]; the weights
+    of input channel 5 are 30 times larger than the others' (depth 288 = 9 groups of 32)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.1, (16, 32, 3, 3)).astype(np.float32)
+    w[:, 5] *= 30
+    b = rng.normal(0, 0.1, 16).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3])
+    graph = helper.make_graph([node], "outlier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8, 8])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = rng.normal(0, 1, (96, 32, 8, 8)).astype(np.float32)
+    return x
+
+
+def test_conv_group_scales_beat_per_channel_on_an_outlier_input_channel(tmp_path):
+    # One input channel with 30x larger weights sets every output channel's single 4-bit scale,
+    # so the other 31 channels' weights round to a few codes; with --group-size 32 only the
+    # groups holding channel 5 pay. The quantizer's output SQNR (integer runtime vs float) shows
+    # it, and so does `squint run` of each .sqnt beside the float model on one validation sample.
+    x = conv_with_outlier_input_channel(tmp_path / "m.onnx")
+    np.save(tmp_path / "calib.npy", x[:64])
+    np.save(tmp_path / "val.npy", x[64:])
+    sqnr = {}
+    for group in ("0", "32"):
+        out = tmp_path / f"g{group}.sqnt"
+        proc = squint("quantize", str(tmp_path / "m.onnx"), "-o", str(out), "--calib", str(tmp_path / "calib.npy"),
+                      "--val", str(tmp_path / "val.npy"), "--weight-bits", "4", "--group-size", group)
+        m = re.search(r"output 'y': SQNR ([\d.]+) dB", proc.stdout)
+        assert m, proc.stdout
+        sqnr[group] = float(m.group(1))
+        assert "not a multiple" not in proc.stderr, proc.stderr
+    assert sqnr["32"] >= sqnr["0"] + 6.0, sqnr  # measured: 13.1 vs 20.6 dB (squint run on one sample: 13.1 vs 20.7)
+    info = squint("inspect", str(tmp_path / "g32.sqnt")).stdout
+    assert re.search(r"constant\s+int4\s+16x32x3x3\s+per-group axis 0 size 32: 144 scales", info), info
+    np.save(tmp_path / "x1.npy", x[64:65])
+    outputs = {}
+    for model in ("m.onnx", "g0.sqnt", "g32.sqnt"):
+        squint("run", str(tmp_path / model), "--input", f"x={tmp_path / 'x1.npy'}", "--output-dir", str(tmp_path / f"out_{model}"))
+        outputs[model] = np.load(tmp_path / f"out_{model}" / "y.npy").astype(np.float64)
+    ref = outputs["m.onnx"]
+    run_sqnr = {g: 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - outputs[f"g{g}.sqnt"]) ** 2)) for g in ("0", "32")}
+    assert run_sqnr["32"] >= run_sqnr["0"] + 6.0, run_sqnr
+    assert abs(run_sqnr["32"] - sqnr["32"]) < 3.0, (run_sqnr, sqnr)
 
 
 def test_quantized_model_runs_with_squint_run_on_the_float_model_inputs(tmp_path):

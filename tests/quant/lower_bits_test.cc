@@ -1,7 +1,9 @@
 // --weight-bits / --act-bits / --group-size in lowering: narrower codes stay inside their grids
 // (stored one per int8, or packed two per byte for 4-bit FULLY_CONNECTED weights), group scales
-// come with the kernel's group multipliers, and unsupported values are rejected.
+// (FULLY_CONNECTED and CONV_2D) come with the kernel's group multipliers and the bias on each
+// unit's common scale, and unsupported values are rejected.
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -178,6 +180,73 @@ TEST(LowerGroups, GroupScalesComeWithTheKernelMultipliers) {
     EXPECT_NE(lowered->warnings[0].find("depth 8 is not a multiple of --group-size 32"), std::string::npos)
         << lowered->warnings[0];
     EXPECT_NE(lowered->warnings[0].find(w2.name), std::string::npos) << lowered->warnings[0];
+  }
+}
+
+// x[1, 32, 4, 4] → Conv 3x3 pad 1 (w [8, 32, 3, 3], b; depth 288) → Relu → Conv 1x1 (w2 [4, 8, 1, 1];
+// depth 8), calibrated on 16 random samples.
+Fixture MakeCalibratedConvs() {
+  GraphBuilder b;
+  ir::ValueId x = b.Input("x", {1, 32, 4, 4});
+  ir::ValueId h = b.Op(ir::OpType::kConv, {x, b.Random("w", {8, 32, 3, 3}), b.Random("b", {8})},
+                       passes::testing::Attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+  b.Output(b.Op(ir::OpType::kConv, {b.Op(ir::OpType::kRelu, {h}), b.Random("w2", {4, 8, 1, 1})}));
+  Fixture f{b.Finish(), {}};
+  EXPECT_TRUE(passes::Canonicalize(f.g).ok());
+  CalibData data;
+  data.inputs.push_back({"x", ir::DType::kFloat32, {32, 4, 4}});
+  std::mt19937 rng(8);
+  data.tensors.push_back(passes::testing::RandomTensor({16, 32, 4, 4}, rng));
+  data.num_samples = 16;
+  auto cal = Calibrate(f.g, data, CalibrationOptions{});
+  EXPECT_TRUE(cal.ok()) << cal.status().message();
+  f.cal = *cal;
+  return f;
+}
+
+TEST(LowerGroups, ConvWeightsTakeGroupScalesWithTheBiasOnTheCommonScale) {
+  for (int bits : {4, 8}) {
+    Fixture f = MakeCalibratedConvs();
+    std::vector<float> bias_f;
+    for (const ir::Node& n : f.g.nodes)
+      if (n.op == ir::OpType::kConv && n.inputs.size() > 2) bias_f = f.g.constant(n.inputs[2])->ToFloatVector();
+    ASSERT_EQ(bias_f.size(), 8u);
+    LowerOptions o;
+    o.weight_bits = bits;
+    o.group_size = 32;
+    auto lowered = Lower(f.g, f.cal, o);
+    ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+    const fb::ModelT& m = *lowered->model;
+    std::vector<const fb::OperatorT*> convs;
+    for (const auto& op : m.operators)
+      if (op->opcode == fb::OpCode::CONV_2D) convs.push_back(op.get());
+    ASSERT_EQ(convs.size(), 2u);
+    // First Conv: 8 channels of depth 32·3·3 = 288 in 9 groups of 32, packed when 4-bit.
+    const fb::TensorT& w = *m.tensors[static_cast<size_t>(convs[0]->inputs[1])];
+    EXPECT_EQ(w.type, bits == 4 ? fb::ElementType::INT4 : fb::ElementType::INT8);
+    const auto* q = w.quantization.AsAffineQuantization();
+    EXPECT_EQ(q->group_size, 32);
+    ASSERT_EQ(q->scale.size(), 72u);
+    const std::vector<uint16_t>& gm = convs[0]->options.AsConv2DOptions()->group_multiplier;
+    ASSERT_EQ(gm.size(), 72u);
+    const double s_x = m.tensors[static_cast<size_t>(convs[0]->inputs[0])]->quantization.AsAffineQuantization()->scale[0];
+    const fb::TensorT& bt = *m.tensors[static_cast<size_t>(convs[0]->inputs[2])];
+    const int32_t* bias = reinterpret_cast<const int32_t*>(m.buffers[bt.buffer]->data.data());
+    const double one = 1 << rt::ref::kGroupScaleBits;
+    for (size_t u = 0; u < 8; ++u) {
+      const float s_c = *std::max_element(q->scale.begin() + 9 * u, q->scale.begin() + 9 * u + 9);
+      for (size_t g = 9 * u; g < 9 * u + 9; ++g) EXPECT_NEAR(gm[g] / one, q->scale[g] / s_c, 0.5 / one) << g;
+      EXPECT_EQ(bias[u], static_cast<int32_t>(std::lround(bias_f[u] / (s_x * s_c)))) << u;  // the common grid
+    }
+    // Second Conv: depth 8 is not a multiple of 32: per-channel scales, named in a warning.
+    const fb::TensorT& w2 = *m.tensors[static_cast<size_t>(convs[1]->inputs[1])];
+    EXPECT_EQ(w2.quantization.AsAffineQuantization()->group_size, 0);
+    EXPECT_EQ(w2.quantization.AsAffineQuantization()->scale.size(), 4u);
+    EXPECT_TRUE(convs[1]->options.AsConv2DOptions()->group_multiplier.empty());
+    ASSERT_EQ(lowered->warnings.size(), 1u);
+    EXPECT_NE(lowered->warnings[0].find("'" + w2.name + "': depth 8 is not a multiple of --group-size 32"),
+              std::string::npos)
+        << lowered->warnings[0];
   }
 }
 

@@ -1,10 +1,11 @@
-// Packed int4 weights and group scales (W4A8 FULLY_CONNECTED): the nibble layout, the kernel
-// against a plain scalar formula and against float, the quantizer's group constants, the
+// Packed int4 weights and group scales (W4A8 FULLY_CONNECTED and CONV_2D): the nibble layout,
+// the kernels against plain scalar formulas and against float, the quantizer's group constants, the
 // loader's and prepare's rejections, and a model end to end through the interpreter.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -268,6 +269,157 @@ TEST(Conv2DInt4, IsTheInt8ConvOnTheUnpackedWeightsBitForBit) {
   }
 }
 
+// ---- CONV_2D with group scales -------------------------------------------------------------
+
+// Conv2DGroupScaled's contract written out per output element from unpacked codes: each depth
+// index k = (ic·kH + ky)·kW + kx decoded by division, groups summed in int64, t/2^B rounded half
+// away from zero, MultiplyByQuantizedMultiplier64.
+std::vector<int8_t> ScalarConvGroupScaled(const ref::Conv2DParams& p, int32_t group_size, const std::vector<int8_t>& x,
+                                          const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
+                                          const std::vector<uint16_t>& m) {
+  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w, depth = cin_g * taps, groups = depth / group_size;
+  std::vector<int8_t> y(static_cast<size_t>(int64_t{p.batch} * p.out_channels * p.out_h * p.out_w));
+  size_t at = 0;
+  for (int64_t n = 0; n < p.batch; ++n)
+    for (int64_t oc = 0; oc < p.out_channels; ++oc)
+      for (int64_t oh = 0; oh < p.out_h; ++oh)
+        for (int64_t ow = 0; ow < p.out_w; ++ow) {
+          std::vector<int64_t> a(static_cast<size_t>(groups), 0);
+          for (int64_t k = 0; k < depth; ++k) {
+            const int64_t ic = k / taps, ky = k % taps / p.kernel_w, kx = k % p.kernel_w;
+            const int64_t ih = oh * p.stride_h - p.pad_top + ky * p.dilation_h;
+            const int64_t iw = ow * p.stride_w - p.pad_left + kx * p.dilation_w;
+            if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
+            const int64_t c = oc / cout_g * cin_g + ic;
+            const int64_t xv = x[static_cast<size_t>(((n * p.in_channels + c) * p.in_h + ih) * p.in_w + iw)];
+            a[static_cast<size_t>(k / group_size)] += (xv - p.input_zero_point) * w[static_cast<size_t>(oc * depth + k)];
+          }
+          int64_t t = 0;
+          for (int64_t g = 0; g < groups; ++g) t += a[static_cast<size_t>(g)] * m[static_cast<size_t>(oc * groups + g)];
+          const int64_t half = int64_t{1} << (ref::kGroupScaleBits - 1);
+          const int64_t acc = bias[static_cast<size_t>(oc)] +
+                              (t >= 0 ? (t + half) >> ref::kGroupScaleBits : -((-t + half) >> ref::kGroupScaleBits));
+          const int i = p.requant.count == 1 ? 0 : static_cast<int>(oc);
+          const int64_t v =
+              int64_t{MultiplyByQuantizedMultiplier64(acc, {p.requant.multiplier[i], p.requant.shift[i]})} +
+              p.requant.zero_point;
+          y[at++] = static_cast<int8_t>(std::min<int64_t>(p.requant.act_max, std::max<int64_t>(p.requant.act_min, v)));
+        }
+  return y;
+}
+
+// A random conv (RandomConvGeometry: plain, depthwise, grouped; strides, dilations, padding)
+// with group-scaled weights: group_size a random divisor of the depth (1 and the whole depth
+// included), scales over two decades per group unless `equal_scales` (one scale per channel).
+struct RandomGroupConv {
+  ref::Conv2DGroupScaledParams p;
+  std::vector<int8_t> x, w;
+  std::vector<uint8_t> w_bytes;
+  std::vector<float> s_w;  // [out_channels, groups]
+  std::vector<int32_t> bias;
+  std::vector<uint16_t> group_multiplier;
+  std::unique_ptr<RequantOwner> requant;
+};
+
+std::optional<RandomGroupConv> MakeRandomGroupConv(std::mt19937& rng, bool int4, bool equal_scales) {
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const std::optional<ref::Conv2DParams> geometry = RandomConvGeometry(rng);
+  if (!geometry) return std::nullopt;
+  RandomGroupConv c;
+  ref::Conv2DParams& p = c.p.conv;
+  p = *geometry;
+  p.input_zero_point = uni(-128, 127);
+  const int depth = p.in_channels / p.groups * p.kernel_h * p.kernel_w;
+  std::vector<int> divisors;
+  for (int d = 1; d <= depth; ++d)
+    if (depth % d == 0) divisors.push_back(d);
+  c.p.weight_int4 = int4;
+  c.p.group_size = divisors[static_cast<size_t>(uni(0, static_cast<int>(divisors.size()) - 1))];
+  const int groups = depth / c.p.group_size;
+  c.w.resize(static_cast<size_t>(p.out_channels) * depth);
+  for (auto& v : c.w) v = static_cast<int8_t>(int4 ? uni(-8, 7) : uni(-127, 127));
+  c.w_bytes = int4 ? qm::PackInt4(c.w) : std::vector<uint8_t>(c.w.begin(), c.w.end());
+  for (int u = 0; u < p.out_channels; ++u) {
+    const double unit_scale = RandomScale(rng, 1e-3, 0.1);
+    for (int g = 0; g < groups; ++g)
+      c.s_w.push_back(static_cast<float>(equal_scales ? unit_scale : RandomScale(rng, 1e-3, 0.1)));
+  }
+  c.x = RandomCodes<int8_t>(rng, static_cast<size_t>(p.batch) * p.in_channels * p.in_h * p.in_w);
+  const double s_x = RandomScale(rng, 1e-3, 0.1);
+  const double s_y = s_x * 0.1 * (int4 ? 7 : 127) * std::sqrt(static_cast<double>(depth)) * 40 / 127;
+  const qm::GroupScaleParams gp = qm::BuildGroupScaleParams(s_x, c.s_w, p.out_channels, s_y);
+  c.group_multiplier = gp.group_multiplier;
+  std::vector<float> bias_f(static_cast<size_t>(p.out_channels));
+  for (auto& b : bias_f) b = static_cast<float>(std::normal_distribution<double>(0, 0.5)(rng));
+  c.bias = qm::QuantizeBias(bias_f, s_x, gp.common_scale);
+  c.requant = std::make_unique<RequantOwner>(gp.requant, uni(-20, 20), -128, 127);
+  p.requant = c.requant->params;
+  c.p.group_multiplier = c.group_multiplier.data();
+  return c;
+}
+
+std::vector<int8_t> RunKernel(const RandomGroupConv& c) {
+  const ref::Conv2DParams& p = c.p.conv;
+  std::vector<int8_t> y(static_cast<size_t>(int64_t{p.batch} * p.out_channels * p.out_h * p.out_w));
+  ref::Conv2DGroupScaled(c.p, c.x.data(), c.w_bytes.data(), c.bias.data(), y.data());
+  return y;
+}
+
+TEST(Conv2DGroupScaled, MatchesTheScalarFormulaExactly) {
+  std::mt19937 rng(31);
+  int checked = 0, multi_group = 0, padded = 0, depthwise = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    const bool int4 = iter % 2 == 0;
+    std::optional<RandomGroupConv> c = MakeRandomGroupConv(rng, int4, /*equal_scales=*/false);
+    if (!c) continue;
+    const ref::Conv2DParams& p = c->p.conv;
+    ++checked;
+    multi_group += c->p.group_size < p.in_channels / p.groups * p.kernel_h * p.kernel_w;
+    padded += p.pad_top > 0 || p.pad_left > 0;
+    depthwise += p.groups > 1 && p.in_channels == p.groups;
+    EXPECT_EQ(RunKernel(*c), ScalarConvGroupScaled(p, c->p.group_size, c->x, c->w, c->bias, c->group_multiplier))
+        << "iter " << iter << " int4 " << int4 << " group_size " << c->p.group_size << " groups " << p.groups
+        << " kernel " << p.kernel_h << "x" << p.kernel_w << " pads " << p.pad_top << "," << p.pad_left;
+  }
+  // The random geometries cover what the test claims.
+  EXPECT_GT(checked, 300);
+  EXPECT_GT(multi_group, 100);
+  EXPECT_GT(padded, 100);
+  EXPECT_GT(depthwise, 30);
+}
+
+// One scale per output channel written as equal group scales: every multiplier is 2^B, t/2^B is
+// the plain sum, and the output is the per-channel Conv2D's bit for bit — the instantiation that
+// requantizes its (int64) accumulator with MultiplyByQuantizedMultiplier64 as the group path does
+// (Conv2D<int16_t> on the same codes, clamped to int8's range). The int8 instantiation and
+// Conv2DInt4 requantize an int32 with the twice-rounding MultiplyByQuantizedMultiplier
+// (fixed_point.h): within one code of it.
+TEST(Conv2DGroupScaled, EqualGroupScalesAreThePerChannelKernelBitForBit) {
+  std::mt19937 rng(32);
+  int checked = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    const bool int4 = iter % 2 == 0;
+    std::optional<RandomGroupConv> c = MakeRandomGroupConv(rng, int4, /*equal_scales=*/true);
+    if (!c) continue;
+    ++checked;
+    for (uint16_t m : c->group_multiplier) ASSERT_EQ(m, 1 << ref::kGroupScaleBits);
+    const ref::Conv2DParams& p = c->p.conv;
+    const size_t count = static_cast<size_t>(int64_t{p.batch} * p.out_channels * p.out_h * p.out_w);
+    const std::vector<int16_t> x16(c->x.begin(), c->x.end());
+    std::vector<int16_t> want16(count);
+    ref::Conv2D<int16_t>(p, x16.data(), c->w.data(), c->bias.data(), want16.data());
+    const std::vector<int8_t> got = RunKernel(*c);
+    EXPECT_EQ(std::vector<int16_t>(got.begin(), got.end()), want16)
+        << "iter " << iter << " int4 " << int4 << " group_size " << c->p.group_size;
+    std::vector<int8_t> want8(count);
+    if (int4) ref::Conv2DInt4(p, c->x.data(), c->w_bytes.data(), c->bias.data(), want8.data());
+    else ref::Conv2D<int8_t>(p, c->x.data(), c->w.data(), c->bias.data(), want8.data());
+    for (size_t i = 0; i < count; ++i) ASSERT_LE(std::abs(got[i] - want8[i]), 1) << "iter " << iter << " at " << i;
+  }
+  EXPECT_GT(checked, 200);
+}
+
 TEST(GroupScaleParams, CommonScaleIsTheLargestAndMultipliersAreRatios) {
   const std::vector<float> s_w = {0.5f, 0.25f, 1.0f, /*unit 1:*/ 0.1f, 0.1f, 1e-9f};
   const qm::GroupScaleParams gp = qm::BuildGroupScaleParams(0.02, s_w, 2, 0.1);
@@ -365,11 +517,14 @@ Status Prepare(const AlignedBytes& bytes) {
   return interp.Prepare(&model);
 }
 
-void ExpectInvalid(const LowBitModel& o, const std::string& needle) {
-  const Status s = Prepare(BuildLowBitModel(o).bytes);
+void ExpectInvalidModel(const AlignedBytes& bytes, const std::string& needle) {
+  const Status s = Prepare(bytes);
   ASSERT_FALSE(s.ok()) << "expected an error containing '" << needle << "'";
   EXPECT_EQ(s.code(), StatusCode::kInvalidModel) << s.message();
   EXPECT_NE(std::string(s.message()).find(needle), std::string::npos) << s.message();
+}
+void ExpectInvalid(const LowBitModel& o, const std::string& needle) {
+  ExpectInvalidModel(BuildLowBitModel(o).bytes, needle);
 }
 
 TEST(LowBitLoad, ValidModelsLoadAndPrepare) {
@@ -432,7 +587,7 @@ TEST(LowBitLoad, GroupMultipliersAreChecked) {
 TEST(LowBitLoad, Int4WeightsOnlyFeedFullyConnected) {
   LowBitModel o;
   o.also_read_by_add = true;
-  ExpectInvalid(o, "group-scaled weight is input 0 of ADD; it may only be the weight (input 1) of FULLY_CONNECTED");
+  ExpectInvalid(o, "group-scaled weight is input 0 of ADD; it may only be the weight (input 1) of FULLY_CONNECTED or CONV_2D");
   o.group_size = 0;
   ExpectInvalid(o, "int4 weight is input 0 of ADD; it may only be the weight (input 1) of FULLY_CONNECTED or CONV_2D");
   SqntBuilder b;  // an int4 activation
@@ -457,26 +612,135 @@ TEST(LowBitLoad, FlippedBytesNeverCrash) {
   }
 }
 
+// CONV_2D x [1, 4, 5, 5] (int8 scale 0.05, zp 3; int16 when `int16_input`) · w [4, 2, 3, 3]
+// (groups 2, stride 2, pads 1: depth 18 in groups of 6, int4 packed or int8) + bias → y [1, 4, 3, 3]
+// (scale 0.5, zp −1). Knobs corrupt one thing each.
+struct GroupConvModel {
+  bool int4 = true;
+  bool int16_input = false;
+  int32_t num_multipliers = -1;   // -1: the right count (4 units x 3 groups)
+  int32_t multiplier_value = -1;  // -1: from the scales
+  bool per_channel_with_multipliers = false;  // per-channel scales, yet a group_multiplier vector
+};
+
+struct BuiltConv {
+  AlignedBytes bytes;
+  ref::Conv2DParams p;  // geometry and input zero point (requant left empty)
+  std::vector<int8_t> w;
+  std::vector<int32_t> bias;
+  std::vector<uint16_t> multipliers;
+  std::vector<QuantizedMultiplier> requant;
+};
+
+BuiltConv BuildGroupConvModel(const GroupConvModel& o) {
+  BuiltConv out;
+  ref::Conv2DParams& p = out.p;
+  p.in_channels = 4, p.in_h = p.in_w = 5, p.out_channels = 4, p.out_h = p.out_w = 3, p.kernel_h = p.kernel_w = 3;
+  p.stride_h = p.stride_w = 2, p.pad_top = p.pad_left = 1, p.groups = 2, p.input_zero_point = 3;
+  const int32_t depth = 18, group_size = o.per_channel_with_multipliers ? 0 : 6;
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int> code(o.int4 ? -8 : -127, o.int4 ? 7 : 127);
+  out.w.resize(static_cast<size_t>(p.out_channels * depth));
+  for (auto& v : out.w) v = static_cast<int8_t>(code(rng));
+  const std::vector<uint8_t> bytes = o.int4 ? qm::PackInt4(out.w) : std::vector<uint8_t>(out.w.begin(), out.w.end());
+  std::vector<float> s_w;
+  for (int i = 0; i < p.out_channels * (group_size ? depth / group_size : 1); ++i)
+    s_w.push_back(0.01f * static_cast<float>(1 + i % 5));
+  std::vector<float> common = s_w;
+  if (group_size > 0) {
+    qm::GroupScaleParams gp = qm::BuildGroupScaleParams(0.05, s_w, p.out_channels, 0.5);
+    out.multipliers = gp.group_multiplier;
+    out.requant = gp.requant;
+    common = gp.common_scale;
+  } else {
+    out.requant = qm::BuildChannelRequant(0.05, s_w, 0.5);
+    out.multipliers.assign(12, 1000);
+  }
+  if (o.num_multipliers >= 0) out.multipliers.resize(static_cast<size_t>(o.num_multipliers), 1000);
+  if (o.multiplier_value >= 0) out.multipliers[0] = static_cast<uint16_t>(o.multiplier_value);
+  out.bias = qm::QuantizeBias({0.3f, -0.7f, 0.05f, 1.5f}, 0.05, common);
+
+  SqntBuilder b;
+  const fb::ElementType act = o.int16_input ? fb::ElementType::INT16 : fb::ElementType::INT8;
+  const int x = b.Activation("x", act, {1, 4, 5, 5}, 0.05f, o.int16_input ? 0 : 3);
+  const int wt = b.AddTensor("w", o.int4 ? fb::ElementType::INT4 : fb::ElementType::INT8, {4, 2, 3, 3}, s_w,
+                             std::vector<int32_t>(s_w.size(), 0), 0, b.AddBuffer(bytes), -1, true, group_size);
+  std::vector<uint8_t> bias_bytes(out.bias.size() * 4);
+  std::memcpy(bias_bytes.data(), out.bias.data(), bias_bytes.size());
+  const int bt = b.AddTensor("b", fb::ElementType::INT32, {4}, {}, {}, -1, b.AddBuffer(bias_bytes), -1, false);
+  const int y = b.Activation("y", act, {1, 4, 3, 3}, 0.5f, o.int16_input ? 0 : -1);
+  std::vector<int32_t> mult, shift;
+  for (const auto& m : out.requant) mult.push_back(m.multiplier), shift.push_back(m.shift);
+  auto requant = b.Requant(mult, shift, o.int16_input ? -32768 : -128, o.int16_input ? 32767 : 127);
+  const std::vector<int32_t> stride = {2, 2}, dilation = {1, 1}, pads = {1, 1, 1, 1};
+  b.Op(fb::OpCode::CONV_2D, "conv", {x, wt, bt}, {y}, fb::OpOptions::Conv2DOptions,
+       fb::CreateConv2DOptionsDirect(b.fbb(), &stride, &dilation, &pads, p.groups, requant, &out.multipliers).Union());
+  b.Inputs({x});
+  b.Outputs({y});
+  out.bytes = b.Finish();
+  return out;
+}
+
+void ExpectConvInvalid(const GroupConvModel& o, const std::string& needle) {
+  ExpectInvalidModel(BuildGroupConvModel(o).bytes, needle);
+}
+
+TEST(LowBitLoad, GroupScaledConvPreparesAndItsMultipliersAreChecked) {
+  for (bool int4 : {true, false}) {
+    GroupConvModel o;
+    o.int4 = int4;
+    const Status s = Prepare(BuildGroupConvModel(o).bytes);
+    EXPECT_TRUE(s.ok()) << "int4 " << int4 << ": " << s.message();
+  }
+  GroupConvModel o;
+  o.num_multipliers = 11;
+  ExpectConvInvalid(o, "weight 'w' has group_size 6: group_multiplier needs 12 values (4 units x 3 groups), has 11");
+  o.num_multipliers = 0;
+  ExpectConvInvalid(o, "group_multiplier needs 12 values (4 units x 3 groups), has 0");
+  o = GroupConvModel{};
+  o.multiplier_value = (1 << 15) + 1;
+  ExpectConvInvalid(o, "group_multiplier[0] = 32769, expected in [0, 2^15]");
+  o = GroupConvModel{};
+  o.per_channel_with_multipliers = true;
+  ExpectConvInvalid(o, "group_multiplier has 12 values but weight 'w' has no group scales");
+  for (bool int4 : {true, false}) {
+    o = GroupConvModel{};
+    o.int4 = int4;
+    o.int16_input = true;
+    ExpectConvInvalid(o, int4 ? "weight 'w' is int4; such weights need int8 activations, input is int16"
+                              : "weight 'w' is group-scaled; such weights need int8 activations, input is int16");
+  }
+}
+
 // ---- End to end ---------------------------------------------------------------------------------
+
+// Loads, prepares and invokes a one-input, one-output int8 model on x; `count` output codes to y.
+Status Invoke(const AlignedBytes& bytes, const std::vector<int8_t>& x, size_t count, std::vector<int8_t>* y) {
+  Model model;
+  SQUINT_RT_RETURN_IF_ERROR(model.Load(bytes.data(), bytes.size()));
+  Interpreter interp;
+  SQUINT_RT_RETURN_IF_ERROR(interp.Prepare(&model));
+  AlignedBytes arena;
+  std::vector<uint8_t> zeros(interp.arena_size());
+  arena.Assign(zeros.data(), zeros.size());
+  SQUINT_RT_RETURN_IF_ERROR(interp.SetArena(arena.data(), arena.size()));
+  std::memcpy(interp.mutable_tensor_data(model.inputs()[0]), x.data(), x.size());
+  SQUINT_RT_RETURN_IF_ERROR(interp.Invoke());
+  const int8_t* out = static_cast<const int8_t*>(interp.tensor_data(model.outputs()[0]));
+  y->assign(out, out + count);
+  return Status::Ok();
+}
 
 TEST(LowBitInterpreter, GroupScaledInt4FcRunsTheKernel) {
   for (int group : {0, 32}) {
     LowBitModel o;
     o.group_size = group;
     Built built = BuildLowBitModel(o);
-    Model model;
-    ASSERT_TRUE(model.Load(built.bytes.data(), built.bytes.size()).ok());
-    Interpreter interp;
-    ASSERT_TRUE(interp.Prepare(&model).ok());
-    AlignedBytes arena;
-    std::vector<uint8_t> zeros(interp.arena_size());
-    arena.Assign(zeros.data(), zeros.size());
-    ASSERT_TRUE(interp.SetArena(arena.data(), arena.size()).ok());
     std::mt19937 rng(21);
     const std::vector<int8_t> x = RandomCodes<int8_t>(rng, 128);
-    std::memcpy(interp.mutable_tensor_data(model.inputs()[0]), x.data(), x.size());
-    ASSERT_TRUE(interp.Invoke().ok());
-    const int8_t* y = static_cast<const int8_t*>(interp.tensor_data(model.outputs()[0]));
+    std::vector<int8_t> y;
+    const Status s = Invoke(built.bytes, x, 6, &y);
+    ASSERT_TRUE(s.ok()) << s.message();
     ref::FullyConnectedLowBitParams p;
     p.rows = 2;
     p.depth = 64;
@@ -486,7 +750,24 @@ TEST(LowBitInterpreter, GroupScaledInt4FcRunsTheKernel) {
     RequantOwner rq({built.requant[0], built.requant[1], built.requant[2]}, -1, -128, 127);
     p.requant = rq.params;
     const std::vector<int8_t> want = ScalarFc(p, x, built.w, built.bias, built.multipliers);
-    EXPECT_EQ(std::vector<int8_t>(y, y + 6), want) << "group " << group;
+    EXPECT_EQ(y, want) << "group " << group;
+  }
+}
+
+TEST(LowBitInterpreter, GroupScaledConvRunsTheKernel) {
+  for (bool int4 : {true, false}) {
+    GroupConvModel o;
+    o.int4 = int4;
+    BuiltConv built = BuildGroupConvModel(o);
+    std::mt19937 rng(22);
+    const std::vector<int8_t> x = RandomCodes<int8_t>(rng, 100);
+    std::vector<int8_t> y;
+    const Status s = Invoke(built.bytes, x, 36, &y);
+    ASSERT_TRUE(s.ok()) << s.message();
+    RequantOwner rq(built.requant, -1, -128, 127);
+    built.p.requant = rq.params;
+    const std::vector<int8_t> want = ScalarConvGroupScaled(built.p, 6, x, built.w, built.bias, built.multipliers);
+    EXPECT_EQ(y, want) << "int4 " << int4;
   }
 }
 
@@ -494,11 +775,12 @@ TEST(LowBitInterpreter, GroupScaledInt4FcRunsTheKernel) {
 TEST(LowBitSeeds, WriteFuzzSeeds) {
   const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
   if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
-  for (int group : {0, 32}) {
+  for (int group : {0, 32, -1}) {  // -1: the group-scaled int4 CONV_2D
     LowBitModel o;
     o.group_size = group;
-    const AlignedBytes bytes = BuildLowBitModel(o).bytes;
-    const std::string path = std::string(dir) + (group ? "/fc_int4_group32.sqnt" : "/fc_int4.sqnt");
+    const AlignedBytes bytes = group < 0 ? BuildGroupConvModel({}).bytes : BuildLowBitModel(o).bytes;
+    const std::string path =
+        std::string(dir) + (group < 0 ? "/conv_int4_group6.sqnt" : group ? "/fc_int4_group32.sqnt" : "/fc_int4.sqnt");
     std::FILE* f = std::fopen(path.c_str(), "wb");
     ASSERT_NE(f, nullptr) << path;
     std::fwrite(bytes.data(), 1, bytes.size(), f);

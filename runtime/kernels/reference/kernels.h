@@ -446,6 +446,26 @@ void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const int8_t* x, 
 // Conv2D contract above with w read by Int4At from the flat [C_out, C_in/groups, kH, kW] array,
 // int8 x and y only. Same preconditions as Conv2D<int8_t> (Int8DotFitsInt32 bounds |w| by 128).
 void Conv2DInt4(const Conv2DParams& p, const int8_t* x, const uint8_t* w, const int32_t* bias, int8_t* y);
+// CONV_2D with group-scaled weights (int8 codes, or packed int4 when weight_int4), int8 x and y:
+// the Conv2D contract above with FULLY_CONNECTED's group rescaling per output position. Unit u
+// is output channel u, its depth the flat (C_in/groups)·kH·kW elements of w[u] in layout order
+// (c, ky, kx); group g covers depth elements [g·N, (g+1)·N) (N = group_size, G = depth/N):
+//   a[g] = Σ_{k in group g} (x_k − input_zero_point)·w[u][k]   (padded taps contribute 0; int32)
+//   t    = Σ_g group_multiplier[u·G + g]·a[g]                   (int64)
+//   y    = the FullyConnectedLowBit group_size > 0 formula from t: acc = bias[u] + RoundDiv(t, 2^B),
+//          requant by M[u] (the same code computes it)
+// so a group may span input channels and kernel rows. Preconditions: those of Conv2D<int8_t>
+// except the int32 bound on the whole depth, and those of FullyConnectedLowBit's group path with
+// units = out_channels, depth = (C_in/groups)·kH·kW (group_size >= 1 divides depth; multipliers
+// in [0, 2^B]; Int8DotFitsInt32(group_size, zx, 0); GroupedDotFitsInt64).
+struct Conv2DGroupScaledParams {
+  Conv2DParams conv;
+  bool weight_int4 = false;
+  int32_t group_size = 0;
+  const uint16_t* group_multiplier = nullptr;  // [out_channels, depth/group_size]
+};
+void Conv2DGroupScaled(const Conv2DGroupScaledParams& p, const int8_t* x, const uint8_t* w, const int32_t* bias,
+                       int8_t* y);
 
 // True when 2^B·depth·max|x − zx|·max_abs_weight + max_abs_bias < 2^62 for int8 x (bounds |t|
 // and |acc| of the group-scaled path above; max_abs_weight 8 for int4, 128 for int8). With
