@@ -24,6 +24,7 @@ struct SqntTensor {
 struct SqntOp {
   std::string opcode, name;
   std::vector<std::string> inputs, outputs;  // tensor names
+  std::string attrs;                         // options worth showing ("groups=4"), empty when none
 };
 
 struct SqntSummary {
