@@ -859,7 +859,7 @@ class Lowerer {
                                                                 : wf[static_cast<size_t>(k * N + r)]);
     // Packed int4 and group scales need the W4A8 kernel: int8 activations.
     const bool low_bit_ok = type_ != fb::ElementType::INT16 && groups == 1;
-    if (type_ == fb::ElementType::INT16 && (opts_.weight_bits == 4 || opts_.group_size > 0))
+    if (type_ == fb::ElementType::INT16 && groups == 1 && (opts_.weight_bits == 4 || opts_.group_size > 0))
       warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                       "per-channel scales",
                                       n.name));
