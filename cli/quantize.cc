@@ -17,6 +17,7 @@
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
+#include "passes/graph_edit.h"
 #include "passes/online_hadamard.h"
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
@@ -25,6 +26,7 @@
 #include "quant/activation_stats.h"
 #include "quant/smooth.h"
 #include "quant/softmax_grid.h"
+#include "quant/wush.h"
 #include "report/accuracy.h"
 #include "runtime/model.h"
 
@@ -45,7 +47,7 @@ struct Options {
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
-  std::vector<std::string> transforms;  // none | smooth | hadamard (applied smooth first, then hadamard)
+  std::vector<std::string> transforms;  // none | smooth | hadamard | wush (applied in that order)
   bool transform_optional = false;
 };
 
@@ -68,6 +70,14 @@ Result<bool> NothingToTransform(const Options& o, const std::string& transform, 
                         o.model);
   fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
   return false;
+}
+
+// Why a Linear transform found nothing to do, from its report's skipped Linears.
+std::string NoEligibleLinear(const std::vector<passes::SkippedLinear>& skipped) {
+  if (skipped.empty()) return "the model has no Linear (MatMul/Gemm with constant weights)";
+  std::string why = "no Linear is eligible:";
+  for (const auto& s : skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
+  return why;
 }
 
 // One line on the activations entering the Linear layers: how strong their outliers are.
@@ -123,20 +133,24 @@ Result<bool> Hadamard(const Options& o, ir::Graph& g) {
   passes::OnlineHadamardOptions opts;
   opts.random_signs = true;
   SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
-  if (r.transformed.empty()) {
-    std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
-    if (!r.skipped.empty()) {
-      why = "no Linear is eligible:";
-      for (const auto& s : r.skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
-    }
-    return NothingToTransform(o, "hadamard", why);
-  }
+  if (r.transformed.empty()) return NothingToTransform(o, "hadamard", NoEligibleLinear(r.skipped));
   std::map<std::string, int> blocks;  // "block (k)" -> Hadamard ops
   for (const auto& site : r.transformed) ++blocks[fmt::format("{} (k {})", site.block, site.k)];
   std::string list;
   for (const auto& [b, n] : blocks) list += fmt::format("{}{}x block {}", list.empty() ? "" : ", ", n, b);
   fmt::print(stderr, "transform hadamard: {} Linear layers behind {} Hadamard ops ({}); {} Linear layers skipped\n",
              r.linears(), r.transformed.size(), list, r.skipped.size());
+  return true;
+}
+
+// --transform wush: quant/wush.h, one stderr line. Returns whether the graph changed.
+Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
+  quant::WushOptions opts;
+  opts.max_samples = calib_count;
+  SQ_ASSIGN_OR_RETURN(quant::WushReport r, quant::WushGraph(g, calib, opts));
+  if (r.transformed.empty()) return NothingToTransform(o, "wush", NoEligibleLinear(r.skipped));
+  fmt::print(stderr, "transform wush: {} Linear layers behind {} grouped transforms (blocks of {}); {} Linear layers "
+             "skipped\n", r.linears(), r.transformed.size(), opts.block, r.skipped.size());
   return true;
 }
 
@@ -180,6 +194,9 @@ Status Run(const Options& o) {
   for (size_t i = 0; i < o.transforms.size(); ++i)
     if (std::count(o.transforms.begin(), o.transforms.end(), o.transforms[i]) > 1)
       return InvalidInput("--transform {} is given twice (each transform applies once)", o.transforms[i]);
+  if (Wants(o, "wush") && Wants(o, "hadamard"))
+    return InvalidInput("--transform wush cannot be combined with hadamard: both rotate the inputs of the same "
+                        "Linear layers, and WUSH already ends in a Hadamard rotation per block");
   std::vector<std::string> applied;  // the transforms that changed the graph, in order
   if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) {
@@ -189,6 +206,10 @@ Status Run(const Options& o) {
   if (Wants(o, "hadamard")) {
     SQ_ASSIGN_OR_RETURN(bool changed, Hadamard(o, m.graph));
     if (changed) applied.push_back("hadamard");
+  }
+  if (Wants(o, "wush")) {
+    SQ_ASSIGN_OR_RETURN(bool changed, Wush(o, m.graph, calib, calib_count));
+    if (changed) applied.push_back("wush");
   }
   if (!o.transforms.empty() && !Wants(o, "none"))
     SQ_RETURN_IF_ERROR(PrintLinearInputs(m.graph, calib, calib_count, "after transforms"));
@@ -348,7 +369,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "compares against the clipped float model)");
   cmd->add_option("--transform", o->transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
-                  "(comma-separated or repeated; smooth runs before hadamard):\n"
+                  "(comma-separated or repeated; applied in the order smooth, hadamard, wush):\n"
                   "  none      nothing (default)\n"
                   "  smooth    SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
                   "            Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
@@ -359,11 +380,17 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            channels of x spread over the block (QuaRot; passes/online_hadamard.h). One\n"
                   "            HADAMARD op per input, shared by its Linears, reading the input at int16;\n"
                   "            layers without a block of at least 8 channels are left as they are\n"
+                  "  wush      WUSH data-aware block transform: per block of 32 input channels of every Linear\n"
+                  "            with constant weights, T = H·S^1/2·V'·R^-T from the calibration second moment\n"
+                  "            E[xx'] (Cholesky R) and the SVD of R·W, run online as one grouped\n"
+                  "            FULLY_CONNECTED per input (int8 weights whatever --weight-bits) with the inverse\n"
+                  "            folded into the weights (quant/wush.h); layers whose input width is not a\n"
+                  "            multiple of 32 are left as they are. Not with hadamard\n"
                   "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional.\n"
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
                   "the Linear layers are printed, before and after the transforms")
       ->delimiter(',')
-      ->check(CLI::IsMember({"none", "smooth", "hadamard"}));
+      ->check(CLI::IsMember({"none", "smooth", "hadamard", "wush"}));
   cmd->add_flag("--transform-optional", o->transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");

@@ -167,6 +167,15 @@ def test_softmax_quant_bad_name(tmp_path):
                 FMNIST_SPLITS[0], "--softmax-quant", "log3"], r"--softmax-quant.*log3", tmp_path / "x.sqnt")
 
 
+def assert_vit_logits_close(tmp_path, sqnt):
+    """`squint run` of a vit_tiny .sqnt on one validation image: logits within 10% of the float range."""
+    np.save(tmp_path / "x.npy", np.load(FMNIST_SPLITS[1])[:1])
+    squint("run", str(sqnt), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
+    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+
+
 def test_transform_smooth(tmp_path):
     # --transform smooth moves per-channel scales from every LayerNorm into the Linear weights that
     # read it (float-equivalent: the float accuracy is unchanged), says what it did per LayerNorm,
@@ -207,12 +216,31 @@ def test_transform_hadamard(tmp_path):
     assert len(kurt) == 2 and kurt[1] < kurt[0] / 4, proc.stderr
     inspected = squint("inspect", str(tmp_path / "h.sqnt")).stdout
     assert "HADAMARD" in inspected and "transform=hadamard" in inspected, inspected
-    x = np.load(FMNIST_SPLITS[1])[:1]
-    np.save(tmp_path / "x.npy", x)
-    squint("run", str(tmp_path / "h.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
-    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
-    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
-    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+    assert_vit_logits_close(tmp_path, tmp_path / "h.sqnt")
+
+
+def test_transform_wush(tmp_path):
+    # --transform wush on vit_tiny W4A8: one grouped FULLY_CONNECTED (blocks of 32 channels, int8
+    # weights) per Linear input, float accuracy unchanged (float-equivalent), recorded, and the .sqnt
+    # runs on `squint run` close to the float model. Not together with hadamard.
+    few = SUBSET + ("--weight-bits", "4")
+    args = ["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "w.sqnt"), "--calib",
+            FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few]
+    _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, few)
+    proc = squint(*args, "--transform", "wush")
+    m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(2)) == ref, proc.stdout
+    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    found = re.search(r"transform wush: (\d+) Linear layers behind (\d+) grouped transforms \(blocks of 32\)",
+                      proc.stderr)
+    assert found and int(found.group(1)) >= 16, proc.stderr
+    inspected = squint("inspect", str(tmp_path / "w.sqnt")).stdout
+    assert "transform=wush" in inspected, inspected
+    assert len(re.findall(r"FULLY_CONNECTED .*  groups=\d+", inspected)) == int(found.group(2)), inspected
+    assert_vit_logits_close(tmp_path, tmp_path / "w.sqnt")
+    expect_bad(args + ["--transform", "hadamard,wush"], r"--transform wush cannot be combined with hadamard",
+               tmp_path / "b.sqnt")
 
 
 def test_clip_softmax(tmp_path):
