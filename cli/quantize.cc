@@ -49,6 +49,7 @@ struct Options {
   bool softmax_bias_correction = false;
   std::vector<std::string> transforms;  // none | smooth | hadamard | wush (applied in that order)
   bool transform_optional = false;
+  int64_t wush_block = 32;
 };
 
 // uniform, then the runtime's log grids by name.
@@ -146,6 +147,7 @@ Result<bool> Hadamard(const Options& o, ir::Graph& g) {
 // --transform wush: quant/wush.h, one stderr line. Returns whether the graph changed.
 Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
   quant::WushOptions opts;
+  opts.block = o.wush_block;
   opts.max_samples = calib_count;
   SQ_ASSIGN_OR_RETURN(quant::WushReport r, quant::WushGraph(g, calib, opts));
   if (r.transformed.empty()) return NothingToTransform(o, "wush", NoEligibleLinear(r.skipped));
@@ -194,6 +196,11 @@ Status Run(const Options& o) {
   for (size_t i = 0; i < o.transforms.size(); ++i)
     if (std::count(o.transforms.begin(), o.transforms.end(), o.transforms[i]) > 1)
       return InvalidInput("--transform {} is given twice (each transform applies once)", o.transforms[i]);
+  if (Wants(o, "wush")) {
+    quant::WushOptions wo;
+    wo.block = o.wush_block;
+    SQ_RETURN_IF_ERROR(quant::CheckWushOptions(wo));
+  }
   if (Wants(o, "wush") && Wants(o, "hadamard"))
     return InvalidInput("--transform wush cannot be combined with hadamard: both rotate the inputs of the same "
                         "Linear layers, and WUSH already ends in a Hadamard rotation per block");
@@ -380,17 +387,19 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            channels of x spread over the block (QuaRot; passes/online_hadamard.h). One\n"
                   "            HADAMARD op per input, shared by its Linears, reading the input at int16;\n"
                   "            layers without a block of at least 8 channels are left as they are\n"
-                  "  wush      WUSH data-aware block transform: per block of 32 input channels of every Linear\n"
-                  "            with constant weights, T = H·S^1/2·V'·R^-T from the calibration second moment\n"
-                  "            E[xx'] (Cholesky R) and the SVD of R·W, run online as one grouped\n"
+                  "  wush      WUSH data-aware block transform: per block of --wush-block input channels of\n"
+                  "            every Linear with constant weights, T = H·S^1/2·V'·R^-T from the calibration second\n"
+                  "            moment E[xx'] (Cholesky R) and the SVD of R·W, run online as one grouped\n"
                   "            FULLY_CONNECTED per input (int8 weights whatever --weight-bits) with the inverse\n"
                   "            folded into the weights (quant/wush.h); layers whose input width is not a\n"
-                  "            multiple of 32 are left as they are. Not with hadamard\n"
+                  "            multiple of the block are left as they are. Not with hadamard\n"
                   "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional.\n"
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
                   "the Linear layers are printed, before and after the transforms")
       ->delimiter(',')
       ->check(CLI::IsMember({"none", "smooth", "hadamard", "wush"}));
+  cmd->add_option("--wush-block", o->wush_block, "channels per block of --transform wush: 16, 32 or 64")
+      ->capture_default_str();
   cmd->add_flag("--transform-optional", o->transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");

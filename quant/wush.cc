@@ -38,7 +38,8 @@ Mat HadamardMatrix(int64_t b) {
   Tensor eye(ir::DType::kFloat64, {b, b}), h(ir::DType::kFloat64, {b, b});
   for (int64_t i = 0; i < b; ++i) eye.data<double>()[i * b + i] = 1.0;
   ir::eval::ApplyHadamard(eye, b, {}, h);
-  return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(h.data<double>(), b, b);
+  using RowMajorD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  return Eigen::Map<const RowMajorD>(h.data<double>(), b, b);
 }
 
 // W = [W_1 | W_2 | ...] [K, N] of the site's Linears, in double.

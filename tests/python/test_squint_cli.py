@@ -241,6 +241,8 @@ def test_transform_wush(tmp_path):
     assert_vit_logits_close(tmp_path, tmp_path / "w.sqnt")
     expect_bad(args + ["--transform", "hadamard,wush"], r"--transform wush cannot be combined with hadamard",
                tmp_path / "b.sqnt")
+    expect_bad(args + ["--transform", "wush", "--wush-block", "48"], r"WUSH block 48: expected 16, 32 or 64",
+               tmp_path / "b.sqnt")
 
 
 def test_clip_softmax(tmp_path):
