@@ -11,7 +11,8 @@ the integer runtime. One Markdown table per model on stdout:
   max|x|/rms      the largest ratio over those inputs (how far the biggest value stands out)
   worst SQNR      the lowest per-layer SQNR of the integer model, each layer alone (float inputs
                   quantized to its grids), from `squint report --json`, with the layer's op
-  online us       integer-runtime time of the online transform ops (HADAMARD), sum of per-op medians
+  online us       integer-runtime time of the online transform ops (HADAMARD, and the grouped
+                  FULLY_CONNECTED ops --transform wush inserts, named <input>_wush), sum of per-op medians
                   from `squint_runtime_bench --per-op` (batch 1, one thread), and its share of the whole
                   model's time
 
@@ -71,7 +72,8 @@ def one(a, model, config, transform, tmp):
     per_op = json.loads(run([a.bench, "--model", sqnt, "--data", os.path.join(d, "val_x.npy"), "--per-op",
                              "--seconds", "1"]).stdout)
     total = sum(o["median_us"] for o in per_op)
-    online = sum(o["median_us"] for o in per_op if o["op"] == "HADAMARD")
+    online = sum(o["median_us"] for o in per_op
+                 if o["op"] == "HADAMARD" or (o["op"] == "FULLY_CONNECTED" and re.search(r"_wush(_\d+)?$", o["name"])))
     return (f"{metric:.4g} ({ref:.4g})", kurt, ratio,
             f"{db(worst['isolated']['sqnr_db']):.1f} ({worst['op']})" if worst else "-",
             f"{online:.0f} ({100 * online / total:.1f}%)" if total else "-")

@@ -17,6 +17,7 @@
 #include "cli/load_model.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
+#include "passes/graph_edit.h"
 #include "passes/online_hadamard.h"
 #include "passes/rotate_residual.h"
 #include "quant/calib_data.h"
@@ -26,6 +27,7 @@
 #include "quant/activation_stats.h"
 #include "quant/smooth.h"
 #include "quant/softmax_grid.h"
+#include "quant/wush.h"
 #include "report/accuracy.h"
 #include "runtime/model.h"
 
@@ -46,9 +48,10 @@ struct Options {
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
   bool softmax_bias_correction = false;
-  std::vector<std::string> transforms;  // none | smooth | rotate | hadamard (applied in that order)
+  std::vector<std::string> transforms;  // none | smooth | rotate | hadamard | wush (applied in that order)
   bool transform_optional = false;
   uint32_t transform_seed = passes::RotateResidualOptions{}.seed;  // random signs of rotate and hadamard
+  int64_t wush_block = 32;
 };
 
 // uniform, then the runtime's log grids by name.
@@ -70,6 +73,14 @@ Result<bool> NothingToTransform(const Options& o, const std::string& transform, 
                         o.model);
   fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
   return false;
+}
+
+// Why a Linear transform found nothing to do, from its report's skipped Linears.
+std::string NoEligibleLinear(const std::vector<passes::SkippedLinear>& skipped) {
+  if (skipped.empty()) return "the model has no Linear (MatMul/Gemm with constant weights)";
+  std::string why = "no Linear is eligible:";
+  for (const auto& s : skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
+  return why;
 }
 
 // How strong the outliers are, one line per kind: the activations entering the Linear layers,
@@ -153,20 +164,25 @@ Result<bool> Hadamard(const Options& o, ir::Graph& g) {
   opts.random_signs = true;
   opts.seed = o.transform_seed;
   SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
-  if (r.transformed.empty()) {
-    std::string why = "the model has no Linear (MatMul/Gemm with constant weights)";
-    if (!r.skipped.empty()) {
-      why = "no Linear is eligible:";
-      for (const auto& s : r.skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
-    }
-    return NothingToTransform(o, "hadamard", why);
-  }
+  if (r.transformed.empty()) return NothingToTransform(o, "hadamard", NoEligibleLinear(r.skipped));
   std::map<std::string, int> blocks;  // "block (k)" -> Hadamard ops
   for (const auto& site : r.transformed) ++blocks[fmt::format("{} (k {})", site.block, site.k)];
   std::string list;
   for (const auto& [b, n] : blocks) list += fmt::format("{}{}x block {}", list.empty() ? "" : ", ", n, b);
   fmt::print(stderr, "transform hadamard: {} Linear layers behind {} Hadamard ops ({}); {} Linear layers skipped\n",
              r.linears(), r.transformed.size(), list, r.skipped.size());
+  return true;
+}
+
+// --transform wush: quant/wush.h, one stderr line. Returns whether the graph changed.
+Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
+  quant::WushOptions opts;
+  opts.block = o.wush_block;
+  opts.max_samples = calib_count;
+  SQ_ASSIGN_OR_RETURN(quant::WushReport r, quant::WushGraph(g, calib, opts));
+  if (r.transformed.empty()) return NothingToTransform(o, "wush", NoEligibleLinear(r.skipped));
+  fmt::print(stderr, "transform wush: {} Linear layers behind {} grouped transforms (blocks of {}); {} Linear layers "
+             "skipped\n", r.linears(), r.transformed.size(), opts.block, r.skipped.size());
   return true;
 }
 
@@ -213,6 +229,14 @@ Status Run(const Options& o) {
   if (Wants(o, "smooth") && Wants(o, "rotate"))
     return InvalidInput("--transform smooth,rotate: rotate folds every LayerNorm's scale into the Linear weights, "
                         "which undoes smoothing's scales; use one of them");
+  if (Wants(o, "wush")) {
+    quant::WushOptions wo;
+    wo.block = o.wush_block;
+    SQ_RETURN_IF_ERROR(quant::CheckWushOptions(wo));
+  }
+  if (Wants(o, "wush") && Wants(o, "hadamard"))
+    return InvalidInput("--transform wush cannot be combined with hadamard: both rotate the inputs of the same "
+                        "Linear layers, and WUSH already ends in a Hadamard rotation per block");
   std::vector<std::string> applied;  // the transforms that changed the graph, in order
   if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) {
@@ -226,6 +250,10 @@ Status Run(const Options& o) {
   if (Wants(o, "hadamard")) {
     SQ_ASSIGN_OR_RETURN(bool changed, Hadamard(o, m.graph));
     if (changed) applied.push_back("hadamard");
+  }
+  if (Wants(o, "wush")) {
+    SQ_ASSIGN_OR_RETURN(bool changed, Wush(o, m.graph, calib, calib_count));
+    if (changed) applied.push_back("wush");
   }
   if (!o.transforms.empty() && !Wants(o, "none"))
     SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "after transforms"));
@@ -388,7 +416,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "compares against the clipped float model)");
   cmd->add_option("--transform", o->transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
-                  "(comma-separated or repeated; applied in the order smooth, rotate, hadamard):\n"
+                  "(comma-separated or repeated; applied in the order smooth, rotate, hadamard, wush):\n"
                   "  none      nothing (default)\n"
                   "  smooth    SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
                   "            Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
@@ -406,12 +434,20 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            channels of x spread over the block (QuaRot; passes/online_hadamard.h). One\n"
                   "            HADAMARD op per input, shared by its Linears, reading the input at int16;\n"
                   "            layers without a block of at least 8 channels are left as they are\n"
+                  "  wush      WUSH data-aware block transform: per block of --wush-block input channels of\n"
+                  "            every Linear with constant weights, T = H·S^1/2·V'·R^-T from the calibration second\n"
+                  "            moment E[xx'] (Cholesky R) and the SVD of R·W, run online as one grouped\n"
+                  "            FULLY_CONNECTED per input (int8 weights whatever --weight-bits) with the inverse\n"
+                  "            folded into the weights (quant/wush.h); layers whose input width is not a\n"
+                  "            multiple of the block are left as they are. Not with hadamard\n"
                   "A transform that finds no eligible layer is an error (exit 2) unless --transform-optional.\n"
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
                   "the Linear layers, and of those entering the norms (a transformer's residual stream), are\n"
                   "printed before and after the transforms")
       ->delimiter(',')
-      ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard"}));
+      ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard", "wush"}));
+  cmd->add_option("--wush-block", o->wush_block, "channels per block of --transform wush: 16, 32 or 64")
+      ->capture_default_str();
   cmd->add_option("--transform-seed", o->transform_seed,
                   "seed of the random ±1 signs of the rotate and hadamard transforms (another seed, another\n"
                   "rotation: equally float-equivalent, with a different quantization error)")

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
 
 namespace squint::passes {
 
 using ir::Graph;
 using ir::Node;
+using ir::Tensor;
 using ir::ValueId;
 
 GraphIndex::GraphIndex(const Graph& g)
@@ -103,6 +107,33 @@ void EraseNodes(Graph& g, std::vector<int32_t> indices) {
       ++w;
     }
   g.nodes.resize(w);
+}
+
+std::string DenseLinearIssue(const Graph& g, const Node& n) {
+  if (n.input(0) == ir::kNoValue) return "X is absent";
+  if (n.attrs.GetInt("groups", 1) != 1) return "it is grouped (block-diagonal W), not a dense [K, N] layer";
+  const Tensor* w = g.constant(n.input(1));
+  if (w == nullptr) return "W is not a constant";
+  if (w->dtype() != ir::DType::kFloat32) return fmt::format("W is {}, not float32", ir::DTypeName(w->dtype()));
+  if (w->rank() != 2 || w->dim(0) < 1) return "W is not a non-empty [K, N] matrix";
+  if (w->dim(0) > std::numeric_limits<int32_t>::max()) return fmt::format("K = {} exceeds 2^31 - 1", w->dim(0));
+  return "";
+}
+
+void InsertAfterProducers(Graph& g, std::map<int32_t, std::vector<Node>> after) {
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size() + after.size());
+  auto emit = [&](int32_t producer) {
+    auto it = after.find(producer);
+    if (it != after.end())
+      for (Node& h : it->second) nodes.push_back(std::move(h));
+  };
+  emit(-1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    nodes.push_back(std::move(g.nodes[i]));
+    emit(static_cast<int32_t>(i));
+  }
+  g.nodes = std::move(nodes);
 }
 
 void ReplaceWithFused(Graph& g, int32_t root, Node fused, std::vector<int32_t> others) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,21 @@ void EraseNodes(ir::Graph& g, std::vector<int32_t> indices);
 // graph output names are unchanged), and erases `others`. Inputs of `fused` must be
 // available at root's position (they are: fused nodes read the pattern's inputs).
 void ReplaceWithFused(ir::Graph& g, int32_t root, ir::Node fused, std::vector<int32_t> others);
+
+// A Linear a transform left as it was, and why (the reports of online_hadamard and quant/wush).
+struct SkippedLinear {
+  std::string linear;
+  std::string reason;
+};
+
+// Why a squint.Linear cannot take a transform of its input folded into its weight (empty when
+// it can): X absent, grouped, or W not a constant float32 [K, N] matrix with 1 <= K < 2^31.
+std::string DenseLinearIssue(const ir::Graph& g, const ir::Node& linear);
+
+// Inserts new nodes into g.nodes: after[p] right after node p, after[-1] first (for nodes
+// reading graph inputs or constants). A node reading only values produced by p (or earlier)
+// keeps the topological order.
+void InsertAfterProducers(ir::Graph& g, std::map<int32_t, std::vector<ir::Node>> after);
 
 // Known dims of a value's shape, nullopt when the rank or any dim is unknown.
 std::optional<ir::Dims> KnownDims(const ir::Graph& g, ir::ValueId v);

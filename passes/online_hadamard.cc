@@ -38,12 +38,8 @@ Tensor RotateWeight(const Tensor& w, int64_t block, const std::vector<int64_t>& 
 
 // Why a Linear cannot take the rotation, empty when it can; sets *block when it can.
 std::string Ineligible(const Graph& g, const Node& n, int64_t min_block, int64_t* block) {
-  if (n.input(0) == ir::kNoValue) return "X is absent";
+  if (std::string why = DenseLinearIssue(g, n); !why.empty()) return why;
   const Tensor* w = g.constant(n.input(1));
-  if (w == nullptr) return "W is not a constant";
-  if (w->dtype() != ir::DType::kFloat32) return fmt::format("W is {}, not float32", ir::DTypeName(w->dtype()));
-  if (w->rank() != 2 || w->dim(0) < 1) return "W is not a non-empty [K, N] matrix";
-  if (w->dim(0) > std::numeric_limits<int32_t>::max()) return fmt::format("K = {} exceeds 2^31 - 1", w->dim(0));
   *block = ChooseBlock(w->dim(0));
   if (*block < min_block)
     return fmt::format("K = {} has no Hadamard block >= {} (largest k·2^m divisor: {})", w->dim(0), min_block, *block);
@@ -122,19 +118,7 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
   }
   // Each Hadamard goes right after the producer of its input (first for graph inputs and
   // constants), so it precedes every Linear reading it: topological order holds.
-  std::vector<Node> nodes;
-  nodes.reserve(g.nodes.size() + order.size());
-  auto emit = [&](int32_t producer) {
-    auto it = after.find(producer);
-    if (it != after.end())
-      for (Node& h : it->second) nodes.push_back(std::move(h));
-  };
-  emit(-1);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    nodes.push_back(std::move(g.nodes[i]));
-    emit(static_cast<int32_t>(i));
-  }
-  g.nodes = std::move(nodes);
+  InsertAfterProducers(g, std::move(after));
   return report;
 }
 

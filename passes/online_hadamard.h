@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
+#include "passes/graph_edit.h"
 
 namespace squint::passes {
 
@@ -34,10 +35,7 @@ struct OnlineHadamardReport {
     int64_t block = 0;                 // block = k·2^m
     int32_t k = 0;
   };
-  struct Skip {                        // a Linear left as it was
-    std::string linear;
-    std::string reason;
-  };
+  using Skip = passes::SkippedLinear;
   std::vector<Site> transformed;
   std::vector<Skip> skipped;
   int linears() const;                 // Linear nodes transformed

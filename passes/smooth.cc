@@ -42,6 +42,7 @@ std::string MatchSite(const Graph& g, const GraphIndex& index, int32_t i, Smooth
     const Node& l = g.nodes[static_cast<size_t>(r)];
     if (l.op != OpType::kLinear || l.input(0) != x || l.input(1) == x)
       return fmt::format("{} reads its output, not only Linear X inputs", l.Label());
+    if (l.attrs.GetInt("groups", 1) != 1) return fmt::format("{} is grouped (block-diagonal W)", l.Label());
     const Tensor* w = g.constant(l.input(1));
     if (!w || w->dtype() != ir::DType::kFloat32 || w->rank() != 2 || w->dim(0) != c)
       return fmt::format("{} has no constant float32 weight [{}, N]", l.Label(), c);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include <fmt/format.h>
@@ -419,9 +420,9 @@ class Lowerer {
     return std::make_pair(QuantizedConst(name, c, p), p);
   }
 
-  // Weights [units, depth] (row per output channel) to a symmetric weight_bits grid
+  // Weights [units, depth] (row per output channel) to a symmetric `bits` grid
   // ([−7, 7] for 4 bits), per channel or per tensor, stored one code per int8 — or, for a
-  // kernel reading int8 activations, packed two per byte (INT4) when weight_bits is 4 and
+  // kernel reading int8 activations, packed two per byte (INT4) when bits is 4 and
   // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
   // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
   // group_size does not divide falls back to per-channel scales, with a warning).
@@ -432,7 +433,7 @@ class Lowerer {
     int32_t group_size = 0;
   };
   Result<WeightTensor> Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
-                               bool pack_ok, bool group_ok) {
+                               bool pack_ok, bool group_ok, int bits) {
     const int64_t units = dims[0];
     const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
     WeightTensor out;
@@ -446,12 +447,12 @@ class Lowerer {
       }
     }
     const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
-    SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, opts_.weight_bits));
+    SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits));
     out.scales = q.scales;
     fb::QuantizationUnion quant =
         AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
     quant.AsAffineQuantization()->group_size = out.group_size;
-    if (pack_ok && opts_.weight_bits == 4) {
+    if (pack_ok && bits == 4) {
       const std::vector<uint8_t> packed = quant_math::PackInt4(q.codes);
       out.tensor = AddConstTensor(name, fb::ElementType::INT4, dims, packed.data(), packed.size(), std::move(quant));
     } else {
@@ -820,7 +821,7 @@ class Lowerer {
                                       "per-channel scales",
                                       n.name));
     SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok,
-                                                 low_bit_ok));
+                                                 low_bit_ok, opts_.weight_bits));
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
     std::vector<int32_t> inputs = {x, wq.tensor};
     const ir::Tensor* b = Const(n.input(2));
@@ -839,7 +840,10 @@ class Lowerer {
   }
 
   // Linear (W [K, N]), Gemm (B constant), MatMul with a constant 2-D B: FULLY_CONNECTED with
-  // weights stored [N, K]. MatMul of two activations: BATCH_MATMUL.
+  // weights stored [N, K]. A grouped Linear (W [K/G, N], groups G > 1) keeps its groups, weights
+  // stored [N, K/G], on int8 per-channel codes whatever --weight-bits/--group-size: it is an
+  // online transform of the activations (quant/wush.h), and the runtime's grouped layer takes
+  // int8 weights only. MatMul of two activations: BATCH_MATMUL.
   Status LowerMatMul(size_t i) {
     const Node& n = g_.nodes[i];
     SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
@@ -856,10 +860,13 @@ class Lowerer {
     const ir::Tensor* wt = Const(n.input(1));
     if (!wt || wt->rank() != 2) return Unsupported("the weight must be a constant matrix");
     if (n.op == OpType::kGemm && n.attrs.GetInt("transA", 0) != 0) return Unsupported("Gemm with transA");
-    // Weights as [N, K].
+    // Weights as [N, K] (grouped: [N, K/G], K below being K/G).
     const bool already_nk = n.op == OpType::kGemm && n.attrs.GetInt("transB", 0) != 0;
+    const int64_t groups = n.op == OpType::kLinear ? n.attrs.GetInt("groups", 1) : 1;
     const int64_t rows = wt->dim(0), cols = wt->dim(1);
     const int64_t K = already_nk ? cols : rows, N = already_nk ? rows : cols;
+    if (groups < 1 || groups > std::numeric_limits<int32_t>::max() || N % groups != 0)
+      return Unsupported("groups = {} for {} output channels (must be >= 1 and divide them)", groups, N);
     const std::vector<float> wf = wt->ToFloatVector();
     std::vector<float> w(wf.size());
     const float alpha = n.op == OpType::kGemm ? n.attrs.GetFloat("alpha", 1.0f) : 1.0f;
@@ -868,12 +875,13 @@ class Lowerer {
         w[static_cast<size_t>(r * K + k)] = alpha * (already_nk ? wf[static_cast<size_t>(r * K + k)]
                                                                 : wf[static_cast<size_t>(k * N + r)]);
     // Packed int4 and group scales need the W4A8 kernel: int8 activations.
-    const bool low_bit_ok = type_ != fb::ElementType::INT16;
-    if (!low_bit_ok && (opts_.weight_bits == 4 || opts_.group_size > 0))
+    const bool low_bit_ok = type_ != fb::ElementType::INT16 && groups == 1;
+    if (type_ == fb::ElementType::INT16 && groups == 1 && (opts_.weight_bits == 4 || opts_.group_size > 0))
       warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                       "per-channel scales",
                                       n.name));
-    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok));
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
+                                                 groups == 1 ? opts_.weight_bits : 8));
     std::vector<int32_t> inputs = {a, wq.tensor};
     std::vector<float> bias;
     if (const ir::Tensor* b = Const(n.input(2))) {
@@ -886,17 +894,19 @@ class Lowerer {
       return Unsupported("a bias computed at run time");
     }
     if (auto it = opts_.linear_input_offset.find(n.name); it != opts_.linear_input_offset.end()) {
-      const std::vector<float>& delta = it->second;  // x + δ: b + W·δ
-      if (static_cast<int64_t>(delta.size()) != K)
-        return Internal("input offset of {} values for {} input channels", delta.size(), K);
+      const std::vector<float>& delta = it->second;  // x + δ: b + W·δ (unit r reads its group's channels)
+      if (static_cast<int64_t>(delta.size()) != K * groups)
+        return Internal("input offset of {} values for {} input channels", delta.size(), K * groups);
       bias.resize(static_cast<size_t>(N), 0.0f);
       for (int64_t r = 0; r < N; ++r) {
+        const float* d = delta.data() + r / (N / groups) * K;
         double sum = 0;
-        for (int64_t k = 0; k < K; ++k) sum += double{w[static_cast<size_t>(r * K + k)]} * delta[static_cast<size_t>(k)];
+        for (int64_t k = 0; k < K; ++k) sum += double{w[static_cast<size_t>(r * K + k)]} * d[k];
         bias[static_cast<size_t>(r)] += static_cast<float>(sum);
       }
     }
     fb::FullyConnectedOptionsT o;
+    o.groups = static_cast<int32_t>(groups);
     o.requant = BiasAndRequant(n.name + ".bias", bias, pa.scale, wq, N, out, &inputs, &o.group_multiplier);
     AddOp(fb::OpCode::FULLY_CONNECTED, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();

@@ -1,5 +1,7 @@
 #include "report/model_summary.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace squint::report {
@@ -46,7 +48,7 @@ std::optional<int64_t> NodeMacs(const ir::Graph& g, const ir::Node& n) {
     case OpType::kLinear: {
       auto k = dim(n.input(0), -1);
       if (!out || !k) return std::nullopt;
-      return *out * *k;
+      return *out * (*k / std::max<int64_t>(1, n.attrs.GetInt("groups", 1)));  // grouped: K/G per output
     }
     case OpType::kGemm: {
       const bool trans_a = n.attrs.GetInt("transA", 0) != 0;

@@ -84,7 +84,9 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
     if (const fb::SoftmaxOptions* sm = op->options_as_SoftmaxOptions(); sm && sm->exp_table())
       s.table_bytes += static_cast<int64_t>(sm->exp_table()->size() * sizeof(int32_t));
     if (const fb::LayerNormOptions* ln = op->options_as_LayerNormOptions(); ln != nullptr && ln->rms())
-      o.opcode += " rms";
+      o.attrs = "rms";
+    if (const fb::FullyConnectedOptions* fc = op->options_as_FullyConnectedOptions(); fc && fc->groups() != 1)
+      o.attrs = fmt::format("groups={}", fc->groups());
     if (const fb::HadamardOptions* h = op->options_as_HadamardOptions(); h != nullptr)
       s.table_bytes += static_cast<int64_t>((h->h_k() ? h->h_k()->size() : 0) + (h->signs() ? h->signs()->size() : 0));
     s.ops.push_back(std::move(o));
@@ -112,8 +114,8 @@ std::string FormatText(const SqntSummary& s) {
   out += fmt::format("\nops ({}):\n", s.ops.size());
   for (size_t i = 0; i < s.ops.size(); ++i) {
     const SqntOp& o = s.ops[i];
-    out += fmt::format("  {:>4} {:<16} {}  ({}) -> ({})\n", i, o.opcode, o.name, fmt::join(o.inputs, ", "),
-                       fmt::join(o.outputs, ", "));
+    out += fmt::format("  {:>4} {:<16} {}  ({}) -> ({}){}\n", i, o.opcode, o.name, fmt::join(o.inputs, ", "),
+                       fmt::join(o.outputs, ", "), o.attrs.empty() ? "" : "  " + o.attrs);
   }
   return out;
 }
@@ -133,7 +135,8 @@ nlohmann::json ToJson(const SqntSummary& s) {
                             {"quantization", t.quant}, {"bytes", t.bytes}, {"arena_offset", t.arena_offset}});
   j["ops"] = nlohmann::json::array();
   for (const SqntOp& o : s.ops)
-    j["ops"].push_back({{"op", o.opcode}, {"name", o.name}, {"inputs", o.inputs}, {"outputs", o.outputs}});
+    j["ops"].push_back(
+        {{"op", o.opcode}, {"name", o.name}, {"inputs", o.inputs}, {"outputs", o.outputs}, {"attrs", o.attrs}});
   return j;
 }
 

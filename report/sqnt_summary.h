@@ -22,8 +22,9 @@ struct SqntTensor {
 };
 
 struct SqntOp {
-  std::string opcode, name;  // opcode: the schema name, "LAYER_NORM rms" for an RMSNorm
+  std::string opcode, name;
   std::vector<std::string> inputs, outputs;  // tensor names
+  std::string attrs;                         // options worth showing ("groups=4"), empty when none
 };
 
 struct SqntSummary {

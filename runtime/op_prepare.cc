@@ -242,9 +242,16 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(x.rank >= 1 && y.rank == x.rank, "input has %d dims and output %d, expected equal and >= 1", x.rank,
            y.rank);
   ref::FullyConnectedParams p;
-  p.depth = w.dims[1];
+  p.groups = o->groups();
+  p.depth = x.dims[x.rank - 1];
   p.units = w.dims[0];
-  OP_CHECK(x.dims[x.rank - 1] == p.depth, "input K = %d but weight K = %d", x.dims[x.rank - 1], p.depth);
+  OP_CHECK(p.groups >= 1, "groups = %d, expected >= 1", p.groups);
+  OP_CHECK(p.groups == 1 || !low_bit, "groups = %d with weight '%s' %s; grouped layers take int8 weights per channel",
+           p.groups, w.name, w.type == ElementType::INT4 ? "int4" : "group-scaled");
+  OP_CHECK(p.depth % p.groups == 0 && p.units % p.groups == 0,
+           "groups = %d must divide input K = %d and weight N = %d", p.groups, p.depth, p.units);
+  OP_CHECK(int64_t{w.dims[1]} * p.groups == p.depth, "input K = %d but weight K = %d (weight [N, K/groups], groups = %d)",
+           p.depth, w.dims[1], p.groups);
   OP_CHECK(y.dims[y.rank - 1] == p.units, "output N = %d but weight N = %d", y.dims[y.rank - 1], p.units);
   for (int i = 0; i + 1 < x.rank; ++i)
     OP_CHECK(x.dims[i] == y.dims[i], "output dim %d is %d, expected %d", i, y.dims[i], x.dims[i]);
@@ -265,12 +272,13 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
                w.quant->zero_point()->Get(i));
   p.input_zero_point = x.zero_point;
   if (low_bit) return PrepareFcLowBit(ctx, p, max_abs_bias, out);
+  const int32_t group_depth = p.depth / p.groups;
   if (x.type == ElementType::INT8)
-    OP_CHECK(ref::Int8DotFitsInt32(p.depth, x.zero_point, max_abs_bias),
-             "int32 accumulator may overflow: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
+    OP_CHECK(ref::Int8DotFitsInt32(group_depth, x.zero_point, max_abs_bias),
+             "int32 accumulator may overflow: depth K/groups = %d, input zero point %d, max |bias| %lld", group_depth,
              x.zero_point, static_cast<long long>(max_abs_bias));
   else
-    OP_CHECK(p.depth <= (1 << 24), "depth K = %d exceeds 2^24 for int16", p.depth);
+    OP_CHECK(group_depth <= (1 << 24), "depth K/groups = %d exceeds 2^24 for int16", group_depth);
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunFc, x.type);

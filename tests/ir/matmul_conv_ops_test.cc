@@ -147,6 +147,35 @@ TEST(Linear, AnyRankWithBias) {
               {"W has shape 64, expected 2 dims"});
 }
 
+TEST(Linear, GroupsMatchBlockDiagonalDense) {
+  // groups = 2: X [2, 4], W [2, 6] is the block-diagonal dense W_d [4, 6] with blocks
+  // W_d[0:2, 0:3] = W[:, 0:3] and W_d[2:4, 3:6] = W[:, 3:6].
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(8), w(12), b(6), dense(24, 0.0f);
+  for (float& v : x) v = u(rng);
+  for (float& v : w) v = u(rng);
+  for (float& v : b) v = u(rng);
+  for (int i = 0; i < 2; ++i)
+    for (int n = 0; n < 6; ++n) dense[static_cast<size_t>((n / 3 * 2 + i) * 6 + n)] = w[static_cast<size_t>(i * 6 + n)];
+  auto grouped = RunOp(OpType::kLinear, {T_({2, 4}, x), T_({2, 6}, w), T_({6}, b)}, Attrs({{"groups", int64_t{2}}}));
+  ASSERT_TRUE(grouped.ok()) << grouped.status().message();
+  auto full = RunOp(OpType::kLinear, {T_({2, 4}, x), T_({4, 6}, dense), T_({6}, b)});
+  ASSERT_TRUE(full.ok());
+  ASSERT_EQ((*grouped)[0].dims(), (Dims{2, 6}));
+  for (int64_t i = 0; i < 12; ++i)
+    EXPECT_NEAR((*grouped)[0].data<float>()[i], (*full)[0].data<float>()[i], 1e-6) << i;
+  auto inf = InferOp(OpType::kLinear, {Known({5, 64}), Known({16, 8})}, Attrs({{"groups", int64_t{4}}}));
+  ASSERT_TRUE(inf.ok()) << inf.status().message();
+  EXPECT_EQ(ShapeToString(*(*inf)[0].shape), "5x8");
+  ExpectError(InferOp(OpType::kLinear, {Known({5, 64}), Known({16, 8})}, Attrs({{"groups", int64_t{2}}})),
+              StatusCode::kInvalidInput, {"Linear 'n'", "(groups 2)", "64 vs 32"});
+  ExpectError(InferOp(OpType::kLinear, {Known({5, 48}), Known({16, 8})}, Attrs({{"groups", int64_t{3}}})),
+              StatusCode::kInvalidInput, {"groups = 3 does not divide the 8 output columns"});
+  ExpectError(InferOp(OpType::kLinear, {Known({5, 64}), Known({64, 8})}, Attrs({{"groups", int64_t{0}}})),
+              StatusCode::kInvalidInput, {"groups = 0, expected >= 1"});
+}
+
 // ---- Conv ----
 
 struct ConvCase {

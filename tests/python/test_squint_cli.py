@@ -167,6 +167,15 @@ def test_softmax_quant_bad_name(tmp_path):
                 FMNIST_SPLITS[0], "--softmax-quant", "log3"], r"--softmax-quant.*log3", tmp_path / "x.sqnt")
 
 
+def assert_vit_logits_close(tmp_path, sqnt):
+    """`squint run` of a vit_tiny .sqnt on one validation image: logits within 10% of the float range."""
+    np.save(tmp_path / "x.npy", np.load(FMNIST_SPLITS[1])[:1])
+    squint("run", str(sqnt), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
+    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
+    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
+    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
+
+
 def test_transform_smooth(tmp_path):
     # --transform smooth moves per-channel scales from every LayerNorm into the Linear weights that
     # read it (float-equivalent: the float accuracy is unchanged), says what it did per LayerNorm,
@@ -192,16 +201,6 @@ def test_transform_smooth(tmp_path):
     expect_bad(cnn("d.sqnt", "spin"), r"--transform.*spin", tmp_path / "d.sqnt")
 
 
-def expect_vit_runs_close_to_float(tmp_path, sqnt):
-    # `squint run` of a quantized vit_tiny on one validation image: logits within 10% of the float
-    # model's logit range.
-    np.save(tmp_path / "x.npy", np.load(FMNIST_SPLITS[1])[:1])
-    squint("run", str(sqnt), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "q"))
-    squint("run", model_path("vit_tiny/vit_tiny_op17"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f"))
-    q, f = np.load(tmp_path / "q" / "logits.npy"), np.load(tmp_path / "f" / "logits.npy")
-    assert np.abs(q - f).max() <= 0.1 * (f.max() - f.min()), (q, f)
-
-
 def test_transform_hadamard(tmp_path):
     # --transform hadamard on vit_tiny W4A8: one HADAMARD op per Linear input (int16 in, int8 out),
     # float accuracy unchanged (float-equivalent), the outliers of the linear inputs spread (the
@@ -217,7 +216,7 @@ def test_transform_hadamard(tmp_path):
     assert len(kurt) == 2 and kurt[1] < kurt[0] / 4, proc.stderr
     inspected = squint("inspect", str(tmp_path / "h.sqnt")).stdout
     assert "HADAMARD" in inspected and "transform=hadamard" in inspected, inspected
-    expect_vit_runs_close_to_float(tmp_path, tmp_path / "h.sqnt")
+    assert_vit_logits_close(tmp_path, tmp_path / "h.sqnt")
 
 
 def test_transform_rotate(tmp_path):
@@ -235,8 +234,9 @@ def test_transform_rotate(tmp_path):
     assert "norm (residual stream) inputs after transforms: 9 inputs" in proc.stderr, proc.stderr
     inspected = squint("inspect", str(tmp_path / "r.sqnt")).stdout
     assert "transform=rotate,hadamard" in inspected, inspected
-    assert inspected.count("LAYER_NORM rms") == 9 and not re.search(r"LAYER_NORM(?! rms)", inspected), inspected
-    expect_vit_runs_close_to_float(tmp_path, tmp_path / "r.sqnt")
+    norms = [line for line in inspected.splitlines() if " LAYER_NORM " in line]
+    assert len(norms) == 9 and all(line.endswith("  rms") for line in norms), inspected
+    assert_vit_logits_close(tmp_path, tmp_path / "r.sqnt")
     # The rotation's signs come from --transform-seed: same seed, same bytes; another, another file.
     def rotated(out, *seed):
         squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / out), "--calib",
@@ -246,6 +246,32 @@ def test_transform_rotate(tmp_path):
     assert "transform_seed=7" in squint("inspect", str(tmp_path / "s3.sqnt")).stdout
     expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "s.sqnt"), "--calib",
                 FMNIST_SPLITS[0], "--transform", "smooth,rotate"], r"undoes smoothing", tmp_path / "s.sqnt")
+
+
+def test_transform_wush(tmp_path):
+    # --transform wush on vit_tiny W4A8: one grouped FULLY_CONNECTED (blocks of 32 channels, int8
+    # weights) per Linear input, float accuracy unchanged (float-equivalent), recorded, and the .sqnt
+    # runs on `squint run` close to the float model. Not together with hadamard.
+    few = SUBSET + ("--weight-bits", "4")
+    args = ["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "w.sqnt"), "--calib",
+            FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few]
+    _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, few)
+    proc = squint(*args, "--transform", "wush")
+    m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(2)) == ref, proc.stdout
+    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    found = re.search(r"transform wush: (\d+) Linear layers behind (\d+) grouped transforms \(blocks of 32\)",
+                      proc.stderr)
+    assert found and int(found.group(1)) >= 16, proc.stderr
+    inspected = squint("inspect", str(tmp_path / "w.sqnt")).stdout
+    assert "transform=wush" in inspected, inspected
+    assert len(re.findall(r"FULLY_CONNECTED .*  groups=\d+", inspected)) == int(found.group(2)), inspected
+    assert_vit_logits_close(tmp_path, tmp_path / "w.sqnt")
+    expect_bad(args + ["--transform", "hadamard,wush"], r"--transform wush cannot be combined with hadamard",
+               tmp_path / "b.sqnt")
+    expect_bad(args + ["--transform", "wush", "--wush-block", "48"], r"WUSH block 48: expected 16, 32 or 64",
+               tmp_path / "b.sqnt")
 
 
 def test_clip_softmax(tmp_path):

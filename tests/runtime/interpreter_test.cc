@@ -187,6 +187,35 @@ TEST(InterpreterPrepare, FcRules) {
   ExpectPrepareError(BuildFcModel(o), "weight must be a constant int8 or int4 [N, K] tensor");
 }
 
+TEST(InterpreterPrepare, GroupedFcRules) {
+  testing::FcModelOptions o;
+  o.groups = 0;
+  ExpectPrepareError(BuildFcModel(o), "op 0 'fc' (FULLY_CONNECTED): groups = 0, expected >= 1");
+  o.groups = 2;  // N = 3
+  ExpectPrepareError(BuildFcModel(o), "groups = 2 must divide input K = 4 and weight N = 3");
+  o.groups = 3;  // K = 4
+  ExpectPrepareError(BuildFcModel(o), "groups = 3 must divide input K = 4 and weight N = 3");
+  o.x_shape = {1, 6};  // K/groups = 2, weight has 4
+  ExpectPrepareError(BuildFcModel(o), "input K = 6 but weight K = 4 (weight [N, K/groups], groups = 3)");
+}
+
+// groups = 3 on x [1, 12], w [3, 4]: unit n is the dense layer of BuildFcModel on x[4n .. 4n+3].
+TEST(Interpreter, GroupedFullyConnectedReadsItsGroupsChannels) {
+  testing::FcModelOptions o;
+  o.groups = 3;
+  o.x_shape = {1, 12};
+  o.y_offset = 64;
+  Runner r;
+  Status s = r.Init(BuildFcModel(o));
+  ASSERT_TRUE(s.ok()) << s.message();
+  int8_t x[12];
+  for (int i = 0; i < 12; ++i) x[i] = static_cast<int8_t>((i * 41) % 97 - 48);
+  std::memcpy(r.interp.mutable_tensor_data(r.model.inputs()[0]), x, 12);
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  const int8_t* y = static_cast<const int8_t*>(r.interp.tensor_data(r.model.outputs()[0]));
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], ExpectedFc(x + 4 * n, n)) << n;
+}
+
 // HADAMARD fields as the quantizer writes them (schema HadamardOptions); defaults form a valid op
 // on x [3, 8]: block 8 = 2·2^2, h_k = H_2, signs alternating.
 struct HadamardFields {

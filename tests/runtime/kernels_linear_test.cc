@@ -141,6 +141,42 @@ TYPED_TEST(LinearKernelTest, FullyConnectedMatchesFloatWithinOneCode) {
   }
 }
 
+// A grouped layer is the dense layer whose weight is block-diagonal (zeros outside each unit's
+// group), bit for bit: the zero products add nothing to the exact integer accumulator.
+TYPED_TEST(LinearKernelTest, GroupedFullyConnectedIsTheDenseBlockDiagonalLayer) {
+  using T = TypeParam;
+  std::mt19937 rng(11);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int iter = 0; iter < 100; ++iter) {
+    FullyConnectedParams grouped;
+    grouped.groups = uni(1, 6);
+    const int group_depth = uni(1, 40), group_units = uni(1, 5);
+    grouped.rows = uni(0, 4);
+    grouped.depth = grouped.groups * group_depth;
+    grouped.units = grouped.groups * group_units;
+    grouped.input_zero_point = RandomZeroPoint<T>(rng);
+    std::vector<float> s_w(static_cast<size_t>(grouped.units));
+    for (auto& s : s_w) s = static_cast<float>(RandomScale(rng, 1e-3, 0.1));
+    const auto x = RandomCodes<T>(rng, size_t(grouped.rows) * grouped.depth);
+    const auto w = RandomCodes<int8_t>(rng, size_t(grouped.units) * group_depth);
+    std::vector<int8_t> dense(size_t(grouped.units) * grouped.depth, 0);
+    for (int u = 0; u < grouped.units; ++u)
+      for (int k = 0; k < group_depth; ++k)
+        dense[size_t(u) * grouped.depth + size_t(u / group_units) * group_depth + k] = w[size_t(u) * group_depth + k];
+    std::vector<int32_t> bias(static_cast<size_t>(grouped.units));
+    for (auto& b : bias) b = uni(-5000, 5000);
+    RequantOwner rq(qm::BuildChannelRequant(RandomScale(rng, 1e-3, 1.0), s_w, RandomScale(rng, 1e-3, 1.0)),
+                    RandomZeroPoint<T>(rng), QMin<T>(), QMax<T>());
+    grouped.requant = rq.params;
+    FullyConnectedParams full = grouped;
+    full.groups = 1;
+    std::vector<T> y_grouped(size_t(grouped.rows) * grouped.units), y_full(y_grouped.size());
+    FullyConnected<T>(grouped, x.data(), w.data(), bias.data(), y_grouped.data());
+    FullyConnected<T>(full, x.data(), dense.data(), bias.data(), y_full.data());
+    ASSERT_EQ(y_grouped, y_full) << "iter " << iter;
+  }
+}
+
 // Worst-case accumulators: every product at its extreme, at the largest depth prepare allows.
 TEST(FullyConnected, WorstCaseAccumulatorDoesNotOverflowInt32) {
   EXPECT_TRUE(Int8DotFitsInt32(4096, 0, 0));

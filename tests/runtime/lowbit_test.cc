@@ -444,6 +444,7 @@ struct LowBitModel {
   int32_t multiplier_value = -1;      // -1: from the scales
   bool odd_padding_garbage = false;   // w [3, 63] with a nonzero padding nibble
   bool also_read_by_add = false;      // the weight also feeds an ADD
+  int32_t fc_groups = 1;              // FullyConnectedOptions.groups
 };
 
 struct Built {
@@ -498,7 +499,7 @@ Built BuildLowBitModel(const LowBitModel& o) {
   auto requant = b.Requant(mult, shift);
   auto gm = out.multipliers.empty() ? 0 : b.fbb().CreateVector(out.multipliers);
   b.Op(fb::OpCode::FULLY_CONNECTED, "fc", {x, wt, bt}, {y}, fb::OpOptions::FullyConnectedOptions,
-       fb::CreateFullyConnectedOptions(b.fbb(), requant, gm).Union());
+       fb::CreateFullyConnectedOptions(b.fbb(), requant, gm, o.fc_groups).Union());
   int out_t = y;
   if (o.also_read_by_add) {
     out_t = b.Activation("z", fb::ElementType::INT8, {units, depth}, 1.0f, 0);
@@ -582,6 +583,14 @@ TEST(LowBitLoad, GroupMultipliersAreChecked) {
   o.group_size = 0;
   o.num_multipliers = 2;  // multipliers without group scales
   ExpectInvalid(o, "group_multiplier has 2 values but weight 'w' has no group scales");
+}
+
+TEST(LowBitLoad, GroupedFcTakesInt8PerChannelWeightsOnly) {
+  LowBitModel o;
+  o.fc_groups = 3;
+  ExpectInvalid(o, "groups = 3 with weight 'w' int4; grouped layers take int8 weights per channel");
+  o.int4 = false;
+  ExpectInvalid(o, "groups = 3 with weight 'w' group-scaled");
 }
 
 TEST(LowBitLoad, Int4WeightsOnlyFeedFullyConnected) {

@@ -159,6 +159,7 @@ struct FcModelOptions {
   std::vector<int32_t> w_shape = {3, 4};
   int32_t extra_input_index = -2;  // if != -2: appended to the op's inputs
   uint16_t major = 1, minor = 0;
+  int32_t groups = 1;  // FullyConnectedOptions.groups
 };
 
 inline AlignedBytes BuildFcModel(const FcModelOptions& o = {}) {
@@ -174,7 +175,7 @@ inline AlignedBytes BuildFcModel(const FcModelOptions& o = {}) {
   if (o.extra_input_index != -2) inputs.push_back(o.extra_input_index);
   auto requant = b.Requant({1 << 30}, {-2}, -128, 127);
   b.Op(fb::OpCode::FULLY_CONNECTED, "fc", inputs, {y}, fb::OpOptions::FullyConnectedOptions,
-       fb::CreateFullyConnectedOptions(b.fbb(), requant).Union());
+       fb::CreateFullyConnectedOptions(b.fbb(), requant, 0, o.groups).Union());
   b.Inputs({x});
   b.Outputs({y});
   if (o.with_plan) b.Plan(o.arena_size, 128);

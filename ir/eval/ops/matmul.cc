@@ -3,9 +3,13 @@
 //   MatMul(A, B):  batched over the broadcast of the leading dims; a 1-D A is [1, K] and a
 //                  1-D B is [K, 1], the added dim removed from the result.
 //   Gemm(A, B, C): Y = alpha·A'·B' + beta·C, A' = transA ? Aᵀ : A (2-D), C broadcast to [M, N].
-//   Linear(X, W, B) (domain squint): Y = X·W + B, X [..., K], W [K, N], B [N] optional.
+//   Linear(X, W, B) (domain squint): Y = X·W + B, X [..., K], W [K, N], B [N] optional; with
+//                  groups = G > 1, W is [K/G, N] and Y[..., n] = X[..., g·K/G : (g+1)·K/G]·W[:, n]
+//                  + B[n] for g = n / (N/G) (block-diagonal W).
 // Floating types run through GemmRowMajor (gemm.h); integer MatMul uses a plain loop with
 // wrapping arithmetic.
+#include <vector>
+
 #include "ir/eval/ops/gemm.h"
 #include "ir/eval/ops/math_util.h"
 
@@ -183,11 +187,21 @@ Result<std::vector<OutputType>> InferLinear(const InferContext& ctx) {
     return InvalidInput("{}: X is a scalar, expected at least 1 dim", ctx.node.Label());
   if (w.shape && w.shape->size() != 2)
     return InvalidInput("{}: W has shape {}, expected 2 dims [K, N]", ctx.node.Label(), ShapeToString(*w.shape));
-  const Dim k = w.shape ? (*w.shape)[0] : Dim::Unknown();
+  const int64_t groups = ctx.node.attrs.GetInt("groups", 1);
+  if (groups < 1) return InvalidInput("{}: groups = {}, expected >= 1", ctx.node.Label(), groups);
+  const bool k_known = w.shape && (*w.shape)[0].known();
+  if (k_known && (*w.shape)[0].value > std::numeric_limits<int64_t>::max() / groups)
+    return InvalidInput("{}: groups = {} times W's {} rows overflows int64", ctx.node.Label(), groups,
+                        (*w.shape)[0].value);
+  const Dim k = k_known ? Dim::Known((*w.shape)[0].value * groups) : Dim::Unknown();
   const Dim n = w.shape ? (*w.shape)[1] : Dim::Unknown();
+  if (n.known() && n.value % groups != 0)
+    return InvalidInput("{}: groups = {} does not divide the {} output columns of W {}", ctx.node.Label(), groups,
+                        n.value, ShapeToString(*w.shape));
   if (x.shape && x.shape->back().known() && k.known() && x.shape->back().value != k.value)
-    return InvalidInput("{}: X is {} and W is {}: inner dims differ ({} vs {})", ctx.node.Label(),
-                        ShapeToString(*x.shape), ShapeToString(*w.shape), x.shape->back().value, k.value);
+    return InvalidInput("{}: X is {} and W is {} (groups {}): inner dims differ ({} vs {} = W rows x groups)",
+                        ctx.node.Label(), ShapeToString(*x.shape), ShapeToString(*w.shape), groups,
+                        x.shape->back().value, k.value);
   if (b.present && b.shape) {
     const Shape& sb = *b.shape;
     if (sb.size() != 1 || (sb[0].known() && n.known() && sb[0].value != n.value))
@@ -201,8 +215,8 @@ Result<std::vector<OutputType>> InferLinear(const InferContext& ctx) {
 }
 
 template <typename T>
-void LinearTyped(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
-  const int64_t k = w.dim(0), n = w.dim(1);
+void LinearTyped(const Tensor& x, const Tensor& w, const Tensor* b, int64_t groups, Tensor& y) {
+  const int64_t kg = w.dim(0), n = w.dim(1), k = kg * groups, ng = n / groups;
   const int64_t rows = n ? y.size() / n : 0;
   if (y.size() == 0) return;
   T* py = y.data<T>();
@@ -212,15 +226,30 @@ void LinearTyped(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
     else
       std::fill_n(py + r * n, n, T(0));
   }
-  GemmRowMajor<T>(x.data<T>(), false, w.data<T>(), false, py, rows, k, n, T(1), /*accumulate=*/true);
+  if (groups == 1) {
+    GemmRowMajor<T>(x.data<T>(), false, w.data<T>(), false, py, rows, k, n, T(1), /*accumulate=*/true);
+    return;
+  }
+  // Group g: Y[:, g·ng..] += X[:, g·kg..]·W[:, g·ng..], on contiguous copies of the slices.
+  std::vector<T> xg(static_cast<size_t>(rows * kg)), wg(static_cast<size_t>(kg * ng)), yg(static_cast<size_t>(rows * ng));
+  const T* px = x.data<T>();
+  const T* pw = w.data<T>();
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t r = 0; r < rows; ++r) std::copy_n(px + r * k + g * kg, kg, xg.data() + r * kg);
+    for (int64_t i = 0; i < kg; ++i) std::copy_n(pw + i * n + g * ng, ng, wg.data() + i * ng);
+    GemmRowMajor<T>(xg.data(), false, wg.data(), false, yg.data(), rows, kg, ng, T(1), /*accumulate=*/false);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < ng; ++j) py[r * n + g * ng + j] += yg[static_cast<size_t>(r * ng + j)];
+  }
 }
 
 Status LinearKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& x = *inputs[0];
   const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
+  const int64_t groups = node.attrs.GetInt("groups", 1);
   const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    LinearTyped<T>(x, *inputs[1], b, outputs[0]);
+    LinearTyped<T>(x, *inputs[1], b, groups, outputs[0]);
   });
   return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
 }

@@ -83,12 +83,16 @@ struct Conv2DParams {
 template <typename T>
 void Conv2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y);
 
-// FULLY_CONNECTED. x [rows, depth], w [units, depth] (int8, symmetric), bias [units] or null,
-// y [rows, units]. acc[r][n] = bias[n] + Σ_k (x[r][k] − input_zero_point)·w[n][k].
-// Preconditions: requant.count is 1 or units; int8: Int8DotFitsInt32(depth, ...); int16:
-// depth <= 2^24. Instantiated for T = T8, T16.
+// FULLY_CONNECTED. x [rows, depth], w [units, D] (int8, symmetric) with D = depth/groups, bias
+// [units] or null, y [rows, units]. Unit n belongs to group g = n / (units/groups) and reads the
+// D input channels of its group:
+//   acc[r][n] = bias[n] + Σ_{k<D} (x[r][g·D + k] − input_zero_point)·w[n][k]
+// (groups = 1: the dense layer, D = depth). Preconditions: groups >= 1 divides depth and units;
+// requant.count is 1 or units; int8: Int8DotFitsInt32(D, ...); int16: D <= 2^24. Instantiated
+// for T = T8, T16.
 struct FullyConnectedParams {
   int32_t rows = 0, depth = 0, units = 0;
+  int32_t groups = 1;
   int32_t input_zero_point = 0;
   RequantParams requant;
 };

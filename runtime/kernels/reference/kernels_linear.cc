@@ -37,13 +37,15 @@ template <typename T>
 void FullyConnected(const FullyConnectedParams& p, const T* x, const int8_t* w, const int32_t* bias,
                     T* y) {
   using Acc = typename Accumulator<T>::type;
+  const int32_t group_depth = p.depth / p.groups, group_units = p.units / p.groups;
   for (int32_t r = 0; r < p.rows; ++r) {
     const T* x_r = x + int64_t{r} * p.depth;
     for (int32_t u = 0; u < p.units; ++u) {
-      const int8_t* w_u = w + int64_t{u} * p.depth;
+      const T* x_g = x_r + int64_t{u / group_units} * group_depth;
+      const int8_t* w_u = w + int64_t{u} * group_depth;
       Acc acc = bias != nullptr ? bias[u] : 0;
-      for (int32_t k = 0; k < p.depth; ++k) {
-        acc += (static_cast<Acc>(x_r[k]) - p.input_zero_point) * w_u[k];
+      for (int32_t k = 0; k < group_depth; ++k) {
+        acc += (static_cast<Acc>(x_g[k]) - p.input_zero_point) * w_u[k];
       }
       y[int64_t{r} * p.units + u] = static_cast<T>(Requant(p.requant, u, acc));
     }
