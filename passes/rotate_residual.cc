@@ -207,14 +207,14 @@ class Stream {
   }
   std::string Name(ValueId v) const { return "'" + g_.value(v).name + "'"; }
 
-  // n writes d channels: its weight (input 1) is a float32 constant with d on `axis` (Linear:
-  // [K, d], axis 1; Conv: [d, ..], axis 0), and its bias (input 2) absent or a float32 constant of
-  // d values.
+  // n writes d channels that a rotation may mix: a dense Linear (DenseLinearIssue: not grouped,
+  // W [K, d], axis 1) or an ungrouped Conv (W [d, ..], axis 0) with a float32 constant weight, and
+  // its bias (input 2) absent or a float32 constant of d values. Grouped layers keep each output
+  // within its group: mixing outputs across groups is not a weight change.
   bool Weights(const Node& n, int64_t axis) const {
+    if (n.op == OpType::kLinear ? !DenseLinearIssue(g_, n).empty() : n.attrs.GetInt("group", 1) != 1) return false;
     const Tensor* w = g_.constant(n.input(1));
-    if (!IsFloatConstant(g_, n.input(1)) || (n.op == OpType::kLinear && w->rank() != 2) || w->rank() <= axis ||
-        w->dim(axis) != d_)
-      return false;
+    if (!IsFloatConstant(g_, n.input(1)) || w->rank() <= axis || w->dim(axis) != d_) return false;
     return n.input(2) == ir::kNoValue || (IsFloatConstant(g_, n.input(2)) && g_.constant(n.input(2))->size() == d_);
   }
 
@@ -260,14 +260,14 @@ class Stream {
         return;
       case OpType::kLinear:
         if (a != last || !Weights(n, 1))
-          return Fail(fmt::format("{} writes {} without a float32 constant W [K, {}] (and b [{}])", n.Label(), Name(v),
-                                  d_, d_));
+          return Fail(fmt::format("{} writes {} without a dense float32 constant W [K, {}] (and b [{}])", n.Label(),
+                                  Name(v), d_, d_));
         writers.insert(p);
         return;
       case OpType::kConv:
         if (a != 1 || !Weights(n, 0))
-          return Fail(fmt::format("{} writes {} without float32 constant weights [{}, ..] (and bias [{}])", n.Label(),
-                                  Name(v), d_, d_));
+          return Fail(fmt::format("{} writes {} without ungrouped float32 constant weights [{}, ..] (and bias [{}])",
+                                  n.Label(), Name(v), d_, d_));
         writers.insert(p);
         return;
       case OpType::kGather:
@@ -345,11 +345,12 @@ class Stream {
       const Node& n = g_.nodes[static_cast<size_t>(r)];
       if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
         const Tensor* w = g_.constant(n.input(1));
-        if (!IsFloatConstant(g_, n.input(1)) || w->rank() != 2 || w->dim(0) != d_ ||
+        if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
             (n.input(2) != ir::kNoValue &&
              (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
                                                    g_.constant(n.input(2))->size() != 1))))
-          return Fail(fmt::format("{} reads {} without a float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
+          return Fail(
+              fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
         readers[r] = norm;
         continue;
       }

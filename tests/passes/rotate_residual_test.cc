@@ -153,6 +153,16 @@ TEST(RotateResidual, NormalizedValueReadByAnotherOpIsLeftAlone) {
   ExpectRejected(b.Finish(), "Gelu");
 }
 
+// A grouped Linear writing the stream keeps each output within its group: Q would mix them.
+TEST(RotateResidual, GroupedWriterIsLeftAlone) {
+  GraphBuilder b;
+  const ValueId x = b.Input("x", {3, 8});
+  const ValueId s = b.Op(OpType::kLinear, {x, b.Random("w", {4, 8})}, Attrs({{"groups", int64_t{2}}}));
+  const ValueId n = b.Op(OpType::kLayerNormalization, {s, b.Random("g", {8})});
+  b.Output(b.Op(OpType::kLinear, {n, b.Random("w2", {8, 4})}));
+  ExpectRejected(b.Finish(), "dense");
+}
+
 TEST(RotateResidual, NoLayerNormNothingToDo) {
   GraphBuilder b;
   const ValueId x = b.Input("x", {3, 8});
