@@ -44,6 +44,7 @@ struct Options {
   int weight_bits = 8, act_bits = 8;
   int group_size = 0;
   int worst = 5;
+  bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
   int softmax_bits = 8;
   std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
   std::optional<double> clip_softmax;  // ALPHA
@@ -330,8 +331,10 @@ Status Run(const Options& o) {
   if (o.val_samples > 0) count = std::min(count, o.val_samples);
   std::optional<report::AccuracyReport> rep;
   if (count > 0) {
+    report::CompareOptions co;
+    co.isolated = !o.accumulated_only;
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
-                                                            begin, count));
+                                                            begin, count, co));
   }
   SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, bytes));
   fmt::print("wrote {} ({} bytes, arena {} bytes, lower bound {} bytes)\n", o.output, bytes.size(),
@@ -456,6 +459,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
+  cmd->add_flag("--accumulated-only", o->accumulated_only,
+                "the check measures each layer end to end only, not also alone (half the work; the\n"
+                "worst layers are then ranked by their end-to-end SQNR)");
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
 }
 

@@ -64,9 +64,11 @@ def test_gpt_float_evaluator_matches_onnxruntime(tmp_path):
     assert np.abs(got - ref).max() / (ref.max() - ref.min()) <= 1e-4
 
 
-def quantize(model, out, calib, val, labels, extra=()):
+def quantize(model, out, calib, val, labels, extra=(), isolated=False):
+    """`squint quantize` with the accuracy check; each layer is measured end to end only (--accumulated-only,
+    half the check's work) unless `isolated`."""
     proc = squint("quantize", model_path(model), "-o", str(out), "--calib", calib, "--val", val, "--labels", labels,
-                  *extra)
+                  *extra, *(() if isolated else ("--accumulated-only",)))
     m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
     assert m, proc.stdout
     return float(m.group(1)), float(m.group(2)), proc.stdout
@@ -76,23 +78,46 @@ FMNIST_SPLITS = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_
                  os.path.join(FMNIST, "val_y.npy"))
 
 
+# Accuracy targets are stated on the whole 2000-sample validation split; those runs are in the slow tier
+# (scripts/test.sh --full). The CI tier checks the same targets, with the same thresholds, on the first
+# 500 samples: the split is fixed, so the check is deterministic, and the drop on it estimates the same
+# quantity (measured 2026-12-05: cnn_small and vit_tiny drop 0.0 pt there, whole split 0.45 and 0.35 pt).
+# Sanitized builds check top-1 agreement with float on SUBSET (memory safety is what that build checks).
+SPLITS = [pytest.param("subset", id="val500"), pytest.param("whole", id="val2000", marks=pytest.mark.full)]
+
+
+def split_args(split):
+    if SANITIZED:
+        return SUBSET
+    return ("--val-samples", "500") if split == "subset" else ()
+
+
 @pytest.fixture(scope="module")
 def vit_default(tmp_path_factory):
-    """vit_tiny quantized with the defaults (W8A8, uniform 8-bit softmax): (path, accuracy, float accuracy, stdout);
-    shared by the tests that compare against it (one quantization instead of several)."""
-    path = tmp_path_factory.mktemp("vit") / "m.sqnt"
-    acc, ref, out = quantize("vit_tiny/vit_tiny_op17", path, *FMNIST_SPLITS, SUBSET if SANITIZED else ())
-    return path, acc, ref, out
+    """vit_tiny quantized with the defaults (W8A8, uniform 8-bit softmax), per validation split:
+    vit_default(split) -> (path, accuracy, float accuracy, stdout); shared by the tests that compare
+    against it (one quantization instead of several). The default check also measures every layer alone."""
+    runs = {}
+
+    def get(split):
+        if split not in runs:
+            path = tmp_path_factory.mktemp("vit") / "m.sqnt"
+            runs[split] = (path, *quantize("vit_tiny/vit_tiny_op17", path, *FMNIST_SPLITS, split_args(split),
+                                           isolated=True))
+        return runs[split]
+    return get
 
 
-# Targets of the integer pipeline (issue 4), on the full 2000-sample validation split.
+@pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("model,max_drop", [("cnn_small/cnn_small_op17", 0.5), ("vit_tiny/vit_tiny_op17", 1.0)])
-def test_quantized_accuracy_targets(tmp_path, model, max_drop, request):
+def test_quantized_accuracy_targets(tmp_path, model, max_drop, split, vit_default):
     if model.startswith("vit_tiny"):
-        path, acc, ref, out = request.getfixturevalue("vit_default")
+        path, acc, ref, out = vit_default(split)
+        assert "each alone on quantized float inputs" in out, out
     else:
         path = tmp_path / "m.sqnt"
-        acc, ref, out = quantize(model, path, *FMNIST_SPLITS, SUBSET if SANITIZED else ())
+        acc, ref, out = quantize(model, path, *FMNIST_SPLITS, split_args(split))
+        assert "accumulated error, lowest SQNR first" in out, out
     if SANITIZED:
         agree = re.search(r"top-1 agreement with float ([\d.]+)%", out)
         assert agree and float(agree.group(1)) >= 90.0, out
@@ -140,18 +165,18 @@ def test_softmax_bits(tmp_path):
     assert acc3 >= ref - 25.0, out3
 
 
+@pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("grid", ["log2", "logsqrt2", "sulq"])
-def test_softmax_quant_log_grids(tmp_path, vit_default, grid):
+def test_softmax_quant_log_grids(tmp_path, vit_default, grid, split):
     # --softmax-quant log2 (FQ-ViT), logsqrt2 (RepQ-ViT), sulq (I&S-ViT): 4-bit probabilities on
     # power-of-two grids, P·V by shifts. Bound (issue target): within 1.0 pt of uniform 8-bit on the
     # full validation split (measured 2026-11-29: log2 83.25%, logsqrt2 83.60%, sulq 83.10% vs
-    # 83.45%, see docs/benchmarks.md); sanitized builds check top-1 agreement with float on a subset.
-    fm = FMNIST_SPLITS
-    few = SUBSET if SANITIZED else ()
-    _, acc8, ref, _ = vit_default
+    # 83.45%, see docs/benchmarks.md), checked on the first 500 samples in the CI tier; sanitized
+    # builds check top-1 agreement with float on a subset.
+    _, acc8, ref, _ = vit_default(split)
     out_path = tmp_path / f"{grid}.sqnt"
-    acc4, ref4, out4 = quantize("vit_tiny/vit_tiny_op17", out_path, *fm,
-                                few + ("--softmax-quant", grid, "--softmax-bits", "4"))
+    acc4, ref4, out4 = quantize("vit_tiny/vit_tiny_op17", out_path, *FMNIST_SPLITS,
+                                split_args(split) + ("--softmax-quant", grid, "--softmax-bits", "4"))
     assert ref4 == ref
     inspected = squint("inspect", str(out_path)).stdout
     assert f"softmax_quant={grid}" in inspected and f"{grid} 4 bits: 16 codes" in inspected, inspected
@@ -185,7 +210,7 @@ def test_transform_smooth(tmp_path):
     _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, few)
     proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "b.sqnt"), "--calib",
                   FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few,
-                  "--transform", "smooth")
+                  "--transform", "smooth", "--accumulated-only")
     m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
     assert m and float(m.group(2)) == ref, proc.stdout
     assert re.search(r"smooth: \d+ of 9 sites smoothed", proc.stderr), proc.stderr
@@ -208,7 +233,7 @@ def test_transform_hadamard(tmp_path):
     few = SUBSET + ("--weight-bits", "4")
     proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "h.sqnt"), "--calib",
                   FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few,
-                  "--transform", "hadamard")
+                  "--transform", "hadamard", "--accumulated-only")
     m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
     assert m and float(m.group(1)) >= 95.0, proc.stdout
     assert "17 Linear layers behind 17 Hadamard ops" in proc.stderr, proc.stderr
@@ -225,7 +250,7 @@ def test_transform_rotate(tmp_path):
     # float; rotate,hadamard is QuaRot's pair; smooth,rotate is refused (rotate undoes smoothing).
     proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "r.sqnt"), "--calib",
                   FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *SUBSET,
-                  "--transform", "rotate,hadamard")
+                  "--transform", "rotate,hadamard", "--accumulated-only")
     m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
     assert m and float(m.group(1)) >= 95.0, proc.stdout
     assert re.search(r"transform rotate: residual stream of 64 channels .*: 9 LayerNorms -> RMSNorm, 9 writers and "
@@ -254,7 +279,7 @@ def test_transform_wush(tmp_path):
     # runs on `squint run` close to the float model. Not together with hadamard.
     few = SUBSET + ("--weight-bits", "4")
     args = ["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "w.sqnt"), "--calib",
-            FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few]
+            FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few, "--accumulated-only"]
     _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, few)
     proc = squint(*args, "--transform", "wush")
     m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
@@ -358,7 +383,7 @@ def test_int4_weights_with_group_scales(tmp_path, model):
     assert "group_size=32" in info
     if model.startswith("cnn"):
         proc = squint("quantize", model_path(model), "-o", str(tmp_path / "again.sqnt"), "--calib", fm[0], "--val",
-                      fm[1], "--labels", fm[2], *few, "--weight-bits", "4", "--group-size", "32")
+                      fm[1], "--labels", fm[2], *few, "--weight-bits", "4", "--group-size", "32", "--accumulated-only")
         # cnn_small's Convs: depth 9 (first and depthwise) and 16x3x3 = 144 keep per-channel scales;
         # 32x3x3 = 288 (two) and the 1x1 pointwise (32) take groups of 32.
         assert len(re.findall(r"depth (?:9|144) is not a multiple of --group-size 32", proc.stderr)) == 3, proc.stderr
@@ -636,9 +661,9 @@ def test_png_folder_gives_the_same_result_as_the_npy(tmp_path):
     model = model_path("cnn_small/cnn_small_op17")
     norm = ("--mean", str(FMNIST_MEAN), "--std", str(FMNIST_STD))
     a = squint("quantize", model, "-o", str(tmp_path / "npy.sqnt"), "--calib", str(tmp_path / "calib.npy"),
-               "--val", str(tmp_path / "val.npy"), "--labels", str(tmp_path / "val_y.npy"))
+               "--val", str(tmp_path / "val.npy"), "--labels", str(tmp_path / "val_y.npy"), "--accumulated-only")
     b = squint("quantize", model, "-o", str(tmp_path / "png.sqnt"), "--calib", str(tmp_path / "calib"),
-               "--val", str(tmp_path / "val"), *norm)
+               "--val", str(tmp_path / "val"), *norm, "--accumulated-only")
     assert (tmp_path / "npy.sqnt").read_bytes() == (tmp_path / "png.sqnt").read_bytes()
     assert "accuracy" in b.stdout and a.stdout.replace("npy.sqnt", "X") == b.stdout.replace("png.sqnt", "X"), \
         a.stdout + b.stdout
