@@ -13,7 +13,7 @@ everything else W8A8, on the integer runtime. One Markdown table per model on st
 Quantizers: whatever `squint quantize --help` lists for --softmax-quant (uniform only if the
 option is absent), plus "uniform+bc": uniform with --softmax-bias-correction. A combination squint
 refuses (e.g. bias correction where no attention block has the plain shape) is a table row saying
-so, with squint's message. Usage (from the repository root, after scripts/build.sh):
+so, with squint's message. Usage (from the repository root, after scripts/build.sh release --bench):
   .venv/bin/python bench/softmax_ablation.py --squint build/cli/squint \
       --bench build/bench/squint_runtime_bench [--models vit_tiny,gpt_tiny] [--bits 8,6,4,3] \
       [--quantizers uniform,log2] [--val-samples 500] [--calib-samples 0] [--report-samples 200]

@@ -18,7 +18,7 @@ the integer runtime. One Markdown table per model on stdout:
 
 Transforms: whatever `squint quantize --help` lists for --transform (the combination of all but
 "none" is added as one more row when there are several). A combination squint refuses (exit 2) is
-a row saying so, with squint's message. Usage (from the repository root, after scripts/build.sh):
+a row saying so, with squint's message. Usage (from the repository root, after scripts/build.sh release --bench):
   .venv/bin/python bench/transform_ablation.py --squint build/cli/squint \\
       --bench build/bench/squint_runtime_bench [--models vit_tiny,gpt_tiny] [--configs W8A8,W4A8] \\
       [--transforms "none;smooth"] [--val-samples 500] [--calib-samples 0] [--report-samples 100]

@@ -124,7 +124,7 @@ float Bilinear(const Image& im, int64_t c, double y, double x) {
   const auto y0 = static_cast<int64_t>(y), x0 = static_cast<int64_t>(x);
   const int64_t y1 = std::min(y0 + 1, im.height - 1), x1 = std::min(x0 + 1, im.width - 1);
   const double fy = y - static_cast<double>(y0), fx = x - static_cast<double>(x0);
-  auto at = [&](int64_t yy, int64_t xx) { return double{im.pixels[static_cast<size_t>((yy * im.width + xx) * im.channels + c)]}; };
+  auto at = [&](int64_t yy, int64_t xx) { return static_cast<double>(im.pixels[static_cast<size_t>((yy * im.width + xx) * im.channels + c)]); };
   return static_cast<float>((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
                             fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
-  build-essential cmake ninja-build clang libclang-rt-dev
+  build-essential cmake ninja-build ccache clang libclang-rt-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev
   libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev libssl-dev libpng-dev libjpeg62-turbo-dev

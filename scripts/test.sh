@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what is missing, builds, and runs
-# every test in a normal build and in an AddressSanitizer + UndefinedBehaviorSanitizer
-# build, then the importer fuzzer for a short fixed time.
+# The test suite, from a fresh machine: installs what is missing, builds, runs the tests in a normal
+# build and in an AddressSanitizer + UndefinedBehaviorSanitizer build, then fuzzes every parser.
+#
+#   scripts/test.sh          the CI tier (what .ci/run runs; budget 20 minutes on the project's 2-core
+#                            machine, set-up included): every module, kernel, subcommand and error path;
+#                            accuracy targets on fixed validation subsets; 30 s of fuzzing per target
+#   scripts/test.sh --full   everything: also the slow tier (CTest label "full", pytest marker "full":
+#                            whole validation splits, huge generated graphs), the benchmarks' smoke
+#                            runs and 10 minutes of fuzzing per target. Run it before resolving an issue
+#                            that touches quantization or kernels.
+# Each step prints its wall-clock time; SQUINT_FUZZ_SECONDS overrides the fuzzing time per target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+full=0
+case "${1:-}" in
+  "") ;;
+  --full) full=1 ;;
+  -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+  *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
+esac
+if [ $full = 1 ]; then tier=(); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-600}; else tier=(-LE full); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-30}; fi
+
+start=$(date +%s)
+step() { echo "== $1 (at $(( $(date +%s) - start )) s)"; }
+
+step "set-up"
 "$root/scripts/setup.sh"
 
-echo "== release build"
-"$root/scripts/build.sh" release
-(cd "$root/build" && ctest --output-on-failure -j2)
+step "release build"
+if [ $full = 1 ]; then "$root/scripts/build.sh" release --bench; else "$root/scripts/build.sh" release; fi
+step "release tests"
+(cd "$root/build" && ctest --output-on-failure -j2 "${tier[@]}")
 
-echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+step "AddressSanitizer + UndefinedBehaviorSanitizer build (clang, also the fuzz targets)"
 "$root/scripts/build.sh" asan
-(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j2)
+step "AddressSanitizer + UndefinedBehaviorSanitizer tests"
+(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j2 -LE full)
 
-if [ -x "$root/scripts/fuzz.sh" ]; then
-  echo "== fuzzing the importers (short fixed time)"
-  "$root/scripts/fuzz.sh" "${SQUINT_FUZZ_SECONDS:-60}"
+step "fuzzing every parser (${fuzz_seconds} s per target after replaying its corpus)"
+"$root/scripts/fuzz.sh" "$fuzz_seconds" "$root/build-asan"
+
+if [ $full = 1 ]; then
+  step "benchmarks (smoke runs)"
+  "$root/scripts/bench_smoke.sh" "$root/build"
 fi
-echo "all tests passed"
+step "done: all tests passed"
