@@ -7,8 +7,10 @@
 //   4 --softmax-quant names (SoftmaxGridOf): a known grid's name maps back to it
 //   5 --mean / --std lists through CLI11 (AddImageFlags) then quant::CheckNormalization
 //   6 a whole command line (lines = arguments) through the real `squint` CLI11 app: parse only,
-//     the chosen action is never run; the only exceptions allowed are CLI11's parse errors.
+//     the chosen action is never run; the only exceptions allowed are those cli/main.cc catches
+//     around parsing (CLI::Success for --help/--version, CLI::ParseError).
 // Seeds: fuzz/corpus/cli_parsers (fuzz/make_corpus_seeds.py).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -23,19 +25,14 @@
 #include "cli/commands.h"
 #include "cli/input_data.h"
 #include "cli/parse.h"
+#include "fuzz/fuzz_check.h"
 #include "ir/eval/shape_inference.h"
 #include "quant/image_folder.h"
 
 namespace {
 
 using namespace squint;
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using fuzz::Check;
 
 // An error must be bad input (exit code 2), never an internal error.
 void CheckBadInput(const Status& s) {
@@ -120,6 +117,8 @@ void MeanStd(const std::string& text) {
   std::vector<std::string> argv(args.rbegin(), args.rend());  // CLI11 parses a reversed vector
   try {
     app.parse(argv);
+  } catch (const CLI::Success&) {  // --help
+    return;
   } catch (const CLI::ParseError&) {
     return;
   }
@@ -148,7 +147,9 @@ void CommandLine(const std::string& text) {
   std::vector<std::string> argv(args.rbegin(), args.rend());
   try {
     app.parse(argv);
-  } catch (const CLI::Error&) {  // parse errors, --help and --version: what main turns into an exit code
+  } catch (const CLI::Success&) {  // --help, --version: what cli/main.cc catches, nothing else
+    return;
+  } catch (const CLI::ParseError&) {
     return;
   }
   Check(static_cast<bool>(action), "a parsed command line chose an action");

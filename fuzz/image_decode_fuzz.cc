@@ -15,28 +15,17 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "quant/image_folder.h"
 
 namespace {
 
+using squint::fuzz::Check;
+using squint::fuzz::CheckNotInternal;
 using squint::quant::Image;
 
 // Smaller than the loader's limit, to keep every run fast; the checks are the same.
 constexpr int64_t kMaxPixels = int64_t{1} << 20;
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
-void CheckNotInternal(const squint::Status& s) {
-  if (s.code() == squint::StatusCode::kInternal) {
-    std::fprintf(stderr, "internal error: %s\n", s.message().c_str());
-    std::abort();
-  }
-}
 
 }  // namespace
 

@@ -11,16 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_check.h"
 #include "ir/npy.h"
 
 namespace {
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
+using squint::fuzz::Check;
+using squint::fuzz::CheckNotInternal;
 
 void CheckRoundTrip(const squint::ir::Tensor& t) {
   const std::string bytes = squint::ir::SerializeNpy(t);
@@ -31,13 +28,6 @@ void CheckRoundTrip(const squint::ir::Tensor& t) {
   Check(back->dims() == t.dims(), "round trip keeps the dims");
   Check(back->bytes() == t.bytes() && (t.bytes() == 0 || std::memcmp(back->raw(), t.raw(), t.bytes()) == 0),
         "round trip keeps the data");
-}
-
-void CheckNotInternal(const squint::Status& s) {
-  if (s.code() == squint::StatusCode::kInternal) {
-    std::fprintf(stderr, "internal error: %s\n", s.message().c_str());
-    std::abort();
-  }
 }
 
 }  // namespace
