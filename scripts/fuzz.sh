@@ -72,7 +72,7 @@ for target in ${FUZZERS:-$(cat "$build/fuzz/fuzzers.txt")}; do
     grep -E '^#[0-9]+' "$log" | tail -1 >&2 || true
   else
     tail -40 "$log" >&2
-    echo "fuzz.sh: $target found a bug (log $log, input in $artifacts/)" >&2
+    echo "fuzz.sh: $target failed: a finding (input in $artifacts/) or an error; log $log" >&2
     failed+=("$target")
   fi
 done
