@@ -1,10 +1,11 @@
 #include "cli/input_data.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
+#include "cli/parse.h"
 #include "ir/npy.h"
 
 namespace squint::cli {
@@ -28,18 +29,18 @@ Result<std::vector<ir::Tensor>> ReadInputs(const std::vector<ExpectedInput>& exp
     return Status::Ok();
   };
   for (const std::string& spec : specs) {
-    const auto eq = spec.find('=');
-    if (eq != std::string::npos) {
-      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(spec.substr(eq + 1)));
-      SQ_RETURN_IF_ERROR(add(spec.substr(0, eq), std::move(t), spec));
-    } else if (spec.ends_with(".npz")) {
-      SQ_ASSIGN_OR_RETURN(auto arrays, ir::ReadNpz(spec));
+    const InputArg arg = ParseInputArg(spec);
+    if (arg.kind == InputArg::Kind::kNamed) {
+      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(arg.path));
+      SQ_RETURN_IF_ERROR(add(arg.name, std::move(t), spec));
+    } else if (arg.kind == InputArg::Kind::kNpz) {
+      SQ_ASSIGN_OR_RETURN(auto arrays, ir::ReadNpz(arg.path));
       for (auto& [name, t] : arrays) SQ_RETURN_IF_ERROR(add(name, std::move(t), spec));
     } else {
       if (expected.size() != 1)
         return InvalidInput("--input {}: the model has {} inputs; name each as NAME=FILE.npy or give a .npz", spec,
                             expected.size());
-      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(spec));
+      SQ_ASSIGN_OR_RETURN(ir::Tensor t, ir::ReadNpy(arg.path));
       SQ_RETURN_IF_ERROR(add(expected[0].name, std::move(t), spec));
     }
   }
@@ -91,13 +92,7 @@ Result<quant::CalibData> LoadData(const std::string& flag, const std::string& pa
   o.mean = f.mean;
   o.std = f.std;
   if (!f.size.empty()) {
-    long long h = 0, w = 0;
-    char x = 0, rest = 0;
-    if (std::sscanf(f.size.c_str(), "%lld%c%lld%c", &h, &x, &w, &rest) != 3 || x != 'x' || h <= 0 || w <= 0 ||
-        h > 65536 || w > 65536)
-      return InvalidInput("--size '{}': expected HxW with positive sizes, e.g. 224x224", f.size);
-    o.height = h;
-    o.width = w;
+    SQ_ASSIGN_OR_RETURN(std::tie(o.height, o.width), ParseImageSize(f.size));
   }
   std::vector<quant::InputSpec> specs;
   for (ir::ValueId id : g.inputs) {

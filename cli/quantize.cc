@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/input_data.h"
 #include "cli/load_model.h"
+#include "cli/parse.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
 #include "passes/graph_edit.h"
@@ -54,13 +55,6 @@ struct Options {
   uint32_t transform_seed = passes::RotateResidualOptions{}.seed;  // random signs of rotate and hadamard
   int64_t wush_block = 32;
 };
-
-// uniform, then the runtime's log grids by name.
-std::vector<std::string> SoftmaxQuantNames() {
-  std::vector<std::string> names = {"uniform"};
-  for (fb::SoftmaxGrid k : fb::EnumValuesSoftmaxGrid()) names.push_back(rt::SoftmaxGridName(k));
-  return names;
-}
 
 bool Wants(const Options& o, const std::string& t) {
   return std::find(o.transforms.begin(), o.transforms.end(), t) != o.transforms.end();
@@ -222,22 +216,7 @@ Status Run(const Options& o) {
   const quant::CalibData& check = val ? *val : calib;
   SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, check, val ? o.val : o.calib));
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
-  if (Wants(o, "none") && o.transforms.size() > 1)
-    return InvalidInput("--transform none cannot be combined with other transforms (got {})", fmt::join(o.transforms, ","));
-  for (size_t i = 0; i < o.transforms.size(); ++i)
-    if (std::count(o.transforms.begin(), o.transforms.end(), o.transforms[i]) > 1)
-      return InvalidInput("--transform {} is given twice (each transform applies once)", o.transforms[i]);
-  if (Wants(o, "smooth") && Wants(o, "rotate"))
-    return InvalidInput("--transform smooth,rotate: rotate folds every LayerNorm's scale into the Linear weights, "
-                        "which undoes smoothing's scales; use one of them");
-  if (Wants(o, "wush")) {
-    quant::WushOptions wo;
-    wo.block = o.wush_block;
-    SQ_RETURN_IF_ERROR(quant::CheckWushOptions(wo));
-  }
-  if (Wants(o, "wush") && Wants(o, "hadamard"))
-    return InvalidInput("--transform wush cannot be combined with hadamard: both rotate the inputs of the same "
-                        "Linear layers, and WUSH already ends in a Hadamard rotation per block");
+  SQ_RETURN_IF_ERROR(CheckTransforms(o.transforms, o.wush_block));
   std::vector<std::string> applied;  // the transforms that changed the graph, in order
   if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "before transforms"));
   if (Wants(o, "smooth")) {
@@ -292,9 +271,7 @@ Status Run(const Options& o) {
                biases.size(), largest);
   }
   if (o.softmax_quant != "uniform") {
-    fb::SoftmaxGrid kind = fb::SoftmaxGrid::LOG2;
-    for (fb::SoftmaxGrid k : fb::EnumValuesSoftmaxGrid())
-      if (o.softmax_quant == rt::SoftmaxGridName(k)) kind = k;
+    SQ_ASSIGN_OR_RETURN(fb::SoftmaxGrid kind, SoftmaxGridOf(o.softmax_quant));
     SQ_ASSIGN_OR_RETURN(lo.softmax_grids, quant::CalibrateSoftmaxGrids(g, calib, calib_count, kind, o.softmax_bits));
     if (lo.softmax_grids.empty()) return InvalidInput("--softmax-quant {}: {} has no Softmax node", o.softmax_quant, o.model);
     for (const auto& [name, t] : lo.softmax_grids) {

@@ -141,20 +141,27 @@ Result<Tensor> ReadNpy(const std::string& path) {
 
 namespace {
 
-uint32_t Le32(const std::string& b, size_t at) {
+uint32_t Le32(std::string_view b, size_t at) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<size_t>(i)]);
   return v;
 }
-uint16_t Le16(const std::string& b, size_t at) {
+uint16_t Le16(std::string_view b, size_t at) {
   return static_cast<uint16_t>(static_cast<unsigned char>(b[at]) | (static_cast<unsigned char>(b[at + 1]) << 8));
 }
-uint64_t Le64(const std::string& b, size_t at) {
+uint64_t Le64(std::string_view b, size_t at) {
   return static_cast<uint64_t>(Le32(b, at)) | (static_cast<uint64_t>(Le32(b, at + 4)) << 32);
 }
 
+// Deflate writes at most 258 bytes per 2 bits (a 1-bit length code and a 1-bit distance code).
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
 Result<std::string> Inflate(std::string_view in, uint64_t out_size, const std::string& what) {
   if (out_size > (uint64_t{1} << 36)) return InvalidInput("{}: entry too large ({} bytes)", what, out_size);
+  // The size comes from the archive: check it before allocating it.
+  if (out_size > in.size() * kMaxDeflateRatio)
+    return InvalidInput("{}: corrupt zip entry: {} compressed bytes cannot inflate to the {} bytes it declares", what,
+                        in.size(), out_size);
   std::string out(static_cast<size_t>(out_size), '\0');
   z_stream zs{};
   if (inflateInit2(&zs, -15) != Z_OK) return Internal("{}: zlib init failed", what);
@@ -173,8 +180,11 @@ Result<std::string> Inflate(std::string_view in, uint64_t out_size, const std::s
 }  // namespace
 
 Result<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& path) {
-  SQ_ASSIGN_OR_RETURN(std::string b, ReadFile(path));
-  const std::string what = "'" + path + "'";
+  SQ_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  return ParseNpz(bytes, "'" + path + "'");
+}
+
+Result<std::vector<std::pair<std::string, Tensor>>> ParseNpz(std::string_view b, const std::string& what) {
   // End of central directory: last signature 0x06054b50 within the final 64 KiB + 22 bytes.
   if (b.size() < 22) return InvalidInput("{}: not a .npz archive (too short)", what);
   size_t eocd = std::string::npos;
@@ -190,12 +200,13 @@ Result<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& p
   // Zip64 end of central directory locator just before the EOCD.
   if ((cd_offset == 0xFFFFFFFF || entries == 0xFFFF) && eocd >= 20 && Le32(b, eocd - 20) == 0x07064b50) {
     const uint64_t z64 = Le64(b, eocd - 20 + 8);
-    if (z64 > b.size() - 56 || Le32(b, z64) != 0x06064b50) return InvalidInput("{}: corrupt zip64 directory", what);
+    if (b.size() < 56 || z64 > b.size() - 56 || Le32(b, z64) != 0x06064b50) return InvalidInput("{}: corrupt zip64 directory", what);
     entries = Le64(b, z64 + 32);
     cd_offset = Le64(b, z64 + 48);
   }
   std::vector<std::pair<std::string, Tensor>> out;
   size_t p = cd_offset;
+  uint64_t previous_end = 0;  // entries follow each other: none is read twice (an overlap bomb)
   for (uint64_t e = 0; e < entries; ++e) {
     if (p > b.size() || b.size() - p < 46 || Le32(b, p) != 0x02014b50)
       return InvalidInput("{}: corrupt zip directory entry {}", what, e);
@@ -205,7 +216,7 @@ Result<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& p
     uint64_t local = Le32(b, p + 42);
     if (b.size() - p - 46 < static_cast<size_t>(name_len) + extra_len + comment_len)
       return InvalidInput("{}: corrupt zip directory entry {}", what, e);
-    std::string name = b.substr(p + 46, name_len);
+    std::string name(b.substr(p + 46, name_len));
     // Zip64 extended information: fields present only for values stored as 0xFFFFFFFF.
     size_t x = p + 46 + name_len;
     const size_t xend = x + extra_len;
@@ -225,6 +236,10 @@ Result<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& p
       return InvalidInput("{}: corrupt zip entry '{}'", what, name);
     const uint64_t data = local + 30 + Le16(b, local + 26) + Le16(b, local + 28);
     if (data > b.size() || b.size() - data < csize) return InvalidInput("{}: zip entry '{}' is truncated", what, name);
+    if (local < previous_end)
+      return InvalidInput("{}: zip entry '{}' overlaps the entry before it (entries must follow each other)", what,
+                          name);
+    previous_end = data + csize;
     const std::string entry_what = what + " entry '" + name + "'";
     std::string_view raw(b.data() + data, csize);
     std::string inflated;
@@ -246,13 +261,17 @@ std::string SerializeNpy(const Tensor& t) {
   // Python tuple syntax: (), (n,), (a, b, c)
   std::string shape = t.rank() == 1 ? fmt::format("({},)", t.dim(0)) : fmt::format("({})", fmt::join(t.dims(), ", "));
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", DescrOf(t.dtype()), shape);
-  // Pad so that magic(6) + version(2) + len(2) + header + '\n' is a multiple of 64.
-  const size_t total = 10 + header.size() + 1;
+  // Format 1.0 has a 2-byte header length; a longer header (thousands of dims) needs 2.0 and
+  // its 4-byte length, as numpy does it.
+  const size_t len_bytes = header.size() + 1 + 64 <= 0xFFFF ? 2 : 4;
+  // Pad so that magic(6) + version(2) + length + header + '\n' is a multiple of 64.
+  const size_t total = 8 + len_bytes + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::string out("\x93NUMPY\x01\x00", 8);
-  out += static_cast<char>(header.size() & 0xFF);
-  out += static_cast<char>((header.size() >> 8) & 0xFF);
+  std::string out("\x93NUMPY", 6);
+  out += static_cast<char>(len_bytes == 2 ? 1 : 2);
+  out += '\0';
+  for (size_t i = 0; i < len_bytes; ++i) out += static_cast<char>((header.size() >> (8 * i)) & 0xFF);
   out += header;
   out.append(static_cast<const char*>(t.raw()), t.bytes());
   return out;

@@ -20,6 +20,8 @@ Result<Tensor> ParseNpy(std::string_view bytes, const std::string& what);
 // Reads every array of a .npz archive (np.savez or np.savez_compressed), by name
 // without the ".npy" suffix, in archive order.
 Result<std::vector<std::pair<std::string, Tensor>>> ReadNpz(const std::string& path);
+// Parses .npz bytes; `what` names the source in errors.
+Result<std::vector<std::pair<std::string, Tensor>>> ParseNpz(std::string_view bytes, const std::string& what);
 
 // Serializes a tensor as .npy bytes (format 1.0, C order).
 std::string SerializeNpy(const Tensor& t);

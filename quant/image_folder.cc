@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cerrno>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -13,21 +12,22 @@
 // jpeglib.h needs FILE and size_t declared first.
 #include <jpeglib.h>
 
+#include "base/file.h"
+
 namespace squint::quant {
 namespace fs = std::filesystem;
 namespace {
 
-// One decoded 8-bit image, channel-interleaved.
-struct Image {
-  int64_t height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;
-};
+Status TooLarge(const std::string& file, const char* kind, int64_t height, int64_t width, int64_t max_pixels) {
+  return InvalidInput("image '{}': {} of {}x{} pixels, more than the {} pixels an image may have", file, kind, height,
+                      width, max_pixels);
+}
 
-Result<Image> ReadPng(const std::string& file) {
+Result<Image> DecodePng(std::string_view bytes, const std::string& file, int64_t max_pixels) {
   png_image img;
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&img, file.c_str()))
+  if (!png_image_begin_read_from_memory(&img, bytes.data(), bytes.size()))
     return InvalidInput("image '{}': not a readable PNG ({})", file, img.message);
   if (img.format & PNG_FORMAT_FLAG_ALPHA) {
     png_image_free(&img);
@@ -37,8 +37,12 @@ Result<Image> ReadPng(const std::string& file) {
   out.channels = (img.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
   out.height = img.height;
   out.width = img.width;
+  if (out.height * out.width > max_pixels) {
+    png_image_free(&img);
+    return TooLarge(file, "PNG", out.height, out.width, max_pixels);
+  }
   img.format = out.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  out.pixels.resize(PNG_IMAGE_SIZE(img));
+  out.pixels.resize(static_cast<size_t>(out.height * out.width * out.channels));
   if (!png_image_finish_read(&img, nullptr, out.pixels.data(), 0, nullptr))
     return InvalidInput("image '{}': corrupt or truncated PNG ({})", file, img.message);
   return out;
@@ -63,7 +67,7 @@ void OnJpegMessage(j_common_ptr c, int level) {
 
 // Decodes into *out (resized here: no object with a destructor lives in this frame, so the
 // longjmp skips none). Returns false with `message` set on error.
-bool DecodeJpeg(std::FILE* f, Image* out, JpegError* err) {
+bool DecodeJpeg(std::string_view bytes, int64_t max_pixels, Image* out, JpegError* err) {
   jpeg_decompress_struct info;
   info.err = jpeg_std_error(&err->mgr);
   err->mgr.error_exit = OnJpegError;
@@ -73,11 +77,17 @@ bool DecodeJpeg(std::FILE* f, Image* out, JpegError* err) {
     return false;
   }
   jpeg_create_decompress(&info);
-  jpeg_stdio_src(&info, f);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&info, TRUE);
   if (info.num_components != 1 && info.num_components != 3) {
     std::snprintf(err->message, sizeof err->message, "%d color components (CMYK?); expected gray or RGB",
                   info.num_components);
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
+  if (static_cast<int64_t>(info.image_height) * info.image_width > max_pixels) {
+    std::snprintf(err->message, sizeof err->message, "%ux%u pixels, more than the %lld pixels an image may have",
+                  info.image_height, info.image_width, static_cast<long long>(max_pixels));
     jpeg_destroy_decompress(&info);
     return false;
   }
@@ -96,25 +106,10 @@ bool DecodeJpeg(std::FILE* f, Image* out, JpegError* err) {
   return true;
 }
 
-Result<Image> ReadJpeg(const std::string& file) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (f == nullptr) return InvalidInput("image '{}': cannot open it: {}", file, std::strerror(errno));
-  Image out;
-  JpegError err;
-  const bool ok = DecodeJpeg(f, &out, &err);
-  std::fclose(f);
-  if (!ok) return InvalidInput("image '{}': corrupt, truncated or unsupported JPEG ({})", file, err.message);
-  return out;
-}
-
 std::string LowerExtension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
   return ext;
-}
-
-Result<Image> ReadImage(const std::string& file) {
-  return LowerExtension(file) == ".png" ? ReadPng(file) : ReadJpeg(file);
 }
 
 // Bilinear sample of channel c at real coordinates (half-pixel centres, edges clamped).
@@ -124,7 +119,9 @@ float Bilinear(const Image& im, int64_t c, double y, double x) {
   const auto y0 = static_cast<int64_t>(y), x0 = static_cast<int64_t>(x);
   const int64_t y1 = std::min(y0 + 1, im.height - 1), x1 = std::min(x0 + 1, im.width - 1);
   const double fy = y - static_cast<double>(y0), fx = x - static_cast<double>(x0);
-  auto at = [&](int64_t yy, int64_t xx) { return static_cast<double>(im.pixels[static_cast<size_t>((yy * im.width + xx) * im.channels + c)]); };
+  auto at = [&](int64_t yy, int64_t xx) {
+    return static_cast<double>(im.pixels[static_cast<size_t>((yy * im.width + xx) * im.channels + c)]);
+  };
   return static_cast<float>((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
                             fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1)));
 }
@@ -138,6 +135,48 @@ std::vector<fs::path> SortedImages(const fs::path& dir, std::error_code& ec) {
 }
 
 }  // namespace
+
+Result<Image> DecodeImage(std::string_view bytes, ImageFormat format, const std::string& file, int64_t max_pixels) {
+  if (format == ImageFormat::kPng) return DecodePng(bytes, file, max_pixels);
+  Image out;
+  JpegError err;
+  if (!DecodeJpeg(bytes, max_pixels, &out, &err))
+    return InvalidInput("image '{}': corrupt, truncated or unsupported JPEG ({})", file, err.message);
+  return out;
+}
+
+Status CheckNormalization(const ImageOptions& o, int64_t channels) {
+  for (const auto* v : {&o.mean, &o.std})
+    if (v->size() != 1 && static_cast<int64_t>(v->size()) != channels)
+      return InvalidInput("--{} has {} values; give one, or one per channel ({})", v == &o.mean ? "mean" : "std",
+                          v->size(), channels);
+  for (float s : o.std)
+    if (!(std::isfinite(s) && s != 0.0f)) return InvalidInput("--std {}: must be finite and non-zero", s);
+  return Status::Ok();
+}
+
+Status ImageToSample(const Image& im, const std::string& file, const std::string& input, int64_t channels,
+                     int64_t height, int64_t width, const ImageOptions& o, float* out) {
+  if (im.channels > channels)
+    return InvalidInput("image '{}': RGB, but the model input '{}' takes {} channel(s)", file, input, channels);
+  const bool same_size = im.height == height && im.width == width;
+  const double sy = static_cast<double>(im.height) / static_cast<double>(height);
+  const double sx = static_cast<double>(im.width) / static_cast<double>(width);
+  for (int64_t c = 0; c < channels; ++c) {
+    const int64_t src_c = im.channels == 1 ? 0 : c;
+    const float mean = o.mean[o.mean.size() == 1 ? 0 : static_cast<size_t>(c)];
+    const float std = o.std[o.std.size() == 1 ? 0 : static_cast<size_t>(c)];
+    for (int64_t y = 0; y < height; ++y) {
+      for (int64_t xx = 0; xx < width; ++xx) {
+        const float p = same_size ? static_cast<float>(im.pixels[static_cast<size_t>((y * width + xx) * im.channels + src_c)])
+                                  : Bilinear(im, src_c, (static_cast<double>(y) + 0.5) * sy - 0.5,
+                                             (static_cast<double>(xx) + 0.5) * sx - 0.5);
+        *out++ = (p / 255.0f - mean) / std;
+      }
+    }
+  }
+  return Status::Ok();
+}
 
 bool IsImageFile(const fs::path& p) {
   const std::string ext = LowerExtension(p);
@@ -174,12 +213,7 @@ Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<Inpu
   if (height <= 0 || width <= 0)
     return InvalidInput("image folder '{}': the model input '{}' has no fixed height and width; give --size HxW", dir,
                         spec.name);
-  for (const auto* v : {&o.mean, &o.std})
-    if (v->size() != 1 && static_cast<int64_t>(v->size()) != channels)
-      return InvalidInput("--{} has {} values; give one, or one per channel ({})", v == &o.mean ? "mean" : "std",
-                          v->size(), channels);
-  for (float s : o.std)
-    if (!(std::isfinite(s) && s != 0.0f)) return InvalidInput("--std {}: must be finite and non-zero", s);
+  SQ_RETURN_IF_ERROR(CheckNormalization(o, channels));
 
   // Files: directly in dir, or one sub-folder per class (sorted names, label = index).
   std::error_code ec;
@@ -209,25 +243,11 @@ Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<Inpu
   float* out = x.data<float>();
   for (int64_t i = 0; i < n; ++i) {
     const std::string file = files[static_cast<size_t>(i)].first.string();
-    SQ_ASSIGN_OR_RETURN(Image im, ReadImage(file));
-    if (im.channels > channels)
-      return InvalidInput("image '{}': RGB, but the model input '{}' takes {} channel(s)", file, spec.name, channels);
-    const bool same_size = im.height == height && im.width == width;
-    const double sy = static_cast<double>(im.height) / static_cast<double>(height);
-    const double sx = static_cast<double>(im.width) / static_cast<double>(width);
-    for (int64_t c = 0; c < channels; ++c) {
-      const int64_t src_c = im.channels == 1 ? 0 : c;
-      const float mean = o.mean[o.mean.size() == 1 ? 0 : static_cast<size_t>(c)];
-      const float std = o.std[o.std.size() == 1 ? 0 : static_cast<size_t>(c)];
-      for (int64_t y = 0; y < height; ++y) {
-        for (int64_t xx = 0; xx < width; ++xx) {
-          const float p = same_size ? static_cast<float>(im.pixels[static_cast<size_t>((y * width + xx) * im.channels + src_c)])
-                                    : Bilinear(im, src_c, (static_cast<double>(y) + 0.5) * sy - 0.5,
-                                               (static_cast<double>(xx) + 0.5) * sx - 0.5);
-          *out++ = (p / 255.0f - mean) / std;
-        }
-      }
-    }
+    SQ_ASSIGN_OR_RETURN(std::string bytes, ReadFile(file));
+    const ImageFormat format = LowerExtension(file) == ".png" ? ImageFormat::kPng : ImageFormat::kJpeg;
+    SQ_ASSIGN_OR_RETURN(Image im, DecodeImage(bytes, format, file));
+    SQ_RETURN_IF_ERROR(ImageToSample(im, file, spec.name, channels, height, width, o, out));
+    out += channels * height * width;
     data.files.push_back(file);
   }
   if (!data.classes.empty()) {

@@ -12,8 +12,10 @@
 // the model's H, W are not fixed). Errors name the file and the rule.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -26,6 +28,34 @@ bool IsImageFile(const std::filesystem::path& p);
 
 // True when `dir` holds image files, directly or one sub-folder deep.
 bool IsImageFolder(const std::string& dir);
+
+// Largest image (height × width) DecodeImage accepts by default: 8192 × 8192.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
+enum class ImageFormat { kPng, kJpeg };
+
+// One decoded 8-bit image, channel-interleaved: pixels.size() == height · width · channels,
+// channels 1 (gray) or 3 (RGB).
+struct Image {
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Decodes the bytes of one PNG or JPEG file (`file` names it in errors). Images of more than
+// max_pixels pixels, with alpha, CMYK or corrupt data are errors.
+Result<Image> DecodeImage(std::string_view bytes, ImageFormat format, const std::string& file,
+                          int64_t max_pixels = kMaxImagePixels);
+
+// --mean and --std for a model input of `channels` channels: one value each or one per
+// channel; every std finite and non-zero.
+Status CheckNormalization(const ImageOptions& options, int64_t channels);
+
+// One image as a float sample [channels, height, width] at `out` (channels · height · width
+// floats): resized bilinearly to height × width, a gray image broadcast to 3 channels,
+// normalized with options.mean / options.std (CheckNormalization must have accepted them).
+// An RGB image for a 1-channel input is an error naming `file` and `input` (the model input).
+Status ImageToSample(const Image& image, const std::string& file, const std::string& input, int64_t channels,
+                     int64_t height, int64_t width, const ImageOptions& options, float* out);
 
 Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<InputSpec>& inputs,
                                   const ImageOptions& options);

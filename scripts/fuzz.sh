@@ -1,44 +1,83 @@
 #!/usr/bin/env bash
-# Usage: scripts/fuzz.sh [SECONDS]   (default 60)
-# Configures a clang libFuzzer build (ASan + UBSan) in build-fuzz, builds the ONNX importer
-# fuzzer and runs it for SECONDS on a seed corpus (fuzz/make_seed_corpus.py, plus ONNX's small
-# node-test models when libonnx-testdata is installed). Exits non-zero on any finding; crash
-# inputs land in build-fuzz/fuzz-artifacts/. The corpus in build-fuzz/fuzz-corpus grows across runs.
+# Usage: scripts/fuzz.sh [SECONDS] [BUILD_DIR]   (defaults: 60 seconds per target, build-fuzz)
+#
+# Builds every libFuzzer target (fuzz/CMakeLists.txt, CMake target `fuzzers`) in BUILD_DIR and
+# runs each one for SECONDS: libFuzzer first replays the target's committed seeds
+# (fuzz/corpus/NAME) and the inputs that once crashed it (fuzz/regressions/NAME), then fuzzes.
+# BUILD_DIR is configured (clang, ASan + UBSan, -DSQUINT_FUZZ=ON) only when it is not already
+# configured with SQUINT_FUZZ=ON; a sanitizer build that also holds the tests works as it is
+# (only the fuzz targets are built). Exits non-zero on any finding (crash, sanitizer report,
+# leak, timeout, out-of-memory, broken invariant); the input that triggered it lands in
+# BUILD_DIR/fuzz-artifacts/. The corpus each target grows is kept in BUILD_DIR/fuzz-corpus/NAME
+# across runs. FUZZERS="npy_reader_fuzz image_decode_fuzz" runs only those; JOBS sets build jobs.
 set -euo pipefail
 seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build-fuzz"
+build="${2:-$root/build-fuzz}"
+case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
+  echo "usage: scripts/fuzz.sh [SECONDS] [BUILD_DIR]" >&2
+  exit 2
+fi
 
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
-  -DSQUINT_FUZZ=ON -DSQUINT_BUILD_TESTS=OFF -DSQUINT_BUILD_BENCH=OFF >/dev/null
-ninja -C "$build" -j"${JOBS:-2}" onnx_importer_fuzz
+cache="$build/CMakeCache.txt"
+if ! grep -q '^SQUINT_FUZZ:BOOL=ON$' "$cache" 2>/dev/null; then
+  if [ -f "$cache" ] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++' "$cache"; then
+    echo "fuzz.sh: $build is configured with another compiler; libFuzzer needs clang: use another folder" >&2
+    exit 2
+  fi
+  fresh=()
+  [ -f "$cache" ] || fresh=(-G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo
+                           "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" -DSQUINT_BUILD_TESTS=OFF
+                           -DSQUINT_BUILD_BENCH=OFF)
+  cmake -S "$root" -B "$build" "${fresh[@]}" -DSQUINT_FUZZ=ON >/dev/null
+fi
+cmake --build "$build" --target fuzzers --parallel "${JOBS:-2}"
 
-seeds="$build/fuzz-seeds/onnx_importer"
-corpus="$build/fuzz-corpus/onnx_importer"
 artifacts="$build/fuzz-artifacts"
-rm -rf "$seeds"
-mkdir -p "$seeds" "$corpus" "$artifacts"
+mkdir -p "$artifacts"
+
+# Generated seeds (not committed): small ONNX models from fuzz/make_seed_corpus.py, plus ONNX's
+# own node-test models of at most 4 KiB when libonnx-testdata is installed.
+onnx_seeds="$build/fuzz-seeds/onnx_importer"
+rm -rf "$onnx_seeds"
+mkdir -p "$onnx_seeds"
 python="$root/.venv/bin/python"
 if [ -x "$python" ] && "$python" -c "import onnx" 2>/dev/null; then
-  "$python" "$root/fuzz/make_seed_corpus.py" "$seeds"
+  "$python" "$root/fuzz/make_seed_corpus.py" "$onnx_seeds"
 else
-  echo "fuzz.sh: no .venv with onnx; skipping generated seeds" >&2
+  echo "fuzz.sh: no .venv with onnx; skipping generated ONNX seeds" >&2
 fi
-cp "$root"/fuzz/regressions/* "$seeds"/ 2>/dev/null || true  # inputs that once crashed
 node_tests=/usr/share/libonnx-testdata/data/node
 if [ -d "$node_tests" ]; then
   for m in "$node_tests"/*/model.onnx; do
-    if [ "$(stat -c %s "$m")" -le 4096 ]; then cp "$m" "$seeds/$(basename "$(dirname "$m")").onnx"; fi
+    if [ "$(stat -c %s "$m")" -le 4096 ]; then cp "$m" "$onnx_seeds/$(basename "$(dirname "$m")").onnx"; fi
   done
 fi
 
-"$build/fuzz/onnx_importer_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$seeds"
-
-# The .sqnt loader fuzzer (runtime: load → prepare → invoke); seeds in fuzz/corpus/sqnt_loader
-# (rewrite them with SQUINT_WRITE_FUZZ_SEEDS=fuzz/corpus/sqnt_loader runtime_c_api_test and runtime_lowbit_test).
-ninja -C "$build" -j"${JOBS:-2}" sqnt_loader_fuzz
-mkdir -p "$build/fuzz-corpus/sqnt_loader"
-"$build/fuzz/sqnt_loader_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$build/fuzz-corpus/sqnt_loader" "$root/fuzz/corpus/sqnt_loader"
+failed=()
+for target in ${FUZZERS:-$(cat "$build/fuzz/fuzzers.txt")}; do
+  name="${target%_fuzz}"
+  corpus="$build/fuzz-corpus/$name"
+  mkdir -p "$corpus"
+  dirs=("$corpus")  # the first folder receives the new inputs; the others are only read
+  for d in "$root/fuzz/corpus/$name" "$root/fuzz/regressions/$name" "$build/fuzz-seeds/$name"; do
+    [ -d "$d" ] && dirs+=("$d")
+  done
+  echo "== $target: ${seconds}s on ${dirs[*]}" >&2
+  log="$build/fuzz-$name.log"
+  if "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+       -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "${dirs[@]}" >"$log" 2>&1; then
+    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" >&2 || true
+    grep -E '^#[0-9]+' "$log" | tail -1 >&2 || true
+  else
+    tail -40 "$log" >&2
+    echo "fuzz.sh: $target failed: a finding (input in $artifacts/) or an error; log $log" >&2
+    failed+=("$target")
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz.sh: findings in ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz.sh: no findings" >&2

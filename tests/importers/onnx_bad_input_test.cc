@@ -274,9 +274,9 @@ TEST(OnnxBadInput, TensorFileErrors) {
               {"half.pb", "tensor 'half'", "float16 is not supported"});
 }
 
-// Inputs the fuzzer once crashed on (fuzz/regressions) import to a value or a clean error.
+// Inputs the fuzzer once crashed on (fuzz/regressions/onnx_importer) import to a value or a clean error.
 TEST(OnnxBadInput, FuzzRegressions) {
-  const std::filesystem::path dir = std::filesystem::path(SQUINT_SOURCE_DIR) / "fuzz" / "regressions";
+  const std::filesystem::path dir = std::filesystem::path(SQUINT_SOURCE_DIR) / "fuzz" / "regressions" / "onnx_importer";
   ASSERT_TRUE(std::filesystem::is_directory(dir));
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     std::ifstream f(e.path(), std::ios::binary);
