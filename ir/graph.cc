@@ -1,8 +1,6 @@
 #include "ir/graph.h"
 
 #include <algorithm>
-#include <unordered_set>
-
 #include <fmt/format.h>
 
 namespace squint::ir {
@@ -38,13 +36,19 @@ std::optional<ValueId> Graph::FindValue(const std::string& n) const {
   return std::nullopt;
 }
 
-std::string Graph::UniqueValueName(const std::string& base) const {
-  std::unordered_set<std::string> used;
-  for (const Value& v : values) used.insert(v.name);
-  if (!used.count(base)) return base;
-  for (int i = 1;; ++i) {
-    std::string n = fmt::format("{}_{}", base, i);
-    if (!used.count(n)) return n;
+std::string Graph::UniqueValueName(const std::string& base) const { return ValueNames(*this).Make(base); }
+
+ValueNames::ValueNames(const Graph& g) {
+  used_.reserve(g.values.size());
+  for (const Value& v : g.values) used_.insert(v.name);
+}
+
+std::string ValueNames::Make(const std::string& base) {
+  if (used_.insert(base).second) return base;
+  int& i = next_suffix_[base];
+  for (;;) {
+    std::string n = fmt::format("{}_{}", base, ++i);
+    if (used_.insert(n).second) return n;
   }
 }
 
