@@ -336,32 +336,38 @@ class Stream {
     Normalized(n.outputs[0], r);
   }
 
-  // A LayerNorm output (or a move of it): read only by Linears with constant W [d, N].
-  void Normalized(ValueId v, int32_t norm) {
-    normalized.insert(v);
-    if (index_.IsGraphOutput(v)) return Fail(fmt::format("{} (a LayerNorm output) is a graph output", Name(v)));
-    const int64_t rank = Rank(g_, v);
-    for (int32_t r : index_.Readers(v)) {
-      const Node& n = g_.nodes[static_cast<size_t>(r)];
-      if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
-        const Tensor* w = g_.constant(n.input(1));
-        if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
-            (n.input(2) != ir::kNoValue &&
-             (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
-                                                   g_.constant(n.input(2))->size() != 1))))
-          return Fail(
-              fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
-        readers[r] = norm;
-        continue;
-      }
-      if (IsMove(n.op) && n.outputs.size() == 1 && n.input(0) == v)
-        if (const std::optional<int64_t> out = MapAxis(g_, n, rank - 1, /*forward=*/true, /*pad_ok=*/false);
-            out && *out == Rank(g_, n.outputs[0]) - 1) {
-          Normalized(n.outputs[0], norm);
+  // A LayerNorm output (or a move of it): read only by Linears with constant W [d, N]. Moves
+  // of moves are followed with an explicit stack (a chain of them may be as long as the graph).
+  void Normalized(ValueId out, int32_t norm) {
+    std::vector<ValueId> todo{out};
+    while (!todo.empty() && why_.empty()) {
+      const ValueId v = todo.back();
+      todo.pop_back();
+      normalized.insert(v);
+      if (index_.IsGraphOutput(v)) return Fail(fmt::format("{} (a LayerNorm output) is a graph output", Name(v)));
+      const int64_t rank = Rank(g_, v);
+      for (int32_t r : index_.Readers(v)) {
+        const Node& n = g_.nodes[static_cast<size_t>(r)];
+        if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
+          const Tensor* w = g_.constant(n.input(1));
+          if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
+              (n.input(2) != ir::kNoValue &&
+               (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
+                                                     g_.constant(n.input(2))->size() != 1))))
+            return Fail(
+                fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
+          readers[r] = norm;
           continue;
         }
-      return Fail(fmt::format("{} (normalized) is read by {}, which cannot take the LayerNorm's scale and bias",
-                              Name(v), n.Label()));
+        if (IsMove(n.op) && n.outputs.size() == 1 && n.input(0) == v)
+          if (const std::optional<int64_t> moved = MapAxis(g_, n, rank - 1, /*forward=*/true, /*pad_ok=*/false);
+              moved && *moved == Rank(g_, n.outputs[0]) - 1) {
+            todo.push_back(n.outputs[0]);
+            continue;
+          }
+        return Fail(fmt::format("{} (normalized) is read by {}, which cannot take the LayerNorm's scale and bias",
+                                Name(v), n.Label()));
+      }
     }
   }
 
