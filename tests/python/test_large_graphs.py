@@ -109,5 +109,5 @@ def test_quantize_and_run_a_50k_node_chain(tmp_path):
     x = rng.uniform(-2, 2, (1, 4)).astype(np.float32)
     got, want = run(sqnt, x, tmp_path), reference(model, x)
     sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) / max(np.sum((got - want).astype(np.float64) ** 2), 1e-30))
-    # Measured 2026-12-05: 45.7 dB (rounding along 43k integer ops); a broken link gives about 0 dB.
+    # Measured 2026-12-05: 45.7 dB (rounding along 36k integer ops); a broken link gives about 0 dB.
     assert sqnr > 30, f"integer output {got} vs float {want}: {sqnr:.1f} dB"
