@@ -79,8 +79,10 @@ void Graph::CompactValues() {
     for (ValueId o : n.outputs)
       if (o != kNoValue) keep[static_cast<size_t>(o)] = 1;
   }
+  if (std::all_of(keep.begin(), keep.end(), [](char k) { return k != 0; })) return;  // nothing to drop
   std::vector<ValueId> remap(values.size(), kNoValue);
   std::vector<Value> kept;
+  kept.reserve(static_cast<size_t>(std::count(keep.begin(), keep.end(), char{1})));
   for (size_t i = 0; i < values.size(); ++i) {
     if (!keep[i]) continue;
     remap[i] = static_cast<ValueId>(kept.size());

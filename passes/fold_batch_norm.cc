@@ -159,7 +159,9 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class FoldBatchNorm : public Pass {
  public:
   std::string_view name() const override { return "fold_batch_norm"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchBn, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kBatchNormalization}, MatchBn, Rewrite);
+  }
 };
 
 }  // namespace

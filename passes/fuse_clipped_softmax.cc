@@ -85,7 +85,9 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class FuseClippedSoftmax : public Pass {
  public:
   std::string_view name() const override { return "fuse_clipped_softmax"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchClippedSoftmax, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kClip}, MatchClippedSoftmax, Rewrite);
+  }
 };
 
 }  // namespace

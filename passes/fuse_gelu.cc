@@ -170,7 +170,7 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class FuseGelu : public Pass {
  public:
   std::string_view name() const override { return "fuse_gelu"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchGelu, Rewrite); }
+  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, {OpType::kMul}, MatchGelu, Rewrite); }
 };
 
 }  // namespace

@@ -218,7 +218,7 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class FuseLayerNorm : public Pass {
  public:
   std::string_view name() const override { return "fuse_layer_norm"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchLayerNorm, Rewrite); }
+  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, {OpType::kDiv}, MatchLayerNorm, Rewrite); }
 };
 
 }  // namespace

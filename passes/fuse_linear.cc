@@ -160,7 +160,9 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class FuseLinear : public Pass {
  public:
   std::string_view name() const override { return "fuse_linear"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchLinear, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kMatMul, OpType::kLinear, OpType::kGemm}, MatchLinear, Rewrite);
+  }
 };
 
 }  // namespace

@@ -29,7 +29,8 @@ GraphIndex::GraphIndex(const Graph& g)
   std::vector<int32_t> fill(first_reader_.begin(), first_reader_.end() - 1);
   for (size_t n = 0; n < g.nodes.size(); ++n)
     for (ValueId i : g.nodes[n].inputs)
-      if (i != ir::kNoValue) reader_nodes_[static_cast<size_t>(fill[static_cast<size_t>(i)]++)] = static_cast<int32_t>(n);
+      if (i != ir::kNoValue)
+        reader_nodes_[static_cast<size_t>(fill[static_cast<size_t>(i)]++)] = static_cast<int32_t>(n);
 }
 
 int32_t GraphIndex::ProducerIndex(ValueId v) const {

@@ -60,9 +60,9 @@ class GraphIndex {
 
   const ir::Graph& g_;
   std::vector<int32_t> producer_;
-  std::vector<int32_t> node_uses_;    // node input slots reading v
-  std::vector<int32_t> output_uses_;  // graph output slots naming v
-  std::vector<int32_t> node_gen_;     // bumped whenever node i is detached
+  std::vector<int32_t> node_uses_;     // node input slots reading v
+  std::vector<int32_t> output_uses_;   // graph output slots naming v
+  std::vector<int32_t> node_gen_;      // bumped whenever node i is detached
   std::vector<int32_t> first_reader_;  // CSR over the values that existed at construction
   std::vector<int32_t> reader_nodes_;
   mutable std::unordered_map<ir::ValueId, ReaderList> edited_;

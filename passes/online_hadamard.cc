@@ -110,7 +110,8 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
     for (int32_t li : linears) {
       Node& lin = g.nodes[static_cast<size_t>(li)];
       const Tensor* w = g.constant(lin.input(1));
-      lin.inputs[1] = AddConstant(g, names, g.value(lin.input(1)).name + "_hadamard", RotateWeight(*w, site.block, signs));
+      lin.inputs[1] =
+          AddConstant(g, names, g.value(lin.input(1)).name + "_hadamard", RotateWeight(*w, site.block, signs));
       lin.inputs[0] = rotated;
       site.linears.push_back(lin.name);
     }

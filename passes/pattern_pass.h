@@ -9,6 +9,8 @@
 // in a number of sweeps bounded by how deeply rewrites enable each other (two for real models).
 #pragma once
 
+#include <algorithm>
+#include <initializer_list>
 #include <optional>
 #include <utility>
 
@@ -17,18 +19,22 @@
 
 namespace squint::passes {
 
+// `roots`: the op types a match can start at (the matcher is called on those nodes only, and
+// no index is built for a graph without any).
 template <typename M, typename MatchFn, typename RewriteFn>
-Result<int> RewriteAll(ir::Graph& g, MatchFn&& match, RewriteFn&& rewrite) {
+Result<int> RewriteAll(ir::Graph& g, std::initializer_list<ir::OpType> roots, MatchFn&& match, RewriteFn&& rewrite) {
+  auto is_root = [&](const ir::Node& n) { return std::find(roots.begin(), roots.end(), n.op) != roots.end(); };
   int count = 0;
   // Every rewrite removes or retypes a node of its pattern, so this bound is never reached
   // by a correct pass; it turns a matcher bug into an error, not a hang.
   const int max_rewrites = static_cast<int>(4 * g.nodes.size() + 1000);
   for (;;) {
+    if (std::none_of(g.nodes.begin(), g.nodes.end(), is_root)) return count;
     GraphEditor editor(g);
     int sweep = 0;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const auto node = static_cast<int32_t>(i);
-      if (editor.Erased(node)) continue;
+      if (editor.Erased(node) || !is_root(g.nodes[i])) continue;
       std::optional<M> m = match(std::as_const(g), editor.index(), node);
       if (!m) continue;
       SQ_RETURN_IF_ERROR(rewrite(editor, *m));

@@ -68,7 +68,9 @@ Status Rewrite(GraphEditor& e, const Match& m) {
 class RemoveIdentity : public Pass {
  public:
   std::string_view name() const override { return "remove_identity"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchIdentity, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {ir::OpType::kIdentity, ir::OpType::kDropout}, MatchIdentity, Rewrite);
+  }
 };
 
 }  // namespace

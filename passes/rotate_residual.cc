@@ -352,8 +352,8 @@ class Stream {
           const Tensor* w = g_.constant(n.input(1));
           if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
               (n.input(2) != ir::kNoValue &&
-               (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
-                                                     g_.constant(n.input(2))->size() != 1))))
+               (!IsFloatConstant(g_, n.input(2)) ||
+                (g_.constant(n.input(2))->size() != w->dim(1) && g_.constant(n.input(2))->size() != 1))))
             return Fail(
                 fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
           readers[r] = norm;
@@ -413,9 +413,9 @@ void Rewrite(Graph& g, ir::ValueNames& names, const Stream& s, int64_t d, const 
       }
     const std::string base = g.value(lin.input(1)).name;
     lin.inputs.resize(3, ir::kNoValue);
-    lin.inputs[2] = AddConstant(g, names, (lin.input(2) != ir::kNoValue ? g.value(lin.input(2)).name : lin.name + "_bias") +
-                                       suffix,
-                                Tensor::FromVector<float>({n}, bias));
+    lin.inputs[2] =
+        AddConstant(g, names, (lin.input(2) != ir::kNoValue ? g.value(lin.input(2)).name : lin.name + "_bias") + suffix,
+                    Tensor::FromVector<float>({n}, bias));
     lin.inputs[1] = AddConstant(g, names, base + suffix, RotateAxis(scaled, 0, q, /*center=*/false));
   }
   for (int32_t w : s.writers) {
@@ -434,7 +434,8 @@ void Rewrite(Graph& g, ir::ValueNames& names, const Stream& s, int64_t d, const 
   for (const auto& [add, i] : s.constants) {
     Node& n = g.nodes[static_cast<size_t>(add)];
     const Tensor& c = *g.constant(n.inputs[i]);
-    n.inputs[i] = AddConstant(g, names, g.value(n.inputs[i]).name + suffix, RotateAxis(c, c.rank() - 1, q, /*center=*/true));
+    n.inputs[i] =
+        AddConstant(g, names, g.value(n.inputs[i]).name + suffix, RotateAxis(c, c.rank() - 1, q, /*center=*/true));
   }
   for (int32_t r : s.norms) {
     Node& n = g.nodes[static_cast<size_t>(r)];

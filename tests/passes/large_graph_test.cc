@@ -19,9 +19,7 @@ namespace squint::passes {
 namespace {
 
 using ir::Graph;
-using ir::Node;
 using ir::OpType;
-using ir::Tensor;
 using ir::ValueId;
 
 constexpr int64_t kWidth = 4;
@@ -40,14 +38,14 @@ class ChainBuilder {
   }
 
   ValueId Constant(std::vector<float> v, ir::Dims dims) {
-    return g_.AddConstant("c" + std::to_string(g_.values.size()), Tensor::FromVector<float>(dims, v));
+    return g_.AddConstant("c" + std::to_string(g_.values.size()), ir::Tensor::FromVector<float>(dims, v));
   }
 
   // cur = op(cur, extra...)
   void Step(OpType op, std::vector<ValueId> extra = {}) {
     ir::Value out;
     out.name = "v" + std::to_string(g_.values.size());
-    Node n;
+    ir::Node n;
     n.op = op;
     n.name = "n" + std::to_string(g_.nodes.size());
     n.inputs = {cur_};
@@ -104,7 +102,7 @@ TEST(LargeGraph, CanonicalizesAndEvaluatesA100kNodeChain) {
 
     const std::vector<float> x = {1, 2, 3, 4};
     ir::eval::Evaluator eval(g);
-    auto out = eval.Run(std::vector<Tensor>{Tensor::FromVector<float>({1, kWidth}, x)});
+    auto out = eval.Run(std::vector<ir::Tensor>{ir::Tensor::FromVector<float>({1, kWidth}, x)});
     ASSERT_TRUE(out.ok()) << out.status().message();
     ASSERT_EQ((*out)[0].size(), kWidth);
     for (int64_t j = 0; j < kWidth; ++j)
@@ -159,19 +157,19 @@ TEST(GraphEditor, IndexStaysCurrentThroughEdits) {
       switch (rng() % 4) {
         case 0: e.Erase(i); break;
         case 1: {  // read the node's first input twice
-          Node n = g.nodes[static_cast<size_t>(i)];
+          ir::Node n = g.nodes[static_cast<size_t>(i)];
           n.inputs.push_back(n.inputs[0]);
           e.SetNode(i, std::move(n));
           break;
         }
         case 2: {  // readers of the node's output read its first input instead
-          const Node& n = g.nodes[static_cast<size_t>(i)];
+          const ir::Node& n = g.nodes[static_cast<size_t>(i)];
           if (n.outputs[0] != g.outputs[0]) e.ReplaceUses(n.outputs[0], n.inputs[0]);
           break;
         }
         default: {
-          Node n = g.nodes[static_cast<size_t>(i)];
-          n.inputs.push_back(e.AddConstant("extra", Tensor::Scalar<float>(1.0f)));
+          ir::Node n = g.nodes[static_cast<size_t>(i)];
+          n.inputs.push_back(e.AddConstant("extra", ir::Tensor::Scalar<float>(1.0f)));
           e.SetNode(i, std::move(n));
         }
       }
@@ -189,7 +187,7 @@ TEST(GraphEditor, IndexStaysCurrentThroughEdits) {
       ASSERT_EQ(e.index().ProducerIndex(v), fresh.ProducerIndex(v)) << "trial " << trial << " value " << v;
     }
     e.Commit();
-    for (const Node& n : g.nodes) ASSERT_FALSE(n.outputs.empty());  // erased nodes are gone
+    for (const ir::Node& n : g.nodes) ASSERT_FALSE(n.outputs.empty());  // erased nodes are gone
   }
 }
 
