@@ -58,9 +58,10 @@ std::span<const int32_t> GraphIndex::Readers(ValueId v) const {
   auto it = edited_.find(v);
   if (it == edited_.end()) {
     if (k + 1 >= first_reader_.size()) return {};  // added after construction, never read
-    return {reader_nodes_.data() + first_reader_[k], static_cast<size_t>(first_reader_[k + 1] - first_reader_[k])};
+    const auto count = static_cast<size_t>(first_reader_[k + 1] - first_reader_[k]);
+    if (count == static_cast<size_t>(node_uses_[k])) return {reader_nodes_.data() + first_reader_[k], count};
   }
-  ReaderList& r = it->second;
+  ReaderList& r = it == edited_.end() ? Edited(v) : it->second;  // new: a reader was detached, filter a copy
   if (r.nodes.size() != static_cast<size_t>(node_uses_[k])) {  // stale entries: drop them all
     size_t w = 0;
     for (size_t i = 0; i < r.nodes.size(); ++i)
@@ -74,7 +75,7 @@ std::span<const int32_t> GraphIndex::Readers(ValueId v) const {
   return r.nodes;
 }
 
-GraphIndex::ReaderList& GraphIndex::Edited(ValueId v) {
+GraphIndex::ReaderList& GraphIndex::Edited(ValueId v) const {
   auto [it, inserted] = edited_.try_emplace(v);
   if (inserted) {
     const auto k = static_cast<size_t>(v);
@@ -106,10 +107,7 @@ void GraphIndex::GrowValues() {
 void GraphIndex::Detach(int32_t i) {
   const Node& n = g_.nodes[static_cast<size_t>(i)];
   for (ValueId v : n.inputs)
-    if (v != ir::kNoValue) {
-      Edited(v);  // its list now holds an entry that goes stale below
-      --node_uses_[static_cast<size_t>(v)];
-    }
+    if (v != ir::kNoValue) --node_uses_[static_cast<size_t>(v)];  // its entry goes stale below
   for (ValueId o : n.outputs)
     if (o != ir::kNoValue && producer_[static_cast<size_t>(o)] == i) producer_[static_cast<size_t>(o)] = -1;
   ++node_gen_[static_cast<size_t>(i)];

@@ -56,7 +56,7 @@ class GraphIndex {
     std::vector<int32_t> nodes;
     std::vector<int32_t> gens;  // node_gen_ of each entry's node when it was added
   };
-  ReaderList& Edited(ir::ValueId v);
+  ReaderList& Edited(ir::ValueId v) const;  // v's own list, made from the flat array on first use
 
   const ir::Graph& g_;
   std::vector<int32_t> producer_;
