@@ -11,10 +11,13 @@ Generates chains with tools/make_chain_model.py (op cycle add, mul, relu, matmul
   inspect .sqnt squint inspect chain.sqnt
 Prints a Markdown table (seconds) and, per column, the slope of log(time) against log(nodes)
 fitted over all sizes: 1 means linear, 2 quadratic. Exit status 1 when a slope exceeds
---max-slope (default 1.3), so that a regression fails loudly. Usage (from the repository root,
+--max-slope (default 1.5), so that a regression fails loudly: the linear code measures 1.25-1.3
+on the 2-core machine under load (instruction counts grow 3.8x for 4x the nodes; the rest is
+caches and the allocator as the working set grows past them), the quadratic code it replaced
+measured 2.4. Usage (from the repository root,
 a release build of squint):
   .venv/bin/python bench/graph_scaling.py [--squint build/cli/squint] [--sizes 10000,25000,50000,100000,200000]
-      [--quantize-max 100000] [--repeat 3] [--max-slope 1.3]
+      [--quantize-max 100000] [--repeat 3] [--max-slope 1.5]
 """
 import argparse
 import math
@@ -61,7 +64,7 @@ def main():
     p.add_argument("--sizes", default="10000,25000,50000,100000,200000")
     p.add_argument("--quantize-max", type=int, default=100000, help="largest chain to quantize (default 100000)")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--max-slope", type=float, default=1.3)
+    p.add_argument("--max-slope", type=float, default=1.5)
     p.add_argument("--timeout", type=float, default=600, help="seconds per command")
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
