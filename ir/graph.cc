@@ -1,8 +1,6 @@
 #include "ir/graph.h"
 
 #include <algorithm>
-#include <unordered_set>
-
 #include <fmt/format.h>
 
 namespace squint::ir {
@@ -38,13 +36,19 @@ std::optional<ValueId> Graph::FindValue(const std::string& n) const {
   return std::nullopt;
 }
 
-std::string Graph::UniqueValueName(const std::string& base) const {
-  std::unordered_set<std::string> used;
-  for (const Value& v : values) used.insert(v.name);
-  if (!used.count(base)) return base;
-  for (int i = 1;; ++i) {
-    std::string n = fmt::format("{}_{}", base, i);
-    if (!used.count(n)) return n;
+std::string Graph::UniqueValueName(const std::string& base) const { return ValueNames(*this).Make(base); }
+
+ValueNames::ValueNames(const Graph& g) {
+  used_.reserve(g.values.size());
+  for (const Value& v : g.values) used_.insert(v.name);
+}
+
+std::string ValueNames::Make(const std::string& base) {
+  if (used_.insert(base).second) return base;
+  int& i = next_suffix_[base];
+  for (;;) {
+    std::string n = fmt::format("{}_{}", base, ++i);
+    if (used_.insert(n).second) return n;
   }
 }
 
@@ -75,8 +79,10 @@ void Graph::CompactValues() {
     for (ValueId o : n.outputs)
       if (o != kNoValue) keep[static_cast<size_t>(o)] = 1;
   }
+  if (std::all_of(keep.begin(), keep.end(), [](char k) { return k != 0; })) return;  // nothing to drop
   std::vector<ValueId> remap(values.size(), kNoValue);
   std::vector<Value> kept;
+  kept.reserve(static_cast<size_t>(std::count(keep.begin(), keep.end(), char{1})));
   for (size_t i = 0; i < values.size(); ++i) {
     if (!keep[i]) continue;
     remap[i] = static_cast<ValueId>(kept.size());

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -61,7 +62,8 @@ class Graph {
   }
   std::optional<ValueId> FindValue(const std::string& name) const;
 
-  // A name not yet used by any value, derived from base ("x" -> "x", "x_1", ...).
+  // A name not yet used by any value, derived from base ("x" -> "x", "x_1", ...). O(values):
+  // to name many values, use one ValueNames.
   std::string UniqueValueName(const std::string& base) const;
 
   // For each value, the index of the node producing it (-1 for inputs and constants).
@@ -71,6 +73,19 @@ class Graph {
 
   // Removes values no node or graph output uses (constants included) and renumbers ids.
   void CompactValues();
+};
+
+// Hands out value names unused in a graph, for code that adds many values: the graph's names
+// are read once, then each Make is O(1) expected (Graph::UniqueValueName is O(values) per call).
+class ValueNames {
+ public:
+  explicit ValueNames(const Graph& g);
+  // base if unused, else base_1, base_2, ...; the name is reserved.
+  std::string Make(const std::string& base);
+
+ private:
+  std::unordered_set<std::string> used_;
+  std::unordered_map<std::string, int> next_suffix_;  // base -> first suffix not yet tried
 };
 
 // Structural checks: ids in range, every node input produced earlier (topological order,

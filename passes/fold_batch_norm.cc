@@ -121,8 +121,9 @@ Tensor ScaleWeight(const Tensor& w, int axis, const std::vector<double>& s) {
   return out;
 }
 
-Status Rewrite(Graph& g, const Match& m) {
-  Node& p = g.nodes[static_cast<size_t>(m.producer)];
+Status Rewrite(GraphEditor& e, const Match& m) {
+  const Graph& g = e.graph();
+  Node p = g.nodes[static_cast<size_t>(m.producer)];
   const Node& bn = g.nodes[static_cast<size_t>(m.bn)];
   const size_t c = m.scale.size();
   const Tensor& w = *g.constant(p.input(1));
@@ -142,22 +143,25 @@ Status Rewrite(Graph& g, const Match& m) {
   for (size_t k = 0; k < c; ++k) new_b[k] = static_cast<float>(bias[k] * m.scale[k] + m.shift[k]);
 
   const std::string base = p.name.empty() ? g.value(p.outputs[0]).name : p.name;
-  const ValueId w_id = AddConstant(g, base + "_bn_weight", std::move(new_w));
+  const ValueId w_id = e.AddConstant(base + "_bn_weight", std::move(new_w));
   const ValueId b_id =
-      AddConstant(g, base + "_bn_bias", Tensor::FromVector<float>({static_cast<int64_t>(c)}, new_b));
+      e.AddConstant(base + "_bn_bias", Tensor::FromVector<float>({static_cast<int64_t>(c)}, new_b));
   if (p.inputs.size() < 3) p.inputs.resize(3, ir::kNoValue);
   p.inputs[1] = w_id;
   p.inputs[2] = b_id;
   if (p.op == OpType::kGemm) p.attrs.set("beta", 1.0f);
   p.outputs[0] = bn.outputs[0];
-  EraseNodes(g, {m.bn});
+  e.Erase(m.bn);
+  e.SetNode(m.producer, std::move(p));
   return Status::Ok();
 }
 
 class FoldBatchNorm : public Pass {
  public:
   std::string_view name() const override { return "fold_batch_norm"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchBn, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kBatchNormalization}, MatchBn, Rewrite);
+  }
 };
 
 }  // namespace

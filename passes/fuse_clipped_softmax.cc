@@ -74,18 +74,20 @@ std::optional<Match> MatchClippedSoftmax(const Graph& g, const GraphIndex& index
   return m;
 }
 
-Status Rewrite(Graph& g, const Match& m) {
-  Node fused = g.nodes[static_cast<size_t>(m.softmax)];
+Status Rewrite(GraphEditor& e, const Match& m) {
+  Node fused = e.graph().nodes[static_cast<size_t>(m.softmax)];
   fused.attrs.set("zeta", static_cast<float>(m.scale + m.gamma));
   fused.attrs.set("gamma", static_cast<float>(m.gamma));
-  ReplaceWithFused(g, m.root, std::move(fused), m.nodes);
+  e.ReplaceWithFused(m.root, std::move(fused), m.nodes);
   return Status::Ok();
 }
 
 class FuseClippedSoftmax : public Pass {
  public:
   std::string_view name() const override { return "fuse_clipped_softmax"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchClippedSoftmax, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kClip}, MatchClippedSoftmax, Rewrite);
+  }
 };
 
 }  // namespace

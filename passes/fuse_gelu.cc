@@ -156,21 +156,21 @@ std::optional<Match> MatchGelu(const Graph& g, const GraphIndex& index, int32_t 
   return std::nullopt;
 }
 
-Status Rewrite(Graph& g, const Match& m) {
-  const Node& root = g.nodes[static_cast<size_t>(m.root)];
+Status Rewrite(GraphEditor& e, const Match& m) {
+  const Node& root = e.graph().nodes[static_cast<size_t>(m.root)];
   Node gelu;
   gelu.op = OpType::kGelu;
   gelu.name = root.name;
   gelu.inputs = {m.x};
   if (m.tanh) gelu.attrs.set("approximate", std::string("tanh"));
-  ReplaceWithFused(g, m.root, std::move(gelu), m.nodes);
+  e.ReplaceWithFused(m.root, std::move(gelu), m.nodes);
   return Status::Ok();
 }
 
 class FuseGelu : public Pass {
  public:
   std::string_view name() const override { return "fuse_gelu"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchGelu, Rewrite); }
+  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, {OpType::kMul}, MatchGelu, Rewrite); }
 };
 
 }  // namespace

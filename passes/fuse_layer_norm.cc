@@ -198,7 +198,8 @@ std::optional<Match> MatchLayerNorm(const Graph& g, const GraphIndex& index, int
   return m;
 }
 
-Status Rewrite(Graph& g, const Match& m) {
+Status Rewrite(GraphEditor& e, const Match& m) {
+  const Graph& g = e.graph();
   const Node& root = g.nodes[static_cast<size_t>(m.root)];
   const std::string base = root.name.empty() ? g.value(root.outputs[0]).name : root.name;
   Node ln;
@@ -207,17 +208,17 @@ Status Rewrite(Graph& g, const Match& m) {
   ln.attrs.set("axis", -m.k);
   ln.attrs.set("epsilon", m.epsilon);
   const ValueId x = m.x;
-  const ValueId scale = AddConstant(g, base + "_scale", m.scale);
+  const ValueId scale = e.AddConstant(base + "_scale", m.scale);
   ln.inputs = {x, scale};
-  if (!m.bias.empty_type()) ln.inputs.push_back(AddConstant(g, base + "_bias", m.bias));
-  ReplaceWithFused(g, m.root, std::move(ln), m.nodes);
+  if (!m.bias.empty_type()) ln.inputs.push_back(e.AddConstant(base + "_bias", m.bias));
+  e.ReplaceWithFused(m.root, std::move(ln), m.nodes);
   return Status::Ok();
 }
 
 class FuseLayerNorm : public Pass {
  public:
   std::string_view name() const override { return "fuse_layer_norm"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchLayerNorm, Rewrite); }
+  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, {OpType::kDiv}, MatchLayerNorm, Rewrite); }
 };
 
 }  // namespace

@@ -144,22 +144,25 @@ std::optional<Match> MatchLinear(const Graph& g, const GraphIndex& index, int32_
   }
 }
 
-Status Rewrite(Graph& g, const Match& m) {
+Status Rewrite(GraphEditor& e, const Match& m) {
+  const Graph& g = e.graph();
   const std::string base = m.name.empty() ? g.value(g.nodes[static_cast<size_t>(m.root)].outputs[0]).name : m.name;
   Node linear;
   linear.op = OpType::kLinear;
   linear.name = m.name;
-  const ValueId w = m.weight != ir::kNoValue ? m.weight : AddConstant(g, base + "_weight", m.new_weight);
+  const ValueId w = m.weight != ir::kNoValue ? m.weight : e.AddConstant(base + "_weight", m.new_weight);
   linear.inputs = {m.x, w};
-  if (!m.bias.empty_type()) linear.inputs.push_back(AddConstant(g, base + "_bias", m.bias));
-  ReplaceWithFused(g, m.root, std::move(linear), m.nodes);
+  if (!m.bias.empty_type()) linear.inputs.push_back(e.AddConstant(base + "_bias", m.bias));
+  e.ReplaceWithFused(m.root, std::move(linear), m.nodes);
   return Status::Ok();
 }
 
 class FuseLinear : public Pass {
  public:
   std::string_view name() const override { return "fuse_linear"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchLinear, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {OpType::kMatMul, OpType::kLinear, OpType::kGemm}, MatchLinear, Rewrite);
+  }
 };
 
 }  // namespace

@@ -16,13 +16,21 @@ using ir::ValueId;
 GraphIndex::GraphIndex(const Graph& g)
     : g_(g),
       producer_(g.Producers()),
-      uses_(g.UseCounts()),
-      is_output_(g.values.size(), 0),
-      readers_(g.values.size()) {
-  for (ValueId o : g.outputs) is_output_[static_cast<size_t>(o)] = 1;
+      node_uses_(g.values.size(), 0),
+      output_uses_(g.values.size(), 0),
+      node_gen_(g.nodes.size(), 0),
+      first_reader_(g.values.size() + 1, 0) {
+  for (ValueId o : g.outputs) ++output_uses_[static_cast<size_t>(o)];
+  for (const Node& n : g.nodes)
+    for (ValueId i : n.inputs)
+      if (i != ir::kNoValue) ++node_uses_[static_cast<size_t>(i)];
+  for (size_t v = 0; v < g.values.size(); ++v) first_reader_[v + 1] = first_reader_[v] + node_uses_[v];
+  reader_nodes_.resize(static_cast<size_t>(first_reader_.back()));
+  std::vector<int32_t> fill(first_reader_.begin(), first_reader_.end() - 1);
   for (size_t n = 0; n < g.nodes.size(); ++n)
     for (ValueId i : g.nodes[n].inputs)
-      if (i != ir::kNoValue) readers_[static_cast<size_t>(i)].push_back(static_cast<int32_t>(n));
+      if (i != ir::kNoValue)
+        reader_nodes_[static_cast<size_t>(fill[static_cast<size_t>(i)]++)] = static_cast<int32_t>(n);
 }
 
 int32_t GraphIndex::ProducerIndex(ValueId v) const {
@@ -40,9 +48,45 @@ const Node* GraphIndex::ProducerIs(ValueId v, ir::OpType op) const {
   return p && p->op == op ? p : nullptr;
 }
 
-int32_t GraphIndex::Uses(ValueId v) const { return uses_[static_cast<size_t>(v)]; }
-bool GraphIndex::IsGraphOutput(ValueId v) const { return is_output_[static_cast<size_t>(v)] != 0; }
-const std::vector<int32_t>& GraphIndex::Readers(ValueId v) const { return readers_[static_cast<size_t>(v)]; }
+int32_t GraphIndex::Uses(ValueId v) const {
+  return node_uses_[static_cast<size_t>(v)] + output_uses_[static_cast<size_t>(v)];
+}
+bool GraphIndex::IsGraphOutput(ValueId v) const { return output_uses_[static_cast<size_t>(v)] != 0; }
+
+std::span<const int32_t> GraphIndex::Readers(ValueId v) const {
+  const auto k = static_cast<size_t>(v);
+  auto it = edited_.find(v);
+  if (it == edited_.end()) {
+    if (k + 1 >= first_reader_.size()) return {};  // added after construction, never read
+    const auto count = static_cast<size_t>(first_reader_[k + 1] - first_reader_[k]);
+    if (count == static_cast<size_t>(node_uses_[k])) return {reader_nodes_.data() + first_reader_[k], count};
+  }
+  ReaderList& r = it == edited_.end() ? Edited(v) : it->second;  // new: a reader was detached, filter a copy
+  if (r.nodes.size() != static_cast<size_t>(node_uses_[k])) {  // stale entries: drop them all
+    size_t w = 0;
+    for (size_t i = 0; i < r.nodes.size(); ++i)
+      if (r.gens[i] == node_gen_[static_cast<size_t>(r.nodes[i])]) {
+        r.nodes[w] = r.nodes[i];
+        r.gens[w++] = r.gens[i];
+      }
+    r.nodes.resize(w);
+    r.gens.resize(w);
+  }
+  return r.nodes;
+}
+
+GraphIndex::ReaderList& GraphIndex::Edited(ValueId v) const {
+  auto [it, inserted] = edited_.try_emplace(v);
+  if (inserted) {
+    const auto k = static_cast<size_t>(v);
+    if (k + 1 < first_reader_.size())  // entries of the flat array are all current (generation 0)
+      for (int32_t i = first_reader_[k]; i < first_reader_[k + 1]; ++i) {
+        it->second.nodes.push_back(reader_nodes_[static_cast<size_t>(i)]);
+        it->second.gens.push_back(0);
+      }
+  }
+  return it->second;
+}
 
 bool GraphIndex::SingleUse(ValueId v) const {
   return v != ir::kNoValue && Uses(v) == 1 && !IsGraphOutput(v);
@@ -51,6 +95,94 @@ bool GraphIndex::SingleUse(ValueId v) const {
 int32_t GraphIndex::SoleReader(ValueId v) const { return SingleUse(v) ? Readers(v)[0] : -1; }
 
 int32_t GraphIndex::IndexOf(const Node* n) const { return static_cast<int32_t>(n - g_.nodes.data()); }
+
+void GraphIndex::GrowValues() {
+  const size_t n = g_.values.size();
+  if (producer_.size() >= n) return;
+  producer_.resize(n, -1);
+  node_uses_.resize(n, 0);
+  output_uses_.resize(n, 0);
+}
+
+void GraphIndex::Detach(int32_t i) {
+  const Node& n = g_.nodes[static_cast<size_t>(i)];
+  for (ValueId v : n.inputs)
+    if (v != ir::kNoValue) --node_uses_[static_cast<size_t>(v)];  // its entry goes stale below
+  for (ValueId o : n.outputs)
+    if (o != ir::kNoValue && producer_[static_cast<size_t>(o)] == i) producer_[static_cast<size_t>(o)] = -1;
+  ++node_gen_[static_cast<size_t>(i)];
+}
+
+void GraphIndex::Attach(int32_t i) {
+  GrowValues();
+  const Node& n = g_.nodes[static_cast<size_t>(i)];
+  const int32_t gen = node_gen_[static_cast<size_t>(i)];
+  for (ValueId v : n.inputs)
+    if (v != ir::kNoValue) {
+      ReaderList& r = Edited(v);
+      r.nodes.push_back(i);
+      r.gens.push_back(gen);
+      ++node_uses_[static_cast<size_t>(v)];
+    }
+  for (ValueId o : n.outputs)
+    if (o != ir::kNoValue) producer_[static_cast<size_t>(o)] = i;
+}
+
+void GraphIndex::MoveReaders(ValueId from, ValueId to) {
+  GrowValues();
+  Readers(from);  // drop stale entries
+  ReaderList& f = Edited(from);
+  ReaderList& t = Edited(to);  // no rehash invalidates f: unordered_map references are stable
+  t.nodes.insert(t.nodes.end(), f.nodes.begin(), f.nodes.end());
+  t.gens.insert(t.gens.end(), f.gens.begin(), f.gens.end());
+  node_uses_[static_cast<size_t>(to)] += node_uses_[static_cast<size_t>(from)];
+  node_uses_[static_cast<size_t>(from)] = 0;
+  f.nodes.clear();
+  f.gens.clear();
+}
+
+GraphEditor::GraphEditor(Graph& g) : g_(g), index_(g), erased_(g.nodes.size(), 0) {}
+
+ValueId GraphEditor::AddConstant(const std::string& base, Tensor t) {
+  if (!names_) names_.emplace(g_);
+  const ValueId id = g_.AddConstant(names_->Make(base), std::move(t));
+  index_.GrowValues();
+  return id;
+}
+
+void GraphEditor::ReplaceUses(ValueId from, ValueId to) {
+  if (from == to) return;
+  index_.GrowValues();
+  for (int32_t r : index_.Readers(from))
+    for (ValueId& i : g_.nodes[static_cast<size_t>(r)].inputs)
+      if (i == from) i = to;
+  index_.MoveReaders(from, to);
+}
+
+void GraphEditor::SetNode(int32_t i, Node n) {
+  index_.Detach(i);
+  g_.nodes[static_cast<size_t>(i)] = std::move(n);
+  index_.Attach(i);
+}
+
+void GraphEditor::Erase(int32_t i) {
+  if (Erased(i)) return;
+  index_.Detach(i);
+  erased_[static_cast<size_t>(i)] = 1;
+  erased_list_.push_back(i);
+}
+
+void GraphEditor::ReplaceWithFused(int32_t root, Node fused, const std::vector<int32_t>& others) {
+  fused.outputs = g_.nodes[static_cast<size_t>(root)].outputs;
+  for (int32_t o : others)
+    if (o != root) Erase(o);
+  SetNode(root, std::move(fused));
+}
+
+void GraphEditor::Commit() {
+  EraseNodes(g_, erased_list_);
+  erased_list_.clear();
+}
 
 std::optional<double> ScalarConstant(const Graph& g, ValueId v) {
   const ir::Tensor* t = g.constant(v);
@@ -86,17 +218,11 @@ std::optional<std::vector<float>> FloatValues(const Graph& g, ValueId v) {
   return t->ToFloatVector();
 }
 
-ValueId AddConstant(Graph& g, const std::string& base, ir::Tensor t) {
-  return g.AddConstant(g.UniqueValueName(base), std::move(t));
+ValueId AddConstant(Graph& g, ir::ValueNames& names, const std::string& base, ir::Tensor t) {
+  return g.AddConstant(names.Make(base), std::move(t));
 }
 
-void ReplaceUses(Graph& g, ValueId from, ValueId to) {
-  for (Node& n : g.nodes)
-    for (ValueId& i : n.inputs)
-      if (i == from) i = to;
-}
-
-void EraseNodes(Graph& g, std::vector<int32_t> indices) {
+void EraseNodes(Graph& g, const std::vector<int32_t>& indices) {
   if (indices.empty()) return;
   std::vector<char> dead(g.nodes.size(), 0);
   for (int32_t i : indices) dead[static_cast<size_t>(i)] = 1;
@@ -134,14 +260,6 @@ void InsertAfterProducers(Graph& g, std::map<int32_t, std::vector<Node>> after) 
     emit(static_cast<int32_t>(i));
   }
   g.nodes = std::move(nodes);
-}
-
-void ReplaceWithFused(Graph& g, int32_t root, Node fused, std::vector<int32_t> others) {
-  Node& r = g.nodes[static_cast<size_t>(root)];
-  fused.outputs = r.outputs;
-  r = std::move(fused);
-  others.erase(std::remove(others.begin(), others.end(), root), others.end());
-  EraseNodes(g, std::move(others));
 }
 
 std::optional<ir::Dims> KnownDims(const Graph& g, ValueId v) {

@@ -5,15 +5,17 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/graph.h"
 
 namespace squint::passes {
 
-// Who produces and who reads each value of a graph, as of construction. Rebuild it after
-// every rewrite (passes restart their scan after a rewrite, so matches never see stale data).
+// Who produces and who reads each value of a graph. Read-only users build one and drop it
+// when the graph changes; pattern passes edit through a GraphEditor, which keeps it current.
 class GraphIndex {
  public:
   explicit GraphIndex(const ir::Graph& g);
@@ -27,8 +29,9 @@ class GraphIndex {
   // Node inputs plus graph outputs reading v.
   int32_t Uses(ir::ValueId v) const;
   bool IsGraphOutput(ir::ValueId v) const;
-  // Indices of the nodes reading v (a node reading it twice is listed twice).
-  const std::vector<int32_t>& Readers(ir::ValueId v) const;
+  // Indices of the nodes reading v (a node reading it twice is listed twice). In ascending
+  // order on a fresh index; after edits, in no particular order. Valid until the next edit.
+  std::span<const int32_t> Readers(ir::ValueId v) const;
   // v is read by exactly one node input and is not a graph output: it can be deleted
   // together with that reader.
   bool SingleUse(ir::ValueId v) const;
@@ -38,11 +41,65 @@ class GraphIndex {
   int32_t IndexOf(const ir::Node* n) const;
 
  private:
+  friend class GraphEditor;
+  // Edits, O(size of the node): node i stops / starts reading its inputs and producing its
+  // outputs. Readers are held as one flat array built with the index (two allocations, not one
+  // per value); a value whose readers change gets its own list, where an entry is dropped
+  // lazily once its node's generation has changed, so that removing one reader of a value with
+  // many readers costs O(1) amortized.
+  void Detach(int32_t i);
+  void Attach(int32_t i);
+  void GrowValues();
+  void MoveReaders(ir::ValueId from, ir::ValueId to);
+
+  struct ReaderList {
+    std::vector<int32_t> nodes;
+    std::vector<int32_t> gens;  // node_gen_ of each entry's node when it was added
+  };
+  ReaderList& Edited(ir::ValueId v) const;  // v's own list, made from the flat array on first use
+
   const ir::Graph& g_;
   std::vector<int32_t> producer_;
-  std::vector<int32_t> uses_;
-  std::vector<char> is_output_;
-  std::vector<std::vector<int32_t>> readers_;
+  std::vector<int32_t> node_uses_;     // node input slots reading v
+  std::vector<int32_t> output_uses_;   // graph output slots naming v
+  std::vector<int32_t> node_gen_;      // bumped whenever node i is detached
+  std::vector<int32_t> first_reader_;  // CSR over the values that existed at construction
+  std::vector<int32_t> reader_nodes_;
+  mutable std::unordered_map<ir::ValueId, ReaderList> edited_;
+};
+
+// Edits a graph while keeping its GraphIndex current, in time proportional to each edit
+// rather than to the graph: erased nodes are only marked until Commit() removes them all in
+// one pass, so node indices stay valid until then. Values may be added (never removed).
+class GraphEditor {
+ public:
+  explicit GraphEditor(ir::Graph& g);
+
+  ir::Graph& graph() { return g_; }
+  const GraphIndex& index() const { return index_; }
+  bool Erased(int32_t i) const { return erased_[static_cast<size_t>(i)] != 0; }
+
+  // Adds a constant named after `base` (made unique).
+  ir::ValueId AddConstant(const std::string& base, ir::Tensor t);
+  // Makes every node input reading `from` read `to` instead (graph outputs are unchanged).
+  void ReplaceUses(ir::ValueId from, ir::ValueId to);
+  // Replaces node i by n (inputs and outputs may differ).
+  void SetNode(int32_t i, ir::Node n);
+  void Erase(int32_t i);
+  // Replaces the node at `root` by `fused`, which takes over root's outputs (so consumers and
+  // graph output names are unchanged), and erases `others` (root among them is ignored).
+  // Inputs of `fused` must be available at root's position (they are: fused nodes read the
+  // pattern's inputs).
+  void ReplaceWithFused(int32_t root, ir::Node fused, const std::vector<int32_t>& others);
+  // Removes the erased nodes, keeping the order of the rest; the editor is spent afterwards.
+  void Commit();
+
+ private:
+  ir::Graph& g_;
+  GraphIndex index_;
+  std::vector<char> erased_;
+  std::vector<int32_t> erased_list_;
+  std::optional<ir::ValueNames> names_;  // built on first use
 };
 
 // Value of a constant with exactly one element (any rank; float or integer types).
@@ -64,20 +121,12 @@ std::optional<ScalarOperand> SplitScalarOperand(const ir::Graph& g, const ir::No
 // The constant's values as float32 (float32/float64 constants), nullopt otherwise.
 std::optional<std::vector<float>> FloatValues(const ir::Graph& g, ir::ValueId v);
 
-// Adds a constant named after `base` (made unique).
-ir::ValueId AddConstant(ir::Graph& g, const std::string& base, ir::Tensor t);
-
-// Makes every node input reading `from` read `to` instead (graph outputs are unchanged).
-void ReplaceUses(ir::Graph& g, ir::ValueId from, ir::ValueId to);
+// Adds a constant named after `base`, made unique by `names` (one ValueNames per pass).
+ir::ValueId AddConstant(ir::Graph& g, ir::ValueNames& names, const std::string& base, ir::Tensor t);
 
 // Removes the nodes at these indices (any order, duplicates allowed), keeping the order
-// of the rest.
-void EraseNodes(ir::Graph& g, std::vector<int32_t> indices);
-
-// Replaces the node at `root` by `fused`, which takes over root's outputs (so consumers and
-// graph output names are unchanged), and erases `others`. Inputs of `fused` must be
-// available at root's position (they are: fused nodes read the pattern's inputs).
-void ReplaceWithFused(ir::Graph& g, int32_t root, ir::Node fused, std::vector<int32_t> others);
+// of the rest. O(nodes): collect the indices and call it once.
+void EraseNodes(ir::Graph& g, const std::vector<int32_t>& indices);
 
 // A Linear a transform left as it was, and why (the reports of online_hadamard and quant/wush).
 struct SkippedLinear {

@@ -81,6 +81,7 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
   std::mt19937 rng(opts.seed);
   const std::vector<int32_t> producers = g.Producers();
   std::map<int32_t, std::vector<Node>> after;  // producer index (-1: graph input/constant) -> new nodes
+  ir::ValueNames names(g);
   for (ValueId x : order) {
     const std::vector<int32_t>& linears = readers[x];
     const int64_t channels = g.constant(g.nodes[linears[0]].input(1))->dim(0);
@@ -95,7 +96,7 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
       for (int64_t& s : signs) s = (rng() & 1u) ? 1 : -1;
     }
     ir::Value xv = g.value(x);
-    xv.name = g.UniqueValueName(site.value + "_hadamard");
+    xv.name = names.Make(site.value + "_hadamard");
     xv.constant.reset();
     xv.quant.reset();
     Node h;
@@ -109,7 +110,8 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
     for (int32_t li : linears) {
       Node& lin = g.nodes[static_cast<size_t>(li)];
       const Tensor* w = g.constant(lin.input(1));
-      lin.inputs[1] = AddConstant(g, g.value(lin.input(1)).name + "_hadamard", RotateWeight(*w, site.block, signs));
+      lin.inputs[1] =
+          AddConstant(g, names, g.value(lin.input(1)).name + "_hadamard", RotateWeight(*w, site.block, signs));
       lin.inputs[0] = rotated;
       site.linears.push_back(lin.name);
     }

@@ -33,8 +33,8 @@ inline constexpr int kMaxRounds = 16;
 std::vector<std::unique_ptr<Pass>> CanonicalPasses();
 
 // Runs `passes` in order, round after round, until a round changes nothing (or kMaxRounds).
-// Verifies the graph before and after every pass (a pass that breaks it is an internal
-// error naming the pass). Shapes are inferred first and after every round that changed
+// Verifies the graph before, after every pass that rewrote something (a pass that breaks it
+// is an internal error naming the pass) and at the end. Shapes are inferred first and after every round that changed
 // the graph (best effort: matchers only use what is known), and again at the end, where
 // failures are errors.
 Result<PipelineReport> RunPasses(ir::Graph& g, std::span<const std::unique_ptr<Pass>> passes);

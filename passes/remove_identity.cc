@@ -51,22 +51,26 @@ std::optional<Match> MatchIdentity(const Graph& g, const GraphIndex& index, int3
   return m;
 }
 
-Status Rewrite(Graph& g, const Match& m) {
+Status Rewrite(GraphEditor& e, const Match& m) {
+  e.Erase(m.node);
   if (!m.keep_y) {
-    ReplaceUses(g, m.y, m.x);
+    e.ReplaceUses(m.y, m.x);
   } else {
-    for (ValueId& o : g.nodes[static_cast<size_t>(m.x_producer)].outputs)
+    Node p = e.graph().nodes[static_cast<size_t>(m.x_producer)];
+    for (ValueId& o : p.outputs)
       if (o == m.x) o = m.y;
-    ReplaceUses(g, m.x, m.y);
+    e.SetNode(m.x_producer, std::move(p));
+    e.ReplaceUses(m.x, m.y);
   }
-  EraseNodes(g, {m.node});
   return Status::Ok();
 }
 
 class RemoveIdentity : public Pass {
  public:
   std::string_view name() const override { return "remove_identity"; }
-  Result<int> Run(Graph& g) override { return RewriteAll<Match>(g, MatchIdentity, Rewrite); }
+  Result<int> Run(Graph& g) override {
+    return RewriteAll<Match>(g, {ir::OpType::kIdentity, ir::OpType::kDropout}, MatchIdentity, Rewrite);
+  }
 };
 
 }  // namespace

@@ -336,32 +336,38 @@ class Stream {
     Normalized(n.outputs[0], r);
   }
 
-  // A LayerNorm output (or a move of it): read only by Linears with constant W [d, N].
-  void Normalized(ValueId v, int32_t norm) {
-    normalized.insert(v);
-    if (index_.IsGraphOutput(v)) return Fail(fmt::format("{} (a LayerNorm output) is a graph output", Name(v)));
-    const int64_t rank = Rank(g_, v);
-    for (int32_t r : index_.Readers(v)) {
-      const Node& n = g_.nodes[static_cast<size_t>(r)];
-      if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
-        const Tensor* w = g_.constant(n.input(1));
-        if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
-            (n.input(2) != ir::kNoValue &&
-             (!IsFloatConstant(g_, n.input(2)) || (g_.constant(n.input(2))->size() != w->dim(1) &&
-                                                   g_.constant(n.input(2))->size() != 1))))
-          return Fail(
-              fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
-        readers[r] = norm;
-        continue;
-      }
-      if (IsMove(n.op) && n.outputs.size() == 1 && n.input(0) == v)
-        if (const std::optional<int64_t> out = MapAxis(g_, n, rank - 1, /*forward=*/true, /*pad_ok=*/false);
-            out && *out == Rank(g_, n.outputs[0]) - 1) {
-          Normalized(n.outputs[0], norm);
+  // A LayerNorm output (or a move of it): read only by Linears with constant W [d, N]. Moves
+  // of moves are followed with an explicit stack (a chain of them may be as long as the graph).
+  void Normalized(ValueId out, int32_t norm) {
+    std::vector<ValueId> todo{out};
+    while (!todo.empty() && why_.empty()) {
+      const ValueId v = todo.back();
+      todo.pop_back();
+      normalized.insert(v);
+      if (index_.IsGraphOutput(v)) return Fail(fmt::format("{} (a LayerNorm output) is a graph output", Name(v)));
+      const int64_t rank = Rank(g_, v);
+      for (int32_t r : index_.Readers(v)) {
+        const Node& n = g_.nodes[static_cast<size_t>(r)];
+        if (n.op == OpType::kLinear && n.input(0) == v && n.input(1) != v) {
+          const Tensor* w = g_.constant(n.input(1));
+          if (!DenseLinearIssue(g_, n).empty() || w->dim(0) != d_ ||
+              (n.input(2) != ir::kNoValue &&
+               (!IsFloatConstant(g_, n.input(2)) ||
+                (g_.constant(n.input(2))->size() != w->dim(1) && g_.constant(n.input(2))->size() != 1))))
+            return Fail(
+                fmt::format("{} reads {} without a dense float32 constant W [{}, N] (and b)", n.Label(), Name(v), d_));
+          readers[r] = norm;
           continue;
         }
-      return Fail(fmt::format("{} (normalized) is read by {}, which cannot take the LayerNorm's scale and bias",
-                              Name(v), n.Label()));
+        if (IsMove(n.op) && n.outputs.size() == 1 && n.input(0) == v)
+          if (const std::optional<int64_t> moved = MapAxis(g_, n, rank - 1, /*forward=*/true, /*pad_ok=*/false);
+              moved && *moved == Rank(g_, n.outputs[0]) - 1) {
+            todo.push_back(n.outputs[0]);
+            continue;
+          }
+        return Fail(fmt::format("{} (normalized) is read by {}, which cannot take the LayerNorm's scale and bias",
+                                Name(v), n.Label()));
+      }
     }
   }
 
@@ -380,13 +386,13 @@ std::vector<float> NormParam(const Graph& g, ValueId v, int64_t d, float fill) {
   return p;
 }
 
-void Rename(Graph& g, ValueId v) {
+void Rename(Graph& g, ir::ValueNames& names, ValueId v) {
   ir::Value& val = g.value(v);
-  val.name = g.UniqueValueName(val.name + "_rotated");
+  val.name = names.Make(val.name + "_rotated");
 }
 
 // Applies the rotation to one explored stream.
-void Rewrite(Graph& g, const Stream& s, int64_t d, const Matrix& q) {
+void Rewrite(Graph& g, ir::ValueNames& names, const Stream& s, int64_t d, const Matrix& q) {
   const std::string suffix = "_rotated";
   // Readers first (a Linear may read a LayerNorm output and write the stream: both apply).
   for (const auto& [r, norm_index] : s.readers) {
@@ -407,10 +413,10 @@ void Rewrite(Graph& g, const Stream& s, int64_t d, const Matrix& q) {
       }
     const std::string base = g.value(lin.input(1)).name;
     lin.inputs.resize(3, ir::kNoValue);
-    lin.inputs[2] = AddConstant(g, (lin.input(2) != ir::kNoValue ? g.value(lin.input(2)).name : lin.name + "_bias") +
-                                       suffix,
-                                Tensor::FromVector<float>({n}, bias));
-    lin.inputs[1] = AddConstant(g, base + suffix, RotateAxis(scaled, 0, q, /*center=*/false));
+    lin.inputs[2] =
+        AddConstant(g, names, (lin.input(2) != ir::kNoValue ? g.value(lin.input(2)).name : lin.name + "_bias") + suffix,
+                    Tensor::FromVector<float>({n}, bias));
+    lin.inputs[1] = AddConstant(g, names, base + suffix, RotateAxis(scaled, 0, q, /*center=*/false));
   }
   for (int32_t w : s.writers) {
     Node& n = g.nodes[static_cast<size_t>(w)];
@@ -418,17 +424,18 @@ void Rewrite(Graph& g, const Stream& s, int64_t d, const Matrix& q) {
     const size_t wi = table ? 0 : 1;
     const Tensor& wt = *g.constant(n.input(wi));
     const int64_t axis = n.op == OpType::kConv ? 0 : 1;
-    n.inputs[wi] = AddConstant(g, g.value(n.input(wi)).name + suffix, RotateAxis(wt, axis, q, /*center=*/true));
+    n.inputs[wi] = AddConstant(g, names, g.value(n.input(wi)).name + suffix, RotateAxis(wt, axis, q, /*center=*/true));
     if (!table && n.input(2) != ir::kNoValue) {
       const Tensor& b = *g.constant(n.input(2));
-      n.inputs[2] = AddConstant(g, g.value(n.input(2)).name + suffix,
+      n.inputs[2] = AddConstant(g, names, g.value(n.input(2)).name + suffix,
                                 RotateAxis(b.Reshaped({b.size()}), 0, q, /*center=*/true).Reshaped(b.dims()));
     }
   }
   for (const auto& [add, i] : s.constants) {
     Node& n = g.nodes[static_cast<size_t>(add)];
     const Tensor& c = *g.constant(n.inputs[i]);
-    n.inputs[i] = AddConstant(g, g.value(n.inputs[i]).name + suffix, RotateAxis(c, c.rank() - 1, q, /*center=*/true));
+    n.inputs[i] =
+        AddConstant(g, names, g.value(n.inputs[i]).name + suffix, RotateAxis(c, c.rank() - 1, q, /*center=*/true));
   }
   for (int32_t r : s.norms) {
     Node& n = g.nodes[static_cast<size_t>(r)];
@@ -439,8 +446,8 @@ void Rewrite(Graph& g, const Stream& s, int64_t d, const Matrix& q) {
     n.inputs.resize(1);
     n.outputs.resize(1);
   }
-  for (const auto& [v, a] : s.axis) Rename(g, v);
-  for (ValueId v : s.normalized) Rename(g, v);
+  for (const auto& [v, a] : s.axis) Rename(g, names, v);
+  for (ValueId v : s.normalized) Rename(g, names, v);
 }
 
 }  // namespace
@@ -449,9 +456,12 @@ Result<RotateResidualReport> RotateResidual(Graph& g, const RotateResidualOption
   RotateResidualReport report;
   std::mt19937 rng(opts.seed);
   std::set<int32_t> seen;  // LayerNorms already in an explored stream
+  std::optional<ir::ValueNames> names;
+  std::optional<GraphIndex> fresh;  // rebuilt after each rewrite (it changes inputs), not per stream
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (g.nodes[i].op != OpType::kLayerNormalization || seen.count(static_cast<int32_t>(i))) continue;
-    const GraphIndex index(g);  // rebuilt per stream: the previous rewrite changed inputs
+    if (!fresh) fresh.emplace(g);
+    const GraphIndex& index = *fresh;
     const Node& ln = g.nodes[i];
     const std::string label = ln.Label();
     const ir::Shape* shape = ShapeOf(g, ln.input(0));
@@ -482,7 +492,9 @@ Result<RotateResidualReport> RotateResidual(Graph& g, const RotateResidualOption
     r.writers = static_cast<int>(s.writers.size());
     r.constants = static_cast<int>(s.constants.size());
     r.readers = static_cast<int>(s.readers.size());
-    Rewrite(g, s, d, q);
+    if (!names) names.emplace(g);
+    Rewrite(g, *names, s, d, q);
+    fresh.reset();
     report.rotated.push_back(std::move(r));
   }
   return report;

@@ -2,6 +2,7 @@
 #include "passes/smooth.h"
 
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -68,7 +69,9 @@ std::vector<SmoothSite> FindSmoothSites(const Graph& g, std::vector<std::string>
   return sites;
 }
 
-Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s) {
+Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s, ir::ValueNames* names) {
+  std::optional<ir::ValueNames> own;
+  if (names == nullptr) names = &own.emplace(g);
   const Node& norm = g.nodes[static_cast<size_t>(site.norm)];
   if (static_cast<int64_t>(s.size()) != site.channels)
     return InvalidInput("smoothing {}: {} scales for {} channels", norm.Label(), s.size(), site.channels);
@@ -82,12 +85,12 @@ Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s
     Tensor t(ir::DType::kFloat32, g.constant(v)->dims());
     const float* src = g.constant(v)->data<float>();
     for (int64_t j = 0; j < site.channels; ++j) t.data<float>()[j] = src[j] / s[static_cast<size_t>(j)];
-    const ValueId nv = AddConstant(g, g.value(v).name + "_smoothed", std::move(t));
+    const ValueId nv = AddConstant(g, *names, g.value(v).name + "_smoothed", std::move(t));
     g.nodes[static_cast<size_t>(site.norm)].inputs[k] = nv;
   }
   // x/s is another tensor than x: a new name, so that nothing matches it to the untransformed
   // model's x by name (squint report compares the .sqnt with the original float model).
-  g.value(site.x).name = g.UniqueValueName(g.value(site.x).name + "_smoothed");
+  g.value(site.x).name = names->Make(g.value(site.x).name + "_smoothed");
   // diag(s)·W: row j of W [channels, N] times s_j.
   for (int32_t li : site.linears) {
     const ValueId v = g.nodes[static_cast<size_t>(li)].input(1);
@@ -97,7 +100,7 @@ Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s
     for (int64_t j = 0; j < site.channels; ++j)
       for (int64_t c = 0; c < cols; ++c)
         t.data<float>()[j * cols + c] = w.data<float>()[j * cols + c] * s[static_cast<size_t>(j)];
-    const ValueId nv = AddConstant(g, g.value(v).name + "_smoothed", std::move(t));
+    const ValueId nv = AddConstant(g, *names, g.value(v).name + "_smoothed", std::move(t));
     g.nodes[static_cast<size_t>(li)].inputs[1] = nv;
   }
   return Status::Ok();

@@ -35,7 +35,9 @@ std::vector<SmoothSite> FindSmoothSites(const ir::Graph& g, std::vector<std::str
 // Applies scales s (site.channels entries, each finite and > 0) to a site found on this graph:
 // new constants for γ/s, β/s and every diag(s)·W_i (constants may be shared, so none is changed
 // in place); x is renamed "<name>_smoothed" (it holds x/s now). Node indices and value ids stay
-// valid. Invalid argument for a bad s.
-Status ApplySmoothing(ir::Graph& g, const SmoothSite& site, std::span<const float> s);
+// valid. Invalid argument for a bad s. `names` (optional) makes the new names: pass one
+// ValueNames of g when applying many sites (without it, each call reads all names).
+Status ApplySmoothing(ir::Graph& g, const SmoothSite& site, std::span<const float> s,
+                      ir::ValueNames* names = nullptr);
 
 }  // namespace squint::passes

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "ir/eval/op_def.h"
+#include "passes/graph_edit.h"
 #include "quant/affine.h"
 #include "quant/weights.h"
 #include "runtime/kernels/reference/kernels.h"
@@ -94,7 +95,7 @@ class Lowerer {
  public:
   Lowerer(const ir::Graph& g, const Calibration& cal, const LowerOptions& opts)
       : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()), wide_(g.values.size(), false),
-        redirect_(g.values.size(), kNoValue), producers_(g.Producers()), uses_(g.UseCounts()) {
+        redirect_(g.values.size(), kNoValue), index_(g) {
     model_ = std::make_unique<fb::ModelT>();
     model_->buffers.push_back(std::make_unique<fb::BufferT>());  // buffer 0: empty
   }
@@ -197,16 +198,13 @@ class Lowerer {
   // Add/Sub output: the producer clamps directly to the activation's range, and writes the
   // activation's output value.
   void FindFoldedActivations() {
-    const std::vector<int32_t>& producers = producers_;
-    const std::vector<int32_t>& uses = uses_;
-    std::set<ValueId> graph_outputs(g_.outputs.begin(), g_.outputs.end());
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       if (n.op != OpType::kRelu && n.op != OpType::kClip) continue;
       const ValueId in = n.input(0);
-      if (!IsActivation(in) || uses[static_cast<size_t>(in)] != 1 || graph_outputs.count(in)) continue;
+      if (!IsActivation(in) || index_.Uses(in) != 1 || index_.IsGraphOutput(in)) continue;
       if (CountActivationInputs(n) != 1) continue;  // Clip bounds computed at run time
-      const int32_t p = producers[static_cast<size_t>(in)];
+      const int32_t p = index_.ProducerIndex(in);
       if (p < 0) continue;
       const OpType pop = g_.nodes[static_cast<size_t>(p)].op;
       const bool foldable = pop == OpType::kConv || pop == OpType::kLinear || pop == OpType::kGemm ||
@@ -230,14 +228,12 @@ class Lowerer {
   // 0 and never enter the max or the sum. The Add is folded into the Softmax.
   static constexpr float kMaskedBelow = -1e4f;
   void FindSoftmaxMasks() {
-    const std::vector<int32_t>& producers = producers_;
-    const std::vector<int32_t>& uses = uses_;
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& sm = g_.nodes[i];
       if (sm.op != OpType::kSoftmax) continue;
       const ValueId in = sm.input(0);
-      const int32_t p = producers[static_cast<size_t>(in)];
-      if (p < 0 || uses[static_cast<size_t>(in)] != 1) continue;
+      const int32_t p = index_.ProducerIndex(in);
+      if (p < 0 || index_.Uses(in) != 1) continue;
       const Node& add = g_.nodes[static_cast<size_t>(p)];
       if (add.op != OpType::kAdd || CountActivationInputs(add) != 1) continue;
       const int k = IsActivation(add.input(0)) ? 1 : 0;
@@ -1000,7 +996,10 @@ class Lowerer {
                          o.zeta - o.gamma);
     const ValueId pv = n.outputs[0];
     int32_t matmul_reads = 0;
-    for (size_t j = 0; j < g_.nodes.size(); ++j) {
+    const std::span<const int32_t> readers = index_.Readers(pv);  // ascending; twice for two reads
+    for (size_t r = 0; r < readers.size(); ++r) {
+      if (r > 0 && readers[r] == readers[r - 1]) continue;
+      const auto j = static_cast<size_t>(readers[r]);
       const Node& c = g_.nodes[j];
       for (size_t k = 0; k < c.inputs.size(); ++k) {
         if (c.inputs[k] != pv) continue;
@@ -1014,7 +1013,7 @@ class Lowerer {
         ++matmul_reads;
       }
     }
-    if (matmul_reads != uses_[static_cast<size_t>(pv)])
+    if (matmul_reads != index_.Uses(pv))
       return Unsupported("--softmax-quant {}: softmax output '{}' is a graph output", kind, g_.value(pv).name);
     const int32_t max_shift = *std::max_element(grid.shifts.begin(), grid.shifts.end());
     AffineParams pacc;
@@ -1211,8 +1210,7 @@ class Lowerer {
   std::optional<fb::ElementType> type_;             // the type the node being lowered reads
   std::map<std::pair<ValueId, int>, std::pair<int32_t, AffineParams>> converted_;  // REQUANTIZE outputs
   std::vector<ValueId> redirect_;                   // producer output → folded ReLU output
-  const std::vector<int32_t> producers_;            // per value: producing node, −1 none
-  const std::vector<int32_t> uses_;                 // per value: readers (graph outputs included)
+  const passes::GraphIndex index_;                  // producers, readers and use counts of g_
   std::map<size_t, size_t> folded_into_;            // ReLU node → producer node
   std::map<size_t, std::pair<double, double>> clamp_;  // producer node → real clamp interval
   std::map<size_t, std::pair<ValueId, ValueId>> softmax_mask_;  // Softmax node → (scores, mask constant)

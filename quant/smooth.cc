@@ -120,6 +120,7 @@ Result<SmoothReport> SmoothGraph(ir::Graph& g, const CalibData& calib, const Smo
     }
     return Status::Ok();
   }));
+  ir::ValueNames names(g);
   for (size_t i = 0; i < sites.size(); ++i) {
     const passes::SmoothSite& site = sites[i];
     SmoothedSite out;
@@ -144,7 +145,7 @@ Result<SmoothReport> SmoothGraph(ir::Graph& g, const CalibData& calib, const Smo
       std::vector<float> after(stats[i].absmax);
       for (size_t j = 0; j < after.size(); ++j) after[j] /= best[j];
       out.max_ratio_after = MaxOverMedian(after);
-      SQ_RETURN_IF_ERROR(passes::ApplySmoothing(g, site, best));
+      SQ_RETURN_IF_ERROR(passes::ApplySmoothing(g, site, best, &names));
       out.applied = true;
     }
     report.sites.push_back(std::move(out));

@@ -147,6 +147,7 @@ Result<WushReport> WushGraph(Graph& g, const CalibData& calib, const WushOptions
 
   const std::vector<int32_t> producers = g.Producers();
   std::map<int32_t, std::vector<Node>> after;  // producer index (-1: graph input) -> new nodes
+  ir::ValueNames names(g);
   for (Site& site : sites) {
     const std::string name = g.value(site.x).name;
     if (site.rows == 0) return InvalidInput("WUSH: value '{}' has no calibration rows", name);
@@ -159,13 +160,13 @@ Result<WushReport> WushGraph(Graph& g, const CalibData& calib, const WushOptions
     for (int64_t row = 0; row < k; ++row)
       for (int64_t i = 0; i < b; ++i) wt.data<float>()[i * k + row] = static_cast<float>(t(row, i));
     ir::Value xv = g.value(site.x);
-    xv.name = g.UniqueValueName(name + "_wush");
+    xv.name = names.Make(name + "_wush");
     xv.constant.reset();
     xv.quant.reset();
     Node lin;
     lin.op = ir::OpType::kLinear;
     lin.name = xv.name;
-    lin.inputs = {site.x, passes::AddConstant(g, xv.name + "_t", std::move(wt))};
+    lin.inputs = {site.x, passes::AddConstant(g, names, xv.name + "_t", std::move(wt))};
     lin.attrs.set("groups", k / b);
     const ValueId transformed = g.AddValue(std::move(xv));
     lin.outputs = {transformed};
@@ -177,7 +178,7 @@ Result<WushReport> WushGraph(Graph& g, const CalibData& calib, const WushOptions
       Tensor wj(ir::DType::kFloat32, {k, n});
       Eigen::Map<RowMajorF>(wj.data<float>(), k, n) = w_new.middleCols(col, n).cast<float>();
       col += n;
-      reader.inputs[1] = passes::AddConstant(g, g.value(reader.input(1)).name + "_wush", std::move(wj));
+      reader.inputs[1] = passes::AddConstant(g, names, g.value(reader.input(1)).name + "_wush", std::move(wj));
       reader.inputs[0] = transformed;
       out.linears.push_back(reader.name);
     }

@@ -149,12 +149,14 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
       if (node.outputs[i] != ir::kNoValue) float_values[g.value(node.outputs[i]).name] = outs[i];
   };
   // The float value a runtime tensor stands for: the value of the same name, or for a
-  // REQUANTIZE output, its input's.
-  std::function<const ir::Tensor*(int32_t)> float_ref = [&](int32_t t) -> const ir::Tensor* {
-    if (auto it = float_values.find(model.tensor(t).name); it != float_values.end()) return &it->second;
-    const int32_t p = im.producer[static_cast<size_t>(t)];
-    if (p >= 0 && model.op(p)->opcode() == fb::OpCode::REQUANTIZE) return float_ref(model.op(p)->inputs()->Get(0));
-    return nullptr;
+  // REQUANTIZE output, its input's (a loop over a chain of REQUANTIZEs, not a recursion).
+  auto float_ref = [&](int32_t t) -> const ir::Tensor* {
+    for (;;) {
+      if (auto it = float_values.find(model.tensor(t).name); it != float_values.end()) return &it->second;
+      const int32_t p = im.producer[static_cast<size_t>(t)];
+      if (p < 0 || model.op(p)->opcode() != fb::OpCode::REQUANTIZE) return nullptr;
+      t = model.op(p)->inputs()->Get(0);
+    }
   };
   auto comparable = [](const ir::Tensor* ref, size_t n) {
     return ref != nullptr && ref->dtype() == ir::DType::kFloat32 && static_cast<size_t>(ref->size()) == n;

@@ -321,32 +321,36 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
 // A log-grid tensor is the output of a SOFTMAX and read only as the left operand (P) of BATCH_MATMUL:
 // no other kernel knows its codes. Checked after the op lists are read, before planning.
 Status Model::CheckLogGridUses(const PlanProblem& problem) const {
-  for (size_t t = 0; t < tensors_.size(); ++t) {
-    if (tensors_[t].log_grid == nullptr) continue;
-    const int32_t ti = static_cast<int32_t>(t);
-    int32_t producers = 0;
-    for (uint32_t i = 0; i < num_operators_; ++i) {
-      const fb::OpCode code = fb_->operators()->Get(i)->opcode();
-      for (int32_t out : problem.op_outputs[i])
-        if (out == ti) {
-          ++producers;
-          if (code != fb::OpCode::SOFTMAX)
-            return Invalid("tensor %d '%s': log-grid quantization on an output of %s, only SOFTMAX may produce it", ti,
-                           tensors_[t].name, OpCodeName(code));
-        }
-      for (size_t k = 0; k < problem.op_inputs[i].size(); ++k)
-        if (problem.op_inputs[i][k] == ti && (code != fb::OpCode::BATCH_MATMUL || k != 0))
-          return Invalid("tensor %d '%s': log-grid tensor is input %zu of %s; it may only be the left "
-                         "operand (input 0) of BATCH_MATMUL",
-                         ti, tensors_[t].name, k, OpCodeName(code));
+  // One pass over the ops (not one per log-grid tensor: a model has one per attention softmax).
+  std::vector<uint8_t> produced(tensors_.size(), 0);
+  auto log_grid = [&](int32_t t) {
+    return t >= 0 && static_cast<size_t>(t) < tensors_.size() && tensors_[static_cast<size_t>(t)].log_grid != nullptr;
+  };
+  for (uint32_t i = 0; i < num_operators_; ++i) {
+    const fb::OpCode code = fb_->operators()->Get(i)->opcode();
+    for (int32_t out : problem.op_outputs[i]) {
+      if (!log_grid(out)) continue;
+      if (code != fb::OpCode::SOFTMAX)
+        return Invalid("tensor %d '%s': log-grid quantization on an output of %s, only SOFTMAX may produce it", out,
+                       tensors_[static_cast<size_t>(out)].name, OpCodeName(code));
+      produced[static_cast<size_t>(out)] = 1;
     }
-    if (producers == 0)
-      return Invalid("tensor %d '%s': log-grid quantization on a tensor no SOFTMAX produces", ti, tensors_[t].name);
-    for (int32_t o : outputs_)
-      if (o == ti)
-        return Invalid("tensor %d '%s': log-grid tensor is a model output; it may only feed BATCH_MATMUL",
-                       ti, tensors_[t].name);
+    for (size_t k = 0; k < problem.op_inputs[i].size(); ++k) {
+      const int32_t t = problem.op_inputs[i][k];
+      if (log_grid(t) && (code != fb::OpCode::BATCH_MATMUL || k != 0))
+        return Invalid("tensor %d '%s': log-grid tensor is input %zu of %s; it may only be the left "
+                       "operand (input 0) of BATCH_MATMUL",
+                       t, tensors_[static_cast<size_t>(t)].name, k, OpCodeName(code));
+    }
   }
+  for (size_t t = 0; t < tensors_.size(); ++t)
+    if (tensors_[t].log_grid != nullptr && !produced[t])
+      return Invalid("tensor %d '%s': log-grid quantization on a tensor no SOFTMAX produces", static_cast<int32_t>(t),
+                     tensors_[t].name);
+  for (int32_t o : outputs_)
+    if (log_grid(o))
+      return Invalid("tensor %d '%s': log-grid tensor is a model output; it may only feed BATCH_MATMUL", o,
+                     tensors_[static_cast<size_t>(o)].name);
   return Status::Ok();
 }
 

@@ -1,7 +1,10 @@
 #include "runtime/planner.h"
 
 #include <algorithm>
+#include <iterator>
+#include <map>
 #include <numeric>
+#include <set>
 
 namespace squint::rt {
 namespace {
@@ -70,6 +73,41 @@ void BuildBlocks(const PlanProblem& p, const std::vector<Lifetime>& lifetimes, A
   }
 }
 
+// Placed blocks, found by lifetime: those whose lifetime intersects a given one, in
+// O(log steps + answers) rather than a scan of every placed block (quadratic over a model).
+// [f, l] meets [a, b] iff a is in [f, l] (an ordered index by first step), or a < f <= b (the
+// blocks covering step f: a segment tree over steps, each lifetime stored at O(log steps)
+// nodes whose ranges it covers).
+class LifetimeIndex {
+ public:
+  LifetimeIndex(const std::vector<ArenaBlock>& blocks, int32_t steps)
+      : blocks_(blocks), leaves_(static_cast<size_t>(std::max(steps, 1))), cover_(2 * leaves_) {}
+
+  void Add(size_t block) {
+    const Lifetime& t = blocks_[block].lifetime;
+    by_first_.emplace(t.first, block);
+    for (size_t l = static_cast<size_t>(t.first) + leaves_, r = static_cast<size_t>(t.last) + leaves_ + 1; l < r;
+         l >>= 1, r >>= 1) {
+      if (l & 1) cover_[l++].push_back(block);
+      if (r & 1) cover_[--r].push_back(block);
+    }
+  }
+
+  void Intersecting(const Lifetime& t, std::vector<size_t>* out) const {
+    for (auto it = by_first_.lower_bound(t.first); it != by_first_.end() && it->first <= t.last; ++it)
+      out->push_back(it->second);
+    for (size_t node = static_cast<size_t>(t.first) + leaves_; node >= 1; node >>= 1)
+      for (size_t b : cover_[node])
+        if (blocks_[b].lifetime.first < t.first) out->push_back(b);
+  }
+
+ private:
+  const std::vector<ArenaBlock>& blocks_;
+  size_t leaves_;
+  std::vector<std::vector<size_t>> cover_;
+  std::multimap<int32_t, size_t> by_first_;
+};
+
 }  // namespace
 
 uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
@@ -81,7 +119,10 @@ uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
     if (x.lifetime.first != y.lifetime.first) return x.lifetime.first < y.lifetime.first;
     return a < b;
   });
-  std::vector<size_t> placed;    // indices of placed blocks
+  int32_t steps = 0;
+  for (const ArenaBlock& b : *blocks)
+    if (b.lifetime.live()) steps = std::max(steps, b.lifetime.last + 1);
+  LifetimeIndex placed(*blocks, steps);
   std::vector<size_t> conflicts;
   uint64_t arena = 0;
   for (size_t i : order) {
@@ -91,8 +132,7 @@ uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
       continue;
     }
     conflicts.clear();
-    for (size_t j : placed)
-      if ((*blocks)[j].lifetime.Intersects(block.lifetime)) conflicts.push_back(j);
+    placed.Intersecting(block.lifetime, &conflicts);
     std::sort(conflicts.begin(), conflicts.end(),
               [&](size_t a, size_t b) { return (*blocks)[a].offset < (*blocks)[b].offset; });
     uint64_t candidate = 0;
@@ -105,7 +145,7 @@ uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
     }
     block.offset = static_cast<int64_t>(candidate);
     arena = std::max(arena, candidate + static_cast<uint64_t>(block.size));
-    placed.push_back(i);
+    placed.Add(i);
   }
   return AlignUp(arena);
 }
@@ -129,23 +169,37 @@ uint64_t BlocksLowerBound(const std::vector<ArenaBlock>& blocks) {
 }
 
 bool FindOverlap(const std::vector<ArenaBlock>& blocks, size_t* a, size_t* b) {
-  std::vector<size_t> order;
+  // Sweep over steps, keeping the byte ranges of the blocks live at the current step ordered
+  // by offset. They are disjoint until an overlap is found, so a new range overlaps one of
+  // them iff it overlaps its neighbour on either side: O(n log n).
+  std::vector<size_t> by_first;
   for (size_t i = 0; i < blocks.size(); ++i)
-    if (blocks[i].size > 0 && blocks[i].lifetime.live()) order.push_back(i);
-  std::sort(order.begin(), order.end(),
-            [&](size_t x, size_t y) { return blocks[x].offset < blocks[y].offset; });
-  for (size_t i = 0; i < order.size(); ++i) {
-    const ArenaBlock& x = blocks[order[i]];
-    const uint64_t x_end = static_cast<uint64_t>(x.offset) + static_cast<uint64_t>(x.size);
-    for (size_t j = i + 1; j < order.size(); ++j) {
-      const ArenaBlock& y = blocks[order[j]];
-      if (static_cast<uint64_t>(y.offset) >= x_end) break;  // sorted: no later block overlaps x
-      if (x.lifetime.Intersects(y.lifetime)) {
-        *a = order[i];
-        *b = order[j];
-        return true;
-      }
+    if (blocks[i].size > 0 && blocks[i].lifetime.live()) by_first.push_back(i);
+  std::sort(by_first.begin(), by_first.end(), [&](size_t x, size_t y) {
+    return blocks[x].lifetime.first != blocks[y].lifetime.first ? blocks[x].lifetime.first < blocks[y].lifetime.first
+                                                                : x < y;
+  });
+  auto end_of = [&](size_t i) { return static_cast<uint64_t>(blocks[i].offset) + static_cast<uint64_t>(blocks[i].size); };
+  std::set<std::pair<int64_t, size_t>> live;                 // (offset, block)
+  std::multimap<int32_t, std::pair<int64_t, size_t>> ends;   // last step -> entry of `live`
+  for (size_t i : by_first) {
+    const ArenaBlock& x = blocks[i];
+    while (!ends.empty() && ends.begin()->first < x.lifetime.first) {  // no longer live
+      live.erase(ends.begin()->second);
+      ends.erase(ends.begin());
     }
+    const auto it = live.emplace(x.offset, i).first;
+    if (it != live.begin() && end_of(std::prev(it)->second) > static_cast<uint64_t>(x.offset)) {
+      *a = std::prev(it)->second;
+      *b = i;
+      return true;
+    }
+    if (std::next(it) != live.end() && static_cast<uint64_t>(std::next(it)->first) < end_of(i)) {
+      *a = i;
+      *b = std::next(it)->second;
+      return true;
+    }
+    ends.emplace(x.lifetime.last, *it);
   }
   return false;
 }

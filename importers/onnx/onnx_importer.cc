@@ -137,6 +137,9 @@ class Converter {
     for (const auto& vi : graph.value_info()) declared_.emplace(vi.name(), &vi.type());
     for (const auto& vi : graph.output()) declared_.emplace(vi.name(), &vi.type());
 
+    size_t node_outputs = 0;
+    for (const auto& n : graph.node()) node_outputs += static_cast<size_t>(n.output_size());
+    g_.values.reserve(static_cast<size_t>(graph.initializer_size() + graph.input_size()) + node_outputs);
     for (auto& init : *graph.mutable_initializer()) {
       const std::string what = fmt::format("initializer '{}'", init.name());
       if (init.name().empty()) return InvalidInput("an initializer has no name");
