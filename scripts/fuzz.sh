@@ -9,7 +9,8 @@
 # (only the fuzz targets are built). Exits non-zero on any finding (crash, sanitizer report,
 # leak, timeout, out-of-memory, broken invariant); the input that triggered it lands in
 # BUILD_DIR/fuzz-artifacts/. The corpus each target grows is kept in BUILD_DIR/fuzz-corpus/NAME
-# across runs. FUZZERS="npy_reader_fuzz image_decode_fuzz" runs only those; JOBS sets build jobs.
+# across runs. FUZZERS="npy_reader_fuzz image_decode_fuzz" runs only those; JOBS (default: the core count)
+# sets build jobs and how many targets fuzz at once.
 set -euo pipefail
 seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +33,7 @@ if ! grep -q '^SQUINT_FUZZ:BOOL=ON$' "$cache" 2>/dev/null; then
                            -DSQUINT_BUILD_BENCH=OFF)
   cmake -S "$root" -B "$build" "${fresh[@]}" -DSQUINT_FUZZ=ON >/dev/null
 fi
-cmake --build "$build" --target fuzzers --parallel "${JOBS:-2}"
+cmake --build "$build" --target fuzzers --parallel "${JOBS:-$(nproc)}"
 
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
@@ -55,21 +56,34 @@ if [ -d "$node_tests" ]; then
   done
 fi
 
-failed=()
-for target in ${FUZZERS:-$(cat "$build/fuzz/fuzzers.txt")}; do
-  name="${target%_fuzz}"
-  corpus="$build/fuzz-corpus/$name"
+# One target per core at a time (JOBS, default nproc): each libFuzzer process is single-threaded.
+fuzz_one() {
+  local target=$1 name="${1%_fuzz}"
+  local corpus="$build/fuzz-corpus/$name"
   mkdir -p "$corpus"
-  dirs=("$corpus")  # the first folder receives the new inputs; the others are only read
+  local dirs=("$corpus")  # the first folder receives the new inputs; the others are only read
   for d in "$root/fuzz/corpus/$name" "$root/fuzz/regressions/$name" "$build/fuzz-seeds/$name"; do
     [ -d "$d" ] && dirs+=("$d")
   done
+  local log="$build/fuzz-$name.log"
   echo "== $target: ${seconds}s on ${dirs[*]}" >&2
-  log="$build/fuzz-$name.log"
-  if "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-       -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "${dirs[@]}" >"$log" 2>&1; then
-    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" >&2 || true
-    grep -E '^#[0-9]+' "$log" | tail -1 >&2 || true
+  "$build/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "${dirs[@]}" >"$log" 2>&1
+}
+targets=(${FUZZERS:-$(cat "$build/fuzz/fuzzers.txt")})
+jobs=${JOBS:-$(nproc)}
+pids=()
+for i in "${!targets[@]}"; do
+  fuzz_one "${targets[$i]}" &
+  pids[$i]=$!
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+done
+failed=()
+for i in "${!targets[@]}"; do
+  target=${targets[$i]}
+  log="$build/fuzz-${target%_fuzz}.log"
+  if wait "${pids[$i]}"; then
+    echo "-- $target: $(grep -E '^stat::number_of_executed_units' "$log" | tr -d ' ') $(grep -E '^#[0-9]+' "$log" | tail -1 | cut -c1-80)" >&2
   else
     tail -40 "$log" >&2
     echo "fuzz.sh: $target failed: a finding (input in $artifacts/) or an error; log $log" >&2
