@@ -213,6 +213,9 @@ Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<Inpu
   if (height <= 0 || width <= 0)
     return InvalidInput("image folder '{}': the model input '{}' has no fixed height and width; give --size HxW", dir,
                         spec.name);
+  if (height > kMaxImagePixels / width)
+    return InvalidInput("image folder '{}': samples of {}x{} pixels for input '{}' exceed the limit of {} pixels", dir,
+                        height, width, spec.name, kMaxImagePixels);
   SQ_RETURN_IF_ERROR(CheckNormalization(o, channels));
 
   // Files: directly in dir, or one sub-folder per class (sorted names, label = index).
@@ -239,6 +242,13 @@ Result<CalibData> LoadImageFolder(const std::string& dir, const std::vector<Inpu
   if (files.empty()) return InvalidInput("image folder '{}' holds no .png or .jpg images", dir);
 
   const auto n = static_cast<int64_t>(files.size());
+  const int64_t sample_bytes = channels * height * width * static_cast<int64_t>(sizeof(float));
+  if (n > kMaxImageFolderBytes / sample_bytes)
+    return InvalidInput("image folder '{}': {} images of {}x{}x{} need {:.1f} GiB as float32 samples, more than the "
+                        "loader's limit of {} GiB; use a folder with fewer images",
+                        dir, n, channels, height, width,
+                        static_cast<double>(n) * static_cast<double>(sample_bytes) / static_cast<double>(1 << 30),
+                        kMaxImageFolderBytes >> 30);
   ir::Tensor x(ir::DType::kFloat32, {n, channels, height, width});
   float* out = x.data<float>();
   for (int64_t i = 0; i < n; ++i) {

@@ -32,6 +32,9 @@ bool IsImageFolder(const std::string& dir);
 // Largest image (height × width) DecodeImage accepts by default: 8192 × 8192.
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 
+// Most float32 sample bytes one image folder may load (all images are held in memory at once).
+inline constexpr int64_t kMaxImageFolderBytes = int64_t{8} << 30;
+
 enum class ImageFormat { kPng, kJpeg };
 
 // One decoded 8-bit image, channel-interleaved: pixels.size() == height · width · channels,

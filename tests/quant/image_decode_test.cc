@@ -1,10 +1,12 @@
 // quant/image_folder.h per file: DecodeImage on bytes, CheckNormalization, ImageToSample.
 // (Whole folders through the CLI: tests/python/test_squint_cli.py.)
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "base/file.h"
@@ -133,6 +135,32 @@ TEST(ImageToSample, ResizeBroadcastNormalizeAndChannelRule) {
   Image rgb{1, 1, 3, {1, 2, 3}};
   EXPECT_HAS(ImageToSample(rgb, "c.png", "input", 1, 1, 1, o, out.data()),
              "image 'c.png': RGB, but the model input 'input' takes 1 channel(s)");
+}
+
+// The folder loader holds every sample in memory: a resize target above the decoder's pixel limit, or
+// more sample bytes than kMaxImageFolderBytes, is bad input found before anything is allocated.
+TEST(LoadImageFolder, SampleSizeAndTotalBytesAreBoundedBeforeAllocating) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("squint_image_limits_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string png = Seed("gray_7x5.png");
+  for (int i = 0; i < 129; ++i) ASSERT_TRUE(WriteFileAtomic((dir / (std::to_string(i) + ".png")).string(), png).ok());
+  const std::vector<InputSpec> inputs = {{"input", ir::DType::kFloat32, {1, -1, -1}}};
+  ImageOptions o;
+  o.height = 65536;
+  o.width = 8192;
+  auto r = LoadImageFolder(dir.string(), inputs, o);
+  EXPECT_HAS(r.status(), "samples of 65536x8192 pixels for input 'input' exceed the limit of 67108864 pixels");
+  o.height = 8192;  // 129 samples of 256 MiB: 32.2 GiB
+  r = LoadImageFolder(dir.string(), inputs, o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidInput);
+  EXPECT_HAS(r.status(), "129 images of 1x8192x8192 need 32.2 GiB as float32 samples, more than the loader's limit of 8 GiB");
+  o.height = 5;  // the images' own size loads
+  o.width = 7;
+  r = LoadImageFolder(dir.string(), inputs, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->num_samples, 129);
+  fs::remove_all(dir);
 }
 
 }  // namespace
