@@ -81,7 +81,12 @@ FMNIST_SPLITS = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_
 # Accuracy targets are stated on the whole 2000-sample validation split; those runs are in the slow tier
 # (scripts/test.sh --full). The CI tier checks the same targets, with the same thresholds, on the first
 # 500 samples: the split is fixed, so the check is deterministic, and the drop on it estimates the same
-# quantity (measured 2026-12-05: cnn_small and vit_tiny drop 0.0 pt there, whole split 0.45 and 0.35 pt).
+# quantity. A drop on 500 samples is noisier than on 2000 (one image is 0.2 pt), so the subset runs also
+# check top-1 agreement with float, the lower-variance measure, against a floor set about two standard
+# errors (sqrt(p(1-p)/500)) below what was measured. Measured 2026-12-05, W8A8 defaults, 512 calibration
+# samples: cnn_small +0.00 pt, agreement 99.60% on the subset (whole split +0.05 pt, 99.55%); vit_tiny
+# +0.00 pt, 99.40% (whole split +0.00 pt, 99.10%); 4-bit log grids on the subset against uniform 8-bit's
+# 83.60%: log2 84.00% (agreement 97.0%), logsqrt2 84.20% (98.8%), sulq 84.20% (95.8%).
 # Sanitized builds check top-1 agreement with float on SUBSET (memory safety is what that build checks).
 SPLITS = [pytest.param("subset", id="val500"), pytest.param("whole", id="val2000", marks=pytest.mark.full)]
 
@@ -118,11 +123,14 @@ def test_quantized_accuracy_targets(tmp_path, model, max_drop, split, vit_defaul
         path = tmp_path / "m.sqnt"
         acc, ref, out = quantize(model, path, *FMNIST_SPLITS, split_args(split))
         assert "accumulated error, lowest SQNR first" in out, out
+    agree = re.search(r"top-1 agreement with float ([\d.]+)%", out)
+    assert agree, out
     if SANITIZED:
-        agree = re.search(r"top-1 agreement with float ([\d.]+)%", out)
-        assert agree and float(agree.group(1)) >= 90.0, out
+        assert float(agree.group(1)) >= 90.0, out
     else:
         assert acc >= ref - max_drop, out
+        if split == "subset":
+            assert float(agree.group(1)) >= 98.5, out
     size = os.path.getsize(path)
     assert size < os.path.getsize(model_path(model)), "the .sqnt is not smaller than the float model"
 
@@ -180,11 +188,14 @@ def test_softmax_quant_log_grids(tmp_path, vit_default, grid, split):
     assert ref4 == ref
     inspected = squint("inspect", str(out_path)).stdout
     assert f"softmax_quant={grid}" in inspected and f"{grid} 4 bits: 16 codes" in inspected, inspected
+    agree = re.search(r"top-1 agreement with float ([\d.]+)%", out4)
+    assert agree, out4
     if SANITIZED:
-        agree = re.search(r"top-1 agreement with float ([\d.]+)%", out4)
-        assert agree and float(agree.group(1)) >= 90.0, (grid, out4)
+        assert float(agree.group(1)) >= 90.0, (grid, out4)
     else:
         assert acc4 >= acc8 - 1.0, (grid, out4)
+        if split == "subset":
+            assert float(agree.group(1)) >= 94.0, (grid, out4)
 
 
 def test_softmax_quant_bad_name(tmp_path):
