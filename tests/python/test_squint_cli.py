@@ -74,6 +74,13 @@ def quantize(model, out, calib, val, labels, extra=(), isolated=False):
     return float(m.group(1)), float(m.group(2)), proc.stdout
 
 
+def agreement(out):
+    """The check's top-1 agreement with float (%) from `squint quantize` stdout."""
+    m = re.search(r"top-1 agreement with float ([\d.]+)%", out)
+    assert m, out
+    return float(m.group(1))
+
+
 FMNIST_SPLITS = (os.path.join(FMNIST, "calib_x.npy"), os.path.join(FMNIST, "val_x.npy"),
                  os.path.join(FMNIST, "val_y.npy"))
 
@@ -123,14 +130,13 @@ def test_quantized_accuracy_targets(tmp_path, model, max_drop, split, vit_defaul
         path = tmp_path / "m.sqnt"
         acc, ref, out = quantize(model, path, *FMNIST_SPLITS, split_args(split))
         assert "accumulated error, lowest SQNR first" in out, out
-    agree = re.search(r"top-1 agreement with float ([\d.]+)%", out)
-    assert agree, out
+    agree = agreement(out)
     if SANITIZED:
-        assert float(agree.group(1)) >= 90.0, out
+        assert agree >= 90.0, out
     else:
         assert acc >= ref - max_drop, out
         if split == "subset":
-            assert float(agree.group(1)) >= 98.5, out
+            assert agree >= 98.5, out
     size = os.path.getsize(path)
     assert size < os.path.getsize(model_path(model)), "the .sqnt is not smaller than the float model"
 
@@ -188,14 +194,13 @@ def test_softmax_quant_log_grids(tmp_path, vit_default, grid, split):
     assert ref4 == ref
     inspected = squint("inspect", str(out_path)).stdout
     assert f"softmax_quant={grid}" in inspected and f"{grid} 4 bits: 16 codes" in inspected, inspected
-    agree = re.search(r"top-1 agreement with float ([\d.]+)%", out4)
-    assert agree, out4
+    agree = agreement(out4)
     if SANITIZED:
-        assert float(agree.group(1)) >= 90.0, (grid, out4)
+        assert agree >= 90.0, (grid, out4)
     else:
         assert acc4 >= acc8 - 1.0, (grid, out4)
         if split == "subset":
-            assert float(agree.group(1)) >= 94.0, (grid, out4)
+            assert agree >= 94.0, (grid, out4)
 
 
 def test_softmax_quant_bad_name(tmp_path):
@@ -245,8 +250,7 @@ def test_transform_hadamard(tmp_path):
     proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "h.sqnt"), "--calib",
                   FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *few,
                   "--transform", "hadamard", "--accumulated-only")
-    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
-    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert agreement(proc.stdout) >= 95.0, proc.stdout
     assert "17 Linear layers behind 17 Hadamard ops" in proc.stderr, proc.stderr
     kurt = [float(k) for k in re.findall(r"linear inputs \w+ transforms: .* max ([\d.]+), max\|x\|", proc.stderr)]
     assert len(kurt) == 2 and kurt[1] < kurt[0] / 4, proc.stderr
@@ -262,8 +266,7 @@ def test_transform_rotate(tmp_path):
     proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "r.sqnt"), "--calib",
                   FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *SUBSET,
                   "--transform", "rotate,hadamard", "--accumulated-only")
-    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
-    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert agreement(proc.stdout) >= 95.0, proc.stdout
     assert re.search(r"transform rotate: residual stream of 64 channels .*: 9 LayerNorms -> RMSNorm, 9 writers and "
                      r"1 added constants", proc.stderr), proc.stderr
     assert "Hadamard ops" in proc.stderr, proc.stderr
@@ -295,8 +298,7 @@ def test_transform_wush(tmp_path):
     proc = squint(*args, "--transform", "wush")
     m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
     assert m and float(m.group(2)) == ref, proc.stdout
-    m = re.search(r"agreement with float ([\d.]+)%", proc.stdout)
-    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert agreement(proc.stdout) >= 95.0, proc.stdout
     found = re.search(r"transform wush: (\d+) Linear layers behind (\d+) grouped transforms \(blocks of 32\)",
                       proc.stderr)
     assert found and int(found.group(1)) >= 16, proc.stderr
@@ -617,8 +619,7 @@ def test_int16_activations_on_every_op_type_of_the_cnn(tmp_path):
     for op in ("Add", "Conv", "Flatten", "GlobalAveragePool", "Linear", "Relu"):
         extra += ["--a16", op]
     proc = squint("quantize", model, "-o", str(tmp_path / "c.sqnt"), *common, *extra)
-    m = re.search(r"top-1 agreement with float ([\d.]+)%", proc.stdout)
-    assert m and float(m.group(1)) >= 95.0, proc.stdout
+    assert agreement(proc.stdout) >= 95.0, proc.stdout
     out = tmp_path / "x.sqnt"
     expect_bad(["quantize", model, "-o", str(out), *common, "--a16", "Softmaxx"],
                r"--a16 'Softmaxx': no node has this name or op type .*Conv", out)
