@@ -86,14 +86,41 @@ void AddImageFlags(CLI::App* cmd, ImageFlags* f) {
       cmd->add_option("--size", f->size, "image folders: resize images to HxW (default: the model input's size)")};
 }
 
-Result<quant::CalibData> LoadData(const std::string& flag, const std::string& path, const ir::Graph& g,
-                                  const ImageFlags& f) {
+namespace {
+Result<quant::ImageOptions> ImageOptionsOf(const ImageFlags& f) {
   quant::ImageOptions o;
   o.mean = f.mean;
   o.std = f.std;
   if (!f.size.empty()) {
     SQ_ASSIGN_OR_RETURN(std::tie(o.height, o.width), ParseImageSize(f.size));
   }
+  return o;
+}
+}  // namespace
+
+Result<std::map<std::string, ir::Dims>> SampleDimsFromData(const std::string& path, const ir::Graph& g,
+                                                           const ImageFlags& f) {
+  SQ_ASSIGN_OR_RETURN(quant::ImageOptions o, ImageOptionsOf(f));
+  std::vector<quant::InputSpec> specs;
+  for (ir::ValueId id : g.inputs) {
+    const ir::Value& v = g.value(id);
+    if (!v.shape) return InvalidInput("input '{}' has unknown rank: give --input-shape {}=DIMS", v.name, v.name);
+    ir::Dims dims;
+    for (size_t i = 1; i < v.shape->size(); ++i) dims.push_back((*v.shape)[i].known() ? (*v.shape)[i].value : -1);
+    specs.push_back({v.name, v.dtype, dims});
+  }
+  SQ_ASSIGN_OR_RETURN(quant::CalibData data, quant::LoadCalibData(path, specs, o));
+  std::map<std::string, ir::Dims> out;
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const ir::Dims& d = data.tensors[k].dims();
+    out[specs[k].name] = ir::Dims(d.begin() + 1, d.end());
+  }
+  return out;
+}
+
+Result<quant::CalibData> LoadData(const std::string& flag, const std::string& path, const ir::Graph& g,
+                                  const ImageFlags& f) {
+  SQ_ASSIGN_OR_RETURN(quant::ImageOptions o, ImageOptionsOf(f));
   std::vector<quant::InputSpec> specs;
   for (ir::ValueId id : g.inputs) {
     const ir::Value& v = g.value(id);

@@ -1,6 +1,7 @@
 // Reading model inputs given on the command line as NAME=FILE.npy, FILE.npz or FILE.npy.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ void AddImageFlags(CLI::App* cmd, ImageFlags* flags);
 // that holds no images are an error, not silently ignored.
 Result<quant::CalibData> LoadData(const std::string& flag, const std::string& path, const ir::Graph& g,
                                   const ImageFlags& images);
+
+// One sample's dims of each of g's inputs as DATA holds them (without the sample axis), read
+// with the input's unknown dims as wildcards: what --input-shape would say for a batch of one.
+Result<std::map<std::string, ir::Dims>> SampleDimsFromData(const std::string& path, const ir::Graph& g,
+                                                           const ImageFlags& images);
 
 // Labels of `data`: the .npy `labels_path` if given (one row per sample), else the class
 // sub-folder indices of an image folder, else none.

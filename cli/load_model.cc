@@ -1,6 +1,10 @@
 #include "cli/load_model.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
+
+#include <fmt/core.h>
 
 #include "importers/onnx/onnx_importer.h"
 #include "ir/eval/shape_inference.h"
@@ -9,7 +13,7 @@
 namespace squint::cli {
 
 Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std::string>& input_shapes,
-                                  bool batch_one) {
+                                  bool batch_one, const DataDimsFn& data_dims) {
   LoadedModel m;
   SQ_ASSIGN_OR_RETURN(m.graph, importers::ImportOnnxFile(path));
   std::map<std::string, ir::Dims> shapes;
@@ -18,6 +22,7 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
     shapes[parsed.first] = parsed.second;
   }
   if (batch_one) {
+    std::optional<std::map<std::string, ir::Dims>> from_data;  // read once, when first needed
     for (ir::ValueId id : m.graph.inputs) {
       const ir::Value& v = m.graph.value(id);
       if (shapes.count(v.name)) continue;
@@ -29,11 +34,25 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
           dims.push_back(d.value);
         } else if (i == 0) {
           dims.push_back(1);
+        } else if (data_dims) {
+          if (!from_data) {
+            SQ_ASSIGN_OR_RETURN(from_data, data_dims(m.graph));
+          }
+          auto it = from_data->find(v.name);
+          if (it == from_data->end() || it->second.size() + 1 != v.shape->size())
+            return InvalidInput("input '{}' has shape {} and the data does not fix dim {}: give --input-shape {}=DIMS",
+                                v.name, ir::ShapeToString(*v.shape), i, v.name);
+          dims.push_back(it->second[i - 1]);
         } else {
           return InvalidInput("input '{}' has shape {}: give --input-shape {}=DIMS to fix its dims", v.name,
                               ir::ShapeToString(*v.shape), v.name);
         }
       }
+      const bool bound_from_data = std::any_of(v.shape->begin() + 1, v.shape->end(),
+                                               [](const ir::Dim& d) { return !d.known(); });
+      if (bound_from_data)
+        fmt::print(stderr, "input '{}' {}: bound to {} from the data (--input-shape {}=DIMS chooses otherwise)\n",
+                   v.name, ir::ShapeToString(*v.shape), ir::DimsToString(dims), v.name);
       shapes[v.name] = dims;
     }
   }

@@ -182,7 +182,9 @@ Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib,
 }
 
 Status Run(const Options& o) {
-  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  SQ_ASSIGN_OR_RETURN(LoadedModel m,
+                      LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true,
+                                    [&](const ir::Graph& g) { return SampleDimsFromData(o.calib, g, o.images); }));
   if (o.clip_softmax) {
     SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.clip_softmax));
     fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);

@@ -31,7 +31,9 @@ struct Options {
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(std::string sqnt, ReadFile(o.sqnt));
   SQ_ASSIGN_OR_RETURN(report::SqntSummary summary, report::SummarizeSqnt(o.sqnt, sqnt));  // verifies the file
-  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  SQ_ASSIGN_OR_RETURN(LoadedModel m,
+                      LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true,
+                                    [&](const ir::Graph& g) { return SampleDimsFromData(o.data, g, o.images); }));
   SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
   if (!summary.source_sha256.empty() && summary.source_sha256 != sha) {
     if (!o.ignore_source)

@@ -13,6 +13,7 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeFuseLayerNorm());
   p.push_back(MakeFuseGelu());
   p.push_back(MakeFuseClippedSoftmax());
+  p.push_back(MakeFuseAttentionMask());
   p.push_back(MakeFuseLinear());
   return p;
 }

@@ -310,6 +310,16 @@ class Lowerer {
     return u;
   }
 
+  // Creates the int32 tensor (no quantization) of an integer value computed at run time: token
+  // ids, attention masks and their reshapes.
+  int32_t NewIndexTensor(ValueId id) {
+    auto t = std::make_unique<fb::TensorT>();
+    t->name = g_.value(id).name;
+    t->type = fb::ElementType::INT32;
+    t->shape = Shape32(DimsOf(id));
+    return tensor_of_[static_cast<size_t>(id)] = AddTensor(std::move(t));
+  }
+
   // Creates the activation tensor of value `id` with grid `p` (int8 or int16).
   int32_t NewActivation(ValueId id, const AffineParams& p) {
     auto t = std::make_unique<fb::TensorT>();
@@ -525,16 +535,12 @@ class Lowerer {
       model_->inputs.push_back(NewActivation(id, p));
       return Status::Ok();
     }
-    if (v.dtype == DType::kInt64 || v.dtype == DType::kInt32) {  // indices (token ids)
-      auto t = std::make_unique<fb::TensorT>();
-      t->name = v.name;
-      t->type = fb::ElementType::INT32;
-      t->shape = Shape32(DimsOf(id));
-      tensor_of_[static_cast<size_t>(id)] = AddTensor(std::move(t));
-      model_->inputs.push_back(tensor_of_[static_cast<size_t>(id)]);
+    if (v.dtype == DType::kInt64 || v.dtype == DType::kInt32 || v.dtype == DType::kInt16 ||
+        v.dtype == DType::kInt8 || v.dtype == DType::kUInt8 || v.dtype == DType::kBool) {  // token ids, masks
+      model_->inputs.push_back(NewIndexTensor(id));
       return Status::Ok();
     }
-    return Unsupported("model input '{}' has type {}; squint quantizes float32 inputs and takes int32/int64 indices",
+    return Unsupported("model input '{}' has type {}; squint quantizes float32 inputs and takes integer ids and masks",
                        v.name, ir::DTypeName(v.dtype));
   }
 
@@ -648,6 +654,13 @@ class Lowerer {
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(in)));
     SQ_ASSIGN_OR_RETURN(AffineParams p, Grid(in));
     const ir::Dims in_dims = DimsOf(in);
+    if (!grid_[static_cast<size_t>(Resolve(in))]) {  // an integer tensor (mask, indices): new shape only
+      if (ir::ElementCount(in_dims) != ir::ElementCount(DimsOf(n.outputs[0])))
+        return Unsupported("{} of an integer tensor that is not a reshape ({} to {} elements)", ir::OpName(n.op),
+                           ir::ElementCount(in_dims), ir::ElementCount(DimsOf(n.outputs[0])));
+      AddOp(fb::OpCode::RESHAPE, n, {x}, {NewIndexTensor(n.outputs[0])});
+      return Status::Ok();
+    }
     switch (n.op) {
       case OpType::kReshape:
       case OpType::kFlatten:
@@ -958,6 +971,21 @@ class Lowerer {
       return Unsupported("softmax over axis {} of rank {} (the last axis is supported)", axis, in.size());
     fb::SoftmaxOptionsT o;
     ValueId scores = n.input(0);
+    int32_t keep_input = -1;  // a keep mask computed at run time (passes/fuse_attention_mask)
+    if (n.inputs.size() > 1 && n.input(1) != kNoValue) {
+      if (softmax_mask_.count(i)) return Unsupported("a keep mask and an additive constant mask on one softmax");
+      if (const ir::Tensor* m = Const(n.input(1))) {
+        const std::vector<int64_t> mv = m->ToInt64Vector();
+        std::vector<uint8_t> keep(mv.size());
+        for (size_t k = 0; k < keep.size(); ++k) keep[k] = mv[k] != 0;
+        o.mask = AddConstTensor(g_.value(n.input(1)).name, fb::ElementType::UINT8, m->dims(), keep.data(),
+                                keep.size(), {});
+      } else {
+        SQ_ASSIGN_OR_RETURN(keep_input, Activation(Resolve(n.input(1))));
+        if (model_->tensors[static_cast<size_t>(keep_input)]->type != fb::ElementType::INT32)
+          return Unsupported("the softmax keep mask '{}' is not an integer tensor", g_.value(n.input(1)).name);
+      }
+    }
     if (auto it = softmax_mask_.find(i); it != softmax_mask_.end()) {
       scores = it->second.first;
       const ir::Tensor& m = *Const(it->second.second);
@@ -973,7 +1001,7 @@ class Lowerer {
     o.zeta = n.attrs.GetFloat("zeta", 1.0f);
     o.gamma = n.attrs.GetFloat("gamma", 0.0f);
     if (auto grid = opts_.softmax_grids.find(n.name); grid != opts_.softmax_grids.end())
-      return LowerLogGridSoftmax(n, x, grid->second, std::move(o));
+      return LowerLogGridSoftmax(n, x, keep_input, grid->second, std::move(o));
     // Uniform output grid: probabilities in [0, 1) with step 1/2^b (int8, zero point −128,
     // codes −128 .. −128 + 2^b − 1; the kernel derives b from the scale).
     AffineParams pout;
@@ -981,7 +1009,9 @@ class Lowerer {
     pout.zero_point = -128;
     pout.qmin = -128;
     pout.qmax = -128 + (1 << opts_.softmax_bits) - 1;
-    AddOp(fb::OpCode::SOFTMAX, n, {x}, {NewActivation(n.outputs[0], pout)}, Options(std::move(o)));
+    std::vector<int32_t> ins = {x};
+    if (keep_input >= 0) ins.push_back(keep_input);
+    AddOp(fb::OpCode::SOFTMAX, n, ins, {NewActivation(n.outputs[0], pout)}, Options(std::move(o)));
     return Status::Ok();
   }
 
@@ -989,7 +1019,8 @@ class Lowerer {
   // two activations (lowered to BATCH_MATMUL's shift path). The grid recorded for the readers is
   // the P·V accumulator's: scale delta·2^−R (R = the largest shift), zero point 0, so
   // LowerMatMul's requantization s_P·s_V/s_out is the one the kernel needs.
-  Status LowerLogGridSoftmax(const Node& n, int32_t x, const LogGridTables& grid, fb::SoftmaxOptionsT o) {
+  Status LowerLogGridSoftmax(const Node& n, int32_t x, int32_t keep_input, const LogGridTables& grid,
+                             fb::SoftmaxOptionsT o) {
     const char* kind = fb::EnumNameSoftmaxGrid(grid.kind);
     if (o.zeta - o.gamma > 2.0f)
       return Unsupported("--softmax-quant {} with a clipped softmax of zeta - gamma = {} (at most 2)", kind,
@@ -1031,7 +1062,9 @@ class Lowerer {
     q.shifts = grid.shifts;
     q.sqrt2 = grid.sqrt2;
     model_->tensors[static_cast<size_t>(y)]->quantization.Set(std::move(q));
-    AddOp(fb::OpCode::SOFTMAX, n, {x}, {y}, Options(std::move(o)));
+    std::vector<int32_t> ins = {x};
+    if (keep_input >= 0) ins.push_back(keep_input);
+    AddOp(fb::OpCode::SOFTMAX, n, ins, {y}, Options(std::move(o)));
     return Status::Ok();
   }
 

@@ -54,6 +54,13 @@ template <typename TIn, typename TOut>
 void RunSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::Softmax<TIn, TOut>(Get<ref::SoftmaxParams>(op), static_cast<const TIn*>(in[0]), static_cast<TOut*>(out[0]));
 }
+// With a mask computed at run time (input 1, int32, nonzero = keep).
+template <typename TIn, typename TOut>
+void RunSoftmaxMasked(const PreparedOp& op, const void* const* in, void* const* out) {
+  ref::SoftmaxParams p = Get<ref::SoftmaxParams>(op);
+  p.mask32 = static_cast<const int32_t*>(in[1]);
+  ref::Softmax<TIn, TOut>(p, static_cast<const TIn*>(in[0]), static_cast<TOut*>(out[0]));
+}
 template <typename T>
 void RunLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::LayerNorm<T>(Get<ref::LayerNormParams>(op), static_cast<const T*>(in[0]), static_cast<T*>(out[0]));
@@ -382,7 +389,7 @@ Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out) {
 }
 
 Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
-  SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
+  SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 2, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::SoftmaxOptions));
   const auto* o = ctx.op->options_as_SoftmaxOptions();
   const TensorDesc &x = *ctx.In(0), &y = ctx.Out(0);
@@ -437,12 +444,18 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
   p.output_zero_point = y.zero_point;
   p.rank = x.rank;
   for (int i = 0; i < x.rank; ++i) p.dims[i] = x.dims[i];
-  if (o->mask() != -1) {
+  const TensorDesc* dynamic_mask = ctx.num_in > 1 ? ctx.In(1) : nullptr;
+  OP_CHECK(dynamic_mask == nullptr || o->mask() == -1, "both a constant mask and a mask input");
+  if (o->mask() != -1 || dynamic_mask != nullptr) {
     const int32_t mi = o->mask();
-    OP_CHECK(mi >= 0 && mi < ctx.m.num_tensors(), "mask tensor index %d out of range", mi);
-    const TensorDesc& mask = ctx.m.tensor(mi);
-    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
-             "mask tensor %d must be a constant int8/uint8 tensor", mi);
+    OP_CHECK(dynamic_mask != nullptr || (mi >= 0 && mi < ctx.m.num_tensors()), "mask tensor index %d out of range",
+             mi);
+    const TensorDesc& mask = dynamic_mask != nullptr ? *dynamic_mask : ctx.m.tensor(mi);
+    if (dynamic_mask != nullptr)
+      OP_CHECK(!mask.is_constant && mask.type == ElementType::INT32, "mask input must be an int32 activation");
+    else
+      OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
+               "mask tensor %d must be a constant int8/uint8 tensor", mi);
     OP_CHECK(mask.rank <= x.rank, "mask has %d dims, input %d", mask.rank, x.rank);
     int64_t stride = 1;
     for (int i = x.rank - 1; i >= 0; --i) {
@@ -452,13 +465,20 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
       p.mask_strides[i] = md == 1 ? 0 : static_cast<int32_t>(stride);
       stride *= md;
     }
-    p.mask = mask.data;
+    if (dynamic_mask == nullptr) p.mask = static_cast<const uint8_t*>(mask.data);
   }
   out->params = p;
-  if (x.type == ElementType::INT8)
+  if (dynamic_mask != nullptr) {
+    if (x.type == ElementType::INT8)
+      out->run = y.type == ElementType::INT8 ? &RunSoftmaxMasked<int8_t, int8_t> : &RunSoftmaxMasked<int8_t, uint8_t>;
+    else
+      out->run =
+          y.type == ElementType::INT8 ? &RunSoftmaxMasked<int16_t, int8_t> : &RunSoftmaxMasked<int16_t, uint8_t>;
+  } else if (x.type == ElementType::INT8) {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int8_t, int8_t> : &RunSoftmax<int8_t, uint8_t>;
-  else
+  } else {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
+  }
   return Status::Ok();
 }
 

@@ -26,6 +26,10 @@ TEST(Reduce, SumMeanMaxOverOneAxis) {
   r = RunOp(OpType::kReduceMax, {Iota232(), Axes({0})}, Attrs({{"keepdims", int64_t{0}}}));
   ASSERT_TRUE(r.ok());
   ExpectTensor((*r)[0], {3, 2}, {6, 7, 8, 9, 10, 11});
+  r = RunOp(OpType::kReduceL2, {Iota232(), Axes({-1})});  // sqrt(a² + b²) per row of 2
+  ASSERT_TRUE(r.ok());
+  ExpectTensor((*r)[0], {2, 3, 1}, {1.0f, std::sqrt(13.0f), std::sqrt(41.0f), std::sqrt(85.0f), std::sqrt(145.0f),
+                                    std::sqrt(221.0f)});
 }
 
 TEST(Reduce, NonAdjacentAxesAndAll) {

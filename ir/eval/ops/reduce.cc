@@ -1,4 +1,4 @@
-// Reductions: ReduceSum, ReduceMean, ReduceMax over the axes given as input 1 (int64; the
+// Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceL2 (sqrt of the sum of squares) over the axes given as input 1 (int64; the
 // importer turns the attribute of older opsets into that input; an `axes` attribute is still
 // read when the input is absent). keepdims (default 1) keeps reduced dims as size 1; empty
 // axes reduce everything unless noop_with_empty_axes=1, which makes the op an identity.
@@ -187,10 +187,30 @@ Status ReduceKernel(const Node& node, std::span<const Tensor* const> inputs, std
   return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
 }
 
+// ReduceL2: sqrt(Σ x²), the sum taken in the input type (as ONNX Runtime does).
+Status ReduceL2Kernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
+  const Tensor& x = *inputs[0];
+  const Tensor* axes = inputs.size() > 1 ? inputs[1] : nullptr;
+  SQ_ASSIGN_OR_RETURN(std::vector<bool> reduced, ReducedDims(node, x.rank(), AxesOf(node, axes)));
+  const bool ok = VisitType<kNumericTypes>(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    Tensor sq(x.dtype(), x.dims());
+    const T* px = x.data<T>();
+    T* ps = sq.data<T>();
+    for (int64_t i = 0; i < x.size(); ++i) ps[i] = static_cast<T>(px[i] * px[i]);
+    ReduceTensor<T>(sq, reduced, ReduceKind::kSum, outputs[0]);
+    T* py = outputs[0].data<T>();
+    for (int64_t i = 0; i < outputs[0].size(); ++i)
+      py[i] = static_cast<T>(std::sqrt(static_cast<double>(py[i])));
+  });
+  return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
+}
+
 }  // namespace
 
 extern const OpDef kDefReduceSum{InferReduce, ReduceKernel<ReduceKind::kSum>};
 extern const OpDef kDefReduceMean{InferReduce, ReduceKernel<ReduceKind::kMean>};
 extern const OpDef kDefReduceMax{InferReduce, ReduceKernel<ReduceKind::kMax>};
+extern const OpDef kDefReduceL2{InferReduce, ReduceL2Kernel};
 
 }  // namespace squint::ir::eval

@@ -4,11 +4,16 @@
 // Softmax also carries squint's optional clipped-softmax attributes zeta/gamma:
 //   out = clip((zeta - gamma)·softmax + gamma, 0, 1)   (only when either is present;
 //   defaults zeta = 1, gamma = 0).
+// squint's masked softmax (passes/fuse_attention_mask): Softmax takes an optional input 1, `keep`
+// (bool or integer, broadcast numpy-style to the input; softmax over the last axis only):
+//   out_i = keep_i ≠ 0 ? exp(x_i − m) / Σ_{keep_j≠0} exp(x_j − m) : 0,  m = max over kept x_j;
+// a row with nothing kept is all 0. It is what x + (keep ? 0 : −∞) gives, without the infinity.
 // Models of opset < 13 (softmax over the input coerced to 2-D at `axis`, default 1) are
 // accepted when that equals the single-axis form (axis is the last dim); otherwise the
 // importer must rewrite them and inference reports Unsupported.
 #include <cmath>
 
+#include "ir/eval/ops/data_util.h"
 #include "ir/eval/ops/math_util.h"
 
 namespace squint::ir::eval {
@@ -16,11 +21,25 @@ namespace {
 
 template <bool kLog>
 Result<std::vector<OutputType>> InferSoftmax(const InferContext& ctx) {
-  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, 1));
+  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, kLog ? 1 : 2));
   SQ_RETURN_IF_ERROR(RequireDType(ctx, 0, "input", kFloatTypes));
   if (kLog && (ctx.node.attrs.has("zeta") || ctx.node.attrs.has("gamma")))
     return InvalidInput("{}: zeta/gamma (clipped softmax) apply to Softmax only", ctx.node.Label());
   const InputInfo& x = ctx.in(0);
+  if (const InputInfo& keep = ctx.in(1); keep.present) {
+    if (keep.dtype != DType::kBool && !InTypeSet(keep.dtype, kIntTypes))
+      return InvalidInput("{}: input 1 (keep mask) has dtype {}, expected bool or an integer type", ctx.node.Label(),
+                          DTypeName(keep.dtype));
+    if (x.shape && keep.shape) {
+      SQ_ASSIGN_OR_RETURN(Shape b, BroadcastShapes(ctx.node, *x.shape, *keep.shape));
+      if (b.size() != x.shape->size())
+        return InvalidInput("{}: keep mask of shape {} has more dims than the input {}", ctx.node.Label(),
+                            ShapeToString(*keep.shape), ShapeToString(*x.shape));
+    }
+    if (x.shape && ctx.node.attrs.GetInt("axis", -1) != -1 &&
+        ctx.node.attrs.GetInt("axis", -1) != static_cast<int64_t>(x.shape->size()) - 1)
+      return Unsupported("{}: a keep mask needs the softmax over the last axis", ctx.node.Label());
+  }
   if (x.shape) {
     const int64_t rank = static_cast<int64_t>(x.shape->size());
     const bool old_semantics = ctx.opset > 0 && ctx.opset < 13;
@@ -82,6 +101,27 @@ void SoftmaxBlock(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
   }
 }
 
+// Masked softmax over the last axis (see the top of the file); keep broadcast to x's dims.
+template <typename T>
+void MaskedSoftmaxRows(const T* x, const uint8_t* keep, T* y, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * n;
+    const uint8_t* kr = keep + r * n;
+    T* yr = y + r * n;
+    bool any = false;
+    T m = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (kr[i] && (!any || xr[i] > m)) m = xr[i], any = true;
+    T sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      yr[i] = kr[i] ? std::exp(xr[i] - m) : T(0);
+      sum += yr[i];
+    }
+    if (any)
+      for (int64_t i = 0; i < n; ++i) yr[i] /= sum;
+  }
+}
+
 template <bool kLog>
 Status SoftmaxKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& x = *inputs[0];
@@ -95,7 +135,16 @@ Status SoftmaxKernel(const Node& node, std::span<const Tensor* const> inputs, st
   const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (outer * inner == 0) return;
-    SoftmaxBlock<T, kLog>(x.data<T>(), y.data<T>(), outer, n, inner);
+    if (!kLog && inputs.size() > 1 && inputs[1] != nullptr) {
+      const Tensor& keep = *inputs[1];
+      const std::vector<int64_t> kv = keep.ToInt64Vector();
+      std::vector<uint8_t> k8(kv.size()), full(static_cast<size_t>(x.size()));
+      for (size_t i = 0; i < kv.size(); ++i) k8[i] = kv[i] != 0;
+      BroadcastCopy(full.data(), x.dims(), k8.data(), keep.dims(), 1);
+      MaskedSoftmaxRows<T>(x.data<T>(), full.data(), y.data<T>(), outer, n);
+    } else {
+      SoftmaxBlock<T, kLog>(x.data<T>(), y.data<T>(), outer, n, inner);
+    }
     if (clipped) {
       const T zeta = static_cast<T>(node.attrs.GetFloat("zeta", 1.0f));
       const T gamma = static_cast<T>(node.attrs.GetFloat("gamma", 0.0f));

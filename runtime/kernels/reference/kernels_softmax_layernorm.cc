@@ -35,17 +35,21 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
     TOut* yr = y + int64_t{r} * p.depth;
     // The mask row: split r into the coordinates of x's leading axes.
     const uint8_t* mr = nullptr;
+    const int32_t* mr32 = nullptr;
     int64_t m_step = 0;
-    if (p.mask != nullptr) {
+    if (p.mask != nullptr || p.mask32 != nullptr) {
       int64_t offset = 0, rest = r;
       for (int32_t i = p.rank - 2; i >= 0; --i) {
         offset += (rest % p.dims[i]) * p.mask_strides[i];
         rest /= p.dims[i];
       }
-      mr = p.mask + offset;
+      if (p.mask != nullptr) mr = p.mask + offset;
+      else mr32 = p.mask32 + offset;
       m_step = p.mask_strides[p.rank - 1];
     }
-    auto kept = [&](int32_t i) { return mr == nullptr || mr[i * m_step] != 0; };
+    auto kept = [&](int32_t i) {
+      return mr != nullptr ? mr[i * m_step] != 0 : mr32 == nullptr || mr32[i * m_step] != 0;
+    };
 
     bool any = false;
     int32_t max_code = 0;
