@@ -9,7 +9,7 @@
 //
 // Normalization of op signatures that changed across opsets: the IR always holds the newest
 // form, so kernels see one form. Attribute forms become constant inputs:
-//   ReduceMax/ReduceMean/ReduceSum: attribute axes -> input 1 (int64 [n])
+//   ReduceL2/ReduceMax/ReduceMean/ReduceSum: attribute axes -> input 1 (int64 [n])
 //   Split: attribute split -> input 1 (int64 [n])
 //   Squeeze/Unsqueeze: attribute axes -> input 1 (int64 [n])
 //   Clip: attributes min/max -> inputs 1/2 (float32 scalars)
@@ -298,6 +298,7 @@ class Converter {
   Status Normalize(ir::Node& n) {
     using ir::OpType;
     switch (n.op) {
+      case OpType::kReduceL2:
       case OpType::kReduceMax:
       case OpType::kReduceMean:
       case OpType::kReduceSum:
