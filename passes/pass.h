@@ -40,6 +40,8 @@ std::unique_ptr<Pass> MakeFuseLayerNorm();          // fuse_layer_norm.cc
 std::unique_ptr<Pass> MakeFuseGelu();               // fuse_gelu.cc
 std::unique_ptr<Pass> MakeFuseClippedSoftmax();     // fuse_clipped_softmax.cc
 std::unique_ptr<Pass> MakeFuseAttentionMask();      // fuse_attention_mask.cc
+std::unique_ptr<Pass> MakeFuseMaskedMean();         // fuse_masked_mean.cc
+std::unique_ptr<Pass> MakeFuseL2Normalize();        // fuse_l2_normalize.cc
 std::unique_ptr<Pass> MakeFuseLinear();             // fuse_linear.cc
 
 }  // namespace squint::passes

@@ -14,6 +14,8 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeFuseGelu());
   p.push_back(MakeFuseClippedSoftmax());
   p.push_back(MakeFuseAttentionMask());
+  p.push_back(MakeFuseMaskedMean());
+  p.push_back(MakeFuseL2Normalize());
   p.push_back(MakeFuseLinear());
   return p;
 }

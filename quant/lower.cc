@@ -183,6 +183,8 @@ class Lowerer {
       case OpType::kResize:
       case OpType::kHadamard:
         return true;
+      case OpType::kReduceMean:  // over consecutive constant axes
+        return IsActivation(n.input(0)) && n.inputs.size() > 1 && Const(n.input(1)) != nullptr;
       case OpType::kAdd:
       case OpType::kSub:
       case OpType::kMul:
@@ -568,6 +570,7 @@ class Lowerer {
       case OpType::kGather: return LowerGather(i);
       case OpType::kResize: return LowerResize(i);
       case OpType::kHadamard: return LowerHadamard(i);
+      case OpType::kReduceMean: return LowerMean(i);
       default: return Internal("no lowering");
     }
   }
@@ -1095,7 +1098,8 @@ class Lowerer {
   // squint.RMSNorm: LAYER_NORM in RMS mode with γ = 1, β = 0.
   Status LowerRMSNorm(size_t i) {
     const size_t c = static_cast<size_t>(DimsOf(g_.nodes[i].input(0)).back());
-    return EmitLayerNorm(i, std::vector<float>(c, 1.0f), std::vector<float>(c, 0.0f), /*rms=*/true);
+    const float scale = g_.nodes[i].attrs.GetFloat("scale", 1.0f);
+    return EmitLayerNorm(i, std::vector<float>(c, scale), std::vector<float>(c, 0.0f), /*rms=*/true);
   }
 
   Status EmitLayerNorm(size_t i, const std::vector<float>& gamma, const std::vector<float>& beta, bool rms) {
@@ -1113,6 +1117,37 @@ class Lowerer {
     o.requant = MakeRequantPtr({lp.requant}, out.act);
     o.rms = rms;
     AddOp(fb::OpCode::LAYER_NORM, n, {x}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
+    return Status::Ok();
+  }
+
+  // ReduceMean over consecutive axes → MEAN (with the keep mask of passes/fuse_masked_mean as
+  // its int32 input 1): the requantization is the average pool's, s_in / (s_out·2^8).
+  Status LowerMean(size_t i) {
+    const Node& n = g_.nodes[i];
+    const int64_t rank = static_cast<int64_t>(DimsOf(n.input(0)).size());
+    std::vector<int64_t> axes = Const(n.input(1))->ToInt64Vector();
+    for (int64_t& a : axes) a = a < 0 ? a + rank : a;
+    std::sort(axes.begin(), axes.end());
+    if (axes.empty()) return Unsupported("ReduceMean without axes");
+    for (size_t k = 0; k < axes.size(); ++k)
+      if (axes[k] < 0 || axes[k] >= rank || (k > 0 && axes[k] != axes[k - 1] + 1))
+        return Unsupported("ReduceMean over axes that are not consecutive dims of the input");
+    SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
+    SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
+    SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
+    std::vector<int32_t> ins = {x};
+    if (n.inputs.size() > 2 && n.input(2) != kNoValue) {
+      if (!IsActivation(n.input(2))) return Unsupported("ReduceMean with a constant keep mask");
+      SQ_ASSIGN_OR_RETURN(int32_t keep, Activation(Resolve(n.input(2))));
+      if (model_->tensors[static_cast<size_t>(keep)]->type != fb::ElementType::INT32)
+        return Unsupported("the ReduceMean keep mask '{}' is not an integer tensor", g_.value(n.input(2)).name);
+      ins.push_back(keep);
+    }
+    fb::MeanOptionsT o;
+    o.axis = static_cast<int32_t>(axes.front());
+    o.count = static_cast<int32_t>(axes.size());
+    o.requant = MakeRequantPtr({quant_math::BuildAvgPoolRequant(pin.scale, out.grid.scale)}, out.act);
+    AddOp(fb::OpCode::MEAN, n, ins, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
 

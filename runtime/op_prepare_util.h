@@ -180,5 +180,6 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparedOp* out);
 Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+Status PrepareMean(const Ctx& ctx, PreparedOp* out);  // op_prepare_reduce.cc
 
 }  // namespace squint::rt::prep

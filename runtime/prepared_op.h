@@ -74,7 +74,7 @@ using OpParams =
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams>;
+                 ref::Conv2DGroupScaledParams, ref::MeanParams>;
 
 struct PreparedOp {
   RunFn run = nullptr;

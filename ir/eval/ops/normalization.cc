@@ -5,7 +5,7 @@
 // Scale and the optional B broadcast to X[axis:]. Optional outputs Mean and InvStdDev have
 // shape X[:axis] followed by ones; statistics are computed in the input's precision.
 //
-// squint.RMSNorm (ir/ops.inc): over the last axis, Y = X / sqrt(mean(X²) + epsilon), no affine.
+// squint.RMSNorm (ir/ops.inc): over the last axis, Y = scale·X / sqrt(mean(X²) + epsilon), no affine.
 //
 // BatchNormalization, inference mode: per channel c (dim 1 of X),
 //   Y = (x - mean_c) / sqrt(var_c + epsilon) · scale_c + B_c
@@ -127,6 +127,9 @@ Result<std::vector<OutputType>> InferRMSNorm(const InferContext& ctx) {
   SQ_RETURN_IF_ERROR(RequireDType(ctx, 0, "X", kFloatTypes));
   const float eps = ctx.node.attrs.GetFloat("epsilon", 1e-5f);
   if (!(eps >= 0.0f)) return InvalidInput("{}: epsilon is {}, expected >= 0", ctx.node.Label(), eps);
+  const float scale = ctx.node.attrs.GetFloat("scale", 1.0f);
+  if (!(scale > 0.0f) || !std::isfinite(scale))
+    return InvalidInput("{}: scale is {}, expected a finite value > 0", ctx.node.Label(), scale);
   const InputInfo& x = ctx.in(0);
   if (x.shape && x.shape->empty())
     return InvalidInput("{}: X is a scalar, expected at least 1 dim (normalized over the last)", ctx.node.Label());
@@ -134,11 +137,11 @@ Result<std::vector<OutputType>> InferRMSNorm(const InferContext& ctx) {
 }
 
 template <typename T>
-void RMSNormRows(const T* px, T* py, int64_t rows, int64_t n, T eps) {
+void RMSNormRows(const T* px, T* py, int64_t rows, int64_t n, T eps, T scale) {
   for (int64_t r = 0; r < rows; ++r) {
     ConstArrayMap<T> in(px + r * n, n);
     const T mean_sq = in.square().sum() / static_cast<T>(n);
-    ArrayMap<T>(py + r * n, n) = in * (T(1) / std::sqrt(mean_sq + eps));
+    ArrayMap<T>(py + r * n, n) = in * (scale / std::sqrt(mean_sq + eps));
   }
 }
 
@@ -148,7 +151,8 @@ Status RMSNormKernel(const Node& node, std::span<const Tensor* const> inputs, st
   const int64_t rows = n ? x.size() / n : 0;
   const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    RMSNormRows<T>(x.data<T>(), outputs[0].data<T>(), rows, n, static_cast<T>(node.attrs.GetFloat("epsilon", 1e-5f)));
+    RMSNormRows<T>(x.data<T>(), outputs[0].data<T>(), rows, n, static_cast<T>(node.attrs.GetFloat("epsilon", 1e-5f)),
+                   static_cast<T>(node.attrs.GetFloat("scale", 1.0f)));
   });
   return ok ? Status::Ok() : KernelDTypeError(node, x.dtype());
 }

@@ -4,9 +4,13 @@
 // axes reduce everything unless noop_with_empty_axes=1, which makes the op an identity.
 // Over an empty set, Sum gives 0, Max the lowest value (-inf for floats), Mean NaN (0 for
 // integers).
+// squint's masked mean (passes/fuse_masked_mean): ReduceMean takes an optional input 2, `keep`
+// (bool or integer, broadcast numpy-style to the data): the mean over the kept elements only,
+// Σ x·[keep≠0] / Σ [keep≠0], 0 where nothing is kept (sentence-transformers' mean pooling).
 #include <cmath>
 #include <cstring>
 
+#include "ir/eval/ops/data_util.h"
 #include "ir/eval/ops/math_util.h"
 
 namespace squint::ir::eval {
@@ -35,7 +39,18 @@ std::vector<int64_t> AxesOf(const Node& node, const Tensor* axes_tensor) {
 }
 
 Result<std::vector<OutputType>> InferReduce(const InferContext& ctx) {
-  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, 2));
+  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, ctx.node.op == OpType::kReduceMean ? 3 : 2));
+  if (const InputInfo& keep = ctx.in(2); keep.present) {
+    if (keep.dtype != DType::kBool && !InTypeSet(keep.dtype, kIntTypes))
+      return InvalidInput("{}: input 2 (keep mask) has dtype {}, expected bool or an integer type", ctx.node.Label(),
+                          DTypeName(keep.dtype));
+    if (ctx.in(0).shape && keep.shape) {
+      SQ_ASSIGN_OR_RETURN(Shape b, BroadcastShapes(ctx.node, *ctx.in(0).shape, *keep.shape));
+      if (b != *ctx.in(0).shape)
+        return InvalidInput("{}: keep mask of shape {} does not broadcast to the data {}", ctx.node.Label(),
+                            ShapeToString(*keep.shape), ShapeToString(*ctx.in(0).shape));
+    }
+  }
   SQ_RETURN_IF_ERROR(RequireDType(ctx, 0, "data", kNumericTypes));
   const InputInfo& data = ctx.in(0);
   const InputInfo& axes = ctx.in(1);
@@ -175,11 +190,32 @@ void ReduceTensor(const Tensor& x, const std::vector<bool>& reduced, ReduceKind 
   }
 }
 
+// Masked mean: Σ x·k / Σ k over the reduced dims (k = keep ≠ 0 broadcast to x), 0 where Σ k = 0.
+Status MaskedMean(const Node& node, const Tensor& x, const Tensor& keep, const std::vector<bool>& reduced,
+                  Tensor& y) {
+  if (x.dtype() != DType::kFloat32) return KernelDTypeError(node, x.dtype());
+  const std::vector<int64_t> kv = keep.ToInt64Vector();
+  std::vector<float> k(kv.size());
+  for (size_t i = 0; i < kv.size(); ++i) k[i] = kv[i] != 0 ? 1.0f : 0.0f;
+  Tensor kf(DType::kFloat32, x.dims()), xk(DType::kFloat32, x.dims()), cnt(DType::kFloat32, y.dims());
+  BroadcastCopy(kf.data<float>(), x.dims(), k.data(), keep.dims(), sizeof(float));
+  for (int64_t i = 0; i < x.size(); ++i) xk.data<float>()[i] = x.data<float>()[i] * kf.data<float>()[i];
+  ReduceTensor<float>(xk, reduced, ReduceKind::kSum, y);
+  ReduceTensor<float>(kf, reduced, ReduceKind::kSum, cnt);
+  for (int64_t i = 0; i < y.size(); ++i) {
+    const float c = cnt.data<float>()[i];
+    y.data<float>()[i] = c > 0 ? y.data<float>()[i] / c : 0.0f;
+  }
+  return Status::Ok();
+}
+
 template <ReduceKind kKind>
 Status ReduceKernel(const Node& node, std::span<const Tensor* const> inputs, std::span<Tensor> outputs) {
   const Tensor& x = *inputs[0];
   const Tensor* axes = inputs.size() > 1 ? inputs[1] : nullptr;
   SQ_ASSIGN_OR_RETURN(std::vector<bool> reduced, ReducedDims(node, x.rank(), AxesOf(node, axes)));
+  if (kKind == ReduceKind::kMean && inputs.size() > 2 && inputs[2] != nullptr)
+    return MaskedMean(node, x, *inputs[2], reduced, outputs[0]);
   const bool ok = VisitType<kNumericTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     ReduceTensor<T>(x, reduced, kKind, outputs[0]);

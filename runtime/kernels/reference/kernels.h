@@ -324,6 +324,22 @@ void MaxPool2D(const Pool2DParams& p, const T* x, T* y);
 template <typename T>
 void AveragePool2D(const Pool2DParams& p, const T* x, T* y);
 
+// MEAN over the middle dim of x viewed as [outer, r, inner]: for each (o, i),
+//   acc = Σ_k (x[o, k, i] − input_zero_point) over the kept k, n = their count,
+//   avg = n == 0 ? 0 : ⌊acc·2^kAvgPoolFractionBits / n⌉ (int64),  y[o, i] = requant(avg)
+// (requant multiplier s_in / (s_out·2^kAvgPoolFractionBits), as the average pool). keep: null
+// (every k kept) or int32 values, nonzero = kept, at keep[o·keep_outer + k·keep_r + i·keep_inner]
+// (strides 0 where broadcast). Preconditions: r·255·2^8 < 2^62 (int16: r·65535·2^8).
+struct MeanParams {
+  int32_t outer = 1, r = 1, inner = 1;
+  int32_t input_zero_point = 0;
+  RequantParams requant;
+  const int32_t* keep = nullptr;
+  int64_t keep_outer = 0, keep_r = 0, keep_inner = 0;
+};
+template <typename T>
+void Mean(const MeanParams& p, const T* x, T* y);
+
 // ---- Data movement (exact; instantiated for T = T8, U8, T16, I32) -------------------------
 // RESHAPE has no kernel: the output aliases the input or is a byte copy.
 
