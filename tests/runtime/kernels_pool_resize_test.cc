@@ -211,3 +211,54 @@ TEST(Resize, NearestTiesFollowTheMode) {
 
 }  // namespace
 }  // namespace squint::rt::ref
+
+namespace squint::rt::ref {
+namespace {
+
+// MEAN over the middle axis with and without a keep mask, against the float mean of the kept
+// codes requantized (±1 code: the same two roundings as the average pool).
+TEST(Mean, KeptPositionsOnlyWithinOneCode) {
+  std::mt19937 rng(5);
+  const int outer = 2, r = 9, inner = 5;
+  std::vector<int8_t> x(size_t(outer) * r * inner);
+  for (auto& v : x) v = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+  std::vector<int32_t> keep(size_t(outer) * r);  // [outer, r, 1] broadcast over inner
+  for (size_t i = 0; i < keep.size(); ++i) keep[i] = (i % 4 != 3) && !(i >= size_t(r) && i < size_t(2 * r));
+  const double s_in = 0.05, s_out = 0.02;
+  const int32_t zin = -3, zout = 4;
+  const QuantizedMultiplier m = squint::quant_math::BuildAvgPoolRequant(s_in, s_out);
+  for (bool masked : {false, true}) {
+    MeanParams p;
+    p.outer = outer;
+    p.r = r;
+    p.inner = inner;
+    p.input_zero_point = zin;
+    p.requant.multiplier = &m.multiplier;
+    p.requant.shift = &m.shift;
+    p.requant.zero_point = zout;
+    if (masked) {
+      p.keep = keep.data();
+      p.keep_outer = r;
+      p.keep_r = 1;
+      p.keep_inner = 0;
+    }
+    std::vector<int8_t> y(size_t(outer) * inner);
+    Mean<int8_t>(p, x.data(), y.data());
+    for (int o = 0; o < outer; ++o)
+      for (int i = 0; i < inner; ++i) {
+        double sum = 0;
+        int n = 0;
+        for (int k = 0; k < r; ++k) {
+          if (masked && keep[size_t(o) * r + k] == 0) continue;
+          sum += x[(size_t(o) * r + k) * inner + i] - zin;
+          ++n;
+        }
+        const double want = n == 0 ? zout : std::clamp(std::round(sum / n * s_in / s_out) + zout, -128.0, 127.0);
+        EXPECT_LE(std::abs(y[size_t(o) * inner + i] - want), 1) << "masked " << masked << " o " << o << " i " << i;
+        if (n == 0) EXPECT_EQ(y[size_t(o) * inner + i], zout) << "nothing kept: the mean is 0";
+      }
+  }
+}
+
+}  // namespace
+}  // namespace squint::rt::ref

@@ -234,3 +234,41 @@ TEST(LayerNorm, ConstantRowWithZeroEpsilonGivesBeta) {
 
 }  // namespace
 }  // namespace squint::rt::ref
+
+namespace squint::rt::ref {
+namespace {
+
+// A mask computed at run time (int32, any nonzero keeps) gives the same codes as the same mask
+// stored as bytes: both paths of `kept` are one rule.
+TEST(Softmax, Int32MaskEqualsByteMask) {
+  const auto table = squint::quant_math::BuildSoftmaxExpTable(0.05f, 16);
+  std::mt19937 rng(11);
+  const int heads = 3, t = 7;
+  std::vector<int8_t> x(size_t(heads) * t * t);
+  for (auto& v : x) v = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+  std::vector<uint8_t> m8(t);
+  std::vector<int32_t> m32(t);
+  for (int j = 0; j < t; ++j) {
+    m8[j] = j % 3 != 1;
+    m32[j] = m8[j] ? (j % 2 ? 1 : -5) : 0;  // any nonzero keeps
+  }
+  SoftmaxParams p;
+  p.rows = heads * t;
+  p.depth = t;
+  p.exp_table = table.data();
+  p.exp_table_size = 256;
+  p.exp_bits = 16;
+  testing::SetSoftmaxMask(&p, m8.data(), {heads, t, t}, {0, 0, 1});
+  std::vector<int8_t> y8(x.size()), y32(x.size());
+  Softmax<int8_t, int8_t>(p, x.data(), y8.data());
+  p.mask = nullptr;
+  p.mask32 = m32.data();
+  Softmax<int8_t, int8_t>(p, x.data(), y32.data());
+  EXPECT_EQ(y8, y32);
+  int zeros = 0;
+  for (size_t i = 0; i < y8.size(); ++i) zeros += m8[i % t] == 0 && y8[i] == -128;
+  EXPECT_EQ(zeros, heads * t * 2);  // every masked position is probability 0
+}
+
+}  // namespace
+}  // namespace squint::rt::ref
