@@ -199,7 +199,7 @@ class Stream {
   std::set<ValueId> normalized;                  // LayerNorm outputs and their moves
   std::set<int32_t> norms, writers;              // node indices
   std::map<int32_t, int32_t> readers;            // Linear node -> its LayerNorm node
-  std::set<std::pair<int32_t, size_t>> constants;  // (Add node, input) of added constants
+  std::set<std::pair<int32_t, size_t>> constants;  // (Add or Concat node, input) of constants written in
 
  private:
   void Fail(std::string why) {
@@ -248,6 +248,30 @@ class Stream {
     Visit(v, out_axis - (out_rank - rank));
   }
 
+  // A Concat along another axis than the channels (a class token prepended to the patches): its
+  // output and every activation input are stream values; a constant input is written into the
+  // stream like an added constant (centered and rotated along its last axis).
+  void Concat(int32_t c, int64_t a) {
+    const Node& n = g_.nodes[static_cast<size_t>(c)];
+    const int64_t rank = Rank(g_, n.outputs[0]);
+    int64_t cat = n.attrs.GetInt("axis", 0);
+    if (cat < 0) cat += rank;
+    if (rank < 1 || cat == a) return Fail(fmt::format("{} concatenates along the stream's channel axis", n.Label()));
+    Visit(n.outputs[0], a);
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const ValueId v = n.input(i);
+      if (Rank(g_, v) != rank) return Fail(fmt::format("{}: input {} has another rank", n.Label(), Name(v)));
+      if (g_.constant(v) != nullptr) {
+        const Tensor& t = *g_.constant(v);
+        if (!IsFloatConstant(g_, v) || a != rank - 1 || t.dim(t.rank() - 1) != d_)
+          return Fail(fmt::format("constant {} concatenated into the stream is not float32 [.., {}]", Name(v), d_));
+        constants.emplace(c, i);
+      } else {
+        Visit(v, a);
+      }
+    }
+  }
+
   void Producer(ValueId v) {
     const int32_t p = index_.ProducerIndex(v);
     if (p < 0) return Fail(fmt::format("{} is a graph input", Name(v)));
@@ -258,6 +282,7 @@ class Stream {
       case OpType::kAdd:
         for (size_t i = 0; i < 2; ++i) AddOperand(p, i, a, last + 1);
         return;
+      case OpType::kConcat: return Concat(p, a);
       case OpType::kLinear:
         if (a != last || !Weights(n, 1))
           return Fail(fmt::format("{} writes {} without a dense float32 constant W [K, {}] (and b [{}])", n.Label(),
@@ -307,6 +332,10 @@ class Stream {
       }
       if (n.op == OpType::kLayerNormalization) {
         Norm(r, v, a, rank);
+        continue;
+      }
+      if (n.op == OpType::kConcat) {
+        Concat(r, a);
         continue;
       }
       if (IsMove(n.op) && n.outputs.size() == 1 && n.input(0) == v)
@@ -431,8 +460,8 @@ void Rewrite(Graph& g, ir::ValueNames& names, const Stream& s, int64_t d, const 
                                 RotateAxis(b.Reshaped({b.size()}), 0, q, /*center=*/true).Reshaped(b.dims()));
     }
   }
-  for (const auto& [add, i] : s.constants) {
-    Node& n = g.nodes[static_cast<size_t>(add)];
+  for (const auto& [node, i] : s.constants) {
+    Node& n = g.nodes[static_cast<size_t>(node)];
     const Tensor& c = *g.constant(n.inputs[i]);
     n.inputs[i] =
         AddConstant(g, names, g.value(n.inputs[i]).name + suffix, RotateAxis(c, c.rank() - 1, q, /*center=*/true));

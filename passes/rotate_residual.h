@@ -2,10 +2,11 @@
 // pre-LayerNorm transformers, found on the graph rather than assumed.
 //
 // A *stream* is the set of values connected to a LayerNormalization's input through Add nodes
-// and channel-preserving data movement (Reshape, Transpose, Pad with zeros, Gather/Slice on
+// and channel-preserving data movement (Reshape, Transpose, Pad with zeros, Gather/Slice/Concat on
 // another axis), each with its channel axis (d channels). Its *writers* put values into it:
 // Linear (W [K, d]), Conv (W [d, ..]: channel axis 1 of its output), Gather from a constant
-// table [V, d] (an embedding), and constants added to it (positions). Its LayerNorms read it;
+// table [V, d] (an embedding), and constants added or concatenated to it (positions, a class
+// token). Its LayerNorms read it;
 // their outputs reach Linear *readers* (W [d, N]), possibly through Reshape/Transpose/Gather/
 // Slice. Any other producer or reader (or a graph input/output on the stream) leaves the stream
 // as it is, with the reason in the report. For an accepted stream, with Q an orthogonal d×d

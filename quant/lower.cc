@@ -870,7 +870,17 @@ class Lowerer {
       return Status::Ok();
     }
     const ir::Tensor* wt = Const(n.input(1));
-    if (!wt || wt->rank() != 2) return Unsupported("the weight must be a constant matrix");
+    if (n.op == OpType::kMatMul && wt && wt->rank() > 2) {
+      // A stack of matrices [.., K, N] (one per head: per-head gates): BATCH_MATMUL with the
+      // constant as operand b on its own per-tensor grid.
+      SQ_ASSIGN_OR_RETURN(auto qb, OwnGridConst(g_.value(n.input(1)).name, *wt));
+      fb::BatchMatMulOptionsT o;
+      o.requant = MakeRequantPtr({quant_math::BuildMulRequant(pa.scale, qb.second.scale, out.grid.scale)}, out.act);
+      AddOp(fb::OpCode::BATCH_MATMUL, n, {a, qb.first}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
+      return Status::Ok();
+    }
+    if (!wt || wt->rank() != 2)
+      return Unsupported("the weight must be a constant matrix or a stack of matrices (rank {})", wt ? wt->rank() : 0);
     if (n.op == OpType::kGemm && n.attrs.GetInt("transA", 0) != 0) return Unsupported("Gemm with transA");
     // Weights as [N, K] (grouped: [N, K/G], K below being K/G).
     const bool already_nk = n.op == OpType::kGemm && n.attrs.GetInt("transB", 0) != 0;

@@ -176,3 +176,45 @@ TEST(RotateResidual, NoLayerNormNothingToDo) {
 
 }  // namespace
 }  // namespace squint::passes::testing
+
+namespace squint::passes::testing {
+namespace {
+
+// timm / Hugging Face ViT: a constant class token is concatenated in front of the patch tokens
+// (along the token axis), then positions are added: the stream passes the Concat, the token is
+// centered and rotated like the positions.
+TEST(RotateResidual, ClassTokenConcatenatedIntoTheStream) {
+  GraphBuilder b;
+  const ValueId x = b.Input("patches", {1, 4, 8});
+  const ValueId emb = b.Op(OpType::kLinear, {x, b.Random("wp", {8, 16}), b.Random("bp", {16}, 0.5f, 1.5f)});
+  const ValueId cat =
+      b.Op(OpType::kConcat, {b.Random("cls", {1, 1, 16}, 1.0f, 2.0f), emb}, Attrs({{"axis", int64_t{1}}}));
+  ValueId s = b.Op(OpType::kAdd, {cat, b.Random("pos", {1, 5, 16})});
+  const ValueId n = b.Op(OpType::kLayerNormalization, {s, b.Random("g", {16}, 0.5f, 2.0f), b.Random("beta", {16})});
+  const ValueId o = b.Op(OpType::kLinear, {n, b.Random("w", {16, 16}), b.Random("b", {16})});
+  s = b.Op(OpType::kAdd, {s, o});
+  const ValueId n2 = b.Op(OpType::kLayerNormalization, {s, b.Random("g2", {16}, 0.5f, 2.0f)});
+  b.Output(b.Op(OpType::kLinear, {n2, b.Random("wh", {16, 3})}));
+  Graph g = b.Finish();
+  const Graph before = g;
+  auto r = RotateResidual(g);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->rotated.size(), 1u) << (r->rejected.empty() ? "" : r->rejected[0]);
+  EXPECT_EQ(r->rotated[0].constants, 2);  // the class token and the positions
+  EXPECT_EQ(r->rotated[0].writers, 2);    // the patch embedding and w
+  ExpectEquivalent(before, g, 1e-5);
+}
+
+// Concatenating along the channels would mix rotated and unrotated channels: left alone.
+TEST(RotateResidual, ConcatAlongChannelsIsLeftAlone) {
+  GraphBuilder b;
+  const ValueId x = b.Input("x", {3, 8});
+  const ValueId s1 = b.Op(OpType::kLinear, {x, b.Random("w", {8, 4})});
+  const ValueId s = b.Op(OpType::kConcat, {s1, b.Random("c", {3, 4})}, Attrs({{"axis", int64_t{1}}}));
+  const ValueId n = b.Op(OpType::kLayerNormalization, {s, b.Random("g", {8})});
+  b.Output(b.Op(OpType::kLinear, {n, b.Random("w2", {8, 4})}));
+  ExpectRejected(b.Finish(), "channel axis");
+}
+
+}  // namespace
+}  // namespace squint::passes::testing
