@@ -18,12 +18,13 @@
 //
 // Opsets 11 and 12 differ from 13 in the ops squint reads only by these attribute forms (Split,
 // Squeeze, Unsqueeze, ReduceSum: opset 13 moved them to inputs) and by Softmax/LogSoftmax, which
-// before opset 13 coerce the input to 2-D at `axis` (default 1): ir/eval computes them when
-// that is the last axis and reports Unsupported otherwise. Resize's opset-11 form (scales an
-// empty tensor when sizes are given, tf_half_pixel_for_nn) and Clip/Pad inputs (opset 11) are
-// read as they are. This is done here rather than with libonnx's version converter, which
-// builds its own graph from the untrusted proto (the importer runs only libonnx's checker on
-// it) and whose adapters need inferred shapes (known gap: Flatten's input rank).
+// before opset 13 coerce the input to 2-D at `axis` (default 1): when that is not the last axis,
+// the final step rewrites them as Flatten -> Softmax -> Reshape (legacy_softmax.h; it needs shape
+// inference, so with infer_shapes off ir/eval reports them Unsupported). Resize's opset-11 form
+// (scales an empty tensor when sizes are given, tf_half_pixel_for_nn) and Clip/Pad inputs (opset
+// 11) are read as they are. This is done here rather than with libonnx's version converter,
+// which builds its own graph from the untrusted proto (the importer runs only libonnx's checker
+// on it) and whose adapters need inferred shapes (known gap: Flatten's input rank).
 #include "importers/onnx/onnx_importer.h"
 
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "importers/onnx/legacy_softmax.h"
 #include "importers/onnx/model_checks.h"
 #include "importers/onnx/tensor_proto.h"
 #include "ir/eval/shape_inference.h"
@@ -339,7 +341,10 @@ Result<ir::Graph> ImportModel(onnx::ModelProto& model, const ImportOptions& opts
   if (opts.run_onnx_checker) SQ_RETURN_IF_ERROR(RunOnnxChecker(model, opset, model_dir));
   Converter conv(model, opset, model_dir);
   SQ_ASSIGN_OR_RETURN(ir::Graph g, conv.Run());
-  if (opts.infer_shapes) SQ_RETURN_IF_ERROR(ir::eval::InferShapes(g));
+  if (opts.infer_shapes) {
+    // Pre-13 softmaxes over more than the last axis become their opset-13 form (legacy_softmax.h).
+    SQ_RETURN_IF_ERROR(opset < 13 ? RewriteLegacySoftmax(g) : ir::eval::InferShapes(g));
+  }
   return g;
 }
 

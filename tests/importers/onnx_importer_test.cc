@@ -1,8 +1,11 @@
 // Structure of imported graphs: values, constants, typed attributes, symbolic dims, opset
 // normalization, unsupported-op reporting.
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "importers/onnx/onnx_importer.h"
+#include "ir/eval/evaluator.h"
 #include "tests/importers/onnx_test_util.h"
 
 namespace squint::importers {
@@ -213,25 +216,46 @@ TEST(OnnxImporter, Opset11And12FormsPassTheCheckerAndInferShapes) {
   }
 }
 
-TEST(OnnxImporter, Opset12SoftmaxOverMoreThanTheLastAxisIsReported) {
-  // Before opset 13 Softmax coerces its input to 2-D at `axis` (default 1): for rank 3 that is a
-  // softmax over the last two dims together, which squint does not compute; the error says so.
-  ModelBuilder b(12);
-  b.Input("x", {2, 3, 4});
-  b.Node("Softmax", {"x"}, {"y"}, "sm");
-  b.Output("y", onnx::TensorProto::FLOAT, {2, 3, 4});
-  auto r = ImportOnnxBytes(b.Bytes());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(r.status().message().find("Softmax 'sm': opset 12 softmax without axis coerces the input to 2-D"),
-            std::string::npos)
-      << r.status().message();
+TEST(OnnxImporter, Opset12SoftmaxOverTrailingDimsBecomesItsOpset13Form) {
+  // Before opset 13 Softmax coerces its input to 2-D at `axis` (default 1): for rank 3 that is one
+  // softmax over the last two dims together. The importer rewrites it Flatten -> Softmax -> Reshape.
+  for (const bool log : {false, true}) {
+    ModelBuilder b(12);
+    b.Input("x", {2, 3, 4});
+    b.Node(log ? "LogSoftmax" : "Softmax", {"x"}, {"y"}, "sm");
+    b.Output("y", onnx::TensorProto::FLOAT, {2, 3, 4});
+    auto r = ImportOnnxBytes(b.Bytes());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const ir::Graph& g = *r;
+    ASSERT_NE(FindNode(g, "sm_flatten"), nullptr);
+    EXPECT_EQ(FindNode(g, "sm_flatten")->attrs.GetInt("axis", 0), 1);
+    ASSERT_NE(FindNode(g, "sm_reshape"), nullptr);
+    EXPECT_EQ(g.value(g.outputs[0]).name, "y");
+    std::vector<float> xv(24);
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = 0.25f * static_cast<float>(i % 7) - 0.5f * static_cast<float>(i / 12);
+    ir::eval::Evaluator ev(g);
+    auto out = ev.Run(std::vector<ir::Tensor>{ir::Tensor::FromVector<float>({2, 3, 4}, xv)});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    ASSERT_EQ((*out)[0].dims(), (ir::Dims{2, 3, 4}));
+    const std::vector<float> got = (*out)[0].ToFloatVector();
+    for (int row = 0; row < 2; ++row) {  // softmax over each batch row's 12 values
+      double m = -1e30, sum = 0;
+      for (int k = 0; k < 12; ++k) m = std::max<double>(m, xv[row * 12 + k]);
+      for (int k = 0; k < 12; ++k) sum += std::exp(xv[row * 12 + k] - m);
+      for (int k = 0; k < 12; ++k) {
+        const double p = std::exp(xv[row * 12 + k] - m) / sum;
+        EXPECT_NEAR(got[row * 12 + k], log ? std::log(p) : p, 1e-5) << row << " " << k;
+      }
+    }
+  }
+  // An explicit last axis is the opset-13 op already: left as it is.
   ModelBuilder ok(12);
   ok.Input("x", {2, 3, 4});
   ModelBuilder::AttrInt(ok.Node("Softmax", {"x"}, {"y"}, "sm"), "axis", 2);
   ok.Output("y", onnx::TensorProto::FLOAT, {2, 3, 4});
   auto r2 = ImportOnnxBytes(ok.Bytes());
-  EXPECT_TRUE(r2.ok()) << r2.status().message();
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  EXPECT_EQ(r2->nodes.size(), 1u);
 }
 
 TEST(OnnxImporter, AttributeAndInputTogetherIsAnError) {

@@ -81,6 +81,32 @@ def test_torch_export_matches_onnxruntime(tmp_path, opset):
         assert np.abs(got - ref).max() / (ref.max() - ref.min()) <= 1e-4, name
 
 
+@pytest.mark.parametrize("opset", [11, 12])
+def test_pre13_softmax_over_trailing_dims_matches_onnxruntime(tmp_path, opset):
+    # Before opset 13, Softmax/LogSoftmax coerce the input to 2-D at `axis` (default 1): one
+    # softmax over all the trailing dims. The importer rewrites them to Flatten -> Softmax -> Reshape.
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Softmax", ["x"], ["a"]),                      # axis 1 of rank 4
+             helper.make_node("LogSoftmax", ["x"], ["b"], axis=2),
+             helper.make_node("Softmax", ["x"], ["c"], axis=-1)]              # the last axis: as is
+    shape = [2, 3, 4, 5]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "abc"])
+    path = str(tmp_path / "sm.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 3
+    np.save(tmp_path / "x.npy", x)
+    proc = squint("run", path, "--input", f"x={tmp_path / 'x.npy'}", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    refs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for name, ref in zip("abc", refs):
+        got = np.load(tmp_path / "out" / f"{name}.npy")
+        assert np.abs(got - ref).max() / (ref.max() - ref.min()) <= 1e-4, name
+
+
 @pytest.mark.parametrize("opset", [10, 22])
 def test_opset_outside_the_range_is_refused(tmp_path, opset):
     import onnx
