@@ -1,4 +1,4 @@
-// BatchNormalization folding into the producing Conv, Gemm or squint.Linear.
+// BatchNormalization folding into the producing Conv, ConvTranspose, Gemm or squint.Linear.
 //
 //   before:  x -> Conv(W, b) -> z -> BatchNormalization(γ, β, μ, σ²) -> y
 //   after:   x -> Conv(W', b') -> y
@@ -6,6 +6,8 @@
 // Inference BN is per-channel affine: y = s·z + (β − μ·s) with s = γ/√(σ²+ε). Per output
 // channel c (Conv: dim 0 of W; Gemm/Linear: the output column n):
 //   W'[c] = W[c]·s[c]          b'[c] = (b[c] − μ[c])·s[c] + β[c]      (b = 0 when absent)
+// ConvTranspose (W [C_in, C_out/g, k...], group g): output channel c = g·(C_out/g) + j is
+// column j of the rows of group g, so W'[i, j] = W[i, j]·s[(i / (C_in/g))·(C_out/g) + j].
 // Gemm: Y = α·A·op(B) + β_g·C, so op(B)'s columns are scaled, C' = β_g·C·s + β − μ·s
 // (C of one element or one row of N), and β_g becomes 1. squint.Linear folds only when
 // its output is 2-D ([M, N]: BN's channel dim 1 is the Linear's output dim).
@@ -67,6 +69,14 @@ int64_t FoldableChannels(const Graph& g, const Node& p) {
       if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
       return g.constant(p.input(1))->dim(0);
     }
+    case OpType::kConvTranspose: {
+      if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
+      if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
+      const Tensor& w = *g.constant(p.input(1));
+      const int64_t group = p.attrs.GetInt("group", 1);
+      if (group < 1 || w.dim(0) % group != 0) return 0;
+      return w.dim(1) * group;
+    }
     case OpType::kGemm: {
       if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() != 2) return 0;
       const int64_t n = g.constant(p.input(1))->dim(p.attrs.GetInt("transB", 0) ? 0 : 1);
@@ -121,6 +131,25 @@ Tensor ScaleWeight(const Tensor& w, int axis, const std::vector<double>& s) {
   return out;
 }
 
+// ConvTranspose weight [C_in, C_out/g, k...]: element (i, j, ·) scaled by s of output channel
+// (i / (C_in/g))·(C_out/g) + j.
+Tensor ScaleConvTransposeWeight(const Tensor& w, int64_t group, const std::vector<double>& s) {
+  Tensor out(ir::DType::kFloat32, w.dims());
+  const float* src = w.data<float>();
+  float* dst = out.data<float>();
+  const int64_t cin = w.dim(0), cout_g = w.dim(1), cin_g = cin / group;
+  const int64_t plane = cin > 0 && cout_g > 0 ? w.size() / (cin * cout_g) : 0;
+  for (int64_t i = 0; i < cin; ++i)
+    for (int64_t j = 0; j < cout_g; ++j) {
+      const double f = s[static_cast<size_t>((i / cin_g) * cout_g + j)];
+      for (int64_t k = 0; k < plane; ++k) {
+        const int64_t e = (i * cout_g + j) * plane + k;
+        dst[e] = static_cast<float>(src[e] * f);
+      }
+    }
+  return out;
+}
+
 Status Rewrite(GraphEditor& e, const Match& m) {
   const Graph& g = e.graph();
   Node p = g.nodes[static_cast<size_t>(m.producer)];
@@ -130,7 +159,9 @@ Status Rewrite(GraphEditor& e, const Match& m) {
   int axis = 0;
   if (p.op == OpType::kGemm) axis = p.attrs.GetInt("transB", 0) ? 0 : 1;
   if (p.op == OpType::kLinear) axis = 1;
-  Tensor new_w = ScaleWeight(w, axis, m.scale);
+  Tensor new_w = p.op == OpType::kConvTranspose
+                     ? ScaleConvTransposeWeight(w, p.attrs.GetInt("group", 1), m.scale)
+                     : ScaleWeight(w, axis, m.scale);
 
   // Old bias per channel (Gemm: β_g·C broadcast), then b' = b·s + t.
   std::vector<double> bias(c, 0.0);

@@ -36,6 +36,7 @@ std::unique_ptr<Pass> MakeConstantFolding();        // constant_folding.cc
 std::unique_ptr<Pass> MakeDeadCodeElimination();    // dead_code_elimination.cc
 std::unique_ptr<Pass> MakeRemoveIdentity();         // remove_identity.cc
 std::unique_ptr<Pass> MakeFoldBatchNorm();          // fold_batch_norm.cc
+std::unique_ptr<Pass> MakeFoldConvBias();           // fold_conv_bias.cc
 std::unique_ptr<Pass> MakeFuseLayerNorm();          // fuse_layer_norm.cc
 std::unique_ptr<Pass> MakeFuseGelu();               // fuse_gelu.cc
 std::unique_ptr<Pass> MakeFuseClippedSoftmax();     // fuse_clipped_softmax.cc

@@ -9,6 +9,7 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeConstantFolding());
   p.push_back(MakeRemoveIdentity());
   p.push_back(MakeDeadCodeElimination());
+  p.push_back(MakeFoldConvBias());
   p.push_back(MakeFoldBatchNorm());
   p.push_back(MakeFuseLayerNorm());
   p.push_back(MakeFuseGelu());

@@ -11,6 +11,7 @@
 #include "ir/eval/op_def.h"
 #include "passes/graph_edit.h"
 #include "quant/affine.h"
+#include "quant/lower_conv_transpose.h"
 #include "quant/weights.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/planner.h"
@@ -170,6 +171,7 @@ class Lowerer {
     if (IsLutCandidate(n) || IsScalePreserving(n.op)) return true;
     switch (n.op) {
       case OpType::kConv:
+      case OpType::kConvTranspose:
       case OpType::kLinear:
       case OpType::kGemm:
       case OpType::kMatMul:
@@ -209,7 +211,7 @@ class Lowerer {
       const int32_t p = index_.ProducerIndex(in);
       if (p < 0) continue;
       const OpType pop = g_.nodes[static_cast<size_t>(p)].op;
-      const bool foldable = pop == OpType::kConv || pop == OpType::kLinear || pop == OpType::kGemm ||
+      const bool foldable = pop == OpType::kConv || pop == OpType::kConvTranspose || pop == OpType::kLinear || pop == OpType::kGemm ||
                             ((pop == OpType::kAdd || pop == OpType::kSub) &&
                              !IsLutCandidate(g_.nodes[static_cast<size_t>(p)]));
       if (!foldable) continue;
@@ -441,7 +443,7 @@ class Lowerer {
     int32_t group_size = 0;
   };
   Result<WeightTensor> Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
-                               bool pack_ok, bool group_ok, int bits) {
+                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale = {}) {
     const int64_t units = dims[0];
     const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
     WeightTensor out;
@@ -455,7 +457,7 @@ class Lowerer {
       }
     }
     const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
-    SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits));
+    SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
     out.scales = q.scales;
     fb::QuantizationUnion quant =
         AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
@@ -467,6 +469,13 @@ class Lowerer {
       out.tensor = AddConstTensor(name, fb::ElementType::INT8, dims, q.codes.data(), q.codes.size(), std::move(quant));
     }
     return out;
+  }
+
+  // Floors on the weight scales that keep the int32 bias and accumulator in range for a layer
+  // of reduction depth `depth` reading grid `pin` (weights.h BiasScaleFloor); none without bias.
+  std::vector<float> ScaleFloor(const std::vector<float>& bias, const AffineParams& pin, int64_t depth) const {
+    if (bias.empty()) return {};
+    return BiasScaleFloor(bias, pin.scale, depth, pin.zero_point, type_ != fb::ElementType::INT16);
   }
 
   // An int32 bias on the accumulator's grid s_x·s_w[c], zero point 0. The file stores no
@@ -554,6 +563,7 @@ class Lowerer {
     if (IsScalePreserving(n.op)) return LowerScalePreserving(n);
     switch (n.op) {
       case OpType::kConv: return LowerConv(i);
+      case OpType::kConvTranspose: return LowerConvTranspose(i);
       case OpType::kLinear:
       case OpType::kGemm:
       case OpType::kMatMul: return LowerMatMul(i);
@@ -832,14 +842,15 @@ class Lowerer {
       warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                       "per-channel scales",
                                       n.name));
-    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok,
-                                                 low_bit_ok, opts_.weight_bits));
+    const ir::Tensor* b = Const(n.input(2));
+    const std::vector<float> bias = b ? b->ToFloatVector() : std::vector<float>{};
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq,
+                        Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok, low_bit_ok,
+                                opts_.weight_bits, ScaleFloor(bias, pin, w->dim(0) ? w->size() / w->dim(0) : 0)));
     SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
     std::vector<int32_t> inputs = {x, wq.tensor};
-    const ir::Tensor* b = Const(n.input(2));
     fb::Conv2DOptionsT o;
-    o.requant = BiasAndRequant(n.name + ".bias", b ? b->ToFloatVector() : std::vector<float>{}, pin.scale, wq,
-                               w->dim(0), out, &inputs, &o.group_multiplier);
+    o.requant = BiasAndRequant(n.name + ".bias", bias, pin.scale, wq, w->dim(0), out, &inputs, &o.group_multiplier);
     const std::vector<int64_t> k(w->dims().begin() + 2, w->dims().end());
     const std::vector<int64_t> s = n.attrs.GetInts("strides", {1, 1});
     const std::vector<int64_t> d = n.attrs.GetInts("dilations", {1, 1});
@@ -848,6 +859,37 @@ class Lowerer {
     o.dilation.assign(d.begin(), d.end());
     o.groups = static_cast<int32_t>(n.attrs.GetInt("group", 1));
     AddOp(fb::OpCode::CONV_2D, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
+    return Status::Ok();
+  }
+
+  // ConvTranspose → CONV_TRANSPOSE_2D: geometry and weight layout from lower_conv_transpose.h,
+  // int8 weights (per channel on the output channel) and bias as a Conv's.
+  Status LowerConvTranspose(size_t i) {
+    const Node& n = g_.nodes[i];
+    const ir::Tensor* w = Const(n.input(1));
+    if (!w) return Unsupported("ConvTranspose weights must be constant");
+    SQ_ASSIGN_OR_RETURN(ConvTransposeLayout l,
+                        ConvTransposeForRuntime(n, *w, DimsOf(n.input(0)), DimsOf(n.outputs[0])));
+    SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
+    SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
+    if (opts_.weight_bits == 4 || opts_.group_size > 0)
+      warnings_.push_back(fmt::format("'{}': ConvTranspose weights stay one code per byte with per-channel scales",
+                                      n.name));
+    const ir::Tensor* b = Const(n.input(2));
+    const std::vector<float> bias = b ? b->ToFloatVector() : std::vector<float>{};
+    const int64_t depth = l.weight_dims[1] * l.weight_dims[2] * l.weight_dims[3];
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", l.weight, l.weight_dims, /*pack_ok=*/false,
+                                                 /*group_ok=*/false, opts_.weight_bits, ScaleFloor(bias, pin, depth)));
+    SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
+    std::vector<int32_t> inputs = {x, wq.tensor};
+    fb::Conv2DOptionsT o;
+    o.requant = BiasAndRequant(n.name + ".bias", bias, pin.scale, wq, l.weight_dims[0], out, &inputs,
+                               &o.group_multiplier);
+    o.stride = l.stride;
+    o.dilation = l.dilation;
+    o.pads = l.pads;
+    o.groups = l.groups;
+    AddOp(fb::OpCode::CONV_TRANSPOSE_2D, n, inputs, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
     return Status::Ok();
   }
 
@@ -902,9 +944,6 @@ class Lowerer {
       warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                       "per-channel scales",
                                       n.name));
-    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
-                                                 groups == 1 ? opts_.weight_bits : 8));
-    std::vector<int32_t> inputs = {a, wq.tensor};
     std::vector<float> bias;
     if (const ir::Tensor* b = Const(n.input(2))) {
       bias = b->ToFloatVector();
@@ -927,6 +966,9 @@ class Lowerer {
         bias[static_cast<size_t>(r)] += static_cast<float>(sum);
       }
     }
+    SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
+                                                 groups == 1 ? opts_.weight_bits : 8, ScaleFloor(bias, pa, K)));
+    std::vector<int32_t> inputs = {a, wq.tensor};
     fb::FullyConnectedOptionsT o;
     o.groups = static_cast<int32_t>(groups);
     o.requant = BiasAndRequant(n.name + ".bias", bias, pa.scale, wq, N, out, &inputs, &o.group_multiplier);

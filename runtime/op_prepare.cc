@@ -114,7 +114,13 @@ static Status NoStrayMultipliers(const Ctx& ctx, const TensorDesc& w, const flat
   return Status::Ok();
 }
 
-Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
+// The checks CONV_2D and CONV_TRANSPOSE_2D share (both read Conv2DOptions and a weight
+// [C_out, C_in/groups, kH, kW]): arity, options, types and ranks, channels and groups, stride,
+// dilation and pads (each >= 1, >= 1 and >= min_pad), the bias and symmetric weights. Fills p
+// except out_h/out_w, the four pads and max |bias|; the caller checks the weight type and the
+// output dims.
+Status PrepareConvCommon(const Ctx& ctx, int32_t min_pad, ref::Conv2DParams* p, int32_t pads[4],
+                         int64_t* max_abs_bias) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 3, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::Conv2DOptions));
   const auto* o = ctx.op->options_as_Conv2DOptions();
@@ -125,38 +131,71 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
   OP_CHECK(x.rank == 4 && y.rank == 4, "input has %d dims and output %d, expected 4 (NCHW)", x.rank, y.rank);
   OP_CHECK(w.rank == 4, "weight has %d dims, expected 4", w.rank);
+  p->groups = o->groups();
+  OP_CHECK(p->groups >= 1, "groups = %d, expected >= 1", p->groups);
+  p->batch = x.dims[0];
+  p->in_channels = x.dims[1];
+  p->in_h = x.dims[2];
+  p->in_w = x.dims[3];
+  p->out_channels = w.dims[0];
+  p->kernel_h = w.dims[2];
+  p->kernel_w = w.dims[3];
+  OP_CHECK(p->in_channels % p->groups == 0 && p->out_channels % p->groups == 0,
+           "groups %d does not divide input channels %d and output channels %d", p->groups, p->in_channels,
+           p->out_channels);
+  OP_CHECK(static_cast<int64_t>(w.dims[1]) * p->groups == p->in_channels,
+           "weight has %d input channels per group, expected %d / %d groups", w.dims[1], p->in_channels, p->groups);
+  OP_CHECK(p->kernel_h >= 1 && p->kernel_w >= 1, "kernel %dx%d is empty", p->kernel_h, p->kernel_w);
+  int32_t stride[2] = {1, 1}, dilation[2] = {1, 1};
+  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->stride(), 2, 1, 1, "stride", stride));
+  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->dilation(), 2, 1, 1, "dilation", dilation));
+  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->pads(), 4, 0, min_pad, "pads", pads));
+  p->stride_h = stride[0];
+  p->stride_w = stride[1];
+  p->dilation_h = dilation[0];
+  p->dilation_w = dilation[1];
+  p->pad_top = pads[0];
+  p->pad_left = pads[1];
+  *max_abs_bias = 0;
+  if (bias != nullptr) {
+    OP_CHECK(bias->is_constant && bias->type == ElementType::INT32 && bias->num_elements == p->out_channels,
+             "bias must be a constant int32 tensor of %d values", p->out_channels);
+    const int32_t* b = reinterpret_cast<const int32_t*>(bias->data);
+    for (int64_t i = 0; i < bias->num_elements; ++i) *max_abs_bias = std::max<int64_t>(*max_abs_bias, std::llabs(b[i]));
+  }
+  if (w.quant != nullptr && w.quant->zero_point() != nullptr)
+    for (uint32_t i = 0; i < w.quant->zero_point()->size(); ++i)
+      OP_CHECK(w.quant->zero_point()->Get(i) == 0, "weight zero point %d, weights must be symmetric",
+               w.quant->zero_point()->Get(i));
+  p->input_zero_point = x.zero_point;
+  return Status::Ok();
+}
+
+// The int8 accumulator bound of kernels.h (Int8DotFitsInt32), or depth <= 2^24 for int16.
+Status CheckConvAccumulator(const Ctx& ctx, ElementType x_type, int32_t input_zero_point, int64_t depth,
+                            int64_t max_abs_bias) {
+  if (x_type == ElementType::INT8)
+    OP_CHECK(ref::Int8DotFitsInt32(depth, input_zero_point, max_abs_bias),
+             "int32 accumulator may overflow: reduction depth %lld, input zero point %d, max |bias| %lld",
+             static_cast<long long>(depth), input_zero_point, static_cast<long long>(max_abs_bias));
+  else
+    OP_CHECK(depth <= (int64_t{1} << 24), "reduction depth %lld exceeds 2^24 for int16", static_cast<long long>(depth));
+  return Status::Ok();
+}
+
+Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
+  ref::Conv2DParams p;
+  int32_t pads[4] = {};
+  int64_t max_abs_bias = 0;
+  SQUINT_RT_RETURN_IF_ERROR(PrepareConvCommon(ctx, 0, &p, pads, &max_abs_bias));
+  const auto* o = ctx.op->options_as_Conv2DOptions();
+  const TensorDesc &x = *ctx.In(0), &w = *ctx.In(1), &y = ctx.Out(0);
   OP_CHECK(w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
            "weight must be a constant int8 or int4 tensor (is %s)", ElementTypeName(w.type));
   OP_CHECK((w.type != ElementType::INT4 && w.group_size == 0) || x.type == ElementType::INT8,
            "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
            w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
   SQUINT_RT_RETURN_IF_ERROR(NoStrayMultipliers(ctx, w, o->group_multiplier()));
-  ref::Conv2DParams p;
-  p.groups = o->groups();
-  OP_CHECK(p.groups >= 1, "groups = %d, expected >= 1", p.groups);
-  p.batch = x.dims[0];
-  p.in_channels = x.dims[1];
-  p.in_h = x.dims[2];
-  p.in_w = x.dims[3];
-  p.out_channels = w.dims[0];
-  p.kernel_h = w.dims[2];
-  p.kernel_w = w.dims[3];
-  OP_CHECK(p.in_channels % p.groups == 0 && p.out_channels % p.groups == 0,
-           "groups %d does not divide input channels %d and output channels %d", p.groups, p.in_channels,
-           p.out_channels);
-  OP_CHECK(static_cast<int64_t>(w.dims[1]) * p.groups == p.in_channels,
-           "weight has %d input channels per group, expected %d / %d groups", w.dims[1], p.in_channels, p.groups);
-  OP_CHECK(p.kernel_h >= 1 && p.kernel_w >= 1, "kernel %dx%d is empty", p.kernel_h, p.kernel_w);
-  int32_t stride[2] = {1, 1}, dilation[2] = {1, 1}, pads[4] = {};
-  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->stride(), 2, 1, 1, "stride", stride));
-  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->dilation(), 2, 1, 1, "dilation", dilation));
-  SQUINT_RT_RETURN_IF_ERROR(IntVector(ctx, o->pads(), 4, 0, 0, "pads", pads));
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
-  p.pad_top = pads[0];
-  p.pad_left = pads[1];
   const int64_t oh = WindowOutput(p.in_h, pads[0], pads[2], p.kernel_h, p.stride_h, p.dilation_h);
   const int64_t ow = WindowOutput(p.in_w, pads[1], pads[3], p.kernel_w, p.stride_w, p.dilation_w);
   OP_CHECK(y.dims[0] == p.batch && y.dims[1] == p.out_channels && y.dims[2] == oh && y.dims[3] == ow,
@@ -164,18 +203,6 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
            y.dims[2], y.dims[3], p.batch, p.out_channels, static_cast<long long>(oh), static_cast<long long>(ow));
   p.out_h = y.dims[2];
   p.out_w = y.dims[3];
-  int64_t max_abs_bias = 0;
-  if (bias != nullptr) {
-    OP_CHECK(bias->is_constant && bias->type == ElementType::INT32 && bias->num_elements == p.out_channels,
-             "bias must be a constant int32 tensor of %d values", p.out_channels);
-    const int32_t* b = reinterpret_cast<const int32_t*>(bias->data);
-    for (int64_t i = 0; i < bias->num_elements; ++i) max_abs_bias = std::max<int64_t>(max_abs_bias, std::llabs(b[i]));
-  }
-  if (w.quant != nullptr && w.quant->zero_point() != nullptr)
-    for (uint32_t i = 0; i < w.quant->zero_point()->size(); ++i)
-      OP_CHECK(w.quant->zero_point()->Get(i) == 0, "weight zero point %d, weights must be symmetric",
-               w.quant->zero_point()->Get(i));
-  p.input_zero_point = x.zero_point;
   const int64_t depth = static_cast<int64_t>(w.dims[1]) * p.kernel_h * p.kernel_w;
   if (w.group_size > 0) {
     SQUINT_RT_RETURN_IF_ERROR(
@@ -190,12 +217,7 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
     out->run = &RunConvGroupScaled;
     return Status::Ok();
   }
-  if (x.type == ElementType::INT8)
-    OP_CHECK(ref::Int8DotFitsInt32(depth, x.zero_point, max_abs_bias),
-             "int32 accumulator may overflow: reduction depth %lld, input zero point %d, max |bias| %lld",
-             static_cast<long long>(depth), x.zero_point, static_cast<long long>(max_abs_bias));
-  else
-    OP_CHECK(depth <= (int64_t{1} << 24), "reduction depth %lld exceeds 2^24 for int16", static_cast<long long>(depth));
+  SQUINT_RT_RETURN_IF_ERROR(CheckConvAccumulator(ctx, x.type, x.zero_point, depth, max_abs_bias));
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);

@@ -403,6 +403,7 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::RESIZE: return prep::PrepareResize(ctx, out);
     case fb::OpCode::REQUANTIZE: return prep::PrepareRequantize(ctx, out);
     case fb::OpCode::HADAMARD: return prep::PrepareHadamard(ctx, pools, out);
+    case fb::OpCode::CONV_TRANSPOSE_2D: return prep::PrepareConvTranspose(ctx, out);
     case fb::OpCode::MEAN: return prep::PrepareMean(ctx, out);
   }
   return Status::Error(StatusCode::kUnsupported, "op %d '%s': unknown opcode %d", index, ctx.name,

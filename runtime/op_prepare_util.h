@@ -180,6 +180,13 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparedOp* out);
 Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+// Shared by CONV_2D and CONV_TRANSPOSE_2D (op_prepare.cc; see there).
+Status PrepareConvCommon(const Ctx& ctx, int32_t min_pad, ref::Conv2DParams* p, int32_t pads[4],
+                         int64_t* max_abs_bias);
+Status CheckConvAccumulator(const Ctx& ctx, ElementType x_type, int32_t input_zero_point, int64_t depth,
+                            int64_t max_abs_bias);
+// op_prepare_conv_transpose.cc
+Status PrepareConvTranspose(const Ctx& ctx, PreparedOp* out);
 Status PrepareMean(const Ctx& ctx, PreparedOp* out);  // op_prepare_reduce.cc
 
 }  // namespace squint::rt::prep

@@ -1,7 +1,7 @@
 // ONNX ModelProto -> ir::Graph.
 //
 // Import steps, in order: read the file (size checked: protobuf cannot parse a message over
-// 2 GiB, so such models must keep weights in external data) -> parse -> opset in [13, 21] ->
+// 2 GiB, so such models must keep weights in external data) -> parse -> opset in [11, 21] ->
 // one error listing every unsupported op -> attribute values that would crash libonnx or a
 // kernel, and tensor dims -> libonnx checker (opset <= 17 only; never libonnx shape inference)
 // -> conversion (initializers become constants, external data read with 64-bit offsets,
@@ -15,6 +15,16 @@
 //   Clip: attributes min/max -> inputs 1/2 (float32 scalars)
 //   Pad: attribute pads -> input 1 (int64 [2*rank]), attribute value -> input 2 (float32 scalar)
 // The constants are named "<node>_<attribute>" (made unique).
+//
+// Opsets 11 and 12 differ from 13 in the ops squint reads only by these attribute forms (Split,
+// Squeeze, Unsqueeze, ReduceSum: opset 13 moved them to inputs) and by Softmax/LogSoftmax, which
+// before opset 13 coerce the input to 2-D at `axis` (default 1): when that is not the last axis,
+// the final step rewrites them as Flatten -> Softmax -> Reshape (legacy_softmax.h; it needs shape
+// inference, so with infer_shapes off ir/eval reports them Unsupported). Resize's opset-11 form
+// (scales an empty tensor when sizes are given, tf_half_pixel_for_nn) and Clip/Pad inputs (opset
+// 11) are read as they are. This is done here rather than with libonnx's version converter,
+// which builds its own graph from the untrusted proto (the importer runs only libonnx's checker
+// on it) and whose adapters need inferred shapes (known gap: Flatten's input rank).
 #include "importers/onnx/onnx_importer.h"
 
 #include <fcntl.h>
@@ -31,6 +41,7 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include "importers/onnx/legacy_softmax.h"
 #include "importers/onnx/model_checks.h"
 #include "importers/onnx/tensor_proto.h"
 #include "ir/eval/shape_inference.h"
@@ -331,7 +342,10 @@ Result<ir::Graph> ImportModel(onnx::ModelProto& model, const ImportOptions& opts
   if (opts.run_onnx_checker) SQ_RETURN_IF_ERROR(RunOnnxChecker(model, opset, model_dir));
   Converter conv(model, opset, model_dir);
   SQ_ASSIGN_OR_RETURN(ir::Graph g, conv.Run());
-  if (opts.infer_shapes) SQ_RETURN_IF_ERROR(ir::eval::InferShapes(g));
+  if (opts.infer_shapes) {
+    // Pre-13 softmaxes over more than the last axis become their opset-13 form (legacy_softmax.h).
+    SQ_RETURN_IF_ERROR(opset < 13 ? RewriteLegacySoftmax(g) : ir::eval::InferShapes(g));
+  }
   return g;
 }
 

@@ -24,7 +24,7 @@ struct ImportOptions {
 };
 
 // Default-domain opsets the importer accepts.
-inline constexpr int64_t kMinOpset = 13;
+inline constexpr int64_t kMinOpset = 11;
 inline constexpr int64_t kMaxOpset = 21;
 
 // Reads a model file. External data locations are resolved relative to the model's folder

@@ -1,8 +1,11 @@
 // Structure of imported graphs: values, constants, typed attributes, symbolic dims, opset
 // normalization, unsupported-op reporting.
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "importers/onnx/onnx_importer.h"
+#include "ir/eval/evaluator.h"
 #include "tests/importers/onnx_test_util.h"
 
 namespace squint::importers {
@@ -185,6 +188,76 @@ TEST(OnnxImporter, OldAttributeFormsBecomeInputs) {
   EXPECT_FALSE(p->attrs.has("pads"));
 }
 
+TEST(OnnxImporter, Opset11And12FormsPassTheCheckerAndInferShapes) {
+  // The opset-11/12 signatures (Split, Unsqueeze, ReduceSum axes as attributes; Clip bounds as
+  // inputs since opset 11), through libonnx's checker at their own opset and squint's shape inference.
+  for (int64_t opset : {11, 12}) {
+    ModelBuilder b(opset);
+    b.Input("x", {2, 4});
+    b.Initializer("lo", {}, {0.0f});
+    b.Initializer("hi", {}, {6.0f});
+    auto* sp = b.Node("Split", {"x"}, {"s0", "s1"}, "split");
+    ModelBuilder::AttrInts(sp, "split", {1, 3});
+    ModelBuilder::AttrInt(sp, "axis", 1);
+    ModelBuilder::AttrInts(b.Node("Unsqueeze", {"s0"}, {"u"}, "unsq"), "axes", {0});
+    auto* rs = b.Node("ReduceSum", {"s1"}, {"r"}, "sum");
+    ModelBuilder::AttrInts(rs, "axes", {1});
+    ModelBuilder::AttrInt(rs, "keepdims", 0);
+    b.Node("Clip", {"x", "lo", "hi"}, {"c"}, "clip");
+    const int kF = onnx::TensorProto::FLOAT;
+    b.Output("u", kF, {1, 2, 1}).Output("r", kF, {2}).Output("c", kF, {2, 4});
+    auto r = ImportOnnxBytes(b.Bytes());
+    ASSERT_TRUE(r.ok()) << opset << ": " << r.status().message();
+    const ir::Graph& g = *r;
+    EXPECT_EQ(g.opset, opset);
+    EXPECT_EQ(ir::ShapeToString(*g.value(g.outputs[0]).shape), "1x2x1");
+    EXPECT_EQ(ir::ShapeToString(*g.value(g.outputs[1]).shape), "2");
+    EXPECT_EQ(ConstInts(g, FindNode(g, "sum")->inputs[1]), (std::vector<int64_t>{1}));
+  }
+}
+
+TEST(OnnxImporter, Opset12SoftmaxOverTrailingDimsBecomesItsOpset13Form) {
+  // Before opset 13 Softmax coerces its input to 2-D at `axis` (default 1): for rank 3 that is one
+  // softmax over the last two dims together. The importer rewrites it Flatten -> Softmax -> Reshape.
+  for (const bool log : {false, true}) {
+    ModelBuilder b(12);
+    b.Input("x", {2, 3, 4});
+    b.Node(log ? "LogSoftmax" : "Softmax", {"x"}, {"y"}, "sm");
+    b.Output("y", onnx::TensorProto::FLOAT, {2, 3, 4});
+    auto r = ImportOnnxBytes(b.Bytes());
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const ir::Graph& g = *r;
+    ASSERT_NE(FindNode(g, "sm_flatten"), nullptr);
+    EXPECT_EQ(FindNode(g, "sm_flatten")->attrs.GetInt("axis", 0), 1);
+    ASSERT_NE(FindNode(g, "sm_reshape"), nullptr);
+    EXPECT_EQ(g.value(g.outputs[0]).name, "y");
+    std::vector<float> xv(24);
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = 0.25f * static_cast<float>(i % 7) - 0.5f * static_cast<float>(i / 12);
+    ir::eval::Evaluator ev(g);
+    auto out = ev.Run(std::vector<ir::Tensor>{ir::Tensor::FromVector<float>({2, 3, 4}, xv)});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    ASSERT_EQ((*out)[0].dims(), (ir::Dims{2, 3, 4}));
+    const std::vector<float> got = (*out)[0].ToFloatVector();
+    for (int row = 0; row < 2; ++row) {  // softmax over each batch row's 12 values
+      double m = -1e30, sum = 0;
+      for (int k = 0; k < 12; ++k) m = std::max<double>(m, xv[row * 12 + k]);
+      for (int k = 0; k < 12; ++k) sum += std::exp(xv[row * 12 + k] - m);
+      for (int k = 0; k < 12; ++k) {
+        const double p = std::exp(xv[row * 12 + k] - m) / sum;
+        EXPECT_NEAR(got[row * 12 + k], log ? std::log(p) : p, 1e-5) << row << " " << k;
+      }
+    }
+  }
+  // An explicit last axis is the opset-13 op already: left as it is.
+  ModelBuilder ok(12);
+  ok.Input("x", {2, 3, 4});
+  ModelBuilder::AttrInt(ok.Node("Softmax", {"x"}, {"y"}, "sm"), "axis", 2);
+  ok.Output("y", onnx::TensorProto::FLOAT, {2, 3, 4});
+  auto r2 = ImportOnnxBytes(ok.Bytes());
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  EXPECT_EQ(r2->nodes.size(), 1u);
+}
+
 TEST(OnnxImporter, AttributeAndInputTogetherIsAnError) {
   ModelBuilder b(18);
   b.Input("x", {2, 3});
@@ -279,7 +352,7 @@ TEST(OnnxImporter, UnsupportedDtypesNameTheTensor) {
 }
 
 TEST(OnnxImporter, OpsetRange) {
-  for (int64_t opset : {11, 12, 22}) {
+  for (int64_t opset : {1, 9, 10, 22}) {
     ModelBuilder b(opset);
     b.Input("x", {2});
     b.Node("Relu", {"x"}, {"y"}, "relu");
@@ -288,9 +361,9 @@ TEST(OnnxImporter, OpsetRange) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
     EXPECT_EQ(r.status().message(),
-              fmt::format("model opset {} is not supported (squint reads opsets 13 to 21)", opset));
+              fmt::format("model opset {} is not supported (squint reads opsets 11 to 21)", opset));
   }
-  for (int64_t opset : {13, 17, 18, 21}) {
+  for (int64_t opset : {11, 12, 13, 17, 18, 21}) {
     ModelBuilder b(opset);
     b.Input("x", {2});
     b.Node("Relu", {"x"}, {"y"}, "relu");

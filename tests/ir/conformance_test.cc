@@ -4,7 +4,7 @@
 // backend-test tolerances (rtol 1e-3, atol 1e-7; integers and bools exact; NaN equals NaN).
 // Every test that imports must pass.
 //
-// Tests written for an opset below 13 (squint reads 13 to 21) are run at opset 13 when every
+// Tests written for an opset below 11 (squint reads 11 to 21) are run at opset 11 when every
 // op in them has the same definition (ONNX schema since_version) at both opsets: the model is
 // the same model then. They are counted as passed "(opset-upgraded)".
 //
@@ -55,7 +55,7 @@ struct Outcome {
   Kind kind = Kind::kFail;
   std::string detail;            // first error (fail) or reason (skip)
   std::vector<std::string> ops;  // op types of the imported graph
-  bool upgraded = false;         // run at opset 13 instead of the model's older opset
+  bool upgraded = false;         // run at opset 11 instead of the model's older opset
 };
 
 Outcome Fail(std::string d) { return {Kind::kFail, std::move(d), {}}; }
@@ -117,9 +117,9 @@ std::string Compare(const ir::Tensor& got, const ir::Tensor& want, const std::st
   return {};
 }
 
-// The model re-declared at opset 13 when all its ops are defined identically at its opset and
-// at 13 (so it means the same); nullopt otherwise.
-std::optional<std::string> UpgradedTo13(const fs::path& model_path) {
+// The model re-declared at opset kMinOpset (11) when all its ops are defined identically at its
+// opset and at 11 (so it means the same); nullopt otherwise.
+std::optional<std::string> UpgradedToMinOpset(const fs::path& model_path) {
   std::ifstream f(model_path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   onnx::ModelProto m;
@@ -135,7 +135,7 @@ std::optional<std::string> UpgradedTo13(const fs::path& model_path) {
     if (!old_schema || !new_schema || old_schema->since_version() != new_schema->since_version()) return std::nullopt;
   }
   def->set_version(importers::kMinOpset);
-  if (m.ir_version() < 7) m.set_ir_version(7);  // opset 13 needs IR version 7
+  if (m.ir_version() < 7) m.set_ir_version(7);  // IR version 7 reads every opset from 11 to 13
   return m.SerializeAsString();
 }
 
@@ -144,7 +144,7 @@ Outcome RunOne(const fs::path& dir) {
   bool upgraded = false;
   if (!g.ok() && g.status().code() == StatusCode::kUnsupported &&
       g.status().message().find("is not supported (squint reads opsets") != std::string::npos) {
-    if (auto bytes = UpgradedTo13(dir / "model.onnx")) {
+    if (auto bytes = UpgradedToMinOpset(dir / "model.onnx")) {
       g = importers::ImportOnnxBytes(*bytes, {}, dir.string());
       upgraded = true;
     }
@@ -291,7 +291,7 @@ void WriteDoc(const Summary& s, const fs::path& data_dir) {
     << "Do not edit by hand. Each test imports `model.onnx` and runs squint's float evaluator on every\n"
     << "`test_data_set_*`, compared with ONNX's tolerances (rtol 1e-3, atol 1e-7; integers and bools exact).\n"
     << "A test is skipped when the importer or the evaluator reports it unsupported (kUnsupported).\n"
-    << "Tests written for an opset below 13 run at opset 13 when all their ops are defined identically\n"
+    << "Tests written for an opset below 11 run at opset 11 when all their ops are defined identically\n"
     << "at both opsets (\"opset-upgraded\").\n\n"
     << fmt::format("**{} tests: {} passed ({} of them opset-upgraded), {} failed, {} skipped-unsupported.**\n\n",
                    s.total, s.passed, s.passed_upgraded, s.failed.size(), s.skipped_count)

@@ -10,6 +10,7 @@
 
 #include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
+#include "tests/runtime/prepare_test_util.h"
 #include "tests/runtime/sqnt_builder.h"
 
 namespace squint::rt {
@@ -147,18 +148,8 @@ TEST(Interpreter, ArenaRules) {
   EXPECT_TRUE(interp.Invoke().ok());
 }
 
-Status PrepareOf(const AlignedBytes& bytes) {
-  Model model;
-  SQUINT_RT_RETURN_IF_ERROR(model.Load(bytes.data(), bytes.size()));
-  Interpreter interp;
-  return interp.Prepare(&model);
-}
-
-void ExpectPrepareError(const AlignedBytes& bytes, const std::string& needle) {
-  Status s = PrepareOf(bytes);
-  ASSERT_FALSE(s.ok()) << "expected: " << needle;
-  EXPECT_NE(std::string(s.message()).find(needle), std::string::npos) << s.message();
-}
+using testing::ExpectPrepareError;
+using testing::PrepareOf;
 
 // One-op model x → op → y with the given shapes/types and options.
 template <typename MakeOptions>

@@ -83,6 +83,22 @@ struct Conv2DParams {
 template <typename T>
 void Conv2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y);
 
+// CONV_TRANSPOSE_2D (ONNX ConvTranspose; kernels_conv_transpose.cc). The Conv2DParams fields
+// mean what they mean for CONV_2D, with pad_top/pad_left ConvTranspose's begin pads (>= 0) and
+// out_h/out_w the output sizes; w [out_channels, in_channels/groups, kernel_h, kernel_w] as CONV_2D's
+// (ONNX's [C_in, C_out/groups, kH, kW] with the channel axes swapped per group). Output position
+// (oh, ow) of channel oc in group g = oc / (out_channels/groups) gathers every input position
+// whose scatter lands on it:
+//   acc = bias[oc] + Σ (x[g·cin_g + ic, ih, iw] − input_zero_point)·w[oc, ic, kh, kw]
+//   over ic < cin_g, kh, kw with oh + pad_top − kh·dilation_h = ih·stride_h, 0 <= ih < in_h
+//   (and the same for w); positions no input reaches get the bias only.
+// Preconditions: those of Conv2D (groups divides both channel counts; strides, dilations >= 1;
+// any out_h/out_w >= 0 is memory-safe) with pad_top, pad_left >= 0. The accumulator sums at most
+// (in_channels/groups)·kernel_h·kernel_w products: prepare checks Int8DotFitsInt32 with that depth
+// (int16: <= 2^24). Instantiated for T = T8, T16.
+template <typename T>
+void ConvTranspose2D(const Conv2DParams& p, const T* x, const int8_t* w, const int32_t* bias, T* y);
+
 // FULLY_CONNECTED. x [rows, depth], w [units, D] (int8, symmetric) with D = depth/groups, bias
 // [units] or null, y [rows, units]. Unit n belongs to group g = n / (units/groups) and reads the
 // D input channels of its group:

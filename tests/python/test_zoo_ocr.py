@@ -1,0 +1,82 @@
+"""The real PP-OCRv4 text detector (rapidocr-onnxruntime wheel, pinned by tools/zoo/fetch.py) on
+rendered text pages (tools/zoo/ocr_data.py): the float evaluator equals ONNX Runtime, and the
+W8A8 integer model's binarized probability map (p > 0.3, PaddleOCR's DB threshold) keeps an IoU
+of at least 0.95 against fp32 — tools/zoo/ocr_eval.py computes both.
+
+The wheel is fetched (or taken from the cache); if that fails, the tests fail. CI tier: a few
+images; `full`: the whole rendered validation set (32 images, 32 calibration images).
+
+    SQUINT_BIN=build/cli/squint .venv/bin/python -m pytest tests/python/test_zoo_ocr.py -q [-m full]
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tools", "zoo"))
+import ocr_eval  # noqa: E402
+
+SQUINT = os.environ.get("SQUINT_BIN", os.path.join(REPO, "build", "cli", "squint"))
+SANITIZED = os.environ.get("SQUINT_SANITIZED") == "1"
+IOU_TARGET = 0.95
+
+
+@pytest.fixture(scope="module")
+def detector():
+    try:
+        return ocr_eval.detector_path()
+    except SystemExit as e:  # fetch.py's errors (sha256 mismatch, unknown wheel): a failure, never a skip
+        pytest.fail(f"cannot fetch the rapidocr-onnxruntime wheel: {e}")
+
+
+@pytest.fixture(scope="module")
+def images():
+    d = ocr_eval.data_dir(32, 32)
+    return np.load(os.path.join(d, "det_calib.npy")), np.load(os.path.join(d, "det_val.npy"))
+
+
+def test_rendered_images_are_deterministic(tmp_path, images):
+    # Same arguments, same bytes: the cached sets are what ocr_data.py renders now.
+    d = ocr_eval.ocr_data.build(str(tmp_path), 2, 2)
+    assert np.array_equal(np.load(os.path.join(d, "det_calib.npy")), images[0][:2])
+    assert np.array_equal(np.load(os.path.join(d, "det_val.npy")), images[1][:2])
+    assert images[1].shape == (32, 3, *ocr_eval.ocr_data.DET_SIZE)
+    assert -1.0 <= images[1].min() and images[1].max() <= 1.0
+
+
+def test_detector_float_matches_onnxruntime(tmp_path, detector, images):
+    assert ocr_eval.float_check(SQUINT, detector, images[1][:2], str(tmp_path)) <= 1e-4
+
+
+def quantized_iou(tmp_path, detector, calib_x, val_x, observer, extra=()):
+    np.save(tmp_path / "calib.npy", calib_x)
+    np.save(tmp_path / "val.npy", val_x[:1])
+    sqnt = str(tmp_path / "det.sqnt")
+    ocr_eval.squint_quantize(SQUINT, detector, str(tmp_path / "calib.npy"), str(tmp_path / "val.npy"), sqnt,
+                             observer, extra)
+    q = ocr_eval.squint_outputs(SQUINT, sqnt, val_x, str(tmp_path))
+    ref = ocr_eval.ort_session(detector).run(None, {ocr_eval.INPUT: val_x})[0]
+    return [ocr_eval.iou(q[i], ref[i]) for i in range(len(val_x))]
+
+
+def test_detector_w8a8_iou_few_images(tmp_path, detector, images):
+    # 8 calibration images, 3 validation images (under AddressSanitizer: 2 and 1, memory safety only).
+    calib, val = (2, 1) if SANITIZED else (8, 3)
+    ious = quantized_iou(tmp_path, detector, images[0][:calib], images[1][:val], "mse")
+    if not SANITIZED:
+        assert np.mean(ious) >= IOU_TARGET, ious
+
+
+@pytest.mark.full
+def test_detector_w8a8_iou_validation_set(tmp_path, detector, images):
+    ious = quantized_iou(tmp_path, detector, images[0], images[1], "mse")
+    assert np.mean(ious) >= IOU_TARGET, ious
+
+
+@pytest.mark.full
+def test_detector_quantizes_with_default_options(tmp_path, detector, images):
+    # Default observer (minmax) and every other default; only the input's dims are bound.
+    ious = quantized_iou(tmp_path, detector, images[0], images[1][:4], "minmax")
+    assert np.mean(ious) >= 0.9, ious
