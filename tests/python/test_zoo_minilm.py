@@ -38,13 +38,15 @@ def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def test_minilm_float_evaluator_matches_onnxruntime(minilm):
+@pytest.mark.parametrize("opset", [17, 12, 11])
+def test_minilm_float_evaluator_matches_onnxruntime(minilm, opset):
     import onnxruntime as ort
-    out = os.path.join(minilm["tmp"], "float")
-    squint("run", minilm["onnx"], "--input", minilm["small"], "--output-dir", out)
+    model = os.path.join(minilm["dir"], f"minilm_l6_op{opset}.onnx")
+    out = os.path.join(minilm["tmp"], f"float{opset}")
+    squint("run", model, "--input", minilm["small"], "--output-dir", out)
     got = np.load(os.path.join(out, "embedding.npy"))
     x = np.load(minilm["small"])
-    sess = ort.InferenceSession(minilm["onnx"], providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     want = sess.run(None, {k: x[k] for k in INPUTS})[0]
     assert got.shape == want.shape == (5, 384)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
