@@ -5,7 +5,7 @@
 
 #include "ir/eval/hadamard.h"
 #include "passes/graph_edit.h"
-#include "runtime/quant_math/quant_math.h"
+#include "base/hadamard.h"
 
 namespace squint::passes {
 namespace {
@@ -19,7 +19,7 @@ using ir::ValueId;
 // (1 always qualifies). K must fit HadamardK's int32 argument.
 int64_t ChooseBlock(int64_t k) {
   for (int64_t d = k; d >= 1; --d)
-    if (k % d == 0 && quant_math::HadamardK(static_cast<int32_t>(d)) > 0) return d;
+    if (k % d == 0 && hadamard::HadamardK(static_cast<int32_t>(d)) > 0) return d;
   return 1;
 }
 
@@ -89,7 +89,7 @@ Result<OnlineHadamardReport> OnlineHadamard(Graph& g, const OnlineHadamardOption
     site.value = g.value(x).name;
     site.channels = channels;
     site.block = blocks[x];
-    site.k = quant_math::HadamardK(static_cast<int32_t>(site.block));
+    site.k = hadamard::HadamardK(static_cast<int32_t>(site.block));
     std::vector<int64_t> signs;
     if (opts.random_signs) {
       signs.resize(static_cast<size_t>(channels));

@@ -6,7 +6,7 @@
 // with H the orthonormal block-diagonal rotation of squint.Hadamard (ir/eval/hadamard.h) over
 // K: (x·Hᵀ)·(H·W) = x·W, so the float model is unchanged up to rounding, while x' spreads each
 // outlier channel of x over its block. One Hadamard per value, shared by all its Linears.
-// Block: K when quant_math::HadamardK(K) > 0, else the largest divisor d of K with
+// Block: K when hadamard::HadamardK(K) > 0, else the largest divisor d of K with
 // HadamardK(d) > 0 (block-diagonal); a Linear whose block would be < min_block is skipped.
 // Not a canonicalization: it runs only when asked.
 #pragma once

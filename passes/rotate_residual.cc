@@ -8,7 +8,7 @@
 
 #include "ir/eval/hadamard.h"
 #include "passes/graph_edit.h"
-#include "runtime/quant_math/quant_math.h"
+#include "base/hadamard.h"
 
 namespace squint::passes {
 namespace {
@@ -27,7 +27,7 @@ using Matrix = std::vector<double>;
 // twice for accuracy). Both from rng: same seed, same Q.
 Matrix MakeRotation(int64_t d, std::mt19937& rng, std::string* kind) {
   Matrix q(static_cast<size_t>(d * d), 0.0);
-  if (d <= std::numeric_limits<int32_t>::max() && quant_math::HadamardK(static_cast<int32_t>(d)) > 0) {
+  if (d <= std::numeric_limits<int32_t>::max() && hadamard::HadamardK(static_cast<int32_t>(d)) > 0) {
     *kind = "hadamard";
     std::vector<int64_t> signs(static_cast<size_t>(d));
     for (int64_t& s : signs) s = (rng() & 1u) ? 1 : -1;

@@ -2,7 +2,7 @@
 // its float kernel and by passes/online_hadamard (which folds the same rotation into weights).
 //
 // Over the last axis of x viewed as [rows, channels], block by block (channels = blocks·block,
-// block = k·2^m, k = quant_math::HadamardK(block)): for each row and block, with its channels i,
+// block = k·2^m, k = hadamard::HadamardK(block)): for each row and block, with its channels i,
 //   v_i = sign_i·x_i                                  (signs empty: all +1; else one per channel)
 //   u   = (H_k ⊗ H_{2^m})·v   — Sylvester butterflies (a, b) → (a + b, a − b) within each
 //         contiguous segment of 2^m channels, then the k×k ±1 matrix BuildHadamardMatrix(k)

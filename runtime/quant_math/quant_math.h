@@ -9,6 +9,8 @@
 #include <functional>
 #include <vector>
 
+#include "base/hadamard.h"
+
 #include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
 
@@ -115,16 +117,9 @@ struct GroupScaleParams {
 };
 GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w, int64_t units, double s_y);
 
-// Hadamard matrices for the online transform (HADAMARD, kernels.h): a ±1 matrix H with
-// H·Hᵀ = k·I, row-major, for k = 1, k = 2^m (Sylvester), k = q + 1 with q a prime ≡ 3 (mod 4)
-// (Paley I: 12, 20, 60, 108, 140, ...) and k = 2(q + 1) with q a prime ≡ 1 (mod 4) (Paley II:
-// 28, 36, ...). Empty when none of these constructions applies (e.g. 52, 156, 172).
-std::vector<int8_t> BuildHadamardMatrix(int32_t k);
-
-// The factor k of a Hadamard block of n channels as the kernel computes it, n = k·2^m: the
-// first of QuaRot's sizes {172, 156, 140, 108, 60, 52, 36, 28, 40, 20, 12} (algorithms.md §6.1)
-// that divides n with a power-of-two quotient and that BuildHadamardMatrix builds, else 1 when
-// n is a power of two, else 0 (no single block: use a block-diagonal transform).
-int32_t HadamardK(int32_t n);
+// Hadamard matrices for the online transform (HADAMARD, kernels.h): base/hadamard.h, shared
+// with the float side.
+using hadamard::BuildHadamardMatrix;
+using hadamard::HadamardK;
 
 }  // namespace squint::quant_math

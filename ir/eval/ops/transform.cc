@@ -6,7 +6,7 @@
 
 #include "ir/eval/hadamard.h"
 #include "ir/eval/ops/math_util.h"
-#include "runtime/quant_math/quant_math.h"
+#include "base/hadamard.h"
 
 namespace squint::ir::eval {
 
@@ -15,7 +15,7 @@ Status CheckHadamardConfig(const std::string& label, int64_t channels, int64_t b
   // The int32 bound keeps HadamardK's argument and the runtime's block field representable.
   if (block < 1 || block > std::numeric_limits<int32_t>::max())
     return InvalidInput("{}: block {} must be in [1, 2^31)", label, block);
-  if (quant_math::HadamardK(static_cast<int32_t>(block)) == 0)
+  if (hadamard::HadamardK(static_cast<int32_t>(block)) == 0)
     return InvalidInput("{}: block {} is not k·2^m with a Hadamard matrix of size k "
                         "(k in 1, 12, 20, 28, 36, 40, 52, 60, 108, 140, 156, 172)",
                         label, block);
@@ -36,8 +36,8 @@ namespace {
 template <typename T>
 void HadamardTyped(const T* x, T* y, int64_t rows, int64_t channels, int64_t block,
                    std::span<const int64_t> signs) {
-  const int32_t k = quant_math::HadamardK(static_cast<int32_t>(block));
-  const std::vector<int8_t> h_k = k > 1 ? quant_math::BuildHadamardMatrix(k) : std::vector<int8_t>{};
+  const int32_t k = hadamard::HadamardK(static_cast<int32_t>(block));
+  const std::vector<int8_t> h_k = k > 1 ? hadamard::BuildHadamardMatrix(k) : std::vector<int8_t>{};
   const int64_t seg = block / k;  // 2^m
   const double scale = 1.0 / std::sqrt(static_cast<double>(block));
   std::vector<double> v(static_cast<size_t>(block)), w(static_cast<size_t>(block));
