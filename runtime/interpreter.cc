@@ -13,16 +13,19 @@ static_assert(FLATBUFFERS_LITTLEENDIAN, "the runtime reads FlatBuffers vectors i
 // least this many input slots.
 constexpr size_t kMinInputSlots = 3;
 
-Status Interpreter::Prepare(const Model* model) {
+Status Interpreter::Prepare(const Model* model, Isa isa) {
   if (model_ != nullptr) return Status::Error(StatusCode::kFailedPrecondition, "interpreter already prepared");
   if (model == nullptr || !model->loaded())
     return Status::Error(StatusCode::kInvalidArgument, "model is null or not loaded");
+  Isa resolved = Isa::kReference;
+  SQUINT_RT_RETURN_IF_ERROR(ResolveIsa(isa, &resolved));
   const int32_t n = model->num_operators();
   ops_.assign(static_cast<size_t>(n), PreparedOp());
   in_at_.assign(static_cast<size_t>(n), 0);
   out_at_.assign(static_cast<size_t>(n), 0);
   view_at_.assign(static_cast<size_t>(n), 0);
   pools_ = PreparePools();
+  pools_.isa = resolved;
   in_ptrs_.clear();
   out_ptrs_.clear();
   views_.clear();
@@ -58,6 +61,13 @@ Status Interpreter::Prepare(const Model* model) {
     } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
       h->p.scratch = pools_.scratch.data();
     }
+#if defined(SQUINT_X86_KERNELS)
+    else if (auto* f = std::get_if<FastFcState>(&op.params)) {
+      x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
+                       &f->gemm);
+      f->gemm.scratch = pools_.scratch.data();
+    }
+#endif
   }
   model_ = model;
   arena_ = nullptr;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/dispatch.h"
 #include "runtime/model.h"
 #include "runtime/prepared_op.h"
 #include "runtime/status.h"
@@ -37,8 +38,11 @@ class Interpreter {
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
 
-  // `model` must be loaded and outlive the interpreter.
-  Status Prepare(const Model* model);
+  // `model` must be loaded and outlive the interpreter. `isa` picks the optimized kernels
+  // (dispatch.h: kAuto = SQUINT_ISA, else the best this CPU has); a set the CPU lacks is an error.
+  Status Prepare(const Model* model, Isa isa = Isa::kAuto);
+  // The instruction set chosen at prepare (kReference before it).
+  Isa isa() const { return pools_.isa; }
   bool prepared() const { return model_ != nullptr; }
   const Model& model() const { return *model_; }
 

@@ -35,6 +35,12 @@ void RunFcLowBit(const PreparedOp& op, const void* const* in, void* const* out) 
                             static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
                             static_cast<int8_t*>(out[0]));
 }
+#if defined(SQUINT_X86_KERNELS)
+void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastFcState& s = Get<FastFcState>(op);
+  x86::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+}
+#endif
 template <typename T>
 void RunBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::BatchMatMul<T>(Get<ref::BatchMatMulParams>(op), static_cast<const T*>(in[0]),
@@ -76,6 +82,39 @@ void RunHadamard(const PreparedOp& op, const void* const* in, void* const* out) 
 // Picks Fn<int8_t> / Fn<int16_t> (and uint8/int32 where listed) by element type.
 #define PICK_8_16(Fn, type) ((type) == ElementType::INT8 ? &Fn<int8_t> : &Fn<int16_t>)
 }  // namespace
+
+// The optimized FULLY_CONNECTED of pools->isa (dispatch.h) for int8 activations, int8 weights
+// and groups = 1, all already checked against the reference kernel's preconditions: packs the
+// weights into the pools, plans the activation scratch and replaces out's run function. Other
+// ISAs (kReference) and other builds keep the reference kernel.
+static void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                          PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  const x86::Qs8GemmKernel* kernel = pools->isa == Isa::kAvx512Vnni ? &x86::kQs8Gemm8x32c4Avx512Vnni
+                                     : pools->isa == Isa::kAvx2     ? &x86::kQs8Gemm4x16c2Avx2
+                                                                    : nullptr;
+  if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return;
+  FastFcState s;
+  s.kernel = kernel;
+  s.problem.units = p.units;
+  s.problem.depth = p.depth;
+  s.problem.w = reinterpret_cast<const int8_t*>(w.data);
+  s.problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
+  s.problem.input_zero_point = p.input_zero_point;
+  s.problem.requant = p.requant;
+  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, p.units, p.depth).total;
+  s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
+  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
+  x86::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
+  s.gemm.rows = p.rows;
+  const size_t scratch = (x86::Qs8GemmScratchBytes(*kernel, p.rows, p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
+  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
+  out->params = s;
+  out->run = &RunFastFc;
+#else
+  (void)p, (void)w, (void)bias, (void)pools, (void)out;
+#endif
+}
 
 // ---- Per-op checks and parameter conversion ----------------------------------------------
 
@@ -222,7 +261,7 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   return Status::Ok();
 }
 
-Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
+Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 3, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::FullyConnectedOptions));
   const auto* o = ctx.op->options_as_FullyConnectedOptions();
@@ -282,6 +321,8 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunFc, x.type);
+  if (x.type == ElementType::INT8 && p.groups == 1)
+    PrepareFastFc(p, w, bias, pools, out);  // keeps the reference kernel when the ISA has none
   return Status::Ok();
 }
 

@@ -1,0 +1,120 @@
+// The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing and
+// the loops around the microkernels. Baseline x86-64 code: no intrinsics, no target flags.
+#include <cstring>
+
+#include "runtime/kernels/x86/qs8_gemm.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+int32_t Panels(const Qs8GemmKernel& k, int32_t units) { return (units + k.nr - 1) / k.nr; }
+
+// Element (g, j, i) of panel p as the kernel reads it.
+void StoreElement(const Qs8GemmKernel& k, uint8_t* panel, size_t index, int8_t value) {
+  if (k.weight_bytes == 1) {
+    panel[index] = static_cast<uint8_t>(value);
+  } else {
+    const int16_t v = value;
+    std::memcpy(panel + 2 * index, &v, 2);
+  }
+}
+
+}  // namespace
+
+Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  const size_t panels = static_cast<size_t>(Panels(k, units));
+  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  const size_t unit_bytes = RoundUp(panels * static_cast<size_t>(k.nr) * sizeof(int32_t), 64);
+  Qs8GemmLayout l;
+  l.weights = 0;
+  l.bias = panels * panel_bytes;
+  l.multiplier = l.bias + unit_bytes;
+  l.left_shift = l.multiplier + unit_bytes;
+  l.right_shift = l.left_shift + unit_bytes;
+  l.total = l.right_shift + unit_bytes;
+  return l;
+}
+
+size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  return static_cast<size_t>(rows) * k_pad * static_cast<size_t>(k.weight_bytes);
+}
+
+void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) {
+  const Qs8GemmLayout l = Qs8GemmPackedLayout(k, pr.units, pr.depth);
+  auto* base = static_cast<uint8_t*>(block);
+  std::memset(base, 0, l.total);
+  const size_t k_pad = RoundUp(static_cast<size_t>(pr.depth), static_cast<size_t>(k.kr));
+  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  int32_t* bias = reinterpret_cast<int32_t*>(base + l.bias);
+  int32_t* mult = reinterpret_cast<int32_t*>(base + l.multiplier);
+  int32_t* left = reinterpret_cast<int32_t*>(base + l.left_shift);
+  int32_t* right = reinterpret_cast<int32_t*>(base + l.right_shift);
+  const int64_t offset = int64_t{pr.input_zero_point} + k.activation_offset;
+  for (int32_t n = 0; n < pr.units; ++n) {
+    uint8_t* panel = base + static_cast<size_t>(n / k.nr) * panel_bytes;
+    const size_t j = static_cast<size_t>(n % k.nr);
+    const int8_t* w_n = pr.w + static_cast<int64_t>(n) * pr.depth;
+    int64_t sum = 0;
+    for (int32_t d = 0; d < pr.depth; ++d) {
+      const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + j) * static_cast<size_t>(k.kr) + i, w_n[d]);
+      sum += w_n[d];
+    }
+    // b'[n] = bias[n] − (z_x + o)·Σw, reduced modulo 2^32 (the kernels' int32 sums wrap alike).
+    const int64_t folded = (pr.bias != nullptr ? int64_t{pr.bias[n]} : 0) - offset * sum;
+    const uint32_t wrapped = static_cast<uint32_t>(static_cast<uint64_t>(folded));
+    std::memcpy(&bias[n], &wrapped, sizeof(wrapped));
+    const int32_t c = pr.requant.count == 1 ? 0 : n;
+    const int32_t shift = pr.requant.shift[c];
+    mult[n] = pr.requant.multiplier[c];
+    left[n] = shift > 0 ? shift : 0;
+    right[n] = shift > 0 ? 0 : -shift;
+  }
+}
+
+void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* block, Qs8GemmParams* p) {
+  const Qs8GemmLayout l = Qs8GemmPackedLayout(k, pr.units, pr.depth);
+  const auto* base = static_cast<const uint8_t*>(block);
+  p->units = pr.units;
+  p->depth = pr.depth;
+  p->weights = base + l.weights;
+  p->bias = reinterpret_cast<const int32_t*>(base + l.bias);
+  p->multiplier = reinterpret_cast<const int32_t*>(base + l.multiplier);
+  p->left_shift = reinterpret_cast<const int32_t*>(base + l.left_shift);
+  p->right_shift = reinterpret_cast<const int32_t*>(base + l.right_shift);
+  p->zero_point = pr.requant.zero_point;
+  p->act_min = pr.requant.act_min;
+  p->act_max = pr.requant.act_max;
+}
+
+void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
+  // Weight bytes of the panels swept per row tile: kept within a per-core L2 cache.
+  constexpr size_t kChunkBytes = size_t{256} * 1024;
+  if (p.rows <= 0 || p.units <= 0) return;
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
+  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t row_bytes = k_pad * static_cast<size_t>(k.weight_bytes);
+  const int32_t panels = Panels(k, p.units);
+  int32_t chunk = panel_bytes == 0 ? panels : static_cast<int32_t>(kChunkBytes / panel_bytes);
+  if (chunk < 1) chunk = 1;
+  const auto* weights = static_cast<const uint8_t*>(p.weights);
+  const auto* a = static_cast<const uint8_t*>(p.scratch);
+  for (int32_t c0 = 0; c0 < panels; c0 += chunk) {
+    const int32_t c1 = c0 + chunk < panels ? c0 + chunk : panels;
+    for (int32_t r0 = 0; r0 < p.rows; r0 += k.mr) {
+      const int32_t m = p.rows - r0 < k.mr ? p.rows - r0 : k.mr;
+      for (int32_t pi = c0; pi < c1; ++pi) {
+        const int32_t n0 = pi * k.nr;
+        k.tile(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(pi) * panel_bytes,
+               n0, p.units - n0 < k.nr ? p.units - n0 : k.nr, y + static_cast<int64_t>(r0) * p.units);
+      }
+    }
+  }
+}
+
+}  // namespace squint::rt::x86
