@@ -66,6 +66,11 @@ Status Interpreter::Prepare(const Model* model, Isa isa) {
       x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
                        &f->gemm);
       f->gemm.scratch = pools_.scratch.data();
+    } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
+      x86::BindQs8Gemm(*bm->kernel, bm->problem,
+                       reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
+      bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
+      bm->gemm.scratch = pools_.scratch.data();
     }
 #endif
   }

@@ -173,7 +173,7 @@ const P& Get(const PreparedOp& op) {
 // Compute ops (op_prepare.cc).
 Status PrepareConv(const Ctx& ctx, PreparedOp* out);
 Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
-Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out);
+Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out);
 Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out);
 Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);

@@ -83,8 +83,18 @@ struct FastFcState {
   x86::Qs8GemmProblem problem;
   size_t packed_at = 0;
 };
+// BATCH_MATMUL (int8, affine operands) on the same microkernels: per batch matrix, b packed into
+// panels in scratch (x86::Qs8MatMul); `packed_at` holds only the per-unit requant arrays.
+struct FastBatchMatMulState {
+  const x86::Qs8GemmKernel* kernel = nullptr;
+  ref::BatchMatMulParams p;
+  x86::Qs8GemmParams gemm;
+  x86::Qs8GemmProblem problem;  // depth 0: no weights
+  size_t packed_at = 0;
+};
 #else
 struct FastFcState {};
+struct FastBatchMatMulState {};
 #endif
 
 using OpParams =
@@ -92,7 +102,7 @@ using OpParams =
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams, FastFcState>;
+                 ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

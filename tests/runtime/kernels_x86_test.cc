@@ -286,6 +286,87 @@ TEST_P(X86GemmTest, RandomCases) {
   EXPECT_GT(in.inside, in.total * 3 / 4);
 }
 
+// ---- BATCH_MATMUL: one matrix product of two int8 activations (x86::Qs8MatMul) ----------------
+
+// Runs Qs8MatMul and the reference BATCH_MATMUL (one matrix) on the same codes; returns the
+// outputs strictly inside the int8 range. `all_a` / `all_b`: every code of a / b (else random).
+int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k, int32_t za, int32_t zb,
+                    uint32_t seed, std::optional<int8_t> all_a = {}, std::optional<int8_t> all_b = {},
+                    std::optional<int32_t> shift_override = {}) {
+  std::mt19937 rng(seed);
+  auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
+  std::vector<int8_t> a(size_t(m) * k), b(size_t(k) * n);
+  for (auto& v : a) v = all_a ? *all_a : code();
+  for (auto& v : b) v = all_b ? *all_b : code();
+  EXPECT_TRUE(ref::Int8MatMulFitsInt32(k, za, zb));
+  // |acc| ~ 5500·sqrt(k) for random codes: shift to a few dozen codes.
+  int32_t half_log2_k = 0;
+  while ((int64_t{1} << (2 * (half_log2_k + 1))) <= k) ++half_log2_k;
+  int32_t mult = (1 << 30) + static_cast<int32_t>(seed * 7919 % (1 << 30));
+  int32_t shift = shift_override ? *shift_override : -7 - half_log2_k;
+  ref::BatchMatMulParams p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a_zero_point = za;
+  p.b_zero_point = zb;
+  p.requant = ref::RequantParams{&mult, &shift, 1, static_cast<int32_t>(seed % 9) - 4, -128, 127};
+  std::vector<int8_t> want(size_t(m) * n), got(want.size(), 0x5a);
+  ref::BatchMatMul<int8_t>(p, a.data(), b.data(), want.data());
+  x86::Qs8GemmProblem problem;  // the requant arrays only (depth 0), as prepare packs them
+  problem.units = n;
+  problem.requant = p.requant;
+  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, n, 0).total + 63) / 64);
+  x86::PackQs8Gemm(kernel, problem, block.data());
+  x86::Qs8GemmParams g;
+  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  g.rows = m;
+  g.depth = k;
+  std::vector<PreparePools::Line> scratch(x86::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
+  g.scratch = scratch.data();
+  x86::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
+  int64_t interior = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " matmul m " << m << " n " << n << " k " << k << " za "
+                                         << za << " zb " << zb << " seed " << seed << ": first difference at " << i;
+    if (got[i] != want[i]) return interior;
+    interior += want[i] > -128 && want[i] < 127;
+  }
+  return interior;
+}
+
+TEST_P(X86GemmTest, MatMulEdgeShapesAndZeroPoints) {
+  uint32_t seed = 41;
+  Interior in;
+  const int32_t depths[] = {1, 3, 4, 5, 16, 33, 64, 65};
+  for (int32_t m : kEdges)
+    for (int32_t n : kEdges) {
+      const int32_t k = depths[seed % 8];
+      const int32_t za = static_cast<int32_t>(seed % 5) * 60 - 128, zb = 127 - static_cast<int32_t>(seed % 3) * 100;
+      in.Add(CheckMatMul(kernel(), m, n, k, za, zb, seed), int64_t{m} * n);
+      ++seed;
+      if (HasFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total / 2);
+}
+
+TEST_P(X86GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
+  Interior in;
+  in.Add(CheckMatMul(kernel(), 197, 197, 64, 3, -7, 1), 197 * 197);  // Q·Kᵀ of a ViT head
+  in.Add(CheckMatMul(kernel(), 197, 64, 197, -128, 0, 2), 197 * 64);  // P·V (uint-like P: z = −128)
+  in.Add(CheckMatMul(kernel(), 1, 768, 768, 0, 0, 3), 768);
+  EXPECT_GT(in.inside, in.total / 2);
+  uint32_t seed = 50;
+  for (int32_t za : {-128, 127})
+    for (int32_t zb : {-128, 127})
+      for (int8_t av : {int8_t{-128}, int8_t{127}})
+        for (int8_t bv : {int8_t{-128}, int8_t{127}}) {
+          // k·255² < 2^31 holds up to k = 33025; shift −22 brings |acc| <= 4096·255² into range.
+          CheckMatMul(kernel(), 9, 33, 4096, za, zb, seed++, av, bv, -22);
+          if (HasFailure()) return;
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, X86GemmTest, ::testing::ValuesIn(Kernels()),
                          [](const ::testing::TestParamInfo<KernelCase>& i) { return std::string(IsaName(i.param.isa)); });
 
@@ -398,7 +479,23 @@ AlignedBytes BuildTwoFc(int32_t rows, int32_t depth, int32_t hidden, int32_t uni
   return b.Finish();
 }
 
-std::vector<int8_t> RunTwoFc(const AlignedBytes& file, Isa isa, const std::vector<int8_t>& x, Isa* used) {
+// BATCH_MATMUL with broadcast batch dims: a [2, 3, 5, 37] · b [3, 37, 19] → y [2, 3, 5, 19], both
+// operands inputs of the model.
+AlignedBytes BuildBatchMatMul() {
+  SqntBuilder b;
+  const int a = b.Activation("a", fb::ElementType::INT8, {2, 3, 5, 37}, 0.1f, -100);
+  const int bt = b.Activation("b", fb::ElementType::INT8, {3, 37, 19}, 0.05f, 17);
+  const int y = b.Activation("y", fb::ElementType::INT8, {2, 3, 5, 19}, 0.4f, -3);
+  b.Op(fb::OpCode::BATCH_MATMUL, "bmm", {a, bt}, {y}, fb::OpOptions::BatchMatMulOptions,
+       fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1276901417}, {-9})).Union());
+  b.Inputs({a, bt});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+// Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes.
+std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vector<std::vector<int8_t>>& xs,
+                             Isa* used) {
   Model model;
   Interpreter interp;
   EXPECT_TRUE(model.Load(file.data(), file.size()).ok());
@@ -408,7 +505,7 @@ std::vector<int8_t> RunTwoFc(const AlignedBytes& file, Isa isa, const std::vecto
   *used = interp.isa();
   std::vector<PreparePools::Line> arena(interp.arena_size() / 64 + 1);
   EXPECT_TRUE(interp.SetArena(arena.data(), arena.size() * 64).ok());
-  std::memcpy(interp.mutable_tensor_data(model.inputs()[0]), x.data(), x.size());
+  for (size_t i = 0; i < xs.size(); ++i) std::memcpy(interp.mutable_tensor_data(model.inputs()[i]), xs[i].data(), xs[i].size());
   EXPECT_TRUE(interp.Invoke().ok());
   const auto* y = static_cast<const int8_t*>(interp.tensor_data(model.outputs()[0]));
   return std::vector<int8_t>(y, y + model.tensor(model.outputs()[0]).num_elements);
@@ -421,13 +518,34 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
   std::vector<int8_t> x(size_t(rows) * depth);
   for (auto& c : x) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
   Isa used = Isa::kAuto;
-  const std::vector<int8_t> want = RunTwoFc(file, Isa::kReference, x, &used);
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, {x}, &used);
   ASSERT_EQ(want.size(), size_t(rows) * units);
   EXPECT_EQ(used, Isa::kReference);
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
     if (!IsaSupported(isa)) continue;
-    EXPECT_EQ(RunTwoFc(file, isa, x, &used), want) << IsaName(isa);
+    EXPECT_EQ(RunModel(file, isa, {x}, &used), want) << IsaName(isa);
     EXPECT_EQ(used, isa);
+  }
+}
+
+TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
+  const AlignedBytes file = BuildBatchMatMul();
+  std::mt19937 rng(9);
+  auto codes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    return v;
+  };
+  const std::vector<std::vector<int8_t>> xs = {codes(2 * 3 * 5 * 37), codes(3 * 37 * 19)};
+  Isa used = Isa::kAuto;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+  ASSERT_EQ(want.size(), size_t{2 * 3 * 5 * 19});
+  int interior = 0;
+  for (int8_t v : want) interior += v > -128 && v < 127;
+  EXPECT_GT(interior, 2 * 3 * 5 * 19 / 2);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
   }
 }
 

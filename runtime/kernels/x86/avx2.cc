@@ -55,7 +55,7 @@ __m128i Narrow(__m256i v0, __m256i v1) {
 // unit n0; `valid` of them exist. y points at y[r0][0].
 template <int M>
 void Tile(const int16_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p, int32_t n0,
-          int32_t valid, const OutputStage& o, int8_t* y) {
+          int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
   __m256i acc[M][2];
   const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + n0));
   const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + n0 + 8));
@@ -63,6 +63,14 @@ void Tile(const int16_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
   for (int i = 0; i < M; ++i) {
     acc[i][0] = b0;
     acc[i][1] = b1;
+  }
+  if (row_bias != nullptr) {
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      const __m256i r = _mm256_set1_epi32(row_bias[i]);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], r);
+      acc[i][1] = _mm256_add_epi32(acc[i][1], r);
+    }
   }
   for (int32_t g = 0; g < groups; ++g) {
     const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
@@ -113,7 +121,7 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
 }
 
 void Tile4x16(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
-              int32_t valid, int8_t* y) {
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
   OutputStage o;
   o.lo = _mm256_set1_epi32(p.act_min - p.zero_point);
   o.hi = _mm256_set1_epi32(p.act_max - p.zero_point);
@@ -122,10 +130,10 @@ void Tile4x16(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, co
   const auto* w8 = static_cast<const uint8_t*>(w);
   const auto groups = static_cast<int32_t>(k_pad / kKr);
   switch (m) {
-    case 4: Tile<4>(a16, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 3: Tile<3>(a16, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 2: Tile<2>(a16, k_pad, w8, groups, p, n0, valid, o, y); break;
-    default: Tile<1>(a16, k_pad, w8, groups, p, n0, valid, o, y); break;
+    case 4: Tile<4>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
   }
 }
 

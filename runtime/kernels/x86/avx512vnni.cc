@@ -59,13 +59,21 @@ __mmask16 StoreMask(int32_t valid) { return valid >= 16 ? __mmask16(0xFFFF) : __
 // `valid` of them exist. y points at y[r0][0].
 template <int M>
 void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p,
-          int32_t n0, int32_t valid, const OutputStage& o, int8_t* y) {
+          int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
   __m512i acc[M][2];
   const __m512i b0 = _mm512_loadu_si512(p.bias + n0), b1 = _mm512_loadu_si512(p.bias + n0 + 16);
 #pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
     acc[i][0] = b0;
     acc[i][1] = b1;
+  }
+  if (row_bias != nullptr) {
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m512i r = _mm512_set1_epi32(row_bias[i]);
+      acc[i][0] = _mm512_add_epi32(acc[i][0], r);
+      acc[i][1] = _mm512_add_epi32(acc[i][1], r);
+    }
   }
   for (int32_t g = 0; g < groups; ++g) {
     const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
@@ -108,7 +116,7 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
 }
 
 void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
-              int32_t valid, int8_t* y) {
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
   OutputStage o;
   o.lo = _mm512_set1_epi32(p.act_min - p.zero_point);
   o.hi = _mm512_set1_epi32(p.act_max - p.zero_point);
@@ -117,14 +125,14 @@ void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, co
   const auto* w8 = static_cast<const uint8_t*>(w);
   const auto groups = static_cast<int32_t>(k_pad / kKr);
   switch (m) {
-    case 8: Tile<8>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 7: Tile<7>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 6: Tile<6>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 5: Tile<5>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 4: Tile<4>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 3: Tile<3>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    case 2: Tile<2>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
-    default: Tile<1>(a8, k_pad, w8, groups, p, n0, valid, o, y); break;
+    case 8: Tile<8>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 7: Tile<7>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 6: Tile<6>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 5: Tile<5>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 4: Tile<4>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
   }
 }
 

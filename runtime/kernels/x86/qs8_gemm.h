@@ -41,7 +41,8 @@ struct Qs8GemmParams {
   const int32_t* left_shift = nullptr;
   const int32_t* right_shift = nullptr;
   int32_t zero_point = 0, act_min = -128, act_max = 127;
-  void* scratch = nullptr;  // Qs8GemmScratchBytes(kernel, rows, depth) bytes
+  const int32_t* row_bias = nullptr;  // [rows] added to every unit of a row, or null (Qs8MatMul's z_b term)
+  void* scratch = nullptr;            // Qs8GemmScratchBytes(kernel, rows, depth) bytes
 };
 
 // A microkernel and the layout it reads. `name` follows <type>_<op>_<tile>__<isa>. The ISA
@@ -56,9 +57,10 @@ struct Qs8GemmKernel {
   // a[r][k] = x[r][k] + o as the kernel's element, for r < rows, k < depth; 0 for depth <= k < k_pad.
   void (*pack_activations)(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a);
   // Output rows [0, m) (m <= mr) × units [n0, n0 + nr) of which `valid` exist: a = packed row 0
-  // (rows k_pad elements apart), w = the panel of unit n0, y = output row 0 (rows p.units apart).
+  // (rows k_pad elements apart), w = the panel of unit n0, row_bias = the rows' extra bias or
+  // null, y = output row 0 (rows p.units apart).
   void (*tile)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
-               int32_t valid, int8_t* y);
+               int32_t valid, const int32_t* row_bias, int8_t* y);
 };
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
@@ -89,5 +91,18 @@ struct Qs8GemmProblem {
 void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& problem, void* block);
 // Points p's weights/bias/requant arrays into a packed block and copies the output constants.
 void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& problem, const void* block, Qs8GemmParams* p);
+
+// ---- BATCH_MATMUL on the same microkernels ----
+// One int8 matrix product of two activations, a [m][depth] and b [depth][n] (row-major), with a
+// per-tensor requantization (kernels.h BATCH_MATMUL):
+//   acc[i][j] = Σ_k (a[i][k] − z_a)(b[k][j] − z_b)
+//             = Σ_k (a[i][k] + o)·b[k][j]  −  (z_a + o)·Σ_k b[k][j]  −  z_b·Σ_k (a[i][k] − z_a)
+// b's raw codes are the panel "weights" (packed per call into scratch with the column term as
+// the folded bias); the row term is the tile's row_bias. All sums wrap modulo 2^32 as in the
+// GEMM, exact because prepare checked Int8MatMulFitsInt32. p holds the requant arrays (a block
+// packed with depth 0: no panels, n padded per-unit arrays), rows = m, units = n, depth.
+size_t Qs8MatMulScratchBytes(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth);
+void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_point, int32_t b_zero_point,
+               const int8_t* a, const int8_t* b, int8_t* y);
 
 }  // namespace squint::rt::x86

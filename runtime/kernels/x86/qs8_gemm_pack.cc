@@ -111,10 +111,77 @@ void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, in
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * k.nr;
         k.tile(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(pi) * panel_bytes,
-               n0, p.units - n0 < k.nr ? p.units - n0 : k.nr, y + static_cast<int64_t>(r0) * p.units);
+               n0, p.units - n0 < k.nr ? p.units - n0 : k.nr, p.row_bias != nullptr ? p.row_bias + r0 : nullptr,
+               y + static_cast<int64_t>(r0) * p.units);
       }
     }
   }
+}
+
+namespace {
+struct MatMulScratch {
+  size_t panels = 0, bias = 0, row_bias = 0, total = 0;  // byte offsets after the packed activations
+};
+MatMulScratch MatMulLayout(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  const size_t units_pad = static_cast<size_t>(Panels(k, n)) * static_cast<size_t>(k.nr);
+  MatMulScratch l;
+  l.panels = RoundUp(Qs8GemmScratchBytes(k, m, depth), 64);
+  l.bias = l.panels + RoundUp(units_pad * k_pad * static_cast<size_t>(k.weight_bytes), 64);
+  l.row_bias = l.bias + RoundUp(units_pad * sizeof(int32_t), 64);
+  l.total = l.row_bias + static_cast<size_t>(m) * sizeof(int32_t);
+  return l;
+}
+int32_t Wrap(int64_t v) {  // v modulo 2^32 as int32 (two's complement)
+  const uint32_t u = static_cast<uint32_t>(static_cast<uint64_t>(v));
+  int32_t out;
+  std::memcpy(&out, &u, sizeof(out));
+  return out;
+}
+}  // namespace
+
+size_t Qs8MatMulScratchBytes(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth) {
+  return MatMulLayout(k, m, n, depth).total;
+}
+
+void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_point, int32_t b_zero_point,
+               const int8_t* a, const int8_t* b, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
+  const MatMulScratch l = MatMulLayout(k, p.rows, p.units, p.depth);
+  auto* base = static_cast<uint8_t*>(p.scratch);
+  uint8_t* panels = base + l.panels;
+  auto* bias = reinterpret_cast<int32_t*>(base + l.bias);
+  auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
+  std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
+  std::memset(bias, 0, units_pad * sizeof(int32_t));
+  // Panels from b's rows, and the column sums Σ_k b[k][j] (|Σ| <= 128·depth: int32) in bias.
+  for (int32_t d = 0; d < p.depth; ++d) {
+    const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
+    const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+    for (int32_t j = 0; j < p.units; ++j) {
+      uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
+      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
+                   b_d[j]);
+      bias[j] += b_d[j];
+    }
+  }
+  const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
+  for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
+    int64_t sum = 0;
+    for (int32_t d = 0; d < p.depth; ++d) sum += a_r[d];
+    row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
+  }
+  Qs8GemmParams q = p;
+  q.weights = panels;
+  q.bias = bias;
+  q.row_bias = row_bias;
+  q.scratch = base;
+  Qs8Gemm(k, q, a, y);
 }
 
 }  // namespace squint::rt::x86
