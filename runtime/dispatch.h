@@ -5,7 +5,8 @@
 // the best set this CPU supports (__builtin_cpu_supports). Asking for a set the CPU (or this
 // build) lacks is an error at prepare, never a silent fallback. kReference runs the reference
 // kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
-// FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands) and
+// FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands; int8
+// CONV_2D with int8 weights and groups = 1, by im2col) and
 // leaves every other op on the reference (int16 paths, int4 / group-scaled weights, log-grid P·V).
 #pragma once
 

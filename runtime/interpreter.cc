@@ -51,6 +51,13 @@ Status Interpreter::Prepare(const Model* model, Isa isa) {
       views_.push_back(v);
     }
   }
+#if defined(SQUINT_X86_KERNELS)
+  auto BindFastFc = [this](FastFcState* f) {
+    x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
+                     &f->gemm);
+    f->gemm.scratch = pools_.scratch.data();
+  };
+#endif
   // The pools are final: point the per-op states at their arrays.
   for (PreparedOp& op : ops_) {
     if (auto* c = std::get_if<ConcatState>(&op.params)) {
@@ -63,9 +70,9 @@ Status Interpreter::Prepare(const Model* model, Isa isa) {
     }
 #if defined(SQUINT_X86_KERNELS)
     else if (auto* f = std::get_if<FastFcState>(&op.params)) {
-      x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
-                       &f->gemm);
-      f->gemm.scratch = pools_.scratch.data();
+      BindFastFc(f);
+    } else if (auto* c = std::get_if<FastConvState>(&op.params)) {
+      BindFastFc(&c->fc);
     } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
       x86::BindQs8Gemm(*bm->kernel, bm->problem,
                        reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);

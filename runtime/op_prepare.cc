@@ -35,35 +35,6 @@ void RunFcLowBit(const PreparedOp& op, const void* const* in, void* const* out) 
                             static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
                             static_cast<int8_t*>(out[0]));
 }
-#if defined(SQUINT_X86_KERNELS)
-void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
-  const FastFcState& s = Get<FastFcState>(op);
-  x86::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
-}
-void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
-  const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
-  const ref::BatchMatMulParams& p = s.p;
-  const auto* a = static_cast<const int8_t*>(in[0]);
-  const auto* b = static_cast<const int8_t*>(in[1]);
-  auto* y = static_cast<int8_t*>(out[0]);
-  int64_t num_batches = 1;
-  for (int32_t i = 0; i < p.batch_rank; ++i) num_batches *= p.batch_dims[i];
-  int32_t index[4] = {0, 0, 0, 0};
-  for (int64_t batch = 0; batch < num_batches; ++batch) {  // the reference's broadcast walk
-    int64_t a_offset = 0, b_offset = 0;
-    for (int32_t i = 0; i < p.batch_rank; ++i) {
-      a_offset += int64_t{index[i]} * p.a_batch_strides[i];
-      b_offset += int64_t{index[i]} * p.b_batch_strides[i];
-    }
-    x86::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
-                   b + b_offset * p.k * p.n, y + batch * p.m * p.n);
-    for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
-      if (++index[i] < p.batch_dims[i]) break;
-      index[i] = 0;
-    }
-  }
-}
-#endif
 template <typename T>
 void RunBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
   ref::BatchMatMul<T>(Get<ref::BatchMatMulParams>(op), static_cast<const T*>(in[0]),
@@ -106,71 +77,6 @@ void RunHadamard(const PreparedOp& op, const void* const* in, void* const* out) 
 #define PICK_8_16(Fn, type) ((type) == ElementType::INT8 ? &Fn<int8_t> : &Fn<int16_t>)
 }  // namespace
 
-#if defined(SQUINT_X86_KERNELS)
-// The int8 GEMM microkernel of an instruction set, or null (reference).
-static const x86::Qs8GemmKernel* FastKernel(Isa isa) {
-  return isa == Isa::kAvx512Vnni ? &x86::kQs8Gemm8x32c4Avx512Vnni : isa == Isa::kAvx2 ? &x86::kQs8Gemm4x16c2Avx2 : nullptr;
-}
-#endif
-
-// The optimized FULLY_CONNECTED of pools->isa (dispatch.h) for int8 activations, int8 weights
-// and groups = 1, all already checked against the reference kernel's preconditions: packs the
-// weights into the pools, plans the activation scratch and replaces out's run function. Other
-// ISAs (kReference) and other builds keep the reference kernel.
-static void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
-                          PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
-  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
-  if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return;
-  FastFcState s;
-  s.kernel = kernel;
-  s.problem.units = p.units;
-  s.problem.depth = p.depth;
-  s.problem.w = reinterpret_cast<const int8_t*>(w.data);
-  s.problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
-  s.problem.input_zero_point = p.input_zero_point;
-  s.problem.requant = p.requant;
-  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, p.units, p.depth).total;
-  s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
-  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  x86::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
-  s.gemm.rows = p.rows;
-  const size_t scratch = (x86::Qs8GemmScratchBytes(*kernel, p.rows, p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
-  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
-  out->params = s;
-  out->run = &RunFastFc;
-#else
-  (void)p, (void)w, (void)bias, (void)pools, (void)out;
-#endif
-}
-
-// The optimized BATCH_MATMUL of pools->isa for int8 affine operands (not log-grid P·V), already
-// checked against the reference kernel's preconditions: per-unit requant arrays into the pools,
-// the per-call scratch (packed a, b panels, column and row sums) planned.
-static void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
-  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
-  if (kernel == nullptr || p.a_grid != nullptr) return;
-  FastBatchMatMulState s;
-  s.kernel = kernel;
-  s.p = p;
-  s.problem.units = p.n;
-  s.problem.depth = 0;
-  s.problem.requant = p.requant;
-  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, p.n, 0).total;
-  s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
-  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  x86::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
-  s.gemm.rows = p.m;
-  const size_t scratch = (x86::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
-  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
-  out->params = s;
-  out->run = &RunFastBatchMatMul;
-#else
-  (void)p, (void)pools, (void)out;
-#endif
-}
-
 // ---- Per-op checks and parameter conversion ----------------------------------------------
 
 // The group path of a group-scaled weight w (FULLY_CONNECTED or CONV_2D, int8 activations):
@@ -201,7 +107,7 @@ static Status NoStrayMultipliers(const Ctx& ctx, const TensorDesc& w, const flat
   return Status::Ok();
 }
 
-Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
+Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 3, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::Conv2DOptions));
   const auto* o = ctx.op->options_as_Conv2DOptions();
@@ -286,6 +192,7 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
+  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights, groups = 1 only
   return Status::Ok();
 }
 

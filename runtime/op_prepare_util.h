@@ -171,7 +171,7 @@ const P& Get(const PreparedOp& op) {
 }
 
 // Compute ops (op_prepare.cc).
-Status PrepareConv(const Ctx& ctx, PreparedOp* out);
+Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out);
@@ -180,5 +180,13 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparedOp* out);
 Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+
+// Optimized kernels (op_prepare_fast.cc), called by the ops' prepare once everything is checked:
+// each replaces out->run with pools->isa's kernel where one exists, else leaves `out` as it is.
+void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                   PreparePools* pools, PreparedOp* out);
+void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,
+                     PreparedOp* out);
+void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

@@ -92,9 +92,16 @@ struct FastBatchMatMulState {
   x86::Qs8GemmProblem problem;  // depth 0: no weights
   size_t packed_at = 0;
 };
+// CONV_2D (int8, groups = 1) by im2col on the FULLY_CONNECTED GEMM (x86::Qs8Conv2D): `fc` holds
+// the packed weight, the patch matrix and the GEMM's buffers live in scratch.
+struct FastConvState {
+  FastFcState fc;
+  ref::Conv2DParams p;
+};
 #else
 struct FastFcState {};
 struct FastBatchMatMulState {};
+struct FastConvState {};
 #endif
 
 using OpParams =
@@ -102,7 +109,7 @@ using OpParams =
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState>;
+                 ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState, FastConvState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

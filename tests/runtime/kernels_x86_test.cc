@@ -367,6 +367,92 @@ TEST_P(X86GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
         }
 }
 
+// ---- CONV_2D (groups = 1): im2col + the FULLY_CONNECTED GEMM (x86::Qs8Conv2D) -------------------
+
+struct ConvShape {
+  int32_t batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, stride, dilation, pad;
+};
+
+// Qs8Conv2D against the reference Conv2D<int8_t> (bias, per-channel requant, pads on all sides);
+// returns the outputs strictly inside the int8 range.
+int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
+  ref::Conv2DParams c;
+  c.batch = s.batch;
+  c.in_channels = s.in_channels;
+  c.in_h = s.in_h;
+  c.in_w = s.in_w;
+  c.out_channels = s.out_channels;
+  c.kernel_h = s.kernel_h;
+  c.kernel_w = s.kernel_w;
+  c.stride_h = c.stride_w = s.stride;
+  c.dilation_h = c.dilation_w = s.dilation;
+  c.pad_top = c.pad_left = s.pad;
+  c.out_h = (s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1;
+  c.out_w = (s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1;
+  c.input_zero_point = zx;
+  const int32_t depth = s.in_channels * s.kernel_h * s.kernel_w;
+  std::vector<int8_t> x(size_t(s.batch) * s.in_channels * s.in_h * s.in_w), w(size_t(s.out_channels) * depth);
+  for (auto& v : x) v = code();
+  for (auto& v : w) v = code();
+  std::vector<int32_t> bias(size_t(s.out_channels)), mult(bias.size()), shift(bias.size());
+  int32_t half_log2_k = 0;
+  while ((int64_t{1} << (2 * (half_log2_k + 1))) <= depth) ++half_log2_k;
+  for (size_t i = 0; i < bias.size(); ++i) {
+    bias[i] = std::uniform_int_distribution<int>(-5000, 5000)(rng);
+    mult[i] = std::uniform_int_distribution<int32_t>(1 << 30, 0x7fffffff)(rng);
+    shift[i] = -7 - half_log2_k - std::uniform_int_distribution<int>(0, 2)(rng);
+  }
+  c.requant = ref::RequantParams{mult.data(), shift.data(), s.out_channels, static_cast<int32_t>(seed % 11) - 5,
+                                 -128, 127};
+  std::vector<int8_t> want(size_t(s.batch) * s.out_channels * c.out_h * c.out_w), got(want.size(), 0x5a);
+  ref::Conv2D<int8_t>(c, x.data(), w.data(), bias.data(), want.data());
+  x86::Qs8GemmProblem problem;
+  problem.units = s.out_channels;
+  problem.depth = depth;
+  problem.w = w.data();
+  problem.bias = bias.data();
+  problem.input_zero_point = zx;
+  problem.requant = c.requant;
+  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, s.out_channels, depth).total + 63) / 64);
+  x86::PackQs8Gemm(kernel, problem, block.data());
+  x86::Qs8GemmParams g;
+  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  g.rows = c.out_h * c.out_w;
+  std::vector<PreparePools::Line> scratch(x86::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
+  g.scratch = scratch.data();
+  x86::Qs8Conv2D(kernel, g, c, x.data(), got.data());
+  int64_t interior = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " conv seed " << seed << " zx " << zx << ": first difference at "
+                                         << i;
+    if (got[i] != want[i]) return interior;
+    interior += want[i] > -128 && want[i] < 127;
+  }
+  return interior;
+}
+
+TEST_P(X86GemmTest, Conv2DEqualsTheReference) {
+  Interior in;
+  uint32_t seed = 60;
+  const ConvShape shapes[] = {
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0},     {2, 3, 7, 9, 5, 3, 3, 1, 1, 1},     {1, 16, 14, 14, 33, 3, 3, 1, 1, 1},
+      {1, 8, 15, 13, 17, 3, 3, 2, 1, 1},  {3, 5, 9, 9, 65, 1, 1, 1, 1, 0},    {1, 4, 11, 12, 31, 5, 5, 1, 2, 3},
+      {1, 32, 7, 7, 64, 3, 3, 1, 1, 1},   {1, 1, 28, 28, 16, 3, 3, 1, 1, 1},  {2, 7, 5, 6, 9, 5, 3, 3, 1, 2},
+      {1, 3, 4, 4, 8, 3, 3, 1, 1, 4},     {1, 2, 3, 3, 129, 2, 2, 1, 1, 0},   {1, 64, 4, 4, 16, 1, 1, 2, 1, 0},
+  };
+  for (const ConvShape& s : shapes)
+    for (int32_t zx : {-128, 5, 127}) {
+      const int64_t outputs = int64_t{s.batch} * s.out_channels *
+                              ((s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1) *
+                              ((s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1);
+      in.Add(CheckConv(kernel(), s, zx, seed++), outputs);
+      if (HasFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total / 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, X86GemmTest, ::testing::ValuesIn(Kernels()),
                          [](const ::testing::TestParamInfo<KernelCase>& i) { return std::string(IsaName(i.param.isa)); });
 

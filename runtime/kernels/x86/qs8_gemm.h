@@ -105,4 +105,14 @@ size_t Qs8MatMulScratchBytes(const Qs8GemmKernel& k, int32_t m, int32_t n, int32
 void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_point, int32_t b_zero_point,
                const int8_t* a, const int8_t* b, int8_t* y);
 
+// ---- CONV_2D (groups = 1) on the same microkernels, by im2col ----
+// Per image: the patch matrix col[pos][(ic·kernel_h + kh)·kernel_w + kw] = x[ic][ih][iw], or the
+// input zero point where (ih, iw) is padding (so that x − z_x = 0 there, as the reference skips
+// it), pos = oh·out_w + ow; then the FULLY_CONNECTED GEMM with the conv weight [C_out][D] as is
+// (D = in_channels·kernel_h·kernel_w, packed at prepare exactly like an FC weight), rows = out_h·
+// out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of the
+// weight (units = out_channels, depth = D, rows = out_h·out_w).
+size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
+
 }  // namespace squint::rt::x86

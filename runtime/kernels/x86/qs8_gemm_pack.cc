@@ -184,4 +184,55 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   Qs8Gemm(k, q, a, y);
 }
 
+namespace {
+struct ConvScratch {
+  size_t tmp = 0, gemm = 0, total = 0;  // byte offsets: patch matrix at 0, then [pos][C_out], then GEMM's
+};
+ConvScratch ConvLayout(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
+  const size_t positions = static_cast<size_t>(c.out_h) * static_cast<size_t>(c.out_w);
+  const size_t depth = static_cast<size_t>(c.in_channels) * static_cast<size_t>(c.kernel_h) * static_cast<size_t>(c.kernel_w);
+  ConvScratch l;
+  l.tmp = RoundUp(positions * depth, 64);
+  l.gemm = l.tmp + RoundUp(positions * static_cast<size_t>(c.out_channels), 64);
+  l.total = l.gemm + Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), static_cast<int32_t>(depth));
+  return l;
+}
+}  // namespace
+
+size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c) { return ConvLayout(k, c).total; }
+
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y) {
+  const ConvScratch l = ConvLayout(k, c);
+  auto* base = static_cast<uint8_t*>(p.scratch);
+  auto* col = reinterpret_cast<int8_t*>(base);
+  auto* tmp = reinterpret_cast<int8_t*>(base + l.tmp);
+  const int64_t positions = int64_t{c.out_h} * c.out_w, plane = int64_t{c.in_h} * c.in_w;
+  const int64_t depth = int64_t{c.in_channels} * c.kernel_h * c.kernel_w;
+  if (positions == 0 || c.out_channels == 0) return;
+  const auto pad = static_cast<int8_t>(c.input_zero_point);
+  Qs8GemmParams q = p;
+  q.rows = static_cast<int32_t>(positions);
+  q.scratch = base + l.gemm;
+  for (int32_t n = 0; n < c.batch; ++n) {
+    const int8_t* x_n = x + int64_t{n} * c.in_channels * plane;
+    for (int32_t oh = 0; oh < c.out_h; ++oh)
+      for (int32_t ow = 0; ow < c.out_w; ++ow) {
+        int8_t* row = col + (int64_t{oh} * c.out_w + ow) * depth;
+        for (int32_t ic = 0; ic < c.in_channels; ++ic)
+          for (int32_t kh = 0; kh < c.kernel_h; ++kh) {
+            const int64_t ih = int64_t{oh} * c.stride_h - c.pad_top + int64_t{kh} * c.dilation_h;
+            for (int32_t kw = 0; kw < c.kernel_w; ++kw) {
+              const int64_t iw = int64_t{ow} * c.stride_w - c.pad_left + int64_t{kw} * c.dilation_w;
+              const bool inside = ih >= 0 && ih < c.in_h && iw >= 0 && iw < c.in_w;
+              *row++ = inside ? x_n[int64_t{ic} * plane + ih * c.in_w + iw] : pad;
+            }
+          }
+      }
+    Qs8Gemm(k, q, col, tmp);
+    int8_t* y_n = y + int64_t{n} * c.out_channels * positions;
+    for (int64_t pos = 0; pos < positions; ++pos)
+      for (int32_t oc = 0; oc < c.out_channels; ++oc) y_n[int64_t{oc} * positions + pos] = tmp[pos * c.out_channels + oc];
+  }
+}
+
 }  // namespace squint::rt::x86
