@@ -207,31 +207,48 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
   auto* col = reinterpret_cast<int8_t*>(base);
   auto* tmp = reinterpret_cast<int8_t*>(base + l.tmp);
   const int64_t positions = int64_t{c.out_h} * c.out_w, plane = int64_t{c.in_h} * c.in_w;
-  const int64_t depth = int64_t{c.in_channels} * c.kernel_h * c.kernel_w;
   if (positions == 0 || c.out_channels == 0) return;
   const auto pad = static_cast<int8_t>(c.input_zero_point);
   Qs8GemmParams q = p;
   q.rows = static_cast<int32_t>(positions);
   q.scratch = base + l.gemm;
+  // Geometry in locals: the int8 stores below may alias anything, so fields read through `c`
+  // would be reloaded after every byte.
+  const int32_t in_channels = c.in_channels, in_h = c.in_h, in_w = c.in_w, out_h = c.out_h, out_w = c.out_w;
+  const int32_t kernel_h = c.kernel_h, kernel_w = c.kernel_w, stride_h = c.stride_h, stride_w = c.stride_w;
+  const int32_t dilation_h = c.dilation_h, dilation_w = c.dilation_w, pad_top = c.pad_top, pad_left = c.pad_left;
   for (int32_t n = 0; n < c.batch; ++n) {
-    const int8_t* x_n = x + int64_t{n} * c.in_channels * plane;
-    for (int32_t oh = 0; oh < c.out_h; ++oh)
-      for (int32_t ow = 0; ow < c.out_w; ++ow) {
-        int8_t* row = col + (int64_t{oh} * c.out_w + ow) * depth;
-        for (int32_t ic = 0; ic < c.in_channels; ++ic)
-          for (int32_t kh = 0; kh < c.kernel_h; ++kh) {
-            const int64_t ih = int64_t{oh} * c.stride_h - c.pad_top + int64_t{kh} * c.dilation_h;
-            for (int32_t kw = 0; kw < c.kernel_w; ++kw) {
-              const int64_t iw = int64_t{ow} * c.stride_w - c.pad_left + int64_t{kw} * c.dilation_w;
-              const bool inside = ih >= 0 && ih < c.in_h && iw >= 0 && iw < c.in_w;
-              *row++ = inside ? x_n[int64_t{ic} * plane + ih * c.in_w + iw] : pad;
+    const int8_t* x_n = x + int64_t{n} * in_channels * plane;
+    int8_t* row = col;
+    for (int32_t oh = 0; oh < out_h; ++oh)
+      for (int32_t ow = 0; ow < out_w; ++ow) {
+        // Kernel columns [kw_lo, kw_hi) fall inside the image (iw = iw0 + kw·dilation_w).
+        const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+        int32_t kw_lo = 0, kw_hi = kernel_w;
+        while (kw_lo < kw_hi && iw0 + int64_t{kw_lo} * dilation_w < 0) ++kw_lo;
+        while (kw_hi > kw_lo && iw0 + int64_t{kw_hi - 1} * dilation_w >= in_w) --kw_hi;
+        for (int32_t ic = 0; ic < in_channels; ++ic)
+          for (int32_t kh = 0; kh < kernel_h; ++kh) {
+            const int64_t ih = int64_t{oh} * stride_h - pad_top + int64_t{kh} * dilation_h;
+            if (ih < 0 || ih >= in_h) {
+              for (int32_t kw = 0; kw < kernel_w; ++kw) row[kw] = pad;
+            } else {
+              const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
+              for (int32_t kw = 0; kw < kw_lo; ++kw) row[kw] = pad;
+              for (int32_t kw = kw_lo; kw < kw_hi; ++kw) row[kw] = x_row[int64_t{kw} * dilation_w];
+              for (int32_t kw = kw_hi; kw < kernel_w; ++kw) row[kw] = pad;
             }
+            row += kernel_w;
           }
       }
     Qs8Gemm(k, q, col, tmp);
-    int8_t* y_n = y + int64_t{n} * c.out_channels * positions;
-    for (int64_t pos = 0; pos < positions; ++pos)
-      for (int32_t oc = 0; oc < c.out_channels; ++oc) y_n[int64_t{oc} * positions + pos] = tmp[pos * c.out_channels + oc];
+    const int32_t out_channels = c.out_channels;
+    int8_t* y_n = y + int64_t{n} * out_channels * positions;
+    for (int32_t oc = 0; oc < out_channels; ++oc) {  // [pos][C_out] → NCHW
+      int8_t* y_c = y_n + int64_t{oc} * positions;
+      const int8_t* t = tmp + oc;
+      for (int64_t pos = 0; pos < positions; ++pos) y_c[pos] = t[pos * out_channels];
+    }
   }
 }
 
