@@ -1,6 +1,7 @@
 #include "runtime/interpreter.h"
 
 #include <algorithm>
+#include <new>
 
 #include "runtime/planner.h"
 
@@ -13,12 +14,21 @@ static_assert(FLATBUFFERS_LITTLEENDIAN, "the runtime reads FlatBuffers vectors i
 // least this many input slots.
 constexpr size_t kMinInputSlots = 3;
 
-Status Interpreter::Prepare(const Model* model, Isa isa) {
+Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
   if (model_ != nullptr) return Status::Error(StatusCode::kFailedPrecondition, "interpreter already prepared");
   if (model == nullptr || !model->loaded())
     return Status::Error(StatusCode::kInvalidArgument, "model is null or not loaded");
   Isa resolved = Isa::kReference;
   SQUINT_RT_RETURN_IF_ERROR(ResolveIsa(isa, &resolved));
+  if (threads < 1 || threads > ThreadPool::kMaxThreads)
+    return Status::Error(StatusCode::kInvalidArgument, "thread count %d, expected in [1, %d]", threads,
+                         ThreadPool::kMaxThreads);
+  pool_.reset();
+  if (threads > 1) {
+    pool_.reset(new (std::nothrow) ThreadPool());
+    if (pool_ == nullptr) return Status::Error(StatusCode::kOutOfMemory, "cannot allocate the thread pool");
+    SQUINT_RT_RETURN_IF_ERROR(pool_->Start(threads));
+  }
   const int32_t n = model->num_operators();
   ops_.assign(static_cast<size_t>(n), PreparedOp());
   in_at_.assign(static_cast<size_t>(n), 0);
@@ -52,10 +62,20 @@ Status Interpreter::Prepare(const Model* model, Isa isa) {
     }
   }
 #if defined(SQUINT_X86_KERNELS)
-  auto BindFastFc = [this](FastFcState* f) {
+  auto Parallel = [this] {
+    x86::Qs8Parallel par;
+    if (pool_ != nullptr) {
+      par.run = &ThreadPool::RunOn;
+      par.pool = pool_.get();
+      par.threads = pool_->threads();
+    }
+    return par;
+  };
+  auto BindFastFc = [this, &Parallel](FastFcState* f) {
     x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
                      &f->gemm);
     f->gemm.scratch = pools_.scratch.data();
+    f->gemm.parallel = Parallel();
   };
 #endif
   // The pools are final: point the per-op states at their arrays.
@@ -78,6 +98,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa) {
                        reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
       bm->gemm.scratch = pools_.scratch.data();
+      bm->gemm.parallel = Parallel();
     }
 #endif
   }

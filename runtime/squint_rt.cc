@@ -107,6 +107,12 @@ squint_rt_status ReadOptions(const squint_rt_options* in, squint_rt_options* out
     std::snprintf(message, sizeof(message), "options.isa = %d is not a squint_rt_isa", static_cast<int>(isa));
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
+  if (out->num_threads < 1 || out->num_threads > squint::rt::ThreadPool::kMaxThreads) {
+    char message[Status::kMaxMessage];
+    std::snprintf(message, sizeof(message), "options.num_threads = %d, expected in [1, %d]", out->num_threads,
+                  squint::rt::ThreadPool::kMaxThreads);
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
   return SQUINT_RT_OK;
 }
 
@@ -115,7 +121,7 @@ squint_rt_status Create(const void* data, size_t size, const squint_rt_options& 
   const uint32_t flags = options.flags;
   Status s = m->model.Load(static_cast<const uint8_t*>(data), size);
   // squint_rt_isa and rt::Isa share their values (static_asserts below).
-  if (s.ok()) s = m->interp.Prepare(&m->model, static_cast<squint::rt::Isa>(options.isa));
+  if (s.ok()) s = m->interp.Prepare(&m->model, static_cast<squint::rt::Isa>(options.isa), options.num_threads);
   if (s.ok() && (flags & SQUINT_RT_ALLOCATE_ARENA)) {
     const uint64_t n = m->interp.arena_size();
     m->arena = n > SIZE_MAX / 2 ? nullptr : AllocAligned(static_cast<size_t>(n));
@@ -179,6 +185,7 @@ void squint_rt_options_init(squint_rt_options* options) {
   std::memset(options, 0, sizeof(*options));
   options->struct_size = sizeof(*options);
   options->isa = SQUINT_RT_ISA_AUTO;
+  options->num_threads = 1;
 }
 
 squint_rt_status squint_rt_create_from_buffer(const void* data, size_t size, uint32_t flags, squint_rt_model** out) {

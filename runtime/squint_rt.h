@@ -63,6 +63,11 @@ typedef struct squint_rt_options {
   uint32_t struct_size; /* sizeof(squint_rt_options) of the caller */
   uint32_t flags;       /* 0 or SQUINT_RT_ALLOCATE_ARENA */
   squint_rt_isa isa;    /* default SQUINT_RT_ISA_AUTO */
+  /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create and the
+   * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their output units over
+   * them; every other op, and the reference kernels, run on the calling thread. The output
+   * codes do not depend on the thread count. */
+  int32_t num_threads;
 } squint_rt_options;
 
 typedef struct squint_rt_model squint_rt_model;

@@ -5,17 +5,20 @@
 // A set this CPU lacks is skipped (and named); dispatch and the interpreter path are tested below.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "runtime/dispatch.h"
 #include "runtime/interpreter.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/thread_pool.h"
 #include "tests/runtime/sqnt_builder.h"
 
 namespace squint::rt {
@@ -55,6 +58,7 @@ class GemmTester {
   GemmTester& HalfMultiplier(bool v) { half_multiplier_ = v; return *this; }  // 2^30 (0.5): rounding ties
   GemmTester& ActRange(int32_t lo, int32_t hi) { act_min_ = lo; act_max_ = hi; return *this; }
   GemmTester& Seed(uint32_t v) { seed_ = v; return *this; }
+  GemmTester& Pool(ThreadPool* v) { pool_ = v; return *this; }  // split the units over a pool
 
   std::string Describe() const {
     return "m " + std::to_string(m_) + " n " + std::to_string(n_) + " k " + std::to_string(k_) + " zx " +
@@ -133,6 +137,7 @@ class GemmTester {
     g.rows = m_;
     x86::BindQs8Gemm(kernel, problem, block.data(), &g);
     g.scratch = scratch.data();
+    if (pool_ != nullptr) g.parallel = x86::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads()};
     x86::Qs8Gemm(kernel, g, x.data(), got.data());
     for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(int{got[i]}, int{want[i]}) << kernel.name << ": first difference at row " << i / n_ << " unit "
@@ -148,6 +153,7 @@ class GemmTester {
   bool shifts_set_ = false;
   int32_t act_min_ = -128, act_max_ = 127;
   uint32_t seed_ = 1;
+  ThreadPool* pool_ = nullptr;
 };
 
 class X86GemmTest : public ::testing::TestWithParam<KernelCase> {
@@ -284,6 +290,20 @@ TEST_P(X86GemmTest, RandomCases) {
     if (HasFatalFailure()) return;
   }
   EXPECT_GT(in.inside, in.total * 3 / 4);
+}
+
+// Split over threads: the same codes for every thread count, also with fewer panels than threads.
+TEST_P(X86GemmTest, ThreadedSplitsGiveTheSameCodes) {
+  uint32_t seed = 70;
+  for (int32_t threads : {2, 3, 7}) {
+    ThreadPool pool;
+    ASSERT_TRUE(pool.Start(threads).ok());
+    for (auto [m, n, k] : {std::tuple{1, 768, 768}, std::tuple{33, 100, 65}, std::tuple{9, 17, 31}, std::tuple{3, 1, 5},
+                           std::tuple{130, 257, 129}}) {
+      GemmTester().M(m).N(n).K(k).XZeroPoint(-7).Pool(&pool).Seed(seed++).Test(kernel());
+      if (HasFatalFailure()) return;
+    }
+  }
 }
 
 // ---- BATCH_MATMUL: one matrix product of two int8 activations (x86::Qs8MatMul) ----------------
@@ -581,11 +601,11 @@ AlignedBytes BuildBatchMatMul() {
 
 // Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes.
 std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vector<std::vector<int8_t>>& xs,
-                             Isa* used) {
+                             Isa* used, int32_t threads = 1) {
   Model model;
   Interpreter interp;
   EXPECT_TRUE(model.Load(file.data(), file.size()).ok());
-  const Status s = interp.Prepare(&model, isa);
+  const Status s = interp.Prepare(&model, isa, threads);
   EXPECT_TRUE(s.ok()) << s.message();
   if (!s.ok()) return {};
   *used = interp.isa();
@@ -611,6 +631,7 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, {x}, &used), want) << IsaName(isa);
     EXPECT_EQ(used, isa);
+    EXPECT_EQ(RunModel(file, isa, {x}, &used, 3), want) << IsaName(isa) << ", 3 threads";
   }
 }
 
@@ -632,7 +653,24 @@ TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
   for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
+    EXPECT_EQ(RunModel(file, isa, xs, &used, 2), want) << IsaName(isa) << ", 2 threads";
   }
+}
+
+TEST(ThreadPool, RunsEveryIndexOnceOverManyJobs) {
+  ThreadPool pool;
+  ASSERT_TRUE(pool.Start(4).ok());
+  EXPECT_EQ(pool.threads(), 4);
+  std::vector<int32_t> hits(37);
+  for (int job = 0; job < 500; ++job) {
+    const int32_t n = 1 + job % 37;
+    std::fill(hits.begin(), hits.end(), 0);
+    pool.Run([](void* ctx, int32_t i) { ++static_cast<int32_t*>(ctx)[i]; }, hits.data(), n);
+    for (int32_t i = 0; i < 37; ++i) ASSERT_EQ(hits[i], i < n ? 1 : 0) << "job " << job << " index " << i;
+  }
+  ThreadPool bad;
+  EXPECT_FALSE(bad.Start(0).ok());
+  EXPECT_FALSE(bad.Start(ThreadPool::kMaxThreads + 1).ok());
 }
 
 }  // namespace

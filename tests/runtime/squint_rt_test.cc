@@ -164,6 +164,21 @@ TEST(SquintRtC, OptionsPickTheInstructionSet) {
   EXPECT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_INVALID_ARGUMENT);
   EXPECT_STREQ(squint_rt_last_error(), "options.isa = 7 is not a squint_rt_isa");
   EXPECT_EQ(m, nullptr);
+  squint_rt_options_init(&o);
+  EXPECT_EQ(o.num_threads, 1);
+  o.num_threads = 0;
+  EXPECT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_STREQ(squint_rt_last_error(), "options.num_threads = 0, expected in [1, 256]");
+  o.num_threads = 3;  // the same codes on three threads
+  o.flags = SQUINT_RT_ALLOCATE_ARENA;
+  ASSERT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  int8_t y3[3];
+  ASSERT_EQ(squint_rt_get_output(m, 0, y3, 3), SQUINT_RT_OK);
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y3[n], want[n]) << "3 threads, unit " << n;
+  squint_rt_destroy(m);
+  m = nullptr;
   // Null options: the defaults (AUTO).
   ASSERT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), nullptr, &m), SQUINT_RT_OK);
   EXPECT_NE(squint_rt_isa_name(m), nullptr);

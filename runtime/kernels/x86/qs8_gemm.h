@@ -32,6 +32,16 @@
 
 namespace squint::rt::x86 {
 
+// Optional parallelism of one call: run(pool, task, ctx, n) calls task(ctx, i) for every i in
+// [0, n), possibly concurrently, and returns when all are done (runtime/thread_pool.h). Unset or
+// threads = 1: serial. The split is over whole panels of units, so every output code is computed
+// by the same instructions whatever the thread count.
+struct Qs8Parallel {
+  void (*run)(void* pool, void (*task)(void* ctx, int32_t index), void* ctx, int32_t n) = nullptr;
+  void* pool = nullptr;
+  int32_t threads = 1;
+};
+
 // One call: y[rows][units] from x[rows][depth] (row-major, int8) with a packed block.
 struct Qs8GemmParams {
   int32_t rows = 0, units = 0, depth = 0;
@@ -43,6 +53,7 @@ struct Qs8GemmParams {
   int32_t zero_point = 0, act_min = -128, act_max = 127;
   const int32_t* row_bias = nullptr;  // [rows] added to every unit of a row, or null (Qs8MatMul's z_b term)
   void* scratch = nullptr;            // Qs8GemmScratchBytes(kernel, rows, depth) bytes
+  Qs8Parallel parallel;
 };
 
 // A microkernel and the layout it reads. `name` follows <type>_<op>_<tile>__<isa>. The ISA
@@ -64,7 +75,8 @@ struct Qs8GemmKernel {
 };
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
-// panels in chunks that fit the L2 cache, row tile by row tile. Invoke-time: no allocation.
+// panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a
+// contiguous range of panels). Invoke-time: no allocation.
 void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
 
 // Defined in the ISA translation units (x86-64 builds only; call after IsaSupported, dispatch.h).

@@ -91,21 +91,27 @@ void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* b
   p->act_max = pr.requant.act_max;
 }
 
-void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
-  // Weight bytes of the panels swept per row tile: kept within a per-core L2 cache.
+namespace {
+
+// Panels [first, last) of one call, for all rows: chunks of panels that fit the L2 cache, row tile
+// by row tile inside a chunk. The activations are already packed in p.scratch.
+struct Sweep {
+  const Qs8GemmKernel* k;
+  const Qs8GemmParams* p;
+  int8_t* y;
+  int32_t panels, parts;
+};
+void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, int32_t last, int8_t* y) {
   constexpr size_t kChunkBytes = size_t{256} * 1024;
-  if (p.rows <= 0 || p.units <= 0) return;
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
-  k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
   const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
   const size_t row_bytes = k_pad * static_cast<size_t>(k.weight_bytes);
-  const int32_t panels = Panels(k, p.units);
-  int32_t chunk = panel_bytes == 0 ? panels : static_cast<int32_t>(kChunkBytes / panel_bytes);
+  int32_t chunk = panel_bytes == 0 ? last - first : static_cast<int32_t>(kChunkBytes / panel_bytes);
   if (chunk < 1) chunk = 1;
   const auto* weights = static_cast<const uint8_t*>(p.weights);
   const auto* a = static_cast<const uint8_t*>(p.scratch);
-  for (int32_t c0 = 0; c0 < panels; c0 += chunk) {
-    const int32_t c1 = c0 + chunk < panels ? c0 + chunk : panels;
+  for (int32_t c0 = first; c0 < last; c0 += chunk) {
+    const int32_t c1 = c0 + chunk < last ? c0 + chunk : last;
     for (int32_t r0 = 0; r0 < p.rows; r0 += k.mr) {
       const int32_t m = p.rows - r0 < k.mr ? p.rows - r0 : k.mr;
       for (int32_t pi = c0; pi < c1; ++pi) {
@@ -116,6 +122,28 @@ void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, in
       }
     }
   }
+}
+void SweepPart(void* ctx, int32_t part) {  // part of s.parts equal ranges of the panels
+  const Sweep& s = *static_cast<const Sweep*>(ctx);
+  const int32_t first = static_cast<int32_t>(int64_t{s.panels} * part / s.parts);
+  const int32_t last = static_cast<int32_t>(int64_t{s.panels} * (part + 1) / s.parts);
+  SweepPanels(*s.k, *s.p, first, last, s.y);
+}
+
+}  // namespace
+
+void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
+  const int32_t panels = Panels(k, p.units);
+  const int32_t parts = p.parallel.threads < panels ? p.parallel.threads : panels;
+  if (p.parallel.run == nullptr || parts <= 1) {
+    SweepPanels(k, p, 0, panels, y);
+    return;
+  }
+  Sweep s{&k, &p, y, panels, parts};
+  p.parallel.run(p.parallel.pool, &SweepPart, &s, parts);
 }
 
 namespace {
