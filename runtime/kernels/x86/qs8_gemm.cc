@@ -1,5 +1,6 @@
-// The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing and
-// the loops around the microkernels. Baseline x86-64 code: no intrinsics, no target flags.
+// The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing, the
+// loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
+// on them. Baseline x86-64 code: no intrinsics, no target flags.
 #include <cstring>
 
 #include "runtime/kernels/x86/qs8_gemm.h"
