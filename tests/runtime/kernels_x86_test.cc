@@ -292,14 +292,15 @@ TEST_P(X86GemmTest, RandomCases) {
   EXPECT_GT(in.inside, in.total * 3 / 4);
 }
 
-// Split over threads: the same codes for every thread count, also with fewer panels than threads.
+// Split over threads: the same codes for every thread count; units split, and row tiles split when
+// there are fewer panels than threads.
 TEST_P(X86GemmTest, ThreadedSplitsGiveTheSameCodes) {
   uint32_t seed = 70;
   for (int32_t threads : {2, 3, 7}) {
     ThreadPool pool;
     ASSERT_TRUE(pool.Start(threads).ok());
     for (auto [m, n, k] : {std::tuple{1, 768, 768}, std::tuple{33, 100, 65}, std::tuple{9, 17, 31}, std::tuple{3, 1, 5},
-                           std::tuple{130, 257, 129}}) {
+                           std::tuple{130, 257, 129}, std::tuple{130, 17, 31}, std::tuple{784, 16, 9}}) {
       GemmTester().M(m).N(n).K(k).XZeroPoint(-7).Pool(&pool).Seed(seed++).Test(kernel());
       if (HasFatalFailure()) return;
     }

@@ -94,15 +94,11 @@ void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* b
 
 namespace {
 
-// Panels [first, last) of one call, for all rows: chunks of panels that fit the L2 cache, row tile
-// by row tile inside a chunk. The activations are already packed in p.scratch.
-struct Sweep {
-  const Qs8GemmKernel* k;
-  const Qs8GemmParams* p;
-  int8_t* y;
-  int32_t panels, parts;
-};
-void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, int32_t last, int8_t* y) {
+// Panels [first, last) × rows [row_first, row_last) of one call (row_first a multiple of k.mr):
+// chunks of panels that fit the L2 cache, row tile by row tile inside a chunk. The activations
+// are already packed in p.scratch.
+void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, int32_t last, int32_t row_first,
+                 int32_t row_last, int8_t* y) {
   constexpr size_t kChunkBytes = size_t{256} * 1024;
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
@@ -113,8 +109,8 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
   const auto* a = static_cast<const uint8_t*>(p.scratch);
   for (int32_t c0 = first; c0 < last; c0 += chunk) {
     const int32_t c1 = c0 + chunk < last ? c0 + chunk : last;
-    for (int32_t r0 = 0; r0 < p.rows; r0 += k.mr) {
-      const int32_t m = p.rows - r0 < k.mr ? p.rows - r0 : k.mr;
+    for (int32_t r0 = row_first; r0 < row_last; r0 += k.mr) {
+      const int32_t m = row_last - r0 < k.mr ? row_last - r0 : k.mr;
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * k.nr;
         k.tile(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(pi) * panel_bytes,
@@ -124,11 +120,26 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
     }
   }
 }
-void SweepPart(void* ctx, int32_t part) {  // part of s.parts equal ranges of the panels
+
+// One thread's share: `parts` equal ranges of the panels (by_rows false) or of the row tiles.
+struct Sweep {
+  const Qs8GemmKernel* k;
+  const Qs8GemmParams* p;
+  int8_t* y;
+  int32_t panels, tiles, parts;
+  bool by_rows;
+};
+void SweepPart(void* ctx, int32_t part) {
   const Sweep& s = *static_cast<const Sweep*>(ctx);
-  const int32_t first = static_cast<int32_t>(int64_t{s.panels} * part / s.parts);
-  const int32_t last = static_cast<int32_t>(int64_t{s.panels} * (part + 1) / s.parts);
-  SweepPanels(*s.k, *s.p, first, last, s.y);
+  const int32_t total = s.by_rows ? s.tiles : s.panels;
+  const auto first = static_cast<int32_t>(int64_t{total} * part / s.parts);
+  const auto last = static_cast<int32_t>(int64_t{total} * (part + 1) / s.parts);
+  if (!s.by_rows) {
+    SweepPanels(*s.k, *s.p, first, last, 0, s.p->rows, s.y);
+    return;
+  }
+  const int32_t row_last = last * s.k->mr < s.p->rows ? last * s.k->mr : s.p->rows;
+  SweepPanels(*s.k, *s.p, 0, s.panels, first * s.k->mr, row_last, s.y);
 }
 
 }  // namespace
@@ -137,13 +148,17 @@ void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, in
   if (p.rows <= 0 || p.units <= 0) return;
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
-  const int32_t panels = Panels(k, p.units);
-  const int32_t parts = p.parallel.threads < panels ? p.parallel.threads : panels;
+  const int32_t panels = Panels(k, p.units), tiles = (p.rows + k.mr - 1) / k.mr;
+  // Split the units when there are panels for every thread (each thread streams its own weights),
+  // else the row tiles (few units, many rows: e.g. a convolution's output positions).
+  const bool by_rows = panels < p.parallel.threads && tiles > panels;
+  const int32_t total = by_rows ? tiles : panels;
+  const int32_t parts = p.parallel.threads < total ? p.parallel.threads : total;
   if (p.parallel.run == nullptr || parts <= 1) {
-    SweepPanels(k, p, 0, panels, y);
+    SweepPanels(k, p, 0, panels, 0, p.rows, y);
     return;
   }
-  Sweep s{&k, &p, y, panels, parts};
+  Sweep s{&k, &p, y, panels, tiles, parts, by_rows};
   p.parallel.run(p.parallel.pool, &SweepPart, &s, parts);
 }
 

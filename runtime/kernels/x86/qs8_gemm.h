@@ -34,8 +34,9 @@ namespace squint::rt::x86 {
 
 // Optional parallelism of one call: run(pool, task, ctx, n) calls task(ctx, i) for every i in
 // [0, n), possibly concurrently, and returns when all are done (runtime/thread_pool.h). Unset or
-// threads = 1: serial. The split is over whole panels of units, so every output code is computed
-// by the same instructions whatever the thread count.
+// threads = 1: serial. The split is over whole panels of units (or, when there are fewer panels
+// than threads, whole row tiles), so every output code is computed by the same instructions
+// whatever the thread count.
 struct Qs8Parallel {
   void (*run)(void* pool, void (*task)(void* ctx, int32_t index), void* ctx, int32_t n) = nullptr;
   void* pool = nullptr;
@@ -76,7 +77,7 @@ struct Qs8GemmKernel {
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
 // panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a
-// contiguous range of panels). Invoke-time: no allocation.
+// contiguous range of panels, or of row tiles). Invoke-time: no allocation.
 void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
 
 // Defined in the ISA translation units (x86-64 builds only; call after IsaSupported, dispatch.h).
