@@ -4,6 +4,9 @@
 // factor path), and int8 FULLY_CONNECTED [197, K] × [K, N] for N = K and N = 4K.
 //   build/bench/squint_kernels_bench --benchmark_format=json > out.json
 // bench/hadamard_cost.py runs this once and prints time(HADAMARD)/time(FULLY_CONNECTED) per size.
+// BM_Gemm: the int8 FULLY_CONNECTED GEMM (M rows × N units × K depth, per-channel requant) per
+// instruction set (reference kernel, AVX2, AVX-512 VNNI microkernels), in MAC/s; a set the CPU
+// lacks is skipped with an error row. docs/benchmarks.md "Fast kernels" has the command and table.
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -11,7 +14,11 @@
 
 #include <benchmark/benchmark.h>
 
+#include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/qs8_gemm.h"
+#endif
 #include "runtime/quant_math/quant_math.h"
 
 namespace {
@@ -80,6 +87,70 @@ void BM_FullyConnected(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
 }
+
+// state.range: M, N, K, instruction set (squint::rt::Isa: 1 reference, 2 avx2, 3 avx512vnni).
+void BM_Gemm(benchmark::State& state) {
+  const int32_t m = static_cast<int32_t>(state.range(0)), n = static_cast<int32_t>(state.range(1)),
+                k = static_cast<int32_t>(state.range(2));
+  const auto isa = static_cast<squint::rt::Isa>(state.range(3));
+  state.SetLabel(squint::rt::IsaName(isa));
+  if (!squint::rt::IsaSupported(isa)) return state.SkipWithError("instruction set not available on this CPU");
+  std::vector<int32_t> mult(static_cast<size_t>(n)), shift(static_cast<size_t>(n), -10);
+  for (int32_t u = 0; u < n; ++u) mult[u] = (1 << 30) + u * 4099;
+  ref::FullyConnectedParams p;
+  p.rows = m;
+  p.depth = k;
+  p.units = n;
+  p.input_zero_point = -3;
+  p.requant = ref::RequantParams{mult.data(), shift.data(), n, 5, -128, 127};
+  const std::vector<int8_t> x = RandomCodes<int8_t>(static_cast<size_t>(m) * k, 2);
+  const std::vector<int8_t> w = RandomCodes<int8_t>(static_cast<size_t>(n) * k, 3);
+  const std::vector<int32_t> bias(static_cast<size_t>(n), 1000);
+  std::vector<int8_t> y(static_cast<size_t>(m) * n);
+  if (isa == squint::rt::Isa::kReference) {
+    for (auto _ : state) {
+      ref::FullyConnected<int8_t>(p, x.data(), w.data(), bias.data(), y.data());
+      benchmark::DoNotOptimize(y.data());
+      benchmark::ClobberMemory();
+    }
+  } else {
+#if defined(SQUINT_X86_KERNELS)
+    namespace x86 = squint::rt::x86;
+    const x86::Qs8GemmKernel& kernel =
+        isa == squint::rt::Isa::kAvx2 ? x86::kQs8Gemm4x16c2Avx2 : x86::kQs8Gemm8x32c4Avx512Vnni;
+    x86::Qs8GemmProblem problem;
+    problem.units = n;
+    problem.depth = k;
+    problem.w = w.data();
+    problem.bias = bias.data();
+    problem.input_zero_point = p.input_zero_point;
+    problem.requant = p.requant;
+    struct alignas(64) Line {
+      uint8_t bytes[64];
+    };
+    std::vector<Line> block((x86::Qs8GemmPackedLayout(kernel, n, k).total + 63) / 64);
+    std::vector<Line> scratch(x86::Qs8GemmScratchBytes(kernel, m, k) / 64 + 1);
+    x86::PackQs8Gemm(kernel, problem, block.data());
+    x86::Qs8GemmParams g;
+    g.rows = m;
+    x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+    g.scratch = scratch.data();
+    for (auto _ : state) {
+      x86::Qs8Gemm(kernel, g, x.data(), y.data());
+      benchmark::DoNotOptimize(y.data());
+      benchmark::ClobberMemory();
+    }
+#endif
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(m) * n * k, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void GemmShapes(benchmark::internal::Benchmark* b) {
+  for (int isa = 1; isa <= 3; ++isa)
+    for (auto s : {std::vector<int64_t>{1024, 1024, 1024}, {197, 768, 768}, {50, 96, 288}, {1, 768, 768}})
+      b->Args({s[0], s[1], s[2], isa});
+}
+BENCHMARK(BM_Gemm)->Apply(GemmShapes)->ArgNames({"M", "N", "K", "isa"})->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_Hadamard<int8_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Hadamard<int16_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);

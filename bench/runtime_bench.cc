@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
   }
   if (model.empty() || data.empty() || !(seconds > 0)) {
     std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S] [--per-op]\n"
-                         "  --per-op: JSON of per-op medians (X.npy may hold integers, e.g. token ids)\n");
+                         "  X.npy: float32 samples, or integer codes (token ids) written as they are\n"
+                         "  --per-op: JSON of per-op medians\n");
     return 2;
   }
   auto x = squint::ir::ReadNpy(data);
@@ -110,9 +111,8 @@ int main(int argc, char** argv) {
     values.resize(static_cast<size_t>(x->size() / x->dim(0)));
     return PerOp(model, values, seconds);
   }
-  if (!x.ok() || x->dtype() != squint::ir::DType::kFloat32 || x->rank() < 1 || x->dim(0) < 1) {
-    std::fprintf(stderr, "%s: expected a float32 .npy with samples on axis 0 (--per-op: any numeric .npy)\n",
-                 data.c_str());
+  if (!x.ok() || x->rank() < 1 || x->dim(0) < 1) {
+    std::fprintf(stderr, "%s: expected a numeric .npy with samples on axis 0\n", data.c_str());
     return 2;
   }
   squint_rt_model* m = nullptr;
@@ -121,11 +121,28 @@ int main(int argc, char** argv) {
     return 2;
   }
   const size_t count = static_cast<size_t>(x->size() / x->dim(0));
+  // A float sample is quantized by the runtime (squint_rt_set_input_float); integer samples
+  // (token ids) are the input's codes as they are, written raw.
+  const bool is_float = x->dtype() == squint::ir::DType::kFloat32;
+  std::vector<uint8_t> codes;
+  if (!is_float) {
+    squint_rt_tensor_info info;
+    squint_rt_input_info(m, 0, &info);
+    const std::vector<int64_t> ids = x->ToInt64Vector();
+    const size_t width = info.type == SQUINT_RT_INT32 ? 4 : info.type == SQUINT_RT_INT16 ? 2 : 1;
+    codes.resize(info.bytes);
+    for (size_t k = 0; k < codes.size() / width; ++k) {
+      const int32_t v = static_cast<int32_t>(ids[k % count]);
+      std::memcpy(codes.data() + k * width, &v, width);  // little-endian: the low bytes
+    }
+  }
   int rc = 0;
   std::vector<double> us;
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (int warm = 0; rc == 0; ++warm) {
-    if (squint_rt_set_input_float(m, 0, x->data<float>(), count) != SQUINT_RT_OK) rc = 1;
+    const squint_rt_status set = is_float ? squint_rt_set_input_float(m, 0, x->data<float>(), count)
+                                          : squint_rt_set_input(m, 0, codes.data(), codes.size());
+    if (set != SQUINT_RT_OK) rc = 1;
     const auto t0 = std::chrono::steady_clock::now();
     if (rc == 0 && squint_rt_invoke(m) != SQUINT_RT_OK) rc = 1;
     const auto t1 = std::chrono::steady_clock::now();

@@ -7,8 +7,10 @@ qdq_minmax_per_channel configuration of tools/baselines/run_baselines.py), then 
 in interleaved rounds (squint runtime, ORT fp32, ORT int8, repeated --rounds times, each for
 --seconds) on the first sample of DATA.npy and reports the median of the round medians and the
 ratios. Interleaving keeps the ratios fair on a machine whose load changes over the run.
+--isa reference,avx2,avx512vnni times the squint runtime once per instruction set (SQUINT_ISA, one
+column each; the ratios use the last); the default `auto` is the runtime's own choice.
   bench/runtime_vs_ort.py --squint build/cli/squint --bench build/bench/squint_runtime_bench \\
-      --calib CALIB.npy --data DATA.npy MODEL.onnx ...
+      --calib CALIB.npy --data DATA.npy [--isa auto] MODEL.onnx ...
 """
 import argparse
 import json
@@ -65,9 +67,13 @@ def ort_round_us(sess, x, seconds):
     return statistics.median(times) * 1e6
 
 
-def squint_round_us(bench, sqnt, data, seconds):
+def squint_round_us(bench, sqnt, data, seconds, isa):
+    env = dict(os.environ)
+    env.pop("SQUINT_ISA", None)
+    if isa != "auto":
+        env["SQUINT_ISA"] = isa
     out = subprocess.run([bench, "--model", sqnt, "--data", data, "--seconds", str(seconds)], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     return json.loads(out.stdout)["median_us"]
 
 
@@ -79,12 +85,15 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--isa", default="auto", help="comma-separated SQUINT_ISA values to time (auto: the runtime's choice)")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
     calib = np.load(a.calib)
     x = np.load(a.data)[:1]
-    print("| model | squint integer runtime (µs) | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
-    print("|---|---:|---:|---:|---:|---:|")
+    isas = a.isa.split(",")
+    label = ["squint integer runtime" + ("" if isa == "auto" else f" {isa}") + " (µs)" for isa in isas]
+    print(f"| model | {' | '.join(label)} | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
+    print("|---|" + "---:|" * (len(isas) + 4))
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models:
             base = os.path.splitext(os.path.basename(model))[0]
@@ -94,13 +103,16 @@ def main():
                             "--val-samples", "1"], check=True, capture_output=True)
             ort_quantize(model, qdq, calib)
             fp32, int8 = ort_session(model), ort_session(qdq)
-            s, f, q = [], [], []
+            s, f, q = {isa: [] for isa in isas}, [], []
             for _ in range(a.rounds):
-                s.append(squint_round_us(a.bench, sqnt, a.data, a.seconds))
+                for isa in isas:
+                    s[isa].append(squint_round_us(a.bench, sqnt, a.data, a.seconds, isa))
                 f.append(ort_round_us(fp32, x, a.seconds))
                 q.append(ort_round_us(int8, x, a.seconds))
-            s, f, q = statistics.median(s), statistics.median(f), statistics.median(q)
-            print(f"| {base} | {s:.0f} | {f:.0f} | {q:.0f} | {s / f:.1f}x | {s / q:.1f}x |", flush=True)
+            s = {isa: statistics.median(v) for isa, v in s.items()}
+            f, q, last = statistics.median(f), statistics.median(q), s[isas[-1]]
+            cols = " | ".join(f"{s[isa]:.0f}" for isa in isas)
+            print(f"| {base} | {cols} | {f:.0f} | {q:.0f} | {last / f:.2f}x | {last / q:.2f}x |", flush=True)
     return 0
 
 

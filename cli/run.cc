@@ -1,4 +1,4 @@
-// squint run MODEL.onnx|MODEL.sqnt --input NAME=FILE.npy ... --output-dir DIR [--codes]
+// squint run MODEL.onnx|MODEL.sqnt --input NAME=FILE.npy ... --output-dir DIR [--codes] [--threads N]
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -87,9 +87,14 @@ struct RtDeleter {
 
 // The integer runtime: float inputs are quantized with the input tensor's parameters, integer
 // inputs are taken as codes; outputs are dequantized (and, with `codes`, also written raw).
-Result<std::vector<Output>> RunSqnt(const std::string& path, const std::vector<std::string>& specs, bool codes) {
+Result<std::vector<Output>> RunSqnt(const std::string& path, const std::vector<std::string>& specs, bool codes,
+                                    int32_t threads) {
   squint_rt_model* raw = nullptr;
-  if (squint_rt_create_from_file(path.c_str(), SQUINT_RT_ALLOCATE_ARENA, &raw) != SQUINT_RT_OK)
+  squint_rt_options options;
+  squint_rt_options_init(&options);
+  options.flags = SQUINT_RT_ALLOCATE_ARENA;
+  options.num_threads = threads;
+  if (squint_rt_create_from_file_with_options(path.c_str(), &options, &raw) != SQUINT_RT_OK)
     return InvalidInput("{}: {}", path, squint_rt_last_error());
   std::unique_ptr<squint_rt_model, RtDeleter> m(raw);
   std::vector<squint_rt_tensor_info> in_info(static_cast<size_t>(squint_rt_num_inputs(m.get())));
@@ -191,6 +196,7 @@ void AddRun(CLI::App& app, Action& action) {
     std::vector<std::string> inputs;
     std::string output_dir = ".";
     bool codes = false;
+    int32_t threads = 1;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -208,12 +214,17 @@ void AddRun(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_flag("--codes", opts->codes,
                 ".sqnt only: also write each quantized output's raw integer codes as <output name>.codes.npy");
+  cmd->add_option("--threads", opts->threads,
+                  ".sqnt only: threads for the runtime's optimized GEMMs (outputs do not change;\n"
+                  "the instruction set is the CPU's best, or SQUINT_ISA=reference|avx2|avx512vnni)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->callback([&action, opts] {
     action = [opts]() -> Status {
       const bool sqnt = std::filesystem::path(opts->model).extension() == ".sqnt";
       if (opts->codes && !sqnt) return InvalidInput("--codes applies to .sqnt models only, not '{}'", opts->model);
       SQ_ASSIGN_OR_RETURN(std::vector<Output> outputs,
-                          sqnt ? RunSqnt(opts->model, opts->inputs, opts->codes) : RunOnnx(opts->model, opts->inputs));
+                          sqnt ? RunSqnt(opts->model, opts->inputs, opts->codes, opts->threads) : RunOnnx(opts->model, opts->inputs));
       return WriteOutputs(opts->output_dir, outputs);
     };
   });

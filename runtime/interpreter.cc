@@ -1,6 +1,7 @@
 #include "runtime/interpreter.h"
 
 #include <algorithm>
+#include <new>
 
 #include "runtime/planner.h"
 
@@ -13,16 +14,28 @@ static_assert(FLATBUFFERS_LITTLEENDIAN, "the runtime reads FlatBuffers vectors i
 // least this many input slots.
 constexpr size_t kMinInputSlots = 3;
 
-Status Interpreter::Prepare(const Model* model) {
+Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
   if (model_ != nullptr) return Status::Error(StatusCode::kFailedPrecondition, "interpreter already prepared");
   if (model == nullptr || !model->loaded())
     return Status::Error(StatusCode::kInvalidArgument, "model is null or not loaded");
+  Isa resolved = Isa::kReference;
+  SQUINT_RT_RETURN_IF_ERROR(ResolveIsa(isa, &resolved));
+  if (threads < 1 || threads > ThreadPool::kMaxThreads)
+    return Status::Error(StatusCode::kInvalidArgument, "thread count %d, expected in [1, %d]", threads,
+                         ThreadPool::kMaxThreads);
+  pool_.reset();
+  if (threads > 1) {
+    pool_.reset(new (std::nothrow) ThreadPool());
+    if (pool_ == nullptr) return Status::Error(StatusCode::kOutOfMemory, "cannot allocate the thread pool");
+    SQUINT_RT_RETURN_IF_ERROR(pool_->Start(threads));
+  }
   const int32_t n = model->num_operators();
   ops_.assign(static_cast<size_t>(n), PreparedOp());
   in_at_.assign(static_cast<size_t>(n), 0);
   out_at_.assign(static_cast<size_t>(n), 0);
   view_at_.assign(static_cast<size_t>(n), 0);
   pools_ = PreparePools();
+  pools_.isa = resolved;
   in_ptrs_.clear();
   out_ptrs_.clear();
   views_.clear();
@@ -48,6 +61,23 @@ Status Interpreter::Prepare(const Model* model) {
       views_.push_back(v);
     }
   }
+#if defined(SQUINT_X86_KERNELS)
+  auto Parallel = [this] {
+    x86::Qs8Parallel par;
+    if (pool_ != nullptr) {
+      par.run = &ThreadPool::RunOn;
+      par.pool = pool_.get();
+      par.threads = pool_->threads();
+    }
+    return par;
+  };
+  auto BindFastFc = [this, &Parallel](FastFcState* f) {
+    x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
+                     &f->gemm);
+    f->gemm.scratch = pools_.scratch.data();
+    f->gemm.parallel = Parallel();
+  };
+#endif
   // The pools are final: point the per-op states at their arrays.
   for (PreparedOp& op : ops_) {
     if (auto* c = std::get_if<ConcatState>(&op.params)) {
@@ -58,6 +88,19 @@ Status Interpreter::Prepare(const Model* model) {
     } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
       h->p.scratch = pools_.scratch.data();
     }
+#if defined(SQUINT_X86_KERNELS)
+    else if (auto* f = std::get_if<FastFcState>(&op.params)) {
+      BindFastFc(f);
+    } else if (auto* c = std::get_if<FastConvState>(&op.params)) {
+      BindFastFc(&c->fc);
+    } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
+      x86::BindQs8Gemm(*bm->kernel, bm->problem,
+                       reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
+      bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
+      bm->gemm.scratch = pools_.scratch.data();
+      bm->gemm.parallel = Parallel();
+    }
+#endif
   }
   model_ = model;
   arena_ = nullptr;

@@ -15,11 +15,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "runtime/dispatch.h"
 #include "runtime/model.h"
 #include "runtime/prepared_op.h"
 #include "runtime/status.h"
+#include "runtime/thread_pool.h"
 
 namespace squint::rt {
 
@@ -37,8 +40,14 @@ class Interpreter {
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
 
-  // `model` must be loaded and outlive the interpreter.
-  Status Prepare(const Model* model);
+  // `model` must be loaded and outlive the interpreter. `isa` picks the optimized kernels
+  // (dispatch.h: kAuto = SQUINT_ISA, else the best this CPU has); a set the CPU lacks is an error.
+  // `threads` > 1 starts a pool of threads − 1 workers here, which the optimized GEMMs split
+  // their units over (the reference kernels stay single-threaded); outputs do not change.
+  Status Prepare(const Model* model, Isa isa = Isa::kAuto, int32_t threads = 1);
+  int32_t threads() const { return pool_ ? pool_->threads() : 1; }
+  // The instruction set chosen at prepare (kReference before it).
+  Isa isa() const { return pools_.isa; }
   bool prepared() const { return model_ != nullptr; }
   const Model& model() const { return *model_; }
 
@@ -67,6 +76,7 @@ class Interpreter {
   const Model* model_ = nullptr;
   std::vector<PreparedOp> ops_;
   PreparePools pools_;
+  std::unique_ptr<ThreadPool> pool_;  // threads > 1 only
   std::vector<size_t> in_at_, out_at_, view_at_;  // per op: start in the pointer/view pools
   std::vector<const void*> in_ptrs_;
   std::vector<void*> out_ptrs_;

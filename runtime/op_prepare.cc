@@ -183,13 +183,14 @@ Status CheckConvAccumulator(const Ctx& ctx, ElementType x_type, int32_t input_ze
   return Status::Ok();
 }
 
-Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
+Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   ref::Conv2DParams p;
   int32_t pads[4] = {};
   int64_t max_abs_bias = 0;
   SQUINT_RT_RETURN_IF_ERROR(PrepareConvCommon(ctx, 0, &p, pads, &max_abs_bias));
   const auto* o = ctx.op->options_as_Conv2DOptions();
   const TensorDesc &x = *ctx.In(0), &w = *ctx.In(1), &y = ctx.Out(0);
+  const TensorDesc* bias = ctx.In(2);
   OP_CHECK(w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
            "weight must be a constant int8 or int4 tensor (is %s)", ElementTypeName(w.type));
   OP_CHECK((w.type != ElementType::INT4 && w.group_size == 0) || x.type == ElementType::INT8,
@@ -221,6 +222,7 @@ Status PrepareConv(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
+  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights, groups = 1 only
   return Status::Ok();
 }
 
@@ -251,7 +253,7 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   return Status::Ok();
 }
 
-Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
+Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 3, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::FullyConnectedOptions));
   const auto* o = ctx.op->options_as_FullyConnectedOptions();
@@ -311,10 +313,12 @@ Status PrepareFc(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunFc, x.type);
+  if (x.type == ElementType::INT8 && p.groups == 1)
+    PrepareFastFc(p, w, bias, pools, out);  // keeps the reference kernel when the ISA has none
   return Status::Ok();
 }
 
-Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out) {
+Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 2, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::BatchMatMulOptions));
   const TensorDesc &a = *ctx.In(0), &b = *ctx.In(1), &y = ctx.Out(0);
@@ -365,6 +369,7 @@ Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, ctx.op->options_as_BatchMatMulOptions()->requant(), 1, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunBatchMatMul, a.type);
+  if (a.type == ElementType::INT8) PrepareFastBatchMatMul(p, pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 

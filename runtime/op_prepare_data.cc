@@ -382,9 +382,9 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
                 static_cast<int32_t>(op->inputs()->size()),
                 static_cast<int32_t>(op->outputs()->size())};
   switch (op->opcode()) {
-    case fb::OpCode::CONV_2D: return prep::PrepareConv(ctx, out);
-    case fb::OpCode::FULLY_CONNECTED: return prep::PrepareFc(ctx, out);
-    case fb::OpCode::BATCH_MATMUL: return prep::PrepareBatchMatMul(ctx, out);
+    case fb::OpCode::CONV_2D: return prep::PrepareConv(ctx, pools, out);
+    case fb::OpCode::FULLY_CONNECTED: return prep::PrepareFc(ctx, pools, out);
+    case fb::OpCode::BATCH_MATMUL: return prep::PrepareBatchMatMul(ctx, pools, out);
     case fb::OpCode::ADD:
     case fb::OpCode::SUB:
     case fb::OpCode::MUL: return prep::PrepareElementwise(ctx, op->opcode(), out);

@@ -171,9 +171,9 @@ const P& Get(const PreparedOp& op) {
 }
 
 // Compute ops (op_prepare.cc).
-Status PrepareConv(const Ctx& ctx, PreparedOp* out);
-Status PrepareFc(const Ctx& ctx, PreparedOp* out);
-Status PrepareBatchMatMul(const Ctx& ctx, PreparedOp* out);
+Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out);
 Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out);
 Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
@@ -188,5 +188,13 @@ Status CheckConvAccumulator(const Ctx& ctx, ElementType x_type, int32_t input_ze
 // op_prepare_conv_transpose.cc
 Status PrepareConvTranspose(const Ctx& ctx, PreparedOp* out);
 Status PrepareMean(const Ctx& ctx, PreparedOp* out);  // op_prepare_reduce.cc
+
+// Optimized kernels (op_prepare_fast.cc), called by the ops' prepare once everything is checked:
+// each replaces out->run with pools->isa's kernel where one exists, else leaves `out` as it is.
+void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                   PreparePools* pools, PreparedOp* out);
+void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,
+                     PreparedOp* out);
+void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

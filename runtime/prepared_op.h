@@ -7,7 +7,11 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/qs8_gemm.h"
+#endif
 #include "runtime/model.h"
 #include "runtime/status.h"
 
@@ -69,12 +73,43 @@ struct HadamardState {
   ref::HadamardParams p;  // p.scratch points at PreparePools::scratch once the pools are final
 };
 
+#if defined(SQUINT_X86_KERNELS)
+// FULLY_CONNECTED on an optimized GEMM microkernel: the weights, folded bias and per-unit
+// requantization packed at prepare into PreparePools::packed (from byte packed_at), the
+// activations packed per call into PreparePools::scratch.
+struct FastFcState {
+  const x86::Qs8GemmKernel* kernel = nullptr;
+  x86::Qs8GemmParams gemm;  // pointers set once the pools are final
+  x86::Qs8GemmProblem problem;
+  size_t packed_at = 0;
+};
+// BATCH_MATMUL (int8, affine operands) on the same microkernels: per batch matrix, b packed into
+// panels in scratch (x86::Qs8MatMul); `packed_at` holds only the per-unit requant arrays.
+struct FastBatchMatMulState {
+  const x86::Qs8GemmKernel* kernel = nullptr;
+  ref::BatchMatMulParams p;
+  x86::Qs8GemmParams gemm;
+  x86::Qs8GemmProblem problem;  // depth 0: no weights
+  size_t packed_at = 0;
+};
+// CONV_2D (int8, groups = 1) by im2col on the FULLY_CONNECTED GEMM (x86::Qs8Conv2D): `fc` holds
+// the packed weight, the patch matrix and the GEMM's buffers live in scratch.
+struct FastConvState {
+  FastFcState fc;
+  ref::Conv2DParams p;
+};
+#else
+struct FastFcState {};
+struct FastBatchMatMulState {};
+struct FastConvState {};
+#endif
+
 using OpParams =
     std::variant<std::monostate, ref::Conv2DParams, ref::FullyConnectedParams, ref::BatchMatMulParams,
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams, ref::MeanParams>;
+                 ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState>;
 
 struct PreparedOp {
   RunFn run = nullptr;
@@ -88,11 +123,16 @@ struct PreparePools {
   std::vector<int32_t> ints;
   std::vector<ref::RescaleParams> rescales;
   std::vector<int32_t> scratch;  // kernels' working memory, shared: ops run one at a time, so it holds the
-                                 // largest need (HADAMARD: 2·block), written by invoke
+                                 // largest need (HADAMARD: 2·block; GEMM: packed activations), written by invoke
+  struct alignas(64) Line {
+    uint8_t bytes[64];
+  };
+  std::vector<Line> packed;  // constants repacked at prepare for optimized kernels (weight panels), read-only in invoke
+  Isa isa = Isa::kReference;  // the resolved instruction set the ops are prepared for
 };
 
 // Checks op `index` of `model` against every precondition of its reference kernel and fills
-// `out`. Errors name the op: "op 3 'conv_1' (CONV_2D): ...".
+// `out`, choosing an optimized kernel of pools->isa where one exists for the op. Errors name the op: "op 3 'conv_1' (CONV_2D): ...".
 Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt

@@ -1,6 +1,7 @@
 #include "runtime/squint_rt.h"
 
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,12 @@ using squint::rt::StatusCode;
 using squint::rt::StoreCode;
 using squint::rt::TensorDesc;
 using squint::rt::TensorView;
+
+static_assert(static_cast<int>(squint::rt::Isa::kAuto) == SQUINT_RT_ISA_AUTO &&
+                  static_cast<int>(squint::rt::Isa::kReference) == SQUINT_RT_ISA_REFERENCE &&
+                  static_cast<int>(squint::rt::Isa::kAvx2) == SQUINT_RT_ISA_AVX2 &&
+                  static_cast<int>(squint::rt::Isa::kAvx512Vnni) == SQUINT_RT_ISA_AVX512VNNI,
+              "squint_rt_isa mirrors rt::Isa");
 
 thread_local char g_last_error[Status::kMaxMessage] = "";
 
@@ -78,9 +85,43 @@ void FillInfo(const TensorDesc& d, squint_rt_tensor_info* info) {
   info->log_grid_bits = d.log_grid != nullptr ? d.log_grid->bits() : 0;
 }
 
-squint_rt_status Create(const void* data, size_t size, uint32_t flags, squint_rt_model* m, squint_rt_model** out) {
+// The caller's options, checked, with defaults for what an older caller's struct lacks.
+squint_rt_status ReadOptions(const squint_rt_options* in, squint_rt_options* out) {
+  squint_rt_options_init(out);
+  if (in == nullptr) return SQUINT_RT_OK;
+  if (in->struct_size < offsetof(squint_rt_options, isa) + sizeof(in->isa) || in->struct_size > sizeof(*out)) {
+    char message[Status::kMaxMessage];
+    std::snprintf(message, sizeof(message),
+                  "options.struct_size = %u, expected %zu: call squint_rt_options_init before setting fields",
+                  in->struct_size, sizeof(*out));
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
+  std::memcpy(out, in, in->struct_size);
+  out->struct_size = sizeof(*out);
+  // Read as an integer: a caller's out-of-range value must not be loaded as the enum type.
+  int32_t isa = 0;
+  static_assert(sizeof(isa) == sizeof(out->isa), "squint_rt_isa is 32-bit");
+  std::memcpy(&isa, &out->isa, sizeof(isa));
+  if (isa < SQUINT_RT_ISA_AUTO || isa > SQUINT_RT_ISA_AVX512VNNI) {
+    char message[Status::kMaxMessage];
+    std::snprintf(message, sizeof(message), "options.isa = %d is not a squint_rt_isa", static_cast<int>(isa));
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
+  if (out->num_threads < 1 || out->num_threads > squint::rt::ThreadPool::kMaxThreads) {
+    char message[Status::kMaxMessage];
+    std::snprintf(message, sizeof(message), "options.num_threads = %d, expected in [1, %d]", out->num_threads,
+                  squint::rt::ThreadPool::kMaxThreads);
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
+  return SQUINT_RT_OK;
+}
+
+squint_rt_status Create(const void* data, size_t size, const squint_rt_options& options, squint_rt_model* m,
+                        squint_rt_model** out) {
+  const uint32_t flags = options.flags;
   Status s = m->model.Load(static_cast<const uint8_t*>(data), size);
-  if (s.ok()) s = m->interp.Prepare(&m->model);
+  // squint_rt_isa and rt::Isa share their values (static_asserts below).
+  if (s.ok()) s = m->interp.Prepare(&m->model, static_cast<squint::rt::Isa>(options.isa), options.num_threads);
   if (s.ok() && (flags & SQUINT_RT_ALLOCATE_ARENA)) {
     const uint64_t n = m->interp.arena_size();
     m->arena = n > SIZE_MAX / 2 ? nullptr : AllocAligned(static_cast<size_t>(n));
@@ -139,17 +180,45 @@ extern "C" {
 
 const char* squint_rt_last_error(void) { return g_last_error; }
 
+void squint_rt_options_init(squint_rt_options* options) {
+  if (options == nullptr) return;
+  std::memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+  options->isa = SQUINT_RT_ISA_AUTO;
+  options->num_threads = 1;
+}
+
 squint_rt_status squint_rt_create_from_buffer(const void* data, size_t size, uint32_t flags, squint_rt_model** out) {
+  squint_rt_options options;
+  squint_rt_options_init(&options);
+  options.flags = flags;
+  return squint_rt_create_from_buffer_with_options(data, size, &options, out);
+}
+
+squint_rt_status squint_rt_create_from_buffer_with_options(const void* data, size_t size,
+                                                           const squint_rt_options* options, squint_rt_model** out) {
   if (out == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "out is null");
   *out = nullptr;
+  squint_rt_options o;
+  if (squint_rt_status s = ReadOptions(options, &o)) return s;
   auto* m = new (std::nothrow) squint_rt_model();
   if (m == nullptr) return Fail(SQUINT_RT_OUT_OF_MEMORY, "cannot allocate the model handle");
-  return Create(data, size, flags, m, out);
+  return Create(data, size, o, m, out);
 }
 
 squint_rt_status squint_rt_create_from_file(const char* path, uint32_t flags, squint_rt_model** out) {
+  squint_rt_options options;
+  squint_rt_options_init(&options);
+  options.flags = flags;
+  return squint_rt_create_from_file_with_options(path, &options, out);
+}
+
+squint_rt_status squint_rt_create_from_file_with_options(const char* path, const squint_rt_options* options,
+                                                         squint_rt_model** out) {
   if (out == nullptr || path == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "path or out is null");
   *out = nullptr;
+  squint_rt_options o;
+  if (squint_rt_status s = ReadOptions(options, &o)) return s;
   std::FILE* f = std::fopen(path, "rb");
   char message[Status::kMaxMessage];
   if (f == nullptr) {
@@ -177,10 +246,14 @@ squint_rt_status squint_rt_create_from_file(const char* path, uint32_t flags, sq
     std::snprintf(message, sizeof(message), "short read of '%s'", path);
     return Fail(SQUINT_RT_IO_ERROR, message);
   }
-  return Create(m->file, static_cast<size_t>(size), flags, m, out);
+  return Create(m->file, static_cast<size_t>(size), o, m, out);
 }
 
 void squint_rt_destroy(squint_rt_model* model) { delete model; }
+
+const char* squint_rt_isa_name(const squint_rt_model* m) {
+  return m != nullptr ? squint::rt::IsaName(m->interp.isa()) : "reference";
+}
 
 int32_t squint_rt_num_inputs(const squint_rt_model* m) {
   return m ? static_cast<int32_t>(m->model.inputs().size()) : 0;

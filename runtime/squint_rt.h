@@ -46,6 +46,30 @@ typedef enum squint_rt_type {
 
 enum { SQUINT_RT_ALLOCATE_ARENA = 1 };
 
+/* Which optimized kernels a model runs on, chosen once at create (prepare). Every choice gives
+ * the same output codes (the optimized kernels equal the reference bit for bit); they differ in
+ * speed. AUTO: the SQUINT_ISA environment variable (reference | avx2 | avx512vnni) if set, else
+ * the best set this CPU supports. Asking for a set the CPU or the build lacks fails at create. */
+typedef enum squint_rt_isa {
+  SQUINT_RT_ISA_AUTO = 0,
+  SQUINT_RT_ISA_REFERENCE = 1,
+  SQUINT_RT_ISA_AVX2 = 2,
+  SQUINT_RT_ISA_AVX512VNNI = 3
+} squint_rt_isa;
+
+/* Options of squint_rt_create_*_with_options. Fill with squint_rt_options_init first: it sets
+ * struct_size, which lets a later runtime add fields without breaking callers built today. */
+typedef struct squint_rt_options {
+  uint32_t struct_size; /* sizeof(squint_rt_options) of the caller */
+  uint32_t flags;       /* 0 or SQUINT_RT_ALLOCATE_ARENA */
+  squint_rt_isa isa;    /* default SQUINT_RT_ISA_AUTO */
+  /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create and the
+   * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their output units over
+   * them; every other op, and the reference kernels, run on the calling thread. The output
+   * codes do not depend on the thread count. */
+  int32_t num_threads;
+} squint_rt_options;
+
 typedef struct squint_rt_model squint_rt_model;
 
 typedef struct squint_rt_tensor_info {
@@ -69,7 +93,14 @@ typedef struct squint_rt_tensor_info {
 squint_rt_status squint_rt_create_from_file(const char* path, uint32_t flags, squint_rt_model** out);
 squint_rt_status squint_rt_create_from_buffer(const void* data, size_t size, uint32_t flags,
                                               squint_rt_model** out);
+void squint_rt_options_init(squint_rt_options* options);
+squint_rt_status squint_rt_create_from_file_with_options(const char* path, const squint_rt_options* options,
+                                                         squint_rt_model** out);
+squint_rt_status squint_rt_create_from_buffer_with_options(const void* data, size_t size,
+                                                           const squint_rt_options* options, squint_rt_model** out);
 void squint_rt_destroy(squint_rt_model* model);
+/* The instruction set the model runs on: "reference", "avx2" or "avx512vnni" (static string). */
+const char* squint_rt_isa_name(const squint_rt_model* model);
 const char* squint_rt_last_error(void);
 
 int32_t squint_rt_num_inputs(const squint_rt_model* model);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <algorithm>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -116,6 +118,71 @@ TEST(SquintRtC, FromFileAndErrors) {
   EXPECT_STREQ(squint_rt_last_error(), "model schema version 1.9 is newer than this runtime's 1.0");
   EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), 10, 0, &m), SQUINT_RT_INVALID_MODEL);
   EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), 0, nullptr), SQUINT_RT_INVALID_ARGUMENT);
+}
+
+// Options: every instruction set this CPU has gives the same codes; a bad struct_size or isa and
+// a set the CPU lacks fail at create with a message.
+TEST(SquintRtC, OptionsPickTheInstructionSet) {
+  AlignedBytes bytes = BuildFcModel();
+  const int8_t x[4] = {10, -20, 30, 127};
+  int8_t want[3] = {};
+  bool have_want = false;
+  for (squint_rt_isa isa : {SQUINT_RT_ISA_REFERENCE, SQUINT_RT_ISA_AVX2, SQUINT_RT_ISA_AVX512VNNI}) {
+    squint_rt_options o;
+    squint_rt_options_init(&o);
+    o.flags = SQUINT_RT_ALLOCATE_ARENA;
+    o.isa = isa;
+    squint_rt_model* m = nullptr;
+    const squint_rt_status s = squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m);
+    const char* name = isa == SQUINT_RT_ISA_REFERENCE ? "reference" : isa == SQUINT_RT_ISA_AVX2 ? "avx2" : "avx512vnni";
+    if (s != SQUINT_RT_OK) {  // only a set this CPU lacks may fail, and says so
+      EXPECT_EQ(s, SQUINT_RT_UNSUPPORTED) << squint_rt_last_error();
+      EXPECT_EQ(std::string(squint_rt_last_error()).rfind(std::string("instruction set '") + name + "'", 0), 0u)
+          << squint_rt_last_error();
+      EXPECT_NE(isa, SQUINT_RT_ISA_REFERENCE);
+      continue;
+    }
+    EXPECT_STREQ(squint_rt_isa_name(m), name);
+    ASSERT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+    int8_t y[3];
+    ASSERT_EQ(squint_rt_get_output(m, 0, y, 3), SQUINT_RT_OK);
+    if (!have_want) std::copy(y, y + 3, want);
+    have_want = true;
+    for (int n = 0; n < 3; ++n) EXPECT_EQ(y[n], want[n]) << name << " unit " << n;
+    squint_rt_destroy(m);
+  }
+  squint_rt_options o;
+  squint_rt_options_init(&o);
+  squint_rt_model* m = nullptr;
+  o.struct_size = 4;
+  EXPECT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(squint_rt_last_error()).find("options.struct_size = 4"), std::string::npos);
+  squint_rt_options_init(&o);
+  const int32_t bad = 7;
+  std::memcpy(&o.isa, &bad, sizeof(bad));
+  EXPECT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_STREQ(squint_rt_last_error(), "options.isa = 7 is not a squint_rt_isa");
+  EXPECT_EQ(m, nullptr);
+  squint_rt_options_init(&o);
+  EXPECT_EQ(o.num_threads, 1);
+  o.num_threads = 0;
+  EXPECT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_INVALID_ARGUMENT);
+  EXPECT_STREQ(squint_rt_last_error(), "options.num_threads = 0, expected in [1, 256]");
+  o.num_threads = 3;  // the same codes on three threads
+  o.flags = SQUINT_RT_ALLOCATE_ARENA;
+  ASSERT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), &o, &m), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_OK);
+  ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  int8_t y3[3];
+  ASSERT_EQ(squint_rt_get_output(m, 0, y3, 3), SQUINT_RT_OK);
+  for (int n = 0; n < 3; ++n) EXPECT_EQ(y3[n], want[n]) << "3 threads, unit " << n;
+  squint_rt_destroy(m);
+  m = nullptr;
+  // Null options: the defaults (AUTO).
+  ASSERT_EQ(squint_rt_create_from_buffer_with_options(bytes.data(), bytes.size(), nullptr, &m), SQUINT_RT_OK);
+  EXPECT_NE(squint_rt_isa_name(m), nullptr);
+  squint_rt_destroy(m);
 }
 
 // Writes the fuzzer's seed corpus when SQUINT_WRITE_FUZZ_SEEDS names a directory.

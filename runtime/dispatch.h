@@ -1,0 +1,30 @@
+// Instruction-set dispatch: which optimized kernels an interpreter uses, chosen once at prepare.
+//
+// Order of precedence: an explicit choice (Interpreter::Prepare's isa, the C API's
+// squint_rt_options.isa) > the SQUINT_ISA environment variable (reference|avx2|avx512vnni) >
+// the best set this CPU supports (__builtin_cpu_supports). Asking for a set the CPU (or this
+// build) lacks is an error at prepare, never a silent fallback. kReference runs the reference
+// kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
+// FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands; int8
+// CONV_2D with int8 weights and groups = 1, by im2col) and
+// leaves every other op on the reference (int16 paths, int4 / group-scaled weights, log-grid P·V).
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/status.h"
+
+namespace squint::rt {
+
+enum class Isa : int32_t { kAuto = 0, kReference = 1, kAvx2 = 2, kAvx512Vnni = 3 };
+
+const char* IsaName(Isa isa);  // "auto", "reference", "avx2", "avx512vnni"
+// Parses one of IsaName's names (not "auto"); false otherwise.
+bool ParseIsa(const char* name, Isa* out);
+// True when this build has the set's kernels and this CPU executes them (kReference: always).
+bool IsaSupported(Isa isa);
+// The set an interpreter uses for `requested` (see the order above); an error names the set and
+// what is missing.
+Status ResolveIsa(Isa requested, Isa* out);
+
+}  // namespace squint::rt

@@ -1,0 +1,148 @@
+// AVX2 kernels (this translation unit alone is compiled with -mavx2 -mfma; the runtime calls it
+// only after the CPU check at prepare).
+//
+// qs8_gemm_4x16c2__avx2: y = requant(x·wᵀ + b') (qs8_gemm.h) with a register tile of 4 rows × 16
+// units (two ymm of 8 int32 lanes, one lane per unit) and depth pairs. Activations and weights
+// are widened to int16 (activations into scratch per call, weights once at prepare) and
+// vpmaddwd adds x[k]·w[n][k] + x[k+1]·w[n][k+1] into lane n: each product is at most 128·128 =
+// 2^14 and a pair at most 2^15, so nothing saturates (vpmaddubsw, whose int16 pair sum can
+// saturate, is not used). Lanes hold the exact sum modulo 2^32; the folded bias subtracts z_x·Σw.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "runtime/kernels/x86/qs8_gemm.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+constexpr int32_t kMr = 4, kNr = 16, kKr = 2;
+
+struct OutputStage {
+  __m256i lo, hi, zp;  // act_min − zp, act_max − zp, zp
+};
+
+// The reference requantization of 8 accumulators (lanes = units); the steps and their proof are
+// those of avx512vnni.cc's Requantize.
+__m256i Requantize(__m256i acc, __m256i mult, __m256i left, __m256i right, const OutputStage& o) {
+  const __m256i shifted = _mm256_sllv_epi32(acc, left);
+  const __m256i exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), acc);
+  const __m256i saturated = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(0x7fffffff));
+  const __m256i a = _mm256_blendv_epi8(saturated, shifted, exact);
+  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(a, mult), nudge);
+  const __m256i odd =
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(mult, 32)), nudge);
+  const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+  const __m256i remainder = _mm256_and_si256(high, mask);
+  const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+  __m256i q = _mm256_srav_epi32(high, right);
+  q = _mm256_sub_epi32(q, _mm256_cmpgt_epi32(remainder, threshold));  // + 1 where remainder > threshold
+  q = _mm256_min_epi32(_mm256_max_epi32(q, o.lo), o.hi);
+  return _mm256_add_epi32(q, o.zp);
+}
+
+// 16 codes (int32 lanes already in [−128, 127]) → 16 bytes in unit order.
+__m128i Narrow(__m256i v0, __m256i v1) {
+  const __m256i words = _mm256_packs_epi32(v0, v1);     // per 128-bit lane: v0[0..3] v1[0..3] | v0[4..7] v1[4..7]
+  const __m256i bytes = _mm256_packs_epi16(words, words);  // dwords: v0[0..3] v1[0..3] v0.. v1.. | v0[4..7] v1[4..7] ..
+  return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
+}
+
+// One tile: M rows (a: packed int16 rows of a_stride elements) × the 16 units of panel w from
+// unit n0; `valid` of them exist. y points at y[r0][0].
+template <int M>
+void Tile(const int16_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p, int32_t n0,
+          int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
+  __m256i acc[M][2];
+  const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + n0));
+  const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + n0 + 8));
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    acc[i][0] = b0;
+    acc[i][1] = b1;
+  }
+  if (row_bias != nullptr) {
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      const __m256i r = _mm256_set1_epi32(row_bias[i]);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], r);
+      acc[i][1] = _mm256_add_epi32(acc[i][1], r);
+    }
+  }
+  for (int32_t g = 0; g < groups; ++g) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+    w += 2 * 32;
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      int32_t pair;
+      std::memcpy(&pair, a + static_cast<size_t>(i) * a_stride + static_cast<size_t>(g) * kKr, sizeof(pair));
+      const __m256i x = _mm256_set1_epi32(pair);
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(x, w0));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(x, w1));
+    }
+  }
+  __m256i mult[2], left[2], right[2];
+  for (int h = 0; h < 2; ++h) {
+    mult[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.multiplier + n0 + 8 * h));
+    left[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.left_shift + n0 + 8 * h));
+    right[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.right_shift + n0 + 8 * h));
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < M; ++i) {
+    const __m128i codes = Narrow(Requantize(acc[i][0], mult[0], left[0], right[0], o),
+                                 Requantize(acc[i][1], mult[1], left[1], right[1], o));
+    int8_t* y_i = y + static_cast<int64_t>(i) * p.units + n0;
+    if (valid == kNr) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y_i), codes);
+    } else {
+      alignas(16) int8_t tmp[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), codes);
+      for (int32_t j = 0; j < valid; ++j) y_i[j] = tmp[j];
+    }
+  }
+}
+
+// a[r][k] = x[r][k] widened to int16, zero past depth up to k_pad.
+void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, int16_t* a) {
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t* xr = x + static_cast<int64_t>(r) * depth;
+    int16_t* ar = a + static_cast<size_t>(r) * k_pad;
+    int32_t k = 0;
+    for (; k + 16 <= depth; k += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar + k),
+                          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + k))));
+    for (; k < depth; ++k) ar[k] = xr[k];
+    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+  }
+}
+
+void Tile4x16(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
+  OutputStage o;
+  o.lo = _mm256_set1_epi32(p.act_min - p.zero_point);
+  o.hi = _mm256_set1_epi32(p.act_max - p.zero_point);
+  o.zp = _mm256_set1_epi32(p.zero_point);
+  const auto* a16 = static_cast<const int16_t*>(a);
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto groups = static_cast<int32_t>(k_pad / kKr);
+  switch (m) {
+    case 4: Tile<4>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(a16, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+  }
+}
+
+void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
+  PackActivations(x, rows, depth, k_pad, static_cast<int16_t*>(a));
+}
+
+}  // namespace
+
+const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16};
+
+}  // namespace squint::rt::x86

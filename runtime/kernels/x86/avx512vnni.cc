@@ -1,0 +1,148 @@
+// AVX-512 VNNI kernels (this translation unit alone is compiled with -mavx512f -mavx512bw
+// -mavx512vl -mavx512vnni; the runtime calls it only after the CPU check at prepare).
+//
+// qs8_gemm_8x32c4__avx512vnni: y = requant(x·wᵀ + b') (qs8_gemm.h) with a register tile of 8 rows
+// × 32 units (two zmm of 16 int32 lanes, one lane per unit) and depth groups of 4 bytes:
+// vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
+// are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
+// lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
+// GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
+// -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "runtime/kernels/x86/qs8_gemm.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+constexpr int32_t kMr = 8, kNr = 32, kKr = 4;
+
+// Per-panel-half constants of the output stage.
+struct OutputStage {
+  __m512i lo, hi, zp;  // act_min − zp, act_max − zp, zp
+};
+
+// The reference requantization (fixed_point.h) of 16 accumulators, lanes = units:
+// sat32(acc·2^left) → SRDHM with the Q0.31 multiplier, written floor((a·m + 2^30) / 2^31)
+// (equal to gemmlowp's nudge-and-truncate for m >= 0) → RoundingDivideByPOT(·, right) → clamp
+// to [act_min, act_max] − zp (the same as clamping after + zp) → + zp.
+__m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
+  const __m512i shifted = _mm512_sllv_epi32(acc, left);
+  const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
+  const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
+  const __m512i a = _mm512_mask_blend_epi32(exact, saturated, shifted);
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
+  const __m512i odd =
+      _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(mult, 32)), nudge);
+  // Bits 31..62 of each 64-bit sum: the low dword of even >> 31, the high dword of odd << 1.
+  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31), _mm512_slli_epi64(odd, 1));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+  const __m512i remainder = _mm512_and_si512(high, mask);
+  const __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(high, 31));
+  __m512i q = _mm512_srav_epi32(high, right);
+  q = _mm512_mask_add_epi32(q, _mm512_cmpgt_epi32_mask(remainder, threshold), q, one);
+  q = _mm512_min_epi32(_mm512_max_epi32(q, o.lo), o.hi);
+  return _mm512_add_epi32(q, o.zp);
+}
+
+__mmask16 StoreMask(int32_t valid) { return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u); }
+
+// One tile: M rows (a: packed u8 rows of a_stride bytes) × the 32 units of panel w from unit n0;
+// `valid` of them exist. y points at y[r0][0].
+template <int M>
+void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p,
+          int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
+  __m512i acc[M][2];
+  const __m512i b0 = _mm512_loadu_si512(p.bias + n0), b1 = _mm512_loadu_si512(p.bias + n0 + 16);
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+    acc[i][0] = b0;
+    acc[i][1] = b1;
+  }
+  if (row_bias != nullptr) {
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m512i r = _mm512_set1_epi32(row_bias[i]);
+      acc[i][0] = _mm512_add_epi32(acc[i][0], r);
+      acc[i][1] = _mm512_add_epi32(acc[i][1], r);
+    }
+  }
+  for (int32_t g = 0; g < groups; ++g) {
+    const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
+    w += 2 * 64;
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      int32_t quad;
+      std::memcpy(&quad, a + static_cast<size_t>(i) * a_stride + static_cast<size_t>(g) * kKr, sizeof(quad));
+      const __m512i x = _mm512_set1_epi32(quad);
+      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
+      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+    }
+  }
+  const __mmask16 m0 = StoreMask(valid), m1 = StoreMask(valid - 16 > 0 ? valid - 16 : 0);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * h);
+    const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * h);
+    const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * h);
+    const __mmask16 store = h == 0 ? m0 : m1;
+    if (store == 0) break;
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+      _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
+                                       Requantize(acc[i][h], mult, left, right, o));
+  }
+}
+
+// a[r][k] = x[r][k] + 128 as u8 (the sign bit flipped), zero past depth up to k_pad.
+void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, uint8_t* a) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t* xr = x + static_cast<int64_t>(r) * depth;
+    uint8_t* ar = a + static_cast<size_t>(r) * k_pad;
+    int32_t k = 0;
+    for (; k + 64 <= depth; k += 64)
+      _mm512_storeu_si512(ar + k, _mm512_xor_si512(_mm512_loadu_si512(xr + k), flip));
+    for (; k < depth; ++k) ar[k] = static_cast<uint8_t>(static_cast<uint8_t>(xr[k]) ^ 0x80u);
+    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+  }
+}
+
+void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
+  OutputStage o;
+  o.lo = _mm512_set1_epi32(p.act_min - p.zero_point);
+  o.hi = _mm512_set1_epi32(p.act_max - p.zero_point);
+  o.zp = _mm512_set1_epi32(p.zero_point);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto groups = static_cast<int32_t>(k_pad / kKr);
+  switch (m) {
+    case 8: Tile<8>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 7: Tile<7>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 6: Tile<6>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 5: Tile<5>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 4: Tile<4>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+  }
+}
+
+void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
+  PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
+}
+
+}  // namespace
+
+const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
+                                                 &Tile8x32};
+
+}  // namespace squint::rt::x86

@@ -1,0 +1,299 @@
+// The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing, the
+// loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
+// on them. Baseline x86-64 code: no intrinsics, no target flags.
+#include <cstring>
+
+#include "runtime/kernels/x86/qs8_gemm.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+int32_t Panels(const Qs8GemmKernel& k, int32_t units) { return (units + k.nr - 1) / k.nr; }
+
+// Element (g, j, i) of panel p as the kernel reads it.
+void StoreElement(const Qs8GemmKernel& k, uint8_t* panel, size_t index, int8_t value) {
+  if (k.weight_bytes == 1) {
+    panel[index] = static_cast<uint8_t>(value);
+  } else {
+    const int16_t v = value;
+    std::memcpy(panel + 2 * index, &v, 2);
+  }
+}
+
+}  // namespace
+
+Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  const size_t panels = static_cast<size_t>(Panels(k, units));
+  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  const size_t unit_bytes = RoundUp(panels * static_cast<size_t>(k.nr) * sizeof(int32_t), 64);
+  Qs8GemmLayout l;
+  l.weights = 0;
+  l.bias = panels * panel_bytes;
+  l.multiplier = l.bias + unit_bytes;
+  l.left_shift = l.multiplier + unit_bytes;
+  l.right_shift = l.left_shift + unit_bytes;
+  l.total = l.right_shift + unit_bytes;
+  return l;
+}
+
+size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  return static_cast<size_t>(rows) * k_pad * static_cast<size_t>(k.weight_bytes);
+}
+
+void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) {
+  const Qs8GemmLayout l = Qs8GemmPackedLayout(k, pr.units, pr.depth);
+  auto* base = static_cast<uint8_t*>(block);
+  std::memset(base, 0, l.total);
+  const size_t k_pad = RoundUp(static_cast<size_t>(pr.depth), static_cast<size_t>(k.kr));
+  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  int32_t* bias = reinterpret_cast<int32_t*>(base + l.bias);
+  int32_t* mult = reinterpret_cast<int32_t*>(base + l.multiplier);
+  int32_t* left = reinterpret_cast<int32_t*>(base + l.left_shift);
+  int32_t* right = reinterpret_cast<int32_t*>(base + l.right_shift);
+  const int64_t offset = int64_t{pr.input_zero_point} + k.activation_offset;
+  for (int32_t n = 0; n < pr.units; ++n) {
+    uint8_t* panel = base + static_cast<size_t>(n / k.nr) * panel_bytes;
+    const size_t j = static_cast<size_t>(n % k.nr);
+    const int8_t* w_n = pr.w + static_cast<int64_t>(n) * pr.depth;
+    int64_t sum = 0;
+    for (int32_t d = 0; d < pr.depth; ++d) {
+      const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + j) * static_cast<size_t>(k.kr) + i, w_n[d]);
+      sum += w_n[d];
+    }
+    // b'[n] = bias[n] − (z_x + o)·Σw, reduced modulo 2^32 (the kernels' int32 sums wrap alike).
+    const int64_t folded = (pr.bias != nullptr ? int64_t{pr.bias[n]} : 0) - offset * sum;
+    const uint32_t wrapped = static_cast<uint32_t>(static_cast<uint64_t>(folded));
+    std::memcpy(&bias[n], &wrapped, sizeof(wrapped));
+    const int32_t c = pr.requant.count == 1 ? 0 : n;
+    const int32_t shift = pr.requant.shift[c];
+    mult[n] = pr.requant.multiplier[c];
+    left[n] = shift > 0 ? shift : 0;
+    right[n] = shift > 0 ? 0 : -shift;
+  }
+}
+
+void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* block, Qs8GemmParams* p) {
+  const Qs8GemmLayout l = Qs8GemmPackedLayout(k, pr.units, pr.depth);
+  const auto* base = static_cast<const uint8_t*>(block);
+  p->units = pr.units;
+  p->depth = pr.depth;
+  p->weights = base + l.weights;
+  p->bias = reinterpret_cast<const int32_t*>(base + l.bias);
+  p->multiplier = reinterpret_cast<const int32_t*>(base + l.multiplier);
+  p->left_shift = reinterpret_cast<const int32_t*>(base + l.left_shift);
+  p->right_shift = reinterpret_cast<const int32_t*>(base + l.right_shift);
+  p->zero_point = pr.requant.zero_point;
+  p->act_min = pr.requant.act_min;
+  p->act_max = pr.requant.act_max;
+}
+
+namespace {
+
+// Panels [first, last) × rows [row_first, row_last) of one call (row_first a multiple of k.mr):
+// chunks of panels that fit the L2 cache, row tile by row tile inside a chunk. The activations
+// are already packed in p.scratch.
+void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, int32_t last, int32_t row_first,
+                 int32_t row_last, int8_t* y) {
+  constexpr size_t kChunkBytes = size_t{256} * 1024;
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t row_bytes = k_pad * static_cast<size_t>(k.weight_bytes);
+  int32_t chunk = panel_bytes == 0 ? last - first : static_cast<int32_t>(kChunkBytes / panel_bytes);
+  if (chunk < 1) chunk = 1;
+  const auto* weights = static_cast<const uint8_t*>(p.weights);
+  const auto* a = static_cast<const uint8_t*>(p.scratch);
+  for (int32_t c0 = first; c0 < last; c0 += chunk) {
+    const int32_t c1 = c0 + chunk < last ? c0 + chunk : last;
+    for (int32_t r0 = row_first; r0 < row_last; r0 += k.mr) {
+      const int32_t m = row_last - r0 < k.mr ? row_last - r0 : k.mr;
+      for (int32_t pi = c0; pi < c1; ++pi) {
+        const int32_t n0 = pi * k.nr;
+        k.tile(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(pi) * panel_bytes,
+               n0, p.units - n0 < k.nr ? p.units - n0 : k.nr, p.row_bias != nullptr ? p.row_bias + r0 : nullptr,
+               y + static_cast<int64_t>(r0) * p.units);
+      }
+    }
+  }
+}
+
+// One thread's share: `parts` equal ranges of the panels (by_rows false) or of the row tiles.
+struct Sweep {
+  const Qs8GemmKernel* k;
+  const Qs8GemmParams* p;
+  int8_t* y;
+  int32_t panels, tiles, parts;
+  bool by_rows;
+};
+void SweepPart(void* ctx, int32_t part) {
+  const Sweep& s = *static_cast<const Sweep*>(ctx);
+  const int32_t total = s.by_rows ? s.tiles : s.panels;
+  const auto first = static_cast<int32_t>(int64_t{total} * part / s.parts);
+  const auto last = static_cast<int32_t>(int64_t{total} * (part + 1) / s.parts);
+  if (!s.by_rows) {
+    SweepPanels(*s.k, *s.p, first, last, 0, s.p->rows, s.y);
+    return;
+  }
+  const int32_t row_last = last * s.k->mr < s.p->rows ? last * s.k->mr : s.p->rows;
+  SweepPanels(*s.k, *s.p, 0, s.panels, first * s.k->mr, row_last, s.y);
+}
+
+}  // namespace
+
+void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
+  const int32_t panels = Panels(k, p.units), tiles = (p.rows + k.mr - 1) / k.mr;
+  // Split the units when there are panels for every thread (each thread streams its own weights),
+  // else the row tiles (few units, many rows: e.g. a convolution's output positions).
+  const bool by_rows = panels < p.parallel.threads && tiles > panels;
+  const int32_t total = by_rows ? tiles : panels;
+  const int32_t parts = p.parallel.threads < total ? p.parallel.threads : total;
+  if (p.parallel.run == nullptr || parts <= 1) {
+    SweepPanels(k, p, 0, panels, 0, p.rows, y);
+    return;
+  }
+  Sweep s{&k, &p, y, panels, tiles, parts, by_rows};
+  p.parallel.run(p.parallel.pool, &SweepPart, &s, parts);
+}
+
+namespace {
+struct MatMulScratch {
+  size_t panels = 0, bias = 0, row_bias = 0, total = 0;  // byte offsets after the packed activations
+};
+MatMulScratch MatMulLayout(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth) {
+  const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
+  const size_t units_pad = static_cast<size_t>(Panels(k, n)) * static_cast<size_t>(k.nr);
+  MatMulScratch l;
+  l.panels = RoundUp(Qs8GemmScratchBytes(k, m, depth), 64);
+  l.bias = l.panels + RoundUp(units_pad * k_pad * static_cast<size_t>(k.weight_bytes), 64);
+  l.row_bias = l.bias + RoundUp(units_pad * sizeof(int32_t), 64);
+  l.total = l.row_bias + static_cast<size_t>(m) * sizeof(int32_t);
+  return l;
+}
+int32_t Wrap(int64_t v) {  // v modulo 2^32 as int32 (two's complement)
+  const uint32_t u = static_cast<uint32_t>(static_cast<uint64_t>(v));
+  int32_t out;
+  std::memcpy(&out, &u, sizeof(out));
+  return out;
+}
+}  // namespace
+
+size_t Qs8MatMulScratchBytes(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth) {
+  return MatMulLayout(k, m, n, depth).total;
+}
+
+void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_point, int32_t b_zero_point,
+               const int8_t* a, const int8_t* b, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
+  const MatMulScratch l = MatMulLayout(k, p.rows, p.units, p.depth);
+  auto* base = static_cast<uint8_t*>(p.scratch);
+  uint8_t* panels = base + l.panels;
+  auto* bias = reinterpret_cast<int32_t*>(base + l.bias);
+  auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
+  std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
+  std::memset(bias, 0, units_pad * sizeof(int32_t));
+  // Panels from b's rows, and the column sums Σ_k b[k][j] (|Σ| <= 128·depth: int32) in bias.
+  for (int32_t d = 0; d < p.depth; ++d) {
+    const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
+    const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+    for (int32_t j = 0; j < p.units; ++j) {
+      uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
+      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
+                   b_d[j]);
+      bias[j] += b_d[j];
+    }
+  }
+  const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
+  for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
+    int64_t sum = 0;
+    for (int32_t d = 0; d < p.depth; ++d) sum += a_r[d];
+    row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
+  }
+  Qs8GemmParams q = p;
+  q.weights = panels;
+  q.bias = bias;
+  q.row_bias = row_bias;
+  q.scratch = base;
+  Qs8Gemm(k, q, a, y);
+}
+
+namespace {
+struct ConvScratch {
+  size_t tmp = 0, gemm = 0, total = 0;  // byte offsets: patch matrix at 0, then [pos][C_out], then GEMM's
+};
+ConvScratch ConvLayout(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
+  const size_t positions = static_cast<size_t>(c.out_h) * static_cast<size_t>(c.out_w);
+  const size_t depth = static_cast<size_t>(c.in_channels) * static_cast<size_t>(c.kernel_h) * static_cast<size_t>(c.kernel_w);
+  ConvScratch l;
+  l.tmp = RoundUp(positions * depth, 64);
+  l.gemm = l.tmp + RoundUp(positions * static_cast<size_t>(c.out_channels), 64);
+  l.total = l.gemm + Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), static_cast<int32_t>(depth));
+  return l;
+}
+}  // namespace
+
+size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c) { return ConvLayout(k, c).total; }
+
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y) {
+  const ConvScratch l = ConvLayout(k, c);
+  auto* base = static_cast<uint8_t*>(p.scratch);
+  auto* col = reinterpret_cast<int8_t*>(base);
+  auto* tmp = reinterpret_cast<int8_t*>(base + l.tmp);
+  const int64_t positions = int64_t{c.out_h} * c.out_w, plane = int64_t{c.in_h} * c.in_w;
+  if (positions == 0 || c.out_channels == 0) return;
+  const auto pad = static_cast<int8_t>(c.input_zero_point);
+  Qs8GemmParams q = p;
+  q.rows = static_cast<int32_t>(positions);
+  q.scratch = base + l.gemm;
+  // Geometry in locals: the int8 stores below may alias anything, so fields read through `c`
+  // would be reloaded after every byte.
+  const int32_t in_channels = c.in_channels, in_h = c.in_h, in_w = c.in_w, out_h = c.out_h, out_w = c.out_w;
+  const int32_t kernel_h = c.kernel_h, kernel_w = c.kernel_w, stride_h = c.stride_h, stride_w = c.stride_w;
+  const int32_t dilation_h = c.dilation_h, dilation_w = c.dilation_w, pad_top = c.pad_top, pad_left = c.pad_left;
+  for (int32_t n = 0; n < c.batch; ++n) {
+    const int8_t* x_n = x + int64_t{n} * in_channels * plane;
+    int8_t* row = col;
+    for (int32_t oh = 0; oh < out_h; ++oh)
+      for (int32_t ow = 0; ow < out_w; ++ow) {
+        // Kernel columns [kw_lo, kw_hi) fall inside the image (iw = iw0 + kw·dilation_w).
+        const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+        int32_t kw_lo = 0, kw_hi = kernel_w;
+        while (kw_lo < kw_hi && iw0 + int64_t{kw_lo} * dilation_w < 0) ++kw_lo;
+        while (kw_hi > kw_lo && iw0 + int64_t{kw_hi - 1} * dilation_w >= in_w) --kw_hi;
+        for (int32_t ic = 0; ic < in_channels; ++ic)
+          for (int32_t kh = 0; kh < kernel_h; ++kh) {
+            const int64_t ih = int64_t{oh} * stride_h - pad_top + int64_t{kh} * dilation_h;
+            if (ih < 0 || ih >= in_h) {
+              for (int32_t kw = 0; kw < kernel_w; ++kw) row[kw] = pad;
+            } else {
+              const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
+              for (int32_t kw = 0; kw < kw_lo; ++kw) row[kw] = pad;
+              for (int32_t kw = kw_lo; kw < kw_hi; ++kw) row[kw] = x_row[int64_t{kw} * dilation_w];
+              for (int32_t kw = kw_hi; kw < kernel_w; ++kw) row[kw] = pad;
+            }
+            row += kernel_w;
+          }
+      }
+    Qs8Gemm(k, q, col, tmp);
+    const int32_t out_channels = c.out_channels;
+    int8_t* y_n = y + int64_t{n} * out_channels * positions;
+    for (int32_t oc = 0; oc < out_channels; ++oc) {  // [pos][C_out] → NCHW
+      int8_t* y_c = y_n + int64_t{oc} * positions;
+      const int8_t* t = tmp + oc;
+      for (int64_t pos = 0; pos < positions; ++pos) y_c[pos] = t[pos * out_channels];
+    }
+  }
+}
+
+}  // namespace squint::rt::x86

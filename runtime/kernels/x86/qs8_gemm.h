@@ -1,0 +1,131 @@
+// Optimized int8 GEMM for FULLY_CONNECTED (int8 activations, int8 symmetric weights, groups = 1):
+// the contract shared by the per-ISA microkernels (avx2.cc, avx512vnni.cc) and the prepare step.
+//
+// Math. The reference kernel (kernels.h, FULLY_CONNECTED) computes, per row r and unit n,
+//   acc[r][n] = bias[n] + Σ_k (x[r][k] − z_x)·w[n][k]
+//             = Σ_k (x[r][k] + o)·w[n][k]  +  (bias[n] − (z_x + o)·Σ_k w[n][k])
+// for any activation offset o. A kernel feeds the codes x + o to its dot-product instruction
+// (o = 0 for AVX2's int16 vpmaddwd, o = 128 for VNNI's unsigned-by-signed vpdpbusd) and starts
+// its accumulators at the folded bias b'[n] = bias[n] − (z_x + o)·Σ_k w[n][k], computed once at
+// prepare. All int32 sums are taken modulo 2^32 (SIMD adds wrap); prepare has checked
+// Int8DotFitsInt32, so the true acc fits int32 and the wrapped sum equals it exactly.
+// The output is then the reference's requantization, bit for bit:
+//   y = clamp(RoundingDivideByPOT(SRDHM(sat32(acc·2^left), multiplier), right) + zero_point,
+//             act_min, act_max),  left = max(shift, 0), right = max(−shift, 0)     (fixed_point.h)
+//
+// Layouts (k_pad = depth rounded up to kr; nr, kr, element size from the kernel descriptor):
+//   weight panels: panel p holds units [p·nr, p·nr + nr); inside it, element (g, j, i) at
+//     index (g·nr + j)·kr + i is w[p·nr + j][g·kr + i], 0 past `units` or `depth`; int8 or int16
+//     elements (weight_bytes); panels follow one another, each 64-byte aligned in size.
+//   per-unit arrays (folded bias, multiplier, left shift, right shift): int32, padded with zeros
+//     to a whole number of panels so that a kernel may load full vectors.
+//   scratch: the kernel's packed activations, rows × k_pad elements of weight_bytes each.
+// Everything here is plain C++ (no intrinsics): the ISA translation units hold the only vector
+// code, and export just their descriptor (no inline functions cross translation units compiled
+// with different target flags).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/kernels/reference/kernels.h"
+
+namespace squint::rt::x86 {
+
+// Optional parallelism of one call: run(pool, task, ctx, n) calls task(ctx, i) for every i in
+// [0, n), possibly concurrently, and returns when all are done (runtime/thread_pool.h). Unset or
+// threads = 1: serial. The split is over whole panels of units (or, when there are fewer panels
+// than threads, whole row tiles), so every output code is computed by the same instructions
+// whatever the thread count.
+struct Qs8Parallel {
+  void (*run)(void* pool, void (*task)(void* ctx, int32_t index), void* ctx, int32_t n) = nullptr;
+  void* pool = nullptr;
+  int32_t threads = 1;
+};
+
+// One call: y[rows][units] from x[rows][depth] (row-major, int8) with a packed block.
+struct Qs8GemmParams {
+  int32_t rows = 0, units = 0, depth = 0;
+  const void* weights = nullptr;        // panels (see above)
+  const int32_t* bias = nullptr;        // folded bias b'[n]
+  const int32_t* multiplier = nullptr;  // per unit (a per-tensor requant is expanded)
+  const int32_t* left_shift = nullptr;
+  const int32_t* right_shift = nullptr;
+  int32_t zero_point = 0, act_min = -128, act_max = 127;
+  const int32_t* row_bias = nullptr;  // [rows] added to every unit of a row, or null (Qs8MatMul's z_b term)
+  void* scratch = nullptr;            // Qs8GemmScratchBytes(kernel, rows, depth) bytes
+  Qs8Parallel parallel;
+};
+
+// A microkernel and the layout it reads. `name` follows <type>_<op>_<tile>__<isa>. The ISA
+// translation unit provides the two vector steps; the loops around them (Qs8Gemm) are shared.
+struct Qs8GemmKernel {
+  const char* name;
+  int32_t mr;                 // rows per register tile
+  int32_t nr;                 // units per panel
+  int32_t kr;                 // depth per group
+  int32_t weight_bytes;       // 1: int8 panel and scratch elements, 2: int16
+  int32_t activation_offset;  // o above
+  // a[r][k] = x[r][k] + o as the kernel's element, for r < rows, k < depth; 0 for depth <= k < k_pad.
+  void (*pack_activations)(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a);
+  // Output rows [0, m) (m <= mr) × units [n0, n0 + nr) of which `valid` exist: a = packed row 0
+  // (rows k_pad elements apart), w = the panel of unit n0, row_bias = the rows' extra bias or
+  // null, y = output row 0 (rows p.units apart).
+  void (*tile)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+               int32_t valid, const int32_t* row_bias, int8_t* y);
+};
+
+// y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
+// panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a
+// contiguous range of panels, or of row tiles). Invoke-time: no allocation.
+void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
+
+// Defined in the ISA translation units (x86-64 builds only; call after IsaSupported, dispatch.h).
+extern const Qs8GemmKernel kQs8Gemm4x16c2Avx2;
+extern const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni;
+
+// Byte offsets of the parts of a packed block (the block itself 64-byte aligned).
+struct Qs8GemmLayout {
+  size_t weights = 0, bias = 0, multiplier = 0, left_shift = 0, right_shift = 0, total = 0;
+};
+Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth);
+size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth);
+
+// The constant part of one FULLY_CONNECTED: weight w [units][depth] (int8, symmetric), bias
+// [units] or null, the activation zero point and the output requantization (count 1 or units).
+struct Qs8GemmProblem {
+  int32_t units = 0, depth = 0;
+  const int8_t* w = nullptr;
+  const int32_t* bias = nullptr;
+  int32_t input_zero_point = 0;
+  ref::RequantParams requant;
+};
+// Writes the block (Qs8GemmPackedLayout(k, units, depth).total bytes at `block`). Prepare-time.
+void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& problem, void* block);
+// Points p's weights/bias/requant arrays into a packed block and copies the output constants.
+void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& problem, const void* block, Qs8GemmParams* p);
+
+// ---- BATCH_MATMUL on the same microkernels ----
+// One int8 matrix product of two activations, a [m][depth] and b [depth][n] (row-major), with a
+// per-tensor requantization (kernels.h BATCH_MATMUL):
+//   acc[i][j] = Σ_k (a[i][k] − z_a)(b[k][j] − z_b)
+//             = Σ_k (a[i][k] + o)·b[k][j]  −  (z_a + o)·Σ_k b[k][j]  −  z_b·Σ_k (a[i][k] − z_a)
+// b's raw codes are the panel "weights" (packed per call into scratch with the column term as
+// the folded bias); the row term is the tile's row_bias. All sums wrap modulo 2^32 as in the
+// GEMM, exact because prepare checked Int8MatMulFitsInt32. p holds the requant arrays (a block
+// packed with depth 0: no panels, n padded per-unit arrays), rows = m, units = n, depth.
+size_t Qs8MatMulScratchBytes(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t depth);
+void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_point, int32_t b_zero_point,
+               const int8_t* a, const int8_t* b, int8_t* y);
+
+// ---- CONV_2D (groups = 1) on the same microkernels, by im2col ----
+// Per image: the patch matrix col[pos][(ic·kernel_h + kh)·kernel_w + kw] = x[ic][ih][iw], or the
+// input zero point where (ih, iw) is padding (so that x − z_x = 0 there, as the reference skips
+// it), pos = oh·out_w + ow; then the FULLY_CONNECTED GEMM with the conv weight [C_out][D] as is
+// (D = in_channels·kernel_h·kernel_w, packed at prepare exactly like an FC weight), rows = out_h·
+// out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of the
+// weight (units = out_channels, depth = D, rows = out_h·out_w).
+size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
+
+}  // namespace squint::rt::x86

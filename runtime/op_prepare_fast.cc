@@ -1,0 +1,150 @@
+// Prepare of the optimized kernels (runtime/kernels/x86, dispatch.h): after an op's reference
+// prepare has checked every precondition, these replace its run function with pools->isa's
+// kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D), packing constants into
+// PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
+#include <algorithm>
+
+#include "runtime/op_prepare_util.h"
+
+namespace squint::rt::prep {
+namespace {
+
+#if defined(SQUINT_X86_KERNELS)
+void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastFcState& s = Get<FastFcState>(op);
+  x86::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+}
+void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastConvState& s = Get<FastConvState>(op);
+  x86::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+}
+void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
+  const ref::BatchMatMulParams& p = s.p;
+  const auto* a = static_cast<const int8_t*>(in[0]);
+  const auto* b = static_cast<const int8_t*>(in[1]);
+  auto* y = static_cast<int8_t*>(out[0]);
+  int64_t num_batches = 1;
+  for (int32_t i = 0; i < p.batch_rank; ++i) num_batches *= p.batch_dims[i];
+  int32_t index[4] = {0, 0, 0, 0};
+  for (int64_t batch = 0; batch < num_batches; ++batch) {  // the reference's broadcast walk
+    int64_t a_offset = 0, b_offset = 0;
+    for (int32_t i = 0; i < p.batch_rank; ++i) {
+      a_offset += int64_t{index[i]} * p.a_batch_strides[i];
+      b_offset += int64_t{index[i]} * p.b_batch_strides[i];
+    }
+    x86::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
+                   b + b_offset * p.k * p.n, y + batch * p.m * p.n);
+    for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
+      if (++index[i] < p.batch_dims[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+#endif
+
+#if defined(SQUINT_X86_KERNELS)
+// The int8 GEMM microkernel of an instruction set, or null (reference).
+const x86::Qs8GemmKernel* FastKernel(Isa isa) {
+  return isa == Isa::kAvx512Vnni ? &x86::kQs8Gemm8x32c4Avx512Vnni : isa == Isa::kAvx2 ? &x86::kQs8Gemm4x16c2Avx2 : nullptr;
+}
+#endif
+
+// Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
+// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`. False (and
+// nothing changed) when the set has no GEMM kernel.
+template <typename ScratchBytes>
+bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_zero_point,
+                            const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
+                            PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s) {
+#if defined(SQUINT_X86_KERNELS)
+  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
+  if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
+  s->kernel = kernel;
+  s->problem.units = units;
+  s->problem.depth = depth;
+  s->problem.w = reinterpret_cast<const int8_t*>(w.data);
+  s->problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
+  s->problem.input_zero_point = input_zero_point;
+  s->problem.requant = requant;
+  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, units, depth).total;
+  s->packed_at = pools->packed.size() * sizeof(PreparePools::Line);
+  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
+  x86::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
+  s->gemm.rows = rows;
+  const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
+  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
+  return true;
+#else
+  (void)units, (void)depth, (void)rows, (void)input_zero_point, (void)requant, (void)w, (void)bias, (void)pools;
+  (void)scratch_bytes, (void)s;
+  return false;
+#endif
+}
+
+}  // namespace
+
+// The optimized FULLY_CONNECTED of pools->isa (dispatch.h) for int8 activations, int8 weights
+// and groups = 1, all already checked against the reference kernel's preconditions. Other ISAs
+// (kReference) and other builds keep the reference kernel.
+void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                          PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  FastFcState s;
+  auto scratch = [&p](const x86::Qs8GemmKernel& k) { return x86::Qs8GemmScratchBytes(k, p.rows, p.depth); };
+  if (!PackFastWeights(p.units, p.depth, p.rows, p.input_zero_point, p.requant, w, bias, pools, scratch, &s)) return;
+  out->params = s;
+  out->run = &RunFastFc;
+#else
+  (void)p, (void)w, (void)bias, (void)pools, (void)out;
+#endif
+}
+
+// The optimized CONV_2D of pools->isa (int8 activations and weights, groups = 1), by im2col.
+void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
+                            PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  const int64_t positions = int64_t{p.out_h} * p.out_w;
+  const int64_t depth = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
+  if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;
+  FastConvState s;
+  s.p = p;
+  auto scratch = [&p](const x86::Qs8GemmKernel& k) { return x86::Qs8Conv2DScratchBytes(k, p); };
+  if (!PackFastWeights(p.out_channels, static_cast<int32_t>(depth), static_cast<int32_t>(positions),
+                       p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc))
+    return;
+  out->params = s;
+  out->run = &RunFastConv;
+#else
+  (void)p, (void)w, (void)bias, (void)pools, (void)out;
+#endif
+}
+
+// The optimized BATCH_MATMUL of pools->isa for int8 affine operands (not log-grid P·V), already
+// checked against the reference kernel's preconditions: per-unit requant arrays into the pools,
+// the per-call scratch (packed a, b panels, column and row sums) planned.
+void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
+  if (kernel == nullptr || p.a_grid != nullptr) return;
+  FastBatchMatMulState s;
+  s.kernel = kernel;
+  s.p = p;
+  s.problem.units = p.n;
+  s.problem.depth = 0;
+  s.problem.requant = p.requant;
+  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, p.n, 0).total;
+  s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
+  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
+  x86::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
+  s.gemm.rows = p.m;
+  const size_t scratch = (x86::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
+  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
+  out->params = s;
+  out->run = &RunFastBatchMatMul;
+#else
+  (void)p, (void)pools, (void)out;
+#endif
+}
+
+}  // namespace squint::rt::prep

@@ -1,0 +1,678 @@
+// The x86 GEMM microkernels (runtime/kernels/x86) against the reference FULLY_CONNECTED, with
+// tolerance zero: every output code equal, over edge shapes (1, odd, just below / at / above each
+// tile and unroll), extreme zero points, saturating codes, with and without bias, per-tensor and
+// per-channel requantization including the saturating left shift and the largest right shift.
+// A set this CPU lacks is skipped (and named); dispatch and the interpreter path are tested below.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "runtime/dispatch.h"
+#include "runtime/interpreter.h"
+#include "runtime/kernels/reference/kernels.h"
+#include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/thread_pool.h"
+#include "tests/runtime/sqnt_builder.h"
+
+namespace squint::rt {
+namespace {
+
+using x86::Qs8GemmKernel;
+
+struct KernelCase {
+  Isa isa;
+  const Qs8GemmKernel* kernel;
+};
+std::vector<KernelCase> Kernels() {
+  return {{Isa::kAvx2, &x86::kQs8Gemm4x16c2Avx2}, {Isa::kAvx512Vnni, &x86::kQs8Gemm8x32c4Avx512Vnni}};
+}
+
+// Builder of one GEMM case: y[m][n] = FULLY_CONNECTED(x[m][k], w[n][k], bias[n]).
+class GemmTester {
+ public:
+  GemmTester& M(int32_t v) { m_ = v; return *this; }
+  GemmTester& N(int32_t v) { n_ = v; return *this; }
+  GemmTester& K(int32_t v) { k_ = v; return *this; }
+  GemmTester& XZeroPoint(int32_t v) { zx_ = v; return *this; }
+  GemmTester& YZeroPoint(int32_t v) { zy_ = v; return *this; }
+  GemmTester& PerChannel(bool v) { per_channel_ = v; return *this; }
+  GemmTester& Bias(bool v) { bias_ = v; return *this; }
+  GemmTester& MaxBias(bool v) { max_bias_ = v; return *this; }  // |bias| at the prepare bound
+  GemmTester& XAll(int8_t v) { x_all_ = v; return *this; }      // every activation code v
+  GemmTester& Small(bool v) { small_ = v; return *this; }       // codes in [−16, 16]: tiny accumulators
+  GemmTester& WAll(int8_t v) { w_all_ = v; return *this; }      // every weight code v
+  GemmTester& Shifts(int32_t lo, int32_t hi) {  // default: chosen from k to keep outputs mostly in range
+    shift_lo_ = lo;
+    shift_hi_ = hi;
+    shifts_set_ = true;
+    return *this;
+  }
+  GemmTester& ZeroMultiplier(bool v) { zero_multiplier_ = v; return *this; }
+  GemmTester& HalfMultiplier(bool v) { half_multiplier_ = v; return *this; }  // 2^30 (0.5): rounding ties
+  GemmTester& ActRange(int32_t lo, int32_t hi) { act_min_ = lo; act_max_ = hi; return *this; }
+  GemmTester& Seed(uint32_t v) { seed_ = v; return *this; }
+  GemmTester& Pool(ThreadPool* v) { pool_ = v; return *this; }  // split the units over a pool
+
+  std::string Describe() const {
+    return "m " + std::to_string(m_) + " n " + std::to_string(n_) + " k " + std::to_string(k_) + " zx " +
+           std::to_string(zx_) + " zy " + std::to_string(zy_) + (per_channel_ ? " per-channel" : " per-tensor") +
+           (bias_ ? " bias" : " no-bias") +
+           (shifts_set_ ? " shifts [" + std::to_string(shift_lo_) + ", " + std::to_string(shift_hi_) + "]" : "") +
+           " seed " + std::to_string(seed_);
+  }
+
+  // Runs `kernel` and the reference on the same data; every code must be equal. Returns the
+  // outputs strictly inside (act_min, act_max), so that callers can check a case is not vacuous.
+  int64_t Test(const Qs8GemmKernel& kernel) const {
+    int64_t interior = 0;
+    Check(kernel, &interior);
+    return interior;
+  }
+
+ private:
+  void Check(const Qs8GemmKernel& kernel, int64_t* interior) const {
+    std::mt19937 rng(seed_);
+    auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+    std::vector<int8_t> x(static_cast<size_t>(m_) * k_), w(static_cast<size_t>(n_) * k_);
+    const int64_t lo = small_ ? -16 : -128, hi = small_ ? 16 : 127;
+    for (auto& v : x) v = x_all_ ? *x_all_ : static_cast<int8_t>(uni(lo, hi));
+    for (auto& v : w) v = w_all_ ? *w_all_ : static_cast<int8_t>(uni(lo, hi));
+    // The largest |bias| prepare accepts (Int8DotFitsInt32), capped at 2^30.
+    const int64_t max_dev = std::max<int64_t>(127 - zx_, zx_ + 128);
+    int64_t bound = 0x7fffffff - int64_t{k_} * max_dev * 128;
+    if (bound > (int64_t{1} << 30)) bound = int64_t{1} << 30;
+    ASSERT_GE(bound, 0) << "case breaks the prepare bound: " << Describe();
+    ASSERT_TRUE(ref::Int8DotFitsInt32(k_, zx_, bias_ ? bound : 0));
+    std::vector<int32_t> bias(static_cast<size_t>(n_));
+    // Bias on the scale of the products (or at the bound), so that outputs are not all clamped.
+    const int64_t typical = std::min<int64_t>(bound, 4096 + int64_t{k_} * 512);
+    for (auto& b : bias) b = static_cast<int32_t>(max_bias_ ? (uni(0, 1) ? bound : -bound) : uni(-typical, typical));
+    // Default shifts: |acc| ~ 5500·sqrt(k) for random codes, scaled to a few dozen codes.
+    int32_t shift_lo = shift_lo_, shift_hi = shift_hi_;
+    if (!shifts_set_) {
+      int32_t log2_k = 0;
+      while ((int64_t{1} << (2 * (log2_k + 1))) <= k_) ++log2_k;  // ⌊log2(k)/2⌋
+      shift_hi = -6 - log2_k;
+      shift_lo = shift_hi - 3;
+    }
+    const size_t channels = per_channel_ ? static_cast<size_t>(n_) : 1;
+    std::vector<int32_t> mult(channels), shift(channels);
+    for (size_t c = 0; c < channels; ++c) {
+      mult[c] = zero_multiplier_ && c % 3 == 0 ? 0
+                : half_multiplier_            ? int32_t{1} << 30
+                                              : static_cast<int32_t>(uni(int64_t{1} << 30, 0x7fffffff));
+      shift[c] = static_cast<int32_t>(uni(shift_lo, shift_hi));
+    }
+    ref::FullyConnectedParams p;
+    p.rows = m_;
+    p.depth = k_;
+    p.units = n_;
+    p.input_zero_point = zx_;
+    p.requant = ref::RequantParams{mult.data(), shift.data(), static_cast<int32_t>(channels), zy_, act_min_, act_max_};
+    const int32_t* b = bias_ ? bias.data() : nullptr;
+    std::vector<int8_t> want(static_cast<size_t>(m_) * n_), got(want.size(), 0x5a);
+    ref::FullyConnected<int8_t>(p, x.data(), w.data(), b, want.data());
+
+    x86::Qs8GemmProblem problem;
+    problem.units = n_;
+    problem.depth = k_;
+    problem.w = w.data();
+    problem.bias = b;
+    problem.input_zero_point = zx_;
+    problem.requant = p.requant;
+    struct alignas(64) Line {
+      uint8_t bytes[64];
+    };
+    std::vector<Line> block((x86::Qs8GemmPackedLayout(kernel, n_, k_).total + 63) / 64);
+    x86::PackQs8Gemm(kernel, problem, block.data());
+    std::vector<Line> scratch((x86::Qs8GemmScratchBytes(kernel, m_, k_) + 63) / 64 + 1);
+    x86::Qs8GemmParams g;
+    g.rows = m_;
+    x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+    g.scratch = scratch.data();
+    if (pool_ != nullptr) g.parallel = x86::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads()};
+    x86::Qs8Gemm(kernel, g, x.data(), got.data());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(int{got[i]}, int{want[i]}) << kernel.name << ": first difference at row " << i / n_ << " unit "
+                                           << i % n_ << ", " << Describe();
+      *interior += want[i] > act_min_ && want[i] < act_max_;
+    }
+  }
+
+  int32_t m_ = 1, n_ = 1, k_ = 1, zx_ = 0, zy_ = 0;
+  bool per_channel_ = true, bias_ = true, max_bias_ = false, zero_multiplier_ = false, half_multiplier_ = false, small_ = false;
+  std::optional<int8_t> x_all_, w_all_;
+  int32_t shift_lo_ = 0, shift_hi_ = 0;
+  bool shifts_set_ = false;
+  int32_t act_min_ = -128, act_max_ = 127;
+  uint32_t seed_ = 1;
+  ThreadPool* pool_ = nullptr;
+};
+
+class X86GemmTest : public ::testing::TestWithParam<KernelCase> {
+ protected:
+  void SetUp() override {
+    if (!IsaSupported(GetParam().isa)) GTEST_SKIP() << "this CPU lacks " << IsaName(GetParam().isa);
+  }
+  const Qs8GemmKernel& kernel() const { return *GetParam().kernel; }
+};
+
+// 1, odd sizes, and one below / at / above every tile and unroll of both kernels (mr 4 and 8,
+// nr 16 and 32, kr 2 and 4, the 64-byte activation packing step).
+const int32_t kEdges[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
+
+// Sums Test's interior counts: a test asserts most of its outputs were not clamped, so equality
+// was checked on codes that carry the arithmetic (not only on act_min / act_max).
+struct Interior {
+  int64_t inside = 0, total = 0;
+  void Add(int64_t n, int64_t all) {
+    inside += n;
+    total += all;
+  }
+};
+
+TEST_P(X86GemmTest, EveryRowsUnitsPairOverDepths) {
+  uint32_t seed = 1;
+  Interior in;
+  const int32_t depths[] = {1, 2, 3, 4, 5, 17, 64, 129};
+  for (int32_t m : kEdges)
+    for (int32_t n : kEdges) {
+      const int32_t k = depths[seed % 8], k2 = depths[(seed + 3) % 8];
+      in.Add(GemmTester().M(m).N(n).K(k).XZeroPoint(static_cast<int32_t>(seed % 7) * 37 - 128).Seed(seed).Test(kernel()),
+             int64_t{m} * n);
+      in.Add(GemmTester().M(m).N(n).K(k2).XZeroPoint(-3).YZeroPoint(5).PerChannel(false).Bias(false).Seed(seed + 1000)
+                 .Test(kernel()),
+             int64_t{m} * n);
+      ++seed;
+      if (HasFatalFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total * 3 / 4);
+}
+
+TEST_P(X86GemmTest, EveryDepth) {
+  uint32_t seed = 7;
+  Interior in;
+  for (int32_t k : kEdges)
+    for (auto [m, n] : {std::pair{1, 1}, std::pair{9, 33}, std::pair{17, 65}, std::pair{4, 16}}) {
+      in.Add(GemmTester().M(m).N(n).K(k).XZeroPoint(11).YZeroPoint(-7).Seed(seed++).Test(kernel()), int64_t{m} * n);
+      if (HasFatalFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total * 3 / 4);
+}
+
+TEST_P(X86GemmTest, TransformerSizes) {  // 768 on each axis (ViT/GPT widths), one case each
+  Interior in;
+  in.Add(GemmTester().M(1).N(768).K(768).XZeroPoint(-5).Seed(3).Test(kernel()), 768);
+  in.Add(GemmTester().M(9).N(768).K(768).XZeroPoint(100).PerChannel(false).Seed(4).Test(kernel()), 9 * 768);
+  in.Add(GemmTester().M(768).N(17).K(33).XZeroPoint(-128).Seed(5).Test(kernel()), 768 * 17);
+  in.Add(GemmTester().M(197).N(65).K(768).XZeroPoint(127).Seed(6).Test(kernel()), 197 * 65);
+  EXPECT_GT(in.inside, in.total / 2);  // zero points at the ends skew the accumulators
+}
+
+TEST_P(X86GemmTest, ExtremeZeroPointsAndSaturatingCodes) {
+  uint32_t seed = 11;
+  for (int32_t zx : {-128, 127})
+    for (int8_t xv : {int8_t{-128}, int8_t{127}})
+      for (int8_t wv : {int8_t{-128}, int8_t{127}})
+        for (int32_t k : {1, 63, 129, 768})
+          for (bool bias : {false, true}) {
+            GemmTester t;
+            t.M(9).N(33).K(k).XZeroPoint(zx).XAll(xv).WAll(wv).Bias(bias).Seed(seed++);
+            t.Test(kernel());
+            t.Shifts(-24, -16).Test(kernel());  // the extreme accumulators brought into range
+            t.Shifts(-2, 3).YZeroPoint(-128).Test(kernel());
+            if (HasFatalFailure()) return;
+          }
+}
+
+TEST_P(X86GemmTest, BiasAtThePrepareBound) {  // the folded bias wraps modulo 2^32; the result may not
+  uint32_t seed = 21;
+  for (int32_t zx : {-128, 0, 127})
+    for (int32_t k : {1, 64, 1000})
+      for (int8_t xv : {int8_t{-128}, int8_t{127}}) {
+        GemmTester().M(5).N(40).K(k).XZeroPoint(zx).XAll(xv).MaxBias(true).Shifts(-31, -20).Seed(seed++).Test(
+            kernel());
+        GemmTester().M(5).N(40).K(k).XZeroPoint(zx).MaxBias(true).Shifts(-31, -20).Seed(seed++).Test(kernel());
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST_P(X86GemmTest, RequantizationCorners) {
+  uint32_t seed = 31;
+  Interior ties;
+  for (bool per_channel : {false, true}) {
+    // Left shifts up to 30 saturate sat32(acc·2^left); right shifts down to −31; multiplier 0.
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).Shifts(0, 30).Seed(seed++).Test(kernel());
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).Shifts(-31, -25).Seed(seed++).Test(kernel());
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).Shifts(-31, 30).Seed(seed++).Test(kernel());
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).ZeroMultiplier(true).Seed(seed++).Test(kernel());
+    // Multiplier 0.5: every odd accumulator is a tie of the doubling high-mul, and small shifts
+    // make ties of the rounding shift, on both signs.
+    ties.Add(GemmTester().M(7).N(47).K(1).Small(true).Bias(false).PerChannel(per_channel).HalfMultiplier(true)
+                 .Shifts(-2, 0)
+                 .Seed(seed++)
+                 .Test(kernel()),
+             7 * 47);
+    ties.Add(GemmTester().M(7).N(47).K(65).PerChannel(per_channel).HalfMultiplier(true).Seed(seed++).Test(kernel()),
+             7 * 47);
+    // Narrow activation ranges (ReLU6-like) and output zero points at both ends.
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).YZeroPoint(-128).ActRange(-128, -60).Seed(seed++).Test(
+        kernel());
+    GemmTester().M(7).N(47).K(65).PerChannel(per_channel).YZeroPoint(127).ActRange(0, 127).Seed(seed++).Test(kernel());
+  }
+  EXPECT_GT(ties.inside, ties.total * 3 / 4);
+}
+
+TEST_P(X86GemmTest, RandomCases) {
+  std::mt19937 rng(99);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  Interior in;
+  for (int iter = 0; iter < 200; ++iter) {
+    const int32_t m = uni(1, 70), n = uni(1, 100);
+    in.Add(GemmTester()
+               .M(m)
+               .N(n)
+               .K(uni(1, 300))
+               .XZeroPoint(uni(-128, 127))
+               .YZeroPoint(uni(-20, 20))
+               .PerChannel(uni(0, 1) == 1)
+               .Bias(uni(0, 3) != 0)
+               .Seed(static_cast<uint32_t>(iter))
+               .Test(kernel()),
+           int64_t{m} * n);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(in.inside, in.total * 3 / 4);
+}
+
+// Split over threads: the same codes for every thread count; units split, and row tiles split when
+// there are fewer panels than threads.
+TEST_P(X86GemmTest, ThreadedSplitsGiveTheSameCodes) {
+  uint32_t seed = 70;
+  for (int32_t threads : {2, 3, 7}) {
+    ThreadPool pool;
+    ASSERT_TRUE(pool.Start(threads).ok());
+    for (auto [m, n, k] : {std::tuple{1, 768, 768}, std::tuple{33, 100, 65}, std::tuple{9, 17, 31}, std::tuple{3, 1, 5},
+                           std::tuple{130, 257, 129}, std::tuple{130, 17, 31}, std::tuple{784, 16, 9}}) {
+      GemmTester().M(m).N(n).K(k).XZeroPoint(-7).Pool(&pool).Seed(seed++).Test(kernel());
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// ---- BATCH_MATMUL: one matrix product of two int8 activations (x86::Qs8MatMul) ----------------
+
+// Runs Qs8MatMul and the reference BATCH_MATMUL (one matrix) on the same codes; returns the
+// outputs strictly inside the int8 range. `all_a` / `all_b`: every code of a / b (else random).
+int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k, int32_t za, int32_t zb,
+                    uint32_t seed, std::optional<int8_t> all_a = {}, std::optional<int8_t> all_b = {},
+                    std::optional<int32_t> shift_override = {}) {
+  std::mt19937 rng(seed);
+  auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
+  std::vector<int8_t> a(size_t(m) * k), b(size_t(k) * n);
+  for (auto& v : a) v = all_a ? *all_a : code();
+  for (auto& v : b) v = all_b ? *all_b : code();
+  EXPECT_TRUE(ref::Int8MatMulFitsInt32(k, za, zb));
+  // |acc| ~ 5500·sqrt(k) for random codes: shift to a few dozen codes.
+  int32_t half_log2_k = 0;
+  while ((int64_t{1} << (2 * (half_log2_k + 1))) <= k) ++half_log2_k;
+  int32_t mult = (1 << 30) + static_cast<int32_t>(seed * 7919 % (1 << 30));
+  int32_t shift = shift_override ? *shift_override : -7 - half_log2_k;
+  ref::BatchMatMulParams p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a_zero_point = za;
+  p.b_zero_point = zb;
+  p.requant = ref::RequantParams{&mult, &shift, 1, static_cast<int32_t>(seed % 9) - 4, -128, 127};
+  std::vector<int8_t> want(size_t(m) * n), got(want.size(), 0x5a);
+  ref::BatchMatMul<int8_t>(p, a.data(), b.data(), want.data());
+  x86::Qs8GemmProblem problem;  // the requant arrays only (depth 0), as prepare packs them
+  problem.units = n;
+  problem.requant = p.requant;
+  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, n, 0).total + 63) / 64);
+  x86::PackQs8Gemm(kernel, problem, block.data());
+  x86::Qs8GemmParams g;
+  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  g.rows = m;
+  g.depth = k;
+  std::vector<PreparePools::Line> scratch(x86::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
+  g.scratch = scratch.data();
+  x86::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
+  int64_t interior = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " matmul m " << m << " n " << n << " k " << k << " za "
+                                         << za << " zb " << zb << " seed " << seed << ": first difference at " << i;
+    if (got[i] != want[i]) return interior;
+    interior += want[i] > -128 && want[i] < 127;
+  }
+  return interior;
+}
+
+TEST_P(X86GemmTest, MatMulEdgeShapesAndZeroPoints) {
+  uint32_t seed = 41;
+  Interior in;
+  const int32_t depths[] = {1, 3, 4, 5, 16, 33, 64, 65};
+  for (int32_t m : kEdges)
+    for (int32_t n : kEdges) {
+      const int32_t k = depths[seed % 8];
+      const int32_t za = static_cast<int32_t>(seed % 5) * 60 - 128, zb = 127 - static_cast<int32_t>(seed % 3) * 100;
+      in.Add(CheckMatMul(kernel(), m, n, k, za, zb, seed), int64_t{m} * n);
+      ++seed;
+      if (HasFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total / 2);
+}
+
+TEST_P(X86GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
+  Interior in;
+  in.Add(CheckMatMul(kernel(), 197, 197, 64, 3, -7, 1), 197 * 197);  // Q·Kᵀ of a ViT head
+  in.Add(CheckMatMul(kernel(), 197, 64, 197, -128, 0, 2), 197 * 64);  // P·V (uint-like P: z = −128)
+  in.Add(CheckMatMul(kernel(), 1, 768, 768, 0, 0, 3), 768);
+  EXPECT_GT(in.inside, in.total / 2);
+  uint32_t seed = 50;
+  for (int32_t za : {-128, 127})
+    for (int32_t zb : {-128, 127})
+      for (int8_t av : {int8_t{-128}, int8_t{127}})
+        for (int8_t bv : {int8_t{-128}, int8_t{127}}) {
+          // k·255² < 2^31 holds up to k = 33025; shift −22 brings |acc| <= 4096·255² into range.
+          CheckMatMul(kernel(), 9, 33, 4096, za, zb, seed++, av, bv, -22);
+          if (HasFailure()) return;
+        }
+}
+
+// ---- CONV_2D (groups = 1): im2col + the FULLY_CONNECTED GEMM (x86::Qs8Conv2D) -------------------
+
+struct ConvShape {
+  int32_t batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, stride, dilation, pad;
+};
+
+// Qs8Conv2D against the reference Conv2D<int8_t> (bias, per-channel requant, pads on all sides);
+// returns the outputs strictly inside the int8 range.
+int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
+  ref::Conv2DParams c;
+  c.batch = s.batch;
+  c.in_channels = s.in_channels;
+  c.in_h = s.in_h;
+  c.in_w = s.in_w;
+  c.out_channels = s.out_channels;
+  c.kernel_h = s.kernel_h;
+  c.kernel_w = s.kernel_w;
+  c.stride_h = c.stride_w = s.stride;
+  c.dilation_h = c.dilation_w = s.dilation;
+  c.pad_top = c.pad_left = s.pad;
+  c.out_h = (s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1;
+  c.out_w = (s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1;
+  c.input_zero_point = zx;
+  const int32_t depth = s.in_channels * s.kernel_h * s.kernel_w;
+  std::vector<int8_t> x(size_t(s.batch) * s.in_channels * s.in_h * s.in_w), w(size_t(s.out_channels) * depth);
+  for (auto& v : x) v = code();
+  for (auto& v : w) v = code();
+  std::vector<int32_t> bias(size_t(s.out_channels)), mult(bias.size()), shift(bias.size());
+  int32_t half_log2_k = 0;
+  while ((int64_t{1} << (2 * (half_log2_k + 1))) <= depth) ++half_log2_k;
+  for (size_t i = 0; i < bias.size(); ++i) {
+    bias[i] = std::uniform_int_distribution<int>(-5000, 5000)(rng);
+    mult[i] = std::uniform_int_distribution<int32_t>(1 << 30, 0x7fffffff)(rng);
+    shift[i] = -7 - half_log2_k - std::uniform_int_distribution<int>(0, 2)(rng);
+  }
+  c.requant = ref::RequantParams{mult.data(), shift.data(), s.out_channels, static_cast<int32_t>(seed % 11) - 5,
+                                 -128, 127};
+  std::vector<int8_t> want(size_t(s.batch) * s.out_channels * c.out_h * c.out_w), got(want.size(), 0x5a);
+  ref::Conv2D<int8_t>(c, x.data(), w.data(), bias.data(), want.data());
+  x86::Qs8GemmProblem problem;
+  problem.units = s.out_channels;
+  problem.depth = depth;
+  problem.w = w.data();
+  problem.bias = bias.data();
+  problem.input_zero_point = zx;
+  problem.requant = c.requant;
+  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, s.out_channels, depth).total + 63) / 64);
+  x86::PackQs8Gemm(kernel, problem, block.data());
+  x86::Qs8GemmParams g;
+  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  g.rows = c.out_h * c.out_w;
+  std::vector<PreparePools::Line> scratch(x86::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
+  g.scratch = scratch.data();
+  x86::Qs8Conv2D(kernel, g, c, x.data(), got.data());
+  int64_t interior = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " conv seed " << seed << " zx " << zx << ": first difference at "
+                                         << i;
+    if (got[i] != want[i]) return interior;
+    interior += want[i] > -128 && want[i] < 127;
+  }
+  return interior;
+}
+
+TEST_P(X86GemmTest, Conv2DEqualsTheReference) {
+  Interior in;
+  uint32_t seed = 60;
+  const ConvShape shapes[] = {
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0},     {2, 3, 7, 9, 5, 3, 3, 1, 1, 1},     {1, 16, 14, 14, 33, 3, 3, 1, 1, 1},
+      {1, 8, 15, 13, 17, 3, 3, 2, 1, 1},  {3, 5, 9, 9, 65, 1, 1, 1, 1, 0},    {1, 4, 11, 12, 31, 5, 5, 1, 2, 3},
+      {1, 32, 7, 7, 64, 3, 3, 1, 1, 1},   {1, 1, 28, 28, 16, 3, 3, 1, 1, 1},  {2, 7, 5, 6, 9, 5, 3, 3, 1, 2},
+      {1, 3, 4, 4, 8, 3, 3, 1, 1, 4},     {1, 2, 3, 3, 129, 2, 2, 1, 1, 0},   {1, 64, 4, 4, 16, 1, 1, 2, 1, 0},
+  };
+  for (const ConvShape& s : shapes)
+    for (int32_t zx : {-128, 5, 127}) {
+      const int64_t outputs = int64_t{s.batch} * s.out_channels *
+                              ((s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1) *
+                              ((s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1);
+      in.Add(CheckConv(kernel(), s, zx, seed++), outputs);
+      if (HasFailure()) return;
+    }
+  EXPECT_GT(in.inside, in.total / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, X86GemmTest, ::testing::ValuesIn(Kernels()),
+                         [](const ::testing::TestParamInfo<KernelCase>& i) { return std::string(IsaName(i.param.isa)); });
+
+// ---- Dispatch ------------------------------------------------------------------------------
+
+// Sets SQUINT_ISA for the scope (unset when `value` is null), restoring the old value after.
+class ScopedIsaEnv {
+ public:
+  explicit ScopedIsaEnv(const char* value) {
+    const char* old = std::getenv("SQUINT_ISA");
+    if (old != nullptr) old_ = old;
+    if (value != nullptr) setenv("SQUINT_ISA", value, 1);
+    else unsetenv("SQUINT_ISA");
+  }
+  ~ScopedIsaEnv() {
+    if (old_) setenv("SQUINT_ISA", old_->c_str(), 1);
+    else unsetenv("SQUINT_ISA");
+  }
+
+ private:
+  std::optional<std::string> old_;
+};
+
+TEST(Dispatch, NamesRoundTrip) {
+  for (Isa isa : {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni}) {
+    Isa parsed = Isa::kAuto;
+    ASSERT_TRUE(ParseIsa(IsaName(isa), &parsed));
+    EXPECT_EQ(parsed, isa);
+  }
+  Isa parsed = Isa::kAuto;
+  EXPECT_FALSE(ParseIsa("auto", &parsed));
+  EXPECT_FALSE(ParseIsa("AVX2", &parsed));
+  EXPECT_FALSE(ParseIsa(nullptr, &parsed));
+}
+
+TEST(Dispatch, AutoPicksTheBestSupportedAndTheEnvironmentOverrides) {
+  Isa got = Isa::kAuto;
+  {
+    ScopedIsaEnv env(nullptr);
+    ASSERT_TRUE(ResolveIsa(Isa::kAuto, &got).ok());
+    const Isa best = IsaSupported(Isa::kAvx512Vnni) ? Isa::kAvx512Vnni
+                     : IsaSupported(Isa::kAvx2)     ? Isa::kAvx2
+                                                    : Isa::kReference;
+    EXPECT_EQ(got, best);
+  }
+  {
+    ScopedIsaEnv env("reference");
+    ASSERT_TRUE(ResolveIsa(Isa::kAuto, &got).ok());
+    EXPECT_EQ(got, Isa::kReference);
+    if (IsaSupported(Isa::kAvx2)) {  // an explicit choice wins over the environment
+      ASSERT_TRUE(ResolveIsa(Isa::kAvx2, &got).ok());
+      EXPECT_EQ(got, Isa::kAvx2);
+    }
+  }
+  {
+    ScopedIsaEnv env("neon");
+    const Status s = ResolveIsa(Isa::kAuto, &got);
+    ASSERT_FALSE(s.ok());
+    EXPECT_STREQ(s.message(), "SQUINT_ISA='neon' is not an instruction set; expected reference, avx2 or avx512vnni");
+  }
+}
+
+TEST(Dispatch, ForcingAMissingSetIsAnErrorAtPrepare) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+    Isa got = Isa::kAuto;
+    const Status s = ResolveIsa(isa, &got);
+    EXPECT_EQ(s.ok(), IsaSupported(isa)) << IsaName(isa);
+    if (!s.ok()) {
+      EXPECT_EQ(std::string(s.message()).rfind(std::string("instruction set '") + IsaName(isa) + "'", 0), 0u)
+          << s.message();
+    }
+  }
+}
+
+// ---- Through the interpreter: packing at prepare, scratch, binding after the pools are final --
+
+using testing::AlignedBytes;
+using testing::SqntBuilder;
+
+// Two FULLY_CONNECTED layers (per-channel, then per-tensor without bias) of odd sizes.
+AlignedBytes BuildTwoFc(int32_t rows, int32_t depth, int32_t hidden, int32_t units) {
+  std::mt19937 rng(5);
+  auto codes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    return v;
+  };
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, {rows, depth}, 0.1f, 3);
+  const int w1 = b.Constant<int8_t>("w1", fb::ElementType::INT8, {hidden, depth}, codes(size_t(hidden) * depth),
+                                    std::vector<float>(hidden, 0.01f), std::vector<int32_t>(hidden, 0), 0);
+  std::vector<int32_t> bias(hidden);
+  for (auto& v : bias) v = std::uniform_int_distribution<int>(-20000, 20000)(rng);
+  const int b1 = b.Constant<int32_t>("b1", fb::ElementType::INT32, {hidden}, bias, {0.001f}, {0});
+  const int h = b.Activation("h", fb::ElementType::INT8, {rows, hidden}, 0.2f, -9);
+  const int w2 = b.Constant<int8_t>("w2", fb::ElementType::INT8, {units, hidden}, codes(size_t(units) * hidden),
+                                    {0.02f}, {0});
+  const int y = b.Activation("y", fb::ElementType::INT8, {rows, units}, 0.3f, 4);
+  std::vector<int32_t> m1(hidden), s1(hidden);
+  for (int i = 0; i < hidden; ++i) {
+    m1[i] = (1 << 30) + i * 977;
+    s1[i] = -9 - i % 3;
+  }
+  b.Op(fb::OpCode::FULLY_CONNECTED, "fc1", {x, w1, b1}, {h}, fb::OpOptions::FullyConnectedOptions,
+       fb::CreateFullyConnectedOptions(b.fbb(), b.Requant(m1, s1, -9, 127)).Union());
+  b.Op(fb::OpCode::FULLY_CONNECTED, "fc2", {h, w2}, {y}, fb::OpOptions::FullyConnectedOptions,
+       fb::CreateFullyConnectedOptions(b.fbb(), b.Requant({1518500250}, {-10}, -128, 127)).Union());
+  b.Inputs({x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+// BATCH_MATMUL with broadcast batch dims: a [2, 3, 5, 37] · b [3, 37, 19] → y [2, 3, 5, 19], both
+// operands inputs of the model.
+AlignedBytes BuildBatchMatMul() {
+  SqntBuilder b;
+  const int a = b.Activation("a", fb::ElementType::INT8, {2, 3, 5, 37}, 0.1f, -100);
+  const int bt = b.Activation("b", fb::ElementType::INT8, {3, 37, 19}, 0.05f, 17);
+  const int y = b.Activation("y", fb::ElementType::INT8, {2, 3, 5, 19}, 0.4f, -3);
+  b.Op(fb::OpCode::BATCH_MATMUL, "bmm", {a, bt}, {y}, fb::OpOptions::BatchMatMulOptions,
+       fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1276901417}, {-9})).Union());
+  b.Inputs({a, bt});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+// Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes.
+std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vector<std::vector<int8_t>>& xs,
+                             Isa* used, int32_t threads = 1) {
+  Model model;
+  Interpreter interp;
+  EXPECT_TRUE(model.Load(file.data(), file.size()).ok());
+  const Status s = interp.Prepare(&model, isa, threads);
+  EXPECT_TRUE(s.ok()) << s.message();
+  if (!s.ok()) return {};
+  *used = interp.isa();
+  std::vector<PreparePools::Line> arena(interp.arena_size() / 64 + 1);
+  EXPECT_TRUE(interp.SetArena(arena.data(), arena.size() * 64).ok());
+  for (size_t i = 0; i < xs.size(); ++i) std::memcpy(interp.mutable_tensor_data(model.inputs()[i]), xs[i].data(), xs[i].size());
+  EXPECT_TRUE(interp.Invoke().ok());
+  const auto* y = static_cast<const int8_t*>(interp.tensor_data(model.outputs()[0]));
+  return std::vector<int8_t>(y, y + model.tensor(model.outputs()[0]).num_elements);
+}
+
+TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
+  const int32_t rows = 13, depth = 77, hidden = 45, units = 19;
+  const AlignedBytes file = BuildTwoFc(rows, depth, hidden, units);
+  std::mt19937 rng(8);
+  std::vector<int8_t> x(size_t(rows) * depth);
+  for (auto& c : x) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+  Isa used = Isa::kAuto;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, {x}, &used);
+  ASSERT_EQ(want.size(), size_t(rows) * units);
+  EXPECT_EQ(used, Isa::kReference);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, {x}, &used), want) << IsaName(isa);
+    EXPECT_EQ(used, isa);
+    EXPECT_EQ(RunModel(file, isa, {x}, &used, 3), want) << IsaName(isa) << ", 3 threads";
+  }
+}
+
+TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
+  const AlignedBytes file = BuildBatchMatMul();
+  std::mt19937 rng(9);
+  auto codes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    return v;
+  };
+  const std::vector<std::vector<int8_t>> xs = {codes(2 * 3 * 5 * 37), codes(3 * 37 * 19)};
+  Isa used = Isa::kAuto;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+  ASSERT_EQ(want.size(), size_t{2 * 3 * 5 * 19});
+  int interior = 0;
+  for (int8_t v : want) interior += v > -128 && v < 127;
+  EXPECT_GT(interior, 2 * 3 * 5 * 19 / 2);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
+    EXPECT_EQ(RunModel(file, isa, xs, &used, 2), want) << IsaName(isa) << ", 2 threads";
+  }
+}
+
+TEST(ThreadPool, RunsEveryIndexOnceOverManyJobs) {
+  ThreadPool pool;
+  ASSERT_TRUE(pool.Start(4).ok());
+  EXPECT_EQ(pool.threads(), 4);
+  std::vector<int32_t> hits(37);
+  for (int job = 0; job < 500; ++job) {
+    const int32_t n = 1 + job % 37;
+    std::fill(hits.begin(), hits.end(), 0);
+    pool.Run([](void* ctx, int32_t i) { ++static_cast<int32_t*>(ctx)[i]; }, hits.data(), n);
+    for (int32_t i = 0; i < 37; ++i) ASSERT_EQ(hits[i], i < n ? 1 : 0) << "job " << job << " index " << i;
+  }
+  ThreadPool bad;
+  EXPECT_FALSE(bad.Start(0).ok());
+  EXPECT_FALSE(bad.Start(ThreadPool::kMaxThreads + 1).ok());
+}
+
+}  // namespace
+}  // namespace squint::rt
