@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "quant/pipeline.h"
 #include "runtime/model.h"
 
 namespace squint::cli {
@@ -27,14 +28,9 @@ struct InputArg {
 };
 InputArg ParseInputArg(const std::string& spec);
 
-// The --transform list of `squint quantize` (already split at commas, each name checked by
-// CLI11): none alone, each transform once, not smooth with rotate, not wush with hadamard,
-// and with wush a valid --wush-block.
-Status CheckTransforms(const std::vector<std::string>& transforms, int64_t wush_block);
-
-// --softmax-quant names: "uniform", then the runtime's log grids by name.
-std::vector<std::string> SoftmaxQuantNames();
-// The runtime grid a --softmax-quant name other than "uniform" selects.
-Result<fb::SoftmaxGrid> SoftmaxGridOf(const std::string& name);
+// --transform lists and --softmax-quant names: quant/pipeline.h (the pipeline checks them too).
+using quant::CheckTransforms;
+using quant::SoftmaxGridOf;
+using quant::SoftmaxQuantNames;
 
 }  // namespace squint::cli

@@ -18,17 +18,8 @@
 #include "cli/parse.h"
 #include "export/sqnt_writer.h"
 #include "passes/clip_softmax.h"
-#include "passes/graph_edit.h"
-#include "passes/online_hadamard.h"
-#include "passes/rotate_residual.h"
 #include "quant/calib_data.h"
-#include "quant/calibrate.h"
-#include "quant/lower.h"
-#include "quant/softmax_bias.h"
-#include "quant/activation_stats.h"
-#include "quant/smooth.h"
-#include "quant/softmax_grid.h"
-#include "quant/wush.h"
+#include "quant/pipeline.h"
 #include "report/accuracy.h"
 #include "runtime/model.h"
 
@@ -56,129 +47,24 @@ struct Options {
   int64_t wush_block = 32;
 };
 
-bool Wants(const Options& o, const std::string& t) {
-  return std::find(o.transforms.begin(), o.transforms.end(), t) != o.transforms.end();
-}
-
-// A transform that found nothing to do: an error (exit code 2), or with --transform-optional a
-// warning (then the transform reports false: not applied).
-Result<bool> NothingToTransform(const Options& o, const std::string& transform, const std::string& why) {
-  if (!o.transform_optional)
-    return InvalidInput("--transform {}: {} ({}); pass --transform-optional to quantize without it", transform, why,
-                        o.model);
-  fmt::print(stderr, "warning: --transform {}: {}; quantizing without it (--transform-optional)\n", transform, why);
-  return false;
-}
-
-// Why a Linear transform found nothing to do, from its report's skipped Linears.
-std::string NoEligibleLinear(const std::vector<passes::SkippedLinear>& skipped) {
-  if (skipped.empty()) return "the model has no Linear (MatMul/Gemm with constant weights)";
-  std::string why = "no Linear is eligible:";
-  for (const auto& s : skipped) why += fmt::format(" {}: {};", s.linear, s.reason);
-  return why;
-}
-
-// How strong the outliers are, one line per kind: the activations entering the Linear layers,
-// and those entering the LayerNorms/RMSNorms (the residual stream of a transformer).
-Status PrintInputStats(const ir::Graph& g, const quant::CalibData& calib, int64_t calib_count, const char* when) {
-  using ir::OpType;
-  static constexpr OpType kOps[] = {OpType::kLinear, OpType::kLayerNormalization, OpType::kRMSNorm};
-  SQ_ASSIGN_OR_RETURN(std::vector<quant::InputStats> stats, quant::MeasureInputs(g, calib, calib_count, kOps));
-  for (const bool norms : {false, true}) {
-    std::vector<double> k;
-    double max_abs = 0, max_ratio = 0;
-    for (const quant::InputStats& s : stats) {
-      if ((s.op != OpType::kLinear) != norms) continue;
-      k.push_back(s.kurtosis);
-      max_abs = std::max(max_abs, s.max_abs);
-      if (s.rms > 0) max_ratio = std::max(max_ratio, s.max_abs / s.rms);
-    }
-    if (k.empty()) continue;
-    std::sort(k.begin(), k.end());
-    fmt::print(stderr, "{} inputs {}: {} inputs, kurtosis median {:.2f} max {:.2f}, max|x| {:.3g}, max|x|/rms {:.1f}\n",
-               norms ? "norm (residual stream)" : "linear", when, k.size(), k[k.size() / 2], k.back(), max_abs,
-               max_ratio);
-  }
-  return Status::Ok();
-}
-
-// --transform smooth: SmoothQuant scales searched per LayerNorm -> Linear site (quant/smooth.h).
-// Returns whether the graph changed.
-Result<bool> Smooth(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
-  quant::SmoothOptions so;
-  so.weight_bits = o.weight_bits;
-  so.act_bits = o.act_bits;
-  so.max_samples = calib_count;
-  SQ_ASSIGN_OR_RETURN(quant::SmoothReport rep, quant::SmoothGraph(g, calib, so));
-  for (const std::string& why : rep.skipped) fmt::print(stderr, "smooth: not eligible: {}\n", why);
-  if (rep.sites.empty())
-    return NothingToTransform(o, "smooth", "no LayerNormalization is read only by Linear layers with constant weights");
-  int applied = 0;
-  for (const quant::SmoothedSite& s : rep.sites) {
-    if (!s.applied) {
-      fmt::print(stderr, "smooth: {} ({} channels, {} linears): kept, no alpha lowers the error {:.4g}\n", s.norm,
-                 s.channels, s.linears, s.error_before);
-      continue;
-    }
-    ++applied;
-    fmt::print(stderr,
-               "smooth: {} ({} channels, {} linears): alpha {}, largest/median channel max {:.1f} -> {:.1f}, "
-               "error {:.4g} -> {:.4g}\n",
-               s.norm, s.channels, s.linears, s.alpha, s.max_ratio_before, s.max_ratio_after, s.error_before,
-               s.error_after);
-  }
-  fmt::print(stderr, "smooth: {} of {} sites smoothed\n", applied, rep.sites.size());
-  return applied > 0;
-}
-
-// --transform rotate: passes/rotate_residual.h, one stderr line per stream. Returns whether the
-// graph changed.
-Result<bool> Rotate(const Options& o, ir::Graph& g) {
-  passes::RotateResidualOptions opts;
-  opts.seed = o.transform_seed;
-  SQ_ASSIGN_OR_RETURN(passes::RotateResidualReport r, passes::RotateResidual(g, opts));
-  for (const std::string& why : r.rejected) fmt::print(stderr, "rotate: not rotated: {}\n", why);
-  if (r.rotated.empty()) {
-    std::string why = "the model has no LayerNormalization";
-    if (!r.rejected.empty()) why = "no residual stream qualifies: " + fmt::format("{}", fmt::join(r.rejected, "; "));
-    return NothingToTransform(o, "rotate", why);
-  }
-  for (const auto& s : r.rotated)
-    fmt::print(stderr,
-               "transform rotate: residual stream of {} channels ({} Q; from {}): {} LayerNorms -> RMSNorm, {} "
-               "writers and {} added constants centered and rotated, {} Linear readers take gamma, beta and Q^T\n",
-               s.channels, s.rotation, s.first, s.norms, s.writers, s.constants, s.readers);
-  return true;
-}
-
-// --transform hadamard: passes/online_hadamard.h, one stderr line. Returns whether the graph changed.
-Result<bool> Hadamard(const Options& o, ir::Graph& g) {
-  // Random signs: without them H's all-ones row gathers the mean of a non-negative input
-  // (after ReLU) into one channel, a new outlier (tests/passes/model_canonicalize_test.cc).
-  passes::OnlineHadamardOptions opts;
-  opts.random_signs = true;
-  opts.seed = o.transform_seed;
-  SQ_ASSIGN_OR_RETURN(passes::OnlineHadamardReport r, passes::OnlineHadamard(g, opts));
-  if (r.transformed.empty()) return NothingToTransform(o, "hadamard", NoEligibleLinear(r.skipped));
-  std::map<std::string, int> blocks;  // "block (k)" -> Hadamard ops
-  for (const auto& site : r.transformed) ++blocks[fmt::format("{} (k {})", site.block, site.k)];
-  std::string list;
-  for (const auto& [b, n] : blocks) list += fmt::format("{}{}x block {}", list.empty() ? "" : ", ", n, b);
-  fmt::print(stderr, "transform hadamard: {} Linear layers behind {} Hadamard ops ({}); {} Linear layers skipped\n",
-             r.linears(), r.transformed.size(), list, r.skipped.size());
-  return true;
-}
-
-// --transform wush: quant/wush.h, one stderr line. Returns whether the graph changed.
-Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib, int64_t calib_count) {
-  quant::WushOptions opts;
-  opts.block = o.wush_block;
-  opts.max_samples = calib_count;
-  SQ_ASSIGN_OR_RETURN(quant::WushReport r, quant::WushGraph(g, calib, opts));
-  if (r.transformed.empty()) return NothingToTransform(o, "wush", NoEligibleLinear(r.skipped));
-  fmt::print(stderr, "transform wush: {} Linear layers behind {} grouped transforms (blocks of {}); {} Linear layers "
-             "skipped\n", r.linears(), r.transformed.size(), opts.block, r.skipped.size());
-  return true;
+// The pipeline's options from the command line's.
+quant::PipelineOptions PipelineOptionsOf(const Options& o) {
+  quant::PipelineOptions p;
+  p.observer = o.observer;
+  p.a16 = o.a16;
+  p.per_tensor = o.per_tensor;
+  p.weight_bits = o.weight_bits;
+  p.act_bits = o.act_bits;
+  p.group_size = o.group_size;
+  p.softmax_bits = o.softmax_bits;
+  p.softmax_quant = o.softmax_quant;
+  p.softmax_bias_correction = o.softmax_bias_correction;
+  p.clip_softmax = o.clip_softmax;
+  p.transforms = o.transforms;
+  p.transform_optional = o.transform_optional;
+  p.transform_seed = o.transform_seed;
+  p.wush_block = o.wush_block;
+  return p;
 }
 
 Status Run(const Options& o) {
@@ -190,21 +76,8 @@ Status Run(const Options& o) {
     fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
   }
   const ir::Graph& g = m.graph;
-  quant::LowerOptions lo;
-  lo.per_channel = !o.per_tensor;
-  lo.a16 = o.a16;
-  lo.weight_bits = o.weight_bits;
-  lo.act_bits = o.act_bits;
-  lo.group_size = o.group_size;
-  lo.softmax_bits = o.softmax_bits;
-  SQ_RETURN_IF_ERROR(quant::CheckLowerOptions(g, lo));
-  if (o.softmax_bias_correction && o.softmax_quant != "uniform")
-    return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
-                        "--softmax-quant {}",
-                        o.softmax_quant);
-  if (o.softmax_bias_correction &&
-      std::none_of(g.nodes.begin(), g.nodes.end(), [](const ir::Node& n) { return n.op == ir::OpType::kSoftmax; }))
-    return InvalidInput("--softmax-bias-correction: {} has no Softmax node", o.model);
+  quant::PipelineOptions po = PipelineOptionsOf(o);
+  SQ_RETURN_IF_ERROR(quant::CheckPipelineOptions(g, po, o.model));
   SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
 
   // Without --val, the last fifth of the calibration data is held out for the check.
@@ -218,90 +91,19 @@ Status Run(const Options& o) {
   const quant::CalibData& check = val ? *val : calib;
   SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, check, val ? o.val : o.calib));
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
-  SQ_RETURN_IF_ERROR(CheckTransforms(o.transforms, o.wush_block));
-  std::vector<std::string> applied;  // the transforms that changed the graph, in order
-  if (!o.transforms.empty()) SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "before transforms"));
-  if (Wants(o, "smooth")) {
-    SQ_ASSIGN_OR_RETURN(bool changed, Smooth(o, m.graph, calib, calib_count));
-    if (changed) applied.push_back("smooth");
-  }
-  if (Wants(o, "rotate")) {
-    SQ_ASSIGN_OR_RETURN(bool changed, Rotate(o, m.graph));
-    if (changed) applied.push_back("rotate");
-  }
-  if (Wants(o, "hadamard")) {
-    SQ_ASSIGN_OR_RETURN(bool changed, Hadamard(o, m.graph));
-    if (changed) applied.push_back("hadamard");
-  }
-  if (Wants(o, "wush")) {
-    SQ_ASSIGN_OR_RETURN(bool changed, Wush(o, m.graph, calib, calib_count));
-    if (changed) applied.push_back("wush");
-  }
-  if (!o.transforms.empty() && !Wants(o, "none"))
-    SQ_RETURN_IF_ERROR(PrintInputStats(m.graph, calib, calib_count, "after transforms"));
+  po.calib_samples = calib_count;
 
-  quant::CalibrationOptions co;
-  co.observer = o.observer;
-  co.max_samples = calib_count;
+  quant::PipelineLog log;
+  log.info = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
   const bool tty = isatty(fileno(stderr));
-  fmt::print(stderr, "calibrating on {} samples with the '{}' observer\n", calib_count, o.observer);
-  SQ_ASSIGN_OR_RETURN(quant::Calibration cal,
-                      quant::Calibrate(g, calib, co, [&](int64_t done, int64_t total) {
-                        if (tty && (done % 16 == 0 || done == total))
-                          fmt::print(stderr, "\r  {}/{} samples", done, total);
-                        if (tty && done == total) fmt::print(stderr, "\n");
-                      }));
-  if (o.softmax_bias_correction) {
-    SQ_ASSIGN_OR_RETURN(std::vector<quant::SoftmaxBias> biases,
-                        quant::EstimateSoftmaxBias(g, calib, calib_count, o.softmax_bits));
-    if (biases.empty())
-      return InvalidInput("--softmax-bias-correction: {} has no Softmax whose output is multiplied by an activation "
-                          "(attention P·V)",
-                          o.model);
-    int corrected = 0;
-    double largest = 0;
-    for (const quant::SoftmaxBias& b : biases) {
-      if (b.projection.empty()) {
-        fmt::print(stderr, "softmax bias correction: {} not corrected: {}\n", b.softmax, b.why_not);
-        continue;
-      }
-      lo.linear_input_offset[b.projection] = b.offset;
-      for (float v : b.offset) largest = std::max(largest, std::fabs(static_cast<double>(v)));
-      ++corrected;
-    }
-    fmt::print(stderr, "softmax bias correction: {} of {} attention blocks, largest |offset| {:.4g}\n", corrected,
-               biases.size(), largest);
-  }
-  if (o.softmax_quant != "uniform") {
-    SQ_ASSIGN_OR_RETURN(fb::SoftmaxGrid kind, SoftmaxGridOf(o.softmax_quant));
-    SQ_ASSIGN_OR_RETURN(lo.softmax_grids, quant::CalibrateSoftmaxGrids(g, calib, calib_count, kind, o.softmax_bits));
-    if (lo.softmax_grids.empty()) return InvalidInput("--softmax-quant {}: {} has no Softmax node", o.softmax_quant, o.model);
-    for (const auto& [name, t] : lo.softmax_grids) {
-      const int32_t n = static_cast<int32_t>(t.shifts.size());
-      fmt::print(stderr, "softmax grid {} ({} {} bits): {} codes, values {:.4g} .. {:.4g}{}\n", name, o.softmax_quant,
-                 t.bits, n, quant::GridValue(t, 0), quant::GridValue(t, n - 1),
-                 t.kind == fb::SoftmaxGrid::SULQ ? fmt::format(", eta {}", t.eta) : "");
-    }
-  }
-  SQ_ASSIGN_OR_RETURN(quant::LoweredModel lowered, quant::Lower(g, cal, lo));
+  log.calibration_progress = [tty](int64_t done, int64_t total) {
+    if (tty && (done % 16 == 0 || done == total)) fmt::print(stderr, "\r  {}/{} samples", done, total);
+    if (tty && done == total) fmt::print(stderr, "\n");
+  };
+  SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
+  SQ_ASSIGN_OR_RETURN(quant::QuantizedModel q, quant::QuantizeGraph(m.graph, calib, po, o.model, sha, log));
+  quant::LoweredModel& lowered = q.lowered;
   for (const std::string& w : lowered.warnings) fmt::print(stderr, "warning: {}\n", w);
-
-  auto prov = std::make_unique<fb::ProvenanceT>();
-  SQ_ASSIGN_OR_RETURN(prov->source_sha256, Sha256File(o.model));
-  prov->squint_version = SQUINT_VERSION;
-  prov->options = fmt::format("observer={} weights={} weight_bits={} act_bits={} softmax_bits={} softmax_quant={} "
-                              "calib_samples={}{}",
-                              o.observer, o.per_tensor ? "per-tensor" : "per-channel", o.weight_bits, o.act_bits,
-                              o.softmax_bits, o.softmax_quant, calib_count,
-                              o.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o.a16, ",")));
-  if (o.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o.clip_softmax);
-  if (o.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
-  if (o.group_size > 0) prov->options += fmt::format(" group_size={}", o.group_size);
-  if (!applied.empty()) prov->options += fmt::format(" transform={}", fmt::join(applied, ","));
-  if (!applied.empty() && o.transform_seed != Options{}.transform_seed)
-    prov->options += fmt::format(" transform_seed={}", o.transform_seed);
-  prov->calibration = fmt::format("{{\"samples\": {}, \"observer\": \"{}\"}}", cal.samples, cal.observer);
-  lowered.model->provenance = std::move(prov);
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
 
   // Check before writing: nothing is written when the runtime cannot run the result.
