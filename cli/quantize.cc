@@ -27,56 +27,26 @@ namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, output, calib, val, labels, observer = "minmax";
+  std::string model, output, calib, val, labels;
   ImageFlags images;
-  std::vector<std::string> input_shapes, a16;
+  std::vector<std::string> input_shapes;
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
-  bool per_tensor = false;
-  int weight_bits = 8, act_bits = 8;
-  int group_size = 0;
   int worst = 5;
   bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
-  int softmax_bits = 8;
-  std::string softmax_quant = "uniform";  // uniform | log2 | logsqrt2 | sulq
-  std::optional<double> clip_softmax;  // ALPHA
-  bool softmax_bias_correction = false;
-  std::vector<std::string> transforms;  // none | smooth | rotate | hadamard | wush (applied in that order)
-  bool transform_optional = false;
-  uint32_t transform_seed = passes::RotateResidualOptions{}.seed;  // random signs of rotate and hadamard
-  int64_t wush_block = 32;
+  quant::PipelineOptions p;       // what shapes the model (quant/pipeline.h)
 };
-
-// The pipeline's options from the command line's.
-quant::PipelineOptions PipelineOptionsOf(const Options& o) {
-  quant::PipelineOptions p;
-  p.observer = o.observer;
-  p.a16 = o.a16;
-  p.per_tensor = o.per_tensor;
-  p.weight_bits = o.weight_bits;
-  p.act_bits = o.act_bits;
-  p.group_size = o.group_size;
-  p.softmax_bits = o.softmax_bits;
-  p.softmax_quant = o.softmax_quant;
-  p.softmax_bias_correction = o.softmax_bias_correction;
-  p.clip_softmax = o.clip_softmax;
-  p.transforms = o.transforms;
-  p.transform_optional = o.transform_optional;
-  p.transform_seed = o.transform_seed;
-  p.wush_block = o.wush_block;
-  return p;
-}
 
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m,
                       LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true,
                                     [&](const ir::Graph& g) { return SampleDimsFromData(o.calib, g, o.images); }));
-  if (o.clip_softmax) {
-    SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.clip_softmax));
-    fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
+  if (o.p.clip_softmax) {
+    SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.p.clip_softmax));
+    fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.p.clip_softmax, clipped);
   }
   const ir::Graph& g = m.graph;
-  quant::PipelineOptions po = PipelineOptionsOf(o);
+  quant::PipelineOptions po = o.p;
   SQ_RETURN_IF_ERROR(quant::CheckPipelineOptions(g, po, o.model));
   SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
 
@@ -149,35 +119,35 @@ void AddQuantize(CLI::App& app, Action& action) {
                   ".npy of integer labels for the validation data: report accuracy (default for an image folder\n"
                   "with one sub-folder per class: the class index, classes in sorted name order)");
   AddImageFlags(cmd, &o->images);
-  cmd->add_option("--observer", o->observer, "activation range method: minmax, ema, percentile, entropy, mse")
+  cmd->add_option("--observer", o->p.observer, "activation range method: minmax, ema, percentile, entropy, mse")
       ->capture_default_str();
   cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
   cmd->add_option("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
-  cmd->add_option("--a16", o->a16,
+  cmd->add_option("--a16", o->p.a16,
                   "int16 activations (symmetric) for the inputs and outputs of the nodes with this name or\n"
                   "op type (e.g. Softmax, LayerNormalization, Gelu); repeatable. REQUANTIZE ops convert\n"
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
-  cmd->add_flag("--per-tensor", o->per_tensor, "one weight scale per tensor instead of per output channel");
-  cmd->add_option("--weight-bits", o->weight_bits,
+  cmd->add_flag("--per-tensor", o->p.per_tensor, "one weight scale per tensor instead of per output channel");
+  cmd->add_option("--weight-bits", o->p.weight_bits,
                   "weight code width: 8, 6 or 4 (4-bit weights of fully connected and convolution layers\n"
                   "with int8 activations are packed two per byte; 6-bit codes are stored one per int8)")
       ->capture_default_str();
-  cmd->add_option("--group-size", o->group_size,
+  cmd->add_option("--group-size", o->p.group_size,
                   "fully connected and convolution weights: one scale per output channel and group of N\n"
                   "consecutive depth elements (a conv's depth is C_in/groups x kH x kW in (c, ky, kx) order),\n"
                   "N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits; layers\n"
                   "whose depth N does not divide and int16-activation layers keep per-channel scales (a warning\n"
                   "names them)")
       ->capture_default_str();
-  cmd->add_option("--act-bits", o->act_bits,
+  cmd->add_option("--act-bits", o->p.act_bits,
                   "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")
       ->capture_default_str();
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
-  cmd->add_option("--softmax-bits", o->softmax_bits,
+  cmd->add_option("--softmax-bits", o->p.softmax_bits,
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
       ->capture_default_str();
-  cmd->add_option("--softmax-quant", o->softmax_quant,
+  cmd->add_option("--softmax-quant", o->p.softmax_quant,
                   "softmax output grid (the attention P·V of a log grid is computed by shifts; every such\n"
                   "softmax must feed only the left operand of a MatMul):\n"
                   "  uniform   step 1/2^N\n"
@@ -189,16 +159,16 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "at 4 bits and below the log grids keep the accuracy uniform loses (docs/benchmarks.md)")
       ->check(CLI::IsMember(SoftmaxQuantNames()))
       ->capture_default_str();
-  cmd->add_flag("--softmax-bias-correction", o->softmax_bias_correction,
+  cmd->add_flag("--softmax-bias-correction", o->p.softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"
                "each head's P·V output, per channel, measured on the calibration data, is folded into the\n"
                "bias of the output projection (no cost at inference); see quant/softmax_bias.h");
-  cmd->add_option("--clip-softmax", o->clip_softmax,
+  cmd->add_option("--clip-softmax", o->p.clip_softmax,
                   "apply clipped softmax to a model trained without it: every Softmax becomes\n"
                   "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"
                   "probabilities <= ALPHA/(T + ALPHA) become exact zeros; changes the float model too (the check\n"
                   "compares against the clipped float model)");
-  cmd->add_option("--transform", o->transforms,
+  cmd->add_option("--transform", o->p.transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
                   "(comma-separated or repeated; applied in the order smooth, rotate, hadamard, wush):\n"
                   "  none      nothing (default)\n"
@@ -230,13 +200,13 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "printed before and after the transforms")
       ->delimiter(',')
       ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard", "wush"}));
-  cmd->add_option("--wush-block", o->wush_block, "channels per block of --transform wush: 16, 32 or 64")
+  cmd->add_option("--wush-block", o->p.wush_block, "channels per block of --transform wush: 16, 32 or 64")
       ->capture_default_str();
-  cmd->add_option("--transform-seed", o->transform_seed,
+  cmd->add_option("--transform-seed", o->p.transform_seed,
                   "seed of the random ±1 signs of the rotate and hadamard transforms (another seed, another\n"
                   "rotation: equally float-equivalent, with a different quantization error)")
       ->capture_default_str();
-  cmd->add_flag("--transform-optional", o->transform_optional,
+  cmd->add_flag("--transform-optional", o->p.transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
