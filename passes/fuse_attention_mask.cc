@@ -5,6 +5,8 @@
 //            p = Softmax(Add(s, a))                    Hugging Face: (1 − mask)·finfo(float32).min
 //   or:      p = Softmax(Where(c, s, k))               k <= −1e4 a scalar (masked_fill)
 //   after:   p = Softmax(s, keep = m)   or   Softmax(s, keep = c)
+// A Softmax takes up to two keep masks, kept where both keep (HF GPT-2 writes the causal Where and
+// then adds the padding mask: two rewrites of one Softmax).
 //
 //   softmax(s + a)_i = keep_i ? exp(s_i − max) / Σ_kept exp(s_j − max) : 0
 // holds when f(1) = 0 and f(0) <= −1e4: exp(−1e4 + s) underflows to 0 in float32 against any
@@ -89,7 +91,8 @@ std::optional<ValueId> MaskSource(const Graph& g, const GraphIndex& index, Value
 
 std::optional<Match> MatchMaskedSoftmax(const Graph& g, const GraphIndex& index, int32_t i) {
   const Node& sm = g.nodes[static_cast<size_t>(i)];
-  if (sm.op != OpType::kSoftmax || sm.inputs.size() != 1) return std::nullopt;
+  // A Softmax may already hold one keep mask (HF GPT-2: the causal Where, then the padding mask).
+  if (sm.op != OpType::kSoftmax || sm.inputs.size() > 2) return std::nullopt;
   const ValueId in = sm.input(0);
   const Node* p = index.Producer(in);
   if (!p || index.IsGraphOutput(in)) return std::nullopt;
@@ -118,7 +121,8 @@ std::optional<Match> MatchMaskedSoftmax(const Graph& g, const GraphIndex& index,
 
 Status Rewrite(GraphEditor& e, const Match& m) {
   Node fused = e.graph().nodes[static_cast<size_t>(m.softmax)];
-  fused.inputs = {m.scores, m.keep};
+  fused.inputs[0] = m.scores;
+  fused.inputs.push_back(m.keep);
   std::vector<int32_t> others;
   if (m.producer >= 0) others.push_back(m.producer);
   e.ReplaceWithFused(m.softmax, std::move(fused), others);

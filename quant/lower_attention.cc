@@ -39,18 +39,20 @@ Status Lowerer::LowerSoftmax(size_t i) {
   fb::SoftmaxOptionsT o;
   ValueId scores = n.input(0);
   int32_t keep_input = -1;  // a keep mask computed at run time (passes/fuse_attention_mask)
-  if (n.inputs.size() > 1 && n.input(1) != kNoValue) {
-    if (softmax_mask_.count(i)) return Unsupported("a keep mask and an additive constant mask on one softmax");
-    if (const ir::Tensor* m = Const(n.input(1))) {
+  for (size_t k = 1; k < n.inputs.size(); ++k) {
+    if (n.input(k) == kNoValue) continue;
+    if (const ir::Tensor* m = Const(n.input(k))) {
+      if (o.mask >= 0 || softmax_mask_.count(i)) return Unsupported("a softmax with two constant masks");
       const std::vector<int64_t> mv = m->ToInt64Vector();
       std::vector<uint8_t> keep(mv.size());
-      for (size_t k = 0; k < keep.size(); ++k) keep[k] = mv[k] != 0;
-      o.mask = AddConstTensor(g_.value(n.input(1)).name, fb::ElementType::UINT8, m->dims(), keep.data(),
-                              keep.size(), {});
+      for (size_t e = 0; e < keep.size(); ++e) keep[e] = mv[e] != 0;
+      o.mask = AddConstTensor(g_.value(n.input(k)).name, fb::ElementType::UINT8, m->dims(), keep.data(), keep.size(),
+                              {});
     } else {
-      SQ_ASSIGN_OR_RETURN(keep_input, Activation(Resolve(n.input(1))));
+      if (keep_input >= 0) return Unsupported("a softmax with two keep masks computed at run time");
+      SQ_ASSIGN_OR_RETURN(keep_input, Activation(Resolve(n.input(k))));
       if (model_->tensors[static_cast<size_t>(keep_input)]->type != fb::ElementType::INT32)
-        return Unsupported("the softmax keep mask '{}' is not an integer tensor", g_.value(n.input(1)).name);
+        return Unsupported("the softmax keep mask '{}' is not an integer tensor", g_.value(n.input(k)).name);
     }
   }
   if (auto it = softmax_mask_.find(i); it != softmax_mask_.end()) {

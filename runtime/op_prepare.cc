@@ -472,27 +472,32 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
   p.rank = x.rank;
   for (int i = 0; i < x.rank; ++i) p.dims[i] = x.dims[i];
   const TensorDesc* dynamic_mask = ctx.num_in > 1 ? ctx.In(1) : nullptr;
-  OP_CHECK(dynamic_mask == nullptr || o->mask() == -1, "both a constant mask and a mask input");
-  if (o->mask() != -1 || dynamic_mask != nullptr) {
-    const int32_t mi = o->mask();
-    OP_CHECK(dynamic_mask != nullptr || (mi >= 0 && mi < ctx.m.num_tensors()), "mask tensor index %d out of range",
-             mi);
-    const TensorDesc& mask = dynamic_mask != nullptr ? *dynamic_mask : ctx.m.tensor(mi);
-    if (dynamic_mask != nullptr)
-      OP_CHECK(!mask.is_constant && mask.type == ElementType::INT32, "mask input must be an int32 activation");
-    else
-      OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
-               "mask tensor %d must be a constant int8/uint8 tensor", mi);
+  // The element strides of a mask broadcast (numpy-style) to x's dims.
+  auto mask_strides = [&](const TensorDesc& mask, int32_t* strides) -> Status {
     OP_CHECK(mask.rank <= x.rank, "mask has %d dims, input %d", mask.rank, x.rank);
     int64_t stride = 1;
     for (int i = x.rank - 1; i >= 0; --i) {
       const int mi_axis = i - (x.rank - mask.rank);
       const int32_t md = mi_axis >= 0 ? mask.dims[mi_axis] : 1;
       OP_CHECK(md == 1 || md == x.dims[i], "mask dim %d does not broadcast to input dim %d", md, x.dims[i]);
-      p.mask_strides[i] = md == 1 ? 0 : static_cast<int32_t>(stride);
+      strides[i] = md == 1 ? 0 : static_cast<int32_t>(stride);
       stride *= md;
     }
-    if (dynamic_mask == nullptr) p.mask = static_cast<const uint8_t*>(mask.data);
+    return Status::Ok();
+  };
+  if (o->mask() != -1) {
+    const int32_t mi = o->mask();
+    OP_CHECK(mi >= 0 && mi < ctx.m.num_tensors(), "mask tensor index %d out of range", mi);
+    const TensorDesc& mask = ctx.m.tensor(mi);
+    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
+             "mask tensor %d must be a constant int8/uint8 tensor", mi);
+    SQUINT_RT_RETURN_IF_ERROR(mask_strides(mask, p.mask_strides));
+    p.mask = static_cast<const uint8_t*>(mask.data);
+  }
+  if (dynamic_mask != nullptr) {
+    OP_CHECK(!dynamic_mask->is_constant && dynamic_mask->type == ElementType::INT32,
+             "mask input must be an int32 activation");
+    SQUINT_RT_RETURN_IF_ERROR(mask_strides(*dynamic_mask, p.mask32_strides));
   }
   out->params = p;
   if (dynamic_mask != nullptr) {

@@ -73,6 +73,32 @@ TEST(FuseAttentionMask, MaskedFillAsWhere) {
   ExpectSameOutputs(before, g, {RandomTensor({2, 4, 4}, rng, -5, 5), Mask({4, 4}, DType::kBool)}, 1e-6);
 }
 
+// HF GPT-2: Where(causal, scores, min) and then the padding mask added: one Softmax, two keeps.
+TEST(FuseAttentionMask, CausalWhereThenPaddingMask) {
+  GraphBuilder b;
+  ValueId s = b.Input("scores", {2, 2, 5, 5});
+  ValueId causal = b.Input("causal", {5, 5}, DType::kBool);
+  ValueId m = b.Input("attention_mask", {2, 5}, DType::kInt64);
+  ValueId u = b.Op(OpType::kUnsqueeze, {m, b.Ints({1, 2})});
+  ValueId a = b.Op(OpType::kMul, {b.Op(OpType::kSub, {b.Scalar(1.0f), b.Op(OpType::kCast, {u}, Attrs({{"to", int64_t{1}}}))}),
+                                  b.Scalar(-3.4e38f)});
+  ValueId w = b.Op(OpType::kWhere, {causal, s, b.Scalar(-3.4e38f)});
+  b.Output(b.Op(OpType::kSoftmax, {b.Op(OpType::kAdd, {w, a})}, Attrs({{"axis", int64_t{-1}}})));
+  Graph g = b.Finish();
+  const Graph before = g;
+  auto pass = MakeFuseAttentionMask();
+  EXPECT_EQ(RunPass(*pass, g), 2);
+  const ir::Node* sm = FindOp(g, OpType::kSoftmax);
+  ASSERT_NE(sm, nullptr);
+  EXPECT_EQ(sm->inputs.size(), 3u);
+  EXPECT_EQ(g.value(sm->input(0)).name, "scores");
+  std::mt19937 rng(10);
+  Tensor tri(DType::kBool, {5, 5});
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) tri.data<bool>()[i * 5 + j] = j <= i;
+  ExpectSameOutputs(before, g, {RandomTensor({2, 2, 5, 5}, rng, -5, 5), tri, Mask({2, 5})}, 1e-6);
+}
+
 TEST(FuseAttentionMask, SmallOffsetIsNotAMask) {
   // (1 − m)·(−10) is a bias the softmax sees, not a mask: left alone.
   Graph g = HfAttention(-10.0f, false);

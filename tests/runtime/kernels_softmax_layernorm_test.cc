@@ -263,11 +263,29 @@ TEST(Softmax, Int32MaskEqualsByteMask) {
   Softmax<int8_t, int8_t>(p, x.data(), y8.data());
   p.mask = nullptr;
   p.mask32 = m32.data();
+  for (int i = 0; i < 3; ++i) p.mask32_strides[i] = p.mask_strides[i];
   Softmax<int8_t, int8_t>(p, x.data(), y32.data());
   EXPECT_EQ(y8, y32);
   int zeros = 0;
   for (size_t i = 0; i < y8.size(); ++i) zeros += m8[i % t] == 0 && y8[i] == -128;
   EXPECT_EQ(zeros, heads * t * 2);  // every masked position is probability 0
+
+  // Both at once (HF GPT-2: a causal byte mask and a padding mask input): kept where both keep,
+  // the same codes as the one byte mask of their product.
+  std::vector<uint8_t> causal(size_t(t) * t), both(size_t(t) * t);
+  for (int i = 0; i < t; ++i)
+    for (int j = 0; j < t; ++j) {
+      causal[size_t(i) * t + j] = j <= i;
+      both[size_t(i) * t + j] = j <= i && m32[j] != 0;
+    }
+  testing::SetSoftmaxMask(&p, causal.data(), {heads, t, t}, {0, t, 1});
+  for (int i = 0; i < 3; ++i) p.mask32_strides[i] = i == 2 ? 1 : 0;
+  std::vector<int8_t> y_two(x.size()), y_one(x.size());
+  Softmax<int8_t, int8_t>(p, x.data(), y_two.data());
+  p.mask32 = nullptr;
+  testing::SetSoftmaxMask(&p, both.data(), {heads, t, t}, {0, t, 1});
+  Softmax<int8_t, int8_t>(p, x.data(), y_one.data());
+  EXPECT_EQ(y_two, y_one);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@ function with another graph, and exported at opsets 17, 13, 12 and 11:
 
   gpt_tiny_hf       causal mask as Hugging Face GPT-2 writes it: torch.where(causal, scores,
                     finfo(float32).min) (ONNX Where; masked_fill) instead of an additive constant
+  gpt_tiny_hf_padded  the same with GPT-2's attention_mask input (int64 [batch, 64]) added as
+                    (1 − mask)·finfo.min after the Where
   vit_tiny_cls      the class token prepended with Concat (timm / Hugging Face ViT) instead of Pad
   vit_tiny_gated_perhead  one gate per head as a MatMul with a 3-D constant weight [heads, d_head, 1]
                     on the head-split input, instead of one block-diagonal Linear
@@ -87,6 +89,35 @@ class GPTHF(nets.GPT):
         return self.head(self.ln(x))
 
 
+class GPTHFPadded(GPTHF):
+    """HF GPT-2 with its attention_mask input: the causal Where, then the additive padding mask
+    (1 − mask)·finfo.min (GPT2Model's extended attention mask)."""
+
+    def __init__(self):
+        super().__init__()
+        for b in self.blocks:
+            b.attn.forward = self._attn_padded(b.attn)
+
+    def _attn_padded(self, a):
+        causal = self.causal
+
+        def forward(x, mask=None):
+            T, C, H, dh = a.tokens, a.dim, a.heads, a.dh
+            qkv = a.qkv(x).reshape(-1, T, 3, H, dh).permute(2, 0, 3, 1, 4)
+            s = torch.matmul(qkv[0], qkv[1].transpose(-2, -1)) * a.scale
+            s = torch.where(causal[:T, :T], s, torch.tensor(torch.finfo(torch.float32).min)) + mask
+            o = torch.matmul(torch.softmax(s, dim=-1), qkv[2]).transpose(1, 2).reshape(-1, T, C)
+            return a.proj(o)
+        return forward
+
+    def forward(self, idx, attention_mask):
+        ext = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+        x = self.tok(idx) + self.pos
+        for b in self.blocks:
+            x = b(x, ext)
+        return self.head(self.ln(x))
+
+
 class ViTCls(nets.ViT):
     """The class token prepended with torch.cat (a zero parameter: pos[0] carries its value, as in
     the trained model's Pad form)."""
@@ -127,6 +158,7 @@ class ViTPerHeadGate(nets.ViT):
 
 VARIANTS = {
     "gpt_tiny_hf": ("gpt_tiny", GPTHF),
+    "gpt_tiny_hf_padded": ("gpt_tiny", GPTHFPadded),
     "vit_tiny_cls": ("vit_tiny", ViTCls),
     "vit_tiny_gated_perhead": ("vit_tiny_gated", ViTPerHeadGate),
 }
@@ -153,12 +185,17 @@ def main():
             raise SystemExit(f"reexport.py: {name}: missing {missing}, unexpected {unexpected}")
         x = val_data(source)[:64]
         want = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        feeds = {"input": x}
+        dyn = {"input": {0: "batch"}, "logits": {0: "batch"}}
+        if name == "gpt_tiny_hf_padded":  # all ones: the same logits as the model without the input
+            feeds["attention_mask"] = np.ones_like(x, dtype=np.int64)
+            dyn["attention_mask"] = {0: "batch"}
         files = {}
         for opset in OPSETS:
             path = os.path.join(args.out, f"{name}_op{opset}.onnx")
-            torch.onnx.export(model, torch.from_numpy(x[:1]), path, opset_version=opset, input_names=["input"],
-                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-            got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+            torch.onnx.export(model, tuple(torch.from_numpy(v[:1]) for v in feeds.values()), path, opset_version=opset,
+                              input_names=list(feeds), output_names=["logits"], dynamic_axes=dyn)
+            got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
             err = float(np.abs(got - want).max())
             if err > 1e-4 * float(np.abs(want).max()):
                 raise SystemExit(f"reexport.py: {path} differs from {src} by {err}")

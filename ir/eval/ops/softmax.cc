@@ -4,8 +4,9 @@
 // Softmax also carries squint's optional clipped-softmax attributes zeta/gamma:
 //   out = clip((zeta - gamma)·softmax + gamma, 0, 1)   (only when either is present;
 //   defaults zeta = 1, gamma = 0).
-// squint's masked softmax (passes/fuse_attention_mask): Softmax takes an optional input 1, `keep`
-// (bool or integer, broadcast numpy-style to the input; softmax over the last axis only):
+// squint's masked softmax (passes/fuse_attention_mask): Softmax takes optional inputs 1 and 2, keep
+// masks (bool or integer, broadcast numpy-style to the input, kept where all keep; softmax over the
+// last axis only):
 //   out_i = keep_i ≠ 0 ? exp(x_i − m) / Σ_{keep_j≠0} exp(x_j − m) : 0,  m = max over kept x_j;
 // a row with nothing kept is all 0. It is what x + (keep ? 0 : −∞) gives, without the infinity.
 // Models of opset < 13 (softmax over the input coerced to 2-D at `axis`, default 1) are
@@ -21,15 +22,17 @@ namespace {
 
 template <bool kLog>
 Result<std::vector<OutputType>> InferSoftmax(const InferContext& ctx) {
-  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, kLog ? 1 : 2));
+  SQ_RETURN_IF_ERROR(CheckInputCount(ctx, 1, kLog ? 1 : 3));
   SQ_RETURN_IF_ERROR(RequireDType(ctx, 0, "input", kFloatTypes));
   if (kLog && (ctx.node.attrs.has("zeta") || ctx.node.attrs.has("gamma")))
     return InvalidInput("{}: zeta/gamma (clipped softmax) apply to Softmax only", ctx.node.Label());
   const InputInfo& x = ctx.in(0);
-  if (const InputInfo& keep = ctx.in(1); keep.present) {
+  for (size_t k = 1; k < ctx.inputs.size(); ++k) {
+    const InputInfo& keep = ctx.in(k);
+    if (!keep.present) continue;
     if (keep.dtype != DType::kBool && !InTypeSet(keep.dtype, kIntTypes))
-      return InvalidInput("{}: input 1 (keep mask) has dtype {}, expected bool or an integer type", ctx.node.Label(),
-                          DTypeName(keep.dtype));
+      return InvalidInput("{}: input {} (keep mask) has dtype {}, expected bool or an integer type", ctx.node.Label(),
+                          k, DTypeName(keep.dtype));
     if (x.shape && keep.shape) {
       SQ_ASSIGN_OR_RETURN(Shape b, BroadcastShapes(ctx.node, *x.shape, *keep.shape));
       if (b.size() != x.shape->size())
@@ -135,13 +138,17 @@ Status SoftmaxKernel(const Node& node, std::span<const Tensor* const> inputs, st
   const bool ok = VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (outer * inner == 0) return;
-    if (!kLog && inputs.size() > 1 && inputs[1] != nullptr) {
-      const Tensor& keep = *inputs[1];
-      const std::vector<int64_t> kv = keep.ToInt64Vector();
-      std::vector<uint8_t> k8(kv.size()), full(static_cast<size_t>(x.size()));
-      for (size_t i = 0; i < kv.size(); ++i) k8[i] = kv[i] != 0;
-      BroadcastCopy(full.data(), x.dims(), k8.data(), keep.dims(), 1);
-      MaskedSoftmaxRows<T>(x.data<T>(), full.data(), y.data<T>(), outer, n);
+    if (!kLog && inputs.size() > 1) {
+      std::vector<uint8_t> all(static_cast<size_t>(x.size()), 1), full(static_cast<size_t>(x.size()));
+      for (size_t k = 1; k < inputs.size(); ++k) {
+        if (inputs[k] == nullptr) continue;
+        const std::vector<int64_t> kv = inputs[k]->ToInt64Vector();
+        std::vector<uint8_t> k8(kv.size());
+        for (size_t i = 0; i < kv.size(); ++i) k8[i] = kv[i] != 0;
+        BroadcastCopy(full.data(), x.dims(), k8.data(), inputs[k]->dims(), 1);
+        for (size_t i = 0; i < all.size(); ++i) all[i] &= full[i];
+      }
+      MaskedSoftmaxRows<T>(x.data<T>(), all.data(), y.data<T>(), outer, n);
     } else {
       SoftmaxBlock<T, kLog>(x.data<T>(), y.data<T>(), outer, n, inner);
     }

@@ -233,9 +233,10 @@ void Mul(const ElementwiseParams& p, const BroadcastShape& s, const T* a, const 
 // of probability exactly 0. Plain softmax: clip_scale_q16 = 2^16, clip_offset_q16 = 0; clipped
 // softmax clip((ζ−γ)p + γ, 0, 1): clip_scale_q16 = ⌊(ζ−γ)·2^16⌉, clip_offset_q16 = ⌊γ·2^24⌉
 // (SoftmaxClipParams). Output scale is 1/2^b: output_zero_point −128 (int8) or 0 (uint8).
-// Mask: null, or bytes `mask` or int32 values `mask32` (nonzero = keep; at most one of the two
-// set) broadcast to x's shape: x has `rank` dims `dims` (last = depth) and mask_strides[i] is
-// the mask's element stride along x's axis i (0 where broadcast).
+// Masks: bytes `mask` and int32 values `mask32`, each null or (nonzero = keep) broadcast to x's
+// shape; a position is kept when every mask given keeps it. x has `rank` dims `dims` (last =
+// depth); mask_strides[i] / mask32_strides[i] are each mask's element stride along x's axis i
+// (0 where broadcast).
 // Preconditions: exp_table_size >= 1 with exp_table[0] = 2^exp_bits, table non-increasing and
 // >= 0; exp_bits in [0, 30]; int8 input: exp_table_size <= 256 suffices (d <= 255); 0 <=
 // clip_scale_q16 <= 2^20; |clip_offset_q16| <= 2^30; 2 <= output_bits <= 8; rows·depth fits
@@ -263,6 +264,7 @@ struct SoftmaxParams {
   int32_t rank = 0;
   int32_t dims[kMaxKernelRank] = {};
   int32_t mask_strides[kMaxKernelRank] = {};
+  int32_t mask32_strides[kMaxKernelRank] = {};
 };
 template <typename TIn, typename TOut>
 void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y);

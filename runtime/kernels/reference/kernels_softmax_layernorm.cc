@@ -36,19 +36,21 @@ void Softmax(const SoftmaxParams& p, const TIn* x, TOut* y) {
     // The mask row: split r into the coordinates of x's leading axes.
     const uint8_t* mr = nullptr;
     const int32_t* mr32 = nullptr;
-    int64_t m_step = 0;
+    int64_t m_step = 0, m32_step = 0;
     if (p.mask != nullptr || p.mask32 != nullptr) {
-      int64_t offset = 0, rest = r;
+      int64_t offset = 0, offset32 = 0, rest = r;
       for (int32_t i = p.rank - 2; i >= 0; --i) {
         offset += (rest % p.dims[i]) * p.mask_strides[i];
+        offset32 += (rest % p.dims[i]) * p.mask32_strides[i];
         rest /= p.dims[i];
       }
       if (p.mask != nullptr) mr = p.mask + offset;
-      else mr32 = p.mask32 + offset;
+      if (p.mask32 != nullptr) mr32 = p.mask32 + offset32;
       m_step = p.mask_strides[p.rank - 1];
+      m32_step = p.mask32_strides[p.rank - 1];
     }
     auto kept = [&](int32_t i) {
-      return mr != nullptr ? mr[i * m_step] != 0 : mr32 == nullptr || mr32[i * m_step] != 0;
+      return (mr == nullptr || mr[i * m_step] != 0) && (mr32 == nullptr || mr32[i * m32_step] != 0);
     };
 
     bool any = false;
