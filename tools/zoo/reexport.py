@@ -78,6 +78,8 @@ class GPTHF(nets.GPT):
             qkv = a.qkv(x).reshape(-1, T, 3, H, dh).permute(2, 0, 3, 1, 4)
             s = torch.matmul(qkv[0], qkv[1].transpose(-2, -1)) * a.scale
             s = torch.where(causal[:T, :T], s, torch.tensor(torch.finfo(torch.float32).min))
+            if mask is not None:  # GPT-2's extended attention mask, added after the Where
+                s = s + mask
             o = torch.matmul(torch.softmax(s, dim=-1), qkv[2]).transpose(1, 2).reshape(-1, T, C)
             return a.proj(o)
         return forward
@@ -92,23 +94,6 @@ class GPTHF(nets.GPT):
 class GPTHFPadded(GPTHF):
     """HF GPT-2 with its attention_mask input: the causal Where, then the additive padding mask
     (1 − mask)·finfo.min (GPT2Model's extended attention mask)."""
-
-    def __init__(self):
-        super().__init__()
-        for b in self.blocks:
-            b.attn.forward = self._attn_padded(b.attn)
-
-    def _attn_padded(self, a):
-        causal = self.causal
-
-        def forward(x, mask=None):
-            T, C, H, dh = a.tokens, a.dim, a.heads, a.dh
-            qkv = a.qkv(x).reshape(-1, T, 3, H, dh).permute(2, 0, 3, 1, 4)
-            s = torch.matmul(qkv[0], qkv[1].transpose(-2, -1)) * a.scale
-            s = torch.where(causal[:T, :T], s, torch.tensor(torch.finfo(torch.float32).min)) + mask
-            o = torch.matmul(torch.softmax(s, dim=-1), qkv[2]).transpose(1, 2).reshape(-1, T, C)
-            return a.proj(o)
-        return forward
 
     def forward(self, idx, attention_mask):
         ext = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
