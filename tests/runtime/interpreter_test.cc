@@ -2,6 +2,9 @@
 // that break their kernel's preconditions.
 #include "runtime/interpreter.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -465,6 +468,90 @@ TEST(Interpreter, FlippedBytesLoadPrepareInvokeNeverCrash) {
         }
       }
     }
+  }
+}
+
+}  // namespace
+}  // namespace squint::rt
+
+namespace squint::rt {
+namespace {
+
+using testing::SqntBuilder;
+
+// MEAN over axis 1 of x [2, 4, 3] (int8), with or without a keep mask [2, 4, 1] (int32 input).
+struct MeanFields {
+  std::vector<int32_t> sx = {2, 4, 3}, sy = {2, 3}, skeep = {2, 4, 1};
+  int32_t axis = 1, count = 1;
+  bool keep = true;
+  fb::ElementType keep_type = fb::ElementType::INT32;
+};
+
+AlignedBytes MeanModel(const MeanFields& f) {
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, f.sx, 0.1f, -2);
+  const int y = b.Activation("y", fb::ElementType::INT8, f.sy, 0.1f, -2);
+  std::vector<int32_t> ins = {x};
+  if (f.keep) ins.push_back(b.AddTensor("keep", f.keep_type, f.skeep, {}, {}, -1, 0, -1, /*with_quant=*/false));
+  const int32_t m = 1 << 30, s = 1 - 8;  // M = 2^-8: s_in / (s_out·2^8) with equal scales
+  b.Op(fb::OpCode::MEAN, "mean", ins, {y}, fb::OpOptions::MeanOptions,
+       fb::CreateMeanOptions(b.fbb(), f.axis, f.count, b.Requant({m}, {s})).Union());
+  b.Inputs(f.keep ? std::vector<int32_t>{x, ins[1]} : std::vector<int32_t>{x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+TEST(InterpreterPrepare, MeanRules) {
+  MeanFields f;
+  f.axis = 3;
+  ExpectPrepareError(MeanModel(f), "op 0 'mean' (MEAN): axes [3, 4) outside the input's 3 dims");
+  f = {};
+  f.sy = {2, 4};
+  ExpectPrepareError(MeanModel(f), "output has 8 elements, expected 6");
+  f = {};
+  f.skeep = {2, 3, 1};
+  ExpectPrepareError(MeanModel(f), "keep mask dim 3 does not broadcast to input dim 4");
+  f = {};
+  f.keep_type = fb::ElementType::INT8;
+  ExpectPrepareError(MeanModel(f), "keep mask must be an int32 activation");
+  f = {};
+  f.skeep = {2, 4, 3};  // dense over every axis: one stride per group still addresses it
+  Runner r;
+  EXPECT_TRUE(r.Init(MeanModel(f)).ok());
+}
+
+// Through the interpreter: the mean of the kept codes, the zero point where nothing is kept.
+TEST(Interpreter, MeanOfKeptPositions) {
+  Runner r;
+  Status s = r.Init(MeanModel({}));
+  ASSERT_TRUE(s.ok()) << s.message();
+  int8_t x[24];
+  for (int i = 0; i < 24; ++i) x[i] = static_cast<int8_t>(i * 5 - 60);
+  const int32_t keep[8] = {1, 0, 1, 1, 0, 0, 0, 0};  // sample 1 keeps nothing
+  std::memcpy(r.interp.mutable_tensor_data(r.model.inputs()[0]), x, sizeof(x));
+  std::memcpy(r.interp.mutable_tensor_data(r.model.inputs()[1]), keep, sizeof(keep));
+  ASSERT_TRUE(r.interp.Invoke().ok());
+  const int8_t* y = static_cast<const int8_t*>(r.interp.tensor_data(r.model.outputs()[0]));
+  for (int c = 0; c < 3; ++c) {
+    const double mean = ((x[c] + 2) + (x[6 + c] + 2) + (x[9 + c] + 2)) / 3.0;  // tokens 0, 2, 3
+    EXPECT_EQ(y[c], static_cast<int8_t>(std::lround(mean) - 2)) << c;
+    EXPECT_EQ(y[3 + c], -2) << "nothing kept: 0";
+  }
+}
+
+// Writes MEAN seeds (with and without the keep input) for fuzz/sqnt_loader_fuzz when
+// SQUINT_WRITE_FUZZ_SEEDS names a directory.
+TEST(MeanSeeds, WriteFuzzSeeds) {
+  const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  MeanFields plain;
+  plain.keep = false;
+  for (const auto& [name, f] : {std::pair<const char*, MeanFields>{"mean.sqnt", plain}, {"mean_keep.sqnt", MeanFields{}}}) {
+    const AlignedBytes bytes = MeanModel(f);
+    std::FILE* out = std::fopen((std::string(dir) + "/" + name).c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), out);
+    std::fclose(out);
   }
 }
 
