@@ -74,7 +74,7 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
   auto name = [&](int32_t t) { return t < 0 ? std::string("-") : std::string(m.tensor(t).name); };
   for (int32_t i = 0; i < m.num_operators(); ++i) {
     const fb::Operator* op = m.op(i);
-    SqntOp o{rt::OpCodeName(op->opcode()), m.op_name(i), {}, {}};
+    SqntOp o{rt::OpCodeName(op->opcode()), m.op_name(i), {}, {}, {}};
     if (op->inputs())
       for (int32_t t : *op->inputs()) o.inputs.push_back(name(t));
     if (op->outputs())
