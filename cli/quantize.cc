@@ -17,6 +17,7 @@
 #include "cli/load_model.h"
 #include "cli/parse.h"
 #include "export/sqnt_writer.h"
+#include "ir/npy.h"
 #include "passes/clip_softmax.h"
 #include "passes/graph_edit.h"
 #include "passes/online_hadamard.h"
@@ -181,8 +182,19 @@ Result<bool> Wush(const Options& o, ir::Graph& g, const quant::CalibData& calib,
   return true;
 }
 
+// The per-sample dims of a --calib .npy (its dims after the first): they bind a single-input
+// model's unknown dims when no --input-shape is given. nullopt for other data forms and for a
+// file that does not read (loading the data reports that, with its usual context).
+std::optional<ir::Dims> CalibSampleDims(const Options& o) {
+  const std::string& c = o.calib;
+  if (!o.input_shapes.empty() || c.size() < 4 || c.compare(c.size() - 4, 4, ".npy") != 0) return std::nullopt;
+  Result<ir::Tensor> t = ir::ReadNpy(c);
+  if (!t.ok() || t->rank() < 1) return std::nullopt;
+  return ir::Dims(t->dims().begin() + 1, t->dims().end());
+}
+
 Status Run(const Options& o) {
-  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true));
+  SQ_ASSIGN_OR_RETURN(LoadedModel m, LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true, CalibSampleDims(o)));
   if (o.clip_softmax) {
     SQ_ASSIGN_OR_RETURN(int clipped, passes::ClipSoftmax(m.graph, *o.clip_softmax));
     fmt::print(stderr, "clipped softmax (alpha {}) applied to {} Softmax nodes\n", *o.clip_softmax, clipped);
@@ -369,7 +381,8 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")
       ->capture_default_str();
   cmd->add_option("--input-shape", o->input_shapes,
-                  "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
+                  "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1; a "
+                  "single input's other unknown dims come from a --calib .npy's sample dims)");
   cmd->add_option("--softmax-bits", o->softmax_bits,
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
       ->capture_default_str();

@@ -100,8 +100,15 @@ def test_detector_w8a8_iou_validation_set(tmp_path, detector, images):
 
 @pytest.mark.full
 def test_detector_quantizes_with_default_options(tmp_path, detector, images):
-    # Default observer (minmax) and every other default; only the input's dims are bound.
-    ious = quantized_iou(tmp_path, detector, images[0], images[1][:4], "minmax")
+    # `squint quantize det.onnx -o det.sqnt --calib calib.npy`: every default (minmax observer; the
+    # input's symbolic H and W bound from the data; the last fifth of --calib held out for the check).
+    np.save(tmp_path / "calib.npy", images[0])
+    sqnt = str(tmp_path / "det.sqnt")
+    ocr_eval.run([SQUINT, "quantize", detector, "-o", sqnt, "--calib", str(tmp_path / "calib.npy")])
+    val_x = images[1][:4]
+    q = ocr_eval.squint_outputs(SQUINT, sqnt, val_x, str(tmp_path))
+    ref = ocr_eval.ort_session(detector).run(None, {ocr_eval.INPUT: val_x})[0]
+    ious = [ocr_eval.iou(q[i], ref[i]) for i in range(len(val_x))]
     assert np.mean(ious) >= 0.9, ious
 
 
@@ -120,3 +127,30 @@ def test_recognizer_w8a8_argmax_agreement_few_lines(tmp_path, recognizer, lines)
 def test_recognizer_w8a8_argmax_agreement_validation_set(tmp_path, recognizer, lines):
     agree = quantized_metric(tmp_path, recognizer, lines[0], lines[1], "mse", "rec")
     assert np.mean(agree) >= REC_AGREEMENT_FLOOR, agree
+
+
+def test_quantize_takes_unknown_dims_from_the_calibration_npy(tmp_path):
+    # Like the OCR models: input [N, 3, H, W] with symbolic H and W. Without --input-shape, the
+    # calibration .npy's sample dims bind them; data of another rank or channel count is refused.
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, "h", "w"])], [w])
+    model = str(tmp_path / "conv.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), model)
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "calib.npy", rng.standard_normal((6, 3, 8, 16)).astype(np.float32))
+    proc = ocr_eval.subprocess.run([SQUINT, "quantize", model, "-o", str(tmp_path / "m.sqnt"), "--calib",
+                                    str(tmp_path / "calib.npy")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = ocr_eval.subprocess.run([SQUINT, "inspect", str(tmp_path / "m.sqnt")], capture_output=True, text=True)
+    assert "1x3x8x16" in info.stdout, info.stdout
+    np.save(tmp_path / "bad.npy", rng.standard_normal((6, 2, 8, 16)).astype(np.float32))
+    proc = ocr_eval.subprocess.run([SQUINT, "quantize", model, "-o", str(tmp_path / "bad.sqnt"), "--calib",
+                                    str(tmp_path / "bad.npy")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "input 'x' has shape nx3xhxw but the data's samples are 2x8x16: dim 1 differs" in proc.stderr
+    assert not os.path.exists(tmp_path / "bad.sqnt")
