@@ -105,7 +105,8 @@ void Lowerer::FindFoldedActivations() {
     const int32_t p = index_.ProducerIndex(in);
     if (p < 0) continue;
     const OpType pop = g_.nodes[static_cast<size_t>(p)].op;
-    const bool foldable = pop == OpType::kConv || pop == OpType::kConvTranspose || pop == OpType::kLinear || pop == OpType::kGemm ||
+    const bool foldable = pop == OpType::kConv || pop == OpType::kConvTranspose || pop == OpType::kLinear ||
+                          pop == OpType::kGemm ||
                           ((pop == OpType::kAdd || pop == OpType::kSub) &&
                            !IsLutCandidate(g_.nodes[static_cast<size_t>(p)]));
     if (!foldable) continue;

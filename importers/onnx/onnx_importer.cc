@@ -22,9 +22,12 @@
 // the final step rewrites them as Flatten -> Softmax -> Reshape (legacy_softmax.h; it needs shape
 // inference, so with infer_shapes off ir/eval reports them Unsupported). Resize's opset-11 form
 // (scales an empty tensor when sizes are given, tf_half_pixel_for_nn) and Clip/Pad inputs (opset
-// 11) are read as they are. This is done here rather than with libonnx's version converter,
-// which builds its own graph from the untrusted proto (the importer runs only libonnx's checker
-// on it) and whose adapters need inferred shapes (known gap: Flatten's input rank).
+// 11) are read as they are. This is done here rather than with libonnx's version converter
+// (onnx::version_conversion::ConvertVersion), which builds its own graph from the untrusted proto
+// (the importer runs only libonnx's checker on it) and whose adapters need inferred shapes it
+// does not compute: Debian's libonnx 1.12 links, converts the PP-OCRv4 detector, but throws on
+// the PP-OCRv4 recognizer and on torch's opset-11 exports ("Version conversion for Softmax
+// failed because input shape is unknown"; Flatten's input rank is a known gap too).
 #include "importers/onnx/onnx_importer.h"
 
 #include <fcntl.h>

@@ -1,6 +1,9 @@
 // CONV_TRANSPOSE_2D: the reference kernel against a float scatter-form reference on
 // dequantized inputs (±1 code), over random geometries (groups, strides, dilations, begin
 // pads, negative end pads, int8 and int16), and prepare-time rejection of malformed ops.
+#include <cstdio>
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "tests/runtime/kernels_test_util.h"
@@ -188,6 +191,22 @@ TEST(ConvTransposePrepare, AccumulatorBound) {
   ExpectPrepareError(Build(c), "int32 accumulator may overflow: reduction depth 8, input zero point 0, max |bias| 2147400000");
   c.bias = 1 << 20;
   EXPECT_TRUE(PrepareOf(Build(c)).ok());
+}
+
+// Writes a CONV_TRANSPOSE_2D seed for fuzz/sqnt_loader_fuzz when SQUINT_WRITE_FUZZ_SEEDS names a directory.
+TEST(ConvTransposeSeeds, WriteFuzzSeeds) {
+  const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  Case c;
+  c.bias = 100;
+  c.pads = {1, 0, -1, 0};  // out = 2·4 + 2 − 1 + 1 = 10 rows, 10 columns
+  const AlignedBytes bytes = Build(c);
+  ASSERT_TRUE(PrepareOf(bytes).ok());
+  const std::string path = std::string(dir) + "/conv_transpose.sqnt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
 }
 
 }  // namespace

@@ -98,6 +98,23 @@ def squint_outputs(squint, model, x, workdir):
     return np.concatenate(outs)
 
 
+def ort_run_isolated(model, x, workdir):
+    """The output of `model` on x run by ONNX Runtime in a child process, or None when that process
+    dies of a signal (ORT 1.19 segfaults on some of its own QDQ models)."""
+    np.save(os.path.join(workdir, "ort_x.npy"), x)
+    out = os.path.join(workdir, "ort_y.npy")
+    code = ("import sys, numpy as np, onnxruntime as ort; s = ort.InferenceSession(sys.argv[1], "
+            "providers=['CPUExecutionProvider']); np.save(sys.argv[3], s.run(None, {'%s': np.load(sys.argv[2])})[0])"
+            % INPUT)
+    proc = subprocess.run([sys.executable, "-c", code, model, os.path.join(workdir, "ort_x.npy"), out],
+                          capture_output=True, text=True)
+    if proc.returncode < 0:
+        return None
+    if proc.returncode != 0:
+        raise RuntimeError(f"onnxruntime on {model} failed: {proc.stderr}")
+    return np.load(out)
+
+
 def float_check(squint, model, x, workdir):
     """max |squint float − ORT fp32| / range of the ORT output, over x (one squint run)."""
     np.save(os.path.join(workdir, "xf.npy"), x)
@@ -180,7 +197,11 @@ def evaluate(squint, val, calib, observer="mse", with_ort=False, log=print, kind
         if with_ort:
             qdq = os.path.join(tmp, "det_qdq.onnx")
             res["ort_quantize_s"] = ort_quantize(model, calib_x, qdq)
-            oq = ort_session(qdq).run(None, {INPUT: val_x})[0]
+            oq = ort_run_isolated(qdq, val_x, tmp)
+            if oq is None:
+                res["ort_error"] = "onnxruntime crashed (SIGSEGV) creating a session for its own QDQ model"
+                log(f"ORT quantize_static (QDQ, per-channel, MinMax): {res['ort_error']}")
+                return res
             ious = [metric(oq[i], ref[i]) for i in range(len(val_x))]
             res["ort_iou_mean"], res["ort_iou_min"] = float(np.mean(ious)), float(np.min(ious))
             log(f"ORT quantize_static (QDQ, per-channel, MinMax): {metric.__name__} mean {res['ort_iou_mean']:.4f}, "
