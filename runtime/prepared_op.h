@@ -10,6 +10,7 @@
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 #if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/misc.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
 #endif
 #include "runtime/model.h"
@@ -98,10 +99,29 @@ struct FastConvState {
   FastFcState fc;
   ref::Conv2DParams p;
 };
+// int8 ADD / SUB / MUL by a table of the reference's 65536 results (x86/misc.h), in
+// PreparePools::packed from byte table_at.
+struct FastBinaryState {
+  ref::BroadcastShape shape;
+  size_t table_at = 0;
+  const int8_t* table = nullptr;  // set once the pools are final
+};
+// int8 → int8 LUT by the reference's 256 results, in PreparePools::packed from byte table_at.
+struct FastLutState {
+  int64_t count = 0;
+  size_t table_at = 0;
+  const int8_t* table = nullptr;  // set once the pools are final
+};
+struct FastTransposeState {
+  x86::TransposePlan plan;
+};
 #else
 struct FastFcState {};
 struct FastBatchMatMulState {};
 struct FastConvState {};
+struct FastBinaryState {};
+struct FastLutState {};
+struct FastTransposeState {};
 #endif
 
 using OpParams =
@@ -109,7 +129,8 @@ using OpParams =
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState, FastConvState>;
+                 ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState, FastConvState, FastBinaryState, FastLutState,
+                 FastTransposeState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

@@ -1,0 +1,294 @@
+// Optimized int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX and LAYER_NORM (misc.h states the
+// contract: the reference kernels' output codes, bit for bit).
+#include "runtime/kernels/x86/misc.h"
+
+#include <cstring>
+
+#include "runtime/kernels/reference/kernel_util.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+// ⌊n / d⌋ for n >= 0, d > 0, with inv ≈ 1/d (double). The estimate ⌊n·inv⌋ has relative error
+// below 3·2^−53, so while the quotient is below 2^49 it is off by at most one (its absolute error
+// is below 1/2^2); the integer remainder corrects it. Larger quotients use the division itself.
+inline int64_t FloorDivByInverse(int64_t n, int64_t d, double inv) {
+  const double e = static_cast<double>(n) * inv;
+  if (!(e < 562949953421312.0)) return n / d;  // 2^49
+  int64_t q = static_cast<int64_t>(e);
+  int64_t r = n - q * d;
+  while (r < 0) --q, r += d;
+  while (r >= d) ++q, r -= d;
+  return q;
+}
+
+// ref::detail::RoundDiv (nearest, ties away from zero) for den > 0, with inv ≈ 1/den.
+inline int64_t RoundDivByInverse(int64_t num, int64_t den, double inv) {
+  const int64_t q = FloorDivByInverse((num >= 0 ? num : -num) + den / 2, den, inv);
+  return num >= 0 ? q : -q;
+}
+
+}  // namespace
+
+// ---- ADD / SUB / MUL ----
+
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table) {
+  int8_t codes[256];
+  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
+  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel.
+  const int32_t a_dims[2] = {256, 1}, b_dims[1] = {256};
+  ref::BroadcastShape s;
+  ref::ComputeBroadcast(a_dims, 2, b_dims, 1, &s);
+  if (kind == BinaryKind::kAdd) ref::Add<int8_t>(p, s, codes, codes, table);
+  else if (kind == BinaryKind::kSub) ref::Sub<int8_t>(p, s, codes, codes, table);
+  else ref::Mul<int8_t>(p, s, codes, codes, table);
+}
+
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y) {
+  // Fold the broadcast: drop size-1 axes, merge an axis into the next inner one when both
+  // operands step through them as one (contiguous, or both broadcast).
+  int32_t rank = 0;
+  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];  // innermost first
+  for (int32_t i = s.rank - 1; i >= 0; --i) {
+    const int64_t d = s.out_dims[i];
+    if (d == 0) return;
+    if (d == 1) continue;
+    if (rank > 0 && as[rank - 1] * dims[rank - 1] == s.a_strides[i] && bs[rank - 1] * dims[rank - 1] == s.b_strides[i]) {
+      dims[rank - 1] *= d;
+      continue;
+    }
+    dims[rank] = d;
+    as[rank] = s.a_strides[i];
+    bs[rank] = s.b_strides[i];
+    ++rank;
+  }
+  const auto* ua = reinterpret_cast<const uint8_t*>(a);
+  const auto* ub = reinterpret_cast<const uint8_t*>(b);
+  if (rank == 0) {  // one element
+    y[0] = table[ua[0] * 256 + ub[0]];
+    return;
+  }
+  const int64_t inner = dims[0], ai = as[0], bi = bs[0];
+  int64_t rows = 1;
+  for (int32_t i = 1; i < rank; ++i) rows *= dims[i];
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t a_off = 0, b_off = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const uint8_t* ar = ua + a_off;
+    const uint8_t* br = ub + b_off;
+    int8_t* yr = y + row * inner;
+    if (ai == 1 && bi == 1) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
+    } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
+      const int8_t* t = table + br[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
+    } else if (ai == 0 && bi == 1) {  // a broadcast: one row of the table (256 bytes)
+      const int8_t* t = table + ar[0] * 256;
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[br[j]];
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
+    }
+    for (int32_t i = 1; i < rank; ++i) {  // odometer over the outer axes
+      a_off += as[i];
+      b_off += bs[i];
+      if (++index[i] < dims[i]) break;
+      a_off -= as[i] * dims[i];
+      b_off -= bs[i] * dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+// ---- LUT ----
+
+void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table) {
+  int8_t codes[256];
+  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
+  ref::Lut<int8_t, int8_t>(256, codes, ref_table, ref_table_size, min_code, table);
+}
+
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y) {
+  const auto* ux = reinterpret_cast<const uint8_t*>(x);
+  for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
+}
+
+// ---- TRANSPOSE ----
+
+TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size) {
+  int64_t in_strides[ref::kMaxKernelRank] = {};
+  int64_t stride = 1;
+  for (int32_t i = rank - 1; i >= 0; --i) {
+    in_strides[i] = stride;
+    stride *= in_dims[i];
+  }
+  TransposePlan t;
+  t.element_size = element_size;
+  t.count = stride;
+  // Output axes innermost first, size-1 axes dropped, an axis merged into the next inner one
+  // when the input steps through both as one.
+  int64_t dims[ref::kMaxKernelRank], strides[ref::kMaxKernelRank];
+  int32_t n = 0;
+  for (int32_t j = rank - 1; j >= 0; --j) {
+    const int64_t d = in_dims[perm[j]], st = in_strides[perm[j]];
+    if (d == 1) continue;
+    if (n > 0 && strides[n - 1] * dims[n - 1] == st) {
+      dims[n - 1] *= d;
+      continue;
+    }
+    dims[n] = d;
+    strides[n] = st;
+    ++n;
+  }
+  if (n == 1 && strides[0] == 1) n = 0;  // the identity: one copy
+  t.rank = n;
+  for (int32_t i = 0; i < n; ++i) {  // back to outermost first
+    t.dims[i] = static_cast<int32_t>(dims[n - 1 - i]);
+    t.strides[i] = strides[n - 1 - i];
+  }
+  return t;
+}
+
+namespace {
+
+template <typename T>
+void TransposeRows(const TransposePlan& t, const T* x, T* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t inner = t.dims[last], step = t.strides[last];
+  const int64_t rows = t.count / inner;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t off = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    T* yr = y + row * inner;
+    const T* xr = x + off;
+    if (step == 1) {
+      std::memcpy(yr, xr, static_cast<size_t>(inner) * sizeof(T));
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
+    }
+    for (int32_t i = last - 1; i >= 0; --i) {
+      off += t.strides[i];
+      if (++index[i] < t.dims[i]) break;
+      off -= t.strides[i] * t.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void Transpose(const TransposePlan& t, const void* x, void* y) {
+  if (t.count == 0) return;
+  if (t.rank == 0) {
+    std::memcpy(y, x, static_cast<size_t>(t.count) * static_cast<size_t>(t.element_size));
+    return;
+  }
+  if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
+  else if (t.element_size == 2) TransposeRows(t, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y));
+  else TransposeRows(t, static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y));
+}
+
+// ---- SOFTMAX ----
+
+template <typename TOut>
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
+  const int32_t depth = p.depth;
+  const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
+  const int32_t drop = 24 - p.output_bits;
+  const int64_t round = (int64_t{1} << (drop - 1)) + p.clip_offset_q16;
+  const int64_t u_max = (int64_t{1} << p.output_bits) - 1;
+  const int64_t scale = int64_t{p.clip_scale_q16} * 256;  // t = ⌊scale·e / Σe⌉, scale·e < 2^59
+  const int32_t zero_code = p.output_zero_point;
+  const int32_t outer_axes = p.rank - 1;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
+  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * depth;
+    TOut* yr = y + int64_t{r} * depth;
+    const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
+    int32_t max_code = -128;
+    bool any = false;
+    int64_t sum = 0;
+    if (mr == nullptr) {
+      any = depth > 0;
+      for (int32_t i = 0; i < depth; ++i) max_code = xr[i] > max_code ? xr[i] : max_code;
+      for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
+    } else {
+      for (int32_t i = 0; i < depth; ++i)
+        if (mr[i * m_step] != 0) {
+          max_code = xr[i] > max_code ? xr[i] : max_code;
+          any = true;
+        }
+      for (int32_t i = 0; i < depth; ++i)
+        if (mr[i * m_step] != 0) sum += table[max_code - xr[i]];
+    }
+    if (!any) {
+      for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
+    } else {
+      // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
+      const double inv = 1.0 / static_cast<double>(sum);
+      const int64_t half = sum / 2;
+      for (int32_t i = 0; i < depth; ++i) {
+        int64_t u = 0;
+        if (mr == nullptr || mr[i * m_step] != 0) {
+          const int64_t t = FloorDivByInverse(scale * table[max_code - xr[i]] + half, sum, inv);
+          const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
+          u = v < 0 ? 0 : (v > u_max ? u_max : v);
+        }
+        yr[i] = static_cast<TOut>(u + zero_code);
+      }
+    }
+    for (int32_t i = outer_axes - 1; i >= 0; --i) {
+      mask_off += p.mask_strides[i];
+      if (++index[i] < p.dims[i]) break;
+      mask_off -= int64_t{p.mask_strides[i]} * p.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*);
+
+// ---- LAYER_NORM ----
+
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
+  const int32_t channels = p.channels;
+  const int64_t c_count = channels;
+  const int32_t z = p.rms ? p.input_zero_point : 0;
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * channels;
+    int8_t* yr = y + int64_t{r} * channels;
+    // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
+    int32_t s = 0;
+    uint32_t sq = 0;
+    for (int32_t c = 0; c < channels; ++c) {
+      const int32_t v = xr[c] - z;
+      s += v;
+      sq += static_cast<uint32_t>(v * v);
+    }
+    const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
+    // From here to `up`: the reference's formulas (kernels.h), once per row.
+    const int64_t n_var = c_count * sum_sq - sum * sum;
+    const bool small = n_var < (int64_t{1} << 45);
+    const int32_t eps_bits = small ? ref::kLayerNormEpsilonBits : 0;
+    const int64_t d = small ? n_var * (int64_t{1} << ref::kLayerNormEpsilonBits) + p.epsilon_q
+                            : n_var + p.epsilon_q / (int64_t{1} << ref::kLayerNormEpsilonBits);
+    uint64_t scaled = static_cast<uint64_t>(d);
+    int32_t k = 0;
+    while (scaled != 0 && scaled < (uint64_t{1} << 60)) {
+      scaled *= 4;
+      ++k;
+    }
+    const int64_t root = static_cast<int64_t>(ref::IntegerSqrt(scaled));
+    const int64_t up = int64_t{1} << (p.norm_bits + k + eps_bits / 2);
+    const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
+    for (int32_t c = 0; c < channels; ++c) {
+      const int64_t n = root == 0 ? 0 : RoundDivByInverse((c_count * (xr[c] - z) - sum) * up, root, inv);
+      const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
+      yr[c] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+    }
+  }
+}
+
+}  // namespace squint::rt::x86

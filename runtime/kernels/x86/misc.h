@@ -1,0 +1,59 @@
+// Optimized non-GEMM kernels (int8): ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX (uniform grid) and
+// LAYER_NORM (and its RMS mode). Plain C++ (baseline x86-64, compiled with the vectorizer on),
+// chosen at prepare for every optimized instruction set (dispatch.h); kReference keeps the
+// reference kernels. Contract: every output code equals the reference kernel's for the same
+// parameters (kernels.h), tolerance zero (tests/runtime/kernels_x86_misc_test.cc).
+//
+// How each stays exact:
+// - ADD / SUB / MUL / LUT on int8: an output code is a function of the input code(s) only, so
+//   prepare tabulates the reference kernel itself over every input (65536 pairs, 256 codes) and
+//   invoke looks codes up (the broadcast walk is folded to contiguous runs).
+// - TRANSPOSE: the same element moves as the reference's strided copy, with the output's axes
+//   folded where the input is contiguous and rows copied with memcpy when the last axis is.
+// - SOFTMAX, LAYER_NORM: the reference's integer formulas in the same order; the per-element
+//   rounded division by a per-row constant den is q = ⌊N / den⌋ estimated as ⌊N·(1/den)⌋ in
+//   double (relative error < 2^−51, so off by at most one while q < 2^49) and corrected exactly
+//   with the integer remainder N − q·den; a larger quotient falls back to the integer division.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/kernels/reference/kernels.h"
+
+namespace squint::rt::x86 {
+
+// ---- ADD / SUB / MUL (int8) ----
+enum class BinaryKind : int32_t { kAdd = 0, kSub = 1, kMul = 2 };
+constexpr size_t kQs8BinaryTableBytes = 65536;
+// table[(uint8)a·256 + (uint8)b] = the reference kernel's output code for codes a, b.
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table);
+// y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups.
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y);
+
+// ---- LUT (int8 → int8) ----
+// table[(uint8)x] = ref::Lut's output code for x.
+void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table);
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
+
+// ---- TRANSPOSE (any element size of 1, 2 or 4 bytes) ----
+// y[o] = x[Σ index_j·strides[j]] over the output's (folded) axes, row-major.
+struct TransposePlan {
+  int32_t rank = 0;  // after folding; 0: a plain copy of `count` elements
+  int32_t dims[ref::kMaxKernelRank] = {};
+  int64_t strides[ref::kMaxKernelRank] = {};  // in elements of the input
+  int64_t count = 0;
+  int32_t element_size = 1;
+};
+// From TRANSPOSE's input dims and perm (output axis j is input axis perm[j]).
+TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size);
+void Transpose(const TransposePlan& t, const void* x, void* y);
+
+// ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
+template <typename TOut>
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y);
+
+// ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y);
+
+}  // namespace squint::rt::x86
