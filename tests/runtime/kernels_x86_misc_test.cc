@@ -330,6 +330,8 @@ TEST(X86Misc, LayerNormConstantRowsEpsilonAndLargeQuotients) {
     LayerNormTester().Shape(4, 65).Codes(-1, 0).Epsilon(eps).NormBits(0).Test();
   }
   for (int32_t z : {-128, 127}) LayerNormTester().Shape(6, 97).OutZeroPoint(z).Outlier(true).Test();
+  for (int32_t c : {64, 192, 768}) LayerNormTester().Shape(8, c).Codes(-20, 40).Seed(c).Test();  // per-code n table
+  for (int32_t e = 0; e <= 60; e += 3) LayerNormTester().Shape(2, 64).Codes(-3, 3).Epsilon(int64_t{1} << e).Test();
 }
 
 TEST(X86Misc, LayerNormRandom) {

@@ -2,6 +2,8 @@
 // contract: the reference kernels' output codes, bit for bit).
 #include "runtime/kernels/x86/misc.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "runtime/kernels/reference/kernel_util.h"
@@ -26,6 +28,31 @@ inline int64_t FloorDivByInverse(int64_t n, int64_t d, double inv) {
 inline int64_t RoundDivByInverse(int64_t num, int64_t den, double inv) {
   const int64_t q = FloorDivByInverse((num >= 0 ? num : -num) + den / 2, den, inv);
   return num >= 0 ? q : -q;
+}
+
+// MultiplyByQuantizedMultiplier64(x, {multiplier, shift}) (fixed_point.h) without branches on the
+// data: |x|·multiplier exactly by one 64×64 → 128-bit multiply, + 2^(r−1), ⌊/ 2^r⌋ with
+// r = 31 − shift in [1, 62], saturated to 2^31 − 1 (x > 0) or 2^31 (x < 0, negated). The same
+// exact rounding (to nearest, ties away from zero) and saturation as the reference's two-word
+// arithmetic. Preconditions as there: |x| < 2^62, multiplier in {0} ∪ [2^30, 2^31), shift in [−31, 30].
+inline int32_t MultiplyByQuantizedMultiplier64Wide(int64_t x, int32_t multiplier, int32_t shift) {
+  __extension__ typedef unsigned __int128 U128;
+  const bool negative = x < 0;
+  const uint64_t a = negative ? uint64_t{0} - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+  const int r = 31 - shift;
+  const U128 q = (static_cast<U128>(a) * static_cast<uint64_t>(multiplier) + (static_cast<U128>(1) << (r - 1))) >> r;
+  const uint64_t limit = negative ? (uint64_t{1} << 31) : (uint64_t{1} << 31) - 1;
+  const uint64_t m = q > limit ? limit : static_cast<uint64_t>(q);
+  return negative ? static_cast<int32_t>(-static_cast<int64_t>(m)) : static_cast<int32_t>(m);
+}
+
+// ⌊√n⌋ for n < 2^62 (ref::IntegerSqrt's exact result): the double square root is within one
+// of it (n rounds to a double with relative error 2^−53); the integer squares correct it.
+inline uint64_t FloorSqrt(uint64_t n) {
+  uint64_t r = static_cast<uint64_t>(std::sqrt(static_cast<double>(n)));
+  while (r * r > n) --r;
+  while ((r + 1) * (r + 1) <= n) ++r;
+  return r;
 }
 
 }  // namespace
@@ -202,21 +229,26 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
   const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;
+  TOut code_of_d[256];  // output code of a kept element per d = row max − x
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
     const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
-    int32_t max_code = -128;
+    int32_t max_code = -128, min_code = 127;
     bool any = false;
     int64_t sum = 0;
     if (mr == nullptr) {
       any = depth > 0;
-      for (int32_t i = 0; i < depth; ++i) max_code = xr[i] > max_code ? xr[i] : max_code;
+      for (int32_t i = 0; i < depth; ++i) {
+        max_code = xr[i] > max_code ? xr[i] : max_code;
+        min_code = xr[i] < min_code ? xr[i] : min_code;
+      }
       for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
     } else {
       for (int32_t i = 0; i < depth; ++i)
         if (mr[i * m_step] != 0) {
           max_code = xr[i] > max_code ? xr[i] : max_code;
+          min_code = xr[i] < min_code ? xr[i] : min_code;
           any = true;
         }
       for (int32_t i = 0; i < depth; ++i)
@@ -225,17 +257,31 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
     if (!any) {
       for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
     } else {
+      // A kept output depends on d = max − x only: its code for each d in [0, max − min] first.
       // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
       const double inv = 1.0 / static_cast<double>(sum);
       const int64_t half = sum / 2;
-      for (int32_t i = 0; i < depth; ++i) {
-        int64_t u = 0;
-        if (mr == nullptr || mr[i * m_step] != 0) {
-          const int64_t t = FloorDivByInverse(scale * table[max_code - xr[i]] + half, sum, inv);
-          const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
-          u = v < 0 ? 0 : (v > u_max ? u_max : v);
-        }
-        yr[i] = static_cast<TOut>(u + zero_code);
+      // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
+      // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
+      // checks the table), so u is too: past the first d with u = 0 every u is 0.
+      const int64_t t_min = (int64_t{1} << drop) - round;
+      int64_t n_min = INT64_MIN;
+      if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
+      const int32_t d_hi = max_code - min_code;
+      int32_t d = 0;
+      for (; d <= d_hi; ++d) {
+        const int64_t n = scale * table[d] + half;
+        if (n < n_min) break;
+        const int64_t t = FloorDivByInverse(n, sum, inv);
+        const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
+        code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + zero_code);
+      }
+      for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(zero_code);
+      if (mr == nullptr) {
+        for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
+      } else {
+        for (int32_t i = 0; i < depth; ++i)
+          yr[i] = mr[i * m_step] != 0 ? code_of_d[max_code - xr[i]] : static_cast<TOut>(zero_code);
       }
     }
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
@@ -256,16 +302,22 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
   const int32_t channels = p.channels;
   const int64_t c_count = channels;
   const int32_t z = p.rms ? p.input_zero_point : 0;
+  const ref::RequantParams& rq = p.requant;
+  const int32_t per_channel = rq.count == 1 ? 0 : 1;
+  int64_t n_of[256];  // n per code of a row, when the row's codes span fewer values than channels
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * channels;
     int8_t* yr = y + int64_t{r} * channels;
     // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
     int32_t s = 0;
     uint32_t sq = 0;
+    int32_t lo = 127, hi = -128;
     for (int32_t c = 0; c < channels; ++c) {
       const int32_t v = xr[c] - z;
       s += v;
       sq += static_cast<uint32_t>(v * v);
+      lo = xr[c] < lo ? xr[c] : lo;
+      hi = xr[c] > hi ? xr[c] : hi;
     }
     const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
     // From here to `up`: the reference's formulas (kernels.h), once per row.
@@ -274,19 +326,32 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
     const int32_t eps_bits = small ? ref::kLayerNormEpsilonBits : 0;
     const int64_t d = small ? n_var * (int64_t{1} << ref::kLayerNormEpsilonBits) + p.epsilon_q
                             : n_var + p.epsilon_q / (int64_t{1} << ref::kLayerNormEpsilonBits);
-    uint64_t scaled = static_cast<uint64_t>(d);
+    // The reference's k (scale D by 4^k until D·4^k >= 2^60; 0 when D == 0) from D's bit
+    // length, and its exact IntegerSqrt as a corrected double square root (D·4^k < 2^62).
     int32_t k = 0;
-    while (scaled != 0 && scaled < (uint64_t{1} << 60)) {
-      scaled *= 4;
-      ++k;
+    if (d != 0) {
+      const int32_t bits = 64 - __builtin_clzll(static_cast<uint64_t>(d));
+      k = bits >= 61 ? 0 : (62 - bits) / 2;
     }
-    const int64_t root = static_cast<int64_t>(ref::IntegerSqrt(scaled));
+    const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
+    const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
     const int64_t up = int64_t{1} << (p.norm_bits + k + eps_bits / 2);
     const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
-    for (int32_t c = 0; c < channels; ++c) {
-      const int64_t n = root == 0 ? 0 : RoundDivByInverse((c_count * (xr[c] - z) - sum) * up, root, inv);
+    // n(x) = ⌊(C·(x − z) − Σx)·up / root⌉ (0 when root == 0) depends on the code only.
+    auto n_at = [&](int32_t code) -> int64_t {
+      return root == 0 ? 0 : RoundDivByInverse((c_count * (code - z) - sum) * up, root, inv);
+    };
+    auto emit = [&](int32_t c, int64_t n) {
       const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
-      yr[c] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+      const int32_t i = c * per_channel;
+      const int64_t v = int64_t{MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
+      yr[c] = static_cast<int8_t>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
+    };
+    if (hi - lo + 1 < channels) {
+      for (int32_t code = lo; code <= hi; ++code) n_of[code - lo] = n_at(code);
+      for (int32_t c = 0; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
+    } else {
+      for (int32_t c = 0; c < channels; ++c) emit(c, n_at(xr[c]));
     }
   }
 }
