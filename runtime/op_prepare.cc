@@ -192,7 +192,7 @@ Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
-  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights, groups = 1 only
+  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights: groups = 1, depthwise
   return Status::Ok();
 }
 

@@ -60,6 +60,11 @@ template <typename TOut>
 void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
   x86::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]));
 }
+void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
+  x86::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+                          static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+}
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
   x86::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
 }
@@ -129,10 +134,21 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 #endif
 }
 
-// The optimized CONV_2D of pools->isa (int8 activations and weights, groups = 1), by im2col.
+// The optimized CONV_2D of pools->isa (int8 activations and weights): groups = 1 by im2col on
+// the GEMM; depthwise (groups = in = out channels) by x86::Qs8DepthwiseConv2D.
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_X86_KERNELS)
+  if (pools->isa != Isa::kReference && p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels &&
+      w.type == ElementType::INT8 && w.group_size == 0) {  // depthwise, one output channel per input channel
+    FastDepthwiseState d;
+    d.p = p;
+    const size_t words = (x86::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
+    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    out->params = d;
+    out->run = &RunFastDepthwise;
+    return;
+  }
   const int64_t positions = int64_t{p.out_h} * p.out_w;
   const int64_t depth = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
   if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;

@@ -115,6 +115,11 @@ struct FastLutState {
 struct FastTransposeState {
   x86::TransposePlan plan;
 };
+// Depthwise CONV_2D (x86::Qs8DepthwiseConv2D): its padded plane lives in PreparePools::scratch.
+struct FastDepthwiseState {
+  ref::Conv2DParams p;
+  int16_t* scratch = nullptr;  // set once the pools are final
+};
 #else
 struct FastFcState {};
 struct FastBatchMatMulState {};
@@ -122,6 +127,7 @@ struct FastConvState {};
 struct FastBinaryState {};
 struct FastLutState {};
 struct FastTransposeState {};
+struct FastDepthwiseState {};
 #endif
 
 using OpParams =
@@ -130,7 +136,7 @@ using OpParams =
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, FastFcState, FastBatchMatMulState, FastConvState, FastBinaryState, FastLutState,
-                 FastTransposeState>;
+                 FastTransposeState, FastDepthwiseState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

@@ -350,5 +350,85 @@ TEST(X86Misc, LayerNormRandom) {
   }
 }
 
+// ---- depthwise CONV_2D ----
+
+class DepthwiseTester {
+ public:
+  DepthwiseTester& Channels(int32_t c) { c_ = c; return *this; }
+  DepthwiseTester& Input(int32_t h, int32_t w) { h_ = h, w_ = w; return *this; }
+  DepthwiseTester& Kernel(int32_t kh, int32_t kw) { kh_ = kh, kw_ = kw; return *this; }
+  DepthwiseTester& Stride(int32_t s) { stride_ = s; return *this; }
+  DepthwiseTester& Dilation(int32_t d) { dilation_ = d; return *this; }
+  DepthwiseTester& Pads(int32_t top, int32_t left, int32_t bottom, int32_t right) {
+    pt_ = top, pl_ = left, pb_ = bottom, pr_ = right;
+    return *this;
+  }
+  DepthwiseTester& ZeroPoint(int32_t z) { zx_ = z; return *this; }
+  DepthwiseTester& Bias(bool b) { bias_ = b; return *this; }
+  DepthwiseTester& PerChannel(bool v) { per_channel_ = v; return *this; }
+  DepthwiseTester& Batch(int32_t n) { n_ = n; return *this; }
+  DepthwiseTester& Seed(uint32_t s) { seed_ = s; return *this; }
+
+  void Test() const {
+    std::mt19937 rng(seed_);
+    ref::Conv2DParams p;
+    p.batch = n_;
+    p.in_channels = p.out_channels = p.groups = c_;
+    p.in_h = h_, p.in_w = w_;
+    p.kernel_h = kh_, p.kernel_w = kw_;
+    p.stride_h = p.stride_w = stride_;
+    p.dilation_h = p.dilation_w = dilation_;
+    p.pad_top = pt_, p.pad_left = pl_;
+    auto out = [&](int32_t in, int32_t a, int32_t b, int32_t k) {
+      const int32_t span = in + a + b - dilation_ * (k - 1) - 1;
+      return span < 0 ? 0 : span / stride_ + 1;
+    };
+    p.out_h = out(h_, pt_, pb_, kh_);
+    p.out_w = out(w_, pl_, pr_, kw_);
+    p.input_zero_point = zx_;
+    const int32_t count = per_channel_ ? c_ : 1;
+    std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size()), bias(static_cast<size_t>(c_));
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(-14, -6), bd(-(1 << 20), 1 << 20);
+    for (auto& v : mult) v = m(rng);
+    for (auto& v : shift) v = sh(rng);
+    for (auto& v : bias) v = bd(rng);
+    p.requant = {mult.data(), shift.data(), count, static_cast<int32_t>(rng() % 256) - 128, -128, 127};
+    const auto x = RandomCodes(rng, int64_t{n_} * c_ * h_ * w_);
+    const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
+    const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
+    std::vector<int8_t> want(n + 1, 4), got(n + 1, 4);
+    std::vector<int16_t> scratch(x86::Qs8DepthwiseScratchBytes(p) / 2 + 1);
+    ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
+    x86::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
+    ASSERT_EQ(got, want) << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
+                         << stride_ << " dilation " << dilation_;
+  }
+
+ private:
+  int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
+  int32_t zx_ = -128, n_ = 1;
+  bool bias_ = true, per_channel_ = true;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, Depthwise3x3EdgeShapes) {
+  uint32_t seed = 30;
+  for (int32_t hw : {1, 2, 3, 7, 14, 17, 33})
+    for (int32_t stride : {1, 2})
+      for (int32_t pad : {0, 1}) DepthwiseTester().Input(hw, hw + 1).Stride(stride).Pads(pad, pad, pad, pad).Seed(seed++).Test();
+  DepthwiseTester().Channels(32).Input(14, 14).Stride(2).Seed(1).Test();  // cnn_small's
+  DepthwiseTester().Channels(1).Input(5, 9).Pads(1, 0, 0, 1).Test();     // asymmetric pads
+  DepthwiseTester().Channels(3).Input(9, 9).Pads(2, 2, 2, 2).Dilation(2).Test();
+  DepthwiseTester().Channels(2).Input(6, 6).Batch(3).Bias(false).PerChannel(false).Test();
+}
+
+TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
+  DepthwiseTester().Kernel(1, 1).Pads(0, 0, 0, 0).Test();
+  DepthwiseTester().Kernel(5, 5).Input(11, 12).Pads(2, 2, 2, 2).Test();
+  DepthwiseTester().Kernel(3, 1).Input(8, 5).Pads(1, 0, 1, 0).Stride(2).Test();
+  DepthwiseTester().Kernel(9, 9).Input(10, 10).Pads(4, 4, 4, 4).Test();  // 81 taps: the generic loop
+  for (int32_t z : {-128, 0, 127}) DepthwiseTester().Channels(5).Input(9, 8).ZeroPoint(z).Seed(z + 200).Test();
+}
+
 }  // namespace
 }  // namespace squint::rt

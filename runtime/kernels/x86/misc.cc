@@ -356,4 +356,80 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
   }
 }
 
+// ---- depthwise CONV_2D ----
+
+namespace {
+// The padded plane's extent along one axis: every input position an output window reads.
+int64_t PaddedExtent(int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {
+  return out <= 0 ? 0 : int64_t{out - 1} * stride + int64_t{kernel - 1} * dilation + 1;
+}
+
+// One channel's outputs from its padded plane (row pitch wp); KH, KW > 0: the kernel size fixed
+// at compile time (3×3), 0: p's.
+template <int KH, int KW>
+void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp, const int8_t* wc, int32_t b,
+                    int32_t c, int8_t* yc) {
+  const int32_t kh_n = KH > 0 ? KH : p.kernel_h, kw_n = KW > 0 ? KW : p.kernel_w;
+  int32_t wv[64];  // the channel's taps (kernel_h·kernel_w <= 64 here, else the generic loop below)
+  const bool small = kh_n * kw_n <= 64;
+  if (small)
+    for (int32_t i = 0; i < kh_n * kw_n; ++i) wv[i] = wc[i];
+  for (int32_t oh = 0; oh < p.out_h; ++oh) {
+    const int16_t* row0 = plane + int64_t{oh} * p.stride_h * wp;
+    int8_t* yr = yc + int64_t{oh} * p.out_w;
+    for (int32_t ow = 0; ow < p.out_w; ++ow) {
+      const int16_t* base = row0 + int64_t{ow} * p.stride_w;
+      int32_t acc = b;
+      for (int32_t kh = 0; kh < kh_n; ++kh) {
+        const int16_t* r = base + int64_t{kh} * p.dilation_h * wp;
+        for (int32_t kw = 0; kw < kw_n; ++kw)
+          acc += int32_t{r[int64_t{kw} * p.dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
+      }
+      yr[ow] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+    }
+  }
+}
+}  // namespace
+
+size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
+  return static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
+                             PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
+         sizeof(int16_t);
+}
+
+void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                        int16_t* scratch, int8_t* y) {
+  const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
+  const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
+  if (hp == 0 || wp == 0) return;
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
+  const int32_t zx = p.input_zero_point;
+  const bool k3x3 = p.kernel_h == 3 && p.kernel_w == 3;
+  for (int32_t n = 0; n < p.batch; ++n) {
+    for (int32_t c = 0; c < p.in_channels; ++c) {
+      const int8_t* xc = x + (int64_t{n} * p.in_channels + c) * in_plane;
+      // Padded plane: position (i, j) is input (i − pad_top, j − pad_left), 0 outside the input.
+      for (int64_t i = 0; i < hp; ++i) {
+        int16_t* pr = scratch + i * wp;
+        const int64_t ih = i - p.pad_top;
+        if (ih < 0 || ih >= p.in_h) {
+          for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
+          continue;
+        }
+        const int8_t* xr = xc + ih * p.in_w;
+        for (int64_t j = 0; j < wp; ++j) {
+          const int64_t iw = j - p.pad_left;
+          pr[j] = iw >= 0 && iw < p.in_w ? static_cast<int16_t>(xr[iw] - zx) : int16_t{0};
+        }
+      }
+      const int8_t* wc = w + int64_t{c} * taps;
+      const int32_t b = bias != nullptr ? bias[c] : 0;
+      int8_t* yc = y + (int64_t{n} * p.out_channels + c) * out_plane;
+      if (k3x3) DepthwisePlane<3, 3>(p, scratch, wp, wc, b, c, yc);
+      else DepthwisePlane<0, 0>(p, scratch, wp, wc, b, c, yc);
+    }
+  }
+}
+
 }  // namespace squint::rt::x86

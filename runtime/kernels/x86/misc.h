@@ -56,4 +56,14 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y);
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y);
 
+// ---- depthwise CONV_2D (int8, groups = in_channels = out_channels, int8 weights) ----
+// Per channel plane, x − input_zero_point is laid out as int16 in `scratch` with zeros where the
+// window leaves the input (the reference skips those taps: their x − zp counts as 0), then every
+// output sums its kernel_h·kernel_w taps in int32 (the same integers as the reference, which
+// prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
+// scratch holds Qs8DepthwiseScratchBytes(p) bytes, 2-byte aligned.
+size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
+void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                        int16_t* scratch, int8_t* y);
+
 }  // namespace squint::rt::x86
