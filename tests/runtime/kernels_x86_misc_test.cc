@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/x86/misc.h"
 
@@ -274,6 +275,7 @@ class LayerNormTester {
   LayerNormTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
   LayerNormTester& Outlier(bool v) { outlier_ = v; return *this; }  // one code far from a constant row
   LayerNormTester& OutZeroPoint(int32_t v) { out_zp_ = v; return *this; }
+  LayerNormTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
   LayerNormTester& Seed(uint32_t s) { seed_ = s; return *this; }
 
   void Test() const {
@@ -293,21 +295,29 @@ class LayerNormTester {
     p.beta_q = beta.data();
     const int32_t count = per_channel_ ? channels_ : 1;
     std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size());
-    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, -(norm_bits_ + 12)), -(norm_bits_ + 2));
+    const int32_t s_lo = shift_lo_ != kUnset ? shift_lo_ : std::max(-31, -(norm_bits_ + 12));
+    const int32_t s_hi = shift_hi_ != kUnset ? shift_hi_ : -(norm_bits_ + 2);
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, s_lo), std::min(30, std::max(s_hi, -31)));
     for (auto& v : mult) v = m(rng);
     for (auto& v : shift) v = s(rng);
     p.requant = {mult.data(), shift.data(), count, out_zp_, -128, 127};
     auto x = RandomCodes(rng, int64_t{rows_} * channels_, lo_, hi_);
     if (outlier_)
       for (int32_t r = 0; r < rows_; ++r) x[static_cast<size_t>(r) * channels_ + rng() % channels_] = r % 2 ? 127 : -128;
-    std::vector<int8_t> want(x.size() + 1, 3), got(x.size() + 1, 3);
+    std::vector<int8_t> want(x.size() + 1, 3);
     ref::LayerNorm<int8_t>(p, x.data(), want.data());
-    x86::Qs8LayerNorm(p, x.data(), got.data());
-    ASSERT_EQ(got, want) << rows_ << "x" << channels_;
+    for (bool avx512 : {false, true}) {  // plain C++ rows, AVX-512 rows (where this CPU has it)
+      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+      std::vector<int8_t> got(x.size() + 1, 3);
+      x86::Qs8LayerNorm(p, x.data(), got.data(), avx512);
+      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << (avx512 ? " avx512" : " c++");
+    }
   }
 
  private:
+  static constexpr int32_t kUnset = 1000;
   int32_t rows_ = 3, channels_ = 16, zp_ = 0, norm_bits_ = 12, lo_ = -128, hi_ = 127, out_zp_ = 0;
+  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset;
   int64_t eps_ = 1000;
   bool rms_ = false, per_channel_ = true, outlier_ = false;
   uint32_t seed_ = 1;
@@ -332,6 +342,16 @@ TEST(X86Misc, LayerNormConstantRowsEpsilonAndLargeQuotients) {
   for (int32_t z : {-128, 127}) LayerNormTester().Shape(6, 97).OutZeroPoint(z).Outlier(true).Test();
   for (int32_t c : {64, 192, 768}) LayerNormTester().Shape(8, c).Codes(-20, 40).Seed(c).Test();  // per-code n table
   for (int32_t e = 0; e <= 60; e += 3) LayerNormTester().Shape(2, 64).Codes(-3, 3).Epsilon(int64_t{1} << e).Test();
+}
+
+TEST(X86Misc, LayerNormRequantizationCorners) {  // shifts from −31 (r = 62) to +30, saturating outputs
+  for (int32_t nb : {0, 4, 12, 20})
+    for (int32_t c : {7, 64, 100}) {
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-31, -20).Seed(nb + c).Test();
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-12, 8).Seed(nb + c + 1).Test();
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(20, 30).Seed(nb + c + 3).Test();  // |acc|·2^shift wraps 64 bits
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-33 + nb, -30 + nb).PerChannel(false).Seed(nb + c + 2).Test();
+    }
 }
 
 TEST(X86Misc, LayerNormRandom) {

@@ -14,8 +14,10 @@
 #endif
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
+#include "runtime/kernels/x86/misc.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
 
 namespace squint::rt::x86 {
@@ -144,5 +146,72 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32};
+
+// ---- LAYER_NORM row (misc.h states the contract) ----
+// 8 channels per step in int64 lanes; every step is an exact integer operation except the
+// quotient estimate, which the integer remainder corrects:
+//   |w| < 2^24 → double exactly; N = |w|·2^up_log2 + ⌊root/2⌋ (int64, < 2^59);
+//   q0 = trunc(double(|w|·up)·inv + ⌊root/2⌋·inv), q < 2^29, so |q0 − q| <= 1 and q0·root < 2^62
+//   (one vpmuludq); R = N − q0·root: R < 0 → q0 − 1, R >= root → q0 + 1;  n = ±q.
+//   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
+//   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+  const int32_t channels = p.channels;
+  const ref::RequantParams& rq = p.requant;
+  const bool per_channel = rq.count != 1;
+  const __m512i c_count = _mm512_set1_epi64(channels), zv = _mm512_set1_epi64(z), sumv = _mm512_set1_epi64(sum);
+  const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
+  const __m512d up_d = _mm512_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm512_set1_pd(inv);
+  const int64_t half = root / 2;
+  const __m512i half_v = _mm512_set1_epi64(half), root_v = _mm512_set1_epi64(root);
+  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+  const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xffffffff), zero = _mm512_setzero_si512();
+  const __m512i r31 = _mm512_set1_epi64(31), r32 = _mm512_set1_epi64(32), r33 = _mm512_set1_epi64(33);
+  const __m512i pos_limit = _mm512_set1_epi64((int64_t{1} << 31) - 1), neg_limit = _mm512_set1_epi64(int64_t{1} << 31);
+  const __m512i zp = _mm512_set1_epi64(rq.zero_point), act_min = _mm512_set1_epi64(rq.act_min),
+                act_max = _mm512_set1_epi64(rq.act_max);
+  const __m512i m_all = _mm512_set1_epi64(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm512_set1_epi64(rq.shift[0]);
+  for (int32_t c = 0; c < channels; c += 8) {
+    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
+    const __m512i x = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, xr + c));
+    const __m512i w = _mm512_sub_epi64(_mm512_mul_epi32(_mm512_sub_epi64(x, zv), c_count), sumv);
+    const __mmask8 w_neg = _mm512_cmplt_epi64_mask(w, zero);
+    const __m512i aw = _mm512_abs_epi64(w);
+    const __m512d est = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_cvtepi64_epi32(aw)), up_d), inv_d, half_d);
+    __m512i q = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+    const __m512i big_n = _mm512_add_epi64(_mm512_sll_epi64(aw, up_shift), half_v);
+    const __m512i rem = _mm512_sub_epi64(big_n, _mm512_mul_epu32(q, root_v));
+    q = _mm512_mask_sub_epi64(q, _mm512_cmplt_epi64_mask(rem, zero), q, one);
+    q = _mm512_mask_add_epi64(q, _mm512_cmpge_epi64_mask(rem, root_v), q, one);
+    const __m512i n = _mm512_mask_sub_epi64(q, w_neg, zero, q);
+    const __m512i gamma = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.gamma_q + c));
+    const __m512i beta = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.beta_q + c));
+    const __m512i acc = _mm512_add_epi64(_mm512_mul_epi32(n, gamma), beta);
+    // Requantization (fixed_point.h, MultiplyByQuantizedMultiplier64), lane by lane.
+    const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
+    const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
+    const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
+    const __m512i a = _mm512_abs_epi64(acc);
+    const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
+    const __m512i lo = _mm512_and_si512(p_lo, low32);
+    const __m512i round_a = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));  // 2^(r−1), r <= 32
+    const __m512i lo2 = _mm512_add_epi64(lo, round_a);
+    const __m512i hi2 = _mm512_add_epi64(hi, _mm512_srli_epi64(lo2, 32));
+    const __mmask8 overflow = _mm512_cmpge_epu64_mask(hi2, round_a);  // q >= 2^31
+    const __m512i q_a = _mm512_add_epi64(_mm512_sllv_epi64(hi2, _mm512_sub_epi64(r32, r)),
+                                         _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
+    const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
+                                          _mm512_sub_epi64(r, r32));
+    const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
+    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
+    __m512i qq = _mm512_mask_blend_epi64(case_a, q_b, q_a);
+    qq = _mm512_min_epu64(qq, limit);
+    qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
+    _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
+  }
+}
 
 }  // namespace squint::rt::x86

@@ -2,6 +2,7 @@
 // contract: the reference kernels' output codes, bit for bit).
 #include "runtime/kernels/x86/misc.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -298,7 +299,7 @@ template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint
 
 // ---- LAYER_NORM ----
 
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, bool avx512) {
   const int32_t channels = p.channels;
   const int64_t c_count = channels;
   const int32_t z = p.rms ? p.input_zero_point : 0;
@@ -335,8 +336,19 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y) {
     }
     const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
     const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
-    const int64_t up = int64_t{1} << (p.norm_bits + k + eps_bits / 2);
+    const int32_t up_log2 = p.norm_bits + k + eps_bits / 2;
+    const int64_t up = int64_t{1} << up_log2;
     const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
+    if (avx512 && root != 0) {
+      // Qs8LayerNormRowAvx512's bounds: w = C·(x − z) − Σ is linear in x, so its largest |w| is
+      // at the row's smallest or largest code; |n| <= |w|·up / root + 1.
+      const int64_t w_lo = c_count * (lo - z) - sum, w_hi = c_count * (hi - z) - sum;
+      const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
+      if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
+        Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);  // 2^28 above: margin to 2^29
+        continue;
+      }
+    }
     // n(x) = ⌊(C·(x − z) − Σx)·up / root⌉ (0 when root == 0) depends on the code only.
     auto n_at = [&](int32_t code) -> int64_t {
       return root == 0 ? 0 : RoundDivByInverse((c_count * (code - z) - sum) * up, root, inv);

@@ -54,7 +54,16 @@ template <typename TOut>
 void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y);
+// avx512: the per-element part of the rows by Qs8LayerNormRowAvx512 where its bounds hold (the
+// caller has checked the CPU); otherwise plain C++.
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, bool avx512 = false);
+// One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
+// point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
+// w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
+// exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
+// |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr);
 
 // ---- depthwise CONV_2D (int8, groups = in_channels = out_channels, int8 weights) ----
 // Per channel plane, x − input_zero_point is laid out as int16 in `scratch` with zeros where the
