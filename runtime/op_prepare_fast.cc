@@ -56,9 +56,10 @@ void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   x86::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
-template <typename TOut>
+template <typename TOut, bool kAvx512>
 void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
-  x86::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]));
+  x86::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
+                        kAvx512);
 }
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
@@ -247,7 +248,10 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_X86_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
-  out->run = uint8_output ? &RunFastSoftmax<uint8_t> : &RunFastSoftmax<int8_t>;
+  if (pools->isa == Isa::kAvx512Vnni)
+    out->run = uint8_output ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<int8_t, true>;
+  else
+    out->run = uint8_output ? &RunFastSoftmax<uint8_t, false> : &RunFastSoftmax<int8_t, false>;
 #else
   (void)p, (void)uint8_output, (void)pools, (void)out;
 #endif

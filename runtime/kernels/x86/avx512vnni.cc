@@ -214,4 +214,39 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
   }
 }
 
+// ---- SOFTMAX codes (misc.h states the contract) ----
+// e_d (int32) → N = scale·e_d + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e_d·(scale/sum)
+// + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
+// remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.
+void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d) {
+  const int32_t drop = 24 - p.output_bits;
+  const int64_t scale = int64_t{p.clip_scale_q16} * 256;
+  const int64_t half = sum / 2;
+  const double inv = 1.0 / static_cast<double>(sum);
+  const __m512d scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
+  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+  const __m512i scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
+  const __m512i sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
+  const __m512i sum_hi = _mm512_set1_epi64(sum >> 32);
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
+  const __m512i u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
+  const __m512i zero_code = _mm512_set1_epi64(p.output_zero_point);
+  const __m128i drop_v = _mm_cvtsi32_si128(drop);
+  for (int32_t d = 0; d <= d_hi; d += 8) {
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));  // d + 7 <= 255
+    const __m512i e = _mm512_cvtepu32_epi64(e32);
+    const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, scale_v), half_v);
+    const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), scale_d, half_d);
+    __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+    const __m512i t_sum = _mm512_add_epi64(_mm512_mul_epu32(t, sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, sum_hi), 32));
+    const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
+    t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, zero), t, one);
+    t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, sum_v), t, one);
+    const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, round), drop_v);
+    const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, zero), u_max);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(code_of_d + d), _mm512_cvtepi64_epi8(_mm512_add_epi64(u, zero_code)));
+  }
+}
+
 }  // namespace squint::rt::x86

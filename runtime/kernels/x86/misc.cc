@@ -218,7 +218,7 @@ void Transpose(const TransposePlan& t, const void* x, void* y) {
 // ---- SOFTMAX ----
 
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
   const int32_t depth = p.depth;
   const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
   const int32_t drop = 24 - p.output_bits;
@@ -229,31 +229,42 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
   const int32_t outer_axes = p.rank - 1;
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
-  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;
+  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;  // 0 or 1
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
+  uint8_t avx512_codes[256];
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
     const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
+    bool any = depth > 0;
+    if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
+      any = any && mr[0] != 0;
+      mr = nullptr;
+    }
     int32_t max_code = -128, min_code = 127;
-    bool any = false;
     int64_t sum = 0;
     if (mr == nullptr) {
-      any = depth > 0;
       for (int32_t i = 0; i < depth; ++i) {
         max_code = xr[i] > max_code ? xr[i] : max_code;
         min_code = xr[i] < min_code ? xr[i] : min_code;
       }
-      for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
-    } else {
-      for (int32_t i = 0; i < depth; ++i)
-        if (mr[i * m_step] != 0) {
-          max_code = xr[i] > max_code ? xr[i] : max_code;
-          min_code = xr[i] < min_code ? xr[i] : min_code;
-          any = true;
+      if (any)
+        for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
+    } else {  // a mask byte per element (m_step == 1); without branches on it
+      int32_t kept_count = 0;
+      for (int32_t i = 0; i < depth; ++i) {
+        const int32_t kept = mr[i] != 0;
+        kept_count += kept;
+        const int32_t hi = kept ? xr[i] : -128, lo = kept ? xr[i] : 127;
+        max_code = hi > max_code ? hi : max_code;
+        min_code = lo < min_code ? lo : min_code;
+      }
+      any = kept_count > 0;
+      if (any)
+        for (int32_t i = 0; i < depth; ++i) {
+          const int32_t kept = mr[i] != 0;
+          sum += table[kept ? max_code - xr[i] : 0] & -kept;  // a masked element (maybe above the max) adds 0
         }
-      for (int32_t i = 0; i < depth; ++i)
-        if (mr[i * m_step] != 0) sum += table[max_code - xr[i]];
     }
     if (!any) {
       for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
@@ -270,6 +281,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
       if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
       const int32_t d_hi = max_code - min_code;
       int32_t d = 0;
+      if (avx512) {
+        Qs8SoftmaxCodesAvx512(p, sum, d_hi, avx512_codes);
+        for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(avx512_codes[d]);  // the code's byte
+      }
       for (; d <= d_hi; ++d) {
         const int64_t n = scale * table[d] + half;
         if (n < n_min) break;
@@ -281,8 +296,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
       if (mr == nullptr) {
         for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
       } else {
-        for (int32_t i = 0; i < depth; ++i)
-          yr[i] = mr[i * m_step] != 0 ? code_of_d[max_code - xr[i]] : static_cast<TOut>(zero_code);
+        for (int32_t i = 0; i < depth; ++i) {
+          const TOut code = code_of_d[mr[i] != 0 ? max_code - xr[i] : 0];
+          yr[i] = mr[i] != 0 ? code : static_cast<TOut>(zero_code);
+        }
       }
     }
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
@@ -294,8 +311,8 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y) {
   }
 }
 
-template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*);
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool);
 
 // ---- LAYER_NORM ----
 

@@ -50,8 +50,15 @@ TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t*
 void Transpose(const TransposePlan& t, const void* x, void* y);
 
 // ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
+// avx512: each row's table of output codes by Qs8SoftmaxCodesAvx512 (the caller has checked the CPU).
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y);
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512 = false);
+// One row's output code (the byte of u + output_zero_point) for every d = max − x in [0, d_hi]
+// (avx512vnni.cc, 8 at a step; code_of_d holds 256 bytes, d_hi <= 255), given Σe = sum >= 1 over
+// the row's kept elements: u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋,
+// 0, 2^bits − 1), scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
+// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits).
+void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // avx512: the per-element part of the rows by Qs8LayerNormRowAvx512 where its bounds hold (the
