@@ -66,10 +66,10 @@ void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* 
   x86::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
                           static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
 }
-template <bool kAvx512>
+template <x86::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
   x86::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
-                    kAvx512);
+                    kIsa);
 }
 
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
@@ -257,12 +257,13 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PrepareP
 #endif
 }
 
-// LAYER_NORM, int8 (both modes); parameters unchanged. AVX-512: rows vectorized 8 channels a step.
+// LAYER_NORM, int8 (both modes); parameters unchanged. Rows vectorized 8 (AVX-512) or 4 (AVX2) channels a step.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_X86_KERNELS)
   (void)p;
   if (pools->isa == Isa::kReference) return;
-  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<true> : &RunFastLayerNorm<false>;
+  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<x86::RowIsa::kAvx512>
+                                             : &RunFastLayerNorm<x86::RowIsa::kAvx2>;
 #else
   (void)p, (void)pools, (void)out;
 #endif

@@ -310,11 +310,13 @@ class LayerNormTester {
       for (int32_t r = 0; r < rows_; ++r) x[static_cast<size_t>(r) * channels_ + rng() % channels_] = r % 2 ? 127 : -128;
     std::vector<int8_t> want(x.size() + 1, 3);
     ref::LayerNorm<int8_t>(p, x.data(), want.data());
-    for (bool avx512 : {false, true}) {  // plain C++ rows, AVX-512 rows (where this CPU has it)
-      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+    // Plain C++ rows, AVX2 and AVX-512 rows (where this CPU has them).
+    for (auto [isa, rows] : {std::pair{Isa::kReference, x86::RowIsa::kCpp}, std::pair{Isa::kAvx2, x86::RowIsa::kAvx2},
+                             std::pair{Isa::kAvx512Vnni, x86::RowIsa::kAvx512}}) {
+      if (!IsaSupported(isa)) continue;
       std::vector<int8_t> got(x.size() + 1, 3);
-      x86::Qs8LayerNorm(p, x.data(), got.data(), avx512);
-      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << (avx512 ? " avx512" : " c++");
+      x86::Qs8LayerNorm(p, x.data(), got.data(), rows);
+      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << " rows " << static_cast<int>(rows);
     }
   }
 

@@ -316,7 +316,7 @@ template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint
 
 // ---- LAYER_NORM ----
 
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, bool avx512) {
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) {
   const int32_t channels = p.channels;
   const int64_t c_count = channels;
   const int32_t z = p.rms ? p.input_zero_point : 0;
@@ -356,14 +356,18 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, boo
     const int32_t up_log2 = p.norm_bits + k + eps_bits / 2;
     const int64_t up = int64_t{1} << up_log2;
     const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
-    if (avx512 && root != 0) {
-      // Qs8LayerNormRowAvx512's bounds: w = C·(x − z) − Σ is linear in x, so its largest |w| is
-      // at the row's smallest or largest code; |n| <= |w|·up / root + 1.
+    int32_t done = 0;  // channels written by a vector row kernel
+    if (isa != RowIsa::kCpp && root != 0) {
+      // The vector rows' bounds: w = C·(x − z) − Σ is linear in x, so its largest |w| is at the
+      // row's smallest or largest code; |n| <= |w|·up / root + 1.
       const int64_t w_lo = c_count * (lo - z) - sum, w_hi = c_count * (hi - z) - sum;
       const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
       if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
-        Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);  // 2^28 above: margin to 2^29
-        continue;
+        if (isa == RowIsa::kAvx512) {  // 2^28 above: margin to 2^29
+          Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
+          continue;
+        }
+        done = Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
       }
     }
     // n(x) = ⌊(C·(x − z) − Σx)·up / root⌉ (0 when root == 0) depends on the code only.
@@ -376,11 +380,11 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, boo
       const int64_t v = int64_t{MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
       yr[c] = static_cast<int8_t>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
     };
-    if (hi - lo + 1 < channels) {
+    if (hi - lo + 1 < channels - done) {
       for (int32_t code = lo; code <= hi; ++code) n_of[code - lo] = n_at(code);
-      for (int32_t c = 0; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
+      for (int32_t c = done; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
     } else {
-      for (int32_t c = 0; c < channels; ++c) emit(c, n_at(xr[c]));
+      for (int32_t c = done; c < channels; ++c) emit(c, n_at(xr[c]));
     }
   }
 }

@@ -61,9 +61,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
-// avx512: the per-element part of the rows by Qs8LayerNormRowAvx512 where its bounds hold (the
-// caller has checked the CPU); otherwise plain C++.
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, bool avx512 = false);
+// isa: the per-element part of the rows by Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2 where
+// their bounds hold (the caller has checked the CPU); otherwise plain C++.
+enum class RowIsa : int32_t { kCpp = 0, kAvx2 = 1, kAvx512 = 2 };
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp);
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
@@ -71,6 +72,10 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, boo
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
                            int32_t up_log2, int64_t root, double inv, int8_t* yr);
+// The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
+// caller does the rest).
+int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                            int32_t up_log2, int64_t root, double inv, int8_t* yr);
 
 // ---- depthwise CONV_2D (int8, groups = in_channels = out_channels, int8 weights) ----
 // Per channel plane, x − input_zero_point is laid out as int16 in `scratch` with zeros where the
