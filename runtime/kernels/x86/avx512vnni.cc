@@ -249,4 +249,70 @@ void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_h
   }
 }
 
+void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
+  const int32_t depth = p.depth;
+  // Kept max and min, 64 codes a step.
+  __m512i vmax = _mm512_set1_epi8(-128), vmin = _mm512_set1_epi8(127);
+  bool any = false;
+  for (int32_t i = 0; i < depth; i += 64) {
+    const __mmask64 k = depth - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (depth - i)) - 1;
+    const __m512i v = _mm512_maskz_loadu_epi8(k, xr + i);
+    __mmask64 kept = k;
+    if (mr != nullptr) {
+      const __m512i m = _mm512_maskz_loadu_epi8(k, mr + i);
+      kept = _mm512_test_epi8_mask(m, m);
+    }
+    any = any || kept != 0;
+    vmax = _mm512_mask_max_epi8(vmax, kept, vmax, v);
+    vmin = _mm512_mask_min_epi8(vmin, kept, vmin, v);
+  }
+  const __m128i zero_code_bytes = _mm_set1_epi8(static_cast<char>(p.output_zero_point));
+  if (!any) {
+    for (int32_t i = 0; i < depth; i += 16) {
+      const __mmask16 k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+      _mm_mask_storeu_epi8(yr + i, k, zero_code_bytes);
+    }
+    return;
+  }
+  __m128i m16 = _mm_max_epi8(_mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 0), _mm512_extracti32x4_epi32(vmax, 1)),
+                             _mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 2), _mm512_extracti32x4_epi32(vmax, 3)));
+  const int32_t max_code = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(m16));
+  m16 = _mm_min_epi8(_mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 0), _mm512_extracti32x4_epi32(vmin, 1)),
+                     _mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 2), _mm512_extracti32x4_epi32(vmin, 3)));
+  const int32_t min_code = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(m16));
+  const __m512i max_v = _mm512_set1_epi32(max_code);
+  // 16 elements a step: d = max − x, kept lanes only (a masked code may exceed the max).
+  auto step = [&](int32_t i, __mmask16* k, __mmask16* kept, __m512i* d) {
+    *k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+    *kept = *k;
+    if (mr != nullptr) {
+      const __m128i m = _mm_maskz_loadu_epi8(*k, mr + i);
+      *kept = _mm_test_epi8_mask(m, m);
+    }
+    *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
+  };
+  __m512i acc = _mm512_setzero_si512();
+  for (int32_t i = 0; i < depth; i += 16) {
+    __mmask16 k, kept;
+    __m512i d;
+    step(i, &k, &kept, &d);
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+    acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
+                                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
+  }
+  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  // The codes, read back 4 bytes at a time by a dword gather (byte d is the low byte): 3 bytes of
+  // zeros past the last chunk written.
+  alignas(64) uint8_t codes[256 + 16] = {};
+  Qs8SoftmaxCodesAvx512(p, sum, max_code - min_code, codes);
+  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
+  for (int32_t i = 0; i < depth; i += 16) {
+    __mmask16 k, kept;
+    __m512i d;
+    step(i, &k, &kept, &d);
+    const __m512i g = _mm512_mask_i32gather_epi32(zero_code, kept, d, codes, 1);
+    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(g));
+  }
+}
+
 }  // namespace squint::rt::x86

@@ -217,8 +217,14 @@ void Transpose(const TransposePlan& t, const void* x, void* y) {
 
 // ---- SOFTMAX ----
 
+namespace {
+
+// One row in plain C++: kept max, min and Σe; the code of each d = max − x in [0, max − min]
+// (stopping at the first 0: the exp table is non-increasing, so u is too); then lookups.
+// mr: null (all kept) or a mask byte per element; any: false when the row is wholly masked.
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
+void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, bool any, TOut* yr,
+                 TOut* code_of_d) {
   const int32_t depth = p.depth;
   const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
   const int32_t drop = 24 - p.output_bits;
@@ -226,12 +232,75 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
   const int64_t u_max = (int64_t{1} << p.output_bits) - 1;
   const int64_t scale = int64_t{p.clip_scale_q16} * 256;  // t = ⌊scale·e / Σe⌉, scale·e < 2^59
   const int32_t zero_code = p.output_zero_point;
+  int32_t max_code = -128, min_code = 127;
+  int64_t sum = 0;
+  if (mr == nullptr) {
+    for (int32_t i = 0; i < depth; ++i) {
+      max_code = xr[i] > max_code ? xr[i] : max_code;
+      min_code = xr[i] < min_code ? xr[i] : min_code;
+    }
+    if (any)
+      for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
+  } else {  // a mask byte per element (m_step == 1); without branches on it
+    int32_t kept_count = 0;
+    for (int32_t i = 0; i < depth; ++i) {
+      const int32_t kept = mr[i] != 0;
+      kept_count += kept;
+      const int32_t hi = kept ? xr[i] : -128, lo = kept ? xr[i] : 127;
+      max_code = hi > max_code ? hi : max_code;
+      min_code = lo < min_code ? lo : min_code;
+    }
+    any = kept_count > 0;
+    if (any)
+      for (int32_t i = 0; i < depth; ++i) {
+        const int32_t kept = mr[i] != 0;
+        sum += table[kept ? max_code - xr[i] : 0] & -kept;  // a masked element (maybe above the max) adds 0
+      }
+  }
+  if (!any) {
+    for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
+  } else {
+    // A kept output depends on d = max − x only: its code for each d in [0, max − min] first.
+    // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
+    const double inv = 1.0 / static_cast<double>(sum);
+    const int64_t half = sum / 2;
+    // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
+    // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
+    // checks the table), so u is too: past the first d with u = 0 every u is 0.
+    const int64_t t_min = (int64_t{1} << drop) - round;
+    int64_t n_min = INT64_MIN;
+    if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
+    const int32_t d_hi = max_code - min_code;
+    int32_t d = 0;
+    for (; d <= d_hi; ++d) {
+      const int64_t n = scale * table[d] + half;
+      if (n < n_min) break;
+      const int64_t t = FloorDivByInverse(n, sum, inv);
+      const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
+      code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + zero_code);
+    }
+    for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(zero_code);
+    if (mr == nullptr) {
+      for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
+    } else {
+      for (int32_t i = 0; i < depth; ++i) {
+        const TOut code = code_of_d[mr[i] != 0 ? max_code - xr[i] : 0];
+        yr[i] = mr[i] != 0 ? code : static_cast<TOut>(zero_code);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename TOut>
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
+  const int32_t depth = p.depth;
   const int32_t outer_axes = p.rank - 1;
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
   const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;  // 0 or 1
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
-  uint8_t avx512_codes[256];
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
@@ -241,66 +310,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
       any = any && mr[0] != 0;
       mr = nullptr;
     }
-    int32_t max_code = -128, min_code = 127;
-    int64_t sum = 0;
-    if (mr == nullptr) {
-      for (int32_t i = 0; i < depth; ++i) {
-        max_code = xr[i] > max_code ? xr[i] : max_code;
-        min_code = xr[i] < min_code ? xr[i] : min_code;
-      }
-      if (any)
-        for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
-    } else {  // a mask byte per element (m_step == 1); without branches on it
-      int32_t kept_count = 0;
-      for (int32_t i = 0; i < depth; ++i) {
-        const int32_t kept = mr[i] != 0;
-        kept_count += kept;
-        const int32_t hi = kept ? xr[i] : -128, lo = kept ? xr[i] : 127;
-        max_code = hi > max_code ? hi : max_code;
-        min_code = lo < min_code ? lo : min_code;
-      }
-      any = kept_count > 0;
-      if (any)
-        for (int32_t i = 0; i < depth; ++i) {
-          const int32_t kept = mr[i] != 0;
-          sum += table[kept ? max_code - xr[i] : 0] & -kept;  // a masked element (maybe above the max) adds 0
-        }
-    }
-    if (!any) {
-      for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
+    if (avx512 && any) {  // the whole row (mr: null or a byte per element)
+      Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
     } else {
-      // A kept output depends on d = max − x only: its code for each d in [0, max − min] first.
-      // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
-      const double inv = 1.0 / static_cast<double>(sum);
-      const int64_t half = sum / 2;
-      // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
-      // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
-      // checks the table), so u is too: past the first d with u = 0 every u is 0.
-      const int64_t t_min = (int64_t{1} << drop) - round;
-      int64_t n_min = INT64_MIN;
-      if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
-      const int32_t d_hi = max_code - min_code;
-      int32_t d = 0;
-      if (avx512) {
-        Qs8SoftmaxCodesAvx512(p, sum, d_hi, avx512_codes);
-        for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(avx512_codes[d]);  // the code's byte
-      }
-      for (; d <= d_hi; ++d) {
-        const int64_t n = scale * table[d] + half;
-        if (n < n_min) break;
-        const int64_t t = FloorDivByInverse(n, sum, inv);
-        const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
-        code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + zero_code);
-      }
-      for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(zero_code);
-      if (mr == nullptr) {
-        for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
-      } else {
-        for (int32_t i = 0; i < depth; ++i) {
-          const TOut code = code_of_d[mr[i] != 0 ? max_code - xr[i] : 0];
-          yr[i] = mr[i] != 0 ? code : static_cast<TOut>(zero_code);
-        }
-      }
+      SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
     }
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
       mask_off += p.mask_strides[i];

@@ -59,6 +59,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 // 0, 2^bits − 1), scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
 // and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits).
 void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
+// One whole row (avx512vnni.cc): the kept elements' max, min and Σe, the codes above, and the
+// output bytes (u + output_zero_point, or output_zero_point where not kept). mr: the row's mask
+// bytes (element i kept when mr[i] != 0), or null when every element is kept.
+void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2 where
