@@ -6,6 +6,7 @@
 // vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
 // are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
 // lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
+// Also the AVX-512 rows of LAYER_NORM and SOFTMAX (misc.h states their contracts; below the GEMM).
 // GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
 // -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
 #if defined(__GNUC__) && !defined(__clang__)
