@@ -7,6 +7,7 @@
 // vpmaddwd adds x[k]·w[n][k] + x[k+1]·w[n][k+1] into lane n: each product is at most 128·128 =
 // 2^14 and a pair at most 2^15, so nothing saturates (vpmaddubsw, whose int16 pair sum can
 // saturate, is not used). Lanes hold the exact sum modulo 2^32; the folded bias subtracts z_x·Σw.
+// Also the AVX2 rows of LAYER_NORM (misc.h states the contract; below the GEMM).
 #include <immintrin.h>
 
 #include <cmath>
