@@ -99,6 +99,12 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
       bm->gemm.scratch = pools_.scratch.data();
       bm->gemm.parallel = Parallel();
+    } else if (auto* fb = std::get_if<FastBinaryState>(&op.params)) {
+      fb->table = reinterpret_cast<const int8_t*>(pools_.packed.data()) + fb->table_at;
+    } else if (auto* dw = std::get_if<FastDepthwiseState>(&op.params)) {
+      dw->scratch = reinterpret_cast<int16_t*>(pools_.scratch.data());
+    } else if (auto* fl = std::get_if<FastLutState>(&op.params)) {
+      fl->table = reinterpret_cast<const int8_t*>(pools_.packed.data()) + fl->table_at;
     }
 #endif
   }

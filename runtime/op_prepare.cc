@@ -222,7 +222,7 @@ Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
-  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights, groups = 1 only
+  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights: groups = 1, depthwise
   return Status::Ok();
 }
 
@@ -373,7 +373,7 @@ Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out) 
   return Status::Ok();
 }
 
-Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out) {
+Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 2, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::ElementwiseOptions));
   const auto* o = ctx.op->options_as_ElementwiseOptions();
@@ -412,10 +412,11 @@ Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out) {
   } else {
     out->run = a.type == ElementType::INT8 ? &RunElementwise<int8_t, 2> : &RunElementwise<int16_t, 2>;
   }
+  if (a.type == ElementType::INT8) PrepareFastElementwise(code, s, y.num_elements, pools, out);
   return Status::Ok();
 }
 
-Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
+Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 2, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::SoftmaxOptions));
   const auto* o = ctx.op->options_as_SoftmaxOptions();
@@ -511,10 +512,13 @@ Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out) {
   } else {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
   }
+  // The fast rows read the constant byte mask only; a mask input keeps the reference kernel.
+  if (x.type == ElementType::INT8 && p.grid == nullptr && dynamic_mask == nullptr)
+    PrepareFastSoftmax(p, y.type == ElementType::UINT8, pools, out);
   return Status::Ok();
 }
 
-Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out) {
+Status PrepareLayerNorm(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::LayerNormOptions));
   const auto* o = ctx.op->options_as_LayerNormOptions();
@@ -542,10 +546,11 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.channels, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunLayerNorm, x.type);
+  if (x.type == ElementType::INT8) PrepareFastLayerNorm(p, pools, out);
   return Status::Ok();
 }
 
-Status PrepareLut(const Ctx& ctx, PreparedOp* out) {
+Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::LutOptions));
   const auto* o = ctx.op->options_as_LutOptions();
@@ -570,6 +575,7 @@ Status PrepareLut(const Ctx& ctx, PreparedOp* out) {
     out->run = y.type == ElementType::INT8 ? &RunLut<int8_t, int8_t> : &RunLut<int8_t, int16_t>;
   else
     out->run = y.type == ElementType::INT8 ? &RunLut<int16_t, int8_t> : &RunLut<int16_t, int16_t>;
+  if (x.type == ElementType::INT8 && y.type == ElementType::INT8) PrepareFastLut(s, pools, out);
   return Status::Ok();
 }
 

@@ -109,7 +109,7 @@ Status PrepareReshape(const Ctx& ctx, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PrepareTranspose(const Ctx& ctx, PreparedOp* out) {
+Status PrepareTranspose(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::TransposeOptions));
   const auto* perm = ctx.op->options_as_TransposeOptions()->perm();
@@ -130,6 +130,8 @@ Status PrepareTranspose(const Ctx& ctx, PreparedOp* out) {
   }
   out->params = s;
   out->run = PickAny<TransposeRunner>(x.type);
+  const int32_t element_size = x.num_elements > 0 && x.bytes % x.num_elements == 0 ? static_cast<int32_t>(x.bytes / x.num_elements) : 0;
+  PrepareFastTranspose(s, element_size, pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 
@@ -387,14 +389,14 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::BATCH_MATMUL: return prep::PrepareBatchMatMul(ctx, pools, out);
     case fb::OpCode::ADD:
     case fb::OpCode::SUB:
-    case fb::OpCode::MUL: return prep::PrepareElementwise(ctx, op->opcode(), out);
-    case fb::OpCode::SOFTMAX: return prep::PrepareSoftmax(ctx, out);
-    case fb::OpCode::LAYER_NORM: return prep::PrepareLayerNorm(ctx, out);
-    case fb::OpCode::LUT: return prep::PrepareLut(ctx, out);
+    case fb::OpCode::MUL: return prep::PrepareElementwise(ctx, op->opcode(), pools, out);
+    case fb::OpCode::SOFTMAX: return prep::PrepareSoftmax(ctx, pools, out);
+    case fb::OpCode::LAYER_NORM: return prep::PrepareLayerNorm(ctx, pools, out);
+    case fb::OpCode::LUT: return prep::PrepareLut(ctx, pools, out);
     case fb::OpCode::MAX_POOL_2D: return prep::PreparePool(ctx, true, out);
     case fb::OpCode::AVERAGE_POOL_2D: return prep::PreparePool(ctx, false, out);
     case fb::OpCode::RESHAPE: return prep::PrepareReshape(ctx, out);
-    case fb::OpCode::TRANSPOSE: return prep::PrepareTranspose(ctx, out);
+    case fb::OpCode::TRANSPOSE: return prep::PrepareTranspose(ctx, pools, out);
     case fb::OpCode::CONCAT: return prep::PrepareConcat(ctx, pools, out);
     case fb::OpCode::SLICE: return prep::PrepareSlice(ctx, out);
     case fb::OpCode::GATHER: return prep::PrepareGather(ctx, out);

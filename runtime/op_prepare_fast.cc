@@ -1,7 +1,9 @@
 // Prepare of the optimized kernels (runtime/kernels/x86, dispatch.h): after an op's reference
 // prepare has checked every precondition, these replace its run function with pools->isa's
-// kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D), packing constants into
-// PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
+// kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the GEMM microkernels;
+// int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX, LAYER_NORM by runtime/kernels/x86/misc.h, the same
+// for both sets), packing constants into PreparePools::packed and growing the shared scratch;
+// otherwise they leave the op unchanged.
 #include <algorithm>
 
 #include "runtime/op_prepare_util.h"
@@ -40,6 +42,41 @@ void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const
       index[i] = 0;
     }
   }
+}
+template <int kKind>
+void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastBinaryState& s = Get<FastBinaryState>(op);
+  x86::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+                 static_cast<int8_t*>(out[0]));
+}
+void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastLutState& s = Get<FastLutState>(op);
+  x86::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+}
+void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
+  x86::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
+}
+template <typename TOut, bool kAvx512>
+void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
+  x86::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
+                        kAvx512);
+}
+void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
+  x86::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+                          static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+}
+template <x86::RowIsa kIsa>
+void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
+  x86::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
+                    kIsa);
+}
+
+// Room for `bytes` more in PreparePools::packed; returns its byte offset.
+size_t ReservePacked(size_t bytes, PreparePools* pools) {
+  const size_t at = pools->packed.size() * sizeof(PreparePools::Line);
+  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
+  return at;
 }
 #endif
 
@@ -100,10 +137,21 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 #endif
 }
 
-// The optimized CONV_2D of pools->isa (int8 activations and weights, groups = 1), by im2col.
+// The optimized CONV_2D of pools->isa (int8 activations and weights): groups = 1 by im2col on
+// the GEMM; depthwise (groups = in = out channels) by x86::Qs8DepthwiseConv2D.
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_X86_KERNELS)
+  if (pools->isa != Isa::kReference && p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels &&
+      w.type == ElementType::INT8 && w.group_size == 0) {  // depthwise, one output channel per input channel
+    FastDepthwiseState d;
+    d.p = p;
+    const size_t words = (x86::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
+    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    out->params = d;
+    out->run = &RunFastDepthwise;
+    return;
+  }
   const int64_t positions = int64_t{p.out_h} * p.out_w;
   const int64_t depth = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
   if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;
@@ -142,6 +190,80 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
   out->params = s;
   out->run = &RunFastBatchMatMul;
+#else
+  (void)p, (void)pools, (void)out;
+#endif
+}
+
+// int8 ADD / SUB / MUL: the reference's output for each of the 65536 code pairs tabulated in
+// the pools (64 KiB per op), so only ops whose output is at least kMinTableOutput elements use it.
+void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
+                            PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  constexpr int64_t kMinTableOutput = 1024;
+  if (pools->isa == Isa::kReference || count < kMinTableOutput) return;
+  const x86::BinaryKind kind = code == fb::OpCode::ADD   ? x86::BinaryKind::kAdd
+                               : code == fb::OpCode::SUB ? x86::BinaryKind::kSub
+                                                         : x86::BinaryKind::kMul;
+  FastBinaryState f;
+  f.shape = s.shape;
+  f.table_at = ReservePacked(x86::kQs8BinaryTableBytes, pools);
+  x86::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  out->params = f;
+  out->run = kind == x86::BinaryKind::kAdd ? &RunFastBinary<0> : kind == x86::BinaryKind::kSub ? &RunFastBinary<1> : &RunFastBinary<2>;
+#else
+  (void)code, (void)s, (void)count, (void)pools, (void)out;
+#endif
+}
+
+// int8 → int8 LUT: the reference's 256 outputs tabulated in the pools.
+void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kReference) return;
+  FastLutState f;
+  f.count = s.count;
+  f.table_at = ReservePacked(256, pools);
+  x86::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  out->params = f;
+  out->run = &RunFastLut;
+#else
+  (void)s, (void)pools, (void)out;
+#endif
+}
+
+// TRANSPOSE of 1-, 2- or 4-byte elements: the output's axes folded once here.
+void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kReference || (element_size != 1 && element_size != 2 && element_size != 4)) return;
+  FastTransposeState f;
+  f.plan = x86::PlanTranspose(s.rank, s.in_dims, s.perm, element_size);
+  out->params = f;
+  out->run = &RunFastTranspose;
+#else
+  (void)s, (void)element_size, (void)pools, (void)out;
+#endif
+}
+
+// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged.
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
+  if (pools->isa == Isa::kAvx512Vnni)
+    out->run = uint8_output ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<int8_t, true>;
+  else
+    out->run = uint8_output ? &RunFastSoftmax<uint8_t, false> : &RunFastSoftmax<int8_t, false>;
+#else
+  (void)p, (void)uint8_output, (void)pools, (void)out;
+#endif
+}
+
+// LAYER_NORM, int8 (both modes); parameters unchanged. Rows vectorized 8 (AVX-512) or 4 (AVX2) channels a step.
+void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS)
+  (void)p;
+  if (pools->isa == Isa::kReference) return;
+  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<x86::RowIsa::kAvx512>
+                                             : &RunFastLayerNorm<x86::RowIsa::kAvx2>;
 #else
   (void)p, (void)pools, (void)out;
 #endif

@@ -174,10 +174,10 @@ const P& Get(const PreparedOp& op) {
 Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
-Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparedOp* out);
-Status PrepareSoftmax(const Ctx& ctx, PreparedOp* out);
-Status PrepareLayerNorm(const Ctx& ctx, PreparedOp* out);
-Status PrepareLut(const Ctx& ctx, PreparedOp* out);
+Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparePools* pools, PreparedOp* out);
+Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+Status PrepareLayerNorm(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
+Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 // Shared by CONV_2D and CONV_TRANSPOSE_2D (op_prepare.cc; see there).
@@ -196,5 +196,13 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
+// int8 only (x86/misc.h): ADD / SUB / MUL (code: the op), LUT int8 → int8, TRANSPOSE (element
+// sizes 1, 2, 4), SOFTMAX (uniform grid), LAYER_NORM.
+void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
+                            PreparedOp* out);
+void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
+void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out);
+void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

@@ -10,6 +10,7 @@
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 #if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/misc.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
 #endif
 #include "runtime/model.h"
@@ -98,10 +99,35 @@ struct FastConvState {
   FastFcState fc;
   ref::Conv2DParams p;
 };
+// int8 ADD / SUB / MUL by a table of the reference's 65536 results (x86/misc.h), in
+// PreparePools::packed from byte table_at.
+struct FastBinaryState {
+  ref::BroadcastShape shape;
+  size_t table_at = 0;
+  const int8_t* table = nullptr;  // set once the pools are final
+};
+// int8 → int8 LUT by the reference's 256 results, in PreparePools::packed from byte table_at.
+struct FastLutState {
+  int64_t count = 0;
+  size_t table_at = 0;
+  const int8_t* table = nullptr;  // set once the pools are final
+};
+struct FastTransposeState {
+  x86::TransposePlan plan;
+};
+// Depthwise CONV_2D (x86::Qs8DepthwiseConv2D): its padded plane lives in PreparePools::scratch.
+struct FastDepthwiseState {
+  ref::Conv2DParams p;
+  int16_t* scratch = nullptr;  // set once the pools are final
+};
 #else
 struct FastFcState {};
 struct FastBatchMatMulState {};
 struct FastConvState {};
+struct FastBinaryState {};
+struct FastLutState {};
+struct FastTransposeState {};
+struct FastDepthwiseState {};
 #endif
 
 using OpParams =
@@ -109,7 +135,8 @@ using OpParams =
                  ElementwiseState, ref::SoftmaxParams, ref::LayerNormParams, LutState, ref::Pool2DParams,
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
-                 ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState>;
+                 ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
+                 FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

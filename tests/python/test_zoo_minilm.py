@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_squint_cli import PY, REPO, SANITIZED, squint  # noqa: E402
+from test_squint_cli import PY, REPO, SANITIZED, SQUINT, squint  # noqa: E402
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -66,6 +66,20 @@ def test_minilm_quantizes_fully_integer_and_runs_n_samples(minilm):
     squint("run", sqnt, "--input", minilm["small"], "--output-dir", out)
     got = np.load(os.path.join(out, "embedding.npy"))
     assert got.shape == (5, 384)
+    # Every instruction set gives the reference kernels' codes (MEAN, the int32 keep masks and the
+    # int32 reshapes stay on the reference; the rest takes the fast paths).
+    codes = {}
+    for isa in ("reference", "avx2", "avx512vnni"):
+        d = os.path.join(minilm["tmp"], f"codes_{isa}")
+        proc = subprocess.run([SQUINT, "run", sqnt, "--input", minilm["small"], "--output-dir", d, "--codes"],
+                              capture_output=True, text=True, env={**os.environ, "SQUINT_ISA": isa})
+        if "is not available: this CPU lacks it" in proc.stderr:
+            continue  # an instruction set this machine lacks cannot be compared here
+        assert proc.returncode == 0, proc.stderr
+        codes[isa] = np.load(os.path.join(d, "embedding.codes.npy"))
+    assert "reference" in codes and len(codes) >= 2
+    for isa, c in codes.items():
+        assert np.array_equal(c, codes["reference"]), isa
     # A floor that catches a broken lowering (a random embedding scores ~0), not the target:
     # default W8A8 measures 0.83 mean cosine on the whole split (docs/benchmarks.md).
     assert cosines(got, minilm["ref"][:5]).mean() > 0.6

@@ -7,10 +7,14 @@
 // vpmaddwd adds x[k]·w[n][k] + x[k+1]·w[n][k+1] into lane n: each product is at most 128·128 =
 // 2^14 and a pair at most 2^15, so nothing saturates (vpmaddubsw, whose int16 pair sum can
 // saturate, is not used). Lanes hold the exact sum modulo 2^32; the folded bias subtracts z_x·Σw.
+// Also the AVX2 rows of LAYER_NORM (misc.h states the contract; below the GEMM).
 #include <immintrin.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/x86/misc.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
 
 namespace squint::rt::x86 {
@@ -144,5 +148,85 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16};
+
+// ---- LAYER_NORM row (misc.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
+// channels a step in int64 lanes, with AVX2's missing 64-bit abs / unsigned compare / min / max
+// / narrowing spelled out) ----
+namespace {
+inline __m256i Neg64(__m256i v, __m256i sign) { return _mm256_sub_epi64(_mm256_xor_si256(v, sign), sign); }  // sign ? −v : v
+inline __m256i Select(__m256i if_false, __m256i if_true, __m256i mask) { return _mm256_blendv_epi8(if_false, if_true, mask); }
+}  // namespace
+
+int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                            int64_t root, double inv, int8_t* yr) {
+  const int32_t channels = p.channels & ~3;
+  const ref::RequantParams& rq = p.requant;
+  const bool per_channel = rq.count != 1;
+  const __m256i c_count = _mm256_set1_epi64x(p.channels), zv = _mm256_set1_epi64x(z), sumv = _mm256_set1_epi64x(sum);
+  const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
+  const __m256d up_d = _mm256_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm256_set1_pd(inv);
+  const int64_t half = root / 2;
+  const __m256i half_v = _mm256_set1_epi64x(half), root_v = _mm256_set1_epi64x(root);
+  const __m256d half_d = _mm256_set1_pd(static_cast<double>(half) * inv);
+  const __m256i one = _mm256_set1_epi64x(1), low32 = _mm256_set1_epi64x(0xffffffff), zero = _mm256_setzero_si256();
+  const __m256i all = _mm256_set1_epi64x(-1), top = _mm256_set1_epi64x(INT64_MIN);
+  const __m256i r31 = _mm256_set1_epi64x(31), r32 = _mm256_set1_epi64x(32), r33 = _mm256_set1_epi64x(33);
+  const __m256i pos_limit = _mm256_set1_epi64x((int64_t{1} << 31) - 1), neg_limit = _mm256_set1_epi64x(int64_t{1} << 31);
+  const __m256i zp = _mm256_set1_epi64x(rq.zero_point), act_min = _mm256_set1_epi64x(rq.act_min),
+                act_max = _mm256_set1_epi64x(rq.act_max);
+  const __m256i m_all = _mm256_set1_epi64x(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm256_set1_epi64x(rq.shift[0]);
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+  const __m256i byte0 = _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+                                         0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  auto load4 = [](const int32_t* v) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(v)); };
+  for (int32_t c = 0; c < channels; c += 4) {
+    int32_t x4;
+    std::memcpy(&x4, xr + c, 4);
+    const __m256i x = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(x4));
+    const __m256i w = _mm256_sub_epi64(_mm256_mul_epi32(_mm256_sub_epi64(x, zv), c_count), sumv);
+    const __m256i w_neg = _mm256_cmpgt_epi64(zero, w);
+    const __m256i aw = Neg64(w, w_neg);
+    const __m128i aw32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(aw, even));
+    const __m256d est = _mm256_fmadd_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(aw32), up_d), inv_d, half_d);
+    __m256i q = _mm256_cvtepu32_epi64(_mm256_cvttpd_epi32(est));
+    const __m256i big_n = _mm256_add_epi64(_mm256_sll_epi64(aw, up_shift), half_v);
+    const __m256i rem = _mm256_sub_epi64(big_n, _mm256_mul_epu32(q, root_v));
+    q = _mm256_add_epi64(q, _mm256_cmpgt_epi64(zero, rem));                                    // rem < 0: − 1
+    q = _mm256_sub_epi64(q, _mm256_xor_si256(_mm256_cmpgt_epi64(root_v, rem), all));           // rem >= root: + 1
+    const __m256i n = Neg64(q, w_neg);
+    const __m256i gamma = _mm256_cvtepi32_epi64(load4(p.gamma_q + c));
+    const __m256i beta = _mm256_cvtepi32_epi64(load4(p.beta_q + c));
+    const __m256i acc = _mm256_add_epi64(_mm256_mul_epi32(n, gamma), beta);
+    const __m256i m = per_channel ? _mm256_cvtepu32_epi64(load4(rq.multiplier + c)) : m_all;
+    const __m256i r = _mm256_sub_epi64(r31, per_channel ? _mm256_cvtepi32_epi64(load4(rq.shift + c)) : sh_all);
+    const __m256i neg = _mm256_cmpgt_epi64(zero, acc);
+    const __m256i a = Neg64(acc, neg);
+    const __m256i p_lo = _mm256_mul_epu32(a, m), p_hi = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    const __m256i hi = _mm256_add_epi64(p_hi, _mm256_srli_epi64(p_lo, 32));
+    const __m256i lo = _mm256_and_si256(p_lo, low32);
+    const __m256i round_a = _mm256_sllv_epi64(one, _mm256_sub_epi64(r, one));
+    const __m256i lo2 = _mm256_add_epi64(lo, round_a);
+    const __m256i hi2 = _mm256_add_epi64(hi, _mm256_srli_epi64(lo2, 32));
+    const __m256i overflow = _mm256_xor_si256(_mm256_cmpgt_epi64(round_a, hi2), all);  // both < 2^63
+    const __m256i q_a = _mm256_add_epi64(_mm256_sllv_epi64(hi2, _mm256_sub_epi64(r32, r)),
+                                         _mm256_srlv_epi64(_mm256_and_si256(lo2, low32), r));
+    const __m256i q_b = _mm256_srlv_epi64(_mm256_add_epi64(hi, _mm256_sllv_epi64(one, _mm256_sub_epi64(r, r33))),
+                                          _mm256_sub_epi64(r, r32));
+    const __m256i case_a = _mm256_xor_si256(_mm256_cmpgt_epi64(r, r32), all);
+    const __m256i limit = Select(pos_limit, neg_limit, neg);
+    __m256i qq = Select(q_b, q_a, case_a);
+    qq = Select(qq, limit, _mm256_cmpgt_epi64(_mm256_xor_si256(qq, top), _mm256_xor_si256(limit, top)));  // unsigned min
+    qq = Select(qq, limit, _mm256_and_si256(case_a, overflow));
+    __m256i v = _mm256_add_epi64(Neg64(qq, neg), zp);
+    v = Select(v, act_min, _mm256_cmpgt_epi64(act_min, v));
+    v = Select(v, act_max, _mm256_cmpgt_epi64(v, act_max));
+    const __m256i bytes = _mm256_shuffle_epi8(v, byte0);  // low byte of each lane: bytes 0, 1 of each half
+    const auto lo16 = static_cast<uint16_t>(_mm_extract_epi16(_mm256_castsi256_si128(bytes), 0));
+    const auto hi16 = static_cast<uint16_t>(_mm_extract_epi16(_mm256_extracti128_si256(bytes, 1), 0));
+    const uint32_t out4 = lo16 | (uint32_t{hi16} << 16);
+    std::memcpy(yr + c, &out4, 4);
+  }
+  return channels;
+}
 
 }  // namespace squint::rt::x86

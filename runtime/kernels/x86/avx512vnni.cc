@@ -6,6 +6,7 @@
 // vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
 // are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
 // lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
+// Also the AVX-512 rows of LAYER_NORM and SOFTMAX (misc.h states their contracts; below the GEMM).
 // GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
 // -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -14,8 +15,10 @@
 #endif
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
+#include "runtime/kernels/x86/misc.h"
 #include "runtime/kernels/x86/qs8_gemm.h"
 
 namespace squint::rt::x86 {
@@ -144,5 +147,173 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32};
+
+// ---- LAYER_NORM row (misc.h states the contract) ----
+// 8 channels per step in int64 lanes; every step is an exact integer operation except the
+// quotient estimate, which the integer remainder corrects:
+//   |w| < 2^24 → double exactly; N = |w|·2^up_log2 + ⌊root/2⌋ (int64, < 2^59);
+//   q0 = trunc(double(|w|·up)·inv + ⌊root/2⌋·inv), q < 2^29, so |q0 − q| <= 1 and q0·root < 2^62
+//   (one vpmuludq); R = N − q0·root: R < 0 → q0 − 1, R >= root → q0 + 1;  n = ±q.
+//   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
+//   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+  const int32_t channels = p.channels;
+  const ref::RequantParams& rq = p.requant;
+  const bool per_channel = rq.count != 1;
+  const __m512i c_count = _mm512_set1_epi64(channels), zv = _mm512_set1_epi64(z), sumv = _mm512_set1_epi64(sum);
+  const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
+  const __m512d up_d = _mm512_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm512_set1_pd(inv);
+  const int64_t half = root / 2;
+  const __m512i half_v = _mm512_set1_epi64(half), root_v = _mm512_set1_epi64(root);
+  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+  const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xffffffff), zero = _mm512_setzero_si512();
+  const __m512i r31 = _mm512_set1_epi64(31), r32 = _mm512_set1_epi64(32), r33 = _mm512_set1_epi64(33);
+  const __m512i pos_limit = _mm512_set1_epi64((int64_t{1} << 31) - 1), neg_limit = _mm512_set1_epi64(int64_t{1} << 31);
+  const __m512i zp = _mm512_set1_epi64(rq.zero_point), act_min = _mm512_set1_epi64(rq.act_min),
+                act_max = _mm512_set1_epi64(rq.act_max);
+  const __m512i m_all = _mm512_set1_epi64(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm512_set1_epi64(rq.shift[0]);
+  for (int32_t c = 0; c < channels; c += 8) {
+    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
+    const __m512i x = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, xr + c));
+    const __m512i w = _mm512_sub_epi64(_mm512_mul_epi32(_mm512_sub_epi64(x, zv), c_count), sumv);
+    const __mmask8 w_neg = _mm512_cmplt_epi64_mask(w, zero);
+    const __m512i aw = _mm512_abs_epi64(w);
+    const __m512d est = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_cvtepi64_epi32(aw)), up_d), inv_d, half_d);
+    __m512i q = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+    const __m512i big_n = _mm512_add_epi64(_mm512_sll_epi64(aw, up_shift), half_v);
+    const __m512i rem = _mm512_sub_epi64(big_n, _mm512_mul_epu32(q, root_v));
+    q = _mm512_mask_sub_epi64(q, _mm512_cmplt_epi64_mask(rem, zero), q, one);
+    q = _mm512_mask_add_epi64(q, _mm512_cmpge_epi64_mask(rem, root_v), q, one);
+    const __m512i n = _mm512_mask_sub_epi64(q, w_neg, zero, q);
+    const __m512i gamma = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.gamma_q + c));
+    const __m512i beta = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.beta_q + c));
+    const __m512i acc = _mm512_add_epi64(_mm512_mul_epi32(n, gamma), beta);
+    // Requantization (fixed_point.h, MultiplyByQuantizedMultiplier64), lane by lane.
+    const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
+    const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
+    const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
+    const __m512i a = _mm512_abs_epi64(acc);
+    const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
+    const __m512i lo = _mm512_and_si512(p_lo, low32);
+    const __m512i round_a = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));  // 2^(r−1), r <= 32
+    const __m512i lo2 = _mm512_add_epi64(lo, round_a);
+    const __m512i hi2 = _mm512_add_epi64(hi, _mm512_srli_epi64(lo2, 32));
+    const __mmask8 overflow = _mm512_cmpge_epu64_mask(hi2, round_a);  // q >= 2^31
+    const __m512i q_a = _mm512_add_epi64(_mm512_sllv_epi64(hi2, _mm512_sub_epi64(r32, r)),
+                                         _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
+    const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
+                                          _mm512_sub_epi64(r, r32));
+    const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
+    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
+    __m512i qq = _mm512_mask_blend_epi64(case_a, q_b, q_a);
+    qq = _mm512_min_epu64(qq, limit);
+    qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
+    _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
+  }
+}
+
+// ---- SOFTMAX codes (misc.h states the contract) ----
+// e_d (int32) → N = scale·e_d + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e_d·(scale/sum)
+// + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
+// remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.
+void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d) {
+  const int32_t drop = 24 - p.output_bits;
+  const int64_t scale = int64_t{p.clip_scale_q16} * 256;
+  const int64_t half = sum / 2;
+  const double inv = 1.0 / static_cast<double>(sum);
+  const __m512d scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
+  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+  const __m512i scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
+  const __m512i sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
+  const __m512i sum_hi = _mm512_set1_epi64(sum >> 32);
+  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+  const __m512i round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
+  const __m512i u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
+  const __m512i zero_code = _mm512_set1_epi64(p.output_zero_point);
+  const __m128i drop_v = _mm_cvtsi32_si128(drop);
+  for (int32_t d = 0; d <= d_hi; d += 8) {
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));  // d + 7 <= 255
+    const __m512i e = _mm512_cvtepu32_epi64(e32);
+    const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, scale_v), half_v);
+    const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), scale_d, half_d);
+    __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+    const __m512i t_sum = _mm512_add_epi64(_mm512_mul_epu32(t, sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, sum_hi), 32));
+    const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
+    t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, zero), t, one);
+    t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, sum_v), t, one);
+    const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, round), drop_v);
+    const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, zero), u_max);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(code_of_d + d), _mm512_cvtepi64_epi8(_mm512_add_epi64(u, zero_code)));
+  }
+}
+
+void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
+  const int32_t depth = p.depth;
+  // Kept max and min, 64 codes a step.
+  __m512i vmax = _mm512_set1_epi8(-128), vmin = _mm512_set1_epi8(127);
+  bool any = false;
+  for (int32_t i = 0; i < depth; i += 64) {
+    const __mmask64 k = depth - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (depth - i)) - 1;
+    const __m512i v = _mm512_maskz_loadu_epi8(k, xr + i);
+    __mmask64 kept = k;
+    if (mr != nullptr) {
+      const __m512i m = _mm512_maskz_loadu_epi8(k, mr + i);
+      kept = _mm512_test_epi8_mask(m, m);
+    }
+    any = any || kept != 0;
+    vmax = _mm512_mask_max_epi8(vmax, kept, vmax, v);
+    vmin = _mm512_mask_min_epi8(vmin, kept, vmin, v);
+  }
+  const __m128i zero_code_bytes = _mm_set1_epi8(static_cast<char>(p.output_zero_point));
+  if (!any) {
+    for (int32_t i = 0; i < depth; i += 16) {
+      const __mmask16 k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+      _mm_mask_storeu_epi8(yr + i, k, zero_code_bytes);
+    }
+    return;
+  }
+  __m128i m16 = _mm_max_epi8(_mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 0), _mm512_extracti32x4_epi32(vmax, 1)),
+                             _mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 2), _mm512_extracti32x4_epi32(vmax, 3)));
+  const int32_t max_code = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(m16));
+  m16 = _mm_min_epi8(_mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 0), _mm512_extracti32x4_epi32(vmin, 1)),
+                     _mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 2), _mm512_extracti32x4_epi32(vmin, 3)));
+  const int32_t min_code = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(m16));
+  const __m512i max_v = _mm512_set1_epi32(max_code);
+  // 16 elements a step: d = max − x, kept lanes only (a masked code may exceed the max).
+  auto step = [&](int32_t i, __mmask16* k, __mmask16* kept, __m512i* d) {
+    *k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+    *kept = *k;
+    if (mr != nullptr) {
+      const __m128i m = _mm_maskz_loadu_epi8(*k, mr + i);
+      *kept = _mm_test_epi8_mask(m, m);
+    }
+    *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
+  };
+  __m512i acc = _mm512_setzero_si512();
+  for (int32_t i = 0; i < depth; i += 16) {
+    __mmask16 k, kept;
+    __m512i d;
+    step(i, &k, &kept, &d);
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+    acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
+                                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
+  }
+  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  // The codes, read back 4 bytes at a time by a dword gather (byte d is the low byte): 3 bytes of
+  // zeros past the last chunk written.
+  alignas(64) uint8_t codes[256 + 16] = {};
+  Qs8SoftmaxCodesAvx512(p, sum, max_code - min_code, codes);
+  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
+  for (int32_t i = 0; i < depth; i += 16) {
+    __mmask16 k, kept;
+    __m512i d;
+    step(i, &k, &kept, &d);
+    const __m512i g = _mm512_mask_i32gather_epi32(zero_code, kept, d, codes, 1);
+    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(g));
+  }
+}
 
 }  // namespace squint::rt::x86

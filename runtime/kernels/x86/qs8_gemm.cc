@@ -271,11 +271,17 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
         int32_t kw_lo = 0, kw_hi = kernel_w;
         while (kw_lo < kw_hi && iw0 + int64_t{kw_lo} * dilation_w < 0) ++kw_lo;
         while (kw_hi > kw_lo && iw0 + int64_t{kw_hi - 1} * dilation_w >= in_w) --kw_hi;
+        const bool whole_3 = kernel_w == 3 && dilation_w == 1 && kw_lo == 0 && kw_hi == 3;
         for (int32_t ic = 0; ic < in_channels; ++ic)
           for (int32_t kh = 0; kh < kernel_h; ++kh) {
             const int64_t ih = int64_t{oh} * stride_h - pad_top + int64_t{kh} * dilation_h;
             if (ih < 0 || ih >= in_h) {
               for (int32_t kw = 0; kw < kernel_w; ++kw) row[kw] = pad;
+            } else if (whole_3) {  // 3 wide, dilation 1, all inside: three bytes
+              const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
+              row[0] = x_row[0];
+              row[1] = x_row[1];
+              row[2] = x_row[2];
             } else {
               const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
               for (int32_t kw = 0; kw < kw_lo; ++kw) row[kw] = pad;

@@ -1,0 +1,481 @@
+// Optimized int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX and LAYER_NORM (misc.h states the
+// contract: the reference kernels' output codes, bit for bit).
+#include "runtime/kernels/x86/misc.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "runtime/kernels/reference/kernel_util.h"
+
+namespace squint::rt::x86 {
+namespace {
+
+// ⌊n / d⌋ for n >= 0, d > 0, with inv ≈ 1/d (double). The estimate ⌊n·inv⌋ has relative error
+// below 3·2^−53, so while the quotient is below 2^49 it is off by at most one (its absolute error
+// is below 1/2^2); the integer remainder corrects it. Larger quotients use the division itself.
+inline int64_t FloorDivByInverse(int64_t n, int64_t d, double inv) {
+  const double e = static_cast<double>(n) * inv;
+  if (!(e < 562949953421312.0)) return n / d;  // 2^49
+  int64_t q = static_cast<int64_t>(e);
+  int64_t r = n - q * d;
+  while (r < 0) --q, r += d;
+  while (r >= d) ++q, r -= d;
+  return q;
+}
+
+// ref::detail::RoundDiv (nearest, ties away from zero) for den > 0, with inv ≈ 1/den.
+inline int64_t RoundDivByInverse(int64_t num, int64_t den, double inv) {
+  const int64_t q = FloorDivByInverse((num >= 0 ? num : -num) + den / 2, den, inv);
+  return num >= 0 ? q : -q;
+}
+
+// MultiplyByQuantizedMultiplier64(x, {multiplier, shift}) (fixed_point.h) without branches on the
+// data: |x|·multiplier exactly by one 64×64 → 128-bit multiply, + 2^(r−1), ⌊/ 2^r⌋ with
+// r = 31 − shift in [1, 62], saturated to 2^31 − 1 (x > 0) or 2^31 (x < 0, negated). The same
+// exact rounding (to nearest, ties away from zero) and saturation as the reference's two-word
+// arithmetic. Preconditions as there: |x| < 2^62, multiplier in {0} ∪ [2^30, 2^31), shift in [−31, 30].
+inline int32_t MultiplyByQuantizedMultiplier64Wide(int64_t x, int32_t multiplier, int32_t shift) {
+  __extension__ typedef unsigned __int128 U128;
+  const bool negative = x < 0;
+  const uint64_t a = negative ? uint64_t{0} - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+  const int r = 31 - shift;
+  const U128 q = (static_cast<U128>(a) * static_cast<uint64_t>(multiplier) + (static_cast<U128>(1) << (r - 1))) >> r;
+  const uint64_t limit = negative ? (uint64_t{1} << 31) : (uint64_t{1} << 31) - 1;
+  const uint64_t m = q > limit ? limit : static_cast<uint64_t>(q);
+  return negative ? static_cast<int32_t>(-static_cast<int64_t>(m)) : static_cast<int32_t>(m);
+}
+
+// ⌊√n⌋ for n < 2^62 (ref::IntegerSqrt's exact result): the double square root is within one
+// of it (n rounds to a double with relative error 2^−53); the integer squares correct it.
+inline uint64_t FloorSqrt(uint64_t n) {
+  uint64_t r = static_cast<uint64_t>(std::sqrt(static_cast<double>(n)));
+  while (r * r > n) --r;
+  while ((r + 1) * (r + 1) <= n) ++r;
+  return r;
+}
+
+}  // namespace
+
+// ---- ADD / SUB / MUL ----
+
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table) {
+  int8_t codes[256];
+  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
+  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel.
+  const int32_t a_dims[2] = {256, 1}, b_dims[1] = {256};
+  ref::BroadcastShape s;
+  ref::ComputeBroadcast(a_dims, 2, b_dims, 1, &s);
+  if (kind == BinaryKind::kAdd) ref::Add<int8_t>(p, s, codes, codes, table);
+  else if (kind == BinaryKind::kSub) ref::Sub<int8_t>(p, s, codes, codes, table);
+  else ref::Mul<int8_t>(p, s, codes, codes, table);
+}
+
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y) {
+  // Fold the broadcast: drop size-1 axes, merge an axis into the next inner one when both
+  // operands step through them as one (contiguous, or both broadcast).
+  int32_t rank = 0;
+  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];  // innermost first
+  for (int32_t i = s.rank - 1; i >= 0; --i) {
+    const int64_t d = s.out_dims[i];
+    if (d == 0) return;
+    if (d == 1) continue;
+    if (rank > 0 && as[rank - 1] * dims[rank - 1] == s.a_strides[i] && bs[rank - 1] * dims[rank - 1] == s.b_strides[i]) {
+      dims[rank - 1] *= d;
+      continue;
+    }
+    dims[rank] = d;
+    as[rank] = s.a_strides[i];
+    bs[rank] = s.b_strides[i];
+    ++rank;
+  }
+  const auto* ua = reinterpret_cast<const uint8_t*>(a);
+  const auto* ub = reinterpret_cast<const uint8_t*>(b);
+  if (rank == 0) {  // one element
+    y[0] = table[ua[0] * 256 + ub[0]];
+    return;
+  }
+  const int64_t inner = dims[0], ai = as[0], bi = bs[0];
+  int64_t rows = 1;
+  for (int32_t i = 1; i < rank; ++i) rows *= dims[i];
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t a_off = 0, b_off = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const uint8_t* ar = ua + a_off;
+    const uint8_t* br = ub + b_off;
+    int8_t* yr = y + row * inner;
+    if (ai == 1 && bi == 1) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
+    } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
+      const int8_t* t = table + br[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
+    } else if (ai == 0 && bi == 1) {  // a broadcast: one row of the table (256 bytes)
+      const int8_t* t = table + ar[0] * 256;
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[br[j]];
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
+    }
+    for (int32_t i = 1; i < rank; ++i) {  // odometer over the outer axes
+      a_off += as[i];
+      b_off += bs[i];
+      if (++index[i] < dims[i]) break;
+      a_off -= as[i] * dims[i];
+      b_off -= bs[i] * dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+// ---- LUT ----
+
+void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table) {
+  int8_t codes[256];
+  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
+  ref::Lut<int8_t, int8_t>(256, codes, ref_table, ref_table_size, min_code, table);
+}
+
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y) {
+  const auto* ux = reinterpret_cast<const uint8_t*>(x);
+  for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
+}
+
+// ---- TRANSPOSE ----
+
+TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size) {
+  int64_t in_strides[ref::kMaxKernelRank] = {};
+  int64_t stride = 1;
+  for (int32_t i = rank - 1; i >= 0; --i) {
+    in_strides[i] = stride;
+    stride *= in_dims[i];
+  }
+  TransposePlan t;
+  t.element_size = element_size;
+  t.count = stride;
+  // Output axes innermost first, size-1 axes dropped, an axis merged into the next inner one
+  // when the input steps through both as one.
+  int64_t dims[ref::kMaxKernelRank], strides[ref::kMaxKernelRank];
+  int32_t n = 0;
+  for (int32_t j = rank - 1; j >= 0; --j) {
+    const int64_t d = in_dims[perm[j]], st = in_strides[perm[j]];
+    if (d == 1) continue;
+    if (n > 0 && strides[n - 1] * dims[n - 1] == st) {
+      dims[n - 1] *= d;
+      continue;
+    }
+    dims[n] = d;
+    strides[n] = st;
+    ++n;
+  }
+  if (n == 1 && strides[0] == 1) n = 0;  // the identity: one copy
+  t.rank = n;
+  for (int32_t i = 0; i < n; ++i) {  // back to outermost first
+    t.dims[i] = static_cast<int32_t>(dims[n - 1 - i]);
+    t.strides[i] = strides[n - 1 - i];
+  }
+  return t;
+}
+
+namespace {
+
+template <typename T>
+void TransposeRows(const TransposePlan& t, const T* x, T* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t inner = t.dims[last], step = t.strides[last];
+  const int64_t rows = t.count / inner;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t off = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    T* yr = y + row * inner;
+    const T* xr = x + off;
+    if (step == 1) {
+      std::memcpy(yr, xr, static_cast<size_t>(inner) * sizeof(T));
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
+    }
+    for (int32_t i = last - 1; i >= 0; --i) {
+      off += t.strides[i];
+      if (++index[i] < t.dims[i]) break;
+      off -= t.strides[i] * t.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+void Transpose(const TransposePlan& t, const void* x, void* y) {
+  if (t.count == 0) return;
+  if (t.rank == 0) {
+    std::memcpy(y, x, static_cast<size_t>(t.count) * static_cast<size_t>(t.element_size));
+    return;
+  }
+  if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
+  else if (t.element_size == 2) TransposeRows(t, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y));
+  else TransposeRows(t, static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y));
+}
+
+// ---- SOFTMAX ----
+
+namespace {
+
+// One row in plain C++: kept max, min and Σe; the code of each d = max − x in [0, max − min]
+// (stopping at the first 0: the exp table is non-increasing, so u is too); then lookups.
+// mr: null (all kept) or a mask byte per element; any: false when the row is wholly masked.
+template <typename TOut>
+void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, bool any, TOut* yr,
+                 TOut* code_of_d) {
+  const int32_t depth = p.depth;
+  const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
+  const int32_t drop = 24 - p.output_bits;
+  const int64_t round = (int64_t{1} << (drop - 1)) + p.clip_offset_q16;
+  const int64_t u_max = (int64_t{1} << p.output_bits) - 1;
+  const int64_t scale = int64_t{p.clip_scale_q16} * 256;  // t = ⌊scale·e / Σe⌉, scale·e < 2^59
+  const int32_t zero_code = p.output_zero_point;
+  int32_t max_code = -128, min_code = 127;
+  int64_t sum = 0;
+  if (mr == nullptr) {
+    for (int32_t i = 0; i < depth; ++i) {
+      max_code = xr[i] > max_code ? xr[i] : max_code;
+      min_code = xr[i] < min_code ? xr[i] : min_code;
+    }
+    if (any)
+      for (int32_t i = 0; i < depth; ++i) sum += table[max_code - xr[i]];
+  } else {  // a mask byte per element (m_step == 1); without branches on it
+    int32_t kept_count = 0;
+    for (int32_t i = 0; i < depth; ++i) {
+      const int32_t kept = mr[i] != 0;
+      kept_count += kept;
+      const int32_t hi = kept ? xr[i] : -128, lo = kept ? xr[i] : 127;
+      max_code = hi > max_code ? hi : max_code;
+      min_code = lo < min_code ? lo : min_code;
+    }
+    any = kept_count > 0;
+    if (any)
+      for (int32_t i = 0; i < depth; ++i) {
+        const int32_t kept = mr[i] != 0;
+        sum += table[kept ? max_code - xr[i] : 0] & -kept;  // a masked element (maybe above the max) adds 0
+      }
+  }
+  if (!any) {
+    for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
+  } else {
+    // A kept output depends on d = max − x only: its code for each d in [0, max − min] first.
+    // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
+    const double inv = 1.0 / static_cast<double>(sum);
+    const int64_t half = sum / 2;
+    // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
+    // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
+    // checks the table), so u is too: past the first d with u = 0 every u is 0.
+    const int64_t t_min = (int64_t{1} << drop) - round;
+    int64_t n_min = INT64_MIN;
+    if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
+    const int32_t d_hi = max_code - min_code;
+    int32_t d = 0;
+    for (; d <= d_hi; ++d) {
+      const int64_t n = scale * table[d] + half;
+      if (n < n_min) break;
+      const int64_t t = FloorDivByInverse(n, sum, inv);
+      const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
+      code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + zero_code);
+    }
+    for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(zero_code);
+    if (mr == nullptr) {
+      for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
+    } else {
+      for (int32_t i = 0; i < depth; ++i) {
+        const TOut code = code_of_d[mr[i] != 0 ? max_code - xr[i] : 0];
+        yr[i] = mr[i] != 0 ? code : static_cast<TOut>(zero_code);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename TOut>
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
+  const int32_t depth = p.depth;
+  const int32_t outer_axes = p.rank - 1;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
+  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;  // 0 or 1
+  TOut code_of_d[256];  // output code of a kept element per d = row max − x
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * depth;
+    TOut* yr = y + int64_t{r} * depth;
+    const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
+    bool any = depth > 0;
+    if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
+      any = any && mr[0] != 0;
+      mr = nullptr;
+    }
+    if (avx512 && any) {  // the whole row (mr: null or a byte per element)
+      Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
+    } else {
+      SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
+    }
+    for (int32_t i = outer_axes - 1; i >= 0; --i) {
+      mask_off += p.mask_strides[i];
+      if (++index[i] < p.dims[i]) break;
+      mask_off -= int64_t{p.mask_strides[i]} * p.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool);
+
+// ---- LAYER_NORM ----
+
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) {
+  const int32_t channels = p.channels;
+  const int64_t c_count = channels;
+  const int32_t z = p.rms ? p.input_zero_point : 0;
+  const ref::RequantParams& rq = p.requant;
+  const int32_t per_channel = rq.count == 1 ? 0 : 1;
+  int64_t n_of[256];  // n per code of a row, when the row's codes span fewer values than channels
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * channels;
+    int8_t* yr = y + int64_t{r} * channels;
+    // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
+    int32_t s = 0;
+    uint32_t sq = 0;
+    int32_t lo = 127, hi = -128;
+    for (int32_t c = 0; c < channels; ++c) {
+      const int32_t v = xr[c] - z;
+      s += v;
+      sq += static_cast<uint32_t>(v * v);
+      lo = xr[c] < lo ? xr[c] : lo;
+      hi = xr[c] > hi ? xr[c] : hi;
+    }
+    const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
+    // From here to `up`: the reference's formulas (kernels.h), once per row.
+    const int64_t n_var = c_count * sum_sq - sum * sum;
+    const bool small = n_var < (int64_t{1} << 45);
+    const int32_t eps_bits = small ? ref::kLayerNormEpsilonBits : 0;
+    const int64_t d = small ? n_var * (int64_t{1} << ref::kLayerNormEpsilonBits) + p.epsilon_q
+                            : n_var + p.epsilon_q / (int64_t{1} << ref::kLayerNormEpsilonBits);
+    // The reference's k (scale D by 4^k until D·4^k >= 2^60; 0 when D == 0) from D's bit
+    // length, and its exact IntegerSqrt as a corrected double square root (D·4^k < 2^62).
+    int32_t k = 0;
+    if (d != 0) {
+      const int32_t bits = 64 - __builtin_clzll(static_cast<uint64_t>(d));
+      k = bits >= 61 ? 0 : (62 - bits) / 2;
+    }
+    const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
+    const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
+    const int32_t up_log2 = p.norm_bits + k + eps_bits / 2;
+    const int64_t up = int64_t{1} << up_log2;
+    const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
+    int32_t done = 0;  // channels written by a vector row kernel
+    if (isa != RowIsa::kCpp && root != 0) {
+      // The vector rows' bounds: w = C·(x − z) − Σ is linear in x, so its largest |w| is at the
+      // row's smallest or largest code; |n| <= |w|·up / root + 1.
+      const int64_t w_lo = c_count * (lo - z) - sum, w_hi = c_count * (hi - z) - sum;
+      const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
+      if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
+        if (isa == RowIsa::kAvx512) {  // 2^28 above: margin to 2^29
+          Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
+          continue;
+        }
+        done = Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
+      }
+    }
+    // n(x) = ⌊(C·(x − z) − Σx)·up / root⌉ (0 when root == 0) depends on the code only.
+    auto n_at = [&](int32_t code) -> int64_t {
+      return root == 0 ? 0 : RoundDivByInverse((c_count * (code - z) - sum) * up, root, inv);
+    };
+    auto emit = [&](int32_t c, int64_t n) {
+      const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
+      const int32_t i = c * per_channel;
+      const int64_t v = int64_t{MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
+      yr[c] = static_cast<int8_t>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
+    };
+    if (hi - lo + 1 < channels - done) {
+      for (int32_t code = lo; code <= hi; ++code) n_of[code - lo] = n_at(code);
+      for (int32_t c = done; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
+    } else {
+      for (int32_t c = done; c < channels; ++c) emit(c, n_at(xr[c]));
+    }
+  }
+}
+
+// ---- depthwise CONV_2D ----
+
+namespace {
+// The padded plane's extent along one axis: every input position an output window reads.
+int64_t PaddedExtent(int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {
+  return out <= 0 ? 0 : int64_t{out - 1} * stride + int64_t{kernel - 1} * dilation + 1;
+}
+
+// One channel's outputs from its padded plane (row pitch wp); KH, KW > 0: the kernel size fixed
+// at compile time (3×3), 0: p's.
+template <int KH, int KW>
+void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp, const int8_t* wc, int32_t b,
+                    int32_t c, int8_t* yc) {
+  const int32_t kh_n = KH > 0 ? KH : p.kernel_h, kw_n = KW > 0 ? KW : p.kernel_w;
+  int32_t wv[64];  // the channel's taps (kernel_h·kernel_w <= 64 here, else the generic loop below)
+  const bool small = kh_n * kw_n <= 64;
+  if (small)
+    for (int32_t i = 0; i < kh_n * kw_n; ++i) wv[i] = wc[i];
+  for (int32_t oh = 0; oh < p.out_h; ++oh) {
+    const int16_t* row0 = plane + int64_t{oh} * p.stride_h * wp;
+    int8_t* yr = yc + int64_t{oh} * p.out_w;
+    for (int32_t ow = 0; ow < p.out_w; ++ow) {
+      const int16_t* base = row0 + int64_t{ow} * p.stride_w;
+      int32_t acc = b;
+      for (int32_t kh = 0; kh < kh_n; ++kh) {
+        const int16_t* r = base + int64_t{kh} * p.dilation_h * wp;
+        for (int32_t kw = 0; kw < kw_n; ++kw)
+          acc += int32_t{r[int64_t{kw} * p.dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
+      }
+      yr[ow] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+    }
+  }
+}
+}  // namespace
+
+size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
+  return static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
+                             PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
+         sizeof(int16_t);
+}
+
+void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                        int16_t* scratch, int8_t* y) {
+  const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
+  const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
+  if (hp == 0 || wp == 0) return;
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
+  const int32_t zx = p.input_zero_point;
+  const bool k3x3 = p.kernel_h == 3 && p.kernel_w == 3;
+  for (int32_t n = 0; n < p.batch; ++n) {
+    for (int32_t c = 0; c < p.in_channels; ++c) {
+      const int8_t* xc = x + (int64_t{n} * p.in_channels + c) * in_plane;
+      // Padded plane: position (i, j) is input (i − pad_top, j − pad_left), 0 outside the input.
+      for (int64_t i = 0; i < hp; ++i) {
+        int16_t* pr = scratch + i * wp;
+        const int64_t ih = i - p.pad_top;
+        if (ih < 0 || ih >= p.in_h) {
+          for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
+          continue;
+        }
+        const int8_t* xr = xc + ih * p.in_w;
+        for (int64_t j = 0; j < wp; ++j) {
+          const int64_t iw = j - p.pad_left;
+          pr[j] = iw >= 0 && iw < p.in_w ? static_cast<int16_t>(xr[iw] - zx) : int16_t{0};
+        }
+      }
+      const int8_t* wc = w + int64_t{c} * taps;
+      const int32_t b = bias != nullptr ? bias[c] : 0;
+      int8_t* yc = y + (int64_t{n} * p.out_channels + c) * out_plane;
+      if (k3x3) DepthwisePlane<3, 3>(p, scratch, wp, wc, b, c, yc);
+      else DepthwisePlane<0, 0>(p, scratch, wp, wc, b, c, yc);
+    }
+  }
+}
+
+}  // namespace squint::rt::x86

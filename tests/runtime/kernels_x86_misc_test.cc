@@ -1,0 +1,460 @@
+// The optimized non-GEMM int8 kernels (runtime/kernels/x86/misc.h) against the reference kernels,
+// tolerance zero: every output code equal. Builder-style testers run one case each over edge
+// shapes (1, odd, just below / at / above 16, 32, 64), broadcast patterns, extreme zero points,
+// saturating codes, masked and fully masked softmax rows, constant layer-norm rows.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "runtime/dispatch.h"
+#include "runtime/kernels/reference/kernels.h"
+#include "runtime/kernels/x86/misc.h"
+
+namespace squint::rt {
+namespace {
+
+std::vector<int8_t> RandomCodes(std::mt19937& rng, int64_t n, int32_t lo = -128, int32_t hi = 127) {
+  std::uniform_int_distribution<int32_t> d(lo, hi);
+  std::vector<int8_t> v(static_cast<size_t>(n));
+  for (auto& c : v) c = static_cast<int8_t>(d(rng));
+  return v;
+}
+int64_t Count(const std::vector<int32_t>& dims) {
+  return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<int64_t>());
+}
+
+// ---- ADD / SUB / MUL ----
+
+class BinaryTester {
+ public:
+  BinaryTester& A(std::vector<int32_t> d) { a_dims_ = std::move(d); return *this; }
+  BinaryTester& B(std::vector<int32_t> d) { b_dims_ = std::move(d); return *this; }
+  BinaryTester& ZeroPoints(int32_t za, int32_t zb, int32_t zy) { za_ = za, zb_ = zb, zy_ = zy; return *this; }
+  BinaryTester& OutShift(int32_t s) { out_shift_ = s; return *this; }  // large: saturating outputs
+  BinaryTester& ActRange(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
+  BinaryTester& Seed(uint32_t s) { seed_ = s; return *this; }
+
+  void Test(x86::BinaryKind kind) const {
+    std::mt19937 rng(seed_);
+    ref::BroadcastShape s;
+    ASSERT_TRUE(ref::ComputeBroadcast(a_dims_.data(), static_cast<int32_t>(a_dims_.size()), b_dims_.data(),
+                                      static_cast<int32_t>(b_dims_.size()), &s));
+    std::vector<int32_t> y_dims(s.out_dims, s.out_dims + s.rank);
+    const auto a = RandomCodes(rng, Count(a_dims_)), b = RandomCodes(rng, Count(b_dims_));
+    std::uniform_int_distribution<int32_t> mult(1 << 30, 0x7fffffff);
+    const int32_t out_mult = mult(rng);
+    ref::ElementwiseParams p;
+    p.a_zero_point = za_;
+    p.b_zero_point = zb_;
+    p.left_shift = 20;
+    p.a_multiplier = mult(rng);
+    p.a_shift = -1 - static_cast<int32_t>(rng() % 3);
+    p.b_multiplier = mult(rng);
+    p.b_shift = -1 - static_cast<int32_t>(rng() % 3);
+    const int32_t shift = kind == x86::BinaryKind::kMul ? out_shift_ - 8 : out_shift_ - 19;
+    p.output = {&out_mult, &shift, 1, zy_, lo_, hi_};
+    std::vector<int8_t> table(x86::kQs8BinaryTableBytes);
+    x86::BuildQs8BinaryTable(kind, p, table.data());
+    const size_t n = static_cast<size_t>(Count(y_dims));
+    std::vector<int8_t> want(n + 1, 55), got(n + 1, 55);  // one guard byte
+    if (kind == x86::BinaryKind::kAdd) ref::Add<int8_t>(p, s, a.data(), b.data(), want.data());
+    else if (kind == x86::BinaryKind::kSub) ref::Sub<int8_t>(p, s, a.data(), b.data(), want.data());
+    else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
+    x86::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
+    ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
+  }
+  void TestAll() const {
+    for (auto k : {x86::BinaryKind::kAdd, x86::BinaryKind::kSub, x86::BinaryKind::kMul}) Test(k);
+  }
+
+ private:
+  std::vector<int32_t> a_dims_{16}, b_dims_{16};
+  int32_t za_ = 0, zb_ = 0, zy_ = 0, out_shift_ = 0, lo_ = -128, hi_ = 127;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, BinarySameShapeEdgeSizes) {
+  for (int32_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 197 * 192}) BinaryTester().A({n}).B({n}).Seed(n).TestAll();
+}
+
+TEST(X86Misc, BinaryBroadcastPatterns) {
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{197, 192}, {192}},          {{192}, {197, 192}},         {{1, 197, 192}, {1, 1, 192}},
+      {{1, 32, 15, 15}, {1, 32, 1, 1}}, {{1, 32, 1, 1}, {1, 32, 15, 15}}, {{5, 7}, {1}},
+      {{1}, {5, 7}},                {{3, 1, 5}, {1, 4, 1}},      {{2, 3, 4, 5, 6, 7}, {3, 1, 5, 1, 7}},
+      {{4, 1, 33}, {4, 65, 1}},     {{1}, {1}},                  {{}, {}},
+      {{0, 5}, {5}},                {{17, 1}, {1, 17}},          {{2, 1, 3, 1}, {1, 2, 1, 3}},
+  };
+  uint32_t seed = 10;
+  for (const auto& c : cases) BinaryTester().A(c.first).B(c.second).Seed(seed++).TestAll();
+}
+
+TEST(X86Misc, BinaryExtremeZeroPointsAndSaturation) {
+  for (int32_t z : {-128, 127}) {
+    BinaryTester().A({65}).B({65}).ZeroPoints(z, -z - 1, z).TestAll();
+    BinaryTester().A({3, 33}).B({33}).ZeroPoints(z, z, -z - 1).OutShift(6).TestAll();   // saturating
+    BinaryTester().A({33}).B({3, 33}).ZeroPoints(-z - 1, z, 0).OutShift(-6).ActRange(-20, 30).TestAll();
+  }
+}
+
+// ---- LUT ----
+
+TEST(X86Misc, LutEqualsTheReference) {
+  std::mt19937 rng(3);
+  for (int32_t extra : {0, 1, 300}) {  // the table covers [min_code, min_code + size): int8 needs all 256
+    const int32_t size = 256 + extra, min_code = -128 - extra / 2;
+    std::vector<int16_t> t(static_cast<size_t>(size));
+    std::uniform_int_distribution<int32_t> d(-300, 300);  // beyond int8: the reference saturates
+    for (auto& v : t) v = static_cast<int16_t>(d(rng));
+    std::vector<int8_t> table(256);
+    x86::BuildQs8Lut(t.data(), size, min_code, table.data());
+    for (int32_t n : {1, 17, 64, 1000}) {
+      const auto x = RandomCodes(rng, n);
+      std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      ref::Lut<int8_t, int8_t>(n, x.data(), t.data(), size, min_code, want.data());
+      x86::Qs8Lut(n, table.data(), x.data(), got.data());
+      ASSERT_EQ(got, want);
+    }
+  }
+}
+
+// ---- TRANSPOSE ----
+
+template <typename T>
+void CheckTranspose(const std::vector<int32_t>& dims, const std::vector<int32_t>& perm, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const int64_t n = Count(dims);
+  std::vector<T> x(static_cast<size_t>(n));
+  for (auto& v : x) v = static_cast<T>(rng());
+  std::vector<T> want(static_cast<size_t>(n) + 1, 7), got(static_cast<size_t>(n) + 1, 7);
+  const auto rank = static_cast<int32_t>(dims.size());
+  ref::Transpose<T>(rank, dims.data(), perm.data(), x.data(), want.data());
+  const x86::TransposePlan plan = x86::PlanTranspose(rank, dims.data(), perm.data(), sizeof(T));
+  x86::Transpose(plan, x.data(), got.data());
+  ASSERT_EQ(got, want) << "rank " << rank << ", element size " << sizeof(T);
+}
+
+TEST(X86Misc, TransposeAttentionPermutesAndEdges) {
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{1, 197, 3, 3, 64}, {2, 0, 3, 1, 4}}, {{1, 3, 197, 64}, {0, 2, 1, 3}}, {{1, 3, 197, 64}, {0, 1, 3, 2}},
+      {{197, 192}, {1, 0}},                  {{1, 1, 1}, {2, 1, 0}},          {{5}, {0}},
+      {{2, 3, 4}, {0, 1, 2}},                {{1, 17, 1, 33}, {3, 2, 1, 0}},  {{2, 3, 4, 5, 6, 7}, {5, 3, 1, 4, 0, 2}},
+      {{0, 3}, {1, 0}},                      {{65, 1, 63}, {2, 1, 0}},        {{}, {}},
+  };
+  uint32_t seed = 20;
+  for (const auto& c : cases) {
+    CheckTranspose<int8_t>(c.first, c.second, seed++);
+    CheckTranspose<int16_t>(c.first, c.second, seed++);
+    CheckTranspose<int32_t>(c.first, c.second, seed++);
+  }
+}
+
+TEST(X86Misc, TransposeRandomPermutations) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int32_t rank = 1 + static_cast<int32_t>(rng() % 6);
+    std::vector<int32_t> dims(static_cast<size_t>(rank)), perm(static_cast<size_t>(rank));
+    for (auto& d : dims) d = 1 + static_cast<int32_t>(rng() % 5);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    CheckTranspose<int8_t>(dims, perm, static_cast<uint32_t>(trial));
+  }
+}
+
+// ---- SOFTMAX ----
+
+class SoftmaxTester {
+ public:
+  SoftmaxTester& Dims(std::vector<int32_t> d) { dims_ = std::move(d); return *this; }
+  // A keep mask of these dims (right-aligned, 1 = broadcast), kept with probability keep (0: none kept).
+  SoftmaxTester& Mask(std::vector<int32_t> d, double keep) { mask_dims_ = std::move(d), keep_ = keep, mask_ = true; return *this; }
+  SoftmaxTester& Causal() { causal_ = true; return *this; }  // mask [S, S] lower triangle kept
+  SoftmaxTester& Bits(int32_t b) { bits_ = b; return *this; }
+  SoftmaxTester& Clip(float zeta, float gamma) { zeta_ = zeta, gamma_ = gamma; return *this; }
+  SoftmaxTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
+  SoftmaxTester& ExpBits(int32_t b, double step) { exp_bits_ = b, step_ = step; return *this; }
+  SoftmaxTester& Seed(uint32_t s) { seed_ = s; return *this; }
+
+  template <typename TOut>
+  void Test() const {
+    std::mt19937 rng(seed_);
+    ref::SoftmaxParams p;
+    const auto rank = static_cast<int32_t>(dims_.size());
+    p.rank = rank;
+    for (int32_t i = 0; i < rank; ++i) p.dims[i] = dims_[static_cast<size_t>(i)];
+    p.depth = dims_.back();
+    p.rows = p.depth == 0 ? 0 : static_cast<int32_t>(Count(dims_) / p.depth);
+    std::vector<int32_t> table(256);
+    for (int32_t d = 0; d < 256; ++d)
+      table[static_cast<size_t>(d)] = static_cast<int32_t>(std::lround(std::ldexp(std::exp(-d * step_), exp_bits_)));
+    p.exp_table = table.data();
+    p.exp_table_size = 256;
+    p.exp_bits = exp_bits_;
+    ref::SoftmaxClipParams(zeta_, gamma_, &p.clip_scale_q16, &p.clip_offset_q16);
+    p.output_bits = bits_;
+    p.output_zero_point = sizeof(TOut) == 1 && static_cast<TOut>(-1) < 0 ? -128 : 0;
+    std::vector<uint8_t> mask;
+    if (mask_ || causal_) {
+      std::vector<int32_t> md = causal_ ? std::vector<int32_t>{p.dims[rank - 2], p.depth} : mask_dims_;
+      mask.resize(static_cast<size_t>(Count(md)));
+      for (size_t i = 0; i < mask.size(); ++i) {
+        if (causal_) mask[i] = (i % static_cast<size_t>(p.depth)) <= (i / static_cast<size_t>(p.depth)) ? 1 : 0;
+        else mask[i] = std::uniform_real_distribution<double>(0, 1)(rng) < keep_ ? static_cast<uint8_t>(1 + rng() % 255) : 0;
+      }
+      int64_t stride = 1;
+      for (int32_t i = rank - 1; i >= 0; --i) {
+        const int32_t mi = i - (rank - static_cast<int32_t>(md.size()));
+        const int32_t m = mi >= 0 ? md[static_cast<size_t>(mi)] : 1;
+        p.mask_strides[i] = m == 1 ? 0 : static_cast<int32_t>(stride);
+        stride *= m;
+      }
+      p.mask = mask.data();
+    }
+    const auto x = RandomCodes(rng, Count(dims_), lo_, hi_);
+    const size_t n = x.size();
+    std::vector<TOut> want(n + 1, 9);
+    ref::Softmax<int8_t, TOut>(p, x.data(), want.data());
+    for (bool avx512 : {false, true}) {  // plain C++ code tables, AVX-512 ones (where this CPU has it)
+      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+      std::vector<TOut> got(n + 1, 9);
+      x86::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512);
+      ASSERT_EQ(got, want) << (avx512 ? "avx512" : "c++");
+    }
+  }
+  void TestBoth() const {
+    Test<int8_t>();
+    Test<uint8_t>();
+  }
+
+ private:
+  std::vector<int32_t> dims_{4, 16}, mask_dims_;
+  bool mask_ = false, causal_ = false;
+  double keep_ = 1, step_ = 0.05;
+  int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
+  float zeta_ = 1, gamma_ = 0;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, SoftmaxEdgeDepths) {
+  for (int32_t d : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 197, 300}) {
+    SoftmaxTester().Dims({3, d}).Seed(d).TestBoth();
+    SoftmaxTester().Dims({1, 3, 5, d}).Bits(2 + d % 7).Clip(1.1f, -0.05f).Seed(d + 1).TestBoth();
+  }
+}
+
+TEST(X86Misc, SoftmaxTablesAndSaturatingCodes) {
+  SoftmaxTester().Dims({5, 65}).Codes(127, 127).TestBoth();    // all equal: uniform
+  SoftmaxTester().Dims({5, 65}).Codes(-128, -128).TestBoth();
+  SoftmaxTester().Dims({5, 65}).Codes(-128, -127).ExpBits(0, 0.001).TestBoth();  // e in {0, 1}
+  SoftmaxTester().Dims({5, 65}).ExpBits(16, 1.0).TestBoth();   // most e == 0
+  SoftmaxTester().Dims({2, 197}).ExpBits(30, 0.001).Clip(17.0f, 1.0f).Bits(3).TestBoth();  // clipped to the top
+  SoftmaxTester().Dims({2, 197}).Clip(0.5f, -8.0f).TestBoth();                             // clipped to 0
+}
+
+TEST(X86Misc, SoftmaxMasks) {
+  SoftmaxTester().Dims({1, 3, 17, 17}).Causal().TestBoth();
+  SoftmaxTester().Dims({2, 3, 65, 65}).Causal().Seed(2).TestBoth();
+  SoftmaxTester().Dims({1, 3, 7, 33}).Mask({33}, 0.5).TestBoth();         // one row, broadcast
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({2, 1, 1, 33}, 0.3).TestBoth();  // per batch
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({3, 7, 33}, 0.2).TestBoth();     // some rows fully masked
+  SoftmaxTester().Dims({4, 16}).Mask({4, 16}, 0.0).TestBoth();              // every row fully masked
+  SoftmaxTester().Dims({4, 16}).Mask({4, 1}, 0.5).TestBoth();               // whole rows kept or not
+  SoftmaxTester().Dims({3, 64}).Mask({64}, 1.0).Codes(-128, -120).TestBoth();
+}
+
+// ---- LAYER_NORM ----
+
+class LayerNormTester {
+ public:
+  LayerNormTester& Shape(int32_t rows, int32_t channels) { rows_ = rows, channels_ = channels; return *this; }
+  LayerNormTester& Rms(bool v, int32_t zero_point) { rms_ = v, zp_ = zero_point; return *this; }
+  LayerNormTester& NormBits(int32_t v) { norm_bits_ = v; return *this; }
+  LayerNormTester& Epsilon(int64_t v) { eps_ = v; return *this; }
+  LayerNormTester& PerChannel(bool v) { per_channel_ = v; return *this; }
+  LayerNormTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
+  LayerNormTester& Outlier(bool v) { outlier_ = v; return *this; }  // one code far from a constant row
+  LayerNormTester& OutZeroPoint(int32_t v) { out_zp_ = v; return *this; }
+  LayerNormTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
+  LayerNormTester& Seed(uint32_t s) { seed_ = s; return *this; }
+
+  void Test() const {
+    std::mt19937 rng(seed_);
+    ref::LayerNormParams p;
+    p.rows = rows_;
+    p.channels = channels_;
+    p.rms = rms_;
+    p.input_zero_point = zp_;
+    p.norm_bits = norm_bits_;
+    p.epsilon_q = eps_;
+    std::vector<int32_t> gamma(static_cast<size_t>(channels_)), beta(gamma.size());
+    std::uniform_int_distribution<int32_t> g(-(1 << 15), 1 << 15), bt(-(1 << 22), 1 << 22);
+    for (auto& v : gamma) v = g(rng);
+    for (auto& v : beta) v = bt(rng);
+    p.gamma_q = gamma.data();
+    p.beta_q = beta.data();
+    const int32_t count = per_channel_ ? channels_ : 1;
+    std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size());
+    const int32_t s_lo = shift_lo_ != kUnset ? shift_lo_ : std::max(-31, -(norm_bits_ + 12));
+    const int32_t s_hi = shift_hi_ != kUnset ? shift_hi_ : -(norm_bits_ + 2);
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, s_lo), std::min(30, std::max(s_hi, -31)));
+    for (auto& v : mult) v = m(rng);
+    for (auto& v : shift) v = s(rng);
+    p.requant = {mult.data(), shift.data(), count, out_zp_, -128, 127};
+    auto x = RandomCodes(rng, int64_t{rows_} * channels_, lo_, hi_);
+    if (outlier_)
+      for (int32_t r = 0; r < rows_; ++r) x[static_cast<size_t>(r) * channels_ + rng() % channels_] = r % 2 ? 127 : -128;
+    std::vector<int8_t> want(x.size() + 1, 3);
+    ref::LayerNorm<int8_t>(p, x.data(), want.data());
+    // Plain C++ rows, AVX2 and AVX-512 rows (where this CPU has them).
+    for (auto [isa, rows] : {std::pair{Isa::kReference, x86::RowIsa::kCpp}, std::pair{Isa::kAvx2, x86::RowIsa::kAvx2},
+                             std::pair{Isa::kAvx512Vnni, x86::RowIsa::kAvx512}}) {
+      if (!IsaSupported(isa)) continue;
+      std::vector<int8_t> got(x.size() + 1, 3);
+      x86::Qs8LayerNorm(p, x.data(), got.data(), rows);
+      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << " rows " << static_cast<int>(rows);
+    }
+  }
+
+ private:
+  static constexpr int32_t kUnset = 1000;
+  int32_t rows_ = 3, channels_ = 16, zp_ = 0, norm_bits_ = 12, lo_ = -128, hi_ = 127, out_zp_ = 0;
+  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset;
+  int64_t eps_ = 1000;
+  bool rms_ = false, per_channel_ = true, outlier_ = false;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, LayerNormEdgeChannels) {
+  for (int32_t c : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 192, 768}) {
+    LayerNormTester().Shape(5, c).Seed(c).Test();
+    LayerNormTester().Shape(3, c).Rms(true, -128).PerChannel(false).Seed(c + 1).Test();
+    LayerNormTester().Shape(3, c).Rms(true, 127).NormBits(20).Seed(c + 2).Test();
+  }
+  LayerNormTester().Shape(1, 32768).Rms(true, -128).Codes(127, 127).Test();  // Σv² at its int32 bound
+  LayerNormTester().Shape(2, 32768).Seed(9).Test();
+}
+
+TEST(X86Misc, LayerNormConstantRowsEpsilonAndLargeQuotients) {
+  for (int64_t eps : {int64_t{0}, int64_t{1}, int64_t{1} << 40, int64_t{1} << 60}) {
+    LayerNormTester().Shape(4, 33).Codes(5, 5).Epsilon(eps).Test();             // variance 0 (root 0 when eps 0)
+    LayerNormTester().Shape(4, 768).Codes(5, 5).Outlier(true).Epsilon(eps).NormBits(20).Test();  // n up to ~2^25
+    LayerNormTester().Shape(4, 65).Codes(-1, 0).Epsilon(eps).NormBits(0).Test();
+  }
+  for (int32_t z : {-128, 127}) LayerNormTester().Shape(6, 97).OutZeroPoint(z).Outlier(true).Test();
+  for (int32_t c : {64, 192, 768}) LayerNormTester().Shape(8, c).Codes(-20, 40).Seed(c).Test();  // per-code n table
+  for (int32_t e = 0; e <= 60; e += 3) LayerNormTester().Shape(2, 64).Codes(-3, 3).Epsilon(int64_t{1} << e).Test();
+}
+
+TEST(X86Misc, LayerNormRequantizationCorners) {  // shifts from −31 (r = 62) to +30, saturating outputs
+  for (int32_t nb : {0, 4, 12, 20})
+    for (int32_t c : {7, 64, 100}) {
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-31, -20).Seed(nb + c).Test();
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-12, 8).Seed(nb + c + 1).Test();
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(20, 30).Seed(nb + c + 3).Test();  // |acc|·2^shift wraps 64 bits
+      LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-33 + nb, -30 + nb).PerChannel(false).Seed(nb + c + 2).Test();
+    }
+}
+
+TEST(X86Misc, LayerNormRandom) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int32_t c = 1 + static_cast<int32_t>(rng() % 300);
+    LayerNormTester()
+        .Shape(1 + static_cast<int32_t>(rng() % 4), c)
+        .Rms(rng() % 2 == 0, static_cast<int32_t>(rng() % 256) - 128)
+        .NormBits(static_cast<int32_t>(rng() % 21))
+        .Epsilon(static_cast<int64_t>(rng() % 100000))
+        .PerChannel(rng() % 2 == 0)
+        .Outlier(rng() % 3 == 0)
+        .Seed(static_cast<uint32_t>(trial))
+        .Test();
+  }
+}
+
+// ---- depthwise CONV_2D ----
+
+class DepthwiseTester {
+ public:
+  DepthwiseTester& Channels(int32_t c) { c_ = c; return *this; }
+  DepthwiseTester& Input(int32_t h, int32_t w) { h_ = h, w_ = w; return *this; }
+  DepthwiseTester& Kernel(int32_t kh, int32_t kw) { kh_ = kh, kw_ = kw; return *this; }
+  DepthwiseTester& Stride(int32_t s) { stride_ = s; return *this; }
+  DepthwiseTester& Dilation(int32_t d) { dilation_ = d; return *this; }
+  DepthwiseTester& Pads(int32_t top, int32_t left, int32_t bottom, int32_t right) {
+    pt_ = top, pl_ = left, pb_ = bottom, pr_ = right;
+    return *this;
+  }
+  DepthwiseTester& ZeroPoint(int32_t z) { zx_ = z; return *this; }
+  DepthwiseTester& Bias(bool b) { bias_ = b; return *this; }
+  DepthwiseTester& PerChannel(bool v) { per_channel_ = v; return *this; }
+  DepthwiseTester& Batch(int32_t n) { n_ = n; return *this; }
+  DepthwiseTester& Seed(uint32_t s) { seed_ = s; return *this; }
+
+  void Test() const {
+    std::mt19937 rng(seed_);
+    ref::Conv2DParams p;
+    p.batch = n_;
+    p.in_channels = p.out_channels = p.groups = c_;
+    p.in_h = h_, p.in_w = w_;
+    p.kernel_h = kh_, p.kernel_w = kw_;
+    p.stride_h = p.stride_w = stride_;
+    p.dilation_h = p.dilation_w = dilation_;
+    p.pad_top = pt_, p.pad_left = pl_;
+    auto out = [&](int32_t in, int32_t a, int32_t b, int32_t k) {
+      const int32_t span = in + a + b - dilation_ * (k - 1) - 1;
+      return span < 0 ? 0 : span / stride_ + 1;
+    };
+    p.out_h = out(h_, pt_, pb_, kh_);
+    p.out_w = out(w_, pl_, pr_, kw_);
+    p.input_zero_point = zx_;
+    const int32_t count = per_channel_ ? c_ : 1;
+    std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size()), bias(static_cast<size_t>(c_));
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(-14, -6), bd(-(1 << 20), 1 << 20);
+    for (auto& v : mult) v = m(rng);
+    for (auto& v : shift) v = sh(rng);
+    for (auto& v : bias) v = bd(rng);
+    p.requant = {mult.data(), shift.data(), count, static_cast<int32_t>(rng() % 256) - 128, -128, 127};
+    const auto x = RandomCodes(rng, int64_t{n_} * c_ * h_ * w_);
+    const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
+    const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
+    std::vector<int8_t> want(n + 1, 4), got(n + 1, 4);
+    std::vector<int16_t> scratch(x86::Qs8DepthwiseScratchBytes(p) / 2 + 1);
+    ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
+    x86::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
+    ASSERT_EQ(got, want) << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
+                         << stride_ << " dilation " << dilation_;
+  }
+
+ private:
+  int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
+  int32_t zx_ = -128, n_ = 1;
+  bool bias_ = true, per_channel_ = true;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, Depthwise3x3EdgeShapes) {
+  uint32_t seed = 30;
+  for (int32_t hw : {1, 2, 3, 7, 14, 17, 33})
+    for (int32_t stride : {1, 2})
+      for (int32_t pad : {0, 1}) DepthwiseTester().Input(hw, hw + 1).Stride(stride).Pads(pad, pad, pad, pad).Seed(seed++).Test();
+  DepthwiseTester().Channels(32).Input(14, 14).Stride(2).Seed(1).Test();  // cnn_small's
+  DepthwiseTester().Channels(1).Input(5, 9).Pads(1, 0, 0, 1).Test();     // asymmetric pads
+  DepthwiseTester().Channels(3).Input(9, 9).Pads(2, 2, 2, 2).Dilation(2).Test();
+  DepthwiseTester().Channels(2).Input(6, 6).Batch(3).Bias(false).PerChannel(false).Test();
+}
+
+TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
+  DepthwiseTester().Kernel(1, 1).Pads(0, 0, 0, 0).Test();
+  DepthwiseTester().Kernel(5, 5).Input(11, 12).Pads(2, 2, 2, 2).Test();
+  DepthwiseTester().Kernel(3, 1).Input(8, 5).Pads(1, 0, 1, 0).Stride(2).Test();
+  DepthwiseTester().Kernel(9, 9).Input(10, 10).Pads(4, 4, 4, 4).Test();  // 81 taps: the generic loop
+  for (int32_t z : {-128, 0, 127}) DepthwiseTester().Channels(5).Input(9, 8).ZeroPoint(z).Seed(z + 200).Test();
+}
+
+}  // namespace
+}  // namespace squint::rt
