@@ -544,6 +544,17 @@ def test_run_sqnt_on_the_integer_runtime(tmp_path):
     np.save(tmp_path / "t.npy", np.load(os.path.join(g, "val_x.npy"))[:1])
     squint("run", str(tmp_path / "g.sqnt"), "--input", f"input={tmp_path / 't.npy'}", "-o", str(tmp_path / "gq"))
     assert np.load(tmp_path / "gq" / "logits.npy").shape == (1, 64, 256)
+    # Any number of samples: five images in one file give the five single runs' outputs, in order.
+    x5 = np.load(os.path.join(FMNIST, "val_x.npy"))[:5]
+    np.save(tmp_path / "x5.npy", x5)
+    squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "x5.npy"), "-o", str(tmp_path / "q5"), "--codes")
+    c5 = np.load(tmp_path / "q5" / "logits.codes.npy")
+    assert c5.shape == (5, 10)
+    for i in (0, 4):
+        np.save(tmp_path / "xi.npy", x5[i:i + 1])
+        squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "xi.npy"), "-o", str(tmp_path / "qi"),
+               "--codes")
+        assert np.array_equal(np.load(tmp_path / "qi" / "logits.codes.npy")[0], c5[i])
     # Bad input: corrupt file, wrong shape, tokens out of the runtime type's range, float into
     # an integer input, --codes on an .onnx; nothing is written.
     (tmp_path / "junk.sqnt").write_bytes(b"junk")

@@ -89,6 +89,14 @@ def test_reexport_quantizes(reexports, name, options, floor, tmp_path):
         assert "residual stream of 64 channels" in proc.stderr  # the stream passed the class-token Concat
     if not SANITIZED:
         assert agreement(proc.stdout) >= floor
+    if name == "gpt_tiny_hf_padded":
+        # Two inputs with different sample counts: a clear error, nothing written.
+        x = np.load(splits(name)[1])[:3]
+        np.savez(tmp_path / "mismatch.npz", input=x, attention_mask=np.ones((2, 64), np.int64))
+        bad = squint("run", str(tmp_path / "m.sqnt"), "--input", str(tmp_path / "mismatch.npz"), "--output-dir",
+                     str(tmp_path / "none"), check=False)
+        assert bad.returncode == 2 and "every input needs the same count" in bad.stderr, bad.stderr
+        assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.full
