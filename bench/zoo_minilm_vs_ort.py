@@ -10,7 +10,8 @@ integer-only). squint: `squint quantize` (fully integer) with each --options set
 on the 300 sentences. Quantization time: squint's whole command (its accuracy check cut to one
 sample) against quantize_static in-process, in one run.
 
-  bench/zoo_minilm_vs_ort.py --squint build/cli/squint [--skip-ort]
+  bench/zoo_minilm_vs_ort.py --squint build/cli/squint [--skip-ort] [--calib N --val N --configs K]
+(--calib/--val/--configs cut the sentences and the squint configurations for a smoke run.)
 """
 import argparse
 import os
@@ -84,6 +85,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--squint", required=True)
     ap.add_argument("--skip-ort", action="store_true")
+    ap.add_argument("--calib", type=int, default=0, help="use the first N calibration sentences (0: all 256)")
+    ap.add_argument("--val", type=int, default=0, help="use the first N validation sentences (0: all 300)")
+    ap.add_argument("--configs", type=int, default=0, help="run the first K squint configurations (0: all)")
     a = ap.parse_args()
     subprocess.run([sys.executable, os.path.join(REPO, "tools", "zoo", "minilm.py")], check=True)
     d = os.path.join(fetch.cache_dir(), "minilm")
@@ -93,8 +97,15 @@ def main():
     ref = np.load(os.path.join(d, "val_ref.npy"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if a.calib or a.val:  # smoke run: subsets written beside the cut arrays
+            calib = {k: v[:a.calib or len(v)] for k, v in calib.items()}
+            val = {k: v[:a.val or len(v)] for k, v in val.items()}
+            ref = ref[:len(val["input_ids"])]
+            calib_path, val_path = os.path.join(tmp, "calib.npz"), os.path.join(tmp, "val.npz")
+            np.savez(calib_path, **calib)
+            np.savez(val_path, **val)
         t_squint = None
-        for name, opts in SQUINT_CONFIGS:
+        for name, opts in SQUINT_CONFIGS[:a.configs or len(SQUINT_CONFIGS)]:
             sqnt = os.path.join(tmp, "m.sqnt")
             t0 = time.perf_counter()
             subprocess.run([a.squint, "quantize", model, "-o", sqnt, "--calib", calib_path, "--val", val_path,

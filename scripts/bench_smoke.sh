@@ -25,6 +25,7 @@ run "$py" "$root/bench/runtime_vs_ort.py" --squint "$build/cli/squint" --bench "
   --calib "$tmp/calib.npy" --data "$fm/val_x.npy" --rounds 1 --seconds 0.1 "$models/cnn_small/cnn_small_op17.onnx"
 run "$py" "$root/bench/quantize_vs_ort.py" --squint "$build/cli/squint" --calib "$tmp/calib.npy" --val "$fm/val_x.npy" \
   --rounds 1 "$models/cnn_small/cnn_small_op17.onnx"
+run "$py" "$root/bench/zoo_minilm_vs_ort.py" --squint "$build/cli/squint" --calib 16 --val 12 --configs 1
 # Graph-size scaling: the gate (log-log slope of time against nodes; quadratic code measured 2.4) is
 # looser than bench/graph_scaling.py's default because one repeat on a busy machine is noisy.
 run "$py" "$root/bench/graph_scaling.py" --squint "$build/cli/squint" --sizes 10000,25000,50000,100000 --repeat 1 \
