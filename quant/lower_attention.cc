@@ -85,7 +85,7 @@ Status Lowerer::LowerSoftmax(size_t i) {
 }
 
 Status Lowerer::LowerLogGridSoftmax(const Node& n, int32_t x, int32_t keep_input, const LogGridTables& grid,
-                           fb::SoftmaxOptionsT o) {
+                                    fb::SoftmaxOptionsT o) {
   const char* kind = fb::EnumNameSoftmaxGrid(grid.kind);
   if (o.zeta - o.gamma > 2.0f)
     return Unsupported("--softmax-quant {} with a clipped softmax of zeta - gamma = {} (at most 2)", kind,

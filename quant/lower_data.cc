@@ -118,7 +118,7 @@ Status Lowerer::LowerSlice(const Node& n, int32_t x, const AffineParams& p) {
 }
 
 Status Lowerer::LowerPool(const Node& n, int32_t x, const AffineParams& pin, const AffineParams& pout, bool max,
-                 quant_math::CodeRange act) {
+                          quant_math::CodeRange act) {
   const ir::Dims in = DimsOf(n.input(0));
   const ir::Dims out = DimsOf(n.outputs[0]);
   if (in.size() != 4) return Unsupported("pooling over rank {} (2-D pooling on NCHW is supported)", in.size());

@@ -4,7 +4,7 @@
 namespace squint::quant::lowering {
 
 Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
-                             bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale) {
+                                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale) {
   const int64_t units = dims[0];
   const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
   WeightTensor out;
@@ -43,9 +43,9 @@ int32_t Lowerer::Bias(const std::string& name, const std::vector<float>& b, doub
 }
 
 std::unique_ptr<fb::RequantizationT> Lowerer::BiasAndRequant(const std::string& name, const std::vector<float>& bias,
-                                                    double s_x, const WeightTensor& wq, int64_t units,
-                                                    const OutGrid& out, std::vector<int32_t>* inputs,
-                                                    std::vector<uint16_t>* group_multiplier) {
+                                                             double s_x, const WeightTensor& wq, int64_t units,
+                                                             const OutGrid& out, std::vector<int32_t>* inputs,
+                                                             std::vector<uint16_t>* group_multiplier) {
   if (wq.group_size > 0) {
     quant_math::GroupScaleParams gp = quant_math::BuildGroupScaleParams(s_x, wq.scales, units, out.grid.scale);
     if (!bias.empty()) inputs->push_back(Bias(name, bias, s_x, gp.common_scale));

@@ -20,15 +20,14 @@
 #include "ir/eval/op_def.h"
 #include "passes/graph_edit.h"
 #include "quant/affine.h"
+#include "quant/lower.h"
 #include "quant/lower_conv_transpose.h"
 #include "quant/weights.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/planner.h"
 #include "runtime/quant_math/quant_math.h"
-#include "quant/lower.h"
 
 namespace squint::quant::lowering {
-
 
 using ir::DType;
 using ir::Node;
