@@ -43,8 +43,9 @@ Status PrepareMean(const Ctx& ctx, PreparedOp* out) {
   p.inner = static_cast<int32_t>(inner);
   p.input_zero_point = x.zero_point;
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), 1, y, "output", &p.requant));
-  if (ctx.num_in > 1) {
-    const TensorDesc& k = *ctx.In(1);
+  const TensorDesc* keep = ctx.num_in > 1 ? ctx.In(1) : nullptr;  // absent (index −1): no mask
+  if (keep != nullptr) {
+    const TensorDesc& k = *keep;
     OP_CHECK(!k.is_constant && k.type == ElementType::INT32, "keep mask must be an int32 activation");
     OP_CHECK(k.rank <= x.rank, "keep mask has %d dims, input %d", k.rank, x.rank);
     // Element strides of the keep mask over x's axes (numpy broadcast, right-aligned); each of
@@ -89,7 +90,7 @@ Status PrepareMean(const Ctx& ctx, PreparedOp* out) {
     p.keep = nullptr;  // set per invoke from input 1
   }
   out->params = p;
-  if (ctx.num_in > 1) out->run = x.type == ElementType::INT8 ? &RunMean<int8_t, true> : &RunMean<int16_t, true>;
+  if (keep != nullptr) out->run = x.type == ElementType::INT8 ? &RunMean<int8_t, true> : &RunMean<int16_t, true>;
   else out->run = x.type == ElementType::INT8 ? &RunMean<int8_t, false> : &RunMean<int16_t, false>;
   return Status::Ok();
 }

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -537,6 +540,27 @@ TEST(Interpreter, MeanOfKeptPositions) {
     EXPECT_EQ(y[c], static_cast<int8_t>(std::lround(mean) - 2)) << c;
     EXPECT_EQ(y[3 + c], -2) << "nothing kept: 0";
   }
+}
+
+// Inputs the fuzzer once crashed on (fuzz/regressions/sqnt_loader) load and prepare to a value
+// or a clean error. mean_absent_keep_input: a MEAN whose input 1 is −1 (absent) was read as a
+// tensor.
+TEST(SqntRegressions, LoadAndPrepareCleanly) {
+  const std::filesystem::path dir = std::filesystem::path(SQUINT_SOURCE_DIR) / "fuzz" / "regressions" / "sqnt_loader";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::vector<uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    AlignedBytes bytes;
+    bytes.Assign(raw.data(), raw.size());
+    Model model;
+    if (model.Load(bytes.data(), bytes.size()).ok()) {
+      Interpreter interp;
+      (void)interp.Prepare(&model);  // ok or an error status: never a crash or undefined behaviour
+    }
+    ++files;
+  }
+  EXPECT_GE(files, 1);
 }
 
 // Writes MEAN seeds (with and without the keep input) for fuzz/sqnt_loader_fuzz when
