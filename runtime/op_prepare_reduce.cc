@@ -28,8 +28,9 @@ Status PrepareMean(const Ctx& ctx, PreparedOp* out) {
            ElementTypeName(x.type), ElementTypeName(y.type));
   SQUINT_RT_RETURN_IF_ERROR(PerTensor(ctx, x, "input"));
   const int32_t axis = o->axis(), count = o->count();
-  OP_CHECK(x.rank >= 1 && axis >= 0 && count >= 1 && axis + count <= x.rank,
-           "axes [%d, %d) outside the input's %d dims", axis, axis + count, x.rank);
+  OP_CHECK(x.rank >= 1 && axis >= 0 && count >= 1 && count <= x.rank - axis,
+           "axes [%lld, %lld) outside the input's %d dims", static_cast<long long>(axis),
+           static_cast<long long>(axis) + count, x.rank);
   ref::MeanParams p;
   int64_t outer = 1, r = 1, inner = 1;
   for (int i = 0; i < axis; ++i) outer *= x.dims[i];
