@@ -31,6 +31,9 @@ Status PrepareMean(const Ctx& ctx, PreparedOp* out) {
   OP_CHECK(x.rank >= 1 && axis >= 0 && count >= 1 && count <= x.rank - axis,
            "axes [%lld, %lld) outside the input's %d dims", static_cast<long long>(axis),
            static_cast<long long>(axis) + count, x.rank);
+  // With no zero dim, every partial product of the dims is at most the element count (which the
+  // loader bounds), so the products below cannot overflow.
+  OP_CHECK(x.num_elements >= 1, "input has no elements");
   ref::MeanParams p;
   int64_t outer = 1, r = 1, inner = 1;
   for (int i = 0; i < axis; ++i) outer *= x.dims[i];
