@@ -39,6 +39,7 @@ std::optional<Match> MatchL2Normalize(const Graph& g, const GraphIndex& index, i
   const auto xd = KnownDims(g, m.x);
   if (!xd || xd->empty() || xd->back() < 1 || g.value(m.x).dtype != ir::DType::kFloat32) return std::nullopt;
   m.n = xd->back();
+  if (KnownDims(g, div.outputs[0]) != xd) return std::nullopt;  // the divisor must not broadcast x
   const Node* d = index.Producer(div.input(1));
   if (d && d->op == OpType::kExpand) d = index.Producer(d->input(0));
   if (d && d->op == OpType::kClip) {
