@@ -39,9 +39,15 @@ std::optional<Match> MatchL2Normalize(const Graph& g, const GraphIndex& index, i
   const auto xd = KnownDims(g, m.x);
   if (!xd || xd->empty() || xd->back() < 1 || g.value(m.x).dtype != ir::DType::kFloat32) return std::nullopt;
   m.n = xd->back();
-  if (KnownDims(g, div.outputs[0]) != xd) return std::nullopt;  // the divisor must not broadcast x
   const Node* d = index.Producer(div.input(1));
-  if (d && d->op == OpType::kExpand) d = index.Producer(d->input(0));
+  if (d && d->op == OpType::kExpand) {
+    // Expanded back to x's own shape (torch: Shape(x)), never to a larger one that would broadcast x.
+    const Node* shape = index.ProducerIs(d->input(1), OpType::kShape);
+    const ir::Tensor* dims = g.constant(d->input(1));
+    const bool own = (shape && shape->input(0) == m.x) || (dims && dims->ToInt64Vector() == *xd);
+    if (!own) return std::nullopt;
+    d = index.Producer(d->input(0));
+  }
   if (d && d->op == OpType::kClip) {
     const auto lo = ScalarConstant(g, d->input(1));
     if (!lo || *lo < 0 || (d->inputs.size() > 2 && d->input(2) != ir::kNoValue)) return std::nullopt;

@@ -146,6 +146,17 @@ TEST(FuseL2Normalize, TorchNormalize) {
   ExpectEquivalent(before, g, 1e-6);
 }
 
+// A divisor expanded to a larger shape broadcasts x: not a normalization of x.
+TEST(FuseL2Normalize, ExpandToALargerShapeIsLeftAlone) {
+  GraphBuilder b;
+  ValueId x = b.Input("x", {3, 8});
+  ValueId n = b.Op(OpType::kReduceL2, {x, b.Ints({1})}, Attrs({{"keepdims", int64_t{1}}}));
+  b.Output(b.Op(OpType::kDiv, {x, b.Op(OpType::kExpand, {n, b.Ints({2, 3, 8})})}));
+  Graph g = b.Finish();
+  auto pass = MakeFuseL2Normalize();
+  EXPECT_EQ(RunPass(*pass, g), 0);
+}
+
 TEST(FuseL2Normalize, OtherAxisIsLeftAlone) {
   GraphBuilder b;
   ValueId x = b.Input("x", {3, 8});
