@@ -40,11 +40,6 @@ struct Match {
   ValueId scores = ir::kNoValue, keep = ir::kNoValue;
 };
 
-bool IsIntegerOrBool(DType d) {
-  return d == DType::kBool || d == DType::kInt64 || d == DType::kInt32 || d == DType::kInt16 || d == DType::kInt8 ||
-         d == DType::kUInt8;
-}
-
 // Walks a = f(m) back to m: returns m (after its shape ops) when f maps 1 → 0 and 0 → <= −1e4.
 std::optional<ValueId> MaskSource(const Graph& g, const GraphIndex& index, ValueId a) {
   std::vector<const Node*> chain;  // from a back towards m

@@ -29,11 +29,6 @@ struct Match {
   int64_t keepdims = 1;
 };
 
-bool IsIntegerOrBool(DType d) {
-  return d == DType::kBool || d == DType::kInt64 || d == DType::kInt32 || d == DType::kInt16 || d == DType::kInt8 ||
-         d == DType::kUInt8;
-}
-
 // The integer value a float 0/1 mask `f` is cast from.
 std::optional<ValueId> CastSource(const Graph& g, const GraphIndex& index, ValueId f) {
   const Node* c = index.ProducerIs(f, OpType::kCast);

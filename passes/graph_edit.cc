@@ -278,4 +278,10 @@ std::optional<int64_t> KnownRank(const Graph& g, ValueId v) {
   return static_cast<int64_t>(s->size());
 }
 
+bool IsIntegerOrBool(ir::DType d) {
+  using ir::DType;
+  return d == DType::kBool || d == DType::kInt64 || d == DType::kInt32 || d == DType::kInt16 || d == DType::kInt8 ||
+         d == DType::kUInt8;
+}
+
 }  // namespace squint::passes

@@ -143,6 +143,9 @@ std::string DenseLinearIssue(const ir::Graph& g, const ir::Node& linear);
 // keeps the topological order.
 void InsertAfterProducers(ir::Graph& g, std::map<int32_t, std::vector<ir::Node>> after);
 
+// Bool or an integer type: what attention masks, token ids and their reshapes are.
+bool IsIntegerOrBool(ir::DType d);
+
 // Known dims of a value's shape, nullopt when the rank or any dim is unknown.
 std::optional<ir::Dims> KnownDims(const ir::Graph& g, ir::ValueId v);
 // Rank of a value when known.

@@ -171,8 +171,7 @@ Status Lowerer::AddGraphInput(ValueId id) {
     model_->inputs.push_back(NewActivation(id, p));
     return Status::Ok();
   }
-  if (v.dtype == DType::kInt64 || v.dtype == DType::kInt32 || v.dtype == DType::kInt16 ||
-      v.dtype == DType::kInt8 || v.dtype == DType::kUInt8 || v.dtype == DType::kBool) {  // token ids, masks
+  if (passes::IsIntegerOrBool(v.dtype)) {  // token ids, masks
     model_->inputs.push_back(NewIndexTensor(id));
     return Status::Ok();
   }
