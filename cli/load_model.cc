@@ -22,6 +22,16 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
     shapes[parsed.first] = parsed.second;
   }
   if (batch_one) {
+    auto free_leading = [&](ir::ValueId id) {
+      const ir::Value& v = m.graph.value(id);
+      return v.shape && !v.shape->empty() && !(*v.shape)[0].known();
+    };
+    const bool batched = !m.graph.inputs.empty() &&
+                         std::all_of(m.graph.inputs.begin(), m.graph.inputs.end(), [&](ir::ValueId id) {
+                           return free_leading(id) && !shapes.count(m.graph.value(id).name);
+                         }) &&
+                         std::all_of(m.graph.outputs.begin(), m.graph.outputs.end(), free_leading);
+    m.batch = batched ? 1 : 0;
     std::optional<std::map<std::string, ir::Dims>> from_data;  // read once, when first needed
     for (ir::ValueId id : m.graph.inputs) {
       const ir::Value& v = m.graph.value(id);

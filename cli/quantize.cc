@@ -62,6 +62,7 @@ Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(std::optional<ir::Tensor> labels, LoadLabels(o.labels, check, val ? o.val : o.calib));
   if (o.calib_samples > 0) calib_count = std::min(calib_count, o.calib_samples);
   po.calib_samples = calib_count;
+  po.batch = m.batch;
 
   quant::PipelineLog log;
   log.info = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };

@@ -104,85 +104,69 @@ Result<std::vector<Output>> RunSqnt(const std::string& path, const std::vector<s
     expected.push_back({in_info[i].name, Describe(in_info[i]), std::nullopt});
   }
   SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, ReadInputs(expected, specs));
-  // Any number of samples: each input holds N times the model's leading dim (the batch it was
-  // quantized at); the model runs N times and the outputs are concatenated along that dim.
-  int64_t runs = -1;
+  // Any number of samples when the model has a batch (squint_rt_batch_size): every input holds the
+  // same N samples along its first dim and the runtime runs them all; else the stored shapes only.
+  const int32_t batch = squint_rt_batch_size(m.get());
+  int64_t samples = -1;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const squint_rt_tensor_info& info = in_info[i];
     const ir::Dims want = InfoDims(info), got = inputs[i].dims();
-    const bool batched = !want.empty() && want[0] > 0 && got.size() == want.size() && got[0] % want[0] == 0 &&
-                         std::equal(want.begin() + 1, want.end(), got.begin() + 1);
-    if (!batched)
-      return InvalidInput("input '{}': the model expects shape {} (or N samples along the first dim), the file holds {}",
-                          info.name, ir::DimsToString(want), ir::DimsToString(got));
-    const int64_t n = got[0] / want[0];
-    if (runs >= 0 && n != runs)
-      return InvalidInput("input '{}' holds {} batches of {}, the inputs before it {}: every input needs the same count",
-                          info.name, n, want[0], runs);
-    runs = n;
+    const bool same_sample = batch > 0 && got.size() == want.size() && !got.empty() &&
+                             std::equal(want.begin() + 1, want.end(), got.begin() + 1);
+    if (got != want && !same_sample)
+      return InvalidInput("input '{}': the model expects shape {}{}, the file holds {}", info.name,
+                          ir::DimsToString(want),
+                          batch > 0 ? fmt::format(" (any multiple of {} samples along the first dim)", batch)
+                                    : std::string(" (its shapes are fixed: the ONNX model did not leave the leading "
+                                                  "dims free)"),
+                          ir::DimsToString(got));
+    if (samples >= 0 && got[0] != samples)
+      return InvalidInput("input '{}' holds {} samples, the inputs before it {}: every input needs the same count",
+                          info.name, got[0], samples);
+    samples = got.empty() ? 1 : got[0];
   }
-  if (runs == 0) return InvalidInput("the inputs hold no samples");
-  std::vector<ir::Tensor> codes_in(inputs.size());
-  std::vector<std::vector<float>> floats_in(inputs.size());
+  if (batch > 0) {
+    if (samples == 0) return InvalidInput("the inputs hold no samples");
+    if (squint_rt_resize_batch(m.get(), samples) != SQUINT_RT_OK)
+      return InvalidInput("{}: {}", path, squint_rt_last_error());
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const squint_rt_tensor_info& info = in_info[i];
+    squint_rt_tensor_info& info = in_info[i];
+    squint_rt_input_info(m.get(), static_cast<int32_t>(i), &info);
     const ir::Tensor& t = inputs[i];
+    squint_rt_status st;
     if (t.dtype() == ir::DType::kFloat32 || t.dtype() == ir::DType::kFloat64) {
       if (!info.has_quantization)
         return InvalidInput("input '{}' takes integer values ({}), the file holds {}", info.name, Describe(info),
                             ir::DTypeName(t.dtype()));
-      floats_in[i] = t.ToFloatVector();
-      for (size_t k = 0; k < floats_in[i].size(); ++k)
-        if (!std::isfinite(floats_in[i][k]))
-          return InvalidInput("input '{}': value {} at flat index {} is not finite", info.name, floats_in[i][k], k);
+      const std::vector<float> values = t.ToFloatVector();
+      for (size_t k = 0; k < values.size(); ++k)
+        if (!std::isfinite(values[k]))
+          return InvalidInput("input '{}': value {} at flat index {} is not finite", info.name, values[k], k);
+      st = squint_rt_set_input_float(m.get(), static_cast<int32_t>(i), values.data(), values.size());
     } else if (t.dtype() == ir::DType::kBool) {
       return InvalidInput("input '{}': the model expects {}, the file holds bool", info.name, Describe(info));
     } else {
-      SQ_ASSIGN_OR_RETURN(codes_in[i], ToCodes(t, info));
+      SQ_ASSIGN_OR_RETURN(ir::Tensor c, ToCodes(t, info));
+      st = squint_rt_set_input(m.get(), static_cast<int32_t>(i), c.raw(), c.bytes());
     }
+    if (st != SQUINT_RT_OK) return InvalidInput("input '{}': {}", info.name, squint_rt_last_error());
   }
+  if (squint_rt_invoke(m.get()) != SQUINT_RT_OK) return Internal("{}: invoke failed: {}", path, squint_rt_last_error());
   std::vector<Output> out;
-  for (int64_t r = 0; r < runs; ++r) {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const squint_rt_tensor_info& info = in_info[i];
-      squint_rt_status st;
-      const size_t count = static_cast<size_t>(info.num_elements);
-      if (!floats_in[i].empty()) {
-        st = squint_rt_set_input_float(m.get(), static_cast<int32_t>(i), floats_in[i].data() + r * info.num_elements,
-                                       count);
-      } else {
-        const size_t bytes = codes_in[i].bytes() / static_cast<size_t>(runs);
-        st = squint_rt_set_input(m.get(), static_cast<int32_t>(i),
-                                 static_cast<const uint8_t*>(codes_in[i].raw()) + static_cast<size_t>(r) * bytes, bytes);
-      }
-      if (st != SQUINT_RT_OK) return InvalidInput("input '{}': {}", info.name, squint_rt_last_error());
+  for (int32_t i = 0; i < squint_rt_num_outputs(m.get()); ++i) {
+    squint_rt_tensor_info info;
+    squint_rt_output_info(m.get(), i, &info);
+    const ir::DType code_type = CodeDType(info.type);
+    if (info.has_quantization) {
+      ir::Tensor values(ir::DType::kFloat32, InfoDims(info));
+      squint_rt_get_output_float(m.get(), i, values.data<float>(), static_cast<size_t>(values.size()));
+      out.push_back({info.name, std::move(values)});
     }
-    if (squint_rt_invoke(m.get()) != SQUINT_RT_OK)
-      return Internal("{}: invoke failed on sample batch {}: {}", path, r, squint_rt_last_error());
-    size_t slot = 0;
-    for (int32_t i = 0; i < squint_rt_num_outputs(m.get()); ++i) {
-      squint_rt_tensor_info info;
-      squint_rt_output_info(m.get(), i, &info);
-      ir::Dims all = InfoDims(info);
-      if (!all.empty()) all[0] *= runs;
-      else if (runs > 1) all = {runs};
-      auto take = [&](const std::string& name, ir::DType dtype, auto fill) {
-        if (r == 0) out.push_back({name, ir::Tensor(dtype, all)});
-        ir::Tensor& dst = out[slot++].tensor;
-        const size_t bytes = dst.bytes() / static_cast<size_t>(runs);
-        fill(static_cast<uint8_t*>(dst.raw()) + static_cast<size_t>(r) * bytes, bytes);
-      };
-      const ir::DType code_type = CodeDType(info.type);
-      if (info.has_quantization) {
-        take(info.name, ir::DType::kFloat32, [&](uint8_t* p, size_t bytes) {
-          squint_rt_get_output_float(m.get(), i, reinterpret_cast<float*>(p), bytes / sizeof(float));
-        });
-        if (codes)
-          take(std::string(info.name) + ".codes", code_type,
-               [&](uint8_t* p, size_t bytes) { squint_rt_get_output(m.get(), i, p, bytes); });
-      } else {
-        take(info.name, code_type, [&](uint8_t* p, size_t bytes) { squint_rt_get_output(m.get(), i, p, bytes); });
-      }
+    if (!info.has_quantization || codes) {
+      ir::Tensor raw_codes(code_type, InfoDims(info));
+      squint_rt_get_output(m.get(), i, raw_codes.raw(), raw_codes.bytes());
+      out.push_back({std::string(info.name) + (info.has_quantization ? ".codes" : ""), std::move(raw_codes)});
     }
   }
   return out;

@@ -280,6 +280,7 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(p.SoftmaxGrids(g, calib, count, &lo));
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);
+  out.lowered.model->batch = o.batch;
   return out;
 }
 

@@ -32,6 +32,9 @@ struct PipelineOptions {
   uint32_t transform_seed = passes::RotateResidualOptions{}.seed;
   int64_t wush_block = 32;
   int64_t calib_samples = 0;  // calibration samples to use (the first ones); 0: all
+  // Samples per run when the leading dim of every input and output is a batch (the loader knows:
+  // cli LoadedModel::batch); stored as Model.batch so runtimes run any multiple. 0: fixed shapes.
+  int32_t batch = 0;
 };
 
 // What the pipeline tells the user while it runs (the CLI prints both on stderr).

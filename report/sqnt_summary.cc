@@ -61,6 +61,7 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
   s.schema_minor = m.fb()->schema_version_minor();
   s.arena_size = m.arena_size();
   s.arena_lower_bound = m.arena_lower_bound();
+  s.batch = m.batch();
   std::vector<std::string> role(static_cast<size_t>(m.num_tensors()));
   for (int32_t t : m.inputs()) role[static_cast<size_t>(t)] = "input";
   for (int32_t t : m.outputs()) role[static_cast<size_t>(t)] = "output";
@@ -108,6 +109,9 @@ std::string FormatText(const SqntSummary& s) {
   out += fmt::format("bytes: weights {}, biases/int32 constants {}, tables {}, metadata {}\n", s.weight_bytes,
                      s.bias_bytes, s.table_bytes, s.metadata_bytes);
   out += fmt::format("arena: {} bytes (lower bound {} bytes)\n", s.arena_size, s.arena_lower_bound);
+  out += s.batch > 0 ? fmt::format("batch: any multiple of {} samples (the leading dim of every input and output)\n",
+                                   s.batch)
+                     : std::string("batch: fixed shapes\n");
   out += fmt::format("\ntensors ({}):\n", s.tensors.size());
   for (const SqntTensor& t : s.tensors)
     out += fmt::format("  {:<10} {:<5} {:<14} {:<44} {}\n", t.role, t.type, t.shape, t.quant, t.name);
@@ -127,6 +131,7 @@ nlohmann::json ToJson(const SqntSummary& s) {
   j["bytes"] = {{"weights", s.weight_bytes}, {"biases", s.bias_bytes}, {"tables", s.table_bytes},
                 {"metadata", s.metadata_bytes}};
   j["arena"] = {{"size", s.arena_size}, {"lower_bound", s.arena_lower_bound}};
+  j["batch"] = s.batch;
   j["provenance"] = {{"source_sha256", s.source_sha256}, {"squint_version", s.squint_version},
                      {"options", s.options}, {"calibration", s.calibration}};
   j["tensors"] = nlohmann::json::array();

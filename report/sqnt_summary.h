@@ -37,6 +37,7 @@ struct SqntSummary {
   // the file (structure, names, quantization parameters, multipliers: metadata).
   int64_t weight_bytes = 0, bias_bytes = 0, table_bytes = 0, metadata_bytes = 0;
   uint64_t arena_size = 0, arena_lower_bound = 0;
+  int32_t batch = 0;  // samples per run when inputs and outputs lead with a batch; 0: fixed shapes
   std::string source_sha256, squint_version, options, calibration;
 };
 

@@ -318,6 +318,23 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
   return Status::Ok();
 }
 
+// Model.batch > 0 promises that every input and output leads with a batch of that many samples.
+Status Model::CheckBatch() const {
+  const int32_t batch = fb_->batch();
+  if (batch == 0) return Status::Ok();
+  if (batch < 0) return Invalid("model batch %d is negative (0: fixed shapes, > 0: samples per run)", batch);
+  for (const std::vector<int32_t>* list : {&inputs_, &outputs_}) {
+    for (int32_t t : *list) {
+      if (t < 0 || static_cast<size_t>(t) >= tensors_.size()) return Invalid("model I/O tensor index %d out of range", t);
+      const TensorDesc& d = tensors_[static_cast<size_t>(t)];
+      if (d.rank < 1 || d.dims[0] != batch)
+        return Invalid("model batch %d: %s tensor %d '%s' does not lead with that dim (rank %d, first dim %d)", batch,
+                       list == &inputs_ ? "input" : "output", t, d.name, d.rank, d.rank > 0 ? d.dims[0] : 0);
+    }
+  }
+  return Status::Ok();
+}
+
 // A log-grid tensor is the output of a SOFTMAX and read only as the left operand (P) of BATCH_MATMUL:
 // no other kernel knows its codes. Checked after the op lists are read, before planning.
 Status Model::CheckLogGridUses(const PlanProblem& problem) const {
@@ -425,6 +442,7 @@ Status Model::CheckGraphAndPlan() {
 
   std::vector<Lifetime> lifetimes;
   SQUINT_RT_RETURN_IF_ERROR(ComputeLifetimes(problem, &lifetimes));
+  SQUINT_RT_RETURN_IF_ERROR(CheckBatch());
 
   const fb::MemoryPlan* plan = fb_->plan();
   if (plan != nullptr) {

@@ -91,10 +91,14 @@ class Model {
   uint64_t arena_size() const { return arena_size_; }
   uint64_t arena_lower_bound() const { return lower_bound_; }
   bool has_stored_plan() const { return has_stored_plan_; }
+  // Samples per run when the leading dim of every input and output is a batch (schema
+  // Model.batch, checked at load); 0 when the model's shapes are fixed.
+  int32_t batch() const { return fb_ != nullptr ? fb_->batch() : 0; }
 
  private:
   Status CheckTensor(int32_t index, TensorDesc* desc);
   Status CheckGraphAndPlan();
+  Status CheckBatch() const;
   Status CheckLogGridUses(const PlanProblem& problem) const;
   Status CheckLowBitUses(const PlanProblem& problem) const;
 

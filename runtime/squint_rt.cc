@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "runtime/interpreter.h"
 #include "runtime/model.h"
@@ -56,9 +57,20 @@ void* AllocAligned(size_t size) {
 struct squint_rt_model {
   void* file = nullptr;   // owned copy of the model file (create_from_file)
   void* arena = nullptr;  // owned arena (SQUINT_RT_ALLOCATE_ARENA)
+  uint32_t flags = 0;
   Model model;
   Interpreter interp;
   bool arena_set = false;
+  uint8_t* arena_base = nullptr;  // the arena given to the interpreter
+  // Batches (squint_rt_resize_batch): the graph runs `runs` times per invoke; with runs > 1 the
+  // inputs (then the outputs) of all runs are staged at stage_at[k] in the arena, after the
+  // interpreter's activations. io_dims holds each input's (then output's) dims as the info
+  // reports them (leading dim × runs), allocated at create.
+  int64_t runs = 1;
+  std::vector<uint64_t> stage_at;
+  std::vector<int32_t> io_dims;
+  std::vector<size_t> io_dims_at;
+  uint64_t staged_arena_size = 0;
   squint_rt_observer observer = nullptr;
   void* observer_user = nullptr;
   const TensorView* observed = nullptr;
@@ -71,6 +83,29 @@ struct squint_rt_model {
 };
 
 namespace {
+
+// Model input i (input) or output i as I/O slot k: inputs first, then outputs.
+size_t IoSlot(const squint_rt_model* m, int32_t i, bool input) {
+  return input ? static_cast<size_t>(i) : m->model.inputs().size() + static_cast<size_t>(i);
+}
+
+// The tensor of I/O slot k, its bytes and elements over all runs, and where they are: staged in
+// the arena (runs > 1) or the tensor's own place.
+struct Io {
+  const TensorDesc* d;
+  size_t bytes;
+  size_t elements;
+  uint8_t* data;
+};
+Io IoOf(const squint_rt_model* m, int32_t t, size_t slot) {
+  const TensorDesc& d = m->model.tensor(t);
+  Io io{&d, static_cast<size_t>(d.bytes * m->runs), static_cast<size_t>(d.num_elements * m->runs), nullptr};
+  if (m->runs > 1)
+    io.data = m->arena_base != nullptr ? m->arena_base + m->stage_at[slot] : nullptr;
+  else
+    io.data = static_cast<uint8_t*>(m->interp.mutable_tensor_data(t));
+  return io;
+}
 
 void FillInfo(const TensorDesc& d, squint_rt_tensor_info* info) {
   info->name = d.name;
@@ -116,24 +151,61 @@ squint_rt_status ReadOptions(const squint_rt_options* in, squint_rt_options* out
   return SQUINT_RT_OK;
 }
 
+uint64_t ArenaSize(const squint_rt_model* m) { return m->runs > 1 ? m->staged_arena_size : m->interp.arena_size(); }
+
+Status SetArena(squint_rt_model* m, void* arena, size_t size) {
+  m->arena_set = false;
+  m->arena_base = nullptr;
+  const uint64_t need = ArenaSize(m);
+  if (static_cast<uint64_t>(size) < need)
+    return Status::Error(StatusCode::kInvalidArgument, "arena of %zu bytes is smaller than the %llu this model needs%s",
+                         size, static_cast<unsigned long long>(need), m->runs > 1 ? " at its batch" : "");
+  SQUINT_RT_RETURN_IF_ERROR(m->interp.SetArena(arena, size));
+  m->arena_set = true;
+  m->arena_base = static_cast<uint8_t*>(arena);
+  return Status::Ok();
+}
+
+// Replaces the owned arena by a zeroed one of ArenaSize bytes.
+Status AllocateArena(squint_rt_model* m) {
+  std::free(m->arena);
+  m->arena_set = false;
+  m->arena_base = nullptr;
+  const uint64_t n = ArenaSize(m);
+  m->arena = n > SIZE_MAX / 2 ? nullptr : AllocAligned(static_cast<size_t>(n));
+  if (m->arena == nullptr)
+    return Status::Error(StatusCode::kOutOfMemory, "cannot allocate an arena of %llu bytes",
+                         static_cast<unsigned long long>(n));
+  std::memset(m->arena, 0, static_cast<size_t>(n));
+  return SetArena(m, m->arena, static_cast<size_t>(n));
+}
+
+// The I/O dims the info reports, one block per input then output (leading dim × runs).
+void FillIoDims(squint_rt_model* m) {
+  size_t k = 0;
+  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
+    for (int32_t t : *list) {
+      const TensorDesc& d = m->model.tensor(t);
+      m->io_dims_at[k] = m->io_dims.size();
+      for (int32_t r = 0; r < d.rank; ++r) m->io_dims.push_back(d.dims[r]);
+      ++k;
+    }
+  }
+}
+
 squint_rt_status Create(const void* data, size_t size, const squint_rt_options& options, squint_rt_model* m,
                         squint_rt_model** out) {
-  const uint32_t flags = options.flags;
+  m->flags = options.flags;
   Status s = m->model.Load(static_cast<const uint8_t*>(data), size);
   // squint_rt_isa and rt::Isa share their values (static_asserts below).
   if (s.ok()) s = m->interp.Prepare(&m->model, static_cast<squint::rt::Isa>(options.isa), options.num_threads);
-  if (s.ok() && (flags & SQUINT_RT_ALLOCATE_ARENA)) {
-    const uint64_t n = m->interp.arena_size();
-    m->arena = n > SIZE_MAX / 2 ? nullptr : AllocAligned(static_cast<size_t>(n));
-    if (m->arena == nullptr) {
-      s = Status::Error(StatusCode::kOutOfMemory, "cannot allocate an arena of %llu bytes",
-                        static_cast<unsigned long long>(n));
-    } else {
-      std::memset(m->arena, 0, static_cast<size_t>(n));
-      s = m->interp.SetArena(m->arena, static_cast<size_t>(n));
-      m->arena_set = s.ok();
-    }
+  if (s.ok()) {
+    const size_t slots = m->model.inputs().size() + m->model.outputs().size();
+    m->stage_at.assign(slots, 0);
+    m->io_dims_at.assign(slots, 0);
+    FillIoDims(m);
   }
+  if (s.ok() && (m->flags & SQUINT_RT_ALLOCATE_ARENA)) s = AllocateArena(m);
   if (!s.ok()) {
     delete m;
     return Report(s);
@@ -156,6 +228,14 @@ void Observe(void* user, int32_t op, const TensorView* outputs, int32_t n) {
   m->observer(m->observer_user, m, op, m->model.op_name(op), n);
   m->observed = nullptr;
   m->num_observed = 0;
+}
+
+// The info of I/O slot k at the current batch.
+void ResizedInfo(const squint_rt_model* m, size_t k, squint_rt_tensor_info* info) {
+  if (m->runs == 1) return;
+  info->dims = m->io_dims.data() + m->io_dims_at[k];
+  info->num_elements *= m->runs;
+  info->bytes *= static_cast<size_t>(m->runs);
 }
 
 squint_rt_status CheckIo(const squint_rt_model* m, int32_t t, bool need_arena, bool need_quant) {
@@ -267,6 +347,7 @@ squint_rt_status squint_rt_input_info(const squint_rt_model* m, int32_t i, squin
   const int32_t t = IoTensor(m, i, true);
   if (t < 0) return Fail(SQUINT_RT_INVALID_ARGUMENT, "input index out of range");
   FillInfo(m->model.tensor(t), info);
+  ResizedInfo(m, IoSlot(m, i, true), info);
   return SQUINT_RT_OK;
 }
 
@@ -275,79 +356,140 @@ squint_rt_status squint_rt_output_info(const squint_rt_model* m, int32_t i, squi
   const int32_t t = IoTensor(m, i, false);
   if (t < 0) return Fail(SQUINT_RT_INVALID_ARGUMENT, "output index out of range");
   FillInfo(m->model.tensor(t), info);
+  ResizedInfo(m, IoSlot(m, i, false), info);
   return SQUINT_RT_OK;
 }
 
-size_t squint_rt_arena_size(const squint_rt_model* m) { return m ? static_cast<size_t>(m->interp.arena_size()) : 0; }
+int32_t squint_rt_batch_size(const squint_rt_model* m) { return m ? m->model.batch() : 0; }
+
+squint_rt_status squint_rt_resize_batch(squint_rt_model* m, int64_t samples) {
+  if (m == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "model handle is null");
+  char message[Status::kMaxMessage];
+  const int64_t batch = m->model.batch();
+  if (batch == 0) {
+    std::snprintf(message, sizeof(message),
+                  "resize to %lld samples: this model's shapes are fixed (its batch is 0: the ONNX model it was "
+                  "quantized from did not leave the leading dim of every input and output free)",
+                  static_cast<long long>(samples));
+    return Fail(SQUINT_RT_FAILED_PRECONDITION, message);
+  }
+  // The staged bytes of every run stay under the planner's 2^40 limit, which also keeps the
+  // products below from overflowing.
+  constexpr uint64_t kLimit = uint64_t{1} << 40;
+  uint64_t per_run = 0;
+  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()})
+    for (int32_t t : *list) per_run += (static_cast<uint64_t>(m->model.tensor(t).bytes) + 63) / 64 * 64;
+  if (samples < 1 || samples % batch != 0 || samples / batch > static_cast<int64_t>(kLimit / (per_run + 1))) {
+    std::snprintf(message, sizeof(message),
+                  "resize to %lld samples: expected a positive multiple of the model's batch %lld%s",
+                  static_cast<long long>(samples), static_cast<long long>(batch),
+                  samples >= 1 && samples % batch == 0 ? " whose inputs and outputs fit in 2^40 bytes" : "");
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
+  const int64_t runs = samples / batch;
+  if (runs == m->runs) return SQUINT_RT_OK;
+  m->runs = runs;
+  uint64_t at = (m->interp.arena_size() + 63) / 64 * 64;
+  size_t k = 0;
+  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
+    for (int32_t t : *list) {
+      m->stage_at[k] = at;
+      at += (static_cast<uint64_t>(m->model.tensor(t).bytes) * static_cast<uint64_t>(runs) + 63) / 64 * 64;
+      m->io_dims[m->io_dims_at[k]] = static_cast<int32_t>(samples);
+      ++k;
+    }
+  }
+  m->staged_arena_size = at;
+  m->arena_set = false;
+  m->arena_base = nullptr;
+  if (m->flags & SQUINT_RT_ALLOCATE_ARENA) return Report(AllocateArena(m));
+  return SQUINT_RT_OK;
+}
+
+size_t squint_rt_arena_size(const squint_rt_model* m) { return m ? static_cast<size_t>(ArenaSize(m)) : 0; }
 
 squint_rt_status squint_rt_set_arena(squint_rt_model* m, void* arena, size_t size) {
   if (m == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "model handle is null");
-  squint_rt_status s = Report(m->interp.SetArena(arena, size));
-  m->arena_set = s == SQUINT_RT_OK;
-  return s;
+  return Report(SetArena(m, arena, size));
 }
 
 squint_rt_status squint_rt_set_input(squint_rt_model* m, int32_t i, const void* codes, size_t bytes) {
   const int32_t t = m ? IoTensor(m, i, true) : -1;
   if (squint_rt_status s = CheckIo(m, t, true, false)) return s;
-  const TensorDesc& d = m->model.tensor(t);
-  if (codes == nullptr || bytes != static_cast<size_t>(d.bytes)) {
+  const Io io = IoOf(m, t, IoSlot(m, i, true));
+  if (codes == nullptr || bytes != io.bytes) {
     char message[Status::kMaxMessage];
-    std::snprintf(message, sizeof(message), "input '%s' takes %lld bytes, got %zu", d.name,
-                  static_cast<long long>(d.bytes), bytes);
+    std::snprintf(message, sizeof(message), "input '%s' takes %zu bytes, got %zu", io.d->name, io.bytes, bytes);
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
-  if (bytes) std::memcpy(m->interp.mutable_tensor_data(t), codes, bytes);
+  if (bytes) std::memcpy(io.data, codes, bytes);
   return SQUINT_RT_OK;
 }
 
 squint_rt_status squint_rt_set_input_float(squint_rt_model* m, int32_t i, const float* values, size_t count) {
   const int32_t t = m ? IoTensor(m, i, true) : -1;
   if (squint_rt_status s = CheckIo(m, t, true, true)) return s;
-  const TensorDesc& d = m->model.tensor(t);
-  if ((values == nullptr && count) || count != static_cast<size_t>(d.num_elements)) {
+  const Io io = IoOf(m, t, IoSlot(m, i, true));
+  if ((values == nullptr && count) || count != io.elements) {
     char message[Status::kMaxMessage];
-    std::snprintf(message, sizeof(message), "input '%s' takes %lld values, got %zu", d.name,
-                  static_cast<long long>(d.num_elements), count);
+    std::snprintf(message, sizeof(message), "input '%s' takes %zu values, got %zu", io.d->name, io.elements, count);
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
-  void* data = m->interp.mutable_tensor_data(t);
-  for (size_t k = 0; k < count; ++k) StoreCode(data, d.type, static_cast<int64_t>(k), QuantizeValue(d, values[k]));
+  for (size_t k = 0; k < count; ++k)
+    StoreCode(io.data, io.d->type, static_cast<int64_t>(k), QuantizeValue(*io.d, values[k]));
   return SQUINT_RT_OK;
 }
 
 squint_rt_status squint_rt_invoke(squint_rt_model* m) {
   if (m == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "model handle is null");
-  return Report(m->interp.Invoke());
+  if (!m->arena_set && ArenaSize(m) > 0)
+    return Fail(SQUINT_RT_FAILED_PRECONDITION,
+                "no arena: call squint_rt_set_arena with squint_rt_arena_size bytes (again after "
+                "squint_rt_resize_batch) or create with SQUINT_RT_ALLOCATE_ARENA");
+  if (m->runs == 1) return Report(m->interp.Invoke());
+  const size_t num_inputs = m->model.inputs().size();
+  for (int64_t r = 0; r < m->runs; ++r) {
+    for (size_t i = 0; i < num_inputs; ++i) {
+      const int32_t t = m->model.inputs()[i];
+      const size_t bytes = static_cast<size_t>(m->model.tensor(t).bytes);
+      if (bytes) std::memcpy(m->interp.mutable_tensor_data(t), m->arena_base + m->stage_at[i] + r * bytes, bytes);
+    }
+    if (squint_rt_status s = Report(m->interp.Invoke())) return s;
+    for (size_t o = 0; o < m->model.outputs().size(); ++o) {
+      const int32_t t = m->model.outputs()[o];
+      const size_t bytes = static_cast<size_t>(m->model.tensor(t).bytes);
+      if (bytes)
+        std::memcpy(m->arena_base + m->stage_at[num_inputs + o] + r * bytes, m->interp.tensor_data(t), bytes);
+    }
+  }
+  return SQUINT_RT_OK;
 }
 
 squint_rt_status squint_rt_get_output(const squint_rt_model* m, int32_t i, void* codes, size_t bytes) {
   const int32_t t = m ? IoTensor(m, i, false) : -1;
   if (squint_rt_status s = CheckIo(m, t, true, false)) return s;
-  const TensorDesc& d = m->model.tensor(t);
-  if (codes == nullptr || bytes != static_cast<size_t>(d.bytes)) {
+  const Io io = IoOf(m, t, IoSlot(m, i, false));
+  if (codes == nullptr || bytes != io.bytes) {
     char message[Status::kMaxMessage];
-    std::snprintf(message, sizeof(message), "output '%s' has %lld bytes, buffer has %zu", d.name,
-                  static_cast<long long>(d.bytes), bytes);
+    std::snprintf(message, sizeof(message), "output '%s' has %zu bytes, buffer has %zu", io.d->name, io.bytes, bytes);
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
-  if (bytes) std::memcpy(codes, m->interp.tensor_data(t), bytes);
+  if (bytes) std::memcpy(codes, io.data, bytes);
   return SQUINT_RT_OK;
 }
 
 squint_rt_status squint_rt_get_output_float(const squint_rt_model* m, int32_t i, float* values, size_t count) {
   const int32_t t = m ? IoTensor(m, i, false) : -1;
   if (squint_rt_status s = CheckIo(m, t, true, true)) return s;
-  const TensorDesc& d = m->model.tensor(t);
-  if ((values == nullptr && count) || count != static_cast<size_t>(d.num_elements)) {
+  const Io io = IoOf(m, t, IoSlot(m, i, false));
+  if ((values == nullptr && count) || count != io.elements) {
     char message[Status::kMaxMessage];
-    std::snprintf(message, sizeof(message), "output '%s' has %lld values, buffer has %zu", d.name,
-                  static_cast<long long>(d.num_elements), count);
+    std::snprintf(message, sizeof(message), "output '%s' has %zu values, buffer has %zu", io.d->name, io.elements,
+                  count);
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
-  const void* data = m->interp.tensor_data(t);
   for (size_t k = 0; k < count; ++k)
-    values[k] = DequantizeCode(d, LoadCode(data, d.type, static_cast<int64_t>(k)));
+    values[k] = DequantizeCode(*io.d, LoadCode(io.data, io.d->type, static_cast<int64_t>(k)));
   return SQUINT_RT_OK;
 }
 

@@ -111,6 +111,21 @@ squint_rt_status squint_rt_output_info(const squint_rt_model* model, int32_t i, 
 size_t squint_rt_arena_size(const squint_rt_model* model);
 squint_rt_status squint_rt_set_arena(squint_rt_model* model, void* arena, size_t size);
 
+/* Batches. A model whose inputs and outputs all lead with a batch dim has squint_rt_batch_size > 0
+ * (the quantizer records it when every input and output of the ONNX model had a free leading dim;
+ * 0: fixed shapes) and runs any multiple of that many samples: after
+ * squint_rt_resize_batch(model, n), every input and output leads with n (the info's dims,
+ * num_elements and bytes say so), squint_rt_set_input* take and squint_rt_get_output* give n
+ * samples, and squint_rt_invoke runs the graph n / batch_size times over consecutive slices, in
+ * order, on one set of activations: the codes equal those of separate runs. The n-sample inputs
+ * and outputs are staged in the arena after the activations, so squint_rt_arena_size grows; a
+ * handle created with SQUINT_RT_ALLOCATE_ARENA reallocates its arena here (the only allocation
+ * after create; the inputs must be written again), otherwise the caller passes a large enough
+ * arena to squint_rt_set_arena before the next set_input or invoke. The observer sees every op of
+ * every run. Resizing to squint_rt_batch_size returns to the stored shapes. */
+int32_t squint_rt_batch_size(const squint_rt_model* model);
+squint_rt_status squint_rt_resize_batch(squint_rt_model* model, int64_t samples);
+
 /* Raw codes: `bytes` must equal the tensor's byte size. */
 squint_rt_status squint_rt_set_input(squint_rt_model* model, int32_t i, const void* codes, size_t bytes);
 squint_rt_status squint_rt_set_input_float(squint_rt_model* model, int32_t i, const float* values, size_t count);

@@ -555,6 +555,13 @@ def test_run_sqnt_on_the_integer_runtime(tmp_path):
         squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "xi.npy"), "-o", str(tmp_path / "qi"),
                "--codes")
         assert np.array_equal(np.load(tmp_path / "qi" / "logits.codes.npy")[0], c5[i])
+    # A model quantized at fixed shapes (--input-shape) runs exactly those: its batch is 0.
+    squint("quantize", model, "-o", str(tmp_path / "fixed.sqnt"), "--calib", os.path.join(FMNIST, "calib_x.npy"),
+           "--calib-samples", "16", "--val-samples", "2", "--input-shape", "input=1x1x28x28")
+    assert json.loads(squint("inspect", str(tmp_path / "fixed.sqnt"), "--json").stdout)["batch"] == 0
+    squint("run", str(tmp_path / "fixed.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "fx"))
+    expect_bad(["run", str(tmp_path / "fixed.sqnt"), "--input", str(tmp_path / "x5.npy"), "-o", str(tmp_path / "fx5")],
+               r"expects shape 1x1x28x28 \(its shapes are fixed")
     # Bad input: corrupt file, wrong shape, tokens out of the runtime type's range, float into
     # an integer input, --codes on an .onnx; nothing is written.
     (tmp_path / "junk.sqnt").write_bytes(b"junk")
@@ -586,6 +593,7 @@ def test_inspect_sqnt(tmp_path):
     assert b["weights"] > 0 and b["biases"] > 0 and b["tables"] > 0 and b["metadata"] > 0
     assert sum(b.values()) == info["file_bytes"]
     assert info["arena"]["size"] >= info["arena"]["lower_bound"] > 0
+    assert info["batch"] == 1  # the ONNX model's leading dims are free: any number of samples runs
     roles = {t["name"]: t["role"] for t in info["tensors"]}
     assert roles["input"] == "input" and roles["logits"] == "output"
     assert {o["op"] for o in info["ops"]} >= {"GATHER", "SOFTMAX", "LAYER_NORM", "BATCH_MATMUL", "FULLY_CONNECTED"}
@@ -593,7 +601,7 @@ def test_inspect_sqnt(tmp_path):
         if t["role"] == "activation" or t["role"] == "output":
             assert 0 <= t["arena_offset"] and t["arena_offset"] + t["bytes"] <= info["arena"]["size"], t
     text = squint("inspect", str(tmp_path / "g.sqnt")).stdout
-    assert "arena:" in text and "SOFTMAX" in text and info["provenance"]["source_sha256"] in text
+    assert "arena:" in text and "batch: any multiple of 1 samples" in text and "SOFTMAX" in text and info["provenance"]["source_sha256"] in text
     data = (tmp_path / "g.sqnt").read_bytes()
     (tmp_path / "trunc.sqnt").write_bytes(data[:len(data) // 2])
     expect_bad(["inspect", str(tmp_path / "trunc.sqnt")], r"trunc.sqnt.*(truncated|corrupt)")

@@ -151,6 +151,20 @@ TEST(ModelLoad, OutOfRangeModelInputOutput) {
   ExpectError(c.Finish(), StatusCode::kInvalidModel, "model output tensor index -1 out of range");
 }
 
+TEST(ModelLoad, BatchMustLeadEveryInputAndOutput) {
+  FcModelOptions o;
+  o.batch = 1;
+  Model ok;
+  AlignedBytes good = BuildFcModel(o);
+  ASSERT_TRUE(ok.Load(good.data(), good.size()).ok());
+  EXPECT_EQ(ok.batch(), 1);
+  o.batch = 2;  // x and y lead with 1
+  ExpectError(BuildFcModel(o), StatusCode::kInvalidModel,
+              "model batch 2: input tensor 0 'x' does not lead with that dim (rank 2, first dim 1)");
+  o.batch = -1;
+  ExpectError(BuildFcModel(o), StatusCode::kInvalidModel, "model batch -1 is negative");
+}
+
 TEST(ModelLoad, ShapeBufferMismatch) {
   FcModelOptions o;
   o.w_shape = {3, 5};  // 15 elements, buffer holds 12 bytes

@@ -124,6 +124,7 @@ class SqntBuilder {
     arena_size_ = arena_size;
     lower_bound_ = lower_bound;
   }
+  void Batch(int32_t batch) { batch_ = batch; }
   void Version(uint16_t major, uint16_t minor) {
     major_ = major;
     minor_ = minor;
@@ -132,7 +133,7 @@ class SqntBuilder {
   AlignedBytes Finish() {
     flatbuffers::Offset<fb::MemoryPlan> plan;
     if (has_plan_) plan = fb::CreateMemoryPlan(fbb_, arena_size_, lower_bound_);
-    auto model = fb::CreateModelDirect(fbb_, major_, minor_, &tensors_, &ops_, &inputs_, &outputs_, &buffers_, plan);
+    auto model = fb::CreateModelDirect(fbb_, major_, minor_, &tensors_, &ops_, &inputs_, &outputs_, &buffers_, plan, 0, batch_);
     fb::FinishModelBuffer(fbb_, model);
     return AlignedBytes(fbb_.GetBufferPointer(), fbb_.GetSize());
   }
@@ -146,6 +147,7 @@ class SqntBuilder {
   bool has_plan_ = false;
   uint64_t arena_size_ = 0, lower_bound_ = 0;
   uint16_t major_ = 1, minor_ = 0;
+  int32_t batch_ = 0;
 };
 
 // A one-op FullyConnected model: x int8 [1, 4] (scale 0.5, zp 1) · w int8 [3, 4] (scale 0.25,
@@ -160,11 +162,13 @@ struct FcModelOptions {
   int32_t extra_input_index = -2;  // if != -2: appended to the op's inputs
   uint16_t major = 1, minor = 0;
   int32_t groups = 1;  // FullyConnectedOptions.groups
+  int32_t batch = 0;   // Model.batch
 };
 
 inline AlignedBytes BuildFcModel(const FcModelOptions& o = {}) {
   SqntBuilder b;
   b.Version(o.major, o.minor);
+  b.Batch(o.batch);
   const int x = b.Activation("x", fb::ElementType::INT8, o.x_shape, 0.5f, 1, o.with_plan ? 0 : -1);
   const std::vector<int8_t> w = {1, 2, 3, 4, -1, -2, -3, -4, 0, 1, 0, -1};
   const int wt = b.Constant<int8_t>("w", fb::ElementType::INT8, o.w_shape, w, {0.25f}, {0});

@@ -96,6 +96,95 @@ TEST(SquintRtC, CallerArenaAndObserver) {
   std::free(arena);
 }
 
+// A batch of n samples runs the graph n times: the codes equal n single runs, through a caller's
+// arena (which must grow) and an owned one (which the resize reallocates).
+TEST(SquintRtC, ResizeBatchRunsEverySample) {
+  testing::FcModelOptions o;
+  o.batch = 1;
+  AlignedBytes bytes = BuildFcModel(o);
+  const int8_t x[5][4] = {{1, 3, -128, 127}, {0, 0, 0, 0}, {-5, 7, 9, -11}, {127, 127, 127, 127}, {2, -2, 4, -4}};
+  int8_t want[5][3];
+  squint_rt_model* single = nullptr;
+  ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), SQUINT_RT_ALLOCATE_ARENA, &single), SQUINT_RT_OK)
+      << squint_rt_last_error();
+  EXPECT_EQ(squint_rt_batch_size(single), 1);
+  for (int s = 0; s < 5; ++s) {
+    ASSERT_EQ(squint_rt_set_input(single, 0, x[s], 4), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_invoke(single), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_get_output(single, 0, want[s], 3), SQUINT_RT_OK);
+  }
+  squint_rt_destroy(single);
+
+  for (uint32_t flags : {0u, static_cast<uint32_t>(SQUINT_RT_ALLOCATE_ARENA)}) {
+    squint_rt_model* m = nullptr;
+    ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), flags, &m), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_resize_batch(m, 5), SQUINT_RT_OK) << squint_rt_last_error();
+    squint_rt_tensor_info info;
+    ASSERT_EQ(squint_rt_input_info(m, 0, &info), SQUINT_RT_OK);
+    EXPECT_EQ(info.dims[0], 5);
+    EXPECT_EQ(info.dims[1], 4);
+    EXPECT_EQ(info.bytes, 20u);
+    ASSERT_EQ(squint_rt_output_info(m, 0, &info), SQUINT_RT_OK);
+    EXPECT_EQ(info.num_elements, 15);
+    // The model's 128 bytes of activations, then x (20 → 64) and y (15 → 64).
+    EXPECT_EQ(squint_rt_arena_size(m), 256u);
+    void* arena = nullptr;
+    if (flags == 0) {
+      EXPECT_EQ(squint_rt_set_input(m, 0, x, 20), SQUINT_RT_FAILED_PRECONDITION);
+      arena = std::aligned_alloc(64, 256);
+      EXPECT_EQ(squint_rt_set_arena(m, arena, 128), SQUINT_RT_INVALID_ARGUMENT);
+      EXPECT_NE(std::string(squint_rt_last_error()).find("smaller than the 256"), std::string::npos);
+      ASSERT_EQ(squint_rt_set_arena(m, arena, 256), SQUINT_RT_OK);
+    }
+    EXPECT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(squint_rt_last_error()).find("takes 20 bytes, got 4"), std::string::npos);
+    ASSERT_EQ(squint_rt_set_input(m, 0, x, 20), SQUINT_RT_OK);
+    int calls = 0;
+    squint_rt_set_observer(
+        m, [](void* user, const squint_rt_model*, int32_t, const char*, int32_t) { ++*static_cast<int*>(user); },
+        &calls);
+    ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+    EXPECT_EQ(calls, 5);
+    int8_t got[5][3];
+    ASSERT_EQ(squint_rt_get_output(m, 0, got, 15), SQUINT_RT_OK);
+    for (int s = 0; s < 5; ++s)
+      for (int n = 0; n < 3; ++n) EXPECT_EQ(got[s][n], want[s][n]) << "sample " << s << " unit " << n;
+    float yf[15];
+    ASSERT_EQ(squint_rt_get_output_float(m, 0, yf, 15), SQUINT_RT_OK);
+    EXPECT_FLOAT_EQ(yf[14], 1.0f * (want[4][2] + 2));
+
+    // Back to one sample: the stored shapes, and (caller arena) a new arena call.
+    ASSERT_EQ(squint_rt_resize_batch(m, 1), SQUINT_RT_OK);
+    EXPECT_EQ(squint_rt_arena_size(m), 128u);
+    if (flags == 0) {
+      EXPECT_EQ(squint_rt_invoke(m), SQUINT_RT_FAILED_PRECONDITION);
+      ASSERT_EQ(squint_rt_set_arena(m, arena, 128), SQUINT_RT_OK);
+    }
+    ASSERT_EQ(squint_rt_input_info(m, 0, &info), SQUINT_RT_OK);
+    EXPECT_EQ(info.dims[0], 1);
+    ASSERT_EQ(squint_rt_set_input(m, 0, x[2], 4), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+    ASSERT_EQ(squint_rt_get_output(m, 0, got[0], 3), SQUINT_RT_OK);
+    for (int n = 0; n < 3; ++n) EXPECT_EQ(got[0][n], want[2][n]);
+
+    EXPECT_EQ(squint_rt_resize_batch(m, 0), SQUINT_RT_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(squint_rt_last_error()).find("positive multiple of the model's batch 1"), std::string::npos);
+    EXPECT_EQ(squint_rt_resize_batch(m, int64_t{1} << 62), SQUINT_RT_INVALID_ARGUMENT);
+    squint_rt_destroy(m);
+    std::free(arena);
+  }
+}
+
+TEST(SquintRtC, FixedShapesRefuseAResize) {
+  AlignedBytes bytes = BuildFcModel();
+  squint_rt_model* m = nullptr;
+  ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), SQUINT_RT_ALLOCATE_ARENA, &m), SQUINT_RT_OK);
+  EXPECT_EQ(squint_rt_batch_size(m), 0);
+  EXPECT_EQ(squint_rt_resize_batch(m, 2), SQUINT_RT_FAILED_PRECONDITION);
+  EXPECT_NE(std::string(squint_rt_last_error()).find("shapes are fixed"), std::string::npos);
+  squint_rt_destroy(m);
+}
+
 TEST(SquintRtC, FromFileAndErrors) {
   AlignedBytes bytes = BuildFcModel();
   const std::string path = ::testing::TempDir() + "/squint_rt_test_fc.sqnt";
