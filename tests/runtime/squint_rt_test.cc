@@ -278,12 +278,15 @@ TEST(SquintRtC, OptionsPickTheInstructionSet) {
 TEST(SquintRtC, WriteFuzzSeeds) {
   const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
   if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
-  AlignedBytes bytes = BuildFcModel();
-  const std::string path = std::string(dir) + "/fc.sqnt";
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
+  testing::FcModelOptions batched;
+  batched.batch = 1;
+  for (const auto& [name, bytes] : {std::pair{"fc.sqnt", BuildFcModel()}, std::pair{"fc_batch.sqnt", BuildFcModel(batched)}}) {
+    const std::string path = std::string(dir) + "/" + name;
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
 }
 
 }  // namespace
