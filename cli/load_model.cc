@@ -17,6 +17,7 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
   LoadedModel m;
   SQ_ASSIGN_OR_RETURN(m.graph, importers::ImportOnnxFile(path));
   std::map<std::string, ir::Dims> shapes;
+  bool batched = false;  // every input and output leads with a free dim
   for (const std::string& spec : input_shapes) {
     SQ_ASSIGN_OR_RETURN(auto parsed, ir::eval::ParseInputShape(spec));
     shapes[parsed.first] = parsed.second;
@@ -26,12 +27,8 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
       const ir::Value& v = m.graph.value(id);
       return v.shape && !v.shape->empty() && !(*v.shape)[0].known();
     };
-    const bool batched = !m.graph.inputs.empty() &&
-                         std::all_of(m.graph.inputs.begin(), m.graph.inputs.end(), [&](ir::ValueId id) {
-                           return free_leading(id) && !shapes.count(m.graph.value(id).name);
-                         }) &&
-                         std::all_of(m.graph.outputs.begin(), m.graph.outputs.end(), free_leading);
-    m.batch = batched ? 1 : 0;
+    batched = !m.graph.inputs.empty() && std::all_of(m.graph.inputs.begin(), m.graph.inputs.end(), free_leading) &&
+              std::all_of(m.graph.outputs.begin(), m.graph.outputs.end(), free_leading);
     std::optional<std::map<std::string, ir::Dims>> from_data;  // read once, when first needed
     for (ir::ValueId id : m.graph.inputs) {
       const ir::Value& v = m.graph.value(id);
@@ -64,6 +61,23 @@ Result<LoadedModel> LoadOnnxModel(const std::string& path, const std::vector<std
         fmt::print(stderr, "input '{}' {}: bound to {} from the data (--input-shape {}=DIMS chooses otherwise)\n",
                    v.name, ir::ShapeToString(*v.shape), ir::DimsToString(dims), v.name);
       shapes[v.name] = dims;
+    }
+  }
+  // The batch: the leading dim every input was bound to (by --input-shape or to 1), when the model
+  // leaves all leading dims free; inputs bound to different leading dims make the shapes fixed.
+  if (batched) {
+    for (ir::ValueId id : m.graph.inputs) {
+      const auto it = shapes.find(m.graph.value(id).name);
+      if (it == shapes.end()) {
+        m.batch = 0;
+        break;
+      }
+      const ir::Dims& d = it->second;
+      if (d.empty() || d[0] < 1 || d[0] > INT32_MAX || (m.batch != 0 && d[0] != m.batch)) {
+        m.batch = 0;
+        break;
+      }
+      m.batch = static_cast<int32_t>(d[0]);
     }
   }
   if (!shapes.empty()) SQ_RETURN_IF_ERROR(ir::eval::BindInputShapes(m.graph, shapes).WithContext("'" + path + "'"));

@@ -14,9 +14,9 @@ namespace squint::cli {
 
 struct LoadedModel {
   ir::Graph graph;
-  // 1 when `batch_one` bound the free leading dim of every input to 1 and every output of the
-  // ONNX model leads with a free dim too: the quantized model then runs any number of samples
-  // (schema Model.batch). 0: fixed shapes.
+  // With `batch_one`, when every input and output of the ONNX model leads with a free dim: the
+  // leading dim all inputs were bound to (1, or what --input-shape gave them all): the quantized
+  // model then runs any multiple of it (schema Model.batch). 0: fixed shapes.
   int32_t batch = 0;
   std::vector<std::pair<std::string, int>> passes_fired;
 };

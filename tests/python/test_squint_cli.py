@@ -555,9 +555,18 @@ def test_run_sqnt_on_the_integer_runtime(tmp_path):
         squint("run", str(tmp_path / "c.sqnt"), "--input", str(tmp_path / "xi.npy"), "-o", str(tmp_path / "qi"),
                "--codes")
         assert np.array_equal(np.load(tmp_path / "qi" / "logits.codes.npy")[0], c5[i])
-    # A model quantized at fixed shapes (--input-shape) runs exactly those: its batch is 0.
-    squint("quantize", model, "-o", str(tmp_path / "fixed.sqnt"), "--calib", os.path.join(FMNIST, "calib_x.npy"),
+    # --input-shape binding the free leading dim keeps the batch.
+    squint("quantize", model, "-o", str(tmp_path / "one.sqnt"), "--calib", os.path.join(FMNIST, "calib_x.npy"),
            "--calib-samples", "16", "--val-samples", "2", "--input-shape", "input=1x1x28x28")
+    assert json.loads(squint("inspect", str(tmp_path / "one.sqnt"), "--json").stdout)["batch"] == 1
+    # A model whose ONNX input and output have a fixed leading dim runs exactly that shape: batch 0.
+    import onnx
+    fixed = onnx.load(model)
+    for v in (fixed.graph.input[0], fixed.graph.output[0]):
+        v.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(fixed, str(tmp_path / "fixed.onnx"))
+    squint("quantize", str(tmp_path / "fixed.onnx"), "-o", str(tmp_path / "fixed.sqnt"), "--calib",
+           os.path.join(FMNIST, "calib_x.npy"), "--calib-samples", "16", "--val-samples", "2")
     assert json.loads(squint("inspect", str(tmp_path / "fixed.sqnt"), "--json").stdout)["batch"] == 0
     squint("run", str(tmp_path / "fixed.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "fx"))
     expect_bad(["run", str(tmp_path / "fixed.sqnt"), "--input", str(tmp_path / "x5.npy"), "-o", str(tmp_path / "fx5")],

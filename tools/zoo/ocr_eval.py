@@ -85,17 +85,14 @@ def ort_session(path):
 
 
 def squint_outputs(squint, model, x, workdir):
-    """`squint run` on each image of x (one at a time: the .sqnt has batch 1); [N, 1, H, W]."""
-    outs = []
-    for i in range(len(x)):
-        np.save(os.path.join(workdir, "x.npy"), x[i:i + 1])
-        out = os.path.join(workdir, "out")
-        run([squint, "run", model, "--input", f"{INPUT}={os.path.join(workdir, 'x.npy')}", "--output-dir", out])
-        names = [f for f in os.listdir(out) if f.endswith(".npy")]
-        if len(names) != 1:
-            raise RuntimeError(f"squint run wrote {names}, expected one output")
-        outs.append(np.load(os.path.join(out, names[0])))
-    return np.concatenate(outs)
+    """`squint run` of the .sqnt on all images of x at once (the model's batch is free); [N, ...]."""
+    np.save(os.path.join(workdir, "x.npy"), x)
+    out = os.path.join(workdir, "out")
+    run([squint, "run", model, "--input", f"{INPUT}={os.path.join(workdir, 'x.npy')}", "--output-dir", out])
+    names = [f for f in os.listdir(out) if f.endswith(".npy")]
+    if len(names) != 1:
+        raise RuntimeError(f"squint run wrote {names}, expected one output")
+    return np.load(os.path.join(out, names[0]))
 
 
 def ort_run_isolated(model, x, workdir):
