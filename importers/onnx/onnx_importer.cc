@@ -115,13 +115,19 @@ Status ApplyType(const onnx::TypeProto& type, const std::string& what, ir::Value
   ir::Dims known;
   for (int i = 0; i < tt.shape().dim_size(); ++i) {
     const auto& d = tt.shape().dim(i);
-    if (d.has_dim_value()) {
+    if (d.has_dim_value() && d.dim_value() == -1) {
+      // Not valid ONNX, but Paddle2ONNX and older exporters write -1 for a free dim (PP-OCR's
+      // classifier: x [-1, 3, ?, ?]) and ONNX Runtime reads it so: an unknown dim.
+      shape.push_back(ir::Dim::Unknown());
+    } else if (d.has_dim_value()) {
       if (d.dim_value() < 0)
-        return InvalidInput("{}: dim {} is {}, must be >= 0", what, i, d.dim_value());
+        return InvalidInput("{}: dim {} is {}, must be >= 0 (or -1 for a free dim)", what, i, d.dim_value());
       shape.push_back(ir::Dim::Known(d.dim_value()));
       known.push_back(d.dim_value());
-    } else if (!d.dim_param().empty()) {
+    } else if (!d.dim_param().empty() && d.dim_param() != "?") {
       shape.push_back(ir::Dim::Symbol(d.dim_param()));
+      // "?" is Paddle2ONNX's word for an unknown dim, not a name two dims share (PP-OCR's
+      // classifier: x [-1, 3, ?, ?] takes any height and width).
     } else {
       shape.push_back(ir::Dim::Unknown());
     }

@@ -193,6 +193,25 @@ TEST(OnnxBadInput, NegativeAndHugeDims) {
     b.Output("y");
     ExpectError(ImportOnnxBytes(b.Bytes(), ImportOptions{.infer_shapes = false, .run_onnx_checker = false}),
                 StatusCode::kInvalidInput, {"graph input 'x': dim 0 is -2, must be >= 0"});
+    // -1 is read as a free dim, as ONNX Runtime reads Paddle2ONNX's exports.
+    b.graph().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-1);
+    auto g = ImportOnnxBytes(b.Bytes(), ImportOptions{.infer_shapes = false, .run_onnx_checker = false});
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    const ir::Value& x = g->value(g->inputs[0]);
+    ASSERT_TRUE(x.shape.has_value());
+    EXPECT_FALSE((*x.shape)[0].known());
+    EXPECT_TRUE((*x.shape)[0].symbol.empty());
+  }
+  {
+    // dim_param "?" (Paddle2ONNX) is an unknown dim, not a symbol two dims must share.
+    ModelBuilder b(17);
+    b.Input("x", {-1, -1}, {"?", "?"});
+    b.Node("Relu", {"x"}, {"y"}, "relu");
+    b.Output("y");
+    auto g = ImportOnnxBytes(b.Bytes(), ImportOptions{.infer_shapes = false, .run_onnx_checker = false});
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    const ir::Shape& shape = *g->value(g->inputs[0]).shape;
+    EXPECT_TRUE(shape[0].symbol.empty() && shape[1].symbol.empty());
   }
   {
     // Constant attribute tensor with absurd dims.

@@ -1,8 +1,9 @@
-"""Accuracy of squint's integer PP-OCRv4 detector and recognizer (rapidocr-onnxruntime wheel,
+"""Accuracy of squint's integer PP-OCRv4 detector and recognizer and PP-OCR's text-direction
+classifier (a MobileNetV3 with hard-swish and squeeze-excite; rapidocr-onnxruntime wheel,
 tools/zoo/fetch.py) against their fp32 models on the rendered images of tools/zoo/ocr_data.py,
 beside ONNX Runtime's quantize_static on the same data.
 
-    python tools/zoo/ocr_eval.py [--model det|rec] [--squint build/cli/squint] [--val N] [--calib N]
+    python tools/zoo/ocr_eval.py [--model det|rec|cls] [--squint build/cli/squint] [--val N] [--calib N]
                                  [--observer NAME] [--a16 NAME ...] [--ort] [--json OUT]
 
 Steps, each printed with its figure:
@@ -14,6 +15,7 @@ Steps, each printed with its figure:
 Metric against fp32 ORT, per image, mean and minimum reported:
   det  IoU of the binarized probability maps (p > 0.3, PaddleOCR's DB postprocess threshold)
   rec  agreement of the CTC output's argmax per time step (40 steps of 6625 classes per line)
+  cls  top-1 agreement (upright / turned 180 degrees), and the accuracy against the rendered truth
 """
 import argparse
 import json
@@ -35,6 +37,7 @@ import ocr_data  # noqa: E402
 MODELS = {
     "det": ("rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx", ocr_data.DET_SIZE, "det"),
     "rec": ("rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", ocr_data.REC_SIZE, "rec"),
+    "cls": ("rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx", ocr_data.CLS_SIZE, "cls"),
 }
 DET = MODELS["det"][0]
 THRESHOLD = 0.3  # rapidocr config.yaml Det.thresh (PaddleOCR DBPostProcess)
@@ -48,12 +51,8 @@ def model_path(kind="det"):
     return path
 
 
-def detector_path():
-    return model_path("det")
-
-
-def data_dir(calib, val):
-    return ocr_data.build(os.path.join(fetch.cache_dir(), "ocr_data"), calib, val)
+def data_dir(calib, val, kinds=ocr_data.KINDS):
+    return ocr_data.build(os.path.join(fetch.cache_dir(), "ocr_data"), calib, val, kinds)
 
 
 def run(cmd):
@@ -76,7 +75,7 @@ def iou(a, b):
     return float(np.logical_and(pa, pb).sum() / union) if union else 1.0
 
 
-METRICS = {"det": iou, "rec": argmax_agreement}
+METRICS = {"det": iou, "rec": argmax_agreement, "cls": argmax_agreement}
 
 
 def ort_session(path):
@@ -170,7 +169,7 @@ def evaluate(squint, val, calib, observer="mse", with_ort=False, log=print, kind
     model = model_path(kind)
     _, size, prefix = MODELS[kind]
     metric = METRICS[kind]
-    d = data_dir(max(calib, 32), max(val, 32))
+    d = data_dir(max(calib, 32), max(val, 32), (prefix,))
     calib_x = np.load(os.path.join(d, f"{prefix}_calib.npy"))[:calib]
     val_x = np.load(os.path.join(d, f"{prefix}_val.npy"))[:val]
     extra = [arg for name in a16 for arg in ("--a16", name)]
@@ -188,6 +187,12 @@ def evaluate(squint, val, calib, observer="mse", with_ort=False, log=print, kind
         q = squint_outputs(squint, sqnt, val_x, tmp)
         ious = [metric(q[i], ref[i]) for i in range(len(val_x))]
         res["squint_iou_mean"], res["squint_iou_min"] = float(np.mean(ious)), float(np.min(ious))
+        if kind == "cls":
+            val_y = np.load(os.path.join(d, "cls_val_y.npy"))[:val]
+            res["fp32_accuracy"] = float((ref.argmax(1) == val_y).mean())
+            res["squint_accuracy"] = float((q.argmax(1) == val_y).mean())
+            log(f"accuracy against the rendered truth: fp32 {res['fp32_accuracy']:.4f}, "
+                f"squint {res['squint_accuracy']:.4f}")
         res["squint_sqnt_bytes"] = os.path.getsize(sqnt)
         log(f"squint W8A8 ({observer}{', a16 ' + ','.join(a16) if a16 else ''}): {metric.__name__} mean {res['squint_iou_mean']:.4f}, min {res['squint_iou_min']:.4f} "
             f"over {len(val_x)} images; quantize {res['squint_quantize_s']:.1f} s")
@@ -201,8 +206,11 @@ def evaluate(squint, val, calib, observer="mse", with_ort=False, log=print, kind
                 return res
             ious = [metric(oq[i], ref[i]) for i in range(len(val_x))]
             res["ort_iou_mean"], res["ort_iou_min"] = float(np.mean(ious)), float(np.min(ious))
+            if kind == "cls":
+                res["ort_accuracy"] = float((oq.argmax(1) == val_y).mean())
             log(f"ORT quantize_static (QDQ, per-channel, MinMax): {metric.__name__} mean {res['ort_iou_mean']:.4f}, "
-                f"min {res['ort_iou_min']:.4f}; quantize {res['ort_quantize_s']:.1f} s")
+                f"min {res['ort_iou_min']:.4f}; quantize {res['ort_quantize_s']:.1f} s"
+                + (f"; accuracy {res['ort_accuracy']:.4f}" if "ort_accuracy" in res else ""))
     return res
 
 
