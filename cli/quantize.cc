@@ -140,6 +140,13 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "whose depth N does not divide and int16-activation layers keep per-channel scales (a warning\n"
                   "names them)")
       ->capture_default_str();
+  cmd->add_option("--weight-rounding", o->p.weight_rounding,
+                  "how fully connected weights get their codes on their scales: nearest (round each weight\n"
+                  "to its nearest code) or gptq (GPTQ: column by column, each rounding error compensated by\n"
+                  "the later columns, weighted by the layer's calibration inputs; same scales and file format;\n"
+                  "helps most at 4 bits). Convolutions and grouped layers always round to nearest")
+      ->check(CLI::IsMember({"nearest", "gptq"}))
+      ->capture_default_str();
   cmd->add_option("--act-bits", o->p.act_bits,
                   "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")
       ->capture_default_str();

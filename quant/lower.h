@@ -16,6 +16,8 @@
 
 namespace squint::quant {
 
+struct InputHessian;  // quant/gptq.h
+
 struct LowerOptions {
   bool per_channel = true;  // weights: one scale per output channel (else per tensor)
   // Node names or op types (as ir::OpName, e.g. "Softmax", "LayerNormalization", "Gelu")
@@ -45,6 +47,12 @@ struct LowerOptions {
   // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
   // (softmax bias correction, quant/softmax_bias.h).
   std::map<std::string, std::vector<float>> linear_input_offset;
+  // By Linear node name: its input's Hessian (quant/gptq.h ComputeGptqHessians); the codes of
+  // those layers' weights are chosen by GPTQ on round-to-nearest's scales. Grouped Linears
+  // (groups > 1) always round to nearest.
+  std::map<std::string, std::shared_ptr<const InputHessian>> gptq;
+  double gptq_damp = 0.01;
+  bool gptq_act_order = true;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which

@@ -1,10 +1,13 @@
 // Lowering of the linear layers: Conv, ConvTranspose, MatMul/Gemm/Linear (quant/lowerer.h).
 #include "quant/lowerer.h"
 
+#include "quant/gptq.h"
+
 namespace squint::quant::lowering {
 
 Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
-                                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale) {
+                                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale,
+                                               const InputHessian* hessian) {
   const int64_t units = dims[0];
   const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
   WeightTensor out;
@@ -19,6 +22,12 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   }
   const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
   SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
+  if (hessian != nullptr) {
+    GptqOptions go;
+    go.damp = opts_.gptq_damp;
+    go.act_order = opts_.gptq_act_order;
+    SQ_ASSIGN_OR_RETURN(q.codes, GptqRound(name, w, units, depth, q.scales, bits, *hessian, go));
+  }
   out.scales = q.scales;
   fb::QuantizationUnion quant =
       AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
@@ -188,8 +197,10 @@ Status Lowerer::LowerMatMul(size_t i) {
       bias[static_cast<size_t>(r)] += static_cast<float>(sum);
     }
   }
+  const auto gptq = groups == 1 ? opts_.gptq.find(n.name) : opts_.gptq.end();
   SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
-                                               groups == 1 ? opts_.weight_bits : 8, ScaleFloor(bias, pa, K)));
+                                               groups == 1 ? opts_.weight_bits : 8, ScaleFloor(bias, pa, K),
+                                               gptq != opts_.gptq.end() ? gptq->second.get() : nullptr));
   std::vector<int32_t> inputs = {a, wq.tensor};
   fb::FullyConnectedOptionsT o;
   o.groups = static_cast<int32_t>(groups);

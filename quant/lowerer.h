@@ -320,6 +320,8 @@ class Lowerer {
   // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
   // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
   // group_size does not divide falls back to per-channel scales, with a warning).
+  // With `hessian` (a FULLY_CONNECTED layer's input Hessian, LowerOptions::gptq), the codes on
+  // those scales are chosen by GPTQ (quant/gptq.h) instead of rounded to nearest.
   // Returns the tensor, its scales and the group size used (0: per channel / per tensor).
   struct WeightTensor {
     int32_t tensor = -1;
@@ -327,7 +329,8 @@ class Lowerer {
     int32_t group_size = 0;
   };
   Result<WeightTensor> Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
-                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale = {});
+                               bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale = {},
+                               const InputHessian* hessian = nullptr);
 
   // Floors on the weight scales that keep the int32 bias and accumulator in range for a layer
   // of reduction depth `depth` reading grid `pin` (weights.h BiasScaleFloor); none without bias.

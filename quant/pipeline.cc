@@ -13,6 +13,7 @@
 #include "passes/rotate_residual.h"
 #include "quant/activation_stats.h"
 #include "quant/calibrate.h"
+#include "quant/gptq.h"
 #include "quant/smooth.h"
 #include "quant/softmax_bias.h"
 #include "quant/softmax_grid.h"
@@ -221,6 +222,7 @@ class Pipeline {
     if (o_.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o_.clip_softmax);
     if (o_.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
     if (o_.group_size > 0) prov->options += fmt::format(" group_size={}", o_.group_size);
+    if (o_.weight_rounding != "nearest") prov->options += fmt::format(" weight_rounding={}", o_.weight_rounding);
     if (!applied.empty()) prov->options += fmt::format(" transform={}", fmt::join(applied, ","));
     if (!applied.empty() && o_.transform_seed != PipelineOptions{}.transform_seed)
       prov->options += fmt::format(" transform_seed={}", o_.transform_seed);
@@ -249,6 +251,8 @@ LowerOptions LowerOptionsOf(const PipelineOptions& o) {
 
 Status CheckPipelineOptions(const ir::Graph& g, const PipelineOptions& o, const std::string& model_name) {
   SQ_RETURN_IF_ERROR(CheckLowerOptions(g, LowerOptionsOf(o)));
+  if (o.weight_rounding != "nearest" && o.weight_rounding != "gptq")
+    return InvalidInput("--weight-rounding '{}': expected nearest or gptq", o.weight_rounding);
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(SoftmaxGridOf(o.softmax_quant).status());
   if (o.softmax_bias_correction && o.softmax_quant != "uniform")
     return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
@@ -278,6 +282,13 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
   LowerOptions lo = LowerOptionsOf(o);
   if (o.softmax_bias_correction) SQ_RETURN_IF_ERROR(p.SoftmaxBiasCorrection(g, calib, count, &lo));
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(p.SoftmaxGrids(g, calib, count, &lo));
+  if (o.weight_rounding == "gptq") {
+    GptqOptions go;
+    go.max_samples = count;
+    log.info(fmt::format("GPTQ: input Hessians of the Linear layers on {} samples", count));
+    SQ_ASSIGN_OR_RETURN(lo.gptq, ComputeGptqHessians(g, calib, go));
+    if (lo.gptq.empty()) return InvalidInput("--weight-rounding gptq: {} has no dense Linear layer", model_name);
+  }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);
   out.lowered.model->batch = o.batch;
