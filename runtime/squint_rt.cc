@@ -260,6 +260,10 @@ extern "C" {
 
 const char* squint_rt_last_error(void) { return g_last_error; }
 
+int32_t squint_rt_version(void) {
+  return SQUINT_RT_VERSION_MAJOR * 10000 + SQUINT_RT_VERSION_MINOR * 100 + SQUINT_RT_VERSION_PATCH;
+}
+
 void squint_rt_options_init(squint_rt_options* options) {
   if (options == nullptr) return;
   std::memset(options, 0, sizeof(*options));

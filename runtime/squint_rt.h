@@ -1,15 +1,38 @@
 /* squint integer runtime: C API.
  *
- * Every function returns a squint_rt_status (0 = OK); on failure squint_rt_last_error() gives a
- * message naming the object, the bad value and the rule (thread-local, valid until the next
- * failing call on the same thread).
+ * Installed as <squint/squint_rt.h> with the runtime library (CMake: find_package(squint CONFIG),
+ * target squint::runtime or squint::runtime_shared; pkg-config: squint-runtime). The library is
+ * C++17 inside and has no dependency but libstdc++ and pthreads; this header is plain C99.
+ *
+ * Versions. SQUINT_RT_VERSION_* is the version of this header; squint_rt_version() that of the
+ * library actually linked. Within one major version the ABI only grows: functions are added,
+ * never changed or removed, and struct squint_rt_options grows at its end (struct_size tells the
+ * library which fields the caller knows); the shared library's SONAME carries the major version
+ * (libsquint_runtime.so.0). The .sqnt file format has its own version (schema major.minor in the
+ * file): a runtime reads files of its schema major and any minor up to its own, and refuses others
+ * with SQUINT_RT_UNSUPPORTED_VERSION and a message naming both versions.
+ *
+ * Threads. A squint_rt_model handle is not thread-safe: one thread at a time may call functions on
+ * it (several handles, even of the same file, may run on different threads at once). The
+ * worker threads of squint_rt_options.num_threads belong to the handle. squint_rt_last_error is
+ * per thread.
+ *
+ * Errors. Every function returns a squint_rt_status (0 = OK); on failure squint_rt_last_error()
+ * gives a message naming the object, the bad value and the rule (thread-local, valid until the
+ * next failing call on the same thread). INVALID_ARGUMENT: a null pointer, an index out of range,
+ * a buffer of the wrong size, a bad option; INVALID_MODEL: the file fails verification (truncated,
+ * corrupt, inconsistent); UNSUPPORTED_VERSION: see Versions; UNSUPPORTED: the file needs what this
+ * runtime or CPU lacks (e.g. a requested instruction set); OUT_OF_MEMORY; FAILED_PRECONDITION: a
+ * call out of order (no arena yet, squint_rt_observed_output outside the observer, a batch resize
+ * of a model with fixed shapes); IO_ERROR: the file cannot be opened or read.
  *
  * Memory: the model buffer passed to squint_rt_create_from_buffer is caller-owned and must
  * stay alive and unchanged until squint_rt_destroy (zero copy; 8-byte aligned, 64 recommended).
  * squint_rt_create_from_file reads the file into an allocation owned by the handle. The arena
  * (all activations) is either caller-provided (squint_rt_set_arena, 64-byte aligned, at least
  * squint_rt_arena_size bytes) or allocated at create time with SQUINT_RT_ALLOCATE_ARENA.
- * Nothing allocates after create; squint_rt_invoke never allocates.
+ * Nothing allocates after create but squint_rt_resize_batch on a handle that owns its arena;
+ * squint_rt_invoke never allocates. squint_rt_destroy frees everything the handle owns.
  *
  * Inputs: the memory plan may reuse an input's arena bytes once the input is dead, so write
  * every input before each squint_rt_invoke.
@@ -22,9 +45,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SQUINT_RT_VERSION_MAJOR 0
+#define SQUINT_RT_VERSION_MINOR 1
+#define SQUINT_RT_VERSION_PATCH 0
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The linked library's version: major * 10000 + minor * 100 + patch. */
+int32_t squint_rt_version(void);
 
 typedef enum squint_rt_status {
   SQUINT_RT_OK = 0,
