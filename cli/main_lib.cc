@@ -1,4 +1,5 @@
-// squint: compress ONNX models to integer .sqnt files and run them on the integer runtime.
+// The squint command line (cli/commands.h Main): the squint executable's main, and what the
+// Python module's squint.quantize calls in-process.
 #include <cstdio>
 #include <exception>
 
@@ -6,7 +7,9 @@
 
 #include "cli/commands.h"
 
-int main(int argc, char** argv) {
+namespace squint::cli {
+
+int Main(int argc, const char* const* argv) {
   CLI::App app{
       "squint: softmax-aware quantization of ONNX models to an integer format, and its integer runtime.\n"
       "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
@@ -19,7 +22,7 @@ int main(int argc, char** argv) {
   squint::cli::AddRun(app, action);
   squint::cli::AddReport(app, action);
   try {
-    app.parse(argc, argv);
+    app.parse(argc, const_cast<char**>(argv));
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -41,3 +44,5 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+}  // namespace squint::cli
