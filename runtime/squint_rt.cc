@@ -6,6 +6,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define SQUINT_RT_HAVE_MMAP 1
+#endif
 #include <vector>
 
 #include "runtime/interpreter.h"
@@ -55,7 +62,9 @@ void* AllocAligned(size_t size) {
 }  // namespace
 
 struct squint_rt_model {
-  void* file = nullptr;   // owned copy of the model file (create_from_file)
+  void* file = nullptr;   // owned copy of the model file (create_from_file without mmap)
+  void* mapped = nullptr;  // the model file mapped read-only (create_from_file on POSIX systems)
+  size_t mapped_size = 0;
   void* arena = nullptr;  // owned arena (SQUINT_RT_ALLOCATE_ARENA)
   uint32_t flags = 0;
   Model model;
@@ -78,6 +87,9 @@ struct squint_rt_model {
 
   ~squint_rt_model() {
     std::free(file);
+#if defined(SQUINT_RT_HAVE_MMAP)
+    if (mapped != nullptr) munmap(mapped, mapped_size);
+#endif
     std::free(arena);
   }
 };
@@ -303,8 +315,41 @@ squint_rt_status squint_rt_create_from_file_with_options(const char* path, const
   *out = nullptr;
   squint_rt_options o;
   if (squint_rt_status s = ReadOptions(options, &o)) return s;
-  std::FILE* f = std::fopen(path, "rb");
   char message[Status::kMaxMessage];
+#if defined(SQUINT_RT_HAVE_MMAP)
+  // Mapped read-only: the weights are used in place from the page cache, never copied (an empty
+  // file takes the read path below, whose model load reports it).
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::snprintf(message, sizeof(message), "cannot open '%s'", path);
+    return Fail(SQUINT_RT_IO_ERROR, message);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    std::snprintf(message, sizeof(message), "'%s' is not a regular file", path);
+    return Fail(SQUINT_RT_IO_ERROR, message);
+  }
+  if (st.st_size > 0) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* mapped = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (mapped == MAP_FAILED) {
+      std::snprintf(message, sizeof(message), "cannot map '%s' (%zu bytes) into memory", path, size);
+      return Fail(SQUINT_RT_IO_ERROR, message);
+    }
+    auto* m = new (std::nothrow) squint_rt_model();
+    if (m == nullptr) {
+      munmap(mapped, size);
+      return Fail(SQUINT_RT_OUT_OF_MEMORY, "cannot allocate the model handle");
+    }
+    m->mapped = mapped;
+    m->mapped_size = size;
+    return Create(mapped, size, o, m, out);
+  }
+  close(fd);
+#endif
+  std::FILE* f = std::fopen(path, "rb");
   if (f == nullptr) {
     std::snprintf(message, sizeof(message), "cannot open '%s'", path);
     return Fail(SQUINT_RT_IO_ERROR, message);

@@ -28,7 +28,9 @@
  *
  * Memory: the model buffer passed to squint_rt_create_from_buffer is caller-owned and must
  * stay alive and unchanged until squint_rt_destroy (zero copy; 8-byte aligned, 64 recommended).
- * squint_rt_create_from_file reads the file into an allocation owned by the handle. The arena
+ * squint_rt_create_from_file maps the file read-only (POSIX mmap; weights are used in place,
+ * never copied; the file must not change while the handle lives) or, where there is no mmap,
+ * reads it into an allocation owned by the handle. The arena
  * (all activations) is either caller-provided (squint_rt_set_arena, 64-byte aligned, at least
  * squint_rt_arena_size bytes) or allocated at create time with SQUINT_RT_ALLOCATE_ARENA.
  * Nothing allocates after create but squint_rt_resize_batch on a handle that owns its arena;
