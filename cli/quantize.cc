@@ -6,11 +6,10 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "base/file.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "cli/commands.h"
 #include "cli/input_data.h"
@@ -33,6 +32,7 @@ struct Options {
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
   int worst = 5;
+  bool quiet = false;             // no progress on stderr
   bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
   quant::PipelineOptions p;       // what shapes the model (quant/pipeline.h)
 };
@@ -65,11 +65,9 @@ Status Run(const Options& o) {
 
   quant::PipelineLog log;
   log.info = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
-  const bool tty = isatty(fileno(stderr));
-  log.calibration_progress = [tty](int64_t done, int64_t total) {
-    if (tty && (done % 16 == 0 || done == total)) fmt::print(stderr, "\r  {}/{} samples", done, total);
-    if (tty && done == total) fmt::print(stderr, "\n");
-  };
+  const ProgressStyle style = ProgressStyleFor(o.quiet, stderr);
+  Progress calibration("calibration", "samples", calib_count, style);
+  log.calibration_progress = calibration.Callback();
   SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
   SQ_ASSIGN_OR_RETURN(quant::QuantizedModel q, quant::QuantizeGraph(m.graph, calib, po, o.model, sha, log));
   quant::LoweredModel& lowered = q.lowered;
@@ -84,6 +82,9 @@ Status Run(const Options& o) {
   if (count > 0) {
     report::CompareOptions co;
     co.isolated = !o.accumulated_only;
+    Progress checking(co.isolated ? "accuracy check, every layer end to end and alone" : "accuracy check", "samples",
+                      count, style);
+    co.progress = checking.Callback();
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
                                                             begin, count, co));
   }
@@ -210,6 +211,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
+  cmd->add_flag("--quiet", o->quiet,
+                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
+                "or every 2 s); warnings, errors and the result are still printed");
   cmd->add_flag("--accumulated-only", o->accumulated_only,
                 "the check measures each layer end to end only, not also alone (half the work; the\n"
                 "worst layers are then ranked by their end-to-end SQNR)");

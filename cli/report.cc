@@ -1,11 +1,10 @@
 // squint report MODEL.onnx MODEL.sqnt --data DATA [--labels FILE] [--json FILE] [--sort ORDER] ...
 #include <cstdio>
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "base/file.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "cli/commands.h"
 #include "cli/input_data.h"
@@ -25,6 +24,7 @@ struct Options {
   std::string order = "graph";
   bool accumulated_only = false;
   bool ignore_source = false;
+  bool quiet = false;
   int worst = 5;
 };
 
@@ -55,13 +55,9 @@ Status Run(const Options& o) {
                                                             : report::LayerOrder::kGraph;
   report::CompareOptions co;
   co.isolated = !o.accumulated_only;
-  const bool tty = isatty(fileno(stderr));
-  fmt::print(stderr, "comparing float and integer on {} samples{}\n", count,
-             co.isolated ? ", every layer end to end and alone" : "");
-  co.progress = [tty](int64_t done, int64_t total) {
-    if (tty && (done % 16 == 0 || done == total)) fmt::print(stderr, "\r  {}/{} samples", done, total);
-    if (tty && done == total) fmt::print(stderr, "\n");
-  };
+  Progress progress(co.isolated ? "float vs integer, every layer end to end and alone" : "float vs integer", "samples",
+                    count, ProgressStyleFor(o.quiet, stderr));
+  co.progress = progress.Callback();
   SQ_ASSIGN_OR_RETURN(report::AccuracyReport rep,
                       report::CompareFloatAndInteger(g, sqnt, data.tensors, labels ? &*labels : nullptr, 0, count, co));
   if (rep.layers.empty())
@@ -108,6 +104,9 @@ void AddReport(CLI::App& app, Action& action) {
                "compare even if the .sqnt records another source model (SHA-256) than MODEL.onnx");
   cmd->add_option("--json", o->json, "also write the report as JSON to this file");
   cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists")->capture_default_str();
+  cmd->add_flag("--quiet", o->quiet,
+                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
+                "or every 2 s); warnings and errors are still printed");
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });

@@ -169,6 +169,7 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   const bool sequence = labels && labels->rank() == 2 && g.outputs.size() >= 1;
   const std::vector<int64_t> label_values = labels ? labels->ToInt64Vector() : std::vector<int64_t>{};
   std::vector<float> q;
+  if (options.progress) options.progress(0, count);
   for (int64_t s = begin; s < begin + count; ++s) {
     float_values.clear();
     std::vector<ir::Tensor> inputs;
