@@ -1,4 +1,5 @@
-// squint report MODEL.onnx MODEL.sqnt --data DATA [--labels FILE] [--json FILE] [--sort ORDER] ...
+// squint report MODEL.onnx MODEL.sqnt --data DATA [--labels FILE] [--json FILE] [--html FILE] [--sort ORDER] ...
+#include <algorithm>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -11,13 +12,15 @@
 #include "cli/load_model.h"
 #include "quant/calib_data.h"
 #include "report/accuracy.h"
+#include "report/html_report.h"
 #include "report/sqnt_summary.h"
 
 namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, sqnt, data, labels, json;
+  std::string model, sqnt, data, labels, json, html;
+  std::vector<std::string> layers;  // --layer: shown in detail in the HTML
   ImageFlags images;
   std::vector<std::string> input_shapes;
   int64_t samples = 0;
@@ -29,8 +32,20 @@ struct Options {
 };
 
 Status Run(const Options& o) {
+  // Output paths and --layer names are checked before the long work.
+  for (const std::string* path : {&o.json, &o.html})
+    if (!path->empty()) SQ_RETURN_IF_ERROR(CheckWritable(*path));
+  if (!o.layers.empty() && o.html.empty()) return InvalidInput("--layer chooses layers of the HTML report: give --html FILE");
   SQ_ASSIGN_OR_RETURN(std::string sqnt, ReadFile(o.sqnt));
   SQ_ASSIGN_OR_RETURN(report::SqntSummary summary, report::SummarizeSqnt(o.sqnt, sqnt));  // verifies the file
+  for (const std::string& name : o.layers) {
+    auto named = [&](const report::SqntOp& op) {
+      return op.name == name || std::find(op.outputs.begin(), op.outputs.end(), name) != op.outputs.end();
+    };
+    if (std::none_of(summary.ops.begin(), summary.ops.end(), named))
+      return InvalidInput("--layer '{}': {} has no op or tensor of this name (squint inspect {} lists them)", name,
+                          o.sqnt, o.sqnt);
+  }
   SQ_ASSIGN_OR_RETURN(LoadedModel m,
                       LoadOnnxModel(o.model, o.input_shapes, /*batch_one=*/true,
                                     [&](const ir::Graph& g) { return SampleDimsFromData(o.data, g, o.images); }));
@@ -55,6 +70,7 @@ Status Run(const Options& o) {
                                                             : report::LayerOrder::kGraph;
   report::CompareOptions co;
   co.isolated = !o.accumulated_only;
+  co.distributions = !o.html.empty();
   Progress progress(co.isolated ? "float vs integer, every layer end to end and alone" : "float vs integer", "samples",
                     count, ProgressStyleFor(o.quiet, stderr));
   co.progress = progress.Callback();
@@ -71,8 +87,17 @@ Status Run(const Options& o) {
     j["quantize_options"] = summary.options;
     SQ_RETURN_IF_ERROR(WriteFileAtomic(o.json, j.dump(2) + "\n"));
   }
+  if (!o.html.empty()) {
+    const report::HtmlReportInfo info{.model = o.model, .sqnt = o.sqnt, .data = o.data, .labels = o.labels,
+                                      .sqnt_bytes = summary.file_bytes, .quantize_options = summary.options,
+                                      .squint_version = summary.squint_version, .layers = o.layers,
+                                      .worst = o.worst};
+    SQ_ASSIGN_OR_RETURN(std::string page, report::HtmlReport(rep, info));
+    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.html, page));
+  }
   fmt::print("{}\n{}", report::FormatSummary(rep, o.worst), report::FormatLayerTable(rep, order));
   if (!o.json.empty()) fmt::print("wrote {}\n", o.json);
+  if (!o.html.empty()) fmt::print("wrote {}\n", o.html);
   return Status::Ok();
 }
 
@@ -103,7 +128,16 @@ void AddReport(CLI::App& app, Action& action) {
   cmd->add_flag("--ignore-source", o->ignore_source,
                "compare even if the .sqnt records another source model (SHA-256) than MODEL.onnx");
   cmd->add_option("--json", o->json, "also write the report as JSON to this file");
-  cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists")->capture_default_str();
+  cmd->add_option("--html", o->html,
+                  "also write a self-contained HTML page (inline SVG charts, no network): summary, SQNR of every\n"
+                  "layer end to end and alone, for the chosen layers the float values' histogram with the integer\n"
+                  "grid, clipping range and zero point, and per-channel weight ranges; every softmax's\n"
+                  "probabilities with its grid; a sortable table of every layer");
+  cmd->add_option("--layer", o->layers,
+                  "with --html: show this layer in detail (an op name or its output tensor's name; repeatable),\n"
+                  "before the --worst ones");
+  cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists (and --html details)")
+      ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet,
                 "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
                 "or every 2 s); warnings and errors are still printed");
