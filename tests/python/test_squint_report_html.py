@@ -6,23 +6,13 @@ Run alone: SQUINT_BIN=build/cli/squint .venv/bin/python -m pytest tests/python/t
 import json
 import os
 import re
-import subprocess
 from html.parser import HTMLParser
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODELS = os.path.join(REPO, "tests", "data", "models")
-FMNIST = os.path.join(MODELS, "fashion_mnist")
-SQUINT = os.environ.get("SQUINT_BIN", os.path.join(REPO, "build", "cli", "squint"))
-VIT = os.path.join(MODELS, "vit_tiny", "vit_tiny_op17.onnx")
+from test_squint_report import FMNIST, SQUINT, VIT, squint  # noqa: F401  (one helper for the report tests)
+
 SAMPLES = 24
-
-
-def squint(*args, code=0):
-    proc = subprocess.run([SQUINT, *map(str, args)], capture_output=True, text=True)
-    assert proc.returncode == code, f"squint {' '.join(map(str, args))}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
-    return proc
 
 
 class Page(HTMLParser):
