@@ -60,8 +60,8 @@ std::string SqnrChart(const AccuracyReport& r, const std::vector<size_t>& marked
     for (double v : {t.accumulated.sqnr_db, t.isolated ? t.isolated->sqnr_db : NAN}) {
       if (std::isinf(v)) infinite = infinite || v > 0;
       if (!std::isfinite(v)) continue;
-      lo = std::min(lo, std::floor(v / 10) * 10);
-      hi = std::max(hi, std::ceil(v / 10) * 10);
+      lo = std::min(lo, std::floor((v - 1) / 5) * 5);  // at least 1 dB of room to the frame
+      hi = std::max(hi, std::ceil((v + 1) / 5) * 5);
     }
   if (lo > hi) lo = 0, hi = 10;  // no finite value
   if (hi - lo < 10) hi = lo + 10;
@@ -105,8 +105,8 @@ std::string SqnrChart(const AccuracyReport& r, const std::vector<size_t>& marked
                       "<text class=\"worst-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text></a>",
                       marked[k], Px(cx), Px(cy), tip(t), Px(cx), Px(cy + 22), k + 1));
   }
-  // Legend, top right.
-  const double lx = p.right() - 330, ly = p.top() + 6;
+  // Legend: top right, above the plot area (where it hides no mark).
+  const double lx = p.right() - 330, ly = 3;
   p.Add(fmt::format(
       "<rect class=\"legend-bg\" x=\"{0}\" y=\"{1}\" width=\"326\" height=\"22\"/>"
       "<circle class=\"e2e\" cx=\"{2}\" cy=\"{3}\" r=\"3\"/><text class=\"tl\" x=\"{4}\" y=\"{5}\">end to end</text>"

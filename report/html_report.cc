@@ -39,6 +39,7 @@ table.layers th.sorted-asc::after{content:" ▲"}table.layers th.sorted-desc::af
 table.layers td.t,table.layers th.t{text-align:left}table.layers td.t{max-width:340px;overflow:hidden;text-overflow:ellipsis}
 tr.bad td{background:#fff0f0}td.low{color:#b0001a;font-weight:600}
 #js-errors{color:#b0001a;white-space:pre-wrap}
+.clip-label,.zero-label,.rug-label,.worst-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 )";
 
 // Sorting of the layer table, and a self-check that writes its verdict into the page
@@ -91,6 +92,9 @@ constexpr const char* kScript = R"(
       prev = v;
     });
     sortBy(table, 0, 1);
+    window.addEventListener('load', function () {
+      document.body.dataset.loadMs = String(Math.round(performance.now()));  // since navigation start
+    });
     if (!errors.length) {
       document.body.dataset.charts = String(charts.length);
       document.body.dataset.marks = String(marks);
