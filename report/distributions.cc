@@ -77,6 +77,7 @@ Grid GridOf(const rt::TensorDesc& d) {
     g.kind = "log";
     g.levels.push_back(0.0);  // the zero code
     for (int32_t k = 0; k < d.grid.n; ++k) g.levels.push_back(rt::DequantizeCode(d, k));
+    if (d.grid.n > 0) g.zero_below = d.grid.thresholds[d.grid.n - 1] / static_cast<double>(rt::ref::kLogGridOne);
   } else if (d.quant != nullptr) {
     g.kind = "affine";
     g.scale = d.scale;

@@ -48,6 +48,7 @@ struct Grid {
   int32_t zero_point = 0;      // affine
   double lo = 0, hi = 0;       // the smallest and largest real value a code stands for
   std::vector<double> levels;  // every representable value, ascending (grids of at most 256 codes)
+  double zero_below = 0;       // log grids: probabilities below this become 0 (the kernel's last threshold)
 };
 Grid GridOf(const rt::TensorDesc& d);
 

@@ -176,7 +176,7 @@ std::string ValueHistogram(const std::string& id, const TensorError& t) {
         d.grid.levels.empty() ? ": too many to draw" : "", Num(std::floor(codes), 6), Num(all, 6),
         Share(h.below_clip, h.total), Share(h.above_clip, h.total));
   } else if (d.grid.kind == "log") {
-    grid_text = "Log grid: see the probability histogram below for its levels.";
+    grid_text = "Log grid: its levels are drawn on the probability histogram (log2 axis).";
   }
   return p.Finish(marks) +
          fmt::format("<p class=\"caption\">{} float values from {} to {}{}. {}</p>", h.total, Num(h.min), Num(h.max),
@@ -187,9 +187,12 @@ std::string ProbabilityHistogram(const std::string& id, const TensorError& t) {
   const Distribution& d = *t.distribution;
   const LogHistogram& h = *d.probabilities;
   constexpr int kO = LogHistogram::kOctaves, kB = LogHistogram::kBinsPerOctave;
-  Axis x{-kO, 0, "probability (log2 scale)"};
+  // Left of 2^-24, one bar [-26, -25) holds the probabilities that are 0 or below 2^-24 (masked ones).
+  constexpr double kZeroBar = -kO - 2;
+  Axis x{kZeroBar, 0, "probability (log2 scale; the bar left of 2^-24: 0 and below)"};
+  x.ticks.push_back({kZeroBar + 0.5, "0"});
   for (int e = -kO; e <= 0; e += 4) x.ticks.push_back({e, e == 0 ? "1" : fmt::format("2^{}", e)});
-  const int64_t peak = std::max<int64_t>(1, *std::max_element(h.counts.begin(), h.counts.end()));
+  const int64_t peak = std::max<int64_t>({int64_t{1}, h.zeros + h.tiny, *std::max_element(h.counts.begin(), h.counts.end())});
   Plot p(id, "softmax probabilities (log2 axis), with the integer grid", kHalf, 300, x,
          Axis{0.5, std::max(10.0, static_cast<double>(peak) * 2), "probabilities per bin (log scale)", true});
   // Probabilities that round to 0 on an affine (uniform) grid: below half its first step.
@@ -202,8 +205,9 @@ std::string ProbabilityHistogram(const std::string& id, const TensorError& t) {
     }
   const bool uniform = d.grid.kind == "affine";
   int64_t to_zero = h.tiny;
-  if (uniform && std::isfinite(smallest)) {
-    const double cut = std::log2(smallest / 2);
+  const double zero_below = uniform ? smallest / 2 : d.grid.zero_below;
+  if (std::isfinite(zero_below) && zero_below > 0) {
+    const double cut = std::max(std::log2(zero_below), static_cast<double>(-kO));
     p.Add(fmt::format("<rect class=\"clip\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>"
                       "<text class=\"clip-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">rounds to 0 ◀</text>",
                       Px(p.left()), Px(p.top()), Px(p.X(cut) - p.left()), Px(p.bottom() - p.top()), Px(p.X(cut) - 3),
@@ -212,6 +216,14 @@ std::string ProbabilityHistogram(const std::string& id, const TensorError& t) {
       if (static_cast<double>(i + 1) / kB - kO <= cut) to_zero += h.counts[i];
   }
   int marks = 0;
+  if (h.zeros + h.tiny > 0) {
+    const double y = p.Y(static_cast<double>(h.zeros + h.tiny));
+    p.Add(fmt::format("<rect class=\"mark bar zero-bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>p = 0: {}, "
+                      "0 &lt; p &lt; 2^-{}: {}</title></rect>",
+                      Px(p.X(kZeroBar)), Px(y), Px(p.X(kZeroBar + 1) - p.X(kZeroBar)), Px(p.bottom() - y), h.zeros, kO,
+                      h.tiny));
+    ++marks;
+  }
   for (size_t i = 0; i < h.counts.size(); ++i) {
     if (h.counts[i] == 0) continue;
     const double a = static_cast<double>(i) / kB - kO, b = a + 1.0 / kB;
@@ -225,8 +237,9 @@ std::string ProbabilityHistogram(const std::string& id, const TensorError& t) {
       uniform ? fmt::format("Uniform grid {}: {} levels in steps of {}; {} of the probabilities (about, by bin) are "
                             "below half a step and become 0.",
                             d.grid.type, d.grid.levels.size(), Num(d.grid.scale), Share(to_zero, h.total))
-              : fmt::format("Log grid: {} levels from {} to {} (ticks along the top), and 0.", levels.size(),
-                            Num(smallest), Num(d.grid.hi));
+              : fmt::format("Log grid: {} levels from {} to {} (ticks along the top), and 0; {} of the probabilities "
+                            "(about, by bin) are below {} and become 0.",
+                            levels.size(), Num(smallest), Num(d.grid.hi), Share(to_zero, h.total), Num(zero_below));
   return p.Finish(marks) +
          fmt::format("<p class=\"caption\">{} probabilities: {} exactly 0 (masked), {} between 0 and 2^-{}. {}</p>",
                      h.total, h.zeros, h.tiny, kO, Escape(grid_text));

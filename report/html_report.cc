@@ -26,7 +26,7 @@ table.kv td{padding:2px 12px 2px 0;vertical-align:top}table.kv td:first-child{co
 .axis{stroke:#333;stroke-width:1}.tick{stroke:#333}.grid{stroke:#e6e8ec}
 .e2e-line{fill:none;stroke:#2f6fd0;stroke-width:1.2;opacity:.6}.e2e{fill:#2f6fd0}.alone{fill:#e07b00}
 .worst{fill:none;stroke:#d0021b;stroke-width:2}.worst-label{font-weight:700;fill:#d0021b!important}
-.legend-bg{fill:#fff;stroke:#d8dce3}.bar{fill:#4a7fc9}.clip{fill:#d0021b;opacity:.08}
+.legend-bg{fill:#fff;stroke:#d8dce3}.bar{fill:#4a7fc9}.zero-bar{fill:#8a94a6}.clip{fill:#d0021b;opacity:.08}
 .clip-line{stroke:#d0021b;stroke-dasharray:4 3}.clip-label{fill:#b0001a!important}.zero{stroke:#1a8f3c;stroke-dasharray:2 3}
 .zero-label{fill:#1a8f3c!important}.rug{stroke:#555;stroke-width:.5}.rug-label{font-size:10px!important;fill:#555!important}
 .chart-head{font-weight:600;margin:10px 0 0;font-size:13px}.wr{stroke:#4a7fc9;stroke-width:2}.reach{stroke:#d0021b;stroke-width:1.2}
