@@ -121,7 +121,7 @@ def test_html_report_charts_table_and_summary(vit):
     r = json.loads((d / "r.json").read_text())
     assert f"{r['samples']} samples" in page.all_text
     # Axis labels with units on every chart kind.
-    for label in ("SQNR (dB, higher is better)", "float value (the tensor's own units)", "probability (log2 scale)",
+    for label in ("SQNR (dB, higher is better)", "float value (the tensor's own units)", "probability (log2 scale;",
                   "weight value (dequantized)", "output channel (axis 0)"):
         assert label in page.all_text, label
 
