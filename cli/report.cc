@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/input_data.h"
 #include "cli/load_model.h"
+#include "cli/report_fixes.h"
 #include "quant/calib_data.h"
 #include "report/accuracy.h"
 #include "report/html_report.h"
@@ -19,7 +20,9 @@ namespace squint::cli {
 namespace {
 
 struct Options {
-  std::string model, sqnt, data, labels, json, html;
+  std::string model, sqnt, data, labels, json, html, calib;
+  bool fixes = false;
+  int fix_layers = 3;
   std::vector<std::string> layers;  // --layer: shown in detail in the HTML
   ImageFlags images;
   std::vector<std::string> input_shapes;
@@ -36,6 +39,8 @@ Status Run(const Options& o) {
   for (const std::string* path : {&o.json, &o.html})
     if (!path->empty()) SQ_RETURN_IF_ERROR(CheckWritable(*path));
   if (!o.layers.empty() && o.html.empty()) return InvalidInput("--layer chooses layers of the HTML report: give --html FILE");
+  if (o.fixes && o.calib.empty())
+    return InvalidInput("--fixes quantizes the model again for each fix: give the calibration data with --calib DATA");
   SQ_ASSIGN_OR_RETURN(std::string sqnt, ReadFile(o.sqnt));
   SQ_ASSIGN_OR_RETURN(report::SqntSummary summary, report::SummarizeSqnt(o.sqnt, sqnt));  // verifies the file
   for (const std::string& name : o.layers) {
@@ -79,8 +84,21 @@ Status Run(const Options& o) {
   if (rep.layers.empty())
     return InvalidInput("no layer of {} matches a tensor of {} by name: is it quantized from this model?", o.sqnt,
                         o.model);
+  std::optional<report::FixReport> fixes;
+  if (o.fixes) {
+    SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
+    SQ_ASSIGN_OR_RETURN(std::vector<size_t> worst, report::ChosenLayers(rep, {}, o.fix_layers));
+    std::vector<std::string> nodes;
+    for (size_t i : worst) nodes.push_back(rep.layers[i].node);
+    const FixSearch search{.graph = &g, .model = o.model, .model_sha256 = sha, .sqnt_bytes = sqnt,
+                           .provenance_options = summary.options, .calib = &calib, .calib_name = o.calib,
+                           .val = &data.tensors, .labels = labels ? &*labels : nullptr, .samples = count,
+                           .layers = nodes, .progress = ProgressStyleFor(o.quiet, stderr)};
+    SQ_ASSIGN_OR_RETURN(fixes, MeasureFixes(search));
+  }
   if (!o.json.empty()) {
     nlohmann::json j = report::ToJson(rep, order);
+    if (fixes) j["fixes"] = report::ToJson(*fixes);
     j["model"] = o.model;
     j["sqnt"] = o.sqnt;
     j["data"] = o.data;
@@ -91,11 +109,12 @@ Status Run(const Options& o) {
     const report::HtmlReportInfo info{.model = o.model, .sqnt = o.sqnt, .data = o.data, .labels = o.labels,
                                       .sqnt_bytes = summary.file_bytes, .quantize_options = summary.options,
                                       .squint_version = summary.squint_version, .layers = o.layers,
-                                      .worst = o.worst};
+                                      .worst = o.worst, .fixes = fixes ? &*fixes : nullptr};
     SQ_ASSIGN_OR_RETURN(std::string page, report::HtmlReport(rep, info));
     SQ_RETURN_IF_ERROR(WriteFileAtomic(o.html, page));
   }
   fmt::print("{}\n{}", report::FormatSummary(rep, o.worst), report::FormatLayerTable(rep, order));
+  if (fixes) fmt::print("\n{}", report::FormatFixes(*fixes));
   if (!o.json.empty()) fmt::print("wrote {}\n", o.json);
   if (!o.html.empty()) fmt::print("wrote {}\n", o.html);
   return Status::Ok();
@@ -136,6 +155,17 @@ void AddReport(CLI::App& app, Action& action) {
   cmd->add_option("--layer", o->layers,
                   "with --html: show this layer in detail (an op name or its output tensor's name; repeatable),\n"
                   "before the --worst ones");
+  cmd->add_flag("--fixes", o->fixes,
+                "suggested fixes, measured: for the --fix-layers layers that lose most, quantize the model again\n"
+                "with each applicable fix alone on top of the .sqnt's own options (its provenance): int16\n"
+                "activations around the layer (--a16 NODE), a log grid (log2, sulq) or bias correction for a\n"
+                "softmax, weight scales per group of 32 for a layer with weights, and the smooth and hadamard\n"
+                "transforms; run each on the integer runtime over DATA and list the output SQNR, agreement,\n"
+                "accuracy or bits/char and bytes gained or lost, with the exact squint quantize flag (text,\n"
+                "--json and --html). Needs --calib; latency is not measured");
+  cmd->add_option("--calib", o->calib, "with --fixes: the calibration data to quantize with (as squint quantize --calib)");
+  cmd->add_option("--fix-layers", o->fix_layers, "with --fixes: how many of the worst layers to find fixes for")
+      ->capture_default_str();
   cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists (and --html details)")
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet,

@@ -37,7 +37,9 @@ table.layers th,table.layers td{padding:3px 6px;border-bottom:1px solid #eceef2;
 table.layers th{background:#f3f5f8;cursor:pointer;position:sticky;top:0;user-select:none}
 table.layers th.sorted-asc::after{content:" ▲"}table.layers th.sorted-desc::after{content:" ▼"}
 table.layers td.t,table.layers th.t{text-align:left}table.layers td.t{max-width:340px;overflow:hidden;text-overflow:ellipsis}
-tr.bad td{background:#fff0f0}td.low{color:#b0001a;font-weight:600}
+tr.bad td{background:#fff0f0}td.low,td.loss{color:#b0001a;font-weight:600}td.gain{color:#1a7f37;font-weight:600}
+table.fixes th{cursor:default}table.fixes td,table.fixes th{white-space:normal}table.fixes td.t{max-width:none}
+table.fixes code{white-space:nowrap}
 #js-errors{color:#b0001a;white-space:pre-wrap}
 .clip-label,.zero-label,.rug-label,.worst-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 )";
@@ -179,6 +181,55 @@ std::string Summary(const AccuracyReport& r, const HtmlReportInfo& info, const s
 
 std::string Anchor(size_t i) { return fmt::format("layer-{}", i); }
 
+std::string FixesSection(const FixReport& f, const AccuracyReport& r) {
+  const MeasuredFix& b = f.base;
+  std::string s = fmt::format(
+      "<h2>Suggested fixes, measured</h2><p class=\"note\">Each fix alone, on top of the .sqnt's own options "
+      "(<code>{}</code>), quantized again with the calibration data <code>{}</code> and run on the integer runtime over "
+      "the same {} samples. Gains are in output SQNR; bytes are the .sqnt's size. Latency is not measured.{}</p>",
+      Escape(b.flags.empty() ? "the defaults" : b.flags), Escape(f.calib), f.samples,
+      f.base_reproduced ? " Quantized again, the base gives the .sqnt byte for byte."
+                        : " Quantized again, the base differs from the .sqnt (other calibration data?): the gains are "
+                          "against the base as made again.");
+  const bool acc = b.accuracy.has_value(), bpc = b.bits_per_char.has_value();
+  s += fmt::format("<table class=\"layers fixes\" id=\"fixes\"><thead><tr><th>gain dB</th><th class=\"t\">fix</th>"
+                   "<th class=\"t\">flag to add</th><th>output SQNR dB</th><th>top-1 agreement</th>{}<th>bytes</th>"
+                   "<th>layer SQNR dB<br>end to end, before → after</th></tr></thead><tbody>",
+                   acc ? "<th>accuracy</th>" : bpc ? "<th>bits/char</th>" : "");
+  auto quality = [&](const MeasuredFix& m) {
+    std::string q;
+    if (acc && m.accuracy) q = fmt::format("<td>{}% ({:+.2f} pt)</td>", Num(*m.accuracy, 4), *m.accuracy - *b.accuracy);
+    if (bpc && m.bits_per_char)
+      q = fmt::format("<td>{} ({:+.2f}%)</td>", Num(*m.bits_per_char, 5), 100.0 * (*m.bits_per_char / *b.bits_per_char - 1));
+    return q;
+  };
+  s += fmt::format("<tr><td>base</td><td class=\"t\">the .sqnt's options</td><td class=\"t\"></td><td>{}</td><td>{}%</td>"
+                   "{}<td>{}</td><td></td></tr>",
+                   Num(b.output_sqnr_db, 4), Num(b.top1_agreement, 4), quality(b), b.bytes);
+  for (const MeasuredFix& m : f.fixes) {
+    if (!m.error.empty()) {
+      s += fmt::format("<tr><td>n/a</td><td class=\"t\">{}</td><td class=\"t\"><code>{}</code></td><td colspan=\"5\" "
+                       "class=\"t note\">{}</td></tr>",
+                       Escape(m.what), Escape(m.flag), Escape(m.error));
+      continue;
+    }
+    std::string layer;
+    if (m.layer_sqnr_db)
+      for (const TensorError& t : r.layers)
+        if (t.node == m.layer) {
+          layer = fmt::format("{} → {} <span class=\"note\">{}</span>", Num(t.accumulated.sqnr_db, 3),
+                              Num(*m.layer_sqnr_db, 3), Escape(m.layer));
+          break;
+        }
+    const double gain = m.output_sqnr_db - b.output_sqnr_db;
+    s += fmt::format("<tr><td class=\"{}\">{:+.2f}</td><td class=\"t\">{}</td><td class=\"t\"><code>{}</code></td>"
+                     "<td>{}</td><td>{}%</td>{}<td>{} ({:+})</td><td class=\"t\">{}</td></tr>",
+                     gain >= 0.005 ? "gain" : gain <= -0.005 ? "loss" : "", gain, Escape(m.what), Escape(m.flag), Num(m.output_sqnr_db, 4),
+                     Num(m.top1_agreement, 4), quality(m), m.bytes, m.bytes - b.bytes, layer);
+  }
+  return s + "</tbody></table>";
+}
+
 }  // namespace
 
 Result<std::vector<size_t>> ChosenLayers(const AccuracyReport& r, const std::vector<std::string>& names, int worst) {
@@ -230,6 +281,8 @@ Result<std::string> HtmlReport(const AccuracyReport& r, const HtmlReportInfo& in
        "layer before it. <b>Alone</b>: the layer fed the float model's own inputs, quantized to its input grids, so "
        "only its own loss shows. A layer low alone is a cause; a drop end to end that recovers alone is inherited. "
        "Hover a mark for the layer's name; click a ringed one for its details.</p>";
+
+  if (info.fixes) s += FixesSection(*info.fixes, r);
 
   s += "<h2>Layers in detail</h2><p class=\"note\">The layers chosen with <code>--layer</code>, then the " +
        std::to_string(info.worst) +

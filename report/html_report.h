@@ -18,6 +18,7 @@
 
 #include "base/status.h"
 #include "report/accuracy.h"
+#include "report/fixes.h"
 
 namespace squint::report {
 
@@ -28,6 +29,7 @@ struct HtmlReportInfo {
   std::string squint_version;             // the version that wrote the .sqnt
   std::vector<std::string> layers;        // --layer: node or tensor names shown in detail first
   int worst = 5;                          // then this many of the worst layers
+  const FixReport* fixes = nullptr;       // --fixes: shown when given
 };
 
 // The layers (indices into r.layers) shown in detail: every layer named in info.layers (a node

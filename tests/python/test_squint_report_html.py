@@ -178,3 +178,42 @@ def test_html_report_bad_input(vit, tmp_path):
     p = squint("report", VIT, d / "v.sqnt", "--data", os.path.join(FMNIST, "val_x.npy"), "--layer", "/head/Gemm",
                code=2)
     assert "--html" in p.stderr
+
+
+def test_fixes_measured_and_reproducible(vit, tmp_path):
+    # --fixes quantizes the model again from the .sqnt's provenance (and gives the same bytes),
+    # then each fix alone. A fix's row must be what `squint quantize` with its flags gives, run
+    # through `squint report`: checked for the best fix and for one int16 fix.
+    d = vit
+    calib = os.path.join(FMNIST, "calib_x.npy")
+    report(d, tmp_path / "f.html", "--fixes", "--calib", calib, "--fix-layers", 2)
+    j = json.loads((d / "r.json").read_text())
+    f = j["fixes"]
+    assert f["base_reproduced"] is True and f["samples"] == SAMPLES
+    assert f["base"]["flags"] == "", f["base"]  # the default options: nothing to add
+    fixes = f["fixes"]
+    kinds = {x["flag"].split()[0] for x in fixes}
+    assert "--a16" in kinds and "--transform" in kinds, kinds
+    ok = [x for x in fixes if "error" not in x]
+    gains = [x["output_sqnr_db"] for x in ok]
+    assert gains == sorted(gains, reverse=True)  # most gained first
+    worst2 = sorted(j["layers"], key=lambda l: float(l["isolated"]["sqnr_db"]))[:2]
+    for l in worst2:
+        assert any(x["flag"] == f"--a16 {l['node']}" for x in fixes), l["node"]
+    checked = [ok[0], next(x for x in ok if x["flag"].startswith("--a16"))]
+    for x in checked:
+        flags = x["flags"].split()
+        squint("quantize", VIT, "-o", tmp_path / "x.sqnt", "--calib", calib, "--calib-samples", 64, "--val-samples", 1,
+               "--quiet", *flags)
+        assert os.path.getsize(tmp_path / "x.sqnt") == x["bytes"], x
+        squint("report", VIT, tmp_path / "x.sqnt", "--data", os.path.join(FMNIST, "val_x.npy"), "--labels",
+               os.path.join(FMNIST, "val_y.npy"), "--samples", SAMPLES, "--accumulated-only", "--json",
+               tmp_path / "x.json", "--quiet")
+        r = json.loads((tmp_path / "x.json").read_text())
+        assert r["outputs"][0]["accumulated"]["sqnr_db"] == pytest.approx(x["output_sqnr_db"], abs=1e-9), x
+        assert r["accuracy"] == pytest.approx(x["accuracy"], abs=1e-9)
+    # The page shows them; --fixes without --calib is refused before any work.
+    page = parse(tmp_path / "f.html")
+    assert "Suggested fixes, measured" in page.all_text and ok[0]["flag"] in page.all_text
+    p = squint("report", VIT, d / "v.sqnt", "--data", os.path.join(FMNIST, "val_x.npy"), "--fixes", code=2)
+    assert "--calib" in p.stderr and "float vs integer" not in p.stderr
