@@ -151,7 +151,9 @@ std::vector<WeightRanges> WeightRangesOf(const rt::Model& model, int32_t op) {
       w.max[k] = std::max(w.max[k], v);
       w.reach[k] = std::max(w.reach[k], scale * static_cast<float>(WeightCodeMax(d.type)));
     }
-    if (d.group_size > 0) w.note = fmt::format("{} scales per channel (groups of {}): the reach is the largest", groups, d.group_size);
+    if (d.group_size > 0)
+      w.note = fmt::format("group scales: {} per channel (groups of {} inputs); the reach drawn is the largest", groups,
+                           d.group_size);
     out.push_back(std::move(w));
   }
   return out;
