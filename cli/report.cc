@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/input_data.h"
 #include "cli/load_model.h"
-#include "cli/report_fixes.h"
+#include "cli/fix_search.h"
 #include "quant/calib_data.h"
 #include "report/accuracy.h"
 #include "report/html_report.h"
@@ -87,13 +87,11 @@ Status Run(const Options& o) {
   std::optional<report::FixReport> fixes;
   if (o.fixes) {
     SQ_ASSIGN_OR_RETURN(quant::CalibData calib, LoadData("--calib", o.calib, g, o.images));
-    SQ_ASSIGN_OR_RETURN(std::vector<size_t> worst, report::ChosenLayers(rep, {}, o.fix_layers));
-    std::vector<std::string> nodes;
-    for (size_t i : worst) nodes.push_back(rep.layers[i].node);
-    const FixSearch search{.graph = &g, .model = o.model, .model_sha256 = sha, .sqnt_bytes = sqnt,
-                           .provenance_options = summary.options, .calib = &calib, .calib_name = o.calib,
-                           .val = &data.tensors, .labels = labels ? &*labels : nullptr, .samples = count,
-                           .layers = nodes, .progress = ProgressStyleFor(o.quiet, stderr)};
+    const FixContext context{.graph = &g, .model = o.model, .model_sha256 = sha, .calib = &calib,
+                             .val = &data.tensors, .labels = labels ? &*labels : nullptr, .samples = count};
+    const FixSearch search{.context = context, .sqnt_bytes = sqnt, .provenance_options = summary.options,
+                           .calib_name = o.calib, .layers = WorstNodes(g, rep, o.fix_layers),
+                           .progress = ProgressStyleFor(o.quiet, stderr)};
     SQ_ASSIGN_OR_RETURN(fixes, MeasureFixes(search));
   }
   if (!o.json.empty()) {

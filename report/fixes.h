@@ -21,8 +21,9 @@ struct MeasuredFix {
   std::string flags;   // every squint quantize flag of the measured model (the base's and this one)
   std::string error;   // not empty: the fix does not apply to this model (the pipeline's message)
   int64_t bytes = 0;   // .sqnt size
-  double output_sqnr_db = 0, top1_agreement = 0;  // output 0
+  double output_sqnr_db = 0, output_cosine = 1, top1_agreement = 0;  // output 0
   std::optional<double> accuracy, bits_per_char;
+  std::optional<double> float_accuracy, float_bits_per_char;  // the float model's, same samples
   std::optional<double> layer_sqnr_db;  // `layer` end to end after the fix
 };
 
