@@ -186,7 +186,9 @@ def test_progress_lines_without_a_terminal_and_quiet(cnn):
     assert (last["done"], last["total"], last["pct"]) == ("20", "20", "100"), lines[-1]
     assert "every layer end to end and alone" in last["what"]
     pcts = [int(PROGRESS_LINE.match(l)["pct"]) for l in lines]
-    assert pcts == sorted(pcts) and 2 <= len(lines) <= 11 + 3, lines
+    # Every tenth has its line (20 samples: one tenth per 2); the 2 s rule may add some on a slow
+    # machine, never more than one per sample.
+    assert pcts == sorted(pcts) and set(range(10, 101, 10)) <= set(pcts) and len(lines) <= 20, lines
     q = squint("report", CNN, d / "c.sqnt", "--data", x, "--samples", 20, "--quiet")
     assert q.stderr == "" and q.stdout == p.stdout
     # quantize: calibration and the accuracy check report, each to 100 %; --quiet silences both.
