@@ -233,9 +233,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
-  cmd->add_flag("--quiet", o->quiet,
-                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
-                "or every 2 s); warnings, errors and the result are still printed");
+  AddQuietFlag(cmd, &o->quiet);
   cmd->add_option("--max-drop", o->max_drop,
                   "meet an accuracy target by itself: start from the options given (default W8A8) and apply,\n"
                   "one at a time, the fix that lowers the validation drop most, among int16 activations around\n"

@@ -166,9 +166,7 @@ void AddReport(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists (and --html details)")
       ->capture_default_str();
-  cmd->add_flag("--quiet", o->quiet,
-                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
-                "or every 2 s); warnings and errors are still printed");
+  AddQuietFlag(cmd, &o->quiet);
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
   cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
