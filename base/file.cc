@@ -31,13 +31,25 @@ Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
   return bytes;
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
+Status CheckWritable(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
+  if (path.empty() || !target.has_filename()) return InvalidInput("cannot write '{}': not a file name", path);
   if (!fs::is_directory(dir, ec))
     return InvalidInput("cannot write '{}': folder '{}' does not exist", path, dir.string());
+  if (fs::is_directory(target, ec)) return InvalidInput("cannot write '{}': is a directory", path);
+  if (::access(dir.c_str(), W_OK) != 0)
+    return InvalidInput("cannot write '{}': folder '{}': {}", path, dir.string(), std::strerror(errno));
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
+  namespace fs = std::filesystem;
+  SQ_RETURN_IF_ERROR(CheckWritable(path));
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = mkstemp(tmp.data());
   if (fd < 0) return InvalidInput("cannot write '{}': {}", path, std::strerror(errno));

@@ -12,6 +12,13 @@ namespace squint::cli {
 
 using Action = std::function<Status()>;
 
+// --quiet, in the same words for every subcommand with long work (base/progress.h).
+inline void AddQuietFlag(CLI::App* cmd, bool* quiet) {
+  cmd->add_flag("--quiet", *quiet,
+                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
+                "or every 2 s); warnings, errors and the results are still printed");
+}
+
 void AddInspect(CLI::App& app, Action& action);
 void AddRun(CLI::App& app, Action& action);
 void AddQuantize(CLI::App& app, Action& action);

@@ -3,16 +3,17 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "base/file.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "cli/commands.h"
+#include "cli/fix_search.h"
 #include "cli/input_data.h"
 #include "cli/load_model.h"
 #include "cli/parse.h"
@@ -33,6 +34,10 @@ struct Options {
   int64_t calib_samples = 0;
   int64_t val_samples = 0;
   int worst = 5;
+  bool quiet = false;             // no progress on stderr
+  std::optional<double> max_drop;  // --max-drop: greedy fixes until the validation drop is at most this
+  std::string drop_metric = "auto";
+  int max_drop_steps = 8, fix_layers = 3;
   bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
   quant::PipelineOptions p;       // what shapes the model (quant/pipeline.h)
 };
@@ -64,13 +69,31 @@ Status Run(const Options& o) {
   po.calib_samples = calib_count;
   po.batch = m.batch;
 
+  const int64_t begin = val ? 0 : calib_count;
+  int64_t count = check.num_samples - begin;
+  if (o.val_samples > 0) count = std::min(count, o.val_samples);
+  if (o.max_drop) {
+    if (count <= 0) return InvalidInput("--max-drop measures on validation data: give --val (none is left of --calib)");
+    SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
+    const FixContext context{.graph = &g, .clip_softmax_applied = true, .model = o.model, .model_sha256 = sha,
+                             .calib = &calib, .val = &check.tensors, .labels = labels ? &*labels : nullptr,
+                             .begin = begin, .samples = count, .batch = m.batch};
+    SQ_ASSIGN_OR_RETURN(MaxDropResult r, SearchMaxDrop(context, po, o.drop_metric, *o.max_drop, o.fix_layers,
+                                                       o.max_drop_steps, ProgressStyleFor(o.quiet, stderr)));
+    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, r.final.bytes));
+    fmt::print("--max-drop {} ({} on {} validation samples):\n", *o.max_drop, DropMetricName(r.metric), count);
+    for (const std::string& line : r.steps) fmt::print("  {}\n", line);
+    fmt::print("wrote {} ({} bytes) with the flags: {}\n", o.output, r.final.bytes.size(),
+               r.final.figures.flags.empty() ? "(defaults)" : r.final.figures.flags);
+    fmt::print("{}", report::FormatSummary(r.final.report, o.worst));
+    return Status::Ok();
+  }
+
   quant::PipelineLog log;
   log.info = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
-  const bool tty = isatty(fileno(stderr));
-  log.calibration_progress = [tty](int64_t done, int64_t total) {
-    if (tty && (done % 16 == 0 || done == total)) fmt::print(stderr, "\r  {}/{} samples", done, total);
-    if (tty && done == total) fmt::print(stderr, "\n");
-  };
+  const ProgressStyle style = ProgressStyleFor(o.quiet, stderr);
+  Progress calibration("calibration", "samples", calib_count, style);
+  log.calibration_progress = calibration.Callback();
   SQ_ASSIGN_OR_RETURN(std::string sha, Sha256File(o.model));
   SQ_ASSIGN_OR_RETURN(quant::QuantizedModel q, quant::QuantizeGraph(m.graph, calib, po, o.model, sha, log));
   quant::LoweredModel& lowered = q.lowered;
@@ -78,13 +101,13 @@ Status Run(const Options& o) {
   const std::string bytes = exporter::SerializeSqnt(*lowered.model);
 
   // Check before writing: nothing is written when the runtime cannot run the result.
-  const int64_t begin = val ? 0 : calib_count;
-  int64_t count = check.num_samples - begin;
-  if (o.val_samples > 0) count = std::min(count, o.val_samples);
   std::optional<report::AccuracyReport> rep;
   if (count > 0) {
     report::CompareOptions co;
     co.isolated = !o.accumulated_only;
+    Progress checking(co.isolated ? "accuracy check, every layer end to end and alone" : "accuracy check", "samples",
+                      count, style);
+    co.progress = checking.Callback();
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
                                                             begin, count, co));
   }
@@ -218,6 +241,26 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
   cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
+  AddQuietFlag(cmd, &o->quiet);
+  cmd->add_option("--max-drop", o->max_drop,
+                  "meet an accuracy target by itself: start from the options given (default W8A8) and apply,\n"
+                  "one at a time, the fix that lowers the validation drop most, among int16 activations around\n"
+                  "one of the --fix-layers worst layers (--a16 NODE), a log grid or bias correction for the\n"
+                  "softmax, weight scales per group of 32 and the smooth and hadamard transforms (each measured on\n"
+                  "the integer runtime), until the drop is at most X or no fix lowers it. The model stays fully\n"
+                  "integer (nothing falls back to float); each step is printed, the final flags too, and the\n"
+                  "provenance records them. X is in the units of --drop-metric")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--drop-metric", o->drop_metric,
+                  "the drop --max-drop bounds: accuracy (points, with class --labels), bits-per-char (% of the\n"
+                  "float bits/char, with next-char --labels), cosine (1 - cosine of output 0 with float), or\n"
+                  "auto: the first of these the validation data allows")
+      ->check(CLI::IsMember({"auto", "accuracy", "bits-per-char", "cosine"}))
+      ->capture_default_str();
+  cmd->add_option("--max-drop-steps", o->max_drop_steps, "--max-drop applies at most this many fixes")
+      ->capture_default_str();
+  cmd->add_option("--fix-layers", o->fix_layers, "--max-drop looks for fixes for this many of the worst layers")
+      ->capture_default_str();
   cmd->add_flag("--accumulated-only", o->accumulated_only,
                 "the check measures each layer end to end only, not also alone (half the work; the\n"
                 "worst layers are then ranked by their end-to-end SQNR)");

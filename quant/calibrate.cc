@@ -35,6 +35,7 @@ Result<Calibration> Calibrate(const ir::Graph& g, const CalibData& data, const C
       observers[static_cast<size_t>(id)]->Observe(outs[i].span<float>());
     }
   };
+  if (progress) progress(0, total);
   for (int64_t s = 0; s < total; ++s) {
     SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> inputs, data.Samples(s, 1));
     for (size_t i = 0; i < inputs.size() && i < g.inputs.size(); ++i)

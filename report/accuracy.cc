@@ -130,6 +130,24 @@ struct IntegerModel {
   }
 };
 
+// Adds one sample's float values of tensor t (an output of op) to its distribution, made on
+// first use with the tensor's grid and the op's weights.
+void AddDistribution(const rt::Model& model, int32_t op, int32_t t, std::span<const float> values,
+                     std::optional<Distribution>* d) {
+  if (!*d) {
+    Distribution& n = d->emplace();
+    n.grid = GridOf(model.tensor(t));
+    if (n.grid.kind == "affine") {  // beyond half a step past the ends, rounding turns into clipping
+      n.values.clip_lo = n.grid.lo - n.grid.scale / 2;
+      n.values.clip_hi = n.grid.hi + n.grid.scale / 2;
+    }
+    if (model.op(op)->opcode() == fb::OpCode::SOFTMAX) n.probabilities.emplace();
+    n.weights = WeightRangesOf(model, op);
+  }
+  (*d)->values.Add(values);
+  if ((*d)->probabilities) (*d)->probabilities->Add(values);
+}
+
 }  // namespace
 
 Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::string& sqnt,
@@ -164,11 +182,13 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
 
   std::vector<Accumulator> acc(static_cast<size_t>(model.num_tensors())), iso(acc.size());
   std::vector<Accumulator> out_acc(g.outputs.size());
+  std::vector<std::optional<Distribution>> dist(options.distributions ? acc.size() : 0);
   int64_t agree = 0, rows_total = 0, correct_f = 0, correct_i = 0, bits_rows = 0;
   double bits_f = 0, bits_i = 0;
   const bool sequence = labels && labels->rank() == 2 && g.outputs.size() >= 1;
   const std::vector<int64_t> label_values = labels ? labels->ToInt64Vector() : std::vector<int64_t>{};
   std::vector<float> q;
+  if (options.progress) options.progress(0, count);
   for (int64_t s = begin; s < begin + count; ++s) {
     float_values.clear();
     std::vector<ir::Tensor> inputs;
@@ -224,7 +244,9 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
       for (int32_t t : *model.op(i)->outputs()) {
         const auto& v = im.seen[static_cast<size_t>(t)];
         const ir::Tensor* r = float_ref(t);
-        if (comparable(r, v.size())) acc[static_cast<size_t>(t)].Add(r->data<float>(), v.data(), r->size());
+        if (!comparable(r, v.size())) continue;
+        acc[static_cast<size_t>(t)].Add(r->data<float>(), v.data(), r->size());
+        if (options.distributions) AddDistribution(model, i, t, r->span<float>(), &dist[static_cast<size_t>(t)]);
       }
 
     // Isolated: every op on its float inputs, quantized to its input grids. This overwrites the
@@ -276,6 +298,7 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
       e.index = i;
       e.accumulated = acc[k].Stats();
       if (iso[k].used) e.isolated = iso[k].Stats();
+      if (k < dist.size()) e.distribution = std::move(dist[k]);
       rep.layers.push_back(std::move(e));
     }
   return rep;

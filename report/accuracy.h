@@ -21,6 +21,7 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
+#include "report/distributions.h"
 
 namespace squint::report {
 
@@ -39,6 +40,7 @@ struct TensorError {
   int32_t index = 0;   // op index in execution order
   ErrorStats accumulated;
   std::optional<ErrorStats> isolated;  // unset: not measured, or an input has no float value
+  std::optional<Distribution> distribution;  // float values, grid and weights (CompareOptions::distributions)
 };
 
 struct AccuracyReport {
@@ -54,6 +56,7 @@ struct AccuracyReport {
 
 struct CompareOptions {
   bool isolated = true;  // also measure every layer alone (about twice the runtime work)
+  bool distributions = false;  // also histogram every layer's float values (report --html)
   std::function<void(int64_t done, int64_t total)> progress;  // after each sample
 };
 

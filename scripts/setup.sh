@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev libssl-dev libpng-dev libjpeg62-turbo-dev
   python3-venv python3-dev pybind11-dev python3-torch python3-numpy python3-pil libopenblas0-pthread
   dataset-fashion-mnist libonnx-testdata
+  chromium fonts-dejavu-core   # the HTML report's browser test (tests/python/test_report_browser.py)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -167,3 +167,67 @@ def test_report_log_grid_softmax(tmp_path, grid, bits):
         assert layers[k]["isolated"] is not None and sqnr(layers[k]["isolated"]["sqnr_db"]) > 8.0, layers[k]
         pv = next(l for l in layers[k + 1:] if l["op"] == "BATCH_MATMUL")
         assert pv["isolated"] is not None and sqnr(pv["isolated"]["sqnr_db"]) > 8.0, pv
+
+
+PROGRESS_LINE = re.compile(r"^(?P<what>[^:\n]+): (?P<done>\d+)/(?P<total>\d+) samples \((?P<pct>\d+)%\)"
+                           r"(, [\d.]+ s elapsed(, about .+ left)?| in .+)$")
+
+
+def test_progress_lines_without_a_terminal_and_quiet(cnn):
+    # stderr is a pipe here: plain lines, one per tenth of the work at most (plus the 2 s rule,
+    # which cannot add more than a handful on 20 fast samples) and the last one at 100 %.
+    d, _ = cnn
+    x = os.path.join(FMNIST, "val_x.npy")
+    p = squint("report", CNN, d / "c.sqnt", "--data", x, "--samples", 20)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert lines and all(PROGRESS_LINE.match(l) for l in lines), p.stderr
+    assert "\r" not in p.stderr and "\x1b" not in p.stderr
+    last = PROGRESS_LINE.match(lines[-1])
+    assert (last["done"], last["total"], last["pct"]) == ("20", "20", "100"), lines[-1]
+    assert "every layer end to end and alone" in last["what"]
+    pcts = [int(PROGRESS_LINE.match(l)["pct"]) for l in lines]
+    # Every tenth has its line (20 samples: one tenth per 2); the 2 s rule may add some on a slow
+    # machine, never more than one per sample.
+    assert pcts == sorted(pcts) and set(range(10, 101, 10)) <= set(pcts) and len(lines) <= 20, lines
+    q = squint("report", CNN, d / "c.sqnt", "--data", x, "--samples", 20, "--quiet")
+    assert q.stderr == "" and q.stdout == p.stdout
+    # quantize: calibration and the accuracy check report, each to 100 %; --quiet silences both.
+    out = d.parent / "progress_q.sqnt"
+    args = ["quantize", CNN, "-o", out, "--calib", os.path.join(FMNIST, "calib_x.npy"), "--calib-samples", 30,
+            "--val", x, "--val-samples", 10]
+    p = squint(*args)
+    done = [l for l in p.stderr.splitlines() if PROGRESS_LINE.match(l) and "(100%)" in l]
+    assert [l.split(":")[0] for l in done] == ["calibration", "accuracy check, every layer end to end and alone"], p.stderr
+    assert "30/30 samples" in done[0] and "10/10 samples" in done[1]
+    q = squint(*args, "--quiet")
+    assert not any(PROGRESS_LINE.match(l) for l in q.stderr.splitlines()), q.stderr
+    assert "\r" not in q.stderr
+
+
+def test_progress_bar_on_a_terminal(cnn):
+    # stderr is a pseudo-terminal: one line redrawn with \r, a bar, counts, ended by a newline.
+    import pty
+    d, _ = cnn
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([SQUINT, "report", CNN, str(d / "c.sqnt"), "--data", os.path.join(FMNIST, "val_x.npy"),
+                               "--samples", "12"], stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    err = b"".join(chunks).decode()
+    assert "\r" in err and "12/12 samples 100%" in err and "[" + "#" * 30 + "]" in err, repr(err)
+    assert err.rstrip(" \x1b[K").endswith("\n") or err.endswith("\r\n"), repr(err[-80:])
