@@ -50,6 +50,13 @@ double BitsOfLabel(const float* row, int64_t width, int64_t label) {
   return (std::log(sum) + mx - static_cast<double>(row[label])) / std::log(2.0);
 }
 
+// Cosine between a float row and its integer counterpart (1 when both are zero).
+double RowCosine(const float* ref, const float* q, int64_t width) {
+  Accumulator a;
+  a.Add(ref, q, width);
+  return a.Stats().cosine;
+}
+
 // Arg-max over the last axis for every row.
 std::vector<int64_t> ArgMaxRows(const float* v, int64_t n, int64_t width) {
   std::vector<int64_t> out;
@@ -184,7 +191,7 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   std::vector<Accumulator> out_acc(g.outputs.size());
   std::vector<std::optional<Distribution>> dist(options.distributions ? acc.size() : 0);
   int64_t agree = 0, rows_total = 0, correct_f = 0, correct_i = 0, bits_rows = 0;
-  double bits_f = 0, bits_i = 0;
+  double bits_f = 0, bits_i = 0, cosine_sum = 0;
   const bool sequence = labels && labels->rank() == 2 && g.outputs.size() >= 1;
   const std::vector<int64_t> label_values = labels ? labels->ToInt64Vector() : std::vector<int64_t>{};
   std::vector<float> q;
@@ -224,6 +231,8 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
       for (size_t r = 0; r < rf.size(); ++r) {
         agree += rf[r] == ri[r];
         ++rows_total;
+        cosine_sum += RowCosine(ref[0].data<float>() + r * static_cast<size_t>(width), q.data() + r * static_cast<size_t>(width),
+                                width);
         if (!labels) continue;
         const int64_t per = static_cast<int64_t>(rf.size());
         const size_t li = static_cast<size_t>(s * per + static_cast<int64_t>(r));
@@ -273,6 +282,7 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
   AccuracyReport rep;
   rep.samples = count;
   rep.top1_agreement = rows_total ? 100.0 * static_cast<double>(agree) / static_cast<double>(rows_total) : 0;
+  rep.row_cosine = rows_total ? cosine_sum / static_cast<double>(rows_total) : 1.0;
   if (labels && rows_total) {
     rep.float_accuracy = 100.0 * static_cast<double>(correct_f) / static_cast<double>(rows_total);
     rep.int_accuracy = 100.0 * static_cast<double>(correct_i) / static_cast<double>(rows_total);
@@ -335,7 +345,7 @@ std::string FormatSummary(const AccuracyReport& r, int worst) {
   if (r.int_bits_per_char)
     s += fmt::format(", bits/char {:.4f} (float {:.4f}, {:+.2f}%)", *r.int_bits_per_char, *r.float_bits_per_char,
                      100.0 * (*r.int_bits_per_char / *r.float_bits_per_char - 1.0));
-  s += "\n";
+  s += fmt::format(", row cosine {:.5f}\n", r.row_cosine);
   for (const TensorError& t : r.outputs)
     s += fmt::format("output '{}': SQNR {:.1f} dB, cosine {:.5f}, max |error| {:.4g}\n", t.name, t.accumulated.sqnr_db,
                      t.accumulated.cosine, t.accumulated.max_abs);
@@ -381,6 +391,7 @@ nlohmann::json ToJson(const AccuracyReport& r, LayerOrder order) {
   nlohmann::json j;
   j["samples"] = r.samples;
   j["top1_agreement"] = r.top1_agreement;
+  j["row_cosine"] = r.row_cosine;
   if (r.int_accuracy) {
     j["accuracy"] = *r.int_accuracy;
     j["float_accuracy"] = *r.float_accuracy;

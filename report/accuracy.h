@@ -47,7 +47,10 @@ struct AccuracyReport {
   int64_t samples = 0;
   std::vector<TensorError> outputs;  // model outputs (accumulated error)
   std::vector<TensorError> layers;   // every op output with a float counterpart, in execution order
-  double top1_agreement = 0;         // % of samples whose arg-max of output 0 agrees
+  double top1_agreement = 0;         // % of rows of output 0 (along its last axis) whose arg-max agrees
+  // Mean over the same rows of the cosine between the float and the integer row: the measure for
+  // outputs that are not scores (sentence embeddings), where an arg-max means nothing.
+  double row_cosine = 1;
   std::optional<double> float_accuracy, int_accuracy;  // % with labels
   // Sequence models (output 0 [1, T, V] logits, labels [N, T]): mean cross-entropy of the
   // next-char labels under softmax(logits), in bits.

@@ -155,6 +155,9 @@ std::string Summary(const AccuracyReport& r, const HtmlReportInfo& info, const s
   row("data", fmt::format("<code>{}</code>{}, {} samples", Escape(info.data),
                           info.labels.empty() ? "" : ", labels <code>" + Escape(info.labels) + "</code>", r.samples));
   row("top-1 agreement", Num(r.top1_agreement, 4) + "% of predictions (arg-max of the first output) equal float's");
+  row("row cosine", Num(r.row_cosine, 5) +
+                        " mean cosine between the float and integer rows of the first output (the measure for "
+                        "embeddings)");
   if (r.int_accuracy)
     row("accuracy", fmt::format("{}% integer, {}% float ({:+.2f} points)", Num(*r.int_accuracy, 4),
                                 Num(*r.float_accuracy, 4), *r.int_accuracy - *r.float_accuracy));

@@ -79,7 +79,7 @@ def test_report_every_layer_end_to_end_and_alone(cnn):
 
 def test_report_output_error_matches_squint_run(cnn, tmp_path):
     d, _ = cnn
-    x = np.load(os.path.join(FMNIST, "val_x.npy"))[:1]
+    x = np.load(os.path.join(FMNIST, "val_x.npy"))[:3]
     np.save(tmp_path / "x.npy", x)
     squint("report", CNN, d / "c.sqnt", "--data", tmp_path / "x.npy", "--json", tmp_path / "r.json")
     squint("run", CNN, "--input", f"input={tmp_path / 'x.npy'}", "--output-dir", tmp_path / "f")
@@ -92,6 +92,9 @@ def test_report_output_error_matches_squint_run(cnn, tmp_path):
     assert e["max_abs"] == pytest.approx(np.abs(ref - q).max(), rel=1e-5)
     assert e["rel_l2"] == pytest.approx(np.linalg.norm(ref - q) / np.linalg.norm(ref), rel=1e-5)
     assert e["cosine"] == pytest.approx(ref.ravel() @ q.ravel() / np.linalg.norm(ref) / np.linalg.norm(q), rel=1e-6)
+    # The row cosine: the mean over samples of each logits row's cosine (the measure for embeddings).
+    rows = [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(ref, q)]
+    assert json.loads((tmp_path / "r.json").read_text())["row_cosine"] == pytest.approx(np.mean(rows), rel=1e-6)
 
 
 @pytest.mark.parametrize("order", ["graph", "accumulated", "isolated"])
