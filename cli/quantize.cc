@@ -39,8 +39,18 @@ struct Options {
   std::string drop_metric = "auto";
   int max_drop_steps = 8, fix_layers = 3;
   bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
+  bool strip_names = false;       // write the file without the names of inner tensors and ops
   quant::PipelineOptions p;       // what shapes the model (quant/pipeline.h)
 };
+
+// The file to write: the model as checked, or (--strip-names) the same model without the names of
+// its inner tensors and ops, which changes no code the runtime computes.
+std::string OutputBytes(const std::string& bytes, bool strip_names) {
+  if (!strip_names) return bytes;
+  std::unique_ptr<fb::ModelT> m(fb::GetModel(bytes.data())->UnPack());
+  exporter::StripNames(m.get());
+  return exporter::SerializeSqnt(*m);
+}
 
 Status Run(const Options& o) {
   SQ_ASSIGN_OR_RETURN(LoadedModel m,
@@ -80,7 +90,7 @@ Status Run(const Options& o) {
                              .begin = begin, .samples = count, .batch = m.batch};
     SQ_ASSIGN_OR_RETURN(MaxDropResult r, SearchMaxDrop(context, po, o.drop_metric, *o.max_drop, o.fix_layers,
                                                        o.max_drop_steps, ProgressStyleFor(o.quiet, stderr)));
-    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, r.final.bytes));
+    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, OutputBytes(r.final.bytes, o.strip_names)));
     fmt::print("--max-drop {} ({} on {} validation samples):\n", *o.max_drop, DropMetricName(r.metric), count);
     for (const std::string& line : r.steps) fmt::print("  {}\n", line);
     fmt::print("wrote {} ({} bytes) with the flags: {}\n", o.output, r.final.bytes.size(),
@@ -111,8 +121,10 @@ Status Run(const Options& o) {
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
                                                             begin, count, co));
   }
-  SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, bytes));
-  fmt::print("wrote {} ({} bytes, arena {} bytes, lower bound {} bytes)\n", o.output, bytes.size(),
+  const std::string written = OutputBytes(bytes, o.strip_names);
+  SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, written));
+  fmt::print("wrote {} ({} bytes{}, arena {} bytes, lower bound {} bytes)\n", o.output, written.size(),
+             o.strip_names ? fmt::format(", {} with names", bytes.size()) : "",
              lowered.model->plan->arena_size, lowered.model->plan->lower_bound);
   if (rep)
     fmt::print("{}", report::FormatSummary(*rep, o.worst));
@@ -261,6 +273,10 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--fix-layers", o->fix_layers, "--max-drop looks for fixes for this many of the worst layers")
       ->capture_default_str();
+  cmd->add_flag("--strip-names", o->strip_names,
+                "write the .sqnt without the names of its inner tensors and ops (inputs and outputs keep\n"
+                "theirs): a smaller file that tells less about the model; the same codes. `squint report`\n"
+                "needs the names: keep an unstripped file for it");
   cmd->add_flag("--accumulated-only", o->accumulated_only,
                 "the check measures each layer end to end only, not also alone (half the work; the\n"
                 "worst layers are then ranked by their end-to-end SQNR)");

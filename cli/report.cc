@@ -43,6 +43,12 @@ Status Run(const Options& o) {
     return InvalidInput("--fixes quantizes the model again for each fix: give the calibration data with --calib DATA");
   SQ_ASSIGN_OR_RETURN(std::string sqnt, ReadFile(o.sqnt));
   SQ_ASSIGN_OR_RETURN(report::SqntSummary summary, report::SummarizeSqnt(o.sqnt, sqnt));  // verifies the file
+  // Layers are matched to the float model by name: a file written with --strip-names has none.
+  if (!summary.ops.empty() && std::all_of(summary.ops.begin(), summary.ops.end(),
+                                          [](const report::SqntOp& op) { return op.name.empty(); }))
+    return InvalidInput("{}: its ops have no names (written with --strip-names?); the report matches layers to the "
+                        "float model by name: use a file quantized without --strip-names",
+                        o.sqnt);
   for (const std::string& name : o.layers) {
     auto named = [&](const report::SqntOp& op) {
       return op.name == name || std::find(op.outputs.begin(), op.outputs.end(), name) != op.outputs.end();

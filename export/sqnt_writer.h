@@ -12,6 +12,12 @@ namespace squint::exporter {
 // Deterministic: the same model gives the same bytes.
 std::string SerializeSqnt(const fb::ModelT& model);
 
+// The model without the names a runtime does not need (--strip-names): every tensor name but the
+// model inputs' and outputs' and every op name become empty; the provenance stays. The file gets
+// smaller and says less about the model; per-layer reports need the names (they match runtime
+// tensors to float values by name), so keep an unstripped file for `squint report`.
+void StripNames(fb::ModelT* model);
+
 // Serializes and writes atomically (temporary file beside `path`, then rename).
 Status WriteSqnt(const std::string& path, const fb::ModelT& model);
 

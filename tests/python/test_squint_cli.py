@@ -611,6 +611,30 @@ def test_run_sqnt_on_the_integer_runtime(tmp_path):
     assert not out.exists()
 
 
+def test_strip_names(tmp_path):
+    # --strip-names: inner tensor and op names dropped (inputs and outputs keep theirs), a smaller
+    # file, the same output codes; `report` refuses such a file with a clear error.
+    model = model_path("vit_tiny/vit_tiny_op17")
+    args = ["--calib", os.path.join(FMNIST, "calib_x.npy"), "--calib-samples", "16", "--val-samples", "2",
+            "--accumulated-only"]
+    squint("quantize", model, "-o", str(tmp_path / "named.sqnt"), *args)
+    proc = squint("quantize", model, "-o", str(tmp_path / "bare.sqnt"), *args, "--strip-names")
+    named, bare = os.path.getsize(tmp_path / "named.sqnt"), os.path.getsize(tmp_path / "bare.sqnt")
+    assert bare < named and f"({bare} bytes, {named} with names" in proc.stdout, proc.stdout
+    info = json.loads(squint("inspect", str(tmp_path / "bare.sqnt"), "--json").stdout)
+    roles = [(t["role"], t["name"]) for t in info["tensors"]]
+    assert ("input", "input") in roles and ("output", "logits") in roles
+    assert all(name == "" for role, name in roles if role in ("activation", "constant"))
+    assert all(o["name"] == "" for o in info["ops"])
+    x = np.load(os.path.join(FMNIST, "val_x.npy"))[:6]
+    np.save(tmp_path / "x.npy", x)
+    for f in ("named", "bare"):
+        squint("run", str(tmp_path / f"{f}.sqnt"), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / f), "--codes")
+    assert np.array_equal(np.load(tmp_path / "named" / "logits.codes.npy"), np.load(tmp_path / "bare" / "logits.codes.npy"))
+    expect_bad(["report", model, str(tmp_path / "bare.sqnt"), "--data", str(tmp_path / "x.npy")],
+               r"bare.sqnt: its ops have no names \(written with --strip-names\?\)")
+
+
 def test_inspect_sqnt(tmp_path):
     g = os.path.join(MODELS, "gpt_tiny")
     model = model_path("gpt_tiny/gpt_tiny_op17")
