@@ -175,9 +175,10 @@ class GemmTest : public ::testing::TestWithParam<KernelCase> {
   const Qs8GemmKernel& kernel() const { return *GetParam().kernel; }
 };
 
-// 1, odd sizes, and one below / at / above every tile and unroll of both kernels (mr 4 and 8,
-// nr 16 and 32, kr 2 and 4, the 64-byte activation packing step).
-const int32_t kEdges[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
+// 1, odd sizes, and one below / at / above every tile and unroll of the kernels of both
+// architectures: mr 2 (neon), 4 (avx2, neondot) and 8 (avx512vnni); nr 8 (neon, neondot), 16 and
+// 32; kr 2, 4 and 8; neondot's step of 4 depth groups (16 bytes); the 64-byte packing step.
+const int32_t kEdges[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
 
 // Sums Test's interior counts: a test asserts most of its outputs were not clamped, so equality
 // was checked on codes that carry the arithmetic (not only on act_min / act_max).

@@ -32,6 +32,8 @@ const char kUsage[] =
     "options:\n"
     "  -o, --output FILE   write every output's codes to FILE, output 0 first, back to back\n"
     "                      (each exactly its byte size: the model's output types and shapes)\n"
+    "  --trace FILE        write the codes of every op's outputs to FILE, in execution order (op 0's\n"
+    "                      outputs first), back to back: two runs compare layer by layer with cmp\n"
     "  --isa NAME          auto (default: SQUINT_ISA, else the CPU's best), reference, avx2,\n"
     "                      avx512vnni (x86-64 builds), neon or neondot (aarch64 builds); a set\n"
     "                      the build or CPU lacks is an error\n"
@@ -243,6 +245,25 @@ bool SetInput(squint_rt_model* model, int32_t i, const char* path, std::string* 
   return false;
 }
 
+// The observer of --trace: appends each op's output codes to the file.
+struct Trace {
+  FILE* file = nullptr;
+  int64_t ops = 0, bytes = 0;
+  bool failed = false;
+};
+void TraceOp(void* user, const squint_rt_model* model, int32_t op_index, const char* op_name, int32_t num_outputs) {
+  (void)op_index, (void)op_name;
+  auto* t = static_cast<Trace*>(user);
+  ++t->ops;
+  for (int32_t k = 0; k < num_outputs && !t->failed; ++k) {
+    squint_rt_tensor_info info;
+    const void* data = nullptr;
+    if (squint_rt_observed_output(model, k, &info, &data) != SQUINT_RT_OK || data == nullptr) continue;  // absent
+    t->failed = std::fwrite(data, 1, info.bytes, t->file) != info.bytes;
+    t->bytes += static_cast<int64_t>(info.bytes);
+  }
+}
+
 uint64_t Fnv1a(const uint8_t* p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
@@ -253,6 +274,7 @@ uint64_t Fnv1a(const uint8_t* p, size_t n) {
 
 int main(int argc, char** argv) {
   const char* output = nullptr;
+  const char* trace_path = nullptr;
   const char* isa = "auto";
   long threads = 1;
   bool quiet = false;
@@ -269,6 +291,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "-o" || arg == "--output") {
       if (!value(&output)) return UsageError("%s needs a file name", arg.c_str());
+    } else if (arg == "--trace") {
+      if (!value(&trace_path)) return UsageError("%s needs a file name", "--trace");
     } else if (arg == "--isa") {
       if (!value(&isa)) return UsageError("%s needs a name", "--isa");
     } else if (arg == "--threads") {
@@ -329,9 +353,24 @@ int main(int argc, char** argv) {
       }
     }
   }
+  Trace trace;
+  if (status == 0 && trace_path != nullptr) {
+    trace.file = std::fopen(trace_path, "wb");
+    if (trace.file == nullptr) {
+      std::fprintf(stderr, "sqnt_run: cannot write '%s': %s\n", trace_path, std::strerror(errno));
+      status = kExitUsage;
+    } else {
+      const squint_rt_status s = squint_rt_set_observer(model, &TraceOp, &trace);
+      if (s != SQUINT_RT_OK) status = RuntimeError(s, "observer");
+    }
+  }
   if (status == 0) {
     const squint_rt_status s = squint_rt_invoke(model);
     if (s != SQUINT_RT_OK) status = RuntimeError(s, "invoke");
+  }
+  if (trace.file != nullptr && (std::fclose(trace.file) != 0 || trace.failed) && status == 0) {
+    std::fprintf(stderr, "sqnt_run: cannot write '%s'\n", trace_path);
+    status = kExitUsage;
   }
   FILE* out = nullptr;
   if (status == 0 && output != nullptr) {
@@ -342,6 +381,8 @@ int main(int argc, char** argv) {
     }
   }
   if (status == 0 && !quiet) std::printf("isa %s\n", squint_rt_isa_name(model));
+  if (status == 0 && !quiet && trace_path != nullptr)
+    std::printf("trace %lld ops, %lld bytes\n", static_cast<long long>(trace.ops), static_cast<long long>(trace.bytes));
   for (int32_t i = 0; i < outputs && status == 0; ++i) {
     squint_rt_tensor_info info;
     squint_rt_status s = squint_rt_output_info(model, i, &info);
