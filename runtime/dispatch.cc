@@ -100,7 +100,7 @@ Status ResolveIsa(Isa requested, Isa* out) {
 #else
     const bool built = false;
 #endif
-    const char* why = built            ? "this CPU lacks it"
+    const char* why = built           ? "this CPU lacks it"
                       : IsX86Set(isa) ? "this build has no x86-64 kernels"
                                       : "this build has no aarch64 kernels";
     return Status::Error(StatusCode::kUnsupported, "instruction set '%s' (%s) is not available: %s", IsaName(isa),

@@ -73,7 +73,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
   };
   auto BindFastFc = [this, &Parallel](FastFcState* f) {
     portable::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
-                     &f->gemm);
+                          &f->gemm);
     f->gemm.scratch = pools_.scratch.data();
     f->gemm.parallel = Parallel();
   };
@@ -95,7 +95,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       BindFastFc(&c->fc);
     } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
       portable::BindQs8Gemm(*bm->kernel, bm->problem,
-                       reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
+                            reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
       bm->gemm.scratch = pools_.scratch.data();
       bm->gemm.parallel = Parallel();

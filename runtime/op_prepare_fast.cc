@@ -1,9 +1,10 @@
-// Prepare of the optimized kernels (runtime/kernels/x86, dispatch.h): after an op's reference
-// prepare has checked every precondition, these replace its run function with pools->isa's
-// kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the GEMM microkernels;
-// int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX, LAYER_NORM by runtime/kernels/portable/misc.h, the same
-// for both sets), packing constants into PreparePools::packed and growing the shared scratch;
-// otherwise they leave the op unchanged.
+// Prepare of the optimized kernels (runtime/kernels/{portable,x86,arm}, dispatch.h): after an op's
+// reference prepare has checked every precondition, these replace its run function with
+// pools->isa's kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the set's
+// GEMM microkernel, portable::Qs8GemmKernelFor; int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX,
+// LAYER_NORM and depthwise CONV_2D by runtime/kernels/portable/misc.h, the same for every set, with
+// the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
+// PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
 
 #include "runtime/op_prepare_util.h"
@@ -36,7 +37,7 @@ void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const
       b_offset += int64_t{index[i]} * p.b_batch_strides[i];
     }
     portable::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
-                   b + b_offset * p.k * p.n, y + batch * p.m * p.n);
+                        b + b_offset * p.k * p.n, y + batch * p.m * p.n);
     for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
       if (++index[i] < p.batch_dims[i]) break;
       index[i] = 0;
@@ -47,7 +48,7 @@ template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBinaryState& s = Get<FastBinaryState>(op);
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                 static_cast<int8_t*>(out[0]));
+                      static_cast<int8_t*>(out[0]));
 }
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastLutState& s = Get<FastLutState>(op);
@@ -59,17 +60,17 @@ void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* 
 template <typename TOut, bool kAvx512>
 void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
-                        kAvx512);
+                             kAvx512);
 }
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                          static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
 }
 template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
-                    kIsa);
+                         kIsa);
 }
 
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
@@ -179,7 +180,8 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
   portable::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
   s.gemm.rows = p.m;
-  const size_t scratch = (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
+  const size_t scratch =
+      (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
   out->params = s;
   out->run = &RunFastBatchMatMul;
@@ -196,14 +198,16 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
   constexpr int64_t kMinTableOutput = 1024;
   if (pools->isa == Isa::kReference || count < kMinTableOutput) return;
   const portable::BinaryKind kind = code == fb::OpCode::ADD   ? portable::BinaryKind::kAdd
-                               : code == fb::OpCode::SUB ? portable::BinaryKind::kSub
-                                                         : portable::BinaryKind::kMul;
+                                    : code == fb::OpCode::SUB ? portable::BinaryKind::kSub
+                                                              : portable::BinaryKind::kMul;
   FastBinaryState f;
   f.shape = s.shape;
   f.table_at = ReservePacked(portable::kQs8BinaryTableBytes, pools);
   portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
-  out->run = kind == portable::BinaryKind::kAdd ? &RunFastBinary<0> : kind == portable::BinaryKind::kSub ? &RunFastBinary<1> : &RunFastBinary<2>;
+  out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
+             : kind == portable::BinaryKind::kSub ? &RunFastBinary<1>
+                                                  : &RunFastBinary<2>;
 #else
   (void)code, (void)s, (void)count, (void)pools, (void)out;
 #endif
@@ -216,7 +220,8 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   FastLutState f;
   f.count = s.count;
   f.table_at = ReservePacked(256, pools);
-  portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  portable::BuildQs8Lut(s.table, s.table_size, s.min_code,
+                        reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
   out->run = &RunFastLut;
 #else

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end check of the aarch64 runtime under qemu: models quantized on x86-64 by the host build's
+# End-to-end check of the aarch64 runtime under qemu: the bundled models (tests/data/models: cnn_small,
+# vit_tiny, vit_tiny_clipped, vit_tiny_gated, gpt_tiny) quantized on x86-64 by the host build's
 # squint run on the cross-built runtime (tools/sqnt_run) on every aarch64 path, and their raw codes
 # must be byte-identical to the x86-64 reference kernels' on the same .sqnt and input: the outputs,
 # and every op's outputs in execution order (sqnt_run --trace), so a difference names its layer.
@@ -36,12 +37,13 @@ gpt=$models/gpt_tiny
 compared=0
 # model, calibration folder, input dtype for the runner (float32 values or int32 token ids)
 for spec in "cnn_small/cnn_small_op17 $fmnist float32" "vit_tiny/vit_tiny_op17 $fmnist float32" \
+            "vit_tiny_clipped/vit_tiny_clipped_op17 $fmnist float32" "vit_tiny_gated/vit_tiny_gated_op17 $fmnist float32" \
             "gpt_tiny/gpt_tiny_op17 $gpt int32"; do
   read -r model data dtype <<<"$spec"
   name=${model%%/*}
   sqnt=$work/$name.sqnt
   if ! SQUINT_ISA=reference "$squint" quantize "$models/$model.onnx" -o "$sqnt" --calib "$data/calib_x.npy" \
-      --calib-samples 64 --val-samples 8 --accumulated-only >"$work/quantize.log" 2>&1; then
+      --calib-samples 16 --val-samples 4 --accumulated-only >"$work/quantize.log" 2>&1; then
     cat "$work/quantize.log" >&2
     echo "aarch64_models.sh: quantizing $model failed" >&2
     exit 1

@@ -311,7 +311,8 @@ class LayerNormTester {
     std::vector<int8_t> want(x.size() + 1, 3);
     ref::LayerNorm<int8_t>(p, x.data(), want.data());
     // Plain C++ rows, AVX2 and AVX-512 rows (where this CPU has them).
-    for (auto [isa, rows] : {std::pair{Isa::kReference, portable::RowIsa::kCpp}, std::pair{Isa::kAvx2, portable::RowIsa::kAvx2},
+    for (auto [isa, rows] : {std::pair{Isa::kReference, portable::RowIsa::kCpp},
+                             std::pair{Isa::kAvx2, portable::RowIsa::kAvx2},
                              std::pair{Isa::kAvx512Vnni, portable::RowIsa::kAvx512}}) {
       if (!IsaSupported(isa)) continue;
       std::vector<int8_t> got(x.size() + 1, 3);

@@ -315,9 +315,9 @@ int main(int argc, char** argv) {
   static const struct {
     const char* name;
     squint_rt_isa isa;
-  } kIsas[] = {{"auto", SQUINT_RT_ISA_AUTO},        {"reference", SQUINT_RT_ISA_REFERENCE},
-               {"avx2", SQUINT_RT_ISA_AVX2},        {"avx512vnni", SQUINT_RT_ISA_AVX512VNNI},
-               {"neon", SQUINT_RT_ISA_NEON},        {"neondot", SQUINT_RT_ISA_NEONDOT}};
+  } kIsas[] = {{"auto", SQUINT_RT_ISA_AUTO}, {"reference", SQUINT_RT_ISA_REFERENCE},
+               {"avx2", SQUINT_RT_ISA_AVX2}, {"avx512vnni", SQUINT_RT_ISA_AVX512VNNI},
+               {"neon", SQUINT_RT_ISA_NEON}, {"neondot", SQUINT_RT_ISA_NEONDOT}};
   squint_rt_options options;
   squint_rt_options_init(&options);
   bool known = false;

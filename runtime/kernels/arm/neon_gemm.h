@@ -48,8 +48,8 @@ inline int32x4_t Requantize(int32x4_t acc, int32x4_t mult, int32x4_t left, int32
   const int32x4_t mask = vsubq_s32(vshlq_s32(one, right), one);  // right = 31: 2^31 − 1 (wraps as the reference)
   const int32x4_t remainder = vandq_s32(high, mask);
   const int32x4_t threshold = vsubq_s32(vshrq_n_s32(mask, 1), vshrq_n_s32(high, 31));  // + 1 where high < 0
-  int32x4_t q = vshlq_s32(high, vnegq_s32(right));                                        // arithmetic shift right
-  q = vsubq_s32(q, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));                // all-ones lanes: + 1
+  int32x4_t q = vshlq_s32(high, vnegq_s32(right));                                     // arithmetic shift right
+  q = vsubq_s32(q, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));            // all-ones lanes: + 1
   q = vminq_s32(vmaxq_s32(q, o.lo), o.hi);
   return vaddq_s32(q, o.zp);
 }
@@ -58,8 +58,8 @@ inline int32x4_t Requantize(int32x4_t acc, int32x4_t mult, int32x4_t left, int32
 // the `valid` codes that exist at y.
 inline void RequantizeStore8(const portable::Qs8GemmParams& p, int32_t n0, int32x4_t acc0, int32x4_t acc1,
                              const OutputStage& o, int32_t valid, int8_t* y) {
-  const int32x4_t v0 = Requantize(acc0, vld1q_s32(p.multiplier + n0), vld1q_s32(p.left_shift + n0),
-                                  vld1q_s32(p.right_shift + n0), o);
+  const int32x4_t v0 =
+      Requantize(acc0, vld1q_s32(p.multiplier + n0), vld1q_s32(p.left_shift + n0), vld1q_s32(p.right_shift + n0), o);
   const int32x4_t v1 = Requantize(acc1, vld1q_s32(p.multiplier + n0 + 4), vld1q_s32(p.left_shift + n0 + 4),
                                   vld1q_s32(p.right_shift + n0 + 4), o);
   const int8x8_t codes = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));  // already in [−128, 127]

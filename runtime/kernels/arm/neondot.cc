@@ -77,7 +77,8 @@ void Tile(const int8_t* a, size_t a_stride, const int8_t* w, int32_t groups, con
   }
   const OutputStage o = MakeOutputStage(p);
 #pragma GCC unroll 4
-  for (int i = 0; i < M; ++i) RequantizeStore8(p, n0, acc[i][0], acc[i][1], o, valid, y + static_cast<int64_t>(i) * p.units + n0);
+  for (int i = 0; i < M; ++i)
+    RequantizeStore8(p, n0, acc[i][0], acc[i][1], o, valid, y + static_cast<int64_t>(i) * p.units + n0);
 }
 
 void Tile4x8(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0, int32_t valid,
