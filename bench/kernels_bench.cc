@@ -16,8 +16,8 @@
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
-#if defined(SQUINT_X86_KERNELS)
-#include "runtime/kernels/x86/qs8_gemm.h"
+#if defined(SQUINT_FAST_KERNELS)
+#include "runtime/kernels/portable/qs8_gemm.h"
 #endif
 #include "runtime/quant_math/quant_math.h"
 
@@ -114,11 +114,10 @@ void BM_Gemm(benchmark::State& state) {
       benchmark::ClobberMemory();
     }
   } else {
-#if defined(SQUINT_X86_KERNELS)
-    namespace x86 = squint::rt::x86;
-    const x86::Qs8GemmKernel& kernel =
-        isa == squint::rt::Isa::kAvx2 ? x86::kQs8Gemm4x16c2Avx2 : x86::kQs8Gemm8x32c4Avx512Vnni;
-    x86::Qs8GemmProblem problem;
+#if defined(SQUINT_FAST_KERNELS)
+    namespace fast = squint::rt::portable;
+    const fast::Qs8GemmKernel& kernel = *fast::Qs8GemmKernelFor(isa);
+    fast::Qs8GemmProblem problem;
     problem.units = n;
     problem.depth = k;
     problem.w = w.data();
@@ -128,15 +127,15 @@ void BM_Gemm(benchmark::State& state) {
     struct alignas(64) Line {
       uint8_t bytes[64];
     };
-    std::vector<Line> block((x86::Qs8GemmPackedLayout(kernel, n, k).total + 63) / 64);
-    std::vector<Line> scratch(x86::Qs8GemmScratchBytes(kernel, m, k) / 64 + 1);
-    x86::PackQs8Gemm(kernel, problem, block.data());
-    x86::Qs8GemmParams g;
+    std::vector<Line> block((fast::Qs8GemmPackedLayout(kernel, n, k).total + 63) / 64);
+    std::vector<Line> scratch(fast::Qs8GemmScratchBytes(kernel, m, k) / 64 + 1);
+    fast::PackQs8Gemm(kernel, problem, block.data());
+    fast::Qs8GemmParams g;
     g.rows = m;
-    x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+    fast::BindQs8Gemm(kernel, problem, block.data(), &g);
     g.scratch = scratch.data();
     for (auto _ : state) {
-      x86::Qs8Gemm(kernel, g, x.data(), y.data());
+      fast::Qs8Gemm(kernel, g, x.data(), y.data());
       benchmark::DoNotOptimize(y.data());
       benchmark::ClobberMemory();
     }

@@ -1,7 +1,7 @@
 // classify_cpp: the same as classify.c through the C++ wrapper (squint/squint_rt.hpp), with
 // --threads and --isa. Built against the installed package (examples/CMakeLists.txt).
 //
-//   classify_cpp MODEL.sqnt SAMPLES.f32 [TOP] [--threads N] [--isa reference|avx2|avx512vnni]
+//   classify_cpp MODEL.sqnt SAMPLES.f32 [TOP] [--threads N] [--isa reference|avx2|avx512vnni|neon|neondot]
 #include <squint/squint_rt.hpp>
 
 #include <algorithm>
@@ -30,7 +30,9 @@ squint_rt_isa ParseIsa(const std::string& name) {
   if (name == "reference") return SQUINT_RT_ISA_REFERENCE;
   if (name == "avx2") return SQUINT_RT_ISA_AVX2;
   if (name == "avx512vnni") return SQUINT_RT_ISA_AVX512VNNI;
-  throw std::runtime_error("--isa " + name + ": expected reference, avx2 or avx512vnni");
+  if (name == "neon") return SQUINT_RT_ISA_NEON;
+  if (name == "neondot") return SQUINT_RT_ISA_NEONDOT;
+  throw std::runtime_error("--isa " + name + ": expected reference, avx2, avx512vnni, neon or neondot");
 }
 
 int Run(int argc, char** argv) {

@@ -59,7 +59,10 @@ class Model {
     if (isa == "reference") o.isa = SQUINT_RT_ISA_REFERENCE;
     else if (isa == "avx2") o.isa = SQUINT_RT_ISA_AVX2;
     else if (isa == "avx512vnni") o.isa = SQUINT_RT_ISA_AVX512VNNI;
-    else if (!isa.empty() && isa != "auto") Fail("isa '" + isa + "': expected auto, reference, avx2 or avx512vnni");
+    else if (isa == "neon") o.isa = SQUINT_RT_ISA_NEON;
+    else if (isa == "neondot") o.isa = SQUINT_RT_ISA_NEONDOT;
+    else if (!isa.empty() && isa != "auto")
+      Fail("isa '" + isa + "': expected auto, reference, avx2, avx512vnni, neon or neondot");
     squint_rt_model* raw = nullptr;
     Check(squint_rt_create_from_file_with_options(path.c_str(), &o, &raw), path);
     m_.reset(raw);

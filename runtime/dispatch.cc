@@ -4,7 +4,27 @@
 #include <cstring>
 #include <initializer_list>
 
+#if defined(SQUINT_ARM_KERNELS)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 namespace squint::rt {
+namespace {
+
+constexpr Isa kNamedSets[] = {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};
+
+bool IsX86Set(Isa isa) { return isa == Isa::kAvx2 || isa == Isa::kAvx512Vnni; }
+
+#if defined(SQUINT_ARM_KERNELS)
+// The kernel's HWCAP bits, read once (getauxval is cheap, but prepare may run often).
+unsigned long ArmHwcap() {
+  static const unsigned long hwcap = getauxval(AT_HWCAP);
+  return hwcap;
+}
+#endif
+
+}  // namespace
 
 const char* IsaName(Isa isa) {
   switch (isa) {
@@ -12,13 +32,15 @@ const char* IsaName(Isa isa) {
     case Isa::kReference: return "reference";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512Vnni: return "avx512vnni";
+    case Isa::kNeon: return "neon";
+    case Isa::kNeonDot: return "neondot";
   }
   return "unknown";
 }
 
 bool ParseIsa(const char* name, Isa* out) {
   if (name == nullptr) return false;
-  for (Isa isa : {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni})
+  for (Isa isa : kNamedSets)
     if (std::strcmp(name, IsaName(isa)) == 0) {
       *out = isa;
       return true;
@@ -35,6 +57,10 @@ bool IsaSupported(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(SQUINT_ARM_KERNELS)
+    case Isa::kNeon: return (ArmHwcap() & HWCAP_ASIMD) != 0;
+    case Isa::kNeonDot: return (ArmHwcap() & HWCAP_ASIMD) != 0 && (ArmHwcap() & HWCAP_ASIMDDP) != 0;
+#endif
     default: return false;
   }
 }
@@ -47,22 +73,36 @@ Status ResolveIsa(Isa requested, Isa* out) {
     if (env != nullptr && env[0] != '\0') {
       if (!ParseIsa(env, &isa))
         return Status::Error(StatusCode::kInvalidArgument,
-                             "SQUINT_ISA='%s' is not an instruction set; expected reference, avx2 or avx512vnni", env);
+                             "SQUINT_ISA='%s' is not an instruction set; expected reference, avx2, avx512vnni, neon "
+                             "or neondot",
+                             env);
       source = "SQUINT_ISA";
     }
   }
   if (isa == Isa::kAuto) {
-    *out = IsaSupported(Isa::kAvx512Vnni) ? Isa::kAvx512Vnni : IsaSupported(Isa::kAvx2) ? Isa::kAvx2 : Isa::kReference;
+    *out = Isa::kReference;
+    for (Isa best : {Isa::kAvx512Vnni, Isa::kAvx2, Isa::kNeonDot, Isa::kNeon})
+      if (IsaSupported(best)) {
+        *out = best;
+        break;
+      }
     return Status::Ok();
   }
-  if (isa != Isa::kReference && isa != Isa::kAvx2 && isa != Isa::kAvx512Vnni)
+  bool named = false;
+  for (Isa known : kNamedSets) named = named || isa == known;
+  if (!named)
     return Status::Error(StatusCode::kInvalidArgument, "instruction set %d is unknown", static_cast<int>(isa));
   if (!IsaSupported(isa)) {
 #if defined(SQUINT_X86_KERNELS)
-    const char* why = "this CPU lacks it";
+    const bool built = IsX86Set(isa);
+#elif defined(SQUINT_ARM_KERNELS)
+    const bool built = !IsX86Set(isa);
 #else
-    const char* why = "this build has no x86-64 kernels";
+    const bool built = false;
 #endif
+    const char* why = built           ? "this CPU lacks it"
+                      : IsX86Set(isa) ? "this build has no x86-64 kernels"
+                                      : "this build has no aarch64 kernels";
     return Status::Error(StatusCode::kUnsupported, "instruction set '%s' (%s) is not available: %s", IsaName(isa),
                          source, why);
   }

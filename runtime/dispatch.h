@@ -1,15 +1,19 @@
 // Instruction-set dispatch: which optimized kernels an interpreter uses, chosen once at prepare.
 //
 // Order of precedence: an explicit choice (Interpreter::Prepare's isa, the C API's
-// squint_rt_options.isa) > the SQUINT_ISA environment variable (reference|avx2|avx512vnni) >
-// the best set this CPU supports (__builtin_cpu_supports). Asking for a set the CPU (or this
-// build) lacks is an error at prepare, never a silent fallback. kReference runs the reference
-// kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
+// squint_rt_options.isa) > the SQUINT_ISA environment variable
+// (reference|avx2|avx512vnni|neon|neondot) > the best set this CPU supports (x86-64:
+// __builtin_cpu_supports; aarch64: getauxval(AT_HWCAP), HWCAP_ASIMD and HWCAP_ASIMDDP). x86-64
+// builds have avx2 and avx512vnni (runtime/kernels/x86), aarch64 builds neon (plain Advanced SIMD)
+// and neondot (with the dot-product extension, sdot; runtime/kernels/arm). Asking for a set the
+// CPU (or this build) lacks is an error at prepare, never a silent fallback. kReference runs the
+// reference kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
 // FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands; int8
 // CONV_2D with int8 weights, groups = 1 by im2col or depthwise; int8 ADD / SUB / MUL with at least
 // 1024 outputs, int8 → int8 LUT, TRANSPOSE, int8 SOFTMAX with a uniform-grid output, int8
-// LAYER_NORM: runtime/kernels/x86/misc.h) and leaves every other op on the reference (int16
-// paths, int4 / group-scaled weights, log-grid P·V and softmax, grouped non-depthwise convolutions).
+// LAYER_NORM: runtime/kernels/portable/misc.h, the same plain C++ for every set) and leaves every
+// other op on the reference (int16 paths, int4 / group-scaled weights, log-grid P·V and softmax,
+// grouped non-depthwise convolutions).
 #pragma once
 
 #include <cstdint>
@@ -18,9 +22,10 @@
 
 namespace squint::rt {
 
-enum class Isa : int32_t { kAuto = 0, kReference = 1, kAvx2 = 2, kAvx512Vnni = 3 };
+// The values are ABI (squint_rt_isa in squint_rt.h mirrors them): never renumber.
+enum class Isa : int32_t { kAuto = 0, kReference = 1, kAvx2 = 2, kAvx512Vnni = 3, kNeon = 4, kNeonDot = 5 };
 
-const char* IsaName(Isa isa);  // "auto", "reference", "avx2", "avx512vnni"
+const char* IsaName(Isa isa);  // "auto", "reference", "avx2", "avx512vnni", "neon", "neondot"
 // Parses one of IsaName's names (not "auto"); false otherwise.
 bool ParseIsa(const char* name, Isa* out);
 // True when this build has the set's kernels and this CPU executes them (kReference: always).

@@ -61,9 +61,9 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       views_.push_back(v);
     }
   }
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   auto Parallel = [this] {
-    x86::Qs8Parallel par;
+    portable::Qs8Parallel par;
     if (pool_ != nullptr) {
       par.run = &ThreadPool::RunOn;
       par.pool = pool_.get();
@@ -72,8 +72,8 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     return par;
   };
   auto BindFastFc = [this, &Parallel](FastFcState* f) {
-    x86::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
-                     &f->gemm);
+    portable::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
+                          &f->gemm);
     f->gemm.scratch = pools_.scratch.data();
     f->gemm.parallel = Parallel();
   };
@@ -88,14 +88,14 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
       h->p.scratch = pools_.scratch.data();
     }
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
     else if (auto* f = std::get_if<FastFcState>(&op.params)) {
       BindFastFc(f);
     } else if (auto* c = std::get_if<FastConvState>(&op.params)) {
       BindFastFc(&c->fc);
     } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
-      x86::BindQs8Gemm(*bm->kernel, bm->problem,
-                       reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
+      portable::BindQs8Gemm(*bm->kernel, bm->problem,
+                            reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
       bm->gemm.scratch = pools_.scratch.data();
       bm->gemm.parallel = Parallel();

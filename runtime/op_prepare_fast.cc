@@ -1,9 +1,10 @@
-// Prepare of the optimized kernels (runtime/kernels/x86, dispatch.h): after an op's reference
-// prepare has checked every precondition, these replace its run function with pools->isa's
-// kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the GEMM microkernels;
-// int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX, LAYER_NORM by runtime/kernels/x86/misc.h, the same
-// for both sets), packing constants into PreparePools::packed and growing the shared scratch;
-// otherwise they leave the op unchanged.
+// Prepare of the optimized kernels (runtime/kernels/{portable,x86,arm}, dispatch.h): after an op's
+// reference prepare has checked every precondition, these replace its run function with
+// pools->isa's kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the set's
+// GEMM microkernel, portable::Qs8GemmKernelFor; int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX,
+// LAYER_NORM and depthwise CONV_2D by runtime/kernels/portable/misc.h, the same for every set, with
+// the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
+// PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
 
 #include "runtime/op_prepare_util.h"
@@ -11,14 +12,14 @@
 namespace squint::rt::prep {
 namespace {
 
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
 void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastFcState& s = Get<FastFcState>(op);
-  x86::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
 }
 void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastConvState& s = Get<FastConvState>(op);
-  x86::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
 }
 void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
@@ -35,8 +36,8 @@ void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const
       a_offset += int64_t{index[i]} * p.a_batch_strides[i];
       b_offset += int64_t{index[i]} * p.b_batch_strides[i];
     }
-    x86::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
-                   b + b_offset * p.k * p.n, y + batch * p.m * p.n);
+    portable::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
+                        b + b_offset * p.k * p.n, y + batch * p.m * p.n);
     for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
       if (++index[i] < p.batch_dims[i]) break;
       index[i] = 0;
@@ -46,30 +47,30 @@ void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const
 template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBinaryState& s = Get<FastBinaryState>(op);
-  x86::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                 static_cast<int8_t*>(out[0]));
+  portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+                      static_cast<int8_t*>(out[0]));
 }
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastLutState& s = Get<FastLutState>(op);
-  x86::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
-  x86::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
+  portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
 template <typename TOut, bool kAvx512>
 void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
-  x86::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
-                        kAvx512);
+  portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
+                             kAvx512);
 }
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
-  x86::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                          static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+  portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
 }
-template <x86::RowIsa kIsa>
+template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
-  x86::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
-                    kIsa);
+  portable::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
+                         kIsa);
 }
 
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
@@ -80,13 +81,6 @@ size_t ReservePacked(size_t bytes, PreparePools* pools) {
 }
 #endif
 
-#if defined(SQUINT_X86_KERNELS)
-// The int8 GEMM microkernel of an instruction set, or null (reference).
-const x86::Qs8GemmKernel* FastKernel(Isa isa) {
-  return isa == Isa::kAvx512Vnni ? &x86::kQs8Gemm8x32c4Avx512Vnni : isa == Isa::kAvx2 ? &x86::kQs8Gemm4x16c2Avx2 : nullptr;
-}
-#endif
-
 // Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
 // pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`. False (and
 // nothing changed) when the set has no GEMM kernel.
@@ -94,8 +88,8 @@ template <typename ScratchBytes>
 bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_zero_point,
                             const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s) {
-#if defined(SQUINT_X86_KERNELS)
-  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
+#if defined(SQUINT_FAST_KERNELS)
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
   if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
   s->kernel = kernel;
   s->problem.units = units;
@@ -104,10 +98,10 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
   s->problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
   s->problem.input_zero_point = input_zero_point;
   s->problem.requant = requant;
-  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, units, depth).total;
+  const size_t bytes = portable::Qs8GemmPackedLayout(*kernel, units, depth).total;
   s->packed_at = pools->packed.size() * sizeof(PreparePools::Line);
   pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  x86::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
+  portable::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
   s->gemm.rows = rows;
   const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
@@ -126,9 +120,9 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
 // (kReference) and other builds keep the reference kernel.
 void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
                           PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   FastFcState s;
-  auto scratch = [&p](const x86::Qs8GemmKernel& k) { return x86::Qs8GemmScratchBytes(k, p.rows, p.depth); };
+  auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8GemmScratchBytes(k, p.rows, p.depth); };
   if (!PackFastWeights(p.units, p.depth, p.rows, p.input_zero_point, p.requant, w, bias, pools, scratch, &s)) return;
   out->params = s;
   out->run = &RunFastFc;
@@ -138,15 +132,15 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 }
 
 // The optimized CONV_2D of pools->isa (int8 activations and weights): groups = 1 by im2col on
-// the GEMM; depthwise (groups = in = out channels) by x86::Qs8DepthwiseConv2D.
+// the GEMM; depthwise (groups = in = out channels) by portable::Qs8DepthwiseConv2D.
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   if (pools->isa != Isa::kReference && p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels &&
       w.type == ElementType::INT8 && w.group_size == 0) {  // depthwise, one output channel per input channel
     FastDepthwiseState d;
     d.p = p;
-    const size_t words = (x86::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
+    const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->scratch.resize(std::max(pools->scratch.size(), words));
     out->params = d;
     out->run = &RunFastDepthwise;
@@ -157,7 +151,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;
   FastConvState s;
   s.p = p;
-  auto scratch = [&p](const x86::Qs8GemmKernel& k) { return x86::Qs8Conv2DScratchBytes(k, p); };
+  auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, p); };
   if (!PackFastWeights(p.out_channels, static_cast<int32_t>(depth), static_cast<int32_t>(positions),
                        p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc))
     return;
@@ -172,8 +166,8 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
 // checked against the reference kernel's preconditions: per-unit requant arrays into the pools,
 // the per-call scratch (packed a, b panels, column and row sums) planned.
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
-  const x86::Qs8GemmKernel* kernel = FastKernel(pools->isa);
+#if defined(SQUINT_FAST_KERNELS)
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
   if (kernel == nullptr || p.a_grid != nullptr) return;
   FastBatchMatMulState s;
   s.kernel = kernel;
@@ -181,12 +175,13 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   s.problem.units = p.n;
   s.problem.depth = 0;
   s.problem.requant = p.requant;
-  const size_t bytes = x86::Qs8GemmPackedLayout(*kernel, p.n, 0).total;
+  const size_t bytes = portable::Qs8GemmPackedLayout(*kernel, p.n, 0).total;
   s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
   pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  x86::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
+  portable::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
   s.gemm.rows = p.m;
-  const size_t scratch = (x86::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
+  const size_t scratch =
+      (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
   out->params = s;
   out->run = &RunFastBatchMatMul;
@@ -199,18 +194,20 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
 // the pools (64 KiB per op), so only ops whose output is at least kMinTableOutput elements use it.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
                             PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   constexpr int64_t kMinTableOutput = 1024;
   if (pools->isa == Isa::kReference || count < kMinTableOutput) return;
-  const x86::BinaryKind kind = code == fb::OpCode::ADD   ? x86::BinaryKind::kAdd
-                               : code == fb::OpCode::SUB ? x86::BinaryKind::kSub
-                                                         : x86::BinaryKind::kMul;
+  const portable::BinaryKind kind = code == fb::OpCode::ADD   ? portable::BinaryKind::kAdd
+                                    : code == fb::OpCode::SUB ? portable::BinaryKind::kSub
+                                                              : portable::BinaryKind::kMul;
   FastBinaryState f;
   f.shape = s.shape;
-  f.table_at = ReservePacked(x86::kQs8BinaryTableBytes, pools);
-  x86::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  f.table_at = ReservePacked(portable::kQs8BinaryTableBytes, pools);
+  portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
-  out->run = kind == x86::BinaryKind::kAdd ? &RunFastBinary<0> : kind == x86::BinaryKind::kSub ? &RunFastBinary<1> : &RunFastBinary<2>;
+  out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
+             : kind == portable::BinaryKind::kSub ? &RunFastBinary<1>
+                                                  : &RunFastBinary<2>;
 #else
   (void)code, (void)s, (void)count, (void)pools, (void)out;
 #endif
@@ -218,12 +215,13 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
 
 // int8 → int8 LUT: the reference's 256 outputs tabulated in the pools.
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference) return;
   FastLutState f;
   f.count = s.count;
   f.table_at = ReservePacked(256, pools);
-  x86::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  portable::BuildQs8Lut(s.table, s.table_size, s.min_code,
+                        reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
   out->run = &RunFastLut;
 #else
@@ -233,10 +231,10 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
 
 // TRANSPOSE of 1-, 2- or 4-byte elements: the output's axes folded once here.
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || (element_size != 1 && element_size != 2 && element_size != 4)) return;
   FastTransposeState f;
-  f.plan = x86::PlanTranspose(s.rank, s.in_dims, s.perm, element_size);
+  f.plan = portable::PlanTranspose(s.rank, s.in_dims, s.perm, element_size);
   out->params = f;
   out->run = &RunFastTranspose;
 #else
@@ -246,7 +244,7 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
 
 // SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged.
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
   if (pools->isa == Isa::kAvx512Vnni)
     out->run = uint8_output ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<int8_t, true>;
@@ -257,13 +255,15 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PrepareP
 #endif
 }
 
-// LAYER_NORM, int8 (both modes); parameters unchanged. Rows vectorized 8 (AVX-512) or 4 (AVX2) channels a step.
+// LAYER_NORM, int8 (both modes); parameters unchanged. Rows vectorized 8 (AVX-512) or 4 (AVX2)
+// channels a step; plain C++ rows on NEON.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
   (void)p;
   if (pools->isa == Isa::kReference) return;
-  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<x86::RowIsa::kAvx512>
-                                             : &RunFastLayerNorm<x86::RowIsa::kAvx2>;
+  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<portable::RowIsa::kAvx512>
+             : pools->isa == Isa::kAvx2     ? &RunFastLayerNorm<portable::RowIsa::kAvx2>
+                                            : &RunFastLayerNorm<portable::RowIsa::kCpp>;
 #else
   (void)p, (void)pools, (void)out;
 #endif

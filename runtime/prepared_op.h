@@ -9,9 +9,9 @@
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
-#if defined(SQUINT_X86_KERNELS)
-#include "runtime/kernels/x86/misc.h"
-#include "runtime/kernels/x86/qs8_gemm.h"
+#if defined(SQUINT_FAST_KERNELS)
+#include "runtime/kernels/portable/misc.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
 #endif
 #include "runtime/model.h"
 #include "runtime/status.h"
@@ -74,32 +74,32 @@ struct HadamardState {
   ref::HadamardParams p;  // p.scratch points at PreparePools::scratch once the pools are final
 };
 
-#if defined(SQUINT_X86_KERNELS)
+#if defined(SQUINT_FAST_KERNELS)
 // FULLY_CONNECTED on an optimized GEMM microkernel: the weights, folded bias and per-unit
 // requantization packed at prepare into PreparePools::packed (from byte packed_at), the
 // activations packed per call into PreparePools::scratch.
 struct FastFcState {
-  const x86::Qs8GemmKernel* kernel = nullptr;
-  x86::Qs8GemmParams gemm;  // pointers set once the pools are final
-  x86::Qs8GemmProblem problem;
+  const portable::Qs8GemmKernel* kernel = nullptr;
+  portable::Qs8GemmParams gemm;  // pointers set once the pools are final
+  portable::Qs8GemmProblem problem;
   size_t packed_at = 0;
 };
 // BATCH_MATMUL (int8, affine operands) on the same microkernels: per batch matrix, b packed into
-// panels in scratch (x86::Qs8MatMul); `packed_at` holds only the per-unit requant arrays.
+// panels in scratch (portable::Qs8MatMul); `packed_at` holds only the per-unit requant arrays.
 struct FastBatchMatMulState {
-  const x86::Qs8GemmKernel* kernel = nullptr;
+  const portable::Qs8GemmKernel* kernel = nullptr;
   ref::BatchMatMulParams p;
-  x86::Qs8GemmParams gemm;
-  x86::Qs8GemmProblem problem;  // depth 0: no weights
+  portable::Qs8GemmParams gemm;
+  portable::Qs8GemmProblem problem;  // depth 0: no weights
   size_t packed_at = 0;
 };
-// CONV_2D (int8, groups = 1) by im2col on the FULLY_CONNECTED GEMM (x86::Qs8Conv2D): `fc` holds
+// CONV_2D (int8, groups = 1) by im2col on the FULLY_CONNECTED GEMM (portable::Qs8Conv2D): `fc` holds
 // the packed weight, the patch matrix and the GEMM's buffers live in scratch.
 struct FastConvState {
   FastFcState fc;
   ref::Conv2DParams p;
 };
-// int8 ADD / SUB / MUL by a table of the reference's 65536 results (x86/misc.h), in
+// int8 ADD / SUB / MUL by a table of the reference's 65536 results (portable/misc.h), in
 // PreparePools::packed from byte table_at.
 struct FastBinaryState {
   ref::BroadcastShape shape;
@@ -113,9 +113,9 @@ struct FastLutState {
   const int8_t* table = nullptr;  // set once the pools are final
 };
 struct FastTransposeState {
-  x86::TransposePlan plan;
+  portable::TransposePlan plan;
 };
-// Depthwise CONV_2D (x86::Qs8DepthwiseConv2D): its padded plane lives in PreparePools::scratch.
+// Depthwise CONV_2D (portable::Qs8DepthwiseConv2D): its padded plane lives in PreparePools::scratch.
 struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final

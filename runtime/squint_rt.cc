@@ -36,7 +36,9 @@ using squint::rt::TensorView;
 static_assert(static_cast<int>(squint::rt::Isa::kAuto) == SQUINT_RT_ISA_AUTO &&
                   static_cast<int>(squint::rt::Isa::kReference) == SQUINT_RT_ISA_REFERENCE &&
                   static_cast<int>(squint::rt::Isa::kAvx2) == SQUINT_RT_ISA_AVX2 &&
-                  static_cast<int>(squint::rt::Isa::kAvx512Vnni) == SQUINT_RT_ISA_AVX512VNNI,
+                  static_cast<int>(squint::rt::Isa::kAvx512Vnni) == SQUINT_RT_ISA_AVX512VNNI &&
+                  static_cast<int>(squint::rt::Isa::kNeon) == SQUINT_RT_ISA_NEON &&
+                  static_cast<int>(squint::rt::Isa::kNeonDot) == SQUINT_RT_ISA_NEONDOT,
               "squint_rt_isa mirrors rt::Isa");
 
 thread_local char g_last_error[Status::kMaxMessage] = "";
@@ -149,7 +151,7 @@ squint_rt_status ReadOptions(const squint_rt_options* in, squint_rt_options* out
   int32_t isa = 0;
   static_assert(sizeof(isa) == sizeof(out->isa), "squint_rt_isa is 32-bit");
   std::memcpy(&isa, &out->isa, sizeof(isa));
-  if (isa < SQUINT_RT_ISA_AUTO || isa > SQUINT_RT_ISA_AVX512VNNI) {
+  if (isa < SQUINT_RT_ISA_AUTO || isa > SQUINT_RT_ISA_NEONDOT) {
     char message[Status::kMaxMessage];
     std::snprintf(message, sizeof(message), "options.isa = %d is not a squint_rt_isa", static_cast<int>(isa));
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);

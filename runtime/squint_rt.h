@@ -80,13 +80,17 @@ enum { SQUINT_RT_ALLOCATE_ARENA = 1 };
 
 /* Which optimized kernels a model runs on, chosen once at create (prepare). Every choice gives
  * the same output codes (the optimized kernels equal the reference bit for bit); they differ in
- * speed. AUTO: the SQUINT_ISA environment variable (reference | avx2 | avx512vnni) if set, else
- * the best set this CPU supports. Asking for a set the CPU or the build lacks fails at create. */
+ * speed. AUTO: the SQUINT_ISA environment variable (reference | avx2 | avx512vnni | neon |
+ * neondot) if set, else the best set this CPU supports. AVX2 and AVX512VNNI exist in x86-64
+ * builds, NEON (plain Advanced SIMD) and NEONDOT (with the dot-product extension, sdot) in
+ * aarch64 builds. Asking for a set the CPU or the build lacks fails at create. */
 typedef enum squint_rt_isa {
   SQUINT_RT_ISA_AUTO = 0,
   SQUINT_RT_ISA_REFERENCE = 1,
   SQUINT_RT_ISA_AVX2 = 2,
-  SQUINT_RT_ISA_AVX512VNNI = 3
+  SQUINT_RT_ISA_AVX512VNNI = 3,
+  SQUINT_RT_ISA_NEON = 4,
+  SQUINT_RT_ISA_NEONDOT = 5
 } squint_rt_isa;
 
 /* Options of squint_rt_create_*_with_options. Fill with squint_rt_options_init first: it sets
@@ -131,7 +135,8 @@ squint_rt_status squint_rt_create_from_file_with_options(const char* path, const
 squint_rt_status squint_rt_create_from_buffer_with_options(const void* data, size_t size,
                                                            const squint_rt_options* options, squint_rt_model** out);
 void squint_rt_destroy(squint_rt_model* model);
-/* The instruction set the model runs on: "reference", "avx2" or "avx512vnni" (static string). */
+/* The instruction set the model runs on: "reference", "avx2", "avx512vnni", "neon" or "neondot"
+ * (static string). */
 const char* squint_rt_isa_name(const squint_rt_model* model);
 const char* squint_rt_last_error(void);
 

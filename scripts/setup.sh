@@ -6,8 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   build-essential cmake ninja-build ccache clang libclang-rt-dev
+  g++-aarch64-linux-gnu qemu-user
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev
-  libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev
+  libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev zlib1g-dev libssl-dev libpng-dev libjpeg62-turbo-dev
   python3-venv python3-dev pybind11-dev python3-torch python3-numpy python3-pil libopenblas0-pthread
   dataset-fashion-mnist libonnx-testdata

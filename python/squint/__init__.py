@@ -2,7 +2,7 @@
 
     import numpy as np, squint
     squint.quantize("model.onnx", "model.sqnt", calib="calib.npy", val="val.npy", weight_bits=4, a16=["Softmax"])
-    m = squint.Model("model.sqnt")               # isa="auto"|"reference"|"avx2"|"avx512vnni", threads=1
+    m = squint.Model("model.sqnt")               # isa="auto"|"reference"|"avx2"|"avx512vnni"|"neon"|"neondot", threads=1
     m.inputs, m.outputs                           # [{"name", "dtype", "shape", "scale", "zero_point", ...}]
     y = m.run({"input": np.zeros((8, 1, 28, 28), np.float32)})   # {"logits": array (8, 10)}
 

@@ -255,7 +255,9 @@ TEST(Mean, KeptPositionsOnlyWithinOneCode) {
         }
         const double want = n == 0 ? zout : std::clamp(std::round(sum / n * s_in / s_out) + zout, -128.0, 127.0);
         EXPECT_LE(std::abs(y[size_t(o) * inner + i] - want), 1) << "masked " << masked << " o " << o << " i " << i;
-        if (n == 0) EXPECT_EQ(y[size_t(o) * inner + i], zout) << "nothing kept: the mean is 0";
+        if (n == 0) {
+          EXPECT_EQ(y[size_t(o) * inner + i], zout) << "nothing kept: the mean is 0";
+        }
       }
   }
 }

@@ -219,7 +219,9 @@ TEST(Planner, IndexedFirstFitEqualsTheScan) {
     const std::vector<int64_t> want = FirstFitByScan(blocks);
     PlanBlocks(&blocks);
     for (size_t i = 0; i < blocks.size(); ++i)
-      if (blocks[i].lifetime.live()) ASSERT_EQ(blocks[i].offset, want[i]) << "trial " << trial << " block " << i;
+      if (blocks[i].lifetime.live()) {
+        ASSERT_EQ(blocks[i].offset, want[i]) << "trial " << trial << " block " << i;
+      }
   }
 }
 

@@ -1,23 +1,27 @@
 // AVX2 kernels (this translation unit alone is compiled with -mavx2 -mfma; the runtime calls it
 // only after the CPU check at prepare).
 //
-// qs8_gemm_4x16c2__avx2: y = requant(x·wᵀ + b') (qs8_gemm.h) with a register tile of 4 rows × 16
+// qs8_gemm_4x16c2__avx2: y = requant(x·wᵀ + b') (portable/qs8_gemm.h) with a register tile of 4 rows × 16
 // units (two ymm of 8 int32 lanes, one lane per unit) and depth pairs. Activations and weights
 // are widened to int16 (activations into scratch per call, weights once at prepare) and
 // vpmaddwd adds x[k]·w[n][k] + x[k+1]·w[n][k+1] into lane n: each product is at most 128·128 =
 // 2^14 and a pair at most 2^15, so nothing saturates (vpmaddubsw, whose int16 pair sum can
 // saturate, is not used). Lanes hold the exact sum modulo 2^32; the folded bias subtracts z_x·Σw.
-// Also the AVX2 rows of LAYER_NORM (misc.h states the contract; below the GEMM).
+// Also the AVX2 rows of LAYER_NORM (rows.h states the contract; below the GEMM).
 #include <immintrin.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "runtime/kernels/x86/misc.h"
-#include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
+
+using portable::Qs8GemmKernel;
+using portable::Qs8GemmParams;
+
 namespace {
 
 constexpr int32_t kMr = 4, kNr = 16, kKr = 2;
@@ -149,7 +153,7 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 
 const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16};
 
-// ---- LAYER_NORM row (misc.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
+// ---- LAYER_NORM row (rows.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
 // channels a step in int64 lanes, with AVX2's missing 64-bit abs / unsigned compare / min / max
 // / narrowing spelled out) ----
 namespace {

@@ -1,12 +1,12 @@
 // AVX-512 VNNI kernels (this translation unit alone is compiled with -mavx512f -mavx512bw
 // -mavx512vl -mavx512vnni; the runtime calls it only after the CPU check at prepare).
 //
-// qs8_gemm_8x32c4__avx512vnni: y = requant(x·wᵀ + b') (qs8_gemm.h) with a register tile of 8 rows
+// qs8_gemm_8x32c4__avx512vnni: y = requant(x·wᵀ + b') (portable/qs8_gemm.h) with a register tile of 8 rows
 // × 32 units (two zmm of 16 int32 lanes, one lane per unit) and depth groups of 4 bytes:
 // vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
 // are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
 // lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
-// Also the AVX-512 rows of LAYER_NORM and SOFTMAX (misc.h states their contracts; below the GEMM).
+// Also the AVX-512 rows of LAYER_NORM and SOFTMAX (rows.h states their contracts; below the GEMM).
 // GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
 // -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -18,10 +18,14 @@
 #include <cmath>
 #include <cstring>
 
-#include "runtime/kernels/x86/misc.h"
-#include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
+
+using portable::Qs8GemmKernel;
+using portable::Qs8GemmParams;
+
 namespace {
 
 constexpr int32_t kMr = 8, kNr = 32, kKr = 4;
@@ -148,7 +152,7 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32};
 
-// ---- LAYER_NORM row (misc.h states the contract) ----
+// ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
 // quotient estimate, which the integer remainder corrects:
 //   |w| < 2^24 → double exactly; N = |w|·2^up_log2 + ⌊root/2⌋ (int64, < 2^59);
@@ -215,7 +219,7 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
   }
 }
 
-// ---- SOFTMAX codes (misc.h states the contract) ----
+// ---- SOFTMAX codes (rows.h states the contract) ----
 // e_d (int32) → N = scale·e_d + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e_d·(scale/sum)
 // + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
 // remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.

@@ -1,8 +1,11 @@
-// The x86 GEMM microkernels (runtime/kernels/x86) against the reference FULLY_CONNECTED, with
+// The GEMM microkernels of this build's architecture (runtime/kernels/x86: avx2, avx512vnni;
+// runtime/kernels/arm: neon, neondot; the shared loops in runtime/kernels/portable/qs8_gemm.h)
+// against the reference FULLY_CONNECTED, BATCH_MATMUL and CONV_2D, with
 // tolerance zero: every output code equal, over edge shapes (1, odd, just below / at / above each
 // tile and unroll), extreme zero points, saturating codes, with and without bias, per-tensor and
 // per-channel requantization including the saturating left shift and the largest right shift.
 // A set this CPU lacks is skipped (and named); dispatch and the interpreter path are tested below.
+// The same file runs on x86-64 and, cross-built, on aarch64 under qemu (scripts/test.sh).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,21 +20,29 @@
 #include "runtime/dispatch.h"
 #include "runtime/interpreter.h"
 #include "runtime/kernels/reference/kernels.h"
-#include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/thread_pool.h"
 #include "tests/runtime/sqnt_builder.h"
 
 namespace squint::rt {
 namespace {
 
-using x86::Qs8GemmKernel;
+using portable::Qs8GemmKernel;
+
+// The optimized sets of both architectures, best first within each (ResolveIsa's auto order).
+const Isa kOptimizedSets[] = {Isa::kAvx512Vnni, Isa::kAvx2, Isa::kNeonDot, Isa::kNeon};
+[[maybe_unused]] bool IsX86(Isa isa) { return isa == Isa::kAvx2 || isa == Isa::kAvx512Vnni; }
 
 struct KernelCase {
   Isa isa;
   const Qs8GemmKernel* kernel;
 };
+// Every set this build has a GEMM microkernel for (Qs8GemmKernelFor: the one list).
 std::vector<KernelCase> Kernels() {
-  return {{Isa::kAvx2, &x86::kQs8Gemm4x16c2Avx2}, {Isa::kAvx512Vnni, &x86::kQs8Gemm8x32c4Avx512Vnni}};
+  std::vector<KernelCase> out;
+  for (Isa isa : kOptimizedSets)
+    if (const Qs8GemmKernel* k = portable::Qs8GemmKernelFor(isa)) out.push_back({isa, k});
+  return out;
 }
 
 // Builder of one GEMM case: y[m][n] = FULLY_CONNECTED(x[m][k], w[n][k], bias[n]).
@@ -120,7 +131,7 @@ class GemmTester {
     std::vector<int8_t> want(static_cast<size_t>(m_) * n_), got(want.size(), 0x5a);
     ref::FullyConnected<int8_t>(p, x.data(), w.data(), b, want.data());
 
-    x86::Qs8GemmProblem problem;
+    portable::Qs8GemmProblem problem;
     problem.units = n_;
     problem.depth = k_;
     problem.w = w.data();
@@ -130,15 +141,15 @@ class GemmTester {
     struct alignas(64) Line {
       uint8_t bytes[64];
     };
-    std::vector<Line> block((x86::Qs8GemmPackedLayout(kernel, n_, k_).total + 63) / 64);
-    x86::PackQs8Gemm(kernel, problem, block.data());
-    std::vector<Line> scratch((x86::Qs8GemmScratchBytes(kernel, m_, k_) + 63) / 64 + 1);
-    x86::Qs8GemmParams g;
+    std::vector<Line> block((portable::Qs8GemmPackedLayout(kernel, n_, k_).total + 63) / 64);
+    portable::PackQs8Gemm(kernel, problem, block.data());
+    std::vector<Line> scratch((portable::Qs8GemmScratchBytes(kernel, m_, k_) + 63) / 64 + 1);
+    portable::Qs8GemmParams g;
     g.rows = m_;
-    x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+    portable::BindQs8Gemm(kernel, problem, block.data(), &g);
     g.scratch = scratch.data();
-    if (pool_ != nullptr) g.parallel = x86::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads()};
-    x86::Qs8Gemm(kernel, g, x.data(), got.data());
+    if (pool_ != nullptr) g.parallel = portable::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads()};
+    portable::Qs8Gemm(kernel, g, x.data(), got.data());
     for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(int{got[i]}, int{want[i]}) << kernel.name << ": first difference at row " << i / n_ << " unit "
                                            << i % n_ << ", " << Describe();
@@ -156,7 +167,7 @@ class GemmTester {
   ThreadPool* pool_ = nullptr;
 };
 
-class X86GemmTest : public ::testing::TestWithParam<KernelCase> {
+class GemmTest : public ::testing::TestWithParam<KernelCase> {
  protected:
   void SetUp() override {
     if (!IsaSupported(GetParam().isa)) GTEST_SKIP() << "this CPU lacks " << IsaName(GetParam().isa);
@@ -164,9 +175,10 @@ class X86GemmTest : public ::testing::TestWithParam<KernelCase> {
   const Qs8GemmKernel& kernel() const { return *GetParam().kernel; }
 };
 
-// 1, odd sizes, and one below / at / above every tile and unroll of both kernels (mr 4 and 8,
-// nr 16 and 32, kr 2 and 4, the 64-byte activation packing step).
-const int32_t kEdges[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
+// 1, odd sizes, and one below / at / above every tile and unroll of the kernels of both
+// architectures: mr 2 (neon), 4 (avx2, neondot) and 8 (avx512vnni); nr 8 (neon, neondot), 16 and
+// 32; kr 2, 4 and 8; neondot's step of 4 depth groups (16 bytes); the 64-byte packing step.
+const int32_t kEdges[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129};
 
 // Sums Test's interior counts: a test asserts most of its outputs were not clamped, so equality
 // was checked on codes that carry the arithmetic (not only on act_min / act_max).
@@ -178,7 +190,7 @@ struct Interior {
   }
 };
 
-TEST_P(X86GemmTest, EveryRowsUnitsPairOverDepths) {
+TEST_P(GemmTest, EveryRowsUnitsPairOverDepths) {
   uint32_t seed = 1;
   Interior in;
   const int32_t depths[] = {1, 2, 3, 4, 5, 17, 64, 129};
@@ -196,7 +208,7 @@ TEST_P(X86GemmTest, EveryRowsUnitsPairOverDepths) {
   EXPECT_GT(in.inside, in.total * 3 / 4);
 }
 
-TEST_P(X86GemmTest, EveryDepth) {
+TEST_P(GemmTest, EveryDepth) {
   uint32_t seed = 7;
   Interior in;
   for (int32_t k : kEdges)
@@ -207,7 +219,7 @@ TEST_P(X86GemmTest, EveryDepth) {
   EXPECT_GT(in.inside, in.total * 3 / 4);
 }
 
-TEST_P(X86GemmTest, TransformerSizes) {  // 768 on each axis (ViT/GPT widths), one case each
+TEST_P(GemmTest, TransformerSizes) {  // 768 on each axis (ViT/GPT widths), one case each
   Interior in;
   in.Add(GemmTester().M(1).N(768).K(768).XZeroPoint(-5).Seed(3).Test(kernel()), 768);
   in.Add(GemmTester().M(9).N(768).K(768).XZeroPoint(100).PerChannel(false).Seed(4).Test(kernel()), 9 * 768);
@@ -216,7 +228,7 @@ TEST_P(X86GemmTest, TransformerSizes) {  // 768 on each axis (ViT/GPT widths), o
   EXPECT_GT(in.inside, in.total / 2);  // zero points at the ends skew the accumulators
 }
 
-TEST_P(X86GemmTest, ExtremeZeroPointsAndSaturatingCodes) {
+TEST_P(GemmTest, ExtremeZeroPointsAndSaturatingCodes) {
   uint32_t seed = 11;
   for (int32_t zx : {-128, 127})
     for (int8_t xv : {int8_t{-128}, int8_t{127}})
@@ -232,7 +244,7 @@ TEST_P(X86GemmTest, ExtremeZeroPointsAndSaturatingCodes) {
           }
 }
 
-TEST_P(X86GemmTest, BiasAtThePrepareBound) {  // the folded bias wraps modulo 2^32; the result may not
+TEST_P(GemmTest, BiasAtThePrepareBound) {  // the folded bias wraps modulo 2^32; the result may not
   uint32_t seed = 21;
   for (int32_t zx : {-128, 0, 127})
     for (int32_t k : {1, 64, 1000})
@@ -244,7 +256,7 @@ TEST_P(X86GemmTest, BiasAtThePrepareBound) {  // the folded bias wraps modulo 2^
       }
 }
 
-TEST_P(X86GemmTest, RequantizationCorners) {
+TEST_P(GemmTest, RequantizationCorners) {
   uint32_t seed = 31;
   Interior ties;
   for (bool per_channel : {false, true}) {
@@ -270,7 +282,7 @@ TEST_P(X86GemmTest, RequantizationCorners) {
   EXPECT_GT(ties.inside, ties.total * 3 / 4);
 }
 
-TEST_P(X86GemmTest, RandomCases) {
+TEST_P(GemmTest, RandomCases) {
   std::mt19937 rng(99);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   Interior in;
@@ -294,7 +306,7 @@ TEST_P(X86GemmTest, RandomCases) {
 
 // Split over threads: the same codes for every thread count; units split, and row tiles split when
 // there are fewer panels than threads.
-TEST_P(X86GemmTest, ThreadedSplitsGiveTheSameCodes) {
+TEST_P(GemmTest, ThreadedSplitsGiveTheSameCodes) {
   uint32_t seed = 70;
   for (int32_t threads : {2, 3, 7}) {
     ThreadPool pool;
@@ -307,7 +319,7 @@ TEST_P(X86GemmTest, ThreadedSplitsGiveTheSameCodes) {
   }
 }
 
-// ---- BATCH_MATMUL: one matrix product of two int8 activations (x86::Qs8MatMul) ----------------
+// ---- BATCH_MATMUL: one matrix product of two int8 activations (portable::Qs8MatMul) ----------------
 
 // Runs Qs8MatMul and the reference BATCH_MATMUL (one matrix) on the same codes; returns the
 // outputs strictly inside the int8 range. `all_a` / `all_b`: every code of a / b (else random).
@@ -334,18 +346,18 @@ int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k
   p.requant = ref::RequantParams{&mult, &shift, 1, static_cast<int32_t>(seed % 9) - 4, -128, 127};
   std::vector<int8_t> want(size_t(m) * n), got(want.size(), 0x5a);
   ref::BatchMatMul<int8_t>(p, a.data(), b.data(), want.data());
-  x86::Qs8GemmProblem problem;  // the requant arrays only (depth 0), as prepare packs them
+  portable::Qs8GemmProblem problem;  // the requant arrays only (depth 0), as prepare packs them
   problem.units = n;
   problem.requant = p.requant;
-  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, n, 0).total + 63) / 64);
-  x86::PackQs8Gemm(kernel, problem, block.data());
-  x86::Qs8GemmParams g;
-  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  std::vector<PreparePools::Line> block((portable::Qs8GemmPackedLayout(kernel, n, 0).total + 63) / 64);
+  portable::PackQs8Gemm(kernel, problem, block.data());
+  portable::Qs8GemmParams g;
+  portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = m;
   g.depth = k;
-  std::vector<PreparePools::Line> scratch(x86::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
+  std::vector<PreparePools::Line> scratch(portable::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
   g.scratch = scratch.data();
-  x86::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
+  portable::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
   int64_t interior = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " matmul m " << m << " n " << n << " k " << k << " za "
@@ -356,7 +368,7 @@ int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k
   return interior;
 }
 
-TEST_P(X86GemmTest, MatMulEdgeShapesAndZeroPoints) {
+TEST_P(GemmTest, MatMulEdgeShapesAndZeroPoints) {
   uint32_t seed = 41;
   Interior in;
   const int32_t depths[] = {1, 3, 4, 5, 16, 33, 64, 65};
@@ -371,7 +383,7 @@ TEST_P(X86GemmTest, MatMulEdgeShapesAndZeroPoints) {
   EXPECT_GT(in.inside, in.total / 2);
 }
 
-TEST_P(X86GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
+TEST_P(GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
   Interior in;
   in.Add(CheckMatMul(kernel(), 197, 197, 64, 3, -7, 1), 197 * 197);  // Q·Kᵀ of a ViT head
   in.Add(CheckMatMul(kernel(), 197, 64, 197, -128, 0, 2), 197 * 64);  // P·V (uint-like P: z = −128)
@@ -388,7 +400,7 @@ TEST_P(X86GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
         }
 }
 
-// ---- CONV_2D (groups = 1): im2col + the FULLY_CONNECTED GEMM (x86::Qs8Conv2D) -------------------
+// ---- CONV_2D (groups = 1): im2col + the FULLY_CONNECTED GEMM (portable::Qs8Conv2D) -------------------
 
 struct ConvShape {
   int32_t batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, stride, dilation, pad;
@@ -429,21 +441,21 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, u
                                  -128, 127};
   std::vector<int8_t> want(size_t(s.batch) * s.out_channels * c.out_h * c.out_w), got(want.size(), 0x5a);
   ref::Conv2D<int8_t>(c, x.data(), w.data(), bias.data(), want.data());
-  x86::Qs8GemmProblem problem;
+  portable::Qs8GemmProblem problem;
   problem.units = s.out_channels;
   problem.depth = depth;
   problem.w = w.data();
   problem.bias = bias.data();
   problem.input_zero_point = zx;
   problem.requant = c.requant;
-  std::vector<PreparePools::Line> block((x86::Qs8GemmPackedLayout(kernel, s.out_channels, depth).total + 63) / 64);
-  x86::PackQs8Gemm(kernel, problem, block.data());
-  x86::Qs8GemmParams g;
-  x86::BindQs8Gemm(kernel, problem, block.data(), &g);
+  std::vector<PreparePools::Line> block((portable::Qs8GemmPackedLayout(kernel, s.out_channels, depth).total + 63) / 64);
+  portable::PackQs8Gemm(kernel, problem, block.data());
+  portable::Qs8GemmParams g;
+  portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = c.out_h * c.out_w;
-  std::vector<PreparePools::Line> scratch(x86::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
+  std::vector<PreparePools::Line> scratch(portable::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
   g.scratch = scratch.data();
-  x86::Qs8Conv2D(kernel, g, c, x.data(), got.data());
+  portable::Qs8Conv2D(kernel, g, c, x.data(), got.data());
   int64_t interior = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " conv seed " << seed << " zx " << zx << ": first difference at "
@@ -454,7 +466,7 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, u
   return interior;
 }
 
-TEST_P(X86GemmTest, Conv2DEqualsTheReference) {
+TEST_P(GemmTest, Conv2DEqualsTheReference) {
   Interior in;
   uint32_t seed = 60;
   const ConvShape shapes[] = {
@@ -475,7 +487,7 @@ TEST_P(X86GemmTest, Conv2DEqualsTheReference) {
   EXPECT_GT(in.inside, in.total / 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, X86GemmTest, ::testing::ValuesIn(Kernels()),
+INSTANTIATE_TEST_SUITE_P(Isa, GemmTest, ::testing::ValuesIn(Kernels()),
                          [](const ::testing::TestParamInfo<KernelCase>& i) { return std::string(IsaName(i.param.isa)); });
 
 // ---- Dispatch ------------------------------------------------------------------------------
@@ -499,7 +511,7 @@ class ScopedIsaEnv {
 };
 
 TEST(Dispatch, NamesRoundTrip) {
-  for (Isa isa : {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni}) {
+  for (Isa isa : {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot}) {
     Isa parsed = Isa::kAuto;
     ASSERT_TRUE(ParseIsa(IsaName(isa), &parsed));
     EXPECT_EQ(parsed, isa);
@@ -507,6 +519,7 @@ TEST(Dispatch, NamesRoundTrip) {
   Isa parsed = Isa::kAuto;
   EXPECT_FALSE(ParseIsa("auto", &parsed));
   EXPECT_FALSE(ParseIsa("AVX2", &parsed));
+  EXPECT_FALSE(ParseIsa("neon_dot", &parsed));
   EXPECT_FALSE(ParseIsa(nullptr, &parsed));
 }
 
@@ -515,30 +528,36 @@ TEST(Dispatch, AutoPicksTheBestSupportedAndTheEnvironmentOverrides) {
   {
     ScopedIsaEnv env(nullptr);
     ASSERT_TRUE(ResolveIsa(Isa::kAuto, &got).ok());
-    const Isa best = IsaSupported(Isa::kAvx512Vnni) ? Isa::kAvx512Vnni
-                     : IsaSupported(Isa::kAvx2)     ? Isa::kAvx2
-                                                    : Isa::kReference;
+    Isa best = Isa::kReference;
+    for (Isa isa : kOptimizedSets)
+      if (best == Isa::kReference && IsaSupported(isa)) best = isa;
     EXPECT_EQ(got, best);
+#if defined(__aarch64__)
+    EXPECT_TRUE(IsaSupported(Isa::kNeon));  // Advanced SIMD is part of every aarch64 CPU
+    EXPECT_NE(got, Isa::kReference);
+#endif
   }
   {
     ScopedIsaEnv env("reference");
     ASSERT_TRUE(ResolveIsa(Isa::kAuto, &got).ok());
     EXPECT_EQ(got, Isa::kReference);
-    if (IsaSupported(Isa::kAvx2)) {  // an explicit choice wins over the environment
-      ASSERT_TRUE(ResolveIsa(Isa::kAvx2, &got).ok());
-      EXPECT_EQ(got, Isa::kAvx2);
-    }
+    for (Isa isa : kOptimizedSets)
+      if (IsaSupported(isa)) {  // an explicit choice wins over the environment
+        ASSERT_TRUE(ResolveIsa(isa, &got).ok());
+        EXPECT_EQ(got, isa);
+      }
   }
   {
-    ScopedIsaEnv env("neon");
+    ScopedIsaEnv env("sse4");
     const Status s = ResolveIsa(Isa::kAuto, &got);
     ASSERT_FALSE(s.ok());
-    EXPECT_STREQ(s.message(), "SQUINT_ISA='neon' is not an instruction set; expected reference, avx2 or avx512vnni");
+    EXPECT_STREQ(s.message(),
+                 "SQUINT_ISA='sse4' is not an instruction set; expected reference, avx2, avx512vnni, neon or neondot");
   }
 }
 
 TEST(Dispatch, ForcingAMissingSetIsAnErrorAtPrepare) {
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+  for (Isa isa : kOptimizedSets) {
     Isa got = Isa::kAuto;
     const Status s = ResolveIsa(isa, &got);
     EXPECT_EQ(s.ok(), IsaSupported(isa)) << IsaName(isa);
@@ -547,6 +566,24 @@ TEST(Dispatch, ForcingAMissingSetIsAnErrorAtPrepare) {
           << s.message();
     }
   }
+  // The other architecture's sets: never supported, and the error says why.
+#if defined(__x86_64__) || defined(__aarch64__)
+  for (Isa isa : kOptimizedSets) {
+#if defined(__x86_64__)
+    if (IsX86(isa)) continue;
+    const char* why = "this build has no aarch64 kernels";
+#else
+    if (!IsX86(isa)) continue;
+    const char* why = "this build has no x86-64 kernels";
+#endif
+    EXPECT_FALSE(IsaSupported(isa)) << IsaName(isa);
+    EXPECT_EQ(portable::Qs8GemmKernelFor(isa), nullptr) << IsaName(isa);
+    Isa got = Isa::kAuto;
+    const Status s = ResolveIsa(isa, &got);
+    EXPECT_EQ(std::string(s.message()),
+              std::string("instruction set '") + IsaName(isa) + "' (requested) is not available: " + why);
+  }
+#endif
 }
 
 // ---- Through the interpreter: packing at prepare, scratch, binding after the pools are final --
@@ -629,7 +666,7 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
   const std::vector<int8_t> want = RunModel(file, Isa::kReference, {x}, &used);
   ASSERT_EQ(want.size(), size_t(rows) * units);
   EXPECT_EQ(used, Isa::kReference);
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+  for (Isa isa : kOptimizedSets) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, {x}, &used), want) << IsaName(isa);
     EXPECT_EQ(used, isa);
@@ -652,7 +689,7 @@ TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
   int interior = 0;
   for (int8_t v : want) interior += v > -128 && v < 127;
   EXPECT_GT(interior, 2 * 3 * 5 * 19 / 2);
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+  for (Isa isa : kOptimizedSets) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
     EXPECT_EQ(RunModel(file, isa, xs, &used, 2), want) << IsaName(isa) << ", 2 threads";

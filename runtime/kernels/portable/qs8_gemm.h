@@ -20,17 +20,18 @@
 //   per-unit arrays (folded bias, multiplier, left shift, right shift): int32, padded with zeros
 //     to a whole number of panels so that a kernel may load full vectors.
 //   scratch: the kernel's packed activations, rows × k_pad elements of weight_bytes each.
-// Everything here is plain C++ (no intrinsics): the ISA translation units hold the only vector
-// code, and export just their descriptor (no inline functions cross translation units compiled
-// with different target flags).
+// Everything here is plain C++ (no intrinsics) for any target: the ISA translation units
+// (runtime/kernels/x86, runtime/kernels/arm) hold the only vector code, and export just their
+// descriptor (no inline functions cross translation units compiled with different target flags).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 
-namespace squint::rt::x86 {
+namespace squint::rt::portable {
 
 // Optional parallelism of one call: run(pool, task, ctx, n) calls task(ctx, i) for every i in
 // [0, n), possibly concurrently, and returns when all are done (runtime/thread_pool.h). Unset or
@@ -80,9 +81,10 @@ struct Qs8GemmKernel {
 // contiguous range of panels, or of row tiles). Invoke-time: no allocation.
 void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
 
-// Defined in the ISA translation units (x86-64 builds only; call after IsaSupported, dispatch.h).
-extern const Qs8GemmKernel kQs8Gemm4x16c2Avx2;
-extern const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni;
+// The microkernel of an instruction set (defined in its translation unit: x86/avx2.cc,
+// x86/avx512vnni.cc, arm/neon.cc, arm/neondot.cc), or null when the set has none in this build
+// (kReference, kAuto, the other architecture's sets). Call it only after IsaSupported (dispatch.h).
+const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa);
 
 // Byte offsets of the parts of a packed block (the block itself 64-byte aligned).
 struct Qs8GemmLayout {
@@ -128,4 +130,18 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
 void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
 
+}  // namespace squint::rt::portable
+
+// The descriptors themselves, one per ISA translation unit of this build's architecture.
+#if defined(SQUINT_X86_KERNELS)
+namespace squint::rt::x86 {
+extern const portable::Qs8GemmKernel kQs8Gemm4x16c2Avx2;
+extern const portable::Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni;
 }  // namespace squint::rt::x86
+#endif
+#if defined(SQUINT_ARM_KERNELS)
+namespace squint::rt::arm {
+extern const portable::Qs8GemmKernel kQs8Gemm2x8c8Neon;
+extern const portable::Qs8GemmKernel kQs8Gemm4x8c4NeonDot;
+}  // namespace squint::rt::arm
+#endif

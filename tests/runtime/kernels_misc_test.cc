@@ -1,4 +1,4 @@
-// The optimized non-GEMM int8 kernels (runtime/kernels/x86/misc.h) against the reference kernels,
+// The optimized non-GEMM int8 kernels (runtime/kernels/portable/misc.h) against the reference kernels,
 // tolerance zero: every output code equal. Builder-style testers run one case each over edge
 // shapes (1, odd, just below / at / above 16, 32, 64), broadcast patterns, extreme zero points,
 // saturating codes, masked and fully masked softmax rows, constant layer-norm rows.
@@ -13,7 +13,7 @@
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
-#include "runtime/kernels/x86/misc.h"
+#include "runtime/kernels/portable/misc.h"
 
 namespace squint::rt {
 namespace {
@@ -39,7 +39,7 @@ class BinaryTester {
   BinaryTester& ActRange(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
   BinaryTester& Seed(uint32_t s) { seed_ = s; return *this; }
 
-  void Test(x86::BinaryKind kind) const {
+  void Test(portable::BinaryKind kind) const {
     std::mt19937 rng(seed_);
     ref::BroadcastShape s;
     ASSERT_TRUE(ref::ComputeBroadcast(a_dims_.data(), static_cast<int32_t>(a_dims_.size()), b_dims_.data(),
@@ -56,20 +56,20 @@ class BinaryTester {
     p.a_shift = -1 - static_cast<int32_t>(rng() % 3);
     p.b_multiplier = mult(rng);
     p.b_shift = -1 - static_cast<int32_t>(rng() % 3);
-    const int32_t shift = kind == x86::BinaryKind::kMul ? out_shift_ - 8 : out_shift_ - 19;
+    const int32_t shift = kind == portable::BinaryKind::kMul ? out_shift_ - 8 : out_shift_ - 19;
     p.output = {&out_mult, &shift, 1, zy_, lo_, hi_};
-    std::vector<int8_t> table(x86::kQs8BinaryTableBytes);
-    x86::BuildQs8BinaryTable(kind, p, table.data());
+    std::vector<int8_t> table(portable::kQs8BinaryTableBytes);
+    portable::BuildQs8BinaryTable(kind, p, table.data());
     const size_t n = static_cast<size_t>(Count(y_dims));
     std::vector<int8_t> want(n + 1, 55), got(n + 1, 55);  // one guard byte
-    if (kind == x86::BinaryKind::kAdd) ref::Add<int8_t>(p, s, a.data(), b.data(), want.data());
-    else if (kind == x86::BinaryKind::kSub) ref::Sub<int8_t>(p, s, a.data(), b.data(), want.data());
+    if (kind == portable::BinaryKind::kAdd) ref::Add<int8_t>(p, s, a.data(), b.data(), want.data());
+    else if (kind == portable::BinaryKind::kSub) ref::Sub<int8_t>(p, s, a.data(), b.data(), want.data());
     else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
-    x86::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
+    portable::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
     ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
   }
   void TestAll() const {
-    for (auto k : {x86::BinaryKind::kAdd, x86::BinaryKind::kSub, x86::BinaryKind::kMul}) Test(k);
+    for (auto k : {portable::BinaryKind::kAdd, portable::BinaryKind::kSub, portable::BinaryKind::kMul}) Test(k);
   }
 
  private:
@@ -112,12 +112,12 @@ TEST(X86Misc, LutEqualsTheReference) {
     std::uniform_int_distribution<int32_t> d(-300, 300);  // beyond int8: the reference saturates
     for (auto& v : t) v = static_cast<int16_t>(d(rng));
     std::vector<int8_t> table(256);
-    x86::BuildQs8Lut(t.data(), size, min_code, table.data());
+    portable::BuildQs8Lut(t.data(), size, min_code, table.data());
     for (int32_t n : {1, 17, 64, 1000}) {
       const auto x = RandomCodes(rng, n);
       std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
       ref::Lut<int8_t, int8_t>(n, x.data(), t.data(), size, min_code, want.data());
-      x86::Qs8Lut(n, table.data(), x.data(), got.data());
+      portable::Qs8Lut(n, table.data(), x.data(), got.data());
       ASSERT_EQ(got, want);
     }
   }
@@ -134,8 +134,8 @@ void CheckTranspose(const std::vector<int32_t>& dims, const std::vector<int32_t>
   std::vector<T> want(static_cast<size_t>(n) + 1, 7), got(static_cast<size_t>(n) + 1, 7);
   const auto rank = static_cast<int32_t>(dims.size());
   ref::Transpose<T>(rank, dims.data(), perm.data(), x.data(), want.data());
-  const x86::TransposePlan plan = x86::PlanTranspose(rank, dims.data(), perm.data(), sizeof(T));
-  x86::Transpose(plan, x.data(), got.data());
+  const portable::TransposePlan plan = portable::PlanTranspose(rank, dims.data(), perm.data(), sizeof(T));
+  portable::Transpose(plan, x.data(), got.data());
   ASSERT_EQ(got, want) << "rank " << rank << ", element size " << sizeof(T);
 }
 
@@ -222,7 +222,7 @@ class SoftmaxTester {
     for (bool avx512 : {false, true}) {  // plain C++ code tables, AVX-512 ones (where this CPU has it)
       if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
       std::vector<TOut> got(n + 1, 9);
-      x86::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512);
+      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512);
       ASSERT_EQ(got, want) << (avx512 ? "avx512" : "c++");
     }
   }
@@ -311,11 +311,12 @@ class LayerNormTester {
     std::vector<int8_t> want(x.size() + 1, 3);
     ref::LayerNorm<int8_t>(p, x.data(), want.data());
     // Plain C++ rows, AVX2 and AVX-512 rows (where this CPU has them).
-    for (auto [isa, rows] : {std::pair{Isa::kReference, x86::RowIsa::kCpp}, std::pair{Isa::kAvx2, x86::RowIsa::kAvx2},
-                             std::pair{Isa::kAvx512Vnni, x86::RowIsa::kAvx512}}) {
+    for (auto [isa, rows] : {std::pair{Isa::kReference, portable::RowIsa::kCpp},
+                             std::pair{Isa::kAvx2, portable::RowIsa::kAvx2},
+                             std::pair{Isa::kAvx512Vnni, portable::RowIsa::kAvx512}}) {
       if (!IsaSupported(isa)) continue;
       std::vector<int8_t> got(x.size() + 1, 3);
-      x86::Qs8LayerNorm(p, x.data(), got.data(), rows);
+      portable::Qs8LayerNorm(p, x.data(), got.data(), rows);
       ASSERT_EQ(got, want) << rows_ << "x" << channels_ << " rows " << static_cast<int>(rows);
     }
   }
@@ -423,9 +424,9 @@ class DepthwiseTester {
     const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
     const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
     std::vector<int8_t> want(n + 1, 4), got(n + 1, 4);
-    std::vector<int16_t> scratch(x86::Qs8DepthwiseScratchBytes(p) / 2 + 1);
+    std::vector<int16_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 2 + 1);
     ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
-    x86::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
+    portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
     ASSERT_EQ(got, want) << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
                          << stride_ << " dilation " << dilation_;
   }

@@ -1,16 +1,23 @@
 // The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing, the
 // loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
-// on them. Baseline x86-64 code: no intrinsics, no target flags.
+// on them. Plain C++ for any target: no intrinsics, no target flags.
 #include <cstring>
 
-#include "runtime/kernels/x86/qs8_gemm.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
 
-namespace squint::rt::x86 {
+namespace squint::rt::portable {
 namespace {
 
 size_t RoundUp(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 int32_t Panels(const Qs8GemmKernel& k, int32_t units) { return (units + k.nr - 1) / k.nr; }
+
+// The distance between two panels (qs8_gemm.h: each 64-byte aligned in size), for the packing at
+// prepare, BATCH_MATMUL's packing per call and the sweep alike: k_pad·nr elements need not be a
+// multiple of 64 bytes (e.g. 8 units × 4 bytes of depth).
+size_t PanelBytes(const Qs8GemmKernel& k, size_t k_pad) {
+  return RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+}
 
 // Element (g, j, i) of panel p as the kernel reads it.
 void StoreElement(const Qs8GemmKernel& k, uint8_t* panel, size_t index, int8_t value) {
@@ -24,10 +31,24 @@ void StoreElement(const Qs8GemmKernel& k, uint8_t* panel, size_t index, int8_t v
 
 }  // namespace
 
+const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa) {
+  switch (isa) {
+#if defined(SQUINT_X86_KERNELS)
+    case Isa::kAvx2: return &x86::kQs8Gemm4x16c2Avx2;
+    case Isa::kAvx512Vnni: return &x86::kQs8Gemm8x32c4Avx512Vnni;
+#endif
+#if defined(SQUINT_ARM_KERNELS)
+    case Isa::kNeon: return &arm::kQs8Gemm2x8c8Neon;
+    case Isa::kNeonDot: return &arm::kQs8Gemm4x8c4NeonDot;
+#endif
+    default: return nullptr;
+  }
+}
+
 Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth) {
   const size_t k_pad = RoundUp(static_cast<size_t>(depth), static_cast<size_t>(k.kr));
   const size_t panels = static_cast<size_t>(Panels(k, units));
-  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  const size_t panel_bytes = PanelBytes(k, k_pad);
   const size_t unit_bytes = RoundUp(panels * static_cast<size_t>(k.nr) * sizeof(int32_t), 64);
   Qs8GemmLayout l;
   l.weights = 0;
@@ -49,7 +70,7 @@ void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) 
   auto* base = static_cast<uint8_t*>(block);
   std::memset(base, 0, l.total);
   const size_t k_pad = RoundUp(static_cast<size_t>(pr.depth), static_cast<size_t>(k.kr));
-  const size_t panel_bytes = RoundUp(k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes), 64);
+  const size_t panel_bytes = PanelBytes(k, k_pad);
   int32_t* bias = reinterpret_cast<int32_t*>(base + l.bias);
   int32_t* mult = reinterpret_cast<int32_t*>(base + l.multiplier);
   int32_t* left = reinterpret_cast<int32_t*>(base + l.left_shift);
@@ -101,7 +122,7 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
                  int32_t row_last, int8_t* y) {
   constexpr size_t kChunkBytes = size_t{256} * 1024;
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
-  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t panel_bytes = PanelBytes(k, k_pad);
   const size_t row_bytes = k_pad * static_cast<size_t>(k.weight_bytes);
   int32_t chunk = panel_bytes == 0 ? last - first : static_cast<int32_t>(kChunkBytes / panel_bytes);
   if (chunk < 1) chunk = 1;
@@ -171,7 +192,7 @@ MatMulScratch MatMulLayout(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t
   const size_t units_pad = static_cast<size_t>(Panels(k, n)) * static_cast<size_t>(k.nr);
   MatMulScratch l;
   l.panels = RoundUp(Qs8GemmScratchBytes(k, m, depth), 64);
-  l.bias = l.panels + RoundUp(units_pad * k_pad * static_cast<size_t>(k.weight_bytes), 64);
+  l.bias = l.panels + static_cast<size_t>(Panels(k, n)) * PanelBytes(k, k_pad);
   l.row_bias = l.bias + RoundUp(units_pad * sizeof(int32_t), 64);
   l.total = l.row_bias + static_cast<size_t>(m) * sizeof(int32_t);
   return l;
@@ -197,7 +218,7 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   auto* bias = reinterpret_cast<int32_t*>(base + l.bias);
   auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
-  const size_t panel_bytes = k_pad * static_cast<size_t>(k.nr) * static_cast<size_t>(k.weight_bytes);
+  const size_t panel_bytes = PanelBytes(k, k_pad);
   const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
   std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
   std::memset(bias, 0, units_pad * sizeof(int32_t));
@@ -302,4 +323,4 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
   }
 }
 
-}  // namespace squint::rt::x86
+}  // namespace squint::rt::portable

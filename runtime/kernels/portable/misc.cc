@@ -1,6 +1,6 @@
 // Optimized int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX and LAYER_NORM (misc.h states the
 // contract: the reference kernels' output codes, bit for bit).
-#include "runtime/kernels/x86/misc.h"
+#include "runtime/kernels/portable/misc.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,11 @@
 #include <cstring>
 
 #include "runtime/kernels/reference/kernel_util.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 
-namespace squint::rt::x86 {
+namespace squint::rt::portable {
 namespace {
 
 // ⌊n / d⌋ for n >= 0, d > 0, with inv ≈ 1/d (double). The estimate ⌊n·inv⌋ has relative error
@@ -310,11 +313,16 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
       any = any && mr[0] != 0;
       mr = nullptr;
     }
+#if defined(SQUINT_X86_KERNELS)
     if (avx512 && any) {  // the whole row (mr: null or a byte per element)
-      Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
+      x86::Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
     } else {
       SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
     }
+#else
+    (void)avx512;
+    SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
+#endif
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
       mask_off += p.mask_strides[i];
       if (++index[i] < p.dims[i]) break;
@@ -370,6 +378,7 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     const int64_t up = int64_t{1} << up_log2;
     const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
     int32_t done = 0;  // channels written by a vector row kernel
+#if defined(SQUINT_X86_KERNELS)
     if (isa != RowIsa::kCpp && root != 0) {
       // The vector rows' bounds: w = C·(x − z) − Σ is linear in x, so its largest |w| is at the
       // row's smallest or largest code; |n| <= |w|·up / root + 1.
@@ -377,12 +386,15 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
       if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
         if (isa == RowIsa::kAvx512) {  // 2^28 above: margin to 2^29
-          Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
+          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
           continue;
         }
-        done = Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
+        done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
       }
     }
+#else
+    (void)isa;
+#endif
     // n(x) = ⌊(C·(x − z) − Σx)·up / root⌉ (0 when root == 0) depends on the code only.
     auto n_at = [&](int32_t code) -> int64_t {
       return root == 0 ? 0 : RoundDivByInverse((c_count * (code - z) - sum) * up, root, inv);
@@ -478,4 +490,4 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
   }
 }
 
-}  // namespace squint::rt::x86
+}  // namespace squint::rt::portable

@@ -1,0 +1,19 @@
+include(GoogleTest)
+
+# squint_test(NAME SOURCES... LIBS libs...): one gtest executable, each test registered with CTest.
+# In a cross-build the tests are listed and run under CMAKE_CROSSCOMPILING_EMULATOR (qemu).
+function(squint_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    SQUINT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    SQUINT_VENV_PYTHON="${PROJECT_SOURCE_DIR}/.venv/bin/python")
+  target_compile_options(${name} PRIVATE ${SQUINT_WARNINGS})
+  if(CMAKE_CROSSCOMPILING)
+    # The test harness (GoogleTest macros, testers, reference loops) at -O1: its compile time is most
+    # of a cross-build from scratch, in the CI budget; the runtime and its kernels keep the build's flags.
+    target_compile_options(${name} PRIVATE -O1)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 900)
+endfunction()

@@ -1,0 +1,35 @@
+// The x86-64 vector rows of SOFTMAX and LAYER_NORM that portable/misc.cc calls when its caller
+// asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa): defined in avx2.cc and
+// avx512vnni.cc, compiled with those sets' target flags; call only after the CPU check.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/kernels/reference/kernels.h"
+
+namespace squint::rt::x86 {
+
+// One row's output code (the byte of u + output_zero_point) for every d = max − x in [0, d_hi]
+// (avx512vnni.cc, 8 at a step; code_of_d holds 256 bytes, d_hi <= 255), given Σe = sum >= 1 over
+// the row's kept elements: u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋,
+// 0, 2^bits − 1), scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
+// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits).
+void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
+// One whole row (avx512vnni.cc): the kept elements' max, min and Σe, the codes above, and the
+// output bytes (u + output_zero_point, or output_zero_point where not kept). mr: the row's mask
+// bytes (element i kept when mr[i] != 0), or null when every element is kept.
+void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
+
+// One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
+// point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
+// w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
+// exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
+// |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr);
+// The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
+// caller does the rest).
+int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                            int32_t up_log2, int64_t root, double inv, int8_t* yr);
+
+}  // namespace squint::rt::x86
