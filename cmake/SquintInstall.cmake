@@ -9,6 +9,7 @@
 # The toolkit (quantizer, importers) is not part of the package yet.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
+find_package(Threads REQUIRED)
 
 # The header's version macros and the project's version must agree.
 file(STRINGS ${PROJECT_SOURCE_DIR}/runtime/squint_rt.h _squint_rt_version REGEX "#define SQUINT_RT_VERSION_(MAJOR|MINOR|PATCH)")
