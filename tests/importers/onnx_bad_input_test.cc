@@ -60,7 +60,7 @@ TEST(OnnxBadInput, TruncatedProtobuf) {
   // Every prefix must fail cleanly or (rarely, at a field boundary) import a smaller model.
   for (size_t n = 1; n < bytes.size(); n += 7) {
     auto r = ImportOnnxBytes(std::string_view(bytes).substr(0, n), kNoInfer);
-    if (!r.ok()) EXPECT_NE(r.status().code(), StatusCode::kInternal) << n << ": " << r.status().message();
+    if (!r.ok()) { EXPECT_NE(r.status().code(), StatusCode::kInternal) << n << ": " << r.status().message(); }
   }
   WriteBytes(dir.file("cut.onnx"), bytes.substr(0, bytes.size() - 30));
   ExpectError(ImportOnnxFile(dir.file("cut.onnx")), StatusCode::kInvalidInput,
@@ -301,7 +301,7 @@ TEST(OnnxBadInput, FuzzRegressions) {
     std::ifstream f(e.path(), std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     auto r = ImportOnnxBytes(bytes);
-    if (!r.ok()) EXPECT_NE(r.status().code(), StatusCode::kInternal) << e.path() << ": " << r.status().message();
+    if (!r.ok()) { EXPECT_NE(r.status().code(), StatusCode::kInternal) << e.path() << ": " << r.status().message(); }
   }
 }
 

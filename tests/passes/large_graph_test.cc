@@ -96,7 +96,7 @@ TEST(LargeGraph, CanonicalizesAndEvaluatesA100kNodeChain) {
     ASSERT_EQ(g.nodes.size(), 2u * kBlocks);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       ASSERT_EQ(g.nodes[i].op, i % 2 == 0 ? OpType::kLinear : OpType::kRelu) << i;
-      if (i % 2 == 0) ASSERT_EQ(g.nodes[i].inputs.size(), 3u) << i;
+      if (i % 2 == 0) { ASSERT_EQ(g.nodes[i].inputs.size(), 3u) << i; }
     }
     EXPECT_EQ(g.value(g.outputs[0]).name, "y");
 
