@@ -42,6 +42,7 @@ Result<Measured> QuantizeAndMeasure(const FixContext& c, const quant::PipelineOp
   report::MeasuredFix& f = m.figures;
   f.flags = quant::QuantizeFlags(o);
   f.bytes = static_cast<int64_t>(m.bytes.size());
+  SQ_ASSIGN_OR_RETURN(f.latency_us, report::InvokeLatencyUs(m.bytes));
   if (!r.outputs.empty()) {
     f.output_sqnr_db = r.outputs[0].accumulated.sqnr_db;
     f.output_cosine = r.outputs[0].accumulated.cosine;

@@ -167,7 +167,8 @@ void AddReport(CLI::App& app, Action& action) {
                 "softmax, weight scales per group of 32 for a layer with weights, and the smooth and hadamard\n"
                 "transforms; run each on the integer runtime over DATA and list the output SQNR, agreement,\n"
                 "accuracy or bits/char and bytes gained or lost, with the exact squint quantize flag (text,\n"
-                "--json and --html). Needs --calib; latency is not measured");
+                "--json and --html; the text also gives each model's invoke latency on this machine, which the\n"
+                "files leave out to stay byte-identical). Needs --calib");
   cmd->add_option("--calib", o->calib, "with --fixes: the calibration data to quantize with (as squint quantize --calib)");
   cmd->add_option("--fix-layers", o->fix_layers, "with --fixes: how many of the worst layers to find fixes for")
       ->capture_default_str();

@@ -1,11 +1,43 @@
 #include "report/fixes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 
+#include "runtime/interpreter.h"
+
 namespace squint::report {
+
+Result<double> InvokeLatencyUs(const std::string& sqnt, int runs) {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  auto aligned = [](size_t n) { return std::unique_ptr<uint8_t, Free>(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64 + 64))); };
+  auto file = aligned(sqnt.size());
+  if (!file) return Internal("out of memory for a model of {} bytes", sqnt.size());
+  std::memcpy(file.get(), sqnt.data(), sqnt.size());
+  rt::Model model;
+  if (rt::Status s = model.Load(file.get(), sqnt.size()); !s.ok()) return InvalidInput("{}", s.message());
+  rt::Interpreter interp;
+  if (rt::Status s = interp.Prepare(&model); !s.ok()) return InvalidInput("{}", s.message());
+  const size_t arena_size = static_cast<size_t>(interp.arena_size());
+  auto arena = aligned(arena_size);
+  if (!arena) return Internal("out of memory for an arena of {} bytes", arena_size);
+  std::memset(arena.get(), 0, arena_size);
+  if (rt::Status s = interp.SetArena(arena.get(), arena_size); !s.ok()) return Internal("{}", s.message());
+  double best = INFINITY;
+  for (int k = 0; k < std::max(runs, 1); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (rt::Status s = interp.Invoke(); !s.ok()) return Internal("invoke: {}", s.message());
+    best = std::min(best, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
 
 void RankFixes(FixReport* r) {
   std::stable_sort(r->fixes.begin(), r->fixes.end(), [](const MeasuredFix& a, const MeasuredFix& b) {
@@ -30,17 +62,22 @@ std::string Quality(const MeasuredFix& f, const MeasuredFix& base) {
 std::string FormatFixes(const FixReport& r) {
   std::string s = fmt::format(
       "suggested fixes, each alone on top of the .sqnt's options (calibration on {}, measured on {} samples, end to "
-      "end; latency not measured):\n",
+      "end; latency: best invoke of several on this machine, one thread):\n",
       r.calib, r.samples);
-  s += fmt::format("  base          {}  {} bytes{}\n", Quality(r.base, r.base), r.base.bytes,
+  auto latency = [&](const MeasuredFix& f) {
+    if (!f.latency_us) return std::string();
+    if (&f == &r.base || !r.base.latency_us) return fmt::format("  {:.0f} us", *f.latency_us);
+    return fmt::format("  {:.0f} us ({:+.0f})", *f.latency_us, *f.latency_us - *r.base.latency_us);
+  };
+  s += fmt::format("  base          {}  {} bytes{}{}\n", Quality(r.base, r.base), r.base.bytes, latency(r.base),
                    r.base_reproduced ? "" : "  (quantized again, it differs from the .sqnt: other calibration data?)");
   for (const MeasuredFix& f : r.fixes) {
     if (!f.error.empty()) {
       s += fmt::format("  n/a           {}: {}\n", f.flag, f.error);
       continue;
     }
-    s += fmt::format("  {:+6.2f} dB     {}  {:+} bytes  {}\n", f.output_sqnr_db - r.base.output_sqnr_db,
-                     Quality(f, r.base), f.bytes - r.base.bytes, f.flag);
+    s += fmt::format("  {:+6.2f} dB     {}  {:+} bytes{}  {}\n", f.output_sqnr_db - r.base.output_sqnr_db,
+                     Quality(f, r.base), f.bytes - r.base.bytes, latency(f), f.flag);
   }
   return s;
 }

@@ -2,7 +2,7 @@
 // activations around the layer, a log-grid softmax, softmax bias correction, group weight scales,
 // a transform) quantized again on top of the .sqnt's own options and run on the integer runtime
 // over the validation data. This file holds the figures and their text/JSON forms; the
-// measuring composes quant, export and CompareFloatAndInteger in cli/report_fixes.cc.
+// measuring composes quant, export and CompareFloatAndInteger in cli/fix_search.cc.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base/status.h"
 
 namespace squint::report {
 
@@ -25,6 +27,10 @@ struct MeasuredFix {
   std::optional<double> accuracy, bits_per_char;
   std::optional<double> float_accuracy, float_bits_per_char;  // the float model's, same samples
   std::optional<double> layer_sqnr_db;  // `layer` end to end after the fix
+  // Wall time of one invoke on this machine (the best of several, one thread, the CPU's best
+  // instruction set), µs. Printed on the terminal only: the JSON and HTML files stay
+  // byte-identical from run to run, which a time cannot be.
+  std::optional<double> latency_us;
 };
 
 struct FixReport {
@@ -34,6 +40,11 @@ struct FixReport {
   int64_t samples = 0;
   std::string calib;
 };
+
+// The best wall time of `runs` invokes of the .sqnt model (bytes) on a zeroed arena, one thread,
+// the CPU's best instruction set (or SQUINT_ISA), in µs; the kernels' cost does not depend on the
+// input values. Errors: a file the runtime refuses.
+Result<double> InvokeLatencyUs(const std::string& sqnt, int runs = 20);
 
 // Orders r.fixes: the largest output SQNR gain first (ties: as found), errors last.
 void RankFixes(FixReport* r);

@@ -189,7 +189,8 @@ std::string FixesSection(const FixReport& f, const AccuracyReport& r) {
   std::string s = fmt::format(
       "<h2>Suggested fixes, measured</h2><p class=\"note\">Each fix alone, on top of the .sqnt's own options "
       "(<code>{}</code>), quantized again with the calibration data <code>{}</code> and run on the integer runtime over "
-      "the same {} samples. Gains are in output SQNR; bytes are the .sqnt's size. Latency is not measured.{}</p>",
+      "the same {} samples. Gains are in output SQNR; bytes are the .sqnt's size. Each fix's latency is on the terminal "
+      "output only (a time would make this page differ from run to run).{}</p>",
       Escape(b.flags.empty() ? "the defaults" : b.flags), Escape(f.calib), f.samples,
       f.base_reproduced ? " Quantized again, the base gives the .sqnt byte for byte."
                         : " Quantized again, the base differs from the .sqnt (other calibration data?): the gains are "

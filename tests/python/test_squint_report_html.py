@@ -186,8 +186,12 @@ def test_fixes_measured_and_reproducible(vit, tmp_path):
     # through `squint report`: checked for the best fix and for one int16 fix.
     d = vit
     calib = os.path.join(FMNIST, "calib_x.npy")
-    report(d, tmp_path / "f.html", "--fixes", "--calib", calib, "--fix-layers", 2)
+    text = report(d, tmp_path / "f.html", "--fixes", "--calib", calib, "--fix-layers", 2).stdout
     j = json.loads((d / "r.json").read_text())
+    # The terminal gives each model's invoke latency (the files leave times out: byte-identical).
+    rows = [ln for ln in text.splitlines() if " bytes" in ln and (ln.lstrip().startswith(("base", "+", "-")))]
+    assert rows and all(re.search(r"\d+ us", ln) for ln in rows), text
+    assert " us" not in (d / "r.json").read_text()
     f = j["fixes"]
     assert f["base_reproduced"] is True and f["samples"] == SAMPLES
     assert f["base"]["flags"] == "", f["base"]  # the default options: nothing to add
