@@ -11,6 +11,7 @@
 #include "ir/eval/evaluator.h"
 #include "ir/npy.h"
 #include "runtime/squint_rt.h"
+#include "runtime/tensor_codes.h"
 
 namespace squint::cli {
 namespace {
@@ -63,20 +64,15 @@ std::string Describe(const squint_rt_tensor_info& info) {
 // Integer values of `t` as codes of the runtime type, each checked against the type's range.
 Result<ir::Tensor> ToCodes(const ir::Tensor& t, const squint_rt_tensor_info& info) {
   const ir::DType dtype = CodeDType(info.type);
-  const int64_t lo = dtype == ir::DType::kInt8 ? -128 : dtype == ir::DType::kUInt8 ? 0 : dtype == ir::DType::kInt16 ? -32768 : INT32_MIN;
-  const int64_t hi = dtype == ir::DType::kInt8 ? 127 : dtype == ir::DType::kUInt8 ? 255 : dtype == ir::DType::kInt16 ? 32767 : INT32_MAX;
+  const auto type = static_cast<fb::ElementType>(info.type);  // squint_rt_type mirrors it (squint_rt.cc)
+  const int64_t lo = rt::CodeMin(type), hi = rt::CodeMax(type);
   const std::vector<int64_t> values = t.ToInt64Vector();
   ir::Tensor codes(dtype, t.dims());
   for (size_t k = 0; k < values.size(); ++k) {
     if (values[k] < lo || values[k] > hi)
       return InvalidInput("input '{}': value {} at flat index {} is outside the range [{}, {}] of {}", info.name, values[k],
                           k, lo, hi, ir::DTypeName(dtype));
-    switch (dtype) {
-      case ir::DType::kInt8: codes.data<int8_t>()[k] = static_cast<int8_t>(values[k]); break;
-      case ir::DType::kUInt8: codes.data<uint8_t>()[k] = static_cast<uint8_t>(values[k]); break;
-      case ir::DType::kInt16: codes.data<int16_t>()[k] = static_cast<int16_t>(values[k]); break;
-      default: codes.data<int32_t>()[k] = static_cast<int32_t>(values[k]); break;
-    }
+    rt::StoreCode(codes.raw(), type, static_cast<int64_t>(k), static_cast<int32_t>(values[k]));
   }
   return codes;
 }

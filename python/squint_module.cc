@@ -2,7 +2,6 @@
 // (runtime/squint_rt.h) with numpy arrays; main runs the command line in-process (squint.quantize
 // and friends in python/squint/__init__.py build its arguments).
 #include <cmath>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +11,9 @@
 #include <pybind11/stl.h>
 
 #include "cli/commands.h"
+#include "runtime/dispatch.h"
 #include "runtime/squint_rt.h"
+#include "runtime/tensor_codes.h"
 
 namespace py = pybind11;
 
@@ -28,20 +29,10 @@ void Check(squint_rt_status s, const std::string& what) {
   if (s != SQUINT_RT_OK) Fail(what + ": " + squint_rt_last_error());
 }
 
-const char* TypeName(squint_rt_type t) {
-  switch (t) {
-    case SQUINT_RT_INT8: return "int8";
-    case SQUINT_RT_UINT8: return "uint8";
-    case SQUINT_RT_INT16: return "int16";
-    case SQUINT_RT_INT32: return "int32";
-  }
-  return "int32";
-}
-
 py::dict InfoDict(const squint_rt_tensor_info& i) {
   py::dict d;
   d["name"] = i.name;
-  d["dtype"] = TypeName(i.type);
+  d["dtype"] = squint_rt_type_name(i.type);
   d["shape"] = py::tuple(py::cast(std::vector<int64_t>(i.dims, i.dims + i.rank)));
   d["scale"] = i.has_quantization ? py::cast(i.scale) : py::none();
   d["zero_point"] = i.has_quantization ? py::cast(i.zero_point) : py::none();
@@ -56,13 +47,11 @@ class Model {
     squint_rt_options_init(&o);
     o.flags = SQUINT_RT_ALLOCATE_ARENA;
     o.num_threads = threads;
-    if (isa == "reference") o.isa = SQUINT_RT_ISA_REFERENCE;
-    else if (isa == "avx2") o.isa = SQUINT_RT_ISA_AVX2;
-    else if (isa == "avx512vnni") o.isa = SQUINT_RT_ISA_AVX512VNNI;
-    else if (isa == "neon") o.isa = SQUINT_RT_ISA_NEON;
-    else if (isa == "neondot") o.isa = SQUINT_RT_ISA_NEONDOT;
-    else if (!isa.empty() && isa != "auto")
+    // The runtime's own names (dispatch.h); squint_rt_isa shares rt::Isa's values (squint_rt.cc).
+    squint::rt::Isa chosen = squint::rt::Isa::kAuto;
+    if (!isa.empty() && isa != "auto" && !squint::rt::ParseIsa(isa.c_str(), &chosen))
       Fail("isa '" + isa + "': expected auto, reference, avx2, avx512vnni, neon or neondot");
+    o.isa = static_cast<squint_rt_isa>(chosen);
     squint_rt_model* raw = nullptr;
     Check(squint_rt_create_from_file_with_options(path.c_str(), &o, &raw), path);
     m_.reset(raw);
@@ -125,7 +114,7 @@ class Model {
               info.name);
         out[info.name] = values;
       } else {
-        py::array codes(py::dtype(TypeName(info.type)), shape);
+        py::array codes(py::dtype(squint_rt_type_name(info.type)), shape);
         Check(squint_rt_get_output(m_.get(), i, codes.mutable_data(), info.bytes), info.name);
         out[info.name] = codes;
       }
@@ -154,27 +143,23 @@ class Model {
     const squint_rt_tensor_info info = Info(i, true);
     const std::string name = info.name;
     if (a.dtype().kind() == 'f') {
-      if (!info.has_quantization) Fail("input '" + name + "' takes integer codes (" + TypeName(info.type) + "), got floats");
+      if (!info.has_quantization) Fail("input '" + name + "' takes integer codes (" + squint_rt_type_name(info.type) + "), got floats");
       py::array_t<float, py::array::c_style | py::array::forcecast> f(a);
       for (py::ssize_t k = 0; k < f.size(); ++k)
         if (!std::isfinite(f.data()[k])) Fail("input '" + name + "': value at flat index " + std::to_string(k) + " is not finite");
       Check(squint_rt_set_input_float(m_.get(), i, f.data(), static_cast<size_t>(f.size())), name);
     } else if (a.dtype().kind() == 'i' || a.dtype().kind() == 'u') {
       py::array_t<int64_t, py::array::c_style | py::array::forcecast> v(a);
-      const int64_t lo = info.type == SQUINT_RT_INT8 ? -128 : info.type == SQUINT_RT_UINT8 ? 0
-                         : info.type == SQUINT_RT_INT16 ? -32768 : INT32_MIN;
-      const int64_t hi = info.type == SQUINT_RT_INT8 ? 127 : info.type == SQUINT_RT_UINT8 ? 255
-                         : info.type == SQUINT_RT_INT16 ? 32767 : INT32_MAX;
-      py::array codes(py::dtype(TypeName(info.type)), std::vector<py::ssize_t>{v.size()});
-      auto* bytes = static_cast<uint8_t*>(codes.mutable_data());
-      const size_t width = static_cast<size_t>(codes.itemsize());
+      const auto type = static_cast<squint::fb::ElementType>(info.type);  // the same values (squint_rt.cc)
+      const int64_t lo = squint::rt::CodeMin(type), hi = squint::rt::CodeMax(type);
+      py::array codes(py::dtype(squint_rt_type_name(info.type)), std::vector<py::ssize_t>{v.size()});
       for (py::ssize_t k = 0; k < v.size(); ++k) {
         const int64_t x = v.data()[k];
         if (x < lo || x > hi)
           Fail("input '" + name + "': value " + std::to_string(x) + " at flat index " + std::to_string(k) +
-               " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "] of " + TypeName(info.type));
-        const int32_t c = static_cast<int32_t>(x);
-        std::memcpy(bytes + static_cast<size_t>(k) * width, &c, width);  // little-endian: the low bytes
+               " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "] of " +
+               squint_rt_type_name(info.type));
+        squint::rt::StoreCode(codes.mutable_data(), type, k, static_cast<int32_t>(x));
       }
       Check(squint_rt_set_input(m_.get(), i, codes.data(), info.bytes), name);
     } else {

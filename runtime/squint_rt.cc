@@ -33,6 +33,12 @@ using squint::rt::StoreCode;
 using squint::rt::TensorDesc;
 using squint::rt::TensorView;
 
+// FillInfo hands out the model's element types as squint_rt_type: the same values.
+static_assert(static_cast<int>(squint::fb::ElementType::INT8) == SQUINT_RT_INT8 &&
+                  static_cast<int>(squint::fb::ElementType::UINT8) == SQUINT_RT_UINT8 &&
+                  static_cast<int>(squint::fb::ElementType::INT16) == SQUINT_RT_INT16 &&
+                  static_cast<int>(squint::fb::ElementType::INT32) == SQUINT_RT_INT32,
+              "squint_rt_type mirrors fb::ElementType");
 static_assert(static_cast<int>(squint::rt::Isa::kAuto) == SQUINT_RT_ISA_AUTO &&
                   static_cast<int>(squint::rt::Isa::kReference) == SQUINT_RT_ISA_REFERENCE &&
                   static_cast<int>(squint::rt::Isa::kAvx2) == SQUINT_RT_ISA_AVX2 &&
@@ -381,6 +387,15 @@ squint_rt_status squint_rt_create_from_file_with_options(const char* path, const
 }
 
 void squint_rt_destroy(squint_rt_model* model) { delete model; }
+
+const char* squint_rt_type_name(squint_rt_type type) {
+  // Read as an integer: a caller's out-of-range value must not be loaded as the enum type.
+  int32_t t = 0;
+  static_assert(sizeof(t) == sizeof(type), "squint_rt_type is 32-bit");
+  std::memcpy(&t, &type, sizeof(t));
+  return t >= SQUINT_RT_INT8 && t <= SQUINT_RT_INT32 ? squint::rt::ElementTypeName(static_cast<squint::fb::ElementType>(t))
+                                                     : "unknown";
+}
 
 const char* squint_rt_isa_name(const squint_rt_model* m) {
   return m != nullptr ? squint::rt::IsaName(m->interp.isa()) : "reference";

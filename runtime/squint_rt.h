@@ -138,6 +138,8 @@ void squint_rt_destroy(squint_rt_model* model);
 /* The instruction set the model runs on: "reference", "avx2", "avx512vnni", "neon" or "neondot"
  * (static string). */
 const char* squint_rt_isa_name(const squint_rt_model* model);
+/* The name of a code type: "int8", "uint8", "int16", "int32" (static string; "unknown" otherwise). */
+const char* squint_rt_type_name(squint_rt_type type);
 const char* squint_rt_last_error(void);
 
 int32_t squint_rt_num_inputs(const squint_rt_model* model);

@@ -180,6 +180,14 @@ TEST(SquintRtC, VersionOfTheLinkedLibraryMatchesTheHeader) {
   EXPECT_EQ(squint_rt_version(), 100);  // 0.1.0, the project's version (cmake/SquintInstall.cmake checks)
 }
 
+TEST(SquintRtC, TypeNames) {
+  EXPECT_STREQ(squint_rt_type_name(SQUINT_RT_INT8), "int8");
+  EXPECT_STREQ(squint_rt_type_name(SQUINT_RT_UINT8), "uint8");
+  EXPECT_STREQ(squint_rt_type_name(SQUINT_RT_INT16), "int16");
+  EXPECT_STREQ(squint_rt_type_name(SQUINT_RT_INT32), "int32");
+  EXPECT_STREQ(squint_rt_type_name(static_cast<squint_rt_type>(7)), "unknown");
+}
+
 TEST(SquintRtC, FixedShapesRefuseAResize) {
   AlignedBytes bytes = BuildFcModel();
   squint_rt_model* m = nullptr;

@@ -82,16 +82,6 @@ bool EndsWith(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-const char* TypeName(squint_rt_type t) {
-  switch (t) {
-    case SQUINT_RT_INT8: return "int8";
-    case SQUINT_RT_UINT8: return "uint8";
-    case SQUINT_RT_INT16: return "int16";
-    case SQUINT_RT_INT32: return "int32";
-  }
-  return "unknown";
-}
-
 // The NumPy descr of a type's codes (little-endian; one byte types have no byte order).
 const char* NpyDescr(squint_rt_type t) {
   switch (t) {
@@ -208,7 +198,7 @@ bool SetInput(squint_rt_model* model, int32_t i, const char* path, std::string* 
   if (!EndsWith(path, ".npy")) {
     if (file.size() != info.bytes) {
       *error = where + ": " + std::to_string(file.size()) + " bytes, expected " + std::to_string(info.bytes) +
-               " (raw " + TypeName(info.type) + " codes of " + std::to_string(info.num_elements) + " elements)";
+               " (raw " + squint_rt_type_name(info.type) + " codes of " + std::to_string(info.num_elements) + " elements)";
       return false;
     }
     return (*status = squint_rt_set_input(model, i, file.data(), file.size())) == SQUINT_RT_OK;
@@ -240,7 +230,7 @@ bool SetInput(squint_rt_model* model, int32_t i, const char* path, std::string* 
     }
     return (*status = squint_rt_set_input(model, i, npy.data, npy.bytes)) == SQUINT_RT_OK;
   }
-  *error = where + ": dtype '" + npy.descr + "' is neither float32 ('<f4') nor the input's " + TypeName(info.type) +
+  *error = where + ": dtype '" + npy.descr + "' is neither float32 ('<f4') nor the input's " + squint_rt_type_name(info.type) +
            " ('" + NpyDescr(info.type) + "')";
   return false;
 }
@@ -398,7 +388,7 @@ int main(int argc, char** argv) {
       break;
     }
     if (!quiet) {
-      std::printf("output %d '%s' %s [", i, info.name, TypeName(info.type));
+      std::printf("output %d '%s' %s [", i, info.name, squint_rt_type_name(info.type));
       for (int32_t d = 0; d < info.rank; ++d) std::printf(d == 0 ? "%d" : ", %d", info.dims[d]);
       std::printf("] fnv1a %016llx\n", static_cast<unsigned long long>(Fnv1a(codes.data(), codes.size())));
     }
