@@ -1,6 +1,7 @@
 #include "report/accuracy.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -85,7 +86,8 @@ struct IntegerModel {
   std::vector<int32_t> producer;          // per tensor: producing op, -1 for inputs and constants
   std::vector<std::vector<float>> seen;   // per tensor: values observed during Invoke
 
-  Status Init(const std::string& sqnt) {
+  // `observe`: record every op's dequantized outputs in `seen` during Invoke (off for timing).
+  Status Init(const std::string& sqnt, bool observe = true) {
     bytes = AllocateAligned(sqnt.size());
     if (!bytes) return Internal("out of memory for a {}-byte model", sqnt.size());
     std::memcpy(bytes.get(), sqnt.data(), sqnt.size());
@@ -101,7 +103,7 @@ struct IntegerModel {
     for (int32_t i = 0; i < model.num_operators(); ++i)
       for (int32_t t : *model.op(i)->outputs()) producer[static_cast<size_t>(t)] = i;
     seen.assign(static_cast<size_t>(model.num_tensors()), {});
-    interp.SetObserver(&Observe, this);
+    if (observe) interp.SetObserver(&Observe, this);
     return Status::Ok();
   }
 
@@ -156,6 +158,18 @@ void AddDistribution(const rt::Model& model, int32_t op, int32_t t, std::span<co
 }
 
 }  // namespace
+
+Result<double> InvokeLatencyUs(const std::string& sqnt, int runs) {
+  IntegerModel im;
+  SQ_RETURN_IF_ERROR(im.Init(sqnt, /*observe=*/false));
+  double best = INFINITY;
+  for (int k = 0; k < std::max(runs, 1); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (rt::Status s = im.interp.Invoke(); !s.ok()) return Internal("invoke: {}", s.message());
+    best = std::min(best, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
 
 Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::string& sqnt,
                                               const std::vector<ir::Tensor>& data, const ir::Tensor* labels,

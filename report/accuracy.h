@@ -71,6 +71,11 @@ Result<AccuracyReport> CompareFloatAndInteger(const ir::Graph& g, const std::str
                                               const std::vector<ir::Tensor>& data, const ir::Tensor* labels,
                                               int64_t begin, int64_t count, const CompareOptions& options = {});
 
+// The best wall time of `runs` invokes of the .sqnt model (bytes) on a zeroed arena, one thread,
+// the CPU's best instruction set (or SQUINT_ISA), in µs; the kernels' cost does not depend on the
+// input values. Errors: a file the runtime refuses. (report --fixes' latency column.)
+Result<double> InvokeLatencyUs(const std::string& sqnt, int runs = 20);
+
 enum class LayerOrder { kGraph, kAccumulated, kIsolated };  // the last two: lowest SQNR first
 
 // "top-1 agreement 99.2%, accuracy 88.1% (float 88.4%), logits SQNR 31.2 dB, cosine 0.9996"

@@ -1,43 +1,11 @@
 #include "report/fixes.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
 
 #include <fmt/format.h>
 
-#include "runtime/interpreter.h"
-
 namespace squint::report {
-
-Result<double> InvokeLatencyUs(const std::string& sqnt, int runs) {
-  struct Free {
-    void operator()(void* p) const { std::free(p); }
-  };
-  auto aligned = [](size_t n) { return std::unique_ptr<uint8_t, Free>(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64 + 64))); };
-  auto file = aligned(sqnt.size());
-  if (!file) return Internal("out of memory for a model of {} bytes", sqnt.size());
-  std::memcpy(file.get(), sqnt.data(), sqnt.size());
-  rt::Model model;
-  if (rt::Status s = model.Load(file.get(), sqnt.size()); !s.ok()) return InvalidInput("{}", s.message());
-  rt::Interpreter interp;
-  if (rt::Status s = interp.Prepare(&model); !s.ok()) return InvalidInput("{}", s.message());
-  const size_t arena_size = static_cast<size_t>(interp.arena_size());
-  auto arena = aligned(arena_size);
-  if (!arena) return Internal("out of memory for an arena of {} bytes", arena_size);
-  std::memset(arena.get(), 0, arena_size);
-  if (rt::Status s = interp.SetArena(arena.get(), arena_size); !s.ok()) return Internal("{}", s.message());
-  double best = INFINITY;
-  for (int k = 0; k < std::max(runs, 1); ++k) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (rt::Status s = interp.Invoke(); !s.ok()) return Internal("invoke: {}", s.message());
-    best = std::min(best, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 void RankFixes(FixReport* r) {
   std::stable_sort(r->fixes.begin(), r->fixes.end(), [](const MeasuredFix& a, const MeasuredFix& b) {

@@ -12,8 +12,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/status.h"
-
 namespace squint::report {
 
 struct MeasuredFix {
@@ -40,11 +38,6 @@ struct FixReport {
   int64_t samples = 0;
   std::string calib;
 };
-
-// The best wall time of `runs` invokes of the .sqnt model (bytes) on a zeroed arena, one thread,
-// the CPU's best instruction set (or SQUINT_ISA), in µs; the kernels' cost does not depend on the
-// input values. Errors: a file the runtime refuses.
-Result<double> InvokeLatencyUs(const std::string& sqnt, int runs = 20);
 
 // Orders r.fixes: the largest output SQNR gain first (ties: as found), errors last.
 void RankFixes(FixReport* r);
