@@ -168,6 +168,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "weight code width: 8, 6 or 4 (4-bit weights of fully connected and convolution layers\n"
                   "with int8 activations are packed two per byte; 6-bit codes are stored one per int8)")
       ->capture_default_str();
+  cmd->add_option("--w8", o->p.w8,
+                  "with --weight-bits 4 or 6: keep 8-bit weights on the nodes with this name or op type\n"
+                  "(e.g. a first convolution or a classifier that loses too much at the narrow width); repeatable");
   cmd->add_option("--group-size", o->p.group_size,
                   "fully connected and convolution weights: one scale per output channel and group of N\n"
                   "consecutive depth elements (a conv's depth is C_in/groups x kH x kW in (c, ky, kx) order),\n"
@@ -257,11 +260,13 @@ void AddQuantize(CLI::App& app, Action& action) {
   cmd->add_option("--max-drop", o->max_drop,
                   "meet an accuracy target by itself: start from the options given (default W8A8) and apply,\n"
                   "one at a time, the fix that lowers the validation drop most, among int16 activations around\n"
-                  "one of the --fix-layers worst layers (--a16 NODE), a log grid or bias correction for the\n"
-                  "softmax, weight scales per group of 32 and the smooth and hadamard transforms (each measured on\n"
-                  "the integer runtime), until the drop is at most X or no fix lowers it. The model stays fully\n"
-                  "integer (nothing falls back to float); each step is printed, the final flags too, and the\n"
-                  "provenance records them. X is in the units of --drop-metric")
+                  "one of the --fix-layers worst layers (--a16 NODE) or around every node of its op type (--a16\n"
+                  "OPTYPE), 8-bit weights on it when --weight-bits is 4 or 6 (--w8 NODE), a log grid or bias\n"
+                  "correction for the softmax, weight scales per group of 32 and the smooth and hadamard\n"
+                  "transforms (each measured on the integer runtime), until the drop is at most X or no fix\n"
+                  "lowers it. The model stays fully integer (nothing falls back to float); each step is\n"
+                  "printed, the final flags too, and the provenance records them. X is in the units of\n"
+                  "--drop-metric")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--drop-metric", o->drop_metric,
                   "the drop --max-drop bounds: accuracy (points, with class --labels), bits-per-char (% of the\n"

@@ -163,10 +163,11 @@ void AddReport(CLI::App& app, Action& action) {
   cmd->add_flag("--fixes", o->fixes,
                 "suggested fixes, measured: for the --fix-layers layers that lose most, quantize the model again\n"
                 "with each applicable fix alone on top of the .sqnt's own options (its provenance): int16\n"
-                "activations around the layer (--a16 NODE), a log grid (log2, sulq) or bias correction for a\n"
-                "softmax, weight scales per group of 32 for a layer with weights, and the smooth and hadamard\n"
-                "transforms; run each on the integer runtime over DATA and list the output SQNR, agreement,\n"
-                "accuracy or bits/char and bytes gained or lost, with the exact squint quantize flag (text,\n"
+                "activations around the layer (--a16 NODE) or every node of its op type (--a16 OPTYPE), 8-bit\n"
+                "weights on it when the model's are narrower (--w8 NODE), a log grid (log2, sulq) or bias\n"
+                "correction for a softmax, weight scales per group of 32 for a layer with weights, and the\n"
+                "smooth and hadamard transforms; run each on the integer runtime over DATA and list the output\n"
+                "SQNR, agreement, accuracy or bits/char and bytes gained or lost, with the exact squint quantize flag (text,\n"
                 "--json and --html; the text also gives each model's invoke latency on this machine, which the\n"
                 "files leave out to stay byte-identical). Needs --calib");
   cmd->add_option("--calib", o->calib, "with --fixes: the calibration data to quantize with (as squint quantize --calib)");

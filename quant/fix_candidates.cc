@@ -53,6 +53,8 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.calib_samples));
     } else if (key == "a16") {
       o.a16 = SplitComma(value);
+    } else if (key == "w8") {
+      o.w8 = SplitComma(value);
     } else if (key == "clip_softmax") {
       double alpha = 0;
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &alpha));
@@ -85,6 +87,7 @@ std::string QuantizeFlags(const PipelineOptions& o) {
   for (const std::string& a : o.a16) f.push_back("--a16 " + a);
   if (o.per_tensor) f.push_back("--per-tensor");
   if (o.weight_bits != d.weight_bits) f.push_back(fmt::format("--weight-bits {}", o.weight_bits));
+  for (const std::string& w : o.w8) f.push_back("--w8 " + w);
   if (o.group_size != d.group_size) f.push_back(fmt::format("--group-size {}", o.group_size));
   if (o.weight_rounding != d.weight_rounding) f.push_back("--weight-rounding " + o.weight_rounding);
   if (o.act_bits != d.act_bits) f.push_back(fmt::format("--act-bits {}", o.act_bits));
@@ -110,11 +113,21 @@ std::vector<FixCandidate> CandidateFixes(const ir::Graph& g, const PipelineOptio
     auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const ir::Node& n) { return n.name == name; });
     if (it == g.nodes.end()) continue;
     const ir::OpType op = it->op;
-    if (!std::count(base.a16.begin(), base.a16.end(), name) &&
-        !std::count(base.a16.begin(), base.a16.end(), std::string(ir::OpName(op)))) {
+    const std::string type(ir::OpName(op));
+    const auto has = [](const std::vector<std::string>& list, const std::string& s) {
+      return std::count(list.begin(), list.end(), s) > 0;
+    };
+    if (!has(base.a16, name) && !has(base.a16, type)) {
       PipelineOptions o = base;
       o.a16.push_back(name);
       add(name, "int16 activations around " + name, "--a16 " + name, o);
+      // The same for every node of its type at once: a loss spread over every LayerNorm or
+      // residual Add of a model needs one step instead of one per node.
+      if (std::count_if(g.nodes.begin(), g.nodes.end(), [&](const ir::Node& m) { return m.op == op; }) > 1) {
+        o = base;
+        o.a16.push_back(type);
+        add(name, "int16 activations around every " + type, "--a16 " + type, o);
+      }
     }
     if (op == ir::OpType::kSoftmax) {
       for (const char* grid : {"log2", "sulq"}) {
@@ -130,8 +143,15 @@ std::vector<FixCandidate> CandidateFixes(const ir::Graph& g, const PipelineOptio
         add(name, "softmax bias correction (folded into the output projection)", "--softmax-bias-correction", o);
       }
     }
-    const bool weights = op == ir::OpType::kLinear || op == ir::OpType::kMatMul || op == ir::OpType::kGemm ||
-                         op == ir::OpType::kConv;
+    // A layer with constant weights (not a MatMul of two activations, as attention's).
+    const bool weights = (op == ir::OpType::kLinear || op == ir::OpType::kMatMul || op == ir::OpType::kGemm ||
+                          op == ir::OpType::kConv) &&
+                         it->inputs.size() > 1 && it->inputs[1] != ir::kNoValue && g.constant(it->inputs[1]);
+    if (weights && base.weight_bits < 8 && !has(base.w8, name) && !has(base.w8, type)) {
+      PipelineOptions o = base;
+      o.w8.push_back(name);
+      add(name, "8-bit weights on " + name, "--w8 " + name, o);
+    }
     if (weights && base.group_size == 0 && !base.per_tensor) {
       PipelineOptions o = base;
       o.group_size = 32;

@@ -29,7 +29,9 @@ struct FixCandidate {
 };
 
 // For each node named in `worst` (graph node names; unknown names are passed over): int16
-// activations around it (--a16 NAME); a Softmax: each log grid (log2, sulq) and, on the uniform
+// activations around it (--a16 NAME) and, when the model has several nodes of its op type, around
+// every node of that type (--a16 OPTYPE); with weights narrower than 8 bits, 8-bit weights on a node
+// with weights (--w8 NAME); a Softmax: each log grid (log2, sulq) and, on the uniform
 // grid, bias correction; a node with weights (Linear, MatMul, Gemm, Conv): group scales of 32;
 // and once for the model the transforms smooth and hadamard when the base has none. A fix the
 // base already has is left out; each fix appears once, for the first layer it was chosen for.

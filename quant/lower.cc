@@ -236,10 +236,15 @@ Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {
     names.insert(n.name);
     op_types.insert(std::string(ir::OpName(n.op)));
   }
-  for (const std::string& want : options.a16)
-    if (!names.count(want) && !op_types.count(want))
-      return InvalidInput("--a16 '{}': no node has this name or op type (op types in the model: {})", want,
-                          fmt::join(op_types, ", "));
+  for (const auto& [flag, list] : {std::pair{"--a16", &options.a16}, std::pair{"--w8", &options.w8}})
+    for (const std::string& want : *list)
+      if (!names.count(want) && !op_types.count(want))
+        return InvalidInput("{} '{}': no node has this name or op type (op types in the model: {})", flag, want,
+                            fmt::join(op_types, ", "));
+  if (!options.w8.empty() && options.weight_bits == 8)
+    return InvalidInput("--w8 {}: the weights are 8-bit already (--w8 keeps layers at 8 bits with --weight-bits 4 "
+                        "or 6)",
+                        fmt::join(options.w8, ", "));
   return Status::Ok();
 }
 

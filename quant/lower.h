@@ -30,6 +30,9 @@ struct LowerOptions {
   // weights of FULLY_CONNECTED and CONV_2D layers with int8 activations, packed two per byte
   // (INT4); int16-activation layers keep one code per byte (with a warning).
   int weight_bits = 8;
+  // Node names or op types whose weights keep 8-bit codes when weight_bits is 4 or 6 (a layer
+  // that loses too much at the narrow width); empty with weight_bits 8 (else InvalidInput).
+  std::vector<std::string> w8;
   int act_bits = 8;
   // Group scales for FULLY_CONNECTED weights [units, depth] and CONV_2D weights [C_out, C_in/groups,
   // kH, kW] (depth (C_in/groups)·kH·kW): one scale per unit and group of group_size consecutive

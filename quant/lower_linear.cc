@@ -76,15 +76,16 @@ Status Lowerer::LowerConv(size_t i) {
   SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
   // Packed int4 and group scales need the W4A8 kernels: int8 activations.
   const bool low_bit_ok = type_ != fb::ElementType::INT16;
-  if (!low_bit_ok && (opts_.weight_bits == 4 || opts_.group_size > 0))
+  const int bits = WeightBits(n);
+  if (!low_bit_ok && (bits == 4 || opts_.group_size > 0))
     warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                     "per-channel scales",
                                     n.name));
   const ir::Tensor* b = Const(n.input(2));
   const std::vector<float> bias = b ? b->ToFloatVector() : std::vector<float>{};
   SQ_ASSIGN_OR_RETURN(WeightTensor wq,
-                      Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok, low_bit_ok,
-                              opts_.weight_bits, ScaleFloor(bias, pin, w->dim(0) ? w->size() / w->dim(0) : 0)));
+                      Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok, low_bit_ok, bits,
+                              ScaleFloor(bias, pin, w->dim(0) ? w->size() / w->dim(0) : 0)));
   SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
   std::vector<int32_t> inputs = {x, wq.tensor};
   fb::Conv2DOptionsT o;
@@ -108,14 +109,15 @@ Status Lowerer::LowerConvTranspose(size_t i) {
                       ConvTransposeForRuntime(n, *w, DimsOf(n.input(0)), DimsOf(n.outputs[0])));
   SQ_ASSIGN_OR_RETURN(AffineParams pin, Grid(n.input(0)));
   SQ_ASSIGN_OR_RETURN(OutGrid out, Output(i));
-  if (opts_.weight_bits == 4 || opts_.group_size > 0)
+  const int bits = WeightBits(n);
+  if (bits == 4 || opts_.group_size > 0)
     warnings_.push_back(fmt::format("'{}': ConvTranspose weights stay one code per byte with per-channel scales",
                                     n.name));
   const ir::Tensor* b = Const(n.input(2));
   const std::vector<float> bias = b ? b->ToFloatVector() : std::vector<float>{};
   const int64_t depth = l.weight_dims[1] * l.weight_dims[2] * l.weight_dims[3];
   SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", l.weight, l.weight_dims, /*pack_ok=*/false,
-                                               /*group_ok=*/false, opts_.weight_bits, ScaleFloor(bias, pin, depth)));
+                                               /*group_ok=*/false, bits, ScaleFloor(bias, pin, depth)));
   SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
   std::vector<int32_t> inputs = {x, wq.tensor};
   fb::Conv2DOptionsT o;
@@ -171,7 +173,8 @@ Status Lowerer::LowerMatMul(size_t i) {
                                                               : wf[static_cast<size_t>(k * N + r)]);
   // Packed int4 and group scales need the W4A8 kernel: int8 activations.
   const bool low_bit_ok = type_ != fb::ElementType::INT16 && groups == 1;
-  if (type_ == fb::ElementType::INT16 && groups == 1 && (opts_.weight_bits == 4 || opts_.group_size > 0))
+  const int bits = groups == 1 ? WeightBits(n) : 8;
+  if (type_ == fb::ElementType::INT16 && groups == 1 && (bits == 4 || opts_.group_size > 0))
     warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
                                     "per-channel scales",
                                     n.name));
@@ -199,7 +202,7 @@ Status Lowerer::LowerMatMul(size_t i) {
   }
   const auto gptq = groups == 1 ? opts_.gptq.find(n.name) : opts_.gptq.end();
   SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
-                                               groups == 1 ? opts_.weight_bits : 8, ScaleFloor(bias, pa, K),
+                                               bits, ScaleFloor(bias, pa, K),
                                                gptq != opts_.gptq.end() ? gptq->second.get() : nullptr));
   std::vector<int32_t> inputs = {a, wq.tensor};
   fb::FullyConnectedOptionsT o;

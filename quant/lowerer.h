@@ -160,6 +160,13 @@ class Lowerer {
   // producers of wide values compute in int16.
   Status SelectInt16();
 
+  // The code width of node n's weights: 8 for a node --w8 names (by name or op type), else
+  // --weight-bits.
+  int WeightBits(const Node& n) const {
+    const auto named = [&](const std::string& s) { return std::count(opts_.w8.begin(), opts_.w8.end(), s) > 0; };
+    return named(n.name) || named(std::string(ir::OpName(n.op))) ? 8 : opts_.weight_bits;
+  }
+
   // The type node i computes in: int16 when it writes a wide value, and its runtime kernel has
   // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are;
   // HADAMARD writes int8 for the linear layers it feeds, and reads either type as it is).

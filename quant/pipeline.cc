@@ -219,6 +219,7 @@ class Pipeline {
                                 o_.observer, o_.per_tensor ? "per-tensor" : "per-channel", o_.weight_bits, o_.act_bits,
                                 o_.softmax_bits, o_.softmax_quant, count,
                                 o_.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o_.a16, ",")));
+    if (!o_.w8.empty()) prov->options += fmt::format(" w8={}", fmt::join(o_.w8, ","));
     if (o_.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o_.clip_softmax);
     if (o_.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
     if (o_.group_size > 0) prov->options += fmt::format(" group_size={}", o_.group_size);
@@ -242,6 +243,7 @@ LowerOptions LowerOptionsOf(const PipelineOptions& o) {
   LowerOptions lo;
   lo.per_channel = !o.per_tensor;
   lo.a16 = o.a16;
+  lo.w8 = o.w8;
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
   lo.group_size = o.group_size;

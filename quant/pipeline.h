@@ -22,6 +22,7 @@ namespace squint::quant {
 struct PipelineOptions {
   std::string observer = "minmax";  // minmax, ema, percentile, entropy, mse
   std::vector<std::string> a16;     // node names or op types with int16 activations
+  std::vector<std::string> w8;      // node names or op types whose weights stay 8-bit (weight_bits < 8)
   bool per_tensor = false;
   int weight_bits = 8, act_bits = 8, group_size = 0, softmax_bits = 8;
   std::string softmax_quant = "uniform";  // uniform, log2, logsqrt2, sulq

@@ -428,12 +428,23 @@ def test_int4_weights_with_group_scales(tmp_path, model):
         # 8-bit weights with group scales are legal (the grouped kernel on int8 codes).
         acc8g, _, out8g = quantize(model, tmp_path / "w8g.sqnt", *fm, few + ("--group-size", "64"))
         assert acc8g >= acc8 - 1.0, out8g
+        # --w8: the named layers (by op type here: every Conv) keep 8-bit codes, the rest stay 4-bit.
+        squint("quantize", model_path(model), "-o", str(tmp_path / "w8conv.sqnt"), "--calib", fm[0],
+               "--val-samples", "8", "--weight-bits", "4", "--w8", "Conv", "--accumulated-only")
+        info8 = squint("inspect", str(tmp_path / "w8conv.sqnt")).stdout
+        assert "w8=Conv" in info8, info8
+        assert not re.search(r"constant\s+int4\s+\d+x\d+x\d+x\d+", info8), info8
+        assert re.search(r"constant\s+int4\s+10x64", info8), info8  # the classifier's FC
     out = tmp_path / "bad.sqnt"
     for group in ("48", "256", "-1"):
         expect_bad(["quantize", model_path(model), "-o", str(out), "--calib", fm[0], "--group-size", group],
                    rf"--group-size {group} is not supported \(0 = one scale per output channel, 32, 64 or 128\)", out)
     expect_bad(["quantize", model_path(model), "-o", str(out), "--calib", fm[0], "--group-size", "32", "--per-tensor"],
                r"--group-size 32 with --per-tensor", out)
+    expect_bad(["quantize", model_path(model), "-o", str(out), "--calib", fm[0], "--w8", "Gemm"],
+               r"--w8 'Gemm': no node has this name or op type", out)
+    expect_bad(["quantize", model_path(model), "-o", str(out), "--calib", fm[0], "--w8", "Linear"],
+               r"--w8 Linear: the weights are 8-bit already", out)
 
 
 def conv_with_outlier_input_channel(path, seed=0):

@@ -270,6 +270,53 @@ TEST(LowerGroups, Int16ActivationLayersKeepInt8PerChannelWeights) {
   EXPECT_NE(lowered->warnings[0].find("int16 activations (--a16)"), std::string::npos) << lowered->warnings[0];
 }
 
+TEST(LowerBits, W8KeepsTheNamedLayersAt8Bits) {
+  Fixture f = MakeCalibratedMlp(64);
+  std::vector<std::string> linears;
+  for (const ir::Node& n : f.g.nodes)
+    if (n.op == ir::OpType::kLinear) linears.push_back(n.name);
+  ASSERT_EQ(linears.size(), 2u);
+  // The weight tensor of each FULLY_CONNECTED, by the float node it lowers.
+  auto weight_types = [&](const LowerOptions& o) {
+    auto lowered = Lower(f.g, f.cal, o);
+    EXPECT_TRUE(lowered.ok()) << lowered.status().message();
+    std::vector<std::pair<fb::ElementType, Codes>> out;
+    for (const auto& op : lowered->model->operators) {
+      if (op->opcode != fb::OpCode::FULLY_CONNECTED) continue;
+      const fb::TensorT& w = *lowered->model->tensors[static_cast<size_t>(op->inputs[1])];
+      Codes c;
+      for (int8_t v : ConstCodes(*lowered->model, w)) c.lo = std::min<int>(c.lo, v), c.hi = std::max<int>(c.hi, v);
+      out.push_back({w.type, c});
+    }
+    return out;
+  };
+  LowerOptions o;
+  o.weight_bits = 4;
+  o.w8 = {linears[1]};  // by node name: the second layer only
+  auto by_name = weight_types(o);
+  ASSERT_EQ(by_name.size(), 2u);
+  EXPECT_EQ(by_name[0].first, fb::ElementType::INT4);
+  EXPECT_GE(by_name[0].second.lo, -7);
+  EXPECT_LE(by_name[0].second.hi, 7);
+  EXPECT_EQ(by_name[1].first, fb::ElementType::INT8);
+  EXPECT_EQ(std::max(-by_name[1].second.lo, by_name[1].second.hi), 127);  // the 8-bit grid is used
+  o.w8 = {"Linear"};  // by op type: both
+  for (const auto& [type, codes] : weight_types(o)) EXPECT_EQ(type, fb::ElementType::INT8);
+  // Errors: an unknown name, and --w8 when the weights are 8-bit anyway.
+  o.w8 = {"no_such_node"};
+  auto unknown = Lower(f.g, f.cal, o);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("--w8 'no_such_node': no node has this name or op type"), std::string::npos)
+      << unknown.status().message();
+  o.w8 = {linears[0]};
+  o.weight_bits = 8;
+  auto useless = Lower(f.g, f.cal, o);
+  ASSERT_FALSE(useless.ok());
+  EXPECT_EQ(useless.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(useless.status().message().find("the weights are 8-bit already"), std::string::npos)
+      << useless.status().message();
+}
+
 TEST(LowerGroups, UnsupportedGroupSizesAreInvalidInput) {
   for (int group : {16, 48, 256, -32}) {
     auto lowered = LowerMlp(4, 8, group, 64);
