@@ -169,10 +169,14 @@ class Lowerer {
 
   // The type node i computes in: int16 when it writes a wide value, and its runtime kernel has
   // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are;
-  // HADAMARD writes int8 for the linear layers it feeds, and reads either type as it is).
+  // HADAMARD writes int8 for the linear layers it feeds, and reads either type as it is; an
+  // embedding GATHER, below).
   fb::ElementType NodeType(size_t i) const {
     const Node& n = g_.nodes[i];
     if (n.op == OpType::kSoftmax || n.op == OpType::kHadamard) return fb::ElementType::INT8;
+    // An embedding table (Gather from a constant) stays int8 and a REQUANTIZE widens the rows it
+    // reads: int16 codes would double the largest constant of a language model.
+    if (n.op == OpType::kGather && !IsActivation(n.input(0))) return fb::ElementType::INT8;
     for (ValueId o : n.outputs)
       if (o != kNoValue && wide_[static_cast<size_t>(Resolve(o))]) return fb::ElementType::INT16;
     return fb::ElementType::INT8;

@@ -8,9 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include "export/sqnt_writer.h"
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
+#include "report/accuracy.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "tests/passes/pass_test_util.h"
 
@@ -315,6 +317,47 @@ TEST(LowerBits, W8KeepsTheNamedLayersAt8Bits) {
   EXPECT_EQ(useless.status().code(), StatusCode::kInvalidInput);
   EXPECT_NE(useless.status().message().find("the weights are 8-bit already"), std::string::npos)
       << useless.status().message();
+}
+
+// ids → Gather(table [64, 8]) → Add(x) with --a16 Add: the table keeps int8 codes and a REQUANTIZE
+// widens the rows read (an int16 table would double a language model's largest constant), and the
+// integer model still tracks the float one.
+TEST(LowerInt16, EmbeddingTablesStayInt8) {
+  passes::testing::GraphBuilder b;
+  ir::ValueId ids = b.Input("ids", {1, 6}, ir::DType::kInt64);
+  ir::ValueId x = b.Input("x", {1, 6, 8});
+  b.Output(b.Op(ir::OpType::kAdd, {x, b.Op(ir::OpType::kGather, {b.Random("table", {64, 8}), ids})}));
+  ir::Graph g = b.Finish();
+  ASSERT_TRUE(passes::Canonicalize(g).ok());
+  CalibData data;
+  data.inputs = {{"ids", ir::DType::kInt64, {6}}, {"x", ir::DType::kFloat32, {6, 8}}};  // batch axis dropped
+  std::mt19937 rng(3);
+  ir::Tensor t(ir::DType::kInt64, {32, 6});
+  for (int64_t i = 0; i < t.size(); ++i) t.data<int64_t>()[i] = static_cast<int64_t>(rng() % 64);
+  data.tensors = {t, passes::testing::RandomTensor({32, 6, 8}, rng)};
+  data.num_samples = 32;
+  auto cal = Calibrate(g, data, CalibrationOptions{});
+  ASSERT_TRUE(cal.ok()) << cal.status().message();
+  LowerOptions o;
+  o.a16 = {"Add"};
+  auto lowered = Lower(g, *cal, o);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+  const fb::ModelT& m = *lowered->model;
+  std::vector<fb::OpCode> ops;
+  for (const auto& op : m.operators) ops.push_back(op->opcode);
+  // The graph input x (int8) and the gathered rows are widened for the int16 ADD.
+  ASSERT_EQ(ops, (std::vector<fb::OpCode>{fb::OpCode::GATHER, fb::OpCode::REQUANTIZE, fb::OpCode::REQUANTIZE,
+                                           fb::OpCode::ADD}));
+  const fb::OperatorT& gather = *m.operators[0];
+  EXPECT_EQ(m.tensors[static_cast<size_t>(gather.inputs[0])]->type, fb::ElementType::INT8);
+  EXPECT_EQ(m.tensors[static_cast<size_t>(gather.outputs[0])]->type, fb::ElementType::INT8);
+  const fb::OperatorT& widen = *m.operators[2];  // the ADD reads x first
+  EXPECT_EQ(widen.inputs[0], gather.outputs[0]);
+  EXPECT_EQ(m.tensors[static_cast<size_t>(widen.outputs[0])]->type, fb::ElementType::INT16);
+  const std::string bytes = exporter::SerializeSqnt(m);
+  auto rep = report::CompareFloatAndInteger(g, bytes, data.tensors, nullptr, 0, data.num_samples);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  EXPECT_GT(rep->outputs[0].accumulated.sqnr_db, 35.0);
 }
 
 TEST(LowerGroups, UnsupportedGroupSizesAreInvalidInput) {
