@@ -165,11 +165,11 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->p.per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--weight-bits", o->p.weight_bits,
-                  "weight code width: 8, 6 or 4 (4-bit weights of fully connected and convolution layers\n"
-                  "with int8 activations are packed two per byte; 6-bit codes are stored one per int8)")
+                  "weight code width: 8, 6, 4 or 3 (4-bit weights of fully connected and convolution layers\n"
+                  "with int8 activations are packed two per byte; 6- and 3-bit codes are stored one per int8)")
       ->capture_default_str();
   cmd->add_option("--w8", o->p.w8,
-                  "with --weight-bits 4 or 6: keep 8-bit weights on the nodes with this name or op type\n"
+                  "with --weight-bits 6, 4 or 3: keep 8-bit weights on the nodes with this name or op type\n"
                   "(e.g. a first convolution or a classifier that loses too much at the narrow width); repeatable");
   cmd->add_option("--group-size", o->p.group_size,
                   "fully connected and convolution weights: one scale per output channel and group of N\n"
@@ -186,7 +186,16 @@ void AddQuantize(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"nearest", "gptq"}))
       ->capture_default_str();
   cmd->add_option("--act-bits", o->p.act_bits,
-                  "calibrated activation code width: 8, 6 or 4 (a narrower range within int8 codes)")
+                  "calibrated activation code width: 8, 6, 4 or 3 (a narrower range within int8 codes), for the\n"
+                  "activations --act-bits-scope names")
+      ->capture_default_str();
+  cmd->add_option("--act-bits-scope", o->p.act_bits_scope,
+                  "which activations --act-bits narrows:\n"
+                  "  matmul  the inputs of matrix products (fully connected, convolution, attention's two\n"
+                  "          MatMuls), as the papers' WxAy counts them; the residual stream, normalization\n"
+                  "          inputs and model outputs keep 8 bits\n"
+                  "  all     every calibrated int8 activation")
+      ->check(CLI::IsMember({"matmul", "all"}))
       ->capture_default_str();
   cmd->add_option("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");

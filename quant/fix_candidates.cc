@@ -45,6 +45,10 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.weight_bits));
     } else if (key == "act_bits") {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.act_bits));
+    } else if (key == "act_bits_scope") {
+      if (value != "matmul" && value != "all")
+        return InvalidInput("provenance option act_bits_scope={}: expected matmul or all", value);
+      o.act_bits_scope = value;
     } else if (key == "softmax_bits") {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.softmax_bits));
     } else if (key == "softmax_quant") {
@@ -77,6 +81,8 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
       return InvalidInput("provenance options: unknown option '{}' (a .sqnt of another squint version?)", key);
     }
   }
+  // Files written before act_bits_scope existed narrowed every activation.
+  if (o.act_bits != 8 && line.find(" act_bits_scope=") == std::string::npos) o.act_bits_scope = "all";
   return o;
 }
 
@@ -91,6 +97,8 @@ std::string QuantizeFlags(const PipelineOptions& o) {
   if (o.group_size != d.group_size) f.push_back(fmt::format("--group-size {}", o.group_size));
   if (o.weight_rounding != d.weight_rounding) f.push_back("--weight-rounding " + o.weight_rounding);
   if (o.act_bits != d.act_bits) f.push_back(fmt::format("--act-bits {}", o.act_bits));
+  if (o.act_bits != d.act_bits && o.act_bits_scope != d.act_bits_scope)
+    f.push_back("--act-bits-scope " + o.act_bits_scope);
   if (o.softmax_bits != d.softmax_bits) f.push_back(fmt::format("--softmax-bits {}", o.softmax_bits));
   if (o.softmax_quant != d.softmax_quant) f.push_back("--softmax-quant " + o.softmax_quant);
   if (o.softmax_bias_correction) f.push_back("--softmax-bias-correction");

@@ -9,6 +9,7 @@ Result<LoweredModel> Lowerer::Run() {
   FindFoldedActivations();
   FindSoftmaxMasks();
   SQ_RETURN_IF_ERROR(SelectInt16());
+  SelectNarrow();
   for (ValueId id : g_.inputs) SQ_RETURN_IF_ERROR(AddGraphInput(id));
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
@@ -164,6 +165,20 @@ Status Lowerer::SelectInt16() {
   return Status::Ok();
 }
 
+void Lowerer::SelectNarrow() {
+  if (opts_.act_bits_scope == LowerOptions::ActBitsScope::kAll) {
+    narrow_.assign(g_.values.size(), true);
+    return;
+  }
+  for (const Node& n : g_.nodes) {
+    if (n.op != OpType::kLinear && n.op != OpType::kGemm && n.op != OpType::kMatMul && n.op != OpType::kConv &&
+        n.op != OpType::kConvTranspose)
+      continue;
+    for (size_t k = 0; k < std::min<size_t>(2, n.inputs.size()); ++k)  // x, and b of a product of two activations
+      if (IsActivation(n.inputs[k])) narrow_[static_cast<size_t>(Resolve(n.inputs[k]))] = true;
+  }
+}
+
 Status Lowerer::AddGraphInput(ValueId id) {
   const ir::Value& v = g_.value(id);
   if (v.dtype == DType::kFloat32) {
@@ -219,8 +234,8 @@ namespace squint::quant {
 using ir::Node;
 Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {
   for (auto [flag, bits] : {std::pair{"--weight-bits", options.weight_bits}, std::pair{"--act-bits", options.act_bits}})
-    if (bits != 8 && bits != 6 && bits != 4)
-      return InvalidInput("{}: bits {} is not supported (8, 6 or 4)", flag, bits);
+    if (bits != 8 && bits != 6 && bits != 4 && bits != 3)
+      return InvalidInput("{}: bits {} is not supported (8, 6, 4 or 3)", flag, bits);
   if (options.group_size != 0 && options.group_size != 32 && options.group_size != 64 && options.group_size != 128)
     return InvalidInput("--group-size {} is not supported (0 = one scale per output channel, 32, 64 or 128)",
                         options.group_size);
@@ -242,8 +257,8 @@ Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {
         return InvalidInput("{} '{}': no node has this name or op type (op types in the model: {})", flag, want,
                             fmt::join(op_types, ", "));
   if (!options.w8.empty() && options.weight_bits == 8)
-    return InvalidInput("--w8 {}: the weights are 8-bit already (--w8 keeps layers at 8 bits with --weight-bits 4 "
-                        "or 6)",
+    return InvalidInput("--w8 {}: the weights are 8-bit already (--w8 keeps layers at 8 bits with --weight-bits 6, 4 "
+                        "or 3)",
                         fmt::join(options.w8, ", "));
   return Status::Ok();
 }

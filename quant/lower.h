@@ -24,16 +24,21 @@ struct LowerOptions {
   // whose activation inputs and outputs are int16 (symmetric, zero point 0); REQUANTIZE ops
   // convert between int8 and int16 where a node reads a value of the other type.
   std::vector<std::string> a16;
-  // Code widths, 8, 6 or 4 (else Lower fails with InvalidInput). Narrower grids are stored
+  // Code widths, 8, 6, 4 or 3 (else Lower fails with InvalidInput). Narrower grids are stored
   // one code per int8, so the int8 kernels compute them exactly: weights use the symmetric
   // [−2^(b−1)+1, 2^(b−1)−1], calibrated activations [−2^(b−1), 2^(b−1)−1] — except 4-bit
   // weights of FULLY_CONNECTED and CONV_2D layers with int8 activations, packed two per byte
   // (INT4); int16-activation layers keep one code per byte (with a warning).
   int weight_bits = 8;
-  // Node names or op types whose weights keep 8-bit codes when weight_bits is 4 or 6 (a layer
+  // Node names or op types whose weights keep 8-bit codes when weight_bits is 6, 4 or 3 (a layer
   // that loses too much at the narrow width); empty with weight_bits 8 (else InvalidInput).
   std::vector<std::string> w8;
   int act_bits = 8;
+  // Which calibrated int8 activations take act_bits: kMatMulInputs, the values a matrix product
+  // reads (the activation inputs of FULLY_CONNECTED, CONV_2D and BATCH_MATMUL: the papers' WxAy),
+  // the others (residual stream, normalization inputs, model outputs) keeping 8 bits; or kAll.
+  enum class ActBitsScope { kMatMulInputs, kAll };
+  ActBitsScope act_bits_scope = ActBitsScope::kMatMulInputs;
   // Group scales for FULLY_CONNECTED weights [units, depth] and CONV_2D weights [C_out, C_in/groups,
   // kH, kW] (depth (C_in/groups)·kH·kW): one scale per unit and group of group_size consecutive
   // depth elements (0: per channel). 32, 64 or 128 (else InvalidInput); not with per_channel =

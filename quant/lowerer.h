@@ -104,7 +104,8 @@ inline int TypeBits(fb::ElementType t) { return t == fb::ElementType::INT16 ? 16
 class Lowerer {
  public:
   Lowerer(const ir::Graph& g, const Calibration& cal, const LowerOptions& opts)
-      : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()), wide_(g.values.size(), false),
+      : g_(g), cal_(cal), opts_(opts), tensor_of_(g.values.size(), -1), grid_(g.values.size()),
+        narrow_(g.values.size(), false), wide_(g.values.size(), false),
         redirect_(g.values.size(), kNoValue), index_(g) {
     model_ = std::make_unique<fb::ModelT>();
     model_->buffers.push_back(std::make_unique<fb::BufferT>());  // buffer 0: empty
@@ -159,6 +160,10 @@ class Lowerer {
   // (symmetric, zero point 0): its activation inputs and its outputs are marked wide, and the
   // producers of wide values compute in int16.
   Status SelectInt16();
+
+  // The values whose int8 grid takes act_bits codes (LowerOptions::act_bits_scope): every value,
+  // or those a matrix product (Linear, Gemm, MatMul, Conv, ConvTranspose) reads as an activation.
+  void SelectNarrow();
 
   // The code width of node n's weights: 8 for a node --w8 names (by name or op type), else
   // --weight-bits.
@@ -271,13 +276,14 @@ class Lowerer {
     return r.second;
   }
 
-  // The grid calibration chose for value `id`: asymmetric and act_bits wide in int8, or
-  // symmetric int16.
+  // The grid calibration chose for value `id`: asymmetric in int8, act_bits wide where
+  // LowerOptions::act_bits_scope puts it (SelectNarrow) and 8 bits elsewhere, or symmetric int16.
   Result<AffineParams> CalibratedGrid(ValueId id, fb::ElementType type = fb::ElementType::INT8) const {
     const auto& r = cal_.ranges[static_cast<size_t>(id)];
     if (!r) return Internal("value '{}' was not calibrated", g_.value(id).name);
     if (type == fb::ElementType::INT16) return ComputeAffineParams(*r, kInt16, /*symmetric=*/true);
-    return ComputeAffineParams(*r, IntType{opts_.act_bits, true}, /*symmetric=*/false);
+    const int bits = narrow_[static_cast<size_t>(id)] ? opts_.act_bits : 8;
+    return ComputeAffineParams(*r, IntType{bits, true}, /*symmetric=*/false);
   }
 
   uint32_t AddBuffer(const void* data, size_t bytes) {
@@ -494,6 +500,7 @@ class Lowerer {
   std::unique_ptr<fb::ModelT> model_;
   std::vector<int32_t> tensor_of_;                  // per value: tensor index, −1 none
   std::vector<std::optional<AffineParams>> grid_;   // per value: its grid (int8 or int16)
+  std::vector<bool> narrow_;                        // per value: act_bits codes (SelectNarrow)
   std::vector<bool> wide_;                          // per value: int16 wanted (--a16)
   std::optional<fb::ElementType> type_;             // the type the node being lowered reads
   std::map<std::pair<ValueId, int>, std::pair<int32_t, AffineParams>> converted_;  // REQUANTIZE outputs

@@ -220,6 +220,7 @@ class Pipeline {
                                 o_.softmax_bits, o_.softmax_quant, count,
                                 o_.a16.empty() ? "" : fmt::format(" a16={}", fmt::join(o_.a16, ",")));
     if (!o_.w8.empty()) prov->options += fmt::format(" w8={}", fmt::join(o_.w8, ","));
+    if (o_.act_bits != 8) prov->options += fmt::format(" act_bits_scope={}", o_.act_bits_scope);
     if (o_.clip_softmax) prov->options += fmt::format(" clip_softmax={}", *o_.clip_softmax);
     if (o_.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
     if (o_.group_size > 0) prov->options += fmt::format(" group_size={}", o_.group_size);
@@ -246,6 +247,8 @@ LowerOptions LowerOptionsOf(const PipelineOptions& o) {
   lo.w8 = o.w8;
   lo.weight_bits = o.weight_bits;
   lo.act_bits = o.act_bits;
+  lo.act_bits_scope =
+      o.act_bits_scope == "all" ? LowerOptions::ActBitsScope::kAll : LowerOptions::ActBitsScope::kMatMulInputs;
   lo.group_size = o.group_size;
   lo.softmax_bits = o.softmax_bits;
   return lo;
@@ -253,6 +256,8 @@ LowerOptions LowerOptionsOf(const PipelineOptions& o) {
 
 Status CheckPipelineOptions(const ir::Graph& g, const PipelineOptions& o, const std::string& model_name) {
   SQ_RETURN_IF_ERROR(CheckLowerOptions(g, LowerOptionsOf(o)));
+  if (o.act_bits_scope != "matmul" && o.act_bits_scope != "all")
+    return InvalidInput("--act-bits-scope '{}': expected matmul or all", o.act_bits_scope);
   if (o.weight_rounding != "nearest" && o.weight_rounding != "gptq")
     return InvalidInput("--weight-rounding '{}': expected nearest or gptq", o.weight_rounding);
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(SoftmaxGridOf(o.softmax_quant).status());

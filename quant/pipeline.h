@@ -25,6 +25,9 @@ struct PipelineOptions {
   std::vector<std::string> w8;      // node names or op types whose weights stay 8-bit (weight_bits < 8)
   bool per_tensor = false;
   int weight_bits = 8, act_bits = 8, group_size = 0, softmax_bits = 8;
+  // "matmul": act_bits applies to the activations matrix products read, the rest keep 8 bits;
+  // "all": to every calibrated int8 activation (LowerOptions::act_bits_scope).
+  std::string act_bits_scope = "matmul";
   std::string softmax_quant = "uniform";  // uniform, log2, logsqrt2, sulq
   bool softmax_bias_correction = false;
   std::optional<double> clip_softmax;  // ALPHA, recorded in the provenance (the caller applies it)

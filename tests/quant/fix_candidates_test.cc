@@ -13,7 +13,7 @@ TEST(PipelineOptionsFromProvenance, ReadsWhatThePipelineWrites) {
   auto o = PipelineOptionsFromProvenance(
       "observer=percentile weights=per-tensor weight_bits=4 act_bits=8 softmax_bits=6 softmax_quant=log2 "
       "calib_samples=512 a16=LayerNormalization,/blocks.0/attn/Softmax w8=/head/Gemm clip_softmax=0.5 group_size=32 "
-      "weight_rounding=gptq transform=smooth,hadamard transform_seed=7");
+      "weight_rounding=gptq transform=smooth,hadamard transform_seed=7 act_bits_scope=matmul");
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->observer, "percentile");
   EXPECT_TRUE(o->per_tensor);
@@ -46,6 +46,22 @@ TEST(PipelineOptionsFromProvenance, ErrorsNameTheOption) {
   ASSERT_FALSE(wush.ok());
   EXPECT_NE(wush.status().message().find("WUSH"), std::string::npos);
   EXPECT_EQ(QuantizeFlags(*PipelineOptionsFromProvenance("observer=minmax weights=per-channel")), "");
+  auto scope = PipelineOptionsFromProvenance("observer=minmax act_bits=4 act_bits_scope=everything");
+  ASSERT_FALSE(scope.ok());
+  EXPECT_NE(scope.status().message().find("act_bits_scope=everything"), std::string::npos);
+}
+
+TEST(PipelineOptionsFromProvenance, ActBitsScope) {
+  // Written with --act-bits 4: the scope is recorded; files from before the option narrowed every
+  // activation, which is --act-bits-scope all.
+  auto now = PipelineOptionsFromProvenance("observer=minmax weight_bits=4 act_bits=4 act_bits_scope=matmul");
+  ASSERT_TRUE(now.ok()) << now.status().message();
+  EXPECT_EQ(now->act_bits_scope, "matmul");
+  EXPECT_EQ(QuantizeFlags(*now), "--weight-bits 4 --act-bits 4");
+  auto before = PipelineOptionsFromProvenance("observer=minmax weight_bits=4 act_bits=4");
+  ASSERT_TRUE(before.ok()) << before.status().message();
+  EXPECT_EQ(before->act_bits_scope, "all");
+  EXPECT_EQ(QuantizeFlags(*before), "--weight-bits 4 --act-bits 4 --act-bits-scope all");
 }
 
 // x → MatMul → Relu → MatMul → Softmax → MatMul(p, x): the last one has no constant weights (no

@@ -75,11 +75,13 @@ Codes WeightCodes(const fb::ModelT& m) {
 }
 
 Result<LoweredModel> LowerMlp(int weight_bits, int act_bits, int group_size = 0, int64_t in = 16,
-                              bool per_channel = true) {
+                              bool per_channel = true,
+                              LowerOptions::ActBitsScope scope = LowerOptions::ActBitsScope::kMatMulInputs) {
   Fixture f = MakeCalibratedMlp(in);
   LowerOptions o;
   o.weight_bits = weight_bits;
   o.act_bits = act_bits;
+  o.act_bits_scope = scope;
   o.group_size = group_size;
   o.per_channel = per_channel;
   return Lower(f.g, f.cal, o);
@@ -97,30 +99,43 @@ TEST_P(LowerBits, WeightCodesStayInTheSymmetricGrid) {
   EXPECT_EQ(c.lo, -top);
 }
 
+// The MLP x → FC1 → Relu → FC2 → y: x and FC1's output are read by a matrix product, y is not.
+// With --act-bits-scope matmul they take act_bits codes and y keeps 8 bits; with all, every one
+// is narrow. Clamps, zero points and the quantized input's grid stay in range.
 TEST_P(LowerBits, ActivationGridsAndClampsStayInActBits) {
-  auto lowered = LowerMlp(8, GetParam());
-  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
-  const int qmin = -(1 << (GetParam() - 1)), qmax = (1 << (GetParam() - 1)) - 1;
-  int fc = 0;
-  for (const auto& op : lowered->model->operators) {
-    const auto* fco = op->options.AsFullyConnectedOptions();
-    if (!fco) continue;
-    ++fc;
-    EXPECT_GE(fco->requant->activation_min, qmin) << op->name;
-    EXPECT_LE(fco->requant->activation_max, qmax) << op->name;
-    EXPECT_LT(fco->requant->activation_min, fco->requant->activation_max) << op->name;
-    const auto* q = lowered->model->tensors[static_cast<size_t>(op->outputs[0])]->quantization.AsAffineQuantization();
-    ASSERT_NE(q, nullptr);
-    EXPECT_GE(q->zero_point[0], qmin);
-    EXPECT_LE(q->zero_point[0], qmax);
+  using Scope = LowerOptions::ActBitsScope;
+  for (Scope scope : {Scope::kMatMulInputs, Scope::kAll}) {
+    auto lowered = LowerMlp(8, GetParam(), 0, 16, true, scope);
+    ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+    const fb::ModelT& m = *lowered->model;
+    int fc = 0;
+    for (const auto& op : m.operators) {
+      const auto* fco = op->options.AsFullyConnectedOptions();
+      if (!fco) continue;
+      const int bits = scope == Scope::kAll || fc == 0 ? GetParam() : 8;  // FC2 writes the model output
+      const int qmin = -(1 << (bits - 1)), qmax = (1 << (bits - 1)) - 1;
+      ++fc;
+      EXPECT_GE(fco->requant->activation_min, qmin) << op->name;  // FC1's folded ReLU clamps at its zero point
+      EXPECT_EQ(fco->requant->activation_max, qmax) << op->name;
+      EXPECT_LT(fco->requant->activation_min, fco->requant->activation_max) << op->name;
+      const auto* q = m.tensors[static_cast<size_t>(op->outputs[0])]->quantization.AsAffineQuantization();
+      ASSERT_NE(q, nullptr);
+      EXPECT_GE(q->zero_point[0], qmin);
+      EXPECT_LE(q->zero_point[0], qmax);
+    }
+    EXPECT_EQ(fc, 2);
+    // The input x is read by FC1: narrow in both scopes (its grid spans 2^bits codes).
+    const auto* qx = m.tensors[static_cast<size_t>(m.inputs[0])]->quantization.AsAffineQuantization();
+    const int qmin = -(1 << (GetParam() - 1)), qmax = (1 << (GetParam() - 1)) - 1;
+    EXPECT_GE(qx->zero_point[0], qmin);
+    EXPECT_LE(qx->zero_point[0], qmax);
   }
-  EXPECT_EQ(fc, 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Widths, LowerBits, ::testing::Values(8, 6, 4));
+INSTANTIATE_TEST_SUITE_P(Widths, LowerBits, ::testing::Values(8, 6, 4, 3));
 
 TEST(LowerBitsErrors, UnsupportedWidthsAreInvalidInput) {
-  for (auto [w, a] : {std::pair{5, 8}, std::pair{8, 2}, std::pair{16, 8}}) {
+  for (auto [w, a] : {std::pair{5, 8}, std::pair{8, 2}, std::pair{16, 8}, std::pair{2, 8}}) {
     auto lowered = LowerMlp(w, a);
     ASSERT_FALSE(lowered.ok());
     EXPECT_EQ(lowered.status().code(), StatusCode::kInvalidInput);
