@@ -31,6 +31,9 @@ SQUINT_CONFIGS = [
     ("W8A8", []),
     ("W8A8, int16 LayerNorm", ["--a16", "LayerNormalization"]),
     ("W8A8, int16 LayerNorm + residual Add + GELU", ["--a16", "LayerNormalization", "--a16", "Add", "--a16", "Gelu"]),
+    ("W8, int16 LayerNorm + Linear (what --max-drop 0.005 chose)", ["--a16", "LayerNormalization", "--a16", "Linear"]),
+    ("W4A8 g32 GPTQ, int16 LayerNorm", ["--weight-bits", "4", "--group-size", "32", "--weight-rounding", "gptq",
+                                        "--a16", "LayerNormalization"]),
     ("W4A8 g32, int16 LayerNorm + residual Add + GELU",
      ["--weight-bits", "4", "--group-size", "32", "--a16", "LayerNormalization", "--a16", "Add", "--a16", "Gelu"]),
 ]

@@ -179,11 +179,14 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "names them)")
       ->capture_default_str();
   cmd->add_option("--weight-rounding", o->p.weight_rounding,
-                  "how fully connected weights get their codes on their scales: nearest (round each weight\n"
-                  "to its nearest code) or gptq (GPTQ: column by column, each rounding error compensated by\n"
-                  "the later columns, weighted by the layer's calibration inputs; same scales and file format;\n"
-                  "helps most at 4 bits). Convolutions and grouped layers always round to nearest")
-      ->check(CLI::IsMember({"nearest", "gptq"}))
+                  "how fully connected weights get their codes on their scales (same scales and file format):\n"
+                  "  nearest   round each weight to its nearest code\n"
+                  "  gptq      GPTQ: column by column, each rounding error compensated by the later columns,\n"
+                  "            weighted by the layer's calibration inputs; helps most at 4 bits\n"
+                  "  adaround  AdaRound: each weight rounded up or down as 1000 Adam steps on the layer's\n"
+                  "            output error over its calibration inputs decide (slower: seconds per large layer)\n"
+                  "Convolutions and grouped layers always round to nearest")
+      ->check(CLI::IsMember({"nearest", "gptq", "adaround"}))
       ->capture_default_str();
   cmd->add_option("--act-bits", o->p.act_bits,
                   "calibrated activation code width: 8, 6, 4 or 3 (a narrower range within int8 codes), for the\n"

@@ -64,18 +64,26 @@ Result<GptqHessians> ComputeGptqHessians(const ir::Graph& g, const CalibData& ca
   return out;
 }
 
+Result<int64_t> CheckRoundingShapes(const char* method, const std::string& name, const std::vector<float>& w,
+                                    int64_t units, int64_t depth, const std::vector<float>& scales,
+                                    const InputHessian& hessian) {
+  if (units < 0 || depth < 0 || static_cast<int64_t>(w.size()) != units * depth)
+    return Internal("{} '{}': {} weights are not {} x {}", method, name, w.size(), units, depth);
+  if (hessian.h.rows() != depth || hessian.h.cols() != depth)
+    return Internal("{} '{}': a Hessian of {} x {} for depth {}", method, name, hessian.h.rows(), hessian.h.cols(),
+                    depth);
+  const int64_t num_scales = static_cast<int64_t>(scales.size());
+  if (num_scales == 1) return depth;
+  if (units == 0 || num_scales % units != 0 || depth % (num_scales / units) != 0)
+    return Internal("{} '{}': {} scales for {} units of depth {}", method, name, num_scales, units, depth);
+  return depth / (num_scales / units);
+}
+
 Result<std::vector<int8_t>> GptqRound(const std::string& name, const std::vector<float>& w, int64_t units,
                                       int64_t depth, const std::vector<float>& scales, int bits,
                                       const InputHessian& hessian, const GptqOptions& options) {
-  if (units < 0 || depth < 0 || static_cast<int64_t>(w.size()) != units * depth)
-    return Internal("GPTQ '{}': {} weights are not {} x {}", name, w.size(), units, depth);
-  if (hessian.h.rows() != depth || hessian.h.cols() != depth)
-    return Internal("GPTQ '{}': a Hessian of {} x {} for depth {}", name, hessian.h.rows(), hessian.h.cols(), depth);
-  const int64_t num_scales = static_cast<int64_t>(scales.size());
-  const bool per_tensor = num_scales == 1;
-  if (!per_tensor && (units == 0 || num_scales % units != 0 || depth % (num_scales / units) != 0))
-    return Internal("GPTQ '{}': {} scales for {} units of depth {}", name, num_scales, units, depth);
-  const int64_t group = per_tensor ? depth : depth / (num_scales / units);  // depth elements per scale
+  SQ_ASSIGN_OR_RETURN(const int64_t group, CheckRoundingShapes("GPTQ", name, w, units, depth, scales, hessian));
+  const bool per_tensor = scales.size() == 1;
   const int32_t qmax = IntType{bits, true}.qmax(/*symmetric=*/true);
   std::vector<int8_t> codes(w.size(), 0);
   if (units == 0 || depth == 0) return codes;

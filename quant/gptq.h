@@ -51,6 +51,13 @@ using GptqHessians = std::map<std::string, std::shared_ptr<const InputHessian>>;
 // calibration row reached.
 Result<GptqHessians> ComputeGptqHessians(const ir::Graph& g, const CalibData& calib, const GptqOptions& options);
 
+// Checks that w is units × depth, the Hessian depth × depth, and that `scales` tile w (one per
+// tensor, per unit, or per unit and group); returns the depth elements per scale. Errors begin
+// with "<method> '<name>'".
+Result<int64_t> CheckRoundingShapes(const char* method, const std::string& name, const std::vector<float>& w,
+                                    int64_t units, int64_t depth, const std::vector<float>& scales,
+                                    const InputHessian& hessian);
+
 // The codes of w [units, depth] (row-major) on `scales`: one per tensor (1 value), per unit
 // (units values) or per unit and group of depth / (scales.size() / units) consecutive elements,
 // each block's codes in ±(2^(bits−1) − 1). `hessian` is depth × depth. `name` names the layer in

@@ -1,6 +1,7 @@
 // Lowering of the linear layers: Conv, ConvTranspose, MatMul/Gemm/Linear (quant/lowerer.h).
 #include "quant/lowerer.h"
 
+#include "quant/adaround.h"
 #include "quant/gptq.h"
 
 namespace squint::quant::lowering {
@@ -22,7 +23,9 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   }
   const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
   SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
-  if (hessian != nullptr) {
+  if (hessian != nullptr && opts_.adaround) {
+    SQ_ASSIGN_OR_RETURN(q.codes, AdaRound(name, w, units, depth, q.scales, bits, *hessian));
+  } else if (hessian != nullptr) {
     GptqOptions go;
     go.damp = opts_.gptq_damp;
     go.act_order = opts_.gptq_act_order;

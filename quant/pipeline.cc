@@ -258,8 +258,8 @@ Status CheckPipelineOptions(const ir::Graph& g, const PipelineOptions& o, const 
   SQ_RETURN_IF_ERROR(CheckLowerOptions(g, LowerOptionsOf(o)));
   if (o.act_bits_scope != "matmul" && o.act_bits_scope != "all")
     return InvalidInput("--act-bits-scope '{}': expected matmul or all", o.act_bits_scope);
-  if (o.weight_rounding != "nearest" && o.weight_rounding != "gptq")
-    return InvalidInput("--weight-rounding '{}': expected nearest or gptq", o.weight_rounding);
+  if (o.weight_rounding != "nearest" && o.weight_rounding != "gptq" && o.weight_rounding != "adaround")
+    return InvalidInput("--weight-rounding '{}': expected nearest, gptq or adaround", o.weight_rounding);
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(SoftmaxGridOf(o.softmax_quant).status());
   if (o.softmax_bias_correction && o.softmax_quant != "uniform")
     return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
@@ -289,12 +289,15 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
   LowerOptions lo = LowerOptionsOf(o);
   if (o.softmax_bias_correction) SQ_RETURN_IF_ERROR(p.SoftmaxBiasCorrection(g, calib, count, &lo));
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(p.SoftmaxGrids(g, calib, count, &lo));
-  if (o.weight_rounding == "gptq") {
+  if (o.weight_rounding != "nearest") {
     GptqOptions go;
     go.max_samples = count;
-    log.info(fmt::format("GPTQ: input Hessians of the Linear layers on {} samples", count));
+    log.info(fmt::format("{}: input Hessians of the Linear layers on {} samples",
+                         o.weight_rounding == "gptq" ? "GPTQ" : "AdaRound", count));
     SQ_ASSIGN_OR_RETURN(lo.gptq, ComputeGptqHessians(g, calib, go));
-    if (lo.gptq.empty()) return InvalidInput("--weight-rounding gptq: {} has no dense Linear layer", model_name);
+    if (lo.gptq.empty())
+      return InvalidInput("--weight-rounding {}: {} has no dense Linear layer", o.weight_rounding, model_name);
+    lo.adaround = o.weight_rounding == "adaround";
   }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);
