@@ -18,6 +18,7 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeFuseMaskedMean());
   p.push_back(MakeFuseL2Normalize());
   p.push_back(MakeFuseLinear());
+  p.push_back(MakeSoftmaxLastAxis());
   return p;
 }
 
