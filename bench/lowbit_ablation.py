@@ -4,7 +4,7 @@
 One Markdown table per model on stdout. WxAy counts as the papers do (--act-bits-scope matmul, the
 default): weights and the activations that matrix products read at the narrow width, the rest of the
 activations at 8 bits; rows marked "all" narrow every activation (--act-bits-scope all). With 4 or 3
-activation bits the softmax output takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2).
+activation bits the softmax output (if any) takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2).
 Columns:
   metric    accuracy % (image models) or bits/char (gpt_tiny) from `squint quantize`'s check over the
             validation samples, float in parentheses
@@ -29,19 +29,20 @@ CONFIGS = {"W8A8": (8, 8, "matmul"), "W6A6": (6, 6, "matmul"), "W4A8": (4, 8, "m
            "W4A4": (4, 4, "matmul"), "W4A4 all": (4, 4, "all"), "W3A3": (3, 3, "matmul")}
 
 
-def flags(config, rounding):
+def flags(config, rounding, softmax):
     wb, ab, scope = CONFIGS[config]
     f = ["--weight-bits", str(wb), "--act-bits", str(ab), "--act-bits-scope", scope, "--weight-rounding", rounding]
-    if ab <= 4:
+    if ab <= 4 and softmax:
         f += ["--softmax-bits", "4", "--softmax-quant", "log2"]
     return f
 
 
 def one(a, model, config, rounding, tmp):
     onnx, d = DATA[model]
+    softmax = re.search(r"^\s+Softmax\s", run([a.squint, "inspect", os.path.join(M, onnx)]).stdout, re.M)
     base = [a.squint, "quantize", os.path.join(M, onnx), "-o", os.path.join(tmp, "m.sqnt"),
             "--calib", os.path.join(d, "calib_x.npy"), "--calib-samples", str(a.calib_samples), "--quiet",
-            "--accumulated-only", "--worst", "0"] + flags(config, rounding)
+            "--accumulated-only", "--worst", "0"] + flags(config, rounding, softmax)
     t0 = time.monotonic()
     run(base + ["--val", os.path.join(d, "val_x.npy"), "--val-samples", "1"])
     seconds = time.monotonic() - t0
@@ -61,7 +62,7 @@ def main():
     p.add_argument("--squint", required=True)
     p.add_argument("--models", default="vit_tiny,vit_tiny_gated,gpt_tiny,cnn_small")
     p.add_argument("--configs", default=",".join(CONFIGS))
-    p.add_argument("--roundings", default="nearest,gptq")
+    p.add_argument("--roundings", default="nearest,gptq,adaround")
     p.add_argument("--val-samples", type=int, default=0, help="0: the whole validation split")
     p.add_argument("--calib-samples", type=int, default=256)
     a = p.parse_args()
