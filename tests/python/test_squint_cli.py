@@ -247,18 +247,22 @@ def test_weight_rounding_gptq_and_adaround(tmp_path):
     # or AdaRound on the calibration inputs; the logits move closer to float than with round to
     # nearest (measured on the whole split with 512 calibration samples: GPTQ 25.5 vs 22.9 dB; on 500
     # images with 256 samples: AdaRound 25.1, GPTQ 25.5, nearest 23.0 dB; here 64 samples), and the
-    # choice is recorded in the provenance. A bad value is refused before any work.
+    # choice is recorded in the provenance. A bad value is refused before any work. Under the
+    # sanitizers AdaRound (12 layers x 1000 Adam steps of Eigen products at -O1) runs in the C++ test
+    # (tests/quant/gptq_test.cc) only.
     few = SUBSET + ("--weight-bits", "4")
     sqnr = {}
-    for rounding in ("nearest", "gptq", "adaround"):
+    roundings = ("nearest", "gptq") if SANITIZED else ("nearest", "gptq", "adaround")
+    for rounding in roundings:
         _, _, out = quantize("vit_tiny/vit_tiny_op17", tmp_path / f"{rounding}.sqnt", *FMNIST_SPLITS,
                              few + ("--weight-rounding", rounding))
         m = re.search(r"output 'logits': SQNR ([\d.]+) dB", out)
         assert m, out
         sqnr[rounding] = float(m.group(1))
     assert sqnr["gptq"] >= sqnr["nearest"] + 1.0, sqnr
-    assert sqnr["adaround"] >= sqnr["nearest"] + 1.0, sqnr
-    for rounding in ("gptq", "adaround"):
+    if not SANITIZED:
+        assert sqnr["adaround"] >= sqnr["nearest"] + 1.0, sqnr
+    for rounding in roundings[1:]:
         assert os.path.getsize(tmp_path / f"{rounding}.sqnt") == os.path.getsize(tmp_path / "nearest.sqnt")
         assert f"weight_rounding={rounding}" in squint("inspect", str(tmp_path / f"{rounding}.sqnt")).stdout
     assert "weight_rounding" not in squint("inspect", str(tmp_path / "nearest.sqnt")).stdout
@@ -459,8 +463,8 @@ def test_int4_weights_with_group_scales(tmp_path, model):
 @pytest.mark.parametrize("bits,max_drop", [("4", 5.0), ("3", 15.0)])
 def test_low_bit_vit_targets(tmp_path, bits, max_drop, split):
     low = ("--weight-bits", bits, "--act-bits", bits, "--softmax-bits", "4", "--softmax-quant", "log2",
-           "--calib-samples", "256")
-    val = ("--val-samples", "100") if SANITIZED else ("--val-samples", "500") if split == "subset" else ()
+           "--calib-samples", "64" if SANITIZED else "256")
+    val = ("--val-samples", "16") if SANITIZED else ("--val-samples", "500") if split == "subset" else ()
     acc, ref, out = quantize("vit_tiny/vit_tiny_op17", tmp_path / "low.sqnt", *FMNIST_SPLITS, low + val)
     if not SANITIZED:
         assert acc >= ref - max_drop, out
