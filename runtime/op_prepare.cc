@@ -512,9 +512,8 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   } else {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
   }
-  // The fast rows read the constant byte mask only; a mask input keeps the reference kernel.
-  if (x.type == ElementType::INT8 && p.grid == nullptr && dynamic_mask == nullptr)
-    PrepareFastSoftmax(p, y.type == ElementType::UINT8, pools, out);
+  if (x.type == ElementType::INT8 && p.grid == nullptr)
+    PrepareFastSoftmax(p, y.type == ElementType::UINT8, dynamic_mask != nullptr, pools, out);
   return Status::Ok();
 }
 

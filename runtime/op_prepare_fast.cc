@@ -62,6 +62,13 @@ void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* ou
   portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
                              kAvx512);
 }
+template <typename TOut, bool kAvx512>
+void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
+  ref::SoftmaxParams p = s.p;
+  p.mask32 = static_cast<const int32_t*>(in[1]);
+  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kAvx512, s.keep);
+}
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
@@ -242,16 +249,27 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
 #endif
 }
 
-// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged.
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out) {
+// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged. With
+// a run-time int32 mask (input 1), a row's keep bytes are planned in the scratch.
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
+                        PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
-  if (pools->isa == Isa::kAvx512Vnni)
-    out->run = uint8_output ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<int8_t, true>;
-  else
-    out->run = uint8_output ? &RunFastSoftmax<uint8_t, false> : &RunFastSoftmax<int8_t, false>;
+  const bool avx512 = pools->isa == Isa::kAvx512Vnni;
+  if (dynamic_mask) {
+    FastSoftmaxMaskedState s;
+    s.p = p;
+    const size_t words = (static_cast<size_t>(p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
+    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    out->params = s;
+    out->run = uint8_output ? (avx512 ? &RunFastSoftmaxMasked<uint8_t, true> : &RunFastSoftmaxMasked<uint8_t, false>)
+                            : (avx512 ? &RunFastSoftmaxMasked<int8_t, true> : &RunFastSoftmaxMasked<int8_t, false>);
+    return;
+  }
+  out->run = uint8_output ? (avx512 ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<uint8_t, false>)
+                          : (avx512 ? &RunFastSoftmax<int8_t, true> : &RunFastSoftmax<int8_t, false>);
 #else
-  (void)p, (void)uint8_output, (void)pools, (void)out;
+  (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
 #endif
 }
 

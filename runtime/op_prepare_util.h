@@ -197,12 +197,13 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 // int8 only (portable/misc.h): ADD / SUB / MUL (code: the op), LUT int8 → int8, TRANSPOSE (element
-// sizes 1, 2, 4), SOFTMAX (uniform grid), LAYER_NORM.
+// sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input), LAYER_NORM.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
                             PreparedOp* out);
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out);
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
+                        PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

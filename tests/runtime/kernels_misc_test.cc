@@ -174,6 +174,9 @@ class SoftmaxTester {
   // A keep mask of these dims (right-aligned, 1 = broadcast), kept with probability keep (0: none kept).
   SoftmaxTester& Mask(std::vector<int32_t> d, double keep) { mask_dims_ = std::move(d), keep_ = keep, mask_ = true; return *this; }
   SoftmaxTester& Causal() { causal_ = true; return *this; }  // mask [S, S] lower triangle kept
+  // A run-time int32 keep mask (an attention mask input) of these dims, nonzero (any int32, the
+  // extremes too) with probability keep; alone or with the byte mask above.
+  SoftmaxTester& Mask32(std::vector<int32_t> d, double keep) { mask32_dims_ = std::move(d), keep32_ = keep; return *this; }
   SoftmaxTester& Bits(int32_t b) { bits_ = b; return *this; }
   SoftmaxTester& Clip(float zeta, float gamma) { zeta_ = zeta, gamma_ = gamma; return *this; }
   SoftmaxTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
@@ -198,6 +201,16 @@ class SoftmaxTester {
     ref::SoftmaxClipParams(zeta_, gamma_, &p.clip_scale_q16, &p.clip_offset_q16);
     p.output_bits = bits_;
     p.output_zero_point = sizeof(TOut) == 1 && static_cast<TOut>(-1) < 0 ? -128 : 0;
+    // The element strides of a mask of dims md broadcast to x.
+    auto strides = [&](const std::vector<int32_t>& md, int32_t* out) {
+      int64_t stride = 1;
+      for (int32_t i = rank - 1; i >= 0; --i) {
+        const int32_t mi = i - (rank - static_cast<int32_t>(md.size()));
+        const int32_t m = mi >= 0 ? md[static_cast<size_t>(mi)] : 1;
+        out[i] = m == 1 ? 0 : static_cast<int32_t>(stride);
+        stride *= m;
+      }
+    };
     std::vector<uint8_t> mask;
     if (mask_ || causal_) {
       std::vector<int32_t> md = causal_ ? std::vector<int32_t>{p.dims[rank - 2], p.depth} : mask_dims_;
@@ -206,14 +219,17 @@ class SoftmaxTester {
         if (causal_) mask[i] = (i % static_cast<size_t>(p.depth)) <= (i / static_cast<size_t>(p.depth)) ? 1 : 0;
         else mask[i] = std::uniform_real_distribution<double>(0, 1)(rng) < keep_ ? static_cast<uint8_t>(1 + rng() % 255) : 0;
       }
-      int64_t stride = 1;
-      for (int32_t i = rank - 1; i >= 0; --i) {
-        const int32_t mi = i - (rank - static_cast<int32_t>(md.size()));
-        const int32_t m = mi >= 0 ? md[static_cast<size_t>(mi)] : 1;
-        p.mask_strides[i] = m == 1 ? 0 : static_cast<int32_t>(stride);
-        stride *= m;
-      }
+      strides(md, p.mask_strides);
       p.mask = mask.data();
+    }
+    std::vector<int32_t> mask32;
+    if (!mask32_dims_.empty()) {
+      mask32.resize(static_cast<size_t>(Count(mask32_dims_)));
+      const int32_t nonzero[] = {1, -1, INT32_MIN, INT32_MAX, 256, 65536};
+      for (int32_t& m : mask32)
+        m = std::uniform_real_distribution<double>(0, 1)(rng) < keep32_ ? nonzero[rng() % 6] : 0;
+      strides(mask32_dims_, p.mask32_strides);
+      p.mask32 = mask32.data();
     }
     const auto x = RandomCodes(rng, Count(dims_), lo_, hi_);
     const size_t n = x.size();
@@ -222,7 +238,8 @@ class SoftmaxTester {
     for (bool avx512 : {false, true}) {  // plain C++ code tables, AVX-512 ones (where this CPU has it)
       if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
       std::vector<TOut> got(n + 1, 9);
-      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512);
+      std::vector<uint8_t> keep(static_cast<size_t>(p.depth) + 1, 7);
+      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512, keep.data());
       ASSERT_EQ(got, want) << (avx512 ? "avx512" : "c++");
     }
   }
@@ -232,9 +249,9 @@ class SoftmaxTester {
   }
 
  private:
-  std::vector<int32_t> dims_{4, 16}, mask_dims_;
+  std::vector<int32_t> dims_{4, 16}, mask_dims_, mask32_dims_;
   bool mask_ = false, causal_ = false;
-  double keep_ = 1, step_ = 0.05;
+  double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
   float zeta_ = 1, gamma_ = 0;
   uint32_t seed_ = 1;
@@ -265,6 +282,21 @@ TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({4, 16}).Mask({4, 16}, 0.0).TestBoth();              // every row fully masked
   SoftmaxTester().Dims({4, 16}).Mask({4, 1}, 0.5).TestBoth();               // whole rows kept or not
   SoftmaxTester().Dims({3, 64}).Mask({64}, 1.0).Codes(-128, -120).TestBoth();
+}
+
+TEST(X86Misc, SoftmaxRunTimeInt32Masks) {  // an attention mask input [batch, 1, 1, S], and others
+  for (int32_t d : {1, 15, 16, 17, 63, 64, 65, 130}) {
+    SoftmaxTester().Dims({2, 3, 5, d}).Mask32({2, 1, 1, d}, 0.7).Seed(d).TestBoth();
+    SoftmaxTester().Dims({1, 2, 3, d}).Mask32({1, 1, 1, d}, 0.5).Seed(d + 1).TestBoth();
+  }
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask32({2, 1, 7, 33}, 0.3).TestBoth();  // per row, some fully masked
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask32({2, 3, 7, 1}, 0.5).TestBoth();   // whole rows kept or not
+  SoftmaxTester().Dims({4, 16}).Mask32({4, 16}, 0.0).TestBoth();             // every row fully masked
+  SoftmaxTester().Dims({2, 4, 16}).Mask32({1}, 1.0).TestBoth();               // one value for everything
+  SoftmaxTester().Dims({2, 3, 17, 17}).Causal().Mask32({2, 1, 1, 17}, 0.6).Seed(3).TestBoth();  // both masks
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({3, 7, 1}, 0.5).Mask32({2, 1, 1, 33}, 0.5).TestBoth();
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({33}, 0.5).Mask32({2, 3, 7, 1}, 0.5).TestBoth();
+  SoftmaxTester().Dims({2, 64}).Mask32({2, 64}, 0.9).Codes(127, 127).Clip(1.1f, -0.05f).Bits(4).TestBoth();
 }
 
 // ---- LAYER_NORM ----

@@ -297,19 +297,36 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t*
 }  // namespace
 
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512, uint8_t* keep) {
   const int32_t depth = p.depth;
   const int32_t outer_axes = p.rank - 1;
   int64_t index[ref::kMaxKernelRank] = {};
-  int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
-  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;  // 0 or 1
+  // Σ index_i·strides_i over the leading axes (the reference's split of r), per mask.
+  int64_t mask_off = 0, mask32_off = 0;
+  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;       // 0 or 1
+  const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
+  int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
     const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
     bool any = depth > 0;
-    if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
+    if (p.mask32 != nullptr) {
+      const int32_t* m32 = p.mask32 + mask32_off;
+      if (m32_step == 0 && (mr == nullptr || m_step == 0)) {  // one keep value for the whole row
+        any = any && m32[0] != 0 && (mr == nullptr || mr[0] != 0);
+        mr = nullptr;
+      } else {  // both masks as one byte per element, rebuilt only when the row's masks change
+        if (mask_off != keep_mask_off || mask32_off != keep_mask32_off) {
+          for (int32_t i = 0; i < depth; ++i)
+            keep[i] = static_cast<uint8_t>((mr == nullptr || mr[i * m_step] != 0) && m32[i * m32_step] != 0);
+          keep_mask_off = mask_off;
+          keep_mask32_off = mask32_off;
+        }
+        mr = keep;
+      }
+    } else if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
       any = any && mr[0] != 0;
       mr = nullptr;
     }
@@ -325,15 +342,17 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 #endif
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
       mask_off += p.mask_strides[i];
+      mask32_off += p.mask32_strides[i];
       if (++index[i] < p.dims[i]) break;
       mask_off -= int64_t{p.mask_strides[i]} * p.dims[i];
+      mask32_off -= int64_t{p.mask32_strides[i]} * p.dims[i];
       index[i] = 0;
     }
   }
 }
 
-template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool);
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool, uint8_t*);
 
 // ---- LAYER_NORM ----
 

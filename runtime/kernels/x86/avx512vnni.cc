@@ -220,39 +220,47 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----
-// e_d (int32) → N = scale·e_d + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e_d·(scale/sum)
+// e (int32) → N = scale·e + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e·(scale/sum)
 // + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
 // remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.
-void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d) {
-  const int32_t drop = 24 - p.output_bits;
-  const int64_t scale = int64_t{p.clip_scale_q16} * 256;
-  const int64_t half = sum / 2;
-  const double inv = 1.0 / static_cast<double>(sum);
-  const __m512d scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
-  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
-  const __m512i scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
-  const __m512i sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
-  const __m512i sum_hi = _mm512_set1_epi64(sum >> 32);
-  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m512i round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
-  const __m512i u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
-  const __m512i zero_code = _mm512_set1_epi64(p.output_zero_point);
-  const __m128i drop_v = _mm_cvtsi32_si128(drop);
-  for (int32_t d = 0; d <= d_hi; d += 8) {
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));  // d + 7 <= 255
-    const __m512i e = _mm512_cvtepu32_epi64(e32);
-    const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, scale_v), half_v);
-    const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), scale_d, half_d);
-    __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
-    const __m512i t_sum = _mm512_add_epi64(_mm512_mul_epu32(t, sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, sum_hi), 32));
-    const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
-    t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, zero), t, one);
-    t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, sum_v), t, one);
-    const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, round), drop_v);
-    const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, zero), u_max);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(code_of_d + d), _mm512_cvtepi64_epi8(_mm512_add_epi64(u, zero_code)));
+namespace {
+struct SoftmaxCodeConsts {
+  __m512d scale_d, half_d;
+  __m512i scale_v, half_v, sum_v, sum_lo, sum_hi, one, zero, round, u_max, zero_code;
+  __m128i drop_v;
+  SoftmaxCodeConsts(const ref::SoftmaxParams& p, int64_t sum) {
+    const int32_t drop = 24 - p.output_bits;
+    const int64_t scale = int64_t{p.clip_scale_q16} * 256;
+    const int64_t half = sum / 2;
+    const double inv = 1.0 / static_cast<double>(sum);
+    scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
+    half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+    scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
+    sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
+    sum_hi = _mm512_set1_epi64(sum >> 32);
+    one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+    round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
+    u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
+    zero_code = _mm512_set1_epi64(p.output_zero_point);
+    drop_v = _mm_cvtsi32_si128(drop);
   }
+};
+// The output codes (u + zero point, as bytes in the low 8 bytes) of 8 values of e.
+__m128i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
+  const __m512i e = _mm512_cvtepu32_epi64(e32);
+  const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, c.scale_v), c.half_v);
+  const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), c.scale_d, c.half_d);
+  __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+  const __m512i t_sum =
+      _mm512_add_epi64(_mm512_mul_epu32(t, c.sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, c.sum_hi), 32));
+  const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
+  t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, c.zero), t, c.one);
+  t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, c.sum_v), t, c.one);
+  const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, c.round), c.drop_v);
+  const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, c.zero), c.u_max);
+  return _mm512_cvtepi64_epi8(_mm512_add_epi64(u, c.zero_code));
 }
+}  // namespace
 
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
   const int32_t depth = p.depth;
@@ -306,10 +314,26 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
                                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
   }
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  const SoftmaxCodeConsts c(p, sum);
+  if (depth <= max_code - min_code) {  // fewer elements than values of d: each element's own code
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+      const __m128i codes = _mm_unpacklo_epi64(SoftmaxCodes8(c, _mm512_castsi512_si256(e)),
+                                               SoftmaxCodes8(c, _mm512_extracti64x4_epi64(e, 1)));
+      _mm_mask_storeu_epi8(yr + i, k, _mm_mask_blend_epi8(kept, zero_code_bytes, codes));
+    }
+    return;
+  }
   // The codes, read back 4 bytes at a time by a dword gather (byte d is the low byte): 3 bytes of
   // zeros past the last chunk written.
   alignas(64) uint8_t codes[256 + 16] = {};
-  Qs8SoftmaxCodesAvx512(p, sum, max_code - min_code, codes);
+  for (int32_t d = 0; d <= max_code - min_code; d += 8) {  // d + 7 <= 255
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + d), SoftmaxCodes8(c, e32));
+  }
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
   for (int32_t i = 0; i < depth; i += 16) {
     __mmask16 k, kept;

@@ -9,15 +9,14 @@
 
 namespace squint::rt::x86 {
 
-// One row's output code (the byte of u + output_zero_point) for every d = max − x in [0, d_hi]
-// (avx512vnni.cc, 8 at a step; code_of_d holds 256 bytes, d_hi <= 255), given Σe = sum >= 1 over
-// the row's kept elements: u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋,
-// 0, 2^bits − 1), scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
-// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits).
-void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
-// One whole row (avx512vnni.cc): the kept elements' max, min and Σe, the codes above, and the
-// output bytes (u + output_zero_point, or output_zero_point where not kept). mr: the row's mask
-// bytes (element i kept when mr[i] != 0), or null when every element is kept.
+// One whole row (avx512vnni.cc): the kept elements' max, min and Σe = sum >= 1, and the output
+// bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
+// u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
+// d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
+// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d in
+// [0, max − min] (8 a step) when the row has more elements than values of d, else computed per
+// element. mr: the row's mask bytes (element i kept when mr[i] != 0), or null when every element
+// is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
 
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
