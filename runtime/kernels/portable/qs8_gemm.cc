@@ -219,18 +219,23 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   const size_t panel_bytes = PanelBytes(k, k_pad);
-  const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
-  std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
-  std::memset(bias, 0, units_pad * sizeof(int32_t));
   // Panels from b's rows, and the column sums Σ_k b[k][j] (|Σ| <= 128·depth: int32) in bias.
-  for (int32_t d = 0; d < p.depth; ++d) {
-    const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
-    const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
-    for (int32_t j = 0; j < p.units; ++j) {
-      uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
-      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
-                   b_d[j]);
-      bias[j] += b_d[j];
+  if (k.pack_columns != nullptr) {
+    k.pack_columns(b, p.depth, p.units, k_pad, panel_bytes, panels, bias);
+  } else {
+    const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
+    std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
+    std::memset(bias, 0, units_pad * sizeof(int32_t));
+    for (int32_t d = 0; d < p.depth; ++d) {
+      const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
+      const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+      for (int32_t j = 0; j < p.units; ++j) {
+        uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
+        StoreElement(k, panel,
+                     (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
+                     b_d[j]);
+        bias[j] += b_d[j];
+      }
     }
   }
   const int64_t offset = int64_t{a_zero_point} + k.activation_offset;

@@ -74,6 +74,11 @@ struct Qs8GemmKernel {
   // null, y = output row 0 (rows p.units apart).
   void (*tile)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
                int32_t valid, const int32_t* row_bias, int8_t* y);
+  // BATCH_MATMUL's right operand b [depth][units] (row-major int8) → every byte of the
+  // ⌈units/nr⌉ panels (panel_bytes apart; zeros past units or depth), and col_sum[j] = Σ_d b[d][j]
+  // for j < ⌈units/nr⌉·nr (0 past units). Null: Qs8MatMul's plain C++ packing.
+  void (*pack_columns)(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
+                       int32_t* col_sum);
 };
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the

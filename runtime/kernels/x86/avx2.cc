@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/pack_columns.h"
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
@@ -149,9 +150,39 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<int16_t*>(a));
 }
 
+// pack_columns (x86/pack_columns.h's loop): b [depth][units] → 4x16c2 panels: in panel p, group g, the 16 units' int16 pairs b[2g + i][16p + j]
+// at (g·16 + j)·2 + i, by a word interleave of 2 widened rows (per 128-bit lane, then the lanes
+// put in unit order); the column sums by vpmaddwd of those pairs with 1s.
+struct ColumnPanel {
+  int32_t valid;
+  __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+  explicit ColumnPanel(int32_t v) : valid(v) {}
+  void Group(const int8_t* const* rows, uint8_t* dst) {
+    __m256i r[kKr];
+    for (int32_t i = 0; i < kKr; ++i) {
+      alignas(16) int8_t row[kNr] = {};
+      if (rows[i] != nullptr) std::memcpy(row, rows[i], static_cast<size_t>(valid));
+      r[i] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
+    }
+    // Pairs of units 0–3 | 8–11 and 4–7 | 12–15 (128-bit lanes).
+    const __m256i lo = _mm256_unpacklo_epi16(r[0], r[1]), hi = _mm256_unpackhi_epi16(r[0], r[1]);
+    const __m256i u0_7 = _mm256_permute2x128_si256(lo, hi, 0x20), u8_15 = _mm256_permute2x128_si256(lo, hi, 0x31);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), u0_7);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), u8_15);
+    const __m256i ones = _mm256_set1_epi16(1);
+    sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(u0_7, ones));
+    sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(u8_15, ones));
+  }
+  void Finish(int32_t* col_sum) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum), sum0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum + 8), sum1);
+  }
+};
+
 }  // namespace
 
-const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16};
+const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16,
+                                          &PackColumnPanels<kNr, kKr, 2, ColumnPanel>};
 
 // ---- LAYER_NORM row (rows.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
 // channels a step in int64 lanes, with AVX2's missing 64-bit abs / unsigned compare / min / max

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/pack_columns.h"
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
@@ -147,10 +148,41 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
 }
 
+// pack_columns (x86/pack_columns.h's loop): b [depth][units] → 8x32c4 panels: in panel p, group g, the 32 units' 4 bytes b[4g + i][32p + j]
+// at (g·32 + j)·4 + i, by byte and word interleaves of 4 rows (per 128-bit lane, then the lanes
+// put in unit order); the column sums by vpdpbusd of 1s with those signed quads.
+struct ColumnPanel {
+  __mmask32 k;
+  __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+  explicit ColumnPanel(int32_t valid) : k(valid == kNr ? ~__mmask32{0} : (__mmask32{1} << valid) - 1) {}
+  void Group(const int8_t* const* rows, uint8_t* dst) {
+    __m256i r[kKr];
+    for (int32_t i = 0; i < kKr; ++i) r[i] = rows[i] != nullptr ? _mm256_maskz_loadu_epi8(k, rows[i]) : _mm256_setzero_si256();
+    const __m256i lo01 = _mm256_unpacklo_epi8(r[0], r[1]), hi01 = _mm256_unpackhi_epi8(r[0], r[1]);
+    const __m256i lo23 = _mm256_unpacklo_epi8(r[2], r[3]), hi23 = _mm256_unpackhi_epi8(r[2], r[3]);
+    // Quads of units 0–3 | 16–19, 4–7 | 20–23, 8–11 | 24–27, 12–15 | 28–31 (128-bit lanes).
+    const __m256i q0 = _mm256_unpacklo_epi16(lo01, lo23), q1 = _mm256_unpackhi_epi16(lo01, lo23);
+    const __m256i q2 = _mm256_unpacklo_epi16(hi01, hi23), q3 = _mm256_unpackhi_epi16(hi01, hi23);
+    const __m512i u0_15 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(q0, q1, 0x20)),
+                                             _mm256_permute2x128_si256(q2, q3, 0x20), 1);
+    const __m512i u16_31 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(q0, q1, 0x31)),
+                                              _mm256_permute2x128_si256(q2, q3, 0x31), 1);
+    _mm512_storeu_si512(dst, u0_15);
+    _mm512_storeu_si512(dst + 64, u16_31);
+    const __m512i ones = _mm512_set1_epi8(1);
+    sum0 = _mm512_dpbusd_epi32(sum0, ones, u0_15);
+    sum1 = _mm512_dpbusd_epi32(sum1, ones, u16_31);
+  }
+  void Finish(int32_t* col_sum) const {
+    _mm512_storeu_si512(col_sum, sum0);
+    _mm512_storeu_si512(col_sum + 16, sum1);
+  }
+};
+
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
-                                                 &Tile8x32};
+                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>};
 
 // ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
