@@ -6,6 +6,7 @@
 // the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
 // PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
+#include <vector>
 
 #include "runtime/op_prepare_util.h"
 
@@ -89,19 +90,27 @@ size_t ReservePacked(size_t bytes, PreparePools* pools) {
 #endif
 
 // Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
-// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`. False (and
-// nothing changed) when the set has no GEMM kernel.
+// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`; `reorder`, if
+// set, first permutes the weight's values into a prepare-time copy (CONV_2D's depth order). False
+// (and nothing changed) when the set has no GEMM kernel.
 template <typename ScratchBytes>
 bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_zero_point,
-                            const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
-                            PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s) {
+                     const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
+                     PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s,
+                     void (*reorder)(const ref::Conv2DParams&, const int8_t*, int8_t*) = nullptr,
+                     const ref::Conv2DParams* conv = nullptr) {
 #if defined(SQUINT_FAST_KERNELS)
   const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
   if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
+  std::vector<int8_t> reordered;
+  if (reorder != nullptr) {
+    reordered.resize(static_cast<size_t>(units) * static_cast<size_t>(depth));
+    reorder(*conv, reinterpret_cast<const int8_t*>(w.data), reordered.data());
+  }
   s->kernel = kernel;
   s->problem.units = units;
   s->problem.depth = depth;
-  s->problem.w = reinterpret_cast<const int8_t*>(w.data);
+  s->problem.w = reorder != nullptr ? reordered.data() : reinterpret_cast<const int8_t*>(w.data);
   s->problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
   s->problem.input_zero_point = input_zero_point;
   s->problem.requant = requant;
@@ -109,13 +118,14 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
   s->packed_at = pools->packed.size() * sizeof(PreparePools::Line);
   pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
   portable::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
+  s->problem.w = nullptr;  // packed; the reordered copy goes away
   s->gemm.rows = rows;
   const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
   return true;
 #else
   (void)units, (void)depth, (void)rows, (void)input_zero_point, (void)requant, (void)w, (void)bias, (void)pools;
-  (void)scratch_bytes, (void)s;
+  (void)scratch_bytes, (void)s, (void)reorder, (void)conv;
   return false;
 #endif
 }
@@ -160,7 +170,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   s.p = p;
   auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, p); };
   if (!PackFastWeights(p.out_channels, static_cast<int32_t>(depth), static_cast<int32_t>(positions),
-                       p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc))
+                       p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc, &portable::ReorderConvWeights, &p))
     return;
   out->params = s;
   out->run = &RunFastConv;

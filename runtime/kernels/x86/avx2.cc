@@ -124,8 +124,13 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
     for (; k + 16 <= depth; k += 16)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar + k),
                           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + k))));
-    for (; k < depth; ++k) ar[k] = xr[k];
-    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+    if (static_cast<size_t>(k) < k_pad) {  // the last < 16 codes and the zeros up to k_pad (k_pad − k <= 16)
+      alignas(16) int8_t tail[16] = {};
+      alignas(32) int16_t wide[16];
+      std::memcpy(tail, xr + k, static_cast<size_t>(depth - k));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(wide), _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tail))));
+      std::memcpy(ar + k, wide, (k_pad - static_cast<size_t>(k)) * sizeof(int16_t));
+    }
   }
 }
 

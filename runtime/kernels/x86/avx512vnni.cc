@@ -118,8 +118,13 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
     int32_t k = 0;
     for (; k + 64 <= depth; k += 64)
       _mm512_storeu_si512(ar + k, _mm512_xor_si512(_mm512_loadu_si512(xr + k), flip));
-    for (; k < depth; ++k) ar[k] = static_cast<uint8_t>(static_cast<uint8_t>(xr[k]) ^ 0x80u);
-    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+    if (static_cast<size_t>(k) < k_pad) {  // the last < 64 codes and the zeros up to k_pad (k_pad − k <= 64)
+      const auto n = static_cast<uint32_t>(k_pad - static_cast<size_t>(k));
+      const __mmask64 codes = (__mmask64{1} << (depth - k)) - 1;  // depth − k < 64
+      const __mmask64 all = n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+      const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(codes, xr + k), flip);
+      _mm512_mask_storeu_epi8(ar + k, all, _mm512_maskz_mov_epi8(codes, v));
+    }
   }
 }
 
