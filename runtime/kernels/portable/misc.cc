@@ -451,18 +451,27 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
   const bool small = kh_n * kw_n <= 64;
   if (small)
     for (int32_t i = 0; i < kh_n * kw_n; ++i) wv[i] = wc[i];
-  for (int32_t oh = 0; oh < p.out_h; ++oh) {
-    const int16_t* row0 = plane + int64_t{oh} * p.stride_h * wp;
-    int8_t* yr = yc + int64_t{oh} * p.out_w;
-    for (int32_t ow = 0; ow < p.out_w; ++ow) {
-      const int16_t* base = row0 + int64_t{ow} * p.stride_w;
+  // Geometry and the channel's requantization in locals: the int8 stores below may alias
+  // anything, so fields read through `p` would be reloaded after every output.
+  const int32_t out_h = p.out_h, out_w = p.out_w, stride_h = p.stride_h, stride_w = p.stride_w;
+  const int32_t dilation_h = p.dilation_h, dilation_w = p.dilation_w;
+  const int32_t ci = p.requant.count == 1 ? 0 : c;
+  const int32_t multiplier = p.requant.multiplier[ci], shift = p.requant.shift[ci];
+  const int32_t zero_point = p.requant.zero_point, act_min = p.requant.act_min, act_max = p.requant.act_max;
+  for (int32_t oh = 0; oh < out_h; ++oh) {
+    const int16_t* row0 = plane + int64_t{oh} * stride_h * wp;
+    int8_t* yr = yc + int64_t{oh} * out_w;
+    for (int32_t ow = 0; ow < out_w; ++ow) {
+      const int16_t* base = row0 + int64_t{ow} * stride_w;
       int32_t acc = b;
       for (int32_t kh = 0; kh < kh_n; ++kh) {
-        const int16_t* r = base + int64_t{kh} * p.dilation_h * wp;
+        const int16_t* r = base + int64_t{kh} * dilation_h * wp;
         for (int32_t kw = 0; kw < kw_n; ++kw)
-          acc += int32_t{r[int64_t{kw} * p.dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
+          acc += int32_t{r[int64_t{kw} * dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
       }
-      yr[ow] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+      // ref::detail::Requant with the channel's constants.
+      const int64_t v = int64_t{ref::detail::Scale(acc, multiplier, shift)} + zero_point;
+      yr[ow] = static_cast<int8_t>(ref::detail::Clamp(v, act_min, act_max));
     }
   }
 }
@@ -487,18 +496,20 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     for (int32_t c = 0; c < p.in_channels; ++c) {
       const int8_t* xc = x + (int64_t{n} * p.in_channels + c) * in_plane;
       // Padded plane: position (i, j) is input (i − pad_top, j − pad_left), 0 outside the input.
+      const int64_t pad_top = p.pad_top, pad_left = p.pad_left, in_h = p.in_h, in_w = p.in_w;
       for (int64_t i = 0; i < hp; ++i) {
         int16_t* pr = scratch + i * wp;
-        const int64_t ih = i - p.pad_top;
-        if (ih < 0 || ih >= p.in_h) {
+        const int64_t ih = i - pad_top;
+        if (ih < 0 || ih >= in_h) {
           for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
           continue;
         }
-        const int8_t* xr = xc + ih * p.in_w;
-        for (int64_t j = 0; j < wp; ++j) {
-          const int64_t iw = j - p.pad_left;
-          pr[j] = iw >= 0 && iw < p.in_w ? static_cast<int16_t>(xr[iw] - zx) : int16_t{0};
-        }
+        const int8_t* xr = xc + ih * in_w;
+        // Columns [j_lo, j_hi) are inside the input row.
+        const int64_t j_lo = pad_left < wp ? pad_left : wp, j_hi = pad_left + in_w < wp ? pad_left + in_w : wp;
+        for (int64_t j = 0; j < j_lo; ++j) pr[j] = 0;
+        for (int64_t j = j_lo; j < j_hi; ++j) pr[j] = static_cast<int16_t>(xr[j - pad_left] - zx);
+        for (int64_t j = j_hi > j_lo ? j_hi : j_lo; j < wp; ++j) pr[j] = 0;
       }
       const int8_t* wc = w + int64_t{c} * taps;
       const int32_t b = bias != nullptr ? bias[c] : 0;
