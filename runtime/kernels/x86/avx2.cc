@@ -33,7 +33,7 @@ struct OutputStage {
 
 // The reference requantization of 8 accumulators (lanes = units); the steps and their proof are
 // those of avx512vnni.cc's Requantize.
-__m256i Requantize(__m256i acc, __m256i mult, __m256i left, __m256i right, const OutputStage& o) {
+inline __attribute__((always_inline)) __m256i Requantize(__m256i acc, __m256i mult, __m256i left, __m256i right, const OutputStage& o) {
   const __m256i shifted = _mm256_sllv_epi32(acc, left);
   const __m256i exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), acc);
   const __m256i saturated = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(0x7fffffff));

@@ -40,7 +40,7 @@ struct OutputStage {
 // sat32(acc·2^left) → SRDHM with the Q0.31 multiplier, written floor((a·m + 2^30) / 2^31)
 // (equal to gemmlowp's nudge-and-truncate for m >= 0) → RoundingDivideByPOT(·, right) → clamp
 // to [act_min, act_max] − zp (the same as clamping after + zp) → + zp.
-__m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
+inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
   const __m512i shifted = _mm512_sllv_epi32(acc, left);
   const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
   const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
