@@ -81,6 +81,19 @@ void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* 
                          kIsa);
 }
 
+template <int kElementSize>
+void RunFastGather(const PreparedOp& op, const void* const* in, void* const* out) {
+  const GatherState& s = Get<GatherState>(op);
+  portable::GatherRows(s.outer, s.axis_dim, int64_t{s.inner} * kElementSize, static_cast<const int32_t*>(in[1]),
+                       s.num_indices, in[0], out[0]);
+}
+template <typename T>
+void RunFastPad(const PreparedOp& op, const void* const* in, void* const* out) {
+  const PadState& s = Get<PadState>(op);
+  portable::PadConstant<T>(s.rank, s.in_dims, s.pads, static_cast<T>(s.value), static_cast<const T*>(in[0]),
+                           static_cast<T*>(out[0]));
+}
+
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
 size_t ReservePacked(size_t bytes, PreparePools* pools) {
   const size_t at = pools->packed.size() * sizeof(PreparePools::Line);
@@ -256,6 +269,34 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
   out->run = &RunFastTranspose;
 #else
   (void)s, (void)element_size, (void)pools, (void)out;
+#endif
+}
+
+// GATHER of 1-, 2- or 4-byte elements: rows copied with memcpy; parameters unchanged.
+void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference) return;
+  if (element_size == 1) out->run = &RunFastGather<1>;
+  else if (element_size == 2) out->run = &RunFastGather<2>;
+  else if (element_size == 4) out->run = &RunFastGather<4>;
+#else
+  (void)element_size, (void)pools, (void)out;
+#endif
+}
+
+// PAD in constant mode (rank >= 1): rows of pad values and input runs; parameters unchanged.
+void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || s.mode != 0 || s.rank < 1) return;
+  switch (type) {
+    case ElementType::INT8: out->run = &RunFastPad<int8_t>; break;
+    case ElementType::UINT8: out->run = &RunFastPad<uint8_t>; break;
+    case ElementType::INT16: out->run = &RunFastPad<int16_t>; break;
+    case ElementType::INT32: out->run = &RunFastPad<int32_t>; break;
+    default: break;
+  }
+#else
+  (void)s, (void)type, (void)pools, (void)out;
 #endif
 }
 

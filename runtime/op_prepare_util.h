@@ -202,6 +202,9 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
                             PreparedOp* out);
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
+// Any element type (portable/misc.h): GATHER (element sizes 1, 2, 4), PAD in constant mode.
+void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out);
+void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out);
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
                         PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);

@@ -166,6 +166,67 @@ TEST(X86Misc, TransposeRandomPermutations) {
   }
 }
 
+// ---- GATHER, PAD ----
+
+template <typename T>
+void CheckGather(int32_t outer, int32_t axis_dim, int32_t inner, const std::vector<int32_t>& indices) {
+  std::mt19937 rng(static_cast<uint32_t>(outer * 131 + axis_dim * 7 + inner));
+  std::vector<T> x(static_cast<size_t>(outer) * axis_dim * inner);
+  for (auto& v : x) v = static_cast<T>(rng());
+  const auto n = static_cast<int32_t>(indices.size());
+  std::vector<T> want(static_cast<size_t>(outer) * n * inner + 1, 7), got(want.size(), 7);
+  ref::Gather<T>(outer, axis_dim, inner, indices.data(), n, x.data(), want.data());
+  portable::GatherRows(outer, axis_dim, int64_t{inner} * sizeof(T), indices.data(), n, x.data(), got.data());
+  ASSERT_EQ(got, want) << "outer " << outer << " axis " << axis_dim << " inner " << inner << " size " << sizeof(T);
+}
+
+TEST(X86Misc, GatherEqualsTheReference) {  // run-time indices: negative, and out of range (clamped)
+  const std::vector<int32_t> indices = {0, 2, -1, -3, 1, 7, -9, 2};
+  for (int32_t outer : {1, 3})
+    for (int32_t inner : {1, 5, 64, 3200}) {
+      CheckGather<int8_t>(outer, 3, inner, indices);
+      CheckGather<int16_t>(outer, 3, inner, indices);
+      CheckGather<int32_t>(outer, 3, inner, {1});
+    }
+  CheckGather<int8_t>(2, 1, 4, {0, 0, -1, 5});
+  CheckGather<uint8_t>(2, 4, 3, {});
+}
+
+template <typename T>
+void CheckPad(const std::vector<int32_t>& dims, const std::vector<int32_t>& pads, int32_t value, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const auto rank = static_cast<int32_t>(dims.size());
+  std::vector<T> x(static_cast<size_t>(Count(dims)));
+  for (auto& v : x) v = static_cast<T>(rng());
+  int64_t out = 1;
+  for (int32_t i = 0; i < rank; ++i) out *= dims[static_cast<size_t>(i)] + pads[static_cast<size_t>(i)] + pads[static_cast<size_t>(rank + i)];
+  std::vector<T> want(static_cast<size_t>(out) + 1, 7), got(want.size(), 7);
+  ref::Pad<T>(rank, dims.data(), pads.data(), 0, value, x.data(), want.data());
+  portable::PadConstant<T>(rank, dims.data(), pads.data(), static_cast<T>(value), x.data(), got.data());
+  ASSERT_EQ(got, want) << "rank " << rank << " size " << sizeof(T) << " seed " << seed;
+}
+
+TEST(X86Misc, PadConstantEqualsTheReference) {  // every axis padded, cropped (negative pads) or empty
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{1, 49, 64}, {0, 1, 0, 0, 0, 0}},  // vit_tiny's class-token row
+      {{5}, {2, 3}},
+      {{5}, {-2, 1}},
+      {{3, 4}, {1, 0, 2, 3}},
+      {{2, 3, 4, 5}, {1, 0, 2, 1, 0, 2, 1, 3}},
+      {{2, 3, 4}, {-1, 1, -2, 0, -1, 1}},
+      {{2, 3, 4}, {0, 0, -2, 0, 0, -2}},  // the last axis cropped to nothing
+      {{2, 0, 4}, {1, 1, 1, 1, 1, 1}},    // an empty input axis: all padding
+      {{1, 1}, {0, 0, 0, 0}},
+  };
+  uint32_t seed = 70;
+  for (const auto& c : cases) {
+    CheckPad<int8_t>(c.first, c.second, -128, seed++);
+    CheckPad<uint8_t>(c.first, c.second, 200, seed++);
+    CheckPad<int16_t>(c.first, c.second, -300, seed++);
+    CheckPad<int32_t>(c.first, c.second, 1 << 20, seed++);
+  }
+}
+
 // ---- SOFTMAX ----
 
 class SoftmaxTester {

@@ -354,6 +354,63 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);
 template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool, uint8_t*);
 
+// ---- GATHER, PAD ----
+
+void GatherRows(int32_t outer, int32_t axis_dim, int64_t inner_bytes, const int32_t* indices, int32_t num_indices,
+                const void* x, void* y) {
+  const auto* xb = static_cast<const uint8_t*>(x);
+  auto* yb = static_cast<uint8_t*>(y);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < num_indices; ++j) {
+      int64_t index = indices[j];
+      if (index < 0) index += axis_dim;
+      index = index < 0 ? 0 : (index > axis_dim - 1 ? axis_dim - 1 : index);
+      std::memcpy(yb + (o * num_indices + j) * inner_bytes, xb + (o * axis_dim + index) * inner_bytes,
+                  static_cast<size_t>(inner_bytes));
+    }
+}
+
+template <typename T>
+void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y) {
+  const int32_t last = rank - 1;
+  int64_t rows = 1, in_strides[ref::kMaxKernelRank] = {};
+  int32_t out_dims[ref::kMaxKernelRank] = {};
+  for (int32_t i = 0; i < rank; ++i) out_dims[i] = in_dims[i] + pads[i] + pads[rank + i];
+  for (int32_t i = 0; i < last; ++i) rows *= out_dims[i];
+  int64_t stride = 1;
+  for (int32_t i = last; i >= 0; --i) in_strides[i] = stride, stride *= in_dims[i];
+  // Output columns [j_lo, j_hi) of a row read the input row from column j_lo − pad.
+  const int64_t width = out_dims[last], pad = pads[last];
+  const int64_t j_lo = pad < 0 ? 0 : (pad > width ? width : pad);
+  int64_t j_hi = pad + in_dims[last];
+  j_hi = j_hi < j_lo ? j_lo : (j_hi > width ? width : j_hi);
+  int32_t index[ref::kMaxKernelRank] = {};
+  for (int64_t r = 0; r < rows; ++r, y += width) {
+    int64_t src = 0;
+    bool inside = true;
+    for (int32_t i = 0; i < last && inside; ++i) {
+      const int64_t c = int64_t{index[i]} - pads[i];
+      inside = c >= 0 && c < in_dims[i];
+      src += c * in_strides[i];
+    }
+    if (!inside) {
+      for (int64_t j = 0; j < width; ++j) y[j] = value;
+    } else {
+      for (int64_t j = 0; j < j_lo; ++j) y[j] = value;
+      if (j_hi > j_lo) std::memcpy(y + j_lo, x + src + (j_lo - pad), static_cast<size_t>(j_hi - j_lo) * sizeof(T));
+      for (int64_t j = j_hi; j < width; ++j) y[j] = value;
+    }
+    for (int32_t i = last - 1; i >= 0; --i) {
+      if (++index[i] < out_dims[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+template void PadConstant<int8_t>(int32_t, const int32_t*, const int32_t*, int8_t, const int8_t*, int8_t*);
+template void PadConstant<uint8_t>(int32_t, const int32_t*, const int32_t*, uint8_t, const uint8_t*, uint8_t*);
+template void PadConstant<int16_t>(int32_t, const int32_t*, const int32_t*, int16_t, const int16_t*, int16_t*);
+template void PadConstant<int32_t>(int32_t, const int32_t*, const int32_t*, int32_t, const int32_t*, int32_t*);
+
 // ---- LAYER_NORM ----
 
 void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) {

@@ -50,6 +50,16 @@ struct TransposePlan {
 TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size);
 void Transpose(const TransposePlan& t, const void* x, void* y);
 
+// ---- GATHER and PAD (constant mode), any element type: the reference's element moves as runs ----
+// y[o][j][·] = x[o][clamp(index_j)][·] (ref::Gather's clamping of run-time indices), a memcpy of
+// inner_bytes per (o, j).
+void GatherRows(int32_t outer, int32_t axis_dim, int64_t inner_bytes, const int32_t* indices, int32_t num_indices,
+                const void* x, void* y);
+// ref::Pad in constant mode (pads[i] before and pads[rank + i] after axis i, negative ones crop):
+// the output row by row along the last axis, each row `value`, or its runs of value, input, value.
+template <typename T>
+void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y);
+
 // ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
 // avx512 (x86-64 builds only; the caller has checked the CPU): each whole row by
 // x86::Qs8SoftmaxRowAvx512 (runtime/kernels/x86/rows.h); otherwise plain C++ rows. Masks: the
