@@ -334,6 +334,15 @@ TEST(X86Misc, SoftmaxTablesAndSaturatingCodes) {
   SoftmaxTester().Dims({2, 197}).Clip(0.5f, -8.0f).TestBoth();                             // clipped to 0
 }
 
+TEST(X86Misc, SoftmaxCodeRangesAroundTheTableChunks) {  // max − min at the edges of 32-entry chunks
+  uint32_t seed = 90;
+  for (int32_t span : {0, 1, 30, 31, 32, 33, 63, 64, 95, 126, 127, 128, 129, 200, 255})
+    for (double step : {0.01, 0.05, 0.5}) {  // u reaches 0 late, midway, at once
+      SoftmaxTester().Dims({4, 77}).Codes(-100, -100 + span).ExpBits(30, step).Seed(seed++).TestBoth();
+      SoftmaxTester().Dims({2, 3, 40}).Codes(127 - span, 127).ExpBits(20, step).Mask({40}, 0.6).Seed(seed++).TestBoth();
+    }
+}
+
 TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({1, 3, 17, 17}).Causal().TestBoth();
   SoftmaxTester().Dims({2, 3, 65, 65}).Causal().Seed(2).TestBoth();

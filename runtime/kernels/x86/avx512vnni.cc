@@ -282,8 +282,8 @@ struct SoftmaxCodeConsts {
     drop_v = _mm_cvtsi32_si128(drop);
   }
 };
-// The output codes (u + zero point, as bytes in the low 8 bytes) of 8 values of e.
-__m128i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
+// The output codes (u + zero point) of 8 values of e, as 8 dwords.
+__m256i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
   const __m512i e = _mm512_cvtepu32_epi64(e32);
   const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, c.scale_v), c.half_v);
   const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), c.scale_d, c.half_d);
@@ -295,8 +295,31 @@ __m128i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
   t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, c.sum_v), t, c.one);
   const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, c.round), c.drop_v);
   const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, c.zero), c.u_max);
-  return _mm512_cvtepi64_epi8(_mm512_add_epi64(u, c.zero_code));
+  return _mm512_cvtepi64_epi32(_mm512_add_epi64(u, c.zero_code));
 }
+
+// A table of at most kMaxSmallTable dwords held in registers (32-entry chunks), looked up 16
+// indices at a time by vpermi2d (a gather is several times slower on some cores); index lanes
+// outside [0, 32·chunks) give unspecified values.
+constexpr int32_t kMaxSmallTable = 128;
+struct SmallTable {
+  __m512i lo[4], hi[4];
+  int32_t chunks;
+  SmallTable(const int32_t* t, int32_t n) : chunks((n + 31) / 32) {  // t readable for 32·chunks entries
+    for (int32_t c = 0; c < chunks; ++c) {
+      lo[c] = _mm512_loadu_si512(t + 32 * c);
+      hi[c] = _mm512_loadu_si512(t + 32 * c + 16);
+    }
+  }
+  __m512i Lookup(__m512i d) const {
+    __m512i r = _mm512_permutex2var_epi32(lo[0], d, hi[0]);
+    const __m512i chunk = _mm512_srli_epi32(d, 5);
+    for (int32_t c = 1; c < chunks; ++c)
+      r = _mm512_mask_mov_epi32(r, _mm512_cmpeq_epi32_mask(chunk, _mm512_set1_epi32(c)),
+                                _mm512_permutex2var_epi32(lo[c], d, hi[c]));
+    return r;
+  }
+};
 }  // namespace
 
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
@@ -341,43 +364,63 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     }
     *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
   };
+  // Σe over the kept elements: e = exp_table[d] by vpermi2d from registers for a short range
+  // of d, else by a gather.
+  const int32_t d_hi = max_code - min_code;
   __m512i acc = _mm512_setzero_si512();
-  for (int32_t i = 0; i < depth; i += 16) {
-    __mmask16 k, kept;
-    __m512i d;
-    step(i, &k, &kept, &d);
-    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+  auto add_e = [&acc](__m512i e) {
     acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
                                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
-  }
-  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
-  const SoftmaxCodeConsts c(p, sum);
-  if (depth <= max_code - min_code) {  // fewer elements than values of d: each element's own code
+  };
+  if (d_hi < kMaxSmallTable) {
+    const SmallTable exp_table(p.exp_table, d_hi + 1);  // 256 entries: readable
     for (int32_t i = 0; i < depth; i += 16) {
       __mmask16 k, kept;
       __m512i d;
       step(i, &k, &kept, &d);
-      const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
-      const __m128i codes = _mm_unpacklo_epi64(SoftmaxCodes8(c, _mm512_castsi512_si256(e)),
-                                               SoftmaxCodes8(c, _mm512_extracti64x4_epi64(e, 1)));
-      _mm_mask_storeu_epi8(yr + i, k, _mm_mask_blend_epi8(kept, zero_code_bytes, codes));
+      add_e(_mm512_maskz_mov_epi32(kept, exp_table.Lookup(d)));
     }
-    return;
+  } else {
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      add_e(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4));
+    }
   }
-  // The codes, read back 4 bytes at a time by a dword gather (byte d is the low byte): 3 bytes of
-  // zeros past the last chunk written.
-  alignas(64) uint8_t codes[256 + 16] = {};
-  for (int32_t d = 0; d <= max_code - min_code; d += 8) {  // d + 7 <= 255
+  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
+  // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
+  const SoftmaxCodeConsts c(p, sum);
+  alignas(64) int32_t codes[256 + 32] = {};
+  int32_t d_cap = d_hi;
+  for (int32_t d = 0; d <= d_hi; d += 8) {  // d + 7 <= 255
     const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + d), SoftmaxCodes8(c, e32));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), SoftmaxCodes8(c, e32));
+    if (d + 7 < d_hi && codes[d + 7] == p.output_zero_point) {
+      d_cap = d + 7;
+      break;
+    }
   }
-  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
-  for (int32_t i = 0; i < depth; i += 16) {
-    __mmask16 k, kept;
-    __m512i d;
-    step(i, &k, &kept, &d);
-    const __m512i g = _mm512_mask_i32gather_epi32(zero_code, kept, d, codes, 1);
-    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(g));
+  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
+  auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
+    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
+  };
+  if (d_cap < kMaxSmallTable) {
+    const SmallTable code_table(codes, d_cap + 1);
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      store(i, k, kept, code_table.Lookup(_mm512_min_epi32(d, cap)));
+    }
+  } else {
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      store(i, k, kept, _mm512_mask_i32gather_epi32(zero_code, kept, _mm512_min_epi32(d, cap), codes, 4));
+    }
   }
 }
 

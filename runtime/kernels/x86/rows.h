@@ -13,10 +13,11 @@ namespace squint::rt::x86 {
 // bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
 // u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
 // d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
-// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d in
-// [0, max − min] (8 a step) when the row has more elements than values of d, else computed per
-// element. mr: the row's mask bytes (element i kept when mr[i] != 0), or null when every element
-// is kept.
+// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d (8 a
+// step) up to max − min or the first u = 0 (u is non-increasing in d; larger d are capped
+// there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
+// 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
+// when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
 
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
