@@ -578,7 +578,7 @@ Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
+Status PreparePool(const Ctx& ctx, bool is_max, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::Pool2DOptions));
   const auto* o = ctx.op->options_as_Pool2DOptions();
@@ -637,6 +637,7 @@ Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
   out->params = p;
   if (is_max) out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, true> : &RunPool<int16_t, true>;
   else out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, false> : &RunPool<int16_t, false>;
+  if (!is_max && x.type == ElementType::INT8) PrepareFastAveragePool(p, pools, out);
   return Status::Ok();
 }
 

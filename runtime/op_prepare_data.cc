@@ -399,8 +399,8 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::SOFTMAX: return prep::PrepareSoftmax(ctx, pools, out);
     case fb::OpCode::LAYER_NORM: return prep::PrepareLayerNorm(ctx, pools, out);
     case fb::OpCode::LUT: return prep::PrepareLut(ctx, pools, out);
-    case fb::OpCode::MAX_POOL_2D: return prep::PreparePool(ctx, true, out);
-    case fb::OpCode::AVERAGE_POOL_2D: return prep::PreparePool(ctx, false, out);
+    case fb::OpCode::MAX_POOL_2D: return prep::PreparePool(ctx, true, pools, out);
+    case fb::OpCode::AVERAGE_POOL_2D: return prep::PreparePool(ctx, false, pools, out);
     case fb::OpCode::RESHAPE: return prep::PrepareReshape(ctx, out);
     case fb::OpCode::TRANSPOSE: return prep::PrepareTranspose(ctx, pools, out);
     case fb::OpCode::CONCAT: return prep::PrepareConcat(ctx, pools, out);

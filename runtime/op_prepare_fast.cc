@@ -2,7 +2,8 @@
 // reference prepare has checked every precondition, these replace its run function with
 // pools->isa's kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the set's
 // GEMM microkernel, portable::Qs8GemmKernelFor; int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX,
-// LAYER_NORM and depthwise CONV_2D by runtime/kernels/portable/misc.h, the same for every set, with
+// LAYER_NORM, depthwise CONV_2D, global AVERAGE_POOL_2D and (any type) GATHER, constant PAD by
+// runtime/kernels/portable/misc.h, the same for every set, with
 // the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
 // PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
@@ -92,6 +93,11 @@ void RunFastPad(const PreparedOp& op, const void* const* in, void* const* out) {
   const PadState& s = Get<PadState>(op);
   portable::PadConstant<T>(s.rank, s.in_dims, s.pads, static_cast<T>(s.value), static_cast<const T*>(in[0]),
                            static_cast<T*>(out[0]));
+}
+
+void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void* const* out) {
+  portable::Qs8GlobalAveragePool(Get<ref::Pool2DParams>(op), static_cast<const int8_t*>(in[0]),
+                                 static_cast<int8_t*>(out[0]));
 }
 
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
@@ -333,6 +339,17 @@ void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, Pr
   out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<portable::RowIsa::kAvx512>
              : pools->isa == Isa::kAvx2     ? &RunFastLayerNorm<portable::RowIsa::kAvx2>
                                             : &RunFastLayerNorm<portable::RowIsa::kCpp>;
+#else
+  (void)p, (void)pools, (void)out;
+#endif
+}
+
+// int8 AVERAGE_POOL_2D whose one window is each whole plane (global pooling: 1×1 output, kernel =
+// input size, no padding, dilation 1): a sum per plane; parameters unchanged.
+void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || !portable::IsGlobalPool(p)) return;
+  out->run = &RunFastGlobalAveragePool;
 #else
   (void)p, (void)pools, (void)out;
 #endif

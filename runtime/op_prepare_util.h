@@ -178,7 +178,7 @@ Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparePools* pools, 
 Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareLayerNorm(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
-Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
+Status PreparePool(const Ctx& ctx, bool is_max, PreparePools* pools, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 // Shared by CONV_2D and CONV_TRANSPOSE_2D (op_prepare.cc; see there).
 Status PrepareConvCommon(const Ctx& ctx, int32_t min_pad, ref::Conv2DParams* p, int32_t pads[4],
@@ -208,5 +208,6 @@ void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, Pr
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
                         PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
+void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

@@ -227,6 +227,36 @@ TEST(X86Misc, PadConstantEqualsTheReference) {  // every axis padded, cropped (n
   }
 }
 
+// ---- global AVERAGE_POOL_2D ----
+
+TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
+  std::mt19937 rng(11);
+  const int32_t shapes[][4] = {{1, 64, 7, 7}, {2, 3, 1, 1}, {1, 5, 3, 5}, {3, 2, 16, 17}, {1, 1, 1, 9}};
+  for (const auto& sh : shapes)
+    for (int32_t zx : {-128, 3, 127})
+      for (int32_t shift : {-1, -8, 2}) {
+        ref::Pool2DParams p;
+        p.batch = sh[0], p.channels = sh[1], p.in_h = p.kernel_h = sh[2], p.in_w = p.kernel_w = sh[3];
+        p.out_h = p.out_w = 1;
+        p.input_zero_point = zx;
+        int32_t mult = 1 << 30 | static_cast<int32_t>(rng() >> 2);
+        p.requant = ref::RequantParams{&mult, &shift, 1, static_cast<int32_t>(rng() % 21) - 10, -128, 127};
+        ASSERT_TRUE(portable::IsGlobalPool(p));
+        const auto x = RandomCodes(rng, int64_t{sh[0]} * sh[1] * sh[2] * sh[3]);
+        std::vector<int8_t> want(static_cast<size_t>(sh[0] * sh[1]) + 1, 7), got(want.size(), 7);
+        ref::AveragePool2D<int8_t>(p, x.data(), want.data());
+        portable::Qs8GlobalAveragePool(p, x.data(), got.data());
+        ASSERT_EQ(got, want) << sh[0] << "x" << sh[1] << "x" << sh[2] << "x" << sh[3] << " zx " << zx << " shift " << shift;
+      }
+  ref::Pool2DParams q;  // not global: a window smaller than the plane, or padding
+  q.in_h = q.in_w = 4, q.kernel_h = q.kernel_w = 4, q.out_h = q.out_w = 1;
+  EXPECT_TRUE(portable::IsGlobalPool(q));
+  q.kernel_w = 3;
+  EXPECT_FALSE(portable::IsGlobalPool(q));
+  q.kernel_w = 4, q.pad_right = 1;
+  EXPECT_FALSE(portable::IsGlobalPool(q));
+}
+
 // ---- SOFTMAX ----
 
 class SoftmaxTester {

@@ -490,6 +490,25 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   }
 }
 
+// ---- global AVERAGE_POOL_2D ----
+
+bool IsGlobalPool(const ref::Pool2DParams& p) {
+  return p.out_h == 1 && p.out_w == 1 && p.kernel_h == p.in_h && p.kernel_w == p.in_w && p.pad_top == 0 &&
+         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0 && p.dilation_h == 1 && p.dilation_w == 1;
+}
+
+void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y) {
+  const int64_t count = int64_t{p.in_h} * p.in_w, planes = int64_t{p.batch} * p.channels;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const int8_t* xp = x + plane * count;
+    int64_t sum = 0;
+    for (int64_t i = 0; i < count; ++i) sum += xp[i];
+    const int64_t acc = sum - count * p.input_zero_point;
+    const int64_t avg = count == 0 ? 0 : ref::detail::RoundDiv(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count);
+    y[plane] = static_cast<int8_t>(ref::detail::Requant(p.requant, 0, static_cast<int32_t>(avg)));
+  }
+}
+
 // ---- depthwise CONV_2D ----
 
 namespace {

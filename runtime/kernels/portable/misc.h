@@ -1,5 +1,6 @@
 // Optimized non-GEMM kernels (int8): ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX (uniform grid) and
-// LAYER_NORM (and its RMS mode), depthwise CONV_2D. Plain C++ for any target (x86-64 and aarch64
+// LAYER_NORM (and its RMS mode), depthwise CONV_2D, global AVERAGE_POOL_2D; GATHER and constant
+// PAD of any element type. Plain C++ for any target (x86-64 and aarch64
 // builds compile it with -O3, the loop vectorizer on), chosen at prepare for every optimized
 // instruction set (dispatch.h); kReference keeps the reference kernels. Contract: every output
 // code equals the reference kernel's for the same parameters (kernels.h), tolerance zero
@@ -76,6 +77,13 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 // caller passes kCpp, and any other value is a programming error (the rows stay plain C++).
 enum class RowIsa : int32_t { kCpp = 0, kAvx2 = 1, kAvx512 = 2 };
 void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp);
+
+// ---- global AVERAGE_POOL_2D (int8) ----
+// One window covering each whole plane: 1×1 output, kernel = input size, no padding, dilation 1.
+bool IsGlobalPool(const ref::Pool2DParams& p);
+// The reference's average of such a window per plane (Σ(x − z) over in_h·in_w codes, the same
+// rounded division and requantization), the sum vectorizable.
+void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y);
 
 // ---- depthwise CONV_2D (int8, groups = in_channels = out_channels, int8 weights) ----
 // Per channel plane, x − input_zero_point is laid out as int16 in `scratch` with zeros where the
