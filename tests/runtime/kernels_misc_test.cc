@@ -490,6 +490,9 @@ TEST(X86Misc, LayerNormRequantizationCorners) {  // shifts from −31 (r = 62) t
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-12, 8).Seed(nb + c + 1).Test();
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(20, 30).Seed(nb + c + 3).Test();  // |acc|·2^shift wraps 64 bits
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-33 + nb, -30 + nb).PerChannel(false).Seed(nb + c + 2).Test();
+      // One shift for the row: each requantization case alone (r <= 32 from shift -1 on, r > 32 below).
+      for (int32_t shift : {-31, -20, -2, -1, 0, 5, 30})
+        LayerNormTester().Shape(3, c).NormBits(nb).Shifts(shift, shift).PerChannel(false).Seed(nb + c + 4).Test();
     }
 }
 

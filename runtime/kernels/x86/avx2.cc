@@ -197,8 +197,11 @@ inline __m256i Neg64(__m256i v, __m256i sign) { return _mm256_sub_epi64(_mm256_x
 inline __m256i Select(__m256i if_false, __m256i if_true, __m256i mask) { return _mm256_blendv_epi8(if_false, if_true, mask); }
 }  // namespace
 
-int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                            int64_t root, double inv, int8_t* yr) {
+namespace {
+// kCase: a RequantCase (rows.h).
+template <int kCase>
+int32_t LayerNormRow256(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                        int64_t root, double inv, int8_t* yr) {
   const int32_t channels = p.channels & ~3;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -252,11 +255,19 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
                                          _mm256_srlv_epi64(_mm256_and_si256(lo2, low32), r));
     const __m256i q_b = _mm256_srlv_epi64(_mm256_add_epi64(hi, _mm256_sllv_epi64(one, _mm256_sub_epi64(r, r33))),
                                           _mm256_sub_epi64(r, r32));
-    const __m256i case_a = _mm256_xor_si256(_mm256_cmpgt_epi64(r, r32), all);
     const __m256i limit = Select(pos_limit, neg_limit, neg);
-    __m256i qq = Select(q_b, q_a, case_a);
-    qq = Select(qq, limit, _mm256_cmpgt_epi64(_mm256_xor_si256(qq, top), _mm256_xor_si256(limit, top)));  // unsigned min
-    qq = Select(qq, limit, _mm256_and_si256(case_a, overflow));
+    auto min_limit = [&](__m256i q) {  // unsigned min
+      return Select(q, limit, _mm256_cmpgt_epi64(_mm256_xor_si256(q, top), _mm256_xor_si256(limit, top)));
+    };
+    __m256i qq;
+    if constexpr (kCase == kPerLane) {
+      const __m256i case_a = _mm256_xor_si256(_mm256_cmpgt_epi64(r, r32), all);
+      qq = Select(min_limit(Select(q_b, q_a, case_a)), limit, _mm256_and_si256(case_a, overflow));
+    } else if constexpr (kCase == kShortShift) {
+      qq = Select(min_limit(q_a), limit, overflow);
+    } else {
+      qq = min_limit(q_b);
+    }
     __m256i v = _mm256_add_epi64(Neg64(qq, neg), zp);
     v = Select(v, act_min, _mm256_cmpgt_epi64(act_min, v));
     v = Select(v, act_max, _mm256_cmpgt_epi64(v, act_max));
@@ -267,6 +278,14 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
     std::memcpy(yr + c, &out4, 4);
   }
   return channels;
+}
+}  // namespace
+
+int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                            int64_t root, double inv, int8_t* yr) {
+  if (p.requant.count != 1) return LayerNormRow256<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+  if (31 - p.requant.shift[0] <= 32) return LayerNormRow256<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
+  return LayerNormRow256<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
 }
 
 }  // namespace squint::rt::x86

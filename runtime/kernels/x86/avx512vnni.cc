@@ -197,8 +197,11 @@ const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", k
 //   (one vpmuludq); R = N − q0·root: R < 0 → q0 − 1, R >= root → q0 + 1;  n = ±q.
 //   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
 //   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
-void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+namespace {
+// kCase: a RequantCase (rows.h).
+template <int kCase>
+void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                     int64_t root, double inv, int8_t* yr) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -246,14 +249,28 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
                                          _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
     const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
                                           _mm512_sub_epi64(r, r32));
-    const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
     const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
-    __m512i qq = _mm512_mask_blend_epi64(case_a, q_b, q_a);
-    qq = _mm512_min_epu64(qq, limit);
-    qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    __m512i qq;
+    if constexpr (kCase == kPerLane) {
+      const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
+      qq = _mm512_min_epu64(_mm512_mask_blend_epi64(case_a, q_b, q_a), limit);
+      qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    } else if constexpr (kCase == kShortShift) {
+      qq = _mm512_mask_blend_epi64(overflow, _mm512_min_epu64(q_a, limit), limit);
+    } else {
+      qq = _mm512_min_epu64(q_b, limit);
+    }
     const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
     _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
   }
+}
+}  // namespace
+
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+  if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+  else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
+  else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----

@@ -20,6 +20,11 @@ namespace squint::rt::x86 {
 // when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
 
+// The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
+// or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
+// the other not computed.
+enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2 };
+
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
