@@ -355,15 +355,25 @@ int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k
   portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = m;
   g.depth = k;
+  // The scratch starts as garbage (the panels must be written whole); the kernel's own b packing
+  // (pack_columns) and the plain C++ one (pack_columns null) alike.
   std::vector<PreparePools::Line> scratch(portable::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
-  g.scratch = scratch.data();
-  portable::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
+  Qs8GemmKernel plain = kernel;
+  plain.pack_columns = nullptr;
   int64_t interior = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " matmul m " << m << " n " << n << " k " << k << " za "
-                                         << za << " zb " << zb << " seed " << seed << ": first difference at " << i;
-    if (got[i] != want[i]) return interior;
-    interior += want[i] > -128 && want[i] < 127;
+  for (const Qs8GemmKernel* kk : {&kernel, static_cast<const Qs8GemmKernel*>(&plain)}) {
+    std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));
+    g.scratch = scratch.data();
+    std::fill(got.begin(), got.end(), int8_t{0x5a});
+    portable::Qs8MatMul(*kk, g, za, zb, a.data(), b.data(), got.data());
+    interior = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << (kk == &plain ? " (plain b packing)" : "") << " matmul m "
+                                           << m << " n " << n << " k " << k << " za " << za << " zb " << zb
+                                           << " seed " << seed << ": first difference at " << i;
+      if (got[i] != want[i]) return interior;
+      interior += want[i] > -128 && want[i] < 127;
+    }
   }
   return interior;
 }
