@@ -1,8 +1,11 @@
 // Integer runtime latency at batch 1, single thread: loads a .sqnt, sets the first sample of
-// DATA.npy as the (float) input, then times squint_rt_invoke for --seconds and prints the
-// median microseconds per inference. Setting the input is outside the timed region (as
-// ONNX Runtime's session.run is timed with its input already in memory).
-//   build/bench/squint_runtime_bench --model M.sqnt --data X.npy [--seconds 1]
+// DATA (a .npy for the first input, or a .npz with one array per input, matched by name: e.g. a
+// transformer's input_ids, attention_mask, token_type_ids) as the inputs, then times
+// squint_rt_invoke for --seconds and prints the median microseconds per inference. Setting the
+// inputs is outside the timed region (as ONNX Runtime's session.run is timed with its input
+// already in memory). Float arrays are quantized by the runtime; integer arrays (token ids,
+// masks) are the inputs' codes as they are.
+//   build/bench/squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds 1]
 // bench/runtime_vs_ort.py runs this interleaved with ONNX Runtime fp32 and int8 and reports ratios.
 //
 // With --per-op, every op is timed alone (Interpreter::InvokeOp, op after op on the arena of a
@@ -25,14 +28,69 @@
 
 namespace {
 
+// The first sample of each array of DATA: a .npy (name "": the model's first input) or a .npz
+// (one array per input, by name).
+struct Sample {
+  std::string name;
+  squint::ir::Tensor t;                // all samples (axis 0)
+  int64_t count = 0;                   // values of one sample
+  std::vector<float> floats;           // the first sample as floats (float arrays)
+  std::vector<int64_t> ints;           // the first sample as integers (integer arrays)
+  bool is_float() const { return t.dtype() == squint::ir::DType::kFloat32; }
+};
+
+bool LoadSamples(const std::string& path, std::vector<Sample>* out) {
+  std::vector<std::pair<std::string, squint::ir::Tensor>> arrays;
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npz") == 0) {
+    auto z = squint::ir::ReadNpz(path);
+    if (!z.ok()) {
+      std::fprintf(stderr, "%s\n", z.status().message().c_str());
+      return false;
+    }
+    arrays = std::move(*z);
+  } else {
+    auto x = squint::ir::ReadNpy(path);
+    if (!x.ok()) {
+      std::fprintf(stderr, "%s\n", x.status().message().c_str());
+      return false;
+    }
+    arrays.emplace_back("", std::move(*x));
+  }
+  for (auto& [name, t] : arrays) {
+    if (t.rank() < 1 || t.dim(0) < 1) {
+      std::fprintf(stderr, "%s: array '%s' has no samples on axis 0\n", path.c_str(), name.c_str());
+      return false;
+    }
+    Sample s;
+    s.name = name;
+    s.count = t.size() / t.dim(0);
+    s.t = std::move(t);
+    if (s.is_float()) {
+      s.floats.assign(s.t.data<float>(), s.t.data<float>() + s.count);
+    } else {
+      s.ints = s.t.ToInt64Vector();
+      s.ints.resize(static_cast<size_t>(s.count));
+    }
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
+// The sample of the model input named `name` (the only one of a .npy for input 0), or null.
+const Sample* SampleFor(const std::vector<Sample>& samples, const char* name, int32_t input) {
+  if (samples.size() == 1 && samples[0].name.empty()) return input == 0 ? &samples[0] : nullptr;
+  for (const Sample& s : samples)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
 double MedianOf(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
   return v[v.size() / 2];
 }
 
 // Per-op medians over runs of the whole model op by op, for at least `seconds`.
-// x: the first sample's values (token ids of an integer input are stored as they are).
-int PerOp(const std::string& path, const std::vector<float>& x, double seconds) {
+int PerOp(const std::string& path, const std::vector<Sample>& samples, double seconds) {
   using namespace squint::rt;
   auto bytes = squint::ReadFile(path);
   if (!bytes.ok()) {
@@ -57,11 +115,22 @@ int PerOp(const std::string& path, const std::vector<float>& x, double seconds) 
   std::vector<std::vector<double>> us(static_cast<size_t>(n));
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (int run = 0;; ++run) {
-    const TensorDesc& in = model.tensor(model.inputs()[0]);
-    void* dst = interp.mutable_tensor_data(model.inputs()[0]);
-    for (int64_t k = 0; k < in.num_elements; ++k) {
-      const float v = x[static_cast<size_t>(k) % x.size()];
-      StoreCode(dst, in.type, k, in.quant == nullptr ? static_cast<int32_t>(std::lround(v)) : QuantizeValue(in, v));
+    for (int32_t i = 0; i < static_cast<int32_t>(model.inputs().size()); ++i) {
+      const TensorDesc& in = model.tensor(model.inputs()[i]);
+      const Sample* x = SampleFor(samples, in.name, i);
+      if (x == nullptr) {
+        std::fprintf(stderr, "no data for input %d '%s'\n", i, in.name);
+        std::free(arena);
+        return 2;
+      }
+      void* dst = interp.mutable_tensor_data(model.inputs()[i]);
+      for (int64_t k = 0; k < in.num_elements; ++k) {
+        const size_t at = static_cast<size_t>(k % x->count);
+        const int32_t code = !x->is_float() ? static_cast<int32_t>(x->ints[at])
+                             : in.quant == nullptr ? static_cast<int32_t>(std::lround(x->floats[at]))
+                                                   : QuantizeValue(in, x->floats[at]);
+        StoreCode(dst, in.type, k, code);
+      }
     }
     for (int32_t i = 0; i < n; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -79,6 +148,34 @@ int PerOp(const std::string& path, const std::vector<float>& x, double seconds) 
   std::printf("]\n");
   std::free(arena);
   return 0;
+}
+
+// Writes the first sample of every input through the C API (float arrays quantized by the
+// runtime, integer arrays as codes: the low bytes of each value).
+squint_rt_status SetInputs(squint_rt_model* m, const std::vector<Sample>& samples) {
+  for (int32_t i = 0; i < squint_rt_num_inputs(m); ++i) {
+    squint_rt_tensor_info info;
+    squint_rt_input_info(m, i, &info);
+    const Sample* x = SampleFor(samples, info.name, i);
+    if (x == nullptr) {
+      std::fprintf(stderr, "no data for input %d '%s'\n", i, info.name);
+      return SQUINT_RT_INVALID_ARGUMENT;
+    }
+    squint_rt_status st;
+    if (x->is_float()) {
+      st = squint_rt_set_input_float(m, i, x->floats.data(), x->floats.size());
+    } else {
+      const size_t width = info.type == SQUINT_RT_INT32 ? 4 : info.type == SQUINT_RT_INT16 ? 2 : 1;
+      std::vector<uint8_t> codes(info.bytes);
+      for (size_t k = 0; k < codes.size() / width; ++k) {
+        const auto v = static_cast<int32_t>(x->ints[k % x->ints.size()]);
+        std::memcpy(codes.data() + k * width, &v, width);  // little-endian: the low bytes
+      }
+      st = squint_rt_set_input(m, i, codes.data(), codes.size());
+    }
+    if (st != SQUINT_RT_OK) return st;
+  }
+  return SQUINT_RT_OK;
 }
 
 }  // namespace
@@ -100,49 +197,25 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::atof(argv[i]);
   }
   if (model.empty() || data.empty() || !(seconds > 0)) {
-    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy [--seconds S] [--per-op]\n"
-                         "  X.npy: float32 samples, or integer codes (token ids) written as they are\n"
+    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds S] [--per-op]\n"
+                         "  X.npy: float32 samples, or integer codes (token ids) written as they are, for input 0\n"
+                         "  X.npz: one such array per input, by input name\n"
                          "  --per-op: JSON of per-op medians\n");
     return 2;
   }
-  auto x = squint::ir::ReadNpy(data);
-  if (per_op && x.ok() && x->rank() >= 1 && x->dim(0) >= 1) {  // any numeric dtype (token ids too)
-    std::vector<float> values = x->ToFloatVector();
-    values.resize(static_cast<size_t>(x->size() / x->dim(0)));
-    return PerOp(model, values, seconds);
-  }
-  if (!x.ok() || x->rank() < 1 || x->dim(0) < 1) {
-    std::fprintf(stderr, "%s: expected a numeric .npy with samples on axis 0\n", data.c_str());
-    return 2;
-  }
+  std::vector<Sample> samples;
+  if (!LoadSamples(data, &samples)) return 2;
+  if (per_op) return PerOp(model, samples, seconds);
   squint_rt_model* m = nullptr;
   if (squint_rt_create_from_file(model.c_str(), SQUINT_RT_ALLOCATE_ARENA, &m) != SQUINT_RT_OK) {
     std::fprintf(stderr, "%s: %s\n", model.c_str(), squint_rt_last_error());
     return 2;
   }
-  const size_t count = static_cast<size_t>(x->size() / x->dim(0));
-  // A float sample is quantized by the runtime (squint_rt_set_input_float); integer samples
-  // (token ids) are the input's codes as they are, written raw.
-  const bool is_float = x->dtype() == squint::ir::DType::kFloat32;
-  std::vector<uint8_t> codes;
-  if (!is_float) {
-    squint_rt_tensor_info info;
-    squint_rt_input_info(m, 0, &info);
-    const std::vector<int64_t> ids = x->ToInt64Vector();
-    const size_t width = info.type == SQUINT_RT_INT32 ? 4 : info.type == SQUINT_RT_INT16 ? 2 : 1;
-    codes.resize(info.bytes);
-    for (size_t k = 0; k < codes.size() / width; ++k) {
-      const int32_t v = static_cast<int32_t>(ids[k % count]);
-      std::memcpy(codes.data() + k * width, &v, width);  // little-endian: the low bytes
-    }
-  }
   int rc = 0;
   std::vector<double> us;
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (int warm = 0; rc == 0; ++warm) {
-    const squint_rt_status set = is_float ? squint_rt_set_input_float(m, 0, x->data<float>(), count)
-                                          : squint_rt_set_input(m, 0, codes.data(), codes.size());
-    if (set != SQUINT_RT_OK) rc = 1;
+    if (SetInputs(m, samples) != SQUINT_RT_OK) rc = 1;
     const auto t0 = std::chrono::steady_clock::now();
     if (rc == 0 && squint_rt_invoke(m) != SQUINT_RT_OK) rc = 1;
     const auto t1 = std::chrono::steady_clock::now();

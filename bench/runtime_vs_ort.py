@@ -5,8 +5,10 @@ For each MODEL.onnx: quantizes it with `squint quantize` (all of CALIB.npy) and 
 `quantize_static` (QDQ, MinMax, per-channel int8 weights, uint8 activations: the
 qdq_minmax_per_channel configuration of tools/baselines/run_baselines.py), then times the three
 in interleaved rounds (squint runtime, ORT fp32, ORT int8, repeated --rounds times, each for
---seconds) on the first sample of DATA.npy and reports the median of the round medians and the
-ratios. Interleaving keeps the ratios fair on a machine whose load changes over the run.
+--seconds) on the first sample of DATA and reports the median of the round medians and the
+ratios. CALIB and DATA are .npy files (one input) or .npz files with one array per input, by name
+(e.g. a transformer's input_ids, attention_mask, token_type_ids); --quantize-arg passes extra
+options to `squint quantize` (e.g. --quantize-arg=--calib-samples --quantize-arg=64). Interleaving keeps the ratios fair on a machine whose load changes over the run.
 --isa reference,avx2,avx512vnni times the squint runtime once per instruction set (SQUINT_ISA, one
 column each; the ratios use the last); the default `auto` is the runtime's own choice.
   bench/runtime_vs_ort.py --squint build/cli/squint --bench build/bench/squint_runtime_bench \\
@@ -28,22 +30,32 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 
 
 class Reader(CalibrationDataReader):
-    def __init__(self, name, x, batch=64):
-        self.name, self.batches, self.i = name, [x[i:i + batch] for i in range(0, len(x), batch)], 0
+    """Batches of `batch` samples of every input (x: input name -> array)."""
+
+    def __init__(self, x, batch=64):
+        n = len(next(iter(x.values())))
+        self.batches, self.i = [{k: v[i:i + batch] for k, v in x.items()} for i in range(0, n, batch)], 0
 
     def get_next(self):
         if self.i >= len(self.batches):
             return None
         self.i += 1
-        return {self.name: self.batches[self.i - 1]}
+        return self.batches[self.i - 1]
 
     def rewind(self):
         self.i = 0
 
 
+def load_inputs(path, model):
+    """input name -> array: a .npz by name, or a .npy for the model's first input."""
+    if path.endswith(".npz"):
+        return dict(np.load(path))
+    name = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    return {name: np.load(path)}
+
+
 def ort_quantize(src, dst, x):
-    name = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    quantize_static(src, dst, Reader(name, x), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(src, dst, Reader(x), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
 
@@ -56,13 +68,13 @@ def ort_session(path):
 
 
 def ort_round_us(sess, x, seconds):
-    name = sess.get_inputs()[0].name
+    feed = {i.name: x[i.name] for i in sess.get_inputs()}
     for _ in range(5):
-        sess.run(None, {name: x})
+        sess.run(None, feed)
     times, end = [], time.perf_counter() + seconds
     while time.perf_counter() < end or len(times) < 20:
         t0 = time.perf_counter()
-        sess.run(None, {name: x})
+        sess.run(None, feed)
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e6
 
@@ -86,10 +98,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--isa", default="auto", help="comma-separated SQUINT_ISA values to time (auto: the runtime's choice)")
+    ap.add_argument("--quantize-arg", action="append", default=[], help="extra option for squint quantize")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
-    calib = np.load(a.calib)
-    x = np.load(a.data)[:1]
     isas = a.isa.split(",")
     label = ["squint integer runtime" + ("" if isa == "auto" else f" {isa}") + " (µs)" for isa in isas]
     print(f"| model | {' | '.join(label)} | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
@@ -100,7 +111,9 @@ def main():
             sqnt = os.path.join(tmp, base + ".sqnt")
             qdq = os.path.join(tmp, base + "_qdq.onnx")
             subprocess.run([a.squint, "quantize", model, "-o", sqnt, "--calib", a.calib, "--val", a.data,
-                            "--val-samples", "1"], check=True, capture_output=True)
+                            "--val-samples", "1", *a.quantize_arg], check=True, capture_output=True)
+            calib = load_inputs(a.calib, model)
+            x = {k: v[:1] for k, v in load_inputs(a.data, model).items()}
             ort_quantize(model, qdq, calib)
             fp32, int8 = ort_session(model), ort_session(qdq)
             s, f, q = {isa: [] for isa in isas}, [], []

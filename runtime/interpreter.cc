@@ -105,6 +105,8 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       dw->scratch = reinterpret_cast<int16_t*>(pools_.scratch.data());
     } else if (auto* fl = std::get_if<FastLutState>(&op.params)) {
       fl->table = reinterpret_cast<const int8_t*>(pools_.packed.data()) + fl->table_at;
+    } else if (auto* sm = std::get_if<FastSoftmaxMaskedState>(&op.params)) {
+      sm->keep = reinterpret_cast<uint8_t*>(pools_.scratch.data());
     }
 #endif
   }

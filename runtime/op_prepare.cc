@@ -512,9 +512,8 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   } else {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
   }
-  // The fast rows read the constant byte mask only; a mask input keeps the reference kernel.
-  if (x.type == ElementType::INT8 && p.grid == nullptr && dynamic_mask == nullptr)
-    PrepareFastSoftmax(p, y.type == ElementType::UINT8, pools, out);
+  if (x.type == ElementType::INT8 && p.grid == nullptr)
+    PrepareFastSoftmax(p, y.type == ElementType::UINT8, dynamic_mask != nullptr, pools, out);
   return Status::Ok();
 }
 
@@ -579,7 +578,7 @@ Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
+Status PreparePool(const Ctx& ctx, bool is_max, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::Pool2DOptions));
   const auto* o = ctx.op->options_as_Pool2DOptions();
@@ -638,6 +637,7 @@ Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out) {
   out->params = p;
   if (is_max) out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, true> : &RunPool<int16_t, true>;
   else out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, false> : &RunPool<int16_t, false>;
+  if (!is_max && x.type == ElementType::INT8) PrepareFastAveragePool(p, pools, out);
   return Status::Ok();
 }
 

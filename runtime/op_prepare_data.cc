@@ -86,6 +86,11 @@ int64_t Product(const TensorDesc& t, int begin, int end) {
   return p;
 }
 
+// Bytes per element (0 when the tensor is empty or not a whole number of bytes per element).
+int32_t ElementSize(const TensorDesc& x) {
+  return x.num_elements > 0 && x.bytes % x.num_elements == 0 ? static_cast<int32_t>(x.bytes / x.num_elements) : 0;
+}
+
 Status SameTypeAndQuant(const Ctx& ctx, const TensorDesc& x, const TensorDesc& y) {
   OP_CHECK(x.type == y.type, "input is %s but output %s", ElementTypeName(x.type), ElementTypeName(y.type));
   OP_CHECK(x.scale == y.scale && x.zero_point == y.zero_point,
@@ -130,8 +135,7 @@ Status PrepareTranspose(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   }
   out->params = s;
   out->run = PickAny<TransposeRunner>(x.type);
-  const int32_t element_size = x.num_elements > 0 && x.bytes % x.num_elements == 0 ? static_cast<int32_t>(x.bytes / x.num_elements) : 0;
-  PrepareFastTranspose(s, element_size, pools, out);  // keeps the reference when no kernel
+  PrepareFastTranspose(s, ElementSize(x), pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 
@@ -225,7 +229,7 @@ Status PrepareSlice(const Ctx& ctx, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PrepareGather(const Ctx& ctx, PreparedOp* out) {
+Status PrepareGather(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 2, 2, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::GatherOptions));
   const TensorDesc &x = *ctx.In(0), &idx = *ctx.In(1), &y = ctx.Out(0);
@@ -254,6 +258,7 @@ Status PrepareGather(const Ctx& ctx, PreparedOp* out) {
   }
   out->params = s;
   out->run = PickAny<GatherRunner>(x.type);
+  PrepareFastGather(ElementSize(x), pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 
@@ -292,7 +297,7 @@ Status PrepareSplit(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PreparePad(const Ctx& ctx, PreparedOp* out) {
+Status PreparePad(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::PadOptions));
   const auto* o = ctx.op->options_as_PadOptions();
@@ -315,6 +320,7 @@ Status PreparePad(const Ctx& ctx, PreparedOp* out) {
   s.value = x.zero_point;
   out->params = s;
   out->run = PickAny<PadRunner>(x.type);
+  PrepareFastPad(s, x.type, pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 
@@ -393,15 +399,15 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::SOFTMAX: return prep::PrepareSoftmax(ctx, pools, out);
     case fb::OpCode::LAYER_NORM: return prep::PrepareLayerNorm(ctx, pools, out);
     case fb::OpCode::LUT: return prep::PrepareLut(ctx, pools, out);
-    case fb::OpCode::MAX_POOL_2D: return prep::PreparePool(ctx, true, out);
-    case fb::OpCode::AVERAGE_POOL_2D: return prep::PreparePool(ctx, false, out);
+    case fb::OpCode::MAX_POOL_2D: return prep::PreparePool(ctx, true, pools, out);
+    case fb::OpCode::AVERAGE_POOL_2D: return prep::PreparePool(ctx, false, pools, out);
     case fb::OpCode::RESHAPE: return prep::PrepareReshape(ctx, out);
     case fb::OpCode::TRANSPOSE: return prep::PrepareTranspose(ctx, pools, out);
     case fb::OpCode::CONCAT: return prep::PrepareConcat(ctx, pools, out);
     case fb::OpCode::SLICE: return prep::PrepareSlice(ctx, out);
-    case fb::OpCode::GATHER: return prep::PrepareGather(ctx, out);
+    case fb::OpCode::GATHER: return prep::PrepareGather(ctx, pools, out);
     case fb::OpCode::SPLIT: return prep::PrepareSplit(ctx, pools, out);
-    case fb::OpCode::PAD: return prep::PreparePad(ctx, out);
+    case fb::OpCode::PAD: return prep::PreparePad(ctx, pools, out);
     case fb::OpCode::RESIZE: return prep::PrepareResize(ctx, out);
     case fb::OpCode::REQUANTIZE: return prep::PrepareRequantize(ctx, out);
     case fb::OpCode::HADAMARD: return prep::PrepareHadamard(ctx, pools, out);

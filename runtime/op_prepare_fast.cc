@@ -2,10 +2,12 @@
 // reference prepare has checked every precondition, these replace its run function with
 // pools->isa's kernel where one exists (int8 FULLY_CONNECTED, BATCH_MATMUL, CONV_2D on the set's
 // GEMM microkernel, portable::Qs8GemmKernelFor; int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX,
-// LAYER_NORM and depthwise CONV_2D by runtime/kernels/portable/misc.h, the same for every set, with
+// LAYER_NORM, depthwise CONV_2D, global AVERAGE_POOL_2D and (any type) GATHER, constant PAD by
+// runtime/kernels/portable/misc.h, the same for every set, with
 // the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
 // PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
+#include <vector>
 
 #include "runtime/op_prepare_util.h"
 
@@ -62,6 +64,13 @@ void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* ou
   portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
                              kAvx512);
 }
+template <typename TOut, bool kAvx512>
+void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
+  ref::SoftmaxParams p = s.p;
+  p.mask32 = static_cast<const int32_t*>(in[1]);
+  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kAvx512, s.keep);
+}
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
@@ -73,6 +82,24 @@ void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* 
                          kIsa);
 }
 
+template <int kElementSize>
+void RunFastGather(const PreparedOp& op, const void* const* in, void* const* out) {
+  const GatherState& s = Get<GatherState>(op);
+  portable::GatherRows(s.outer, s.axis_dim, int64_t{s.inner} * kElementSize, static_cast<const int32_t*>(in[1]),
+                       s.num_indices, in[0], out[0]);
+}
+template <typename T>
+void RunFastPad(const PreparedOp& op, const void* const* in, void* const* out) {
+  const PadState& s = Get<PadState>(op);
+  portable::PadConstant<T>(s.rank, s.in_dims, s.pads, static_cast<T>(s.value), static_cast<const T*>(in[0]),
+                           static_cast<T*>(out[0]));
+}
+
+void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void* const* out) {
+  portable::Qs8GlobalAveragePool(Get<ref::Pool2DParams>(op), static_cast<const int8_t*>(in[0]),
+                                 static_cast<int8_t*>(out[0]));
+}
+
 // Room for `bytes` more in PreparePools::packed; returns its byte offset.
 size_t ReservePacked(size_t bytes, PreparePools* pools) {
   const size_t at = pools->packed.size() * sizeof(PreparePools::Line);
@@ -82,19 +109,27 @@ size_t ReservePacked(size_t bytes, PreparePools* pools) {
 #endif
 
 // Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
-// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`. False (and
-// nothing changed) when the set has no GEMM kernel.
+// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`; `reorder`, if
+// set, first permutes the weight's values into a prepare-time copy (CONV_2D's depth order). False
+// (and nothing changed) when the set has no GEMM kernel.
 template <typename ScratchBytes>
 bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_zero_point,
-                            const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
-                            PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s) {
+                     const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
+                     PreparePools* pools, ScratchBytes scratch_bytes, FastFcState* s,
+                     void (*reorder)(const ref::Conv2DParams&, const int8_t*, int8_t*) = nullptr,
+                     const ref::Conv2DParams* conv = nullptr) {
 #if defined(SQUINT_FAST_KERNELS)
   const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
   if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
+  std::vector<int8_t> reordered;
+  if (reorder != nullptr) {
+    reordered.resize(static_cast<size_t>(units) * static_cast<size_t>(depth));
+    reorder(*conv, reinterpret_cast<const int8_t*>(w.data), reordered.data());
+  }
   s->kernel = kernel;
   s->problem.units = units;
   s->problem.depth = depth;
-  s->problem.w = reinterpret_cast<const int8_t*>(w.data);
+  s->problem.w = reorder != nullptr ? reordered.data() : reinterpret_cast<const int8_t*>(w.data);
   s->problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
   s->problem.input_zero_point = input_zero_point;
   s->problem.requant = requant;
@@ -102,13 +137,14 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
   s->packed_at = pools->packed.size() * sizeof(PreparePools::Line);
   pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
   portable::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
+  s->problem.w = nullptr;  // packed; the reordered copy goes away
   s->gemm.rows = rows;
   const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->scratch.resize(std::max(pools->scratch.size(), scratch));
   return true;
 #else
   (void)units, (void)depth, (void)rows, (void)input_zero_point, (void)requant, (void)w, (void)bias, (void)pools;
-  (void)scratch_bytes, (void)s;
+  (void)scratch_bytes, (void)s, (void)reorder, (void)conv;
   return false;
 #endif
 }
@@ -153,7 +189,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   s.p = p;
   auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, p); };
   if (!PackFastWeights(p.out_channels, static_cast<int32_t>(depth), static_cast<int32_t>(positions),
-                       p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc))
+                       p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc, &portable::ReorderConvWeights, &p))
     return;
   out->params = s;
   out->run = &RunFastConv;
@@ -242,16 +278,55 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
 #endif
 }
 
-// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged.
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out) {
+// GATHER of 1-, 2- or 4-byte elements: rows copied with memcpy; parameters unchanged.
+void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference) return;
+  if (element_size == 1) out->run = &RunFastGather<1>;
+  else if (element_size == 2) out->run = &RunFastGather<2>;
+  else if (element_size == 4) out->run = &RunFastGather<4>;
+#else
+  (void)element_size, (void)pools, (void)out;
+#endif
+}
+
+// PAD in constant mode (rank >= 1): rows of pad values and input runs; parameters unchanged.
+void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || s.mode != 0 || s.rank < 1) return;
+  switch (type) {
+    case ElementType::INT8: out->run = &RunFastPad<int8_t>; break;
+    case ElementType::UINT8: out->run = &RunFastPad<uint8_t>; break;
+    case ElementType::INT16: out->run = &RunFastPad<int16_t>; break;
+    case ElementType::INT32: out->run = &RunFastPad<int32_t>; break;
+    default: break;
+  }
+#else
+  (void)s, (void)type, (void)pools, (void)out;
+#endif
+}
+
+// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged. With
+// a run-time int32 mask (input 1), a row's keep bytes are planned in the scratch.
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
+                        PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
-  if (pools->isa == Isa::kAvx512Vnni)
-    out->run = uint8_output ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<int8_t, true>;
-  else
-    out->run = uint8_output ? &RunFastSoftmax<uint8_t, false> : &RunFastSoftmax<int8_t, false>;
+  const bool avx512 = pools->isa == Isa::kAvx512Vnni;
+  if (dynamic_mask) {
+    FastSoftmaxMaskedState s;
+    s.p = p;
+    const size_t words = (static_cast<size_t>(p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
+    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    out->params = s;
+    out->run = uint8_output ? (avx512 ? &RunFastSoftmaxMasked<uint8_t, true> : &RunFastSoftmaxMasked<uint8_t, false>)
+                            : (avx512 ? &RunFastSoftmaxMasked<int8_t, true> : &RunFastSoftmaxMasked<int8_t, false>);
+    return;
+  }
+  out->run = uint8_output ? (avx512 ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<uint8_t, false>)
+                          : (avx512 ? &RunFastSoftmax<int8_t, true> : &RunFastSoftmax<int8_t, false>);
 #else
-  (void)p, (void)uint8_output, (void)pools, (void)out;
+  (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
 #endif
 }
 
@@ -264,6 +339,17 @@ void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, Pr
   out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<portable::RowIsa::kAvx512>
              : pools->isa == Isa::kAvx2     ? &RunFastLayerNorm<portable::RowIsa::kAvx2>
                                             : &RunFastLayerNorm<portable::RowIsa::kCpp>;
+#else
+  (void)p, (void)pools, (void)out;
+#endif
+}
+
+// int8 AVERAGE_POOL_2D whose one window is each whole plane (global pooling: 1×1 output, kernel =
+// input size, no padding, dilation 1): a sum per plane; parameters unchanged.
+void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || !portable::IsGlobalPool(p)) return;
+  out->run = &RunFastGlobalAveragePool;
 #else
   (void)p, (void)pools, (void)out;
 #endif

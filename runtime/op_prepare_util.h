@@ -178,7 +178,7 @@ Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparePools* pools, 
 Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareLayerNorm(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
-Status PreparePool(const Ctx& ctx, bool is_max, PreparedOp* out);
+Status PreparePool(const Ctx& ctx, bool is_max, PreparePools* pools, PreparedOp* out);
 Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 // Shared by CONV_2D and CONV_TRANSPOSE_2D (op_prepare.cc; see there).
 Status PrepareConvCommon(const Ctx& ctx, int32_t min_pad, ref::Conv2DParams* p, int32_t pads[4],
@@ -197,12 +197,17 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 // int8 only (portable/misc.h): ADD / SUB / MUL (code: the op), LUT int8 → int8, TRANSPOSE (element
-// sizes 1, 2, 4), SOFTMAX (uniform grid), LAYER_NORM.
+// sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input), LAYER_NORM.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
                             PreparedOp* out);
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, PreparePools* pools, PreparedOp* out);
+// Any element type (portable/misc.h): GATHER (element sizes 1, 2, 4), PAD in constant mode.
+void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out);
+void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out);
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
+                        PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
+void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

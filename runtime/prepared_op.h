@@ -120,6 +120,12 @@ struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final
 };
+// SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
+// bytes live in PreparePools::scratch.
+struct FastSoftmaxMaskedState {
+  ref::SoftmaxParams p;
+  uint8_t* keep = nullptr;  // set once the pools are final
+};
 #else
 struct FastFcState {};
 struct FastBatchMatMulState {};
@@ -128,6 +134,7 @@ struct FastBinaryState {};
 struct FastLutState {};
 struct FastTransposeState {};
 struct FastDepthwiseState {};
+struct FastSoftmaxMaskedState {};
 #endif
 
 using OpParams =
@@ -136,7 +143,7 @@ using OpParams =
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
-                 FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState>;
+                 FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

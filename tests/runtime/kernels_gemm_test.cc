@@ -355,15 +355,25 @@ int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k
   portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = m;
   g.depth = k;
+  // The scratch starts as garbage (the panels must be written whole); the kernel's own b packing
+  // (pack_columns) and the plain C++ one (pack_columns null) alike.
   std::vector<PreparePools::Line> scratch(portable::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
-  g.scratch = scratch.data();
-  portable::Qs8MatMul(kernel, g, za, zb, a.data(), b.data(), got.data());
+  Qs8GemmKernel plain = kernel;
+  plain.pack_columns = nullptr;
   int64_t interior = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " matmul m " << m << " n " << n << " k " << k << " za "
-                                         << za << " zb " << zb << " seed " << seed << ": first difference at " << i;
-    if (got[i] != want[i]) return interior;
-    interior += want[i] > -128 && want[i] < 127;
+  for (const Qs8GemmKernel* kk : {&kernel, static_cast<const Qs8GemmKernel*>(&plain)}) {
+    std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));
+    g.scratch = scratch.data();
+    std::fill(got.begin(), got.end(), int8_t{0x5a});
+    portable::Qs8MatMul(*kk, g, za, zb, a.data(), b.data(), got.data());
+    interior = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << (kk == &plain ? " (plain b packing)" : "") << " matmul m "
+                                           << m << " n " << n << " k " << k << " za " << za << " zb " << zb
+                                           << " seed " << seed << ": first difference at " << i;
+      if (got[i] != want[i]) return interior;
+      interior += want[i] > -128 && want[i] < 127;
+    }
   }
   return interior;
 }
@@ -441,10 +451,12 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, u
                                  -128, 127};
   std::vector<int8_t> want(size_t(s.batch) * s.out_channels * c.out_h * c.out_w), got(want.size(), 0x5a);
   ref::Conv2D<int8_t>(c, x.data(), w.data(), bias.data(), want.data());
+  std::vector<int8_t> reordered(w.size());  // as prepare packs it (qs8_gemm.h: the patch matrix's depth order)
+  portable::ReorderConvWeights(c, w.data(), reordered.data());
   portable::Qs8GemmProblem problem;
   problem.units = s.out_channels;
   problem.depth = depth;
-  problem.w = w.data();
+  problem.w = reordered.data();
   problem.bias = bias.data();
   problem.input_zero_point = zx;
   problem.requant = c.requant;
@@ -454,6 +466,7 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, u
   portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = c.out_h * c.out_w;
   std::vector<PreparePools::Line> scratch(portable::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
+  std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));  // garbage: all of it is written first
   g.scratch = scratch.data();
   portable::Qs8Conv2D(kernel, g, c, x.data(), got.data());
   int64_t interior = 0;
@@ -475,6 +488,8 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
       {1, 32, 7, 7, 64, 3, 3, 1, 1, 1},   {1, 1, 28, 28, 16, 3, 3, 1, 1, 1},  {2, 7, 5, 6, 9, 5, 3, 3, 1, 2},
       {1, 3, 4, 4, 8, 3, 3, 1, 1, 4},     {1, 2, 3, 3, 129, 2, 2, 1, 1, 0},   {1, 64, 4, 4, 16, 1, 1, 2, 1, 0},
       {1, 3, 9, 10, 4, 3, 3, 1, 2, 2},    {1, 32, 14, 14, 32, 3, 3, 1, 1, 0}, {1, 2, 3, 2, 3, 3, 3, 1, 1, 1},
+      {1, 32, 14, 14, 32, 3, 3, 1, 1, 1}, {1, 16, 28, 28, 32, 3, 3, 2, 1, 1}, {2, 1, 5, 5, 3, 1, 1, 1, 1, 0},
+      {1, 17, 6, 5, 7, 1, 3, 1, 1, 1},    {1, 9, 6, 7, 5, 3, 1, 2, 1, 1},     {2, 33, 3, 5, 40, 1, 1, 1, 1, 0},
   };
   for (const ConvShape& s : shapes)
     for (int32_t zx : {-128, 5, 127}) {

@@ -166,6 +166,97 @@ TEST(X86Misc, TransposeRandomPermutations) {
   }
 }
 
+// ---- GATHER, PAD ----
+
+template <typename T>
+void CheckGather(int32_t outer, int32_t axis_dim, int32_t inner, const std::vector<int32_t>& indices) {
+  std::mt19937 rng(static_cast<uint32_t>(outer * 131 + axis_dim * 7 + inner));
+  std::vector<T> x(static_cast<size_t>(outer) * axis_dim * inner);
+  for (auto& v : x) v = static_cast<T>(rng());
+  const auto n = static_cast<int32_t>(indices.size());
+  std::vector<T> want(static_cast<size_t>(outer) * n * inner + 1, 7), got(want.size(), 7);
+  ref::Gather<T>(outer, axis_dim, inner, indices.data(), n, x.data(), want.data());
+  portable::GatherRows(outer, axis_dim, int64_t{inner} * sizeof(T), indices.data(), n, x.data(), got.data());
+  ASSERT_EQ(got, want) << "outer " << outer << " axis " << axis_dim << " inner " << inner << " size " << sizeof(T);
+}
+
+TEST(X86Misc, GatherEqualsTheReference) {  // run-time indices: negative, and out of range (clamped)
+  const std::vector<int32_t> indices = {0, 2, -1, -3, 1, 7, -9, 2};
+  for (int32_t outer : {1, 3})
+    for (int32_t inner : {1, 5, 64, 3200}) {
+      CheckGather<int8_t>(outer, 3, inner, indices);
+      CheckGather<int16_t>(outer, 3, inner, indices);
+      CheckGather<int32_t>(outer, 3, inner, {1});
+    }
+  CheckGather<int8_t>(2, 1, 4, {0, 0, -1, 5});
+  CheckGather<uint8_t>(2, 4, 3, {});
+}
+
+template <typename T>
+void CheckPad(const std::vector<int32_t>& dims, const std::vector<int32_t>& pads, int32_t value, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const auto rank = static_cast<int32_t>(dims.size());
+  std::vector<T> x(static_cast<size_t>(Count(dims)));
+  for (auto& v : x) v = static_cast<T>(rng());
+  int64_t out = 1;
+  for (int32_t i = 0; i < rank; ++i) out *= dims[static_cast<size_t>(i)] + pads[static_cast<size_t>(i)] + pads[static_cast<size_t>(rank + i)];
+  std::vector<T> want(static_cast<size_t>(out) + 1, 7), got(want.size(), 7);
+  ref::Pad<T>(rank, dims.data(), pads.data(), 0, value, x.data(), want.data());
+  portable::PadConstant<T>(rank, dims.data(), pads.data(), static_cast<T>(value), x.data(), got.data());
+  ASSERT_EQ(got, want) << "rank " << rank << " size " << sizeof(T) << " seed " << seed;
+}
+
+TEST(X86Misc, PadConstantEqualsTheReference) {  // every axis padded, cropped (negative pads) or empty
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{1, 49, 64}, {0, 1, 0, 0, 0, 0}},  // vit_tiny's class-token row
+      {{5}, {2, 3}},
+      {{5}, {-2, 1}},
+      {{3, 4}, {1, 0, 2, 3}},
+      {{2, 3, 4, 5}, {1, 0, 2, 1, 0, 2, 1, 3}},
+      {{2, 3, 4}, {-1, 1, -2, 0, -1, 1}},
+      {{2, 3, 4}, {0, 0, -2, 0, 0, -2}},  // the last axis cropped to nothing
+      {{2, 0, 4}, {1, 1, 1, 1, 1, 1}},    // an empty input axis: all padding
+      {{1, 1}, {0, 0, 0, 0}},
+  };
+  uint32_t seed = 70;
+  for (const auto& c : cases) {
+    CheckPad<int8_t>(c.first, c.second, -128, seed++);
+    CheckPad<uint8_t>(c.first, c.second, 200, seed++);
+    CheckPad<int16_t>(c.first, c.second, -300, seed++);
+    CheckPad<int32_t>(c.first, c.second, 1 << 20, seed++);
+  }
+}
+
+// ---- global AVERAGE_POOL_2D ----
+
+TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
+  std::mt19937 rng(11);
+  const int32_t shapes[][4] = {{1, 64, 7, 7}, {2, 3, 1, 1}, {1, 5, 3, 5}, {3, 2, 16, 17}, {1, 1, 1, 9}};
+  for (const auto& sh : shapes)
+    for (int32_t zx : {-128, 3, 127})
+      for (int32_t shift : {-1, -8, 2}) {
+        ref::Pool2DParams p;
+        p.batch = sh[0], p.channels = sh[1], p.in_h = p.kernel_h = sh[2], p.in_w = p.kernel_w = sh[3];
+        p.out_h = p.out_w = 1;
+        p.input_zero_point = zx;
+        int32_t mult = 1 << 30 | static_cast<int32_t>(rng() >> 2);
+        p.requant = ref::RequantParams{&mult, &shift, 1, static_cast<int32_t>(rng() % 21) - 10, -128, 127};
+        ASSERT_TRUE(portable::IsGlobalPool(p));
+        const auto x = RandomCodes(rng, int64_t{sh[0]} * sh[1] * sh[2] * sh[3]);
+        std::vector<int8_t> want(static_cast<size_t>(sh[0] * sh[1]) + 1, 7), got(want.size(), 7);
+        ref::AveragePool2D<int8_t>(p, x.data(), want.data());
+        portable::Qs8GlobalAveragePool(p, x.data(), got.data());
+        ASSERT_EQ(got, want) << sh[0] << "x" << sh[1] << "x" << sh[2] << "x" << sh[3] << " zx " << zx << " shift " << shift;
+      }
+  ref::Pool2DParams q;  // not global: a window smaller than the plane, or padding
+  q.in_h = q.in_w = 4, q.kernel_h = q.kernel_w = 4, q.out_h = q.out_w = 1;
+  EXPECT_TRUE(portable::IsGlobalPool(q));
+  q.kernel_w = 3;
+  EXPECT_FALSE(portable::IsGlobalPool(q));
+  q.kernel_w = 4, q.pad_right = 1;
+  EXPECT_FALSE(portable::IsGlobalPool(q));
+}
+
 // ---- SOFTMAX ----
 
 class SoftmaxTester {
@@ -174,6 +265,9 @@ class SoftmaxTester {
   // A keep mask of these dims (right-aligned, 1 = broadcast), kept with probability keep (0: none kept).
   SoftmaxTester& Mask(std::vector<int32_t> d, double keep) { mask_dims_ = std::move(d), keep_ = keep, mask_ = true; return *this; }
   SoftmaxTester& Causal() { causal_ = true; return *this; }  // mask [S, S] lower triangle kept
+  // A run-time int32 keep mask (an attention mask input) of these dims, nonzero (any int32, the
+  // extremes too) with probability keep; alone or with the byte mask above.
+  SoftmaxTester& Mask32(std::vector<int32_t> d, double keep) { mask32_dims_ = std::move(d), keep32_ = keep; return *this; }
   SoftmaxTester& Bits(int32_t b) { bits_ = b; return *this; }
   SoftmaxTester& Clip(float zeta, float gamma) { zeta_ = zeta, gamma_ = gamma; return *this; }
   SoftmaxTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
@@ -198,6 +292,16 @@ class SoftmaxTester {
     ref::SoftmaxClipParams(zeta_, gamma_, &p.clip_scale_q16, &p.clip_offset_q16);
     p.output_bits = bits_;
     p.output_zero_point = sizeof(TOut) == 1 && static_cast<TOut>(-1) < 0 ? -128 : 0;
+    // The element strides of a mask of dims md broadcast to x.
+    auto strides = [&](const std::vector<int32_t>& md, int32_t* out) {
+      int64_t stride = 1;
+      for (int32_t i = rank - 1; i >= 0; --i) {
+        const int32_t mi = i - (rank - static_cast<int32_t>(md.size()));
+        const int32_t m = mi >= 0 ? md[static_cast<size_t>(mi)] : 1;
+        out[i] = m == 1 ? 0 : static_cast<int32_t>(stride);
+        stride *= m;
+      }
+    };
     std::vector<uint8_t> mask;
     if (mask_ || causal_) {
       std::vector<int32_t> md = causal_ ? std::vector<int32_t>{p.dims[rank - 2], p.depth} : mask_dims_;
@@ -206,14 +310,17 @@ class SoftmaxTester {
         if (causal_) mask[i] = (i % static_cast<size_t>(p.depth)) <= (i / static_cast<size_t>(p.depth)) ? 1 : 0;
         else mask[i] = std::uniform_real_distribution<double>(0, 1)(rng) < keep_ ? static_cast<uint8_t>(1 + rng() % 255) : 0;
       }
-      int64_t stride = 1;
-      for (int32_t i = rank - 1; i >= 0; --i) {
-        const int32_t mi = i - (rank - static_cast<int32_t>(md.size()));
-        const int32_t m = mi >= 0 ? md[static_cast<size_t>(mi)] : 1;
-        p.mask_strides[i] = m == 1 ? 0 : static_cast<int32_t>(stride);
-        stride *= m;
-      }
+      strides(md, p.mask_strides);
       p.mask = mask.data();
+    }
+    std::vector<int32_t> mask32;
+    if (!mask32_dims_.empty()) {
+      mask32.resize(static_cast<size_t>(Count(mask32_dims_)));
+      const int32_t nonzero[] = {1, -1, INT32_MIN, INT32_MAX, 256, 65536};
+      for (int32_t& m : mask32)
+        m = std::uniform_real_distribution<double>(0, 1)(rng) < keep32_ ? nonzero[rng() % 6] : 0;
+      strides(mask32_dims_, p.mask32_strides);
+      p.mask32 = mask32.data();
     }
     const auto x = RandomCodes(rng, Count(dims_), lo_, hi_);
     const size_t n = x.size();
@@ -222,7 +329,8 @@ class SoftmaxTester {
     for (bool avx512 : {false, true}) {  // plain C++ code tables, AVX-512 ones (where this CPU has it)
       if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
       std::vector<TOut> got(n + 1, 9);
-      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512);
+      std::vector<uint8_t> keep(static_cast<size_t>(p.depth) + 1, 7);
+      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512, keep.data());
       ASSERT_EQ(got, want) << (avx512 ? "avx512" : "c++");
     }
   }
@@ -232,9 +340,9 @@ class SoftmaxTester {
   }
 
  private:
-  std::vector<int32_t> dims_{4, 16}, mask_dims_;
+  std::vector<int32_t> dims_{4, 16}, mask_dims_, mask32_dims_;
   bool mask_ = false, causal_ = false;
-  double keep_ = 1, step_ = 0.05;
+  double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
   float zeta_ = 1, gamma_ = 0;
   uint32_t seed_ = 1;
@@ -256,6 +364,15 @@ TEST(X86Misc, SoftmaxTablesAndSaturatingCodes) {
   SoftmaxTester().Dims({2, 197}).Clip(0.5f, -8.0f).TestBoth();                             // clipped to 0
 }
 
+TEST(X86Misc, SoftmaxCodeRangesAroundTheTableChunks) {  // max − min at the edges of 32-entry chunks
+  uint32_t seed = 90;
+  for (int32_t span : {0, 1, 30, 31, 32, 33, 63, 64, 95, 126, 127, 128, 129, 200, 255})
+    for (double step : {0.01, 0.05, 0.5}) {  // u reaches 0 late, midway, at once
+      SoftmaxTester().Dims({4, 77}).Codes(-100, -100 + span).ExpBits(30, step).Seed(seed++).TestBoth();
+      SoftmaxTester().Dims({2, 3, 40}).Codes(127 - span, 127).ExpBits(20, step).Mask({40}, 0.6).Seed(seed++).TestBoth();
+    }
+}
+
 TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({1, 3, 17, 17}).Causal().TestBoth();
   SoftmaxTester().Dims({2, 3, 65, 65}).Causal().Seed(2).TestBoth();
@@ -265,6 +382,21 @@ TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({4, 16}).Mask({4, 16}, 0.0).TestBoth();              // every row fully masked
   SoftmaxTester().Dims({4, 16}).Mask({4, 1}, 0.5).TestBoth();               // whole rows kept or not
   SoftmaxTester().Dims({3, 64}).Mask({64}, 1.0).Codes(-128, -120).TestBoth();
+}
+
+TEST(X86Misc, SoftmaxRunTimeInt32Masks) {  // an attention mask input [batch, 1, 1, S], and others
+  for (int32_t d : {1, 15, 16, 17, 63, 64, 65, 130}) {
+    SoftmaxTester().Dims({2, 3, 5, d}).Mask32({2, 1, 1, d}, 0.7).Seed(d).TestBoth();
+    SoftmaxTester().Dims({1, 2, 3, d}).Mask32({1, 1, 1, d}, 0.5).Seed(d + 1).TestBoth();
+  }
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask32({2, 1, 7, 33}, 0.3).TestBoth();  // per row, some fully masked
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask32({2, 3, 7, 1}, 0.5).TestBoth();   // whole rows kept or not
+  SoftmaxTester().Dims({4, 16}).Mask32({4, 16}, 0.0).TestBoth();             // every row fully masked
+  SoftmaxTester().Dims({2, 4, 16}).Mask32({1}, 1.0).TestBoth();               // one value for everything
+  SoftmaxTester().Dims({2, 3, 17, 17}).Causal().Mask32({2, 1, 1, 17}, 0.6).Seed(3).TestBoth();  // both masks
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({3, 7, 1}, 0.5).Mask32({2, 1, 1, 33}, 0.5).TestBoth();
+  SoftmaxTester().Dims({2, 3, 7, 33}).Mask({33}, 0.5).Mask32({2, 3, 7, 1}, 0.5).TestBoth();
+  SoftmaxTester().Dims({2, 64}).Mask32({2, 64}, 0.9).Codes(127, 127).Clip(1.1f, -0.05f).Bits(4).TestBoth();
 }
 
 // ---- LAYER_NORM ----
@@ -358,6 +490,9 @@ TEST(X86Misc, LayerNormRequantizationCorners) {  // shifts from −31 (r = 62) t
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-12, 8).Seed(nb + c + 1).Test();
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(20, 30).Seed(nb + c + 3).Test();  // |acc|·2^shift wraps 64 bits
       LayerNormTester().Shape(3, c).NormBits(nb).Shifts(-33 + nb, -30 + nb).PerChannel(false).Seed(nb + c + 2).Test();
+      // One shift for the row: each requantization case alone (r <= 32 from shift -1 on, r > 32 below).
+      for (int32_t shift : {-31, -20, -2, -1, 0, 5, 30})
+        LayerNormTester().Shape(3, c).NormBits(nb).Shifts(shift, shift).PerChannel(false).Seed(nb + c + 4).Test();
     }
 }
 

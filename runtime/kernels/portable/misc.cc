@@ -297,19 +297,36 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t*
 }  // namespace
 
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512) {
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512, uint8_t* keep) {
   const int32_t depth = p.depth;
   const int32_t outer_axes = p.rank - 1;
   int64_t index[ref::kMaxKernelRank] = {};
-  int64_t mask_off = 0;  // Σ index_i·mask_strides_i over the leading axes (the reference's split of r)
-  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;  // 0 or 1
+  // Σ index_i·strides_i over the leading axes (the reference's split of r), per mask.
+  int64_t mask_off = 0, mask32_off = 0;
+  const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;       // 0 or 1
+  const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
+  int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
     const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
     bool any = depth > 0;
-    if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
+    if (p.mask32 != nullptr) {
+      const int32_t* m32 = p.mask32 + mask32_off;
+      if (m32_step == 0 && (mr == nullptr || m_step == 0)) {  // one keep value for the whole row
+        any = any && m32[0] != 0 && (mr == nullptr || mr[0] != 0);
+        mr = nullptr;
+      } else {  // both masks as one byte per element, rebuilt only when the row's masks change
+        if (mask_off != keep_mask_off || mask32_off != keep_mask32_off) {
+          for (int32_t i = 0; i < depth; ++i)
+            keep[i] = static_cast<uint8_t>((mr == nullptr || mr[i * m_step] != 0) && m32[i * m32_step] != 0);
+          keep_mask_off = mask_off;
+          keep_mask32_off = mask32_off;
+        }
+        mr = keep;
+      }
+    } else if (mr != nullptr && m_step == 0) {  // one mask value for the whole row
       any = any && mr[0] != 0;
       mr = nullptr;
     }
@@ -325,15 +342,74 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 #endif
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
       mask_off += p.mask_strides[i];
+      mask32_off += p.mask32_strides[i];
       if (++index[i] < p.dims[i]) break;
       mask_off -= int64_t{p.mask_strides[i]} * p.dims[i];
+      mask32_off -= int64_t{p.mask32_strides[i]} * p.dims[i];
       index[i] = 0;
     }
   }
 }
 
-template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool);
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool, uint8_t*);
+
+// ---- GATHER, PAD ----
+
+void GatherRows(int32_t outer, int32_t axis_dim, int64_t inner_bytes, const int32_t* indices, int32_t num_indices,
+                const void* x, void* y) {
+  const auto* xb = static_cast<const uint8_t*>(x);
+  auto* yb = static_cast<uint8_t*>(y);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < num_indices; ++j) {
+      int64_t index = indices[j];
+      if (index < 0) index += axis_dim;
+      index = index < 0 ? 0 : (index > axis_dim - 1 ? axis_dim - 1 : index);
+      std::memcpy(yb + (o * num_indices + j) * inner_bytes, xb + (o * axis_dim + index) * inner_bytes,
+                  static_cast<size_t>(inner_bytes));
+    }
+}
+
+template <typename T>
+void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y) {
+  const int32_t last = rank - 1;
+  int64_t rows = 1, in_strides[ref::kMaxKernelRank] = {};
+  int32_t out_dims[ref::kMaxKernelRank] = {};
+  for (int32_t i = 0; i < rank; ++i) out_dims[i] = in_dims[i] + pads[i] + pads[rank + i];
+  for (int32_t i = 0; i < last; ++i) rows *= out_dims[i];
+  int64_t stride = 1;
+  for (int32_t i = last; i >= 0; --i) in_strides[i] = stride, stride *= in_dims[i];
+  // Output columns [j_lo, j_hi) of a row read the input row from column j_lo − pad.
+  const int64_t width = out_dims[last], pad = pads[last];
+  const int64_t j_lo = pad < 0 ? 0 : (pad > width ? width : pad);
+  int64_t j_hi = pad + in_dims[last];
+  j_hi = j_hi < j_lo ? j_lo : (j_hi > width ? width : j_hi);
+  int32_t index[ref::kMaxKernelRank] = {};
+  for (int64_t r = 0; r < rows; ++r, y += width) {
+    int64_t src = 0;
+    bool inside = true;
+    for (int32_t i = 0; i < last && inside; ++i) {
+      const int64_t c = int64_t{index[i]} - pads[i];
+      inside = c >= 0 && c < in_dims[i];
+      src += c * in_strides[i];
+    }
+    if (!inside) {
+      for (int64_t j = 0; j < width; ++j) y[j] = value;
+    } else {
+      for (int64_t j = 0; j < j_lo; ++j) y[j] = value;
+      if (j_hi > j_lo) std::memcpy(y + j_lo, x + src + (j_lo - pad), static_cast<size_t>(j_hi - j_lo) * sizeof(T));
+      for (int64_t j = j_hi; j < width; ++j) y[j] = value;
+    }
+    for (int32_t i = last - 1; i >= 0; --i) {
+      if (++index[i] < out_dims[i]) break;
+      index[i] = 0;
+    }
+  }
+}
+template void PadConstant<int8_t>(int32_t, const int32_t*, const int32_t*, int8_t, const int8_t*, int8_t*);
+template void PadConstant<uint8_t>(int32_t, const int32_t*, const int32_t*, uint8_t, const uint8_t*, uint8_t*);
+template void PadConstant<int16_t>(int32_t, const int32_t*, const int32_t*, int16_t, const int16_t*, int16_t*);
+template void PadConstant<int32_t>(int32_t, const int32_t*, const int32_t*, int32_t, const int32_t*, int32_t*);
 
 // ---- LAYER_NORM ----
 
@@ -414,6 +490,25 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   }
 }
 
+// ---- global AVERAGE_POOL_2D ----
+
+bool IsGlobalPool(const ref::Pool2DParams& p) {
+  return p.out_h == 1 && p.out_w == 1 && p.kernel_h == p.in_h && p.kernel_w == p.in_w && p.pad_top == 0 &&
+         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0 && p.dilation_h == 1 && p.dilation_w == 1;
+}
+
+void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y) {
+  const int64_t count = int64_t{p.in_h} * p.in_w, planes = int64_t{p.batch} * p.channels;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const int8_t* xp = x + plane * count;
+    int64_t sum = 0;
+    for (int64_t i = 0; i < count; ++i) sum += xp[i];
+    const int64_t acc = sum - count * p.input_zero_point;
+    const int64_t avg = count == 0 ? 0 : ref::detail::RoundDiv(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count);
+    y[plane] = static_cast<int8_t>(ref::detail::Requant(p.requant, 0, static_cast<int32_t>(avg)));
+  }
+}
+
 // ---- depthwise CONV_2D ----
 
 namespace {
@@ -432,18 +527,27 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
   const bool small = kh_n * kw_n <= 64;
   if (small)
     for (int32_t i = 0; i < kh_n * kw_n; ++i) wv[i] = wc[i];
-  for (int32_t oh = 0; oh < p.out_h; ++oh) {
-    const int16_t* row0 = plane + int64_t{oh} * p.stride_h * wp;
-    int8_t* yr = yc + int64_t{oh} * p.out_w;
-    for (int32_t ow = 0; ow < p.out_w; ++ow) {
-      const int16_t* base = row0 + int64_t{ow} * p.stride_w;
+  // Geometry and the channel's requantization in locals: the int8 stores below may alias
+  // anything, so fields read through `p` would be reloaded after every output.
+  const int32_t out_h = p.out_h, out_w = p.out_w, stride_h = p.stride_h, stride_w = p.stride_w;
+  const int32_t dilation_h = p.dilation_h, dilation_w = p.dilation_w;
+  const int32_t ci = p.requant.count == 1 ? 0 : c;
+  const int32_t multiplier = p.requant.multiplier[ci], shift = p.requant.shift[ci];
+  const int32_t zero_point = p.requant.zero_point, act_min = p.requant.act_min, act_max = p.requant.act_max;
+  for (int32_t oh = 0; oh < out_h; ++oh) {
+    const int16_t* row0 = plane + int64_t{oh} * stride_h * wp;
+    int8_t* yr = yc + int64_t{oh} * out_w;
+    for (int32_t ow = 0; ow < out_w; ++ow) {
+      const int16_t* base = row0 + int64_t{ow} * stride_w;
       int32_t acc = b;
       for (int32_t kh = 0; kh < kh_n; ++kh) {
-        const int16_t* r = base + int64_t{kh} * p.dilation_h * wp;
+        const int16_t* r = base + int64_t{kh} * dilation_h * wp;
         for (int32_t kw = 0; kw < kw_n; ++kw)
-          acc += int32_t{r[int64_t{kw} * p.dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
+          acc += int32_t{r[int64_t{kw} * dilation_w]} * (small ? wv[kh * kw_n + kw] : int32_t{wc[kh * kw_n + kw]});
       }
-      yr[ow] = static_cast<int8_t>(ref::detail::Requant(p.requant, c, acc));
+      // ref::detail::Requant with the channel's constants.
+      const int64_t v = int64_t{ref::detail::Scale(acc, multiplier, shift)} + zero_point;
+      yr[ow] = static_cast<int8_t>(ref::detail::Clamp(v, act_min, act_max));
     }
   }
 }
@@ -468,18 +572,20 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     for (int32_t c = 0; c < p.in_channels; ++c) {
       const int8_t* xc = x + (int64_t{n} * p.in_channels + c) * in_plane;
       // Padded plane: position (i, j) is input (i − pad_top, j − pad_left), 0 outside the input.
+      const int64_t pad_top = p.pad_top, pad_left = p.pad_left, in_h = p.in_h, in_w = p.in_w;
       for (int64_t i = 0; i < hp; ++i) {
         int16_t* pr = scratch + i * wp;
-        const int64_t ih = i - p.pad_top;
-        if (ih < 0 || ih >= p.in_h) {
+        const int64_t ih = i - pad_top;
+        if (ih < 0 || ih >= in_h) {
           for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
           continue;
         }
-        const int8_t* xr = xc + ih * p.in_w;
-        for (int64_t j = 0; j < wp; ++j) {
-          const int64_t iw = j - p.pad_left;
-          pr[j] = iw >= 0 && iw < p.in_w ? static_cast<int16_t>(xr[iw] - zx) : int16_t{0};
-        }
+        const int8_t* xr = xc + ih * in_w;
+        // Columns [j_lo, j_hi) are inside the input row.
+        const int64_t j_lo = pad_left < wp ? pad_left : wp, j_hi = pad_left + in_w < wp ? pad_left + in_w : wp;
+        for (int64_t j = 0; j < j_lo; ++j) pr[j] = 0;
+        for (int64_t j = j_lo; j < j_hi; ++j) pr[j] = static_cast<int16_t>(xr[j - pad_left] - zx);
+        for (int64_t j = j_hi > j_lo ? j_hi : j_lo; j < wp; ++j) pr[j] = 0;
       }
       const int8_t* wc = w + int64_t{c} * taps;
       const int32_t b = bias != nullptr ? bias[c] : 0;

@@ -1,5 +1,6 @@
 // Optimized non-GEMM kernels (int8): ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX (uniform grid) and
-// LAYER_NORM (and its RMS mode), depthwise CONV_2D. Plain C++ for any target (x86-64 and aarch64
+// LAYER_NORM (and its RMS mode), depthwise CONV_2D, global AVERAGE_POOL_2D; GATHER and constant
+// PAD of any element type. Plain C++ for any target (x86-64 and aarch64
 // builds compile it with -O3, the loop vectorizer on), chosen at prepare for every optimized
 // instruction set (dispatch.h); kReference keeps the reference kernels. Contract: every output
 // code equals the reference kernel's for the same parameters (kernels.h), tolerance zero
@@ -50,11 +51,24 @@ struct TransposePlan {
 TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size);
 void Transpose(const TransposePlan& t, const void* x, void* y);
 
+// ---- GATHER and PAD (constant mode), any element type: the reference's element moves as runs ----
+// y[o][j][·] = x[o][clamp(index_j)][·] (ref::Gather's clamping of run-time indices), a memcpy of
+// inner_bytes per (o, j).
+void GatherRows(int32_t outer, int32_t axis_dim, int64_t inner_bytes, const int32_t* indices, int32_t num_indices,
+                const void* x, void* y);
+// ref::Pad in constant mode (pads[i] before and pads[rank + i] after axis i, negative ones crop):
+// the output row by row along the last axis, each row `value`, or its runs of value, input, value.
+template <typename T>
+void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y);
+
 // ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
 // avx512 (x86-64 builds only; the caller has checked the CPU): each whole row by
-// x86::Qs8SoftmaxRowAvx512 (runtime/kernels/x86/rows.h); otherwise plain C++ rows.
+// x86::Qs8SoftmaxRowAvx512 (runtime/kernels/x86/rows.h); otherwise plain C++ rows. Masks: the
+// constant byte mask p.mask and/or the run-time int32 mask p.mask32 (an attention mask input);
+// with p.mask32, `keep` (p.depth bytes of scratch) receives a row's combined keep bytes, rebuilt
+// only when the row's mask offsets change (a [batch, 1, 1, S] mask: once per batch).
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512 = false);
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512 = false, uint8_t* keep = nullptr);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2
@@ -63,6 +77,13 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 // caller passes kCpp, and any other value is a programming error (the rows stay plain C++).
 enum class RowIsa : int32_t { kCpp = 0, kAvx2 = 1, kAvx512 = 2 };
 void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp);
+
+// ---- global AVERAGE_POOL_2D (int8) ----
+// One window covering each whole plane: 1×1 output, kernel = input size, no padding, dilation 1.
+bool IsGlobalPool(const ref::Pool2DParams& p);
+// The reference's average of such a window per plane (Σ(x − z) over in_h·in_w codes, the same
+// rounded division and requantization), the sum vectorizable.
+void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y);
 
 // ---- depthwise CONV_2D (int8, groups = in_channels = out_channels, int8 weights) ----
 // Per channel plane, x − input_zero_point is laid out as int16 in `scratch` with zeros where the

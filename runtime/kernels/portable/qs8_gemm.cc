@@ -219,18 +219,23 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   const size_t panel_bytes = PanelBytes(k, k_pad);
-  const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
-  std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
-  std::memset(bias, 0, units_pad * sizeof(int32_t));
   // Panels from b's rows, and the column sums Σ_k b[k][j] (|Σ| <= 128·depth: int32) in bias.
-  for (int32_t d = 0; d < p.depth; ++d) {
-    const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
-    const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
-    for (int32_t j = 0; j < p.units; ++j) {
-      uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
-      StoreElement(k, panel, (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
-                   b_d[j]);
-      bias[j] += b_d[j];
+  if (k.pack_columns != nullptr) {
+    k.pack_columns(b, p.depth, p.units, k_pad, panel_bytes, panels, bias);
+  } else {
+    const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
+    std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
+    std::memset(bias, 0, units_pad * sizeof(int32_t));
+    for (int32_t d = 0; d < p.depth; ++d) {
+      const int8_t* b_d = b + static_cast<int64_t>(d) * p.units;
+      const size_t g = static_cast<size_t>(d / k.kr), i = static_cast<size_t>(d % k.kr);
+      for (int32_t j = 0; j < p.units; ++j) {
+        uint8_t* panel = panels + static_cast<size_t>(j / k.nr) * panel_bytes;
+        StoreElement(k, panel,
+                     (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
+                     b_d[j]);
+        bias[j] += b_d[j];
+      }
     }
   }
   const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
@@ -249,18 +254,123 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   Qs8Gemm(k, q, a, y);
 }
 
+void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reordered) {
+  const int64_t taps = int64_t{c.kernel_h} * c.kernel_w, depth = taps * c.in_channels;
+  for (int32_t oc = 0; oc < c.out_channels; ++oc)
+    for (int32_t ic = 0; ic < c.in_channels; ++ic)
+      for (int64_t t = 0; t < taps; ++t)
+        reordered[oc * depth + t * c.in_channels + ic] = w[oc * depth + ic * taps + t];
+}
+
 namespace {
+// Whether the channels-last input is the patch matrix itself (1×1 kernel, stride 1, no padding).
+bool PointwiseConv(const ref::Conv2DParams& c) {
+  return c.kernel_h == 1 && c.kernel_w == 1 && c.stride_h == 1 && c.stride_w == 1 && c.pad_top == 0 &&
+         c.pad_left == 0 && c.out_h == c.in_h && c.out_w == c.in_w;
+}
 struct ConvScratch {
-  size_t tmp = 0, gemm = 0, total = 0;  // byte offsets: patch matrix at 0, then [pos][C_out], then GEMM's
+  size_t col = 0, tmp = 0, gemm = 0, total = 0;  // byte offsets: channels-last input at 0, patch matrix,
+                                                 // [pos][C_out], then the GEMM's
 };
 ConvScratch ConvLayout(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
   const size_t positions = static_cast<size_t>(c.out_h) * static_cast<size_t>(c.out_w);
   const size_t depth = static_cast<size_t>(c.in_channels) * static_cast<size_t>(c.kernel_h) * static_cast<size_t>(c.kernel_w);
+  const size_t image = static_cast<size_t>(c.in_channels) * static_cast<size_t>(c.in_h) * static_cast<size_t>(c.in_w);
   ConvScratch l;
-  l.tmp = RoundUp(positions * depth, 64);
+  l.col = c.in_channels > 1 ? RoundUp(image, 64) : 0;
+  l.tmp = l.col + (PointwiseConv(c) ? 0 : RoundUp(positions * depth, 64));
   l.gemm = l.tmp + RoundUp(positions * static_cast<size_t>(c.out_channels), 64);
   l.total = l.gemm + Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), static_cast<int32_t>(depth));
   return l;
+}
+
+// Swaps the `bits`-wide blocks of a that sit `bits` above b's (the blocks `mask` selects in b).
+inline void SwapBlocks(uint64_t& a, uint64_t& b, int bits, uint64_t mask) {
+  const uint64_t t = ((a >> bits) ^ b) & mask;
+  b ^= t;
+  a ^= t << bits;
+}
+
+// t[j][i] = x[i][j] for an x of rows × cols bytes: 8 × 8 blocks in 64-bit words, the edges a byte
+// at a time.
+void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
+  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
+    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
+      // Byte k of r_i = element (i0 + i, j0 + k); after the swaps of 1-, 2- and 4-byte blocks
+      // between rows 1, 2 and 4 apart, byte k of r_i = element (i0 + k, j0 + i).
+      uint64_t r0, r1, r2, r3, r4, r5, r6, r7;
+      const int8_t* xb = x + i0 * cols + j0;
+      std::memcpy(&r0, xb, 8), std::memcpy(&r1, xb + cols, 8), std::memcpy(&r2, xb + 2 * cols, 8);
+      std::memcpy(&r3, xb + 3 * cols, 8), std::memcpy(&r4, xb + 4 * cols, 8), std::memcpy(&r5, xb + 5 * cols, 8);
+      std::memcpy(&r6, xb + 6 * cols, 8), std::memcpy(&r7, xb + 7 * cols, 8);
+      constexpr uint64_t k1 = 0x00ff00ff00ff00ffULL, k2 = 0x0000ffff0000ffffULL, k4 = 0x00000000ffffffffULL;
+      SwapBlocks(r0, r1, 8, k1), SwapBlocks(r2, r3, 8, k1), SwapBlocks(r4, r5, 8, k1), SwapBlocks(r6, r7, 8, k1);
+      SwapBlocks(r0, r2, 16, k2), SwapBlocks(r1, r3, 16, k2), SwapBlocks(r4, r6, 16, k2), SwapBlocks(r5, r7, 16, k2);
+      SwapBlocks(r0, r4, 32, k4), SwapBlocks(r1, r5, 32, k4), SwapBlocks(r2, r6, 32, k4), SwapBlocks(r3, r7, 32, k4);
+      int8_t* tb = t + j0 * rows + i0;
+      std::memcpy(tb, &r0, 8), std::memcpy(tb + rows, &r1, 8), std::memcpy(tb + 2 * rows, &r2, 8);
+      std::memcpy(tb + 3 * rows, &r3, 8), std::memcpy(tb + 4 * rows, &r4, 8), std::memcpy(tb + 5 * rows, &r5, 8);
+      std::memcpy(tb + 6 * rows, &r6, 8), std::memcpy(tb + 7 * rows, &r7, 8);
+    }
+  for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
+    for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
+  for (int64_t i = rows8; i < rows; ++i)
+    for (int64_t j = 0; j < cols8; ++j) t[j * rows + i] = x[i * cols + j];
+}
+
+// memcpy / memset for the runs of im2col: a few bytes (kernel_w · in_channels for one input
+// channel) inline, longer runs by the library.
+void CopyRun(int8_t* dst, const int8_t* src, size_t n) {
+  if (n > 16) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+void FillRun(int8_t* dst, int8_t value, size_t n) {
+  if (n > 16) {
+    std::memset(dst, value, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) dst[i] = value;
+}
+
+// The patch matrix of one image from its channels-last input xt (see qs8_gemm.h).
+void Im2ColChannelsLast(const ref::Conv2DParams& c, const int8_t* xt, int8_t* col) {
+  // Geometry in locals: the int8 stores below may alias anything, so fields read through `c`
+  // would be reloaded after every byte.
+  const int32_t in_h = c.in_h, in_w = c.in_w, out_h = c.out_h, out_w = c.out_w;
+  const int32_t kernel_h = c.kernel_h, kernel_w = c.kernel_w, stride_h = c.stride_h, stride_w = c.stride_w;
+  const int32_t dilation_h = c.dilation_h, dilation_w = c.dilation_w, pad_top = c.pad_top, pad_left = c.pad_left;
+  const size_t ch = static_cast<size_t>(c.in_channels), row_bytes = static_cast<size_t>(kernel_w) * ch;
+  const auto pad = static_cast<int8_t>(c.input_zero_point);
+  int8_t* row = col;
+  for (int32_t oh = 0; oh < out_h; ++oh)
+    for (int32_t ow = 0; ow < out_w; ++ow) {
+      // Kernel columns [kw_lo, kw_hi) fall inside the image (iw = iw0 + kw·dilation_w).
+      const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+      int32_t kw_lo = 0, kw_hi = kernel_w;
+      while (kw_lo < kw_hi && iw0 + int64_t{kw_lo} * dilation_w < 0) ++kw_lo;
+      while (kw_hi > kw_lo && iw0 + int64_t{kw_hi - 1} * dilation_w >= in_w) --kw_hi;
+      for (int32_t kh = 0; kh < kernel_h; ++kh, row += row_bytes) {
+        const int64_t ih = int64_t{oh} * stride_h - pad_top + int64_t{kh} * dilation_h;
+        if (ih < 0 || ih >= in_h || kw_lo == kw_hi) {
+          FillRun(row, pad, row_bytes);
+          continue;
+        }
+        const int8_t* x_row = xt + (ih * in_w + iw0) * static_cast<int64_t>(ch);
+        FillRun(row, pad, static_cast<size_t>(kw_lo) * ch);
+        if (dilation_w == 1) {
+          CopyRun(row + static_cast<size_t>(kw_lo) * ch, x_row + int64_t{kw_lo} * static_cast<int64_t>(ch),
+                  static_cast<size_t>(kw_hi - kw_lo) * ch);
+        } else {
+          for (int32_t kw = kw_lo; kw < kw_hi; ++kw)
+            CopyRun(row + static_cast<size_t>(kw) * ch, x_row + int64_t{kw} * dilation_w * static_cast<int64_t>(ch), ch);
+        }
+        FillRun(row + static_cast<size_t>(kw_hi) * ch, pad, static_cast<size_t>(kernel_w - kw_hi) * ch);
+      }
+    }
 }
 }  // namespace
 
@@ -269,57 +379,25 @@ size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c)
 void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y) {
   const ConvScratch l = ConvLayout(k, c);
   auto* base = static_cast<uint8_t*>(p.scratch);
-  auto* col = reinterpret_cast<int8_t*>(base);
+  auto* xt = reinterpret_cast<int8_t*>(base);
+  auto* col = reinterpret_cast<int8_t*>(base + l.col);
   auto* tmp = reinterpret_cast<int8_t*>(base + l.tmp);
   const int64_t positions = int64_t{c.out_h} * c.out_w, plane = int64_t{c.in_h} * c.in_w;
   if (positions == 0 || c.out_channels == 0) return;
-  const auto pad = static_cast<int8_t>(c.input_zero_point);
   Qs8GemmParams q = p;
   q.rows = static_cast<int32_t>(positions);
   q.scratch = base + l.gemm;
-  // Geometry in locals: the int8 stores below may alias anything, so fields read through `c`
-  // would be reloaded after every byte.
-  const int32_t in_channels = c.in_channels, in_h = c.in_h, in_w = c.in_w, out_h = c.out_h, out_w = c.out_w;
-  const int32_t kernel_h = c.kernel_h, kernel_w = c.kernel_w, stride_h = c.stride_h, stride_w = c.stride_w;
-  const int32_t dilation_h = c.dilation_h, dilation_w = c.dilation_w, pad_top = c.pad_top, pad_left = c.pad_left;
+  const bool pointwise = PointwiseConv(c);
   for (int32_t n = 0; n < c.batch; ++n) {
-    const int8_t* x_n = x + int64_t{n} * in_channels * plane;
-    int8_t* row = col;
-    for (int32_t oh = 0; oh < out_h; ++oh)
-      for (int32_t ow = 0; ow < out_w; ++ow) {
-        // Kernel columns [kw_lo, kw_hi) fall inside the image (iw = iw0 + kw·dilation_w).
-        const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
-        int32_t kw_lo = 0, kw_hi = kernel_w;
-        while (kw_lo < kw_hi && iw0 + int64_t{kw_lo} * dilation_w < 0) ++kw_lo;
-        while (kw_hi > kw_lo && iw0 + int64_t{kw_hi - 1} * dilation_w >= in_w) --kw_hi;
-        const bool whole_3 = kernel_w == 3 && dilation_w == 1 && kw_lo == 0 && kw_hi == 3;
-        for (int32_t ic = 0; ic < in_channels; ++ic)
-          for (int32_t kh = 0; kh < kernel_h; ++kh) {
-            const int64_t ih = int64_t{oh} * stride_h - pad_top + int64_t{kh} * dilation_h;
-            if (ih < 0 || ih >= in_h) {
-              for (int32_t kw = 0; kw < kernel_w; ++kw) row[kw] = pad;
-            } else if (whole_3) {  // 3 wide, dilation 1, all inside: three bytes
-              const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
-              row[0] = x_row[0];
-              row[1] = x_row[1];
-              row[2] = x_row[2];
-            } else {
-              const int8_t* x_row = x_n + int64_t{ic} * plane + ih * in_w + iw0;
-              for (int32_t kw = 0; kw < kw_lo; ++kw) row[kw] = pad;
-              for (int32_t kw = kw_lo; kw < kw_hi; ++kw) row[kw] = x_row[int64_t{kw} * dilation_w];
-              for (int32_t kw = kw_hi; kw < kernel_w; ++kw) row[kw] = pad;
-            }
-            row += kernel_w;
-          }
-      }
-    Qs8Gemm(k, q, col, tmp);
-    const int32_t out_channels = c.out_channels;
-    int8_t* y_n = y + int64_t{n} * out_channels * positions;
-    for (int32_t oc = 0; oc < out_channels; ++oc) {  // [pos][C_out] → NCHW
-      int8_t* y_c = y_n + int64_t{oc} * positions;
-      const int8_t* t = tmp + oc;
-      for (int64_t pos = 0; pos < positions; ++pos) y_c[pos] = t[pos * out_channels];
+    const int8_t* x_n = x + int64_t{n} * c.in_channels * plane;
+    const int8_t* image = x_n;  // channels last
+    if (c.in_channels > 1) {
+      TransposeBytes(x_n, c.in_channels, plane, xt);
+      image = xt;
     }
+    if (!pointwise) Im2ColChannelsLast(c, image, col);
+    Qs8Gemm(k, q, pointwise ? image : col, tmp);
+    TransposeBytes(tmp, positions, c.out_channels, y + int64_t{n} * c.out_channels * positions);  // → NCHW
   }
 }
 

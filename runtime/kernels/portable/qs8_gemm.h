@@ -74,6 +74,11 @@ struct Qs8GemmKernel {
   // null, y = output row 0 (rows p.units apart).
   void (*tile)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
                int32_t valid, const int32_t* row_bias, int8_t* y);
+  // BATCH_MATMUL's right operand b [depth][units] (row-major int8) → every byte of the
+  // ⌈units/nr⌉ panels (panel_bytes apart; zeros past units or depth), and col_sum[j] = Σ_d b[d][j]
+  // for j < ⌈units/nr⌉·nr (0 past units). Null: Qs8MatMul's plain C++ packing.
+  void (*pack_columns)(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
+                       int32_t* col_sum);
 };
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
@@ -121,12 +126,17 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
                const int8_t* a, const int8_t* b, int8_t* y);
 
 // ---- CONV_2D (groups = 1) on the same microkernels, by im2col ----
-// Per image: the patch matrix col[pos][(ic·kernel_h + kh)·kernel_w + kw] = x[ic][ih][iw], or the
-// input zero point where (ih, iw) is padding (so that x − z_x = 0 there, as the reference skips
-// it), pos = oh·out_w + ow; then the FULLY_CONNECTED GEMM with the conv weight [C_out][D] as is
-// (D = in_channels·kernel_h·kernel_w, packed at prepare exactly like an FC weight), rows = out_h·
-// out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of the
-// weight (units = out_channels, depth = D, rows = out_h·out_w).
+// Per image: the input in channels-last order (xt[ih][iw][ic]; the NCHW input as it is when
+// in_channels = 1), then the patch matrix col[pos][(kh·kernel_w + kw)·in_channels + ic] =
+// xt[ih][iw][ic], or the input zero point where (ih, iw) is padding (so that x − z_x = 0 there, as
+// the reference skips it), pos = oh·out_w + ow: with dilation_w = 1 the kernel columns inside the
+// image are one contiguous run of xt per kernel row (memcpy), and a 1×1 kernel with stride 1 and
+// no padding uses xt itself. Then the FULLY_CONNECTED GEMM with the weight reordered at prepare to
+// the same depth order (ReorderConvWeights: w'[oc][(kh·kernel_w + kw)·in_channels + ic] =
+// w[oc][ic][kh][kw], a permutation of each unit's depth, so every sum is the reference's), rows =
+// out_h·out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of w'
+// (units = out_channels, depth D = in_channels·kernel_h·kernel_w, rows = out_h·out_w).
+void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reordered);
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
 void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
 

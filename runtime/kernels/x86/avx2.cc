@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/pack_columns.h"
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
@@ -32,7 +33,7 @@ struct OutputStage {
 
 // The reference requantization of 8 accumulators (lanes = units); the steps and their proof are
 // those of avx512vnni.cc's Requantize.
-__m256i Requantize(__m256i acc, __m256i mult, __m256i left, __m256i right, const OutputStage& o) {
+inline __attribute__((always_inline)) __m256i Requantize(__m256i acc, __m256i mult, __m256i left, __m256i right, const OutputStage& o) {
   const __m256i shifted = _mm256_sllv_epi32(acc, left);
   const __m256i exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), acc);
   const __m256i saturated = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(0x7fffffff));
@@ -123,8 +124,13 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
     for (; k + 16 <= depth; k += 16)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(ar + k),
                           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + k))));
-    for (; k < depth; ++k) ar[k] = xr[k];
-    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+    if (static_cast<size_t>(k) < k_pad) {  // the last < 16 codes and the zeros up to k_pad (k_pad − k <= 16)
+      alignas(16) int8_t tail[16] = {};
+      alignas(32) int16_t wide[16];
+      std::memcpy(tail, xr + k, static_cast<size_t>(depth - k));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(wide), _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tail))));
+      std::memcpy(ar + k, wide, (k_pad - static_cast<size_t>(k)) * sizeof(int16_t));
+    }
   }
 }
 
@@ -149,9 +155,39 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<int16_t*>(a));
 }
 
+// pack_columns (x86/pack_columns.h's loop): b [depth][units] → 4x16c2 panels: in panel p, group g, the 16 units' int16 pairs b[2g + i][16p + j]
+// at (g·16 + j)·2 + i, by a word interleave of 2 widened rows (per 128-bit lane, then the lanes
+// put in unit order); the column sums by vpmaddwd of those pairs with 1s.
+struct ColumnPanel {
+  int32_t valid;
+  __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+  explicit ColumnPanel(int32_t v) : valid(v) {}
+  void Group(const int8_t* const* rows, uint8_t* dst) {
+    __m256i r[kKr];
+    for (int32_t i = 0; i < kKr; ++i) {
+      alignas(16) int8_t row[kNr] = {};
+      if (rows[i] != nullptr) std::memcpy(row, rows[i], static_cast<size_t>(valid));
+      r[i] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
+    }
+    // Pairs of units 0–3 | 8–11 and 4–7 | 12–15 (128-bit lanes).
+    const __m256i lo = _mm256_unpacklo_epi16(r[0], r[1]), hi = _mm256_unpackhi_epi16(r[0], r[1]);
+    const __m256i u0_7 = _mm256_permute2x128_si256(lo, hi, 0x20), u8_15 = _mm256_permute2x128_si256(lo, hi, 0x31);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), u0_7);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), u8_15);
+    const __m256i ones = _mm256_set1_epi16(1);
+    sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(u0_7, ones));
+    sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(u8_15, ones));
+  }
+  void Finish(int32_t* col_sum) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum), sum0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum + 8), sum1);
+  }
+};
+
 }  // namespace
 
-const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16};
+const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16,
+                                          &PackColumnPanels<kNr, kKr, 2, ColumnPanel>};
 
 // ---- LAYER_NORM row (rows.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
 // channels a step in int64 lanes, with AVX2's missing 64-bit abs / unsigned compare / min / max
@@ -161,8 +197,11 @@ inline __m256i Neg64(__m256i v, __m256i sign) { return _mm256_sub_epi64(_mm256_x
 inline __m256i Select(__m256i if_false, __m256i if_true, __m256i mask) { return _mm256_blendv_epi8(if_false, if_true, mask); }
 }  // namespace
 
-int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                            int64_t root, double inv, int8_t* yr) {
+namespace {
+// kCase: a RequantCase (rows.h).
+template <int kCase>
+int32_t LayerNormRow256(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                        int64_t root, double inv, int8_t* yr) {
   const int32_t channels = p.channels & ~3;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -216,11 +255,19 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
                                          _mm256_srlv_epi64(_mm256_and_si256(lo2, low32), r));
     const __m256i q_b = _mm256_srlv_epi64(_mm256_add_epi64(hi, _mm256_sllv_epi64(one, _mm256_sub_epi64(r, r33))),
                                           _mm256_sub_epi64(r, r32));
-    const __m256i case_a = _mm256_xor_si256(_mm256_cmpgt_epi64(r, r32), all);
     const __m256i limit = Select(pos_limit, neg_limit, neg);
-    __m256i qq = Select(q_b, q_a, case_a);
-    qq = Select(qq, limit, _mm256_cmpgt_epi64(_mm256_xor_si256(qq, top), _mm256_xor_si256(limit, top)));  // unsigned min
-    qq = Select(qq, limit, _mm256_and_si256(case_a, overflow));
+    auto min_limit = [&](__m256i q) {  // unsigned min
+      return Select(q, limit, _mm256_cmpgt_epi64(_mm256_xor_si256(q, top), _mm256_xor_si256(limit, top)));
+    };
+    __m256i qq;
+    if constexpr (kCase == kPerLane) {
+      const __m256i case_a = _mm256_xor_si256(_mm256_cmpgt_epi64(r, r32), all);
+      qq = Select(min_limit(Select(q_b, q_a, case_a)), limit, _mm256_and_si256(case_a, overflow));
+    } else if constexpr (kCase == kShortShift) {
+      qq = Select(min_limit(q_a), limit, overflow);
+    } else {
+      qq = min_limit(q_b);
+    }
     __m256i v = _mm256_add_epi64(Neg64(qq, neg), zp);
     v = Select(v, act_min, _mm256_cmpgt_epi64(act_min, v));
     v = Select(v, act_max, _mm256_cmpgt_epi64(v, act_max));
@@ -231,6 +278,14 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
     std::memcpy(yr + c, &out4, 4);
   }
   return channels;
+}
+}  // namespace
+
+int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                            int64_t root, double inv, int8_t* yr) {
+  if (p.requant.count != 1) return LayerNormRow256<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+  if (31 - p.requant.shift[0] <= 32) return LayerNormRow256<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
+  return LayerNormRow256<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
 }
 
 }  // namespace squint::rt::x86

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/pack_columns.h"
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
@@ -39,7 +40,7 @@ struct OutputStage {
 // sat32(acc·2^left) → SRDHM with the Q0.31 multiplier, written floor((a·m + 2^30) / 2^31)
 // (equal to gemmlowp's nudge-and-truncate for m >= 0) → RoundingDivideByPOT(·, right) → clamp
 // to [act_min, act_max] − zp (the same as clamping after + zp) → + zp.
-__m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
+inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
   const __m512i shifted = _mm512_sllv_epi32(acc, left);
   const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
   const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
@@ -117,8 +118,13 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
     int32_t k = 0;
     for (; k + 64 <= depth; k += 64)
       _mm512_storeu_si512(ar + k, _mm512_xor_si512(_mm512_loadu_si512(xr + k), flip));
-    for (; k < depth; ++k) ar[k] = static_cast<uint8_t>(static_cast<uint8_t>(xr[k]) ^ 0x80u);
-    for (size_t t = static_cast<size_t>(depth); t < k_pad; ++t) ar[t] = 0;
+    if (static_cast<size_t>(k) < k_pad) {  // the last < 64 codes and the zeros up to k_pad (k_pad − k <= 64)
+      const auto n = static_cast<uint32_t>(k_pad - static_cast<size_t>(k));
+      const __mmask64 codes = (__mmask64{1} << (depth - k)) - 1;  // depth − k < 64
+      const __mmask64 all = n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+      const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(codes, xr + k), flip);
+      _mm512_mask_storeu_epi8(ar + k, all, _mm512_maskz_mov_epi8(codes, v));
+    }
   }
 }
 
@@ -147,10 +153,41 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
 }
 
+// pack_columns (x86/pack_columns.h's loop): b [depth][units] → 8x32c4 panels: in panel p, group g, the 32 units' 4 bytes b[4g + i][32p + j]
+// at (g·32 + j)·4 + i, by byte and word interleaves of 4 rows (per 128-bit lane, then the lanes
+// put in unit order); the column sums by vpdpbusd of 1s with those signed quads.
+struct ColumnPanel {
+  __mmask32 k;
+  __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+  explicit ColumnPanel(int32_t valid) : k(valid == kNr ? ~__mmask32{0} : (__mmask32{1} << valid) - 1) {}
+  void Group(const int8_t* const* rows, uint8_t* dst) {
+    __m256i r[kKr];
+    for (int32_t i = 0; i < kKr; ++i) r[i] = rows[i] != nullptr ? _mm256_maskz_loadu_epi8(k, rows[i]) : _mm256_setzero_si256();
+    const __m256i lo01 = _mm256_unpacklo_epi8(r[0], r[1]), hi01 = _mm256_unpackhi_epi8(r[0], r[1]);
+    const __m256i lo23 = _mm256_unpacklo_epi8(r[2], r[3]), hi23 = _mm256_unpackhi_epi8(r[2], r[3]);
+    // Quads of units 0–3 | 16–19, 4–7 | 20–23, 8–11 | 24–27, 12–15 | 28–31 (128-bit lanes).
+    const __m256i q0 = _mm256_unpacklo_epi16(lo01, lo23), q1 = _mm256_unpackhi_epi16(lo01, lo23);
+    const __m256i q2 = _mm256_unpacklo_epi16(hi01, hi23), q3 = _mm256_unpackhi_epi16(hi01, hi23);
+    const __m512i u0_15 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(q0, q1, 0x20)),
+                                             _mm256_permute2x128_si256(q2, q3, 0x20), 1);
+    const __m512i u16_31 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(q0, q1, 0x31)),
+                                              _mm256_permute2x128_si256(q2, q3, 0x31), 1);
+    _mm512_storeu_si512(dst, u0_15);
+    _mm512_storeu_si512(dst + 64, u16_31);
+    const __m512i ones = _mm512_set1_epi8(1);
+    sum0 = _mm512_dpbusd_epi32(sum0, ones, u0_15);
+    sum1 = _mm512_dpbusd_epi32(sum1, ones, u16_31);
+  }
+  void Finish(int32_t* col_sum) const {
+    _mm512_storeu_si512(col_sum, sum0);
+    _mm512_storeu_si512(col_sum + 16, sum1);
+  }
+};
+
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
-                                                 &Tile8x32};
+                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>};
 
 // ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
@@ -160,8 +197,11 @@ const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", k
 //   (one vpmuludq); R = N − q0·root: R < 0 → q0 − 1, R >= root → q0 + 1;  n = ±q.
 //   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
 //   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
-void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+namespace {
+// kCase: a RequantCase (rows.h).
+template <int kCase>
+void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                     int64_t root, double inv, int8_t* yr) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -209,50 +249,95 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
                                          _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
     const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
                                           _mm512_sub_epi64(r, r32));
-    const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
     const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
-    __m512i qq = _mm512_mask_blend_epi64(case_a, q_b, q_a);
-    qq = _mm512_min_epu64(qq, limit);
-    qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    __m512i qq;
+    if constexpr (kCase == kPerLane) {
+      const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
+      qq = _mm512_min_epu64(_mm512_mask_blend_epi64(case_a, q_b, q_a), limit);
+      qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
+    } else if constexpr (kCase == kShortShift) {
+      qq = _mm512_mask_blend_epi64(overflow, _mm512_min_epu64(q_a, limit), limit);
+    } else {
+      qq = _mm512_min_epu64(q_b, limit);
+    }
     const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
     _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
   }
 }
+}  // namespace
+
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
+                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
+  if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+  else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
+  else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
+}
 
 // ---- SOFTMAX codes (rows.h states the contract) ----
-// e_d (int32) → N = scale·e_d + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e_d·(scale/sum)
+// e (int32) → N = scale·e + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e·(scale/sum)
 // + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
 // remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.
-void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d) {
-  const int32_t drop = 24 - p.output_bits;
-  const int64_t scale = int64_t{p.clip_scale_q16} * 256;
-  const int64_t half = sum / 2;
-  const double inv = 1.0 / static_cast<double>(sum);
-  const __m512d scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
-  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
-  const __m512i scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
-  const __m512i sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
-  const __m512i sum_hi = _mm512_set1_epi64(sum >> 32);
-  const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-  const __m512i round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
-  const __m512i u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
-  const __m512i zero_code = _mm512_set1_epi64(p.output_zero_point);
-  const __m128i drop_v = _mm_cvtsi32_si128(drop);
-  for (int32_t d = 0; d <= d_hi; d += 8) {
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));  // d + 7 <= 255
-    const __m512i e = _mm512_cvtepu32_epi64(e32);
-    const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, scale_v), half_v);
-    const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), scale_d, half_d);
-    __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
-    const __m512i t_sum = _mm512_add_epi64(_mm512_mul_epu32(t, sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, sum_hi), 32));
-    const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
-    t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, zero), t, one);
-    t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, sum_v), t, one);
-    const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, round), drop_v);
-    const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, zero), u_max);
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(code_of_d + d), _mm512_cvtepi64_epi8(_mm512_add_epi64(u, zero_code)));
+namespace {
+struct SoftmaxCodeConsts {
+  __m512d scale_d, half_d;
+  __m512i scale_v, half_v, sum_v, sum_lo, sum_hi, one, zero, round, u_max, zero_code;
+  __m128i drop_v;
+  SoftmaxCodeConsts(const ref::SoftmaxParams& p, int64_t sum) {
+    const int32_t drop = 24 - p.output_bits;
+    const int64_t scale = int64_t{p.clip_scale_q16} * 256;
+    const int64_t half = sum / 2;
+    const double inv = 1.0 / static_cast<double>(sum);
+    scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
+    half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
+    scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
+    sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
+    sum_hi = _mm512_set1_epi64(sum >> 32);
+    one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+    round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
+    u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
+    zero_code = _mm512_set1_epi64(p.output_zero_point);
+    drop_v = _mm_cvtsi32_si128(drop);
   }
+};
+// The output codes (u + zero point) of 8 values of e, as 8 dwords.
+__m256i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
+  const __m512i e = _mm512_cvtepu32_epi64(e32);
+  const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, c.scale_v), c.half_v);
+  const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), c.scale_d, c.half_d);
+  __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
+  const __m512i t_sum =
+      _mm512_add_epi64(_mm512_mul_epu32(t, c.sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, c.sum_hi), 32));
+  const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
+  t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, c.zero), t, c.one);
+  t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, c.sum_v), t, c.one);
+  const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, c.round), c.drop_v);
+  const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, c.zero), c.u_max);
+  return _mm512_cvtepi64_epi32(_mm512_add_epi64(u, c.zero_code));
 }
+
+// A table of at most kMaxSmallTable dwords held in registers (32-entry chunks), looked up 16
+// indices at a time by vpermi2d (a gather is several times slower on some cores); index lanes
+// outside [0, 32·chunks) give unspecified values.
+constexpr int32_t kMaxSmallTable = 128;
+struct SmallTable {
+  __m512i lo[4], hi[4];
+  int32_t chunks;
+  SmallTable(const int32_t* t, int32_t n) : chunks((n + 31) / 32) {  // t readable for 32·chunks entries
+    for (int32_t c = 0; c < chunks; ++c) {
+      lo[c] = _mm512_loadu_si512(t + 32 * c);
+      hi[c] = _mm512_loadu_si512(t + 32 * c + 16);
+    }
+  }
+  __m512i Lookup(__m512i d) const {
+    __m512i r = _mm512_permutex2var_epi32(lo[0], d, hi[0]);
+    const __m512i chunk = _mm512_srli_epi32(d, 5);
+    for (int32_t c = 1; c < chunks; ++c)
+      r = _mm512_mask_mov_epi32(r, _mm512_cmpeq_epi32_mask(chunk, _mm512_set1_epi32(c)),
+                                _mm512_permutex2var_epi32(lo[c], d, hi[c]));
+    return r;
+  }
+};
+}  // namespace
 
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
   const int32_t depth = p.depth;
@@ -296,27 +381,63 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     }
     *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
   };
+  // Σe over the kept elements: e = exp_table[d] by vpermi2d from registers for a short range
+  // of d, else by a gather.
+  const int32_t d_hi = max_code - min_code;
   __m512i acc = _mm512_setzero_si512();
-  for (int32_t i = 0; i < depth; i += 16) {
-    __mmask16 k, kept;
-    __m512i d;
-    step(i, &k, &kept, &d);
-    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+  auto add_e = [&acc](__m512i e) {
     acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
                                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
+  };
+  if (d_hi < kMaxSmallTable) {
+    const SmallTable exp_table(p.exp_table, d_hi + 1);  // 256 entries: readable
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      add_e(_mm512_maskz_mov_epi32(kept, exp_table.Lookup(d)));
+    }
+  } else {
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      add_e(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4));
+    }
   }
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
-  // The codes, read back 4 bytes at a time by a dword gather (byte d is the low byte): 3 bytes of
-  // zeros past the last chunk written.
-  alignas(64) uint8_t codes[256 + 16] = {};
-  Qs8SoftmaxCodesAvx512(p, sum, max_code - min_code, codes);
-  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
-  for (int32_t i = 0; i < depth; i += 16) {
-    __mmask16 k, kept;
-    __m512i d;
-    step(i, &k, &kept, &d);
-    const __m512i g = _mm512_mask_i32gather_epi32(zero_code, kept, d, codes, 1);
-    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(g));
+  // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
+  // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
+  const SoftmaxCodeConsts c(p, sum);
+  alignas(64) int32_t codes[256 + 32] = {};
+  int32_t d_cap = d_hi;
+  for (int32_t d = 0; d <= d_hi; d += 8) {  // d + 7 <= 255
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), SoftmaxCodes8(c, e32));
+    if (d + 7 < d_hi && codes[d + 7] == p.output_zero_point) {
+      d_cap = d + 7;
+      break;
+    }
+  }
+  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
+  auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
+    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
+  };
+  if (d_cap < kMaxSmallTable) {
+    const SmallTable code_table(codes, d_cap + 1);
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      store(i, k, kept, code_table.Lookup(_mm512_min_epi32(d, cap)));
+    }
+  } else {
+    for (int32_t i = 0; i < depth; i += 16) {
+      __mmask16 k, kept;
+      __m512i d;
+      step(i, &k, &kept, &d);
+      store(i, k, kept, _mm512_mask_i32gather_epi32(zero_code, kept, _mm512_min_epi32(d, cap), codes, 4));
+    }
   }
 }
 

@@ -9,16 +9,21 @@
 
 namespace squint::rt::x86 {
 
-// One row's output code (the byte of u + output_zero_point) for every d = max − x in [0, d_hi]
-// (avx512vnni.cc, 8 at a step; code_of_d holds 256 bytes, d_hi <= 255), given Σe = sum >= 1 over
-// the row's kept elements: u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋,
-// 0, 2^bits − 1), scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
-// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits).
-void Qs8SoftmaxCodesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t d_hi, uint8_t* code_of_d);
-// One whole row (avx512vnni.cc): the kept elements' max, min and Σe, the codes above, and the
-// output bytes (u + output_zero_point, or output_zero_point where not kept). mr: the row's mask
-// bytes (element i kept when mr[i] != 0), or null when every element is kept.
+// One whole row (avx512vnni.cc): the kept elements' max, min and Σe = sum >= 1, and the output
+// bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
+// u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
+// d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
+// and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d (8 a
+// step) up to max − min or the first u = 0 (u is non-increasing in d; larger d are capped
+// there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
+// 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
+// when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
+
+// The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
+// or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
+// the other not computed.
+enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2 };
 
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
