@@ -1,0 +1,46 @@
+// squint export MODEL.sqnt --format qdq -o MODEL.onnx
+#include <fmt/format.h>
+
+#include "base/file.h"
+#include "cli/commands.h"
+#include "export/qdq_writer.h"
+#include "export/sqnt_reader.h"
+
+namespace squint::cli {
+
+void AddExport(CLI::App& app, Action& action) {
+  struct Options {
+    std::string model;
+    std::string format;
+    std::string output;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "Write a quantized model (.sqnt) in another format.\n"
+      "--format qdq: an ONNX model (opset 17; 21 with int16 tensors) for ONNX Runtime and other QDQ consumers:\n"
+      "the float graph with QuantizeLinear/DequantizeLinear pairs carrying the .sqnt's scales, zero points and\n"
+      "weight codes (after squint's calibration and transforms). Same input and output names and shapes as the\n"
+      ".sqnt: float32 in and out, integer inputs (ids, masks) int32. Ops squint runs in integer arithmetic\n"
+      "become float ONNX ops between QDQ pairs: LUT (GELU, ...) exactly, as Gather from a table indexed by the\n"
+      "input's codes; LAYER_NORM a float LayerNormalization with gamma/beta rebuilt from the integer ones;\n"
+      "SOFTMAX a float Softmax (masks by Where) quantized on the .sqnt's output grid; log-grid softmax outputs\n"
+      "their grid values by comparisons with the thresholds and a Gather (docs/export.md lists every op).\n"
+      "The .sqnt is verified by the runtime's checks first. An op ONNX cannot express is an error naming the\n"
+      "op and tensor (exit 2) and no file is written.");
+  cmd->add_option("model", opts->model, "the quantized model (.sqnt)")->required();
+  cmd->add_option("--format", opts->format, "output format: qdq (the only one so far)")->required();
+  cmd->add_option("-o,--output", opts->output, "the file to write (.onnx); written atomically")->required();
+  cmd->callback([&action, opts] {
+    action = [opts]() -> Status {
+      if (opts->format != "qdq") return InvalidInput("--format '{}': the formats are: qdq", opts->format);
+      SQ_RETURN_IF_ERROR(CheckWritable(opts->output));
+      SQ_ASSIGN_OR_RETURN(std::unique_ptr<fb::ModelT> model, exporter::ReadSqnt(opts->model));
+      SQ_RETURN_IF_ERROR(exporter::WriteQdq(opts->output, *model).WithContext(opts->model));
+      fmt::print("wrote {} (QDQ ONNX, {} ops of {})\n", opts->output, model->operators.size(), opts->model);
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace squint::cli
