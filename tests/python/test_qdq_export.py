@@ -96,6 +96,11 @@ def top1(logits, y):
     return float((logits.argmax(-1) == y).mean() * 100)
 
 
+def run_fp32(model, x):
+    """The float model under ORT (its ids are int64), for the figures printed beside the checks."""
+    return run_ort(os.path.join(MODELS, BUNDLED[model][0]), x.astype(np.int64) if x.dtype.kind == "i" else x)
+
+
 @pytest.mark.parametrize("split", [pytest.param("subset", id="ci"),
                                    pytest.param("whole", id="whole", marks=pytest.mark.full)])
 @pytest.mark.parametrize("model", list(BUNDLED))
@@ -106,13 +111,15 @@ def test_qdq_accuracy_matches_integer_runtime(tmp_path, exported, model, split):
     assert got_int.shape == got_ort.shape
     # The QDQ graph computes in float between the integer grids: logits within a few output steps.
     assert np.abs(got_int - got_ort).max() <= 0.1 * (got_int.max() - got_int.min()), model
+    fp32 = run_fp32(model, x)
     if model == "gpt_tiny":
         b_int, b_ort = bits_per_char(got_int, y), bits_per_char(got_ort, y)
-        print(f"{model} {split}: bits/char squint {b_int:.4f} ORT QDQ {b_ort:.4f}")
+        print(f"{model} {split} ({len(x)} sequences): bits/char squint {b_int:.4f} ORT QDQ {b_ort:.4f} "
+              f"fp32 {bits_per_char(fp32, y):.4f}")
         assert abs(b_ort - b_int) <= 0.01 * b_int
     else:
         a_int, a_ort = top1(got_int, y), top1(got_ort, y)
-        print(f"{model} {split}: top-1 squint {a_int:.2f}% ORT QDQ {a_ort:.2f}%")
+        print(f"{model} {split} ({len(x)} images): top-1 squint {a_int:.2f}% ORT QDQ {a_ort:.2f}% fp32 {top1(fp32, y):.2f}%")
         assert abs(a_ort - a_int) <= 0.3
         assert (got_int.argmax(-1) == got_ort.argmax(-1)).mean() >= 0.99
 
@@ -149,6 +156,28 @@ def test_qdq_model_is_checked_qdq_onnx_with_the_sqnt_io(exported, model):
             assert p.op_type in ("DequantizeLinear", "Reshape", "Gather"), (n.name, i, p.op_type)
     weights = [inits[n.input[0]] for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
     assert any(w.data_type == onnx.TensorProto.INT8 and len(w.dims) >= 2 for w in weights)
+
+
+# ORT recognizes the QDQ form: its graph optimizer turns DequantizeLinear → op → QuantizeLinear groups into
+# integer kernels (QLinearConv, QGemm, QLinearMatMul, MatMulIntegerToFloat, QLinearSoftmax, ...).
+FUSED = {"QLinearConv", "QGemm", "QLinearMatMul", "MatMulIntegerToFloat", "QLinearSoftmax", "QLinearAveragePool",
+         "QLinearAdd", "QLinearMul"}
+
+
+@pytest.mark.parametrize("model,expect", [("cnn_small", {"QLinearConv", "QGemm"}),
+                                          ("vit_tiny", {"MatMulIntegerToFloat", "QLinearMatMul", "QLinearSoftmax"}),
+                                          ("gpt_tiny", {"MatMulIntegerToFloat", "QLinearMatMul"})])
+def test_ort_fuses_the_qdq_graph(tmp_path, exported, model, expect):
+    _, qdq = exported(model)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(qdq), so, providers=["CPUExecutionProvider"])
+    ops = {}
+    for n in onnx.load(so.optimized_model_filepath).graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    print(model, "fused by ORT:", {k: v for k, v in ops.items() if k in FUSED})
+    assert expect <= set(ops), ops
 
 
 def test_qdq_export_is_deterministic(tmp_path, exported):
