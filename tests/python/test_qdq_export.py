@@ -203,6 +203,28 @@ def test_qdq_export_errors(tmp_path, exported):
     assert "QuantizeLinear" in help_text and "LayerNormalization" in help_text
 
 
+def test_qdq_export_of_corrupted_files_fails_cleanly(tmp_path, exported):
+    """Random byte changes to a .sqnt (seeded): the runtime's checks refuse the file (exit 2, no output) or the
+    export succeeds; never a crash or an internal error."""
+    import random
+    sqnt, _ = exported("vit_tiny")
+    data = sqnt.read_bytes()
+    rng = random.Random(17)
+    bad, out = tmp_path / "bad.sqnt", tmp_path / "out.onnx"
+    codes = {}
+    for _ in range(12 if SANITIZED else 40):
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 8)):  # mostly the tables and options at the front, some weights
+            b[rng.randrange(len(b) // 4 if rng.random() < 0.7 else len(b))] = rng.randrange(256)
+        bad.write_bytes(bytes(b))
+        out.unlink(missing_ok=True)
+        proc = squint("export", str(bad), "--format", "qdq", "-o", str(out), check=False)
+        codes[proc.returncode] = codes.get(proc.returncode, 0) + 1
+        assert proc.returncode in (0, 2), proc.stderr
+        assert out.exists() == (proc.returncode == 0), proc.stderr
+    assert codes.get(2, 0) > 0, codes
+
+
 def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
     """int4 group-scaled weights, a log2 softmax grid and int16 LayerNorm activations (opset 21, REQUANTIZE)
     export too, and ORT follows squint's integer runtime on them."""
