@@ -147,51 +147,39 @@ std::vector<int8_t> Builder::WeightCodes(int32_t t) const {
   return codes;
 }
 
+std::string Builder::ZeroPoints(const std::string& stem, fb::ElementType type, const std::vector<int32_t>& zps,
+                                const std::vector<int64_t>& dims) {
+  const int32_t bytes = CodeBytes(type);
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  std::vector<uint8_t> raw(static_cast<size_t>(n) * static_cast<size_t>(bytes), 0);
+  for (size_t i = 0; i < zps.size() && i < static_cast<size_t>(n); ++i) {
+    if (bytes == 2) {
+      const int16_t v = static_cast<int16_t>(zps[i]);
+      std::memcpy(raw.data() + 2 * i, &v, 2);
+    } else {
+      raw[i] = static_cast<uint8_t>(zps[i]);
+    }
+  }
+  return Init(stem, CodeDataType(type), dims, raw.data(), raw.size());
+}
+
 Builder::Names Builder::ConstParams(int32_t t) {
   const fb::AffineQuantizationT& q = *Affine(t);
   const fb::ElementType type = T(t).type == fb::ElementType::INT4 ? fb::ElementType::INT8 : T(t).type;
   const bool per_axis = q.scale.size() > 1 || q.group_size > 0;
-  const int64_t n = static_cast<int64_t>(q.scale.size());
-  const std::vector<int64_t> dims = per_axis ? std::vector<int64_t>{n} : std::vector<int64_t>{};
+  const std::vector<int64_t> dims =
+      per_axis ? std::vector<int64_t>{static_cast<int64_t>(q.scale.size())} : std::vector<int64_t>{};
   const std::string scale = InitFloats(base_[t] + "/scale", dims, per_axis ? q.scale : std::vector<float>{q.scale[0]});
   // Always a zero point (zeros for symmetric weights): ORT's fused QGemm wants one per scale.
-  const int32_t bytes = CodeBytes(type);
-  std::vector<uint8_t> raw(static_cast<size_t>(per_axis ? n : 1) * static_cast<size_t>(bytes), 0);
-  for (size_t i = 0; i < q.zero_point.size() && i * static_cast<size_t>(bytes) < raw.size(); ++i) {
-    if (bytes == 2) {
-      const int16_t v = static_cast<int16_t>(q.zero_point[i]);
-      std::memcpy(raw.data() + 2 * i, &v, 2);
-    } else {
-      raw[i] = static_cast<uint8_t>(q.zero_point[i]);
-    }
-  }
-  return {scale, Init(base_[t] + "/zero_point", CodeDataType(type), dims, raw.data(), raw.size())};
+  return {scale, ZeroPoints(base_[t] + "/zero_point", type, q.zero_point, dims)};
 }
 
 std::pair<std::string, std::string> Builder::ActivationParams(int32_t t) {
   if (auto it = params_.find(t); it != params_.end()) return it->second;
   const fb::AffineQuantizationT& q = *Affine(t);
-  const int32_t zp = q.zero_point.empty() ? 0 : q.zero_point[0];
-  const std::string scale = FloatScalar(base_[t] + "/scale", q.scale[0]);
-  std::string zero;
-  switch (T(t).type) {
-    case fb::ElementType::UINT8: {
-      const uint8_t z = static_cast<uint8_t>(zp);
-      zero = Init(base_[t] + "/zero_point", onnx::TensorProto::UINT8, {}, &z, 1);
-      break;
-    }
-    case fb::ElementType::INT16: {
-      const int16_t z = static_cast<int16_t>(zp);
-      zero = Init(base_[t] + "/zero_point", onnx::TensorProto::INT16, {}, &z, 2);
-      break;
-    }
-    default: {
-      const int8_t z = static_cast<int8_t>(zp);
-      zero = Init(base_[t] + "/zero_point", onnx::TensorProto::INT8, {}, &z, 1);
-      break;
-    }
-  }
-  return params_[t] = {scale, zero};
+  return params_[t] = {FloatScalar(base_[t] + "/scale", q.scale[0]),
+                       ZeroPoints(base_[t] + "/zero_point", T(t).type, q.zero_point, {})};
 }
 
 Result<std::string> Builder::Value(int32_t t) {

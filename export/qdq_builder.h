@@ -78,6 +78,9 @@ class Builder {
   // The scale and zero-point initializers of a constant's DequantizeLinear: per tensor, or one
   // per channel / group (zeros where the tensor stores none).
   Names ConstParams(int32_t t);
+  // A zero-point initializer of the codes' type: `zps` (missing entries 0) laid out as `dims`.
+  std::string ZeroPoints(const std::string& stem, fb::ElementType type, const std::vector<int32_t>& zps,
+                         const std::vector<int64_t>& dims);
   int32_t TypeMin(int32_t t) const;
   int32_t TypeMax(int32_t t) const;
   // The float [lo, hi] a requantization clamps codes to, as codes.
