@@ -17,7 +17,7 @@ void AddExport(CLI::App& app, Action& action) {
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "Write a quantized model (.sqnt) in another format.\n"
+      "Write a quantized model (.sqnt) in another format:  squint export model.sqnt --format qdq -o model_qdq.onnx\n"
       "--format qdq: an ONNX model (opset 17; 21 with int16 tensors) for ONNX Runtime and other QDQ consumers:\n"
       "the float graph with QuantizeLinear/DequantizeLinear pairs carrying the .sqnt's scales, zero points and\n"
       "weight codes (after squint's calibration and transforms). Same input and output names and shapes as the\n"

@@ -247,7 +247,8 @@ Status Builder::Settle(int32_t t, const std::string& f, int32_t lo, int32_t hi) 
   const float s = q->scale[0];
   const int32_t z = q->zero_point.empty() ? 0 : q->zero_point[0];
   std::string x = f;
-  if (lo == z && hi >= TypeMax(t)) {
+  // QuantizeLinear saturates to the type's range by itself; a narrower range needs its own op.
+  if (lo > TypeMin(t) && lo == z && hi >= TypeMax(t)) {
     x = Op("Relu", {x}, base_[t] + "/relu");
   } else if (lo > TypeMin(t) || hi < TypeMax(t)) {
     const std::string mn = lo > TypeMin(t) ? FloatScalar(base_[t] + "/min", s * static_cast<float>(lo - z)) : "";
