@@ -182,6 +182,10 @@ std::pair<std::string, std::string> Builder::ActivationParams(int32_t t) {
                        ZeroPoints(base_[t] + "/zero_point", T(t).type, q.zero_point, {})};
 }
 
+const char* Builder::QdqDomain(int32_t t) const {
+  return T(t).type == fb::ElementType::INT16 ? kMicrosoftDomain : "";
+}
+
 Result<std::string> Builder::Value(int32_t t) {
   if (t < 0 || static_cast<size_t>(t) >= model_.tensors.size()) return InvalidInput("tensor index {}", t);
   if (!value_[t].empty()) return value_[t];
@@ -218,7 +222,7 @@ Result<std::string> Builder::Value(int32_t t) {
   Attrs attrs;
   if (per_axis) attrs.push_back(AttrInt("axis", q->group_size > 0 ? 0 : q->axis));
   if (q->group_size == 0) {
-    Node("DequantizeLinear", ins, {base_[t]}, attrs);
+    Node("DequantizeLinear", ins, {base_[t]}, attrs)->set_domain(QdqDomain(t));
     return value_[t] = base_[t];
   }
   const std::string rows = Op("DequantizeLinear", ins, base_[t] + "/groups", attrs);
@@ -255,10 +259,11 @@ Status Builder::Settle(int32_t t, const std::string& f, int32_t lo, int32_t hi) 
     const std::string mx = hi < TypeMax(t) ? FloatScalar(base_[t] + "/max", s * static_cast<float>(hi - z)) : "";
     x = Op("Clip", {x, mn, mx}, base_[t] + "/clip");
   }
-  codes_[t] = Op("QuantizeLinear", {x, scale, zero}, base_[t] + "/q");
+  codes_[t] = Fresh(base_[t] + "/q");
+  Node("QuantizeLinear", {x, scale, zero}, {codes_[t]})->set_domain(QdqDomain(t));
   const bool is_input = std::count(model_.inputs.begin(), model_.inputs.end(), t) > 0;
   const std::string out = is_input ? Fresh(base_[t] + "/dq") : base_[t];
-  Node("DequantizeLinear", {codes_[t], scale, zero}, {out});
+  Node("DequantizeLinear", {codes_[t], scale, zero}, {out})->set_domain(QdqDomain(t));
   value_[t] = out;
   return Status::Ok();
 }
@@ -338,15 +343,19 @@ Result<onnx::ModelProto> Builder::Build() {
     if (std::count(model_.outputs.begin(), model_.outputs.end(), t))
       return Unsupported("tensor '{}' is both a model input and output", T(t).name);
 
-  for (const auto& t : model_.tensors)
-    if (t->type == fb::ElementType::INT16) opset_ = kOpsetInt16;
-  proto_.set_ir_version(opset_ >= kOpsetInt16 ? 10 : 8);
+  proto_.set_ir_version(8);
   proto_.set_producer_name("squint");
   if (model_.provenance) proto_.set_producer_version(model_.provenance->squint_version);
   proto_.set_doc_string("QDQ export of a squint integer model (squint export --format qdq)");
   auto* opset = proto_.add_opset_import();
   opset->set_domain("");
-  opset->set_version(opset_);
+  opset->set_version(kOpset);
+  if (std::any_of(model_.tensors.begin(), model_.tensors.end(),
+                  [](const auto& t) { return t->type == fb::ElementType::INT16; })) {
+    auto* ms = proto_.add_opset_import();
+    ms->set_domain(kMicrosoftDomain);
+    ms->set_version(1);
+  }
   if (model_.provenance) {
     for (const auto& [key, value] :
          {std::pair{"squint.source_sha256", model_.provenance->source_sha256},

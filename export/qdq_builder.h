@@ -27,10 +27,12 @@ onnx::AttributeProto AttrInts(const std::string& name, const std::vector<int64_t
 onnx::AttributeProto AttrFloat(const std::string& name, float v);
 onnx::AttributeProto AttrString(const std::string& name, const std::string& v);
 
-// The ONNX opset of the graph: 17 (LayerNormalization), or 21 when an int16 tensor needs
-// QuantizeLinear/DequantizeLinear with int16 codes.
+// The ONNX opset of the graph: 17 (LayerNormalization). int16 tensors are quantized by ONNX
+// Runtime's com.microsoft QuantizeLinear/DequantizeLinear (version 1), which take int16 codes:
+// ONNX's own int16 form needs opset 21, where ORT 1.19 fuses int8 MatMuls into a QLinearMatMul
+// it has no kernel for.
 constexpr int64_t kOpset = 17;
-constexpr int64_t kOpsetInt16 = 21;
+inline constexpr char kMicrosoftDomain[] = "com.microsoft";
 
 class Builder {
  public:
@@ -115,7 +117,8 @@ class Builder {
   const fb::ModelT& model_;
   onnx::ModelProto proto_;
   onnx::GraphProto* graph_ = nullptr;
-  int64_t opset_ = kOpset;
+  // The domain of a QuantizeLinear/DequantizeLinear of tensor t's codes ("" or com.microsoft).
+  const char* QdqDomain(int32_t t) const;
   std::set<std::string> used_;
   std::vector<std::string> base_;   // per tensor: its unique ONNX base name
   std::vector<std::string> value_;  // per tensor: float (or int32) value, once produced

@@ -327,10 +327,10 @@ Status Builder::EmitPool(const fb::OperatorT& op) {
   SQ_ASSIGN_OR_RETURN(std::string xv, Value(In(op, 0)));
   const bool max = op.opcode == fb::OpCode::MAX_POOL_2D;
   const bool dilated = std::any_of(o->dilation.begin(), o->dilation.end(), [](int32_t d) { return d != 1; });
-  if (!max && dilated && opset_ < 19) return CannotExpress(op, "a dilated average pool needs opset 19");
+  if (!max && dilated) return CannotExpress(op, "a dilated average pool (ONNX AveragePool takes dilations from opset 19)");
   Attrs attrs = {AttrInts("kernel_shape", I64(o->kernel)), AttrInts("strides", I64(o->stride)),
                  AttrInts("pads", I64(o->pads))};
-  if (max || dilated) attrs.push_back(AttrInts("dilations", I64(o->dilation)));
+  if (max) attrs.push_back(AttrInts("dilations", I64(o->dilation)));
   if (!max) attrs.push_back(AttrInt("count_include_pad", o->count_include_pad ? 1 : 0));
   const std::string f = Op(max ? "MaxPool" : "AveragePool", {xv}, base_[y] + (max ? "/maxpool" : "/avgpool"), attrs);
   return SettleRequant(y, f, o->requant.get());

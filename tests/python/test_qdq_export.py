@@ -226,14 +226,16 @@ def test_qdq_export_of_corrupted_files_fails_cleanly(tmp_path, exported):
 
 
 def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
-    """int4 group-scaled weights, a log2 softmax grid and int16 LayerNorm activations (opset 21, REQUANTIZE)
-    export too, and ORT follows squint's integer runtime on them."""
+    """int4 group-scaled weights, a log2 softmax grid and int16 LayerNorm activations (ORT's com.microsoft
+    int16 QuantizeLinear/DequantizeLinear, REQUANTIZE) export too, and ORT follows squint's integer runtime."""
     opts = ("--weight-bits", "4", "--group-size", "32", "--softmax-quant", "log2", "--softmax-bits", "4",
             "--a16", "LayerNormalization")
     sqnt, qdq = exported("vit_tiny", *opts)
     m = onnx.load(str(qdq))
     onnx.checker.check_model(m, full_check=True)
-    assert m.opset_import[0].version == 21
+    assert [(o.domain, o.version) for o in m.opset_import] == [("", 17), ("com.microsoft", 1)]
+    int16 = [n for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.domain]
+    assert int16 and all(n.domain == "com.microsoft" for n in int16)
     ops = {n.op_type for n in m.graph.node}
     assert {"LayerNormalization", "Softmax", "Less", "ReduceSum", "Gather"} <= ops, ops
     x, y = validation("vit_tiny", 64 if SANITIZED else 200)
