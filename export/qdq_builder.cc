@@ -182,8 +182,8 @@ std::pair<std::string, std::string> Builder::ActivationParams(int32_t t) {
                        ZeroPoints(base_[t] + "/zero_point", T(t).type, q.zero_point, {})};
 }
 
-const char* Builder::QdqDomain(int32_t t) const {
-  return T(t).type == fb::ElementType::INT16 ? kMicrosoftDomain : "";
+void Builder::SetQdqDomain(onnx::NodeProto* node, int32_t t) const {
+  if (T(t).type == fb::ElementType::INT16) node->set_domain(kMicrosoftDomain);  // else the default domain, unset
 }
 
 Result<std::string> Builder::Value(int32_t t) {
@@ -222,7 +222,7 @@ Result<std::string> Builder::Value(int32_t t) {
   Attrs attrs;
   if (per_axis) attrs.push_back(AttrInt("axis", q->group_size > 0 ? 0 : q->axis));
   if (q->group_size == 0) {
-    Node("DequantizeLinear", ins, {base_[t]}, attrs)->set_domain(QdqDomain(t));
+    SetQdqDomain(Node("DequantizeLinear", ins, {base_[t]}, attrs), t);
     return value_[t] = base_[t];
   }
   const std::string rows = Op("DequantizeLinear", ins, base_[t] + "/groups", attrs);
@@ -260,10 +260,10 @@ Status Builder::Settle(int32_t t, const std::string& f, int32_t lo, int32_t hi) 
     x = Op("Clip", {x, mn, mx}, base_[t] + "/clip");
   }
   codes_[t] = Fresh(base_[t] + "/q");
-  Node("QuantizeLinear", {x, scale, zero}, {codes_[t]})->set_domain(QdqDomain(t));
+  SetQdqDomain(Node("QuantizeLinear", {x, scale, zero}, {codes_[t]}), t);
   const bool is_input = std::count(model_.inputs.begin(), model_.inputs.end(), t) > 0;
   const std::string out = is_input ? Fresh(base_[t] + "/dq") : base_[t];
-  Node("DequantizeLinear", {codes_[t], scale, zero}, {out})->set_domain(QdqDomain(t));
+  SetQdqDomain(Node("DequantizeLinear", {codes_[t], scale, zero}, {out}), t);
   value_[t] = out;
   return Status::Ok();
 }
@@ -386,7 +386,8 @@ Result<onnx::ModelProto> Builder::Build() {
     SQ_RETURN_IF_ERROR(EmitOp(*op));
   }
   for (int32_t t : model_.outputs) {
-    if (value_[t] != base_[t]) return Internal("output '{}' was not produced", T(t).name);
+    if (value_[t].empty()) return Internal("output '{}' was not produced", T(t).name);
+    if (value_[t] != base_[t]) Node("Identity", {value_[t]}, {base_[t]});  // a log-grid output: its values
     const bool quantized = T(t).quantization.type != fb::Quantization::NONE;
     SetValueInfo(graph_->add_output(), base_[t], quantized ? onnx::TensorProto::FLOAT : onnx::TensorProto::INT32,
                  T(t).shape);

@@ -117,8 +117,8 @@ class Builder {
   const fb::ModelT& model_;
   onnx::ModelProto proto_;
   onnx::GraphProto* graph_ = nullptr;
-  // The domain of a QuantizeLinear/DequantizeLinear of tensor t's codes ("" or com.microsoft).
-  const char* QdqDomain(int32_t t) const;
+  // A QuantizeLinear/DequantizeLinear of tensor t's codes: com.microsoft for int16 codes.
+  void SetQdqDomain(onnx::NodeProto* node, int32_t t) const;
   std::set<std::string> used_;
   std::vector<std::string> base_;   // per tensor: its unique ONNX base name
   std::vector<std::string> value_;  // per tensor: float (or int32) value, once produced
