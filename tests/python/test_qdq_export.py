@@ -4,7 +4,8 @@
   (float in and out, int32 ids), and is in QDQ form (every Conv/MatMul reads DequantizeLinear outputs);
 - under ORT its accuracy is within 0.3 pt top-1 (gpt_tiny: 1 % bits/char) of squint's integer runtime
   on the same samples: the first 500 validation images (gpt_tiny: 64 sequences) in the CI tier, the
-  whole splits under `full`;
+  whole splits under `full` (under the sanitizers, on fewer samples: top-1 agreement >= 99 % and
+  bits/char within 2 %);
 - the same .sqnt gives byte-identical .onnx files; a bad .sqnt or format is exit 2 with no file.
 
 Run alone: SQUINT_BIN=build/cli/squint .venv/bin/python -m pytest -q tests/python/test_qdq_export.py
@@ -32,8 +33,11 @@ BUNDLED = {
     "vit_tiny": ("vit_tiny/vit_tiny_op17.onnx", FMNIST),
     "gpt_tiny": ("gpt_tiny/gpt_tiny_op17.onnx", GPT),
 }
-# Samples of the CI tier: 500 images; gpt_tiny's split has 256 sequences of 64 characters.
+# Samples of the CI tier: 500 images; gpt_tiny's split has 256 sequences of 64 characters. Under the
+# sanitizers (memory safety is what that build checks) fewer.
 SUBSET = {"cnn_small": 500, "vit_tiny": 500, "gpt_tiny": 64}
+if SANITIZED:
+    SUBSET = {"cnn_small": 100, "vit_tiny": 100, "gpt_tiny": 16}
 
 
 def squint(*args, check=True):
@@ -45,8 +49,8 @@ def squint(*args, check=True):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """exported(model, *quantize options) -> (sqnt path, onnx path), quantized with the defaults
-    (64 calibration samples under the sanitizers) and exported once per module."""
+    """exported(model, *quantize options) -> (sqnt path, onnx path), quantized with the defaults and exported
+    once per module."""
     made = {}
 
     def get(model, *extra):
@@ -55,9 +59,10 @@ def exported(tmp_path_factory):
             onnx_path, data = BUNDLED[model]
             d = tmp_path_factory.mktemp(model)
             sqnt, qdq = d / "m.sqnt", d / "m_qdq.onnx"
-            calib = ("--calib-samples", "64") if SANITIZED else ()
+            # --val-samples 1: quantize's own accuracy check (most of its time) on one held-out sample; the
+            # .sqnt is the same as without it.
             squint("quantize", os.path.join(MODELS, onnx_path), "-o", str(sqnt), "--calib",
-                   os.path.join(data, "calib_x.npy"), "--quiet", *calib, *extra)
+                   os.path.join(data, "calib_x.npy"), "--val-samples", "1", "--quiet", *extra)
             out = squint("export", str(sqnt), "--format", "qdq", "-o", str(qdq)).stdout
             assert "wrote" in out and qdq.exists(), out
             made[key] = (sqnt, qdq)
@@ -116,11 +121,14 @@ def test_qdq_accuracy_matches_integer_runtime(tmp_path, exported, model, split):
         b_int, b_ort = bits_per_char(got_int, y), bits_per_char(got_ort, y)
         print(f"{model} {split} ({len(x)} sequences): bits/char squint {b_int:.4f} ORT QDQ {b_ort:.4f} "
               f"fp32 {bits_per_char(fp32, y):.4f}")
-        assert abs(b_ort - b_int) <= 0.01 * b_int
+        assert abs(b_ort - b_int) <= (0.02 if SANITIZED else 0.01) * b_int  # 16 windows under the sanitizers
     else:
         a_int, a_ort = top1(got_int, y), top1(got_ort, y)
         print(f"{model} {split} ({len(x)} images): top-1 squint {a_int:.2f}% ORT QDQ {a_ort:.2f}% fp32 {top1(fp32, y):.2f}%")
-        assert abs(a_ort - a_int) <= 0.3
+        # Under the sanitizers, on 100 images (one image is 1 pt), the agreement is checked; the release
+        # build's run asserts the accuracy target.
+        if not SANITIZED:
+            assert abs(a_ort - a_int) <= 0.3
         assert (got_int.argmax(-1) == got_ort.argmax(-1)).mean() >= 0.99
 
 
@@ -212,7 +220,7 @@ def test_qdq_export_of_corrupted_files_fails_cleanly(tmp_path, exported):
     rng = random.Random(17)
     bad, out = tmp_path / "bad.sqnt", tmp_path / "out.onnx"
     codes = {}
-    for _ in range(12 if SANITIZED else 40):
+    for _ in range(8 if SANITIZED else 40):
         b = bytearray(data)
         for _ in range(rng.randint(1, 8)):  # mostly the tables and options at the front, some weights
             b[rng.randrange(len(b) // 4 if rng.random() < 0.7 else len(b))] = rng.randrange(256)
@@ -238,7 +246,7 @@ def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
     assert int16 and all(n.domain == "com.microsoft" for n in int16)
     ops = {n.op_type for n in m.graph.node}
     assert {"LayerNormalization", "Softmax", "Less", "ReduceSum", "Gather"} <= ops, ops
-    x, y = validation("vit_tiny", 64 if SANITIZED else 200)
+    x, y = validation("vit_tiny", 200)
     got_int, got_ort = run_squint(sqnt, x, tmp_path), run_ort(qdq, x)
     agree = (got_int.argmax(-1) == got_ort.argmax(-1)).mean()
     print(f"vit_tiny {' '.join(opts)}: top-1 squint {top1(got_int, y):.2f}% ORT QDQ {top1(got_ort, y):.2f}%, "
