@@ -23,6 +23,7 @@ void AddInspect(CLI::App& app, Action& action);
 void AddRun(CLI::App& app, Action& action);
 void AddQuantize(CLI::App& app, Action& action);
 void AddReport(CLI::App& app, Action& action);
+void AddExport(CLI::App& app, Action& action);
 
 // The whole command line: parses argv (argv[0] is the program name), runs the chosen subcommand
 // and returns the exit code (0 success, 2 bad input or usage, 1 internal error) after printing

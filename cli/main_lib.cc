@@ -21,6 +21,7 @@ int Main(int argc, const char* const* argv) {
   squint::cli::AddInspect(app, action);
   squint::cli::AddRun(app, action);
   squint::cli::AddReport(app, action);
+  squint::cli::AddExport(app, action);
   try {
     app.parse(argc, const_cast<char**>(argv));
   } catch (const CLI::Success& e) {
