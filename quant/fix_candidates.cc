@@ -30,6 +30,7 @@ Status ParseNumber(const std::string& key, const std::string& value, T* out) {
 
 Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
   PipelineOptions o;
+  bool scope_given = false;
   std::stringstream in(line);
   for (std::string item; in >> item;) {
     const size_t eq = item.find('=');
@@ -49,6 +50,7 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
       if (value != "matmul" && value != "all")
         return InvalidInput("provenance option act_bits_scope={}: expected matmul or all", value);
       o.act_bits_scope = value;
+      scope_given = true;
     } else if (key == "softmax_bits") {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.softmax_bits));
     } else if (key == "softmax_quant") {
@@ -82,7 +84,7 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
     }
   }
   // Files written before act_bits_scope existed narrowed every activation.
-  if (o.act_bits != 8 && line.find(" act_bits_scope=") == std::string::npos) o.act_bits_scope = "all";
+  if (o.act_bits != 8 && !scope_given) o.act_bits_scope = "all";
   return o;
 }
 

@@ -149,9 +149,7 @@ void Lowerer::FindSoftmaxMasks() {
 Status Lowerer::SelectInt16() {
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
-    if (!std::count(opts_.a16.begin(), opts_.a16.end(), n.name) &&
-        !std::count(opts_.a16.begin(), opts_.a16.end(), ir::OpName(n.op)))
-      continue;
+    if (!Lists(opts_.a16, n)) continue;
     std::vector<ValueId> values(n.inputs.begin(), n.inputs.end());
     if (auto it = softmax_mask_.find(i); it != softmax_mask_.end()) values.push_back(it->second.first);
     values.insert(values.end(), n.outputs.begin(), n.outputs.end());

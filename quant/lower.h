@@ -56,10 +56,11 @@ struct LowerOptions {
   // (softmax bias correction, quant/softmax_bias.h).
   std::map<std::string, std::vector<float>> linear_input_offset;
   // By Linear node name: its input's Hessian (quant/gptq.h ComputeGptqHessians); the codes of
-  // those layers' weights are chosen on round-to-nearest's scales by GPTQ or, with adaround set,
-  // by AdaRound (quant/adaround.h). Grouped Linears (groups > 1) always round to nearest.
-  std::map<std::string, std::shared_ptr<const InputHessian>> gptq;
-  bool adaround = false;
+  // those layers' weights are chosen on round-to-nearest's scales by `rounding`: GPTQ or AdaRound
+  // (quant/adaround.h). Grouped Linears (groups > 1) always round to nearest.
+  std::map<std::string, std::shared_ptr<const InputHessian>> input_hessians;
+  enum class Rounding { kGptq, kAdaRound };
+  Rounding rounding = Rounding::kGptq;
   double gptq_damp = 0.01;
   bool gptq_act_order = true;
 };

@@ -23,7 +23,7 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   }
   const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
   SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
-  if (hessian != nullptr && opts_.adaround) {
+  if (hessian != nullptr && opts_.rounding == LowerOptions::Rounding::kAdaRound) {
     SQ_ASSIGN_OR_RETURN(q.codes, AdaRound(name, w, units, depth, q.scales, bits, *hessian));
   } else if (hessian != nullptr) {
     GptqOptions go;
@@ -203,10 +203,10 @@ Status Lowerer::LowerMatMul(size_t i) {
       bias[static_cast<size_t>(r)] += static_cast<float>(sum);
     }
   }
-  const auto gptq = groups == 1 ? opts_.gptq.find(n.name) : opts_.gptq.end();
+  const auto hessian = groups == 1 ? opts_.input_hessians.find(n.name) : opts_.input_hessians.end();
   SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
                                                bits, ScaleFloor(bias, pa, K),
-                                               gptq != opts_.gptq.end() ? gptq->second.get() : nullptr));
+                                               hessian != opts_.input_hessians.end() ? hessian->second.get() : nullptr));
   std::vector<int32_t> inputs = {a, wq.tensor};
   fb::FullyConnectedOptionsT o;
   o.groups = static_cast<int32_t>(groups);

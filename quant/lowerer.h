@@ -165,12 +165,14 @@ class Lowerer {
   // or those a matrix product (Linear, Gemm, MatMul, Conv, ConvTranspose) reads as an activation.
   void SelectNarrow();
 
-  // The code width of node n's weights: 8 for a node --w8 names (by name or op type), else
-  // --weight-bits.
-  int WeightBits(const Node& n) const {
-    const auto named = [&](const std::string& s) { return std::count(opts_.w8.begin(), opts_.w8.end(), s) > 0; };
-    return named(n.name) || named(std::string(ir::OpName(n.op))) ? 8 : opts_.weight_bits;
+  // Whether a --a16 / --w8 list names node n, by its name or its op type.
+  static bool Lists(const std::vector<std::string>& list, const Node& n) {
+    return std::count(list.begin(), list.end(), n.name) > 0 ||
+           std::count(list.begin(), list.end(), std::string(ir::OpName(n.op))) > 0;
   }
+
+  // The code width of node n's weights: 8 for a node --w8 names, else --weight-bits.
+  int WeightBits(const Node& n) const { return Lists(opts_.w8, n) ? 8 : opts_.weight_bits; }
 
   // The type node i computes in: int16 when it writes a wide value, and its runtime kernel has
   // an int16 output (SOFTMAX writes 8-bit probabilities only, and reads int16 scores as they are;
@@ -337,8 +339,9 @@ class Lowerer {
   // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
   // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
   // group_size does not divide falls back to per-channel scales, with a warning).
-  // With `hessian` (a FULLY_CONNECTED layer's input Hessian, LowerOptions::gptq), the codes on
-  // those scales are chosen by GPTQ (quant/gptq.h) instead of rounded to nearest.
+  // With `hessian` (a FULLY_CONNECTED layer's input Hessian, LowerOptions::input_hessians), the
+  // codes on those scales are chosen by GPTQ (quant/gptq.h) or AdaRound (quant/adaround.h) instead
+  // of rounded to nearest.
   // Returns the tensor, its scales and the group size used (0: per channel / per tensor).
   struct WeightTensor {
     int32_t tensor = -1;

@@ -294,10 +294,10 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
     go.max_samples = count;
     log.info(fmt::format("{}: input Hessians of the Linear layers on {} samples",
                          o.weight_rounding == "gptq" ? "GPTQ" : "AdaRound", count));
-    SQ_ASSIGN_OR_RETURN(lo.gptq, ComputeGptqHessians(g, calib, go));
-    if (lo.gptq.empty())
+    SQ_ASSIGN_OR_RETURN(lo.input_hessians, ComputeGptqHessians(g, calib, go));
+    if (lo.input_hessians.empty())
       return InvalidInput("--weight-rounding {}: {} has no dense Linear layer", o.weight_rounding, model_name);
-    lo.adaround = o.weight_rounding == "adaround";
+    lo.rounding = o.weight_rounding == "adaround" ? LowerOptions::Rounding::kAdaRound : LowerOptions::Rounding::kGptq;
   }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);
