@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "runtime/kernels/reference/kernels.h"
+#include "runtime/tensor_codes.h"
 
 namespace squint::exporter::qdq {
 
@@ -56,10 +57,6 @@ int32_t CodeDataType(fb::ElementType t) {
     case fb::ElementType::INT32: return onnx::TensorProto::INT32;
     default: return onnx::TensorProto::INT8;
   }
-}
-
-int32_t CodeBytes(fb::ElementType t) {
-  return t == fb::ElementType::INT16 ? 2 : t == fb::ElementType::INT32 ? 4 : 1;
 }
 
 }  // namespace
@@ -114,21 +111,9 @@ const fb::AffineQuantizationT* Builder::Affine(int32_t t) const { return T(t).qu
 
 std::vector<int64_t> Builder::Dims(int32_t t) const { return {T(t).shape.begin(), T(t).shape.end()}; }
 
-int32_t Builder::TypeMin(int32_t t) const {
-  switch (T(t).type) {
-    case fb::ElementType::UINT8: return 0;
-    case fb::ElementType::INT16: return -32768;
-    default: return -128;
-  }
-}
+int32_t Builder::TypeMin(int32_t t) const { return rt::CodeMin(T(t).type); }
 
-int32_t Builder::TypeMax(int32_t t) const {
-  switch (T(t).type) {
-    case fb::ElementType::UINT8: return 255;
-    case fb::ElementType::INT16: return 32767;
-    default: return 127;
-  }
-}
+int32_t Builder::TypeMax(int32_t t) const { return rt::CodeMax(T(t).type); }
 
 std::pair<int32_t, int32_t> Builder::CodeRange(const fb::RequantizationT* r, int32_t lo, int32_t hi) {
   if (r == nullptr) return {lo, hi};
@@ -149,7 +134,7 @@ std::vector<int8_t> Builder::WeightCodes(int32_t t) const {
 
 std::string Builder::ZeroPoints(const std::string& stem, fb::ElementType type, const std::vector<int32_t>& zps,
                                 const std::vector<int64_t>& dims) {
-  const int32_t bytes = CodeBytes(type);
+  const int32_t bytes = rt::ElementSize(type);
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   std::vector<uint8_t> raw(static_cast<size_t>(n) * static_cast<size_t>(bytes), 0);
@@ -214,7 +199,7 @@ Result<std::string> Builder::Value(int32_t t) {
     codes = Init(base_[t] + "/codes", onnx::TensorProto::INT8, dims, c.data(), c.size());
   } else {
     codes = Init(base_[t] + "/codes", CodeDataType(d.type), dims, data.data(),
-                 static_cast<size_t>(count) * static_cast<size_t>(CodeBytes(d.type)));
+                 static_cast<size_t>(count) * static_cast<size_t>(rt::ElementSize(d.type)));
   }
   const bool per_axis = q->scale.size() > 1 || q->group_size > 0;
   Names ins = {codes};
