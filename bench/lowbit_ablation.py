@@ -37,9 +37,12 @@ def flags(config, rounding, softmax):
     return f
 
 
-def one(a, model, config, rounding, tmp):
+def has_softmax(a, model):
+    return bool(re.search(r"^\s+Softmax\s", run([a.squint, "inspect", os.path.join(M, DATA[model][0])]).stdout, re.M))
+
+
+def one(a, model, softmax, config, rounding, tmp):
     onnx, d = DATA[model]
-    softmax = re.search(r"^\s+Softmax\s", run([a.squint, "inspect", os.path.join(M, onnx)]).stdout, re.M)
     base = [a.squint, "quantize", os.path.join(M, onnx), "-o", os.path.join(tmp, "m.sqnt"),
             "--calib", os.path.join(d, "calib_x.npy"), "--calib-samples", str(a.calib_samples), "--quiet",
             "--accumulated-only", "--worst", "0"] + flags(config, rounding, softmax)
@@ -73,11 +76,12 @@ def main():
         for model in a.models.split(","):
             if model not in DATA:
                 sys.exit(f"--models: unknown '{model}' (known: {', '.join(DATA)})")
+            softmax = has_softmax(a, model)
             print(f"\n### {model}\n\n| config | rounding | metric (float) | output SQNR dB | quantize s |\n|---|---|---:|---:|---:|")
             for config in a.configs.split(","):
                 for rounding in a.roundings.split(","):
                     try:
-                        metric, sqnr, secs = one(a, model, config, rounding, tmp)
+                        metric, sqnr, secs = one(a, model, softmax, config, rounding, tmp)
                         print(f"| {config} | {rounding} | {metric} | {sqnr} | {secs} |", flush=True)
                     except Refused as e:
                         print(f"| {config} | {rounding} | refused: {e} | | |", flush=True)
