@@ -123,6 +123,34 @@ double Drop(DropMetric m, const report::MeasuredFix& f) {
   return 0;
 }
 
+std::optional<size_t> ChooseFix(const std::vector<FixTrial>& trials, double drop, int64_t bytes, double max_drop) {
+  constexpr double kEps = 1e-9;
+  std::optional<size_t> best;
+  for (size_t k = 0; k < trials.size(); ++k) {  // fixes that reach the target alone: the smallest file
+    const FixTrial& t = trials[k];
+    if (t.drop > max_drop + kEps) continue;
+    if (!best || t.bytes < trials[*best].bytes ||
+        (t.bytes == trials[*best].bytes && t.drop < trials[*best].drop - kEps))
+      best = k;
+  }
+  if (best) return best;
+  double top_gain = 0;
+  for (const FixTrial& t : trials) top_gain = std::max(top_gain, drop - t.drop);
+  if (top_gain <= kEps) return std::nullopt;
+  const double floor = std::max(1.0, 0.01 * static_cast<double>(bytes));
+  double best_ratio = 0;
+  for (size_t k = 0; k < trials.size(); ++k) {
+    const double gain = drop - trials[k].drop;
+    if (gain < 0.5 * top_gain - kEps) continue;
+    const double ratio = gain / std::max(floor, static_cast<double>(trials[k].bytes - bytes));
+    if (!best || ratio > best_ratio * (1 + kEps)) {
+      best = k;
+      best_ratio = ratio;
+    }
+  }
+  return best;
+}
+
 Result<MaxDropResult> SearchMaxDrop(const FixContext& c, const quant::PipelineOptions& start,
                                     const std::string& requested_metric, double max_drop, int fix_layers, int max_steps,
                                     ProgressStyle progress) {
@@ -150,9 +178,8 @@ Result<MaxDropResult> SearchMaxDrop(const FixContext& c, const quant::PipelineOp
         quant::CandidateFixes(*c.graph, out.options, WorstNodes(*c.graph, out.final.report, fix_layers));
     Progress p(fmt::format("--max-drop step {}", step), "models", static_cast<int64_t>(candidates.size()), progress);
     p.Update(0);
-    const quant::FixCandidate* best = nullptr;
-    double best_drop = drop;
-    int64_t best_bytes = 0;
+    std::vector<FixTrial> trials;  // the fixes that apply to this model
+    std::vector<size_t> index;     // their candidates
     for (size_t k = 0; k < candidates.size(); ++k) {
       auto m = QuantizeAndMeasure(c, candidates[k].options, false);
       p.Update(static_cast<int64_t>(k) + 1);
@@ -160,13 +187,11 @@ Result<MaxDropResult> SearchMaxDrop(const FixContext& c, const quant::PipelineOp
         if (m.status().code() == StatusCode::kInternal) return m.status().WithContext(candidates[k].flag);
         continue;  // a fix that does not apply to this model
       }
-      const double d = Drop(metric, m->figures);
-      if (d < best_drop - 1e-9 || (best && std::fabs(d - best_drop) <= 1e-9 && m->figures.bytes < best_bytes)) {
-        best = &candidates[k];
-        best_drop = d;
-        best_bytes = m->figures.bytes;
-      }
+      trials.push_back({Drop(metric, m->figures), m->figures.bytes});
+      index.push_back(k);
     }
+    const std::optional<size_t> chosen = ChooseFix(trials, drop, out.final.figures.bytes, max_drop);
+    const quant::FixCandidate* best = chosen ? &candidates[index[*chosen]] : nullptr;
     if (best == nullptr) {
       out.steps.push_back(fmt::format("stopped: none of {} fixes lowers the drop {:.4g} {} (> {})", candidates.size(),
                                       drop, unit, max_drop));

@@ -70,9 +70,24 @@ struct MaxDropResult {
   bool reached = false;
 };
 
+// One step's measured candidate: the drop it leaves and the file's size.
+struct FixTrial {
+  double drop = 0;
+  int64_t bytes = 0;
+};
+
+// Which measured fix a --max-drop step applies (an index into `trials`), or nullopt when none lowers
+// `drop`. Bytes are what a fix is paid in:
+// - fixes that reach `max_drop` alone: the smallest file (ties: the lower drop);
+// - else, among the fixes whose gain (drop − their drop) is at least half the largest gain, the one
+//   with the most gain per byte added; an addition below 1 % of `bytes` (or a saving) counts as
+//   1 % of `bytes`, so free fixes compare by gain and a sliver of gain never buys a step alone.
+// Ties keep the earlier trial. Deterministic.
+std::optional<size_t> ChooseFix(const std::vector<FixTrial>& trials, double drop, int64_t bytes, double max_drop);
+
 // Starts from `start` (the metric: ChooseDropMetric(metric, the start's report)) and applies, one at a time, the measured fix (for the `fix_layers` worst
-// layers of the current model) that lowers the drop most (ties: fewer bytes), until the drop is
-// at most `max_drop`, no fix lowers it, or `max_steps` fixes were applied. Deterministic.
+// layers of the current model) that ChooseFix picks, until the drop is at most `max_drop`, no fix
+// lowers it, or `max_steps` fixes were applied. Deterministic.
 Result<MaxDropResult> SearchMaxDrop(const FixContext& c, const quant::PipelineOptions& start,
                                     const std::string& metric, double max_drop, int fix_layers, int max_steps,
                                     ProgressStyle progress);

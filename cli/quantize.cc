@@ -271,7 +271,8 @@ void AddQuantize(CLI::App& app, Action& action) {
   AddQuietFlag(cmd, &o->quiet);
   cmd->add_option("--max-drop", o->max_drop,
                   "meet an accuracy target by itself: start from the options given (default W8A8) and apply,\n"
-                  "one at a time, the fix that lowers the validation drop most, among int16 activations around\n"
+                  "one at a time, a measured fix (the smallest file among those that reach X alone; else the\n"
+                  "most gain per byte among those with at least half the largest gain), among int16 activations around\n"
                   "one of the --fix-layers worst layers (--a16 NODE) or around every node of its op type (--a16\n"
                   "OPTYPE), 8-bit weights on it when --weight-bits is 4 or 6 (--w8 NODE), a log grid or bias\n"
                   "correction for the softmax, weight scales per group of 32 and the smooth and hadamard\n"
