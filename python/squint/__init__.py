@@ -2,6 +2,7 @@
 
     import numpy as np, squint
     squint.quantize("model.onnx", "model.sqnt", calib="calib.npy", val="val.npy", weight_bits=4, a16=["Softmax"])
+    squint.export("model.sqnt", "model_qdq.onnx")  # QDQ ONNX for ONNX Runtime (format="qdq")
     m = squint.Model("model.sqnt")               # isa="auto"|"reference"|"avx2"|"avx512vnni"|"neon"|"neondot", threads=1
     m.inputs, m.outputs                           # [{"name", "dtype", "shape", "scale", "zero_point", ...}]
     y = m.run({"input": np.zeros((8, 1, 28, 28), np.float32)})   # {"logits": array (8, 10)}
@@ -10,7 +11,7 @@ Model runs on the integer runtime (the same library as the C API): float inputs 
 input's grid, integer arrays are taken as codes; quantized outputs come back dequantized to float32.
 A model whose ONNX inputs and outputs had a free leading dim runs any number of samples.
 
-quantize, inspect, report and run call the command line in this process with the same options (a
+quantize, inspect, report, run and export call the command line in this process with the same options (a
 keyword `weight_bits=4` is `--weight-bits 4`, `a16=["Softmax", "Gelu"]` repeats `--a16`, True is a
 flag); `squint quantize --help` lists them. They raise squint.Error with the exit code on failure
 (the message is on stderr, as the command line prints it).
@@ -18,7 +19,7 @@ flag); `squint quantize --help` lists them. They raise squint.Error with the exi
 from ._squint import Model, runtime_version
 from ._squint import main as _main
 
-__all__ = ["Model", "Error", "quantize", "inspect", "report", "run", "cli", "runtime_version"]
+__all__ = ["Model", "Error", "quantize", "inspect", "report", "run", "export", "cli", "runtime_version"]
 
 
 class Error(RuntimeError):
@@ -66,6 +67,11 @@ def inspect(model, **options):
 def report(model, sqnt, **options):
     """`squint report MODEL SQNT ...`."""
     cli("report", model, sqnt, *_flags(options))
+
+
+def export(sqnt, output, format="qdq", **options):
+    """`squint export SQNT --format FORMAT -o OUTPUT ...`: the .sqnt as a QDQ ONNX model (docs/export.md)."""
+    cli("export", sqnt, "--format", format, "-o", output, *_flags(options))
 
 
 def run(model, output_dir, inputs, **options):

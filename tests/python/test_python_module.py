@@ -1,5 +1,5 @@
 """The Python module (python/: `import squint`), as built by this build into BUILD/python: quantize
-through the command line's options, run on the integer runtime with numpy arrays (any batch, float
+through the command line's options, export to QDQ ONNX, run on the integer runtime with numpy arrays (any batch, float
 and integer inputs), outputs equal to `squint run`, errors as exceptions.
 
 The module is not built in sanitized builds (it loads into an uninstrumented interpreter;
@@ -99,6 +99,17 @@ def test_errors(squint, cnn, tmp_path):
     with pytest.raises(squint.Error) as e:
         squint.quantize(str(tmp_path / "missing.onnx"), str(tmp_path / "x.sqnt"), calib="nothing.npy")
     assert e.value.code == 2 and not os.path.exists(tmp_path / "x.sqnt")
+
+
+def test_export_equals_squint_export(squint, cnn, tmp_path):
+    # squint.export writes the very file `squint export` writes; a bad format is squint.Error, exit 2, no file.
+    squint.export(cnn, str(tmp_path / "m.onnx"))
+    subprocess.run([SQUINT, "export", cnn, "--format", "qdq", "-o", str(tmp_path / "c.onnx")], check=True,
+                   capture_output=True)
+    assert (tmp_path / "m.onnx").read_bytes() == (tmp_path / "c.onnx").read_bytes()
+    with pytest.raises(squint.Error) as e:
+        squint.export(cnn, str(tmp_path / "x.onnx"), format="tflite")
+    assert e.value.code == 2 and not os.path.exists(tmp_path / "x.onnx")
 
 
 @pytest.mark.full
