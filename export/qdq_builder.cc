@@ -294,12 +294,19 @@ Status Builder::CannotExpress(const fb::OperatorT& op, const std::string& why) c
 
 namespace {
 
-void SetValueInfo(onnx::ValueInfoProto* v, const std::string& name, int32_t elem, const std::vector<int32_t>& shape) {
+// A tensor's value info; `batch` names a free leading dim (replacing shape[0]).
+void SetValueInfo(onnx::ValueInfoProto* v, const std::string& name, int32_t elem, const std::vector<int32_t>& shape,
+                  const std::string& batch = "") {
   v->set_name(name);
   onnx::TypeProto::Tensor* t = v->mutable_type()->mutable_tensor_type();
   t->set_elem_type(elem);
   onnx::TensorShapeProto* s = t->mutable_shape();
-  for (int32_t d : shape) s->add_dim()->set_dim_value(d);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i == 0 && !batch.empty())
+      s->add_dim()->set_dim_param(batch);
+    else
+      s->add_dim()->set_dim_value(shape[i]);
+  }
 }
 
 }  // namespace
@@ -327,6 +334,12 @@ Result<onnx::ModelProto> Builder::Build() {
   for (int32_t t : model_.inputs)
     if (std::count(model_.outputs.begin(), model_.outputs.end(), t))
       return Unsupported("tensor '{}' is both a model input and output", T(t).name);
+  // A model with a batch is computed by a Scan over its runs: the graph below becomes the body,
+  // whose inputs and outputs take the names name/sample (the outer graph keeps the names).
+  const bool scan = model_.batch > 0;
+  if (scan)
+    for (const std::vector<int32_t>* io : {&model_.inputs, &model_.outputs})
+      for (int32_t t : *io) base_[t] = Fresh(T(t).name + "/sample");
 
   proto_.set_ir_version(8);
   proto_.set_producer_name("squint");
@@ -377,7 +390,42 @@ Result<onnx::ModelProto> Builder::Build() {
     SetValueInfo(graph_->add_output(), base_[t], quantized ? onnx::TensorProto::FLOAT : onnx::TensorProto::INT32,
                  T(t).shape);
   }
+  if (scan) SQ_RETURN_IF_ERROR(WrapInBatchScan());
   return std::move(proto_);
+}
+
+Status Builder::WrapInBatchScan() {
+  onnx::AttributeProto body = NewAttr("body", onnx::AttributeProto::GRAPH);
+  *body.mutable_g() = std::move(*graph_);
+  body.mutable_g()->set_name("squint_qdq_run");
+  graph_->Clear();
+  graph_->set_name("squint_qdq");
+  // Outer input [N, rest] -> [N / batch, batch, rest] (Reshape fails at run time unless batch
+  // divides N), scanned along axis 0: each run sees the .sqnt's own shape [batch, rest].
+  Names runs, stacked;
+  for (size_t k = 0; k < model_.inputs.size(); ++k) {  // the body's inputs, in this order
+    const int32_t t = model_.inputs[k];
+    const std::vector<int32_t>& shape = T(t).shape;
+    if (shape.empty()) return Internal("batched input '{}' without dims", T(t).name);
+    SetValueInfo(graph_->add_input(), T(t).name, body.g().input(static_cast<int>(k)).type().tensor_type().elem_type(),
+                 shape, "N");
+    std::vector<int64_t> to = {-1};
+    to.insert(to.end(), shape.begin(), shape.end());
+    runs.push_back(Op("Reshape", {T(t).name, InitInt64s(T(t).name + "/runs_shape", to)}, T(t).name + "/runs"));
+  }
+  for (int32_t t : model_.outputs) stacked.push_back(Fresh(T(t).name + "/runs"));
+  Node("Scan", runs, stacked, {body, AttrInt("num_scan_inputs", static_cast<int64_t>(runs.size()))});
+  for (size_t k = 0; k < model_.outputs.size(); ++k) {
+    const int32_t t = model_.outputs[k];
+    const std::vector<int32_t>& shape = T(t).shape;
+    if (shape.empty()) return Internal("batched output '{}' without dims", T(t).name);
+    std::vector<int64_t> to = {-1};
+    to.insert(to.end(), shape.begin() + 1, shape.end());
+    Node("Reshape", {stacked[k], InitInt64s(T(t).name + "/shape", to)}, {T(t).name});
+    SetValueInfo(graph_->add_output(), T(t).name, body.g().output(static_cast<int>(k)).type().tensor_type().elem_type(),
+                 shape, "N");
+  }
+  return Status::Ok();
 }
 
 }  // namespace squint::exporter::qdq

@@ -111,6 +111,9 @@ class Builder {
   Status EmitHadamard(const fb::OperatorT& op);
   Status EmitDataMovement(const fb::OperatorT& op);
   Status EmitResize(const fb::OperatorT& op);
+  // Makes the graph built so far (one run of the .sqnt, a batch of Model.batch samples) the body
+  // of a Scan over runs: inputs and outputs lead with a free dim N, a multiple of the batch.
+  Status WrapInBatchScan();
   // Unsupported naming the op and its first output.
   Status CannotExpress(const fb::OperatorT& op, const std::string& why) const;
 

@@ -295,6 +295,39 @@ TEST(QdqWriter, StrippedNamesGetUniqueOnes) {
   EXPECT_EQ(m.graph().output(0).name(), "y");
 }
 
+// A model with a batch (Model.batch = 2: x [2, 4] is two samples) is a Scan over its runs: the
+// outer graph keeps the names with a free leading dim, reshapes [N, 4] to [N/2, 2, 4], and the
+// body is the one-run graph with inputs and outputs named name/sample.
+TEST(QdqWriter, BatchedModelIsAScanOverRuns) {
+  auto model = FullyConnectedModel();
+  ASSERT_TRUE(model);
+  const onnx::ModelProto flat = Export(*model);
+  model->batch = 2;
+  const onnx::ModelProto m = Export(*model);
+  const auto ops = OpCounts(m);
+  EXPECT_EQ(ops, (std::map<std::string, int>{{"Reshape", 2}, {"Scan", 1}}));
+  ASSERT_EQ(m.graph().input_size(), 1);
+  EXPECT_EQ(m.graph().input(0).name(), "x");
+  EXPECT_EQ(m.graph().output(0).name(), "y");
+  for (const onnx::ValueInfoProto* v : {&m.graph().input(0), &m.graph().output(0)}) {
+    const onnx::TensorShapeProto& s = v->type().tensor_type().shape();
+    ASSERT_EQ(s.dim_size(), 2);
+    EXPECT_EQ(s.dim(0).dim_param(), "N");
+    EXPECT_EQ(s.dim(1).dim_value(), v == &m.graph().input(0) ? 4 : 3);
+  }
+  const onnx::TensorProto* runs = Initializer(m, "x/runs_shape");
+  ASSERT_NE(runs, nullptr);
+  EXPECT_EQ(Raw<int64_t>(*runs), (std::vector<int64_t>{-1, 2, 4}));
+  const onnx::NodeProto* scan = Producer(m, "y/runs");
+  ASSERT_NE(scan, nullptr);
+  ASSERT_EQ(scan->op_type(), "Scan");
+  const onnx::GraphProto& body = scan->attribute(0).g();
+  EXPECT_EQ(body.input(0).name(), "x/sample");
+  EXPECT_EQ(body.output(0).name(), "y/sample");
+  // The body is the flat graph's computation: the same ops.
+  EXPECT_EQ(body.node_size(), flat.graph().node_size());
+}
+
 // A grouped CONV_TRANSPOSE_2D with per-channel weight scales runs on the runtime but has no QDQ
 // form (ONNX's per-axis scales would sit on axis 1, C_out/groups long).
 std::unique_ptr<fb::ModelT> GroupedConvTransposeModel() {

@@ -6,6 +6,7 @@
   on the same samples: the first 500 validation images (gpt_tiny: 64 sequences) in the CI tier, the
   whole splits under `full` (under the sanitizers, on fewer samples: top-1 agreement >= 99 % and
   bits/char within 2 %);
+- a .sqnt with a batch runs any N samples in one ORT call (a Scan over its runs), equal to N calls;
 - the same .sqnt gives byte-identical .onnx files; a bad .sqnt or format is exit 2 with no file.
 
 Run alone: SQUINT_BIN=build/cli/squint .venv/bin/python -m pytest -q tests/python/test_qdq_export.py
@@ -84,11 +85,28 @@ def run_squint(sqnt, x, tmp_path):
     return np.load(tmp_path / "out" / "logits.npy")
 
 
-def run_ort(path, x):
-    """One sample per run: the export keeps the .sqnt's fixed shapes (a batch of one)."""
+def run_ort(path, x, chunk=256):
+    """All samples in runs of `chunk`: a .sqnt with a batch exports with a free leading dim N."""
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = s.get_inputs()[0].name
-    return np.concatenate([s.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    return np.concatenate([s.run(None, {name: x[i:i + chunk]})[0] for i in range(0, len(x), chunk)])
+
+
+def compute_graph(m):
+    """The graph with the model's ops: the body of the Scan over the batch's runs, or the graph itself."""
+    scans = [n for n in m.graph.node if n.op_type == "Scan"]
+    return scans[0].attribute[0].g if scans else m.graph
+
+
+def op_counts(g, ops=None):
+    """Op types of a graph and its subgraphs, counted."""
+    ops = {} if ops is None else ops
+    for n in g.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                op_counts(a.g, ops)
+    return ops
 
 
 def bits_per_char(logits, y):
@@ -133,12 +151,15 @@ def test_qdq_accuracy_matches_integer_runtime(tmp_path, exported, model, split):
 
 
 def sqnt_io(sqnt):
+    """(name, ORT shape, ORT type) of the inputs and outputs: a .sqnt with a batch leads with the free dim N."""
     info = json.loads(squint("inspect", str(sqnt), "--json").stdout)
     io = {"input": [], "output": []}
     for t in info["tensors"]:
         if t["role"] in io:
-            io[t["role"]].append((t["name"], [int(d) for d in t["shape"].split("x")],
-                                  "tensor(int32)" if t["type"] == "int32" else "tensor(float)"))
+            shape = [int(d) for d in t["shape"].split("x")]
+            if info["batch"]:
+                shape[0] = "N"
+            io[t["role"]].append((t["name"], shape, "tensor(int32)" if t["type"] == "int32" else "tensor(float)"))
     return io
 
 
@@ -152,9 +173,10 @@ def test_qdq_model_is_checked_qdq_onnx_with_the_sqnt_io(exported, model):
     assert [(i.name, i.shape, i.type) for i in s.get_inputs()] == io["input"]
     assert [(o.name, o.shape, o.type) for o in s.get_outputs()] == io["output"]
     # QDQ form: every Conv and MatMul reads dequantized values (weights: int8 codes initializers).
-    producer = {o: n for n in m.graph.node for o in n.output}
-    inits = {i.name: i for i in m.graph.initializer}
-    compute = [n for n in m.graph.node if n.op_type in ("Conv", "MatMul")]
+    g = compute_graph(m)
+    producer = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
+    compute = [n for n in g.node if n.op_type in ("Conv", "MatMul")]
     assert compute
     for n in compute:
         for i in n.input[:2]:
@@ -162,7 +184,7 @@ def test_qdq_model_is_checked_qdq_onnx_with_the_sqnt_io(exported, model):
             if p.op_type == "Transpose":  # group-scaled weights are dequantized [N, K], then transposed
                 p = producer[p.input[0]]
             assert p.op_type in ("DequantizeLinear", "Reshape", "Gather"), (n.name, i, p.op_type)
-    weights = [inits[n.input[0]] for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    weights = [inits[n.input[0]] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
     assert any(w.data_type == onnx.TensorProto.INT8 and len(w.dims) >= 2 for w in weights)
 
 
@@ -181,9 +203,7 @@ def test_ort_fuses_the_qdq_graph(tmp_path, exported, model, expect):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     ort.InferenceSession(str(qdq), so, providers=["CPUExecutionProvider"])
-    ops = {}
-    for n in onnx.load(so.optimized_model_filepath).graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    ops = op_counts(onnx.load(so.optimized_model_filepath).graph)  # the Scan body's ops too
     print(model, "fused by ORT:", {k: v for k, v in ops.items() if k in FUSED})
     assert expect <= set(ops), ops
 
@@ -242,9 +262,10 @@ def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
     m = onnx.load(str(qdq))
     onnx.checker.check_model(m, full_check=True)
     assert [(o.domain, o.version) for o in m.opset_import] == [("", 17), ("com.microsoft", 1)]
-    int16 = [n for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.domain]
+    g = compute_graph(m)
+    int16 = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.domain]
     assert int16 and all(n.domain == "com.microsoft" for n in int16)
-    ops = {n.op_type for n in m.graph.node}
+    ops = {n.op_type for n in g.node}
     assert {"LayerNormalization", "Softmax", "Less", "ReduceSum", "Gather"} <= ops, ops
     x, y = validation("vit_tiny", 200)
     got_int, got_ort = run_squint(sqnt, x, tmp_path), run_ort(qdq, x)
@@ -252,3 +273,16 @@ def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
     print(f"vit_tiny {' '.join(opts)}: top-1 squint {top1(got_int, y):.2f}% ORT QDQ {top1(got_ort, y):.2f}%, "
           f"agreement {agree:.3f}")
     assert agree >= 0.97
+
+
+@pytest.mark.parametrize("model", ["vit_tiny", "gpt_tiny"])
+def test_qdq_export_runs_any_batch(tmp_path, exported, model):
+    """A .sqnt with a batch exports as a Scan over its runs: one ORT call on N samples (float images, int32
+    ids) gives exactly the per-sample calls' results."""
+    _, qdq = exported(model)
+    x, _ = validation(model, 7)
+    s = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    whole = s.run(None, {name: x})[0]
+    one_by_one = np.concatenate([s.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    assert whole.shape[0] == 7 and np.array_equal(whole, one_by_one)
