@@ -5,8 +5,9 @@
 #   PREFIX/LIBDIR/cmake/squint/                            find_package(squint CONFIG): squint::runtime,
 #                                                          squint::runtime_shared
 #   PREFIX/LIBDIR/pkgconfig/squint-runtime.pc              pkg-config
+#   PREFIX/include/squint/squint_toolkit.h, LIBDIR/libsquint_toolkit.so.X.Y.Z   the toolkit (toolkit/CMakeLists.txt):
+#                                                          squint::toolkit
 # examples/ is a separate CMake project built against such a prefix (scripts/check_install.sh).
-# The toolkit (quantizer, importers) is not part of the package yet.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 find_package(Threads REQUIRED)

@@ -2,7 +2,8 @@
 # Installs the runtime package of a release build into BUILD/install-check and builds examples/
 # against it as a user's project would (CMake: find_package(squint), static and shared; pkg-config:
 # cc with `pkg-config --cflags --libs squint-runtime`, shared and --static), then runs each program
-# on a quantized bundled model and checks that it prints what `squint run` computes.
+# on a quantized bundled model and checks that it prints what `squint run` computes; examples/quantize
+# (the toolkit library) must write the same .sqnt as `squint quantize`.
 #   scripts/check_install.sh [BUILD]   (default build/; scripts/test.sh runs it in the CI tier)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,7 @@ rm -rf "$prefix" "$work"
 mkdir -p "$work"
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
-test -f "$prefix/include/squint/squint_rt.h" -a -f "$prefix/include/squint/squint_rt.hpp"
+test -f "$prefix/include/squint/squint_rt.h" -a -f "$prefix/include/squint/squint_rt.hpp" -a -f "$prefix/include/squint/squint_toolkit.h"
 cmake -S "$root/examples" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 ninja -C "$work/cmake" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
@@ -48,9 +49,19 @@ for prog in cmake/classify cmake/classify_cpp classify_pc_shared classify_pc_sta
     exit 1
   fi
 done
+# The toolkit library: examples/quantize makes the very file `squint quantize` made with the same options,
+# and a bad model is exit 2 with no file.
+"$work/cmake/quantize" "$root/tests/data/models/cnn_small/cnn_small_op17.onnx" "$work/t.sqnt" \
+    --calib "$data/calib_x.npy" --calib-samples 32 --val-samples 4 --accumulated-only >/dev/null 2>&1
+cmp -s "$work/m.sqnt" "$work/t.sqnt" || { echo "check_install: the toolkit library's .sqnt differs from squint quantize's" >&2; exit 1; }
+set +e
+"$work/cmake/quantize" "$work/missing.onnx" "$work/u.sqnt" --calib "$data/calib_x.npy" 2>"$work/err.txt"; code=$?
+set -e
+[ "$code" = 2 ] && grep -q "missing.onnx" "$work/err.txt" && [ ! -e "$work/u.sqnt" ] \
+  || { echo "check_install: the toolkit library does not report a missing model" >&2; exit 1; }
 # Bad input is a clear error with exit 2.
 set +e
 "$work/cmake/classify" "$work/m.sqnt" "$work/missing.f32" 2>"$work/err.txt"; code=$?
 set -e
 [ "$code" = 2 ] && grep -q "missing.f32: cannot open" "$work/err.txt" || { echo "check_install: bad input not reported" >&2; exit 1; }
-echo "check_install: package in $prefix; classify (static), classify_cpp (shared), pkg-config shared and static print what squint run computes"
+echo "check_install: package in $prefix; classify (static), classify_cpp (shared), pkg-config shared and static print what squint run computes; quantize (toolkit) makes squint quantize's file"
