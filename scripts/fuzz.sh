@@ -56,6 +56,11 @@ if [ -d "$node_tests" ]; then
   done
 fi
 
+# The exporter reads .sqnt files: it starts from the loader's committed seeds.
+rm -rf "$build/fuzz-seeds/sqnt_export"
+mkdir -p "$build/fuzz-seeds/sqnt_export"
+cp "$root/fuzz/corpus/sqnt_loader/"* "$build/fuzz-seeds/sqnt_export/"
+
 # One target per core at a time (JOBS, default nproc): each libFuzzer process is single-threaded.
 fuzz_one() {
   local target=$1 name="${1%_fuzz}"
