@@ -42,11 +42,6 @@ struct Match {
   std::string name;
 };
 
-const Tensor* Float32Constant(const Graph& g, ValueId v) {
-  const Tensor* t = g.constant(v);
-  return t && t->dtype() == ir::DType::kFloat32 ? t : nullptr;
-}
-
 // Rank of MatMul/Linear's output for an input x of known rank (W is 2-D).
 std::optional<int64_t> OutputRank(const Graph& g, ValueId x) {
   auto r = KnownRank(g, x);

@@ -184,6 +184,11 @@ void GraphEditor::Commit() {
   erased_list_.clear();
 }
 
+const ir::Tensor* Float32Constant(const Graph& g, ValueId v) {
+  const ir::Tensor* t = v == ir::kNoValue ? nullptr : g.constant(v);
+  return t && t->dtype() == ir::DType::kFloat32 ? t : nullptr;
+}
+
 std::optional<double> ScalarConstant(const Graph& g, ValueId v) {
   const ir::Tensor* t = g.constant(v);
   if (!t || t->size() != 1) return std::nullopt;

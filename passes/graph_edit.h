@@ -102,6 +102,9 @@ class GraphEditor {
   std::optional<ir::ValueNames> names_;  // built on first use
 };
 
+// The float32 constant v holds, or nullptr (not a constant, another type, or kNoValue).
+const ir::Tensor* Float32Constant(const ir::Graph& g, ir::ValueId v);
+
 // Value of a constant with exactly one element (any rank; float or integer types).
 std::optional<double> ScalarConstant(const ir::Graph& g, ir::ValueId v);
 

@@ -45,5 +45,6 @@ std::unique_ptr<Pass> MakeFuseMaskedMean();         // fuse_masked_mean.cc
 std::unique_ptr<Pass> MakeFuseL2Normalize();        // fuse_l2_normalize.cc
 std::unique_ptr<Pass> MakeFuseLinear();             // fuse_linear.cc
 std::unique_ptr<Pass> MakeSoftmaxLastAxis();        // softmax_last_axis.cc
+std::unique_ptr<Pass> MakeExpandLstm();             // expand_lstm.cc
 
 }  // namespace squint::passes

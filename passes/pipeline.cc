@@ -17,6 +17,7 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeFuseAttentionMask());
   p.push_back(MakeFuseMaskedMean());
   p.push_back(MakeFuseL2Normalize());
+  p.push_back(MakeExpandLstm());
   p.push_back(MakeFuseLinear());
   p.push_back(MakeSoftmaxLastAxis());
   return p;
