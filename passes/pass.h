@@ -46,5 +46,6 @@ std::unique_ptr<Pass> MakeFuseL2Normalize();        // fuse_l2_normalize.cc
 std::unique_ptr<Pass> MakeFuseLinear();             // fuse_linear.cc
 std::unique_ptr<Pass> MakeSoftmaxLastAxis();        // softmax_last_axis.cc
 std::unique_ptr<Pass> MakeExpandLstm();             // expand_lstm.cc
+std::unique_ptr<Pass> MakeConv1dAs2d();             // conv1d_as_2d.cc
 
 }  // namespace squint::passes

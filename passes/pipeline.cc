@@ -11,6 +11,7 @@ std::vector<std::unique_ptr<Pass>> CanonicalPasses() {
   p.push_back(MakeDeadCodeElimination());
   p.push_back(MakeFoldConvBias());
   p.push_back(MakeFoldBatchNorm());
+  p.push_back(MakeConv1dAs2d());  // after the folds, which then see the 1-D conv and its Add / BatchNorm
   p.push_back(MakeFuseLayerNorm());
   p.push_back(MakeFuseGelu());
   p.push_back(MakeFuseClippedSoftmax());

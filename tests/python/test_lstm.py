@@ -1,4 +1,4 @@
-"""LSTM as torch exports it (issue 14: recurrent models as users bring them).
+"""LSTM and 1-D convolutions as torch exports them (issue 14: recurrent models as users bring them).
 
 - The float evaluator (ir/eval/ops/recurrent.cc) equals ONNX Runtime within 1e-5 of the output range on
   torch 1.13 exports of nn.LSTM: one layer forward, two layers bidirectional, batch-first (torch adds the
@@ -6,6 +6,8 @@
 - `squint quantize` unrolls the LSTM (passes/expand_lstm.cc: FULLY_CONNECTED gates, LUT sigmoid/tanh,
   elementwise cell update) into a fully integer .sqnt whose outputs follow the float model (SQNR > 20 dB on
   held-out sequences).
+- A waveform model (1-D convolutions with BatchNorm, then an LSTM) quantizes the same way: the 1-D
+  convolutions run as 2-D ones over a height of 1 (passes/conv1d_as_2d.cc).
 - An LSTM squint does not handle (peepholes, a cell clip, layout 1) is refused naming the node.
 
     SQUINT_BIN=build/cli/squint .venv/bin/python -m pytest tests/python/test_lstm.py -q
@@ -118,3 +120,46 @@ def test_unsupported_lstm_is_refused_naming_it(tmp_path, attrs, message):
     path = lstm_node_model(tmp_path, **attrs)
     proc = squint("run", path, "--input", f"x={tmp_path / 'x.npy'}", "--output-dir", tmp_path / "out", code=2)
     assert "'rnn'" in proc.stderr and message in proc.stderr, proc.stderr
+
+
+class Spotter(torch.nn.Module):
+    """An audio-style model: 1-D convolutions (with BatchNorm) over a waveform, then an LSTM, then a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.front = torch.nn.Sequential(
+            torch.nn.Conv1d(1, 8, 5, stride=2), torch.nn.ReLU(),
+            torch.nn.Conv1d(8, 16, 3, padding=1, groups=2), torch.nn.BatchNorm1d(16), torch.nn.ReLU())
+        self.rnn = torch.nn.LSTM(16, 16)
+        self.head = torch.nn.Linear(16, 5)
+
+    def forward(self, x):                      # x [N, 1, 64]
+        f = self.front(x).permute(2, 0, 1)     # [L, N, 16]
+        y, _ = self.rnn(f)
+        return self.head(y[-1])
+
+
+def test_conv1d_and_lstm_model_quantizes(tmp_path):
+    # 1-D convolutions run as 2-D ones over a height of 1 (passes/conv1d_as_2d.cc), BatchNorm folded into them.
+    torch.manual_seed(5)
+    net = Spotter().eval()
+    with torch.no_grad():
+        net.front[3].running_mean.uniform_(-0.2, 0.2)
+        net.front[3].running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "spotter.onnx"
+    torch.onnx.export(net, (torch.randn(1, 1, 64),), str(path), opset_version=13, input_names=["x"],
+                      output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    rng = np.random.default_rng(7)
+    calib, val = (rng.standard_normal((n, 1, 64)).astype(np.float32) for n in (64, 32))
+    np.save(tmp_path / "calib.npy", calib)
+    np.save(tmp_path / "val.npy", val)
+    squint("quantize", path, "-o", tmp_path / "m.sqnt", "--calib", tmp_path / "calib.npy", "--val-samples", 1,
+           "--quiet")
+    ops = squint("inspect", tmp_path / "m.sqnt").stdout
+    assert "CONV_2D" in ops and "FULLY_CONNECTED" in ops, ops
+    squint("run", tmp_path / "m.sqnt", "--input", f"x={tmp_path / 'val.npy'}", "--output-dir", tmp_path / "int")
+    got = np.load(tmp_path / "int" / "logits.npy")
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": val})[0]
+    sqnr = 10 * np.log10((want ** 2).sum() / ((got - want) ** 2).sum())
+    print(f"Conv1d + LSTM: SQNR {sqnr:.1f} dB")
+    assert sqnr > 20, sqnr
