@@ -52,9 +52,10 @@ void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
                       static_cast<int8_t*>(out[0]));
 }
+template <bool kVbmi>
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastLutState& s = Get<FastLutState>(op);
-  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kVbmi);
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
@@ -259,7 +260,7 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code,
                         reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
-  out->run = &RunFastLut;
+  out->run = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported() ? &RunFastLut<true> : &RunFastLut<false>;
 #else
   (void)s, (void)pools, (void)out;
 #endif

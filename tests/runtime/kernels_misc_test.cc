@@ -113,12 +113,19 @@ TEST(X86Misc, LutEqualsTheReference) {
     for (auto& v : t) v = static_cast<int16_t>(d(rng));
     std::vector<int8_t> table(256);
     portable::BuildQs8Lut(t.data(), size, min_code, table.data());
-    for (int32_t n : {1, 17, 64, 1000}) {
-      const auto x = RandomCodes(rng, n);
-      std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    // Around the AVX-512 VBMI step (64 codes), and every code in one call (-128, 127: both
+    // halves of the table and its ends).
+    for (int32_t n : {1, 17, 63, 64, 65, 127, 128, 129, 1000, 256}) {
+      auto x = RandomCodes(rng, n);
+      if (n == 256) std::iota(x.begin(), x.end(), int8_t{-128});
+      std::vector<int8_t> want(static_cast<size_t>(n) + 1, 9);  // one guard byte
       ref::Lut<int8_t, int8_t>(n, x.data(), t.data(), size, min_code, want.data());
-      portable::Qs8Lut(n, table.data(), x.data(), got.data());
-      ASSERT_EQ(got, want);
+      for (bool vbmi : {false, true}) {
+        if (vbmi && !Avx512VbmiSupported()) continue;
+        std::vector<int8_t> got(static_cast<size_t>(n) + 1, 9);
+        portable::Qs8Lut(n, table.data(), x.data(), got.data(), vbmi);
+        ASSERT_EQ(got, want) << n << " codes, vbmi " << vbmi;
+      }
     }
   }
 }

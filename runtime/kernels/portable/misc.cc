@@ -138,7 +138,12 @@ void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_c
   ref::Lut<int8_t, int8_t>(256, codes, ref_table, ref_table_size, min_code, table);
 }
 
-void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y) {
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool vbmi) {
+#if defined(SQUINT_X86_KERNELS)
+  if (vbmi) return x86::Qs8LutAvx512Vbmi(count, table, x, y);
+#else
+  (void)vbmi;
+#endif
   const auto* ux = reinterpret_cast<const uint8_t*>(x);
   for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
 }

@@ -36,7 +36,9 @@ void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* 
 // ---- LUT (int8 → int8) ----
 // table[(uint8)x] = ref::Lut's output code for x.
 void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table);
-void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
+// vbmi (x86-64 builds only; the caller has checked Avx512VbmiSupported()): 64 codes a step by
+// x86::Qs8LutAvx512Vbmi (runtime/kernels/x86/rows.h); otherwise plain C++.
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool vbmi = false);
 
 // ---- TRANSPOSE (any element size of 1, 2 or 4 bytes) ----
 // y[o] = x[Σ index_j·strides[j]] over the output's (folded) axes, row-major.

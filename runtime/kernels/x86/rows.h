@@ -1,6 +1,7 @@
-// The x86-64 vector rows of SOFTMAX and LAYER_NORM that portable/misc.cc calls when its caller
-// asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa): defined in avx2.cc and
-// avx512vnni.cc, compiled with those sets' target flags; call only after the CPU check.
+// The x86-64 vector rows of SOFTMAX and LAYER_NORM, and the vector LUT, that portable/misc.cc
+// calls when its caller asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa, Qs8Lut's
+// vbmi): defined in avx2.cc, avx512vnni.cc and avx512vbmi.cc, compiled with those sets' target
+// flags; call only after the CPU check.
 #pragma once
 
 #include <cstdint>
@@ -36,5 +37,9 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
                             int32_t up_log2, int64_t root, double inv, int8_t* yr);
+
+// y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
+// Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
+void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
 
 }  // namespace squint::rt::x86
