@@ -9,11 +9,15 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/misc.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 
 namespace squint::rt {
 namespace {
@@ -518,6 +522,30 @@ TEST(X86Misc, LayerNormRandom) {
         .Test();
   }
 }
+
+#if defined(SQUINT_X86_KERNELS)
+// The AVX-512 row statistics alone (their min and max only bound the row's quotients, so a wrong
+// one need not change a code): rows of one sign, lengths around the 32-code step, extreme zero points.
+TEST(X86Misc, LayerNormRowStatsAvx512) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(5);
+  for (int32_t c : {1, 2, 31, 32, 33, 63, 64, 65, 100, 32768})
+    for (auto [lo, hi, z] : {std::tuple{1, 127, -128}, {-128, -1, 127}, {-128, 127, 0}, {127, 127, -128}}) {
+      const auto x = RandomCodes(rng, c, lo, hi);
+      x86::RowStats want;
+      for (int8_t code : x) {
+        want.sum += code - z;
+        want.sum_sq += static_cast<uint32_t>((code - z) * (code - z));
+        want.lo = std::min<int32_t>(want.lo, code), want.hi = std::max<int32_t>(want.hi, code);
+      }
+      const x86::RowStats got = x86::Qs8RowStatsAvx512(x.data(), c, z);
+      ASSERT_EQ(got.sum, want.sum) << c;
+      ASSERT_EQ(got.sum_sq, want.sum_sq) << c;
+      ASSERT_EQ(got.lo, want.lo) << c;
+      ASSERT_EQ(got.hi, want.hi) << c;
+    }
+}
+#endif
 
 // ---- depthwise CONV_2D ----
 

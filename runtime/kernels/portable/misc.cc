@@ -425,6 +425,16 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   const ref::RequantParams& rq = p.requant;
   const int32_t per_channel = rq.count == 1 ? 0 : 1;
   int64_t n_of[256];  // n per code of a row, when the row's codes span fewer values than channels
+#if defined(SQUINT_X86_KERNELS)
+  // The largest |γ| and |β| of the call: a row whose |n|·|γ| + |β| stays below 2^32 takes the
+  // AVX-512 row's narrow requantization (rows.h, kNarrow).
+  int64_t gamma_max = 0, beta_max = 0;
+  if (isa == RowIsa::kAvx512)
+    for (int32_t c = 0; c < channels; ++c) {
+      gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
+      beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
+    }
+#endif
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * channels;
     int8_t* yr = y + int64_t{r} * channels;
@@ -432,13 +442,19 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     int32_t s = 0;
     uint32_t sq = 0;
     int32_t lo = 127, hi = -128;
-    for (int32_t c = 0; c < channels; ++c) {
-      const int32_t v = xr[c] - z;
-      s += v;
-      sq += static_cast<uint32_t>(v * v);
-      lo = xr[c] < lo ? xr[c] : lo;
-      hi = xr[c] > hi ? xr[c] : hi;
-    }
+#if defined(SQUINT_X86_KERNELS)
+    if (isa == RowIsa::kAvx512) {
+      const x86::RowStats st = x86::Qs8RowStatsAvx512(xr, channels, z);
+      s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
+    } else
+#endif
+      for (int32_t c = 0; c < channels; ++c) {
+        const int32_t v = xr[c] - z;
+        s += v;
+        sq += static_cast<uint32_t>(v * v);
+        lo = xr[c] < lo ? xr[c] : lo;
+        hi = xr[c] > hi ? xr[c] : hi;
+      }
     const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
     // From here to `up`: the reference's formulas (kernels.h), once per row.
     const int64_t n_var = c_count * sum_sq - sum * sum;
@@ -465,9 +481,13 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       // row's smallest or largest code; |n| <= |w|·up / root + 1.
       const int64_t w_lo = c_count * (lo - z) - sum, w_hi = c_count * (hi - z) - sum;
       const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
-      if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
+      const double n_est = static_cast<double>(w_max) * static_cast<double>(up) * inv;
+      if (w_max < (int64_t{1} << 24) && n_est < 268435456.0) {
         if (isa == RowIsa::kAvx512) {  // 2^28 above: margin to 2^29
-          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
+          // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
+          const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
+          const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
+          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, yr);
           continue;
         }
         done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);

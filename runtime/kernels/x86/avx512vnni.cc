@@ -207,7 +207,7 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
   const bool per_channel = rq.count != 1;
   const __m512i c_count = _mm512_set1_epi64(channels), zv = _mm512_set1_epi64(z), sumv = _mm512_set1_epi64(sum);
   const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
-  const __m512d up_d = _mm512_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm512_set1_pd(inv);
+  const __m512d up_d = _mm512_set1_pd(static_cast<double>(int64_t{1} << up_log2)), inv_d = _mm512_set1_pd(inv);
   const int64_t half = root / 2;
   const __m512i half_v = _mm512_set1_epi64(half), root_v = _mm512_set1_epi64(root);
   const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
@@ -238,6 +238,14 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
     const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
     const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
     const __m512i a = _mm512_abs_epi64(acc);
+    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
+    if constexpr (kCase == kNarrow) {  // a < 2^32: a·m + 2^(r−1) < 2^63 + 2^61, q = that / 2^r exactly
+      const __m512i round_r = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));
+      const __m512i qq = _mm512_min_epu64(_mm512_srlv_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, m), round_r), r), limit);
+      const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
+      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
+      continue;
+    }
     const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
     const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
     const __m512i lo = _mm512_and_si512(p_lo, low32);
@@ -249,7 +257,6 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
                                          _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
     const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
                                           _mm512_sub_epi64(r, r32));
-    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
     __m512i qq;
     if constexpr (kCase == kPerLane) {
       const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
@@ -266,9 +273,31 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
 }
 }  // namespace
 
+RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
+  const __m512i zv = _mm512_set1_epi16(static_cast<int16_t>(z)), ones = _mm512_set1_epi16(1);
+  __m512i sums = _mm512_setzero_si512(), squares = _mm512_setzero_si512();
+  __m256i lo = _mm256_set1_epi8(127), hi = _mm256_set1_epi8(-128);
+  for (int32_t c = 0; c < channels; c += 32) {
+    const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
+    const __m256i b = _mm256_maskz_loadu_epi8(k, xr + c);
+    const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
+    sums = _mm512_add_epi32(sums, _mm512_madd_epi16(v, ones));
+    squares = _mm512_add_epi32(squares, _mm512_madd_epi16(v, v));  // a lane: <= 2·255² per step
+    lo = _mm256_mask_min_epi8(lo, k, lo, b);
+    hi = _mm256_mask_max_epi8(hi, k, hi, b);
+  }
+  RowStats s;
+  s.sum = _mm512_reduce_add_epi32(sums);
+  s.sum_sq = static_cast<uint32_t>(_mm512_reduce_add_epi32(squares));  // < 2^31: no lane sum wraps
+  s.lo = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(_mm_min_epi8(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1))));
+  s.hi = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(_mm_max_epi8(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1))));
+  return s;
+}
+
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
-  if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr) {
+  if (narrow) LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr);
+  else if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
   else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
   else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
 }

@@ -23,16 +23,27 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
-// the other not computed.
-enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2 };
+// the other not computed. kNarrow: every |acc| of the row is below 2^32 (the caller's bound), so
+// |acc|·multiplier < 2^63 is one 32×32-bit product and the rounding one add and shift, any r.
+enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2, kNarrow = 3 };
+
+// A LAYER_NORM row's statistics (avx512vnni.cc, 32 codes a step): Σv and Σv² over v = x − z,
+// and the smallest and largest code, for channels in [1, 32768] (so |Σv| < 2^23, Σv² < 2^31).
+struct RowStats {
+  int32_t sum = 0;
+  uint32_t sum_sq = 0;
+  int32_t lo = 127, hi = -128;
+};
+RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
 
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
+// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above).
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr);
 // The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
