@@ -437,17 +437,24 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
   // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
   // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
+  // (The test of the step's last code is on the register: reading it back from `codes` stalls on
+  // the store. Only the entries a lookup may read are written: codes up to the cap, zeros to the
+  // end of its 32-entry chunk.)
   const SoftmaxCodeConsts c(p, sum);
-  alignas(64) int32_t codes[256 + 32] = {};
-  int32_t d_cap = d_hi;
-  for (int32_t d = 0; d <= d_hi; d += 8) {  // d + 7 <= 255
+  alignas(64) int32_t codes[256 + 32];
+  const __m256i zero_code8 = _mm256_set1_epi32(p.output_zero_point);
+  int32_t d_cap = d_hi, d = 0;
+  for (; d <= d_hi; d += 8) {  // d + 7 <= 255
     const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), SoftmaxCodes8(c, e32));
-    if (d + 7 < d_hi && codes[d + 7] == p.output_zero_point) {
+    const __m256i codes8 = SoftmaxCodes8(c, e32);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), codes8);
+    if (d + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
       d_cap = d + 7;
+      d += 8;
       break;
     }
   }
+  for (; d % 32 != 0; d += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), _mm256_setzero_si256());
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
   auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
     _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
