@@ -1,6 +1,7 @@
 // The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing, the
 // loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
 // on them. Plain C++ for any target: no intrinsics, no target flags.
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
@@ -240,16 +241,22 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   }
   const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
   for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
-  for (int32_t r = 0; r < p.rows; ++r) {
+  for (int32_t r = 0; b_zero_point != 0 && r < p.rows; ++r) {
     const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
+    // int32 sums of runs of 2^16 codes (|Σ| <= 2^23; the loop vectorizes), added in int64.
     int64_t sum = 0;
-    for (int32_t d = 0; d < p.depth; ++d) sum += a_r[d];
+    for (int32_t d0 = 0; d0 < p.depth; d0 += 1 << 16) {
+      const int32_t d1 = std::min(p.depth, d0 + (1 << 16));
+      int32_t run = 0;
+      for (int32_t d = d0; d < d1; ++d) run += a_r[d];
+      sum += run;
+    }
     row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
   }
   Qs8GemmParams q = p;
   q.weights = panels;
   q.bias = bias;
-  q.row_bias = row_bias;
+  q.row_bias = b_zero_point != 0 ? row_bias : nullptr;  // z_b = 0: no row term
   q.scratch = base;
   Qs8Gemm(k, q, a, y);
 }
