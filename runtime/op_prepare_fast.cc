@@ -72,10 +72,11 @@ void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* con
   p.mask32 = static_cast<const int32_t*>(in[1]);
   portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kAvx512, s.keep);
 }
+template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512);
 }
 template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -180,7 +181,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->scratch.resize(std::max(pools->scratch.size(), words));
     out->params = d;
-    out->run = &RunFastDepthwise;
+    out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastDepthwise<true> : &RunFastDepthwise<false>;
     return;
   }
   const int64_t positions = int64_t{p.out_h} * p.out_w;

@@ -564,6 +564,7 @@ class DepthwiseTester {
   DepthwiseTester& Bias(bool b) { bias_ = b; return *this; }
   DepthwiseTester& PerChannel(bool v) { per_channel_ = v; return *this; }
   DepthwiseTester& Batch(int32_t n) { n_ = n; return *this; }
+  DepthwiseTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
   DepthwiseTester& Seed(uint32_t s) { seed_ = s; return *this; }
 
   void Test() const {
@@ -585,7 +586,7 @@ class DepthwiseTester {
     p.input_zero_point = zx_;
     const int32_t count = per_channel_ ? c_ : 1;
     std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size()), bias(static_cast<size_t>(c_));
-    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(-14, -6), bd(-(1 << 20), 1 << 20);
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(shift_lo_, shift_hi_), bd(-(1 << 20), 1 << 20);
     for (auto& v : mult) v = m(rng);
     for (auto& v : shift) v = sh(rng);
     for (auto& v : bias) v = bd(rng);
@@ -593,17 +594,25 @@ class DepthwiseTester {
     const auto x = RandomCodes(rng, int64_t{n_} * c_ * h_ * w_);
     const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
     const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
-    std::vector<int8_t> want(n + 1, 4), got(n + 1, 4);
-    std::vector<int16_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 2 + 1);
+    std::vector<int8_t> want(n + 1, 4);
     ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
-    portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
-    ASSERT_EQ(got, want) << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
-                         << stride_ << " dilation " << dilation_;
+    // Plain C++ planes, and the AVX-512 channels-last path where this CPU has it.
+    for (bool avx512 : {false, true}) {
+      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+      std::vector<int8_t> got(n + 1, 4);
+      std::vector<int32_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 4 + 1);  // as the pools: int32 words
+      portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr,
+                                   reinterpret_cast<int16_t*>(scratch.data()), got.data(), avx512);
+      size_t first = 0;
+      while (first < n && got[first] == want[first]) ++first;
+      ASSERT_EQ(got, want) << "first " << first << " of " << n << ": " << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
+                           << stride_ << " dilation " << dilation_ << " avx512 " << avx512;
+    }
   }
 
  private:
   int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
-  int32_t zx_ = -128, n_ = 1;
+  int32_t zx_ = -128, n_ = 1, shift_lo_ = -14, shift_hi_ = -6;
   bool bias_ = true, per_channel_ = true;
   uint32_t seed_ = 1;
 };
@@ -617,6 +626,11 @@ TEST(X86Misc, Depthwise3x3EdgeShapes) {
   DepthwiseTester().Channels(1).Input(5, 9).Pads(1, 0, 0, 1).Test();     // asymmetric pads
   DepthwiseTester().Channels(3).Input(9, 9).Pads(2, 2, 2, 2).Dilation(2).Test();
   DepthwiseTester().Channels(2).Input(6, 6).Batch(3).Bias(false).PerChannel(false).Test();
+  // Channel counts around the AVX-512 path's 16-lane step, both requantizations, batches.
+  for (int32_t c : {1, 15, 16, 17, 31, 33, 64}) {
+    DepthwiseTester().Channels(c).Input(9, 8).Stride(2).Seed(c).Test();
+    DepthwiseTester().Channels(c).Input(5, 6).PerChannel(false).Batch(2).Seed(c + 100).Test();
+  }
 }
 
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
@@ -625,6 +639,10 @@ TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
   DepthwiseTester().Kernel(3, 1).Input(8, 5).Pads(1, 0, 1, 0).Stride(2).Test();
   DepthwiseTester().Kernel(9, 9).Input(10, 10).Pads(4, 4, 4, 4).Test();  // 81 taps: the generic loop
   for (int32_t z : {-128, 0, 127}) DepthwiseTester().Channels(5).Input(9, 8).ZeroPoint(z).Seed(z + 200).Test();
+  // Requantization corners: r = 31 − shift from 62 (outputs near the zero point) to 1 (saturating).
+  for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})
+    for (bool per_channel : {true, false})
+      DepthwiseTester().Channels(19).Input(7, 7).Shifts(lo, hi).PerChannel(per_channel).Seed(lo + 40).Test();
 }
 
 }  // namespace

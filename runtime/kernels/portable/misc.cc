@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/kernels/reference/kernel_util.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
@@ -578,14 +579,56 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 }
 }  // namespace
 
+namespace {
+size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
+// The channels-last path's scratch: the image [ih][iw][c], the weights [tap][c] int32 (rows of C
+// rounded up to 16), the outputs [pos][c]; byte offsets.
+struct DepthwiseLastLayout {
+  size_t weights = 0, outputs = 0, total = 0;
+};
+DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
+  const auto c = static_cast<size_t>(p.in_channels);
+  DepthwiseLastLayout l;
+  l.weights = RoundUp64(c * static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w));
+  l.outputs = l.weights + RoundUp64((c + 15) / 16 * 16 * static_cast<size_t>(p.kernel_h) *
+                                    static_cast<size_t>(p.kernel_w) * sizeof(int32_t));
+  l.total = l.outputs + c * static_cast<size_t>(p.out_h) * static_cast<size_t>(p.out_w);
+  return l;
+}
+}  // namespace
+
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
-  return static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
-                             PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
-         sizeof(int16_t);
+  const size_t plane = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
+                                           PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
+                       sizeof(int16_t);
+  return std::max(plane, DepthwiseLast(p).total);
 }
 
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y) {
+                        int16_t* scratch, int8_t* y, bool avx512) {
+#if defined(SQUINT_X86_KERNELS)
+  if (avx512) {
+    const DepthwiseLastLayout l = DepthwiseLast(p);
+    auto* base = reinterpret_cast<uint8_t*>(scratch);
+    auto* xt = reinterpret_cast<int8_t*>(base);
+    auto* wt = reinterpret_cast<int32_t*>(base + l.weights);
+    auto* yt = reinterpret_cast<int8_t*>(base + l.outputs);
+    const int32_t channels = p.in_channels, cpad = (channels + 15) / 16 * 16;
+    const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
+    const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+    if (out_plane == 0 || channels == 0) return;
+    for (int64_t t = 0; t < taps; ++t)
+      for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? w[c * taps + t] : 0;
+    for (int32_t n = 0; n < p.batch; ++n) {
+      TransposeBytes(x + int64_t{n} * channels * in_plane, channels, in_plane, xt);
+      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, wt, bias, yt);
+      TransposeBytes(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
+    }
+    return;
+  }
+#else
+  (void)avx512;
+#endif
   const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
   const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
   if (hp == 0 || wp == 0) return;

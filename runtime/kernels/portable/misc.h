@@ -92,9 +92,13 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // window leaves the input (the reference skips those taps: their x − zp counts as 0), then every
 // output sums its kernel_h·kernel_w taps in int32 (the same integers as the reference, which
 // prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
-// scratch holds Qs8DepthwiseScratchBytes(p) bytes, 2-byte aligned.
+// avx512 (x86-64 builds only; the caller has checked the CPU): per image, the input transposed to
+// channels last, the weights to [tap][channel] int32, x86::Qs8DepthwiseChannelsLastAvx512
+// (runtime/kernels/x86/rows.h) over 16 channels at a time, and its [position][channel] codes
+// transposed back to NCHW.
+// scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned.
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y);
+                        int16_t* scratch, int8_t* y, bool avx512 = false);
 
 }  // namespace squint::rt::portable

@@ -198,6 +198,21 @@ const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", k
 //   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
 //   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
 namespace {
+// fixed_point.h's MultiplyByQuantizedMultiplier64 of 8 lanes with |acc| < 2^32, so that
+// |acc|·m < 2^63 is one vpmuludq and q = ⌊(|acc|·m + 2^(r−1)) / 2^r⌋ exactly for any r in [1, 62]
+// (r = 31 − shift, m < 2^31); then saturated, signed back, + zp and clamped to [act_min, act_max].
+inline __m512i RequantNarrow8(__m512i acc, __m512i m, __m512i r, __m512i zp, __m512i act_min, __m512i act_max) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
+  const __m512i limit = _mm512_mask_blend_epi64(neg, _mm512_set1_epi64((int64_t{1} << 31) - 1),
+                                                _mm512_set1_epi64(int64_t{1} << 31));
+  const __m512i round_r = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));
+  const __m512i product = _mm512_mul_epu32(_mm512_abs_epi64(acc), m);
+  const __m512i q = _mm512_min_epu64(_mm512_srlv_epi64(_mm512_add_epi64(product, round_r), r), limit);
+  const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(q, neg, zero, q), zp);
+  return _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max);
+}
+
 // kCase: a RequantCase (rows.h).
 template <int kCase>
 void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
@@ -236,16 +251,13 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
     // Requantization (fixed_point.h, MultiplyByQuantizedMultiplier64), lane by lane.
     const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
     const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
+    if constexpr (kCase == kNarrow) {
+      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, RequantNarrow8(acc, m, r, zp, act_min, act_max));
+      continue;
+    }
     const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
     const __m512i a = _mm512_abs_epi64(acc);
     const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
-    if constexpr (kCase == kNarrow) {  // a < 2^32: a·m + 2^(r−1) < 2^63 + 2^61, q = that / 2^r exactly
-      const __m512i round_r = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));
-      const __m512i qq = _mm512_min_epu64(_mm512_srlv_epi64(_mm512_add_epi64(_mm512_mul_epu32(a, m), round_r), r), limit);
-      const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
-      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
-      continue;
-    }
     const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
     const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
     const __m512i lo = _mm512_and_si512(p_lo, low32);
@@ -300,6 +312,57 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
   else if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
   else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
   else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
+}
+
+// ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
+// 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
+// (exact: prepare bounds |acc| < 2^31), then the GEMM's Requantize (the int32 reference's).
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
+                                    const int32_t* bias, int8_t* yt) {
+  const int32_t channels = p.in_channels, cpad = (channels + 15) / 16 * 16;
+  const int32_t in_h = p.in_h, in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, kernel_h = p.kernel_h,
+                kernel_w = p.kernel_w, stride_h = p.stride_h, stride_w = p.stride_w, dilation_h = p.dilation_h,
+                dilation_w = p.dilation_w, pad_top = p.pad_top, pad_left = p.pad_left;
+  const ref::RequantParams& rq = p.requant;
+  const __m512i zx = _mm512_set1_epi32(p.input_zero_point), zero = _mm512_setzero_si512();
+  OutputStage o;
+  o.zp = _mm512_set1_epi32(rq.zero_point);
+  o.lo = _mm512_set1_epi32(rq.act_min - rq.zero_point);
+  o.hi = _mm512_set1_epi32(rq.act_max - rq.zero_point);
+  // Taps [lo, hi) of one axis inside the image: position o0 + t·dilation in [0, size).
+  auto inside = [](int64_t o0, int32_t kernel, int32_t dilation, int32_t size, int32_t* lo, int32_t* hi) {
+    *lo = 0, *hi = kernel;
+    while (*lo < *hi && o0 + int64_t{*lo} * dilation < 0) ++*lo;
+    while (*hi > *lo && o0 + int64_t{*hi - 1} * dilation >= size) --*hi;
+  };
+  for (int32_t c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 k = channels - c0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c0)) - 1);
+    const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(k, bias + c0) : zero;
+    __m512i mult = _mm512_set1_epi32(rq.multiplier[0]), shift = _mm512_set1_epi32(rq.shift[0]);
+    if (rq.count != 1) mult = _mm512_maskz_loadu_epi32(k, rq.multiplier + c0), shift = _mm512_maskz_loadu_epi32(k, rq.shift + c0);
+    const __m512i left = _mm512_max_epi32(shift, zero), right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+    for (int32_t oh = 0; oh < out_h; ++oh) {
+      const int64_t ih0 = int64_t{oh} * stride_h - pad_top;
+      int32_t kh_lo, kh_hi;
+      inside(ih0, kernel_h, dilation_h, in_h, &kh_lo, &kh_hi);
+      for (int32_t ow = 0; ow < out_w; ++ow) {
+        const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+        int32_t kw_lo, kw_hi;
+        inside(iw0, kernel_w, dilation_w, in_w, &kw_lo, &kw_hi);
+        __m512i acc = b;
+        for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
+          const int8_t* x_row = xt + ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * channels + c0;
+          const int32_t* w_row = wt + int64_t{kh} * kernel_w * cpad + c0;
+          for (int32_t kw = kw_lo; kw < kw_hi; ++kw) {
+            const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x_row + int64_t{kw} * dilation_w * channels));
+            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), _mm512_loadu_si512(w_row + int64_t{kw} * cpad)));
+          }
+        }
+        _mm_mask_storeu_epi8(yt + (int64_t{oh} * out_w + ow) * channels + c0, k,
+                             _mm512_cvtepi32_epi8(Requantize(acc, mult, left, right, o)));
+      }
+    }
+  }
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----
