@@ -174,8 +174,11 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa != Isa::kReference && p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels &&
-      w.type == ElementType::INT8 && w.group_size == 0) {  // depthwise, one output channel per input channel
+  // Depthwise (one output channel per input channel), and on AVX-512 a groups = 1 conv with one
+  // input channel by the same kernel (every output channel reads the one input plane).
+  const bool depthwise = p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels;
+  const bool one_input = p.groups == 1 && p.in_channels == 1 && pools->isa == Isa::kAvx512Vnni;
+  if (pools->isa != Isa::kReference && (depthwise || one_input) && w.type == ElementType::INT8 && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);

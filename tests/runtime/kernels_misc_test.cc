@@ -565,6 +565,8 @@ class DepthwiseTester {
   DepthwiseTester& PerChannel(bool v) { per_channel_ = v; return *this; }
   DepthwiseTester& Batch(int32_t n) { n_ = n; return *this; }
   DepthwiseTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
+  // A groups = 1 conv of one input channel into Channels() outputs (the AVX-512 path only).
+  DepthwiseTester& OneInput(bool v) { one_input_ = v; return *this; }
   DepthwiseTester& Seed(uint32_t s) { seed_ = s; return *this; }
 
   void Test() const {
@@ -572,6 +574,7 @@ class DepthwiseTester {
     ref::Conv2DParams p;
     p.batch = n_;
     p.in_channels = p.out_channels = p.groups = c_;
+    if (one_input_) p.in_channels = p.groups = 1;
     p.in_h = h_, p.in_w = w_;
     p.kernel_h = kh_, p.kernel_w = kw_;
     p.stride_h = p.stride_w = stride_;
@@ -591,14 +594,14 @@ class DepthwiseTester {
     for (auto& v : shift) v = sh(rng);
     for (auto& v : bias) v = bd(rng);
     p.requant = {mult.data(), shift.data(), count, static_cast<int32_t>(rng() % 256) - 128, -128, 127};
-    const auto x = RandomCodes(rng, int64_t{n_} * c_ * h_ * w_);
+    const auto x = RandomCodes(rng, int64_t{n_} * p.in_channels * h_ * w_);
     const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
     const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
     std::vector<int8_t> want(n + 1, 4);
     ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
     // Plain C++ planes, and the AVX-512 channels-last path where this CPU has it.
     for (bool avx512 : {false, true}) {
-      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+      if ((avx512 && !IsaSupported(Isa::kAvx512Vnni)) || (!avx512 && one_input_)) continue;
       std::vector<int8_t> got(n + 1, 4);
       std::vector<int32_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 4 + 1);  // as the pools: int32 words
       portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr,
@@ -613,7 +616,7 @@ class DepthwiseTester {
  private:
   int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
   int32_t zx_ = -128, n_ = 1, shift_lo_ = -14, shift_hi_ = -6;
-  bool bias_ = true, per_channel_ = true;
+  bool bias_ = true, per_channel_ = true, one_input_ = false;
   uint32_t seed_ = 1;
 };
 
@@ -639,6 +642,12 @@ TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
   DepthwiseTester().Kernel(3, 1).Input(8, 5).Pads(1, 0, 1, 0).Stride(2).Test();
   DepthwiseTester().Kernel(9, 9).Input(10, 10).Pads(4, 4, 4, 4).Test();  // 81 taps: the generic loop
   for (int32_t z : {-128, 0, 127}) DepthwiseTester().Channels(5).Input(9, 8).ZeroPoint(z).Seed(z + 200).Test();
+  // One input channel, groups = 1 (cnn_small's first conv: 1 → 16, 3×3, pad 1, 28×28).
+  DepthwiseTester().OneInput(true).Channels(16).Input(28, 28).Seed(7).Test();
+  for (int32_t c : {1, 2, 15, 17, 33})
+    for (int32_t z : {-128, 127})
+      DepthwiseTester().OneInput(true).Channels(c).Input(6, 9).Stride(2).ZeroPoint(z).Batch(2).Seed(c + z).Test();
+  DepthwiseTester().OneInput(true).Channels(8).Kernel(5, 3).Input(7, 7).Pads(2, 1, 2, 1).Dilation(2).Shifts(25, 30).Test();
   // Requantization corners: r = 31 − shift from 62 (outputs near the zero point) to 1 (saturating).
   for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})
     for (bool per_channel : {true, false})

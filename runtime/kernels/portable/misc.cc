@@ -587,9 +587,9 @@ struct DepthwiseLastLayout {
   size_t weights = 0, outputs = 0, total = 0;
 };
 DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
-  const auto c = static_cast<size_t>(p.in_channels);
-  DepthwiseLastLayout l;
-  l.weights = RoundUp64(c * static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w));
+  const auto c = static_cast<size_t>(p.out_channels);
+  DepthwiseLastLayout l;  // (one input channel: the input plane as it is, no copy)
+  l.weights = p.in_channels == 1 ? 0 : RoundUp64(c * static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w));
   l.outputs = l.weights + RoundUp64((c + 15) / 16 * 16 * static_cast<size_t>(p.kernel_h) *
                                     static_cast<size_t>(p.kernel_w) * sizeof(int32_t));
   l.total = l.outputs + c * static_cast<size_t>(p.out_h) * static_cast<size_t>(p.out_w);
@@ -613,15 +613,16 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     auto* xt = reinterpret_cast<int8_t*>(base);
     auto* wt = reinterpret_cast<int32_t*>(base + l.weights);
     auto* yt = reinterpret_cast<int8_t*>(base + l.outputs);
-    const int32_t channels = p.in_channels, cpad = (channels + 15) / 16 * 16;
+    const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
     const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
     const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
     if (out_plane == 0 || channels == 0) return;
-    for (int64_t t = 0; t < taps; ++t)
+    for (int64_t t = 0; t < taps; ++t)  // w[oc][0][kh][kw] either way (depthwise: one input channel per group)
       for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? w[c * taps + t] : 0;
     for (int32_t n = 0; n < p.batch; ++n) {
-      TransposeBytes(x + int64_t{n} * channels * in_plane, channels, in_plane, xt);
-      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, wt, bias, yt);
+      const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
+      if (p.in_channels > 1) TransposeBytes(x_n, channels, in_plane, xt);
+      x86::Qs8DepthwiseChannelsLastAvx512(p, p.in_channels > 1 ? xt : x_n, wt, bias, yt);
       TransposeBytes(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
     }
     return;

@@ -92,7 +92,8 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // window leaves the input (the reference skips those taps: their x − zp counts as 0), then every
 // output sums its kernel_h·kernel_w taps in int32 (the same integers as the reference, which
 // prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
-// avx512 (x86-64 builds only; the caller has checked the CPU): per image, the input transposed to
+// avx512 (x86-64 builds only; the caller has checked the CPU), which also takes a groups = 1 conv
+// with one input channel (w [C_out][1][kH][kW], the same layout): per image, the input transposed to
 // channels last, the weights to [tap][channel] int32, x86::Qs8DepthwiseChannelsLastAvx512
 // (runtime/kernels/x86/rows.h) over 16 channels at a time, and its [position][channel] codes
 // transposed back to NCHW.

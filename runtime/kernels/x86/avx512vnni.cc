@@ -317,9 +317,14 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
 // (exact: prepare bounds |acc| < 2^31), then the GEMM's Requantize (the int32 reference's).
-void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
-                                    const int32_t* bias, int8_t* yt) {
-  const int32_t channels = p.in_channels, cpad = (channels + 15) / 16 * 16;
+namespace {
+// kBroadcast: one input channel (a groups = 1 conv with in_channels = 1), its code broadcast to
+// every output channel's lane; otherwise depthwise, lane c reading input channel c.
+template <bool kBroadcast>
+void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt, const int32_t* bias,
+                           int8_t* yt) {
+  const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
+  const int64_t x_step = kBroadcast ? 1 : channels;  // between input positions
   const int32_t in_h = p.in_h, in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, kernel_h = p.kernel_h,
                 kernel_w = p.kernel_w, stride_h = p.stride_h, stride_w = p.stride_w, dilation_h = p.dilation_h,
                 dilation_w = p.dilation_w, pad_top = p.pad_top, pad_left = p.pad_left;
@@ -351,10 +356,11 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
         inside(iw0, kernel_w, dilation_w, in_w, &kw_lo, &kw_hi);
         __m512i acc = b;
         for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
-          const int8_t* x_row = xt + ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * channels + c0;
+          const int8_t* x_row = xt + ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * x_step + (kBroadcast ? 0 : c0);
           const int32_t* w_row = wt + int64_t{kh} * kernel_w * cpad + c0;
           for (int32_t kw = kw_lo; kw < kw_hi; ++kw) {
-            const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x_row + int64_t{kw} * dilation_w * channels));
+            const int8_t* xp = x_row + int64_t{kw} * dilation_w * x_step;
+            const __m512i x = kBroadcast ? _mm512_set1_epi32(*xp) : _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xp));
             acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), _mm512_loadu_si512(w_row + int64_t{kw} * cpad)));
           }
         }
@@ -363,6 +369,13 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
       }
     }
   }
+}
+}  // namespace
+
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
+                                    const int32_t* bias, int8_t* yt) {
+  if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, wt, bias, yt);
+  else DepthwiseChannelsLast<false>(p, xt, wt, bias, yt);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----

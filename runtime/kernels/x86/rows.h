@@ -50,7 +50,8 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
                             int32_t up_log2, int64_t root, double inv, int8_t* yr);
 
 // Depthwise CONV_2D of one image in channels-last order (avx512vnni.cc, 16 channels a step):
-// xt[ih][iw][c] (C = p.in_channels = p.out_channels), wt[t][c] the int32 weights of tap
+// xt[ih][iw][c] (C = p.in_channels = p.out_channels; or p.in_channels = 1, groups = 1: the one
+// input plane, read by every output channel), wt[t][c] the int32 weights of tap
 // t = kh·kernel_w + kw in rows of C rounded up to 16 (zeros past C), bias [C] or null;
 // yt[oh·out_w + ow][c] = the reference's output code (kernels.h CONV_2D: taps outside the image
 // skipped, the per-channel or per-tensor int32 MultiplyByQuantizedMultiplier of fixed_point.h).
