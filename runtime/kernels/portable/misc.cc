@@ -187,22 +187,60 @@ TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t*
 
 namespace {
 
-template <typename T>
-void TransposeRows(const TransposePlan& t, const T* x, T* y) {
-  const int32_t last = t.rank - 1;
-  const int64_t inner = t.dims[last], step = t.strides[last];
+// copy(y_row, x_row) for every output row of `inner` elements, x_row at the input offset of the
+// row's first element (the output's outer axes walked as a counter).
+template <typename T, typename Copy>
+void ForEachRow(const TransposePlan& t, int32_t last, int64_t inner, const T* x, T* y, Copy copy) {
   const int64_t rows = t.count / inner;
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t off = 0;
   for (int64_t row = 0; row < rows; ++row) {
-    T* yr = y + row * inner;
-    const T* xr = x + off;
-    if (step == 1) {
-      std::memcpy(yr, xr, static_cast<size_t>(inner) * sizeof(T));
-    } else {
-      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
-    }
+    copy(y + row * inner, x + off);
     for (int32_t i = last - 1; i >= 0; --i) {
+      off += t.strides[i];
+      if (++index[i] < t.dims[i]) break;
+      off -= t.strides[i] * t.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+template <typename T>
+void TransposeRows(const TransposePlan& t, const T* x, T* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t inner = t.dims[last], step = t.strides[last];
+  if (step != 1) {
+    ForEachRow(t, last, inner, x, y, [inner, step](T* yr, const T* xr) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
+    });
+    return;
+  }
+  // Contiguous rows: a fixed-size copy the compiler inlines for the short rows of attention
+  // heads (16 and 32 bytes), the library's memcpy otherwise.
+  const size_t bytes = static_cast<size_t>(inner) * sizeof(T);
+  if (bytes == 16) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 16); });
+  else if (bytes == 32) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 32); });
+  else ForEachRow(t, last, inner, x, y, [bytes](T* yr, const T* xr) { std::memcpy(yr, xr, bytes); });
+}
+
+// Bytes whose two innermost output axes are a matrix transpose: output axis last − 1 steps
+// through the input by 1 over step = its size, axis last by step — each block of
+// dims[last − 1] × dims[last] output bytes is the transpose of an input block of
+// dims[last] × dims[last − 1] contiguous bytes (TransposeBytes, 8 × 8 at a time).
+bool TransposesBlocks(const TransposePlan& t) {
+  const int32_t last = t.rank - 1;
+  return t.element_size == 1 && t.rank >= 2 && t.strides[last - 1] == 1 && t.strides[last] == t.dims[last - 1] &&
+         t.dims[last - 1] >= 8 && t.dims[last] >= 8;
+}
+void TransposeByteBlocks(const TransposePlan& t, const int8_t* x, int8_t* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t block = int64_t{t.dims[last - 1]} * t.dims[last];
+  const int64_t blocks = t.count / block;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t off = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    TransposeBytes(x + off, t.dims[last], t.dims[last - 1], y + b * block);
+    for (int32_t i = last - 2; i >= 0; --i) {
       off += t.strides[i];
       if (++index[i] < t.dims[i]) break;
       off -= t.strides[i] * t.dims[i];
@@ -219,7 +257,8 @@ void Transpose(const TransposePlan& t, const void* x, void* y) {
     std::memcpy(y, x, static_cast<size_t>(t.count) * static_cast<size_t>(t.element_size));
     return;
   }
-  if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
+  if (TransposesBlocks(t)) TransposeByteBlocks(t, static_cast<const int8_t*>(x), static_cast<int8_t*>(y));
+  else if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
   else if (t.element_size == 2) TransposeRows(t, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y));
   else TransposeRows(t, static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y));
 }
