@@ -40,11 +40,17 @@ struct OutputStage {
 // sat32(acc·2^left) → SRDHM with the Q0.31 multiplier, written floor((a·m + 2^30) / 2^31)
 // (equal to gemmlowp's nudge-and-truncate for m >= 0) → RoundingDivideByPOT(·, right) → clamp
 // to [act_min, act_max] − zp (the same as clamping after + zp) → + zp.
+// kLeft = false: the caller knows every lane's left shift is 0 (sat32(acc·2^0) = acc), the usual
+// case of per-channel weight scales.
+template <bool kLeft = true>
 inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
-  const __m512i shifted = _mm512_sllv_epi32(acc, left);
-  const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
-  const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
-  const __m512i a = _mm512_mask_blend_epi32(exact, saturated, shifted);
+  __m512i a = acc;
+  if constexpr (kLeft) {
+    const __m512i shifted = _mm512_sllv_epi32(acc, left);
+    const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
+    const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
+    a = _mm512_mask_blend_epi32(exact, saturated, shifted);
+  }
   const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
   const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
   const __m512i odd =
@@ -102,6 +108,13 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
     const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * h);
     const __mmask16 store = h == 0 ? m0 : m1;
     if (store == 0) break;
+    if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i)
+        _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
+                                         Requantize<false>(acc[i][h], mult, left, right, o));
+      continue;
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i)
       _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
