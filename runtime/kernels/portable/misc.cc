@@ -627,8 +627,9 @@ struct DepthwiseLastLayout {
 };
 DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
   const auto c = static_cast<size_t>(p.out_channels);
-  DepthwiseLastLayout l;  // (one input channel: the input plane as it is, no copy)
-  l.weights = p.in_channels == 1 ? 0 : RoundUp64(c * static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w));
+  DepthwiseLastLayout l;  // (one input channel: x − z_x of its plane as int32)
+  const size_t plane = static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w);
+  l.weights = RoundUp64(p.in_channels == 1 ? plane * sizeof(int32_t) : c * plane);
   l.outputs = l.weights + RoundUp64((c + 15) / 16 * 16 * static_cast<size_t>(p.kernel_h) *
                                     static_cast<size_t>(p.kernel_w) * sizeof(int32_t));
   l.total = l.outputs + c * static_cast<size_t>(p.out_h) * static_cast<size_t>(p.out_w);
@@ -660,8 +661,11 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
       for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? w[c * taps + t] : 0;
     for (int32_t n = 0; n < p.batch; ++n) {
       const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
+      auto* x_one = reinterpret_cast<int32_t*>(base);  // the same bytes as xt, when one input channel
       if (p.in_channels > 1) TransposeBytes(x_n, channels, in_plane, xt);
-      x86::Qs8DepthwiseChannelsLastAvx512(p, p.in_channels > 1 ? xt : x_n, wt, bias, yt);
+      else
+        for (int64_t i = 0; i < in_plane; ++i) x_one[i] = x_n[i] - p.input_zero_point;
+      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, x_one, wt, bias, yt);
       TransposeBytes(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
     }
     return;

@@ -334,8 +334,8 @@ namespace {
 // kBroadcast: one input channel (a groups = 1 conv with in_channels = 1), its code broadcast to
 // every output channel's lane; otherwise depthwise, lane c reading input channel c.
 template <bool kBroadcast>
-void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt, const int32_t* bias,
-                           int8_t* yt) {
+void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one, const int32_t* wt,
+                           const int32_t* bias, int8_t* yt) {
   const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
   const int64_t x_step = kBroadcast ? 1 : channels;  // between input positions
   const int32_t in_h = p.in_h, in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, kernel_h = p.kernel_h,
@@ -369,12 +369,16 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
         inside(iw0, kernel_w, dilation_w, in_w, &kw_lo, &kw_hi);
         __m512i acc = b;
         for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
-          const int8_t* x_row = xt + ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * x_step + (kBroadcast ? 0 : c0);
+          const int64_t at = ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * x_step;
           const int32_t* w_row = wt + int64_t{kh} * kernel_w * cpad + c0;
           for (int32_t kw = kw_lo; kw < kw_hi; ++kw) {
-            const int8_t* xp = x_row + int64_t{kw} * dilation_w * x_step;
-            const __m512i x = kBroadcast ? _mm512_set1_epi32(*xp) : _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xp));
-            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), _mm512_loadu_si512(w_row + int64_t{kw} * cpad)));
+            const __m512i w = _mm512_loadu_si512(w_row + int64_t{kw} * cpad);
+            if constexpr (kBroadcast) {  // x − z_x precomputed: vpmulld with a broadcast memory operand
+              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_set1_epi32(x_one[at + int64_t{kw} * dilation_w])));
+            } else {
+              const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at + int64_t{kw} * dilation_w * x_step + c0));
+              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), w));
+            }
           }
         }
         _mm_mask_storeu_epi8(yt + (int64_t{oh} * out_w + ow) * channels + c0, k,
@@ -385,10 +389,10 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
 }
 }  // namespace
 
-void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
-                                    const int32_t* bias, int8_t* yt) {
-  if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, wt, bias, yt);
-  else DepthwiseChannelsLast<false>(p, xt, wt, bias, yt);
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
+                                    const int32_t* wt, const int32_t* bias, int8_t* yt) {
+  if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, x_one, wt, bias, yt);
+  else DepthwiseChannelsLast<false>(p, xt, x_one, wt, bias, yt);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----

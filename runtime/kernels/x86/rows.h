@@ -50,14 +50,15 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
                             int32_t up_log2, int64_t root, double inv, int8_t* yr);
 
 // Depthwise CONV_2D of one image in channels-last order (avx512vnni.cc, 16 channels a step):
-// xt[ih][iw][c] (C = p.in_channels = p.out_channels; or p.in_channels = 1, groups = 1: the one
-// input plane, read by every output channel), wt[t][c] the int32 weights of tap
+// xt[ih][iw][c] (C = p.in_channels = p.out_channels); or, when p.in_channels = 1 (groups = 1),
+// x_one[ih][iw] = x − z_x of the one input plane as int32, read by every output channel (xt
+// unused); wt[t][c] the int32 weights of tap
 // t = kh·kernel_w + kw in rows of C rounded up to 16 (zeros past C), bias [C] or null;
 // yt[oh·out_w + ow][c] = the reference's output code (kernels.h CONV_2D: taps outside the image
 // skipped, the per-channel or per-tensor int32 MultiplyByQuantizedMultiplier of fixed_point.h).
 // Precondition: prepare's bound |acc| < 2^31.
-void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
-                                    const int32_t* bias, int8_t* yt);
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
+                                    const int32_t* wt, const int32_t* bias, int8_t* yt);
 
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
