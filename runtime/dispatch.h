@@ -9,7 +9,8 @@
 // CPU (or this build) lacks is an error at prepare, never a silent fallback. kReference runs the
 // reference kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
 // FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands; int8
-// CONV_2D with int8 weights, groups = 1 by im2col or depthwise; int8 ADD / SUB / MUL with at least
+// CONV_2D with int8 weights, groups = 1 by im2col or depthwise (avx512vnni: also a one-input-channel
+// conv with at most 16 outputs, by the depthwise kernel); int8 ADD / SUB / MUL with at least
 // 1024 outputs, int8 → int8 LUT, TRANSPOSE, GATHER, constant-mode PAD, int8 SOFTMAX with a
 // uniform-grid output (constant and/or run-time int32 keep masks), int8 LAYER_NORM, int8 global
 // AVERAGE_POOL_2D: runtime/kernels/portable/misc.h, the same plain C++ for every set) and leaves
