@@ -91,11 +91,11 @@ void BM_FullyConnected(benchmark::State& state) {
 }
 
 // state.range: M, N, K, instruction set (squint::rt::Isa: 1 reference, 2 avx2, 3 avx512vnni).
-void BM_Gemm(benchmark::State& state) {
+// Args M, N, K, isa; `threads` > 1 splits each call over the runtime's ThreadPool.
+void RunGemm(benchmark::State& state, int32_t threads) {
   const int32_t m = static_cast<int32_t>(state.range(0)), n = static_cast<int32_t>(state.range(1)),
                 k = static_cast<int32_t>(state.range(2));
   const auto isa = static_cast<squint::rt::Isa>(state.range(3));
-  const int32_t threads = state.range(4) > 0 ? static_cast<int32_t>(state.range(4)) : 1;
   state.SetLabel(squint::rt::IsaName(isa));
   if (!squint::rt::IsaSupported(isa)) return state.SkipWithError("instruction set not available on this CPU");
   std::vector<int32_t> mult(static_cast<size_t>(n)), shift(static_cast<size_t>(n), -10);
@@ -154,6 +154,8 @@ void BM_Gemm(benchmark::State& state) {
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(m) * n * k, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_Gemm(benchmark::State& state) { RunGemm(state, 1); }
+
 void GemmShapes(benchmark::internal::Benchmark* b) {
   for (int isa = 1; isa <= 3; ++isa)
     for (auto s : {std::vector<int64_t>{1024, 1024, 1024}, {197, 768, 768}, {50, 96, 288}, {1, 768, 768}})
@@ -162,7 +164,7 @@ void GemmShapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Gemm)->Apply(GemmShapes)->ArgNames({"M", "N", "K", "isa"})->Unit(benchmark::kMicrosecond);
 // BM_GemmThreads: the same GEMM split over 1 or 2 threads (the runtime's ThreadPool, as
 // squint_rt_options.num_threads does), timed by the wall clock: the speed-up is real time 1 / 2.
-void BM_GemmThreads(benchmark::State& state) { BM_Gemm(state); }
+void BM_GemmThreads(benchmark::State& state) { RunGemm(state, static_cast<int32_t>(state.range(4))); }
 BENCHMARK(BM_GemmThreads)
     ->Args({197, 768, 768, 3, 1})->Args({197, 768, 768, 3, 2})
     ->Args({197, 768, 768, 2, 1})->Args({197, 768, 768, 2, 2})
