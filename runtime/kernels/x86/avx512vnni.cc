@@ -536,18 +536,18 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
   const SoftmaxCodeConsts c(p, sum);
   alignas(64) int32_t codes[256 + 32];
   const __m256i zero_code8 = _mm256_set1_epi32(p.output_zero_point);
-  int32_t d_cap = d_hi, d = 0;
-  for (; d <= d_hi; d += 8) {  // d + 7 <= 255
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
+  int32_t d_cap = d_hi, t = 0;
+  for (; t <= d_hi; t += 8) {  // t + 7 <= 255
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + t));
     const __m256i codes8 = SoftmaxCodes8(c, e32);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), codes8);
-    if (d + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
-      d_cap = d + 7;
-      d += 8;
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), codes8);
+    if (t + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
+      d_cap = t + 7;
+      t += 8;
       break;
     }
   }
-  for (; d % 32 != 0; d += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), _mm256_setzero_si256());
+  for (; t % 32 != 0; t += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), _mm256_setzero_si256());
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
   auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
     _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
