@@ -6,7 +6,8 @@
 // bench/hadamard_cost.py runs this once and prints time(HADAMARD)/time(FULLY_CONNECTED) per size.
 // BM_Gemm: the int8 FULLY_CONNECTED GEMM (M rows × N units × K depth, per-channel requant) per
 // instruction set (reference kernel, AVX2, AVX-512 VNNI microkernels), in MAC/s; a set the CPU
-// lacks is skipped with an error row. docs/benchmarks.md "Fast kernels" has the command and table.
+// lacks is skipped with an error row; BM_GemmThreads: one shape on 1 and 2 threads (wall clock).
+// docs/benchmarks.md "Fast kernels" has the commands and tables.
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -20,6 +21,7 @@
 #include "runtime/kernels/portable/qs8_gemm.h"
 #endif
 #include "runtime/quant_math/quant_math.h"
+#include "runtime/thread_pool.h"
 
 namespace {
 
@@ -89,7 +91,8 @@ void BM_FullyConnected(benchmark::State& state) {
 }
 
 // state.range: M, N, K, instruction set (squint::rt::Isa: 1 reference, 2 avx2, 3 avx512vnni).
-void BM_Gemm(benchmark::State& state) {
+// Args M, N, K, isa; `threads` > 1 splits each call over the runtime's ThreadPool.
+void RunGemm(benchmark::State& state, int32_t threads) {
   const int32_t m = static_cast<int32_t>(state.range(0)), n = static_cast<int32_t>(state.range(1)),
                 k = static_cast<int32_t>(state.range(2));
   const auto isa = static_cast<squint::rt::Isa>(state.range(3));
@@ -134,6 +137,13 @@ void BM_Gemm(benchmark::State& state) {
     g.rows = m;
     fast::BindQs8Gemm(kernel, problem, block.data(), &g);
     g.scratch = scratch.data();
+    squint::rt::ThreadPool pool;  // the interpreter's split (num_threads), when threads > 1
+    if (threads > 1) {
+      if (!pool.Start(threads).ok()) return state.SkipWithError("thread pool did not start");
+      g.parallel.run = &squint::rt::ThreadPool::RunOn;
+      g.parallel.pool = &pool;
+      g.parallel.threads = threads;
+    }
     for (auto _ : state) {
       fast::Qs8Gemm(kernel, g, x.data(), y.data());
       benchmark::DoNotOptimize(y.data());
@@ -144,12 +154,21 @@ void BM_Gemm(benchmark::State& state) {
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(m) * n * k, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_Gemm(benchmark::State& state) { RunGemm(state, 1); }
+
 void GemmShapes(benchmark::internal::Benchmark* b) {
   for (int isa = 1; isa <= 3; ++isa)
     for (auto s : {std::vector<int64_t>{1024, 1024, 1024}, {197, 768, 768}, {50, 96, 288}, {1, 768, 768}})
       b->Args({s[0], s[1], s[2], isa});
 }
 BENCHMARK(BM_Gemm)->Apply(GemmShapes)->ArgNames({"M", "N", "K", "isa"})->Unit(benchmark::kMicrosecond);
+// BM_GemmThreads: the same GEMM split over 1 or 2 threads (the runtime's ThreadPool, as
+// squint_rt_options.num_threads does), timed by the wall clock: the speed-up is real time 1 / 2.
+void BM_GemmThreads(benchmark::State& state) { RunGemm(state, static_cast<int32_t>(state.range(4))); }
+BENCHMARK(BM_GemmThreads)
+    ->Args({197, 768, 768, 3, 1})->Args({197, 768, 768, 3, 2})
+    ->Args({197, 768, 768, 2, 1})->Args({197, 768, 768, 2, 2})
+    ->ArgNames({"M", "N", "K", "isa", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_Hadamard<int8_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Hadamard<int16_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);

@@ -65,6 +65,14 @@ bool IsaSupported(Isa isa) {
   }
 }
 
+bool Avx512VbmiSupported() {
+#if defined(SQUINT_X86_KERNELS)
+  return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi");
+#else
+  return false;
+#endif
+}
+
 Status ResolveIsa(Isa requested, Isa* out) {
   Isa isa = requested;
   const char* source = "requested";

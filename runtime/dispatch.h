@@ -9,7 +9,8 @@
 // CPU (or this build) lacks is an error at prepare, never a silent fallback. kReference runs the
 // reference kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
 // FULLY_CONNECTED with int8 weights and groups = 1; int8 BATCH_MATMUL with affine operands; int8
-// CONV_2D with int8 weights, groups = 1 by im2col or depthwise; int8 ADD / SUB / MUL with at least
+// CONV_2D with int8 weights, groups = 1 by im2col or depthwise (avx512vnni: also a one-input-channel
+// conv with at most 16 outputs, by the depthwise kernel); int8 ADD / SUB / MUL with at least
 // 1024 outputs, int8 → int8 LUT, TRANSPOSE, GATHER, constant-mode PAD, int8 SOFTMAX with a
 // uniform-grid output (constant and/or run-time int32 keep masks), int8 LAYER_NORM, int8 global
 // AVERAGE_POOL_2D: runtime/kernels/portable/misc.h, the same plain C++ for every set) and leaves
@@ -31,6 +32,10 @@ const char* IsaName(Isa isa);  // "auto", "reference", "avx2", "avx512vnni", "ne
 bool ParseIsa(const char* name, Isa* out);
 // True when this build has the set's kernels and this CPU executes them (kReference: always).
 bool IsaSupported(Isa isa);
+// An extension the avx512vnni set uses when the CPU has it (the int8 LUT by vpermi2b,
+// runtime/kernels/x86/avx512vbmi.cc): true when this is an x86-64 build and the CPU has AVX-512
+// VBMI with avx512vnni's features. Not a set of its own: the codes are the same either way.
+bool Avx512VbmiSupported();
 // The set an interpreter uses for `requested` (see the order above); an error names the set and
 // what is missing.
 Status ResolveIsa(Isa requested, Isa* out);

@@ -52,9 +52,10 @@ void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
                       static_cast<int8_t*>(out[0]));
 }
+template <bool kVbmi>
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastLutState& s = Get<FastLutState>(op);
-  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kVbmi);
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
@@ -71,10 +72,11 @@ void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* con
   p.mask32 = static_cast<const int32_t*>(in[1]);
   portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kAvx512, s.keep);
 }
+template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]));
+                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512);
 }
 template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -172,14 +174,20 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa != Isa::kReference && p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels &&
-      w.type == ElementType::INT8 && w.group_size == 0) {  // depthwise, one output channel per input channel
+  // Depthwise (one output channel per input channel), and on AVX-512 a groups = 1 conv with one
+  // input channel by the same kernel (every output channel reads the one input plane).
+  const bool depthwise = p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels;
+  // (Up to 16 output channels, where the GEMM's 32-unit panels would be half empty; with more,
+  // vit_tiny's 64-channel patch conv, the GEMM is faster.)
+  const bool one_input =
+      p.groups == 1 && p.in_channels == 1 && p.out_channels <= 16 && pools->isa == Isa::kAvx512Vnni;
+  if (pools->isa != Isa::kReference && (depthwise || one_input) && w.type == ElementType::INT8 && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->scratch.resize(std::max(pools->scratch.size(), words));
     out->params = d;
-    out->run = &RunFastDepthwise;
+    out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastDepthwise<true> : &RunFastDepthwise<false>;
     return;
   }
   const int64_t positions = int64_t{p.out_h} * p.out_w;
@@ -259,7 +267,7 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code,
                         reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
   out->params = f;
-  out->run = &RunFastLut;
+  out->run = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported() ? &RunFastLut<true> : &RunFastLut<false>;
 #else
   (void)s, (void)pools, (void)out;
 #endif

@@ -115,7 +115,8 @@ struct FastLutState {
 struct FastTransposeState {
   portable::TransposePlan plan;
 };
-// Depthwise CONV_2D (portable::Qs8DepthwiseConv2D): its padded plane lives in PreparePools::scratch.
+// Depthwise CONV_2D, and on AVX-512 a groups = 1 CONV_2D with one input channel
+// (portable::Qs8DepthwiseConv2D): its working memory lives in PreparePools::scratch.
 struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final

@@ -399,6 +399,7 @@ TEST_P(GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
   in.Add(CheckMatMul(kernel(), 197, 64, 197, -128, 0, 2), 197 * 64);  // P·V (uint-like P: z = −128)
   in.Add(CheckMatMul(kernel(), 1, 768, 768, 0, 0, 3), 768);
   EXPECT_GT(in.inside, in.total / 2);
+  CheckMatMul(kernel(), 2, 3, 70000, 0, -1, 4);  // a's row sums over more than one run of 2^16 codes
   uint32_t seed = 50;
   for (int32_t za : {-128, 127})
     for (int32_t zb : {-128, 127})

@@ -9,11 +9,15 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/misc.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 
 namespace squint::rt {
 namespace {
@@ -113,12 +117,19 @@ TEST(X86Misc, LutEqualsTheReference) {
     for (auto& v : t) v = static_cast<int16_t>(d(rng));
     std::vector<int8_t> table(256);
     portable::BuildQs8Lut(t.data(), size, min_code, table.data());
-    for (int32_t n : {1, 17, 64, 1000}) {
-      const auto x = RandomCodes(rng, n);
-      std::vector<int8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    // Around the AVX-512 VBMI step (64 codes), and every code in one call (-128, 127: both
+    // halves of the table and its ends).
+    for (int32_t n : {1, 17, 63, 64, 65, 127, 128, 129, 1000, 256}) {
+      auto x = RandomCodes(rng, n);
+      if (n == 256) std::iota(x.begin(), x.end(), int8_t{-128});
+      std::vector<int8_t> want(static_cast<size_t>(n) + 1, 9);  // one guard byte
       ref::Lut<int8_t, int8_t>(n, x.data(), t.data(), size, min_code, want.data());
-      portable::Qs8Lut(n, table.data(), x.data(), got.data());
-      ASSERT_EQ(got, want);
+      for (bool vbmi : {false, true}) {
+        if (vbmi && !Avx512VbmiSupported()) continue;
+        std::vector<int8_t> got(static_cast<size_t>(n) + 1, 9);
+        portable::Qs8Lut(n, table.data(), x.data(), got.data(), vbmi);
+        ASSERT_EQ(got, want) << n << " codes, vbmi " << vbmi;
+      }
     }
   }
 }
@@ -512,6 +523,30 @@ TEST(X86Misc, LayerNormRandom) {
   }
 }
 
+#if defined(SQUINT_X86_KERNELS)
+// The AVX-512 row statistics alone (their min and max only bound the row's quotients, so a wrong
+// one need not change a code): rows of one sign, lengths around the 32-code step, extreme zero points.
+TEST(X86Misc, LayerNormRowStatsAvx512) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(5);
+  for (int32_t c : {1, 2, 31, 32, 33, 63, 64, 65, 100, 32768})
+    for (auto [lo, hi, z] : {std::tuple{1, 127, -128}, {-128, -1, 127}, {-128, 127, 0}, {127, 127, -128}}) {
+      const auto x = RandomCodes(rng, c, lo, hi);
+      x86::RowStats want;
+      for (int8_t code : x) {
+        want.sum += code - z;
+        want.sum_sq += static_cast<uint32_t>((code - z) * (code - z));
+        want.lo = std::min<int32_t>(want.lo, code), want.hi = std::max<int32_t>(want.hi, code);
+      }
+      const x86::RowStats got = x86::Qs8RowStatsAvx512(x.data(), c, z);
+      ASSERT_EQ(got.sum, want.sum) << c;
+      ASSERT_EQ(got.sum_sq, want.sum_sq) << c;
+      ASSERT_EQ(got.lo, want.lo) << c;
+      ASSERT_EQ(got.hi, want.hi) << c;
+    }
+}
+#endif
+
 // ---- depthwise CONV_2D ----
 
 class DepthwiseTester {
@@ -529,6 +564,9 @@ class DepthwiseTester {
   DepthwiseTester& Bias(bool b) { bias_ = b; return *this; }
   DepthwiseTester& PerChannel(bool v) { per_channel_ = v; return *this; }
   DepthwiseTester& Batch(int32_t n) { n_ = n; return *this; }
+  DepthwiseTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
+  // A groups = 1 conv of one input channel into Channels() outputs (the AVX-512 path only).
+  DepthwiseTester& OneInput(bool v) { one_input_ = v; return *this; }
   DepthwiseTester& Seed(uint32_t s) { seed_ = s; return *this; }
 
   void Test() const {
@@ -536,6 +574,7 @@ class DepthwiseTester {
     ref::Conv2DParams p;
     p.batch = n_;
     p.in_channels = p.out_channels = p.groups = c_;
+    if (one_input_) p.in_channels = p.groups = 1;
     p.in_h = h_, p.in_w = w_;
     p.kernel_h = kh_, p.kernel_w = kw_;
     p.stride_h = p.stride_w = stride_;
@@ -550,26 +589,34 @@ class DepthwiseTester {
     p.input_zero_point = zx_;
     const int32_t count = per_channel_ ? c_ : 1;
     std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size()), bias(static_cast<size_t>(c_));
-    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(-14, -6), bd(-(1 << 20), 1 << 20);
+    std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), sh(shift_lo_, shift_hi_), bd(-(1 << 20), 1 << 20);
     for (auto& v : mult) v = m(rng);
     for (auto& v : shift) v = sh(rng);
     for (auto& v : bias) v = bd(rng);
     p.requant = {mult.data(), shift.data(), count, static_cast<int32_t>(rng() % 256) - 128, -128, 127};
-    const auto x = RandomCodes(rng, int64_t{n_} * c_ * h_ * w_);
+    const auto x = RandomCodes(rng, int64_t{n_} * p.in_channels * h_ * w_);
     const auto w = RandomCodes(rng, int64_t{c_} * kh_ * kw_, -127, 127);
     const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
-    std::vector<int8_t> want(n + 1, 4), got(n + 1, 4);
-    std::vector<int16_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 2 + 1);
+    std::vector<int8_t> want(n + 1, 4);
     ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
-    portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, scratch.data(), got.data());
-    ASSERT_EQ(got, want) << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
-                         << stride_ << " dilation " << dilation_;
+    // Plain C++ planes, and the AVX-512 channels-last path where this CPU has it.
+    for (bool avx512 : {false, true}) {
+      if ((avx512 && !IsaSupported(Isa::kAvx512Vnni)) || (!avx512 && one_input_)) continue;
+      std::vector<int8_t> got(n + 1, 4);
+      std::vector<int32_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 4 + 1);  // as the pools: int32 words
+      portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr,
+                                   reinterpret_cast<int16_t*>(scratch.data()), got.data(), avx512);
+      size_t first = 0;
+      while (first < n && got[first] == want[first]) ++first;
+      ASSERT_EQ(got, want) << "first " << first << " of " << n << ": " << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
+                           << stride_ << " dilation " << dilation_ << " avx512 " << avx512;
+    }
   }
 
  private:
   int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
-  int32_t zx_ = -128, n_ = 1;
-  bool bias_ = true, per_channel_ = true;
+  int32_t zx_ = -128, n_ = 1, shift_lo_ = -14, shift_hi_ = -6;
+  bool bias_ = true, per_channel_ = true, one_input_ = false;
   uint32_t seed_ = 1;
 };
 
@@ -582,6 +629,11 @@ TEST(X86Misc, Depthwise3x3EdgeShapes) {
   DepthwiseTester().Channels(1).Input(5, 9).Pads(1, 0, 0, 1).Test();     // asymmetric pads
   DepthwiseTester().Channels(3).Input(9, 9).Pads(2, 2, 2, 2).Dilation(2).Test();
   DepthwiseTester().Channels(2).Input(6, 6).Batch(3).Bias(false).PerChannel(false).Test();
+  // Channel counts around the AVX-512 path's 16-lane step, both requantizations, batches.
+  for (int32_t c : {1, 15, 16, 17, 31, 33, 64}) {
+    DepthwiseTester().Channels(c).Input(9, 8).Stride(2).Seed(c).Test();
+    DepthwiseTester().Channels(c).Input(5, 6).PerChannel(false).Batch(2).Seed(c + 100).Test();
+  }
 }
 
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
@@ -590,6 +642,16 @@ TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
   DepthwiseTester().Kernel(3, 1).Input(8, 5).Pads(1, 0, 1, 0).Stride(2).Test();
   DepthwiseTester().Kernel(9, 9).Input(10, 10).Pads(4, 4, 4, 4).Test();  // 81 taps: the generic loop
   for (int32_t z : {-128, 0, 127}) DepthwiseTester().Channels(5).Input(9, 8).ZeroPoint(z).Seed(z + 200).Test();
+  // One input channel, groups = 1 (cnn_small's first conv: 1 → 16, 3×3, pad 1, 28×28).
+  DepthwiseTester().OneInput(true).Channels(16).Input(28, 28).Seed(7).Test();
+  for (int32_t c : {1, 2, 15, 17, 33})
+    for (int32_t z : {-128, 127})
+      DepthwiseTester().OneInput(true).Channels(c).Input(6, 9).Stride(2).ZeroPoint(z).Batch(2).Seed(c + z).Test();
+  DepthwiseTester().OneInput(true).Channels(8).Kernel(5, 3).Input(7, 7).Pads(2, 1, 2, 1).Dilation(2).Shifts(25, 30).Test();
+  // Requantization corners: r = 31 − shift from 62 (outputs near the zero point) to 1 (saturating).
+  for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})
+    for (bool per_channel : {true, false})
+      DepthwiseTester().Channels(19).Input(7, 7).Shifts(lo, hi).PerChannel(per_channel).Seed(lo + 40).Test();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/kernels/reference/kernel_util.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
@@ -138,7 +139,12 @@ void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_c
   ref::Lut<int8_t, int8_t>(256, codes, ref_table, ref_table_size, min_code, table);
 }
 
-void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y) {
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool vbmi) {
+#if defined(SQUINT_X86_KERNELS)
+  if (vbmi) return x86::Qs8LutAvx512Vbmi(count, table, x, y);
+#else
+  (void)vbmi;
+#endif
   const auto* ux = reinterpret_cast<const uint8_t*>(x);
   for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
 }
@@ -181,22 +187,60 @@ TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t*
 
 namespace {
 
-template <typename T>
-void TransposeRows(const TransposePlan& t, const T* x, T* y) {
-  const int32_t last = t.rank - 1;
-  const int64_t inner = t.dims[last], step = t.strides[last];
+// copy(y_row, x_row) for every output row of `inner` elements, x_row at the input offset of the
+// row's first element (the output's outer axes walked as a counter).
+template <typename T, typename Copy>
+void ForEachRow(const TransposePlan& t, int32_t last, int64_t inner, const T* x, T* y, Copy copy) {
   const int64_t rows = t.count / inner;
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t off = 0;
   for (int64_t row = 0; row < rows; ++row) {
-    T* yr = y + row * inner;
-    const T* xr = x + off;
-    if (step == 1) {
-      std::memcpy(yr, xr, static_cast<size_t>(inner) * sizeof(T));
-    } else {
-      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
-    }
+    copy(y + row * inner, x + off);
     for (int32_t i = last - 1; i >= 0; --i) {
+      off += t.strides[i];
+      if (++index[i] < t.dims[i]) break;
+      off -= t.strides[i] * t.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+template <typename T>
+void TransposeRows(const TransposePlan& t, const T* x, T* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t inner = t.dims[last], step = t.strides[last];
+  if (step != 1) {
+    ForEachRow(t, last, inner, x, y, [inner, step](T* yr, const T* xr) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = xr[j * step];
+    });
+    return;
+  }
+  // Contiguous rows: a fixed-size copy the compiler inlines for the short rows of attention
+  // heads (16 and 32 bytes), the library's memcpy otherwise.
+  const size_t bytes = static_cast<size_t>(inner) * sizeof(T);
+  if (bytes == 16) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 16); });
+  else if (bytes == 32) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 32); });
+  else ForEachRow(t, last, inner, x, y, [bytes](T* yr, const T* xr) { std::memcpy(yr, xr, bytes); });
+}
+
+// Bytes whose two innermost output axes are a matrix transpose: output axis last − 1 steps
+// through the input by 1 over step = its size, axis last by step — each block of
+// dims[last − 1] × dims[last] output bytes is the transpose of an input block of
+// dims[last] × dims[last − 1] contiguous bytes (TransposeBytes, 8 × 8 at a time).
+bool TransposesBlocks(const TransposePlan& t) {
+  const int32_t last = t.rank - 1;
+  return t.element_size == 1 && t.rank >= 2 && t.strides[last - 1] == 1 && t.strides[last] == t.dims[last - 1] &&
+         t.dims[last - 1] >= 8 && t.dims[last] >= 8;
+}
+void TransposeByteBlocks(const TransposePlan& t, const int8_t* x, int8_t* y) {
+  const int32_t last = t.rank - 1;
+  const int64_t block = int64_t{t.dims[last - 1]} * t.dims[last];
+  const int64_t blocks = t.count / block;
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t off = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    TransposeBytes(x + off, t.dims[last], t.dims[last - 1], y + b * block);
+    for (int32_t i = last - 2; i >= 0; --i) {
       off += t.strides[i];
       if (++index[i] < t.dims[i]) break;
       off -= t.strides[i] * t.dims[i];
@@ -213,7 +257,8 @@ void Transpose(const TransposePlan& t, const void* x, void* y) {
     std::memcpy(y, x, static_cast<size_t>(t.count) * static_cast<size_t>(t.element_size));
     return;
   }
-  if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
+  if (TransposesBlocks(t)) TransposeByteBlocks(t, static_cast<const int8_t*>(x), static_cast<int8_t*>(y));
+  else if (t.element_size == 1) TransposeRows(t, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(y));
   else if (t.element_size == 2) TransposeRows(t, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y));
   else TransposeRows(t, static_cast<const uint32_t*>(x), static_cast<uint32_t*>(y));
 }
@@ -420,6 +465,16 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   const ref::RequantParams& rq = p.requant;
   const int32_t per_channel = rq.count == 1 ? 0 : 1;
   int64_t n_of[256];  // n per code of a row, when the row's codes span fewer values than channels
+#if defined(SQUINT_X86_KERNELS)
+  // The largest |γ| and |β| of the call: a row whose |n|·|γ| + |β| stays below 2^32 takes the
+  // AVX-512 row's narrow requantization (rows.h, kNarrow).
+  int64_t gamma_max = 0, beta_max = 0;
+  if (isa == RowIsa::kAvx512)
+    for (int32_t c = 0; c < channels; ++c) {
+      gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
+      beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
+    }
+#endif
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * channels;
     int8_t* yr = y + int64_t{r} * channels;
@@ -427,13 +482,19 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     int32_t s = 0;
     uint32_t sq = 0;
     int32_t lo = 127, hi = -128;
-    for (int32_t c = 0; c < channels; ++c) {
-      const int32_t v = xr[c] - z;
-      s += v;
-      sq += static_cast<uint32_t>(v * v);
-      lo = xr[c] < lo ? xr[c] : lo;
-      hi = xr[c] > hi ? xr[c] : hi;
-    }
+#if defined(SQUINT_X86_KERNELS)
+    if (isa == RowIsa::kAvx512) {
+      const x86::RowStats st = x86::Qs8RowStatsAvx512(xr, channels, z);
+      s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
+    } else
+#endif
+      for (int32_t c = 0; c < channels; ++c) {
+        const int32_t v = xr[c] - z;
+        s += v;
+        sq += static_cast<uint32_t>(v * v);
+        lo = xr[c] < lo ? xr[c] : lo;
+        hi = xr[c] > hi ? xr[c] : hi;
+      }
     const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
     // From here to `up`: the reference's formulas (kernels.h), once per row.
     const int64_t n_var = c_count * sum_sq - sum * sum;
@@ -460,9 +521,13 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       // row's smallest or largest code; |n| <= |w|·up / root + 1.
       const int64_t w_lo = c_count * (lo - z) - sum, w_hi = c_count * (hi - z) - sum;
       const int64_t w_max = std::max(w_lo < 0 ? -w_lo : w_lo, w_hi < 0 ? -w_hi : w_hi);
-      if (w_max < (int64_t{1} << 24) && static_cast<double>(w_max) * std::ldexp(1.0, up_log2) * inv < 268435456.0) {
+      const double n_est = static_cast<double>(w_max) * static_cast<double>(up) * inv;
+      if (w_max < (int64_t{1} << 24) && n_est < 268435456.0) {
         if (isa == RowIsa::kAvx512) {  // 2^28 above: margin to 2^29
-          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, yr);
+          // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
+          const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
+          const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
+          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, yr);
           continue;
         }
         done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
@@ -553,14 +618,61 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 }
 }  // namespace
 
+namespace {
+size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
+// The channels-last path's scratch: the image [ih][iw][c], the weights [tap][c] int32 (rows of C
+// rounded up to 16), the outputs [pos][c]; byte offsets.
+struct DepthwiseLastLayout {
+  size_t weights = 0, outputs = 0, total = 0;
+};
+DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
+  const auto c = static_cast<size_t>(p.out_channels);
+  DepthwiseLastLayout l;  // (one input channel: x − z_x of its plane as int32)
+  const size_t plane = static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w);
+  l.weights = RoundUp64(p.in_channels == 1 ? plane * sizeof(int32_t) : c * plane);
+  l.outputs = l.weights + RoundUp64((c + 15) / 16 * 16 * static_cast<size_t>(p.kernel_h) *
+                                    static_cast<size_t>(p.kernel_w) * sizeof(int32_t));
+  l.total = l.outputs + c * static_cast<size_t>(p.out_h) * static_cast<size_t>(p.out_w);
+  return l;
+}
+}  // namespace
+
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
-  return static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
-                             PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
-         sizeof(int16_t);
+  const size_t plane = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
+                                           PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
+                       sizeof(int16_t);
+  return std::max(plane, DepthwiseLast(p).total);
 }
 
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y) {
+                        int16_t* scratch, int8_t* y, bool avx512) {
+#if defined(SQUINT_X86_KERNELS)
+  if (avx512) {
+    const DepthwiseLastLayout l = DepthwiseLast(p);
+    auto* base = reinterpret_cast<uint8_t*>(scratch);
+    auto* xt = reinterpret_cast<int8_t*>(base);
+    auto* wt = reinterpret_cast<int32_t*>(base + l.weights);
+    auto* yt = reinterpret_cast<int8_t*>(base + l.outputs);
+    const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
+    const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
+    const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+    if (out_plane == 0 || channels == 0) return;
+    for (int64_t t = 0; t < taps; ++t)  // w[oc][0][kh][kw] either way (depthwise: one input channel per group)
+      for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? w[c * taps + t] : 0;
+    for (int32_t n = 0; n < p.batch; ++n) {
+      const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
+      auto* x_one = reinterpret_cast<int32_t*>(base);  // the same bytes as xt, when one input channel
+      if (p.in_channels > 1) TransposeBytes(x_n, channels, in_plane, xt);
+      else
+        for (int64_t i = 0; i < in_plane; ++i) x_one[i] = x_n[i] - p.input_zero_point;
+      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, x_one, wt, bias, yt);
+      TransposeBytes(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
+    }
+    return;
+  }
+#else
+  (void)avx512;
+#endif
   const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
   const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
   if (hp == 0 || wp == 0) return;

@@ -36,7 +36,9 @@ void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* 
 // ---- LUT (int8 → int8) ----
 // table[(uint8)x] = ref::Lut's output code for x.
 void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table);
-void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
+// vbmi (x86-64 builds only; the caller has checked Avx512VbmiSupported()): 64 codes a step by
+// x86::Qs8LutAvx512Vbmi (runtime/kernels/x86/rows.h); otherwise plain C++.
+void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool vbmi = false);
 
 // ---- TRANSPOSE (any element size of 1, 2 or 4 bytes) ----
 // y[o] = x[Σ index_j·strides[j]] over the output's (folded) axes, row-major.
@@ -90,9 +92,14 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // window leaves the input (the reference skips those taps: their x − zp counts as 0), then every
 // output sums its kernel_h·kernel_w taps in int32 (the same integers as the reference, which
 // prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
-// scratch holds Qs8DepthwiseScratchBytes(p) bytes, 2-byte aligned.
+// avx512 (x86-64 builds only; the caller has checked the CPU), which also takes a groups = 1 conv
+// with one input channel (w [C_out][1][kH][kW], the same layout): per image, the input transposed to
+// channels last, the weights to [tap][channel] int32, x86::Qs8DepthwiseChannelsLastAvx512
+// (runtime/kernels/x86/rows.h) over 16 channels at a time, and its [position][channel] codes
+// transposed back to NCHW.
+// scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned.
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y);
+                        int16_t* scratch, int8_t* y, bool avx512 = false);
 
 }  // namespace squint::rt::portable

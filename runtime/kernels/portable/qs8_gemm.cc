@@ -1,6 +1,7 @@
 // The int8 GEMM's ISA-independent parts (layouts and math in qs8_gemm.h): prepare-time packing, the
 // loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
 // on them. Plain C++ for any target: no intrinsics, no target flags.
+#include <algorithm>
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
@@ -240,16 +241,22 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   }
   const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
   for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
-  for (int32_t r = 0; r < p.rows; ++r) {
+  for (int32_t r = 0; b_zero_point != 0 && r < p.rows; ++r) {
     const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
+    // int32 sums of runs of 2^16 codes (|Σ| <= 2^23; the loop vectorizes), added in int64.
     int64_t sum = 0;
-    for (int32_t d = 0; d < p.depth; ++d) sum += a_r[d];
+    for (int32_t d0 = 0; d0 < p.depth; d0 += 1 << 16) {
+      const int32_t d1 = std::min(p.depth, d0 + (1 << 16));
+      int32_t run = 0;
+      for (int32_t d = d0; d < d1; ++d) run += a_r[d];
+      sum += run;
+    }
     row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
   }
   Qs8GemmParams q = p;
   q.weights = panels;
   q.bias = bias;
-  q.row_bias = row_bias;
+  q.row_bias = b_zero_point != 0 ? row_bias : nullptr;  // z_b = 0: no row term
   q.scratch = base;
   Qs8Gemm(k, q, a, y);
 }
@@ -291,33 +298,6 @@ inline void SwapBlocks(uint64_t& a, uint64_t& b, int bits, uint64_t mask) {
   a ^= t << bits;
 }
 
-// t[j][i] = x[i][j] for an x of rows × cols bytes: 8 × 8 blocks in 64-bit words, the edges a byte
-// at a time.
-void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
-  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
-    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
-      // Byte k of r_i = element (i0 + i, j0 + k); after the swaps of 1-, 2- and 4-byte blocks
-      // between rows 1, 2 and 4 apart, byte k of r_i = element (i0 + k, j0 + i).
-      uint64_t r0, r1, r2, r3, r4, r5, r6, r7;
-      const int8_t* xb = x + i0 * cols + j0;
-      std::memcpy(&r0, xb, 8), std::memcpy(&r1, xb + cols, 8), std::memcpy(&r2, xb + 2 * cols, 8);
-      std::memcpy(&r3, xb + 3 * cols, 8), std::memcpy(&r4, xb + 4 * cols, 8), std::memcpy(&r5, xb + 5 * cols, 8);
-      std::memcpy(&r6, xb + 6 * cols, 8), std::memcpy(&r7, xb + 7 * cols, 8);
-      constexpr uint64_t k1 = 0x00ff00ff00ff00ffULL, k2 = 0x0000ffff0000ffffULL, k4 = 0x00000000ffffffffULL;
-      SwapBlocks(r0, r1, 8, k1), SwapBlocks(r2, r3, 8, k1), SwapBlocks(r4, r5, 8, k1), SwapBlocks(r6, r7, 8, k1);
-      SwapBlocks(r0, r2, 16, k2), SwapBlocks(r1, r3, 16, k2), SwapBlocks(r4, r6, 16, k2), SwapBlocks(r5, r7, 16, k2);
-      SwapBlocks(r0, r4, 32, k4), SwapBlocks(r1, r5, 32, k4), SwapBlocks(r2, r6, 32, k4), SwapBlocks(r3, r7, 32, k4);
-      int8_t* tb = t + j0 * rows + i0;
-      std::memcpy(tb, &r0, 8), std::memcpy(tb + rows, &r1, 8), std::memcpy(tb + 2 * rows, &r2, 8);
-      std::memcpy(tb + 3 * rows, &r3, 8), std::memcpy(tb + 4 * rows, &r4, 8), std::memcpy(tb + 5 * rows, &r5, 8);
-      std::memcpy(tb + 6 * rows, &r6, 8), std::memcpy(tb + 7 * rows, &r7, 8);
-    }
-  for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
-    for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
-  for (int64_t i = rows8; i < rows; ++i)
-    for (int64_t j = 0; j < cols8; ++j) t[j * rows + i] = x[i * cols + j];
-}
 
 // memcpy / memset for the runs of im2col: a few bytes (kernel_w · in_channels for one input
 // channel) inline, longer runs by the library.
@@ -373,6 +353,33 @@ void Im2ColChannelsLast(const ref::Conv2DParams& c, const int8_t* xt, int8_t* co
     }
 }
 }  // namespace
+
+// 8 × 8 blocks in 64-bit words, the edges a byte at a time.
+void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
+  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
+    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
+      // Byte k of r_i = element (i0 + i, j0 + k); after the swaps of 1-, 2- and 4-byte blocks
+      // between rows 1, 2 and 4 apart, byte k of r_i = element (i0 + k, j0 + i).
+      uint64_t r0, r1, r2, r3, r4, r5, r6, r7;
+      const int8_t* xb = x + i0 * cols + j0;
+      std::memcpy(&r0, xb, 8), std::memcpy(&r1, xb + cols, 8), std::memcpy(&r2, xb + 2 * cols, 8);
+      std::memcpy(&r3, xb + 3 * cols, 8), std::memcpy(&r4, xb + 4 * cols, 8), std::memcpy(&r5, xb + 5 * cols, 8);
+      std::memcpy(&r6, xb + 6 * cols, 8), std::memcpy(&r7, xb + 7 * cols, 8);
+      constexpr uint64_t k1 = 0x00ff00ff00ff00ffULL, k2 = 0x0000ffff0000ffffULL, k4 = 0x00000000ffffffffULL;
+      SwapBlocks(r0, r1, 8, k1), SwapBlocks(r2, r3, 8, k1), SwapBlocks(r4, r5, 8, k1), SwapBlocks(r6, r7, 8, k1);
+      SwapBlocks(r0, r2, 16, k2), SwapBlocks(r1, r3, 16, k2), SwapBlocks(r4, r6, 16, k2), SwapBlocks(r5, r7, 16, k2);
+      SwapBlocks(r0, r4, 32, k4), SwapBlocks(r1, r5, 32, k4), SwapBlocks(r2, r6, 32, k4), SwapBlocks(r3, r7, 32, k4);
+      int8_t* tb = t + j0 * rows + i0;
+      std::memcpy(tb, &r0, 8), std::memcpy(tb + rows, &r1, 8), std::memcpy(tb + 2 * rows, &r2, 8);
+      std::memcpy(tb + 3 * rows, &r3, 8), std::memcpy(tb + 4 * rows, &r4, 8), std::memcpy(tb + 5 * rows, &r5, 8);
+      std::memcpy(tb + 6 * rows, &r6, 8), std::memcpy(tb + 7 * rows, &r7, 8);
+    }
+  for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
+    for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
+  for (int64_t i = rows8; i < rows; ++i)
+    for (int64_t j = 0; j < cols8; ++j) t[j * rows + i] = x[i * cols + j];
+}
 
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c) { return ConvLayout(k, c).total; }
 

@@ -137,6 +137,8 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
 // out_h·out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of w'
 // (units = out_channels, depth D = in_channels·kernel_h·kernel_w, rows = out_h·out_w).
 void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reordered);
+// t[j][i] = x[i][j] for an x of rows × cols bytes (NCHW ↔ channels-last; also the depthwise conv's).
+void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
 void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
 

@@ -207,7 +207,7 @@ int32_t LayerNormRow256(const ref::LayerNormParams& p, const int8_t* xr, int32_t
   const bool per_channel = rq.count != 1;
   const __m256i c_count = _mm256_set1_epi64x(p.channels), zv = _mm256_set1_epi64x(z), sumv = _mm256_set1_epi64x(sum);
   const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
-  const __m256d up_d = _mm256_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm256_set1_pd(inv);
+  const __m256d up_d = _mm256_set1_pd(static_cast<double>(int64_t{1} << up_log2)), inv_d = _mm256_set1_pd(inv);
   const int64_t half = root / 2;
   const __m256i half_v = _mm256_set1_epi64x(half), root_v = _mm256_set1_epi64x(root);
   const __m256d half_d = _mm256_set1_pd(static_cast<double>(half) * inv);

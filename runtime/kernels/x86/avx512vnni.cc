@@ -40,11 +40,17 @@ struct OutputStage {
 // sat32(acc·2^left) → SRDHM with the Q0.31 multiplier, written floor((a·m + 2^30) / 2^31)
 // (equal to gemmlowp's nudge-and-truncate for m >= 0) → RoundingDivideByPOT(·, right) → clamp
 // to [act_min, act_max] − zp (the same as clamping after + zp) → + zp.
+// kLeft = false: the caller knows every lane's left shift is 0 (sat32(acc·2^0) = acc), the usual
+// case of per-channel weight scales.
+template <bool kLeft = true>
 inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mult, __m512i left, __m512i right, const OutputStage& o) {
-  const __m512i shifted = _mm512_sllv_epi32(acc, left);
-  const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
-  const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
-  const __m512i a = _mm512_mask_blend_epi32(exact, saturated, shifted);
+  __m512i a = acc;
+  if constexpr (kLeft) {
+    const __m512i shifted = _mm512_sllv_epi32(acc, left);
+    const __mmask16 exact = _mm512_cmpeq_epi32_mask(_mm512_srav_epi32(shifted, left), acc);
+    const __m512i saturated = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(0x7fffffff));
+    a = _mm512_mask_blend_epi32(exact, saturated, shifted);
+  }
   const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
   const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, mult), nudge);
   const __m512i odd =
@@ -102,6 +108,13 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
     const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * h);
     const __mmask16 store = h == 0 ? m0 : m1;
     if (store == 0) break;
+    if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i)
+        _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
+                                         Requantize<false>(acc[i][h], mult, left, right, o));
+      continue;
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i)
       _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
@@ -198,6 +211,21 @@ const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", k
 //   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
 //   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
 namespace {
+// fixed_point.h's MultiplyByQuantizedMultiplier64 of 8 lanes with |acc| < 2^32, so that
+// |acc|·m < 2^63 is one vpmuludq and q = ⌊(|acc|·m + 2^(r−1)) / 2^r⌋ exactly for any r in [1, 62]
+// (r = 31 − shift, m < 2^31); then saturated, signed back, + zp and clamped to [act_min, act_max].
+inline __m512i RequantNarrow8(__m512i acc, __m512i m, __m512i r, __m512i zp, __m512i act_min, __m512i act_max) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
+  const __m512i limit = _mm512_mask_blend_epi64(neg, _mm512_set1_epi64((int64_t{1} << 31) - 1),
+                                                _mm512_set1_epi64(int64_t{1} << 31));
+  const __m512i round_r = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));
+  const __m512i product = _mm512_mul_epu32(_mm512_abs_epi64(acc), m);
+  const __m512i q = _mm512_min_epu64(_mm512_srlv_epi64(_mm512_add_epi64(product, round_r), r), limit);
+  const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(q, neg, zero, q), zp);
+  return _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max);
+}
+
 // kCase: a RequantCase (rows.h).
 template <int kCase>
 void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
@@ -207,7 +235,7 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
   const bool per_channel = rq.count != 1;
   const __m512i c_count = _mm512_set1_epi64(channels), zv = _mm512_set1_epi64(z), sumv = _mm512_set1_epi64(sum);
   const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
-  const __m512d up_d = _mm512_set1_pd(std::ldexp(1.0, up_log2)), inv_d = _mm512_set1_pd(inv);
+  const __m512d up_d = _mm512_set1_pd(static_cast<double>(int64_t{1} << up_log2)), inv_d = _mm512_set1_pd(inv);
   const int64_t half = root / 2;
   const __m512i half_v = _mm512_set1_epi64(half), root_v = _mm512_set1_epi64(root);
   const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
@@ -236,8 +264,13 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
     // Requantization (fixed_point.h, MultiplyByQuantizedMultiplier64), lane by lane.
     const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
     const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
+    if constexpr (kCase == kNarrow) {
+      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, RequantNarrow8(acc, m, r, zp, act_min, act_max));
+      continue;
+    }
     const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
     const __m512i a = _mm512_abs_epi64(acc);
+    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
     const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
     const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
     const __m512i lo = _mm512_and_si512(p_lo, low32);
@@ -249,7 +282,6 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
                                          _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
     const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
                                           _mm512_sub_epi64(r, r32));
-    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
     __m512i qq;
     if constexpr (kCase == kPerLane) {
       const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
@@ -266,11 +298,101 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
 }
 }  // namespace
 
+RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
+  const __m512i zv = _mm512_set1_epi16(static_cast<int16_t>(z)), ones = _mm512_set1_epi16(1);
+  __m512i sums = _mm512_setzero_si512(), squares = _mm512_setzero_si512();
+  __m256i lo = _mm256_set1_epi8(127), hi = _mm256_set1_epi8(-128);
+  for (int32_t c = 0; c < channels; c += 32) {
+    const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
+    const __m256i b = _mm256_maskz_loadu_epi8(k, xr + c);
+    const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
+    sums = _mm512_add_epi32(sums, _mm512_madd_epi16(v, ones));
+    squares = _mm512_add_epi32(squares, _mm512_madd_epi16(v, v));  // a lane: <= 2·255² per step
+    lo = _mm256_mask_min_epi8(lo, k, lo, b);
+    hi = _mm256_mask_max_epi8(hi, k, hi, b);
+  }
+  RowStats s;
+  s.sum = _mm512_reduce_add_epi32(sums);
+  s.sum_sq = static_cast<uint32_t>(_mm512_reduce_add_epi32(squares));  // < 2^31: no lane sum wraps
+  s.lo = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(_mm_min_epi8(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1))));
+  s.hi = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(_mm_max_epi8(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1))));
+  return s;
+}
+
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr) {
-  if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr) {
+  if (narrow) LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr);
+  else if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
   else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
   else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
+}
+
+// ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
+// 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
+// (exact: prepare bounds |acc| < 2^31), then the GEMM's Requantize (the int32 reference's).
+namespace {
+// kBroadcast: one input channel (a groups = 1 conv with in_channels = 1), its code broadcast to
+// every output channel's lane; otherwise depthwise, lane c reading input channel c.
+template <bool kBroadcast>
+void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one, const int32_t* wt,
+                           const int32_t* bias, int8_t* yt) {
+  const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
+  const int64_t x_step = kBroadcast ? 1 : channels;  // between input positions
+  const int32_t in_h = p.in_h, in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, kernel_h = p.kernel_h,
+                kernel_w = p.kernel_w, stride_h = p.stride_h, stride_w = p.stride_w, dilation_h = p.dilation_h,
+                dilation_w = p.dilation_w, pad_top = p.pad_top, pad_left = p.pad_left;
+  const ref::RequantParams& rq = p.requant;
+  const __m512i zx = _mm512_set1_epi32(p.input_zero_point), zero = _mm512_setzero_si512();
+  OutputStage o;
+  o.zp = _mm512_set1_epi32(rq.zero_point);
+  o.lo = _mm512_set1_epi32(rq.act_min - rq.zero_point);
+  o.hi = _mm512_set1_epi32(rq.act_max - rq.zero_point);
+  // Taps [lo, hi) of one axis inside the image: position o0 + t·dilation in [0, size).
+  auto inside = [](int64_t o0, int32_t kernel, int32_t dilation, int32_t size, int32_t* lo, int32_t* hi) {
+    *lo = 0, *hi = kernel;
+    while (*lo < *hi && o0 + int64_t{*lo} * dilation < 0) ++*lo;
+    while (*hi > *lo && o0 + int64_t{*hi - 1} * dilation >= size) --*hi;
+  };
+  for (int32_t c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 k = channels - c0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c0)) - 1);
+    const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(k, bias + c0) : zero;
+    __m512i mult = _mm512_set1_epi32(rq.multiplier[0]), shift = _mm512_set1_epi32(rq.shift[0]);
+    if (rq.count != 1) mult = _mm512_maskz_loadu_epi32(k, rq.multiplier + c0), shift = _mm512_maskz_loadu_epi32(k, rq.shift + c0);
+    const __m512i left = _mm512_max_epi32(shift, zero), right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+    for (int32_t oh = 0; oh < out_h; ++oh) {
+      const int64_t ih0 = int64_t{oh} * stride_h - pad_top;
+      int32_t kh_lo, kh_hi;
+      inside(ih0, kernel_h, dilation_h, in_h, &kh_lo, &kh_hi);
+      for (int32_t ow = 0; ow < out_w; ++ow) {
+        const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+        int32_t kw_lo, kw_hi;
+        inside(iw0, kernel_w, dilation_w, in_w, &kw_lo, &kw_hi);
+        __m512i acc = b;
+        for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
+          const int64_t at = ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * x_step;
+          const int32_t* w_row = wt + int64_t{kh} * kernel_w * cpad + c0;
+          for (int32_t kw = kw_lo; kw < kw_hi; ++kw) {
+            const __m512i w = _mm512_loadu_si512(w_row + int64_t{kw} * cpad);
+            if constexpr (kBroadcast) {  // x − z_x precomputed: vpmulld with a broadcast memory operand
+              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_set1_epi32(x_one[at + int64_t{kw} * dilation_w])));
+            } else {
+              const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at + int64_t{kw} * dilation_w * x_step + c0));
+              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), w));
+            }
+          }
+        }
+        _mm_mask_storeu_epi8(yt + (int64_t{oh} * out_w + ow) * channels + c0, k,
+                             _mm512_cvtepi32_epi8(Requantize(acc, mult, left, right, o)));
+      }
+    }
+  }
+}
+}  // namespace
+
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
+                                    const int32_t* wt, const int32_t* bias, int8_t* yt) {
+  if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, x_one, wt, bias, yt);
+  else DepthwiseChannelsLast<false>(p, xt, x_one, wt, bias, yt);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----
@@ -408,17 +530,24 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
   // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
   // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
+  // (The test of the step's last code is on the register: reading it back from `codes` stalls on
+  // the store. Only the entries a lookup may read are written: codes up to the cap, zeros to the
+  // end of its 32-entry chunk.)
   const SoftmaxCodeConsts c(p, sum);
-  alignas(64) int32_t codes[256 + 32] = {};
-  int32_t d_cap = d_hi;
-  for (int32_t d = 0; d <= d_hi; d += 8) {  // d + 7 <= 255
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + d), SoftmaxCodes8(c, e32));
-    if (d + 7 < d_hi && codes[d + 7] == p.output_zero_point) {
-      d_cap = d + 7;
+  alignas(64) int32_t codes[256 + 32];
+  const __m256i zero_code8 = _mm256_set1_epi32(p.output_zero_point);
+  int32_t d_cap = d_hi, t = 0;
+  for (; t <= d_hi; t += 8) {  // t + 7 <= 255
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + t));
+    const __m256i codes8 = SoftmaxCodes8(c, e32);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), codes8);
+    if (t + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
+      d_cap = t + 7;
+      t += 8;
       break;
     }
   }
+  for (; t % 32 != 0; t += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), _mm256_setzero_si256());
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
   auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
     _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));

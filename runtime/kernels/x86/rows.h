@@ -1,6 +1,7 @@
-// The x86-64 vector rows of SOFTMAX and LAYER_NORM that portable/misc.cc calls when its caller
-// asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa): defined in avx2.cc and
-// avx512vnni.cc, compiled with those sets' target flags; call only after the CPU check.
+// The x86-64 vector rows of SOFTMAX and LAYER_NORM, and the vector LUT, that portable/misc.cc
+// calls when its caller asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa, Qs8Lut's
+// vbmi): defined in avx2.cc, avx512vnni.cc and avx512vbmi.cc, compiled with those sets' target
+// flags; call only after the CPU check.
 #pragma once
 
 #include <cstdint>
@@ -22,19 +23,45 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
-// the other not computed.
-enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2 };
+// the other not computed. kNarrow: every |acc| of the row is below 2^32 (the caller's bound), so
+// |acc|·multiplier < 2^63 is one 32×32-bit product and the rounding one add and shift, any r.
+enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2, kNarrow = 3 };
+
+// A LAYER_NORM row's statistics (avx512vnni.cc, 32 codes a step): Σv and Σv² over v = x − z,
+// and the smallest and largest code, for channels in [1, 32768] (so |Σv| < 2^23, Σv² < 2^31).
+struct RowStats {
+  int32_t sum = 0;
+  uint32_t sum_sq = 0;
+  int32_t lo = 127, hi = -128;
+};
+RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
 
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
+// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above).
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, int8_t* yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr);
 // The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
                             int32_t up_log2, int64_t root, double inv, int8_t* yr);
+
+// Depthwise CONV_2D of one image in channels-last order (avx512vnni.cc, 16 channels a step):
+// xt[ih][iw][c] (C = p.in_channels = p.out_channels); or, when p.in_channels = 1 (groups = 1),
+// x_one[ih][iw] = x − z_x of the one input plane as int32, read by every output channel (xt
+// unused); wt[t][c] the int32 weights of tap
+// t = kh·kernel_w + kw in rows of C rounded up to 16 (zeros past C), bias [C] or null;
+// yt[oh·out_w + ow][c] = the reference's output code (kernels.h CONV_2D: taps outside the image
+// skipped, the per-channel or per-tensor int32 MultiplyByQuantizedMultiplier of fixed_point.h).
+// Precondition: prepare's bound |acc| < 2^31.
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
+                                    const int32_t* wt, const int32_t* bias, int8_t* yt);
+
+// y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
+// Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
+void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
 
 }  // namespace squint::rt::x86
