@@ -153,16 +153,18 @@ std::vector<FixCandidate> CandidateFixes(const ir::Graph& g, const PipelineOptio
         add(name, "softmax bias correction (folded into the output projection)", "--softmax-bias-correction", o);
       }
     }
-    // A layer with constant weights (not a MatMul of two activations, as attention's).
+    // A layer with constant weights (not a MatMul of two activations, as attention's): the matrix
+    // products the lowering narrows with --weight-bits and --w8. ConvTranspose keeps per-channel
+    // scales (no groups), so --group-size is not its fix.
     const bool weights = (op == ir::OpType::kLinear || op == ir::OpType::kMatMul || op == ir::OpType::kGemm ||
-                          op == ir::OpType::kConv) &&
+                          op == ir::OpType::kConv || op == ir::OpType::kConvTranspose) &&
                          it->inputs.size() > 1 && it->inputs[1] != ir::kNoValue && g.constant(it->inputs[1]);
     if (weights && base.weight_bits < 8 && !has(base.w8, name) && !has(base.w8, type)) {
       PipelineOptions o = base;
       o.w8.push_back(name);
       add(name, "8-bit weights on " + name, "--w8 " + name, o);
     }
-    if (weights && base.group_size == 0 && !base.per_tensor) {
+    if (weights && op != ir::OpType::kConvTranspose && base.group_size == 0 && !base.per_tensor) {
       PipelineOptions o = base;
       o.group_size = 32;
       add(name, "weight scales per group of 32 inputs (every Linear and Conv)", "--group-size 32", o);

@@ -114,5 +114,18 @@ TEST(CandidateFixes, OneNodeItsOpTypeAnd8BitWeights) {
             (std::vector<std::string>{"--a16 MatMul_4", "--a16 MatMul", "--transform smooth", "--transform hadamard"}));
 }
 
+TEST(CandidateFixes, ConvTransposeTakes8BitWeightsNotGroups) {
+  passes::testing::GraphBuilder b;
+  ir::ValueId x = b.Input("x", {1, 4, 5, 5});
+  b.Output(b.Op(ir::OpType::kConvTranspose, {x, b.Random("w", {4, 2, 2, 2})},
+                passes::testing::Attrs({{"strides", std::vector<int64_t>{2, 2}}})));
+  const ir::Graph g = b.Finish();
+  PipelineOptions base;
+  base.weight_bits = 4;
+  const std::vector<std::string> flags = Flags(CandidateFixes(g, base, {g.nodes[0].name}));
+  EXPECT_EQ(std::count(flags.begin(), flags.end(), "--w8 " + g.nodes[0].name), 1);
+  EXPECT_EQ(std::count(flags.begin(), flags.end(), "--group-size 32"), 0);
+}
+
 }  // namespace
 }  // namespace squint::quant
