@@ -228,8 +228,13 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "compares against the clipped float model)");
   cmd->add_option("--transform", o->p.transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
-                  "(comma-separated or repeated; applied in the order smooth, rotate, hadamard, wush):\n"
+                  "(comma-separated or repeated; applied in the order repq, smooth, rotate, hadamard, wush):\n"
                   "  none      nothing (default)\n"
+                  "  repq      RepQ-ViT: each LayerNorm output read only by Linears gets per-channel\n"
+                  "            --act-bits grids from the calibration data, then the channel factors and\n"
+                  "            offsets move into the LayerNorm's gamma/beta and the Linears' weights and\n"
+                  "            biases, so one per-tensor grid quantizes it as per-channel grids would\n"
+                  "            (quant/repq.h). Not with smooth or rotate\n"
                   "  smooth    SmoothQuant: per-channel scales move from each LayerNorm's output into the\n"
                   "            Linear weights that read it; alpha searched per LayerNorm on the calibration\n"
                   "            data for --weight-bits/--act-bits (quant/smooth.h). Not with rotate\n"
@@ -257,7 +262,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "the Linear layers, and of those entering the norms (a transformer's residual stream), are\n"
                   "printed before and after the transforms")
       ->delimiter(',')
-      ->check(CLI::IsMember({"none", "smooth", "rotate", "hadamard", "wush"}));
+      ->check(CLI::IsMember({"none", "repq", "smooth", "rotate", "hadamard", "wush"}));
   cmd->add_option("--wush-block", o->p.wush_block, "channels per block of --transform wush: 16, 32 or 64")
       ->capture_default_str();
   cmd->add_option("--transform-seed", o->p.transform_seed,

@@ -69,7 +69,8 @@ std::vector<SmoothSite> FindSmoothSites(const Graph& g, std::vector<std::string>
   return sites;
 }
 
-Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s, ir::ValueNames* names) {
+Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s, ir::ValueNames* names,
+                      std::span<const float> shift) {
   std::optional<ir::ValueNames> own;
   if (names == nullptr) names = &own.emplace(g);
   const Node& norm = g.nodes[static_cast<size_t>(site.norm)];
@@ -78,15 +79,55 @@ Status ApplySmoothing(Graph& g, const SmoothSite& site, std::span<const float> s
   for (size_t j = 0; j < s.size(); ++j)
     if (!(std::isfinite(s[j]) && s[j] > 0))
       return InvalidInput("smoothing {}: scale {} of channel {} is not finite and > 0", norm.Label(), s[j], j);
-  // γ/s and β/s.
+  if (!shift.empty() && static_cast<int64_t>(shift.size()) != site.channels)
+    return InvalidInput("smoothing {}: {} shifts for {} channels", norm.Label(), shift.size(), site.channels);
+  for (size_t j = 0; j < shift.size(); ++j)
+    if (!std::isfinite(shift[j]))
+      return InvalidInput("smoothing {}: shift {} of channel {} is not finite", norm.Label(), shift[j], j);
+  auto delta = [&](int64_t j) { return shift.empty() ? 0.0f : shift[static_cast<size_t>(j)]; };
+  // Readers' new biases b_i + δ·W_i, from the weights before scaling.
+  std::vector<std::optional<Tensor>> biases(site.linears.size());
+  if (!shift.empty()) {
+    for (size_t i = 0; i < site.linears.size(); ++i) {
+      const Node& l = g.nodes[static_cast<size_t>(site.linears[i])];
+      const Tensor& w = *g.constant(l.input(1));
+      const int64_t cols = w.dim(1);
+      const Tensor* b = l.input(2) != ir::kNoValue ? g.constant(l.input(2)) : nullptr;
+      if (l.input(2) != ir::kNoValue && (!b || b->dtype() != ir::DType::kFloat32 || b->size() != cols))
+        return InvalidInput("smoothing {}: {} has a bias other than {} float32 constants", norm.Label(), l.Label(),
+                            cols);
+      Tensor nb(ir::DType::kFloat32, {cols});
+      for (int64_t c = 0; c < cols; ++c) {
+        double acc = b ? b->data<float>()[c] : 0.0;
+        for (int64_t j = 0; j < site.channels; ++j) acc += double{delta(j)} * w.data<float>()[j * cols + c];
+        nb.data<float>()[c] = static_cast<float>(acc);
+      }
+      biases[i] = std::move(nb);
+    }
+  }
+  // γ/s and (β − δ)/s.
   for (size_t k = 1; k < 3; ++k) {
-    const ValueId v = g.nodes[static_cast<size_t>(site.norm)].input(k);
-    if (v == ir::kNoValue) continue;
-    Tensor t(ir::DType::kFloat32, g.constant(v)->dims());
-    const float* src = g.constant(v)->data<float>();
-    for (int64_t j = 0; j < site.channels; ++j) t.data<float>()[j] = src[j] / s[static_cast<size_t>(j)];
-    const ValueId nv = AddConstant(g, *names, g.value(v).name + "_smoothed", std::move(t));
-    g.nodes[static_cast<size_t>(site.norm)].inputs[k] = nv;
+    Node& n = g.nodes[static_cast<size_t>(site.norm)];
+    const ValueId v = n.input(k);
+    if (v == ir::kNoValue && (k == 1 || shift.empty())) continue;
+    Tensor t(ir::DType::kFloat32, v == ir::kNoValue ? ir::Dims{site.channels} : g.constant(v)->dims());
+    const float* src = v == ir::kNoValue ? nullptr : g.constant(v)->data<float>();
+    for (int64_t j = 0; j < site.channels; ++j)
+      t.data<float>()[j] = ((src ? src[j] : 0.0f) - (k == 2 ? delta(j) : 0.0f)) / s[static_cast<size_t>(j)];
+    const std::string base = v == ir::kNoValue ? n.name + "_bias" : g.value(v).name;
+    const ValueId nv = AddConstant(g, *names, base + "_smoothed", std::move(t));
+    Node& m = g.nodes[static_cast<size_t>(site.norm)];
+    if (m.inputs.size() <= k) m.inputs.resize(k + 1, ir::kNoValue);
+    m.inputs[k] = nv;
+  }
+  for (size_t i = 0; i < site.linears.size(); ++i) {
+    if (!biases[i]) continue;
+    Node& l = g.nodes[static_cast<size_t>(site.linears[i])];
+    const std::string base = l.input(2) != ir::kNoValue ? g.value(l.input(2)).name : l.name + "_bias";
+    const ValueId nv = AddConstant(g, *names, base + "_smoothed", std::move(*biases[i]));
+    Node& m = g.nodes[static_cast<size_t>(site.linears[i])];
+    if (m.inputs.size() <= 2) m.inputs.resize(3, ir::kNoValue);
+    m.inputs[2] = nv;
   }
   // x/s is another tensor than x: a new name, so that nothing matches it to the untransformed
   // model's x by name (squint report compares the .sqnt with the original float model).

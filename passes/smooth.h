@@ -37,7 +37,10 @@ std::vector<SmoothSite> FindSmoothSites(const ir::Graph& g, std::vector<std::str
 // in place); x is renamed "<name>_smoothed" (it holds x/s now). Node indices and value ids stay
 // valid. Invalid argument for a bad s. `names` (optional) makes the new names: pass one
 // ValueNames of g when applying many sites (without it, each call reads all names).
+// With a shift δ (site.channels finite entries; RepQ-ViT's reparameterization, quant/repq.h) the
+// activation becomes (x − δ)/s: β' = (β − δ)/s (a β is added when there was none) and every
+// reader's bias b_i' = b_i + δ·W_i (added when absent), since x·W + b = ((x − δ)/s)·(diag(s)·W) + δ·W + b.
 Status ApplySmoothing(ir::Graph& g, const SmoothSite& site, std::span<const float> s,
-                      ir::ValueNames* names = nullptr);
+                      ir::ValueNames* names = nullptr, std::span<const float> shift = {});
 
 }  // namespace squint::passes

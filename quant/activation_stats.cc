@@ -52,4 +52,12 @@ Result<std::vector<InputStats>> MeasureInputs(const ir::Graph& g, const CalibDat
   return stats;
 }
 
+double MaxOverMedian(std::vector<double> a) {
+  if (a.empty()) return 0;
+  const double mx = *std::max_element(a.begin(), a.end());
+  std::nth_element(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(a.size() / 2), a.end());
+  const double med = a[a.size() / 2];
+  return med > 0 ? mx / med : 0;
+}
+
 }  // namespace squint::quant

@@ -23,6 +23,9 @@ struct InputStats {
   double rms = 0;         // √E[x²]
 };
 
+// max_j a_j / median_j a_j (0 when empty or the median is 0): how far the largest channel stands out.
+double MaxOverMedian(std::vector<double> a);
+
 // Input 0 (X) of every node of g whose op is in `ops` (in node order; one entry per distinct
 // activation, named by its first such reader), over samples 0 .. max_samples − 1 of `data` (all
 // when 0), in one pass.

@@ -14,6 +14,7 @@
 #include "quant/activation_stats.h"
 #include "quant/calibrate.h"
 #include "quant/gptq.h"
+#include "quant/repq.h"
 #include "quant/smooth.h"
 #include "quant/softmax_bias.h"
 #include "quant/softmax_grid.h"
@@ -151,14 +152,28 @@ class Pipeline {
     return true;
   }
 
+  // RepQ-ViT's reparameterization of the LayerNorm outputs read only by Linears (quant/repq.h),
+  // for the grid of --act-bits.
+  Result<bool> Repq(ir::Graph& g, const CalibData& calib, int64_t count) const {
+    SQ_ASSIGN_OR_RETURN(RepqReport rep, RepqGraph(g, calib, count, o_.act_bits));
+    for (const std::string& why : rep.skipped) log_.info(fmt::format("repq: not eligible: {}", why));
+    if (rep.sites.empty())
+      return NothingToTransform("repq", "no LayerNormalization is read only by Linear layers with constant weights");
+    for (const RepqSite& s : rep.sites)
+      log_.info(fmt::format("repq: {} ({} channels, {} linears): largest/median channel range {:.1f} -> {:.1f}",
+                            s.norm, s.channels, s.linears, s.range_ratio_before, s.range_ratio_after));
+    return true;
+  }
+
   // The transforms in their fixed order; returns those that changed the graph.
   Result<std::vector<std::string>> Transforms(ir::Graph& g, const CalibData& calib, int64_t count) const {
     std::vector<std::string> applied;
     if (o_.transforms.empty()) return applied;
     SQ_RETURN_IF_ERROR(PrintInputStats(g, calib, count, "before transforms"));
-    for (const char* t : {"smooth", "rotate", "hadamard", "wush"}) {
+    for (const char* t : {"repq", "smooth", "rotate", "hadamard", "wush"}) {
       if (!Wants(t)) continue;
-      Result<bool> changed = std::string(t) == "smooth"   ? Smooth(g, calib, count)
+      Result<bool> changed = std::string(t) == "repq"     ? Repq(g, calib, count)
+                             : std::string(t) == "smooth" ? Smooth(g, calib, count)
                              : std::string(t) == "rotate" ? Rotate(g)
                              : std::string(t) == "hadamard" ? Hadamard(g)
                                                             : Wush(g, calib, count);
@@ -312,6 +327,10 @@ Status CheckTransforms(const std::vector<std::string>& transforms, int64_t wush_
   for (size_t i = 0; i < transforms.size(); ++i)
     if (std::count(transforms.begin(), transforms.end(), transforms[i]) > 1)
       return InvalidInput("--transform {} is given twice (each transform applies once)", transforms[i]);
+  if (wants("repq") && (wants("smooth") || wants("rotate")))
+    return InvalidInput("--transform repq cannot be combined with {}: both rescale the LayerNorm outputs' channels "
+                        "(rotate folds every LayerNorm's scale into the Linear weights); use one of them",
+                        wants("smooth") ? "smooth" : "rotate");
   if (wants("smooth") && wants("rotate"))
     return InvalidInput("--transform smooth,rotate: rotate folds every LayerNorm's scale into the Linear weights, "
                         "which undoes smoothing's scales; use one of them");

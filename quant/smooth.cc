@@ -7,6 +7,7 @@
 
 #include "ir/eval/ops/gemm.h"
 #include "passes/smooth.h"
+#include "quant/activation_stats.h"
 #include "quant/fake_quant.h"
 #include "quant/value_tap.h"
 
@@ -18,15 +19,6 @@ struct SiteStats {
   std::vector<float> absmax;  // per channel, over every calibration row
   std::vector<float> rows;    // up to max_rows rows [r, channels], spread over the samples
 };
-
-// max_j a_j / median_j a_j (0 when the median is 0): how far the largest channel stands out.
-double MaxOverMedian(std::vector<float> a) {
-  if (a.empty()) return 0;
-  const float mx = *std::max_element(a.begin(), a.end());
-  std::nth_element(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(a.size() / 2), a.end());
-  const float med = a[a.size() / 2];
-  return med > 0 ? mx / med : 0;
-}
 
 class SiteSearch {
  public:
@@ -127,7 +119,8 @@ Result<SmoothReport> SmoothGraph(ir::Graph& g, const CalibData& calib, const Smo
     out.norm = g.nodes[static_cast<size_t>(site.norm)].Label();
     out.channels = site.channels;
     out.linears = static_cast<int64_t>(site.linears.size());
-    out.max_ratio_before = out.max_ratio_after = MaxOverMedian(stats[i].absmax);
+    out.max_ratio_before = out.max_ratio_after =
+        MaxOverMedian(std::vector<double>(stats[i].absmax.begin(), stats[i].absmax.end()));
     const SiteSearch search(g, site, stats[i], opts);
     const std::vector<float> ones(static_cast<size_t>(site.channels), 1.0f);
     out.error_before = out.error_after = search.Error(ones);
@@ -144,7 +137,7 @@ Result<SmoothReport> SmoothGraph(ir::Graph& g, const CalibData& calib, const Smo
     if (!best.empty()) {
       std::vector<float> after(stats[i].absmax);
       for (size_t j = 0; j < after.size(); ++j) after[j] /= best[j];
-      out.max_ratio_after = MaxOverMedian(after);
+      out.max_ratio_after = MaxOverMedian(std::vector<double>(after.begin(), after.end()));
       SQ_RETURN_IF_ERROR(passes::ApplySmoothing(g, site, best, &names));
       out.applied = true;
     }

@@ -55,6 +55,33 @@ TEST(Smooth, ScalesMoveIntoTheWeightsWithoutChangingTheFunction) {
   }
 }
 
+TEST(Smooth, ShiftsMoveIntoBetaAndTheReadersBiases) {
+  // RepQ-ViT's form: (x − δ)/s; with and without a β, a reader with and one without a bias.
+  for (bool bias : {true, false}) {
+    NormGraph m = Build(8, bias);
+    const Graph before = m.g;
+    const std::vector<SmoothSite> sites = FindSmoothSites(m.g);
+    ASSERT_EQ(sites.size(), 1u);
+    const std::vector<float> s = {0.5f, 1.0f, 2.0f, 0.25f, 3.0f, 1.5f, 0.8f, 4.0f};
+    const std::vector<float> shift = {0.3f, -1.0f, 0.0f, 2.5f, -0.2f, 0.7f, -3.0f, 0.1f};
+    ASSERT_TRUE(ApplySmoothing(m.g, sites[0], s, nullptr, shift).ok());
+    ASSERT_TRUE(ir::Verify(m.g).ok());
+    const ir::Node& norm = m.g.nodes[static_cast<size_t>(sites[0].norm)];
+    ASSERT_NE(norm.input(2), ir::kNoValue);  // a β now, also where there was none
+    const float* b1 = m.g.constant(norm.input(2))->data<float>();
+    const float* b0 = bias ? before.constant(before.nodes[0].input(2))->data<float>() : nullptr;
+    for (size_t j = 0; j < s.size(); ++j) EXPECT_FLOAT_EQ(b1[j], ((b0 ? b0[j] : 0.0f) - shift[j]) / s[j]) << j;
+    for (int32_t li : sites[0].linears) EXPECT_NE(m.g.nodes[static_cast<size_t>(li)].input(2), ir::kNoValue);
+    ExpectEquivalent(before, m.g, 1e-4);
+  }
+  NormGraph m = Build();
+  const std::vector<SmoothSite> sites = FindSmoothSites(m.g);
+  std::vector<float> shift(8, 0.0f);
+  shift[5] = std::nanf("");
+  const Status st = ApplySmoothing(m.g, sites[0], std::vector<float>(8, 1.0f), nullptr, shift);
+  EXPECT_NE(st.message().find("shift nan of channel 5"), std::string::npos) << st.message();
+}
+
 TEST(Smooth, SkipsNormsWithOtherReadersAndSaysWhy) {
   NormGraph m = Build(8, true, /*extra_reader=*/true);
   std::vector<std::string> skipped;

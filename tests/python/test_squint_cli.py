@@ -242,6 +242,30 @@ def test_transform_smooth(tmp_path):
     expect_bad(cnn("d.sqnt", "spin"), r"--transform.*spin", tmp_path / "d.sqnt")
 
 
+def test_transform_repq(tmp_path):
+    # --transform repq (RepQ-ViT) gives each LayerNorm output read only by Linears per-channel grids, then moves
+    # the channel factors into γ/β and the Linears (float-equivalent: the float accuracy is unchanged); every
+    # site's channel ranges come out equal (ratio 1.0); it is recorded; with smooth or rotate it is refused.
+    # Its accuracy effect is small on vit_tiny, whose LayerNorm outputs' channel ranges differ by 1.5-1.8x only
+    # (whole split, W3A3 with GPTQ: 76.35 % -> 78.10 %; with round to nearest 74.95 % -> 75.35 %; on this test's
+    # 64 calibration / 100 validation images the logits' cosine moves by +-0.003 either way), so it is not asserted.
+    low = SUBSET + ("--weight-bits", "3", "--act-bits", "3", "--softmax-bits", "4", "--softmax-quant", "log2",
+                    "--weight-rounding", "gptq")
+    _, ref, _ = quantize("vit_tiny/vit_tiny_op17", tmp_path / "a.sqnt", *FMNIST_SPLITS, low)
+    proc = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "b.sqnt"), "--calib",
+                  FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], "--labels", FMNIST_SPLITS[2], *low,
+                  "--transform", "repq", "--accumulated-only")
+    m = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", proc.stdout)
+    assert m and float(m.group(2)) == ref, proc.stdout
+    sites = re.findall(r"repq: LayerNormalization .* channel range ([\d.]+) -> ([\d.]+)", proc.stderr)
+    assert len(sites) == 9 and all(after == "1.0" for _, after in sites), proc.stderr
+    assert "transform=repq" in squint("inspect", str(tmp_path / "b.sqnt")).stdout
+    for other in ("smooth", "rotate"):
+        expect_bad(["quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / "c.sqnt"), "--calib",
+                    FMNIST_SPLITS[0], "--transform", f"repq,{other}"], rf"repq cannot be combined with {other}",
+                   tmp_path / "c.sqnt")
+
+
 def test_weight_rounding_gptq_and_adaround(tmp_path):
     # --weight-rounding gptq|adaround on vit_tiny W4A8: same scales and format, codes chosen by GPTQ
     # or AdaRound on the calibration inputs; the logits move closer to float than with round to
