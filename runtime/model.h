@@ -22,7 +22,7 @@
 namespace squint::rt {
 
 constexpr uint16_t kSchemaVersionMajor = 1;
-constexpr uint16_t kSchemaVersionMinor = 0;
+constexpr uint16_t kSchemaVersionMinor = 1;
 constexpr int kMaxRank = 6;
 constexpr size_t kModelAlignment = 8;
 // Bounds that keep verification linear-ish and every flat index within int32.

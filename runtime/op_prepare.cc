@@ -558,15 +558,20 @@ Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
            ElementTypeName(x.type), ElementTypeName(y.type));
   OP_CHECK(x.num_elements == y.num_elements, "output has %lld elements, input %lld",
            static_cast<long long>(y.num_elements), static_cast<long long>(x.num_elements));
-  const uint32_t n = o->table() ? o->table()->size() : 0;
+  OP_CHECK(o->table() == nullptr || o->table8() == nullptr, "has both table and table8, expected one");
+  OP_CHECK(o->table8() == nullptr || y.type == ElementType::INT8, "table8 (one byte per entry) with a %s output",
+           ElementTypeName(y.type));
+  const uint32_t stored = o->table() ? o->table()->size() : o->table8() ? o->table8()->size() : 0;
+  OP_CHECK(stored <= 65536 + 256, "table has %u entries, too many", stored);
+  uint32_t n = 0;
+  const int16_t* table = LutTable(ctx, *o, &n);
   const int64_t lo = o->min_code(), hi = lo + static_cast<int64_t>(n) - 1;
   OP_CHECK(n >= 1 && lo <= TypeMin(x.type) && hi >= TypeMax(x.type),
            "table covers codes [%lld, %lld], must cover the %s input range [%d, %d]", static_cast<long long>(lo),
            static_cast<long long>(hi), ElementTypeName(x.type), TypeMin(x.type), TypeMax(x.type));
-  OP_CHECK(n <= 65536 + 256, "table has %u entries, too many", n);
   LutState s;
   s.count = static_cast<int32_t>(x.num_elements);
-  s.table = o->table()->data();
+  s.table = table;
   s.table_size = static_cast<int32_t>(n);
   s.min_code = o->min_code();
   out->params = s;

@@ -388,7 +388,8 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
                 model.op_name(index),
                 OpCodeName(op->opcode()),
                 static_cast<int32_t>(op->inputs()->size()),
-                static_cast<int32_t>(op->outputs()->size())};
+                static_cast<int32_t>(op->outputs()->size()),
+                pools};
   switch (op->opcode()) {
     case fb::OpCode::CONV_2D: return prep::PrepareConv(ctx, pools, out);
     case fb::OpCode::FULLY_CONNECTED: return prep::PrepareFc(ctx, pools, out);

@@ -1,0 +1,223 @@
+#include "export/sqnt_compact.h"
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "runtime/requant_derive.h"
+
+namespace squint::exporter {
+namespace {
+
+// The requantizations of an op's options, indexed by slot (rt::RequantSlot); null where absent.
+std::vector<fb::RequantizationT*> Requants(fb::OperatorT& op) {
+  fb::OpOptionsUnion& o = op.options;
+  switch (o.type) {
+    case fb::OpOptions::Conv2DOptions: return {o.AsConv2DOptions()->requant.get()};
+    case fb::OpOptions::FullyConnectedOptions: return {o.AsFullyConnectedOptions()->requant.get()};
+    case fb::OpOptions::BatchMatMulOptions: return {o.AsBatchMatMulOptions()->requant.get()};
+    case fb::OpOptions::LayerNormOptions: return {o.AsLayerNormOptions()->requant.get()};
+    case fb::OpOptions::Pool2DOptions: return {o.AsPool2DOptions()->requant.get()};
+    case fb::OpOptions::ResizeOptions: return {o.AsResizeOptions()->requant.get()};
+    case fb::OpOptions::RequantizeOptions: return {o.AsRequantizeOptions()->requant.get()};
+    case fb::OpOptions::HadamardOptions: return {o.AsHadamardOptions()->requant.get()};
+    case fb::OpOptions::MeanOptions: return {o.AsMeanOptions()->requant.get()};
+    case fb::OpOptions::ElementwiseOptions: {
+      fb::ElementwiseOptionsT* e = o.AsElementwiseOptions();
+      return {e->input1.get(), e->input2.get(), e->output.get()};
+    }
+    case fb::OpOptions::ConcatOptions: {
+      std::vector<fb::RequantizationT*> out;
+      for (auto& r : o.AsConcatOptions()->requant) out.push_back(r.get());
+      return out;
+    }
+    default: return {};
+  }
+}
+
+bool SameAsDerived(const fb::RequantizationT& r, const std::vector<rt::QuantizedMultiplier>& d) {
+  if (r.multiplier.size() != d.size()) return false;
+  for (size_t i = 0; i < d.size(); ++i) {
+    const int32_t shift = r.shift.empty() ? r.shift8[i] : r.shift[i];
+    if (r.multiplier[i] != d[i].multiplier || shift != d[i].shift) return false;
+  }
+  return true;
+}
+
+template <typename T>
+bool FitsInt8(const std::vector<T>& v) {
+  for (T x : v)
+    if (x < -128 || x > 127) return false;
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Calls requant(r, derived) for every requantization r of every op (derived: the pairs
+// rt::DeriveRequant gives for it, empty when it has no rule) and lut(options, output type) for
+// every LUT.
+template <typename RequantFn, typename LutFn>
+void ForEachParam(const rt::Model& loaded, fb::ModelT* model, RequantFn requant, LutFn lut) {
+  std::vector<rt::QuantizedMultiplier> derived;
+  for (size_t i = 0; i < model->operators.size(); ++i) {
+    fb::OperatorT& op = *model->operators[i];
+    const std::vector<fb::RequantizationT*> slots = Requants(op);
+    for (size_t slot = 0; slot < slots.size(); ++slot) {
+      if (slots[slot] == nullptr) continue;
+      if (!rt::DeriveRequant(loaded, static_cast<int32_t>(i), static_cast<int32_t>(slot), &derived)) derived.clear();
+      requant(slots[slot], derived);
+    }
+    if (fb::LutOptionsT* o = op.options.AsLutOptions()) {
+      const int32_t y = op.outputs.empty() ? -1 : op.outputs[0];
+      lut(o, y >= 0 && static_cast<size_t>(y) < model->tensors.size() ? model->tensors[static_cast<size_t>(y)]->type
+                                                                       : fb::ElementType::INT16);
+    }
+  }
+}
+
+}  // namespace
+
+void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
+  auto requant = [](fb::RequantizationT* r, const std::vector<rt::QuantizedMultiplier>& derived) {
+    if (r->multiplier.empty()) return;
+    if (!derived.empty() && SameAsDerived(*r, derived)) {
+      r->multiplier.clear();
+      r->shift.clear();
+      r->shift8.clear();
+    } else if (!r->shift.empty() && FitsInt8(r->shift)) {
+      r->shift8.assign(r->shift.begin(), r->shift.end());
+      r->shift.clear();
+    }
+  };
+  auto lut = [](fb::LutOptionsT* o, fb::ElementType out) {
+    if (out == fb::ElementType::INT8 && !o->table.empty() && FitsInt8(o->table)) {
+      o->table8.assign(o->table.begin(), o->table.end());
+      o->table.clear();
+    }
+  };
+  ForEachParam(loaded, model, requant, lut);
+  // One buffer per distinct content, in the order of first use by the tensors.
+  std::vector<std::unique_ptr<fb::BufferT>> buffers;
+  buffers.push_back(std::make_unique<fb::BufferT>());
+  std::map<std::vector<uint8_t>, uint32_t> index;
+  for (auto& t : model->tensors) {
+    if (t->buffer == 0 || t->buffer >= model->buffers.size()) continue;
+    std::vector<uint8_t>& data = model->buffers[t->buffer]->data;
+    auto [it, added] = index.emplace(data, static_cast<uint32_t>(buffers.size()));
+    if (added) {
+      buffers.push_back(std::make_unique<fb::BufferT>());
+      buffers.back()->data = data;
+    }
+    t->buffer = it->second;
+  }
+  model->buffers = std::move(buffers);
+  model->schema_version_minor = 1;
+}
+
+void ExpandModel(const rt::Model& loaded, fb::ModelT* model) {
+  auto requant = [](fb::RequantizationT* r, const std::vector<rt::QuantizedMultiplier>& derived) {
+    if (!r->shift8.empty()) {
+      r->shift.assign(r->shift8.begin(), r->shift8.end());
+      r->shift8.clear();
+    } else if (r->multiplier.empty() && r->shift.empty()) {
+      for (const rt::QuantizedMultiplier& q : derived) {
+        r->multiplier.push_back(q.multiplier);
+        r->shift.push_back(q.shift);
+      }
+    }
+  };
+  auto lut = [](fb::LutOptionsT* o, fb::ElementType) {
+    if (o->table8.empty()) return;
+    o->table.assign(o->table8.begin(), o->table8.end());
+    o->table8.clear();
+  };
+  ForEachParam(loaded, model, requant, lut);
+  // One buffer per constant tensor, in tensor order (as 1.0 writers made them).
+  std::vector<std::unique_ptr<fb::BufferT>> buffers;
+  buffers.push_back(std::make_unique<fb::BufferT>());
+  for (auto& t : model->tensors) {
+    if (t->buffer == 0 || t->buffer >= model->buffers.size()) continue;
+    buffers.push_back(std::make_unique<fb::BufferT>(*model->buffers[t->buffer]));
+    t->buffer = static_cast<uint32_t>(buffers.size() - 1);
+  }
+  model->buffers = std::move(buffers);
+  model->schema_version_minor = 0;
+}
+
+namespace {
+
+// A tensor as fb::CreateTensor packs it, but names, shapes and affine quantizations equal to an
+// earlier tensor's are stored once (FlatBuffers offsets may share a string, vector or table).
+class SharingTensorPacker {
+ public:
+  explicit SharingTensorPacker(flatbuffers::FlatBufferBuilder* fbb) : fbb_(*fbb) {}
+
+  flatbuffers::Offset<fb::Tensor> Pack(const fb::TensorT& t) {
+    const auto name = t.name.empty() ? 0 : fbb_.CreateSharedString(t.name);
+    flatbuffers::Offset<flatbuffers::Vector<int32_t>> shape = 0;
+    if (!t.shape.empty()) {
+      auto [it, added] = shapes_.emplace(t.shape, 0);
+      if (added) it->second = fbb_.CreateVector(t.shape);
+      shape = it->second;
+    }
+    flatbuffers::Offset<void> quant = 0;
+    if (const fb::AffineQuantizationT* q = t.quantization.AsAffineQuantization()) {
+      std::vector<int64_t> key(q->scale.size() + q->zero_point.size() + 4);
+      size_t k = 0;
+      key[k++] = static_cast<int64_t>(q->scale.size());
+      for (float v : q->scale) {
+        uint32_t bits = 0;
+        std::memcpy(&bits, &v, sizeof bits);
+        key[k++] = bits;
+      }
+      for (int32_t z : q->zero_point) key[k++] = z;
+      key[k++] = q->axis;
+      key[k++] = q->group_size;
+      auto [it, added] = affine_.emplace(std::move(key), 0);
+      if (added) it->second = t.quantization.Pack(fbb_);
+      quant = it->second;
+    } else {
+      quant = t.quantization.Pack(fbb_);
+    }
+    return fb::CreateTensor(fbb_, name, t.type, shape, t.quantization.type, quant, t.buffer, t.arena_offset);
+  }
+
+ private:
+  flatbuffers::FlatBufferBuilder& fbb_;
+  std::map<std::vector<int32_t>, flatbuffers::Offset<flatbuffers::Vector<int32_t>>> shapes_;
+  std::map<std::vector<int64_t>, flatbuffers::Offset<void>> affine_;
+};
+
+}  // namespace
+
+std::string PackModel(const fb::ModelT& m, size_t small_alignment) {
+  flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  fbb.ForceDefaults(false);
+  const bool compact = m.schema_version_minor >= 1;
+  // The order of fb::CreateModel(fbb, const ModelT*): tensors, operators, inputs, outputs, buffers.
+  std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
+  SharingTensorPacker sharing(&fbb);
+  for (const auto& t : m.tensors) tensors.push_back(compact ? sharing.Pack(*t) : fb::CreateTensor(fbb, t.get()));
+  const auto tensors_off = m.tensors.empty() ? 0 : fbb.CreateVector(tensors);
+  std::vector<flatbuffers::Offset<fb::Operator>> ops;
+  for (const auto& op : m.operators) ops.push_back(fb::CreateOperator(fbb, op.get()));
+  const auto ops_off = m.operators.empty() ? 0 : fbb.CreateVector(ops);
+  const auto inputs_off = m.inputs.empty() ? 0 : fbb.CreateVector(m.inputs);
+  const auto outputs_off = m.outputs.empty() ? 0 : fbb.CreateVector(m.outputs);
+  std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
+  for (const auto& b : m.buffers) {
+    fbb.ForceVectorAlignment(b->data.size(), sizeof(uint8_t), b->data.size() >= 64 ? 64 : small_alignment);
+    const auto data = b->data.empty() ? 0 : fbb.CreateVector(b->data);
+    buffers.push_back(fb::CreateBuffer(fbb, data));
+  }
+  const auto buffers_off = m.buffers.empty() ? 0 : fbb.CreateVector(buffers);
+  const auto plan = m.plan ? fb::CreateMemoryPlan(fbb, m.plan.get()) : 0;
+  const auto provenance = m.provenance ? fb::CreateProvenance(fbb, m.provenance.get()) : 0;
+  fb::FinishModelBuffer(fbb, fb::CreateModel(fbb, m.schema_version_major, m.schema_version_minor, tensors_off, ops_off,
+                                             inputs_off, outputs_off, buffers_off, plan, provenance, m.batch));
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+}  // namespace squint::exporter
