@@ -77,6 +77,32 @@ void ForEachParam(const rt::Model& loaded, fb::ModelT* model, RequantFn requant,
   }
 }
 
+// Constant uint8 softmax masks of 0/1 values that no op reads as an input become BIT tensors.
+void PackMasks(fb::ModelT* model) {
+  std::vector<bool> op_input(model->tensors.size(), false);
+  for (const auto& op : model->operators)
+    for (int32_t t : op->inputs)
+      if (t >= 0 && static_cast<size_t>(t) < op_input.size()) op_input[static_cast<size_t>(t)] = true;
+  for (const auto& op : model->operators) {
+    const fb::SoftmaxOptionsT* o = op->options.AsSoftmaxOptions();
+    if (o == nullptr || o->mask < 0 || static_cast<size_t>(o->mask) >= model->tensors.size()) continue;
+    fb::TensorT& t = *model->tensors[static_cast<size_t>(o->mask)];
+    if (t.type != fb::ElementType::UINT8 || op_input[static_cast<size_t>(o->mask)] || t.buffer == 0 ||
+        t.buffer >= model->buffers.size() || t.quantization.type != fb::Quantization::NONE)
+      continue;
+    const std::vector<uint8_t>& bytes = model->buffers[t.buffer]->data;
+    bool zero_one = true;
+    for (uint8_t v : bytes) zero_one = zero_one && v <= 1;
+    if (!zero_one) continue;
+    auto packed = std::make_unique<fb::BufferT>();  // a buffer of its own: others may share the bytes
+    packed->data.assign((bytes.size() + 7) / 8, 0);
+    for (size_t i = 0; i < bytes.size(); ++i) packed->data[i / 8] |= static_cast<uint8_t>(bytes[i] << (i % 8));
+    model->buffers.push_back(std::move(packed));
+    t.buffer = static_cast<uint32_t>(model->buffers.size() - 1);
+    t.type = fb::ElementType::BIT;
+  }
+}
+
 }  // namespace
 
 void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
@@ -98,6 +124,7 @@ void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
     }
   };
   ForEachParam(loaded, model, requant, lut);
+  PackMasks(model);
   // One buffer per distinct content, in the order of first use by the tensors.
   std::vector<std::unique_ptr<fb::BufferT>> buffers;
   buffers.push_back(std::make_unique<fb::BufferT>());
@@ -143,6 +170,16 @@ void ExpandModel(const rt::Model& loaded, fb::ModelT* model) {
     t->buffer = static_cast<uint32_t>(buffers.size() - 1);
   }
   model->buffers = std::move(buffers);
+  for (auto& t : model->tensors) {  // BIT masks back to one uint8 per element (each its own buffer now)
+    if (t->type != fb::ElementType::BIT || t->buffer == 0 || t->buffer >= model->buffers.size()) continue;
+    int64_t count = 1;
+    for (int32_t d : t->shape) count *= d;
+    const std::vector<uint8_t>& bits = model->buffers[t->buffer]->data;
+    std::vector<uint8_t> bytes(static_cast<size_t>(count));
+    for (size_t i = 0; i < bytes.size() && i / 8 < bits.size(); ++i) bytes[i] = (bits[i / 8] >> (i % 8)) & 1;
+    model->buffers[t->buffer]->data = std::move(bytes);
+    t->type = fb::ElementType::UINT8;
+  }
   model->schema_version_minor = 0;
 }
 

@@ -490,10 +490,11 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
     const int32_t mi = o->mask();
     OP_CHECK(mi >= 0 && mi < ctx.m.num_tensors(), "mask tensor index %d out of range", mi);
     const TensorDesc& mask = ctx.m.tensor(mi);
-    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
-             "mask tensor %d must be a constant int8/uint8 tensor", mi);
+    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8 ||
+                                  mask.type == ElementType::BIT),
+             "mask tensor %d must be a constant int8/uint8/bit tensor", mi);
     SQUINT_RT_RETURN_IF_ERROR(mask_strides(mask, p.mask_strides));
-    p.mask = static_cast<const uint8_t*>(mask.data);
+    p.mask = mask.type == ElementType::BIT ? UnpackBits(ctx, mask) : static_cast<const uint8_t*>(mask.data);
   }
   if (dynamic_mask != nullptr) {
     OP_CHECK(!dynamic_mask->is_constant && dynamic_mask->type == ElementType::INT32,

@@ -1,6 +1,6 @@
 // Prepare of what a compact (schema 1.1) file leaves out or stores narrower: requantization pairs
-// derived from the scales (requant_derive.h), 8-bit shifts and int8 LUT tables widened to the
-// kernels' int32 / int16 arrays in PreparePools::owned. The kernels' parameter structs are the
+// derived from the scales (requant_derive.h), 8-bit shifts, int8 LUT tables and 1-bit masks widened
+// to the kernels' int32 / int16 / byte arrays in PreparePools::owned*. The kernels' parameter structs are the
 // same for either layout.
 #include "runtime/op_prepare_util.h"
 #include "runtime/requant_derive.h"
@@ -63,6 +63,13 @@ const int16_t* LutTable(const Ctx& ctx, const fb::LutOptions& o, uint32_t* n) {
   *n = o.table8()->size();
   ctx.pools->owned16.emplace_back(o.table8()->begin(), o.table8()->end());
   return ctx.pools->owned16.back().data();
+}
+
+const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits) {
+  std::vector<uint8_t> bytes(static_cast<size_t>(bits.num_elements));
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = (bits.data[i / 8] >> (i % 8)) & 1;
+  ctx.pools->owned8.push_back(std::move(bytes));
+  return ctx.pools->owned8.back().data();
 }
 
 }  // namespace squint::rt::prep

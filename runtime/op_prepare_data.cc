@@ -64,6 +64,7 @@ RunFn PickAny(ElementType t) {
     case ElementType::INT16: return &F<int16_t>::Run;
     case ElementType::INT32: return &F<int32_t>::Run;
     case ElementType::INT4: return nullptr;  // constant weights only (loader): never a data op's
+    case ElementType::BIT: return nullptr;   // softmax masks only (loader)
   }
   return nullptr;
 }

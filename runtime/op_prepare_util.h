@@ -110,6 +110,9 @@ Status RequantArrays(const Ctx& ctx, const fb::Requantization* r, const char* wh
 // neither is stored; the caller checks that both are not (op_prepare_compact.cc).
 const int16_t* LutTable(const Ctx& ctx, const fb::LutOptions& o, uint32_t* n);
 
+// A BIT constant (schema ElementType BIT) as one 0/1 byte per element, owned by the pools.
+const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits);
+
 inline Status Requant(const Ctx& ctx, const fb::Requantization* r, int32_t channels, const TensorDesc& out,
                const char* what, ref::RequantParams* p) {
   OP_CHECK(r != nullptr, "%s requantization is missing", what);
