@@ -8,12 +8,14 @@
 // give the codes of their 1.1 rewrite.
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "base/file.h"
+#include "export/sqnt_compact.h"
 #include "export/sqnt_reader.h"
 #include "export/sqnt_writer.h"
 #include "importers/onnx/onnx_importer.h"
@@ -210,6 +212,89 @@ INSTANTIATE_TEST_SUITE_P(Bundled, SqntCompact, ::testing::ValuesIn(BundledModels
                            m = m.substr(m.find('/') + 1);
                            return m.substr(0, m.find('.'));
                          });
+
+// The message of the first failure of load + prepare (reference kernels), "" when both pass.
+std::string LoadAndPrepareError(const std::string& bytes) {
+  Aligned buf(bytes);
+  rt::Model model;
+  rt::Status s = model.Load(buf.data, buf.size);
+  if (s.ok()) {
+    rt::Interpreter interp;
+    s = interp.Prepare(&model, rt::Isa::kReference);
+  }
+  return s.ok() ? "" : s.message();
+}
+
+// The new fields of 1.1 are untrusted input: each malformed use is refused with a message naming it.
+TEST(SqntCompactBadInput, MalformedCompactFieldsAreRefused) {
+  auto imported = importers::ImportOnnxFile(kRoot + "models/gpt_tiny/gpt_tiny_op17.onnx");
+  ASSERT_TRUE(imported.ok());
+  ir::Graph g = std::move(imported).value();
+  auto calib = ir::ReadNpy(kRoot + "models/gpt_tiny/calib_x.npy");
+  ASSERT_TRUE(calib.ok());
+  ir::Dims sample = calib->dims();
+  sample.erase(sample.begin());
+  ir::Dims one = {1};
+  one.insert(one.end(), sample.begin(), sample.end());
+  ASSERT_TRUE(ir::eval::BindInputShapes(g, {{g.value(g.inputs[0]).name, one}}).ok());
+  ASSERT_TRUE(passes::Canonicalize(g).ok());
+  CalibData data;
+  data.inputs.push_back({g.value(g.inputs[0]).name, calib->dtype(), sample});
+  data.tensors.push_back(calib->Clone());
+  data.num_samples = calib->dim(0);
+  PipelineOptions o;
+  o.calib_samples = 4;
+  auto q = QuantizeGraph(g, data, o, "gpt", "sha");
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  const std::string good = exporter::SerializeSqnt(*q->lowered.model);
+  ASSERT_EQ(LoadAndPrepareError(good), "");
+  std::unique_ptr<fb::ModelT> base(fb::GetModel(good.data())->UnPack());
+  auto find_op = [&](fb::ModelT& m, fb::OpCode code) -> fb::OperatorT& {
+    for (auto& op : m.operators)
+      if (op->opcode == code) return *op;
+    ADD_FAILURE() << "no " << fb::EnumNameOpCode(code);
+    return *m.operators[0];
+  };
+  auto expect = [&](const char* what, const std::function<void(fb::ModelT&)>& edit, const std::string& message) {
+    SCOPED_TRACE(what);
+    fb::ModelT m(*base);
+    edit(m);
+    const std::string error = LoadAndPrepareError(exporter::PackModel(m, 16));
+    EXPECT_NE(error.find(message), std::string::npos) << "got: '" << error << "'";
+  };
+  auto ln = [&](fb::ModelT& m) { return find_op(m, fb::OpCode::LAYER_NORM).options.AsLayerNormOptions()->requant.get(); };
+  expect("LAYER_NORM pairs left out: no rule", [&](fb::ModelT& m) { ln(m)->multiplier.clear(), ln(m)->shift8.clear(); },
+         "requantization stores no multipliers and none can be derived");
+  expect("shift8 count", [&](fb::ModelT& m) { ln(m)->shift8.push_back(3); }, "has 1 multipliers but 2 shifts");
+  expect("shift and shift8", [&](fb::ModelT& m) { ln(m)->shift = {-5}; }, "exactly one of shift / shift8");
+  expect("shift8 out of range", [&](fb::ModelT& m) { ln(m)->shift8 = {100}; }, "shift[0] = 100, expected in [-31, 30]");
+  auto lut = [&](fb::ModelT& m) { return find_op(m, fb::OpCode::LUT).options.AsLutOptions(); };
+  expect("table and table8", [&](fb::ModelT& m) { lut(m)->table = {1, 2}; }, "has both table and table8");
+  expect("short table8", [&](fb::ModelT& m) { lut(m)->table8.resize(100); }, "table covers codes [-128, -29]");
+  auto mask = [&](fb::ModelT& m) -> fb::TensorT& {
+    return *m.tensors[static_cast<size_t>(find_op(m, fb::OpCode::SOFTMAX).options.AsSoftmaxOptions()->mask)];
+  };
+  expect("bit mask with a padding bit set", [&](fb::ModelT& m) {
+    mask(m).shape = {61, 65};  // 3965 bits: 496 bytes, the last 3 bits padding
+    auto b = std::make_unique<fb::BufferT>();
+    b->data.assign(496, 0xFF);
+    m.buffers.push_back(std::move(b));
+    mask(m).buffer = static_cast<uint32_t>(m.buffers.size() - 1);
+  }, "nonzero padding bits");
+  expect("bit tensor as an op input", [&](fb::ModelT& m) {
+    const int32_t bits = find_op(m, fb::OpCode::SOFTMAX).options.AsSoftmaxOptions()->mask;
+    find_op(m, fb::OpCode::GATHER).inputs[1] = bits;
+  }, "bit tensors are only softmax masks");
+  expect("bit tensor with quantization", [&](fb::ModelT& m) {
+    fb::AffineQuantizationT a;
+    a.scale = {1.0f};
+    mask(m).quantization.Set(std::move(a));
+  }, "bit tensor with quantization");
+  expect("derived pairs without the weight's scales", [&](fb::ModelT& m) {
+    const int32_t w = find_op(m, fb::OpCode::FULLY_CONNECTED).inputs[1];
+    m.tensors[static_cast<size_t>(w)]->quantization.Reset();
+  }, "none can be derived");
+}
 
 // Files written before schema 1.1 (tests/data/sqnt/README.md): they load, and their 1.1 rewrite
 // gives the same codes; written back as 1.0 they are the same bytes.
