@@ -317,5 +317,28 @@ TEST(SqntCompat, PreCompactFilesLoadAndMatchTheirCompactRewrite) {
   }
 }
 
+// Writes 1.1 seeds for fuzz/sqnt_loader_fuzz when SQUINT_WRITE_FUZZ_SEEDS names a directory: the
+// 1.0 seeds of fuzz/corpus/sqnt_loader rewritten as 1.1 (NAME_v1_1.sqnt) and the committed cnn_small
+// file as 1.1 (derived per-channel pairs, shared buffers).
+TEST(SqntCompactSeeds, WriteFuzzSeeds) {
+  const char* dir = std::getenv("SQUINT_WRITE_FUZZ_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "set SQUINT_WRITE_FUZZ_SEEDS=<dir> to write seeds";
+  const std::string corpus = std::string(SQUINT_SOURCE_DIR) + "/fuzz/corpus/sqnt_loader/";
+  std::vector<std::pair<std::string, std::string>> sources;  // (path, seed name)
+  for (const char* seed : {"conv_int4_group6", "conv_transpose", "fc", "fc_batch", "fc_int4", "fc_int4_group32",
+                           "mean", "mean_keep"})
+    sources.push_back({corpus + seed + ".sqnt", std::string(seed) + "_v1_1.sqnt"});
+  sources.push_back({kRoot + "sqnt/cnn_small_w8a8_v1_0.sqnt", "cnn_small_v1_1.sqnt"});
+  for (const auto& [path, name] : sources) {
+    auto bytes = ReadFile(path);
+    ASSERT_TRUE(bytes.ok()) << path;
+    std::unique_ptr<fb::ModelT> m(fb::GetModel(bytes->data())->UnPack());
+    const std::string v11 = exporter::SerializeSqnt(*m);
+    ASSERT_EQ(fb::GetModel(v11.data())->schema_version_minor(), 1) << name;
+    ASSERT_EQ(LoadAndPrepareError(v11), "") << name;
+    ASSERT_TRUE(WriteFileAtomic(std::string(dir) + "/" + name, v11).ok());
+  }
+}
+
 }  // namespace
 }  // namespace squint::quant
