@@ -69,17 +69,29 @@ const TensorDesc* Affine(const Model& m, const flatbuffers::Vector<int32_t>* lis
 
 }  // namespace
 
-int32_t RequantSlot(const fb::Operator& op, const fb::Requantization* r) {
-  if (r == nullptr || op.options() == nullptr) return -1;
-  if (SingleRequant(op) == r) return 0;
-  if (const fb::ElementwiseOptions* e = op.options_as_ElementwiseOptions()) {
-    if (e->input1() == r) return 0;
-    if (e->input2() == r) return 1;
-    if (e->output() == r) return 2;
-  }
+const fb::Requantization* RequantAt(const fb::Operator& op, int32_t slot) {
+  if (op.options() == nullptr || slot < 0) return nullptr;
+  if (slot == 0 && SingleRequant(op) != nullptr) return SingleRequant(op);
+  if (const fb::ElementwiseOptions* e = op.options_as_ElementwiseOptions())
+    return slot == 0 ? e->input1() : slot == 1 ? e->input2() : slot == 2 ? e->output() : nullptr;
   if (const fb::ConcatOptions* c = op.options_as_ConcatOptions(); c != nullptr && c->requant() != nullptr)
-    for (uint32_t k = 0; k < c->requant()->size(); ++k)
-      if (c->requant()->Get(k) == r) return static_cast<int32_t>(k);
+    return static_cast<uint32_t>(slot) < c->requant()->size() ? c->requant()->Get(static_cast<uint32_t>(slot)) : nullptr;
+  return nullptr;
+}
+
+int32_t NumRequantSlots(const fb::Operator& op) {
+  if (op.options() == nullptr) return 0;
+  if (SingleRequant(op) != nullptr) return 1;
+  if (op.options_as_ElementwiseOptions() != nullptr) return 3;
+  if (const fb::ConcatOptions* c = op.options_as_ConcatOptions(); c != nullptr && c->requant() != nullptr)
+    return static_cast<int32_t>(c->requant()->size());
+  return 0;
+}
+
+int32_t RequantSlot(const fb::Operator& op, const fb::Requantization* r) {
+  if (r == nullptr) return -1;
+  for (int32_t slot = 0, n = NumRequantSlots(op); slot < n; ++slot)
+    if (RequantAt(op, slot) == r) return slot;
   return -1;
 }
 

@@ -37,7 +37,10 @@ QuantizedMultiplier RatioRequant(double s_in, double s_out, int32_t fraction_bit
 QuantizedMultiplier HadamardRequant(double s_in, double s_out, int32_t block);
 
 // Requantization `slot` of an op: 0 for the single `requant` of an op's options; ADD/SUB/MUL:
-// 0 input1, 1 input2, 2 output; CONCAT: input k. -1 when `r` is not one of op's.
+// 0 input1, 1 input2, 2 output; CONCAT: input k. RequantAt: null when absent; NumRequantSlots:
+// how many slots the op's options have; RequantSlot: -1 when `r` is not one of op's.
+const fb::Requantization* RequantAt(const fb::Operator& op, int32_t slot);
+int32_t NumRequantSlots(const fb::Operator& op);
 int32_t RequantSlot(const fb::Operator& op, const fb::Requantization* r);
 
 // The pairs the rules above give for requantization `slot` of op `index` of a loaded model, from
