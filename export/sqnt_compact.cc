@@ -50,6 +50,11 @@ bool FitsInt8(const std::vector<T>& v) {
     if (x < -128 || x > 127) return false;
   return true;
 }
+bool FitsInt16(const std::vector<int32_t>& v) {
+  for (int32_t x : v)
+    if (x < -32768 || x > 32767) return false;
+  return true;
+}
 
 }  // namespace
 
@@ -103,6 +108,27 @@ void PackMasks(fb::ModelT* model) {
   }
 }
 
+// INT32 constants whose values all fit int16 are stored as int16 (Tensor.int16_storage).
+void NarrowInt32Constants(fb::ModelT* model) {
+  for (auto& t : model->tensors) {
+    if (t->type != fb::ElementType::INT32 || t->int16_storage || t->buffer == 0 || t->buffer >= model->buffers.size())
+      continue;
+    const std::vector<uint8_t>& bytes = model->buffers[t->buffer]->data;
+    std::vector<int32_t> values(bytes.size() / 4);
+    std::memcpy(values.data(), bytes.data(), values.size() * 4);
+    if (values.empty() || !FitsInt16(values)) continue;
+    auto narrow = std::make_unique<fb::BufferT>();  // a buffer of its own: others may share the bytes
+    narrow->data.resize(values.size() * 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto v = static_cast<int16_t>(values[i]);
+      std::memcpy(narrow->data.data() + 2 * i, &v, sizeof v);
+    }
+    model->buffers.push_back(std::move(narrow));
+    t->buffer = static_cast<uint32_t>(model->buffers.size() - 1);
+    t->int16_storage = true;
+  }
+}
+
 }  // namespace
 
 void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
@@ -125,6 +151,7 @@ void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
   };
   ForEachParam(loaded, model, requant, lut);
   PackMasks(model);
+  NarrowInt32Constants(model);
   // One buffer per distinct content, in the order of first use by the tensors.
   std::vector<std::unique_ptr<fb::BufferT>> buffers;
   buffers.push_back(std::make_unique<fb::BufferT>());
@@ -180,6 +207,19 @@ void ExpandModel(const rt::Model& loaded, fb::ModelT* model) {
     model->buffers[t->buffer]->data = std::move(bytes);
     t->type = fb::ElementType::UINT8;
   }
+  for (auto& t : model->tensors) {  // int16-stored int32 constants back to int32
+    if (!t->int16_storage || t->buffer == 0 || t->buffer >= model->buffers.size()) continue;
+    const std::vector<uint8_t>& narrow = model->buffers[t->buffer]->data;
+    std::vector<uint8_t> wide(narrow.size() * 2);
+    for (size_t i = 0; i + 1 < narrow.size(); i += 2) {
+      int16_t v = 0;
+      std::memcpy(&v, narrow.data() + i, sizeof v);
+      const int32_t w = v;
+      std::memcpy(wide.data() + 2 * i, &w, sizeof w);
+    }
+    model->buffers[t->buffer]->data = std::move(wide);
+    t->int16_storage = false;
+  }
   model->schema_version_minor = 0;
 }
 
@@ -187,6 +227,7 @@ namespace {
 
 // A tensor as fb::CreateTensor packs it, but names, shapes and affine quantizations equal to an
 // earlier tensor's are stored once (FlatBuffers offsets may share a string, vector or table).
+// Every field of table Tensor is passed below: a field added to the schema must be added here.
 class SharingTensorPacker {
  public:
   explicit SharingTensorPacker(flatbuffers::FlatBufferBuilder* fbb) : fbb_(*fbb) {}
@@ -218,7 +259,8 @@ class SharingTensorPacker {
     } else {
       quant = t.quantization.Pack(fbb_);
     }
-    return fb::CreateTensor(fbb_, name, t.type, shape, t.quantization.type, quant, t.buffer, t.arena_offset);
+    return fb::CreateTensor(fbb_, name, t.type, shape, t.quantization.type, quant, t.buffer, t.arena_offset,
+                            t.int16_storage);
   }
 
  private:

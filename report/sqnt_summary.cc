@@ -75,8 +75,9 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
     s.tensors.push_back({d.name, rt::ElementTypeName(d.type), Shape(d), r, Quant(d), d.bytes, d.arena_offset});
     // Constants sharing a buffer (schema 1.1) count once.
     const uint32_t buffer = m.fb()->tensors()->Get(static_cast<uint32_t>(i))->buffer();
-    if (d.is_constant && counted.insert(buffer).second)
-      (d.type == fb::ElementType::INT32 ? s.bias_bytes : s.weight_bytes) += d.bytes;
+    if (d.is_constant && counted.insert(buffer).second)  // the stored bytes (int16-stored int32: two per value)
+      (d.type == fb::ElementType::INT32 ? s.bias_bytes : s.weight_bytes) +=
+          m.fb()->buffers()->Get(buffer)->data()->size();
   }
   auto name = [&](int32_t t) { return t < 0 ? std::string("-") : std::string(m.tensor(t).name); };
   std::vector<rt::QuantizedMultiplier> derived;

@@ -188,6 +188,7 @@ Status Model::Load(const uint8_t* data, size_t size) {
     fb_ = nullptr;
     data_ = nullptr;
     tensors_.clear();
+    widened_.clear();
     inputs_.clear();
     outputs_.clear();
     num_operators_ = 0;
@@ -230,10 +231,18 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       return Invalid("tensor %d '%s': buffer index %u out of range [0, %u)", index, d->name, buffer, num_buffers);
     const fb::Buffer* b = fb_->buffers()->Get(buffer);
     const uint32_t size = (b != nullptr && b->data() != nullptr) ? b->data()->size() : 0;
-    if (static_cast<int64_t>(size) != d->bytes)
+    const bool int16_storage = t->int16_storage();
+    if (int16_storage && d->type != fb::ElementType::INT32)
+      return Invalid("tensor %d '%s': int16_storage on a %s tensor; only int32 constants are stored as int16", index,
+                     d->name, ElementTypeName(d->type));
+    const int64_t stored = int16_storage ? 2 * count : d->bytes;
+    if (static_cast<int64_t>(size) != stored)
       return Invalid("tensor %d '%s': buffer %u holds %u bytes, expected %lld (%lld %s elements%s)", index, d->name,
-                     buffer, size, static_cast<long long>(d->bytes), static_cast<long long>(count),
-                     ElementTypeName(d->type), d->type == fb::ElementType::INT4 ? ", two per byte" : "");
+                     buffer, size, static_cast<long long>(stored), static_cast<long long>(count),
+                     ElementTypeName(d->type),
+                     d->type == fb::ElementType::INT4 ? ", two per byte"
+                     : int16_storage                  ? " stored as int16"
+                                                      : "");
     if (d->type == fb::ElementType::INT4 && count % 2 == 1 && (b->data()->Get(size - 1) >> 4) != 0)
       return Invalid("tensor %d '%s': int4 tensor of odd count %lld has a nonzero padding nibble in its last byte",
                      index, d->name, static_cast<long long>(count));
@@ -242,6 +251,16 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
                      d->name, static_cast<long long>(count));
     d->is_constant = true;
     d->data = size ? b->data()->data() : nullptr;
+    if (int16_storage && size > 0) {  // little-endian int16 → int32 (FLATBUFFERS_LITTLEENDIAN: interpreter.cc)
+      widened_.emplace_back(static_cast<size_t>(count));
+      std::vector<int32_t>& wide = widened_.back();
+      for (int64_t i = 0; i < count; ++i) {
+        int16_t v = 0;
+        std::memcpy(&v, b->data()->data() + 2 * i, sizeof v);
+        wide[static_cast<size_t>(i)] = v;
+      }
+      d->data = reinterpret_cast<const uint8_t*>(wide.data());
+    }
     if (d->data != nullptr && reinterpret_cast<uintptr_t>(d->data) % static_cast<uintptr_t>(element_size) != 0)
       return Invalid("tensor %d '%s': buffer %u is not %d-byte aligned", index, d->name, buffer, element_size);
     if (t->arena_offset() != -1)
@@ -249,6 +268,9 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
                      static_cast<long long>(t->arena_offset()));
   }
 
+  if (t->int16_storage() && !d->is_constant)
+    return Invalid("tensor %d '%s': int16_storage on an activation; only int32 constants are stored as int16", index,
+                   d->name);
   if (d->type == fb::ElementType::INT4 && !d->is_constant)
     return Invalid("tensor %d '%s': int4 activation; int4 is only for constant weights (packed in a buffer)", index,
                    d->name);

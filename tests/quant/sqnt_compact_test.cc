@@ -290,6 +290,19 @@ TEST(SqntCompactBadInput, MalformedCompactFieldsAreRefused) {
     a.scale = {1.0f};
     mask(m).quantization.Set(std::move(a));
   }, "bit tensor with quantization");
+  auto bias = [&](fb::ModelT& m) -> fb::TensorT& {
+    return *m.tensors[static_cast<size_t>(find_op(m, fb::OpCode::FULLY_CONNECTED).inputs[2])];
+  };
+  expect("int16_storage on an activation", [&](fb::ModelT& m) {
+    m.tensors[static_cast<size_t>(find_op(m, fb::OpCode::FULLY_CONNECTED).outputs[0])]->int16_storage = true;
+  }, "int16_storage on an activation");
+  expect("int16_storage on an int8 constant", [&](fb::ModelT& m) {
+    m.tensors[static_cast<size_t>(find_op(m, fb::OpCode::FULLY_CONNECTED).inputs[1])]->int16_storage = true;
+  }, "int16_storage on a int8 tensor");
+  expect("int16-stored bias of the wrong size", [&](fb::ModelT& m) {
+    ASSERT_TRUE(bias(m).int16_storage);
+    m.buffers[bias(m).buffer]->data.resize(m.buffers[bias(m).buffer]->data.size() * 2);
+  }, "stored as int16");
   expect("derived pairs without the weight's scales", [&](fb::ModelT& m) {
     const int32_t w = find_op(m, fb::OpCode::FULLY_CONNECTED).inputs[1];
     m.tensors[static_cast<size_t>(w)]->quantization.Reset();
