@@ -129,6 +129,18 @@ void NarrowInt32Constants(fb::ModelT* model) {
   }
 }
 
+// Calls fn(table, int8_input) for every SOFTMAX's exp table.
+template <typename Fn>
+void ForEachExpTable(fb::ModelT* model, Fn fn) {
+  for (auto& op : model->operators) {
+    fb::SoftmaxOptionsT* o = op->options.AsSoftmaxOptions();
+    if (o == nullptr || op->inputs.empty() || op->inputs[0] < 0 ||
+        static_cast<size_t>(op->inputs[0]) >= model->tensors.size())
+      continue;
+    fn(&o->exp_table, model->tensors[static_cast<size_t>(op->inputs[0])]->type == fb::ElementType::INT8);
+  }
+}
+
 }  // namespace
 
 void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
@@ -150,6 +162,10 @@ void CompactModel(const rt::Model& loaded, fb::ModelT* model) {
     }
   };
   ForEachParam(loaded, model, requant, lut);
+  ForEachExpTable(model, [](std::vector<int32_t>* table, bool int8_input) {  // trailing zeros left out
+    if (int8_input)
+      while (table->size() > 1 && table->back() == 0) table->pop_back();
+  });
   PackMasks(model);
   NarrowInt32Constants(model);
   // One buffer per distinct content, in the order of first use by the tensors.
@@ -188,6 +204,9 @@ void ExpandModel(const rt::Model& loaded, fb::ModelT* model) {
     o->table8.clear();
   };
   ForEachParam(loaded, model, requant, lut);
+  ForEachExpTable(model, [](std::vector<int32_t>* table, bool int8_input) {
+    if (int8_input && !table->empty() && table->size() < 256) table->resize(256, 0);
+  });
   // One buffer per constant tensor, in tensor order (as 1.0 writers made them).
   std::vector<std::unique_ptr<fb::BufferT>> buffers;
   buffers.push_back(std::make_unique<fb::BufferT>());

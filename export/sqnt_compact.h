@@ -6,7 +6,8 @@
 // (checked here, pair by pair, against the stored one: a pair the rule misses stays stored),
 // stores the remaining shifts in one byte, int8-output LUT tables one byte per entry and constant
 // 0/1 softmax masks one bit per element (ElementType BIT), int32 constants that fit int16 (biases,
-// indices) two bytes per value (Tensor.int16_storage), shares
+// indices) two bytes per value (Tensor.int16_storage), int8-input softmax exp tables without their
+// trailing zeros, shares
 // one buffer among constants with identical bytes, aligns buffers under 64 bytes to 16 only, and
 // stores equal tensor names, shapes and quantizations once.
 #pragma once

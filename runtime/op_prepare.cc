@@ -445,7 +445,7 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   const auto* table = o->exp_table();
   OP_CHECK(table != nullptr && table->size() >= 1, "exp_table is missing");
   if (x.type == ElementType::INT8)
-    OP_CHECK(table->size() == 256, "exp_table has %u entries, expected 256 for int8 input", table->size());
+    OP_CHECK(table->size() <= 256, "exp_table has %u entries, expected at most 256 for int8 input", table->size());
   else
     OP_CHECK(table->size() <= 65536, "exp_table has %u entries, expected at most 65536", table->size());
   p.exp_bits = o->exp_bits();
@@ -457,6 +457,10 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
              "exp_table[%u] = %d: the table must be non-negative and non-increasing", i, table->Get(i));
   p.exp_table = table->data();
   p.exp_table_size = static_cast<int32_t>(table->size());
+  if (x.type == ElementType::INT8 && table->size() < 256) {  // 1.1: the trailing zeros are left out
+    p.exp_table = PadExpTable(ctx, *table, 256);
+    p.exp_table_size = 256;
+  }
   const float zeta = o->zeta(), gamma = o->gamma();
   OP_CHECK(std::isfinite(zeta) && std::isfinite(gamma) && zeta >= gamma && zeta - gamma <= 16.0f &&
                std::fabs(gamma) <= 32.0f,

@@ -1,6 +1,6 @@
 // Prepare of what a compact (schema 1.1) file leaves out or stores narrower: requantization pairs
-// derived from the scales (requant_derive.h), 8-bit shifts, int8 LUT tables and 1-bit masks widened
-// to the kernels' int32 / int16 / byte arrays in PreparePools::owned*. The kernels' parameter structs are the
+// derived from the scales (requant_derive.h), 8-bit shifts, int8 LUT tables, 1-bit masks and
+// softmax exp tables without their trailing zeros widened to the kernels' arrays in PreparePools::owned*. The kernels' parameter structs are the
 // same for either layout.
 #include "runtime/op_prepare_util.h"
 #include "runtime/requant_derive.h"
@@ -70,6 +70,12 @@ const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits) {
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = (bits.data[i / 8] >> (i % 8)) & 1;
   ctx.pools->owned8.push_back(std::move(bytes));
   return ctx.pools->owned8.back().data();
+}
+
+const int32_t* PadExpTable(const Ctx& ctx, const flatbuffers::Vector<int32_t>& table, uint32_t size) {
+  int32_t* full = Own(ctx.pools, size);  // zeros
+  for (uint32_t i = 0; i < table.size() && i < size; ++i) full[i] = table.Get(i);
+  return full;
 }
 
 }  // namespace squint::rt::prep

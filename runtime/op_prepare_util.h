@@ -110,6 +110,9 @@ Status RequantArrays(const Ctx& ctx, const fb::Requantization* r, const char* wh
 // neither is stored; the caller checks that both are not (op_prepare_compact.cc).
 const int16_t* LutTable(const Ctx& ctx, const fb::LutOptions& o, uint32_t* n);
 
+// A softmax exp table padded with zeros to `size` entries, owned by the pools.
+const int32_t* PadExpTable(const Ctx& ctx, const flatbuffers::Vector<int32_t>& table, uint32_t size);
+
 // A BIT constant (schema ElementType BIT) as one 0/1 byte per element, owned by the pools.
 const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits);
 

@@ -290,6 +290,13 @@ TEST(SqntCompactBadInput, MalformedCompactFieldsAreRefused) {
     a.scale = {1.0f};
     mask(m).quantization.Set(std::move(a));
   }, "bit tensor with quantization");
+  auto softmax = [&](fb::ModelT& m) { return find_op(m, fb::OpCode::SOFTMAX).options.AsSoftmaxOptions(); };
+  expect("exp table longer than the int8 range", [&](fb::ModelT& m) {
+    ASSERT_LT(softmax(m)->exp_table.size(), 256u);  // trimmed by the 1.1 writer
+    softmax(m)->exp_table.resize(257, 0);
+  }, "exp_table has 257 entries, expected at most 256 for int8 input");
+  expect("trimmed exp table that increases", [&](fb::ModelT& m) { softmax(m)->exp_table.push_back(5); },
+         "the table must be non-negative and non-increasing");
   auto bias = [&](fb::ModelT& m) -> fb::TensorT& {
     return *m.tensors[static_cast<size_t>(find_op(m, fb::OpCode::FULLY_CONNECTED).inputs[2])];
   };
