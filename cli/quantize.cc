@@ -300,8 +300,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "needs the names: keep an unstripped file for it");
   cmd->add_option("--sqnt-version", o->sqnt_version,
                   "file layout: 1.1 (compact: requantization multipliers derived from the scales at load,\n"
-                  "one-byte shifts and int8 lookup tables, identical constants stored once) or 1.0 (every\n"
-                  "multiplier stored, for runtimes older than schema 1.1); both give the same codes")
+                  "one-byte shifts, int8 lookup tables, 1-bit attention masks, biases as int16 where they fit,\n"
+                  "identical constants stored once) or 1.0 (every multiplier stored, for runtimes older than\n"
+                  "schema 1.1); both give the same codes")
       ->check(CLI::IsMember({"1.0", "1.1"}))
       ->capture_default_str();
   cmd->add_flag("--accumulated-only", o->accumulated_only,
