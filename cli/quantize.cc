@@ -40,16 +40,20 @@ struct Options {
   int max_drop_steps = 8, fix_layers = 3;
   bool accumulated_only = false;  // skip the per-layer isolated measurement of the check
   bool strip_names = false;       // write the file without the names of inner tensors and ops
+  std::string sqnt_version = "1.1";  // the file layout (export/sqnt_compact.h)
   quant::PipelineOptions p;       // what shapes the model (quant/pipeline.h)
 };
 
 // The file to write: the model as checked, or (--strip-names) the same model without the names of
 // its inner tensors and ops, which changes no code the runtime computes.
-std::string OutputBytes(const std::string& bytes, bool strip_names) {
-  if (!strip_names) return bytes;
+// The layout is --sqnt-version's (the check ran the bytes in the default layout: the same codes).
+std::string OutputBytes(const std::string& bytes, const Options& o) {
+  const exporter::SqntVersion version =
+      o.sqnt_version == "1.0" ? exporter::SqntVersion::k1_0 : exporter::SqntVersion::k1_1;
+  if (!o.strip_names && version == exporter::SqntVersion::k1_1) return bytes;
   std::unique_ptr<fb::ModelT> m(fb::GetModel(bytes.data())->UnPack());
-  exporter::StripNames(m.get());
-  return exporter::SerializeSqnt(*m);
+  if (o.strip_names) exporter::StripNames(m.get());
+  return exporter::SerializeSqnt(*m, version);
 }
 
 Status Run(const Options& o) {
@@ -90,7 +94,7 @@ Status Run(const Options& o) {
                              .begin = begin, .samples = count, .batch = m.batch};
     SQ_ASSIGN_OR_RETURN(MaxDropResult r, SearchMaxDrop(context, po, o.drop_metric, *o.max_drop, o.fix_layers,
                                                        o.max_drop_steps, ProgressStyleFor(o.quiet, stderr)));
-    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, OutputBytes(r.final.bytes, o.strip_names)));
+    SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, OutputBytes(r.final.bytes, o)));
     fmt::print("--max-drop {} ({} on {} validation samples):\n", *o.max_drop, DropMetricName(r.metric), count);
     for (const std::string& line : r.steps) fmt::print("  {}\n", line);
     fmt::print("wrote {} ({} bytes) with the flags: {}\n", o.output, r.final.bytes.size(),
@@ -121,7 +125,7 @@ Status Run(const Options& o) {
     SQ_ASSIGN_OR_RETURN(rep, report::CompareFloatAndInteger(g, bytes, check.tensors, labels ? &*labels : nullptr,
                                                             begin, count, co));
   }
-  const std::string written = OutputBytes(bytes, o.strip_names);
+  const std::string written = OutputBytes(bytes, o);
   SQ_RETURN_IF_ERROR(WriteFileAtomic(o.output, written));
   fmt::print("wrote {} ({} bytes{}, arena {} bytes, lower bound {} bytes)\n", o.output, written.size(),
              o.strip_names ? fmt::format(", {} with names", bytes.size()) : "",
@@ -300,6 +304,13 @@ void AddQuantize(CLI::App& app, Action& action) {
                 "write the .sqnt without the names of its inner tensors and ops (inputs and outputs keep\n"
                 "theirs): a smaller file that tells less about the model; the same codes. `squint report`\n"
                 "needs the names: keep an unstripped file for it");
+  cmd->add_option("--sqnt-version", o->sqnt_version,
+                  "file layout: 1.1 (compact: requantization multipliers derived from the scales at load,\n"
+                  "one-byte shifts, int8 lookup tables, 1-bit attention masks, biases as int16 where they fit,\n"
+                  "identical constants stored once) or 1.0 (every multiplier stored, for runtimes older than\n"
+                  "schema 1.1); both give the same codes")
+      ->check(CLI::IsMember({"1.0", "1.1"}))
+      ->capture_default_str();
   cmd->add_flag("--accumulated-only", o->accumulated_only,
                 "the check measures each layer end to end only, not also alone (half the work; the\n"
                 "worst layers are then ranked by their end-to-end SQNR)");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/file.h"
+#include "export/sqnt_compact.h"
 #include "runtime/interpreter.h"
 #include "runtime/model.h"
 
@@ -28,7 +29,10 @@ Result<std::unique_ptr<fb::ModelT>> ParseSqnt(const std::string& bytes, const st
   rt::Interpreter interp;
   if (const rt::Status s = interp.Prepare(&model, rt::Isa::kReference); !s.ok())
     return InvalidInput("{}: {}", what, s.message());
-  return std::unique_ptr<fb::ModelT>(model.fb()->UnPack());
+  // The writers read every parameter as stored in 1.0: derived requantization filled in.
+  std::unique_ptr<fb::ModelT> m(model.fb()->UnPack());
+  ExpandModel(model, m.get());
+  return m;
 }
 
 Result<std::unique_ptr<fb::ModelT>> ReadSqnt(const std::string& path) {

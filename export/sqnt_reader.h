@@ -2,7 +2,8 @@
 // FlatBuffers object model of runtime/schema/squint.fbs): the bytes are untrusted, so they pass
 // the runtime's own checks first — the loader (structure, indices, shapes, buffers, plan) and
 // prepare on the reference kernels (every op's types, shapes and options) — and only then are
-// unpacked.
+// unpacked, in the 1.0 layout (sqnt_compact.h: derived requantization filled in, every constant
+// its own buffer), whatever the file's.
 #pragma once
 
 #include <memory>

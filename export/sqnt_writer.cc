@@ -1,14 +1,30 @@
 #include "export/sqnt_writer.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "base/file.h"
 
 namespace squint::exporter {
+namespace {
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+}  // namespace
 
-std::string SerializeSqnt(const fb::ModelT& model) {
-  flatbuffers::FlatBufferBuilder fbb(1 << 16);
-  fbb.ForceDefaults(false);
-  fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &model));
-  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+std::string SerializeSqnt(const fb::ModelT& model, SqntVersion version) {
+  const bool compact = version == SqntVersion::k1_1;
+  std::string bytes = PackModel(model, compact ? 16 : 64);
+  // The runtime's view of the model as given, for the derivation rules' scales.
+  std::unique_ptr<void, FreeDeleter> aligned(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64));
+  if (!aligned) return bytes;
+  std::memcpy(aligned.get(), bytes.data(), bytes.size());
+  rt::Model loaded;
+  if (!loaded.Load(static_cast<const uint8_t*>(aligned.get()), bytes.size()).ok()) return bytes;
+  fb::ModelT copy(model);
+  if (compact) CompactModel(loaded, &copy);
+  else ExpandModel(loaded, &copy);
+  return PackModel(copy, compact ? 16 : 64);
 }
 
 void StripNames(fb::ModelT* model) {
@@ -21,8 +37,8 @@ void StripNames(fb::ModelT* model) {
   for (auto& op : model->operators) op->name.clear();
 }
 
-Status WriteSqnt(const std::string& path, const fb::ModelT& model) {
-  return WriteFileAtomic(path, SerializeSqnt(model));
+Status WriteSqnt(const std::string& path, const fb::ModelT& model, SqntVersion version) {
+  return WriteFileAtomic(path, SerializeSqnt(model, version));
 }
 
 }  // namespace squint::exporter

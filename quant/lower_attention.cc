@@ -20,10 +20,7 @@ Status Lowerer::LowerHadamard(size_t i) {
     o.h_k.assign(h.begin(), h.end());
   }
   for (int64_t s : n.attrs.GetInts("signs")) o.signs.push_back(static_cast<int8_t>(s));
-  o.requant = MakeRequantPtr(
-      {quant_math::RequantFromReal(static_cast<double>(pin.scale) / (std::sqrt(static_cast<double>(block)) *
-                                                                     static_cast<double>(out.grid.scale)))},
-      out.act);
+  o.requant = MakeRequantPtr({rt::HadamardRequant(pin.scale, out.grid.scale, static_cast<int32_t>(block))}, out.act);
   SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(in)));
   AddOp(fb::OpCode::HADAMARD, n, {x}, {NewActivation(out.value, out.grid)}, Options(std::move(o)));
   return Status::Ok();

@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/model.h"
+#include "runtime/requant_derive.h"
 #include "runtime/tensor_codes.h"
 
 namespace squint::report {
@@ -63,6 +65,7 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
   s.arena_lower_bound = m.arena_lower_bound();
   s.batch = m.batch();
   std::vector<std::string> role(static_cast<size_t>(m.num_tensors()));
+  std::set<uint32_t> counted;
   for (int32_t t : m.inputs()) role[static_cast<size_t>(t)] = "input";
   for (int32_t t : m.outputs()) role[static_cast<size_t>(t)] = "output";
   for (int32_t i = 0; i < m.num_tensors(); ++i) {
@@ -70,9 +73,14 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
     std::string& r = role[static_cast<size_t>(i)];
     if (r.empty()) r = d.is_constant ? "constant" : "activation";
     s.tensors.push_back({d.name, rt::ElementTypeName(d.type), Shape(d), r, Quant(d), d.bytes, d.arena_offset});
-    if (d.is_constant) (d.type == fb::ElementType::INT32 ? s.bias_bytes : s.weight_bytes) += d.bytes;
+    // Constants sharing a buffer (schema 1.1) count once.
+    const uint32_t buffer = m.fb()->tensors()->Get(static_cast<uint32_t>(i))->buffer();
+    if (d.is_constant && counted.insert(buffer).second)  // the stored bytes (int16-stored int32: two per value)
+      (d.type == fb::ElementType::INT32 ? s.bias_bytes : s.weight_bytes) +=
+          m.fb()->buffers()->Get(buffer)->data()->size();
   }
   auto name = [&](int32_t t) { return t < 0 ? std::string("-") : std::string(m.tensor(t).name); };
+  std::vector<rt::QuantizedMultiplier> derived;
   for (int32_t i = 0; i < m.num_operators(); ++i) {
     const fb::Operator* op = m.op(i);
     SqntOp o{rt::OpCodeName(op->opcode()), m.op_name(i), {}, {}, {}};
@@ -82,6 +90,14 @@ Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& by
       for (int32_t t : *op->outputs()) o.outputs.push_back(name(t));
     if (const fb::LutOptions* lut = op->options_as_LutOptions(); lut && lut->table())
       s.table_bytes += static_cast<int64_t>(lut->table()->size() * sizeof(int16_t));
+    if (const fb::LutOptions* lut = op->options_as_LutOptions(); lut && lut->table8())
+      s.table_bytes += static_cast<int64_t>(lut->table8()->size());
+    for (int32_t slot = 0, n = rt::NumRequantSlots(*op); slot < n; ++slot) {
+      const fb::Requantization* r = rt::RequantAt(*op, slot);
+      if (r == nullptr) continue;
+      if (r->multiplier() != nullptr) s.requant_pairs_stored += r->multiplier()->size();
+      else if (r->shift() == nullptr && r->shift8() == nullptr && rt::DeriveRequant(m, i, slot, &derived)) ++s.requant_derived;
+    }
     if (const fb::SoftmaxOptions* sm = op->options_as_SoftmaxOptions(); sm && sm->exp_table())
       s.table_bytes += static_cast<int64_t>(sm->exp_table()->size() * sizeof(int32_t));
     if (const fb::LayerNormOptions* ln = op->options_as_LayerNormOptions(); ln != nullptr && ln->rms())
@@ -108,6 +124,8 @@ std::string FormatText(const SqntSummary& s) {
                      s.source_sha256.empty() ? "(none)" : s.source_sha256, s.squint_version, s.options, s.calibration);
   out += fmt::format("bytes: weights {}, biases/int32 constants {}, tables {}, metadata {}\n", s.weight_bytes,
                      s.bias_bytes, s.table_bytes, s.metadata_bytes);
+  out += fmt::format("requantization: {} (multiplier, shift) pairs stored, {} derived from the scales at load\n",
+                     s.requant_pairs_stored, s.requant_derived);
   out += fmt::format("arena: {} bytes (lower bound {} bytes)\n", s.arena_size, s.arena_lower_bound);
   out += s.batch > 0 ? fmt::format("batch: any multiple of {} samples (the leading dim of every input and output)\n",
                                    s.batch)
@@ -130,6 +148,7 @@ nlohmann::json ToJson(const SqntSummary& s) {
   j["schema_version"] = fmt::format("{}.{}", s.schema_major, s.schema_minor);
   j["bytes"] = {{"weights", s.weight_bytes}, {"biases", s.bias_bytes}, {"tables", s.table_bytes},
                 {"metadata", s.metadata_bytes}};
+  j["requantization"] = {{"pairs_stored", s.requant_pairs_stored}, {"derived", s.requant_derived}};
   j["arena"] = {{"size", s.arena_size}, {"lower_bound", s.arena_lower_bound}};
   j["batch"] = s.batch;
   j["provenance"] = {{"source_sha256", s.source_sha256}, {"squint_version", s.squint_version},

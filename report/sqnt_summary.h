@@ -34,8 +34,11 @@ struct SqntSummary {
   std::vector<SqntOp> ops;
   // Bytes by kind: int8/int16 constants (weights), int32 constants (biases and integer
   // constants), lookup tables in op options (LUT tables, softmax exp tables), and the rest of
-  // the file (structure, names, quantization parameters, multipliers: metadata).
+  // the file (structure, names, quantization parameters, stored multipliers: metadata).
   int64_t weight_bytes = 0, bias_bytes = 0, table_bytes = 0, metadata_bytes = 0;
+  // Requantization (multiplier, shift) pairs stored in the file, and requantizations whose pairs
+  // the runtime derives from the scales at load (schema 1.1).
+  int64_t requant_pairs_stored = 0, requant_derived = 0;
   uint64_t arena_size = 0, arena_lower_bound = 0;
   int32_t batch = 0;  // samples per run when inputs and outputs lead with a batch; 0: fixed shapes
   std::string source_sha256, squint_version, options, calibration;

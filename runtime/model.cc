@@ -31,6 +31,7 @@ bool ZeroPointInRange(fb::ElementType type, int32_t z) {
     case fb::ElementType::INT16: return z >= -32768 && z <= 32767;
     case fb::ElementType::INT32: return true;
     case fb::ElementType::INT4: return z >= -8 && z <= 7;
+    case fb::ElementType::BIT: return false;  // masks carry no quantization
   }
   return false;
 }
@@ -88,6 +89,7 @@ int32_t ElementSize(fb::ElementType type) {
     case fb::ElementType::INT16: return 2;
     case fb::ElementType::INT32: return 4;
     case fb::ElementType::INT4: return 1;  // the byte holding two elements (TensorBytes)
+    case fb::ElementType::BIT: return 1;   // the byte holding eight
   }
   return 0;
 }
@@ -99,6 +101,7 @@ const char* ElementTypeName(fb::ElementType type) {
     case fb::ElementType::INT16: return "int16";
     case fb::ElementType::INT32: return "int32";
     case fb::ElementType::INT4: return "int4";
+    case fb::ElementType::BIT: return "bit";
   }
   return "unknown";
 }
@@ -114,6 +117,7 @@ const char* SoftmaxGridName(fb::SoftmaxGrid kind) {
 
 int64_t TensorBytes(fb::ElementType type, int64_t count) {
   if (type == fb::ElementType::INT4) return (count + 1) / 2;
+  if (type == fb::ElementType::BIT) return (count + 7) / 8;
   return count * ElementSize(type);
 }
 
@@ -184,6 +188,7 @@ Status Model::Load(const uint8_t* data, size_t size) {
     fb_ = nullptr;
     data_ = nullptr;
     tensors_.clear();
+    widened_.clear();
     inputs_.clear();
     outputs_.clear();
     num_operators_ = 0;
@@ -198,7 +203,7 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
   d->type = t->type();
   const int32_t element_size = ElementSize(d->type);
   if (element_size == 0)
-    return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32, int4", index, d->name,
+    return Invalid("tensor %d '%s': element type %d is not one of int8, uint8, int16, int32, int4, bit", index, d->name,
                    static_cast<int>(d->type));
   // An absent shape is a scalar (writers omit empty vectors).
   const uint32_t rank = t->shape() ? t->shape()->size() : 0;
@@ -226,15 +231,36 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
       return Invalid("tensor %d '%s': buffer index %u out of range [0, %u)", index, d->name, buffer, num_buffers);
     const fb::Buffer* b = fb_->buffers()->Get(buffer);
     const uint32_t size = (b != nullptr && b->data() != nullptr) ? b->data()->size() : 0;
-    if (static_cast<int64_t>(size) != d->bytes)
+    const bool int16_storage = t->int16_storage();
+    if (int16_storage && d->type != fb::ElementType::INT32)
+      return Invalid("tensor %d '%s': int16_storage on a %s tensor; only int32 constants are stored as int16", index,
+                     d->name, ElementTypeName(d->type));
+    const int64_t stored = int16_storage ? 2 * count : d->bytes;
+    if (static_cast<int64_t>(size) != stored)
       return Invalid("tensor %d '%s': buffer %u holds %u bytes, expected %lld (%lld %s elements%s)", index, d->name,
-                     buffer, size, static_cast<long long>(d->bytes), static_cast<long long>(count),
-                     ElementTypeName(d->type), d->type == fb::ElementType::INT4 ? ", two per byte" : "");
+                     buffer, size, static_cast<long long>(stored), static_cast<long long>(count),
+                     ElementTypeName(d->type),
+                     d->type == fb::ElementType::INT4 ? ", two per byte"
+                     : int16_storage                  ? " stored as int16"
+                                                      : "");
     if (d->type == fb::ElementType::INT4 && count % 2 == 1 && (b->data()->Get(size - 1) >> 4) != 0)
       return Invalid("tensor %d '%s': int4 tensor of odd count %lld has a nonzero padding nibble in its last byte",
                      index, d->name, static_cast<long long>(count));
+    if (d->type == fb::ElementType::BIT && count % 8 != 0 && (b->data()->Get(size - 1) >> (count % 8)) != 0)
+      return Invalid("tensor %d '%s': bit tensor of %lld elements has nonzero padding bits in its last byte", index,
+                     d->name, static_cast<long long>(count));
     d->is_constant = true;
     d->data = size ? b->data()->data() : nullptr;
+    if (int16_storage && size > 0) {  // little-endian int16 → int32 (FLATBUFFERS_LITTLEENDIAN: interpreter.cc)
+      widened_.emplace_back(static_cast<size_t>(count));
+      std::vector<int32_t>& wide = widened_.back();
+      for (int64_t i = 0; i < count; ++i) {
+        int16_t v = 0;
+        std::memcpy(&v, b->data()->data() + 2 * i, sizeof v);
+        wide[static_cast<size_t>(i)] = v;
+      }
+      d->data = reinterpret_cast<const uint8_t*>(wide.data());
+    }
     if (d->data != nullptr && reinterpret_cast<uintptr_t>(d->data) % static_cast<uintptr_t>(element_size) != 0)
       return Invalid("tensor %d '%s': buffer %u is not %d-byte aligned", index, d->name, buffer, element_size);
     if (t->arena_offset() != -1)
@@ -242,9 +268,16 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
                      static_cast<long long>(t->arena_offset()));
   }
 
+  if (t->int16_storage() && !d->is_constant)
+    return Invalid("tensor %d '%s': int16_storage on an activation; only int32 constants are stored as int16", index,
+                   d->name);
   if (d->type == fb::ElementType::INT4 && !d->is_constant)
     return Invalid("tensor %d '%s': int4 activation; int4 is only for constant weights (packed in a buffer)", index,
                    d->name);
+  if (d->type == fb::ElementType::BIT && (!d->is_constant || t->quantization_type() != fb::Quantization::NONE))
+    return Invalid("tensor %d '%s': bit tensor %s; bits are only for constant softmax masks (packed in a buffer, no "
+                   "quantization)",
+                   index, d->name, d->is_constant ? "with quantization" : "is an activation");
 
   // Quantization.
   switch (t->quantization_type()) {
@@ -380,6 +413,10 @@ Status Model::CheckLowBitUses(const PlanProblem& problem) const {
       const int32_t t = problem.op_inputs[i][k];
       if (t < 0) continue;
       const TensorDesc& d = tensors_[static_cast<size_t>(t)];
+      if (d.type == fb::ElementType::BIT)
+        return Invalid("tensor %d '%s': bit tensor is input %zu of %s; bit tensors are only softmax masks "
+                       "(SoftmaxOptions.mask)",
+                       t, d.name, k, OpCodeName(code));
       if (d.type != fb::ElementType::INT4 && d.group_size == 0) continue;
       if ((code != fb::OpCode::FULLY_CONNECTED && code != fb::OpCode::CONV_2D) || k != 1)
         return Invalid("tensor %d '%s': %s weight is input %zu of %s; it may only be the weight (input 1) of "
@@ -390,8 +427,9 @@ Status Model::CheckLowBitUses(const PlanProblem& problem) const {
   for (int32_t o : outputs_)
     if (o >= 0 && o < static_cast<int32_t>(tensors_.size()) &&
         (tensors_[static_cast<size_t>(o)].type == fb::ElementType::INT4 ||
+         tensors_[static_cast<size_t>(o)].type == fb::ElementType::BIT ||
          tensors_[static_cast<size_t>(o)].group_size != 0))
-      return Invalid("tensor %d '%s': an int4 or group-scaled weight is a model output", o,
+      return Invalid("tensor %d '%s': an int4, bit or group-scaled constant is a model output", o,
                      tensors_[static_cast<size_t>(o)].name);
   return Status::Ok();
 }

@@ -7,7 +7,9 @@
 // prepare, before any kernel runs.
 //
 // Zero copy: the Model keeps pointers into the caller's buffer, which must stay alive and
-// unchanged while the Model (and any interpreter built on it) is used. The buffer must be
+// unchanged while the Model (and any interpreter built on it) is used. The one exception: int32
+// constants a 1.1 file stores as int16 (Tensor.int16_storage: biases, indices) are widened into
+// the Model's own memory at load. The buffer must be
 // 8-byte aligned (16 is enough for every scalar; 64 makes constant buffers SIMD-aligned).
 #pragma once
 
@@ -22,7 +24,7 @@
 namespace squint::rt {
 
 constexpr uint16_t kSchemaVersionMajor = 1;
-constexpr uint16_t kSchemaVersionMinor = 0;
+constexpr uint16_t kSchemaVersionMinor = 1;
 constexpr int kMaxRank = 6;
 constexpr size_t kModelAlignment = 8;
 // Bounds that keep verification linear-ish and every flat index within int32.
@@ -51,7 +53,7 @@ struct TensorDesc {
   int64_t num_elements = 1;
   int64_t bytes = 0;
   bool is_constant = false;
-  const uint8_t* data = nullptr;  // constants: into the model buffer
+  const uint8_t* data = nullptr;  // constants: into the model buffer (int16-stored int32: the Model's widened copy)
   int64_t arena_offset = -1;      // activations that are live: checked offset into the arena
   // Affine quantization (null if the tensor has none). Per-tensor values copied for convenience.
   const fb::AffineQuantization* quant = nullptr;
@@ -104,6 +106,7 @@ class Model {
 
   const uint8_t* data_ = nullptr;
   const fb::Model* fb_ = nullptr;
+  std::vector<std::vector<int32_t>> widened_;  // INT32 constants stored as int16 (Tensor.int16_storage)
   std::vector<TensorDesc> tensors_;
   std::vector<int32_t> inputs_;
   std::vector<int32_t> outputs_;

@@ -445,7 +445,7 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   const auto* table = o->exp_table();
   OP_CHECK(table != nullptr && table->size() >= 1, "exp_table is missing");
   if (x.type == ElementType::INT8)
-    OP_CHECK(table->size() == 256, "exp_table has %u entries, expected 256 for int8 input", table->size());
+    OP_CHECK(table->size() <= 256, "exp_table has %u entries, expected at most 256 for int8 input", table->size());
   else
     OP_CHECK(table->size() <= 65536, "exp_table has %u entries, expected at most 65536", table->size());
   p.exp_bits = o->exp_bits();
@@ -457,6 +457,10 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
              "exp_table[%u] = %d: the table must be non-negative and non-increasing", i, table->Get(i));
   p.exp_table = table->data();
   p.exp_table_size = static_cast<int32_t>(table->size());
+  if (x.type == ElementType::INT8 && table->size() < 256) {  // 1.1: the trailing zeros are left out
+    p.exp_table = PadExpTable(ctx, *table, 256);
+    p.exp_table_size = 256;
+  }
   const float zeta = o->zeta(), gamma = o->gamma();
   OP_CHECK(std::isfinite(zeta) && std::isfinite(gamma) && zeta >= gamma && zeta - gamma <= 16.0f &&
                std::fabs(gamma) <= 32.0f,
@@ -490,10 +494,11 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
     const int32_t mi = o->mask();
     OP_CHECK(mi >= 0 && mi < ctx.m.num_tensors(), "mask tensor index %d out of range", mi);
     const TensorDesc& mask = ctx.m.tensor(mi);
-    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8),
-             "mask tensor %d must be a constant int8/uint8 tensor", mi);
+    OP_CHECK(mask.is_constant && (mask.type == ElementType::INT8 || mask.type == ElementType::UINT8 ||
+                                  mask.type == ElementType::BIT),
+             "mask tensor %d must be a constant int8/uint8/bit tensor", mi);
     SQUINT_RT_RETURN_IF_ERROR(mask_strides(mask, p.mask_strides));
-    p.mask = static_cast<const uint8_t*>(mask.data);
+    p.mask = mask.type == ElementType::BIT ? UnpackBits(ctx, mask) : static_cast<const uint8_t*>(mask.data);
   }
   if (dynamic_mask != nullptr) {
     OP_CHECK(!dynamic_mask->is_constant && dynamic_mask->type == ElementType::INT32,
@@ -558,15 +563,20 @@ Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
            ElementTypeName(x.type), ElementTypeName(y.type));
   OP_CHECK(x.num_elements == y.num_elements, "output has %lld elements, input %lld",
            static_cast<long long>(y.num_elements), static_cast<long long>(x.num_elements));
-  const uint32_t n = o->table() ? o->table()->size() : 0;
+  OP_CHECK(o->table() == nullptr || o->table8() == nullptr, "has both table and table8, expected one");
+  OP_CHECK(o->table8() == nullptr || y.type == ElementType::INT8, "table8 (one byte per entry) with a %s output",
+           ElementTypeName(y.type));
+  const uint32_t stored = o->table() ? o->table()->size() : o->table8() ? o->table8()->size() : 0;
+  OP_CHECK(stored <= 65536 + 256, "table has %u entries, too many", stored);
+  uint32_t n = 0;
+  const int16_t* table = LutTable(ctx, *o, &n);
   const int64_t lo = o->min_code(), hi = lo + static_cast<int64_t>(n) - 1;
   OP_CHECK(n >= 1 && lo <= TypeMin(x.type) && hi >= TypeMax(x.type),
            "table covers codes [%lld, %lld], must cover the %s input range [%d, %d]", static_cast<long long>(lo),
            static_cast<long long>(hi), ElementTypeName(x.type), TypeMin(x.type), TypeMax(x.type));
-  OP_CHECK(n <= 65536 + 256, "table has %u entries, too many", n);
   LutState s;
   s.count = static_cast<int32_t>(x.num_elements);
-  s.table = o->table()->data();
+  s.table = table;
   s.table_size = static_cast<int32_t>(n);
   s.min_code = o->min_code();
   out->params = s;

@@ -64,6 +64,7 @@ RunFn PickAny(ElementType t) {
     case ElementType::INT16: return &F<int16_t>::Run;
     case ElementType::INT32: return &F<int32_t>::Run;
     case ElementType::INT4: return nullptr;  // constant weights only (loader): never a data op's
+    case ElementType::BIT: return nullptr;   // softmax masks only (loader)
   }
   return nullptr;
 }
@@ -388,7 +389,8 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
                 model.op_name(index),
                 OpCodeName(op->opcode()),
                 static_cast<int32_t>(op->inputs()->size()),
-                static_cast<int32_t>(op->outputs()->size())};
+                static_cast<int32_t>(op->outputs()->size()),
+                pools};
   switch (op->opcode()) {
     case fb::OpCode::CONV_2D: return prep::PrepareConv(ctx, pools, out);
     case fb::OpCode::FULLY_CONNECTED: return prep::PrepareFc(ctx, pools, out);

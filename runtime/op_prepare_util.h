@@ -22,6 +22,7 @@ struct Ctx {
   const char* opname;
   int32_t num_in;
   int32_t num_out;
+  PreparePools* pools;  // owns what prepare derives (PreparePools::owned)
 
   Status Fail(const char* format, ...) const
 #if defined(__GNUC__)
@@ -100,16 +101,31 @@ inline Status Options(const Ctx& ctx, fb::OpOptions expected, bool required = tr
   return Status::Ok();
 }
 
+// The (multiplier, shift) arrays of requantization r: in place in the file, or (schema 1.1) with
+// 8-bit shifts widened, or derived from the scales when the file leaves both out (requant_derive.h).
+Status RequantArrays(const Ctx& ctx, const fb::Requantization* r, const char* what, const int32_t** multiplier,
+                     const int32_t** shift, uint32_t* n);
+
+// A LUT's table as int16: `table` in place, or `table8` (schema 1.1) widened. Null (n = 0) when
+// neither is stored; the caller checks that both are not (op_prepare_compact.cc).
+const int16_t* LutTable(const Ctx& ctx, const fb::LutOptions& o, uint32_t* n);
+
+// A softmax exp table padded with zeros to `size` entries, owned by the pools.
+const int32_t* PadExpTable(const Ctx& ctx, const flatbuffers::Vector<int32_t>& table, uint32_t size);
+
+// A BIT constant (schema ElementType BIT) as one 0/1 byte per element, owned by the pools.
+const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits);
+
 inline Status Requant(const Ctx& ctx, const fb::Requantization* r, int32_t channels, const TensorDesc& out,
                const char* what, ref::RequantParams* p) {
   OP_CHECK(r != nullptr, "%s requantization is missing", what);
-  OP_CHECK(r->multiplier() != nullptr && r->shift() != nullptr, "%s requantization lacks multiplier or shift", what);
-  const uint32_t n = r->multiplier()->size();
-  OP_CHECK(n == r->shift()->size(), "%s requantization has %u multipliers but %u shifts", what, n, r->shift()->size());
+  const int32_t *multiplier = nullptr, *shifts = nullptr;
+  uint32_t n = 0;
+  SQUINT_RT_RETURN_IF_ERROR(RequantArrays(ctx, r, what, &multiplier, &shifts, &n));
   OP_CHECK(n == 1 || static_cast<int64_t>(n) == channels, "%s requantization has %u multipliers, expected 1 or %d",
            what, n, channels);
   for (uint32_t i = 0; i < n; ++i) {
-    const int32_t mult = r->multiplier()->Get(i), shift = r->shift()->Get(i);
+    const int32_t mult = multiplier[i], shift = shifts[i];
     OP_CHECK(mult == 0 || mult >= (1 << 30), "%s multiplier[%u] = %d, expected 0 or in [2^30, 2^31)", what, i, mult);
     OP_CHECK(shift >= -31 && shift <= 30, "%s shift[%u] = %d, expected in [-31, 30]", what, i, shift);
   }
@@ -119,8 +135,8 @@ inline Status Requant(const Ctx& ctx, const fb::Requantization* r, int32_t chann
            ElementTypeName(out.type));
   OP_CHECK(out.zero_point >= TypeMin(out.type) && out.zero_point <= TypeMax(out.type),
            "output zero point %d outside its type", out.zero_point);
-  p->multiplier = r->multiplier()->data();
-  p->shift = r->shift()->data();
+  p->multiplier = multiplier;
+  p->shift = shifts;
   p->count = static_cast<int32_t>(n);
   p->zero_point = out.zero_point;
   p->act_min = r->activation_min();

@@ -163,6 +163,11 @@ struct PreparePools {
     uint8_t bytes[64];
   };
   std::vector<Line> packed;  // constants repacked at prepare for optimized kernels (weight panels), read-only in invoke
+  // Parameters a compact file leaves out, computed at prepare (requantization pairs derived from
+  // the scales, 8-bit shifts, tables and 1-bit masks widened): one array per use, whose data never moves.
+  std::vector<std::vector<int32_t>> owned;
+  std::vector<std::vector<int16_t>> owned16;
+  std::vector<std::vector<uint8_t>> owned8;
   Isa isa = Isa::kReference;  // the resolved instruction set the ops are prepared for
 };
 

@@ -28,20 +28,11 @@ CodeRange CodeRangeOf(int bits, bool is_signed) {
   return r;
 }
 
-QuantizedMultiplier RequantFromReal(double m) {
-  QuantizedMultiplier q = rt::QuantizeMultiplier(m);
-  if (q.shift > 30) {  // M >= 2^30: no kernel can use it; saturate to the largest
-    q.multiplier = std::numeric_limits<int32_t>::max();
-    q.shift = 30;
-  }
-  return q;
-}
-
 std::vector<QuantizedMultiplier> BuildChannelRequant(double s_x, const std::vector<float>& s_w,
                                                      double s_y) {
   std::vector<QuantizedMultiplier> out;
   out.reserve(s_w.size());
-  for (float sw : s_w) out.push_back(RequantFromReal(s_x * sw / s_y));
+  for (float sw : s_w) out.push_back(rt::ProductRequant(s_x, sw, s_y));
   return out;
 }
 
@@ -64,17 +55,11 @@ CodeRange BuildActivationRange(CodeRange type, double s, int32_t z, double lo, d
 }
 
 AddParams BuildAddParams(double s_a, double s_b, double s_out, int input_bits) {
-  AddParams p;
-  p.left_shift = input_bits > 8 ? 15 : 20;
-  const double twice_max = 2.0 * std::max(s_a, s_b);
-  p.a = RequantFromReal(s_a / twice_max);
-  p.b = RequantFromReal(s_b / twice_max);
-  p.out = RequantFromReal(twice_max / (std::ldexp(1.0, p.left_shift) * s_out));
-  return p;
+  return rt::AddRequant(s_a, s_b, s_out, input_bits > 8 ? 15 : 20);
 }
 
 QuantizedMultiplier BuildMulRequant(double s_a, double s_b, double s_out) {
-  return RequantFromReal(s_a * s_b / s_out);
+  return rt::ProductRequant(s_a, s_b, s_out);
 }
 
 std::vector<int32_t> BuildSoftmaxExpTable(float input_scale, int exp_bits, int input_bits) {
@@ -137,18 +122,17 @@ LayerNormParamsQ BuildLayerNormParams(float s_in, float s_out, const std::vector
 }
 
 QuantizedMultiplier BuildAvgPoolRequant(double s_in, double s_out) {
-  return RequantFromReal(s_in / (s_out * std::ldexp(1.0, rt::ref::kAvgPoolFractionBits)));
+  return rt::RatioRequant(s_in, s_out, rt::ref::kAvgPoolFractionBits);
 }
 
 QuantizedMultiplier BuildResizeRequant(double s_in, double s_out, bool linear) {
-  const int bits = linear ? rt::ref::kResizeFractionBits : 0;
-  return RequantFromReal(s_in / (s_out * std::ldexp(1.0, bits)));
+  return rt::RatioRequant(s_in, s_out, linear ? rt::ref::kResizeFractionBits : 0);
 }
 
 rt::ref::RescaleParams BuildRescale(double s_in, int32_t z_in, double s_out, int32_t z_out,
                                     CodeRange out_type) {
   rt::ref::RescaleParams r;
-  const QuantizedMultiplier m = RequantFromReal(s_in / s_out);
+  const QuantizedMultiplier m = rt::RatioRequant(s_in, s_out, 0);
   r.input_zero_point = z_in;
   r.multiplier = m.multiplier;
   r.shift = m.shift;
@@ -178,21 +162,15 @@ GroupScaleParams BuildGroupScaleParams(double s_x, const std::vector<float>& s_w
   const size_t groups = s_w.size() / static_cast<size_t>(units);
   const double one = static_cast<double>(int64_t{1} << rt::ref::kGroupScaleBits);
   for (size_t u = 0; u < static_cast<size_t>(units); ++u) {
-    float common = 0.0f;
-    for (size_t g = 0; g < groups; ++g) common = std::max(common, s_w[u * groups + g]);
-    if (!(common > 0.0f)) common = 1.0f;  // no group scale: any positive common scale
+    const float common = rt::GroupCommonScale(s_w.data() + u * groups, static_cast<int64_t>(groups));
     out.common_scale.push_back(common);
     for (size_t g = 0; g < groups; ++g) {
       const double ratio = static_cast<double>(s_w[u * groups + g]) / common;  // in [0, 1]
       out.group_multiplier.push_back(static_cast<uint16_t>(std::min(one, std::round(ratio * one))));
     }
-    out.requant.push_back(RequantFromReal(s_x * common / s_y));
+    out.requant.push_back(rt::ProductRequant(s_x, common, s_y));
   }
   return out;
 }
-
-namespace {
-
-}  // namespace
 
 }  // namespace squint::quant_math

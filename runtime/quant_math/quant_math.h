@@ -13,6 +13,7 @@
 
 #include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
+#include "runtime/requant_derive.h"
 
 namespace squint::quant_math {
 
@@ -28,7 +29,9 @@ CodeRange CodeRangeOf(int bits, bool is_signed);
 
 // M → (multiplier, shift) (QuantizeMultiplier). M must be >= 0; M < 2^−32 flushes to 0;
 // M >= 2^30 is clamped to the largest representable (shift 30) — callers keep M sane.
-QuantizedMultiplier RequantFromReal(double m);
+// The multipliers below are computed by runtime/requant_derive.h's rules, which the runtime also
+// runs at prepare for files that leave them out (schema 1.1): one implementation.
+using rt::RequantFromReal;
 
 // Conv / FC: per output channel c, M_c = s_x·s_w[c] / s_y (one entry when s_w has one).
 std::vector<QuantizedMultiplier> BuildChannelRequant(double s_x, const std::vector<float>& s_w,
@@ -47,10 +50,7 @@ CodeRange BuildActivationRange(CodeRange type, double s, int32_t z, double lo, d
 //   M_a = s_a/t, M_b = s_b/t (both <= 1/2), M_out = t / (2^left_shift · s_out);
 // y − z_out ≈ (M_a·(a − z_a) ± M_b·(b − z_b))·2^left_shift·M_out.
 // left_shift: 20 for int8 inputs, 15 for int16 (keeps |x − z|·2^left_shift < 2^31).
-struct AddParams {
-  int32_t left_shift = 20;
-  QuantizedMultiplier a, b, out;
-};
+using AddParams = rt::AddRequantParams;
 AddParams BuildAddParams(double s_a, double s_b, double s_out, int input_bits);
 
 // MUL: M = s_a·s_b / s_out.

@@ -722,6 +722,10 @@ def test_inspect_sqnt(tmp_path):
     b = info["bytes"]
     assert b["weights"] > 0 and b["biases"] > 0 and b["tables"] > 0 and b["metadata"] > 0
     assert sum(b.values()) == info["file_bytes"]
+    # Schema 1.1: only LayerNorm's pairs (no derivation rule) are stored, one per LAYER_NORM op.
+    ln = sum(1 for o in info["ops"] if o["op"] == "LAYER_NORM")
+    assert info["requantization"] == {"pairs_stored": ln, "derived": info["requantization"]["derived"]}
+    assert info["requantization"]["derived"] > ln
     assert info["arena"]["size"] >= info["arena"]["lower_bound"] > 0
     assert info["batch"] == 1  # the ONNX model's leading dims are free: any number of samples runs
     roles = {t["name"]: t["role"] for t in info["tensors"]}

@@ -369,7 +369,8 @@ TEST(InterpreterPrepare, SoftmaxRules) {
   ExpectPrepareError(make(256, 1 << 16, -128, 1.0f / 512), "output scale 0.00195312, expected 1/2^b with b in [2, 8]");
   ExpectPrepareError(make(256, 1 << 16, -128, 1.0f / 2), "output scale 0.5, expected 1/2^b");
   ExpectPrepareError(make(256, 1 << 16, -128, 0.01f), "output scale 0.01, expected 1/2^b");
-  ExpectPrepareError(make(255, 1 << 16, -128), "exp_table has 255 entries, expected 256");
+  EXPECT_TRUE(PrepareOf(make(255, 1 << 16, -128)).ok());  // schema 1.1: trailing zeros left out, padded at prepare
+  ExpectPrepareError(make(257, 1 << 16, -128), "exp_table has 257 entries, expected at most 256");
   ExpectPrepareError(make(256, 7, -128), "exp_table[0] = 7, expected 2^exp_bits");
   ExpectPrepareError(make(256, 1 << 16, 0), "output zero point 0, expected -128");
 }

@@ -122,7 +122,7 @@ TEST(ModelLoad, NewerSchemaVersion) {
   FcModelOptions o;
   o.minor = 3;
   ExpectError(BuildFcModel(o), StatusCode::kUnsupportedVersion,
-              "model schema version 1.3 is newer than this runtime's 1.0");
+              "model schema version 1.3 is newer than this runtime's 1.1");
   o.major = 2;
   o.minor = 0;
   ExpectError(BuildFcModel(o), StatusCode::kUnsupportedVersion, "model schema version 2.0 is newer");

@@ -217,7 +217,7 @@ TEST(SquintRtC, FromFileAndErrors) {
   o.minor = 9;
   AlignedBytes newer = BuildFcModel(o);
   EXPECT_EQ(squint_rt_create_from_buffer(newer.data(), newer.size(), 0, &m), SQUINT_RT_UNSUPPORTED_VERSION);
-  EXPECT_STREQ(squint_rt_last_error(), "model schema version 1.9 is newer than this runtime's 1.0");
+  EXPECT_STREQ(squint_rt_last_error(), "model schema version 1.9 is newer than this runtime's 1.1");
   EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), 10, 0, &m), SQUINT_RT_INVALID_MODEL);
   EXPECT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), 0, nullptr), SQUINT_RT_INVALID_ARGUMENT);
 }
