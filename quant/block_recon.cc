@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -89,6 +90,7 @@ class Reconstructor {
     SQ_ASSIGN_OR_RETURN(ActivationTypes types, SelectActivationTypes(g_, lo_));
     types_ = std::make_shared<const ActivationTypes>(std::move(types));
     lo_.activation_types = types_;
+    lo_.pack_int4 = false;  // the same codes on the faster int8 kernels (the test checks it)
     if (!lo_.weight_cache) lo_.weight_cache = std::make_shared<WeightCodeCache>();
     blocks_ = FindBlocks(g_);
     samples_ = std::min<int64_t>(o_.samples, calib_.num_samples);
@@ -181,7 +183,9 @@ class Reconstructor {
 
   // Lowers and runs block b with the current ranges on every sample; returns the mean squared
   // error of its float outputs against the float model's. With `keep`, stores the output codes.
-  Result<double> Evaluate(const ir::Graph& sub, const Block& b, bool keep) {
+  // Stops early, returning +inf, once the error summed so far shows the mean will exceed `bound`
+  // (such a candidate loses whatever the remaining samples give).
+  Result<double> Evaluate(const ir::Graph& sub, const Block& b, bool keep, double bound = INFINITY) {
     SQ_ASSIGN_OR_RETURN(LoweredModel lowered, Lower(sub, *cal_, lo_));
     BlockModel m;
     SQ_RETURN_IF_ERROR(m.Init(*lowered.model));
@@ -191,7 +195,7 @@ class Reconstructor {
       return Internal("block reconstruction: a block model has {} inputs and {} outputs, expected {} and {}",
                       ins.size(), outs.size(), b.inputs.size(), b.outputs.size());
     double sse = 0;
-    int64_t count = 0;
+    int64_t count = 0, elements = 0;  // elements: per sample
     for (int64_t s = 0; s < samples_; ++s) {
       const auto& ref = ref_[static_cast<size_t>(s)];
       for (size_t k = 0; k < ins.size(); ++k) SQ_RETURN_IF_ERROR(WriteInput(m, ins[k], b.inputs[k], s, ref));
@@ -219,6 +223,8 @@ class Reconstructor {
         }
         count += d.num_elements;
       }
+      if (s == 0) elements = count;
+      if (sse > bound * static_cast<double>(elements * samples_)) return INFINITY;
     }
     return count > 0 ? sse / static_cast<double>(count) : 0.0;
   }
@@ -282,7 +288,7 @@ class Reconstructor {
         for (double r : o_.ratios) {
           if (r == ratio[v] || r == kept) continue;
           apply(v, r);
-          SQ_ASSIGN_OR_RETURN(double mse, Evaluate(sub, b, /*keep=*/false));
+          SQ_ASSIGN_OR_RETURN(double mse, Evaluate(sub, b, /*keep=*/false, best));
           ++res.evaluations;
           if (mse < best) {
             best = mse;

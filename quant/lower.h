@@ -86,6 +86,10 @@ struct LowerOptions {
   Rounding rounding = Rounding::kGptq;
   double gptq_damp = 0.01;
   bool gptq_act_order = true;
+  // false: 4-bit weights stored one code per int8 instead of packed (INT4). The int8 kernels
+  // compute the same codes; block reconstruction's trial blocks use them (the x86 fast kernels
+  // have no packed-INT4 path).
+  bool pack_int4 = true;
   // Optional: the codes GPTQ/AdaRound chose in earlier lowerings, reused for equal scales, and
   // filled with the new ones.
   std::shared_ptr<WeightCodeCache> weight_cache;

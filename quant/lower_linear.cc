@@ -44,7 +44,7 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   fb::QuantizationUnion quant =
       AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
   quant.AsAffineQuantization()->group_size = out.group_size;
-  if (pack_ok && bits == 4) {
+  if (pack_ok && bits == 4 && opts_.pack_int4) {
     const std::vector<uint8_t> packed = quant_math::PackInt4(q.codes);
     out.tensor = AddConstTensor(name, fb::ElementType::INT4, dims, packed.data(), packed.size(), std::move(quant));
   } else {
