@@ -88,8 +88,7 @@ class Reconstructor {
   Result<BlockReconReport> Run(const std::function<void(const std::string&)>& info) {
     const auto start = std::chrono::steady_clock::now();
     SQ_ASSIGN_OR_RETURN(ActivationTypes types, SelectActivationTypes(g_, lo_));
-    types_ = std::make_shared<const ActivationTypes>(std::move(types));
-    lo_.activation_types = types_;
+    lo_.activation_types = std::make_shared<const ActivationTypes>(std::move(types));
     lo_.pack_int4 = false;  // the same codes on the faster int8 kernels (the test checks it)
     if (!lo_.weight_cache) lo_.weight_cache = std::make_shared<WeightCodeCache>();
     blocks_ = FindBlocks(g_);
@@ -328,7 +327,6 @@ class Reconstructor {
   Calibration* cal_;
   const BlockReconOptions& o_;
   LowerOptions lo_;
-  std::shared_ptr<const ActivationTypes> types_;
   std::vector<Block> blocks_;
   int64_t samples_ = 0;
   std::vector<std::map<ValueId, ir::Tensor>> ref_;          // per sample: float values of block inputs/outputs
