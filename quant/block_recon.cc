@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "ir/eval/evaluator.h"
+#include "quant/lowerer.h"
 #include "runtime/interpreter.h"
 #include "runtime/tensor_codes.h"
 
@@ -133,19 +134,15 @@ class Reconstructor {
   }
 
   // The values of block b whose clipping is searched: the calibrated float activations it
-  // produces whose grid the lowering takes from calibration (not those of data movement, which
-  // keep their input's grid, nor a softmax output with its fixed grid, nor the output of an op
-  // a ReLU folds into).
+  // produces whose grid the lowering takes from calibration (not those of data movement or a
+  // Gather, which keep their input's or their table's grid, nor a softmax output with its fixed
+  // grid, nor the output of an op a ReLU folds into; a HADAMARD's output is left alone).
   std::vector<ValueId> Searched(const Block& b, const std::vector<std::vector<size_t>>& readers) const {
     std::vector<ValueId> out;
     for (size_t i = b.begin; i < b.end; ++i) {
       const Node& n = g_.nodes[i];
-      if (n.op == OpType::kSoftmax || n.op == OpType::kHadamard) continue;
-      if (n.op == OpType::kReshape || n.op == OpType::kFlatten || n.op == OpType::kSqueeze ||
-          n.op == OpType::kUnsqueeze || n.op == OpType::kIdentity || n.op == OpType::kDropout ||
-          n.op == OpType::kTranspose || n.op == OpType::kSlice || n.op == OpType::kSplit ||
-          n.op == OpType::kMaxPool || n.op == OpType::kPad || n.op == OpType::kExpand || n.op == OpType::kTile ||
-          n.op == OpType::kGather)
+      if (n.op == OpType::kSoftmax || n.op == OpType::kHadamard || n.op == OpType::kGather ||
+          lowering::IsScalePreserving(n.op))
         continue;
       for (ValueId v : n.outputs) {
         if (v == kNoValue || g_.value(v).dtype != ir::DType::kFloat32) continue;
