@@ -275,12 +275,14 @@ def test_reconstruct_block(tmp_path):
     # --reconstruct block on vit_tiny W4A4, cheaply (16 calibration samples, 4 for the reconstruction, 8
     # checked): the blocks are found at the residual Adds (4 transformer blocks, two halves each, plus
     # the head), no block's output error on the reconstruction samples grows, the file records the
-    # option, and the same options give the same bytes; bad values are refused before
-    # any work. Whether it helps is measured on the whole split in the full tier (below).
+    # option, and the same options give the same bytes (release build only: under the sanitizers the
+    # three runs take 30 s); bad values are refused before any work. Whether it helps is measured on
+    # the whole split in the full tier (below).
     few = ("--calib-samples", "16", "--val-samples", "8", "--weight-bits", "4", "--act-bits", "4",
            "--softmax-bits", "4", "--softmax-quant", "log2", "--reconstruct-samples", "4", "--accumulated-only")
     stderr = {}
-    for name, recon in (("none", "none"), ("block", "block"), ("again", "block")):
+    runs = (("none", "none"), ("block", "block")) + (() if SANITIZED else (("again", "block"),))
+    for name, recon in runs:
         stderr[name] = squint("quantize", model_path("vit_tiny/vit_tiny_op17"), "-o", str(tmp_path / f"{name}.sqnt"),
                               "--calib", FMNIST_SPLITS[0], "--val", FMNIST_SPLITS[1], *few,
                               "--reconstruct", recon).stderr
@@ -291,7 +293,8 @@ def test_reconstruct_block(tmp_path):
     assert all(re.fullmatch(r"/blocks\.\d/Add(_1)?", b[1]) for b in blocks[:-1]), blocks
     assert all(float(after) <= float(before) for _, _, before, after in blocks), blocks
     assert "reconstruct" not in stderr["none"]
-    assert (tmp_path / "block.sqnt").read_bytes() == (tmp_path / "again.sqnt").read_bytes()
+    if not SANITIZED:
+        assert (tmp_path / "block.sqnt").read_bytes() == (tmp_path / "again.sqnt").read_bytes()
     assert (tmp_path / "block.sqnt").read_bytes() != (tmp_path / "none.sqnt").read_bytes()
     inspected = squint("inspect", str(tmp_path / "block.sqnt")).stdout
     assert "reconstruct=block reconstruct_samples=4" in inspected, inspected
