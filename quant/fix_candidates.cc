@@ -79,6 +79,10 @@ Result<PipelineOptions> PipelineOptionsFromProvenance(const std::string& line) {
       SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.transform_seed));
     } else if (key == "weight_rounding") {
       o.weight_rounding = value;
+    } else if (key == "reconstruct") {
+      o.reconstruct = value;
+    } else if (key == "reconstruct_samples") {
+      SQ_RETURN_IF_ERROR(ParseNumber(key, value, &o.reconstruct_samples));
     } else {
       return InvalidInput("provenance options: unknown option '{}' (a .sqnt of another squint version?)", key);
     }
@@ -98,6 +102,9 @@ std::string QuantizeFlags(const PipelineOptions& o) {
   for (const std::string& w : o.w8) f.push_back("--w8 " + w);
   if (o.group_size != d.group_size) f.push_back(fmt::format("--group-size {}", o.group_size));
   if (o.weight_rounding != d.weight_rounding) f.push_back("--weight-rounding " + o.weight_rounding);
+  if (o.reconstruct != d.reconstruct) f.push_back("--reconstruct " + o.reconstruct);
+  if (o.reconstruct != d.reconstruct && o.reconstruct_samples != d.reconstruct_samples)
+    f.push_back(fmt::format("--reconstruct-samples {}", o.reconstruct_samples));
   if (o.act_bits != d.act_bits) f.push_back(fmt::format("--act-bits {}", o.act_bits));
   if (o.act_bits != d.act_bits && o.act_bits_scope != d.act_bits_scope)
     f.push_back("--act-bits-scope " + o.act_bits_scope);

@@ -4,12 +4,46 @@
 
 namespace squint::quant::lowering {
 
-Result<LoweredModel> Lowerer::Run() {
-  SQ_RETURN_IF_ERROR(CheckSupported());
+Status Lowerer::SelectTypes() {
   FindFoldedActivations();
   FindSoftmaxMasks();
+  if (const ActivationTypes* t = opts_.activation_types.get()) {
+    if (t->wide.size() != g_.values.size() || t->narrow.size() != g_.values.size() ||
+        t->written.size() != g_.values.size())
+      return Internal("activation types are for another graph ({} values, graph has {})", t->wide.size(),
+                      g_.values.size());
+    wide_ = t->wide;
+    narrow_ = t->narrow;
+    return Status::Ok();
+  }
   SQ_RETURN_IF_ERROR(SelectInt16());
   SelectNarrow();
+  return Status::Ok();
+}
+
+Result<ActivationTypes> Lowerer::Types() {
+  SQ_RETURN_IF_ERROR(SelectTypes());
+  ActivationTypes t{wide_, narrow_, std::vector<fb::ElementType>(g_.values.size(), fb::ElementType::INT8)};
+  // What Run writes: a node's output in NodeType (Output), a folded ReLU's output in its
+  // producer's, and the ops that keep their input's grid (data movement, Gather of activations)
+  // in their input's type.
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    const Node& n = g_.nodes[i];
+    if (folded_into_.count(i)) continue;
+    const bool keeps_input = IsScalePreserving(n.op) || (n.op == OpType::kGather && IsActivation(n.input(0)));
+    for (ValueId o : n.outputs) {
+      if (o == kNoValue) continue;
+      const fb::ElementType type =
+          keeps_input && IsActivation(n.input(0)) ? t.written[static_cast<size_t>(Resolve(n.input(0)))] : NodeType(i);
+      t.written[static_cast<size_t>(o)] = t.written[static_cast<size_t>(Resolve(o))] = type;
+    }
+  }
+  return t;
+}
+
+Result<LoweredModel> Lowerer::Run() {
+  SQ_RETURN_IF_ERROR(CheckSupported());
+  SQ_RETURN_IF_ERROR(SelectTypes());
   for (ValueId id : g_.inputs) SQ_RETURN_IF_ERROR(AddGraphInput(id));
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     const Node& n = g_.nodes[i];
@@ -180,7 +214,10 @@ void Lowerer::SelectNarrow() {
 Status Lowerer::AddGraphInput(ValueId id) {
   const ir::Value& v = g_.value(id);
   if (v.dtype == DType::kFloat32) {
-    SQ_ASSIGN_OR_RETURN(AffineParams p, CalibratedGrid(id));
+    // A block's input takes the type its producer writes in the whole graph.
+    const fb::ElementType type = opts_.activation_types ? opts_.activation_types->written[static_cast<size_t>(id)]
+                                                        : fb::ElementType::INT8;
+    SQ_ASSIGN_OR_RETURN(AffineParams p, CalibratedGrid(id, type));
     model_->inputs.push_back(NewActivation(id, p));
     return Status::Ok();
   }
@@ -265,9 +302,23 @@ Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, c
   if (calibration.ranges.size() != g.values.size())
     return Internal("calibration is for another graph ({} values, graph has {})", calibration.ranges.size(),
                     g.values.size());
-  SQ_RETURN_IF_ERROR(CheckLowerOptions(g, options));
+  // A block of a larger graph (activation_types set) need not have the nodes --a16/--w8 name.
+  if (options.activation_types) {
+    LowerOptions checked = options;
+    checked.a16.clear();
+    checked.w8.clear();
+    SQ_RETURN_IF_ERROR(CheckLowerOptions(g, checked));
+  } else {
+    SQ_RETURN_IF_ERROR(CheckLowerOptions(g, options));
+  }
   lowering::Lowerer lowerer(g, calibration, options);
   return lowerer.Run();
+}
+
+Result<ActivationTypes> SelectActivationTypes(const ir::Graph& g, const LowerOptions& options) {
+  const Calibration none;
+  lowering::Lowerer lowerer(g, none, options);
+  return lowerer.Types();
 }
 
 }  // namespace squint::quant

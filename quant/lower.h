@@ -18,6 +18,29 @@ namespace squint::quant {
 
 struct InputHessian;  // quant/gptq.h
 
+// The activation types the lowering chooses for every value of a graph (SelectActivationTypes):
+// which values are int16 (--a16), which take act_bits codes (act_bits_scope), and the element type
+// the tensor of each value is written in. Block reconstruction (quant/block_recon.h) lowers one
+// block of a graph at a time as a graph of its own, with its whole graph's types, so that every
+// tensor of the block has the grid and type it has in the whole model.
+struct ActivationTypes {
+  std::vector<bool> wide;                // per ir::ValueId: int16 activations
+  std::vector<bool> narrow;              // per ir::ValueId: act_bits codes
+  std::vector<fb::ElementType> written;  // per ir::ValueId: INT8 or INT16 (float activations)
+};
+
+// The weight codes GPTQ or AdaRound chose, by weight tensor name, with the scales and bits they
+// were chosen on: a lowering with the same scales takes them instead of running the rounding
+// again (block reconstruction lowers each block many times with the same weights).
+struct WeightCodeCache {
+  struct Entry {
+    std::vector<float> scales;
+    int bits = 0;
+    std::vector<int8_t> codes;
+  };
+  std::map<std::string, Entry> entries;
+};
+
 struct LowerOptions {
   bool per_channel = true;  // weights: one scale per output channel (else per tensor)
   // Node names or op types (as ir::OpName, e.g. "Softmax", "LayerNormalization", "Gelu")
@@ -63,6 +86,17 @@ struct LowerOptions {
   Rounding rounding = Rounding::kGptq;
   double gptq_damp = 0.01;
   bool gptq_act_order = true;
+  // false: 4-bit weights stored one code per int8 instead of packed (INT4). The int8 kernels
+  // compute the same codes; block reconstruction's trial blocks use them (the x86 fast kernels
+  // have no packed-INT4 path).
+  bool pack_int4 = true;
+  // Optional: the codes GPTQ/AdaRound chose in earlier lowerings, reused for equal scales, and
+  // filled with the new ones.
+  std::shared_ptr<WeightCodeCache> weight_cache;
+  // Set when g is one block of a larger graph (same value ids, SelectActivationTypes of the
+  // larger graph): its types replace the selection made on g, a float graph input takes the type
+  // its producer writes in the larger graph, and --a16/--w8 names need not be nodes of g.
+  std::shared_ptr<const ActivationTypes> activation_types;
 };
 
 // What lowering did to a float node, for reports: which runtime op computes it, or which
@@ -87,5 +121,9 @@ struct LoweredModel {
 Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options);
 
 Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options);
+
+// The activation types Lower(g, ..., options) uses (ActivationTypes); they do not depend on the
+// calibrated ranges.
+Result<ActivationTypes> SelectActivationTypes(const ir::Graph& g, const LowerOptions& options);
 
 }  // namespace squint::quant

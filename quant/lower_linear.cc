@@ -23,6 +23,14 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   }
   const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
   SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
+  WeightCodeCache::Entry* cached = nullptr;
+  if (hessian != nullptr && opts_.weight_cache) {
+    cached = &opts_.weight_cache->entries[name];
+    if (cached->bits == bits && cached->scales == q.scales) {
+      q.codes = cached->codes;  // chosen on these scales before
+      hessian = nullptr;
+    }
+  }
   if (hessian != nullptr && opts_.rounding == LowerOptions::Rounding::kAdaRound) {
     SQ_ASSIGN_OR_RETURN(q.codes, AdaRound(name, w, units, depth, q.scales, bits, *hessian));
   } else if (hessian != nullptr) {
@@ -31,11 +39,12 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
     go.act_order = opts_.gptq_act_order;
     SQ_ASSIGN_OR_RETURN(q.codes, GptqRound(name, w, units, depth, q.scales, bits, *hessian, go));
   }
+  if (hessian != nullptr && cached != nullptr) *cached = {q.scales, bits, q.codes};
   out.scales = q.scales;
   fb::QuantizationUnion quant =
       AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
   quant.AsAffineQuantization()->group_size = out.group_size;
-  if (pack_ok && bits == 4) {
+  if (pack_ok && bits == 4 && opts_.pack_int4) {
     const std::vector<uint8_t> packed = quant_math::PackInt4(q.codes);
     out.tensor = AddConstTensor(name, fb::ElementType::INT4, dims, packed.data(), packed.size(), std::move(quant));
   } else {

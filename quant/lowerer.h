@@ -113,10 +113,17 @@ class Lowerer {
 
   Result<LoweredModel> Run();
 
+  // The activation types Run would use (quant/lower.h SelectActivationTypes).
+  Result<ActivationTypes> Types();
+
  private:
   // ---- Structure -------------------------------------------------------------------------
 
   Status CheckSupported();
+
+  // ReLU and softmax-mask folding, then wide_ and narrow_: selected on g_, or taken from
+  // LowerOptions::activation_types when g_ is a block of a larger graph.
+  Status SelectTypes();
 
   bool IsActivation(ValueId id) const { return id != kNoValue && !g_.value(id).constant; }
   const ir::Tensor* Const(ValueId id) const { return g_.constant(id); }

@@ -12,6 +12,7 @@
 #include "passes/online_hadamard.h"
 #include "passes/rotate_residual.h"
 #include "quant/activation_stats.h"
+#include "quant/block_recon.h"
 #include "quant/calibrate.h"
 #include "quant/gptq.h"
 #include "quant/repq.h"
@@ -240,6 +241,9 @@ class Pipeline {
     if (o_.softmax_bias_correction) prov->options += " softmax_bias_correction=1";
     if (o_.group_size > 0) prov->options += fmt::format(" group_size={}", o_.group_size);
     if (o_.weight_rounding != "nearest") prov->options += fmt::format(" weight_rounding={}", o_.weight_rounding);
+    if (o_.reconstruct != "none") prov->options += fmt::format(" reconstruct={}", o_.reconstruct);
+    if (o_.reconstruct != "none" && o_.reconstruct_samples != PipelineOptions{}.reconstruct_samples)
+      prov->options += fmt::format(" reconstruct_samples={}", o_.reconstruct_samples);
     if (!applied.empty()) prov->options += fmt::format(" transform={}", fmt::join(applied, ","));
     if (!applied.empty() && o_.transform_seed != PipelineOptions{}.transform_seed)
       prov->options += fmt::format(" transform_seed={}", o_.transform_seed);
@@ -275,6 +279,10 @@ Status CheckPipelineOptions(const ir::Graph& g, const PipelineOptions& o, const 
     return InvalidInput("--act-bits-scope '{}': expected matmul or all", o.act_bits_scope);
   if (o.weight_rounding != "nearest" && o.weight_rounding != "gptq" && o.weight_rounding != "adaround")
     return InvalidInput("--weight-rounding '{}': expected nearest, gptq or adaround", o.weight_rounding);
+  if (o.reconstruct != "none" && o.reconstruct != "block")
+    return InvalidInput("--reconstruct '{}': expected none or block", o.reconstruct);
+  if (o.reconstruct_samples < 1)
+    return InvalidInput("--reconstruct-samples {}: expected at least 1", o.reconstruct_samples);
   if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(SoftmaxGridOf(o.softmax_quant).status());
   if (o.softmax_bias_correction && o.softmax_quant != "uniform")
     return InvalidInput("--softmax-bias-correction models the rounding of the uniform grid; it does not apply to "
@@ -313,6 +321,17 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
     if (lo.input_hessians.empty())
       return InvalidInput("--weight-rounding {}: {} has no dense Linear layer", o.weight_rounding, model_name);
     lo.rounding = o.weight_rounding == "adaround" ? LowerOptions::Rounding::kAdaRound : LowerOptions::Rounding::kGptq;
+  }
+  if (o.reconstruct == "block") {
+    lo.weight_cache = std::make_shared<WeightCodeCache>();  // the blocks' GPTQ/AdaRound codes, for Lower below
+    BlockReconOptions bo;
+    bo.samples = std::min(count, o.reconstruct_samples);
+    log.info(fmt::format("reconstruct: activation clipping searched block by block on the runtime, {} samples",
+                         bo.samples));
+    SQ_ASSIGN_OR_RETURN(BlockReconReport r, ReconstructBlocks(g, calib, lo, &cal, bo, log.info));
+    size_t clipped = 0;
+    for (const BlockResult& b : r.blocks) clipped += b.clipped.size();
+    log.info(fmt::format("reconstruct: {} blocks, {} grids clipped, {:.1f} s", r.blocks.size(), clipped, r.seconds));
   }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);

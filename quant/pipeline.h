@@ -1,7 +1,8 @@
 // The quantization pipeline behind `squint quantize` (and, later, a Python module): from a canonical
 // float graph and calibration data to the lowered integer model with its provenance. In order:
 // transforms (smooth, rotate, hadamard, wush — each reports what it did or why it could not),
-// calibration, softmax bias correction, log-grid softmax calibration, lowering. The caller loads the
+// calibration, softmax bias correction, log-grid softmax calibration, the input Hessians of
+// GPTQ/AdaRound, block reconstruction, lowering. The caller loads the
 // model and the data, and runs the accuracy check and writes the file.
 #pragma once
 
@@ -40,6 +41,10 @@ struct PipelineOptions {
   // "gptq" (quant/gptq.h: error-compensating, on the calibration inputs of each layer) or
   // "adaround" (quant/adaround.h: each weight up or down, learned on the same inputs).
   std::string weight_rounding = "nearest";
+  // "block": block reconstruction (quant/block_recon.h) chooses the clipping of the activation
+  // grids block by block on the runtime, on the first reconstruct_samples calibration samples.
+  std::string reconstruct = "none";
+  int64_t reconstruct_samples = 32;
   // Samples per run when the leading dim of every input and output is a batch (the loader knows:
   // cli LoadedModel::batch); stored as Model.batch so runtimes run any multiple. 0: fixed shapes.
   int32_t batch = 0;

@@ -13,7 +13,8 @@ TEST(PipelineOptionsFromProvenance, ReadsWhatThePipelineWrites) {
   auto o = PipelineOptionsFromProvenance(
       "observer=percentile weights=per-tensor weight_bits=4 act_bits=8 softmax_bits=6 softmax_quant=log2 "
       "calib_samples=512 a16=LayerNormalization,/blocks.0/attn/Softmax w8=/head/Gemm clip_softmax=0.5 group_size=32 "
-      "weight_rounding=gptq transform=smooth,hadamard transform_seed=7 act_bits_scope=matmul");
+      "weight_rounding=gptq reconstruct=block reconstruct_samples=16 transform=smooth,hadamard transform_seed=7 "
+      "act_bits_scope=matmul");
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->observer, "percentile");
   EXPECT_TRUE(o->per_tensor);
@@ -27,11 +28,14 @@ TEST(PipelineOptionsFromProvenance, ReadsWhatThePipelineWrites) {
   EXPECT_EQ(o->w8, (std::vector<std::string>{"/head/Gemm"}));
   EXPECT_EQ(o->group_size, 32);
   EXPECT_EQ(o->weight_rounding, "gptq");
+  EXPECT_EQ(o->reconstruct, "block");
+  EXPECT_EQ(o->reconstruct_samples, 16);
   EXPECT_EQ(o->transforms, (std::vector<std::string>{"smooth", "hadamard"}));
   EXPECT_EQ(o->transform_seed, 7u);
   EXPECT_EQ(QuantizeFlags(*o),
             "--observer percentile --a16 LayerNormalization --a16 /blocks.0/attn/Softmax --per-tensor --weight-bits 4 "
-            "--w8 /head/Gemm --group-size 32 --weight-rounding gptq --softmax-bits 6 --softmax-quant log2 --clip-softmax 0.5 --transform smooth,hadamard "
+            "--w8 /head/Gemm --group-size 32 --weight-rounding gptq --reconstruct block --reconstruct-samples 16 "
+            "--softmax-bits 6 --softmax-quant log2 --clip-softmax 0.5 --transform smooth,hadamard "
             "--transform-seed 7");
 }
 
