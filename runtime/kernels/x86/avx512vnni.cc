@@ -69,6 +69,26 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
 
 __mmask16 StoreMask(int32_t valid) { return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u); }
 
+// Requantizes and stores the 16 units [n0 + 16·H, n0 + 16·H + 16) of M rows (`store`: those that exist).
+template <int M, int H>
+inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2], const Qs8GemmParams& p, int32_t n0,
+                                                      __mmask16 store, const OutputStage& o, int8_t* y) {
+  const int64_t units = p.units;  // read once: the int8 stores below may alias p
+  const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * H);
+  const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * H);
+  const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * H);
+  int8_t* yh = y + n0 + 16 * H;
+  if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+      _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize<false>(acc[i][H], mult, left, right, o));
+    return;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i)
+    _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize(acc[i][H], mult, left, right, o));
+}
+
 // One tile: M rows (a: packed u8 rows of a_stride bytes) × the 32 units of panel w from unit n0;
 // `valid` of them exist. y points at y[r0][0].
 template <int M>
@@ -99,27 +119,16 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       const __m512i x = _mm512_set1_epi32(quad);
       acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
       acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+      // An empty asm that reads and writes the two accumulators: without it GCC 12 gives half of
+      // them a second register and copies them back and forth on every depth step (vmovdqa32/64,
+      // as many as the vpdpbusd); with it the loop is loads, broadcasts and vpdpbusd only.
+      asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
     }
   }
-  const __mmask16 m0 = StoreMask(valid), m1 = StoreMask(valid - 16 > 0 ? valid - 16 : 0);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * h);
-    const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * h);
-    const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * h);
-    const __mmask16 store = h == 0 ? m0 : m1;
-    if (store == 0) break;
-    if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
-#pragma GCC unroll 8
-      for (int i = 0; i < M; ++i)
-        _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
-                                         Requantize<false>(acc[i][h], mult, left, right, o));
-      continue;
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i)
-      _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
-                                       Requantize(acc[i][h], mult, left, right, o));
-  }
+  // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
+  // run-time h makes GCC keep the whole array in memory and copy it on every depth step).
+  OutputHalf<M, 0>(acc, p, n0, StoreMask(valid), o, y);
+  if (valid > 16) OutputHalf<M, 1>(acc, p, n0, StoreMask(valid - 16), o, y);
 }
 
 // a[r][k] = x[r][k] + 128 as u8 (the sign bit flipped), zero past depth up to k_pad.
