@@ -673,6 +673,19 @@ TEST(X86Misc, Depthwise3x3EdgeShapes) {
   }
 }
 
+// The AVX-512 path's unrolled 3×3 (dilation 1) over output positions whose nine taps are inside
+// the image, next to the general loop at the edges: widths with no such column, exactly one and
+// many, strides 1–3, asymmetric pads on either side, depthwise and one-input-channel.
+TEST(X86Misc, Depthwise3x3InteriorAndEdgeColumns) {
+  uint32_t seed = 300;
+  for (bool one_input : {false, true})
+    for (int32_t w : {1, 3, 4, 5, 10})
+      for (int32_t stride : {1, 2, 3})
+        for (auto [t, l, b, r] : {std::tuple{0, 0, 0, 0}, {1, 0, 1, 2}, {2, 2, 0, 1}, {0, 1, 2, 0}, {1, 1, 1, 1}})
+          DepthwiseTester().OneInput(one_input).Channels(one_input ? 7 : 17).Input(w + 2, w).Stride(stride)
+              .Pads(t, l, b, r).Seed(seed++).Test();
+}
+
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
   DepthwiseTester().Kernel(1, 1).Pads(0, 0, 0, 0).Test();
   DepthwiseTester().Kernel(5, 5).Input(11, 12).Pads(2, 2, 2, 2).Test();
