@@ -32,8 +32,8 @@ const char* IsaName(Isa isa);  // "auto", "reference", "avx2", "avx512vnni", "ne
 bool ParseIsa(const char* name, Isa* out);
 // True when this build has the set's kernels and this CPU executes them (kReference: always).
 bool IsaSupported(Isa isa);
-// An extension the avx512vnni set uses when the CPU has it (the int8 LUT by vpermi2b,
-// runtime/kernels/x86/avx512vbmi.cc): true when this is an x86-64 build and the CPU has AVX-512
+// An extension the avx512vnni set uses when the CPU has it (the int8 LUT by vpermi2b, byte
+// transposes by vpermb: runtime/kernels/x86/avx512vbmi.cc): true when this is an x86-64 build and the CPU has AVX-512
 // VBMI with avx512vnni's features. Not a set of its own: the codes are the same either way.
 bool Avx512VbmiSupported();
 // The set an interpreter uses for `requested` (see the order above); an error names the set and

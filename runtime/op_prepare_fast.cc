@@ -21,7 +21,8 @@ void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
 }
 void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastConvState& s = Get<FastConvState>(op);
-  portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
+  portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
+                      s.transpose);
 }
 void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
@@ -76,7 +77,8 @@ template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512);
+                               static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512,
+                               s.transpose);
 }
 template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -184,6 +186,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   if (pools->isa != Isa::kReference && (depthwise || one_input) && w.type == ElementType::INT8 && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;
+    d.transpose = portable::TransposeBytesFor(pools->isa);
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->scratch.resize(std::max(pools->scratch.size(), words));
     out->params = d;
@@ -195,6 +198,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;
   FastConvState s;
   s.p = p;
+  s.transpose = portable::TransposeBytesFor(pools->isa);
   auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, p); };
   if (!PackFastWeights(p.out_channels, static_cast<int32_t>(depth), static_cast<int32_t>(positions),
                        p.input_zero_point, p.requant, w, bias, pools, scratch, &s.fc, &portable::ReorderConvWeights, &p))
@@ -279,6 +283,7 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
   if (pools->isa == Isa::kReference || (element_size != 1 && element_size != 2 && element_size != 4)) return;
   FastTransposeState f;
   f.plan = portable::PlanTranspose(s.rank, s.in_dims, s.perm, element_size);
+  f.plan.transpose_bytes = portable::TransposeBytesFor(pools->isa);
   out->params = f;
   out->run = &RunFastTranspose;
 #else

@@ -98,6 +98,7 @@ struct FastBatchMatMulState {
 struct FastConvState {
   FastFcState fc;
   ref::Conv2DParams p;
+  portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
 // int8 ADD / SUB / MUL by a table of the reference's 65536 results (portable/misc.h), in
 // PreparePools::packed from byte table_at.
@@ -120,6 +121,7 @@ struct FastTransposeState {
 struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final
+  portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.

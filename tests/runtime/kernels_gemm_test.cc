@@ -419,7 +419,9 @@ struct ConvShape {
 
 // Qs8Conv2D against the reference Conv2D<int8_t> (bias, per-channel requant, pads on all sides);
 // returns the outputs strictly inside the int8 range.
-int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, uint32_t seed) {
+// transpose: the set's NCHW ↔ channels-last copies, as prepare picks them (TransposeBytesFor).
+int64_t CheckConv(const Qs8GemmKernel& kernel, portable::TransposeBytesFn transpose, const ConvShape& s, int32_t zx,
+                  uint32_t seed) {
   std::mt19937 rng(seed);
   auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
   ref::Conv2DParams c;
@@ -469,7 +471,7 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, const ConvShape& s, int32_t zx, u
   std::vector<PreparePools::Line> scratch(portable::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
   std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));  // garbage: all of it is written first
   g.scratch = scratch.data();
-  portable::Qs8Conv2D(kernel, g, c, x.data(), got.data());
+  portable::Qs8Conv2D(kernel, g, c, x.data(), got.data(), transpose);
   int64_t interior = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(int{got[i]}, int{want[i]}) << kernel.name << " conv seed " << seed << " zx " << zx << ": first difference at "
@@ -497,7 +499,7 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
       const int64_t outputs = int64_t{s.batch} * s.out_channels *
                               ((s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1) *
                               ((s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1);
-      in.Add(CheckConv(kernel(), s, zx, seed++), outputs);
+      in.Add(CheckConv(kernel(), portable::TransposeBytesFor(GetParam().isa), s, zx, seed++), outputs);
       if (HasFailure()) return;
     }
   EXPECT_GT(in.inside, in.total / 2);

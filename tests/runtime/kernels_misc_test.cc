@@ -136,6 +136,8 @@ TEST(X86Misc, LutEqualsTheReference) {
 
 // ---- TRANSPOSE ----
 
+const Isa kEverySet[] = {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};
+
 template <typename T>
 void CheckTranspose(const std::vector<int32_t>& dims, const std::vector<int32_t>& perm, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -145,9 +147,43 @@ void CheckTranspose(const std::vector<int32_t>& dims, const std::vector<int32_t>
   std::vector<T> want(static_cast<size_t>(n) + 1, 7), got(static_cast<size_t>(n) + 1, 7);
   const auto rank = static_cast<int32_t>(dims.size());
   ref::Transpose<T>(rank, dims.data(), perm.data(), x.data(), want.data());
-  const portable::TransposePlan plan = portable::PlanTranspose(rank, dims.data(), perm.data(), sizeof(T));
-  portable::Transpose(plan, x.data(), got.data());
-  ASSERT_EQ(got, want) << "rank " << rank << ", element size " << sizeof(T);
+  portable::TransposePlan plan = portable::PlanTranspose(rank, dims.data(), perm.data(), sizeof(T));
+  for (Isa isa : kEverySet) {  // the byte matrices by each set's TransposeBytesFor, as prepare sets it
+    if (!IsaSupported(isa)) continue;
+    plan.transpose_bytes = portable::TransposeBytesFor(isa);
+    std::fill(got.begin(), got.end(), T{7});
+    portable::Transpose(plan, x.data(), got.data());
+    ASSERT_EQ(got, want) << "rank " << rank << ", element size " << sizeof(T) << ", " << IsaName(isa);
+  }
+}
+
+// TransposeBytes of every set (TransposeBytesFor; on avx512vnni with VBMI the vpermb kernel) over
+// every rows × cols from 1 to 18 (below, at and past one and two 8 × 8 blocks), and the
+// convolutions' planes: t[j][i] = x[i][j], nothing written past the matrix.
+TEST(X86Misc, TransposeBytesEveryShapeEverySet) {
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  for (int64_t r = 1; r <= 18; ++r)
+    for (int64_t c = 1; c <= 18; ++c) shapes.push_back({r, c});
+  for (int64_t big : {31, 33, 63, 64, 65, 196, 784}) {
+    shapes.push_back({big, 16}), shapes.push_back({16, big}), shapes.push_back({big, 32}), shapes.push_back({32, big});
+    shapes.push_back({big, 7}), shapes.push_back({9, big});
+  }
+  std::mt19937 rng(77);
+  int32_t sets = 0;
+  for (Isa isa : kEverySet) {
+    if (!IsaSupported(isa)) continue;
+    ++sets;
+    const portable::TransposeBytesFn transpose = portable::TransposeBytesFor(isa);
+    for (const auto& [rows, cols] : shapes) {
+      const auto x = RandomCodes(rng, rows * cols);
+      std::vector<int8_t> want(static_cast<size_t>(rows * cols) + 8, 3), got(want.size(), 3);  // 8 guard bytes
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) want[static_cast<size_t>(j * rows + i)] = x[static_cast<size_t>(i * cols + j)];
+      transpose(x.data(), rows, cols, got.data());
+      ASSERT_EQ(got, want) << IsaName(isa) << ": " << rows << " x " << cols;
+    }
+  }
+  EXPECT_GT(sets, 0);
 }
 
 TEST(X86Misc, TransposeAttentionPermutesAndEdges) {
@@ -605,7 +641,8 @@ class DepthwiseTester {
       std::vector<int8_t> got(n + 1, 4);
       std::vector<int32_t> scratch(portable::Qs8DepthwiseScratchBytes(p) / 4 + 1);  // as the pools: int32 words
       portable::Qs8DepthwiseConv2D(p, x.data(), w.data(), bias_ ? bias.data() : nullptr,
-                                   reinterpret_cast<int16_t*>(scratch.data()), got.data(), avx512);
+                                   reinterpret_cast<int16_t*>(scratch.data()), got.data(), avx512,
+                                   portable::TransposeBytesFor(avx512 ? Isa::kAvx512Vnni : Isa::kAvx2));
       size_t first = 0;
       while (first < n && got[first] == want[first]) ++first;
       ASSERT_EQ(got, want) << "first " << first << " of " << n << ": " << c_ << " channels " << h_ << "x" << w_ << " kernel " << kh_ << "x" << kw_ << " stride "
@@ -634,6 +671,19 @@ TEST(X86Misc, Depthwise3x3EdgeShapes) {
     DepthwiseTester().Channels(c).Input(9, 8).Stride(2).Seed(c).Test();
     DepthwiseTester().Channels(c).Input(5, 6).PerChannel(false).Batch(2).Seed(c + 100).Test();
   }
+}
+
+// The AVX-512 path's unrolled 3×3 (dilation 1) over output positions whose nine taps are inside
+// the image, next to the general loop at the edges: widths with no such column, exactly one and
+// many, strides 1–3, asymmetric pads on either side, depthwise and one-input-channel.
+TEST(X86Misc, Depthwise3x3InteriorAndEdgeColumns) {
+  uint32_t seed = 300;
+  for (bool one_input : {false, true})
+    for (int32_t w : {1, 3, 4, 5, 10})
+      for (int32_t stride : {1, 2, 3})
+        for (auto [t, l, b, r] : {std::tuple{0, 0, 0, 0}, {1, 0, 1, 2}, {2, 2, 0, 1}, {0, 1, 2, 0}, {1, 1, 1, 1}})
+          DepthwiseTester().OneInput(one_input).Channels(one_input ? 7 : 17).Input(w + 2, w).Stride(stride)
+              .Pads(t, l, b, r).Seed(seed++).Test();
 }
 
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {

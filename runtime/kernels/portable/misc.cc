@@ -239,7 +239,7 @@ void TransposeByteBlocks(const TransposePlan& t, const int8_t* x, int8_t* y) {
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t off = 0;
   for (int64_t b = 0; b < blocks; ++b) {
-    TransposeBytes(x + off, t.dims[last], t.dims[last - 1], y + b * block);
+    t.transpose_bytes(x + off, t.dims[last], t.dims[last - 1], y + b * block);
     for (int32_t i = last - 2; i >= 0; --i) {
       off += t.strides[i];
       if (++index[i] < t.dims[i]) break;
@@ -645,7 +645,7 @@ size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
 }
 
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y, bool avx512) {
+                        int16_t* scratch, int8_t* y, bool avx512, TransposeBytesFn transpose) {
 #if defined(SQUINT_X86_KERNELS)
   if (avx512) {
     const DepthwiseLastLayout l = DepthwiseLast(p);
@@ -662,16 +662,16 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     for (int32_t n = 0; n < p.batch; ++n) {
       const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
       auto* x_one = reinterpret_cast<int32_t*>(base);  // the same bytes as xt, when one input channel
-      if (p.in_channels > 1) TransposeBytes(x_n, channels, in_plane, xt);
+      if (p.in_channels > 1) transpose(x_n, channels, in_plane, xt);
       else
         for (int64_t i = 0; i < in_plane; ++i) x_one[i] = x_n[i] - p.input_zero_point;
       x86::Qs8DepthwiseChannelsLastAvx512(p, xt, x_one, wt, bias, yt);
-      TransposeBytes(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
+      transpose(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
     }
     return;
   }
 #else
-  (void)avx512;
+  (void)avx512, (void)transpose;
 #endif
   const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
   const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/kernels/reference/kernels.h"
 
 namespace squint::rt::portable {
@@ -48,6 +49,7 @@ struct TransposePlan {
   int64_t strides[ref::kMaxKernelRank] = {};  // in elements of the input
   int64_t count = 0;
   int32_t element_size = 1;
+  TransposeBytesFn transpose_bytes = &TransposeBytes;  // byte matrices (prepare sets TransposeBytesFor)
 };
 // From TRANSPOSE's input dims and perm (output axis j is input axis perm[j]).
 TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size);
@@ -97,9 +99,10 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // channels last, the weights to [tap][channel] int32, x86::Qs8DepthwiseChannelsLastAvx512
 // (runtime/kernels/x86/rows.h) over 16 channels at a time, and its [position][channel] codes
 // transposed back to NCHW.
-// scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned.
+// scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned. `transpose`: the
+// avx512 path's NCHW ↔ channels-last copies (TransposeBytesFor, qs8_gemm.h).
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
-                        int16_t* scratch, int8_t* y, bool avx512 = false);
+                        int16_t* scratch, int8_t* y, bool avx512 = false, TransposeBytesFn transpose = &TransposeBytes);
 
 }  // namespace squint::rt::portable

@@ -6,6 +6,10 @@
 
 #include "runtime/kernels/portable/qs8_gemm.h"
 
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
+
 namespace squint::rt::portable {
 namespace {
 
@@ -381,9 +385,19 @@ void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
     for (int64_t j = 0; j < cols8; ++j) t[j * rows + i] = x[i * cols + j];
 }
 
+TransposeBytesFn TransposeBytesFor(Isa isa) {
+#if defined(SQUINT_X86_KERNELS)
+  if (isa == Isa::kAvx512Vnni && Avx512VbmiSupported()) return &x86::TransposeBytesAvx512Vbmi;
+#else
+  (void)isa;
+#endif
+  return &TransposeBytes;
+}
+
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c) { return ConvLayout(k, c).total; }
 
-void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y) {
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y,
+               TransposeBytesFn transpose) {
   const ConvScratch l = ConvLayout(k, c);
   auto* base = static_cast<uint8_t*>(p.scratch);
   auto* xt = reinterpret_cast<int8_t*>(base);
@@ -399,12 +413,12 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
     const int8_t* x_n = x + int64_t{n} * c.in_channels * plane;
     const int8_t* image = x_n;  // channels last
     if (c.in_channels > 1) {
-      TransposeBytes(x_n, c.in_channels, plane, xt);
+      transpose(x_n, c.in_channels, plane, xt);
       image = xt;
     }
     if (!pointwise) Im2ColChannelsLast(c, image, col);
     Qs8Gemm(k, q, pointwise ? image : col, tmp);
-    TransposeBytes(tmp, positions, c.out_channels, y + int64_t{n} * c.out_channels * positions);  // → NCHW
+    transpose(tmp, positions, c.out_channels, y + int64_t{n} * c.out_channels * positions);  // → NCHW
   }
 }
 

@@ -139,8 +139,15 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
 void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reordered);
 // t[j][i] = x[i][j] for an x of rows × cols bytes (NCHW ↔ channels-last; also the depthwise conv's).
 void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
+// The fastest TransposeBytes for a prepared op of instruction set `isa` (prepare-time): on
+// avx512vnni with AVX-512 VBMI (Avx512VbmiSupported) x86::TransposeBytesAvx512Vbmi (vpermb,
+// x86/rows.h), else the plain C++ one above. Every one writes the same bytes.
+using TransposeBytesFn = void (*)(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
+TransposeBytesFn TransposeBytesFor(Isa isa);
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
-void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y);
+// `transpose`: the NCHW ↔ channels-last copies (TransposeBytesFor).
+void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y,
+               TransposeBytesFn transpose = &TransposeBytes);
 
 }  // namespace squint::rt::portable
 

@@ -5,6 +5,16 @@
 // Qs8LutAvx512Vbmi (rows.h): y[i] = table[(uint8)x[i]], 64 codes a step. vpermi2b picks bytes of
 // two registers by the low 7 bits of an index: table[0..127] for the codes whose top bit is 0,
 // table[128..255] for the others, and the code's sign bit chooses between the two lookups.
+//
+// TransposeBytesAvx512Vbmi (rows.h): 8 × 8 blocks, each gathered into one register (8 rows of 8
+// bytes, two per 128-bit lane), transposed by one vpermb and stored as 8 rows of 8 bytes; the
+// edges (rows or columns past the last multiple of 8) byte by byte.
+// GCC 12's AVX-512 headers start some intrinsics from an undefined vector, which its
+// -Wmaybe-uninitialized reports falsely (GCC bug 105593), as in avx512vnni.cc.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "runtime/kernels/x86/rows.h"
@@ -20,6 +30,44 @@ void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_
     const __m512i low = _mm512_permutex2var_epi8(t0, v, t1), high = _mm512_permutex2var_epi8(t2, v, t3);
     _mm512_mask_storeu_epi8(y + i, k, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), low, high));
   }
+}
+
+void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
+  // Byte 8i + j of the block (row i, column j) goes to byte 8j + i: vpermb's index there is 8i + j.
+  alignas(64) static constexpr uint8_t kIndex[64] = {
+      0, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 33, 41, 49, 57, 2, 10, 18, 26, 34, 42, 50, 58,
+      3, 11, 19, 27, 35, 43, 51, 59, 4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61,
+      6, 14, 22, 30, 38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63};
+  const __m512i index = _mm512_load_si512(kIndex);
+  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  auto pair = [](const int8_t* lo, const int8_t* hi) {  // 8 bytes at lo, then 8 at hi
+    const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo));
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(v), reinterpret_cast<const double*>(hi)));
+  };
+  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
+    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
+      const int8_t* xb = x + i0 * cols + j0;
+      __m512i v = _mm512_castsi128_si512(pair(xb, xb + cols));
+      v = _mm512_inserti32x4(v, pair(xb + 2 * cols, xb + 3 * cols), 1);
+      v = _mm512_inserti32x4(v, pair(xb + 4 * cols, xb + 5 * cols), 2);
+      v = _mm512_inserti32x4(v, pair(xb + 6 * cols, xb + 7 * cols), 3);
+      const __m512i r = _mm512_permutexvar_epi8(index, v);
+      int8_t* tb = t + j0 * rows + i0;
+      const __m128i q0 = _mm512_castsi512_si128(r), q1 = _mm512_extracti32x4_epi32(r, 1);
+      const __m128i q2 = _mm512_extracti32x4_epi32(r, 2), q3 = _mm512_extracti32x4_epi32(r, 3);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb), q0);
+      _mm_storeh_pd(reinterpret_cast<double*>(tb + rows), _mm_castsi128_pd(q0));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 2 * rows), q1);
+      _mm_storeh_pd(reinterpret_cast<double*>(tb + 3 * rows), _mm_castsi128_pd(q1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 4 * rows), q2);
+      _mm_storeh_pd(reinterpret_cast<double*>(tb + 5 * rows), _mm_castsi128_pd(q2));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 6 * rows), q3);
+      _mm_storeh_pd(reinterpret_cast<double*>(tb + 7 * rows), _mm_castsi128_pd(q3));
+    }
+  for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
+    for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
+  for (int64_t i = rows8; i < rows; ++i)
+    for (int64_t j = 0; j < cols8; ++j) t[j * rows + i] = x[i * cols + j];
 }
 
 }  // namespace squint::rt::x86

@@ -15,6 +15,7 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -69,6 +70,26 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
 
 __mmask16 StoreMask(int32_t valid) { return valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u); }
 
+// Requantizes and stores the 16 units [n0 + 16·H, n0 + 16·H + 16) of M rows (`store`: those that exist).
+template <int M, int H>
+inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2], const Qs8GemmParams& p, int32_t n0,
+                                                      __mmask16 store, const OutputStage& o, int8_t* y) {
+  const int64_t units = p.units;  // read once: the int8 stores below may alias p
+  const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * H);
+  const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * H);
+  const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * H);
+  int8_t* yh = y + n0 + 16 * H;
+  if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i)
+      _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize<false>(acc[i][H], mult, left, right, o));
+    return;
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i)
+    _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize(acc[i][H], mult, left, right, o));
+}
+
 // One tile: M rows (a: packed u8 rows of a_stride bytes) × the 32 units of panel w from unit n0;
 // `valid` of them exist. y points at y[r0][0].
 template <int M>
@@ -99,27 +120,16 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       const __m512i x = _mm512_set1_epi32(quad);
       acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
       acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+      // An empty asm that reads and writes the two accumulators: without it GCC 12 gives half of
+      // them a second register and copies them back and forth on every depth step (vmovdqa32/64,
+      // as many as the vpdpbusd); with it the loop is loads, broadcasts and vpdpbusd only.
+      asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
     }
   }
-  const __mmask16 m0 = StoreMask(valid), m1 = StoreMask(valid - 16 > 0 ? valid - 16 : 0);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * h);
-    const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * h);
-    const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * h);
-    const __mmask16 store = h == 0 ? m0 : m1;
-    if (store == 0) break;
-    if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
-#pragma GCC unroll 8
-      for (int i = 0; i < M; ++i)
-        _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
-                                         Requantize<false>(acc[i][h], mult, left, right, o));
-      continue;
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i)
-      _mm512_mask_cvtepi32_storeu_epi8(y + static_cast<int64_t>(i) * p.units + n0 + 16 * h, store,
-                                       Requantize(acc[i][h], mult, left, right, o));
-  }
+  // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
+  // run-time h makes GCC keep the whole array in memory and copy it on every depth step).
+  OutputHalf<M, 0>(acc, p, n0, StoreMask(valid), o, y);
+  if (valid > 16) OutputHalf<M, 1>(acc, p, n0, StoreMask(valid - 16), o, y);
 }
 
 // a[r][k] = x[r][k] + 128 as u8 (the sign bit flipped), zero past depth up to k_pad.
@@ -359,27 +369,52 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
     __m512i mult = _mm512_set1_epi32(rq.multiplier[0]), shift = _mm512_set1_epi32(rq.shift[0]);
     if (rq.count != 1) mult = _mm512_maskz_loadu_epi32(k, rq.multiplier + c0), shift = _mm512_maskz_loadu_epi32(k, rq.shift + c0);
     const __m512i left = _mm512_max_epi32(shift, zero), right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+    // (x − z_x)·w of one tap at input position `at` (ih·in_w + iw).
+    auto tap = [&](__m512i w, int64_t at) {
+      if constexpr (kBroadcast) {  // x − z_x precomputed: vpmulld with a broadcast memory operand
+        return _mm512_mullo_epi32(w, _mm512_set1_epi32(x_one[at]));
+      } else {
+        const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at * x_step + c0));
+        return _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), w);
+      }
+    };
+    // A 3×3 kernel with dilation 1: its nine weight vectors held in registers, and the output
+    // positions whose nine taps are all inside the image summed unrolled (the same int32 sum
+    // modulo 2^32 in another order: exact, as prepare bounds |acc| < 2^31).
+    const bool k3 = kernel_h == 3 && kernel_w == 3 && dilation_h == 1 && dilation_w == 1;
+    __m512i w3[9];
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < 9; ++t) w3[t] = k3 ? _mm512_loadu_si512(wt + int64_t{t} * cpad + c0) : zero;
+    // Output columns [ow_lo, ow_hi) have all three kernel columns inside the image.
+    const int64_t ow_lo = (int64_t{pad_left} + stride_w - 1) / stride_w;
+    const int64_t last_iw = int64_t{in_w} - 3 + pad_left;  // ow·stride_w <= last_iw
+    const int64_t ow_hi = last_iw < 0 ? 0 : std::min<int64_t>(out_w, last_iw / stride_w + 1);
     for (int32_t oh = 0; oh < out_h; ++oh) {
       const int64_t ih0 = int64_t{oh} * stride_h - pad_top;
       int32_t kh_lo, kh_hi;
       inside(ih0, kernel_h, dilation_h, in_h, &kh_lo, &kh_hi);
+      const bool rows_inside = k3 && kh_lo == 0 && kh_hi == 3;
       for (int32_t ow = 0; ow < out_w; ++ow) {
         const int64_t iw0 = int64_t{ow} * stride_w - pad_left;
+        if (rows_inside && ow >= ow_lo && ow < ow_hi) {
+          const int64_t at = ih0 * in_w + iw0;
+          __m512i r0 = _mm512_add_epi32(_mm512_add_epi32(b, tap(w3[0], at)), _mm512_add_epi32(tap(w3[1], at + 1), tap(w3[2], at + 2)));
+          __m512i r1 = _mm512_add_epi32(tap(w3[3], at + in_w), _mm512_add_epi32(tap(w3[4], at + in_w + 1), tap(w3[5], at + in_w + 2)));
+          __m512i r2 = _mm512_add_epi32(tap(w3[6], at + 2 * in_w),
+                                        _mm512_add_epi32(tap(w3[7], at + 2 * in_w + 1), tap(w3[8], at + 2 * in_w + 2)));
+          const __m512i acc = _mm512_add_epi32(r0, _mm512_add_epi32(r1, r2));
+          _mm_mask_storeu_epi8(yt + (int64_t{oh} * out_w + ow) * channels + c0, k,
+                               _mm512_cvtepi32_epi8(Requantize(acc, mult, left, right, o)));
+          continue;
+        }
         int32_t kw_lo, kw_hi;
         inside(iw0, kernel_w, dilation_w, in_w, &kw_lo, &kw_hi);
         __m512i acc = b;
         for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
-          const int64_t at = ((ih0 + int64_t{kh} * dilation_h) * in_w + iw0) * x_step;
+          const int64_t at = (ih0 + int64_t{kh} * dilation_h) * in_w + iw0;
           const int32_t* w_row = wt + int64_t{kh} * kernel_w * cpad + c0;
-          for (int32_t kw = kw_lo; kw < kw_hi; ++kw) {
-            const __m512i w = _mm512_loadu_si512(w_row + int64_t{kw} * cpad);
-            if constexpr (kBroadcast) {  // x − z_x precomputed: vpmulld with a broadcast memory operand
-              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(w, _mm512_set1_epi32(x_one[at + int64_t{kw} * dilation_w])));
-            } else {
-              const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at + int64_t{kw} * dilation_w * x_step + c0));
-              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(x, zx), w));
-            }
-          }
+          for (int32_t kw = kw_lo; kw < kw_hi; ++kw)
+            acc = _mm512_add_epi32(acc, tap(_mm512_loadu_si512(w_row + int64_t{kw} * cpad), at + int64_t{kw} * dilation_w));
         }
         _mm_mask_storeu_epi8(yt + (int64_t{oh} * out_w + ow) * channels + c0, k,
                              _mm512_cvtepi32_epi8(Requantize(acc, mult, left, right, o)));

@@ -64,4 +64,8 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
 void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
 
+// portable::TransposeBytes (qs8_gemm.h) by vpermb, 8 × 8 bytes a step (avx512vbmi.cc; the same
+// CPU condition): t[j][i] = x[i][j] for an x of rows × cols bytes.
+void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
+
 }  // namespace squint::rt::x86
