@@ -5,7 +5,7 @@
 #   scripts/test.sh          the CI tier (what .ci/run runs; budget 20 minutes on the project's 2-core
 #                            machine, set-up included): every module, kernel, subcommand and error path;
 #                            accuracy targets on fixed validation subsets; the aarch64 runtime
-#                            cross-built and tested under qemu; 10 s of fuzzing per target (after replaying its corpus)
+#                            cross-built and tested under qemu; 5 s of fuzzing per target (after replaying its corpus)
 #   scripts/test.sh --full   everything: also the slow tier (CTest label "full", pytest marker "full":
 #                            whole validation splits, huge generated graphs), the benchmarks' smoke
 #                            runs and 10 minutes of fuzzing per target. Run it before resolving an issue
@@ -20,7 +20,7 @@ case "${1:-}" in
   -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
   *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
 esac
-if [ $full = 1 ]; then tier=(); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-600}; else tier=(-LE full); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-10}; fi
+if [ $full = 1 ]; then tier=(); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-600}; else tier=(-LE full); fuzz_seconds=${SQUINT_FUZZ_SECONDS:-5}; fi
 
 start=$(date +%s)
 step() { echo "== $1 (at $(( $(date +%s) - start )) s)"; }
