@@ -54,9 +54,9 @@ def test_old_file_and_todays_quantization(tmp_path, fixture, model, flags):
     assert len(np.unique(a)) > 1, "degenerate output: the comparison would prove nothing"
     assert (tmp_path / "v11.sqnt").stat().st_size < (tmp_path / "v10.sqnt").stat().st_size
     if SANITIZED:
-        # The committed files were written by the GCC release build. The sanitizer build is clang, which fuses
-        # float multiply-adds where GCC does not, so its calibration may differ in the last bit (vit_tiny W4 g32
-        # does): here the file of this build's 1.0 writer and its 1.1 file give the same codes instead.
+        # The committed files were written by the GCC release build. The sanitizer build is clang, whose float
+        # calibration can differ in the last bit (vit_tiny W4 g32 does; likely the compilers' different
+        # contraction of multiply-adds, not verified): here this build's 1.0 and 1.1 files give the same codes.
         c = codes(tmp_path / "v10.sqnt", x, tmp_path / "c")
         assert c.dtype == b.dtype and np.array_equal(c, b)
         return
