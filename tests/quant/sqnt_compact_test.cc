@@ -134,6 +134,26 @@ std::vector<Config> Configs() {
   return c;
 }
 
+// A bundled model imported with a batch of one, canonicalized, and its calibration samples as CalibData.
+struct Prepared {
+  ir::Graph graph;
+  CalibData data;
+};
+Result<Prepared> PrepareModel(const std::string& onnx, const ir::Tensor& calib) {
+  SQ_ASSIGN_OR_RETURN(ir::Graph g, importers::ImportOnnxFile(onnx));
+  ir::Dims sample = calib.dims();
+  sample.erase(sample.begin());
+  ir::Dims one = {1};
+  one.insert(one.end(), sample.begin(), sample.end());
+  SQ_RETURN_IF_ERROR(ir::eval::BindInputShapes(g, {{g.value(g.inputs[0]).name, one}}));
+  SQ_RETURN_IF_ERROR(passes::Canonicalize(g).status());
+  Prepared p{std::move(g), {}};
+  p.data.inputs.push_back({p.graph.value(p.graph.inputs[0]).name, calib.dtype(), sample});
+  p.data.tensors.push_back(calib.Clone());
+  p.data.num_samples = calib.dim(0);
+  return p;
+}
+
 struct Case {
   const char* model;
   const char* data;
@@ -149,19 +169,10 @@ TEST_P(SqntCompact, SameCodesAsTheOldLayoutUnderEveryConfig) {
   int compared = 0;
   for (const Config& config : Configs()) {
     SCOPED_TRACE(config.name);
-    auto imported = importers::ImportOnnxFile(kRoot + "models/" + c.model);
-    ASSERT_TRUE(imported.ok()) << imported.status().message();
-    ir::Graph g = std::move(imported).value();
-    ir::Dims sample = calib->dims();
-    sample.erase(sample.begin());
-    ir::Dims one = {1};
-    one.insert(one.end(), sample.begin(), sample.end());
-    ASSERT_TRUE(ir::eval::BindInputShapes(g, {{g.value(g.inputs[0]).name, one}}).ok());
-    ASSERT_TRUE(passes::Canonicalize(g).ok());
-    CalibData data;
-    data.inputs.push_back({g.value(g.inputs[0]).name, calib->dtype(), sample});
-    data.tensors.push_back(calib->Clone());
-    data.num_samples = calib->dim(0);
+    auto prepared = PrepareModel(kRoot + "models/" + c.model, *calib);
+    ASSERT_TRUE(prepared.ok()) << prepared.status().message();
+    ir::Graph& g = prepared->graph;
+    const CalibData& data = prepared->data;
     PipelineOptions o = config.options;
     o.calib_samples = 8;
     if (!CheckPipelineOptions(g, o, c.model).ok()) continue;  // e.g. a log2 softmax grid on a CNN
@@ -227,21 +238,12 @@ std::string LoadAndPrepareError(const std::string& bytes) {
 
 // The new fields of 1.1 are untrusted input: each malformed use is refused with a message naming it.
 TEST(SqntCompactBadInput, MalformedCompactFieldsAreRefused) {
-  auto imported = importers::ImportOnnxFile(kRoot + "models/gpt_tiny/gpt_tiny_op17.onnx");
-  ASSERT_TRUE(imported.ok());
-  ir::Graph g = std::move(imported).value();
   auto calib = ir::ReadNpy(kRoot + "models/gpt_tiny/calib_x.npy");
   ASSERT_TRUE(calib.ok());
-  ir::Dims sample = calib->dims();
-  sample.erase(sample.begin());
-  ir::Dims one = {1};
-  one.insert(one.end(), sample.begin(), sample.end());
-  ASSERT_TRUE(ir::eval::BindInputShapes(g, {{g.value(g.inputs[0]).name, one}}).ok());
-  ASSERT_TRUE(passes::Canonicalize(g).ok());
-  CalibData data;
-  data.inputs.push_back({g.value(g.inputs[0]).name, calib->dtype(), sample});
-  data.tensors.push_back(calib->Clone());
-  data.num_samples = calib->dim(0);
+  auto prepared = PrepareModel(kRoot + "models/gpt_tiny/gpt_tiny_op17.onnx", *calib);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().message();
+  ir::Graph& g = prepared->graph;
+  const CalibData& data = prepared->data;
   PipelineOptions o;
   o.calib_samples = 4;
   auto q = QuantizeGraph(g, data, o, "gpt", "sha");
