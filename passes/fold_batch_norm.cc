@@ -56,32 +56,27 @@ bool BnAffine(const Graph& g, const Node& bn, Match& m) {
   return true;
 }
 
-bool IsFloat32Constant(const Graph& g, ValueId v) {
-  const Tensor* t = g.constant(v);
-  return t && t->dtype() == ir::DType::kFloat32;
-}
-
 // Output channel count of a producer the BN can fold into, 0 when it cannot.
 int64_t FoldableChannels(const Graph& g, const Node& p) {
   switch (p.op) {
     case OpType::kConv: {
-      if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
-      if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
+      if (!Float32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
+      if (p.input(2) != ir::kNoValue && !Float32Constant(g, p.input(2))) return 0;
       return g.constant(p.input(1))->dim(0);
     }
     case OpType::kConvTranspose: {
-      if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
-      if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
+      if (!Float32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
+      if (p.input(2) != ir::kNoValue && !Float32Constant(g, p.input(2))) return 0;
       const Tensor& w = *g.constant(p.input(1));
       const int64_t group = p.attrs.GetInt("group", 1);
       if (group < 1 || w.dim(0) % group != 0) return 0;
       return w.dim(1) * group;
     }
     case OpType::kGemm: {
-      if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() != 2) return 0;
+      if (!Float32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() != 2) return 0;
       const int64_t n = g.constant(p.input(1))->dim(p.attrs.GetInt("transB", 0) ? 0 : 1);
       if (p.input(2) != ir::kNoValue) {
-        const Tensor* c = IsFloat32Constant(g, p.input(2)) ? g.constant(p.input(2)) : nullptr;
+        const Tensor* c = Float32Constant(g, p.input(2));
         if (!c) return 0;
         const bool row = c->size() == n && (c->rank() == 1 || (c->rank() == 2 && c->dim(0) == 1));
         if (c->size() != 1 && !row) return 0;
@@ -89,8 +84,8 @@ int64_t FoldableChannels(const Graph& g, const Node& p) {
       return n;
     }
     case OpType::kLinear: {
-      if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() != 2) return 0;
-      if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
+      if (!Float32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() != 2) return 0;
+      if (p.input(2) != ir::kNoValue && !Float32Constant(g, p.input(2))) return 0;
       if (KnownRank(g, p.input(0)) != 2) return 0;  // BN's channel dim must be Linear's N
       return g.constant(p.input(1))->dim(1);
     }

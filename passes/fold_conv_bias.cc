@@ -27,16 +27,11 @@ struct Match {
   std::vector<float> bias;  // b' per output channel
 };
 
-bool IsFloat32Constant(const Graph& g, ValueId v) {
-  const Tensor* t = g.constant(v);
-  return t && t->dtype() == ir::DType::kFloat32;
-}
-
 // Output channels of a Conv / ConvTranspose with constant float weight (and bias), else 0.
 int64_t Channels(const Graph& g, const Node& p) {
   if (p.op != OpType::kConv && p.op != OpType::kConvTranspose) return 0;
-  if (!IsFloat32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
-  if (p.input(2) != ir::kNoValue && !IsFloat32Constant(g, p.input(2))) return 0;
+  if (!Float32Constant(g, p.input(1)) || g.constant(p.input(1))->rank() < 3) return 0;
+  if (p.input(2) != ir::kNoValue && !Float32Constant(g, p.input(2))) return 0;
   const Tensor& w = *g.constant(p.input(1));
   if (p.op == OpType::kConv) return w.dim(0);
   const int64_t group = p.attrs.GetInt("group", 1);
