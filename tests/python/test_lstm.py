@@ -60,6 +60,14 @@ def data(count, seed):
     return np.random.default_rng(seed).standard_normal((count, SEQ, FEAT)).astype(np.float32)
 
 
+def integer_sqnr(tmp_path, path, val, output):
+    """SQNR (dB) of the .sqnt's `output` on `val` (saved as val.npy) against ORT running the float model."""
+    squint("run", tmp_path / "m.sqnt", "--input", f"x={tmp_path / 'val.npy'}", "--output-dir", tmp_path / "int")
+    got = np.load(tmp_path / "int" / f"{output}.npy")
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": val})[0]
+    return 10 * np.log10((want ** 2).sum() / ((got - want) ** 2).sum())
+
+
 CASES = [(1, False), (2, True)]  # one layer forward; two layers bidirectional
 
 
@@ -86,10 +94,7 @@ def test_quantized_lstm_runs_fully_integer(tmp_path, layers, bidirectional):
                  tmp_path / "val.npy", "--quiet").stdout
     ops = squint("inspect", tmp_path / "m.sqnt").stdout
     assert "FULLY_CONNECTED" in ops and "LUT" in ops and "MUL" in ops, ops
-    squint("run", tmp_path / "m.sqnt", "--input", f"x={tmp_path / 'val.npy'}", "--output-dir", tmp_path / "int")
-    got = np.load(tmp_path / "int" / "tags.npy")
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": val})[0]
-    sqnr = 10 * np.log10((want ** 2).sum() / ((got - want) ** 2).sum())
+    sqnr = integer_sqnr(tmp_path, path, val, "tags")
     print(f"LSTM layers={layers} bidirectional={bidirectional}: SQNR {sqnr:.1f} dB\n{out}")
     assert sqnr > 20, sqnr
 
@@ -157,9 +162,6 @@ def test_conv1d_and_lstm_model_quantizes(tmp_path):
            "--quiet")
     ops = squint("inspect", tmp_path / "m.sqnt").stdout
     assert "CONV_2D" in ops and "FULLY_CONNECTED" in ops, ops
-    squint("run", tmp_path / "m.sqnt", "--input", f"x={tmp_path / 'val.npy'}", "--output-dir", tmp_path / "int")
-    got = np.load(tmp_path / "int" / "logits.npy")
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": val})[0]
-    sqnr = 10 * np.log10((want ** 2).sum() / ((got - want) ** 2).sum())
+    sqnr = integer_sqnr(tmp_path, path, val, "logits")
     print(f"Conv1d + LSTM: SQNR {sqnr:.1f} dB")
     assert sqnr > 20, sqnr
