@@ -269,7 +269,7 @@ def test_qdq_export_of_squint_specific_grids(tmp_path, exported):
     assert int16 and all(n.domain == "com.microsoft" for n in int16)
     ops = {n.op_type for n in g.node}
     assert {"LayerNormalization", "Softmax", "Less", "ReduceSum", "Gather"} <= ops, ops
-    x, y = validation("vit_tiny", 200)
+    x, y = validation("vit_tiny", 64 if SANITIZED else 200)  # >= 0.97: at most 1 of 64 differs under the sanitizers
     got_int, got_ort = run_squint(sqnt, x, tmp_path), run_ort(qdq, x)
     agree = (got_int.argmax(-1) == got_ort.argmax(-1)).mean()
     print(f"vit_tiny {' '.join(opts)}: top-1 squint {top1(got_int, y):.2f}% ORT QDQ {top1(got_ort, y):.2f}%, "
