@@ -1,8 +1,8 @@
 // C API, heapless mode (squint_rt_create_heapless): the size query is exact (that many bytes work,
 // one fewer is an OUT_OF_MEMORY error naming the size), the codes equal heap mode's on every
 // instruction set this build and CPU have, and the rules (alignment, flags, threads, set_arena,
-// batches that must fit) are errors, never crashes. The bundled models, with every heap
-// allocation counted, are in tests/quant/invoke_no_alloc_test.cc.
+// batches that must fit) are errors, never crashes; so are misaligned buffers in heap mode. The
+// bundled models, with every heap allocation counted, are in tests/quant/invoke_no_alloc_test.cc.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -153,6 +153,33 @@ TEST(SquintRtHeapless, RulesAreErrors) {
     EXPECT_EQ(squint_rt_create_heapless(data, size, nullptr, arena.data, need, &m), want);
     EXPECT_EQ(m, nullptr);
   }
+}
+
+// Alignment in heap mode too: a model buffer off 8 bytes and an arena off 64 are errors that say
+// so, and the handle stays usable after a refused arena.
+TEST(SquintRtAlignment, ModelBufferAndCallerArena) {
+  AlignedBytes bytes = BuildFcModel();
+  for (size_t offset : {1, 2, 4}) {
+    Arena copy(bytes.size(), offset);
+    std::memcpy(copy.data, bytes.data(), bytes.size());
+    squint_rt_model* m = nullptr;
+    EXPECT_EQ(squint_rt_create_from_buffer(copy.data, bytes.size(), SQUINT_RT_ALLOCATE_ARENA, &m),
+              SQUINT_RT_INVALID_ARGUMENT);
+    EXPECT_EQ(m, nullptr);
+    EXPECT_TRUE(Contains(squint_rt_last_error(), "model buffer address is not 8-byte aligned")) << squint_rt_last_error();
+  }
+  squint_rt_model* m = nullptr;
+  ASSERT_EQ(squint_rt_create_from_buffer(bytes.data(), bytes.size(), 0, &m), SQUINT_RT_OK);
+  Arena arena(256);
+  for (size_t offset : {1, 8, 32}) {
+    EXPECT_EQ(squint_rt_set_arena(m, arena.data + offset, 128), SQUINT_RT_INVALID_ARGUMENT);
+    EXPECT_TRUE(Contains(squint_rt_last_error(), "not 64-byte aligned")) << squint_rt_last_error();
+    const int8_t x[4] = {0, 0, 0, 0};
+    EXPECT_EQ(squint_rt_set_input(m, 0, x, 4), SQUINT_RT_FAILED_PRECONDITION);  // no arena was taken
+  }
+  ASSERT_EQ(squint_rt_set_arena(m, arena.data, 128), SQUINT_RT_OK);
+  EXPECT_EQ(squint_rt_invoke(m), SQUINT_RT_OK);
+  squint_rt_destroy(m);
 }
 
 // A batch model: resizing works while the staged samples fit in the arena after the prepared
