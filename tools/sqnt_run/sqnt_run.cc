@@ -47,7 +47,7 @@ const char kUsage[] =
     "                      (an anonymous mapping, not the heap) holds everything the runtime needs,\n"
     "                      sized by squint_rt_heapless_arena_size (which runs create once on the heap);\n"
     "                      prints the arena's size; one thread only\n"
-    "  --arena-size BYTES  with --heapless: an arena of BYTES instead of the query (too small: an error)\n"
+    "  --arena-size BYTES  with --heapless: an arena of BYTES instead of the query (too small: exit 2)\n"
     "  -q, --quiet         print nothing but errors\n"
     "  -h, --help          this text\n"
     "\n"
@@ -307,6 +307,10 @@ int CreateHeapless(const char* path, const squint_rt_options& options, unsigned 
     return kExitRuntime;
   }
   const squint_rt_status s = squint_rt_create_heapless(h->file, h->file_size, &options, h->arena, need, model);
+  if (s == SQUINT_RT_OUT_OF_MEMORY && arena_size != 0) {  // the user's --arena-size is too small: bad usage
+    RuntimeError(s, path);
+    return kExitUsage;
+  }
   return s == SQUINT_RT_OK ? 0 : RuntimeError(s, path);
 }
 
