@@ -4,11 +4,14 @@
 // operator new, as std::allocator does.
 //
 // Heapless mode (squint_rt_create_heapless): everything create needs comes from one caller-owned
-// arena, in the manner of TensorFlow Lite Micro's single-arena allocator. An ArenaSource hands out
-// the arena from both ends: persistent memory (the model's tensor table, the prepared ops, packed
-// weights, the activations) from the head upwards, never freed before the handle goes; temporary
-// memory (the memory planner's work, a weight copy reordered before packing) from the tail
-// downwards, all of it given back at once when the TempScope that took it ends. Offsets are
+// arena, in the manner of TensorFlow Lite Micro's single-arena allocator (docs/memory_management.md
+// of tflite-micro: persistent allocations at the arena's tail, the activations at its head, scoped
+// temporaries between, and arena_used_bytes() to learn the size). Here the ends are swapped: an
+// ArenaSource hands out persistent memory (the model's tensor table, the prepared ops, packed
+// weights) from the head upwards, never freed before the handle goes, and the activations follow
+// it once create knows where it ends; temporary memory (the memory planner's work, a weight copy
+// reordered before packing) comes from the tail downwards, all of it given back at once when the
+// TempScope that took it ends (so create's temporaries share bytes with the later activations). Offsets are
 // counted from a 64-byte aligned base, so the bytes needed depend only on the model and the
 // options, never on the arena's address: a source with no arena (measuring) counts the same
 // offsets while taking every block from the heap, which is how squint_rt_heapless_arena_size
