@@ -185,8 +185,8 @@ class Reconstructor {
     SQ_ASSIGN_OR_RETURN(LoweredModel lowered, Lower(sub, *cal_, lo_));
     BlockModel m;
     SQ_RETURN_IF_ERROR(m.Init(*lowered.model));
-    const std::vector<int32_t>& ins = m.model.inputs();
-    const std::vector<int32_t>& outs = m.model.outputs();
+    const auto& ins = m.model.inputs();
+    const auto& outs = m.model.outputs();
     if (ins.size() != b.inputs.size() || outs.size() != b.outputs.size())
       return Internal("block reconstruction: a block model has {} inputs and {} outputs, expected {} and {}",
                       ins.size(), outs.size(), b.inputs.size(), b.outputs.size());

@@ -246,12 +246,12 @@ Status Lowerer::PlanArena() {
     problem.tensor_bytes.push_back(t->buffer ? -1 : std::max<int64_t>(bytes, 1));
   }
   for (const auto& op : model_->operators) {
-    problem.op_inputs.push_back(op->inputs);
-    problem.op_outputs.push_back(op->outputs);
+    problem.op_inputs.emplace_back(op->inputs.begin(), op->inputs.end());
+    problem.op_outputs.emplace_back(op->outputs.begin(), op->outputs.end());
     problem.op_may_alias.push_back(false);
   }
-  problem.model_inputs = model_->inputs;
-  problem.model_outputs = model_->outputs;
+  problem.model_inputs.assign(model_->inputs.begin(), model_->inputs.end());
+  problem.model_outputs.assign(model_->outputs.begin(), model_->outputs.end());
   rt::MemoryPlanResult plan;
   rt::Status s = rt::PlanMemory(problem, /*allow_alias=*/false, &plan);
   if (!s.ok()) return Internal("memory plan: {}", s.message());

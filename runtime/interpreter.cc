@@ -39,8 +39,20 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
   in_ptrs_.clear();
   out_ptrs_.clear();
   views_.clear();
+  size_t num_in = 0, num_out = 0;  // final sizes: no growth (a heapless arena would keep every old copy)
   for (int32_t i = 0; i < n; ++i) {
-    Status s = PrepareOp(*model, i, &pools_, &ops_[i]);
+    num_in += std::max<size_t>(model->op(i)->inputs()->size(), kMinInputSlots);
+    num_out += model->op(i)->outputs()->size();
+  }
+  in_ptrs_.reserve(num_in);
+  out_ptrs_.reserve(num_out);
+  views_.reserve(num_out);
+  for (int32_t i = 0; i < n; ++i) {
+    Status s;
+    {
+      TempScope temp;  // an op's temporaries (a reordered weight copy) end with its prepare
+      s = PrepareOp(*model, i, &pools_, &ops_[i]);
+    }
     if (s.ok() && ops_[i].run == nullptr)
       s = Status::Error(StatusCode::kInvalidModel, "op %d '%s' (%s): no kernel for its element types", i,
                         model->op_name(i), OpCodeName(model->op(i)->opcode()));
@@ -61,6 +73,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       views_.push_back(v);
     }
   }
+  pools_.scratch.assign(pools_.scratch_words, 0);
 #if defined(SQUINT_FAST_KERNELS)
   auto Parallel = [this] {
     portable::Qs8Parallel par;
@@ -72,8 +85,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     return par;
   };
   auto BindFastFc = [this, &Parallel](FastFcState* f) {
-    portable::BindQs8Gemm(*f->kernel, f->problem, reinterpret_cast<const uint8_t*>(pools_.packed.data()) + f->packed_at,
-                          &f->gemm);
+    portable::BindQs8Gemm(*f->kernel, f->problem, pools_.packed_bytes(f->packed_at), &f->gemm);
     f->gemm.scratch = pools_.scratch.data();
     f->gemm.parallel = Parallel();
   };
@@ -94,17 +106,16 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     } else if (auto* c = std::get_if<FastConvState>(&op.params)) {
       BindFastFc(&c->fc);
     } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
-      portable::BindQs8Gemm(*bm->kernel, bm->problem,
-                            reinterpret_cast<const uint8_t*>(pools_.packed.data()) + bm->packed_at, &bm->gemm);
+      portable::BindQs8Gemm(*bm->kernel, bm->problem, pools_.packed_bytes(bm->packed_at), &bm->gemm);
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)
       bm->gemm.scratch = pools_.scratch.data();
       bm->gemm.parallel = Parallel();
     } else if (auto* fb = std::get_if<FastBinaryState>(&op.params)) {
-      fb->table = reinterpret_cast<const int8_t*>(pools_.packed.data()) + fb->table_at;
+      fb->table = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fb->table_at));
     } else if (auto* dw = std::get_if<FastDepthwiseState>(&op.params)) {
       dw->scratch = reinterpret_cast<int16_t*>(pools_.scratch.data());
     } else if (auto* fl = std::get_if<FastLutState>(&op.params)) {
-      fl->table = reinterpret_cast<const int8_t*>(pools_.packed.data()) + fl->table_at;
+      fl->table = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fl->table_at));
     } else if (auto* sm = std::get_if<FastSoftmaxMaskedState>(&op.params)) {
       sm->keep = reinterpret_cast<uint8_t*>(pools_.scratch.data());
     }

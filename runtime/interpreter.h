@@ -7,7 +7,8 @@
 //   write inputs at interp.tensor_data(model.inputs()[i]); interp.Invoke(); read outputs.
 //
 // Prepare validates every op against its kernel's preconditions and converts the options into
-// kernel parameter structs (allocation happens here, once). Invoke runs the ops in order on the
+// kernel parameter structs (allocation happens here, once, from the current memory source of
+// memory.h: the heap, or a heapless handle's arena). Invoke runs the ops in order on the
 // arena: no allocation, no logging, no validation ("prepare validates; invoke runs blind").
 // The observer, if set, is called after each op with views of its outputs; unset, it costs one
 // predictable branch per op.
@@ -74,13 +75,14 @@ class Interpreter {
   Status CheckReady(const char* what) const;  // Prepare and SetArena done
   void RunOp(size_t i) const;                 // runs op i on the arena
   const Model* model_ = nullptr;
-  std::vector<PreparedOp> ops_;
+  // Containers from the current memory source (memory.h) when the interpreter was constructed.
+  Vec<PreparedOp> ops_;
   PreparePools pools_;
-  std::unique_ptr<ThreadPool> pool_;  // threads > 1 only
-  std::vector<size_t> in_at_, out_at_, view_at_;  // per op: start in the pointer/view pools
-  std::vector<const void*> in_ptrs_;
-  std::vector<void*> out_ptrs_;
-  std::vector<TensorView> views_;
+  std::unique_ptr<ThreadPool> pool_;  // threads > 1 only (a heap allocation; heapless handles run on one thread)
+  Vec<size_t> in_at_, out_at_, view_at_;  // per op: start in the pointer/view pools
+  Vec<const void*> in_ptrs_;
+  Vec<void*> out_ptrs_;
+  Vec<TensorView> views_;
   uint8_t* arena_ = nullptr;
   OpObserver observer_ = nullptr;
   void* observer_user_ = nullptr;

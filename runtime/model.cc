@@ -253,7 +253,7 @@ Status Model::CheckTensor(int32_t index, TensorDesc* d) {
     d->data = size ? b->data()->data() : nullptr;
     if (int16_storage && size > 0) {  // little-endian int16 → int32 (FLATBUFFERS_LITTLEENDIAN: interpreter.cc)
       widened_.emplace_back(static_cast<size_t>(count));
-      std::vector<int32_t>& wide = widened_.back();
+      Vec<int32_t>& wide = widened_.back();
       for (int64_t i = 0; i < count; ++i) {
         int16_t v = 0;
         std::memcpy(&v, b->data()->data() + 2 * i, sizeof v);
@@ -356,7 +356,7 @@ Status Model::CheckBatch() const {
   const int32_t batch = fb_->batch();
   if (batch == 0) return Status::Ok();
   if (batch < 0) return Invalid("model batch %d is negative (0: fixed shapes, > 0: samples per run)", batch);
-  for (const std::vector<int32_t>* list : {&inputs_, &outputs_}) {
+  for (const Vec<int32_t>* list : {&inputs_, &outputs_}) {
     for (int32_t t : *list) {
       if (t < 0 || static_cast<size_t>(t) >= tensors_.size()) return Invalid("model I/O tensor index %d out of range", t);
       const TensorDesc& d = tensors_[static_cast<size_t>(t)];
@@ -372,7 +372,7 @@ Status Model::CheckBatch() const {
 // no other kernel knows its codes. Checked after the op lists are read, before planning.
 Status Model::CheckLogGridUses(const PlanProblem& problem) const {
   // One pass over the ops (not one per log-grid tensor: a model has one per attention softmax).
-  std::vector<uint8_t> produced(tensors_.size(), 0);
+  TempVec<uint8_t> produced(tensors_.size(), 0);
   auto log_grid = [&](int32_t t) {
     return t >= 0 && static_cast<size_t>(t) < tensors_.size() && tensors_[static_cast<size_t>(t)].log_grid != nullptr;
   };
@@ -436,6 +436,9 @@ Status Model::CheckLowBitUses(const PlanProblem& problem) const {
 
 Status Model::CheckGraphAndPlan() {
   const int32_t num_tensors = static_cast<int32_t>(tensors_.size());
+  inputs_.reserve(fb_->inputs()->size());  // persistent: before the temporaries
+  outputs_.reserve(fb_->outputs()->size());
+  TempScope temp;  // the planner's work: gone when the check ends
   PlanProblem problem;
   problem.tensor_bytes.resize(tensors_.size());
   for (size_t i = 0; i < tensors_.size(); ++i)
@@ -475,10 +478,10 @@ Status Model::CheckGraphAndPlan() {
   for (uint32_t k = 0; k < fb_->outputs()->size(); ++k) outputs_.push_back(fb_->outputs()->Get(k));
   SQUINT_RT_RETURN_IF_ERROR(CheckLogGridUses(problem));
   SQUINT_RT_RETURN_IF_ERROR(CheckLowBitUses(problem));
-  problem.model_inputs = inputs_;
-  problem.model_outputs = outputs_;
+  problem.model_inputs.assign(inputs_.begin(), inputs_.end());
+  problem.model_outputs.assign(outputs_.begin(), outputs_.end());
 
-  std::vector<Lifetime> lifetimes;
+  TempVec<Lifetime> lifetimes;
   SQUINT_RT_RETURN_IF_ERROR(ComputeLifetimes(problem, &lifetimes));
   SQUINT_RT_RETURN_IF_ERROR(CheckBatch());
 
@@ -490,8 +493,8 @@ Status Model::CheckGraphAndPlan() {
     if (arena_size_ > (uint64_t{1} << 40))
       return Invalid("memory plan: arena_size %llu is implausibly large (limit 2^40)",
                      static_cast<unsigned long long>(arena_size_));
-    std::vector<int64_t> offsets(tensors_.size(), -1);
-    std::vector<int32_t> alignments(tensors_.size(), 1);
+    TempVec<int64_t> offsets(tensors_.size(), -1);
+    TempVec<int32_t> alignments(tensors_.size(), 1);
     for (size_t t = 0; t < tensors_.size(); ++t) {
       offsets[t] = fb_->tensors()->Get(static_cast<uint32_t>(t))->arena_offset();
       alignments[t] = ElementSize(tensors_[t].type);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/kernels/reference/kernels.h"
+#include "runtime/memory.h"
 #include "runtime/schema/squint_generated.h"
 #include "runtime/status.h"
 
@@ -87,8 +88,8 @@ class Model {
   int32_t num_operators() const { return static_cast<int32_t>(num_operators_); }
   const fb::Operator* op(int32_t i) const { return fb_->operators()->Get(i); }
   const char* op_name(int32_t i) const;
-  const std::vector<int32_t>& inputs() const { return inputs_; }
-  const std::vector<int32_t>& outputs() const { return outputs_; }
+  const Vec<int32_t>& inputs() const { return inputs_; }
+  const Vec<int32_t>& outputs() const { return outputs_; }
   // Arena size in bytes: the stored plan's, or the runtime's own plan for a model without one.
   uint64_t arena_size() const { return arena_size_; }
   uint64_t arena_lower_bound() const { return lower_bound_; }
@@ -106,10 +107,11 @@ class Model {
 
   const uint8_t* data_ = nullptr;
   const fb::Model* fb_ = nullptr;
-  std::vector<std::vector<int32_t>> widened_;  // INT32 constants stored as int16 (Tensor.int16_storage)
-  std::vector<TensorDesc> tensors_;
-  std::vector<int32_t> inputs_;
-  std::vector<int32_t> outputs_;
+  // Containers from the current memory source (memory.h) when the model is loaded.
+  Vec<Vec<int32_t>> widened_;  // INT32 constants stored as int16 (Tensor.int16_storage)
+  Vec<TensorDesc> tensors_;
+  Vec<int32_t> inputs_;
+  Vec<int32_t> outputs_;
   uint32_t num_operators_ = 0;
   uint64_t arena_size_ = 0;
   uint64_t lower_bound_ = 0;

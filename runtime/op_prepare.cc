@@ -712,7 +712,7 @@ Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, rq, 1, y, "output", &p.requant));
   HadamardState s;
   s.p = p;
-  pools->scratch.resize(std::max(pools->scratch.size(), 2 * static_cast<size_t>(p.block)));
+  pools->NeedScratch(2 * static_cast<size_t>(p.block));
   out->params = s;
   out->run = PICK_8_16(RunHadamard, x.type);
   return Status::Ok();

@@ -21,7 +21,7 @@ Status RequantArrays(const Ctx& ctx, const fb::Requantization* r, const char* wh
   const auto* s8 = r->shift8();
   if (m == nullptr && s32 == nullptr && s8 == nullptr) {  // derived
     const int32_t slot = RequantSlot(*ctx.op, r);
-    std::vector<QuantizedMultiplier> pairs;
+    TempVec<QuantizedMultiplier> pairs;  // PrepareOp's TempScope gives it back
     OP_CHECK(slot >= 0 && DeriveRequant(ctx.m, ctx.index, slot, &pairs) && !pairs.empty(),
              "%s requantization stores no multipliers and none can be derived for this op and its tensors", what);
     int32_t* mult = Own(ctx.pools, 2 * pairs.size());
@@ -66,7 +66,7 @@ const int16_t* LutTable(const Ctx& ctx, const fb::LutOptions& o, uint32_t* n) {
 }
 
 const uint8_t* UnpackBits(const Ctx& ctx, const TensorDesc& bits) {
-  std::vector<uint8_t> bytes(static_cast<size_t>(bits.num_elements));
+  Vec<uint8_t> bytes(static_cast<size_t>(bits.num_elements));
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = (bits.data[i / 8] >> (i % 8)) & 1;
   ctx.pools->owned8.push_back(std::move(bytes));
   return ctx.pools->owned8.back().data();

@@ -104,12 +104,6 @@ void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void*
                                  static_cast<int8_t*>(out[0]));
 }
 
-// Room for `bytes` more in PreparePools::packed; returns its byte offset.
-size_t ReservePacked(size_t bytes, PreparePools* pools) {
-  const size_t at = pools->packed.size() * sizeof(PreparePools::Line);
-  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  return at;
-}
 #endif
 
 // Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
@@ -125,7 +119,7 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
 #if defined(SQUINT_FAST_KERNELS)
   const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
   if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
-  std::vector<int8_t> reordered;
+  TempVec<int8_t> reordered;  // the caller's TempScope gives it back
   if (reorder != nullptr) {
     reordered.resize(static_cast<size_t>(units) * static_cast<size_t>(depth));
     reorder(*conv, reinterpret_cast<const int8_t*>(w.data), reordered.data());
@@ -138,13 +132,12 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
   s->problem.input_zero_point = input_zero_point;
   s->problem.requant = requant;
   const size_t bytes = portable::Qs8GemmPackedLayout(*kernel, units, depth).total;
-  s->packed_at = pools->packed.size() * sizeof(PreparePools::Line);
-  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  portable::PackQs8Gemm(*kernel, s->problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s->packed_at);
+  s->packed_at = pools->AddPacked(bytes);
+  portable::PackQs8Gemm(*kernel, s->problem, pools->packed_bytes(s->packed_at));
   s->problem.w = nullptr;  // packed; the reordered copy goes away
   s->gemm.rows = rows;
   const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
-  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
+  pools->NeedScratch(scratch);
   return true;
 #else
   (void)units, (void)depth, (void)rows, (void)input_zero_point, (void)requant, (void)w, (void)bias, (void)pools;
@@ -188,7 +181,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
     d.p = p;
     d.transpose = portable::TransposeBytesFor(pools->isa);
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
-    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    pools->NeedScratch(words);
     out->params = d;
     out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastDepthwise<true> : &RunFastDepthwise<false>;
     return;
@@ -224,13 +217,12 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   s.problem.depth = 0;
   s.problem.requant = p.requant;
   const size_t bytes = portable::Qs8GemmPackedLayout(*kernel, p.n, 0).total;
-  s.packed_at = pools->packed.size() * sizeof(PreparePools::Line);
-  pools->packed.resize(pools->packed.size() + (bytes + sizeof(PreparePools::Line) - 1) / sizeof(PreparePools::Line));
-  portable::PackQs8Gemm(*kernel, s.problem, reinterpret_cast<uint8_t*>(pools->packed.data()) + s.packed_at);
+  s.packed_at = pools->AddPacked(bytes);
+  portable::PackQs8Gemm(*kernel, s.problem, pools->packed_bytes(s.packed_at));
   s.gemm.rows = p.m;
   const size_t scratch =
       (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
-  pools->scratch.resize(std::max(pools->scratch.size(), scratch));
+  pools->NeedScratch(scratch);
   out->params = s;
   out->run = &RunFastBatchMatMul;
 #else
@@ -250,8 +242,8 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
                                                               : portable::BinaryKind::kMul;
   FastBinaryState f;
   f.shape = s.shape;
-  f.table_at = ReservePacked(portable::kQs8BinaryTableBytes, pools);
-  portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  f.table_at = pools->AddPacked(portable::kQs8BinaryTableBytes);
+  portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
   out->params = f;
   out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
              : kind == portable::BinaryKind::kSub ? &RunFastBinary<1>
@@ -267,9 +259,8 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   if (pools->isa == Isa::kReference) return;
   FastLutState f;
   f.count = s.count;
-  f.table_at = ReservePacked(256, pools);
-  portable::BuildQs8Lut(s.table, s.table_size, s.min_code,
-                        reinterpret_cast<int8_t*>(pools->packed.data()) + f.table_at);
+  f.table_at = pools->AddPacked(256);
+  portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
   out->params = f;
   out->run = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported() ? &RunFastLut<true> : &RunFastLut<false>;
 #else
@@ -330,7 +321,7 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
     FastSoftmaxMaskedState s;
     s.p = p;
     const size_t words = (static_cast<size_t>(p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
-    pools->scratch.resize(std::max(pools->scratch.size(), words));
+    pools->NeedScratch(words);
     out->params = s;
     out->run = uint8_output ? (avx512 ? &RunFastSoftmaxMasked<uint8_t, true> : &RunFastSoftmaxMasked<uint8_t, false>)
                             : (avx512 ? &RunFastSoftmaxMasked<int8_t, true> : &RunFastSoftmaxMasked<int8_t, false>);

@@ -28,7 +28,7 @@ class Groups {
   }
 
  private:
-  std::vector<size_t> parent_;
+  TempVec<size_t> parent_;
 };
 
 bool InRange(int32_t index, size_t n) { return index >= 0 && static_cast<size_t>(index) < n; }
@@ -36,9 +36,9 @@ bool InRange(int32_t index, size_t n) { return index >= 0 && static_cast<size_t>
 // Groups tensors into blocks; block_of[t] = block index or -1. `alias(op, in, out)` decides
 // whether a may-alias op's output joins its input's block.
 template <typename AliasFn>
-void BuildBlocks(const PlanProblem& p, const std::vector<Lifetime>& lifetimes, AliasFn alias,
-                 std::vector<ArenaBlock>* blocks, std::vector<int32_t>* block_of,
-                 std::vector<int32_t>* block_tensor) {
+void BuildBlocks(const PlanProblem& p, const TempVec<Lifetime>& lifetimes, AliasFn alias,
+                 TempVec<ArenaBlock>* blocks, TempVec<int32_t>* block_of,
+                 TempVec<int32_t>* block_tensor) {
   const size_t n = p.tensor_bytes.size();
   Groups groups(n);
   for (size_t i = 0; i < p.op_inputs.size(); ++i) {
@@ -53,7 +53,7 @@ void BuildBlocks(const PlanProblem& p, const std::vector<Lifetime>& lifetimes, A
   block_of->assign(n, -1);
   blocks->clear();
   block_tensor->clear();
-  std::vector<int32_t> root_block(n, -1);
+  TempVec<int32_t> root_block(n, -1);
   for (size_t t = 0; t < n; ++t) {
     if (p.tensor_bytes[t] <= 0 || !lifetimes[t].live()) continue;
     const size_t root = groups.Find(t);
@@ -80,7 +80,7 @@ void BuildBlocks(const PlanProblem& p, const std::vector<Lifetime>& lifetimes, A
 // nodes whose ranges it covers).
 class LifetimeIndex {
  public:
-  LifetimeIndex(const std::vector<ArenaBlock>& blocks, int32_t steps)
+  LifetimeIndex(const TempVec<ArenaBlock>& blocks, int32_t steps)
       : blocks_(blocks), leaves_(static_cast<size_t>(std::max(steps, 1))), cover_(2 * leaves_) {}
 
   void Add(size_t block) {
@@ -93,7 +93,7 @@ class LifetimeIndex {
     }
   }
 
-  void Intersecting(const Lifetime& t, std::vector<size_t>* out) const {
+  void Intersecting(const Lifetime& t, TempVec<size_t>* out) const {
     for (auto it = by_first_.lower_bound(t.first); it != by_first_.end() && it->first <= t.last; ++it)
       out->push_back(it->second);
     for (size_t node = static_cast<size_t>(t.first) + leaves_; node >= 1; node >>= 1)
@@ -102,16 +102,16 @@ class LifetimeIndex {
   }
 
  private:
-  const std::vector<ArenaBlock>& blocks_;
+  const TempVec<ArenaBlock>& blocks_;
   size_t leaves_;
-  std::vector<std::vector<size_t>> cover_;
-  std::multimap<int32_t, size_t> by_first_;
+  TempVec<TempVec<size_t>> cover_;
+  TempMultimap<int32_t, size_t> by_first_;
 };
 
 }  // namespace
 
-uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
-  std::vector<size_t> order(blocks->size());
+uint64_t PlanBlocks(TempVec<ArenaBlock>* blocks) {
+  TempVec<size_t> order(blocks->size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     const ArenaBlock &x = (*blocks)[a], &y = (*blocks)[b];
@@ -123,7 +123,7 @@ uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
   for (const ArenaBlock& b : *blocks)
     if (b.lifetime.live()) steps = std::max(steps, b.lifetime.last + 1);
   LifetimeIndex placed(*blocks, steps);
-  std::vector<size_t> conflicts;
+  TempVec<size_t> conflicts;
   uint64_t arena = 0;
   for (size_t i : order) {
     ArenaBlock& block = (*blocks)[i];
@@ -150,9 +150,9 @@ uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks) {
   return AlignUp(arena);
 }
 
-uint64_t BlocksLowerBound(const std::vector<ArenaBlock>& blocks) {
+uint64_t BlocksLowerBound(const TempVec<ArenaBlock>& blocks) {
   // Sweep over steps: +size at first, -size after last.
-  std::vector<std::pair<int64_t, int64_t>> events;  // (step*2 + kind, delta); kind 0 add, 1 remove
+  TempVec<std::pair<int64_t, int64_t>> events;  // (step*2 + kind, delta); kind 0 add, 1 remove
   for (const ArenaBlock& b : blocks) {
     if (b.size <= 0 || !b.lifetime.live()) continue;
     const int64_t size = static_cast<int64_t>(AlignUp(static_cast<uint64_t>(b.size)));
@@ -168,11 +168,11 @@ uint64_t BlocksLowerBound(const std::vector<ArenaBlock>& blocks) {
   return static_cast<uint64_t>(best);
 }
 
-bool FindOverlap(const std::vector<ArenaBlock>& blocks, size_t* a, size_t* b) {
+bool FindOverlap(const TempVec<ArenaBlock>& blocks, size_t* a, size_t* b) {
   // Sweep over steps, keeping the byte ranges of the blocks live at the current step ordered
   // by offset. They are disjoint until an overlap is found, so a new range overlaps one of
   // them iff it overlaps its neighbour on either side: O(n log n).
-  std::vector<size_t> by_first;
+  TempVec<size_t> by_first;
   for (size_t i = 0; i < blocks.size(); ++i)
     if (blocks[i].size > 0 && blocks[i].lifetime.live()) by_first.push_back(i);
   std::sort(by_first.begin(), by_first.end(), [&](size_t x, size_t y) {
@@ -180,8 +180,8 @@ bool FindOverlap(const std::vector<ArenaBlock>& blocks, size_t* a, size_t* b) {
                                                                 : x < y;
   });
   auto end_of = [&](size_t i) { return static_cast<uint64_t>(blocks[i].offset) + static_cast<uint64_t>(blocks[i].size); };
-  std::set<std::pair<int64_t, size_t>> live;                 // (offset, block)
-  std::multimap<int32_t, std::pair<int64_t, size_t>> ends;   // last step -> entry of `live`
+  TempSet<std::pair<int64_t, size_t>> live;                 // (offset, block)
+  TempMultimap<int32_t, std::pair<int64_t, size_t>> ends;   // last step -> entry of `live`
   for (size_t i : by_first) {
     const ArenaBlock& x = blocks[i];
     while (!ends.empty() && ends.begin()->first < x.lifetime.first) {  // no longer live
@@ -204,14 +204,14 @@ bool FindOverlap(const std::vector<ArenaBlock>& blocks, size_t* a, size_t* b) {
   return false;
 }
 
-Status ComputeLifetimes(const PlanProblem& p, std::vector<Lifetime>* lifetimes) {
+Status ComputeLifetimes(const PlanProblem& p, TempVec<Lifetime>* lifetimes) {
   const size_t n = p.tensor_bytes.size();
   const size_t num_ops = p.op_inputs.size();
   if (p.op_outputs.size() != num_ops)
     return Status::Error(StatusCode::kInvalidArgument, "plan: %zu op input lists but %zu output lists",
                          num_ops, p.op_outputs.size());
   lifetimes->assign(n, Lifetime());
-  std::vector<uint8_t> produced(n, 0);
+  TempVec<uint8_t> produced(n, 0);
   for (int32_t t : p.model_inputs) {
     if (!InRange(t, n))
       return Status::Error(StatusCode::kInvalidModel, "model input tensor index %d out of range [0, %zu)", t, n);
@@ -259,10 +259,10 @@ Status ComputeLifetimes(const PlanProblem& p, std::vector<Lifetime>* lifetimes) 
 }
 
 Status PlanMemory(const PlanProblem& p, bool allow_alias, MemoryPlanResult* result) {
-  std::vector<Lifetime> lifetimes;
+  TempVec<Lifetime> lifetimes;
   SQUINT_RT_RETURN_IF_ERROR(ComputeLifetimes(p, &lifetimes));
-  std::vector<ArenaBlock> blocks;
-  std::vector<int32_t> block_of, block_tensor;
+  TempVec<ArenaBlock> blocks;
+  TempVec<int32_t> block_of, block_tensor;
   BuildBlocks(p, lifetimes, [&](int32_t, int32_t) { return allow_alias; }, &blocks, &block_of,
               &block_tensor);
   result->arena_size = PlanBlocks(&blocks);
@@ -275,12 +275,12 @@ Status PlanMemory(const PlanProblem& p, bool allow_alias, MemoryPlanResult* resu
   return Status::Ok();
 }
 
-Status CheckMemoryPlan(const PlanProblem& p, const std::vector<int64_t>& offsets,
-                       const std::vector<int32_t>& alignments, uint64_t arena_size) {
+Status CheckMemoryPlan(const PlanProblem& p, const TempVec<int64_t>& offsets,
+                       const TempVec<int32_t>& alignments, uint64_t arena_size) {
   const size_t n = p.tensor_bytes.size();
   if (offsets.size() != n)
     return Status::Error(StatusCode::kInvalidArgument, "plan: %zu offsets for %zu tensors", offsets.size(), n);
-  std::vector<Lifetime> lifetimes;
+  TempVec<Lifetime> lifetimes;
   SQUINT_RT_RETURN_IF_ERROR(ComputeLifetimes(p, &lifetimes));
   for (size_t t = 0; t < n; ++t) {
     if (p.tensor_bytes[t] < 0 || !lifetimes[t].live()) continue;
@@ -300,8 +300,8 @@ Status CheckMemoryPlan(const PlanProblem& p, const std::vector<int64_t>& offsets
                            static_cast<unsigned long long>(static_cast<uint64_t>(offset) + bytes),
                            static_cast<unsigned long long>(arena_size));
   }
-  std::vector<ArenaBlock> blocks;
-  std::vector<int32_t> block_of, block_tensor;
+  TempVec<ArenaBlock> blocks;
+  TempVec<int32_t> block_of, block_tensor;
   BuildBlocks(p, lifetimes, [&](int32_t in, int32_t out) { return offsets[in] == offsets[out]; },
               &blocks, &block_of, &block_tensor);
   for (size_t b = 0; b < blocks.size(); ++b) blocks[b].offset = offsets[block_tensor[b]];

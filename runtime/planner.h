@@ -18,10 +18,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/memory.h"
 #include "runtime/status.h"
 
 namespace squint::rt {
 
+// The planner's containers are temporaries (memory.h): on the heap for the quantizer, from the
+// arena's temporary end in a heapless runtime's load.
 constexpr int64_t kArenaAlignment = 64;
 
 struct Lifetime {
@@ -41,31 +44,31 @@ struct ArenaBlock {
 };
 
 // Places `blocks` (fills offset); returns the arena size in bytes.
-uint64_t PlanBlocks(std::vector<ArenaBlock>* blocks);
+uint64_t PlanBlocks(TempVec<ArenaBlock>* blocks);
 // The largest sum of 64-byte-rounded sizes of blocks live at one step.
-uint64_t BlocksLowerBound(const std::vector<ArenaBlock>& blocks);
+uint64_t BlocksLowerBound(const TempVec<ArenaBlock>& blocks);
 // Finds two blocks live at the same step whose byte ranges overlap; returns false if none.
-bool FindOverlap(const std::vector<ArenaBlock>& blocks, size_t* a, size_t* b);
+bool FindOverlap(const TempVec<ArenaBlock>& blocks, size_t* a, size_t* b);
 
 // A model, as far as the planner needs it.
 struct PlanProblem {
-  std::vector<int64_t> tensor_bytes;  // per tensor; < 0: not in the arena (a constant)
-  std::vector<std::vector<int32_t>> op_inputs;   // per op: tensor indices, -1 for absent
-  std::vector<std::vector<int32_t>> op_outputs;  // per op
-  std::vector<bool> op_may_alias;  // per op (may be empty): output 0 may share input 0 (RESHAPE)
-  std::vector<int32_t> model_inputs;
-  std::vector<int32_t> model_outputs;
+  TempVec<int64_t> tensor_bytes;  // per tensor; < 0: not in the arena (a constant)
+  TempVec<TempVec<int32_t>> op_inputs;   // per op: tensor indices, -1 for absent
+  TempVec<TempVec<int32_t>> op_outputs;  // per op
+  TempVec<bool> op_may_alias;  // per op (may be empty): output 0 may share input 0 (RESHAPE)
+  TempVec<int32_t> model_inputs;
+  TempVec<int32_t> model_outputs;
 };
 
 struct MemoryPlanResult {
-  std::vector<int64_t> offsets;  // per tensor; -1 for constants and unused tensors
+  TempVec<int64_t> offsets;  // per tensor; -1 for constants and unused tensors
   uint64_t arena_size = 0;
   uint64_t lower_bound = 0;
 };
 
 // Lifetimes of all tensors (not-live for constants and unused ones). Fails on out-of-range
 // indices, a tensor read before it is produced, or produced twice.
-Status ComputeLifetimes(const PlanProblem& problem, std::vector<Lifetime>* lifetimes);
+Status ComputeLifetimes(const PlanProblem& problem, TempVec<Lifetime>* lifetimes);
 
 // Plans the arena. With `allow_alias`, RESHAPE outputs share their input's offset.
 Status PlanMemory(const PlanProblem& problem, bool allow_alias, MemoryPlanResult* result);
@@ -73,7 +76,7 @@ Status PlanMemory(const PlanProblem& problem, bool allow_alias, MemoryPlanResult
 // Checks a stored plan: every live tensor has an offset aligned to `alignment_of(tensor)` bytes
 // (pass `alignments`, per tensor, or empty for 1), lies within arena_size, and no two tensors
 // live at the same step overlap, except a RESHAPE output stored at its input's offset.
-Status CheckMemoryPlan(const PlanProblem& problem, const std::vector<int64_t>& offsets,
-                       const std::vector<int32_t>& alignments, uint64_t arena_size);
+Status CheckMemoryPlan(const PlanProblem& problem, const TempVec<int64_t>& offsets,
+                       const TempVec<int32_t>& alignments, uint64_t arena_size);
 
 }  // namespace squint::rt

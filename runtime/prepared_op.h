@@ -9,6 +9,7 @@
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
+#include "runtime/memory.h"
 #if defined(SQUINT_FAST_KERNELS)
 #include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/portable/qs8_gemm.h"
@@ -76,7 +77,7 @@ struct HadamardState {
 
 #if defined(SQUINT_FAST_KERNELS)
 // FULLY_CONNECTED on an optimized GEMM microkernel: the weights, folded bias and per-unit
-// requantization packed at prepare into PreparePools::packed (from byte packed_at), the
+// requantization packed at prepare into PreparePools::packed (block packed_at), the
 // activations packed per call into PreparePools::scratch.
 struct FastFcState {
   const portable::Qs8GemmKernel* kernel = nullptr;
@@ -85,7 +86,7 @@ struct FastFcState {
   size_t packed_at = 0;
 };
 // BATCH_MATMUL (int8, affine operands) on the same microkernels: per batch matrix, b packed into
-// panels in scratch (portable::Qs8MatMul); `packed_at` holds only the per-unit requant arrays.
+// panels in scratch (portable::Qs8MatMul); packed block `packed_at` holds only the per-unit requant arrays.
 struct FastBatchMatMulState {
   const portable::Qs8GemmKernel* kernel = nullptr;
   ref::BatchMatMulParams p;
@@ -101,13 +102,13 @@ struct FastConvState {
   portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
 // int8 ADD / SUB / MUL by a table of the reference's 65536 results (portable/misc.h), in
-// PreparePools::packed from byte table_at.
+// PreparePools::packed block table_at.
 struct FastBinaryState {
   ref::BroadcastShape shape;
   size_t table_at = 0;
   const int8_t* table = nullptr;  // set once the pools are final
 };
-// int8 → int8 LUT by the reference's 256 results, in PreparePools::packed from byte table_at.
+// int8 → int8 LUT by the reference's 256 results, in PreparePools::packed block table_at.
 struct FastLutState {
   int64_t count = 0;
   size_t table_at = 0;
@@ -154,22 +155,35 @@ struct PreparedOp {
 };
 
 // Side storage for per-op arrays whose length is an op's arity (concat sizes, rescales, split
-// sizes) and for kernel scratch; sized during prepare, never resized afterwards (invoke never
-// allocates).
+// sizes) and for kernel scratch; filled during prepare, never resized afterwards (invoke never
+// allocates). Containers from the current memory source (memory.h): every block is allocated at
+// its final size where the size is known (packed blocks, scratch), so a heapless arena wastes
+// nothing on growth.
 struct PreparePools {
-  std::vector<int32_t> ints;
-  std::vector<ref::RescaleParams> rescales;
-  std::vector<int32_t> scratch;  // kernels' working memory, shared: ops run one at a time, so it holds the
-                                 // largest need (HADAMARD: 2·block; GEMM: packed activations), written by invoke
+  Vec<int32_t> ints;
+  Vec<ref::RescaleParams> rescales;
+  // Kernels' working memory, shared: ops run one at a time, so it holds the largest need
+  // (HADAMARD: 2·block; GEMM: packed activations), written by invoke. Ops state their need with
+  // NeedScratch; the interpreter allocates scratch_words once every op is prepared.
+  size_t scratch_words = 0;
+  Vec<int32_t> scratch;
+  void NeedScratch(size_t words) { scratch_words = words > scratch_words ? words : scratch_words; }
   struct alignas(64) Line {
     uint8_t bytes[64];
   };
-  std::vector<Line> packed;  // constants repacked at prepare for optimized kernels (weight panels), read-only in invoke
+  // Constants repacked at prepare for optimized kernels (weight panels, tables), read-only in
+  // invoke: one block per use, whose data never moves; AddPacked returns its index.
+  Vec<Vec<Line>> packed;
+  size_t AddPacked(size_t bytes) {
+    packed.emplace_back((bytes + sizeof(Line) - 1) / sizeof(Line));
+    return packed.size() - 1;
+  }
+  uint8_t* packed_bytes(size_t at) { return reinterpret_cast<uint8_t*>(packed[at].data()); }
   // Parameters a compact file leaves out, computed at prepare (requantization pairs derived from
   // the scales, 8-bit shifts, tables and 1-bit masks widened): one array per use, whose data never moves.
-  std::vector<std::vector<int32_t>> owned;
-  std::vector<std::vector<int16_t>> owned16;
-  std::vector<std::vector<uint8_t>> owned8;
+  Vec<Vec<int32_t>> owned;
+  Vec<Vec<int16_t>> owned16;
+  Vec<Vec<uint8_t>> owned8;
   Isa isa = Isa::kReference;  // the resolved instruction set the ops are prepared for
 };
 

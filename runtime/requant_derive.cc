@@ -95,7 +95,7 @@ int32_t RequantSlot(const fb::Operator& op, const fb::Requantization* r) {
   return -1;
 }
 
-bool DeriveRequant(const Model& m, int32_t index, int32_t slot, std::vector<QuantizedMultiplier>* out) {
+bool DeriveRequant(const Model& m, int32_t index, int32_t slot, TempVec<QuantizedMultiplier>* out) {
   out->clear();
   if (index < 0 || index >= m.num_operators() || slot < 0) return false;
   const fb::Operator& op = *m.op(index);
@@ -169,6 +169,13 @@ bool DeriveRequant(const Model& m, int32_t index, int32_t slot, std::vector<Quan
     }
     default: return false;  // LAYER_NORM (its multiplier depends on γ, not stored as floats) and ops without one
   }
+}
+
+bool DeriveRequant(const Model& m, int32_t index, int32_t slot, std::vector<QuantizedMultiplier>* out) {
+  TempVec<QuantizedMultiplier> pairs;
+  const bool ok = DeriveRequant(m, index, slot, &pairs);
+  out->assign(pairs.begin(), pairs.end());
+  return ok;
 }
 
 }  // namespace squint::rt

@@ -47,6 +47,8 @@ int32_t RequantSlot(const fb::Operator& op, const fb::Requantization* r);
 // the stored scales of its tensors (one per output channel where the op has per-channel
 // weights, else one). False when the slot has no rule (LAYER_NORM, a log-grid BATCH_MATMUL, MUL's
 // input1/input2) or the op's tensors lack what the rule reads (the caller reports the error).
+bool DeriveRequant(const Model& model, int32_t index, int32_t slot, TempVec<QuantizedMultiplier>* out);
+// The same into a std::vector (the quantizer's and report's callers).
 bool DeriveRequant(const Model& model, int32_t index, int32_t slot, std::vector<QuantizedMultiplier>* out);
 
 }  // namespace squint::rt

@@ -1,5 +1,6 @@
 #include "runtime/squint_rt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -16,12 +17,14 @@
 #include <vector>
 
 #include "runtime/interpreter.h"
+#include "runtime/memory.h"
 #include "runtime/model.h"
 #include "runtime/planner.h"
 #include "runtime/tensor_codes.h"
 
 namespace {
 
+using squint::rt::ArenaSource;
 using squint::rt::DequantizeCode;
 using squint::rt::Interpreter;
 using squint::rt::LoadCode;
@@ -32,6 +35,7 @@ using squint::rt::StatusCode;
 using squint::rt::StoreCode;
 using squint::rt::TensorDesc;
 using squint::rt::TensorView;
+using squint::rt::Vec;
 
 // FillInfo hands out the model's element types as squint_rt_type: the same values.
 static_assert(static_cast<int>(squint::fb::ElementType::INT8) == SQUINT_RT_INT8 &&
@@ -58,10 +62,6 @@ squint_rt_status Fail(squint_rt_status code, const char* message) {
   return code;
 }
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
 void* AllocAligned(size_t size) {
   const size_t rounded = (size + 63) / 64 * 64;
   return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
@@ -69,7 +69,13 @@ void* AllocAligned(size_t size) {
 
 }  // namespace
 
+// A heap handle is allocated with new and its containers with operator new. A heapless handle
+// (squint_rt_create_heapless) lives in the caller's arena: [ArenaSource][squint_rt_model][head: the
+// model's tables, the prepared ops, packed weights, I/O dims][activations ...][... tail: create's
+// temporaries]; its containers were built with that source current (memory.h).
 struct squint_rt_model {
+  ArenaSource* heapless = nullptr;  // a heapless handle's source, at the base of the caller's arena
+  uint64_t activations_at = 0;      // heapless: where the activations start (64-byte aligned offset)
   void* file = nullptr;   // owned copy of the model file (create_from_file without mmap)
   void* mapped = nullptr;  // the model file mapped read-only (create_from_file on POSIX systems)
   size_t mapped_size = 0;
@@ -84,9 +90,9 @@ struct squint_rt_model {
   // interpreter's activations. io_dims holds each input's (then output's) dims as the info
   // reports them (leading dim × runs), allocated at create.
   int64_t runs = 1;
-  std::vector<uint64_t> stage_at;
-  std::vector<int32_t> io_dims;
-  std::vector<size_t> io_dims_at;
+  Vec<uint64_t> stage_at;
+  Vec<int32_t> io_dims;
+  Vec<size_t> io_dims_at;
   uint64_t staged_arena_size = 0;
   squint_rt_observer observer = nullptr;
   void* observer_user = nullptr;
@@ -202,8 +208,11 @@ Status AllocateArena(squint_rt_model* m) {
 
 // The I/O dims the info reports, one block per input then output (leading dim × runs).
 void FillIoDims(squint_rt_model* m) {
-  size_t k = 0;
-  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
+  size_t k = 0, total = 0;
+  for (const Vec<int32_t>* list : {&m->model.inputs(), &m->model.outputs()})
+    for (int32_t t : *list) total += static_cast<size_t>(m->model.tensor(t).rank);
+  m->io_dims.reserve(total);
+  for (const Vec<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
     for (int32_t t : *list) {
       const TensorDesc& d = m->model.tensor(t);
       m->io_dims_at[k] = m->io_dims.size();
@@ -211,6 +220,45 @@ void FillIoDims(squint_rt_model* m) {
       ++k;
     }
   }
+}
+
+void DestroyHandle(squint_rt_model* m) {
+  if (m == nullptr) return;
+  if (ArenaSource* source = m->heapless) {  // in the caller's arena: nothing to free
+    m->~squint_rt_model();
+    source->~ArenaSource();
+  } else {
+    delete m;
+  }
+}
+
+uint64_t Align64(uint64_t x) { return (x + 63) / 64 * 64; }
+
+// A heapless arena begins with its ArenaSource, then the handle, each 64-byte aligned.
+const uint64_t kHeaplessHandleAt = Align64(sizeof(ArenaSource));
+const uint64_t kHeaplessStart = kHeaplessHandleAt + Align64(sizeof(squint_rt_model));
+
+// The smallest arena (a multiple of 64 bytes) that holds what `source` handed out at its peak and,
+// after the head, `activation_bytes`.
+uint64_t HeaplessNeed(const ArenaSource& source, uint64_t activation_bytes) {
+  return Align64(std::max<uint64_t>(source.peak(), Align64(source.head()) + activation_bytes));
+}
+
+// The options of a heapless handle: read as any, then no owned arena and no worker threads.
+squint_rt_status ReadHeaplessOptions(const squint_rt_options* in, squint_rt_options* out) {
+  if (squint_rt_status s = ReadOptions(in, out)) return s;
+  char message[Status::kMaxMessage];
+  if (out->flags & SQUINT_RT_ALLOCATE_ARENA)
+    return Fail(SQUINT_RT_INVALID_ARGUMENT,
+                "options.flags has SQUINT_RT_ALLOCATE_ARENA: a heapless handle's activations live in the caller's arena");
+  if (out->num_threads != 1) {
+    std::snprintf(message, sizeof(message),
+                  "options.num_threads = %d: a heapless handle runs on the calling thread only (worker threads need "
+                  "the heap); use 1",
+                  out->num_threads);
+    return Fail(SQUINT_RT_UNSUPPORTED, message);
+  }
+  return SQUINT_RT_OK;
 }
 
 squint_rt_status Create(const void* data, size_t size, const squint_rt_options& options, squint_rt_model* m,
@@ -227,7 +275,7 @@ squint_rt_status Create(const void* data, size_t size, const squint_rt_options& 
   }
   if (s.ok() && (m->flags & SQUINT_RT_ALLOCATE_ARENA)) s = AllocateArena(m);
   if (!s.ok()) {
-    delete m;
+    DestroyHandle(m);
     return Report(s);
   }
   *out = m;
@@ -386,7 +434,81 @@ squint_rt_status squint_rt_create_from_file_with_options(const char* path, const
   return Create(m->file, static_cast<size_t>(size), o, m, out);
 }
 
-void squint_rt_destroy(squint_rt_model* model) { delete model; }
+squint_rt_status squint_rt_heapless_arena_size(const void* data, size_t size, const squint_rt_options* options,
+                                              size_t* bytes) {
+  if (bytes == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "bytes is null");
+  *bytes = 0;
+  squint_rt_options o;
+  if (squint_rt_status s = ReadHeaplessOptions(options, &o)) return s;
+  // Create as squint_rt_create_heapless does, every block on the heap, counting the arena offsets.
+  ArenaSource measure(nullptr, 0, kHeaplessStart);
+  squint::rt::SourceScope scope(&measure);
+  auto* m = new (std::nothrow) squint_rt_model();
+  if (m == nullptr) return Fail(SQUINT_RT_OUT_OF_MEMORY, "cannot allocate the model handle");
+  squint_rt_model* made = nullptr;
+  if (squint_rt_status s = Create(data, size, o, m, &made)) return s;
+  *bytes = static_cast<size_t>(HeaplessNeed(measure, m->interp.arena_size()));
+  DestroyHandle(m);
+  return SQUINT_RT_OK;
+}
+
+squint_rt_status squint_rt_create_heapless(const void* data, size_t size, const squint_rt_options* options,
+                                           void* arena, size_t arena_size, squint_rt_model** out) {
+  if (out == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "out is null");
+  *out = nullptr;
+  squint_rt_options o;
+  if (squint_rt_status s = ReadHeaplessOptions(options, &o)) return s;
+  char message[Status::kMaxMessage];
+  if (arena == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "heapless arena is null");
+  if (reinterpret_cast<uintptr_t>(arena) % ArenaSource::kAlignment != 0) {
+    std::snprintf(message, sizeof(message), "heapless arena address %p is not %zu-byte aligned", arena,
+                  ArenaSource::kAlignment);
+    return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
+  }
+  auto too_small = [&](const char* needs) {
+    std::snprintf(message, sizeof(message),
+                  "heapless arena of %zu bytes is too small: this model with these options needs %s bytes "
+                  "(squint_rt_heapless_arena_size)",
+                  arena_size, needs);
+    return Fail(SQUINT_RT_OUT_OF_MEMORY, message);
+  };
+  const uint64_t usable = arena_size / ArenaSource::kAlignment * ArenaSource::kAlignment;
+  if (usable < kHeaplessStart) {
+    char needs[48];
+    std::snprintf(needs, sizeof(needs), "more than %llu", static_cast<unsigned long long>(kHeaplessStart));
+    return too_small(needs);
+  }
+  auto* base = static_cast<uint8_t*>(arena);
+  auto* source = new (base) ArenaSource(base, static_cast<size_t>(usable), kHeaplessStart);
+  squint::rt::SourceScope scope(source);
+  auto* m = new (base + kHeaplessHandleAt) squint_rt_model();
+  m->heapless = source;
+  squint_rt_model* made = nullptr;
+  if (squint_rt_status s = Create(data, size, o, m, &made)) return s;
+  // Whatever did not fit came from the heap (and goes back to it now): the arena is too small.
+  const uint64_t need = HeaplessNeed(*source, m->interp.arena_size());
+  if (source->spilled() || need > usable) {
+    DestroyHandle(m);
+    char needs[32];
+    std::snprintf(needs, sizeof(needs), "%llu", static_cast<unsigned long long>(need));
+    return too_small(needs);
+  }
+  m->activations_at = Align64(source->head());
+  std::memset(base + m->activations_at, 0, static_cast<size_t>(m->interp.arena_size()));
+  const Status s = SetArena(m, base + m->activations_at, static_cast<size_t>(usable - m->activations_at));
+  if (!s.ok()) {
+    DestroyHandle(m);
+    return Report(s);
+  }
+  *out = m;
+  return SQUINT_RT_OK;
+}
+
+size_t squint_rt_heapless_arena_used(const squint_rt_model* m) {
+  return m != nullptr && m->heapless != nullptr ? static_cast<size_t>(HeaplessNeed(*m->heapless, ArenaSize(m))) : 0;
+}
+
+void squint_rt_destroy(squint_rt_model* model) { DestroyHandle(model); }
 
 const char* squint_rt_type_name(squint_rt_type type) {
   // Read as an integer: a caller's out-of-range value must not be loaded as the enum type.
@@ -443,7 +565,7 @@ squint_rt_status squint_rt_resize_batch(squint_rt_model* m, int64_t samples) {
   // products below from overflowing.
   constexpr uint64_t kLimit = uint64_t{1} << 40;
   uint64_t per_run = 0;
-  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()})
+  for (const Vec<int32_t>* list : {&m->model.inputs(), &m->model.outputs()})
     for (int32_t t : *list) per_run += (static_cast<uint64_t>(m->model.tensor(t).bytes) + 63) / 64 * 64;
   if (samples < 1 || samples % batch != 0 || samples / batch > static_cast<int64_t>(kLimit / (per_run + 1))) {
     std::snprintf(message, sizeof(message),
@@ -454,10 +576,26 @@ squint_rt_status squint_rt_resize_batch(squint_rt_model* m, int64_t samples) {
   }
   const int64_t runs = samples / batch;
   if (runs == m->runs) return SQUINT_RT_OK;
+  uint64_t at = Align64(m->interp.arena_size());
+  if (m->heapless != nullptr) {  // cannot grow: the staged I/O must fit in the caller's arena
+    uint64_t staged = at;
+    for (const Vec<int32_t>* list : {&m->model.inputs(), &m->model.outputs()})
+      for (int32_t t : *list)
+        staged += Align64(static_cast<uint64_t>(m->model.tensor(t).bytes) * static_cast<uint64_t>(runs));
+    const uint64_t room = m->heapless->size() - m->activations_at;
+    if (runs > 1 && staged > room) {
+      std::snprintf(message, sizeof(message),
+                    "resize to %lld samples: a heapless handle's activations and staged inputs and outputs then take "
+                    "%llu bytes, its arena has %llu after the prepared model (create it with an arena of at least "
+                    "%llu bytes)",
+                    static_cast<long long>(samples), static_cast<unsigned long long>(staged),
+                    static_cast<unsigned long long>(room), static_cast<unsigned long long>(m->activations_at + staged));
+      return Fail(SQUINT_RT_OUT_OF_MEMORY, message);
+    }
+  }
   m->runs = runs;
-  uint64_t at = (m->interp.arena_size() + 63) / 64 * 64;
   size_t k = 0;
-  for (const std::vector<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
+  for (const Vec<int32_t>* list : {&m->model.inputs(), &m->model.outputs()}) {
     for (int32_t t : *list) {
       m->stage_at[k] = at;
       at += (static_cast<uint64_t>(m->model.tensor(t).bytes) * static_cast<uint64_t>(runs) + 63) / 64 * 64;
@@ -469,6 +607,8 @@ squint_rt_status squint_rt_resize_batch(squint_rt_model* m, int64_t samples) {
   m->arena_set = false;
   m->arena_base = nullptr;
   if (m->flags & SQUINT_RT_ALLOCATE_ARENA) return Report(AllocateArena(m));
+  if (m->heapless != nullptr)
+    return Report(SetArena(m, m->heapless->base() + m->activations_at, m->heapless->size() - m->activations_at));
   return SQUINT_RT_OK;
 }
 
@@ -476,6 +616,9 @@ size_t squint_rt_arena_size(const squint_rt_model* m) { return m ? static_cast<s
 
 squint_rt_status squint_rt_set_arena(squint_rt_model* m, void* arena, size_t size) {
   if (m == nullptr) return Fail(SQUINT_RT_INVALID_ARGUMENT, "model handle is null");
+  if (m->heapless != nullptr)
+    return Fail(SQUINT_RT_FAILED_PRECONDITION,
+                "a heapless handle keeps its activations in the arena given to squint_rt_create_heapless");
   return Report(SetArena(m, arena, size));
 }
 

@@ -35,6 +35,8 @@
  * squint_rt_arena_size bytes) or allocated at create time with SQUINT_RT_ALLOCATE_ARENA.
  * Nothing allocates after create but squint_rt_resize_batch on a handle that owns its arena;
  * squint_rt_invoke never allocates. squint_rt_destroy frees everything the handle owns.
+ * A heapless handle (squint_rt_create_heapless, since 0.2) allocates nothing at all: see "Heapless
+ * mode" below.
  *
  * Inputs: the memory plan may reuse an input's arena bytes once the input is dead, so write
  * every input before each squint_rt_invoke.
@@ -48,7 +50,7 @@
 #include <stdint.h>
 
 #define SQUINT_RT_VERSION_MAJOR 0
-#define SQUINT_RT_VERSION_MINOR 1
+#define SQUINT_RT_VERSION_MINOR 2
 #define SQUINT_RT_VERSION_PATCH 0
 
 #ifdef __cplusplus
@@ -171,6 +173,50 @@ squint_rt_status squint_rt_set_input_float(squint_rt_model* model, int32_t i, co
 squint_rt_status squint_rt_invoke(squint_rt_model* model);
 squint_rt_status squint_rt_get_output(const squint_rt_model* model, int32_t i, void* codes, size_t bytes);
 squint_rt_status squint_rt_get_output_float(const squint_rt_model* model, int32_t i, float* values, size_t count);
+
+/* Heapless mode (ABI 0.2), in the manner of TensorFlow Lite Micro's arena: everything create
+ * needs comes from one caller-owned arena, and from squint_rt_create_heapless through
+ * squint_rt_invoke to squint_rt_destroy the runtime makes no heap allocation (no malloc, no
+ * operator new) and starts no thread.
+ *
+ *   size_t n;  squint_rt_heapless_arena_size(model_data, model_size, &options, &n);
+ *   void* arena = <n bytes, 64-byte aligned, the caller's>;
+ *   squint_rt_create_heapless(model_data, model_size, &options, arena, n, &model);
+ *   ... set inputs, invoke, read outputs ...;  squint_rt_destroy(model);  (frees nothing; the arena is
+ *   the caller's again)
+ *
+ * The arena holds the handle itself, the model's tensor table, the prepared ops (derived
+ * requantization arrays, weights repacked for the optimized kernels, tables), the kernels'
+ * scratch and the activations; create's temporaries (the memory plan's check, a weight copy
+ * reordered before packing) are taken from its far end and given back before create returns.
+ * The model buffer is the caller's as with squint_rt_create_from_buffer (zero copy; 8-byte
+ * aligned, 64 recommended; alive and unchanged until squint_rt_destroy); a memory-mapped file
+ * serves (it is not the heap).
+ *
+ * squint_rt_heapless_arena_size gives the exact size (a multiple of 64): create succeeds with an
+ * arena of that many bytes and fails with one byte fewer. It runs create once with every block on
+ * the heap (so call it where a heap exists: at build time or on the host, and embed the number);
+ * the number depends on the model bytes, the options (isa: AUTO resolves as create would; the
+ * optimized kernels repack weights, so an ISA's arena differs from the reference's) and this
+ * runtime's version. Alternatively pass a generous arena and read squint_rt_heapless_arena_used.
+ *
+ * Rules and errors: the arena must be 64-byte aligned (else INVALID_ARGUMENT, message naming the
+ * address); options.flags may not hold SQUINT_RT_ALLOCATE_ARENA (INVALID_ARGUMENT) and
+ * options.num_threads must be 1 (UNSUPPORTED: worker threads need the heap). An arena smaller
+ * than needed gives OUT_OF_MEMORY and a message with the size needed; finding that out, create
+ * takes what did not fit from the heap and frees it before returning, so only a create that
+ * succeeds is heap-free. squint_rt_set_arena on a heapless handle is FAILED_PRECONDITION (its
+ * activations live in the arena). squint_rt_arena_size reports the activation bytes within it.
+ * squint_rt_resize_batch works while the staged samples fit in the arena after the prepared model
+ * (else OUT_OF_MEMORY naming the arena size that would hold them; the handle is unchanged).
+ * The arena must stay alive and untouched by the caller until squint_rt_destroy. */
+squint_rt_status squint_rt_heapless_arena_size(const void* data, size_t size, const squint_rt_options* options,
+                                              size_t* bytes);
+squint_rt_status squint_rt_create_heapless(const void* data, size_t size, const squint_rt_options* options,
+                                           void* arena, size_t arena_size, squint_rt_model** out);
+/* For a heapless handle, the smallest arena it could have been created with at its current batch
+ * (what squint_rt_heapless_arena_size gives at the stored batch); 0 for any other handle. */
+size_t squint_rt_heapless_arena_used(const squint_rt_model* model);
 
 /* Called after each op during squint_rt_invoke; inside it, squint_rt_observed_output gives the
  * op's outputs (valid only during the callback). Pass NULL to remove. */

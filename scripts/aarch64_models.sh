@@ -9,7 +9,8 @@
 #   HOST_BUILD     an x86-64 build with cli/squint and tools/sqnt_run (scripts/build.sh release)
 #   AARCH64_BUILD  the cross-build (scripts/build.sh aarch64)
 # Paths on aarch64: reference, neon, neondot (qemu -cpu max has the dot-product extension), neondot
-# with 2 threads. Then on a CPU model without dotprod (cortex-a53, armv8.0-a): auto picks neon,
+# with 2 threads, and neondot in the C API's heapless mode (sqnt_run --heapless; first input only).
+# Then on a CPU model without dotprod (cortex-a53, armv8.0-a): auto picks neon,
 # forcing neondot is an error, and so is an x86-64 set on aarch64. Any difference or missing
 # piece fails the script (exit 1).
 set -euo pipefail
@@ -61,24 +62,27 @@ PY
     "$host_run" -q --isa reference -o "$want" --trace "$want.trace" "$sqnt" "$x"
     distinct=$(od -An -v -tx1 "$want" | tr -s ' ' '\n' | sed '/^$/d' | sort -u | wc -l)
     [ "$distinct" -gt 1 ] || { echo "$name row $i: degenerate reference output ($distinct distinct byte): the comparison would prove nothing" >&2; exit 1; }
-    for run in "reference 1" "neon 1" "neondot 1" "neondot 2"; do
-      read -r isa threads <<<"$run"
-      got=$work/$name.$i.aarch64-$isa-$threads
-      used=$(qemu max "$arm_run" --isa "$isa" --threads "$threads" -o "$got" --trace "$got.trace" "$sqnt" "$x" |
+    runs=("reference 1" "neon 1" "neondot 1" "neondot 2")
+    [ "$i" = 0 ] && runs+=("neondot 1 --heapless")  # the C API's heapless mode, once per model
+    for run in "${runs[@]}"; do
+      read -r isa threads mode <<<"$run"
+      got=$work/$name.$i.aarch64-$isa-$threads$mode
+      # shellcheck disable=SC2086  # $mode: no flag or one
+      used=$(qemu max "$arm_run" --isa "$isa" --threads "$threads" $mode -o "$got" --trace "$got.trace" "$sqnt" "$x" |
              sed -n 's/^isa //p')
       [ "$used" = "$isa" ] || { echo "$name: asked for $isa, ran on '$used'" >&2; exit 1; }
       if ! cmp -s "$want" "$got"; then
-        echo "$name row $i: aarch64 $isa ($threads thread(s)) codes differ from the x86-64 reference: $(cmp "$want" "$got" | head -1)" >&2
+        echo "$name row $i: aarch64 $isa ($threads thread(s)$mode) codes differ from the x86-64 reference: $(cmp "$want" "$got" | head -1)" >&2
         exit 1
       fi
       if ! cmp -s "$want.trace" "$got.trace"; then
-        echo "$name row $i: aarch64 $isa ($threads thread(s)) intermediate codes differ from the x86-64 reference: $(cmp "$want.trace" "$got.trace" | head -1)" >&2
+        echo "$name row $i: aarch64 $isa ($threads thread(s)$mode) intermediate codes differ from the x86-64 reference: $(cmp "$want.trace" "$got.trace" | head -1)" >&2
         exit 1
       fi
       compared=$((compared + 1))
     done
   done
-  echo "$name: x86-64 reference = aarch64 reference, neon, neondot, neondot --threads 2 on 3 inputs" \
+  echo "$name: x86-64 reference = aarch64 reference, neon, neondot, neondot --threads 2 on 3 inputs, neondot --heapless on 1" \
        "($(stat -c %s "$want") output bytes, $(stat -c %s "$want.trace") bytes of op outputs each)"
 done
 

@@ -42,7 +42,7 @@ for s, row in enumerate(np.load(sys.argv[1])):
     order = sorted(range(len(row)), key=lambda c: (-row[c], c))[:3]
     print(f"sample {s}:" + "".join(f" {c} ({float(row[c]):.6g})" for c in order))
 PY
-for prog in cmake/classify cmake/classify_cpp classify_pc_shared classify_pc_static; do
+for prog in cmake/classify cmake/classify_heapless cmake/classify_cpp classify_pc_shared classify_pc_static; do
   "$work/$prog" "$work/m.sqnt" "$work/x.f32" > "$work/got.txt" 2>/dev/null
   if ! diff -u "$work/want.txt" "$work/got.txt"; then
     echo "check_install: $prog prints other classes than squint run" >&2
@@ -64,4 +64,4 @@ set +e
 "$work/cmake/classify" "$work/m.sqnt" "$work/missing.f32" 2>"$work/err.txt"; code=$?
 set -e
 [ "$code" = 2 ] && grep -q "missing.f32: cannot open" "$work/err.txt" || { echo "check_install: bad input not reported" >&2; exit 1; }
-echo "check_install: package in $prefix; classify (static), classify_cpp (shared), pkg-config shared and static print what squint run computes; quantize (toolkit) makes squint quantize's file"
+echo "check_install: package in $prefix; classify (static), classify_heapless (static, the C API's heapless mode), classify_cpp (shared), pkg-config shared and static print what squint run computes; quantize (toolkit) makes squint quantize's file"

@@ -14,7 +14,7 @@ namespace squint::rt {
 namespace {
 
 // A chain x -> op0 -> t1 -> op1 -> t2 ... with the given tensor sizes.
-PlanProblem Chain(const std::vector<int64_t>& sizes) {
+PlanProblem Chain(const TempVec<int64_t>& sizes) {
   PlanProblem p;
   p.tensor_bytes = sizes;
   for (size_t i = 0; i + 1 < sizes.size(); ++i) {
@@ -27,7 +27,7 @@ PlanProblem Chain(const std::vector<int64_t>& sizes) {
 }
 
 void ExpectValid(const PlanProblem& p, const MemoryPlanResult& r) {
-  std::vector<int32_t> align(p.tensor_bytes.size(), 64);
+  TempVec<int32_t> align(p.tensor_bytes.size(), 64);
   Status s = CheckMemoryPlan(p, r.offsets, align, r.arena_size);
   EXPECT_TRUE(s.ok()) << s.message();
   EXPECT_GE(r.arena_size, r.lower_bound);
@@ -49,7 +49,7 @@ TEST(Planner, ChainOfEqualSizesReachesLowerBound) {
 
 TEST(Planner, ChainOfMonotoneSizesReachesLowerBound) {
   for (bool increasing : {false, true}) {
-    std::vector<int64_t> sizes = {1024, 640, 512, 200, 64, 10};
+    TempVec<int64_t> sizes = {1024, 640, 512, 200, 64, 10};
     if (increasing) std::reverse(sizes.begin(), sizes.end());
     PlanProblem p = Chain(sizes);
     MemoryPlanResult r;
@@ -106,7 +106,7 @@ TEST(Planner, RejectsBadDataflow) {
 
 TEST(Planner, CheckerFindsOverlapAndOutOfArena) {
   PlanProblem p = Chain({64, 64, 64});
-  std::vector<int64_t> offsets = {0, 0, 64};  // 0 and 1 live at step 0 at the same address
+  TempVec<int64_t> offsets = {0, 0, 64};  // 0 and 1 live at step 0 at the same address
   EXPECT_FALSE(CheckMemoryPlan(p, offsets, {}, 128).ok());
   offsets = {0, 64, 0};  // valid: 0 and 2 never live together
   EXPECT_TRUE(CheckMemoryPlan(p, offsets, {}, 128).ok());
@@ -127,7 +127,7 @@ TEST(Planner, RandomGraphsNeverOverlapAndRespectTheBound) {
     }
     const int num_ops = 1 + rng() % 25;
     for (int op = 0; op < num_ops; ++op) {
-      std::vector<int32_t> ins, outs;
+      TempVec<int32_t> ins, outs;
       const int n_in = 1 + rng() % 3;
       for (int k = 0; k < n_in; ++k) ins.push_back(rng() % p.tensor_bytes.size());
       if (rng() % 4 == 0) {  // a constant input
@@ -157,7 +157,7 @@ TEST(Planner, RandomGraphsNeverOverlapAndRespectTheBound) {
       ExpectValid(p, r);
       // Independent overlap check, pairwise, without alias groups when aliasing is off.
       if (!alias) {
-        std::vector<Lifetime> life;
+        TempVec<Lifetime> life;
         ASSERT_TRUE(ComputeLifetimes(p, &life).ok());
         for (size_t a = 0; a < p.tensor_bytes.size(); ++a)
           for (size_t b = a + 1; b < p.tensor_bytes.size(); ++b) {
@@ -171,8 +171,8 @@ TEST(Planner, RandomGraphsNeverOverlapAndRespectTheBound) {
   }
 }
 
-std::vector<ArenaBlock> RandomBlocks(std::mt19937& rng, size_t n, int32_t steps) {
-  std::vector<ArenaBlock> blocks(n);
+TempVec<ArenaBlock> RandomBlocks(std::mt19937& rng, size_t n, int32_t steps) {
+  TempVec<ArenaBlock> blocks(n);
   for (ArenaBlock& b : blocks) {
     b.size = static_cast<int64_t>(rng() % 4) == 0 ? 64 : 1 + static_cast<int64_t>(rng() % 700);
     b.lifetime.first = static_cast<int32_t>(rng() % static_cast<uint32_t>(steps));
@@ -184,16 +184,16 @@ std::vector<ArenaBlock> RandomBlocks(std::mt19937& rng, size_t n, int32_t steps)
 
 // The rule of planner.h, by brute force: largest first (ties: first use, then index), each at
 // the lowest 64-aligned offset clear of every placed block whose lifetime meets its own.
-std::vector<int64_t> FirstFitByScan(std::vector<ArenaBlock> blocks) {
-  std::vector<size_t> order(blocks.size());
+TempVec<int64_t> FirstFitByScan(TempVec<ArenaBlock> blocks) {
+  TempVec<size_t> order(blocks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     if (blocks[a].size != blocks[b].size) return blocks[a].size > blocks[b].size;
     if (blocks[a].lifetime.first != blocks[b].lifetime.first) return blocks[a].lifetime.first < blocks[b].lifetime.first;
     return a < b;
   });
-  std::vector<size_t> placed;
-  std::vector<int64_t> offsets(blocks.size(), 0);
+  TempVec<size_t> placed;
+  TempVec<int64_t> offsets(blocks.size(), 0);
   for (size_t i : order) {
     if (!blocks[i].lifetime.live()) continue;
     for (int64_t candidate = 0;; candidate += kArenaAlignment) {
@@ -215,8 +215,8 @@ std::vector<int64_t> FirstFitByScan(std::vector<ArenaBlock> blocks) {
 TEST(Planner, IndexedFirstFitEqualsTheScan) {
   std::mt19937 rng(99);
   for (int trial = 0; trial < 200; ++trial) {
-    std::vector<ArenaBlock> blocks = RandomBlocks(rng, 1 + rng() % 60, 1 + static_cast<int32_t>(rng() % 30));
-    const std::vector<int64_t> want = FirstFitByScan(blocks);
+    TempVec<ArenaBlock> blocks = RandomBlocks(rng, 1 + rng() % 60, 1 + static_cast<int32_t>(rng() % 30));
+    const TempVec<int64_t> want = FirstFitByScan(blocks);
     PlanBlocks(&blocks);
     for (size_t i = 0; i < blocks.size(); ++i)
       if (blocks[i].lifetime.live()) {
@@ -229,7 +229,7 @@ TEST(Planner, OverlapSweepAgreesWithPairwiseCheck) {
   std::mt19937 rng(5);
   int found = 0;
   for (int trial = 0; trial < 500; ++trial) {
-    std::vector<ArenaBlock> blocks = RandomBlocks(rng, 1 + rng() % 40, 1 + static_cast<int32_t>(rng() % 40));
+    TempVec<ArenaBlock> blocks = RandomBlocks(rng, 1 + rng() % 40, 1 + static_cast<int32_t>(rng() % 40));
     for (ArenaBlock& b : blocks) b.offset = static_cast<int64_t>(rng() % 40) * 64;
     auto overlap = [&](size_t a, size_t b) {
       return blocks[a].lifetime.Intersects(blocks[b].lifetime) && blocks[a].offset < blocks[b].offset + blocks[b].size &&
@@ -251,16 +251,16 @@ TEST(Planner, OverlapSweepAgreesWithPairwiseCheck) {
 
 TEST(Planner, PlansAndChecksA200kOpChain) {
   testing::RunOnSmallStack([] {
-    std::vector<int64_t> sizes(200001);
+    TempVec<int64_t> sizes(200001);
     for (size_t i = 0; i < sizes.size(); ++i) sizes[i] = i % 3 == 0 ? 256 : 100;
     const PlanProblem p = Chain(sizes);
     MemoryPlanResult r;
     ASSERT_TRUE(PlanMemory(p, false, &r).ok());
     EXPECT_GE(r.arena_size, r.lower_bound);
     EXPECT_LE(r.arena_size, 2 * r.lower_bound);  // a few tensors live at a time, however long the chain
-    const Status s = CheckMemoryPlan(p, r.offsets, std::vector<int32_t>(sizes.size(), 64), r.arena_size);
+    const Status s = CheckMemoryPlan(p, r.offsets, TempVec<int32_t>(sizes.size(), 64), r.arena_size);
     EXPECT_TRUE(s.ok()) << s.message();
-    std::vector<int64_t> clash = r.offsets;
+    TempVec<int64_t> clash = r.offsets;
     clash[100001] = clash[100000];  // the input and output of op 100000 at one address
     EXPECT_FALSE(CheckMemoryPlan(p, clash, {}, r.arena_size).ok());
   });

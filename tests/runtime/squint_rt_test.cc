@@ -177,7 +177,7 @@ TEST(SquintRtC, ResizeBatchRunsEverySample) {
 
 TEST(SquintRtC, VersionOfTheLinkedLibraryMatchesTheHeader) {
   EXPECT_EQ(squint_rt_version(), SQUINT_RT_VERSION_MAJOR * 10000 + SQUINT_RT_VERSION_MINOR * 100 + SQUINT_RT_VERSION_PATCH);
-  EXPECT_EQ(squint_rt_version(), 100);  // 0.1.0, the project's version (cmake/SquintInstall.cmake checks)
+  EXPECT_EQ(squint_rt_version(), 200);  // 0.2.0, the project's version (cmake/SquintInstall.cmake checks)
 }
 
 TEST(SquintRtC, TypeNames) {

@@ -13,6 +13,11 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "runtime/squint_rt.h"
 
 namespace {
@@ -38,6 +43,11 @@ const char kUsage[] =
     "                      avx512vnni (x86-64 builds), neon or neondot (aarch64 builds); a set\n"
     "                      the build or CPU lacks is an error\n"
     "  --threads N         threads for the optimized GEMMs, 1 to 256 (default 1)\n"
+    "  --heapless          run in the C API's heapless mode: the model file memory-mapped, one arena\n"
+    "                      (an anonymous mapping, not the heap) holds everything the runtime needs,\n"
+    "                      sized by squint_rt_heapless_arena_size (which runs create once on the heap);\n"
+    "                      prints the arena's size; one thread only\n"
+    "  --arena-size BYTES  with --heapless: an arena of BYTES instead of the query (too small: exit 2)\n"
     "  -q, --quiet         print nothing but errors\n"
     "  -h, --help          this text\n"
     "\n"
@@ -254,6 +264,56 @@ void TraceOp(void* user, const squint_rt_model* model, int32_t op_index, const c
   }
 }
 
+// --heapless: the model file mapped read-only and the arena, both the caller's (this program's).
+struct Heapless {
+  void* file = MAP_FAILED;
+  size_t file_size = 0;
+  void* arena = MAP_FAILED;
+  size_t arena_size = 0;
+  ~Heapless() {
+    if (file != MAP_FAILED) munmap(file, file_size);
+    if (arena != MAP_FAILED) munmap(arena, arena_size);
+  }
+};
+
+// Maps `path`, sizes the arena (`arena_size` 0: the runtime's query) and creates the handle.
+// Returns 0, or the exit status after printing the error.
+int CreateHeapless(const char* path, const squint_rt_options& options, unsigned long long arena_size, Heapless* h,
+                   squint_rt_model** model) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+    std::fprintf(stderr, "sqnt_run: %s: cannot open a non-empty regular file: %s\n", path,
+                 fd < 0 ? std::strerror(errno) : "not regular or empty");
+    if (fd >= 0) close(fd);
+    return kExitUsage;
+  }
+  h->file_size = static_cast<size_t>(st.st_size);
+  h->file = mmap(nullptr, h->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (h->file == MAP_FAILED) {
+    std::fprintf(stderr, "sqnt_run: %s: cannot map: %s\n", path, std::strerror(errno));
+    return kExitRuntime;
+  }
+  size_t need = static_cast<size_t>(arena_size);
+  if (need == 0) {
+    const squint_rt_status s = squint_rt_heapless_arena_size(h->file, h->file_size, &options, &need);
+    if (s != SQUINT_RT_OK) return RuntimeError(s, path);
+  }
+  h->arena_size = need == 0 ? 1 : need;
+  h->arena = mmap(nullptr, h->arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (h->arena == MAP_FAILED) {
+    std::fprintf(stderr, "sqnt_run: cannot map an arena of %zu bytes: %s\n", need, std::strerror(errno));
+    return kExitRuntime;
+  }
+  const squint_rt_status s = squint_rt_create_heapless(h->file, h->file_size, &options, h->arena, need, model);
+  if (s == SQUINT_RT_OUT_OF_MEMORY && arena_size != 0) {  // the user's --arena-size is too small: bad usage
+    RuntimeError(s, path);
+    return kExitUsage;
+  }
+  return s == SQUINT_RT_OK ? 0 : RuntimeError(s, path);
+}
+
 uint64_t Fnv1a(const uint8_t* p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
@@ -267,7 +327,8 @@ int main(int argc, char** argv) {
   const char* trace_path = nullptr;
   const char* isa = "auto";
   long threads = 1;
-  bool quiet = false;
+  bool quiet = false, heapless = false;
+  unsigned long long arena_size = 0;
   std::vector<const char*> positional;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -292,6 +353,16 @@ int main(int argc, char** argv) {
       threads = std::strtol(text, &end, 10);
       if (*text == '\0' || *end != '\0' || threads < 1 || threads > 256)
         return UsageError("--threads '%s' is not a whole number from 1 to 256", text);
+    } else if (arg == "--heapless") {
+      heapless = true;
+    } else if (arg == "--arena-size") {
+      const char* text = nullptr;
+      if (!value(&text)) return UsageError("%s needs a number of bytes", "--arena-size");
+      char* end = nullptr;
+      errno = 0;
+      arena_size = std::strtoull(text, &end, 10);
+      if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 || arena_size == 0)
+        return UsageError("--arena-size '%s' is not a positive whole number of bytes", text);
     } else if (arg == "-q" || arg == "--quiet") {
       quiet = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
@@ -317,12 +388,18 @@ int main(int argc, char** argv) {
       known = true;
     }
   if (!known) return UsageError("--isa '%s' is not one of auto, reference, avx2, avx512vnni, neon, neondot", isa);
-  options.flags = SQUINT_RT_ALLOCATE_ARENA;
+  if (arena_size != 0 && !heapless) return UsageError("%s needs --heapless", "--arena-size");
+  options.flags = heapless ? 0 : SQUINT_RT_ALLOCATE_ARENA;
   options.num_threads = static_cast<int32_t>(threads);
 
   squint_rt_model* model = nullptr;
-  const squint_rt_status created = squint_rt_create_from_file_with_options(positional[0], &options, &model);
-  if (created != SQUINT_RT_OK) return RuntimeError(created, positional[0]);
+  Heapless mapped;  // unmapped when main returns, after squint_rt_destroy
+  if (heapless) {
+    if (const int failed = CreateHeapless(positional[0], options, arena_size, &mapped, &model)) return failed;
+  } else {
+    const squint_rt_status created = squint_rt_create_from_file_with_options(positional[0], &options, &model);
+    if (created != SQUINT_RT_OK) return RuntimeError(created, positional[0]);
+  }
   int status = 0;
   const int32_t inputs = squint_rt_num_inputs(model), outputs = squint_rt_num_outputs(model);
   if (static_cast<int32_t>(positional.size()) - 1 != inputs) {
@@ -371,6 +448,7 @@ int main(int argc, char** argv) {
     }
   }
   if (status == 0 && !quiet) std::printf("isa %s\n", squint_rt_isa_name(model));
+  if (status == 0 && !quiet && heapless) std::printf("heapless arena %zu bytes\n", squint_rt_heapless_arena_used(model));
   if (status == 0 && !quiet && trace_path != nullptr)
     std::printf("trace %lld ops, %lld bytes\n", static_cast<long long>(trace.ops), static_cast<long long>(trace.bytes));
   for (int32_t i = 0; i < outputs && status == 0; ++i) {
