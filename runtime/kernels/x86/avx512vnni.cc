@@ -90,11 +90,24 @@ inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2]
     _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize(acc[i][H], mult, left, right, o));
 }
 
-// One tile: M rows (a: packed u8 rows of a_stride bytes) × the 32 units of panel w from unit n0;
-// `valid` of them exist. y points at y[r0][0].
-template <int M>
-void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p,
-          int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
+// Where a tile's rows read: row i's depth runs (segments) of `groups` kr-byte groups each,
+// `segment_step` bytes apart. The GEMM's packed rows: one run, row i at a + i·stride.
+struct StridedRows {
+  const uint8_t* a;
+  size_t stride;
+  const uint8_t* Row(int i) const { return a + static_cast<size_t>(i) * stride; }
+};
+// CONV_2D's patch rows in place (portable::Qs8ConvRows): a pointer per row.
+struct PointerRows {
+  const uint8_t* r[kMr];
+  const uint8_t* Row(int i) const { return r[i]; }
+};
+
+// One tile: M rows (see Rows above) × the 32 units of panel w from unit n0; `valid` of them
+// exist. y points at y[r0][0].
+template <int M, typename Rows>
+void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
+          const Qs8GemmParams& p, int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
   __m512i acc[M][2];
   const __m512i b0 = _mm512_loadu_si512(p.bias + n0), b1 = _mm512_loadu_si512(p.bias + n0 + 16);
 #pragma GCC unroll 8
@@ -110,13 +123,17 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       acc[i][1] = _mm512_add_epi32(acc[i][1], r);
     }
   }
-  for (int32_t g = 0; g < groups; ++g) {
+  // One flat loop over the groups of every segment (nested loops make GCC 12 keep the
+  // accumulators in memory): `at` steps kr bytes a group and jumps to the next segment's start.
+  const size_t jump = segment_step - static_cast<size_t>(groups) * kKr;
+  size_t at = 0;
+  for (int32_t g = 0, in_segment = 0, total = segments * groups; g < total; ++g) {
     const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
     w += 2 * 64;
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i) {
       int32_t quad;
-      std::memcpy(&quad, a + static_cast<size_t>(i) * a_stride + static_cast<size_t>(g) * kKr, sizeof(quad));
+      std::memcpy(&quad, rows.Row(i) + at, sizeof(quad));
       const __m512i x = _mm512_set1_epi32(quad);
       acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
       acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
@@ -125,6 +142,8 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       // as many as the vpdpbusd); with it the loop is loads, broadcasts and vpdpbusd only.
       asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
     }
+    at += kKr;
+    if (++in_segment == groups) in_segment = 0, at += jump;
   }
   // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
   // run-time h makes GCC keep the whole array in memory and copy it on every depth step).
@@ -151,24 +170,65 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
   }
 }
 
-void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
-              int32_t valid, const int32_t* row_bias, int8_t* y) {
+// Tile<m> for a run-time m in [1, kMr]. Not inlined: inside a caller's loops GCC 12 keeps the
+// tile's accumulators in memory.
+template <typename Rows>
+__attribute__((noinline)) void TileOf(int32_t m, const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
+            const Qs8GemmParams& p, int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o,
+            int8_t* y) {
+  switch (m) {
+    case 8: Tile<8>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 7: Tile<7>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 6: Tile<6>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 5: Tile<5>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 4: Tile<4>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+  }
+}
+
+OutputStage MakeOutputStage(const Qs8GemmParams& p) {
   OutputStage o;
   o.lo = _mm512_set1_epi32(p.act_min - p.zero_point);
   o.hi = _mm512_set1_epi32(p.act_max - p.zero_point);
   o.zp = _mm512_set1_epi32(p.zero_point);
-  const auto* a8 = static_cast<const uint8_t*>(a);
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  const auto groups = static_cast<int32_t>(k_pad / kKr);
-  switch (m) {
-    case 8: Tile<8>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 7: Tile<7>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 6: Tile<6>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 5: Tile<5>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 4: Tile<4>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 3: Tile<3>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 2: Tile<2>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    default: Tile<1>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+  return o;
+}
+
+void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
+  const OutputStage o = MakeOutputStage(p);
+  TileOf(m, StridedRows{static_cast<const uint8_t*>(a), k_pad}, 1, 0, static_cast<int32_t>(k_pad / kKr),
+         static_cast<const uint8_t*>(w), p, n0, valid, row_bias, o, y);
+}
+
+// conv_tiles (qs8_gemm.h): row tiles of 8 output positions, each a pointer into the padded
+// image; the panels in chunks that fit the L2 cache, as the GEMM's sweep.
+void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_t* y) {
+  constexpr size_t kChunkBytes = size_t{256} * 1024;
+  const OutputStage o = MakeOutputStage(p);
+  const int32_t panels = (p.units + kNr - 1) / kNr;
+  const int32_t chunk = std::max<int32_t>(1, static_cast<int32_t>(kChunkBytes / std::max<size_t>(r.panel_bytes, 1)));
+  const auto* weights = static_cast<const uint8_t*>(p.weights);
+  const int64_t row_step = int64_t{r.stride_h} * r.pitch, col_step = int64_t{r.stride_w} * r.channels;
+  for (int32_t c0 = 0; c0 < panels; c0 += chunk) {
+    const int32_t c1 = std::min(panels, c0 + chunk);
+    int32_t oh = 0, ow = 0;  // of row r0
+    for (int32_t r0 = 0; r0 < p.rows; r0 += kMr) {
+      const int32_t m = std::min(kMr, p.rows - r0);
+      PointerRows rows;
+      for (int32_t i = 0; i < kMr; ++i) {
+        rows.r[i] = r.image + oh * row_step + ow * col_step;  // rows past m: never read
+        if (i < m && ++ow == r.out_w) ow = 0, ++oh;
+      }
+      for (int32_t pi = c0; pi < c1; ++pi) {
+        const int32_t n0 = pi * kNr;
+        TileOf(m, rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
+               weights + static_cast<size_t>(pi) * r.panel_bytes, p, n0, std::min(kNr, p.units - n0), nullptr, o,
+               y + int64_t{r0} * p.units);
+      }
+    }
   }
 }
 
@@ -210,7 +270,8 @@ struct ColumnPanel {
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
-                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>};
+                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
+                                                 &ConvTiles8x32};
 
 // ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
