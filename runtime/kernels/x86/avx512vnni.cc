@@ -93,12 +93,14 @@ inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2]
 // Where a tile's rows read: row i's depth runs (segments) of `groups` kr-byte groups each,
 // `segment_step` bytes apart. The GEMM's packed rows: one run, row i at a + i·stride.
 struct StridedRows {
+  static constexpr bool kSegments = false;  // segments = 1
   const uint8_t* a;
   size_t stride;
   const uint8_t* Row(int i) const { return a + static_cast<size_t>(i) * stride; }
 };
 // CONV_2D's patch rows in place (portable::Qs8ConvRows): a pointer per row.
 struct PointerRows {
+  static constexpr bool kSegments = true;
   const uint8_t* r[kMr];
   const uint8_t* Row(int i) const { return r[i]; }
 };
@@ -143,7 +145,9 @@ void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t group
       asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
     }
     at += kKr;
-    if (++in_segment == groups) in_segment = 0, at += jump;
+    if constexpr (Rows::kSegments) {
+      if (++in_segment == groups) in_segment = 0, at += jump;
+    }
   }
   // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
   // run-time h makes GCC keep the whole array in memory and copy it on every depth step).
@@ -170,10 +174,9 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
   }
 }
 
-// Tile<m> for a run-time m in [1, kMr]. Not inlined: inside a caller's loops GCC 12 keeps the
-// tile's accumulators in memory.
+// Tile<m> for a run-time m in [1, kMr].
 template <typename Rows>
-__attribute__((noinline)) void TileOf(int32_t m, const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
+inline __attribute__((always_inline)) void TileOf(int32_t m, const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
             const Qs8GemmParams& p, int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o,
             int8_t* y) {
   switch (m) {
@@ -186,6 +189,14 @@ __attribute__((noinline)) void TileOf(int32_t m, const Rows& rows, int32_t segme
     case 2: Tile<2>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
     default: Tile<1>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
   }
+}
+
+// TileOf for the convolution's rows, not inlined: inside ConvTiles8x32's loops GCC 12 keeps the
+// tile's accumulators in memory.
+__attribute__((noinline)) void ConvTile(int32_t m, const PointerRows& rows, int32_t segments, size_t segment_step,
+                                        int32_t groups, const uint8_t* w, const Qs8GemmParams& p, int32_t n0,
+                                        int32_t valid, const OutputStage& o, int8_t* y) {
+  TileOf(m, rows, segments, segment_step, groups, w, p, n0, valid, nullptr, o, y);
 }
 
 OutputStage MakeOutputStage(const Qs8GemmParams& p) {
@@ -224,9 +235,9 @@ void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_
       }
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * kNr;
-        TileOf(m, rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
-               weights + static_cast<size_t>(pi) * r.panel_bytes, p, n0, std::min(kNr, p.units - n0), nullptr, o,
-               y + int64_t{r0} * p.units);
+        ConvTile(m, rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
+                 weights + static_cast<size_t>(pi) * r.panel_bytes, p, n0, std::min(kNr, p.units - n0), o,
+                 y + int64_t{r0} * p.units);
       }
     }
   }
