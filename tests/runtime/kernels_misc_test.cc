@@ -420,6 +420,19 @@ TEST(X86Misc, SoftmaxCodeRangesAroundTheTableChunks) {  // max − min at the ed
     }
 }
 
+// The AVX-512 rows find the first d whose code is 0 before tabulating (scale·e_d < T0·S − ⌊S/2⌋):
+// a cut at every place of the table, with clip offsets that move T0 up (γ < 0), down, and past 0
+// (γ > 1/2^(bits+1): no code is 0), at every output width.
+TEST(X86Misc, SoftmaxCutAtTheFirstZeroCode) {
+  uint32_t seed = 300;
+  for (int32_t bits : {2, 5, 8})
+    for (double step : {0.004, 0.03, 0.2, 2.0})
+      for (float gamma : {-0.3f, -0.001f, 0.0f, 0.001f, 0.2f}) {
+        SoftmaxTester().Dims({3, 64}).Bits(bits).ExpBits(30, step).Clip(1.0f - gamma, gamma).Seed(seed++).TestBoth();
+        SoftmaxTester().Dims({2, 9}).Codes(-128, 127).Bits(bits).ExpBits(24, step).Clip(1.0f, gamma).Seed(seed++).TestBoth();
+      }
+}
+
 TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({1, 3, 17, 17}).Causal().TestBoth();
   SoftmaxTester().Dims({2, 3, 65, 65}).Causal().Seed(2).TestBoth();

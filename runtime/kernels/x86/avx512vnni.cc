@@ -635,30 +635,41 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     }
   }
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
-  // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
-  // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
-  // (The test of the step's last code is on the register: reading it back from `codes` stalls on
-  // the store. Only the entries a lookup may read are written: codes up to the cap, zeros to the
-  // end of its 32-entry chunk.)
+  // The code of each d, 8 at a step, up to d_hi or to the first d with u = 0: u is non-increasing
+  // in d (the exp table is), so every later d has u = 0 too, and d is capped there. That d is
+  // found before the codes, so their loop has no data-dependent exit (its test waited for each
+  // step's codes and mispredicted once a row): with T0 = 2^(drop−1) − clip_offset,
+  //   u(d) = 0 ⟺ t(d) + round < 2^drop ⟺ ⌊(scale·e_d + ⌊S/2⌋)/S⌋ < T0 ⟺ scale·e_d < T0·S − ⌊S/2⌋ = R,
+  // so the first d with u = 0 is the number of d in [0, d_hi] with scale·e_d >= R (none when
+  // R <= 0). scale·e_d < 2^28·2^30 and, when R >= 2^62, no d qualifies: 64-bit compares suffice.
+  // Only the entries a lookup may read are written: codes up to the cap, zeros to the end of its
+  // 32-entry chunk.
   const SoftmaxCodeConsts c(p, sum);
-  alignas(64) int32_t codes[256 + 32];
-  const __m256i zero_code8 = _mm256_set1_epi32(p.output_zero_point);
-  int32_t d_cap = d_hi, t = 0;
-  for (; t <= d_hi; t += 8) {  // t + 7 <= 255
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + t));
-    const __m256i codes8 = SoftmaxCodes8(c, e32);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), codes8);
-    if (t + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
-      d_cap = t + 7;
-      t += 8;
-      break;
+  int32_t d_cap = d_hi;
+  const __int128 big_r = static_cast<__int128>((int64_t{1} << (23 - p.output_bits)) - p.clip_offset_q16) * sum - sum / 2;
+  if (big_r > 0) {
+    int32_t first_zero = 0;
+    if (big_r < (__int128{1} << 62)) {
+      const __m512i r_v = _mm512_set1_epi64(static_cast<int64_t>(big_r));
+      for (int32_t d = 0; d <= d_hi; d += 8) {
+        const __mmask8 k = d_hi - d >= 7 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (d_hi - d + 1)) - 1);
+        const __m512i e = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + d)));
+        first_zero += __builtin_popcount(_mm512_mask_cmpge_epi64_mask(k, _mm512_mul_epu32(e, c.scale_v), r_v));
+      }
     }
+    d_cap = std::min(d_cap, first_zero);
   }
-  for (; t % 32 != 0; t += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), _mm256_setzero_si256());
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
   auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
     _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
   };
+  alignas(64) int32_t codes[256 + 32];
+  int32_t t = 0;
+  for (; t <= d_cap; t += 8) {  // t + 7 <= 255
+    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + t));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), SoftmaxCodes8(c, e32));
+  }
+  for (; t % 32 != 0; t += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), _mm256_setzero_si256());
   if (d_cap < kMaxSmallTable) {
     const SmallTable code_table(codes, d_cap + 1);
     for (int32_t i = 0; i < depth; i += 16) {

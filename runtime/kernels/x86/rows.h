@@ -15,8 +15,8 @@ namespace squint::rt::x86 {
 // u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
 // d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
 // and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d (8 a
-// step) up to max − min or the first u = 0 (u is non-increasing in d; larger d are capped
-// there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
+// step) up to max − min or the first d with u = 0, found first from the exp table alone (u is
+// non-increasing in d; larger d are capped there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
 // 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
 // when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
