@@ -320,6 +320,9 @@ class SoftmaxTester {
   SoftmaxTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
   SoftmaxTester& ExpBits(int32_t b, double step) { exp_bits_ = b, step_ = step; return *this; }
   SoftmaxTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // A random exp table instead: non-increasing, e_0 in [2^29, 2^30], each next entry a random
+  // fraction of the one before (so that e/Σe takes arbitrary values, near every code's boundary).
+  SoftmaxTester& RandomTable() { random_table_ = true; return *this; }
 
   template <typename TOut>
   void Test() const {
@@ -333,6 +336,11 @@ class SoftmaxTester {
     std::vector<int32_t> table(256);
     for (int32_t d = 0; d < 256; ++d)
       table[static_cast<size_t>(d)] = static_cast<int32_t>(std::lround(std::ldexp(std::exp(-d * step_), exp_bits_)));
+    if (random_table_) {
+      table[0] = std::uniform_int_distribution<int32_t>(1 << 29, 1 << 30)(rng);
+      for (size_t d = 1; d < 256; ++d)
+        table[d] = static_cast<int32_t>(table[d - 1] * std::uniform_real_distribution<double>(0.7, 1.0)(rng));
+    }
     p.exp_table = table.data();
     p.exp_table_size = 256;
     p.exp_bits = exp_bits_;
@@ -388,7 +396,7 @@ class SoftmaxTester {
 
  private:
   std::vector<int32_t> dims_{4, 16}, mask_dims_, mask32_dims_;
-  bool mask_ = false, causal_ = false;
+  bool mask_ = false, causal_ = false, random_table_ = false;
   double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
   float zeta_ = 1, gamma_ = 0;
@@ -431,6 +439,56 @@ TEST(X86Misc, SoftmaxCutAtTheFirstZeroCode) {
         SoftmaxTester().Dims({3, 64}).Bits(bits).ExpBits(30, step).Clip(1.0f - gamma, gamma).Seed(seed++).TestBoth();
         SoftmaxTester().Dims({2, 9}).Codes(-128, 127).Bits(bits).ExpBits(24, step).Clip(1.0f, gamma).Seed(seed++).TestBoth();
       }
+}
+
+// Rows of at most 128 take the AVX-512 codes in float (exact away from a code boundary, the 64-bit
+// path near one): many rows of random tables and codes at every width and clip, so that a good
+// number of lanes fall near a boundary (about 2·10^−4 of them each) and some within the float
+// estimate's error of one.
+TEST(X86Misc, SoftmaxShortRowsNearCodeBoundaries) {
+  uint32_t seed = 500;
+  for (int32_t depth : {1, 2, 3, 16, 17, 50, 64, 100, 128})
+    for (int32_t bits : {2, 4, 7, 8})
+      for (float gamma : {0.0f, -0.02f, 0.003f}) {
+        SoftmaxTester().Dims({400, depth}).Bits(bits).RandomTable().Clip(1.0f - 2 * gamma, gamma).Seed(seed++).TestBoth();
+        SoftmaxTester().Dims({100, depth}).Codes(120, 127).Bits(bits).RandomTable().Seed(seed++).TestBoth();
+      }
+}
+
+// Two-element rows built so that e·α + β (the short rows' float estimate, avx512vnni.cc) lies
+// 1/(2^drop·S) above the integer j: the float estimate falls on either side of j, and only the
+// exact path for lanes near a boundary gets the reference's code. With S = 2S' and
+// M = j·2^(drop+1) − 2^drop − 1 (odd), 2^24·e_0 + ⌊S/2⌋ + 2^(drop−1)·S = j·2^drop·S + 1 holds for
+// S' = −M^−1 mod 2^24 and e_0 = (S'·M + 1)/2^24, e_1 = S − e_0 (0 <= e_1 <= e_0 for j in
+// [2^(bits−1), 2^bits)).
+TEST(X86Misc, SoftmaxCodesJustAboveABoundary) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  int32_t rows = 0;
+  for (int32_t bits : {2, 5, 8})
+    for (int64_t j = int64_t{1} << (bits - 1); j < (int64_t{1} << bits); j += bits == 8 ? 3 : 1) {
+      const int32_t drop = 24 - bits;
+      const uint32_t m = static_cast<uint32_t>(j * (int64_t{2} << drop) - (int64_t{1} << drop) - 1);
+      uint32_t inv = m;  // Newton: m·inv ≡ 1 (mod 2^32) after five steps
+      for (int i = 0; i < 5; ++i) inv *= 2u - m * inv;
+      const int64_t s_half = (int64_t{1} << 24) - (inv & 0xffffff);
+      const int64_t e0 = (s_half * m + 1) >> 24, e1 = 2 * s_half - e0;
+      ASSERT_EQ((e0 << 24) + s_half + (int64_t{1} << (drop - 1)) * 2 * s_half, j * (int64_t{1} << drop) * 2 * s_half + 1);
+      if (e1 < 0 || e1 > e0) continue;
+      std::vector<int32_t> table(256, 0);
+      table[0] = static_cast<int32_t>(e0), table[1] = static_cast<int32_t>(e1);
+      ref::SoftmaxParams p;
+      p.rank = 2, p.dims[0] = 1, p.dims[1] = 2, p.rows = 1, p.depth = 2;
+      p.exp_table = table.data(), p.exp_table_size = 256, p.exp_bits = 30, p.output_bits = bits;
+      const int8_t x[2] = {127, 126};
+      int8_t want[2], got[2];
+      ref::Softmax<int8_t, int8_t>(p, x, want);
+      portable::Qs8Softmax<int8_t>(p, x, got, true);
+      ASSERT_EQ(int{want[0]} + 128, j) << "the row is not at the boundary it was built for";
+      ASSERT_EQ(int{got[0]}, int{want[0]}) << "bits " << bits << " j " << j;
+      ASSERT_EQ(int{got[1]}, int{want[1]}) << "bits " << bits << " j " << j;
+      ++rows;
+    }
+  EXPECT_GT(rows, 40);
 }
 
 TEST(X86Misc, SoftmaxMasks) {

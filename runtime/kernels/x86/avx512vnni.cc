@@ -544,6 +544,35 @@ __m256i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
   return _mm512_cvtepi64_epi32(_mm512_add_epi64(u, c.zero_code));
 }
 
+// A short row's codes without a table (rows of at most kShortRow elements: fewer elements than
+// codes to tabulate, usually). By the nested floors (⌊(⌊a/b⌋ + c)/m⌋ = ⌊(a + c·b)/(b·m)⌋),
+//   v = ⌊(t + round)/2^drop⌋ = ⌊e·α + β⌋,  α = scale/(2^drop·S),  β = (⌊S/2⌋ + round·S)/(2^drop·S),
+// round = 2^(drop−1) + clip_offset, u = clamp(v, 0, 2^bits − 1). In float, est = fma(e, α, β) is
+// within (e·α + |β|)·2^−22 of e·α + β (e, α, β and the fma each rounded once, relative 2^−24), and
+// e <= S bounds e·α by scale/2^drop, |β| by (1/2 + |round|)/2^drop. So where est is at least
+// eps = 2·that bound + 2^−21 away from an integer, ⌊est⌋ = v exactly; lanes nearer (a fraction of
+// about 2·eps of them) take SoftmaxCodes8. usable: eps < 1/8 (else every row takes the table).
+constexpr int32_t kShortRow = 128;
+struct ShortRowCodes {
+  __m512 alpha, beta, eps, one_minus_eps;
+  __m512i u_max;
+  bool usable;
+  ShortRowCodes(const ref::SoftmaxParams& p, int64_t sum) {
+    const int32_t drop = 24 - p.output_bits;
+    const double scale = static_cast<double>(int64_t{p.clip_scale_q16} * 256);
+    const double round = static_cast<double>((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
+    const double pot = std::ldexp(1.0, drop), s = static_cast<double>(sum), b = pot * s;
+    const double bound = (scale / pot + (0.5 + std::fabs(round)) / pot) * std::ldexp(1.0, -22);
+    const double e = 2 * bound + std::ldexp(1.0, -21);
+    usable = e < 0.125;
+    alpha = _mm512_set1_ps(static_cast<float>(scale / b));
+    beta = _mm512_set1_ps(static_cast<float>((static_cast<double>(sum / 2) + round * s) / b));
+    eps = _mm512_set1_ps(static_cast<float>(e));
+    one_minus_eps = _mm512_set1_ps(static_cast<float>(1.0 - e));
+    u_max = _mm512_set1_epi32((1 << p.output_bits) - 1);
+  }
+};
+
 // A table of at most kMaxSmallTable dwords held in registers (32-entry chunks), looked up 16
 // indices at a time by vpermi2d (a gather is several times slower on some cores); index lanes
 // outside [0, 32·chunks) give unspecified values.
@@ -618,23 +647,60 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
                                                  _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
   };
+  // A short row keeps its e (0 where not kept) for the codes below.
+  const bool short_row = depth <= kShortRow;
+  __m512i e_row[kShortRow / 16];
   if (d_hi < kMaxSmallTable) {
     const SmallTable exp_table(p.exp_table, d_hi + 1);  // 256 entries: readable
     for (int32_t i = 0; i < depth; i += 16) {
       __mmask16 k, kept;
       __m512i d;
       step(i, &k, &kept, &d);
-      add_e(_mm512_maskz_mov_epi32(kept, exp_table.Lookup(d)));
+      const __m512i e = _mm512_maskz_mov_epi32(kept, exp_table.Lookup(d));
+      if (short_row) e_row[i / 16] = e;
+      add_e(e);
     }
   } else {
     for (int32_t i = 0; i < depth; i += 16) {
       __mmask16 k, kept;
       __m512i d;
       step(i, &k, &kept, &d);
-      add_e(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4));
+      const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4);
+      if (short_row) e_row[i / 16] = e;
+      add_e(e);
     }
   }
   const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
+  auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
+    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
+  };
+  // A short row's codes element by element, 16 at a step in float (ShortRowCodes).
+  if (short_row) {
+    const ShortRowCodes sc(p, sum);
+    if (sc.usable) {
+      for (int32_t i = 0; i < depth; i += 16) {
+        __mmask16 k, kept;
+        __m512i d;
+        step(i, &k, &kept, &d);
+        const __m512i e = e_row[i / 16];
+        const __m512 est = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e), sc.alpha, sc.beta);
+        const __m512 whole = _mm512_roundscale_ps(est, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512 frac = _mm512_sub_ps(est, whole);
+        const __mmask16 near = _mm512_mask_cmp_ps_mask(kept, frac, sc.eps, _CMP_LT_OQ) |
+                               _mm512_mask_cmp_ps_mask(kept, frac, sc.one_minus_eps, _CMP_GT_OQ);
+        if (near != 0) {  // a code too close to call in float: the exact 64-bit path
+          const SoftmaxCodeConsts c(p, sum);
+          store(i, k, kept, _mm512_inserti64x4(_mm512_castsi256_si512(SoftmaxCodes8(c, _mm512_castsi512_si256(e))),
+                                               SoftmaxCodes8(c, _mm512_extracti64x4_epi64(e, 1)), 1));
+          continue;
+        }
+        const __m512i u = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(whole), _mm512_setzero_si512()), sc.u_max);
+        store(i, k, kept, _mm512_add_epi32(u, zero_code));
+      }
+      return;
+    }
+  }
   // The code of each d, 8 at a step, up to d_hi or to the first d with u = 0: u is non-increasing
   // in d (the exp table is), so every later d has u = 0 too, and d is capped there. That d is
   // found before the codes, so their loop has no data-dependent exit (its test waited for each
@@ -659,10 +725,7 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     }
     d_cap = std::min(d_cap, first_zero);
   }
-  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
-  auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
-    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
-  };
+  const __m512i cap = _mm512_set1_epi32(d_cap);
   alignas(64) int32_t codes[256 + 32];
   int32_t t = 0;
   for (; t <= d_cap; t += 8) {  // t + 7 <= 255
