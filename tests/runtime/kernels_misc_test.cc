@@ -531,6 +531,9 @@ class LayerNormTester {
   LayerNormTester& OutZeroPoint(int32_t v) { out_zp_ = v; return *this; }
   LayerNormTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
   LayerNormTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // Every multiplier m (instead of random ones in [2^30, 2^31)), and |γ| <= gamma_max.
+  LayerNormTester& Multiplier(int32_t m) { multiplier_ = m; return *this; }
+  LayerNormTester& GammaMax(int32_t g) { gamma_max_ = g; return *this; }
 
   void Test() const {
     std::mt19937 rng(seed_);
@@ -542,7 +545,7 @@ class LayerNormTester {
     p.norm_bits = norm_bits_;
     p.epsilon_q = eps_;
     std::vector<int32_t> gamma(static_cast<size_t>(channels_)), beta(gamma.size());
-    std::uniform_int_distribution<int32_t> g(-(1 << 15), 1 << 15), bt(-(1 << 22), 1 << 22);
+    std::uniform_int_distribution<int32_t> g(-gamma_max_, gamma_max_), bt(-(1 << 22), 1 << 22);
     for (auto& v : gamma) v = g(rng);
     for (auto& v : beta) v = bt(rng);
     p.gamma_q = gamma.data();
@@ -552,7 +555,7 @@ class LayerNormTester {
     const int32_t s_lo = shift_lo_ != kUnset ? shift_lo_ : std::max(-31, -(norm_bits_ + 12));
     const int32_t s_hi = shift_hi_ != kUnset ? shift_hi_ : -(norm_bits_ + 2);
     std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, s_lo), std::min(30, std::max(s_hi, -31)));
-    for (auto& v : mult) v = m(rng);
+    for (auto& v : mult) v = multiplier_ != 0 ? multiplier_ : m(rng);
     for (auto& v : shift) v = s(rng);
     p.requant = {mult.data(), shift.data(), count, out_zp_, -128, 127};
     auto x = RandomCodes(rng, int64_t{rows_} * channels_, lo_, hi_);
@@ -574,11 +577,27 @@ class LayerNormTester {
  private:
   static constexpr int32_t kUnset = 1000;
   int32_t rows_ = 3, channels_ = 16, zp_ = 0, norm_bits_ = 12, lo_ = -128, hi_ = 127, out_zp_ = 0;
-  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset;
+  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset, multiplier_ = 0, gamma_max_ = 1 << 15;
   int64_t eps_ = 1000;
   bool rms_ = false, per_channel_ = true, outlier_ = false;
   uint32_t seed_ = 1;
 };
+
+// The AVX-512 rows compute outputs in double where they are far from a rounding boundary (rows.h,
+// LayerNormFloat). m = 2^30 with shift s makes the output n·γ/2^(1−s) + β/2^(1−s) before + zp: with
+// small γ, many outputs fall exactly on a half-integer (ties away from zero, which the double
+// path's ⌊est + 1/2⌋ gets wrong for negative ones) or within γ/2 of one (where n's own rounding
+// decides): those 8-channel steps must take the exact path.
+TEST(X86Misc, LayerNormOutputsAtRoundingBoundaries) {
+  uint32_t seed = 700;
+  for (int32_t shift : {0, -1, -4, -9, -14})
+    for (int32_t gamma : {1, 3, 40, 1000})
+      for (int32_t channels : {8, 13, 64, 384}) {
+        LayerNormTester().Shape(6, channels).Multiplier(1 << 30).Shifts(shift, shift).GammaMax(gamma).Seed(seed++).Test();
+        LayerNormTester().Shape(4, channels).Rms(true, 3).PerChannel(false).Multiplier(1 << 30).Shifts(shift, shift)
+            .GammaMax(gamma).NormBits(4).Seed(seed++).Test();
+      }
+}
 
 TEST(X86Misc, LayerNormEdgeChannels) {
   for (int32_t c : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 192, 768}) {

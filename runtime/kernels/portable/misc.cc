@@ -474,6 +474,23 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
       beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
     }
+  // The AVX-512 rows' double constants (rows.h, LayerNormFloat) for rows of up to kFloatChannels,
+  // with their largest |g| and |b|.
+  constexpr int32_t kFloatChannels = 512;
+  double float_g[kFloatChannels], float_b[kFloatChannels], float_margin[kFloatChannels];
+  double g_max = 0.0, b_max = 0.0;
+  const bool use_float = isa == RowIsa::kAvx512 && channels <= kFloatChannels;
+  if (use_float)
+    for (int32_t c = 0; c < channels; ++c) {
+      const int32_t i = c * per_channel;
+      const double unit = std::ldexp(static_cast<double>(rq.multiplier[i]), -(31 - rq.shift[i]));
+      float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
+      float_b[c] = static_cast<double>(p.beta_q[c]) * unit;
+      float_margin[c] = (0.5 + std::ldexp(1.0, -20)) * std::fabs(float_g[c]) + std::ldexp(1.0, -29);
+      g_max = std::max(g_max, std::fabs(float_g[c]));
+      b_max = std::max(b_max, std::fabs(float_b[c]));
+    }
+  const x86::LayerNormFloat float_consts{float_g, float_b, float_margin};
 #endif
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * channels;
@@ -527,7 +544,8 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
           // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
           const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
           const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
-          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, yr);
+          const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 1048576.0;  // 2^20
+          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
           continue;
         }
         done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);

@@ -308,10 +308,10 @@ inline __m512i RequantNarrow8(__m512i acc, __m512i m, __m512i r, __m512i zp, __m
   return _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max);
 }
 
-// kCase: a RequantCase (rows.h).
+// kCase: a RequantCase (rows.h). Channels [c_begin, c_end) of the row (c_begin a multiple of 8).
 template <int kCase>
 void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                     int64_t root, double inv, int8_t* yr) {
+                     int64_t root, double inv, int8_t* yr, int32_t c_begin, int32_t c_end) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -327,8 +327,8 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
   const __m512i zp = _mm512_set1_epi64(rq.zero_point), act_min = _mm512_set1_epi64(rq.act_min),
                 act_max = _mm512_set1_epi64(rq.act_max);
   const __m512i m_all = _mm512_set1_epi64(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm512_set1_epi64(rq.shift[0]);
-  for (int32_t c = 0; c < channels; c += 8) {
-    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
+  for (int32_t c = c_begin; c < c_end; c += 8) {
+    const __mmask8 k = c_end - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (c_end - c)) - 1);
     const __m512i x = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, xr + c));
     const __m512i w = _mm512_sub_epi64(_mm512_mul_epi32(_mm512_sub_epi64(x, zv), c_count), sumv);
     const __mmask8 w_neg = _mm512_cmplt_epi64_mask(w, zero);
@@ -401,12 +401,59 @@ RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
   return s;
 }
 
-void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr) {
-  if (narrow) LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr);
-  else if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
-  else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
-  else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
+namespace {
+// The narrow rows' outputs in double, 8 channels a step (rows.h, LayerNormFloat): with
+// q = w·2^up/root (real), the reference's n is within 1/2 of q, so its output is the rounding (half
+// away from zero) of Y = n·G + B, G = γ·m/2^r, B = β·m/2^r, for an n in [q − 1/2, q + 1/2]. Where the
+// estimate of q·G + B is farther than margin = (1/2 + 2^−20)·|G| + 2^−29 from every half-integer,
+// all those Y round to the same integer, ⌊est + 1/2⌋ (the estimate's own error, a few roundings of
+// relative 2^−53 of values below 2^20, is far below 2^−29, and q's below 2^−20·|G|); the other
+// steps take the exact int64 path of case kCase. (The reference's 64-bit requantization rounds the
+// exact product once, ties away from zero, fixed_point.h; |Y| < 2^20 never saturates.)
+template <int kCase>
+void LayerNormRowFloat512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                          int64_t root, double inv, const LayerNormFloat& f, int8_t* yr) {
+  const int32_t channels = p.channels;
+  const ref::RequantParams& rq = p.requant;
+  const __m512d c_d = _mm512_set1_pd(channels), offset = _mm512_set1_pd(double(z) * channels + double(sum));
+  const __m512d scale = _mm512_set1_pd(std::ldexp(1.0, up_log2) / double(root)), half = _mm512_set1_pd(0.5);
+  const __m256i zp = _mm256_set1_epi32(rq.zero_point), act_min = _mm256_set1_epi32(rq.act_min),
+                act_max = _mm256_set1_epi32(rq.act_max);
+  for (int32_t c = 0; c < channels; c += 8) {
+    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
+    const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xr + c)));
+    const __m512d q = _mm512_mul_pd(_mm512_fmsub_pd(x, c_d, offset), scale);  // w exact (|w| < 2^24)
+    const __m512d est = _mm512_fmadd_pd(q, _mm512_maskz_loadu_pd(k, f.g + c), _mm512_maskz_loadu_pd(k, f.b + c));
+    const __m512d floor = _mm512_roundscale_pd(est, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512d off_half = _mm512_abs_pd(_mm512_sub_pd(_mm512_sub_pd(est, floor), half));
+    if (_mm512_mask_cmp_pd_mask(k, off_half, _mm512_maskz_loadu_pd(k, f.margin + c), _CMP_LE_OQ) != 0) {
+      LayerNormRow512<kCase>(p, xr, z, sum, up_log2, root, inv, yr, c, std::min(channels, c + 8));
+      continue;
+    }
+    const __m256i y = _mm512_cvtpd_epi32(_mm512_roundscale_pd(_mm512_add_pd(est, half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    const __m256i v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), act_min), act_max);
+    _mm256_mask_cvtepi32_storeu_epi8(yr + c, k, v);
+  }
+}
+}  // namespace
+
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                           int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr) {
+  const int32_t n = p.channels;
+  const int32_t row_case = narrow ? kNarrow
+                           : p.requant.count != 1        ? kPerLane
+                           : 31 - p.requant.shift[0] <= 32 ? kShortShift
+                                                           : kLongShift;
+  switch (row_case * 2 + (f != nullptr ? 1 : 0)) {
+    case kNarrow * 2 + 1: LayerNormRowFloat512<kNarrow>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
+    case kPerLane * 2 + 1: LayerNormRowFloat512<kPerLane>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
+    case kShortShift * 2 + 1: LayerNormRowFloat512<kShortShift>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
+    case kLongShift * 2 + 1: LayerNormRowFloat512<kLongShift>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
+    case kNarrow * 2: LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
+    case kPerLane * 2: LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
+    case kShortShift * 2: LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
+    default: LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
+  }
 }
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----

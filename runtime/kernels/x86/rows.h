@@ -36,14 +36,26 @@ struct RowStats {
 };
 RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
 
+// Per channel c of a LAYER_NORM call, in double: g = γ_c·m/2^r and b = β_c·m/2^r (the channel's
+// requantization m, r = 31 − shift), margin = (1/2 + 2^−20)·|g| + 2^−29. With them a row
+// whose |n|·|g| + |b| stays below 2^20 computes its outputs in double (each the rounding of
+// q·g + b, q = w·up / root), and exactly, in int64, the 8-channel steps where an output is within
+// margin of a rounding boundary (avx512vnni.cc, LayerNormRowFloat512).
+struct LayerNormFloat {
+  const double* g = nullptr;
+  const double* b = nullptr;
+  const double* margin = nullptr;
+};
+
 // One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
-// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above).
+// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above). f: the
+// call's LayerNormFloat when the row meets its bound, or null.
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr);
 // The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
