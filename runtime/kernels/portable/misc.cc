@@ -483,10 +483,11 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   if (use_float)
     for (int32_t c = 0; c < channels; ++c) {
       const int32_t i = c * per_channel;
-      const double unit = std::ldexp(static_cast<double>(rq.multiplier[i]), -(31 - rq.shift[i]));
+      // m / 2^r, r = 31 − shift in [1, 62]: a power of two divides exactly (no ldexp call per channel).
+      const double unit = static_cast<double>(rq.multiplier[i]) / static_cast<double>(uint64_t{1} << (31 - rq.shift[i]));
       float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
       float_b[c] = static_cast<double>(p.beta_q[c]) * unit;
-      float_margin[c] = (0.5 + std::ldexp(1.0, -20)) * std::fabs(float_g[c]) + std::ldexp(1.0, -29);
+      float_margin[c] = (0.5 + 0x1p-20) * std::fabs(float_g[c]) + 0x1p-29;
       g_max = std::max(g_max, std::fabs(float_g[c]));
       b_max = std::max(b_max, std::fabs(float_b[c]));
     }

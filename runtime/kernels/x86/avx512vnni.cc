@@ -416,7 +416,7 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const int8_t* xr, int32
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const __m512d c_d = _mm512_set1_pd(channels), offset = _mm512_set1_pd(double(z) * channels + double(sum));
-  const __m512d scale = _mm512_set1_pd(std::ldexp(1.0, up_log2) / double(root)), half = _mm512_set1_pd(0.5);
+  const __m512d scale = _mm512_set1_pd(static_cast<double>(uint64_t{1} << up_log2) / double(root)), half = _mm512_set1_pd(0.5);
   const __m256i zp = _mm256_set1_epi32(rq.zero_point), act_min = _mm256_set1_epi32(rq.act_min),
                 act_max = _mm256_set1_epi32(rq.act_max);
   for (int32_t c = 0; c < channels; c += 8) {
@@ -608,9 +608,9 @@ struct ShortRowCodes {
     const int32_t drop = 24 - p.output_bits;
     const double scale = static_cast<double>(int64_t{p.clip_scale_q16} * 256);
     const double round = static_cast<double>((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
-    const double pot = std::ldexp(1.0, drop), s = static_cast<double>(sum), b = pot * s;
-    const double bound = (scale / pot + (0.5 + std::fabs(round)) / pot) * std::ldexp(1.0, -22);
-    const double e = 2 * bound + std::ldexp(1.0, -21);
+    const double pot = static_cast<double>(int64_t{1} << drop), s = static_cast<double>(sum), b = pot * s;
+    const double bound = (scale / pot + (0.5 + std::fabs(round)) / pot) * 0x1p-22;
+    const double e = 2 * bound + 0x1p-21;
     usable = e < 0.125;
     alpha = _mm512_set1_ps(static_cast<float>(scale / b));
     beta = _mm512_set1_ps(static_cast<float>((static_cast<double>(sum / 2) + round * s) / b));
