@@ -493,9 +493,13 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     }
   const x86::LayerNormFloat float_consts{float_g, float_b, float_margin};
 #endif
-  for (int32_t r = 0; r < p.rows; ++r) {
-    const int8_t* xr = x + int64_t{r} * channels;
-    int8_t* yr = y + int64_t{r} * channels;
+  // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
+  struct RowConstants {
+    int64_t sum, root;
+    int32_t lo, hi, up_log2;
+    double inv;
+  };
+  auto row_constants = [&](const int8_t* xr) {
     // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
     int32_t s = 0;
     uint32_t sq = 0;
@@ -529,9 +533,21 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     }
     const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
     const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
-    const int32_t up_log2 = p.norm_bits + k + eps_bits / 2;
+    return RowConstants{sum, root, lo, hi, p.norm_bits + k + eps_bits / 2,
+                        root == 0 ? 0.0 : 1.0 / static_cast<double>(root)};
+  };
+  // Two rows in flight: row r + 1's constants (a latency chain: statistics, square root, division)
+  // are computed before row r's per-channel part, so that the two overlap.
+  RowConstants next = p.rows > 0 ? row_constants(x) : RowConstants{};
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * channels;
+    int8_t* yr = y + int64_t{r} * channels;
+    const RowConstants cur = next;
+    if (r + 1 < p.rows) next = row_constants(xr + channels);
+    const int64_t sum = cur.sum, root = cur.root;
+    const int32_t lo = cur.lo, hi = cur.hi, up_log2 = cur.up_log2;
     const int64_t up = int64_t{1} << up_log2;
-    const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
+    const double inv = cur.inv;
     int32_t done = 0;  // channels written by a vector row kernel
 #if defined(SQUINT_X86_KERNELS)
     if (isa != RowIsa::kCpp && root != 0) {
