@@ -352,6 +352,18 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
   const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
   int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
+#if defined(SQUINT_X86_KERNELS)
+  // Two rows in flight on AVX-512: a row waits for the next one and the two run as a pair (both
+  // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512); `flush` runs a waiting
+  // row alone (at the end, and before `keep`, which it may read, is rebuilt).
+  const int8_t* wait_x = nullptr;
+  const uint8_t* wait_m = nullptr;
+  uint8_t* wait_y = nullptr;
+  auto flush = [&] {
+    if (wait_x != nullptr) x86::Qs8SoftmaxRowAvx512(p, wait_x, wait_m, wait_y);
+    wait_x = nullptr;
+  };
+#endif
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
@@ -364,6 +376,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
         mr = nullptr;
       } else {  // both masks as one byte per element, rebuilt only when the row's masks change
         if (mask_off != keep_mask_off || mask32_off != keep_mask32_off) {
+#if defined(SQUINT_X86_KERNELS)
+          flush();
+#endif
           for (int32_t i = 0; i < depth; ++i)
             keep[i] = static_cast<uint8_t>((mr == nullptr || mr[i * m_step] != 0) && m32[i * m32_step] != 0);
           keep_mask_off = mask_off;
@@ -377,7 +392,15 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
     }
 #if defined(SQUINT_X86_KERNELS)
     if (avx512 && any) {  // the whole row (mr: null or a byte per element)
-      x86::Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
+      if (wait_x == nullptr) {
+        wait_x = xr, wait_m = mr, wait_y = reinterpret_cast<uint8_t*>(yr);
+      } else {
+        const int8_t* const xs[2] = {wait_x, xr};
+        const uint8_t* const ms[2] = {wait_m, mr};
+        uint8_t* const ys[2] = {wait_y, reinterpret_cast<uint8_t*>(yr)};
+        x86::Qs8SoftmaxRowPairAvx512(p, xs, ms, ys);
+        wait_x = nullptr;
+      }
     } else {
       SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
     }
@@ -394,6 +417,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
       index[i] = 0;
     }
   }
+#if defined(SQUINT_X86_KERNELS)
+  flush();
+#endif
 }
 
 template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);

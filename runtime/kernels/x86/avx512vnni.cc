@@ -644,7 +644,17 @@ struct SmallTable {
 };
 }  // namespace
 
-void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
+namespace {
+// What a row's two halves share.
+struct SoftmaxRowState {
+  bool any = false;
+  int32_t max_code = 0, d_hi = 0;
+  int64_t sum = 0;
+  __m512i e_row[kShortRow / 16];  // rows of at most kShortRow: e, 0 where not kept
+};
+
+// A row's first half (the second: SoftmaxRowCodes): the kept max and min, Σe, and a short row's e.
+void SoftmaxRowStats(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, SoftmaxRowState* st) {
   const int32_t depth = p.depth;
   // Kept max and min, 64 codes a step.
   __m512i vmax = _mm512_set1_epi8(-128), vmin = _mm512_set1_epi8(127);
@@ -661,14 +671,8 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
     vmax = _mm512_mask_max_epi8(vmax, kept, vmax, v);
     vmin = _mm512_mask_min_epi8(vmin, kept, vmin, v);
   }
-  const __m128i zero_code_bytes = _mm_set1_epi8(static_cast<char>(p.output_zero_point));
-  if (!any) {
-    for (int32_t i = 0; i < depth; i += 16) {
-      const __mmask16 k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
-      _mm_mask_storeu_epi8(yr + i, k, zero_code_bytes);
-    }
-    return;
-  }
+  st->any = any;
+  if (!any) return;
   __m128i m16 = _mm_max_epi8(_mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 0), _mm512_extracti32x4_epi32(vmax, 1)),
                              _mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 2), _mm512_extracti32x4_epi32(vmax, 3)));
   const int32_t max_code = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(m16));
@@ -696,7 +700,7 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
   };
   // A short row keeps its e (0 where not kept) for the codes below.
   const bool short_row = depth <= kShortRow;
-  __m512i e_row[kShortRow / 16];
+  __m512i* e_row = st->e_row;
   if (d_hi < kMaxSmallTable) {
     const SmallTable exp_table(p.exp_table, d_hi + 1);  // 256 entries: readable
     for (int32_t i = 0; i < depth; i += 16) {
@@ -717,7 +721,39 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
       add_e(e);
     }
   }
-  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  st->sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
+  st->max_code = max_code;
+  st->d_hi = d_hi;
+}
+
+// A row's second half: the output codes from SoftmaxRowStats' results.
+void SoftmaxRowCodes(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, const SoftmaxRowState& st,
+                     uint8_t* yr) {
+  const int32_t depth = p.depth;
+  const bool any = st.any;
+  const __m128i zero_code_bytes = _mm_set1_epi8(static_cast<char>(p.output_zero_point));
+  if (!any) {
+    for (int32_t i = 0; i < depth; i += 16) {
+      const __mmask16 k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+      _mm_mask_storeu_epi8(yr + i, k, zero_code_bytes);
+    }
+    return;
+  }
+  const int32_t max_code = st.max_code, d_hi = st.d_hi;
+  const int64_t sum = st.sum;
+  const bool short_row = depth <= kShortRow;
+  const __m512i* e_row = st.e_row;
+  const __m512i max_v = _mm512_set1_epi32(max_code);
+  // 16 elements a step: d = max − x, kept lanes only (a masked code may exceed the max).
+  auto step = [&](int32_t i, __mmask16* k, __mmask16* kept, __m512i* d) {
+    *k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
+    *kept = *k;
+    if (mr != nullptr) {
+      const __m128i m = _mm_maskz_loadu_epi8(*k, mr + i);
+      *kept = _mm_test_epi8_mask(m, m);
+    }
+    *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
+  };
   const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
   auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
     _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
@@ -796,6 +832,23 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
       store(i, k, kept, _mm512_mask_i32gather_epi32(zero_code, kept, _mm512_min_epi32(d, cap), codes, 4));
     }
   }
+}
+
+}  // namespace
+
+void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
+  SoftmaxRowState st;
+  SoftmaxRowStats(p, xr, mr, &st);
+  SoftmaxRowCodes(p, xr, mr, st, yr);
+}
+
+void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
+                             uint8_t* const yr[2]) {
+  SoftmaxRowState st[2];
+  SoftmaxRowStats(p, xr[0], mr[0], &st[0]);
+  SoftmaxRowStats(p, xr[1], mr[1], &st[1]);
+  SoftmaxRowCodes(p, xr[0], mr[0], st[0], yr[0]);
+  SoftmaxRowCodes(p, xr[1], mr[1], st[1], yr[1]);
 }
 
 }  // namespace squint::rt::x86

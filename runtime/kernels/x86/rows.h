@@ -20,6 +20,9 @@ namespace squint::rt::x86 {
 // 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
 // when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
+// Two such rows at once (their latency chains overlap): the same outputs as two calls of the above.
+void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
+                             uint8_t* const yr[2]);
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
