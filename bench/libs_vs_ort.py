@@ -11,6 +11,8 @@ fully-connected, squint's SOFTMAX; see bench/libs_bench.cc) and ONNX Runtime in 
 - softmax per element (ns) on rows × depth = 50², 64², 128², 197², 256², 512²: squint's int8 →
   int8 SOFTMAX against ORT's fp32 Softmax on the same shape.
 
+Times are CPU time of the timing thread on both sides (Google Benchmark's default; ORT's one
+intra-op thread is the calling thread), so that a loaded machine's preemptions count for neither.
 ORT times are free of the per-call overhead of a Python `run`: each model holds R copies of the op
 (a chain when the op's output can feed the next copy: softmax and the N = K GEMMs; otherwise R
 parallel copies with their outputs as graph outputs) and a model with one copy is timed too; the
@@ -81,20 +83,22 @@ def softmax_model(rows, depth, copies):
 
 
 def run_time(sess, feed, seconds):
-    """Median seconds of one sess.run over batches of runs lasting about `seconds` in all."""
+    """Median CPU seconds of the calling thread (ORT runs on it: one intra-op thread) per sess.run,
+    over batches of runs lasting about `seconds` in all: the CPU time Google Benchmark reports for
+    squint_libs_bench's rows, so that time the machine's other jobs take counts for neither side."""
     for _ in range(3):
         sess.run(None, feed)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     sess.run(None, feed)
-    once = max(time.perf_counter() - t0, 1e-6)
+    once = max(time.thread_time() - t0, 1e-6)
     batch = max(1, int(0.01 / once))
     samples = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(samples) < 5:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(batch):
             sess.run(None, feed)
-        samples.append((time.perf_counter() - t0) / batch)
+        samples.append((time.thread_time() - t0) / batch)
     return statistics.median(samples)
 
 
