@@ -42,6 +42,10 @@ class BinaryTester {
   BinaryTester& OutShift(int32_t s) { out_shift_ = s; return *this; }  // large: saturating outputs
   BinaryTester& ActRange(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
   BinaryTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // a and b of 65536 elements: every pair of codes once.
+  BinaryTester& AllPairs() { all_pairs_ = true, a_dims_ = {65536}, b_dims_ = {65536}; return *this; }
+  // How many Test calls ran the AVX-512 float path of ADD / SUB (BuildQs8BinaryFloat held).
+  static int32_t& FloatPaths() { static int32_t n = 0; return n; }
 
   void Test(portable::BinaryKind kind) const {
     std::mt19937 rng(seed_);
@@ -49,7 +53,9 @@ class BinaryTester {
     ASSERT_TRUE(ref::ComputeBroadcast(a_dims_.data(), static_cast<int32_t>(a_dims_.size()), b_dims_.data(),
                                       static_cast<int32_t>(b_dims_.size()), &s));
     std::vector<int32_t> y_dims(s.out_dims, s.out_dims + s.rank);
-    const auto a = RandomCodes(rng, Count(a_dims_)), b = RandomCodes(rng, Count(b_dims_));
+    auto a = RandomCodes(rng, Count(a_dims_)), b = RandomCodes(rng, Count(b_dims_));
+    if (all_pairs_)
+      for (size_t i = 0; i < 65536; ++i) a[i] = static_cast<int8_t>(i >> 8), b[i] = static_cast<int8_t>(i & 255);
     std::uniform_int_distribution<int32_t> mult(1 << 30, 0x7fffffff);
     const int32_t out_mult = mult(rng);
     ref::ElementwiseParams p;
@@ -71,6 +77,13 @@ class BinaryTester {
     else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
     portable::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
     ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
+    portable::BinaryFloat f;
+    if (IsaSupported(Isa::kAvx512Vnni) && portable::BuildQs8BinaryFloat(kind, p, table.data(), &f)) {
+      std::vector<int8_t> got_float(n + 1, 55);
+      portable::Qs8Binary(s, table.data(), a.data(), b.data(), got_float.data(), &f);
+      ASSERT_EQ(got_float, want) << "float path, kind " << static_cast<int>(kind) << ", " << n << " outputs";
+      ++FloatPaths();
+    }
   }
   void TestAll() const {
     for (auto k : {portable::BinaryKind::kAdd, portable::BinaryKind::kSub, portable::BinaryKind::kMul}) Test(k);
@@ -79,6 +92,7 @@ class BinaryTester {
  private:
   std::vector<int32_t> a_dims_{16}, b_dims_{16};
   int32_t za_ = 0, zb_ = 0, zy_ = 0, out_shift_ = 0, lo_ = -128, hi_ = 127;
+  bool all_pairs_ = false;
   uint32_t seed_ = 1;
 };
 
@@ -104,6 +118,22 @@ TEST(X86Misc, BinaryExtremeZeroPointsAndSaturation) {
     BinaryTester().A({3, 33}).B({33}).ZeroPoints(z, z, -z - 1).OutShift(6).TestAll();   // saturating
     BinaryTester().A({33}).B({3, 33}).ZeroPoints(-z - 1, z, 0).OutShift(-6).ActRange(-20, 30).TestAll();
   }
+}
+
+// ADD / SUB by the AVX-512 float path (portable::BinaryFloat) on every pair of codes, for
+// multipliers, shifts (outputs from fine to saturating), zero points and activation ranges; the
+// path must actually run for most of them.
+TEST(X86Misc, BinaryFloatPathOnEveryCodePair) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  const int32_t before = BinaryTester::FloatPaths();
+  uint32_t seed = 40;
+  for (int32_t out_shift : {-6, -2, 0, 3, 6})
+    for (int32_t z : {-128, 0, 127}) {
+      BinaryTester().AllPairs().ZeroPoints(z, -z - 1, z / 2).OutShift(out_shift).Seed(seed++).Test(portable::BinaryKind::kAdd);
+      BinaryTester().AllPairs().ZeroPoints(-z - 1, z, -z / 3).OutShift(out_shift).ActRange(-100, 90).Seed(seed++)
+          .Test(portable::BinaryKind::kSub);
+    }
+  EXPECT_GT(BinaryTester::FloatPaths() - before, 20);
 }
 
 // ---- LUT ----

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/reference/kernels.h"
 
 namespace squint::rt::x86 {
@@ -74,6 +75,11 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
 // Precondition: prepare's bound |acc| < 2^31.
 void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
                                     const int32_t* wt, const int32_t* bias, int8_t* yt);
+
+// ADD / SUB over n elements of a and b (avx512vnni.cc, 16 a step): portable::BinaryFloat's code
+// where the estimate is outside the margin, table[(uint8)a·256 + (uint8)b] for the other lanes.
+void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
+                          const int8_t* b, int8_t* y);
 
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
