@@ -76,6 +76,13 @@ void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_
   else ref::Mul<int8_t>(p, s, codes, codes, table);
 }
 
+namespace {
+// BinaryFloat's estimate (misc.h), in the order of operations the AVX-512 kernel uses.
+float BinaryFloatEstimate(const BinaryFloat& f, int32_t a, int32_t b) {
+  return std::fma(static_cast<float>(a - f.za), f.ca, static_cast<float>(b - f.zb) * f.cb);
+}
+}  // namespace
+
 bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f) {
   if (kind == BinaryKind::kMul || p.output.count != 1 || p.a_shift > 0 || p.b_shift > 0 || p.output.shift[0] > 0 ||
       p.a_multiplier < 0 || p.b_multiplier < 0 || p.output.multiplier[0] < 0)

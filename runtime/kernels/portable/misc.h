@@ -18,7 +18,6 @@
 //   with the integer remainder N − q·den; a larger quotient falls back to the integer division.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -34,7 +33,7 @@ constexpr size_t kQs8BinaryTableBytes = 65536;
 void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table);
 // ADD / SUB without the table where it is provably the same (AVX-512 rows of 16): the output code
 // is the rounding of a linear function of the two codes, estimated in float as
-//   est = fma(float(a − za), ca, float(b − zb)·cb)  (BinaryFloatEstimate),  y = clamp(rint(est) + zp);
+//   est = fma(float(a − za), ca, float(b − zb)·cb),  y = clamp(rint(est) + zp);
 // the rounding of the int32 requantizations makes est differ from the reference near a rounding
 // boundary, so a code pair whose |est − rint(est)| > 1/2 − margin takes the table's code instead.
 // BuildQs8BinaryFloat chooses ca, cb, margin from the op's multipliers and then checks all 65536
@@ -45,9 +44,6 @@ struct BinaryFloat {
   float ca = 0, cb = 0, half_minus_margin = 0.5f;
   int32_t za = 0, zb = 0, zp = 0, act_min = -128, act_max = 127;
 };
-inline float BinaryFloatEstimate(const BinaryFloat& f, int32_t a, int32_t b) {
-  return std::fma(static_cast<float>(a - f.za), f.ca, static_cast<float>(b - f.zb) * f.cb);
-}
 bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f);
 // y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups,
 // or (f set: x86-64 builds, the CPU has AVX-512) by BinaryFloat for runs of both operands.
