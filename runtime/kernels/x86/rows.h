@@ -1,7 +1,8 @@
-// The x86-64 vector rows of SOFTMAX and LAYER_NORM, and the vector LUT, that portable/misc.cc
-// calls when its caller asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa, Qs8Lut's
-// vbmi): defined in avx2.cc, avx512vnni.cc and avx512vbmi.cc, compiled with those sets' target
-// flags; call only after the CPU check.
+// The x86-64 vector rows of SOFTMAX, LAYER_NORM and ADD / SUB, the depthwise conv and the vector
+// LUT, that portable/misc.cc calls when its caller asks for them (Qs8Softmax's avx512,
+// Qs8LayerNorm's RowIsa, Qs8Binary's BinaryFloat, Qs8Lut's vbmi): defined in avx2.cc,
+// avx512vnni_rows.cc (the depthwise conv in avx512vnni.cc) and avx512vbmi.cc, compiled with those
+// sets' target flags; call only after the CPU check.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,7 @@
 
 namespace squint::rt::x86 {
 
-// One whole row (avx512vnni.cc): the kept elements' max, min and Σe = sum >= 1, and the output
+// One whole row (avx512vnni_rows.cc): the kept elements' max, min and Σe = sum >= 1, and the output
 // bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
 // u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
 // d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
@@ -31,7 +32,7 @@ void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr
 // |acc|·multiplier < 2^63 is one 32×32-bit product and the rounding one add and shift, any r.
 enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2, kNarrow = 3 };
 
-// A LAYER_NORM row's statistics (avx512vnni.cc, 32 codes a step): Σv and Σv² over v = x − z,
+// A LAYER_NORM row's statistics (avx512vnni_rows.cc, 32 codes a step): Σv and Σv² over v = x − z,
 // and the smallest and largest code, for channels in [1, 32768] (so |Σv| < 2^23, Σv² < 2^31).
 struct RowStats {
   int32_t sum = 0;
@@ -44,14 +45,14 @@ RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
 // requantization m, r = 31 − shift), margin = (1/2 + 2^−20)·|g| + 2^−29. With them a row
 // whose |n|·|g| + |b| stays below 2^20 computes its outputs in double (each the rounding of
 // q·g + b, q = w·up / root), and exactly, in int64, the 8-channel steps where an output is within
-// margin of a rounding boundary (avx512vnni.cc, LayerNormRowFloat512).
+// margin of a rounding boundary (avx512vnni_rows.cc, LayerNormRowFloat512).
 struct LayerNormFloat {
   const double* g = nullptr;
   const double* b = nullptr;
   const double* margin = nullptr;
 };
 
-// One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
+// One row's outputs (avx512vnni_rows.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
@@ -76,7 +77,7 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
 void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
                                     const int32_t* wt, const int32_t* bias, int8_t* yt);
 
-// ADD / SUB over n elements of a and b (avx512vnni.cc, 16 a step): portable::BinaryFloat's code
+// ADD / SUB over n elements of a and b (avx512vnni_rows.cc, 16 a step): portable::BinaryFloat's code
 // where the estimate is outside the margin, table[(uint8)a·256 + (uint8)b] for the other lanes.
 void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
                           const int8_t* b, int8_t* y);
