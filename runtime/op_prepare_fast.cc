@@ -51,7 +51,7 @@ template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBinaryState& s = Get<FastBinaryState>(op);
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                      static_cast<int8_t*>(out[0]));
+                      static_cast<int8_t*>(out[0]), s.use_float ? &s.float_path : nullptr);
 }
 template <bool kVbmi>
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -244,6 +244,12 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
   f.shape = s.shape;
   f.table_at = pools->AddPacked(portable::kQs8BinaryTableBytes);
   portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
+#if defined(SQUINT_X86_KERNELS)
+  // ADD / SUB on AVX-512: in float where every code pair has been checked against the table.
+  f.use_float = pools->isa == Isa::kAvx512Vnni &&
+                portable::BuildQs8BinaryFloat(kind, s.p, reinterpret_cast<const int8_t*>(pools->packed_bytes(f.table_at)),
+                                              &f.float_path);
+#endif
   out->params = f;
   out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
              : kind == portable::BinaryKind::kSub ? &RunFastBinary<1>

@@ -107,6 +107,8 @@ struct FastBinaryState {
   ref::BroadcastShape shape;
   size_t table_at = 0;
   const int8_t* table = nullptr;  // set once the pools are final
+  portable::BinaryFloat float_path;  // used when use_float (avx512vnni, BuildQs8BinaryFloat held)
+  bool use_float = false;
 };
 // int8 → int8 LUT by the reference's 256 results, in PreparePools::packed block table_at.
 struct FastLutState {

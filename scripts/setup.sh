@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Installs what squint needs on a fresh Debian 12 machine, idempotently:
 # Debian packages (only those missing) and the Python virtual environment in .venv.
+# Usage: scripts/setup.sh [--bench]
+#   --bench  also the libraries the benchmarks compare squint with (bench/libs_bench.cc: oneDNN,
+#            XNNPACK); benchmark anchors only, never linked into the runtime; the CI tier does not need them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+bench=0
+case "${1:-}" in
+  "") ;;
+  --bench) bench=1 ;;
+  *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake ninja-build ccache clang libclang-rt-dev
@@ -14,6 +23,7 @@ packages=(
   dataset-fashion-mnist libonnx-testdata
   chromium fonts-dejavu-core   # the HTML report's browser test (tests/python/test_report_browser.py)
 )
+[ "$bench" = 1 ] && packages+=(libdnnl-dev libxnnpack-dev libpthreadpool-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

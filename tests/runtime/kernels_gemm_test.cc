@@ -415,6 +415,7 @@ TEST_P(GemmTest, MatMulAttentionSizesAndSaturatingCodes) {
 
 struct ConvShape {
   int32_t batch, in_channels, in_h, in_w, out_channels, kernel_h, kernel_w, stride, dilation, pad;
+  int32_t dilation_w = 0;  // 0: dilation
 };
 
 // Qs8Conv2D against the reference Conv2D<int8_t> (bias, per-channel requant, pads on all sides);
@@ -433,10 +434,11 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, portable::TransposeBytesFn transp
   c.kernel_h = s.kernel_h;
   c.kernel_w = s.kernel_w;
   c.stride_h = c.stride_w = s.stride;
-  c.dilation_h = c.dilation_w = s.dilation;
+  c.dilation_h = s.dilation;
+  c.dilation_w = s.dilation_w != 0 ? s.dilation_w : s.dilation;
   c.pad_top = c.pad_left = s.pad;
-  c.out_h = (s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1;
-  c.out_w = (s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1;
+  c.out_h = (s.in_h + 2 * s.pad - c.dilation_h * (s.kernel_h - 1) - 1) / s.stride + 1;
+  c.out_w = (s.in_w + 2 * s.pad - c.dilation_w * (s.kernel_w - 1) - 1) / s.stride + 1;
   c.input_zero_point = zx;
   const int32_t depth = s.in_channels * s.kernel_h * s.kernel_w;
   std::vector<int8_t> x(size_t(s.batch) * s.in_channels * s.in_h * s.in_w), w(size_t(s.out_channels) * depth);
@@ -493,12 +495,21 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
       {1, 3, 9, 10, 4, 3, 3, 1, 2, 2},    {1, 32, 14, 14, 32, 3, 3, 1, 1, 0}, {1, 2, 3, 2, 3, 3, 3, 1, 1, 1},
       {1, 32, 14, 14, 32, 3, 3, 1, 1, 1}, {1, 16, 28, 28, 32, 3, 3, 2, 1, 1}, {2, 1, 5, 5, 3, 1, 1, 1, 1, 0},
       {1, 17, 6, 5, 7, 1, 3, 1, 1, 1},    {1, 9, 6, 7, 5, 3, 1, 2, 1, 1},     {2, 33, 3, 5, 40, 1, 1, 1, 1, 0},
+      // kernel_w·in_channels a multiple of 4 with dilation_w = 1: the AVX-512 tiles read the patch
+      // rows in place (Qs8ConvRows): one group per kernel row, 1 × 3 and 3 × 1 kernels, one input
+      // channel (a patch conv), strides that skip rows and columns, dilation in height only,
+      // padding wider than the kernel, output rows across tile and panel edges, two images.
+      {1, 2, 5, 6, 3, 3, 2, 1, 1, 0},     {1, 4, 9, 9, 5, 1, 3, 1, 1, 1},     {1, 4, 8, 7, 6, 3, 1, 1, 1, 1},
+      {1, 1, 28, 28, 64, 4, 4, 4, 1, 0},  {1, 1, 13, 11, 33, 3, 4, 3, 1, 2},  {1, 12, 10, 11, 40, 3, 3, 3, 1, 2},
+      {1, 8, 9, 10, 31, 3, 3, 1, 2, 1, 1}, {2, 16, 5, 7, 97, 3, 3, 2, 3, 2, 1}, {1, 64, 6, 5, 96, 3, 3, 1, 1, 1},
+      {1, 4, 3, 3, 8, 1, 5, 1, 1, 4},     {2, 32, 4, 4, 32, 2, 2, 2, 1, 0},   {1, 8, 17, 3, 16, 5, 1, 1, 1, 2},
   };
   for (const ConvShape& s : shapes)
     for (int32_t zx : {-128, 5, 127}) {
+      const int32_t dilation_w = s.dilation_w != 0 ? s.dilation_w : s.dilation;
       const int64_t outputs = int64_t{s.batch} * s.out_channels *
                               ((s.in_h + 2 * s.pad - s.dilation * (s.kernel_h - 1) - 1) / s.stride + 1) *
-                              ((s.in_w + 2 * s.pad - s.dilation * (s.kernel_w - 1) - 1) / s.stride + 1);
+                              ((s.in_w + 2 * s.pad - dilation_w * (s.kernel_w - 1) - 1) / s.stride + 1);
       in.Add(CheckConv(kernel(), portable::TransposeBytesFor(GetParam().isa), s, zx, seed++), outputs);
       if (HasFailure()) return;
     }

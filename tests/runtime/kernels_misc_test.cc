@@ -1,6 +1,6 @@
-// The optimized non-GEMM int8 kernels (runtime/kernels/portable/misc.h) against the reference kernels,
-// tolerance zero: every output code equal. Builder-style testers run one case each over edge
-// shapes (1, odd, just below / at / above 16, 32, 64), broadcast patterns, extreme zero points,
+// The optimized non-GEMM int8 kernels (runtime/kernels/portable/misc.h; ADD / SUB / MUL in
+// kernels_binary_test.cc) against the reference kernels, tolerance zero: every output code equal.
+// Builder-style testers run one case each over edge shapes (1, odd, just below / at / above 16, 32, 64), broadcast patterns, extreme zero points,
 // saturating codes, masked and fully masked softmax rows, constant layer-norm rows.
 #include <gtest/gtest.h>
 
@@ -30,80 +30,6 @@ std::vector<int8_t> RandomCodes(std::mt19937& rng, int64_t n, int32_t lo = -128,
 }
 int64_t Count(const std::vector<int32_t>& dims) {
   return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<int64_t>());
-}
-
-// ---- ADD / SUB / MUL ----
-
-class BinaryTester {
- public:
-  BinaryTester& A(std::vector<int32_t> d) { a_dims_ = std::move(d); return *this; }
-  BinaryTester& B(std::vector<int32_t> d) { b_dims_ = std::move(d); return *this; }
-  BinaryTester& ZeroPoints(int32_t za, int32_t zb, int32_t zy) { za_ = za, zb_ = zb, zy_ = zy; return *this; }
-  BinaryTester& OutShift(int32_t s) { out_shift_ = s; return *this; }  // large: saturating outputs
-  BinaryTester& ActRange(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
-  BinaryTester& Seed(uint32_t s) { seed_ = s; return *this; }
-
-  void Test(portable::BinaryKind kind) const {
-    std::mt19937 rng(seed_);
-    ref::BroadcastShape s;
-    ASSERT_TRUE(ref::ComputeBroadcast(a_dims_.data(), static_cast<int32_t>(a_dims_.size()), b_dims_.data(),
-                                      static_cast<int32_t>(b_dims_.size()), &s));
-    std::vector<int32_t> y_dims(s.out_dims, s.out_dims + s.rank);
-    const auto a = RandomCodes(rng, Count(a_dims_)), b = RandomCodes(rng, Count(b_dims_));
-    std::uniform_int_distribution<int32_t> mult(1 << 30, 0x7fffffff);
-    const int32_t out_mult = mult(rng);
-    ref::ElementwiseParams p;
-    p.a_zero_point = za_;
-    p.b_zero_point = zb_;
-    p.left_shift = 20;
-    p.a_multiplier = mult(rng);
-    p.a_shift = -1 - static_cast<int32_t>(rng() % 3);
-    p.b_multiplier = mult(rng);
-    p.b_shift = -1 - static_cast<int32_t>(rng() % 3);
-    const int32_t shift = kind == portable::BinaryKind::kMul ? out_shift_ - 8 : out_shift_ - 19;
-    p.output = {&out_mult, &shift, 1, zy_, lo_, hi_};
-    std::vector<int8_t> table(portable::kQs8BinaryTableBytes);
-    portable::BuildQs8BinaryTable(kind, p, table.data());
-    const size_t n = static_cast<size_t>(Count(y_dims));
-    std::vector<int8_t> want(n + 1, 55), got(n + 1, 55);  // one guard byte
-    if (kind == portable::BinaryKind::kAdd) ref::Add<int8_t>(p, s, a.data(), b.data(), want.data());
-    else if (kind == portable::BinaryKind::kSub) ref::Sub<int8_t>(p, s, a.data(), b.data(), want.data());
-    else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
-    portable::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
-    ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
-  }
-  void TestAll() const {
-    for (auto k : {portable::BinaryKind::kAdd, portable::BinaryKind::kSub, portable::BinaryKind::kMul}) Test(k);
-  }
-
- private:
-  std::vector<int32_t> a_dims_{16}, b_dims_{16};
-  int32_t za_ = 0, zb_ = 0, zy_ = 0, out_shift_ = 0, lo_ = -128, hi_ = 127;
-  uint32_t seed_ = 1;
-};
-
-TEST(X86Misc, BinarySameShapeEdgeSizes) {
-  for (int32_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 197 * 192}) BinaryTester().A({n}).B({n}).Seed(n).TestAll();
-}
-
-TEST(X86Misc, BinaryBroadcastPatterns) {
-  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
-      {{197, 192}, {192}},          {{192}, {197, 192}},         {{1, 197, 192}, {1, 1, 192}},
-      {{1, 32, 15, 15}, {1, 32, 1, 1}}, {{1, 32, 1, 1}, {1, 32, 15, 15}}, {{5, 7}, {1}},
-      {{1}, {5, 7}},                {{3, 1, 5}, {1, 4, 1}},      {{2, 3, 4, 5, 6, 7}, {3, 1, 5, 1, 7}},
-      {{4, 1, 33}, {4, 65, 1}},     {{1}, {1}},                  {{}, {}},
-      {{0, 5}, {5}},                {{17, 1}, {1, 17}},          {{2, 1, 3, 1}, {1, 2, 1, 3}},
-  };
-  uint32_t seed = 10;
-  for (const auto& c : cases) BinaryTester().A(c.first).B(c.second).Seed(seed++).TestAll();
-}
-
-TEST(X86Misc, BinaryExtremeZeroPointsAndSaturation) {
-  for (int32_t z : {-128, 127}) {
-    BinaryTester().A({65}).B({65}).ZeroPoints(z, -z - 1, z).TestAll();
-    BinaryTester().A({3, 33}).B({33}).ZeroPoints(z, z, -z - 1).OutShift(6).TestAll();   // saturating
-    BinaryTester().A({33}).B({3, 33}).ZeroPoints(-z - 1, z, 0).OutShift(-6).ActRange(-20, 30).TestAll();
-  }
 }
 
 // ---- LUT ----
@@ -320,6 +246,9 @@ class SoftmaxTester {
   SoftmaxTester& Codes(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
   SoftmaxTester& ExpBits(int32_t b, double step) { exp_bits_ = b, step_ = step; return *this; }
   SoftmaxTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // A random exp table instead: non-increasing, e_0 in [2^29, 2^30], each next entry a random
+  // fraction of the one before (so that e/Σe takes arbitrary values, near every code's boundary).
+  SoftmaxTester& RandomTable() { random_table_ = true; return *this; }
 
   template <typename TOut>
   void Test() const {
@@ -333,6 +262,11 @@ class SoftmaxTester {
     std::vector<int32_t> table(256);
     for (int32_t d = 0; d < 256; ++d)
       table[static_cast<size_t>(d)] = static_cast<int32_t>(std::lround(std::ldexp(std::exp(-d * step_), exp_bits_)));
+    if (random_table_) {
+      table[0] = std::uniform_int_distribution<int32_t>(1 << 29, 1 << 30)(rng);
+      for (size_t d = 1; d < 256; ++d)
+        table[d] = static_cast<int32_t>(table[d - 1] * std::uniform_real_distribution<double>(0.7, 1.0)(rng));
+    }
     p.exp_table = table.data();
     p.exp_table_size = 256;
     p.exp_bits = exp_bits_;
@@ -388,7 +322,7 @@ class SoftmaxTester {
 
  private:
   std::vector<int32_t> dims_{4, 16}, mask_dims_, mask32_dims_;
-  bool mask_ = false, causal_ = false;
+  bool mask_ = false, causal_ = false, random_table_ = false;
   double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
   float zeta_ = 1, gamma_ = 0;
@@ -418,6 +352,69 @@ TEST(X86Misc, SoftmaxCodeRangesAroundTheTableChunks) {  // max − min at the ed
       SoftmaxTester().Dims({4, 77}).Codes(-100, -100 + span).ExpBits(30, step).Seed(seed++).TestBoth();
       SoftmaxTester().Dims({2, 3, 40}).Codes(127 - span, 127).ExpBits(20, step).Mask({40}, 0.6).Seed(seed++).TestBoth();
     }
+}
+
+// The AVX-512 rows find the first d whose code is 0 before tabulating (scale·e_d < T0·S − ⌊S/2⌋):
+// a cut at every place of the table, with clip offsets that move T0 up (γ < 0), down, and past 0
+// (γ > 1/2^(bits+1): no code is 0), at every output width.
+TEST(X86Misc, SoftmaxCutAtTheFirstZeroCode) {
+  uint32_t seed = 300;
+  for (int32_t bits : {2, 5, 8})
+    for (double step : {0.004, 0.03, 0.2, 2.0})
+      for (float gamma : {-0.3f, -0.001f, 0.0f, 0.001f, 0.2f}) {
+        SoftmaxTester().Dims({3, 64}).Bits(bits).ExpBits(30, step).Clip(1.0f - gamma, gamma).Seed(seed++).TestBoth();
+        SoftmaxTester().Dims({2, 9}).Codes(-128, 127).Bits(bits).ExpBits(24, step).Clip(1.0f, gamma).Seed(seed++).TestBoth();
+      }
+}
+
+// Rows of at most 128 take the AVX-512 codes in float (exact away from a code boundary, the 64-bit
+// path near one): many rows of random tables and codes at every width and clip, so that a good
+// number of lanes fall near a boundary (about 2·10^−4 of them each) and some within the float
+// estimate's error of one.
+TEST(X86Misc, SoftmaxShortRowsNearCodeBoundaries) {
+  uint32_t seed = 500;
+  for (int32_t depth : {1, 2, 3, 16, 17, 50, 64, 100, 128})
+    for (int32_t bits : {2, 4, 7, 8})
+      for (float gamma : {0.0f, -0.02f, 0.003f}) {
+        SoftmaxTester().Dims({400, depth}).Bits(bits).RandomTable().Clip(1.0f - 2 * gamma, gamma).Seed(seed++).TestBoth();
+        SoftmaxTester().Dims({100, depth}).Codes(120, 127).Bits(bits).RandomTable().Seed(seed++).TestBoth();
+      }
+}
+
+// Two-element rows built so that e·α + β (the short rows' float estimate, avx512vnni.cc) lies
+// 1/(2^drop·S) above the integer j: the float estimate falls on either side of j, and only the
+// exact path for lanes near a boundary gets the reference's code. With S = 2S' and
+// M = j·2^(drop+1) − 2^drop − 1 (odd), 2^24·e_0 + ⌊S/2⌋ + 2^(drop−1)·S = j·2^drop·S + 1 holds for
+// S' = −M^−1 mod 2^24 and e_0 = (S'·M + 1)/2^24, e_1 = S − e_0 (0 <= e_1 <= e_0 for j in
+// [2^(bits−1), 2^bits)).
+TEST(X86Misc, SoftmaxCodesJustAboveABoundary) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  int32_t rows = 0;
+  for (int32_t bits : {2, 5, 8})
+    for (int64_t j = int64_t{1} << (bits - 1); j < (int64_t{1} << bits); j += bits == 8 ? 3 : 1) {
+      const int32_t drop = 24 - bits;
+      const uint32_t m = static_cast<uint32_t>(j * (int64_t{2} << drop) - (int64_t{1} << drop) - 1);
+      uint32_t inv = m;  // Newton: m·inv ≡ 1 (mod 2^32) after five steps
+      for (int i = 0; i < 5; ++i) inv *= 2u - m * inv;
+      const int64_t s_half = (int64_t{1} << 24) - (inv & 0xffffff);
+      const int64_t e0 = (s_half * m + 1) >> 24, e1 = 2 * s_half - e0;
+      ASSERT_EQ((e0 << 24) + s_half + (int64_t{1} << (drop - 1)) * 2 * s_half, j * (int64_t{1} << drop) * 2 * s_half + 1);
+      if (e1 < 0 || e1 > e0) continue;
+      std::vector<int32_t> table(256, 0);
+      table[0] = static_cast<int32_t>(e0), table[1] = static_cast<int32_t>(e1);
+      ref::SoftmaxParams p;
+      p.rank = 2, p.dims[0] = 1, p.dims[1] = 2, p.rows = 1, p.depth = 2;
+      p.exp_table = table.data(), p.exp_table_size = 256, p.exp_bits = 30, p.output_bits = bits;
+      const int8_t x[2] = {127, 126};
+      int8_t want[2], got[2];
+      ref::Softmax<int8_t, int8_t>(p, x, want);
+      portable::Qs8Softmax<int8_t>(p, x, got, true);
+      ASSERT_EQ(int{want[0]} + 128, j) << "the row is not at the boundary it was built for";
+      ASSERT_EQ(int{got[0]}, int{want[0]}) << "bits " << bits << " j " << j;
+      ASSERT_EQ(int{got[1]}, int{want[1]}) << "bits " << bits << " j " << j;
+      ++rows;
+    }
+  EXPECT_GT(rows, 40);
 }
 
 TEST(X86Misc, SoftmaxMasks) {
@@ -460,6 +457,9 @@ class LayerNormTester {
   LayerNormTester& OutZeroPoint(int32_t v) { out_zp_ = v; return *this; }
   LayerNormTester& Shifts(int32_t lo, int32_t hi) { shift_lo_ = lo, shift_hi_ = hi; return *this; }
   LayerNormTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // Every multiplier m (instead of random ones in [2^30, 2^31)), and |γ| <= gamma_max.
+  LayerNormTester& Multiplier(int32_t m) { multiplier_ = m; return *this; }
+  LayerNormTester& GammaMax(int32_t g) { gamma_max_ = g; return *this; }
 
   void Test() const {
     std::mt19937 rng(seed_);
@@ -471,7 +471,7 @@ class LayerNormTester {
     p.norm_bits = norm_bits_;
     p.epsilon_q = eps_;
     std::vector<int32_t> gamma(static_cast<size_t>(channels_)), beta(gamma.size());
-    std::uniform_int_distribution<int32_t> g(-(1 << 15), 1 << 15), bt(-(1 << 22), 1 << 22);
+    std::uniform_int_distribution<int32_t> g(-gamma_max_, gamma_max_), bt(-(1 << 22), 1 << 22);
     for (auto& v : gamma) v = g(rng);
     for (auto& v : beta) v = bt(rng);
     p.gamma_q = gamma.data();
@@ -481,7 +481,7 @@ class LayerNormTester {
     const int32_t s_lo = shift_lo_ != kUnset ? shift_lo_ : std::max(-31, -(norm_bits_ + 12));
     const int32_t s_hi = shift_hi_ != kUnset ? shift_hi_ : -(norm_bits_ + 2);
     std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, s_lo), std::min(30, std::max(s_hi, -31)));
-    for (auto& v : mult) v = m(rng);
+    for (auto& v : mult) v = multiplier_ != 0 ? multiplier_ : m(rng);
     for (auto& v : shift) v = s(rng);
     p.requant = {mult.data(), shift.data(), count, out_zp_, -128, 127};
     auto x = RandomCodes(rng, int64_t{rows_} * channels_, lo_, hi_);
@@ -503,11 +503,27 @@ class LayerNormTester {
  private:
   static constexpr int32_t kUnset = 1000;
   int32_t rows_ = 3, channels_ = 16, zp_ = 0, norm_bits_ = 12, lo_ = -128, hi_ = 127, out_zp_ = 0;
-  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset;
+  int32_t shift_lo_ = kUnset, shift_hi_ = kUnset, multiplier_ = 0, gamma_max_ = 1 << 15;
   int64_t eps_ = 1000;
   bool rms_ = false, per_channel_ = true, outlier_ = false;
   uint32_t seed_ = 1;
 };
+
+// The AVX-512 rows compute outputs in double where they are far from a rounding boundary (rows.h,
+// LayerNormFloat). m = 2^30 with shift s makes the output n·γ/2^(1−s) + β/2^(1−s) before + zp: with
+// small γ, many outputs fall exactly on a half-integer (ties away from zero, which the double
+// path's ⌊est + 1/2⌋ gets wrong for negative ones) or within γ/2 of one (where n's own rounding
+// decides): those 8-channel steps must take the exact path.
+TEST(X86Misc, LayerNormOutputsAtRoundingBoundaries) {
+  uint32_t seed = 700;
+  for (int32_t shift : {0, -1, -4, -9, -14})
+    for (int32_t gamma : {1, 3, 40, 1000})
+      for (int32_t channels : {8, 13, 64, 384}) {
+        LayerNormTester().Shape(6, channels).Multiplier(1 << 30).Shifts(shift, shift).GammaMax(gamma).Seed(seed++).Test();
+        LayerNormTester().Shape(4, channels).Rms(true, 3).PerChannel(false).Multiplier(1 << 30).Shifts(shift, shift)
+            .GammaMax(gamma).NormBits(4).Seed(seed++).Test();
+      }
+}
 
 TEST(X86Misc, LayerNormEdgeChannels) {
   for (int32_t c : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 192, 768}) {

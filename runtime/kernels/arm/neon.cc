@@ -90,6 +90,7 @@ void Tile2x8(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, con
 
 }  // namespace
 
-const Qs8GemmKernel kQs8Gemm2x8c8Neon = {"qs8_gemm_2x8c8__neon", kMr, kNr, kKr, 1, 0, &PackInt8Rows, &Tile2x8, nullptr};
+const Qs8GemmKernel kQs8Gemm2x8c8Neon = {"qs8_gemm_2x8c8__neon", kMr, kNr, kKr, 1, 0, &PackInt8Rows, &Tile2x8, nullptr,
+                                          nullptr};
 
 }  // namespace squint::rt::arm

@@ -96,6 +96,7 @@ void Tile4x8(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, con
 
 }  // namespace
 
-const Qs8GemmKernel kQs8Gemm4x8c4NeonDot = {"qs8_gemm_4x8c4__neondot", kMr, kNr, kKr, 1, 0, &PackInt8Rows, &Tile4x8, nullptr};
+const Qs8GemmKernel kQs8Gemm4x8c4NeonDot = {"qs8_gemm_4x8c4__neondot", kMr, kNr, kKr, 1, 0, &PackInt8Rows, &Tile4x8, nullptr,
+                                             nullptr};
 
 }  // namespace squint::rt::arm

@@ -1,5 +1,6 @@
-// Optimized int8 ADD / SUB / MUL, LUT, TRANSPOSE, SOFTMAX and LAYER_NORM (misc.h states the
-// contract: the reference kernels' output codes, bit for bit).
+// Optimized int8 LUT, TRANSPOSE, SOFTMAX, LAYER_NORM, GATHER, PAD, pooling and depthwise CONV_2D
+// (misc.h states the contract: the reference kernels' output codes, bit for bit); ADD / SUB / MUL
+// are in binary.cc.
 #include "runtime/kernels/portable/misc.h"
 
 #include <algorithm>
@@ -61,75 +62,6 @@ inline uint64_t FloorSqrt(uint64_t n) {
 }
 
 }  // namespace
-
-// ---- ADD / SUB / MUL ----
-
-void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table) {
-  int8_t codes[256];
-  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
-  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel.
-  const int32_t a_dims[2] = {256, 1}, b_dims[1] = {256};
-  ref::BroadcastShape s;
-  ref::ComputeBroadcast(a_dims, 2, b_dims, 1, &s);
-  if (kind == BinaryKind::kAdd) ref::Add<int8_t>(p, s, codes, codes, table);
-  else if (kind == BinaryKind::kSub) ref::Sub<int8_t>(p, s, codes, codes, table);
-  else ref::Mul<int8_t>(p, s, codes, codes, table);
-}
-
-void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y) {
-  // Fold the broadcast: drop size-1 axes, merge an axis into the next inner one when both
-  // operands step through them as one (contiguous, or both broadcast).
-  int32_t rank = 0;
-  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];  // innermost first
-  for (int32_t i = s.rank - 1; i >= 0; --i) {
-    const int64_t d = s.out_dims[i];
-    if (d == 0) return;
-    if (d == 1) continue;
-    if (rank > 0 && as[rank - 1] * dims[rank - 1] == s.a_strides[i] && bs[rank - 1] * dims[rank - 1] == s.b_strides[i]) {
-      dims[rank - 1] *= d;
-      continue;
-    }
-    dims[rank] = d;
-    as[rank] = s.a_strides[i];
-    bs[rank] = s.b_strides[i];
-    ++rank;
-  }
-  const auto* ua = reinterpret_cast<const uint8_t*>(a);
-  const auto* ub = reinterpret_cast<const uint8_t*>(b);
-  if (rank == 0) {  // one element
-    y[0] = table[ua[0] * 256 + ub[0]];
-    return;
-  }
-  const int64_t inner = dims[0], ai = as[0], bi = bs[0];
-  int64_t rows = 1;
-  for (int32_t i = 1; i < rank; ++i) rows *= dims[i];
-  int64_t index[ref::kMaxKernelRank] = {};
-  int64_t a_off = 0, b_off = 0;
-  for (int64_t row = 0; row < rows; ++row) {
-    const uint8_t* ar = ua + a_off;
-    const uint8_t* br = ub + b_off;
-    int8_t* yr = y + row * inner;
-    if (ai == 1 && bi == 1) {
-      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
-    } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
-      const int8_t* t = table + br[0];
-      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
-    } else if (ai == 0 && bi == 1) {  // a broadcast: one row of the table (256 bytes)
-      const int8_t* t = table + ar[0] * 256;
-      for (int64_t j = 0; j < inner; ++j) yr[j] = t[br[j]];
-    } else {
-      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
-    }
-    for (int32_t i = 1; i < rank; ++i) {  // odometer over the outer axes
-      a_off += as[i];
-      b_off += bs[i];
-      if (++index[i] < dims[i]) break;
-      a_off -= as[i] * dims[i];
-      b_off -= bs[i] * dims[i];
-      index[i] = 0;
-    }
-  }
-}
 
 // ---- LUT ----
 
@@ -352,6 +284,18 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
   const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
   int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
+#if defined(SQUINT_X86_KERNELS)
+  // Two rows in flight on AVX-512: a row waits for the next one and the two run as a pair (both
+  // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512); `flush` runs a waiting
+  // row alone (at the end, and before `keep`, which it may read, is rebuilt).
+  const int8_t* wait_x = nullptr;
+  const uint8_t* wait_m = nullptr;
+  uint8_t* wait_y = nullptr;
+  auto flush = [&] {
+    if (wait_x != nullptr) x86::Qs8SoftmaxRowAvx512(p, wait_x, wait_m, wait_y);
+    wait_x = nullptr;
+  };
+#endif
   for (int32_t r = 0; r < p.rows; ++r) {
     const int8_t* xr = x + int64_t{r} * depth;
     TOut* yr = y + int64_t{r} * depth;
@@ -364,6 +308,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
         mr = nullptr;
       } else {  // both masks as one byte per element, rebuilt only when the row's masks change
         if (mask_off != keep_mask_off || mask32_off != keep_mask32_off) {
+#if defined(SQUINT_X86_KERNELS)
+          flush();
+#endif
           for (int32_t i = 0; i < depth; ++i)
             keep[i] = static_cast<uint8_t>((mr == nullptr || mr[i * m_step] != 0) && m32[i * m32_step] != 0);
           keep_mask_off = mask_off;
@@ -377,7 +324,15 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
     }
 #if defined(SQUINT_X86_KERNELS)
     if (avx512 && any) {  // the whole row (mr: null or a byte per element)
-      x86::Qs8SoftmaxRowAvx512(p, xr, mr, reinterpret_cast<uint8_t*>(yr));
+      if (wait_x == nullptr) {
+        wait_x = xr, wait_m = mr, wait_y = reinterpret_cast<uint8_t*>(yr);
+      } else {
+        const int8_t* const xs[2] = {wait_x, xr};
+        const uint8_t* const ms[2] = {wait_m, mr};
+        uint8_t* const ys[2] = {wait_y, reinterpret_cast<uint8_t*>(yr)};
+        x86::Qs8SoftmaxRowPairAvx512(p, xs, ms, ys);
+        wait_x = nullptr;
+      }
     } else {
       SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
     }
@@ -394,6 +349,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
       index[i] = 0;
     }
   }
+#if defined(SQUINT_X86_KERNELS)
+  flush();
+#endif
 }
 
 template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);
@@ -474,10 +432,32 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
       beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
     }
+  // The AVX-512 rows' double constants (rows.h, LayerNormFloat) for rows of up to kFloatChannels,
+  // with their largest |g| and |b|.
+  constexpr int32_t kFloatChannels = 512;
+  double float_g[kFloatChannels], float_b[kFloatChannels], float_margin[kFloatChannels];
+  double g_max = 0.0, b_max = 0.0;
+  const bool use_float = isa == RowIsa::kAvx512 && channels <= kFloatChannels;
+  if (use_float)
+    for (int32_t c = 0; c < channels; ++c) {
+      const int32_t i = c * per_channel;
+      // m / 2^r, r = 31 − shift in [1, 62]: a power of two divides exactly (no ldexp call per channel).
+      const double unit = static_cast<double>(rq.multiplier[i]) / static_cast<double>(uint64_t{1} << (31 - rq.shift[i]));
+      float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
+      float_b[c] = static_cast<double>(p.beta_q[c]) * unit;
+      float_margin[c] = (0.5 + 0x1p-20) * std::fabs(float_g[c]) + 0x1p-29;
+      g_max = std::max(g_max, std::fabs(float_g[c]));
+      b_max = std::max(b_max, std::fabs(float_b[c]));
+    }
+  const x86::LayerNormFloat float_consts{float_g, float_b, float_margin};
 #endif
-  for (int32_t r = 0; r < p.rows; ++r) {
-    const int8_t* xr = x + int64_t{r} * channels;
-    int8_t* yr = y + int64_t{r} * channels;
+  // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
+  struct RowConstants {
+    int64_t sum, root;
+    int32_t lo, hi, up_log2;
+    double inv;
+  };
+  auto row_constants = [&](const int8_t* xr) {
     // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
     int32_t s = 0;
     uint32_t sq = 0;
@@ -511,9 +491,21 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     }
     const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
     const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
-    const int32_t up_log2 = p.norm_bits + k + eps_bits / 2;
+    return RowConstants{sum, root, lo, hi, p.norm_bits + k + eps_bits / 2,
+                        root == 0 ? 0.0 : 1.0 / static_cast<double>(root)};
+  };
+  // Two rows in flight: row r + 1's constants (a latency chain: statistics, square root, division)
+  // are computed before row r's per-channel part, so that the two overlap.
+  RowConstants next = p.rows > 0 ? row_constants(x) : RowConstants{};
+  for (int32_t r = 0; r < p.rows; ++r) {
+    const int8_t* xr = x + int64_t{r} * channels;
+    int8_t* yr = y + int64_t{r} * channels;
+    const RowConstants cur = next;
+    if (r + 1 < p.rows) next = row_constants(xr + channels);
+    const int64_t sum = cur.sum, root = cur.root;
+    const int32_t lo = cur.lo, hi = cur.hi, up_log2 = cur.up_log2;
     const int64_t up = int64_t{1} << up_log2;
-    const double inv = root == 0 ? 0.0 : 1.0 / static_cast<double>(root);
+    const double inv = cur.inv;
     int32_t done = 0;  // channels written by a vector row kernel
 #if defined(SQUINT_X86_KERNELS)
     if (isa != RowIsa::kCpp && root != 0) {
@@ -527,7 +519,8 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
           // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
           const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
           const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
-          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, yr);
+          const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 1048576.0;  // 2^20
+          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
           continue;
         }
         done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);

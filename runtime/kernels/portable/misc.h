@@ -31,8 +31,24 @@ enum class BinaryKind : int32_t { kAdd = 0, kSub = 1, kMul = 2 };
 constexpr size_t kQs8BinaryTableBytes = 65536;
 // table[(uint8)a·256 + (uint8)b] = the reference kernel's output code for codes a, b.
 void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table);
-// y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups.
-void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y);
+// ADD / SUB without the table where it is provably the same (AVX-512 rows of 16): the output code
+// is the rounding of a linear function of the two codes, estimated in float as
+//   est = fma(float(a − za), ca, float(b − zb)·cb),  y = clamp(rint(est) + zp);
+// the rounding of the int32 requantizations makes est differ from the reference near a rounding
+// boundary, so a code pair whose |est − rint(est)| > 1/2 − margin takes the table's code instead.
+// BuildQs8BinaryFloat chooses ca, cb, margin from the op's multipliers and then checks all 65536
+// code pairs against the table (the vector kernel computes est with the same IEEE operations): it
+// returns false, and the op keeps the table alone, if any pair outside the margin differs (or the
+// op is MUL, or a requantization is per channel or shifts left).
+struct BinaryFloat {
+  float ca = 0, cb = 0, half_minus_margin = 0.5f;
+  int32_t za = 0, zb = 0, zp = 0, act_min = -128, act_max = 127;
+};
+bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f);
+// y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups,
+// or (f set: x86-64 builds, the CPU has AVX-512) by BinaryFloat for runs of both operands.
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
+               const BinaryFloat* f = nullptr);
 
 // ---- LUT (int8 → int8) ----
 // table[(uint8)x] = ref::Lut's output code for x.

@@ -174,6 +174,11 @@ void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, in
   if (p.rows <= 0 || p.units <= 0) return;
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
+  Qs8GemmPacked(k, p, y);
+}
+
+void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
   const int32_t panels = Panels(k, p.units), tiles = (p.rows + k.mr - 1) / k.mr;
   // Split the units when there are panels for every thread (each thread streams its own weights),
   // else the row tiles (few units, many rows: e.g. a convolution's output positions).
@@ -274,14 +279,32 @@ void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reo
 }
 
 namespace {
+// Whether kernel k's packed activation element is one byte, x XOR o (o = 0 or 128: x + 128 as
+// u8 is the sign bit flipped): im2col then writes the packed rows itself (Im2ColChannelsLast).
+bool BytePacked(const Qs8GemmKernel& k) {
+  return k.weight_bytes == 1 && (k.activation_offset == 0 || k.activation_offset == 128);
+}
 // Whether the channels-last input is the patch matrix itself (1×1 kernel, stride 1, no padding).
 bool PointwiseConv(const ref::Conv2DParams& c) {
   return c.kernel_h == 1 && c.kernel_w == 1 && c.stride_h == 1 && c.stride_w == 1 && c.pad_top == 0 &&
          c.pad_left == 0 && c.out_h == c.in_h && c.out_w == c.in_w;
 }
+// Whether k's conv_tiles can read the patch rows of c in place (qs8_gemm.h: Qs8ConvRows).
+bool ImplicitConv(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
+  return k.conv_tiles != nullptr && BytePacked(k) && !PointwiseConv(c) && c.dilation_w == 1 &&
+         (int64_t{c.kernel_w} * c.in_channels) % k.kr == 0;
+}
+// The padded image's rows and columns: the input at (pad_top, pad_left), and room for every tap.
+int64_t PaddedSize(int32_t in, int32_t pad_before, int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {
+  return std::max(int64_t{in} + pad_before, (int64_t{out} - 1) * stride + int64_t{kernel - 1} * dilation + 1);
+}
+int64_t PaddedBytes(const ref::Conv2DParams& c) {
+  return PaddedSize(c.in_h, c.pad_top, c.out_h, c.stride_h, c.kernel_h, c.dilation_h) *
+         PaddedSize(c.in_w, c.pad_left, c.out_w, c.stride_w, c.kernel_w, c.dilation_w) * c.in_channels;
+}
 struct ConvScratch {
-  size_t col = 0, tmp = 0, gemm = 0, total = 0;  // byte offsets: channels-last input at 0, patch matrix,
-                                                 // [pos][C_out], then the GEMM's
+  size_t col = 0, tmp = 0, gemm = 0, total = 0;  // byte offsets: channels-last input at 0, patch matrix
+                                                 // (or the padded image), [pos][C_out], then the GEMM's
 };
 ConvScratch ConvLayout(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
   const size_t positions = static_cast<size_t>(c.out_h) * static_cast<size_t>(c.out_w);
@@ -289,7 +312,9 @@ ConvScratch ConvLayout(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
   const size_t image = static_cast<size_t>(c.in_channels) * static_cast<size_t>(c.in_h) * static_cast<size_t>(c.in_w);
   ConvScratch l;
   l.col = c.in_channels > 1 ? RoundUp(image, 64) : 0;
-  l.tmp = l.col + (PointwiseConv(c) ? 0 : RoundUp(positions * depth, 64));
+  size_t col_bytes = PointwiseConv(c) || BytePacked(k) ? 0 : positions * depth;
+  if (ImplicitConv(k, c)) col_bytes = static_cast<size_t>(PaddedBytes(c));
+  l.tmp = l.col + RoundUp(col_bytes, 64);
   l.gemm = l.tmp + RoundUp(positions * static_cast<size_t>(c.out_channels), 64);
   l.total = l.gemm + Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), static_cast<int32_t>(depth));
   return l;
@@ -303,32 +328,47 @@ inline void SwapBlocks(uint64_t& a, uint64_t& b, int bits, uint64_t mask) {
 }
 
 
-// memcpy / memset for the runs of im2col: a few bytes (kernel_w · in_channels for one input
-// channel) inline, longer runs by the library.
-void CopyRun(int8_t* dst, const int8_t* src, size_t n) {
-  if (n > 16) {
-    std::memcpy(dst, src, n);
+// The runs of im2col: n bytes of src XOR flip (every byte of the word `flip` the same), and n
+// bytes of one value, in 8-byte words (the last word overlapping the one before when n is not a
+// multiple of 8) so that the short runs of a conv's kernel rows (kernel_w · in_channels bytes)
+// cost a few moves, not a library call each.
+inline void CopyRun(int8_t* dst, const int8_t* src, size_t n, uint64_t flip) {
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<int8_t>(src[i] ^ static_cast<int8_t>(flip));
     return;
   }
-  for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  uint64_t v;
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&v, src + i, 8);
+    v ^= flip;
+    std::memcpy(dst + i, &v, 8);
+  }
+  std::memcpy(&v, src + n - 8, 8);
+  v ^= flip;
+  std::memcpy(dst + n - 8, &v, 8);
 }
-void FillRun(int8_t* dst, int8_t value, size_t n) {
-  if (n > 16) {
-    std::memset(dst, value, n);
+inline void FillRun(int8_t* dst, uint64_t value, size_t n) {
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<int8_t>(value);
     return;
   }
-  for (size_t i = 0; i < n; ++i) dst[i] = value;
+  for (size_t i = 0; i + 8 < n; i += 8) std::memcpy(dst + i, &value, 8);
+  std::memcpy(dst + n - 8, &value, 8);
 }
 
-// The patch matrix of one image from its channels-last input xt (see qs8_gemm.h).
-void Im2ColChannelsLast(const ref::Conv2DParams& c, const int8_t* xt, int8_t* col) {
+// The patch matrix of one image from its channels-last input xt (see qs8_gemm.h), each code XOR
+// `flip`, rows `stride` bytes apart (>= depth; the bytes past depth are 0): with flip = o and
+// stride = k_pad the rows the byte-packed kernels read (BytePacked), with 0 and depth the plain matrix.
+void Im2ColChannelsLast(const ref::Conv2DParams& c, const int8_t* xt, uint8_t flip, size_t stride, int8_t* col) {
   // Geometry in locals: the int8 stores below may alias anything, so fields read through `c`
   // would be reloaded after every byte.
   const int32_t in_h = c.in_h, in_w = c.in_w, out_h = c.out_h, out_w = c.out_w;
   const int32_t kernel_h = c.kernel_h, kernel_w = c.kernel_w, stride_h = c.stride_h, stride_w = c.stride_w;
   const int32_t dilation_h = c.dilation_h, dilation_w = c.dilation_w, pad_top = c.pad_top, pad_left = c.pad_left;
   const size_t ch = static_cast<size_t>(c.in_channels), row_bytes = static_cast<size_t>(kernel_w) * ch;
-  const auto pad = static_cast<int8_t>(c.input_zero_point);
+  const size_t depth = row_bytes * static_cast<size_t>(kernel_h), tail = stride - depth;
+  const uint64_t flip8 = uint64_t{flip} * 0x0101010101010101ULL;
+  const uint64_t pad = (static_cast<uint64_t>(static_cast<uint8_t>(c.input_zero_point)) * 0x0101010101010101ULL) ^ flip8;
   int8_t* row = col;
   for (int32_t oh = 0; oh < out_h; ++oh)
     for (int32_t ow = 0; ow < out_w; ++ow) {
@@ -347,14 +387,36 @@ void Im2ColChannelsLast(const ref::Conv2DParams& c, const int8_t* xt, int8_t* co
         FillRun(row, pad, static_cast<size_t>(kw_lo) * ch);
         if (dilation_w == 1) {
           CopyRun(row + static_cast<size_t>(kw_lo) * ch, x_row + int64_t{kw_lo} * static_cast<int64_t>(ch),
-                  static_cast<size_t>(kw_hi - kw_lo) * ch);
+                  static_cast<size_t>(kw_hi - kw_lo) * ch, flip8);
         } else {
           for (int32_t kw = kw_lo; kw < kw_hi; ++kw)
-            CopyRun(row + static_cast<size_t>(kw) * ch, x_row + int64_t{kw} * dilation_w * static_cast<int64_t>(ch), ch);
+            CopyRun(row + static_cast<size_t>(kw) * ch, x_row + int64_t{kw} * dilation_w * static_cast<int64_t>(ch), ch,
+                    flip8);
         }
         FillRun(row + static_cast<size_t>(kw_hi) * ch, pad, static_cast<size_t>(kernel_w - kw_hi) * ch);
       }
+      FillRun(row, 0, tail);
+      row += tail;
     }
+}
+
+// The padded image of Qs8ConvRows from the channels-last input xt: codes XOR flip, padding z_x XOR flip.
+void PadImage(const ref::Conv2DParams& c, const int8_t* xt, uint8_t flip, int64_t rows, int64_t cols, int8_t* out) {
+  const size_t ch = static_cast<size_t>(c.in_channels), pitch = static_cast<size_t>(cols) * ch;
+  const size_t left = static_cast<size_t>(c.pad_left) * ch, run = static_cast<size_t>(c.in_w) * ch;
+  const uint64_t flip8 = uint64_t{flip} * 0x0101010101010101ULL;
+  const uint64_t pad = (static_cast<uint64_t>(static_cast<uint8_t>(c.input_zero_point)) * 0x0101010101010101ULL) ^ flip8;
+  const int32_t in_h = c.in_h, pad_top = c.pad_top;
+  for (int64_t r = 0; r < rows; ++r, out += pitch) {
+    const int64_t ih = r - pad_top;
+    if (ih < 0 || ih >= in_h) {
+      FillRun(out, pad, pitch);
+      continue;
+    }
+    FillRun(out, pad, left);
+    CopyRun(out + left, xt + ih * static_cast<int64_t>(run), run, flip8);
+    FillRun(out + left + run, pad, pitch - left - run);
+  }
 }
 }  // namespace
 
@@ -409,6 +471,9 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
   q.rows = static_cast<int32_t>(positions);
   q.scratch = base + l.gemm;
   const bool pointwise = PointwiseConv(c);
+  const bool implicit = ImplicitConv(k, c) && (p.parallel.run == nullptr || p.parallel.threads <= 1);
+  const int64_t padded_h = PaddedSize(c.in_h, c.pad_top, c.out_h, c.stride_h, c.kernel_h, c.dilation_h);
+  const int64_t padded_w = PaddedSize(c.in_w, c.pad_left, c.out_w, c.stride_w, c.kernel_w, c.dilation_w);
   for (int32_t n = 0; n < c.batch; ++n) {
     const int8_t* x_n = x + int64_t{n} * c.in_channels * plane;
     const int8_t* image = x_n;  // channels last
@@ -416,8 +481,30 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
       transpose(x_n, c.in_channels, plane, xt);
       image = xt;
     }
-    if (!pointwise) Im2ColChannelsLast(c, image, col);
-    Qs8Gemm(k, q, pointwise ? image : col, tmp);
+    if (implicit) {  // the tiles read the patch rows in place
+      PadImage(c, image, static_cast<uint8_t>(k.activation_offset), padded_h, padded_w, col);
+      Qs8ConvRows r;
+      r.image = reinterpret_cast<const uint8_t*>(col);
+      r.pitch = padded_w * c.in_channels;
+      r.segment_step = int64_t{c.dilation_h} * r.pitch;
+      r.channels = c.in_channels;
+      r.out_w = c.out_w;
+      r.stride_h = c.stride_h;
+      r.stride_w = c.stride_w;
+      r.segments = c.kernel_h;
+      r.segment_groups = c.kernel_w * c.in_channels / k.kr;
+      r.panel_bytes = PanelBytes(k, static_cast<size_t>(p.depth));
+      k.conv_tiles(q, r, tmp);
+    } else if (pointwise) {
+      Qs8Gemm(k, q, image, tmp);
+    } else if (BytePacked(k)) {  // the packed rows straight into the GEMM's scratch
+      const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+      Im2ColChannelsLast(c, image, static_cast<uint8_t>(k.activation_offset), k_pad, static_cast<int8_t*>(q.scratch));
+      Qs8GemmPacked(k, q, tmp);
+    } else {
+      Im2ColChannelsLast(c, image, 0, static_cast<size_t>(p.depth), col);
+      Qs8Gemm(k, q, col, tmp);
+    }
     transpose(tmp, positions, c.out_channels, y + int64_t{n} * c.out_channels * positions);  // → NCHW
   }
 }

@@ -58,6 +58,20 @@ struct Qs8GemmParams {
   Qs8Parallel parallel;
 };
 
+// CONV_2D's patch rows read in place (an implicit GEMM, Qs8GemmKernel::conv_tiles): the input
+// image channels-last with its padding around it, every code as the kernel's packed byte
+// (x XOR o; the padding z_x XOR o), `pitch` bytes per padded row of pixels `channels` bytes each.
+// Output position pos = oh·out_w + ow (GEMM row pos) reads `segments` runs (one per kernel row
+// kh), each of `segment_groups` whole kr-byte groups (kernel_w·channels bytes, a multiple of kr:
+// dilation_w = 1), the run of kh at image + oh·stride_h·pitch + ow·stride_w·channels +
+// kh·segment_step (segment_step = dilation_h·pitch): exactly row pos of the patch matrix.
+struct Qs8ConvRows {
+  const uint8_t* image = nullptr;
+  int64_t pitch = 0, segment_step = 0;
+  int32_t channels = 0, out_w = 0, stride_h = 0, stride_w = 0, segments = 0, segment_groups = 0;
+  size_t panel_bytes = 0;  // the distance between the weight panels of p.weights
+};
+
 // A microkernel and the layout it reads. `name` follows <type>_<op>_<tile>__<isa>. The ISA
 // translation unit provides the two vector steps; the loops around them (Qs8Gemm) are shared.
 struct Qs8GemmKernel {
@@ -79,12 +93,17 @@ struct Qs8GemmKernel {
   // for j < ⌈units/nr⌉·nr (0 past units). Null: Qs8MatMul's plain C++ packing.
   void (*pack_columns)(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
                        int32_t* col_sum);
+  // y[rows][units] = the GEMM of p on the patch rows of `r` (above) instead of packed
+  // activations, single-threaded (every panel, every row tile). Null: the set has none (im2col).
+  void (*conv_tiles)(const Qs8GemmParams& p, const Qs8ConvRows& r, int8_t* y);
 };
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
 // panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a
 // contiguous range of panels, or of row tiles). Invoke-time: no allocation.
 void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
+// The same on activations already packed in p.scratch (pack_activations' layout: rows × k_pad).
+void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y);
 
 // The microkernel of an instruction set (defined in its translation unit: x86/avx2.cc,
 // x86/avx512vnni.cc, arm/neon.cc, arm/neondot.cc), or null when the set has none in this build
@@ -131,10 +150,15 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
 // xt[ih][iw][ic], or the input zero point where (ih, iw) is padding (so that x − z_x = 0 there, as
 // the reference skips it), pos = oh·out_w + ow: with dilation_w = 1 the kernel columns inside the
 // image are one contiguous run of xt per kernel row (memcpy), and a 1×1 kernel with stride 1 and
-// no padding uses xt itself. Then the FULLY_CONNECTED GEMM with the weight reordered at prepare to
-// the same depth order (ReorderConvWeights: w'[oc][(kh·kernel_w + kw)·in_channels + ic] =
+// no padding uses xt itself. A kernel whose packed element is one byte x XOR o (weight_bytes 1,
+// o = 0 or 128: VNNI and NEON) gets the patch matrix written as its packed rows (the codes flipped,
+// rows k_pad apart, zeros to k_pad) straight into its scratch, with no packing pass. Then the
+// FULLY_CONNECTED GEMM with the weight reordered at prepare to the same depth order (ReorderConvWeights: w'[oc][(kh·kernel_w + kw)·in_channels + ic] =
 // w[oc][ic][kh][kw], a permutation of each unit's depth, so every sum is the reference's), rows =
-// out_h·out_w, into [pos][C_out], transposed into the NCHW output. p: the packed FC block of w'
+// out_h·out_w, into [pos][C_out], transposed into the NCHW output. With a kernel's conv_tiles
+// (AVX-512 VNNI), when kernel_w·in_channels is a multiple of kr, dilation_w = 1 and the call is
+// single-threaded, no patch matrix at all: the channels-last input is copied once into a padded,
+// packed image (Qs8ConvRows) that the tiles read in place. p: the packed FC block of w'
 // (units = out_channels, depth D = in_channels·kernel_h·kernel_w, rows = out_h·out_w).
 void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reordered);
 // t[j][i] = x[i][j] for an x of rows × cols bytes (NCHW ↔ channels-last; also the depthwise conv's).

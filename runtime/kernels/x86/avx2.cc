@@ -187,7 +187,7 @@ struct ColumnPanel {
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm4x16c2Avx2 = {"qs8_gemm_4x16c2__avx2", kMr, kNr, kKr, 2, 0, &Pack, &Tile4x16,
-                                          &PackColumnPanels<kNr, kKr, 2, ColumnPanel>};
+                                          &PackColumnPanels<kNr, kKr, 2, ColumnPanel>, nullptr};
 
 // ---- LAYER_NORM row (rows.h states the contract; the steps are Qs8LayerNormRowAvx512's, 4
 // channels a step in int64 lanes, with AVX2's missing 64-bit abs / unsigned compare / min / max

@@ -1,12 +1,13 @@
-// AVX-512 VNNI kernels (this translation unit alone is compiled with -mavx512f -mavx512bw
-// -mavx512vl -mavx512vnni; the runtime calls it only after the CPU check at prepare).
+// AVX-512 VNNI kernels (this translation unit and avx512vnni_rows.cc are compiled with -mavx512f
+// -mavx512bw -mavx512vl -mavx512vnni; the runtime calls them only after the CPU check at prepare).
 //
 // qs8_gemm_8x32c4__avx512vnni: y = requant(x·wᵀ + b') (portable/qs8_gemm.h) with a register tile of 8 rows
 // × 32 units (two zmm of 16 int32 lanes, one lane per unit) and depth groups of 4 bytes:
 // vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
 // are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
 // lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
-// Also the AVX-512 rows of LAYER_NORM and SOFTMAX (rows.h states their contracts; below the GEMM).
+// Also the GEMM's convolution tiles (an implicit GEMM) and the depthwise convolution (rows.h); the
+// rows of LAYER_NORM, SOFTMAX and ADD / SUB are in avx512vnni_rows.cc.
 // GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
 // -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -90,11 +91,26 @@ inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2]
     _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize(acc[i][H], mult, left, right, o));
 }
 
-// One tile: M rows (a: packed u8 rows of a_stride bytes) × the 32 units of panel w from unit n0;
-// `valid` of them exist. y points at y[r0][0].
-template <int M>
-void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, const Qs8GemmParams& p,
-          int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
+// Where a tile's rows read: row i's depth runs (segments) of `groups` kr-byte groups each,
+// `segment_step` bytes apart. The GEMM's packed rows: one run, row i at a + i·stride.
+struct StridedRows {
+  static constexpr bool kSegments = false;  // segments = 1
+  const uint8_t* a;
+  size_t stride;
+  const uint8_t* Row(int i) const { return a + static_cast<size_t>(i) * stride; }
+};
+// CONV_2D's patch rows in place (portable::Qs8ConvRows): a pointer per row.
+struct PointerRows {
+  static constexpr bool kSegments = true;
+  const uint8_t* r[kMr];
+  const uint8_t* Row(int i) const { return r[i]; }
+};
+
+// One tile: M rows (see Rows above) × the 32 units of panel w from unit n0; `valid` of them
+// exist. y points at y[r0][0].
+template <int M, typename Rows>
+void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
+          const Qs8GemmParams& p, int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o, int8_t* y) {
   __m512i acc[M][2];
   const __m512i b0 = _mm512_loadu_si512(p.bias + n0), b1 = _mm512_loadu_si512(p.bias + n0 + 16);
 #pragma GCC unroll 8
@@ -110,13 +126,17 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       acc[i][1] = _mm512_add_epi32(acc[i][1], r);
     }
   }
-  for (int32_t g = 0; g < groups; ++g) {
+  // One flat loop over the groups of every segment (nested loops make GCC 12 keep the
+  // accumulators in memory): `at` steps kr bytes a group and jumps to the next segment's start.
+  const size_t jump = segment_step - static_cast<size_t>(groups) * kKr;
+  size_t at = 0;
+  for (int32_t g = 0, in_segment = 0, total = segments * groups; g < total; ++g) {
     const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
     w += 2 * 64;
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i) {
       int32_t quad;
-      std::memcpy(&quad, a + static_cast<size_t>(i) * a_stride + static_cast<size_t>(g) * kKr, sizeof(quad));
+      std::memcpy(&quad, rows.Row(i) + at, sizeof(quad));
       const __m512i x = _mm512_set1_epi32(quad);
       acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
       acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
@@ -124,6 +144,10 @@ void Tile(const uint8_t* a, size_t a_stride, const uint8_t* w, int32_t groups, c
       // them a second register and copies them back and forth on every depth step (vmovdqa32/64,
       // as many as the vpdpbusd); with it the loop is loads, broadcasts and vpdpbusd only.
       asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
+    }
+    at += kKr;
+    if constexpr (Rows::kSegments) {
+      if (++in_segment == groups) in_segment = 0, at += jump;
     }
   }
   // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
@@ -151,24 +175,72 @@ void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad,
   }
 }
 
-void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
-              int32_t valid, const int32_t* row_bias, int8_t* y) {
+// Tile<m> for a run-time m in [1, kMr].
+template <typename Rows>
+inline __attribute__((always_inline)) void TileOf(int32_t m, const Rows& rows, int32_t segments, size_t segment_step, int32_t groups, const uint8_t* w,
+            const Qs8GemmParams& p, int32_t n0, int32_t valid, const int32_t* row_bias, const OutputStage& o,
+            int8_t* y) {
+  switch (m) {
+    case 8: Tile<8>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 7: Tile<7>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 6: Tile<6>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 5: Tile<5>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 4: Tile<4>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 3: Tile<3>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    case 2: Tile<2>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+    default: Tile<1>(rows, segments, segment_step, groups, w, p, n0, valid, row_bias, o, y); break;
+  }
+}
+
+// TileOf for the convolution's rows, not inlined: inside ConvTiles8x32's loops GCC 12 keeps the
+// tile's accumulators in memory.
+__attribute__((noinline)) void ConvTile(int32_t m, const PointerRows& rows, int32_t segments, size_t segment_step,
+                                        int32_t groups, const uint8_t* w, const Qs8GemmParams& p, int32_t n0,
+                                        int32_t valid, const OutputStage& o, int8_t* y) {
+  TileOf(m, rows, segments, segment_step, groups, w, p, n0, valid, nullptr, o, y);
+}
+
+OutputStage MakeOutputStage(const Qs8GemmParams& p) {
   OutputStage o;
   o.lo = _mm512_set1_epi32(p.act_min - p.zero_point);
   o.hi = _mm512_set1_epi32(p.act_max - p.zero_point);
   o.zp = _mm512_set1_epi32(p.zero_point);
-  const auto* a8 = static_cast<const uint8_t*>(a);
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  const auto groups = static_cast<int32_t>(k_pad / kKr);
-  switch (m) {
-    case 8: Tile<8>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 7: Tile<7>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 6: Tile<6>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 5: Tile<5>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 4: Tile<4>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 3: Tile<3>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    case 2: Tile<2>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
-    default: Tile<1>(a8, k_pad, w8, groups, p, n0, valid, row_bias, o, y); break;
+  return o;
+}
+
+void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+              int32_t valid, const int32_t* row_bias, int8_t* y) {
+  const OutputStage o = MakeOutputStage(p);
+  TileOf(m, StridedRows{static_cast<const uint8_t*>(a), k_pad}, 1, 0, static_cast<int32_t>(k_pad / kKr),
+         static_cast<const uint8_t*>(w), p, n0, valid, row_bias, o, y);
+}
+
+// conv_tiles (qs8_gemm.h): row tiles of 8 output positions, each a pointer into the padded
+// image; the panels in chunks that fit the L2 cache, as the GEMM's sweep.
+void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_t* y) {
+  constexpr size_t kChunkBytes = size_t{256} * 1024;
+  const OutputStage o = MakeOutputStage(p);
+  const int32_t panels = (p.units + kNr - 1) / kNr;
+  const int32_t chunk = std::max<int32_t>(1, static_cast<int32_t>(kChunkBytes / std::max<size_t>(r.panel_bytes, 1)));
+  const auto* weights = static_cast<const uint8_t*>(p.weights);
+  const int64_t row_step = int64_t{r.stride_h} * r.pitch, col_step = int64_t{r.stride_w} * r.channels;
+  for (int32_t c0 = 0; c0 < panels; c0 += chunk) {
+    const int32_t c1 = std::min(panels, c0 + chunk);
+    int32_t oh = 0, ow = 0;  // of row r0
+    for (int32_t r0 = 0; r0 < p.rows; r0 += kMr) {
+      const int32_t m = std::min(kMr, p.rows - r0);
+      PointerRows rows;
+      for (int32_t i = 0; i < kMr; ++i) {
+        rows.r[i] = r.image + oh * row_step + ow * col_step;  // rows past m: never read
+        if (i < m && ++ow == r.out_w) ow = 0, ++oh;
+      }
+      for (int32_t pi = c0; pi < c1; ++pi) {
+        const int32_t n0 = pi * kNr;
+        ConvTile(m, rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
+                 weights + static_cast<size_t>(pi) * r.panel_bytes, p, n0, std::min(kNr, p.units - n0), o,
+                 y + int64_t{r0} * p.units);
+      }
+    }
   }
 }
 
@@ -210,132 +282,8 @@ struct ColumnPanel {
 }  // namespace
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
-                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>};
-
-// ---- LAYER_NORM row (rows.h states the contract) ----
-// 8 channels per step in int64 lanes; every step is an exact integer operation except the
-// quotient estimate, which the integer remainder corrects:
-//   |w| < 2^24 → double exactly; N = |w|·2^up_log2 + ⌊root/2⌋ (int64, < 2^59);
-//   q0 = trunc(double(|w|·up)·inv + ⌊root/2⌋·inv), q < 2^29, so |q0 − q| <= 1 and q0·root < 2^62
-//   (one vpmuludq); R = N − q0·root: R < 0 → q0 − 1, R >= root → q0 + 1;  n = ±q.
-//   acc = n·γ + β (vpmuldq: n, γ fit 32 bits);  requant: the reference's two-word rounding of
-//   |acc|·m / 2^r (r = 31 − shift), per lane r <= 32 or r > 32, saturated, signed back.
-namespace {
-// fixed_point.h's MultiplyByQuantizedMultiplier64 of 8 lanes with |acc| < 2^32, so that
-// |acc|·m < 2^63 is one vpmuludq and q = ⌊(|acc|·m + 2^(r−1)) / 2^r⌋ exactly for any r in [1, 62]
-// (r = 31 − shift, m < 2^31); then saturated, signed back, + zp and clamped to [act_min, act_max].
-inline __m512i RequantNarrow8(__m512i acc, __m512i m, __m512i r, __m512i zp, __m512i act_min, __m512i act_max) {
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
-  const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
-  const __m512i limit = _mm512_mask_blend_epi64(neg, _mm512_set1_epi64((int64_t{1} << 31) - 1),
-                                                _mm512_set1_epi64(int64_t{1} << 31));
-  const __m512i round_r = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));
-  const __m512i product = _mm512_mul_epu32(_mm512_abs_epi64(acc), m);
-  const __m512i q = _mm512_min_epu64(_mm512_srlv_epi64(_mm512_add_epi64(product, round_r), r), limit);
-  const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(q, neg, zero, q), zp);
-  return _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max);
-}
-
-// kCase: a RequantCase (rows.h).
-template <int kCase>
-void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                     int64_t root, double inv, int8_t* yr) {
-  const int32_t channels = p.channels;
-  const ref::RequantParams& rq = p.requant;
-  const bool per_channel = rq.count != 1;
-  const __m512i c_count = _mm512_set1_epi64(channels), zv = _mm512_set1_epi64(z), sumv = _mm512_set1_epi64(sum);
-  const __m128i up_shift = _mm_cvtsi32_si128(up_log2);
-  const __m512d up_d = _mm512_set1_pd(static_cast<double>(int64_t{1} << up_log2)), inv_d = _mm512_set1_pd(inv);
-  const int64_t half = root / 2;
-  const __m512i half_v = _mm512_set1_epi64(half), root_v = _mm512_set1_epi64(root);
-  const __m512d half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
-  const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xffffffff), zero = _mm512_setzero_si512();
-  const __m512i r31 = _mm512_set1_epi64(31), r32 = _mm512_set1_epi64(32), r33 = _mm512_set1_epi64(33);
-  const __m512i pos_limit = _mm512_set1_epi64((int64_t{1} << 31) - 1), neg_limit = _mm512_set1_epi64(int64_t{1} << 31);
-  const __m512i zp = _mm512_set1_epi64(rq.zero_point), act_min = _mm512_set1_epi64(rq.act_min),
-                act_max = _mm512_set1_epi64(rq.act_max);
-  const __m512i m_all = _mm512_set1_epi64(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm512_set1_epi64(rq.shift[0]);
-  for (int32_t c = 0; c < channels; c += 8) {
-    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
-    const __m512i x = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, xr + c));
-    const __m512i w = _mm512_sub_epi64(_mm512_mul_epi32(_mm512_sub_epi64(x, zv), c_count), sumv);
-    const __mmask8 w_neg = _mm512_cmplt_epi64_mask(w, zero);
-    const __m512i aw = _mm512_abs_epi64(w);
-    const __m512d est = _mm512_fmadd_pd(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_cvtepi64_epi32(aw)), up_d), inv_d, half_d);
-    __m512i q = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
-    const __m512i big_n = _mm512_add_epi64(_mm512_sll_epi64(aw, up_shift), half_v);
-    const __m512i rem = _mm512_sub_epi64(big_n, _mm512_mul_epu32(q, root_v));
-    q = _mm512_mask_sub_epi64(q, _mm512_cmplt_epi64_mask(rem, zero), q, one);
-    q = _mm512_mask_add_epi64(q, _mm512_cmpge_epi64_mask(rem, root_v), q, one);
-    const __m512i n = _mm512_mask_sub_epi64(q, w_neg, zero, q);
-    const __m512i gamma = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.gamma_q + c));
-    const __m512i beta = _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, p.beta_q + c));
-    const __m512i acc = _mm512_add_epi64(_mm512_mul_epi32(n, gamma), beta);
-    // Requantization (fixed_point.h, MultiplyByQuantizedMultiplier64), lane by lane.
-    const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
-    const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
-    if constexpr (kCase == kNarrow) {
-      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, RequantNarrow8(acc, m, r, zp, act_min, act_max));
-      continue;
-    }
-    const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
-    const __m512i a = _mm512_abs_epi64(acc);
-    const __m512i limit = _mm512_mask_blend_epi64(neg, pos_limit, neg_limit);
-    const __m512i p_lo = _mm512_mul_epu32(a, m), p_hi = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-    const __m512i hi = _mm512_add_epi64(p_hi, _mm512_srli_epi64(p_lo, 32));
-    const __m512i lo = _mm512_and_si512(p_lo, low32);
-    const __m512i round_a = _mm512_sllv_epi64(one, _mm512_sub_epi64(r, one));  // 2^(r−1), r <= 32
-    const __m512i lo2 = _mm512_add_epi64(lo, round_a);
-    const __m512i hi2 = _mm512_add_epi64(hi, _mm512_srli_epi64(lo2, 32));
-    const __mmask8 overflow = _mm512_cmpge_epu64_mask(hi2, round_a);  // q >= 2^31
-    const __m512i q_a = _mm512_add_epi64(_mm512_sllv_epi64(hi2, _mm512_sub_epi64(r32, r)),
-                                         _mm512_srlv_epi64(_mm512_and_si512(lo2, low32), r));
-    const __m512i q_b = _mm512_srlv_epi64(_mm512_add_epi64(hi, _mm512_sllv_epi64(one, _mm512_sub_epi64(r, r33))),
-                                          _mm512_sub_epi64(r, r32));
-    __m512i qq;
-    if constexpr (kCase == kPerLane) {
-      const __mmask8 case_a = _mm512_cmple_epi64_mask(r, r32);
-      qq = _mm512_min_epu64(_mm512_mask_blend_epi64(case_a, q_b, q_a), limit);
-      qq = _mm512_mask_blend_epi64(case_a & overflow, qq, limit);
-    } else if constexpr (kCase == kShortShift) {
-      qq = _mm512_mask_blend_epi64(overflow, _mm512_min_epu64(q_a, limit), limit);
-    } else {
-      qq = _mm512_min_epu64(q_b, limit);
-    }
-    const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
-    _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
-  }
-}
-}  // namespace
-
-RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
-  const __m512i zv = _mm512_set1_epi16(static_cast<int16_t>(z)), ones = _mm512_set1_epi16(1);
-  __m512i sums = _mm512_setzero_si512(), squares = _mm512_setzero_si512();
-  __m256i lo = _mm256_set1_epi8(127), hi = _mm256_set1_epi8(-128);
-  for (int32_t c = 0; c < channels; c += 32) {
-    const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
-    const __m256i b = _mm256_maskz_loadu_epi8(k, xr + c);
-    const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
-    sums = _mm512_add_epi32(sums, _mm512_madd_epi16(v, ones));
-    squares = _mm512_add_epi32(squares, _mm512_madd_epi16(v, v));  // a lane: <= 2·255² per step
-    lo = _mm256_mask_min_epi8(lo, k, lo, b);
-    hi = _mm256_mask_max_epi8(hi, k, hi, b);
-  }
-  RowStats s;
-  s.sum = _mm512_reduce_add_epi32(sums);
-  s.sum_sq = static_cast<uint32_t>(_mm512_reduce_add_epi32(squares));  // < 2^31: no lane sum wraps
-  s.lo = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(_mm_min_epi8(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1))));
-  s.hi = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(_mm_max_epi8(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1))));
-  return s;
-}
-
-void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr) {
-  if (narrow) LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr);
-  else if (p.requant.count != 1) LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr);
-  else if (31 - p.requant.shift[0] <= 32) LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr);
-  else LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr);
-}
+                                                 &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
+                                                 &ConvTiles8x32};
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
@@ -428,181 +376,6 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
                                     const int32_t* wt, const int32_t* bias, int8_t* yt) {
   if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, x_one, wt, bias, yt);
   else DepthwiseChannelsLast<false>(p, xt, x_one, wt, bias, yt);
-}
-
-// ---- SOFTMAX codes (rows.h states the contract) ----
-// e (int32) → N = scale·e + ⌊sum/2⌋ exactly (vpmuludq: both < 2^32); t0 = trunc(e·(scale/sum)
-// + ⌊sum/2⌋/sum) in double is off by at most one from t = ⌊N / sum⌋ (t < 2^29), and the integer
-// remainder N − t0·sum (exact modulo 2^64, its true value is within ±sum of [0, sum)) corrects it.
-namespace {
-struct SoftmaxCodeConsts {
-  __m512d scale_d, half_d;
-  __m512i scale_v, half_v, sum_v, sum_lo, sum_hi, one, zero, round, u_max, zero_code;
-  __m128i drop_v;
-  SoftmaxCodeConsts(const ref::SoftmaxParams& p, int64_t sum) {
-    const int32_t drop = 24 - p.output_bits;
-    const int64_t scale = int64_t{p.clip_scale_q16} * 256;
-    const int64_t half = sum / 2;
-    const double inv = 1.0 / static_cast<double>(sum);
-    scale_d = _mm512_set1_pd(static_cast<double>(scale) * inv);
-    half_d = _mm512_set1_pd(static_cast<double>(half) * inv);
-    scale_v = _mm512_set1_epi64(scale), half_v = _mm512_set1_epi64(half);
-    sum_v = _mm512_set1_epi64(sum), sum_lo = _mm512_set1_epi64(sum & 0xffffffff);
-    sum_hi = _mm512_set1_epi64(sum >> 32);
-    one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
-    round = _mm512_set1_epi64((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
-    u_max = _mm512_set1_epi64((int64_t{1} << p.output_bits) - 1);
-    zero_code = _mm512_set1_epi64(p.output_zero_point);
-    drop_v = _mm_cvtsi32_si128(drop);
-  }
-};
-// The output codes (u + zero point) of 8 values of e, as 8 dwords.
-__m256i SoftmaxCodes8(const SoftmaxCodeConsts& c, __m256i e32) {
-  const __m512i e = _mm512_cvtepu32_epi64(e32);
-  const __m512i big_n = _mm512_add_epi64(_mm512_mul_epu32(e, c.scale_v), c.half_v);
-  const __m512d est = _mm512_fmadd_pd(_mm512_cvtepi32_pd(e32), c.scale_d, c.half_d);
-  __m512i t = _mm512_cvtepu32_epi64(_mm512_cvttpd_epi32(est));
-  const __m512i t_sum =
-      _mm512_add_epi64(_mm512_mul_epu32(t, c.sum_lo), _mm512_slli_epi64(_mm512_mul_epu32(t, c.sum_hi), 32));
-  const __m512i rem = _mm512_sub_epi64(big_n, t_sum);
-  t = _mm512_mask_sub_epi64(t, _mm512_cmplt_epi64_mask(rem, c.zero), t, c.one);
-  t = _mm512_mask_add_epi64(t, _mm512_cmpge_epi64_mask(rem, c.sum_v), t, c.one);
-  const __m512i v = _mm512_sra_epi64(_mm512_add_epi64(t, c.round), c.drop_v);
-  const __m512i u = _mm512_min_epi64(_mm512_max_epi64(v, c.zero), c.u_max);
-  return _mm512_cvtepi64_epi32(_mm512_add_epi64(u, c.zero_code));
-}
-
-// A table of at most kMaxSmallTable dwords held in registers (32-entry chunks), looked up 16
-// indices at a time by vpermi2d (a gather is several times slower on some cores); index lanes
-// outside [0, 32·chunks) give unspecified values.
-constexpr int32_t kMaxSmallTable = 128;
-struct SmallTable {
-  __m512i lo[4], hi[4];
-  int32_t chunks;
-  SmallTable(const int32_t* t, int32_t n) : chunks((n + 31) / 32) {  // t readable for 32·chunks entries
-    for (int32_t c = 0; c < chunks; ++c) {
-      lo[c] = _mm512_loadu_si512(t + 32 * c);
-      hi[c] = _mm512_loadu_si512(t + 32 * c + 16);
-    }
-  }
-  __m512i Lookup(__m512i d) const {
-    __m512i r = _mm512_permutex2var_epi32(lo[0], d, hi[0]);
-    const __m512i chunk = _mm512_srli_epi32(d, 5);
-    for (int32_t c = 1; c < chunks; ++c)
-      r = _mm512_mask_mov_epi32(r, _mm512_cmpeq_epi32_mask(chunk, _mm512_set1_epi32(c)),
-                                _mm512_permutex2var_epi32(lo[c], d, hi[c]));
-    return r;
-  }
-};
-}  // namespace
-
-void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
-  const int32_t depth = p.depth;
-  // Kept max and min, 64 codes a step.
-  __m512i vmax = _mm512_set1_epi8(-128), vmin = _mm512_set1_epi8(127);
-  bool any = false;
-  for (int32_t i = 0; i < depth; i += 64) {
-    const __mmask64 k = depth - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (depth - i)) - 1;
-    const __m512i v = _mm512_maskz_loadu_epi8(k, xr + i);
-    __mmask64 kept = k;
-    if (mr != nullptr) {
-      const __m512i m = _mm512_maskz_loadu_epi8(k, mr + i);
-      kept = _mm512_test_epi8_mask(m, m);
-    }
-    any = any || kept != 0;
-    vmax = _mm512_mask_max_epi8(vmax, kept, vmax, v);
-    vmin = _mm512_mask_min_epi8(vmin, kept, vmin, v);
-  }
-  const __m128i zero_code_bytes = _mm_set1_epi8(static_cast<char>(p.output_zero_point));
-  if (!any) {
-    for (int32_t i = 0; i < depth; i += 16) {
-      const __mmask16 k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
-      _mm_mask_storeu_epi8(yr + i, k, zero_code_bytes);
-    }
-    return;
-  }
-  __m128i m16 = _mm_max_epi8(_mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 0), _mm512_extracti32x4_epi32(vmax, 1)),
-                             _mm_max_epi8(_mm512_extracti32x4_epi32(vmax, 2), _mm512_extracti32x4_epi32(vmax, 3)));
-  const int32_t max_code = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(m16));
-  m16 = _mm_min_epi8(_mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 0), _mm512_extracti32x4_epi32(vmin, 1)),
-                     _mm_min_epi8(_mm512_extracti32x4_epi32(vmin, 2), _mm512_extracti32x4_epi32(vmin, 3)));
-  const int32_t min_code = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(m16));
-  const __m512i max_v = _mm512_set1_epi32(max_code);
-  // 16 elements a step: d = max − x, kept lanes only (a masked code may exceed the max).
-  auto step = [&](int32_t i, __mmask16* k, __mmask16* kept, __m512i* d) {
-    *k = depth - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (depth - i)) - 1);
-    *kept = *k;
-    if (mr != nullptr) {
-      const __m128i m = _mm_maskz_loadu_epi8(*k, mr + i);
-      *kept = _mm_test_epi8_mask(m, m);
-    }
-    *d = _mm512_sub_epi32(max_v, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(*k, xr + i)));
-  };
-  // Σe over the kept elements: e = exp_table[d] by vpermi2d from registers for a short range
-  // of d, else by a gather.
-  const int32_t d_hi = max_code - min_code;
-  __m512i acc = _mm512_setzero_si512();
-  auto add_e = [&acc](__m512i e) {
-    acc = _mm512_add_epi64(acc, _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(e)),
-                                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(e, 1))));
-  };
-  if (d_hi < kMaxSmallTable) {
-    const SmallTable exp_table(p.exp_table, d_hi + 1);  // 256 entries: readable
-    for (int32_t i = 0; i < depth; i += 16) {
-      __mmask16 k, kept;
-      __m512i d;
-      step(i, &k, &kept, &d);
-      add_e(_mm512_maskz_mov_epi32(kept, exp_table.Lookup(d)));
-    }
-  } else {
-    for (int32_t i = 0; i < depth; i += 16) {
-      __mmask16 k, kept;
-      __m512i d;
-      step(i, &k, &kept, &d);
-      add_e(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), kept, d, p.exp_table, 4));
-    }
-  }
-  const int64_t sum = _mm512_reduce_add_epi64(acc);  // >= exp_table[0] >= 1: the max is kept
-  // The code of each d, 8 at a step, up to d_hi or to the first step that ends with u = 0: u is
-  // non-increasing in d (the exp table is), so every later d has u = 0 too, and d is capped there.
-  // (The test of the step's last code is on the register: reading it back from `codes` stalls on
-  // the store. Only the entries a lookup may read are written: codes up to the cap, zeros to the
-  // end of its 32-entry chunk.)
-  const SoftmaxCodeConsts c(p, sum);
-  alignas(64) int32_t codes[256 + 32];
-  const __m256i zero_code8 = _mm256_set1_epi32(p.output_zero_point);
-  int32_t d_cap = d_hi, t = 0;
-  for (; t <= d_hi; t += 8) {  // t + 7 <= 255
-    const __m256i e32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.exp_table + t));
-    const __m256i codes8 = SoftmaxCodes8(c, e32);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), codes8);
-    if (t + 7 < d_hi && (_mm256_cmpeq_epi32_mask(codes8, zero_code8) & 0x80) != 0) {
-      d_cap = t + 7;
-      t += 8;
-      break;
-    }
-  }
-  for (; t % 32 != 0; t += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(codes + t), _mm256_setzero_si256());
-  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point), cap = _mm512_set1_epi32(d_cap);
-  auto store = [&](int32_t i, __mmask16 k, __mmask16 kept, __m512i code) {
-    _mm_mask_storeu_epi8(yr + i, k, _mm512_cvtepi32_epi8(_mm512_mask_mov_epi32(zero_code, kept, code)));
-  };
-  if (d_cap < kMaxSmallTable) {
-    const SmallTable code_table(codes, d_cap + 1);
-    for (int32_t i = 0; i < depth; i += 16) {
-      __mmask16 k, kept;
-      __m512i d;
-      step(i, &k, &kept, &d);
-      store(i, k, kept, code_table.Lookup(_mm512_min_epi32(d, cap)));
-    }
-  } else {
-    for (int32_t i = 0; i < depth; i += 16) {
-      __mmask16 k, kept;
-      __m512i d;
-      step(i, &k, &kept, &d);
-      store(i, k, kept, _mm512_mask_i32gather_epi32(zero_code, kept, _mm512_min_epi32(d, cap), codes, 4));
-    }
-  }
 }
 
 }  // namespace squint::rt::x86

@@ -1,25 +1,30 @@
-// The x86-64 vector rows of SOFTMAX and LAYER_NORM, and the vector LUT, that portable/misc.cc
-// calls when its caller asks for them (Qs8Softmax's avx512, Qs8LayerNorm's RowIsa, Qs8Lut's
-// vbmi): defined in avx2.cc, avx512vnni.cc and avx512vbmi.cc, compiled with those sets' target
-// flags; call only after the CPU check.
+// The x86-64 vector rows of SOFTMAX, LAYER_NORM and ADD / SUB, the depthwise conv and the vector
+// LUT, that portable/misc.cc calls when its caller asks for them (Qs8Softmax's avx512,
+// Qs8LayerNorm's RowIsa, Qs8Binary's BinaryFloat, Qs8Lut's vbmi): defined in avx2.cc,
+// avx512vnni_rows.cc (the depthwise conv in avx512vnni.cc) and avx512vbmi.cc, compiled with those
+// sets' target flags; call only after the CPU check.
 #pragma once
 
 #include <cstdint>
 
+#include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/reference/kernels.h"
 
 namespace squint::rt::x86 {
 
-// One whole row (avx512vnni.cc): the kept elements' max, min and Σe = sum >= 1, and the output
+// One whole row (avx512vnni_rows.cc): the kept elements' max, min and Σe = sum >= 1, and the output
 // bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
 // u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
 // d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
 // and e_d <= 2^30 <= sum·2^30, so every quotient fits 32 bits). The codes are tabulated per d (8 a
-// step) up to max − min or the first u = 0 (u is non-increasing in d; larger d are capped
-// there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
+// step) up to max − min or the first d with u = 0, found first from the exp table alone (u is
+// non-increasing in d; larger d are capped there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
 // 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
 // when every element is kept.
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
+// Two such rows at once (their latency chains overlap): the same outputs as two calls of the above.
+void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
+                             uint8_t* const yr[2]);
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
@@ -27,7 +32,7 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
 // |acc|·multiplier < 2^63 is one 32×32-bit product and the rounding one add and shift, any r.
 enum RequantCase { kPerLane = 0, kShortShift = 1, kLongShift = 2, kNarrow = 3 };
 
-// A LAYER_NORM row's statistics (avx512vnni.cc, 32 codes a step): Σv and Σv² over v = x − z,
+// A LAYER_NORM row's statistics (avx512vnni_rows.cc, 32 codes a step): Σv and Σv² over v = x − z,
 // and the smallest and largest code, for channels in [1, 32768] (so |Σv| < 2^23, Σv² < 2^31).
 struct RowStats {
   int32_t sum = 0;
@@ -36,14 +41,26 @@ struct RowStats {
 };
 RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
 
-// One row's outputs (avx512vnni.cc, 8 channels per step), given the row's constants: z (RMS zero
+// Per channel c of a LAYER_NORM call, in double: g = γ_c·m/2^r and b = β_c·m/2^r (the channel's
+// requantization m, r = 31 − shift), margin = (1/2 + 2^−20)·|g| + 2^−29. With them a row
+// whose |n|·|g| + |b| stays below 2^20 computes its outputs in double (each the rounding of
+// q·g + b, q = w·up / root), and exactly, in int64, the 8-channel steps where an output is within
+// margin of a rounding boundary (avx512vnni_rows.cc, LayerNormRowFloat512).
+struct LayerNormFloat {
+  const double* g = nullptr;
+  const double* b = nullptr;
+  const double* margin = nullptr;
+};
+
+// One row's outputs (avx512vnni_rows.cc, 8 channels per step), given the row's constants: z (RMS zero
 // point or 0), sum (Σ(x − z), 0 in RMS mode), up = 2^up_log2, root > 0, inv ≈ 1/root. Per channel:
 // w = C·(x − z) − sum, n = ⌊w·up / root⌉ (ties away from zero), acc = n·γ + β, y = requant(acc)
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
-// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above).
+// narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above). f: the
+// call's LayerNormFloat when the row meets its bound, or null.
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, bool narrow, int8_t* yr);
+                           int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr);
 // The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
@@ -59,6 +76,11 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
 // Precondition: prepare's bound |acc| < 2^31.
 void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
                                     const int32_t* wt, const int32_t* bias, int8_t* yt);
+
+// ADD / SUB over n elements of a and b (avx512vnni_rows.cc, 16 a step): portable::BinaryFloat's code
+// where the estimate is outside the margin, table[(uint8)a·256 + (uint8)b] for the other lanes.
+void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
+                          const int8_t* b, int8_t* y);
 
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.

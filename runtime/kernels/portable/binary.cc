@@ -1,0 +1,132 @@
+// Optimized int8 ADD / SUB / MUL (misc.h states the contract: the reference kernels' output codes,
+// bit for bit): the 65536-entry table of the reference's results, looked up along the folded
+// broadcast, and on AVX-512 ADD / SUB in float where prepare has checked every code pair.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "runtime/kernels/portable/misc.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
+
+namespace squint::rt::portable {
+
+// ---- ADD / SUB / MUL ----
+
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table) {
+  int8_t codes[256];
+  for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
+  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel.
+  const int32_t a_dims[2] = {256, 1}, b_dims[1] = {256};
+  ref::BroadcastShape s;
+  ref::ComputeBroadcast(a_dims, 2, b_dims, 1, &s);
+  if (kind == BinaryKind::kAdd) ref::Add<int8_t>(p, s, codes, codes, table);
+  else if (kind == BinaryKind::kSub) ref::Sub<int8_t>(p, s, codes, codes, table);
+  else ref::Mul<int8_t>(p, s, codes, codes, table);
+}
+
+namespace {
+// BinaryFloat's estimate (misc.h), in the order of operations the AVX-512 kernel uses.
+float BinaryFloatEstimate(const BinaryFloat& f, int32_t a, int32_t b) {
+  return std::fma(static_cast<float>(a - f.za), f.ca, static_cast<float>(b - f.zb) * f.cb);
+}
+}  // namespace
+
+bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f) {
+  if (kind == BinaryKind::kMul || p.output.count != 1 || p.a_shift > 0 || p.b_shift > 0 || p.output.shift[0] > 0 ||
+      p.a_multiplier < 0 || p.b_multiplier < 0 || p.output.multiplier[0] < 0)
+    return false;
+  // y ≈ (a − za)·2^left·ma·2^(sa − 31)·mo·2^(so − 31) ± (b − zb)·…: each int32 requantization
+  // rounds twice (at most 1 off), the output's by 2^(31 − so) finer than the output code.
+  const double out = std::ldexp(static_cast<double>(p.output.multiplier[0]), p.output.shift[0] - 31);
+  const double ca = std::ldexp(static_cast<double>(p.a_multiplier), p.left_shift + p.a_shift - 31) * out;
+  const double cb = std::ldexp(static_cast<double>(p.b_multiplier), p.left_shift + p.b_shift - 31) * out *
+                    (kind == BinaryKind::kSub ? -1.0 : 1.0);
+  // The margin: the output's first rounding (1/2 of 2^shift), the inputs' (1 each, times out), and
+  // the float estimate's error (a few roundings of relative 2^−24 of at most 256·(|ca| + |cb|)).
+  const double margin = std::ldexp(1.0, p.output.shift[0]) + 3.0 * out + 0x1p-21 * 256.0 * (std::fabs(ca) + std::fabs(cb));
+  if (!(margin < 0.25)) return false;
+  BinaryFloat g;
+  g.ca = static_cast<float>(ca);
+  g.cb = static_cast<float>(cb);
+  g.half_minus_margin = static_cast<float>(0.5 - margin);
+  g.za = p.a_zero_point, g.zb = p.b_zero_point, g.zp = p.output.zero_point;
+  g.act_min = p.output.act_min, g.act_max = p.output.act_max;
+  // Every code pair: outside the margin, the estimate's code must be the table's.
+  for (int32_t a = -128; a < 128; ++a)
+    for (int32_t b = -128; b < 128; ++b) {
+      const float est = BinaryFloatEstimate(g, a, b);
+      if (!(std::fabs(est) < 1048576.0f)) return false;  // 2^20: rint fits int32; NaN excluded
+      const float r = std::nearbyint(est);
+      if (std::fabs(est - r) > g.half_minus_margin) continue;  // near a boundary: the table's
+      const int32_t v = std::min(std::max(static_cast<int32_t>(r) + g.zp, g.act_min), g.act_max);
+      if (v != table[static_cast<uint8_t>(a) * 256 + static_cast<uint8_t>(b)]) return false;
+    }
+  *f = g;
+  return true;
+}
+
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
+               const BinaryFloat* f) {
+  // Fold the broadcast: drop size-1 axes, merge an axis into the next inner one when both
+  // operands step through them as one (contiguous, or both broadcast).
+  int32_t rank = 0;
+  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];  // innermost first
+  for (int32_t i = s.rank - 1; i >= 0; --i) {
+    const int64_t d = s.out_dims[i];
+    if (d == 0) return;
+    if (d == 1) continue;
+    if (rank > 0 && as[rank - 1] * dims[rank - 1] == s.a_strides[i] && bs[rank - 1] * dims[rank - 1] == s.b_strides[i]) {
+      dims[rank - 1] *= d;
+      continue;
+    }
+    dims[rank] = d;
+    as[rank] = s.a_strides[i];
+    bs[rank] = s.b_strides[i];
+    ++rank;
+  }
+  const auto* ua = reinterpret_cast<const uint8_t*>(a);
+  const auto* ub = reinterpret_cast<const uint8_t*>(b);
+  if (rank == 0) {  // one element
+    y[0] = table[ua[0] * 256 + ub[0]];
+    return;
+  }
+  const int64_t inner = dims[0], ai = as[0], bi = bs[0];
+  int64_t rows = 1;
+  for (int32_t i = 1; i < rank; ++i) rows *= dims[i];
+  int64_t index[ref::kMaxKernelRank] = {};
+  int64_t a_off = 0, b_off = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const uint8_t* ar = ua + a_off;
+    const uint8_t* br = ub + b_off;
+    int8_t* yr = y + row * inner;
+    if (ai == 1 && bi == 1) {
+#if defined(SQUINT_X86_KERNELS)
+      if (f != nullptr) {
+        x86::Qs8BinaryFloatAvx512(*f, table, inner, reinterpret_cast<const int8_t*>(ar), reinterpret_cast<const int8_t*>(br),
+                                  yr);
+      } else
+#endif
+        for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
+    } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
+      const int8_t* t = table + br[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
+    } else if (ai == 0 && bi == 1) {  // a broadcast: one row of the table (256 bytes)
+      const int8_t* t = table + ar[0] * 256;
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[br[j]];
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
+    }
+    for (int32_t i = 1; i < rank; ++i) {  // odometer over the outer axes
+      a_off += as[i];
+      b_off += bs[i];
+      if (++index[i] < dims[i]) break;
+      a_off -= as[i] * dims[i];
+      b_off -= bs[i] * dims[i];
+      index[i] = 0;
+    }
+  }
+}
+
+}  // namespace squint::rt::portable

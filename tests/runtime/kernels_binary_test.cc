@@ -1,0 +1,130 @@
+// The optimized int8 ADD / SUB / MUL (runtime/kernels/portable/binary.cc: the table of the reference's
+// 65536 results, and on AVX-512 ADD / SUB in float where prepare checked every code pair) against the
+// reference kernels, tolerance zero: edge sizes, broadcast patterns, extreme zero points, saturating
+// outputs, and every pair of codes.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "runtime/dispatch.h"
+#include "runtime/kernels/portable/misc.h"
+#include "runtime/kernels/reference/kernels.h"
+#include "tests/runtime/kernels_test_util.h"
+
+namespace squint::rt {
+namespace {
+
+size_t Count(const std::vector<int32_t>& dims) {
+  return static_cast<size_t>(std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<int64_t>()));
+}
+
+// ---- ADD / SUB / MUL ----
+
+class BinaryTester {
+ public:
+  BinaryTester& A(std::vector<int32_t> d) { a_dims_ = std::move(d); return *this; }
+  BinaryTester& B(std::vector<int32_t> d) { b_dims_ = std::move(d); return *this; }
+  BinaryTester& ZeroPoints(int32_t za, int32_t zb, int32_t zy) { za_ = za, zb_ = zb, zy_ = zy; return *this; }
+  BinaryTester& OutShift(int32_t s) { out_shift_ = s; return *this; }  // large: saturating outputs
+  BinaryTester& ActRange(int32_t lo, int32_t hi) { lo_ = lo, hi_ = hi; return *this; }
+  BinaryTester& Seed(uint32_t s) { seed_ = s; return *this; }
+  // a and b of 65536 elements: every pair of codes once.
+  BinaryTester& AllPairs() { all_pairs_ = true, a_dims_ = {65536}, b_dims_ = {65536}; return *this; }
+  // How many Test calls ran the AVX-512 float path of ADD / SUB (BuildQs8BinaryFloat held).
+  static int32_t& FloatPaths() { static int32_t n = 0; return n; }
+
+  void Test(portable::BinaryKind kind) const {
+    std::mt19937 rng(seed_);
+    ref::BroadcastShape s;
+    ASSERT_TRUE(ref::ComputeBroadcast(a_dims_.data(), static_cast<int32_t>(a_dims_.size()), b_dims_.data(),
+                                      static_cast<int32_t>(b_dims_.size()), &s));
+    std::vector<int32_t> y_dims(s.out_dims, s.out_dims + s.rank);
+    auto a = ref::testing::RandomCodes<int8_t>(rng, Count(a_dims_)), b = ref::testing::RandomCodes<int8_t>(rng, Count(b_dims_));
+    if (all_pairs_)
+      for (size_t i = 0; i < 65536; ++i) a[i] = static_cast<int8_t>(i >> 8), b[i] = static_cast<int8_t>(i & 255);
+    std::uniform_int_distribution<int32_t> mult(1 << 30, 0x7fffffff);
+    const int32_t out_mult = mult(rng);
+    ref::ElementwiseParams p;
+    p.a_zero_point = za_;
+    p.b_zero_point = zb_;
+    p.left_shift = 20;
+    p.a_multiplier = mult(rng);
+    p.a_shift = -1 - static_cast<int32_t>(rng() % 3);
+    p.b_multiplier = mult(rng);
+    p.b_shift = -1 - static_cast<int32_t>(rng() % 3);
+    const int32_t shift = kind == portable::BinaryKind::kMul ? out_shift_ - 8 : out_shift_ - 19;
+    p.output = {&out_mult, &shift, 1, zy_, lo_, hi_};
+    std::vector<int8_t> table(portable::kQs8BinaryTableBytes);
+    portable::BuildQs8BinaryTable(kind, p, table.data());
+    const size_t n = static_cast<size_t>(Count(y_dims));
+    std::vector<int8_t> want(n + 1, 55), got(n + 1, 55);  // one guard byte
+    if (kind == portable::BinaryKind::kAdd) ref::Add<int8_t>(p, s, a.data(), b.data(), want.data());
+    else if (kind == portable::BinaryKind::kSub) ref::Sub<int8_t>(p, s, a.data(), b.data(), want.data());
+    else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
+    portable::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
+    ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
+    portable::BinaryFloat f;
+    if (IsaSupported(Isa::kAvx512Vnni) && portable::BuildQs8BinaryFloat(kind, p, table.data(), &f)) {
+      std::vector<int8_t> got_float(n + 1, 55);
+      portable::Qs8Binary(s, table.data(), a.data(), b.data(), got_float.data(), &f);
+      ASSERT_EQ(got_float, want) << "float path, kind " << static_cast<int>(kind) << ", " << n << " outputs";
+      ++FloatPaths();
+    }
+  }
+  void TestAll() const {
+    for (auto k : {portable::BinaryKind::kAdd, portable::BinaryKind::kSub, portable::BinaryKind::kMul}) Test(k);
+  }
+
+ private:
+  std::vector<int32_t> a_dims_{16}, b_dims_{16};
+  int32_t za_ = 0, zb_ = 0, zy_ = 0, out_shift_ = 0, lo_ = -128, hi_ = 127;
+  bool all_pairs_ = false;
+  uint32_t seed_ = 1;
+};
+
+TEST(X86Misc, BinarySameShapeEdgeSizes) {
+  for (int32_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 197 * 192}) BinaryTester().A({n}).B({n}).Seed(n).TestAll();
+}
+
+TEST(X86Misc, BinaryBroadcastPatterns) {
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{197, 192}, {192}},          {{192}, {197, 192}},         {{1, 197, 192}, {1, 1, 192}},
+      {{1, 32, 15, 15}, {1, 32, 1, 1}}, {{1, 32, 1, 1}, {1, 32, 15, 15}}, {{5, 7}, {1}},
+      {{1}, {5, 7}},                {{3, 1, 5}, {1, 4, 1}},      {{2, 3, 4, 5, 6, 7}, {3, 1, 5, 1, 7}},
+      {{4, 1, 33}, {4, 65, 1}},     {{1}, {1}},                  {{}, {}},
+      {{0, 5}, {5}},                {{17, 1}, {1, 17}},          {{2, 1, 3, 1}, {1, 2, 1, 3}},
+  };
+  uint32_t seed = 10;
+  for (const auto& c : cases) BinaryTester().A(c.first).B(c.second).Seed(seed++).TestAll();
+}
+
+TEST(X86Misc, BinaryExtremeZeroPointsAndSaturation) {
+  for (int32_t z : {-128, 127}) {
+    BinaryTester().A({65}).B({65}).ZeroPoints(z, -z - 1, z).TestAll();
+    BinaryTester().A({3, 33}).B({33}).ZeroPoints(z, z, -z - 1).OutShift(6).TestAll();   // saturating
+    BinaryTester().A({33}).B({3, 33}).ZeroPoints(-z - 1, z, 0).OutShift(-6).ActRange(-20, 30).TestAll();
+  }
+}
+
+// ADD / SUB by the AVX-512 float path (portable::BinaryFloat) on every pair of codes, for
+// multipliers, shifts (outputs from fine to saturating), zero points and activation ranges; the
+// path must actually run for most of them.
+TEST(X86Misc, BinaryFloatPathOnEveryCodePair) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
+  const int32_t before = BinaryTester::FloatPaths();
+  uint32_t seed = 40;
+  for (int32_t out_shift : {-6, -2, 0, 3, 6})
+    for (int32_t z : {-128, 0, 127}) {
+      BinaryTester().AllPairs().ZeroPoints(z, -z - 1, z / 2).OutShift(out_shift).Seed(seed++).Test(portable::BinaryKind::kAdd);
+      BinaryTester().AllPairs().ZeroPoints(-z - 1, z, -z / 3).OutShift(out_shift).ActRange(-100, 90).Seed(seed++)
+          .Test(portable::BinaryKind::kSub);
+    }
+  EXPECT_GT(BinaryTester::FloatPaths() - before, 20);
+}
+
+}  // namespace
+}  // namespace squint::rt
