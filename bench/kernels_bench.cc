@@ -6,7 +6,8 @@
 // bench/hadamard_cost.py runs this once and prints time(HADAMARD)/time(FULLY_CONNECTED) per size.
 // BM_Gemm: the int8 FULLY_CONNECTED GEMM (M rows × N units × K depth, per-channel requant) per
 // instruction set (reference kernel, AVX2, AVX-512 VNNI microkernels), in MAC/s; a set the CPU
-// lacks is skipped with an error row; BM_GemmThreads: one shape on 1 and 2 threads (wall clock).
+// lacks is skipped with an error row; BM_GemmThreads: one shape on 1 and 2 threads (wall clock);
+// BM_VnniPeak: the machine's int8 multiply-accumulate peak on one core, what BM_Gemm is measured against.
 // docs/benchmarks.md "Fast kernels" has the commands and tables.
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,9 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernels.h"
@@ -169,6 +173,41 @@ BENCHMARK(BM_GemmThreads)
     ->Args({197, 768, 768, 3, 1})->Args({197, 768, 768, 3, 2})
     ->Args({197, 768, 768, 2, 1})->Args({197, 768, 768, 2, 2})
     ->ArgNames({"M", "N", "K", "isa", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+#if defined(__x86_64__)
+// BM_VnniPeak: `vpdpbusd` on zmm registers (64 u8 x s8 products a lane set) into 16 independent
+// accumulators, more than the instruction's latency times its throughput on current cores, so the
+// loop is bound by throughput alone; the empty asm keeps the compiler from folding the constant
+// products. MAC/s is the one-core int8 peak that BM_Gemm's MAC/s is a fraction of.
+__attribute__((target("avx512f,avx512vnni"))) void VnniPeakLoop(int64_t steps, const int8_t* seed, int32_t* sink) {
+  __m512i acc[16];
+  for (auto& a : acc) a = _mm512_setzero_si512();
+  const __m512i u = _mm512_set1_epi8(seed[0]), s = _mm512_set1_epi8(seed[1]);
+  for (int64_t i = 0; i < steps; ++i) {
+    for (auto& a : acc) {
+      a = _mm512_dpbusd_epi32(a, u, s);
+      asm volatile("" : "+v"(a));
+    }
+  }
+  __m512i total = acc[0];
+  for (int j = 1; j < 16; ++j) total = _mm512_add_epi32(total, acc[j]);
+  _mm512_storeu_si512(sink, total);
+}
+
+void BM_VnniPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("the CPU has no AVX-512 VNNI");
+  constexpr int64_t kSteps = 1 << 16;
+  const int8_t seed[2] = {1, 2};
+  alignas(64) int32_t sink[16];
+  for (auto _ : state) {
+    VnniPeakLoop(kSteps, seed, sink);
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(kSteps) * 16 * 64,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMicrosecond);
+#endif
 
 BENCHMARK(BM_Hadamard<int8_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Hadamard<int16_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
