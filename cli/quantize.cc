@@ -183,13 +183,16 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "names them)")
       ->capture_default_str();
   cmd->add_option("--weight-rounding", o->p.weight_rounding,
-                  "how fully connected weights get their codes on their scales (same scales and file format):\n"
+                  "how fully connected and convolution weights get their codes on their scales (same scales\n"
+                  "and file format):\n"
                   "  nearest   round each weight to its nearest code\n"
                   "  gptq      GPTQ: column by column, each rounding error compensated by the later columns,\n"
                   "            weighted by the layer's calibration inputs; helps most at 4 bits\n"
                   "  adaround  AdaRound: each weight rounded up or down as 1000 Adam steps on the layer's\n"
                   "            output error over its calibration inputs decide (slower: seconds per large layer)\n"
-                  "Convolutions and grouped layers always round to nearest")
+                  "both on each layer's calibration inputs (a convolution's: its im2col'd input patches, per\n"
+                  "group for grouped and depthwise ones); grouped fully connected layers and ConvTranspose\n"
+                  "always round to nearest")
       ->check(CLI::IsMember({"nearest", "gptq", "adaround"}))
       ->capture_default_str();
   cmd->add_option("--reconstruct", o->p.reconstruct,
