@@ -186,13 +186,10 @@ Status Lowerer::LowerMatMul(size_t i) {
     for (int64_t k = 0; k < K; ++k)
       w[static_cast<size_t>(r * K + k)] = alpha * (already_nk ? wf[static_cast<size_t>(r * K + k)]
                                                               : wf[static_cast<size_t>(k * N + r)]);
-  // Packed int4 and group scales need the W4A8 kernel: int8 activations.
-  const bool low_bit_ok = type_ != fb::ElementType::INT16 && groups == 1;
+  // Packed int4 and group scales: FullyConnectedLowBit, int8 or int16 activations; grouped layers
+  // take int8 per-channel weights.
+  const bool low_bit_ok = groups == 1;
   const int bits = groups == 1 ? WeightBits(n) : 8;
-  if (type_ == fb::ElementType::INT16 && groups == 1 && (bits == 4 || opts_.group_size > 0))
-    warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
-                                    "per-channel scales",
-                                    n.name));
   std::vector<float> bias;
   if (const ir::Tensor* b = Const(n.input(2))) {
     bias = b->ToFloatVector();

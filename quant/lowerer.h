@@ -342,9 +342,9 @@ class Lowerer {
 
   // Weights [units, depth] (row per output channel) to a symmetric `bits` grid
   // ([−7, 7] for 4 bits), per channel or per tensor, stored one code per int8 — or, for a
-  // kernel reading int8 activations, packed two per byte (INT4) when bits is 4 and
-  // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
-  // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
+  // kernel with a low-bit path, packed two per byte (INT4) when bits is 4 and pack_ok
+  // (FULLY_CONNECTED with int8 or int16 activations, CONV_2D with int8), and with one scale per
+  // group of opts_.group_size depth elements when set and group_ok (the same layers; a depth that
   // group_size does not divide falls back to per-channel scales, with a warning).
   // With `hessians` (a FULLY_CONNECTED or CONV_2D layer's input Hessians, one per weight group,
   // LowerOptions::input_hessians), the codes on those scales are chosen by GPTQ (quant/gptq.h) or
