@@ -1,23 +1,30 @@
 #!/usr/bin/env python3
-"""Low-bit ablation (issue 18): models x W/A bit widths x weight rounding x reconstruction, on the integer runtime.
+"""Low-bit ablation (issue 18): models x W/A bit widths x weight rounding x reconstruction x group size x
+transform, on the integer runtime.
 
 One Markdown table per model on stdout. WxAy counts as the papers do (--act-bits-scope matmul, the
 default): weights and the activations that matrix products read at the narrow width, the rest of the
 activations at 8 bits; rows marked "all" narrow every activation (--act-bits-scope all). With 4 or 3
 activation bits the softmax output (if any) takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2).
+Models: the bundled ones (tests/data/models) and minilm, all-MiniLM-L6-v2 from the zoo cache
+(tools/zoo/fetch.py: ~/.cache/squint/zoo/minilm, its 256 calibration and 300 validation sentences).
 Columns:
+  group     --group-size (0: one scale per output channel)
+  transform --transform (none: no transform)
   recon     --reconstruct: none, or block (activation clipping searched per residual block on the runtime)
-  metric    accuracy % (image models) or bits/char (gpt_tiny) from `squint quantize`'s check over the
-            validation samples, float in parentheses
+  metric    accuracy % (image models), bits/char (gpt_tiny) or the mean cosine of the sentence
+            embeddings to float (minilm: "cos") from `squint quantize`'s check over the validation
+            samples, float in parentheses
   SQNR      of output 0 (the logits) against float, dB
   quantize  wall-clock seconds of `squint quantize` alone (its check cut to one sample), in this run
 A combination squint refuses (exit 2) is a row saying so. Usage (from the repository root, after
 scripts/build.sh release):
   .venv/bin/python bench/lowbit_ablation.py --squint build/cli/squint [--models vit_tiny,gpt_tiny]
-      [--configs W8A8,W4A4] [--roundings nearest,gptq] [--reconstructs none,block] [--val-samples 0]
-      [--calib-samples 256]
+      [--configs W8A8,W4A4] [--roundings nearest,gptq] [--reconstructs none,block] [--group-sizes 0,32]
+      [--transforms none,repq] [--val-samples 0] [--calib-samples 256]
 """
 import argparse
+import itertools
 import os
 import re
 import sys
@@ -26,50 +33,67 @@ import time
 
 from ablation_util import DATA, M, Refused, run
 
+ZOO = os.path.join(os.path.expanduser("~"), ".cache", "squint", "zoo", "minilm")
+
+
+def files(model):
+    """(ONNX model, calibration data, validation data, labels or None)."""
+    if model == "minilm":
+        return (os.path.join(ZOO, "minilm_l6_op17.onnx"), os.path.join(ZOO, "calib.npz"),
+                os.path.join(ZOO, "val.npz"), None)
+    onnx, d = DATA[model]
+    return (os.path.join(M, onnx), os.path.join(d, "calib_x.npy"), os.path.join(d, "val_x.npy"),
+            os.path.join(d, "val_y.npy"))
+
 # name -> (weight bits, activation bits, act-bits scope)
 CONFIGS = {"W8A8": (8, 8, "matmul"), "W6A6": (6, 6, "matmul"), "W4A8": (4, 8, "matmul"),
            "W4A4": (4, 4, "matmul"), "W4A4 all": (4, 4, "all"), "W3A3": (3, 3, "matmul")}
 
 
-def flags(config, rounding, reconstruct, softmax):
+def flags(config, rounding, reconstruct, softmax, group=0, transform="none"):
     wb, ab, scope = CONFIGS[config]
     f = ["--weight-bits", str(wb), "--act-bits", str(ab), "--act-bits-scope", scope, "--weight-rounding", rounding,
-         "--reconstruct", reconstruct]
+         "--reconstruct", reconstruct, "--group-size", str(group)]
+    if transform != "none":
+        f += ["--transform", transform]
     if ab <= 4 and softmax:
         f += ["--softmax-bits", "4", "--softmax-quant", "log2"]
     return f
 
 
 def has_softmax(a, model):
-    return bool(re.search(r"^\s+Softmax\s", run([a.squint, "inspect", os.path.join(M, DATA[model][0])]).stdout, re.M))
+    return bool(re.search(r"^\s+Softmax\s", run([a.squint, "inspect", files(model)[0]]).stdout, re.M))
 
 
-def one(a, model, softmax, config, rounding, reconstruct, tmp):
-    onnx, d = DATA[model]
-    base = [a.squint, "quantize", os.path.join(M, onnx), "-o", os.path.join(tmp, "m.sqnt"),
-            "--calib", os.path.join(d, "calib_x.npy"), "--calib-samples", str(a.calib_samples), "--quiet",
-            "--accumulated-only", "--worst", "0"] + flags(config, rounding, reconstruct, softmax)
+def one(a, model, softmax, config, rounding, reconstruct, group, transform, tmp):
+    onnx, calib, val, labels = files(model)
+    base = [a.squint, "quantize", onnx, "-o", os.path.join(tmp, "m.sqnt"), "--calib", calib,
+            "--calib-samples", str(a.calib_samples), "--quiet", "--accumulated-only", "--worst", "0"]
+    base += flags(config, rounding, reconstruct, softmax, group, transform)
     t0 = time.monotonic()
-    run(base + ["--val", os.path.join(d, "val_x.npy"), "--val-samples", "1"])
+    run(base + ["--val", val, "--val-samples", "1"])
     seconds = time.monotonic() - t0
-    out = run(base + ["--val", os.path.join(d, "val_x.npy"), "--labels", os.path.join(d, "val_y.npy"),
-                      "--val-samples", str(a.val_samples)]).stdout
+    out = run(base + ["--val", val, "--val-samples", str(a.val_samples)] + (["--labels", labels] if labels else [])).stdout
     bpc = re.search(r"bits/char ([\d.]+) \(float ([\d.]+)", out)
     acc = re.search(r"accuracy ([\d.]+)% \(float ([\d.]+)%", out)
+    cos = re.search(r"row cosine ([\d.]+)", out) if labels is None else None
     sqnr = re.search(r"SQNR (-?[\d.]+|inf) dB", out)
-    if not (bpc or acc) or not sqnr:
+    if not (bpc or acc or cos) or not sqnr:
         sys.exit(f"{model} {config}: no metric in\n{out}")
-    metric = f"{bpc.group(1)} ({bpc.group(2)})" if bpc else f"{acc.group(1)} ({acc.group(2)})"
+    metric = (f"{bpc.group(1)} ({bpc.group(2)})" if bpc else
+              f"{acc.group(1)} ({acc.group(2)})" if acc else f"cos {cos.group(1)} (1)")
     return metric, sqnr.group(1), f"{seconds:.1f}"
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--squint", required=True)
-    p.add_argument("--models", default="vit_tiny,vit_tiny_gated,gpt_tiny,cnn_small")
+    p.add_argument("--models", default="vit_tiny,vit_tiny_gated,gpt_tiny,cnn_small,minilm")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--roundings", default="nearest,gptq,adaround")
     p.add_argument("--reconstructs", default="none", help="--reconstruct values, e.g. none,block")
+    p.add_argument("--group-sizes", default="0", help="--group-size values, e.g. 0,32")
+    p.add_argument("--transforms", default="none", help="--transform values, e.g. none,repq")
     p.add_argument("--val-samples", type=int, default=0, help="0: the whole validation split")
     p.add_argument("--calib-samples", type=int, default=256)
     a = p.parse_args()
@@ -78,19 +102,20 @@ def main():
             sys.exit(f"--configs: unknown '{c}' (known: {', '.join(CONFIGS)})")
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models.split(","):
-            if model not in DATA:
-                sys.exit(f"--models: unknown '{model}' (known: {', '.join(DATA)})")
+            if model not in DATA and model != "minilm":
+                sys.exit(f"--models: unknown '{model}' (known: {', '.join(DATA)}, minilm)")
             softmax = has_softmax(a, model)
-            print(f"\n### {model}\n\n| config | rounding | recon | metric (float) | output SQNR dB | quantize s |\n"
-                  "|---|---|---|---:|---:|---:|")
-            for config in a.configs.split(","):
-                for rounding in a.roundings.split(","):
-                    for recon in a.reconstructs.split(","):
-                        try:
-                            metric, sqnr, secs = one(a, model, softmax, config, rounding, recon, tmp)
-                            print(f"| {config} | {rounding} | {recon} | {metric} | {sqnr} | {secs} |", flush=True)
-                        except Refused as e:
-                            print(f"| {config} | {rounding} | {recon} | refused: {e} | | |", flush=True)
+            print(f"\n### {model}\n\n| config | rounding | group | transform | recon | metric (float) | output SQNR dB "
+                  "| quantize s |\n|---|---|---|---|---|---:|---:|---:|")
+            for config, rounding, group, transform, recon in itertools.product(
+                    a.configs.split(","), a.roundings.split(","), a.group_sizes.split(","), a.transforms.split(","),
+                    a.reconstructs.split(",")):
+                row = f"| {config} | {rounding} | {group} | {transform} | {recon} |"
+                try:
+                    metric, sqnr, secs = one(a, model, softmax, config, rounding, recon, group, transform, tmp)
+                    print(f"{row} {metric} | {sqnr} | {secs} |", flush=True)
+                except Refused as e:
+                    print(f"{row} refused: {e} | | |", flush=True)
 
 
 if __name__ == "__main__":

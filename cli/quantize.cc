@@ -169,7 +169,7 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
   cmd->add_flag("--per-tensor", o->p.per_tensor, "one weight scale per tensor instead of per output channel");
   cmd->add_option("--weight-bits", o->p.weight_bits,
-                  "weight code width: 8, 6, 4 or 3 (4-bit weights of fully connected and convolution layers\n"
+                  "weight code width: 8, 6, 4 or 3 (4-bit weights of fully connected layers and of convolutions\n"
                   "with int8 activations are packed two per byte; 6- and 3-bit codes are stored one per int8)")
       ->capture_default_str();
   cmd->add_option("--w8", o->p.w8,
@@ -179,17 +179,20 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "fully connected and convolution weights: one scale per output channel and group of N\n"
                   "consecutive depth elements (a conv's depth is C_in/groups x kH x kW in (c, ky, kx) order),\n"
                   "N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits; layers\n"
-                  "whose depth N does not divide and int16-activation layers keep per-channel scales (a warning\n"
-                  "names them)")
+                  "whose depth N does not divide and convolutions with int16 activations keep per-channel scales\n"
+                  "(a warning names them)")
       ->capture_default_str();
   cmd->add_option("--weight-rounding", o->p.weight_rounding,
-                  "how fully connected weights get their codes on their scales (same scales and file format):\n"
+                  "how fully connected and convolution weights get their codes on their scales (same scales\n"
+                  "and file format):\n"
                   "  nearest   round each weight to its nearest code\n"
                   "  gptq      GPTQ: column by column, each rounding error compensated by the later columns,\n"
                   "            weighted by the layer's calibration inputs; helps most at 4 bits\n"
                   "  adaround  AdaRound: each weight rounded up or down as 1000 Adam steps on the layer's\n"
                   "            output error over its calibration inputs decide (slower: seconds per large layer)\n"
-                  "Convolutions and grouped layers always round to nearest")
+                  "both on each layer's calibration inputs (a convolution's: its im2col'd input patches, per\n"
+                  "group for grouped and depthwise ones); grouped fully connected layers and ConvTranspose\n"
+                  "always round to nearest")
       ->check(CLI::IsMember({"nearest", "gptq", "adaround"}))
       ->capture_default_str();
   cmd->add_option("--reconstruct", o->p.reconstruct,

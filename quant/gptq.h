@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,10 +43,17 @@ struct InputHessian {
   int64_t rows = 0;
 };
 
-// By node name: the input Hessian of every layer GPTQ applies to — MatMul, Gemm (transA = 0) and
-// Linear (groups = 1) nodes with a constant 2-D weight and a float activation input. Layers that
-// read the same value share one Hessian.
-using GptqHessians = std::map<std::string, std::shared_ptr<const InputHessian>>;
+// One layer's Hessians, one per weight group: one for a Linear or an ungrouped Conv; `group` for
+// a grouped Conv (group k's Hessian is over its own input channels' patches; its units are the
+// k-th units / group of the weight's units).
+using LayerHessians = std::vector<std::shared_ptr<const InputHessian>>;
+
+// By node name: the input Hessians of every layer GPTQ applies to — MatMul, Gemm (transA = 0) and
+// Linear (groups = 1) nodes with a constant 2-D weight and a float activation input (Linears that
+// read the same value share one Hessian), and 2-D Conv nodes with a constant weight on a float
+// activation input: x the im2col'd input patches, depth (c, ky, kx) in the weight's order, zeros
+// where the window reads padding, every output position of every sample one row.
+using GptqHessians = std::map<std::string, LayerHessians>;
 
 // Evaluates g on the calibration samples and sums the Hessians. Errors: a layer input that no
 // calibration row reached.
@@ -65,5 +73,14 @@ Result<int64_t> CheckRoundingShapes(const char* method, const std::string& name,
 Result<std::vector<int8_t>> GptqRound(const std::string& name, const std::vector<float>& w, int64_t units,
                                       int64_t depth, const std::vector<float>& scales, int bits,
                                       const InputHessian& hessian, const GptqOptions& options);
+
+// Rounds w [units, depth] on `scales` (as GptqRound) group by group: units are split into
+// hessians.size() equal runs, run k rounded by `round` with hessians[k] (and its own rows of
+// `scales`, or the one per-tensor scale). Errors: units not divisible, scales that do not tile w.
+using RoundFn = std::function<Result<std::vector<int8_t>>(const std::vector<float>& w, int64_t units,
+                                                          const std::vector<float>& scales, const InputHessian& h)>;
+Result<std::vector<int8_t>> RoundByGroups(const std::string& name, const std::vector<float>& w, int64_t units,
+                                          int64_t depth, const std::vector<float>& scales,
+                                          const LayerHessians& hessians, const RoundFn& round);
 
 }  // namespace squint::quant

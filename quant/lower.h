@@ -78,10 +78,11 @@ struct LowerOptions {
   // By Linear node name: a constant δ added to its input, folded into its bias as b + W·δ
   // (softmax bias correction, quant/softmax_bias.h).
   std::map<std::string, std::vector<float>> linear_input_offset;
-  // By Linear node name: its input's Hessian (quant/gptq.h ComputeGptqHessians); the codes of
-  // those layers' weights are chosen on round-to-nearest's scales by `rounding`: GPTQ or AdaRound
-  // (quant/adaround.h). Grouped Linears (groups > 1) always round to nearest.
-  std::map<std::string, std::shared_ptr<const InputHessian>> input_hessians;
+  // By Linear or Conv node name: its input's Hessians, one per weight group (quant/gptq.h
+  // ComputeGptqHessians); the codes of those layers' weights are chosen on round-to-nearest's
+  // scales by `rounding`: GPTQ or AdaRound (quant/adaround.h). Grouped Linears (groups > 1) and
+  // ConvTranspose always round to nearest.
+  std::map<std::string, std::vector<std::shared_ptr<const InputHessian>>> input_hessians;
   enum class Rounding { kGptq, kAdaRound };
   Rounding rounding = Rounding::kGptq;
   double gptq_damp = 0.01;

@@ -8,7 +8,7 @@ namespace squint::quant::lowering {
 
 Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
                                                bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale,
-                                               const InputHessian* hessian) {
+                                               const std::vector<std::shared_ptr<const InputHessian>>* hessians) {
   const int64_t units = dims[0];
   const int64_t depth = units ? static_cast<int64_t>(w.size()) / units : 0;
   WeightTensor out;
@@ -24,22 +24,25 @@ Result<Lowerer::WeightTensor> Lowerer::Weights(const std::string& name, const st
   const int64_t blocks = out.group_size > 0 ? units * (depth / out.group_size) : (opts_.per_channel ? units : 1);
   SQ_ASSIGN_OR_RETURN(QuantizedWeights q, QuantizeWeightBlocks(w, blocks, bits, min_scale));
   WeightCodeCache::Entry* cached = nullptr;
-  if (hessian != nullptr && opts_.weight_cache) {
+  if (hessians != nullptr && opts_.weight_cache) {
     cached = &opts_.weight_cache->entries[name];
     if (cached->bits == bits && cached->scales == q.scales) {
       q.codes = cached->codes;  // chosen on these scales before
-      hessian = nullptr;
+      hessians = nullptr;
     }
   }
-  if (hessian != nullptr && opts_.rounding == LowerOptions::Rounding::kAdaRound) {
-    SQ_ASSIGN_OR_RETURN(q.codes, AdaRound(name, w, units, depth, q.scales, bits, *hessian));
-  } else if (hessian != nullptr) {
+  if (hessians != nullptr) {
     GptqOptions go;
     go.damp = opts_.gptq_damp;
     go.act_order = opts_.gptq_act_order;
-    SQ_ASSIGN_OR_RETURN(q.codes, GptqRound(name, w, units, depth, q.scales, bits, *hessian, go));
+    const bool ada = opts_.rounding == LowerOptions::Rounding::kAdaRound;
+    const RoundFn round = [&](const std::vector<float>& wk, int64_t run, const std::vector<float>& sk,
+                              const InputHessian& h) {
+      return ada ? AdaRound(name, wk, run, depth, sk, bits, h) : GptqRound(name, wk, run, depth, sk, bits, h, go);
+    };
+    SQ_ASSIGN_OR_RETURN(q.codes, RoundByGroups(name, w, units, depth, q.scales, *hessians, round));
+    if (cached != nullptr) *cached = {q.scales, bits, q.codes};
   }
-  if (hessian != nullptr && cached != nullptr) *cached = {q.scales, bits, q.codes};
   out.scales = q.scales;
   fb::QuantizationUnion quant =
       AffineUnion(q.scales, std::vector<int32_t>(q.scales.size(), 0), opts_.per_channel || out.group_size ? 0 : -1);
@@ -97,7 +100,7 @@ Status Lowerer::LowerConv(size_t i) {
   const std::vector<float> bias = b ? b->ToFloatVector() : std::vector<float>{};
   SQ_ASSIGN_OR_RETURN(WeightTensor wq,
                       Weights(n.name + ".weight", w->ToFloatVector(), w->dims(), low_bit_ok, low_bit_ok, bits,
-                              ScaleFloor(bias, pin, w->dim(0) ? w->size() / w->dim(0) : 0)));
+                              ScaleFloor(bias, pin, w->dim(0) ? w->size() / w->dim(0) : 0), HessiansOf(n)));
   SQ_ASSIGN_OR_RETURN(int32_t x, Activation(Resolve(n.input(0))));
   std::vector<int32_t> inputs = {x, wq.tensor};
   fb::Conv2DOptionsT o;
@@ -183,13 +186,10 @@ Status Lowerer::LowerMatMul(size_t i) {
     for (int64_t k = 0; k < K; ++k)
       w[static_cast<size_t>(r * K + k)] = alpha * (already_nk ? wf[static_cast<size_t>(r * K + k)]
                                                               : wf[static_cast<size_t>(k * N + r)]);
-  // Packed int4 and group scales need the W4A8 kernel: int8 activations.
-  const bool low_bit_ok = type_ != fb::ElementType::INT16 && groups == 1;
+  // Packed int4 and group scales: FullyConnectedLowBit, int8 or int16 activations; grouped layers
+  // take int8 per-channel weights.
+  const bool low_bit_ok = groups == 1;
   const int bits = groups == 1 ? WeightBits(n) : 8;
-  if (type_ == fb::ElementType::INT16 && groups == 1 && (bits == 4 || opts_.group_size > 0))
-    warnings_.push_back(fmt::format("'{}': int16 activations (--a16); its weights stay one code per byte with "
-                                    "per-channel scales",
-                                    n.name));
   std::vector<float> bias;
   if (const ir::Tensor* b = Const(n.input(2))) {
     bias = b->ToFloatVector();
@@ -212,10 +212,8 @@ Status Lowerer::LowerMatMul(size_t i) {
       bias[static_cast<size_t>(r)] += static_cast<float>(sum);
     }
   }
-  const auto hessian = groups == 1 ? opts_.input_hessians.find(n.name) : opts_.input_hessians.end();
-  SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok,
-                                               bits, ScaleFloor(bias, pa, K),
-                                               hessian != opts_.input_hessians.end() ? hessian->second.get() : nullptr));
+  SQ_ASSIGN_OR_RETURN(WeightTensor wq, Weights(n.name + ".weight", w, {N, K}, low_bit_ok, low_bit_ok, bits,
+                                               ScaleFloor(bias, pa, K), groups == 1 ? HessiansOf(n) : nullptr));
   std::vector<int32_t> inputs = {a, wq.tensor};
   fb::FullyConnectedOptionsT o;
   o.groups = static_cast<int32_t>(groups);

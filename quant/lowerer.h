@@ -342,13 +342,13 @@ class Lowerer {
 
   // Weights [units, depth] (row per output channel) to a symmetric `bits` grid
   // ([−7, 7] for 4 bits), per channel or per tensor, stored one code per int8 — or, for a
-  // kernel reading int8 activations, packed two per byte (INT4) when bits is 4 and
-  // pack_ok (FULLY_CONNECTED, CONV_2D), and with one scale per group of opts_.group_size depth
-  // elements when set and group_ok (FULLY_CONNECTED, CONV_2D with int8 activations; a depth that
+  // kernel with a low-bit path, packed two per byte (INT4) when bits is 4 and pack_ok
+  // (FULLY_CONNECTED with int8 or int16 activations, CONV_2D with int8), and with one scale per
+  // group of opts_.group_size depth elements when set and group_ok (the same layers; a depth that
   // group_size does not divide falls back to per-channel scales, with a warning).
-  // With `hessian` (a FULLY_CONNECTED layer's input Hessian, LowerOptions::input_hessians), the
-  // codes on those scales are chosen by GPTQ (quant/gptq.h) or AdaRound (quant/adaround.h) instead
-  // of rounded to nearest.
+  // With `hessians` (a FULLY_CONNECTED or CONV_2D layer's input Hessians, one per weight group,
+  // LowerOptions::input_hessians), the codes on those scales are chosen by GPTQ (quant/gptq.h) or
+  // AdaRound (quant/adaround.h) instead of rounded to nearest.
   // Returns the tensor, its scales and the group size used (0: per channel / per tensor).
   struct WeightTensor {
     int32_t tensor = -1;
@@ -357,7 +357,12 @@ class Lowerer {
   };
   Result<WeightTensor> Weights(const std::string& name, const std::vector<float>& w, const ir::Dims& dims,
                                bool pack_ok, bool group_ok, int bits, const std::vector<float>& min_scale = {},
-                               const InputHessian* hessian = nullptr);
+                               const std::vector<std::shared_ptr<const InputHessian>>* hessians = nullptr);
+  // The layer's entry of opts_.input_hessians, or nullptr.
+  const std::vector<std::shared_ptr<const InputHessian>>* HessiansOf(const Node& n) const {
+    const auto it = opts_.input_hessians.find(n.name);
+    return it == opts_.input_hessians.end() ? nullptr : &it->second;
+  }
 
   // Floors on the weight scales that keep the int32 bias and accumulator in range for a layer
   // of reduction depth `depth` reading grid `pin` (weights.h BiasScaleFloor); none without bias.

@@ -315,11 +315,11 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
   if (o.weight_rounding != "nearest") {
     GptqOptions go;
     go.max_samples = count;
-    log.info(fmt::format("{}: input Hessians of the Linear layers on {} samples",
+    log.info(fmt::format("{}: input Hessians of the Linear and Conv layers on {} samples",
                          o.weight_rounding == "gptq" ? "GPTQ" : "AdaRound", count));
     SQ_ASSIGN_OR_RETURN(lo.input_hessians, ComputeGptqHessians(g, calib, go));
     if (lo.input_hessians.empty())
-      return InvalidInput("--weight-rounding {}: {} has no dense Linear layer", o.weight_rounding, model_name);
+      return InvalidInput("--weight-rounding {}: {} has no dense Linear or 2-D Conv layer", o.weight_rounding, model_name);
     lo.rounding = o.weight_rounding == "adaround" ? LowerOptions::Rounding::kAdaRound : LowerOptions::Rounding::kGptq;
   }
   if (o.reconstruct == "block") {

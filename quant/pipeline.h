@@ -37,7 +37,7 @@ struct PipelineOptions {
   uint32_t transform_seed = passes::RotateResidualOptions{}.seed;
   int64_t wush_block = 32;
   int64_t calib_samples = 0;  // calibration samples to use (the first ones); 0: all
-  // How the codes of Linear weights are chosen on their scales: "nearest" (round to nearest),
+  // How the codes of Linear and Conv weights are chosen on their scales: "nearest" (round to nearest),
   // "gptq" (quant/gptq.h: error-compensating, on the calibration inputs of each layer) or
   // "adaround" (quant/adaround.h: each weight up or down, learned on the same inputs).
   std::string weight_rounding = "nearest";

@@ -30,10 +30,11 @@ void RunConvGroupScaled(const PreparedOp& op, const void* const* in, void* const
                          static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
                          static_cast<int8_t*>(out[0]));
 }
+template <typename T>
 void RunFcLowBit(const PreparedOp& op, const void* const* in, void* const* out) {
-  ref::FullyConnectedLowBit(Get<ref::FullyConnectedLowBitParams>(op), static_cast<const int8_t*>(in[0]),
-                            static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
-                            static_cast<int8_t*>(out[0]));
+  ref::FullyConnectedLowBit<T>(Get<ref::FullyConnectedLowBitParams>(op), static_cast<const T*>(in[0]),
+                               static_cast<const uint8_t*>(in[1]), static_cast<const int32_t*>(in[2]),
+                               static_cast<T*>(out[0]));
 }
 template <typename T>
 void RunBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -86,11 +87,13 @@ void RunHadamard(const PreparedOp& op, const void* const* in, void* const* out) 
 
 // ---- Per-op checks and parameter conversion ----------------------------------------------
 
-// The group path of a group-scaled weight w (FULLY_CONNECTED or CONV_2D, int8 activations):
-// `units`·G multipliers in [0, 2^B] and the kernels.h accumulator bounds. The loader checked
-// that w.group_size divides `depth` and the scale count; `m` is the op's group_multiplier.
+// The group path of a group-scaled weight w (FULLY_CONNECTED with int8 or int16 activations, or
+// CONV_2D with int8): `units`·G multipliers in [0, 2^B] and the kernels.h accumulator bounds. The
+// loader checked that w.group_size divides `depth` and the scale count; `m` is the op's
+// group_multiplier.
 static Status CheckGroupScaled(const Ctx& ctx, const TensorDesc& w, const flatbuffers::Vector<uint16_t>* m,
-                               int64_t units, int64_t depth, int32_t input_zero_point, int64_t max_abs_bias) {
+                               int64_t units, int64_t depth, int32_t input_zero_point, int64_t max_abs_bias,
+                               bool int16_input = false) {
   const int64_t groups = depth / w.group_size;
   OP_CHECK(m != nullptr && static_cast<int64_t>(m->size()) == units * groups,
            "weight '%s' has group_size %d: group_multiplier needs %lld values (%lld units x %lld groups), has %u",
@@ -99,9 +102,10 @@ static Status CheckGroupScaled(const Ctx& ctx, const TensorDesc& w, const flatbu
   for (uint32_t i = 0; i < m->size(); ++i)
     OP_CHECK(m->Get(i) <= (1 << ref::kGroupScaleBits), "group_multiplier[%u] = %d, expected in [0, 2^%d]", i,
              m->Get(i), ref::kGroupScaleBits);
-  OP_CHECK(ref::Int8DotFitsInt32(w.group_size, input_zero_point, 0),
+  OP_CHECK(int16_input || ref::Int8DotFitsInt32(w.group_size, input_zero_point, 0),
            "int32 group sum may overflow: group_size %d, input zero point %d", w.group_size, input_zero_point);
-  OP_CHECK(ref::GroupedDotFitsInt64(depth, input_zero_point, max_abs_bias, w.type == ElementType::INT4 ? 8 : 128),
+  OP_CHECK(ref::GroupedDotFitsInt64(depth, input_zero_point, max_abs_bias, w.type == ElementType::INT4 ? 8 : 128,
+                                    int16_input),
            "int64 accumulator may exceed 2^62: depth %lld, input zero point %d, max |bias| %lld",
            static_cast<long long>(depth), input_zero_point, static_cast<long long>(max_abs_bias));
   return Status::Ok();
@@ -226,9 +230,10 @@ Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   return Status::Ok();
 }
 
-// FULLY_CONNECTED with an int4 or group-scaled weight (int8 activations, checked by PrepareFc,
-// which also filled p's shapes and input zero point).
+// FULLY_CONNECTED with an int4 or group-scaled weight (int8 or int16 activations, checked by
+// PrepareFc, which also filled p's shapes and input zero point).
 static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& fc, int64_t max_abs_bias, PreparedOp* out) {
+  const bool int16_input = ctx.In(0)->type == ElementType::INT16;
   const auto* o = ctx.op->options_as_FullyConnectedOptions();
   const TensorDesc &w = *ctx.In(1), &y = ctx.Out(0);
   ref::FullyConnectedLowBitParams p;
@@ -238,18 +243,20 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   p.input_zero_point = fc.input_zero_point;
   p.weight_int4 = w.type == ElementType::INT4;
   p.group_size = w.group_size;
-  if (p.group_size == 0) {
+  if (p.group_size == 0 && int16_input) {
+    OP_CHECK(p.depth <= (1 << 24), "depth K = %d exceeds 2^24 for int16", p.depth);
+  } else if (p.group_size == 0) {
     OP_CHECK(ref::Int8DotFitsInt32(p.depth, p.input_zero_point, max_abs_bias),
              "int32 accumulator may overflow: depth K = %d, input zero point %d, max |bias| %lld", p.depth,
              p.input_zero_point, static_cast<long long>(max_abs_bias));
   } else {
-    SQUINT_RT_RETURN_IF_ERROR(
-        CheckGroupScaled(ctx, w, o->group_multiplier(), p.units, p.depth, p.input_zero_point, max_abs_bias));
+    SQUINT_RT_RETURN_IF_ERROR(CheckGroupScaled(ctx, w, o->group_multiplier(), p.units, p.depth, p.input_zero_point,
+                                               max_abs_bias, int16_input));
     p.group_multiplier = o->group_multiplier()->data();
   }
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
-  out->run = &RunFcLowBit;
+  out->run = int16_input ? &RunFcLowBit<int16_t> : &RunFcLowBit<int8_t>;
   return Status::Ok();
 }
 
@@ -266,9 +273,6 @@ Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   OP_CHECK(w.rank == 2 && w.is_constant && (w.type == ElementType::INT8 || w.type == ElementType::INT4),
            "weight must be a constant int8 or int4 [N, K] tensor (has %d dims, type %s)", w.rank,
            ElementTypeName(w.type));
-  OP_CHECK(!low_bit || x.type == ElementType::INT8,
-           "weight '%s' is %s; such weights need int8 activations, input is %s", w.name,
-           w.type == ElementType::INT4 ? "int4" : "group-scaled", ElementTypeName(x.type));
   SQUINT_RT_RETURN_IF_ERROR(NoStrayMultipliers(ctx, w, o->group_multiplier()));
   OP_CHECK(x.rank >= 1 && y.rank == x.rank, "input has %d dims and output %d, expected equal and >= 1", x.rank,
            y.rank);

@@ -200,16 +200,17 @@ TEST(GptqHessians, SumOverTheCalibrationRowsSharedPerValue) {
   auto hs = ComputeGptqHessians(g, calib, GptqOptions{});
   ASSERT_TRUE(hs.ok()) << hs.status().message();
   ASSERT_EQ(hs->size(), 3u);
-  EXPECT_EQ(hs->at(fc1).get(), hs->at(fc3).get());
-  const InputHessian& hx = *hs->at(fc1);
+  ASSERT_EQ(hs->at(fc1).size(), 1u);
+  EXPECT_EQ(hs->at(fc1)[0].get(), hs->at(fc3)[0].get());
+  const InputHessian& hx = *hs->at(fc1)[0];
   EXPECT_EQ(hx.rows, 10);
   Eigen::MatrixXd want = Eigen::MatrixXd::Zero(6, 6);
   for (int64_t r = 0; r < 10; ++r)
     for (int64_t a = 0; a < 6; ++a)
       for (int64_t c = 0; c < 6; ++c) want(a, c) += double{data.data<float>()[r * 6 + a]} * data.data<float>()[r * 6 + c];
   EXPECT_LT((hx.h - want).cwiseAbs().maxCoeff(), 1e-9 * want.cwiseAbs().maxCoeff());
-  EXPECT_EQ(hs->at(fc2)->h.rows(), 4);
-  EXPECT_EQ(hs->at(fc2)->rows, 10);
+  EXPECT_EQ(hs->at(fc2)[0]->h.rows(), 4);
+  EXPECT_EQ(hs->at(fc2)[0]->rows, 10);
 }
 
 }  // namespace

@@ -106,43 +106,6 @@ Result<std::vector<OutputType>> InferConv(const InferContext& ctx) {
   return One(dt, std::move(out));
 }
 
-// col[(c·K + k), o] = x[c, o·stride - pad + k·dilation] (0 outside), over the 3-D view.
-template <typename T>
-void Im2Col(const T* x, int64_t channels, const Geometry3& g, T* col) {
-  const int64_t lin = g.in_size(), lout = g.out_size();
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t kd = 0; kd < g.kernel[0]; ++kd)
-      for (int64_t kh = 0; kh < g.kernel[1]; ++kh)
-        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-          const T* xc = x + c * lin;
-          // Output columns whose input w index is inside [0, in_w).
-          const int64_t off_w = kw * g.dilation[2] - g.pad[2];
-          int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride[2] - 1) / g.stride[2];
-          int64_t ow_hi = g.in[2] - off_w <= 0 ? 0 : (g.in[2] - off_w + g.stride[2] - 1) / g.stride[2];
-          ow_lo = std::min(ow_lo, g.out[2]);
-          ow_hi = std::max(ow_lo, std::min(ow_hi, g.out[2]));
-          for (int64_t od = 0; od < g.out[0]; ++od) {
-            const int64_t id = od * g.stride[0] - g.pad[0] + kd * g.dilation[0];
-            for (int64_t oh = 0; oh < g.out[1]; ++oh, col += g.out[2]) {
-              const int64_t ih = oh * g.stride[1] - g.pad[1] + kh * g.dilation[1];
-              if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-                std::fill(col, col + g.out[2], T(0));
-                continue;
-              }
-              const T* row = xc + (id * g.in[1] + ih) * g.in[2];
-              std::fill(col, col + ow_lo, T(0));
-              if (g.stride[2] == 1) {
-                std::memcpy(col + ow_lo, row + ow_lo + off_w, static_cast<size_t>(ow_hi - ow_lo) * sizeof(T));
-              } else {
-                for (int64_t ow = ow_lo; ow < ow_hi; ++ow) col[ow] = row[ow * g.stride[2] + off_w];
-              }
-              std::fill(col + ow_hi, col + g.out[2], T(0));
-            }
-          }
-        }
-  (void)lout;
-}
-
 // Depthwise: output channel m reads input channel `c` only; y[o] = Σ_k w[k]·x[o·s - p + k·d].
 template <typename T>
 void DepthwiseChannel(const T* x, const T* w, const Geometry3& g, T* y) {
@@ -228,16 +191,10 @@ Status ConvKernel(const Node& node, std::span<const Tensor* const> inputs, std::
   const Tensor& w = *inputs[1];
   const Tensor* b = inputs.size() > 2 ? inputs[2] : nullptr;
   SQ_ASSIGN_OR_RETURN(int64_t group, ReadGroup(node));
-  const std::vector<int64_t> kernel = SpatialDims(w.dims());
-  SQ_ASSIGN_OR_RETURN(Window win, ReadWindow(node, kernel.size(), &kernel));
-  const std::vector<int64_t> in = SpatialDims(x.dims());
-  std::vector<int64_t> out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    SQ_ASSIGN_OR_RETURN(int64_t o, WindowOutputSize(node, win, i, in[i]));
-    out.push_back(o);
-  }
-  if (out != SpatialDims(outputs[0].dims())) return Internal("{}: output size mismatch", node.Label());
-  const Geometry3 g = ToGeometry3(win, in, out);
+  SQ_ASSIGN_OR_RETURN(const Geometry3 g, ConvGeometry(node, x.dims(), w.dims()));
+  const std::vector<int64_t> out = SpatialDims(outputs[0].dims());
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i] != g.out[3 - out.size() + i]) return Internal("{}: output size mismatch", node.Label());
   Status status = KernelDTypeError(node, x.dtype());
   VisitType<kFloatTypes>(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -114,4 +114,18 @@ Geometry3 ToGeometry3(const Window& w, const std::vector<int64_t>& in, const std
   return g;
 }
 
+Result<Geometry3> ConvGeometry(const Node& node, const Dims& x, const Dims& w) {
+  if (x.size() < 3 || w.size() != x.size())
+    return InvalidInput("{}: input of rank {} and weight of rank {}", node.Label(), x.size(), w.size());
+  const std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  SQ_ASSIGN_OR_RETURN(Window win, ReadWindow(node, kernel.size(), &kernel));
+  const std::vector<int64_t> in(x.begin() + 2, x.end());
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    SQ_ASSIGN_OR_RETURN(int64_t o, WindowOutputSize(node, win, i, in[i]));
+    out.push_back(o);
+  }
+  return ToGeometry3(win, in, out);
+}
+
 }  // namespace squint::ir::eval

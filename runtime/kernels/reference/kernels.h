@@ -446,14 +446,16 @@ void UnpackInt4(const uint8_t* packed, int64_t count, int8_t* codes);
 // Fraction bits of the per-group multipliers of group-scaled weights (below).
 constexpr int kGroupScaleBits = 15;  // multipliers in [0, 2^15] fit uint16
 
-// FULLY_CONNECTED with low-bit or group-scaled weights. x [rows, depth] int8, w [units, depth]
-// either int8 (one code per byte, weight_int4 false) or packed int4 (weight_int4 true, flat
-// index u·depth + k as above), bias [units] int32 or null, y [rows, units] int8.
+// FULLY_CONNECTED with low-bit or group-scaled weights. x [rows, depth] int8 or int16, w
+// [units, depth] either int8 (one code per byte, weight_int4 false) or packed int4 (weight_int4
+// true, flat index u·depth + k as above), bias [units] int32 or null, y [rows, units] of x's type.
 // group_size == 0 (weights per channel or per tensor):
-//   acc[r][u] = bias[u] + Σ_k (x[r][k] − input_zero_point)·w[u][k]   (int32),  y = requant(acc)
-// — the same as FullyConnected on the unpacked weights, bit for bit.
+//   acc[r][u] = bias[u] + Σ_k (x[r][k] − input_zero_point)·w[u][k]   (int32; int16 x: int64),
+//   y = requant(acc)
+// — the same as FullyConnected<T> on the unpacked weights, bit for bit (int16: the int64
+// accumulator requantized by MultiplyByQuantizedMultiplier64, as FullyConnected<int16_t>).
 // group_size = N > 0 (G = depth/N groups per unit, weight scale s_w[u][g] per group):
-//   a[g]   = Σ_{k = gN}^{gN+N−1} (x[r][k] − input_zero_point)·w[u][k]          (int32)
+//   a[g]   = Σ_{k = gN}^{gN+N−1} (x[r][k] − input_zero_point)·w[u][k]   (int32; int16 x: int64)
 //   t      = Σ_g group_multiplier[u·G + g]·a[g]                                (int64)
 //   acc    = bias[u] + RoundDiv(t, 2^B)    (B = kGroupScaleBits; ties away from zero; int64)
 //   y      = clamp(MultiplyByQuantizedMultiplier64(acc, M[u]) + zero_point, act_min, act_max)
@@ -467,10 +469,12 @@ constexpr int kGroupScaleBits = 15;  // multipliers in [0, 2^15] fit uint16
 // per-channel path's: m's rounding (relative error <= 2^−(B+1)/ratio on a group whose scale is
 // `ratio` times the unit's largest) and t's rounding (half a unit of s_x·s_c[u]).
 // Preconditions: group_size == 0, or group_size >= 1 dividing depth with group_multiplier[i] in
-// [0, 2^B] for units·G entries; per group the int32 sum fits: Int8DotFitsInt32(group_size, zx, 0)
-// (and Int8DotFitsInt32(depth, zx, max|bias|) when group_size == 0); GroupedDotFitsInt64 (the
-// int64 sum stays below 2^62, MultiplyByQuantizedMultiplier64's bound); requant.count is 1 or
+// [0, 2^B] for units·G entries; int8 x: per group the int32 sum fits: Int8DotFitsInt32(group_size,
+// zx, 0) (and Int8DotFitsInt32(depth, zx, max|bias|) when group_size == 0); int16 x: depth <= 2^24
+// when group_size == 0; GroupedDotFitsInt64 (the int64 sum stays below 2^62,
+// MultiplyByQuantizedMultiplier64's bound; with int16_input for int16 x); requant.count is 1 or
 // units. Int4 codes need no range check (every nibble is a code); int8 weights are symmetric.
+// Instantiated for T = T8, T16.
 struct FullyConnectedLowBitParams {
   int32_t rows = 0, depth = 0, units = 0;
   int32_t input_zero_point = 0;
@@ -479,8 +483,9 @@ struct FullyConnectedLowBitParams {
   const uint16_t* group_multiplier = nullptr;  // [units, depth/group_size] when group_size > 0
   RequantParams requant;
 };
-void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const int8_t* x, const uint8_t* w,
-                          const int32_t* bias, int8_t* y);
+template <typename T>
+void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const T* x, const uint8_t* w, const int32_t* bias,
+                          T* y);
 // CONV_2D with packed int4 weights (per output channel or per tensor; no group scales): the
 // Conv2D contract above with w read by Int4At from the flat [C_out, C_in/groups, kH, kW] array,
 // int8 x and y only. Same preconditions as Conv2D<int8_t> (Int8DotFitsInt32 bounds |w| by 128).
@@ -506,11 +511,13 @@ struct Conv2DGroupScaledParams {
 void Conv2DGroupScaled(const Conv2DGroupScaledParams& p, const int8_t* x, const uint8_t* w, const int32_t* bias,
                        int8_t* y);
 
-// True when 2^B·depth·max|x − zx|·max_abs_weight + max_abs_bias < 2^62 for int8 x (bounds |t|
-// and |acc| of the group-scaled path above; max_abs_weight 8 for int4, 128 for int8). With
-// B = 15 this holds for every depth <= 2^31 and |bias| <= 2^31; prepare checks it regardless.
-bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias,
-                         int32_t max_abs_weight);
+// True when 2^B·depth·max|x − zx|·max_abs_weight + max_abs_bias < 2^62 for int8 x, or int16 x
+// with int16_input (bounds |t| and |acc| of the group-scaled path above; max_abs_weight 8 for
+// int4, 128 for int8). With B = 15 this holds for every int8 depth <= 2^31 and |bias| <= 2^31,
+// and for int16 x with zero point 0 and int4 weights up to depth 2^24; prepare checks it
+// regardless.
+bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_abs_bias, int32_t max_abs_weight,
+                         bool int16_input = false);
 
 // ---- Online transforms ------------------------------------------------------------------
 
