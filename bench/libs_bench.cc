@@ -8,7 +8,8 @@
 //                   fully_connected_nc_qs8 (s8 activations, per-tensor weight scale: the only
 //                   int8 fully-connected operator of Debian's XNNPACK).
 //   BM_Softmax      squint's integer SOFTMAX (int8 in, int8 out, uniform 1/256 grid, the AVX-512
-//                   rows) over `rows` rows of `depth`, in ns per element.
+//                   rows prepare picks, path 0; path 1: the per-element float rows, 2: the VBMI
+//                   byte-plane rows) over `rows` rows of `depth`, in ns per element.
 // ORT's int8 GEMM and fp32 softmax on the same shapes: bench/libs_vs_ort.py (it runs this binary
 // and ORT interleaved, and prints the tables of docs/benchmarks.md).
 // Built when CMake finds Debian's libdnnl-dev and libxnnpack-dev (`scripts/setup.sh --bench`
@@ -189,8 +190,15 @@ void BM_Softmax(benchmark::State& state) {
   p.exp_table = table.data();
   p.exp_table_size = 256;
   p.exp_bits = 30;
+  // The rows prepare picks on this CPU (VBMI's where it has VBMI), or (path 1, 2) the AVX-512 or VBMI ones.
+  const bool vbmi = squint::rt::Avx512VbmiSupported();
+  const auto path = state.range(2) != 0 ? static_cast<fast::SoftmaxRows>(state.range(2))
+                                        : (vbmi ? fast::SoftmaxRows::kAvx512Vbmi : fast::SoftmaxRows::kAvx512);
+  if (path == fast::SoftmaxRows::kAvx512Vbmi && !vbmi)
+    return state.SkipWithError("no AVX-512 VBMI");
+  state.SetLabel(path == fast::SoftmaxRows::kAvx512Vbmi ? "avx512vbmi rows" : "avx512 rows");
   for (auto _ : state) {
-    fast::Qs8Softmax<int8_t>(p, x.data(), y.data(), true, nullptr);
+    fast::Qs8Softmax<int8_t>(p, x.data(), y.data(), path, nullptr);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -198,9 +206,11 @@ void BM_Softmax(benchmark::State& state) {
                                                     benchmark::Counter::kIsIterationInvariantRate |
                                                         benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_Softmax)
-    ->Args({50, 50})->Args({64, 64})->Args({128, 128})->Args({197, 197})->Args({256, 256})->Args({512, 512})
-    ->ArgNames({"rows", "depth"})->Unit(benchmark::kMicrosecond);
+void SoftmaxShapes(benchmark::internal::Benchmark* b) {
+  for (int64_t path : {0, 1, 2})
+    for (int64_t n : {50, 64, 128, 197, 256, 512}) b->Args({n, n, path});
+}
+BENCHMARK(BM_Softmax)->Apply(SoftmaxShapes)->ArgNames({"rows", "depth", "path"})->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

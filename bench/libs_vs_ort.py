@@ -9,7 +9,8 @@ fully-connected, squint's SOFTMAX; see bench/libs_bench.cc) and ONNX Runtime in 
   QLinearMatMul (uint8 activations with a zero point, int8 weights with per-column scales, uint8
   output: ORT's own int8 kernel, MLAS, with the weights prepacked at session creation).
 - softmax per element (ns) on rows × depth = 50², 64², 128², 197², 256², 512²: squint's int8 →
-  int8 SOFTMAX against ORT's fp32 Softmax on the same shape.
+  int8 SOFTMAX (the rows prepare picks; also each of its two AVX-512 row kernels)
+  against ORT's fp32 Softmax on the same shape.
 
 Times are CPU time of the timing thread on both sides (Google Benchmark's default; ORT's one
 intra-op thread is the calling thread), so that a loaded machine's preemptions count for neither.
@@ -136,7 +137,8 @@ def bench_round(bench, min_time):
             gemm[key] = b["MAC/s"] / 1e9
             labels[LIBS[key[3]]] = b.get("label", "") or LIBS[key[3]]
         else:
-            softmax[(int(args["rows"]), int(args["depth"]))] = b["ns/element"] * 1e9  # seconds in the JSON
+            # seconds in the JSON; path 0: the rows prepare picks, 1 / 2: the float / VBMI rows
+            softmax[(int(args["rows"]), int(args["depth"]), int(args["path"]))] = b["ns/element"] * 1e9
     return gemm, softmax, labels
 
 
@@ -169,11 +171,11 @@ def main():
         o = med(o_gemm, (m, n, k))
         print(f"| {m}×{n}×{k} | {s:.0f} | {d:.0f} | {x:.0f} | {o:.0f} | {s / d:.2f}x | {s / x:.2f}x | {s / o:.2f}x |")
     print()
-    print("| rows × depth | squint int8 (ns/element) | ORT fp32 (ns/element) | squint / ORT |")
-    print("|---|---:|---:|---:|")
+    print("| rows × depth | squint int8 (ns/element) | float rows | VBMI rows | ORT fp32 (ns/element) | squint / ORT |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r, d in SOFTMAX_SHAPES:
-        s, o = med(c_soft, (r, d)), med(o_soft, (r, d))
-        print(f"| {r}×{d} | {s:.2f} | {o:.2f} | {s / o:.2f}x |")
+        s, f, v, o = med(c_soft, (r, d, 0)), med(c_soft, (r, d, 1)), med(c_soft, (r, d, 2)), med(o_soft, (r, d))
+        print(f"| {r}×{d} | {s:.2f} | {f:.2f} | {v:.2f} | {o:.2f} | {s / o:.2f}x |")
 
 
 if __name__ == "__main__":

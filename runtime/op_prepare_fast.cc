@@ -61,17 +61,31 @@ void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
-template <typename TOut, bool kAvx512>
+template <typename TOut, portable::SoftmaxRows kRows>
 void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
-                             kAvx512);
+                             kRows);
 }
-template <typename TOut, bool kAvx512>
+template <typename TOut, portable::SoftmaxRows kRows>
 void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
   ref::SoftmaxParams p = s.p;
   p.mask32 = static_cast<const int32_t*>(in[1]);
-  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kAvx512, s.keep);
+  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kRows, s.keep);
+}
+// The run function of a SOFTMAX for an output type, rows path and mask kind.
+template <typename TOut>
+RunFn SoftmaxRunFor(portable::SoftmaxRows rows, bool dynamic_mask) {
+  using portable::SoftmaxRows;
+  switch (rows) {
+    case SoftmaxRows::kAvx512Vbmi:
+      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kAvx512Vbmi>
+                          : &RunFastSoftmax<TOut, SoftmaxRows::kAvx512Vbmi>;
+    case SoftmaxRows::kAvx512:
+      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kAvx512> : &RunFastSoftmax<TOut, SoftmaxRows::kAvx512>;
+    default:
+      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kCpp> : &RunFastSoftmax<TOut, SoftmaxRows::kCpp>;
+  }
 }
 template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -322,19 +336,19 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
                         PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
-  const bool avx512 = pools->isa == Isa::kAvx512Vnni;
+  // The VBMI rows where the CPU has VBMI: as fast as the per-element float rows on rows of 50–64,
+  // 1.2x on 128, 2.2–2.4x on 197–512 (docs/benchmarks.md, "Fast kernels").
+  const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni ? portable::SoftmaxRows::kCpp
+                                     : Avx512VbmiSupported()        ? portable::SoftmaxRows::kAvx512Vbmi
+                                                                    : portable::SoftmaxRows::kAvx512;
   if (dynamic_mask) {
     FastSoftmaxMaskedState s;
     s.p = p;
     const size_t words = (static_cast<size_t>(p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->NeedScratch(words);
     out->params = s;
-    out->run = uint8_output ? (avx512 ? &RunFastSoftmaxMasked<uint8_t, true> : &RunFastSoftmaxMasked<uint8_t, false>)
-                            : (avx512 ? &RunFastSoftmaxMasked<int8_t, true> : &RunFastSoftmaxMasked<int8_t, false>);
-    return;
   }
-  out->run = uint8_output ? (avx512 ? &RunFastSoftmax<uint8_t, true> : &RunFastSoftmax<uint8_t, false>)
-                          : (avx512 ? &RunFastSoftmax<int8_t, true> : &RunFastSoftmax<int8_t, false>);
+  out->run = uint8_output ? SoftmaxRunFor<uint8_t>(rows, dynamic_mask) : SoftmaxRunFor<int8_t>(rows, dynamic_mask);
 #else
   (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
 #endif

@@ -232,6 +232,14 @@ TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
 
 // ---- SOFTMAX ----
 
+bool SoftmaxRowsSupported(portable::SoftmaxRows rows) {
+  switch (rows) {
+    case portable::SoftmaxRows::kAvx512: return IsaSupported(Isa::kAvx512Vnni);
+    case portable::SoftmaxRows::kAvx512Vbmi: return Avx512VbmiSupported();
+    default: return true;
+  }
+}
+
 class SoftmaxTester {
  public:
   SoftmaxTester& Dims(std::vector<int32_t> d) { dims_ = std::move(d); return *this; }
@@ -307,12 +315,13 @@ class SoftmaxTester {
     const size_t n = x.size();
     std::vector<TOut> want(n + 1, 9);
     ref::Softmax<int8_t, TOut>(p, x.data(), want.data());
-    for (bool avx512 : {false, true}) {  // plain C++ code tables, AVX-512 ones (where this CPU has it)
-      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+    // Plain C++ code tables, the AVX-512 rows and the VBMI ones (where this CPU has them).
+    for (auto rows : {portable::SoftmaxRows::kCpp, portable::SoftmaxRows::kAvx512, portable::SoftmaxRows::kAvx512Vbmi}) {
+      if (!SoftmaxRowsSupported(rows)) continue;
       std::vector<TOut> got(n + 1, 9);
       std::vector<uint8_t> keep(static_cast<size_t>(p.depth) + 1, 7);
-      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), avx512, keep.data());
-      ASSERT_EQ(got, want) << (avx512 ? "avx512" : "c++");
+      portable::Qs8Softmax<TOut>(p, x.data(), got.data(), rows, keep.data());
+      ASSERT_EQ(got, want) << "rows path " << static_cast<int>(rows);
     }
   }
   void TestBoth() const {
@@ -408,10 +417,13 @@ TEST(X86Misc, SoftmaxCodesJustAboveABoundary) {
       const int8_t x[2] = {127, 126};
       int8_t want[2], got[2];
       ref::Softmax<int8_t, int8_t>(p, x, want);
-      portable::Qs8Softmax<int8_t>(p, x, got, true);
       ASSERT_EQ(int{want[0]} + 128, j) << "the row is not at the boundary it was built for";
-      ASSERT_EQ(int{got[0]}, int{want[0]}) << "bits " << bits << " j " << j;
-      ASSERT_EQ(int{got[1]}, int{want[1]}) << "bits " << bits << " j " << j;
+      for (auto path : {portable::SoftmaxRows::kAvx512, portable::SoftmaxRows::kAvx512Vbmi}) {
+        if (!SoftmaxRowsSupported(path)) continue;
+        portable::Qs8Softmax<int8_t>(p, x, got, path);
+        ASSERT_EQ(int{got[0]}, int{want[0]}) << "bits " << bits << " j " << j << " path " << static_cast<int>(path);
+        ASSERT_EQ(int{got[1]}, int{want[1]}) << "bits " << bits << " j " << j << " path " << static_cast<int>(path);
+      }
       ++rows;
     }
   EXPECT_GT(rows, 40);

@@ -274,7 +274,7 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t*
 }  // namespace
 
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512, uint8_t* keep) {
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows, uint8_t* keep) {
   const int32_t depth = p.depth;
   const int32_t outer_axes = p.rank - 1;
   int64_t index[ref::kMaxKernelRank] = {};
@@ -286,13 +286,25 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
 #if defined(SQUINT_X86_KERNELS)
   // Two rows in flight on AVX-512: a row waits for the next one and the two run as a pair (both
-  // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512); `flush` runs a waiting
-  // row alone (at the end, and before `keep`, which it may read, is rebuilt).
+  // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512, Qs8SoftmaxRowsAvx512Vbmi);
+  // `flush` runs a waiting row alone (at the end, and before `keep`, which it may read, is rebuilt).
+  const bool avx512 = rows != SoftmaxRows::kCpp, vbmi = rows == SoftmaxRows::kAvx512Vbmi;
+  x86::SoftmaxVbmiTables tables;
+  if (vbmi && p.rows > 0) x86::SoftmaxVbmiTablesInit(p, &tables);
   const int8_t* wait_x = nullptr;
   const uint8_t* wait_m = nullptr;
   uint8_t* wait_y = nullptr;
   auto flush = [&] {
-    if (wait_x != nullptr) x86::Qs8SoftmaxRowAvx512(p, wait_x, wait_m, wait_y);
+    if (wait_x != nullptr) {
+      if (vbmi) {
+        const int8_t* const xs[2] = {wait_x, nullptr};
+        const uint8_t* const ms[2] = {wait_m, nullptr};
+        uint8_t* const ys[2] = {wait_y, nullptr};
+        x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, 1, xs, ms, ys);
+      } else {
+        x86::Qs8SoftmaxRowAvx512(p, wait_x, wait_m, wait_y);
+      }
+    }
     wait_x = nullptr;
   };
 #endif
@@ -330,14 +342,15 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
         const int8_t* const xs[2] = {wait_x, xr};
         const uint8_t* const ms[2] = {wait_m, mr};
         uint8_t* const ys[2] = {wait_y, reinterpret_cast<uint8_t*>(yr)};
-        x86::Qs8SoftmaxRowPairAvx512(p, xs, ms, ys);
+        if (vbmi) x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, 2, xs, ms, ys);
+        else x86::Qs8SoftmaxRowPairAvx512(p, xs, ms, ys);
         wait_x = nullptr;
       }
     } else {
       SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
     }
 #else
-    (void)avx512;
+    (void)rows;
     SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
 #endif
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
@@ -354,8 +367,8 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx5
 #endif
 }
 
-template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, bool, uint8_t*);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, bool, uint8_t*);
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, SoftmaxRows, uint8_t*);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, SoftmaxRows, uint8_t*);
 
 // ---- GATHER, PAD ----
 

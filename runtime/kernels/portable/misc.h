@@ -82,13 +82,16 @@ template <typename T>
 void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y);
 
 // ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
-// avx512 (x86-64 builds only; the caller has checked the CPU): each whole row by
-// x86::Qs8SoftmaxRowAvx512 (runtime/kernels/x86/rows.h); otherwise plain C++ rows. Masks: the
+// rows: kCpp plain C++ rows; on x86-64 builds only, after the caller's CPU check, kAvx512 each
+// whole row by x86::Qs8SoftmaxRowAvx512, kAvx512Vbmi by x86::Qs8SoftmaxRowsAvx512Vbmi
+// (runtime/kernels/x86/rows.h); the same bytes on every path. Masks: the
 // constant byte mask p.mask and/or the run-time int32 mask p.mask32 (an attention mask input);
 // with p.mask32, `keep` (p.depth bytes of scratch) receives a row's combined keep bytes, rebuilt
 // only when the row's mask offsets change (a [batch, 1, 1, S] mask: once per batch).
+enum class SoftmaxRows : int32_t { kCpp = 0, kAvx512 = 1, kAvx512Vbmi = 2 };
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, bool avx512 = false, uint8_t* keep = nullptr);
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows = SoftmaxRows::kCpp,
+                uint8_t* keep = nullptr);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2

@@ -1,5 +1,5 @@
 // The x86-64 vector rows of SOFTMAX, LAYER_NORM and ADD / SUB, the depthwise conv and the vector
-// LUT, that portable/misc.cc calls when its caller asks for them (Qs8Softmax's avx512,
+// LUT, that portable/misc.cc calls when its caller asks for them (Qs8Softmax's SoftmaxRows,
 // Qs8LayerNorm's RowIsa, Qs8Binary's BinaryFloat, Qs8Lut's vbmi): defined in avx2.cc,
 // avx512vnni_rows.cc (the depthwise conv in avx512vnni.cc) and avx512vbmi.cc, compiled with those
 // sets' target flags; call only after the CPU check.
@@ -25,6 +25,27 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
 // Two such rows at once (their latency chains overlap): the same outputs as two calls of the above.
 void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
                              uint8_t* const yr[2]);
+
+// The output bytes of a kept element for d = 0 .. n − 1 (and on to n rounded up to 16; n <= 256)
+// of a row whose Σe is sum, u + output_zero_point as above, 16 d a step from the exp table
+// (avx512vnni_rows.cc: in float where away from a code boundary, else the exact 64-bit path).
+void SoftmaxCodeBytesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t n, uint8_t* codes);
+
+// The SOFTMAX rows on AVX-512 VBMI (avx512vbmi.cc; the CPU condition of Qs8LutAvx512Vbmi), 64
+// elements a step, the same bytes as Qs8SoftmaxRowAvx512. Per call, SoftmaxVbmiTables holds the exp
+// table as four byte planes (plane k: byte k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each
+// sum exact by vpsadbw over bytes looked up by vpermi2b) and d_zero: u(d) = 0 in every row for
+// d >= d_zero (256 when no such d). Per row: the kept max and min; Σe from the planes; the codes
+// of d in [0, min(max − min, d_zero)] by SoftmaxCodeBytesAvx512; each output one vpermi2b (two
+// when that range passes 128) of min(d, that bound) into those codes.
+struct SoftmaxVbmiTables {
+  alignas(64) uint8_t planes[4][256];
+  int32_t d_zero = 256;
+};
+void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t);
+// count (1 or 2) rows, their stages interleaved; mr[r]: the row's mask bytes or null.
+void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, int32_t count,
+                              const int8_t* const xr[2], const uint8_t* const mr[2], uint8_t* const yr[2]);
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
