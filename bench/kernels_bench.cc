@@ -123,7 +123,7 @@ void RunGemm(benchmark::State& state, int32_t threads) {
   } else {
 #if defined(SQUINT_FAST_KERNELS)
     namespace fast = squint::rt::portable;
-    const fast::Qs8GemmKernel& kernel = *fast::Qs8GemmKernelFor(isa);
+    const fast::Qs8GemmKernel& kernel = *fast::Qs8GemmKernelFor(isa, k);  // the kernel prepare picks for this depth
     fast::Qs8GemmProblem problem;
     problem.units = n;
     problem.depth = k;

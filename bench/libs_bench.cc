@@ -74,7 +74,7 @@ void RunSquint(benchmark::State& state, GemmData& d) {
   const auto n = static_cast<int32_t>(d.n);
   std::vector<int32_t> mult(static_cast<size_t>(n)), shift(static_cast<size_t>(n), -10);
   for (int32_t u = 0; u < n; ++u) mult[size_t(u)] = (1 << 30) + u * 4099;
-  const fast::Qs8GemmKernel& kernel = *fast::Qs8GemmKernelFor(isa);
+  const fast::Qs8GemmKernel& kernel = *fast::Qs8GemmKernelFor(isa, static_cast<int32_t>(d.k));  // as prepare picks
   fast::Qs8GemmProblem problem;
   problem.units = n;
   problem.depth = static_cast<int32_t>(d.k);
@@ -190,10 +190,12 @@ void BM_Softmax(benchmark::State& state) {
   p.exp_table = table.data();
   p.exp_table_size = 256;
   p.exp_bits = 30;
-  // The rows prepare picks on this CPU (VBMI's where it has VBMI), or (path 1, 2) the AVX-512 or VBMI ones.
+  // The rows prepare picks on this CPU (VBMI's where it has VBMI, for rows longer than 64), or
+  // (path 1, 2) the AVX-512 or VBMI ones.
   const bool vbmi = squint::rt::Avx512VbmiSupported();
-  const auto path = state.range(2) != 0 ? static_cast<fast::SoftmaxRows>(state.range(2))
-                                        : (vbmi ? fast::SoftmaxRows::kAvx512Vbmi : fast::SoftmaxRows::kAvx512);
+  const auto path = state.range(2) != 0       ? static_cast<fast::SoftmaxRows>(state.range(2))
+                    : vbmi && depth > 64 ? fast::SoftmaxRows::kAvx512Vbmi
+                                              : fast::SoftmaxRows::kAvx512;
   if (path == fast::SoftmaxRows::kAvx512Vbmi && !vbmi)
     return state.SkipWithError("no AVX-512 VBMI");
   state.SetLabel(path == fast::SoftmaxRows::kAvx512Vbmi ? "avx512vbmi rows" : "avx512 rows");

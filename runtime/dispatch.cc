@@ -4,6 +4,13 @@
 #include <cstring>
 #include <initializer_list>
 
+#if defined(SQUINT_X86_KERNELS)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
 #if defined(SQUINT_ARM_KERNELS)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -68,6 +75,23 @@ bool IsaSupported(Isa isa) {
 bool Avx512VbmiSupported() {
 #if defined(SQUINT_X86_KERNELS)
   return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi");
+#else
+  return false;
+#endif
+}
+
+bool AmxSupported() {
+#if defined(SQUINT_X86_KERNELS) && defined(__linux__)
+  static const bool supported = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!IsaSupported(Isa::kAvx512Vnni) || __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;  // AMX-TILE, AMX-INT8
+    // Linux enables the 8 KiB tile state per process on request (kernel 5.16 on); refused
+    // (older kernel, or XCR0 without it), the tiles fault, so the answer is no.
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return supported;
 #else
   return false;
 #endif

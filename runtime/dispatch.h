@@ -36,6 +36,11 @@ bool IsaSupported(Isa isa);
 // transposes by vpermb: runtime/kernels/x86/avx512vbmi.cc): true when this is an x86-64 build and the CPU has AVX-512
 // VBMI with avx512vnni's features. Not a set of its own: the codes are the same either way.
 bool Avx512VbmiSupported();
+// Another: AMX tiles (TDPBUSD, the int8 GEMM's qs8_gemm_32x32c4__amx in runtime/kernels/x86/
+// avx512vnni.cc): true when this is an x86-64 Linux build, the CPU has AMX-TILE and AMX-INT8 with
+// avx512vnni's features, and the kernel granted this process the tile state (arch_prctl
+// ARCH_REQ_XCOMP_PERM, asked once). The codes are the same either way.
+bool AmxSupported();
 // The set an interpreter uses for `requested` (see the order above); an error names the set and
 // what is missing.
 Status ResolveIsa(Isa requested, Isa* out);

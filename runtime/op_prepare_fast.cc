@@ -131,7 +131,7 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
                      void (*reorder)(const ref::Conv2DParams&, const int8_t*, int8_t*) = nullptr,
                      const ref::Conv2DParams* conv = nullptr) {
 #if defined(SQUINT_FAST_KERNELS)
-  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, depth);
   if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
   TempVec<int8_t> reordered;  // the caller's TempScope gives it back
   if (reorder != nullptr) {
@@ -222,7 +222,7 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
 // the per-call scratch (packed a, b panels, column and row sums) planned.
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa);
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, p.k);
   if (kernel == nullptr || p.a_grid != nullptr) return;
   FastBatchMatMulState s;
   s.kernel = kernel;
@@ -336,11 +336,11 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
                         PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
-  // The VBMI rows where the CPU has VBMI: as fast as the per-element float rows on rows of 50–64,
-  // 1.2x on 128, 2.2–2.4x on 197–512 (docs/benchmarks.md, "Fast kernels").
-  const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni ? portable::SoftmaxRows::kCpp
-                                     : Avx512VbmiSupported()        ? portable::SoftmaxRows::kAvx512Vbmi
-                                                                    : portable::SoftmaxRows::kAvx512;
+  // The VBMI rows where the CPU has VBMI and rows are longer than 64: 1.2x the per-element float
+  // rows' speed on 128, 2.2–2.4x on 197–512, 7 % slower on 50–64 (docs/benchmarks.md, "Fast kernels").
+  const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni        ? portable::SoftmaxRows::kCpp
+                                     : Avx512VbmiSupported() && p.depth > 64 ? portable::SoftmaxRows::kAvx512Vbmi
+                                                                             : portable::SoftmaxRows::kAvx512;
   if (dynamic_mask) {
     FastSoftmaxMaskedState s;
     s.p = p;

@@ -42,7 +42,15 @@ std::vector<KernelCase> Kernels() {
   std::vector<KernelCase> out;
   for (Isa isa : kOptimizedSets)
     if (const Qs8GemmKernel* k = portable::Qs8GemmKernelFor(isa)) out.push_back({isa, k});
+#if defined(SQUINT_X86_KERNELS)
+  // Where avx512vnni's deeper GEMMs run on AMX tiles (AmxSupported), the AMX kernel as well.
+  if (AmxSupported()) out.push_back({Isa::kAvx512Vnni, &x86::kQs8Gemm32x32c4Amx});
+#endif
   return out;
+}
+// A test name per case: the set, and _amx for its AMX kernel.
+std::string KernelCaseName(const KernelCase& c) {
+  return std::string(IsaName(c.isa)) + (std::string(c.kernel->name).find("amx") != std::string::npos ? "_amx" : "");
 }
 
 // Builder of one GEMM case: y[m][n] = FULLY_CONNECTED(x[m][k], w[n][k], bias[n]).
@@ -517,7 +525,7 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, GemmTest, ::testing::ValuesIn(Kernels()),
-                         [](const ::testing::TestParamInfo<KernelCase>& i) { return std::string(IsaName(i.param.isa)); });
+                         [](const ::testing::TestParamInfo<KernelCase>& i) { return KernelCaseName(i.param); });
 
 // ---- Dispatch ------------------------------------------------------------------------------
 

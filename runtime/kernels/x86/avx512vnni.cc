@@ -6,7 +6,9 @@
 // vpdpbusd adds Σ_{i<4} u[k+i]·w[n][k+i] into lane n, u = x + 128 (unsigned), w signed. Products
 // are at most 255·128 and the instruction does not saturate (vpdpbusd, not vpdpbusds), so every
 // lane holds the exact sum modulo 2^32; the folded bias b' subtracts (z_x + 128)·Σw.
-// Also the GEMM's convolution tiles (an implicit GEMM) and the depthwise convolution (rows.h); the
+// Also qs8_gemm_32x32c4__amx (below: the same layout on AMX tiles, its functions compiled for
+// amx-tile and amx-int8 by attribute), the GEMM's convolution tiles (an implicit GEMM) and the
+// depthwise convolution (rows.h); the
 // rows of LAYER_NORM, SOFTMAX and ADD / SUB are in avx512vnni_rows.cc.
 // GCC 12's AVX-512 headers start masked intrinsics from _mm512_undefined_epi32(), which its
 // -Wuninitialized reports falsely (GCC bug 105593); nothing here reads an undefined vector.
@@ -284,6 +286,116 @@ struct ColumnPanel {
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
                                                  &ConvTiles8x32};
+
+// ---- qs8_gemm_32x32c4__amx ----
+// The same layout and math as the VNNI kernel (packed rows u = x + 128, panels of 32 units in
+// groups of 4 bytes, folded bias), on AMX tiles: a group row of a panel is 128 bytes, units 0–15
+// then 16–31, so 16 groups of one half are a B tile of 16 rows × 64 bytes at stride 128, and 16
+// packed rows × 64 bytes of depth an A tile at stride k_pad. TDPBUSD adds Σ u·w over 4 bytes into
+// each int32 of C (u unsigned, w signed, no saturation: the exact sum modulo 2^32, as vpdpbusd).
+// Tiles: C 0–3 (rows 0–15 / 16–31 × units 0–15 / 16–31), A 4–5, B 6–7, each 16 rows × 64 bytes.
+// Depth steps of 64 bytes; rows past m and the last step's depth past k_pad come from zeroed
+// copies on the stack (the scratch ends at row m, a panel at group k_pad/4). C goes to the
+// stack and through the VNNI kernel's requantization with the folded bias and row bias.
+namespace {
+
+constexpr int32_t kAmxMr = 32, kAmxVnniRows = 4;
+
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// `rows` (<= 16) packed rows from `a` (k_pad apart), depth bytes [k, k + bytes), zeros
+// elsewhere, as a 16 × 64 block.
+void CopyRows(const uint8_t* a, size_t k_pad, int32_t rows, size_t k, size_t bytes, uint8_t (*block)[64]) {
+  const __mmask64 keep = bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1;
+  for (int32_t i = 0; i < 16; ++i)
+    _mm512_store_si512(block[i], i < rows ? _mm512_maskz_loadu_epi8(keep, a + static_cast<size_t>(i) * k_pad + k)
+                                          : _mm512_setzero_si512());
+}
+
+__attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
+                                                                 size_t k_pad, const void* w_v, int32_t n0, int32_t valid,
+                                                                 const int32_t* row_bias, int8_t* y) {
+  // A few rows use a sliver of the 16-row tiles while every B tile still streams in: the VNNI
+  // tile is faster there (1×768×768: 90 against 56 GMAC/s, docs/benchmarks.md).
+  if (m <= kAmxVnniRows) return Tile8x32(p, m, a_v, k_pad, w_v, n0, valid, row_bias, y);
+  AmxTileConfig cfg;
+  for (int32_t t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  asm volatile("" ::: "memory");  // the config's bytes are written before ldtilecfg reads them
+  _tile_loadconfig(&cfg);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const auto* a = static_cast<const uint8_t*>(a_v);
+  const auto* w = static_cast<const uint8_t*>(w_v);
+  const bool two = m > 16;
+  const int32_t m0 = std::min(m, 16), m1 = m - m0;
+  const size_t full = k_pad / 64 * 64;
+  alignas(64) uint8_t a_copy[2][16][64];
+  alignas(64) uint8_t b_copy[16][128];
+  for (size_t k = 0; k < k_pad; k += 64) {
+    const size_t bytes = std::min<size_t>(64, k_pad - k);
+    const uint8_t *a0 = a + k, *a1 = two ? a + 16 * k_pad + k : a0, *b = w + k * 32;
+    size_t a0_stride = k_pad, a1_stride = k_pad;
+    if (m0 < 16 || k >= full) CopyRows(a, k_pad, m0, k, bytes, a_copy[0]), a0 = a_copy[0][0], a0_stride = 64;
+    if (two && (m1 < 16 || k >= full))
+      CopyRows(a + 16 * k_pad, k_pad, m1, k, bytes, a_copy[1]), a1 = a_copy[1][0], a1_stride = 64;
+    if (k >= full) {  // the panel's last groups, then zero rows
+      for (size_t g = 0; g < 16; ++g) {
+        const bool in = g < bytes / 4;
+        _mm512_store_si512(b_copy[g], in ? _mm512_loadu_si512(b + g * 128) : _mm512_setzero_si512());
+        _mm512_store_si512(b_copy[g] + 64, in ? _mm512_loadu_si512(b + g * 128 + 64) : _mm512_setzero_si512());
+      }
+      b = b_copy[0];
+    }
+    asm volatile("" ::: "memory");  // the copies are written before the tile loads read them
+    _tile_loadd(4, a0, a0_stride);
+    _tile_loadd(6, b, 128);
+    _tile_loadd(7, b + 64, 128);
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    if (two) {
+      _tile_loadd(5, a1, a1_stride);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    }
+  }
+  alignas(64) int32_t c[kAmxMr][32];
+  _tile_stored(0, c[0], 128);
+  _tile_stored(1, c[0] + 16, 128);
+  if (two) {
+    _tile_stored(2, c[16], 128);
+    _tile_stored(3, c[16] + 16, 128);
+  }
+  _tile_release();
+  const OutputStage o = MakeOutputStage(p);
+  const int64_t units = p.units;  // read once: the int8 stores below may alias p
+  for (int32_t h = 0; h < 2 && 16 * h < valid; ++h) {
+    const int32_t u0 = n0 + 16 * h;
+    const __m512i bias = _mm512_loadu_si512(p.bias + u0), mult = _mm512_loadu_si512(p.multiplier + u0);
+    const __m512i left = _mm512_loadu_si512(p.left_shift + u0), right = _mm512_loadu_si512(p.right_shift + u0);
+    const __mmask16 store = StoreMask(valid - 16 * h);
+    const bool no_left = _mm512_test_epi32_mask(left, left) == 0;
+    for (int32_t i = 0; i < m; ++i) {
+      __m512i acc = _mm512_add_epi32(_mm512_load_si512(c[i] + 16 * h), bias);
+      if (row_bias != nullptr) acc = _mm512_add_epi32(acc, _mm512_set1_epi32(row_bias[i]));
+      const __m512i q = no_left ? Requantize<false>(acc, mult, left, right, o) : Requantize(acc, mult, left, right, o);
+      _mm512_mask_cvtepi32_storeu_epi8(y + i * units + u0, store, q);
+    }
+  }
+}
+
+}  // namespace
+
+// The convolutions whose patch rows are read in place keep the VNNI tiles (ConvTiles8x32).
+const Qs8GemmKernel kQs8Gemm32x32c4Amx = {"qs8_gemm_32x32c4__amx", kAmxMr, kNr, kKr, 1, 128, &Pack,
+                                           &TileAmx32x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
+                                           &ConvTiles8x32};
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
