@@ -84,8 +84,9 @@ enum { SQUINT_RT_ALLOCATE_ARENA = 1 };
  * the same output codes (the optimized kernels equal the reference bit for bit); they differ in
  * speed. AUTO: the SQUINT_ISA environment variable (reference | avx2 | avx512vnni | neon |
  * neondot) if set, else the best set this CPU supports. AVX2 and AVX512VNNI exist in x86-64
- * builds, NEON (plain Advanced SIMD) and NEONDOT (with the dot-product extension, sdot) in
- * aarch64 builds. Asking for a set the CPU or the build lacks fails at create. */
+ * builds (AVX512VNNI also uses AVX-512 VBMI, and on Linux AMX tiles, where the CPU has them),
+ * NEON (plain Advanced SIMD) and NEONDOT (with the dot-product extension, sdot) in aarch64
+ * builds. Asking for a set the CPU or the build lacks fails at create. */
 typedef enum squint_rt_isa {
   SQUINT_RT_ISA_AUTO = 0,
   SQUINT_RT_ISA_REFERENCE = 1,
