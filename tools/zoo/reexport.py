@@ -177,18 +177,27 @@ def main():
             dyn["attention_mask"] = {0: "batch"}
         files = {}
         for opset in OPSETS:
+            # Written under a name of this process and renamed into place once checked: two runs at
+            # once (pytest-xdist workers, each with the module's fixture) never read each other's
+            # half-written file.
             path = os.path.join(args.out, f"{name}_op{opset}.onnx")
-            torch.onnx.export(model, tuple(torch.from_numpy(v[:1]) for v in feeds.values()), path, opset_version=opset,
+            tmp = f"{path}.{os.getpid()}.tmp"
+            torch.onnx.export(model, tuple(torch.from_numpy(v[:1]) for v in feeds.values()), tmp, opset_version=opset,
                               input_names=list(feeds), output_names=["logits"], dynamic_axes=dyn)
-            got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            got = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
             err = float(np.abs(got - want).max())
             if err > 1e-4 * float(np.abs(want).max()):
+                os.remove(tmp)
                 raise SystemExit(f"reexport.py: {path} differs from {src} by {err}")
+            os.replace(tmp, path)
             files[opset] = os.path.relpath(path, args.out)
         meta[name] = {"source": os.path.relpath(src, REPO), "files": files,
                       "ops": sorted({n.op_type for n in onnx.load(os.path.join(args.out, files[17])).graph.node})}
         print(f"reexport.py: {name}: opsets {list(files)} equal {source} under ONNX Runtime")
-    json.dump(meta, open(os.path.join(args.out, "meta.json"), "w"), indent=1)
+    tmp = os.path.join(args.out, f"meta.json.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(meta, f, indent=1)
+    os.replace(tmp, os.path.join(args.out, "meta.json"))
     return 0
 
 
