@@ -1,11 +1,11 @@
-// Integer runtime latency at batch 1, single thread: loads a .sqnt, sets the first sample of
+// Integer runtime latency at batch 1 (one thread, or --threads N): loads a .sqnt, sets the first sample of
 // DATA (a .npy for the first input, or a .npz with one array per input, matched by name: e.g. a
 // transformer's input_ids, attention_mask, token_type_ids) as the inputs, then times
 // squint_rt_invoke for --seconds and prints the median microseconds per inference. Setting the
 // inputs is outside the timed region (as ONNX Runtime's session.run is timed with its input
 // already in memory). Float arrays are quantized by the runtime; integer arrays (token ids,
 // masks) are the inputs' codes as they are.
-//   build/bench/squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds 1]
+//   build/bench/squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds 1] [--threads 1]
 // bench/runtime_vs_ort.py runs this interleaved with ONNX Runtime fp32 and int8 and reports ratios.
 //
 // With --per-op, every op is timed alone (Interpreter::InvokeOp, op after op on the arena of a
@@ -90,7 +90,7 @@ double MedianOf(std::vector<double> v) {
 }
 
 // Per-op medians over runs of the whole model op by op, for at least `seconds`.
-int PerOp(const std::string& path, const std::vector<Sample>& samples, double seconds) {
+int PerOp(const std::string& path, const std::vector<Sample>& samples, double seconds, int threads) {
   using namespace squint::rt;
   auto bytes = squint::ReadFile(path);
   if (!bytes.ok()) {
@@ -102,7 +102,7 @@ int PerOp(const std::string& path, const std::vector<Sample>& samples, double se
   Model model;
   Interpreter interp;
   Status s = model.Load(reinterpret_cast<const uint8_t*>(buffer.data()), bytes->size());
-  if (s.ok()) s = interp.Prepare(&model);
+  if (s.ok()) s = interp.Prepare(&model, squint::rt::Isa::kAuto, threads);
   const size_t arena_bytes = (interp.arena_size() + 63) / 64 * 64 + 64;
   void* arena = std::aligned_alloc(64, arena_bytes);
   if (s.ok()) s = interp.SetArena(arena, arena_bytes);
@@ -183,6 +183,7 @@ squint_rt_status SetInputs(squint_rt_model* m, const std::vector<Sample>& sample
 int main(int argc, char** argv) {
   std::string model, data;
   double seconds = 1.0;
+  int threads = 1;
   bool per_op = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -195,19 +196,25 @@ int main(int argc, char** argv) {
     if (a == "--model") model = argv[i];
     else if (a == "--data") data = argv[i];
     else if (a == "--seconds") seconds = std::atof(argv[i]);
+    else if (a == "--threads") threads = std::atoi(argv[i]);
   }
-  if (model.empty() || data.empty() || !(seconds > 0)) {
-    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds S] [--per-op]\n"
+  if (model.empty() || data.empty() || !(seconds > 0) || threads < 1) {
+    std::fprintf(stderr, "usage: squint_runtime_bench --model M.sqnt --data X.npy|X.npz [--seconds S] [--threads N] [--per-op]\n"
                          "  X.npy: float32 samples, or integer codes (token ids) written as they are, for input 0\n"
                          "  X.npz: one such array per input, by input name\n"
+                         "  --threads: squint_rt_options.num_threads (default 1)\n"
                          "  --per-op: JSON of per-op medians\n");
     return 2;
   }
   std::vector<Sample> samples;
   if (!LoadSamples(data, &samples)) return 2;
-  if (per_op) return PerOp(model, samples, seconds);
+  if (per_op) return PerOp(model, samples, seconds, threads);
   squint_rt_model* m = nullptr;
-  if (squint_rt_create_from_file(model.c_str(), SQUINT_RT_ALLOCATE_ARENA, &m) != SQUINT_RT_OK) {
+  squint_rt_options options;
+  squint_rt_options_init(&options);
+  options.flags = SQUINT_RT_ALLOCATE_ARENA;
+  options.num_threads = threads;
+  if (squint_rt_create_from_file_with_options(model.c_str(), &options, &m) != SQUINT_RT_OK) {
     std::fprintf(stderr, "%s: %s\n", model.c_str(), squint_rt_last_error());
     return 2;
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integer runtime latency vs ONNX Runtime fp32 and int8 (QDQ), batch 1, single thread.
+"""Integer runtime latency vs ONNX Runtime fp32 and int8 (QDQ), batch 1, one thread (or --threads N).
 
 For each MODEL.onnx: quantizes it with `squint quantize` (all of CALIB.npy) and with ORT
 `quantize_static` (QDQ, MinMax, per-channel int8 weights, uint8 activations: the
@@ -11,8 +11,9 @@ ratios. CALIB and DATA are .npy files (one input) or .npz files with one array p
 options to `squint quantize` (e.g. --quantize-arg=--calib-samples --quantize-arg=64). Interleaving keeps the ratios fair on a machine whose load changes over the run.
 --isa reference,avx2,avx512vnni times the squint runtime once per instruction set (SQUINT_ISA, one
 column each; the ratios use the last); the default `auto` is the runtime's own choice.
+--threads N runs all three on N threads (squint_rt_options.num_threads, ORT's intra_op_num_threads).
   bench/runtime_vs_ort.py --squint build/cli/squint --bench build/bench/squint_runtime_bench \\
-      --calib CALIB.npy --data DATA.npy [--isa auto] MODEL.onnx ...
+      --calib CALIB.npy --data DATA.npy [--isa auto] [--threads 1] MODEL.onnx ...
 """
 import argparse
 import json
@@ -60,9 +61,9 @@ def ort_quantize(src, dst, x):
                     calibrate_method=CalibrationMethod.MinMax)
 
 
-def ort_session(path):
+def ort_session(path, threads):
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
@@ -79,13 +80,13 @@ def ort_round_us(sess, x, seconds):
     return statistics.median(times) * 1e6
 
 
-def squint_round_us(bench, sqnt, data, seconds, isa):
+def squint_round_us(bench, sqnt, data, seconds, isa, threads):
     env = dict(os.environ)
     env.pop("SQUINT_ISA", None)
     if isa != "auto":
         env["SQUINT_ISA"] = isa
-    out = subprocess.run([bench, "--model", sqnt, "--data", data, "--seconds", str(seconds)], capture_output=True,
-                         text=True, check=True, env=env)
+    out = subprocess.run([bench, "--model", sqnt, "--data", data, "--seconds", str(seconds), "--threads", str(threads)],
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout)["median_us"]
 
 
@@ -99,8 +100,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--isa", default="auto", help="comma-separated SQUINT_ISA values to time (auto: the runtime's choice)")
     ap.add_argument("--quantize-arg", action="append", default=[], help="extra option for squint quantize")
+    ap.add_argument("--threads", type=int, default=1, help="threads of all three runtimes (default 1)")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
+    if a.threads < 1:
+        ap.error(f"--threads {a.threads}: expected 1 or more")
     isas = a.isa.split(",")
     label = ["squint integer runtime" + ("" if isa == "auto" else f" {isa}") + " (µs)" for isa in isas]
     print(f"| model | {' | '.join(label)} | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
@@ -115,11 +119,11 @@ def main():
             calib = load_inputs(a.calib, model)
             x = {k: v[:1] for k, v in load_inputs(a.data, model).items()}
             ort_quantize(model, qdq, calib)
-            fp32, int8 = ort_session(model), ort_session(qdq)
+            fp32, int8 = ort_session(model, a.threads), ort_session(qdq, a.threads)
             s, f, q = {isa: [] for isa in isas}, [], []
             for _ in range(a.rounds):
                 for isa in isas:
-                    s[isa].append(squint_round_us(a.bench, sqnt, a.data, a.seconds, isa))
+                    s[isa].append(squint_round_us(a.bench, sqnt, a.data, a.seconds, isa, a.threads))
                 f.append(ort_round_us(fp32, x, a.seconds))
                 q.append(ort_round_us(int8, x, a.seconds))
             s = {isa: statistics.median(v) for isa, v in s.items()}

@@ -5,8 +5,18 @@
 // workers and the calling thread, and returns when all have finished. No allocation, no
 // exceptions in Run (the std::thread objects are made once, in Start). Tasks of one Run must
 // be independent (they write disjoint outputs), so the result does not depend on the split.
+//
+// Waiting spins before it sleeps. Waking a sleeping thread through the kernel costs tens of
+// microseconds, about 100 µs on a virtual machine whose idle vCPU the host has descheduled
+// (measured: docs/benchmarks.md, "Two threads"), as long as a whole 197×768×768 GEMM on AMX.
+// So a worker that finished a job polls for the next one for up to kSpinMicros before it
+// blocks on the condition variable, and Run polls for the workers' last task the same way:
+// the ops of one invoke come back to back, so the workers stay awake through an inference and
+// fall asleep within kSpinMicros after it. A pool with more threads than the machine has
+// hardware threads does not poll (a polling thread would hold the core another one needs).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -35,6 +45,8 @@ class ThreadPool {
   static void RunOn(void* pool, Task task, void* ctx, int32_t n) { static_cast<ThreadPool*>(pool)->Run(task, ctx, n); }
 
   static constexpr int32_t kMaxThreads = 256;
+  // How long a waiting thread polls before it sleeps.
+  static constexpr int64_t kSpinMicros = 1000;
 
  private:
   void Work();
@@ -43,12 +55,14 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  // The current job (guarded by mutex_).
+  // The current job (written under mutex_; generation_ and finished_ are also polled without it).
   Task task_ = nullptr;
   void* ctx_ = nullptr;
-  int32_t count_ = 0, next_ = 0, finished_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int32_t count_ = 0, next_ = 0;
+  int64_t spin_micros_ = kSpinMicros;  // 0 when oversubscribed
+  std::atomic<int32_t> finished_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace squint::rt

@@ -77,7 +77,8 @@ class GemmTester {
   GemmTester& HalfMultiplier(bool v) { half_multiplier_ = v; return *this; }  // 2^30 (0.5): rounding ties
   GemmTester& ActRange(int32_t lo, int32_t hi) { act_min_ = lo; act_max_ = hi; return *this; }
   GemmTester& Seed(uint32_t v) { seed_ = v; return *this; }
-  GemmTester& Pool(ThreadPool* v) { pool_ = v; return *this; }  // split the units over a pool
+  GemmTester& Pool(ThreadPool* v) { pool_ = v; return *this; }  // split the call over a pool
+  GemmTester& MinPartMacs(int64_t v) { min_part_macs_ = v; return *this; }  // Qs8Parallel::min_part_macs
 
   std::string Describe() const {
     return "m " + std::to_string(m_) + " n " + std::to_string(n_) + " k " + std::to_string(k_) + " zx " +
@@ -156,7 +157,7 @@ class GemmTester {
     g.rows = m_;
     portable::BindQs8Gemm(kernel, problem, block.data(), &g);
     g.scratch = scratch.data();
-    if (pool_ != nullptr) g.parallel = portable::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads()};
+    if (pool_ != nullptr) g.parallel = portable::Qs8Parallel{&ThreadPool::RunOn, pool_, pool_->threads(), min_part_macs_};
     portable::Qs8Gemm(kernel, g, x.data(), got.data());
     for (size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(int{got[i]}, int{want[i]}) << kernel.name << ": first difference at row " << i / n_ << " unit "
@@ -173,6 +174,7 @@ class GemmTester {
   int32_t act_min_ = -128, act_max_ = 127;
   uint32_t seed_ = 1;
   ThreadPool* pool_ = nullptr;
+  int64_t min_part_macs_ = 1;
 };
 
 class GemmTest : public ::testing::TestWithParam<KernelCase> {
@@ -312,16 +314,23 @@ TEST_P(GemmTest, RandomCases) {
   EXPECT_GT(in.inside, in.total * 3 / 4);
 }
 
-// Split over threads: the same codes for every thread count; units split, and row tiles split when
-// there are fewer panels than threads.
+// Split over threads: the same codes for every thread count, rows split (in row granules, the
+// last part ragged) and panels split (fewer row granules than threads), with every call split
+// (min_part_macs 1) and with the runtime's threshold (one shape above it, one below).
 TEST_P(GemmTest, ThreadedSplitsGiveTheSameCodes) {
   uint32_t seed = 70;
   for (int32_t threads : {2, 3, 7}) {
     ThreadPool pool;
     ASSERT_TRUE(pool.Start(threads).ok());
     for (auto [m, n, k] : {std::tuple{1, 768, 768}, std::tuple{33, 100, 65}, std::tuple{9, 17, 31}, std::tuple{3, 1, 5},
-                           std::tuple{130, 257, 129}, std::tuple{130, 17, 31}, std::tuple{784, 16, 9}}) {
+                           std::tuple{130, 257, 129}, std::tuple{130, 17, 31}, std::tuple{784, 16, 9},
+                           std::tuple{17, 64, 300}, std::tuple{50, 33, 260}}) {
       GemmTester().M(m).N(n).K(k).XZeroPoint(-7).Pool(&pool).Seed(seed++).Test(kernel());
+      if (HasFatalFailure()) return;
+    }
+    for (auto [m, n, k] : {std::tuple{101, 160, 600}, std::tuple{20, 96, 96}}) {
+      GemmTester().M(m).N(n).K(k).XZeroPoint(-7).Pool(&pool).MinPartMacs(portable::Qs8Parallel().min_part_macs)
+          .Seed(seed++).Test(kernel());
       if (HasFatalFailure()) return;
     }
   }
@@ -429,8 +438,9 @@ struct ConvShape {
 // Qs8Conv2D against the reference Conv2D<int8_t> (bias, per-channel requant, pads on all sides);
 // returns the outputs strictly inside the int8 range.
 // transpose: the set's NCHW ↔ channels-last copies, as prepare picks them (TransposeBytesFor).
+// pool: split every call over it (min_part_macs 1), the im2col path then.
 int64_t CheckConv(const Qs8GemmKernel& kernel, portable::TransposeBytesFn transpose, const ConvShape& s, int32_t zx,
-                  uint32_t seed) {
+                  uint32_t seed, ThreadPool* pool = nullptr) {
   std::mt19937 rng(seed);
   auto code = [&] { return static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng)); };
   ref::Conv2DParams c;
@@ -478,6 +488,7 @@ int64_t CheckConv(const Qs8GemmKernel& kernel, portable::TransposeBytesFn transp
   portable::Qs8GemmParams g;
   portable::BindQs8Gemm(kernel, problem, block.data(), &g);
   g.rows = c.out_h * c.out_w;
+  if (pool != nullptr) g.parallel = portable::Qs8Parallel{&ThreadPool::RunOn, pool, pool->threads(), 1};
   std::vector<PreparePools::Line> scratch(portable::Qs8Conv2DScratchBytes(kernel, c) / 64 + 1);
   std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));  // garbage: all of it is written first
   g.scratch = scratch.data();
@@ -522,6 +533,23 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
       if (HasFailure()) return;
     }
   EXPECT_GT(in.inside, in.total / 2);
+}
+
+// Split over threads: the patch rows (or, with few positions, the panels) shared out, the
+// same codes as the reference.
+TEST_P(GemmTest, Conv2DSplitOverThreadsEqualsTheReference) {
+  uint32_t seed = 160;
+  const ConvShape shapes[] = {{1, 16, 14, 14, 33, 3, 3, 1, 1, 1}, {2, 3, 7, 9, 5, 3, 3, 1, 1, 1},
+                              {1, 1, 28, 28, 64, 4, 4, 4, 1, 0},  {1, 64, 6, 5, 96, 3, 3, 1, 1, 1},
+                              {1, 2, 3, 3, 129, 2, 2, 1, 1, 0},   {3, 5, 9, 9, 65, 1, 1, 1, 1, 0}};
+  for (int32_t threads : {2, 3}) {
+    ThreadPool pool;
+    ASSERT_TRUE(pool.Start(threads).ok());
+    for (const ConvShape& s : shapes) {
+      CheckConv(kernel(), portable::TransposeBytesFor(GetParam().isa), s, -7, seed++, &pool);
+      if (HasFailure()) return;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, GemmTest, ::testing::ValuesIn(Kernels()),

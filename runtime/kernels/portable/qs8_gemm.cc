@@ -120,7 +120,7 @@ void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* b
 
 namespace {
 
-// Panels [first, last) × rows [row_first, row_last) of one call (row_first a multiple of k.mr):
+// Panels [first, last) × rows [row_first, row_last) of one call (tiles of k.mr rows from row_first):
 // chunks of panels that fit the L2 cache, row tile by row tile inside a chunk. The activations
 // are already packed in p.scratch.
 void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, int32_t last, int32_t row_first,
@@ -147,51 +147,94 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
   }
 }
 
-// One thread's share: `parts` equal ranges of the panels (by_rows false) or of the row tiles.
+// Rows are split between threads in multiples of this: a row tile, or 16 rows (one AMX tile
+// register) for taller tiles, so that two threads share 197 rows 96/101, not 128/69.
+int32_t RowGranule(const Qs8GemmKernel& k) { return k.mr > 16 ? 16 : k.mr; }
+
+// How one call is split: `parts` threads, each a contiguous range of rows (by_rows: every
+// thread packs and computes its own rows against every panel, so its activations and outputs
+// stay in its core's cache) or, when there are fewer row granules than threads (decoding one
+// token), of panels. parts = 1: serial.
+struct Split {
+  int32_t parts = 1;
+  bool by_rows = true;
+};
+Split SplitOf(const Qs8GemmKernel& k, const Qs8GemmParams& p) {
+  Split s;
+  if (p.parallel.run == nullptr || p.parallel.threads <= 1 || p.rows <= 0 || p.units <= 0) return s;
+  const int64_t by_work = int64_t{p.rows} * p.units * p.depth / (p.parallel.min_part_macs > 0 ? p.parallel.min_part_macs : 1);
+  const int32_t granules = (p.rows + RowGranule(k) - 1) / RowGranule(k), panels = Panels(k, p.units);
+  s.by_rows = granules >= p.parallel.threads || granules >= panels;
+  int64_t parts = p.parallel.threads;
+  if (by_work < parts) parts = by_work;
+  if ((s.by_rows ? granules : panels) < parts) parts = s.by_rows ? granules : panels;
+  s.parts = parts < 1 ? 1 : static_cast<int32_t>(parts);
+  return s;
+}
+
+// Part `part` of `parts` equal ranges of `total` items: [*first, *last).
+void PartRange(int32_t total, int32_t part, int32_t parts, int32_t* first, int32_t* last) {
+  *first = static_cast<int32_t>(int64_t{total} * part / parts);
+  *last = static_cast<int32_t>(int64_t{total} * (part + 1) / parts);
+}
+// The rows of part `part` when the rows are split: whole granules, the last part to p.rows.
+void PartRows(const Qs8GemmKernel& k, int32_t rows, int32_t part, int32_t parts, int32_t* first, int32_t* last) {
+  const int32_t g = RowGranule(k);
+  PartRange((rows + g - 1) / g, part, parts, first, last);
+  *first *= g;
+  *last = *last * g < rows ? *last * g : rows;
+}
+
+// One thread's share of a call.
 struct Sweep {
   const Qs8GemmKernel* k;
   const Qs8GemmParams* p;
+  const int8_t* x;  // null: the activations are packed already
   int8_t* y;
-  int32_t panels, tiles, parts;
-  bool by_rows;
+  Split split;
 };
 void SweepPart(void* ctx, int32_t part) {
   const Sweep& s = *static_cast<const Sweep*>(ctx);
-  const int32_t total = s.by_rows ? s.tiles : s.panels;
-  const auto first = static_cast<int32_t>(int64_t{total} * part / s.parts);
-  const auto last = static_cast<int32_t>(int64_t{total} * (part + 1) / s.parts);
-  if (!s.by_rows) {
-    SweepPanels(*s.k, *s.p, first, last, 0, s.p->rows, s.y);
+  const Qs8GemmKernel& k = *s.k;
+  const Qs8GemmParams& p = *s.p;
+  const int32_t panels = Panels(k, p.units);
+  int32_t first = 0, last = 0;
+  if (!s.split.by_rows) {
+    PartRange(panels, part, s.split.parts, &first, &last);
+    SweepPanels(k, p, first, last, 0, p.rows, s.y);
     return;
   }
-  const int32_t row_last = last * s.k->mr < s.p->rows ? last * s.k->mr : s.p->rows;
-  SweepPanels(*s.k, *s.p, 0, s.panels, first * s.k->mr, row_last, s.y);
+  PartRows(k, p.rows, part, s.split.parts, &first, &last);
+  if (s.x != nullptr) {
+    const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+    const size_t row_bytes = k_pad * static_cast<size_t>(k.weight_bytes);
+    k.pack_activations(s.x + static_cast<size_t>(first) * static_cast<size_t>(p.depth), last - first, p.depth, k_pad,
+                       static_cast<uint8_t*>(p.scratch) + static_cast<size_t>(first) * row_bytes);
+  }
+  SweepPanels(k, p, 0, panels, first, last, s.y);
+}
+
+// Packs (x non-null) and sweeps, on the calling thread or split over the pool.
+void Run(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
+  if (p.rows <= 0 || p.units <= 0) return;
+  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
+  Sweep s{&k, &p, x, y, SplitOf(k, p)};
+  if (x != nullptr && !(s.split.parts > 1 && s.split.by_rows)) {  // packed once, for every thread
+    k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
+    s.x = nullptr;
+  }
+  if (s.split.parts <= 1) {
+    SweepPanels(k, p, 0, Panels(k, p.units), 0, p.rows, y);
+    return;
+  }
+  p.parallel.run(p.parallel.pool, &SweepPart, &s, s.split.parts);
 }
 
 }  // namespace
 
-void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) {
-  if (p.rows <= 0 || p.units <= 0) return;
-  const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
-  k.pack_activations(x, p.rows, p.depth, k_pad, p.scratch);
-  Qs8GemmPacked(k, p, y);
-}
+void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y) { Run(k, p, x, y); }
 
-void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y) {
-  if (p.rows <= 0 || p.units <= 0) return;
-  const int32_t panels = Panels(k, p.units), tiles = (p.rows + k.mr - 1) / k.mr;
-  // Split the units when there are panels for every thread (each thread streams its own weights),
-  // else the row tiles (few units, many rows: e.g. a convolution's output positions).
-  const bool by_rows = panels < p.parallel.threads && tiles > panels;
-  const int32_t total = by_rows ? tiles : panels;
-  const int32_t parts = p.parallel.threads < total ? p.parallel.threads : total;
-  if (p.parallel.run == nullptr || parts <= 1) {
-    SweepPanels(k, p, 0, panels, 0, p.rows, y);
-    return;
-  }
-  Sweep s{&k, &p, y, panels, tiles, parts, by_rows};
-  p.parallel.run(p.parallel.pool, &SweepPart, &s, parts);
-}
+void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y) { Run(k, p, nullptr, y); }
 
 namespace {
 struct MatMulScratch {
@@ -471,7 +514,7 @@ void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2D
   q.rows = static_cast<int32_t>(positions);
   q.scratch = base + l.gemm;
   const bool pointwise = PointwiseConv(c);
-  const bool implicit = ImplicitConv(k, c) && (p.parallel.run == nullptr || p.parallel.threads <= 1);
+  const bool implicit = ImplicitConv(k, c) && SplitOf(k, q).parts <= 1;  // conv_tiles are single-threaded
   const int64_t padded_h = PaddedSize(c.in_h, c.pad_top, c.out_h, c.stride_h, c.kernel_h, c.dilation_h);
   const int64_t padded_w = PaddedSize(c.in_w, c.pad_left, c.out_w, c.stride_w, c.kernel_w, c.dilation_w);
   for (int32_t n = 0; n < c.batch; ++n) {

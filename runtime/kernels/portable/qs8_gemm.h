@@ -35,13 +35,18 @@ namespace squint::rt::portable {
 
 // Optional parallelism of one call: run(pool, task, ctx, n) calls task(ctx, i) for every i in
 // [0, n), possibly concurrently, and returns when all are done (runtime/thread_pool.h). Unset or
-// threads = 1: serial. The split is over whole panels of units (or, when there are fewer panels
-// than threads, whole row tiles), so every output code is computed by the same instructions
-// whatever the thread count.
+// threads = 1: serial. A call is split only when each thread gets min_part_macs or more; the split is over rows (each thread packs its rows and computes them against every
+// panel) or, when the rows are too few, over whole panels of units. Every output code is computed
+// by the same instructions whatever the thread count.
 struct Qs8Parallel {
   void (*run)(void* pool, void (*task)(void* ctx, int32_t index), void* ctx, int32_t n) = nullptr;
   void* pool = nullptr;
   int32_t threads = 1;
+  // The fewest multiply-accumulates worth a thread. Below about 4 M, moving the activations
+  // between the cores' caches costs more than the second thread saves: vit_tiny's GEMMs, 2–4 M
+  // MACs each, made the model 1.7x slower on two threads when all were split (docs/benchmarks.md,
+  // "Two threads"). Tests lower it to split small shapes.
+  int64_t min_part_macs = int64_t{1} << 22;
 };
 
 // One call: y[rows][units] from x[rows][depth] (row-major, int8) with a packed block.
@@ -100,7 +105,7 @@ struct Qs8GemmKernel {
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
 // panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a
-// contiguous range of panels, or of row tiles). Invoke-time: no allocation.
+// contiguous range of rows, or of panels; see Qs8Parallel). Invoke-time: no allocation.
 void Qs8Gemm(const Qs8GemmKernel& k, const Qs8GemmParams& p, const int8_t* x, int8_t* y);
 // The same on activations already packed in p.scratch (pack_activations' layout: rows × k_pad).
 void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y);
