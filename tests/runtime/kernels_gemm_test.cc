@@ -522,6 +522,9 @@ TEST_P(GemmTest, Conv2DEqualsTheReference) {
       {1, 1, 28, 28, 64, 4, 4, 4, 1, 0},  {1, 1, 13, 11, 33, 3, 4, 3, 1, 2},  {1, 12, 10, 11, 40, 3, 3, 3, 1, 2},
       {1, 8, 9, 10, 31, 3, 3, 1, 2, 1, 1}, {2, 16, 5, 7, 97, 3, 3, 2, 3, 2, 1}, {1, 64, 6, 5, 96, 3, 3, 1, 1, 1},
       {1, 4, 3, 3, 8, 1, 5, 1, 1, 4},     {2, 32, 4, 4, 32, 2, 2, 2, 1, 0},   {1, 8, 17, 3, 16, 5, 1, 1, 1, 2},
+      // 8 output positions (one whole tile), 9 (the last tile moved back 7 rows) and 7 (fewer than
+      // kConvTilesMinRows: im2col).
+      {1, 4, 2, 4, 9, 3, 3, 1, 1, 1},     {1, 4, 3, 3, 9, 3, 3, 1, 1, 1},     {1, 4, 1, 7, 9, 3, 3, 1, 1, 1},
   };
   for (const ConvShape& s : shapes)
     for (int32_t zx : {-128, 5, 127}) {

@@ -335,7 +335,7 @@ bool PointwiseConv(const ref::Conv2DParams& c) {
 // Whether k's conv_tiles can read the patch rows of c in place (qs8_gemm.h: Qs8ConvRows).
 bool ImplicitConv(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
   return k.conv_tiles != nullptr && BytePacked(k) && !PointwiseConv(c) && c.dilation_w == 1 &&
-         (int64_t{c.kernel_w} * c.in_channels) % k.kr == 0;
+         (int64_t{c.kernel_w} * c.in_channels) % k.kr == 0 && int64_t{c.out_h} * c.out_w >= kConvTilesMinRows;
 }
 // The padded image's rows and columns: the input at (pad_top, pad_left), and room for every tap.
 int64_t PaddedSize(int32_t in, int32_t pad_before, int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {

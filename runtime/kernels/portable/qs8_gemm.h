@@ -99,9 +99,14 @@ struct Qs8GemmKernel {
   void (*pack_columns)(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
                        int32_t* col_sum);
   // y[rows][units] = the GEMM of p on the patch rows of `r` (above) instead of packed
-  // activations, single-threaded (every panel, every row tile). Null: the set has none (im2col).
+  // activations, single-threaded (every panel, every row tile), for p.rows >= kConvTilesMinRows.
+  // Null: the set has none (im2col).
   void (*conv_tiles)(const Qs8GemmParams& p, const Qs8ConvRows& r, int8_t* y);
 };
+// conv_tiles' fewest output positions: every tile is a whole 8-row tile (the last one moved back
+// to end at the last row, recomputing some rows with the same instructions), so that the
+// library holds one tile instantiation for the patch rows instead of one per row count.
+constexpr int32_t kConvTilesMinRows = 8;
 
 // y = FULLY_CONNECTED(x) with kernel k: packs the activations into p.scratch, then sweeps the
 // panels in chunks that fit the L2 cache, row tile by row tile (with p.parallel: each thread a

@@ -194,12 +194,12 @@ inline __attribute__((always_inline)) void TileOf(int32_t m, const Rows& rows, i
   }
 }
 
-// TileOf for the convolution's rows, not inlined: inside ConvTiles8x32's loops GCC 12 keeps the
+// The convolution's 8-row tile, not inlined: inside ConvTiles8x32's loops GCC 12 keeps the
 // tile's accumulators in memory.
-__attribute__((noinline)) void ConvTile(int32_t m, const PointerRows& rows, int32_t segments, size_t segment_step,
-                                        int32_t groups, const uint8_t* w, const Qs8GemmParams& p, int32_t n0,
-                                        int32_t valid, const OutputStage& o, int8_t* y) {
-  TileOf(m, rows, segments, segment_step, groups, w, p, n0, valid, nullptr, o, y);
+__attribute__((noinline)) void ConvTile(const PointerRows& rows, int32_t segments, size_t segment_step, int32_t groups,
+                                        const uint8_t* w, const Qs8GemmParams& p, int32_t n0, int32_t valid,
+                                        const OutputStage& o, int8_t* y) {
+  Tile<kMr>(rows, segments, segment_step, groups, w, p, n0, valid, nullptr, o, y);
 }
 
 OutputStage MakeOutputStage(const Qs8GemmParams& p) {
@@ -218,7 +218,7 @@ void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, co
 }
 
 // conv_tiles (qs8_gemm.h): row tiles of 8 output positions, each a pointer into the padded
-// image; the panels in chunks that fit the L2 cache, as the GEMM's sweep.
+// image, the last tile moved back to end at the last position (p.rows >= kConvTilesMinRows); the panels in chunks that fit the L2 cache, as the GEMM's sweep.
 void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_t* y) {
   constexpr size_t kChunkBytes = size_t{256} * 1024;
   const OutputStage o = MakeOutputStage(p);
@@ -228,17 +228,17 @@ void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_
   const int64_t row_step = int64_t{r.stride_h} * r.pitch, col_step = int64_t{r.stride_w} * r.channels;
   for (int32_t c0 = 0; c0 < panels; c0 += chunk) {
     const int32_t c1 = std::min(panels, c0 + chunk);
-    int32_t oh = 0, ow = 0;  // of row r0
-    for (int32_t r0 = 0; r0 < p.rows; r0 += kMr) {
-      const int32_t m = std::min(kMr, p.rows - r0);
+    for (int32_t t = 0; t < p.rows; t += kMr) {
+      const int32_t r0 = std::min(t, p.rows - kMr);  // the last tile ends at the last row (p.rows >= kMr)
+      int32_t oh = r0 / r.out_w, ow = r0 % r.out_w;
       PointerRows rows;
       for (int32_t i = 0; i < kMr; ++i) {
-        rows.r[i] = r.image + oh * row_step + ow * col_step;  // rows past m: never read
-        if (i < m && ++ow == r.out_w) ow = 0, ++oh;
+        rows.r[i] = r.image + oh * row_step + ow * col_step;
+        if (++ow == r.out_w) ow = 0, ++oh;
       }
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * kNr;
-        ConvTile(m, rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
+        ConvTile(rows, r.segments, static_cast<size_t>(r.segment_step), r.segment_groups,
                  weights + static_cast<size_t>(pi) * r.panel_bytes, p, n0, std::min(kNr, p.units - n0), o,
                  y + int64_t{r0} * p.units);
       }
