@@ -103,9 +103,12 @@ typedef struct squint_rt_options {
   uint32_t flags;       /* 0 or SQUINT_RT_ALLOCATE_ARENA */
   squint_rt_isa isa;    /* default SQUINT_RT_ISA_AUTO */
   /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create and the
-   * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their output units over
-   * them; every other op, and the reference kernels, run on the calling thread. The output
-   * codes do not depend on the thread count. */
+   * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their rows (or, with few
+   * rows, their output units) over them when each thread gets at least 4 M multiply-accumulates;
+   * every other op, smaller GEMMs and the reference kernels run on the calling thread. A worker
+   * polls for up to 1 ms after each split GEMM before it sleeps (waking a sleeping thread costs
+   * more than a small GEMM), so an idle handle costs no CPU time once that millisecond is over.
+   * The output codes do not depend on the thread count. */
   int32_t num_threads;
 } squint_rt_options;
 

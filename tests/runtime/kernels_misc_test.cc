@@ -726,6 +726,16 @@ TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
     for (int32_t z : {-128, 127})
       DepthwiseTester().OneInput(true).Channels(c).Input(6, 9).Stride(2).ZeroPoint(z).Batch(2).Seed(c + z).Test();
   DepthwiseTester().OneInput(true).Channels(8).Kernel(5, 3).Input(7, 7).Pads(2, 1, 2, 1).Dilation(2).Shifts(25, 30).Test();
+  // One input channel, 3×3, stride 1 (Qs8OneInputConv3x3Avx512, 16 columns a step): rows of 15,
+  // 16, 17 and 40 outputs (the masked tail), both requantizations and their corners.
+  uint32_t seed = 500;
+  for (int32_t w : {15, 16, 17, 40})
+    for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})
+      for (bool per_channel : {true, false}) {
+        const auto z = static_cast<int32_t>(seed % 256) - 128;
+        DepthwiseTester().OneInput(true).Channels(5).Input(4, w).Shifts(lo, hi).PerChannel(per_channel).ZeroPoint(z)
+            .Seed(seed++).Test();
+      }
   // Requantization corners: r = 31 − shift from 62 (outputs near the zero point) to 1 (saturating).
   for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})
     for (bool per_channel : {true, false})

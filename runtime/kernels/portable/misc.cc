@@ -588,6 +588,27 @@ int64_t PaddedExtent(int32_t out, int32_t stride, int32_t kernel, int32_t dilati
   return out <= 0 ? 0 : int64_t{out - 1} * stride + int64_t{kernel - 1} * dilation + 1;
 }
 
+// The padded plane of one input channel xc: position (i, j) is input (i − pad_top, j − pad_left)
+// as x − z_x, 0 outside the input; hp × wp int16.
+void PadPlane(const ref::Conv2DParams& p, const int8_t* xc, int64_t hp, int64_t wp, int16_t* plane) {
+  const int64_t pad_top = p.pad_top, pad_left = p.pad_left, in_h = p.in_h, in_w = p.in_w;
+  const int32_t zx = p.input_zero_point;
+  for (int64_t i = 0; i < hp; ++i) {
+    int16_t* pr = plane + i * wp;
+    const int64_t ih = i - pad_top;
+    if (ih < 0 || ih >= in_h) {
+      for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
+      continue;
+    }
+    const int8_t* xr = xc + ih * in_w;
+    // Columns [j_lo, j_hi) are inside the input row.
+    const int64_t j_lo = pad_left < wp ? pad_left : wp, j_hi = pad_left + in_w < wp ? pad_left + in_w : wp;
+    for (int64_t j = 0; j < j_lo; ++j) pr[j] = 0;
+    for (int64_t j = j_lo; j < j_hi; ++j) pr[j] = static_cast<int16_t>(xr[j - pad_left] - zx);
+    for (int64_t j = j_hi > j_lo ? j_hi : j_lo; j < wp; ++j) pr[j] = 0;
+  }
+}
+
 // One channel's outputs from its padded plane (row pitch wp); KH, KW > 0: the kernel size fixed
 // at compile time (3×3), 0: p's.
 template <int KH, int KW>
@@ -626,6 +647,11 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 
 namespace {
 size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
+// The one-input-channel convolutions of x86::Qs8OneInputConv3x3Avx512 (rows.h).
+bool OneInputConv3x3(const ref::Conv2DParams& p) {
+  return p.groups == 1 && p.in_channels == 1 && p.kernel_h == 3 && p.kernel_w == 3 && p.stride_w == 1 &&
+         p.dilation_h == 1 && p.dilation_w == 1;
+}
 // The channels-last path's scratch: the image [ih][iw][c], the weights [tap][c] int32 (rows of C
 // rounded up to 16), the outputs [pos][c]; byte offsets.
 struct DepthwiseLastLayout {
@@ -644,15 +670,30 @@ DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
 }  // namespace
 
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
-  const size_t plane = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
-                                           PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w)) *
-                       sizeof(int16_t);
-  return std::max(plane, DepthwiseLast(p).total);
+  const auto positions = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
+                                             PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w));
+  const size_t plane = positions * sizeof(int16_t);
+  // OneInputConv3x3 on AVX-512: the plane, then its pairs (int32 per padded position).
+  const size_t one_input = OneInputConv3x3(p) ? RoundUp64(plane) + positions * sizeof(int32_t) : 0;
+  return std::max({plane, one_input, DepthwiseLast(p).total});
 }
 
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512, TransposeBytesFn transpose) {
 #if defined(SQUINT_X86_KERNELS)
+  if (avx512 && OneInputConv3x3(p)) {  // straight into NCHW from the padded plane
+    const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
+    const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
+    const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+    if (out_plane == 0 || p.out_channels == 0) return;
+    auto* pairs = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(scratch) +
+                                             RoundUp64(static_cast<size_t>(hp * wp) * sizeof(int16_t)));
+    for (int32_t n = 0; n < p.batch; ++n) {
+      PadPlane(p, x + n * in_plane, hp, wp, scratch);
+      x86::Qs8OneInputConv3x3Avx512(p, scratch, wp, pairs, w, bias, y + int64_t{n} * p.out_channels * out_plane);
+    }
+    return;
+  }
   if (avx512) {
     const DepthwiseLastLayout l = DepthwiseLast(p);
     auto* base = reinterpret_cast<uint8_t*>(scratch);
@@ -684,27 +725,10 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
   if (hp == 0 || wp == 0) return;
   const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
   const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
-  const int32_t zx = p.input_zero_point;
   const bool k3x3 = p.kernel_h == 3 && p.kernel_w == 3;
   for (int32_t n = 0; n < p.batch; ++n) {
     for (int32_t c = 0; c < p.in_channels; ++c) {
-      const int8_t* xc = x + (int64_t{n} * p.in_channels + c) * in_plane;
-      // Padded plane: position (i, j) is input (i − pad_top, j − pad_left), 0 outside the input.
-      const int64_t pad_top = p.pad_top, pad_left = p.pad_left, in_h = p.in_h, in_w = p.in_w;
-      for (int64_t i = 0; i < hp; ++i) {
-        int16_t* pr = scratch + i * wp;
-        const int64_t ih = i - pad_top;
-        if (ih < 0 || ih >= in_h) {
-          for (int64_t j = 0; j < wp; ++j) pr[j] = 0;
-          continue;
-        }
-        const int8_t* xr = xc + ih * in_w;
-        // Columns [j_lo, j_hi) are inside the input row.
-        const int64_t j_lo = pad_left < wp ? pad_left : wp, j_hi = pad_left + in_w < wp ? pad_left + in_w : wp;
-        for (int64_t j = 0; j < j_lo; ++j) pr[j] = 0;
-        for (int64_t j = j_lo; j < j_hi; ++j) pr[j] = static_cast<int16_t>(xr[j - pad_left] - zx);
-        for (int64_t j = j_hi > j_lo ? j_hi : j_lo; j < wp; ++j) pr[j] = 0;
-      }
+      PadPlane(p, x + (int64_t{n} * p.in_channels + c) * in_plane, hp, wp, scratch);
       const int8_t* wc = w + int64_t{c} * taps;
       const int32_t b = bias != nullptr ? bias[c] : 0;
       int8_t* yc = y + (int64_t{n} * p.out_channels + c) * out_plane;

@@ -490,4 +490,63 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
   else DepthwiseChannelsLast<false>(p, xt, x_one, wt, bias, yt);
 }
 
+namespace {
+// One output channel of Qs8OneInputConv3x3Avx512 over every output position, from the pairs
+// plane (pairs[i][j] = (x[i][j], x[i][j + 1]) as two int16 in a dword).
+template <bool kLeft>
+void OneInputChannel(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc, int32_t bias,
+                     int32_t multiplier, int32_t shift, const OutputStage& o, int8_t* yc) {
+  __m512i w01[3], w2[3];  // per kernel row: (w[kh][0], w[kh][1]) and (w[kh][2], 0) as int16 pairs
+#pragma GCC unroll 3
+  for (int kh = 0; kh < 3; ++kh) {
+    const auto lo = static_cast<uint16_t>(int16_t{wc[3 * kh]}), hi = static_cast<uint16_t>(int16_t{wc[3 * kh + 1]});
+    w01[kh] = _mm512_set1_epi32(static_cast<int32_t>(lo | (uint32_t{hi} << 16)));
+    w2[kh] = _mm512_set1_epi32(static_cast<uint16_t>(int16_t{wc[3 * kh + 2]}));
+  }
+  const __m512i b = _mm512_set1_epi32(bias), mult = _mm512_set1_epi32(multiplier);
+  const __m512i left = _mm512_set1_epi32(shift > 0 ? shift : 0), right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
+  for (int32_t oh = 0; oh < p.out_h; ++oh) {
+    const int32_t* rows = pairs + int64_t{oh} * p.stride_h * pitch;
+    for (int32_t ow0 = 0; ow0 < p.out_w; ow0 += 16) {
+      const __mmask16 k = p.out_w - ow0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (p.out_w - ow0)) - 1);
+      __m512i acc = b;
+#pragma GCC unroll 3
+      for (int kh = 0; kh < 3; ++kh) {
+        const int32_t* r = rows + kh * pitch + ow0;
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r), w01[kh]);
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r + 2), w2[kh]);  // (x[kw = 2], x[3]·0)
+      }
+      _mm_mask_storeu_epi8(yc + int64_t{oh} * p.out_w + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(acc, mult, left, right, o)));
+    }
+  }
+}
+}  // namespace
+
+void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, int32_t* pairs,
+                              const int8_t* w, const int32_t* bias, int8_t* y) {
+  const ref::RequantParams& rq = p.requant;
+  const int64_t out_plane = int64_t{p.out_h} * p.out_w;
+  const int64_t rows = int64_t{p.out_h - 1} * p.stride_h + 3;
+  // pairs[i][j] = plane[i][j] | plane[i][j + 1] << 16 (0 past the row's end), 16 columns a step.
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < pitch; j += 16) {
+      const __mmask16 k = pitch - j >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (pitch - j)) - 1);
+      const __mmask16 k1 = pitch - j - 1 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (pitch - j - 1)) - 1);
+      const __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, plane + i * pitch + j));
+      const __m512i b = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k1, plane + i * pitch + j + 1));
+      _mm512_mask_storeu_epi32(pairs + i * pitch + j, k, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+    }
+  OutputStage o;
+  o.zp = _mm512_set1_epi32(rq.zero_point);
+  o.lo = _mm512_set1_epi32(rq.act_min - rq.zero_point);
+  o.hi = _mm512_set1_epi32(rq.act_max - rq.zero_point);
+  for (int32_t c = 0; c < p.out_channels; ++c) {
+    const int32_t shift = rq.count == 1 ? rq.shift[0] : rq.shift[c];
+    const int32_t mult = rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c];
+    const int32_t b = bias != nullptr ? bias[c] : 0;
+    if (shift > 0) OneInputChannel<true>(p, pairs, pitch, w + int64_t{c} * 9, b, mult, shift, o, y + c * out_plane);
+    else OneInputChannel<false>(p, pairs, pitch, w + int64_t{c} * 9, b, mult, shift, o, y + c * out_plane);
+  }
+}
+
 }  // namespace squint::rt::x86

@@ -98,6 +98,18 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
 void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
                                     const int32_t* wt, const int32_t* bias, int8_t* yt);
 
+// A groups = 1 CONV_2D with one input channel, a 3×3 kernel, stride_w = 1 and dilation 1
+// (avx512vnni.cc; portable::OneInputConv3x3 says which), straight into the NCHW output y[c][oh][ow]: one output channel after another
+// (its weights and requantization in registers), 16 output positions of a row in the int32
+// lanes, each kernel row two vpdpwssd on the pairs plane: (x[kw = 0], x[1]) times (w0, w1), and
+// (x[2], x[3]) times (w2, 0). plane: x − z_x of the padded input plane as int16, `pitch` columns
+// a row, position (i, j) = input (i − pad_top, j − pad_left), 0 outside (so the taps outside the
+// image add 0, as the reference skips them); pairs: room for the padded plane's rows × pitch
+// int32 (written here); w[c][kh][kw] int8; bias [C] or null. The same output codes as
+// Qs8DepthwiseChannelsLastAvx512. Precondition: |acc| < 2^31.
+void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, int32_t* pairs,
+                              const int8_t* w, const int32_t* bias, int8_t* y);
+
 // ADD / SUB over n elements of a and b (avx512vnni_rows.cc, 16 a step): portable::BinaryFloat's code
 // where the estimate is outside the margin, table[(uint8)a·256 + (uint8)b] for the other lanes.
 void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
