@@ -307,11 +307,10 @@ void Col2Im(const T* col, int64_t channels, const Geometry3& g, T* y) {
     for (int64_t kd = 0; kd < g.kernel[0]; ++kd)
       for (int64_t kh = 0; kh < g.kernel[1]; ++kh)
         for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          // Input columns whose output w index is inside [0, out_w).
           const int64_t off_w = kw * g.dilation[2] - g.pad[2];
-          int64_t iw_lo = off_w >= 0 ? 0 : (-off_w + g.stride[2] - 1) / g.stride[2];
-          int64_t iw_hi = g.out[2] - off_w <= 0 ? 0 : (g.out[2] - off_w + g.stride[2] - 1) / g.stride[2];
-          iw_lo = std::min(iw_lo, g.in[2]);
-          iw_hi = std::max(iw_lo, std::min(iw_hi, g.in[2]));
+          int64_t iw_lo = 0, iw_hi = 0;
+          InsideRange(off_w, g.stride[2], g.out[2], g.in[2], &iw_lo, &iw_hi);
           for (int64_t id = 0; id < g.in[0]; ++id) {
             const int64_t od = id * g.stride[0] - g.pad[0] + kd * g.dilation[0];
             for (int64_t ih = 0; ih < g.in[1]; ++ih, col += g.in[2]) {

@@ -54,6 +54,17 @@ Geometry3 ToGeometry3(const Window& w, const std::vector<int64_t>& in, const std
 // [M, C/group, kernel...] (auto_pad resolved). Errors as ReadWindow and WindowOutputSize.
 Result<Geometry3> ConvGeometry(const Node& node, const Dims& x, const Dims& w);
 
+// The indices i in [0, count) whose position i·stride + offset lies in [0, size), as [*lo, *hi)
+// (stride >= 1): the output columns a kernel tap reads inside the input row (Im2Col), or the
+// input columns a tap writes inside the output row (Col2Im).
+inline void InsideRange(int64_t offset, int64_t stride, int64_t size, int64_t count, int64_t* lo, int64_t* hi) {
+  int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  int64_t h = size - offset <= 0 ? 0 : (size - offset + stride - 1) / stride;
+  l = std::min(l, count);
+  *lo = l;
+  *hi = std::max(l, std::min(h, count));
+}
+
 // col[(c·K + k), o] = x[c, o·stride - pad + k·dilation] (0 outside), over the 3-D view.
 template <typename T>
 inline void Im2Col(const T* x, int64_t channels, const Geometry3& g, T* col) {
@@ -65,10 +76,8 @@ inline void Im2Col(const T* x, int64_t channels, const Geometry3& g, T* col) {
           const T* xc = x + c * lin;
           // Output columns whose input w index is inside [0, in_w).
           const int64_t off_w = kw * g.dilation[2] - g.pad[2];
-          int64_t ow_lo = off_w >= 0 ? 0 : (-off_w + g.stride[2] - 1) / g.stride[2];
-          int64_t ow_hi = g.in[2] - off_w <= 0 ? 0 : (g.in[2] - off_w + g.stride[2] - 1) / g.stride[2];
-          ow_lo = std::min(ow_lo, g.out[2]);
-          ow_hi = std::max(ow_lo, std::min(ow_hi, g.out[2]));
+          int64_t ow_lo = 0, ow_hi = 0;
+          InsideRange(off_w, g.stride[2], g.in[2], g.out[2], &ow_lo, &ow_hi);
           for (int64_t od = 0; od < g.out[0]; ++od) {
             const int64_t id = od * g.stride[0] - g.pad[0] + kd * g.dilation[0];
             for (int64_t oh = 0; oh < g.out[1]; ++oh, col += g.out[2]) {
