@@ -171,9 +171,39 @@ Status Interpreter::CheckReady(const char* what) const {
   return Status::Ok();
 }
 
+namespace {
+// One thread's share of an op's items: `parts` equal ranges, each starting at a multiple of
+// 64 output bytes' worth of items (so that no two threads write one cache line).
+struct ItemsTask {
+  const PreparedOp* op;
+  const void* const* in;
+  void* const* out;
+  int64_t granules, granule;
+  int32_t parts;
+};
+void ItemsPart(void* ctx, int32_t part) {
+  const ItemsTask& t = *static_cast<const ItemsTask*>(ctx);
+  const int64_t first = t.granules * part / t.parts * t.granule;
+  const int64_t last = std::min(t.op->items, t.granules * (part + 1) / t.parts * t.granule);
+  if (first < last) t.op->run_items(*t.op, t.in, t.out, first, last);
+}
+}  // namespace
+
 void Interpreter::RunOp(size_t i) const {
   const PreparedOp& op = ops_[i];
-  op.run(op, in_ptrs_.data() + in_at_[i], out_ptrs_.data() + out_at_[i]);
+  const void* const* in = in_ptrs_.data() + in_at_[i];
+  void* const* out = out_ptrs_.data() + out_at_[i];
+  if (pool_ != nullptr && op.run_items != nullptr && op.item_bytes > 0) {
+    const int64_t bytes = op.items * op.item_bytes;
+    const int64_t parts = std::min<int64_t>(pool_->threads(), bytes / kMinSplitBytes);
+    if (parts > 1) {
+      const int64_t granule = std::max<int64_t>(1, (64 + op.item_bytes - 1) / op.item_bytes);
+      ItemsTask t{&op, in, out, (op.items + granule - 1) / granule, granule, static_cast<int32_t>(parts)};
+      pool_->Run(&ItemsPart, &t, t.parts);
+      return;
+    }
+  }
+  op.run(op, in, out);
 }
 
 Status Interpreter::Invoke() {

@@ -44,8 +44,12 @@ class Interpreter {
   // `model` must be loaded and outlive the interpreter. `isa` picks the optimized kernels
   // (dispatch.h: kAuto = SQUINT_ISA, else the best this CPU has); a set the CPU lacks is an error.
   // `threads` > 1 starts a pool of threads − 1 workers here, which the optimized GEMMs split
-  // their units over (the reference kernels stay single-threaded); outputs do not change.
+  // their rows over (qs8_gemm.h: Qs8Parallel), and the ops with independent items
+  // (PreparedOp::run_items: LAYER_NORM rows, LUT and ADD/SUB/MUL elements) their items, when
+  // each thread gets at least kMinSplitBytes of output; the reference kernels stay
+  // single-threaded; outputs do not change.
   Status Prepare(const Model* model, Isa isa = Isa::kAuto, int32_t threads = 1);
+  static constexpr int64_t kMinSplitBytes = 8 << 10;
   int32_t threads() const { return pool_ ? pool_->threads() : 1; }
   // The instruction set chosen at prepare (kReference before it).
   Isa isa() const { return pools_.isa; }

@@ -53,10 +53,35 @@ void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
                       static_cast<int8_t*>(out[0]), s.use_float ? &s.float_path : nullptr);
 }
+// Elements [first, last) of a binary op whose operands have the output's shape (no broadcast).
+void RunFastBinaryItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+  const FastBinaryState& s = Get<FastBinaryState>(op);
+  ref::BroadcastShape flat;
+  flat.rank = 1;
+  flat.out_dims[0] = static_cast<int32_t>(last - first);  // prepare: the count fits int32
+  flat.a_strides[0] = flat.b_strides[0] = 1;
+  portable::Qs8Binary(flat, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<const int8_t*>(in[1]) + first,
+                      static_cast<int8_t*>(out[0]) + first, s.use_float ? &s.float_path : nullptr);
+}
+// Whether both operands of `s` walk the output's elements in order (no broadcast).
+bool NoBroadcast(const ref::BroadcastShape& s) {
+  int64_t stride = 1;
+  for (int32_t i = s.rank - 1; i >= 0; --i) {
+    if (s.out_dims[i] != 1 && (s.a_strides[i] != stride || s.b_strides[i] != stride)) return false;
+    stride *= s.out_dims[i];
+  }
+  return true;
+}
 template <bool kVbmi>
 void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastLutState& s = Get<FastLutState>(op);
   portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kVbmi);
+}
+template <bool kVbmi>
+void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+  const FastLutState& s = Get<FastLutState>(op);
+  portable::Qs8Lut(last - first, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<int8_t*>(out[0]) + first,
+                   kVbmi);
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
@@ -98,6 +123,13 @@ template <portable::RowIsa kIsa>
 void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                          kIsa);
+}
+template <portable::RowIsa kIsa>
+void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+  ref::LayerNormParams p = Get<ref::LayerNormParams>(op);
+  p.rows = static_cast<int32_t>(last - first);
+  const int64_t at = first * p.channels;
+  portable::Qs8LayerNorm(p, static_cast<const int8_t*>(in[0]) + at, static_cast<int8_t*>(out[0]) + at, kIsa);
 }
 
 template <int kElementSize>
@@ -264,6 +296,11 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
                 portable::BuildQs8BinaryFloat(kind, s.p, reinterpret_cast<const int8_t*>(pools->packed_bytes(f.table_at)),
                                               &f.float_path);
 #endif
+  if (NoBroadcast(f.shape) && count <= kInt32Max) {  // threads may share the elements out
+    out->run_items = &RunFastBinaryItems;
+    out->items = count;
+    out->item_bytes = 1;
+  }
   out->params = f;
   out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
              : kind == portable::BinaryKind::kSub ? &RunFastBinary<1>
@@ -282,7 +319,11 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   f.table_at = pools->AddPacked(256);
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
   out->params = f;
-  out->run = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported() ? &RunFastLut<true> : &RunFastLut<false>;
+  const bool vbmi = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported();
+  out->run = vbmi ? &RunFastLut<true> : &RunFastLut<false>;
+  out->run_items = vbmi ? &RunFastLutItems<true> : &RunFastLutItems<false>;
+  out->items = s.count;
+  out->item_bytes = 1;
 #else
   (void)s, (void)pools, (void)out;
 #endif
@@ -358,11 +399,15 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
 // channels a step; plain C++ rows on NEON.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  (void)p;
   if (pools->isa == Isa::kReference) return;
   out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<portable::RowIsa::kAvx512>
              : pools->isa == Isa::kAvx2     ? &RunFastLayerNorm<portable::RowIsa::kAvx2>
                                             : &RunFastLayerNorm<portable::RowIsa::kCpp>;
+  out->run_items = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNormItems<portable::RowIsa::kAvx512>
+                   : pools->isa == Isa::kAvx2     ? &RunFastLayerNormItems<portable::RowIsa::kAvx2>
+                                                  : &RunFastLayerNormItems<portable::RowIsa::kCpp>;
+  out->items = p.rows;
+  out->item_bytes = p.channels;
 #else
   (void)p, (void)pools, (void)out;
 #endif

@@ -22,6 +22,9 @@ namespace squint::rt {
 struct PreparedOp;
 // in[k] / out[k]: data of the op's k-th input (null if absent) / output.
 using RunFn = void (*)(const PreparedOp& op, const void* const* in, void* const* out);
+// The same for items [first, last) of the op's output alone (PreparedOp::items).
+using RunItemsFn = void (*)(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                            int64_t last);
 
 struct ElementwiseState {
   ref::ElementwiseParams p;
@@ -154,6 +157,13 @@ using OpParams =
 struct PreparedOp {
   RunFn run = nullptr;
   OpParams params;
+  // Ops whose output is `items` independent items of item_bytes bytes each (the rows of a
+  // LAYER_NORM, the elements of a LUT or of an ADD without broadcast), each computed from its
+  // own inputs alone: run_items computes a range of them with the instructions `run` uses, so
+  // the interpreter may share the items out over its threads (Interpreter::RunOp). Null: `run`.
+  RunItemsFn run_items = nullptr;
+  int64_t items = 0;
+  int32_t item_bytes = 0;
 };
 
 // Side storage for per-op arrays whose length is an op's arity (concat sizes, rescales, split

@@ -102,13 +102,15 @@ typedef struct squint_rt_options {
   uint32_t struct_size; /* sizeof(squint_rt_options) of the caller */
   uint32_t flags;       /* 0 or SQUINT_RT_ALLOCATE_ARENA */
   squint_rt_isa isa;    /* default SQUINT_RT_ISA_AUTO */
-  /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create and the
+  /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create. The
    * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their rows (or, with few
-   * rows, their output units) over them when each thread gets at least 4 M multiply-accumulates;
-   * every other op, smaller GEMMs and the reference kernels run on the calling thread. A worker
-   * polls for up to 1 ms after each split GEMM before it sleeps (waking a sleeping thread costs
-   * more than a small GEMM), so an idle handle costs no CPU time once that millisecond is over.
-   * The output codes do not depend on the thread count. */
+   * rows, their output units) over them when each thread gets at least 4 M multiply-accumulates,
+   * and the optimized int8 LAYER_NORM (rows), LUT and ADD/SUB/MUL without broadcast (elements)
+   * when each thread gets at least 8 KiB of output; every other op, smaller ones and the
+   * reference kernels run on the calling thread. A worker polls for up to 1 ms after each split
+   * op before it sleeps (waking a sleeping thread costs more than a small op), so an idle handle
+   * costs no CPU time once that millisecond is over. The output codes do not depend on the
+   * thread count. */
   int32_t num_threads;
 } squint_rt_options;
 

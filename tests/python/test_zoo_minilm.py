@@ -67,16 +67,18 @@ def test_minilm_quantizes_fully_integer_and_runs_n_samples(minilm):
     got = np.load(os.path.join(out, "embedding.npy"))
     assert got.shape == (5, 384)
     # Every instruction set gives the reference kernels' codes (MEAN, the int32 keep masks and the
-    # int32 reshapes stay on the reference; the rest takes the fast paths).
+    # int32 reshapes stay on the reference; the rest takes the fast paths), on one thread and on
+    # two (the GEMMs' rows, the LayerNorms' rows and the ADDs' and GELU LUTs' elements split).
     codes = {}
-    for isa in ("reference", "avx2", "avx512vnni"):
-        d = os.path.join(minilm["tmp"], f"codes_{isa}")
-        proc = subprocess.run([SQUINT, "run", sqnt, "--input", minilm["small"], "--output-dir", d, "--codes"],
+    for isa, threads in (("reference", 1), ("avx2", 1), ("avx512vnni", 1), ("avx2", 2), ("avx512vnni", 2)):
+        d = os.path.join(minilm["tmp"], f"codes_{isa}_{threads}")
+        proc = subprocess.run([SQUINT, "run", sqnt, "--input", minilm["small"], "--output-dir", d, "--codes",
+                               "--threads", str(threads)],
                               capture_output=True, text=True, env={**os.environ, "SQUINT_ISA": isa})
         if "is not available: this CPU lacks it" in proc.stderr:
             continue  # an instruction set this machine lacks cannot be compared here
         assert proc.returncode == 0, proc.stderr
-        codes[isa] = np.load(os.path.join(d, "embedding.codes.npy"))
+        codes[isa if threads == 1 else f"{isa} {threads} threads"] = np.load(os.path.join(d, "embedding.codes.npy"))
     assert "reference" in codes and len(codes) >= 2
     for isa, c in codes.items():
         assert np.array_equal(c, codes["reference"]), isa

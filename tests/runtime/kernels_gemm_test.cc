@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -761,6 +762,57 @@ TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
     EXPECT_EQ(RunModel(file, isa, xs, &used, 2), want) << IsaName(isa) << ", 2 threads";
+  }
+}
+
+// ADD (no broadcast) → LAYER_NORM → LUT on [64, 512]: every op 32 KiB, above the interpreter's
+// kMinSplitBytes for 2 and 3 threads, so their elements and rows are shared out
+// (PreparedOp::run_items).
+AlignedBytes BuildItemsChain() {
+  constexpr int32_t kRows = 64, kChannels = 512;
+  std::mt19937 rng(12);
+  SqntBuilder b;
+  const int x1 = b.Activation("x1", fb::ElementType::INT8, {kRows, kChannels}, 0.1f, 3);
+  const int x2 = b.Activation("x2", fb::ElementType::INT8, {kRows, kChannels}, 0.05f, -7);
+  const int h = b.Activation("h", fb::ElementType::INT8, {kRows, kChannels}, 0.12f, 1);
+  const int g = b.Activation("g", fb::ElementType::INT8, {kRows, kChannels}, 0.03f, -2);
+  const int y = b.Activation("y", fb::ElementType::INT8, {kRows, kChannels}, 0.03f, 0);
+  b.Op(fb::OpCode::ADD, "add", {x1, x2}, {h}, fb::OpOptions::ElementwiseOptions,
+       fb::CreateElementwiseOptions(b.fbb(), 20, b.Requant({1431655765}, {-1}), b.Requant({1431655765}, {-2}),
+                                    b.Requant({1 << 30}, {-19}))
+           .Union());
+  std::vector<int32_t> gamma(kChannels), beta(kChannels);
+  for (auto& v : gamma) v = std::uniform_int_distribution<int>(200, 4000)(rng);
+  for (auto& v : beta) v = std::uniform_int_distribution<int>(-50000, 50000)(rng);
+  b.Op(fb::OpCode::LAYER_NORM, "ln", {h}, {g}, fb::OpOptions::LayerNormOptions,
+       fb::CreateLayerNormOptionsDirect(b.fbb(), 12, 1 << 10, &gamma, &beta, b.Requant({1 << 30}, {-16})).Union());
+  std::vector<int16_t> table(256);
+  for (int i = 0; i < 256; ++i) table[i] = static_cast<int16_t>(std::clamp((i - 128) * (i - 128) / 64 - 100, -128, 127));
+  b.Op(fb::OpCode::LUT, "square", {g}, {y}, fb::OpOptions::LutOptions,
+       fb::CreateLutOptionsDirect(b.fbb(), -128, &table).Union());
+  b.Inputs({x1, x2});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
+  const AlignedBytes file = BuildItemsChain();
+  std::mt19937 rng(13);
+  auto codes = [&](size_t n) {
+    std::vector<int8_t> v(n);
+    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
+    return v;
+  };
+  const std::vector<std::vector<int8_t>> xs = {codes(64 * 512), codes(64 * 512)};
+  Isa used = Isa::kAuto;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+  ASSERT_EQ(want.size(), size_t{64 * 512});
+  std::set<int8_t> distinct(want.begin(), want.end());
+  EXPECT_GT(distinct.size(), 50u);  // the chain does not collapse to a few codes
+  for (Isa isa : kOptimizedSets) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
+    for (int32_t threads : {2, 3}) EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads";
   }
 }
 
