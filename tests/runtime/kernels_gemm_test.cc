@@ -23,6 +23,7 @@
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/thread_pool.h"
+#include "tests/runtime/kernels_test_util.h"
 #include "tests/runtime/sqnt_builder.h"
 
 namespace squint::rt {
@@ -746,12 +747,8 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
 TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
   const AlignedBytes file = BuildBatchMatMul();
   std::mt19937 rng(9);
-  auto codes = [&](size_t n) {
-    std::vector<int8_t> v(n);
-    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
-    return v;
-  };
-  const std::vector<std::vector<int8_t>> xs = {codes(2 * 3 * 5 * 37), codes(3 * 37 * 19)};
+  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, 2 * 3 * 5 * 37),
+                                                ref::testing::RandomCodes<int8_t>(rng, 3 * 37 * 19)};
   Isa used = Isa::kAuto;
   const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
   ASSERT_EQ(want.size(), size_t{2 * 3 * 5 * 19});
@@ -787,7 +784,8 @@ AlignedBytes BuildItemsChain() {
   b.Op(fb::OpCode::LAYER_NORM, "ln", {h}, {g}, fb::OpOptions::LayerNormOptions,
        fb::CreateLayerNormOptionsDirect(b.fbb(), 12, 1 << 10, &gamma, &beta, b.Requant({1 << 30}, {-16})).Union());
   std::vector<int16_t> table(256);
-  for (int i = 0; i < 256; ++i) table[i] = static_cast<int16_t>(std::clamp((i - 128) * (i - 128) / 64 - 100, -128, 127));
+  for (int i = 0; i < 256; ++i)
+    table[i] = static_cast<int16_t>(std::clamp((i - 128) * (i - 128) / 64 - 100, -128, 127));
   b.Op(fb::OpCode::LUT, "square", {g}, {y}, fb::OpOptions::LutOptions,
        fb::CreateLutOptionsDirect(b.fbb(), -128, &table).Union());
   b.Inputs({x1, x2});
@@ -798,12 +796,8 @@ AlignedBytes BuildItemsChain() {
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
   const AlignedBytes file = BuildItemsChain();
   std::mt19937 rng(13);
-  auto codes = [&](size_t n) {
-    std::vector<int8_t> v(n);
-    for (auto& c : v) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-128, 127)(rng));
-    return v;
-  };
-  const std::vector<std::vector<int8_t>> xs = {codes(64 * 512), codes(64 * 512)};
+  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, 64 * 512),
+                                                ref::testing::RandomCodes<int8_t>(rng, 64 * 512)};
   Isa used = Isa::kAuto;
   const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
   ASSERT_EQ(want.size(), size_t{64 * 512});
@@ -812,7 +806,8 @@ TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
   for (Isa isa : kOptimizedSets) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
-    for (int32_t threads : {2, 3}) EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads";
+    for (int32_t threads : {2, 3})
+      EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads";
   }
 }
 
