@@ -36,6 +36,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
   view_at_.assign(static_cast<size_t>(n), 0);
   pools_ = PreparePools();
   pools_.isa = resolved;
+  pools_.threads = threads;
   in_ptrs_.clear();
   out_ptrs_.clear();
   views_.clear();
@@ -185,7 +186,7 @@ void ItemsPart(void* ctx, int32_t part) {
   const ItemsTask& t = *static_cast<const ItemsTask*>(ctx);
   const int64_t first = t.granules * part / t.parts * t.granule;
   const int64_t last = std::min(t.op->items, t.granules * (part + 1) / t.parts * t.granule);
-  if (first < last) t.op->run_items(*t.op, t.in, t.out, first, last);
+  if (first < last) t.op->run_items(*t.op, t.in, t.out, first, last, part);
 }
 }  // namespace
 

@@ -24,28 +24,49 @@ void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) 
   portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                       s.transpose);
 }
-void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
-  const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
+// Batches [first, last) of a BATCH_MATMUL, each a Qs8MatMul with `gemm` (its scratch, its split).
+void BatchMatMulRange(const FastBatchMatMulState& s, const portable::Qs8GemmParams& gemm, const void* const* in,
+                      void* const* out, int64_t first, int64_t last) {
   const ref::BatchMatMulParams& p = s.p;
   const auto* a = static_cast<const int8_t*>(in[0]);
   const auto* b = static_cast<const int8_t*>(in[1]);
   auto* y = static_cast<int8_t*>(out[0]);
-  int64_t num_batches = 1;
-  for (int32_t i = 0; i < p.batch_rank; ++i) num_batches *= p.batch_dims[i];
-  int32_t index[4] = {0, 0, 0, 0};
-  for (int64_t batch = 0; batch < num_batches; ++batch) {  // the reference's broadcast walk
+  int64_t index[4] = {0, 0, 0, 0};  // of batch `first` (row-major over batch_dims)
+  for (int64_t i = p.batch_rank - 1, rest = first; i >= 0; --i) {
+    index[i] = rest % p.batch_dims[i];
+    rest /= p.batch_dims[i];
+  }
+  for (int64_t batch = first; batch < last; ++batch) {  // the reference's broadcast walk
     int64_t a_offset = 0, b_offset = 0;
     for (int32_t i = 0; i < p.batch_rank; ++i) {
-      a_offset += int64_t{index[i]} * p.a_batch_strides[i];
-      b_offset += int64_t{index[i]} * p.b_batch_strides[i];
+      a_offset += index[i] * p.a_batch_strides[i];
+      b_offset += index[i] * p.b_batch_strides[i];
     }
-    portable::Qs8MatMul(*s.kernel, s.gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
+    portable::Qs8MatMul(*s.kernel, gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
                         b + b_offset * p.k * p.n, y + batch * p.m * p.n);
     for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
       if (++index[i] < p.batch_dims[i]) break;
       index[i] = 0;
     }
   }
+}
+int64_t NumBatches(const ref::BatchMatMulParams& p) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < p.batch_rank; ++i) n *= p.batch_dims[i];
+  return n;
+}
+void RunFastBatchMatMul(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
+  BatchMatMulRange(s, s.gemm, in, out, 0, NumBatches(s.p));
+}
+// A part of the batches: its own slot of scratch, and each product on this thread alone.
+void RunFastBatchMatMulItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                             int32_t part) {
+  const FastBatchMatMulState& s = Get<FastBatchMatMulState>(op);
+  portable::Qs8GemmParams gemm = s.gemm;
+  gemm.scratch = static_cast<uint8_t*>(gemm.scratch) + static_cast<size_t>(part) * s.scratch_stride;
+  gemm.parallel = portable::Qs8Parallel();
+  BatchMatMulRange(s, gemm, in, out, first, last);
 }
 template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -54,7 +75,8 @@ void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out
                       static_cast<int8_t*>(out[0]), s.use_float ? &s.float_path : nullptr);
 }
 // Elements [first, last) of a binary op whose operands have the output's shape (no broadcast).
-void RunFastBinaryItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+void RunFastBinaryItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                        int32_t) {
   const FastBinaryState& s = Get<FastBinaryState>(op);
   ref::BroadcastShape flat;
   flat.rank = 1;
@@ -78,7 +100,8 @@ void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kVbmi);
 }
 template <bool kVbmi>
-void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                     int32_t) {
   const FastLutState& s = Get<FastLutState>(op);
   portable::Qs8Lut(last - first, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<int8_t*>(out[0]) + first,
                    kVbmi);
@@ -98,18 +121,34 @@ void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* con
   p.mask32 = static_cast<const int32_t*>(in[1]);
   portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kRows, s.keep);
 }
-// The run function of a SOFTMAX for an output type, rows path and mask kind.
+template <typename TOut, portable::SoftmaxRows kRows>
+void RunFastSoftmaxItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                         int32_t) {
+  portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
+                             kRows, nullptr, first, last);
+}
+template <typename TOut, portable::SoftmaxRows kRows>
+void RunFastSoftmaxMaskedItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                               int64_t last, int32_t part) {
+  const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
+  ref::SoftmaxParams p = s.p;
+  p.mask32 = static_cast<const int32_t*>(in[1]);
+  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kRows,
+                             s.keep + part * s.keep_stride, first, last);
+}
+// The run functions of a SOFTMAX for an output type, rows path and mask kind.
+template <typename TOut, portable::SoftmaxRows kRows>
+void SetSoftmaxRun(bool dynamic_mask, PreparedOp* out) {
+  out->run = dynamic_mask ? &RunFastSoftmaxMasked<TOut, kRows> : &RunFastSoftmax<TOut, kRows>;
+  out->run_items = dynamic_mask ? &RunFastSoftmaxMaskedItems<TOut, kRows> : &RunFastSoftmaxItems<TOut, kRows>;
+}
 template <typename TOut>
-RunFn SoftmaxRunFor(portable::SoftmaxRows rows, bool dynamic_mask) {
+void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* out) {
   using portable::SoftmaxRows;
   switch (rows) {
-    case SoftmaxRows::kAvx512Vbmi:
-      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kAvx512Vbmi>
-                          : &RunFastSoftmax<TOut, SoftmaxRows::kAvx512Vbmi>;
-    case SoftmaxRows::kAvx512:
-      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kAvx512> : &RunFastSoftmax<TOut, SoftmaxRows::kAvx512>;
-    default:
-      return dynamic_mask ? &RunFastSoftmaxMasked<TOut, SoftmaxRows::kCpp> : &RunFastSoftmax<TOut, SoftmaxRows::kCpp>;
+    case SoftmaxRows::kAvx512Vbmi: return SetSoftmaxRun<TOut, SoftmaxRows::kAvx512Vbmi>(dynamic_mask, out);
+    case SoftmaxRows::kAvx512: return SetSoftmaxRun<TOut, SoftmaxRows::kAvx512>(dynamic_mask, out);
+    default: return SetSoftmaxRun<TOut, SoftmaxRows::kCpp>(dynamic_mask, out);
   }
 }
 template <bool kAvx512>
@@ -125,7 +164,8 @@ void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* 
                          kIsa);
 }
 template <portable::RowIsa kIsa>
-void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last) {
+void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                           int32_t) {
   ref::LayerNormParams p = Get<ref::LayerNormParams>(op);
   p.rows = static_cast<int32_t>(last - first);
   const int64_t at = first * p.channels;
@@ -266,11 +306,18 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   s.packed_at = pools->AddPacked(bytes);
   portable::PackQs8Gemm(*kernel, s.problem, pools->packed_bytes(s.packed_at));
   s.gemm.rows = p.m;
-  const size_t scratch =
-      (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + sizeof(int32_t) - 1) / sizeof(int32_t);
-  pools->NeedScratch(scratch);
+  // A slot of scratch per thread: the batches may be shared out (run_items), each part packing
+  // its own operands.
+  s.scratch_stride = (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + 63) / 64 * 64;
+  pools->NeedScratch(s.scratch_stride * static_cast<size_t>(pools->threads) / sizeof(int32_t));
   out->params = s;
   out->run = &RunFastBatchMatMul;
+  const int64_t batches = NumBatches(p), product_bytes = int64_t{p.m} * p.n;  // int8 outputs
+  if (batches > 1 && product_bytes <= kInt32Max) {
+    out->run_items = &RunFastBatchMatMulItems;
+    out->items = batches;
+    out->item_bytes = static_cast<int32_t>(product_bytes);
+  }
 #else
   (void)p, (void)pools, (void)out;
 #endif
@@ -382,14 +429,17 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
   const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni        ? portable::SoftmaxRows::kCpp
                                      : Avx512VbmiSupported() && p.depth > 64 ? portable::SoftmaxRows::kAvx512Vbmi
                                                                              : portable::SoftmaxRows::kAvx512;
-  if (dynamic_mask) {
+  if (dynamic_mask) {  // `keep` bytes: a 64-byte-aligned slot per thread
     FastSoftmaxMaskedState s;
     s.p = p;
-    const size_t words = (static_cast<size_t>(p.depth) + sizeof(int32_t) - 1) / sizeof(int32_t);
-    pools->NeedScratch(words);
+    s.keep_stride = (static_cast<int64_t>(p.depth) + 63) / 64 * 64;
+    pools->NeedScratch(static_cast<size_t>(s.keep_stride) * static_cast<size_t>(pools->threads) / sizeof(int32_t));
     out->params = s;
   }
-  out->run = uint8_output ? SoftmaxRunFor<uint8_t>(rows, dynamic_mask) : SoftmaxRunFor<int8_t>(rows, dynamic_mask);
+  if (uint8_output) SetSoftmaxRun<uint8_t>(rows, dynamic_mask, out);
+  else SetSoftmaxRun<int8_t>(rows, dynamic_mask, out);
+  out->items = p.rows;
+  out->item_bytes = p.depth;  // one byte per output element
 #else
   (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
 #endif

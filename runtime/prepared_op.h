@@ -22,9 +22,10 @@ namespace squint::rt {
 struct PreparedOp;
 // in[k] / out[k]: data of the op's k-th input (null if absent) / output.
 using RunFn = void (*)(const PreparedOp& op, const void* const* in, void* const* out);
-// The same for items [first, last) of the op's output alone (PreparedOp::items).
+// The same for items [first, last) of the op's output alone (PreparedOp::items), as part `part`
+// of at most PreparePools::threads running at once (its slot of per-thread scratch).
 using RunItemsFn = void (*)(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
-                            int64_t last);
+                            int64_t last, int32_t part);
 
 struct ElementwiseState {
   ref::ElementwiseParams p;
@@ -96,6 +97,7 @@ struct FastBatchMatMulState {
   portable::Qs8GemmParams gemm;
   portable::Qs8GemmProblem problem;  // depth 0: no weights
   size_t packed_at = 0;
+  size_t scratch_stride = 0;  // bytes of scratch per thread (the parts of run_items)
 };
 // CONV_2D (int8, groups = 1) by im2col on the FULLY_CONNECTED GEMM (portable::Qs8Conv2D): `fc` holds
 // the packed weight, the patch matrix and the GEMM's buffers live in scratch.
@@ -133,7 +135,8 @@ struct FastDepthwiseState {
 // bytes live in PreparePools::scratch.
 struct FastSoftmaxMaskedState {
   ref::SoftmaxParams p;
-  uint8_t* keep = nullptr;  // set once the pools are final
+  uint8_t* keep = nullptr;  // set once the pools are final: one slot of keep_stride bytes per thread
+  int64_t keep_stride = 0;
 };
 #else
 struct FastFcState {};
@@ -178,6 +181,7 @@ struct PreparePools {
   // (HADAMARD: 2·block; GEMM: packed activations), written by invoke. Ops state their need with
   // NeedScratch; the interpreter allocates scratch_words once every op is prepared.
   size_t scratch_words = 0;
+  int32_t threads = 1;  // the interpreter's: ops with run_items size per-thread scratch by it
   Vec<int32_t> scratch;
   void NeedScratch(size_t words) { scratch_words = words > scratch_words ? words : scratch_words; }
   struct alignas(64) Line {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -694,13 +695,16 @@ AlignedBytes BuildTwoFc(int32_t rows, int32_t depth, int32_t hidden, int32_t uni
   return b.Finish();
 }
 
-// BATCH_MATMUL with broadcast batch dims: a [2, 3, 5, 37] · b [3, 37, 19] → y [2, 3, 5, 19], both
+// BATCH_MATMUL with broadcast batch dims: a [2, H, M, K] · b [H, K, N] → y [2, H, M, N], both
 // operands inputs of the model.
-AlignedBytes BuildBatchMatMul() {
+struct BmmShape {
+  int32_t heads, m, k, n;
+};
+AlignedBytes BuildBatchMatMul(const BmmShape& d) {
   SqntBuilder b;
-  const int a = b.Activation("a", fb::ElementType::INT8, {2, 3, 5, 37}, 0.1f, -100);
-  const int bt = b.Activation("b", fb::ElementType::INT8, {3, 37, 19}, 0.05f, 17);
-  const int y = b.Activation("y", fb::ElementType::INT8, {2, 3, 5, 19}, 0.4f, -3);
+  const int a = b.Activation("a", fb::ElementType::INT8, {2, d.heads, d.m, d.k}, 0.1f, -100);
+  const int bt = b.Activation("b", fb::ElementType::INT8, {d.heads, d.k, d.n}, 0.05f, 17);
+  const int y = b.Activation("y", fb::ElementType::INT8, {2, d.heads, d.m, d.n}, 0.4f, -3);
   b.Op(fb::OpCode::BATCH_MATMUL, "bmm", {a, bt}, {y}, fb::OpOptions::BatchMatMulOptions,
        fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1276901417}, {-9})).Union());
   b.Inputs({a, bt});
@@ -744,22 +748,36 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
   }
 }
 
+// A small product (every product one GEMM on the calling thread), and 12 products of 48 × 48
+// (27 KiB of output: shared out over 2 and 3 threads by batch, batch 4 and 8 starting the parts,
+// each part packing into its own scratch slot).
 TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
-  const AlignedBytes file = BuildBatchMatMul();
-  std::mt19937 rng(9);
-  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, 2 * 3 * 5 * 37),
-                                                ref::testing::RandomCodes<int8_t>(rng, 3 * 37 * 19)};
-  Isa used = Isa::kAuto;
-  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
-  ASSERT_EQ(want.size(), size_t{2 * 3 * 5 * 19});
-  int interior = 0;
-  for (int8_t v : want) interior += v > -128 && v < 127;
-  EXPECT_GT(interior, 2 * 3 * 5 * 19 / 2);
-  for (Isa isa : kOptimizedSets) {
-    if (!IsaSupported(isa)) continue;
-    EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
-    EXPECT_EQ(RunModel(file, isa, xs, &used, 2), want) << IsaName(isa) << ", 2 threads";
+  for (const BmmShape d : {BmmShape{3, 5, 37, 19}, BmmShape{6, 48, 37, 48}}) {
+    const AlignedBytes file = BuildBatchMatMul(d);
+    std::mt19937 rng(9);
+    const size_t outputs = size_t{2} * d.heads * d.m * d.n;
+    const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, size_t{2} * d.heads * d.m * d.k),
+                                                  ref::testing::RandomCodes<int8_t>(rng, size_t(d.heads) * d.k * d.n)};
+    Isa used = Isa::kAuto;
+    const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+    ASSERT_EQ(want.size(), outputs);
+    size_t interior = 0;
+    for (int8_t v : want) interior += v > -128 && v < 127;
+    EXPECT_GT(interior, outputs / 2);
+    for (Isa isa : kOptimizedSets) {
+      if (!IsaSupported(isa)) continue;
+      EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
+      for (int32_t threads : {2, 3})
+        EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads";
+    }
   }
+}
+
+// round(exp(−step·d)·2^24) for d in [0, 256): an int8 SOFTMAX's table for input scale `step`.
+std::vector<int32_t> SoftmaxExpTable(double step) {
+  std::vector<int32_t> t(256);
+  for (int32_t d = 0; d < 256; ++d) t[size_t(d)] = static_cast<int32_t>(std::lround(std::ldexp(std::exp(-step * d), 24)));
+  return t;
 }
 
 // ADD (no broadcast) → LAYER_NORM → LUT on [64, 512]: every op 32 KiB, above the interpreter's
@@ -793,6 +811,22 @@ AlignedBytes BuildItemsChain() {
   return b.Finish();
 }
 
+// SOFTMAX of x [4, 16, 512], input step 0.3 (rows peaked enough for a few dozen output codes),
+// with or without a run-time int32 mask [4, 1, 512] (a keep byte per element, rebuilt per
+// batch): 64 rows of 512 bytes, split at rows that are not batch boundaries on 3 threads.
+AlignedBytes BuildSoftmax(bool masked) {
+  SqntBuilder b;
+  const int x = b.Activation("x", fb::ElementType::INT8, {4, 16, 512}, 0.3f, 0);
+  const int m = masked ? b.Activation("m", fb::ElementType::INT32, {4, 1, 512}, 1.0f, 0) : -1;
+  const int y = b.Activation("y", fb::ElementType::INT8, {4, 16, 512}, 1.0f / 256, -128);
+  const std::vector<int32_t> exp_table = SoftmaxExpTable(0.3);
+  b.Op(fb::OpCode::SOFTMAX, "softmax", masked ? std::vector<int32_t>{x, m} : std::vector<int32_t>{x}, {y},
+       fb::OpOptions::SoftmaxOptions, fb::CreateSoftmaxOptionsDirect(b.fbb(), &exp_table, 24).Union());
+  b.Inputs(masked ? std::vector<int32_t>{x, m} : std::vector<int32_t>{x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
   const AlignedBytes file = BuildItemsChain();
   std::mt19937 rng(13);
@@ -808,6 +842,31 @@ TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
     EXPECT_EQ(RunModel(file, isa, xs, &used), want) << IsaName(isa);
     for (int32_t threads : {2, 3})
       EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads";
+  }
+}
+
+TEST(Dispatch, SoftmaxSplitIntoRowsOverThreadsGivesTheReferenceCodes) {
+  std::mt19937 rng(14);
+  std::vector<int8_t> mask_bytes(4 * 512 * sizeof(int32_t));
+  for (size_t i = 0; i < 4 * 512; ++i) {
+    const int32_t keep = (i * 7919) % 5 != 0;  // a fifth of the positions masked
+    std::memcpy(mask_bytes.data() + i * sizeof(int32_t), &keep, sizeof(keep));
+  }
+  const std::vector<int8_t> x = ref::testing::RandomCodes<int8_t>(rng, 4 * 16 * 512);
+  for (bool masked : {false, true}) {  // with a mask, the keep bytes in a scratch slot per thread
+    const AlignedBytes file = BuildSoftmax(masked);
+    const std::vector<std::vector<int8_t>> xs = masked ? std::vector<std::vector<int8_t>>{x, mask_bytes}
+                                                       : std::vector<std::vector<int8_t>>{x};
+    Isa used = Isa::kAuto;
+    const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+    ASSERT_EQ(want.size(), size_t{4 * 16 * 512});
+    EXPECT_GT(std::set<int8_t>(want.begin(), want.end()).size(), 15u) << "masked " << masked;
+    for (Isa isa : kOptimizedSets) {
+      if (!IsaSupported(isa)) continue;
+      for (int32_t threads : {1, 2, 3})
+        EXPECT_EQ(RunModel(file, isa, xs, &used, threads), want) << IsaName(isa) << ", " << threads << " threads, masked "
+                                                                 << masked;
+    }
   }
 }
 

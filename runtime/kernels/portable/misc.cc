@@ -274,12 +274,21 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t*
 }  // namespace
 
 template <typename TOut>
-void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows, uint8_t* keep) {
+void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows, uint8_t* keep,
+                int64_t first_row, int64_t last_row) {
   const int32_t depth = p.depth;
   const int32_t outer_axes = p.rank - 1;
+  if (last_row < 0 || last_row > p.rows) last_row = p.rows;
   int64_t index[ref::kMaxKernelRank] = {};
-  // Σ index_i·strides_i over the leading axes (the reference's split of r), per mask.
+  // Σ index_i·strides_i over the leading axes (the reference's split of r), per mask; from the
+  // index of first_row.
   int64_t mask_off = 0, mask32_off = 0;
+  for (int64_t i = outer_axes - 1, rest = first_row; i >= 0; --i) {
+    index[i] = rest % p.dims[i];
+    rest /= p.dims[i];
+    mask_off += index[i] * p.mask_strides[i];
+    mask32_off += index[i] * p.mask32_strides[i];
+  }
   const int64_t m_step = p.mask != nullptr ? p.mask_strides[p.rank - 1] : 0;       // 0 or 1
   const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
   int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
@@ -290,7 +299,7 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
   // `flush` runs a waiting row alone (at the end, and before `keep`, which it may read, is rebuilt).
   const bool avx512 = rows != SoftmaxRows::kCpp, vbmi = rows == SoftmaxRows::kAvx512Vbmi;
   x86::SoftmaxVbmiTables tables;
-  if (vbmi && p.rows > 0) x86::SoftmaxVbmiTablesInit(p, &tables);
+  if (vbmi && last_row > first_row) x86::SoftmaxVbmiTablesInit(p, &tables);
   const int8_t* wait_x = nullptr;
   const uint8_t* wait_m = nullptr;
   uint8_t* wait_y = nullptr;
@@ -308,9 +317,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
     wait_x = nullptr;
   };
 #endif
-  for (int32_t r = 0; r < p.rows; ++r) {
-    const int8_t* xr = x + int64_t{r} * depth;
-    TOut* yr = y + int64_t{r} * depth;
+  for (int64_t r = first_row; r < last_row; ++r) {
+    const int8_t* xr = x + r * depth;
+    TOut* yr = y + r * depth;
     const uint8_t* mr = p.mask != nullptr ? p.mask + mask_off : nullptr;
     bool any = depth > 0;
     if (p.mask32 != nullptr) {
@@ -367,8 +376,10 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
 #endif
 }
 
-template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, SoftmaxRows, uint8_t*);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, SoftmaxRows, uint8_t*);
+template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, SoftmaxRows, uint8_t*, int64_t,
+                                 int64_t);
+template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, SoftmaxRows, uint8_t*, int64_t,
+                                  int64_t);
 
 // ---- GATHER, PAD ----
 

@@ -88,10 +88,11 @@ void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T va
 // constant byte mask p.mask and/or the run-time int32 mask p.mask32 (an attention mask input);
 // with p.mask32, `keep` (p.depth bytes of scratch) receives a row's combined keep bytes, rebuilt
 // only when the row's mask offsets change (a [batch, 1, 1, S] mask: once per batch).
+// Rows [first_row, last_row) alone (last_row < 0: to p.rows); x and y are the whole tensors.
 enum class SoftmaxRows : int32_t { kCpp = 0, kAvx512 = 1, kAvx512Vbmi = 2 };
 template <typename TOut>
 void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows = SoftmaxRows::kCpp,
-                uint8_t* keep = nullptr);
+                uint8_t* keep = nullptr, int64_t first_row = 0, int64_t last_row = -1);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2
