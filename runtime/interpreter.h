@@ -45,7 +45,8 @@ class Interpreter {
   // (dispatch.h: kAuto = SQUINT_ISA, else the best this CPU has); a set the CPU lacks is an error.
   // `threads` > 1 starts a pool of threads − 1 workers here, which the optimized GEMMs split
   // their rows over (qs8_gemm.h: Qs8Parallel), and the ops with independent items
-  // (PreparedOp::run_items: LAYER_NORM rows, LUT and ADD/SUB/MUL elements) their items, when
+  // (PreparedOp::run_items: LAYER_NORM and SOFTMAX rows, BATCH_MATMUL products, LUT and
+  // ADD/SUB/MUL elements) their items, when
   // each thread gets at least kMinSplitBytes of output; the reference kernels stay
   // single-threaded; outputs do not change.
   Status Prepare(const Model* model, Isa isa = Isa::kAuto, int32_t threads = 1);

@@ -105,8 +105,9 @@ typedef struct squint_rt_options {
   /* Threads an invoke may use, in [1, 256], default 1: the workers are started at create. The
    * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their rows (or, with few
    * rows, their output units) over them when each thread gets at least 4 M multiply-accumulates,
-   * and the optimized int8 LAYER_NORM (rows), LUT and ADD/SUB/MUL without broadcast (elements)
-   * when each thread gets at least 8 KiB of output; every other op, smaller ones and the
+   * and the optimized int8 LAYER_NORM and SOFTMAX (rows), BATCH_MATMUL (its products), LUT and
+   * ADD/SUB/MUL without broadcast (elements) when each thread gets at least 8 KiB of output;
+   * every other op, smaller ones and the
    * reference kernels run on the calling thread. A worker polls for up to 1 ms after each split
    * op before it sleeps (waking a sleeping thread costs more than a small op), so an idle handle
    * costs no CPU time once that millisecond is over. The output codes do not depend on the
