@@ -196,8 +196,8 @@ void AddRun(CLI::App& app, Action& action) {
                 ".sqnt only: also write each quantized output's raw integer codes as <output name>.codes.npy");
   cmd->add_option("--threads", opts->threads,
                   ".sqnt only: threads for the runtime's optimized GEMMs of 4 M multiply-accumulates a thread\n"
-                  "or more, and LayerNorm, Softmax, batched MatMul, LUT and ADD/SUB/MUL of 8 KiB of output a\n"
-                  "thread or more (outputs do not change;\n"
+                  "or more, and LayerNorm, Softmax, batched MatMul, LUT and ADD/SUB/MUL of an estimated 3 us\n"
+                  "a thread or more (outputs do not change;\n"
                   "the instruction set is the CPU's best, or SQUINT_ISA=reference|avx2|avx512vnni|neon|neondot)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

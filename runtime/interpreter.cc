@@ -195,8 +195,9 @@ void Interpreter::RunOp(size_t i) const {
   const void* const* in = in_ptrs_.data() + in_at_[i];
   void* const* out = out_ptrs_.data() + out_at_[i];
   if (pool_ != nullptr && op.run_items != nullptr && op.item_bytes > 0) {
-    const int64_t bytes = op.items * op.item_bytes;
-    const int64_t parts = std::min<int64_t>(pool_->threads(), bytes / kMinSplitBytes);
+    int64_t work = 0;
+    if (__builtin_mul_overflow(op.items, op.item_ps, &work)) work = INT64_MAX;
+    const int64_t parts = std::min<int64_t>(pool_->threads(), work / kMinPartPicoseconds);
     if (parts > 1) {
       const int64_t granule = std::max<int64_t>(1, (64 + op.item_bytes - 1) / op.item_bytes);
       ItemsTask t{&op, in, out, (op.items + granule - 1) / granule, granule, static_cast<int32_t>(parts)};

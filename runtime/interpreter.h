@@ -46,11 +46,12 @@ class Interpreter {
   // `threads` > 1 starts a pool of threads − 1 workers here, which the optimized GEMMs split
   // their rows over (qs8_gemm.h: Qs8Parallel), and the ops with independent items
   // (PreparedOp::run_items: LAYER_NORM and SOFTMAX rows, BATCH_MATMUL products, LUT and
-  // ADD/SUB/MUL elements) their items, when
-  // each thread gets at least kMinSplitBytes of output; the reference kernels stay
-  // single-threaded; outputs do not change.
+  // ADD/SUB/MUL elements) their items, when each thread gets at least kMinPartPicoseconds of
+  // estimated work; the reference kernels stay single-threaded; outputs do not change.
   Status Prepare(const Model* model, Isa isa = Isa::kAuto, int32_t threads = 1);
-  static constexpr int64_t kMinSplitBytes = 8 << 10;
+  // 3 µs: on the 2-vCPU machine of docs/benchmarks.md ("Two threads"), ops of 6 µs and more got
+  // faster split in two, and gpt_tiny's 1–3 µs LUTs and batched products got slower.
+  static constexpr int64_t kMinPartPicoseconds = 3'000'000;
   int32_t threads() const { return pool_ ? pool_->threads() : 1; }
   // The instruction set chosen at prepare (kReference before it).
   Isa isa() const { return pools_.isa; }

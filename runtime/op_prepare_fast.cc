@@ -15,6 +15,16 @@ namespace squint::rt::prep {
 namespace {
 
 #if defined(SQUINT_FAST_KERNELS)
+// One thread's time per output element (per multiply-accumulate for BATCH_MATMUL), as measured
+// on all-MiniLM-L6-v2 and gpt_tiny (docs/benchmarks.md, "Two threads"): what the interpreter
+// weighs against Interpreter::kMinPartPicoseconds before it splits an op (PreparedOp::item_ps).
+constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
+                  kLayerNormPsPerElement = 770, kBatchMatMulPsPerMac = 5;
+int64_t SaturatingProduct(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastFcState& s = Get<FastFcState>(op);
   portable::Qs8Gemm(*s.kernel, s.gemm, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]));
@@ -317,6 +327,7 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
     out->run_items = &RunFastBatchMatMulItems;
     out->items = batches;
     out->item_bytes = static_cast<int32_t>(product_bytes);
+    out->item_ps = SaturatingProduct(product_bytes, int64_t{p.k} * kBatchMatMulPsPerMac);
   }
 #else
   (void)p, (void)pools, (void)out;
@@ -347,6 +358,7 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
     out->run_items = &RunFastBinaryItems;
     out->items = count;
     out->item_bytes = 1;
+    out->item_ps = kBinaryPsPerElement;
   }
   out->params = f;
   out->run = kind == portable::BinaryKind::kAdd   ? &RunFastBinary<0>
@@ -371,6 +383,7 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   out->run_items = vbmi ? &RunFastLutItems<true> : &RunFastLutItems<false>;
   out->items = s.count;
   out->item_bytes = 1;
+  out->item_ps = kLutPsPerElement;
 #else
   (void)s, (void)pools, (void)out;
 #endif
@@ -440,6 +453,7 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
   else SetSoftmaxRun<int8_t>(rows, dynamic_mask, out);
   out->items = p.rows;
   out->item_bytes = p.depth;  // one byte per output element
+  out->item_ps = int64_t{p.depth} * kSoftmaxPsPerElement;
 #else
   (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
 #endif
@@ -458,6 +472,7 @@ void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, Pr
                                                   : &RunFastLayerNormItems<portable::RowIsa::kCpp>;
   out->items = p.rows;
   out->item_bytes = p.channels;
+  out->item_ps = int64_t{p.channels} * kLayerNormPsPerElement;
 #else
   (void)p, (void)pools, (void)out;
 #endif

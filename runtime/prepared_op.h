@@ -161,12 +161,15 @@ struct PreparedOp {
   RunFn run = nullptr;
   OpParams params;
   // Ops whose output is `items` independent items of item_bytes bytes each (the rows of a
-  // LAYER_NORM, the elements of a LUT or of an ADD without broadcast), each computed from its
-  // own inputs alone: run_items computes a range of them with the instructions `run` uses, so
-  // the interpreter may share the items out over its threads (Interpreter::RunOp). Null: `run`.
+  // LAYER_NORM or SOFTMAX, the products of a BATCH_MATMUL, the elements of a LUT or of an ADD
+  // without broadcast), each computed from its own inputs alone: run_items computes a range of
+  // them with the instructions `run` uses, so the interpreter may share the items out over its
+  // threads when the op is long enough (Interpreter::kMinPartPicoseconds): item_ps estimates an
+  // item's time on one thread. Null: `run`.
   RunItemsFn run_items = nullptr;
   int64_t items = 0;
   int32_t item_bytes = 0;
+  int64_t item_ps = 0;
 };
 
 // Side storage for per-op arrays whose length is an op's arity (concat sizes, rescales, split

@@ -106,7 +106,7 @@ typedef struct squint_rt_options {
    * optimized GEMMs (FULLY_CONNECTED, BATCH_MATMUL, CONV_2D) split their rows (or, with few
    * rows, their output units) over them when each thread gets at least 4 M multiply-accumulates,
    * and the optimized int8 LAYER_NORM and SOFTMAX (rows), BATCH_MATMUL (its products), LUT and
-   * ADD/SUB/MUL without broadcast (elements) when each thread gets at least 8 KiB of output;
+   * ADD/SUB/MUL without broadcast (elements) when each thread gets an estimated 3 µs or more;
    * every other op, smaller ones and the
    * reference kernels run on the calling thread. A worker polls for up to 1 ms after each split
    * op before it sleeps (waking a sleeping thread costs more than a small op), so an idle handle

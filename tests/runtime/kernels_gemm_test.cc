@@ -698,7 +698,7 @@ AlignedBytes BuildTwoFc(int32_t rows, int32_t depth, int32_t hidden, int32_t uni
 // BATCH_MATMUL with broadcast batch dims: a [2, H, M, K] · b [H, K, N] → y [2, H, M, N], both
 // operands inputs of the model.
 struct BmmShape {
-  int32_t heads, m, k, n;
+  int32_t heads, m, k, n, shift;  // shift: the requantization's (outputs mostly inside int8)
 };
 AlignedBytes BuildBatchMatMul(const BmmShape& d) {
   SqntBuilder b;
@@ -706,7 +706,7 @@ AlignedBytes BuildBatchMatMul(const BmmShape& d) {
   const int bt = b.Activation("b", fb::ElementType::INT8, {d.heads, d.k, d.n}, 0.05f, 17);
   const int y = b.Activation("y", fb::ElementType::INT8, {2, d.heads, d.m, d.n}, 0.4f, -3);
   b.Op(fb::OpCode::BATCH_MATMUL, "bmm", {a, bt}, {y}, fb::OpOptions::BatchMatMulOptions,
-       fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1276901417}, {-9})).Union());
+       fb::CreateBatchMatMulOptions(b.fbb(), b.Requant({1276901417}, {d.shift})).Union());
   b.Inputs({a, bt});
   b.Outputs({y});
   return b.Finish();
@@ -748,11 +748,11 @@ TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
   }
 }
 
-// A small product (every product one GEMM on the calling thread), and 12 products of 48 × 48
-// (27 KiB of output: shared out over 2 and 3 threads by batch, batch 4 and 8 starting the parts,
-// each part packing into its own scratch slot).
+// A small product (every product one GEMM on the calling thread), and 12 products of 48 × 100 × 48
+// (estimated 14 µs: shared out over 2 and 3 threads by product, products 4 and 8 starting the
+// parts on 3, each part packing into its own scratch slot).
 TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
-  for (const BmmShape d : {BmmShape{3, 5, 37, 19}, BmmShape{6, 48, 37, 48}}) {
+  for (const BmmShape d : {BmmShape{3, 5, 37, 19, -9}, BmmShape{6, 48, 100, 48, -11}}) {
     const AlignedBytes file = BuildBatchMatMul(d);
     std::mt19937 rng(9);
     const size_t outputs = size_t{2} * d.heads * d.m * d.n;
@@ -780,11 +780,11 @@ std::vector<int32_t> SoftmaxExpTable(double step) {
   return t;
 }
 
-// ADD (no broadcast) → LAYER_NORM → LUT on [64, 512]: every op 32 KiB, above the interpreter's
-// kMinSplitBytes for 2 and 3 threads, so their elements and rows are shared out
-// (PreparedOp::run_items).
+// ADD (no broadcast) → LAYER_NORM → LUT on [256, 1024]: each op's estimated time (items ×
+// item_ps) is above 3 × the interpreter's kMinPartPicoseconds, so on 2 and 3 threads their
+// elements and rows are shared out (PreparedOp::run_items).
 AlignedBytes BuildItemsChain() {
-  constexpr int32_t kRows = 64, kChannels = 512;
+  constexpr int32_t kRows = 256, kChannels = 1024;
   std::mt19937 rng(12);
   SqntBuilder b;
   const int x1 = b.Activation("x1", fb::ElementType::INT8, {kRows, kChannels}, 0.1f, 3);
@@ -813,7 +813,8 @@ AlignedBytes BuildItemsChain() {
 
 // SOFTMAX of x [4, 16, 512], input step 0.3 (rows peaked enough for a few dozen output codes),
 // with or without a run-time int32 mask [4, 1, 512] (a keep byte per element, rebuilt per
-// batch): 64 rows of 512 bytes, split at rows that are not batch boundaries on 3 threads.
+// batch): 64 rows of 512 bytes (estimated 13 µs), split at rows that are not batch boundaries
+// on 3 threads.
 AlignedBytes BuildSoftmax(bool masked) {
   SqntBuilder b;
   const int x = b.Activation("x", fb::ElementType::INT8, {4, 16, 512}, 0.3f, 0);
@@ -830,11 +831,11 @@ AlignedBytes BuildSoftmax(bool masked) {
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
   const AlignedBytes file = BuildItemsChain();
   std::mt19937 rng(13);
-  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, 64 * 512),
-                                                ref::testing::RandomCodes<int8_t>(rng, 64 * 512)};
+  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, 256 * 1024),
+                                                ref::testing::RandomCodes<int8_t>(rng, 256 * 1024)};
   Isa used = Isa::kAuto;
   const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
-  ASSERT_EQ(want.size(), size_t{64 * 512});
+  ASSERT_EQ(want.size(), size_t{256 * 1024});
   std::set<int8_t> distinct(want.begin(), want.end());
   EXPECT_GT(distinct.size(), 50u);  // the chain does not collapse to a few codes
   for (Isa isa : kOptimizedSets) {
