@@ -135,7 +135,12 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
   const auto* a = static_cast<const uint8_t*>(p.scratch);
   for (int32_t c0 = first; c0 < last; c0 += chunk) {
     const int32_t c1 = c0 + chunk < last ? c0 + chunk : last;
-    for (int32_t r0 = row_first; r0 < row_last; r0 += k.mr) {
+    for (int32_t t = row_first; t < row_last; t += k.mr) {
+      // A last partial tile of more than half a tile moves back to end at row_last when the range
+      // holds a whole tile: it recomputes rows of the tile before with the same instructions (the
+      // same codes again). Shorter tails stay partial (recomputing most of a tile costs more).
+      const bool back = t + k.mr > row_last && 2 * (row_last - t) > k.mr && row_last - row_first >= k.mr;
+      const int32_t r0 = back ? row_last - k.mr : t;
       const int32_t m = row_last - r0 < k.mr ? row_last - r0 : k.mr;
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * k.nr;
