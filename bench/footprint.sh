@@ -57,6 +57,12 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for pair in "$@"; do
   model=${pair%%:*}
   IFS=, read -r -a inputs <<< "${pair#*:}"
+  # A run that fails (a missing file, an input of the wrong dtype) stops here with its message,
+  # not inside a command substitution below, where set -e would end the script without one.
+  if ! "$run_tool" -o /dev/null "$model" "${inputs[@]}" >/dev/null; then
+    echo "bench/footprint.sh: sqnt_run failed on $model with ${inputs[*]} (message above)" >&2
+    exit 1
+  fi
   file=$(stat -c %s "$model")
   arena=$("$root/build/cli/squint" inspect "$model" | sed -n 's/^arena: \([0-9]*\) bytes.*/\1/p')
   rss=$(/usr/bin/time -f %M "$run_tool" -o /dev/null "$model" "${inputs[@]}" 2>&1 >/dev/null | tail -1)
