@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -23,6 +22,7 @@
 #include "runtime/interpreter.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/quant_math/quant_math.h"
 #include "runtime/thread_pool.h"
 #include "tests/runtime/kernels_test_util.h"
 #include "tests/runtime/sqnt_builder.h"
@@ -773,13 +773,6 @@ TEST(Dispatch, InterpreterBatchMatMulWithBroadcastEqualsTheReference) {
   }
 }
 
-// round(exp(−step·d)·2^24) for d in [0, 256): an int8 SOFTMAX's table for input scale `step`.
-std::vector<int32_t> SoftmaxExpTable(double step) {
-  std::vector<int32_t> t(256);
-  for (int32_t d = 0; d < 256; ++d) t[size_t(d)] = static_cast<int32_t>(std::lround(std::ldexp(std::exp(-step * d), 24)));
-  return t;
-}
-
 // ADD (no broadcast) → LAYER_NORM → LUT on [256, 1024]: each op's estimated time (items ×
 // item_ps) is above 3 × the interpreter's kMinPartPicoseconds, so on 2 and 3 threads their
 // elements and rows are shared out (PreparedOp::run_items).
@@ -820,7 +813,7 @@ AlignedBytes BuildSoftmax(bool masked) {
   const int x = b.Activation("x", fb::ElementType::INT8, {4, 16, 512}, 0.3f, 0);
   const int m = masked ? b.Activation("m", fb::ElementType::INT32, {4, 1, 512}, 1.0f, 0) : -1;
   const int y = b.Activation("y", fb::ElementType::INT8, {4, 16, 512}, 1.0f / 256, -128);
-  const std::vector<int32_t> exp_table = SoftmaxExpTable(0.3);
+  const std::vector<int32_t> exp_table = squint::quant_math::BuildSoftmaxExpTable(0.3f, 24);
   b.Op(fb::OpCode::SOFTMAX, "softmax", masked ? std::vector<int32_t>{x, m} : std::vector<int32_t>{x}, {y},
        fb::OpOptions::SoftmaxOptions, fb::CreateSoftmaxOptionsDirect(b.fbb(), &exp_table, 24).Union());
   b.Inputs(masked ? std::vector<int32_t>{x, m} : std::vector<int32_t>{x});
