@@ -206,12 +206,16 @@ __attribute__((noinline)) void ConvTile(const PointerRows& rows, int32_t segment
   Tile<kMr>(rows, segments, segment_step, groups, w, p, n0, valid, nullptr, o, y);
 }
 
-OutputStage MakeOutputStage(const Qs8GemmParams& p) {
+OutputStage MakeOutputStage(int32_t zero_point, int32_t act_min, int32_t act_max) {
   OutputStage o;
-  o.lo = _mm512_set1_epi32(p.act_min - p.zero_point);
-  o.hi = _mm512_set1_epi32(p.act_max - p.zero_point);
-  o.zp = _mm512_set1_epi32(p.zero_point);
+  o.lo = _mm512_set1_epi32(act_min - zero_point);
+  o.hi = _mm512_set1_epi32(act_max - zero_point);
+  o.zp = _mm512_set1_epi32(zero_point);
   return o;
+}
+OutputStage MakeOutputStage(const Qs8GemmParams& p) { return MakeOutputStage(p.zero_point, p.act_min, p.act_max); }
+OutputStage MakeOutputStage(const ref::RequantParams& rq) {
+  return MakeOutputStage(rq.zero_point, rq.act_min, rq.act_max);
 }
 
 void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
@@ -222,7 +226,8 @@ void Tile8x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, co
 }
 
 // conv_tiles (qs8_gemm.h): row tiles of 8 output positions, each a pointer into the padded
-// image, the last tile moved back to end at the last position (p.rows >= kConvTilesMinRows); the panels in chunks that fit the L2 cache, as the GEMM's sweep.
+// image, the last tile moved back to end at the last position (p.rows >= kConvTilesMinRows);
+// the panels in chunks that fit the L2 cache, as the GEMM's sweep.
 void ConvTiles8x32(const Qs8GemmParams& p, const portable::Qs8ConvRows& r, int8_t* y) {
   constexpr size_t kChunkBytes = size_t{256} * 1024;
   const OutputStage o = MakeOutputStage(p);
@@ -417,10 +422,7 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
                 dilation_w = p.dilation_w, pad_top = p.pad_top, pad_left = p.pad_left;
   const ref::RequantParams& rq = p.requant;
   const __m512i zx = _mm512_set1_epi32(p.input_zero_point), zero = _mm512_setzero_si512();
-  OutputStage o;
-  o.zp = _mm512_set1_epi32(rq.zero_point);
-  o.lo = _mm512_set1_epi32(rq.act_min - rq.zero_point);
-  o.hi = _mm512_set1_epi32(rq.act_max - rq.zero_point);
+  const OutputStage o = MakeOutputStage(rq);
   // Taps [lo, hi) of one axis inside the image: position o0 + t·dilation in [0, size).
   auto inside = [](int64_t o0, int32_t kernel, int32_t dilation, int32_t size, int32_t* lo, int32_t* hi) {
     *lo = 0, *hi = kernel;
@@ -428,7 +430,7 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
     while (*hi > *lo && o0 + int64_t{*hi - 1} * dilation >= size) --*hi;
   };
   for (int32_t c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 k = channels - c0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c0)) - 1);
+    const __mmask16 k = StoreMask(channels - c0);
     const __m512i b = bias != nullptr ? _mm512_maskz_loadu_epi32(k, bias + c0) : zero;
     __m512i mult = _mm512_set1_epi32(rq.multiplier[0]), shift = _mm512_set1_epi32(rq.shift[0]);
     if (rq.count != 1) mult = _mm512_maskz_loadu_epi32(k, rq.multiplier + c0), shift = _mm512_maskz_loadu_epi32(k, rq.shift + c0);
@@ -512,7 +514,7 @@ void OneInputChannel(const ref::Conv2DParams& p, const int32_t* pairs, int64_t p
   for (int32_t oh = 0; oh < p.out_h; ++oh) {
     const int32_t* rows = pairs + int64_t{oh} * p.stride_h * pitch;
     for (int32_t ow0 = 0; ow0 < p.out_w; ow0 += 16) {
-      const __mmask16 k = p.out_w - ow0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (p.out_w - ow0)) - 1);
+      const __mmask16 k = StoreMask(p.out_w - ow0);
       __m512i acc = b;
 #pragma GCC unroll 3
       for (int kh = 0; kh < 3; ++kh) {
@@ -534,16 +536,13 @@ void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, 
   // pairs[i][j] = plane[i][j] | plane[i][j + 1] << 16 (0 past the row's end), 16 columns a step.
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < pitch; j += 16) {
-      const __mmask16 k = pitch - j >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (pitch - j)) - 1);
-      const __mmask16 k1 = pitch - j - 1 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (pitch - j - 1)) - 1);
+      auto lanes = [](int64_t n) { return StoreMask(static_cast<int32_t>(std::min<int64_t>(n, 16))); };
+      const __mmask16 k = lanes(pitch - j), k1 = lanes(pitch - j - 1);  // columns j.., and j + 1..
       const __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, plane + i * pitch + j));
       const __m512i b = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k1, plane + i * pitch + j + 1));
       _mm512_mask_storeu_epi32(pairs + i * pitch + j, k, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
     }
-  OutputStage o;
-  o.zp = _mm512_set1_epi32(rq.zero_point);
-  o.lo = _mm512_set1_epi32(rq.act_min - rq.zero_point);
-  o.hi = _mm512_set1_epi32(rq.act_max - rq.zero_point);
+  const OutputStage o = MakeOutputStage(rq);
   for (int32_t c = 0; c < p.out_channels; ++c) {
     const int32_t shift = rq.count == 1 ? rq.shift[0] : rq.shift[c];
     const int32_t mult = rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c];
