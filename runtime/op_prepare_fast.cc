@@ -24,6 +24,11 @@ int64_t SaturatingProduct(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
 }
+// `run` of an op whose run_items covers it whole: every item on the calling thread.
+template <RunItemsFn kItems>
+void RunAllItems(const PreparedOp& op, const void* const* in, void* const* out) {
+  kItems(op, in, out, 0, op.items, 0);
+}
 
 void RunFastFc(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastFcState& s = Get<FastFcState>(op);
@@ -105,11 +110,6 @@ bool NoBroadcast(const ref::BroadcastShape& s) {
   return true;
 }
 template <bool kVbmi>
-void RunFastLut(const PreparedOp& op, const void* const* in, void* const* out) {
-  const FastLutState& s = Get<FastLutState>(op);
-  portable::Qs8Lut(s.count, s.table, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kVbmi);
-}
-template <bool kVbmi>
 void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
                      int32_t) {
   const FastLutState& s = Get<FastLutState>(op);
@@ -118,18 +118,6 @@ void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* o
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
-}
-template <typename TOut, portable::SoftmaxRows kRows>
-void RunFastSoftmax(const PreparedOp& op, const void* const* in, void* const* out) {
-  portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
-                             kRows);
-}
-template <typename TOut, portable::SoftmaxRows kRows>
-void RunFastSoftmaxMasked(const PreparedOp& op, const void* const* in, void* const* out) {
-  const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
-  ref::SoftmaxParams p = s.p;
-  p.mask32 = static_cast<const int32_t*>(in[1]);
-  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kRows, s.keep);
 }
 template <typename TOut, portable::SoftmaxRows kRows>
 void RunFastSoftmaxItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
@@ -149,8 +137,9 @@ void RunFastSoftmaxMaskedItems(const PreparedOp& op, const void* const* in, void
 // The run functions of a SOFTMAX for an output type, rows path and mask kind.
 template <typename TOut, portable::SoftmaxRows kRows>
 void SetSoftmaxRun(bool dynamic_mask, PreparedOp* out) {
-  out->run = dynamic_mask ? &RunFastSoftmaxMasked<TOut, kRows> : &RunFastSoftmax<TOut, kRows>;
   out->run_items = dynamic_mask ? &RunFastSoftmaxMaskedItems<TOut, kRows> : &RunFastSoftmaxItems<TOut, kRows>;
+  out->run = dynamic_mask ? &RunAllItems<&RunFastSoftmaxMaskedItems<TOut, kRows>>
+                          : &RunAllItems<&RunFastSoftmaxItems<TOut, kRows>>;
 }
 template <typename TOut>
 void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* out) {
@@ -167,11 +156,6 @@ void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* 
   portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
                                static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512,
                                s.transpose);
-}
-template <portable::RowIsa kIsa>
-void RunFastLayerNorm(const PreparedOp& op, const void* const* in, void* const* out) {
-  portable::Qs8LayerNorm(Get<ref::LayerNormParams>(op), static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
-                         kIsa);
 }
 template <portable::RowIsa kIsa>
 void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
@@ -379,8 +363,8 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
   out->params = f;
   const bool vbmi = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported();
-  out->run = vbmi ? &RunFastLut<true> : &RunFastLut<false>;
   out->run_items = vbmi ? &RunFastLutItems<true> : &RunFastLutItems<false>;
+  out->run = vbmi ? &RunAllItems<&RunFastLutItems<true>> : &RunAllItems<&RunFastLutItems<false>>;
   out->items = s.count;
   out->item_bytes = 1;
   out->item_ps = kLutPsPerElement;
@@ -464,12 +448,12 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference) return;
-  out->run = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNorm<portable::RowIsa::kAvx512>
-             : pools->isa == Isa::kAvx2     ? &RunFastLayerNorm<portable::RowIsa::kAvx2>
-                                            : &RunFastLayerNorm<portable::RowIsa::kCpp>;
   out->run_items = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNormItems<portable::RowIsa::kAvx512>
                    : pools->isa == Isa::kAvx2     ? &RunFastLayerNormItems<portable::RowIsa::kAvx2>
                                                   : &RunFastLayerNormItems<portable::RowIsa::kCpp>;
+  out->run = pools->isa == Isa::kAvx512Vnni ? &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kAvx512>>
+             : pools->isa == Isa::kAvx2     ? &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kAvx2>>
+                                            : &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kCpp>>;
   out->items = p.rows;
   out->item_bytes = p.channels;
   out->item_ps = int64_t{p.channels} * kLayerNormPsPerElement;
