@@ -21,7 +21,7 @@ void Relax() {
 // is 10 to 150 cycles, depending on the core).
 template <typename Done>
 bool SpinUntil(int64_t micros, Done done) {
-  if (micros <= 0) return done();
+  if (done() || micros <= 0) return done();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
   for (;;) {
     for (int i = 0; i < 64; ++i) {
@@ -101,16 +101,9 @@ void ThreadPool::Run(Task task, void* ctx, int32_t n) {
   wake_.notify_all();  // no system call when every worker is still polling
   Drain();
   const auto all_done = [&] { return finished_.load(std::memory_order_acquire) == n; };
+  const bool done = SpinUntil(spin_micros_, all_done);
   std::unique_lock<std::mutex> lock(mutex_);
-  if (!all_done()) {
-    lock.unlock();
-    if (!SpinUntil(spin_micros_, all_done)) {
-      lock.lock();
-      done_.wait(lock, all_done);
-    } else {
-      lock.lock();
-    }
-  }
+  if (!done) done_.wait(lock, all_done);
   count_ = 0;  // a late worker finds nothing left
 }
 
