@@ -5,7 +5,8 @@ transform, on the integer runtime.
 One Markdown table per model on stdout. WxAy counts as the papers do (--act-bits-scope matmul, the
 default): weights and the activations that matrix products read at the narrow width, the rest of the
 activations at 8 bits; rows marked "all" narrow every activation (--act-bits-scope all). With 4 or 3
-activation bits the softmax output (if any) takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2).
+activation bits the softmax output (if any) takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2;
+--softmax-quant picks another grid). --extra passes more options to every quantize.
 Models: the bundled ones (tests/data/models) and minilm, all-MiniLM-L6-v2 from the zoo cache
 (tools/zoo/fetch.py: ~/.cache/squint/zoo/minilm, its 256 calibration and 300 validation sentences).
 Columns:
@@ -21,12 +22,14 @@ A combination squint refuses (exit 2) is a row saying so. Usage (from the reposi
 scripts/build.sh release):
   .venv/bin/python bench/lowbit_ablation.py --squint build/cli/squint [--models vit_tiny,gpt_tiny]
       [--configs W8A8,W4A4] [--roundings nearest,gptq] [--reconstructs none,block] [--group-sizes 0,32]
-      [--transforms none,repq] [--val-samples 0] [--calib-samples 256]
+      [--transforms none,repq] [--val-samples 0] [--calib-samples 256] [--softmax-quant log2|logsqrt2|sulq]
+      [--extra "--a16 LayerNormalization"]
 """
 import argparse
 import itertools
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -50,14 +53,14 @@ CONFIGS = {"W8A8": (8, 8, "matmul"), "W6A6": (6, 6, "matmul"), "W4A8": (4, 8, "m
            "W4A4": (4, 4, "matmul"), "W4A4 all": (4, 4, "all"), "W3A3": (3, 3, "matmul")}
 
 
-def flags(config, rounding, reconstruct, softmax, group=0, transform="none"):
+def flags(config, rounding, reconstruct, softmax, group=0, transform="none", softmax_quant="log2"):
     wb, ab, scope = CONFIGS[config]
     f = ["--weight-bits", str(wb), "--act-bits", str(ab), "--act-bits-scope", scope, "--weight-rounding", rounding,
          "--reconstruct", reconstruct, "--group-size", str(group)]
     if transform != "none":
         f += ["--transform", transform]
     if ab <= 4 and softmax:
-        f += ["--softmax-bits", "4", "--softmax-quant", "log2"]
+        f += ["--softmax-bits", "4", "--softmax-quant", softmax_quant]
     return f
 
 
@@ -69,7 +72,7 @@ def one(a, model, softmax, config, rounding, reconstruct, group, transform, tmp)
     onnx, calib, val, labels = files(model)
     base = [a.squint, "quantize", onnx, "-o", os.path.join(tmp, "m.sqnt"), "--calib", calib,
             "--calib-samples", str(a.calib_samples), "--quiet", "--accumulated-only", "--worst", "0"]
-    base += flags(config, rounding, reconstruct, softmax, group, transform)
+    base += flags(config, rounding, reconstruct, softmax, group, transform, a.softmax_quant) + shlex.split(a.extra)
     t0 = time.monotonic()
     run(base + ["--val", val, "--val-samples", "1"])
     seconds = time.monotonic() - t0
@@ -96,6 +99,10 @@ def main():
     p.add_argument("--transforms", default="none", help="--transform values, e.g. none,repq")
     p.add_argument("--val-samples", type=int, default=0, help="0: the whole validation split")
     p.add_argument("--calib-samples", type=int, default=256)
+    p.add_argument("--softmax-quant", default="log2", choices=["log2", "logsqrt2", "sulq"],
+                   help="the 4-bit softmax grid of the rows with 4 or 3 activation bits")
+    p.add_argument("--extra", default="", help="more squint quantize options for every row, e.g. "
+                   "\"--a16 LayerNormalization --a16 Add --a16 Gelu\" (printed under the model's heading)")
     a = p.parse_args()
     for c in a.configs.split(","):
         if c not in CONFIGS:
@@ -105,7 +112,7 @@ def main():
             if model not in DATA and model != "minilm":
                 sys.exit(f"--models: unknown '{model}' (known: {', '.join(DATA)}, minilm)")
             softmax = has_softmax(a, model)
-            print(f"\n### {model}\n\n| config | rounding | group | transform | recon | metric (float) | output SQNR dB "
+            print(f"\n### {model}\n" + (f"\nevery row also: `{a.extra}`\n" if a.extra else "") + "\n| config | rounding | group | transform | recon | metric (float) | output SQNR dB "
                   "| quantize s |\n|---|---|---|---|---|---:|---:|---:|")
             for config, rounding, group, transform, recon in itertools.product(
                     a.configs.split(","), a.roundings.split(","), a.group_sizes.split(","), a.transforms.split(","),

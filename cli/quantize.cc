@@ -203,6 +203,8 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "         coordinate search) that brings the block's output closest (MSE) to the float model's;\n"
                   "         each candidate block is lowered and run on the integer runtime, on the quantized\n"
                   "         output of the blocks before it, so the search sees the exact integer rounding.\n"
+                  "         With --softmax-quant logsqrt2 or sulq each softmax's grid (delta, or eta and its\n"
+                  "         range) is searched the same way among the candidates its calibration tried.\n"
                   "         Weights keep their --weight-rounding codes. Costs a second to tens of seconds per\n"
                   "         block; on the bundled transformers at 4 and 3 bits it brings the logits 1 to 5 dB\n"
                   "         closer to float, but not every model or metric gains (docs/benchmarks.md)")

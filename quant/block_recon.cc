@@ -103,6 +103,7 @@ class Reconstructor {
       if (info) info(Describe(r));
       rep.blocks.push_back(std::move(r));
     }
+    rep.softmax_grids = lo_.softmax_grids;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return rep;
   }
@@ -253,6 +254,16 @@ class Reconstructor {
     return Status::Ok();
   }
 
+  // One coordinate of the search: a value's clipping ratio (index into o_.ratios) or a Softmax's
+  // grid (index into its candidates).
+  struct Knob {
+    ValueId value = kNoValue;
+    const std::string* softmax = nullptr;
+    const std::vector<LogGridTables>* grids = nullptr;
+    size_t choice = 0;
+    size_t choices = 0;
+  };
+
   Result<BlockResult> Reconstruct(const Block& b, BlockReconReport* rep) {
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::vector<size_t>> readers(g_.values.size());
@@ -260,16 +271,29 @@ class Reconstructor {
       for (ValueId v : g_.nodes[i].inputs)
         if (v != kNoValue) readers[static_cast<size_t>(v)].push_back(i);
     const ir::Graph sub = SubGraph(b);
-    const std::vector<ValueId> searched = Searched(b, readers);
+    std::vector<Knob> knobs;
     std::map<ValueId, Range> base;
-    for (ValueId v : searched) base[v] = *cal_->ranges[static_cast<size_t>(v)];
-    std::map<ValueId, double> ratio;
-    for (ValueId v : searched) ratio[v] = o_.ratios.front();
-    auto apply = [&](ValueId v, double r) {
-      const Range& r0 = base.at(v);
-      cal_->ranges[static_cast<size_t>(v)] = Range{static_cast<float>(r0.min * r), static_cast<float>(r0.max * r)};
+    for (ValueId v : Searched(b, readers)) {
+      base[v] = *cal_->ranges[static_cast<size_t>(v)];
+      knobs.push_back(Knob{.value = v, .choices = o_.ratios.size()});
+    }
+    for (size_t i = b.begin; i < b.end; ++i) {
+      const Node& n = g_.nodes[i];
+      if (n.op != OpType::kSoftmax) continue;
+      const auto it = o_.softmax_grids.find(n.name);
+      if (it == o_.softmax_grids.end() || it->second.size() < 2 || !lo_.softmax_grids.count(n.name)) continue;
+      knobs.push_back(Knob{.softmax = &it->first, .grids = &it->second, .choices = it->second.size()});
+    }
+    auto apply = [&](const Knob& k, size_t c) {
+      if (k.grids != nullptr) {
+        lo_.softmax_grids[*k.softmax] = (*k.grids)[c];
+        return;
+      }
+      const Range& r0 = base.at(k.value);
+      const double r = o_.ratios[c];
+      cal_->ranges[static_cast<size_t>(k.value)] = Range{static_cast<float>(r0.min * r), static_cast<float>(r0.max * r)};
     };
-    for (ValueId v : searched) apply(v, ratio[v]);
+    for (const Knob& k : knobs) apply(k, k.choice);
     BlockResult res;
     res.block = b;
     res.first = g_.nodes[b.begin].name;
@@ -279,20 +303,20 @@ class Reconstructor {
     res.evaluations = 1;
     for (int pass = 0; pass < o_.passes; ++pass) {
       bool changed = false;
-      for (ValueId v : searched) {
-        const double kept = ratio[v];
-        for (double r : o_.ratios) {
-          if (r == ratio[v] || r == kept) continue;
-          apply(v, r);
+      for (Knob& k : knobs) {
+        const size_t kept = k.choice;
+        for (size_t c = 0; c < k.choices; ++c) {
+          if (c == k.choice || c == kept) continue;
+          apply(k, c);
           SQ_ASSIGN_OR_RETURN(double mse, Evaluate(sub, b, /*keep=*/false, best));
           ++res.evaluations;
           if (mse < best) {
             best = mse;
-            ratio[v] = r;
+            k.choice = c;
             changed = true;
           }
         }
-        apply(v, ratio[v]);
+        apply(k, k.choice);
       }
       if (!changed) break;
     }
@@ -300,8 +324,13 @@ class Reconstructor {
     SQ_ASSIGN_OR_RETURN(res.mse_after, Evaluate(sub, b, /*keep=*/true));
     ++res.evaluations;
     if (res.mse_after != best) return Internal("block reconstruction: the chosen block does not repeat its error");
-    for (ValueId v : searched)
-      if (ratio[v] != 1.0) res.clipped.push_back({v, ratio[v]});
+    for (const Knob& k : knobs) {
+      if (k.choice == 0) continue;
+      if (k.grids != nullptr)
+        res.softmax_grids.push_back({*k.softmax, k.choice});
+      else
+        res.clipped.push_back({k.value, o_.ratios[k.choice]});
+    }
     if (o_.keep_codes)
       for (ValueId v : b.outputs)
         if (auto it = codes_.find(v); it != codes_.end()) rep->codes[v] = it->second;
@@ -313,10 +342,17 @@ class Reconstructor {
     std::string clipped;
     for (const auto& [v, ratio] : r.clipped)
       clipped += fmt::format("{}{} x{}", clipped.empty() ? "" : ", ", g_.value(v).name, ratio);
+    std::string grids;
+    for (const auto& [name, c] : r.softmax_grids) {
+      const LogGridTables& t = o_.softmax_grids.at(name)[c];
+      grids += fmt::format("{}{} {}", grids.empty() ? "; softmax grids: " : ", ", name,
+                           t.kind == fb::SoftmaxGrid::SULQ ? fmt::format("eta {}", t.eta)
+                                                           : fmt::format("delta {:.4g}", t.delta));
+    }
     return fmt::format("reconstruct: block '{}' .. '{}' ({} nodes): output MSE {:.4g} -> {:.4g}, {} evaluations, "
-                       "{:.2f} s; clipped: {}",
+                       "{:.2f} s; clipped: {}{}",
                        r.first, r.last, r.block.end - r.block.begin, r.mse_before, r.mse_after, r.evaluations,
-                       r.seconds, clipped.empty() ? "none" : clipped);
+                       r.seconds, clipped.empty() ? "none" : clipped, grids);
   }
 
   const ir::Graph& g_;

@@ -23,10 +23,16 @@
 // Any chosen grid is one the runtime's requantization expresses (it is a calibrated range like any
 // other: multipliers and shifts are derived from the scales as usual).
 //
+// With a log√2 or SULQ softmax grid (--softmax-quant logsqrt2|sulq), each Softmax inside the block is
+// one more coordinate of the same search: its candidate grids (softmax_grid.h GridCandidates: Δ or η
+// and the range they imply), starting from the one fitted on the probabilities alone, are tried on
+// the block's output like the clipping ratios. log2 has no free parameter, the uniform grid none
+// that the runtime takes (its step is 2^−bits).
+//
 // Weights keep the --weight-rounding codes on their scales (GPTQ/AdaRound codes are recomputed
 // only when a new input grid moves a weight scale floor; LowerOptions::weight_cache).
 //
-// Cost: evaluations per block = 1 + passes·values·(ratios − 1) at most, each one lowering of the
+// Cost: evaluations per block = 1 + passes·(values·(ratios − 1) + softmaxes·(grids − 1)) at most, each one lowering of the
 // block plus `samples` runs of it on the runtime; linear in depth, and per block linear in the
 // block's size and the samples.
 #pragma once
@@ -42,6 +48,7 @@
 #include "quant/calib_data.h"
 #include "quant/calibrate.h"
 #include "quant/lower.h"
+#include "quant/softmax_grid.h"
 
 namespace squint::quant {
 
@@ -65,6 +72,9 @@ struct BlockReconOptions {
   int64_t samples = 32;  // the first calibration samples used
   std::vector<double> ratios = {1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4};  // the first is the start
   int passes = 2;
+  // Per Softmax node name: the grids tried (the first is the start, the one LowerOptions has);
+  // Softmaxes with one candidate or none keep LowerOptions' grid.
+  std::map<std::string, std::vector<LogGridTables>> softmax_grids;
   bool keep_codes = false;  // fill BlockReconReport::codes (tests)
 };
 
@@ -73,6 +83,7 @@ struct BlockResult {
   std::string first, last;             // names of its first and last node
   double mse_before = 0, mse_after = 0;  // block output vs float, on the samples
   std::vector<std::pair<ir::ValueId, double>> clipped;  // values whose ratio is not 1, in graph order
+  std::vector<std::pair<std::string, size_t>> softmax_grids;  // Softmaxes whose grid is not the first candidate
   int64_t evaluations = 0;
   double seconds = 0;
 };
@@ -81,13 +92,15 @@ struct BlockReconReport {
   std::vector<BlockResult> blocks;
   int64_t samples = 0;
   double seconds = 0;
+  // Per Softmax with a log grid: the grid chosen (LowerOptions::softmax_grids for the whole model).
+  std::map<std::string, LogGridTables> softmax_grids;
   // keep_codes: per block output value (float activations), per sample, the codes the runtime
   // wrote for it in the chosen block models (the tensor's type: int8 or int16).
   std::map<ir::ValueId, std::vector<std::vector<int32_t>>> codes;
 };
 
 // Reconstructs g's blocks on the first o.samples samples of `calib` and narrows cal->ranges to the
-// chosen clipping. `lo` are the options the whole model will be lowered with (its weight_cache,
+// chosen clipping; the report's softmax_grids are the grids chosen. `lo` are the options the whole model will be lowered with (its weight_cache,
 // when set, keeps the GPTQ/AdaRound codes for that lowering). `info` gets one line per block.
 Result<BlockReconReport> ReconstructBlocks(const ir::Graph& g, const CalibData& calib, const LowerOptions& lo,
                                            Calibration* cal, const BlockReconOptions& o,

@@ -209,11 +209,15 @@ class Pipeline {
   }
 
   // --softmax-quant other than uniform: each Softmax's log grid calibrated.
-  Status SoftmaxGrids(const ir::Graph& g, const CalibData& calib, int64_t count, LowerOptions* lo) const {
+  // `candidates` gets every grid tried per Softmax (the fitted one first), for block reconstruction.
+  Status SoftmaxGrids(const ir::Graph& g, const CalibData& calib, int64_t count, LowerOptions* lo,
+                      std::map<std::string, std::vector<LogGridTables>>* candidates) const {
     SQ_ASSIGN_OR_RETURN(fb::SoftmaxGrid kind, SoftmaxGridOf(o_.softmax_quant));
-    SQ_ASSIGN_OR_RETURN(lo->softmax_grids, CalibrateSoftmaxGrids(g, calib, count, kind, o_.softmax_bits));
-    if (lo->softmax_grids.empty())
+    SQ_ASSIGN_OR_RETURN(*candidates, SoftmaxGridCandidates(g, calib, count, kind, o_.softmax_bits));
+    if (candidates->empty())
       return InvalidInput("--softmax-quant {}: {} has no Softmax node", o_.softmax_quant, model_);
+    lo->softmax_grids.clear();
+    for (const auto& [name, c] : *candidates) lo->softmax_grids[name] = c.front();
     for (const auto& [name, t] : lo->softmax_grids) {
       const int32_t n = static_cast<int32_t>(t.shifts.size());
       log_.info(fmt::format("softmax grid {} ({} {} bits): {} codes, values {:.4g} .. {:.4g}{}", name, o_.softmax_quant,
@@ -311,7 +315,8 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
   SQ_ASSIGN_OR_RETURN(Calibration cal, Calibrate(g, calib, co, log.calibration_progress));
   LowerOptions lo = LowerOptionsOf(o);
   if (o.softmax_bias_correction) SQ_RETURN_IF_ERROR(p.SoftmaxBiasCorrection(g, calib, count, &lo));
-  if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(p.SoftmaxGrids(g, calib, count, &lo));
+  std::map<std::string, std::vector<LogGridTables>> grid_candidates;
+  if (o.softmax_quant != "uniform") SQ_RETURN_IF_ERROR(p.SoftmaxGrids(g, calib, count, &lo, &grid_candidates));
   if (o.weight_rounding != "nearest") {
     GptqOptions go;
     go.max_samples = count;
@@ -326,12 +331,17 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
     lo.weight_cache = std::make_shared<WeightCodeCache>();  // the blocks' GPTQ/AdaRound codes, for Lower below
     BlockReconOptions bo;
     bo.samples = std::min(count, o.reconstruct_samples);
-    log.info(fmt::format("reconstruct: activation clipping searched block by block on the runtime, {} samples",
+    bo.softmax_grids = std::move(grid_candidates);
+    log.info(fmt::format("reconstruct: activation clipping{} searched block by block on the runtime, {} samples",
+                         o.softmax_quant == "logsqrt2" || o.softmax_quant == "sulq" ? " and softmax grids" : "",
                          bo.samples));
     SQ_ASSIGN_OR_RETURN(BlockReconReport r, ReconstructBlocks(g, calib, lo, &cal, bo, log.info));
-    size_t clipped = 0;
-    for (const BlockResult& b : r.blocks) clipped += b.clipped.size();
-    log.info(fmt::format("reconstruct: {} blocks, {} grids clipped, {:.1f} s", r.blocks.size(), clipped, r.seconds));
+    size_t clipped = 0, regridded = 0;
+    for (const BlockResult& b : r.blocks) clipped += b.clipped.size(), regridded += b.softmax_grids.size();
+    lo.softmax_grids = std::move(r.softmax_grids);
+    log.info(fmt::format("reconstruct: {} blocks, {} grids clipped, {}{:.1f} s", r.blocks.size(), clipped,
+                         bo.softmax_grids.empty() ? "" : fmt::format("{} softmax grids changed, ", regridded),
+                         r.seconds));
   }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));
   out.lowered.model->provenance = p.Provenance(source_sha256, out.transforms, count, cal);

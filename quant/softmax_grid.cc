@@ -133,10 +133,11 @@ double ProbabilityHistogram::Quantile(double q) const {
   return max_;
 }
 
-LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h) {
-  if (kind == fb::SoftmaxGrid::LOG2) return BuildLog2Grid(bits);
+std::vector<LogGridTables> GridCandidates(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h) {
   std::vector<LogGridTables> candidates;
-  if (kind == fb::SoftmaxGrid::LOG_SQRT2) {
+  if (kind == fb::SoftmaxGrid::LOG2) {
+    candidates.push_back(BuildLog2Grid(bits));
+  } else if (kind == fb::SoftmaxGrid::LOG_SQRT2) {
     for (double q : {0.999, 0.9999, 0.99999})
       if (h.Quantile(q) > 0.0) candidates.push_back(BuildLogSqrt2Grid(bits, static_cast<float>(h.Quantile(q))));
     if (h.nonzero() > 0) candidates.push_back(BuildLogSqrt2Grid(bits, static_cast<float>(h.max())));
@@ -149,16 +150,23 @@ LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram
           BuildSulqGrid(bits, static_cast<float>(eta), static_cast<float>(lo), static_cast<float>(hi)));
     }
   }
+  // The smallest mean squared error first; the others keep their order (stable).
   size_t best = 0;
   double best_err = h.MeanSquaredError(candidates[0]);
   for (size_t i = 1; i < candidates.size(); ++i) {
     const double err = h.MeanSquaredError(candidates[i]);
     if (err < best_err) best = i, best_err = err;
   }
-  return candidates[best];
+  std::rotate(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(best),
+              candidates.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  return candidates;
 }
 
-Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
+LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h) {
+  return GridCandidates(kind, bits, h).front();
+}
+
+Result<std::map<std::string, std::vector<LogGridTables>>> SoftmaxGridCandidates(const ir::Graph& g, const CalibData& data,
                                                                    int64_t max_samples, fb::SoftmaxGrid kind,
                                                                    int bits) {
   std::vector<const ir::Node*> softmaxes;
@@ -178,8 +186,17 @@ Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Gra
       return Status::Ok();
     }));
   }
+  std::map<std::string, std::vector<LogGridTables>> out;
+  for (size_t i = 0; i < softmaxes.size(); ++i) out[softmaxes[i]->name] = GridCandidates(kind, bits, hist[i]);
+  return out;
+}
+
+Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
+                                                                   int64_t max_samples, fb::SoftmaxGrid kind,
+                                                                   int bits) {
+  SQ_ASSIGN_OR_RETURN(auto candidates, SoftmaxGridCandidates(g, data, max_samples, kind, bits));
   std::map<std::string, LogGridTables> out;
-  for (size_t i = 0; i < softmaxes.size(); ++i) out[softmaxes[i]->name] = FitGrid(kind, bits, hist[i]);
+  for (auto& [name, c] : candidates) out[name] = std::move(c.front());
   return out;
 }
 

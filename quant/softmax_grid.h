@@ -82,14 +82,22 @@ class ProbabilityHistogram {
   double min_ = 1.0, max_ = 0.0;
 };
 
-// The grid with the smallest mean squared error on `h`: log2 has no free parameter; log√2
-// searches Δ over the 0.999, 0.9999, 0.99999 quantiles (RepQ-ViT), the largest probability and
-// 1; SULQ searches η over {0.001, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5, 1} with
-// m, M the log2(p + η) range of the non-zero probabilities (I&S-ViT).
+// The grids tried for a softmax whose probabilities `h` holds, the one with the smallest mean
+// squared error on `h` first: log2 has no free parameter (one grid); log√2 tries Δ at the 0.999,
+// 0.9999, 0.99999 quantiles (RepQ-ViT), the largest probability and 1; SULQ tries η in {0.001,
+// 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.2, 0.5, 1} with m, M the log2(p + η) range of the
+// non-zero probabilities (I&S-ViT). Block reconstruction tries them all on the block's output.
+std::vector<LogGridTables> GridCandidates(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h);
+// GridCandidates' first: the grid with the smallest mean squared error on `h`.
 LogGridTables FitGrid(fb::SoftmaxGrid kind, int bits, const ProbabilityHistogram& h);
 
-// For every Softmax of g: its grid fitted on up to `max_samples` samples of `data` (0: all; log2
+// For every Softmax of g: GridCandidates on up to `max_samples` samples of `data` (0: all; log2
 // reads no data). Keyed by Softmax node name.
+Result<std::map<std::string, std::vector<LogGridTables>>> SoftmaxGridCandidates(const ir::Graph& g,
+                                                                                const CalibData& data,
+                                                                                int64_t max_samples,
+                                                                                fb::SoftmaxGrid kind, int bits);
+// For every Softmax of g: its grid fitted (the first of SoftmaxGridCandidates).
 Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
                                                                    int64_t max_samples, fb::SoftmaxGrid kind,
                                                                    int bits);

@@ -2,9 +2,10 @@
 // the residual Adds; the reconstructed model's block outputs are closer to float on held-out
 // samples than the plain model's; and the codes the reconstruction predicted for every block
 // output are the whole model's codes on the runtime, bit for bit (with int16 streams and GPTQ
-// weights too).
+// weights too, and with the softmax grids searched).
 #include "quant/block_recon.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -92,6 +93,10 @@ struct Variant {
   int weight_bits, act_bits;
   bool gptq;
   std::vector<std::string> a16;
+  // A 4-bit log-grid softmax whose grid the search picks among its candidates (LOG2: uniform softmax).
+  fb::SoftmaxGrid softmax_grid = fb::SoftmaxGrid::LOG2;
+  // Start the search from the candidates in reverse order (the worst fit on the probabilities first).
+  bool worst_grid_first = false;
 };
 
 class BlockRecon : public ::testing::TestWithParam<Variant> {};
@@ -157,16 +162,42 @@ TEST_P(BlockRecon, HeldOutBlockErrorDropsAndPredictionsMatchTheRuntime) {
     lo.input_hessians = *h;
     lo.weight_cache = std::make_shared<WeightCodeCache>();
   }
+  BlockReconOptions bo;
+  bo.samples = kCalib;
+  bo.keep_codes = true;
+  if (v.softmax_grid != fb::SoftmaxGrid::LOG2) {
+    lo.softmax_bits = 4;
+    auto grids = SoftmaxGridCandidates(g, data, kCalib, v.softmax_grid, 4);
+    ASSERT_TRUE(grids.ok()) << grids.status().message();
+    ASSERT_EQ(grids->size(), 2u);
+    for (auto& [name, c] : *grids) {
+      ASSERT_GT(c.size(), 2u) << name;
+      if (v.worst_grid_first) std::reverse(c.begin(), c.end());
+      lo.softmax_grids[name] = c.front();
+    }
+    bo.softmax_grids = *grids;
+  }
   auto plain = Lower(g, *cal, lo);
   ASSERT_TRUE(plain.ok()) << plain.status().message();
 
   Calibration reconstructed = *cal;
-  BlockReconOptions bo;
-  bo.samples = kCalib;
-  bo.keep_codes = true;
   auto rep = ReconstructBlocks(g, data, lo, &reconstructed, bo);
   ASSERT_TRUE(rep.ok()) << rep.status().message();
   ASSERT_EQ(rep->blocks.size(), 5u);
+  // The grids chosen are candidates, and the report's changes are where they differ from the start.
+  size_t regridded = 0;
+  for (const BlockResult& b : rep->blocks)
+    for (const auto& [name, c] : b.softmax_grids) {
+      ++regridded;
+      ASSERT_LT(c, bo.softmax_grids.at(name).size());
+      EXPECT_EQ(rep->softmax_grids.at(name).eta, bo.softmax_grids.at(name)[c].eta) << name;
+      EXPECT_EQ(rep->softmax_grids.at(name).delta, bo.softmax_grids.at(name)[c].delta) << name;
+      EXPECT_EQ(rep->softmax_grids.at(name).shifts, bo.softmax_grids.at(name)[c].shifts) << name;
+    }
+  EXPECT_EQ(rep->softmax_grids.size(), lo.softmax_grids.size());
+  // Started from the worst fits, the search moves both softmaxes off them.
+  if (v.worst_grid_first) EXPECT_EQ(regridded, 2u);
+  lo.softmax_grids = rep->softmax_grids;
   auto recon = Lower(g, reconstructed, lo);
   ASSERT_TRUE(recon.ok()) << recon.status().message();
   const std::string plain_bytes = exporter::SerializeSqnt(*plain->model);
@@ -218,7 +249,10 @@ TEST_P(BlockRecon, HeldOutBlockErrorDropsAndPredictionsMatchTheRuntime) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, BlockRecon,
                          ::testing::Values(Variant{"W4A4", 4, 4, false, {}}, Variant{"W4A4_gptq", 4, 4, true, {}},
-                                           Variant{"W8A8_int16_stream", 8, 8, false, {"Add", "LayerNormalization"}}),
+                                           Variant{"W8A8_int16_stream", 8, 8, false, {"Add", "LayerNormalization"}},
+                                           Variant{"W4A4_logsqrt2", 4, 4, false, {}, fb::SoftmaxGrid::LOG_SQRT2},
+                                           Variant{"W4A4_sulq_worst_first", 4, 4, false, {}, fb::SoftmaxGrid::SULQ,
+                                                   true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
