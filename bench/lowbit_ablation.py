@@ -5,8 +5,8 @@ transform, on the integer runtime.
 One Markdown table per model on stdout. WxAy counts as the papers do (--act-bits-scope matmul, the
 default): weights and the activations that matrix products read at the narrow width, the rest of the
 activations at 8 bits; rows marked "all" narrow every activation (--act-bits-scope all). With 4 or 3
-activation bits the softmax output (if any) takes 4 bits on the log2 grid (--softmax-bits 4 --softmax-quant log2;
---softmax-quant picks another grid). --extra passes more options to every quantize.
+activation bits the softmax output (if any) takes 4 bits on the log√2 grid (--softmax-bits 4 --softmax-quant
+logsqrt2, the best of the three grids at 4 bits on these models; --softmax-quant picks another). --extra passes more options to every quantize.
 Models: the bundled ones (tests/data/models) and minilm, all-MiniLM-L6-v2 from the zoo cache
 (tools/zoo/fetch.py: ~/.cache/squint/zoo/minilm, its 256 calibration and 300 validation sentences).
 Columns:
@@ -53,7 +53,7 @@ CONFIGS = {"W8A8": (8, 8, "matmul"), "W6A6": (6, 6, "matmul"), "W4A8": (4, 8, "m
            "W4A4": (4, 4, "matmul"), "W4A4 all": (4, 4, "all"), "W3A3": (3, 3, "matmul")}
 
 
-def flags(config, rounding, reconstruct, softmax, group=0, transform="none", softmax_quant="log2"):
+def flags(config, rounding, reconstruct, softmax, group=0, transform="none", softmax_quant="logsqrt2"):
     wb, ab, scope = CONFIGS[config]
     f = ["--weight-bits", str(wb), "--act-bits", str(ab), "--act-bits-scope", scope, "--weight-rounding", rounding,
          "--reconstruct", reconstruct, "--group-size", str(group)]
@@ -99,8 +99,9 @@ def main():
     p.add_argument("--transforms", default="none", help="--transform values, e.g. none,repq")
     p.add_argument("--val-samples", type=int, default=0, help="0: the whole validation split")
     p.add_argument("--calib-samples", type=int, default=256)
-    p.add_argument("--softmax-quant", default="log2", choices=["log2", "logsqrt2", "sulq"],
-                   help="the 4-bit softmax grid of the rows with 4 or 3 activation bits")
+    p.add_argument("--softmax-quant", default="logsqrt2", choices=["log2", "logsqrt2", "sulq"],
+                   help="the 4-bit softmax grid of the rows with 4 or 3 activation bits (logsqrt2: the best of "
+                   "the three on every transformer here, docs/benchmarks.md)")
     p.add_argument("--extra", default="", help="more squint quantize options for every row, e.g. "
                    "\"--a16 LayerNormalization --a16 Add --a16 Gelu\" (printed under the model's heading)")
     a = p.parse_args()
