@@ -196,7 +196,9 @@ TEST_P(BlockRecon, HeldOutBlockErrorDropsAndPredictionsMatchTheRuntime) {
     }
   EXPECT_EQ(rep->softmax_grids.size(), lo.softmax_grids.size());
   // Started from the worst fits, the search moves both softmaxes off them.
-  if (v.worst_grid_first) EXPECT_EQ(regridded, 2u);
+  if (v.worst_grid_first) {
+    EXPECT_EQ(regridded, 2u);
+  }
   lo.softmax_grids = rep->softmax_grids;
   auto recon = Lower(g, reconstructed, lo);
   ASSERT_TRUE(recon.ok()) << recon.status().message();
