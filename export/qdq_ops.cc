@@ -97,6 +97,10 @@ Status Builder::EmitConvTranspose(const fb::OperatorT& op) {
   const fb::AffineQuantizationT* qw = Affine(w);
   if (T(w).type != fb::ElementType::INT8 || qw == nullptr || qw->group_size > 0)
     return CannotExpress(op, "the weight is not int8 with per-channel or per-tensor scales");
+  if (o == nullptr || o->pads.size() != 4 || o->stride.size() != 2 || o->dilation.size() != 2 ||
+      T(w).shape.size() != 4 || o->groups < 1 || T(w).shape[0] % o->groups != 0)
+    return CannotExpress(op, "its options or weight shape are not a 2-D ConvTranspose's (4 pads, 2 strides, 2 "
+                             "dilations, a [C_out, C_in/groups, kH, kW] weight with C_out a multiple of groups)");
   if (qw->scale.size() > 1 && o->groups != 1)
     return CannotExpress(op, "per-channel weight scales of a grouped ConvTranspose (ONNX's axis 1 holds C_out/groups)");
   const std::vector<int32_t>& ws = T(w).shape;  // [C_out, C_in/g, kH, kW]
