@@ -332,15 +332,16 @@ Result<QuantizedModel> QuantizeGraph(ir::Graph& g, const CalibData& calib, const
     BlockReconOptions bo;
     bo.samples = std::min(count, o.reconstruct_samples);
     bo.softmax_grids = std::move(grid_candidates);
+    const bool grids_searched = std::any_of(bo.softmax_grids.begin(), bo.softmax_grids.end(),
+                                            [](const auto& c) { return c.second.size() > 1; });
     log.info(fmt::format("reconstruct: activation clipping{} searched block by block on the runtime, {} samples",
-                         o.softmax_quant == "logsqrt2" || o.softmax_quant == "sulq" ? " and softmax grids" : "",
-                         bo.samples));
+                         grids_searched ? " and softmax grids" : "", bo.samples));
     SQ_ASSIGN_OR_RETURN(BlockReconReport r, ReconstructBlocks(g, calib, lo, &cal, bo, log.info));
     size_t clipped = 0, regridded = 0;
     for (const BlockResult& b : r.blocks) clipped += b.clipped.size(), regridded += b.softmax_grids.size();
     lo.softmax_grids = std::move(r.softmax_grids);
     log.info(fmt::format("reconstruct: {} blocks, {} grids clipped, {}{:.1f} s", r.blocks.size(), clipped,
-                         bo.softmax_grids.empty() ? "" : fmt::format("{} softmax grids changed, ", regridded),
+                         grids_searched ? fmt::format("{} softmax grids changed, ", regridded) : "",
                          r.seconds));
   }
   SQ_ASSIGN_OR_RETURN(out.lowered, Lower(g, cal, lo));

@@ -191,13 +191,4 @@ Result<std::map<std::string, std::vector<LogGridTables>>> SoftmaxGridCandidates(
   return out;
 }
 
-Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
-                                                                   int64_t max_samples, fb::SoftmaxGrid kind,
-                                                                   int bits) {
-  SQ_ASSIGN_OR_RETURN(auto candidates, SoftmaxGridCandidates(g, data, max_samples, kind, bits));
-  std::map<std::string, LogGridTables> out;
-  for (auto& [name, c] : candidates) out[name] = std::move(c.front());
-  return out;
-}
-
 }  // namespace squint::quant

@@ -97,9 +97,5 @@ Result<std::map<std::string, std::vector<LogGridTables>>> SoftmaxGridCandidates(
                                                                                 const CalibData& data,
                                                                                 int64_t max_samples,
                                                                                 fb::SoftmaxGrid kind, int bits);
-// For every Softmax of g: its grid fitted (the first of SoftmaxGridCandidates).
-Result<std::map<std::string, LogGridTables>> CalibrateSoftmaxGrids(const ir::Graph& g, const CalibData& data,
-                                                                   int64_t max_samples, fb::SoftmaxGrid kind,
-                                                                   int bits);
 
 }  // namespace squint::quant
