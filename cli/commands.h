@@ -1,29 +1,28 @@
-// Each subcommand registers its options on the CLI11 app and the action to run when it
+// Each subcommand registers its options on the command line (cli/options.h) and the action to run when it
 // is chosen. Actions return a Status; main turns it into the message and exit code.
 #pragma once
 
 #include <functional>
 
-#include <CLI/CLI.hpp>
-
 #include "base/status.h"
+#include "cli/options.h"
 
 namespace squint::cli {
 
 using Action = std::function<Status()>;
 
 // --quiet, in the same words for every subcommand with long work (base/progress.h).
-inline void AddQuietFlag(CLI::App* cmd, bool* quiet) {
-  cmd->add_flag("--quiet", *quiet,
+inline void AddQuietFlag(Command& cmd, bool& quiet) {
+  cmd.Flag("--quiet", quiet,
                 "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
                 "or every 2 s); warnings, errors and the results are still printed");
 }
 
-void AddInspect(CLI::App& app, Action& action);
-void AddRun(CLI::App& app, Action& action);
-void AddQuantize(CLI::App& app, Action& action);
-void AddReport(CLI::App& app, Action& action);
-void AddExport(CLI::App& app, Action& action);
+void AddInspect(Command& app, Action& action);
+void AddRun(Command& app, Action& action);
+void AddQuantize(Command& app, Action& action);
+void AddReport(Command& app, Action& action);
+void AddExport(Command& app, Action& action);
 
 // The whole command line: parses argv (argv[0] is the program name), runs the chosen subcommand
 // and returns the exit code (0 success, 2 bad input or usage, 1 internal error) after printing

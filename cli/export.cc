@@ -8,14 +8,14 @@
 
 namespace squint::cli {
 
-void AddExport(CLI::App& app, Action& action) {
+void AddExport(Command& app, Action& action) {
   struct Options {
     std::string model;
     std::string format;
     std::string output;
   };
   auto opts = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
+  Command cmd = app.Subcommand(
       "export",
       "Write a quantized model (.sqnt) in another format:  squint export model.sqnt --format qdq -o model_qdq.onnx\n"
       "--format qdq: an ONNX model for ONNX Runtime and other QDQ consumers (opset 17; int16 tensors through\n"
@@ -30,10 +30,10 @@ void AddExport(CLI::App& app, Action& action) {
       "with the thresholds and a Gather (docs/export.md lists every op). The .sqnt is verified by the runtime's\n"
       "checks first. An op ONNX cannot express is an error naming the op and tensor (exit 2) and no file is\n"
       "written.");
-  cmd->add_option("model", opts->model, "the quantized model (.sqnt)")->required();
-  cmd->add_option("--format", opts->format, "output format: qdq (the only one so far)")->required();
-  cmd->add_option("-o,--output", opts->output, "the file to write (.onnx); written atomically")->required();
-  cmd->callback([&action, opts] {
+  cmd.Add("model", opts->model, "the quantized model (.sqnt)").Required();
+  cmd.Add("--format", opts->format, "output format: qdq (the only one so far)").Required();
+  cmd.Add("-o,--output", opts->output, "the file to write (.onnx); written atomically").Required();
+  cmd.OnChosen([&action, opts] {
     action = [opts]() -> Status {
       if (opts->format != "qdq") return InvalidInput("--format '{}': the formats are: qdq", opts->format);
       SQ_RETURN_IF_ERROR(CheckWritable(opts->output));

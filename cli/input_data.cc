@@ -77,13 +77,13 @@ std::string SafeFileName(const std::string& tensor_name) {
   return out;
 }
 
-void AddImageFlags(CLI::App* cmd, ImageFlags* f) {
-  f->given = {
-      cmd->add_option("--mean", f->mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
-          ->delimiter(',')
-          ->capture_default_str(),
-      cmd->add_option("--std", f->std, "image folders: see --mean")->delimiter(',')->capture_default_str(),
-      cmd->add_option("--size", f->size, "image folders: resize images to HxW (default: the model input's size)")};
+void AddImageFlags(Command& cmd, ImageFlags& f) {
+  f.given = {
+      cmd.Add("--mean", f.mean, "image folders: x = (pixel/255 - mean)/std; one value or one per channel")
+          .Delimiter(',')
+          .ShowDefault(),
+      cmd.Add("--std", f.std, "image folders: see --mean").Delimiter(',').ShowDefault(),
+      cmd.Add("--size", f.size, "image folders: resize images to HxW (default: the model input's size)")};
 }
 
 namespace {
@@ -133,10 +133,10 @@ Result<quant::CalibData> LoadData(const std::string& flag, const std::string& pa
     const std::string ext = std::filesystem::path(file).extension().string();
     return ext != ".npy" && ext != ".npz";
   });
-  for (const CLI::Option* opt : f.given)
-    if (opt != nullptr && opt->count() > 0 && !images)
+  for (const Option& opt : f.given)
+    if (opt.Given() && !images)
       return InvalidInput("{} '{}' holds arrays, not images: {} applies to image folders only (arrays are used as they are)",
-                          flag, path, opt->get_name());
+                          flag, path, opt.Name());
   return data;
 }
 

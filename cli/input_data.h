@@ -6,9 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "base/status.h"
+#include "cli/options.h"
 #include "ir/graph.h"
 #include "quant/calib_data.h"
 
@@ -35,9 +34,9 @@ Result<std::vector<ir::Tensor>> ReadInputs(const ir::Graph& g, const std::vector
 struct ImageFlags {
   std::vector<float> mean = {0.0f}, std = {1.0f};
   std::string size;
-  std::vector<CLI::Option*> given;  // to tell whether the user set any of them
+  std::vector<Option> given;  // to tell whether the user set any of them
 };
-void AddImageFlags(CLI::App* cmd, ImageFlags* flags);
+void AddImageFlags(Command& cmd, ImageFlags& flags);
 
 // Reads DATA (`flag` names the option in errors) in any form quant::LoadCalibData takes, for
 // g's inputs (one sample each: the first dim is the sample axis). Image flags given for data

@@ -11,24 +11,24 @@
 
 namespace squint::cli {
 
-void AddInspect(CLI::App& app, Action& action) {
+void AddInspect(Command& app, Action& action) {
   struct Options {
     std::string model;
     bool json = false;
     std::vector<std::string> input_shapes;
   };
   auto opts = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
+  Command cmd = app.Subcommand(
       "inspect",
       "Show a model's opset, inputs and outputs with shapes, op histogram, parameter count and bytes,\n"
       "MACs per op type, and which canonicalization passes fired (fusions squint applies before quantizing).\n"
       "For a .sqnt model: tensors with type, shape and quantization parameters, the op list, bytes by kind\n"
       "(weights, biases, tables, metadata), the arena plan (size and lower bound) and the provenance.");
-  cmd->add_option("model", opts->model, "the model: an .onnx or .sqnt file")->required();
-  cmd->add_flag("--json", opts->json, "print machine-readable JSON instead of text");
-  cmd->add_option("--input-shape", opts->input_shapes,
+  cmd.Add("model", opts->model, "the model: an .onnx or .sqnt file").Required();
+  cmd.Flag("--json", opts->json, "print machine-readable JSON instead of text");
+  cmd.Add("--input-shape", opts->input_shapes,
                   "bind an input's symbolic dims, e.g. input=1x1x28x28 (repeatable); makes shapes and MACs exact");
-  cmd->callback([&action, opts] {
+  cmd.OnChosen([&action, opts] {
     action = [opts]() -> Status {
       if (std::filesystem::path(opts->model).extension() == ".sqnt") {
         if (!opts->input_shapes.empty()) return InvalidInput("--input-shape applies to .onnx models only");

@@ -2,6 +2,8 @@
 // Python module's squint.quantize calls in-process.
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -10,26 +12,20 @@
 namespace squint::cli {
 
 int Main(int argc, const char* const* argv) {
-  CLI::App app{
+  CommandLine line(
       "squint: softmax-aware quantization of ONNX models to an integer format, and its integer runtime.\n"
       "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
-      "squint"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("squint ") + SQUINT_VERSION);
-  squint::cli::Action action;
-  squint::cli::AddQuantize(app, action);
-  squint::cli::AddInspect(app, action);
-  squint::cli::AddRun(app, action);
-  squint::cli::AddReport(app, action);
-  squint::cli::AddExport(app, action);
-  try {
-    app.parse(argc, const_cast<char**>(argv));
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+      "squint");
+  line.RequireSubcommand();
+  line.SetVersion(std::string("squint ") + SQUINT_VERSION);
+  Action action;
+  Command app = line.Root();
+  AddQuantize(app, action);
+  AddInspect(app, action);
+  AddRun(app, action);
+  AddReport(app, action);
+  AddExport(app, action);
+  if (std::optional<int> code = line.Parse(argc, argv)) return *code;
   try {
     squint::Status s = action();
     if (!s.ok()) {

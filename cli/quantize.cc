@@ -139,50 +139,50 @@ Status Run(const Options& o) {
 
 }  // namespace
 
-void AddQuantize(CLI::App& app, Action& action) {
+void AddQuantize(Command& app, Action& action) {
   auto o = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
+  Command cmd = app.Subcommand(
       "quantize",
       "Quantize a float ONNX model to an integer .sqnt model: calibrate activation ranges on DATA,\n"
       "lower every op to the integer runtime (int8 weights per channel, int8 activations, integer\n"
       "softmax, LayerNorm and lookup-table activations), then run float and integer side by side on\n"
       "validation data and print the accuracy check and the layers that lose most.");
-  cmd->add_option("model", o->model, "the float model (.onnx)")->required();
-  cmd->add_option("-o,--output", o->output, "the .sqnt file to write (written only if everything succeeds)")
-      ->required();
-  cmd->add_option("--calib", o->calib,
+  cmd.Add("model", o->model, "the float model (.onnx)").Required();
+  cmd.Add("-o,--output", o->output, "the .sqnt file to write (written only if everything succeeds)")
+      .Required();
+  cmd.Add("--calib", o->calib,
                   "calibration data: .npz (one array per input, by name, samples first), .npy (single-input\n"
                   "model), a folder of such files, or a folder of PNG or JPEG images (flat or one sub-folder per class)")
-      ->required();
-  cmd->add_option("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
-  cmd->add_option("--labels", o->labels,
+      .Required();
+  cmd.Add("--val", o->val, "validation data, same forms (default: the last fifth of --calib)");
+  cmd.Add("--labels", o->labels,
                   ".npy of integer labels for the validation data: report accuracy (default for an image folder\n"
                   "with one sub-folder per class: the class index, classes in sorted name order)");
-  AddImageFlags(cmd, &o->images);
-  cmd->add_option("--observer", o->p.observer, "activation range method: minmax, ema, percentile, entropy, mse")
-      ->capture_default_str();
-  cmd->add_option("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
-  cmd->add_option("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
-  cmd->add_option("--a16", o->p.a16,
+  AddImageFlags(cmd, o->images);
+  cmd.Add("--observer", o->p.observer, "activation range method: minmax, ema, percentile, entropy, mse")
+      .ShowDefault();
+  cmd.Add("--calib-samples", o->calib_samples, "use at most N calibration samples (0: all)");
+  cmd.Add("--val-samples", o->val_samples, "check at most N validation samples (0: all)");
+  cmd.Add("--a16", o->p.a16,
                   "int16 activations (symmetric) for the inputs and outputs of the nodes with this name or\n"
                   "op type (e.g. Softmax, LayerNormalization, Gelu); repeatable. REQUANTIZE ops convert\n"
                   "between int8 and int16 where needed; Softmax keeps its 8-bit output");
-  cmd->add_flag("--per-tensor", o->p.per_tensor, "one weight scale per tensor instead of per output channel");
-  cmd->add_option("--weight-bits", o->p.weight_bits,
+  cmd.Flag("--per-tensor", o->p.per_tensor, "one weight scale per tensor instead of per output channel");
+  cmd.Add("--weight-bits", o->p.weight_bits,
                   "weight code width: 8, 6, 4 or 3 (4-bit weights of fully connected layers and of convolutions\n"
                   "with int8 activations are packed two per byte; 6- and 3-bit codes are stored one per int8)")
-      ->capture_default_str();
-  cmd->add_option("--w8", o->p.w8,
+      .ShowDefault();
+  cmd.Add("--w8", o->p.w8,
                   "with --weight-bits 6, 4 or 3: keep 8-bit weights on the nodes with this name or op type\n"
                   "(e.g. a first convolution or a classifier that loses too much at the narrow width); repeatable");
-  cmd->add_option("--group-size", o->p.group_size,
+  cmd.Add("--group-size", o->p.group_size,
                   "fully connected and convolution weights: one scale per output channel and group of N\n"
                   "consecutive depth elements (a conv's depth is C_in/groups x kH x kW in (c, ky, kx) order),\n"
                   "N = 32, 64 or 128 (0: one scale per output channel). Works with every --weight-bits; layers\n"
                   "whose depth N does not divide and convolutions with int16 activations keep per-channel scales\n"
                   "(a warning names them)")
-      ->capture_default_str();
-  cmd->add_option("--weight-rounding", o->p.weight_rounding,
+      .ShowDefault();
+  cmd.Add("--weight-rounding", o->p.weight_rounding,
                   "how fully connected and convolution weights get their codes on their scales (same scales\n"
                   "and file format):\n"
                   "  nearest   round each weight to its nearest code\n"
@@ -193,9 +193,9 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "both on each layer's calibration inputs (a convolution's: its im2col'd input patches, per\n"
                   "group for grouped and depthwise ones); grouped fully connected layers and ConvTranspose\n"
                   "always round to nearest")
-      ->check(CLI::IsMember({"nearest", "gptq", "adaround"}))
-      ->capture_default_str();
-  cmd->add_option("--reconstruct", o->p.reconstruct,
+      .OneOf({"nearest", "gptq", "adaround"})
+      .ShowDefault();
+  cmd.Add("--reconstruct", o->p.reconstruct,
                   "block reconstruction after calibration:\n"
                   "  none   the observer's ranges as they are\n"
                   "  block  cut the model into residual blocks (found on the graph) and, block by block in\n"
@@ -208,30 +208,30 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "         Weights keep their --weight-rounding codes. Costs a second to tens of seconds per\n"
                   "         block; on the bundled transformers at 4 and 3 bits it brings the logits 1 to 5 dB\n"
                   "         closer to float, but not every model or metric gains (docs/benchmarks.md)")
-      ->check(CLI::IsMember({"none", "block"}))
-      ->capture_default_str();
-  cmd->add_option("--reconstruct-samples", o->p.reconstruct_samples,
+      .OneOf({"none", "block"})
+      .ShowDefault();
+  cmd.Add("--reconstruct-samples", o->p.reconstruct_samples,
                   "--reconstruct block measures each block on this many calibration samples (the first ones)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--act-bits", o->p.act_bits,
+      .Positive()
+      .ShowDefault();
+  cmd.Add("--act-bits", o->p.act_bits,
                   "calibrated activation code width: 8, 6, 4 or 3 (a narrower range within int8 codes), for the\n"
                   "activations --act-bits-scope names")
-      ->capture_default_str();
-  cmd->add_option("--act-bits-scope", o->p.act_bits_scope,
+      .ShowDefault();
+  cmd.Add("--act-bits-scope", o->p.act_bits_scope,
                   "which activations --act-bits narrows:\n"
                   "  matmul  the inputs of matrix products (fully connected, convolution, attention's two\n"
                   "          MatMuls), as the papers' WxAy counts them; the residual stream, normalization\n"
                   "          inputs and model outputs keep 8 bits\n"
                   "  all     every calibrated int8 activation")
-      ->check(CLI::IsMember({"matmul", "all"}))
-      ->capture_default_str();
-  cmd->add_option("--input-shape", o->input_shapes,
+      .OneOf({"matmul", "all"})
+      .ShowDefault();
+  cmd.Add("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
-  cmd->add_option("--softmax-bits", o->p.softmax_bits,
+  cmd.Add("--softmax-bits", o->p.softmax_bits,
                   "bits of every softmax output, 2 to 8: probabilities on the uniform grid of step 1/2^N")
-      ->capture_default_str();
-  cmd->add_option("--softmax-quant", o->p.softmax_quant,
+      .ShowDefault();
+  cmd.Add("--softmax-quant", o->p.softmax_quant,
                   "softmax output grid (the attention P·V of a log grid is computed by shifts; every such\n"
                   "softmax must feed only the left operand of a MatMul):\n"
                   "  uniform   step 1/2^N\n"
@@ -241,18 +241,18 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "            powers of two, minus eta; eta searched on the calibration data\n"
                   "Default uniform: at 8 bits it matches float on the bundled models and its P·V is the fastest;\n"
                   "at 4 bits and below the log grids keep the accuracy uniform loses (docs/benchmarks.md)")
-      ->check(CLI::IsMember(SoftmaxQuantNames()))
-      ->capture_default_str();
-  cmd->add_flag("--softmax-bias-correction", o->p.softmax_bias_correction,
+      .OneOf(SoftmaxQuantNames())
+      .ShowDefault();
+  cmd.Flag("--softmax-bias-correction", o->p.softmax_bias_correction,
                "correct the bias that rounding the softmax output adds to attention: the mean error of\n"
                "each head's P·V output, per channel, measured on the calibration data, is folded into the\n"
                "bias of the output projection (no cost at inference); see quant/softmax_bias.h");
-  cmd->add_option("--clip-softmax", o->p.clip_softmax,
+  cmd.Add("--clip-softmax", o->p.clip_softmax,
                   "apply clipped softmax to a model trained without it: every Softmax becomes\n"
                   "clip((1 - gamma)·softmax + gamma, 0, 1) with gamma = -ALPHA/T (T: the softmax length), so\n"
                   "probabilities <= ALPHA/(T + ALPHA) become exact zeros; changes the float model too (the check\n"
                   "compares against the clipped float model)");
-  cmd->add_option("--transform", o->p.transforms,
+  cmd.Add("--transform", o->p.transforms,
                   "float-equivalent transforms against activation outliers, applied before calibration\n"
                   "(comma-separated or repeated; applied in the order repq, smooth, rotate, hadamard, wush):\n"
                   "  none      nothing (default)\n"
@@ -287,20 +287,20 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "With any --transform (none included) the kurtosis and max|x| of the activations entering\n"
                   "the Linear layers, and of those entering the norms (a transformer's residual stream), are\n"
                   "printed before and after the transforms")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"none", "repq", "smooth", "rotate", "hadamard", "wush"}));
-  cmd->add_option("--wush-block", o->p.wush_block, "channels per block of --transform wush: 16, 32 or 64")
-      ->capture_default_str();
-  cmd->add_option("--transform-seed", o->p.transform_seed,
+      .Delimiter(',')
+      .OneOf({"none", "repq", "smooth", "rotate", "hadamard", "wush"});
+  cmd.Add("--wush-block", o->p.wush_block, "channels per block of --transform wush: 16, 32 or 64")
+      .ShowDefault();
+  cmd.Add("--transform-seed", o->p.transform_seed,
                   "seed of the random ±1 signs of the rotate and hadamard transforms (another seed, another\n"
                   "rotation: equally float-equivalent, with a different quantization error)")
-      ->capture_default_str();
-  cmd->add_flag("--transform-optional", o->p.transform_optional,
+      .ShowDefault();
+  cmd.Flag("--transform-optional", o->p.transform_optional,
                 "a --transform that finds no eligible layer prints a warning and the model is quantized\n"
                 "without it (default: exit 2 with the reason)");
-  cmd->add_option("--worst", o->worst, "how many of the worst layers to list")->capture_default_str();
-  AddQuietFlag(cmd, &o->quiet);
-  cmd->add_option("--max-drop", o->max_drop,
+  cmd.Add("--worst", o->worst, "how many of the worst layers to list").ShowDefault();
+  AddQuietFlag(cmd, o->quiet);
+  cmd.Add("--max-drop", o->max_drop,
                   "meet an accuracy target by itself: start from the options given (default W8A8) and apply,\n"
                   "one at a time, a measured fix (the smallest file among those that reach X alone; else the\n"
                   "most gain per byte among those with at least half the largest gain), among int16 activations around\n"
@@ -311,32 +311,32 @@ void AddQuantize(CLI::App& app, Action& action) {
                   "lowers it. The model stays fully integer (nothing falls back to float); each step is\n"
                   "printed, the final flags too, and the provenance records them. X is in the units of\n"
                   "--drop-metric")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--drop-metric", o->drop_metric,
+      .NonNegative();
+  cmd.Add("--drop-metric", o->drop_metric,
                   "the drop --max-drop bounds: accuracy (points, with class --labels), bits-per-char (% of the\n"
                   "float bits/char, with next-char --labels), cosine (1 - cosine of output 0 with float), or\n"
                   "auto: the first of these the validation data allows")
-      ->check(CLI::IsMember({"auto", "accuracy", "bits-per-char", "cosine"}))
-      ->capture_default_str();
-  cmd->add_option("--max-drop-steps", o->max_drop_steps, "--max-drop applies at most this many fixes")
-      ->capture_default_str();
-  cmd->add_option("--fix-layers", o->fix_layers, "--max-drop looks for fixes for this many of the worst layers")
-      ->capture_default_str();
-  cmd->add_flag("--strip-names", o->strip_names,
+      .OneOf({"auto", "accuracy", "bits-per-char", "cosine"})
+      .ShowDefault();
+  cmd.Add("--max-drop-steps", o->max_drop_steps, "--max-drop applies at most this many fixes")
+      .ShowDefault();
+  cmd.Add("--fix-layers", o->fix_layers, "--max-drop looks for fixes for this many of the worst layers")
+      .ShowDefault();
+  cmd.Flag("--strip-names", o->strip_names,
                 "write the .sqnt without the names of its inner tensors and ops (inputs and outputs keep\n"
                 "theirs): a smaller file that tells less about the model; the same codes. `squint report`\n"
                 "needs the names: keep an unstripped file for it");
-  cmd->add_option("--sqnt-version", o->sqnt_version,
+  cmd.Add("--sqnt-version", o->sqnt_version,
                   "file layout: 1.1 (compact: requantization multipliers derived from the scales at load,\n"
                   "one-byte shifts, int8 lookup tables, 1-bit attention masks, biases as int16 where they fit,\n"
                   "identical constants stored once) or 1.0 (every multiplier stored, for runtimes older than\n"
                   "schema 1.1); both give the same codes")
-      ->check(CLI::IsMember({"1.0", "1.1"}))
-      ->capture_default_str();
-  cmd->add_flag("--accumulated-only", o->accumulated_only,
+      .OneOf({"1.0", "1.1"})
+      .ShowDefault();
+  cmd.Flag("--accumulated-only", o->accumulated_only,
                 "the check measures each layer end to end only, not also alone (half the work; the\n"
                 "worst layers are then ranked by their end-to-end SQNR)");
-  cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
+  cmd.OnChosen([&action, o] { action = [o] { return Run(*o); }; });
 }
 
 }  // namespace squint::cli

@@ -127,40 +127,40 @@ Status Run(const Options& o) {
 
 }  // namespace
 
-void AddReport(CLI::App& app, Action& action) {
+void AddReport(Command& app, Action& action) {
   auto o = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
+  Command cmd = app.Subcommand(
       "report",
       "Per-layer error of an integer .sqnt model against its float ONNX model on DATA, computed on the\n"
       "runtime's own kernels. For every layer: SQNR (dB), cosine similarity, max abs error and relative L2\n"
       "error of its output, both end to end (accumulated: the integer model run whole, so errors of earlier\n"
       "layers add up) and alone (isolated: the layer fed the float model's inputs quantized to its input\n"
       "grids, so its own loss shows). Layers are matched to float values by tensor name.");
-  cmd->add_option("model", o->model, "the float model (.onnx) the .sqnt was quantized from")->required();
-  cmd->add_option("sqnt", o->sqnt, "the integer model (.sqnt)")->required();
-  cmd->add_option("--data", o->data,
+  cmd.Add("model", o->model, "the float model (.onnx) the .sqnt was quantized from").Required();
+  cmd.Add("sqnt", o->sqnt, "the integer model (.sqnt)").Required();
+  cmd.Add("--data", o->data,
                   "data: .npz (one array per input, by name, samples first), .npy (single-input model),\n"
                   "a folder of such files, or a folder of PNG or JPEG images")
-      ->required();
-  cmd->add_option("--labels", o->labels, ".npy of integer labels for the data: report accuracy");
-  AddImageFlags(cmd, &o->images);
-  cmd->add_option("--samples", o->samples, "use at most the first N samples (0: all)")->capture_default_str();
-  cmd->add_option("--sort", o->order, "layer order: graph (execution order), accumulated or isolated (lowest SQNR first)")
-      ->check(CLI::IsMember({"graph", "accumulated", "isolated"}))
-      ->capture_default_str();
-  cmd->add_flag("--accumulated-only", o->accumulated_only, "skip the isolated measurement (half the work)");
-  cmd->add_flag("--ignore-source", o->ignore_source,
+      .Required();
+  cmd.Add("--labels", o->labels, ".npy of integer labels for the data: report accuracy");
+  AddImageFlags(cmd, o->images);
+  cmd.Add("--samples", o->samples, "use at most the first N samples (0: all)").ShowDefault();
+  cmd.Add("--sort", o->order, "layer order: graph (execution order), accumulated or isolated (lowest SQNR first)")
+      .OneOf({"graph", "accumulated", "isolated"})
+      .ShowDefault();
+  cmd.Flag("--accumulated-only", o->accumulated_only, "skip the isolated measurement (half the work)");
+  cmd.Flag("--ignore-source", o->ignore_source,
                "compare even if the .sqnt records another source model (SHA-256) than MODEL.onnx");
-  cmd->add_option("--json", o->json, "also write the report as JSON to this file");
-  cmd->add_option("--html", o->html,
+  cmd.Add("--json", o->json, "also write the report as JSON to this file");
+  cmd.Add("--html", o->html,
                   "also write a self-contained HTML page (inline SVG charts, no network): summary, SQNR of every\n"
                   "layer end to end and alone, for the chosen layers the float values' histogram with the integer\n"
                   "grid, clipping range and zero point, and per-channel weight ranges; every softmax's\n"
                   "probabilities with its grid; a sortable table of every layer");
-  cmd->add_option("--layer", o->layers,
+  cmd.Add("--layer", o->layers,
                   "with --html: show this layer in detail (an op name or its output tensor's name; repeatable),\n"
                   "before the --worst ones");
-  cmd->add_flag("--fixes", o->fixes,
+  cmd.Flag("--fixes", o->fixes,
                 "suggested fixes, measured: for the --fix-layers layers that lose most, quantize the model again\n"
                 "with each applicable fix alone on top of the .sqnt's own options (its provenance): int16\n"
                 "activations around the layer (--a16 NODE) or every node of its op type (--a16 OPTYPE), 8-bit\n"
@@ -170,15 +170,15 @@ void AddReport(CLI::App& app, Action& action) {
                 "SQNR, agreement, accuracy or bits/char and bytes gained or lost, with the exact squint quantize flag (text,\n"
                 "--json and --html; the text also gives each model's invoke latency on this machine, which the\n"
                 "files leave out to stay byte-identical). Needs --calib");
-  cmd->add_option("--calib", o->calib, "with --fixes: the calibration data to quantize with (as squint quantize --calib)");
-  cmd->add_option("--fix-layers", o->fix_layers, "with --fixes: how many of the worst layers to find fixes for")
-      ->capture_default_str();
-  cmd->add_option("--worst", o->worst, "how many of the worst layers the summary lists (and --html details)")
-      ->capture_default_str();
-  AddQuietFlag(cmd, &o->quiet);
-  cmd->add_option("--input-shape", o->input_shapes,
+  cmd.Add("--calib", o->calib, "with --fixes: the calibration data to quantize with (as squint quantize --calib)");
+  cmd.Add("--fix-layers", o->fix_layers, "with --fixes: how many of the worst layers to find fixes for")
+      .ShowDefault();
+  cmd.Add("--worst", o->worst, "how many of the worst layers the summary lists (and --html details)")
+      .ShowDefault();
+  AddQuietFlag(cmd, o->quiet);
+  cmd.Add("--input-shape", o->input_shapes,
                   "bind an input's dims, e.g. input=1x1x28x28 (default: symbolic batch dims become 1)");
-  cmd->callback([&action, o] { action = [o] { return Run(*o); }; });
+  cmd.OnChosen([&action, o] { action = [o] { return Run(*o); }; });
 }
 
 }  // namespace squint::cli

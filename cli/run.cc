@@ -170,7 +170,7 @@ Result<std::vector<Output>> RunSqnt(const std::string& path, const std::vector<s
 
 }  // namespace
 
-void AddRun(CLI::App& app, Action& action) {
+void AddRun(Command& app, Action& action) {
   struct Options {
     std::string model;
     std::vector<std::string> inputs;
@@ -179,29 +179,29 @@ void AddRun(CLI::App& app, Action& action) {
     int32_t threads = 1;
   };
   auto opts = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand(
+  Command cmd = app.Subcommand(
       "run",
       "Run a model on inputs from .npy/.npz files and write each output as <output name>.npy.\n"
       "An .onnx model runs on squint's float reference evaluator; a .sqnt model on the integer\n"
       "runtime: float inputs are quantized with the input tensor's parameters (integer inputs are\n"
       "taken as codes) and outputs are dequantized to float32.");
-  cmd->add_option("model", opts->model, "the model: an .onnx or .sqnt file")->required();
-  cmd->add_option("--input,-i", opts->inputs,
+  cmd.Add("model", opts->model, "the model: an .onnx or .sqnt file").Required();
+  cmd.Add("--input,-i", opts->inputs,
                   "NAME=FILE.npy for one input (repeatable), FILE.npz for all inputs by name,\n"
                   "or FILE.npy alone for a single-input model. Shapes and dtypes must match the model.")
-      ->required();
-  cmd->add_option("--output-dir,-o", opts->output_dir, "folder for the output .npy files (created if missing)")
-      ->capture_default_str();
-  cmd->add_flag("--codes", opts->codes,
+      .Required();
+  cmd.Add("--output-dir,-o", opts->output_dir, "folder for the output .npy files (created if missing)")
+      .ShowDefault();
+  cmd.Flag("--codes", opts->codes,
                 ".sqnt only: also write each quantized output's raw integer codes as <output name>.codes.npy");
-  cmd->add_option("--threads", opts->threads,
+  cmd.Add("--threads", opts->threads,
                   ".sqnt only: threads for the runtime's optimized GEMMs of 4 M multiply-accumulates a thread\n"
                   "or more, and LayerNorm, Softmax, batched MatMul, LUT and ADD/SUB/MUL of an estimated 3 us\n"
                   "a thread or more (outputs do not change;\n"
                   "the instruction set is the CPU's best, or SQUINT_ISA=reference|avx2|avx512vnni|neon|neondot)")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  cmd->callback([&action, opts] {
+      .Range(1, 256)
+      .ShowDefault();
+  cmd.OnChosen([&action, opts] {
     action = [opts]() -> Status {
       const bool sqnt = std::filesystem::path(opts->model).extension() == ".sqnt";
       if (opts->codes && !sqnt) return InvalidInput("--codes applies to .sqnt models only, not '{}'", opts->model);

@@ -6,9 +6,9 @@
 //   3 --transform names split at commas as CLI11 does (CheckTransforms)
 //   4 --softmax-quant names (SoftmaxGridOf): a known grid's name maps back to it
 //   5 --mean / --std lists through CLI11 (AddImageFlags) then quant::CheckNormalization
-//   6 a whole command line (lines = arguments) through the real `squint` CLI11 app: parse only,
-//     the chosen action is never run; the only exceptions allowed are those cli/main.cc catches
-//     around parsing (CLI::Success for --help/--version, CLI::ParseError).
+//   6 a whole command line (lines = arguments) through the real `squint` command line (cli/options.h):
+//     parse only, the chosen action is never run; --help, --version and usage errors end the parse
+//     with an exit code, and no exception may escape it.
 // Seeds: fuzz/corpus/cli_parsers (fuzz/make_corpus_seeds.py).
 #include <algorithm>
 #include <cmath>
@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "cli/input_data.h"
+#include "cli/options.h"
 #include "cli/parse.h"
 #include "fuzz/fuzz_check.h"
 #include "ir/eval/shape_inference.h"
@@ -109,19 +109,20 @@ void SoftmaxQuant(const std::string& text) {
   if (r.ok()) Check(text == rt::SoftmaxGridName(*r), "a grid's name maps back to it");
 }
 
+// Parses the arguments as `program args...` would be; false when the parse stops the program
+// (--help, --version or a usage error: what cli/main_lib.cc returns with, nothing escapes).
+bool Parse(cli::CommandLine& line, const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"squint"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return !line.Parse(static_cast<int>(argv.size()), argv.data(), /*print=*/false).has_value();
+}
+
 void MeanStd(const std::string& text) {
-  const std::vector<std::string> args = Split(text, '\n');
-  CLI::App app;
+  cli::CommandLine line("squint", "squint");
   cli::ImageFlags flags;
-  cli::AddImageFlags(&app, &flags);
-  std::vector<std::string> argv(args.rbegin(), args.rend());  // CLI11 parses a reversed vector
-  try {
-    app.parse(argv);
-  } catch (const CLI::Success&) {  // --help
-    return;
-  } catch (const CLI::ParseError&) {
-    return;
-  }
+  cli::Command root = line.Root();
+  cli::AddImageFlags(root, flags);
+  if (!Parse(line, Split(text, '\n'))) return;
   for (int64_t channels : {1, 3}) {
     quant::ImageOptions o;
     o.mean = flags.mean;
@@ -135,23 +136,17 @@ void MeanStd(const std::string& text) {
 }
 
 void CommandLine(const std::string& text) {
-  std::vector<std::string> args = Split(text, '\n');
-  CLI::App app{"squint", "squint"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("squint fuzz"));
+  cli::CommandLine line("squint", "squint");
+  line.RequireSubcommand();
+  line.SetVersion("squint fuzz");
   cli::Action action;
-  cli::AddQuantize(app, action);
-  cli::AddInspect(app, action);
-  cli::AddRun(app, action);
-  cli::AddReport(app, action);
-  std::vector<std::string> argv(args.rbegin(), args.rend());
-  try {
-    app.parse(argv);
-  } catch (const CLI::Success&) {  // --help, --version: what cli/main.cc catches, nothing else
-    return;
-  } catch (const CLI::ParseError&) {
-    return;
-  }
+  cli::Command root = line.Root();
+  cli::AddQuantize(root, action);
+  cli::AddInspect(root, action);
+  cli::AddRun(root, action);
+  cli::AddReport(root, action);
+  cli::AddExport(root, action);
+  if (!Parse(line, Split(text, '\n'))) return;
   Check(static_cast<bool>(action), "a parsed command line chose an action");
 }
 
