@@ -24,5 +24,9 @@ function(squint_test name)
   else()
     target_compile_options(${name} PRIVATE -O0)
   endif()
+  # An executable of several test files compiles them as one unity translation unit (CMake's
+  # UNITY_BUILD; batches of 8): the GoogleTest, standard and project headers they share are parsed
+  # once per batch instead of once per file, about half of each file's compile time.
+  set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 900)
 endfunction()

@@ -11,20 +11,11 @@
 namespace squint::importers {
 namespace {
 
+using testing::ExpectError;
+using testing::kNoInfer;
 using testing::ModelBuilder;
 using testing::TempDir;
 using testing::WriteBytes;
-
-const ImportOptions kNoInfer{.infer_shapes = false};
-
-// Expects an error of `code` whose message contains every piece and is one line.
-template <typename T>
-void ExpectError(const Result<T>& r, StatusCode code, std::initializer_list<std::string> pieces) {
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), code) << r.status().message();
-  for (const auto& p : pieces) EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().message();
-  EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << r.status().message();
-}
 
 ModelBuilder ReluModel() {
   ModelBuilder b(17);

@@ -11,11 +11,11 @@
 namespace squint::importers {
 namespace {
 
+using testing::ExpectError;
+using testing::kNoInfer;
 using testing::ModelBuilder;
 using testing::TempDir;
 using testing::WriteBytes;
-
-const ImportOptions kNoInfer{.infer_shapes = false};
 
 void SetExternal(onnx::TensorProto* t, const std::string& location, const std::string& offset,
                  const std::string& length) {
@@ -44,13 +44,6 @@ ModelBuilder ExternalModel(const std::string& location, const std::string& offse
 
 std::string FloatBytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
-
-template <typename T>
-void ExpectError(const Result<T>& r, StatusCode code, std::initializer_list<std::string> pieces) {
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), code) << r.status().message();
-  for (const auto& p : pieces) EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().message();
 }
 
 std::vector<float> WeightOf(const ir::Graph& g) { return g.constant(g.nodes[0].inputs[1])->ToFloatVector(); }

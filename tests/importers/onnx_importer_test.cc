@@ -14,7 +14,7 @@ namespace {
 using testing::ModelBuilder;
 using testing::TempDir;
 
-const ImportOptions kNoInfer{.infer_shapes = false};
+using testing::kNoInfer;
 
 const ir::Node* FindNode(const ir::Graph& g, const std::string& name) {
   for (const auto& n : g.nodes)

@@ -11,9 +11,23 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include "base/status.h"
+#include "importers/onnx/onnx_importer.h"
+
 namespace squint::importers::testing {
 
 namespace fs = std::filesystem;
+
+inline const ImportOptions kNoInfer{.infer_shapes = false};
+
+// Expects an error of `code` whose message contains every piece and is one line.
+template <typename T>
+void ExpectError(const Result<T>& r, StatusCode code, std::initializer_list<std::string> pieces) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), code) << r.status().message();
+  for (const auto& p : pieces) EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().message();
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos) << r.status().message();
+}
 
 // A fresh folder per test, removed at the end.
 class TempDir {

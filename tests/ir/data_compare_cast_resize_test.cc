@@ -9,15 +9,6 @@
 namespace squint::ir::testing {
 namespace {
 
-Tensor I64(Dims dims, std::vector<int64_t> v) { return T_<int64_t>(std::move(dims), std::move(v)); }
-Spec SymSpec(std::initializer_list<std::string> dims, DType dt = DType::kFloat32) {
-  return Spec{dt, Sym(dims), std::nullopt, true};
-}
-std::string InferredShape(const Result<std::vector<eval::OutputType>>& r, size_t i = 0) {
-  if (!r.ok()) return "error: " + r.status().message();
-  if (!(*r)[i].shape) return "unknown rank";
-  return ShapeToString(*(*r)[i].shape);
-}
 Tensor EmptyF() { return Tensor(DType::kFloat32, {0}); }
 
 // ---- Comparisons, Not, Where ---------------------------------------------------------

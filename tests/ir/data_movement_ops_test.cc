@@ -12,21 +12,6 @@ namespace {
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 
-Tensor I64(Dims dims, std::vector<int64_t> v) { return T_<int64_t>(std::move(dims), std::move(v)); }
-Spec SymSpec(std::initializer_list<std::string> dims, DType dt = DType::kFloat32) {
-  return Spec{dt, Sym(dims), std::nullopt, true};
-}
-Spec UnknownInts(int64_t n) { return Spec{DType::kInt64, ShapeFromDims({n}), std::nullopt, true}; }
-std::vector<float> IotaF(int n) {
-  std::vector<float> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), 0.0f);
-  return v;
-}
-std::string InferredShape(const Result<std::vector<eval::OutputType>>& r, size_t i = 0) {
-  if (!r.ok()) return "error: " + r.status().message();
-  if (!(*r)[i].shape) return "unknown rank";
-  return ShapeToString(*(*r)[i].shape);
-}
 
 // ---- Concat --------------------------------------------------------------------------
 

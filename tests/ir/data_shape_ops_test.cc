@@ -7,21 +7,10 @@
 namespace squint::ir::testing {
 namespace {
 
-Tensor I64(Dims dims, std::vector<int64_t> v) { return T_<int64_t>(std::move(dims), std::move(v)); }
-Spec SymSpec(std::initializer_list<std::string> dims, DType dt = DType::kFloat32) {
-  return Spec{dt, Sym(dims), std::nullopt, true};
-}
-// A 1-D int64 input of known length and unknown value.
-Spec UnknownInts(int64_t n) { return Spec{DType::kInt64, ShapeFromDims({n}), std::nullopt, true}; }
 
 std::vector<double> Iota(int n) {
   std::vector<double> v;
   for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
-}
-std::vector<float> IotaF(int n) {
-  std::vector<float> v;
-  for (int i = 0; i < n; ++i) v.push_back(static_cast<float>(i));
   return v;
 }
 

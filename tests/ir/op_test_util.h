@@ -144,4 +144,22 @@ inline Attributes Attrs(std::initializer_list<std::pair<const std::string, AttrV
   return a;
 }
 
+// An int64 tensor; a symbolic input spec; a 1-D int64 input of known length and unknown value.
+inline Tensor I64(Dims dims, std::vector<int64_t> v) { return T_<int64_t>(std::move(dims), std::move(v)); }
+inline Spec SymSpec(std::initializer_list<std::string> dims, DType dt = DType::kFloat32) {
+  return Spec{dt, Sym(dims), std::nullopt, true};
+}
+inline Spec UnknownInts(int64_t n) { return Spec{DType::kInt64, ShapeFromDims({n}), std::nullopt, true}; }
+inline std::vector<float> IotaF(int n) {
+  std::vector<float> v;
+  for (int i = 0; i < n; ++i) v.push_back(static_cast<float>(i));
+  return v;
+}
+// Output i's inferred shape as text, or the error.
+inline std::string InferredShape(const Result<std::vector<eval::OutputType>>& r, size_t i = 0) {
+  if (!r.ok()) return "error: " + r.status().message();
+  if (!(*r)[i].shape) return "unknown rank";
+  return ShapeToString(*(*r)[i].shape);
+}
+
 }  // namespace squint::ir::testing

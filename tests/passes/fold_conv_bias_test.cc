@@ -7,7 +7,7 @@
 namespace squint::passes::testing {
 namespace {
 
-ValueId Bn(GraphBuilder& b, ValueId z, int64_t c) {
+ValueId RandomBn(GraphBuilder& b, ValueId z, int64_t c) {
   return b.Op(OpType::kBatchNormalization,
               {z, b.Random("gamma", {c}, 0.5f, 1.5f), b.Random("beta", {c}), b.Random("mean", {c}),
                b.Random("var", {c}, 0.1f, 2.0f)},
@@ -21,7 +21,7 @@ TEST(FoldConvBias, ConvTransposeAddBatchNormBecomesOneLayer) {
   ValueId z = b.Op(OpType::kConvTranspose, {x, b.Random("w", {4, 3, 2, 2})},
                    Attrs({{"strides", std::vector<int64_t>{2, 2}}}));
   ValueId a = b.Op(OpType::kAdd, {z, b.Random("bias", {1, 3, 1, 1})});
-  b.Output(b.Op(OpType::kRelu, {Bn(b, a, 3)}));
+  b.Output(b.Op(OpType::kRelu, {RandomBn(b, a, 3)}));
   Graph g = b.Finish();
   Graph before = g;
   auto bias = MakeFoldConvBias();
@@ -43,7 +43,7 @@ TEST(FoldConvBias, GroupedConvTransposeAndBatchNorm) {
   ValueId z = b.Op(OpType::kConvTranspose, {x, b.Random("w", {4, 3, 3, 3}), b.Random("b", {6})},
                    Attrs({{"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 2}},
                           {"pads", std::vector<int64_t>{1, 1, 0, 0}}}));
-  b.Output(Bn(b, z, 6));
+  b.Output(RandomBn(b, z, 6));
   Graph g = b.Finish();
   Graph before = g;
   auto bn = MakeFoldBatchNorm();

@@ -15,7 +15,7 @@ struct CsOptions {
   bool softmax_read_elsewhere = false;
 };
 
-Graph Build(const CsOptions& o) {
+Graph BuildClippedSoftmax(const CsOptions& o) {
   GraphBuilder b;
   ValueId x = b.Input("x", {2, 3, 6});
   ValueId p = b.Op(OpType::kSoftmax, {x}, Attrs({{"axis", int64_t{-1}}}));
@@ -48,30 +48,30 @@ void ExpectFused(Graph g, float zeta, float gamma) {
   ExpectEquivalent(before, g);
 }
 
-TEST(FuseClippedSoftmax, TorchForm) { ExpectFused(Build({}), kZeta, kGamma); }
+TEST(FuseClippedSoftmax, TorchForm) { ExpectFused(BuildClippedSoftmax({}), kZeta, kGamma); }
 
 TEST(FuseClippedSoftmax, ConstantsFirst) {
   CsOptions o;
   o.const_first = true;
-  ExpectFused(Build(o), kZeta, kGamma);
+  ExpectFused(BuildClippedSoftmax(o), kZeta, kGamma);
 }
 
 TEST(FuseClippedSoftmax, SubOfNegatedGamma) {
   CsOptions o;
   o.sub = true;
-  ExpectFused(Build(o), kZeta, kGamma);
+  ExpectFused(BuildClippedSoftmax(o), kZeta, kGamma);
 }
 
 TEST(FuseClippedSoftmax, WithoutMul) {
   CsOptions o;
   o.no_mul = true;
-  ExpectFused(Build(o), 1.0f + kGamma, kGamma);
+  ExpectFused(BuildClippedSoftmax(o), 1.0f + kGamma, kGamma);
 }
 
 TEST(FuseClippedSoftmax, NotForOtherClipBounds) {
   CsOptions o;
   o.hi = 2;
-  Graph g = Build(o);
+  Graph g = BuildClippedSoftmax(o);
   auto pass = MakeFuseClippedSoftmax();
   EXPECT_EQ(RunPass(*pass, g), 0);
   EXPECT_EQ(g.nodes.size(), 4u);
@@ -80,7 +80,7 @@ TEST(FuseClippedSoftmax, NotForOtherClipBounds) {
 TEST(FuseClippedSoftmax, NotWhenSoftmaxIsReadElsewhere) {
   CsOptions o;
   o.softmax_read_elsewhere = true;
-  Graph g = Build(o);
+  Graph g = BuildClippedSoftmax(o);
   auto pass = MakeFuseClippedSoftmax();
   EXPECT_EQ(RunPass(*pass, g), 0);
   EXPECT_EQ(g.nodes.size(), 4u);

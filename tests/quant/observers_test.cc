@@ -15,7 +15,7 @@
 namespace squint::quant {
 namespace {
 
-constexpr IntType kInt8{8, true};
+constexpr IntType kSigned8{8, true};
 
 std::vector<float> Gaussian(size_t n, uint64_t seed, float sigma = 1.0f) {
   std::mt19937_64 rng(seed);
@@ -248,9 +248,9 @@ TEST(MseObserver, Gaussian8BitMatchesBruteForce) {
   ObserverOptions o;
   o.symmetric = true;
   const Range r = RangeOf("mse", v, o);
-  const double t_star = BruteForceSymmetricClip(v, kInt8);
-  const double best = SampleMse(v, {-float(t_star), float(t_star)}, kInt8, true);
-  const double got = SampleMse(v, r, kInt8, true);
+  const double t_star = BruteForceSymmetricClip(v, kSigned8);
+  const double best = SampleMse(v, {-float(t_star), float(t_star)}, kSigned8, true);
+  const double got = SampleMse(v, r, kSigned8, true);
   RecordProperty("brute_force_clip_sigma", std::to_string(t_star));
   RecordProperty("mse_observer_clip_sigma", std::to_string(r.max));
   std::printf("gaussian int8 symmetric: brute-force clip %.3f sigma, mse observer %.3f (mse ratio %.4f)\n",
@@ -297,16 +297,16 @@ TEST(Observers, GaussianWithHugeOutliersClipsBelowTheOutliers) {
   v[40] = -48.0f;
   ObserverOptions o;
   o.symmetric = true;
-  const double t_star = BruteForceSymmetricClip(v, kInt8);
-  const double best = SampleMse(v, {-float(t_star), float(t_star)}, kInt8, true);
+  const double t_star = BruteForceSymmetricClip(v, kSigned8);
+  const double best = SampleMse(v, {-float(t_star), float(t_star)}, kSigned8, true);
   const Range mse = RangeOf("mse", v, o);
   const Range ent = RangeOf("entropy", v, o);
   const Range pct = RangeOf("percentile", v, o);
-  const double got = SampleMse(v, mse, kInt8, true);
+  const double got = SampleMse(v, mse, kSigned8, true);
   std::printf("gaussian+outliers int8: brute-force clip %.3f, mse %.3f (mse ratio %.4f), entropy %.3f, "
               "percentile(99.999) %.3f, entropy mse ratio %.4f\n",
               t_star, double{mse.max}, got / best, double{ent.max}, double{pct.max},
-              SampleMse(v, ent, kInt8, true) / best);
+              SampleMse(v, ent, kSigned8, true) / best);
   EXPECT_NEAR(mse.max, t_star, 0.05 * t_star);
   EXPECT_LT(got, 1.02 * best);
   EXPECT_LT(mse.max, 25.0f);
@@ -363,7 +363,7 @@ TEST(EntropyObserver, ReluOutputsUseEveryLevelAndIgnoreZeros) {
     relu.push_back(0.0f);
   }
   ObserverOptions asym;
-  asym.type = kInt8;
+  asym.type = kSigned8;
   ObserverOptions u8 = asym;
   u8.type = {8, false};
   ObserverOptions sym = asym;

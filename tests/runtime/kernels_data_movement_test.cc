@@ -17,13 +17,13 @@ std::vector<int32_t> RowMajor(const std::vector<int32_t>& dims) {
   for (int i = int(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * dims[i + 1];
   return s;
 }
-int32_t Count(const std::vector<int32_t>& d) {
+int32_t Elements(const std::vector<int32_t>& d) {
   return std::accumulate(d.begin(), d.end(), 1, std::multiplies<int32_t>());
 }
 // Calls f(flat, multi_index) over a shape in row-major order.
 template <typename F>
 void ForEachIndex(const std::vector<int32_t>& dims, F f) {
-  const int32_t n = Count(dims);
+  const int32_t n = Elements(dims);
   std::vector<int32_t> idx(dims.size(), 0);
   for (int32_t o = 0; o < n; ++o) {
     f(o, idx);
@@ -48,7 +48,7 @@ TYPED_TEST(DataMovementTest, TransposeSliceGatherSplitPadExact) {
     std::vector<int32_t> dims(rank);
     for (auto& d : dims) d = uni(iter % 17 == 0 ? 0 : 1, 4);
     const auto strides = RowMajor(dims);
-    std::vector<T> x(Count(dims));
+    std::vector<T> x(Elements(dims));
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<T>(i * 7 + 3);
 
     // Transpose with a random permutation.
@@ -78,7 +78,7 @@ TYPED_TEST(DataMovementTest, TransposeSliceGatherSplitPadExact) {
       const int room = steps[i] > 0 ? (dims[i] - 1 - starts[i]) / steps[i] : starts[i] / -steps[i];
       sdims[i] = uni(0, room + 1);
     }
-    std::vector<T> ys(Count(sdims));
+    std::vector<T> ys(Elements(sdims));
     Slice<T>(rank, dims.data(), starts.data(), steps.data(), sdims.data(), x.data(), ys.data());
     ForEachIndex(sdims, [&](int32_t o, const std::vector<int32_t>& idx) {
       int64_t src = 0;
@@ -138,7 +138,7 @@ TYPED_TEST(DataMovementTest, TransposeSliceGatherSplitPadExact) {
     if (!ok) continue;
     std::vector<int32_t> pdims(rank);
     for (int i = 0; i < rank; ++i) pdims[i] = dims[i] + pads[i] + pads[rank + i];
-    std::vector<T> yp(Count(pdims));
+    std::vector<T> yp(Elements(pdims));
     Pad<T>(rank, dims.data(), pads.data(), mode, 5, x.data(), yp.data());
     ForEachIndex(pdims, [&](int32_t o, const std::vector<int32_t>& idx) {
       int64_t src = 0;
