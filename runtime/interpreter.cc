@@ -115,6 +115,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       fb->table = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fb->table_at));
     } else if (auto* dw = std::get_if<FastDepthwiseState>(&op.params)) {
       dw->scratch = reinterpret_cast<int16_t*>(pools_.scratch.data());
+      if (dw->weights_at != SIZE_MAX) dw->weights = reinterpret_cast<const int8_t*>(pools_.packed_bytes(dw->weights_at));
     } else if (auto* fl = std::get_if<FastLutState>(&op.params)) {
       fl->table = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fl->table_at));
     } else if (auto* sm = std::get_if<FastSoftmaxMaskedState>(&op.params)) {

@@ -58,6 +58,13 @@ class Interpreter {
   bool prepared() const { return model_ != nullptr; }
   const Model& model() const { return *model_; }
 
+  // Bytes prepare made for the optimized kernels: constants repacked (weight panels, tables) and
+  // the shared scratch (0 on the reference kernels, which read the model's constants in place).
+  size_t prepared_bytes() const {
+    size_t bytes = pools_.scratch_words * sizeof(int32_t);
+    for (const auto& block : pools_.packed) bytes += block.size() * sizeof(PreparePools::Line);
+    return bytes;
+  }
   // Bytes of arena the model needs (64-byte aligned base required).
   uint64_t arena_size() const { return model_ ? model_->arena_size() : 0; }
   // Caller-owned arena; must stay alive while the interpreter runs. Aligned to kArenaAlignment.

@@ -226,13 +226,15 @@ Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = w.type == ElementType::INT4 ? &RunConvInt4 : PICK_8_16(RunConv, x.type);
-  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);  // int8 weights: groups = 1, depthwise
+  // groups = 1 (int8 or int4 weights), depthwise (int8)
+  if (x.type == ElementType::INT8) PrepareFastConv(p, w, bias, pools, out);
   return Status::Ok();
 }
 
 // FULLY_CONNECTED with an int4 or group-scaled weight (int8 or int16 activations, checked by
 // PrepareFc, which also filled p's shapes and input zero point).
-static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& fc, int64_t max_abs_bias, PreparedOp* out) {
+static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& fc, int64_t max_abs_bias,
+                              PreparePools* pools, PreparedOp* out) {
   const bool int16_input = ctx.In(0)->type == ElementType::INT16;
   const auto* o = ctx.op->options_as_FullyConnectedOptions();
   const TensorDesc &w = *ctx.In(1), &y = ctx.Out(0);
@@ -257,6 +259,11 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
   out->run = int16_input ? &RunFcLowBit<int16_t> : &RunFcLowBit<int8_t>;
+  if (!int16_input && p.group_size == 0) {  // int4 per channel: the int8 GEMM on the unpacked codes
+    ref::FullyConnectedParams fast = fc;
+    fast.requant = p.requant;
+    PrepareFastFc(fast, w, ctx.In(2), pools, out);
+  }
   return Status::Ok();
 }
 
@@ -306,7 +313,7 @@ Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
       OP_CHECK(w.quant->zero_point()->Get(i) == 0, "weight zero point %d, weights must be symmetric",
                w.quant->zero_point()->Get(i));
   p.input_zero_point = x.zero_point;
-  if (low_bit) return PrepareFcLowBit(ctx, p, max_abs_bias, out);
+  if (low_bit) return PrepareFcLowBit(ctx, p, max_abs_bias, pools, out);
   const int32_t group_depth = p.depth / p.groups;
   if (x.type == ElementType::INT8)
     OP_CHECK(ref::Int8DotFitsInt32(group_depth, x.zero_point, max_abs_bias),

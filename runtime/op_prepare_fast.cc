@@ -153,7 +153,8 @@ void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* ou
 template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
-  portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
+  const int8_t* w = s.weights != nullptr ? s.weights : static_cast<const int8_t*>(in[1]);
+  portable::Qs8DepthwiseConv2D(s.p, static_cast<const int8_t*>(in[0]), w,
                                static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512,
                                s.transpose);
 }
@@ -186,10 +187,13 @@ void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void*
 
 #endif
 
-// Packs an int8 weight [units][depth] (FULLY_CONNECTED, or CONV_2D's [C_out][C_in·kH·kW]) for
-// pools->isa's GEMM into the pools and grows the scratch to `scratch_bytes(kernel)`; `reorder`, if
-// set, first permutes the weight's values into a prepare-time copy (CONV_2D's depth order). False
-// (and nothing changed) when the set has no GEMM kernel.
+// Packs an int8 or packed int4 weight [units][depth] with one scale per unit (FULLY_CONNECTED, or
+// CONV_2D's [C_out][C_in·kH·kW]) for pools->isa's GEMM into the pools and grows the scratch to
+// `scratch_bytes(kernel)`. An int4 weight is unpacked into a prepare-time copy first: its codes as
+// int8 give the reference's sums exactly (kernels.h: the per-channel int4 path is the int8 kernel
+// on the unpacked codes), and the packed panels are the int8 weight's size either way. `reorder`,
+// if set, then permutes the weight's values into a prepare-time copy (CONV_2D's depth order). False
+// (and nothing changed) when the set has no GEMM kernel or the weight has group scales.
 template <typename ScratchBytes>
 bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_zero_point,
                      const ref::RequantParams& requant, const TensorDesc& w, const TensorDesc* bias,
@@ -198,23 +202,32 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
                      const ref::Conv2DParams* conv = nullptr) {
 #if defined(SQUINT_FAST_KERNELS)
   const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, depth);
-  if (kernel == nullptr || w.type != ElementType::INT8 || w.group_size != 0) return false;
-  TempVec<int8_t> reordered;  // the caller's TempScope gives it back
+  if (kernel == nullptr || (w.type != ElementType::INT8 && w.type != ElementType::INT4) || w.group_size != 0)
+    return false;
+  const size_t count = static_cast<size_t>(units) * static_cast<size_t>(depth);
+  TempVec<int8_t> unpacked, reordered;  // the caller's TempScope gives them back
+  const int8_t* codes = reinterpret_cast<const int8_t*>(w.data);
+  if (w.type == ElementType::INT4) {
+    unpacked.resize(count);
+    ref::UnpackInt4(static_cast<const uint8_t*>(w.data), static_cast<int64_t>(count), unpacked.data());
+    codes = unpacked.data();
+  }
   if (reorder != nullptr) {
-    reordered.resize(static_cast<size_t>(units) * static_cast<size_t>(depth));
-    reorder(*conv, reinterpret_cast<const int8_t*>(w.data), reordered.data());
+    reordered.resize(count);
+    reorder(*conv, codes, reordered.data());
+    codes = reordered.data();
   }
   s->kernel = kernel;
   s->problem.units = units;
   s->problem.depth = depth;
-  s->problem.w = reorder != nullptr ? reordered.data() : reinterpret_cast<const int8_t*>(w.data);
+  s->problem.w = codes;
   s->problem.bias = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
   s->problem.input_zero_point = input_zero_point;
   s->problem.requant = requant;
   const size_t bytes = portable::Qs8GemmPackedLayout(*kernel, units, depth).total;
   s->packed_at = pools->AddPacked(bytes);
   portable::PackQs8Gemm(*kernel, s->problem, pools->packed_bytes(s->packed_at));
-  s->problem.w = nullptr;  // packed; the reordered copy goes away
+  s->problem.w = nullptr;  // packed; the unpacked and reordered copies go away
   s->gemm.rows = rows;
   const size_t scratch = (scratch_bytes(*kernel) + sizeof(int32_t) - 1) / sizeof(int32_t);
   pools->NeedScratch(scratch);
@@ -256,9 +269,15 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   // vit_tiny's 64-channel patch conv, the GEMM is faster.)
   const bool one_input =
       p.groups == 1 && p.in_channels == 1 && p.out_channels <= 16 && pools->isa == Isa::kAvx512Vnni;
-  if (pools->isa != Isa::kReference && (depthwise || one_input) && w.type == ElementType::INT8 && w.group_size == 0) {
+  if (pools->isa != Isa::kReference && (depthwise || one_input) && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;
+    if (w.type == ElementType::INT4) {  // its codes unpacked once, read as the int8 weight's
+      const int64_t count = int64_t{p.out_channels} * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+      d.weights_at = pools->AddPacked(static_cast<size_t>(count));
+      ref::UnpackInt4(static_cast<const uint8_t*>(w.data), count,
+                      reinterpret_cast<int8_t*>(pools->packed_bytes(d.weights_at)));
+    }
     d.transpose = portable::TransposeBytesFor(pools->isa);
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->NeedScratch(words);

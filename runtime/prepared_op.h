@@ -129,6 +129,10 @@ struct FastTransposeState {
 struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final
+  // A packed int4 weight's codes unpacked at prepare (PreparePools::packed[weights_at], bound to
+  // `weights` once the pools are final); an int8 weight is read in place (weights_at = SIZE_MAX).
+  size_t weights_at = SIZE_MAX;
+  const int8_t* weights = nullptr;
   portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep

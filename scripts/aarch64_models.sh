@@ -36,15 +36,18 @@ models=$root/tests/data/models
 fmnist=$models/fashion_mnist
 gpt=$models/gpt_tiny
 compared=0
-# model, calibration folder, input dtype for the runner (float32 values or int32 token ids)
+# model, calibration folder, input dtype for the runner (float32 values or int32 token ids), and
+# optionally "w4": 4-bit weights per channel (packed int4, unpacked into the GEMM's panels at prepare)
 for spec in "cnn_small/cnn_small_op17 $fmnist float32" "vit_tiny/vit_tiny_op17 $fmnist float32" \
             "vit_tiny_clipped/vit_tiny_clipped_op17 $fmnist float32" "vit_tiny_gated/vit_tiny_gated_op17 $fmnist float32" \
-            "gpt_tiny/gpt_tiny_op17 $gpt int32"; do
-  read -r model data dtype <<<"$spec"
-  name=${model%%/*}
+            "gpt_tiny/gpt_tiny_op17 $gpt int32" "vit_tiny/vit_tiny_op17 $fmnist float32 w4"; do
+  read -r model data dtype w4 <<<"$spec"
+  name=${model%%/*}${w4:+_$w4}
+  bits=()
+  [ -n "$w4" ] && bits=(--weight-bits 4)
   sqnt=$work/$name.sqnt
   if ! SQUINT_ISA=reference "$squint" quantize "$models/$model.onnx" -o "$sqnt" --calib "$data/calib_x.npy" \
-      --calib-samples 16 --val-samples 4 --accumulated-only >"$work/quantize.log" 2>&1; then
+      --calib-samples 16 --val-samples 4 --accumulated-only "${bits[@]}" >"$work/quantize.log" 2>&1; then
     cat "$work/quantize.log" >&2
     echo "aarch64_models.sh: quantizing $model failed" >&2
     exit 1

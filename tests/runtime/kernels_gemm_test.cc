@@ -712,9 +712,10 @@ AlignedBytes BuildBatchMatMul(const BmmShape& d) {
   return b.Finish();
 }
 
-// Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes.
+// Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes (and the bytes
+// prepare made for the optimized kernels in `prepared_bytes`, if given).
 std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vector<std::vector<int8_t>>& xs,
-                             Isa* used, int32_t threads = 1) {
+                             Isa* used, int32_t threads = 1, size_t* prepared_bytes = nullptr) {
   Model model;
   Interpreter interp;
   EXPECT_TRUE(model.Load(file.data(), file.size()).ok());
@@ -722,6 +723,7 @@ std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vecto
   EXPECT_TRUE(s.ok()) << s.message();
   if (!s.ok()) return {};
   *used = interp.isa();
+  if (prepared_bytes != nullptr) *prepared_bytes = interp.prepared_bytes();
   std::vector<PreparePools::Line> arena(interp.arena_size() / 64 + 1);
   EXPECT_TRUE(interp.SetArena(arena.data(), arena.size() * 64).ok());
   for (size_t i = 0; i < xs.size(); ++i) std::memcpy(interp.mutable_tensor_data(model.inputs()[i]), xs[i].data(), xs[i].size());
@@ -819,6 +821,88 @@ AlignedBytes BuildSoftmax(bool masked) {
   b.Inputs(masked ? std::vector<int32_t>{x, m} : std::vector<int32_t>{x});
   b.Outputs({y});
   return b.Finish();
+}
+
+// One layer whose weight is packed int4 with one scale per output channel: FULLY_CONNECTED
+// x [rows, depth] · w [units, depth], or CONV_2D (stride 1, pads 1) x [1, C_in, H, W] ·
+// w [units, C_in/groups, 3, 3] (groups 1, or C_in = units: depthwise); odd numbers of weights (a
+// padding nibble).
+struct Int4Layer {
+  bool conv;
+  int32_t rows, depth, units;  // FC: as named; conv: H, C_in, units (W = H + 2)
+  int32_t groups = 1;
+};
+AlignedBytes BuildInt4Layer(const Int4Layer& d) {
+  std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units));
+  const int32_t depth = d.conv ? d.depth / d.groups * 9 : d.depth;
+  std::vector<int8_t> w(size_t(d.units) * depth);
+  for (auto& c : w) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-8, 7)(rng));
+  std::vector<int32_t> bias(d.units), mult(d.units), shift(d.units);
+  for (int32_t u = 0; u < d.units; ++u) {
+    bias[u] = std::uniform_int_distribution<int>(-3000, 3000)(rng);
+    mult[u] = (1 << 30) + u * 7919;
+    shift[u] = -6 - u % 3;
+  }
+  std::vector<uint8_t> bias_bytes(bias.size() * 4);
+  std::memcpy(bias_bytes.data(), bias.data(), bias_bytes.size());
+  SqntBuilder b;
+  const std::vector<float> scales(d.units, 0.02f);
+  const std::vector<int32_t> x_shape = d.conv ? std::vector<int32_t>{1, d.depth, d.rows, d.rows + 2}
+                                              : std::vector<int32_t>{d.rows, d.depth};
+  const std::vector<int32_t> w_shape = d.conv ? std::vector<int32_t>{d.units, d.depth / d.groups, 3, 3}
+                                              : std::vector<int32_t>{d.units, d.depth};
+  const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{1, d.units, d.rows, d.rows + 2}
+                                              : std::vector<int32_t>{d.rows, d.units};
+  const int x = b.Activation("x", fb::ElementType::INT8, x_shape, 0.1f, 5);
+  const int wt = b.AddTensor("w", fb::ElementType::INT4, w_shape, scales, std::vector<int32_t>(d.units, 0), 0,
+                             b.AddBuffer(quant_math::PackInt4(w)), -1);
+  const int bt = b.AddTensor("b", fb::ElementType::INT32, {d.units}, {}, {}, -1, b.AddBuffer(bias_bytes), -1, false);
+  const int y = b.Activation("y", fb::ElementType::INT8, y_shape, 0.3f, -2);
+  if (d.conv) {
+    const std::vector<int32_t> stride = {1, 1}, dilation = {1, 1}, pads = {1, 1, 1, 1};
+    b.Op(fb::OpCode::CONV_2D, "conv", {x, wt, bt}, {y}, fb::OpOptions::Conv2DOptions,
+         fb::CreateConv2DOptionsDirect(b.fbb(), &stride, &dilation, &pads, d.groups, b.Requant(mult, shift, -128, 127))
+             .Union());
+  } else {
+    b.Op(fb::OpCode::FULLY_CONNECTED, "fc", {x, wt, bt}, {y}, fb::OpOptions::FullyConnectedOptions,
+         fb::CreateFullyConnectedOptions(b.fbb(), b.Requant(mult, shift, -128, 127)).Union());
+  }
+  b.Inputs({x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+// Per-channel int4 weights take each set's kernels on the codes unpacked at prepare (the GEMM's
+// packed panels, or the depthwise kernel's unpacked copy; the reference kernels have neither) and
+// give the reference's codes: depths odd and around the kernels' unrolls, a conv of 3 input
+// channels (im2col), one of 4 (kernel_w·C_in = 12, a multiple of 4: AVX-512's in-place patch
+// rows), a depthwise one and one of a single input channel (AVX-512: the depthwise kernel).
+TEST(Dispatch, Int4PerChannelWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
+  for (const Int4Layer d : {Int4Layer{false, 13, 77, 19}, Int4Layer{false, 1, 256, 33}, Int4Layer{false, 40, 31, 64},
+                            Int4Layer{true, 9, 3, 7}, Int4Layer{true, 8, 4, 17}, Int4Layer{true, 7, 5, 5, 5},
+                            Int4Layer{true, 10, 1, 3}}) {
+    const AlignedBytes file = BuildInt4Layer(d);
+    std::mt19937 rng(10);
+    const size_t inputs = d.conv ? size_t(d.depth) * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth;
+    const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, inputs)};
+    const std::string what = std::string(d.conv ? "conv" : "fc") + " " + std::to_string(d.rows) + "x" +
+                             std::to_string(d.depth) + "x" + std::to_string(d.units) + " groups " +
+                             std::to_string(d.groups);
+    Isa used = Isa::kAuto;
+    size_t ref_prepared = 1, prepared = 0;
+    const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used, 1, &ref_prepared);
+    EXPECT_EQ(ref_prepared, 0u) << what;
+    ASSERT_FALSE(want.empty()) << what;
+    std::set<int8_t> distinct(want.begin(), want.end());
+    EXPECT_GT(distinct.size(), 10u) << what;  // not saturated to a few codes
+    for (Isa isa : kOptimizedSets) {
+      if (!IsaSupported(isa)) continue;
+      EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
+      EXPECT_GE(prepared, size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
+          << what << ", " << IsaName(isa) << ": no packed panels, the reference kernel ran";
+      EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
+    }
+  }
 }
 
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
