@@ -220,6 +220,7 @@ Status PrepareConv(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
     gp.group_multiplier = o->group_multiplier()->data();
     out->params = gp;
     out->run = &RunConvGroupScaled;
+    PrepareFastGroupScaledConv(gp, w, pools, out);  // groups = 1
     return Status::Ok();
   }
   SQUINT_RT_RETURN_IF_ERROR(CheckConvAccumulator(ctx, x.type, x.zero_point, depth, max_abs_bias));
@@ -263,6 +264,8 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
     ref::FullyConnectedParams fast = fc;
     fast.requant = p.requant;
     PrepareFastFc(fast, w, ctx.In(2), pools, out);
+  } else if (!int16_input) {
+    PrepareFastGroupScaledFc(p, w, pools, out);
   }
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 // the x86 vector rows of SOFTMAX / LAYER_NORM on avx2 and avx512vnni), packing constants into
 // PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "runtime/op_prepare_util.h"
@@ -150,6 +151,16 @@ void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* ou
     default: return SetSoftmaxRun<TOut, SoftmaxRows::kCpp>(dynamic_mask, out);
   }
 }
+void RunFastGroupScaled(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
+  const auto* x = static_cast<const int8_t*>(in[0]);
+  const auto* bias = static_cast<const int32_t*>(in[2]);
+  if (s.conv)
+    portable::Qs8GroupScaledConv2D(s.conv_p, x, s.weights, bias, s.scratch, static_cast<int8_t*>(out[0]));
+  else
+    portable::Qs8GroupScaledFc(s.fc, x, s.weights, bias, s.scratch, static_cast<int8_t*>(out[0]));
+}
+
 template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
@@ -299,6 +310,59 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   out->run = &RunFastConv;
 #else
   (void)p, (void)w, (void)bias, (void)pools, (void)out;
+#endif
+}
+
+#if defined(SQUINT_FAST_KERNELS)
+namespace {
+// The group-scaled kernels' state: the weight's codes as int8 in the pools (unpacked when int4) and
+// scratch for one row (or patch) of x − z_x. False (nothing changed) on the reference set or for a
+// group longer than portable::Qs8GroupScaledFc takes.
+bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const TensorDesc& w, PreparePools* pools,
+                        FastGroupScaledState* s) {
+  if (pools->isa == Isa::kReference || group_size <= 0 || group_size > 4096 || depth > (int64_t{1} << 24))
+    return false;
+  const int64_t count = units * depth;
+  s->weights_at = pools->AddPacked(static_cast<size_t>(count));
+  auto* codes = reinterpret_cast<int8_t*>(pools->packed_bytes(s->weights_at));
+  if (w.type == ElementType::INT4)
+    ref::UnpackInt4(static_cast<const uint8_t*>(w.data), count, codes);
+  else
+    std::memcpy(codes, w.data, static_cast<size_t>(count));
+  pools->NeedScratch(static_cast<size_t>((depth * int64_t{sizeof(int16_t)} + 3) / 4));
+  return true;
+}
+}  // namespace
+#endif
+
+// Group-scaled weights on int8 activations (portable::Qs8GroupScaledFc, Qs8GroupScaledConv2D) on
+// every optimized set; checked against the reference's preconditions already (CheckGroupScaled).
+void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const TensorDesc& w, PreparePools* pools,
+                              PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  FastGroupScaledState s;
+  s.fc = p;
+  if (!PrepareGroupScaled(p.units, p.depth, p.group_size, w, pools, &s)) return;
+  out->params = s;
+  out->run = &RunFastGroupScaled;
+#else
+  (void)p, (void)w, (void)pools, (void)out;
+#endif
+}
+
+void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const TensorDesc& w, PreparePools* pools,
+                                PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (p.conv.groups != 1) return;
+  FastGroupScaledState s;
+  s.conv = true;
+  s.conv_p = p;
+  const int64_t depth = int64_t{p.conv.in_channels} * p.conv.kernel_h * p.conv.kernel_w;
+  if (!PrepareGroupScaled(p.conv.out_channels, depth, p.group_size, w, pools, &s)) return;
+  out->params = s;
+  out->run = &RunFastGroupScaled;
+#else
+  (void)p, (void)w, (void)pools, (void)out;
 #endif
 }
 

@@ -212,6 +212,11 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
+// Group-scaled weights on int8 activations: FULLY_CONNECTED (p), or CONV_2D with groups = 1 (conv).
+void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const TensorDesc& w, PreparePools* pools,
+                              PreparedOp* out);
+void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const TensorDesc& w, PreparePools* pools,
+                                PreparedOp* out);
 // int8 only (portable/misc.h): ADD / SUB / MUL (code: the op), LUT int8 → int8, TRANSPOSE (element
 // sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input), LAYER_NORM.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,

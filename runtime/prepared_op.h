@@ -137,6 +137,18 @@ struct FastDepthwiseState {
 };
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.
+// FULLY_CONNECTED or CONV_2D (groups = 1) with group-scaled weights on int8 activations
+// (portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D): the weight's codes as int8 in
+// PreparePools::packed[weights_at] (an int4 weight unpacked; bound to `weights` once the pools are
+// final), the row's x − z_x in the shared scratch.
+struct FastGroupScaledState {
+  bool conv = false;
+  ref::FullyConnectedLowBitParams fc;
+  ref::Conv2DGroupScaledParams conv_p;
+  size_t weights_at = 0;
+  const int8_t* weights = nullptr;
+  int16_t* scratch = nullptr;
+};
 struct FastSoftmaxMaskedState {
   ref::SoftmaxParams p;
   uint8_t* keep = nullptr;  // set once the pools are final: one slot of keep_stride bytes per thread
@@ -150,6 +162,7 @@ struct FastBinaryState {};
 struct FastLutState {};
 struct FastTransposeState {};
 struct FastDepthwiseState {};
+struct FastGroupScaledState {};
 struct FastSoftmaxMaskedState {};
 #endif
 
@@ -159,7 +172,8 @@ using OpParams =
                  CopyState, TransposeState, ConcatState, SliceState, GatherState, SplitState, PadState,
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
-                 FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState>;
+                 FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
+                 FastGroupScaledState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

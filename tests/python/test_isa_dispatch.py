@@ -30,9 +30,12 @@ CASES = [
     ("vit_tiny_gated/vit_tiny_gated_op17", FMNIST, ()),
     ("cnn_small/cnn_small_op17", FMNIST, ()),
     ("gpt_tiny/gpt_tiny_op17", GPT, ()),
-    # 4-bit weights per channel: packed int4 in the file, unpacked into the GEMM's panels at prepare
+    # 4-bit weights per channel: packed int4 in the file, unpacked into the GEMM's panels at prepare;
+    # with group scales: the portable group-scaled kernels
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--weight-bits", "4")),
     ("cnn_small/cnn_small_op17", FMNIST, ("--weight-bits", "4")),
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--weight-bits", "4", "--group-size", "32")),
+    ("cnn_small/cnn_small_op17", FMNIST, ("--weight-bits", "4", "--group-size", "32")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

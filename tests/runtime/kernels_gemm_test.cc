@@ -823,30 +823,40 @@ AlignedBytes BuildSoftmax(bool masked) {
   return b.Finish();
 }
 
-// One layer whose weight is packed int4 with one scale per output channel: FULLY_CONNECTED
-// x [rows, depth] · w [units, depth], or CONV_2D (stride 1, pads 1) x [1, C_in, H, W] ·
-// w [units, C_in/groups, 3, 3] (groups 1, or C_in = units: depthwise); odd numbers of weights (a
-// padding nibble).
-struct Int4Layer {
+// One layer with a low-bit weight: FULLY_CONNECTED x [rows, depth] · w [units, depth], or CONV_2D
+// (stride 1, pads 1) x [1, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups 1, or C_in = units:
+// depthwise); packed int4 (odd numbers of weights: a padding nibble) or int8; one scale per output
+// channel, or group scales of `group_size` depth elements.
+struct LowBitLayer {
   bool conv;
   int32_t rows, depth, units;  // FC: as named; conv: H, C_in, units (W = H + 2)
   int32_t groups = 1;
+  int32_t group_size = 0;
+  bool int4 = true;
 };
-AlignedBytes BuildInt4Layer(const Int4Layer& d) {
-  std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units));
+AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
+  std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units + d.group_size));
   const int32_t depth = d.conv ? d.depth / d.groups * 9 : d.depth;
   std::vector<int8_t> w(size_t(d.units) * depth);
-  for (auto& c : w) c = static_cast<int8_t>(std::uniform_int_distribution<int>(-8, 7)(rng));
+  for (auto& c : w) c = static_cast<int8_t>(d.int4 ? std::uniform_int_distribution<int>(-8, 7)(rng)
+                                                   : std::uniform_int_distribution<int>(-127, 127)(rng));
+  const int32_t scales_per_unit = d.group_size > 0 ? depth / d.group_size : 1;
+  std::vector<float> s_w(size_t(d.units) * scales_per_unit);
+  for (auto& v : s_w) v = std::uniform_real_distribution<float>(0.005f, 0.03f)(rng);
   std::vector<int32_t> bias(d.units), mult(d.units), shift(d.units);
-  for (int32_t u = 0; u < d.units; ++u) {
-    bias[u] = std::uniform_int_distribution<int>(-3000, 3000)(rng);
-    mult[u] = (1 << 30) + u * 7919;
-    shift[u] = -6 - u % 3;
+  std::vector<uint16_t> multipliers;
+  if (d.group_size > 0) {
+    const quant_math::GroupScaleParams gp = quant_math::BuildGroupScaleParams(0.1, s_w, d.units, 0.3);
+    multipliers = gp.group_multiplier;
+    for (int32_t u = 0; u < d.units; ++u) mult[u] = gp.requant[u].multiplier, shift[u] = gp.requant[u].shift;
+  } else {
+    const std::vector<QuantizedMultiplier> rq = quant_math::BuildChannelRequant(0.1, s_w, 0.3);
+    for (int32_t u = 0; u < d.units; ++u) mult[u] = rq[u].multiplier, shift[u] = rq[u].shift;
   }
+  for (auto& b : bias) b = std::uniform_int_distribution<int>(-3000, 3000)(rng);
   std::vector<uint8_t> bias_bytes(bias.size() * 4);
   std::memcpy(bias_bytes.data(), bias.data(), bias_bytes.size());
   SqntBuilder b;
-  const std::vector<float> scales(d.units, 0.02f);
   const std::vector<int32_t> x_shape = d.conv ? std::vector<int32_t>{1, d.depth, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.depth};
   const std::vector<int32_t> w_shape = d.conv ? std::vector<int32_t>{d.units, d.depth / d.groups, 3, 3}
@@ -854,52 +864,62 @@ AlignedBytes BuildInt4Layer(const Int4Layer& d) {
   const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{1, d.units, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.units};
   const int x = b.Activation("x", fb::ElementType::INT8, x_shape, 0.1f, 5);
-  const int wt = b.AddTensor("w", fb::ElementType::INT4, w_shape, scales, std::vector<int32_t>(d.units, 0), 0,
-                             b.AddBuffer(quant_math::PackInt4(w)), -1);
+  const std::vector<uint8_t> w_bytes = d.int4 ? quant_math::PackInt4(w) : std::vector<uint8_t>(w.begin(), w.end());
+  const int wt = b.AddTensor("w", d.int4 ? fb::ElementType::INT4 : fb::ElementType::INT8, w_shape, s_w,
+                             std::vector<int32_t>(s_w.size(), 0), 0, b.AddBuffer(w_bytes), -1, true, d.group_size);
   const int bt = b.AddTensor("b", fb::ElementType::INT32, {d.units}, {}, {}, -1, b.AddBuffer(bias_bytes), -1, false);
   const int y = b.Activation("y", fb::ElementType::INT8, y_shape, 0.3f, -2);
+  const auto requant = b.Requant(mult, shift, -128, 127);
   if (d.conv) {
     const std::vector<int32_t> stride = {1, 1}, dilation = {1, 1}, pads = {1, 1, 1, 1};
     b.Op(fb::OpCode::CONV_2D, "conv", {x, wt, bt}, {y}, fb::OpOptions::Conv2DOptions,
-         fb::CreateConv2DOptionsDirect(b.fbb(), &stride, &dilation, &pads, d.groups, b.Requant(mult, shift, -128, 127))
+         fb::CreateConv2DOptionsDirect(b.fbb(), &stride, &dilation, &pads, d.groups, requant,
+                                       d.group_size > 0 ? &multipliers : nullptr)
              .Union());
   } else {
+    const auto gm = d.group_size > 0 ? b.fbb().CreateVector(multipliers) : 0;
     b.Op(fb::OpCode::FULLY_CONNECTED, "fc", {x, wt, bt}, {y}, fb::OpOptions::FullyConnectedOptions,
-         fb::CreateFullyConnectedOptions(b.fbb(), b.Requant(mult, shift, -128, 127)).Union());
+         fb::CreateFullyConnectedOptions(b.fbb(), requant, gm).Union());
   }
   b.Inputs({x});
   b.Outputs({y});
   return b.Finish();
 }
 
-// Per-channel int4 weights take each set's kernels on the codes unpacked at prepare (the GEMM's
-// packed panels, or the depthwise kernel's unpacked copy; the reference kernels have neither) and
-// give the reference's codes: depths odd and around the kernels' unrolls, a conv of 3 input
-// channels (im2col), one of 4 (kernel_w·C_in = 12, a multiple of 4: AVX-512's in-place patch
-// rows), a depthwise one and one of a single input channel (AVX-512: the depthwise kernel).
-TEST(Dispatch, Int4PerChannelWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
-  for (const Int4Layer d : {Int4Layer{false, 13, 77, 19}, Int4Layer{false, 1, 256, 33}, Int4Layer{false, 40, 31, 64},
-                            Int4Layer{true, 9, 3, 7}, Int4Layer{true, 8, 4, 17}, Int4Layer{true, 7, 5, 5, 5},
-                            Int4Layer{true, 10, 1, 3}}) {
-    const AlignedBytes file = BuildInt4Layer(d);
+// Low-bit weights take each set's fast kernels and give the reference's codes, on one thread and
+// three; every case must also make packed data at prepare (the reference kernels read the model's
+// bytes in place). Per-channel int4: the int8 GEMM's panels of the unpacked codes, or the
+// depthwise kernel's unpacked copy: FC depths odd and around the kernels' unrolls, a conv of 3 input
+// channels (im2col), one of 4 (kernel_w·C_in = 12, a multiple of 4: AVX-512's in-place patch rows),
+// a depthwise one and one of a single input channel (AVX-512: the depthwise kernel). Group scales
+// (int4 and int8; groups of 32, 64 and 9·4 = 36 patch elements): portable::Qs8GroupScaledFc and
+// Qs8GroupScaledConv2D.
+TEST(Dispatch, LowBitWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
+  for (const LowBitLayer d :
+       {LowBitLayer{false, 13, 77, 19}, LowBitLayer{false, 1, 256, 33}, LowBitLayer{false, 40, 31, 64},
+        LowBitLayer{true, 9, 3, 7}, LowBitLayer{true, 8, 4, 17}, LowBitLayer{true, 7, 5, 5, 5},
+        LowBitLayer{true, 10, 1, 3}, LowBitLayer{false, 5, 128, 21, 1, 32}, LowBitLayer{false, 8, 192, 10, 1, 64, false},
+        LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false}}) {
+    const AlignedBytes file = BuildLowBitLayer(d);
     std::mt19937 rng(10);
     const size_t inputs = d.conv ? size_t(d.depth) * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth;
     const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, inputs)};
     const std::string what = std::string(d.conv ? "conv" : "fc") + " " + std::to_string(d.rows) + "x" +
                              std::to_string(d.depth) + "x" + std::to_string(d.units) + " groups " +
-                             std::to_string(d.groups);
+                             std::to_string(d.groups) + " group size " + std::to_string(d.group_size) +
+                             (d.int4 ? " int4" : " int8");
     Isa used = Isa::kAuto;
     size_t ref_prepared = 1, prepared = 0;
     const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used, 1, &ref_prepared);
-    EXPECT_EQ(ref_prepared, 0u) << what;
     ASSERT_FALSE(want.empty()) << what;
+    EXPECT_EQ(ref_prepared, 0u) << what;
     std::set<int8_t> distinct(want.begin(), want.end());
-    EXPECT_GT(distinct.size(), 10u) << what;  // not saturated to a few codes
+    EXPECT_GT(distinct.size(), std::min<size_t>(10, want.size() / 2)) << what;  // not saturated to a few codes
     for (Isa isa : kOptimizedSets) {
       if (!IsaSupported(isa)) continue;
       EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
       EXPECT_GE(prepared, size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
-          << what << ", " << IsaName(isa) << ": no packed panels, the reference kernel ran";
+          << what << ", " << IsaName(isa) << ": no packed data, the reference kernel ran";
       EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
     }
   }

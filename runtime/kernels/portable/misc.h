@@ -121,6 +121,17 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // transposed back to NCHW.
 // scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned. `transpose`: the
 // avx512 path's NCHW ↔ channels-last copies (TransposeBytesFor, qs8_gemm.h).
+// FULLY_CONNECTED and CONV_2D (groups = 1) with group-scaled weights (kernels.h: Σ_g m·a_g, each group
+// sum a_g exact in int32) on int8 activations, the weight's codes given as int8 [units][depth] (an int4
+// weight unpacked at prepare); group_size <= 4096 and depth <= 2^24 (what prepare gives). Per row, or
+// per output position of the conv (its patch in the weight's own depth order, padding x = z_x), x − z_x
+// once as int16 into `scratch` (depth values), then each unit's group sums over it: int16 × int8
+// products, plain C++ that -O3 vectorizes. The same integers as the reference in the same order: the
+// reference's codes. group_scaled.cc.
+void Qs8GroupScaledFc(const ref::FullyConnectedLowBitParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                      int16_t* scratch, int8_t* y);
+void Qs8GroupScaledConv2D(const ref::Conv2DGroupScaledParams& p, const int8_t* x, const int8_t* w,
+                          const int32_t* bias, int16_t* scratch, int8_t* y);
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512 = false, TransposeBytesFn transpose = &TransposeBytes);

@@ -63,6 +63,13 @@ inline int64_t RoundDiv(int64_t num, int64_t den) {
   return num >= 0 ? (num + den / 2) / den : -((-num + den / 2) / den);
 }
 
+// Output code of unit u from its group-rescaled sum t = Σ_g m[u·G + g]·a[g] (kernels.h):
+// acc = bias[u] + t / 2^B rounded half away from zero, requantized by M[u].
+inline int32_t GroupScaledOutput(const RequantParams& r, const int32_t* bias, int32_t u, int64_t t) {
+  const int64_t acc = int64_t{bias != nullptr ? bias[u] : 0} + RoundDiv(t, int64_t{1} << kGroupScaleBits);
+  return Requant(r, u, acc);
+}
+
 // The CONV_2D loop of kernels.h over any weight storage: weight_at(i) is the code of flat weight
 // element i ([C_out, C_in/groups, kH, kW] row-major). Conv2D (int8) and Conv2DInt4 use it.
 template <typename T, typename WeightAt>

@@ -7,8 +7,8 @@
 
 namespace squint::rt::ref {
 
+using detail::GroupScaledOutput;
 using detail::Requant;
-using detail::RoundDiv;
 
 void UnpackInt4(const uint8_t* packed, int64_t count, int8_t* codes) {
   for (int64_t i = 0; i < count; ++i) codes[i] = static_cast<int8_t>(Int4At(packed, i));
@@ -27,17 +27,6 @@ bool GroupedDotFitsInt64(int64_t depth, int32_t input_zero_point, int64_t max_ab
   const int64_t t = depth * max_abs_x * max_abs_weight;  // |t|/2^B
   return t < (int64_t{1} << (62 - kGroupScaleBits)) && (t << kGroupScaleBits) + max_abs_bias < (int64_t{1} << 62);
 }
-
-namespace {
-
-// Output code of unit u from its group-rescaled sum t = Σ_g m[u·G + g]·a[g] (kernels.h):
-// acc = bias[u] + t / 2^B rounded half away from zero, requantized by M[u].
-int32_t GroupScaledOutput(const RequantParams& r, const int32_t* bias, int32_t u, int64_t t) {
-  const int64_t acc = int64_t{bias != nullptr ? bias[u] : 0} + RoundDiv(t, int64_t{1} << kGroupScaleBits);
-  return Requant(r, u, acc);
-}
-
-}  // namespace
 
 template <typename T>
 void FullyConnectedLowBit(const FullyConnectedLowBitParams& p, const T* x, const uint8_t* w, const int32_t* bias,
