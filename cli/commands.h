@@ -1,5 +1,5 @@
-// Each subcommand registers its options on the command line (cli/options.h) and the action to run when it
-// is chosen. Actions return a Status; main turns it into the message and exit code.
+// Each subcommand registers its options on the command line (cli/options.h) and the action to run
+// when it is chosen. Actions return a Status; main turns it into the message and exit code.
 #pragma once
 
 #include <functional>
@@ -14,8 +14,8 @@ using Action = std::function<Status()>;
 // --quiet, in the same words for every subcommand with long work (base/progress.h).
 inline void AddQuietFlag(Command& cmd, bool& quiet) {
   cmd.Flag("--quiet", quiet,
-                "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
-                "or every 2 s); warnings, errors and the results are still printed");
+           "no progress on stderr (default: a bar on a terminal, else a line at each tenth of the work\n"
+           "or every 2 s); warnings, errors and the results are still printed");
 }
 
 void AddInspect(Command& app, Action& action);
