@@ -44,7 +44,6 @@ template Option Command::Add(const std::string&, std::string&, const std::string
 template Option Command::Add(const std::string&, int&, const std::string&);
 template Option Command::Add(const std::string&, int64_t&, const std::string&);
 template Option Command::Add(const std::string&, uint32_t&, const std::string&);
-template Option Command::Add(const std::string&, double&, const std::string&);
 template Option Command::Add(const std::string&, std::optional<double>&, const std::string&);
 template Option Command::Add(const std::string&, std::vector<std::string>&, const std::string&);
 template Option Command::Add(const std::string&, std::vector<float>&, const std::string&);

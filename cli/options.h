@@ -40,8 +40,8 @@ class Command {
  public:
   explicit Command(CLI::App* app) : app_(app) {}
   // names as CLI11 takes them: "model" (positional), "--flag", "-o,--output".
-  // T: std::string, bool (a flag's value), int, int64_t, uint32_t, double, std::optional<double>,
-  // std::vector<std::string>, std::vector<float> (cli/options.cc instantiates exactly these).
+  // T: std::string, int, int64_t, uint32_t, std::optional<double>, std::vector<std::string>,
+  // std::vector<float> (cli/options.cc instantiates exactly these; a bool is a Flag).
   template <typename T>
   Option Add(const std::string& names, T& value, const std::string& help);
   Option Flag(const std::string& names, bool& value, const std::string& help);

@@ -198,6 +198,20 @@ void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void*
 
 #endif
 
+#if defined(SQUINT_FAST_KERNELS)
+// A constant weight's `count` codes as int8 in a new pools block (an int4 weight unpacked, an int8
+// one copied); returns the block's index.
+size_t AddWeightCodes(const TensorDesc& w, int64_t count, PreparePools* pools) {
+  const size_t at = pools->AddPacked(static_cast<size_t>(count));
+  auto* codes = reinterpret_cast<int8_t*>(pools->packed_bytes(at));
+  if (w.type == ElementType::INT4)
+    ref::UnpackInt4(static_cast<const uint8_t*>(w.data), count, codes);
+  else
+    std::memcpy(codes, w.data, static_cast<size_t>(count));
+  return at;
+}
+#endif
+
 // Packs an int8 or packed int4 weight [units][depth] with one scale per unit (FULLY_CONNECTED, or
 // CONV_2D's [C_out][C_in·kH·kW]) for pools->isa's GEMM into the pools and grows the scratch to
 // `scratch_bytes(kernel)`. An int4 weight is unpacked into a prepare-time copy first: its codes as
@@ -283,12 +297,9 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   if (pools->isa != Isa::kReference && (depthwise || one_input) && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;
-    if (w.type == ElementType::INT4) {  // its codes unpacked once, read as the int8 weight's
-      const int64_t count = int64_t{p.out_channels} * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
-      d.weights_at = pools->AddPacked(static_cast<size_t>(count));
-      ref::UnpackInt4(static_cast<const uint8_t*>(w.data), count,
-                      reinterpret_cast<int8_t*>(pools->packed_bytes(d.weights_at)));
-    }
+    if (w.type == ElementType::INT4)  // its codes unpacked once, read as the int8 weight's
+      d.weights_at = AddWeightCodes(
+          w, int64_t{p.out_channels} * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w, pools);
     d.transpose = portable::TransposeBytesFor(pools->isa);
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->NeedScratch(words);
@@ -322,13 +333,7 @@ bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const 
                         FastGroupScaledState* s) {
   if (pools->isa == Isa::kReference || group_size <= 0 || group_size > 4096 || depth > (int64_t{1} << 24))
     return false;
-  const int64_t count = units * depth;
-  s->weights_at = pools->AddPacked(static_cast<size_t>(count));
-  auto* codes = reinterpret_cast<int8_t*>(pools->packed_bytes(s->weights_at));
-  if (w.type == ElementType::INT4)
-    ref::UnpackInt4(static_cast<const uint8_t*>(w.data), count, codes);
-  else
-    std::memcpy(codes, w.data, static_cast<size_t>(count));
+  s->weights_at = AddWeightCodes(w, units * depth, pools);
   pools->NeedScratch(static_cast<size_t>((depth * int64_t{sizeof(int16_t)} + 3) / 4));
   return true;
 }

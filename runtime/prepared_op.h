@@ -135,8 +135,6 @@ struct FastDepthwiseState {
   const int8_t* weights = nullptr;
   portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
-// SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
-// bytes live in PreparePools::scratch.
 // FULLY_CONNECTED or CONV_2D (groups = 1) with group-scaled weights on int8 activations
 // (portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D): the weight's codes as int8 in
 // PreparePools::packed[weights_at] (an int4 weight unpacked; bound to `weights` once the pools are
@@ -149,6 +147,8 @@ struct FastGroupScaledState {
   const int8_t* weights = nullptr;
   int16_t* scratch = nullptr;
 };
+// SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
+// bytes live in PreparePools::scratch.
 struct FastSoftmaxMaskedState {
   ref::SoftmaxParams p;
   uint8_t* keep = nullptr;  // set once the pools are final: one slot of keep_stride bytes per thread
