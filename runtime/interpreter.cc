@@ -120,7 +120,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       fl->table = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fl->table_at));
     } else if (auto* gs = std::get_if<FastGroupScaledState>(&op.params)) {
       gs->weights = reinterpret_cast<const int8_t*>(pools_.packed_bytes(gs->weights_at));
-      gs->scratch = reinterpret_cast<int16_t*>(pools_.scratch.data());
+      gs->scratch = pools_.scratch.data();
     } else if (auto* sm = std::get_if<FastSoftmaxMaskedState>(&op.params)) {
       sm->keep = reinterpret_cast<uint8_t*>(pools_.scratch.data());
     }

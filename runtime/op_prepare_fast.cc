@@ -155,11 +155,25 @@ void RunFastGroupScaled(const PreparedOp& op, const void* const* in, void* const
   const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
   const auto* x = static_cast<const int8_t*>(in[0]);
   const auto* bias = static_cast<const int32_t*>(in[2]);
+  auto* scratch = static_cast<int16_t*>(s.scratch);
   if (s.conv)
-    portable::Qs8GroupScaledConv2D(s.conv_p, x, s.weights, bias, s.scratch, static_cast<int8_t*>(out[0]));
+    portable::Qs8GroupScaledConv2D(s.conv_p, x, s.weights, bias, scratch, static_cast<int8_t*>(out[0]));
   else
-    portable::Qs8GroupScaledFc(s.fc, x, s.weights, bias, s.scratch, static_cast<int8_t*>(out[0]));
+    portable::Qs8GroupScaledFc(s.fc, x, s.weights, bias, scratch, static_cast<int8_t*>(out[0]));
 }
+#if defined(SQUINT_X86_KERNELS)
+void RunFastGroupScaledAvx512(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
+  const auto* x = static_cast<const int8_t*>(in[0]);
+  const auto* bias = static_cast<const int32_t*>(in[2]);
+  const auto* packed = reinterpret_cast<const uint8_t*>(s.weights);
+  auto* scratch = static_cast<uint8_t*>(s.scratch);
+  if (s.conv)
+    x86::Qs8GroupScaledConv2DAvx512(s.layout, packed, s.conv_p, x, bias, scratch, static_cast<int8_t*>(out[0]));
+  else
+    x86::Qs8GroupScaledFcAvx512(s.layout, packed, s.fc, x, bias, scratch, static_cast<int8_t*>(out[0]));
+}
+#endif
 
 template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -326,30 +340,63 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
 
 #if defined(SQUINT_FAST_KERNELS)
 namespace {
-// The group-scaled kernels' state: the weight's codes as int8 in the pools (unpacked when int4) and
-// scratch for one row (or patch) of x − z_x. False (nothing changed) on the reference set or for a
-// group longer than portable::Qs8GroupScaledFc takes.
-bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const TensorDesc& w, PreparePools* pools,
-                        FastGroupScaledState* s) {
+// The group-scaled kernels' state and run function: on avx512vnni the weight packed for
+// x86::Qs8GroupScaledFcAvx512 / Qs8GroupScaledConv2DAvx512 (from a prepare-time copy of its codes)
+// and their scratch; on the other sets the weight's codes as int8 in the pools (unpacked when int4)
+// and scratch for one row (or patch) of x − z_x for the portable kernels. `conv`: the CONV_2D's
+// parameters, or null for FULLY_CONNECTED with `rows` rows. False (nothing changed) on the
+// reference set or for a group longer than the kernels take.
+bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const uint16_t* group_multiplier,
+                        const ref::RequantParams& requant, const ref::Conv2DParams* conv, int32_t rows,
+                        int32_t input_zero_point, const TensorDesc& w, PreparePools* pools, FastGroupScaledState* s,
+                        RunFn* run) {
   if (pools->isa == Isa::kReference || group_size <= 0 || group_size > 4096 || depth > (int64_t{1} << 24))
     return false;
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kAvx512Vnni) {
+    const size_t count = static_cast<size_t>(units * depth);
+    TempVec<int8_t> unpacked;  // the caller's TempScope gives it back
+    const auto* codes = reinterpret_cast<const int8_t*>(w.data);
+    if (w.type == ElementType::INT4) {
+      unpacked.resize(count);
+      ref::UnpackInt4(static_cast<const uint8_t*>(w.data), static_cast<int64_t>(count), unpacked.data());
+      codes = unpacked.data();
+    }
+    s->layout = x86::GroupScaledLayoutOf(static_cast<int32_t>(units), static_cast<int32_t>(depth), group_size);
+    s->weights_at = pools->AddPacked(static_cast<size_t>(x86::GroupScaledPackedBytes(s->layout)));
+    x86::PackGroupScaledAvx512(s->layout, codes, group_multiplier, input_zero_point, requant,
+                               pools->packed_bytes(s->weights_at));
+    const int64_t bytes = conv != nullptr ? x86::GroupScaledConvScratchBytes(s->layout, *conv)
+                                          : x86::GroupScaledFcScratchBytes(s->layout, rows);
+    pools->NeedScratch(static_cast<size_t>((bytes + 3) / 4));
+    *run = &RunFastGroupScaledAvx512;
+    return true;
+  }
+#else
+  (void)group_multiplier, (void)requant, (void)conv, (void)rows, (void)input_zero_point;
+#endif
   s->weights_at = AddWeightCodes(w, units * depth, pools);
   pools->NeedScratch(static_cast<size_t>((depth * int64_t{sizeof(int16_t)} + 3) / 4));
+  *run = &RunFastGroupScaled;
   return true;
 }
 }  // namespace
 #endif
 
-// Group-scaled weights on int8 activations (portable::Qs8GroupScaledFc, Qs8GroupScaledConv2D) on
-// every optimized set; checked against the reference's preconditions already (CheckGroupScaled).
+// Group-scaled weights on int8 activations (x86::Qs8GroupScaledFcAvx512 / Qs8GroupScaledConv2DAvx512
+// on avx512vnni, portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D on every other optimized set);
+// checked against the reference's preconditions already (CheckGroupScaled).
 void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const TensorDesc& w, PreparePools* pools,
                               PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   FastGroupScaledState s;
   s.fc = p;
-  if (!PrepareGroupScaled(p.units, p.depth, p.group_size, w, pools, &s)) return;
+  RunFn run = nullptr;
+  if (!PrepareGroupScaled(p.units, p.depth, p.group_size, p.group_multiplier, p.requant, nullptr, p.rows,
+                          p.input_zero_point, w, pools, &s, &run))
+    return;
   out->params = s;
-  out->run = &RunFastGroupScaled;
+  out->run = run;
 #else
   (void)p, (void)w, (void)pools, (void)out;
 #endif
@@ -363,9 +410,12 @@ void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const Ten
   s.conv = true;
   s.conv_p = p;
   const int64_t depth = int64_t{p.conv.in_channels} * p.conv.kernel_h * p.conv.kernel_w;
-  if (!PrepareGroupScaled(p.conv.out_channels, depth, p.group_size, w, pools, &s)) return;
+  RunFn run = nullptr;
+  if (!PrepareGroupScaled(p.conv.out_channels, depth, p.group_size, p.group_multiplier, p.conv.requant, &p.conv, 0,
+                          p.conv.input_zero_point, w, pools, &s, &run))
+    return;
   out->params = s;
-  out->run = &RunFastGroupScaled;
+  out->run = run;
 #else
   (void)p, (void)w, (void)pools, (void)out;
 #endif

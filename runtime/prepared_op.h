@@ -14,6 +14,9 @@
 #include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/portable/qs8_gemm.h"
 #endif
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/group_scaled.h"
+#endif
 #include "runtime/model.h"
 #include "runtime/status.h"
 
@@ -135,17 +138,21 @@ struct FastDepthwiseState {
   const int8_t* weights = nullptr;
   portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
-// FULLY_CONNECTED or CONV_2D (groups = 1) with group-scaled weights on int8 activations
-// (portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D): the weight's codes as int8 in
-// PreparePools::packed[weights_at] (an int4 weight unpacked; bound to `weights` once the pools are
-// final), the row's x − z_x in the shared scratch.
+// FULLY_CONNECTED or CONV_2D (groups = 1) with group-scaled weights on int8 activations:
+// PreparePools::packed[weights_at] (bound to `weights` once the pools are final) holds the weight's
+// codes as int8 (an int4 weight unpacked) for portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D,
+// or on avx512vnni the weight packed for x86::Qs8GroupScaledFcAvx512 / Qs8GroupScaledConv2DAvx512
+// (`layout`); their rows of activations live in the shared scratch.
 struct FastGroupScaledState {
   bool conv = false;
   ref::FullyConnectedLowBitParams fc;
   ref::Conv2DGroupScaledParams conv_p;
   size_t weights_at = 0;
   const int8_t* weights = nullptr;
-  int16_t* scratch = nullptr;
+  void* scratch = nullptr;
+#if defined(SQUINT_X86_KERNELS)
+  x86::GroupScaledLayout layout;
+#endif
 };
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.
