@@ -142,6 +142,12 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
       const bool back = t + k.mr > row_last && 2 * (row_last - t) > k.mr && row_last - row_first >= k.mr;
       const int32_t r0 = back ? row_last - k.mr : t;
       const int32_t m = row_last - r0 < k.mr ? row_last - r0 : k.mr;
+      if (k.row_panels != nullptr) {
+        k.row_panels(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(c0) * panel_bytes,
+                     panel_bytes, c0 * k.nr, c1 - c0, p.row_bias != nullptr ? p.row_bias + r0 : nullptr,
+                     y + static_cast<int64_t>(r0) * p.units);
+        continue;
+      }
       for (int32_t pi = c0; pi < c1; ++pi) {
         const int32_t n0 = pi * k.nr;
         k.tile(p, m, a + static_cast<size_t>(r0) * row_bytes, k_pad, weights + static_cast<size_t>(pi) * panel_bytes,

@@ -102,6 +102,11 @@ struct Qs8GemmKernel {
   // activations, single-threaded (every panel, every row tile), for p.rows >= kConvTilesMinRows.
   // Null: the set has none (im2col).
   void (*conv_tiles)(const Qs8GemmParams& p, const Qs8ConvRows& r, int8_t* y);
+  // `tile` over `panels` consecutive panels from unit n0 (w their first, panel_bytes apart), the
+  // same codes as one tile call per panel, for kernels with a per-call set-up to share (AMX's
+  // tile configuration). Null: the sweep calls `tile` per panel.
+  void (*row_panels)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, size_t panel_bytes,
+                     int32_t n0, int32_t panels, const int32_t* row_bias, int8_t* y) = nullptr;
 };
 // conv_tiles' fewest output positions: every tile is a whole 8-row tile (the last one moved back
 // to end at the last row, recomputing some rows with the same instructions), so that the

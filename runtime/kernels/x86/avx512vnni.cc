@@ -326,41 +326,79 @@ void CopyRows(const uint8_t* a, size_t k_pad, int32_t rows, size_t k, size_t byt
                                           : _mm512_setzero_si512());
 }
 
-__attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
-                                                                 size_t k_pad, const void* w_v, int32_t n0, int32_t valid,
-                                                                 const int32_t* row_bias, int8_t* y) {
-  // A few rows use a sliver of the 16-row tiles while every B tile still streams in: the VNNI
-  // tile is faster there (1×768×768: 90 against 56 GMAC/s, docs/benchmarks.md).
-  if (m <= kAmxVnniRows) return Tile8x32(p, m, a_v, k_pad, w_v, n0, valid, row_bias, y);
+__attribute__((target("amx-tile,amx-int8"))) void ConfigureAmx() {
   AmxTileConfig cfg;
   for (int32_t t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
   asm volatile("" ::: "memory");  // the config's bytes are written before ldtilecfg reads them
   _tile_loadconfig(&cfg);
+}
+
+// The row tile's zero-padded copies of partial A blocks and of the panel's last depth step.
+struct AmxCopies {
+  alignas(64) uint8_t a[2][16][64];
+  alignas(64) uint8_t b[16][128];
+};
+
+// A panel's int32 block (32 units from n0, of which `valid` exist; rows [0, m)) waiting for its
+// requantization.
+struct AmxBlock {
+  const int32_t (*c)[32] = nullptr;
+  int32_t m = 0, n0 = 0, valid = 0;
+};
+
+// Requantizes rows [first, last) of block b into y (rows p.units apart).
+inline void OutputAmx(const Qs8GemmParams& p, const AmxBlock& b, int32_t first, int32_t last,
+                      const int32_t* row_bias, int8_t* y) {
+  const OutputStage o = MakeOutputStage(p);
+  const int64_t units = p.units;  // read once: the int8 stores below may alias p
+  for (int32_t h = 0; h < 2 && 16 * h < b.valid; ++h) {
+    const int32_t u0 = b.n0 + 16 * h;
+    const __m512i bias = _mm512_loadu_si512(p.bias + u0), mult = _mm512_loadu_si512(p.multiplier + u0);
+    const __m512i left = _mm512_loadu_si512(p.left_shift + u0), right = _mm512_loadu_si512(p.right_shift + u0);
+    const __mmask16 store = StoreMask(b.valid - 16 * h);
+    const bool no_left = _mm512_test_epi32_mask(left, left) == 0;
+    for (int32_t i = first; i < last; ++i) {
+      __m512i acc = _mm512_add_epi32(_mm512_load_si512(b.c[i] + 16 * h), bias);
+      if (row_bias != nullptr) acc = _mm512_add_epi32(acc, _mm512_set1_epi32(row_bias[i]));
+      const __m512i q = no_left ? Requantize<false>(acc, mult, left, right, o) : Requantize(acc, mult, left, right, o);
+      _mm512_mask_cvtepi32_storeu_epi8(y + i * units + u0, store, q);
+    }
+  }
+}
+
+// Issues the tile products of rows [0, m) (4 < m <= 32) × the panel `w` into C tiles 0–3 (the
+// tiles configured by ConfigureAmx); StoreAmx writes them out. Between the depth steps it
+// requantizes the previous panel's block `prev` (if any), a share of its rows a step, so that the
+// vector work runs while the tile unit computes (placed after all the tile products it would wait
+// behind them in the reorder buffer).
+__attribute__((target("amx-tile,amx-int8"))) inline void IssueAmx(const Qs8GemmParams& p, int32_t m, const uint8_t* a,
+                                                                  size_t k_pad, const uint8_t* w, AmxCopies* copies,
+                                                                  const AmxBlock& prev, const int32_t* row_bias,
+                                                                  int8_t* y) {
+  const int32_t steps = static_cast<int32_t>((k_pad + 63) / 64);
+  const int32_t share = (prev.m + steps - 1) / steps;
+  int32_t done = 0;
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
-  const auto* a = static_cast<const uint8_t*>(a_v);
-  const auto* w = static_cast<const uint8_t*>(w_v);
   const bool two = m > 16;
   const int32_t m0 = std::min(m, 16), m1 = m - m0;
   const size_t full = k_pad / 64 * 64;
-  alignas(64) uint8_t a_copy[2][16][64];
-  alignas(64) uint8_t b_copy[16][128];
   for (size_t k = 0; k < k_pad; k += 64) {
     const size_t bytes = std::min<size_t>(64, k_pad - k);
     const uint8_t *a0 = a + k, *a1 = two ? a + 16 * k_pad + k : a0, *b = w + k * 32;
     size_t a0_stride = k_pad, a1_stride = k_pad;
-    if (m0 < 16 || k >= full) CopyRows(a, k_pad, m0, k, bytes, a_copy[0]), a0 = a_copy[0][0], a0_stride = 64;
+    if (m0 < 16 || k >= full) CopyRows(a, k_pad, m0, k, bytes, copies->a[0]), a0 = copies->a[0][0], a0_stride = 64;
     if (two && (m1 < 16 || k >= full))
-      CopyRows(a + 16 * k_pad, k_pad, m1, k, bytes, a_copy[1]), a1 = a_copy[1][0], a1_stride = 64;
+      CopyRows(a + 16 * k_pad, k_pad, m1, k, bytes, copies->a[1]), a1 = copies->a[1][0], a1_stride = 64;
     if (k >= full) {  // the panel's last groups, then zero rows
       for (size_t g = 0; g < 16; ++g) {
         const bool in = g < bytes / 4;
-        _mm512_store_si512(b_copy[g], in ? _mm512_loadu_si512(b + g * 128) : _mm512_setzero_si512());
-        _mm512_store_si512(b_copy[g] + 64, in ? _mm512_loadu_si512(b + g * 128 + 64) : _mm512_setzero_si512());
+        _mm512_store_si512(copies->b[g], in ? _mm512_loadu_si512(b + g * 128) : _mm512_setzero_si512());
+        _mm512_store_si512(copies->b[g] + 64, in ? _mm512_loadu_si512(b + g * 128 + 64) : _mm512_setzero_si512());
       }
-      b = b_copy[0];
+      b = copies->b[0];
     }
     asm volatile("" ::: "memory");  // the copies are written before the tile loads read them
     _tile_loadd(4, a0, a0_stride);
@@ -373,30 +411,65 @@ __attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmPara
       _tile_dpbusd(2, 5, 6);
       _tile_dpbusd(3, 5, 7);
     }
+    if (done < prev.m) {
+      const int32_t next = std::min(prev.m, done + share);
+      OutputAmx(p, prev, done, next, row_bias, y);
+      done = next;
+    }
   }
-  alignas(64) int32_t c[kAmxMr][32];
+}
+
+__attribute__((target("amx-tile,amx-int8"))) inline void StoreAmx(int32_t m, int32_t (*c)[32]) {
   _tile_stored(0, c[0], 128);
   _tile_stored(1, c[0] + 16, 128);
-  if (two) {
+  if (m > 16) {
     _tile_stored(2, c[16], 128);
     _tile_stored(3, c[16] + 16, 128);
   }
+}
+
+__attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
+                                                                 size_t k_pad, const void* w_v, int32_t n0, int32_t valid,
+                                                                 const int32_t* row_bias, int8_t* y) {
+  // A few rows use a sliver of the 16-row tiles while every B tile still streams in: the VNNI
+  // tile is faster there (1×768×768: 90 against 56 GMAC/s, docs/benchmarks.md).
+  if (m <= kAmxVnniRows) return Tile8x32(p, m, a_v, k_pad, w_v, n0, valid, row_bias, y);
+  ConfigureAmx();
+  AmxCopies copies;
+  alignas(64) int32_t c[kAmxMr][32];
+  IssueAmx(p, m, static_cast<const uint8_t*>(a_v), k_pad, static_cast<const uint8_t*>(w_v), &copies, AmxBlock{},
+           row_bias, y);
+  StoreAmx(m, c);
   _tile_release();
-  const OutputStage o = MakeOutputStage(p);
-  const int64_t units = p.units;  // read once: the int8 stores below may alias p
-  for (int32_t h = 0; h < 2 && 16 * h < valid; ++h) {
-    const int32_t u0 = n0 + 16 * h;
-    const __m512i bias = _mm512_loadu_si512(p.bias + u0), mult = _mm512_loadu_si512(p.multiplier + u0);
-    const __m512i left = _mm512_loadu_si512(p.left_shift + u0), right = _mm512_loadu_si512(p.right_shift + u0);
-    const __mmask16 store = StoreMask(valid - 16 * h);
-    const bool no_left = _mm512_test_epi32_mask(left, left) == 0;
-    for (int32_t i = 0; i < m; ++i) {
-      __m512i acc = _mm512_add_epi32(_mm512_load_si512(c[i] + 16 * h), bias);
-      if (row_bias != nullptr) acc = _mm512_add_epi32(acc, _mm512_set1_epi32(row_bias[i]));
-      const __m512i q = no_left ? Requantize<false>(acc, mult, left, right, o) : Requantize(acc, mult, left, right, o);
-      _mm512_mask_cvtepi32_storeu_epi8(y + i * units + u0, store, q);
-    }
+  OutputAmx(p, AmxBlock{c, m, n0, valid}, 0, m, row_bias, y);
+}
+
+// TileAmx32x32 over `panels` panels from unit n0 (panel_bytes apart), the tiles configured once;
+// each panel's requantization runs between the next panel's depth steps (IssueAmx).
+__attribute__((target("amx-tile,amx-int8"))) void PanelsAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
+                                                                   size_t k_pad, const void* w_v, size_t panel_bytes,
+                                                                   int32_t n0, int32_t panels, const int32_t* row_bias,
+                                                                   int8_t* y) {
+  const auto* a = static_cast<const uint8_t*>(a_v);
+  const auto* w = static_cast<const uint8_t*>(w_v);
+  auto valid_of = [&p](int32_t n) { return p.units - n < kNr ? p.units - n : kNr; };
+  if (m <= kAmxVnniRows) {
+    for (int32_t j = 0; j < panels; ++j)
+      Tile8x32(p, m, a, k_pad, w + j * panel_bytes, n0 + j * kNr, valid_of(n0 + j * kNr), row_bias, y);
+    return;
   }
+  ConfigureAmx();
+  AmxCopies copies;
+  alignas(64) int32_t c[2][kAmxMr][32];
+  AmxBlock prev;
+  for (int32_t j = 0; j < panels; ++j) {
+    IssueAmx(p, m, a, k_pad, w + j * panel_bytes, &copies, prev, row_bias, y);
+    StoreAmx(m, c[j & 1]);
+    const int32_t n = n0 + j * kNr;
+    prev = AmxBlock{c[j & 1], m, n, valid_of(n)};
+  }
+  _tile_release();
+  OutputAmx(p, prev, 0, m, row_bias, y);
 }
 
 }  // namespace
@@ -404,7 +477,7 @@ __attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmPara
 // The convolutions whose patch rows are read in place keep the VNNI tiles (ConvTiles8x32).
 const Qs8GemmKernel kQs8Gemm32x32c4Amx = {"qs8_gemm_32x32c4__amx", kAmxMr, kNr, kKr, 1, 128, &Pack,
                                            &TileAmx32x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
-                                           &ConvTiles8x32};
+                                           &ConvTiles8x32, &PanelsAmx32x32};
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
