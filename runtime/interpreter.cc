@@ -121,6 +121,9 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     } else if (auto* gs = std::get_if<FastGroupScaledState>(&op.params)) {
       gs->weights = reinterpret_cast<const int8_t*>(pools_.packed_bytes(gs->weights_at));
       gs->scratch = pools_.scratch.data();
+    } else if (auto* lg = std::get_if<FastLogGridMatMulState>(&op.params)) {
+      lg->coefficients = reinterpret_cast<const double*>(pools_.packed_bytes(lg->coefficients_at));
+      lg->scratch = reinterpret_cast<double*>(pools_.scratch.data());
     } else if (auto* sm = std::get_if<FastSoftmaxMaskedState>(&op.params)) {
       sm->keep = reinterpret_cast<uint8_t*>(pools_.scratch.data());
     }

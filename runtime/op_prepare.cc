@@ -383,7 +383,8 @@ Status PrepareBatchMatMul(const Ctx& ctx, PreparePools* pools, PreparedOp* out) 
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, ctx.op->options_as_BatchMatMulOptions()->requant(), 1, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunBatchMatMul, a.type);
-  if (a.type == ElementType::INT8) PrepareFastBatchMatMul(p, pools, out);  // keeps the reference when no kernel
+  if (a.type == ElementType::INT8 && p.a_grid != nullptr) PrepareFastLogGridMatMul(p, pools, out);
+  else if (a.type == ElementType::INT8) PrepareFastBatchMatMul(p, pools, out);  // keeps the reference when no kernel
   return Status::Ok();
 }
 
@@ -531,7 +532,7 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   } else {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
   }
-  if (x.type == ElementType::INT8 && p.grid == nullptr)
+  if (x.type == ElementType::INT8)
     PrepareFastSoftmax(p, y.type == ElementType::UINT8, dynamic_mask != nullptr, pools, out);
   return Status::Ok();
 }

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "runtime/op_prepare_util.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 
 namespace squint::rt::prep {
 namespace {
@@ -40,10 +43,11 @@ void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) 
   portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                       s.transpose);
 }
-// Batches [first, last) of a BATCH_MATMUL, each a Qs8MatMul with `gemm` (its scratch, its split).
-void BatchMatMulRange(const FastBatchMatMulState& s, const portable::Qs8GemmParams& gemm, const void* const* in,
-                      void* const* out, int64_t first, int64_t last) {
-  const ref::BatchMatMulParams& p = s.p;
+// product(a, b, y) for the matrices of batches [first, last) of a BATCH_MATMUL, in the
+// reference's broadcast walk.
+template <typename Product>
+void ForBatches(const ref::BatchMatMulParams& p, const void* const* in, void* const* out, int64_t first, int64_t last,
+                Product product) {
   const auto* a = static_cast<const int8_t*>(in[0]);
   const auto* b = static_cast<const int8_t*>(in[1]);
   auto* y = static_cast<int8_t*>(out[0]);
@@ -52,19 +56,25 @@ void BatchMatMulRange(const FastBatchMatMulState& s, const portable::Qs8GemmPara
     index[i] = rest % p.batch_dims[i];
     rest /= p.batch_dims[i];
   }
-  for (int64_t batch = first; batch < last; ++batch) {  // the reference's broadcast walk
+  for (int64_t batch = first; batch < last; ++batch) {
     int64_t a_offset = 0, b_offset = 0;
     for (int32_t i = 0; i < p.batch_rank; ++i) {
       a_offset += index[i] * p.a_batch_strides[i];
       b_offset += index[i] * p.b_batch_strides[i];
     }
-    portable::Qs8MatMul(*s.kernel, gemm, p.a_zero_point, p.b_zero_point, a + a_offset * p.m * p.k,
-                        b + b_offset * p.k * p.n, y + batch * p.m * p.n);
+    product(a + a_offset * p.m * p.k, b + b_offset * p.k * p.n, y + batch * p.m * p.n);
     for (int32_t i = p.batch_rank - 1; i >= 0; --i) {
       if (++index[i] < p.batch_dims[i]) break;
       index[i] = 0;
     }
   }
+}
+// Batches [first, last) of a BATCH_MATMUL, each a Qs8MatMul with `gemm` (its scratch, its split).
+void BatchMatMulRange(const FastBatchMatMulState& s, const portable::Qs8GemmParams& gemm, const void* const* in,
+                      void* const* out, int64_t first, int64_t last) {
+  ForBatches(s.p, in, out, first, last, [&](const int8_t* a, const int8_t* b, int8_t* y) {
+    portable::Qs8MatMul(*s.kernel, gemm, s.p.a_zero_point, s.p.b_zero_point, a, b, y);
+  });
 }
 int64_t NumBatches(const ref::BatchMatMulParams& p) {
   int64_t n = 1;
@@ -83,6 +93,15 @@ void RunFastBatchMatMulItems(const PreparedOp& op, const void* const* in, void* 
   gemm.scratch = static_cast<uint8_t*>(gemm.scratch) + static_cast<size_t>(part) * s.scratch_stride;
   gemm.parallel = portable::Qs8Parallel();
   BatchMatMulRange(s, gemm, in, out, first, last);
+}
+// P·V with log-grid P: batches [first, last), with the scratch slot of `part`.
+void RunFastLogGridMatMulItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                               int64_t last, int32_t part) {
+  const FastLogGridMatMulState& s = Get<FastLogGridMatMulState>(op);
+  double* scratch = s.scratch + static_cast<size_t>(part) * s.scratch_stride;
+  ForBatches(s.p, in, out, first, last, [&](const int8_t* a, const int8_t* b, int8_t* y) {
+    s.product(s.p, s.coefficients, a, b, y, scratch);
+  });
 }
 template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -456,6 +475,36 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
 #endif
 }
 
+// BATCH_MATMUL with a log-grid left operand (P·V), already checked against the reference's
+// preconditions: portable::Qs8LogGridMatMul (x86::Qs8LogGridMatMulAvx512 on avx512vnni, the same
+// source) when its double sums are exact (LogGridMatMulInDouble); its 256 coefficients in the
+// pools, a scratch slot per thread.
+void PrepareFastLogGridMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || p.a_grid == nullptr) return;
+  FastLogGridMatMulState s;
+  s.p = p;
+  double v[256];
+  portable::LogGridCoefficients(*p.a_grid, v);
+  if (!portable::LogGridMatMulInDouble(p, v)) return;
+  s.coefficients_at = pools->AddPacked(sizeof(v));
+  std::memcpy(pools->packed_bytes(s.coefficients_at), v, sizeof(v));
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kAvx512Vnni) s.product = &x86::Qs8LogGridMatMulAvx512;
+#endif
+  s.scratch_stride = static_cast<size_t>((portable::Qs8LogGridMatMulScratchBytes(p) + 63) / 64 * 64) / sizeof(double);
+  pools->NeedScratch(s.scratch_stride * sizeof(double) * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  out->params = s;
+  out->run_items = &RunFastLogGridMatMulItems;
+  out->run = &RunAllItems<&RunFastLogGridMatMulItems>;
+  out->items = NumBatches(p);
+  out->item_bytes = static_cast<int32_t>(std::min<int64_t>(int64_t{p.m} * p.n, kInt32Max));
+  out->item_ps = SaturatingProduct(int64_t{p.m} * p.n, int64_t{p.k} * kBatchMatMulPsPerMac);
+#else
+  (void)p, (void)pools, (void)out;
+#endif
+}
+
 // int8 ADD / SUB / MUL: the reference's output for each of the 65536 code pairs tabulated in
 // the pools (64 KiB per op), so only ops whose output is at least kMinTableOutput elements use it.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
@@ -553,15 +602,17 @@ void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, Pr
 #endif
 }
 
-// SOFTMAX, int8 input, uniform-grid output (the caller checks both); parameters unchanged. With
-// a run-time int32 mask (input 1), a row's keep bytes are planned in the scratch.
+// SOFTMAX, int8 input (the caller checks it), uniform-grid or log-grid output; parameters
+// unchanged. With a run-time int32 mask (input 1), a row's keep bytes are planned in the scratch.
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
                         PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa == Isa::kReference || p.grid != nullptr || p.exp_table_size != 256) return;
+  if (pools->isa == Isa::kReference || p.exp_table_size != 256) return;
   // The VBMI rows where the CPU has VBMI and rows are longer than 64: 1.2x the per-element float
   // rows' speed on 128, 2.2–2.4x on 197–512, 7 % slower on 50–64 (docs/benchmarks.md, "Fast kernels").
-  const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni        ? portable::SoftmaxRows::kCpp
+  // A log grid's codes take the plain C++ rows on every set.
+  const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni || p.grid != nullptr
+                                         ? portable::SoftmaxRows::kCpp
                                      : Avx512VbmiSupported() && p.depth > 64 ? portable::SoftmaxRows::kAvx512Vbmi
                                                                              : portable::SoftmaxRows::kAvx512;
   if (dynamic_mask) {  // `keep` bytes: a 64-byte-aligned slot per thread

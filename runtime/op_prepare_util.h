@@ -212,6 +212,7 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
+void PrepareFastLogGridMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 // Group-scaled weights on int8 activations: FULLY_CONNECTED (p), or CONV_2D with groups = 1 (conv).
 void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const TensorDesc& w, PreparePools* pools,
                               PreparedOp* out);

@@ -154,6 +154,18 @@ struct FastGroupScaledState {
   x86::GroupScaledLayout layout;
 #endif
 };
+// BATCH_MATMUL with a log-grid left operand (portable::Qs8LogGridMatMul): its 256 coefficients in
+// PreparePools::packed[coefficients_at] (bound to `coefficients` once the pools are final), a
+// scratch slot of scratch_stride doubles per thread.
+struct FastLogGridMatMulState {
+  ref::BatchMatMulParams p;
+  size_t coefficients_at = 0;
+  const double* coefficients = nullptr;
+  double* scratch = nullptr;
+  size_t scratch_stride = 0;
+  void (*product)(const ref::BatchMatMulParams&, const double*, const int8_t*, const int8_t*, int8_t*,
+                  double*) = &portable::Qs8LogGridMatMul;
+};
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.
 struct FastSoftmaxMaskedState {
@@ -171,6 +183,7 @@ struct FastTransposeState {};
 struct FastDepthwiseState {};
 struct FastGroupScaledState {};
 struct FastSoftmaxMaskedState {};
+struct FastLogGridMatMulState {};
 #endif
 
 using OpParams =
@@ -180,7 +193,7 @@ using OpParams =
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
-                 FastGroupScaledState>;
+                 FastGroupScaledState, FastLogGridMatMulState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

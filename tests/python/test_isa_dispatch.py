@@ -31,11 +31,15 @@ CASES = [
     ("cnn_small/cnn_small_op17", FMNIST, ()),
     ("gpt_tiny/gpt_tiny_op17", GPT, ()),
     # 4-bit weights per channel: packed int4 in the file, unpacked into the GEMM's panels at prepare;
-    # with group scales: the portable group-scaled kernels
+    # with group scales: the group-scaled kernels (AVX-512's, portable C++ on AVX2)
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--weight-bits", "4")),
     ("cnn_small/cnn_small_op17", FMNIST, ("--weight-bits", "4")),
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--weight-bits", "4", "--group-size", "32")),
     ("cnn_small/cnn_small_op17", FMNIST, ("--weight-bits", "4", "--group-size", "32")),
+    # log-grid softmax (its codes) and the P·V after it (portable::Qs8LogGridMatMul): log2 on the
+    # ViT, SULQ (its eta term) under gpt_tiny's causal mask
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--softmax-quant", "log2")),
+    ("gpt_tiny/gpt_tiny_op17", GPT, ("--softmax-quant", "sulq")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

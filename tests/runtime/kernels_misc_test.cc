@@ -5,14 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <numeric>
 #include <random>
+#include <set>
 #include <tuple>
 #include <vector>
 
 #include "runtime/dispatch.h"
+#include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/misc.h"
 #if defined(SQUINT_X86_KERNELS)
@@ -257,6 +261,11 @@ class SoftmaxTester {
   // A random exp table instead: non-increasing, e_0 in [2^29, 2^30], each next entry a random
   // fraction of the one before (so that e/Σe takes arbitrary values, near every code's boundary).
   SoftmaxTester& RandomTable() { random_table_ = true; return *this; }
+  // Log-grid output (kCpp rows only) with n codes: thresholds of a log2 grid, 2^30·2^−(q + 1/2)
+  // (kLog2), random non-increasing ones including 0 and 2^30 + 1 (kRandom), or equal to the P of
+  // elements of the first row and one off them (kExact: the boundaries; no masks).
+  enum class Grid { kNone, kLog2, kRandom, kExact };
+  SoftmaxTester& LogGrid(Grid kind, int32_t n) { grid_ = kind, grid_n_ = n; return *this; }
 
   template <typename TOut>
   void Test() const {
@@ -313,11 +322,22 @@ class SoftmaxTester {
     }
     const auto x = RandomCodes(rng, Count(dims_), lo_, hi_);
     const size_t n = x.size();
+    std::vector<uint32_t> thresholds;
+    std::vector<uint8_t> shifts;
+    ref::LogGrid grid;
+    if (grid_ != Grid::kNone) {
+      thresholds = GridThresholds(p, x.data(), rng);
+      shifts.assign(thresholds.size(), 0);
+      grid.n = static_cast<int32_t>(thresholds.size());
+      grid.thresholds = thresholds.data();
+      grid.shifts = shifts.data();
+      p.grid = &grid;
+    }
     std::vector<TOut> want(n + 1, 9);
     ref::Softmax<int8_t, TOut>(p, x.data(), want.data());
     // Plain C++ code tables, the AVX-512 rows and the VBMI ones (where this CPU has them).
     for (auto rows : {portable::SoftmaxRows::kCpp, portable::SoftmaxRows::kAvx512, portable::SoftmaxRows::kAvx512Vbmi}) {
-      if (!SoftmaxRowsSupported(rows)) continue;
+      if (!SoftmaxRowsSupported(rows) || (grid_ != Grid::kNone && rows != portable::SoftmaxRows::kCpp)) continue;
       std::vector<TOut> got(n + 1, 9);
       std::vector<uint8_t> keep(static_cast<size_t>(p.depth) + 1, 7);
       portable::Qs8Softmax<TOut>(p, x.data(), got.data(), rows, keep.data());
@@ -330,7 +350,35 @@ class SoftmaxTester {
   }
 
  private:
+  // The grid's thresholds (non-increasing, in [0, 2^30 + 1]).
+  std::vector<uint32_t> GridThresholds(const ref::SoftmaxParams& p, const int8_t* x, std::mt19937& rng) const {
+    std::vector<uint32_t> t;
+    if (grid_ == Grid::kLog2) {
+      for (int32_t q = 0; q < grid_n_; ++q) t.push_back(static_cast<uint32_t>(std::ldexp(1.0, 30) * std::exp2(-q - 0.5)));
+    } else if (grid_ == Grid::kRandom) {
+      t = {ref::kLogGridOne + 1, ref::kLogGridOne, 0};
+      while (static_cast<int32_t>(t.size()) < grid_n_)
+        t.push_back(std::uniform_int_distribution<uint32_t>(0, ref::kLogGridOne)(rng));
+      t.resize(static_cast<size_t>(grid_n_));
+    } else {  // the reference's P of the first row's elements (all kept), and P ± 1
+      int32_t max_code = -128;
+      for (int32_t i = 0; i < p.depth; ++i) max_code = std::max<int32_t>(max_code, x[i]);
+      int64_t sum = 0;
+      for (int32_t i = 0; i < p.depth; ++i) sum += p.exp_table[max_code - x[i]];
+      while (static_cast<int32_t>(t.size()) < grid_n_) {
+        const int32_t i = std::uniform_int_distribution<int32_t>(0, p.depth - 1)(rng);
+        const int64_t num = int64_t{p.clip_scale_q16} * p.exp_table[max_code - x[i]] * (int64_t{1} << 14);
+        const int64_t v = std::clamp<int64_t>((num + sum / 2) / sum + int64_t{p.clip_offset_q16} * 64, 0, ref::kLogGridOne);
+        t.push_back(static_cast<uint32_t>(v + std::uniform_int_distribution<int32_t>(-1, 1)(rng)));
+      }
+    }
+    std::sort(t.begin(), t.end(), std::greater<uint32_t>());
+    return t;
+  }
+
   std::vector<int32_t> dims_{4, 16}, mask_dims_, mask32_dims_;
+  Grid grid_ = Grid::kNone;
+  int32_t grid_n_ = 0;
   bool mask_ = false, causal_ = false, random_table_ = false;
   double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
@@ -440,6 +488,30 @@ TEST(X86Misc, SoftmaxMasks) {
   SoftmaxTester().Dims({3, 64}).Mask({64}, 1.0).Codes(-128, -120).TestBoth();
 }
 
+// Log-grid codes (the plain C++ rows on every set) against the reference: grids of 1 to 255 codes,
+// clipped softmax (P past 2^30 and below 0), masks, and thresholds equal to elements' P and one off.
+TEST(X86Misc, SoftmaxLogGridCodes) {
+  using Grid = SoftmaxTester::Grid;
+  uint32_t seed = 50;
+  for (int32_t depth : {1, 7, 50, 64, 197}) {
+    SoftmaxTester().Dims({3, depth}).LogGrid(Grid::kLog2, 16).Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({3, depth}).LogGrid(Grid::kLog2, 21).ExpBits(30, 0.01).Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({4, depth}).LogGrid(Grid::kRandom, 1 + depth % 255).RandomTable().Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({2, depth}).LogGrid(Grid::kExact, 40).RandomTable().Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({2, depth}).LogGrid(Grid::kExact, 255).Clip(1.5f, -0.2f).Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({2, depth}).LogGrid(Grid::kRandom, 8).Clip(2.0f, -1.0f).Seed(seed++).TestBoth();  // clip_scale 2^17
+    SoftmaxTester().Dims({2, 3, depth}).LogGrid(Grid::kLog2, 16).Mask({3, depth}, 0.5).Seed(seed++).TestBoth();
+    SoftmaxTester().Dims({2, 3, depth}).LogGrid(Grid::kRandom, 30).Mask32({2, 1, depth}, 0.6).Seed(seed++).TestBoth();
+  }
+  SoftmaxTester().Dims({5, 65}).Codes(127, 127).LogGrid(Grid::kLog2, 16).TestBoth();  // every element equal
+  SoftmaxTester().Dims({4, 16}).Mask({4, 16}, 0.0).LogGrid(Grid::kLog2, 16).TestBoth();  // every row masked
+  SoftmaxTester().Dims({5, 65}).ExpBits(16, 1.0).LogGrid(Grid::kRandom, 100).TestBoth();  // most e == 0
+  // Rows of one element with e = 1: Σe = 1, so P is exactly clip_scale·2^14 + offset, and
+  // thresholds equal to it (P < T must not hold) are met exactly.
+  SoftmaxTester().Dims({6, 1}).ExpBits(0, 0.05).LogGrid(Grid::kExact, 3).TestBoth();
+  SoftmaxTester().Dims({6, 1}).ExpBits(0, 0.05).Clip(0.7f, 0.1f).LogGrid(Grid::kExact, 3).Seed(7).TestBoth();
+}
+
 TEST(X86Misc, SoftmaxRunTimeInt32Masks) {  // an attention mask input [batch, 1, 1, S], and others
   for (int32_t d : {1, 15, 16, 17, 63, 64, 65, 130}) {
     SoftmaxTester().Dims({2, 3, 5, d}).Mask32({2, 1, 1, d}, 0.7).Seed(d).TestBoth();
@@ -453,6 +525,79 @@ TEST(X86Misc, SoftmaxRunTimeInt32Masks) {  // an attention mask input [batch, 1,
   SoftmaxTester().Dims({2, 3, 7, 33}).Mask({3, 7, 1}, 0.5).Mask32({2, 1, 1, 33}, 0.5).TestBoth();
   SoftmaxTester().Dims({2, 3, 7, 33}).Mask({33}, 0.5).Mask32({2, 3, 7, 1}, 0.5).TestBoth();
   SoftmaxTester().Dims({2, 64}).Mask32({2, 64}, 0.9).Codes(127, 127).Clip(1.1f, -0.05f).Bits(4).TestBoth();
+}
+
+// ---- BATCH_MATMUL with a log-grid left operand (P·V) ----
+
+// One product against ref::BatchMatMul: a random grid of n codes (shifts up to 20, √2 flags, an
+// eta term), a's bytes codes below n, the zero code or bytes past n (all count as 0), b and its
+// zero point anywhere, one requantization. Returns the number of distinct output codes.
+// shifts up to max_shift; q: the requantization, or (multiplier 0) one that spreads the codes
+// (≈ 60 codes for the typical |acc| = √k·70·2^R, so that one unit of acc matters when R is small).
+size_t CheckLogGridMatMul(std::mt19937& rng, int32_t m, int32_t k, int32_t n, int32_t codes, int32_t max_shift,
+                          bool sqrt2, double eta, int32_t b_zero_point, QuantizedMultiplier q) {
+  auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
+  std::vector<uint32_t> thresholds(static_cast<size_t>(codes), 0);
+  std::vector<uint8_t> shifts, flags;
+  for (int32_t j = 0; j < codes; ++j) {
+    shifts.push_back(static_cast<uint8_t>(uni(0, max_shift)));
+    flags.push_back(static_cast<uint8_t>(sqrt2 ? uni(0, 1) : 0));
+  }
+  ref::LogGrid g;
+  g.n = codes;
+  g.thresholds = thresholds.data();
+  g.shifts = shifts.data();
+  g.sqrt2 = sqrt2 ? flags.data() : nullptr;
+  g.max_shift = *std::max_element(shifts.begin(), shifts.end());
+  g.eta_q = ref::LogGridEtaQ(1.0f, static_cast<float>(eta), g.max_shift);
+  if (q.multiplier == 0) q = QuantizeMultiplier(60.0 / (std::sqrt(double(k)) * 70.0 * std::ldexp(1.0, g.max_shift)));
+  std::vector<int8_t> a(size_t(m) * k);
+  for (auto& c : a) {
+    const int32_t pick = uni(0, 9);
+    c = static_cast<int8_t>(pick == 0 ? ref::kLogGridZeroCode : (pick == 1 ? uni(codes, 255) : uni(0, codes - 1)));
+  }
+  const std::vector<int8_t> b = RandomCodes(rng, int64_t{k} * n);
+  ref::BatchMatMulParams p;
+  p.m = m, p.k = k, p.n = n;
+  p.b_zero_point = b_zero_point;
+  p.a_grid = &g;
+  const int32_t mult[1] = {q.multiplier}, shift[1] = {q.shift};
+  p.requant.multiplier = mult;
+  p.requant.shift = shift;
+  p.requant.zero_point = uni(-128, 127);
+  std::vector<int8_t> want(size_t(m) * n + 1, 9), got(want.size(), 9);
+  ref::BatchMatMul<int8_t>(p, a.data(), b.data(), want.data());
+  double v[256];
+  portable::LogGridCoefficients(g, v);
+  EXPECT_TRUE(portable::LogGridMatMulInDouble(p, v)) << "k " << k;
+  std::vector<double> scratch(static_cast<size_t>(portable::Qs8LogGridMatMulScratchBytes(p) / 8));
+  portable::Qs8LogGridMatMul(p, v, a.data(), b.data(), got.data(), scratch.data());
+  EXPECT_EQ(got, want) << m << "x" << k << "x" << n << " codes " << codes << " max shift " << max_shift << " sqrt2 "
+                       << sqrt2 << " eta " << eta
+                       << " z_b " << b_zero_point << " multiplier " << q.multiplier << " shift " << q.shift;
+  return std::set<int8_t>(want.begin(), want.end() - 1).size();
+}
+
+// Shapes around the 4-row and 8-column steps; grids with shifts up to 0, 3 or 20 (with small
+// shifts, one unit of acc and its rounding show in the codes); requantization that spreads the
+// codes, or any shift from −31 to 30 (saturating).
+TEST(X86Misc, LogGridMatMulEqualsTheReference) {
+  std::mt19937 rng(60);
+  auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
+  size_t spread = 0, cases = 0;
+  for (int32_t m : {1, 3, 4, 5, 9, 50})
+    for (int32_t k : {1, 7, 50, 64, 197})
+      for (int32_t n : {1, 7, 8, 9, 32, 64}) {
+        const int32_t codes = uni(1, 40), max_shift = std::array<int32_t, 3>{0, 3, 20}[size_t(uni(0, 2))];
+        const bool sqrt2 = uni(0, 1) == 1;
+        const double eta = uni(0, 2) == 0 ? 0.0 : std::uniform_real_distribution<double>(0.0, 0.01)(rng);
+        const int32_t zb = uni(0, 3) == 0 ? (uni(0, 1) ? -128 : 127) : uni(-128, 127);
+        const QuantizedMultiplier q = uni(0, 3) == 0 ? QuantizedMultiplier{uni(1 << 30, INT32_MAX), uni(-31, 30)}
+                                                     : QuantizedMultiplier{};
+        const size_t distinct = CheckLogGridMatMul(rng, m, k, n, codes, max_shift, sqrt2, eta, zb, q);
+        if (m * n >= 64 && q.multiplier == 0) spread += distinct >= 10, ++cases;
+      }
+  EXPECT_GE(spread, cases / 2) << "too many saturated cases";
 }
 
 // ---- LAYER_NORM ----

@@ -32,6 +32,10 @@ void Units(const int16_t* xz, int32_t units, int32_t depth, int32_t group_size, 
 
 }  // namespace
 
+int32_t GroupScaledOutputCode(const ref::RequantParams& requant, const int32_t* bias, int32_t u, int64_t t) {
+  return ref::detail::GroupScaledOutput(requant, bias, u, t);
+}
+
 void Qs8GroupScaledFc(const ref::FullyConnectedLowBitParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                       int16_t* scratch, int8_t* y) {
   for (int32_t r = 0; r < p.rows; ++r) {

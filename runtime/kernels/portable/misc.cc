@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/portable/wide_requant.h"
 #include "runtime/kernels/reference/kernel_util.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
@@ -34,22 +36,6 @@ inline int64_t FloorDivByInverse(int64_t n, int64_t d, double inv) {
 inline int64_t RoundDivByInverse(int64_t num, int64_t den, double inv) {
   const int64_t q = FloorDivByInverse((num >= 0 ? num : -num) + den / 2, den, inv);
   return num >= 0 ? q : -q;
-}
-
-// MultiplyByQuantizedMultiplier64(x, {multiplier, shift}) (fixed_point.h) without branches on the
-// data: |x|·multiplier exactly by one 64×64 → 128-bit multiply, + 2^(r−1), ⌊/ 2^r⌋ with
-// r = 31 − shift in [1, 62], saturated to 2^31 − 1 (x > 0) or 2^31 (x < 0, negated). The same
-// exact rounding (to nearest, ties away from zero) and saturation as the reference's two-word
-// arithmetic. Preconditions as there: |x| < 2^62, multiplier in {0} ∪ [2^30, 2^31), shift in [−31, 30].
-inline int32_t MultiplyByQuantizedMultiplier64Wide(int64_t x, int32_t multiplier, int32_t shift) {
-  __extension__ typedef unsigned __int128 U128;
-  const bool negative = x < 0;
-  const uint64_t a = negative ? uint64_t{0} - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
-  const int r = 31 - shift;
-  const U128 q = (static_cast<U128>(a) * static_cast<uint64_t>(multiplier) + (static_cast<U128>(1) << (r - 1))) >> r;
-  const uint64_t limit = negative ? (uint64_t{1} << 31) : (uint64_t{1} << 31) - 1;
-  const uint64_t m = q > limit ? limit : static_cast<uint64_t>(q);
-  return negative ? static_cast<int32_t>(-static_cast<int64_t>(m)) : static_cast<int32_t>(m);
 }
 
 // ⌊√n⌋ for n < 2^62 (ref::IntegerSqrt's exact result): the double square root is within one
@@ -199,19 +185,99 @@ void Transpose(const TransposePlan& t, const void* x, void* y) {
 
 namespace {
 
-// One row in plain C++: kept max, min and Σe; the code of each d = max − x in [0, max − min]
-// (stopping at the first 0: the exp table is non-increasing, so u is too); then lookups.
-// mr: null (all kept) or a mask byte per element; any: false when the row is wholly masked.
+// The uniform-grid codes (ref::Softmax) of d in [0, d_hi] for a row whose Σe is sum (inv ≈ 1/sum).
 template <typename TOut>
-void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, bool any, TOut* yr,
-                 TOut* code_of_d) {
-  const int32_t depth = p.depth;
-  const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
+void UniformCodes(const ref::SoftmaxParams& p, const int32_t* table, int64_t sum, double inv, int32_t d_hi,
+                  TOut* code_of_d) {
   const int32_t drop = 24 - p.output_bits;
   const int64_t round = (int64_t{1} << (drop - 1)) + p.clip_offset_q16;
   const int64_t u_max = (int64_t{1} << p.output_bits) - 1;
   const int64_t scale = int64_t{p.clip_scale_q16} * 256;  // t = ⌊scale·e / Σe⌉, scale·e < 2^59
-  const int32_t zero_code = p.output_zero_point;
+  const int64_t half = sum / 2;
+  // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
+  // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
+  // checks the table), so u is too: past the first d with u = 0 every u is 0.
+  const int64_t t_min = (int64_t{1} << drop) - round;
+  int64_t n_min = INT64_MIN;
+  if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
+  int32_t d = 0;
+  for (; d <= d_hi; ++d) {
+    const int64_t n = scale * table[d] + half;
+    if (n < n_min) break;
+    const int64_t t = FloorDivByInverse(n, sum, inv);
+    const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
+    code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + p.output_zero_point);
+  }
+  for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(p.output_zero_point);
+}
+
+// A log grid's thresholds in the units of u = ⌊N / sum⌋, N = clip_scale·e·2^14 + ⌊sum/2⌋ (the
+// RoundDiv of ref::Softmax's grid path, whose P = clamp(u + clip_offset·2^6, 0, 2^30)): for
+// 0 < T <= 2^30, P < T exactly when u < T − clip_offset·2^6; T > 2^30 holds for every P (k =
+// INT64_MAX) and T <= 0 for none (INT64_MIN). So the code of P is #{j : u < k[j]}, and k is
+// non-increasing as the thresholds are (load checks them). Once per call.
+struct LogGridLimits {
+  int32_t n = 0;
+  int64_t k[256];  // k[j] for j < n, then INT64_MIN (no u is below it)
+  explicit LogGridLimits(const ref::SoftmaxParams& p) : n(p.grid->n) {
+    const int64_t offset = int64_t{p.clip_offset_q16} * 64;
+    for (int32_t j = 0; j < 256; ++j) {
+      const int64_t t = j < n ? int64_t{p.grid->thresholds[j]} : 0;
+      k[j] = t > ref::kLogGridOne ? INT64_MAX : (t <= 0 ? INT64_MIN : t - offset);
+    }
+  }
+  // The limits in N's units for a row whose Σe is sum: k[j]·sum, saturated (N < 2^61; ⌊N/S⌋ < K
+  // ⟺ N < K·S for S > 0), so that a code is #{j : N < limit[j]} without a division.
+  void Scale(int64_t sum, int64_t* limit) const {
+    for (int32_t j = 0; j < n; ++j) {
+      if (k[j] == INT64_MAX || k[j] == INT64_MIN) limit[j] = k[j];
+      else if (__builtin_mul_overflow(k[j], sum, &limit[j])) limit[j] = k[j] > 0 ? INT64_MAX : INT64_MIN;
+    }
+  }
+};
+
+// #{j : v < limit[j]} for 256 non-increasing limits of which at most 255 hold (a prefix): eight
+// halving steps, each adding its step when the entry before it still holds (no branch on the compare).
+inline int32_t CountAbove(const int64_t* limit, int64_t v) {
+  int32_t pos = 0;
+  for (int32_t step = 128; step > 0; step >>= 1) pos += step & -static_cast<int32_t>(v < limit[pos + step - 1]);
+  return pos;
+}
+
+template <typename TOut>
+TOut LogGridByte(int32_t count, int32_t n) {
+  return static_cast<TOut>(static_cast<uint8_t>(count == n ? ref::kLogGridZeroCode : count));
+}
+
+// The log-grid codes of d in [0, d_hi] for a row whose Σe is sum. In N's units the limits are
+// k[j]·sum (⌊N/S⌋ < K ⟺ N < K·S for S > 0; saturated, N < 2^61). N is non-increasing in d (the
+// exp table is) and the limits are in j, so the code is non-decreasing: one pass over d and the
+// limits; every d past the first zero code gets the zero code.
+template <typename TOut>
+void LogGridCodes(const ref::SoftmaxParams& p, const LogGridLimits& g, const int64_t* limit, const int32_t* table,
+                  int64_t sum, int32_t d_hi, TOut* code_of_d) {
+  const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
+  int32_t q = 0, d = 0;
+  for (; d <= d_hi; ++d) {
+    const int64_t n = scale * table[d] + half;  // scale·e < 2^17·2^30·2^14 = 2^61
+    while (q < g.n && n < limit[q]) ++q;
+    if (q == g.n) break;
+    code_of_d[d] = LogGridByte<TOut>(q, g.n);
+  }
+  for (; d <= d_hi; ++d) code_of_d[d] = LogGridByte<TOut>(g.n, g.n);
+}
+
+// One row in plain C++: kept max, min and Σe; the code of each d = max − x in [0, max − min]
+// (stopping at the first 0: the exp table is non-increasing, so u is too); then lookups.
+// mr: null (all kept) or a mask byte per element; any: false when the row is wholly masked.
+template <typename TOut>
+void SoftmaxRowCpp(const ref::SoftmaxParams& p, const LogGridLimits* grid, const int8_t* xr, const uint8_t* mr, bool any,
+                   TOut* yr, TOut* code_of_d) {
+  const int32_t depth = p.depth;
+  const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
+  // The code of probability 0: the uniform grid's zero point, or the log grid's zero code (its byte).
+  const auto zero_code = static_cast<TOut>(p.grid != nullptr ? static_cast<uint8_t>(ref::kLogGridZeroCode)
+                                                             : static_cast<uint8_t>(p.output_zero_point));
   int32_t max_code = -128, min_code = 127;
   int64_t sum = 0;
   if (mr == nullptr) {
@@ -238,34 +304,40 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t*
       }
   }
   if (!any) {
-    for (int32_t i = 0; i < depth; ++i) yr[i] = static_cast<TOut>(zero_code);
+    for (int32_t i = 0; i < depth; ++i) yr[i] = zero_code;
   } else {
     // A kept output depends on d = max − x only: its code for each d in [0, max − min] first.
     // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
     const double inv = 1.0 / static_cast<double>(sum);
-    const int64_t half = sum / 2;
-    // u = 0 exactly when t < T = 2^drop − γ·2^24 − 2^(drop−1), i.e. when N = scale·e + half < T·Σe
-    // (t = ⌊N / Σe⌋); T·Σe saturates (N < 2^60 stays below it). e is non-increasing in d (prepare
-    // checks the table), so u is too: past the first d with u = 0 every u is 0.
-    const int64_t t_min = (int64_t{1} << drop) - round;
-    int64_t n_min = INT64_MIN;
-    if (t_min > 0 && __builtin_mul_overflow(t_min, sum, &n_min)) n_min = INT64_MAX;
     const int32_t d_hi = max_code - min_code;
-    int32_t d = 0;
-    for (; d <= d_hi; ++d) {
-      const int64_t n = scale * table[d] + half;
-      if (n < n_min) break;
-      const int64_t t = FloorDivByInverse(n, sum, inv);
-      const int64_t v = (t + round) >> drop;  // ⌊(t + γ·2^24 + 2^(drop−1)) / 2^drop⌋ (arithmetic shift)
-      code_of_d[d] = static_cast<TOut>((v < 0 ? 0 : (v > u_max ? u_max : v)) + zero_code);
+    if (grid != nullptr) {
+      if (d_hi + grid->n > 4 * depth) {
+        // More d and thresholds to walk through than a few times the elements: each kept
+        // element's code from its own u = ⌊N / sum⌋ by a search of k. u <= clip_scale·2^14 <= 2^31
+        // (e <= sum), so the double quotient is off by at most one; one correction each way.
+        const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
+        for (int32_t i = 0; i < depth; ++i) {
+          const bool kept = mr == nullptr || mr[i] != 0;
+          const int64_t n = scale * table[kept ? max_code - xr[i] : 0] + half;
+          int64_t u = static_cast<int64_t>(static_cast<double>(n) * inv);
+          const int64_t r = n - u * sum;
+          u += static_cast<int64_t>(r >= sum) - static_cast<int64_t>(r < 0);
+          yr[i] = kept ? LogGridByte<TOut>(CountAbove(grid->k, u), grid->n) : zero_code;
+        }
+        return;
+      }
+      int64_t limit[ref::kLogGridMaxCodes];
+      grid->Scale(sum, limit);
+      LogGridCodes(p, *grid, limit, table, sum, d_hi, code_of_d);
+    } else {
+      UniformCodes(p, table, sum, inv, d_hi, code_of_d);
     }
-    for (; d <= d_hi; ++d) code_of_d[d] = static_cast<TOut>(zero_code);
     if (mr == nullptr) {
       for (int32_t i = 0; i < depth; ++i) yr[i] = code_of_d[max_code - xr[i]];
     } else {
       for (int32_t i = 0; i < depth; ++i) {
         const TOut code = code_of_d[mr[i] != 0 ? max_code - xr[i] : 0];
-        yr[i] = mr[i] != 0 ? code : static_cast<TOut>(zero_code);
+        yr[i] = mr[i] != 0 ? code : zero_code;
       }
     }
   }
@@ -293,6 +365,9 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
   const int64_t m32_step = p.mask32 != nullptr ? p.mask32_strides[p.rank - 1] : 0;  // 0 or 1
   int64_t keep_mask_off = -1, keep_mask32_off = -1;  // the offsets `keep` holds the bytes of
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
+  std::optional<LogGridLimits> grid_limits;
+  if (p.grid != nullptr) grid_limits.emplace(p);
+  const LogGridLimits* grid = grid_limits ? &*grid_limits : nullptr;
 #if defined(SQUINT_X86_KERNELS)
   // Two rows in flight on AVX-512: a row waits for the next one and the two run as a pair (both
   // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512, Qs8SoftmaxRowsAvx512Vbmi);
@@ -356,11 +431,11 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
         wait_x = nullptr;
       }
     } else {
-      SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
+      SoftmaxRowCpp(p, grid, xr, mr, any, yr, code_of_d);
     }
 #else
     (void)rows;
-    SoftmaxRowCpp(p, xr, mr, any, yr, code_of_d);
+    SoftmaxRowCpp(p, grid, xr, mr, any, yr, code_of_d);
 #endif
     for (int32_t i = outer_axes - 1; i >= 0; --i) {
       mask_off += p.mask_strides[i];
@@ -560,7 +635,7 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     auto emit = [&](int32_t c, int64_t n) {
       const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
       const int32_t i = c * per_channel;
-      const int64_t v = int64_t{MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
+      const int64_t v = int64_t{detail::MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
       yr[c] = static_cast<int8_t>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
     };
     if (hi - lo + 1 < channels - done) {

@@ -81,7 +81,7 @@ void GatherRows(int32_t outer, int32_t axis_dim, int64_t inner_bytes, const int3
 template <typename T>
 void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T value, const T* x, T* y);
 
-// ---- SOFTMAX (int8 input, uniform-grid int8/uint8 output: p.grid == null) ----
+// ---- SOFTMAX (int8 input; uniform-grid int8/uint8 output, or log-grid codes: p.grid set, kCpp rows only) ----
 // rows: kCpp plain C++ rows; on x86-64 builds only, after the caller's CPU check, kAvx512 each
 // whole row by x86::Qs8SoftmaxRowAvx512, kAvx512Vbmi by x86::Qs8SoftmaxRowsAvx512Vbmi
 // (runtime/kernels/x86/rows.h); the same bytes on every path. Masks: the
@@ -93,6 +93,22 @@ enum class SoftmaxRows : int32_t { kCpp = 0, kAvx512 = 1, kAvx512Vbmi = 2 };
 template <typename TOut>
 void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows = SoftmaxRows::kCpp,
                 uint8_t* keep = nullptr, int64_t first_row = 0, int64_t last_row = -1);
+
+// ---- BATCH_MATMUL with a log-grid left operand (P·V after a log-grid SOFTMAX: a_grid set) ----
+// One product y[m][n] of a [m][k] (codes) and b [k][n] (int8), the reference's LogGridDot and
+// requantization (kernels.h): with v[q] = c_q·2^(R − shifts[q]) − eta_q (c_q = 2^15, or kSqrt2Q15
+// for a √2 code; 0 for the zero code and every byte >= n),
+//   total = Σ_k v[a_ik]·(b_kj − z_b) = acc0·2^15 + acc1·kSqrt2Q15 − col·eta_q,
+//   acc = ⌊(total + 2^14) / 2^15⌋, y = Requant(acc) (int64, per tensor).
+// total is summed in double: every term and partial sum is an integer of magnitude at most
+// k·max|b − z_b|·max|v|, exact while that is below 2^53 (LogGridMatMulInDouble; prepare keeps
+// the reference otherwise). `v`: 256 coefficients (LogGridCoefficients), scratch:
+// Qs8LogGridMatMulScratchBytes (b − z_b as doubles, rows padded to a multiple of 8).
+void LogGridCoefficients(const ref::LogGrid& g, double* v);
+bool LogGridMatMulInDouble(const ref::BatchMatMulParams& p, const double* v);
+int64_t Qs8LogGridMatMulScratchBytes(const ref::BatchMatMulParams& p);
+void Qs8LogGridMatMul(const ref::BatchMatMulParams& p, const double* v, const int8_t* a, const int8_t* b, int8_t* y,
+                      double* scratch);
 
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2
@@ -128,6 +144,10 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // once as int16 into `scratch` (depth values), then each unit's group sums over it: int16 × int8
 // products, plain C++ that -O3 vectorizes. The same integers as the reference in the same order: the
 // reference's codes. group_scaled.cc.
+// ref::detail::GroupScaledOutput out of line, compiled for the architecture's baseline: the
+// optimized sets' kernels call it for their rare lanes instead of instantiating the reference's
+// inline functions in their own translation units (compiled with other target flags).
+int32_t GroupScaledOutputCode(const ref::RequantParams& requant, const int32_t* bias, int32_t u, int64_t t);
 void Qs8GroupScaledFc(const ref::FullyConnectedLowBitParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                       int16_t* scratch, int8_t* y);
 void Qs8GroupScaledConv2D(const ref::Conv2DGroupScaledParams& p, const int8_t* x, const int8_t* w,

@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "runtime/kernels/reference/kernel_util.h"
+#include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/x86/group_scaled.h"
 
 namespace squint::rt::x86 {
@@ -72,7 +72,7 @@ inline __m128i Codes8(__m512i t, const Finals& f, int h, const Stage& s, int32_t
     _mm512_store_si512(tv, t);
     for (int i = 0; i < 8; ++i) {
       const int32_t u = u0 + 8 * h + i;  // a padding unit's code is never stored
-      out[i] = u < s.units ? static_cast<int8_t>(ref::detail::GroupScaledOutput(*s.requant, s.bias, u, tv[i])) : 0;
+      out[i] = u < s.units ? static_cast<int8_t>(portable::GroupScaledOutputCode(*s.requant, s.bias, u, tv[i])) : 0;
     }
     return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(out));
   }

@@ -123,4 +123,9 @@ void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_
 // CPU condition): t[j][i] = x[i][j] for an x of rows × cols bytes.
 void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
 
+// The log-grid P·V product (portable::Qs8LogGridMatMul's contract and scratch) compiled for
+// AVX-512 (avx512vnni_log_grid.cc).
+void Qs8LogGridMatMulAvx512(const ref::BatchMatMulParams& p, const double* v, const int8_t* a, const int8_t* b,
+                            int8_t* y, double* scratch);
+
 }  // namespace squint::rt::x86
