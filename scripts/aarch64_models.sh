@@ -37,18 +37,20 @@ fmnist=$models/fashion_mnist
 gpt=$models/gpt_tiny
 compared=0
 # model, calibration folder, input dtype for the runner (float32 values or int32 token ids), and
-# optionally "w4": 4-bit weights per channel (packed int4, unpacked into the GEMM's panels at prepare)
-# or "w4g32": 4-bit weights with group scales of 32 (the portable group-scaled kernels)
+# optionally a variant: "w4", 4-bit weights per channel (packed int4, unpacked into the GEMM's
+# panels at prepare); "w4g32", 4-bit weights with group scales of 32 (the portable group-scaled
+# kernels); "sulq", the SULQ log-grid softmax (its codes and the log-grid P·V after it)
 for spec in "cnn_small/cnn_small_op17 $fmnist float32" "vit_tiny/vit_tiny_op17 $fmnist float32" \
             "vit_tiny_clipped/vit_tiny_clipped_op17 $fmnist float32" "vit_tiny_gated/vit_tiny_gated_op17 $fmnist float32" \
             "gpt_tiny/gpt_tiny_op17 $gpt int32" "vit_tiny/vit_tiny_op17 $fmnist float32 w4" \
-            "cnn_small/cnn_small_op17 $fmnist float32 w4g32"; do
-  read -r model data dtype w4 <<<"$spec"
-  name=${model%%/*}${w4:+_$w4}
+            "cnn_small/cnn_small_op17 $fmnist float32 w4g32" "gpt_tiny/gpt_tiny_op17 $gpt int32 sulq"; do
+  read -r model data dtype variant <<<"$spec"
+  name=${model%%/*}${variant:+_$variant}
   bits=()
-  case "$w4" in
+  case "$variant" in
     w4) bits=(--weight-bits 4) ;;
     w4g32) bits=(--weight-bits 4 --group-size 32) ;;
+    sulq) bits=(--softmax-quant sulq) ;;
   esac
   sqnt=$work/$name.sqnt
   if ! SQUINT_ISA=reference "$squint" quantize "$models/$model.onnx" -o "$sqnt" --calib "$data/calib_x.npy" \
