@@ -43,6 +43,19 @@ void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) 
   portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                       s.transpose);
 }
+void RunFastGroupedConv(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastGroupedConvState& s = Get<FastGroupedConvState>(op);
+  const ref::Conv2DParams& p = s.p;
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+  const auto* x = static_cast<const int8_t*>(in[0]);
+  auto* y = static_cast<int8_t*>(out[0]);
+  for (int32_t n = 0; n < p.batch; ++n)
+    for (int32_t g = 0; g < p.groups; ++g)
+      portable::Qs8Conv2D(*s.states[g].kernel, s.states[g].gemm, s.group,
+                          x + (int64_t{n} * p.in_channels + int64_t{g} * s.group.in_channels) * in_plane,
+                          y + (int64_t{n} * p.out_channels + int64_t{g} * s.group.out_channels) * out_plane,
+                          s.transpose);
+}
 // product(a, b, y) for the matrices of batches [first, last) of a BATCH_MATMUL, in the
 // reference's broadcast walk.
 template <typename Product>
@@ -317,6 +330,64 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 
 // The optimized CONV_2D of pools->isa (int8 activations and weights): groups = 1 by im2col on
 // the GEMM; depthwise (groups = in = out channels) by portable::Qs8DepthwiseConv2D.
+#if defined(SQUINT_FAST_KERNELS)
+namespace {
+// CONV_2D with groups > 1, not depthwise: each group a groups = 1 convolution of cin/groups input
+// and cout/groups output channels (depth: cin/groups·kH·kW), its slice of the weight, bias and
+// per-channel requantization packed for the set's GEMM (an int4 weight unpacked first: a group's
+// slice may start mid-byte). Nothing changes when the set has no GEMM kernel.
+void PrepareFastGroupedConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, int32_t depth,
+                            PreparePools* pools, PreparedOp* out) {
+  if (portable::Qs8GemmKernelFor(pools->isa, depth) == nullptr || w.group_size != 0 ||
+      (w.type != ElementType::INT8 && w.type != ElementType::INT4))
+    return;
+  FastGroupedConvState s;
+  s.p = p;
+  s.group = p;
+  s.group.batch = 1;
+  s.group.groups = 1;
+  s.group.in_channels = p.in_channels / p.groups;
+  s.group.out_channels = p.out_channels / p.groups;
+  s.transpose = portable::TransposeBytesFor(pools->isa);
+  const int64_t group_weights = int64_t{s.group.out_channels} * depth;
+  TempVec<int8_t> unpacked;  // the caller's TempScope gives it back
+  const auto* codes = reinterpret_cast<const int8_t*>(w.data);
+  if (w.type == ElementType::INT4) {
+    unpacked.resize(static_cast<size_t>(group_weights * p.groups));
+    ref::UnpackInt4(w.data, group_weights * p.groups, unpacked.data());
+    codes = unpacked.data();
+  }
+  s.first_state = pools->fc_states.size();
+  auto scratch = [&s](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, s.group); };
+  for (int32_t g = 0; g < p.groups; ++g) {
+    TensorDesc wg = w;  // the group's int8 codes
+    wg.type = ElementType::INT8;
+    wg.data = reinterpret_cast<const uint8_t*>(codes + g * group_weights);
+    TensorDesc bg;
+    if (bias != nullptr) {
+      bg = *bias;
+      bg.data = bias->data + int64_t{g} * s.group.out_channels * static_cast<int64_t>(sizeof(int32_t));
+    }
+    ref::Conv2DParams c = s.group;
+    if (c.requant.count > 1) {
+      c.requant.multiplier += int64_t{g} * s.group.out_channels;
+      c.requant.shift += int64_t{g} * s.group.out_channels;
+      c.requant.count = s.group.out_channels;
+    }
+    FastFcState f;
+    if (!PackFastWeights(c.out_channels, depth, c.out_h * c.out_w, p.input_zero_point, c.requant, wg,
+                         bias != nullptr ? &bg : nullptr, pools, scratch, &f, &portable::ReorderConvWeights, &c)) {
+      pools->fc_states.resize(s.first_state);  // (not reached: the kernel exists) the blocks stay unused
+      return;
+    }
+    pools->fc_states.push_back(f);
+  }
+  out->params = s;
+  out->run = &RunFastGroupedConv;
+}
+}  // namespace
+#endif
+
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias,
                             PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
@@ -341,8 +412,12 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
     return;
   }
   const int64_t positions = int64_t{p.out_h} * p.out_w;
-  const int64_t depth = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
-  if (p.groups != 1 || positions > kInt32Max || depth > kInt32Max) return;
+  const int64_t depth = int64_t{p.in_channels} / p.groups * p.kernel_h * p.kernel_w;
+  if (positions > kInt32Max || depth > kInt32Max) return;
+  if (p.groups > 1) {
+    PrepareFastGroupedConv(p, w, bias, static_cast<int32_t>(depth), pools, out);
+    return;
+  }
   FastConvState s;
   s.p = p;
   s.transpose = portable::TransposeBytesFor(pools->isa);

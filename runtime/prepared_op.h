@@ -109,6 +109,16 @@ struct FastConvState {
   ref::Conv2DParams p;
   portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
 };
+// CONV_2D with groups > 1 that is not depthwise: one groups = 1 convolution per group
+// (portable::Qs8Conv2D) on the group's input and output channels, each with its own packed weight
+// in PreparePools::fc_states[first_state + g] (bound to `states` once the pools are final).
+struct FastGroupedConvState {
+  ref::Conv2DParams p;      // the whole convolution
+  ref::Conv2DParams group;  // one group's: batch 1, its input and output channels, groups 1
+  size_t first_state = 0;
+  FastFcState* states = nullptr;
+  portable::TransposeBytesFn transpose = &portable::TransposeBytes;  // portable::TransposeBytesFor(isa)
+};
 // int8 ADD / SUB / MUL by a table of the reference's 65536 results (portable/misc.h), in
 // PreparePools::packed block table_at.
 struct FastBinaryState {
@@ -177,6 +187,7 @@ struct FastSoftmaxMaskedState {
 struct FastFcState {};
 struct FastBatchMatMulState {};
 struct FastConvState {};
+struct FastGroupedConvState {};
 struct FastBinaryState {};
 struct FastLutState {};
 struct FastTransposeState {};
@@ -193,7 +204,7 @@ using OpParams =
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
-                 FastGroupScaledState, FastLogGridMatMulState>;
+                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState>;
 
 struct PreparedOp {
   RunFn run = nullptr;
@@ -239,6 +250,7 @@ struct PreparePools {
   // Parameters a compact file leaves out, computed at prepare (requantization pairs derived from
   // the scales, 8-bit shifts, tables and 1-bit masks widened): one array per use, whose data never moves.
   Vec<Vec<int32_t>> owned;
+  Vec<FastFcState> fc_states;  // the per-group GEMMs of grouped convolutions (FastGroupedConvState)
   Vec<Vec<int16_t>> owned16;
   Vec<Vec<uint8_t>> owned8;
   Isa isa = Isa::kReference;  // the resolved instruction set the ops are prepared for

@@ -824,15 +824,16 @@ AlignedBytes BuildSoftmax(bool masked) {
 }
 
 // One layer with a low-bit weight: FULLY_CONNECTED x [rows, depth] · w [units, depth], or CONV_2D
-// (stride 1, pads 1) x [1, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups 1, or C_in = units:
-// depthwise); packed int4 (odd numbers of weights: a padding nibble) or int8; one scale per output
-// channel, or group scales of `group_size` depth elements.
+// (stride 1, pads 1) x [batch, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups dividing C_in
+// and units; C_in = units = groups: depthwise); packed int4 (odd numbers of weights: a padding
+// nibble) or int8; one scale per output channel, or group scales of `group_size` depth elements.
 struct LowBitLayer {
   bool conv;
   int32_t rows, depth, units;  // FC: as named; conv: H, C_in, units (W = H + 2)
   int32_t groups = 1;
   int32_t group_size = 0;
   bool int4 = true;
+  int32_t batch = 1;  // conv only
 };
 AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units + d.group_size));
@@ -857,11 +858,11 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   std::vector<uint8_t> bias_bytes(bias.size() * 4);
   std::memcpy(bias_bytes.data(), bias.data(), bias_bytes.size());
   SqntBuilder b;
-  const std::vector<int32_t> x_shape = d.conv ? std::vector<int32_t>{1, d.depth, d.rows, d.rows + 2}
+  const std::vector<int32_t> x_shape = d.conv ? std::vector<int32_t>{d.batch, d.depth, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.depth};
   const std::vector<int32_t> w_shape = d.conv ? std::vector<int32_t>{d.units, d.depth / d.groups, 3, 3}
                                               : std::vector<int32_t>{d.units, d.depth};
-  const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{1, d.units, d.rows, d.rows + 2}
+  const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{d.batch, d.units, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.units};
   const int x = b.Activation("x", fb::ElementType::INT8, x_shape, 0.1f, 5);
   const std::vector<uint8_t> w_bytes = d.int4 ? quant_math::PackInt4(w) : std::vector<uint8_t>(w.begin(), w.end());
@@ -886,43 +887,60 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   return b.Finish();
 }
 
-// Low-bit weights take each set's fast kernels and give the reference's codes, on one thread and
-// three; every case must also make packed data at prepare (the reference kernels read the model's
-// bytes in place). Per-channel int4: the int8 GEMM's panels of the unpacked codes, or the
-// depthwise kernel's unpacked copy: FC depths odd and around the kernels' unrolls, a conv of 3 input
-// channels (im2col), one of 4 (kernel_w·C_in = 12, a multiple of 4: AVX-512's in-place patch rows),
-// a depthwise one and one of a single input channel (AVX-512: the depthwise kernel). Group scales
-// (int4 and int8; groups of 32, 64 and 9·4 = 36 patch elements): portable::Qs8GroupScaledFc and
-// Qs8GroupScaledConv2D.
+// One layer on every optimized set, on one thread and three, against the reference kernels; the
+// set's prepare must also make packed data (the reference kernels read the model's bytes in place).
+void ExpectFastCodesOnEverySet(const LowBitLayer& d) {
+  const AlignedBytes file = BuildLowBitLayer(d);
+  std::mt19937 rng(10);
+  const size_t inputs = d.conv ? size_t(d.batch) * d.depth * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth;
+  const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, inputs)};
+  const std::string what = std::string(d.conv ? "conv" : "fc") + " " + std::to_string(d.rows) + "x" +
+                           std::to_string(d.depth) + "x" + std::to_string(d.units) + " groups " +
+                           std::to_string(d.groups) + " group size " + std::to_string(d.group_size) +
+                           (d.int4 ? " int4" : " int8") + " batch " + std::to_string(d.batch);
+  Isa used = Isa::kAuto;
+  size_t ref_prepared = 1, prepared = 0;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used, 1, &ref_prepared);
+  ASSERT_FALSE(want.empty()) << what;
+  EXPECT_EQ(ref_prepared, 0u) << what;
+  std::set<int8_t> distinct(want.begin(), want.end());
+  EXPECT_GT(distinct.size(), std::min<size_t>(10, want.size() / 2)) << what;  // not saturated to a few codes
+  for (Isa isa : kOptimizedSets) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
+    EXPECT_GE(prepared, size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
+        << what << ", " << IsaName(isa) << ": no packed data, the reference kernel ran";
+    EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
+  }
+}
+
+// Low-bit weights take each set's fast kernels and give the reference's codes. Per-channel int4:
+// the int8 GEMM's panels of the unpacked codes, or the depthwise kernel's unpacked copy: FC depths
+// odd and around the kernels' unrolls, a conv of 3 input channels (im2col), one of 4 (kernel_w·C_in
+// = 12, a multiple of 4: AVX-512's in-place patch rows), a depthwise one and one of a single input
+// channel (AVX-512: the depthwise kernel). Group scales (int4 and int8; groups of 32, 64 and 9·4 =
+// 36 patch elements): the group-scaled kernels.
 TEST(Dispatch, LowBitWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
   for (const LowBitLayer d :
        {LowBitLayer{false, 13, 77, 19}, LowBitLayer{false, 1, 256, 33}, LowBitLayer{false, 40, 31, 64},
         LowBitLayer{true, 9, 3, 7}, LowBitLayer{true, 8, 4, 17}, LowBitLayer{true, 7, 5, 5, 5},
         LowBitLayer{true, 10, 1, 3}, LowBitLayer{false, 5, 128, 21, 1, 32}, LowBitLayer{false, 8, 192, 10, 1, 64, false},
-        LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false}}) {
-    const AlignedBytes file = BuildLowBitLayer(d);
-    std::mt19937 rng(10);
-    const size_t inputs = d.conv ? size_t(d.depth) * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth;
-    const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, inputs)};
-    const std::string what = std::string(d.conv ? "conv" : "fc") + " " + std::to_string(d.rows) + "x" +
-                             std::to_string(d.depth) + "x" + std::to_string(d.units) + " groups " +
-                             std::to_string(d.groups) + " group size " + std::to_string(d.group_size) +
-                             (d.int4 ? " int4" : " int8");
-    Isa used = Isa::kAuto;
-    size_t ref_prepared = 1, prepared = 0;
-    const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used, 1, &ref_prepared);
-    ASSERT_FALSE(want.empty()) << what;
-    EXPECT_EQ(ref_prepared, 0u) << what;
-    std::set<int8_t> distinct(want.begin(), want.end());
-    EXPECT_GT(distinct.size(), std::min<size_t>(10, want.size() / 2)) << what;  // not saturated to a few codes
-    for (Isa isa : kOptimizedSets) {
-      if (!IsaSupported(isa)) continue;
-      EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
-      EXPECT_GE(prepared, size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
-          << what << ", " << IsaName(isa) << ": no packed data, the reference kernel ran";
-      EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
-    }
-  }
+        LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false}})
+    ExpectFastCodesOnEverySet(d);
+}
+
+// Grouped (not depthwise) convolutions: a groups = 1 GEMM per group on its channels. int8 and int4
+// weights (groups of 3·5·9 = 135 weights: every other group's int4 slice starts mid-byte), one
+// output channel per group, input channels of 1 and 2 per group, groups deep enough for AVX-512's
+// AMX tiles (32·9 = 288 >= 256), and a batch of 3.
+TEST(Dispatch, GroupedConvolutionsTakeTheGemmPerGroupAndGiveTheReferenceCodes) {
+  for (const LowBitLayer d :
+       {LowBitLayer{true, 9, 8, 12, 4, 0, false}, LowBitLayer{true, 7, 6, 9, 3, 0, true},
+        LowBitLayer{true, 6, 9, 15, 3, 0, true},
+        LowBitLayer{true, 6, 12, 6, 6, 0, false}, LowBitLayer{true, 5, 6, 12, 6, 0, true},
+        LowBitLayer{true, 8, 64, 64, 2, 0, false}, LowBitLayer{true, 11, 10, 15, 5, 0, false},
+        LowBitLayer{true, 6, 8, 12, 4, 0, true, 3}})
+    ExpectFastCodesOnEverySet(d);
 }
 
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
