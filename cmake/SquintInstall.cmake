@@ -27,6 +27,7 @@ set(_squint_install_targets squint_runtime)
 if(NOT SQUINT_SANITIZED_BUILD)
   add_library(squint_runtime_shared SHARED ${PROJECT_SOURCE_DIR}/runtime/squint_rt_shared.cc)
   target_include_directories(squint_runtime_shared PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_options(squint_runtime_shared PRIVATE -fno-exceptions -fno-rtti ${SQUINT_NO_UNWIND_TABLES})
   target_link_libraries(squint_runtime_shared PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,squint_runtime>" Threads::Threads)
   target_link_options(squint_runtime_shared PRIVATE
     "-Wl,--version-script=${PROJECT_SOURCE_DIR}/runtime/squint_rt.map" -Wl,--no-undefined)
