@@ -4,8 +4,8 @@ texts taken from /usr/share/common-licenses (GPL-3, Apache-2.0, ...), fixed seed
 
     python tools/zoo/ocr_data.py [--out DIR] [--calib N] [--val N] [--kind det|rec|cls ...]
 
-Writes into DIR (default CACHE/ocr_data, CACHE as tools/zoo/fetch.py: $SQUINT_ZOO_CACHE or
-~/.cache/squint/zoo), never into git:
+Writes into DIR/calibN_valM (DIR by default CACHE/ocr_data, CACHE as tools/zoo/fetch.py:
+$SQUINT_ZOO_CACHE or ~/.cache/squint/zoo), never into git:
     det_calib.npy, det_val.npy   float32 [N, 3, 160, 640]  pages of text lines
     rec_calib.npy, rec_val.npy   float32 [N, 3, 48, 320]   single text lines
     cls_calib.npy, cls_val.npy   float32 [N, 3, 48, 192]   text lines of 1-6 words, every second one
@@ -133,9 +133,20 @@ def render_set(kind, lines, n, seed):
     return np.stack([normalize(render(rng, lines)) for _ in range(n)]).astype(np.float32), None
 
 
+def save_atomic(path, array):
+    """np.save through a temporary file in the same folder and a rename: a reader in another
+    process (pytest's workers, the CI and --full tiers run at once) sees the old file or the new
+    one, never a partial one."""
+    tmp = f"{path}.{os.getpid()}.tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def build(out, calib, val, kinds=KINDS):
-    """Writes the .npy files of `kinds` into `out` unless a matching stamp (one per kind) says
-    they are there."""
+    """Writes the .npy files of `kinds` into a folder of `out` for these counts (so that callers
+    with other counts never rewrite them) unless a matching stamp (one per kind) says they are
+    there; returns that folder."""
+    out = os.path.join(out, f"calib{calib}_val{val}")
     os.makedirs(out, exist_ok=True)
     lines = None
     for kind in kinds:
@@ -145,16 +156,18 @@ def build(out, calib, val, kinds=KINDS):
             with open(stamp) as f:
                 if json.load(f) == want:
                     continue
-            os.remove(stamp)  # the files are rewritten below; no stamp until they are complete
+            os.remove(stamp)  # (another VERSION) the files are rewritten below; no stamp until they are complete
         lines = lines or text_lines()
         # Separate seeds per set: the validation images never appear in calibration.
         for split, n, seed in (("calib", calib, 1), ("val", val, 2)):
             x, y = render_set(kind, lines, n, seed)
-            np.save(os.path.join(out, f"{kind}_{split}.npy"), x)
+            save_atomic(os.path.join(out, f"{kind}_{split}.npy"), x)
             if y is not None:
-                np.save(os.path.join(out, f"{kind}_{split}_y.npy"), y)
-        with open(stamp, "w") as f:
+                save_atomic(os.path.join(out, f"{kind}_{split}_y.npy"), y)
+        tmp = f"{stamp}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
             json.dump(want, f)
+        os.replace(tmp, stamp)
     return out
 
 
