@@ -24,6 +24,9 @@ namespace {
 // weighs against Interpreter::kMinPartPicoseconds before it splits an op (PreparedOp::item_ps).
 constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
                   kLayerNormPsPerElement = 770, kBatchMatMulPsPerMac = 5;
+// A group-scaled FULLY_CONNECTED's multiply-accumulate (AVX-512: vit_tiny W4 g32's layers, about
+// 100 GMAC/s; the portable kernels are slower, which only makes a split more worthwhile).
+constexpr int64_t kGroupScaledPsPerMac = 10;
 int64_t SaturatingProduct(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
@@ -183,27 +186,38 @@ void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* ou
     default: return SetSoftmaxRun<TOut, SoftmaxRows::kCpp>(dynamic_mask, out);
   }
 }
-void RunFastGroupScaled(const PreparedOp& op, const void* const* in, void* const* out) {
+void RunFastGroupScaledConv(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
-  const auto* x = static_cast<const int8_t*>(in[0]);
+  portable::Qs8GroupScaledConv2D(s.conv_p, static_cast<const int8_t*>(in[0]), s.weights,
+                                 static_cast<const int32_t*>(in[2]), static_cast<int16_t*>(s.scratch),
+                                 static_cast<int8_t*>(out[0]));
+}
+// A group-scaled FULLY_CONNECTED's rows [first, last), with the scratch slot of `part`.
+template <bool kAvx512>
+void RunFastGroupScaledFcItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                               int64_t last, int32_t part) {
+  const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
+  ref::FullyConnectedLowBitParams p = s.fc;
+  p.rows = static_cast<int32_t>(last - first);
+  const auto* x = static_cast<const int8_t*>(in[0]) + first * p.depth;
   const auto* bias = static_cast<const int32_t*>(in[2]);
-  auto* scratch = static_cast<int16_t*>(s.scratch);
-  if (s.conv)
-    portable::Qs8GroupScaledConv2D(s.conv_p, x, s.weights, bias, scratch, static_cast<int8_t*>(out[0]));
-  else
-    portable::Qs8GroupScaledFc(s.fc, x, s.weights, bias, scratch, static_cast<int8_t*>(out[0]));
+  auto* y = static_cast<int8_t*>(out[0]) + first * p.units;
+  void* scratch = static_cast<uint8_t*>(s.scratch) + static_cast<size_t>(part) * s.scratch_stride;
+#if defined(SQUINT_X86_KERNELS)
+  if constexpr (kAvx512) {
+    x86::Qs8GroupScaledFcAvx512(s.layout, reinterpret_cast<const uint8_t*>(s.weights), p, x, bias,
+                                static_cast<uint8_t*>(scratch), y);
+    return;
+  }
+#endif
+  portable::Qs8GroupScaledFc(p, x, s.weights, bias, static_cast<int16_t*>(scratch), y);
 }
 #if defined(SQUINT_X86_KERNELS)
-void RunFastGroupScaledAvx512(const PreparedOp& op, const void* const* in, void* const* out) {
+void RunFastGroupScaledConvAvx512(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
-  const auto* x = static_cast<const int8_t*>(in[0]);
-  const auto* bias = static_cast<const int32_t*>(in[2]);
-  const auto* packed = reinterpret_cast<const uint8_t*>(s.weights);
-  auto* scratch = static_cast<uint8_t*>(s.scratch);
-  if (s.conv)
-    x86::Qs8GroupScaledConv2DAvx512(s.layout, packed, s.conv_p, x, bias, scratch, static_cast<int8_t*>(out[0]));
-  else
-    x86::Qs8GroupScaledFcAvx512(s.layout, packed, s.fc, x, bias, scratch, static_cast<int8_t*>(out[0]));
+  x86::Qs8GroupScaledConv2DAvx512(s.layout, reinterpret_cast<const uint8_t*>(s.weights), s.conv_p,
+                                  static_cast<const int8_t*>(in[0]), static_cast<const int32_t*>(in[2]),
+                                  static_cast<uint8_t*>(s.scratch), static_cast<int8_t*>(out[0]));
 }
 #endif
 
@@ -434,18 +448,23 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
 
 #if defined(SQUINT_FAST_KERNELS)
 namespace {
-// The group-scaled kernels' state and run function: on avx512vnni the weight packed for
+// The group-scaled kernels' state and run functions: on avx512vnni the weight packed for
 // x86::Qs8GroupScaledFcAvx512 / Qs8GroupScaledConv2DAvx512 (from a prepare-time copy of its codes)
 // and their scratch; on the other sets the weight's codes as int8 in the pools (unpacked when int4)
 // and scratch for one row (or patch) of x − z_x for the portable kernels. `conv`: the CONV_2D's
-// parameters, or null for FULLY_CONNECTED with `rows` rows. False (nothing changed) on the
-// reference set or for a group longer than the kernels take.
+// parameters, or null for FULLY_CONNECTED with `rows` rows, whose rows threads may share out
+// (run_items, a scratch slot per thread). False (nothing changed) on the reference set or for a
+// group longer than the kernels take.
 bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const uint16_t* group_multiplier,
                         const ref::RequantParams& requant, const ref::Conv2DParams* conv, int32_t rows,
                         int32_t input_zero_point, const TensorDesc& w, PreparePools* pools, FastGroupScaledState* s,
-                        RunFn* run) {
+                        PreparedOp* out) {
   if (pools->isa == Isa::kReference || group_size <= 0 || group_size > 4096 || depth > (int64_t{1} << 24))
     return false;
+  int64_t scratch_bytes = depth * int64_t{sizeof(int16_t)};  // the portable kernels' row of x − z_x
+  RunFn run = conv != nullptr ? &RunFastGroupScaledConv : &RunAllItems<&RunFastGroupScaledFcItems<false>>;
+  RunItemsFn run_items = &RunFastGroupScaledFcItems<false>;
+  bool packed = false;
 #if defined(SQUINT_X86_KERNELS)
   if (pools->isa == Isa::kAvx512Vnni) {
     const size_t count = static_cast<size_t>(units * depth);
@@ -460,18 +479,28 @@ bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const 
     s->weights_at = pools->AddPacked(static_cast<size_t>(x86::GroupScaledPackedBytes(s->layout)));
     x86::PackGroupScaledAvx512(s->layout, codes, group_multiplier, input_zero_point, requant,
                                pools->packed_bytes(s->weights_at));
-    const int64_t bytes = conv != nullptr ? x86::GroupScaledConvScratchBytes(s->layout, *conv)
-                                          : x86::GroupScaledFcScratchBytes(s->layout, rows);
-    pools->NeedScratch(static_cast<size_t>((bytes + 3) / 4));
-    *run = &RunFastGroupScaledAvx512;
-    return true;
+    scratch_bytes = conv != nullptr ? x86::GroupScaledConvScratchBytes(s->layout, *conv)
+                                    : x86::GroupScaledFcScratchBytes(s->layout, rows);
+    run = conv != nullptr ? &RunFastGroupScaledConvAvx512 : &RunAllItems<&RunFastGroupScaledFcItems<true>>;
+    run_items = &RunFastGroupScaledFcItems<true>;
+    packed = true;
   }
 #else
-  (void)group_multiplier, (void)requant, (void)conv, (void)rows, (void)input_zero_point;
+  (void)group_multiplier, (void)requant, (void)rows, (void)input_zero_point;
 #endif
-  s->weights_at = AddWeightCodes(w, units * depth, pools);
-  pools->NeedScratch(static_cast<size_t>((depth * int64_t{sizeof(int16_t)} + 3) / 4));
-  *run = &RunFastGroupScaled;
+  if (!packed) s->weights_at = AddWeightCodes(w, units * depth, pools);
+  out->run = run;
+  if (conv != nullptr) {  // one call: the shared scratch
+    pools->NeedScratch(static_cast<size_t>((scratch_bytes + 3) / 4));
+    return true;
+  }
+  // FULLY_CONNECTED: its rows may be shared out over threads, each part with a scratch slot.
+  s->scratch_stride = static_cast<size_t>((scratch_bytes + 63) / 64 * 64);
+  pools->NeedScratch(s->scratch_stride * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  out->run_items = run_items;
+  out->items = rows;
+  out->item_bytes = static_cast<int32_t>(units);  // int8 outputs
+  out->item_ps = SaturatingProduct(units * depth, kGroupScaledPsPerMac);
   return true;
 }
 }  // namespace
@@ -485,12 +514,10 @@ void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const Te
 #if defined(SQUINT_FAST_KERNELS)
   FastGroupScaledState s;
   s.fc = p;
-  RunFn run = nullptr;
   if (!PrepareGroupScaled(p.units, p.depth, p.group_size, p.group_multiplier, p.requant, nullptr, p.rows,
-                          p.input_zero_point, w, pools, &s, &run))
+                          p.input_zero_point, w, pools, &s, out))
     return;
   out->params = s;
-  out->run = run;
 #else
   (void)p, (void)w, (void)pools, (void)out;
 #endif
@@ -504,12 +531,10 @@ void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const Ten
   s.conv = true;
   s.conv_p = p;
   const int64_t depth = int64_t{p.conv.in_channels} * p.conv.kernel_h * p.conv.kernel_w;
-  RunFn run = nullptr;
   if (!PrepareGroupScaled(p.conv.out_channels, depth, p.group_size, p.group_multiplier, p.conv.requant, &p.conv, 0,
-                          p.conv.input_zero_point, w, pools, &s, &run))
+                          p.conv.input_zero_point, w, pools, &s, out))
     return;
   out->params = s;
-  out->run = run;
 #else
   (void)p, (void)w, (void)pools, (void)out;
 #endif

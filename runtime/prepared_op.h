@@ -152,7 +152,8 @@ struct FastDepthwiseState {
 // PreparePools::packed[weights_at] (bound to `weights` once the pools are final) holds the weight's
 // codes as int8 (an int4 weight unpacked) for portable::Qs8GroupScaledFc / Qs8GroupScaledConv2D,
 // or on avx512vnni the weight packed for x86::Qs8GroupScaledFcAvx512 / Qs8GroupScaledConv2DAvx512
-// (`layout`); their rows of activations live in the shared scratch.
+// (`layout`); their rows of activations live in the shared scratch (FULLY_CONNECTED: a slot of
+// scratch_stride bytes per thread, its rows split over threads by run_items).
 struct FastGroupScaledState {
   bool conv = false;
   ref::FullyConnectedLowBitParams fc;
@@ -160,6 +161,7 @@ struct FastGroupScaledState {
   size_t weights_at = 0;
   const int8_t* weights = nullptr;
   void* scratch = nullptr;
+  size_t scratch_stride = 0;  // FULLY_CONNECTED: bytes of scratch per thread (the parts of run_items)
 #if defined(SQUINT_X86_KERNELS)
   x86::GroupScaledLayout layout;
 #endif

@@ -919,13 +919,15 @@ void ExpectFastCodesOnEverySet(const LowBitLayer& d) {
 // odd and around the kernels' unrolls, a conv of 3 input channels (im2col), one of 4 (kernel_w·C_in
 // = 12, a multiple of 4: AVX-512's in-place patch rows), a depthwise one and one of a single input
 // channel (AVX-512: the depthwise kernel). Group scales (int4 and int8; groups of 32, 64 and 9·4 =
-// 36 patch elements): the group-scaled kernels.
+// 36 patch elements): the group-scaled kernels, an FC long enough for its rows to be shared out
+// over the three threads.
 TEST(Dispatch, LowBitWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
   for (const LowBitLayer d :
        {LowBitLayer{false, 13, 77, 19}, LowBitLayer{false, 1, 256, 33}, LowBitLayer{false, 40, 31, 64},
         LowBitLayer{true, 9, 3, 7}, LowBitLayer{true, 8, 4, 17}, LowBitLayer{true, 7, 5, 5, 5},
         LowBitLayer{true, 10, 1, 3}, LowBitLayer{false, 5, 128, 21, 1, 32}, LowBitLayer{false, 8, 192, 10, 1, 64, false},
-        LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false}})
+        LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false},
+        LowBitLayer{false, 200, 256, 160, 1, 32}})  // 8 M MACs: its rows split over 3 threads
     ExpectFastCodesOnEverySet(d);
 }
 
