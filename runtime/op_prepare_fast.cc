@@ -31,6 +31,13 @@ int64_t SaturatingProduct(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
 }
+// One 64-byte-aligned slot of `bytes` of the shared scratch per thread (the parts of run_items):
+// grows the scratch, returns the slot's stride in bytes.
+size_t ThreadScratchSlots(int64_t bytes, PreparePools* pools) {
+  const auto stride = static_cast<size_t>((bytes + 63) / 64 * 64);
+  pools->NeedScratch(stride * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  return stride;
+}
 // `run` of an op whose run_items covers it whole: every item on the calling thread.
 template <RunItemsFn kItems>
 void RunAllItems(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -259,6 +266,14 @@ void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void*
 #endif
 
 #if defined(SQUINT_FAST_KERNELS)
+// A constant weight's `count` codes as int8 for packing at prepare: an int8 weight's own bytes, or
+// an int4 weight unpacked into `unpacked` (a prepare-time copy; the caller's TempScope gives it back).
+const int8_t* WeightCodes(const TensorDesc& w, int64_t count, TempVec<int8_t>* unpacked) {
+  if (w.type != ElementType::INT4) return reinterpret_cast<const int8_t*>(w.data);
+  unpacked->resize(static_cast<size_t>(count));
+  ref::UnpackInt4(w.data, count, unpacked->data());
+  return unpacked->data();
+}
 // A constant weight's `count` codes as int8 in a new pools block (an int4 weight unpacked, an int8
 // one copied); returns the block's index.
 size_t AddWeightCodes(const TensorDesc& w, int64_t count, PreparePools* pools) {
@@ -291,12 +306,7 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
     return false;
   const size_t count = static_cast<size_t>(units) * static_cast<size_t>(depth);
   TempVec<int8_t> unpacked, reordered;  // the caller's TempScope gives them back
-  const int8_t* codes = reinterpret_cast<const int8_t*>(w.data);
-  if (w.type == ElementType::INT4) {
-    unpacked.resize(count);
-    ref::UnpackInt4(static_cast<const uint8_t*>(w.data), static_cast<int64_t>(count), unpacked.data());
-    codes = unpacked.data();
-  }
+  const int8_t* codes = WeightCodes(w, static_cast<int64_t>(count), &unpacked);
   if (reorder != nullptr) {
     reordered.resize(count);
     reorder(*conv, codes, reordered.data());
@@ -365,12 +375,7 @@ void PrepareFastGroupedConv(const ref::Conv2DParams& p, const TensorDesc& w, con
   s.transpose = portable::TransposeBytesFor(pools->isa);
   const int64_t group_weights = int64_t{s.group.out_channels} * depth;
   TempVec<int8_t> unpacked;  // the caller's TempScope gives it back
-  const auto* codes = reinterpret_cast<const int8_t*>(w.data);
-  if (w.type == ElementType::INT4) {
-    unpacked.resize(static_cast<size_t>(group_weights * p.groups));
-    ref::UnpackInt4(w.data, group_weights * p.groups, unpacked.data());
-    codes = unpacked.data();
-  }
+  const int8_t* codes = WeightCodes(w, group_weights * p.groups, &unpacked);
   s.first_state = pools->fc_states.size();
   auto scratch = [&s](const portable::Qs8GemmKernel& k) { return portable::Qs8Conv2DScratchBytes(k, s.group); };
   for (int32_t g = 0; g < p.groups; ++g) {
@@ -467,14 +472,8 @@ bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const 
   bool packed = false;
 #if defined(SQUINT_X86_KERNELS)
   if (pools->isa == Isa::kAvx512Vnni) {
-    const size_t count = static_cast<size_t>(units * depth);
     TempVec<int8_t> unpacked;  // the caller's TempScope gives it back
-    const auto* codes = reinterpret_cast<const int8_t*>(w.data);
-    if (w.type == ElementType::INT4) {
-      unpacked.resize(count);
-      ref::UnpackInt4(static_cast<const uint8_t*>(w.data), static_cast<int64_t>(count), unpacked.data());
-      codes = unpacked.data();
-    }
+    const int8_t* codes = WeightCodes(w, units * depth, &unpacked);
     s->layout = x86::GroupScaledLayoutOf(static_cast<int32_t>(units), static_cast<int32_t>(depth), group_size);
     s->weights_at = pools->AddPacked(static_cast<size_t>(x86::GroupScaledPackedBytes(s->layout)));
     x86::PackGroupScaledAvx512(s->layout, codes, group_multiplier, input_zero_point, requant,
@@ -495,8 +494,7 @@ bool PrepareGroupScaled(int64_t units, int64_t depth, int32_t group_size, const 
     return true;
   }
   // FULLY_CONNECTED: its rows may be shared out over threads, each part with a scratch slot.
-  s->scratch_stride = static_cast<size_t>((scratch_bytes + 63) / 64 * 64);
-  pools->NeedScratch(s->scratch_stride * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  s->scratch_stride = ThreadScratchSlots(scratch_bytes, pools);
   out->run_items = run_items;
   out->items = rows;
   out->item_bytes = static_cast<int32_t>(units);  // int8 outputs
@@ -559,8 +557,8 @@ void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools
   s.gemm.rows = p.m;
   // A slot of scratch per thread: the batches may be shared out (run_items), each part packing
   // its own operands.
-  s.scratch_stride = (portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k) + 63) / 64 * 64;
-  pools->NeedScratch(s.scratch_stride * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  s.scratch_stride = ThreadScratchSlots(static_cast<int64_t>(portable::Qs8MatMulScratchBytes(*kernel, p.m, p.n, p.k)),
+                                        pools);
   out->params = s;
   out->run = &RunFastBatchMatMul;
   const int64_t batches = NumBatches(p), product_bytes = int64_t{p.m} * p.n;  // int8 outputs
@@ -592,8 +590,7 @@ void PrepareFastLogGridMatMul(const ref::BatchMatMulParams& p, PreparePools* poo
 #if defined(SQUINT_X86_KERNELS)
   if (pools->isa == Isa::kAvx512Vnni) s.product = &x86::Qs8LogGridMatMulAvx512;
 #endif
-  s.scratch_stride = static_cast<size_t>((portable::Qs8LogGridMatMulScratchBytes(p) + 63) / 64 * 64) / sizeof(double);
-  pools->NeedScratch(s.scratch_stride * sizeof(double) * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+  s.scratch_stride = ThreadScratchSlots(portable::Qs8LogGridMatMulScratchBytes(p), pools) / sizeof(double);
   out->params = s;
   out->run_items = &RunFastLogGridMatMulItems;
   out->run = &RunAllItems<&RunFastLogGridMatMulItems>;
@@ -718,8 +715,7 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
   if (dynamic_mask) {  // `keep` bytes: a 64-byte-aligned slot per thread
     FastSoftmaxMaskedState s;
     s.p = p;
-    s.keep_stride = (static_cast<int64_t>(p.depth) + 63) / 64 * 64;
-    pools->NeedScratch(static_cast<size_t>(s.keep_stride) * static_cast<size_t>(pools->threads) / sizeof(int32_t));
+    s.keep_stride = static_cast<int64_t>(ThreadScratchSlots(p.depth, pools));
     out->params = s;
   }
   if (uint8_output) SetSoftmaxRun<uint8_t>(rows, dynamic_mask, out);

@@ -19,6 +19,7 @@
 #include "runtime/dispatch.h"
 #include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
+#include "runtime/prepared_op.h"
 #include "tests/runtime/kernels_test_util.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/group_scaled.h"
@@ -31,9 +32,7 @@ namespace {
 using ref::testing::RandomCodes;
 using ref::testing::RequantOwner;
 
-struct alignas(64) Line {
-  uint8_t bytes[64];
-};
+using Line = PreparePools::Line;
 // Zero-initialized storage of at least `bytes` bytes, 64-byte aligned (as PreparePools::packed).
 std::vector<Line> Lines(int64_t bytes) { return std::vector<Line>(static_cast<size_t>((bytes + 63) / 64)); }
 

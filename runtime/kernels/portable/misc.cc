@@ -313,15 +313,12 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const LogGridLimits* grid, const
     if (grid != nullptr) {
       if (d_hi + grid->n > 4 * depth) {
         // More d and thresholds to walk through than a few times the elements: each kept
-        // element's code from its own u = ⌊N / sum⌋ by a search of k. u <= clip_scale·2^14 <= 2^31
-        // (e <= sum), so the double quotient is off by at most one; one correction each way.
+        // element's code from its own u = ⌊N / sum⌋ (u <= clip_scale·2^14 <= 2^31: e <= sum) by a
+        // search of k.
         const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
         for (int32_t i = 0; i < depth; ++i) {
           const bool kept = mr == nullptr || mr[i] != 0;
-          const int64_t n = scale * table[kept ? max_code - xr[i] : 0] + half;
-          int64_t u = static_cast<int64_t>(static_cast<double>(n) * inv);
-          const int64_t r = n - u * sum;
-          u += static_cast<int64_t>(r >= sum) - static_cast<int64_t>(r < 0);
+          const int64_t u = FloorDivByInverse(scale * table[kept ? max_code - xr[i] : 0] + half, sum, inv);
           yr[i] = kept ? LogGridByte<TOut>(CountAbove(grid->k, u), grid->n) : zero_code;
         }
         return;

@@ -332,6 +332,10 @@ void ReorderConvWeights(const ref::Conv2DParams& c, const int8_t* w, int8_t* reo
         reordered[oc * depth + t * c.in_channels + ic] = w[oc * depth + ic * taps + t];
 }
 
+int64_t PaddedSize(int32_t in, int32_t pad_before, int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {
+  return std::max(int64_t{in} + pad_before, (int64_t{out} - 1) * stride + int64_t{kernel - 1} * dilation + 1);
+}
+
 namespace {
 // Whether kernel k's packed activation element is one byte, x XOR o (o = 0 or 128: x + 128 as
 // u8 is the sign bit flipped): im2col then writes the packed rows itself (Im2ColChannelsLast).
@@ -347,10 +351,6 @@ bool PointwiseConv(const ref::Conv2DParams& c) {
 bool ImplicitConv(const Qs8GemmKernel& k, const ref::Conv2DParams& c) {
   return k.conv_tiles != nullptr && BytePacked(k) && !PointwiseConv(c) && c.dilation_w == 1 &&
          (int64_t{c.kernel_w} * c.in_channels) % k.kr == 0 && int64_t{c.out_h} * c.out_w >= kConvTilesMinRows;
-}
-// The padded image's rows and columns: the input at (pad_top, pad_left), and room for every tap.
-int64_t PaddedSize(int32_t in, int32_t pad_before, int32_t out, int32_t stride, int32_t kernel, int32_t dilation) {
-  return std::max(int64_t{in} + pad_before, (int64_t{out} - 1) * stride + int64_t{kernel - 1} * dilation + 1);
 }
 int64_t PaddedBytes(const ref::Conv2DParams& c) {
   return PaddedSize(c.in_h, c.pad_top, c.out_h, c.stride_h, c.kernel_h, c.dilation_h) *

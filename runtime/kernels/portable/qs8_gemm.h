@@ -189,6 +189,9 @@ void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
 using TransposeBytesFn = void (*)(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
 TransposeBytesFn TransposeBytesFor(Isa isa);
 size_t Qs8Conv2DScratchBytes(const Qs8GemmKernel& k, const ref::Conv2DParams& c);
+// A convolution's padded input along one axis: the input at pad_before, and room for every tap of
+// every output position (in + pad_before, or more when the windows reach past the end).
+int64_t PaddedSize(int32_t in, int32_t pad_before, int32_t out, int32_t stride, int32_t kernel, int32_t dilation);
 // `transpose`: the NCHW ↔ channels-last copies (TransposeBytesFor).
 void Qs8Conv2D(const Qs8GemmKernel& k, const Qs8GemmParams& p, const ref::Conv2DParams& c, const int8_t* x, int8_t* y,
                TransposeBytesFn transpose = &TransposeBytes);

@@ -428,24 +428,11 @@ __attribute__((target("amx-tile,amx-int8"))) inline void StoreAmx(int32_t m, int
   }
 }
 
-__attribute__((target("amx-tile,amx-int8"))) void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
-                                                                 size_t k_pad, const void* w_v, int32_t n0, int32_t valid,
-                                                                 const int32_t* row_bias, int8_t* y) {
-  // A few rows use a sliver of the 16-row tiles while every B tile still streams in: the VNNI
-  // tile is faster there (1×768×768: 90 against 56 GMAC/s, docs/benchmarks.md).
-  if (m <= kAmxVnniRows) return Tile8x32(p, m, a_v, k_pad, w_v, n0, valid, row_bias, y);
-  ConfigureAmx();
-  AmxCopies copies;
-  alignas(64) int32_t c[kAmxMr][32];
-  IssueAmx(p, m, static_cast<const uint8_t*>(a_v), k_pad, static_cast<const uint8_t*>(w_v), &copies, AmxBlock{},
-           row_bias, y);
-  StoreAmx(m, c);
-  _tile_release();
-  OutputAmx(p, AmxBlock{c, m, n0, valid}, 0, m, row_bias, y);
-}
-
-// TileAmx32x32 over `panels` panels from unit n0 (panel_bytes apart), the tiles configured once;
-// each panel's requantization runs between the next panel's depth steps (IssueAmx).
+// Rows [0, m) × `panels` panels from unit n0 (panel_bytes apart), each panel's `valid` units
+// derived from p.units: the tiles configured once, each panel's requantization run between the next
+// panel's depth steps (IssueAmx). A few rows use a sliver of the 16-row tiles while every B tile
+// still streams in: the VNNI tile is faster there (1×768×768: 90 against 56 GMAC/s,
+// docs/benchmarks.md).
 __attribute__((target("amx-tile,amx-int8"))) void PanelsAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a_v,
                                                                    size_t k_pad, const void* w_v, size_t panel_bytes,
                                                                    int32_t n0, int32_t panels, const int32_t* row_bias,
@@ -470,6 +457,12 @@ __attribute__((target("amx-tile,amx-int8"))) void PanelsAmx32x32(const Qs8GemmPa
   }
   _tile_release();
   OutputAmx(p, prev, 0, m, row_bias, y);
+}
+
+// One panel (the kernel's `tile`; its `valid` is the one PanelsAmx32x32 derives from p.units).
+void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
+                  int32_t /*valid*/, const int32_t* row_bias, int8_t* y) {
+  PanelsAmx32x32(p, m, a, k_pad, w, 0, n0, 1, row_bias, y);
 }
 
 }  // namespace

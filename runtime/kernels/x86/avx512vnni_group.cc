@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/misc.h"
+#include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/kernels/x86/group_scaled.h"
 
 namespace squint::rt::x86 {
@@ -180,10 +181,10 @@ void FlipSigns(const int8_t* x, int64_t n, uint8_t* u) {
 
 // The padded image of the convolution: rows and columns as far as any window reaches.
 int64_t PaddedH(const ref::Conv2DParams& p) {
-  return std::max(int64_t{p.in_h} + p.pad_top, int64_t{p.out_h - 1} * p.stride_h + int64_t{p.kernel_h - 1} * p.dilation_h + 1);
+  return portable::PaddedSize(p.in_h, p.pad_top, p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
 }
 int64_t PaddedW(const ref::Conv2DParams& p) {
-  return std::max(int64_t{p.in_w} + p.pad_left, int64_t{p.out_w - 1} * p.stride_w + int64_t{p.kernel_w - 1} * p.dilation_w + 1);
+  return portable::PaddedSize(p.in_w, p.pad_left, p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
 }
 
 }  // namespace
