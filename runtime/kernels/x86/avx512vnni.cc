@@ -577,20 +577,37 @@ void OneInputChannel(const ref::Conv2DParams& p, const int32_t* pairs, int64_t p
   }
   const __m512i b = _mm512_set1_epi32(bias), mult = _mm512_set1_epi32(multiplier);
   const __m512i left = _mm512_set1_epi32(shift > 0 ? shift : 0), right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
-  for (int32_t oh = 0; oh < p.out_h; ++oh) {
-    const int32_t* rows = pairs + int64_t{oh} * p.stride_h * pitch;
-    for (int32_t ow0 = 0; ow0 < p.out_w; ow0 += 16) {
-      const __mmask16 k = StoreMask(p.out_w - ow0);
-      __m512i acc = b;
+  // Two output rows a step (their accumulators independent chains), the fields in locals (the
+  // byte stores may alias p for the compiler).
+  const int32_t out_h = p.out_h, out_w = p.out_w;
+  const int64_t row_step = int64_t{p.stride_h} * pitch;
+  auto dot = [&](const int32_t* rows, __mmask16 k) {
+    __m512i acc = b;
 #pragma GCC unroll 3
-      for (int kh = 0; kh < 3; ++kh) {
-        const int32_t* r = rows + kh * pitch + ow0;
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r), w01[kh]);
-        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r + 2), w2[kh]);  // (x[kw = 2], x[3]·0)
-      }
-      _mm_mask_storeu_epi8(yc + int64_t{oh} * p.out_w + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(acc, mult, left, right, o)));
+    for (int kh = 0; kh < 3; ++kh) {
+      const int32_t* r = rows + kh * pitch;
+      acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r), w01[kh]);
+      acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r + 2), w2[kh]);  // (x[kw = 2], x[3]·0)
+    }
+    return acc;
+  };
+  int32_t oh = 0;
+  for (; oh + 2 <= out_h; oh += 2) {
+    const int32_t* rows = pairs + oh * row_step;
+    int8_t* y0 = yc + int64_t{oh} * out_w;
+    for (int32_t ow0 = 0; ow0 < out_w; ow0 += 16) {
+      const __mmask16 k = StoreMask(out_w - ow0);
+      const __m512i a0 = dot(rows + ow0, k), a1 = dot(rows + row_step + ow0, k);
+      _mm_mask_storeu_epi8(y0 + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(a0, mult, left, right, o)));
+      _mm_mask_storeu_epi8(y0 + out_w + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(a1, mult, left, right, o)));
     }
   }
+  for (; oh < out_h; ++oh)
+    for (int32_t ow0 = 0; ow0 < out_w; ow0 += 16) {
+      const __mmask16 k = StoreMask(out_w - ow0);
+      _mm_mask_storeu_epi8(yc + int64_t{oh} * out_w + ow0, k,
+                           _mm512_cvtepi32_epi8(Requantize<kLeft>(dot(pairs + oh * row_step + ow0, k), mult, left, right, o)));
+    }
 }
 }  // namespace
 
