@@ -266,6 +266,10 @@ static Status PrepareFcLowBit(const Ctx& ctx, const ref::FullyConnectedParams& f
     PrepareFastFc(fast, w, ctx.In(2), pools, out);
   } else if (!int16_input) {
     PrepareFastGroupScaledFc(p, w, pools, out);
+  } else if (p.group_size == 0) {  // int16 × int4 per channel: the int16 kernel on the unpacked codes
+    ref::FullyConnectedParams fast = fc;
+    fast.requant = p.requant;
+    PrepareFastInt16Fc(fast, w, ctx.In(2), pools, out);
   }
   return Status::Ok();
 }
@@ -329,6 +333,8 @@ Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   out->run = PICK_8_16(RunFc, x.type);
   if (x.type == ElementType::INT8 && p.groups == 1)
     PrepareFastFc(p, w, bias, pools, out);  // keeps the reference kernel when the ISA has none
+  else if (p.groups == 1)
+    PrepareFastInt16Fc(p, w, bias, pools, out);
   return Status::Ok();
 }
 

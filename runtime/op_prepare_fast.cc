@@ -27,6 +27,9 @@ constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPe
 // A group-scaled FULLY_CONNECTED's multiply-accumulate (AVX-512: vit_tiny W4 g32's layers, about
 // 100 GMAC/s; the portable kernels are slower, which only makes a split more worthwhile).
 constexpr int64_t kGroupScaledPsPerMac = 10;
+// An int16 FULLY_CONNECTED's multiply-accumulate (AVX-512 VNNI: MiniLM's int16 layers, about
+// 50 GMAC/s; the other sets are slower, which only makes a split more worthwhile).
+constexpr int64_t kInt16FcPsPerMac = 20;
 int64_t SaturatingProduct(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
@@ -219,6 +222,17 @@ void RunFastGroupScaledFcItems(const PreparedOp& op, const void* const* in, void
 #endif
   portable::Qs8GroupScaledFc(p, x, s.weights, bias, static_cast<int16_t*>(scratch), y);
 }
+// An int16 FULLY_CONNECTED's rows [first, last), with the scratch slot of `part`.
+void RunFastInt16FcItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                         int32_t part) {
+  const FastInt16FcState& s = Get<FastInt16FcState>(op);
+  ref::FullyConnectedParams p = s.p;
+  p.rows = static_cast<int32_t>(last - first);
+  const int8_t* w = s.weights != nullptr ? s.weights : static_cast<const int8_t*>(in[1]);
+  s.kernel(p, static_cast<const int16_t*>(in[0]) + first * p.depth, w, s.folded_bias, s.block,
+           static_cast<uint8_t*>(s.scratch) + static_cast<size_t>(part) * s.scratch_stride,
+           static_cast<int16_t*>(out[0]) + first * p.units);
+}
 #if defined(SQUINT_X86_KERNELS)
 void RunFastGroupScaledConvAvx512(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupScaledState& s = Get<FastGroupScaledState>(op);
@@ -347,6 +361,43 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
   if (!PackFastWeights(p.units, p.depth, p.rows, p.input_zero_point, p.requant, w, bias, pools, scratch, &s)) return;
   out->params = s;
   out->run = &RunFastFc;
+#else
+  (void)p, (void)w, (void)bias, (void)pools, (void)out;
+#endif
+}
+
+// int16 activations: portable::Qs16FullyConnected on every optimized set (its AVX2 and AVX-512
+// builds on those sets), the folded bias and an int4 weight's codes in the pools.
+void PrepareFastInt16Fc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                        PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || p.groups != 1 || w.group_size != 0 ||
+      (w.type != ElementType::INT8 && w.type != ElementType::INT4))
+    return;
+  FastInt16FcState s;
+  s.p = p;
+  const int64_t count = int64_t{p.units} * p.depth;
+  TempVec<int8_t> unpacked;  // the caller's TempScope gives it back
+  const int8_t* codes = WeightCodes(w, count, &unpacked);
+  int32_t max_abs = 0;
+  for (int64_t i = 0; i < count; ++i) max_abs = std::max(max_abs, std::abs(int32_t{codes[i]}));
+  s.block = portable::Int16FcBlock(max_abs, p.depth);
+  s.folded_bias_at = pools->AddPacked(static_cast<size_t>(p.units) * sizeof(int64_t));
+  portable::Int16FcFoldedBias(codes, p.units, p.depth,
+                              bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr,
+                              p.input_zero_point, reinterpret_cast<int64_t*>(pools->packed_bytes(s.folded_bias_at)));
+  if (w.type == ElementType::INT4) s.weights_at = AddWeightCodes(w, count, pools);
+#if defined(SQUINT_X86_KERNELS)
+  if (pools->isa == Isa::kAvx512Vnni) s.kernel = &x86::Qs16FullyConnectedAvx512;
+  if (pools->isa == Isa::kAvx2) s.kernel = &x86::Qs16FullyConnectedAvx2;
+#endif
+  s.scratch_stride = ThreadScratchSlots(static_cast<int64_t>(portable::Int16FcScratchBytes(s.block)), pools);
+  out->params = s;
+  out->run_items = &RunFastInt16FcItems;
+  out->run = &RunAllItems<&RunFastInt16FcItems>;
+  out->items = p.rows;
+  out->item_bytes = static_cast<int32_t>(std::min<int64_t>(int64_t{p.units} * 2, kInt32Max));  // int16 outputs
+  out->item_ps = SaturatingProduct(int64_t{p.units} * p.depth, kInt16FcPsPerMac);
 #else
   (void)p, (void)w, (void)bias, (void)pools, (void)out;
 #endif

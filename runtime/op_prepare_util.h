@@ -213,6 +213,10 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
                      PreparedOp* out);
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
 void PrepareFastLogGridMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out);
+// FULLY_CONNECTED with int16 activations, groups = 1 and int8 weights (or int4 ones, unpacked)
+// with one scale per unit, already checked against the reference's preconditions.
+void PrepareFastInt16Fc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                        PreparePools* pools, PreparedOp* out);
 // Group-scaled weights on int8 activations: FULLY_CONNECTED (p), or CONV_2D with groups = 1 (conv).
 void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const TensorDesc& w, PreparePools* pools,
                               PreparedOp* out);

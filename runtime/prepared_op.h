@@ -178,6 +178,21 @@ struct FastLogGridMatMulState {
   void (*product)(const ref::BatchMatMulParams&, const double*, const int8_t*, const int8_t*, int8_t*,
                   double*) = &portable::Qs8LogGridMatMul;
 };
+// FULLY_CONNECTED with int16 activations (groups = 1; portable::Qs16FullyConnected or its
+// x86 builds, `kernel`): the folded bias in PreparePools::packed[folded_bias_at]; a packed int4
+// weight's codes unpacked there too (weights_at; an int8 weight is read in place, SIZE_MAX); a
+// scratch slot of scratch_stride bytes per thread (the parts of run_items). Bound once the pools are final.
+struct FastInt16FcState {
+  ref::FullyConnectedParams p;
+  int32_t block = 0;  // portable::Int16FcBlock
+  size_t folded_bias_at = 0, weights_at = SIZE_MAX;
+  const int64_t* folded_bias = nullptr;
+  const int8_t* weights = nullptr;
+  void* scratch = nullptr;
+  size_t scratch_stride = 0;
+  void (*kernel)(const ref::FullyConnectedParams&, const int16_t*, const int8_t*, const int64_t*, int32_t, void*,
+                 int16_t*) = &portable::Qs16FullyConnected;
+};
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.
 struct FastSoftmaxMaskedState {
@@ -197,6 +212,7 @@ struct FastDepthwiseState {};
 struct FastGroupScaledState {};
 struct FastSoftmaxMaskedState {};
 struct FastLogGridMatMulState {};
+struct FastInt16FcState {};
 #endif
 
 using OpParams =
@@ -206,7 +222,7 @@ using OpParams =
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
-                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState>;
+                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

@@ -40,6 +40,9 @@ CASES = [
     # ViT, SULQ (its eta term) under gpt_tiny's causal mask
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--softmax-quant", "log2")),
     ("gpt_tiny/gpt_tiny_op17", GPT, ("--softmax-quant", "sulq")),
+    # int16 activations around GELU: its MLP's FULLY_CONNECTED layers read or write int16
+    # (portable::Qs16FullyConnected and its AVX2 / AVX-512 builds)
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

@@ -712,7 +712,7 @@ AlignedBytes BuildBatchMatMul(const BmmShape& d) {
   return b.Finish();
 }
 
-// Runs the model on `isa` with inputs `xs` (in order); returns output 0's codes (and the bytes
+// Runs the model on `isa` with inputs `xs` (in order, as bytes); returns output 0's bytes (and the bytes
 // prepare made for the optimized kernels in `prepared_bytes`, if given).
 std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vector<std::vector<int8_t>>& xs,
                              Isa* used, int32_t threads = 1, size_t* prepared_bytes = nullptr) {
@@ -729,7 +729,7 @@ std::vector<int8_t> RunModel(const AlignedBytes& file, Isa isa, const std::vecto
   for (size_t i = 0; i < xs.size(); ++i) std::memcpy(interp.mutable_tensor_data(model.inputs()[i]), xs[i].data(), xs[i].size());
   EXPECT_TRUE(interp.Invoke().ok());
   const auto* y = static_cast<const int8_t*>(interp.tensor_data(model.outputs()[0]));
-  return std::vector<int8_t>(y, y + model.tensor(model.outputs()[0]).num_elements);
+  return std::vector<int8_t>(y, y + model.tensor(model.outputs()[0]).bytes);  // int16 outputs: their bytes
 }
 
 TEST(Dispatch, InterpreterGivesTheReferenceCodesOnEverySet) {
@@ -826,7 +826,8 @@ AlignedBytes BuildSoftmax(bool masked) {
 // One layer with a low-bit weight: FULLY_CONNECTED x [rows, depth] · w [units, depth], or CONV_2D
 // (stride 1, pads 1) x [batch, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups dividing C_in
 // and units; C_in = units = groups: depthwise); packed int4 (odd numbers of weights: a padding
-// nibble) or int8; one scale per output channel, or group scales of `group_size` depth elements.
+// nibble) or int8; one scale per output channel, or group scales of `group_size` depth elements;
+// int8 activations, or (FC, int16) symmetric int16 ones.
 struct LowBitLayer {
   bool conv;
   int32_t rows, depth, units;  // FC: as named; conv: H, C_in, units (W = H + 2)
@@ -834,6 +835,7 @@ struct LowBitLayer {
   int32_t group_size = 0;
   bool int4 = true;
   int32_t batch = 1;  // conv only
+  bool int16 = false;
 };
 AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units + d.group_size));
@@ -851,7 +853,7 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
     multipliers = gp.group_multiplier;
     for (int32_t u = 0; u < d.units; ++u) mult[u] = gp.requant[u].multiplier, shift[u] = gp.requant[u].shift;
   } else {
-    const std::vector<QuantizedMultiplier> rq = quant_math::BuildChannelRequant(0.1, s_w, 0.3);
+    const std::vector<QuantizedMultiplier> rq = quant_math::BuildChannelRequant(d.int16 ? 0.1 / 256 : 0.1, s_w, 0.3);
     for (int32_t u = 0; u < d.units; ++u) mult[u] = rq[u].multiplier, shift[u] = rq[u].shift;
   }
   for (auto& b : bias) b = std::uniform_int_distribution<int>(-3000, 3000)(rng);
@@ -864,13 +866,14 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
                                               : std::vector<int32_t>{d.units, d.depth};
   const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{d.batch, d.units, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.units};
-  const int x = b.Activation("x", fb::ElementType::INT8, x_shape, 0.1f, 5);
+  const fb::ElementType act = d.int16 ? fb::ElementType::INT16 : fb::ElementType::INT8;
+  const int x = b.Activation("x", act, x_shape, d.int16 ? 0.1f / 256 : 0.1f, d.int16 ? 0 : 5);
   const std::vector<uint8_t> w_bytes = d.int4 ? quant_math::PackInt4(w) : std::vector<uint8_t>(w.begin(), w.end());
   const int wt = b.AddTensor("w", d.int4 ? fb::ElementType::INT4 : fb::ElementType::INT8, w_shape, s_w,
                              std::vector<int32_t>(s_w.size(), 0), 0, b.AddBuffer(w_bytes), -1, true, d.group_size);
   const int bt = b.AddTensor("b", fb::ElementType::INT32, {d.units}, {}, {}, -1, b.AddBuffer(bias_bytes), -1, false);
-  const int y = b.Activation("y", fb::ElementType::INT8, y_shape, 0.3f, -2);
-  const auto requant = b.Requant(mult, shift, -128, 127);
+  const int y = b.Activation("y", act, y_shape, 0.3f, d.int16 ? 0 : -2);
+  const auto requant = d.int16 ? b.Requant(mult, shift, -32768, 32767) : b.Requant(mult, shift, -128, 127);
   if (d.conv) {
     const std::vector<int32_t> stride = {1, 1}, dilation = {1, 1}, pads = {1, 1, 1, 1};
     b.Op(fb::OpCode::CONV_2D, "conv", {x, wt, bt}, {y}, fb::OpOptions::Conv2DOptions,
@@ -892,12 +895,14 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
 void ExpectFastCodesOnEverySet(const LowBitLayer& d) {
   const AlignedBytes file = BuildLowBitLayer(d);
   std::mt19937 rng(10);
-  const size_t inputs = d.conv ? size_t(d.batch) * d.depth * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth;
+  const size_t inputs = (d.conv ? size_t(d.batch) * d.depth * d.rows * (d.rows + 2) : size_t(d.rows) * d.depth) *
+                        (d.int16 ? 2 : 1);  // bytes
   const std::vector<std::vector<int8_t>> xs = {ref::testing::RandomCodes<int8_t>(rng, inputs)};
   const std::string what = std::string(d.conv ? "conv" : "fc") + " " + std::to_string(d.rows) + "x" +
                            std::to_string(d.depth) + "x" + std::to_string(d.units) + " groups " +
                            std::to_string(d.groups) + " group size " + std::to_string(d.group_size) +
-                           (d.int4 ? " int4" : " int8") + " batch " + std::to_string(d.batch);
+                           (d.int4 ? " int4" : " int8") + " batch " + std::to_string(d.batch) +
+                           (d.int16 ? " int16 activations" : "");
   Isa used = Isa::kAuto;
   size_t ref_prepared = 1, prepared = 0;
   const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used, 1, &ref_prepared);
@@ -908,7 +913,8 @@ void ExpectFastCodesOnEverySet(const LowBitLayer& d) {
   for (Isa isa : kOptimizedSets) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
-    EXPECT_GE(prepared, size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
+    // (int16 activations with an int8 weight read it in place: only the folded bias, int64 a unit.)
+    EXPECT_GE(prepared, d.int16 && !d.int4 ? size_t(d.units) * 8 : size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
         << what << ", " << IsaName(isa) << ": no packed data, the reference kernel ran";
     EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
   }
@@ -928,6 +934,15 @@ TEST(Dispatch, LowBitWeightsTakeTheFastKernelsAndGiveTheReferenceCodes) {
         LowBitLayer{true, 10, 1, 3}, LowBitLayer{false, 5, 128, 21, 1, 32}, LowBitLayer{false, 8, 192, 10, 1, 64, false},
         LowBitLayer{false, 1, 64, 3, 1, 32}, LowBitLayer{true, 6, 8, 9, 1, 36}, LowBitLayer{true, 5, 4, 6, 1, 36, false},
         LowBitLayer{false, 200, 256, 160, 1, 32}})  // 8 M MACs: its rows split over 3 threads
+    ExpectFastCodesOnEverySet(d);
+}
+
+// int16 activations: portable::Qs16FullyConnected (and its AVX2 / AVX-512 builds), with int8 and
+// per-channel int4 weights; the last layer (about 9 M MACs) has its rows split over 3 threads.
+TEST(Dispatch, Int16FullyConnectedTakesTheFastKernelAndGivesTheReferenceCodes) {
+  for (const LowBitLayer d : {LowBitLayer{false, 13, 77, 19, 1, 0, false, 1, true},
+                              LowBitLayer{false, 5, 600, 7, 1, 0, true, 1, true},
+                              LowBitLayer{false, 70, 384, 330, 1, 0, false, 1, true}})
     ExpectFastCodesOnEverySet(d);
 }
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -598,6 +599,70 @@ TEST(X86Misc, LogGridMatMulEqualsTheReference) {
         if (m * n >= 64 && q.multiplier == 0) spread += distinct >= 10, ++cases;
       }
   EXPECT_GE(spread, cases / 2) << "too many saturated cases";
+}
+
+// ---- FULLY_CONNECTED with int16 activations ----
+
+// One int16 FULLY_CONNECTED on the portable kernel and its AVX2 / AVX-512 builds against
+// ref::FullyConnected<int16_t>. extreme: every x = −32768 and w = −128 (the block bound at its
+// limit; with a depth past 1024 the accumulators reach 2^32, the 128-bit requantization).
+void CheckInt16Fc(std::mt19937& rng, int32_t rows, int32_t depth, int32_t units, int32_t zx, bool per_channel,
+                  bool extreme, int32_t max_abs_w = 127) {
+  auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
+  std::vector<int16_t> x(size_t(rows) * depth);
+  for (auto& v : x) v = static_cast<int16_t>(extreme ? -32768 : uni(-32768, 32767));
+  std::vector<int8_t> w(size_t(units) * depth);
+  for (auto& v : w) v = static_cast<int8_t>(extreme ? -128 : uni(-max_abs_w, max_abs_w));
+  std::vector<int32_t> bias(static_cast<size_t>(units));
+  for (auto& v : bias) v = uni(0, 4) == 0 ? (uni(0, 1) ? INT32_MAX : INT32_MIN) : uni(-(1 << 24), 1 << 24);
+  const int32_t count = per_channel ? units : 1;
+  std::vector<int32_t> mult(static_cast<size_t>(count)), shift(static_cast<size_t>(count));
+  for (int32_t i = 0; i < count; ++i) {  // mostly inside int16, some saturating, some multiplier 0
+    mult[size_t(i)] = uni(0, 9) == 0 ? 0 : uni(1 << 30, INT32_MAX);
+    shift[size_t(i)] = uni(0, 5) == 0 ? uni(-31, 30) : uni(-22, -12);
+  }
+  ref::FullyConnectedParams p;
+  p.rows = rows;
+  p.depth = depth;
+  p.units = units;
+  p.input_zero_point = zx;
+  p.requant = {mult.data(), shift.data(), count, uni(-100, 100), -32768, 32767};
+  std::vector<int16_t> want(size_t(rows) * units + 1, 7);
+  ref::FullyConnected<int16_t>(p, x.data(), w.data(), bias.data(), want.data());
+  int32_t max_abs = 0;
+  for (int8_t v : w) max_abs = std::max(max_abs, std::abs(int32_t{v}));
+  const int32_t block = portable::Int16FcBlock(max_abs, depth);
+  std::vector<int64_t> folded(static_cast<size_t>(units));
+  portable::Int16FcFoldedBias(w.data(), units, depth, bias.data(), zx, folded.data());
+  std::vector<int64_t> scratch(portable::Int16FcScratchBytes(block) / sizeof(int64_t) + 1);
+  using Kernel = void (*)(const ref::FullyConnectedParams&, const int16_t*, const int8_t*, const int64_t*, int32_t,
+                          void*, int16_t*);
+  std::vector<std::pair<Isa, Kernel>> kernels = {{Isa::kReference, &portable::Qs16FullyConnected}};
+#if defined(SQUINT_X86_KERNELS)
+  kernels.emplace_back(Isa::kAvx2, &x86::Qs16FullyConnectedAvx2);
+  kernels.emplace_back(Isa::kAvx512Vnni, &x86::Qs16FullyConnectedAvx512);
+#endif
+  for (auto [isa, kernel] : kernels) {
+    if (!IsaSupported(isa)) continue;
+    std::vector<int16_t> got(want.size(), 7);  // one guard element
+    kernel(p, x.data(), w.data(), folded.data(), block, scratch.data(), got.data());
+    ASSERT_EQ(got, want) << rows << "x" << depth << "x" << units << " zx " << zx << " block " << block
+                         << (extreme ? " extreme" : "") << ", " << IsaName(isa);
+  }
+}
+
+TEST(X86Misc, Int16FullyConnectedEqualsTheReference) {
+  std::mt19937 rng(61);
+  // Rows around the 4-row step and the 64-row chunk, units around the 4- and 16-unit steps,
+  // depths around 32 (a vector) and the int32 block (516 for max |w| = 127, 511 for 128).
+  for (int32_t rows : {1, 4, 5, 67})
+    for (int32_t units : {1, 4, 17})
+      for (int32_t depth : {1, 33, 515, 517})
+        CheckInt16Fc(rng, rows, depth, units, rows % 2 ? 0 : 1234, units != 4, false);
+  CheckInt16Fc(rng, 3, 1100, 5, 0, true, true);      // |acc| > 2^32: the 128-bit requantization
+  CheckInt16Fc(rng, 2, 511, 3, 0, true, true);       // one block at its bound (511·2^22 < 2^31)
+  CheckInt16Fc(rng, 9, 600, 20, -32768, true, false, 1);  // max |w| = 1: the whole depth one block
+  CheckInt16Fc(rng, 2, 40, 3, 0, false, false, 0);   // zero weights: the bias alone
 }
 
 // ---- LAYER_NORM ----

@@ -110,6 +110,22 @@ int64_t Qs8LogGridMatMulScratchBytes(const ref::BatchMatMulParams& p);
 void Qs8LogGridMatMul(const ref::BatchMatMulParams& p, const double* v, const int8_t* a, const int8_t* b, int8_t* y,
                       double* scratch);
 
+// ---- FULLY_CONNECTED with int16 activations (groups = 1, int8 weights or int4 ones unpacked) ----
+// y[rows][units] = the reference's FullyConnected<int16_t> (kernels.h: the int64 accumulator
+// requantized by MultiplyByQuantizedMultiplier64), from
+//   acc[r][u] = folded_bias[u] + Σ_k x[r][k]·w[u][k],  folded_bias[u] = bias[u] − z_x·Σ_k w[u][k]
+// (Int16FcFoldedBias, prepare-time). The depth is summed in blocks of `block` elements, each in
+// int32 and then added in int64: Int16FcBlock(max |w|) keeps every partial sum of a block inside
+// int32 (block·2^15·max|w| < 2^31). scratch: Int16FcScratchBytes(block) bytes, 8-byte aligned.
+// The same source is compiled for the baseline here and for AVX2 and AVX-512 VNNI in x86/rows.h's
+// Qs16FullyConnectedAvx2 / Avx512 (int16_fc_impl.h).
+int32_t Int16FcBlock(int32_t max_abs_weight, int32_t depth);
+size_t Int16FcScratchBytes(int32_t block);
+void Int16FcFoldedBias(const int8_t* w, int32_t units, int32_t depth, const int32_t* bias, int32_t input_zero_point,
+                       int64_t* folded_bias);
+void Qs16FullyConnected(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
+                        const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
+
 // ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2
 // (runtime/kernels/x86/rows.h) where their bounds hold (the caller has checked the CPU);

@@ -128,4 +128,11 @@ void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_
 void Qs8LogGridMatMulAvx512(const ref::BatchMatMulParams& p, const double* v, const int8_t* a, const int8_t* b,
                             int8_t* y, double* scratch);
 
+// portable::Qs16FullyConnected (misc.h, the same contract and source) compiled for AVX2
+// (avx2_int16_fc.cc: vpmaddwd) and for AVX-512 VNNI (avx512vnni_int16_fc.cc: vpdpwssd).
+void Qs16FullyConnectedAvx2(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
+                            const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
+void Qs16FullyConnectedAvx512(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
+                              const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
+
 }  // namespace squint::rt::x86
