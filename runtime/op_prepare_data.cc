@@ -357,7 +357,7 @@ Status PrepareResize(const Ctx& ctx, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PrepareRequantize(const Ctx& ctx, PreparedOp* out) {
+Status PrepareRequantize(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::RequantizeOptions));
   const TensorDesc &x = *ctx.In(0), &y = ctx.Out(0);
@@ -376,6 +376,7 @@ Status PrepareRequantize(const Ctx& ctx, PreparedOp* out) {
       {&RunRequantize<int16_t, int8_t>, &RunRequantize<int16_t, uint8_t>, &RunRequantize<int16_t, int16_t>}};
   auto row = [](ElementType t) { return t == ElementType::INT8 ? 0 : t == ElementType::UINT8 ? 1 : 2; };
   out->run = table[row(x.type)][row(y.type)];
+  PrepareFastRequantize(s, x.type, y.type, pools, out);
   return Status::Ok();
 }
 
@@ -411,7 +412,7 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::SPLIT: return prep::PrepareSplit(ctx, pools, out);
     case fb::OpCode::PAD: return prep::PreparePad(ctx, pools, out);
     case fb::OpCode::RESIZE: return prep::PrepareResize(ctx, out);
-    case fb::OpCode::REQUANTIZE: return prep::PrepareRequantize(ctx, out);
+    case fb::OpCode::REQUANTIZE: return prep::PrepareRequantize(ctx, pools, out);
     case fb::OpCode::HADAMARD: return prep::PrepareHadamard(ctx, pools, out);
     case fb::OpCode::CONV_TRANSPOSE_2D: return prep::PrepareConvTranspose(ctx, out);
     case fb::OpCode::MEAN: return prep::PrepareMean(ctx, out);

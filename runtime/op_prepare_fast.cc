@@ -8,6 +8,7 @@
 // PreparePools::packed and growing the shared scratch; otherwise they leave the op unchanged.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/op_prepare_util.h"
@@ -161,6 +162,15 @@ void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* o
   const FastLutState& s = Get<FastLutState>(op);
   portable::Qs8Lut(last - first, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<int8_t*>(out[0]) + first,
                    kVbmi);
+}
+template <typename TIn, typename TOut>
+void RunFastRequantizeItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                            int32_t) {
+  const FastRequantizeState& s = Get<FastRequantizeState>(op);
+  const TOut* table = static_cast<const TOut*>(s.table) + s.offset;
+  const TIn* x = static_cast<const TIn*>(in[0]);
+  TOut* y = static_cast<TOut*>(out[0]);
+  for (int64_t i = first; i < last; ++i) y[i] = table[x[i]];
 }
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
@@ -366,8 +376,9 @@ void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, cons
 #endif
 }
 
-// int16 activations: portable::Qs16FullyConnected on every optimized set (its AVX2 and AVX-512
-// builds on those sets), the folded bias and an int4 weight's codes in the pools.
+// int16 activations: portable::Qs16FullyConnected on every optimized set (its AVX2 build on
+// avx2; on avx512vnni x86::Qs16FullyConnectedAvx512 on the weight packed here), the folded bias
+// and an int4 weight's codes in the pools.
 void PrepareFastInt16Fc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
                         PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
@@ -386,12 +397,20 @@ void PrepareFastInt16Fc(const ref::FullyConnectedParams& p, const TensorDesc& w,
   portable::Int16FcFoldedBias(codes, p.units, p.depth,
                               bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr,
                               p.input_zero_point, reinterpret_cast<int64_t*>(pools->packed_bytes(s.folded_bias_at)));
-  if (w.type == ElementType::INT4) s.weights_at = AddWeightCodes(w, count, pools);
+  size_t scratch_bytes = portable::Int16FcScratchBytes(s.block);
+  bool packed = false;
 #if defined(SQUINT_X86_KERNELS)
-  if (pools->isa == Isa::kAvx512Vnni) s.kernel = &x86::Qs16FullyConnectedAvx512;
   if (pools->isa == Isa::kAvx2) s.kernel = &x86::Qs16FullyConnectedAvx2;
+  if (pools->isa == Isa::kAvx512Vnni) {  // the weight packed into panels of 32 units
+    s.kernel = &x86::Qs16FullyConnectedAvx512;
+    s.weights_at = pools->AddPacked(x86::Qs16FcAvx512PackedBytes(p.units, p.depth));
+    x86::PackQs16FcAvx512(codes, p.units, p.depth, reinterpret_cast<int8_t*>(pools->packed_bytes(s.weights_at)));
+    scratch_bytes = x86::Qs16FullyConnectedAvx512ScratchBytes();
+    packed = true;
+  }
 #endif
-  s.scratch_stride = ThreadScratchSlots(static_cast<int64_t>(portable::Int16FcScratchBytes(s.block)), pools);
+  if (!packed && w.type == ElementType::INT4) s.weights_at = AddWeightCodes(w, count, pools);
+  s.scratch_stride = ThreadScratchSlots(static_cast<int64_t>(scratch_bytes), pools);
   out->params = s;
   out->run_items = &RunFastInt16FcItems;
   out->run = &RunAllItems<&RunFastInt16FcItems>;
@@ -705,6 +724,56 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   out->item_ps = kLutPsPerElement;
 #else
   (void)s, (void)pools, (void)out;
+#endif
+}
+
+#if defined(SQUINT_FAST_KERNELS)
+namespace {
+// The table of a REQUANTIZE from TIn to TOut: every input code through the reference kernel.
+template <typename TIn, typename TOut>
+void SetRequantizeTable(const RequantizeState& s, PreparePools* pools, FastRequantizeState* f, PreparedOp* out) {
+  constexpr int64_t kCodes = int64_t{1} << (8 * sizeof(TIn));
+  TempVec<TIn> codes(static_cast<size_t>(kCodes));  // the caller's TempScope gives it back
+  const int64_t lowest = std::is_signed_v<TIn> ? -kCodes / 2 : 0;
+  for (int64_t i = 0; i < kCodes; ++i) codes[static_cast<size_t>(i)] = static_cast<TIn>(lowest + i);
+  f->offset = static_cast<int32_t>(-lowest);
+  f->table_at = pools->AddPacked(static_cast<size_t>(kCodes) * sizeof(TOut));
+  ref::Requantize<TIn, TOut>(s.p, static_cast<int32_t>(kCodes), codes.data(),
+                             reinterpret_cast<TOut*>(pools->packed_bytes(f->table_at)));
+  out->run_items = &RunFastRequantizeItems<TIn, TOut>;
+  out->run = &RunAllItems<&RunFastRequantizeItems<TIn, TOut>>;
+}
+template <typename TIn>
+void SetRequantizeTable(const RequantizeState& s, ElementType out_type, PreparePools* pools, FastRequantizeState* f,
+                        PreparedOp* out) {
+  switch (out_type) {
+    case ElementType::INT8: return SetRequantizeTable<TIn, int8_t>(s, pools, f, out);
+    case ElementType::UINT8: return SetRequantizeTable<TIn, uint8_t>(s, pools, f, out);
+    default: return SetRequantizeTable<TIn, int16_t>(s, pools, f, out);
+  }
+}
+}  // namespace
+#endif
+
+void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType out_type, PreparePools* pools,
+                           PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  // A 65536-entry table (64 or 128 KiB) pays for itself only on larger tensors.
+  constexpr int64_t kMinInt16RequantizeTable = 4096;
+  if (pools->isa == Isa::kReference || (in == ElementType::INT16 && s.count < kMinInt16RequantizeTable)) return;
+  FastRequantizeState f;
+  f.count = s.count;
+  switch (in) {
+    case ElementType::INT8: SetRequantizeTable<int8_t>(s, out_type, pools, &f, out); break;
+    case ElementType::UINT8: SetRequantizeTable<uint8_t>(s, out_type, pools, &f, out); break;
+    default: SetRequantizeTable<int16_t>(s, out_type, pools, &f, out); break;
+  }
+  out->params = f;
+  out->items = s.count;
+  out->item_bytes = out_type == ElementType::INT16 ? 2 : 1;
+  out->item_ps = kLutPsPerElement;
+#else
+  (void)s, (void)in, (void)out_type, (void)pools, (void)out;
 #endif
 }
 

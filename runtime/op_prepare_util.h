@@ -233,6 +233,10 @@ void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* ou
 void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out);
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
                         PreparedOp* out);
+// REQUANTIZE: the reference's output per input code tabulated (an int16 input only for at
+// least kMinInt16RequantizeTable elements: its table has 65536 entries).
+void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType out_type, PreparePools* pools,
+                           PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
 void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out);
 

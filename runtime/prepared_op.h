@@ -137,6 +137,16 @@ struct FastLutState {
 struct FastTransposeState {
   portable::TransposePlan plan;
 };
+// REQUANTIZE (any pair of int8, uint8, int16): the reference's output for every input code
+// tabulated in PreparePools::packed[table_at] (256 entries for an 8-bit input, 65536 for int16;
+// the output's element type), indexed by the code + `offset` (128, 0 or 32768).
+struct FastRequantizeState {
+  int64_t count = 0;
+  int32_t offset = 0;
+  size_t table_at = 0;
+  const void* table = nullptr;  // set once the pools are final
+};
+
 // Depthwise CONV_2D, and on AVX-512 a groups = 1 CONV_2D with one input channel
 // (portable::Qs8DepthwiseConv2D): its working memory lives in PreparePools::scratch.
 struct FastDepthwiseState {
@@ -179,8 +189,9 @@ struct FastLogGridMatMulState {
                   double*) = &portable::Qs8LogGridMatMul;
 };
 // FULLY_CONNECTED with int16 activations (groups = 1; portable::Qs16FullyConnected or its
-// x86 builds, `kernel`): the folded bias in PreparePools::packed[folded_bias_at]; a packed int4
-// weight's codes unpacked there too (weights_at; an int8 weight is read in place, SIZE_MAX); a
+// x86 builds, `kernel`): the folded bias in PreparePools::packed[folded_bias_at]; the weight there
+// too (weights_at) as AVX-512's panels, or a packed int4 weight's codes unpacked (an int8 weight
+// on the other sets is read in place, SIZE_MAX); a
 // scratch slot of scratch_stride bytes per thread (the parts of run_items). Bound once the pools are final.
 struct FastInt16FcState {
   ref::FullyConnectedParams p;
@@ -213,6 +224,7 @@ struct FastGroupScaledState {};
 struct FastSoftmaxMaskedState {};
 struct FastLogGridMatMulState {};
 struct FastInt16FcState {};
+struct FastRequantizeState {};
 #endif
 
 using OpParams =
@@ -222,7 +234,8 @@ using OpParams =
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
-                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState>;
+                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState,
+                 FastRequantizeState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

@@ -634,7 +634,13 @@ void CheckInt16Fc(std::mt19937& rng, int32_t rows, int32_t depth, int32_t units,
   const int32_t block = portable::Int16FcBlock(max_abs, depth);
   std::vector<int64_t> folded(static_cast<size_t>(units));
   portable::Int16FcFoldedBias(w.data(), units, depth, bias.data(), zx, folded.data());
-  std::vector<int64_t> scratch(portable::Int16FcScratchBytes(block) / sizeof(int64_t) + 1);
+  size_t scratch_bytes = portable::Int16FcScratchBytes(block);
+#if defined(SQUINT_X86_KERNELS)
+  scratch_bytes = std::max(scratch_bytes, x86::Qs16FullyConnectedAvx512ScratchBytes());
+  std::vector<int8_t> packed(x86::Qs16FcAvx512PackedBytes(units, depth));
+  x86::PackQs16FcAvx512(w.data(), units, depth, packed.data());
+#endif
+  std::vector<int64_t> scratch(scratch_bytes / sizeof(int64_t) + 1);
   using Kernel = void (*)(const ref::FullyConnectedParams&, const int16_t*, const int8_t*, const int64_t*, int32_t,
                           void*, int16_t*);
   std::vector<std::pair<Isa, Kernel>> kernels = {{Isa::kReference, &portable::Qs16FullyConnected}};
@@ -645,7 +651,11 @@ void CheckInt16Fc(std::mt19937& rng, int32_t rows, int32_t depth, int32_t units,
   for (auto [isa, kernel] : kernels) {
     if (!IsaSupported(isa)) continue;
     std::vector<int16_t> got(want.size(), 7);  // one guard element
-    kernel(p, x.data(), w.data(), folded.data(), block, scratch.data(), got.data());
+    const int8_t* weights = w.data();
+#if defined(SQUINT_X86_KERNELS)
+    if (isa == Isa::kAvx512Vnni) weights = packed.data();  // its panels
+#endif
+    kernel(p, x.data(), weights, folded.data(), block, scratch.data(), got.data());
     ASSERT_EQ(got, want) << rows << "x" << depth << "x" << units << " zx " << zx << " block " << block
                          << (extreme ? " extreme" : "") << ", " << IsaName(isa);
   }
@@ -653,10 +663,10 @@ void CheckInt16Fc(std::mt19937& rng, int32_t rows, int32_t depth, int32_t units,
 
 TEST(X86Misc, Int16FullyConnectedEqualsTheReference) {
   std::mt19937 rng(61);
-  // Rows around the 4-row step and the 64-row chunk, units around the 4- and 16-unit steps,
+  // Rows around the 4- and 8-row steps and the 64-row chunk, units around the 4-, 16- and 32-unit steps,
   // depths around 32 (a vector) and the int32 block (516 for max |w| = 127, 511 for 128).
   for (int32_t rows : {1, 4, 5, 67})
-    for (int32_t units : {1, 4, 17})
+    for (int32_t units : {1, 4, 17, 33})
       for (int32_t depth : {1, 33, 515, 517})
         CheckInt16Fc(rng, rows, depth, units, rows % 2 ? 0 : 1234, units != 4, false);
   CheckInt16Fc(rng, 3, 1100, 5, 0, true, true);      // |acc| > 2^32: the 128-bit requantization

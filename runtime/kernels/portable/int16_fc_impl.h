@@ -1,7 +1,7 @@
 // FULLY_CONNECTED with int16 activations (portable/misc.h states the contract), written once and
-// compiled per instruction set: portable/int16_fc.cc (the architecture's baseline), x86/avx2_int16_fc.cc
-// and x86/avx512vnni_int16_fc.cc, where the compiler turns the same dot products into vpmaddwd
-// (AVX2) or vpdpwssd (AVX-512 VNNI) on 16 or 32 int16 lanes. The including file defines
+// compiled per instruction set: portable/int16_fc.cc (the architecture's baseline: pmaddwd on
+// x86-64, smlal on aarch64) and x86/avx2_int16_fc.cc, where the compiler turns the same dot products
+// into vpmaddwd on 16 int16 lanes. The including file defines
 // SQUINT_INT16_FC_NAMESPACE (the namespace under squint::rt holding the function: one per
 // translation unit, so that no inline function is shared between units compiled with different
 // target flags) and SQUINT_INT16_FC (the function's name). Internal to runtime/kernels.

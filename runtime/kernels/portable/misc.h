@@ -117,8 +117,8 @@ void Qs8LogGridMatMul(const ref::BatchMatMulParams& p, const double* v, const in
 // (Int16FcFoldedBias, prepare-time). The depth is summed in blocks of `block` elements, each in
 // int32 and then added in int64: Int16FcBlock(max |w|) keeps every partial sum of a block inside
 // int32 (block·2^15·max|w| < 2^31). scratch: Int16FcScratchBytes(block) bytes, 8-byte aligned.
-// The same source is compiled for the baseline here and for AVX2 and AVX-512 VNNI in x86/rows.h's
-// Qs16FullyConnectedAvx2 / Avx512 (int16_fc_impl.h).
+// The same source (int16_fc_impl.h) is compiled for the baseline here and for AVX2 in x86/rows.h's
+// Qs16FullyConnectedAvx2; AVX-512 VNNI has its own kernel there (Qs16FullyConnectedAvx512).
 int32_t Int16FcBlock(int32_t max_abs_weight, int32_t depth);
 size_t Int16FcScratchBytes(int32_t block);
 void Int16FcFoldedBias(const int8_t* w, int32_t units, int32_t depth, const int32_t* bias, int32_t input_zero_point,

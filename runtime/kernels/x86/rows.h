@@ -128,11 +128,16 @@ void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_
 void Qs8LogGridMatMulAvx512(const ref::BatchMatMulParams& p, const double* v, const int8_t* a, const int8_t* b,
                             int8_t* y, double* scratch);
 
-// portable::Qs16FullyConnected (misc.h, the same contract and source) compiled for AVX2
-// (avx2_int16_fc.cc: vpmaddwd) and for AVX-512 VNNI (avx512vnni_int16_fc.cc: vpdpwssd).
+// portable::Qs16FullyConnected (misc.h, the same contract) compiled for AVX2 from the same
+// source (avx2_int16_fc.cc: vpmaddwd), and on AVX-512 VNNI (avx512vnni_int16_fc.cc: vpdpwssd with
+// the units in the lanes), where w is the weight packed by PackQs16FcAvx512 (prepare-time,
+// Qs16FcAvx512PackedBytes bytes) and the scratch Qs16FullyConnectedAvx512ScratchBytes() bytes.
 void Qs16FullyConnectedAvx2(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
                             const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
-void Qs16FullyConnectedAvx512(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
+size_t Qs16FcAvx512PackedBytes(int32_t units, int32_t depth);
+void PackQs16FcAvx512(const int8_t* w, int32_t units, int32_t depth, int8_t* packed);
+void Qs16FullyConnectedAvx512(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* packed,
                               const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
+size_t Qs16FullyConnectedAvx512ScratchBytes();
 
 }  // namespace squint::rt::x86
