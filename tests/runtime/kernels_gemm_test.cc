@@ -823,6 +823,61 @@ AlignedBytes BuildSoftmax(bool masked) {
   return b.Finish();
 }
 
+// REQUANTIZE from `tx` to `ty` over n elements (the reference's codes tabulated per input code on
+// the optimized sets): every input code once, then random ones.
+AlignedBytes BuildRequantize(fb::ElementType tx, fb::ElementType ty, int32_t n, int32_t multiplier, int32_t shift) {
+  auto range = [](fb::ElementType t) {
+    return t == fb::ElementType::INT8 ? std::pair{-128, 127} : t == fb::ElementType::UINT8 ? std::pair{0, 255}
+                                                                                          : std::pair{-32768, 32767};
+  };
+  SqntBuilder b;
+  const int32_t zx = tx == fb::ElementType::INT16 ? 0 : tx == fb::ElementType::UINT8 ? 131 : -7;
+  const int32_t zy = ty == fb::ElementType::INT16 ? 0 : ty == fb::ElementType::UINT8 ? 120 : 3;
+  const int x = b.Activation("x", tx, {n}, 0.1f, zx);
+  const int y = b.Activation("y", ty, {n}, 0.1f, zy);
+  b.Op(fb::OpCode::REQUANTIZE, "rq", {x}, {y}, fb::OpOptions::RequantizeOptions,
+       fb::CreateRequantizeOptions(b.fbb(), b.Requant({multiplier}, {shift}, range(ty).first, range(ty).second)).Union());
+  b.Inputs({x});
+  b.Outputs({y});
+  return b.Finish();
+}
+
+TEST(Dispatch, RequantizeTablesGiveTheReferenceCodes) {
+  const fb::ElementType types[] = {fb::ElementType::INT8, fb::ElementType::UINT8, fb::ElementType::INT16};
+  std::mt19937 rng(12);
+  for (fb::ElementType tx : types)
+    for (fb::ElementType ty : types) {
+      const bool wide_in = tx == fb::ElementType::INT16;
+      const int32_t codes = wide_in ? 65536 : 256, n = codes + 3001;
+      // int8 → int16 scales up (shift 8), int16 → 8-bit down (shift −8): outputs spread over the range.
+      const bool wide_out = ty == fb::ElementType::INT16;
+      const int32_t shift = wide_out && !wide_in ? 8 : !wide_out && wide_in ? -8 : 0;
+      const AlignedBytes file = BuildRequantize(tx, ty, n, 1518500250, shift);
+      std::vector<int8_t> bytes(size_t(n) * (wide_in ? 2 : 1));
+      for (int32_t i = 0; i < n; ++i) {
+        const int32_t code = i < codes ? i : std::uniform_int_distribution<int32_t>(0, codes - 1)(rng);
+        if (wide_in) {
+          const auto v = static_cast<int16_t>(code - 32768);
+          std::memcpy(bytes.data() + 2 * size_t(i), &v, 2);
+        } else {
+          bytes[size_t(i)] = static_cast<int8_t>(code);
+        }
+      }
+      const std::string what = std::string(fb::EnumNameElementType(tx)) + " -> " + fb::EnumNameElementType(ty);
+      Isa used = Isa::kAuto;
+      size_t prepared = 0;
+      const std::vector<int8_t> want = RunModel(file, Isa::kReference, {bytes}, &used);
+      ASSERT_FALSE(want.empty()) << what;
+      EXPECT_GT(std::set<int8_t>(want.begin(), want.end()).size(), 100u) << what;  // not saturated
+      for (Isa isa : kOptimizedSets) {
+        if (!IsaSupported(isa)) continue;
+        EXPECT_EQ(RunModel(file, isa, {bytes}, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
+        EXPECT_GE(prepared, size_t(codes)) << what << ", " << IsaName(isa) << ": no table, the reference kernel ran";
+        EXPECT_EQ(RunModel(file, isa, {bytes}, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
+      }
+    }
+}
+
 // One layer with a low-bit weight: FULLY_CONNECTED x [rows, depth] · w [units, depth], or CONV_2D
 // (stride 1, pads 1) x [batch, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups dividing C_in
 // and units; C_in = units = groups: depthwise); packed int4 (odd numbers of weights: a padding
