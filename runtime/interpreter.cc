@@ -128,7 +128,7 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       lg->coefficients = reinterpret_cast<const double*>(pools_.packed_bytes(lg->coefficients_at));
       lg->scratch = reinterpret_cast<double*>(pools_.scratch.data());
     } else if (auto* rq = std::get_if<FastRequantizeState>(&op.params)) {
-      rq->table = pools_.packed_bytes(rq->table_at);
+      if (rq->table_at != SIZE_MAX) rq->table = pools_.packed_bytes(rq->table_at);
     } else if (auto* fc16 = std::get_if<FastInt16FcState>(&op.params)) {
       fc16->folded_bias = reinterpret_cast<const int64_t*>(pools_.packed_bytes(fc16->folded_bias_at));
       if (fc16->weights_at != SIZE_MAX) fc16->weights = reinterpret_cast<const int8_t*>(pools_.packed_bytes(fc16->weights_at));

@@ -434,6 +434,7 @@ Status PrepareElementwise(const Ctx& ctx, fb::OpCode code, PreparePools* pools, 
     out->run = a.type == ElementType::INT8 ? &RunElementwise<int8_t, 2> : &RunElementwise<int16_t, 2>;
   }
   if (a.type == ElementType::INT8) PrepareFastElementwise(code, s, y.num_elements, pools, out);
+  else if (code != fb::OpCode::MUL) PrepareFastAddSub16(code == fb::OpCode::ADD ? 1 : -1, pools, out);
   return Status::Ok();
 }
 

@@ -172,6 +172,21 @@ void RunFastRequantizeItems(const PreparedOp& op, const void* const* in, void* c
   TOut* y = static_cast<TOut*>(out[0]);
   for (int64_t i = first; i < last; ++i) y[i] = table[x[i]];
 }
+template <int32_t kSign, bool kAvx512>
+void RunFastAddSub16(const PreparedOp& op, const void* const* in, void* const* out) {
+  const ElementwiseState& s = Get<ElementwiseState>(op);
+  portable::Qs16AddSub(s.p, kSign, s.shape, static_cast<const int16_t*>(in[0]), static_cast<const int16_t*>(in[1]),
+                       static_cast<int16_t*>(out[0]), kAvx512);
+}
+#if defined(SQUINT_X86_KERNELS)
+template <typename TOut>
+void RunFastRequantize16Avx512Items(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                                    int64_t last, int32_t) {
+  const FastRequantizeState& s = Get<FastRequantizeState>(op);
+  x86::Qs16RequantizeAvx512(s.p, last - first, static_cast<const int16_t*>(in[0]) + first,
+                            static_cast<TOut*>(out[0]) + first, static_cast<int32_t>(sizeof(TOut)));
+}
+#endif
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
@@ -707,6 +722,17 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
 #endif
 }
 
+void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference) return;
+  const bool avx512 = pools->isa == Isa::kAvx512Vnni;
+  if (sign > 0) out->run = avx512 ? &RunFastAddSub16<1, true> : &RunFastAddSub16<1, false>;
+  else out->run = avx512 ? &RunFastAddSub16<-1, true> : &RunFastAddSub16<-1, false>;
+#else
+  (void)sign, (void)pools, (void)out;
+#endif
+}
+
 // int8 → int8 LUT: the reference's 256 outputs tabulated in the pools.
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
@@ -760,13 +786,29 @@ void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType
 #if defined(SQUINT_FAST_KERNELS)
   // A 65536-entry table (64 or 128 KiB) pays for itself only on larger tensors.
   constexpr int64_t kMinInt16RequantizeTable = 4096;
-  if (pools->isa == Isa::kReference || (in == ElementType::INT16 && s.count < kMinInt16RequantizeTable)) return;
+  const bool vector16 = in == ElementType::INT16 && pools->isa == Isa::kAvx512Vnni;  // no table
+  if (pools->isa == Isa::kReference || (in == ElementType::INT16 && !vector16 && s.count < kMinInt16RequantizeTable))
+    return;
   FastRequantizeState f;
+  f.p = s.p;
   f.count = s.count;
-  switch (in) {
-    case ElementType::INT8: SetRequantizeTable<int8_t>(s, out_type, pools, &f, out); break;
-    case ElementType::UINT8: SetRequantizeTable<uint8_t>(s, out_type, pools, &f, out); break;
-    default: SetRequantizeTable<int16_t>(s, out_type, pools, &f, out); break;
+  if (vector16) {
+#if defined(SQUINT_X86_KERNELS)
+    switch (out_type) {
+      case ElementType::INT8: out->run_items = &RunFastRequantize16Avx512Items<int8_t>; break;
+      case ElementType::UINT8: out->run_items = &RunFastRequantize16Avx512Items<uint8_t>; break;
+      default: out->run_items = &RunFastRequantize16Avx512Items<int16_t>; break;
+    }
+    out->run = out_type == ElementType::INT8    ? &RunAllItems<&RunFastRequantize16Avx512Items<int8_t>>
+               : out_type == ElementType::UINT8 ? &RunAllItems<&RunFastRequantize16Avx512Items<uint8_t>>
+                                                : &RunAllItems<&RunFastRequantize16Avx512Items<int16_t>>;
+#endif
+  } else if (in == ElementType::INT8) {
+    SetRequantizeTable<int8_t>(s, out_type, pools, &f, out);
+  } else if (in == ElementType::UINT8) {
+    SetRequantizeTable<uint8_t>(s, out_type, pools, &f, out);
+  } else {
+    SetRequantizeTable<int16_t>(s, out_type, pools, &f, out);
   }
   out->params = f;
   out->items = s.count;

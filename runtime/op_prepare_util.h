@@ -226,6 +226,8 @@ void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const Ten
 // sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input), LAYER_NORM.
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
                             PreparedOp* out);
+// int16 ADD (sign 1) / SUB (sign −1): portable::Qs16AddSub on out's ElementwiseState.
+void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out);
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
 // Any element type (portable/misc.h): GATHER (element sizes 1, 2, 4), PAD in constant mode.
@@ -234,7 +236,8 @@ void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, Pr
 void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
                         PreparedOp* out);
 // REQUANTIZE: the reference's output per input code tabulated (an int16 input only for at
-// least kMinInt16RequantizeTable elements: its table has 65536 entries).
+// least 4096 elements: its table has 65536 entries; on avx512vnni an int16 input takes
+// x86::Qs16RequantizeAvx512 instead).
 void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType out_type, PreparePools* pools,
                            PreparedOp* out);
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);

@@ -139,11 +139,13 @@ struct FastTransposeState {
 };
 // REQUANTIZE (any pair of int8, uint8, int16): the reference's output for every input code
 // tabulated in PreparePools::packed[table_at] (256 entries for an 8-bit input, 65536 for int16;
-// the output's element type), indexed by the code + `offset` (128, 0 or 32768).
+// the output's element type), indexed by the code + `offset` (128, 0 or 32768); or, for an int16
+// input on avx512vnni, x86::Qs16RequantizeAvx512 with p (no table).
 struct FastRequantizeState {
+  ref::RescaleParams p;
   int64_t count = 0;
   int32_t offset = 0;
-  size_t table_at = 0;
+  size_t table_at = SIZE_MAX;   // SIZE_MAX: no table
   const void* table = nullptr;  // set once the pools are final
 };
 

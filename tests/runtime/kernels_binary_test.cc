@@ -126,5 +126,61 @@ TEST(X86Misc, BinaryFloatPathOnEveryCodePair) {
   EXPECT_GT(BinaryTester::FloatPaths() - before, 20);
 }
 
+
+// ---- int16 ADD / SUB (portable::Qs16AddSub, and on AVX-512 x86::Qs16AddSubAvx512's runs) ----
+
+// One int16 ADD and SUB over the broadcast of a_dims and b_dims against the reference. extreme:
+// codes at ±32768 with the largest input multipliers and left shift, so that the requantized
+// inputs reach ±2^30 and a SUB's int32 sum reaches the reference's clamp at 2^31 − 1.
+void CheckAddSub16(std::mt19937& rng, const std::vector<int32_t>& a_dims, const std::vector<int32_t>& b_dims,
+                   int32_t za, int32_t zb, int32_t zy, int32_t out_shift, bool extreme) {
+  ref::BroadcastShape s;
+  ASSERT_TRUE(ref::ComputeBroadcast(a_dims.data(), static_cast<int32_t>(a_dims.size()), b_dims.data(),
+                                    static_cast<int32_t>(b_dims.size()), &s));
+  std::vector<int32_t> y_dims(s.out_dims, s.out_dims + s.rank);
+  auto a = ref::testing::RandomCodes<int16_t>(rng, Count(a_dims)), b = ref::testing::RandomCodes<int16_t>(rng, Count(b_dims));
+  if (extreme)
+    for (size_t i = 0; i < a.size(); ++i) a[i] = i % 3 == 0 ? 32767 : -32768;
+  if (extreme)
+    for (size_t i = 0; i < b.size(); ++i) b[i] = i % 2 == 0 ? 32767 : -32768;
+  std::uniform_int_distribution<int32_t> mult(1 << 30, 0x7fffffff);
+  ref::ElementwiseParams p;
+  p.a_zero_point = za;
+  p.b_zero_point = zb;
+  // (a − za)·2^left_shift < 2^31: with |a − za| <= 65535, left_shift <= 15.
+  p.left_shift = 15;
+  p.a_multiplier = extreme ? 0x7fffffff : mult(rng);
+  p.a_shift = extreme ? 0 : -1 - static_cast<int32_t>(rng() % 3);
+  p.b_multiplier = extreme ? 0x7fffffff : mult(rng);
+  p.b_shift = extreme ? 0 : -1 - static_cast<int32_t>(rng() % 3);
+  const int32_t out_mult = mult(rng), shift = out_shift;
+  p.output = {&out_mult, &shift, 1, zy, -32768, 32767};
+  const size_t n = Count(y_dims);
+  for (int32_t sign : {1, -1}) {
+    std::vector<int16_t> want(n + 1, 55);  // one guard element
+    if (sign > 0) ref::Add<int16_t>(p, s, a.data(), b.data(), want.data());
+    else ref::Sub<int16_t>(p, s, a.data(), b.data(), want.data());
+    for (bool avx512 : {false, true}) {
+      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+      std::vector<int16_t> got(n + 1, 55);
+      portable::Qs16AddSub(p, sign, s, a.data(), b.data(), got.data(), avx512);
+      ASSERT_EQ(got, want) << (sign > 0 ? "ADD" : "SUB") << (avx512 ? " avx512" : "") << ", " << n << " outputs"
+                           << (extreme ? ", extreme" : "");
+    }
+  }
+}
+
+TEST(X86Misc, Int16AddSubEqualsTheReference) {
+  std::mt19937 rng(70);
+  for (int32_t n : {1, 15, 16, 17, 33, 64 * 384}) CheckAddSub16(rng, {n}, {n}, 0, 0, 0, -16, false);
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{64, 384}, {384}}, {{384}, {64, 384}}, {{5, 7}, {1}}, {{3, 1, 5}, {1, 4, 1}}, {{2, 3, 4, 5}, {3, 1, 5}}};
+  for (const auto& c : cases) CheckAddSub16(rng, c.first, c.second, 17, -300, 5, -16, false);
+  CheckAddSub16(rng, {70}, {70}, -32768, 32767, 0, -14, false);  // extreme zero points
+  CheckAddSub16(rng, {70}, {70}, 0, 0, -7, -10, false);           // saturating outputs
+  CheckAddSub16(rng, {70}, {70}, 0, 0, 0, 3, false);              // a left-shifting output
+  CheckAddSub16(rng, {99}, {99}, -1, -1, 0, -16, true);           // the int32 sum's clamp (2^30 + 2^30)
+}
+
 }  // namespace
 }  // namespace squint::rt

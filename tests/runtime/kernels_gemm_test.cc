@@ -824,14 +824,15 @@ AlignedBytes BuildSoftmax(bool masked) {
 }
 
 // REQUANTIZE from `tx` to `ty` over n elements (the reference's codes tabulated per input code on
-// the optimized sets): every input code once, then random ones.
+// the optimized sets; an int16 input on avx512vnni by x86::Qs16RequantizeAvx512): every input
+// code once, then random ones.
 AlignedBytes BuildRequantize(fb::ElementType tx, fb::ElementType ty, int32_t n, int32_t multiplier, int32_t shift) {
   auto range = [](fb::ElementType t) {
     return t == fb::ElementType::INT8 ? std::pair{-128, 127} : t == fb::ElementType::UINT8 ? std::pair{0, 255}
                                                                                           : std::pair{-32768, 32767};
   };
   SqntBuilder b;
-  const int32_t zx = tx == fb::ElementType::INT16 ? 0 : tx == fb::ElementType::UINT8 ? 131 : -7;
+  const int32_t zx = tx == fb::ElementType::INT16 ? 5 : tx == fb::ElementType::UINT8 ? 131 : -7;
   const int32_t zy = ty == fb::ElementType::INT16 ? 0 : ty == fb::ElementType::UINT8 ? 120 : 3;
   const int x = b.Activation("x", tx, {n}, 0.1f, zx);
   const int y = b.Activation("y", ty, {n}, 0.1f, zy);
@@ -842,7 +843,7 @@ AlignedBytes BuildRequantize(fb::ElementType tx, fb::ElementType ty, int32_t n, 
   return b.Finish();
 }
 
-TEST(Dispatch, RequantizeTablesGiveTheReferenceCodes) {
+TEST(Dispatch, RequantizeOnEverySetGivesTheReferenceCodes) {
   const fb::ElementType types[] = {fb::ElementType::INT8, fb::ElementType::UINT8, fb::ElementType::INT16};
   std::mt19937 rng(12);
   for (fb::ElementType tx : types)
@@ -872,7 +873,9 @@ TEST(Dispatch, RequantizeTablesGiveTheReferenceCodes) {
       for (Isa isa : kOptimizedSets) {
         if (!IsaSupported(isa)) continue;
         EXPECT_EQ(RunModel(file, isa, {bytes}, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
-        EXPECT_GE(prepared, size_t(codes)) << what << ", " << IsaName(isa) << ": no table, the reference kernel ran";
+        // (An int16 input on avx512vnni: its vector kernel, no table.)
+        if (!(wide_in && isa == Isa::kAvx512Vnni))
+          EXPECT_GE(prepared, size_t(codes)) << what << ", " << IsaName(isa) << ": no table, the reference kernel ran";
         EXPECT_EQ(RunModel(file, isa, {bytes}, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
       }
     }

@@ -1,11 +1,13 @@
 // Optimized int8 ADD / SUB / MUL (misc.h states the contract: the reference kernels' output codes,
 // bit for bit): the 65536-entry table of the reference's results, looked up along the folded
-// broadcast, and on AVX-512 ADD / SUB in float where prepare has checked every code pair.
+// broadcast, and on AVX-512 ADD / SUB in float where prepare has checked every code pair. int16
+// ADD / SUB: the reference's arithmetic along the same folded broadcast (AVX-512: 16 lanes).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "runtime/kernels/portable/misc.h"
+#include "runtime/kernels/reference/fixed_point.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
 #endif
@@ -67,48 +69,74 @@ bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const
   return true;
 }
 
-void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
-               const BinaryFloat* f) {
-  // Fold the broadcast: drop size-1 axes, merge an axis into the next inner one when both
-  // operands step through them as one (contiguous, or both broadcast).
+namespace {
+// A broadcast folded: size-1 axes dropped, an axis merged into the next inner one when both
+// operands step through them as one (contiguous, or both broadcast). Innermost axis first.
+struct FoldedBroadcast {
   int32_t rank = 0;
-  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];  // innermost first
+  int64_t dims[ref::kMaxKernelRank], as[ref::kMaxKernelRank], bs[ref::kMaxKernelRank];
+  bool empty = false;
+};
+FoldedBroadcast Fold(const ref::BroadcastShape& s) {
+  FoldedBroadcast f;
   for (int32_t i = s.rank - 1; i >= 0; --i) {
     const int64_t d = s.out_dims[i];
-    if (d == 0) return;
-    if (d == 1) continue;
-    if (rank > 0 && as[rank - 1] * dims[rank - 1] == s.a_strides[i] && bs[rank - 1] * dims[rank - 1] == s.b_strides[i]) {
-      dims[rank - 1] *= d;
+    if (d == 0) f.empty = true;
+    if (d <= 1) continue;
+    if (f.rank > 0 && f.as[f.rank - 1] * f.dims[f.rank - 1] == s.a_strides[i] &&
+        f.bs[f.rank - 1] * f.dims[f.rank - 1] == s.b_strides[i]) {
+      f.dims[f.rank - 1] *= d;
       continue;
     }
-    dims[rank] = d;
-    as[rank] = s.a_strides[i];
-    bs[rank] = s.b_strides[i];
-    ++rank;
+    f.dims[f.rank] = d;
+    f.as[f.rank] = s.a_strides[i];
+    f.bs[f.rank] = s.b_strides[i];
+    ++f.rank;
   }
-  const auto* ua = reinterpret_cast<const uint8_t*>(a);
-  const auto* ub = reinterpret_cast<const uint8_t*>(b);
-  if (rank == 0) {  // one element
-    y[0] = table[ua[0] * 256 + ub[0]];
-    return;
-  }
-  const int64_t inner = dims[0], ai = as[0], bi = bs[0];
+  return f;
+}
+// run(a_offset, b_offset, y_offset, inner, a_step, b_step) for every run of the innermost folded
+// axis (one run of one element when everything folded away).
+template <typename Run>
+void ForEachRun(const FoldedBroadcast& f, Run run) {
+  if (f.empty) return;
+  if (f.rank == 0) return run(int64_t{0}, int64_t{0}, int64_t{0}, int64_t{1}, int64_t{0}, int64_t{0});
+  const int64_t inner = f.dims[0];
   int64_t rows = 1;
-  for (int32_t i = 1; i < rank; ++i) rows *= dims[i];
+  for (int32_t i = 1; i < f.rank; ++i) rows *= f.dims[i];
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t a_off = 0, b_off = 0;
   for (int64_t row = 0; row < rows; ++row) {
+    run(a_off, b_off, row * inner, inner, f.as[0], f.bs[0]);
+    for (int32_t i = 1; i < f.rank; ++i) {  // odometer over the outer axes
+      a_off += f.as[i];
+      b_off += f.bs[i];
+      if (++index[i] < f.dims[i]) break;
+      a_off -= f.as[i] * f.dims[i];
+      b_off -= f.bs[i] * f.dims[i];
+      index[i] = 0;
+    }
+  }
+}
+}  // namespace
+
+void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
+               const BinaryFloat* f) {
+  const auto* ua = reinterpret_cast<const uint8_t*>(a);
+  const auto* ub = reinterpret_cast<const uint8_t*>(b);
+  ForEachRun(Fold(s), [&](int64_t a_off, int64_t b_off, int64_t y_off, int64_t inner, int64_t ai, int64_t bi) {
     const uint8_t* ar = ua + a_off;
     const uint8_t* br = ub + b_off;
-    int8_t* yr = y + row * inner;
+    int8_t* yr = y + y_off;
     if (ai == 1 && bi == 1) {
 #if defined(SQUINT_X86_KERNELS)
       if (f != nullptr) {
         x86::Qs8BinaryFloatAvx512(*f, table, inner, reinterpret_cast<const int8_t*>(ar), reinterpret_cast<const int8_t*>(br),
                                   yr);
-      } else
+        return;
+      }
 #endif
-        for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
     } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
       const int8_t* t = table + br[0];
       for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
@@ -118,15 +146,38 @@ void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* 
     } else {
       for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
     }
-    for (int32_t i = 1; i < rank; ++i) {  // odometer over the outer axes
-      a_off += as[i];
-      b_off += bs[i];
-      if (++index[i] < dims[i]) break;
-      a_off -= as[i] * dims[i];
-      b_off -= bs[i] * dims[i];
-      index[i] = 0;
-    }
-  }
+  });
+}
+
+// ---- int16 ADD / SUB ----
+
+namespace {
+// The reference's output code of one pair (kernels_elementwise.cc AddOrSub), without its
+// broadcast walk.
+inline int16_t AddSubCode(const ref::ElementwiseParams& p, int32_t sign, int32_t scale, int32_t a, int32_t b) {
+  const int32_t av = MultiplyByQuantizedMultiplier((a - p.a_zero_point) * scale, {p.a_multiplier, p.a_shift});
+  const int32_t bv = MultiplyByQuantizedMultiplier((b - p.b_zero_point) * scale, {p.b_multiplier, p.b_shift});
+  const int64_t sum = std::min<int64_t>(std::max<int64_t>(int64_t{av} + int64_t{sign} * bv, INT32_MIN), INT32_MAX);
+  const int64_t v = int64_t{MultiplyByQuantizedMultiplier(static_cast<int32_t>(sum),
+                                                          {p.output.multiplier[0], p.output.shift[0]})} +
+                    p.output.zero_point;
+  return static_cast<int16_t>(std::min<int64_t>(std::max<int64_t>(v, p.output.act_min), p.output.act_max));
+}
+}  // namespace
+
+void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::BroadcastShape& s, const int16_t* a,
+                const int16_t* b, int16_t* y, bool avx512) {
+  const int32_t scale = int32_t{1} << p.left_shift;
+  (void)avx512;
+  ForEachRun(Fold(s), [&](int64_t a_off, int64_t b_off, int64_t y_off, int64_t inner, int64_t ai, int64_t bi) {
+    const int16_t* ar = a + a_off;
+    const int16_t* br = b + b_off;
+    int16_t* yr = y + y_off;
+#if defined(SQUINT_X86_KERNELS)
+    if (avx512 && ai == 1 && bi == 1) return x86::Qs16AddSubAvx512(p, sign, inner, ar, br, yr);
+#endif
+    for (int64_t j = 0; j < inner; ++j) yr[j] = AddSubCode(p, sign, scale, ar[j * ai], br[j * bi]);
+  });
 }
 
 }  // namespace squint::rt::portable

@@ -50,6 +50,12 @@ bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const
 void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
                const BinaryFloat* f = nullptr);
 
+// int16 ADD (sign 1) / SUB (sign −1): the reference's codes over the broadcast `s`, by its
+// arithmetic per element without the broadcast walk per element; avx512 (x86-64 builds, the CPU
+// has AVX-512): runs of both operands by x86::Qs16AddSubAvx512.
+void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::BroadcastShape& s, const int16_t* a,
+                const int16_t* b, int16_t* y, bool avx512);
+
 // ---- LUT (int8 → int8) ----
 // table[(uint8)x] = ref::Lut's output code for x.
 void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_code, int8_t* table);

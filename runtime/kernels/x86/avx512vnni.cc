@@ -635,4 +635,51 @@ void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, 
   }
 }
 
+void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,
+                      int16_t* y) {
+  // The inputs' requantizations keep their int32 result (no zero point, no clamp); the output's
+  // clamps to the activation range and adds the zero point.
+  const OutputStage none{_mm512_set1_epi32(INT32_MIN), _mm512_set1_epi32(INT32_MAX), _mm512_setzero_si512()};
+  const OutputStage o = MakeOutputStage(p.output);
+  auto constants = [](int32_t multiplier, int32_t shift, __m512i* m, __m512i* left, __m512i* right) {
+    *m = _mm512_set1_epi32(multiplier);
+    *left = _mm512_set1_epi32(shift > 0 ? shift : 0);
+    *right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
+  };
+  __m512i am, al, ar, bm, bl, br, om, ol, orr;
+  constants(p.a_multiplier, p.a_shift, &am, &al, &ar);
+  constants(p.b_multiplier, p.b_shift, &bm, &bl, &br);
+  constants(p.output.multiplier[0], p.output.shift[0], &om, &ol, &orr);
+  const __m512i za = _mm512_set1_epi32(p.a_zero_point), zb = _mm512_set1_epi32(p.b_zero_point);
+  const __m512i scale = _mm512_set1_epi32(int32_t{1} << p.left_shift);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
+    const __m512i av = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, a + i)), za), scale);
+    const __m512i bv = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, b + i)), zb), scale);
+    const __m512i as = Requantize<true>(av, am, al, ar, none), bs = Requantize<true>(bv, bm, bl, br, none);
+    // The reference clamps the int64 sum to int32 (reached only when both are ±2^30): lanes whose
+    // int32 sum wrapped take the bound of as's sign.
+    const __m512i sum = sign > 0 ? _mm512_add_epi32(as, bs) : _mm512_sub_epi32(as, bs);
+    const __m512i other = sign > 0 ? _mm512_xor_si512(bs, sum) : _mm512_xor_si512(as, bs);
+    const __mmask16 wrapped =
+        _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(as, sum), other), _mm512_setzero_si512());
+    const __m512i bound = _mm512_xor_si512(_mm512_srai_epi32(as, 31), _mm512_set1_epi32(INT32_MAX));
+    const __m512i total = _mm512_mask_mov_epi32(sum, wrapped, bound);
+    _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(Requantize<true>(total, om, ol, orr, o)));
+  }
+}
+
+void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t* x, void* y, int32_t out_bytes) {
+  const OutputStage o = MakeOutputStage(p.output_zero_point, p.act_min, p.act_max);
+  const __m512i m = _mm512_set1_epi32(p.multiplier), z = _mm512_set1_epi32(p.input_zero_point);
+  const __m512i left = _mm512_set1_epi32(p.shift > 0 ? p.shift : 0), right = _mm512_set1_epi32(p.shift > 0 ? 0 : -p.shift);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
+    const __m512i v = _mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, x + i)), z);
+    const __m512i code = Requantize<true>(v, m, left, right, o);
+    if (out_bytes == 2) _mm256_mask_storeu_epi16(static_cast<int16_t*>(y) + i, k, _mm512_cvtepi32_epi16(code));
+    else _mm_mask_storeu_epi8(static_cast<int8_t*>(y) + i, k, _mm512_cvtepi32_epi8(code));
+  }
+}
+
 }  // namespace squint::rt::x86

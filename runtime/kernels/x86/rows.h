@@ -115,6 +115,16 @@ void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, 
 void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
                           const int8_t* b, int8_t* y);
 
+// int16 ADD (sign 1) / SUB (sign −1) of n elements of a and b (avx512vnni.cc, 16 a step): the
+// reference's three int32 requantizations (per tensor) in 32-bit lanes, the same codes.
+void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,
+                      int16_t* y);
+
+// REQUANTIZE of n int16 codes (avx512vnni.cc, 16 a step): the reference's int32 requantization
+// (ref::Requantize), into int8, uint8 (out_bytes 1: the codes are inside the output's activation
+// range) or int16 (out_bytes 2) codes.
+void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t* x, void* y, int32_t out_bytes);
+
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
 void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
