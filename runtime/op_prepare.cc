@@ -572,7 +572,7 @@ Status PrepareLayerNorm(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.channels, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunLayerNorm, x.type);
-  if (x.type == ElementType::INT8) PrepareFastLayerNorm(p, pools, out);
+  PrepareFastLayerNorm(p, x.type == ElementType::INT16, pools, out);
   return Status::Ok();
 }
 

@@ -172,11 +172,11 @@ void RunFastRequantizeItems(const PreparedOp& op, const void* const* in, void* c
   TOut* y = static_cast<TOut*>(out[0]);
   for (int64_t i = first; i < last; ++i) y[i] = table[x[i]];
 }
-template <int32_t kSign, bool kAvx512>
+template <int32_t kSign>
 void RunFastAddSub16(const PreparedOp& op, const void* const* in, void* const* out) {
   const ElementwiseState& s = Get<ElementwiseState>(op);
   portable::Qs16AddSub(s.p, kSign, s.shape, static_cast<const int16_t*>(in[0]), static_cast<const int16_t*>(in[1]),
-                       static_cast<int16_t*>(out[0]), kAvx512);
+                       static_cast<int16_t*>(out[0]), true);
 }
 #if defined(SQUINT_X86_KERNELS)
 template <typename TOut>
@@ -275,13 +275,16 @@ void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* 
                                static_cast<const int32_t*>(in[2]), s.scratch, static_cast<int8_t*>(out[0]), kAvx512,
                                s.transpose);
 }
-template <portable::RowIsa kIsa>
+template <typename T, portable::RowIsa kIsa>
 void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
                            int32_t) {
   ref::LayerNormParams p = Get<ref::LayerNormParams>(op);
   p.rows = static_cast<int32_t>(last - first);
   const int64_t at = first * p.channels;
-  portable::Qs8LayerNorm(p, static_cast<const int8_t*>(in[0]) + at, static_cast<int8_t*>(out[0]) + at, kIsa);
+  if constexpr (sizeof(T) == 1)
+    portable::Qs8LayerNorm(p, static_cast<const int8_t*>(in[0]) + at, static_cast<int8_t*>(out[0]) + at, kIsa);
+  else
+    portable::Qs16LayerNorm(p, static_cast<const int16_t*>(in[0]) + at, static_cast<int16_t*>(out[0]) + at, kIsa);
 }
 
 template <int kElementSize>
@@ -724,10 +727,10 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
 
 void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa == Isa::kReference) return;
-  const bool avx512 = pools->isa == Isa::kAvx512Vnni;
-  if (sign > 0) out->run = avx512 ? &RunFastAddSub16<1, true> : &RunFastAddSub16<1, false>;
-  else out->run = avx512 ? &RunFastAddSub16<-1, true> : &RunFastAddSub16<-1, false>;
+  // AVX-512 only: the plain C++ path alone (AVX2, NEON) is no faster than the reference kernel
+  // (vit_tiny --a16 Add on AVX2: 332 against 339 µs), so those sets keep the reference.
+  if (pools->isa != Isa::kAvx512Vnni) return;
+  out->run = sign > 0 ? &RunFastAddSub16<1> : &RunFastAddSub16<-1>;
 #else
   (void)sign, (void)pools, (void)out;
 #endif
@@ -890,22 +893,35 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
 #endif
 }
 
-// LAYER_NORM, int8 (both modes); parameters unchanged. Rows vectorized 8 (AVX-512) or 4 (AVX2)
-// channels a step; plain C++ rows on NEON.
-void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa == Isa::kReference) return;
-  out->run_items = pools->isa == Isa::kAvx512Vnni ? &RunFastLayerNormItems<portable::RowIsa::kAvx512>
-                   : pools->isa == Isa::kAvx2     ? &RunFastLayerNormItems<portable::RowIsa::kAvx2>
-                                                  : &RunFastLayerNormItems<portable::RowIsa::kCpp>;
-  out->run = pools->isa == Isa::kAvx512Vnni ? &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kAvx512>>
-             : pools->isa == Isa::kAvx2     ? &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kAvx2>>
-                                            : &RunAllItems<&RunFastLayerNormItems<portable::RowIsa::kCpp>>;
+namespace {
+template <typename T>
+void SetLayerNormRun(Isa isa, PreparedOp* out) {
+  using portable::RowIsa;
+  out->run_items = isa == Isa::kAvx512Vnni ? &RunFastLayerNormItems<T, RowIsa::kAvx512>
+                   : isa == Isa::kAvx2     ? &RunFastLayerNormItems<T, RowIsa::kAvx2>
+                                           : &RunFastLayerNormItems<T, RowIsa::kCpp>;
+  out->run = isa == Isa::kAvx512Vnni ? &RunAllItems<&RunFastLayerNormItems<T, RowIsa::kAvx512>>
+             : isa == Isa::kAvx2     ? &RunAllItems<&RunFastLayerNormItems<T, RowIsa::kAvx2>>
+                                     : &RunAllItems<&RunFastLayerNormItems<T, RowIsa::kCpp>>;
+}
+}  // namespace
+#endif
+
+// LAYER_NORM, int8 (both modes; rows vectorized 8 (AVX-512) or 4 (AVX2) channels a step, plain
+// C++ rows on NEON) or int16 (AVX-512); parameters unchanged.
+void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  // int16 rows on AVX-512 only: the plain C++ rows are no faster than the reference kernel there
+  // (vit_tiny --a16 LayerNormalization on AVX2: 298 against 271 µs).
+  if (pools->isa == Isa::kReference || (int16 && pools->isa != Isa::kAvx512Vnni)) return;
+  if (int16) SetLayerNormRun<int16_t>(pools->isa, out);
+  else SetLayerNormRun<int8_t>(pools->isa, out);
   out->items = p.rows;
-  out->item_bytes = p.channels;
+  out->item_bytes = p.channels * (int16 ? 2 : 1);
   out->item_ps = int64_t{p.channels} * kLayerNormPsPerElement;
 #else
-  (void)p, (void)pools, (void)out;
+  (void)p, (void)int16, (void)pools, (void)out;
 #endif
 }
 

@@ -223,10 +223,10 @@ void PrepareFastGroupScaledFc(const ref::FullyConnectedLowBitParams& p, const Te
 void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const TensorDesc& w, PreparePools* pools,
                                 PreparedOp* out);
 // int8 only (portable/misc.h): ADD / SUB / MUL (code: the op), LUT int8 → int8, TRANSPOSE (element
-// sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input), LAYER_NORM.
+// sizes 1, 2, 4), SOFTMAX (uniform grid; dynamic_mask: an int32 keep-mask input).
 void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t count, PreparePools* pools,
                             PreparedOp* out);
-// int16 ADD (sign 1) / SUB (sign −1): portable::Qs16AddSub on out's ElementwiseState.
+// int16 ADD (sign 1) / SUB (sign −1) on avx512vnni: portable::Qs16AddSub on out's ElementwiseState.
 void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out);
 void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
@@ -240,7 +240,8 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
 // x86::Qs16RequantizeAvx512 instead).
 void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType out_type, PreparePools* pools,
                            PreparedOp* out);
-void PrepareFastLayerNorm(const ref::LayerNormParams& p, PreparePools* pools, PreparedOp* out);
+// LAYER_NORM with int8 codes, or (int16 set, avx512vnni only) int16 codes.
+void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out);
 void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

@@ -40,10 +40,11 @@ CASES = [
     # ViT, SULQ (its eta term) under gpt_tiny's causal mask
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--softmax-quant", "log2")),
     ("gpt_tiny/gpt_tiny_op17", GPT, ("--softmax-quant", "sulq")),
-    # int16 activations around GELU and the residual Adds: the MLP's FULLY_CONNECTED layers read or
-    # write int16 (portable::Qs16FullyConnected, its AVX2 build, AVX-512's kernel), int16 ADD
-    # (portable::Qs16AddSub), REQUANTIZE between int8 and int16 (tables)
-    ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu", "--a16", "Add")),
+    # int16 activations around GELU, the residual Adds and the LayerNorms: FULLY_CONNECTED layers
+    # reading or writing int16 (portable::Qs16FullyConnected, its AVX2 build, AVX-512's kernel), int16
+    # ADD (portable::Qs16AddSub), LAYER_NORM (portable::Qs16LayerNorm), REQUANTIZE between int8 and
+    # int16 (tables, AVX-512's vector kernel)
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu", "--a16", "Add", "--a16", "LayerNormalization")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

@@ -692,6 +692,12 @@ class LayerNormTester {
   // Every multiplier m (instead of random ones in [2^30, 2^31)), and |γ| <= gamma_max.
   LayerNormTester& Multiplier(int32_t m) { multiplier_ = m; return *this; }
   LayerNormTester& GammaMax(int32_t g) { gamma_max_ = g; return *this; }
+  // int16 codes (x in [lo, hi] of Codes, default the whole int16 range; outputs over int16).
+  LayerNormTester& Int16(bool v) {
+    int16_ = v;
+    if (v && lo_ == -128 && hi_ == 127) lo_ = -32768, hi_ = 32767;
+    return *this;
+  }
 
   void Test() const {
     std::mt19937 rng(seed_);
@@ -715,29 +721,45 @@ class LayerNormTester {
     std::uniform_int_distribution<int32_t> m(1 << 30, 0x7fffffff), s(std::max(-31, s_lo), std::min(30, std::max(s_hi, -31)));
     for (auto& v : mult) v = multiplier_ != 0 ? multiplier_ : m(rng);
     for (auto& v : shift) v = s(rng);
-    p.requant = {mult.data(), shift.data(), count, out_zp_, -128, 127};
-    auto x = RandomCodes(rng, int64_t{rows_} * channels_, lo_, hi_);
+    p.requant = {mult.data(), shift.data(), count, out_zp_, int16_ ? -32768 : -128, int16_ ? 32767 : 127};
+    if (int16_) Check<int16_t>(p, rng);
+    else Check<int8_t>(p, rng);
+  }
+
+ private:
+  // x of T codes in [lo, hi] (with the outliers), the reference's rows against the plain C++,
+  // AVX2 and AVX-512 rows (where this CPU has them).
+  template <typename T>
+  void Check(const ref::LayerNormParams& p, std::mt19937& rng) const {
+    constexpr bool kInt8 = sizeof(T) == 1;
+    std::vector<T> x(static_cast<size_t>(rows_) * channels_);
+    std::uniform_int_distribution<int32_t> d(lo_, hi_);
+    for (auto& v : x) v = static_cast<T>(d(rng));
     if (outlier_)
-      for (int32_t r = 0; r < rows_; ++r) x[static_cast<size_t>(r) * channels_ + rng() % channels_] = r % 2 ? 127 : -128;
-    std::vector<int8_t> want(x.size() + 1, 3);
-    ref::LayerNorm<int8_t>(p, x.data(), want.data());
-    // Plain C++ rows, AVX2 and AVX-512 rows (where this CPU has them).
+      for (int32_t r = 0; r < rows_; ++r)
+        x[static_cast<size_t>(r) * channels_ + rng() % channels_] = r % 2 ? (kInt8 ? 127 : 32767) : (kInt8 ? -128 : -32768);
+    std::vector<T> want(x.size() + 1, 3);
+    ref::LayerNorm<T>(p, x.data(), want.data());
+    if (!kInt8 && rows_ * channels_ >= 64 && hi_ - lo_ > 100) {  // int16: not saturated to a few codes
+      const std::set<T> distinct(want.begin(), want.end() - 1);
+      EXPECT_GT(distinct.size(), size_t(8)) << rows_ << "x" << channels_ << " int16";
+    }
     for (auto [isa, rows] : {std::pair{Isa::kReference, portable::RowIsa::kCpp},
                              std::pair{Isa::kAvx2, portable::RowIsa::kAvx2},
                              std::pair{Isa::kAvx512Vnni, portable::RowIsa::kAvx512}}) {
       if (!IsaSupported(isa)) continue;
-      std::vector<int8_t> got(x.size() + 1, 3);
-      portable::Qs8LayerNorm(p, x.data(), got.data(), rows);
-      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << " rows " << static_cast<int>(rows);
+      std::vector<T> got(x.size() + 1, 3);
+      if constexpr (kInt8) portable::Qs8LayerNorm(p, x.data(), got.data(), rows);
+      else portable::Qs16LayerNorm(p, x.data(), got.data(), rows);
+      ASSERT_EQ(got, want) << rows_ << "x" << channels_ << (kInt8 ? "" : " int16") << " rows " << static_cast<int>(rows);
     }
   }
 
- private:
   static constexpr int32_t kUnset = 1000;
   int32_t rows_ = 3, channels_ = 16, zp_ = 0, norm_bits_ = 12, lo_ = -128, hi_ = 127, out_zp_ = 0;
   int32_t shift_lo_ = kUnset, shift_hi_ = kUnset, multiplier_ = 0, gamma_max_ = 1 << 15;
   int64_t eps_ = 1000;
-  bool rms_ = false, per_channel_ = true, outlier_ = false;
+  bool rms_ = false, per_channel_ = true, outlier_ = false, int16_ = false;
   uint32_t seed_ = 1;
 };
 
@@ -805,6 +827,33 @@ TEST(X86Misc, LayerNormRandom) {
         .Seed(static_cast<uint32_t>(trial))
         .Test();
   }
+}
+
+// int16 rows: the whole int16 range (N past 2^45: the reference's F = 0 case) and narrow ranges
+// (F = 16), both modes, RMS zero points up to the range's ends (x − z past int16: the plain C++
+// statistics), per-channel and per-tensor requantization from fine to saturating outputs.
+TEST(X86Misc, LayerNormInt16) {
+  std::mt19937 rng(12);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int32_t c = std::array<int32_t, 6>{1, 7, 33, 64, 384, 768}[rng() % 6];
+    const int32_t span = std::array<int32_t, 3>{32767, 3000, 40}[rng() % 3];
+    const int32_t norm_bits = static_cast<int32_t>(rng() % 21);
+    LayerNormTester()
+        .Int16(true)
+        .Codes(-span - 1, span)
+        .Shape(1 + static_cast<int32_t>(rng() % 5), c)
+        .Rms(rng() % 2 == 0, rng() % 4 == 0 ? (rng() % 2 ? 32767 : -32768) : static_cast<int32_t>(rng() % 2001) - 1000)
+        .NormBits(norm_bits)
+        .Shifts(std::max(-31, -(norm_bits + 6)), std::min(30, -norm_bits + 2))
+        .Epsilon(static_cast<int64_t>(rng() % 100000))
+        .PerChannel(rng() % 2 == 0)
+        .Outlier(rng() % 3 == 0)
+        .OutZeroPoint(static_cast<int32_t>(rng() % 201) - 100)
+        .Seed(static_cast<uint32_t>(100 + trial))
+        .Test();
+  }
+  // Pairs of −32768 (2^31 as a pair of squares: the AVX-512 statistics' unsigned 32-bit step).
+  for (int32_t c : {2, 64, 130}) LayerNormTester().Int16(true).Codes(-32768, -32767).Shape(3, c).NormBits(8).Test();
 }
 
 #if defined(SQUINT_X86_KERNELS)

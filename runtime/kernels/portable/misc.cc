@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <cstring>
 #include <optional>
 
@@ -512,13 +513,17 @@ template void PadConstant<int32_t>(int32_t, const int32_t*, const int32_t*, int3
 
 // ---- LAYER_NORM ----
 
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) {
+namespace {
+// The rows of Qs8LayerNorm / Qs16LayerNorm (T = int8_t / int16_t).
+template <typename T>
+void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) {
+  constexpr bool kInt8 = sizeof(T) == 1;
   const int32_t channels = p.channels;
   const int64_t c_count = channels;
   const int32_t z = p.rms ? p.input_zero_point : 0;
   const ref::RequantParams& rq = p.requant;
   const int32_t per_channel = rq.count == 1 ? 0 : 1;
-  int64_t n_of[256];  // n per code of a row, when the row's codes span fewer values than channels
+  int64_t n_of[256];  // int8: n per code of a row, when the row's codes span fewer values than channels
 #if defined(SQUINT_X86_KERNELS)
   // The largest |γ| and |β| of the call: a row whose |n|·|γ| + |β| stays below 2^32 takes the
   // AVX-512 row's narrow requantization (rows.h, kNarrow).
@@ -553,24 +558,38 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
     int32_t lo, hi, up_log2;
     double inv;
   };
-  auto row_constants = [&](const int8_t* xr) {
-    // |x − z| <= 255 and C <= 32768 (prepare): |Σv| < 2^23 and Σv² <= 255²·2^15 < 2^31.
-    int32_t s = 0;
-    uint32_t sq = 0;
-    int32_t lo = 127, hi = -128;
+  auto row_constants = [&](const T* xr) {
+    int64_t s = 0, sq = 0;
+    int32_t lo = kInt8 ? 127 : 32767, hi = kInt8 ? -128 : -32768;
 #if defined(SQUINT_X86_KERNELS)
-    if (isa == RowIsa::kAvx512) {
-      const x86::RowStats st = x86::Qs8RowStatsAvx512(xr, channels, z);
+    if constexpr (kInt8) {
+      if (isa == RowIsa::kAvx512) {
+        const x86::RowStats st = x86::Qs8RowStatsAvx512(xr, channels, z);
+        s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
+      }
+    } else if (isa == RowIsa::kAvx512 && z == 0) {
+      const x86::Row16Stats st = x86::Qs16RowStatsAvx512(xr, channels);
       s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
-    } else
+    }
+    if (isa != RowIsa::kAvx512 || (!kInt8 && z != 0))
 #endif
+    {
+      // int8: |v| <= 255 and C <= 32768 (prepare), so |Σv| < 2^23 and Σv² < 2^31 in 32 bits (which
+      // the vectorizer keeps in 32-bit lanes); int16: |v| < 2^16, Σv² < 2^47 in 64 bits.
+      using Sum = std::conditional_t<kInt8, int32_t, int64_t>;
+      using Square = std::conditional_t<kInt8, uint32_t, int64_t>;
+      Sum s_acc = 0;
+      Square sq_acc = 0;
       for (int32_t c = 0; c < channels; ++c) {
-        const int32_t v = xr[c] - z;
-        s += v;
-        sq += static_cast<uint32_t>(v * v);
+        const Sum v = Sum{xr[c]} - z;
+        s_acc += v;
+        sq_acc += static_cast<Square>(v * v);
         lo = xr[c] < lo ? xr[c] : lo;
         hi = xr[c] > hi ? xr[c] : hi;
       }
+      s = s_acc;
+      sq = static_cast<int64_t>(sq_acc);
+    }
     const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
     // From here to `up`: the reference's formulas (kernels.h), once per row.
     const int64_t n_var = c_count * sum_sq - sum * sum;
@@ -594,8 +613,8 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
   // are computed before row r's per-channel part, so that the two overlap.
   RowConstants next = p.rows > 0 ? row_constants(x) : RowConstants{};
   for (int32_t r = 0; r < p.rows; ++r) {
-    const int8_t* xr = x + int64_t{r} * channels;
-    int8_t* yr = y + int64_t{r} * channels;
+    const T* xr = x + int64_t{r} * channels;
+    T* yr = y + int64_t{r} * channels;
     const RowConstants cur = next;
     if (r + 1 < p.rows) next = row_constants(xr + channels);
     const int64_t sum = cur.sum, root = cur.root;
@@ -616,10 +635,13 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
           const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
           const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
           const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 1048576.0;  // 2^20
-          x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
+          if constexpr (kInt8)
+            x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
+          else
+            x86::Qs16LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
           continue;
         }
-        done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
+        if constexpr (kInt8) done = x86::Qs8LayerNormRowAvx2(p, xr, z, sum, up_log2, root, inv, yr);
       }
     }
 #else
@@ -633,15 +655,23 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
       const int64_t acc = n * p.gamma_q[c] + p.beta_q[c];
       const int32_t i = c * per_channel;
       const int64_t v = int64_t{detail::MultiplyByQuantizedMultiplier64Wide(acc, rq.multiplier[i], rq.shift[i])} + rq.zero_point;
-      yr[c] = static_cast<int8_t>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
+      yr[c] = static_cast<T>(v < rq.act_min ? rq.act_min : (v > rq.act_max ? rq.act_max : v));
     };
-    if (hi - lo + 1 < channels - done) {
-      for (int32_t code = lo; code <= hi; ++code) n_of[code - lo] = n_at(code);
-      for (int32_t c = done; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
-    } else {
-      for (int32_t c = done; c < channels; ++c) emit(c, n_at(xr[c]));
+    if constexpr (kInt8) {
+      if (hi - lo + 1 < channels - done) {
+        for (int32_t code = lo; code <= hi; ++code) n_of[code - lo] = n_at(code);
+        for (int32_t c = done; c < channels; ++c) emit(c, n_of[xr[c] - lo]);
+        continue;
+      }
     }
+    for (int32_t c = done; c < channels; ++c) emit(c, n_at(xr[c]));
   }
+}
+}  // namespace
+
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) { LayerNormRows(p, x, y, isa); }
+void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa) {
+  LayerNormRows(p, x, y, isa);
 }
 
 // ---- global AVERAGE_POOL_2D ----

@@ -52,7 +52,8 @@ void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* 
 
 // int16 ADD (sign 1) / SUB (sign −1): the reference's codes over the broadcast `s`, by its
 // arithmetic per element without the broadcast walk per element; avx512 (x86-64 builds, the CPU
-// has AVX-512): runs of both operands by x86::Qs16AddSubAvx512.
+// has AVX-512): runs of both operands by x86::Qs16AddSubAvx512. (Prepare uses it on avx512vnni
+// only: the plain C++ alone is no faster than the reference.)
 void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::BroadcastShape& s, const int16_t* a,
                 const int16_t* b, int16_t* y, bool avx512);
 
@@ -132,13 +133,17 @@ void Int16FcFoldedBias(const int8_t* w, int32_t units, int32_t depth, const int3
 void Qs16FullyConnected(const ref::FullyConnectedParams& p, const int16_t* x, const int8_t* w,
                         const int64_t* folded_bias, int32_t block, void* scratch, int16_t* y);
 
-// ---- LAYER_NORM (int8, LayerNorm and RMS modes) ----
+// ---- LAYER_NORM (int8 and int16, LayerNorm and RMS modes) ----
 // isa: the per-element part of the rows by x86::Qs8LayerNormRowAvx512 / Qs8LayerNormRowAvx2
 // (runtime/kernels/x86/rows.h) where their bounds hold (the caller has checked the CPU);
 // otherwise plain C++. kAvx2 and kAvx512 exist in x86-64 builds only: elsewhere (aarch64) the
 // caller passes kCpp, and any other value is a programming error (the rows stay plain C++).
 enum class RowIsa : int32_t { kCpp = 0, kAvx2 = 1, kAvx512 = 2 };
 void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp);
+// The same for int16 codes (kAvx512: x86::Qs16LayerNormRowAvx512 where its bounds hold; kAvx2 has
+// no int16 row, plain C++ there). Prepare uses it on avx512vnni only (the plain C++ rows alone are
+// no faster than the reference).
+void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa = RowIsa::kCpp);
 
 // ---- global AVERAGE_POOL_2D (int8) ----
 // One window covering each whole plane: 1×1 output, kernel = input size, no padding, dilation 1.

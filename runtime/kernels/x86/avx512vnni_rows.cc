@@ -43,10 +43,21 @@ inline __m512i RequantNarrow8(__m512i acc, __m512i m, __m512i r, __m512i zp, __m
   return _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max);
 }
 
+// 8 codes of a row (int8 or int16) as int64 lanes, and 8 int64 lanes stored as codes.
+inline __m512i LoadCodes64(const int8_t* x, __mmask8 k) { return _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, x)); }
+inline __m512i LoadCodes64(const int16_t* x, __mmask8 k) { return _mm512_cvtepi16_epi64(_mm_maskz_loadu_epi16(k, x)); }
+inline void StoreCodes64(int8_t* y, __mmask8 k, __m512i v) { _mm512_mask_cvtepi64_storeu_epi8(y, k, v); }
+inline void StoreCodes64(int16_t* y, __mmask8 k, __m512i v) { _mm512_mask_cvtepi64_storeu_epi16(y, k, v); }
+// The same as int32 lanes of a 256-bit vector.
+inline __m256i LoadCodes32(const int8_t* x, __mmask8 k) { return _mm256_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x)); }
+inline __m256i LoadCodes32(const int16_t* x, __mmask8 k) { return _mm256_cvtepi16_epi32(_mm_maskz_loadu_epi16(k, x)); }
+inline void StoreCodes32(int8_t* y, __mmask8 k, __m256i v) { _mm256_mask_cvtepi32_storeu_epi8(y, k, v); }
+inline void StoreCodes32(int16_t* y, __mmask8 k, __m256i v) { _mm256_mask_cvtepi32_storeu_epi16(y, k, v); }
+
 // kCase: a RequantCase (rows.h). Channels [c_begin, c_end) of the row (c_begin a multiple of 8).
-template <int kCase>
-void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                     int64_t root, double inv, int8_t* yr, int32_t c_begin, int32_t c_end) {
+template <int kCase, typename T>
+void LayerNormRow512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
+                     int64_t root, double inv, T* yr, int32_t c_begin, int32_t c_end) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const bool per_channel = rq.count != 1;
@@ -64,7 +75,7 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
   const __m512i m_all = _mm512_set1_epi64(static_cast<uint32_t>(rq.multiplier[0])), sh_all = _mm512_set1_epi64(rq.shift[0]);
   for (int32_t c = c_begin; c < c_end; c += 8) {
     const __mmask8 k = c_end - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (c_end - c)) - 1);
-    const __m512i x = _mm512_cvtepi8_epi64(_mm_maskz_loadu_epi8(k, xr + c));
+    const __m512i x = LoadCodes64(xr + c, k);
     const __m512i w = _mm512_sub_epi64(_mm512_mul_epi32(_mm512_sub_epi64(x, zv), c_count), sumv);
     const __mmask8 w_neg = _mm512_cmplt_epi64_mask(w, zero);
     const __m512i aw = _mm512_abs_epi64(w);
@@ -82,7 +93,7 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
     const __m512i m = per_channel ? _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(k, rq.multiplier + c)) : m_all;
     const __m512i r = _mm512_sub_epi64(r31, per_channel ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(k, rq.shift + c)) : sh_all);
     if constexpr (kCase == kNarrow) {
-      _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, RequantNarrow8(acc, m, r, zp, act_min, act_max));
+      StoreCodes64(yr + c, k, RequantNarrow8(acc, m, r, zp, act_min, act_max));
       continue;
     }
     const __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
@@ -110,7 +121,7 @@ void LayerNormRow512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z,
       qq = _mm512_min_epu64(q_b, limit);
     }
     const __m512i v = _mm512_add_epi64(_mm512_mask_sub_epi64(qq, neg, zero, qq), zp);
-    _mm512_mask_cvtepi64_storeu_epi8(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
+    StoreCodes64(yr + c, k, _mm512_min_epi64(_mm512_max_epi64(v, act_min), act_max));
   }
 }
 }  // namespace
@@ -136,6 +147,33 @@ RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
   return s;
 }
 
+Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels) {
+  const __m512i ones = _mm512_set1_epi16(1);
+  __m512i sums = _mm512_setzero_si512(), squares = _mm512_setzero_si512();
+  __m512i lo = _mm512_set1_epi16(32767), hi = _mm512_set1_epi16(-32768);
+  for (int32_t c = 0; c < channels; c += 32) {
+    const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
+    const __m512i v = _mm512_maskz_loadu_epi16(k, xr + c);  // 0 past the row
+    sums = _mm512_add_epi32(sums, _mm512_madd_epi16(v, ones));  // a lane: <= 2^16 per step
+    // A pair's squares sum to at most 2^31: exact as unsigned 32 bits, then summed in 64.
+    const __m512i sq = _mm512_madd_epi16(v, v);
+    squares = _mm512_add_epi64(squares, _mm512_add_epi64(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(sq)),
+                                                         _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(sq, 1))));
+    lo = _mm512_mask_min_epi16(lo, k, lo, v);
+    hi = _mm512_mask_max_epi16(hi, k, hi, v);
+  }
+  Row16Stats s;
+  s.sum = _mm512_reduce_add_epi32(sums);  // |Σx| <= 2^15·2^15 = 2^30
+  s.sum_sq = _mm512_reduce_add_epi64(squares);
+  const __m512i lo32 = _mm512_min_epi32(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(lo)),
+                                        _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(lo, 1)));
+  const __m512i hi32 = _mm512_max_epi32(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(hi)),
+                                        _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(hi, 1)));
+  s.lo = _mm512_reduce_min_epi32(lo32);
+  s.hi = _mm512_reduce_max_epi32(hi32);
+  return s;
+}
+
 namespace {
 // The narrow rows' outputs in double, 8 channels a step (rows.h, LayerNormFloat): with
 // q = w·2^up/root (real), the reference's n is within 1/2 of q, so its output is the rounding (half
@@ -145,9 +183,9 @@ namespace {
 // relative 2^−53 of values below 2^20, is far below 2^−29, and q's below 2^−20·|G|); the other
 // steps take the exact int64 path of case kCase. (The reference's 64-bit requantization rounds the
 // exact product once, ties away from zero, fixed_point.h; |Y| < 2^20 never saturates.)
-template <int kCase>
-void LayerNormRowFloat512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                          int64_t root, double inv, const LayerNormFloat& f, int8_t* yr) {
+template <int kCase, typename T>
+void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
+                          int64_t root, double inv, const LayerNormFloat& f, T* yr) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const __m512d c_d = _mm512_set1_pd(channels), offset = _mm512_set1_pd(double(z) * channels + double(sum));
@@ -156,7 +194,7 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const int8_t* xr, int32
                 act_max = _mm256_set1_epi32(rq.act_max);
   for (int32_t c = 0; c < channels; c += 8) {
     const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
-    const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xr + c)));
+    const __m512d x = _mm512_cvtepi32_pd(LoadCodes32(xr + c, k));
     const __m512d q = _mm512_mul_pd(_mm512_fmsub_pd(x, c_d, offset), scale);  // w exact (|w| < 2^24)
     const __m512d est = _mm512_fmadd_pd(q, _mm512_maskz_loadu_pd(k, f.g + c), _mm512_maskz_loadu_pd(k, f.b + c));
     const __m512d floor = _mm512_roundscale_pd(est, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -167,13 +205,13 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const int8_t* xr, int32
     }
     const __m256i y = _mm512_cvtpd_epi32(_mm512_roundscale_pd(_mm512_add_pd(est, half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
     const __m256i v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), act_min), act_max);
-    _mm256_mask_cvtepi32_storeu_epi8(yr + c, k, v);
+    StoreCodes32(yr + c, k, v);
   }
 }
-}  // namespace
 
-void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                           int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr) {
+template <typename T>
+void LayerNormRowAvx512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
+                        int64_t root, double inv, bool narrow, const LayerNormFloat* f, T* yr) {
   const int32_t n = p.channels;
   const int32_t row_case = narrow ? kNarrow
                            : p.requant.count != 1        ? kPerLane
@@ -189,6 +227,16 @@ void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int3
     case kShortShift * 2: LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
     default: LayerNormRow512<kLongShift>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
   }
+}
+}  // namespace
+
+void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                           int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr) {
+  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, yr);
+}
+void Qs16LayerNormRowAvx512(const ref::LayerNormParams& p, const int16_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                            int64_t root, double inv, bool narrow, const LayerNormFloat* f, int16_t* yr) {
+  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, yr);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----

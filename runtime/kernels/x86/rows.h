@@ -61,6 +61,13 @@ struct RowStats {
   int32_t lo = 127, hi = -128;
 };
 RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
+// The same of an int16 row, z = 0 (LayerNorm mode): |Σx| <= 2^30, Σx² < 2^46 for C <= 32768.
+struct Row16Stats {
+  int32_t sum = 0;
+  int64_t sum_sq = 0;
+  int32_t lo = 32767, hi = -32768;
+};
+Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels);
 
 // Per channel c of a LAYER_NORM call, in double: g = γ_c·m/2^r and b = β_c·m/2^r (the channel's
 // requantization m, r = 31 − shift), margin = (1/2 + 2^−20)·|g| + 2^−29. With them a row
@@ -82,6 +89,10 @@ struct LayerNormFloat {
 // call's LayerNormFloat when the row meets its bound, or null.
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
                            int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr);
+// The same for an int16 row (the same preconditions).
+void Qs16LayerNormRowAvx512(const ref::LayerNormParams& p, const int16_t* xr, int32_t z, int64_t sum,
+                            int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f,
+                            int16_t* yr);
 // The same in avx2.cc, 4 channels a step, for channels [0, C − C mod 4); returns that count (the
 // caller does the rest).
 int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
