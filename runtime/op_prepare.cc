@@ -669,7 +669,7 @@ Status PreparePool(const Ctx& ctx, bool is_max, PreparePools* pools, PreparedOp*
   out->params = p;
   if (is_max) out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, true> : &RunPool<int16_t, true>;
   else out->run = x.type == ElementType::INT8 ? &RunPool<int8_t, false> : &RunPool<int16_t, false>;
-  if (!is_max && x.type == ElementType::INT8) PrepareFastAveragePool(p, pools, out);
+  PrepareFastPool(p, is_max, x.type == ElementType::INT16, pools, out);
   return Status::Ok();
 }
 

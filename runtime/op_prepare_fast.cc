@@ -300,6 +300,10 @@ void RunFastPad(const PreparedOp& op, const void* const* in, void* const* out) {
                            static_cast<T*>(out[0]));
 }
 
+template <typename T, bool kMax>
+void RunFastPool(const PreparedOp& op, const void* const* in, void* const* out) {
+  portable::Pool2D<T, kMax>(Get<ref::Pool2DParams>(op), static_cast<const T*>(in[0]), static_cast<T*>(out[0]));
+}
 void RunFastGlobalAveragePool(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Qs8GlobalAveragePool(Get<ref::Pool2DParams>(op), static_cast<const int8_t*>(in[0]),
                                  static_cast<int8_t*>(out[0]));
@@ -927,12 +931,18 @@ void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePool
 
 // int8 AVERAGE_POOL_2D whose one window is each whole plane (global pooling: 1×1 output, kernel =
 // input size, no padding, dilation 1): a sum per plane; parameters unchanged.
-void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out) {
+void PrepareFastPool(const ref::Pool2DParams& p, bool is_max, bool int16, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (pools->isa == Isa::kReference || !portable::IsGlobalPool(p)) return;
-  out->run = &RunFastGlobalAveragePool;
+  if (pools->isa == Isa::kReference) return;
+  if (!is_max && !int16 && portable::IsGlobalPool(p)) {
+    out->run = &RunFastGlobalAveragePool;
+    return;
+  }
+  if (p.dilation_h != 1 || p.dilation_w != 1) return;
+  if (is_max) out->run = int16 ? &RunFastPool<int16_t, true> : &RunFastPool<int8_t, true>;
+  else out->run = int16 ? &RunFastPool<int16_t, false> : &RunFastPool<int8_t, false>;
 #else
-  (void)p, (void)pools, (void)out;
+  (void)p, (void)is_max, (void)int16, (void)pools, (void)out;
 #endif
 }
 

@@ -242,6 +242,7 @@ void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType
                            PreparedOp* out);
 // LAYER_NORM with int8 codes, or (int16 set, avx512vnni only) int16 codes.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out);
-void PrepareFastAveragePool(const ref::Pool2DParams& p, PreparePools* pools, PreparedOp* out);
+// MAX_POOL_2D / AVERAGE_POOL_2D (int8 or int16, dilation 1; a global int8 average by its own kernel).
+void PrepareFastPool(const ref::Pool2DParams& p, bool is_max, bool int16, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

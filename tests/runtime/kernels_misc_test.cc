@@ -235,6 +235,50 @@ TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
   EXPECT_FALSE(portable::IsGlobalPool(q));
 }
 
+// MAX_POOL_2D and AVERAGE_POOL_2D (dilation 1) by portable::Pool2D: random geometries (kernels up
+// to 5, strides up to 3, pads up to the kernel, so windows wholly in the padding too), with and
+// without count_include_pad, int8 and int16 codes at extreme zero points, fine to saturating outputs.
+template <typename T>
+void CheckPool2D(std::mt19937& rng) {
+  auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
+  constexpr int32_t kLo = sizeof(T) == 1 ? -128 : -32768, kHi = sizeof(T) == 1 ? 127 : 32767;
+  for (int trial = 0; trial < 60; ++trial) {
+    ref::Pool2DParams p;
+    p.batch = uni(1, 2), p.channels = uni(1, 5), p.in_h = uni(1, 13), p.in_w = uni(1, 13);
+    p.kernel_h = uni(1, 5), p.kernel_w = uni(1, 5), p.stride_h = uni(1, 3), p.stride_w = uni(1, 3);
+    p.pad_top = uni(0, p.kernel_h), p.pad_bottom = uni(0, p.kernel_h), p.pad_left = uni(0, p.kernel_w);
+    p.pad_right = uni(0, p.kernel_w);
+    p.out_h = std::max(1, (p.in_h + p.pad_top + p.pad_bottom - p.kernel_h) / p.stride_h + 1);
+    p.out_w = std::max(1, (p.in_w + p.pad_left + p.pad_right - p.kernel_w) / p.stride_w + 1);
+    p.count_include_pad = uni(0, 1) == 1;
+    p.input_zero_point = uni(0, 3) == 0 ? (uni(0, 1) ? kLo : kHi) : uni(kLo / 4, kHi / 4);
+    int32_t mult = 1 << 30 | static_cast<int32_t>(rng() >> 2), shift = uni(-12, 1);
+    p.requant = ref::RequantParams{&mult, &shift, 1, uni(-10, 10), kLo, kHi};
+    std::vector<T> x(size_t(p.batch) * p.channels * p.in_h * p.in_w);
+    for (auto& v : x) v = static_cast<T>(uni(kLo, kHi));
+    const size_t n = size_t(p.batch) * p.channels * p.out_h * p.out_w;
+    for (bool is_max : {false, true}) {
+      std::vector<T> want(n + 1, 7), got(n + 1, 7);
+      if (is_max) {
+        ref::MaxPool2D<T>(p, x.data(), want.data());
+        portable::Pool2D<T, true>(p, x.data(), got.data());
+      } else {
+        ref::AveragePool2D<T>(p, x.data(), want.data());
+        portable::Pool2D<T, false>(p, x.data(), got.data());
+      }
+      ASSERT_EQ(got, want) << (is_max ? "max" : "average") << " " << p.in_h << "x" << p.in_w << " kernel " << p.kernel_h
+                           << "x" << p.kernel_w << " stride " << p.stride_h << "x" << p.stride_w << " pads "
+                           << p.pad_top << "," << p.pad_bottom << "," << p.pad_left << "," << p.pad_right
+                           << (p.count_include_pad ? " counting pads" : "") << ", " << sizeof(T) * 8 << "-bit";
+    }
+  }
+}
+TEST(X86Misc, PoolingEqualsTheReference) {
+  std::mt19937 rng(13);
+  CheckPool2D<int8_t>(rng);
+  CheckPool2D<int16_t>(rng);
+}
+
 // ---- SOFTMAX ----
 
 bool SoftmaxRowsSupported(portable::SoftmaxRows rows) {

@@ -693,6 +693,62 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
   }
 }
 
+// ---- MAX_POOL_2D and AVERAGE_POOL_2D (dilation 1) ----
+
+namespace {
+// One axis of a pooling window (dilation 1): the positions inside the input, [lo, hi), and the
+// count inside the padded input (the reference's in_pad), for the window starting at `start`.
+struct PoolSpan {
+  int64_t lo, hi, padded;
+};
+PoolSpan SpanOf(int64_t start, int32_t kernel, int32_t in, int32_t pad_before, int32_t pad_after) {
+  const int64_t end = start + kernel;
+  PoolSpan s;
+  s.lo = std::max<int64_t>(start, 0);
+  s.hi = std::max(s.lo, std::min<int64_t>(end, in));
+  s.padded = std::max<int64_t>(0, std::min<int64_t>(end, int64_t{in} + pad_after) - std::max<int64_t>(start, -pad_before));
+  return s;
+}
+}  // namespace
+
+template <typename T, bool kMax>
+void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
+  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
+  const ref::RequantParams& rq = p.requant;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const T* xp = x + plane * in_plane;
+    T* yp = y + plane * int64_t{p.out_h} * p.out_w;
+    for (int32_t oh = 0; oh < p.out_h; ++oh) {
+      const PoolSpan h = SpanOf(int64_t{oh} * p.stride_h - p.pad_top, p.kernel_h, p.in_h, p.pad_top, p.pad_bottom);
+      for (int32_t ow = 0; ow < p.out_w; ++ow) {
+        const PoolSpan w = SpanOf(int64_t{ow} * p.stride_w - p.pad_left, p.kernel_w, p.in_w, p.pad_left, p.pad_right);
+        if constexpr (kMax) {
+          int32_t best = rq.act_min;  // an empty window yields act_min
+          for (int64_t ih = h.lo; ih < h.hi; ++ih)
+            for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * p.in_w + iw]);
+          yp[int64_t{oh} * p.out_w + ow] = static_cast<T>(std::min(best, rq.act_max));
+        } else {
+          int64_t acc = 0;
+          for (int64_t ih = h.lo; ih < h.hi; ++ih)
+            for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * p.in_w + iw];
+          acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{p.input_zero_point};
+          const int64_t count = p.count_include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
+          // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
+          const int64_t avg =
+              count == 0 ? 0
+                         : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
+                                             1.0 / static_cast<double>(count));
+          yp[int64_t{oh} * p.out_w + ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
+        }
+      }
+    }
+  }
+}
+template void Pool2D<int8_t, true>(const ref::Pool2DParams&, const int8_t*, int8_t*);
+template void Pool2D<int8_t, false>(const ref::Pool2DParams&, const int8_t*, int8_t*);
+template void Pool2D<int16_t, true>(const ref::Pool2DParams&, const int16_t*, int16_t*);
+template void Pool2D<int16_t, false>(const ref::Pool2DParams&, const int16_t*, int16_t*);
+
 // ---- depthwise CONV_2D ----
 
 namespace {

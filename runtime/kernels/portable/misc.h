@@ -145,6 +145,12 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
 // no faster than the reference).
 void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa = RowIsa::kCpp);
 
+// ---- MAX_POOL_2D / AVERAGE_POOL_2D (kMax), int8 or int16, dilation 1 ----
+// The reference's codes (kernels.h) from each window's bounds per axis instead of a test per
+// window position; the average's division by the inverse with its exact correction.
+template <typename T, bool kMax>
+void Pool2D(const ref::Pool2DParams& p, const T* x, T* y);
+
 // ---- global AVERAGE_POOL_2D (int8) ----
 // One window covering each whole plane: 1×1 output, kernel = input size, no padding, dilation 1.
 bool IsGlobalPool(const ref::Pool2DParams& p);
