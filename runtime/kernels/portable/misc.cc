@@ -873,8 +873,10 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
     const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
     if (out_plane == 0 || channels == 0) return;
-    for (int64_t t = 0; t < taps; ++t)  // w[oc][0][kh][kw] either way (depthwise: one input channel per group)
-      for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? w[c * taps + t] : 0;
+    // w[oc][0][kh][kw] either way (depthwise: one input channel per group), as int16 in the low
+    // half of each int32 (rows.h).
+    for (int64_t t = 0; t < taps; ++t)
+      for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? static_cast<uint16_t>(int16_t{w[c * taps + t]}) : 0;
     for (int32_t n = 0; n < p.batch; ++n) {
       const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
       auto* x_one = reinterpret_cast<int32_t*>(base);  // the same bytes as xt, when one input channel

@@ -101,8 +101,8 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
 // Depthwise CONV_2D of one image in channels-last order (avx512vnni.cc, 16 channels a step):
 // xt[ih][iw][c] (C = p.in_channels = p.out_channels); or, when p.in_channels = 1 (groups = 1),
 // x_one[ih][iw] = x − z_x of the one input plane as int32, read by every output channel (xt
-// unused); wt[t][c] the int32 weights of tap
-// t = kh·kernel_w + kw in rows of C rounded up to 16 (zeros past C), bias [C] or null;
+// unused); wt[t][c] the weights of tap t = kh·kernel_w + kw as int16 in the low half of an int32
+// whose high half is 0, in rows of C rounded up to 16 (zeros past C), bias [C] or null;
 // yt[oh·out_w + ow][c] = the reference's output code (kernels.h CONV_2D: taps outside the image
 // skipped, the per-channel or per-tensor int32 MultiplyByQuantizedMultiplier of fixed_point.h).
 // Precondition: prepare's bound |acc| < 2^31.
