@@ -1,5 +1,6 @@
 // The lowering driver (quant/lowerer.h has the layout): the op table, the graph-level decisions made
 // before any node is lowered, graph inputs and the memory plan; CheckLowerOptions and Lower.
+#include "quant/fuse_code_maps.h"
 #include "quant/lowerer.h"
 
 namespace squint::quant::lowering {
@@ -64,6 +65,12 @@ Result<LoweredModel> Lowerer::Run() {
   for (ValueId id : g_.outputs) {
     SQ_ASSIGN_OR_RETURN(int32_t t, Activation(Resolve(id)));
     model_->outputs.push_back(t);
+  }
+  if (opts_.fuse_code_maps) {
+    SQ_ASSIGN_OR_RETURN(std::vector<FusedCodeMap> fused, FuseCodeMaps(model_.get()));
+    for (const FusedCodeMap& f : fused)
+      for (LoweredNode& r : report_)
+        if (r.node == f.removed) r.lowered = fmt::format("fused into the lookup table of '{}'", f.into);
   }
   SQ_RETURN_IF_ERROR(PlanArena());
   return LoweredModel{std::move(model_), std::move(report_), std::move(warnings_)};

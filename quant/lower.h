@@ -91,6 +91,10 @@ struct LowerOptions {
   // compute the same codes; block reconstruction's trial blocks use them (the x86 fast kernels
   // have no packed-INT4 path).
   bool pack_int4 = true;
+  // Chains of ops that each map codes of one int8 tensor element by element (LUT, REQUANTIZE,
+  // ADD / SUB / MUL of two such values) become one LUT each (quant/fuse_code_maps.h: the same
+  // output codes). false: every node keeps its own op (the fusion's tests compare the two).
+  bool fuse_code_maps = true;
   // Optional: the codes GPTQ/AdaRound chose in earlier lowerings, reused for equal scales, and
   // filled with the new ones.
   std::shared_ptr<WeightCodeCache> weight_cache;
