@@ -12,6 +12,7 @@
 
 #include "ir/eval/evaluator.h"
 #include "quant/lowerer.h"
+#include "quant/runtime_model.h"
 #include "runtime/interpreter.h"
 #include "runtime/tensor_codes.h"
 
@@ -41,44 +42,6 @@ bool IsResidual(const ir::Graph& g, const std::vector<int32_t>& producers, Value
   const Node& n = g.nodes[static_cast<size_t>(p)];
   return (n.op == OpType::kAdd || n.op == OpType::kSub) && IsActivation(g, n.input(0)) && IsActivation(g, n.input(1));
 }
-
-// An aligned copy of `bytes` (the runtime wants its model and arena 64-byte aligned).
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Aligned = std::unique_ptr<uint8_t, FreeDeleter>;
-Aligned AlignedCopy(const void* data, size_t bytes) {
-  const size_t size = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-  Aligned b(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-  if (b) {
-    std::memset(b.get(), 0, size);
-    if (data != nullptr) std::memcpy(b.get(), data, bytes);
-  }
-  return b;
-}
-
-// One lowered block on the runtime.
-struct BlockModel {
-  Aligned bytes, arena;
-  rt::Model model;
-  rt::Interpreter interp;
-
-  Status Init(const fb::ModelT& m) {
-    flatbuffers::FlatBufferBuilder fbb(1 << 16);
-    fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &m));
-    bytes = AlignedCopy(fbb.GetBufferPointer(), fbb.GetSize());
-    if (!bytes) return Internal("out of memory for a {}-byte block model", fbb.GetSize());
-    if (rt::Status s = model.Load(bytes.get(), fbb.GetSize()); !s.ok())
-      return Internal("block reconstruction: the runtime rejects a block: {}", s.message());
-    if (rt::Status s = interp.Prepare(&model); !s.ok())
-      return Internal("block reconstruction: the runtime cannot prepare a block: {}", s.message());
-    arena = AlignedCopy(nullptr, static_cast<size_t>(interp.arena_size()));
-    if (!arena) return Internal("out of memory for a {}-byte arena", interp.arena_size());
-    if (rt::Status s = interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())); !s.ok())
-      return Internal("arena: {}", s.message());
-    return Status::Ok();
-  }
-};
 
 class Reconstructor {
  public:
@@ -184,8 +147,8 @@ class Reconstructor {
   // (such a candidate loses whatever the remaining samples give).
   Result<double> Evaluate(const ir::Graph& sub, const Block& b, bool keep, double bound = INFINITY) {
     SQ_ASSIGN_OR_RETURN(LoweredModel lowered, Lower(sub, *cal_, lo_));
-    BlockModel m;
-    SQ_RETURN_IF_ERROR(m.Init(*lowered.model));
+    RuntimeModel m;
+    SQ_RETURN_IF_ERROR(m.Init(*lowered.model, "block reconstruction"));
     const auto& ins = m.model.inputs();
     const auto& outs = m.model.outputs();
     if (ins.size() != b.inputs.size() || outs.size() != b.outputs.size())
@@ -228,7 +191,7 @@ class Reconstructor {
 
   // A block input for sample s: codes a previous block wrote, a graph input quantized to its
   // grid, or an integer value (ids, masks) as the float model computed it.
-  Status WriteInput(BlockModel& m, int32_t t, ValueId v, int64_t s, const std::map<ValueId, ir::Tensor>& ref) const {
+  Status WriteInput(RuntimeModel& m, int32_t t, ValueId v, int64_t s, const std::map<ValueId, ir::Tensor>& ref) const {
     const rt::TensorDesc& d = m.model.tensor(t);
     void* dst = m.interp.mutable_tensor_data(t);
     if (dst == nullptr) return Internal("block input '{}' has no data", g_.value(v).name);

@@ -1,14 +1,10 @@
 #include "quant/fuse_code_maps.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 
-#include <flatbuffers/flatbuffers.h>
-
-#include "runtime/interpreter.h"
+#include "quant/runtime_model.h"
 #include "runtime/planner.h"
 
 namespace squint::quant {
@@ -35,17 +31,6 @@ bool IsCodeWise(const fb::ModelT& m, const fb::OperatorT& op) {
     case fb::OpCode::MUL: return op.inputs.size() == 2 && same_shape(op.inputs[0]) && same_shape(op.inputs[1]);
     default: return false;
   }
-}
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Aligned = std::unique_ptr<uint8_t, FreeDeleter>;
-Aligned AlignedBlock(size_t bytes) {
-  const size_t size = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-  Aligned b(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-  if (b) std::memset(b.get(), 0, size);
-  return b;
 }
 
 // The codes of `terminals` for every code of the int8 tensors `origins`, by the ops `ops` (in
@@ -94,21 +79,9 @@ Status EvaluateChains(const fb::ModelT& m, const std::vector<int32_t>& ops, cons
   mini.plan->arena_size = plan.arena_size;
   mini.plan->lower_bound = plan.lower_bound;
 
-  flatbuffers::FlatBufferBuilder fbb(1 << 12);
-  fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &mini));
-  Aligned bytes = AlignedBlock(fbb.GetSize());
-  if (!bytes) return Internal("code-map fusion: out of memory");
-  std::memcpy(bytes.get(), fbb.GetBufferPointer(), fbb.GetSize());
-  rt::Model model;
-  rt::Interpreter interp;
-  if (rt::Status s = model.Load(bytes.get(), fbb.GetSize()); !s.ok())
-    return Internal("code-map fusion: the runtime rejects the chains' model: {}", s.message());
-  if (rt::Status s = interp.Prepare(&model, rt::Isa::kReference, 1); !s.ok())
-    return Internal("code-map fusion: the runtime cannot prepare the chains' model: {}", s.message());
-  Aligned arena = AlignedBlock(static_cast<size_t>(interp.arena_size()));
-  if (!arena) return Internal("code-map fusion: out of memory");
-  if (rt::Status s = interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())); !s.ok())
-    return Internal("code-map fusion: arena: {}", s.message());
+  RuntimeModel run;
+  SQ_RETURN_IF_ERROR(run.Init(mini, "code-map fusion", rt::Isa::kReference));
+  rt::Interpreter& interp = run.interp;
   for (int32_t t : mini.inputs) {
     auto* x = static_cast<int8_t*>(interp.mutable_tensor_data(t));
     for (int32_t c = 0; c < 256; ++c) x[c] = static_cast<int8_t>(c - 128);
