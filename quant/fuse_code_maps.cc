@@ -136,6 +136,7 @@ Result<std::vector<FusedCodeMap>> FuseCodeMaps(fb::ModelT* model) {
     return c.outputs.size() == 1 && origin[static_cast<size_t>(c.outputs[0])] == s;
   };
   std::vector<int32_t> terminals, origins, ops;
+  std::vector<bool> is_origin(num_tensors, false);
   for (size_t t = 0; t < num_tensors; ++t) {
     const int32_t s = origin[t];
     if (s == kNone || depth[t] < 2) continue;
@@ -143,15 +144,18 @@ Result<std::vector<FusedCodeMap>> FuseCodeMaps(fb::ModelT* model) {
     for (int32_t c : consumers[t]) outside = outside || !in_chain_of(c, s);
     if (!outside) continue;
     terminals.push_back(static_cast<int32_t>(t));
-    if (std::find(origins.begin(), origins.end(), s) == origins.end()) origins.push_back(s);
+    if (!is_origin[static_cast<size_t>(s)]) origins.push_back(s);
+    is_origin[static_cast<size_t>(s)] = true;
   }
   if (terminals.empty()) return std::vector<FusedCodeMap>{};
-  for (size_t i = 0; i < num_ops; ++i) {
-    const fb::OperatorT& op = *m.operators[i];
-    if (op.outputs.size() == 1 && op.outputs[0] >= 0 && origin[static_cast<size_t>(op.outputs[0])] != kNone &&
-        std::find(origins.begin(), origins.end(), origin[static_cast<size_t>(op.outputs[0])]) != origins.end())
-      ops.push_back(static_cast<int32_t>(i));
-  }
+  auto chain_output = [&](const fb::OperatorT& op) {  // the op's output if it is a value of a fused chain
+    return op.outputs.size() == 1 && op.outputs[0] >= 0 && origin[static_cast<size_t>(op.outputs[0])] != kNone &&
+                   is_origin[static_cast<size_t>(origin[static_cast<size_t>(op.outputs[0])])]
+               ? op.outputs[0]
+               : kNone;
+  };
+  for (size_t i = 0; i < num_ops; ++i)
+    if (chain_output(*m.operators[i]) != kNone) ops.push_back(static_cast<int32_t>(i));
   std::map<int32_t, std::vector<int16_t>> codes;
   SQ_RETURN_IF_ERROR(EvaluateChains(m, ops, origins, terminals, &codes));
   // Each terminal's producer becomes a LUT of its origin.
@@ -183,18 +187,22 @@ Result<std::vector<FusedCodeMap>> FuseCodeMaps(fb::ModelT* model) {
     for (int32_t t : op.inputs)
       if (t >= 0) --readers[static_cast<size_t>(t)];
   }
-  // For the report: each removed op, and the LUT that computes its chain (the first terminal of
-  // its origin after it).
-  for (size_t i = 0; i < num_ops; ++i) {
-    if (!removed[i]) continue;
-    const int32_t s = origin[static_cast<size_t>(m.operators[i]->outputs[0])];
-    std::string into;
-    for (size_t j = i + 1; j < num_ops && into.empty(); ++j)
-      if (!removed[j] && m.operators[j]->opcode == fb::OpCode::LUT && m.operators[j]->inputs[0] == s &&
-          std::find(terminals.begin(), terminals.end(), m.operators[j]->outputs[0]) != terminals.end())
-        into = m.operators[j]->name;
-    fused.push_back({m.operators[i]->name, into});
+  // For the report: each removed op, and the LUT that computes its chain (the next terminal of
+  // its origin, in a pass from the last op to the first).
+  std::vector<int32_t> next_terminal(num_tensors, kNone);  // by origin: the latest terminal op seen
+  for (size_t i = num_ops; i-- > 0;) {
+    const fb::OperatorT& op = *m.operators[i];
+    if (op.outputs.size() != 1 || op.outputs[0] < 0) continue;
+    const int32_t s = origin[static_cast<size_t>(op.outputs[0])];
+    if (s == kNone) continue;
+    if (removed[i]) {
+      const int32_t j = next_terminal[static_cast<size_t>(s)];
+      fused.push_back({op.name, j == kNone ? std::string() : m.operators[static_cast<size_t>(j)]->name});
+    } else if (op.opcode == fb::OpCode::LUT && op.inputs.size() == 1 && op.inputs[0] == s) {
+      next_terminal[static_cast<size_t>(s)] = static_cast<int32_t>(i);
+    }
   }
+  std::reverse(fused.begin(), fused.end());
   std::vector<std::unique_ptr<fb::OperatorT>> kept;
   for (size_t i = 0; i < num_ops; ++i)
     if (!removed[i]) kept.push_back(std::move(m.operators[i]));

@@ -1,5 +1,8 @@
 // The lowering driver (quant/lowerer.h has the layout): the op table, the graph-level decisions made
 // before any node is lowered, graph inputs and the memory plan; CheckLowerOptions and Lower.
+#include <map>
+#include <string>
+
 #include "quant/fuse_code_maps.h"
 #include "quant/lowerer.h"
 
@@ -68,9 +71,11 @@ Result<LoweredModel> Lowerer::Run() {
   }
   if (opts_.fuse_code_maps) {
     SQ_ASSIGN_OR_RETURN(std::vector<FusedCodeMap> fused, FuseCodeMaps(model_.get()));
-    for (const FusedCodeMap& f : fused)
-      for (LoweredNode& r : report_)
-        if (r.node == f.removed) r.lowered = fmt::format("fused into the lookup table of '{}'", f.into);
+    std::map<std::string, std::string> into;
+    for (const FusedCodeMap& f : fused) into[f.removed] = f.into;
+    for (LoweredNode& r : report_)
+      if (auto it = into.find(r.node); it != into.end())
+        r.lowered = fmt::format("fused into the lookup table of '{}'", it->second);
   }
   SQ_RETURN_IF_ERROR(PlanArena());
   return LoweredModel{std::move(model_), std::move(report_), std::move(warnings_)};
