@@ -96,6 +96,10 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     if (auto* c = std::get_if<ConcatState>(&op.params)) {
       c->axis_sizes = pools_.ints.data() + c->sizes_at;
       c->rescale = c->has_rescale ? pools_.rescales.data() + c->rescale_at : nullptr;
+      if (c->tables_at != SIZE_MAX) {
+        c->tables = pools_.packed_bytes(c->tables_at);
+        c->identity = reinterpret_cast<const bool*>(pools_.packed_bytes(c->tables_at) + 256 * size_t(c->num_inputs));
+      }
     } else if (auto* sp = std::get_if<SplitState>(&op.params)) {
       sp->sizes = pools_.ints.data() + sp->sizes_at;
     } else if (auto* h = std::get_if<HadamardState>(&op.params)) {
@@ -106,6 +110,8 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
       BindFastFc(f);
     } else if (auto* c = std::get_if<FastConvState>(&op.params)) {
       BindFastFc(&c->fc);
+    } else if (auto* ct = std::get_if<FastConvTransposeState>(&op.params)) {
+      BindFastFc(&ct->fc);
     } else if (auto* gc = std::get_if<FastGroupedConvState>(&op.params)) {
       gc->states = pools_.fc_states.data() + gc->first_state;
       for (int32_t g = 0; g < gc->p.groups; ++g) BindFastFc(&gc->states[g]);
@@ -127,6 +133,10 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     } else if (auto* lg = std::get_if<FastLogGridMatMulState>(&op.params)) {
       lg->coefficients = reinterpret_cast<const double*>(pools_.packed_bytes(lg->coefficients_at));
       lg->scratch = reinterpret_cast<double*>(pools_.scratch.data());
+    } else if (auto* rs = std::get_if<FastResizeState>(&op.params)) {
+      rs->rows = reinterpret_cast<const int32_t*>(pools_.packed_bytes(rs->indices_at));
+      rs->cols = rs->rows + rs->p.out_h;
+      if (rs->table_at != SIZE_MAX) rs->table = pools_.packed_bytes(rs->table_at);
     } else if (auto* rq = std::get_if<FastRequantizeState>(&op.params)) {
       if (rq->table_at != SIZE_MAX) rq->table = pools_.packed_bytes(rq->table_at);
     } else if (auto* fc16 = std::get_if<FastInt16FcState>(&op.params)) {

@@ -14,7 +14,7 @@ void RunConvTranspose(const PreparedOp& op, const void* const* in, void* const* 
 
 }  // namespace
 
-Status PrepareConvTranspose(const Ctx& ctx, PreparedOp* out) {
+Status PrepareConvTranspose(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   ref::Conv2DParams p;
   int32_t pads[4] = {};
   int64_t max_abs_bias = 0;
@@ -46,6 +46,7 @@ Status PrepareConvTranspose(const Ctx& ctx, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.out_channels, y, "output", &p.requant));
   out->params = p;
   out->run = x.type == ElementType::INT8 ? &RunConvTranspose<int8_t> : &RunConvTranspose<int16_t>;
+  if (x.type == ElementType::INT8) PrepareFastConvTranspose(p, w, ctx.In(2), pads[2] >= 0 && pads[3] >= 0, pools, out);
   return Status::Ok();
 }
 

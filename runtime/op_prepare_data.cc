@@ -183,6 +183,7 @@ Status PrepareConcat(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
            axis, y.dims[axis]);
   out->params = s;
   out->run = PickAny<ConcatRunner>(y.type);
+  PrepareFastConcat(&s, y.type, pools, out);
   return Status::Ok();
 }
 
@@ -325,7 +326,7 @@ Status PreparePad(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   return Status::Ok();
 }
 
-Status PrepareResize(const Ctx& ctx, PreparedOp* out) {
+Status PrepareResize(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Arity(ctx, 1, 1, 1, 1));
   SQUINT_RT_RETURN_IF_ERROR(Options(ctx, fb::OpOptions::ResizeOptions));
   const auto* o = ctx.op->options_as_ResizeOptions();
@@ -354,6 +355,7 @@ Status PrepareResize(const Ctx& ctx, PreparedOp* out) {
   out->params = p;
   out->run = x.type == ElementType::INT8 ? &RunResize<int8_t>
              : x.type == ElementType::UINT8 ? &RunResize<uint8_t> : &RunResize<int16_t>;
+  PrepareFastResize(p, x.type, pools, out);
   return Status::Ok();
 }
 
@@ -411,10 +413,10 @@ Status PrepareOp(const Model& model, int32_t index, PreparePools* pools, Prepare
     case fb::OpCode::GATHER: return prep::PrepareGather(ctx, pools, out);
     case fb::OpCode::SPLIT: return prep::PrepareSplit(ctx, pools, out);
     case fb::OpCode::PAD: return prep::PreparePad(ctx, pools, out);
-    case fb::OpCode::RESIZE: return prep::PrepareResize(ctx, out);
+    case fb::OpCode::RESIZE: return prep::PrepareResize(ctx, pools, out);
     case fb::OpCode::REQUANTIZE: return prep::PrepareRequantize(ctx, pools, out);
     case fb::OpCode::HADAMARD: return prep::PrepareHadamard(ctx, pools, out);
-    case fb::OpCode::CONV_TRANSPOSE_2D: return prep::PrepareConvTranspose(ctx, out);
+    case fb::OpCode::CONV_TRANSPOSE_2D: return prep::PrepareConvTranspose(ctx, pools, out);
     case fb::OpCode::MEAN: return prep::PrepareMean(ctx, out);
   }
   return Status::Error(StatusCode::kUnsupported, "op %d '%s': unknown opcode %d", index, ctx.name,

@@ -187,6 +187,49 @@ void RunFastRequantize16Avx512Items(const PreparedOp& op, const void* const* in,
                             static_cast<TOut*>(out[0]) + first, static_cast<int32_t>(sizeof(TOut)));
 }
 #endif
+template <typename T>
+void RunFastResize(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastResizeState& s = Get<FastResizeState>(op);
+  portable::ResizeNearest<T>(s.p, s.rows, s.cols, static_cast<const T*>(s.table), static_cast<const T*>(in[0]),
+                             static_cast<T*>(out[0]));
+}
+template <typename T>
+void RunFastConcat(const PreparedOp& op, const void* const* in, void* const* out) {
+  const ConcatState& s = Get<ConcatState>(op);
+  portable::ConcatTables<T>(s.num_inputs, reinterpret_cast<const T* const*>(in), s.axis_sizes, s.outer, s.inner,
+                            static_cast<const T*>(s.tables), s.identity, static_cast<T*>(out[0]));
+}
+void RunFastConvTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastConvTransposeState& s = Get<FastConvTransposeState>(op);
+  const ref::Conv2DParams& p = s.p;
+  const int64_t positions = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w, units = taps * p.out_channels;
+  auto* base = static_cast<int8_t*>(s.fc.gemm.scratch);
+  int8_t *xt = base + s.xt_offset, *yg = base + s.y_offset, *yt = base + s.yt_offset;
+  for (int32_t n = 0; n < p.batch; ++n) {
+    const int8_t* x = static_cast<const int8_t*>(in[0]) + int64_t{n} * p.in_channels * positions;
+    int8_t* y = static_cast<int8_t*>(out[0]) + int64_t{n} * p.out_channels * out_plane;
+    s.transpose(x, p.in_channels, positions, xt);  // [position][C_in]
+    portable::Qs8Gemm(*s.fc.kernel, s.fc.gemm, xt, yg);  // [position][(kh, kw, oc)]
+    s.transpose(yg, positions, units, yt);         // [(kh, kw, oc)][position]
+    for (int32_t kh = 0; kh < p.kernel_h; ++kh)
+      for (int32_t kw = 0; kw < p.kernel_w; ++kw)
+        for (int32_t oc = 0; oc < p.out_channels; ++oc) {
+          const int8_t* plane = yt + ((int64_t{kh} * p.kernel_w + kw) * p.out_channels + oc) * positions;
+          int8_t* yc = y + int64_t{oc} * out_plane;
+          for (int32_t ih = 0; ih < p.in_h; ++ih) {
+            const int64_t oh = int64_t{ih} * p.stride_h + kh - p.pad_top;
+            if (oh < 0 || oh >= p.out_h) continue;
+            int8_t* yr = yc + oh * p.out_w;
+            const int8_t* pr = plane + int64_t{ih} * p.in_w;
+            for (int32_t iw = 0; iw < p.in_w; ++iw) {
+              const int64_t ow = int64_t{iw} * p.stride_w + kw - p.pad_left;
+              if (ow >= 0 && ow < p.out_w) yr[ow] = pr[iw];
+            }
+          }
+        }
+  }
+}
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
@@ -823,6 +866,143 @@ void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType
   out->item_ps = kLutPsPerElement;
 #else
   (void)s, (void)in, (void)out_type, (void)pools, (void)out;
+#endif
+}
+
+#if defined(SQUINT_FAST_KERNELS)
+namespace {
+// RESIZE's requantization of every code of T (2^bits of them), by the reference kernel itself on
+// one row that reads each code in place (asymmetric coordinates, floor: index = position).
+template <typename T>
+void ResizeCodes(const ref::ResizeParams& p, T* codes_out) {
+  constexpr int32_t kCodes = sizeof(T) == 1 ? 256 : 65536, kMin = std::is_signed_v<T> ? -kCodes / 2 : 0;
+  TempVec<T> codes(kCodes);  // the caller's TempScope gives it back
+  for (int32_t c = 0; c < kCodes; ++c) codes[static_cast<size_t>(c)] = static_cast<T>(kMin + c);
+  ref::ResizeParams row = p;
+  row.batch = row.channels = row.in_h = row.out_h = 1;
+  row.in_w = row.out_w = kCodes;
+  row.mode = 0;
+  row.coordinate_mode = 1;
+  row.nearest_mode = 2;
+  ref::Resize<T>(row, codes.data(), codes_out);
+}
+template <typename T>
+bool SetResize(const ref::ResizeParams& p, PreparePools* pools, FastResizeState* s, PreparedOp* out) {
+  constexpr int32_t kCodes = sizeof(T) == 1 ? 256 : 65536, kMin = std::is_signed_v<T> ? -kCodes / 2 : 0;
+  TempVec<T> table(kCodes);
+  ResizeCodes<T>(p, table.data());
+  bool identity = true;
+  for (int32_t c = 0; c < kCodes; ++c) identity = identity && table[static_cast<size_t>(c)] == kMin + c;
+  if (!identity && sizeof(T) != 1) return false;  // int16 with a requantization: the reference
+  if (!identity) {
+    s->table_at = pools->AddPacked(256 * sizeof(T));
+    std::memcpy(pools->packed_bytes(s->table_at), table.data(), 256 * sizeof(T));
+  }
+  out->run = &RunFastResize<T>;
+  return true;
+}
+}  // namespace
+#endif
+
+// CONV_TRANSPOSE_2D of int8 codes with stride = kernel, dilation 1, groups = 1 and no output
+// past the inputs' reach (end pads >= 0): every output position is one input position times one
+// tap, so the reference's accumulator is one GEMM unit's (the weight, bias and requantization of
+// output channel oc for unit (kh·kernel_w + kw)·C_out + oc).
+void PrepareFastConvTranspose(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, bool end_pads_ok,
+                              PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || !end_pads_ok || p.groups != 1 || p.stride_h != p.kernel_h ||
+      p.stride_w != p.kernel_w || p.dilation_h != 1 || p.dilation_w != 1 || w.type != ElementType::INT8)
+    return;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w, units = taps * p.out_channels;
+  const int64_t positions = int64_t{p.in_h} * p.in_w;
+  if (units > kInt32Max || positions > kInt32Max) return;
+  TempVec<int8_t> weights(static_cast<size_t>(units * p.in_channels));  // the caller's TempScope gives them back
+  TempVec<int32_t> biases(static_cast<size_t>(units)), mult(static_cast<size_t>(units)), shift(static_cast<size_t>(units));
+  const auto* wsrc = reinterpret_cast<const int8_t*>(w.data);
+  const auto* bsrc = bias != nullptr ? reinterpret_cast<const int32_t*>(bias->data) : nullptr;
+  for (int64_t t = 0; t < taps; ++t)
+    for (int32_t oc = 0; oc < p.out_channels; ++oc) {
+      const int64_t u = t * p.out_channels + oc;
+      for (int32_t ic = 0; ic < p.in_channels; ++ic)  // w[oc][ic][kh][kw]
+        weights[static_cast<size_t>(u * p.in_channels + ic)] = wsrc[(int64_t{oc} * p.in_channels + ic) * taps + t];
+      biases[static_cast<size_t>(u)] = bsrc != nullptr ? bsrc[oc] : 0;
+      const int32_t c = p.requant.count == 1 ? 0 : oc;
+      mult[static_cast<size_t>(u)] = p.requant.multiplier[c];
+      shift[static_cast<size_t>(u)] = p.requant.shift[c];
+    }
+  TensorDesc wt = w;
+  wt.data = reinterpret_cast<const uint8_t*>(weights.data());
+  TensorDesc bt;
+  bt.type = ElementType::INT32;
+  bt.data = reinterpret_cast<const uint8_t*>(biases.data());
+  ref::RequantParams rq = p.requant;
+  rq.multiplier = mult.data();
+  rq.shift = shift.data();
+  rq.count = static_cast<int32_t>(units);
+  FastConvTransposeState s;
+  s.p = p;
+  s.transpose = portable::TransposeBytesFor(pools->isa);
+  size_t gemm_bytes = 0;
+  auto scratch = [&](const portable::Qs8GemmKernel& k) {
+    gemm_bytes = (portable::Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), p.in_channels) + 63) / 64 * 64;
+    const size_t xt = static_cast<size_t>(positions) * static_cast<size_t>(p.in_channels);
+    const size_t y = static_cast<size_t>(positions) * static_cast<size_t>(units);
+    s.xt_offset = gemm_bytes;
+    s.y_offset = s.xt_offset + (xt + 63) / 64 * 64;
+    s.yt_offset = s.y_offset + (y + 63) / 64 * 64;
+    return s.yt_offset + y;
+  };
+  if (!PackFastWeights(static_cast<int32_t>(units), p.in_channels, static_cast<int32_t>(positions), p.input_zero_point,
+                       rq, wt, &bt, pools, scratch, &s.fc))
+    return;
+  out->params = s;
+  out->run = &RunFastConvTranspose;
+#else
+  (void)p, (void)w, (void)bias, (void)end_pads_ok, (void)pools, (void)out;
+#endif
+}
+
+// RESIZE in nearest mode: the source indices once, rows looked up (8-bit codes through their
+// requantization's table) or copied.
+void PrepareFastResize(const ref::ResizeParams& p, ElementType type, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || p.mode != 0) return;
+  FastResizeState s;
+  s.p = p;
+  s.indices_at = pools->AddPacked((static_cast<size_t>(p.out_h) + static_cast<size_t>(p.out_w)) * sizeof(int32_t));
+  auto* indices = reinterpret_cast<int32_t*>(pools->packed_bytes(s.indices_at));
+  ref::ResizeNearestIndices(p, true, indices);
+  ref::ResizeNearestIndices(p, false, indices + p.out_h);
+  const bool ok = type == ElementType::INT8    ? SetResize<int8_t>(p, pools, &s, out)
+                  : type == ElementType::UINT8 ? SetResize<uint8_t>(p, pools, &s, out)
+                                               : SetResize<int16_t>(p, pools, &s, out);
+  if (ok) out->params = s;  // (else the index block stays unused)
+#else
+  (void)p, (void)type, (void)pools, (void)out;
+#endif
+}
+
+// CONCAT of 8-bit codes with requantized inputs: each input's 256 output codes tabulated, an
+// input whose table is the identity copied.
+void PrepareFastConcat(ConcatState* s, ElementType type, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_FAST_KERNELS)
+  if (pools->isa == Isa::kReference || !s->has_rescale || (type != ElementType::INT8 && type != ElementType::UINT8))
+    return;
+  const auto n = static_cast<size_t>(s->num_inputs);
+  s->tables_at = pools->AddPacked(256 * n + n);
+  uint8_t* block = pools->packed_bytes(s->tables_at);
+  for (size_t i = 0; i < n; ++i) {
+    const ref::RescaleParams& r = pools->rescales[s->rescale_at + i];
+    const bool identity = type == ElementType::INT8
+                              ? portable::BuildRescaleTable<int8_t>(r, reinterpret_cast<int8_t*>(block + 256 * i))
+                              : portable::BuildRescaleTable<uint8_t>(r, block + 256 * i);
+    block[256 * n + i] = identity ? 1 : 0;
+  }
+  out->params = *s;
+  out->run = type == ElementType::INT8 ? &RunFastConcat<int8_t> : &RunFastConcat<uint8_t>;
+#else
+  (void)s, (void)type, (void)pools, (void)out;
 #endif
 }
 

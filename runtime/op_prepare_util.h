@@ -202,7 +202,7 @@ Status PrepareConvCommon(const Ctx& ctx, int32_t min_pad, ref::Conv2DParams* p, 
 Status CheckConvAccumulator(const Ctx& ctx, ElementType x_type, int32_t input_zero_point, int64_t depth,
                             int64_t max_abs_bias);
 // op_prepare_conv_transpose.cc
-Status PrepareConvTranspose(const Ctx& ctx, PreparedOp* out);
+Status PrepareConvTranspose(const Ctx& ctx, PreparePools* pools, PreparedOp* out);
 Status PrepareMean(const Ctx& ctx, PreparedOp* out);  // op_prepare_reduce.cc
 
 // Optimized kernels (op_prepare_fast.cc), called by the ops' prepare once everything is checked:
@@ -240,6 +240,14 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
 // x86::Qs16RequantizeAvx512 instead).
 void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType out_type, PreparePools* pools,
                            PreparedOp* out);
+// CONV_TRANSPOSE_2D (int8) with stride = kernel, dilation 1, groups = 1, end pads >= 0
+// (end_pads_ok): one GEMM over the input positions, scattered into the output.
+void PrepareFastConvTranspose(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, bool end_pads_ok,
+                              PreparePools* pools, PreparedOp* out);
+// RESIZE in nearest mode (8-bit codes, or int16 without a requantization).
+void PrepareFastResize(const ref::ResizeParams& p, ElementType type, PreparePools* pools, PreparedOp* out);
+// CONCAT of 8-bit codes with requantized inputs (s gains its tables; out->params is set to it).
+void PrepareFastConcat(ConcatState* s, ElementType type, PreparePools* pools, PreparedOp* out);
 // LAYER_NORM with int8 codes, or (int16 set, avx512vnni only) int16 codes.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out);
 // MAX_POOL_2D / AVERAGE_POOL_2D (int8 or int16, dilation 1; a global int8 average by its own kernel).

@@ -54,6 +54,11 @@ struct ConcatState {
   bool has_rescale = false;
   const int32_t* axis_sizes = nullptr;
   const ref::RescaleParams* rescale = nullptr;
+  // The optimized sets with 8-bit codes and requantized inputs (portable::ConcatTables): per
+  // input a 256-entry code table, then one identity byte per input, at PreparePools::packed[tables_at].
+  size_t tables_at = SIZE_MAX;
+  const void* tables = nullptr;
+  const bool* identity = nullptr;
 };
 struct SliceState {
   int32_t rank = 0;
@@ -136,6 +141,27 @@ struct FastLutState {
 };
 struct FastTransposeState {
   portable::TransposePlan plan;
+};
+// CONV_TRANSPOSE_2D with stride = kernel (every output reached by one input position and tap),
+// groups = 1, int8: one GEMM of the input's positions (channels-last) by units (kh, kw, oc) in
+// `fc` (the weight, bias and requantization expanded per tap), its result scattered into NCHW.
+// The scratch: the GEMM's, then the channels-last input at xt_offset, the GEMM's [position][unit]
+// result at y_offset and its transpose [unit][position] at yt_offset (bytes).
+struct FastConvTransposeState {
+  FastFcState fc;
+  ref::Conv2DParams p;
+  size_t xt_offset = 0, y_offset = 0, yt_offset = 0;
+  portable::TransposeBytesFn transpose = &portable::TransposeBytes;
+};
+// RESIZE in nearest mode (portable::ResizeNearest): the source row and column indices at
+// PreparePools::packed[indices_at] (out_h, then out_w int32), and for 8-bit codes the 256-entry
+// table of the requantization at table_at (SIZE_MAX: the identity, rows copied as they are).
+struct FastResizeState {
+  ref::ResizeParams p;
+  size_t indices_at = 0, table_at = SIZE_MAX;
+  const int32_t* rows = nullptr;  // set once the pools are final, with cols and table
+  const int32_t* cols = nullptr;
+  const void* table = nullptr;
 };
 // REQUANTIZE (any pair of int8, uint8, int16): the reference's output for every input code
 // tabulated in PreparePools::packed[table_at] (256 entries for an 8-bit input, 65536 for int16;
@@ -227,6 +253,8 @@ struct FastSoftmaxMaskedState {};
 struct FastLogGridMatMulState {};
 struct FastInt16FcState {};
 struct FastRequantizeState {};
+struct FastResizeState {};
+struct FastConvTransposeState {};
 #endif
 
 using OpParams =
@@ -237,7 +265,7 @@ using OpParams =
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
                  FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState,
-                 FastRequantizeState>;
+                 FastRequantizeState, FastResizeState, FastConvTransposeState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

@@ -882,6 +882,130 @@ TEST(Dispatch, RequantizeOnEverySetGivesTheReferenceCodes) {
     }
 }
 
+// ---- RESIZE (nearest), CONCAT with requantized inputs, CONV_TRANSPOSE_2D with stride = kernel ----
+
+// Every optimized set, on 1 and 3 threads, gives the reference's bytes for the model of `file`
+// on random input bytes (`input_bytes` per input).
+void ExpectReferenceBytesOnEverySet(const AlignedBytes& file, const std::vector<size_t>& input_bytes,
+                                    const std::string& what, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<int8_t>> xs;
+  for (size_t n : input_bytes) xs.push_back(ref::testing::RandomCodes<int8_t>(rng, n));
+  Isa used = Isa::kAuto;
+  const std::vector<int8_t> want = RunModel(file, Isa::kReference, xs, &used);
+  ASSERT_FALSE(want.empty()) << what;
+  for (Isa isa : kOptimizedSets) {
+    if (!IsaSupported(isa)) continue;
+    EXPECT_EQ(RunModel(file, isa, xs, &used), want) << what << ", " << IsaName(isa);
+    EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
+  }
+}
+
+// RESIZE in nearest mode: every coordinate and nearest mode, up- and down-sampling, int8, uint8 and
+// int16 codes with and without a requantization (int16 with one keeps the reference kernel).
+TEST(Dispatch, ResizeNearestGivesTheReferenceCodes) {
+  for (fb::ElementType t : {fb::ElementType::INT8, fb::ElementType::UINT8, fb::ElementType::INT16})
+    for (int32_t coordinate = 0; coordinate < 4; ++coordinate)
+      for (int32_t nearest = 0; nearest < 4; ++nearest)
+        for (bool identity : {true, false}) {
+          const std::vector<int32_t> in = {2, 3, 5, 7}, out = {2, 3, coordinate % 2 ? 3 : 11, 2 + 5 * nearest};
+          SqntBuilder b;
+          const int32_t zx = t == fb::ElementType::UINT8 ? 120 : t == fb::ElementType::INT16 ? 0 : -5;
+          const int x = b.Activation("x", t, in, 0.1f, zx);
+          const int y = b.Activation("y", t, out, identity ? 0.1f : 0.13f, identity ? zx : zx + 2);
+          const int32_t lo = t == fb::ElementType::UINT8 ? 0 : t == fb::ElementType::INT16 ? -32768 : -128;
+          const int32_t hi = t == fb::ElementType::UINT8 ? 255 : t == fb::ElementType::INT16 ? 32767 : 127;
+          // M = 0.1/0.13 (or 1: 2^30 with shift 1)
+          auto requant = identity ? b.Requant({1 << 30}, {1}, lo, hi) : b.Requant({1651910498}, {0}, lo, hi);
+          b.Op(fb::OpCode::RESIZE, "resize", {x}, {y}, fb::OpOptions::ResizeOptions,
+               fb::CreateResizeOptions(b.fbb(), 0, static_cast<int8_t>(coordinate), static_cast<int8_t>(nearest), requant)
+                   .Union());
+          b.Inputs({x});
+          b.Outputs({y});
+          const size_t bytes = size_t{2 * 3 * 5 * 7} * (t == fb::ElementType::INT16 ? 2 : 1);
+          ExpectReferenceBytesOnEverySet(b.Finish(), {bytes},
+                                         std::string("resize ") + fb::EnumNameElementType(t) + " coordinate " +
+                                             std::to_string(coordinate) + " nearest " + std::to_string(nearest) +
+                                             (identity ? " identity" : " requantized"),
+                                         static_cast<uint32_t>(coordinate * 4 + nearest));
+        }
+}
+
+// CONCAT of int8 and uint8 codes along each axis, one input with the output's parameters (copied)
+// and two requantized (looked up).
+TEST(Dispatch, ConcatWithRequantizedInputsGivesTheReferenceCodes) {
+  for (fb::ElementType t : {fb::ElementType::INT8, fb::ElementType::UINT8})
+    for (int32_t axis = 0; axis < 3; ++axis) {
+      SqntBuilder b;
+      const bool u8 = t == fb::ElementType::UINT8;
+      std::vector<int32_t> shape = {2, 3, 4}, out_shape = shape;
+      out_shape[static_cast<size_t>(axis)] *= 3;
+      const int a = b.Activation("a", t, shape, 0.1f, u8 ? 128 : 0);
+      const int c = b.Activation("c", t, shape, 0.05f, u8 ? 100 : -7);
+      const int d = b.Activation("d", t, shape, 0.3f, u8 ? 3 : 20);
+      const int y = b.Activation("y", t, out_shape, 0.1f, u8 ? 128 : 0);
+      const int32_t lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+      std::vector<flatbuffers::Offset<fb::Requantization>> rq = {b.Requant({1 << 30}, {1}, lo, hi),
+                                                                 b.Requant({1 << 30}, {0}, lo, hi),
+                                                                 b.Requant({1610612736}, {2}, lo, hi)};
+      b.Op(fb::OpCode::CONCAT, "concat", {a, c, d}, {y}, fb::OpOptions::ConcatOptions,
+           fb::CreateConcatOptionsDirect(b.fbb(), axis, &rq).Union());
+      b.Inputs({a, c, d});
+      b.Outputs({y});
+      ExpectReferenceBytesOnEverySet(b.Finish(), {24, 24, 24},
+                                     std::string("concat ") + fb::EnumNameElementType(t) + " axis " + std::to_string(axis),
+                                     static_cast<uint32_t>(axis));
+    }
+}
+
+// CONV_TRANSPOSE_2D with stride = kernel: 2×2 and 3×2 kernels, begin and end pads, per-channel
+// and per-tensor requantization, with and without bias, a batch of 2 (one GEMM over the input's
+// positions; the other geometries keep the reference kernel).
+TEST(Dispatch, ConvTransposeWithStrideEqualToKernelGivesTheReferenceCodes) {
+  struct Geometry {
+    int32_t kh, kw, pad_top, pad_left, pad_bottom, pad_right;
+    bool per_channel, bias;
+  };
+  for (const Geometry g : {Geometry{2, 2, 0, 0, 0, 0, true, true}, Geometry{3, 2, 1, 0, 2, 1, false, true},
+                           Geometry{2, 2, 1, 1, 0, 0, true, false}}) {
+    const int32_t cin = 5, cout = 6, h = 4, w = 7;
+    const int32_t oh = g.kh * h - g.pad_top - g.pad_bottom, ow = g.kw * w - g.pad_left - g.pad_right;
+    std::mt19937 rng(static_cast<uint32_t>(g.kh * 10 + g.pad_top));
+    SqntBuilder b;
+    const int x = b.Activation("x", fb::ElementType::INT8, {2, cin, h, w}, 0.1f, 3);
+    const int wt = b.Constant<int8_t>("w", fb::ElementType::INT8, {cout, cin, g.kh, g.kw},
+                                      ref::testing::RandomCodes<int8_t>(rng, size_t(cout * cin * g.kh * g.kw)),
+                                      std::vector<float>(size_t(cout), 0.01f), std::vector<int32_t>(size_t(cout), 0), 0);
+    std::vector<int32_t> in = {x, wt};
+    if (g.bias) {
+      std::vector<int32_t> bias(static_cast<size_t>(cout));
+      for (auto& v : bias) v = std::uniform_int_distribution<int>(-5000, 5000)(rng);
+      in.push_back(b.Constant<int32_t>("b", fb::ElementType::INT32, {cout}, bias, {0.001f}, {0}));
+    }
+    const int y = b.Activation("y", fb::ElementType::INT8, {2, cout, oh, ow}, 0.2f, -4);
+    std::vector<int32_t> mult(g.per_channel ? size_t(cout) : 1), shift(mult.size());
+    for (size_t i = 0; i < mult.size(); ++i) mult[i] = (1 << 30) + int32_t(i) * 99991, shift[i] = -6 - int32_t(i % 2);
+    const std::vector<int32_t> stride = {g.kh, g.kw}, pads = {g.pad_top, g.pad_left, g.pad_bottom, g.pad_right};
+    b.Op(fb::OpCode::CONV_TRANSPOSE_2D, "up", in, {y}, fb::OpOptions::Conv2DOptions,
+         fb::CreateConv2DOptionsDirect(b.fbb(), &stride, nullptr, &pads, 1, b.Requant(mult, shift, -128, 127)).Union());
+    b.Inputs({x});
+    b.Outputs({y});
+    const AlignedBytes file = b.Finish();
+    ExpectReferenceBytesOnEverySet(file, {size_t(2 * cin * h * w)},
+                                   "conv transpose " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " pads " +
+                                       std::to_string(g.pad_top) + std::to_string(g.pad_left) +
+                                       std::to_string(g.pad_bottom) + std::to_string(g.pad_right),
+                                   7);
+    for (Isa isa : kOptimizedSets) {  // the fast path ran: it packs the weight
+      if (!IsaSupported(isa)) continue;
+      Isa used = Isa::kAuto;
+      size_t prepared = 0;
+      RunModel(file, isa, {std::vector<int8_t>(size_t(2 * cin * h * w), 1)}, &used, 1, &prepared);
+      EXPECT_GE(prepared, size_t(cout * cin * g.kh * g.kw)) << IsaName(isa) << ": no packed weight, the reference ran";
+    }
+  }
+}
+
 // One layer with a low-bit weight: FULLY_CONNECTED x [rows, depth] · w [units, depth], or CONV_2D
 // (stride 1, pads 1) x [batch, C_in, H, W] · w [units, C_in/groups, 3, 3] (groups dividing C_in
 // and units; C_in = units = groups: depthwise); packed int4 (odd numbers of weights: a padding

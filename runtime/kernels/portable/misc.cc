@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
 #include "runtime/kernels/portable/wide_requant.h"
@@ -692,6 +692,77 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
     y[plane] = static_cast<int8_t>(ref::detail::Requant(p.requant, 0, static_cast<int32_t>(avg)));
   }
 }
+
+// ---- RESIZE (nearest) and CONCAT by code tables ----
+
+template <typename T>
+bool BuildRescaleTable(const ref::RescaleParams& p, T* table) {
+  constexpr int32_t kMin = std::is_signed_v<T> ? -128 : 0;
+  bool identity = true;
+  for (int32_t c = kMin; c < kMin + 256; ++c) {
+    table[c - kMin] = static_cast<T>(ref::detail::Rescale(p, c));
+    identity = identity && table[c - kMin] == c;
+  }
+  return identity;
+}
+
+template <typename T>
+void ResizeNearest(const ref::ResizeParams& p, const int32_t* rows, const int32_t* cols, const T* table, const T* x,
+                   T* y) {
+  constexpr int32_t kMin = std::is_signed_v<T> ? -128 : 0;
+  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
+  const int64_t out_w = p.out_w;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const T* xp = x + plane * in_plane;
+    T* yp = y + plane * p.out_h * out_w;
+    for (int32_t oh = 0; oh < p.out_h; ++oh) {
+      T* yr = yp + oh * out_w;
+      if (oh > 0 && rows[oh] == rows[oh - 1]) {  // the same source row
+        std::memcpy(yr, yr - out_w, static_cast<size_t>(out_w) * sizeof(T));
+        continue;
+      }
+      const T* xr = xp + int64_t{rows[oh]} * p.in_w;
+      if (table == nullptr) {
+        for (int64_t ow = 0; ow < out_w; ++ow) yr[ow] = xr[cols[ow]];
+      } else {
+        for (int64_t ow = 0; ow < out_w; ++ow) yr[ow] = table[xr[cols[ow]] - kMin];
+      }
+    }
+  }
+}
+
+template <typename T>
+void ConcatTables(int32_t num_inputs, const T* const* inputs, const int32_t* axis_sizes, int32_t outer, int32_t inner,
+                  const T* tables, const bool* identity, T* y) {
+  constexpr int32_t kMin = std::is_signed_v<T> ? -128 : 0;
+  int64_t out_row = 0;
+  for (int32_t i = 0; i < num_inputs; ++i) out_row += int64_t{axis_sizes[i]} * inner;
+  int64_t column = 0;
+  for (int32_t i = 0; i < num_inputs; ++i) {
+    const int64_t row = int64_t{axis_sizes[i]} * inner;
+    const T* table = tables + 256 * int64_t{i};
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* src = inputs[i] + o * row;
+      T* dst = y + o * out_row + column;
+      if (identity[i]) {
+        if (row > 0) std::memcpy(dst, src, static_cast<size_t>(row) * sizeof(T));
+      } else {
+        for (int64_t j = 0; j < row; ++j) dst[j] = table[src[j] - kMin];
+      }
+    }
+    column += row;
+  }
+}
+
+#define SQUINT_CODE_TABLES(T)                                                                                     \
+  template bool BuildRescaleTable<T>(const ref::RescaleParams&, T*);                                             \
+  template void ResizeNearest<T>(const ref::ResizeParams&, const int32_t*, const int32_t*, const T*, const T*, T*); \
+  template void ConcatTables<T>(int32_t, const T* const*, const int32_t*, int32_t, int32_t, const T*, const bool*, T*);
+SQUINT_CODE_TABLES(int8_t)
+SQUINT_CODE_TABLES(uint8_t)
+#undef SQUINT_CODE_TABLES
+template void ResizeNearest<int16_t>(const ref::ResizeParams&, const int32_t*, const int32_t*, const int16_t*,
+                                     const int16_t*, int16_t*);
 
 // ---- MAX_POOL_2D and AVERAGE_POOL_2D (dilation 1) ----
 

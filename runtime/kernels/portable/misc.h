@@ -145,6 +145,23 @@ void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, Row
 // no faster than the reference).
 void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa = RowIsa::kCpp);
 
+// ---- RESIZE (nearest) and CONCAT with requantized inputs, by code tables ----
+// table[c − min] = the reference's requantization (ref::detail::Rescale) of each code c of an
+// 8-bit type T (256 entries); returns whether it is the identity (every code maps to itself).
+template <typename T>
+bool BuildRescaleTable(const ref::RescaleParams& p, T* table);
+// RESIZE, nearest mode: rows[oh] and cols[ow] the source indices (ref::ResizeNearestIndices);
+// table: BuildRescaleTable's (8-bit T), or null for the identity; an output row equal to the one
+// before (the same source row) is copied.
+template <typename T>
+void ResizeNearest(const ref::ResizeParams& p, const int32_t* rows, const int32_t* cols, const T* table, const T* x,
+                   T* y);
+// CONCAT of 8-bit codes (ref::Concat): input i's rows copied when identity[i], else looked up in
+// tables + 256·i.
+template <typename T>
+void ConcatTables(int32_t num_inputs, const T* const* inputs, const int32_t* axis_sizes, int32_t outer, int32_t inner,
+                  const T* tables, const bool* identity, T* y);
+
 // ---- MAX_POOL_2D / AVERAGE_POOL_2D (kMax), int8 or int16, dilation 1 ----
 // The reference's codes (kernels.h) from each window's bounds per axis instead of a test per
 // window position; the average's division by the inverse with its exact correction.

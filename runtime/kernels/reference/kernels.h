@@ -423,6 +423,9 @@ struct ResizeParams {
 };
 template <typename T>
 void Resize(const ResizeParams& p, const T* x, T* y);
+// Nearest mode's source index of every output row (rows = true: indices[oh], oh < out_h) or
+// column (indices[ow], ow < out_w): the indices Resize reads, for the optimized kernels.
+void ResizeNearestIndices(const ResizeParams& p, bool rows, int32_t* indices);
 
 // REQUANTIZE: y = clamp(MBQM(x − in_zp, M) + out_zp, act_min, act_max).
 // Instantiated for (TIn, TOut) in {T8, U8, T16} × {T8, U8, T16}.

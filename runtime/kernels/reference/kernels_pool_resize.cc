@@ -138,6 +138,15 @@ void LinearTaps(int64_t num, int64_t den, int32_t in, int32_t* i0, int32_t* i1, 
 
 }  // namespace
 
+void ResizeNearestIndices(const ResizeParams& p, bool rows, int32_t* indices) {
+  const int32_t in = rows ? p.in_h : p.in_w, out = rows ? p.out_h : p.out_w;
+  for (int32_t o = 0; o < out; ++o) {
+    int64_t num = 0, den = 1;
+    SourceCoordinate(p.coordinate_mode, in, out, o, &num, &den);
+    indices[o] = NearestIndex(p.nearest_mode, num, den, in);
+  }
+}
+
 template <typename T>
 void Resize(const ResizeParams& p, const T* x, T* y) {
   const int64_t planes = int64_t{p.batch} * p.channels;
