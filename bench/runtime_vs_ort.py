@@ -12,8 +12,11 @@ options to `squint quantize` (e.g. --quantize-arg=--calib-samples --quantize-arg
 --isa reference,avx2,avx512vnni times the squint runtime once per instruction set (SQUINT_ISA, one
 column each; the ratios use the last); the default `auto` is the runtime's own choice.
 --threads N runs all three on N threads (squint_rt_options.num_threads, ORT's intra_op_num_threads).
+--no-int8 leaves ORT int8 out (its quantize_static crashes on some models, e.g. PP-OCRv4's
+recognizer). --bench-before B times a second squint_runtime_bench binary (an older build) on the
+same .sqnt in the same rounds, one more column: a runtime change measured before/after.
   bench/runtime_vs_ort.py --squint build/cli/squint --bench build/bench/squint_runtime_bench \\
-      --calib CALIB.npy --data DATA.npy [--isa auto] [--threads 1] MODEL.onnx ...
+      --calib CALIB.npy --data DATA.npy [--isa auto] [--threads 1] [--no-int8] [--bench-before B] MODEL.onnx ...
 """
 import argparse
 import json
@@ -101,14 +104,20 @@ def main():
     ap.add_argument("--isa", default="auto", help="comma-separated SQUINT_ISA values to time (auto: the runtime's choice)")
     ap.add_argument("--quantize-arg", action="append", default=[], help="extra option for squint quantize")
     ap.add_argument("--threads", type=int, default=1, help="threads of all three runtimes (default 1)")
+    ap.add_argument("--no-int8", action="store_true", help="leave ORT int8 (quantize_static) out")
+    ap.add_argument("--bench-before", help="another squint_runtime_bench (an older build) timed in the same rounds")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
     if a.threads < 1:
         ap.error(f"--threads {a.threads}: expected 1 or more")
     isas = a.isa.split(",")
     label = ["squint integer runtime" + ("" if isa == "auto" else f" {isa}") + " (µs)" for isa in isas]
-    print(f"| model | {' | '.join(label)} | ORT fp32 (µs) | ORT int8 QDQ (µs) | vs fp32 | vs int8 |")
-    print("|---|" + "---:|" * (len(isas) + 4))
+    before = [f"before: {os.path.basename(a.bench_before)} (µs)"] if a.bench_before else []
+    int8_cols = [] if a.no_int8 else ["ORT int8 QDQ (µs)"]
+    ratios = ["vs fp32"] + ([] if a.no_int8 else ["vs int8"])
+    header = ["model", *before, *label, "ORT fp32 (µs)", *int8_cols, *ratios]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models:
             base = os.path.splitext(os.path.basename(model))[0]
@@ -118,18 +127,27 @@ def main():
                             "--val-samples", "1", *a.quantize_arg], check=True, capture_output=True)
             calib = load_inputs(a.calib, model)
             x = {k: v[:1] for k, v in load_inputs(a.data, model).items()}
-            ort_quantize(model, qdq, calib)
-            fp32, int8 = ort_session(model, a.threads), ort_session(qdq, a.threads)
-            s, f, q = {isa: [] for isa in isas}, [], []
+            fp32 = ort_session(model, a.threads)
+            int8 = None
+            if not a.no_int8:
+                ort_quantize(model, qdq, calib)
+                int8 = ort_session(qdq, a.threads)
+            s, b, f, q = {isa: [] for isa in isas}, [], [], []
             for _ in range(a.rounds):
+                if a.bench_before:
+                    b.append(squint_round_us(a.bench_before, sqnt, a.data, a.seconds, isas[-1], a.threads))
                 for isa in isas:
                     s[isa].append(squint_round_us(a.bench, sqnt, a.data, a.seconds, isa, a.threads))
                 f.append(ort_round_us(fp32, x, a.seconds))
-                q.append(ort_round_us(int8, x, a.seconds))
+                if int8 is not None:
+                    q.append(ort_round_us(int8, x, a.seconds))
             s = {isa: statistics.median(v) for isa, v in s.items()}
-            f, q, last = statistics.median(f), statistics.median(q), s[isas[-1]]
-            cols = " | ".join(f"{s[isa]:.0f}" for isa in isas)
-            print(f"| {base} | {cols} | {f:.0f} | {q:.0f} | {last / f:.2f}x | {last / q:.2f}x |", flush=True)
+            f, last = statistics.median(f), s[isas[-1]]
+            cols = [f"{statistics.median(b):.0f}"] if b else []
+            cols += [f"{s[isa]:.0f}" for isa in isas] + [f"{f:.0f}"]
+            cols += [] if int8 is None else [f"{statistics.median(q):.0f}"]
+            cols += [f"{last / f:.2f}x"] + ([] if int8 is None else [f"{last / statistics.median(q):.2f}x"])
+            print(f"| {base} | " + " | ".join(cols) + " |", flush=True)
     return 0
 
 
