@@ -685,8 +685,15 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
   const int64_t count = int64_t{p.in_h} * p.in_w, planes = int64_t{p.batch} * p.channels;
   for (int64_t plane = 0; plane < planes; ++plane) {
     const int8_t* xp = x + plane * count;
+    // In int32 lanes (which the vectorizer keeps 16 to a vector) while they cannot overflow.
     int64_t sum = 0;
-    for (int64_t i = 0; i < count; ++i) sum += xp[i];
+    if (count < (int64_t{1} << 23)) {
+      int32_t s32 = 0;
+      for (int64_t i = 0; i < count; ++i) s32 += xp[i];
+      sum = s32;
+    } else {
+      for (int64_t i = 0; i < count; ++i) sum += xp[i];
+    }
     const int64_t acc = sum - count * p.input_zero_point;
     const int64_t avg = count == 0 ? 0 : ref::detail::RoundDiv(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count);
     y[plane] = static_cast<int8_t>(ref::detail::Requant(p.requant, 0, static_cast<int32_t>(avg)));
@@ -784,32 +791,39 @@ PoolSpan SpanOf(int64_t start, int32_t kernel, int32_t in, int32_t pad_before, i
 
 template <typename T, bool kMax>
 void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
-  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
+  // The parameters in locals: the code stores may alias p for the compiler.
+  const int64_t planes = int64_t{p.batch} * p.channels, in_w = p.in_w, in_plane = int64_t{p.in_h} * in_w;
+  const int32_t out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h, kernel_w = p.kernel_w;
+  const int32_t stride_h = p.stride_h, stride_w = p.stride_w, pad_top = p.pad_top, pad_left = p.pad_left;
+  const int32_t pad_bottom = p.pad_bottom, pad_right = p.pad_right, zx = p.input_zero_point;
+  const bool include_pad = p.count_include_pad;
   const ref::RequantParams& rq = p.requant;
+  const int32_t act_min = rq.act_min, act_max = rq.act_max;
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = x + plane * in_plane;
-    T* yp = y + plane * int64_t{p.out_h} * p.out_w;
-    for (int32_t oh = 0; oh < p.out_h; ++oh) {
-      const PoolSpan h = SpanOf(int64_t{oh} * p.stride_h - p.pad_top, p.kernel_h, p.in_h, p.pad_top, p.pad_bottom);
-      for (int32_t ow = 0; ow < p.out_w; ++ow) {
-        const PoolSpan w = SpanOf(int64_t{ow} * p.stride_w - p.pad_left, p.kernel_w, p.in_w, p.pad_left, p.pad_right);
+    T* yp = y + plane * int64_t{out_h} * out_w;
+    for (int32_t oh = 0; oh < out_h; ++oh) {
+      const PoolSpan h = SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom);
+      T* yr = yp + int64_t{oh} * out_w;
+      for (int32_t ow = 0; ow < out_w; ++ow) {
+        const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, p.in_w, pad_left, pad_right);
         if constexpr (kMax) {
-          int32_t best = rq.act_min;  // an empty window yields act_min
+          int32_t best = act_min;  // an empty window yields act_min
           for (int64_t ih = h.lo; ih < h.hi; ++ih)
-            for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * p.in_w + iw]);
-          yp[int64_t{oh} * p.out_w + ow] = static_cast<T>(std::min(best, rq.act_max));
+            for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * in_w + iw]);
+          yr[ow] = static_cast<T>(std::min(best, act_max));
         } else {
           int64_t acc = 0;
           for (int64_t ih = h.lo; ih < h.hi; ++ih)
-            for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * p.in_w + iw];
-          acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{p.input_zero_point};
-          const int64_t count = p.count_include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
+            for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
+          acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
+          const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
           // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
           const int64_t avg =
               count == 0 ? 0
                          : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
                                              1.0 / static_cast<double>(count));
-          yp[int64_t{oh} * p.out_w + ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
+          yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
         }
       }
     }
