@@ -39,11 +39,14 @@ compared=0
 # model, calibration folder, input dtype for the runner (float32 values or int32 token ids), and
 # optionally a variant: "w4", 4-bit weights per channel (packed int4, unpacked into the GEMM's
 # panels at prepare); "w4g32", 4-bit weights with group scales of 32 (the portable group-scaled
-# kernels); "sulq", the SULQ log-grid softmax (its codes and the log-grid P·V after it)
+# kernels); "sulq", the SULQ log-grid softmax (its codes and the log-grid P·V after it); "a16",
+# int16 activations around GELU, the residual Adds and the LayerNorms (the portable int16
+# FULLY_CONNECTED, REQUANTIZE tables)
 for spec in "cnn_small/cnn_small_op17 $fmnist float32" "vit_tiny/vit_tiny_op17 $fmnist float32" \
             "vit_tiny_clipped/vit_tiny_clipped_op17 $fmnist float32" "vit_tiny_gated/vit_tiny_gated_op17 $fmnist float32" \
             "gpt_tiny/gpt_tiny_op17 $gpt int32" "vit_tiny/vit_tiny_op17 $fmnist float32 w4" \
-            "cnn_small/cnn_small_op17 $fmnist float32 w4g32" "gpt_tiny/gpt_tiny_op17 $gpt int32 sulq"; do
+            "cnn_small/cnn_small_op17 $fmnist float32 w4g32" "gpt_tiny/gpt_tiny_op17 $gpt int32 sulq" \
+            "vit_tiny/vit_tiny_op17 $fmnist float32 a16"; do
   read -r model data dtype variant <<<"$spec"
   name=${model%%/*}${variant:+_$variant}
   bits=()
@@ -51,6 +54,7 @@ for spec in "cnn_small/cnn_small_op17 $fmnist float32" "vit_tiny/vit_tiny_op17 $
     w4) bits=(--weight-bits 4) ;;
     w4g32) bits=(--weight-bits 4 --group-size 32) ;;
     sulq) bits=(--softmax-quant sulq) ;;
+    a16) bits=(--a16 Gelu --a16 Add --a16 LayerNormalization) ;;
   esac
   sqnt=$work/$name.sqnt
   if ! SQUINT_ISA=reference "$squint" quantize "$models/$model.onnx" -o "$sqnt" --calib "$data/calib_x.npy" \
