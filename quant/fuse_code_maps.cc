@@ -4,8 +4,8 @@
 #include <map>
 #include <memory>
 
+#include "quant/lower.h"
 #include "quant/runtime_model.h"
-#include "runtime/planner.h"
 
 namespace squint::quant {
 namespace {
@@ -47,8 +47,7 @@ Status EvaluateChains(const fb::ModelT& m, const std::vector<int32_t>& ops, cons
     auto it = index.find(t);
     if (it != index.end()) return it->second;
     auto copy = std::make_unique<fb::TensorT>(*m.tensors[static_cast<size_t>(t)]);
-    copy->shape = {256};
-    copy->arena_offset = -1;
+    copy->shape = {256};  // (its arena offset: PlanModelArena's, below)
     const auto i = static_cast<int32_t>(mini.tensors.size());
     mini.tensors.push_back(std::move(copy));
     index[t] = i;
@@ -62,23 +61,7 @@ Status EvaluateChains(const fb::ModelT& m, const std::vector<int32_t>& ops, cons
     mini.operators.push_back(std::move(op));
   }
   for (int32_t t : terminals) mini.outputs.push_back(tensor(t));
-  rt::PlanProblem problem;
-  for (const auto& t : mini.tensors) problem.tensor_bytes.push_back(t->type == fb::ElementType::INT16 ? 512 : 256);
-  for (const auto& op : mini.operators) {
-    problem.op_inputs.emplace_back(op->inputs.begin(), op->inputs.end());
-    problem.op_outputs.emplace_back(op->outputs.begin(), op->outputs.end());
-    problem.op_may_alias.push_back(false);
-  }
-  problem.model_inputs.assign(mini.inputs.begin(), mini.inputs.end());
-  problem.model_outputs.assign(mini.outputs.begin(), mini.outputs.end());
-  rt::MemoryPlanResult plan;
-  if (rt::Status s = rt::PlanMemory(problem, /*allow_alias=*/false, &plan); !s.ok())
-    return Internal("code-map fusion: memory plan: {}", s.message());
-  for (size_t t = 0; t < mini.tensors.size(); ++t) mini.tensors[t]->arena_offset = plan.offsets[t];
-  mini.plan = std::make_unique<fb::MemoryPlanT>();
-  mini.plan->arena_size = plan.arena_size;
-  mini.plan->lower_bound = plan.lower_bound;
-
+  SQ_RETURN_IF_ERROR(PlanModelArena(&mini));
   RuntimeModel run;
   SQ_RETURN_IF_ERROR(run.Init(mini, "code-map fusion", rt::Isa::kReference));
   rt::Interpreter& interp = run.interp;

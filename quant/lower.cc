@@ -250,33 +250,35 @@ Status Lowerer::LowerNode(size_t i) {
   return (this->*(l->lower))(i);
 }
 
-Status Lowerer::PlanArena() {
-  rt::PlanProblem problem;
-  for (const auto& t : model_->tensors) {
-    int64_t bytes = t->type == fb::ElementType::INT32 ? 4 : t->type == fb::ElementType::INT16 ? 2 : 1;
-    for (int32_t d : t->shape) bytes *= d;
-    problem.tensor_bytes.push_back(t->buffer ? -1 : std::max<int64_t>(bytes, 1));
-  }
-  for (const auto& op : model_->operators) {
-    problem.op_inputs.emplace_back(op->inputs.begin(), op->inputs.end());
-    problem.op_outputs.emplace_back(op->outputs.begin(), op->outputs.end());
-    problem.op_may_alias.push_back(false);
-  }
-  problem.model_inputs.assign(model_->inputs.begin(), model_->inputs.end());
-  problem.model_outputs.assign(model_->outputs.begin(), model_->outputs.end());
-  rt::MemoryPlanResult plan;
-  rt::Status s = rt::PlanMemory(problem, /*allow_alias=*/false, &plan);
-  if (!s.ok()) return Internal("memory plan: {}", s.message());
-  for (size_t t = 0; t < model_->tensors.size(); ++t) model_->tensors[t]->arena_offset = plan.offsets[t];
-  model_->plan = std::make_unique<fb::MemoryPlanT>();
-  model_->plan->arena_size = plan.arena_size;
-  model_->plan->lower_bound = plan.lower_bound;
-  return Status::Ok();
-}
+Status Lowerer::PlanArena() { return PlanModelArena(model_.get()); }
 
 }  // namespace squint::quant::lowering
 
 namespace squint::quant {
+
+Status PlanModelArena(fb::ModelT* model) {
+  rt::PlanProblem problem;
+  for (const auto& t : model->tensors) {
+    int64_t bytes = t->type == fb::ElementType::INT32 ? 4 : t->type == fb::ElementType::INT16 ? 2 : 1;
+    for (int32_t d : t->shape) bytes *= d;
+    problem.tensor_bytes.push_back(t->buffer ? -1 : std::max<int64_t>(bytes, 1));
+  }
+  for (const auto& op : model->operators) {
+    problem.op_inputs.emplace_back(op->inputs.begin(), op->inputs.end());
+    problem.op_outputs.emplace_back(op->outputs.begin(), op->outputs.end());
+    problem.op_may_alias.push_back(false);
+  }
+  problem.model_inputs.assign(model->inputs.begin(), model->inputs.end());
+  problem.model_outputs.assign(model->outputs.begin(), model->outputs.end());
+  rt::MemoryPlanResult plan;
+  rt::Status s = rt::PlanMemory(problem, /*allow_alias=*/false, &plan);
+  if (!s.ok()) return Internal("memory plan: {}", s.message());
+  for (size_t t = 0; t < model->tensors.size(); ++t) model->tensors[t]->arena_offset = plan.offsets[t];
+  model->plan = std::make_unique<fb::MemoryPlanT>();
+  model->plan->arena_size = plan.arena_size;
+  model->plan->lower_bound = plan.lower_bound;
+  return Status::Ok();
+}
 
 using ir::Node;
 Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options) {

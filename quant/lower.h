@@ -127,6 +127,11 @@ Status CheckLowerOptions(const ir::Graph& g, const LowerOptions& options);
 
 Result<LoweredModel> Lower(const ir::Graph& g, const Calibration& calibration, const LowerOptions& options);
 
+// The memory plan of a lowered model (every tensor's arena offset, the arena size): what Lower
+// ends with, and what a model derived from a lowered one (quant/fuse_code_maps.cc) needs before
+// the runtime loads it.
+Status PlanModelArena(fb::ModelT* model);
+
 // The activation types Lower(g, ..., options) uses (ActivationTypes); they do not depend on the
 // calibrated ranges.
 Result<ActivationTypes> SelectActivationTypes(const ir::Graph& g, const LowerOptions& options);

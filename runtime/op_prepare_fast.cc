@@ -788,7 +788,6 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference) return;
   FastLutState f;
-  f.count = s.count;
   f.table_at = pools->AddPacked(256);
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
   out->params = f;
@@ -841,7 +840,6 @@ void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType
     return;
   FastRequantizeState f;
   f.p = s.p;
-  f.count = s.count;
   if (vector16) {
 #if defined(SQUINT_X86_KERNELS)
     switch (out_type) {
@@ -943,9 +941,9 @@ void PrepareFastConvTranspose(const ref::Conv2DParams& p, const TensorDesc& w, c
   FastConvTransposeState s;
   s.p = p;
   s.transpose = portable::TransposeBytesFor(pools->isa);
-  size_t gemm_bytes = 0;
   auto scratch = [&](const portable::Qs8GemmKernel& k) {
-    gemm_bytes = (portable::Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), p.in_channels) + 63) / 64 * 64;
+    const size_t gemm_bytes =
+        (portable::Qs8GemmScratchBytes(k, static_cast<int32_t>(positions), p.in_channels) + 63) / 64 * 64;
     const size_t xt = static_cast<size_t>(positions) * static_cast<size_t>(p.in_channels);
     const size_t y = static_cast<size_t>(positions) * static_cast<size_t>(units);
     s.xt_offset = gemm_bytes;
@@ -1109,8 +1107,9 @@ void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePool
 #endif
 }
 
-// int8 AVERAGE_POOL_2D whose one window is each whole plane (global pooling: 1×1 output, kernel =
-// input size, no padding, dilation 1): a sum per plane; parameters unchanged.
+// MAX_POOL_2D / AVERAGE_POOL_2D with dilation 1 (portable::Pool2D, int8 or int16); an int8
+// average whose one window is each whole plane (global pooling: 1×1 output, kernel = input size,
+// no padding) by a sum per plane. Parameters unchanged.
 void PrepareFastPool(const ref::Pool2DParams& p, bool is_max, bool int16, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference) return;

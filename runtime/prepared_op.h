@@ -135,7 +135,6 @@ struct FastBinaryState {
 };
 // int8 → int8 LUT by the reference's 256 results, in PreparePools::packed block table_at.
 struct FastLutState {
-  int64_t count = 0;
   size_t table_at = 0;
   const int8_t* table = nullptr;  // set once the pools are final
 };
@@ -169,7 +168,6 @@ struct FastResizeState {
 // input on avx512vnni, x86::Qs16RequantizeAvx512 with p (no table).
 struct FastRequantizeState {
   ref::RescaleParams p;
-  int64_t count = 0;
   int32_t offset = 0;
   size_t table_at = SIZE_MAX;   // SIZE_MAX: no table
   const void* table = nullptr;  // set once the pools are final

@@ -1,13 +1,13 @@
 // Optimized int8 ADD / SUB / MUL (misc.h states the contract: the reference kernels' output codes,
 // bit for bit): the 65536-entry table of the reference's results, looked up along the folded
 // broadcast, and on AVX-512 ADD / SUB in float where prepare has checked every code pair. int16
-// ADD / SUB: the reference's arithmetic along the same folded broadcast (AVX-512: 16 lanes).
+// ADD / SUB along the same folded broadcast: AVX-512's 16 lanes on runs of both operands, the
+// reference kernel on the others.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "runtime/kernels/portable/misc.h"
-#include "runtime/kernels/reference/fixed_point.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
 #endif
@@ -151,24 +151,9 @@ void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* 
 
 // ---- int16 ADD / SUB ----
 
-namespace {
-// The reference's output code of one pair (kernels_elementwise.cc AddOrSub), without its
-// broadcast walk.
-inline int16_t AddSubCode(const ref::ElementwiseParams& p, int32_t sign, int32_t scale, int32_t a, int32_t b) {
-  const int32_t av = MultiplyByQuantizedMultiplier((a - p.a_zero_point) * scale, {p.a_multiplier, p.a_shift});
-  const int32_t bv = MultiplyByQuantizedMultiplier((b - p.b_zero_point) * scale, {p.b_multiplier, p.b_shift});
-  const int64_t sum = std::min<int64_t>(std::max<int64_t>(int64_t{av} + int64_t{sign} * bv, INT32_MIN), INT32_MAX);
-  const int64_t v = int64_t{MultiplyByQuantizedMultiplier(static_cast<int32_t>(sum),
-                                                          {p.output.multiplier[0], p.output.shift[0]})} +
-                    p.output.zero_point;
-  return static_cast<int16_t>(std::min<int64_t>(std::max<int64_t>(v, p.output.act_min), p.output.act_max));
-}
-}  // namespace
-
 void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::BroadcastShape& s, const int16_t* a,
                 const int16_t* b, int16_t* y, bool avx512) {
-  const int32_t scale = int32_t{1} << p.left_shift;
-  (void)avx512;
+  (void)avx512;  // (no AVX-512 kernel outside x86-64 builds)
   ForEachRun(Fold(s), [&](int64_t a_off, int64_t b_off, int64_t y_off, int64_t inner, int64_t ai, int64_t bi) {
     const int16_t* ar = a + a_off;
     const int16_t* br = b + b_off;
@@ -176,7 +161,14 @@ void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::Broadc
 #if defined(SQUINT_X86_KERNELS)
     if (avx512 && ai == 1 && bi == 1) return x86::Qs16AddSubAvx512(p, sign, inner, ar, br, yr);
 #endif
-    for (int64_t j = 0; j < inner; ++j) yr[j] = AddSubCode(p, sign, scale, ar[j * ai], br[j * bi]);
+    // The run as a one-axis broadcast of the reference kernel (its walk costs little per run).
+    ref::BroadcastShape run;
+    run.rank = 1;
+    run.out_dims[0] = static_cast<int32_t>(inner);
+    run.a_strides[0] = static_cast<int32_t>(ai);
+    run.b_strides[0] = static_cast<int32_t>(bi);
+    if (sign > 0) ref::Add<int16_t>(p, run, ar, br, yr);
+    else ref::Sub<int16_t>(p, run, ar, br, yr);
   });
 }
 

@@ -792,8 +792,9 @@ PoolSpan SpanOf(int64_t start, int32_t kernel, int32_t in, int32_t pad_before, i
 template <typename T, bool kMax>
 void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
   // The parameters in locals: the code stores may alias p for the compiler.
-  const int64_t planes = int64_t{p.batch} * p.channels, in_w = p.in_w, in_plane = int64_t{p.in_h} * in_w;
-  const int32_t out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h, kernel_w = p.kernel_w;
+  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
+  const int32_t in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h,
+                kernel_w = p.kernel_w;
   const int32_t stride_h = p.stride_h, stride_w = p.stride_w, pad_top = p.pad_top, pad_left = p.pad_left;
   const int32_t pad_bottom = p.pad_bottom, pad_right = p.pad_right, zx = p.input_zero_point;
   const bool include_pad = p.count_include_pad;
@@ -806,7 +807,7 @@ void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
       const PoolSpan h = SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom);
       T* yr = yp + int64_t{oh} * out_w;
       for (int32_t ow = 0; ow < out_w; ++ow) {
-        const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, p.in_w, pad_left, pad_right);
+        const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
         if constexpr (kMax) {
           int32_t best = act_min;  // an empty window yields act_min
           for (int64_t ih = h.lo; ih < h.hi; ++ih)

@@ -50,10 +50,10 @@ bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const
 void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
                const BinaryFloat* f = nullptr);
 
-// int16 ADD (sign 1) / SUB (sign −1): the reference's codes over the broadcast `s`, by its
-// arithmetic per element without the broadcast walk per element; avx512 (x86-64 builds, the CPU
-// has AVX-512): runs of both operands by x86::Qs16AddSubAvx512. (Prepare uses it on avx512vnni
-// only: the plain C++ alone is no faster than the reference.)
+// int16 ADD (sign 1) / SUB (sign −1): the reference's codes over the broadcast `s`, folded into
+// runs; avx512 (x86-64 builds, the CPU has AVX-512): runs of both operands by
+// x86::Qs16AddSubAvx512, the other runs by the reference kernel. (Prepare uses it on avx512vnni
+// only: without the AVX-512 runs it is the reference.)
 void Qs16AddSub(const ref::ElementwiseParams& p, int32_t sign, const ref::BroadcastShape& s, const int16_t* a,
                 const int16_t* b, int16_t* y, bool avx512);
 
