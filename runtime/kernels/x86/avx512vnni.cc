@@ -302,10 +302,12 @@ const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", k
 // then 16–31, so 16 groups of one half are a B tile of 16 rows × 64 bytes at stride 128, and 16
 // packed rows × 64 bytes of depth an A tile at stride k_pad. TDPBUSD adds Σ u·w over 4 bytes into
 // each int32 of C (u unsigned, w signed, no saturation: the exact sum modulo 2^32, as vpdpbusd).
-// Tiles: C 0–3 (rows 0–15 / 16–31 × units 0–15 / 16–31), A 4–5, B 6–7, each 16 rows × 64 bytes.
-// Depth steps of 64 bytes; rows past m and the last step's depth past k_pad come from zeroed
-// copies on the stack (the scratch ends at row m, a panel at group k_pad/4). C goes to the
-// stack and through the VNNI kernel's requantization with the folded bias and row bias.
+// Tiles: C 0–3 (rows 0–15 / 16–31 × units 0–15 / 16–31), A 4–5, B 6–7, each 64 bytes wide; a
+// row tile of m rows configures its A and C tiles to min(m, 16) and m − 16 rows, so no tile reads
+// past the scratch's row m and a short tile's products cost its rows. Depth steps of 64 bytes;
+// the last step's depth past k_pad comes from zeroed copies on the stack (a panel ends at group
+// k_pad/4). C goes to the stack and through the VNNI kernel's requantization with the folded
+// bias and row bias.
 namespace {
 
 constexpr int32_t kAmxMr = 32, kAmxVnniRows = 4;
@@ -317,18 +319,22 @@ struct alignas(64) AmxTileConfig {
   uint8_t rows[16] = {};
 };
 
-// `rows` (<= 16) packed rows from `a` (k_pad apart), depth bytes [k, k + bytes), zeros
-// elsewhere, as a 16 × 64 block.
+// `rows` (<= 16) packed rows from `a` (k_pad apart), depth bytes [k, k + bytes) and zeros past
+// them, as the first rows of a 64-byte-wide block.
 void CopyRows(const uint8_t* a, size_t k_pad, int32_t rows, size_t k, size_t bytes, uint8_t (*block)[64]) {
   const __mmask64 keep = bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1;
-  for (int32_t i = 0; i < 16; ++i)
-    _mm512_store_si512(block[i], i < rows ? _mm512_maskz_loadu_epi8(keep, a + static_cast<size_t>(i) * k_pad + k)
-                                          : _mm512_setzero_si512());
+  for (int32_t i = 0; i < rows; ++i)
+    _mm512_store_si512(block[i], _mm512_maskz_loadu_epi8(keep, a + static_cast<size_t>(i) * k_pad + k));
 }
 
-__attribute__((target("amx-tile,amx-int8"))) void ConfigureAmx() {
+// Tiles 0, 1 and 4 (C rows 0–15, A rows 0–15) get m0 rows, tiles 2, 3 and 5 (rows 16–31) m1, the B
+// tiles 16: a tile product then costs its rows, and a tile load reads no row past m.
+__attribute__((target("amx-tile,amx-int8"))) void ConfigureAmx(int32_t m0, int32_t m1) {
   AmxTileConfig cfg;
-  for (int32_t t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  for (int32_t t = 0; t < 8; ++t) cfg.colsb[t] = 64;
+  cfg.rows[0] = cfg.rows[1] = cfg.rows[4] = static_cast<uint8_t>(m0);
+  cfg.rows[2] = cfg.rows[3] = cfg.rows[5] = static_cast<uint8_t>(m1 > 0 ? m1 : 16);
+  cfg.rows[6] = cfg.rows[7] = 16;
   asm volatile("" ::: "memory");  // the config's bytes are written before ldtilecfg reads them
   _tile_loadconfig(&cfg);
 }
@@ -389,9 +395,8 @@ __attribute__((target("amx-tile,amx-int8"))) inline void IssueAmx(const Qs8GemmP
     const size_t bytes = std::min<size_t>(64, k_pad - k);
     const uint8_t *a0 = a + k, *a1 = two ? a + 16 * k_pad + k : a0, *b = w + k * 32;
     size_t a0_stride = k_pad, a1_stride = k_pad;
-    if (m0 < 16 || k >= full) CopyRows(a, k_pad, m0, k, bytes, copies->a[0]), a0 = copies->a[0][0], a0_stride = 64;
-    if (two && (m1 < 16 || k >= full))
-      CopyRows(a + 16 * k_pad, k_pad, m1, k, bytes, copies->a[1]), a1 = copies->a[1][0], a1_stride = 64;
+    if (k >= full) CopyRows(a, k_pad, m0, k, bytes, copies->a[0]), a0 = copies->a[0][0], a0_stride = 64;
+    if (two && k >= full) CopyRows(a + 16 * k_pad, k_pad, m1, k, bytes, copies->a[1]), a1 = copies->a[1][0], a1_stride = 64;
     if (k >= full) {  // the panel's last groups, then zero rows
       for (size_t g = 0; g < 16; ++g) {
         const bool in = g < bytes / 4;
@@ -445,7 +450,7 @@ __attribute__((target("amx-tile,amx-int8"))) void PanelsAmx32x32(const Qs8GemmPa
       Tile8x32(p, m, a, k_pad, w + j * panel_bytes, n0 + j * kNr, valid_of(n0 + j * kNr), row_bias, y);
     return;
   }
-  ConfigureAmx();
+  ConfigureAmx(std::min(m, 16), m - std::min(m, 16));
   AmxCopies copies;
   alignas(64) int32_t c[2][kAmxMr][32];
   AmxBlock prev;
