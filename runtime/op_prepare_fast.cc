@@ -134,7 +134,7 @@ template <int kKind>
 void RunFastBinary(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastBinaryState& s = Get<FastBinaryState>(op);
   portable::Qs8Binary(s.shape, s.table, static_cast<const int8_t*>(in[0]), static_cast<const int8_t*>(in[1]),
-                      static_cast<int8_t*>(out[0]), s.use_float ? &s.float_path : nullptr);
+                      static_cast<int8_t*>(out[0]), s.use_float ? &s.float_path : nullptr, s.b_major, s.vbmi);
 }
 // Elements [first, last) of a binary op whose operands have the output's shape (no broadcast).
 void RunFastBinaryItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
@@ -145,7 +145,7 @@ void RunFastBinaryItems(const PreparedOp& op, const void* const* in, void* const
   flat.out_dims[0] = static_cast<int32_t>(last - first);  // prepare: the count fits int32
   flat.a_strides[0] = flat.b_strides[0] = 1;
   portable::Qs8Binary(flat, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<const int8_t*>(in[1]) + first,
-                      static_cast<int8_t*>(out[0]) + first, s.use_float ? &s.float_path : nullptr);
+                      static_cast<int8_t*>(out[0]) + first, s.use_float ? &s.float_path : nullptr, s.b_major, s.vbmi);
 }
 // Whether both operands of `s` walk the output's elements in order (no broadcast).
 bool NoBroadcast(const ref::BroadcastShape& s) {
@@ -749,11 +749,13 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
                                                               : portable::BinaryKind::kMul;
   FastBinaryState f;
   f.shape = s.shape;
+  f.b_major = portable::BinaryRunsHoldB(s.shape);  // then each run is a LUT of one table row
   f.table_at = pools->AddPacked(portable::kQs8BinaryTableBytes);
-  portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
+  portable::BuildQs8BinaryTable(kind, s.p, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)), f.b_major);
 #if defined(SQUINT_X86_KERNELS)
+  f.vbmi = pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported();
   // ADD / SUB on AVX-512: in float where every code pair has been checked against the table.
-  f.use_float = pools->isa == Isa::kAvx512Vnni &&
+  f.use_float = pools->isa == Isa::kAvx512Vnni && !f.b_major &&
                 portable::BuildQs8BinaryFloat(kind, s.p, reinterpret_cast<const int8_t*>(pools->packed_bytes(f.table_at)),
                                               &f.float_path);
 #endif

@@ -132,6 +132,8 @@ struct FastBinaryState {
   const int8_t* table = nullptr;  // set once the pools are final
   portable::BinaryFloat float_path;  // used when use_float (avx512vnni, BuildQs8BinaryFloat held)
   bool use_float = false;
+  bool b_major = false;  // the table's layout (portable::BinaryRunsHoldB)
+  bool vbmi = false;     // Qs8Lut's VBMI path for the runs that read one table row
 };
 // int8 → int8 LUT by the reference's 256 results, in PreparePools::packed block table_at.
 struct FastLutState {

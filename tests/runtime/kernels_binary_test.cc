@@ -67,6 +67,18 @@ class BinaryTester {
     else ref::Mul<int8_t>(p, s, a.data(), b.data(), want.data());
     portable::Qs8Binary(s, table.data(), a.data(), b.data(), got.data());
     ASSERT_EQ(got, want) << "kind " << static_cast<int>(kind) << ", " << n << " outputs";
+    // The b-major table, its rows as LUTs (plain and VBMI), and the a-major rows as LUTs.
+    std::vector<int8_t> table_b(portable::kQs8BinaryTableBytes);
+    portable::BuildQs8BinaryTable(kind, p, table_b.data(), true);
+    for (bool vbmi : {false, true}) {
+      if (vbmi && !Avx512VbmiSupported()) continue;
+      for (bool b_major : {false, true}) {
+        std::vector<int8_t> got_layout(n + 1, 55);
+        portable::Qs8Binary(s, b_major ? table_b.data() : table.data(), a.data(), b.data(), got_layout.data(), nullptr,
+                            b_major, vbmi);
+        ASSERT_EQ(got_layout, want) << "kind " << static_cast<int>(kind) << ", b_major " << b_major << ", vbmi " << vbmi;
+      }
+    }
     portable::BinaryFloat f;
     if (IsaSupported(Isa::kAvx512Vnni) && portable::BuildQs8BinaryFloat(kind, p, table.data(), &f)) {
       std::vector<int8_t> got_float(n + 1, 55);
@@ -100,6 +112,21 @@ TEST(X86Misc, BinaryBroadcastPatterns) {
   };
   uint32_t seed = 10;
   for (const auto& c : cases) BinaryTester().A(c.first).B(c.second).Seed(seed++).TestAll();
+}
+
+// Which operand prepare lays the table out by: b-major where the innermost runs hold b fixed (a
+// per-channel scale or bias of an NCHW tensor, a scalar b).
+TEST(X86Misc, BinaryRunsHoldBFindsPerChannelOperands) {
+  const auto holds_b = [](std::vector<int32_t> a, std::vector<int32_t> b) {
+    ref::BroadcastShape s;
+    EXPECT_TRUE(ref::ComputeBroadcast(a.data(), static_cast<int32_t>(a.size()), b.data(), static_cast<int32_t>(b.size()), &s));
+    return portable::BinaryRunsHoldB(s);
+  };
+  EXPECT_TRUE(holds_b({1, 200, 2, 96}, {1, 200, 1, 1}));
+  EXPECT_TRUE(holds_b({5, 7}, {1}));
+  EXPECT_FALSE(holds_b({1, 200, 1, 1}, {1, 200, 2, 96}));
+  EXPECT_FALSE(holds_b({197, 192}, {192}));
+  EXPECT_FALSE(holds_b({64}, {64}));
 }
 
 TEST(X86Misc, BinaryExtremeZeroPointsAndSaturation) {

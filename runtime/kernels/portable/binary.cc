@@ -16,13 +16,15 @@ namespace squint::rt::portable {
 
 // ---- ADD / SUB / MUL ----
 
-void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table) {
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table, bool b_major) {
   int8_t codes[256];
   for (int32_t u = 0; u < 256; ++u) codes[u] = static_cast<int8_t>(static_cast<uint8_t>(u));
-  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel.
-  const int32_t a_dims[2] = {256, 1}, b_dims[1] = {256};
+  // a as [256, 1], b as [256]: y[ua][ub] = f(codes[ua], codes[ub]) by the reference kernel;
+  // b_major: a as [256], b as [256, 1], y[ub][ua].
+  const int32_t column[2] = {256, 1}, row[1] = {256};
   ref::BroadcastShape s;
-  ref::ComputeBroadcast(a_dims, 2, b_dims, 1, &s);
+  if (b_major) ref::ComputeBroadcast(row, 1, column, 2, &s);
+  else ref::ComputeBroadcast(column, 2, row, 1, &s);
   if (kind == BinaryKind::kAdd) ref::Add<int8_t>(p, s, codes, codes, table);
   else if (kind == BinaryKind::kSub) ref::Sub<int8_t>(p, s, codes, codes, table);
   else ref::Mul<int8_t>(p, s, codes, codes, table);
@@ -120,31 +122,32 @@ void ForEachRun(const FoldedBroadcast& f, Run run) {
 }
 }  // namespace
 
+bool BinaryRunsHoldB(const ref::BroadcastShape& s) {
+  const FoldedBroadcast f = Fold(s);
+  return f.rank > 0 && f.as[0] != 0 && f.bs[0] == 0;
+}
+
 void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
-               const BinaryFloat* f) {
-  const auto* ua = reinterpret_cast<const uint8_t*>(a);
-  const auto* ub = reinterpret_cast<const uint8_t*>(b);
+               const BinaryFloat* f, bool b_major, bool vbmi) {
   ForEachRun(Fold(s), [&](int64_t a_off, int64_t b_off, int64_t y_off, int64_t inner, int64_t ai, int64_t bi) {
-    const uint8_t* ar = ua + a_off;
-    const uint8_t* br = ub + b_off;
     int8_t* yr = y + y_off;
-    if (ai == 1 && bi == 1) {
 #if defined(SQUINT_X86_KERNELS)
-      if (f != nullptr) {
-        x86::Qs8BinaryFloatAvx512(*f, table, inner, reinterpret_cast<const int8_t*>(ar), reinterpret_cast<const int8_t*>(br),
-                                  yr);
-        return;
-      }
+    if (f != nullptr && !b_major && ai == 1 && bi == 1)
+      return x86::Qs8BinaryFloatAvx512(*f, table, inner, a + a_off, b + b_off, yr);
 #endif
-      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j] * 256 + br[j]];
-    } else if (ai == 1 && bi == 0) {  // b broadcast along the row: one column of the table
-      const int8_t* t = table + br[0];
-      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ar[j] * 256];
-    } else if (ai == 0 && bi == 1) {  // a broadcast: one row of the table (256 bytes)
-      const int8_t* t = table + ar[0] * 256;
-      for (int64_t j = 0; j < inner; ++j) yr[j] = t[br[j]];
+    // u: the table's major operand (row), v: the minor one (column).
+    const auto* ur = reinterpret_cast<const uint8_t*>(b_major ? b + b_off : a + a_off);
+    const int8_t* vr = b_major ? a + a_off : b + b_off;
+    const int64_t ui = b_major ? bi : ai, vi = b_major ? ai : bi;
+    const auto* uv = reinterpret_cast<const uint8_t*>(vr);
+    if (ui == 0 && vi == 1) return Qs8Lut(inner, table + ur[0] * 256, vr, yr, vbmi);  // one row: a LUT
+    if (ui == 1 && vi == 1) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ur[j] * 256 + uv[j]];
+    } else if (vi == 0) {  // the minor operand fixed: one column of the table
+      const int8_t* t = table + uv[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = t[ur[j * ui] * 256];
     } else {
-      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ar[j * ai] * 256 + br[j * bi]];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = table[ur[j * ui] * 256 + uv[j * vi]];
     }
   });
 }

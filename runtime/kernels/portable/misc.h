@@ -29,8 +29,13 @@ namespace squint::rt::portable {
 // ---- ADD / SUB / MUL (int8) ----
 enum class BinaryKind : int32_t { kAdd = 0, kSub = 1, kMul = 2 };
 constexpr size_t kQs8BinaryTableBytes = 65536;
-// table[(uint8)a·256 + (uint8)b] = the reference kernel's output code for codes a, b.
-void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table);
+// table[(uint8)a·256 + (uint8)b] = the reference kernel's output code for codes a, b; b_major:
+// table[(uint8)b·256 + (uint8)a] (the layout for b broadcast along the rows, whose runs then read
+// one 256-byte row of the table, a LUT).
+void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_t* table, bool b_major = false);
+// Whether the innermost runs of `s` walk a and hold b fixed (b broadcast along them, as a
+// per-channel scale or bias is): the table is best b-major then.
+bool BinaryRunsHoldB(const ref::BroadcastShape& s);
 // ADD / SUB without the table where it is provably the same (AVX-512 rows of 16): the output code
 // is the rounding of a linear function of the two codes, estimated in float as
 //   est = fma(float(a − za), ca, float(b − zb)·cb),  y = clamp(rint(est) + zp);
@@ -45,10 +50,12 @@ struct BinaryFloat {
   int32_t za = 0, zb = 0, zp = 0, act_min = -128, act_max = 127;
 };
 bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f);
-// y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups,
-// or (f set: x86-64 builds, the CPU has AVX-512) by BinaryFloat for runs of both operands.
+// y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups
+// (`table` built with the same b_major; a run that holds the table's major operand fixed is a LUT
+// over one table row, Qs8Lut with `vbmi`), or (f set, a-major table: x86-64 builds, the CPU has
+// AVX-512) by BinaryFloat for runs of both operands.
 void Qs8Binary(const ref::BroadcastShape& s, const int8_t* table, const int8_t* a, const int8_t* b, int8_t* y,
-               const BinaryFloat* f = nullptr);
+               const BinaryFloat* f = nullptr, bool b_major = false, bool vbmi = false);
 
 // int16 ADD (sign 1) / SUB (sign −1): the reference's codes over the broadcast `s`, folded into
 // runs; avx512 (x86-64 builds, the CPU has AVX-512): runs of both operands by
