@@ -789,8 +789,72 @@ PoolSpan SpanOf(int64_t start, int32_t kernel, int32_t in, int32_t pad_before, i
 }
 }  // namespace
 
+// The max pool separably, for windows up to kMaxPoolChunk columns wide: for a run of outputs of
+// one output row, the max over the window's rows of every input column the run reads (a vector
+// loop), then each output's max over its columns of that. An empty window gives act_min. int8
+// codes are compared as unsigned keys x ^ 0x80 (the same order): x86-64's baseline has an
+// unsigned byte max (pmaxub) and no signed one.
+constexpr int64_t kMaxPoolChunk = 256;
+template <typename T>
+using MaxKey = std::conditional_t<sizeof(T) == 1, uint8_t, T>;
+template <typename T>
+MaxKey<T> ToMaxKey(T x) {
+  if constexpr (sizeof(T) == 1) return static_cast<uint8_t>(static_cast<uint8_t>(x) ^ 0x80u);
+  else return x;
+}
+template <typename T>
+int32_t FromMaxKey(MaxKey<T> k) {
+  if constexpr (sizeof(T) == 1) return static_cast<int32_t>(k) - 128;
+  else return k;
+}
+template <typename T>
+void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
+  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
+  const int32_t in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h,
+                kernel_w = p.kernel_w;
+  const int32_t stride_h = p.stride_h, stride_w = p.stride_w, pad_top = p.pad_top, pad_left = p.pad_left;
+  const int32_t pad_bottom = p.pad_bottom, pad_right = p.pad_right;
+  const int32_t act_min = p.requant.act_min, act_max = p.requant.act_max;
+  const int64_t run = (kMaxPoolChunk - kernel_w) / stride_w + 1;  // outputs whose columns fit the chunk
+  MaxKey<T> cols[kMaxPoolChunk];
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    const T* xp = x + plane * in_plane;
+    T* yp = y + plane * int64_t{out_h} * out_w;
+    for (int32_t oh = 0; oh < out_h; ++oh) {
+      const PoolSpan h = SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom);
+      T* yr = yp + int64_t{oh} * out_w;
+      for (int64_t o0 = 0; o0 < out_w; o0 += run) {
+        const int64_t o1 = std::min<int64_t>(out_w, o0 + run);
+        const int64_t c0 = std::max<int64_t>(o0 * stride_w - pad_left, 0);
+        const int64_t c1 = std::min<int64_t>((o1 - 1) * stride_w - pad_left + kernel_w, in_w);
+        if (h.lo < h.hi && c0 < c1) {
+          const T* first = xp + h.lo * in_w + c0;
+          for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = ToMaxKey(first[c]);
+          for (int64_t ih = h.lo + 1; ih < h.hi; ++ih) {
+            const T* row = xp + ih * in_w + c0;
+            for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = std::max(cols[c], ToMaxKey(row[c]));
+          }
+        }
+        for (int64_t ow = o0; ow < o1; ++ow) {
+          const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
+          int32_t best = act_min;
+          if (h.lo < h.hi && w.lo < w.hi) {
+            MaxKey<T> k = cols[w.lo - c0];
+            for (int64_t iw = w.lo + 1; iw < w.hi; ++iw) k = std::max(k, cols[iw - c0]);
+            best = std::max(best, FromMaxKey<T>(k));
+          }
+          yr[ow] = static_cast<T>(std::min(best, act_max));
+        }
+      }
+    }
+  }
+}
+
 template <typename T, bool kMax>
 void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
+  if constexpr (kMax) {
+    if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
+  }
   // The parameters in locals: the code stores may alias p for the compiler.
   const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
   const int32_t in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h,
