@@ -807,47 +807,53 @@ int32_t FromMaxKey(MaxKey<T> k) {
   if constexpr (sizeof(T) == 1) return static_cast<int32_t>(k) - 128;
   else return k;
 }
-template <typename T>
-void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
+// Calls row(xp, yr, h) for each output row of each plane: the plane's input, the row's outputs and
+// the window's input rows. The parameters are read into locals first: the kernels' stores may alias
+// p for the compiler.
+template <typename T, typename Row>
+void ForEachPoolRow(const ref::Pool2DParams& p, const T* x, T* y, Row row) {
   const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
-  const int32_t in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h,
-                kernel_w = p.kernel_w;
-  const int32_t stride_h = p.stride_h, stride_w = p.stride_w, pad_top = p.pad_top, pad_left = p.pad_left;
-  const int32_t pad_bottom = p.pad_bottom, pad_right = p.pad_right;
-  const int32_t act_min = p.requant.act_min, act_max = p.requant.act_max;
-  const int64_t run = (kMaxPoolChunk - kernel_w) / stride_w + 1;  // outputs whose columns fit the chunk
-  MaxKey<T> cols[kMaxPoolChunk];
+  const int32_t out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h, stride_h = p.stride_h;
+  const int32_t pad_top = p.pad_top, pad_bottom = p.pad_bottom;
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = x + plane * in_plane;
     T* yp = y + plane * int64_t{out_h} * out_w;
-    for (int32_t oh = 0; oh < out_h; ++oh) {
-      const PoolSpan h = SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom);
-      T* yr = yp + int64_t{oh} * out_w;
-      for (int64_t o0 = 0; o0 < out_w; o0 += run) {
-        const int64_t o1 = std::min<int64_t>(out_w, o0 + run);
-        const int64_t c0 = std::max<int64_t>(o0 * stride_w - pad_left, 0);
-        const int64_t c1 = std::min<int64_t>((o1 - 1) * stride_w - pad_left + kernel_w, in_w);
-        if (h.lo < h.hi && c0 < c1) {
-          const T* first = xp + h.lo * in_w + c0;
-          for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = ToMaxKey(first[c]);
-          for (int64_t ih = h.lo + 1; ih < h.hi; ++ih) {
-            const T* row = xp + ih * in_w + c0;
-            for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = std::max(cols[c], ToMaxKey(row[c]));
-          }
-        }
-        for (int64_t ow = o0; ow < o1; ++ow) {
-          const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
-          int32_t best = act_min;
-          if (h.lo < h.hi && w.lo < w.hi) {
-            MaxKey<T> k = cols[w.lo - c0];
-            for (int64_t iw = w.lo + 1; iw < w.hi; ++iw) k = std::max(k, cols[iw - c0]);
-            best = std::max(best, FromMaxKey<T>(k));
-          }
-          yr[ow] = static_cast<T>(std::min(best, act_max));
+    for (int32_t oh = 0; oh < out_h; ++oh)
+      row(xp, yp + int64_t{oh} * out_w, SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom));
+  }
+}
+
+template <typename T>
+void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
+  const int32_t in_w = p.in_w, out_w = p.out_w, kernel_w = p.kernel_w, stride_w = p.stride_w;
+  const int32_t pad_left = p.pad_left, pad_right = p.pad_right, act_min = p.requant.act_min, act_max = p.requant.act_max;
+  const int64_t run = (kMaxPoolChunk - kernel_w) / stride_w + 1;  // outputs whose columns fit the chunk
+  MaxKey<T> cols[kMaxPoolChunk];
+  ForEachPoolRow(p, x, y, [&](const T* xp, T* yr, const PoolSpan& h) {
+    for (int64_t o0 = 0; o0 < out_w; o0 += run) {
+      const int64_t o1 = std::min<int64_t>(out_w, o0 + run);
+      const int64_t c0 = std::max<int64_t>(o0 * stride_w - pad_left, 0);
+      const int64_t c1 = std::min<int64_t>((o1 - 1) * stride_w - pad_left + kernel_w, in_w);
+      if (h.lo < h.hi && c0 < c1) {
+        const T* first = xp + h.lo * in_w + c0;
+        for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = ToMaxKey(first[c]);
+        for (int64_t ih = h.lo + 1; ih < h.hi; ++ih) {
+          const T* row = xp + ih * in_w + c0;
+          for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = std::max(cols[c], ToMaxKey(row[c]));
         }
       }
+      for (int64_t ow = o0; ow < o1; ++ow) {
+        const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
+        int32_t best = act_min;
+        if (h.lo < h.hi && w.lo < w.hi) {
+          MaxKey<T> k = cols[w.lo - c0];
+          for (int64_t iw = w.lo + 1; iw < w.hi; ++iw) k = std::max(k, cols[iw - c0]);
+          best = std::max(best, FromMaxKey<T>(k));
+        }
+        yr[ow] = static_cast<T>(std::min(best, act_max));
+      }
     }
-  }
+  });
 }
 
 template <typename T, bool kMax>
@@ -855,44 +861,34 @@ void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
   if constexpr (kMax) {
     if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
   }
-  // The parameters in locals: the code stores may alias p for the compiler.
-  const int64_t planes = int64_t{p.batch} * p.channels, in_plane = int64_t{p.in_h} * p.in_w;
-  const int32_t in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, in_h = p.in_h, kernel_h = p.kernel_h,
-                kernel_w = p.kernel_w;
-  const int32_t stride_h = p.stride_h, stride_w = p.stride_w, pad_top = p.pad_top, pad_left = p.pad_left;
-  const int32_t pad_bottom = p.pad_bottom, pad_right = p.pad_right, zx = p.input_zero_point;
+  const int32_t in_w = p.in_w, out_w = p.out_w, kernel_w = p.kernel_w, stride_w = p.stride_w;
+  const int32_t pad_left = p.pad_left, pad_right = p.pad_right, zx = p.input_zero_point;
   const bool include_pad = p.count_include_pad;
   const ref::RequantParams& rq = p.requant;
   const int32_t act_min = rq.act_min, act_max = rq.act_max;
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    const T* xp = x + plane * in_plane;
-    T* yp = y + plane * int64_t{out_h} * out_w;
-    for (int32_t oh = 0; oh < out_h; ++oh) {
-      const PoolSpan h = SpanOf(int64_t{oh} * stride_h - pad_top, kernel_h, in_h, pad_top, pad_bottom);
-      T* yr = yp + int64_t{oh} * out_w;
-      for (int32_t ow = 0; ow < out_w; ++ow) {
-        const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
-        if constexpr (kMax) {
-          int32_t best = act_min;  // an empty window yields act_min
-          for (int64_t ih = h.lo; ih < h.hi; ++ih)
-            for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * in_w + iw]);
-          yr[ow] = static_cast<T>(std::min(best, act_max));
-        } else {
-          int64_t acc = 0;
-          for (int64_t ih = h.lo; ih < h.hi; ++ih)
-            for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
-          acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
-          const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
-          // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
-          const int64_t avg =
-              count == 0 ? 0
-                         : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
-                                             1.0 / static_cast<double>(count));
-          yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
-        }
+  ForEachPoolRow(p, x, y, [&](const T* xp, T* yr, const PoolSpan& h) {
+    for (int32_t ow = 0; ow < out_w; ++ow) {
+      const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
+      if constexpr (kMax) {
+        int32_t best = act_min;  // an empty window yields act_min
+        for (int64_t ih = h.lo; ih < h.hi; ++ih)
+          for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * in_w + iw]);
+        yr[ow] = static_cast<T>(std::min(best, act_max));
+      } else {
+        int64_t acc = 0;
+        for (int64_t ih = h.lo; ih < h.hi; ++ih)
+          for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
+        acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
+        const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
+        // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
+        const int64_t avg =
+            count == 0 ? 0
+                       : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
+                                           1.0 / static_cast<double>(count));
+        yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
       }
     }
-  }
+  });
 }
 template void Pool2D<int8_t, true>(const ref::Pool2DParams&, const int8_t*, int8_t*);
 template void Pool2D<int8_t, false>(const ref::Pool2DParams&, const int8_t*, int8_t*);
