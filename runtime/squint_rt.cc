@@ -17,6 +17,12 @@
 #include <vector>
 
 #include "runtime/interpreter.h"
+#if defined(SQUINT_FAST_KERNELS)
+#include "runtime/kernels/portable/misc.h"
+#endif
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 #include "runtime/memory.h"
 #include "runtime/model.h"
 #include "runtime/planner.h"
@@ -644,6 +650,36 @@ squint_rt_status squint_rt_set_input_float(squint_rt_model* m, int32_t i, const 
     std::snprintf(message, sizeof(message), "input '%s' takes %zu values, got %zu", io.d->name, io.elements, count);
     return Fail(SQUINT_RT_INVALID_ARGUMENT, message);
   }
+#if defined(SQUINT_FAST_KERNELS)
+  // The per-tensor grids of 8- and 16-bit codes (a positive scale) by the vectorized loops, unless
+  // the model runs on the reference kernels.
+  const squint::fb::ElementType type = io.d->type;
+  if (m->interp.isa() != squint::rt::Isa::kReference && io.d->log_grid == nullptr && io.d->scale > 0.0f &&
+      (type == squint::fb::ElementType::INT8 || type == squint::fb::ElementType::UINT8 ||
+       type == squint::fb::ElementType::INT16)) {
+    const auto n = static_cast<int64_t>(count);
+    const float s = io.d->scale;
+    const int32_t z = io.d->zero_point, lo = squint::rt::CodeMin(type), hi = squint::rt::CodeMax(type);
+#if defined(SQUINT_X86_KERNELS)
+    if (m->interp.isa() == squint::rt::Isa::kAvx512Vnni) {
+      squint::rt::x86::QuantizeFloatsAvx512(values, n, s, z, lo, hi, io.data, type == squint::fb::ElementType::INT16 ? 2 : 1);
+      return SQUINT_RT_OK;
+    }
+#endif
+    switch (type) {
+      case squint::fb::ElementType::INT8:
+        squint::rt::portable::QuantizeFloats(values, n, s, z, lo, hi, reinterpret_cast<int8_t*>(io.data));
+        break;
+      case squint::fb::ElementType::UINT8:
+        squint::rt::portable::QuantizeFloats(values, n, s, z, lo, hi, io.data);
+        break;
+      default:  // INT16
+        squint::rt::portable::QuantizeFloats(values, n, s, z, lo, hi, reinterpret_cast<int16_t*>(io.data));
+        break;
+    }
+    return SQUINT_RT_OK;
+  }
+#endif
   for (size_t k = 0; k < count; ++k)
     StoreCode(io.data, io.d->type, static_cast<int64_t>(k), QuantizeValue(*io.d, values[k]));
   return SQUINT_RT_OK;

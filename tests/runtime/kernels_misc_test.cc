@@ -20,6 +20,7 @@
 #include "runtime/kernels/reference/fixed_point.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/kernels/portable/misc.h"
+#include "runtime/tensor_codes.h"
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
 #endif
@@ -281,6 +282,72 @@ TEST(X86Misc, PoolingEqualsTheReference) {
   std::mt19937 rng(13);
   CheckPool2D<int8_t>(rng);
   CheckPool2D<int16_t>(rng);
+}
+
+// ---- float inputs to codes ----
+
+// portable::QuantizeFloats and x86::QuantizeFloatsAvx512 against QuantizeValue (tensor_codes.h,
+// the float I/O's definition): int8, uint8 and int16 grids, scales from 1e-30 to 1e30, extreme
+// zero points; values at every tie (k + 1/2)·scale and one float either side, random values over
+// and beyond the range, ±0, ±inf, NaN, subnormals; every length up to 40 (the 16-lane tails).
+TEST(X86Misc, QuantizeFloatsEqualsQuantizeValue) {
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  struct Grid {
+    fb::ElementType type;
+    float scale;
+    int32_t zero_point;
+  };
+  std::vector<Grid> grids = {{fb::ElementType::INT8, 0.0173f, 0},     {fb::ElementType::INT8, 0.5f, -128},
+                             {fb::ElementType::INT8, 3.0f, 127},      {fb::ElementType::UINT8, 1.0f / 255, 0},
+                             {fb::ElementType::UINT8, 0.01f, 255},    {fb::ElementType::INT16, 1e-4f, 0},
+                             {fb::ElementType::INT16, 0.25f, -32768}, {fb::ElementType::INT16, 7.0f, 32767},
+                             {fb::ElementType::INT8, 1e-30f, 3},      {fb::ElementType::INT16, 1e30f, -5},
+                             {fb::ElementType::INT8, 1e-44f, 0}};  // a subnormal scale
+  // Scales where v·(1/s) misses an exact tie v/s = k + 1/2 (found by search: 0.0018298626f with
+  // k = −104, 0.0036937911f with k = 3, 0.018783092f with k = −119), and random scales whose ties
+  // the value list below covers.
+  for (float scale : {0.0018298625946044922f, 0.0036937911063432693f, 0.018783092498779297f})
+    grids.push_back({fb::ElementType::INT8, scale, 0});
+  for (int g = 0; g < 300; ++g)
+    grids.push_back({fb::ElementType::INT8, static_cast<float>(std::ldexp(1.5 + unit(rng) / 2, static_cast<int>(rng() % 16) - 10)), 0});
+  for (int g = 0; g < 20; ++g)
+    grids.push_back({g % 3 == 0 ? fb::ElementType::INT16 : g % 3 == 1 ? fb::ElementType::INT8 : fb::ElementType::UINT8,
+                     static_cast<float>(std::ldexp(1.0 + unit(rng), static_cast<int>(rng() % 30) - 20)),
+                     static_cast<int32_t>(rng() % 200) - 100 + (g % 3 == 2 ? 100 : 0)});
+  for (const Grid& grid : grids) {
+    TensorDesc d;
+    d.type = grid.type, d.scale = grid.scale, d.zero_point = grid.zero_point;
+    const int32_t lo = CodeMin(d.type), hi = CodeMax(d.type);
+    std::vector<float> v = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 3e38f, -3e38f};
+    for (int32_t k = lo - grid.zero_point - 3; k <= hi - grid.zero_point + 3; k += (hi - lo > 255 ? 97 : 1)) {
+      const float tie = static_cast<float>((k + 0.5) * static_cast<double>(grid.scale));
+      v.insert(v.end(), {tie, std::nextafter(tie, -INFINITY), std::nextafter(tie, INFINITY),
+                         static_cast<float>(k * static_cast<double>(grid.scale))});
+    }
+    for (int i = 0; i < 500; ++i)
+      v.push_back(static_cast<float>(unit(rng) * (hi - lo) * 1.5 * static_cast<double>(grid.scale)));
+    std::vector<int32_t> want(v.size());
+    for (size_t i = 0; i < v.size(); ++i) want[i] = QuantizeValue(d, v[i]);
+    const int32_t bytes = d.type == fb::ElementType::INT16 ? 2 : 1;
+    const auto n = static_cast<int64_t>(v.size());
+    auto decode = [&](const std::vector<uint8_t>& out, int64_t i) { return LoadCode(out.data(), d.type, i); };
+    std::vector<uint8_t> got(v.size() * 2 + 2, 0x5A);
+    if (d.type == fb::ElementType::INT8) portable::QuantizeFloats(v.data(), n, d.scale, d.zero_point, lo, hi, reinterpret_cast<int8_t*>(got.data()));
+    else if (d.type == fb::ElementType::UINT8) portable::QuantizeFloats(v.data(), n, d.scale, d.zero_point, lo, hi, got.data());
+    else portable::QuantizeFloats(v.data(), n, d.scale, d.zero_point, lo, hi, reinterpret_cast<int16_t*>(got.data()));
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(decode(got, i), want[i]) << "portable, scale " << grid.scale << " value " << v[i];
+    ASSERT_EQ(got[v.size() * bytes], 0x5A) << "wrote past the end";
+#if defined(SQUINT_X86_KERNELS)
+    if (!IsaSupported(Isa::kAvx512Vnni)) continue;
+    for (int64_t len : {n, int64_t{0}, int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{33}, int64_t{40}}) {
+      std::vector<uint8_t> fast(v.size() * 2 + 2, 0x5A);
+      x86::QuantizeFloatsAvx512(v.data(), len, d.scale, d.zero_point, lo, hi, fast.data(), bytes);
+      for (int64_t i = 0; i < len; ++i) ASSERT_EQ(decode(fast, i), want[i]) << "AVX-512, scale " << grid.scale << " value " << v[i];
+      ASSERT_EQ(fast[static_cast<size_t>(len) * bytes], 0x5A) << "wrote past " << len;
+    }
+#endif
+  }
 }
 
 // ---- SOFTMAX ----

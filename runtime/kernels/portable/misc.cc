@@ -68,6 +68,25 @@ void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool
   for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
 }
 
+// ---- float inputs to codes ----
+
+template <typename T>
+void QuantizeFloats(const float* v, int64_t n, float scale, int32_t zero_point, int32_t lo, int32_t hi, T* y) {
+  const double s = scale, z = zero_point, code_lo = lo, code_hi = hi, magic = 0x1.8p52;
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = static_cast<double>(v[i]) / s;
+    // For |x| < 2^51, adding and removing 1.5·2^52 rounds x to an integer in the current rounding
+    // mode (ties to even), as nearbyint does. Beyond, it moves x by less than x's own magnitude,
+    // and the clamp gives lo or hi either way.
+    double q = ((x + magic) - magic) + z;
+    q = q < code_lo ? code_lo : (q > code_hi ? code_hi : q);
+    y[i] = static_cast<T>(static_cast<int32_t>(x != x ? z : q));  // NaN: the zero point
+  }
+}
+template void QuantizeFloats<int8_t>(const float*, int64_t, float, int32_t, int32_t, int32_t, int8_t*);
+template void QuantizeFloats<uint8_t>(const float*, int64_t, float, int32_t, int32_t, int32_t, uint8_t*);
+template void QuantizeFloats<int16_t>(const float*, int64_t, float, int32_t, int32_t, int32_t, int16_t*);
+
 // ---- TRANSPOSE ----
 
 TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t* perm, int32_t element_size) {

@@ -26,6 +26,15 @@
 
 namespace squint::rt::portable {
 
+// ---- float inputs to codes (squint_rt_set_input_float) ----
+// y[i] = QuantizeValue's code of v[i] on the grid (scale, zero_point) of a tensor whose codes are
+// [lo, hi] (runtime/tensor_codes.h: ⌊v/scale⌉ in double, ties to even, + zero_point, clamped;
+// NaN → zero_point), vectorized: the rounding is (x + 1.5·2^52) − 1.5·2^52 instead of a libm
+// call. T: int8_t, uint8_t or
+// int16_t; scale > 0.
+template <typename T>
+void QuantizeFloats(const float* v, int64_t n, float scale, int32_t zero_point, int32_t lo, int32_t hi, T* y);
+
 // ---- ADD / SUB / MUL (int8) ----
 enum class BinaryKind : int32_t { kAdd = 0, kSub = 1, kMul = 2 };
 constexpr size_t kQs8BinaryTableBytes = 65536;

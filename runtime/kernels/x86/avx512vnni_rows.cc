@@ -589,4 +589,43 @@ void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, i
   }
 }
 
+// ---- float inputs to codes (rows.h states the contract) ----
+// With x' = fl(v·fl(1/s)) and x = fl(v/s): |x' − x| <= 3·2^-53·|v/s| (1/s is a normal double for
+// any float s > 0), below 2^-34 while |v/s| < 2^17. A lane farther than 2^-30 from every
+// half-integer rounds as x does; the others (ties included) divide. Where |x'| >= 2^17, past every
+// 8- or 16-bit code on either side of the zero point, x is too, and the clamp gives lo or hi for both.
+namespace {
+inline __m256i QuantizeEight(__m256 f, __m512d s, __m512d r, __m512d z, __m512d lo, __m512d hi) {
+  constexpr int kCurrent = _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC;  // as nearbyint: MXCSR's mode
+  const __m512d d = _mm512_cvtps_pd(f);
+  __m512d x = _mm512_mul_pd(d, r);
+  __m512d t = _mm512_roundscale_pd(x, kCurrent);
+  const __mmask8 risky = _mm512_cmp_pd_mask(_mm512_abs_pd(_mm512_sub_pd(x, t)),
+                                            _mm512_set1_pd(0.5 - 0x1p-30), _CMP_GT_OQ);
+  if (risky != 0) {
+    t = _mm512_roundscale_pd(_mm512_mask_div_pd(x, risky, d, s), kCurrent);
+  }
+  __m512d q = _mm512_min_pd(_mm512_max_pd(_mm512_add_pd(t, z), lo), hi);
+  q = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, d, _CMP_UNORD_Q), q, z);  // NaN (max_pd made it lo): zp
+  return _mm512_cvtpd_epi32(q);
+}
+}  // namespace
+
+void QuantizeFloatsAvx512(const float* v, int64_t n, float scale, int32_t zero_point, int32_t lo, int32_t hi,
+                          void* y, int32_t out_bytes) {
+  const double sd = scale;
+  const __m512d s = _mm512_set1_pd(sd), r = _mm512_set1_pd(1.0 / sd), z = _mm512_set1_pd(zero_point);
+  const __m512d vlo = _mm512_set1_pd(lo), vhi = _mm512_set1_pd(hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    const __m512 f = _mm512_maskz_loadu_ps(k, v + i);
+    const __m512i q = _mm512_inserti64x4(
+        _mm512_castsi256_si512(QuantizeEight(_mm512_castps512_ps256(f), s, r, z, vlo, vhi)),
+        QuantizeEight(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), s, r, z, vlo, vhi),
+        1);
+    if (out_bytes == 1) _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(y) + i, k, q);
+    else _mm512_mask_cvtepi32_storeu_epi16(static_cast<int16_t*>(y) + i, k, q);
+  }
+}
+
 }  // namespace squint::rt::x86

@@ -136,6 +136,12 @@ void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, 
 // range) or int16 (out_bytes 2) codes.
 void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t* x, void* y, int32_t out_bytes);
 
+// portable::QuantizeFloats (misc.h, the same codes) on AVX-512 (avx512vnni_rows.cc, 16 a step): the
+// quotient by a product with 1/scale in double; a lane within 2^-30 of a tie takes the division.
+// out_bytes 1: int8 or uint8 codes, 2: int16.
+void QuantizeFloatsAvx512(const float* v, int64_t n, float scale, int32_t zero_point, int32_t lo, int32_t hi,
+                          void* y, int32_t out_bytes);
+
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
 void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
