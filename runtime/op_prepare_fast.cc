@@ -390,7 +390,7 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
                      void (*reorder)(const ref::Conv2DParams&, const int8_t*, int8_t*) = nullptr,
                      const ref::Conv2DParams* conv = nullptr) {
 #if defined(SQUINT_FAST_KERNELS)
-  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, depth);
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, depth, rows);
   if (kernel == nullptr || (w.type != ElementType::INT8 && w.type != ElementType::INT4) || w.group_size != 0)
     return false;
   const size_t count = static_cast<size_t>(units) * static_cast<size_t>(depth);
@@ -678,7 +678,7 @@ void PrepareFastGroupScaledConv(const ref::Conv2DGroupScaledParams& p, const Ten
 // the per-call scratch (packed a, b panels, column and row sums) planned.
 void PrepareFastBatchMatMul(const ref::BatchMatMulParams& p, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, p.k);
+  const portable::Qs8GemmKernel* kernel = portable::Qs8GemmKernelFor(pools->isa, p.k, p.m);
   if (kernel == nullptr || p.a_grid != nullptr) return;
   FastBatchMatMulState s;
   s.kernel = kernel;

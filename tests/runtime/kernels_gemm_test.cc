@@ -46,7 +46,7 @@ std::vector<KernelCase> Kernels() {
   for (Isa isa : kOptimizedSets)
     if (const Qs8GemmKernel* k = portable::Qs8GemmKernelFor(isa)) out.push_back({isa, k});
 #if defined(SQUINT_X86_KERNELS)
-  // Where avx512vnni's deeper GEMMs run on AMX tiles (AmxSupported), the AMX kernel as well.
+  // Where avx512vnni's deeper or many-row GEMMs run on AMX tiles (AmxSupported), the AMX kernel as well.
   if (AmxSupported()) out.push_back({Isa::kAvx512Vnni, &x86::kQs8Gemm32x32c4Amx});
 #endif
   return out;
@@ -580,6 +580,21 @@ class ScopedIsaEnv {
  private:
   std::optional<std::string> old_;
 };
+
+#if defined(SQUINT_X86_KERNELS)
+// avx512vnni's choice between its VNNI and AMX kernels: AMX from depth 256, or from depth 64 over
+// 128 rows or more (pointwise convolutions over many positions); VNNI for small products.
+TEST(Dispatch, AmxTakesDeepOrManyRowGemms) {
+  if (!AmxSupported()) GTEST_SKIP() << "no AMX";
+  const Qs8GemmKernel* amx = &x86::kQs8Gemm32x32c4Amx;
+  EXPECT_EQ(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 256, 1), amx);
+  EXPECT_EQ(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 240, 960), amx);
+  EXPECT_EQ(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 64, 128), amx);
+  EXPECT_NE(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 63, 960), amx);
+  EXPECT_NE(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 192, 127), amx);
+  EXPECT_NE(portable::Qs8GemmKernelFor(Isa::kAvx512Vnni, 192, 0), amx);
+}
+#endif
 
 TEST(Dispatch, NamesRoundTrip) {
   for (Isa isa : {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot}) {

@@ -36,11 +36,14 @@ void StoreElement(const Qs8GemmKernel& k, uint8_t* panel, size_t index, int8_t v
 
 }  // namespace
 
-const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa, int32_t depth) {
+const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa, int32_t depth, int64_t rows) {
   switch (isa) {
 #if defined(SQUINT_X86_KERNELS)
     case Isa::kAvx2: return &x86::kQs8Gemm4x16c2Avx2;
-    case Isa::kAvx512Vnni: return depth >= kAmxMinDepth && AmxSupported() ? &x86::kQs8Gemm32x32c4Amx : &x86::kQs8Gemm8x32c4Avx512Vnni;
+    case Isa::kAvx512Vnni:
+      return (depth >= kAmxMinDepth || (rows >= kAmxMinRows && depth >= kAmxMinRowsDepth)) && AmxSupported()
+                 ? &x86::kQs8Gemm32x32c4Amx
+                 : &x86::kQs8Gemm8x32c4Avx512Vnni;
 #endif
 #if defined(SQUINT_ARM_KERNELS)
     case Isa::kNeon: return &arm::kQs8Gemm2x8c8Neon;

@@ -123,12 +123,13 @@ void Qs8GemmPacked(const Qs8GemmKernel& k, const Qs8GemmParams& p, int8_t* y);
 // The microkernel of an instruction set (defined in its translation unit: x86/avx2.cc,
 // x86/avx512vnni.cc, arm/neon.cc, arm/neondot.cc), or null when the set has none in this build
 // (kReference, kAuto, the other architecture's sets). Call it only after IsaSupported (dispatch.h).
-// depth: the GEMM's (0: unknown). avx512vnni: qs8_gemm_32x32c4__amx where AmxSupported() and
-// depth >= kAmxMinDepth, else qs8_gemm_8x32c4__avx512vnni: on shallower products a tile call's
-// fixed cost (tile configuration, the zero-padded copies of a partial depth step, C through
-// memory) outweighs AMX's speed (docs/benchmarks.md, "Fast kernels").
-constexpr int32_t kAmxMinDepth = 256;
-const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa, int32_t depth = 0);
+// depth, rows: the GEMM's (0: unknown). avx512vnni: qs8_gemm_32x32c4__amx where AmxSupported()
+// and depth >= kAmxMinDepth, or rows >= kAmxMinRows and depth >= kAmxMinRowsDepth (a pointwise
+// convolution over many positions); else qs8_gemm_8x32c4__avx512vnni: on small products a tile
+// call's fixed cost (tile configuration, the zero-padded copies of a partial depth step, C
+// through memory) outweighs AMX's speed (docs/benchmarks.md, "Fast kernels").
+constexpr int32_t kAmxMinDepth = 256, kAmxMinRows = 128, kAmxMinRowsDepth = 64;
+const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa, int32_t depth = 0, int64_t rows = 0);
 
 // Byte offsets of the parts of a packed block (the block itself 64-byte aligned).
 struct Qs8GemmLayout {
