@@ -90,8 +90,9 @@ void CheckTranspose(const std::vector<int32_t>& dims, const std::vector<int32_t>
 }
 
 // TransposeBytes of every set (TransposeBytesFor; on avx512vnni with VBMI the vpermb kernel) over
-// every rows × cols from 1 to 18 (below, at and past one and two 8 × 8 blocks), and the
-// convolutions' planes: t[j][i] = x[i][j], nothing written past the matrix.
+// every rows × cols from 1 to 18 (below, at and past one and two 8 × 8 blocks), the
+// convolutions' planes, and matrices of several 64 × 64 tiles: t[j][i] = x[i][j], nothing written
+// past the matrix.
 TEST(X86Misc, TransposeBytesEveryShapeEverySet) {
   std::vector<std::pair<int64_t, int64_t>> shapes;
   for (int64_t r = 1; r <= 18; ++r)
@@ -100,6 +101,9 @@ TEST(X86Misc, TransposeBytesEveryShapeEverySet) {
     shapes.push_back({big, 16}), shapes.push_back({16, big}), shapes.push_back({big, 32}), shapes.push_back({32, big});
     shapes.push_back({big, 7}), shapes.push_back({9, big});
   }
+  // Several 64 × 64 tiles each way, partial last tiles, and edges past them.
+  for (const auto& rc : {std::pair<int64_t, int64_t>{100, 150}, {130, 72}, {200, 203}, {64, 128}, {240, 96}})
+    shapes.push_back(rc);
   std::mt19937 rng(77);
   int32_t sets = 0;
   for (Isa isa : kEverySet) {

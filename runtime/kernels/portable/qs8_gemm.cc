@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/portable/transpose_tiles.h"
 
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/rows.h"
@@ -480,24 +481,23 @@ void PadImage(const ref::Conv2DParams& c, const int8_t* xt, uint8_t flip, int64_
 // 8 × 8 blocks in 64-bit words, the edges a byte at a time.
 void TransposeBytes(const int8_t* x, int64_t rows, int64_t cols, int8_t* t) {
   const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
-    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
-      // Byte k of r_i = element (i0 + i, j0 + k); after the swaps of 1-, 2- and 4-byte blocks
-      // between rows 1, 2 and 4 apart, byte k of r_i = element (i0 + k, j0 + i).
-      uint64_t r0, r1, r2, r3, r4, r5, r6, r7;
-      const int8_t* xb = x + i0 * cols + j0;
-      std::memcpy(&r0, xb, 8), std::memcpy(&r1, xb + cols, 8), std::memcpy(&r2, xb + 2 * cols, 8);
-      std::memcpy(&r3, xb + 3 * cols, 8), std::memcpy(&r4, xb + 4 * cols, 8), std::memcpy(&r5, xb + 5 * cols, 8);
-      std::memcpy(&r6, xb + 6 * cols, 8), std::memcpy(&r7, xb + 7 * cols, 8);
-      constexpr uint64_t k1 = 0x00ff00ff00ff00ffULL, k2 = 0x0000ffff0000ffffULL, k4 = 0x00000000ffffffffULL;
-      SwapBlocks(r0, r1, 8, k1), SwapBlocks(r2, r3, 8, k1), SwapBlocks(r4, r5, 8, k1), SwapBlocks(r6, r7, 8, k1);
-      SwapBlocks(r0, r2, 16, k2), SwapBlocks(r1, r3, 16, k2), SwapBlocks(r4, r6, 16, k2), SwapBlocks(r5, r7, 16, k2);
-      SwapBlocks(r0, r4, 32, k4), SwapBlocks(r1, r5, 32, k4), SwapBlocks(r2, r6, 32, k4), SwapBlocks(r3, r7, 32, k4);
-      int8_t* tb = t + j0 * rows + i0;
-      std::memcpy(tb, &r0, 8), std::memcpy(tb + rows, &r1, 8), std::memcpy(tb + 2 * rows, &r2, 8);
-      std::memcpy(tb + 3 * rows, &r3, 8), std::memcpy(tb + 4 * rows, &r4, 8), std::memcpy(tb + 5 * rows, &r5, 8);
-      std::memcpy(tb + 6 * rows, &r6, 8), std::memcpy(tb + 7 * rows, &r7, 8);
-    }
+  ForEachTransposeBlock(rows8, cols8, [&](int64_t i0, int64_t j0) {
+    // Byte k of r_i = element (i0 + i, j0 + k); after the swaps of 1-, 2- and 4-byte blocks
+    // between rows 1, 2 and 4 apart, byte k of r_i = element (i0 + k, j0 + i).
+    uint64_t r0, r1, r2, r3, r4, r5, r6, r7;
+    const int8_t* xb = x + i0 * cols + j0;
+    std::memcpy(&r0, xb, 8), std::memcpy(&r1, xb + cols, 8), std::memcpy(&r2, xb + 2 * cols, 8);
+    std::memcpy(&r3, xb + 3 * cols, 8), std::memcpy(&r4, xb + 4 * cols, 8), std::memcpy(&r5, xb + 5 * cols, 8);
+    std::memcpy(&r6, xb + 6 * cols, 8), std::memcpy(&r7, xb + 7 * cols, 8);
+    constexpr uint64_t k1 = 0x00ff00ff00ff00ffULL, k2 = 0x0000ffff0000ffffULL, k4 = 0x00000000ffffffffULL;
+    SwapBlocks(r0, r1, 8, k1), SwapBlocks(r2, r3, 8, k1), SwapBlocks(r4, r5, 8, k1), SwapBlocks(r6, r7, 8, k1);
+    SwapBlocks(r0, r2, 16, k2), SwapBlocks(r1, r3, 16, k2), SwapBlocks(r4, r6, 16, k2), SwapBlocks(r5, r7, 16, k2);
+    SwapBlocks(r0, r4, 32, k4), SwapBlocks(r1, r5, 32, k4), SwapBlocks(r2, r6, 32, k4), SwapBlocks(r3, r7, 32, k4);
+    int8_t* tb = t + j0 * rows + i0;
+    std::memcpy(tb, &r0, 8), std::memcpy(tb + rows, &r1, 8), std::memcpy(tb + 2 * rows, &r2, 8);
+    std::memcpy(tb + 3 * rows, &r3, 8), std::memcpy(tb + 4 * rows, &r4, 8), std::memcpy(tb + 5 * rows, &r5, 8);
+    std::memcpy(tb + 6 * rows, &r6, 8), std::memcpy(tb + 7 * rows, &r7, 8);
+  });
   for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
     for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
   for (int64_t i = rows8; i < rows; ++i)

@@ -12,9 +12,10 @@
 // reaches 128) with the lanes not kept zeroed, and summed exactly by vpsadbw into 64-bit lanes;
 // the output bytes by vpermi2b from the row's codes per d.
 //
-// TransposeBytesAvx512Vbmi (rows.h): 8 × 8 blocks, each gathered into one register (8 rows of 8
-// bytes, two per 128-bit lane), transposed by one vpermb and stored as 8 rows of 8 bytes; the
-// edges (rows or columns past the last multiple of 8) byte by byte.
+// TransposeBytesAvx512Vbmi (rows.h): 8 × 8 blocks, walked in 64 × 64 tiles (transpose_tiles.h),
+// each gathered into one register (8 rows of 8 bytes, two per 128-bit lane), transposed by one
+// vpermb and stored as 8 rows of 8 bytes; the edges (rows or columns past the last multiple of 8)
+// byte by byte.
 // GCC 12's AVX-512 headers start some intrinsics from an undefined vector, which its
 // -Wmaybe-uninitialized reports falsely (GCC bug 105593), as in avx512vnni.cc.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -25,6 +26,7 @@
 
 #include <algorithm>
 
+#include "runtime/kernels/portable/transpose_tiles.h"
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
@@ -52,26 +54,25 @@ void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_
     const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(lo));
     return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(v), reinterpret_cast<const double*>(hi)));
   };
-  for (int64_t i0 = 0; i0 < rows8; i0 += 8)
-    for (int64_t j0 = 0; j0 < cols8; j0 += 8) {
-      const int8_t* xb = x + i0 * cols + j0;
-      __m512i v = _mm512_castsi128_si512(pair(xb, xb + cols));
-      v = _mm512_inserti32x4(v, pair(xb + 2 * cols, xb + 3 * cols), 1);
-      v = _mm512_inserti32x4(v, pair(xb + 4 * cols, xb + 5 * cols), 2);
-      v = _mm512_inserti32x4(v, pair(xb + 6 * cols, xb + 7 * cols), 3);
-      const __m512i r = _mm512_permutexvar_epi8(index, v);
-      int8_t* tb = t + j0 * rows + i0;
-      const __m128i q0 = _mm512_castsi512_si128(r), q1 = _mm512_extracti32x4_epi32(r, 1);
-      const __m128i q2 = _mm512_extracti32x4_epi32(r, 2), q3 = _mm512_extracti32x4_epi32(r, 3);
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb), q0);
-      _mm_storeh_pd(reinterpret_cast<double*>(tb + rows), _mm_castsi128_pd(q0));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 2 * rows), q1);
-      _mm_storeh_pd(reinterpret_cast<double*>(tb + 3 * rows), _mm_castsi128_pd(q1));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 4 * rows), q2);
-      _mm_storeh_pd(reinterpret_cast<double*>(tb + 5 * rows), _mm_castsi128_pd(q2));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 6 * rows), q3);
-      _mm_storeh_pd(reinterpret_cast<double*>(tb + 7 * rows), _mm_castsi128_pd(q3));
-    }
+  portable::ForEachTransposeBlock(rows8, cols8, [&](int64_t i0, int64_t j0) {
+    const int8_t* xb = x + i0 * cols + j0;
+    __m512i v = _mm512_castsi128_si512(pair(xb, xb + cols));
+    v = _mm512_inserti32x4(v, pair(xb + 2 * cols, xb + 3 * cols), 1);
+    v = _mm512_inserti32x4(v, pair(xb + 4 * cols, xb + 5 * cols), 2);
+    v = _mm512_inserti32x4(v, pair(xb + 6 * cols, xb + 7 * cols), 3);
+    const __m512i r = _mm512_permutexvar_epi8(index, v);
+    int8_t* tb = t + j0 * rows + i0;
+    const __m128i q0 = _mm512_castsi512_si128(r), q1 = _mm512_extracti32x4_epi32(r, 1);
+    const __m128i q2 = _mm512_extracti32x4_epi32(r, 2), q3 = _mm512_extracti32x4_epi32(r, 3);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(tb), q0);
+    _mm_storeh_pd(reinterpret_cast<double*>(tb + rows), _mm_castsi128_pd(q0));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 2 * rows), q1);
+    _mm_storeh_pd(reinterpret_cast<double*>(tb + 3 * rows), _mm_castsi128_pd(q1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 4 * rows), q2);
+    _mm_storeh_pd(reinterpret_cast<double*>(tb + 5 * rows), _mm_castsi128_pd(q2));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(tb + 6 * rows), q3);
+    _mm_storeh_pd(reinterpret_cast<double*>(tb + 7 * rows), _mm_castsi128_pd(q3));
+  });
   for (int64_t i = 0; i < rows; ++i)  // the right edge (j >= cols8), then the bottom one
     for (int64_t j = cols8; j < cols; ++j) t[j * rows + i] = x[i * cols + j];
   for (int64_t i = rows8; i < rows; ++i)
