@@ -549,9 +549,10 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
   // input channel by the same kernel (every output channel reads the one input plane).
   const bool depthwise = p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels;
   // (Up to 16 output channels, where the GEMM's 32-unit panels would be half empty; with more,
-  // vit_tiny's 64-channel patch conv, the GEMM is faster.)
-  const bool one_input =
-      p.groups == 1 && p.in_channels == 1 && p.out_channels <= 16 && pools->isa == Isa::kAvx512Vnni;
+  // vit_tiny's 64-channel patch conv, the GEMM is faster. Those of portable::PairsConv only, a
+  // plane at a time: the others take the GEMM.)
+  const bool one_input = p.groups == 1 && p.in_channels == 1 && p.out_channels <= 16 &&
+                         pools->isa == Isa::kAvx512Vnni && portable::PairsConv(p);
   if (pools->isa != Isa::kReference && (depthwise || one_input) && w.group_size == 0) {
     FastDepthwiseState d;
     d.p = p;

@@ -1007,6 +1007,7 @@ class DepthwiseTester {
   DepthwiseTester& Input(int32_t h, int32_t w) { h_ = h, w_ = w; return *this; }
   DepthwiseTester& Kernel(int32_t kh, int32_t kw) { kh_ = kh, kw_ = kw; return *this; }
   DepthwiseTester& Stride(int32_t s) { stride_ = s; return *this; }
+  DepthwiseTester& StrideH(int32_t s) { stride_h_ = s; return *this; }  // 0: Stride()'s
   DepthwiseTester& Dilation(int32_t d) { dilation_ = d; return *this; }
   DepthwiseTester& Pads(int32_t top, int32_t left, int32_t bottom, int32_t right) {
     pt_ = top, pl_ = left, pb_ = bottom, pr_ = right;
@@ -1029,15 +1030,16 @@ class DepthwiseTester {
     if (one_input_) p.in_channels = p.groups = 1;
     p.in_h = h_, p.in_w = w_;
     p.kernel_h = kh_, p.kernel_w = kw_;
-    p.stride_h = p.stride_w = stride_;
+    p.stride_h = stride_h_ != 0 ? stride_h_ : stride_;
+    p.stride_w = stride_;
     p.dilation_h = p.dilation_w = dilation_;
     p.pad_top = pt_, p.pad_left = pl_;
-    auto out = [&](int32_t in, int32_t a, int32_t b, int32_t k) {
+    auto out = [&](int32_t in, int32_t a, int32_t b, int32_t k, int32_t stride) {
       const int32_t span = in + a + b - dilation_ * (k - 1) - 1;
-      return span < 0 ? 0 : span / stride_ + 1;
+      return span < 0 ? 0 : span / stride + 1;
     };
-    p.out_h = out(h_, pt_, pb_, kh_);
-    p.out_w = out(w_, pl_, pr_, kw_);
+    p.out_h = out(h_, pt_, pb_, kh_, p.stride_h);
+    p.out_w = out(w_, pl_, pr_, kw_, p.stride_w);
     p.input_zero_point = zx_;
     const int32_t count = per_channel_ ? c_ : 1;
     std::vector<int32_t> mult(static_cast<size_t>(count)), shift(mult.size()), bias(static_cast<size_t>(c_));
@@ -1051,7 +1053,10 @@ class DepthwiseTester {
     const size_t n = static_cast<size_t>(int64_t{n_} * c_ * p.out_h * p.out_w);
     std::vector<int8_t> want(n + 1, 4);
     ref::Conv2D<int8_t>(p, x.data(), w.data(), bias_ ? bias.data() : nullptr, want.data());
-    // Plain C++ planes, and the AVX-512 channels-last path where this CPU has it.
+    // One input channel: the AVX-512 pairs kernel's convolutions only (prepare gives the others
+    // to the GEMM).
+    ASSERT_TRUE(!one_input_ || portable::PairsConv(p)) << "a one-input conv the pairs kernel does not take";
+    // Plain C++ planes, and the AVX-512 kernels where this CPU has them.
     for (bool avx512 : {false, true}) {
       if ((avx512 && !IsaSupported(Isa::kAvx512Vnni)) || (!avx512 && one_input_)) continue;
       std::vector<int8_t> got(n + 1, 4);
@@ -1067,7 +1072,8 @@ class DepthwiseTester {
   }
 
  private:
-  int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1, pr_ = 1;
+  int32_t c_ = 4, h_ = 7, w_ = 7, kh_ = 3, kw_ = 3, stride_ = 1, stride_h_ = 0, dilation_ = 1, pt_ = 1, pl_ = 1, pb_ = 1,
+          pr_ = 1;
   int32_t zx_ = -128, n_ = 1, shift_lo_ = -14, shift_hi_ = -6;
   bool bias_ = true, per_channel_ = true, one_input_ = false;
   uint32_t seed_ = 1;
@@ -1089,17 +1095,36 @@ TEST(X86Misc, Depthwise3x3EdgeShapes) {
   }
 }
 
-// The AVX-512 path's unrolled 3×3 (dilation 1) over output positions whose nine taps are inside
-// the image, next to the general loop at the edges: widths with no such column, exactly one and
-// many, strides 1–3, asymmetric pads on either side, depthwise and one-input-channel.
+// The AVX-512 channels-last path's unrolled 3×3 (dilation 1) over output positions whose nine taps
+// are inside the image, next to the general loop at the edges: widths with no such column, exactly
+// one and many, strides 1–3, asymmetric pads on either side (and the pairs kernel where the output
+// rows reach 8).
 TEST(X86Misc, Depthwise3x3InteriorAndEdgeColumns) {
   uint32_t seed = 300;
-  for (bool one_input : {false, true})
-    for (int32_t w : {1, 3, 4, 5, 10})
-      for (int32_t stride : {1, 2, 3})
-        for (auto [t, l, b, r] : {std::tuple{0, 0, 0, 0}, {1, 0, 1, 2}, {2, 2, 0, 1}, {0, 1, 2, 0}, {1, 1, 1, 1}})
-          DepthwiseTester().OneInput(one_input).Channels(one_input ? 7 : 17).Input(w + 2, w).Stride(stride)
-              .Pads(t, l, b, r).Seed(seed++).Test();
+  for (int32_t w : {1, 3, 4, 5, 10})
+    for (int32_t stride : {1, 2, 3})
+      for (auto [t, l, b, r] : {std::tuple{0, 0, 0, 0}, {1, 0, 1, 2}, {2, 2, 0, 1}, {0, 1, 2, 0}, {1, 1, 1, 1}})
+        DepthwiseTester().Channels(17).Input(w + 2, w).Stride(stride).Pads(t, l, b, r).Seed(seed++).Test();
+}
+
+// The AVX-512 pairs kernel (stride_w 1, dilation 1, output rows of 8 or more, kernel_h·⌈kernel_w/2⌉
+// <= 32: x86::PairsChannelAvx512, NCHW straight through): kernels of even and odd widths up to
+// 7 × 7 (28 pair weights) and 9 × 7 (36: the channels-last kernel again), rows of 8–130 outputs
+// (the 64-column steps, the 16-column steps and the masked tail), row strides 1–3, asymmetric and
+// wide pads, depthwise and one input channel, both requantizations with left shifts.
+TEST(X86Misc, DepthwisePairsKernelShapes) {
+  uint32_t seed = 700;
+  for (auto [kh, kw] : {std::pair{1, 1}, {2, 2}, {3, 3}, {4, 3}, {3, 4}, {5, 5}, {1, 7}, {7, 7}, {9, 7}})
+    for (int32_t w : {8, 15, 17, 64, 65, 130})
+      for (int32_t stride_h : {1, 2, 3}) {
+        const uint32_t s = seed++;
+        const bool one_input = s % 3 == 0 && kh * ((kw + 1) / 2) <= 32;  // (9 × 7: depthwise only)
+        const int32_t pad_l = static_cast<int32_t>(s % 3), pad_r = kw - 1 - pad_l > 0 ? kw - 1 - pad_l : 0;
+        DepthwiseTester().OneInput(one_input).Channels(one_input ? 3 : 5).Kernel(kh, kw).Input(kh + 3, w)
+            .StrideH(stride_h).Pads(kh / 2, pad_l, kh - 1 - kh / 2 + 1, pad_r).PerChannel(s % 2 == 0)
+            .ZeroPoint(static_cast<int32_t>(s % 256) - 128).Shifts(s % 4 == 0 ? 20 : -20, s % 4 == 0 ? 28 : -4)
+            .Seed(s).Test();
+      }
 }
 
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
@@ -1112,10 +1137,10 @@ TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {
   DepthwiseTester().OneInput(true).Channels(16).Input(28, 28).Seed(7).Test();
   for (int32_t c : {1, 2, 15, 17, 33})
     for (int32_t z : {-128, 127})
-      DepthwiseTester().OneInput(true).Channels(c).Input(6, 9).Stride(2).ZeroPoint(z).Batch(2).Seed(c + z).Test();
-  DepthwiseTester().OneInput(true).Channels(8).Kernel(5, 3).Input(7, 7).Pads(2, 1, 2, 1).Dilation(2).Shifts(25, 30).Test();
-  // One input channel, 3×3, stride 1 (Qs8OneInputConv3x3Avx512, 16 columns a step): rows of 15,
-  // 16, 17 and 40 outputs (the masked tail), both requantizations and their corners.
+      DepthwiseTester().OneInput(true).Channels(c).Input(6, 9).StrideH(2).ZeroPoint(z).Batch(2).Seed(c + z).Test();
+  DepthwiseTester().OneInput(true).Channels(8).Kernel(5, 3).Input(7, 9).Pads(2, 1, 2, 1).Shifts(25, 30).Test();
+  // One input channel, 3×3, stride 1 (the pairs kernel, 16 columns a vector): rows of 15, 16, 17
+  // and 40 outputs (the masked tail), both requantizations and their corners.
   uint32_t seed = 500;
   for (int32_t w : {15, 16, 17, 40})
     for (auto [lo, hi] : {std::pair{-31, -25}, std::pair{-3, 3}, std::pair{25, 30}})

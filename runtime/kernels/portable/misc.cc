@@ -875,39 +875,39 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
   });
 }
 
-template <typename T, bool kMax>
-void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
-  if constexpr (kMax) {
-    if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
-  }
+// The average pool, window by window (each window's bounds per axis from SpanOf).
+template <typename T>
+void AveragePool2DWindows(const ref::Pool2DParams& p, const T* x, T* y) {
   const int32_t in_w = p.in_w, out_w = p.out_w, kernel_w = p.kernel_w, stride_w = p.stride_w;
   const int32_t pad_left = p.pad_left, pad_right = p.pad_right, zx = p.input_zero_point;
   const bool include_pad = p.count_include_pad;
   const ref::RequantParams& rq = p.requant;
-  const int32_t act_min = rq.act_min, act_max = rq.act_max;
   ForEachPoolRow(p, x, y, [&](const T* xp, T* yr, const PoolSpan& h) {
     for (int32_t ow = 0; ow < out_w; ++ow) {
       const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
-      if constexpr (kMax) {
-        int32_t best = act_min;  // an empty window yields act_min
-        for (int64_t ih = h.lo; ih < h.hi; ++ih)
-          for (int64_t iw = w.lo; iw < w.hi; ++iw) best = std::max<int32_t>(best, xp[ih * in_w + iw]);
-        yr[ow] = static_cast<T>(std::min(best, act_max));
-      } else {
-        int64_t acc = 0;
-        for (int64_t ih = h.lo; ih < h.hi; ++ih)
-          for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
-        acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
-        const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
-        // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
-        const int64_t avg =
-            count == 0 ? 0
-                       : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
-                                           1.0 / static_cast<double>(count));
-        yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
-      }
+      int64_t acc = 0;
+      for (int64_t ih = h.lo; ih < h.hi; ++ih)
+        for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
+      acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
+      const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
+      // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
+      const int64_t avg =
+          count == 0 ? 0
+                     : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
+                                         1.0 / static_cast<double>(count));
+      yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
     }
   });
+}
+
+template <typename T, bool kMax>
+void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
+  if constexpr (kMax) {
+    if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
+    return ref::MaxPool2D<T>(p, x, y);  // windows wider than the chunk: the reference's loops
+  } else {
+    AveragePool2DWindows(p, x, y);
+  }
 }
 template void Pool2D<int8_t, true>(const ref::Pool2DParams&, const int8_t*, int8_t*);
 template void Pool2D<int8_t, false>(const ref::Pool2DParams&, const int8_t*, int8_t*);
@@ -981,11 +981,24 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 
 namespace {
 size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
-// The one-input-channel convolutions of x86::Qs8OneInputConv3x3Avx512 (rows.h).
-bool OneInputConv3x3(const ref::Conv2DParams& p) {
-  return p.groups == 1 && p.in_channels == 1 && p.kernel_h == 3 && p.kernel_w == 3 && p.stride_w == 1 &&
-         p.dilation_h == 1 && p.dilation_w == 1;
+// The convolutions of x86's pairs kernels (rows.h: PairsChannelAvx512): one input plane per
+// output channel (depthwise, or groups = 1 with one input channel), stride_w = 1, dilation 1, at
+// most kPairsMaxWeights pair weights, and output rows of 8 or more (narrower ones would leave most
+// of the 16 lanes empty: the channels-last kernel takes them).
+}  // namespace
+
+constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 16;
+#if defined(SQUINT_X86_KERNELS)
+static_assert(kPairsMaxWeights == x86::kPairsMaxWeights && kPairsSlack == x86::kPairsSlack, "rows.h's");
+#endif
+bool PairsConv(const ref::Conv2DParams& p) {
+  const bool depthwise = p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels;
+  const bool one_input = p.groups == 1 && p.in_channels == 1;
+  return (depthwise || one_input) && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.out_w >= 8 &&
+         int64_t{p.kernel_h} * ((int64_t{p.kernel_w} + 1) / 2) <= kPairsMaxWeights;
 }
+
+namespace {
 // The channels-last path's scratch: the image [ih][iw][c], the weights [tap][c] int32 (rows of C
 // rounded up to 16), the outputs [pos][c]; byte offsets.
 struct DepthwiseLastLayout {
@@ -993,9 +1006,9 @@ struct DepthwiseLastLayout {
 };
 DepthwiseLastLayout DepthwiseLast(const ref::Conv2DParams& p) {
   const auto c = static_cast<size_t>(p.out_channels);
-  DepthwiseLastLayout l;  // (one input channel: x − z_x of its plane as int32)
+  DepthwiseLastLayout l;
   const size_t plane = static_cast<size_t>(p.in_h) * static_cast<size_t>(p.in_w);
-  l.weights = RoundUp64(p.in_channels == 1 ? plane * sizeof(int32_t) : c * plane);
+  l.weights = RoundUp64(c * plane);
   l.outputs = l.weights + RoundUp64((c + 15) / 16 * 16 * static_cast<size_t>(p.kernel_h) *
                                     static_cast<size_t>(p.kernel_w) * sizeof(int32_t));
   l.total = l.outputs + c * static_cast<size_t>(p.out_h) * static_cast<size_t>(p.out_w);
@@ -1007,25 +1020,32 @@ size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
   const auto positions = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
                                              PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w));
   const size_t plane = positions * sizeof(int16_t);
-  // OneInputConv3x3 on AVX-512: the plane, then its pairs (int32 per padded position).
-  const size_t one_input = OneInputConv3x3(p) ? RoundUp64(plane) + positions * sizeof(int32_t) : 0;
-  return std::max({plane, one_input, DepthwiseLast(p).total});
+  // PairsConv on AVX-512: the pairs plane (int32 per padded position) and its slack.
+  const size_t pairs = PairsConv(p) ? (positions + kPairsSlack) * sizeof(int32_t) : 0;
+  return std::max({plane, pairs, DepthwiseLast(p).total});
 }
 
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512, TransposeBytesFn transpose) {
 #if defined(SQUINT_X86_KERNELS)
-  if (avx512 && OneInputConv3x3(p)) {  // straight into NCHW from the padded plane
+  if (avx512 && PairsConv(p)) {  // straight from and into NCHW, a channel's plane at a time
     const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
     const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
     const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+    const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
     if (out_plane == 0 || p.out_channels == 0) return;
-    auto* pairs = reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(scratch) +
-                                             RoundUp64(static_cast<size_t>(hp * wp) * sizeof(int16_t)));
-    for (int32_t n = 0; n < p.batch; ++n) {
-      PadPlane(p, x + n * in_plane, hp, wp, scratch);
-      x86::Qs8OneInputConv3x3Avx512(p, scratch, wp, pairs, w, bias, y + int64_t{n} * p.out_channels * out_plane);
-    }
+    auto* pairs = reinterpret_cast<int32_t*>(scratch);
+    const ref::RequantParams& rq = p.requant;
+    const bool one_input = p.in_channels == 1;  // every output channel reads the one plane
+    for (int32_t n = 0; n < p.batch; ++n)
+      for (int32_t c = 0; c < p.out_channels; ++c) {
+        if (!one_input || c == 0)
+          x86::BuildPairsAvx512(p, x + (int64_t{n} * p.in_channels + (one_input ? 0 : c)) * in_plane, hp, wp, pairs);
+        x86::PairsChannelAvx512(p, pairs, wp, w + c * taps, bias != nullptr ? bias[c] : 0,
+                                rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c],
+                                rq.count == 1 ? rq.shift[0] : rq.shift[c],
+                                y + (int64_t{n} * p.out_channels + c) * out_plane);
+      }
     return;
   }
   if (avx512) {
@@ -1044,11 +1064,8 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
       for (int32_t c = 0; c < cpad; ++c) wt[t * cpad + c] = c < channels ? static_cast<uint16_t>(int16_t{w[c * taps + t]}) : 0;
     for (int32_t n = 0; n < p.batch; ++n) {
       const int8_t* x_n = x + int64_t{n} * p.in_channels * in_plane;
-      auto* x_one = reinterpret_cast<int32_t*>(base);  // the same bytes as xt, when one input channel
-      if (p.in_channels > 1) transpose(x_n, channels, in_plane, xt);
-      else
-        for (int64_t i = 0; i < in_plane; ++i) x_one[i] = x_n[i] - p.input_zero_point;
-      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, x_one, wt, bias, yt);
+      transpose(x_n, channels, in_plane, xt);
+      x86::Qs8DepthwiseChannelsLastAvx512(p, xt, wt, bias, yt);
       transpose(yt, out_plane, channels, y + int64_t{n} * channels * out_plane);
     }
     return;

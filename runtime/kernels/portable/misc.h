@@ -197,10 +197,11 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // output sums its kernel_h·kernel_w taps in int32 (the same integers as the reference, which
 // prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
 // avx512 (x86-64 builds only; the caller has checked the CPU), which also takes a groups = 1 conv
-// with one input channel (w [C_out][1][kH][kW], the same layout): per image, the input transposed to
-// channels last, the weights to [tap][channel] int32, x86::Qs8DepthwiseChannelsLastAvx512
-// (runtime/kernels/x86/rows.h) over 16 channels at a time, and its [position][channel] codes
-// transposed back to NCHW.
+// with one input channel (w [C_out][1][kH][kW], the same layout) that PairsConv accepts: where
+// PairsConv holds, per channel its pairs plane and x86::PairsChannelAvx512 (rows.h), NCHW in and
+// out; otherwise per image the input transposed to channels last, the weights to [tap][channel]
+// int32, x86::Qs8DepthwiseChannelsLastAvx512 over 16 channels at a time, and its
+// [position][channel] codes transposed back to NCHW.
 // scratch holds Qs8DepthwiseScratchBytes(p) bytes (either way), 4-byte aligned. `transpose`: the
 // avx512 path's NCHW ↔ channels-last copies (TransposeBytesFor, qs8_gemm.h).
 // FULLY_CONNECTED and CONV_2D (groups = 1) with group-scaled weights (kernels.h: Σ_g m·a_g, each group
@@ -219,6 +220,12 @@ void Qs8GroupScaledFc(const ref::FullyConnectedLowBitParams& p, const int8_t* x,
 void Qs8GroupScaledConv2D(const ref::Conv2DGroupScaledParams& p, const int8_t* x, const int8_t* w,
                           const int32_t* bias, int16_t* scratch, int8_t* y);
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
+// The convolutions the avx512 path computes a channel's plane at a time, straight from and into
+// NCHW (x86::PairsChannelAvx512): one input plane per output channel (depthwise, or groups = 1
+// with one input channel: only these), stride_w = 1, dilation 1, output rows of 8 or more, at
+// most 32 pair weights (kernel_h·⌈kernel_w / 2⌉). Other depthwise convolutions take the
+// channels-last kernel.
+bool PairsConv(const ref::Conv2DParams& p);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512 = false, TransposeBytesFn transpose = &TransposeBytes);
 

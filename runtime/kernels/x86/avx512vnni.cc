@@ -480,14 +480,9 @@ const Qs8GemmKernel kQs8Gemm32x32c4Amx = {"qs8_gemm_32x32c4__amx", kAmxMr, kNr, 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
 // (exact: prepare bounds |acc| < 2^31), then the GEMM's Requantize (the int32 reference's).
-namespace {
-// kBroadcast: one input channel (a groups = 1 conv with in_channels = 1), its code broadcast to
-// every output channel's lane; otherwise depthwise, lane c reading input channel c.
-template <bool kBroadcast>
-void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one, const int32_t* wt,
-                           const int32_t* bias, int8_t* yt) {
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
+                                    const int32_t* bias, int8_t* yt) {
   const int32_t channels = p.out_channels, cpad = (channels + 15) / 16 * 16;
-  const int64_t x_step = kBroadcast ? 1 : channels;  // between input positions
   const int32_t in_h = p.in_h, in_w = p.in_w, out_h = p.out_h, out_w = p.out_w, kernel_h = p.kernel_h,
                 kernel_w = p.kernel_w, stride_h = p.stride_h, stride_w = p.stride_w, dilation_h = p.dilation_h,
                 dilation_w = p.dilation_w, pad_top = p.pad_top, pad_left = p.pad_left;
@@ -510,12 +505,8 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
     // against vpmulld's two), whose lane sums x_lo·w_lo + x_hi·w_hi with w_hi = 0 (the weights'
     // contract) and x_lo = x − z_x as int16 (|x − z_x| <= 255), so exactly (x − z_x)·w.
     auto tap = [&](__m512i w, int64_t at) {
-      if constexpr (kBroadcast) {  // x − z_x precomputed, broadcast
-        return _mm512_madd_epi16(w, _mm512_set1_epi32(x_one[at]));
-      } else {
-        const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at * x_step + c0));
-        return _mm512_madd_epi16(_mm512_sub_epi32(x, zx), w);
-      }
+      const __m512i x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xt + at * channels + c0));
+      return _mm512_madd_epi16(_mm512_sub_epi32(x, zx), w);
     };
     // A 3×3 kernel with dilation 1: its nine weight vectors held in registers, and the output
     // positions whose nine taps are all inside the image summed unrolled (the same int32 sum
@@ -561,85 +552,107 @@ void DepthwiseChannelsLast(const ref::Conv2DParams& p, const int8_t* xt, const i
     }
   }
 }
-}  // namespace
-
-void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
-                                    const int32_t* wt, const int32_t* bias, int8_t* yt) {
-  if (p.in_channels == 1) DepthwiseChannelsLast<true>(p, xt, x_one, wt, bias, yt);
-  else DepthwiseChannelsLast<false>(p, xt, x_one, wt, bias, yt);
-}
 
 namespace {
-// One output channel of Qs8OneInputConv3x3Avx512 over every output position, from the pairs
-// plane (pairs[i][j] = (x[i][j], x[i][j + 1]) as two int16 in a dword).
-template <bool kLeft>
-void OneInputChannel(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc, int32_t bias,
-                     int32_t multiplier, int32_t shift, const OutputStage& o, int8_t* yc) {
-  __m512i w01[3], w2[3];  // per kernel row: (w[kh][0], w[kh][1]) and (w[kh][2], 0) as int16 pairs
-#pragma GCC unroll 3
-  for (int kh = 0; kh < 3; ++kh) {
-    const auto lo = static_cast<uint16_t>(int16_t{wc[3 * kh]}), hi = static_cast<uint16_t>(int16_t{wc[3 * kh + 1]});
-    w01[kh] = _mm512_set1_epi32(static_cast<int32_t>(lo | (uint32_t{hi} << 16)));
-    w2[kh] = _mm512_set1_epi32(static_cast<uint16_t>(int16_t{wc[3 * kh + 2]}));
-  }
-  const __m512i b = _mm512_set1_epi32(bias), mult = _mm512_set1_epi32(multiplier);
-  const __m512i left = _mm512_set1_epi32(shift > 0 ? shift : 0), right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
-  // Two output rows a step (their accumulators independent chains), the fields in locals (the
-  // byte stores may alias p for the compiler).
-  const int32_t out_h = p.out_h, out_w = p.out_w;
+// PairsChannelAvx512's sums (rows.h): the output's 16-column vectors in row-major order, four at a
+// time (four independent accumulators, across row ends); tap t = kh·np + q reads pairs at
+// off[t] = kh·pitch + 2q from the vector's first column and multiplies by wv[t] = (w[kh][2q],
+// w[kh][2q + 1]) as int16 pairs broadcast (w[kh][kernel_w] = 0 for an odd kernel_w). The loads are
+// whole vectors (folded into vpdpwssd): a row's last vector reads past out_w into the next row, the
+// last row's into the plane's slack, in lanes whose outputs are not stored.
+void PairsVectors(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const __m512i* wv,
+                  const int64_t* off, int32_t taps, __m512i b, __m512i mult, __m512i left, __m512i right,
+                  const OutputStage& o, int8_t* yc) {
+  const bool shifts_left = _mm512_test_epi32_mask(left, left) != 0;  // (rare: one loop, a branch)
+  // The fields in locals: the byte stores may alias p for the compiler.
+  const int32_t out_w = p.out_w, out_h = p.out_h;
   const int64_t row_step = int64_t{p.stride_h} * pitch;
-  auto dot = [&](const int32_t* rows, __mmask16 k) {
-    __m512i acc = b;
-#pragma GCC unroll 3
-    for (int kh = 0; kh < 3; ++kh) {
-      const int32_t* r = rows + kh * pitch;
-      acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r), w01[kh]);
-      acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(k, r + 2), w2[kh]);  // (x[kw = 2], x[3]·0)
+  int32_t oh = 0, ow = 0;  // the next vector's first output
+  while (oh < out_h) {
+    const int32_t* at[4];
+    int8_t* y[4];
+    __mmask16 k[4];
+    __m512i acc[4];
+#pragma GCC unroll 4
+    for (int32_t i = 0; i < 4; ++i) {  // (unrolled: the arrays stay in registers)
+      acc[i] = b;
+      const bool past = oh == out_h;  // past the last vector (i >= 1): the one before again, not stored
+      at[i] = past ? at[i > 0 ? i - 1 : 0] : pairs + oh * row_step + ow;
+      y[i] = past ? y[i > 0 ? i - 1 : 0] : yc + int64_t{oh} * out_w + ow;
+      k[i] = past ? __mmask16{0} : StoreMask(out_w - ow);
+      if (!past && (ow += 16) >= out_w) ow = 0, ++oh;
     }
-    return acc;
-  };
-  int32_t oh = 0;
-  for (; oh + 2 <= out_h; oh += 2) {
-    const int32_t* rows = pairs + oh * row_step;
-    int8_t* y0 = yc + int64_t{oh} * out_w;
-    for (int32_t ow0 = 0; ow0 < out_w; ow0 += 16) {
-      const __mmask16 k = StoreMask(out_w - ow0);
-      const __m512i a0 = dot(rows + ow0, k), a1 = dot(rows + row_step + ow0, k);
-      _mm_mask_storeu_epi8(y0 + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(a0, mult, left, right, o)));
-      _mm_mask_storeu_epi8(y0 + out_w + ow0, k, _mm512_cvtepi32_epi8(Requantize<kLeft>(a1, mult, left, right, o)));
+    for (int32_t t = 0; t < taps; ++t) {
+      const __m512i w = wv[t];
+#pragma GCC unroll 4
+      for (int32_t i = 0; i < 4; ++i)
+        acc[i] = _mm512_dpwssd_epi32(acc[i], _mm512_loadu_si512(at[i] + off[t]), w);  // lanes past out_w: not stored
+    }
+#pragma GCC unroll 4
+    for (int32_t i = 0; i < 4; ++i) {
+      const __m512i q = shifts_left ? Requantize<true>(acc[i], mult, left, right, o)
+                                    : Requantize<false>(acc[i], mult, left, right, o);
+      _mm_mask_storeu_epi8(y[i], k[i], _mm512_cvtepi32_epi8(q));
     }
   }
-  for (; oh < out_h; ++oh)
-    for (int32_t ow0 = 0; ow0 < out_w; ow0 += 16) {
-      const __mmask16 k = StoreMask(out_w - ow0);
-      _mm_mask_storeu_epi8(yc + int64_t{oh} * out_w + ow0, k,
-                           _mm512_cvtepi32_epi8(Requantize<kLeft>(dot(pairs + oh * row_step + ow0, k), mult, left, right, o)));
-    }
 }
 }  // namespace
 
-void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, int32_t* pairs,
-                              const int8_t* w, const int32_t* bias, int8_t* y) {
-  const ref::RequantParams& rq = p.requant;
-  const int64_t out_plane = int64_t{p.out_h} * p.out_w;
-  const int64_t rows = int64_t{p.out_h - 1} * p.stride_h + 3;
-  // pairs[i][j] = plane[i][j] | plane[i][j + 1] << 16 (0 past the row's end), 16 columns a step.
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < pitch; j += 16) {
-      auto lanes = [](int64_t n) { return StoreMask(static_cast<int32_t>(std::min<int64_t>(n, 16))); };
-      const __mmask16 k = lanes(pitch - j), k1 = lanes(pitch - j - 1);  // columns j.., and j + 1..
-      const __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, plane + i * pitch + j));
-      const __m512i b = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k1, plane + i * pitch + j + 1));
-      _mm512_mask_storeu_epi32(pairs + i * pitch + j, k, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+void BuildPairsAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int32_t* pairs) {
+  const int64_t in_h = p.in_h, in_w = p.in_w, pad_top = p.pad_top, pad_left = p.pad_left;
+  const __m512i z = _mm512_set1_epi32(p.input_zero_point), low = _mm512_set1_epi32(0xFFFF);
+  // Lanes [0, 16) of the columns from j whose input column j + d − pad_left is inside [0, in_w)
+  // and whose own column j is below pitch.
+  auto inside = [&](int64_t j, int64_t d) {
+    const int64_t lo = std::max<int64_t>(0, pad_left - d - j), hi = std::min<int64_t>({16, in_w + pad_left - d - j, pitch - j});
+    return hi <= lo ? __mmask16{0} : static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  };
+  auto pair = [&](__m512i x0, __m512i x1) { return _mm512_or_si512(_mm512_and_si512(x0, low), _mm512_slli_epi32(x1, 16)); };
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t ih = i - pad_top;
+    int32_t* pr = pairs + i * pitch;
+    if (ih < 0 || ih >= in_h) {
+      for (int64_t j = 0; j < pitch; j += 16)
+        _mm512_mask_storeu_epi32(pr + j, StoreMask(static_cast<int32_t>(std::min<int64_t>(pitch - j, 16))),
+                                 _mm512_setzero_si512());
+      continue;
     }
-  const OutputStage o = MakeOutputStage(rq);
-  for (int32_t c = 0; c < p.out_channels; ++c) {
-    const int32_t shift = rq.count == 1 ? rq.shift[0] : rq.shift[c];
-    const int32_t mult = rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c];
-    const int32_t b = bias != nullptr ? bias[c] : 0;
-    if (shift > 0) OneInputChannel<true>(p, pairs, pitch, w + int64_t{c} * 9, b, mult, shift, o, y + c * out_plane);
-    else OneInputChannel<false>(p, pairs, pitch, w + int64_t{c} * 9, b, mult, shift, o, y + c * out_plane);
+    const int8_t* xr = xc + ih * in_w - pad_left;  // masked loads: no lane outside the row is read
+    for (int64_t j = 0; j < pitch; j += 16) {
+      if (j >= pad_left && j + 17 <= in_w + pad_left && j + 16 <= pitch) {  // every lane inside
+        const __m512i x0 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + j))), z);
+        const __m512i x1 =
+            _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + j + 1))), z);
+        _mm512_storeu_si512(pr + j, pair(x0, x1));
+        continue;
+      }
+      // x − z_x at columns j.. and j + 1.. (0 outside the input), as the low and high halves.
+      const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(pitch - j, 16)));
+      const __mmask16 k0 = inside(j, 0), k1 = inside(j, 1);
+      const __m512i x0 = _mm512_maskz_sub_epi32(k0, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k0, xr + j)), z);
+      const __m512i x1 = _mm512_maskz_sub_epi32(k1, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k1, xr + j + 1)), z);
+      _mm512_mask_storeu_epi32(pr + j, k, pair(x0, x1));
+    }
   }
+}
+
+void PairsChannelAvx512(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc,
+                        int32_t bias, int32_t multiplier, int32_t shift, int8_t* yc) {
+  const int32_t np = (p.kernel_w + 1) / 2, taps = p.kernel_h * np;
+  __m512i wv[kPairsMaxWeights];
+  int64_t off[kPairsMaxWeights];
+  for (int32_t kh = 0; kh < p.kernel_h; ++kh)
+    for (int32_t q = 0; q < np; ++q) {
+      const int32_t kw = 2 * q;
+      const auto lo = static_cast<uint16_t>(int16_t{wc[kh * p.kernel_w + kw]});
+      const auto hi = static_cast<uint16_t>(kw + 1 < p.kernel_w ? int16_t{wc[kh * p.kernel_w + kw + 1]} : int16_t{0});
+      wv[kh * np + q] = _mm512_set1_epi32(static_cast<int32_t>(lo | (uint32_t{hi} << 16)));
+      off[kh * np + q] = kh * pitch + kw;
+    }
+  const OutputStage o = MakeOutputStage(p.requant);
+  const __m512i b = _mm512_set1_epi32(bias), mult = _mm512_set1_epi32(multiplier);
+  const __m512i left = _mm512_set1_epi32(shift > 0 ? shift : 0), right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
+  PairsVectors(p, pairs, pitch, wv, off, taps, b, mult, left, right, o, yc);
 }
 
 void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,

@@ -99,27 +99,32 @@ int32_t Qs8LayerNormRowAvx2(const ref::LayerNormParams& p, const int8_t* xr, int
                             int32_t up_log2, int64_t root, double inv, int8_t* yr);
 
 // Depthwise CONV_2D of one image in channels-last order (avx512vnni.cc, 16 channels a step):
-// xt[ih][iw][c] (C = p.in_channels = p.out_channels); or, when p.in_channels = 1 (groups = 1),
-// x_one[ih][iw] = x − z_x of the one input plane as int32, read by every output channel (xt
-// unused); wt[t][c] the weights of tap t = kh·kernel_w + kw as int16 in the low half of an int32
-// whose high half is 0, in rows of C rounded up to 16 (zeros past C), bias [C] or null;
-// yt[oh·out_w + ow][c] = the reference's output code (kernels.h CONV_2D: taps outside the image
-// skipped, the per-channel or per-tensor int32 MultiplyByQuantizedMultiplier of fixed_point.h).
-// Precondition: prepare's bound |acc| < 2^31.
-void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* x_one,
-                                    const int32_t* wt, const int32_t* bias, int8_t* yt);
+// xt[ih][iw][c] (C = p.in_channels = p.out_channels); wt[t][c] the weights of tap
+// t = kh·kernel_w + kw as int16 in the low half of an int32 whose high half is 0, in rows of C
+// rounded up to 16 (zeros past C), bias [C] or null; yt[oh·out_w + ow][c] = the reference's output
+// code (kernels.h CONV_2D: taps outside the image skipped, the per-channel or per-tensor int32
+// MultiplyByQuantizedMultiplier of fixed_point.h). Precondition: prepare's bound |acc| < 2^31.
+void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt, const int32_t* wt,
+                                    const int32_t* bias, int8_t* yt);
 
-// A groups = 1 CONV_2D with one input channel, a 3×3 kernel, stride_w = 1 and dilation 1
-// (avx512vnni.cc; portable::OneInputConv3x3 says which), straight into the NCHW output y[c][oh][ow]: one output channel after another
-// (its weights and requantization in registers), 16 output positions of a row in the int32
-// lanes, each kernel row two vpdpwssd on the pairs plane: (x[kw = 0], x[1]) times (w0, w1), and
-// (x[2], x[3]) times (w2, 0). plane: x − z_x of the padded input plane as int16, `pitch` columns
-// a row, position (i, j) = input (i − pad_top, j − pad_left), 0 outside (so the taps outside the
-// image add 0, as the reference skips them); pairs: room for the padded plane's rows × pitch
-// int32 (written here); w[c][kh][kw] int8; bias [C] or null. The same output codes as
-// Qs8DepthwiseChannelsLastAvx512. Precondition: |acc| < 2^31.
-void Qs8OneInputConv3x3Avx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, int32_t* pairs,
-                              const int8_t* w, const int32_t* bias, int8_t* y);
+// Convolutions of one input plane per output channel (depthwise, or groups = 1 with one input
+// channel) with stride_w = 1 and dilation 1, straight from and into NCHW (avx512vnni.cc;
+// portable::PairsConv says which). BuildPairsAvx512 writes the pairs plane of input plane xc
+// (in_h × in_w codes) padded as p says, `rows` × pitch int32: pairs[i][j] = (x − z_x at padded
+// (i, j)) | (x − z_x at (i, j + 1)) << 16 as int16 halves, where padded (i, j) is input
+// (i − pad_top, j − pad_left) and 0 outside the input or past the row's end (so the taps outside
+// the image add 0, as the reference skips them). PairsChannelAvx512 computes one output channel
+// yc[oh][ow] from it: 16 output columns in the int32 lanes, each kernel row ⌈kernel_w / 2⌉
+// vpdpwssd on the pairs, (x[kw], x[kw + 1]) times (w[kw], w[kw + 1]) with w[kernel_w] = 0;
+// wc[kh][kw] int8, then the requantization (multiplier, shift) with p.requant's output stage. The
+// same output codes as Qs8DepthwiseChannelsLastAvx512. Preconditions: |acc| < 2^31,
+// kernel_h·⌈kernel_w / 2⌉ <= kPairsMaxWeights, rows >= (out_h − 1)·stride_h + kernel_h,
+// pitch >= out_w + kernel_w − 1, and kPairsSlack int32 readable after the rows × pitch (read into
+// lanes whose outputs are not stored).
+constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 16;
+void BuildPairsAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int32_t* pairs);
+void PairsChannelAvx512(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc,
+                        int32_t bias, int32_t multiplier, int32_t shift, int8_t* yc);
 
 // ADD / SUB over n elements of a and b (avx512vnni_rows.cc, 16 a step): portable::BinaryFloat's code
 // where the estimate is outside the margin, table[(uint8)a·256 + (uint8)b] for the other lanes.
