@@ -987,7 +987,7 @@ size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
 // of the 16 lanes empty: the channels-last kernel takes them).
 }  // namespace
 
-constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 16;
+constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 64;
 #if defined(SQUINT_X86_KERNELS)
 static_assert(kPairsMaxWeights == x86::kPairsMaxWeights && kPairsSlack == x86::kPairsSlack, "rows.h's");
 #endif
@@ -1020,8 +1020,8 @@ size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
   const auto positions = static_cast<size_t>(PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h) *
                                              PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w));
   const size_t plane = positions * sizeof(int16_t);
-  // PairsConv on AVX-512: the pairs plane (int32 per padded position) and its slack.
-  const size_t pairs = PairsConv(p) ? (positions + kPairsSlack) * sizeof(int32_t) : 0;
+  // PairsConv on AVX-512: the padded plane (int16) and its slack.
+  const size_t pairs = PairsConv(p) ? (positions + kPairsSlack) * sizeof(int16_t) : 0;
   return std::max({plane, pairs, DepthwiseLast(p).total});
 }
 
@@ -1034,14 +1034,13 @@ void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_
     const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
     const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
     if (out_plane == 0 || p.out_channels == 0) return;
-    auto* pairs = reinterpret_cast<int32_t*>(scratch);
     const ref::RequantParams& rq = p.requant;
     const bool one_input = p.in_channels == 1;  // every output channel reads the one plane
     for (int32_t n = 0; n < p.batch; ++n)
       for (int32_t c = 0; c < p.out_channels; ++c) {
         if (!one_input || c == 0)
-          x86::BuildPairsAvx512(p, x + (int64_t{n} * p.in_channels + (one_input ? 0 : c)) * in_plane, hp, wp, pairs);
-        x86::PairsChannelAvx512(p, pairs, wp, w + c * taps, bias != nullptr ? bias[c] : 0,
+          x86::PadPlaneAvx512(p, x + (int64_t{n} * p.in_channels + (one_input ? 0 : c)) * in_plane, hp, wp, scratch);
+        x86::PairsChannelAvx512(p, scratch, wp, w + c * taps, bias != nullptr ? bias[c] : 0,
                                 rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c],
                                 rq.count == 1 ? rq.shift[0] : rq.shift[c],
                                 y + (int64_t{n} * p.out_channels + c) * out_plane);

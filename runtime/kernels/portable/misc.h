@@ -198,7 +198,7 @@ void Qs8GlobalAveragePool(const ref::Pool2DParams& p, const int8_t* x, int8_t* y
 // prepare bounds below 2^31) and is requantized by the reference's own per-channel function.
 // avx512 (x86-64 builds only; the caller has checked the CPU), which also takes a groups = 1 conv
 // with one input channel (w [C_out][1][kH][kW], the same layout) that PairsConv accepts: where
-// PairsConv holds, per channel its pairs plane and x86::PairsChannelAvx512 (rows.h), NCHW in and
+// PairsConv holds, per channel its padded plane and x86::PairsChannelAvx512 (rows.h), NCHW in and
 // out; otherwise per image the input transposed to channels last, the weights to [tap][channel]
 // int32, x86::Qs8DepthwiseChannelsLastAvx512 over 16 channels at a time, and its
 // [position][channel] codes transposed back to NCHW.

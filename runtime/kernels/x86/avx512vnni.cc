@@ -554,89 +554,86 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
 }
 
 namespace {
-// PairsChannelAvx512's sums (rows.h): the output's 16-column vectors in row-major order, four at a
-// time (four independent accumulators, across row ends); tap t = kh·np + q reads pairs at
-// off[t] = kh·pitch + 2q from the vector's first column and multiplies by wv[t] = (w[kh][2q],
-// w[kh][2q + 1]) as int16 pairs broadcast (w[kh][kernel_w] = 0 for an odd kernel_w). The loads are
-// whole vectors (folded into vpdpwssd): a row's last vector reads past out_w into the next row, the
-// last row's into the plane's slack, in lanes whose outputs are not stored.
-void PairsVectors(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const __m512i* wv,
-                  const int64_t* off, int32_t taps, __m512i b, __m512i mult, __m512i left, __m512i right,
-                  const OutputStage& o, int8_t* yc) {
+// PairsChannelAvx512's sums (rows.h): blocks of 32 output columns in row-major order, two at a
+// time (across row ends). A block from column c holds the even columns c + 2i in one accumulator
+// and the odd ones c + 2i + 1 in another: for kernel row kh and weight pair q, lane i's dword of
+// the plane's row from column c + 2q (+ 1 for the odd ones) + 2i is the pair (x[o + 2q],
+// x[o + 2q + 1]) of its output o, multiplied by wv[kh·np + q] = (w[kh][2q], w[kh][2q + 1]) as
+// int16 pairs broadcast (w[kh][kernel_w] = 0 for an odd kernel_w); off[t] = kh·pitch + 2q. The
+// loads are whole vectors: a row's last block reads past out_w into the next row, the last row's
+// into the plane's slack, in lanes whose outputs are not stored. The requantized codes are
+// interleaved back into column order by bytes.
+void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, const __m512i* wv,
+                 const int64_t* off, int32_t taps, __m512i b, __m512i mult, __m512i left, __m512i right,
+                 const OutputStage& o, int8_t* yc) {
   const bool shifts_left = _mm512_test_epi32_mask(left, left) != 0;  // (rare: one loop, a branch)
   // The fields in locals: the byte stores may alias p for the compiler.
   const int32_t out_w = p.out_w, out_h = p.out_h;
   const int64_t row_step = int64_t{p.stride_h} * pitch;
-  int32_t oh = 0, ow = 0;  // the next vector's first output
+  auto code = [&](__m512i acc) {
+    return _mm512_cvtepi32_epi8(shifts_left ? Requantize<true>(acc, mult, left, right, o)
+                                            : Requantize<false>(acc, mult, left, right, o));
+  };
+  int32_t oh = 0, ow = 0;  // the next block's first output
   while (oh < out_h) {
-    const int32_t* at[4];
-    int8_t* y[4];
-    __mmask16 k[4];
-    __m512i acc[4];
-#pragma GCC unroll 4
-    for (int32_t i = 0; i < 4; ++i) {  // (unrolled: the arrays stay in registers)
-      acc[i] = b;
-      const bool past = oh == out_h;  // past the last vector (i >= 1): the one before again, not stored
-      at[i] = past ? at[i > 0 ? i - 1 : 0] : pairs + oh * row_step + ow;
-      y[i] = past ? y[i > 0 ? i - 1 : 0] : yc + int64_t{oh} * out_w + ow;
-      k[i] = past ? __mmask16{0} : StoreMask(out_w - ow);
-      if (!past && (ow += 16) >= out_w) ow = 0, ++oh;
+    const int16_t* at[2];
+    int8_t* y[2];
+    __mmask32 k[2];
+    __m512i even[2], odd[2];
+#pragma GCC unroll 2
+    for (int32_t i = 0; i < 2; ++i) {  // (unrolled: the arrays stay in registers)
+      even[i] = b, odd[i] = b;
+      const bool past = oh == out_h;  // past the last block (i = 1): the one before again, not stored
+      at[i] = past ? at[0] : plane + oh * row_step + ow;
+      y[i] = past ? y[0] : yc + int64_t{oh} * out_w + ow;
+      const int32_t n = std::min(out_w - ow, 32);
+      k[i] = past ? __mmask32{0} : static_cast<__mmask32>(n == 32 ? ~0u : (1u << n) - 1u);
+      if (!past && (ow += 32) >= out_w) ow = 0, ++oh;
     }
     for (int32_t t = 0; t < taps; ++t) {
       const __m512i w = wv[t];
-#pragma GCC unroll 4
-      for (int32_t i = 0; i < 4; ++i)
-        acc[i] = _mm512_dpwssd_epi32(acc[i], _mm512_loadu_si512(at[i] + off[t]), w);  // lanes past out_w: not stored
+#pragma GCC unroll 2
+      for (int32_t i = 0; i < 2; ++i) {
+        const int16_t* r = at[i] + off[t];
+        even[i] = _mm512_dpwssd_epi32(even[i], _mm512_loadu_si512(r), w);
+        odd[i] = _mm512_dpwssd_epi32(odd[i], _mm512_loadu_si512(r + 1), w);
+      }
     }
-#pragma GCC unroll 4
-    for (int32_t i = 0; i < 4; ++i) {
-      const __m512i q = shifts_left ? Requantize<true>(acc[i], mult, left, right, o)
-                                    : Requantize<false>(acc[i], mult, left, right, o);
-      _mm_mask_storeu_epi8(y[i], k[i], _mm512_cvtepi32_epi8(q));
+#pragma GCC unroll 2
+    for (int32_t i = 0; i < 2; ++i) {
+      const __m128i e = code(even[i]), d = code(odd[i]);
+      _mm_mask_storeu_epi8(y[i], static_cast<__mmask16>(k[i]), _mm_unpacklo_epi8(e, d));
+      _mm_mask_storeu_epi8(y[i] + 16, static_cast<__mmask16>(k[i] >> 16), _mm_unpackhi_epi8(e, d));
     }
   }
 }
 }  // namespace
 
-void BuildPairsAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int32_t* pairs) {
+void PadPlaneAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int16_t* plane) {
   const int64_t in_h = p.in_h, in_w = p.in_w, pad_top = p.pad_top, pad_left = p.pad_left;
-  const __m512i z = _mm512_set1_epi32(p.input_zero_point), low = _mm512_set1_epi32(0xFFFF);
-  // Lanes [0, 16) of the columns from j whose input column j + d − pad_left is inside [0, in_w)
-  // and whose own column j is below pitch.
-  auto inside = [&](int64_t j, int64_t d) {
-    const int64_t lo = std::max<int64_t>(0, pad_left - d - j), hi = std::min<int64_t>({16, in_w + pad_left - d - j, pitch - j});
-    return hi <= lo ? __mmask16{0} : static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  const __m512i z = _mm512_set1_epi16(static_cast<int16_t>(p.input_zero_point));
+  // The columns [j, j + 32) inside the input row (input column j + e − pad_left in [0, in_w)), and
+  // those inside the padded row (j + e < pitch), as masks.
+  auto inside = [&](int64_t j) {
+    const int64_t lo = std::max<int64_t>(0, pad_left - j), hi = std::min<int64_t>({32, in_w + pad_left - j, pitch - j});
+    return hi <= lo ? __mmask32{0} : static_cast<__mmask32>(((uint64_t{1} << hi) - 1u) & ~((uint64_t{1} << lo) - 1u));
   };
-  auto pair = [&](__m512i x0, __m512i x1) { return _mm512_or_si512(_mm512_and_si512(x0, low), _mm512_slli_epi32(x1, 16)); };
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t ih = i - pad_top;
-    int32_t* pr = pairs + i * pitch;
-    if (ih < 0 || ih >= in_h) {
-      for (int64_t j = 0; j < pitch; j += 16)
-        _mm512_mask_storeu_epi32(pr + j, StoreMask(static_cast<int32_t>(std::min<int64_t>(pitch - j, 16))),
-                                 _mm512_setzero_si512());
-      continue;
-    }
-    const int8_t* xr = xc + ih * in_w - pad_left;  // masked loads: no lane outside the row is read
-    for (int64_t j = 0; j < pitch; j += 16) {
-      if (j >= pad_left && j + 17 <= in_w + pad_left && j + 16 <= pitch) {  // every lane inside
-        const __m512i x0 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + j))), z);
-        const __m512i x1 =
-            _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr + j + 1))), z);
-        _mm512_storeu_si512(pr + j, pair(x0, x1));
-        continue;
-      }
-      // x − z_x at columns j.. and j + 1.. (0 outside the input), as the low and high halves.
-      const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(pitch - j, 16)));
-      const __mmask16 k0 = inside(j, 0), k1 = inside(j, 1);
-      const __m512i x0 = _mm512_maskz_sub_epi32(k0, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k0, xr + j)), z);
-      const __m512i x1 = _mm512_maskz_sub_epi32(k1, _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k1, xr + j + 1)), z);
-      _mm512_mask_storeu_epi32(pr + j, k, pair(x0, x1));
+    const bool empty = ih < 0 || ih >= in_h;
+    const int8_t* xr = xc + (empty ? 0 : ih) * in_w - pad_left;  // masked loads: no lane outside the row is read
+    int16_t* pr = plane + i * pitch;
+    for (int64_t j = 0; j < pitch; j += 32) {
+      const int64_t n = std::min<int64_t>(pitch - j, 32);
+      const auto k = static_cast<__mmask32>(n == 32 ? ~0u : (1u << n) - 1u);
+      const __mmask32 e = empty ? __mmask32{0} : inside(j);
+      _mm512_mask_storeu_epi16(pr + j, k,
+                               _mm512_maskz_sub_epi16(e, _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(e, xr + j)), z));
     }
   }
 }
 
-void PairsChannelAvx512(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc,
+void PairsChannelAvx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, const int8_t* wc,
                         int32_t bias, int32_t multiplier, int32_t shift, int8_t* yc) {
   const int32_t np = (p.kernel_w + 1) / 2, taps = p.kernel_h * np;
   __m512i wv[kPairsMaxWeights];
@@ -652,7 +649,7 @@ void PairsChannelAvx512(const ref::Conv2DParams& p, const int32_t* pairs, int64_
   const OutputStage o = MakeOutputStage(p.requant);
   const __m512i b = _mm512_set1_epi32(bias), mult = _mm512_set1_epi32(multiplier);
   const __m512i left = _mm512_set1_epi32(shift > 0 ? shift : 0), right = _mm512_set1_epi32(shift > 0 ? 0 : -shift);
-  PairsVectors(p, pairs, pitch, wv, off, taps, b, mult, left, right, o, yc);
+  PairsBlocks(p, plane, pitch, wv, off, taps, b, mult, left, right, o, yc);
 }
 
 void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,

@@ -109,21 +109,21 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
 
 // Convolutions of one input plane per output channel (depthwise, or groups = 1 with one input
 // channel) with stride_w = 1 and dilation 1, straight from and into NCHW (avx512vnni.cc;
-// portable::PairsConv says which). BuildPairsAvx512 writes the pairs plane of input plane xc
-// (in_h × in_w codes) padded as p says, `rows` × pitch int32: pairs[i][j] = (x − z_x at padded
-// (i, j)) | (x − z_x at (i, j + 1)) << 16 as int16 halves, where padded (i, j) is input
-// (i − pad_top, j − pad_left) and 0 outside the input or past the row's end (so the taps outside
-// the image add 0, as the reference skips them). PairsChannelAvx512 computes one output channel
-// yc[oh][ow] from it: 16 output columns in the int32 lanes, each kernel row ⌈kernel_w / 2⌉
-// vpdpwssd on the pairs, (x[kw], x[kw + 1]) times (w[kw], w[kw + 1]) with w[kernel_w] = 0;
-// wc[kh][kw] int8, then the requantization (multiplier, shift) with p.requant's output stage. The
-// same output codes as Qs8DepthwiseChannelsLastAvx512. Preconditions: |acc| < 2^31,
+// portable::PairsConv says which). PadPlaneAvx512 writes the padded plane of input plane xc
+// (in_h × in_w codes) as p pads it, `rows` × pitch int16: plane[i][j] = x − z_x at input
+// (i − pad_top, j − pad_left), 0 outside the input (so the taps outside the image add 0, as the
+// reference skips them). PairsChannelAvx512 computes one output channel yc[oh][ow] from it: 32
+// output columns a block (the even ones in one accumulator's int32 lanes, the odd ones in
+// another), each kernel row ⌈kernel_w / 2⌉ vpdpwssd per accumulator on the plane's int16 column
+// pairs, (x[o + kw], x[o + kw + 1]) times (w[kw], w[kw + 1]) with w[kernel_w] = 0; wc[kh][kw]
+// int8, then the requantization (multiplier, shift) with p.requant's output stage. The same
+// output codes as Qs8DepthwiseChannelsLastAvx512. Preconditions: |acc| < 2^31,
 // kernel_h·⌈kernel_w / 2⌉ <= kPairsMaxWeights, rows >= (out_h − 1)·stride_h + kernel_h,
-// pitch >= out_w + kernel_w − 1, and kPairsSlack int32 readable after the rows × pitch (read into
+// pitch >= out_w + kernel_w − 1, and kPairsSlack int16 readable after the rows × pitch (read into
 // lanes whose outputs are not stored).
-constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 16;
-void BuildPairsAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int32_t* pairs);
-void PairsChannelAvx512(const ref::Conv2DParams& p, const int32_t* pairs, int64_t pitch, const int8_t* wc,
+constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 64;
+void PadPlaneAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int16_t* plane);
+void PairsChannelAvx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, const int8_t* wc,
                         int32_t bias, int32_t multiplier, int32_t shift, int8_t* yc);
 
 // ADD / SUB over n elements of a and b (avx512vnni_rows.cc, 16 a step): portable::BinaryFloat's code
