@@ -244,16 +244,18 @@ TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
 // to 5, strides up to 3, pads up to the kernel, so windows wholly in the padding too), with and
 // without count_include_pad, int8 and int16 codes at extreme zero points, fine to saturating outputs;
 // then rows wider than the max pool's 256-column chunk (several chunks a row), windows wider than
-// it (the direct path), and narrower activation ranges.
+// it (the direct path), and narrower activation ranges; then 2-wide windows at stride 2 (the max
+// pool's pair loop) on rows of 1–6 and 20–600 columns.
 template <typename T>
 void CheckPool2D(std::mt19937& rng) {
   auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
   constexpr int32_t kLo = sizeof(T) == 1 ? -128 : -32768, kHi = sizeof(T) == 1 ? 127 : 32767;
-  for (int trial = 0; trial < 72; ++trial) {
-    const bool wide = trial >= 60;
+  for (int trial = 0; trial < 96; ++trial) {
+    const bool wide = trial >= 60 && trial < 72, two = trial >= 72;  // two: 2-wide windows at stride 2
     ref::Pool2DParams p;
     p.batch = uni(1, 2), p.channels = uni(1, 5), p.in_h = uni(1, 13), p.in_w = wide ? uni(250, 700) : uni(1, 13);
     p.kernel_h = uni(1, 5), p.kernel_w = trial == 71 ? 300 : uni(1, 5), p.stride_h = uni(1, 3), p.stride_w = uni(1, 3);
+    if (two) p.kernel_w = p.stride_w = 2, p.in_w = trial < 84 ? uni(1, 6) : uni(20, 600);
     p.pad_top = uni(0, p.kernel_h), p.pad_bottom = uni(0, p.kernel_h), p.pad_left = uni(0, p.kernel_w);
     p.pad_right = uni(0, p.kernel_w);
     p.out_h = std::max(1, (p.in_h + p.pad_top + p.pad_bottom - p.kernel_h) / p.stride_h + 1);
@@ -262,7 +264,7 @@ void CheckPool2D(std::mt19937& rng) {
     p.input_zero_point = uni(0, 3) == 0 ? (uni(0, 1) ? kLo : kHi) : uni(kLo / 4, kHi / 4);
     int32_t mult = 1 << 30 | static_cast<int32_t>(rng() >> 2), shift = uni(-12, 1);
     p.requant = ref::RequantParams{&mult, &shift, 1, uni(-10, 10), kLo, kHi};
-    if (wide) p.requant.act_min = uni(kLo, kLo / 2), p.requant.act_max = uni(kHi / 2, kHi);
+    if (wide || (two && trial % 2 == 1)) p.requant.act_min = uni(kLo, kLo / 2), p.requant.act_max = uni(kHi / 2, kHi);
     std::vector<T> x(size_t(p.batch) * p.channels * p.in_h * p.in_w);
     for (auto& v : x) v = static_cast<T>(uni(kLo, kHi));
     const size_t n = size_t(p.batch) * p.channels * p.out_h * p.out_w;

@@ -861,7 +861,23 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
           for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = std::max(cols[c], ToMaxKey(row[c]));
         }
       }
+      // Outputs [i0, i1) of the run have their whole window inside the input; with a 2-wide
+      // window at stride 2 (the usual 2 × 2 pool) their maxima are one vector loop over the pairs.
+      int64_t i0 = o0, i1 = o0;
+      if (h.lo < h.hi && kernel_w == 2 && stride_w == 2) {
+        i0 = std::min<int64_t>(o1, std::max<int64_t>(o0, (pad_left + 1) / 2));
+        const int64_t last = int64_t{in_w} + pad_left - 2;  // the last window inside starts at 2·ow − pad_left = in_w − 2
+        i1 = last < 0 ? i0 : std::max<int64_t>(i0, std::min<int64_t>(o1, last / 2 + 1));
+        const MaxKey<T>* pair = cols + (i0 * 2 - pad_left - c0);
+        T* out = yr + i0;
+        for (int64_t o = 0; o < i1 - i0; ++o) {
+          const int32_t v = FromMaxKey<T>(std::max(pair[2 * o], pair[2 * o + 1]));
+          out[o] = static_cast<T>(v < act_min ? act_min : (v > act_max ? act_max : v));
+        }
+      }
       for (int64_t ow = o0; ow < o1; ++ow) {
+        if (ow == i0) ow = i1;  // (done above)
+        if (ow >= o1) break;
         const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
         int32_t best = act_min;
         if (h.lo < h.hi && w.lo < w.hi) {
