@@ -1109,24 +1109,28 @@ TEST(X86Misc, Depthwise3x3InteriorAndEdgeColumns) {
         DepthwiseTester().Channels(17).Input(w + 2, w).Stride(stride).Pads(t, l, b, r).Seed(seed++).Test();
 }
 
-// The AVX-512 pairs kernel (stride_w 1, dilation 1, output rows of 8 or more, kernel_h·⌈kernel_w/2⌉
-// <= 32: x86::PairsChannelAvx512, NCHW straight through): kernels of even and odd widths up to
-// 7 × 7 (28 pair weights) and 9 × 7 (36: the channels-last kernel again), rows of 8–130 outputs
-// (the 64-column steps, the 16-column steps and the masked tail), row strides 1–3, asymmetric and
-// wide pads, depthwise and one input channel, both requantizations with left shifts.
+// The AVX-512 pairs kernel (stride_w 1 or 2, dilation 1, output rows of 8 or more,
+// kernel_h·⌈kernel_w/2⌉ <= 32: x86::PairsChannelAvx512, NCHW straight through): kernels of even
+// and odd widths up to 7 × 7 (28 pair weights) and 9 × 7 (36: the channels-last kernel again),
+// rows of 4–261 outputs (whole 32-column blocks, blocks across row ends, masked tails), row strides
+// 1–3, column strides 1 and 2, asymmetric pads, depthwise and one input channel, both
+// requantizations with left shifts.
 TEST(X86Misc, DepthwisePairsKernelShapes) {
   uint32_t seed = 700;
-  for (auto [kh, kw] : {std::pair{1, 1}, {2, 2}, {3, 3}, {4, 3}, {3, 4}, {5, 5}, {1, 7}, {7, 7}, {9, 7}})
-    for (int32_t w : {8, 15, 17, 64, 65, 130})
-      for (int32_t stride_h : {1, 2, 3}) {
-        const uint32_t s = seed++;
-        const bool one_input = s % 3 == 0 && kh * ((kw + 1) / 2) <= 32;  // (9 × 7: depthwise only)
-        const int32_t pad_l = static_cast<int32_t>(s % 3), pad_r = kw - 1 - pad_l > 0 ? kw - 1 - pad_l : 0;
-        DepthwiseTester().OneInput(one_input).Channels(one_input ? 3 : 5).Kernel(kh, kw).Input(kh + 3, w)
-            .StrideH(stride_h).Pads(kh / 2, pad_l, kh - 1 - kh / 2 + 1, pad_r).PerChannel(s % 2 == 0)
-            .ZeroPoint(static_cast<int32_t>(s % 256) - 128).Shifts(s % 4 == 0 ? 20 : -20, s % 4 == 0 ? 28 : -4)
-            .Seed(s).Test();
-      }
+  for (int32_t stride_w : {1, 2})
+    for (auto [kh, kw] : {std::pair{1, 1}, {2, 2}, {3, 3}, {4, 3}, {3, 4}, {5, 5}, {1, 7}, {7, 7}, {9, 7}})
+      for (int32_t w : {8, 15, 17, 64, 65, 130, 261})
+        for (int32_t stride_h : {1, 2, 3}) {
+          const uint32_t s = seed++;
+          const int32_t pad_l = static_cast<int32_t>(s % 3), pad_r = kw - 1 - pad_l > 0 ? kw - 1 - pad_l : 0;
+          const int32_t out_w = (w + pad_l + pad_r - kw) / stride_w + 1;
+          // (9 × 7 and rows under 8 outputs: depthwise only, on the channels-last kernel)
+          const bool one_input = s % 3 == 0 && kh * ((kw + 1) / 2) <= 32 && out_w >= 8;
+          DepthwiseTester().OneInput(one_input).Channels(one_input ? 3 : 5).Kernel(kh, kw).Input(kh + 3, w)
+              .Stride(stride_w).StrideH(stride_h).Pads(kh / 2, pad_l, kh - 1 - kh / 2 + 1, pad_r)
+              .PerChannel(s % 2 == 0).ZeroPoint(static_cast<int32_t>(s % 256) - 128)
+              .Shifts(s % 4 == 0 ? 20 : -20, s % 4 == 0 ? 28 : -4).Seed(s).Test();
+        }
 }
 
 TEST(X86Misc, DepthwiseOtherKernelsAndZeroPoints) {

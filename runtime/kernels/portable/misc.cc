@@ -998,7 +998,7 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 namespace {
 size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
 // The convolutions of x86's pairs kernels (rows.h: PairsChannelAvx512): one input plane per
-// output channel (depthwise, or groups = 1 with one input channel), stride_w = 1, dilation 1, at
+// output channel (depthwise, or groups = 1 with one input channel), stride_w 1 or 2, dilation 1, at
 // most kPairsMaxWeights pair weights, and output rows of 8 or more (narrower ones would leave most
 // of the 16 lanes empty: the channels-last kernel takes them).
 }  // namespace
@@ -1010,7 +1010,8 @@ static_assert(kPairsMaxWeights == x86::kPairsMaxWeights && kPairsSlack == x86::k
 bool PairsConv(const ref::Conv2DParams& p) {
   const bool depthwise = p.groups > 1 && p.groups == p.in_channels && p.out_channels == p.in_channels;
   const bool one_input = p.groups == 1 && p.in_channels == 1;
-  return (depthwise || one_input) && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.out_w >= 8 &&
+  return (depthwise || one_input) && (p.stride_w == 1 || p.stride_w == 2) && p.dilation_h == 1 && p.dilation_w == 1 &&
+         p.out_w >= 8 &&
          int64_t{p.kernel_h} * ((int64_t{p.kernel_w} + 1) / 2) <= kPairsMaxWeights;
 }
 

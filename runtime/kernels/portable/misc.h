@@ -222,7 +222,7 @@ void Qs8GroupScaledConv2D(const ref::Conv2DGroupScaledParams& p, const int8_t* x
 size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 // The convolutions the avx512 path computes a channel's plane at a time, straight from and into
 // NCHW (x86::PairsChannelAvx512): one input plane per output channel (depthwise, or groups = 1
-// with one input channel: only these), stride_w = 1, dilation 1, output rows of 8 or more, at
+// with one input channel: only these), stride_w 1 or 2, dilation 1, output rows of 8 or more, at
 // most 32 pair weights (kernel_h·⌈kernel_w / 2⌉). Other depthwise convolutions take the
 // channels-last kernel.
 bool PairsConv(const ref::Conv2DParams& p);

@@ -555,21 +555,23 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
 
 namespace {
 // PairsChannelAvx512's sums (rows.h): blocks of 32 output columns in row-major order, two at a
-// time (across row ends). A block from column c holds the even columns c + 2i in one accumulator
-// and the odd ones c + 2i + 1 in another: for kernel row kh and weight pair q, lane i's dword of
-// the plane's row from column c + 2q (+ 1 for the odd ones) + 2i is the pair (x[o + 2q],
-// x[o + 2q + 1]) of its output o, multiplied by wv[kh·np + q] = (w[kh][2q], w[kh][2q + 1]) as
-// int16 pairs broadcast (w[kh][kernel_w] = 0 for an odd kernel_w); off[t] = kh·pitch + 2q. The
-// loads are whole vectors: a row's last block reads past out_w into the next row, the last row's
-// into the plane's slack, in lanes whose outputs are not stored. The requantized codes are
-// interleaved back into column order by bytes.
+// time (across row ends), each in two accumulators a and b. Output o's taps of kernel row kh and
+// weight pair q are the plane's int16 pair at column s·o + 2q (s = stride_w), the dword there,
+// multiplied by wv[kh·np + q] = (w[kh][2q], w[kh][2q + 1]) as int16 pairs broadcast (w[kh][kernel_w]
+// = 0 for an odd kernel_w); off[t] = kh·pitch + 2q. Stride 1: a block from column c holds the even
+// outputs c + 2i in a (lane i's dword from plane column c + 2q + 2i) and the odd ones in b (from
+// c + 2q + 1 + 2i), its codes interleaved back by bytes. Stride 2: a holds outputs c + i (dwords
+// from 2c + 2q + 2i), b outputs c + 16 + i (from 2c + 32 + 2q + 2i). The loads are whole vectors: a
+// row's last block reads past out_w into the next row, the last row's into the plane's slack, in
+// lanes whose outputs are not stored.
 void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, const __m512i* wv,
                  const int64_t* off, int32_t taps, __m512i b, __m512i mult, __m512i left, __m512i right,
                  const OutputStage& o, int8_t* yc) {
   const bool shifts_left = _mm512_test_epi32_mask(left, left) != 0;  // (rare: one loop, a branch)
   // The fields in locals: the byte stores may alias p for the compiler.
-  const int32_t out_w = p.out_w, out_h = p.out_h;
-  const int64_t row_step = int64_t{p.stride_h} * pitch;
+  const int32_t out_w = p.out_w, out_h = p.out_h, stride_w = p.stride_w;
+  const int64_t row_step = int64_t{p.stride_h} * pitch, b_at = stride_w == 1 ? 1 : 32;
+  const bool interleave = stride_w == 1;
   auto code = [&](__m512i acc) {
     return _mm512_cvtepi32_epi8(shifts_left ? Requantize<true>(acc, mult, left, right, o)
                                             : Requantize<false>(acc, mult, left, right, o));
@@ -579,12 +581,12 @@ void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch
     const int16_t* at[2];
     int8_t* y[2];
     __mmask32 k[2];
-    __m512i even[2], odd[2];
+    __m512i even[2], odd[2];  // a and b
 #pragma GCC unroll 2
     for (int32_t i = 0; i < 2; ++i) {  // (unrolled: the arrays stay in registers)
       even[i] = b, odd[i] = b;
       const bool past = oh == out_h;  // past the last block (i = 1): the one before again, not stored
-      at[i] = past ? at[0] : plane + oh * row_step + ow;
+      at[i] = past ? at[0] : plane + oh * row_step + int64_t{ow} * stride_w;
       y[i] = past ? y[0] : yc + int64_t{oh} * out_w + ow;
       const int32_t n = std::min(out_w - ow, 32);
       k[i] = past ? __mmask32{0} : static_cast<__mmask32>(n == 32 ? ~0u : (1u << n) - 1u);
@@ -596,14 +598,14 @@ void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch
       for (int32_t i = 0; i < 2; ++i) {
         const int16_t* r = at[i] + off[t];
         even[i] = _mm512_dpwssd_epi32(even[i], _mm512_loadu_si512(r), w);
-        odd[i] = _mm512_dpwssd_epi32(odd[i], _mm512_loadu_si512(r + 1), w);
+        odd[i] = _mm512_dpwssd_epi32(odd[i], _mm512_loadu_si512(r + b_at), w);
       }
     }
 #pragma GCC unroll 2
     for (int32_t i = 0; i < 2; ++i) {
       const __m128i e = code(even[i]), d = code(odd[i]);
-      _mm_mask_storeu_epi8(y[i], static_cast<__mmask16>(k[i]), _mm_unpacklo_epi8(e, d));
-      _mm_mask_storeu_epi8(y[i] + 16, static_cast<__mmask16>(k[i] >> 16), _mm_unpackhi_epi8(e, d));
+      _mm_mask_storeu_epi8(y[i], static_cast<__mmask16>(k[i]), interleave ? _mm_unpacklo_epi8(e, d) : e);
+      _mm_mask_storeu_epi8(y[i] + 16, static_cast<__mmask16>(k[i] >> 16), interleave ? _mm_unpackhi_epi8(e, d) : d);
     }
   }
 }

@@ -108,19 +108,19 @@ void Qs8DepthwiseChannelsLastAvx512(const ref::Conv2DParams& p, const int8_t* xt
                                     const int32_t* bias, int8_t* yt);
 
 // Convolutions of one input plane per output channel (depthwise, or groups = 1 with one input
-// channel) with stride_w = 1 and dilation 1, straight from and into NCHW (avx512vnni.cc;
+// channel) with stride_w 1 or 2 and dilation 1, straight from and into NCHW (avx512vnni.cc;
 // portable::PairsConv says which). PadPlaneAvx512 writes the padded plane of input plane xc
 // (in_h × in_w codes) as p pads it, `rows` × pitch int16: plane[i][j] = x − z_x at input
 // (i − pad_top, j − pad_left), 0 outside the input (so the taps outside the image add 0, as the
 // reference skips them). PairsChannelAvx512 computes one output channel yc[oh][ow] from it: 32
-// output columns a block (the even ones in one accumulator's int32 lanes, the odd ones in
-// another), each kernel row ⌈kernel_w / 2⌉ vpdpwssd per accumulator on the plane's int16 column
-// pairs, (x[o + kw], x[o + kw + 1]) times (w[kw], w[kw + 1]) with w[kernel_w] = 0; wc[kh][kw]
+// output columns a block in two accumulators' int32 lanes, each kernel row ⌈kernel_w / 2⌉ vpdpwssd
+// per accumulator on the plane's int16 column pairs, (x[s·o + kw], x[s·o + kw + 1]) times
+// (w[kw], w[kw + 1]) with w[kernel_w] = 0 (s = stride_w); wc[kh][kw]
 // int8, then the requantization (multiplier, shift) with p.requant's output stage. The same
 // output codes as Qs8DepthwiseChannelsLastAvx512. Preconditions: |acc| < 2^31,
 // kernel_h·⌈kernel_w / 2⌉ <= kPairsMaxWeights, rows >= (out_h − 1)·stride_h + kernel_h,
-// pitch >= out_w + kernel_w − 1, and kPairsSlack int16 readable after the rows × pitch (read into
-// lanes whose outputs are not stored).
+// pitch >= (out_w − 1)·stride_w + kernel_w, and kPairsSlack int16 readable after the rows × pitch
+// (read into lanes whose outputs are not stored).
 constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 64;
 void PadPlaneAvx512(const ref::Conv2DParams& p, const int8_t* xc, int64_t rows, int64_t pitch, int16_t* plane);
 void PairsChannelAvx512(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch, const int8_t* wc,
