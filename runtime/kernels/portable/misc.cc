@@ -875,9 +875,7 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
           out[o] = static_cast<T>(v < act_min ? act_min : (v > act_max ? act_max : v));
         }
       }
-      for (int64_t ow = o0; ow < o1; ++ow) {
-        if (ow == i0) ow = i1;  // (done above)
-        if (ow >= o1) break;
+      auto window = [&](int64_t ow) {  // any window: its bounds, then its columns' maxima
         const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
         int32_t best = act_min;
         if (h.lo < h.hi && w.lo < w.hi) {
@@ -886,7 +884,9 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
           best = std::max(best, FromMaxKey<T>(k));
         }
         yr[ow] = static_cast<T>(std::min(best, act_max));
-      }
+      };
+      for (int64_t ow = o0; ow < i0; ++ow) window(ow);
+      for (int64_t ow = i1; ow < o1; ++ow) window(ow);
     }
   });
 }
@@ -997,12 +997,12 @@ void DepthwisePlane(const ref::Conv2DParams& p, const int16_t* plane, int64_t wp
 
 namespace {
 size_t RoundUp64(size_t n) { return (n + 63) / 64 * 64; }
+}  // namespace
+
 // The convolutions of x86's pairs kernels (rows.h: PairsChannelAvx512): one input plane per
 // output channel (depthwise, or groups = 1 with one input channel), stride_w 1 or 2, dilation 1, at
 // most kPairsMaxWeights pair weights, and output rows of 8 or more (narrower ones would leave most
 // of the 16 lanes empty: the channels-last kernel takes them).
-}  // namespace
-
 constexpr int32_t kPairsMaxWeights = 32, kPairsSlack = 64;
 #if defined(SQUINT_X86_KERNELS)
 static_assert(kPairsMaxWeights == x86::kPairsMaxWeights && kPairsSlack == x86::kPairsSlack, "rows.h's");

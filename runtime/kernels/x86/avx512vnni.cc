@@ -581,10 +581,10 @@ void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch
     const int16_t* at[2];
     int8_t* y[2];
     __mmask32 k[2];
-    __m512i even[2], odd[2];  // a and b
+    __m512i acc_a[2], acc_b[2];
 #pragma GCC unroll 2
     for (int32_t i = 0; i < 2; ++i) {  // (unrolled: the arrays stay in registers)
-      even[i] = b, odd[i] = b;
+      acc_a[i] = b, acc_b[i] = b;
       const bool past = oh == out_h;  // past the last block (i = 1): the one before again, not stored
       at[i] = past ? at[0] : plane + oh * row_step + int64_t{ow} * stride_w;
       y[i] = past ? y[0] : yc + int64_t{oh} * out_w + ow;
@@ -597,13 +597,13 @@ void PairsBlocks(const ref::Conv2DParams& p, const int16_t* plane, int64_t pitch
 #pragma GCC unroll 2
       for (int32_t i = 0; i < 2; ++i) {
         const int16_t* r = at[i] + off[t];
-        even[i] = _mm512_dpwssd_epi32(even[i], _mm512_loadu_si512(r), w);
-        odd[i] = _mm512_dpwssd_epi32(odd[i], _mm512_loadu_si512(r + b_at), w);
+        acc_a[i] = _mm512_dpwssd_epi32(acc_a[i], _mm512_loadu_si512(r), w);
+        acc_b[i] = _mm512_dpwssd_epi32(acc_b[i], _mm512_loadu_si512(r + b_at), w);
       }
     }
 #pragma GCC unroll 2
     for (int32_t i = 0; i < 2; ++i) {
-      const __m128i e = code(even[i]), d = code(odd[i]);
+      const __m128i e = code(acc_a[i]), d = code(acc_b[i]);
       _mm_mask_storeu_epi8(y[i], static_cast<__mmask16>(k[i]), interleave ? _mm_unpacklo_epi8(e, d) : e);
       _mm_mask_storeu_epi8(y[i] + 16, static_cast<__mmask16>(k[i] >> 16), interleave ? _mm_unpackhi_epi8(e, d) : d);
     }
