@@ -28,6 +28,9 @@ constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPe
 // A group-scaled FULLY_CONNECTED's multiply-accumulate (AVX-512: vit_tiny W4 g32's layers, about
 // 100 GMAC/s; the portable kernels are slower, which only makes a split more worthwhile).
 constexpr int64_t kGroupScaledPsPerMac = 10;
+// A pairs convolution's output per kernel weight pair (plus one for its requantization): the
+// recognizer's 5 × 5 depthwise layers, about 40 ps (docs/benchmarks.md, session 19).
+constexpr int64_t kPairsPsPerTap = 40;
 // An int16 FULLY_CONNECTED's multiply-accumulate (AVX-512 VNNI: MiniLM's int16 layers, about
 // 50 GMAC/s; the other sets are slower, which only makes a split more worthwhile).
 constexpr int64_t kInt16FcPsPerMac = 20;
@@ -310,6 +313,19 @@ void RunFastGroupScaledConvAvx512(const PreparedOp& op, const void* const* in, v
 }
 #endif
 
+#if defined(SQUINT_X86_KERNELS)
+// Output planes [first, last) of a pairs convolution (portable::Qs8PairsConvItems), on thread
+// part's scratch slot.
+void RunFastPairsConvItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                           int32_t part) {
+  const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
+  const int8_t* w = s.weights != nullptr ? s.weights : static_cast<const int8_t*>(in[1]);
+  portable::Qs8PairsConvItems(s.p, static_cast<const int8_t*>(in[0]), w, static_cast<const int32_t*>(in[2]),
+                              reinterpret_cast<int16_t*>(reinterpret_cast<uint8_t*>(s.scratch) +
+                                                         static_cast<size_t>(part) * s.scratch_stride),
+                              static_cast<int8_t*>(out[0]), first, last);
+}
+#endif
 template <bool kAvx512>
 void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastDepthwiseState& s = Get<FastDepthwiseState>(op);
@@ -560,6 +576,20 @@ void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const Tens
       d.weights_at = AddWeightCodes(
           w, int64_t{p.out_channels} * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w, pools);
     d.transpose = portable::TransposeBytesFor(pools->isa);
+#if defined(SQUINT_X86_KERNELS)
+    const int64_t planes = int64_t{p.batch} * p.out_channels, out_plane = int64_t{p.out_h} * p.out_w;
+    if (pools->isa == Isa::kAvx512Vnni && portable::PairsConv(p) && out_plane <= kInt32Max) {
+      // A plane at a time: threads may share the planes out, each with its own scratch slot.
+      d.scratch_stride = ThreadScratchSlots(static_cast<int64_t>(portable::Qs8DepthwiseScratchBytes(p)), pools);
+      out->params = d;
+      out->run_items = &RunFastPairsConvItems;
+      out->run = &RunAllItems<&RunFastPairsConvItems>;
+      out->items = planes;
+      out->item_bytes = static_cast<int32_t>(out_plane);
+      out->item_ps = SaturatingProduct(out_plane, (int64_t{p.kernel_h} * ((p.kernel_w + 1) / 2) + 1) * kPairsPsPerTap);
+      return;
+    }
+#endif
     const size_t words = (portable::Qs8DepthwiseScratchBytes(p) + sizeof(int32_t) - 1) / sizeof(int32_t);
     pools->NeedScratch(words);
     out->params = d;

@@ -180,6 +180,7 @@ struct FastRequantizeState {
 struct FastDepthwiseState {
   ref::Conv2DParams p;
   int16_t* scratch = nullptr;  // set once the pools are final
+  size_t scratch_stride = 0;   // bytes between threads' scratch slots (the pairs path's items)
   // A packed int4 weight's codes unpacked at prepare (PreparePools::packed[weights_at], bound to
   // `weights` once the pools are final); an int8 weight is read in place (weights_at = SIZE_MAX).
   size_t weights_at = SIZE_MAX;

@@ -1158,6 +1158,14 @@ TEST(Dispatch, GroupedConvolutionsTakeTheGemmPerGroupAndGiveTheReferenceCodes) {
     ExpectFastCodesOnEverySet(d);
 }
 
+// Depthwise and one-input convolutions large enough that the pairs kernel's planes are shared out
+// over threads (int4 weights, so the fast path's unpacked copy shows it ran): two images, so parts
+// start mid-image; a one-input conv, whose parts build the image's plane at their first item.
+TEST(Dispatch, PairsConvolutionsSplitOverThreadsGiveTheReferenceCodes) {
+  for (const LowBitLayer d : {LowBitLayer{true, 40, 48, 48, 48, 0, true, 2}, LowBitLayer{true, 60, 1, 16, 1, 0, true, 2}})
+    ExpectFastCodesOnEverySet(d);
+}
+
 TEST(Dispatch, OpsSplitIntoItemsOverThreadsGiveTheReferenceCodes) {
   const AlignedBytes file = BuildItemsChain();
   std::mt19937 rng(13);

@@ -919,8 +919,11 @@ void AveragePool2DWindows(const ref::Pool2DParams& p, const T* x, T* y) {
 template <typename T, bool kMax>
 void Pool2D(const ref::Pool2DParams& p, const T* x, T* y) {
   if constexpr (kMax) {
-    if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
-    return ref::MaxPool2D<T>(p, x, y);  // windows wider than the chunk: the reference's loops
+    // int16 codes and windows wider than the chunk: the reference's loops (int16 max pools are
+    // rare; the library's size budget keeps one instantiation of the separable pool).
+    if constexpr (sizeof(T) == 1)
+      if (p.kernel_w <= kMaxPoolChunk && p.stride_w >= 1) return MaxPool2DSeparable(p, x, y);
+    return ref::MaxPool2D<T>(p, x, y);
   } else {
     AveragePool2DWindows(p, x, y);
   }
@@ -1042,26 +1045,34 @@ size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p) {
   return std::max({plane, pairs, DepthwiseLast(p).total});
 }
 
+#if defined(SQUINT_X86_KERNELS)
+void Qs8PairsConvItems(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                       int16_t* scratch, int8_t* y, int64_t first, int64_t last) {
+  const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
+  const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
+  const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
+  if (out_plane == 0 || p.out_channels == 0) return;
+  const ref::RequantParams& rq = p.requant;
+  const bool one_input = p.in_channels == 1;  // every output channel of an image reads its one plane
+  const int64_t channels = p.out_channels, in_channels = p.in_channels;
+  int64_t n = first / channels, c = first % channels;  // item n·channels + c, stepped without dividing
+  for (int64_t item = first; item < last; ++item) {
+    if (!one_input || c == 0 || item == first)
+      x86::PadPlaneAvx512(p, x + (n * in_channels + (one_input ? 0 : c)) * in_plane, hp, wp, scratch);
+    x86::PairsChannelAvx512(p, scratch, wp, w + c * taps, bias != nullptr ? bias[c] : 0,
+                            rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c], rq.count == 1 ? rq.shift[0] : rq.shift[c],
+                            y + item * out_plane);
+    if (++c == channels) c = 0, ++n;
+  }
+}
+#endif
+
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512, TransposeBytesFn transpose) {
 #if defined(SQUINT_X86_KERNELS)
   if (avx512 && PairsConv(p)) {  // straight from and into NCHW, a channel's plane at a time
-    const int64_t hp = PaddedExtent(p.out_h, p.stride_h, p.kernel_h, p.dilation_h);
-    const int64_t wp = PaddedExtent(p.out_w, p.stride_w, p.kernel_w, p.dilation_w);
-    const int64_t in_plane = int64_t{p.in_h} * p.in_w, out_plane = int64_t{p.out_h} * p.out_w;
-    const int64_t taps = int64_t{p.kernel_h} * p.kernel_w;
-    if (out_plane == 0 || p.out_channels == 0) return;
-    const ref::RequantParams& rq = p.requant;
-    const bool one_input = p.in_channels == 1;  // every output channel reads the one plane
-    for (int32_t n = 0; n < p.batch; ++n)
-      for (int32_t c = 0; c < p.out_channels; ++c) {
-        if (!one_input || c == 0)
-          x86::PadPlaneAvx512(p, x + (int64_t{n} * p.in_channels + (one_input ? 0 : c)) * in_plane, hp, wp, scratch);
-        x86::PairsChannelAvx512(p, scratch, wp, w + c * taps, bias != nullptr ? bias[c] : 0,
-                                rq.count == 1 ? rq.multiplier[0] : rq.multiplier[c],
-                                rq.count == 1 ? rq.shift[0] : rq.shift[c],
-                                y + (int64_t{n} * p.out_channels + c) * out_plane);
-      }
+    Qs8PairsConvItems(p, x, w, bias, scratch, y, 0, int64_t{p.batch} * p.out_channels);
     return;
   }
   if (avx512) {

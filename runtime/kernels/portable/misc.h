@@ -179,8 +179,10 @@ void ConcatTables(int32_t num_inputs, const T* const* inputs, const int32_t* axi
                   const T* tables, const bool* identity, T* y);
 
 // ---- MAX_POOL_2D / AVERAGE_POOL_2D (kMax), int8 or int16, dilation 1 ----
-// The reference's codes (kernels.h) from each window's bounds per axis instead of a test per
-// window position; the average's division by the inverse with its exact correction.
+// The reference's codes (kernels.h). The int8 max separably (each column's max over the window's
+// rows, then each window's over its columns; windows up to 256 columns wide), the average from each
+// window's bounds per axis with the division by the inverse and its exact correction; the int16
+// max and wider windows by the reference kernel itself.
 template <typename T, bool kMax>
 void Pool2D(const ref::Pool2DParams& p, const T* x, T* y);
 
@@ -226,6 +228,12 @@ size_t Qs8DepthwiseScratchBytes(const ref::Conv2DParams& p);
 // most 32 pair weights (kernel_h·⌈kernel_w / 2⌉). Other depthwise convolutions take the
 // channels-last kernel.
 bool PairsConv(const ref::Conv2DParams& p);
+// x86-64 builds, the CPU has AVX-512 VNNI: output planes [first, last) of a PairsConv convolution,
+// item n·C_out + c the plane of image n and output channel c (Qs8DepthwiseConv2D's avx512 path is
+// all of them), with a scratch of Qs8DepthwiseScratchBytes(p) bytes of its own (threads may share
+// the items out, each with its own scratch).
+void Qs8PairsConvItems(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
+                       int16_t* scratch, int8_t* y, int64_t first, int64_t last);
 void Qs8DepthwiseConv2D(const ref::Conv2DParams& p, const int8_t* x, const int8_t* w, const int32_t* bias,
                         int16_t* scratch, int8_t* y, bool avx512 = false, TransposeBytesFn transpose = &TransposeBytes);
 
