@@ -808,24 +808,14 @@ PoolSpan SpanOf(int64_t start, int32_t kernel, int32_t in, int32_t pad_before, i
 }
 }  // namespace
 
-// The max pool separably, for windows up to kMaxPoolChunk columns wide: for a run of outputs of
-// one output row, the max over the window's rows of every input column the run reads (a vector
-// loop), then each output's max over its columns of that. An empty window gives act_min. int8
-// codes are compared as unsigned keys x ^ 0x80 (the same order): x86-64's baseline has an
-// unsigned byte max (pmaxub) and no signed one.
+// The int8 max pool separably, for windows up to kMaxPoolChunk columns wide: for a run of outputs
+// of one output row, the max over the window's rows of every input column the run reads (a vector
+// loop), then each output's max over its columns of that. An empty window gives act_min. Codes
+// are compared as unsigned keys x ^ 0x80 (the same order): x86-64's baseline has an unsigned byte
+// max (pmaxub) and no signed one.
 constexpr int64_t kMaxPoolChunk = 256;
-template <typename T>
-using MaxKey = std::conditional_t<sizeof(T) == 1, uint8_t, T>;
-template <typename T>
-MaxKey<T> ToMaxKey(T x) {
-  if constexpr (sizeof(T) == 1) return static_cast<uint8_t>(static_cast<uint8_t>(x) ^ 0x80u);
-  else return x;
-}
-template <typename T>
-int32_t FromMaxKey(MaxKey<T> k) {
-  if constexpr (sizeof(T) == 1) return static_cast<int32_t>(k) - 128;
-  else return k;
-}
+uint8_t ToMaxKey(int8_t x) { return static_cast<uint8_t>(static_cast<uint8_t>(x) ^ 0x80u); }
+int32_t FromMaxKey(uint8_t k) { return static_cast<int32_t>(k) - 128; }
 // Calls row(xp, yr, h) for each output row of each plane: the plane's input, the row's outputs and
 // the window's input rows. The parameters are read into locals first: the kernels' stores may alias
 // p for the compiler.
@@ -842,22 +832,21 @@ void ForEachPoolRow(const ref::Pool2DParams& p, const T* x, T* y, Row row) {
   }
 }
 
-template <typename T>
-void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
+void MaxPool2DSeparable(const ref::Pool2DParams& p, const int8_t* x, int8_t* y) {
   const int32_t in_w = p.in_w, out_w = p.out_w, kernel_w = p.kernel_w, stride_w = p.stride_w;
   const int32_t pad_left = p.pad_left, pad_right = p.pad_right, act_min = p.requant.act_min, act_max = p.requant.act_max;
   const int64_t run = (kMaxPoolChunk - kernel_w) / stride_w + 1;  // outputs whose columns fit the chunk
-  MaxKey<T> cols[kMaxPoolChunk];
-  ForEachPoolRow(p, x, y, [&](const T* xp, T* yr, const PoolSpan& h) {
+  uint8_t cols[kMaxPoolChunk];
+  ForEachPoolRow(p, x, y, [&](const int8_t* xp, int8_t* yr, const PoolSpan& h) {
     for (int64_t o0 = 0; o0 < out_w; o0 += run) {
       const int64_t o1 = std::min<int64_t>(out_w, o0 + run);
       const int64_t c0 = std::max<int64_t>(o0 * stride_w - pad_left, 0);
       const int64_t c1 = std::min<int64_t>((o1 - 1) * stride_w - pad_left + kernel_w, in_w);
       if (h.lo < h.hi && c0 < c1) {
-        const T* first = xp + h.lo * in_w + c0;
+        const int8_t* first = xp + h.lo * in_w + c0;
         for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = ToMaxKey(first[c]);
         for (int64_t ih = h.lo + 1; ih < h.hi; ++ih) {
-          const T* row = xp + ih * in_w + c0;
+          const int8_t* row = xp + ih * in_w + c0;
           for (int64_t c = 0; c < c1 - c0; ++c) cols[c] = std::max(cols[c], ToMaxKey(row[c]));
         }
       }
@@ -868,22 +857,22 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const T* x, T* y) {
         i0 = std::min<int64_t>(o1, std::max<int64_t>(o0, (pad_left + 1) / 2));
         const int64_t last = int64_t{in_w} + pad_left - 2;  // the last window inside starts at 2·ow − pad_left = in_w − 2
         i1 = last < 0 ? i0 : std::max<int64_t>(i0, std::min<int64_t>(o1, last / 2 + 1));
-        const MaxKey<T>* pair = cols + (i0 * 2 - pad_left - c0);
-        T* out = yr + i0;
+        const uint8_t* pair = cols + (i0 * 2 - pad_left - c0);
+        int8_t* out = yr + i0;
         for (int64_t o = 0; o < i1 - i0; ++o) {
-          const int32_t v = FromMaxKey<T>(std::max(pair[2 * o], pair[2 * o + 1]));
-          out[o] = static_cast<T>(v < act_min ? act_min : (v > act_max ? act_max : v));
+          const int32_t v = FromMaxKey(std::max(pair[2 * o], pair[2 * o + 1]));
+          out[o] = static_cast<int8_t>(v < act_min ? act_min : (v > act_max ? act_max : v));
         }
       }
       auto window = [&](int64_t ow) {  // any window: its bounds, then its columns' maxima
         const PoolSpan w = SpanOf(ow * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
         int32_t best = act_min;
         if (h.lo < h.hi && w.lo < w.hi) {
-          MaxKey<T> k = cols[w.lo - c0];
+          uint8_t k = cols[w.lo - c0];
           for (int64_t iw = w.lo + 1; iw < w.hi; ++iw) k = std::max(k, cols[iw - c0]);
-          best = std::max(best, FromMaxKey<T>(k));
+          best = std::max(best, FromMaxKey(k));
         }
-        yr[ow] = static_cast<T>(std::min(best, act_max));
+        yr[ow] = static_cast<int8_t>(std::min(best, act_max));
       };
       for (int64_t ow = o0; ow < i0; ++ow) window(ow);
       for (int64_t ow = i1; ow < o1; ++ow) window(ow);
