@@ -190,11 +190,11 @@ void BM_Softmax(benchmark::State& state) {
   p.exp_table = table.data();
   p.exp_table_size = 256;
   p.exp_bits = 30;
-  // The rows prepare picks on this CPU (VBMI's where it has VBMI, for rows longer than 64), or
+  // The rows prepare picks on this CPU (VBMI's where it has VBMI), or
   // (path 1, 2) the AVX-512 or VBMI ones.
   const bool vbmi = squint::rt::Avx512VbmiSupported();
   const auto path = state.range(2) != 0       ? static_cast<fast::SoftmaxRows>(state.range(2))
-                    : vbmi && depth > 64 ? fast::SoftmaxRows::kAvx512Vbmi
+                    : vbmi ? fast::SoftmaxRows::kAvx512Vbmi
                                               : fast::SoftmaxRows::kAvx512;
   if (path == fast::SoftmaxRows::kAvx512Vbmi && !vbmi)
     return state.SkipWithError("no AVX-512 VBMI");

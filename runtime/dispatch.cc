@@ -74,7 +74,8 @@ bool IsaSupported(Isa isa) {
 
 bool Avx512VbmiSupported() {
 #if defined(SQUINT_X86_KERNELS)
-  return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi");
+  return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512dq");
 #else
   return false;
 #endif

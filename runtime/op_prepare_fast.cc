@@ -1085,13 +1085,13 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
                         PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.exp_table_size != 256) return;
-  // The VBMI rows where the CPU has VBMI and rows are longer than 64: 1.2x the per-element float
-  // rows' speed on 128, 2.2–2.4x on 197–512, 7 % slower on 50–64 (docs/benchmarks.md, "Fast kernels").
-  // A log grid's codes take the plain C++ rows on every set.
+  // The VBMI rows where the CPU has VBMI: 1.7x the per-element float rows' speed on rows of
+  // 50–64, 1.2x on 128, 2.2–2.4x on 197–512 (docs/benchmarks.md, "Fast kernels"). A log grid's
+  // codes take the plain C++ rows on every set.
   const portable::SoftmaxRows rows = pools->isa != Isa::kAvx512Vnni || p.grid != nullptr
                                          ? portable::SoftmaxRows::kCpp
-                                     : Avx512VbmiSupported() && p.depth > 64 ? portable::SoftmaxRows::kAvx512Vbmi
-                                                                             : portable::SoftmaxRows::kAvx512;
+                                     : Avx512VbmiSupported() ? portable::SoftmaxRows::kAvx512Vbmi
+                                                             : portable::SoftmaxRows::kAvx512;
   if (dynamic_mask) {  // `keep` bytes: a 64-byte-aligned slot per thread
     FastSoftmaxMaskedState s;
     s.p = p;

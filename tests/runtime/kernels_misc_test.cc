@@ -560,7 +560,7 @@ TEST(X86Misc, SoftmaxShortRowsNearCodeBoundaries) {
       }
 }
 
-// Two-element rows built so that e·α + β (the short rows' float estimate, avx512vnni.cc) lies
+// Rows built so that e·α + β (the float estimate of both AVX-512 row kinds) lies
 // 1/(2^drop·S) above the integer j: the float estimate falls on either side of j, and only the
 // exact path for lanes near a boundary gets the reference's code. With S = 2S' and
 // M = j·2^(drop+1) − 2^drop − 1 (odd), 2^24·e_0 + ⌊S/2⌋ + 2^(drop−1)·S = j·2^drop·S + 1 holds for
@@ -581,22 +581,24 @@ TEST(X86Misc, SoftmaxCodesJustAboveABoundary) {
       if (e1 < 0 || e1 > e0) continue;
       std::vector<int32_t> table(256, 0);
       table[0] = static_cast<int32_t>(e0), table[1] = static_cast<int32_t>(e1);
-      ref::SoftmaxParams p;
-      p.rank = 2, p.dims[0] = 1, p.dims[1] = 2, p.rows = 1, p.depth = 2;
-      p.exp_table = table.data(), p.exp_table_size = 256, p.exp_bits = 30, p.output_bits = bits;
-      const int8_t x[2] = {127, 126};
-      int8_t want[2], got[2];
-      ref::Softmax<int8_t, int8_t>(p, x, want);
-      ASSERT_EQ(int{want[0]} + 128, j) << "the row is not at the boundary it was built for";
-      for (auto path : {portable::SoftmaxRows::kAvx512, portable::SoftmaxRows::kAvx512Vbmi}) {
-        if (!SoftmaxRowsSupported(path)) continue;
-        portable::Qs8Softmax<int8_t>(p, x, got, path);
-        ASSERT_EQ(int{got[0]}, int{want[0]}) << "bits " << bits << " j " << j << " path " << static_cast<int>(path);
-        ASSERT_EQ(int{got[1]}, int{want[1]}) << "bits " << bits << " j " << j << " path " << static_cast<int>(path);
+      // Two elements, and (the long rows' code tables) 130 with 128 more of e = 0.
+      for (int32_t depth : {2, 130}) {
+        ref::SoftmaxParams p;
+        p.rank = 2, p.dims[0] = 1, p.dims[1] = depth, p.rows = 1, p.depth = depth;
+        p.exp_table = table.data(), p.exp_table_size = 256, p.exp_bits = 30, p.output_bits = bits;
+        std::vector<int8_t> x(static_cast<size_t>(depth), 0), want(x.size()), got(x.size());
+        x[0] = 127, x[1] = 126;
+        ref::Softmax<int8_t, int8_t>(p, x.data(), want.data());
+        ASSERT_EQ(int{want[0]} + 128, j) << "the row is not at the boundary it was built for";
+        for (auto path : {portable::SoftmaxRows::kAvx512, portable::SoftmaxRows::kAvx512Vbmi}) {
+          if (!SoftmaxRowsSupported(path)) continue;
+          portable::Qs8Softmax<int8_t>(p, x.data(), got.data(), path);
+          ASSERT_EQ(got, want) << "bits " << bits << " j " << j << " depth " << depth << " path " << static_cast<int>(path);
+        }
+        ++rows;
       }
-      ++rows;
     }
-  EXPECT_GT(rows, 40);
+  EXPECT_GT(rows, 80);
 }
 
 TEST(X86Misc, SoftmaxMasks) {

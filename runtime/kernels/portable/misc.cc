@@ -386,27 +386,23 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
   if (p.grid != nullptr) grid_limits.emplace(p);
   const LogGridLimits* grid = grid_limits ? &*grid_limits : nullptr;
 #if defined(SQUINT_X86_KERNELS)
-  // Two rows in flight on AVX-512: a row waits for the next one and the two run as a pair (both
-  // first halves, then both second halves: x86::Qs8SoftmaxRowPairAvx512, Qs8SoftmaxRowsAvx512Vbmi);
-  // `flush` runs a waiting row alone (at the end, and before `keep`, which it may read, is rebuilt).
+  // Rows in flight on AVX-512: a row waits until the group is full (two rows, or
+  // x86::kSoftmaxVbmiGroup on VBMI) and the group runs with its stages interleaved
+  // (x86::Qs8SoftmaxRowPairAvx512, Qs8SoftmaxRowsAvx512Vbmi); `flush` runs the waiting rows (at
+  // the end, and before `keep`, which they may read, is rebuilt).
   const bool avx512 = rows != SoftmaxRows::kCpp, vbmi = rows == SoftmaxRows::kAvx512Vbmi;
   x86::SoftmaxVbmiTables tables;
   if (vbmi && last_row > first_row) x86::SoftmaxVbmiTablesInit(p, &tables);
-  const int8_t* wait_x = nullptr;
-  const uint8_t* wait_m = nullptr;
-  uint8_t* wait_y = nullptr;
+  const int32_t group = vbmi ? x86::kSoftmaxVbmiGroup : 2;
+  const int8_t* wait_x[x86::kSoftmaxVbmiGroup] = {};
+  const uint8_t* wait_m[x86::kSoftmaxVbmiGroup] = {};
+  uint8_t* wait_y[x86::kSoftmaxVbmiGroup] = {};
+  int32_t waiting = 0;
   auto flush = [&] {
-    if (wait_x != nullptr) {
-      if (vbmi) {
-        const int8_t* const xs[2] = {wait_x, nullptr};
-        const uint8_t* const ms[2] = {wait_m, nullptr};
-        uint8_t* const ys[2] = {wait_y, nullptr};
-        x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, 1, xs, ms, ys);
-      } else {
-        x86::Qs8SoftmaxRowAvx512(p, wait_x, wait_m, wait_y);
-      }
-    }
-    wait_x = nullptr;
+    if (vbmi && waiting > 0) x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, waiting, wait_x, wait_m, wait_y);
+    else if (waiting == 2) x86::Qs8SoftmaxRowPairAvx512(p, wait_x, wait_m, wait_y);
+    else if (waiting == 1) x86::Qs8SoftmaxRowAvx512(p, wait_x[0], wait_m[0], wait_y[0]);
+    waiting = 0;
   };
 #endif
   for (int64_t r = first_row; r < last_row; ++r) {
@@ -437,16 +433,8 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
     }
 #if defined(SQUINT_X86_KERNELS)
     if (avx512 && any) {  // the whole row (mr: null or a byte per element)
-      if (wait_x == nullptr) {
-        wait_x = xr, wait_m = mr, wait_y = reinterpret_cast<uint8_t*>(yr);
-      } else {
-        const int8_t* const xs[2] = {wait_x, xr};
-        const uint8_t* const ms[2] = {wait_m, mr};
-        uint8_t* const ys[2] = {wait_y, reinterpret_cast<uint8_t*>(yr)};
-        if (vbmi) x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, 2, xs, ms, ys);
-        else x86::Qs8SoftmaxRowPairAvx512(p, xs, ms, ys);
-        wait_x = nullptr;
-      }
+      wait_x[waiting] = xr, wait_m[waiting] = mr, wait_y[waiting] = reinterpret_cast<uint8_t*>(yr);
+      if (++waiting == group) flush();
     } else {
       SoftmaxRowCpp(p, grid, xr, mr, any, yr, code_of_d);
     }

@@ -526,30 +526,6 @@ void SoftmaxRowCodes(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_
 
 }  // namespace
 
-void SoftmaxCodeBytesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t n, uint8_t* codes) {
-  const ShortRowCodes sc(p, sum);
-  const __m512i zero_code = _mm512_set1_epi32(p.output_zero_point);
-  for (int32_t d = 0; d < n; d += 16) {
-    const __m512i e = _mm512_loadu_si512(p.exp_table + d);
-    __m512i code = zero_code;
-    __mmask16 near = 0xffff;
-    if (sc.usable) {  // in float, away from a code boundary (ShortRowCodes)
-      const __m512 est = _mm512_fmadd_ps(_mm512_cvtepi32_ps(e), sc.alpha, sc.beta);
-      const __m512 whole = _mm512_roundscale_ps(est, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-      const __m512 frac = _mm512_sub_ps(est, whole);
-      near = _mm512_cmp_ps_mask(frac, sc.eps, _CMP_LT_OQ) | _mm512_cmp_ps_mask(frac, sc.one_minus_eps, _CMP_GT_OQ);
-      code = _mm512_add_epi32(
-          _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(whole), _mm512_setzero_si512()), sc.u_max), zero_code);
-    }
-    if (near != 0) {  // the exact 64-bit path
-      const SoftmaxCodeConsts c(p, sum);
-      code = _mm512_inserti64x4(_mm512_castsi256_si512(SoftmaxCodes8(c, _mm512_castsi512_si256(e))),
-                                SoftmaxCodes8(c, _mm512_extracti64x4_epi64(e, 1)), 1);
-    }
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + d), _mm512_cvtepi32_epi8(code));
-  }
-}
-
 void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
   SoftmaxRowState st;
   SoftmaxRowStats(p, xr, mr, &st);

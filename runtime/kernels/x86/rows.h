@@ -26,26 +26,25 @@ void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const ui
 void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
                              uint8_t* const yr[2]);
 
-// The output bytes of a kept element for d = 0 .. n − 1 (and on to n rounded up to 16; n <= 256)
-// of a row whose Σe is sum, u + output_zero_point as above, 16 d a step from the exp table
-// (avx512vnni_rows.cc: in float where away from a code boundary, else the exact 64-bit path).
-void SoftmaxCodeBytesAvx512(const ref::SoftmaxParams& p, int64_t sum, int32_t n, uint8_t* codes);
-
-// The SOFTMAX rows on AVX-512 VBMI (avx512vbmi.cc; the CPU condition of Qs8LutAvx512Vbmi), 64
-// elements a step, the same bytes as Qs8SoftmaxRowAvx512. Per call, SoftmaxVbmiTables holds the exp
-// table as four byte planes (plane k: byte k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each
-// sum exact by vpsadbw over bytes looked up by vpermi2b) and d_zero: u(d) = 0 in every row for
-// d >= d_zero (256 when no such d). Per row: the kept max and min; Σe from the planes; the codes
-// of d in [0, min(max − min, d_zero)] by SoftmaxCodeBytesAvx512; each output one vpermi2b (two
-// when that range passes 128) of min(d, that bound) into those codes.
+// The SOFTMAX rows on AVX-512 VBMI (avx512vbmi_softmax.cc, which states the method; the CPU
+// condition of Qs8LutAvx512Vbmi), the same bytes as Qs8SoftmaxRowAvx512, up to kSoftmaxVbmiGroup
+// rows a call. Per call, SoftmaxVbmiTables holds the exp table as four byte planes (plane k: byte
+// k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each sum exact by vpsadbw over bytes looked up by
+// vpermi2b), as floats in the order the codes' packing wants (e_float), the float codes' constants
+// and d_zero: u(d) = 0 in every row for d >= d_zero (256 when no such d).
+constexpr int32_t kSoftmaxVbmiGroup = 4;
 struct SoftmaxVbmiTables {
   alignas(64) uint8_t planes[4][256];
-  int32_t d_zero = 256;
+  alignas(64) float e_float[256];
+  double scale_pot = 0, inv_pot = 0, round_pot = 0;  // scale/2^drop, 1/2^drop, round/2^drop
+  float eps = 0;                                      // the float codes' margin (∞: all exact)
+  int32_t u_max = 0, zero_code = 0, d_zero = 256;
 };
 void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t);
-// count (1 or 2) rows, their stages interleaved; mr[r]: the row's mask bytes or null.
+// count (1 .. kSoftmaxVbmiGroup) rows, their stages interleaved; mr[r]: the row's mask bytes or null.
 void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, int32_t count,
-                              const int8_t* const xr[2], const uint8_t* const mr[2], uint8_t* const yr[2]);
+                              const int8_t* const xr[kSoftmaxVbmiGroup], const uint8_t* const mr[kSoftmaxVbmiGroup],
+                              uint8_t* const yr[kSoftmaxVbmiGroup]);
 
 // The LAYER_NORM rows' requantization divides by 2^r, r = 31 − shift, in one of two ways (r <= 32
 // or r > 32): per lane (per-channel shifts), or one way for the whole row (a per-tensor shift),
