@@ -75,7 +75,7 @@ bool IsaSupported(Isa isa) {
 bool Avx512VbmiSupported() {
 #if defined(SQUINT_X86_KERNELS)
   return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi") &&
-         __builtin_cpu_supports("avx512dq");
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 #else
   return false;
 #endif

@@ -34,7 +34,7 @@ bool ParseIsa(const char* name, Isa* out);
 bool IsaSupported(Isa isa);
 // An extension the avx512vnni set uses when the CPU has it (the int8 LUT by vpermi2b, byte
 // transposes by vpermb: runtime/kernels/x86/avx512vbmi.cc): true when this is an x86-64 build and the CPU has AVX-512
-// VBMI and DQ with avx512vnni's features. Not a set of its own: the codes are the same either way.
+// VBMI, DQ and FMA with avx512vnni's features. Not a set of its own: the codes are the same either way.
 bool Avx512VbmiSupported();
 // Another: AMX tiles (TDPBUSD, the int8 GEMM's qs8_gemm_32x32c4__amx in runtime/kernels/x86/
 // avx512vnni.cc): true when this is an x86-64 Linux build, the CPU has AMX-TILE and AMX-INT8 with

@@ -1,6 +1,7 @@
 // SOFTMAX rows on AVX-512 VBMI (rows.h: SoftmaxVbmiTables, Qs8SoftmaxRowsAvx512Vbmi). This
-// translation unit alone is compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vbmi; prepare
-// calls it only when Avx512VbmiSupported() (dispatch.h), which checks those sets.
+// translation unit alone is compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vbmi
+// -mavx512vnni -mfma; prepare calls it only when Avx512VbmiSupported() (dispatch.h), which checks
+// those sets.
 //
 // Up to four rows at a time, in stages, so that one row's reductions overlap the others' work:
 //  1. The kept max (and, for rows longer than 64, min) of each row, 64 codes a step, then the four
@@ -8,8 +9,9 @@
 //     then of four, then within a lane), each row's max broadcast back to 64 bytes.
 //  2. Σe per row: d = max − x as an unsigned byte; the exp table's four byte planes (byte k of e_d)
 //     looked up by vpermi2b (two and a merge for lanes whose d reaches 128), the lanes not kept
-//     zeroed, each plane summed exactly by vpsadbw; the four rows' sums reduced at once.
-//  3. The codes, from α = scale/(2^drop·S) and β = (⌊S/2⌋ + round·S)/(2^drop·S) (one vector
+//     zeroed, each plane summed exactly (vpsadbw; vpdpbusd for rows longer than 64); the four
+//     rows' sums reduced at once.
+//  3. The codes, from α = scale/(2^drop·S) and β = (⌊S/2⌋ + round·S)/(2^drop·S) (one float
 //     division for the four rows): v = ⌊e·α + β⌋ = the reference's ⌊(⌊(scale·e + ⌊S/2⌋)/S⌋ +
 //     round)/2^drop⌋ (nested floors), u = clamp(v, 0, 2^bits − 1), in float where est = fma(e, α, β)
 //     is at least eps from an integer (SoftmaxVbmiTablesInit: eps bounds est's error), exactly in
@@ -38,11 +40,9 @@ namespace squint::rt::x86 {
 
 namespace {
 
-// Byte r (0..63) of a 64-element block, as the interleave of four byte planes (unpacklo/hi_epi8,
-// then unpacklo/hi_epi16, within 128-bit lanes) leaves it: dword lane l of register j, where
-// r = 16·(l / 4) + 4·j + l % 4. Slot = 16·j + l.
-constexpr int32_t InterleavedSlot(int32_t r) { return 16 * ((r % 16) / 4) + 4 * (r / 16) + r % 4; }
-// The inverse: the byte of dword lane l of register j.
+// The interleave of four byte planes (unpacklo/hi_epi8, then unpacklo/hi_epi16, within 128-bit
+// lanes) puts byte r of a 64-element block in dword lane l of register j, where
+// r = 16·(l / 4) + 4·j + l % 4: InterleavedByte(j, l).
 inline int32_t InterleavedByte(int32_t j, int32_t l) { return 16 * (l / 4) + 4 * j + l % 4; }
 
 // The reference's output code of a kept element with exp value e in a row whose Σe is sum.
@@ -130,11 +130,10 @@ struct RowConsts {
   __m512 alpha, beta;
   int64_t sum[8];
   RowConsts(const SoftmaxVbmiTables& t, __m512i s) {
-    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), _mm512_cvtepi64_pd(s));
-    const __m512d half = _mm512_cvtepi64_pd(_mm512_srli_epi64(s, 1));
-    const __m256 a = _mm512_cvtpd_ps(_mm512_mul_pd(inv, _mm512_set1_pd(t.scale_pot)));
-    const __m256 b = _mm512_cvtpd_ps(_mm512_fmadd_pd(half, _mm512_mul_pd(inv, _mm512_set1_pd(t.inv_pot)),
-                                                     _mm512_set1_pd(t.round_pot)));
+    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm512_cvtepi64_ps(s));
+    const __m256 half = _mm512_cvtepi64_ps(_mm512_srli_epi64(s, 1));
+    const __m256 a = _mm256_mul_ps(inv, _mm256_set1_ps(t.scale_pot));
+    const __m256 b = _mm256_fmadd_ps(half, _mm256_mul_ps(inv, _mm256_set1_ps(t.inv_pot)), _mm256_set1_ps(t.round_pot));
     alpha = _mm512_castps256_ps512(a), beta = _mm512_castps256_ps512(b);
     _mm512_storeu_si512(sum, s);
   }
@@ -201,9 +200,12 @@ void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Pl
 }
 
 // A long row's Σe in qword lanes (Σ_k 2^8k·plane k's sums). kWide: its max − min reaches 128.
-template <bool kWide>
+// kDot: each plane's bytes summed by vpdpbusd into dwords (on port 0, beside the lookups on port
+// 5; at most 4·255 a lane a step, exact for rows under 2^22), else by vpsadbw into qwords.
+constexpr int32_t kDotDepthLimit = 1 << 22;
+template <bool kWide, bool kDot>
 __m512i RowSum(const Planes& pl, int32_t depth, const int8_t* x, const uint8_t* m, __m512i bmax) {
-  const __m512i zero = _mm512_setzero_si512();
+  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
   __m512i acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
   for (int32_t i = 0; i < depth; i += 64) {
     const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
@@ -211,10 +213,20 @@ __m512i RowSum(const Planes& pl, int32_t depth, const int8_t* x, const uint8_t* 
     const __mmask64 hi = kWide ? kept & _mm512_movepi8_mask(d) : 0;
     __m512i b[4];
     pl.Look<kWide>(d, kept & ~hi, hi, b);
-    acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(b[0], zero));
-    acc1 = _mm512_add_epi64(acc1, _mm512_sad_epu8(b[1], zero));
-    acc2 = _mm512_add_epi64(acc2, _mm512_sad_epu8(b[2], zero));
-    acc3 = _mm512_add_epi64(acc3, _mm512_sad_epu8(b[3], zero));
+    if (kDot) {
+      acc0 = _mm512_dpbusd_epi32(acc0, b[0], ones), acc1 = _mm512_dpbusd_epi32(acc1, b[1], ones);
+      acc2 = _mm512_dpbusd_epi32(acc2, b[2], ones), acc3 = _mm512_dpbusd_epi32(acc3, b[3], ones);
+    } else {
+      acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(b[0], zero));
+      acc1 = _mm512_add_epi64(acc1, _mm512_sad_epu8(b[1], zero));
+      acc2 = _mm512_add_epi64(acc2, _mm512_sad_epu8(b[2], zero));
+      acc3 = _mm512_add_epi64(acc3, _mm512_sad_epu8(b[3], zero));
+    }
+  }
+  if (kDot) {  // dword pairs into qwords
+    const __m512i low = _mm512_set1_epi64(0xffffffff);
+    auto widen = [&](__m512i a) { return _mm512_add_epi64(_mm512_and_si512(a, low), _mm512_srli_epi64(a, 32)); };
+    acc0 = widen(acc0), acc1 = widen(acc1), acc2 = widen(acc2), acc3 = widen(acc3);
   }
   return _mm512_add_epi64(_mm512_add_epi64(acc0, _mm512_slli_epi64(acc1, 8)),
                           _mm512_add_epi64(_mm512_slli_epi64(acc2, 16), _mm512_slli_epi64(acc3, 24)));
@@ -273,19 +285,32 @@ void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t) {
       _mm_store_si128(reinterpret_cast<__m128i*>(t->planes[k] + d),
                       _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, static_cast<unsigned>(8 * k))));
   }
-  for (int32_t d = 0; d < 256; ++d) t->e_float[d / 64 * 64 + InterleavedSlot(d % 64)] = static_cast<float>(p.exp_table[d]);
-  // est = fma(e, α, β) against e·α + β: e, α, β and the fma each rounded once to float (relative
-  // 2^−24; α and β come from doubles, 2^−50 more), e·α <= scale/2^drop (e <= S), |β| <=
-  // (1/2 + |round|)/2^drop. So |est − (e·α + β)| < bound = (scale + 1/2 + |round|)/2^drop·2^−22
-  // (the 2^−22 covers the four roundings and the doubles' part), and where est is at least
-  // eps = 2·bound + 2^−21 from every integer, ⌊est⌋ = v. With eps >= 1/8 the float path would
-  // rarely decide: every code is exact (eps = ∞).
+  // The interleaved order of a 64-entry block is a 4 × 4 transpose of its 128-bit quarters:
+  // quarter j of natural register k (entries 16k + 4j ..) is quarter k of register j.
+  for (int32_t b = 0; b < 256; b += 64) {
+    const __m512i v0 = _mm512_loadu_si512(p.exp_table + b), v1 = _mm512_loadu_si512(p.exp_table + b + 16);
+    const __m512i v2 = _mm512_loadu_si512(p.exp_table + b + 32), v3 = _mm512_loadu_si512(p.exp_table + b + 48);
+    const __m512i t0 = _mm512_shuffle_i32x4(v0, v1, 0x44), t1 = _mm512_shuffle_i32x4(v0, v1, 0xee);
+    const __m512i t2 = _mm512_shuffle_i32x4(v2, v3, 0x44), t3 = _mm512_shuffle_i32x4(v2, v3, 0xee);
+    _mm512_store_ps(t->e_float + b, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0x88)));
+    _mm512_store_ps(t->e_float + b + 16, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0xdd)));
+    _mm512_store_ps(t->e_float + b + 32, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0x88)));
+    _mm512_store_ps(t->e_float + b + 48, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0xdd)));
+  }
+  // est = fma(e, α, β) against e·α + β, all in float (relative rounding 2^−24 each): α from S
+  // (rounded), 1/S and the product by scale/2^drop (exact: scale has at most 20 significant bits);
+  // β from ⌊S/2⌋, 1/S, the fma with round/2^drop and round/2^drop itself; then e and the fma. At
+  // most eight roundings touch either term, e·α <= scale/2^drop (e <= S) and |β| <=
+  // (1/2 + |round|)/2^drop, so |est − (e·α + β)| < bound = (scale + 1/2 + |round|)/2^drop·2^−21,
+  // and where est is at least eps = 2·bound + 2^−21 from every integer, ⌊est⌋ = v. With
+  // eps >= 1/8 the float path would rarely decide: every code is exact (eps = ∞).
   const int32_t drop = 24 - p.output_bits;
   const double pot = std::ldexp(1.0, drop);
   const double scale = static_cast<double>(int64_t{p.clip_scale_q16} * 256);
   const double round = static_cast<double>((int64_t{1} << (drop - 1)) + p.clip_offset_q16);
-  t->scale_pot = scale / pot, t->inv_pot = 1.0 / pot, t->round_pot = round / pot;
-  const double eps = 2 * (scale + 0.5 + std::fabs(round)) / pot * 0x1p-22 + 0x1p-21;
+  t->scale_pot = static_cast<float>(scale / pot), t->inv_pot = static_cast<float>(1.0 / pot);
+  t->round_pot = static_cast<float>(round / pot);
+  const double eps = 2 * (scale + 0.5 + std::fabs(round)) / pot * 0x1p-21 + 0x1p-21;
   t->eps = eps < 0.125 ? static_cast<float>(eps) : HUGE_VALF;
   t->u_max = (1 << p.output_bits) - 1;
   t->zero_code = p.output_zero_point;
@@ -362,9 +387,12 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
   for (int32_t r = 0; r < count; ++r) {
     bmax[r] = LaneBroadcast(xmax, r);
     d_hi[r] = maxes[16 * r] - mins[16 * r];
-    q[r] = !any[r]          ? _mm512_setzero_si512()
-           : d_hi[r] >= 128 ? RowSum<true>(pl, depth, xr[r], mr[r], bmax[r])
-                            : RowSum<false>(pl, depth, xr[r], mr[r], bmax[r]);
+    const bool wide = d_hi[r] >= 128;
+    q[r] = !any[r]                     ? _mm512_setzero_si512()
+           : depth >= kDotDepthLimit ? (wide ? RowSum<true, false>(pl, depth, xr[r], mr[r], bmax[r])
+                                             : RowSum<false, false>(pl, depth, xr[r], mr[r], bmax[r]))
+           : wide                    ? RowSum<true, true>(pl, depth, xr[r], mr[r], bmax[r])
+                                     : RowSum<false, true>(pl, depth, xr[r], mr[r], bmax[r]);
   }
   for (int32_t r = count; r < 4; ++r) q[r] = q[0];
   const RowConsts rc(t, Reduce4Add(q));

@@ -36,8 +36,8 @@ constexpr int32_t kSoftmaxVbmiGroup = 4;
 struct SoftmaxVbmiTables {
   alignas(64) uint8_t planes[4][256];
   alignas(64) float e_float[256];
-  double scale_pot = 0, inv_pot = 0, round_pot = 0;  // scale/2^drop, 1/2^drop, round/2^drop
-  float eps = 0;                                      // the float codes' margin (∞: all exact)
+  float scale_pot = 0, inv_pot = 0, round_pot = 0;  // scale/2^drop, 1/2^drop, round/2^drop
+  float eps = 0;                                     // the float codes' margin (∞: all exact)
   int32_t u_max = 0, zero_code = 0, d_zero = 256;
 };
 void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t);
