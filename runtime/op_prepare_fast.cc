@@ -1098,8 +1098,9 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
     s.keep_stride = static_cast<int64_t>(ThreadScratchSlots(p.depth, pools));
     out->params = s;
   }
-  if (uint8_output) SetSoftmaxRun<uint8_t>(rows, dynamic_mask, out);
-  else SetSoftmaxRun<int8_t>(rows, dynamic_mask, out);
+  // A uint8 output's bytes are the int8 output's (portable::Qs8Softmax<uint8_t>): one set of runs.
+  (void)uint8_output;
+  SetSoftmaxRun<int8_t>(rows, dynamic_mask, out);
   out->items = p.rows;
   out->item_bytes = p.depth;  // one byte per output element
   out->item_ps = int64_t{p.depth} * kSoftmaxPsPerElement;

@@ -245,19 +245,26 @@ TEST(X86Misc, GlobalAveragePoolEqualsTheReference) {
 // without count_include_pad, int8 and int16 codes at extreme zero points, fine to saturating outputs;
 // then rows wider than the max pool's 256-column chunk (several chunks a row), windows wider than
 // it (the direct path), and narrower activation ranges; then 2-wide windows at stride 2 (the max
-// pool's pair loop) on rows of 1–6 and 20–600 columns.
+// pool's pair loop) on rows of 1–6 and 20–600 columns; then many small windows (the average
+// pool's table of window sums: at least twice as many outputs as sums), padded or not.
 template <typename T>
 void CheckPool2D(std::mt19937& rng) {
   auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
   constexpr int32_t kLo = sizeof(T) == 1 ? -128 : -32768, kHi = sizeof(T) == 1 ? 127 : 32767;
-  for (int trial = 0; trial < 96; ++trial) {
-    const bool wide = trial >= 60 && trial < 72, two = trial >= 72;  // two: 2-wide windows at stride 2
+  for (int trial = 0; trial < 108; ++trial) {
+    const bool wide = trial >= 60 && trial < 72, two = trial >= 72 && trial < 96;  // two: 2-wide windows at stride 2
+    const bool many = trial >= 96;  // many small windows
     ref::Pool2DParams p;
     p.batch = uni(1, 2), p.channels = uni(1, 5), p.in_h = uni(1, 13), p.in_w = wide ? uni(250, 700) : uni(1, 13);
     p.kernel_h = uni(1, 5), p.kernel_w = trial == 71 ? 300 : uni(1, 5), p.stride_h = uni(1, 3), p.stride_w = uni(1, 3);
     if (two) p.kernel_w = p.stride_w = 2, p.in_w = trial < 84 ? uni(1, 6) : uni(20, 600);
+    if (many) {
+      p.channels = uni(64, 160), p.in_h = uni(3, 12), p.in_w = uni(20, 80);
+      p.kernel_h = uni(1, 3), p.kernel_w = uni(1, 3), p.stride_h = uni(1, p.kernel_h), p.stride_w = uni(1, p.kernel_w);
+    }
     p.pad_top = uni(0, p.kernel_h), p.pad_bottom = uni(0, p.kernel_h), p.pad_left = uni(0, p.kernel_w);
     p.pad_right = uni(0, p.kernel_w);
+    if (many && trial % 2 == 0) p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
     p.out_h = std::max(1, (p.in_h + p.pad_top + p.pad_bottom - p.kernel_h) / p.stride_h + 1);
     p.out_w = std::max(1, (p.in_w + p.pad_left + p.pad_right - p.kernel_w) / p.stride_w + 1);
     p.count_include_pad = uni(0, 1) == 1;

@@ -388,7 +388,7 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
 #if defined(SQUINT_X86_KERNELS)
   // Rows in flight on AVX-512: a row waits until the group is full (two rows, or
   // x86::kSoftmaxVbmiGroup on VBMI) and the group runs with its stages interleaved
-  // (x86::Qs8SoftmaxRowPairAvx512, Qs8SoftmaxRowsAvx512Vbmi); `flush` runs the waiting rows (at
+  // (x86::Qs8SoftmaxRowsAvx512, Qs8SoftmaxRowsAvx512Vbmi); `flush` runs the waiting rows (at
   // the end, and before `keep`, which they may read, is rebuilt).
   const bool avx512 = rows != SoftmaxRows::kCpp, vbmi = rows == SoftmaxRows::kAvx512Vbmi;
   x86::SoftmaxVbmiTables tables;
@@ -400,8 +400,7 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
   int32_t waiting = 0;
   auto flush = [&] {
     if (vbmi && waiting > 0) x86::Qs8SoftmaxRowsAvx512Vbmi(p, tables, waiting, wait_x, wait_m, wait_y);
-    else if (waiting == 2) x86::Qs8SoftmaxRowPairAvx512(p, wait_x, wait_m, wait_y);
-    else if (waiting == 1) x86::Qs8SoftmaxRowAvx512(p, wait_x[0], wait_m[0], wait_y[0]);
+    else if (waiting > 0) x86::Qs8SoftmaxRowsAvx512(p, waiting, wait_x, wait_m, wait_y);
     waiting = 0;
   };
 #endif
@@ -458,8 +457,13 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
 
 template void Qs8Softmax<int8_t>(const ref::SoftmaxParams&, const int8_t*, int8_t*, SoftmaxRows, uint8_t*, int64_t,
                                  int64_t);
-template void Qs8Softmax<uint8_t>(const ref::SoftmaxParams&, const int8_t*, uint8_t*, SoftmaxRows, uint8_t*, int64_t,
-                                  int64_t);
+// A uint8 output's bytes are the int8 output's (every path writes (u + zero point) mod 256, and a
+// log-grid code byte), so one instantiation serves both.
+template <>
+void Qs8Softmax<uint8_t>(const ref::SoftmaxParams& p, const int8_t* x, uint8_t* y, SoftmaxRows rows, uint8_t* keep,
+                         int64_t first_row, int64_t last_row) {
+  Qs8Softmax<int8_t>(p, x, reinterpret_cast<int8_t*>(y), rows, keep, first_row, last_row);
+}
 
 // ---- GATHER, PAD ----
 
@@ -868,27 +872,44 @@ void MaxPool2DSeparable(const ref::Pool2DParams& p, const int8_t* x, int8_t* y) 
   });
 }
 
-// The average pool, window by window (each window's bounds per axis from SpanOf).
+// The average pool, window by window (each window's bounds per axis from SpanOf). An int8 pool
+// with many windows first tabulates the output code, by the formula, of every sum Σ(x − z_x) a
+// window of count kernel_h·kernel_w can have (count·255 + 1 sums; when the outputs are at least
+// twice as many): a window of that count (one inside the input, or any with count_include_pad,
+// whose sum over fewer codes lies in the same range since −128 <= z_x <= 127) is then its sum and
+// a lookup.
+constexpr int64_t kAvgPoolMaxTable = 4096;
 template <typename T>
 void AveragePool2DWindows(const ref::Pool2DParams& p, const T* x, T* y) {
   const int32_t in_w = p.in_w, out_w = p.out_w, kernel_w = p.kernel_w, stride_w = p.stride_w;
   const int32_t pad_left = p.pad_left, pad_right = p.pad_right, zx = p.input_zero_point;
   const bool include_pad = p.count_include_pad;
   const ref::RequantParams& rq = p.requant;
+  auto code_of = [&rq](int64_t acc, int64_t count) {  // acc = Σ(x − z_x) over the window
+    // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
+    const int64_t avg =
+        count == 0 ? 0
+                   : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
+                                       1.0 / static_cast<double>(count));
+    return static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
+  };
+  const int64_t full = int64_t{p.kernel_h} * kernel_w, sums = full * 255 + 1;
+  const int64_t outputs = int64_t{p.batch} * p.channels * p.out_h * out_w;
+  const bool tabulate = sizeof(T) == 1 && sums <= kAvgPoolMaxTable && outputs >= 2 * sums && zx >= -128 && zx <= 127;
+  const int64_t acc_min = full * (-128 - int64_t{zx});  // the least sum of a full int8 window
+  T table[sizeof(T) == 1 ? kAvgPoolMaxTable : 1];
+  if (tabulate)
+    for (int64_t i = 0; i < sums; ++i) table[i] = code_of(acc_min + i, full);
   ForEachPoolRow(p, x, y, [&](const T* xp, T* yr, const PoolSpan& h) {
     for (int32_t ow = 0; ow < out_w; ++ow) {
       const PoolSpan w = SpanOf(int64_t{ow} * stride_w - pad_left, kernel_w, in_w, pad_left, pad_right);
       int64_t acc = 0;
       for (int64_t ih = h.lo; ih < h.hi; ++ih)
         for (int64_t iw = w.lo; iw < w.hi; ++iw) acc += xp[ih * in_w + iw];
-      acc -= (h.hi - h.lo) * (w.hi - w.lo) * int64_t{zx};
-      const int64_t count = include_pad ? h.padded * w.padded : (h.hi - h.lo) * (w.hi - w.lo);
-      // The reference's RoundDiv of acc·2^8 by count, by the inverse (FloorDivByInverse's exactness).
-      const int64_t avg =
-          count == 0 ? 0
-                     : RoundDivByInverse(acc * (int64_t{1} << ref::kAvgPoolFractionBits), count,
-                                         1.0 / static_cast<double>(count));
-      yr[ow] = static_cast<T>(ref::detail::Requant(rq, 0, static_cast<int32_t>(avg)));
+      const int64_t inside = (h.hi - h.lo) * (w.hi - w.lo);
+      acc -= inside * int64_t{zx};
+      const int64_t count = include_pad ? h.padded * w.padded : inside;
+      yr[ow] = tabulate && count == full ? table[acc - acc_min] : code_of(acc, count);
     }
   });
 }

@@ -106,7 +106,7 @@ void PadConstant(int32_t rank, const int32_t* in_dims, const int32_t* pads, T va
 
 // ---- SOFTMAX (int8 input; uniform-grid int8/uint8 output, or log-grid codes: p.grid set, kCpp rows only) ----
 // rows: kCpp plain C++ rows; on x86-64 builds only, after the caller's CPU check, kAvx512 each
-// whole row by x86::Qs8SoftmaxRowAvx512, kAvx512Vbmi by x86::Qs8SoftmaxRowsAvx512Vbmi
+// whole row by x86::Qs8SoftmaxRowsAvx512, kAvx512Vbmi by x86::Qs8SoftmaxRowsAvx512Vbmi
 // (runtime/kernels/x86/rows.h); the same bytes on every path. Masks: the
 // constant byte mask p.mask and/or the run-time int32 mask p.mask32 (an attention mask input);
 // with p.mask32, `keep` (p.depth bytes of scratch) receives a row's combined keep bytes, rebuilt
@@ -116,6 +116,10 @@ enum class SoftmaxRows : int32_t { kCpp = 0, kAvx512 = 1, kAvx512Vbmi = 2 };
 template <typename TOut>
 void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRows rows = SoftmaxRows::kCpp,
                 uint8_t* keep = nullptr, int64_t first_row = 0, int64_t last_row = -1);
+// uint8 output: the int8 output's bytes (misc.cc), one instantiation for both.
+template <>
+void Qs8Softmax<uint8_t>(const ref::SoftmaxParams& p, const int8_t* x, uint8_t* y, SoftmaxRows rows, uint8_t* keep,
+                         int64_t first_row, int64_t last_row);
 
 // ---- BATCH_MATMUL with a log-grid left operand (P·V after a log-grid SOFTMAX: a_grid set) ----
 // One product y[m][n] of a [m][k] (codes) and b [k][n] (int8), the reference's LogGridDot and

@@ -4,9 +4,10 @@
 // those sets.
 //
 // Up to four rows at a time, in stages, so that one row's reductions overlap the others' work:
-//  1. The kept max (and, for rows longer than 64, min) of each row, 64 codes a step, then the four
-//     rows' horizontal reductions at once (Reduce4: 128-bit lanes of two rows into one register,
-//     then of four, then within a lane), each row's max broadcast back to 64 bytes.
+//  1. The kept max (and, for rows longer than 64, min, as the max of ~x) of each row, 64 codes a
+//     step, then the four rows' horizontal reductions at once (Reduce4: 128-bit lanes of two rows
+//     into one register, then of four, then within a lane), each row's max broadcast back to 64
+//     bytes.
 //  2. Σe per row: d = max − x as an unsigned byte; the exp table's four byte planes (byte k of e_d)
 //     looked up by vpermi2b (two and a merge for lanes whose d reaches 128), the lanes not kept
 //     zeroed, each plane summed exactly (vpsadbw; vpdpbusd for rows longer than 64); the four
@@ -21,7 +22,7 @@
 //       to [0, 255]).
 //     - Longer rows: per d in [0, min(max − min, d_zero)] from the float exp table (stored in
 //       the interleaved order, so that the packs give the codes in d order), 64 a block; each
-//       output one vpermb / vpermi2b of min(d, that bound) into the row's codes.
+//       output one vpermi2b (two past 128 codes) of min(d, that bound) into the row's codes.
 // GCC 12's AVX-512 headers start some intrinsics from an undefined vector, which its
 // -Wmaybe-uninitialized reports falsely (GCC bug 105593), as in avx512vnni.cc.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -62,22 +63,17 @@ __mmask64 KeptAt(const uint8_t* mr, int32_t i, __mmask64 k) {
   return _mm512_test_epi8_mask(m, m);
 }
 
-// Four rows' byte extremes at once: 128-bit lane r of the result holds, in every byte, the max
-// (kMax) or min of v[r]'s 64 bytes.
-template <bool kMax>
-__m512i Ext(__m512i a, __m512i b) {
-  return kMax ? _mm512_max_epi8(a, b) : _mm512_min_epi8(a, b);
-}
-template <bool kMax>
+// Four rows' byte maxima at once: 128-bit lane r of the result holds, in every byte, the max of
+// v[r]'s 64 bytes.
 __m512i Reduce4(const __m512i v[4]) {
-  const __m512i ab = Ext<kMax>(_mm512_shuffle_i64x2(v[0], v[1], 0x44), _mm512_shuffle_i64x2(v[0], v[1], 0xee));
-  const __m512i cd = Ext<kMax>(_mm512_shuffle_i64x2(v[2], v[3], 0x44), _mm512_shuffle_i64x2(v[2], v[3], 0xee));
-  __m512i x = Ext<kMax>(_mm512_shuffle_i64x2(ab, cd, 0x88), _mm512_shuffle_i64x2(ab, cd, 0xdd));
-  x = Ext<kMax>(x, _mm512_shuffle_epi32(x, _MM_PERM_BADC));
-  x = Ext<kMax>(x, _mm512_shuffle_epi32(x, _MM_PERM_CDAB));
+  const __m512i ab = _mm512_max_epi8(_mm512_shuffle_i64x2(v[0], v[1], 0x44), _mm512_shuffle_i64x2(v[0], v[1], 0xee));
+  const __m512i cd = _mm512_max_epi8(_mm512_shuffle_i64x2(v[2], v[3], 0x44), _mm512_shuffle_i64x2(v[2], v[3], 0xee));
+  __m512i x = _mm512_max_epi8(_mm512_shuffle_i64x2(ab, cd, 0x88), _mm512_shuffle_i64x2(ab, cd, 0xdd));
+  x = _mm512_max_epi8(x, _mm512_shuffle_epi32(x, _MM_PERM_BADC));
+  x = _mm512_max_epi8(x, _mm512_shuffle_epi32(x, _MM_PERM_CDAB));
   const __m512i swap2 = _mm512_set1_epi32(0x01000302), swap1 = _mm512_set1_epi32(0x02030001);
-  x = Ext<kMax>(x, _mm512_shuffle_epi8(x, swap2));
-  return Ext<kMax>(x, _mm512_shuffle_epi8(x, swap1));
+  x = _mm512_max_epi8(x, _mm512_shuffle_epi8(x, swap2));
+  return _mm512_max_epi8(x, _mm512_shuffle_epi8(x, swap1));
 }
 
 // Four rows' qword sums at once: both qwords of 128-bit lane r of the result are Σ q[r]'s lanes.
@@ -157,16 +153,16 @@ inline __m512i CodesOf(const SoftmaxVbmiTables& t, __m512 alpha, __m512 beta, co
   return _mm512_add_epi8(c, _mm512_set1_epi8(static_cast<char>(t.zero_code)));
 }
 
-// Rows of at most 64 elements (one step each), d and the kept lanes from stage 1. kWide: some
+// Rows of at most 64 elements (one step each), d and the kept lanes from stage 1. wide: some
 // row has kept lanes with d >= 128 (hi).
-template <bool kWide>
 void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Planes& pl, int32_t count,
                const int8_t* const xr[4], uint8_t* const yr[4], const int8_t max_code[4], const __m512i d[4],
-               const __mmask64 kept[4], const __mmask64 hi[4]) {
+               const __mmask64 kept[4], const __mmask64 hi[4], bool wide) {
   const __mmask64 k = FirstBytes(p.depth);
   __m512i b[4][4], q[4];
   for (int32_t r = 0; r < count; ++r) {
-    pl.Look<kWide>(d[r], kept[r] & ~hi[r], hi[r], b[r]);
+    if (wide) pl.Look<true>(d[r], kept[r] & ~hi[r], hi[r], b[r]);
+    else pl.Look<false>(d[r], kept[r], 0, b[r]);
     q[r] = PlaneSums(b[r]);
   }
   for (int32_t r = count; r < 4; ++r) q[r] = q[0];
@@ -200,36 +196,32 @@ void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Pl
 }
 
 // A long row's Σe in qword lanes (Σ_k 2^8k·plane k's sums). kWide: its max − min reaches 128.
-// kDot: each plane's bytes summed by vpdpbusd into dwords (on port 0, beside the lookups on port
-// 5; at most 4·255 a lane a step, exact for rows under 2^22), else by vpsadbw into qwords.
-constexpr int32_t kDotDepthLimit = 1 << 22;
-template <bool kWide, bool kDot>
+// Each plane's bytes are summed by vpdpbusd into dwords (on port 0, beside the lookups on port 5;
+// at most 4·255 a lane a step), widened to qwords every kDotSegment elements (2^16 steps: below
+// 2^26 a lane).
+constexpr int32_t kDotSegment = 1 << 22;
+template <bool kWide>
 __m512i RowSum(const Planes& pl, int32_t depth, const int8_t* x, const uint8_t* m, __m512i bmax) {
-  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
-  __m512i acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
-  for (int32_t i = 0; i < depth; i += 64) {
-    const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
-    const __m512i d = _mm512_sub_epi8(bmax, _mm512_maskz_loadu_epi8(k, x + i));
-    const __mmask64 hi = kWide ? kept & _mm512_movepi8_mask(d) : 0;
-    __m512i b[4];
-    pl.Look<kWide>(d, kept & ~hi, hi, b);
-    if (kDot) {
+  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low = _mm512_set1_epi64(0xffffffff);
+  auto widen = [&](__m512i a) { return _mm512_add_epi64(_mm512_and_si512(a, low), _mm512_srli_epi64(a, 32)); };
+  __m512i total = zero;
+  for (int32_t s0 = 0; s0 < depth; s0 += kDotSegment) {
+    const int32_t s1 = depth - s0 > kDotSegment ? s0 + kDotSegment : depth;
+    __m512i acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
+    for (int32_t i = s0; i < s1; i += 64) {
+      const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
+      const __m512i d = _mm512_sub_epi8(bmax, _mm512_maskz_loadu_epi8(k, x + i));
+      const __mmask64 hi = kWide ? kept & _mm512_movepi8_mask(d) : 0;
+      __m512i b[4];
+      pl.Look<kWide>(d, kept & ~hi, hi, b);
       acc0 = _mm512_dpbusd_epi32(acc0, b[0], ones), acc1 = _mm512_dpbusd_epi32(acc1, b[1], ones);
       acc2 = _mm512_dpbusd_epi32(acc2, b[2], ones), acc3 = _mm512_dpbusd_epi32(acc3, b[3], ones);
-    } else {
-      acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(b[0], zero));
-      acc1 = _mm512_add_epi64(acc1, _mm512_sad_epu8(b[1], zero));
-      acc2 = _mm512_add_epi64(acc2, _mm512_sad_epu8(b[2], zero));
-      acc3 = _mm512_add_epi64(acc3, _mm512_sad_epu8(b[3], zero));
     }
+    total = _mm512_add_epi64(total, _mm512_add_epi64(_mm512_add_epi64(widen(acc0), _mm512_slli_epi64(widen(acc1), 8)),
+                                                     _mm512_add_epi64(_mm512_slli_epi64(widen(acc2), 16),
+                                                                      _mm512_slli_epi64(widen(acc3), 24))));
   }
-  if (kDot) {  // dword pairs into qwords
-    const __m512i low = _mm512_set1_epi64(0xffffffff);
-    auto widen = [&](__m512i a) { return _mm512_add_epi64(_mm512_and_si512(a, low), _mm512_srli_epi64(a, 32)); };
-    acc0 = widen(acc0), acc1 = widen(acc1), acc2 = widen(acc2), acc3 = widen(acc3);
-  }
-  return _mm512_add_epi64(_mm512_add_epi64(acc0, _mm512_slli_epi64(acc1, 8)),
-                          _mm512_add_epi64(_mm512_slli_epi64(acc2, 16), _mm512_slli_epi64(acc3, 24)));
+  return total;
 }
 
 // The codes of d = 0 .. n − 1 (64 a block, from the float exp table in the interleaved order).
@@ -251,13 +243,12 @@ void TableCodes(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, __m512 
 }
 
 // A long row's outputs: the code of min(d, n − 1) where kept, the zero point elsewhere.
-// kRegs: the code registers a lookup needs (1: n <= 64, 2: n <= 128, 4).
+// kRegs: the code registers a lookup needs (2: n <= 128, the second unread when n <= 64; 4).
 template <int32_t kRegs>
 void RowOutput(const ref::SoftmaxParams& p, const uint8_t* codes, int32_t n, const int8_t* x, const uint8_t* m,
                __m512i bmax, uint8_t* y) {
   const int32_t depth = p.depth;
-  const __m512i c0 = _mm512_load_si512(codes);
-  const __m512i c1 = kRegs >= 2 ? _mm512_load_si512(codes + 64) : c0;
+  const __m512i c0 = _mm512_load_si512(codes), c1 = _mm512_load_si512(codes + 64);
   const __m512i c2 = kRegs == 4 ? _mm512_load_si512(codes + 128) : c0;
   const __m512i c3 = kRegs == 4 ? _mm512_load_si512(codes + 192) : c0;
   const __m512i cap = _mm512_set1_epi8(static_cast<char>(n - 1));
@@ -265,13 +256,8 @@ void RowOutput(const ref::SoftmaxParams& p, const uint8_t* codes, int32_t n, con
   for (int32_t i = 0; i < depth; i += 64) {
     const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
     const __m512i d = _mm512_min_epu8(_mm512_sub_epi8(bmax, _mm512_maskz_loadu_epi8(k, x + i)), cap);
-    __m512i code;
-    if (kRegs == 1) {
-      code = _mm512_permutexvar_epi8(d, c0);
-    } else {
-      code = _mm512_permutex2var_epi8(c0, d, c1);
-      if (kRegs == 4) code = _mm512_mask_blend_epi8(_mm512_movepi8_mask(d), code, _mm512_permutex2var_epi8(c2, d, c3));
-    }
+    __m512i code = _mm512_permutex2var_epi8(c0, d, c1);
+    if (kRegs == 4) code = _mm512_mask_blend_epi8(_mm512_movepi8_mask(d), code, _mm512_permutex2var_epi8(c2, d, c3));
     _mm512_mask_storeu_epi8(y + i, k, _mm512_mask_mov_epi8(zero_code, kept, code));
   }
 }
@@ -350,7 +336,7 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
       vmax[r] = _mm512_mask_mov_epi8(_mm512_set1_epi8(-128), kept[r], x[r]);
     }
     for (int32_t r = count; r < 4; ++r) vmax[r] = vmax[0];
-    const __m512i xmax = Reduce4<true>(vmax);
+    const __m512i xmax = Reduce4(vmax);
     _mm512_store_si512(maxes, xmax);
     int8_t max_code[4];
     for (int32_t r = 0; r < count; ++r) {
@@ -359,40 +345,37 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
       hi[r] = kept[r] & _mm512_movepi8_mask(d[r]);
       wide |= hi[r];
     }
-    if (wide != 0) ShortRows<true>(p, t, pl, count, xr, yr, max_code, d, kept, hi);
-    else ShortRows<false>(p, t, pl, count, xr, yr, max_code, d, kept, hi);
+    ShortRows(p, t, pl, count, xr, yr, max_code, d, kept, hi, wide != 0);
     return;
   }
-  __m512i vmin[4];
+  // The min as the max of ~x = −1 − x (one reduction for both).
+  __m512i vnot[4];
   bool any[4];
   for (int32_t r = 0; r < count; ++r) {
-    __m512i hi_v = _mm512_set1_epi8(-128), lo_v = _mm512_set1_epi8(127);
+    __m512i hi_v = _mm512_set1_epi8(-128), not_v = _mm512_set1_epi8(-128);
     __mmask64 seen = 0;
     for (int32_t i = 0; i < depth; i += 64) {
       const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(mr[r], i, k);
       const __m512i v = _mm512_maskz_loadu_epi8(k, xr[r] + i);
       seen |= kept;
       hi_v = _mm512_mask_max_epi8(hi_v, kept, hi_v, v);
-      lo_v = _mm512_mask_min_epi8(lo_v, kept, lo_v, v);
+      not_v = _mm512_mask_max_epi8(not_v, kept, not_v, _mm512_ternarylogic_epi32(v, v, v, 0x55));
     }
-    vmax[r] = hi_v, vmin[r] = lo_v, any[r] = seen != 0;
+    vmax[r] = hi_v, vnot[r] = not_v, any[r] = seen != 0;
   }
-  for (int32_t r = count; r < 4; ++r) vmax[r] = vmax[0], vmin[r] = vmin[0];
-  const __m512i xmax = Reduce4<true>(vmax), xmin = Reduce4<false>(vmin);
-  alignas(64) int8_t mins[64];
+  for (int32_t r = count; r < 4; ++r) vmax[r] = vmax[0], vnot[r] = vnot[0];
+  const __m512i xmax = Reduce4(vmax);
+  alignas(64) int8_t nots[64];
   _mm512_store_si512(maxes, xmax);
-  _mm512_store_si512(mins, xmin);
+  _mm512_store_si512(nots, Reduce4(vnot));
   __m512i bmax[4], q[4];
   int32_t d_hi[4];
   for (int32_t r = 0; r < count; ++r) {
     bmax[r] = LaneBroadcast(xmax, r);
-    d_hi[r] = maxes[16 * r] - mins[16 * r];
-    const bool wide = d_hi[r] >= 128;
-    q[r] = !any[r]                     ? _mm512_setzero_si512()
-           : depth >= kDotDepthLimit ? (wide ? RowSum<true, false>(pl, depth, xr[r], mr[r], bmax[r])
-                                             : RowSum<false, false>(pl, depth, xr[r], mr[r], bmax[r]))
-           : wide                    ? RowSum<true, true>(pl, depth, xr[r], mr[r], bmax[r])
-                                     : RowSum<false, true>(pl, depth, xr[r], mr[r], bmax[r]);
+    d_hi[r] = maxes[16 * r] + nots[16 * r] + 1;  // max − min, min = −1 − max(~x)
+    q[r] = !any[r]          ? _mm512_setzero_si512()
+           : d_hi[r] >= 128 ? RowSum<true>(pl, depth, xr[r], mr[r], bmax[r])
+                            : RowSum<false>(pl, depth, xr[r], mr[r], bmax[r]);
   }
   for (int32_t r = count; r < 4; ++r) q[r] = q[0];
   const RowConsts rc(t, Reduce4Add(q));
@@ -405,8 +388,7 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
     const int32_t n = std::min(d_hi[r], t.d_zero) + 1;
     alignas(64) uint8_t codes[256];
     TableCodes(p, t, rc.Alpha(r), rc.Beta(r), rc.sum[2 * r], n, codes);
-    if (n <= 64) RowOutput<1>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
-    else if (n <= 128) RowOutput<2>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
+    if (n <= 128) RowOutput<2>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
     else RowOutput<4>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
   }
 }

@@ -526,19 +526,11 @@ void SoftmaxRowCodes(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_
 
 }  // namespace
 
-void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr) {
-  SoftmaxRowState st;
-  SoftmaxRowStats(p, xr, mr, &st);
-  SoftmaxRowCodes(p, xr, mr, st, yr);
-}
-
-void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
-                             uint8_t* const yr[2]) {
+void Qs8SoftmaxRowsAvx512(const ref::SoftmaxParams& p, int32_t count, const int8_t* const xr[2],
+                          const uint8_t* const mr[2], uint8_t* const yr[2]) {
   SoftmaxRowState st[2];
-  SoftmaxRowStats(p, xr[0], mr[0], &st[0]);
-  SoftmaxRowStats(p, xr[1], mr[1], &st[1]);
-  SoftmaxRowCodes(p, xr[0], mr[0], st[0], yr[0]);
-  SoftmaxRowCodes(p, xr[1], mr[1], st[1], yr[1]);
+  for (int32_t r = 0; r < count; ++r) SoftmaxRowStats(p, xr[r], mr[r], &st[r]);
+  for (int32_t r = 0; r < count; ++r) SoftmaxRowCodes(p, xr[r], mr[r], st[r], yr[r]);
 }
 
 // ---- ADD / SUB in float (rows.h; the exactness is BuildQs8BinaryFloat's check of every pair) ----

@@ -12,7 +12,7 @@
 
 namespace squint::rt::x86 {
 
-// One whole row (avx512vnni_rows.cc): the kept elements' max, min and Σe = sum >= 1, and the output
+// Whole rows (avx512vnni_rows.cc): the kept elements' max, min and Σe = sum >= 1, and the output
 // bytes: u + output_zero_point for a kept element, output_zero_point otherwise, where
 // u = clamp(⌊(⌊(scale·e_d + ⌊sum/2⌋) / sum⌋ + γ·2^24 + 2^(drop−1)) / 2^drop⌋, 0, 2^bits − 1),
 // d = max − x, scale = clip_scale_q16·256, exactly as the reference (prepare bounds scale <= 2^28
@@ -20,14 +20,13 @@ namespace squint::rt::x86 {
 // step) up to max − min or the first d with u = 0, found first from the exp table alone (u is
 // non-increasing in d; larger d are capped there); e_d and the codes are looked up by vpermi2d from registers when their range is at most
 // 128 entries, else by gathers. mr: the row's mask bytes (element i kept when mr[i] != 0), or null
-// when every element is kept.
-void Qs8SoftmaxRowAvx512(const ref::SoftmaxParams& p, const int8_t* xr, const uint8_t* mr, uint8_t* yr);
-// Two such rows at once (their latency chains overlap): the same outputs as two calls of the above.
-void Qs8SoftmaxRowPairAvx512(const ref::SoftmaxParams& p, const int8_t* const xr[2], const uint8_t* const mr[2],
-                             uint8_t* const yr[2]);
+// when every element is kept. count (1 or 2) such rows, the first halves of both before the
+// second halves (their latency chains overlap).
+void Qs8SoftmaxRowsAvx512(const ref::SoftmaxParams& p, int32_t count, const int8_t* const xr[2],
+                          const uint8_t* const mr[2], uint8_t* const yr[2]);
 
 // The SOFTMAX rows on AVX-512 VBMI (avx512vbmi_softmax.cc, which states the method; the CPU
-// condition of Qs8LutAvx512Vbmi), the same bytes as Qs8SoftmaxRowAvx512, up to kSoftmaxVbmiGroup
+// condition of Qs8LutAvx512Vbmi), the same bytes as Qs8SoftmaxRowsAvx512, up to kSoftmaxVbmiGroup
 // rows a call. Per call, SoftmaxVbmiTables holds the exp table as four byte planes (plane k: byte
 // k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each sum exact by vpsadbw over bytes looked up by
 // vpermi2b), as floats in the order the codes' packing wants (e_float), the float codes' constants
