@@ -540,7 +540,7 @@ Status PrepareSoftmax(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
     out->run = y.type == ElementType::INT8 ? &RunSoftmax<int16_t, int8_t> : &RunSoftmax<int16_t, uint8_t>;
   }
   if (x.type == ElementType::INT8)
-    PrepareFastSoftmax(p, y.type == ElementType::UINT8, dynamic_mask != nullptr, pools, out);
+    PrepareFastSoftmax(p, dynamic_mask != nullptr, pools, out);
   return Status::Ok();
 }
 

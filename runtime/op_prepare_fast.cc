@@ -236,35 +236,34 @@ void RunFastConvTranspose(const PreparedOp& op, const void* const* in, void* con
 void RunFastTranspose(const PreparedOp& op, const void* const* in, void* const* out) {
   portable::Transpose(Get<FastTransposeState>(op).plan, in[0], out[0]);
 }
-template <typename TOut, portable::SoftmaxRows kRows>
+// SOFTMAX runs write int8 codes: a uint8 output's bytes are the same (portable::Qs8Softmax<uint8_t>).
+template <portable::SoftmaxRows kRows>
 void RunFastSoftmaxItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
                          int32_t) {
-  portable::Qs8Softmax<TOut>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]),
-                             kRows, nullptr, first, last);
+  portable::Qs8Softmax<int8_t>(Get<ref::SoftmaxParams>(op), static_cast<const int8_t*>(in[0]),
+                               static_cast<int8_t*>(out[0]), kRows, nullptr, first, last);
 }
-template <typename TOut, portable::SoftmaxRows kRows>
+template <portable::SoftmaxRows kRows>
 void RunFastSoftmaxMaskedItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
                                int64_t last, int32_t part) {
   const FastSoftmaxMaskedState& s = Get<FastSoftmaxMaskedState>(op);
   ref::SoftmaxParams p = s.p;
   p.mask32 = static_cast<const int32_t*>(in[1]);
-  portable::Qs8Softmax<TOut>(p, static_cast<const int8_t*>(in[0]), static_cast<TOut*>(out[0]), kRows,
-                             s.keep + part * s.keep_stride, first, last);
+  portable::Qs8Softmax<int8_t>(p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]), kRows,
+                               s.keep + part * s.keep_stride, first, last);
 }
-// The run functions of a SOFTMAX for an output type, rows path and mask kind.
-template <typename TOut, portable::SoftmaxRows kRows>
+// The run functions of a SOFTMAX for a rows path and mask kind.
+template <portable::SoftmaxRows kRows>
 void SetSoftmaxRun(bool dynamic_mask, PreparedOp* out) {
-  out->run_items = dynamic_mask ? &RunFastSoftmaxMaskedItems<TOut, kRows> : &RunFastSoftmaxItems<TOut, kRows>;
-  out->run = dynamic_mask ? &RunAllItems<&RunFastSoftmaxMaskedItems<TOut, kRows>>
-                          : &RunAllItems<&RunFastSoftmaxItems<TOut, kRows>>;
+  out->run_items = dynamic_mask ? &RunFastSoftmaxMaskedItems<kRows> : &RunFastSoftmaxItems<kRows>;
+  out->run = dynamic_mask ? &RunAllItems<&RunFastSoftmaxMaskedItems<kRows>> : &RunAllItems<&RunFastSoftmaxItems<kRows>>;
 }
-template <typename TOut>
 void SetSoftmaxRun(portable::SoftmaxRows rows, bool dynamic_mask, PreparedOp* out) {
   using portable::SoftmaxRows;
   switch (rows) {
-    case SoftmaxRows::kAvx512Vbmi: return SetSoftmaxRun<TOut, SoftmaxRows::kAvx512Vbmi>(dynamic_mask, out);
-    case SoftmaxRows::kAvx512: return SetSoftmaxRun<TOut, SoftmaxRows::kAvx512>(dynamic_mask, out);
-    default: return SetSoftmaxRun<TOut, SoftmaxRows::kCpp>(dynamic_mask, out);
+    case SoftmaxRows::kAvx512Vbmi: return SetSoftmaxRun<SoftmaxRows::kAvx512Vbmi>(dynamic_mask, out);
+    case SoftmaxRows::kAvx512: return SetSoftmaxRun<SoftmaxRows::kAvx512>(dynamic_mask, out);
+    default: return SetSoftmaxRun<SoftmaxRows::kCpp>(dynamic_mask, out);
   }
 }
 void RunFastGroupScaledConv(const PreparedOp& op, const void* const* in, void* const* out) {
@@ -1081,8 +1080,7 @@ void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, Pr
 
 // SOFTMAX, int8 input (the caller checks it), uniform-grid or log-grid output; parameters
 // unchanged. With a run-time int32 mask (input 1), a row's keep bytes are planned in the scratch.
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
-                        PreparedOp* out) {
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool dynamic_mask, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference || p.exp_table_size != 256) return;
   // The VBMI rows where the CPU has VBMI: 1.7x the per-element float rows' speed on rows of
@@ -1098,14 +1096,12 @@ void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dyn
     s.keep_stride = static_cast<int64_t>(ThreadScratchSlots(p.depth, pools));
     out->params = s;
   }
-  // A uint8 output's bytes are the int8 output's (portable::Qs8Softmax<uint8_t>): one set of runs.
-  (void)uint8_output;
-  SetSoftmaxRun<int8_t>(rows, dynamic_mask, out);
+  SetSoftmaxRun(rows, dynamic_mask, out);
   out->items = p.rows;
   out->item_bytes = p.depth;  // one byte per output element
   out->item_ps = int64_t{p.depth} * kSoftmaxPsPerElement;
 #else
-  (void)p, (void)uint8_output, (void)dynamic_mask, (void)pools, (void)out;
+  (void)p, (void)dynamic_mask, (void)pools, (void)out;
 #endif
 }
 

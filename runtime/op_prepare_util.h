@@ -233,8 +233,7 @@ void PrepareFastTranspose(const TransposeState& s, int32_t element_size, Prepare
 // Any element type (portable/misc.h): GATHER (element sizes 1, 2, 4), PAD in constant mode.
 void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out);
 void PrepareFastPad(const PadState& s, ElementType type, PreparePools* pools, PreparedOp* out);
-void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool uint8_output, bool dynamic_mask, PreparePools* pools,
-                        PreparedOp* out);
+void PrepareFastSoftmax(const ref::SoftmaxParams& p, bool dynamic_mask, PreparePools* pools, PreparedOp* out);
 // REQUANTIZE: the reference's output per input code tabulated (an int16 input only for at
 // least 4096 elements: its table has 65536 entries; on avx512vnni an int16 input takes
 // x86::Qs16RequantizeAvx512 instead).

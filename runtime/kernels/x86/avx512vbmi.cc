@@ -20,8 +20,6 @@
 #endif
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "runtime/kernels/portable/transpose_tiles.h"
 #include "runtime/kernels/x86/rows.h"
 

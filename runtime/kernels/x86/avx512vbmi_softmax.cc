@@ -45,6 +45,13 @@ namespace {
 // lanes) puts byte r of a 64-element block in dword lane l of register j, where
 // r = 16·(l / 4) + 4·j + l % 4: InterleavedByte(j, l).
 inline int32_t InterleavedByte(int32_t j, int32_t l) { return 16 * (l / 4) + 4 * j + l % 4; }
+// f(byte) for each lane CodesOf marked near (near[j]: register j's lanes), as its byte in the block.
+template <typename F>
+void ForEachNearByte(const __mmask16 near[4], F f) {
+  if ((near[0] | near[1] | near[2] | near[3]) == 0) return;  // the usual case
+  for (int32_t j = 0; j < 4; ++j)
+    for (uint32_t m = near[j]; m != 0; m &= m - 1) f(InterleavedByte(j, __builtin_ctz(m)));
+}
 
 // The reference's output code of a kept element with exp value e in a row whose Σe is sum.
 int32_t ExactCode(const ref::SoftmaxParams& p, int64_t sum, int64_t e) {
@@ -183,15 +190,10 @@ void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Pl
     __mmask16 near[4];
     const __m512i c = CodesOf(t, rc.Alpha(r), rc.Beta(r), f, near);
     _mm512_mask_storeu_epi8(yr[r], k, _mm512_mask_mov_epi8(zero_code, kept[r], c));
-    if ((near[0] | near[1] | near[2] | near[3]) != 0) {  // rare: those lanes' exact codes
-      for (int32_t j = 0; j < 4; ++j)
-        for (uint32_t m = near[j]; m != 0; m &= m - 1) {
-          const int32_t i = InterleavedByte(j, __builtin_ctz(m));
-          if (i >= p.depth || ((kept[r] >> i) & 1) == 0) continue;
-          const int32_t dd = max_code[r] - xr[r][i];
-          yr[r][i] = static_cast<uint8_t>(ExactCode(p, rc.sum[2 * r], p.exp_table[dd]));
-        }
-    }
+    ForEachNearByte(near, [&](int32_t i) {  // rare: those lanes' exact codes
+      if (i < p.depth && ((kept[r] >> i) & 1) != 0)
+        yr[r][i] = static_cast<uint8_t>(ExactCode(p, rc.sum[2 * r], p.exp_table[max_code[r] - xr[r][i]]));
+    });
   }
 }
 
@@ -232,13 +234,9 @@ void TableCodes(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, __m512 
                          _mm512_load_ps(t.e_float + b + 32), _mm512_load_ps(t.e_float + b + 48)};
     __mmask16 near[4];
     _mm512_store_si512(codes + b, CodesOf(t, alpha, beta, f, near));
-    if ((near[0] | near[1] | near[2] | near[3]) != 0) {  // rare: those entries' exact codes
-      for (int32_t j = 0; j < 4; ++j)
-        for (uint32_t m = near[j]; m != 0; m &= m - 1) {
-          const int32_t d = b + InterleavedByte(j, __builtin_ctz(m));
-          if (d < n) codes[d] = static_cast<uint8_t>(ExactCode(p, sum, p.exp_table[d]));
-        }
-    }
+    ForEachNearByte(near, [&](int32_t i) {  // rare: those entries' exact codes
+      if (b + i < n) codes[b + i] = static_cast<uint8_t>(ExactCode(p, sum, p.exp_table[b + i]));
+    });
   }
 }
 
