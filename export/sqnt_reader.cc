@@ -3,28 +3,19 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/aligned.h"
 #include "base/file.h"
 #include "export/sqnt_compact.h"
 #include "runtime/interpreter.h"
 #include "runtime/model.h"
 
 namespace squint::exporter {
-namespace {
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-}  // namespace
-
 Result<std::unique_ptr<fb::ModelT>> ParseSqnt(const std::string& bytes, const std::string& what) {
   // The loader keeps pointers into an aligned buffer; the copy lives until the model is unpacked.
-  const size_t size = (bytes.size() + 63) / 64 * 64;
-  std::unique_ptr<void, FreeDeleter> buffer(std::aligned_alloc(64, size == 0 ? 64 : size));
+  const AlignedBytes buffer = AlignedCopy(bytes);
   if (!buffer) return Internal("out of memory reading '{}'", what);
-  std::memcpy(buffer.get(), bytes.data(), bytes.size());
   rt::Model model;
-  if (const rt::Status s = model.Load(static_cast<const uint8_t*>(buffer.get()), bytes.size()); !s.ok())
+  if (const rt::Status s = model.Load(buffer.get(), bytes.size()); !s.ok())
     return InvalidInput("{}: {}", what, s.message());
   rt::Interpreter interp;
   if (const rt::Status s = interp.Prepare(&model, rt::Isa::kReference); !s.ok())

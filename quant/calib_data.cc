@@ -78,7 +78,7 @@ Status CheckArray(const std::string& file, const InputSpec& spec, const ir::Tens
 }
 
 // The arrays of one file, one per input, in input order.
-Result<std::vector<ir::Tensor>> ReadFile(const std::string& file, const std::vector<InputSpec>& inputs) {
+Result<std::vector<ir::Tensor>> ReadArrays(const std::string& file, const std::vector<InputSpec>& inputs) {
   std::vector<ir::Tensor> out;
   const std::string ext = fs::path(file).extension().string();
   if (ext == ".npy") {
@@ -142,7 +142,7 @@ Result<CalibData> LoadCalibData(const std::string& path, const std::vector<Input
   std::vector<std::vector<ir::Tensor>> parts;  // per file, per input
   int64_t total = 0;
   for (const std::string& file : files) {
-    SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> arrays, ReadFile(file, inputs));
+    SQ_ASSIGN_OR_RETURN(std::vector<ir::Tensor> arrays, ReadArrays(file, inputs));
     if (!parts.empty()) {  // wildcard dims must agree with the first file to concatenate
       for (size_t i = 0; i < inputs.size(); ++i) {
         const ir::Dims& first = parts[0][i].dims();

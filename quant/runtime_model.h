@@ -5,25 +5,17 @@
 // own costs the CI builds seconds for a few lines.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <string>
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "base/aligned.h"
 #include "base/status.h"
 #include "runtime/interpreter.h"
 #include "runtime/schema/squint_generated.h"
 
 namespace squint::quant {
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using AlignedBytes = std::unique_ptr<uint8_t, FreeDeleter>;
 
 struct RuntimeModel {
   AlignedBytes bytes, arena;
@@ -34,9 +26,8 @@ struct RuntimeModel {
   Status Init(const fb::ModelT& m, const std::string& what, rt::Isa isa = rt::Isa::kAuto) {
     flatbuffers::FlatBufferBuilder fbb(1 << 16);
     fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &m));
-    bytes = AlignedBlock(fbb.GetSize());
+    bytes = AlignedCopy({reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize()});
     if (!bytes) return Internal("{}: out of memory for a {}-byte model", what, fbb.GetSize());
-    std::memcpy(bytes.get(), fbb.GetBufferPointer(), fbb.GetSize());
     if (rt::Status s = model.Load(bytes.get(), fbb.GetSize()); !s.ok())
       return Internal("{}: the runtime rejects the model: {}", what, s.message());
     if (rt::Status s = interp.Prepare(&model, isa); !s.ok())
@@ -46,15 +37,6 @@ struct RuntimeModel {
     if (rt::Status s = interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())); !s.ok())
       return Internal("{}: arena: {}", what, s.message());
     return Status::Ok();
-  }
-
- private:
-  // A zeroed 64-byte-aligned block of at least `bytes` (the runtime's alignment for models and arenas).
-  static AlignedBytes AlignedBlock(size_t bytes) {
-    const size_t size = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-    AlignedBytes b(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-    if (b) std::memset(b.get(), 0, size);
-    return b;
   }
 };
 

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "base/aligned.h"
 #include "runtime/kernels/reference/kernels.h"
 #include "runtime/model.h"
 #include "runtime/requant_derive.h"
@@ -16,10 +17,6 @@
 
 namespace squint::report {
 namespace {
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
 
 std::string Shape(const rt::TensorDesc& d) {
   if (d.rank == 0) return "scalar";
@@ -50,11 +47,10 @@ std::string Str(const flatbuffers::String* s) { return s ? s->str() : ""; }
 
 Result<SqntSummary> SummarizeSqnt(const std::string& path, const std::string& bytes) {
   // The runtime wants an aligned buffer; the copy lives as long as the model.
-  std::unique_ptr<void, FreeDeleter> buffer(std::aligned_alloc(64, std::max<size_t>((bytes.size() + 63) / 64 * 64, 64)));
+  const AlignedBytes buffer = AlignedCopy(bytes);
   if (!buffer) return Internal("out of memory reading '{}'", path);
-  std::memcpy(buffer.get(), bytes.data(), bytes.size());
   rt::Model m;
-  const rt::Status st = m.Load(static_cast<const uint8_t*>(buffer.get()), bytes.size());
+  const rt::Status st = m.Load(buffer.get(), bytes.size());
   if (!st.ok()) return InvalidInput("{}: {}", path, st.message());
 
   SqntSummary s;

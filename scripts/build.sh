@@ -10,6 +10,9 @@
 #                           info (a tenth less compile time in CI): the runtime library, its tests (tests/runtime,
 #                           GoogleTest built from /usr/src/googletest) and tools/sqnt_run; the tests
 #                           run under qemu-aarch64 (ctest in build-aarch64, scripts/test.sh)
+# release and asan are unity builds (CMAKE_UNITY_BUILD: batches of 8 files compiled as one, so the
+# headers they share are parsed once) except the runtime library and the passes (their CMakeLists say why);
+# test executables are unity builds in every configuration (cmake/SquintTest.cmake).
 # -g1 instead of -g: full debug info costs a quarter of the compile time and the tests only need
 # line tables; configure a build of your own with -g to step through code in a debugger.
 # ccache, when installed (scripts/setup.sh installs it), keeps each build's cache in BUILD/ccache,
@@ -22,10 +25,10 @@ bench=OFF
 case "$kind" in
   release) dir="$root/build"
            flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
-                  -DCMAKE_CXX_COMPILER=g++ -DSQUINT_BUILD_BENCH=$bench) ;;
+                  -DCMAKE_CXX_COMPILER=g++ -DSQUINT_BUILD_BENCH=$bench -DCMAKE_UNITY_BUILD=ON) ;;
   asan) dir="$root/build-asan"
         flags=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DSQUINT_SANITIZE=ON -DSQUINT_FUZZ=ON
-               -DCMAKE_CXX_FLAGS=-O1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DSQUINT_BUILD_BENCH=OFF) ;;
+               -DCMAKE_CXX_FLAGS=-O1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DSQUINT_BUILD_BENCH=OFF -DCMAKE_UNITY_BUILD=ON) ;;
   aarch64) dir="$root/build-aarch64"
            flags=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"
                   "-DCMAKE_TOOLCHAIN_FILE=$root/cmake/aarch64-linux-gnu.cmake"

@@ -15,23 +15,6 @@
 namespace squint::ir::eval {
 namespace {
 
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
-
-template <typename F>
-Status VisitDType(const Node& node, DType dtype, F&& f) {
-  switch (dtype) {
-#define SQ_X(e, t, n, o) \
-  case DType::e: return f(TypeTag<t>{});
-    SQUINT_DTYPES(SQ_X)
-#undef SQ_X
-    case DType::kUndefined: break;
-  }
-  return Internal("{}: undefined element type", node.Label());
-}
-
 template <typename To, typename From>
 To Convert(From v) {
   if constexpr (std::is_same_v<To, bool>) {

@@ -53,6 +53,25 @@ inline OutputType SameAsInput(const InferContext& ctx, size_t i) {
   return t;
 }
 
+// A C++ element type as a value, for typed dispatch: f(TypeTag<T>{}) then typename decltype(tag)::type.
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+// Calls f(TypeTag<T>{}) for the C++ type of dtype; an error naming the node for kUndefined.
+template <typename F>
+Status VisitDType(const Node& node, DType dtype, F&& f) {
+  switch (dtype) {
+#define SQ_X(e, t, n, o) \
+  case DType::e: return f(TypeTag<t>{});
+    SQUINT_DTYPES(SQ_X)
+#undef SQ_X
+    case DType::kUndefined: break;
+  }
+  return Internal("{}: undefined element type", node.Label());
+}
+
 // One output of `dtype` and shape `shape`.
 inline Result<std::vector<OutputType>> One(DType dtype, std::optional<Shape> shape) {
   return std::vector<OutputType>{OutputType{dtype, std::move(shape)}};

@@ -8,24 +8,6 @@
 namespace squint::ir::eval {
 namespace {
 
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
-
-// Calls f(TypeTag<T>{}) for the C++ type of dtype.
-template <typename F>
-Status VisitDType(const Node& node, DType dtype, F&& f) {
-  switch (dtype) {
-#define SQ_X(e, t, n, o) \
-  case DType::e: return f(TypeTag<t>{});
-    SQUINT_DTYPES(SQ_X)
-#undef SQ_X
-    case DType::kUndefined: break;
-  }
-  return Internal("{}: undefined element type", node.Label());
-}
-
 // ---- Equal / Less / Greater ----------------------------------------------------------
 
 Result<std::vector<OutputType>> CompareInfer(const InferContext& ctx) {

@@ -24,11 +24,6 @@ enum TypeSet : unsigned {
   kNumericTypes = kFloatTypes | kIntTypes,
 };
 
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
-
 inline bool InTypeSet(DType d, unsigned set) {
   switch (d) {
     case DType::kFloat32:
