@@ -583,7 +583,8 @@ def test_low_bit_gpt_target(tmp_path):
     g = os.path.join(MODELS, "gpt_tiny")
     proc = squint("quantize", model_path("gpt_tiny/gpt_tiny_op17"), "-o", str(tmp_path / "g.sqnt"),
                   "--calib", os.path.join(g, "calib_x.npy"), "--val", os.path.join(g, "val_x.npy"),
-                  "--labels", os.path.join(g, "val_y.npy"), "--val-samples", "16" if SANITIZED else "64",
+                  "--labels", os.path.join(g, "val_y.npy"),
+                  *(("--val-samples", "16", "--calib-samples", "64") if SANITIZED else ("--val-samples", "64")),
                   "--weight-bits", "4", "--act-bits", "4", "--softmax-bits", "4", "--softmax-quant", "log2",
                   "--accumulated-only")
     m = re.search(r"bits/char [\d.]+ \(float [\d.]+, ([+-][\d.]+)%\)", proc.stdout)

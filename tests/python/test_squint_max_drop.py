@@ -13,15 +13,19 @@ from test_squint_report import FMNIST, VIT, squint
 
 CALIB = os.path.join(FMNIST, "calib_x.npy")
 VAL, VAL_Y = os.path.join(FMNIST, "val_x.npy"), os.path.join(FMNIST, "val_y.npy")
-COMMON = ["--calib", CALIB, "--calib-samples", 64, "--val", VAL, "--val-samples", 32, "--quiet"]
+# Under the sanitizers (memory safety is what that build checks) 16 calibration and 8 validation
+# samples: the same code paths at a third of the time.
+SANITIZED = os.environ.get("SQUINT_SANITIZED") == "1"
+CALIB_N, VAL_N = (16, 8) if SANITIZED else (64, 32)
+COMMON = ["--calib", CALIB, "--calib-samples", CALIB_N, "--val", VAL, "--val-samples", VAL_N, "--quiet"]
 
 
 def test_max_drop_steps_reproducible_and_measured(tmp_path):
-    # Under the sanitizers (memory safety is what that build checks) one step over one layer's fixes.
-    steps = 1 if os.environ.get("SQUINT_SANITIZED") == "1" else 2
+    # Under the sanitizers one step over one layer's fixes.
+    steps = 1 if SANITIZED else 2
     out = squint("quantize", VIT, "-o", tmp_path / "m.sqnt", *COMMON, "--max-drop", 0, "--drop-metric", "cosine",
                  "--max-drop-steps", steps, "--fix-layers", steps).stdout
-    assert "--max-drop 0 (1 - cosine on 32 validation samples)" in out, out
+    assert f"--max-drop 0 (1 - cosine on {VAL_N} validation samples)" in out, out
     lines = [l.strip() for l in out.splitlines()]
     assert lines[1].startswith("start (defaults): drop "), out
     steps = [l for l in lines if l.startswith("step ")]
@@ -42,7 +46,7 @@ def test_max_drop_steps_reproducible_and_measured(tmp_path):
     squint("quantize", VIT, "-o", tmp_path / "p.sqnt", *COMMON, *flags.split())
     assert (tmp_path / "p.sqnt").read_bytes() == (tmp_path / "m.sqnt").read_bytes()
     # squint report measures the drop of the last step on the same samples.
-    squint("report", VIT, tmp_path / "m.sqnt", "--data", VAL, "--samples", 32, "--accumulated-only", "--json",
+    squint("report", VIT, tmp_path / "m.sqnt", "--data", VAL, "--samples", VAL_N, "--accumulated-only", "--json",
            tmp_path / "r.json", "--quiet")
     cosine = json.loads((tmp_path / "r.json").read_text())["outputs"][0]["accumulated"]["cosine"]
     assert abs((1 - cosine) - drops[-1]) <= 5e-4 * max(drops[-1], 1e-6) + 1e-12, (cosine, drops)
@@ -51,7 +55,7 @@ def test_max_drop_steps_reproducible_and_measured(tmp_path):
 def test_max_drop_already_met_changes_nothing(tmp_path):
     # A drop already within the bound: no step, the default model, exactly as without --max-drop.
     out = squint("quantize", VIT, "-o", tmp_path / "m.sqnt", *COMMON, "--labels", VAL_Y, "--max-drop", 50).stdout
-    assert "(accuracy points on 32 validation samples)" in out and "reached" in out and "step 1" not in out, out
+    assert f"(accuracy points on {VAL_N} validation samples)" in out and "reached" in out and "step 1" not in out, out
     squint("quantize", VIT, "-o", tmp_path / "p.sqnt", *COMMON, "--labels", VAL_Y)
     assert (tmp_path / "p.sqnt").read_bytes() == (tmp_path / "m.sqnt").read_bytes()
 

@@ -109,6 +109,27 @@ struct PointerRows {
   const uint8_t* Row(int i) const { return r[i]; }
 };
 
+// An empty asm that reads and writes every accumulator of a tile once a depth step: without it
+// GCC 12 gives half of them a second register and copies them back and forth on every step
+// (vmovdqa32/64, as many as the vpdpbusd); one such asm a row still left four copies a step.
+template <int M>
+inline __attribute__((always_inline)) void KeepInRegisters(__m512i (&a)[M][2]) {
+  if constexpr (M == 8) {
+    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]), "+v"(a[2][0]), "+v"(a[2][1]), "+v"(a[3][0]),
+        "+v"(a[3][1]));  // (an asm takes at most 30 operands, a "+v" counts two)
+    asm("" : "+v"(a[4][0]), "+v"(a[4][1]), "+v"(a[5][0]), "+v"(a[5][1]), "+v"(a[6][0]), "+v"(a[6][1]), "+v"(a[7][0]),
+        "+v"(a[7][1]));
+  } else if constexpr (M == 4) {
+    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]), "+v"(a[2][0]), "+v"(a[2][1]), "+v"(a[3][0]),
+        "+v"(a[3][1]));
+  } else if constexpr (M == 2) {
+    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]));
+  } else {
+    static_assert(M == 1);
+    asm("" : "+v"(a[0][0]), "+v"(a[0][1]));
+  }
+}
+
 // One tile: M rows (see Rows above) × the 32 units of panel w from unit n0; `valid` of them
 // exist. y points at y[r0][0].
 template <int M, typename Rows>
@@ -143,11 +164,8 @@ void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t group
       const __m512i x = _mm512_set1_epi32(quad);
       acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
       acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
-      // An empty asm that reads and writes the two accumulators: without it GCC 12 gives half of
-      // them a second register and copies them back and forth on every depth step (vmovdqa32/64,
-      // as many as the vpdpbusd); with it the loop is loads, broadcasts and vpdpbusd only.
-      asm("" : "+v"(acc[i][0]), "+v"(acc[i][1]));
     }
+    KeepInRegisters(acc);
     at += kKr;
     if constexpr (Rows::kSegments) {
       if (++in_segment == groups) in_segment = 0, at += jump;
