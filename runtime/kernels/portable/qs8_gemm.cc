@@ -265,6 +265,17 @@ MatMulScratch MatMulLayout(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t
   l.total = l.row_bias + static_cast<size_t>(m) * sizeof(int32_t);
   return l;
 }
+// Σ x[i]: int32 sums of runs of 2^16 codes (|Σ| <= 2^23; the loop vectorizes), added in int64.
+int64_t SumCodes(const int8_t* x, int32_t n) {
+  int64_t sum = 0;
+  for (int32_t d0 = 0; d0 < n; d0 += 1 << 16) {
+    const int32_t d1 = std::min(n, d0 + (1 << 16));
+    int32_t run = 0;
+    for (int32_t d = d0; d < d1; ++d) run += x[d];
+    sum += run;
+  }
+  return sum;
+}
 int32_t Wrap(int64_t v) {  // v modulo 2^32 as int32 (two's complement)
   const uint32_t u = static_cast<uint32_t>(static_cast<uint64_t>(v));
   int32_t out;
@@ -310,14 +321,7 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
   for (int32_t r = 0; b_zero_point != 0 && r < p.rows; ++r) {
     const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
-    // int32 sums of runs of 2^16 codes (|Σ| <= 2^23; the loop vectorizes), added in int64.
-    int64_t sum = 0;
-    for (int32_t d0 = 0; d0 < p.depth; d0 += 1 << 16) {
-      const int32_t d1 = std::min(p.depth, d0 + (1 << 16));
-      int32_t run = 0;
-      for (int32_t d = d0; d < d1; ++d) run += a_r[d];
-      sum += run;
-    }
+    const int64_t sum = k.sum_codes != nullptr ? k.sum_codes(a_r, p.depth) : SumCodes(a_r, p.depth);
     row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
   }
   Qs8GemmParams q = p;

@@ -277,6 +277,22 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
 }
 
+// Σ x[i] (Qs8GemmKernel::sum_codes): 64 codes a step as bytes x + 128 (sign bit flipped), summed by
+// vpsadbw into 64-bit lanes; then 128·n less.
+int64_t SumCodes(const int8_t* x, int32_t n) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
+  __m512i acc = zero;
+  int32_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i), flip), zero));
+  if (i < n) {  // the last n − i < 64 codes; the lanes past them 0
+    const __mmask64 k = (__mmask64{1} << (n - i)) - 1;
+    const __m512i v = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip));
+    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+  }
+  return _mm512_reduce_add_epi64(acc) - int64_t{128} * n;
+}
+
 // pack_columns (x86/pack_columns.h's loop): b [depth][units] → 8x32c4 panels: in panel p, group g, the 32 units' 4 bytes b[4g + i][32p + j]
 // at (g·32 + j)·4 + i, by byte and word interleaves of 4 rows (per 128-bit lane, then the lanes
 // put in unit order); the column sums by vpdpbusd of 1s with those signed quads.
@@ -312,7 +328,7 @@ struct ColumnPanel {
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
-                                                 &ConvTiles8x32};
+                                                 &ConvTiles8x32, nullptr, &SumCodes};
 
 // ---- qs8_gemm_32x32c4__amx ----
 // The same layout and math as the VNNI kernel (packed rows u = x + 128, panels of 32 units in
@@ -493,7 +509,7 @@ void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad
 // The convolutions whose patch rows are read in place keep the VNNI tiles (ConvTiles8x32).
 const Qs8GemmKernel kQs8Gemm32x32c4Amx = {"qs8_gemm_32x32c4__amx", kAmxMr, kNr, kKr, 1, 128, &Pack,
                                            &TileAmx32x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
-                                           &ConvTiles8x32, &PanelsAmx32x32};
+                                           &ConvTiles8x32, &PanelsAmx32x32, &SumCodes};
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
