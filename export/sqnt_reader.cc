@@ -1,8 +1,5 @@
 #include "export/sqnt_reader.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "base/aligned.h"
 #include "base/file.h"
 #include "export/sqnt_compact.h"

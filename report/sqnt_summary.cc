@@ -1,9 +1,6 @@
 #include "report/sqnt_summary.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <set>
 
 #include <fmt/format.h>
