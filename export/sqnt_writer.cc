@@ -1,26 +1,17 @@
 #include "export/sqnt_writer.h"
 
-#include <cstdlib>
-#include <cstring>
-
+#include "base/aligned.h"
 #include "base/file.h"
 
 namespace squint::exporter {
-namespace {
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-}  // namespace
-
 std::string SerializeSqnt(const fb::ModelT& model, SqntVersion version) {
   const bool compact = version == SqntVersion::k1_1;
   std::string bytes = PackModel(model, compact ? 16 : 64);
   // The runtime's view of the model as given, for the derivation rules' scales.
-  std::unique_ptr<void, FreeDeleter> aligned(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64));
+  const AlignedBytes aligned = AlignedCopy(bytes);
   if (!aligned) return bytes;
-  std::memcpy(aligned.get(), bytes.data(), bytes.size());
   rt::Model loaded;
-  if (!loaded.Load(static_cast<const uint8_t*>(aligned.get()), bytes.size()).ok()) return bytes;
+  if (!loaded.Load(aligned.get(), bytes.size()).ok()) return bytes;
   fb::ModelT copy(model);
   if (compact) CompactModel(loaded, &copy);
   else ExpandModel(loaded, &copy);

@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "base/aligned.h"
 #include "ir/eval/evaluator.h"
 #include "runtime/interpreter.h"
 #include "runtime/model.h"
@@ -65,22 +64,10 @@ std::vector<int64_t> ArgMaxRows(const float* v, int64_t n, int64_t width) {
   return out;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
-
-AlignedBuffer AllocateAligned(size_t bytes) {
-  const size_t size = std::max<size_t>((bytes + 63) / 64 * 64, 64);
-  AlignedBuffer b(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-  if (b) std::memset(b.get(), 0, size);
-  return b;
-}
-
 // The .sqnt model on the runtime: an aligned copy of the bytes, the model, its interpreter and
 // arena, and per tensor the dequantized values the observer saw during the last invoke.
 struct IntegerModel {
-  AlignedBuffer bytes, arena;
+  AlignedBytes bytes, arena;
   rt::Model model;
   rt::Interpreter interp;
   std::vector<int32_t> producer;          // per tensor: producing op, -1 for inputs and constants
@@ -88,14 +75,13 @@ struct IntegerModel {
 
   // `observe`: record every op's dequantized outputs in `seen` during Invoke (off for timing).
   Status Init(const std::string& sqnt, bool observe = true) {
-    bytes = AllocateAligned(sqnt.size());
+    bytes = AlignedCopy(sqnt);
     if (!bytes) return Internal("out of memory for a {}-byte model", sqnt.size());
-    std::memcpy(bytes.get(), sqnt.data(), sqnt.size());
     if (rt::Status s = model.Load(bytes.get(), sqnt.size()); !s.ok())
       return InvalidInput("the integer runtime rejects the model: {}", s.message());
     if (rt::Status s = interp.Prepare(&model); !s.ok())
       return InvalidInput("the integer runtime cannot prepare the model: {}", s.message());
-    arena = AllocateAligned(static_cast<size_t>(interp.arena_size()));
+    arena = AlignedBlock(static_cast<size_t>(interp.arena_size()));
     if (!arena) return Internal("out of memory for a {}-byte arena", interp.arena_size());
     if (rt::Status s = interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())); !s.ok())
       return Internal("arena: {}", s.message());
