@@ -31,6 +31,40 @@ unsigned long ArmHwcap() {
 }
 #endif
 
+#if defined(SQUINT_X86_KERNELS)
+// The x86-64 features the kernels use, from CPUID and, for the vector registers' state, XGETBV:
+// a feature counts only where the operating system saves its registers (XCR0: SSE and AVX state
+// for AVX2 and FMA; opmask and the upper ZMM halves and registers too for AVX-512), as GCC's
+// __builtin_cpu_supports decides, without libgcc's whole CPU model table (about 4 KB of library).
+struct X86Features {
+  bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false,
+       avx512vnni = false, avx512vbmi = false;
+};
+X86Features ReadX86Features() {
+  X86Features f;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return f;
+  const bool fma = (ecx & (1u << 12)) != 0, osxsave = (ecx & (1u << 27)) != 0, avx = (ecx & (1u << 28)) != 0;
+  if (!osxsave || !avx) return f;
+  unsigned xcr0 = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+  if ((xcr0 & 0x6u) != 0x6u) return f;  // SSE and AVX state
+  const bool zmm_state = (xcr0 & 0xe0u) == 0xe0u;  // opmask, ZMM0–15 upper halves, ZMM16–31
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return f;
+  f.fma = fma;
+  f.avx2 = (ebx & (1u << 5)) != 0;
+  if (!zmm_state) return f;
+  f.avx512f = (ebx & (1u << 16)) != 0, f.avx512dq = (ebx & (1u << 17)) != 0;
+  f.avx512bw = (ebx & (1u << 30)) != 0, f.avx512vl = (ebx & (1u << 31)) != 0;
+  f.avx512vbmi = (ecx & (1u << 1)) != 0, f.avx512vnni = (ecx & (1u << 11)) != 0;
+  return f;
+}
+const X86Features& Features() {
+  static const X86Features features = ReadX86Features();
+  return features;
+}
+#endif
+
 }  // namespace
 
 const char* IsaName(Isa isa) {
@@ -59,10 +93,9 @@ bool IsaSupported(Isa isa) {
   switch (isa) {
     case Isa::kReference: return true;
 #if defined(SQUINT_X86_KERNELS)
-    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::kAvx2: return Features().avx2 && Features().fma;
     case Isa::kAvx512Vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+      return Features().avx512f && Features().avx512bw && Features().avx512vl && Features().avx512vnni;
 #endif
 #if defined(SQUINT_ARM_KERNELS)
     case Isa::kNeon: return (ArmHwcap() & HWCAP_ASIMD) != 0;
@@ -74,8 +107,7 @@ bool IsaSupported(Isa isa) {
 
 bool Avx512VbmiSupported() {
 #if defined(SQUINT_X86_KERNELS)
-  return IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+  return IsaSupported(Isa::kAvx512Vnni) && Features().avx512vbmi && Features().avx512dq && Features().fma;
 #else
   return false;
 #endif

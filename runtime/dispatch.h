@@ -3,7 +3,7 @@
 // Order of precedence: an explicit choice (Interpreter::Prepare's isa, the C API's
 // squint_rt_options.isa) > the SQUINT_ISA environment variable
 // (reference|avx2|avx512vnni|neon|neondot) > the best set this CPU supports (x86-64:
-// __builtin_cpu_supports; aarch64: getauxval(AT_HWCAP), HWCAP_ASIMD and HWCAP_ASIMDDP). x86-64
+// CPUID and XGETBV, dispatch.cc; aarch64: getauxval(AT_HWCAP), HWCAP_ASIMD and HWCAP_ASIMDDP). x86-64
 // builds have avx2 and avx512vnni (runtime/kernels/x86), aarch64 builds neon (plain Advanced SIMD)
 // and neondot (with the dot-product extension, sdot; runtime/kernels/arm). Asking for a set the
 // CPU (or this build) lacks is an error at prepare, never a silent fallback. kReference runs the

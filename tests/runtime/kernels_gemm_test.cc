@@ -610,6 +610,20 @@ TEST(Dispatch, NamesRoundTrip) {
   EXPECT_FALSE(ParseIsa(nullptr, &parsed));
 }
 
+#if defined(SQUINT_X86_KERNELS)
+// The runtime reads CPUID and XGETBV itself (dispatch.cc); GCC's __builtin_cpu_supports (libgcc's
+// CPU model, the same rules) must agree on this machine.
+TEST(Dispatch, X86FeaturesAgreeWithTheCompilersOwnDetection) {
+  __builtin_cpu_init();
+  EXPECT_EQ(IsaSupported(Isa::kAvx2), __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+  EXPECT_EQ(IsaSupported(Isa::kAvx512Vnni), __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                                __builtin_cpu_supports("avx512vl") &&
+                                                __builtin_cpu_supports("avx512vnni"));
+  EXPECT_EQ(Avx512VbmiSupported(), IsaSupported(Isa::kAvx512Vnni) && __builtin_cpu_supports("avx512vbmi") &&
+                                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"));
+}
+#endif
+
 TEST(Dispatch, AutoPicksTheBestSupportedAndTheEnvironmentOverrides) {
   Isa got = Isa::kAuto;
   {

@@ -390,6 +390,10 @@ class SoftmaxTester {
   // A random exp table instead: non-increasing, e_0 in [2^29, 2^30], each next entry a random
   // fraction of the one before (so that e/Σe takes arbitrary values, near every code's boundary).
   SoftmaxTester& RandomTable() { random_table_ = true; return *this; }
+  // A random non-increasing exp table whose byte planes end at given places: e_d > 0 exactly for
+  // d < ends[0] and e_d >= 2^8k exactly for d < ends[k] (k = 1..3; ends non-increasing), some
+  // entries multiples of 256 (byte 0 zero while higher bytes are not).
+  SoftmaxTester& PlaneEnds(std::array<int32_t, 4> ends) { plane_ends_ = ends; return *this; }
   // Log-grid output (kCpp rows only) with n codes: thresholds of a log2 grid, 2^30·2^−(q + 1/2)
   // (kLog2), random non-increasing ones including 0 and 2^30 + 1 (kRandom), or equal to the P of
   // elements of the first row and one off them (kExact: the boundaries; no masks).
@@ -412,6 +416,22 @@ class SoftmaxTester {
       table[0] = std::uniform_int_distribution<int32_t>(1 << 29, 1 << 30)(rng);
       for (size_t d = 1; d < 256; ++d)
         table[d] = static_cast<int32_t>(table[d - 1] * std::uniform_real_distribution<double>(0.7, 1.0)(rng));
+    }
+    if (plane_ends_[0] >= 0) {  // from d = 255 down: each entry at least the next, inside its level
+      int64_t next = 0;
+      for (int32_t d = 255; d >= 0; --d) {
+        int32_t level = -1;  // e_d = 0
+        for (int32_t k = 0; k < 4; ++k)
+          if (d < plane_ends_[static_cast<size_t>(k)]) level = k;
+        int64_t e = 0;
+        if (level >= 0) {
+          const int64_t lo = level == 0 ? 1 : int64_t{1} << (8 * level), hi = (int64_t{1} << (8 * level + 8)) - 1;
+          e = std::min(hi, std::max(next, lo) + std::uniform_int_distribution<int64_t>(0, lo)(rng));
+          if (level >= 1 && rng() % 4 == 0 && (e & ~int64_t{255}) >= std::max(next, lo)) e &= ~int64_t{255};
+        }
+        table[static_cast<size_t>(d)] = static_cast<int32_t>(std::min<int64_t>(e, (int64_t{1} << 30)));
+        next = table[static_cast<size_t>(d)];
+      }
     }
     p.exp_table = table.data();
     p.exp_table_size = 256;
@@ -509,6 +529,7 @@ class SoftmaxTester {
   Grid grid_ = Grid::kNone;
   int32_t grid_n_ = 0;
   bool mask_ = false, causal_ = false, random_table_ = false;
+  std::array<int32_t, 4> plane_ends_{-1, -1, -1, -1};
   double keep_ = 1, keep32_ = 1, step_ = 0.05;
   int32_t bits_ = 8, lo_ = -128, hi_ = 127, exp_bits_ = 30;
   float zeta_ = 1, gamma_ = 0;
@@ -565,6 +586,24 @@ TEST(X86Misc, SoftmaxShortRowsNearCodeBoundaries) {
         SoftmaxTester().Dims({400, depth}).Bits(bits).RandomTable().Clip(1.0f - 2 * gamma, gamma).Seed(seed++).TestBoth();
         SoftmaxTester().Dims({100, depth}).Codes(120, 127).Bits(bits).RandomTable().Seed(seed++).TestBoth();
       }
+}
+
+// The VBMI rows look up each byte plane of the exp table only in the 64-entry quarters where it has
+// a non-zero byte, and only the quarters a row's d reaches: planes that end just before, at and
+// after every quarter boundary, planes whose low bytes are 0 where higher ones are not, and rows
+// whose codes span one quarter to all four, short (one step) and long.
+TEST(X86Misc, SoftmaxPlanesEndingAroundTheQuarters) {
+  uint32_t seed = 700;
+  const int32_t places[] = {1, 2, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255, 256};
+  for (int32_t e0 : places)
+    for (int32_t e1 : places) {
+      if (e1 > e0) continue;
+      const int32_t e2 = std::min(e1, places[seed % 13]), e3 = std::min(e2, places[(seed / 3) % 13] / 2);
+      for (int32_t span : {40, 100, 150, 255}) {
+        SoftmaxTester().Dims({5, 64}).Codes(127 - span, 127).PlaneEnds({e0, e1, e2, e3}).Seed(seed++).TestBoth();
+        SoftmaxTester().Dims({3, 200}).Codes(-128, -128 + span).PlaneEnds({e0, e1, e2, e3}).Mask({200}, 0.8).Seed(seed++).TestBoth();
+      }
+    }
 }
 
 // Rows built so that e·α + β (the float estimate of both AVX-512 row kinds) lies

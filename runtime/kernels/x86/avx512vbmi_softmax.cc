@@ -4,14 +4,16 @@
 // those sets.
 //
 // Up to four rows at a time, in stages, so that one row's reductions overlap the others' work:
-//  1. The kept max (and, for rows longer than 64, min, as the max of ~x) of each row, 64 codes a
-//     step, then the four rows' horizontal reductions at once (Reduce4: 128-bit lanes of two rows
-//     into one register, then of four, then within a lane), each row's max broadcast back to 64
-//     bytes.
-//  2. Σe per row: d = max − x as an unsigned byte; the exp table's four byte planes (byte k of e_d)
-//     looked up by vpermi2b (two and a merge for lanes whose d reaches 128), the lanes not kept
-//     zeroed, each plane summed exactly (vpsadbw; vpdpbusd for rows longer than 64); the four
-//     rows' sums reduced at once.
+//  1. The kept max (and, for rows longer than 64, min) of each row, 64 codes a step, then the
+//     four rows' horizontal reductions at once (Reduce4: 128-bit lanes of two rows into one
+//     register, then of four, then within a lane), each row's max broadcast back to 64 bytes.
+//  2. Σe per row: d = max − x as an unsigned byte; the exp table's byte planes (byte k of e_d)
+//     looked up by vpermb in 64-entry quarters (d's top two bits pick the quarter; one vpermb
+//     costs half of one vpermi2b over 128 entries on these cores), only the quarters the row's d
+//     reaches and, in each, only the planes with a non-zero byte there (the table prepare builds,
+//     2^20 at d = 0, has no fourth byte, and its higher bytes end early), the lanes not kept
+//     zeroed, each plane summed exactly (vpsadbw for rows of at most 64; longer rows: one pass a
+//     quarter, vpdpbusd); the four rows' sums reduced at once.
 //  3. The codes, from α = scale/(2^drop·S) and β = (⌊S/2⌋ + round·S)/(2^drop·S) (one float
 //     division for the four rows): v = ⌊e·α + β⌋ = the reference's ⌊(⌊(scale·e + ⌊S/2⌋)/S⌋ +
 //     round)/2^drop⌋ (nested floors), u = clamp(v, 0, 2^bits − 1), in float where est = fma(e, α, β)
@@ -22,7 +24,10 @@
 //       to [0, 255]).
 //     - Longer rows: per d in [0, min(max − min, d_zero)] from the float exp table (stored in
 //       the interleaved order, so that the packs give the codes in d order), 64 a block; each
-//       output one vpermi2b (two past 128 codes) of min(d, that bound) into the row's codes.
+//       output one vpermb (n <= 64 codes), one vpermi2b (n <= 128) or two of min(d, that bound)
+//       into the row's codes.
+//     Long rows step 64 codes at a time and end with the block that ends at the row's end (its
+//     lanes already done left out), so every load is whole and inside the row.
 // GCC 12's AVX-512 headers start some intrinsics from an undefined vector, which its
 // -Wmaybe-uninitialized reports falsely (GCC bug 105593), as in avx512vnni.cc.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -72,7 +77,7 @@ __mmask64 KeptAt(const uint8_t* mr, int32_t i, __mmask64 k) {
 
 // Four rows' byte maxima at once: 128-bit lane r of the result holds, in every byte, the max of
 // v[r]'s 64 bytes.
-__m512i Reduce4(const __m512i v[4]) {
+inline __attribute__((always_inline)) __m512i Reduce4(const __m512i v[4]) {
   const __m512i ab = _mm512_max_epi8(_mm512_shuffle_i64x2(v[0], v[1], 0x44), _mm512_shuffle_i64x2(v[0], v[1], 0xee));
   const __m512i cd = _mm512_max_epi8(_mm512_shuffle_i64x2(v[2], v[3], 0x44), _mm512_shuffle_i64x2(v[2], v[3], 0xee));
   __m512i x = _mm512_max_epi8(_mm512_shuffle_i64x2(ab, cd, 0x88), _mm512_shuffle_i64x2(ab, cd, 0xdd));
@@ -84,7 +89,7 @@ __m512i Reduce4(const __m512i v[4]) {
 }
 
 // Four rows' qword sums at once: both qwords of 128-bit lane r of the result are Σ q[r]'s lanes.
-__m512i Reduce4Add(const __m512i q[4]) {
+inline __attribute__((always_inline)) __m512i Reduce4Add(const __m512i q[4]) {
   const __m512i ab = _mm512_add_epi64(_mm512_shuffle_i64x2(q[0], q[1], 0x44), _mm512_shuffle_i64x2(q[0], q[1], 0xee));
   const __m512i cd = _mm512_add_epi64(_mm512_shuffle_i64x2(q[2], q[3], 0x44), _mm512_shuffle_i64x2(q[2], q[3], 0xee));
   const __m512i x = _mm512_add_epi64(_mm512_shuffle_i64x2(ab, cd, 0x88), _mm512_shuffle_i64x2(ab, cd, 0xdd));
@@ -94,10 +99,25 @@ __m512i Reduce4Add(const __m512i q[4]) {
 // Every byte of 128-bit lane r of x (Reduce4's lanes hold one value in every byte).
 __m512i LaneBroadcast(__m512i x, int32_t r) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(4 * r), x); }
 
-// The exp table's byte planes in registers (GCC keeps an array of vectors, or its loop, in memory).
+// The kept lanes of 64 whose d is in quarter j, [64j, 64j + 64), for j < quarters (1 to 4): from
+// d's top two bits (lanes past those quarters are in none).
+inline __attribute__((always_inline)) void QuarterMasks(__m512i d, __mmask64 kept, int32_t quarters, __mmask64 q[4]) {
+  const __mmask64 b7 = _mm512_movepi8_mask(d), b6 = _mm512_movepi8_mask(_mm512_add_epi8(d, d));
+  if (quarters == 1) {
+    q[0] = kept & ~(b7 | b6);
+    return;
+  }
+  const __mmask64 lo = kept & ~b7, hi = kept & b7;
+  q[0] = lo & ~b6, q[1] = lo & b6, q[2] = hi & ~b6, q[3] = hi & b6;
+}
+
+// The exp table's byte planes in registers (GCC keeps an array of vectors, or its loop, in memory),
+// 64-entry quarters each: vpermb (one 64-byte table, half the cost of vpermi2b's two on these
+// cores), only for the quarters where the plane has a non-zero byte.
 struct Planes {
   __m512i p00, p01, p02, p03, p10, p11, p12, p13, p20, p21, p22, p23, p30, p31, p32, p33;
-  explicit Planes(const SoftmaxVbmiTables& t) {
+  const int32_t* quarters;  // SoftmaxVbmiTables::quarters
+  explicit Planes(const SoftmaxVbmiTables& t) : quarters(t.quarters) {
     const uint8_t* const pl = t.planes[0];
     p00 = _mm512_load_si512(pl), p01 = _mm512_load_si512(pl + 64);
     p02 = _mm512_load_si512(pl + 128), p03 = _mm512_load_si512(pl + 192);
@@ -108,20 +128,34 @@ struct Planes {
     p30 = _mm512_load_si512(pl + 768), p31 = _mm512_load_si512(pl + 832);
     p32 = _mm512_load_si512(pl + 896), p33 = _mm512_load_si512(pl + 960);
   }
-  // Byte k of e_d for the lanes of lo (d < 128) and of hi (d >= 128; kWide), zero elsewhere.
-  template <bool kWide>
-  void Look(__m512i d, __mmask64 lo, __mmask64 hi, __m512i b[4]) const {
-    auto look = [&](__m512i h0, __m512i h1, __m512i h2, __m512i h3) {
-      const __m512i v = _mm512_maskz_permutex2var_epi8(lo, h0, d, h1);
-      return kWide ? _mm512_or_si512(v, _mm512_maskz_permutex2var_epi8(hi, h2, d, h3)) : v;
-    };
-    b[0] = look(p00, p01, p02, p03), b[1] = look(p10, p11, p12, p13);
-    b[2] = look(p20, p21, p22, p23), b[3] = look(p30, p31, p32, p33);
+  // The quarters to look up in each plane (n[k]) for rows whose d stays below 64·row_quarters;
+  // returns how many quarters have an e > 0 there (the lanes past them have e = 0).
+  int32_t Bound(int32_t row_quarters, int32_t n[4]) const {
+    for (int32_t k = 0; k < 4; ++k) n[k] = std::min(quarters[k], row_quarters);
+    return std::max(std::max(n[0], n[1]), std::max(n[2], n[3]));
+  }
+  // Byte k of e_d for the lanes of q[j] (j < n[k]), zero elsewhere: plane k is zero past its n[k]
+  // quarters, and the lanes outside every q[j] are not kept.
+  __attribute__((always_inline)) void Look(__m512i d, const __mmask64 q[4], const int32_t n[4], __m512i b[4]) const {
+    b[0] = Plane(d, q, n[0], p00, p01, p02, p03), b[1] = Plane(d, q, n[1], p10, p11, p12, p13);
+    b[2] = Plane(d, q, n[2], p20, p21, p22, p23), b[3] = Plane(d, q, n[3], p30, p31, p32, p33);
+  }
+  __attribute__((always_inline)) static __m512i Plane(__m512i d, const __mmask64 q[4], int32_t n, __m512i t0,
+                                                      __m512i t1, __m512i t2, __m512i t3) {
+    if (n == 0) return _mm512_setzero_si512();
+    __m512i v = _mm512_maskz_permutexvar_epi8(q[0], d, t0);
+    if (n > 1) v = _mm512_mask_permutexvar_epi8(v, q[1], d, t1);
+    if (n > 2) v = _mm512_mask_permutexvar_epi8(v, q[2], d, t2);
+    if (n > 3) v = _mm512_mask_permutexvar_epi8(v, q[3], d, t3);
+    return v;
   }
 };
 
+// The quarters a row's d = max − x spans (d_hi = max − min of its kept codes).
+inline int32_t RowQuarters(int32_t d_hi) { return d_hi / 64 + 1; }
+
 // Σ_k 2^8k·(plane k's bytes, summed by vpsadbw into qword lanes).
-__m512i PlaneSums(const __m512i b[4]) {
+inline __attribute__((always_inline)) __m512i PlaneSums(const __m512i b[4]) {
   const __m512i z = _mm512_setzero_si512();
   const __m512i s01 = _mm512_add_epi64(_mm512_sad_epu8(b[0], z), _mm512_slli_epi64(_mm512_sad_epu8(b[1], z), 8));
   const __m512i s23 = _mm512_add_epi64(_mm512_sad_epu8(b[2], z), _mm512_slli_epi64(_mm512_sad_epu8(b[3], z), 8));
@@ -146,9 +180,11 @@ struct RowConsts {
 
 // 64 codes from four registers of e in the interleaved order: the packed bytes (u + zero point,
 // in element order) and, per register, the lanes too near a code boundary for float (near[j]).
-inline __m512i CodesOf(const SoftmaxVbmiTables& t, __m512 alpha, __m512 beta, const __m512 f[4], __mmask16 near[4]) {
+inline __attribute__((always_inline)) __m512i CodesOf(const SoftmaxVbmiTables& t, __m512 alpha, __m512 beta,
+                                                     const __m512 f[4], __mmask16 near[4]) {
   const __m512 eps = _mm512_set1_ps(t.eps);
   __m512i v[4];
+#pragma GCC unroll 4
   for (int32_t j = 0; j < 4; ++j) {
     const __m512 est = _mm512_fmadd_ps(f[j], alpha, beta);
     near[j] = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_reduce_ps(est, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)),
@@ -160,22 +196,52 @@ inline __m512i CodesOf(const SoftmaxVbmiTables& t, __m512 alpha, __m512 beta, co
   return _mm512_add_epi8(c, _mm512_set1_epi8(static_cast<char>(t.zero_code)));
 }
 
-// Rows of at most 64 elements (one step each), d and the kept lanes from stage 1. wide: some
-// row has kept lanes with d >= 128 (hi).
-void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Planes& pl, int32_t count,
-               const int8_t* const xr[4], uint8_t* const yr[4], const int8_t max_code[4], const __m512i d[4],
-               const __mmask64 kept[4], const __mmask64 hi[4], bool wide) {
+// Rows of at most 64 elements (one step each), always four (rows past count repeat row 0, not
+// stored), so that GCC keeps every row's registers by constant indices: its loops over the rows
+// unrolled, except where the build optimizes for size (bench/footprint.sh's -Os library: one
+// copy of each loop, the same work in the same order).
+#if defined(__OPTIMIZE_SIZE__)
+#define SQUINT_UNROLL_ROWS
+#else
+#define SQUINT_UNROLL_ROWS _Pragma("GCC unroll 4")
+#endif
+void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, int32_t count, const int8_t* const xr_in[4],
+               const uint8_t* const mr_in[4], uint8_t* const yr[4]) {
+  const Planes pl(t);
   const __mmask64 k = FirstBytes(p.depth);
+  const int8_t* xr[4];
+  __m512i x[4], d[4], vmax[4];
+  __mmask64 kept[4], wide = 0, past64 = 0;
+SQUINT_UNROLL_ROWS
+  for (int32_t r = 0; r < 4; ++r) {
+    xr[r] = r < count ? xr_in[r] : xr_in[0];
+    x[r] = _mm512_maskz_loadu_epi8(k, xr[r]);
+    kept[r] = KeptAt(r < count ? mr_in[r] : mr_in[0], 0, k);
+    vmax[r] = _mm512_mask_mov_epi8(_mm512_set1_epi8(-128), kept[r], x[r]);
+  }
+  const __m512i xmax = Reduce4(vmax);
+SQUINT_UNROLL_ROWS
+  for (int32_t r = 0; r < 4; ++r) {
+    d[r] = _mm512_sub_epi8(LaneBroadcast(xmax, r), x[r]);
+    wide |= kept[r] & _mm512_movepi8_mask(d[r]);                           // d >= 128
+    past64 |= kept[r] & _mm512_movepi8_mask(_mm512_add_epi8(d[r], d[r]));  // d mod 128 >= 64
+  }
+  const int32_t quarters = wide != 0 ? 4 : past64 != 0 ? 2 : 1;
   __m512i b[4][4], q[4];
-  for (int32_t r = 0; r < count; ++r) {
-    if (wide) pl.Look<true>(d[r], kept[r] & ~hi[r], hi[r], b[r]);
-    else pl.Look<false>(d[r], kept[r], 0, b[r]);
+  int32_t n[4];
+  const int32_t looked = pl.Bound(quarters, n);
+SQUINT_UNROLL_ROWS
+  for (int32_t r = 0; r < 4; ++r) {
+    __mmask64 qm[4] = {kept[r]};  // every kept d below 64: no quarter masks
+    if (quarters > 1) QuarterMasks(d[r], kept[r], looked, qm);
+    pl.Look(d[r], qm, n, b[r]);
     q[r] = PlaneSums(b[r]);
   }
-  for (int32_t r = count; r < 4; ++r) q[r] = q[0];
   const RowConsts rc(t, Reduce4Add(q));
   const __m512i zero_code = _mm512_set1_epi8(static_cast<char>(p.output_zero_point));
-  for (int32_t r = 0; r < count; ++r) {
+SQUINT_UNROLL_ROWS
+  for (int32_t r = 0; r < 4; ++r) {
+    if (r >= count) break;
     if (kept[r] == 0) {  // wholly masked: every byte the zero point
       _mm512_mask_storeu_epi8(yr[r], k, zero_code);
       continue;
@@ -191,37 +257,67 @@ void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, const Pl
     const __m512i c = CodesOf(t, rc.Alpha(r), rc.Beta(r), f, near);
     _mm512_mask_storeu_epi8(yr[r], k, _mm512_mask_mov_epi8(zero_code, kept[r], c));
     ForEachNearByte(near, [&](int32_t i) {  // rare: those lanes' exact codes
-      if (i < p.depth && ((kept[r] >> i) & 1) != 0)
-        yr[r][i] = static_cast<uint8_t>(ExactCode(p, rc.sum[2 * r], p.exp_table[max_code[r] - xr[r][i]]));
+      if (i < p.depth && ((kept[r] >> i) & 1) != 0) {
+        alignas(64) int8_t maxes[64];
+        _mm512_store_si512(maxes, xmax);
+        yr[r][i] = static_cast<uint8_t>(ExactCode(p, rc.sum[2 * r], p.exp_table[maxes[16 * r] - xr[r][i]]));
+      }
     });
   }
 }
 
-// A long row's Σe in qword lanes (Σ_k 2^8k·plane k's sums). kWide: its max − min reaches 128.
-// Each plane's bytes are summed by vpdpbusd into dwords (on port 0, beside the lookups on port 5;
-// at most 4·255 a lane a step), widened to qwords every kDotSegment elements (2^16 steps: below
-// 2^26 a lane).
+// A long row's Σe, one pass over the row per quarter j of the exp table that its d reaches: the
+// lanes whose d is in [64j, 64j + 64) (and kept) look up the kP planes with a non-zero byte in
+// that quarter (SoftmaxVbmiTables::planes_in), each by one vpermb from the plane's quarter, summed
+// by vpdpbusd into dwords (on port 0, beside the lookups on port 5; at most 4·255 a lane a step
+// over all passes: each lane is in one quarter), widened to qwords every kDotSegment elements
+// (2^16 steps: below 2^26 a lane).
 constexpr int32_t kDotSegment = 1 << 22;
-template <bool kWide>
-__m512i RowSum(const Planes& pl, int32_t depth, const int8_t* x, const uint8_t* m, __m512i bmax) {
-  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low = _mm512_set1_epi64(0xffffffff);
+template <int32_t kP>
+void QuarterPass(const SoftmaxVbmiTables& t, int32_t j, int32_t s0, int32_t s1, const int8_t* x, const uint8_t* m,
+                 __m512i bmax, __m512i acc[4]) {
+  const __m512i ones = _mm512_set1_epi8(1), top = _mm512_set1_epi8(static_cast<char>(0xc0));
+  const __m512i quarter = _mm512_set1_epi8(static_cast<char>(64 * j));
+  __m512i tab[4];
+#pragma GCC unroll 4
+  for (int32_t k = 0; k < kP; ++k) tab[k] = _mm512_load_si512(t.planes[k] + 64 * j);
+  __m512i a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  // Whole blocks, then (when s1 − s0 is not a multiple of 64) the block that ends at s1, its lanes
+  // before i (counted already) left out: every load inside the row (depth > 64) and unmasked.
+  __mmask64 k = ~__mmask64{0};
+  for (int32_t i = s0;;) {
+    const __m512i d = _mm512_sub_epi8(bmax, _mm512_loadu_si512(x + i));
+    const __mmask64 in = _mm512_mask_cmpeq_epi8_mask(KeptAt(m, i, k), _mm512_and_si512(d, top), quarter);
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_maskz_permutexvar_epi8(in, d, tab[0]), ones);
+    if (kP > 1) a1 = _mm512_dpbusd_epi32(a1, _mm512_maskz_permutexvar_epi8(in, d, tab[1]), ones);
+    if (kP > 2) a2 = _mm512_dpbusd_epi32(a2, _mm512_maskz_permutexvar_epi8(in, d, tab[2]), ones);
+    if (kP > 3) a3 = _mm512_dpbusd_epi32(a3, _mm512_maskz_permutexvar_epi8(in, d, tab[3]), ones);
+    if ((i += 64) >= s1) break;
+    if (i + 64 > s1) k = ~__mmask64{0} << (i - (s1 - 64)), i = s1 - 64;
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+// Σe in qword lanes (Σ_k 2^8k·plane k's sums) of a row whose d stays below 64·quarters.
+__m512i RowSum(const SoftmaxVbmiTables& t, int32_t quarters, int32_t depth, const int8_t* x, const uint8_t* m,
+               __m512i bmax) {
+  const __m512i zero = _mm512_setzero_si512(), low = _mm512_set1_epi64(0xffffffff);
   auto widen = [&](__m512i a) { return _mm512_add_epi64(_mm512_and_si512(a, low), _mm512_srli_epi64(a, 32)); };
   __m512i total = zero;
   for (int32_t s0 = 0; s0 < depth; s0 += kDotSegment) {
     const int32_t s1 = depth - s0 > kDotSegment ? s0 + kDotSegment : depth;
-    __m512i acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
-    for (int32_t i = s0; i < s1; i += 64) {
-      const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
-      const __m512i d = _mm512_sub_epi8(bmax, _mm512_maskz_loadu_epi8(k, x + i));
-      const __mmask64 hi = kWide ? kept & _mm512_movepi8_mask(d) : 0;
-      __m512i b[4];
-      pl.Look<kWide>(d, kept & ~hi, hi, b);
-      acc0 = _mm512_dpbusd_epi32(acc0, b[0], ones), acc1 = _mm512_dpbusd_epi32(acc1, b[1], ones);
-      acc2 = _mm512_dpbusd_epi32(acc2, b[2], ones), acc3 = _mm512_dpbusd_epi32(acc3, b[3], ones);
+    __m512i acc[4] = {zero, zero, zero, zero};
+    for (int32_t j = 0; j < quarters; ++j) {
+      switch (t.planes_in[j]) {
+        case 0: break;  // every e of the quarter is 0
+        case 1: QuarterPass<1>(t, j, s0, s1, x, m, bmax, acc); break;
+        case 2: QuarterPass<2>(t, j, s0, s1, x, m, bmax, acc); break;
+        case 3: QuarterPass<3>(t, j, s0, s1, x, m, bmax, acc); break;
+        default: QuarterPass<4>(t, j, s0, s1, x, m, bmax, acc); break;
+      }
     }
-    total = _mm512_add_epi64(total, _mm512_add_epi64(_mm512_add_epi64(widen(acc0), _mm512_slli_epi64(widen(acc1), 8)),
-                                                     _mm512_add_epi64(_mm512_slli_epi64(widen(acc2), 16),
-                                                                      _mm512_slli_epi64(widen(acc3), 24))));
+    total = _mm512_add_epi64(total, _mm512_add_epi64(_mm512_add_epi64(widen(acc[0]), _mm512_slli_epi64(widen(acc[1]), 8)),
+                                                     _mm512_add_epi64(_mm512_slli_epi64(widen(acc[2]), 16),
+                                                                      _mm512_slli_epi64(widen(acc[3]), 24))));
   }
   return total;
 }
@@ -241,7 +337,7 @@ void TableCodes(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, __m512 
 }
 
 // A long row's outputs: the code of min(d, n − 1) where kept, the zero point elsewhere.
-// kRegs: the code registers a lookup needs (2: n <= 128, the second unread when n <= 64; 4).
+// kRegs: the code registers a lookup needs (1: n <= 64, by vpermb; 2: n <= 128; 4).
 template <int32_t kRegs>
 void RowOutput(const ref::SoftmaxParams& p, const uint8_t* codes, int32_t n, const int8_t* x, const uint8_t* m,
                __m512i bmax, uint8_t* y) {
@@ -251,12 +347,17 @@ void RowOutput(const ref::SoftmaxParams& p, const uint8_t* codes, int32_t n, con
   const __m512i c3 = kRegs == 4 ? _mm512_load_si512(codes + 192) : c0;
   const __m512i cap = _mm512_set1_epi8(static_cast<char>(n - 1));
   const __m512i zero_code = _mm512_set1_epi8(static_cast<char>(p.output_zero_point));
-  for (int32_t i = 0; i < depth; i += 64) {
-    const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(m, i, k);
-    const __m512i d = _mm512_min_epu8(_mm512_sub_epi8(bmax, _mm512_maskz_loadu_epi8(k, x + i)), cap);
-    __m512i code = _mm512_permutex2var_epi8(c0, d, c1);
+  // Whole blocks, then (depth not a multiple of 64) the block that ends at depth, storing only its
+  // lanes from i on (y may be x: the lanes before i are outputs already).
+  __mmask64 k = ~__mmask64{0};
+  for (int32_t i = 0;;) {
+    const __mmask64 kept = KeptAt(m, i, k);
+    const __m512i d = _mm512_min_epu8(_mm512_sub_epi8(bmax, _mm512_loadu_si512(x + i)), cap);
+    __m512i code = kRegs == 1 ? _mm512_permutexvar_epi8(d, c0) : _mm512_permutex2var_epi8(c0, d, c1);
     if (kRegs == 4) code = _mm512_mask_blend_epi8(_mm512_movepi8_mask(d), code, _mm512_permutex2var_epi8(c2, d, c3));
     _mm512_mask_storeu_epi8(y + i, k, _mm512_mask_mov_epi8(zero_code, kept, code));
+    if ((i += 64) >= depth) break;
+    if (i + 64 > depth) k = ~__mmask64{0} << (i - (depth - 64)), i = depth - 64;
   }
 }
 
@@ -268,6 +369,14 @@ void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t) {
     for (int32_t k = 0; k < 4; ++k)
       _mm_store_si128(reinterpret_cast<__m128i*>(t->planes[k] + d),
                       _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, static_cast<unsigned>(8 * k))));
+  }
+  for (int32_t k = 0; k < 4; ++k) t->quarters[k] = 0;
+  for (int32_t j = 0; j < 4; ++j) {
+    t->planes_in[j] = 0;
+    for (int32_t k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_load_si512(t->planes[k] + 64 * j);
+      if (_mm512_test_epi8_mask(v, v) != 0) t->quarters[k] = j + 1, t->planes_in[j] = k + 1;
+    }
   }
   // The interleaved order of a 64-entry block is a 4 × 4 transpose of its 128-bit quarters:
   // quarter j of natural register k (entries 16k + 4j ..) is quarter k of register j.
@@ -321,45 +430,27 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
                               const int8_t* const xr[kSoftmaxVbmiGroup], const uint8_t* const mr[kSoftmaxVbmiGroup],
                               uint8_t* const yr[kSoftmaxVbmiGroup]) {
   const int32_t depth = p.depth;
-  const Planes pl(t);
+  if (depth <= 64) return ShortRows(p, t, count, xr, mr, yr);
   __m512i vmax[4];
   alignas(64) int8_t maxes[64];
-  if (depth <= 64) {
-    const __mmask64 k = FirstBytes(depth);
-    __m512i x[4], d[4];
-    __mmask64 kept[4], hi[4], wide = 0;
-    for (int32_t r = 0; r < count; ++r) {
-      x[r] = _mm512_maskz_loadu_epi8(k, xr[r]);
-      kept[r] = KeptAt(mr[r], 0, k);
-      vmax[r] = _mm512_mask_mov_epi8(_mm512_set1_epi8(-128), kept[r], x[r]);
-    }
-    for (int32_t r = count; r < 4; ++r) vmax[r] = vmax[0];
-    const __m512i xmax = Reduce4(vmax);
-    _mm512_store_si512(maxes, xmax);
-    int8_t max_code[4];
-    for (int32_t r = 0; r < count; ++r) {
-      max_code[r] = maxes[16 * r];
-      d[r] = _mm512_sub_epi8(LaneBroadcast(xmax, r), x[r]);
-      hi[r] = kept[r] & _mm512_movepi8_mask(d[r]);
-      wide |= hi[r];
-    }
-    ShortRows(p, t, pl, count, xr, yr, max_code, d, kept, hi, wide != 0);
-    return;
-  }
-  // The min as the max of ~x = −1 − x (one reduction for both).
+  // The kept max and min; the min's reduction as the max of ~min = −1 − min (one Reduce4 for both).
   __m512i vnot[4];
   bool any[4];
   for (int32_t r = 0; r < count; ++r) {
-    __m512i hi_v = _mm512_set1_epi8(-128), not_v = _mm512_set1_epi8(-128);
+    __m512i hi_v = _mm512_set1_epi8(-128), lo_v = _mm512_set1_epi8(127);
     __mmask64 seen = 0;
-    for (int32_t i = 0; i < depth; i += 64) {
-      const __mmask64 k = FirstBytes(depth - i), kept = KeptAt(mr[r], i, k);
-      const __m512i v = _mm512_maskz_loadu_epi8(k, xr[r] + i);
+    // Whole blocks, then (depth not a multiple of 64) the block that ends at depth: lanes seen
+    // twice change neither max nor min.
+    for (int32_t i = 0;;) {
+      const __mmask64 kept = KeptAt(mr[r], i, ~__mmask64{0});
+      const __m512i v = _mm512_loadu_si512(xr[r] + i);
       seen |= kept;
       hi_v = _mm512_mask_max_epi8(hi_v, kept, hi_v, v);
-      not_v = _mm512_mask_max_epi8(not_v, kept, not_v, _mm512_ternarylogic_epi32(v, v, v, 0x55));
+      lo_v = _mm512_mask_min_epi8(lo_v, kept, lo_v, v);
+      if ((i += 64) >= depth) break;
+      if (i + 64 > depth) i = depth - 64;
     }
-    vmax[r] = hi_v, vnot[r] = not_v, any[r] = seen != 0;
+    vmax[r] = hi_v, vnot[r] = _mm512_ternarylogic_epi32(lo_v, lo_v, lo_v, 0x55), any[r] = seen != 0;
   }
   for (int32_t r = count; r < 4; ++r) vmax[r] = vmax[0], vnot[r] = vnot[0];
   const __m512i xmax = Reduce4(vmax);
@@ -371,9 +462,7 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
   for (int32_t r = 0; r < count; ++r) {
     bmax[r] = LaneBroadcast(xmax, r);
     d_hi[r] = maxes[16 * r] + nots[16 * r] + 1;  // max − min, min = −1 − max(~x)
-    q[r] = !any[r]          ? _mm512_setzero_si512()
-           : d_hi[r] >= 128 ? RowSum<true>(pl, depth, xr[r], mr[r], bmax[r])
-                            : RowSum<false>(pl, depth, xr[r], mr[r], bmax[r]);
+    q[r] = any[r] ? RowSum(t, RowQuarters(d_hi[r]), depth, xr[r], mr[r], bmax[r]) : _mm512_setzero_si512();
   }
   for (int32_t r = count; r < 4; ++r) q[r] = q[0];
   const RowConsts rc(t, Reduce4Add(q));
@@ -386,7 +475,8 @@ void Qs8SoftmaxRowsAvx512Vbmi(const ref::SoftmaxParams& p, const SoftmaxVbmiTabl
     const int32_t n = std::min(d_hi[r], t.d_zero) + 1;
     alignas(64) uint8_t codes[256];
     TableCodes(p, t, rc.Alpha(r), rc.Beta(r), rc.sum[2 * r], n, codes);
-    if (n <= 128) RowOutput<2>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
+    if (n <= 64) RowOutput<1>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
+    else if (n <= 128) RowOutput<2>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
     else RowOutput<4>(p, codes, n, xr[r], mr[r], bmax[r], yr[r]);
   }
 }

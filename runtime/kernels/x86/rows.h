@@ -28,12 +28,15 @@ void Qs8SoftmaxRowsAvx512(const ref::SoftmaxParams& p, int32_t count, const int8
 // The SOFTMAX rows on AVX-512 VBMI (avx512vbmi_softmax.cc, which states the method; the CPU
 // condition of Qs8LutAvx512Vbmi), the same bytes as Qs8SoftmaxRowsAvx512, up to kSoftmaxVbmiGroup
 // rows a call. Per call, SoftmaxVbmiTables holds the exp table as four byte planes (plane k: byte
-// k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each sum exact by vpsadbw over bytes looked up by
-// vpermi2b), as floats in the order the codes' packing wants (e_float), the float codes' constants
-// and d_zero: u(d) = 0 in every row for d >= d_zero (256 when no such d).
+// k of e_d, so that Σe = Σ_k 2^8k·Σ plane_k[d], each sum exact over bytes looked up by vpermb in
+// the plane's 64-entry quarters), where the planes have non-zero bytes (quarters[k]: plane k is 0
+// from d = 64·quarters[k] on; planes_in[j]: every plane from planes_in[j] on is 0 in quarter j,
+// d in [64j, 64j + 64)), the table as floats in the order the codes' packing wants (e_float), the
+// float codes' constants and d_zero: u(d) = 0 in every row for d >= d_zero (256 when no such d).
 constexpr int32_t kSoftmaxVbmiGroup = 4;
 struct SoftmaxVbmiTables {
   alignas(64) uint8_t planes[4][256];
+  int32_t quarters[4] = {}, planes_in[4] = {};
   alignas(64) float e_float[256];
   float scale_pot = 0, inv_pot = 0, round_pot = 0;  // scale/2^drop, 1/2^drop, round/2^drop
   float eps = 0;                                     // the float codes' margin (∞: all exact)
