@@ -378,18 +378,6 @@ void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t) {
       if (_mm512_test_epi8_mask(v, v) != 0) t->quarters[k] = j + 1, t->planes_in[j] = k + 1;
     }
   }
-  // The interleaved order of a 64-entry block is a 4 × 4 transpose of its 128-bit quarters:
-  // quarter j of natural register k (entries 16k + 4j ..) is quarter k of register j.
-  for (int32_t b = 0; b < 256; b += 64) {
-    const __m512i v0 = _mm512_loadu_si512(p.exp_table + b), v1 = _mm512_loadu_si512(p.exp_table + b + 16);
-    const __m512i v2 = _mm512_loadu_si512(p.exp_table + b + 32), v3 = _mm512_loadu_si512(p.exp_table + b + 48);
-    const __m512i t0 = _mm512_shuffle_i32x4(v0, v1, 0x44), t1 = _mm512_shuffle_i32x4(v0, v1, 0xee);
-    const __m512i t2 = _mm512_shuffle_i32x4(v2, v3, 0x44), t3 = _mm512_shuffle_i32x4(v2, v3, 0xee);
-    _mm512_store_ps(t->e_float + b, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0x88)));
-    _mm512_store_ps(t->e_float + b + 16, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0xdd)));
-    _mm512_store_ps(t->e_float + b + 32, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0x88)));
-    _mm512_store_ps(t->e_float + b + 48, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0xdd)));
-  }
   // est = fma(e, α, β) against e·α + β, all in float (relative rounding 2^−24 each): α from S
   // (rounded), 1/S and the product by scale/2^drop (exact: scale has at most 20 significant bits);
   // β from ⌊S/2⌋, 1/S, the fma with round/2^drop and round/2^drop itself; then e and the fma. At
@@ -407,6 +395,19 @@ void SoftmaxVbmiTablesInit(const ref::SoftmaxParams& p, SoftmaxVbmiTables* t) {
   t->eps = eps < 0.125 ? static_cast<float>(eps) : HUGE_VALF;
   t->u_max = (1 << p.output_bits) - 1;
   t->zero_code = p.output_zero_point;
+  if (p.depth <= 64) return;  // the short rows need neither the float table nor d_zero
+  // The interleaved order of a 64-entry block is a 4 × 4 transpose of its 128-bit quarters:
+  // quarter j of natural register k (entries 16k + 4j ..) is quarter k of register j.
+  for (int32_t b = 0; b < 256; b += 64) {
+    const __m512i v0 = _mm512_loadu_si512(p.exp_table + b), v1 = _mm512_loadu_si512(p.exp_table + b + 16);
+    const __m512i v2 = _mm512_loadu_si512(p.exp_table + b + 32), v3 = _mm512_loadu_si512(p.exp_table + b + 48);
+    const __m512i t0 = _mm512_shuffle_i32x4(v0, v1, 0x44), t1 = _mm512_shuffle_i32x4(v0, v1, 0xee);
+    const __m512i t2 = _mm512_shuffle_i32x4(v2, v3, 0x44), t3 = _mm512_shuffle_i32x4(v2, v3, 0xee);
+    _mm512_store_ps(t->e_float + b, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0x88)));
+    _mm512_store_ps(t->e_float + b + 16, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t0, t2, 0xdd)));
+    _mm512_store_ps(t->e_float + b + 32, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0x88)));
+    _mm512_store_ps(t->e_float + b + 48, _mm512_cvtepi32_ps(_mm512_shuffle_i32x4(t1, t3, 0xdd)));
+  }
   // u(d) = 0 exactly when scale·e_d < T0·S − ⌊S/2⌋, T0 = 2^(drop−1) − clip_offset (the derivation
   // in avx512vnni_rows.cc); S >= e_0 (the max is kept) and, for T0 >= 1, T0·S − ⌊S/2⌋ >=
   // (T0 − 1/2)·S >= (T0 − 1/2)·e_0. So 2·scale·e_d < (2·T0 − 1)·e_0 makes u(d) = 0 in every

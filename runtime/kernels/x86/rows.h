@@ -32,7 +32,8 @@ void Qs8SoftmaxRowsAvx512(const ref::SoftmaxParams& p, int32_t count, const int8
 // the plane's 64-entry quarters), where the planes have non-zero bytes (quarters[k]: plane k is 0
 // from d = 64·quarters[k] on; planes_in[j]: every plane from planes_in[j] on is 0 in quarter j,
 // d in [64j, 64j + 64)), the table as floats in the order the codes' packing wants (e_float), the
-// float codes' constants and d_zero: u(d) = 0 in every row for d >= d_zero (256 when no such d).
+// float codes' constants and d_zero: u(d) = 0 in every row for d >= d_zero (256 when no such d;
+// e_float and d_zero are set for rows longer than 64 only).
 constexpr int32_t kSoftmaxVbmiGroup = 4;
 struct SoftmaxVbmiTables {
   alignas(64) uint8_t planes[4][256];
