@@ -553,8 +553,12 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
   if (use_float)
     for (int32_t c = 0; c < channels; ++c) {
       const int32_t i = c * per_channel;
-      // m / 2^r, r = 31 − shift in [1, 62]: a power of two divides exactly (no ldexp call per channel).
-      const double unit = static_cast<double>(rq.multiplier[i]) / static_cast<double>(uint64_t{1} << (31 - rq.shift[i]));
+      // m / 2^r, r = 31 − shift in [1, 62], as m·2^−r (exact either way), 2^−r from its exponent
+      // bits (no division or ldexp call per channel).
+      const uint64_t pow2_bits = static_cast<uint64_t>(1023 - (31 - rq.shift[i])) << 52;
+      double pow2 = 0.0;
+      std::memcpy(&pow2, &pow2_bits, sizeof(pow2));
+      const double unit = static_cast<double>(rq.multiplier[i]) * pow2;
       float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
       float_b[c] = static_cast<double>(p.beta_q[c]) * unit;
       float_margin[c] = (0.5 + 0x1p-20) * std::fabs(float_g[c]) + 0x1p-29;
@@ -620,14 +624,16 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
     return RowConstants{sum, root, lo, hi, p.norm_bits + k + eps_bits / 2,
                         root == 0 ? 0.0 : 1.0 / static_cast<double>(root)};
   };
-  // Two rows in flight: row r + 1's constants (a latency chain: statistics, square root, division)
-  // are computed before row r's per-channel part, so that the two overlap.
-  RowConstants next = p.rows > 0 ? row_constants(x) : RowConstants{};
+  // Rows' constants (each a latency chain: statistics, square root, division) kBatch at a time
+  // before those rows' per-channel parts, so that the chains overlap one another.
+  constexpr int32_t kBatch = 8;
+  RowConstants batch[kBatch];
   for (int32_t r = 0; r < p.rows; ++r) {
     const T* xr = x + int64_t{r} * channels;
     T* yr = y + int64_t{r} * channels;
-    const RowConstants cur = next;
-    if (r + 1 < p.rows) next = row_constants(xr + channels);
+    if (r % kBatch == 0)
+      for (int32_t i = 0; i < kBatch && r + i < p.rows; ++i) batch[i] = row_constants(xr + int64_t{i} * channels);
+    const RowConstants cur = batch[r % kBatch];
     const int64_t sum = cur.sum, root = cur.root;
     const int32_t lo = cur.lo, hi = cur.hi, up_log2 = cur.up_log2;
     const int64_t up = int64_t{1} << up_log2;
