@@ -150,25 +150,61 @@ void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t group
       acc[i][1] = _mm512_add_epi32(acc[i][1], r);
     }
   }
-  // One flat loop over the groups of every segment (nested loops make GCC 12 keep the
-  // accumulators in memory): `at` steps kr bytes a group and jumps to the next segment's start.
-  const size_t jump = segment_step - static_cast<size_t>(groups) * kKr;
-  size_t at = 0;
-  for (int32_t g = 0, in_segment = 0, total = segments * groups; g < total; ++g) {
-    const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
-    w += 2 * 64;
+  // acc[i][·] += row i's group at `at` times the panel's group at wg.
+  auto step = [&](__m512i(&a)[M][2], size_t at, const uint8_t* wg) __attribute__((always_inline)) {
+    const __m512i w0 = _mm512_loadu_si512(wg), w1 = _mm512_loadu_si512(wg + 64);
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i) {
       int32_t quad;
       std::memcpy(&quad, rows.Row(i) + at, sizeof(quad));
       const __m512i x = _mm512_set1_epi32(quad);
-      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, w0);
-      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, w1);
+      a[i][0] = _mm512_dpbusd_epi32(a[i][0], x, w0);
+      a[i][1] = _mm512_dpbusd_epi32(a[i][1], x, w1);
     }
-    KeepInRegisters(acc);
-    at += kKr;
-    if constexpr (Rows::kSegments) {
-      if (++in_segment == groups) in_segment = 0, at += jump;
+  };
+  if constexpr (!Rows::kSegments && M < kMr) {
+    // Fewer rows than a whole tile: 2·M accumulator chains, each waiting on its vpdpbusd's
+    // latency (5 cycles) a group, would issue at most 2·M/5 a cycle. kMr/M depth phases (group
+    // g into phase g mod kP, summed at the end; the sums are exact modulo 2^32 in any order)
+    // make 16 chains, as a whole tile has: a one-row GEMV 2.5x the speed.
+    constexpr int kP = kMr / M;
+    __m512i part[kP - 1][M][2];
+#pragma GCC unroll 8
+    for (int j = 0; j < kP - 1; ++j)
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) part[j][i][0] = part[j][i][1] = _mm512_setzero_si512();
+    int32_t g = 0;
+    for (; g + kP <= groups; g += kP) {
+      const size_t at = static_cast<size_t>(g) * kKr;
+      step(acc, at, w);
+#pragma GCC unroll 8
+      for (int j = 1; j < kP; ++j) step(part[j - 1], at + static_cast<size_t>(j) * kKr, w + j * 2 * 64);
+      w += kP * 2 * 64;
+      KeepInRegisters(acc);
+#pragma GCC unroll 8
+      for (int j = 0; j < kP - 1; ++j) KeepInRegisters(part[j]);
+    }
+    for (; g < groups; ++g, w += 2 * 64) step(acc, static_cast<size_t>(g) * kKr, w);
+#pragma GCC unroll 8
+    for (int j = 0; j < kP - 1; ++j)
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) {
+        acc[i][0] = _mm512_add_epi32(acc[i][0], part[j][i][0]);
+        acc[i][1] = _mm512_add_epi32(acc[i][1], part[j][i][1]);
+      }
+  } else {
+    // One flat loop over the groups of every segment (nested loops make GCC 12 keep the
+    // accumulators in memory): `at` steps kr bytes a group and jumps to the next segment's start.
+    const size_t jump = segment_step - static_cast<size_t>(groups) * kKr;
+    size_t at = 0;
+    for (int32_t g = 0, in_segment = 0, total = segments * groups; g < total; ++g) {
+      step(acc, at, w);
+      w += 2 * 64;
+      KeepInRegisters(acc);
+      at += kKr;
+      if constexpr (Rows::kSegments) {
+        if (++in_segment == groups) in_segment = 0, at += jump;
+      }
     }
   }
   // The two halves of the panel with h a constant, so that acc[i][h] stays in registers (a
