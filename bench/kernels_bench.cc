@@ -8,6 +8,9 @@
 // instruction set (reference kernel, AVX2, AVX-512 VNNI microkernels), in MAC/s; a set the CPU
 // lacks is skipped with an error row; BM_GemmThreads: one shape on 1 and 2 threads (wall clock);
 // BM_VnniPeak: the machine's int8 multiply-accumulate peak on one core, what BM_Gemm is measured against.
+// BM_GroupScaledFc: the group-scaled FULLY_CONNECTED on AVX-512 VNNI (4-bit weights with a scale per
+// group of G depth codes, x86/group_scaled.h), M rows × N units × K depth, in MAC/s: against BM_Gemm's
+// per-channel int8 kernel on the same shape.
 // docs/benchmarks.md "Fast kernels" has the commands and tables.
 #include <cmath>
 #include <cstdint>
@@ -23,6 +26,9 @@
 #include "runtime/kernels/reference/kernels.h"
 #if defined(SQUINT_FAST_KERNELS)
 #include "runtime/kernels/portable/qs8_gemm.h"
+#endif
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/group_scaled.h"
 #endif
 #include "runtime/quant_math/quant_math.h"
 #include "runtime/thread_pool.h"
@@ -228,6 +234,45 @@ void BM_VnniPeak(benchmark::State& state) {
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_VnniPeak)->Unit(benchmark::kMicrosecond);
+#endif
+
+#if defined(SQUINT_X86_KERNELS)
+// state.range: M, N, K, G. Weights in [−8, 7] (4-bit), group multipliers in [2^14, 2^15].
+void BM_GroupScaledFc(benchmark::State& state) {
+  const auto m = static_cast<int32_t>(state.range(0)), n = static_cast<int32_t>(state.range(1)),
+             k = static_cast<int32_t>(state.range(2)), g = static_cast<int32_t>(state.range(3));
+  if (!squint::rt::IsaSupported(squint::rt::Isa::kAvx512Vnni)) return state.SkipWithError("the CPU has no AVX-512 VNNI");
+  std::vector<int8_t> w = RandomCodes<int8_t>(static_cast<size_t>(n) * k, 3);
+  for (auto& v : w) v = static_cast<int8_t>(v >> 4);
+  std::vector<uint16_t> mult_g(static_cast<size_t>(n) * (k / g));
+  std::mt19937 rng(4);
+  for (auto& v : mult_g) v = static_cast<uint16_t>(std::uniform_int_distribution<int32_t>(1 << 14, 1 << 15)(rng));
+  std::vector<int32_t> mult(static_cast<size_t>(n), 1 << 30), shift(static_cast<size_t>(n), -12);
+  ref::FullyConnectedLowBitParams p;
+  p.rows = m, p.depth = k, p.units = n, p.input_zero_point = -3, p.group_size = g;
+  p.group_multiplier = mult_g.data();
+  p.requant = ref::RequantParams{mult.data(), shift.data(), n, 5, -128, 127};
+  const std::vector<int8_t> x = RandomCodes<int8_t>(static_cast<size_t>(m) * k, 2);
+  const std::vector<int32_t> bias(static_cast<size_t>(n), 1000);
+  std::vector<int8_t> y(static_cast<size_t>(m) * n);
+  struct alignas(64) Line {
+    uint8_t bytes[64];
+  };
+  namespace x86 = squint::rt::x86;
+  const x86::GroupScaledLayout l = x86::GroupScaledLayoutOf(n, k, g);
+  std::vector<Line> packed(static_cast<size_t>(x86::GroupScaledPackedBytes(l) / 64));
+  std::vector<Line> scratch(static_cast<size_t>(x86::GroupScaledFcScratchBytes(l, m) / 64 + 1));
+  x86::PackGroupScaledAvx512(l, w.data(), mult_g.data(), p.input_zero_point, p.requant, packed.front().bytes);
+  for (auto _ : state) {
+    x86::Qs8GroupScaledFcAvx512(l, packed.front().bytes, p, x.data(), bias.data(), scratch.front().bytes, y.data());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(m) * n * k, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_GroupScaledFc)
+    ->Args({1, 768, 768, 32})->Args({1, 768, 768, 128})->Args({64, 768, 768, 32})->Args({64, 768, 768, 128})
+    ->ArgNames({"M", "N", "K", "G"})->Unit(benchmark::kMicrosecond);
 #endif
 
 BENCHMARK(BM_Hadamard<int8_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);

@@ -104,15 +104,36 @@ inline __attribute__((always_inline)) void GroupSums(const GroupScaledLayout& l,
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) acc[i] = start;
     const uint8_t* xg = xu + int64_t{g} * l.group_bytes;
-    for (int32_t k = 0; k < steps; ++k) {
+    auto step = [&](__m512i* a, int32_t k) __attribute__((always_inline)) {
       const __m512i w = _mm512_load_si512(gw + int64_t{k} * 64);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
         int32_t x4;
         std::memcpy(&x4, xg + i * l.row_bytes + 4 * k, 4);
-        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(x4), w);
+        a[i] = _mm512_dpbusd_epi32(a[i], _mm512_set1_epi32(x4), w);
       }
+    };
+    int32_t k = 0;
+    if constexpr (MR < 8) {
+      // MR accumulator chains, each waiting on its vpdpbusd's latency a step: 8/MR depth phases
+      // of their own (step k into phase k mod kP, summed after the group; exact modulo 2^32).
+      constexpr int kP = 8 / MR;
+      __m512i part[kP - 1][MR];
+#pragma GCC unroll 8
+      for (int j = 0; j < kP - 1; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) part[j][i] = _mm512_setzero_si512();
+      for (; k + kP <= steps; k += kP) {
+        step(acc, k);
+#pragma GCC unroll 8
+        for (int j = 1; j < kP; ++j) step(part[j - 1], k + j);
+      }
+#pragma GCC unroll 8
+      for (int j = 0; j < kP - 1; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) acc[i] = _mm512_add_epi32(acc[i], part[j][i]);
     }
+    for (; k < steps; ++k) step(acc, k);
     const __m512i m = _mm512_load_si512(gw + int64_t{steps + 1} * 64);
     const __m512i m_odd = _mm512_srli_epi64(m, 32);
 #pragma GCC unroll 8
