@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/aligned.h"
 #include "quant/gptq.h"
 #include "runtime/interpreter.h"
 #include "runtime/tensor_codes.h"
@@ -110,13 +111,12 @@ std::vector<std::map<std::string, std::vector<int32_t>>> RuntimeCodes(const std:
     std::map<std::string, std::vector<int32_t>> seen;
   };
   std::vector<std::map<std::string, std::vector<int32_t>>> out;
-  void* buf = std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64);
-  std::memcpy(buf, bytes.data(), bytes.size());
+  const AlignedBytes buf = AlignedCopy(bytes);
   Run r;
-  EXPECT_TRUE(r.model.Load(static_cast<const uint8_t*>(buf), bytes.size()).ok());
+  EXPECT_TRUE(r.model.Load(buf.get(), bytes.size()).ok());
   EXPECT_TRUE(r.interp.Prepare(&r.model, rt::Isa::kReference).ok());
-  void* arena = std::aligned_alloc(64, std::max<uint64_t>((r.interp.arena_size() + 63) / 64 * 64, 64));
-  EXPECT_TRUE(r.interp.SetArena(arena, r.interp.arena_size()).ok());
+  const AlignedBytes arena = AlignedBlock(r.interp.arena_size());
+  EXPECT_TRUE(r.interp.SetArena(arena.get(), r.interp.arena_size()).ok());
   r.interp.SetObserver(
       [](void* user, int32_t, const rt::TensorView* outs, int32_t n) {
         auto* self = static_cast<Run*>(user);
@@ -137,8 +137,6 @@ std::vector<std::map<std::string, std::vector<int32_t>>> RuntimeCodes(const std:
     EXPECT_TRUE(r.interp.Invoke().ok());
     out.push_back(r.seen);
   }
-  std::free(arena);
-  std::free(buf);
   return out;
 }
 

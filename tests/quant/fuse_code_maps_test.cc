@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/aligned.h"
 #include "export/sqnt_writer.h"
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
@@ -47,25 +48,16 @@ int Count(const fb::ModelT& m, fb::OpCode code) {
   return n;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-std::unique_ptr<uint8_t, FreeDeleter> Aligned(size_t bytes) {
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>((bytes + 63) / 64 * 64, 64)));
-  return std::unique_ptr<uint8_t, FreeDeleter>(p);
-}
-
 // Every output's bytes of the serialized model on `isa` for input codes `x`.
 std::vector<uint8_t> RunSqnt(const std::string& sqnt, rt::Isa isa, const std::vector<int8_t>& x) {
-  auto bytes = Aligned(sqnt.size());
-  std::memcpy(bytes.get(), sqnt.data(), sqnt.size());
+  const AlignedBytes bytes = AlignedCopy(sqnt);
   rt::Model model;
   rt::Interpreter interp;
   EXPECT_TRUE(model.Load(bytes.get(), sqnt.size()).ok());
   const rt::Status s = interp.Prepare(&model, isa);
   EXPECT_TRUE(s.ok()) << s.message();
   if (!s.ok()) return {};
-  auto arena = Aligned(static_cast<size_t>(interp.arena_size()));
+  const AlignedBytes arena = AlignedBlock(static_cast<size_t>(interp.arena_size()));
   EXPECT_TRUE(interp.SetArena(arena.get(), static_cast<size_t>(interp.arena_size())).ok());
   EXPECT_EQ(static_cast<size_t>(model.tensor(model.inputs()[0]).bytes), x.size());
   std::memcpy(interp.mutable_tensor_data(model.inputs()[0]), x.data(), x.size());

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/aligned.h"
 #include "base/file.h"
 #include "export/sqnt_compact.h"
 #include "export/sqnt_reader.h"
@@ -40,21 +41,11 @@ std::string OldWriter(const fb::ModelT& model) {
   return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
 }
 
-struct Aligned {
-  explicit Aligned(const std::string& bytes) : size(bytes.size()) {
-    data = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes.size() + 63) / 64 * 64));
-    std::memcpy(data, bytes.data(), bytes.size());
-  }
-  ~Aligned() { std::free(data); }
-  uint8_t* data;
-  size_t size;
-};
-
 // Every op's output codes, concatenated in op order, for one run on deterministic input codes.
 std::string AllCodes(const std::string& bytes, rt::Isa isa) {
-  Aligned buf(bytes);
+  const AlignedBytes buf = AlignedCopy(bytes);
   rt::Model model;
-  const rt::Status loaded = model.Load(buf.data, buf.size);
+  const rt::Status loaded = model.Load(buf.get(), bytes.size());
   EXPECT_TRUE(loaded.ok()) << loaded.message();
   if (!loaded.ok()) return {};
   rt::Interpreter interp;
@@ -226,9 +217,9 @@ INSTANTIATE_TEST_SUITE_P(Bundled, SqntCompact, ::testing::ValuesIn(BundledModels
 
 // The message of the first failure of load + prepare (reference kernels), "" when both pass.
 std::string LoadAndPrepareError(const std::string& bytes) {
-  Aligned buf(bytes);
+  const AlignedBytes buf = AlignedCopy(bytes);
   rt::Model model;
-  rt::Status s = model.Load(buf.data, buf.size);
+  rt::Status s = model.Load(buf.get(), bytes.size());
   if (s.ok()) {
     rt::Interpreter interp;
     s = interp.Prepare(&model, rt::Isa::kReference);
