@@ -332,7 +332,7 @@ TEST_P(GemmTest, OutputStageNearRoundingBoundaries) {
   Interior in;
   for (int32_t r = 9; r <= 12; ++r)
     for (int32_t i = 0; i < 2; ++i) {
-      in.Add(GemmTester().M(64).N(512).K(256 << (r - 9) >> 2).Shifts(-r, -r).Seed(seed++).Test(kernel()), 64 * 512);
+      in.Add(GemmTester().M(16).N(512).K(256 << (r - 9) >> 2).Shifts(-r, -r).Seed(seed++).Test(kernel()), 16 * 512);
       if (HasFatalFailure()) return;
     }
   for (int32_t r = 1; r <= 6; ++r) {
