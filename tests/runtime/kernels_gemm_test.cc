@@ -67,7 +67,6 @@ class GemmTester {
   GemmTester& PerChannel(bool v) { per_channel_ = v; return *this; }
   GemmTester& Bias(bool v) { bias_ = v; return *this; }
   GemmTester& MaxBias(bool v) { max_bias_ = v; return *this; }  // |bias| at the prepare bound
-  GemmTester& BiasSpread(int64_t v) { bias_spread_ = v; return *this; }  // |bias| up to v (capped at the bound)
   // Every unit's bias and multiplier given (per channel; with XAll(0) and XZeroPoint(0) the
   // accumulators are the biases).
   GemmTester& BiasesAndMultipliers(std::vector<int32_t> b, std::vector<int32_t> m) {
@@ -122,7 +121,7 @@ class GemmTester {
     ASSERT_TRUE(ref::Int8DotFitsInt32(k_, zx_, bias_ ? bound : 0));
     std::vector<int32_t> bias(static_cast<size_t>(n_));
     // Bias on the scale of the products (or at the bound), so that outputs are not all clamped.
-    const int64_t typical = std::min<int64_t>(bound, bias_spread_ > 0 ? bias_spread_ : 4096 + int64_t{k_} * 512);
+    const int64_t typical = std::min<int64_t>(bound, 4096 + int64_t{k_} * 512);
     for (auto& b : bias) b = static_cast<int32_t>(max_bias_ ? (uni(0, 1) ? bound : -bound) : uni(-typical, typical));
     if (!biases_.empty()) bias = biases_;
     // Default shifts: |acc| ~ 5500·sqrt(k) for random codes, scaled to a few dozen codes.
@@ -180,7 +179,6 @@ class GemmTester {
 
   int32_t m_ = 1, n_ = 1, k_ = 1, zx_ = 0, zy_ = 0;
   bool per_channel_ = true, bias_ = true, max_bias_ = false, zero_multiplier_ = false, half_multiplier_ = false, small_ = false;
-  int64_t bias_spread_ = 0;
   std::vector<int32_t> biases_, multipliers_;
   std::optional<int8_t> x_all_, w_all_;
   int32_t shift_lo_ = 0, shift_hi_ = 0;
