@@ -948,6 +948,17 @@ TEST(X86Misc, LayerNormOutputsAtRoundingBoundaries) {
       }
 }
 
+// n = ⌊w·up / root⌉ itself on a tie (ties away from zero): rows of 5 codes in [0, 3] with ε = 0
+// make N a perfect square often enough that q is an exact half-integer (codes 0 0 0 0 1: q = −1/2
+// at norm_bits 0), which the double path's nearest-integer rounding (ties to even) gets wrong.
+TEST(X86Misc, LayerNormQuotientTies) {
+  for (int32_t norm_bits : {0, 1, 2})
+    for (uint32_t seed : {1u, 2u}) {
+      LayerNormTester().Shape(64, 5).Codes(0, 3).Epsilon(0).NormBits(norm_bits).Seed(seed).Test();
+      LayerNormTester().Shape(64, 5).Codes(0, 1).Epsilon(0).NormBits(norm_bits).PerChannel(false).Seed(seed).Test();
+    }
+}
+
 TEST(X86Misc, LayerNormEdgeChannels) {
   for (int32_t c : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 192, 768}) {
     LayerNormTester().Shape(5, c).Seed(c).Test();

@@ -544,10 +544,10 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
       gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
       beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
     }
-  // The AVX-512 rows' double constants (rows.h, LayerNormFloat) for rows of up to kFloatChannels,
-  // with their largest |g| and |b|.
+  // The AVX-512 rows' double constants (rows.h, LayerNormFloat: b includes the output zero point)
+  // for rows of up to kFloatChannels, with their largest |g| and |b|.
   constexpr int32_t kFloatChannels = 512;
-  double float_g[kFloatChannels], float_b[kFloatChannels], float_margin[kFloatChannels];
+  double float_g[kFloatChannels], float_b[kFloatChannels];
   double g_max = 0.0, b_max = 0.0;
   const bool use_float = isa == RowIsa::kAvx512 && channels <= kFloatChannels;
   if (use_float)
@@ -560,12 +560,11 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
       std::memcpy(&pow2, &pow2_bits, sizeof(pow2));
       const double unit = static_cast<double>(rq.multiplier[i]) * pow2;
       float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
-      float_b[c] = static_cast<double>(p.beta_q[c]) * unit;
-      float_margin[c] = (0.5 + 0x1p-20) * std::fabs(float_g[c]) + 0x1p-29;
+      float_b[c] = static_cast<double>(p.beta_q[c]) * unit + rq.zero_point;
       g_max = std::max(g_max, std::fabs(float_g[c]));
       b_max = std::max(b_max, std::fabs(float_b[c]));
     }
-  const x86::LayerNormFloat float_consts{float_g, float_b, float_margin};
+  const x86::LayerNormFloat float_consts{float_g, float_b};
 #endif
   // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
   struct RowConstants {
@@ -651,7 +650,7 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
           // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
           const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
           const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
-          const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 1048576.0;  // 2^20
+          const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 2097152.0;  // 2^21
           if constexpr (kInt8)
             x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
           else

@@ -175,37 +175,45 @@ Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels) {
 }
 
 namespace {
-// The narrow rows' outputs in double, 8 channels a step (rows.h, LayerNormFloat): with
-// q = w·2^up/root (real), the reference's n is within 1/2 of q, so its output is the rounding (half
-// away from zero) of Y = n·G + B, G = γ·m/2^r, B = β·m/2^r, for an n in [q − 1/2, q + 1/2]. Where the
-// estimate of q·G + B is farther than margin = (1/2 + 2^−20)·|G| + 2^−29 from every half-integer,
-// all those Y round to the same integer, ⌊est + 1/2⌋ (the estimate's own error, a few roundings of
-// relative 2^−53 of values below 2^20, is far below 2^−29, and q's below 2^−20·|G|); the other
-// steps take the exact int64 path of case kCase. (The reference's 64-bit requantization rounds the
-// exact product once, ties away from zero, fixed_point.h; |Y| < 2^20 never saturates.)
+// The rows' outputs in double, 8 channels a step (rows.h, LayerNormFloat). q = w·2^up/root is
+// estimated with error below |q|·2^−52 < 2^−23 (w exact, |q| < 2^29: the caller's bound), so where
+// the estimate is more than 2^−22 from a half-integer its nearest integer is the reference's n
+// (⌊w·up/root⌉). Then Y = n·G + B + zp (G = γ·m/2^r, B' = β·m/2^r + zp, each rounded once) in one
+// fma, error below 2^−31 for |n·G| + |B'| < 2^21 (the caller's bound), clamped to [act_min,
+// act_max] (integers: clamping commutes with rounding to an integer); where it is more than 2^−29
+// from a half-integer its nearest integer is the reference's output (its 64-bit requantization
+// rounds the exact product once, ties away from zero, fixed_point.h, then adds zp and clamps).
+// The 8-channel steps with a lane nearer either boundary take the exact int64 path of case kCase:
+// exact ties (q or Y a half-integer) and about 2^−20 of the others. Nearest integers by adding and
+// subtracting 1.5·2^52 (|value| < 2^51), whose sum's low bits are the integer's two's complement:
+// the outputs are those bits, narrowed.
 template <int kCase, typename T>
 void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
                           int64_t root, double inv, const LayerNormFloat& f, T* yr) {
   const int32_t channels = p.channels;
   const ref::RequantParams& rq = p.requant;
   const __m512d c_d = _mm512_set1_pd(channels), offset = _mm512_set1_pd(double(z) * channels + double(sum));
-  const __m512d scale = _mm512_set1_pd(static_cast<double>(uint64_t{1} << up_log2) / double(root)), half = _mm512_set1_pd(0.5);
-  const __m256i zp = _mm256_set1_epi32(rq.zero_point), act_min = _mm256_set1_epi32(rq.act_min),
-                act_max = _mm256_set1_epi32(rq.act_max);
+  // 2^up/root rounded once: 2^up times inv = 1/root rounded (root < 2^32 is exact in double).
+  const __m512d scale = _mm512_set1_pd(static_cast<double>(uint64_t{1} << up_log2) * inv);
+  const __m512d magic = _mm512_set1_pd(0x1.8p52), q_far = _mm512_set1_pd(0.5 - 0x1p-22),
+                y_far = _mm512_set1_pd(0.5 - 0x1p-29);
+  const __m512d act_min = _mm512_set1_pd(rq.act_min), act_max = _mm512_set1_pd(rq.act_max);
   for (int32_t c = 0; c < channels; c += 8) {
     const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
     const __m512d x = _mm512_cvtepi32_pd(LoadCodes32(xr + c, k));
     const __m512d q = _mm512_mul_pd(_mm512_fmsub_pd(x, c_d, offset), scale);  // w exact (|w| < 2^24)
-    const __m512d est = _mm512_fmadd_pd(q, _mm512_maskz_loadu_pd(k, f.g + c), _mm512_maskz_loadu_pd(k, f.b + c));
-    const __m512d floor = _mm512_roundscale_pd(est, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __m512d off_half = _mm512_abs_pd(_mm512_sub_pd(_mm512_sub_pd(est, floor), half));
-    if (_mm512_mask_cmp_pd_mask(k, off_half, _mm512_maskz_loadu_pd(k, f.margin + c), _CMP_LE_OQ) != 0) {
+    const __m512d n = _mm512_sub_pd(_mm512_add_pd(q, magic), magic);
+    const __m512d est = _mm512_fmadd_pd(n, _mm512_maskz_loadu_pd(k, f.g + c), _mm512_maskz_loadu_pd(k, f.b + c));
+    const __m512d clamped = _mm512_min_pd(_mm512_max_pd(est, act_min), act_max);
+    const __m512d biased = _mm512_add_pd(clamped, magic);
+    const __m512d off = _mm512_abs_pd(_mm512_sub_pd(clamped, _mm512_sub_pd(biased, magic)));
+    const __mmask8 near = _mm512_mask_cmp_pd_mask(k, _mm512_abs_pd(_mm512_sub_pd(q, n)), q_far, _CMP_GT_OQ) |
+                          _mm512_mask_cmp_pd_mask(k, off, y_far, _CMP_GE_OQ);
+    if (near != 0) {
       LayerNormRow512<kCase>(p, xr, z, sum, up_log2, root, inv, yr, c, std::min(channels, c + 8));
       continue;
     }
-    const __m256i y = _mm512_cvtpd_epi32(_mm512_roundscale_pd(_mm512_add_pd(est, half), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
-    const __m256i v = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), act_min), act_max);
-    StoreCodes32(yr + c, k, v);
+    StoreCodes64(yr + c, k, _mm512_castpd_si512(biased));
   }
 }
 

@@ -71,15 +71,15 @@ struct Row16Stats {
 };
 Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels);
 
-// Per channel c of a LAYER_NORM call, in double: g = γ_c·m/2^r and b = β_c·m/2^r (the channel's
-// requantization m, r = 31 − shift), margin = (1/2 + 2^−20)·|g| + 2^−29. With them a row
-// whose |n|·|g| + |b| stays below 2^20 computes its outputs in double (each the rounding of
-// q·g + b, q = w·up / root), and exactly, in int64, the 8-channel steps where an output is within
-// margin of a rounding boundary (avx512vnni_rows.cc, LayerNormRowFloat512).
+// Per channel c of a LAYER_NORM call, in double: g = γ_c·m/2^r and b = β_c·m/2^r + zp (the
+// channel's requantization m, r = 31 − shift, and output zero point). With them a row whose
+// |n|·|g| + |b| stays below 2^21 computes its outputs in double (n the nearest integer of
+// q = w·up / root, each output the rounding of n·g + b, clamped), and exactly, in int64, the
+// 8-channel steps where q or an output is within its estimate's error of a rounding boundary
+// (avx512vnni_rows.cc, LayerNormRowFloat512).
 struct LayerNormFloat {
   const double* g = nullptr;
   const double* b = nullptr;
-  const double* margin = nullptr;
 };
 
 // One row's outputs (avx512vnni_rows.cc, 8 channels per step), given the row's constants: z (RMS zero
