@@ -491,6 +491,14 @@ class SoftmaxTester {
       std::vector<uint8_t> keep(static_cast<size_t>(p.depth) + 1, 7);
       portable::Qs8Softmax<TOut>(p, x.data(), got.data(), rows, keep.data());
       ASSERT_EQ(got, want) << "rows path " << static_cast<int>(rows);
+      if (p.rows >= 3) {  // rows [1, rows − 1) alone (a thread's part): those rows' outputs, nothing else
+        std::vector<TOut> part(n + 1, 9), want_part(n + 1, 9);
+        const auto first = static_cast<size_t>(p.depth), last = static_cast<size_t>(p.rows - 1) * first;
+        std::copy(want.begin() + static_cast<ptrdiff_t>(first), want.begin() + static_cast<ptrdiff_t>(last),
+                  want_part.begin() + static_cast<ptrdiff_t>(first));
+        portable::Qs8Softmax<TOut>(p, x.data(), part.data(), rows, keep.data(), 1, p.rows - 1);
+        ASSERT_EQ(part, want_part) << "rows path " << static_cast<int>(rows) << ", rows 1 to " << p.rows - 1;
+      }
     }
   }
   void TestBoth() const {
