@@ -37,8 +37,10 @@ constexpr int32_t kMr = 8, kNr = 32, kKr = 4;
 
 // Per-panel-half constants of the output stage.
 struct OutputStage {
-  __m512i lo, hi, zp;        // act_min − zp, act_max − zp, zp
-  __m512 zp_f, min_f, max_f;  // zp, act_min, act_max (FloatOutputs)
+  __m512i lo, hi, zp;          // act_min − zp, act_max − zp, zp
+  __m512i act_lo, act_hi;       // act_min, act_max (FloatOutputs)
+  __m512 zp_f;                  // zp (FloatOutputs)
+  bool full = false;            // [act_min, act_max] = [−128, 127]
 };
 
 // The reference requantization (fixed_point.h) of 16 accumulators, lanes = units:
@@ -75,32 +77,37 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
 // The same outputs in float where float decides them, for right shifts r >= kFloatMinShift (and no
 // left shift): with e = acc·m/2^(31+r) (exact), the reference's SRDHM result h is within 1/2 of
 // acc·m/2^31, so h/2^r is within 2^−(r+1) of e, and its rounding is e's wherever no half-integer
-// lies within 2^−(r+1) of e. In float, est = fma(float(acc), float(m)·2^−(31+r), zp) is within
-// 3.01·2^−24·max(|acc·M|, |est|) <= 2^−13.4 of e + zp for |e + zp| < 2^9, farther outputs being
-// clamped whatever their rounding (act_min, act_max: int8). est is clamped to [act_min, act_max]
-// (integers: the clamp commutes with rounding), rounded by adding and subtracting 1.5·2^23, and
-// the low byte of that sum is the code; `near`: lanes whose est is within 2^−13 + 2^−(r+1) of a
-// half-integer, whose codes the caller takes from Requantize. About 2^−r of the lanes: the shift
-// bound keeps that under 1 % of rows (r is usually 8–12: the product of the input and weight
-// scales over the output's). 11 vector operations per 16 outputs instead of Requantize's 19.
+// lies within 2^−(r+1) of e. In float, fma(float(acc), M, c) with M = float(m)·2^−(31+r) is within
+// |acc·M|·2^−23 + ulp/2 <= 2^−14.7 of e + c wherever |e + c| <= 2^8 + 1 (outputs of the int8 range;
+// farther ones saturate whatever their rounding, and |e| < 2^23 as r >= 8 keeps the conversion in
+// int32). So with δ = 2^−13 + 2^−(min(r, 12) + 1) >= 2^−13 + 2^−(r+1) (and zp ± δ exact in float):
+// where lo = round(fma(·, ·, zp − δ)) and hi = round(fma(·, ·, zp + δ)) agree, no half-integer lies
+// within 2^−(r+1) of e + zp, and lo is the reference's u + zp before its clamp. The other stored
+// lanes (`near`, about 2^−r of them: the shift bound keeps rows with one under 1 % at the usual
+// r of 8–12, the product of the input and weight scales over the output's) the caller takes from
+// Requantize. 8 vector operations per 16 outputs (two more with a clamp narrower than int8's,
+// which the saturating store does) instead of Requantize's 19.
 constexpr int32_t kFloatMinShift = 8;
 struct FloatOutputs {
-  __m512 scale, limit;  // float(m)·2^−(31+r); 1/2 − 2^−13 − 2^−(r+1)
-  FloatOutputs(__m512i mult, __m512i right) {
+  __m512 scale, lo_c, hi_c;  // float(m)·2^−(31+r); zp − δ; zp + δ
+  FloatOutputs(__m512i mult, __m512i right, const OutputStage& o) {
     // 2^−k as its exponent bits (127 − k) << 23 (normal: r <= 31).
     const __m512 pow_scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(96), right), 23));
-    const __m512 pow_margin = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(126), right), 23));
+    const __m512i r12 = _mm512_min_epi32(right, _mm512_set1_epi32(12));
+    const __m512 delta = _mm512_add_ps(
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(126), r12), 23)), _mm512_set1_ps(0x1p-13f));
     scale = _mm512_mul_ps(_mm512_cvtepi32_ps(mult), pow_scale);
-    limit = _mm512_sub_ps(_mm512_set1_ps(0.5f - 0x1p-13f), pow_margin);
+    lo_c = _mm512_sub_ps(o.zp_f, delta);
+    hi_c = _mm512_add_ps(o.zp_f, delta);
   }
-  // The codes (low bytes of the dwords) and the stored lanes too near a rounding boundary.
+  // The codes u + zp as dwords, clamped to the output's range where it is narrower than int8's,
+  // and the stored lanes too near a rounding boundary.
   __attribute__((always_inline)) __m512i Codes(__m512i acc, const OutputStage& o, __mmask16 store, __mmask16* near) const {
-    const __m512 magic = _mm512_set1_ps(0x1.8p23f);
-    const __m512 est = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, o.zp_f), o.min_f), o.max_f);
-    const __m512 biased = _mm512_add_ps(est, magic);
-    const __m512 off = _mm512_abs_ps(_mm512_sub_ps(est, _mm512_sub_ps(biased, magic)));
-    *near = _mm512_mask_cmp_ps_mask(store, off, limit, _CMP_GE_OQ);
-    return _mm512_castps_si512(biased);
+    const __m512 a = _mm512_cvtepi32_ps(acc);
+    const __m512i lo = _mm512_cvtps_epi32(_mm512_fmadd_ps(a, scale, lo_c));
+    const __m512i hi = _mm512_cvtps_epi32(_mm512_fmadd_ps(a, scale, hi_c));
+    *near = _mm512_mask_cmpneq_epi32_mask(store, lo, hi);
+    return o.full ? lo : _mm512_min_epi32(_mm512_max_epi32(lo, o.act_lo), o.act_hi);
   }
 };
 
@@ -118,12 +125,12 @@ inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2]
   if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
 #if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): Requantize alone, 8 KB less
     if (_mm512_cmplt_epi32_mask(right, _mm512_set1_epi32(kFloatMinShift)) == 0) {
-      const FloatOutputs f(mult, right);
+      const FloatOutputs f(mult, right, o);
       uint32_t near_rows = 0;
 #pragma GCC unroll 8
       for (int i = 0; i < M; ++i) {
         __mmask16 near;
-        _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, f.Codes(acc[i][H], o, store, &near));
+        _mm512_mask_cvtsepi32_storeu_epi8(yh + i * units, store, f.Codes(acc[i][H], o, store, &near));
         near_rows |= static_cast<uint32_t>(near != 0) << i;
       }
       // Rare: those rows again by Requantize, one copy of it for all (each row's accumulators
@@ -320,9 +327,10 @@ OutputStage MakeOutputStage(int32_t zero_point, int32_t act_min, int32_t act_max
   o.lo = _mm512_set1_epi32(act_min - zero_point);
   o.hi = _mm512_set1_epi32(act_max - zero_point);
   o.zp = _mm512_set1_epi32(zero_point);
+  o.act_lo = _mm512_set1_epi32(act_min);
+  o.act_hi = _mm512_set1_epi32(act_max);
   o.zp_f = _mm512_set1_ps(static_cast<float>(zero_point));
-  o.min_f = _mm512_set1_ps(static_cast<float>(act_min));
-  o.max_f = _mm512_set1_ps(static_cast<float>(act_max));
+  o.full = act_min == -128 && act_max == 127;
   return o;
 }
 OutputStage MakeOutputStage(const Qs8GemmParams& p) { return MakeOutputStage(p.zero_point, p.act_min, p.act_max); }
@@ -786,8 +794,8 @@ void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, 
                       int16_t* y) {
   // The inputs' requantizations keep their int32 result (no zero point, no clamp); the output's
   // clamps to the activation range and adds the zero point.
-  const OutputStage none{_mm512_set1_epi32(INT32_MIN), _mm512_set1_epi32(INT32_MAX), _mm512_setzero_si512(),
-                         _mm512_setzero_ps(),        _mm512_setzero_ps(),        _mm512_setzero_ps()};
+  OutputStage none = MakeOutputStage(0, 0, 0);  // Requantize's fields: no clamp, no zero point
+  none.lo = _mm512_set1_epi32(INT32_MIN), none.hi = _mm512_set1_epi32(INT32_MAX);
   const OutputStage o = MakeOutputStage(p.output);
   auto constants = [](int32_t multiplier, int32_t shift, __m512i* m, __m512i* left, __m512i* right) {
     *m = _mm512_set1_epi32(multiplier);
