@@ -39,10 +39,11 @@ inline int64_t RoundDivByInverse(int64_t num, int64_t den, double inv) {
   return num >= 0 ? q : -q;
 }
 
-// ⌊√n⌋ for n < 2^62 (ref::IntegerSqrt's exact result): the double square root is within one
-// of it (n rounds to a double with relative error 2^−53); the integer squares correct it.
-inline uint64_t FloorSqrt(uint64_t n) {
-  uint64_t r = static_cast<uint64_t>(std::sqrt(static_cast<double>(n)));
+// ⌊√n⌋ for n in [0, 2^62) (ref::IntegerSqrt's exact result) from est = sqrt(double(n)): within
+// one of it (n rounds to a double with relative error 2^−53); the integer squares correct it.
+// Signed conversions: one instruction each way.
+inline int64_t FloorSqrt(int64_t n, double est) {
+  int64_t r = static_cast<int64_t>(est);
   while (r * r > n) --r;
   while ((r + 1) * (r + 1) <= n) ++r;
   return r;
@@ -579,11 +580,12 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
 #endif
   // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
   struct RowConstants {
-    int64_t sum, root;
+    int64_t sum, root, scaled;  // scaled = D·4^k
     int32_t lo, hi, up_log2;
     double inv;
   };
-  auto row_constants = [&](const T* xr) {
+  // A row's statistics, up and D·4^k (root and inv: set by the batch loop below).
+  auto row_statistics = [&](const T* xr) {
     int64_t s = 0, sq = 0;
     int32_t lo = kInt8 ? 127 : 32767, hi = kInt8 ? -128 : -32768;
 #if defined(SQUINT_X86_KERNELS)
@@ -629,20 +631,27 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
       const int32_t bits = 64 - __builtin_clzll(static_cast<uint64_t>(d));
       k = bits >= 61 ? 0 : (62 - bits) / 2;
     }
-    const uint64_t scaled = static_cast<uint64_t>(d) << (2 * k);
-    const int64_t root = static_cast<int64_t>(FloorSqrt(scaled));
-    return RowConstants{sum, root, lo, hi, p.norm_bits + k + eps_bits / 2,
-                        root == 0 ? 0.0 : 1.0 / static_cast<double>(root)};
+    const int64_t scaled = static_cast<int64_t>(static_cast<uint64_t>(d) << (2 * k));  // < 2^62
+    return RowConstants{sum, 0, scaled, lo, hi, p.norm_bits + k + eps_bits / 2, 0.0};
   };
   // Rows' constants (each a latency chain: statistics, square root, division) kBatch at a time
-  // before those rows' per-channel parts, so that the chains overlap one another.
+  // before those rows' per-channel parts, stage by stage (statistics, square roots, corrections
+  // and inverses), so that the chains overlap one another.
   constexpr int32_t kBatch = 8;
   RowConstants batch[kBatch];
   for (int32_t r = 0; r < p.rows; ++r) {
     const T* xr = x + int64_t{r} * channels;
     T* yr = y + int64_t{r} * channels;
-    if (r % kBatch == 0)
-      for (int32_t i = 0; i < kBatch && r + i < p.rows; ++i) batch[i] = row_constants(xr + int64_t{i} * channels);
+    if (r % kBatch == 0) {
+      const int32_t count = static_cast<int32_t>(std::min<int64_t>(kBatch, int64_t{p.rows} - r));
+      double est[kBatch];
+      for (int32_t i = 0; i < count; ++i) batch[i] = row_statistics(xr + int64_t{i} * channels);
+      for (int32_t i = 0; i < count; ++i) est[i] = std::sqrt(static_cast<double>(batch[i].scaled));
+      for (int32_t i = 0; i < count; ++i) {
+        batch[i].root = FloorSqrt(batch[i].scaled, est[i]);
+        batch[i].inv = batch[i].root == 0 ? 0.0 : 1.0 / static_cast<double>(batch[i].root);
+      }
+    }
     const RowConstants cur = batch[r % kBatch];
     const int64_t sum = cur.sum, root = cur.root;
     const int32_t lo = cur.lo, hi = cur.hi, up_log2 = cur.up_log2;
