@@ -305,10 +305,10 @@ TEST_P(GemmTest, RequantizationCorners) {
 }
 
 // Outputs at the requantization's rounding boundaries, for any output stage that shortcuts the
-// reference's two roundings (a float estimate with an exact fallback was tried on AVX-512 and not
-// kept: docs/benchmarks.md, session 22): right shifts 14–20 with accumulators built to put
+// reference's two roundings (the AVX-512 VNNI tiles' float stage for right shifts >= 8,
+// avx512vnni.cc FloatOutputs): right shifts 14–20 with accumulators built to put
 // acc·m/2^(31+r) within 2^−15 of a half-integer, at codes across the whole range, random 31-bit
-// multipliers (that estimate with a margin of 2^−18 instead of 2^−13 failed here); right shifts
+// multipliers (float stages with a margin of 2^−18 or 2^−22 instead of 2^−13 failed here); right shifts
 // 9–12 on products alone; half-multiplier cases whose every odd product is a tie of the first rounding.
 TEST_P(GemmTest, OutputStageNearRoundingBoundaries) {
   uint32_t seed = 4000;

@@ -405,13 +405,11 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
     waiting = 0;
   };
   if (avx512 && p.mask == nullptr && p.mask32 == nullptr && depth > 0) {  // no masks: whole groups of rows
-    for (int64_t r = first_row; r < last_row; r += waiting) {
+    for (int64_t r = first_row; r < last_row; r += group) {
       waiting = static_cast<int32_t>(std::min<int64_t>(group, last_row - r));
       for (int32_t i = 0; i < waiting; ++i)
         wait_x[i] = x + (r + i) * depth, wait_y[i] = reinterpret_cast<uint8_t*>(y + (r + i) * depth);
-      const int32_t count = waiting;
       flush();
-      waiting = count;
     }
     return;
   }

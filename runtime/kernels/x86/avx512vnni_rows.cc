@@ -51,8 +51,6 @@ inline void StoreCodes64(int16_t* y, __mmask8 k, __m512i v) { _mm512_mask_cvtepi
 // The same as int32 lanes of a 256-bit vector.
 inline __m256i LoadCodes32(const int8_t* x, __mmask8 k) { return _mm256_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, x)); }
 inline __m256i LoadCodes32(const int16_t* x, __mmask8 k) { return _mm256_cvtepi16_epi32(_mm_maskz_loadu_epi16(k, x)); }
-inline void StoreCodes32(int8_t* y, __mmask8 k, __m256i v) { _mm256_mask_cvtepi32_storeu_epi8(y, k, v); }
-inline void StoreCodes32(int16_t* y, __mmask8 k, __m256i v) { _mm256_mask_cvtepi32_storeu_epi16(y, k, v); }
 
 // kCase: a RequantCase (rows.h). Channels [c_begin, c_end) of the row (c_begin a multiple of 8).
 template <int kCase, typename T>
