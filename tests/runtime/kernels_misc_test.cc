@@ -967,6 +967,46 @@ TEST(X86Misc, LayerNormQuotientTies) {
     }
 }
 
+// The float rows (rows.h, LayerNormRowFloat32) at their largest quotients and outputs: q near 2^18
+// (norm_bits 17), g of 0.2 to 0.4 code per unit of n, and each channel's β set against the row's
+// own n (estimated in double) so that the outputs stay inside the int8 range: |n·g| + |b| near
+// the float rows' bound 2^18, where a float estimate of q or of the output is off by up to 2^−6,
+// so that the two-term scale of q and the output's margin decide codes here (each left out, the
+// test fails).
+TEST(X86Misc, LayerNormFloatRowsLargeQuotientsAndOutputs) {
+  for (uint32_t seed = 0; seed < 40; ++seed) {
+    std::mt19937 rng(seed);
+    const int32_t channels = std::array{64, 100, 384}[seed % 3];
+    std::vector<int8_t> x(static_cast<size_t>(channels));
+    std::uniform_int_distribution<int32_t> code(-128, 127), g(200, 400), delta(-100 << 10, 100 << 10);
+    for (auto& v : x) v = static_cast<int8_t>(code(rng));
+    double mean = 0, square = 0;
+    for (int8_t v : x) mean += v, square += double(v) * v;
+    mean /= channels;
+    const double sd = std::sqrt(square / channels - mean * mean);
+    std::vector<int32_t> gamma(x.size()), beta(x.size());
+    for (size_t c = 0; c < x.size(); ++c) {
+      gamma[c] = g(rng);
+      beta[c] = static_cast<int32_t>(-std::llround((x[c] - mean) / sd * 131072.0 * gamma[c])) + delta(rng);
+    }
+    int32_t m = 1 << 30, shift = -9;  // output = (n·γ + β)/2^10
+    ref::LayerNormParams p;
+    p.rows = 1, p.channels = channels, p.norm_bits = 17, p.epsilon_q = 1000;
+    p.gamma_q = gamma.data(), p.beta_q = beta.data();
+    p.requant = {&m, &shift, 1, 0, -128, 127};
+    std::vector<int8_t> want(x.size()), got(x.size());
+    ref::LayerNorm<int8_t>(p, x.data(), want.data());
+    const auto inside = std::count_if(want.begin(), want.end(), [](int8_t v) { return v > -128 && v < 127; });
+    ASSERT_GT(inside, channels * 9 / 10) << "seed " << seed;  // the outputs are not saturated
+    for (auto [isa, rows] : {std::pair{Isa::kAvx2, portable::RowIsa::kAvx2},
+                             std::pair{Isa::kAvx512Vnni, portable::RowIsa::kAvx512}}) {
+      if (!IsaSupported(isa)) continue;
+      portable::Qs8LayerNorm(p, x.data(), got.data(), rows);
+      ASSERT_EQ(got, want) << "seed " << seed << " rows " << static_cast<int>(rows);
+    }
+  }
+}
+
 TEST(X86Misc, LayerNormEdgeChannels) {
   for (int32_t c : {1, 2, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 192, 768}) {
     LayerNormTester().Shape(5, c).Seed(c).Test();

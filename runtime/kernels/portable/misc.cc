@@ -556,8 +556,9 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
     }
   // The AVX-512 rows' double constants (rows.h, LayerNormFloat: b includes the output zero point)
   // for rows of up to kFloatChannels, with their largest |g| and |b|.
-  constexpr int32_t kFloatChannels = 512;
+  constexpr int32_t kFloatChannels = 1024;
   double float_g[kFloatChannels], float_b[kFloatChannels];
+  float float_g32[kFloatChannels], float_b32[kFloatChannels];
   double g_max = 0.0, b_max = 0.0;
   const bool use_float = isa == RowIsa::kAvx512 && channels <= kFloatChannels;
   if (use_float)
@@ -571,10 +572,11 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
       const double unit = static_cast<double>(rq.multiplier[i]) * pow2;
       float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
       float_b[c] = static_cast<double>(p.beta_q[c]) * unit + rq.zero_point;
+      float_g32[c] = static_cast<float>(float_g[c]), float_b32[c] = static_cast<float>(float_b[c]);
       g_max = std::max(g_max, std::fabs(float_g[c]));
       b_max = std::max(b_max, std::fabs(float_b[c]));
     }
-  const x86::LayerNormFloat float_consts{float_g, float_b};
+  const x86::LayerNormFloat float_consts{float_g, float_b, kInt8 ? float_g32 : nullptr, kInt8 ? float_b32 : nullptr};
 #endif
   // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
   struct RowConstants {
@@ -668,9 +670,13 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
           // |n| <= n_est + 2 (the estimate's error is far below 1) and |acc| <= |n|·|γ| + |β|.
           const int64_t n_bound = static_cast<int64_t>(n_est) + 2;
           const bool narrow = n_bound * gamma_max + beta_max < (int64_t{1} << 32);
-          const bool in_float = use_float && static_cast<double>(n_bound) * g_max + b_max < 2097152.0;  // 2^21
+          const double y_bound = static_cast<double>(n_bound) * g_max + b_max;
+          const bool in_float = use_float && y_bound < 2097152.0;  // 2^21
+          // The float rows (int8): y_bound < 2^18 and |q| < 2^21 (rows.h).
+          const double y_bound32 = kInt8 && in_float && y_bound < 262144.0 && n_bound < (1 << 21) ? y_bound : 0.0;
           if constexpr (kInt8)
-            x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
+            x86::Qs8LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr,
+                                       y_bound32, yr);
           else
             x86::Qs16LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, in_float ? &float_consts : nullptr, yr);
           continue;

@@ -187,8 +187,8 @@ namespace {
 // the outputs are those bits, narrowed.
 template <int kCase, typename T>
 void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
-                          int64_t root, double inv, const LayerNormFloat& f, T* yr) {
-  const int32_t channels = p.channels;
+                          int64_t root, double inv, const LayerNormFloat& f, T* yr, int32_t c_begin, int32_t c_end) {
+  const int32_t channels = p.channels;  // C (the step covers channels [c_begin, c_end))
   const ref::RequantParams& rq = p.requant;
   const __m512d c_d = _mm512_set1_pd(channels), offset = _mm512_set1_pd(double(z) * channels + double(sum));
   // 2^up/root rounded once: 2^up times inv = 1/root rounded (root < 2^32 is exact in double).
@@ -196,8 +196,8 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z,
   const __m512d magic = _mm512_set1_pd(0x1.8p52), q_far = _mm512_set1_pd(0.5 - 0x1p-22),
                 y_far = _mm512_set1_pd(0.5 - 0x1p-29);
   const __m512d act_min = _mm512_set1_pd(rq.act_min), act_max = _mm512_set1_pd(rq.act_max);
-  for (int32_t c = 0; c < channels; c += 8) {
-    const __mmask8 k = channels - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (channels - c)) - 1);
+  for (int32_t c = c_begin; c < c_end; c += 8) {
+    const __mmask8 k = c_end - c >= 8 ? __mmask8{0xff} : static_cast<__mmask8>((1u << (c_end - c)) - 1);
     const __m512d x = _mm512_cvtepi32_pd(LoadCodes32(xr + c, k));
     const __m512d q = _mm512_mul_pd(_mm512_fmsub_pd(x, c_d, offset), scale);  // w exact (|w| < 2^24)
     const __m512d n = _mm512_sub_pd(_mm512_add_pd(q, magic), magic);
@@ -208,26 +208,82 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z,
     const __mmask8 near = _mm512_mask_cmp_pd_mask(k, _mm512_abs_pd(_mm512_sub_pd(q, n)), q_far, _CMP_GT_OQ) |
                           _mm512_mask_cmp_pd_mask(k, off, y_far, _CMP_GE_OQ);
     if (near != 0) {
-      LayerNormRow512<kCase>(p, xr, z, sum, up_log2, root, inv, yr, c, std::min(channels, c + 8));
+      LayerNormRow512<kCase>(p, xr, z, sum, up_log2, root, inv, yr, c, std::min(c_end, c + 8));
       continue;
     }
     StoreCodes64(yr + c, k, _mm512_castpd_si512(biased));
   }
 }
 
+// The same outputs in float, 16 channels a step, for int8 rows whose |n|·|g| + |b| stays below
+// y_bound < 2^18 (the caller's bound), with |w| < 2^24 and |q| < 2^21 (the caller's bounds):
+//  - w = C·(x − z) − Σ is exact in float (so are C·x and z·C + Σ, |·| <= 2^17 for C <= 1024); s_hi = float(2^up·inv), s_lo = float(2^up·inv − s_hi)
+//    (their sum within 2^−47.9 of 2^up/root relatively). n = nearest(q), q = w·s_hi rounded, and
+//    q − n in two fmas, r = fma(w, s_lo, fma(w, s_hi, −n)): each rounds a value below 1.25 once
+//    (2^−25 + 2^−24), the scale's error adds |q|·2^−47.9 < 2^−25.9, so r is within 2^−22 of
+//    q_true − n, and where |r| <= 1/2 − 2^−21, n is the reference's n (⌊w·up/root⌉).
+//  - Y = fma(n, g32, b32) (g32, b32 the float roundings of g and b): within (|n·g| + |b|)·2^−23.9
+//    (the roundings of g and b) + |Y|·2^−24 (the fma's) < y_bound·2^−22.9 of n·g + b; clamped to
+//    [act_min, act_max] (integers); where more than y_bound·2^−22 from a half-integer, its nearest
+//    integer (the low byte of Y + 1.5·2^23, |Y| < 2^22) is the reference's output.
+// The 16-channel steps with a lane nearer either boundary take the double rows above (and those
+// their exact int64 steps): about 2^−19 of the lanes for q, y_bound·2^−21 for Y.
+template <int kCase>
+void LayerNormRowFloat32(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
+                         int64_t root, double inv, const LayerNormFloat& f, double y_bound, int8_t* yr) {
+  const int32_t channels = p.channels;
+  const ref::RequantParams& rq = p.requant;
+  const __m512 c_f = _mm512_set1_ps(static_cast<float>(channels));
+  const __m512 offset = _mm512_set1_ps(static_cast<float>(int64_t{z} * channels + sum));
+  const double scale = static_cast<double>(uint64_t{1} << up_log2) * inv;
+  const float s_hi = static_cast<float>(scale);
+  const __m512 scale_hi = _mm512_set1_ps(s_hi), scale_lo = _mm512_set1_ps(static_cast<float>(scale - double(s_hi)));
+  const __m512 magic = _mm512_set1_ps(0x1.8p23f), q_far = _mm512_set1_ps(0.5f - 0x1p-21f);
+  const __m512 y_far = _mm512_set1_ps(static_cast<float>(0.5 - y_bound * 0x1p-22));
+  const __m512 act_min = _mm512_set1_ps(static_cast<float>(rq.act_min)), act_max = _mm512_set1_ps(static_cast<float>(rq.act_max));
+  for (int32_t c = 0; c < channels; c += 16) {
+    const __mmask16 k = channels - c >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c)) - 1);
+    const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xr + c)));
+    const __m512 w = _mm512_fmsub_ps(x, c_f, offset);
+    const __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(w, scale_hi), magic), magic);
+    const __m512 r = _mm512_fmadd_ps(w, scale_lo, _mm512_fmsub_ps(w, scale_hi, n));
+    const __m512 est = _mm512_fmadd_ps(n, _mm512_maskz_loadu_ps(k, f.g32 + c), _mm512_maskz_loadu_ps(k, f.b32 + c));
+    const __m512 clamped = _mm512_min_ps(_mm512_max_ps(est, act_min), act_max);
+    const __m512 biased = _mm512_add_ps(clamped, magic);
+    const __m512 off = _mm512_abs_ps(_mm512_sub_ps(clamped, _mm512_sub_ps(biased, magic)));
+    const __mmask16 near = _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(r), q_far, _CMP_GT_OQ) |
+                           _mm512_mask_cmp_ps_mask(k, off, y_far, _CMP_GE_OQ);
+    if (near != 0) {
+      LayerNormRowFloat512<kCase>(p, xr, z, sum, up_log2, root, inv, f, yr, c, std::min(channels, c + 16));
+      continue;
+    }
+    _mm512_mask_cvtepi32_storeu_epi8(yr + c, k, _mm512_castps_si512(biased));
+  }
+}
+
 template <typename T>
 void LayerNormRowAvx512(const ref::LayerNormParams& p, const T* xr, int32_t z, int64_t sum, int32_t up_log2,
-                        int64_t root, double inv, bool narrow, const LayerNormFloat* f, T* yr) {
+                        int64_t root, double inv, bool narrow, const LayerNormFloat* f, double y_bound32, T* yr) {
   const int32_t n = p.channels;
   const int32_t row_case = narrow ? kNarrow
                            : p.requant.count != 1        ? kPerLane
                            : 31 - p.requant.shift[0] <= 32 ? kShortShift
                                                            : kLongShift;
+  if constexpr (sizeof(T) == 1) {
+    if (f != nullptr && y_bound32 > 0.0) {
+      switch (row_case) {
+        case kNarrow: return LayerNormRowFloat32<kNarrow>(p, xr, z, sum, up_log2, root, inv, *f, y_bound32, yr);
+        case kPerLane: return LayerNormRowFloat32<kPerLane>(p, xr, z, sum, up_log2, root, inv, *f, y_bound32, yr);
+        case kShortShift: return LayerNormRowFloat32<kShortShift>(p, xr, z, sum, up_log2, root, inv, *f, y_bound32, yr);
+        default: return LayerNormRowFloat32<kLongShift>(p, xr, z, sum, up_log2, root, inv, *f, y_bound32, yr);
+      }
+    }
+  }
   switch (row_case * 2 + (f != nullptr ? 1 : 0)) {
-    case kNarrow * 2 + 1: LayerNormRowFloat512<kNarrow>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
-    case kPerLane * 2 + 1: LayerNormRowFloat512<kPerLane>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
-    case kShortShift * 2 + 1: LayerNormRowFloat512<kShortShift>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
-    case kLongShift * 2 + 1: LayerNormRowFloat512<kLongShift>(p, xr, z, sum, up_log2, root, inv, *f, yr); break;
+    case kNarrow * 2 + 1: LayerNormRowFloat512<kNarrow>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
+    case kPerLane * 2 + 1: LayerNormRowFloat512<kPerLane>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
+    case kShortShift * 2 + 1: LayerNormRowFloat512<kShortShift>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
+    case kLongShift * 2 + 1: LayerNormRowFloat512<kLongShift>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
     case kNarrow * 2: LayerNormRow512<kNarrow>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
     case kPerLane * 2: LayerNormRow512<kPerLane>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
     case kShortShift * 2: LayerNormRow512<kShortShift>(p, xr, z, sum, up_log2, root, inv, yr, 0, n); break;
@@ -237,12 +293,12 @@ void LayerNormRowAvx512(const ref::LayerNormParams& p, const T* xr, int32_t z, i
 }  // namespace
 
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum, int32_t up_log2,
-                           int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr) {
-  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, yr);
+                           int64_t root, double inv, bool narrow, const LayerNormFloat* f, double y_bound32, int8_t* yr) {
+  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, y_bound32, yr);
 }
 void Qs16LayerNormRowAvx512(const ref::LayerNormParams& p, const int16_t* xr, int32_t z, int64_t sum, int32_t up_log2,
                             int64_t root, double inv, bool narrow, const LayerNormFloat* f, int16_t* yr) {
-  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, yr);
+  LayerNormRowAvx512(p, xr, z, sum, up_log2, root, inv, narrow, f, 0.0, yr);
 }
 
 // ---- SOFTMAX codes (rows.h states the contract) ----

@@ -76,10 +76,14 @@ Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels);
 // |n|·|g| + |b| stays below 2^21 computes its outputs in double (n the nearest integer of
 // q = w·up / root, each output the rounding of n·g + b, clamped), and exactly, in int64, the
 // 8-channel steps where q or an output is within its estimate's error of a rounding boundary
-// (avx512vnni_rows.cc, LayerNormRowFloat512).
+// (avx512vnni_rows.cc, LayerNormRowFloat512). g32, b32: the same in float, for int8 rows whose
+// |n|·|g| + |b| stays below a bound under 2^18 (LayerNormRowFloat32: 16 channels a step, the
+// steps near a boundary in double).
 struct LayerNormFloat {
   const double* g = nullptr;
   const double* b = nullptr;
+  const float* g32 = nullptr;
+  const float* b32 = nullptr;
 };
 
 // One row's outputs (avx512vnni_rows.cc, 8 channels per step), given the row's constants: z (RMS zero
@@ -88,10 +92,13 @@ struct LayerNormFloat {
 // exactly as the reference. Precondition: |w|·up / root < 2^29 for every code of the row and
 // |w| < 2^24 (so n, q fit 32 bits and the double estimate of q is off by at most one).
 // narrow: |acc| < 2^32 for every channel of the row (the caller's bound; kNarrow above). f: the
-// call's LayerNormFloat when the row meets its bound, or null.
+// call's LayerNormFloat when the row meets its bound, or null. y_bound32: 0, or (with f, g32 and
+// b32 set) a bound below 2^18 on the row's |n|·|g| + |b| with |q| < 2^21: the
+// float rows.
 void Qs8LayerNormRowAvx512(const ref::LayerNormParams& p, const int8_t* xr, int32_t z, int64_t sum,
-                           int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f, int8_t* yr);
-// The same for an int16 row (the same preconditions).
+                           int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f,
+                           double y_bound32, int8_t* yr);
+// The same for an int16 row (the same preconditions; no float rows).
 void Qs16LayerNormRowAvx512(const ref::LayerNormParams& p, const int16_t* xr, int32_t z, int64_t sum,
                             int32_t up_log2, int64_t root, double inv, bool narrow, const LayerNormFloat* f,
                             int16_t* yr);
