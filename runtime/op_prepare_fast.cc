@@ -336,13 +336,16 @@ void RunFastDepthwise(const PreparedOp& op, const void* const* in, void* const* 
 template <typename T, portable::RowIsa kIsa>
 void RunFastLayerNormItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
                            int32_t) {
-  ref::LayerNormParams p = Get<ref::LayerNormParams>(op);
+  const FastLayerNormState& s = Get<FastLayerNormState>(op);
+  ref::LayerNormParams p = s.p;
   p.rows = static_cast<int32_t>(last - first);
   const int64_t at = first * p.channels;
+  const portable::LayerNormConsts* consts = s.has_consts ? &s.consts : nullptr;
   if constexpr (sizeof(T) == 1)
-    portable::Qs8LayerNorm(p, static_cast<const int8_t*>(in[0]) + at, static_cast<int8_t*>(out[0]) + at, kIsa);
+    portable::Qs8LayerNorm(p, static_cast<const int8_t*>(in[0]) + at, static_cast<int8_t*>(out[0]) + at, kIsa, consts);
   else
-    portable::Qs16LayerNorm(p, static_cast<const int16_t*>(in[0]) + at, static_cast<int16_t*>(out[0]) + at, kIsa);
+    portable::Qs16LayerNorm(p, static_cast<const int16_t*>(in[0]) + at, static_cast<int16_t*>(out[0]) + at, kIsa,
+                            consts);
 }
 
 template <int kElementSize>
@@ -1120,13 +1123,21 @@ void SetLayerNormRun(Isa isa, PreparedOp* out) {
 }  // namespace
 #endif
 
-// LAYER_NORM, int8 (both modes; rows vectorized 8 (AVX-512) or 4 (AVX2) channels a step, plain
-// C++ rows on NEON) or int16 (AVX-512); parameters unchanged.
+// LAYER_NORM, int8 (both modes; rows vectorized 16 or 8 (AVX-512) or 4 (AVX2) channels a step,
+// plain C++ rows on NEON) or int16 (AVX-512); the AVX-512 rows' per-channel constants computed here.
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   // int16 rows on AVX-512 only: the plain C++ rows are no faster than the reference kernel there
   // (vit_tiny --a16 LayerNormalization on AVX2: 298 against 271 µs).
   if (pools->isa == Isa::kReference || (int16 && pools->isa != Isa::kAvx512Vnni)) return;
+  FastLayerNormState s;
+  s.p = p;
+  if (pools->isa == Isa::kAvx512Vnni) {  // the AVX-512 rows' constants, once
+    const size_t at = pools->AddPacked(portable::LayerNormConstsBytes(p));
+    s.consts = portable::LayerNormConstsInit(p, pools->packed_bytes(at));
+    s.has_consts = true;
+  }
+  out->params = s;
   if (int16) SetLayerNormRun<int16_t>(pools->isa, out);
   else SetLayerNormRun<int8_t>(pools->isa, out);
   out->items = p.rows;

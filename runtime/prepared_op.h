@@ -235,6 +235,13 @@ struct FastInt16FcState {
 };
 // SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
 // bytes live in PreparePools::scratch.
+// LAYER_NORM on the optimized rows: the AVX-512 rows' per-channel constants computed at prepare
+// (portable::LayerNormConstsInit, in the pools' packed memory; unset for other rows).
+struct FastLayerNormState {
+  ref::LayerNormParams p;
+  portable::LayerNormConsts consts;
+  bool has_consts = false;
+};
 struct FastSoftmaxMaskedState {
   ref::SoftmaxParams p;
   uint8_t* keep = nullptr;  // set once the pools are final: one slot of keep_stride bytes per thread
@@ -251,6 +258,7 @@ struct FastTransposeState {};
 struct FastDepthwiseState {};
 struct FastGroupScaledState {};
 struct FastSoftmaxMaskedState {};
+struct FastLayerNormState {};
 struct FastLogGridMatMulState {};
 struct FastInt16FcState {};
 struct FastRequantizeState {};
@@ -266,7 +274,7 @@ using OpParams =
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
                  FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState,
-                 FastRequantizeState, FastResizeState, FastConvTransposeState>;
+                 FastRequantizeState, FastResizeState, FastConvTransposeState, FastLayerNormState>;
 
 struct PreparedOp {
   RunFn run = nullptr;

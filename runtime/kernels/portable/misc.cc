@@ -534,10 +534,46 @@ template void PadConstant<int32_t>(int32_t, const int32_t*, const int32_t*, int3
 
 // ---- LAYER_NORM ----
 
+size_t LayerNormConstsBytes(const ref::LayerNormParams& p) {
+  return p.channels <= kLayerNormFloatChannels ? static_cast<size_t>(p.channels) * (2 * sizeof(double) + 2 * sizeof(float))
+                                               : 0;
+}
+
+LayerNormConsts LayerNormConstsInit(const ref::LayerNormParams& p, void* memory) {
+  LayerNormConsts k;
+  const ref::RequantParams& rq = p.requant;
+  const int32_t channels = p.channels, per_channel = rq.count == 1 ? 0 : 1;
+  for (int32_t c = 0; c < channels; ++c) {
+    k.gamma_max = std::max(k.gamma_max, std::abs(int64_t{p.gamma_q[c]}));
+    k.beta_max = std::max(k.beta_max, std::abs(int64_t{p.beta_q[c]}));
+  }
+  if (channels > kLayerNormFloatChannels) return k;
+  auto* g = static_cast<double*>(memory);
+  double* b = g + channels;
+  auto* g32 = reinterpret_cast<float*>(b + channels);
+  float* b32 = g32 + channels;
+  for (int32_t c = 0; c < channels; ++c) {
+    const int32_t i = c * per_channel;
+    // m / 2^r, r = 31 − shift in [1, 62], as m·2^−r (exact either way), 2^−r from its exponent
+    // bits (no division or ldexp call per channel).
+    const uint64_t pow2_bits = static_cast<uint64_t>(1023 - (31 - rq.shift[i])) << 52;
+    double pow2 = 0.0;
+    std::memcpy(&pow2, &pow2_bits, sizeof(pow2));
+    const double unit = static_cast<double>(rq.multiplier[i]) * pow2;
+    g[c] = static_cast<double>(p.gamma_q[c]) * unit;
+    b[c] = static_cast<double>(p.beta_q[c]) * unit + rq.zero_point;
+    g32[c] = static_cast<float>(g[c]), b32[c] = static_cast<float>(b[c]);
+    k.g_max = std::max(k.g_max, std::fabs(g[c]));
+    k.b_max = std::max(k.b_max, std::fabs(b[c]));
+  }
+  k.g = g, k.b = b, k.g32 = g32, k.b32 = b32;
+  return k;
+}
+
 namespace {
 // The rows of Qs8LayerNorm / Qs16LayerNorm (T = int8_t / int16_t).
 template <typename T>
-void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) {
+void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa, const LayerNormConsts* consts) {
   constexpr bool kInt8 = sizeof(T) == 1;
   const int32_t channels = p.channels;
   const int64_t c_count = channels;
@@ -546,37 +582,19 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
   const int32_t per_channel = rq.count == 1 ? 0 : 1;
   int64_t n_of[256];  // int8: n per code of a row, when the row's codes span fewer values than channels
 #if defined(SQUINT_X86_KERNELS)
-  // The largest |γ| and |β| of the call: a row whose |n|·|γ| + |β| stays below 2^32 takes the
-  // AVX-512 row's narrow requantization (rows.h, kNarrow).
-  int64_t gamma_max = 0, beta_max = 0;
-  if (isa == RowIsa::kAvx512)
-    for (int32_t c = 0; c < channels; ++c) {
-      gamma_max = std::max(gamma_max, std::abs(int64_t{p.gamma_q[c]}));
-      beta_max = std::max(beta_max, std::abs(int64_t{p.beta_q[c]}));
-    }
-  // The AVX-512 rows' double constants (rows.h, LayerNormFloat: b includes the output zero point)
-  // for rows of up to kFloatChannels, with their largest |g| and |b|.
-  constexpr int32_t kFloatChannels = 1024;
-  double float_g[kFloatChannels], float_b[kFloatChannels];
-  float float_g32[kFloatChannels], float_b32[kFloatChannels];
-  double g_max = 0.0, b_max = 0.0;
-  const bool use_float = isa == RowIsa::kAvx512 && channels <= kFloatChannels;
-  if (use_float)
-    for (int32_t c = 0; c < channels; ++c) {
-      const int32_t i = c * per_channel;
-      // m / 2^r, r = 31 − shift in [1, 62], as m·2^−r (exact either way), 2^−r from its exponent
-      // bits (no division or ldexp call per channel).
-      const uint64_t pow2_bits = static_cast<uint64_t>(1023 - (31 - rq.shift[i])) << 52;
-      double pow2 = 0.0;
-      std::memcpy(&pow2, &pow2_bits, sizeof(pow2));
-      const double unit = static_cast<double>(rq.multiplier[i]) * pow2;
-      float_g[c] = static_cast<double>(p.gamma_q[c]) * unit;
-      float_b[c] = static_cast<double>(p.beta_q[c]) * unit + rq.zero_point;
-      float_g32[c] = static_cast<float>(float_g[c]), float_b32[c] = static_cast<float>(float_b[c]);
-      g_max = std::max(g_max, std::fabs(float_g[c]));
-      b_max = std::max(b_max, std::fabs(float_b[c]));
-    }
-  const x86::LayerNormFloat float_consts{float_g, float_b, kInt8 ? float_g32 : nullptr, kInt8 ? float_b32 : nullptr};
+  // The AVX-512 rows' constants (the caller's, or this call's): a row whose |n|·|γ| + |β| stays
+  // below 2^32 takes the narrow requantization (rows.h, kNarrow); rows of up to
+  // kLayerNormFloatChannels the double or float rows (rows.h, LayerNormFloat).
+  alignas(8) unsigned char memory[kLayerNormFloatChannels * (2 * sizeof(double) + 2 * sizeof(float))];
+  LayerNormConsts own;
+  if (isa == RowIsa::kAvx512 && consts == nullptr) own = LayerNormConstsInit(p, memory);
+  const LayerNormConsts& k = consts != nullptr ? *consts : own;
+  const int64_t gamma_max = k.gamma_max, beta_max = k.beta_max;
+  const double g_max = k.g_max, b_max = k.b_max;
+  const bool use_float = isa == RowIsa::kAvx512 && k.g != nullptr;
+  const x86::LayerNormFloat float_consts{k.g, k.b, kInt8 ? k.g32 : nullptr, kInt8 ? k.b32 : nullptr};
+#else
+  (void)consts;
 #endif
   // One row's constants: statistics, the reference's D, k, root and up (kernels.h), the inverse.
   struct RowConstants {
@@ -709,9 +727,12 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa) 
 }
 }  // namespace
 
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa) { LayerNormRows(p, x, y, isa); }
-void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa) {
-  LayerNormRows(p, x, y, isa);
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa, const LayerNormConsts* consts) {
+  LayerNormRows(p, x, y, isa, consts);
+}
+void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa,
+                   const LayerNormConsts* consts) {
+  LayerNormRows(p, x, y, isa, consts);
 }
 
 // ---- global AVERAGE_POOL_2D ----

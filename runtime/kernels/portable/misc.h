@@ -159,11 +159,30 @@ void Qs16FullyConnected(const ref::FullyConnectedParams& p, const int16_t* x, co
 // otherwise plain C++. kAvx2 and kAvx512 exist in x86-64 builds only: elsewhere (aarch64) the
 // caller passes kCpp, and any other value is a programming error (the rows stay plain C++).
 enum class RowIsa : int32_t { kCpp = 0, kAvx2 = 1, kAvx512 = 2 };
-void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp);
+// The per-channel constants of the kAvx512 rows (x86::LayerNormFloat): the largest |γ| and |β|,
+// and for at most kLayerNormFloatChannels channels g = γ·m/2^r and b = β·m/2^r + zp in double
+// and in float with their largest |g| and |b| (null and 0 for more channels). LayerNormConstsInit
+// computes them from p into LayerNormConstsBytes(p) bytes of `memory` (8-byte aligned), which must
+// outlive their use: once at prepare, or by Qs8LayerNorm / Qs16LayerNorm per call when the
+// caller passes none.
+struct LayerNormConsts {
+  int64_t gamma_max = 0, beta_max = 0;
+  const double* g = nullptr;
+  const double* b = nullptr;
+  const float* g32 = nullptr;
+  const float* b32 = nullptr;
+  double g_max = 0.0, b_max = 0.0;
+};
+constexpr int32_t kLayerNormFloatChannels = 1024;
+size_t LayerNormConstsBytes(const ref::LayerNormParams& p);
+LayerNormConsts LayerNormConstsInit(const ref::LayerNormParams& p, void* memory);
+void Qs8LayerNorm(const ref::LayerNormParams& p, const int8_t* x, int8_t* y, RowIsa isa = RowIsa::kCpp,
+                  const LayerNormConsts* consts = nullptr);
 // The same for int16 codes (kAvx512: x86::Qs16LayerNormRowAvx512 where its bounds hold; kAvx2 has
 // no int16 row, plain C++ there). Prepare uses it on avx512vnni only (the plain C++ rows alone are
 // no faster than the reference).
-void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa = RowIsa::kCpp);
+void Qs16LayerNorm(const ref::LayerNormParams& p, const int16_t* x, int16_t* y, RowIsa isa = RowIsa::kCpp,
+                   const LayerNormConsts* consts = nullptr);
 
 // ---- RESIZE (nearest) and CONCAT with requantized inputs, by code tables ----
 // table[c − min] = the reference's requantization (ref::detail::Rescale) of each code c of an
