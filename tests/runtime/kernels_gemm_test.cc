@@ -422,11 +422,11 @@ int64_t CheckMatMul(const Qs8GemmKernel& kernel, int32_t m, int32_t n, int32_t k
   g.rows = m;
   g.depth = k;
   // The scratch starts as garbage (the panels must be written whole); the kernel's own b packing
-  // and row sums (pack_columns, sum_codes) and the plain C++ ones (both null) alike.
+  // and row sums (pack_columns, sum_rows) and the plain C++ ones (both null) alike.
   std::vector<PreparePools::Line> scratch(portable::Qs8MatMulScratchBytes(kernel, m, n, k) / 64 + 1);
   Qs8GemmKernel plain = kernel;
   plain.pack_columns = nullptr;
-  plain.sum_codes = nullptr;
+  plain.sum_rows = nullptr;
   int64_t interior = 0;
   for (const Qs8GemmKernel* kk : {&kernel, static_cast<const Qs8GemmKernel*>(&plain)}) {
     std::memset(scratch.data(), 0xa5, scratch.size() * sizeof(scratch[0]));

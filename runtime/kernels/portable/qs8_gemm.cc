@@ -265,19 +265,18 @@ MatMulScratch MatMulLayout(const Qs8GemmKernel& k, int32_t m, int32_t n, int32_t
   l.total = l.row_bias + static_cast<size_t>(m) * sizeof(int32_t);
   return l;
 }
-// Σ x[i]: int32 sums of runs of 2^16 codes (|Σ| <= 2^23; the loop vectorizes), added in int64.
-int64_t SumCodes(const int8_t* x, int32_t n) {
-  int64_t sum = 0;
-  for (int32_t d0 = 0; d0 < n; d0 += 1 << 16) {
-    const int32_t d1 = std::min(n, d0 + (1 << 16));
-    int32_t run = 0;
-    for (int32_t d = d0; d < d1; ++d) run += x[d];
-    sum += run;
+// Σ x[i] per row (|Σ| <= 128·depth < 2^31: the loop vectorizes in int32).
+void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t* xr = x + static_cast<int64_t>(r) * depth;
+    int32_t sum = 0;
+    for (int32_t d = 0; d < depth; ++d) sum += xr[d];
+    sums[r] = sum;
   }
-  return sum;
 }
-int32_t Wrap(int64_t v) {  // v modulo 2^32 as int32 (two's complement)
-  const uint32_t u = static_cast<uint32_t>(static_cast<uint64_t>(v));
+// c·v modulo 2^32 as int32 (two's complement), in uint32 arithmetic (the loops vectorize).
+int32_t WrapProduct(int64_t c, int32_t v) {
+  const uint32_t u = static_cast<uint32_t>(static_cast<uint64_t>(c)) * static_cast<uint32_t>(v);
   int32_t out;
   std::memcpy(&out, &u, sizeof(out));
   return out;
@@ -317,12 +316,15 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
       }
     }
   }
+  // −(z_a + o)·Σ_k b[k][j] and −z_b·(Σ_k a[r][k] − depth·z_a), modulo 2^32 (the sums wrap alike;
+  // depth <= 32768 keeps Σ_k a and depth·z_a, and their difference, below 2^23).
   const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
-  for (int32_t j = 0; j < p.units; ++j) bias[j] = Wrap(-offset * bias[j]);
-  for (int32_t r = 0; b_zero_point != 0 && r < p.rows; ++r) {
-    const int8_t* a_r = a + static_cast<int64_t>(r) * p.depth;
-    const int64_t sum = k.sum_codes != nullptr ? k.sum_codes(a_r, p.depth) : SumCodes(a_r, p.depth);
-    row_bias[r] = Wrap(-int64_t{b_zero_point} * (sum - int64_t{p.depth} * a_zero_point));
+  for (int32_t j = 0; j < p.units; ++j) bias[j] = WrapProduct(-offset, bias[j]);
+  if (b_zero_point != 0) {
+    if (k.sum_rows != nullptr) k.sum_rows(a, p.rows, p.depth, row_bias);
+    else SumRows(a, p.rows, p.depth, row_bias);
+    const int32_t depth_za = WrapProduct(p.depth, a_zero_point);
+    for (int32_t r = 0; r < p.rows; ++r) row_bias[r] = WrapProduct(-int64_t{b_zero_point}, row_bias[r] - depth_za);
   }
   Qs8GemmParams q = p;
   q.weights = panels;

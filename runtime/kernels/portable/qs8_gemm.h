@@ -107,8 +107,9 @@ struct Qs8GemmKernel {
   // tile configuration). Null: the sweep calls `tile` per panel.
   void (*row_panels)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, size_t panel_bytes,
                      int32_t n0, int32_t panels, const int32_t* row_bias, int8_t* y) = nullptr;
-  // Σ_{i<n} x[i] (BATCH_MATMUL's row terms when b has a zero point). Null: Qs8MatMul's plain C++ sums.
-  int64_t (*sum_codes)(const int8_t* x, int32_t n) = nullptr;
+  // sums[r] = Σ_{i<depth} x[r·depth + i] for r < rows (BATCH_MATMUL's row terms when b has a zero
+  // point; |Σ| <= 128·depth < 2^31). Null: Qs8MatMul's plain C++ sums.
+  void (*sum_rows)(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) = nullptr;
 };
 // conv_tiles' fewest output positions: every tile is a whole 8-row tile (the last one moved back
 // to end at the last row, recomputing some rows with the same instructions), so that the

@@ -379,20 +379,40 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
 }
 
-// Σ x[i] (Qs8GemmKernel::sum_codes): 64 codes a step as bytes x + 128 (sign bit flipped), summed by
-// vpsadbw into 64-bit lanes; then 128·n less.
-int64_t SumCodes(const int8_t* x, int32_t n) {
+// Σ of each row (Qs8GemmKernel::sum_rows): per row, 64 codes a step as bytes x + 128 (sign bit
+// flipped) summed by vpsadbw into 64-bit lanes; four rows' lanes reduced at once, then 128·depth
+// less (|Σ| <= 128·depth < 2^31).
+void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  __m512i acc = zero;
-  int32_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(x + i), flip), zero));
-  if (i < n) {  // the last n − i < 64 codes; the lanes past them 0
-    const __mmask64 k = (__mmask64{1} << (n - i)) - 1;
-    const __m512i v = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip));
-    acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+  const __m128i offset = _mm_set1_epi32(128 * depth);
+  const int32_t whole = depth / 64 * 64;
+  const __mmask64 k = (__mmask64{1} << (depth - whole)) - 1;  // the last depth − whole < 64 codes
+  for (int32_t r0 = 0; r0 < rows; r0 += 4) {
+    // Four rows (past `rows`: row r0 again, not stored), their steps interleaved.
+    const int8_t* xr[4];
+    __m512i acc[4];
+#pragma GCC unroll 4
+    for (int32_t r = 0; r < 4; ++r) xr[r] = x + static_cast<int64_t>(r0 + r < rows ? r0 + r : r0) * depth, acc[r] = zero;
+    for (int32_t i = 0; i < whole; i += 64)
+#pragma GCC unroll 4
+      for (int32_t r = 0; r < 4; ++r)
+        acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(xr[r] + i), flip), zero));
+    if (k != 0)
+#pragma GCC unroll 4
+      for (int32_t r = 0; r < 4; ++r) {  // the lanes past the row 0
+        const __m512i v = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, xr[r] + whole), flip));
+        acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(v, zero));
+      }
+    // 128-bit lane r of t: row r's sum in both qwords.
+    const __m512i ab = _mm512_add_epi64(_mm512_shuffle_i64x2(acc[0], acc[1], 0x44), _mm512_shuffle_i64x2(acc[0], acc[1], 0xee));
+    const __m512i cd = _mm512_add_epi64(_mm512_shuffle_i64x2(acc[2], acc[3], 0x44), _mm512_shuffle_i64x2(acc[2], acc[3], 0xee));
+    __m512i t = _mm512_add_epi64(_mm512_shuffle_i64x2(ab, cd, 0x88), _mm512_shuffle_i64x2(ab, cd, 0xdd));
+    t = _mm512_add_epi64(t, _mm512_shuffle_epi32(t, _MM_PERM_BADC));
+    const __m128i four =
+        _mm256_castsi256_si128(_mm512_cvtepi64_epi32(_mm512_permutexvar_epi64(_mm512_set_epi64(0, 0, 0, 0, 6, 4, 2, 0), t)));
+    const int32_t n = std::min(rows - r0, 4);
+    _mm_mask_storeu_epi32(sums + r0, static_cast<__mmask8>((1u << n) - 1), _mm_sub_epi32(four, offset));
   }
-  return _mm512_reduce_add_epi64(acc) - int64_t{128} * n;
 }
 
 // pack_columns (x86/pack_columns.h's loop): b [depth][units] → 8x32c4 panels: in panel p, group g, the 32 units' 4 bytes b[4g + i][32p + j]
@@ -430,7 +450,7 @@ struct ColumnPanel {
 
 const Qs8GemmKernel kQs8Gemm8x32c4Avx512Vnni = {"qs8_gemm_8x32c4__avx512vnni", kMr, kNr, kKr, 1, 128, &Pack,
                                                  &Tile8x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
-                                                 &ConvTiles8x32, nullptr, &SumCodes};
+                                                 &ConvTiles8x32, nullptr, &SumRows};
 
 // ---- qs8_gemm_32x32c4__amx ----
 // The same layout and math as the VNNI kernel (packed rows u = x + 128, panels of 32 units in
@@ -611,7 +631,7 @@ void TileAmx32x32(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad
 // The convolutions whose patch rows are read in place keep the VNNI tiles (ConvTiles8x32).
 const Qs8GemmKernel kQs8Gemm32x32c4Amx = {"qs8_gemm_32x32c4__amx", kAmxMr, kNr, kKr, 1, 128, &Pack,
                                            &TileAmx32x32, &PackColumnPanels<kNr, kKr, 1, ColumnPanel>,
-                                           &ConvTiles8x32, &PanelsAmx32x32, &SumCodes};
+                                           &ConvTiles8x32, &PanelsAmx32x32, &SumRows};
 
 // ---- depthwise CONV_2D, channels last (rows.h states the contract) ----
 // 16 channels a step in int32 lanes: acc = bias + Σ (x − z_x)·w over the taps inside the image
