@@ -1086,25 +1086,39 @@ TEST(X86Misc, LayerNormInt16) {
 
 #if defined(SQUINT_X86_KERNELS)
 // The AVX-512 row statistics alone (their min and max only bound the row's quotients, so a wrong
-// one need not change a code): rows of one sign, lengths around the 32-code step, extreme zero points.
+// one need not change a code): 1 to 8 rows a call, each of its own range (rows of one sign,
+// constant rows), lengths around the 32-code step, extreme zero points.
 TEST(X86Misc, LayerNormRowStatsAvx512) {
   if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(5);
+  const std::array<std::pair<int32_t, int32_t>, 8> ranges = {
+      std::pair{1, 127}, {-128, -1}, {-128, 127}, {127, 127}, {-128, -128}, {-3, 5}, {0, 0}, {-60, 90}};
   for (int32_t c : {1, 2, 31, 32, 33, 63, 64, 65, 100, 32768})
-    for (auto [lo, hi, z] : {std::tuple{1, 127, -128}, {-128, -1, 127}, {-128, 127, 0}, {127, 127, -128}}) {
-      const auto x = RandomCodes(rng, c, lo, hi);
-      x86::RowStats want;
-      for (int8_t code : x) {
-        want.sum += code - z;
-        want.sum_sq += static_cast<uint32_t>((code - z) * (code - z));
-        want.lo = std::min<int32_t>(want.lo, code), want.hi = std::max<int32_t>(want.hi, code);
+    for (int32_t z : {-128, 0, 127})
+      for (int32_t count = 1; count <= 8; ++count) {
+        std::vector<int8_t> x;
+        std::vector<x86::RowStats> want(static_cast<size_t>(count));
+        for (int32_t r = 0; r < count; ++r) {
+          const auto [lo, hi] = ranges[static_cast<size_t>((r + c + count) % 8)];
+          const auto row = RandomCodes(rng, c, lo, hi);
+          x.insert(x.end(), row.begin(), row.end());
+          x86::RowStats& w = want[static_cast<size_t>(r)];
+          for (int8_t code : row) {
+            w.sum += code - z;
+            w.sum_sq += static_cast<uint32_t>((code - z) * (code - z));
+            w.lo = std::min<int32_t>(w.lo, code), w.hi = std::max<int32_t>(w.hi, code);
+          }
+        }
+        x86::RowStats got[8];
+        x86::Qs8RowStats8Avx512(x.data(), count, c, z, got);
+        for (int32_t r = 0; r < count; ++r) {
+          const x86::RowStats& w = want[static_cast<size_t>(r)];
+          ASSERT_EQ(got[r].sum, w.sum) << c << " row " << r << " of " << count;
+          ASSERT_EQ(got[r].sum_sq, w.sum_sq) << c << " row " << r << " of " << count;
+          ASSERT_EQ(got[r].lo, w.lo) << c << " row " << r << " of " << count;
+          ASSERT_EQ(got[r].hi, w.hi) << c << " row " << r << " of " << count;
+        }
       }
-      const x86::RowStats got = x86::Qs8RowStatsAvx512(x.data(), c, z);
-      ASSERT_EQ(got.sum, want.sum) << c;
-      ASSERT_EQ(got.sum_sq, want.sum_sq) << c;
-      ASSERT_EQ(got.lo, want.lo) << c;
-      ASSERT_EQ(got.hi, want.hi) << c;
-    }
 }
 #endif
 

@@ -602,19 +602,36 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa, 
     int32_t lo, hi, up_log2;
     double inv;
   };
-  // A row's statistics, up and D·4^k (root and inv: set by the batch loop below).
+  // A row's constants from its statistics Σ(x − z), Σ(x − z)², smallest and largest code: up and
+  // D·4^k (root and inv: set by the batch loop below).
+  auto row_constants = [&](int64_t s, int64_t sq, int32_t lo, int32_t hi) {
+    const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
+    // From here to `up`: the reference's formulas (kernels.h), once per row.
+    const int64_t n_var = c_count * sum_sq - sum * sum;
+    const bool small = n_var < (int64_t{1} << 45);
+    const int32_t eps_bits = small ? ref::kLayerNormEpsilonBits : 0;
+    const int64_t d = small ? n_var * (int64_t{1} << ref::kLayerNormEpsilonBits) + p.epsilon_q
+                            : n_var + p.epsilon_q / (int64_t{1} << ref::kLayerNormEpsilonBits);
+    // The reference's k (scale D by 4^k until D·4^k >= 2^60; 0 when D == 0) from D's bit
+    // length, and its exact IntegerSqrt as a corrected double square root (D·4^k < 2^62).
+    int32_t k = 0;
+    if (d != 0) {
+      const int32_t bits = 64 - __builtin_clzll(static_cast<uint64_t>(d));
+      k = bits >= 61 ? 0 : (62 - bits) / 2;
+    }
+    const int64_t scaled = static_cast<int64_t>(static_cast<uint64_t>(d) << (2 * k));  // < 2^62
+    return RowConstants{sum, 0, scaled, lo, hi, p.norm_bits + k + eps_bits / 2, 0.0};
+  };
+  // A row's statistics and constants.
   auto row_statistics = [&](const T* xr) {
     int64_t s = 0, sq = 0;
     int32_t lo = kInt8 ? 127 : 32767, hi = kInt8 ? -128 : -32768;
 #if defined(SQUINT_X86_KERNELS)
-    if constexpr (kInt8) {
-      if (isa == RowIsa::kAvx512) {
-        const x86::RowStats st = x86::Qs8RowStatsAvx512(xr, channels, z);
+    if constexpr (!kInt8) {  // (int8 AVX-512 rows: Qs8RowStats8Avx512, in the batch loop below)
+      if (isa == RowIsa::kAvx512 && z == 0) {
+        const x86::Row16Stats st = x86::Qs16RowStatsAvx512(xr, channels);
         s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
       }
-    } else if (isa == RowIsa::kAvx512 && z == 0) {
-      const x86::Row16Stats st = x86::Qs16RowStatsAvx512(xr, channels);
-      s = st.sum, sq = st.sum_sq, lo = st.lo, hi = st.hi;
     }
     if (isa != RowIsa::kAvx512 || (!kInt8 && z != 0))
 #endif
@@ -635,22 +652,7 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa, 
       s = s_acc;
       sq = static_cast<int64_t>(sq_acc);
     }
-    const int64_t sum = p.rms ? 0 : s, sum_sq = sq;
-    // From here to `up`: the reference's formulas (kernels.h), once per row.
-    const int64_t n_var = c_count * sum_sq - sum * sum;
-    const bool small = n_var < (int64_t{1} << 45);
-    const int32_t eps_bits = small ? ref::kLayerNormEpsilonBits : 0;
-    const int64_t d = small ? n_var * (int64_t{1} << ref::kLayerNormEpsilonBits) + p.epsilon_q
-                            : n_var + p.epsilon_q / (int64_t{1} << ref::kLayerNormEpsilonBits);
-    // The reference's k (scale D by 4^k until D·4^k >= 2^60; 0 when D == 0) from D's bit
-    // length, and its exact IntegerSqrt as a corrected double square root (D·4^k < 2^62).
-    int32_t k = 0;
-    if (d != 0) {
-      const int32_t bits = 64 - __builtin_clzll(static_cast<uint64_t>(d));
-      k = bits >= 61 ? 0 : (62 - bits) / 2;
-    }
-    const int64_t scaled = static_cast<int64_t>(static_cast<uint64_t>(d) << (2 * k));  // < 2^62
-    return RowConstants{sum, 0, scaled, lo, hi, p.norm_bits + k + eps_bits / 2, 0.0};
+    return row_constants(s, sq, lo, hi);
   };
   // Rows' constants (each a latency chain: statistics, square root, division) kBatch at a time
   // before those rows' per-channel parts, stage by stage (statistics, square roots, corrections
@@ -663,7 +665,18 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa, 
     if (r % kBatch == 0) {
       const int32_t count = static_cast<int32_t>(std::min<int64_t>(kBatch, int64_t{p.rows} - r));
       double est[kBatch];
-      for (int32_t i = 0; i < count; ++i) batch[i] = row_statistics(xr + int64_t{i} * channels);
+      bool done_stats = false;
+#if defined(SQUINT_X86_KERNELS)
+      if constexpr (kInt8) {
+        if (isa == RowIsa::kAvx512) {  // the batch's statistics together (their reductions interleaved)
+          x86::RowStats st[kBatch];
+          x86::Qs8RowStats8Avx512(xr, count, channels, z, st);
+          for (int32_t i = 0; i < count; ++i) batch[i] = row_constants(st[i].sum, st[i].sum_sq, st[i].lo, st[i].hi);
+          done_stats = true;
+        }
+      }
+#endif
+      for (int32_t i = 0; !done_stats && i < count; ++i) batch[i] = row_statistics(xr + int64_t{i} * channels);
       for (int32_t i = 0; i < count; ++i) est[i] = std::sqrt(static_cast<double>(batch[i].scaled));
       for (int32_t i = 0; i < count; ++i) {
         batch[i].root = FloorSqrt(batch[i].scaled, est[i]);

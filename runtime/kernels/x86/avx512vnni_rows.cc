@@ -124,25 +124,70 @@ void LayerNormRow512(const ref::LayerNormParams& p, const T* xr, int32_t z, int6
 }
 }  // namespace
 
-RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z) {
+void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_t z, RowStats* out) {
   const __m512i zv = _mm512_set1_epi16(static_cast<int16_t>(z)), ones = _mm512_set1_epi16(1);
-  __m512i sums = _mm512_setzero_si512(), squares = _mm512_setzero_si512();
-  __m256i lo = _mm256_set1_epi8(127), hi = _mm256_set1_epi8(-128);
+  const int8_t* xr[8];
+  __m512i sums[8], squares[8];
+  __m256i lo[8], hi[8];
+#pragma GCC unroll 8
+  for (int32_t r = 0; r < 8; ++r) {  // rows past count: row 0 again (not stored)
+    xr[r] = x + static_cast<int64_t>(r < count ? r : 0) * channels;
+    sums[r] = squares[r] = _mm512_setzero_si512();
+    lo[r] = _mm256_set1_epi8(127), hi[r] = _mm256_set1_epi8(-128);
+  }
   for (int32_t c = 0; c < channels; c += 32) {
     const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
-    const __m256i b = _mm256_maskz_loadu_epi8(k, xr + c);
-    const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
-    sums = _mm512_add_epi32(sums, _mm512_madd_epi16(v, ones));
-    squares = _mm512_add_epi32(squares, _mm512_madd_epi16(v, v));  // a lane: <= 2·255² per step
-    lo = _mm256_mask_min_epi8(lo, k, lo, b);
-    hi = _mm256_mask_max_epi8(hi, k, hi, b);
+#pragma GCC unroll 8
+    for (int32_t r = 0; r < 8; ++r) {
+      const __m256i b = _mm256_maskz_loadu_epi8(k, xr[r] + c);
+      const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
+      sums[r] = _mm512_add_epi32(sums[r], _mm512_madd_epi16(v, ones));
+      squares[r] = _mm512_add_epi32(squares[r], _mm512_madd_epi16(v, v));
+      lo[r] = _mm256_mask_min_epi8(lo[r], k, lo[r], b);
+      hi[r] = _mm256_mask_max_epi8(hi[r], k, hi[r], b);
+    }
   }
-  RowStats s;
-  s.sum = _mm512_reduce_add_epi32(sums);
-  s.sum_sq = static_cast<uint32_t>(_mm512_reduce_add_epi32(squares));  // < 2^31: no lane sum wraps
-  s.lo = _mm512_reduce_min_epi32(_mm512_cvtepi8_epi32(_mm_min_epi8(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1))));
-  s.hi = _mm512_reduce_max_epi32(_mm512_cvtepi8_epi32(_mm_max_epi8(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1))));
-  return s;
+  // Σ and Σ² of the 8 rows together: per row [Σ's 8 lanes | Σ²'s 8 lanes] (256-bit halves added),
+  // then pairs of rows by 32-bit and 64-bit interleaves, then 128-bit lanes: t = [Σ of rows 0–3,
+  // Σ² of rows 0–3, Σ of rows 4–7, Σ² of rows 4–7] (each row's Σ² < 2^31: no lane wraps).
+  __m512i v[8];
+#pragma GCC unroll 8
+  for (int32_t r = 0; r < 8; ++r)
+    v[r] = _mm512_add_epi32(_mm512_shuffle_i64x2(sums[r], squares[r], 0x44), _mm512_shuffle_i64x2(sums[r], squares[r], 0xee));
+  __m512i w[4];
+#pragma GCC unroll 4
+  for (int32_t i = 0; i < 4; ++i)
+    w[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  const __m512i x0 = _mm512_add_epi32(_mm512_unpacklo_epi64(w[0], w[1]), _mm512_unpackhi_epi64(w[0], w[1]));
+  const __m512i x1 = _mm512_add_epi32(_mm512_unpacklo_epi64(w[2], w[3]), _mm512_unpackhi_epi64(w[2], w[3]));
+  alignas(64) int32_t t[16];
+  _mm512_store_si512(t, _mm512_add_epi32(_mm512_shuffle_i64x2(x0, x1, 0x88), _mm512_shuffle_i64x2(x0, x1, 0xdd)));
+  // The smallest and largest codes as the smallest bytes of x + 128 and 127 − x (x XOR 0x80,
+  // x XOR 0x7f: unsigned), four rows' 16 bytes a register, halved within 128-bit lanes.
+  const __m128i flip_lo = _mm_set1_epi8(static_cast<char>(0x80)), flip_hi = _mm_set1_epi8(0x7f);
+  __m128i m[16];
+#pragma GCC unroll 8
+  for (int32_t r = 0; r < 8; ++r) {
+    m[r] = _mm_xor_si128(_mm_min_epi8(_mm256_castsi256_si128(lo[r]), _mm256_extracti128_si256(lo[r], 1)), flip_lo);
+    m[8 + r] = _mm_xor_si128(_mm_max_epi8(_mm256_castsi256_si128(hi[r]), _mm256_extracti128_si256(hi[r], 1)), flip_hi);
+  }
+  alignas(64) uint8_t mins[4][64];
+#pragma GCC unroll 4
+  for (int32_t g = 0; g < 4; ++g) {
+    __m512i u = _mm512_inserti32x4(_mm512_castsi128_si512(m[4 * g]), m[4 * g + 1], 1);
+    u = _mm512_inserti32x4(_mm512_inserti32x4(u, m[4 * g + 2], 2), m[4 * g + 3], 3);
+    u = _mm512_min_epu8(u, _mm512_bsrli_epi128(u, 8));
+    u = _mm512_min_epu8(u, _mm512_bsrli_epi128(u, 4));
+    u = _mm512_min_epu8(u, _mm512_bsrli_epi128(u, 2));
+    u = _mm512_min_epu8(u, _mm512_bsrli_epi128(u, 1));
+    _mm512_store_si512(mins[g], u);
+  }
+  for (int32_t r = 0; r < count; ++r) {
+    out[r].sum = t[r < 4 ? r : r + 4];
+    out[r].sum_sq = static_cast<uint32_t>(t[r < 4 ? r + 4 : r + 8]);
+    out[r].lo = int32_t{mins[r / 4][16 * (r % 4)]} - 128;
+    out[r].hi = 127 - int32_t{mins[2 + r / 4][16 * (r % 4)]};
+  }
 }
 
 Row16Stats Qs16RowStatsAvx512(const int16_t* xr, int32_t channels) {

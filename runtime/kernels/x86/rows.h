@@ -62,7 +62,9 @@ struct RowStats {
   uint32_t sum_sq = 0;
   int32_t lo = 127, hi = -128;
 };
-RowStats Qs8RowStatsAvx512(const int8_t* xr, int32_t channels, int32_t z);
+// out[r] for count (1 to 8) rows, `channels` codes apart from x: the rows' loops side by side,
+// their reductions together.
+void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_t z, RowStats* out);
 // The same of an int16 row, z = 0 (LayerNorm mode): |Σx| <= 2^30, Σx² < 2^46 for C <= 32768.
 struct Row16Stats {
   int32_t sum = 0;
