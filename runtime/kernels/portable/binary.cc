@@ -33,7 +33,7 @@ void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_
 namespace {
 // BinaryFloat's estimate (misc.h), in the order of operations the AVX-512 kernel uses.
 float BinaryFloatEstimate(const BinaryFloat& f, int32_t a, int32_t b) {
-  return std::fma(static_cast<float>(a - f.za), f.ca, static_cast<float>(b - f.zb) * f.cb);
+  return std::fma(static_cast<float>(a), f.ca, std::fma(static_cast<float>(b), f.cb, f.c0));
 }
 }  // namespace
 
@@ -47,15 +47,18 @@ bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const
   const double ca = std::ldexp(static_cast<double>(p.a_multiplier), p.left_shift + p.a_shift - 31) * out;
   const double cb = std::ldexp(static_cast<double>(p.b_multiplier), p.left_shift + p.b_shift - 31) * out *
                     (kind == BinaryKind::kSub ? -1.0 : 1.0);
+  const double c0 = p.output.zero_point - p.a_zero_point * ca - p.b_zero_point * cb;
   // The margin: the output's first rounding (1/2 of 2^shift), the inputs' (1 each, times out), and
-  // the float estimate's error (a few roundings of relative 2^−24 of at most 256·(|ca| + |cb|)).
-  const double margin = std::ldexp(1.0, p.output.shift[0]) + 3.0 * out + 0x1p-21 * 256.0 * (std::fabs(ca) + std::fabs(cb));
+  // the float estimate's error (a few roundings of relative 2^−24 of terms of at most
+  // 256·(|ca| + |cb|) + |zp|).
+  const double margin = std::ldexp(1.0, p.output.shift[0]) + 3.0 * out +
+                        0x1p-21 * (256.0 * (std::fabs(ca) + std::fabs(cb)) + std::abs(p.output.zero_point) + 1.0);
   if (!(margin < 0.25)) return false;
   BinaryFloat g;
   g.ca = static_cast<float>(ca);
   g.cb = static_cast<float>(cb);
+  g.c0 = static_cast<float>(c0);
   g.half_minus_margin = static_cast<float>(0.5 - margin);
-  g.za = p.a_zero_point, g.zb = p.b_zero_point, g.zp = p.output.zero_point;
   g.act_min = p.output.act_min, g.act_max = p.output.act_max;
   // Every code pair: outside the margin, the estimate's code must be the table's.
   for (int32_t a = -128; a < 128; ++a)
@@ -64,7 +67,7 @@ bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const
       if (!(std::fabs(est) < 1048576.0f)) return false;  // 2^20: rint fits int32; NaN excluded
       const float r = std::nearbyint(est);
       if (std::fabs(est - r) > g.half_minus_margin) continue;  // near a boundary: the table's
-      const int32_t v = std::min(std::max(static_cast<int32_t>(r) + g.zp, g.act_min), g.act_max);
+      const int32_t v = std::min(std::max(static_cast<int32_t>(r), g.act_min), g.act_max);
       if (v != table[static_cast<uint8_t>(a) * 256 + static_cast<uint8_t>(b)]) return false;
     }
   *f = g;

@@ -47,7 +47,8 @@ void BuildQs8BinaryTable(BinaryKind kind, const ref::ElementwiseParams& p, int8_
 bool BinaryRunsHoldB(const ref::BroadcastShape& s);
 // ADD / SUB without the table where it is provably the same (AVX-512 rows of 16): the output code
 // is the rounding of a linear function of the two codes, estimated in float as
-//   est = fma(float(a − za), ca, float(b − zb)·cb),  y = clamp(rint(est) + zp);
+//   est = fma(float(a), ca, fma(float(b), cb, c0)),  y = clamp(rint(est))
+// (c0 = zp − za·ca − zb·cb rounded once);
 // the rounding of the int32 requantizations makes est differ from the reference near a rounding
 // boundary, so a code pair whose |est − rint(est)| > 1/2 − margin takes the table's code instead.
 // BuildQs8BinaryFloat chooses ca, cb, margin from the op's multipliers and then checks all 65536
@@ -55,8 +56,8 @@ bool BinaryRunsHoldB(const ref::BroadcastShape& s);
 // returns false, and the op keeps the table alone, if any pair outside the margin differs (or the
 // op is MUL, or a requantization is per channel or shifts left).
 struct BinaryFloat {
-  float ca = 0, cb = 0, half_minus_margin = 0.5f;
-  int32_t za = 0, zb = 0, zp = 0, act_min = -128, act_max = 127;
+  float ca = 0, cb = 0, c0 = 0, half_minus_margin = 0.5f;
+  int32_t act_min = -128, act_max = 127;
 };
 bool BuildQs8BinaryFloat(BinaryKind kind, const ref::ElementwiseParams& p, const int8_t* table, BinaryFloat* f);
 // y = the reference ADD/SUB/MUL over the broadcast `s` (ref::ComputeBroadcast), by table lookups

@@ -641,27 +641,37 @@ void Qs8SoftmaxRowsAvx512(const ref::SoftmaxParams& p, int32_t count, const int8
 }
 
 // ---- ADD / SUB in float (rows.h; the exactness is BuildQs8BinaryFloat's check of every pair) ----
-void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
-                          const int8_t* b, int8_t* y) {
-  const __m512i za = _mm512_set1_epi32(f.za), zb = _mm512_set1_epi32(f.zb), zp = _mm512_set1_epi32(f.zp);
+namespace {
+// kClamp: [act_min, act_max] narrower than int8's (the saturating store clamps to int8's).
+template <bool kClamp>
+void BinaryFloatRows(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a, const int8_t* b,
+                     int8_t* y) {
   const __m512i lo = _mm512_set1_epi32(f.act_min), hi = _mm512_set1_epi32(f.act_max);
-  const __m512 ca = _mm512_set1_ps(f.ca), cb = _mm512_set1_ps(f.cb), limit = _mm512_set1_ps(f.half_minus_margin);
+  const __m512 ca = _mm512_set1_ps(f.ca), cb = _mm512_set1_ps(f.cb), c0 = _mm512_set1_ps(f.c0);
+  const __m512 limit = _mm512_set1_ps(f.half_minus_margin);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512i av = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i));
-    const __m512i bv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, b + i));
-    // BinaryFloatEstimate: fma(float(a − za), ca, float(b − zb)·cb), the same IEEE operations.
-    const __m512 est = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(av, za)), ca,
-                                       _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(bv, zb)), cb));
+    const __m512 av = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)));
+    const __m512 bv = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, b + i)));
+    // BinaryFloatEstimate: fma(float(a), ca, fma(float(b), cb, c0)), the same IEEE operations.
+    const __m512 est = _mm512_fmadd_ps(av, ca, _mm512_fmadd_ps(bv, cb, c0));
     const __m512 r = _mm512_roundscale_ps(est, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __mmask16 near = _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(_mm512_sub_ps(est, r)), limit, _CMP_GT_OQ);
-    const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(r), zp), lo), hi);
-    _mm_mask_storeu_epi8(y + i, k, _mm512_cvtepi32_epi8(v));
+    __m512i v = _mm512_cvtps_epi32(r);  // |r| < 2^20 (prepare)
+    if constexpr (kClamp) v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+    _mm512_mask_cvtsepi32_storeu_epi8(y + i, k, v);
     for (uint32_t m = near; m != 0; m &= m - 1) {  // rare: the table's code
       const int64_t j = i + __builtin_ctz(m);
       y[j] = table[static_cast<uint8_t>(a[j]) * 256 + static_cast<uint8_t>(b[j])];
     }
   }
+}
+}  // namespace
+
+void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
+                          const int8_t* b, int8_t* y) {
+  if (f.act_min <= -128 && f.act_max >= 127) BinaryFloatRows<false>(f, table, n, a, b, y);
+  else BinaryFloatRows<true>(f, table, n, a, b, y);
 }
 
 // ---- float inputs to codes (rows.h states the contract) ----
