@@ -127,15 +127,18 @@ TransposePlan PlanTranspose(int32_t rank, const int32_t* in_dims, const int32_t*
 namespace {
 
 // copy(y_row, x_row) for every output row of `inner` elements, x_row at the input offset of the
-// row's first element (the output's outer axes walked as a counter).
+// row's first element: the rows along output axis last − 1 in a plain loop (a fixed input step),
+// the axes outside it walked as a counter.
 template <typename T, typename Copy>
 void ForEachRow(const TransposePlan& t, int32_t last, int64_t inner, const T* x, T* y, Copy copy) {
   const int64_t rows = t.count / inner;
+  const int64_t run = last >= 1 ? t.dims[last - 1] : 1, step = last >= 1 ? t.strides[last - 1] : 0;
   int64_t index[ref::kMaxKernelRank] = {};
   int64_t off = 0;
-  for (int64_t row = 0; row < rows; ++row) {
-    copy(y + row * inner, x + off);
-    for (int32_t i = last - 1; i >= 0; --i) {
+  for (int64_t row = 0; row < rows; row += run) {
+    T* yr = y + row * inner;
+    for (int64_t j = 0; j < run; ++j) copy(yr + j * inner, x + off + j * step);
+    for (int32_t i = last - 2; i >= 0; --i) {
       off += t.strides[i];
       if (++index[i] < t.dims[i]) break;
       off -= t.strides[i] * t.dims[i];
