@@ -158,11 +158,13 @@ void TransposeRows(const TransposePlan& t, const T* x, T* y) {
     return;
   }
   // Contiguous rows: a fixed-size copy the compiler inlines for the short rows of attention
-  // heads (16 and 32 bytes), the library's memcpy otherwise.
+  // heads (16 and 32 bytes), the library's memcpy otherwise (always, in the -Os library).
   const size_t bytes = static_cast<size_t>(inner) * sizeof(T);
-  if (bytes == 16) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 16); });
-  else if (bytes == 32) ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 32); });
-  else ForEachRow(t, last, inner, x, y, [bytes](T* yr, const T* xr) { std::memcpy(yr, xr, bytes); });
+#if !defined(__OPTIMIZE_SIZE__)
+  if (bytes == 16) return ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 16); });
+  if (bytes == 32) return ForEachRow(t, last, inner, x, y, [](T* yr, const T* xr) { std::memcpy(yr, xr, 32); });
+#endif
+  ForEachRow(t, last, inner, x, y, [bytes](T* yr, const T* xr) { std::memcpy(yr, xr, bytes); });
 }
 
 // Bytes whose two innermost output axes are a matrix transpose: output axis last − 1 steps

@@ -382,6 +382,13 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 // Σ of each row (Qs8GemmKernel::sum_rows): per row, 64 codes a step as bytes x + 128 (sign bit
 // flipped) summed by vpsadbw into 64-bit lanes; four rows' lanes reduced at once, then 128·depth
 // less (|Σ| <= 128·depth < 2^31).
+// Four rows side by side (their registers by constant indices), one copy of the loop in the -Os
+// library (bench/footprint.sh).
+#if defined(__OPTIMIZE_SIZE__)
+#define SQUINT_SUM_ROWS_UNROLL
+#else
+#define SQUINT_SUM_ROWS_UNROLL _Pragma("GCC unroll 4")
+#endif
 void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
   const __m128i offset = _mm_set1_epi32(128 * depth);
@@ -391,14 +398,14 @@ void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
     // Four rows (past `rows`: row r0 again, not stored), their steps interleaved.
     const int8_t* xr[4];
     __m512i acc[4];
-#pragma GCC unroll 4
+SQUINT_SUM_ROWS_UNROLL
     for (int32_t r = 0; r < 4; ++r) xr[r] = x + static_cast<int64_t>(r0 + r < rows ? r0 + r : r0) * depth, acc[r] = zero;
     for (int32_t i = 0; i < whole; i += 64)
-#pragma GCC unroll 4
+SQUINT_SUM_ROWS_UNROLL
       for (int32_t r = 0; r < 4; ++r)
         acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(xr[r] + i), flip), zero));
     if (k != 0)
-#pragma GCC unroll 4
+SQUINT_SUM_ROWS_UNROLL
       for (int32_t r = 0; r < 4; ++r) {  // the lanes past the row 0
         const __m512i v = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, xr[r] + whole), flip));
         acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(v, zero));

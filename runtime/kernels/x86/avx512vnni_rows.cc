@@ -19,6 +19,13 @@
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
+// Loops over a few rows unrolled (their registers by constant indices), except in the -Os library
+// (bench/footprint.sh): one copy of each loop there, the same work in the same order.
+#if defined(__OPTIMIZE_SIZE__)
+#define SQUINT_UNROLL_ROWS(n)
+#else
+#define SQUINT_UNROLL_ROWS(n) _Pragma(#n)
+#endif
 // ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
 // quotient estimate, which the integer remainder corrects:
@@ -129,7 +136,7 @@ void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_
   const int8_t* xr[8];
   __m512i sums[8], squares[8];
   __m256i lo[8], hi[8];
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(GCC unroll 8)
   for (int32_t r = 0; r < 8; ++r) {  // rows past count: row 0 again (not stored)
     xr[r] = x + static_cast<int64_t>(r < count ? r : 0) * channels;
     sums[r] = squares[r] = _mm512_setzero_si512();
@@ -137,7 +144,7 @@ void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_
   }
   for (int32_t c = 0; c < channels; c += 32) {
     const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(GCC unroll 8)
     for (int32_t r = 0; r < 8; ++r) {
       const __m256i b = _mm256_maskz_loadu_epi8(k, xr[r] + c);
       const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
@@ -151,11 +158,11 @@ void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_
   // then pairs of rows by 32-bit and 64-bit interleaves, then 128-bit lanes: t = [Σ of rows 0–3,
   // Σ² of rows 0–3, Σ of rows 4–7, Σ² of rows 4–7] (each row's Σ² < 2^31: no lane wraps).
   __m512i v[8];
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(GCC unroll 8)
   for (int32_t r = 0; r < 8; ++r)
     v[r] = _mm512_add_epi32(_mm512_shuffle_i64x2(sums[r], squares[r], 0x44), _mm512_shuffle_i64x2(sums[r], squares[r], 0xee));
   __m512i w[4];
-#pragma GCC unroll 4
+SQUINT_UNROLL_ROWS(GCC unroll 4)
   for (int32_t i = 0; i < 4; ++i)
     w[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
   const __m512i x0 = _mm512_add_epi32(_mm512_unpacklo_epi64(w[0], w[1]), _mm512_unpackhi_epi64(w[0], w[1]));
@@ -166,13 +173,13 @@ void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_
   // x XOR 0x7f: unsigned), four rows' 16 bytes a register, halved within 128-bit lanes.
   const __m128i flip_lo = _mm_set1_epi8(static_cast<char>(0x80)), flip_hi = _mm_set1_epi8(0x7f);
   __m128i m[16];
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(GCC unroll 8)
   for (int32_t r = 0; r < 8; ++r) {
     m[r] = _mm_xor_si128(_mm_min_epi8(_mm256_castsi256_si128(lo[r]), _mm256_extracti128_si256(lo[r], 1)), flip_lo);
     m[8 + r] = _mm_xor_si128(_mm_max_epi8(_mm256_castsi256_si128(hi[r]), _mm256_extracti128_si256(hi[r], 1)), flip_hi);
   }
   alignas(64) uint8_t mins[4][64];
-#pragma GCC unroll 4
+SQUINT_UNROLL_ROWS(GCC unroll 4)
   for (int32_t g = 0; g < 4; ++g) {
     __m512i u = _mm512_inserti32x4(_mm512_castsi128_si512(m[4 * g]), m[4 * g + 1], 1);
     u = _mm512_inserti32x4(_mm512_inserti32x4(u, m[4 * g + 2], 2), m[4 * g + 3], 3);
@@ -314,6 +321,9 @@ void LayerNormRowAvx512(const ref::LayerNormParams& p, const T* xr, int32_t z, i
                            : p.requant.count != 1        ? kPerLane
                            : 31 - p.requant.shift[0] <= 32 ? kShortShift
                                                            : kLongShift;
+#if defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): the double rows alone
+  (void)y_bound32;
+#else
   if constexpr (sizeof(T) == 1) {
     if (f != nullptr && y_bound32 > 0.0) {
       switch (row_case) {
@@ -324,6 +334,7 @@ void LayerNormRowAvx512(const ref::LayerNormParams& p, const T* xr, int32_t z, i
       }
     }
   }
+#endif
   switch (row_case * 2 + (f != nullptr ? 1 : 0)) {
     case kNarrow * 2 + 1: LayerNormRowFloat512<kNarrow>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
     case kPerLane * 2 + 1: LayerNormRowFloat512<kPerLane>(p, xr, z, sum, up_log2, root, inv, *f, yr, 0, n); break;
@@ -670,8 +681,12 @@ void BinaryFloatRows(const portable::BinaryFloat& f, const int8_t* table, int64_
 
 void Qs8BinaryFloatAvx512(const portable::BinaryFloat& f, const int8_t* table, int64_t n, const int8_t* a,
                           const int8_t* b, int8_t* y) {
+#if defined(__OPTIMIZE_SIZE__)  // the -Os library: the clamping rows alone
+  BinaryFloatRows<true>(f, table, n, a, b, y);
+#else
   if (f.act_min <= -128 && f.act_max >= 127) BinaryFloatRows<false>(f, table, n, a, b, y);
   else BinaryFloatRows<true>(f, table, n, a, b, y);
+#endif
 }
 
 // ---- float inputs to codes (rows.h states the contract) ----
