@@ -278,6 +278,16 @@ void Tile(const Rows& rows, int32_t segments, size_t segment_step, int32_t group
 // a[r][k] = x[r][k] + 128 as u8 (the sign bit flipped), zero past depth up to k_pad.
 void PackActivations(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, uint8_t* a) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  if (k_pad == static_cast<size_t>(depth)) {  // no padding: the rows are one run (short rows of attention heads)
+    const int64_t n = int64_t{rows} * depth;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) _mm512_storeu_si512(a + i, _mm512_xor_si512(_mm512_loadu_si512(x + i), flip));
+    if (i < n) {
+      const __mmask64 k = (__mmask64{1} << (n - i)) - 1;
+      _mm512_mask_storeu_epi8(a + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x + i), flip));
+    }
+    return;
+  }
   for (int32_t r = 0; r < rows; ++r) {
     const int8_t* xr = x + static_cast<int64_t>(r) * depth;
     uint8_t* ar = a + static_cast<size_t>(r) * k_pad;
@@ -389,7 +399,39 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 #else
 #define SQUINT_SUM_ROWS_UNROLL _Pragma("GCC unroll 4")
 #endif
+// Rows of 16 or 32 codes (attention heads' depths), eight a step from the rows as one run: each
+// row's vpsadbw sums (2 or 4 qwords) added, the eight sums put in order.
+void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
+  const __m256i offset = _mm256_set1_epi32(128 * depth), order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const int64_t n = int64_t{rows} * depth;
+  for (int32_t r0 = 0; r0 < rows; r0 += 8) {
+    const int8_t* x0 = x + int64_t{r0} * depth;
+    const int64_t left = n - int64_t{r0} * depth;  // bytes from x0 to the end
+    auto sad = [&](int32_t j) {  // the vpsadbw sums of bytes [64j, 64j + 64) from x0 (0 past the end)
+      const int64_t from = 64 * int64_t{j};
+      const __mmask64 k = left - from >= 64 ? ~__mmask64{0} : left > from ? (__mmask64{1} << (left - from)) - 1 : 0;
+      return _mm512_sad_epu8(_mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, x0 + from), flip)), zero);
+    };
+    __m512i t;  // qwords: the sums of rows 0, 4, 1, 5, 2, 6, 3, 7 (of this step)
+    if (depth == 16) {  // a 128-bit lane: a row
+      const __m512i s0 = sad(0), s1 = sad(1);
+      t = _mm512_add_epi64(_mm512_unpacklo_epi64(s0, s1), _mm512_unpackhi_epi64(s0, s1));
+    } else {  // depth 32: two 128-bit lanes a row
+      __m512i a[4];
+      for (int32_t j = 0; j < 4; ++j) a[j] = sad(j), a[j] = _mm512_add_epi64(a[j], _mm512_shuffle_epi32(a[j], _MM_PERM_BADC));
+      const __m512i ab = _mm512_add_epi64(_mm512_shuffle_i64x2(a[0], a[1], 0x88), _mm512_shuffle_i64x2(a[0], a[1], 0xdd));
+      const __m512i cd = _mm512_add_epi64(_mm512_shuffle_i64x2(a[2], a[3], 0x88), _mm512_shuffle_i64x2(a[2], a[3], 0xdd));
+      t = _mm512_unpacklo_epi64(ab, cd);
+    }
+    const __m256i eight = _mm256_permutevar8x32_epi32(_mm512_cvtepi64_epi32(t), order);
+    const int32_t count = std::min(rows - r0, 8);
+    _mm256_mask_storeu_epi32(sums + r0, static_cast<__mmask8>((1u << count) - 1), _mm256_sub_epi32(eight, offset));
+  }
+}
+
 void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
+  if (depth == 16 || depth == 32) return SumShortRows(x, rows, depth, sums);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
   const __m128i offset = _mm_set1_epi32(128 * depth);
   const int32_t whole = depth / 64 * 64;
