@@ -297,9 +297,12 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
   auto* row_bias = reinterpret_cast<int32_t*>(base + l.row_bias);
   const size_t k_pad = RoundUp(static_cast<size_t>(p.depth), static_cast<size_t>(k.kr));
   const size_t panel_bytes = PanelBytes(k, k_pad);
-  // Panels from b's rows, and the column sums Σ_k b[k][j] (|Σ| <= 128·depth: int32) in bias.
+  // Panels from b's rows, and the column terms −(z_a + o)·Σ_k b[k][j] in bias; with z_b, the row
+  // terms −z_b·(Σ_k a[r][k] − depth·z_a) in row_bias; all modulo 2^32 (the sums wrap alike).
+  const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
+  const int32_t col_scale = WrapProduct(-offset, 1);
   if (k.pack_columns != nullptr) {
-    k.pack_columns(b, p.depth, p.units, k_pad, panel_bytes, panels, bias);
+    k.pack_columns(b, p.depth, p.units, k_pad, panel_bytes, panels, col_scale, bias);
   } else {
     const size_t units_pad = static_cast<size_t>(Panels(k, p.units)) * static_cast<size_t>(k.nr);
     std::memset(panels, 0, units_pad / static_cast<size_t>(k.nr) * panel_bytes);
@@ -312,19 +315,22 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
         StoreElement(k, panel,
                      (g * static_cast<size_t>(k.nr) + static_cast<size_t>(j % k.nr)) * static_cast<size_t>(k.kr) + i,
                      b_d[j]);
-        bias[j] += b_d[j];
+        bias[j] += b_d[j];  // |Σ| <= 128·depth: int32
       }
     }
+    for (int32_t j = 0; j < p.units; ++j) bias[j] = WrapProduct(col_scale, bias[j]);
   }
-  // −(z_a + o)·Σ_k b[k][j] and −z_b·(Σ_k a[r][k] − depth·z_a), modulo 2^32 (the sums wrap alike;
-  // depth <= 32768 keeps Σ_k a and depth·z_a, and their difference, below 2^23).
-  const int64_t offset = int64_t{a_zero_point} + k.activation_offset;
-  for (int32_t j = 0; j < p.units; ++j) bias[j] = WrapProduct(-offset, bias[j]);
   if (b_zero_point != 0) {
-    if (k.sum_rows != nullptr) k.sum_rows(a, p.rows, p.depth, row_bias);
-    else SumRows(a, p.rows, p.depth, row_bias);
-    const int32_t depth_za = WrapProduct(p.depth, a_zero_point);
-    for (int32_t r = 0; r < p.rows; ++r) row_bias[r] = WrapProduct(-int64_t{b_zero_point}, row_bias[r] - depth_za);
+    // (depth <= 32768 keeps Σ_k a and depth·z_a, and their difference, below 2^23.)
+    const int32_t row_offset = WrapProduct(int64_t{b_zero_point} * p.depth, a_zero_point);
+    if (k.sum_rows != nullptr) {
+      k.sum_rows(a, p.rows, p.depth, -b_zero_point, row_offset, row_bias);
+    } else {
+      SumRows(a, p.rows, p.depth, row_bias);
+      for (int32_t r = 0; r < p.rows; ++r)
+        row_bias[r] = static_cast<int32_t>(static_cast<uint32_t>(WrapProduct(-int64_t{b_zero_point}, row_bias[r])) +
+                                           static_cast<uint32_t>(row_offset));
+    }
   }
   Qs8GemmParams q = p;
   q.weights = panels;

@@ -94,10 +94,11 @@ struct Qs8GemmKernel {
   void (*tile)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, int32_t n0,
                int32_t valid, const int32_t* row_bias, int8_t* y);
   // BATCH_MATMUL's right operand b [depth][units] (row-major int8) → every byte of the
-  // ⌈units/nr⌉ panels (panel_bytes apart; zeros past units or depth), and col_sum[j] = Σ_d b[d][j]
-  // for j < ⌈units/nr⌉·nr (0 past units). Null: Qs8MatMul's plain C++ packing.
+  // ⌈units/nr⌉ panels (panel_bytes apart; zeros past units or depth), and col_term[j] =
+  // col_scale·Σ_d b[d][j] modulo 2^32 for j < ⌈units/nr⌉·nr (0 past units). Null: Qs8MatMul's
+  // plain C++ packing.
   void (*pack_columns)(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
-                       int32_t* col_sum);
+                       int32_t col_scale, int32_t* col_term);
   // y[rows][units] = the GEMM of p on the patch rows of `r` (above) instead of packed
   // activations, single-threaded (every panel, every row tile), for p.rows >= kConvTilesMinRows.
   // Null: the set has none (im2col).
@@ -107,9 +108,9 @@ struct Qs8GemmKernel {
   // tile configuration). Null: the sweep calls `tile` per panel.
   void (*row_panels)(const Qs8GemmParams& p, int32_t m, const void* a, size_t k_pad, const void* w, size_t panel_bytes,
                      int32_t n0, int32_t panels, const int32_t* row_bias, int8_t* y) = nullptr;
-  // sums[r] = Σ_{i<depth} x[r·depth + i] for r < rows (BATCH_MATMUL's row terms when b has a zero
-  // point; |Σ| <= 128·depth < 2^31). Null: Qs8MatMul's plain C++ sums.
-  void (*sum_rows)(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) = nullptr;
+  // terms[r] = scale·Σ_{i<depth} x[r·depth + i] + offset modulo 2^32 for r < rows (BATCH_MATMUL's
+  // row terms when b has a zero point). Null: Qs8MatMul's plain C++ sums.
+  void (*sum_rows)(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) = nullptr;
 };
 // conv_tiles' fewest output positions: every tile is a whole 8-row tile (the last one moved back
 // to end at the last row, recomputing some rows with the same instructions), so that the

@@ -178,9 +178,10 @@ struct ColumnPanel {
     sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(u0_7, ones));
     sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(u8_15, ones));
   }
-  void Finish(int32_t* col_sum) const {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum), sum0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_sum + 8), sum1);
+  void Finish(int32_t scale, int32_t* col_term) const {
+    const __m256i s = _mm256_set1_epi32(scale);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_term), _mm256_mullo_epi32(sum0, s));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(col_term + 8), _mm256_mullo_epi32(sum1, s));
   }
 };
 

@@ -401,9 +401,11 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
 #endif
 // Rows of 16 or 32 codes (attention heads' depths), eight a step from the rows as one run: each
 // row's vpsadbw sums (2 or 4 qwords) added, the eight sums put in order.
-void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
+void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  const __m256i offset = _mm256_set1_epi32(128 * depth), order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  // scale·(S − 128·depth) + offset, S the sums of x + 128.
+  const __m256i s8 = _mm256_set1_epi32(scale), order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i c8 = _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(offset) - static_cast<uint32_t>(scale) * 128u * static_cast<uint32_t>(depth)));
   const int64_t n = int64_t{rows} * depth;
   for (int32_t r0 = 0; r0 < rows; r0 += 8) {
     const int8_t* x0 = x + int64_t{r0} * depth;
@@ -426,14 +428,16 @@ void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
     }
     const __m256i eight = _mm256_permutevar8x32_epi32(_mm512_cvtepi64_epi32(t), order);
     const int32_t count = std::min(rows - r0, 8);
-    _mm256_mask_storeu_epi32(sums + r0, static_cast<__mmask8>((1u << count) - 1), _mm256_sub_epi32(eight, offset));
+    _mm256_mask_storeu_epi32(terms + r0, static_cast<__mmask8>((1u << count) - 1),
+                             _mm256_add_epi32(_mm256_mullo_epi32(eight, s8), c8));
   }
 }
 
-void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t* sums) {
-  if (depth == 16 || depth == 32) return SumShortRows(x, rows, depth, sums);
+void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) {
+  if (depth == 16 || depth == 32) return SumShortRows(x, rows, depth, scale, offset, terms);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  const __m128i offset = _mm_set1_epi32(128 * depth);
+  const __m128i s4 = _mm_set1_epi32(scale);
+  const __m128i c4 = _mm_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(offset) - static_cast<uint32_t>(scale) * 128u * static_cast<uint32_t>(depth)));
   const int32_t whole = depth / 64 * 64;
   const __mmask64 k = (__mmask64{1} << (depth - whole)) - 1;  // the last depth − whole < 64 codes
   for (int32_t r0 = 0; r0 < rows; r0 += 4) {
@@ -460,7 +464,7 @@ SQUINT_SUM_ROWS_UNROLL
     const __m128i four =
         _mm256_castsi256_si128(_mm512_cvtepi64_epi32(_mm512_permutexvar_epi64(_mm512_set_epi64(0, 0, 0, 0, 6, 4, 2, 0), t)));
     const int32_t n = std::min(rows - r0, 4);
-    _mm_mask_storeu_epi32(sums + r0, static_cast<__mmask8>((1u << n) - 1), _mm_sub_epi32(four, offset));
+    _mm_mask_storeu_epi32(terms + r0, static_cast<__mmask8>((1u << n) - 1), _mm_add_epi32(_mm_mullo_epi32(four, s4), c4));
   }
 }
 
@@ -489,9 +493,10 @@ struct ColumnPanel {
     sum0 = _mm512_dpbusd_epi32(sum0, ones, u0_15);
     sum1 = _mm512_dpbusd_epi32(sum1, ones, u16_31);
   }
-  void Finish(int32_t* col_sum) const {
-    _mm512_storeu_si512(col_sum, sum0);
-    _mm512_storeu_si512(col_sum + 16, sum1);
+  void Finish(int32_t scale, int32_t* col_term) const {
+    const __m512i s = _mm512_set1_epi32(scale);
+    _mm512_storeu_si512(col_term, _mm512_mullo_epi32(sum0, s));
+    _mm512_storeu_si512(col_term + 16, _mm512_mullo_epi32(sum1, s));
   }
 };
 

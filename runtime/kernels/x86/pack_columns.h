@@ -4,7 +4,7 @@
 // units compiled with different target flags): Panel(valid) starts a panel of `valid` <= kNr
 // units, Group(rows, dst) interleaves one depth group (rows[i] = b's row g·kKr + i from the
 // panel's first unit, or null past depth) into the group's kNr·kKr elements at dst and adds to
-// its column sums, Finish(col_sum) stores the panel's kNr sums.
+// its column sums, Finish(scale, col_term) stores the panel's kNr sums times scale (modulo 2^32).
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,7 @@ namespace squint::rt::x86 {
 
 template <int32_t kNr, int32_t kKr, int32_t kElementBytes, typename Panel>
 void PackColumnPanels(const int8_t* b, int32_t depth, int32_t units, size_t k_pad, size_t panel_bytes, void* panels,
-                      int32_t* col_sum) {
+                      int32_t col_scale, int32_t* col_term) {
   const auto groups = static_cast<int32_t>(k_pad / kKr);
   for (int32_t n0 = 0; n0 < units; n0 += kNr) {
     Panel panel(units - n0 < kNr ? units - n0 : kNr);
@@ -27,7 +27,7 @@ void PackColumnPanels(const int8_t* b, int32_t depth, int32_t units, size_t k_pa
       }
       panel.Group(rows, dst + static_cast<size_t>(g) * kNr * kKr * kElementBytes);
     }
-    panel.Finish(col_sum + n0);
+    panel.Finish(col_scale, col_term + n0);
   }
 }
 
