@@ -2,6 +2,7 @@
 // loops around the microkernels (with the optional thread split), and BATCH_MATMUL / CONV_2D built
 // on them. Plain C++ for any target: no intrinsics, no target flags.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
@@ -65,7 +66,9 @@ Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t
   l.multiplier = l.bias + unit_bytes;
   l.left_shift = l.multiplier + unit_bytes;
   l.right_shift = l.left_shift + unit_bytes;
-  l.total = l.right_shift + unit_bytes;
+  l.float_scale = l.right_shift + unit_bytes;
+  l.float_delta = l.float_scale + unit_bytes;
+  l.total = l.float_delta + unit_bytes;
   return l;
 }
 
@@ -84,6 +87,8 @@ void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) 
   int32_t* mult = reinterpret_cast<int32_t*>(base + l.multiplier);
   int32_t* left = reinterpret_cast<int32_t*>(base + l.left_shift);
   int32_t* right = reinterpret_cast<int32_t*>(base + l.right_shift);
+  float* float_scale = reinterpret_cast<float*>(base + l.float_scale);
+  float* float_delta = reinterpret_cast<float*>(base + l.float_delta);
   const int64_t offset = int64_t{pr.input_zero_point} + k.activation_offset;
   for (int32_t n = 0; n < pr.units; ++n) {
     uint8_t* panel = base + static_cast<size_t>(n / k.nr) * panel_bytes;
@@ -104,6 +109,13 @@ void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) 
     mult[n] = pr.requant.multiplier[c];
     left[n] = shift > 0 ? shift : 0;
     right[n] = shift > 0 ? 0 : -shift;
+    // The same floats as the vector code would compute: float(m) rounded to nearest times an exact
+    // power of two (r <= 31), and a sum of two powers of two.
+    const int32_t r = right[n];
+    float_scale[n] = left[n] == 0 && r >= kQs8FloatOutputMinShift
+                         ? static_cast<float>(mult[n]) * std::ldexp(1.0f, -(31 + r))
+                         : 0.0f;
+    float_delta[n] = 0x1p-13f + std::ldexp(1.0f, -(std::min(r, 12) + 1));
   }
 }
 
@@ -117,6 +129,8 @@ void BindQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, const void* b
   p->multiplier = reinterpret_cast<const int32_t*>(base + l.multiplier);
   p->left_shift = reinterpret_cast<const int32_t*>(base + l.left_shift);
   p->right_shift = reinterpret_cast<const int32_t*>(base + l.right_shift);
+  p->float_scale = reinterpret_cast<const float*>(base + l.float_scale);
+  p->float_delta = reinterpret_cast<const float*>(base + l.float_delta);
   p->zero_point = pr.requant.zero_point;
   p->act_min = pr.requant.act_min;
   p->act_max = pr.requant.act_max;

@@ -58,6 +58,11 @@ struct Qs8GemmParams {
   const int32_t* left_shift = nullptr;
   const int32_t* right_shift = nullptr;
   int32_t zero_point = 0, act_min = -128, act_max = 127;
+  // Per unit, the AVX-512 VNNI tiles' float output stage (x86/avx512vnni.cc, FloatOutputs):
+  // float(multiplier)·2^−(31+r) where the unit has no left shift and a right shift r >=
+  // kQs8FloatOutputMinShift, else 0; and δ = 2^−13 + 2^−(min(r, 12) + 1).
+  const float* float_scale = nullptr;
+  const float* float_delta = nullptr;
   const int32_t* row_bias = nullptr;  // [rows] added to every unit of a row, or null (Qs8MatMul's z_b term)
   void* scratch = nullptr;            // Qs8GemmScratchBytes(kernel, rows, depth) bytes
   Qs8Parallel parallel;
@@ -137,8 +142,12 @@ const Qs8GemmKernel* Qs8GemmKernelFor(Isa isa, int32_t depth = 0, int64_t rows =
 
 // Byte offsets of the parts of a packed block (the block itself 64-byte aligned).
 struct Qs8GemmLayout {
-  size_t weights = 0, bias = 0, multiplier = 0, left_shift = 0, right_shift = 0, total = 0;
+  size_t weights = 0, bias = 0, multiplier = 0, left_shift = 0, right_shift = 0, float_scale = 0, float_delta = 0,
+         total = 0;
 };
+// The smallest right shift of Qs8GemmParams::float_scale's units (smaller ones: the integer
+// requantization; the float stage's margin, 2^−(r+1), would send too many rows to it).
+constexpr int32_t kQs8FloatOutputMinShift = 8;
 Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth);
 size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth);
 

@@ -74,8 +74,8 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
   return _mm512_add_epi32(q, o.zp);
 }
 
-// The same outputs in float where float decides them, for right shifts r >= kFloatMinShift (and no
-// left shift): with e = acc·m/2^(31+r) (exact), the reference's SRDHM result h is within 1/2 of
+// The same outputs in float where float decides them, for right shifts r >= kQs8FloatOutputMinShift
+// (qs8_gemm.h) and no left shift: with e = acc·m/2^(31+r) (exact), the reference's SRDHM result h is within 1/2 of
 // acc·m/2^31, so h/2^r is within 2^−(r+1) of e, and its rounding is e's wherever no half-integer
 // lies within 2^−(r+1) of e. In float, fma(float(acc), M, c) with M = float(m)·2^−(31+r) is within
 // |acc·M|·2^−23 + ulp/2 <= 2^−14.7 of e + c wherever |e + c| <= 2^8 + 1 (outputs of the int8 range;
@@ -86,20 +86,12 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
 // lanes (`near`, about 2^−r of them: the shift bound keeps rows with one under 1 % at the usual
 // r of 8–12, the product of the input and weight scales over the output's) the caller takes from
 // Requantize. 8 vector operations per 16 outputs (two more with a clamp narrower than int8's,
-// which the saturating store does) instead of Requantize's 19.
-constexpr int32_t kFloatMinShift = 8;
+// which the saturating store does) instead of Requantize's 19. The scale and δ of each unit come
+// packed with the weights (Qs8GemmParams::float_scale, float_delta; scale 0: not in float).
 struct FloatOutputs {
   __m512 scale, lo_c, hi_c;  // float(m)·2^−(31+r); zp − δ; zp + δ
-  FloatOutputs(__m512i mult, __m512i right, const OutputStage& o) {
-    // 2^−k as its exponent bits (127 − k) << 23 (normal: r <= 31).
-    const __m512 pow_scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(96), right), 23));
-    const __m512i r12 = _mm512_min_epi32(right, _mm512_set1_epi32(12));
-    const __m512 delta = _mm512_add_ps(
-        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_set1_epi32(126), r12), 23)), _mm512_set1_ps(0x1p-13f));
-    scale = _mm512_mul_ps(_mm512_cvtepi32_ps(mult), pow_scale);
-    lo_c = _mm512_sub_ps(o.zp_f, delta);
-    hi_c = _mm512_add_ps(o.zp_f, delta);
-  }
+  FloatOutputs(__m512 unit_scale, __m512 delta, const OutputStage& o)
+      : scale(unit_scale), lo_c(_mm512_sub_ps(o.zp_f, delta)), hi_c(_mm512_add_ps(o.zp_f, delta)) {}
   // The codes u + zp as dwords, clamped to the output's range where it is narrower than int8's,
   // and the stored lanes too near a rounding boundary.
   __attribute__((always_inline)) __m512i Codes(__m512i acc, const OutputStage& o, __mmask16 store, __mmask16* near) const {
@@ -118,33 +110,38 @@ template <int M, int H>
 inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2], const Qs8GemmParams& p, int32_t n0,
                                                       __mmask16 store, const OutputStage& o, int8_t* y) {
   const int64_t units = p.units;  // read once: the int8 stores below may alias p
-  const __m512i mult = _mm512_loadu_si512(p.multiplier + n0 + 16 * H);
-  const __m512i left = _mm512_loadu_si512(p.left_shift + n0 + 16 * H);
-  const __m512i right = _mm512_loadu_si512(p.right_shift + n0 + 16 * H);
-  int8_t* yh = y + n0 + 16 * H;
-  if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
+  const int32_t u0 = n0 + 16 * H;
+  int8_t* yh = y + u0;
 #if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): Requantize alone, 8 KB less
-    if (_mm512_cmplt_epi32_mask(right, _mm512_set1_epi32(kFloatMinShift)) == 0) {
-      const FloatOutputs f(mult, right, o);
-      uint32_t near_rows = 0;
+  const __m512 unit_scale = _mm512_loadu_ps(p.float_scale + u0);
+  if (_mm512_cmp_ps_mask(unit_scale, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0) {  // every unit in float
+    const FloatOutputs f(unit_scale, _mm512_loadu_ps(p.float_delta + u0), o);
+    uint32_t near_rows = 0;
 #pragma GCC unroll 8
-      for (int i = 0; i < M; ++i) {
-        __mmask16 near;
-        _mm512_mask_cvtsepi32_storeu_epi8(yh + i * units, store, f.Codes(acc[i][H], o, store, &near));
-        near_rows |= static_cast<uint32_t>(near != 0) << i;
-      }
-      // Rare: those rows again by Requantize, one copy of it for all (each row's accumulators
-      // picked by masked moves: a run-time index, or a call, would put the tile in memory).
+    for (int i = 0; i < M; ++i) {
+      __mmask16 near;
+      _mm512_mask_cvtsepi32_storeu_epi8(yh + i * units, store, f.Codes(acc[i][H], o, store, &near));
+      near_rows |= static_cast<uint32_t>(near != 0) << i;
+    }
+    // Rare: those rows again by Requantize, one copy of it for all (each row's accumulators
+    // picked by masked moves: a run-time index, or a call, would put the tile in memory).
+    if (near_rows != 0) {
+      const __m512i mult = _mm512_loadu_si512(p.multiplier + u0), right = _mm512_loadu_si512(p.right_shift + u0);
       for (; near_rows != 0; near_rows &= near_rows - 1) {
         const int r = __builtin_ctz(near_rows);
         __m512i a = acc[0][H];
 #pragma GCC unroll 8
         for (int i = 1; i < M; ++i) a = _mm512_mask_mov_epi32(a, r == i ? __mmask16(0xFFFF) : __mmask16(0), acc[i][H]);
-        _mm512_mask_cvtepi32_storeu_epi8(yh + r * units, store, Requantize<false>(a, mult, left, right, o));
+        _mm512_mask_cvtepi32_storeu_epi8(yh + r * units, store, Requantize<false>(a, mult, _mm512_setzero_si512(), right, o));
       }
-      return;
     }
+    return;
+  }
 #endif
+  const __m512i mult = _mm512_loadu_si512(p.multiplier + u0);
+  const __m512i left = _mm512_loadu_si512(p.left_shift + u0);
+  const __m512i right = _mm512_loadu_si512(p.right_shift + u0);
+  if (_mm512_test_epi32_mask(left, left) == 0) {  // no left shift in these 16 units
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i)
       _mm512_mask_cvtepi32_storeu_epi8(yh + i * units, store, Requantize<false>(acc[i][H], mult, left, right, o));
