@@ -660,21 +660,34 @@ void BinaryFloatRows(const portable::BinaryFloat& f, const int8_t* table, int64_
   const __m512i lo = _mm512_set1_epi32(f.act_min), hi = _mm512_set1_epi32(f.act_max);
   const __m512 ca = _mm512_set1_ps(f.ca), cb = _mm512_set1_ps(f.cb), c0 = _mm512_set1_ps(f.c0);
   const __m512 limit = _mm512_set1_ps(f.half_minus_margin);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 k = n - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (n - i)) - 1);
+  // 16 outputs from a + i, b + i (lanes of k): stored, and the lanes too near a rounding boundary.
+  auto sixteen = [&](int64_t i, __mmask16 k) __attribute__((always_inline)) {
     const __m512 av = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, a + i)));
     const __m512 bv = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, b + i)));
     // BinaryFloatEstimate: fma(float(a), ca, fma(float(b), cb, c0)), the same IEEE operations.
     const __m512 est = _mm512_fmadd_ps(av, ca, _mm512_fmadd_ps(bv, cb, c0));
     const __m512 r = _mm512_roundscale_ps(est, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __mmask16 near = _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(_mm512_sub_ps(est, r)), limit, _CMP_GT_OQ);
     __m512i v = _mm512_cvtps_epi32(r);  // |r| < 2^20 (prepare)
     if constexpr (kClamp) v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
     _mm512_mask_cvtsepi32_storeu_epi8(y + i, k, v);
-    for (uint32_t m = near; m != 0; m &= m - 1) {  // rare: the table's code
+    return _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(_mm512_sub_ps(est, r)), limit, _CMP_GT_OQ);
+  };
+  auto fix = [&](int64_t i, uint32_t near) {  // rare: the table's codes
+    for (uint32_t m = near; m != 0; m &= m - 1) {
       const int64_t j = i + __builtin_ctz(m);
       y[j] = table[static_cast<uint8_t>(a[j]) * 256 + static_cast<uint8_t>(b[j])];
     }
+  };
+  int64_t i = 0;
+#if !defined(__OPTIMIZE_SIZE__)  // (the -Os library: one step a pass)
+  for (; i + 32 <= n; i += 32) {  // two independent steps a pass: 13 % faster than one
+    const uint32_t near = sixteen(i, 0xffff) | static_cast<uint32_t>(sixteen(i + 16, 0xffff)) << 16;
+    if (near != 0) fix(i, near);
+  }
+#endif
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (n - i)) - 1);
+    fix(i, sixteen(i, k));
   }
 }
 }  // namespace
