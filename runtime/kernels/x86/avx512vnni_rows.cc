@@ -293,23 +293,44 @@ void LayerNormRowFloat32(const ref::LayerNormParams& p, const int8_t* xr, int32_
   const __m512 magic = _mm512_set1_ps(0x1.8p23f), q_far = _mm512_set1_ps(0.5f - 0x1p-21f);
   const __m512 y_far = _mm512_set1_ps(static_cast<float>(0.5 - y_bound * 0x1p-22));
   const __m512 act_min = _mm512_set1_ps(static_cast<float>(rq.act_min)), act_max = _mm512_set1_ps(static_cast<float>(rq.act_max));
-  for (int32_t c = 0; c < channels; c += 16) {
-    const __mmask16 k = channels - c >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c)) - 1);
+  // 16 channels from c (lanes of k): the outputs as the low bytes of *biased, and the lanes too near
+  // a boundary.
+  auto sixteen = [&](int32_t c, __mmask16 k, __m512* biased) __attribute__((always_inline)) {
     const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, xr + c)));
     const __m512 w = _mm512_fmsub_ps(x, c_f, offset);
     const __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(w, scale_hi), magic), magic);
     const __m512 r = _mm512_fmadd_ps(w, scale_lo, _mm512_fmsub_ps(w, scale_hi, n));
     const __m512 est = _mm512_fmadd_ps(n, _mm512_maskz_loadu_ps(k, f.g32 + c), _mm512_maskz_loadu_ps(k, f.b32 + c));
     const __m512 clamped = _mm512_min_ps(_mm512_max_ps(est, act_min), act_max);
-    const __m512 biased = _mm512_add_ps(clamped, magic);
-    const __m512 off = _mm512_abs_ps(_mm512_sub_ps(clamped, _mm512_sub_ps(biased, magic)));
-    const __mmask16 near = _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(r), q_far, _CMP_GT_OQ) |
-                           _mm512_mask_cmp_ps_mask(k, off, y_far, _CMP_GE_OQ);
-    if (near != 0) {
-      LayerNormRowFloat512<kCase>(p, xr, z, sum, up_log2, root, inv, f, yr, c, std::min(channels, c + 16));
+    *biased = _mm512_add_ps(clamped, magic);
+    const __m512 off = _mm512_abs_ps(_mm512_sub_ps(clamped, _mm512_sub_ps(*biased, magic)));
+    return static_cast<__mmask16>(_mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(r), q_far, _CMP_GT_OQ) |
+                                  _mm512_mask_cmp_ps_mask(k, off, y_far, _CMP_GE_OQ));
+  };
+  // The stores come after the checks (and a near step's double rows read x): y may be x.
+  auto finish = [&](int32_t c, __mmask16 k, __mmask16 near, __m512 biased) {
+    if (near != 0) LayerNormRowFloat512<kCase>(p, xr, z, sum, up_log2, root, inv, f, yr, c, std::min(channels, c + 16));
+    else _mm512_mask_cvtepi32_storeu_epi8(yr + c, k, _mm512_castps_si512(biased));
+  };
+  int32_t c = 0;
+#if !defined(__OPTIMIZE_SIZE__)
+  for (; c + 32 <= channels; c += 32) {  // two independent steps a pass, one branch for both
+    __m512 b0, b1;
+    const __mmask16 n0 = sixteen(c, 0xffff, &b0), n1 = sixteen(c + 16, 0xffff, &b1);
+    if ((n0 | n1) == 0) {
+      _mm512_mask_cvtepi32_storeu_epi8(yr + c, 0xffff, _mm512_castps_si512(b0));
+      _mm512_mask_cvtepi32_storeu_epi8(yr + c + 16, 0xffff, _mm512_castps_si512(b1));
       continue;
     }
-    _mm512_mask_cvtepi32_storeu_epi8(yr + c, k, _mm512_castps_si512(biased));
+    finish(c, 0xffff, n0, b0);
+    finish(c + 16, 0xffff, n1, b1);
+  }
+#endif
+  for (; c < channels; c += 16) {
+    const __mmask16 k = channels - c >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (channels - c)) - 1);
+    __m512 biased;
+    const __mmask16 near = sixteen(c, k, &biased);
+    finish(c, k, near, biased);
   }
 }
 
