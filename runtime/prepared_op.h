@@ -233,8 +233,6 @@ struct FastInt16FcState {
   void (*kernel)(const ref::FullyConnectedParams&, const int16_t*, const int8_t*, const int64_t*, int32_t, void*,
                  int16_t*) = &portable::Qs16FullyConnected;
 };
-// SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
-// bytes live in PreparePools::scratch.
 // LAYER_NORM on the optimized rows: the AVX-512 rows' per-channel constants computed at prepare
 // (portable::LayerNormConstsInit, in the pools' packed memory; unset for other rows).
 struct FastLayerNormState {
@@ -242,6 +240,8 @@ struct FastLayerNormState {
   portable::LayerNormConsts consts;
   bool has_consts = false;
 };
+// SOFTMAX with a run-time int32 keep mask (input 1, portable::Qs8Softmax): a row's combined keep
+// bytes live in PreparePools::scratch.
 struct FastSoftmaxMaskedState {
   ref::SoftmaxParams p;
   uint8_t* keep = nullptr;  // set once the pools are final: one slot of keep_stride bytes per thread

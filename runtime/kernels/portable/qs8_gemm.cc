@@ -335,7 +335,6 @@ void Qs8MatMul(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t a_zero_po
     for (int32_t j = 0; j < p.units; ++j) bias[j] = WrapProduct(col_scale, bias[j]);
   }
   if (b_zero_point != 0) {
-    // (depth <= 32768 keeps Σ_k a and depth·z_a, and their difference, below 2^23.)
     const int32_t row_offset = WrapProduct(int64_t{b_zero_point} * p.depth, a_zero_point);
     if (k.sum_rows != nullptr) {
       k.sum_rows(a, p.rows, p.depth, -b_zero_point, row_offset, row_bias);

@@ -197,14 +197,7 @@ inline __attribute__((always_inline)) __m512i CodesOf(const SoftmaxVbmiTables& t
 }
 
 // Rows of at most 64 elements (one step each), always four (rows past count repeat row 0, not
-// stored), so that GCC keeps every row's registers by constant indices: its loops over the rows
-// unrolled, except where the build optimizes for size (bench/footprint.sh's -Os library: one
-// copy of each loop, the same work in the same order).
-#if defined(__OPTIMIZE_SIZE__)
-#define SQUINT_UNROLL_ROWS
-#else
-#define SQUINT_UNROLL_ROWS _Pragma("GCC unroll 4")
-#endif
+// stored), so that GCC keeps every row's registers by constant indices (SQUINT_UNROLL_ROWS).
 void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, int32_t count, const int8_t* const xr_in[4],
                const uint8_t* const mr_in[4], uint8_t* const yr[4]) {
   const Planes pl(t);
@@ -212,7 +205,7 @@ void ShortRows(const ref::SoftmaxParams& p, const SoftmaxVbmiTables& t, int32_t 
   const int8_t* xr[4];
   __m512i x[4], d[4], vmax[4];
   __mmask64 kept[4], wide = 0, past64 = 0;
-SQUINT_UNROLL_ROWS
+SQUINT_UNROLL_ROWS(4)
   for (int32_t r = 0; r < 4; ++r) {
     xr[r] = r < count ? xr_in[r] : xr_in[0];
     x[r] = _mm512_maskz_loadu_epi8(k, xr[r]);
@@ -220,7 +213,7 @@ SQUINT_UNROLL_ROWS
     vmax[r] = _mm512_mask_mov_epi8(_mm512_set1_epi8(-128), kept[r], x[r]);
   }
   const __m512i xmax = Reduce4(vmax);
-SQUINT_UNROLL_ROWS
+SQUINT_UNROLL_ROWS(4)
   for (int32_t r = 0; r < 4; ++r) {
     d[r] = _mm512_sub_epi8(LaneBroadcast(xmax, r), x[r]);
     wide |= kept[r] & _mm512_movepi8_mask(d[r]);                           // d >= 128
@@ -230,7 +223,7 @@ SQUINT_UNROLL_ROWS
   __m512i b[4][4], q[4];
   int32_t n[4];
   const int32_t looked = pl.Bound(quarters, n);
-SQUINT_UNROLL_ROWS
+SQUINT_UNROLL_ROWS(4)
   for (int32_t r = 0; r < 4; ++r) {
     __mmask64 qm[4] = {kept[r]};  // every kept d below 64: no quarter masks
     if (quarters > 1) QuarterMasks(d[r], kept[r], looked, qm);
@@ -239,7 +232,7 @@ SQUINT_UNROLL_ROWS
   }
   const RowConsts rc(t, Reduce4Add(q));
   const __m512i zero_code = _mm512_set1_epi8(static_cast<char>(p.output_zero_point));
-SQUINT_UNROLL_ROWS
+SQUINT_UNROLL_ROWS(4)
   for (int32_t r = 0; r < 4; ++r) {
     if (r >= count) break;
     if (kept[r] == 0) {  // wholly masked: every byte the zero point

@@ -386,23 +386,19 @@ void Pack(const int8_t* x, int32_t rows, int32_t depth, size_t k_pad, void* a) {
   PackActivations(x, rows, depth, k_pad, static_cast<uint8_t*>(a));
 }
 
-// Σ of each row (Qs8GemmKernel::sum_rows): per row, 64 codes a step as bytes x + 128 (sign bit
-// flipped) summed by vpsadbw into 64-bit lanes; four rows' lanes reduced at once, then 128·depth
-// less (|Σ| <= 128·depth < 2^31).
-// Four rows side by side (their registers by constant indices), one copy of the loop in the -Os
-// library (bench/footprint.sh).
-#if defined(__OPTIMIZE_SIZE__)
-#define SQUINT_SUM_ROWS_UNROLL
-#else
-#define SQUINT_SUM_ROWS_UNROLL _Pragma("GCC unroll 4")
-#endif
-// Rows of 16 or 32 codes (attention heads' depths), eight a step from the rows as one run: each
-// row's vpsadbw sums (2 or 4 qwords) added, the eight sums put in order.
+// The row terms scale·Σx + offset as scale·S + RowTermBase(…), S the sum of a row's bytes x + 128
+// (modulo 2^32).
+int32_t RowTermBase(int32_t scale, int32_t offset, int32_t depth) {
+  return static_cast<int32_t>(static_cast<uint32_t>(offset) -
+                              static_cast<uint32_t>(scale) * 128u * static_cast<uint32_t>(depth));
+}
+
+// sum_rows on rows of 16 or 32 codes (attention heads' depths), eight a step from the rows as one
+// run: each row's vpsadbw sums (2 or 4 qwords) added, the eight sums put in order.
 void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  // scale·(S − 128·depth) + offset, S the sums of x + 128.
   const __m256i s8 = _mm256_set1_epi32(scale), order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-  const __m256i c8 = _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(offset) - static_cast<uint32_t>(scale) * 128u * static_cast<uint32_t>(depth)));
+  const __m256i c8 = _mm256_set1_epi32(RowTermBase(scale, offset, depth));
   const int64_t n = int64_t{rows} * depth;
   for (int32_t r0 = 0; r0 < rows; r0 += 8) {
     const int8_t* x0 = x + int64_t{r0} * depth;
@@ -430,25 +426,27 @@ void SumShortRows(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, i
   }
 }
 
+// Qs8GemmKernel::sum_rows: per row, 64 codes a step as bytes x + 128 (sign bit flipped) summed by
+// vpsadbw into 64-bit lanes, four rows side by side and their lanes reduced at once (|Σ| <=
+// 128·depth < 2^31); short rows by SumShortRows.
 void SumRows(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) {
   if (depth == 16 || depth == 32) return SumShortRows(x, rows, depth, scale, offset, terms);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  const __m128i s4 = _mm_set1_epi32(scale);
-  const __m128i c4 = _mm_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(offset) - static_cast<uint32_t>(scale) * 128u * static_cast<uint32_t>(depth)));
+  const __m128i s4 = _mm_set1_epi32(scale), c4 = _mm_set1_epi32(RowTermBase(scale, offset, depth));
   const int32_t whole = depth / 64 * 64;
   const __mmask64 k = (__mmask64{1} << (depth - whole)) - 1;  // the last depth − whole < 64 codes
   for (int32_t r0 = 0; r0 < rows; r0 += 4) {
     // Four rows (past `rows`: row r0 again, not stored), their steps interleaved.
     const int8_t* xr[4];
     __m512i acc[4];
-SQUINT_SUM_ROWS_UNROLL
+SQUINT_UNROLL_ROWS(4)
     for (int32_t r = 0; r < 4; ++r) xr[r] = x + static_cast<int64_t>(r0 + r < rows ? r0 + r : r0) * depth, acc[r] = zero;
     for (int32_t i = 0; i < whole; i += 64)
-SQUINT_SUM_ROWS_UNROLL
+SQUINT_UNROLL_ROWS(4)
       for (int32_t r = 0; r < 4; ++r)
         acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512(xr[r] + i), flip), zero));
     if (k != 0)
-SQUINT_SUM_ROWS_UNROLL
+SQUINT_UNROLL_ROWS(4)
       for (int32_t r = 0; r < 4; ++r) {  // the lanes past the row 0
         const __m512i v = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, xr[r] + whole), flip));
         acc[r] = _mm512_add_epi64(acc[r], _mm512_sad_epu8(v, zero));

@@ -19,13 +19,6 @@
 #include "runtime/kernels/x86/rows.h"
 
 namespace squint::rt::x86 {
-// Loops over a few rows unrolled (their registers by constant indices), except in the -Os library
-// (bench/footprint.sh): one copy of each loop there, the same work in the same order.
-#if defined(__OPTIMIZE_SIZE__)
-#define SQUINT_UNROLL_ROWS(n)
-#else
-#define SQUINT_UNROLL_ROWS(n) _Pragma(#n)
-#endif
 // ---- LAYER_NORM row (rows.h states the contract) ----
 // 8 channels per step in int64 lanes; every step is an exact integer operation except the
 // quotient estimate, which the integer remainder corrects:
@@ -136,7 +129,7 @@ void Qs8RowStats8Avx512(const int8_t* x, int32_t count, int32_t channels, int32_
   const int8_t* xr[8];
   __m512i sums[8], squares[8];
   __m256i lo[8], hi[8];
-SQUINT_UNROLL_ROWS(GCC unroll 8)
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < 8; ++r) {  // rows past count: row 0 again (not stored)
     xr[r] = x + static_cast<int64_t>(r < count ? r : 0) * channels;
     sums[r] = squares[r] = _mm512_setzero_si512();
@@ -144,7 +137,7 @@ SQUINT_UNROLL_ROWS(GCC unroll 8)
   }
   for (int32_t c = 0; c < channels; c += 32) {
     const __mmask32 k = channels - c >= 32 ? ~__mmask32{0} : (__mmask32{1} << (channels - c)) - 1;
-SQUINT_UNROLL_ROWS(GCC unroll 8)
+SQUINT_UNROLL_ROWS(8)
     for (int32_t r = 0; r < 8; ++r) {
       const __m256i b = _mm256_maskz_loadu_epi8(k, xr[r] + c);
       const __m512i v = _mm512_maskz_sub_epi16(k, _mm512_cvtepi8_epi16(b), zv);  // |v| <= 255, 0 past the row
@@ -158,11 +151,11 @@ SQUINT_UNROLL_ROWS(GCC unroll 8)
   // then pairs of rows by 32-bit and 64-bit interleaves, then 128-bit lanes: t = [Σ of rows 0–3,
   // Σ² of rows 0–3, Σ of rows 4–7, Σ² of rows 4–7] (each row's Σ² < 2^31: no lane wraps).
   __m512i v[8];
-SQUINT_UNROLL_ROWS(GCC unroll 8)
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < 8; ++r)
     v[r] = _mm512_add_epi32(_mm512_shuffle_i64x2(sums[r], squares[r], 0x44), _mm512_shuffle_i64x2(sums[r], squares[r], 0xee));
   __m512i w[4];
-SQUINT_UNROLL_ROWS(GCC unroll 4)
+SQUINT_UNROLL_ROWS(4)
   for (int32_t i = 0; i < 4; ++i)
     w[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
   const __m512i x0 = _mm512_add_epi32(_mm512_unpacklo_epi64(w[0], w[1]), _mm512_unpackhi_epi64(w[0], w[1]));
@@ -173,13 +166,13 @@ SQUINT_UNROLL_ROWS(GCC unroll 4)
   // x XOR 0x7f: unsigned), four rows' 16 bytes a register, halved within 128-bit lanes.
   const __m128i flip_lo = _mm_set1_epi8(static_cast<char>(0x80)), flip_hi = _mm_set1_epi8(0x7f);
   __m128i m[16];
-SQUINT_UNROLL_ROWS(GCC unroll 8)
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < 8; ++r) {
     m[r] = _mm_xor_si128(_mm_min_epi8(_mm256_castsi256_si128(lo[r]), _mm256_extracti128_si256(lo[r], 1)), flip_lo);
     m[8 + r] = _mm_xor_si128(_mm_max_epi8(_mm256_castsi256_si128(hi[r]), _mm256_extracti128_si256(hi[r], 1)), flip_hi);
   }
   alignas(64) uint8_t mins[4][64];
-SQUINT_UNROLL_ROWS(GCC unroll 4)
+SQUINT_UNROLL_ROWS(4)
   for (int32_t g = 0; g < 4; ++g) {
     __m512i u = _mm512_inserti32x4(_mm512_castsi128_si512(m[4 * g]), m[4 * g + 1], 1);
     u = _mm512_inserti32x4(_mm512_inserti32x4(u, m[4 * g + 2], 2), m[4 * g + 3], 3);
@@ -269,8 +262,9 @@ void LayerNormRowFloat512(const ref::LayerNormParams& p, const T* xr, int32_t z,
 
 // The same outputs in float, 16 channels a step, for int8 rows whose |n|·|g| + |b| stays below
 // y_bound < 2^18 (the caller's bound), with |w| < 2^24 and |q| < 2^21 (the caller's bounds):
-//  - w = C·(x − z) − Σ is exact in float (so are C·x and z·C + Σ, |·| <= 2^17 for C <= 1024); s_hi = float(2^up·inv), s_lo = float(2^up·inv − s_hi)
-//    (their sum within 2^−47.9 of 2^up/root relatively). n = nearest(q), q = w·s_hi rounded, and
+//  - w = C·(x − z) − Σ is exact in float (so are C·x and z·C + Σ, |·| <= 2^17 for C <= 1024);
+//    s_hi = float(2^up·inv), s_lo = float(2^up·inv − s_hi) (their sum within 2^−47.9 of 2^up/root
+//    relatively). n = nearest(q), q = w·s_hi rounded, and
 //    q − n in two fmas, r = fma(w, s_lo, fma(w, s_hi, −n)): each rounds a value below 1.25 once
 //    (2^−25 + 2^−24), the scale's error adds |q|·2^−47.9 < 2^−25.9, so r is within 2^−22 of
 //    q_true − n, and where |r| <= 1/2 − 2^−21, n is the reference's n (⌊w·up/root⌉).

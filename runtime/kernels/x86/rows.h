@@ -10,6 +10,16 @@
 #include "runtime/kernels/portable/misc.h"
 #include "runtime/kernels/reference/kernels.h"
 
+// A loop over a few rows unrolled n times (so that GCC keeps each row's registers by constant
+// indices), in the x86 translation units; no unrolling where the build optimizes for size
+// (bench/footprint.sh's -Os library: one copy of each loop, the same work in the same order).
+#define SQUINT_PRAGMA_(x) _Pragma(#x)
+#if defined(__OPTIMIZE_SIZE__)
+#define SQUINT_UNROLL_ROWS(n)
+#else
+#define SQUINT_UNROLL_ROWS(n) SQUINT_PRAGMA_(GCC unroll n)
+#endif
+
 namespace squint::rt::x86 {
 
 // Whole rows (avx512vnni_rows.cc): the kept elements' max, min and Σe = sum >= 1, and the output
