@@ -154,10 +154,12 @@ void SweepPanels(const Qs8GemmKernel& k, const Qs8GemmParams& p, int32_t first, 
   for (int32_t c0 = first; c0 < last; c0 += chunk) {
     const int32_t c1 = c0 + chunk < last ? c0 + chunk : last;
     for (int32_t t = row_first; t < row_last; t += k.mr) {
-      // A last partial tile of more than half a tile moves back to end at row_last when the range
+      // Unless the kernel's partial tiles cost in proportion to their rows (k.tails_in_place), a
+      // last partial tile of more than half a tile moves back to end at row_last when the range
       // holds a whole tile: it recomputes rows of the tile before with the same instructions (the
       // same codes again). Shorter tails stay partial (recomputing most of a tile costs more).
-      const bool back = t + k.mr > row_last && 2 * (row_last - t) > k.mr && row_last - row_first >= k.mr;
+      const bool back = !k.tails_in_place && t + k.mr > row_last && 2 * (row_last - t) > k.mr &&
+                        row_last - row_first >= k.mr;
       const int32_t r0 = back ? row_last - k.mr : t;
       const int32_t m = row_last - r0 < k.mr ? row_last - r0 : k.mr;
       if (k.row_panels != nullptr) {

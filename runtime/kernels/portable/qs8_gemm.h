@@ -116,6 +116,9 @@ struct Qs8GemmKernel {
   // terms[r] = scale·Σ_{i<depth} x[r·depth + i] + offset modulo 2^32 for r < rows (BATCH_MATMUL's
   // row terms when b has a zero point). Null: Qs8MatMul's plain C++ sums.
   void (*sum_rows)(const int8_t* x, int32_t rows, int32_t depth, int32_t scale, int32_t offset, int32_t* terms) = nullptr;
+  // `tile` of m < mr rows costs about m/mr of a whole tile: the GEMM's sweep leaves a last
+  // partial tile in place instead of moving it back over rows of the tile before.
+  bool tails_in_place = false;
 };
 // conv_tiles' fewest output positions: every tile is a whole 8-row tile (the last one moved back
 // to end at the last row, recomputing some rows with the same instructions), so that the
