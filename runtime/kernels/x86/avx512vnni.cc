@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "runtime/kernels/portable/qs8_gemm.h"
+#include "runtime/kernels/x86/keep_in_registers.h"
 #include "runtime/kernels/x86/pack_columns.h"
 #include "runtime/kernels/x86/rows.h"
 
@@ -167,27 +168,6 @@ struct PointerRows {
   const uint8_t* r[kMr];
   const uint8_t* Row(int i) const { return r[i]; }
 };
-
-// An empty asm that reads and writes every accumulator of a tile once a depth step: without it
-// GCC 12 gives half of them a second register and copies them back and forth on every step
-// (vmovdqa32/64, as many as the vpdpbusd); one such asm a row still left four copies a step.
-template <int M>
-inline __attribute__((always_inline)) void KeepInRegisters(__m512i (&a)[M][2]) {
-  if constexpr (M == 8) {
-    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]), "+v"(a[2][0]), "+v"(a[2][1]), "+v"(a[3][0]),
-        "+v"(a[3][1]));  // (an asm takes at most 30 operands, a "+v" counts two)
-    asm("" : "+v"(a[4][0]), "+v"(a[4][1]), "+v"(a[5][0]), "+v"(a[5][1]), "+v"(a[6][0]), "+v"(a[6][1]), "+v"(a[7][0]),
-        "+v"(a[7][1]));
-  } else if constexpr (M == 4) {
-    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]), "+v"(a[2][0]), "+v"(a[2][1]), "+v"(a[3][0]),
-        "+v"(a[3][1]));
-  } else if constexpr (M == 2) {
-    asm("" : "+v"(a[0][0]), "+v"(a[0][1]), "+v"(a[1][0]), "+v"(a[1][1]));
-  } else {
-    static_assert(M == 1);
-    asm("" : "+v"(a[0][0]), "+v"(a[0][1]));
-  }
-}
 
 // One tile: M rows (see Rows above) × the 32 units of panel w from unit n0; `valid` of them
 // exist. y points at y[r0][0].
