@@ -34,8 +34,8 @@ inline int32_t PairAt(const int16_t* xr, int32_t k, int32_t depth) {
   return static_cast<int32_t>(lo | (uint32_t{hi} << 16));
 }
 
-// totals[r][0..32) += Σ over the block's pairs [kp0, kp0 + pairs) of rows[r] × the panel, for
-// r < valid (rows past `valid` repeat the last row; their sums are dropped). `odd`: the block
+// totals[r][0..32) += Σ over the block's pairs [kp0, kp0 + pairs) of rows[r] × the panel (=
+// for the first block, kp0 = 0), for r < valid (rows past `valid` repeat the last row; their sums are dropped). `odd`: the block
 // ends with one element alone (the depth's last; its pair's second weight is 0, its x read as 0).
 void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pairs, bool odd, int32_t depth,
           const int8_t* panel, int64_t* totals) {
@@ -84,8 +84,8 @@ void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pa
       int64_t* t = totals + int64_t{r} * kNr + 16 * h;
       const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[r][h]));
       const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[r][h], 1));
-      _mm512_storeu_si512(t, _mm512_add_epi64(_mm512_loadu_si512(t), lo));
-      _mm512_storeu_si512(t + 8, _mm512_add_epi64(_mm512_loadu_si512(t + 8), hi));
+      _mm512_storeu_si512(t, kp0 == 0 ? lo : _mm512_add_epi64(_mm512_loadu_si512(t), lo));
+      _mm512_storeu_si512(t + 8, kp0 == 0 ? hi : _mm512_add_epi64(_mm512_loadu_si512(t + 8), hi));
     }
   }
 }
@@ -125,7 +125,6 @@ void Qs16FullyConnectedAvx512(const ref::FullyConnectedParams& p, const int16_t*
     for (int32_t u0 = 0; u0 < units; u0 += kNr) {
       const int32_t nu = std::min(kNr, units - u0);
       const int8_t* panel = w + int64_t{u0 / kNr} * PanelBytes(depth);
-      std::fill(totals, totals + int64_t{kRowChunk} * kNr, int64_t{0});
       bool tail = depth % 2 != 0;  // the odd element still to add
       for (int32_t kp0 = 0; kp0 < whole || tail; kp0 += block_pairs) {
         const int32_t pairs = std::max(0, std::min(block_pairs, whole - kp0));
