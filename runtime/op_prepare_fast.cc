@@ -182,6 +182,15 @@ void RunFastAddSub16(const PreparedOp& op, const void* const* in, void* const* o
                        static_cast<int16_t*>(out[0]), true);
 }
 #if defined(SQUINT_X86_KERNELS)
+#if !defined(__OPTIMIZE_SIZE__)
+// An int8 → int16 REQUANTIZE's table by vpermi2b (AVX-512 VBMI), 64 codes a step.
+void RunFastRequantize8To16VbmiItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
+                                     int64_t last, int32_t) {
+  const FastRequantizeState& s = Get<FastRequantizeState>(op);
+  x86::Qs8ToQs16LutAvx512Vbmi(last - first, static_cast<const int16_t*>(s.table) + s.offset,
+                              static_cast<const int8_t*>(in[0]) + first, static_cast<int16_t*>(out[0]) + first);
+}
+#endif
 template <typename TOut>
 void RunFastRequantize16Avx512Items(const PreparedOp& op, const void* const* in, void* const* out, int64_t first,
                                     int64_t last, int32_t) {
@@ -888,6 +897,12 @@ void PrepareFastRequantize(const RequantizeState& s, ElementType in, ElementType
 #endif
   } else if (in == ElementType::INT8) {
     SetRequantizeTable<int8_t>(s, out_type, pools, &f, out);
+#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)
+    if (out_type == ElementType::INT16 && pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported()) {
+      out->run_items = &RunFastRequantize8To16VbmiItems;
+      out->run = &RunAllItems<&RunFastRequantize8To16VbmiItems>;
+    }
+#endif
   } else if (in == ElementType::UINT8) {
     SetRequantizeTable<uint8_t>(s, out_type, pools, &f, out);
   } else {

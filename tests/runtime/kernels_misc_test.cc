@@ -66,6 +66,26 @@ TEST(X86Misc, LutEqualsTheReference) {
   }
 }
 
+// int16 entries by code (an int8 → int16 REQUANTIZE's table): x86::Qs8ToQs16LutAvx512Vbmi against
+// the table read element by element, around its 64-code step, with a guard element after the end.
+#if defined(SQUINT_X86_KERNELS)
+TEST(X86Misc, Int16EntriesLutEqualsTheTable) {
+  if (!Avx512VbmiSupported()) GTEST_SKIP() << "the CPU has no AVX-512 VBMI";
+  std::mt19937 rng(5);
+  std::vector<int16_t> table(256);
+  for (auto& v : table) v = static_cast<int16_t>(std::uniform_int_distribution<int32_t>(-32768, 32767)(rng));
+  const int16_t* at_zero = table.data() + 128;
+  for (int32_t n : {0, 1, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 256, 1000}) {
+    auto x = RandomCodes(rng, n);
+    if (n == 256) std::iota(x.begin(), x.end(), int8_t{-128});  // every code, in order
+    std::vector<int16_t> want(static_cast<size_t>(n) + 1, 7), got(want);  // one guard element
+    for (int32_t i = 0; i < n; ++i) want[static_cast<size_t>(i)] = at_zero[x[static_cast<size_t>(i)]];
+    x86::Qs8ToQs16LutAvx512Vbmi(n, at_zero, x.data(), got.data());
+    ASSERT_EQ(got, want) << n << " codes";
+  }
+}
+#endif
+
 // ---- TRANSPOSE ----
 
 const Isa kEverySet[] = {Isa::kReference, Isa::kAvx2, Isa::kAvx512Vnni, Isa::kNeon, Isa::kNeonDot};

@@ -890,10 +890,42 @@ void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, 
   }
 }
 
+// REQUANTIZE's float path from this right shift on: about 2^−r of the lanes are near a boundary
+// (δ ≈ 2^−(r+1)), so a 16-lane step falls back to Requantize about 16·2^−r of the time (a speed
+// choice; int16 → int8 requantizations have r of 7 or 8).
+constexpr int32_t kRequantizeFloatMinShift = 6;
+
 void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t* x, void* y, int32_t out_bytes) {
   const OutputStage o = MakeOutputStage(p.output_zero_point, p.act_min, p.act_max);
   const __m512i m = _mm512_set1_epi32(p.multiplier), z = _mm512_set1_epi32(p.input_zero_point);
   const __m512i left = _mm512_set1_epi32(p.shift > 0 ? p.shift : 0), right = _mm512_set1_epi32(p.shift > 0 ? 0 : -p.shift);
+#if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): Requantize alone
+  const int32_t r = p.shift > 0 ? 0 : -p.shift;
+  if (out_bytes == 1 && p.shift <= 0 && r >= kRequantizeFloatMinShift && r <= 31) {
+    // 8-bit codes from int16 inputs in float where float decides them, as the GEMM's output stage
+    // (FloatOutputs states the bound; |x − z| < 2^17 keeps |e| < 2^17 at any r, so r needs no
+    // floor of 8 here), the 16 lanes with one near a rounding boundary by Requantize. Codes clamps
+    // to a range narrower than int8's (a uint8 range among them), which the truncating store then
+    // keeps; the int8 range is the saturating store's.
+    const FloatOutputs f(_mm512_set1_ps(static_cast<float>(p.multiplier) * std::ldexp(1.0f, -(31 + r))),
+                         _mm512_set1_ps(0x1p-13f + std::ldexp(1.0f, -(std::min(r, 12) + 1))), o);
+    auto* y8 = static_cast<int8_t*>(y);
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
+      const __m512i v = _mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, x + i)), z);
+      __mmask16 near;
+      const __m512i code = f.Codes(v, o, k, &near);
+      if (near != 0) {
+        _mm_mask_storeu_epi8(y8 + i, k, _mm512_cvtepi32_epi8(Requantize<false>(v, m, left, right, o)));
+      } else if (o.full) {
+        _mm512_mask_cvtsepi32_storeu_epi8(y8 + i, k, code);
+      } else {
+        _mm512_mask_cvtepi32_storeu_epi8(y8 + i, k, code);
+      }
+    }
+    return;
+  }
+#endif
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
     const __m512i v = _mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, x + i)), z);

@@ -39,12 +39,13 @@ inline int32_t PairAt(const int16_t* xr, int32_t k, int32_t depth) {
 // ends with one element alone (the depth's last; its pair's second weight is 0, its x read as 0).
 void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pairs, bool odd, int32_t depth,
           const int8_t* panel, int64_t* totals) {
-  // Every loop over the tile's rows unrolled: a run-time row index puts the accumulators in memory.
+  // Every loop over the tile's rows unrolled (but in the -Os library): a run-time row index puts
+  // the accumulators in memory.
   __m512i acc[kMr][2];
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
   const int16_t* xr[kMr];  // the rows from pair kp0 on
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < kMr; ++r) xr[r] = rows[r] + 2 * int64_t{kp0};
   // The panel's pairs from kp0 on, widened to int16 as they are read.
   auto weights = [](const int8_t* at, __m512i* w0, __m512i* w1) {
@@ -55,7 +56,7 @@ void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pa
   for (int32_t i = 0; i < pairs; ++i, wk += 2 * kNr) {
     __m512i w0, w1;
     weights(wk, &w0, &w1);
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(8)
     for (int32_t r = 0; r < kMr; ++r) {
       int32_t pair;
       std::memcpy(&pair, xr[r] + 2 * int64_t{i}, sizeof(pair));
@@ -63,23 +64,25 @@ void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pa
       acc[r][0] = _mm512_dpwssd_epi32(acc[r][0], xv, w0);
       acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], xv, w1);
     }
+#if !defined(__OPTIMIZE_SIZE__)  // (-Os: the rows' loops not unrolled, the accumulators in memory)
     KeepInRegisters(acc);
+#endif
   }
   if (odd) {
     const int32_t kp = kp0 + pairs;
     __m512i w0, w1;
     weights(wk, &w0, &w1);
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(8)
     for (int32_t r = 0; r < kMr; ++r) {
       const __m512i xv = _mm512_set1_epi32(PairAt(rows[r], 2 * kp, depth));
       acc[r][0] = _mm512_dpwssd_epi32(acc[r][0], xv, w0);
       acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], xv, w1);
     }
   }
-#pragma GCC unroll 8
+SQUINT_UNROLL_ROWS(8)
   for (int32_t r = 0; r < kMr; ++r) {
     if (r >= valid) break;
-#pragma GCC unroll 2
+SQUINT_UNROLL_ROWS(2)
     for (int32_t h = 0; h < 2; ++h) {
       int64_t* t = totals + int64_t{r} * kNr + 16 * h;
       const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[r][h]));

@@ -171,6 +171,9 @@ void QuantizeFloatsAvx512(const float* v, int64_t n, float scale, int32_t zero_p
 // y[i] = table[(uint8)x[i]] for i < count (avx512vbmi.cc; the CPU must have AVX-512 VBMI:
 // Avx512VbmiSupported() in dispatch.h). table: 256 bytes.
 void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_t* y);
+// y[i] = table[x[i]] for int16 entries, table[c] readable for c in [−128, 127] (avx512vbmi.cc;
+// the same CPU condition; not in the -Os library).
+void Qs8ToQs16LutAvx512Vbmi(int64_t count, const int16_t* table, const int8_t* x, int16_t* y);
 
 // portable::TransposeBytes (qs8_gemm.h) by vpermb, 8 × 8 bytes a step (avx512vbmi.cc; the same
 // CPU condition): t[j][i] = x[i][j] for an x of rows × cols bytes.
