@@ -158,9 +158,11 @@ TEST(X86Misc, BinaryFloatPathOnEveryCodePair) {
 
 // One int16 ADD and SUB over the broadcast of a_dims and b_dims against the reference. extreme:
 // codes at ±32768 with the largest input multipliers and left shift, so that the requantized
-// inputs reach ±2^30 and a SUB's int32 sum reaches the reference's clamp at 2^31 − 1.
+// inputs reach ±2^30 and a SUB's int32 sum reaches the reference's clamp at 2^31 − 1. a_shift,
+// b_shift: the inputs' requantization shifts (0: −1 to −3 at random).
 void CheckAddSub16(std::mt19937& rng, const std::vector<int32_t>& a_dims, const std::vector<int32_t>& b_dims,
-                   int32_t za, int32_t zb, int32_t zy, int32_t out_shift, bool extreme) {
+                   int32_t za, int32_t zb, int32_t zy, int32_t out_shift, bool extreme, int32_t a_shift = 0,
+                   int32_t b_shift = 0) {
   ref::BroadcastShape s;
   ASSERT_TRUE(ref::ComputeBroadcast(a_dims.data(), static_cast<int32_t>(a_dims.size()), b_dims.data(),
                                     static_cast<int32_t>(b_dims.size()), &s));
@@ -177,9 +179,9 @@ void CheckAddSub16(std::mt19937& rng, const std::vector<int32_t>& a_dims, const 
   // (a − za)·2^left_shift < 2^31: with |a − za| <= 65535, left_shift <= 15.
   p.left_shift = 15;
   p.a_multiplier = extreme ? 0x7fffffff : mult(rng);
-  p.a_shift = extreme ? 0 : -1 - static_cast<int32_t>(rng() % 3);
+  p.a_shift = extreme ? 0 : a_shift != 0 ? a_shift : -1 - static_cast<int32_t>(rng() % 3);
   p.b_multiplier = extreme ? 0x7fffffff : mult(rng);
-  p.b_shift = extreme ? 0 : -1 - static_cast<int32_t>(rng() % 3);
+  p.b_shift = extreme ? 0 : b_shift != 0 ? b_shift : -1 - static_cast<int32_t>(rng() % 3);
   const int32_t out_mult = mult(rng), shift = out_shift;
   p.output = {&out_mult, &shift, 1, zy, -32768, 32767};
   const size_t n = Count(y_dims);
@@ -206,6 +208,8 @@ TEST(X86Misc, Int16AddSubEqualsTheReference) {
   CheckAddSub16(rng, {70}, {70}, -32768, 32767, 0, -14, false);  // extreme zero points
   CheckAddSub16(rng, {70}, {70}, 0, 0, -7, -10, false);           // saturating outputs
   CheckAddSub16(rng, {70}, {70}, 0, 0, 0, 3, false);              // a left-shifting output
+  CheckAddSub16(rng, {70}, {70}, 0, 0, 0, 3, false, -7, -8);      // the same inside the range
+  CheckAddSub16(rng, {70}, {70}, 9, -9, 0, -16, false, 1);        // a left-shifting input (some saturate)
   CheckAddSub16(rng, {99}, {99}, -1, -1, 0, -16, true);           // the int32 sum's clamp (2^30 + 2^30)
 }
 

@@ -855,8 +855,11 @@ void PairsChannelAvx512(const ref::Conv2DParams& p, const int16_t* plane, int64_
   PairsBlocks(p, plane, pitch, wv, off, taps, b, mult, left, right, o, yc);
 }
 
-void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,
-                      int16_t* y) {
+namespace {
+// Qs16AddSubAvx512's loop; kLeft = false when no requantization of the three has a left shift
+// (the usual case: Requantize without its saturating left shift, the same codes).
+template <bool kLeft>
+void AddSub16(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b, int16_t* y) {
   // The inputs' requantizations keep their int32 result (no zero point, no clamp); the output's
   // clamps to the activation range and adds the zero point.
   OutputStage none = MakeOutputStage(0, 0, 0);  // Requantize's fields: no clamp, no zero point
@@ -872,12 +875,13 @@ void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, 
   constants(p.b_multiplier, p.b_shift, &bm, &bl, &br);
   constants(p.output.multiplier[0], p.output.shift[0], &om, &ol, &orr);
   const __m512i za = _mm512_set1_epi32(p.a_zero_point), zb = _mm512_set1_epi32(p.b_zero_point);
-  const __m512i scale = _mm512_set1_epi32(int32_t{1} << p.left_shift);
+  // (x − z)·2^left_shift: |x − z| < 2^16 and left_shift <= 15 (prepare), so the shift is the product.
+  const __m512i input_left = _mm512_set1_epi32(p.left_shift);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
-    const __m512i av = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, a + i)), za), scale);
-    const __m512i bv = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, b + i)), zb), scale);
-    const __m512i as = Requantize<true>(av, am, al, ar, none), bs = Requantize<true>(bv, bm, bl, br, none);
+    const __m512i av = _mm512_sllv_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, a + i)), za), input_left);
+    const __m512i bv = _mm512_sllv_epi32(_mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, b + i)), zb), input_left);
+    const __m512i as = Requantize<kLeft>(av, am, al, ar, none), bs = Requantize<kLeft>(bv, bm, bl, br, none);
     // The reference clamps the int64 sum to int32 (reached only when both are ±2^30): lanes whose
     // int32 sum wrapped take the bound of as's sign.
     const __m512i sum = sign > 0 ? _mm512_add_epi32(as, bs) : _mm512_sub_epi32(as, bs);
@@ -886,8 +890,17 @@ void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, 
         _mm512_cmplt_epi32_mask(_mm512_and_si512(_mm512_xor_si512(as, sum), other), _mm512_setzero_si512());
     const __m512i bound = _mm512_xor_si512(_mm512_srai_epi32(as, 31), _mm512_set1_epi32(INT32_MAX));
     const __m512i total = _mm512_mask_mov_epi32(sum, wrapped, bound);
-    _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(Requantize<true>(total, om, ol, orr, o)));
+    _mm256_mask_storeu_epi16(y + i, k, _mm512_cvtepi32_epi16(Requantize<kLeft>(total, om, ol, orr, o)));
   }
+}
+}  // namespace
+
+void Qs16AddSubAvx512(const ref::ElementwiseParams& p, int32_t sign, int64_t n, const int16_t* a, const int16_t* b,
+                      int16_t* y) {
+#if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): the general loop alone
+  if (p.a_shift <= 0 && p.b_shift <= 0 && p.output.shift[0] <= 0) return AddSub16<false>(p, sign, n, a, b, y);
+#endif
+  AddSub16<true>(p, sign, n, a, b, y);
 }
 
 // REQUANTIZE's float path from this right shift on: about 2^−r of the lanes are near a boundary
