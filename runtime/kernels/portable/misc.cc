@@ -681,7 +681,8 @@ void LayerNormRows(const ref::LayerNormParams& p, const T* x, T* y, RowIsa isa, 
         }
       }
 #endif
-      for (int32_t i = 0; !done_stats && i < count; ++i) batch[i] = row_statistics(xr + int64_t{i} * channels);
+      if (!done_stats)
+        for (int32_t i = 0; i < count; ++i) batch[i] = row_statistics(xr + int64_t{i} * channels);
       for (int32_t i = 0; i < count; ++i) est[i] = std::sqrt(static_cast<double>(batch[i].scaled));
       for (int32_t i = 0; i < count; ++i) {
         batch[i].root = FloorSqrt(batch[i].scaled, est[i]);

@@ -77,6 +77,11 @@ size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth) 
   return static_cast<size_t>(rows) * k_pad * static_cast<size_t>(k.weight_bytes);
 }
 
+float Qs8FloatOutputScale(int32_t multiplier, int32_t right_shift) {
+  return static_cast<float>(multiplier) * std::ldexp(1.0f, -(31 + right_shift));
+}
+float Qs8FloatOutputDelta(int32_t right_shift) { return 0x1p-13f + std::ldexp(1.0f, -(std::min(right_shift, 12) + 1)); }
+
 void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) {
   const Qs8GemmLayout l = Qs8GemmPackedLayout(k, pr.units, pr.depth);
   auto* base = static_cast<uint8_t*>(block);
@@ -109,13 +114,9 @@ void PackQs8Gemm(const Qs8GemmKernel& k, const Qs8GemmProblem& pr, void* block) 
     mult[n] = pr.requant.multiplier[c];
     left[n] = shift > 0 ? shift : 0;
     right[n] = shift > 0 ? 0 : -shift;
-    // The same floats as the vector code would compute: float(m) rounded to nearest times an exact
-    // power of two (r <= 31), and a sum of two powers of two.
     const int32_t r = right[n];
-    float_scale[n] = left[n] == 0 && r >= kQs8FloatOutputMinShift
-                         ? static_cast<float>(mult[n]) * std::ldexp(1.0f, -(31 + r))
-                         : 0.0f;
-    float_delta[n] = 0x1p-13f + std::ldexp(1.0f, -(std::min(r, 12) + 1));
+    float_scale[n] = left[n] == 0 && r >= kQs8FloatOutputMinShift ? Qs8FloatOutputScale(mult[n], r) : 0.0f;
+    float_delta[n] = Qs8FloatOutputDelta(r);
   }
 }
 

@@ -151,6 +151,11 @@ struct Qs8GemmLayout {
 // The smallest right shift of Qs8GemmParams::float_scale's units (smaller ones: the integer
 // requantization; the float stage's margin, 2^−(r+1), would send too many rows to it).
 constexpr int32_t kQs8FloatOutputMinShift = 8;
+// The float output stage's constants (x86/avx512vnni.cc, FloatOutputs) of a requantization with
+// no left shift and right shift r in [0, 31]: float(multiplier)·2^−(31+r) (float(multiplier)
+// rounded to nearest, then an exact power of two), and δ = 2^−13 + 2^−(min(r, 12) + 1).
+float Qs8FloatOutputScale(int32_t multiplier, int32_t right_shift);
+float Qs8FloatOutputDelta(int32_t right_shift);
 Qs8GemmLayout Qs8GemmPackedLayout(const Qs8GemmKernel& k, int32_t units, int32_t depth);
 size_t Qs8GemmScratchBytes(const Qs8GemmKernel& k, int32_t rows, int32_t depth);
 

@@ -920,8 +920,8 @@ void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t*
     // floor of 8 here), the 16 lanes with one near a rounding boundary by Requantize. Codes clamps
     // to a range narrower than int8's (a uint8 range among them), which the truncating store then
     // keeps; the int8 range is the saturating store's.
-    const FloatOutputs f(_mm512_set1_ps(static_cast<float>(p.multiplier) * std::ldexp(1.0f, -(31 + r))),
-                         _mm512_set1_ps(0x1p-13f + std::ldexp(1.0f, -(std::min(r, 12) + 1))), o);
+    const FloatOutputs f(_mm512_set1_ps(portable::Qs8FloatOutputScale(p.multiplier, r)),
+                         _mm512_set1_ps(portable::Qs8FloatOutputDelta(r)), o);
     auto* y8 = static_cast<int8_t*>(y);
     for (int64_t i = 0; i < n; i += 16) {
       const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));

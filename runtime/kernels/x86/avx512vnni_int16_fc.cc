@@ -34,9 +34,10 @@ inline int32_t PairAt(const int16_t* xr, int32_t k, int32_t depth) {
   return static_cast<int32_t>(lo | (uint32_t{hi} << 16));
 }
 
-// totals[r][0..32) += Σ over the block's pairs [kp0, kp0 + pairs) of rows[r] × the panel (=
-// for the first block, kp0 = 0), for r < valid (rows past `valid` repeat the last row; their sums are dropped). `odd`: the block
-// ends with one element alone (the depth's last; its pair's second weight is 0, its x read as 0).
+// totals[r][0..32) += Σ over the block's pairs [kp0, kp0 + pairs) of rows[r] × the panel (= for
+// the first block, kp0 = 0), for r < valid (rows past `valid` repeat the last row; their sums are
+// dropped). `odd`: the block ends with one element alone (the depth's last; its pair's second
+// weight is 0, its x read as 0).
 void Tile(const int16_t* const rows[kMr], int32_t valid, int32_t kp0, int32_t pairs, bool odd, int32_t depth,
           const int8_t* panel, int64_t* totals) {
   // Every loop over the tile's rows unrolled (but in the -Os library): a run-time row index puts
