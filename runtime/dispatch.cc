@@ -95,7 +95,8 @@ bool IsaSupported(Isa isa) {
 #if defined(SQUINT_X86_KERNELS)
     case Isa::kAvx2: return Features().avx2 && Features().fma;
     case Isa::kAvx512Vnni:
-      return Features().avx512f && Features().avx512bw && Features().avx512vl && Features().avx512vnni;
+      return Features().avx512f && Features().avx512bw && Features().avx512dq && Features().avx512vl &&
+             Features().avx512vnni;
 #endif
 #if defined(SQUINT_ARM_KERNELS)
     case Isa::kNeon: return (ArmHwcap() & HWCAP_ASIMD) != 0;

@@ -1,5 +1,6 @@
 // AVX-512 VNNI kernels (this translation unit and avx512vnni_rows.cc are compiled with -mavx512f
-// -mavx512bw -mavx512vl -mavx512vnni; the runtime calls them only after the CPU check at prepare).
+// -mavx512bw -mavx512dq -mavx512vl -mavx512vnni; the runtime calls them only after the CPU check at
+// prepare).
 //
 // qs8_gemm_8x32c4__avx512vnni: y = requant(x·wᵀ + b') (portable/qs8_gemm.h) with a register tile of 8 rows
 // × 32 units (two zmm of 16 int32 lanes, one lane per unit) and depth groups of 4 bytes:
@@ -79,28 +80,40 @@ inline __attribute__((always_inline)) __m512i Requantize(__m512i acc, __m512i mu
 // (qs8_gemm.h) and no left shift: with e = acc·m/2^(31+r) (exact), the reference's SRDHM result h is within 1/2 of
 // acc·m/2^31, so h/2^r is within 2^−(r+1) of e, and its rounding is e's wherever no half-integer
 // lies within 2^−(r+1) of e. In float, fma(float(acc), M, c) with M = float(m)·2^−(31+r) is within
-// |acc·M|·2^−23 + ulp/2 <= 2^−14.7 of e + c wherever |e + c| <= 2^8 + 1 (outputs of the int8 range;
-// farther ones saturate whatever their rounding, and |e| < 2^23 as r >= 8 keeps the conversion in
-// int32). So with δ = 2^−13 + 2^−(min(r, 12) + 1) >= 2^−13 + 2^−(r+1) (and zp ± δ exact in float):
-// where lo = round(fma(·, ·, zp − δ)) and hi = round(fma(·, ·, zp + δ)) agree, no half-integer lies
-// within 2^−(r+1) of e + zp, and lo is the reference's u + zp before its clamp. The other stored
-// lanes (`near`, about 2^−r of them: the shift bound keeps rows with one under 1 % at the usual
-// r of 8–12, the product of the input and weight scales over the output's) the caller takes from
-// Requantize. 8 vector operations per 16 outputs (two more with a clamp narrower than int8's,
-// which the saturating store does) instead of Requantize's 19. The scale and δ of each unit come
-// packed with the weights (Qs8GemmParams::float_scale, float_delta; scale 0: not in float).
+// ε = |acc·M|·2^−23 + ulp/2 <= 2^−14.7 of e + c wherever |e + c| <= 2^8 + 1 (outputs of the int8
+// range; farther ones saturate whatever their rounding, and |e| < 2^23 as r >= 8 keeps the
+// conversion in int32). With δ = 2^−13 + 2^−(min(r, 12) + 1) >= ε + 2^−(r+1) (and zp + δ exact in
+// float), the estimate u = fma(float(acc), M, zp + δ) and R = u rounded to nearest (even):
+// u − R = f in [−1/2, 1/2] (vreduceps, exact), and where f >= 2δ − 1/2, e + zp = u − δ ± ε lies in
+// [R − 1/2 + δ − ε, R + 1/2 − δ + ε], more than 2^−(r+1) inside (R − 1/2, R + 1/2): R is the
+// reference's u + zp before its clamp. The other stored lanes (`near`, f < 2δ − 1/2: about
+// 2δ of them, 2^−r at the usual r of 8–12, the product of the input and weight scales over the
+// output's) the caller takes from Requantize. Per 16 outputs: a conversion, the fma, the rounding
+// conversion and the saturating store, and f (checked for a tile's rows at once by their minimum)
+// instead of Requantize's 19 operations. The scale and δ of each unit come packed with the weights
+// (Qs8GemmParams::float_scale, float_delta; scale 0: not in float).
 struct FloatOutputs {
-  __m512 scale, lo_c, hi_c;  // float(m)·2^−(31+r); zp − δ; zp + δ
+  __m512 scale, c, limit;  // float(m)·2^−(31+r); zp + δ; 2δ − 1/2 (exact in float)
   FloatOutputs(__m512 unit_scale, __m512 delta, const OutputStage& o)
-      : scale(unit_scale), lo_c(_mm512_sub_ps(o.zp_f, delta)), hi_c(_mm512_add_ps(o.zp_f, delta)) {}
-  // The codes u + zp as dwords, clamped to the output's range where it is narrower than int8's,
-  // and the stored lanes too near a rounding boundary.
-  __attribute__((always_inline)) __m512i Codes(__m512i acc, const OutputStage& o, __mmask16 store, __mmask16* near) const {
-    const __m512 a = _mm512_cvtepi32_ps(acc);
-    const __m512i lo = _mm512_cvtps_epi32(_mm512_fmadd_ps(a, scale, lo_c));
-    const __m512i hi = _mm512_cvtps_epi32(_mm512_fmadd_ps(a, scale, hi_c));
-    *near = _mm512_mask_cmpneq_epi32_mask(store, lo, hi);
-    return o.full ? lo : _mm512_min_epi32(_mm512_max_epi32(lo, o.act_lo), o.act_hi);
+      : scale(unit_scale),
+        c(_mm512_add_ps(o.zp_f, delta)),
+        limit(_mm512_sub_ps(_mm512_add_ps(delta, delta), _mm512_set1_ps(0.5f))) {}
+  __attribute__((always_inline)) __m512 Estimate(__m512i acc) const {
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, c);
+  }
+  // The codes R (the reference's where not near) as dwords, clamped to the output's range where it
+  // is narrower than int8's.
+  __attribute__((always_inline)) __m512i Codes(__m512 u, const OutputStage& o) const {
+    const __m512i r = _mm512_cvt_roundps_epi32(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return o.full ? r : _mm512_min_epi32(_mm512_max_epi32(r, o.act_lo), o.act_hi);
+  }
+  // f = u − R (the same rounding as Codes).
+  static __attribute__((always_inline)) __m512 Fraction(__m512 u) {
+    return _mm512_reduce_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  // The stored lanes too near a rounding boundary, from f (or the minimum of several rows' f).
+  __attribute__((always_inline)) __mmask16 Near(__m512 f, __mmask16 store) const {
+    return _mm512_mask_cmp_ps_mask(store, f, limit, _CMP_LT_OQ);
   }
 };
 
@@ -117,24 +130,27 @@ inline __attribute__((always_inline)) void OutputHalf(const __m512i (&acc)[M][2]
   const __m512 unit_scale = _mm512_loadu_ps(p.float_scale + u0);
   if (_mm512_cmp_ps_mask(unit_scale, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0) {  // every unit in float
     const FloatOutputs f(unit_scale, _mm512_loadu_ps(p.float_delta + u0), o);
-    uint32_t near_rows = 0;
+    __m512 low;  // the rows' least f per lane
 #pragma GCC unroll 8
     for (int i = 0; i < M; ++i) {
-      __mmask16 near;
-      _mm512_mask_cvtsepi32_storeu_epi8(yh + i * units, store, f.Codes(acc[i][H], o, store, &near));
-      near_rows |= static_cast<uint32_t>(near != 0) << i;
+      const __m512 u = f.Estimate(acc[i][H]);
+      _mm512_mask_cvtsepi32_storeu_epi8(yh + i * units, store, f.Codes(u, o));
+      low = i == 0 ? FloatOutputs::Fraction(u) : _mm512_min_ps(low, FloatOutputs::Fraction(u));
     }
-    // Rare: those rows again by Requantize, one copy of it for all (each row's accumulators
-    // picked by masked moves: a run-time index, or a call, would put the tile in memory).
-    if (near_rows != 0) {
-      const __m512i mult = _mm512_loadu_si512(p.multiplier + u0), right = _mm512_loadu_si512(p.right_shift + u0);
-      for (; near_rows != 0; near_rows &= near_rows - 1) {
-        const int r = __builtin_ctz(near_rows);
-        __m512i a = acc[0][H];
+    if (f.Near(low, store) == 0) return;  // the usual case
+    uint32_t near_rows = 0;
 #pragma GCC unroll 8
-        for (int i = 1; i < M; ++i) a = _mm512_mask_mov_epi32(a, r == i ? __mmask16(0xFFFF) : __mmask16(0), acc[i][H]);
-        _mm512_mask_cvtepi32_storeu_epi8(yh + r * units, store, Requantize<false>(a, mult, _mm512_setzero_si512(), right, o));
-      }
+    for (int i = 0; i < M; ++i)
+      near_rows |= static_cast<uint32_t>(f.Near(FloatOutputs::Fraction(f.Estimate(acc[i][H])), store) != 0) << i;
+    // Those rows again by Requantize, one copy of it for all (each row's accumulators picked by
+    // masked moves: a run-time index, or a call, would put the tile in memory).
+    const __m512i mult = _mm512_loadu_si512(p.multiplier + u0), right = _mm512_loadu_si512(p.right_shift + u0);
+    for (; near_rows != 0; near_rows &= near_rows - 1) {
+      const int r = __builtin_ctz(near_rows);
+      __m512i a = acc[0][H];
+#pragma GCC unroll 8
+      for (int i = 1; i < M; ++i) a = _mm512_mask_mov_epi32(a, r == i ? __mmask16(0xFFFF) : __mmask16(0), acc[i][H]);
+      _mm512_mask_cvtepi32_storeu_epi8(yh + r * units, store, Requantize<false>(a, mult, _mm512_setzero_si512(), right, o));
     }
     return;
   }
@@ -926,9 +942,9 @@ void Qs16RequantizeAvx512(const ref::RescaleParams& p, int64_t n, const int16_t*
     for (int64_t i = 0; i < n; i += 16) {
       const __mmask16 k = StoreMask(static_cast<int32_t>(std::min<int64_t>(n - i, 16)));
       const __m512i v = _mm512_sub_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, x + i)), z);
-      __mmask16 near;
-      const __m512i code = f.Codes(v, o, k, &near);
-      if (near != 0) {
+      const __m512 u = f.Estimate(v);
+      const __m512i code = f.Codes(u, o);
+      if (f.Near(FloatOutputs::Fraction(u), k) != 0) {
         _mm_mask_storeu_epi8(y8 + i, k, _mm512_cvtepi32_epi8(Requantize<false>(v, m, left, right, o)));
       } else if (o.full) {
         _mm512_mask_cvtsepi32_storeu_epi8(y8 + i, k, code);
