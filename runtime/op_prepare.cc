@@ -606,7 +606,7 @@ Status PrepareLut(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
     out->run = y.type == ElementType::INT8 ? &RunLut<int8_t, int8_t> : &RunLut<int8_t, int16_t>;
   else
     out->run = y.type == ElementType::INT8 ? &RunLut<int16_t, int8_t> : &RunLut<int16_t, int16_t>;
-  if (x.type == ElementType::INT8 && y.type == ElementType::INT8) PrepareFastLut(s, pools, out);
+  PrepareFastLut(s, x.type, y.type, pools, out);
   return Status::Ok();
 }
 

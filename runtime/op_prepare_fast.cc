@@ -23,7 +23,7 @@ namespace {
 // One thread's time per output element (per multiply-accumulate for BATCH_MATMUL), as measured
 // on all-MiniLM-L6-v2 and gpt_tiny (docs/benchmarks.md, "Two threads"): what the interpreter
 // weighs against Interpreter::kMinPartPicoseconds before it splits an op (PreparedOp::item_ps).
-constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
+constexpr int64_t kLutPsPerElement = 45, kLut16PsPerElement = 250, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
                   kLayerNormPsPerElement = 770, kBatchMatMulPsPerMac = 5;
 // A group-scaled FULLY_CONNECTED's multiply-accumulate (AVX-512: vit_tiny W4 g32's layers, about
 // 100 GMAC/s; the portable kernels are slower, which only makes a split more worthwhile).
@@ -165,6 +165,13 @@ void RunFastLutItems(const PreparedOp& op, const void* const* in, void* const* o
   const FastLutState& s = Get<FastLutState>(op);
   portable::Qs8Lut(last - first, s.table, static_cast<const int8_t*>(in[0]) + first, static_cast<int8_t*>(out[0]) + first,
                    kVbmi);
+}
+template <typename TOut, bool kAvx512>
+void RunFastLut16Items(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
+                       int32_t) {
+  const LutState& s = Get<LutState>(op);
+  portable::Qs16Lut<TOut>(last - first, s.table, s.table_size, s.min_code, static_cast<const int16_t*>(in[0]) + first,
+                          static_cast<TOut*>(out[0]) + first, kAvx512);
 }
 template <typename TIn, typename TOut>
 void RunFastRequantizeItems(const PreparedOp& op, const void* const* in, void* const* out, int64_t first, int64_t last,
@@ -827,10 +834,33 @@ void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out) {
 #endif
 }
 
-// int8 → int8 LUT: the reference's 256 outputs tabulated in the pools.
-void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
+namespace {
+template <typename TOut>
+void SetLut16Run(bool avx512, PreparedOp* out) {
+  out->run_items = avx512 ? &RunFastLut16Items<TOut, true> : &RunFastLut16Items<TOut, false>;
+  out->run = avx512 ? &RunAllItems<&RunFastLut16Items<TOut, true>> : &RunAllItems<&RunFastLut16Items<TOut, false>>;
+  out->item_bytes = sizeof(TOut);
+}
+}  // namespace
+
+// int8 → int8: the reference's 256 outputs tabulated in the pools. int16 inputs: the model's table
+// read in place (its entries, not the reference's clamp, are the outputs: prepare has checked
+// that it covers every int16 code), 16 codes a gather on avx512vnni.
+void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
   if (pools->isa == Isa::kReference) return;
+  if (in == ElementType::INT16) {
+    const bool avx512 = pools->isa == Isa::kAvx512Vnni;
+#if !defined(SQUINT_X86_KERNELS) || defined(__OPTIMIZE_SIZE__)
+    if (avx512) return;  // not built here: the reference loop
+#endif
+    if (out_type == ElementType::INT8) SetLut16Run<int8_t>(avx512, out);
+    else SetLut16Run<int16_t>(avx512, out);
+    out->items = s.count;
+    out->item_ps = kLut16PsPerElement;
+    return;
+  }
+  if (out_type != ElementType::INT8) return;
   FastLutState f;
   f.table_at = pools->AddPacked(256);
   portable::BuildQs8Lut(s.table, s.table_size, s.min_code, reinterpret_cast<int8_t*>(pools->packed_bytes(f.table_at)));
@@ -842,7 +872,7 @@ void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out) {
   out->item_bytes = 1;
   out->item_ps = kLutPsPerElement;
 #else
-  (void)s, (void)pools, (void)out;
+  (void)s, (void)in, (void)out_type, (void)pools, (void)out;
 #endif
 }
 

@@ -228,7 +228,9 @@ void PrepareFastElementwise(fb::OpCode code, const ElementwiseState& s, int64_t 
                             PreparedOp* out);
 // int16 ADD (sign 1) / SUB (sign −1) on avx512vnni: portable::Qs16AddSub on out's ElementwiseState.
 void PrepareFastAddSub16(int32_t sign, PreparePools* pools, PreparedOp* out);
-void PrepareFastLut(const LutState& s, PreparePools* pools, PreparedOp* out);
+// LUT: int8 → int8 by the reference's 256 results; int16 → int8 / int16 (out_type) by
+// portable::Qs16Lut on out's LutState (its table covers every int16 code).
+void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, PreparePools* pools, PreparedOp* out);
 void PrepareFastTranspose(const TransposeState& s, int32_t element_size, PreparePools* pools, PreparedOp* out);
 // Any element type (portable/misc.h): GATHER (element sizes 1, 2, 4), PAD in constant mode.
 void PrepareFastGather(int32_t element_size, PreparePools* pools, PreparedOp* out);

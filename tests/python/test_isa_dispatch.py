@@ -43,12 +43,13 @@ CASES = [
     # int16 activations around GELU, the residual Adds and the LayerNorms: FULLY_CONNECTED layers
     # reading or writing int16 (portable::Qs16FullyConnected, its AVX2 build, AVX-512's kernel), int16
     # ADD (portable::Qs16AddSub), LAYER_NORM (portable::Qs16LayerNorm), REQUANTIZE between int8 and
-    # int16 (tables, AVX-512's vector kernel)
+    # int16 (tables, AVX-512's vector kernel), GELU's LUT on int16 codes (portable::Qs16Lut, AVX-512's
+    # gathers)
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu", "--a16", "Add", "--a16", "LayerNormalization")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).
-ISA_FLAGS = {"avx2": {"avx2", "fma"}, "avx512vnni": {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"}}
+ISA_FLAGS = {"avx2": {"avx2", "fma"}, "avx512vnni": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni"}}
 
 
 def cpu_flags():

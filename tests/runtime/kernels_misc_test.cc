@@ -3,6 +3,10 @@
 // Builder-style testers run one case each over edge shapes (1, odd, just below / at / above 16, 32, 64), broadcast patterns, extreme zero points,
 // saturating codes, masked and fully masked softmax rows, constant layer-norm rows.
 #include <gtest/gtest.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -63,6 +67,81 @@ TEST(X86Misc, LutEqualsTheReference) {
         ASSERT_EQ(got, want) << n << " codes, vbmi " << vbmi;
       }
     }
+  }
+}
+
+// int16 inputs (portable::Qs16Lut, plain C++ and, on AVX-512, the gathers) against ref::Lut: tables
+// of exactly the int16 range and wider on either side, entries beyond int8 (saturated for int8
+// outputs), counts around the 16-code step, every code in one call (the table's first and last
+// entries: the gather's last pair, which must not read past the table: GuardedTable), a guard
+// element after the output's end.
+// The table ends where an unreadable page begins (Linux), so a read past its last entry faults.
+class GuardedTable {
+ public:
+  explicit GuardedTable(int32_t size) : size_(size) {
+#if defined(__linux__)
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE)), bytes = sizeof(int16_t) * static_cast<size_t>(size);
+    len_ = (bytes + page - 1) / page * page + page;
+    base_ = mmap(nullptr, len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base_ == MAP_FAILED || mprotect(static_cast<char*>(base_) + len_ - page, page, PROT_NONE) != 0) std::abort();
+    data_ = reinterpret_cast<int16_t*>(static_cast<char*>(base_) + len_ - page - bytes);
+#else
+    owned_.resize(static_cast<size_t>(size));
+    data_ = owned_.data();
+#endif
+  }
+  ~GuardedTable() {
+#if defined(__linux__)
+    munmap(base_, len_);
+#endif
+  }
+  GuardedTable(const GuardedTable&) = delete;
+  GuardedTable& operator=(const GuardedTable&) = delete;
+  int16_t* begin() { return data_; }
+  int16_t* end() { return data_ + size_; }
+
+ private:
+  int32_t size_;
+  int16_t* data_ = nullptr;
+#if defined(__linux__)
+  void* base_ = nullptr;
+  size_t len_ = 0;
+#else
+  std::vector<int16_t> owned_;
+#endif
+};
+
+template <typename TOut>
+void CheckLut16(int32_t before, int32_t after, std::mt19937& rng) {
+  const int32_t size = 65536 + before + after, min_code = -32768 - before;
+  GuardedTable guarded(size);
+  int16_t* const t = guarded.begin();
+  for (auto& v : guarded) v = static_cast<int16_t>(std::uniform_int_distribution<int32_t>(-32768, 32767)(rng));
+  t[0] = 32767, t[size - 1] = -32768;  // saturating at both ends for int8 outputs
+  for (int32_t n : {0, 1, 15, 16, 17, 31, 33, 1000, 65536}) {
+    std::vector<int16_t> x(static_cast<size_t>(n));
+    for (auto& v : x) v = static_cast<int16_t>(std::uniform_int_distribution<int32_t>(-32768, 32767)(rng));
+    if (n == 65536) std::iota(x.begin(), x.end(), int16_t{-32768});
+    std::vector<TOut> want(static_cast<size_t>(n) + 1, 7);
+    ref::Lut<int16_t, TOut>(n, x.data(), t, size, min_code, want.data());
+    for (bool avx512 : {false, true}) {
+#if defined(SQUINT_X86_KERNELS)
+      if (avx512 && !IsaSupported(Isa::kAvx512Vnni)) continue;
+#else
+      if (avx512) continue;
+#endif
+      std::vector<TOut> got(static_cast<size_t>(n) + 1, 7);
+      portable::Qs16Lut<TOut>(n, t, size, min_code, x.data(), got.data(), avx512);
+      ASSERT_EQ(got, want) << n << " codes, table [" << min_code << ", " << min_code + size << "), " << sizeof(TOut)
+                           << "-byte outputs, avx512 " << avx512;
+    }
+  }
+}
+TEST(X86Misc, Int16LutEqualsTheReference) {
+  std::mt19937 rng(7);
+  for (auto [before, after] : {std::pair{0, 0}, {5, 0}, {0, 1}, {128, 128}}) {
+    CheckLut16<int8_t>(before, after, rng);
+    CheckLut16<int16_t>(before, after, rng);
   }
 }
 

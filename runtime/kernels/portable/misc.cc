@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -68,6 +69,24 @@ void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool
   const auto* ux = reinterpret_cast<const uint8_t*>(x);
   for (int64_t i = 0; i < count; ++i) y[i] = table[ux[i]];
 }
+
+template <typename TOut>
+void Qs16Lut(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x, TOut* y,
+             bool avx512) {
+#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)
+  if (avx512) return x86::Qs16LutAvx512(count, table, table_size, min_code, x, y, static_cast<int32_t>(sizeof(TOut)));
+#else
+  (void)avx512, (void)table_size;
+#endif
+  for (int64_t i = 0; i < count; ++i) {
+    const int16_t v = table[int32_t{x[i]} - min_code];
+    y[i] = static_cast<TOut>(v < std::numeric_limits<TOut>::min()   ? std::numeric_limits<TOut>::min()
+                             : v > std::numeric_limits<TOut>::max() ? std::numeric_limits<TOut>::max()
+                                                                    : v);
+  }
+}
+template void Qs16Lut<int8_t>(int64_t, const int16_t*, int32_t, int32_t, const int16_t*, int8_t*, bool);
+template void Qs16Lut<int16_t>(int64_t, const int16_t*, int32_t, int32_t, const int16_t*, int16_t*, bool);
 
 // ---- float inputs to codes ----
 

@@ -81,6 +81,16 @@ void BuildQs8Lut(const int16_t* ref_table, int32_t ref_table_size, int32_t min_c
 // x86::Qs8LutAvx512Vbmi (runtime/kernels/x86/rows.h); otherwise plain C++.
 void Qs8Lut(int64_t count, const int8_t* table, const int8_t* x, int8_t* y, bool vbmi = false);
 
+// ---- LUT (int16 → int8 or int16) ----
+// ref::Lut for int16 inputs and a table that covers every int16 code ([min_code, min_code +
+// table_size) ⊇ [−32768, 32767], as prepare checks): y[i] = table[x[i] − min_code], saturated to
+// TOut, the reference's index clamp never acting. avx512 (x86-64 builds only; the caller has
+// checked the avx512vnni set): x86::Qs16LutAvx512's gathers (runtime/kernels/x86/rows.h);
+// otherwise plain C++.
+template <typename TOut>
+void Qs16Lut(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x, TOut* y,
+             bool avx512);
+
 // ---- TRANSPOSE (any element size of 1, 2 or 4 bytes) ----
 // y[o] = x[Σ index_j·strides[j]] over the output's (folded) axes, row-major.
 struct TransposePlan {

@@ -756,4 +756,28 @@ void QuantizeFloatsAvx512(const float* v, int64_t n, float scale, int32_t zero_p
   }
 }
 
+#if !defined(__OPTIMIZE_SIZE__)
+// 16 codes a step: the index x − min_code as dwords, the table's dword at entry min(index, size − 2)
+// by vpgatherdd (scale 2: entries index and index + 1, never past the table's last), the wanted
+// entry its low or (for the last index) high word; int8 outputs saturated from the sign-extended
+// entry, int16 outputs the word itself.
+void Qs16LutAvx512(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x,
+                   void* y, int32_t out_bytes) {
+  const __m512i offset = _mm512_set1_epi32(-min_code), last_pair = _mm512_set1_epi32(table_size - 2);
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 k = count - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (count - i)) - 1u);
+    const __m512i index = _mm512_add_epi32(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(k, x + i)), offset);
+    const __m512i at = _mm512_min_epi32(index, last_pair);
+    const __m512i pair = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, at, table, 2);
+    const __m512i entry = _mm512_srlv_epi32(pair, _mm512_slli_epi32(_mm512_sub_epi32(index, at), 4));
+    if (out_bytes == 2) {
+      _mm256_mask_storeu_epi16(static_cast<int16_t*>(y) + i, k, _mm512_cvtepi32_epi16(entry));
+    } else {
+      const __m512i wide = _mm512_srai_epi32(_mm512_slli_epi32(entry, 16), 16);
+      _mm512_mask_cvtsepi32_storeu_epi8(static_cast<int8_t*>(y) + i, k, wide);
+    }
+  }
+}
+#endif
+
 }  // namespace squint::rt::x86

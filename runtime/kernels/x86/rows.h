@@ -175,6 +175,12 @@ void Qs8LutAvx512Vbmi(int64_t count, const int8_t* table, const int8_t* x, int8_
 // the same CPU condition; not in the -Os library).
 void Qs8ToQs16LutAvx512Vbmi(int64_t count, const int16_t* table, const int8_t* x, int16_t* y);
 
+// y[i] = the table's entry for code x[i] (portable::Qs16Lut's contract: entry x[i] − min_code, the
+// table covering every int16 code, table_size >= 2), saturated to int8 (out_bytes 1) or as it is
+// (out_bytes 2); 16 codes a step by vpgatherdd (avx512vnni_rows.cc; not in the -Os library).
+void Qs16LutAvx512(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x,
+                   void* y, int32_t out_bytes);
+
 // portable::TransposeBytes (qs8_gemm.h) by vpermb, 8 × 8 bytes a step (avx512vbmi.cc; the same
 // CPU condition): t[j][i] = x[i][j] for an x of rows × cols bytes.
 void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
