@@ -4,7 +4,8 @@
 // squint_rt_options.isa) > the SQUINT_ISA environment variable
 // (reference|avx2|avx512vnni|neon|neondot) > the best set this CPU supports (x86-64:
 // CPUID and XGETBV, dispatch.cc; aarch64: getauxval(AT_HWCAP), HWCAP_ASIMD and HWCAP_ASIMDDP). x86-64
-// builds have avx2 and avx512vnni (runtime/kernels/x86), aarch64 builds neon (plain Advanced SIMD)
+// builds have avx2 (AVX2 and FMA) and avx512vnni (AVX-512 F, BW, DQ, VL and VNNI; runtime/kernels/x86),
+// aarch64 builds neon (plain Advanced SIMD)
 // and neondot (with the dot-product extension, sdot; runtime/kernels/arm). Asking for a set the
 // CPU (or this build) lacks is an error at prepare, never a silent fallback. kReference runs the
 // reference kernels everywhere; an optimized set replaces only the ops it has kernels for (int8
@@ -13,9 +14,10 @@
 // conv with at most 16 outputs, by the depthwise kernel); int8 ADD / SUB / MUL with at least
 // 1024 outputs, int8 → int8 LUT, TRANSPOSE, GATHER, constant-mode PAD, int8 SOFTMAX with a
 // uniform-grid output (constant and/or run-time int32 keep masks), int8 LAYER_NORM, int8 global
-// AVERAGE_POOL_2D: runtime/kernels/portable/misc.h, the same plain C++ for every set) and leaves
-// every other op on the reference (int16 paths, int4 / group-scaled weights, log-grid P·V and
-// softmax, grouped non-depthwise convolutions).
+// AVERAGE_POOL_2D: runtime/kernels/portable/misc.h, the same plain C++ for every set; int16
+// FULLY_CONNECTED, REQUANTIZE (by tables, or vectors on avx512vnni) and LUT on every set, int16
+// ADD / SUB and LAYER_NORM on avx512vnni; 4-bit and group-scaled weights; log-grid softmax and
+// P·V) and leaves every other op on the reference (README's table says which).
 #pragma once
 
 #include <cstdint>

@@ -881,21 +881,24 @@ TEST(X86Misc, LogGridMatMulEqualsTheReference) {
 
 // One int16 FULLY_CONNECTED on the portable kernel and its AVX2 / AVX-512 builds against
 // ref::FullyConnected<int16_t>. extreme: every x = −32768 and w = −128 (the block bound at its
-// limit; with a depth past 1024 the accumulators reach 2^32, the 128-bit requantization).
+// limit; with a depth past 1024 the accumulators reach 2^32, the 128-bit requantization). ties:
+// small codes and every multiplier 2^30 with shift −1 (outputs acc/4: a quarter of them exact ties,
+// rounded away from zero).
 void CheckInt16Fc(std::mt19937& rng, int32_t rows, int32_t depth, int32_t units, int32_t zx, bool per_channel,
-                  bool extreme, int32_t max_abs_w = 127) {
+                  bool extreme, int32_t max_abs_w = 127, bool ties = false) {
   auto uni = [&](int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng); };
   std::vector<int16_t> x(size_t(rows) * depth);
-  for (auto& v : x) v = static_cast<int16_t>(extreme ? -32768 : uni(-32768, 32767));
+  for (auto& v : x) v = static_cast<int16_t>(extreme ? -32768 : ties ? uni(-50, 50) : uni(-32768, 32767));
   std::vector<int8_t> w(size_t(units) * depth);
   for (auto& v : w) v = static_cast<int8_t>(extreme ? -128 : uni(-max_abs_w, max_abs_w));
   std::vector<int32_t> bias(static_cast<size_t>(units));
-  for (auto& v : bias) v = uni(0, 4) == 0 ? (uni(0, 1) ? INT32_MAX : INT32_MIN) : uni(-(1 << 24), 1 << 24);
+  for (auto& v : bias)
+    v = ties ? uni(-1000, 1000) : uni(0, 4) == 0 ? (uni(0, 1) ? INT32_MAX : INT32_MIN) : uni(-(1 << 24), 1 << 24);
   const int32_t count = per_channel ? units : 1;
   std::vector<int32_t> mult(static_cast<size_t>(count)), shift(static_cast<size_t>(count));
   for (int32_t i = 0; i < count; ++i) {  // mostly inside int16, some saturating, some multiplier 0
-    mult[size_t(i)] = uni(0, 9) == 0 ? 0 : uni(1 << 30, INT32_MAX);
-    shift[size_t(i)] = uni(0, 5) == 0 ? uni(-31, 30) : uni(-22, -12);
+    mult[size_t(i)] = ties ? 1 << 30 : uni(0, 9) == 0 ? 0 : uni(1 << 30, INT32_MAX);
+    shift[size_t(i)] = ties ? -1 : uni(0, 5) == 0 ? uni(-31, 30) : uni(-22, -12);
   }
   ref::FullyConnectedParams p;
   p.rows = rows;
@@ -949,6 +952,8 @@ TEST(X86Misc, Int16FullyConnectedEqualsTheReference) {
   CheckInt16Fc(rng, 2, 511, 3, 0, true, true);       // one block at its bound (511·2^22 < 2^31)
   CheckInt16Fc(rng, 9, 600, 20, -32768, true, false, 1);  // max |w| = 1: the whole depth one block
   CheckInt16Fc(rng, 2, 40, 3, 0, false, false, 0);   // zero weights: the bias alone
+  for (int32_t zx : {0, 7, -9})                      // exact ties, with and without zero points
+    CheckInt16Fc(rng, 9, 40, 35, zx, true, false, 3, true);
 }
 
 // ---- LAYER_NORM ----
