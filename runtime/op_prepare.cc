@@ -737,6 +737,7 @@ Status PrepareHadamard(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   pools->NeedScratch(2 * static_cast<size_t>(p.block));
   out->params = s;
   out->run = PICK_8_16(RunHadamard, x.type);
+  PrepareFastHadamard(p, x.type == ElementType::INT16, pools, out);
   return Status::Ok();
 }
 

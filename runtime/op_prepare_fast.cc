@@ -1211,4 +1211,22 @@ void PrepareFastPool(const ref::Pool2DParams& p, bool is_max, bool int16, Prepar
 #endif
 }
 
+#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)
+namespace {
+template <typename TIn>
+void RunFastHadamardAvx512(const PreparedOp& op, const void* const* in, void* const* out) {
+  x86::HadamardAvx512(Get<HadamardState>(op).p, static_cast<const TIn*>(in[0]), static_cast<int8_t*>(out[0]));
+}
+}  // namespace
+#endif
+
+void PrepareFastHadamard(const ref::HadamardParams& p, bool int16, PreparePools* pools, PreparedOp* out) {
+#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)  // the -Os library: the reference
+  if (pools->isa != Isa::kAvx512Vnni || p.block / p.k < x86::kHadamardAvx512MinSegment) return;
+  out->run = int16 ? &RunFastHadamardAvx512<int16_t> : &RunFastHadamardAvx512<int8_t>;
+#else
+  (void)p, (void)int16, (void)pools, (void)out;
+#endif
+}
+
 }  // namespace squint::rt::prep

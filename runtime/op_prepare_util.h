@@ -253,5 +253,8 @@ void PrepareFastConcat(ConcatState* s, ElementType type, PreparePools* pools, Pr
 void PrepareFastLayerNorm(const ref::LayerNormParams& p, bool int16, PreparePools* pools, PreparedOp* out);
 // MAX_POOL_2D / AVERAGE_POOL_2D (int8 or int16, dilation 1; a global int8 average by its own kernel).
 void PrepareFastPool(const ref::Pool2DParams& p, bool is_max, bool int16, PreparePools* pools, PreparedOp* out);
+// HADAMARD (out's HadamardState) on avx512vnni when its Sylvester segments (block / k) have at
+// least 16 channels: x86::HadamardAvx512; the other sets and blocks keep the reference.
+void PrepareFastHadamard(const ref::HadamardParams& p, bool int16, PreparePools* pools, PreparedOp* out);
 
 }  // namespace squint::rt::prep

@@ -46,6 +46,8 @@ CASES = [
     # int16 (tables, AVX-512's vector kernel), GELU's LUT on int16 codes (portable::Qs16Lut, AVX-512's
     # gathers)
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu", "--a16", "Add", "--a16", "LayerNormalization")),
+    # online Hadamard transforms (HADAMARD ops, int8 and int16 inputs: AVX-512's kernel)
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--transform", "hadamard")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

@@ -1,13 +1,21 @@
 // HADAMARD against a dense integer reference: the Kronecker product H_k ⊗ H_{2^m} built here as a
-// full matrix, applied by plain multiply-adds, then the same requantization. Hadamard matrices
+// full matrix, applied by plain multiply-adds, then the same requantization; the AVX-512 kernel
+// against the reference kernel. Hadamard matrices
 // from quant_math are checked for orthogonality (H·Hᵀ = k·I) at every size the builder claims.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
+#include "runtime/dispatch.h"
 #include "runtime/kernels/reference/kernel_util.h"
 #include "tests/runtime/kernels_test_util.h"
+#if defined(SQUINT_X86_KERNELS)
+#include "runtime/kernels/x86/rows.h"
+#endif
 
 namespace squint::rt::ref::testing {
 namespace {
@@ -64,30 +72,43 @@ std::vector<int32_t> DenseHadamard(int32_t n, int32_t k, const std::vector<int8_
   return h;
 }
 
+// One HADAMARD's parameters and their storage: 1..max_blocks blocks of k·seg channels over
+// 1..max_rows rows, h_k from quant_math, random signs (when with_signs), the 2·block scratch.
+struct HadamardCase {
+  std::vector<int8_t> h_k, signs;
+  std::vector<int32_t> scratch;
+  HadamardParams p;
+  HadamardCase(std::mt19937& rng, int32_t k, int32_t block, int32_t max_blocks, int32_t max_rows, bool with_signs)
+      : h_k(k == 1 ? std::vector<int8_t>{} : qm::BuildHadamardMatrix(k)), scratch(2 * static_cast<size_t>(block)) {
+    auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    p.block = block;
+    p.k = k;
+    p.channels = uni(1, max_blocks) * block;
+    p.rows = uni(1, max_rows);
+    signs.resize(static_cast<size_t>(p.channels));
+    for (auto& s : signs) s = uni(0, 1) ? 1 : -1;
+    p.h_k = h_k.empty() ? nullptr : h_k.data();
+    p.signs = with_signs ? signs.data() : nullptr;
+    p.scratch = scratch.data();
+  }
+};
+
 // Input int8 or int16, output int8: random blocks k·2^m, signs on every other size.
 template <typename TIn>
 void CheckAgainstDenseProduct(uint32_t seed) {
   std::mt19937 rng(seed);
-  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int32_t ks[] = {1, 12, 20, 28, 36, 60};
   int iter = 0;
   for (int32_t k : ks)
     for (int32_t m = 0; m <= 5; ++m, ++iter) {
       const int32_t block = k << m;
       if (block > 1024) continue;
-      const std::vector<int8_t> h_k = k == 1 ? std::vector<int8_t>{} : qm::BuildHadamardMatrix(k);
-      const std::vector<int32_t> dense = DenseHadamard(block, k, h_k);
-      const int32_t blocks = uni(1, 3), rows = uni(1, 4), channels = blocks * block;
-      std::vector<int8_t> signs(static_cast<size_t>(channels));
-      for (auto& s : signs) s = uni(0, 1) ? 1 : -1;
       const bool with_signs = iter % 2 == 1;
-      HadamardParams p;
-      p.rows = rows;
-      p.channels = channels;
-      p.block = block;
-      p.k = k;
-      p.h_k = h_k.empty() ? nullptr : h_k.data();
-      p.signs = with_signs ? signs.data() : nullptr;
+      HadamardCase hc(rng, k, block, 3, 4, with_signs);
+      HadamardParams& p = hc.p;
+      const std::vector<int32_t> dense = DenseHadamard(block, k, hc.h_k);
+      const std::vector<int8_t>& signs = hc.signs;
+      const int32_t blocks = p.channels / block, rows = p.rows, channels = p.channels;
       p.input_zero_point = RandomZeroPoint<TIn>(rng);
       const double s_x = RandomScale(rng, 0.01, 1.0), s_y = RandomScale(rng, 0.01, 1.0);
       // int16 codes span 256× the int8 range: scale the output grid so results do not all saturate.
@@ -95,8 +116,6 @@ void CheckAgainstDenseProduct(uint32_t seed) {
       RequantOwner rq({qm::RequantFromReal(s_x / std::sqrt(static_cast<double>(block)) / s_y * to_int8)},
                       RandomZeroPoint<int8_t>(rng), -128, 127);
       p.requant = rq.params;
-      std::vector<int32_t> scratch(2 * static_cast<size_t>(block));
-      p.scratch = scratch.data();
       const auto x = RandomCodes<TIn>(rng, static_cast<size_t>(rows) * channels);
       std::vector<int8_t> y(x.size());
       Hadamard<TIn>(p, x.data(), y.data());
@@ -116,6 +135,53 @@ void CheckAgainstDenseProduct(uint32_t seed) {
           }
     }
 }
+
+#if defined(SQUINT_X86_KERNELS)
+// x86::HadamardAvx512 against ref::Hadamard, tolerance zero: segments of 16 (the smallest it
+// takes: only the in-register stages) to 512, k = 1, 2, 4 (Sylvester) and 12, 20 (Paley), with and
+// without signs, extreme and random zero points; output requantizations in float (right shifts
+// >= 8; a multiplier of 2^30 puts many outputs on exact halves, which float leaves to the integer
+// path), in integers (right shift under 8, a left shift), the int8 range and a narrower one.
+template <typename TIn>
+void CheckAvx512(uint32_t seed) {
+  if (!IsaSupported(Isa::kAvx512Vnni)) GTEST_SKIP() << "the CPU lacks the avx512vnni set";
+  std::mt19937 rng(seed);
+  struct Out { QuantizedMultiplier m; int32_t act_min, act_max; };
+  const Out outs[] = {{{0, 0}, -128, 127},               // from the scales, below
+                      {{1 << 30, -9}, -128, 127},        // acc/1024: exact halves
+                      {{1 << 30, -8}, -20, 50},          // and a narrower range
+                      {{1518500250, -3}, -128, 127},     // right shift 3: integers
+                      {{1518500250, 2}, -128, 127}};     // left shift: integers, saturating
+  int iter = 0;
+  for (int32_t k : {1, 2, 4, 12, 20})
+    for (int32_t seg = 16; seg <= 512; seg *= 2)
+      for (const Out& out : outs) {
+        const int32_t block = k * seg;
+        if (block > 2048) continue;
+        ++iter;
+        HadamardCase hc(rng, k, block, 2, 5, iter % 2 == 1);
+        HadamardParams& p = hc.p;
+        p.input_zero_point = iter % 3 == 0 ? std::numeric_limits<TIn>::min() : RandomZeroPoint<TIn>(rng);
+        if (sizeof(TIn) == 2 && int64_t{block} * 65535 >= (int64_t{1} << 31)) p.input_zero_point = 0;  // the bound
+        QuantizedMultiplier m = out.m;
+        if (m.multiplier == 0) {
+          const double to_int8 = sizeof(TIn) == 2 ? 1.0 / 256 : 1.0;
+          m = qm::RequantFromReal(RandomScale(rng, 0.3, 3.0) / std::sqrt(static_cast<double>(block)) * to_int8);
+        }
+        RequantOwner rq({m}, RandomZeroPoint<int8_t>(rng), out.act_min, out.act_max);
+        p.requant = rq.params;
+        const auto x = RandomCodes<TIn>(rng, static_cast<size_t>(p.rows) * p.channels);
+        std::vector<int8_t> want(x.size() + 1, 9), got(x.size() + 1, 9);  // one guard byte
+        Hadamard<TIn>(p, x.data(), want.data());
+        std::fill(hc.scratch.begin(), hc.scratch.end(), 0x55555555);
+        x86::HadamardAvx512(p, x.data(), got.data());
+        ASSERT_EQ(got, want) << "k " << k << " seg " << seg << " rows " << p.rows << " channels " << p.channels << " shift "
+                             << m.shift << " multiplier " << m.multiplier << " signs " << (p.signs != nullptr);
+      }
+}
+TEST(Hadamard, Avx512Int8EqualsTheReference) { CheckAvx512<int8_t>(31); }
+TEST(Hadamard, Avx512Int16EqualsTheReference) { CheckAvx512<int16_t>(37); }
+#endif
 
 TEST(Hadamard, Int8InputMatchesTheDenseProduct) { CheckAgainstDenseProduct<int8_t>(21); }
 TEST(Hadamard, Int16InputMatchesTheDenseProduct) { CheckAgainstDenseProduct<int16_t>(23); }

@@ -181,6 +181,13 @@ void Qs8ToQs16LutAvx512Vbmi(int64_t count, const int16_t* table, const int8_t* x
 void Qs16LutAvx512(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x,
                    void* y, int32_t out_bytes);
 
+// ref::Hadamard (kernels.h: the same codes, the same 2·block int32 of p.scratch) on AVX-512
+// (avx512vnni_hadamard.cc; not in the -Os library), for blocks whose Sylvester segments block / k
+// are at least kHadamardAvx512MinSegment channels.
+constexpr int32_t kHadamardAvx512MinSegment = 16;
+void HadamardAvx512(const ref::HadamardParams& p, const int8_t* x, int8_t* y);
+void HadamardAvx512(const ref::HadamardParams& p, const int16_t* x, int8_t* y);
+
 // portable::TransposeBytes (qs8_gemm.h) by vpermb, 8 × 8 bytes a step (avx512vbmi.cc; the same
 // CPU condition): t[j][i] = x[i][j] for an x of rows × cols bytes.
 void TransposeBytesAvx512Vbmi(const int8_t* x, int64_t rows, int64_t cols, int8_t* t);
