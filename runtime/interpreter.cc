@@ -115,6 +115,10 @@ Status Interpreter::Prepare(const Model* model, Isa isa, int32_t threads) {
     } else if (auto* gc = std::get_if<FastGroupedConvState>(&op.params)) {
       gc->states = pools_.fc_states.data() + gc->first_state;
       for (int32_t g = 0; g < gc->p.groups; ++g) BindFastFc(&gc->states[g]);
+    } else if (auto* gf = std::get_if<FastGroupedFcState>(&op.params)) {
+      gf->states = pools_.fc_states.data() + gf->first_state;
+      for (int32_t g = 0; g < gf->p.groups; ++g) BindFastFc(&gf->states[g]);
+      gf->scratch = reinterpret_cast<int8_t*>(pools_.scratch.data());
     } else if (auto* bm = std::get_if<FastBatchMatMulState>(&op.params)) {
       portable::BindQs8Gemm(*bm->kernel, bm->problem, pools_.packed_bytes(bm->packed_at), &bm->gemm);
       bm->gemm.depth = bm->p.k;  // the block was packed without weights (depth 0)

@@ -331,7 +331,7 @@ Status PrepareFc(const Ctx& ctx, PreparePools* pools, PreparedOp* out) {
   SQUINT_RT_RETURN_IF_ERROR(Requant(ctx, o->requant(), p.units, y, "output", &p.requant));
   out->params = p;
   out->run = PICK_8_16(RunFc, x.type);
-  if (x.type == ElementType::INT8 && p.groups == 1)
+  if (x.type == ElementType::INT8)
     PrepareFastFc(p, w, bias, pools, out);  // keeps the reference kernel when the ISA has none
   else if (p.groups == 1)
     PrepareFastInt16Fc(p, w, bias, pools, out);

@@ -60,6 +60,22 @@ void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) 
   portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                       s.transpose);
 }
+void RunFastGroupedFc(const PreparedOp& op, const void* const* in, void* const* out) {
+  const FastGroupedFcState& s = Get<FastGroupedFcState>(op);
+  const ref::FullyConnectedParams& p = s.p;
+  const int32_t depth = p.depth / p.groups, units = p.units / p.groups;
+  const auto* x = static_cast<const int8_t*>(in[0]);
+  auto* y = static_cast<int8_t*>(out[0]);
+  int8_t* const gx = s.scratch + s.tmp_offset;             // [rows][depth]
+  int8_t* const gy = gx + int64_t{p.rows} * depth;          // [rows][units]
+  for (int32_t g = 0; g < p.groups; ++g) {
+    for (int32_t r = 0; r < p.rows; ++r)
+      std::memcpy(gx + int64_t{r} * depth, x + int64_t{r} * p.depth + int64_t{g} * depth, static_cast<size_t>(depth));
+    portable::Qs8Gemm(*s.states[g].kernel, s.states[g].gemm, gx, gy);
+    for (int32_t r = 0; r < p.rows; ++r)
+      std::memcpy(y + int64_t{r} * p.units + int64_t{g} * units, gy + int64_t{r} * units, static_cast<size_t>(units));
+  }
+}
 void RunFastGroupedConv(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupedConvState& s = Get<FastGroupedConvState>(op);
   const ref::Conv2DParams& p = s.p;
@@ -457,14 +473,54 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
 #endif
 }
 
+// A grouped FULLY_CONNECTED (weight [units, depth / groups], int8 codes): group g's GEMM packed
+// from weight rows, bias and requantization of its units; the scratch holds the largest GEMM
+// scratch, then the group's gathered input and its output.
+void PrepareFastGroupedFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
+                          PreparePools* pools, PreparedOp* out) {
+  const int32_t depth = p.depth / p.groups, units = p.units / p.groups;
+  if (portable::Qs8GemmKernelFor(pools->isa, depth, p.rows) == nullptr || w.type != ElementType::INT8 ||
+      w.group_size != 0)
+    return;
+  FastGroupedFcState s;
+  s.p = p;
+  s.first_state = pools->fc_states.size();
+  const size_t tmp_bytes = static_cast<size_t>(p.rows) * static_cast<size_t>(depth + units);
+  auto scratch = [&](const portable::Qs8GemmKernel& k) {
+    s.tmp_offset = std::max(s.tmp_offset, (portable::Qs8GemmScratchBytes(k, p.rows, depth) + 63) / 64 * 64);
+    return s.tmp_offset + tmp_bytes;
+  };
+  for (int32_t g = 0; g < p.groups; ++g) {
+    TensorDesc wg = w;  // the group's rows of the weight
+    wg.data = w.data + int64_t{g} * units * depth;
+    TensorDesc bg;
+    if (bias != nullptr) {
+      bg = *bias;
+      bg.data = bias->data + int64_t{g} * units * static_cast<int64_t>(sizeof(int32_t));
+    }
+    ref::RequantParams rq = p.requant;
+    if (rq.count > 1) rq.multiplier += int64_t{g} * units, rq.shift += int64_t{g} * units, rq.count = units;
+    FastFcState f;
+    if (!PackFastWeights(units, depth, p.rows, p.input_zero_point, rq, wg, bias != nullptr ? &bg : nullptr, pools,
+                         scratch, &f)) {
+      pools->fc_states.resize(s.first_state);  // (not reached: the kernel exists) the blocks stay unused
+      return;
+    }
+    pools->fc_states.push_back(f);
+  }
+  out->params = s;
+  out->run = &RunFastGroupedFc;
+}
+
 }  // namespace
 
-// The optimized FULLY_CONNECTED of pools->isa (dispatch.h) for int8 activations, int8 weights
-// and groups = 1, all already checked against the reference kernel's preconditions. Other ISAs
-// (kReference) and other builds keep the reference kernel.
+// The optimized FULLY_CONNECTED of pools->isa (dispatch.h) for int8 activations and int8 weights
+// (groups = 1, or groups > 1 by PrepareFastGroupedFc), all already checked against the reference
+// kernel's preconditions. Other ISAs (kReference) and other builds keep the reference kernel.
 void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
                           PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
+  if (p.groups > 1) return PrepareFastGroupedFc(p, w, bias, pools, out);
   FastFcState s;
   auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8GemmScratchBytes(k, p.rows, p.depth); };
   if (!PackFastWeights(p.units, p.depth, p.rows, p.input_zero_point, p.requant, w, bias, pools, scratch, &s)) return;

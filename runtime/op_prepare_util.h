@@ -207,6 +207,7 @@ Status PrepareMean(const Ctx& ctx, PreparedOp* out);  // op_prepare_reduce.cc
 
 // Optimized kernels (op_prepare_fast.cc), called by the ops' prepare once everything is checked:
 // each replaces out->run with pools->isa's kernel where one exists, else leaves `out` as it is.
+// (int8, groups = 1, or groups > 1: one GEMM per group on gathered columns)
 void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
                    PreparePools* pools, PreparedOp* out);
 void PrepareFastConv(const ref::Conv2DParams& p, const TensorDesc& w, const TensorDesc* bias, PreparePools* pools,

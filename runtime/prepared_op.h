@@ -117,6 +117,16 @@ struct FastConvState {
 // CONV_2D with groups > 1 that is not depthwise: one groups = 1 convolution per group
 // (portable::Qs8Conv2D) on the group's input and output channels, each with its own packed weight
 // in PreparePools::fc_states[first_state + g] (bound to `states` once the pools are final).
+// A grouped FULLY_CONNECTED (groups > 1, int8): one packed GEMM per group in PreparePools::fc_states
+// from first_state; each group's input columns gathered into scratch (tmp_offset bytes past the
+// GEMMs' own scratch, then its outputs), its output columns scattered back.
+struct FastGroupedFcState {
+  ref::FullyConnectedParams p;
+  size_t first_state = 0;
+  FastFcState* states = nullptr;
+  size_t tmp_offset = 0;
+  int8_t* scratch = nullptr;  // PreparePools::scratch once the pools are final
+};
 struct FastGroupedConvState {
   ref::Conv2DParams p;      // the whole convolution
   ref::Conv2DParams group;  // one group's: batch 1, its input and output channels, groups 1
@@ -252,6 +262,7 @@ struct FastFcState {};
 struct FastBatchMatMulState {};
 struct FastConvState {};
 struct FastGroupedConvState {};
+struct FastGroupedFcState {};
 struct FastBinaryState {};
 struct FastLutState {};
 struct FastTransposeState {};
@@ -273,8 +284,9 @@ using OpParams =
                  ref::ResizeParams, RequantizeState, ref::FullyConnectedLowBitParams, HadamardState,
                  ref::Conv2DGroupScaledParams, ref::MeanParams, FastFcState, FastBatchMatMulState, FastConvState,
                  FastBinaryState, FastLutState, FastTransposeState, FastDepthwiseState, FastSoftmaxMaskedState,
-                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastInt16FcState,
-                 FastRequantizeState, FastResizeState, FastConvTransposeState, FastLayerNormState>;
+                 FastGroupScaledState, FastLogGridMatMulState, FastGroupedConvState, FastGroupedFcState,
+                 FastInt16FcState, FastRequantizeState, FastResizeState, FastConvTransposeState,
+                 FastLayerNormState>;
 
 struct PreparedOp {
   RunFn run = nullptr;
@@ -320,7 +332,7 @@ struct PreparePools {
   // Parameters a compact file leaves out, computed at prepare (requantization pairs derived from
   // the scales, 8-bit shifts, tables and 1-bit masks widened): one array per use, whose data never moves.
   Vec<Vec<int32_t>> owned;
-  Vec<FastFcState> fc_states;  // the per-group GEMMs of grouped convolutions (FastGroupedConvState)
+  Vec<FastFcState> fc_states;  // the per-group GEMMs of grouped convolutions and FULLY_CONNECTED layers
   Vec<Vec<int16_t>> owned16;
   Vec<Vec<uint8_t>> owned8;
   Isa isa = Isa::kReference;  // the resolved instruction set the ops are prepared for

@@ -48,6 +48,8 @@ CASES = [
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--a16", "Gelu", "--a16", "Add", "--a16", "LayerNormalization")),
     # online Hadamard transforms (HADAMARD ops, int8 and int16 inputs: AVX-512's kernel)
     ("vit_tiny/vit_tiny_op17", FMNIST, ("--transform", "hadamard")),
+    # WUSH's block-diagonal transforms: grouped FULLY_CONNECTED layers (a GEMM per group)
+    ("vit_tiny/vit_tiny_op17", FMNIST, ("--transform", "wush")),
 ]
 
 # The CPU flags each optimized set needs (dispatch.cc checks the same with __builtin_cpu_supports).

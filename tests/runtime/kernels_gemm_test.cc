@@ -1099,7 +1099,7 @@ struct LowBitLayer {
 };
 AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   std::mt19937 rng(static_cast<unsigned>(d.rows * 131 + d.depth * 7 + d.units + d.group_size));
-  const int32_t depth = d.conv ? d.depth / d.groups * 9 : d.depth;
+  const int32_t depth = d.conv ? d.depth / d.groups * 9 : d.depth / d.groups;
   std::vector<int8_t> w(size_t(d.units) * depth);
   for (auto& c : w) c = static_cast<int8_t>(d.int4 ? std::uniform_int_distribution<int>(-8, 7)(rng)
                                                    : std::uniform_int_distribution<int>(-127, 127)(rng));
@@ -1123,7 +1123,7 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   const std::vector<int32_t> x_shape = d.conv ? std::vector<int32_t>{d.batch, d.depth, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.depth};
   const std::vector<int32_t> w_shape = d.conv ? std::vector<int32_t>{d.units, d.depth / d.groups, 3, 3}
-                                              : std::vector<int32_t>{d.units, d.depth};
+                                              : std::vector<int32_t>{d.units, d.depth / d.groups};
   const std::vector<int32_t> y_shape = d.conv ? std::vector<int32_t>{d.batch, d.units, d.rows, d.rows + 2}
                                               : std::vector<int32_t>{d.rows, d.units};
   const fb::ElementType act = d.int16 ? fb::ElementType::INT16 : fb::ElementType::INT8;
@@ -1143,7 +1143,7 @@ AlignedBytes BuildLowBitLayer(const LowBitLayer& d) {
   } else {
     const auto gm = d.group_size > 0 ? b.fbb().CreateVector(multipliers) : 0;
     b.Op(fb::OpCode::FULLY_CONNECTED, "fc", {x, wt, bt}, {y}, fb::OpOptions::FullyConnectedOptions,
-         fb::CreateFullyConnectedOptions(b.fbb(), requant, gm).Union());
+         fb::CreateFullyConnectedOptions(b.fbb(), requant, gm, d.groups).Union());
   }
   b.Inputs({x});
   b.Outputs({y});
@@ -1174,7 +1174,8 @@ void ExpectFastCodesOnEverySet(const LowBitLayer& d) {
     if (!IsaSupported(isa)) continue;
     EXPECT_EQ(RunModel(file, isa, xs, &used, 1, &prepared), want) << what << ", " << IsaName(isa);
     // (int16 activations with an int8 weight read it in place: only the folded bias, int64 a unit.)
-    EXPECT_GE(prepared, d.int16 && !d.int4 ? size_t(d.units) * 8 : size_t(d.units) * (d.conv ? d.depth / d.groups * 9 : d.depth))
+    const size_t unit_weights = size_t(d.depth / d.groups) * (d.conv ? 9 : 1);
+    EXPECT_GE(prepared, d.int16 && !d.int4 ? size_t(d.units) * 8 : size_t(d.units) * unit_weights)
         << what << ", " << IsaName(isa) << ": no packed data, the reference kernel ran";
     EXPECT_EQ(RunModel(file, isa, xs, &used, 3), want) << what << ", " << IsaName(isa) << ", 3 threads";
   }
@@ -1217,6 +1218,17 @@ TEST(Dispatch, GroupedConvolutionsTakeTheGemmPerGroupAndGiveTheReferenceCodes) {
         LowBitLayer{true, 6, 12, 6, 6, 0, false}, LowBitLayer{true, 5, 6, 12, 6, 0, true},
         LowBitLayer{true, 8, 64, 64, 2, 0, false}, LowBitLayer{true, 11, 10, 15, 5, 0, false},
         LowBitLayer{true, 6, 8, 12, 4, 0, true, 3}})
+    ExpectFastCodesOnEverySet(d);
+}
+
+// Grouped FULLY_CONNECTED layers (the WUSH transform's block-diagonal layers): a groups = 1 GEMM
+// per group on its gathered input columns. Group depths of 8 to 64, one unit per group, a single
+// row, and a layer whose GEMMs split their rows over the three threads.
+TEST(Dispatch, GroupedFullyConnectedTakesTheGemmPerGroupAndGivesTheReferenceCodes) {
+  for (const LowBitLayer d :
+       {LowBitLayer{false, 13, 64, 6, 2, 0, false}, LowBitLayer{false, 50, 96, 96, 3, 0, false},
+        LowBitLayer{false, 7, 40, 10, 5, 0, false}, LowBitLayer{false, 1, 256, 64, 4, 0, false},
+        LowBitLayer{false, 9, 48, 6, 6, 0, false}, LowBitLayer{false, 300, 256, 256, 2, 0, false}})
     ExpectFastCodesOnEverySet(d);
 }
 
