@@ -299,7 +299,7 @@ TOut LogGridByte(int32_t count, int32_t n) {
 // exp table is) and the limits are in j, so the code is non-decreasing: one pass over d and the
 // limits; every d past the first zero code gets the zero code.
 template <typename TOut>
-void LogGridCodes(const ref::SoftmaxParams& p, const LogGridLimits& g, const int64_t* limit, const int32_t* table,
+__attribute__((noinline)) void LogGridCodes(const ref::SoftmaxParams& p, const LogGridLimits& g, const int64_t* limit, const int32_t* table,
                   int64_t sum, int32_t d_hi, TOut* code_of_d) {
   const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
   int32_t q = 0, d = 0;
