@@ -899,7 +899,8 @@ void SetLut16Run(bool avx512, PreparedOp* out) {
 }
 }  // namespace
 
-// int8 → int8: the reference's 256 outputs tabulated in the pools. int16 inputs: the model's table
+// int8 → int8 and int8 → int16: the reference's 256 outputs tabulated in the pools (int16 ones by
+// vpermi2b on VBMI, as an int8 → int16 REQUANTIZE's). int16 inputs: the model's table
 // read in place (its entries, not the reference's clamp, are the outputs: prepare has checked
 // that it covers every int16 code), 16 codes a gather on avx512vnni.
 void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, PreparePools* pools, PreparedOp* out) {
@@ -914,6 +915,28 @@ void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, Pre
     else SetLut16Run<int16_t>(avx512, out);
     out->items = s.count;
     out->item_ps = kLut16PsPerElement;
+    return;
+  }
+  if (out_type == ElementType::INT16) {  // the reference's 256 results, read as a REQUANTIZE's table
+    FastRequantizeState f;
+    int8_t codes[256];
+    for (int32_t c = 0; c < 256; ++c) codes[c] = static_cast<int8_t>(c - 128);
+    f.offset = 128;
+    f.table_at = pools->AddPacked(256 * sizeof(int16_t));
+    ref::Lut<int8_t, int16_t>(256, codes, s.table, s.table_size, s.min_code,
+                              reinterpret_cast<int16_t*>(pools->packed_bytes(f.table_at)));
+    out->params = f;
+    out->run_items = &RunFastRequantizeItems<int8_t, int16_t>;
+    out->run = &RunAllItems<&RunFastRequantizeItems<int8_t, int16_t>>;
+#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)
+    if (pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported()) {
+      out->run_items = &RunFastRequantize8To16VbmiItems;
+      out->run = &RunAllItems<&RunFastRequantize8To16VbmiItems>;
+    }
+#endif
+    out->items = s.count;
+    out->item_bytes = 2;
+    out->item_ps = kLutPsPerElement;
     return;
   }
   if (out_type != ElementType::INT8) return;

@@ -177,7 +177,8 @@ struct FastResizeState {
 // REQUANTIZE (any pair of int8, uint8, int16): the reference's output for every input code
 // tabulated in PreparePools::packed[table_at] (256 entries for an 8-bit input, 65536 for int16;
 // the output's element type), indexed by the code + `offset` (128, 0 or 32768); or, for an int16
-// input on avx512vnni, x86::Qs16RequantizeAvx512 with p (no table).
+// input on avx512vnni, x86::Qs16RequantizeAvx512 with p (no table). An int8 → int16 LUT uses
+// the same state for the reference's 256 results (p unused).
 struct FastRequantizeState {
   ref::RescaleParams p;
   int32_t offset = 0;
