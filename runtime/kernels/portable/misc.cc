@@ -261,15 +261,53 @@ void UniformCodes(const ref::SoftmaxParams& p, const int32_t* table, int64_t sum
 // 0 < T <= 2^30, P < T exactly when u < T − clip_offset·2^6; T > 2^30 holds for every P (k =
 // INT64_MAX) and T <= 0 for none (INT64_MIN). So the code of P is #{j : u < k[j]}, and k is
 // non-increasing as the thresholds are (load checks them). Once per call.
+int32_t CountAbove(const int64_t* limit, int64_t v);
 struct LogGridLimits {
   int32_t n = 0;
-  int64_t k[256];  // k[j] for j < n, then INT64_MIN (no u is below it)
+  int64_t k[512];  // k[j] for j < n, then INT64_MIN (no u is below it; past 256: Code's reads)
+  // Code's buckets of u (BucketOf; u <= 2^31): a bucket's u have codes from first[b] on, at most
+  // 2^steps − 1 of them. Built by Buckets, once a call, where the per-element search is used.
+  static constexpr int32_t kBuckets = 16 + 28 * 8;
+  int16_t first[kBuckets];
+  int32_t steps = 0;
+  bool bucketed = false;
   explicit LogGridLimits(const ref::SoftmaxParams& p) : n(p.grid->n) {
     const int64_t offset = int64_t{p.clip_offset_q16} * 64;
-    for (int32_t j = 0; j < 256; ++j) {
+    for (int32_t j = 0; j < 512; ++j) {
       const int64_t t = j < n ? int64_t{p.grid->thresholds[j]} : 0;
       k[j] = t > ref::kLogGridOne ? INT64_MAX : (t <= 0 ? INT64_MIN : t - offset);
     }
+  }
+  // u's bucket: u itself below 16, else its bit length b (5 to 32) and the three bits after the
+  // leading one: eighths of an octave, where log grids have a few thresholds (SULQ's 8-bit grid
+  // about 25 an octave).
+  static int32_t BucketOf(int64_t u) {
+    if (u < 16) return static_cast<int32_t>(u);
+    const int32_t b = 64 - __builtin_clzll(static_cast<uint64_t>(u));
+    return 16 + (b - 5) * 8 + static_cast<int32_t>((u >> (b - 4)) & 7);
+  }
+  void Buckets() {
+    int32_t most = 0;
+    for (int32_t key = 0; key < kBuckets; ++key) {
+      int64_t lo = key, hi = key;  // the bucket's u range
+      if (key >= 16) {
+        const int32_t b = 5 + (key - 16) / 8, eighth = (key - 16) % 8;
+        lo = int64_t{8 + eighth} << (b - 4), hi = (int64_t{9 + eighth} << (b - 4)) - 1;
+      }
+      first[key] = static_cast<int16_t>(CountAbove(k, hi));
+      most = std::max(most, CountAbove(k, lo) - first[key]);
+    }
+    while ((1 << steps) <= most) ++steps;
+    bucketed = true;
+  }
+  // #{j : u < k[j]} (CountAbove's count) for 0 <= u <= 2^31 after Buckets(): `steps` halving
+  // steps (the same number for every u: no loop exit to mispredict) from the bucket's first code;
+  // the predicate holds on a prefix past it and fails from its last code on (k non-increasing).
+  int32_t Code(int64_t u) const {
+    int32_t pos = first[BucketOf(u)];
+    for (int32_t step = (1 << steps) >> 1; step > 0; step >>= 1)
+      pos += step & -static_cast<int32_t>(u < k[pos + step - 1]);
+    return pos;
   }
   // The limits in N's units for a row whose Σe is sum: k[j]·sum, saturated (N < 2^61; ⌊N/S⌋ < K
   // ⟺ N < K·S for S > 0), so that a code is #{j : N < limit[j]} without a division.
@@ -283,7 +321,7 @@ struct LogGridLimits {
 
 // #{j : v < limit[j]} for 256 non-increasing limits of which at most 255 hold (a prefix): eight
 // halving steps, each adding its step when the entry before it still holds (no branch on the compare).
-inline int32_t CountAbove(const int64_t* limit, int64_t v) {
+int32_t CountAbove(const int64_t* limit, int64_t v) {
   int32_t pos = 0;
   for (int32_t step = 128; step > 0; step >>= 1) pos += step & -static_cast<int32_t>(v < limit[pos + step - 1]);
   return pos;
@@ -316,7 +354,7 @@ __attribute__((noinline)) void LogGridCodes(const ref::SoftmaxParams& p, const L
 // (stopping at the first 0: the exp table is non-increasing, so u is too); then lookups.
 // mr: null (all kept) or a mask byte per element; any: false when the row is wholly masked.
 template <typename TOut>
-void SoftmaxRowCpp(const ref::SoftmaxParams& p, const LogGridLimits* grid, const int8_t* xr, const uint8_t* mr, bool any,
+void SoftmaxRowCpp(const ref::SoftmaxParams& p, LogGridLimits* grid, const int8_t* xr, const uint8_t* mr, bool any,
                    TOut* yr, TOut* code_of_d) {
   const int32_t depth = p.depth;
   const int32_t* table = p.exp_table;  // 256 entries for int8 input (prepare), so d = max − x indexes it
@@ -355,22 +393,32 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, const LogGridLimits* grid, const
     // sum >= table[0] = 2^exp_bits >= 1 (the max is kept).
     const double inv = 1.0 / static_cast<double>(sum);
     const int32_t d_hi = max_code - min_code;
+    bool d_lookup = false;  // code_of_d holds the kept elements' d only
     if (grid != nullptr) {
       if (d_hi + grid->n > 4 * depth) {
-        // More d and thresholds to walk through than a few times the elements: each kept
-        // element's code from its own u = ⌊N / sum⌋ (u <= clip_scale·2^14 <= 2^31: e <= sum) by a
-        // search of k.
+        // More d and thresholds to walk through than a few times the elements: the code of each d
+        // the row's kept elements have (a bitmap of them; no more than the kept elements) from its
+        // own u = ⌊N / sum⌋ (u <= clip_scale·2^14 <= 2^31: e <= sum) by a search of k, then lookups.
         const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
+        if (!grid->bucketed) grid->Buckets();
+        uint64_t present[4] = {};
         for (int32_t i = 0; i < depth; ++i) {
-          const bool kept = mr == nullptr || mr[i] != 0;
-          const int64_t u = FloorDivByInverse(scale * table[kept ? max_code - xr[i] : 0] + half, sum, inv);
-          yr[i] = kept ? LogGridByte<TOut>(CountAbove(grid->k, u), grid->n) : zero_code;
+          const int32_t d = max_code - xr[i];  // a masked element's (maybe outside [0, 255]) not marked
+          if (mr == nullptr || mr[i] != 0) present[d >> 6] |= uint64_t{1} << (d & 63);
         }
-        return;
+        for (int32_t word = 0; word < 4; ++word)
+          for (uint64_t bits = present[word]; bits != 0; bits &= bits - 1) {
+            const int32_t d = 64 * word + __builtin_ctzll(bits);
+            const int64_t u = FloorDivByInverse(scale * table[d] + half, sum, inv);
+            code_of_d[d] = LogGridByte<TOut>(grid->Code(u), grid->n);
+          }
+        d_lookup = true;
       }
-      int64_t limit[ref::kLogGridMaxCodes];
-      grid->Scale(sum, limit);
-      LogGridCodes(p, *grid, limit, table, sum, d_hi, code_of_d);
+      if (!d_lookup) {
+        int64_t limit[ref::kLogGridMaxCodes];
+        grid->Scale(sum, limit);
+        LogGridCodes(p, *grid, limit, table, sum, d_hi, code_of_d);
+      }
     } else {
       UniformCodes(p, table, sum, inv, d_hi, code_of_d);
     }
@@ -409,7 +457,7 @@ void Qs8Softmax(const ref::SoftmaxParams& p, const int8_t* x, TOut* y, SoftmaxRo
   TOut code_of_d[256];  // output code of a kept element per d = row max − x
   std::optional<LogGridLimits> grid_limits;
   if (p.grid != nullptr) grid_limits.emplace(p);
-  const LogGridLimits* grid = grid_limits ? &*grid_limits : nullptr;
+  LogGridLimits* grid = grid_limits ? &*grid_limits : nullptr;
 #if defined(SQUINT_X86_KERNELS)
   // Rows in flight on AVX-512: a row waits until the group is full (two rows, or
   // x86::kSoftmaxVbmiGroup on VBMI) and the group runs with its stages interleaved
