@@ -261,7 +261,6 @@ void UniformCodes(const ref::SoftmaxParams& p, const int32_t* table, int64_t sum
 // 0 < T <= 2^30, P < T exactly when u < T − clip_offset·2^6; T > 2^30 holds for every P (k =
 // INT64_MAX) and T <= 0 for none (INT64_MIN). So the code of P is #{j : u < k[j]}, and k is
 // non-increasing as the thresholds are (load checks them). Once per call.
-int32_t CountAbove(const int64_t* limit, int64_t v);
 struct LogGridLimits {
   int32_t n = 0;
   int64_t k[512];  // k[j] for j < n, then INT64_MIN (no u is below it; past 256: Code's reads)
@@ -286,21 +285,28 @@ struct LogGridLimits {
     const int32_t b = 64 - __builtin_clzll(static_cast<uint64_t>(u));
     return 16 + (b - 5) * 8 + static_cast<int32_t>((u >> (b - 4)) & 7);
   }
+  // The buckets' u ranges ascend, so their codes come from one walk down the thresholds:
+  // #{j : v < k[j]} is the first j with k[j] <= v, which falls as v rises.
   void Buckets() {
-    int32_t most = 0;
+    int32_t most = 0, pos = n;  // #{j : v < k[j]} <= n (k[j] = INT64_MIN from n on)
+    auto count = [&](int64_t v) {
+      while (pos > 0 && k[pos - 1] <= v) --pos;
+      return pos;
+    };
     for (int32_t key = 0; key < kBuckets; ++key) {
       int64_t lo = key, hi = key;  // the bucket's u range
       if (key >= 16) {
         const int32_t b = 5 + (key - 16) / 8, eighth = (key - 16) % 8;
         lo = int64_t{8 + eighth} << (b - 4), hi = (int64_t{9 + eighth} << (b - 4)) - 1;
       }
-      first[key] = static_cast<int16_t>(CountAbove(k, hi));
-      most = std::max(most, CountAbove(k, lo) - first[key]);
+      const int32_t at_lo = count(lo);
+      first[key] = static_cast<int16_t>(count(hi));
+      most = std::max(most, at_lo - first[key]);
     }
     while ((1 << steps) <= most) ++steps;
     bucketed = true;
   }
-  // #{j : u < k[j]} (CountAbove's count) for 0 <= u <= 2^31 after Buckets(): `steps` halving
+  // #{j : u < k[j]} for 0 <= u <= 2^31 after Buckets(): `steps` halving
   // steps (the same number for every u: no loop exit to mispredict) from the bucket's first code;
   // the predicate holds on a prefix past it and fails from its last code on (k non-increasing).
   int32_t Code(int64_t u) const {
@@ -318,14 +324,6 @@ struct LogGridLimits {
     }
   }
 };
-
-// #{j : v < limit[j]} for 256 non-increasing limits of which at most 255 hold (a prefix): eight
-// halving steps, each adding its step when the entry before it still holds (no branch on the compare).
-int32_t CountAbove(const int64_t* limit, int64_t v) {
-  int32_t pos = 0;
-  for (int32_t step = 128; step > 0; step >>= 1) pos += step & -static_cast<int32_t>(v < limit[pos + step - 1]);
-  return pos;
-}
 
 template <typename TOut>
 TOut LogGridByte(int32_t count, int32_t n) {
