@@ -1,7 +1,9 @@
-// Reference-kernel cost of the online Hadamard transform against the linear layer it precedes
-// (issue target: HADAMARD at most 10% of the FULLY_CONNECTED after it), single thread, rows = 197
-// (ViT tokens): HADAMARD [197, K] int8 → int8 and int16 → int8 with block K = 12·2^m (the k = 12
-// factor path), and int8 FULLY_CONNECTED [197, K] × [K, N] for N = K and N = 4K.
+// Cost of the online Hadamard transform against the linear layer it precedes (issue target:
+// HADAMARD at most 10% of the FULLY_CONNECTED after it), single thread, rows = 197 (ViT tokens):
+// HADAMARD [197, K] int8 → int8 and int16 → int8 with block K = 12·2^m (the k = 12 factor path) on
+// the reference kernel and (isa 3) on AVX-512 (x86::HadamardAvx512), against the int8
+// FULLY_CONNECTED [197, K] × [K, N] for N = K and N = 4K: the reference kernel (BM_FullyConnected)
+// and the AVX-512 VNNI GEMM (BM_Gemm's shapes M = 197, N = K and 4K).
 //   build/bench/squint_kernels_bench --benchmark_format=json > out.json
 // bench/hadamard_cost.py runs this once and prints time(HADAMARD)/time(FULLY_CONNECTED) per size.
 // BM_Gemm: the int8 FULLY_CONNECTED GEMM (M rows × N units × K depth, per-channel requant) per
@@ -29,6 +31,7 @@
 #endif
 #if defined(SQUINT_X86_KERNELS)
 #include "runtime/kernels/x86/group_scaled.h"
+#include "runtime/kernels/x86/rows.h"
 #endif
 #include "runtime/quant_math/quant_math.h"
 #include "runtime/thread_pool.h"
@@ -49,17 +52,21 @@ std::vector<T> RandomCodes(size_t n, uint32_t seed) {
   return v;
 }
 
-// state.range(0) = K (one block of K channels, K = 12·2^m).
+// state.range(0) = K (one block of K channels, K = 12·2^m), state.range(1) = instruction set
+// (1 reference, 3 avx512vnni).
 template <typename TIn>
 void BM_Hadamard(benchmark::State& state) {
   const int32_t k_channels = static_cast<int32_t>(state.range(0));
+  const auto isa = static_cast<squint::rt::Isa>(state.range(1));
+  state.SetLabel(squint::rt::IsaName(isa));
+  if (!squint::rt::IsaSupported(isa)) return state.SkipWithError("instruction set not available on this CPU");
   const int32_t k = qm::HadamardK(k_channels);
   if (k != 12) return state.SkipWithError("K is not 12·2^m");
   const std::vector<int8_t> h_k = qm::BuildHadamardMatrix(k);
   const std::vector<int8_t> signs(static_cast<size_t>(k_channels), -1);
   const auto m =
       qm::RequantFromReal(1.0 / std::sqrt(static_cast<double>(k_channels)) / (sizeof(TIn) == 2 ? 256.0 : 1.0));
-  std::vector<int32_t> scratch(2 * static_cast<size_t>(k_channels));
+  std::vector<int32_t> scratch(2 * static_cast<size_t>(k_channels) + static_cast<size_t>(k) * k);  // AVX-512's
   ref::HadamardParams p;
   p.rows = kRows;
   p.channels = k_channels;
@@ -73,7 +80,12 @@ void BM_Hadamard(benchmark::State& state) {
   const std::vector<TIn> x = RandomCodes<TIn>(static_cast<size_t>(kRows) * k_channels, 1);
   std::vector<int8_t> y(x.size());
   for (auto _ : state) {
+#if defined(SQUINT_X86_KERNELS)
+    if (isa == squint::rt::Isa::kAvx512Vnni) squint::rt::x86::HadamardAvx512(p, x.data(), y.data());
+    else ref::Hadamard<TIn>(p, x.data(), y.data());
+#else
     ref::Hadamard<TIn>(p, x.data(), y.data());
+#endif
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -170,6 +182,10 @@ void GemmShapes(benchmark::internal::Benchmark* b) {
   for (int isa = 1; isa <= 3; ++isa)
     for (auto s : {std::vector<int64_t>{1024, 1024, 1024}, {197, 768, 768}, {50, 96, 288}, {1, 768, 768}})
       b->Args({s[0], s[1], s[2], isa});
+  // The layers after BM_Hadamard's transforms, on AVX-512 VNNI (bench/hadamard_cost.py)
+  for (int64_t k : {192, 768, 3072})
+    for (int64_t n : {k, 4 * k})
+      if (!(k == 768 && n == 768)) b->Args({197, n, k, 3});
 }
 BENCHMARK(BM_Gemm)->Apply(GemmShapes)->ArgNames({"M", "N", "K", "isa"})->Unit(benchmark::kMicrosecond);
 // BM_GemmThreads: the same GEMM split over 1 or 2 threads (the runtime's ThreadPool, as
@@ -275,8 +291,12 @@ BENCHMARK(BM_GroupScaledFc)
     ->ArgNames({"M", "N", "K", "G"})->Unit(benchmark::kMicrosecond);
 #endif
 
-BENCHMARK(BM_Hadamard<int8_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_Hadamard<int16_t>)->Arg(192)->Arg(768)->Arg(3072)->Unit(benchmark::kMicrosecond);
+void HadamardShapes(benchmark::internal::Benchmark* b) {
+  for (int64_t isa : {1, 3})
+    for (int64_t k : {192, 768, 3072}) b->Args({k, isa});
+}
+BENCHMARK(BM_Hadamard<int8_t>)->Apply(HadamardShapes)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Hadamard<int16_t>)->Apply(HadamardShapes)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FullyConnected)
     ->Args({192, 192})->Args({192, 768})
     ->Args({768, 768})->Args({768, 3072})

@@ -1302,6 +1302,7 @@ void RunFastHadamardAvx512(const PreparedOp& op, const void* const* in, void* co
 void PrepareFastHadamard(const ref::HadamardParams& p, bool int16, PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)  // the -Os library: the reference
   if (pools->isa != Isa::kAvx512Vnni || p.block / p.k < x86::kHadamardAvx512MinSegment) return;
+  pools->NeedScratch(static_cast<size_t>(x86::HadamardAvx512ScratchInts(p.block, p.k)));
   out->run = int16 ? &RunFastHadamardAvx512<int16_t> : &RunFastHadamardAvx512<int8_t>;
 #else
   (void)p, (void)int16, (void)pools, (void)out;

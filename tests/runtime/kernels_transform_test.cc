@@ -173,7 +173,8 @@ void CheckAvx512(uint32_t seed) {
         const auto x = RandomCodes<TIn>(rng, static_cast<size_t>(p.rows) * p.channels);
         std::vector<int8_t> want(x.size() + 1, 9), got(x.size() + 1, 9);  // one guard byte
         Hadamard<TIn>(p, x.data(), want.data());
-        std::fill(hc.scratch.begin(), hc.scratch.end(), 0x55555555);
+        std::vector<int32_t> scratch(static_cast<size_t>(x86::HadamardAvx512ScratchInts(block, k)), 0x55555555);
+        p.scratch = scratch.data();
         x86::HadamardAvx512(p, x.data(), got.data());
         ASSERT_EQ(got, want) << "k " << k << " seg " << seg << " rows " << p.rows << " channels " << p.channels << " shift "
                              << m.shift << " multiplier " << m.multiplier << " signs " << (p.signs != nullptr);

@@ -7,8 +7,9 @@
 //  2. The stages of span 16 .. seg/2 over the scratch, 16 lanes a step (the stages act on distinct
 //     bits of the channel index, so their order does not change the exact int32 result).
 //  3. For k > 1, the negated values into the scratch's second half, so that h_k's sums are adds
-//     of a row's ±v_c picked by address; then each output vector Σ_c h_k[a][c]·v_c requantized by
-//     the output stage (output_stage.h: in float where float decides, else Requantize) and stored.
+//     of a row's ±v_c picked by address (h_k as k·k offsets after them, once a call); then each
+//     output vector Σ_c h_k[a][c]·v_c (two chains of adds) requantized by the output stage
+//     (output_stage.h: in float where float decides, else Requantize) and stored.
 // Compiled with the avx512vnni set's flags; call only after the CPU check.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -81,6 +82,10 @@ void Transform(const ref::HadamardParams& p, const TIn* x, int8_t* y) {
   int32_t* const neg = p.scratch + block;   // [block], k > 1
   const Output out(p.requant);
   const __m512i zp = _mm512_set1_epi32(p.input_zero_point);
+  // h_k's entries as offsets from v: c·seg in v (+1) or in neg (−1), the scratch's second half.
+  int32_t* const offsets = k > 1 ? neg + block : nullptr;  // [k·k], in the scratch after neg
+  for (int32_t a = 0; a < k && k > 1; ++a)
+    for (int32_t c = 0; c < k; ++c) offsets[a * k + c] = c * seg + (p.h_k[a * k + c] > 0 ? 0 : block);
   for (int32_t r = 0; r < p.rows; ++r) {
     for (int32_t b0 = 0; b0 < p.channels; b0 += block) {
       const int64_t base = int64_t{r} * p.channels + b0;
@@ -109,10 +114,17 @@ void Transform(const ref::HadamardParams& p, const TIn* x, int8_t* y) {
       for (int32_t i = 0; i < block; i += 16)
         _mm512_storeu_si512(neg + i, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(v + i)));
       for (int32_t a = 0; a < k; ++a) {
-        const int8_t* row = p.h_k + a * k;
+        const int32_t* const from = offsets + a * k;  // segment c of row a's sum: v + from[c]
         for (int32_t j = 0; j < seg; j += 16) {
-          __m512i acc = _mm512_loadu_si512((row[0] > 0 ? v : neg) + j);
-          for (int32_t c = 1; c < k; ++c) acc = _mm512_add_epi32(acc, _mm512_loadu_si512((row[c] > 0 ? v : neg) + c * seg + j));
+          const int32_t* const vj = v + j;
+          __m512i acc0 = _mm512_loadu_si512(vj + from[0]), acc1 = _mm512_setzero_si512();
+          int32_t c = 1;
+          for (; c + 1 < k; c += 2) {  // two chains
+            acc0 = _mm512_add_epi32(acc0, _mm512_loadu_si512(vj + from[c]));
+            acc1 = _mm512_add_epi32(acc1, _mm512_loadu_si512(vj + from[c + 1]));
+          }
+          if (c < k) acc0 = _mm512_add_epi32(acc0, _mm512_loadu_si512(vj + from[c]));
+          const __m512i acc = _mm512_add_epi32(acc0, acc1);  // int32 sums: exact in any order
           _mm_storeu_si128(reinterpret_cast<__m128i*>(yb + a * seg + j), _mm512_cvtsepi32_epi8(out.Codes(acc)));
         }
       }

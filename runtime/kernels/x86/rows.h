@@ -181,10 +181,14 @@ void Qs8ToQs16LutAvx512Vbmi(int64_t count, const int16_t* table, const int8_t* x
 void Qs16LutAvx512(int64_t count, const int16_t* table, int32_t table_size, int32_t min_code, const int16_t* x,
                    void* y, int32_t out_bytes);
 
-// ref::Hadamard (kernels.h: the same codes, the same 2·block int32 of p.scratch) on AVX-512
-// (avx512vnni_hadamard.cc; not in the -Os library), for blocks whose Sylvester segments block / k
-// are at least kHadamardAvx512MinSegment channels.
+// ref::Hadamard (kernels.h: the same codes) on AVX-512 (avx512vnni_hadamard.cc; not in the -Os
+// library), for blocks whose Sylvester segments block / k are at least kHadamardAvx512MinSegment
+// channels; p.scratch holds HadamardAvx512ScratchInts int32 (the reference's 2·block, then h_k's
+// k·k entries as offsets).
 constexpr int32_t kHadamardAvx512MinSegment = 16;
+inline int64_t HadamardAvx512ScratchInts(int32_t block, int32_t k) {
+  return 2 * int64_t{block} + (k > 1 ? int64_t{k} * k : 0);
+}
 void HadamardAvx512(const ref::HadamardParams& p, const int8_t* x, int8_t* y);
 void HadamardAvx512(const ref::HadamardParams& p, const int16_t* x, int8_t* y);
 
