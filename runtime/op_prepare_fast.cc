@@ -60,6 +60,7 @@ void RunFastConv(const PreparedOp& op, const void* const* in, void* const* out) 
   portable::Qs8Conv2D(*s.fc.kernel, s.fc.gemm, s.p, static_cast<const int8_t*>(in[0]), static_cast<int8_t*>(out[0]),
                       s.transpose);
 }
+#if !defined(__OPTIMIZE_SIZE__)
 void RunFastGroupedFc(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupedFcState& s = Get<FastGroupedFcState>(op);
   const ref::FullyConnectedParams& p = s.p;
@@ -76,6 +77,7 @@ void RunFastGroupedFc(const PreparedOp& op, const void* const* in, void* const* 
       std::memcpy(y + int64_t{r} * p.units + int64_t{g} * units, gy + int64_t{r} * units, static_cast<size_t>(units));
   }
 }
+#endif
 void RunFastGroupedConv(const PreparedOp& op, const void* const* in, void* const* out) {
   const FastGroupedConvState& s = Get<FastGroupedConvState>(op);
   const ref::Conv2DParams& p = s.p;
@@ -473,6 +475,7 @@ bool PackFastWeights(int32_t units, int32_t depth, int32_t rows, int32_t input_z
 #endif
 }
 
+#if !defined(__OPTIMIZE_SIZE__)
 // A grouped FULLY_CONNECTED (weight [units, depth / groups], int8 codes): group g's GEMM packed
 // from weight rows, bias and requantization of its units; the scratch holds the largest GEMM
 // scratch, then the group's gathered input and its output.
@@ -511,6 +514,7 @@ void PrepareFastGroupedFc(const ref::FullyConnectedParams& p, const TensorDesc& 
   out->params = s;
   out->run = &RunFastGroupedFc;
 }
+#endif
 
 }  // namespace
 
@@ -520,7 +524,12 @@ void PrepareFastGroupedFc(const ref::FullyConnectedParams& p, const TensorDesc& 
 void PrepareFastFc(const ref::FullyConnectedParams& p, const TensorDesc& w, const TensorDesc* bias,
                           PreparePools* pools, PreparedOp* out) {
 #if defined(SQUINT_FAST_KERNELS)
-  if (p.groups > 1) return PrepareFastGroupedFc(p, w, bias, pools, out);
+  if (p.groups > 1) {
+#if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): the reference kernel
+    PrepareFastGroupedFc(p, w, bias, pools, out);
+#endif
+    return;
+  }
   FastFcState s;
   auto scratch = [&p](const portable::Qs8GemmKernel& k) { return portable::Qs8GemmScratchBytes(k, p.rows, p.depth); };
   if (!PackFastWeights(p.units, p.depth, p.rows, p.input_zero_point, p.requant, w, bias, pools, scratch, &s)) return;
@@ -917,6 +926,7 @@ void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, Pre
     out->item_ps = kLut16PsPerElement;
     return;
   }
+#if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): the reference loop
   if (out_type == ElementType::INT16) {  // the reference's 256 results, read as a REQUANTIZE's table
     FastRequantizeState f;
     int8_t codes[256];
@@ -939,6 +949,7 @@ void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, Pre
     out->item_ps = kLutPsPerElement;
     return;
   }
+#endif
   if (out_type != ElementType::INT8) return;
   FastLutState f;
   f.table_at = pools->AddPacked(256);

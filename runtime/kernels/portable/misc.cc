@@ -393,6 +393,7 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, LogGridLimits* grid, const int8_
     const int32_t d_hi = max_code - min_code;
     bool d_lookup = false;  // code_of_d holds the kept elements' d only
     if (grid != nullptr) {
+#if !defined(__OPTIMIZE_SIZE__)  // the -Os library (bench/footprint.sh): every row by the walk below
       if (d_hi + grid->n > 4 * depth) {
         // More d and thresholds to walk through than a few times the elements: the code of each d
         // the row's kept elements have (a bitmap of them; no more than the kept elements) from its
@@ -412,6 +413,7 @@ void SoftmaxRowCpp(const ref::SoftmaxParams& p, LogGridLimits* grid, const int8_
           }
         d_lookup = true;
       }
+#endif
       if (!d_lookup) {
         int64_t limit[ref::kLogGridMaxCodes];
         grid->Scale(sum, limit);
