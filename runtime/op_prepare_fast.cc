@@ -23,8 +23,11 @@ namespace {
 // One thread's time per output element (per multiply-accumulate for BATCH_MATMUL), as measured
 // on all-MiniLM-L6-v2 and gpt_tiny (docs/benchmarks.md, "Two threads"): what the interpreter
 // weighs against Interpreter::kMinPartPicoseconds before it splits an op (PreparedOp::item_ps).
-constexpr int64_t kLutPsPerElement = 45, kLut16PsPerElement = 250, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
+constexpr int64_t kLutPsPerElement = 45, kBinaryPsPerElement = 260, kSoftmaxPsPerElement = 400,
                   kLayerNormPsPerElement = 770, kBatchMatMulPsPerMac = 5;
+// An int16-input LUT's element (AVX-512 gathers from a 128 KiB table: all-MiniLM-L6-v2's GELU
+// under `--a16 Gelu`, about 230 ps).
+constexpr int64_t kLut16PsPerElement = 250;
 // A group-scaled FULLY_CONNECTED's multiply-accumulate (AVX-512: vit_tiny W4 g32's layers, about
 // 100 GMAC/s; the portable kernels are slower, which only makes a split more worthwhile).
 constexpr int64_t kGroupScaledPsPerMac = 10;
@@ -938,7 +941,7 @@ void PrepareFastLut(const LutState& s, ElementType in, ElementType out_type, Pre
     out->params = f;
     out->run_items = &RunFastRequantizeItems<int8_t, int16_t>;
     out->run = &RunAllItems<&RunFastRequantizeItems<int8_t, int16_t>>;
-#if defined(SQUINT_X86_KERNELS) && !defined(__OPTIMIZE_SIZE__)
+#if defined(SQUINT_X86_KERNELS)
     if (pools->isa == Isa::kAvx512Vnni && Avx512VbmiSupported()) {
       out->run_items = &RunFastRequantize8To16VbmiItems;
       out->run = &RunAllItems<&RunFastRequantize8To16VbmiItems>;

@@ -306,9 +306,9 @@ struct LogGridLimits {
     while ((1 << steps) <= most) ++steps;
     bucketed = true;
   }
-  // #{j : u < k[j]} for 0 <= u <= 2^31 after Buckets(): `steps` halving
-  // steps (the same number for every u: no loop exit to mispredict) from the bucket's first code;
-  // the predicate holds on a prefix past it and fails from its last code on (k non-increasing).
+  // #{j : u < k[j]} for 0 <= u <= 2^31 after Buckets(): `steps` halving steps (the same number
+  // for every u: no loop exit to mispredict) from the bucket's first code; the predicate holds on a
+  // prefix past it and fails from its last code on (k non-increasing).
   int32_t Code(int64_t u) const {
     int32_t pos = first[BucketOf(u)];
     for (int32_t step = (1 << steps) >> 1; step > 0; step >>= 1)
@@ -334,9 +334,10 @@ TOut LogGridByte(int32_t count, int32_t n) {
 // k[j]·sum (⌊N/S⌋ < K ⟺ N < K·S for S > 0; saturated, N < 2^61). N is non-increasing in d (the
 // exp table is) and the limits are in j, so the code is non-decreasing: one pass over d and the
 // limits; every d past the first zero code gets the zero code.
+// Out of line: inlined into Qs8Softmax, GCC 12 keeps the walk's values on the stack.
 template <typename TOut>
-__attribute__((noinline)) void LogGridCodes(const ref::SoftmaxParams& p, const LogGridLimits& g, const int64_t* limit, const int32_t* table,
-                  int64_t sum, int32_t d_hi, TOut* code_of_d) {
+__attribute__((noinline)) void LogGridCodes(const ref::SoftmaxParams& p, const LogGridLimits& g, const int64_t* limit,
+                                            const int32_t* table, int64_t sum, int32_t d_hi, TOut* code_of_d) {
   const int64_t scale = int64_t{p.clip_scale_q16} << 14, half = sum / 2;
   int32_t q = 0, d = 0;
   for (; d <= d_hi; ++d) {
