@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -78,12 +77,7 @@ void Qs16Lut(int64_t count, const int16_t* table, int32_t table_size, int32_t mi
 #else
   (void)avx512, (void)table_size;
 #endif
-  for (int64_t i = 0; i < count; ++i) {
-    const int16_t v = table[int32_t{x[i]} - min_code];
-    y[i] = static_cast<TOut>(v < std::numeric_limits<TOut>::min()   ? std::numeric_limits<TOut>::min()
-                             : v > std::numeric_limits<TOut>::max() ? std::numeric_limits<TOut>::max()
-                                                                    : v);
-  }
+  for (int64_t i = 0; i < count; ++i) y[i] = ref::detail::Saturate<TOut>(table[int32_t{x[i]} - min_code]);
 }
 template void Qs16Lut<int8_t>(int64_t, const int16_t*, int32_t, int32_t, const int16_t*, int8_t*, bool);
 template void Qs16Lut<int16_t>(int64_t, const int16_t*, int32_t, int32_t, const int16_t*, int16_t*, bool);
